@@ -1,0 +1,26 @@
+# The ledger service image: `atlas ledger serve` (charts/ledger runs it).
+# Build: docker build -t atlas-ledger:0.1.0 .   (k3d: k3d image import atlas-ledger:0.1.0 -c dc-us)
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY bin ./bin
+COPY scripts ./scripts
+COPY src ./src
+RUN npm run build && npm prune --omit=dev --ignore-scripts
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/package.json /app/oclif.manifest.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/bin ./bin
+COPY --from=build /app/dist ./dist
+COPY templates ./templates
+# the base image's unprivileged "node" user (uid 1000), as the chart's runAsUser expects
+USER 1000:1000
+EXPOSE 8080 9464
+ENTRYPOINT ["node", "/app/bin/run.js"]
+CMD ["ledger", "serve"]

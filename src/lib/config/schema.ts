@@ -1,0 +1,78 @@
+import {z} from 'zod'
+
+/** The one region model: every driver, renderer and command reads regions from here. */
+export const REGION_ROLES = ['primary', 'secondary', 'witness'] as const
+export type RegionRole = (typeof REGION_ROLES)[number]
+
+export const DRIVERS = ['auto', 'local', 'k3d'] as const
+export type DriverName = (typeof DRIVERS)[number]
+
+const regionName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,15}$/, 'must be lowercase letters, digits or "-", starting with a letter, at most 16 characters')
+
+export const regionSchema = z.strictObject({
+  name: regionName,
+  awsRegion: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must look like an AWS region, e.g. us-east-1'),
+  /** CockroachDB --locality tiers, e.g. region=us-east-1,zone=us-east-1a; defaults to region=<awsRegion> */
+  locality: z
+    .string()
+    .regex(/^[a-z]+=[a-z0-9-]+(,[a-z]+=[a-z0-9-]+)*$/, 'must be key=value tiers separated by commas, e.g. region=us-east-1,zone=us-east-1a')
+    .optional(),
+  role: z.enum(REGION_ROLES),
+})
+
+export const replicationRuleSchema = z.strictObject({
+  from: regionName,
+  to: regionName,
+})
+
+export const configSchema = z.strictObject({
+  driver: z.enum(DRIVERS).default('auto'),
+  /** prefix of every cloud resource name (buckets, queues, roles) */
+  namePrefix: z.string().regex(/^[a-z][a-z0-9-]{1,20}$/, 'must be 2-21 lowercase letters, digits or "-"').default('atlas'),
+  regions: z.array(regionSchema).min(1, 'at least one region is required'),
+  ledger: z
+    .strictObject({
+      accounts: z.number().int().min(2).max(1_000_000).default(100),
+      /** minted per account, in integer minor units (cents) */
+      openingBalance: z.number().int().min(0).max(1_000_000_000_000).default(100_000),
+      /** whether the schema forbids negative balances (verify checks it) */
+      allowNegativeBalances: z.boolean().default(false),
+    })
+    .prefault({}),
+  local: z
+    .strictObject({
+      /** state, logs and run directories of the local world; relative to the config file's directory */
+      baseDir: z.string().min(1).default('.atlas'),
+      host: z.string().regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'must be a loopback IPv4 address (127.x.y.z)').default('127.0.0.1'),
+      /** first port of the block the local world uses (20 per region, then the cloud endpoint) */
+      basePort: z.number().int().min(1024).max(65000).default(24000),
+    })
+    .prefault({}),
+  cloud: z
+    .strictObject({
+      /** S3/SQS/IAM endpoint; default: the local world's moto server, or LocalStack on :4566 for k3d */
+      endpoint: z.url().optional(),
+      /** cross-region replication of audit buckets; default: both ways between primary and secondary */
+      replication: z.array(replicationRuleSchema).optional(),
+    })
+    .prefault({}),
+})
+
+export type RegionConfig = z.infer<typeof regionSchema>
+export type AtlasConfigInput = z.input<typeof configSchema>
+/** The effective configuration: validated, defaults applied, regions normalised. */
+export type AtlasConfig = Omit<z.infer<typeof configSchema>, 'regions' | 'cloud'> & {
+  regions: Region[]
+  cloud: {endpoint?: string; replication: Array<{from: string; to: string}>}
+  /** absolute path of the config file, or undefined for built-in defaults */
+  source?: string
+}
+
+export interface Region {
+  name: string
+  awsRegion: string
+  locality: string
+  role: RegionRole
+}

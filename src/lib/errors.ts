@@ -1,0 +1,114 @@
+/**
+ * Exit codes are part of Atlas's interface: shell scripts and CI branch on them,
+ * so they survive --json and never change meaning.
+ */
+export enum ExitCode {
+  Ok = 0,
+  /** a bug or an unexpected failure of a tool or service */
+  Unexpected = 1,
+  /** bad flags, bad arguments or a bad atlas.yaml */
+  Usage = 2,
+  /** a required tool is missing, or the world is not up / not healthy enough */
+  Precondition = 3,
+  /** a ledger invariant was violated (verify) */
+  InvariantViolated = 4,
+  /** a fault could not be undone: the world is left broken */
+  RestoreFailed = 5,
+}
+
+export const EXIT_CODE_TABLE: ReadonlyArray<{code: ExitCode; meaning: string}> = [
+  {code: ExitCode.Ok, meaning: 'success'},
+  {code: ExitCode.Unexpected, meaning: 'unexpected error (a bug, or a tool/service failed)'},
+  {code: ExitCode.Usage, meaning: 'usage or configuration error'},
+  {code: ExitCode.Precondition, meaning: 'precondition failed: missing tool, world not up, or fault refused'},
+  {code: ExitCode.InvariantViolated, meaning: 'a ledger invariant was violated'},
+  {code: ExitCode.RestoreFailed, meaning: 'a fault could not be undone; the world is left broken'},
+]
+
+export interface AtlasErrorOptions {
+  /** one line telling the user what to do next */
+  hint?: string
+  cause?: unknown
+  /** machine-readable details for --json (never secrets) */
+  details?: Record<string, unknown>
+}
+
+export class AtlasError extends Error {
+  readonly exitCode: ExitCode
+  readonly hint?: string
+  readonly details?: Record<string, unknown>
+  /** a stable identifier for scripts, e.g. CONFIG_INVALID */
+  readonly code: string
+
+  constructor(message: string, exitCode: ExitCode, code: string, options: AtlasErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : {cause: options.cause})
+    this.name = new.target.name
+    this.exitCode = exitCode
+    this.code = code
+    this.hint = options.hint
+    this.details = options.details
+  }
+}
+
+export class UsageError extends AtlasError {
+  constructor(message: string, options: AtlasErrorOptions & {code?: string} = {}) {
+    super(message, ExitCode.Usage, options.code ?? 'USAGE', options)
+  }
+}
+
+export class ConfigError extends AtlasError {
+  constructor(message: string, options: AtlasErrorOptions = {}) {
+    super(message, ExitCode.Usage, 'CONFIG_INVALID', options)
+  }
+}
+
+export class PreconditionError extends AtlasError {
+  constructor(message: string, options: AtlasErrorOptions & {code?: string} = {}) {
+    super(message, ExitCode.Precondition, options.code ?? 'PRECONDITION', options)
+  }
+}
+
+export class MissingToolError extends PreconditionError {
+  constructor(tool: string, installHint: string) {
+    super(`required tool "${tool}" was not found`, {code: 'TOOL_MISSING', hint: installHint, details: {tool}})
+  }
+}
+
+export class InvariantError extends AtlasError {
+  constructor(message: string, options: AtlasErrorOptions = {}) {
+    super(message, ExitCode.InvariantViolated, 'INVARIANT_VIOLATED', options)
+  }
+}
+
+export class RestoreError extends AtlasError {
+  constructor(message: string, options: AtlasErrorOptions = {}) {
+    super(message, ExitCode.RestoreFailed, 'RESTORE_FAILED', options)
+  }
+}
+
+/** A tool ran and exited non-zero (or could not be run). */
+export class ToolError extends AtlasError {
+  readonly argv: string[]
+  readonly toolExitCode: number | undefined
+  readonly stderrTail: string
+
+  constructor(argv: string[], toolExitCode: number | undefined, stderrTail: string, options: AtlasErrorOptions = {}) {
+    const what = toolExitCode === undefined ? 'failed to run' : `exited with code ${toolExitCode}`
+    const tail = stderrTail.trim() ? `:\n${stderrTail.trimEnd()}` : ''
+    super(`command \`${argv.join(' ')}\` ${what}${tail}`, ExitCode.Unexpected, 'TOOL_FAILED', {
+      ...options,
+      details: {argv, exitCode: toolExitCode, ...options.details},
+    })
+    this.argv = argv
+    this.toolExitCode = toolExitCode
+    this.stderrTail = stderrTail
+  }
+}
+
+/** Maps anything thrown to an exit code: ours carry one, oclif parse errors carry oclif.exit. */
+export function exitCodeOf(error: unknown): ExitCode {
+  if (error instanceof AtlasError) return error.exitCode
+  const oclifExit = (error as {oclif?: {exit?: number}})?.oclif?.exit
+  if (typeof oclifExit === 'number') return oclifExit === 0 ? ExitCode.Ok : oclifExit === 2 ? ExitCode.Usage : oclifExit
+  return ExitCode.Unexpected
+}

