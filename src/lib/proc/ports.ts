@@ -1,0 +1,82 @@
+import net from 'node:net'
+
+/** A port the OS says is free on host right now (bind to 0, read, release). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.unref()
+    server.once('error', reject)
+    server.listen({host, port: 0, exclusive: true}, () => {
+      const {port} = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Whether nothing listens on host:port (we can bind it). */
+export async function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer()
+    server.unref()
+    server.once('error', () => resolve(false))
+    server.listen({host, port, exclusive: true}, () => server.close(() => resolve(true)))
+  })
+}
+
+/** Whether something accepts TCP connections on host:port. */
+export async function isListening(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({host, port})
+    const done = (result: boolean) => {
+      socket.destroy()
+      resolve(result)
+    }
+    socket.setTimeout(timeoutMs, () => done(false))
+    socket.once('connect', () => done(true))
+    socket.once('error', () => done(false))
+  })
+}
+
+/** Waits until host:port accepts connections; throws after timeoutMs naming what it waited for. */
+export async function waitForPort(port: number, options: {host?: string; timeoutMs?: number; what?: string; signal?: AbortSignal} = {}): Promise<void> {
+  const host = options.host ?? '127.0.0.1'
+  const deadline = Date.now() + (options.timeoutMs ?? 15_000)
+  while (Date.now() < deadline) {
+    options.signal?.throwIfAborted()
+    if (await isListening(port, host)) return
+    await sleep(100)
+  }
+  throw new Error(`${options.what ?? 'service'} did not start listening on ${host}:${port} within ${options.timeoutMs ?? 15_000} ms`)
+}
+
+/** Free ports, distinct from each other (they are probed while all are held). */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers: net.Server[] = []
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = net.createServer()
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen({host, port: 0, exclusive: true}, () => resolve())
+      })
+      servers.push(server)
+    }
+    return servers.map((s) => (s.address() as net.AddressInfo).port)
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
+  }
+}
+
+export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason)
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(signal!.reason)
+    }
+    signal?.addEventListener('abort', onAbort, {once: true})
+  })
