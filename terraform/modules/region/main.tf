@@ -9,7 +9,7 @@ locals {
   audit_bucket_name      = "${var.name_prefix}-audit-${var.region_name}"
   queue_name             = "${var.name_prefix}-transactions-${var.region_name}"
   dead_letter_queue_name = "${var.name_prefix}-transactions-${var.region_name}-dlq"
-  replication_role_name  = "${var.name_prefix}-audit-replication-${var.region_name}"
+  replication_role_name  = "${var.name_prefix}-replication-${var.region_name}"
 }
 
 # ---------------------------------------------------------------- S3 audit --
