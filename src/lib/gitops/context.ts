@@ -1,0 +1,124 @@
+import {cloudResourceNames} from '../cloud/names.js'
+import type {AtlasConfig, Region} from '../config/schema.js'
+import {ConfigError} from '../errors.js'
+import type {TemplateContext} from './template.js'
+import type {TerraformRegionOutputs} from './terraform-outputs.js'
+import {ATLAS_NAMESPACE, COCKROACH_NODEPORT_BASE, k3dTopology, regionTopology, type K3dTopology} from './topology.js'
+
+export interface GitSource {
+  /** the Git repository Argo CD pulls charts and rendered values from */
+  repoURL: string
+  revision: string
+  /** where the rendered files live inside that repository, e.g. "deploy" */
+  renderedPath: string
+}
+
+export interface RenderInputs {
+  git: GitSource
+  /** `terraform output -json` of terraform/, parsed; else names are computed */
+  terraform?: TerraformRegionOutputs
+  /** S3/SQS endpoint as seen from inside the clusters */
+  cloudEndpointInCluster: string
+  k3dImage: string
+  argocdNamespace: string
+}
+
+export const DEFAULT_RENDER_INPUTS: Omit<RenderInputs, 'git'> & {git: Omit<GitSource, 'renderedPath'>} = {
+  git: {repoURL: 'http://atlas-git.argocd.svc.cluster.local/atlas.git', revision: 'HEAD'},
+  // LocalStack's container name on the shared Docker network (ansible/roles/localstack)
+  cloudEndpointInCluster: 'http://atlas-localstack:4566',
+  k3dImage: 'rancher/k3s:v1.30.6-k3s1',
+  argocdNamespace: 'argocd',
+}
+
+/** LocalStack's fixed account id: queue URLs are <endpoint>/<account>/<queue>. */
+const LOCALSTACK_ACCOUNT = '000000000000'
+
+interface Sizing {
+  storageSize: string
+  resources: {requests: {cpu: string; memory: string}; limits: {cpu: string; memory: string}}
+}
+
+// the witness holds a voting replica but serves no clients: it gets less
+const DATA_SIZING: Sizing = {storageSize: '2Gi', resources: {requests: {cpu: '250m', memory: '512Mi'}, limits: {cpu: '1', memory: '1Gi'}}}
+const WITNESS_SIZING: Sizing = {storageSize: '1Gi', resources: {requests: {cpu: '100m', memory: '384Mi'}, limits: {cpu: '500m', memory: '768Mi'}}}
+
+/** SANs the shared node certificate needs: in-cluster names and every region's advertised host. */
+export function requiredNodeSANs(topology: K3dTopology): string[] {
+  return [
+    'localhost',
+    '127.0.0.1',
+    'cockroachdb-public',
+    `cockroachdb-public.${ATLAS_NAMESPACE}`,
+    `cockroachdb-public.${ATLAS_NAMESPACE}.svc.cluster.local`,
+    '*.cockroachdb',
+    `*.cockroachdb.${ATLAS_NAMESPACE}`,
+    `*.cockroachdb.${ATLAS_NAMESPACE}.svc.cluster.local`,
+    ...topology.regions.map((r) => r.serverContainer),
+  ]
+}
+
+export function worldContext(config: AtlasConfig, inputs: RenderInputs): TemplateContext {
+  const topology = k3dTopology(config)
+  return {
+    world: {name: config.namePrefix},
+    namespace: ATLAS_NAMESPACE,
+    argocd: {namespace: inputs.argocdNamespace, project: config.namePrefix},
+    git: {...inputs.git},
+    regions: {
+      all: config.regions.map((r) => r.name),
+      data: config.regions.filter((r) => r.role !== 'witness').map((r) => r.name),
+    },
+    k3d: {image: inputs.k3dImage, network: topology.network},
+  }
+}
+
+export function regionContext(config: AtlasConfig, region: Region, inputs: RenderInputs): TemplateContext {
+  const topology = k3dTopology(config)
+  const t = regionTopology(topology, region.name)
+  const sizing = region.role === 'witness' ? WITNESS_SIZING : DATA_SIZING
+  const primary = config.regions.find((r) => r.role === 'primary')
+  return {
+    ...worldContext(config, inputs),
+    region: {
+      name: region.name,
+      role: region.role,
+      awsRegion: region.awsRegion,
+      locality: region.locality,
+      cluster: t.cluster,
+      serverContainer: t.serverContainer,
+      apiPort: String(t.apiPort),
+      podCidr: t.podCidr,
+      serviceCidr: t.serviceCidr,
+    },
+    cockroach: {
+      clusterName: config.namePrefix,
+      replicas: 1,
+      // ordinal 0 of every region: enough to find the cluster from anywhere
+      join: topology.regions.map((r) => `${r.serverContainer}:${COCKROACH_NODEPORT_BASE}`),
+      basePort: COCKROACH_NODEPORT_BASE,
+      storageSize: sizing.storageSize,
+      resources: sizing.resources,
+      requiredSANs: requiredNodeSANs(topology),
+      // cockroach init runs exactly once, in the primary region
+      initEnabled: region.name === primary?.name,
+    },
+    ledger: ledgerCloud(config, region, inputs),
+  }
+}
+
+function ledgerCloud(config: AtlasConfig, region: Region, inputs: RenderInputs): {cloudEndpoint: string; queueUrl: string; auditBucket: string} {
+  const fromTerraform = inputs.terraform?.[region.name]
+  if (inputs.terraform && !fromTerraform && region.role !== 'witness') {
+    throw new ConfigError(`the terraform outputs have no entry for data region "${region.name}" (found: ${Object.keys(inputs.terraform).join(', ') || 'none'})`, {
+      hint: 'run `terraform apply` for the current atlas.yaml, or render without --terraform-outputs to use computed names',
+    })
+  }
+  if (fromTerraform) return {cloudEndpoint: inputs.cloudEndpointInCluster, ...fromTerraform}
+  const names = cloudResourceNames(config.namePrefix, region.name)
+  return {
+    cloudEndpoint: inputs.cloudEndpointInCluster,
+    queueUrl: `${inputs.cloudEndpointInCluster.replace(/\/+$/, '')}/${LOCALSTACK_ACCOUNT}/${names.queue}`,
+    auditBucket: names.auditBucket,
+  }
+}

@@ -1,0 +1,5 @@
+export * from './topology.js'
+export * from './context.js'
+export * from './render.js'
+export {parseTerraformOutputs, readTerraformOutputs, type TerraformRegionOutputs} from './terraform-outputs.js'
+export {validateKubeObject, validateK3dConfig, schemaValidationAvailable, SchemaValidationError} from './validate.js'
