@@ -1,0 +1,141 @@
+/**
+ * A real, throwaway PostgreSQL cluster for tests: initdb into a temp dir, postmaster
+ * on a free 127.0.0.1 port, fsync on (durability tests rely on it). As root it runs
+ * as the `postgres` OS user (initdb/postgres refuse root). stop() leaves no process
+ * behind; a process-exit hook SIGKILLs anything a crashed test run left running.
+ */
+import {chown, mkdtemp, rm} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {freePort, isGroupAlive, killProcessGroup, postgresOsUser, sleep, stopProcessGroup, waitForExit} from '../../src/lib/proc/index.js'
+import {CommandRunner} from '../../src/lib/tools/runner.js'
+
+export interface TestPostgres {
+  /** postgres://atlas@127.0.0.1:<port>/postgres (trust auth on loopback, no password) */
+  url: string
+  host: string
+  port: number
+  dataDir: string
+  logFile: string
+  /** PID of the postmaster, which leads its own process group */
+  pid: number
+  /** fast shutdown, then removes the temp dir */
+  stop(): Promise<void>
+  /** signals the whole process group (e.g. SIGKILL to simulate a crash) and waits for it to exit */
+  kill(signal?: NodeJS.Signals): Promise<void>
+  /** starts the postmaster again on the same data dir and port (crash recovery runs) */
+  restart(): Promise<void>
+}
+
+export interface StartPostgresOptions {
+  /** extra `-c name=value` server settings */
+  settings?: Record<string, string | number>
+  keepDataDir?: boolean
+}
+
+const running = new Set<number>()
+let exitHookInstalled = false
+
+function installExitHook(): void {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.on('exit', () => {
+    for (const pid of running) {
+      try {
+        process.kill(-pid, 'SIGKILL')
+      } catch {
+        // already gone
+      }
+    }
+  })
+}
+
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<TestPostgres> {
+  installExitHook()
+  const user = await postgresOsUser()
+  const root = await mkdtemp(path.join(os.tmpdir(), 'atlas-test-pg-'))
+  if (user) await chown(root, user.uid, user.gid)
+  const dataDir = path.join(root, 'data')
+  const logFile = path.join(root, 'postgres.log')
+  const host = '127.0.0.1'
+  const runner = new CommandRunner()
+  const asUser = user ? {uid: user.uid, gid: user.gid} : {}
+  await runner.run('initdb', ['-D', dataDir, '-U', 'atlas', '--auth=trust', '--no-instructions', '-E', 'UTF8', '--locale=C'], {
+    ...asUser,
+    env: {LC_ALL: 'C'},
+    timeoutMs: 60_000,
+  })
+  const port = await freePort(host)
+  const settings: Record<string, string | number> = {
+    listen_addresses: host,
+    port,
+    unix_socket_directories: root,
+    fsync: 'on',
+    synchronous_commit: 'on',
+    max_connections: 60,
+    shared_buffers: '32MB',
+    ...options.settings,
+  }
+  const args = ['-D', dataDir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])]
+
+  let pid = -1
+  const launch = async () => {
+    pid = await runner.start('postgres', args, {logFile, ...asUser})
+    running.add(pid)
+    await waitReady(runner, host, port, pid, logFile)
+  }
+  await launch()
+
+  const instance: TestPostgres = {
+    url: `postgres://atlas@${host}:${port}/postgres`,
+    host,
+    port,
+    dataDir,
+    logFile,
+    get pid() {
+      return pid
+    },
+    async stop() {
+      if (isGroupAlive(pid)) {
+        // SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave
+        killProcessGroup(pid, 'SIGCONT')
+        try {
+          process.kill(pid, 'SIGINT')
+        } catch {
+          // already gone
+        }
+        if (!(await waitForExit(pid, {timeoutMs: 15_000, group: true}))) await stopProcessGroup(pid, 1000)
+      }
+      running.delete(pid)
+      if (!options.keepDataDir) await rm(root, {recursive: true, force: true})
+    },
+    async kill(signal = 'SIGKILL') {
+      killProcessGroup(pid, signal)
+      if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') {
+        await waitForExit(pid, {timeoutMs: 15_000, group: true})
+        running.delete(pid)
+      }
+    },
+    async restart() {
+      if (isGroupAlive(pid)) throw new Error(`postgres (pid ${pid}) is still running; kill or stop it first`)
+      await launch()
+    },
+  }
+  return instance
+}
+
+/** Ready means accepting connections, which comes after crash recovery, not just after listen(). */
+async function waitReady(runner: CommandRunner, host: string, port: number, pid: number, logFile: string): Promise<void> {
+  const deadline = Date.now() + 60_000
+  while (Date.now() < deadline) {
+    if (!isGroupAlive(pid)) break
+    const probe = await runner.run('pg_isready', ['-h', host, '-p', String(port), '-U', 'atlas', '-d', 'postgres', '-t', '2'], {reject: false})
+    if (probe.exitCode === 0) return
+    await sleep(100)
+  }
+  const {readFile} = await import('node:fs/promises')
+  const tail = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-20).join('\n')
+  killProcessGroup(pid, 'SIGKILL')
+  running.delete(pid)
+  throw new Error(`PostgreSQL on ${host}:${port} did not become ready:\n${tail}`)
+}
