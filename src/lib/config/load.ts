@@ -42,7 +42,7 @@ export function parseConfigText(text: string, file: string): AtlasConfig {
   const doc = parseDocument(text, {lineCounter: lines, prettyErrors: false, uniqueKeys: true})
   if (doc.errors.length > 0) {
     const first = doc.errors[0]
-    const pos = first.linePos?.[0]
+    const pos = first.linePos?.[0] ?? (first.pos ? lines.linePos(first.pos[0]) : undefined)
     const where = pos ? `${file}:${pos.line}:${pos.col}` : file
     throw new ConfigError(`${where}: YAML syntax error: ${first.message.split('\n')[0]}`, {
       details: {file, line: pos?.line, column: pos?.col},
@@ -52,6 +52,8 @@ export function parseConfigText(text: string, file: string): AtlasConfig {
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(`${file}: the top level must be a mapping (key: value), found ${Array.isArray(raw) ? 'a list' : typeof raw}`)
   }
+  // a section left with only comments (`cloud:`) is null in YAML; it means "all defaults"
+  for (const [key, value] of Object.entries(raw)) if (value === null) delete (raw as Record<string, unknown>)[key]
   return parseConfigObject(raw, {file, doc, lines})
 }
 
@@ -139,7 +141,9 @@ function describeIssue(issue: z.core.$ZodIssue, where: Located): string {
     message = value === undefined ? `is required (expected ${issue.expected})` : `expected ${issue.expected}, got ${describeValue(value)}`
   }
   if (issue.code === 'invalid_value' && 'values' in issue) {
-    message = `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(valueAt(where, keyPath))}`
+    const value = valueAt(where, keyPath)
+    const choices = issue.values.map((v) => JSON.stringify(v)).join(', ')
+    message = value === undefined ? `is required (one of ${choices})` : `must be one of ${choices}, got ${describeValue(value)}`
   }
   return `${locate(where, keyPath)}: ${formatPath(keyPath) || '(top level)'}: ${message}`
 }

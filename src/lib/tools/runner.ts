@@ -1,5 +1,6 @@
 import {appendFileSync, mkdirSync, openSync, closeSync} from 'node:fs'
 import path from 'node:path'
+import {createInterface} from 'node:readline'
 import {MissingToolError, ToolError} from '../errors.js'
 import {redact} from '../redact.js'
 import {installHint} from './catalog.js'
@@ -100,18 +101,22 @@ export class CommandRunner {
     })
     const stdoutLines: string[] = []
     const stderrLines: string[] = []
-    const {createInterface} = await import('node:readline')
-    const pump = async (stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr', sink: string[]) => {
-      if (!stream) return
-      for await (const line of createInterface({input: stream, crlfDelay: Infinity})) {
-        sink.push(line)
-        const safe = redact(line, options.secrets)
-        this.log(`[${name}] ${safe}`)
-        this.options.onLine?.(safe, name, options.label)
-      }
-    }
-    await Promise.all([pump(child.stdout, 'stdout', stdoutLines), pump(child.stderr, 'stderr', stderrLines)])
+    // listeners attach synchronously after spawn, so no output (and no 'end') is missed
+    const pump = (stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr', sink: string[]) =>
+      new Promise<void>((resolve) => {
+        if (!stream) return resolve()
+        const lines = createInterface({input: stream, crlfDelay: Infinity})
+        lines.on('line', (line) => {
+          sink.push(line)
+          const safe = redact(line, options.secrets)
+          this.log(`[${name}] ${safe}`)
+          this.options.onLine?.(safe, name, options.label)
+        })
+        lines.once('close', resolve)
+      })
+    const pumped = Promise.all([pump(child.stdout, 'stdout', stdoutLines), pump(child.stderr, 'stderr', stderrLines)])
     const result = await child
+    await pumped
     const exitCode = result.exitCode ?? (result.failed ? -1 : 0)
     const stdout = stdoutLines.join('\n')
     const stderr = stderrLines.join('\n')
