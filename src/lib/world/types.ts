@@ -43,6 +43,18 @@ export interface RegionEndpoints {
   deadLetterQueueUrl?: string
 }
 
+/** One step of a driver's ordered up/down pipeline, as --dry-run and --json show it. */
+export interface PlanStep {
+  id: string
+  title: string
+  /** the commands of this step, in order (stdinFile: a file fed on stdin) */
+  commands: Array<PlannedCommand & {stdinFile?: string}>
+  /** files the step writes */
+  files?: string[]
+  /** why a real run would skip it (e.g. already done: up is resumable) */
+  skip?: string
+}
+
 export interface UpResult {
   driver: DriverKind
   /** false when the world was already running and nothing was started */
@@ -52,6 +64,8 @@ export interface UpResult {
   plan?: PlannedCommand[]
   /** files a dry run would render */
   renderedFiles?: string[]
+  /** with dryRun: the plan grouped by step (drivers that have steps) */
+  steps?: PlanStep[]
   /** tools a dry run could not find */
   missingTools?: string[]
   regions: RegionEndpoints[]
@@ -62,6 +76,7 @@ export interface DownResult {
   driver: DriverKind
   dryRun: boolean
   plan?: PlannedCommand[]
+  steps?: PlanStep[]
   stopped: string[]
   purged: boolean
 }
