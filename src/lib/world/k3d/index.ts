@@ -1,10 +1,238 @@
-// Placeholder until the k3d driver lands; replaced by the real implementation.
-import type {AtlasConfig} from '../../config/schema.js'
+import {readFile, rm} from 'node:fs/promises'
+import path from 'node:path'
+import {cloudResourceNames} from '../../cloud/names.js'
+import type {AtlasConfig, Region} from '../../config/schema.js'
 import {PreconditionError} from '../../errors.js'
-import type {World} from '../types.js'
+import {k3dTopology} from '../../gitops/topology.js'
+import {PACKAGE_ROOT} from '../../paths.js'
+import {silentProgress} from '../../progress.js'
+import {CommandRunner, type PlannedCommand} from '../../tools/runner.js'
+import type {ClusterHealth} from '../../health/model.js'
+import type {
+  CloudEndpoint,
+  DownResult,
+  FaultHandle,
+  FaultMode,
+  PlanStep,
+  RegionEndpoints,
+  UpResult,
+  World,
+  WorldOperationOptions,
+  WorldStatus,
+} from '../types.js'
+import {downSteps, k3dLayout, localstackEndpoint, upSteps, type K3dLayout, type K3dStep} from './plan.js'
+import {runPipeline} from './pipeline.js'
+import {renderK3d, writeK3dRendered} from './render.js'
+import {StepState} from './state.js'
 
-export const K3dWorld = class {
-  constructor(_config: AtlasConfig, _options: {baseDir?: string} = {}) {
-    throw new PreconditionError('the k3d world is not available yet')
+/** Tools each direction needs (names of src/lib/tools/catalog.ts). */
+export const K3D_UP_TOOLS = ['docker', 'k3d', 'kubectl', 'helm', 'terraform', 'ansible-playbook'] as const
+export const K3D_DOWN_TOOLS = ['docker', 'k3d', 'terraform'] as const
+
+/** Placeholders that make plans identical on every machine. */
+export const BASE_DIR_PLACEHOLDER = '<base>'
+export const PACKAGE_PLACEHOLDER = '<package>'
+
+export interface K3dPlan {
+  direction: 'up' | 'down'
+  steps: PlanStep[]
+  /** every command in order (the same as the steps' commands, flattened) */
+  commands: PlannedCommand[]
+  renderedFiles: string[]
+  missingTools: string[]
+}
+
+/** The base dir: config.local.baseDir next to the config file (or the current directory for built-in defaults). */
+export function defaultBaseDir(config: AtlasConfig): string {
+  return path.resolve(config.source ? path.dirname(config.source) : process.cwd(), config.local.baseDir)
+}
+
+/**
+ * The k3d world: Terraform -> LocalStack, Ansible -> k3d clusters + Argo CD,
+ * ApplicationSets -> CockroachDB and the ledger. up/down are ordered, resumable
+ * pipelines; a dry run returns the exact plan without touching anything.
+ */
+export class K3dWorld implements World {
+  readonly driver = 'k3d' as const
+  readonly config: AtlasConfig
+  readonly regions: Region[]
+  readonly layout: K3dLayout
+
+  constructor(config: AtlasConfig, options: {baseDir?: string} = {}) {
+    this.config = config
+    this.regions = config.regions
+    this.layout = k3dLayout(options.baseDir ?? defaultBaseDir(config))
   }
-} as unknown as new (config: AtlasConfig, options?: {baseDir?: string}) => World
+
+  /** The ordered plan of up or down, as a dry run would report it, with placeholders for machine paths. */
+  async plan(direction: 'up' | 'down' = 'up'): Promise<K3dPlan> {
+    const {plan} = await this.execute(direction, {dryRun: true})
+    return plan
+  }
+
+  async up(options: WorldOperationOptions = {}): Promise<UpResult> {
+    const started = Date.now()
+    const {plan, ranSteps} = await this.execute('up', options)
+    return {
+      driver: 'k3d',
+      started: ranSteps > 0,
+      dryRun: options.dryRun ?? false,
+      ...(options.dryRun ? {plan: plan.commands, steps: plan.steps, renderedFiles: plan.renderedFiles, missingTools: plan.missingTools} : {}),
+      regions: options.dryRun ? [] : await this.endpoints(),
+      durationSeconds: Math.round((Date.now() - started) / 100) / 10,
+    }
+  }
+
+  async down(options: WorldOperationOptions & {purge?: boolean} = {}): Promise<DownResult> {
+    const {plan} = await this.execute('down', options)
+    if (options.purge && !options.dryRun) await rm(this.layout.k3dDir, {recursive: true, force: true})
+    return {
+      driver: 'k3d',
+      dryRun: options.dryRun ?? false,
+      ...(options.dryRun ? {plan: plan.commands, steps: plan.steps} : {}),
+      stopped: plan.steps.filter((s) => !s.skip && s.commands.length > 0).map((s) => s.id),
+      purged: Boolean(options.purge && !options.dryRun),
+    }
+  }
+
+  private async execute(direction: 'up' | 'down', options: WorldOperationOptions): Promise<{plan: K3dPlan; ranSteps: number}> {
+    const dryRun = options.dryRun ?? false
+    const progress = options.progress ?? silentProgress
+    const endpoint = localstackEndpoint(this.config)
+    const rendered = await renderK3d(this.config, this.layout, endpoint)
+    const inputs = {config: this.config, layout: this.layout, endpoint, renderedFiles: rendered.gitops.map((f) => f.path)}
+    const steps = direction === 'up' ? upSteps(inputs) : downSteps(inputs)
+    const missing = new Set<string>()
+    const state = await StepState.load(this.layout.stateFile)
+
+    this.attach(steps, 'doctor', async (dry) => {
+      for (const tool of await missingTools(direction === 'up' ? K3D_UP_TOOLS : K3D_DOWN_TOOLS)) missing.add(tool)
+      if (missing.size === 0) return
+      const list = [...missing].join(', ')
+      if (dry) progress.info(`warning: not found or not usable here: ${list} (the plan is still exact)`)
+      else throw new PreconditionError(`the k3d world needs ${list}`, {code: 'TOOL_MISSING', hint: 'run `atlas doctor` for how to install them', details: {missing: [...missing]}})
+    })
+    this.attach(steps, 'render', async (dry) => {
+      if (!dry) await writeK3dRendered(rendered, this.layout)
+    })
+    this.attach(steps, 'forget', async (dry) => {
+      if (!dry) await state.clear()
+    })
+    const outputStep = steps.find((s) => s.id === 'terraform-output')
+    if (outputStep) {
+      outputStep.commands[0].after = async (result) => {
+        const {writeFile} = await import('node:fs/promises')
+        JSON.parse(result.stdout) // refuse to store something that is not the outputs
+        await writeFile(this.layout.terraformOutputsFile, `${result.stdout}\n`)
+      }
+    }
+
+    // a dry run writes nothing, not even a log
+    const runner = new CommandRunner({dryRun, ...(dryRun ? {} : {logFile: this.layout.logFile})})
+    const planSteps = await runPipeline(steps, {runner, state, progress, dryRun, inputsDigest: rendered.digest, reverse: direction === 'down', signal: options.signal})
+    for (const tool of runner.missingTools) missing.add(tool)
+    const normalised = this.placeholders(planSteps)
+    const plan: K3dPlan = {
+      direction,
+      steps: normalised,
+      commands: normalised.flatMap((s) => s.commands),
+      renderedFiles: normalised.flatMap((s) => s.files ?? []),
+      missingTools: [...missing].sort(),
+    }
+    return {plan, ranSteps: planSteps.filter((s) => !s.skip).length}
+  }
+
+  private attach(steps: K3dStep[], id: string, before: (dryRun: boolean) => Promise<void>): void {
+    const step = steps.find((s) => s.id === id)
+    if (step) step.before = before
+  }
+
+  /** Replaces the base dir and the package root in every string of the plan. */
+  private placeholders<T>(value: T): T {
+    const base = this.layout.baseDir
+    const swap = (s: string) => s.split(base).join(BASE_DIR_PLACEHOLDER).split(PACKAGE_ROOT).join(PACKAGE_PLACEHOLDER)
+    const walk = (v: unknown): unknown => {
+      if (typeof v === 'string') return swap(v)
+      if (Array.isArray(v)) return v.map(walk)
+      if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, walk(item)]))
+      return v
+    }
+    return walk(value) as T
+  }
+
+  async status(): Promise<WorldStatus> {
+    const state = await StepState.load(this.layout.stateFile)
+    const up = state.wasDone('ledger-synced')
+    return {driver: 'k3d', up, regions: up ? await this.endpoints() : [], health: null}
+  }
+
+  async cloudEndpoint(): Promise<CloudEndpoint> {
+    // LocalStack accepts any credentials; these are its documented test values
+    return {endpoint: localstackEndpoint(this.config), accessKeyId: 'test', secretAccessKey: 'test'}
+  }
+
+  /** From `terraform output -json` when up has run, else the names Terraform will use. */
+  async endpoints(): Promise<RegionEndpoints[]> {
+    let outputs: Record<string, {audit_bucket_name?: string; queue_url?: string; dead_letter_queue_url?: string}> = {}
+    try {
+      outputs = JSON.parse(await readFile(this.layout.terraformOutputsFile, 'utf8')).regions.value
+    } catch {
+      // not provisioned yet
+    }
+    const endpoint = localstackEndpoint(this.config).replace(/\/+$/, '')
+    return this.regions.map((region) => {
+      if (region.role === 'witness') return {region: region.name}
+      const names = cloudResourceNames(this.config.namePrefix, region.name)
+      const out = outputs[region.name] ?? {}
+      return {
+        region: region.name,
+        auditBucket: out.audit_bucket_name ?? names.auditBucket,
+        queueUrl: out.queue_url ?? `${endpoint}/000000000000/${names.queue}`,
+        deadLetterQueueUrl: out.dead_letter_queue_url ?? `${endpoint}/000000000000/${names.deadLetterQueue}`,
+      }
+    })
+  }
+
+  async databaseUrls(): Promise<string[]> {
+    throw notWired('database URLs (CockroachDB through the Kubernetes API)')
+  }
+
+  async health(): Promise<ClusterHealth> {
+    throw notWired('health probes (CockroachDB /_status/vars through the Kubernetes API)')
+  }
+
+  async waitConverged(): Promise<ClusterHealth> {
+    throw notWired('convergence waits')
+  }
+
+  async injectFault(region: string, mode: FaultMode, options: WorldOperationOptions = {}): Promise<FaultHandle> {
+    const {findRegion} = await import('../../config/regions.js')
+    findRegion(this.config, region)
+    const {injectK3dFault} = await import('./faults.js')
+    const runner = new CommandRunner({dryRun: options.dryRun ?? false, ...(options.dryRun ? {} : {logFile: this.layout.logFile})})
+    return injectK3dFault(runner, k3dTopology(this.config), region, mode)
+  }
+
+  runsDir(): string {
+    return this.layout.runsDir
+  }
+}
+
+function notWired(what: string): PreconditionError {
+  return new PreconditionError(`the k3d world does not provide ${what} yet`, {code: 'NOT_IMPLEMENTED', hint: 'use `atlas up --driver local` for the full chaos flow'})
+}
+
+/** Tools of the list that are not found or not usable (Docker without an engine counts as missing). */
+async function missingTools(names: readonly string[]): Promise<string[]> {
+  const {TOOL_CATALOG} = await import('../../tools/catalog.js')
+  const {inspectTool} = await import('../../tools/discovery.js')
+  const missing: string[] = []
+  for (const name of names) {
+    const spec = TOOL_CATALOG.find((t) => t.name === name)
+    if (!spec) continue
+    const status = await inspectTool(spec)
+    if (!status.ok) missing.push(name)
+  }
+  return missing
+}
+

@@ -1,0 +1,66 @@
+import path from 'node:path'
+import type {AtlasConfig} from '../../config/schema.js'
+import {k3dTopology} from '../../gitops/topology.js'
+
+/** Subnet of the shared Docker network (ansible/roles/network). */
+export const K3D_NETWORK_SUBNET = '172.28.0.0/16'
+/** LocalStack's container on the shared network (ansible/roles/localstack defaults). */
+export const LOCALSTACK_CONTAINER = 'atlas-localstack'
+export const DEFAULT_LOCALSTACK_ENDPOINT = 'http://127.0.0.1:4566'
+
+export interface AnsibleCluster {
+  name: string
+  region: string
+  role: string
+  /** rendered k3d Simple config */
+  config: string
+  pod_cidr: string
+  service_cidr: string
+  api_port: number
+}
+
+/** The extra-vars file of ansible/site.yml (keys are the atlas_* variables of inventory/group_vars/all.yml). */
+export interface AnsibleExtraVars {
+  atlas_world_name: string
+  atlas_network_name: string
+  atlas_network_subnet: string
+  atlas_localstack_port: number
+  atlas_clusters: AnsibleCluster[]
+  atlas_argocd_cluster: string
+  atlas_state_dir: string
+}
+
+/**
+ * Argo CD runs in the witness's cluster when there is one: losing a data
+ * region must not take the GitOps controller with it. Else in the primary's.
+ */
+export function argocdHubRegion(config: AtlasConfig): string {
+  return (config.regions.find((r) => r.role === 'witness') ?? config.regions.find((r) => r.role === 'primary')!).name
+}
+
+export function localstackPort(endpoint: string): number {
+  const url = new URL(endpoint)
+  return url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80
+}
+
+export function ansibleExtraVars(config: AtlasConfig, options: {renderedDir: string; stateDir: string; endpoint: string}): AnsibleExtraVars {
+  const topology = k3dTopology(config)
+  const hub = argocdHubRegion(config)
+  return {
+    atlas_world_name: config.namePrefix,
+    atlas_network_name: topology.network,
+    atlas_network_subnet: K3D_NETWORK_SUBNET,
+    atlas_localstack_port: localstackPort(options.endpoint),
+    atlas_clusters: topology.regions.map((r) => ({
+      name: r.cluster,
+      region: r.region,
+      role: r.role,
+      config: path.join(options.renderedDir, 'k3d', `${r.cluster}.yaml`),
+      pod_cidr: r.podCidr,
+      service_cidr: r.serviceCidr,
+      api_port: r.apiPort,
+    })),
+    atlas_argocd_cluster: topology.regions.find((r) => r.region === hub)!.cluster,
+    atlas_state_dir: options.stateDir,
+  }
+}

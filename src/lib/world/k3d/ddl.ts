@@ -1,0 +1,30 @@
+import type {AtlasConfig} from '../../config/schema.js'
+import {localityRegion} from '../../config/regions.js'
+
+/** The ledger's database in CockroachDB. */
+export const LEDGER_DATABASE = 'ledger'
+
+const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
+
+/**
+ * Multi-region DDL for the ledger database. CockroachDB region names are the
+ * region tier of each node's --locality. SURVIVE REGION FAILURE needs at least
+ * three regions (CockroachDB refuses it otherwise), so with two the database
+ * keeps zone survival and Atlas says so before any fault.
+ */
+export function multiRegionStatements(config: AtlasConfig, database = LEDGER_DATABASE): string[] {
+  const primary = config.regions.find((r) => r.role === 'primary')!
+  const primaryRegion = localityRegion(primary)
+  const others = [...new Set(config.regions.map(localityRegion))].filter((r) => r !== primaryRegion)
+  const db = quoteIdent(database)
+  const statements = [
+    `ALTER DATABASE ${db} PRIMARY REGION ${quoteIdent(primaryRegion)};`,
+    ...others.map((r) => `ALTER DATABASE ${db} ADD REGION IF NOT EXISTS ${quoteIdent(r)};`),
+  ]
+  statements.push(others.length + 1 >= 3 ? `ALTER DATABASE ${db} SURVIVE REGION FAILURE;` : `ALTER DATABASE ${db} SURVIVE ZONE FAILURE;`)
+  return statements
+}
+
+export function multiRegionSql(config: AtlasConfig, database = LEDGER_DATABASE): string {
+  return `-- Rendered by atlas up (k3d world). Idempotent: safe to run again.\n${multiRegionStatements(config, database).join('\n')}\n`
+}

@@ -1,0 +1,356 @@
+import {readdirSync} from 'node:fs'
+import path from 'node:path'
+import type {AtlasConfig} from '../../config/schema.js'
+import {packagePath} from '../../paths.js'
+import {ATLAS_NAMESPACE, k3dTopology, regionTopology} from '../../gitops/topology.js'
+import {ANSIBLE_ENV, ansiblePlaybookArgs} from '../../tools/ansible.js'
+import {TERRAFORM_ENV, terraformArgs, TFVARS_FILE} from '../../tools/terraform.js'
+import type {RunResult} from '../../tools/runner.js'
+import {argocdHubRegion, DEFAULT_LOCALSTACK_ENDPOINT, LOCALSTACK_CONTAINER} from './ansible-vars.js'
+
+/** Where the k3d world keeps what it renders and its resume state, under the base dir. */
+export interface K3dLayout {
+  baseDir: string
+  k3dDir: string
+  /** staged copy of the package's terraform/ (init writes .terraform and the lock file here) */
+  terraformDir: string
+  tfvarsFile: string
+  terraformOutputsFile: string
+  extraVarsFile: string
+  /** output of the gitops renderer: argocd/, values/, k3d/ */
+  renderedDir: string
+  sqlDir: string
+  schemaSqlFile: string
+  multiRegionSqlFile: string
+  stateFile: string
+  logFile: string
+  runsDir: string
+  /** the package's ansible/ (ansible.cfg and roles are read from there) */
+  ansibleDir: string
+  terraformSourceDir: string
+}
+
+export function k3dLayout(baseDir: string): K3dLayout {
+  const abs = path.resolve(baseDir)
+  const k3dDir = path.join(abs, 'k3d')
+  const terraformDir = path.join(k3dDir, 'terraform')
+  const sqlDir = path.join(k3dDir, 'sql')
+  return {
+    baseDir: abs,
+    k3dDir,
+    terraformDir,
+    tfvarsFile: path.join(terraformDir, TFVARS_FILE),
+    terraformOutputsFile: path.join(k3dDir, 'terraform-outputs.json'),
+    extraVarsFile: path.join(k3dDir, 'ansible-extra-vars.json'),
+    renderedDir: path.join(k3dDir, 'rendered'),
+    sqlDir,
+    schemaSqlFile: path.join(sqlDir, 'ledger-schema.sql'),
+    multiRegionSqlFile: path.join(sqlDir, 'multi-region.sql'),
+    stateFile: path.join(k3dDir, 'state.json'),
+    logFile: path.join(k3dDir, 'logs', 'k3d.log'),
+    runsDir: path.join(abs, 'runs'),
+    ansibleDir: packagePath('ansible'),
+    terraformSourceDir: packagePath('terraform'),
+  }
+}
+
+/** The Terraform files staged into the base dir, relative to terraform/, sorted. */
+export function terraformSourceFiles(sourceDir: string): string[] {
+  const out: string[] = []
+  const walk = (rel: string) => {
+    for (const entry of readdirSync(path.join(sourceDir, rel), {withFileTypes: true}).sort((a, b) => a.name.localeCompare(b.name))) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name
+      if (entry.isDirectory() && !entry.name.startsWith('.')) walk(child)
+      else if (entry.isFile() && entry.name.endsWith('.tf')) out.push(child)
+    }
+  }
+  walk('')
+  return out
+}
+
+export interface CommandSpec {
+  tool: string
+  args: string[]
+  cwd: string
+  env?: Record<string, string>
+  /** file whose content is fed on stdin (shown in the plan; read only when really running) */
+  stdinFile?: string
+  timeoutMs?: number
+  /** a non-zero exit whose output matches this is fine (e.g. "already gone" on down) */
+  tolerate?: RegExp
+  after?: (result: RunResult) => Promise<void>
+}
+
+export type StepKind = 'check' | 'render' | 'command' | 'wait' | 'sql' | 'cleanup'
+
+export interface K3dStep {
+  id: string
+  title: string
+  kind: StepKind
+  /** what to do when this step fails (the error's hint) */
+  hint: string
+  commands: CommandSpec[]
+  /** files the step writes */
+  files?: string[]
+  /** never skipped on resume (cheap checks) */
+  always?: boolean
+  /** on down: run only if this up step ever completed (when the state knows anything) */
+  undoes?: string
+  /** in-process work before the commands (render, doctor); gets dryRun */
+  before?: (dryRun: boolean) => Promise<void>
+}
+
+const MINUTE = 60_000
+const RERUN = 'then run `atlas up --driver k3d` again: completed steps are skipped.'
+
+export interface PlanInputs {
+  config: AtlasConfig
+  layout: K3dLayout
+  endpoint: string
+  /** the rendered files (relative to layout.renderedDir), for the plan's file list */
+  renderedFiles: string[]
+}
+
+export function localstackEndpoint(config: AtlasConfig): string {
+  return config.cloud.endpoint ?? DEFAULT_LOCALSTACK_ENDPOINT
+}
+
+/** Argo CD Application names the ApplicationSets generate (templates/argocd/*). */
+export function applicationNames(config: AtlasConfig): {cockroachdb: string[]; ledger: string[]} {
+  return {
+    cockroachdb: config.regions.map((r) => `${config.namePrefix}-cockroachdb-${r.name}`),
+    ledger: config.regions.filter((r) => r.role !== 'witness').map((r) => `${config.namePrefix}-ledger-${r.name}`),
+  }
+}
+
+function kubectlWait(context: string, names: string[], condition: string, timeout: string): CommandSpec {
+  return {
+    tool: 'kubectl',
+    args: ['--context', context, '--namespace', 'argocd', 'wait', `--for=${condition}`, `--timeout=${timeout}`, ...names.map((n) => `applications.argoproj.io/${n}`)],
+    cwd: '.',
+  }
+}
+
+/** SQL through the primary region's first CockroachDB node, with the node's certificates. */
+function cockroachSql(context: string, file: string): CommandSpec {
+  return {
+    tool: 'kubectl',
+    args: [
+      '--context', context, '--namespace', ATLAS_NAMESPACE, 'exec', '-i', 'cockroachdb-0', '--container', 'cockroachdb', '--',
+      '/cockroach/cockroach', 'sql', '--certs-dir=/cockroach/cockroach-certs', '--host=localhost',
+    ],
+    cwd: '.',
+    stdinFile: file,
+    timeoutMs: 5 * MINUTE,
+  }
+}
+
+/**
+ * The ordered steps of `atlas up` for the k3d world. Ansible runs twice around
+ * Terraform because Terraform needs the LocalStack that Ansible starts.
+ */
+export function upSteps(inputs: PlanInputs): K3dStep[] {
+  const {config, layout, endpoint} = inputs
+  const topology = k3dTopology(config)
+  const hub = regionTopology(topology, argocdHubRegion(config))
+  const primary = regionTopology(topology, config.regions.find((r) => r.role === 'primary')!.name)
+  const apps = applicationNames(config)
+  const tf = (args: string[], extra: Partial<CommandSpec> = {}): CommandSpec => ({tool: 'terraform', args, cwd: layout.terraformDir, env: {...TERRAFORM_ENV}, ...extra})
+  const playbook = (tags: string[]): CommandSpec => ({
+    tool: 'ansible-playbook',
+    args: ansiblePlaybookArgs({extraVarsFile: layout.extraVarsFile, tags}),
+    cwd: layout.ansibleDir,
+    env: {...ANSIBLE_ENV},
+    timeoutMs: 30 * MINUTE,
+  })
+  const argocdFiles = inputs.renderedFiles.filter((f) => f.startsWith('argocd/'))
+  // the AppProject first: ApplicationSets refer to it
+  argocdFiles.sort((a, b) => Number(b.includes('appproject')) - Number(a.includes('appproject')) || a.localeCompare(b))
+
+  return [
+    {
+      id: 'doctor',
+      title: 'check the tools of the k3d world',
+      kind: 'check',
+      hint: 'run `atlas doctor` to see what is missing and how to install it, or use `atlas up --driver local`',
+      commands: [],
+      always: true,
+    },
+    {
+      id: 'render',
+      title: 'render Terraform variables, Ansible extra-vars, k3d configs, ApplicationSets and SQL',
+      kind: 'render',
+      hint: 'fix atlas.yaml (`atlas config` shows the effective values); ' + RERUN,
+      commands: [],
+      always: true,
+      files: [
+        ...terraformSourceFiles(layout.terraformSourceDir).map((f) => path.join(layout.terraformDir, ...f.split('/'))),
+        layout.tfvarsFile,
+        layout.extraVarsFile,
+        ...inputs.renderedFiles.map((f) => path.join(layout.renderedDir, ...f.split('/'))),
+        layout.schemaSqlFile,
+        layout.multiRegionSqlFile,
+      ],
+    },
+    {
+      id: 'ansible-foundation',
+      title: 'start the shared Docker network and LocalStack (ansible-playbook --tags foundation)',
+      kind: 'command',
+      hint: `check that Docker runs and port ${new URL(endpoint).port || '4566'} is free on 127.0.0.1 (\`docker logs ${LOCALSTACK_CONTAINER}\`); ${RERUN}`,
+      commands: [playbook(['foundation'])],
+    },
+    {
+      id: 'terraform-init',
+      title: 'terraform init',
+      kind: 'command',
+      hint: `terraform must download the hashicorp/aws provider: check internet access or a provider mirror; ${RERUN}`,
+      commands: [tf(terraformArgs.init(), {timeoutMs: 10 * MINUTE})],
+    },
+    {
+      id: 'terraform-apply',
+      title: 'terraform apply: audit buckets, queues and replication in LocalStack',
+      kind: 'command',
+      hint: `check that LocalStack answers at ${endpoint}/_localstack/health (\`docker logs ${LOCALSTACK_CONTAINER}\`); ${RERUN}`,
+      commands: [tf(terraformArgs.apply(), {timeoutMs: 15 * MINUTE})],
+    },
+    {
+      id: 'terraform-output',
+      title: 'read the Terraform outputs',
+      kind: 'command',
+      hint: `run \`terraform output -json\` in ${layout.terraformDir} to see what is wrong; ${RERUN}`,
+      files: [layout.terraformOutputsFile],
+      commands: [tf(terraformArgs.outputJson())],
+    },
+    {
+      id: 'ansible-clusters',
+      title: `create the k3d clusters ${topology.regions.map((r) => r.cluster).join(', ')}, install Argo CD and register the clusters (ansible-playbook --tags clusters)`,
+      kind: 'command',
+      hint: `see the Ansible output above; \`k3d cluster list\` shows what exists (\`k3d cluster delete <name>\` removes a broken one); ${RERUN}`,
+      commands: [playbook(['clusters'])],
+    },
+    {
+      id: 'argocd-apply',
+      title: 'apply the AppProject and ApplicationSets',
+      kind: 'command',
+      hint: `check that Argo CD runs in ${hub.cluster} (\`kubectl --context ${hub.context} -n argocd get pods\`); ${RERUN}`,
+      commands: [
+        {
+          tool: 'kubectl',
+          args: ['--context', hub.context, 'apply', ...argocdFiles.flatMap((f) => ['--filename', path.join(layout.renderedDir, ...f.split('/'))])],
+          cwd: '.',
+        },
+      ],
+    },
+    {
+      id: 'argocd-applications',
+      title: 'wait for Argo CD to generate the Applications',
+      kind: 'wait',
+      hint: `the ApplicationSet controller did not create them: \`kubectl --context ${hub.context} -n argocd describe applicationsets\`, and check that the cluster Secrets carry atlas.dev/world=${config.namePrefix}; ${RERUN}`,
+      commands: [kubectlWait(hub.context, [...apps.cockroachdb, ...apps.ledger], 'create', '300s')],
+    },
+    {
+      id: 'cockroachdb-synced',
+      title: 'wait for the CockroachDB Applications to be Synced and Healthy',
+      kind: 'wait',
+      hint: `\`kubectl --context ${hub.context} -n argocd get applications\` shows which one is not; its status.conditions say why; ${RERUN}`,
+      commands: [
+        kubectlWait(hub.context, apps.cockroachdb, 'jsonpath={.status.sync.status}=Synced', '900s'),
+        kubectlWait(hub.context, apps.cockroachdb, 'jsonpath={.status.health.status}=Healthy', '900s'),
+      ],
+    },
+    {
+      id: 'cockroachdb-ready',
+      title: 'wait for CockroachDB to be ready in every region',
+      kind: 'wait',
+      hint: `a node is not ready: \`kubectl --context k3d-dc-<region> -n ${ATLAS_NAMESPACE} logs statefulset/cockroachdb\`; ${RERUN}`,
+      commands: topology.regions.map((r) => ({
+        tool: 'kubectl',
+        args: ['--context', r.context, '--namespace', ATLAS_NAMESPACE, 'rollout', 'status', 'statefulset/cockroachdb', '--timeout=600s'],
+        cwd: '.',
+      })),
+    },
+    {
+      id: 'ledger-schema',
+      title: 'create the ledger database and schema',
+      kind: 'sql',
+      hint: `run the SQL by hand to see the error: kubectl --context ${primary.context} -n ${ATLAS_NAMESPACE} exec -it cockroachdb-0 -- /cockroach/cockroach sql --certs-dir=/cockroach/cockroach-certs; ${RERUN}`,
+      commands: [cockroachSql(primary.context, layout.schemaSqlFile)],
+    },
+    {
+      id: 'multi-region',
+      title: `make the ledger database multi-region (${config.regions.length >= 3 ? 'SURVIVE REGION FAILURE' : 'two regions: zone survival only'})`,
+      kind: 'sql',
+      hint: `every node must have started with --locality region=…: \`SHOW REGIONS FROM CLUSTER\` lists what CockroachDB sees; ${RERUN}`,
+      commands: [cockroachSql(primary.context, layout.multiRegionSqlFile)],
+    },
+    {
+      id: 'ledger-synced',
+      title: 'wait for the ledger Applications to be Synced and Healthy',
+      kind: 'wait',
+      hint: `\`kubectl --context ${hub.context} -n argocd get applications\` shows which one is not; the ledger needs its schema and its queue; ${RERUN}`,
+      commands: [
+        kubectlWait(hub.context, apps.ledger, 'jsonpath={.status.sync.status}=Synced', '600s'),
+        kubectlWait(hub.context, apps.ledger, 'jsonpath={.status.health.status}=Healthy', '600s'),
+      ],
+    },
+  ]
+}
+
+const GONE = /no such|not found|No nodes found|does not exist/i
+
+/** `atlas down`: the up steps undone in reverse order. */
+export function downSteps(inputs: PlanInputs): K3dStep[] {
+  const {config, layout, endpoint} = inputs
+  const topology = k3dTopology(config)
+  return [
+    {
+      id: 'doctor',
+      title: 'check the tools of the k3d world',
+      kind: 'check',
+      hint: 'run `atlas doctor` to see what is missing and how to install it',
+      commands: [],
+      always: true,
+    },
+    {
+      id: 'k3d-delete',
+      title: `delete the k3d clusters ${topology.regions.map((r) => r.cluster).join(', ')} (with Argo CD, CockroachDB and the ledger)`,
+      kind: 'command',
+      hint: 'delete them by hand: `k3d cluster list`, then `k3d cluster delete <name>`; then run `atlas down` again',
+      undoes: 'ansible-clusters',
+      commands: [{tool: 'k3d', args: ['cluster', 'delete', ...topology.regions.map((r) => r.cluster)], cwd: '.', tolerate: GONE, timeoutMs: 10 * MINUTE}],
+    },
+    {
+      id: 'terraform-destroy',
+      title: 'terraform destroy: audit buckets, queues and replication',
+      kind: 'command',
+      hint: `LocalStack must still answer at ${endpoint} for Terraform to destroy; or skip it with \`docker rm -f ${LOCALSTACK_CONTAINER}\` (LocalStack keeps nothing); then run \`atlas down\` again`,
+      undoes: 'terraform-apply',
+      commands: [{tool: 'terraform', args: terraformArgs.destroy(), cwd: layout.terraformDir, env: {...TERRAFORM_ENV}, timeoutMs: 15 * MINUTE}],
+    },
+    {
+      id: 'localstack-remove',
+      title: 'remove the LocalStack container',
+      kind: 'command',
+      hint: `remove it by hand: docker rm --force ${LOCALSTACK_CONTAINER}; then run \`atlas down\` again`,
+      undoes: 'ansible-foundation',
+      commands: [{tool: 'docker', args: ['rm', '--force', LOCALSTACK_CONTAINER], cwd: '.', tolerate: GONE}],
+    },
+    {
+      id: 'network-remove',
+      title: `remove the Docker network ${topology.network}`,
+      kind: 'command',
+      hint: `a container still uses it: \`docker network inspect ${topology.network}\`; then run \`atlas down\` again`,
+      undoes: 'ansible-foundation',
+      commands: [{tool: 'docker', args: ['network', 'rm', topology.network], cwd: '.', tolerate: GONE}],
+    },
+    {
+      id: 'forget',
+      title: 'forget the completed up steps',
+      kind: 'cleanup',
+      hint: `remove ${layout.stateFile} by hand`,
+      commands: [],
+      always: true,
+      files: [layout.stateFile],
+    },
+  ]
+}
