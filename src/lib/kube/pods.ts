@@ -1,0 +1,234 @@
+import type {KubeConfig} from '@kubernetes/client-node'
+import {kubeClient} from './config.js'
+import {kubeGet, KubeUnreachableError} from './request.js'
+
+/** What the health model needs of a pod. */
+export interface PodState {
+  name: string
+  namespace: string
+  phase: string
+  /** the Ready condition */
+  ready: boolean
+  /** sum of the containers' restart counts */
+  restarts: number
+  /** the Kubernetes node it runs on */
+  nodeName?: string
+  podIP?: string
+  resourceVersion?: string
+}
+
+/** The subset of a v1 Pod the watcher reads. */
+interface PodObject {
+  metadata?: {name?: string; namespace?: string; resourceVersion?: string; deletionTimestamp?: string}
+  spec?: {nodeName?: string}
+  status?: {
+    phase?: string
+    podIP?: string
+    conditions?: Array<{type?: string; status?: string}>
+    containerStatuses?: Array<{restartCount?: number}>
+  }
+}
+
+export function podState(pod: PodObject): PodState {
+  const conditions = pod.status?.conditions ?? []
+  return {
+    name: pod.metadata?.name ?? '',
+    namespace: pod.metadata?.namespace ?? '',
+    phase: pod.status?.phase ?? 'Unknown',
+    // a terminating pod keeps Ready=True for a moment; it is on its way out
+    ready: !pod.metadata?.deletionTimestamp && conditions.some((c) => c.type === 'Ready' && c.status === 'True'),
+    restarts: (pod.status?.containerStatuses ?? []).reduce((sum, c) => sum + (c.restartCount ?? 0), 0),
+    nodeName: pod.spec?.nodeName,
+    podIP: pod.status?.podIP,
+    resourceVersion: pod.metadata?.resourceVersion,
+  }
+}
+
+export interface PodWatcherOptions {
+  namespace: string
+  labelSelector: string
+  /** deadline of a list request */
+  requestTimeoutMs?: number
+  /** the API server ends each watch after this long; the watcher then lists and watches again */
+  watchTimeoutSeconds?: number
+  /** a watch silent for longer than this is presumed dead (a frozen API server sends nothing) */
+  watchIdleMs?: number
+  /** first delay before reconnecting; doubles up to maxReconnectDelayMs */
+  reconnectDelayMs?: number
+  maxReconnectDelayMs?: number
+  onChange?: (pods: PodState[]) => void
+}
+
+type Connection = 'connecting' | 'watching' | 'reconnecting' | 'stopped'
+
+/**
+ * Keeps the pods matching a selector up to date: list, then watch from the
+ * list's resourceVersion; when the watch ends (dropped connection, server
+ * timeout, 410 Gone, silence) it lists and watches again, with backoff. It
+ * never throws: an unreachable API server is a state (lastError), not a crash.
+ */
+export class PodWatcher {
+  private readonly kc: KubeConfig
+  private readonly options: Required<Omit<PodWatcherOptions, 'onChange'>> & Pick<PodWatcherOptions, 'onChange'>
+  private readonly podsByName = new Map<string, PodState>()
+  private stopped = false
+  private loop?: Promise<void>
+  private activeAbort?: () => void
+  private wakeUp?: () => void
+  private firstListDone?: () => void
+
+  connection: Connection = 'connecting'
+  /** the last failure talking to the API server; cleared by a successful list */
+  lastError?: Error
+  /** when the API server last answered (list, watch event) */
+  lastContactAt?: Date
+  /** whether a list has ever succeeded */
+  everListed = false
+  /** watches opened so far (a reconnect opens another) */
+  watchesStarted = 0
+  listsDone = 0
+
+  constructor(kc: KubeConfig, options: PodWatcherOptions) {
+    this.kc = kc
+    this.options = {
+      requestTimeoutMs: 5000,
+      watchTimeoutSeconds: 60,
+      watchIdleMs: 75_000,
+      reconnectDelayMs: 250,
+      maxReconnectDelayMs: 5000,
+      ...options,
+    }
+  }
+
+  pods(): PodState[] {
+    return [...this.podsByName.values()].sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  /** Starts the loop; resolves once the first list has succeeded or failed. */
+  async start(): Promise<void> {
+    if (this.loop) return
+    const firstList = new Promise<void>((resolve) => (this.firstListDone = resolve))
+    this.loop = this.run()
+    await firstList
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.connection = 'stopped'
+    this.activeAbort?.()
+    this.wakeUp?.()
+    await this.loop
+  }
+
+  private async run(): Promise<void> {
+    let delay = this.options.reconnectDelayMs
+    while (!this.stopped) {
+      let listed = false
+      try {
+        const resourceVersion = await this.list()
+        listed = true
+        this.firstListDone?.()
+        delay = this.options.reconnectDelayMs
+        await this.watch(resourceVersion)
+      } catch (error) {
+        this.lastError = error as Error
+      } finally {
+        if (!listed) this.firstListDone?.()
+      }
+      if (this.stopped) break
+      this.connection = 'reconnecting'
+      await this.sleep(delay)
+      delay = Math.min(delay * 2, this.options.maxReconnectDelayMs)
+    }
+  }
+
+  private podsPath(): string {
+    return `/api/v1/namespaces/${encodeURIComponent(this.options.namespace)}/pods`
+  }
+
+  /** Replaces the known pods with a fresh list; returns the list's resourceVersion. */
+  private async list(): Promise<string> {
+    const query = new URLSearchParams({labelSelector: this.options.labelSelector})
+    const res = await kubeGet(this.kc, `${this.podsPath()}?${query}`, {timeoutMs: this.options.requestTimeoutMs})
+    if (res.status !== 200) throw new Error(`listing pods: HTTP ${res.status}: ${res.body.slice(0, 200)}`)
+    const list = JSON.parse(res.body) as {metadata?: {resourceVersion?: string}; items?: PodObject[]}
+    this.podsByName.clear()
+    for (const item of list.items ?? []) {
+      const state = podState(item)
+      this.podsByName.set(state.name, state)
+    }
+    this.lastContactAt = new Date()
+    this.lastError = undefined
+    this.everListed = true
+    this.listsDone++
+    this.options.onChange?.(this.pods())
+    return list.metadata?.resourceVersion ?? ''
+  }
+
+  /** One watch; resolves when it ends for any reason. */
+  private async watch(resourceVersion: string): Promise<void> {
+    const k8s = await kubeClient()
+    const watcher = new k8s.Watch(this.kc)
+    this.connection = 'watching'
+    this.watchesStarted++
+    await new Promise<void>((resolve) => {
+      let controller: AbortController | undefined
+      let ended = false
+      let idleTimer: NodeJS.Timeout | undefined
+      const end = (error?: unknown) => {
+        if (ended) return
+        ended = true
+        clearTimeout(idleTimer)
+        this.activeAbort = undefined
+        if (error && !this.stopped) this.lastError = error instanceof Error ? error : new Error(String(error))
+        controller?.abort()
+        resolve()
+      }
+      const armIdle = () => {
+        clearTimeout(idleTimer)
+        idleTimer = setTimeout(() => end(new KubeUnreachableError(`watch silent for ${this.options.watchIdleMs} ms`, 'ETIMEDOUT')), this.options.watchIdleMs)
+      }
+      this.activeAbort = () => end()
+      armIdle()
+      watcher
+        .watch(
+          this.podsPath(),
+          {labelSelector: this.options.labelSelector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: this.options.watchTimeoutSeconds},
+          (type: string, object: PodObject & {code?: number}) => {
+            armIdle()
+            this.lastContactAt = new Date()
+            if (type === 'ERROR') {
+              // 410 Gone: our resourceVersion is too old; list again
+              end(new Error(`watch error: ${object.code ?? ''} ${(object as {message?: string}).message ?? ''}`.trim()))
+              return
+            }
+            if (type === 'BOOKMARK') return
+            const state = podState(object)
+            if (type === 'DELETED') this.podsByName.delete(state.name)
+            else this.podsByName.set(state.name, state)
+            this.options.onChange?.(this.pods())
+          },
+          (error: unknown) => end(error ?? undefined),
+        )
+        .then((c) => {
+          controller = c
+          if (ended) c.abort()
+        })
+        .catch((error: unknown) => end(error))
+    })
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = undefined
+        resolve()
+      }, ms)
+      this.wakeUp = () => {
+        clearTimeout(timer)
+        this.wakeUp = undefined
+        resolve()
+      }
+    })
+  }
+}

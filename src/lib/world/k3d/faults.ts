@@ -1,0 +1,94 @@
+import {RestoreError} from '../../errors.js'
+import {regionTopology, type K3dTopology} from '../../gitops/topology.js'
+import type {CommandRunner} from '../../tools/runner.js'
+import type {FaultHandle, FaultMode} from '../types.js'
+
+/**
+ * Faults of the k3d world, acting on a region's k3d node containers:
+ *   kill      = docker kill (SIGKILL)           undo: docker start
+ *   stop      = docker pause (freeze, no exit)   undo: docker unpause
+ *   partition = docker network disconnect        undo: docker network connect --ip <same address>
+ * Every command goes through the CommandRunner, so a dry run records the exact plan.
+ */
+export interface K3dFaultPlan {
+  region: string
+  mode: FaultMode
+  containers: string[]
+  network: string
+  inject: string[][]
+  undo: string[][]
+}
+
+/** Placeholder shown in dry-run plans for an address that is read at injection time. */
+export const ADDRESS_PLACEHOLDER = (container: string) => `<address of ${container}>`
+
+/**
+ * The docker argv of a fault and of its undo. For partitions the address each
+ * container had is given (read before disconnecting) so the node keeps its IP:
+ * k3s and the CockroachDB peers remember it.
+ */
+export function planK3dFault(topology: K3dTopology, regionName: string, mode: FaultMode, addresses: Record<string, string> = {}): K3dFaultPlan {
+  const region = regionTopology(topology, regionName)
+  const containers = region.nodeContainers
+  const network = topology.network
+  const base = {region: regionName, mode, containers, network}
+  switch (mode) {
+    case 'kill':
+      return {...base, inject: [['kill', '--signal', 'SIGKILL', ...containers]], undo: [['start', ...containers]]}
+    case 'stop':
+      return {...base, inject: [['pause', ...containers]], undo: [['unpause', ...containers]]}
+    case 'partition':
+      return {
+        ...base,
+        inject: containers.map((c) => ['network', 'disconnect', '--force', network, c]),
+        undo: containers.map((c) => ['network', 'connect', '--ip', addresses[c] ?? ADDRESS_PLACEHOLDER(c), network, c]),
+      }
+    default:
+      throw new Error(`unknown fault mode "${mode as string}"`)
+  }
+}
+
+/** Reads a container's IPv4 address on the network (a recorded step in dry-run mode). */
+async function addressOn(runner: CommandRunner, container: string, network: string): Promise<string> {
+  const result = await runner.run('docker', ['inspect', '--format', `{{with index .NetworkSettings.Networks "${network}"}}{{.IPAddress}}{{end}}`, container], {
+    label: `read the address of ${container} on ${network}`,
+  })
+  if (result.dryRun) return ADDRESS_PLACEHOLDER(container)
+  const ip = result.stdout.trim()
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) throw new Error(`${container} has no address on network ${network} (got "${ip}")`)
+  return ip
+}
+
+// docker's wording when an undo finds the container already restored
+const ALREADY_RESTORED = /is not paused|already exists in network|endpoint with name .* already exists/i
+
+export async function injectK3dFault(runner: CommandRunner, topology: K3dTopology, regionName: string, mode: FaultMode): Promise<FaultHandle> {
+  const region = regionTopology(topology, regionName)
+  const addresses: Record<string, string> = {}
+  if (mode === 'partition') {
+    for (const c of region.nodeContainers) addresses[c] = await addressOn(runner, c, topology.network)
+  }
+  const plan = planK3dFault(topology, regionName, mode, addresses)
+  for (const argv of plan.inject) await runner.run('docker', argv, {label: `${mode} region ${regionName}`})
+  const injectedAt = new Date()
+  let undone = false
+  return {
+    region: regionName,
+    mode,
+    injectedAt,
+    description: `${plan.inject.map((a) => `docker ${a.join(' ')}`).join('; ')} (undo: ${plan.undo.map((a) => `docker ${a.join(' ')}`).join('; ')})`,
+    async undo() {
+      if (undone) return
+      for (const argv of plan.undo) {
+        const result = await runner.run('docker', argv, {label: `restore region ${regionName}`, reject: false})
+        if (result.exitCode !== 0 && !ALREADY_RESTORED.test(result.stderr)) {
+          throw new RestoreError(`could not restore region ${regionName}: docker ${argv.join(' ')} exited ${result.exitCode}: ${result.stderr.trim()}`, {
+            hint: `run it by hand: docker ${argv.join(' ')}`,
+            details: {region: regionName, mode, argv: ['docker', ...argv]},
+          })
+        }
+      }
+      undone = true
+    },
+  }
+}
