@@ -1,10 +1,522 @@
-// Placeholder until the local driver lands; replaced by the real implementation.
-import type {AtlasConfig} from '../../config/schema.js'
-import {PreconditionError} from '../../errors.js'
-import type {World} from '../types.js'
+import {randomBytes} from 'node:crypto'
+import {chmod, chown, mkdir, readFile, rm, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import type {AtlasConfig, Region} from '../../config/schema.js'
+import {findRegion} from '../../config/regions.js'
+import {PreconditionError, RestoreError, UsageError} from '../../errors.js'
+import {etcdGroupHealth, sampleEtcd} from '../../health/etcd.js'
+import {clusterHealth, type ClusterHealth} from '../../health/model.js'
+import {patroniGroupHealth, samplePatroni} from '../../health/patroni.js'
+import {isAlive, isGroupAlive, isListening, isPortFree, killProcessGroup, mkdirOwned, postgresOsUser, sleep, stopProcessGroup, waitForPort, writePidFile, readPidFile, type OsUser} from '../../proc/index.js'
+import {silentProgress} from '../../progress.js'
+import {registerSecret} from '../../redact.js'
+import {CommandRunner} from '../../tools/runner.js'
+import {findExecutable} from '../../tools/discovery.js'
+import type {CloudEndpoint, DownResult, FaultHandle, FaultMode, RegionEndpoints, UpResult, World, WorldOperationOptions, WorldStatus} from '../types.js'
+import {allPorts, databaseUrl, etcdClientUrl, localLayout, patroniConfig, patroniUrl, type DatabaseSecrets, type LocalLayout, type RegionLayout} from './layout.js'
+import {cmdlineOf, managedProcesses, postmasterPid, type ManagedProcess} from './processes.js'
+import type {ProvisionResult} from './provision.js'
 
-export const LocalWorld = class {
-  constructor(_config: AtlasConfig, _options: {baseDir?: string} = {}) {
-    throw new PreconditionError('the local world is not available yet')
+/** moto accepts any credentials; these are its documented test values, never real ones. */
+const EMULATOR_CREDENTIALS = {accessKeyId: 'test', secretAccessKey: 'test'}
+
+interface WorldState {
+  driver: 'local'
+  startedAt: string
+  basePort: number
+  host: string
+  cloud?: ProvisionResult
+}
+
+export interface LocalWorldOptions {
+  baseDir?: string
+}
+
+/**
+ * The local world: per region an etcd member and a Patroni-managed PostgreSQL
+ * node on loopback, plus one moto server for S3/SQS/IAM. Every process is
+ * started detached in its own process group with a pid file under
+ * <baseDir>/run, so status, down and faults work from any later invocation.
+ */
+export class LocalWorld implements World {
+  readonly driver = 'local' as const
+  readonly config: AtlasConfig
+  readonly regions: Region[]
+  readonly layout: LocalLayout
+  private readonly processes: ManagedProcess[]
+
+  constructor(config: AtlasConfig, options: LocalWorldOptions = {}) {
+    this.config = config
+    this.regions = config.regions
+    const configDir = config.source ? path.dirname(config.source) : process.cwd()
+    const baseDir = options.baseDir ?? path.resolve(configDir, config.local.baseDir)
+    this.layout = localLayout(config, baseDir)
+    this.processes = managedProcesses(this.layout)
   }
-} as unknown as new (config: AtlasConfig, options?: {baseDir?: string}) => World
+
+  runsDir(): string {
+    return this.layout.runsDir
+  }
+
+  // ------------------------------------------------------------------ up --
+
+  async up(options: WorldOperationOptions = {}): Promise<UpResult> {
+    const started = Date.now()
+    const progress = options.progress ?? silentProgress
+    const runner = new CommandRunner({dryRun: options.dryRun, logFile: path.join(this.layout.logDir, 'atlas.log'), planRoot: this.layout.baseDir})
+    if (options.dryRun) {
+      for (const proc of this.processes) await runner.start(proc.tool, proc.args, {logFile: proc.logFile, label: proc.name})
+      return {driver: 'local', started: false, dryRun: true, plan: runner.plan, missingTools: [...runner.missingTools], regions: await this.endpoints(), durationSeconds: 0}
+    }
+    const live = await this.liveProcesses()
+    if (this.processes.every((p) => live.has(p.name))) {
+      return {driver: 'local', started: false, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000}
+    }
+    const user = await postgresOsUser()
+    await this.prepareDirs(user)
+    const secrets = await this.secrets(true)
+    const missing = this.processes.filter((p) => !live.has(p.name))
+    await this.checkPortsFree(missing)
+
+    let done = progress.step('start etcd (one member per region) and moto')
+    try {
+      await Promise.all(missing.filter((p) => p.kind !== 'patroni').map((p) => this.startProcess(runner, p, user)))
+      await this.waitEtcdQuorum(options.signal)
+      await waitForPort(this.layout.motoPort, {host: this.layout.host, timeoutMs: 20_000, what: 'moto', signal: options.signal})
+      done({note: `etcd on ${this.layout.regions.map((r) => r.etcdClientPort).join(', ')}; moto on ${this.layout.motoPort}`})
+    } catch (error) {
+      done({error: error as Error})
+      throw error
+    }
+
+    done = progress.step('start PostgreSQL under Patroni (synchronous replication)')
+    const provisioning = this.provisionCloud()
+    provisioning.catch(() => {})
+    try {
+      await this.writePatroniConfigs(secrets, user)
+      const patronis = missing.filter((p) => p.kind === 'patroni')
+      // the primary region bootstraps the cluster: start it first and let it claim the initialize key
+      const primary = this.regionLayout(this.regions.find((r) => r.role === 'primary')!.name)
+      const primaryProc = patronis.find((p) => p.region === primary.region.name)
+      if (primaryProc) {
+        await this.startProcess(runner, primaryProc, user)
+        await this.waitForInitializeKey(options.signal)
+      }
+      await Promise.all(patronis.filter((p) => p !== primaryProc).map((p) => this.startProcess(runner, p, user)))
+      const health = await this.waitConverged({timeoutMs: 60_000, signal: options.signal})
+      done({note: `leader ${health.leaderRegion}`})
+    } catch (error) {
+      done({error: error as Error})
+      throw error
+    }
+
+    done = progress.step('provision S3 audit buckets and SQS queues (SDK, as terraform/modules/region declares)')
+    try {
+      const cloud = await provisioning
+      for (const w of cloud.warnings) progress.info(w)
+      await this.writeState({driver: 'local', startedAt: new Date().toISOString(), basePort: this.layout.basePort, host: this.layout.host, cloud})
+      done({note: cloud.regions.map((r) => r.auditBucket).join(', ')})
+    } catch (error) {
+      done({error: error as Error})
+      throw error
+    }
+    await this.initLedgerSchema(progress)
+    return {driver: 'local', started: true, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000}
+  }
+
+  private async initLedgerSchema(progress: NonNullable<WorldOperationOptions['progress']>): Promise<void> {
+    // the ledger library owns the schema; it is optional so the world can come up without it
+    let mod: Record<string, unknown>
+    try {
+      mod = (await import('../../ledger/index.js' as string)) as Record<string, unknown>
+    } catch {
+      progress.info('ledger library not available: schema not initialised')
+      return
+    }
+    const init = (mod.initSchema ?? mod.initLedger) as ((urls: string[], config: AtlasConfig) => Promise<unknown>) | undefined
+    if (typeof init !== 'function') return
+    const done = progress.step('initialise the ledger schema')
+    try {
+      await init(await this.databaseUrls(), this.config)
+      done()
+    } catch (error) {
+      done({error: error as Error})
+      throw error
+    }
+  }
+
+  private async prepareDirs(user: OsUser | undefined): Promise<void> {
+    for (const dir of [this.layout.baseDir, this.layout.runDir, this.layout.logDir, this.layout.dataDir, this.layout.runsDir]) await mkdir(dir, {recursive: true})
+    await mkdirOwned(this.layout.postgresHome, user)
+    await mkdirOwned(path.join(this.layout.postgresHome, 'data'), user)
+    if (user) await this.checkTraversable(user)
+  }
+
+  /** The postgres user must reach its data dirs: every parent of baseDir needs the x bit for others. */
+  private async checkTraversable(user: OsUser): Promise<void> {
+    const {stat} = await import('node:fs/promises')
+    let dir = this.layout.baseDir
+    while (true) {
+      const st = await stat(dir)
+      if (!(st.mode & 0o001) && st.uid !== user.uid) {
+        throw new PreconditionError(`PostgreSQL runs as the "${user.name}" OS user, which cannot enter ${dir} (mode ${(st.mode & 0o777).toString(8)})`, {
+          hint: `chmod o+x ${dir}, or set local.baseDir to a directory under /tmp`,
+        })
+      }
+      const parent = path.dirname(dir)
+      if (parent === dir) return
+      dir = parent
+    }
+  }
+
+  /** Generated once per base dir (mode 0600) and registered so they are masked in every output. */
+  private async secrets(create = false): Promise<DatabaseSecrets> {
+    let secrets: DatabaseSecrets | undefined
+    try {
+      secrets = JSON.parse(await readFile(this.layout.secretsFile, 'utf8')) as DatabaseSecrets
+    } catch {
+      if (!create) throw new PreconditionError(`the local world in ${this.layout.baseDir} has not been set up`, {hint: 'run `atlas up`'})
+      secrets = {superuserPassword: randomBytes(18).toString('base64url'), replicationPassword: randomBytes(18).toString('base64url')}
+      await mkdir(this.layout.baseDir, {recursive: true})
+      await writeFile(this.layout.secretsFile, JSON.stringify(secrets), {mode: 0o600})
+    }
+    registerSecret(secrets.superuserPassword)
+    registerSecret(secrets.replicationPassword)
+    return secrets
+  }
+
+  private async writePatroniConfigs(secrets: DatabaseSecrets, user: OsUser | undefined): Promise<void> {
+    const {stringify} = await import('yaml')
+    const postgres = await findExecutable('postgres')
+    if (!postgres) throw new PreconditionError('PostgreSQL server binaries were not found', {hint: 'apt-get install -y postgresql'})
+    // Debian symlinks some server binaries into PATH; Patroni needs the real bin dir (pg_controldata, pg_rewind, ...)
+    const {realpath} = await import('node:fs/promises')
+    const binDir = path.dirname(await realpath(postgres))
+    for (const r of this.layout.regions) {
+      await writeFile(r.patroniConfigFile, stringify(patroniConfig(this.layout, r, secrets, binDir)), {mode: 0o600})
+      if (user) await chown(r.patroniConfigFile, user.uid, user.gid)
+    }
+  }
+
+  private async checkPortsFree(procs: ManagedProcess[]): Promise<void> {
+    const starting = new Set(procs.map((p) => p.kind === 'patroni' ? `pg-${p.region}` : p.kind === 'etcd' ? `etcd-${p.region}` : 'moto'))
+    for (const {port, owner} of allPorts(this.layout)) {
+      if (![...starting].some((s) => owner.startsWith(s))) continue
+      if (!(await isPortFree(port, this.layout.host))) {
+        throw new PreconditionError(`port ${this.layout.host}:${port} (for ${owner}) is already in use by another program`, {
+          code: 'PORT_BUSY',
+          hint: `stop that program, or set local.basePort in atlas.yaml to another block (the local world uses ${this.layout.basePort}-${this.layout.motoPort})`,
+          details: {port, owner},
+        })
+      }
+    }
+  }
+
+  private async startProcess(runner: CommandRunner, proc: ManagedProcess, user: OsUser | undefined): Promise<number> {
+    const env: Record<string, string> = proc.kind === 'patroni' ? {HOME: this.layout.postgresHome, PGPASSFILE: path.join(this.layout.postgresHome, `pgpass-${proc.region}`)} : {}
+    if (proc.kind === 'etcd') env.ETCD_UNSUPPORTED_ARCH = process.arch === 'x64' || process.arch === 'arm64' ? '' : process.arch
+    const pid = await runner.start(proc.tool, proc.args, {
+      logFile: proc.logFile,
+      label: proc.name,
+      cwd: proc.asPostgres ? this.layout.postgresHome : this.layout.baseDir,
+      env,
+      uid: proc.asPostgres ? user?.uid : undefined,
+      gid: proc.asPostgres ? user?.gid : undefined,
+    })
+    await writePidFile(proc.pidFile, pid)
+    return pid
+  }
+
+  /** name -> pid of every managed process that is alive and really ours (a reused PID is not); stale pid files are removed. */
+  private async liveProcesses(): Promise<Map<string, number>> {
+    const live = new Map<string, number>()
+    for (const proc of this.processes) {
+      const pid = await readPidFile(proc.pidFile)
+      if (pid === undefined) continue
+      const cmd = isAlive(pid) ? await cmdlineOf(pid) : undefined
+      if (cmd && cmd.includes(proc.marker)) live.set(proc.name, pid)
+      else await rm(proc.pidFile, {force: true})
+    }
+    return live
+  }
+
+  private async waitEtcdQuorum(signal?: AbortSignal, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    let last = ''
+    while (Date.now() < deadline) {
+      signal?.throwIfAborted()
+      const {samples} = await sampleEtcd(this.etcdTargets())
+      const group = etcdGroupHealth(samples)
+      if (group.quorumHeld && group.leaderRegion) return
+      last = `${group.votersAlive}/${group.voters} members answering, leader ${group.leaderRegion ?? 'none'}`
+      await sleep(100, signal)
+    }
+    throw new PreconditionError(`etcd did not form a cluster within ${timeoutMs / 1000} s (${last})`, {hint: `see ${this.layout.logDir}/etcd-*.log`})
+  }
+
+  /** Waits until some Patroni node has claimed the bootstrap (the DCS initialize key exists). */
+  private async waitForInitializeKey(signal?: AbortSignal, timeoutMs = 30_000): Promise<void> {
+    const key = Buffer.from(`/service/${this.layout.scope}/initialize`).toString('base64')
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      signal?.throwIfAborted()
+      for (const target of this.etcdTargets()) {
+        try {
+          const res = await fetch(`${target.clientUrl}/v3/kv/range`, {method: 'POST', body: JSON.stringify({key}), signal: AbortSignal.timeout(500)})
+          const body = (await res.json()) as {kvs?: unknown[]}
+          if (body.kvs && body.kvs.length > 0) return
+          break
+        } catch {
+          // try the next member
+        }
+      }
+      await sleep(100, signal)
+    }
+    throw new PreconditionError(`the primary's Patroni did not bootstrap the cluster within ${timeoutMs / 1000} s`, {hint: `see ${this.layout.logDir}/patroni-*.log`})
+  }
+
+  private async provisionCloud(): Promise<ProvisionResult> {
+    const {provisionCloud} = await import('./provision.js')
+    return provisionCloud(this.config, await this.cloudEndpoint())
+  }
+
+  private async writeState(state: WorldState): Promise<void> {
+    await writeFile(this.layout.stateFile, `${JSON.stringify(state, null, 2)}\n`)
+  }
+
+  private async readState(): Promise<WorldState | undefined> {
+    try {
+      return JSON.parse(await readFile(this.layout.stateFile, 'utf8')) as WorldState
+    } catch {
+      return undefined
+    }
+  }
+
+  // ---------------------------------------------------------------- down --
+
+  async down(options: WorldOperationOptions & {purge?: boolean} = {}): Promise<DownResult> {
+    const progress = options.progress ?? silentProgress
+    const order = [...this.processes.filter((p) => p.kind === 'patroni'), ...this.processes.filter((p) => p.kind === 'moto'), ...this.processes.filter((p) => p.kind === 'etcd')]
+    if (options.dryRun) {
+      const plan = order.map((p) => ({argv: ['kill', '-TERM', `-<pid of ${p.name}>`], cwd: '.', label: `stop ${p.name}`}))
+      return {driver: 'local', dryRun: true, plan, stopped: [], purged: false}
+    }
+    const live = await this.liveProcesses()
+    const stopped: string[] = []
+    const done = progress.step('stop the local world')
+    // Patroni first: it shuts its PostgreSQL down cleanly while etcd still answers
+    for (const proc of order) {
+      const pid = live.get(proc.name)
+      if (pid !== undefined) {
+        await stopProcessGroup(pid, proc.kind === 'patroni' ? 20_000 : 5000)
+        stopped.push(proc.name)
+      }
+      await rm(proc.pidFile, {force: true})
+      // a postmaster runs in its own session (Patroni setsid()s it): one left by a killed Patroni goes too
+      if (proc.kind === 'patroni') {
+        const pm = await postmasterPid(this.regionLayout(proc.region!).postgresDataDir)
+        if (pm !== undefined) {
+          await stopProcessGroup(pm, 10_000)
+          stopped.push(`postgres-${proc.region}`)
+        }
+      }
+    }
+    const stillListening: string[] = []
+    for (const {port, owner} of allPorts(this.layout)) {
+      if (await isListening(port, this.layout.host, 200)) stillListening.push(`${port} (${owner})`)
+    }
+    await rm(this.layout.stateFile, {force: true})
+    if (options.purge) {
+      for (const dir of [this.layout.dataDir, this.layout.postgresHome, this.layout.runDir, this.layout.logDir]) await rm(dir, {recursive: true, force: true})
+      await rm(this.layout.secretsFile, {force: true})
+    }
+    done({note: stopped.length > 0 ? `stopped ${stopped.join(', ')}` : 'nothing was running'})
+    if (stillListening.length > 0) {
+      throw new PreconditionError(`after stopping the world, something still listens on ${stillListening.join(', ')}`, {hint: 'another program holds these ports'})
+    }
+    return {driver: 'local', dryRun: false, stopped, purged: Boolean(options.purge)}
+  }
+
+  // -------------------------------------------------------------- status --
+
+  async status(): Promise<WorldStatus> {
+    const live = await this.liveProcesses()
+    const up = live.size > 0
+    return {driver: 'local', up, regions: await this.endpoints(), health: up ? await this.health() : null}
+  }
+
+  async databaseUrls(): Promise<string[]> {
+    const secrets = await this.secrets()
+    return this.layout.regions.map((r) => databaseUrl(this.layout, r, secrets))
+  }
+
+  async cloudEndpoint(): Promise<CloudEndpoint> {
+    return {endpoint: this.config.cloud.endpoint ?? `http://${this.layout.host}:${this.layout.motoPort}`, ...EMULATOR_CREDENTIALS}
+  }
+
+  async endpoints(): Promise<RegionEndpoints[]> {
+    const state = await this.readState()
+    let secrets: DatabaseSecrets | undefined
+    try {
+      secrets = await this.secrets()
+    } catch {
+      secrets = undefined
+    }
+    return this.layout.regions.map((r) => {
+      const cloud = state?.cloud?.regions.find((c) => c.region === r.region.name)
+      return {
+        region: r.region.name,
+        databaseUrl: secrets ? databaseUrl(this.layout, r, secrets) : undefined,
+        auditBucket: cloud?.auditBucket,
+        queueUrl: cloud?.queueUrl,
+        deadLetterQueueUrl: cloud?.deadLetterQueueUrl,
+      }
+    })
+  }
+
+  // -------------------------------------------------------------- health --
+
+  private etcdTargets() {
+    return this.layout.regions.map((r) => ({region: r.region.name, name: r.etcdName, clientUrl: etcdClientUrl(this.layout, r)}))
+  }
+
+  private patroniTargets() {
+    return this.layout.regions.map((r) => ({region: r.region.name, name: r.postgresName, apiUrl: patroniUrl(this.layout, r)}))
+  }
+
+  async health(): Promise<ClusterHealth> {
+    const at = new Date()
+    const [etcd, patroni] = await Promise.all([sampleEtcd(this.etcdTargets()), samplePatroni(this.patroniTargets())])
+    const etcdGroup = etcdGroupHealth(etcd.samples, etcd.members)
+    const patroniGroup = patroniGroupHealth(patroni)
+    const health = clusterHealth([etcdGroup, patroniGroup], 'patroni', this.regions.map((r) => r.name), at)
+    // the database leader holds its lease in etcd: without etcd quorum it demotes itself
+    return {...health, writable: health.writable && etcdGroup.quorumHeld}
+  }
+
+  /**
+   * Converged: every etcd member answers and follows one leader; one Patroni
+   * leader; every other node runs, is a synchronous standby (synchronous_node_count
+   * is regions-1) and has no replication lag.
+   */
+  static isConverged(health: ClusterHealth): boolean {
+    const etcd = health.groups.find((g) => g.group === 'etcd')
+    const pg = health.groups.find((g) => g.group === 'patroni')
+    if (!etcd || !pg) return false
+    if (!etcd.leaderRegion || etcd.members.some((m) => !m.alive || m.role === 'unknown')) return false
+    if (!pg.leaderRegion || pg.members.some((m) => !m.alive)) return false
+    return pg.members.every((m) => m.role === 'leader' || (m.detail?.syncStandby === true && m.detail?.state !== 'starting' && (m.lag ?? 1) === 0))
+  }
+
+  async waitConverged(options: {timeoutMs?: number; signal?: AbortSignal} = {}): Promise<ClusterHealth> {
+    const timeoutMs = options.timeoutMs ?? 90_000
+    const deadline = Date.now() + timeoutMs
+    let health = await this.health()
+    while (!LocalWorld.isConverged(health)) {
+      if (Date.now() > deadline) {
+        throw new PreconditionError(`the world did not converge within ${timeoutMs / 1000} s: ${describeHealth(health)}`, {hint: `see ${this.layout.logDir}`})
+      }
+      await sleep(250, options.signal)
+      health = await this.health()
+    }
+    return health
+  }
+
+  // --------------------------------------------------------------- chaos --
+
+  regionLayout(name: string): RegionLayout {
+    const region = findRegion(this.config, name)
+    return this.layout.regions.find((r) => r.region.name === region.name)!
+  }
+
+  /** The process groups of a region: its etcd member, its Patroni and (own session) its postmaster. */
+  private async regionGroups(region: string): Promise<Array<{name: string; pgid: number}>> {
+    const live = await this.liveProcesses()
+    const groups: Array<{name: string; pgid: number}> = []
+    for (const proc of this.processes.filter((p) => p.region === region)) {
+      const pid = live.get(proc.name)
+      if (pid !== undefined) groups.push({name: proc.name, pgid: pid})
+    }
+    const pm = await postmasterPid(this.regionLayout(region).postgresDataDir)
+    if (pm !== undefined) groups.push({name: `postgres-${region}`, pgid: pm})
+    return groups
+  }
+
+  async injectFault(regionName: string, mode: FaultMode, options: WorldOperationOptions = {}): Promise<FaultHandle> {
+    const region = findRegion(this.config, regionName).name
+    if (mode === 'partition') {
+      throw new UsageError('the local world does not implement --mode partition yet; use kill or stop', {code: 'MODE_UNSUPPORTED'})
+    }
+    const groups = await this.regionGroups(region)
+    if (groups.length === 0) throw new PreconditionError(`region ${region} has no running process to break`, {hint: 'run `atlas up` first'})
+    const signal: NodeJS.Signals = mode === 'kill' ? 'SIGKILL' : 'SIGSTOP'
+    const description = `${signal} to the process groups of ${groups.map((g) => `${g.name} (pgid ${g.pgid})`).join(', ')}`
+    if (options.dryRun) {
+      return {region, mode, injectedAt: new Date(), description, undo: async () => {}}
+    }
+    // the postmaster first under stop: a paused Patroni must not see its postgres vanish
+    for (const g of [...groups].reverse()) killProcessGroup(g.pgid, signal)
+    const injectedAt = new Date()
+    let undone: Promise<void> | undefined
+    const undo = () => {
+      undone ??= mode === 'kill' ? this.restartRegion(region, groups) : this.continueRegion(region, groups)
+      return undone
+    }
+    return {region, mode, injectedAt, description, undo}
+  }
+
+  private async continueRegion(region: string, groups: Array<{name: string; pgid: number}>): Promise<void> {
+    const broken: string[] = []
+    for (const g of groups) {
+      try {
+        killProcessGroup(g.pgid, 'SIGCONT')
+      } catch (error) {
+        broken.push(`${g.name} (pgid ${g.pgid}): SIGCONT failed: ${(error as Error).message}`)
+      }
+    }
+    if (broken.length > 0) throw new RestoreError(`region ${region} is still paused: ${broken.join('; ')}`, {details: {region, broken}})
+  }
+
+  private async restartRegion(region: string, groups: Array<{name: string; pgid: number}>): Promise<void> {
+    // make sure the old incarnation is really gone before its ports are reused
+    for (const g of groups) {
+      const deadline = Date.now() + 5000
+      while (isGroupAlive(g.pgid) && Date.now() < deadline) await sleep(50)
+    }
+    const user = await postgresOsUser()
+    const runner = new CommandRunner({logFile: path.join(this.layout.logDir, 'atlas.log')})
+    const live = await this.liveProcesses()
+    const broken: string[] = []
+    for (const proc of this.processes.filter((p) => p.region === region && !live.has(p.name))) {
+      try {
+        await this.startProcess(runner, proc, user)
+      } catch (error) {
+        broken.push(`${proc.name} did not restart: ${(error as Error).message.split('\n')[0]}`)
+      }
+    }
+    const r = this.regionLayout(region)
+    try {
+      await waitForPort(r.etcdClientPort, {host: this.layout.host, timeoutMs: 15_000, what: r.etcdName})
+    } catch (error) {
+      broken.push((error as Error).message)
+    }
+    try {
+      await waitForPort(r.patroniApiPort, {host: this.layout.host, timeoutMs: 20_000, what: `Patroni of ${region}`})
+    } catch (error) {
+      broken.push((error as Error).message)
+    }
+    if (broken.length > 0) {
+      throw new RestoreError(`region ${region} could not be restored: ${broken.join('; ')}`, {
+        hint: `see ${this.layout.logDir}; \`atlas down && atlas up\` rebuilds the world`,
+        details: {region, broken},
+      })
+    }
+  }
+}
+
+/** One line per group, for error messages and progress. */
+export function describeHealth(health: ClusterHealth): string {
+  return health.groups
+    .map((g) => `${g.group}: ${g.members.map((m) => `${m.region}=${m.alive ? `${m.role}${m.detail?.state ? `/${m.detail.state}` : ''}${m.detail?.patroniRole ? `/${m.detail.patroniRole}` : ''}${m.lag ? ` lag ${m.lag}` : ''}` : 'down'}`).join(' ')}`)
+    .join('; ')
+}

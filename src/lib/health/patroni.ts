@@ -1,0 +1,83 @@
+import {fetchJson} from './http.js'
+import {groupHealth, type GroupHealth, type MemberHealth} from './model.js'
+
+export interface PatroniTarget {
+  region: string
+  /** Patroni member name, e.g. pg-us */
+  name: string
+  apiUrl: string
+}
+
+/** GET /cluster as Patroni 3.x returns it (only the fields Atlas reads). */
+export interface PatroniClusterResponse {
+  members?: Array<{
+    name: string
+    role?: string
+    state?: string
+    timeline?: number
+    lag?: number | string
+    host?: string
+    port?: number
+    tags?: Record<string, unknown>
+  }>
+  scope?: string
+}
+
+export interface PatroniSample {
+  target: PatroniTarget
+  /** this node's own view of the cluster (from its REST API) */
+  cluster?: PatroniClusterResponse
+  error?: string
+}
+
+/** Asks every node's REST API in parallel; a node that does not answer is reported, not thrown. */
+export async function samplePatroni(targets: PatroniTarget[], timeoutMs = 400): Promise<PatroniSample[]> {
+  return Promise.all(
+    targets.map(async (target): Promise<PatroniSample> => {
+      try {
+        return {target, cluster: await fetchJson<PatroniClusterResponse>(`${target.apiUrl}/cluster`, {timeoutMs})}
+      } catch (error) {
+        return {target, error: (error as Error).message}
+      }
+    }),
+  )
+}
+
+/**
+ * Maps Patroni samples into the health model. A node is alive when its own API
+ * answers (a SIGSTOPped node is still listed by its peers until its key expires,
+ * so peers' views cannot tell). Role and lag come from the freshest view that
+ * names a leader: the leader's own view when it answers. Every node holds a
+ * copy, so all count as voters; the timeline is the "term".
+ */
+export function patroniGroupHealth(samples: PatroniSample[]): GroupHealth {
+  const views = samples.filter((s) => s.cluster?.members)
+  const withLeader = views.filter((s) => s.cluster!.members!.some((m) => m.role === 'leader' && m.state === 'running'))
+  const selfLeader = withLeader.find((s) => s.cluster!.members!.some((m) => m.role === 'leader' && m.name === s.target.name))
+  const view = (selfLeader ?? withLeader[0] ?? views[0])?.cluster
+  const members = samples.map((s): MemberHealth => {
+    const listed = view?.members?.find((m) => m.name === s.target.name)
+    const alive = Boolean(s.cluster)
+    const patroniRole = listed?.role ?? null
+    const lag = typeof listed?.lag === 'number' ? listed.lag : null
+    const isLeader = alive && patroniRole === 'leader' && listed?.state === 'running'
+    return {
+      region: s.target.region,
+      name: s.target.name,
+      group: 'patroni',
+      alive,
+      reachable: alive,
+      role: isLeader ? 'leader' : alive && listed ? 'follower' : 'unknown',
+      term: listed?.timeline ?? null,
+      lag: isLeader ? 0 : lag,
+      detail: {
+        patroniRole,
+        state: listed?.state ?? null,
+        syncStandby: patroniRole === 'sync_standby',
+        nofailover: Boolean(listed?.tags?.nofailover),
+        ...(s.error ? {error: s.error} : {}),
+      },
+    }
+  })
+  return groupHealth('patroni', members)
+}

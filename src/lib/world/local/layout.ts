@@ -1,0 +1,214 @@
+import path from 'node:path'
+import type {AtlasConfig, Region} from '../../config/schema.js'
+
+/**
+ * Where every piece of the local world lives: ports (a block of PORTS_PER_REGION
+ * per region, in config order, then the cloud endpoint) and paths under baseDir.
+ * Pure: the same config and baseDir always give the same layout, so a second
+ * `atlas up`, `status` and `down` find the world the first one started.
+ */
+export const PORTS_PER_REGION = 20
+
+export interface RegionLayout {
+  region: Region
+  etcdName: string
+  etcdClientPort: number
+  etcdPeerPort: number
+  etcdDataDir: string
+  postgresName: string
+  postgresPort: number
+  patroniApiPort: number
+  patroniConfigFile: string
+  postgresDataDir: string
+  /** the witness keeps a synchronous copy but never leads */
+  nofailover: boolean
+}
+
+export interface LocalLayout {
+  baseDir: string
+  host: string
+  basePort: number
+  /** Patroni scope: the cluster name in the DCS */
+  scope: string
+  regions: RegionLayout[]
+  motoPort: number
+  runDir: string
+  logDir: string
+  dataDir: string
+  runsDir: string
+  stateFile: string
+  secretsFile: string
+  /** Patroni runs as the postgres OS user: its configs, sockets and data live here */
+  postgresHome: string
+}
+
+export function localLayout(config: AtlasConfig, baseDir: string): LocalLayout {
+  const abs = path.resolve(baseDir)
+  const {host, basePort} = config.local
+  const postgresHome = path.join(abs, 'postgres')
+  const regions = config.regions.map((region, index): RegionLayout => {
+    const first = basePort + index * PORTS_PER_REGION
+    return {
+      region,
+      etcdName: `etcd-${region.name}`,
+      etcdClientPort: first,
+      etcdPeerPort: first + 1,
+      etcdDataDir: path.join(abs, 'data', `etcd-${region.name}`),
+      postgresName: `pg-${region.name}`,
+      postgresPort: first + 2,
+      patroniApiPort: first + 3,
+      patroniConfigFile: path.join(postgresHome, `patroni-${region.name}.yml`),
+      postgresDataDir: path.join(postgresHome, 'data', `pg-${region.name}`),
+      nofailover: region.role === 'witness',
+    }
+  })
+  return {
+    baseDir: abs,
+    host,
+    basePort,
+    scope: config.namePrefix,
+    regions,
+    motoPort: basePort + config.regions.length * PORTS_PER_REGION,
+    runDir: path.join(abs, 'run'),
+    logDir: path.join(abs, 'logs'),
+    dataDir: path.join(abs, 'data'),
+    runsDir: path.join(abs, 'runs'),
+    stateFile: path.join(abs, 'world.json'),
+    secretsFile: path.join(abs, 'secrets.json'),
+    postgresHome,
+  }
+}
+
+/** Every port the world listens on, with what listens there (for clear "port busy" errors and the down check). */
+export function allPorts(layout: LocalLayout): Array<{port: number; owner: string}> {
+  return [
+    ...layout.regions.flatMap((r) => [
+      {port: r.etcdClientPort, owner: `${r.etcdName} client`},
+      {port: r.etcdPeerPort, owner: `${r.etcdName} peer`},
+      {port: r.postgresPort, owner: `${r.postgresName} PostgreSQL`},
+      {port: r.patroniApiPort, owner: `${r.postgresName} Patroni REST API`},
+    ]),
+    {port: layout.motoPort, owner: 'moto (S3/SQS/IAM)'},
+  ]
+}
+
+export function etcdClientUrl(layout: LocalLayout, r: RegionLayout): string {
+  return `http://${layout.host}:${r.etcdClientPort}`
+}
+
+export function patroniUrl(layout: LocalLayout, r: RegionLayout): string {
+  return `http://${layout.host}:${r.patroniApiPort}`
+}
+
+export function initialCluster(layout: LocalLayout): string {
+  return layout.regions.map((r) => `${r.etcdName}=http://${layout.host}:${r.etcdPeerPort}`).join(',')
+}
+
+/** etcd argv: one member per region; pre-vote so a member rejoining after a pause cannot disrupt the leader. */
+export function etcdArgs(layout: LocalLayout, r: RegionLayout): string[] {
+  const peer = `http://${layout.host}:${r.etcdPeerPort}`
+  const client = etcdClientUrl(layout, r)
+  return [
+    '--name', r.etcdName,
+    '--data-dir', r.etcdDataDir,
+    '--listen-peer-urls', peer,
+    '--initial-advertise-peer-urls', peer,
+    '--listen-client-urls', client,
+    '--advertise-client-urls', client,
+    '--initial-cluster', initialCluster(layout),
+    '--initial-cluster-token', `${layout.scope}-${layout.basePort}`,
+    // ignored once the data dir exists, so a restarted member rejoins the same cluster
+    '--initial-cluster-state', 'new',
+    '--pre-vote',
+    // loopback: short timeouts make leader loss detectable within ~1 s
+    '--heartbeat-interval', '100',
+    '--election-timeout', '1000',
+    '--logger', 'zap',
+    '--log-outputs', 'stderr',
+  ]
+}
+
+export function motoArgs(layout: LocalLayout): string[] {
+  return ['-H', layout.host, '-p', String(layout.motoPort)]
+}
+
+export interface DatabaseSecrets {
+  superuserPassword: string
+  replicationPassword: string
+}
+
+/**
+ * Patroni's configuration for one region's node. Timeouts are short because this
+ * is loopback: the leader lease (ttl) bounds how long a dead primary blocks
+ * failover, and loop_wait + 2 * retry_timeout must stay below it.
+ */
+export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: DatabaseSecrets, binDir: string): Record<string, unknown> {
+  const host = layout.host
+  return {
+    scope: layout.scope,
+    namespace: '/service/',
+    name: r.postgresName,
+    restapi: {listen: `${host}:${r.patroniApiPort}`, connect_address: `${host}:${r.patroniApiPort}`},
+    etcd3: {hosts: layout.regions.map((x) => `${host}:${x.etcdClientPort}`)},
+    bootstrap: {
+      dcs: {
+        ttl: 8,
+        loop_wait: 1,
+        retry_timeout: 3,
+        maximum_lag_on_failover: 1_048_576,
+        // a commit is acknowledged only once a standby has it: losing one region loses no acknowledged write
+        synchronous_mode: true,
+        synchronous_mode_strict: false,
+        // eu and the witness are both synchronous; Patroni promotes only a synchronous standby, so eu must be one
+        synchronous_node_count: Math.max(1, layout.regions.length - 1),
+        postgresql: {
+          use_pg_rewind: true,
+          use_slots: true,
+          remove_data_directory_on_rewind_failure: true,
+          remove_data_directory_on_diverged_timelines: true,
+          parameters: {
+            wal_level: 'replica',
+            hot_standby: 'on',
+            wal_log_hints: 'on',
+            max_wal_senders: 10,
+            max_replication_slots: 10,
+            max_connections: 100,
+            wal_keep_size: '128MB',
+          },
+        },
+      },
+      initdb: [{encoding: 'UTF8'}, {locale: 'C'}, 'data-checksums'],
+      pg_hba: [
+        `host replication replicator ${host}/32 scram-sha-256`,
+        `host all all ${host}/32 scram-sha-256`,
+        'local all all trust',
+      ],
+    },
+    postgresql: {
+      listen: `${host}:${r.postgresPort}`,
+      connect_address: `${host}:${r.postgresPort}`,
+      data_dir: r.postgresDataDir,
+      bin_dir: binDir,
+      pgpass: path.join(layout.postgresHome, `pgpass-${r.region.name}`),
+      authentication: {
+        superuser: {username: 'postgres', password: secrets.superuserPassword},
+        replication: {username: 'replicator', password: secrets.replicationPassword},
+        rewind: {username: 'postgres', password: secrets.superuserPassword},
+      },
+      parameters: {
+        unix_socket_directories: layout.postgresHome,
+        password_encryption: 'scram-sha-256',
+        shared_buffers: '32MB',
+        // fast fsync-free writes would break durability claims; keep fsync on, but shorten checkpoints
+        checkpoint_timeout: '5min',
+      },
+    },
+    tags: {nofailover: r.nofailover, noloadbalance: false, clonefrom: false, nosync: false},
+    log: {level: 'INFO'},
+  }
+}
+
+/** Region-ordered pgwire URL of one node (the password is redacted in every output). */
+export function databaseUrl(layout: LocalLayout, r: RegionLayout, secrets: DatabaseSecrets, database = 'postgres'): string {
+  return `postgres://postgres:${encodeURIComponent(secrets.superuserPassword)}@${layout.host}:${r.postgresPort}/${database}`
+}

@@ -1,0 +1,86 @@
+import {readFile} from 'node:fs/promises'
+import path from 'node:path'
+import {etcdArgs, motoArgs, type LocalLayout} from './layout.js'
+
+/**
+ * A long-lived process of the local world. The definition is derived from the
+ * layout alone, so a restart after a fault (or a second `atlas up`) runs exactly
+ * the same command line.
+ */
+export interface ManagedProcess {
+  name: string
+  kind: 'etcd' | 'patroni' | 'moto'
+  region?: string
+  tool: string
+  args: string[]
+  logFile: string
+  pidFile: string
+  /** runs as the postgres OS user (PostgreSQL refuses root) */
+  asPostgres: boolean
+  /** a string unique to this process's command line, to tell our process from a reused PID */
+  marker: string
+}
+
+export function managedProcesses(layout: LocalLayout): ManagedProcess[] {
+  const procs: ManagedProcess[] = []
+  for (const r of layout.regions) {
+    procs.push({
+      name: r.etcdName,
+      kind: 'etcd',
+      region: r.region.name,
+      tool: 'etcd',
+      args: etcdArgs(layout, r),
+      logFile: path.join(layout.logDir, `${r.etcdName}.log`),
+      pidFile: path.join(layout.runDir, `${r.etcdName}.pid`),
+      asPostgres: false,
+      marker: r.etcdDataDir,
+    })
+  }
+  procs.push({
+    name: 'moto',
+    kind: 'moto',
+    tool: 'moto_server',
+    args: motoArgs(layout),
+    logFile: path.join(layout.logDir, 'moto.log'),
+    pidFile: path.join(layout.runDir, 'moto.pid'),
+    asPostgres: false,
+    marker: String(layout.motoPort),
+  })
+  for (const r of layout.regions) {
+    procs.push({
+      name: `patroni-${r.region.name}`,
+      kind: 'patroni',
+      region: r.region.name,
+      tool: 'patroni',
+      args: [r.patroniConfigFile],
+      logFile: path.join(layout.logDir, `patroni-${r.region.name}.log`),
+      pidFile: path.join(layout.runDir, `patroni-${r.region.name}.pid`),
+      asPostgres: true,
+      marker: r.patroniConfigFile,
+    })
+  }
+  return procs
+}
+
+/** The command line of a live process, or undefined (gone, or not readable). */
+export async function cmdlineOf(pid: number): Promise<string | undefined> {
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ')
+  } catch {
+    return undefined
+  }
+}
+
+/** The postmaster PID of a data directory (first line of postmaster.pid), when that process runs postgres. */
+export async function postmasterPid(dataDir: string): Promise<number | undefined> {
+  let text: string
+  try {
+    text = await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')
+  } catch {
+    return undefined
+  }
+  const pid = Number.parseInt(text.split('\n')[0] ?? '', 10)
+  if (!Number.isInteger(pid) || pid <= 0) return undefined
+  const cmd = await cmdlineOf(pid)
+  return cmd && cmd.includes(dataDir) ? pid : undefined
+}
