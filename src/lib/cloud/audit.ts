@@ -1,0 +1,92 @@
+import type {S3Client} from '@aws-sdk/client-s3'
+import type {TransferRequest} from '../ledger/transfer.js'
+
+/** Audit objects are keyed by transfer id, so a bucket listing comes back in id order (merge-joinable). */
+export const AUDIT_PREFIX = 'transfers/'
+export const auditKey = (id: string): string => `${AUDIT_PREFIX}${id.toLowerCase()}.json`
+export const idFromAuditKey = (key: string): string | undefined => /^transfers\/([0-9a-f-]{36})\.json$/.exec(key)?.[1]
+
+export interface AuditRecord {
+  id: string
+  from: number
+  to: number
+  amount: number
+  originRegion: string
+  committedAt: string
+}
+
+export interface AuditTarget {
+  s3: S3Client
+  bucket: string
+}
+
+/**
+ * One audit record per committed transfer, in the origin region's bucket.
+ * Writing is idempotent (same key, same content), so the retry of a transfer
+ * that was already applied rewrites the record instead of losing it.
+ *
+ * copyTo emulates S3 cross-region replication for emulators that store the
+ * replication configuration but never copy objects (moto): the record is copied
+ * to each replica bucket after the primary write.
+ */
+export class AuditLog {
+  constructor(
+    private readonly primary: AuditTarget,
+    private readonly copyTo: AuditTarget[] = [],
+  ) {}
+
+  get bucket(): string {
+    return this.primary.bucket
+  }
+
+  async record(request: TransferRequest, committedAt: Date): Promise<void> {
+    const {PutObjectCommand} = await import('@aws-sdk/client-s3')
+    const record: AuditRecord = {
+      id: request.id,
+      from: request.from,
+      to: request.to,
+      amount: request.amount,
+      originRegion: request.originRegion,
+      committedAt: committedAt.toISOString(),
+    }
+    const body = JSON.stringify(record)
+    await this.primary.s3.send(new PutObjectCommand({Bucket: this.primary.bucket, Key: auditKey(request.id), Body: body, ContentType: 'application/json'}))
+    for (const replica of this.copyTo) {
+      await replica.s3.send(new PutObjectCommand({Bucket: replica.bucket, Key: auditKey(request.id), Body: body, ContentType: 'application/json'}))
+    }
+  }
+}
+
+/** Audit ids in a bucket, in key (= id) order, page by page: constant memory. */
+export async function* listAuditIds(target: AuditTarget, startAfterId?: string): AsyncGenerator<string> {
+  const {ListObjectsV2Command} = await import('@aws-sdk/client-s3')
+  let token: string | undefined
+  const startAfter = startAfterId ? auditKey(startAfterId) : undefined
+  do {
+    const page = await target.s3.send(
+      new ListObjectsV2Command({Bucket: target.bucket, Prefix: AUDIT_PREFIX, ContinuationToken: token, StartAfter: token ? undefined : startAfter, MaxKeys: 1000}),
+    )
+    for (const object of page.Contents ?? []) {
+      const id = object.Key ? idFromAuditKey(object.Key) : undefined
+      if (id) yield id
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined
+  } while (token)
+}
+
+export async function auditRecordExists(target: AuditTarget, id: string): Promise<boolean> {
+  const {HeadObjectCommand} = await import('@aws-sdk/client-s3')
+  try {
+    await target.s3.send(new HeadObjectCommand({Bucket: target.bucket, Key: auditKey(id)}))
+    return true
+  } catch (error) {
+    const status = (error as {$metadata?: {httpStatusCode?: number}}).$metadata?.httpStatusCode
+    if (status === 404 || (error as Error).name === 'NotFound' || (error as Error).name === 'NoSuchKey') return false
+    throw error
+  }
+}
+
+export async function deleteAuditRecord(target: AuditTarget, id: string): Promise<void> {
+  const {DeleteObjectCommand} = await import('@aws-sdk/client-s3')
+  await target.s3.send(new DeleteObjectCommand({Bucket: target.bucket, Key: auditKey(id)}))
+}

@@ -1,0 +1,98 @@
+import type {Message, SQSClient} from '@aws-sdk/client-sqs'
+import type {TransferRequest} from '../ledger/transfer.js'
+
+export interface SendResult {
+  ok: boolean
+  /** the request may or may not have been enqueued (network error after sending) */
+  ambiguous?: boolean
+  reason?: string
+}
+
+/** The wire format of a transfer request on the queue. */
+export const encodeTransferMessage = (request: TransferRequest): string => JSON.stringify(request)
+
+/** Parses and validates a queue message body; undefined for a malformed (poison) message. */
+export function decodeTransferMessage(body: string | undefined): TransferRequest | undefined {
+  if (!body) return undefined
+  let value: unknown
+  try {
+    value = JSON.parse(body)
+  } catch {
+    return undefined
+  }
+  if (!value || typeof value !== 'object') return undefined
+  const v = value as Record<string, unknown>
+  if (typeof v.id !== 'string' || typeof v.from !== 'number' || typeof v.to !== 'number' || typeof v.amount !== 'number' || typeof v.originRegion !== 'string') {
+    return undefined
+  }
+  return {id: v.id, from: v.from, to: v.to, amount: v.amount, originRegion: v.originRegion}
+}
+
+/** Sends transfer requests to a region's SQS queue (`atlas workload --via queue`). */
+export class TransferQueue {
+  constructor(
+    readonly sqs: SQSClient,
+    readonly queueUrl: string,
+  ) {}
+
+  async send(request: TransferRequest): Promise<SendResult> {
+    const {SendMessageCommand} = await import('@aws-sdk/client-sqs')
+    try {
+      await this.sqs.send(new SendMessageCommand({QueueUrl: this.queueUrl, MessageBody: encodeTransferMessage(request)}))
+      return {ok: true}
+    } catch (error) {
+      const status = (error as {$metadata?: {httpStatusCode?: number}}).$metadata?.httpStatusCode
+      // a 4xx answer means SQS refused it; anything else may have been enqueued
+      const definite = status !== undefined && status >= 400 && status < 500
+      return {ok: false, ambiguous: !definite, reason: (error as Error).message}
+    }
+  }
+
+  async sendRaw(body: string): Promise<void> {
+    const {SendMessageCommand} = await import('@aws-sdk/client-sqs')
+    await this.sqs.send(new SendMessageCommand({QueueUrl: this.queueUrl, MessageBody: body}))
+  }
+
+  async receive(options: {waitSeconds: number; max?: number; visibilityTimeout?: number; signal?: AbortSignal}): Promise<Message[]> {
+    const {ReceiveMessageCommand} = await import('@aws-sdk/client-sqs')
+    const result = await this.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: this.queueUrl,
+        MaxNumberOfMessages: options.max ?? 10,
+        WaitTimeSeconds: options.waitSeconds,
+        VisibilityTimeout: options.visibilityTimeout,
+        MessageSystemAttributeNames: ['SentTimestamp', 'ApproximateReceiveCount'],
+      }),
+      {abortSignal: options.signal},
+    )
+    return result.Messages ?? []
+  }
+
+  async delete(receiptHandle: string): Promise<void> {
+    const {DeleteMessageCommand} = await import('@aws-sdk/client-sqs')
+    await this.sqs.send(new DeleteMessageCommand({QueueUrl: this.queueUrl, ReceiptHandle: receiptHandle}))
+  }
+
+  /** makes a received message visible again after `seconds` (0: at once) */
+  async release(receiptHandle: string, seconds: number): Promise<void> {
+    const {ChangeMessageVisibilityCommand} = await import('@aws-sdk/client-sqs')
+    await this.sqs.send(new ChangeMessageVisibilityCommand({QueueUrl: this.queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds}))
+  }
+
+  async approximateDepth(): Promise<{visible: number; inFlight: number}> {
+    const {GetQueueAttributesCommand} = await import('@aws-sdk/client-sqs')
+    const result = await this.sqs.send(
+      new GetQueueAttributesCommand({QueueUrl: this.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible']}),
+    )
+    return {
+      visible: Number(result.Attributes?.ApproximateNumberOfMessages ?? 0),
+      inFlight: Number(result.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+    }
+  }
+}
+
+export async function queueUrlByName(sqs: SQSClient, name: string): Promise<string> {
+  const {GetQueueUrlCommand} = await import('@aws-sdk/client-sqs')
+  const result = await sqs.send(new GetQueueUrlCommand({QueueName: name}))
+  return result.QueueUrl!
+}

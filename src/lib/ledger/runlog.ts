@@ -1,0 +1,97 @@
+import {closeSync, fsyncSync, mkdirSync, openSync, writeSync} from 'node:fs'
+import path from 'node:path'
+import type {TransferOutcome, TransferRequest} from './transfer.js'
+
+/**
+ * The workload's append-only run log: one tab-separated line per event, written
+ * with a synchronous write(2) before the event is reported anywhere else. An
+ * "attempt" line is on disk before the transfer is sent, so a stored transfer
+ * that is not in the log is a phantom; an acknowledgement line is on disk before
+ * the workload counts it, so a crash of the workload loses none (the page cache
+ * survives a process crash; fsync at close covers the file's metadata).
+ *
+ *   attempt  <id> <from> <to> <amount> <epoch ms>
+ *   applied | already_applied | rejected | failed | unknown  <id> <epoch ms> [reason]
+ *   sent     <id> <epoch ms>           (--via queue: accepted by SQS, not yet committed)
+ *   # comment lines (start/end markers with JSON)
+ */
+export const RUN_LOG_FILE = 'transfers.log'
+
+export type RunLogEvent = TransferOutcome | 'attempt' | 'sent'
+
+export class RunLogWriter {
+  readonly file: string
+  private fd: number | undefined
+
+  constructor(runDir: string) {
+    mkdirSync(runDir, {recursive: true})
+    this.file = path.join(runDir, RUN_LOG_FILE)
+    this.fd = openSync(this.file, 'a')
+  }
+
+  comment(kind: string, data: Record<string, unknown>): void {
+    this.write(`# ${kind} ${JSON.stringify(data)}\n`)
+  }
+
+  attempt(request: TransferRequest): void {
+    this.write(`attempt\t${request.id}\t${request.from}\t${request.to}\t${request.amount}\t${Date.now()}\n`)
+  }
+
+  outcome(id: string, event: Exclude<RunLogEvent, 'attempt'>, reason?: string): void {
+    const safeReason = reason ? `\t${reason.replace(/[\t\n\r]+/g, ' ').slice(0, 200)}` : ''
+    this.write(`${event}\t${id}\t${Date.now()}${safeReason}\n`)
+  }
+
+  close(): void {
+    if (this.fd === undefined) return
+    fsyncSync(this.fd)
+    closeSync(this.fd)
+    this.fd = undefined
+  }
+
+  private write(line: string): void {
+    if (this.fd === undefined) throw new Error(`run log ${this.file} is closed`)
+    writeSync(this.fd, line)
+  }
+}
+
+/** What the run log says about one id, strongest evidence first. */
+export enum IdStatus {
+  Attempted = 1,
+  /** definitely not committed (rejected, or failed after retries) */
+  NotCommitted = 2,
+  /** accepted by the queue; the service commits it later */
+  Sent = 3,
+  Unknown = 4,
+  Acknowledged = 5,
+}
+
+export function statusOf(event: string): IdStatus | undefined {
+  switch (event) {
+    case 'attempt':
+      return IdStatus.Attempted
+    case 'rejected':
+    case 'failed':
+      return IdStatus.NotCommitted
+    case 'sent':
+      return IdStatus.Sent
+    case 'unknown':
+      return IdStatus.Unknown
+    case 'applied':
+    case 'already_applied':
+      return IdStatus.Acknowledged
+    default:
+      return undefined
+  }
+}
+
+/**
+ * Combines two statuses of the same id. An acknowledgement wins over everything
+ * (a later retry resolved an unknown); "not committed" never overrides "unknown".
+ */
+export function combineStatus(a: IdStatus | undefined, b: IdStatus): IdStatus {
+  if (a === undefined) return b
+  if (a === IdStatus.NotCommitted && b === IdStatus.Unknown) return IdStatus.Unknown
+  if (b === IdStatus.NotCommitted && a === IdStatus.Unknown) return IdStatus.Unknown
+  return Math.max(a, b)
+}

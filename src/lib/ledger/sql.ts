@@ -1,0 +1,123 @@
+/**
+ * Every SQL statement of the ledger, in one place. It must run unchanged on
+ * PostgreSQL and CockroachDB: plain DDL with IF NOT EXISTS, no PL/pgSQL, no
+ * PostgreSQL-only functions (generate_series, ON CONFLICT and data-modifying CTEs
+ * exist in both), amounts as BIGINT minor units.
+ */
+
+export interface Migration {
+  version: number
+  name: string
+  statements: (options: {allowNegativeBalances: boolean}) => string[]
+}
+
+export const MIGRATIONS_TABLE = 'atlas_schema_migrations'
+
+export const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (
+  version INT NOT NULL PRIMARY KEY,
+  name TEXT NOT NULL,
+  applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)`
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'accounts, transfers and the mint record',
+    statements: ({allowNegativeBalances}) => [
+      // one row: the minted total that conservation is checked against, and whether negatives are allowed
+      `CREATE TABLE IF NOT EXISTS ledger_mint (
+        id INT NOT NULL PRIMARY KEY CHECK (id = 1),
+        accounts BIGINT NOT NULL CHECK (accounts > 0),
+        opening_balance BIGINT NOT NULL CHECK (opening_balance >= 0),
+        total BIGINT NOT NULL,
+        allow_negative_balances BOOLEAN NOT NULL,
+        minted_at TIMESTAMPTZ NOT NULL DEFAULT now()
+      )`,
+      `CREATE TABLE IF NOT EXISTS accounts (
+        id BIGINT NOT NULL PRIMARY KEY,
+        balance BIGINT NOT NULL,
+        opening_balance BIGINT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now()${allowNegativeBalances ? '' : `,
+        CONSTRAINT accounts_balance_not_negative CHECK (balance >= 0)`}
+      )`,
+      // the client-chosen idempotency key is the primary key: a transfer is stored at most once
+      `CREATE TABLE IF NOT EXISTS transfers (
+        id UUID NOT NULL PRIMARY KEY,
+        from_account BIGINT NOT NULL REFERENCES accounts (id),
+        to_account BIGINT NOT NULL REFERENCES accounts (id),
+        amount BIGINT NOT NULL CHECK (amount > 0),
+        origin_region TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        CONSTRAINT transfers_distinct_accounts CHECK (from_account <> to_account)
+      )`,
+    ],
+  },
+]
+
+export const SELECT_APPLIED_MIGRATIONS = `SELECT version FROM ${MIGRATIONS_TABLE} ORDER BY version`
+export const RECORD_MIGRATION = `INSERT INTO ${MIGRATIONS_TABLE} (version, name) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING`
+
+export const SELECT_MINT = 'SELECT accounts, opening_balance, total, allow_negative_balances, minted_at FROM ledger_mint WHERE id = 1'
+/** $1 accounts, $2 opening balance, $3 total (= $1 * $2), $4 allow negatives */
+export const INSERT_MINT = 'INSERT INTO ledger_mint (id, accounts, opening_balance, total, allow_negative_balances) VALUES (1, $1, $2, $3, $4)'
+/** $1 opening balance, $2 number of accounts: ids 1..$2 */
+export const INSERT_ACCOUNTS = 'INSERT INTO accounts (id, balance, opening_balance) SELECT g, $1, $1 FROM generate_series(1, $2) AS g'
+
+/**
+ * The transfer, as one statement inside a SERIALIZABLE transaction: record the
+ * transfer under its idempotency key and move the money only when the key was new.
+ * Returns the two updated account ids, or no row when the key already existed.
+ * $1 id, $2 from, $3 to, $4 amount, $5 origin region.
+ * Insufficient funds (where forbidden) surface as the CHECK violation 23514, an
+ * unknown account as the foreign-key violation 23503: both roll back everything.
+ */
+export const TRANSFER = `WITH inserted AS (
+  INSERT INTO transfers (id, from_account, to_account, amount, origin_region)
+  VALUES ($1, $2, $3, $4, $5)
+  ON CONFLICT (id) DO NOTHING
+  RETURNING id
+)
+UPDATE accounts
+SET balance = CASE WHEN id = $2 THEN balance - $4 ELSE balance + $4 END
+WHERE id IN ($2, $3) AND EXISTS (SELECT 1 FROM inserted)
+RETURNING id`
+
+export const SELECT_TRANSFER = 'SELECT id, from_account, to_account, amount, origin_region, created_at FROM transfers WHERE id = $1'
+
+// --- verifier: every query streams or aggregates on the server; nothing loads all transfers
+
+export const SUM_BALANCES = 'SELECT count(*) AS accounts, coalesce(sum(balance), 0) AS total, coalesce(sum(opening_balance), 0) AS opening_total FROM accounts'
+
+export const ACCOUNT_ID_RANGE = 'SELECT min(id) AS lo, max(id) AS hi FROM accounts'
+
+/**
+ * Replay for the accounts in [$1, $2]: each account whose stored balance differs
+ * from opening + incoming - outgoing, with the figures. The sums are grouped on
+ * the server, so the client holds only mismatches ($3 at most).
+ */
+export const REPLAY_MISMATCHES = `SELECT a.id, a.balance, a.opening_balance, coalesce(i.total, 0) AS incoming, coalesce(o.total, 0) AS outgoing
+FROM accounts a
+LEFT JOIN (SELECT to_account AS account, sum(amount) AS total FROM transfers WHERE to_account BETWEEN $1 AND $2 GROUP BY to_account) i ON i.account = a.id
+LEFT JOIN (SELECT from_account AS account, sum(amount) AS total FROM transfers WHERE from_account BETWEEN $1 AND $2 GROUP BY from_account) o ON o.account = a.id
+WHERE a.id BETWEEN $1 AND $2 AND a.balance <> a.opening_balance + coalesce(i.total, 0) - coalesce(o.total, 0)
+ORDER BY a.id
+LIMIT $3`
+
+/** whether transfers still has its primary key (then no id can be stored twice) */
+export const TRANSFERS_PRIMARY_KEY = `SELECT count(*) AS n FROM information_schema.table_constraints
+WHERE table_name = 'transfers' AND constraint_type = 'PRIMARY KEY' AND table_schema = current_schema()`
+
+/** transfer ids in key order, one page at a time (keyset pagination): $1 last id (exclusive), $2 upper bound (inclusive), $3 page size */
+export const TRANSFER_IDS_PAGE = 'SELECT id, origin_region, amount FROM transfers WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3'
+/** the first page of a range includes its lower bound */
+export const TRANSFER_IDS_FIRST_PAGE = 'SELECT id, origin_region, amount FROM transfers WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT $3'
+
+export const COUNT_TRANSFERS = 'SELECT count(*) AS transfers, coalesce(sum(amount), 0) AS volume FROM transfers'
+/** server-side: ids stored more than once (only possible if uniqueness was lost) */
+export const DUPLICATE_TRANSFER_IDS = 'SELECT id, count(*) AS copies FROM transfers GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT $1'
+/** $1 limit */
+export const NEGATIVE_BALANCES = 'SELECT id, balance FROM accounts WHERE balance < 0 ORDER BY id LIMIT $1'
+export const COUNT_NEGATIVE_BALANCES = 'SELECT count(*) AS n FROM accounts WHERE balance < 0'
+
+/** cheap liveness and writability probe */
+export const PING = 'SELECT 1 AS ok'

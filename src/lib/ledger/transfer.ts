@@ -1,0 +1,190 @@
+import type {LedgerSql} from './db.js'
+import * as q from './sql.js'
+
+export interface TransferRequest {
+  /** client-chosen idempotency key (UUID) */
+  id: string
+  from: number
+  to: number
+  /** integer minor units, > 0 */
+  amount: number
+  /** the region the request entered the system in */
+  originRegion: string
+}
+
+/**
+ * applied / already_applied: the transfer is committed (acknowledged).
+ * rejected: definitely not applied, and retrying will not change that (insufficient funds, unknown account, key reused for a different transfer).
+ * failed: definitely not committed, but retries ran out (database unreachable, read-only node, serialization conflicts).
+ * unknown: the connection was lost while COMMIT was in flight and retries did not resolve it; retry with the same id to find out.
+ */
+export type TransferOutcome = 'applied' | 'already_applied' | 'rejected' | 'failed' | 'unknown'
+
+export interface TransferResult {
+  id: string
+  outcome: TransferOutcome
+  attempts: number
+  /** attempts retried after 40001 / connection loss */
+  retries: number
+  /** why it was rejected, failed or unknown */
+  reason?: string
+  sqlstate?: string
+  latencyMs: number
+}
+
+export interface RetryPolicy {
+  maxAttempts: number
+  baseDelayMs: number
+  maxDelayMs: number
+  /** overall time budget across attempts */
+  deadlineMs: number
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {maxAttempts: 10, baseDelayMs: 5, maxDelayMs: 1000, deadlineMs: 30_000}
+
+export interface TransferOptions {
+  retry?: Partial<RetryPolicy>
+  signal?: AbortSignal
+  /** called before each retry (metrics) */
+  onRetry?: (info: {attempt: number; sqlstate?: string; reason: string}) => void
+}
+
+export const isAcknowledged = (outcome: TransferOutcome): boolean => outcome === 'applied' || outcome === 'already_applied'
+
+/** SQLSTATEs after which the transaction definitely did not commit and a retry may succeed. */
+const RETRYABLE_SQLSTATES = new Set([
+  '40001', // serialization_failure (and CockroachDB's restart errors)
+  '40P01', // deadlock_detected
+  '25006', // read_only_sql_transaction: we reached a replica; reconnect to the writable node
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, recovering)
+  '53300', // too_many_connections
+  '08000', '08003', '08006', '08001', '08004',
+])
+/** CockroachDB: "result is ambiguous": the commit may or may not have happened. */
+const AMBIGUOUS_SQLSTATES = new Set(['40003'])
+const DEFINITE_REJECTIONS: Record<string, string> = {
+  '23514': 'insufficient funds (the balance may not go negative)',
+  '23503': 'unknown account',
+  '22P02': 'invalid input',
+  '22003': 'amount out of range',
+}
+const CONNECTION_ERROR_CODES = new Set([
+  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
+])
+
+type ErrorKind = 'retryable' | 'connection' | 'ambiguous' | 'rejected' | 'fatal'
+
+export function classifyError(error: unknown): {kind: ErrorKind; sqlstate?: string; reason: string} {
+  const err = error as {code?: string; message?: string; errno?: string}
+  const code = err?.code ?? ''
+  const reason = (err?.message ?? String(error)).split('\n')[0]
+  if (AMBIGUOUS_SQLSTATES.has(code)) return {kind: 'ambiguous', sqlstate: code, reason}
+  if (code in DEFINITE_REJECTIONS) return {kind: 'rejected', sqlstate: code, reason: DEFINITE_REJECTIONS[code]}
+  if (code.startsWith('08') || code === '57P01' || code === '57P02') return {kind: 'connection', sqlstate: code, reason}
+  if (RETRYABLE_SQLSTATES.has(code)) return {kind: 'retryable', sqlstate: code, reason}
+  if (CONNECTION_ERROR_CODES.has(code) || CONNECTION_ERROR_CODES.has(err?.errno ?? '')) return {kind: 'connection', reason}
+  return {kind: 'fatal', sqlstate: /^[0-9A-Z]{5}$/.test(code) ? code : undefined, reason}
+}
+
+/** Full jitter: uniform in [0, min(max, base * 2^attempt)]. */
+export function backoffDelay(attempt: number, policy: RetryPolicy, random = Math.random): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1))
+  return Math.floor(random() * ceiling)
+}
+
+export function validateTransfer(request: TransferRequest): string | undefined {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(request.id)) return 'id must be a UUID'
+  if (!Number.isSafeInteger(request.from) || request.from <= 0) return 'from must be a positive integer account id'
+  if (!Number.isSafeInteger(request.to) || request.to <= 0) return 'to must be a positive integer account id'
+  if (request.from === request.to) return 'from and to must differ'
+  if (!Number.isSafeInteger(request.amount) || request.amount <= 0) return 'amount must be a positive integer (minor units)'
+  if (typeof request.originRegion !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(request.originRegion)) return 'originRegion must be a region name'
+  return undefined
+}
+
+/**
+ * The one transfer function (CLI, workload and ledger service all use it). One
+ * SERIALIZABLE transaction; retried on 40001 and connection loss with bounded
+ * exponential backoff and full jitter. The idempotency key makes every retry
+ * safe, including the retry after a COMMIT whose outcome was lost: that retry
+ * either finds the key (already applied) or applies it (the first never committed).
+ */
+export async function transfer(sql: LedgerSql, request: TransferRequest, options: TransferOptions = {}): Promise<TransferResult> {
+  const policy = {...DEFAULT_RETRY_POLICY, ...options.retry}
+  const started = performance.now()
+  const deadline = Date.now() + policy.deadlineMs
+  const done = (outcome: TransferOutcome, attempts: number, extra: Partial<TransferResult> = {}): TransferResult => ({
+    id: request.id,
+    outcome,
+    attempts,
+    retries: Math.max(0, attempts - 1),
+    latencyMs: performance.now() - started,
+    ...extra,
+  })
+  const invalid = validateTransfer(request)
+  if (invalid) return done('rejected', 0, {reason: invalid})
+
+  // once any attempt may have committed, giving up means "unknown", never "failed"
+  let ambiguous = false
+  let last: {sqlstate?: string; reason: string} = {reason: 'not attempted'}
+  let attempt = 0
+  while (attempt < policy.maxAttempts) {
+    attempt++
+    let committing = false
+    try {
+      const outcome = await sql.begin('isolation level serializable', async (tx) => {
+        const moved = await tx.unsafe(q.TRANSFER, [request.id, request.from, request.to, request.amount, request.originRegion])
+        if (moved.length === 2) {
+          committing = true
+          return 'applied' as const
+        }
+        if (moved.length !== 0) throw Object.assign(new Error(`transfer touched ${moved.length} accounts, expected 2`), {code: 'ATLAS_BAD_ROWCOUNT'})
+        // the key exists: the same transfer, or a different one reusing the key?
+        const [stored] = await tx.unsafe(q.SELECT_TRANSFER, [request.id])
+        committing = true
+        if (stored && (Number(stored.from_account) !== request.from || Number(stored.to_account) !== request.to || Number(stored.amount) !== request.amount)) {
+          return 'conflict' as const
+        }
+        return 'already_applied' as const
+      })
+      if (outcome === 'conflict') return done('rejected', attempt, {reason: 'idempotency key already used for a different transfer'})
+      return done(outcome, attempt)
+    } catch (error) {
+      const info = classifyError(error)
+      last = info
+      if (info.kind === 'rejected') {
+        // a definite rejection now, after an earlier ambiguous commit, cannot be "the first one committed":
+        // the key would have been found. So it is definite.
+        return done('rejected', attempt, {reason: info.reason, sqlstate: info.sqlstate})
+      }
+      if (info.kind === 'ambiguous' || (info.kind === 'connection' && committing)) ambiguous = true
+      if (info.kind === 'fatal') {
+        return done(ambiguous ? 'unknown' : 'failed', attempt, {reason: info.reason, sqlstate: info.sqlstate})
+      }
+      if (attempt >= policy.maxAttempts || Date.now() >= deadline || options.signal?.aborted) break
+      options.onRetry?.({attempt, sqlstate: info.sqlstate, reason: info.reason})
+      const delay = Math.min(backoffDelay(attempt, policy), Math.max(0, deadline - Date.now()))
+      if (!(await pause(delay, options.signal))) break
+    }
+  }
+  return done(ambiguous ? 'unknown' : 'failed', attempt, {reason: last.reason, sqlstate: last.sqlstate})
+}
+
+/** false when aborted */
+function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false)
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve(true)
+    }, ms)
+    const onAbort = () => {
+      clearTimeout(timer)
+      resolve(false)
+    }
+    signal?.addEventListener('abort', onAbort, {once: true})
+  })
+}

@@ -1,0 +1,380 @@
+import {randomInt, randomUUID} from 'node:crypto'
+import path from 'node:path'
+import {UsageError} from '../errors.js'
+import type {AuditLog} from '../cloud/audit.js'
+import type {TransferQueue} from '../cloud/queue.js'
+import {connectLedger, describeDatabase, type LedgerSql} from './db.js'
+import {RunLogWriter} from './runlog.js'
+import {requireMint} from './schema.js'
+import {LatencyHistogram} from './stats.js'
+import {isAcknowledged, transfer, type RetryPolicy, type TransferOutcome, type TransferRequest} from './transfer.js'
+
+export interface WorkloadOptions {
+  /** direct mode: database URL(s); several hosts = reconnect to whichever is writable */
+  db?: string | string[]
+  /** an existing pool instead of db (in-process callers); not closed by the workload */
+  sql?: LedgerSql
+  /** 'db' (default): transfers go straight to the database; 'queue': requests go to SQS for `atlas ledger serve` */
+  via?: 'db' | 'queue'
+  /** queue mode: where requests are sent */
+  queue?: TransferQueue
+  /** direct mode: write one audit record per acknowledged transfer */
+  audit?: AuditLog
+  /** accounts 1..N to move money between; default: all minted accounts */
+  accounts?: number
+  concurrency?: number
+  /** stop after this long */
+  durationMs?: number
+  /** stop after this many transfers were issued */
+  count?: number
+  /** transfers per second across all workers; unset: as fast as possible */
+  rate?: number
+  /** amounts are uniform in 1..maxAmount minor units */
+  maxAmount?: number
+  originRegion?: string
+  /** where the run log goes (created) */
+  runDir: string
+  signal?: AbortSignal
+  retry?: Partial<RetryPolicy>
+  /** called every progressIntervalMs with a stats snapshot */
+  onProgress?: (stats: WorkloadStats) => void
+  progressIntervalMs?: number
+  /** called for every finished transfer */
+  onOutcome?: (event: {id: string; outcome: TransferOutcome | 'sent'; at: Date; latencyMs: number}) => void
+}
+
+export interface WorkloadStats {
+  elapsedSeconds: number
+  attempted: number
+  acknowledged: number
+  applied: number
+  alreadyApplied: number
+  /** --via queue: accepted by SQS */
+  sent: number
+  rejected: number
+  failed: number
+  unknown: number
+  retries: number
+  inFlight: number
+  auditErrors: number
+  /** acknowledged (or sent) per second over the last progress interval */
+  tps: number
+  /** acknowledged (or sent) per second since the start */
+  averageTps: number
+  latencyMs: {p50: number; p99: number; max: number}
+  firstAcknowledgedAt?: string
+  lastAcknowledgedAt?: string
+  /** the most recent error reasons (at most 5, deduplicated) */
+  recentErrors: string[]
+}
+
+export interface WorkloadResult {
+  runDir: string
+  runLog: string
+  via: 'db' | 'queue'
+  database?: string
+  originRegion: string
+  startedAt: string
+  endedAt: string
+  stoppedBy: 'count' | 'duration' | 'stop' | 'signal'
+  stats: WorkloadStats
+}
+
+export interface WorkloadHandle {
+  readonly runDir: string
+  readonly runLog: string
+  /** a snapshot of the counters */
+  stats(): WorkloadStats
+  /** stop issuing transfers, let in-flight ones finish (with their retries), close the log */
+  stop(): Promise<WorkloadResult>
+  /** settles when the workload ends (count, duration, stop() or the signal) */
+  readonly done: Promise<WorkloadResult>
+  /**
+   * Resolves with the time of the first acknowledgement strictly after `after`
+   * (immediately if one already happened): the recovery point for RTO.
+   */
+  waitForAcknowledgedAfter(after: Date, options?: {signal?: AbortSignal; timeoutMs?: number}): Promise<Date>
+}
+
+/** Default run directory: <runsDir>/<timestamp>. */
+export function defaultRunDir(runsDir: string, now = new Date()): string {
+  return path.join(runsDir, now.toISOString().replace(/[:.]/g, '-'))
+}
+
+/**
+ * Starts a transfer workload and returns at once with a handle. Every attempt,
+ * acknowledgement, unknown and failure is appended to <runDir>/transfers.log
+ * before it is counted, so `verify --run-dir` can tell lost from never committed.
+ */
+export async function startWorkload(options: WorkloadOptions): Promise<WorkloadHandle> {
+  const via = options.via ?? 'db'
+  const concurrency = options.concurrency ?? 8
+  const maxAmount = options.maxAmount ?? 100
+  const originRegion = options.originRegion ?? 'us'
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError('concurrency must be a positive integer')
+  if (options.count !== undefined && (!Number.isInteger(options.count) || options.count < 0)) throw new UsageError('count must be a non-negative integer')
+  if (options.rate !== undefined && !(options.rate > 0)) throw new UsageError('rate must be positive')
+  if (via === 'queue' && !options.queue) throw new UsageError('--via queue needs a queue (a cloud endpoint and region)')
+  if (options.durationMs === undefined && options.count === undefined && !options.signal) {
+    throw new UsageError('give --duration or --count (or a signal to stop the workload)')
+  }
+
+  let sql = options.sql
+  const ownPool = !sql && (via === 'db' || options.accounts === undefined)
+  if (!sql && ownPool) {
+    if (!options.db || (Array.isArray(options.db) && options.db.length === 0)) throw new UsageError('no database given', {hint: 'pass --db or start a world with `atlas up`'})
+    sql = await connectLedger(options.db, {max: concurrency, applicationName: 'atlas-workload'})
+  }
+  let accounts = options.accounts
+  try {
+    if (accounts === undefined) accounts = (await requireMint(sql!)).accounts
+  } catch (error) {
+    if (ownPool) await sql!.end({timeout: 1})
+    throw error
+  }
+  if (accounts < 2) throw new UsageError('at least 2 accounts are needed')
+
+  const log = new RunLogWriter(options.runDir)
+  const startedAt = new Date()
+  const started = performance.now()
+  log.comment('start', {startedAt: startedAt.toISOString(), via, originRegion, concurrency, accounts, count: options.count, durationMs: options.durationMs, rate: options.rate})
+
+  const histogram = new LatencyHistogram()
+  const counters = {attempted: 0, applied: 0, alreadyApplied: 0, sent: 0, rejected: 0, failed: 0, unknown: 0, retries: 0, inFlight: 0, auditErrors: 0}
+  const recentErrors: string[] = []
+  let firstAckAt: Date | undefined
+  let lastAckAt: Date | undefined
+  let lastProgress = {at: performance.now(), done: 0}
+  let windowTps = 0
+  const ackWaiters = new Set<{after: number; resolve: (d: Date) => void}>()
+
+  let stopIssuing = false
+  let stoppedBy: WorkloadResult['stoppedBy'] = 'stop'
+  const retryAbort = new AbortController()
+  const onSignal = () => {
+    stoppedBy = 'signal'
+    stopIssuing = true
+    retryAbort.abort()
+  }
+  if (options.signal?.aborted) onSignal()
+  options.signal?.addEventListener('abort', onSignal, {once: true})
+  const durationTimer = options.durationMs === undefined ? undefined : setTimeout(() => {
+    if (!stopIssuing) stoppedBy = 'duration'
+    stopIssuing = true
+  }, options.durationMs)
+
+  const completed = () => counters.applied + counters.alreadyApplied + counters.sent
+  const snapshot = (): WorkloadStats => {
+    const elapsedSeconds = (performance.now() - started) / 1000
+    return {
+      elapsedSeconds: round(elapsedSeconds, 3),
+      attempted: counters.attempted,
+      acknowledged: counters.applied + counters.alreadyApplied,
+      applied: counters.applied,
+      alreadyApplied: counters.alreadyApplied,
+      sent: counters.sent,
+      rejected: counters.rejected,
+      failed: counters.failed,
+      unknown: counters.unknown,
+      retries: counters.retries,
+      inFlight: counters.inFlight,
+      auditErrors: counters.auditErrors,
+      tps: round(windowTps, 1),
+      averageTps: round(elapsedSeconds > 0 ? completed() / elapsedSeconds : 0, 1),
+      latencyMs: {p50: round(histogram.percentile(0.5), 2), p99: round(histogram.percentile(0.99), 2), max: round(histogram.max, 2)},
+      firstAcknowledgedAt: firstAckAt?.toISOString(),
+      lastAcknowledgedAt: lastAckAt?.toISOString(),
+      recentErrors: [...recentErrors],
+    }
+  }
+  const progressTimer = setInterval(() => {
+    const now = performance.now()
+    const done = completed()
+    windowTps = ((done - lastProgress.done) * 1000) / Math.max(1, now - lastProgress.at)
+    lastProgress = {at: now, done}
+    options.onProgress?.(snapshot())
+  }, options.progressIntervalMs ?? 1000)
+  progressTimer.unref()
+
+  const noteError = (reason: string | undefined) => {
+    if (!reason) return
+    const i = recentErrors.indexOf(reason)
+    if (i >= 0) recentErrors.splice(i, 1)
+    recentErrors.push(reason)
+    if (recentErrors.length > 5) recentErrors.shift()
+  }
+  // recent acknowledgement times (bounded ring), so a waiter registered slightly late still gets the first one after its time
+  const recentAcks = new Float64Array(8192)
+  let recentAckCount = 0
+  const acknowledged = (at: Date) => {
+    firstAckAt ??= at
+    lastAckAt = at
+    recentAcks[recentAckCount++ % recentAcks.length] = at.getTime()
+    for (const waiter of ackWaiters) {
+      if (at.getTime() > waiter.after) {
+        ackWaiters.delete(waiter)
+        waiter.resolve(at)
+      }
+    }
+  }
+
+  // one global schedule for --rate: each transfer takes the next free slot
+  let nextSlot = performance.now()
+  const waitForSlot = async () => {
+    if (!options.rate) return
+    const slot = Math.max(nextSlot, performance.now())
+    nextSlot = slot + 1000 / options.rate
+    const delay = slot - performance.now()
+    if (delay > 1) await new Promise((r) => setTimeout(r, delay))
+  }
+
+  const nextRequest = (): TransferRequest => {
+    const from = randomInt(1, accounts! + 1)
+    let to = randomInt(1, accounts!)
+    if (to >= from) to++
+    return {id: randomUUID(), from, to, amount: randomInt(1, maxAmount + 1), originRegion}
+  }
+
+  const worker = async () => {
+    for (;;) {
+      if (stopIssuing) return
+      if (options.count !== undefined && counters.attempted >= options.count) {
+        stoppedBy = 'count'
+        return
+      }
+      await waitForSlot()
+      if (stopIssuing) return
+      if (options.count !== undefined && counters.attempted >= options.count) return
+      const request = nextRequest()
+      log.attempt(request)
+      counters.attempted++
+      counters.inFlight++
+      const t0 = performance.now()
+      try {
+        if (via === 'queue') {
+          const sent = await options.queue!.send(request)
+          const latencyMs = performance.now() - t0
+          histogram.record(latencyMs)
+          const event = sent.ok ? 'sent' : sent.ambiguous ? 'unknown' : 'failed'
+          log.outcome(request.id, event, sent.ok ? undefined : sent.reason)
+          if (sent.ok) {
+            counters.sent++
+            acknowledged(new Date())
+          } else {
+            counters[event === 'unknown' ? 'unknown' : 'failed']++
+            noteError(sent.reason)
+          }
+          options.onOutcome?.({id: request.id, outcome: event, at: new Date(), latencyMs})
+          continue
+        }
+        const result = await transfer(sql!, request, {retry: options.retry, signal: retryAbort.signal})
+        counters.retries += result.retries
+        log.outcome(request.id, result.outcome, result.reason)
+        const at = new Date()
+        if (isAcknowledged(result.outcome)) {
+          histogram.record(result.latencyMs)
+          if (result.outcome === 'applied') counters.applied++
+          else counters.alreadyApplied++
+          acknowledged(at)
+          if (options.audit) {
+            try {
+              await options.audit.record(request, at)
+            } catch (error) {
+              counters.auditErrors++
+              noteError(`audit: ${(error as Error).message}`)
+            }
+          }
+        } else {
+          if (result.outcome === 'rejected') counters.rejected++
+          else if (result.outcome === 'failed') counters.failed++
+          else counters.unknown++
+          noteError(result.reason)
+        }
+        options.onOutcome?.({id: request.id, outcome: result.outcome, at, latencyMs: result.latencyMs})
+      } finally {
+        counters.inFlight--
+      }
+    }
+  }
+
+  const finish = async (): Promise<WorkloadResult> => {
+    try {
+      await Promise.all(Array.from({length: concurrency}, () => worker()))
+    } finally {
+      clearInterval(progressTimer)
+      if (durationTimer) clearTimeout(durationTimer)
+      options.signal?.removeEventListener('abort', onSignal)
+      const now = performance.now()
+      windowTps = ((completed() - lastProgress.done) * 1000) / Math.max(1, now - lastProgress.at)
+      const stats = snapshot()
+      log.comment('end', {endedAt: new Date().toISOString(), stats})
+      log.close()
+      if (ownPool) await sql!.end({timeout: 2})
+    }
+    const stats = snapshot()
+    return {
+      runDir: options.runDir,
+      runLog: log.file,
+      via,
+      database: via === 'db' && options.db ? describeDatabase(options.db) : undefined,
+      originRegion,
+      startedAt: startedAt.toISOString(),
+      endedAt: new Date().toISOString(),
+      stoppedBy,
+      stats,
+    }
+  }
+  const done = finish()
+  // callers may only use waitForAcknowledgedAfter; an unhandled rejection must not crash them
+  done.catch(() => {})
+
+  return {
+    runDir: options.runDir,
+    runLog: log.file,
+    stats: snapshot,
+    done,
+    async stop() {
+      stopIssuing = true
+      return done
+    },
+    waitForAcknowledgedAfter(after, waitOptions = {}) {
+      if (lastAckAt && lastAckAt.getTime() > after.getTime()) {
+        // ack times are non-decreasing: scan the ring from its oldest entry for the first one after `after`
+        const kept = Math.min(recentAckCount, recentAcks.length)
+        for (let i = recentAckCount - kept; i < recentAckCount; i++) {
+          const t = recentAcks[i % recentAcks.length]
+          if (t > after.getTime()) return Promise.resolve(new Date(t))
+        }
+        return Promise.resolve(lastAckAt)
+      }
+      return new Promise<Date>((resolve, reject) => {
+        const waiter = {after: after.getTime(), resolve: (d: Date) => cleanup(() => resolve(d))}
+        let timer: NodeJS.Timeout | undefined
+        const cleanup = (then: () => void) => {
+          ackWaiters.delete(waiter)
+          if (timer) clearTimeout(timer)
+          waitOptions.signal?.removeEventListener('abort', onAbort)
+          then()
+        }
+        const onAbort = () => cleanup(() => reject(waitOptions.signal!.reason))
+        if (waitOptions.timeoutMs !== undefined) {
+          timer = setTimeout(() => cleanup(() => reject(new Error(`no transfer was acknowledged within ${waitOptions.timeoutMs} ms after ${after.toISOString()}`))), waitOptions.timeoutMs)
+        }
+        waitOptions.signal?.addEventListener('abort', onAbort, {once: true})
+        ackWaiters.add(waiter)
+        done.then(() => cleanup(() => reject(new Error(`the workload ended with no transfer acknowledged after ${after.toISOString()}`))), () => {})
+      })
+    },
+  }
+}
+
+/** Runs a workload to its end (count, duration or signal). */
+export async function runWorkload(options: WorkloadOptions): Promise<WorkloadResult> {
+  const handle = await startWorkload(options)
+  return handle.done
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits
+  return Math.round(value * f) / f
+}

@@ -1,0 +1,105 @@
+import {expect} from 'chai'
+import {randomUUID} from 'node:crypto'
+import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {connectLedger, type LedgerSql} from '../../src/lib/ledger/db.js'
+import {initLedger} from '../../src/lib/ledger/schema.js'
+import {transfer} from '../../src/lib/ledger/transfer.js'
+import {verifyLedger} from '../../src/lib/ledger/verify.js'
+import {runWorkload} from '../../src/lib/ledger/workload.js'
+import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
+
+describe('ledger on a real PostgreSQL', function () {
+  this.timeout(120_000)
+  let pg: TestPostgres
+  let sql: LedgerSql
+  let tmp: string
+
+  before(async () => {
+    pg = await startPostgres()
+    sql = await connectLedger(pg.url, {max: 10})
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'atlas-ledger-test-'))
+  })
+  after(async () => {
+    await sql?.end({timeout: 1})
+    await pg?.stop()
+    if (tmp) await rm(tmp, {recursive: true, force: true})
+  })
+
+  it('init creates the schema and mints once; re-running is a no-op; other settings are refused', async () => {
+    const first = await initLedger(sql, {accounts: 20, openingBalance: 1000, allowNegativeBalances: false})
+    expect(first.minted).to.equal(true)
+    expect(first.migrationsApplied).to.deep.equal([1])
+    expect(first.mint.total).to.equal('20000')
+    const again = await initLedger(sql, {accounts: 20, openingBalance: 1000, allowNegativeBalances: false})
+    expect(again.minted).to.equal(false)
+    expect(again.migrationsApplied).to.deep.equal([])
+    const [{n}] = await sql.unsafe('SELECT count(*)::int AS n FROM accounts')
+    expect(n).to.equal(20)
+    let refused: Error | undefined
+    try {
+      await initLedger(sql, {accounts: 30, openingBalance: 1000, allowNegativeBalances: false})
+    } catch (error) {
+      refused = error as Error
+    }
+    expect(refused?.message).to.match(/already minted with different settings: accounts 20 \(asked 30\)/)
+  })
+
+  it('applies a transfer once: the same key again is "already applied" and moves nothing', async () => {
+    const id = randomUUID()
+    const request = {id, from: 1, to: 2, amount: 7, originRegion: 'us'}
+    expect((await transfer(sql, request)).outcome).to.equal('applied')
+    expect((await transfer(sql, request)).outcome).to.equal('already_applied')
+    const rows = await sql.unsafe('SELECT id, balance::int AS balance FROM accounts WHERE id IN (1, 2) ORDER BY id')
+    expect(rows.map((r) => r.balance)).to.deep.equal([993, 1007])
+    const reused = await transfer(sql, {...request, amount: 8})
+    expect(reused.outcome).to.equal('rejected')
+    expect(reused.reason).to.match(/idempotency key/)
+  })
+
+  it('rejects insufficient funds and unknown accounts without changing anything', async () => {
+    const poor = await transfer(sql, {id: randomUUID(), from: 3, to: 4, amount: 5000, originRegion: 'us'})
+    expect(poor.outcome).to.equal('rejected')
+    expect(poor.sqlstate).to.equal('23514')
+    const ghost = await transfer(sql, {id: randomUUID(), from: 3, to: 999, amount: 5, originRegion: 'us'})
+    expect(ghost.outcome).to.equal('rejected')
+    expect(ghost.sqlstate).to.equal('23503')
+    const [{balance}] = await sql.unsafe('SELECT balance::int AS balance FROM accounts WHERE id = 3')
+    expect(balance).to.equal(1000)
+  })
+
+  it('after a concurrent workload, conservation, replay, durability and no-phantoms hold', async () => {
+    // a database of its own: the transfers of the tests above are not in this run log
+    await sql.unsafe('CREATE DATABASE workload_check')
+    const url = pg.url.replace(/\/postgres$/, '/workload_check')
+    const own = await connectLedger(url, {max: 2})
+    await initLedger(own, {accounts: 20, openingBalance: 1000, allowNegativeBalances: false})
+    const runDir = path.join(tmp, 'run1')
+    const result = await runWorkload({db: url, concurrency: 8, count: 400, runDir, originRegion: 'us', maxAmount: 50})
+    expect(result.stats.attempted).to.equal(400)
+    expect(result.stats.acknowledged + result.stats.rejected).to.equal(400)
+    expect(result.stats.unknown).to.equal(0)
+    // contention on 20 accounts forces serialization retries
+    const log = await readFile(result.runLog, 'utf8')
+    expect(log.split('\n').filter((l) => l.startsWith('attempt\t'))).to.have.length(400)
+    const verdict = await verifyLedger({sql: own, runLogs: [runDir]})
+    await own.end({timeout: 1})
+    expect(verdict.ok, JSON.stringify(verdict.violations)).to.equal(true)
+    expect(verdict.summary.runLogIds!.acknowledged).to.equal(result.stats.acknowledged)
+    expect(verdict.summary.transfers).to.equal(result.stats.applied)
+    expect(verdict.checks.map((c) => [c.name, c.ok, c.skipped])).to.deep.include.members([
+      ['conservation', true, undefined],
+      ['replay', true, undefined],
+      ['durability', true, undefined],
+      ['phantoms', true, undefined],
+    ])
+  })
+
+  it('verify without a run log still checks conservation and replay, and finds the transfers above', async () => {
+    const verdict = await verifyLedger({sql})
+    expect(verdict.ok).to.equal(true)
+    expect(verdict.summary.transfers).to.equal(1)
+    expect(verdict.checks.find((c) => c.name === 'durability')!.skipped).to.match(/no run log/)
+  })
+})
