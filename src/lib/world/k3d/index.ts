@@ -75,7 +75,7 @@ export class K3dWorld implements World {
     const {plan, ranSteps} = await this.execute('up', options)
     return {
       driver: 'k3d',
-      started: ranSteps > 0,
+      started: !options.dryRun && ranSteps > 0,
       dryRun: options.dryRun ?? false,
       ...(options.dryRun ? {plan: plan.commands, steps: plan.steps, renderedFiles: plan.renderedFiles, missingTools: plan.missingTools} : {}),
       regions: options.dryRun ? [] : await this.endpoints(),

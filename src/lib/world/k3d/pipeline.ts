@@ -85,7 +85,10 @@ export async function runPipeline(steps: K3dStep[], options: PipelineOptions): P
       done({error: error as Error})
       throw new K3dStepError(step, index, steps.length, error)
     } finally {
-      planStep.commands = runner.plan.slice(recordedBefore).map(withStdin(step))
+      // a dry run shows what the runner recorded; a real run what it was asked to run
+      planStep.commands = dryRun
+        ? runner.plan.slice(recordedBefore).map(withStdin(step))
+        : step.commands.map((c) => ({argv: [c.tool, ...c.args], cwd: c.cwd, label: step.title, ...(c.stdinFile ? {stdinFile: c.stdinFile} : {})}))
     }
   }
   return plan

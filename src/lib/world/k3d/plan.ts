@@ -350,7 +350,6 @@ export function downSteps(inputs: PlanInputs): K3dStep[] {
       hint: `remove ${layout.stateFile} by hand`,
       commands: [],
       always: true,
-      files: [layout.stateFile],
     },
   ]
 }

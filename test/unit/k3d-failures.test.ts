@@ -1,0 +1,232 @@
+// The k3d world run for real against stub tools (test/fixtures/k3d/stub-tool):
+// every step's failure gives the step, the tool's message, what to do next and
+// the right exit code; a re-run resumes after the last completed step.
+import {expect} from 'chai'
+import {existsSync, readFileSync, rmSync} from 'node:fs'
+import path from 'node:path'
+import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
+import {parseConfigObject} from '../../src/lib/config/load.js'
+import {AtlasError, ExitCode} from '../../src/lib/errors.js'
+import {PACKAGE_ROOT} from '../../src/lib/paths.js'
+import {K3dWorld, type K3dPlan} from '../../src/lib/world/k3d/index.js'
+import {emptyDir, stubToolDir, withEnv} from '../fixtures/k3d/stubs.js'
+
+const defaults = () => parseConfigObject(DEFAULT_CONFIG)
+
+interface Fixture {
+  baseDir: string
+  log: string
+  calls: () => string[]
+}
+
+function setup(fail?: string, tools?: string[]): {fixture: Fixture; restore: () => void} {
+  const baseDir = emptyDir('atlas-k3d-run-')
+  const log = path.join(baseDir, 'stub-calls.log')
+  // the stubs come first; bash and coreutils from the system dirs
+  const restore = withEnv({PATH: `${stubToolDir(tools)}:/usr/bin:/bin`, ATLAS_TOOL_DIRS: '', ATLAS_STUB_LOG: log, ATLAS_STUB_FAIL: fail})
+  const calls = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [])
+  return {fixture: {baseDir, log, calls}, restore}
+}
+
+async function expectAtlasError(promise: Promise<unknown>): Promise<AtlasError> {
+  try {
+    await promise
+  } catch (error) {
+    expect(error).to.be.instanceOf(AtlasError)
+    return error as AtlasError
+  }
+  throw new Error('expected the operation to fail')
+}
+
+/** A plan's command as it really runs: placeholders replaced by this machine's paths. */
+const concrete = (text: string, baseDir: string) => text.split('<base>').join(baseDir).split('<package>').join(PACKAGE_ROOT)
+const commandsOf = (steps: K3dPlan['steps'], baseDir: string) => steps.flatMap((s) => s.commands.map((c) => concrete(c.argv.join(' '), baseDir)))
+
+/** Versions and readiness probes of the doctor step, which are not part of the plan. */
+const isProbe = (call: string) => /^(docker (--version|info)|k3d version|kubectl version|helm version|terraform version|ansible-playbook --version)/.test(call)
+
+/** A substring of a command that only that command contains (SQL steps differ by their stdin). */
+function failureMatch(step: K3dPlan['steps'][number]): string {
+  if (step.id === 'ledger-schema') return 'CREATE DATABASE'
+  if (step.id === 'multi-region') return 'ALTER DATABASE'
+  return step.commands[0].argv.join(' ')
+}
+
+describe('k3d world against stub tools', function () {
+  this.timeout(120_000)
+  let upPlan: K3dPlan
+  let downPlan: K3dPlan
+
+  before(async () => {
+    const {fixture, restore} = setup()
+    try {
+      const world = new K3dWorld(defaults(), {baseDir: fixture.baseDir})
+      upPlan = await world.plan('up')
+      downPlan = await world.plan('down')
+    } finally {
+      restore()
+    }
+  })
+
+  it('runs up end to end, rendering files and running exactly the planned commands', async () => {
+    const {fixture, restore} = setup()
+    try {
+      const world = new K3dWorld(defaults(), {baseDir: fixture.baseDir})
+      const result = await world.up()
+      expect(result.started).to.equal(true)
+      expect(fixture.calls().filter((c) => !isProbe(c))).to.deep.equal(commandsOf(upPlan.steps, fixture.baseDir))
+      for (const file of upPlan.renderedFiles) expect(existsSync(file.replace('<base>', fixture.baseDir)), file).to.equal(true)
+      const extraVars = JSON.parse(readFileSync(path.join(fixture.baseDir, 'k3d', 'ansible-extra-vars.json'), 'utf8'))
+      for (const cluster of extraVars.atlas_clusters) expect(existsSync(cluster.config), cluster.config).to.equal(true)
+      // the outputs of `terraform output -json` are kept and used for the endpoints
+      expect(result.regions.find((r) => r.region === 'us')?.queueUrl).to.equal('http://127.0.0.1:4566/000000000000/atlas-transactions-us')
+      expect((await world.status()).up).to.equal(true)
+    } finally {
+      restore()
+    }
+  })
+
+  it('skips every completed step when up runs again', async () => {
+    const {fixture, restore} = setup()
+    try {
+      await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up()
+      rmSync(fixture.log)
+      const skipped: string[] = []
+      const progress = {step: (title: string) => (o?: {skipped?: boolean}) => void (o?.skipped && skipped.push(title)), info: () => {}}
+      await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up({progress})
+      expect(fixture.calls().filter((c) => !isProbe(c)), 'commands of the second run').to.deep.equal([])
+      expect(skipped).to.have.length(upPlan.steps.filter((s) => s.commands.length > 0).length)
+    } finally {
+      restore()
+    }
+  })
+
+  it('re-runs the steps after render when atlas.yaml changed', async () => {
+    const {fixture, restore} = setup()
+    try {
+      await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up()
+      rmSync(fixture.log)
+      const changed = parseConfigObject({...DEFAULT_CONFIG, ledger: {allowNegativeBalances: true}})
+      await new K3dWorld(changed, {baseDir: fixture.baseDir}).up()
+      expect(fixture.calls().filter((c) => !isProbe(c))).to.have.length(upPlan.commands.length)
+    } finally {
+      restore()
+    }
+  })
+
+  it('fails the doctor step with exit 3 when a tool is missing, before running anything', async () => {
+    const {fixture, restore} = setup(undefined, ['docker', 'kubectl', 'helm', 'terraform', 'ansible-playbook'])
+    try {
+      const error = await expectAtlasError(new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up())
+      expect(error.exitCode).to.equal(ExitCode.Precondition)
+      expect(error.code).to.equal('TOOL_MISSING')
+      expect(error.message).to.match(/step 1\/14 "check the tools of the k3d world" failed: the k3d world needs k3d$/)
+      expect(error.hint).to.include('atlas doctor')
+      expect(fixture.calls().filter((c) => !isProbe(c))).to.deep.equal([])
+    } finally {
+      restore()
+    }
+  })
+
+  it('fails the doctor step when the Docker CLI has no engine', async () => {
+    const {fixture, restore} = setup('docker info')
+    try {
+      const error = await expectAtlasError(new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up())
+      expect(error.exitCode).to.equal(ExitCode.Precondition)
+      expect(error.message).to.include('the k3d world needs docker')
+    } finally {
+      restore()
+    }
+  })
+
+  describe('up: a failing tool in each step', () => {
+    // built before the tests run, from the plan: one test per command step
+    const stepIds = [
+      'ansible-foundation', 'terraform-init', 'terraform-apply', 'terraform-output', 'ansible-clusters', 'argocd-apply',
+      'argocd-applications', 'cockroachdb-synced', 'cockroachdb-ready', 'ledger-schema', 'multi-region', 'ledger-synced',
+    ]
+    for (const id of stepIds) {
+      it(`${id}: names the step and the tool's error, says what to do, exits 1, and resumes there`, async () => {
+        const index = upPlan.steps.findIndex((s) => s.id === id)
+        const step = upPlan.steps[index]
+        expect(step.commands, `${id} has commands`).to.not.be.empty
+        const {fixture, restore} = setup()
+        process.env.ATLAS_STUB_FAIL = concrete(failureMatch(step), fixture.baseDir)
+        try {
+          const error = await expectAtlasError(new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up())
+          expect(error.exitCode).to.equal(ExitCode.Unexpected)
+          expect(error.code).to.equal('K3D_STEP_FAILED')
+          expect(error.message).to.include(`step ${index + 1}/${upPlan.steps.length} "${step.title}" failed`)
+          expect(error.message).to.include('stub ' + step.commands[0].argv[0] + ': simulated failure')
+          expect(error.message).to.include(step.commands[0].argv[0])
+          expect(error.hint).to.match(/atlas up --driver k3d` again: completed steps are skipped/)
+          expect(error.details?.step).to.equal(id)
+
+          // the fix is in: the re-run starts at the failed step
+          rmSync(fixture.log)
+          process.env.ATLAS_STUB_FAIL = ''
+          await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up()
+          const rerun = fixture.calls().filter((c) => !isProbe(c))
+          expect(rerun).to.deep.equal(commandsOf(upPlan.steps.slice(index), fixture.baseDir))
+        } finally {
+          restore()
+        }
+      })
+    }
+  })
+
+  describe('down: a failing tool in each step', () => {
+    for (const id of ['k3d-delete', 'terraform-destroy', 'localstack-remove', 'network-remove']) {
+      it(`${id}: names the step, says what to do and exits 1`, async () => {
+        const index = downPlan.steps.findIndex((s) => s.id === id)
+        const step = downPlan.steps[index]
+        const {fixture, restore} = setup()
+        try {
+          await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up()
+          process.env.ATLAS_STUB_FAIL = concrete(failureMatch(step), fixture.baseDir)
+          const error = await expectAtlasError(new K3dWorld(defaults(), {baseDir: fixture.baseDir}).down())
+          expect(error.exitCode).to.equal(ExitCode.Unexpected)
+          expect(error.message).to.include(`step ${index + 1}/${downPlan.steps.length} "${step.title}" failed`)
+          expect(error.message).to.include('simulated failure')
+          expect(error.hint).to.match(/atlas down/)
+          // up's state survives a failed down, so the next down knows what is left
+          expect((await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).status()).up).to.equal(true)
+        } finally {
+          restore()
+        }
+      })
+    }
+  })
+
+  it('down after up runs every undo step and forgets the state; a second down has nothing to undo', async () => {
+    const {fixture, restore} = setup()
+    try {
+      const world = new K3dWorld(defaults(), {baseDir: fixture.baseDir})
+      await world.up()
+      rmSync(fixture.log)
+      const result = await world.down()
+      expect(result.stopped).to.deep.equal(['k3d-delete', 'terraform-destroy', 'localstack-remove', 'network-remove'])
+      expect(fixture.calls().filter((c) => !isProbe(c))).to.deep.equal(commandsOf(downPlan.steps, fixture.baseDir))
+      expect((await world.status()).up).to.equal(false)
+      expect(existsSync(path.join(fixture.baseDir, 'k3d', 'state.json'))).to.equal(false)
+    } finally {
+      restore()
+    }
+  })
+
+  it('down tolerates what is already gone (docker: "No such container")', async () => {
+    const {fixture, restore} = setup()
+    try {
+      const world = new K3dWorld(defaults(), {baseDir: fixture.baseDir})
+      await world.up()
+      process.env.ATLAS_STUB_FAIL = 'docker rm --force atlas-localstack'
+      process.env.ATLAS_STUB_FAIL_MESSAGE = 'Error response from daemon: No such container: atlas-localstack'
+      const result = await world.down()
+      expect(result.stopped).to.include('localstack-remove')
+      expect((await world.status()).up).to.equal(false)
+    } finally {
+      delete process.env.ATLAS_STUB_FAIL_MESSAGE
+      restore()
+    }
+  })
+})

@@ -1,0 +1,140 @@
+// Golden tests of the k3d world's dry-run plans. A plan is what a user with
+// Docker would see run, so any change to it must be deliberate: regenerate the
+// fixtures with UPDATE_GOLDEN=1 and review the diff.
+import {expect} from 'chai'
+import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {parse as parseYaml} from 'yaml'
+import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
+import {parseConfigObject} from '../../src/lib/config/load.js'
+import {PACKAGE_ROOT} from '../../src/lib/paths.js'
+import {ansibleExtraVars} from '../../src/lib/world/k3d/ansible-vars.js'
+import {multiRegionStatements} from '../../src/lib/world/k3d/ddl.js'
+import {K3dWorld, type K3dPlan} from '../../src/lib/world/k3d/index.js'
+import {ledgerSchemaSql} from '../../src/lib/world/k3d/render.js'
+import {emptyDir, FIXTURES, withEnv} from '../fixtures/k3d/stubs.js'
+
+const defaults = () => parseConfigObject(DEFAULT_CONFIG)
+
+function golden(name: string, actual: unknown): void {
+  const file = path.join(FIXTURES, name)
+  const text = `${JSON.stringify(actual, null, 2)}\n`
+  if (process.env.UPDATE_GOLDEN === '1') writeFileSync(file, text)
+  expect(JSON.parse(text), `${name} (UPDATE_GOLDEN=1 regenerates it)`).to.deep.equal(JSON.parse(readFileSync(file, 'utf8')))
+}
+
+describe('k3d world dry-run plans', () => {
+  let restore: () => void
+  let baseDir: string
+
+  beforeEach(() => {
+    // no tool at all: the plan must still be exact, and the missing tools listed
+    restore = withEnv({PATH: emptyDir('atlas-nopath-'), ATLAS_TOOL_DIRS: ''})
+    baseDir = emptyDir('atlas-k3d-base-')
+  })
+  afterEach(() => restore())
+
+  it('up: matches test/fixtures/k3d/up-plan.json', async () => {
+    const plan = await new K3dWorld(defaults(), {baseDir}).plan('up')
+    golden('up-plan.json', plan)
+  })
+
+  it('down: matches test/fixtures/k3d/down-plan.json', async () => {
+    const plan = await new K3dWorld(defaults(), {baseDir}).plan('down')
+    golden('down-plan.json', plan)
+  })
+
+  it('up --dry-run returns the same plan as data, writes nothing and warns about missing tools', async () => {
+    const infos: string[] = []
+    const progress = {step: () => () => {}, info: (m: string) => void infos.push(m)}
+    const result = await new K3dWorld(defaults(), {baseDir}).up({dryRun: true, progress})
+    expect(result.dryRun).to.equal(true)
+    expect(result.started).to.equal(false)
+    expect(readdirSync(baseDir), 'files in the base dir after a dry run').to.deep.equal([])
+    expect(result.missingTools).to.deep.equal(['ansible-playbook', 'docker', 'helm', 'k3d', 'kubectl', 'terraform'])
+    expect(infos.join('\n')).to.match(/not found or not usable here: .*docker/)
+    const fixture = JSON.parse(readFileSync(path.join(FIXTURES, 'up-plan.json'), 'utf8')) as K3dPlan
+    expect(result.steps).to.deep.equal(fixture.steps)
+    expect(result.plan).to.deep.equal(fixture.commands)
+  })
+
+  it('is deterministic and free of machine paths', async () => {
+    const other = emptyDir('atlas-k3d-other-')
+    const a = JSON.stringify(await new K3dWorld(defaults(), {baseDir}).plan('up'))
+    const b = JSON.stringify(await new K3dWorld(defaults(), {baseDir: other}).plan('up'))
+    expect(a).to.equal(b)
+    expect(a).to.not.include(baseDir)
+    expect(a).to.not.include(PACKAGE_ROOT)
+    expect(a).to.not.match(/\/tmp\//)
+    expect(a).to.not.match(/\d{4}-\d{2}-\d{2}T\d{2}:/)
+  })
+
+  it('orders up as doctor, render, foundation, terraform, clusters, ApplicationSets, waits, schema, multi-region DDL', async () => {
+    const plan = await new K3dWorld(defaults(), {baseDir}).plan('up')
+    expect(plan.steps.map((s) => s.id)).to.deep.equal([
+      'doctor', 'render', 'ansible-foundation', 'terraform-init', 'terraform-apply', 'terraform-output', 'ansible-clusters',
+      'argocd-apply', 'argocd-applications', 'cockroachdb-synced', 'cockroachdb-ready', 'ledger-schema', 'multi-region', 'ledger-synced',
+    ])
+    // every command step says where it runs
+    for (const command of plan.commands) expect(command.cwd, command.argv.join(' ')).to.be.a('string').and.not.empty
+    const render = plan.steps.find((s) => s.id === 'render')!
+    expect(render.files).to.include.members([
+      '<base>/k3d/terraform/atlas.auto.tfvars.json',
+      '<base>/k3d/ansible-extra-vars.json',
+      '<base>/k3d/rendered/k3d/dc-us.yaml',
+      '<base>/k3d/rendered/k3d/dc-eu.yaml',
+      '<base>/k3d/rendered/k3d/dc-witness.yaml',
+      '<base>/k3d/rendered/argocd/applicationset-cockroachdb.yaml',
+      '<base>/k3d/terraform/modules/region/main.tf',
+    ])
+  })
+
+  it('down undoes up in reverse: clusters, then Terraform (while LocalStack still runs), then LocalStack and the network', async () => {
+    const plan = await new K3dWorld(defaults(), {baseDir}).plan('down')
+    expect(plan.commands.map((c) => c.argv.slice(0, 3).join(' '))).to.deep.equal([
+      'k3d cluster delete',
+      'terraform destroy -input=false',
+      'docker rm --force',
+      'docker network rm',
+    ])
+  })
+})
+
+describe('k3d world rendered inputs', () => {
+  it('uses SURVIVE REGION FAILURE only with three regions', () => {
+    const three = multiRegionStatements(defaults())
+    expect(three).to.deep.equal([
+      'ALTER DATABASE "ledger" PRIMARY REGION "us-east-1";',
+      'ALTER DATABASE "ledger" ADD REGION IF NOT EXISTS "eu-central-1";',
+      'ALTER DATABASE "ledger" ADD REGION IF NOT EXISTS "us-west-2";',
+      'ALTER DATABASE "ledger" SURVIVE REGION FAILURE;',
+    ])
+    const two = parseConfigObject({...DEFAULT_CONFIG, regions: DEFAULT_CONFIG.regions.filter((r) => r.role !== 'witness')})
+    const statements = multiRegionStatements(two).join('\n')
+    expect(statements).to.not.include('SURVIVE REGION FAILURE')
+    expect(statements).to.include('SURVIVE ZONE FAILURE')
+  })
+
+  it('renders the ledger schema from the ledger migrations, creating the database first', () => {
+    const sql = ledgerSchemaSql(defaults())
+    expect(sql.indexOf('CREATE DATABASE IF NOT EXISTS "ledger"')).to.be.lessThan(sql.indexOf('CREATE TABLE IF NOT EXISTS accounts'))
+    expect(sql).to.include('accounts_balance_not_negative')
+    expect(sql).to.match(/INSERT INTO atlas_schema_migrations \(version, name\) VALUES \(1, '/)
+  })
+
+  it('passes Ansible only variables its inventory declares, with distinct CIDRs and the rendered k3d configs', () => {
+    const declared = parseYaml(readFileSync(path.join(PACKAGE_ROOT, 'ansible', 'inventory', 'group_vars', 'all.yml'), 'utf8')) as Record<string, unknown>
+    const vars = ansibleExtraVars(defaults(), {renderedDir: '/r', stateDir: '/s', endpoint: 'http://127.0.0.1:4566'})
+    expect(Object.keys(vars).sort()).to.deep.equal(Object.keys(declared).sort())
+    const cidrs = vars.atlas_clusters.flatMap((c) => [c.pod_cidr, c.service_cidr])
+    expect(new Set(cidrs).size).to.equal(cidrs.length)
+    expect(vars.atlas_clusters.map((c) => c.config)).to.deep.equal(['/r/k3d/dc-us.yaml', '/r/k3d/dc-eu.yaml', '/r/k3d/dc-witness.yaml'])
+    // the inventory defaults describe the same clusters as the topology Atlas renders
+    const defaultsClusters = declared.atlas_clusters as Array<Record<string, unknown>>
+    expect(defaultsClusters.map((c) => [c.name, c.region, c.role, c.pod_cidr, c.service_cidr])).to.deep.equal(
+      vars.atlas_clusters.map((c) => [c.name, c.region, c.role, c.pod_cidr, c.service_cidr]),
+    )
+    expect(vars.atlas_argocd_cluster).to.equal('dc-witness')
+    expect(vars.atlas_localstack_port).to.equal(4566)
+  })
+})
