@@ -39,6 +39,11 @@ export class AuditLog {
     return this.primary.bucket
   }
 
+  /** closes the S3 clients (their keep-alive sockets would hold the process open) */
+  destroy(): void {
+    for (const target of [this.primary, ...this.copyTo]) target.s3.destroy()
+  }
+
   async record(request: TransferRequest, committedAt: Date): Promise<void> {
     const {PutObjectCommand} = await import('@aws-sdk/client-s3')
     const record: AuditRecord = {

@@ -1,0 +1,88 @@
+import {Flags} from '@oclif/core'
+import {AtlasCommand} from '../../lib/command.js'
+import {dbFlag, endpointFlag} from '../../lib/ledger/flags.js'
+import type {LedgerServiceStats} from '../../lib/ledger/service.js'
+
+export default class LedgerServe extends AtlasCommand<typeof LedgerServe> {
+  static summary = "Run the ledger service: apply transfer requests from the region's SQS queue."
+  static description = `Long-polls the region's queue, applies each request idempotently with the one transfer function, deletes the message only after commit and audit, and writes one audit record per committed transfer to the region's S3 bucket (copied to the replica buckets of the replication rules). Malformed messages are left for the dead-letter queue (after its maxReceiveCount receives).
+Serves /healthz, /readyz and Prometheus /metrics. SIGTERM: stops receiving, finishes in-flight messages, exits 0.
+Every flag has an environment variable (the Helm chart sets them).`
+  static examples = [
+    '<%= config.bin %> ledger serve --region us',
+    'ATLAS_REGION=eu ATLAS_DATABASE_URL=postgres://ledger@db:26257/ledger <%= config.bin %> ledger serve --port 8080 --metrics-port 9464',
+  ]
+
+  static flags = {
+    region: Flags.string({summary: 'Region this service runs in (default: the primary region).', env: 'ATLAS_REGION'}),
+    db: dbFlag,
+    endpoint: endpointFlag,
+    'queue-url': Flags.string({summary: "The region's queue URL (default: from the world, else by name).", env: 'ATLAS_QUEUE_URL'}),
+    'audit-bucket': Flags.string({summary: "The region's audit bucket (default: from the world, else by name).", env: 'ATLAS_AUDIT_BUCKET'}),
+    host: Flags.string({summary: 'Address to listen on.', default: '127.0.0.1', env: 'ATLAS_HTTP_HOST'}),
+    port: Flags.integer({summary: 'Port of /healthz and /readyz (and /metrics unless --metrics-port). 0: any free port.', default: 8080, env: 'ATLAS_HTTP_PORT', min: 0, max: 65535}),
+    'metrics-port': Flags.integer({summary: 'Separate port for /metrics.', env: 'ATLAS_METRICS_PORT', min: 0, max: 65535}),
+    'wait-seconds': Flags.integer({summary: 'SQS long-poll wait.', default: 20, min: 0, max: 20}),
+    'replicate-audit': Flags.boolean({summary: 'Copy each audit record to the replica buckets of the replication rules (emulators do not replicate).', default: true, allowNo: true}),
+  }
+
+  async run(): Promise<{region: string; stats: LedgerServiceStats}> {
+    const config = await this.atlasConfig()
+    const flags = this.flags
+    const {LedgerTarget} = await import('../../lib/ledger/target.js')
+    const {connectLedger} = await import('../../lib/ledger/db.js')
+    const {LedgerService} = await import('../../lib/ledger/service.js')
+    const {s3Client, sqsClient} = await import('../../lib/cloud/clients.js')
+    const {AuditLog} = await import('../../lib/cloud/audit.js')
+    const {TransferQueue, queueUrlByName} = await import('../../lib/cloud/queue.js')
+    const target = new LedgerTarget(config, {db: flags.db, endpoint: flags.endpoint})
+    const region = target.region(flags.region)
+    const cloud = await target.cloud()
+    const awsRegion = process.env.AWS_REGION ?? region.awsRegion
+    const sqs = await sqsClient(cloud, awsRegion)
+    const s3 = await s3Client(cloud, awsRegion)
+    const resources = flags['queue-url'] && flags['audit-bucket'] ? undefined : await target.regionResources(region)
+    const queueUrl = flags['queue-url'] ?? resources?.queueUrl ?? (await queueUrlByName(sqs, resources!.queueName))
+    const replicas = []
+    if (flags['replicate-audit']) {
+      for (const rule of config.cloud.replication.filter((r) => r.from === region.name)) {
+        const to = target.region(rule.to)
+        replicas.push({s3: await s3Client(cloud, to.awsRegion), bucket: (await target.regionResources(to)).auditBucket})
+      }
+    }
+    const audit = new AuditLog({s3, bucket: flags['audit-bucket'] ?? resources!.auditBucket}, replicas)
+    const sql = await connectLedger(await target.databaseUrls(), {max: 12, applicationName: `atlas-ledger-${region.name}`})
+    const service = new LedgerService({
+      region: region.name,
+      sql,
+      queue: new TransferQueue(sqs, queueUrl),
+      audit,
+      waitSeconds: flags['wait-seconds'],
+      host: flags.host,
+      httpPort: flags.port,
+      metricsPort: flags['metrics-port'],
+      log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
+    })
+    const stopped = new Promise<void>((resolve) => {
+      const onSignal = (signal: NodeJS.Signals) => {
+        process.off('SIGTERM', onSignal)
+        process.off('SIGINT', onSignal)
+        process.stderr.write(`${new Date().toISOString()} ${signal}: shutting down\n`)
+        resolve()
+      }
+      process.on('SIGTERM', onSignal)
+      process.on('SIGINT', onSignal)
+    })
+    try {
+      const urls = await service.start()
+      this.print(`ledger service (region ${region.name}) listening on ${urls.httpUrl}; metrics ${urls.metricsUrl}; queue ${queueUrl}`)
+      await stopped
+      await service.stop()
+      return {region: region.name, stats: service.stats}
+    } finally {
+      await sql.end({timeout: 5})
+      audit.destroy()
+      sqs.destroy()
+    }
+  }
+}

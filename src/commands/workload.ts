@@ -1,0 +1,113 @@
+import {Flags} from '@oclif/core'
+import {AtlasCommand} from '../lib/command.js'
+import {UsageError} from '../lib/errors.js'
+import {dbFlag, endpointFlag} from '../lib/ledger/flags.js'
+import type {WorkloadResult, WorkloadStats} from '../lib/ledger/workload.js'
+
+export default class Workload extends AtlasCommand<typeof Workload> {
+  static summary = 'Run a transfer workload against the ledger and log every attempt and acknowledgement.'
+  static description = `Moves random amounts between random accounts from --concurrency workers, straight to the database (reconnecting to whichever node is writable) or, with --via queue, as requests on the region's SQS queue for \`atlas ledger serve\`.
+Every attempted, acknowledged, unknown and failed transfer id is appended to <run-dir>/transfers.log before it is counted; pass the same --run-dir to \`atlas verify\` to check durability and phantoms.
+Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C stops it cleanly.`
+  static examples = [
+    '<%= config.bin %> workload --duration 30s --concurrency 8',
+    '<%= config.bin %> workload --count 1000 --rate 200 --run-dir .atlas/runs/demo',
+    '<%= config.bin %> workload --via queue --region eu --duration 1m',
+  ]
+
+  static flags = {
+    db: dbFlag,
+    endpoint: endpointFlag,
+    via: Flags.option({options: ['db', 'queue'] as const, default: 'db' as const, summary: 'Send transfers to the database directly, or to the region\'s SQS queue.'})(),
+    region: Flags.string({summary: 'Origin region of the transfers (and the queue with --via queue). Default: the primary region.'}),
+    accounts: Flags.integer({summary: 'Move money between accounts 1..N (default: all minted accounts).', min: 2}),
+    concurrency: Flags.integer({char: 'n', summary: 'Concurrent workers.', default: 8, min: 1, max: 256}),
+    duration: Flags.string({char: 'd', summary: 'Stop after this long (e.g. 30s, 5m).'}),
+    count: Flags.integer({summary: 'Stop after this many transfers.', min: 1}),
+    rate: Flags.integer({summary: 'Transfers per second across all workers (default: as fast as possible).', min: 1}),
+    'max-amount': Flags.integer({summary: 'Amounts are uniform in 1..max-amount minor units.', default: 100, min: 1}),
+    'run-dir': Flags.string({summary: 'Where the run log goes (default: <baseDir>/runs/<timestamp>).'}),
+    audit: Flags.boolean({summary: 'Write an S3 audit record per acknowledged transfer (direct mode); --no-audit to skip.', allowNo: true, default: true}),
+  }
+
+  async run(): Promise<WorkloadResult> {
+    const config = await this.atlasConfig()
+    const flags = this.flags
+    if (!flags.duration && !flags.count) throw new UsageError('give --duration or --count', {hint: 'e.g. atlas workload --duration 30s'})
+    const {LedgerTarget, parseDuration} = await import('../lib/ledger/target.js')
+    const {startWorkload, defaultRunDir} = await import('../lib/ledger/workload.js')
+    const target = new LedgerTarget(config, {db: flags.db, endpoint: flags.endpoint})
+    const region = target.region(flags.region)
+    if (region.role === 'witness') throw new UsageError(`region "${region.name}" is a witness: it has no queue and takes no transfers`)
+    const durationMs = flags.duration ? parseDuration(flags.duration) : undefined
+    const runDir = flags['run-dir'] ?? defaultRunDir(await target.runsDir())
+
+    let queue: import('../lib/cloud/queue.js').TransferQueue | undefined
+    let audit: import('../lib/cloud/audit.js').AuditLog | undefined
+    const cleanups: Array<() => void> = []
+    if (flags.via === 'queue') {
+      const {sqsClient} = await import('../lib/cloud/clients.js')
+      const {TransferQueue, queueUrlByName} = await import('../lib/cloud/queue.js')
+      const sqs = await sqsClient(await target.cloud(), region.awsRegion)
+      cleanups.push(() => sqs.destroy())
+      const resources = await target.regionResources(region)
+      queue = new TransferQueue(sqs, resources.queueUrl ?? (await queueUrlByName(sqs, resources.queueName)))
+    } else if (flags.audit && (flags.endpoint || config.cloud.endpoint || !flags.db)) {
+      const log = await this.auditLog(target, region)
+      audit = log
+      cleanups.push(() => log.destroy())
+    } else if (flags.audit) {
+      this.progress().info('no cloud endpoint known (--db without --endpoint): no audit records are written')
+    }
+
+    const db = flags.via === 'db' || flags.accounts === undefined ? await target.databaseUrls() : undefined
+    const progress = this.progress()
+    progress.info(`workload: ${flags.concurrency} workers, ${flags.via === 'queue' ? `via queue ${region.name}` : 'direct to the database'}, run log ${runDir}`)
+    try {
+      const handle = await startWorkload({
+        db,
+        via: flags.via,
+        queue,
+        audit,
+        accounts: flags.accounts,
+        concurrency: flags.concurrency,
+        durationMs,
+        count: flags.count,
+        rate: flags.rate,
+        maxAmount: flags['max-amount'],
+        originRegion: region.name,
+        runDir,
+        signal: this.interruptSignal(),
+        onProgress: (stats) => progress.info(formatProgress(stats)),
+      })
+      const result = await handle.done
+      const s = result.stats
+      this.print(
+        `${s.attempted} attempted: ${flags.via === 'queue' ? `${s.sent} sent to the queue` : `${s.acknowledged} acknowledged`}, ${s.rejected} rejected, ${s.failed} failed, ${s.unknown} unknown; ${s.averageTps} tps, p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, ${s.retries} retries`,
+      )
+      this.print(`run log: ${result.runLog}`)
+      if (s.unknown > 0) this.print(`${s.unknown} outcome(s) unknown: \`atlas verify --ledger-balance --run-dir ${runDir}\` tells which committed`)
+      return result
+    } finally {
+      for (const cleanup of cleanups) cleanup()
+    }
+  }
+
+  private async auditLog(target: import('../lib/ledger/target.js').LedgerTarget, region: import('../lib/config/schema.js').Region) {
+    const {s3Client} = await import('../lib/cloud/clients.js')
+    const {AuditLog} = await import('../lib/cloud/audit.js')
+    const cloud = await target.cloud()
+    const primary = {s3: await s3Client(cloud, region.awsRegion), bucket: (await target.regionResources(region)).auditBucket}
+    const replicas = []
+    for (const rule of target.config.cloud.replication.filter((r) => r.from === region.name)) {
+      const to = target.region(rule.to)
+      replicas.push({s3: await s3Client(cloud, to.awsRegion), bucket: (await target.regionResources(to)).auditBucket})
+    }
+    return new AuditLog(primary, replicas)
+  }
+}
+
+export function formatProgress(s: WorkloadStats): string {
+  const done = s.sent > 0 ? `${s.sent} sent` : `${s.acknowledged} acked`
+  return `${s.elapsedSeconds.toFixed(0).padStart(4)}s  ${done}  ${s.tps} tps  p50 ${s.latencyMs.p50} ms  p99 ${s.latencyMs.p99} ms  errors ${s.rejected + s.failed}  unknown ${s.unknown}  retries ${s.retries}${s.recentErrors.length ? `  last error: ${s.recentErrors.at(-1)}` : ''}`
+}

@@ -1,0 +1,250 @@
+import http from 'node:http'
+import type {AddressInfo} from 'node:net'
+import type {Message} from '@aws-sdk/client-sqs'
+import type {AuditLog} from '../cloud/audit.js'
+import {decodeTransferMessage, type TransferQueue} from '../cloud/queue.js'
+import type {LedgerSql} from './db.js'
+import {createLedgerMetrics, type LedgerMetrics, type MetricOutcome} from './metrics.js'
+import * as q from './sql.js'
+import {transfer, type RetryPolicy, type TransferResult} from './transfer.js'
+
+export interface LedgerServiceOptions {
+  region: string
+  sql: LedgerSql
+  queue: TransferQueue
+  audit: AuditLog
+  /** SQS long-poll wait, seconds (max 20) */
+  waitSeconds?: number
+  /** messages per receive, processed concurrently (max 10) */
+  batchSize?: number
+  host?: string
+  /** /healthz and /readyz (and /metrics when metricsPort is unset or equal); 0 = any free port */
+  httpPort?: number
+  metricsPort?: number
+  /** after a failed/unknown outcome the message becomes visible again after this many seconds */
+  retryDelaySeconds?: number
+  retry?: Partial<RetryPolicy>
+  log?: (line: string) => void
+}
+
+export interface LedgerServiceStats {
+  received: number
+  committed: number
+  duplicates: number
+  rejected: number
+  malformed: number
+  released: number
+  deleted: number
+  auditErrors: number
+}
+
+/**
+ * `atlas ledger serve`: long-polls the region's queue and applies each transfer
+ * request with the one transfer function. A message is deleted only after its
+ * transfer is committed and audited (or definitely rejected); anything else is
+ * released for redelivery, which the idempotency key makes safe. A malformed
+ * message is never deleted: after the queue's maxReceiveCount receives, SQS's
+ * redrive policy moves it to the dead-letter queue. While the database is
+ * unreachable the service stops receiving (so valid messages do not burn their
+ * receive count) and /readyz says not ready.
+ */
+export class LedgerService {
+  readonly stats: LedgerServiceStats = {received: 0, committed: 0, duplicates: 0, rejected: 0, malformed: 0, released: 0, deleted: 0, auditErrors: 0}
+  private metrics?: LedgerMetrics
+  private servers: http.Server[] = []
+  private running = false
+  private loop?: Promise<void>
+  private readonly stopController = new AbortController()
+  private databaseHealthy = true
+  private queueHealthy = false
+  private readonly log: (line: string) => void
+
+  constructor(private readonly options: LedgerServiceOptions) {
+    this.log = options.log ?? (() => {})
+  }
+
+  get ready(): boolean {
+    return this.running && this.databaseHealthy && this.queueHealthy
+  }
+
+  async start(): Promise<{httpUrl: string; metricsUrl: string}> {
+    this.metrics = await createLedgerMetrics()
+    const host = this.options.host ?? '127.0.0.1'
+    const httpServer = await this.listen(host, this.options.httpPort ?? 8080, this.options.metricsPort === undefined || this.options.metricsPort === this.options.httpPort)
+    const httpUrl = `http://${host}:${(httpServer.address() as AddressInfo).port}`
+    let metricsUrl = `${httpUrl}/metrics`
+    if (this.options.metricsPort !== undefined && this.options.metricsPort !== this.options.httpPort) {
+      const metricsServer = await this.listen(host, this.options.metricsPort, true, true)
+      metricsUrl = `http://${host}:${(metricsServer.address() as AddressInfo).port}/metrics`
+    }
+    this.running = true
+    this.loop = this.run()
+    this.loop.catch((error) => this.log(`service loop crashed: ${(error as Error).message}`))
+    this.log(`ledger service for region ${this.options.region}: ${httpUrl} (metrics ${metricsUrl})`)
+    return {httpUrl, metricsUrl}
+  }
+
+  /** Clean shutdown: stop receiving, finish in-flight messages (release those not started), close the servers. */
+  async stop(): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    this.stopController.abort()
+    await this.loop?.catch(() => {})
+    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
+    this.servers = []
+    this.log('ledger service stopped')
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.stopController.signal
+    while (this.running) {
+      if (!this.databaseHealthy) {
+        this.databaseHealthy = await this.pingDatabase()
+        if (!this.databaseHealthy) {
+          await sleep(1000, signal)
+          continue
+        }
+        this.log('database reachable again: receiving')
+      }
+      let messages: Message[]
+      try {
+        messages = await this.options.queue.receive({waitSeconds: this.options.waitSeconds ?? 20, max: this.options.batchSize ?? 10, signal})
+        this.queueHealthy = true
+      } catch (error) {
+        if (signal.aborted) break
+        this.queueHealthy = false
+        this.log(`receive failed: ${(error as Error).message}`)
+        await sleep(1000, signal)
+        continue
+      }
+      this.stats.received += messages.length
+      // a stop during the receive: hand the messages back at once
+      if (!this.running) {
+        await Promise.all(messages.map((m) => this.release(m, 0)))
+        break
+      }
+      await Promise.all(messages.map((m) => this.handle(m)))
+    }
+  }
+
+  private async handle(message: Message): Promise<void> {
+    const metrics = this.metrics!
+    const region = this.options.region
+    const sent = Number(message.Attributes?.SentTimestamp)
+    if (Number.isFinite(sent)) metrics.queueLag.set({region}, Math.max(0, (Date.now() - sent) / 1000))
+    const request = decodeTransferMessage(message.Body)
+    if (!request) {
+      // poison: leave it to the redrive policy (visible again at once, so it reaches the DLQ quickly)
+      this.stats.malformed++
+      metrics.transfers.inc({region, outcome: 'malformed'})
+      this.log(`malformed message ${message.MessageId} (receive ${message.Attributes?.ApproximateReceiveCount ?? '?'}): left for the dead-letter queue`)
+      await this.release(message, 0)
+      return
+    }
+    const result: TransferResult = await transfer(this.options.sql, request, {
+      retry: this.options.retry,
+      onRetry: () => metrics.retries.inc({region}),
+    })
+    metrics.duration.observe({region}, result.latencyMs / 1000)
+    const outcome: MetricOutcome =
+      result.outcome === 'applied' ? 'committed' : result.outcome === 'already_applied' ? 'duplicate' : result.outcome
+    metrics.transfers.inc({region, outcome})
+    switch (result.outcome) {
+      case 'applied':
+      case 'already_applied': {
+        if (result.outcome === 'applied') this.stats.committed++
+        else this.stats.duplicates++
+        try {
+          await this.options.audit.record(request, new Date())
+        } catch (error) {
+          // not deleted: the redelivery finds the transfer applied and writes the record again
+          this.stats.auditErrors++
+          this.log(`audit record for ${request.id} failed: ${(error as Error).message}`)
+          await this.release(message, this.options.retryDelaySeconds ?? 2)
+          return
+        }
+        await this.delete(message)
+        return
+      }
+      case 'rejected':
+        this.stats.rejected++
+        this.log(`transfer ${request.id} rejected: ${result.reason}`)
+        await this.delete(message)
+        return
+      default:
+        this.log(`transfer ${request.id} ${result.outcome}: ${result.reason}; released for redelivery`)
+        this.databaseHealthy = await this.pingDatabase()
+        await this.release(message, this.options.retryDelaySeconds ?? 2)
+    }
+  }
+
+  private async delete(message: Message): Promise<void> {
+    try {
+      await this.options.queue.delete(message.ReceiptHandle!)
+      this.stats.deleted++
+    } catch (error) {
+      // the message comes back; the transfer is idempotent
+      this.log(`delete of ${message.MessageId} failed: ${(error as Error).message}`)
+    }
+  }
+
+  private async release(message: Message, seconds: number): Promise<void> {
+    try {
+      await this.options.queue.release(message.ReceiptHandle!, seconds)
+      this.stats.released++
+    } catch (error) {
+      this.log(`release of ${message.MessageId} failed (it returns after the visibility timeout): ${(error as Error).message}`)
+    }
+  }
+
+  private async pingDatabase(): Promise<boolean> {
+    try {
+      await this.options.sql.unsafe(q.PING)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  private listen(host: string, port: number, withMetrics: boolean, metricsOnly = false): Promise<http.Server> {
+    const server = http.createServer((req, res) => {
+      void this.serve(req, res, withMetrics, metricsOnly)
+    })
+    this.servers.push(server)
+    return new Promise((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => resolve(server))
+    })
+  }
+
+  private async serve(req: http.IncomingMessage, res: http.ServerResponse, withMetrics: boolean, metricsOnly: boolean): Promise<void> {
+    const url = (req.url ?? '/').split('?')[0]
+    const send = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
+      res.writeHead(status, {'content-type': type})
+      res.end(body)
+    }
+    if (url === '/metrics' && withMetrics) {
+      send(200, await this.metrics!.registry.metrics(), this.metrics!.registry.contentType)
+    } else if (metricsOnly) {
+      send(404, 'not found\n')
+    } else if (url === '/healthz') {
+      send(this.running ? 200 : 503, this.running ? 'ok\n' : 'stopping\n')
+    } else if (url === '/readyz') {
+      const body = JSON.stringify({ready: this.ready, database: this.databaseHealthy, queue: this.queueHealthy, stats: this.stats})
+      send(this.ready ? 200 : 503, `${body}\n`, 'application/json')
+    } else send(404, 'not found\n')
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const timer = setTimeout(done, ms)
+    function done() {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, {once: true})
+  })
+}
