@@ -163,9 +163,16 @@ describe('atlas render', () => {
   it('ledger values come from Terraform outputs when given, else from computed names; the witness has none', async () => {
     const config = defaultConfig()
     const withTf = await renderWorld(config, {...INPUTS, terraform: await readTerraformOutputs(TF_OUTPUTS)})
+    // the queue of the outputs, addressed the way pods reach LocalStack (not the host's name for it)
     expect(byPath(withTf, 'values/ledger/eu.yaml').cloud).to.include({
-      queueUrl: 'http://sqs.eu-central-1.localhost.localstack.cloud:4566/000000000000/atlas-transactions-eu',
+      queueUrl: 'http://atlas-localstack:4566/000000000000/atlas-transactions-eu',
       auditBucket: 'atlas-audit-eu',
+    })
+    const renamed = await readTerraformOutputs(TF_OUTPUTS)
+    renamed.us = {queueUrl: 'http://localhost:4566/000000000000/queue-from-terraform', auditBucket: 'bucket-from-terraform'}
+    expect(byPath(await renderWorld(config, {...INPUTS, terraform: renamed}), 'values/ledger/us.yaml').cloud).to.include({
+      queueUrl: 'http://atlas-localstack:4566/000000000000/queue-from-terraform',
+      auditBucket: 'bucket-from-terraform',
     })
     const computed = await renderWorld(config, INPUTS)
     expect(byPath(computed, 'values/ledger/us.yaml')).to.deep.include({region: 'us', awsRegion: 'us-east-1'})

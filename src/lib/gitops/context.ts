@@ -114,11 +114,25 @@ function ledgerCloud(config: AtlasConfig, region: Region, inputs: RenderInputs):
       hint: 'run `terraform apply` for the current atlas.yaml, or render without --terraform-outputs to use computed names',
     })
   }
-  if (fromTerraform) return {cloudEndpoint: inputs.cloudEndpointInCluster, ...fromTerraform}
+  if (fromTerraform) {
+    // Terraform sees LocalStack from the host (e.g. sqs.REGION.localhost.localstack.cloud, which is
+    // 127.0.0.1); pods reach it by container name: keep the account/queue path, swap the origin
+    return {cloudEndpoint: inputs.cloudEndpointInCluster, queueUrl: inClusterUrl(fromTerraform.queueUrl, inputs.cloudEndpointInCluster), auditBucket: fromTerraform.auditBucket}
+  }
   const names = cloudResourceNames(config.namePrefix, region.name)
   return {
     cloudEndpoint: inputs.cloudEndpointInCluster,
     queueUrl: `${inputs.cloudEndpointInCluster.replace(/\/+$/, '')}/${LOCALSTACK_ACCOUNT}/${names.queue}`,
     auditBucket: names.auditBucket,
   }
+}
+
+function inClusterUrl(url: string, endpoint: string): string {
+  let pathname: string
+  try {
+    pathname = new URL(url).pathname
+  } catch {
+    throw new ConfigError(`the terraform outputs hold a queue URL that is not a URL: ${url}`)
+  }
+  return `${endpoint.replace(/\/+$/, '')}${pathname}`
 }
