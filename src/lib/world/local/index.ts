@@ -104,7 +104,7 @@ export class LocalWorld implements World {
       }
       await Promise.all(patronis.filter((p) => p !== primaryProc).map((p) => this.startProcess(runner, p, user)))
       const health = await this.waitConverged({timeoutMs: 60_000, signal: options.signal})
-      done({note: `leader ${health.leaderRegion}`})
+      done({note: `database leader ${health.leaderRegion}; etcd leader ${health.groups.find((g) => g.group === 'etcd')?.leaderRegion}`})
     } catch (error) {
       done({error: error as Error})
       throw error
@@ -124,24 +124,19 @@ export class LocalWorld implements World {
     return {driver: 'local', started: true, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000}
   }
 
+  /** Creates the ledger schema and mints the opening balances (idempotent: the ledger library records both). */
   private async initLedgerSchema(progress: NonNullable<WorldOperationOptions['progress']>): Promise<void> {
-    // the ledger library owns the schema; it is optional so the world can come up without it
-    let mod: Record<string, unknown>
+    const done = progress.step('initialise the ledger schema and mint the accounts')
+    const [{connectLedger}, {initLedger}] = await Promise.all([import('../../ledger/db.js'), import('../../ledger/schema.js')])
+    const sql = await connectLedger(await this.databaseUrls(), {max: 1, applicationName: 'atlas-up'})
     try {
-      mod = (await import('../../ledger/index.js' as string)) as Record<string, unknown>
-    } catch {
-      progress.info('ledger library not available: schema not initialised')
-      return
-    }
-    const init = (mod.initSchema ?? mod.initLedger) as ((urls: string[], config: AtlasConfig) => Promise<unknown>) | undefined
-    if (typeof init !== 'function') return
-    const done = progress.step('initialise the ledger schema')
-    try {
-      await init(await this.databaseUrls(), this.config)
-      done()
+      const result = await initLedger(sql, {accounts: this.config.ledger.accounts, openingBalance: this.config.ledger.openingBalance, allowNegativeBalances: this.config.ledger.allowNegativeBalances})
+      done({note: result.minted ? `minted ${result.mint.total} across ${result.mint.accounts} accounts` : 'already minted'})
     } catch (error) {
       done({error: error as Error})
       throw error
+    } finally {
+      await sql.end({timeout: 5})
     }
   }
 
@@ -419,7 +414,27 @@ export class LocalWorld implements World {
       await sleep(250, options.signal)
       health = await this.health()
     }
+    if (await this.placeEtcdLeader(health)) health = await this.health()
     return health
+  }
+
+  /**
+   * Steady state puts the etcd (Raft) leader on the witness. Why: etcd renews every
+   * lease when its leader changes, so a region that held both the etcd leader and
+   * the database leader would keep its dead leader lease for a whole extra TTL.
+   * Best effort: returns whether leadership was moved.
+   */
+  private async placeEtcdLeader(health: ClusterHealth): Promise<boolean> {
+    const witness = this.regions.find((r) => r.role === 'witness')
+    const etcd = health.groups.find((g) => g.group === 'etcd')
+    if (!witness || !etcd?.leaderRegion || etcd.leaderRegion === witness.name) return false
+    const {samples} = await sampleEtcd(this.etcdTargets())
+    const target = samples.find((s) => s.target.region === witness.name)?.status?.header?.member_id
+    const leader = samples.find((s) => s.target.region === etcd.leaderRegion)
+    if (!target || !leader) return false
+    const runner = new CommandRunner({logFile: path.join(this.layout.logDir, 'atlas.log')})
+    const result = await runner.run('etcdctl', ['--endpoints', leader.target.clientUrl, 'move-leader', BigInt(target).toString(16)], {env: {ETCDCTL_API: '3'}, reject: false, timeoutMs: 5000, label: 'move the etcd leader to the witness'})
+    return result.exitCode === 0
   }
 
   // --------------------------------------------------------------- chaos --

@@ -152,18 +152,21 @@ export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: Dat
     etcd3: {hosts: layout.regions.map((x) => `${host}:${x.etcdClientPort}`)},
     bootstrap: {
       dcs: {
-        ttl: 8,
+        ttl: 6,
         loop_wait: 1,
-        retry_timeout: 3,
+        retry_timeout: 2,
         maximum_lag_on_failover: 1_048_576,
         // a commit is acknowledged only once a standby has it: losing one region loses no acknowledged write
         synchronous_mode: true,
-        synchronous_mode_strict: false,
+        // strict: right after a failover no commit is acknowledged until a standby holds it too
+        synchronous_mode_strict: true,
         // eu and the witness are both synchronous; Patroni promotes only a synchronous standby, so eu must be one
         synchronous_node_count: Math.max(1, layout.regions.length - 1),
         postgresql: {
           use_pg_rewind: true,
-          use_slots: true,
+          // no slots: a new leader has none for its followers at first, and they would stall on "slot does not exist";
+          // wal_keep_size covers the short outages this world is for
+          use_slots: false,
           remove_data_directory_on_rewind_failure: true,
           remove_data_directory_on_diverged_timelines: true,
           parameters: {
@@ -174,6 +177,8 @@ export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: Dat
             max_replication_slots: 10,
             max_connections: 100,
             wal_keep_size: '128MB',
+            // followers reconnect to a new leader within a second, not the default 5 s
+            wal_retrieve_retry_interval: '500ms',
           },
         },
       },

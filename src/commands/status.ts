@@ -1,0 +1,44 @@
+import {Flags} from '@oclif/core'
+import {AtlasCommand} from '../lib/command.js'
+import {driverFlag} from '../lib/flags.js'
+import {formatStatus} from '../lib/report/status.js'
+import type {WorldStatus} from '../lib/world/types.js'
+
+export default class Status extends AtlasCommand<typeof Status> {
+  static summary = 'Show each region: members alive, Raft leader and term, database leader, sync standbys and lag, quorum.'
+  static examples = ['<%= config.bin %> status', '<%= config.bin %> status --watch', '<%= config.bin %> status --json']
+
+  static flags = {
+    driver: driverFlag,
+    watch: Flags.boolean({char: 'w', summary: 'Refresh until Ctrl-C (with --json: one JSON object per line).', default: false}),
+    interval: Flags.string({summary: 'Refresh interval for --watch.', default: '1s'}),
+    'base-dir': Flags.string({summary: 'Directory for state, logs and runs (default: local.baseDir of the config).'}),
+  }
+
+  async run(): Promise<WorldStatus> {
+    const config = await this.atlasConfig()
+    const {createWorld} = await import('../lib/world/index.js')
+    const world = await createWorld(config, {driver: this.flags.driver, baseDir: this.flags['base-dir']})
+    if (!this.flags.watch) {
+      const status = await world.status()
+      this.print(formatStatus(status))
+      return status
+    }
+    const {parseDuration} = await import('../lib/ledger/target.js')
+    const interval = parseDuration(this.flags.interval)
+    const signal = this.interruptSignal()
+    let status = await world.status()
+    while (!signal.aborted) {
+      if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(this.toSuccessJson(status))}\n`)
+      else process.stdout.write(`\x1b[2J\x1b[H${formatStatus(status)}\n(refreshing every ${interval / 1000} s; Ctrl-C to stop)\n`)
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, interval)
+        signal.addEventListener('abort', () => (clearTimeout(timer), resolve(undefined)), {once: true})
+      })
+      if (!signal.aborted) status = await world.status()
+    }
+    // --watch --json streamed its objects already; oclif would print the last one again
+    if (this.jsonEnabled()) this.exit(0)
+    return status
+  }
+}

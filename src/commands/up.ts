@@ -1,0 +1,45 @@
+import {Flags} from '@oclif/core'
+import {AtlasCommand} from '../lib/command.js'
+import {redact} from '../lib/redact.js'
+import {driverFlag, dryRunFlag} from '../lib/flags.js'
+import type {UpResult} from '../lib/world/types.js'
+
+export default class Up extends AtlasCommand<typeof Up> {
+  static summary = 'Stand up the world: three regions, the ledger database, the cloud emulator and the ledger schema.'
+  static description = `Local world (no Docker): per region an etcd member and a Patroni-managed PostgreSQL node with synchronous replication, plus one moto server for S3/SQS/IAM, all on loopback; state, logs and reports under local.baseDir (.atlas).
+Idempotent: a running world is reported, not started twice; processes that died are started again with the same configuration.`
+  static examples = ['<%= config.bin %> up', '<%= config.bin %> up --driver local --json', '<%= config.bin %> up --dry-run']
+
+  static flags = {
+    driver: driverFlag,
+    'dry-run': dryRunFlag,
+    'base-dir': Flags.string({summary: 'Directory for state, logs and runs (default: local.baseDir of the config).'}),
+  }
+
+  async run(): Promise<UpResult> {
+    const config = await this.atlasConfig()
+    const {createWorld} = await import('../lib/world/index.js')
+    const world = await createWorld(config, {driver: this.flags.driver, baseDir: this.flags['base-dir']})
+    const fancy = !this.jsonEnabled() && process.stderr.isTTY && !this.flags['dry-run']
+    const progress = fancy ? await (await import('../lib/world/local/listr-progress.js')).listrProgress() : undefined
+    let result: UpResult
+    try {
+      result = await world.up({dryRun: this.flags['dry-run'], progress: progress ?? this.progress(), signal: this.interruptSignal()})
+    } finally {
+      await progress?.finish()
+    }
+    if (result.dryRun) {
+      this.print(`would run (${result.driver} world):`)
+      for (const step of result.plan ?? []) this.print(`  ${step.background ? '[background] ' : ''}${step.argv.join(' ')}`)
+      if (result.missingTools?.length) this.print(`missing tools: ${result.missingTools.join(', ')} (see \`atlas doctor\`)`)
+      return result
+    }
+    this.print(result.started ? `${result.driver} world is up (${result.durationSeconds.toFixed(1)} s)` : `${result.driver} world is already running; nothing started`)
+    for (const r of result.regions) {
+      const parts = [r.databaseUrl ? `db ${r.databaseUrl}` : undefined, r.auditBucket ? `bucket ${r.auditBucket}` : undefined, r.queueUrl ? `queue ${r.queueUrl}` : undefined].filter(Boolean)
+      this.print(redact(`  ${r.region.padEnd(8)} ${parts.join('  ')}`))
+    }
+    this.print('next: `atlas status`, `atlas blast-radius --region us`')
+    return result
+  }
+}

@@ -1,0 +1,396 @@
+import {mkdir} from 'node:fs/promises'
+import path from 'node:path'
+import {assessRegionLoss, type SurvivabilityAssessment} from '../health/quorum.js'
+import {AtlasError, ExitCode, PreconditionError, RestoreError} from '../errors.js'
+import {silentProgress} from '../progress.js'
+import type {ClusterHealth} from '../health/model.js'
+import type {WorkloadHandle, WorkloadResult} from '../ledger/workload.js'
+import type {VerifyResult} from '../ledger/verify.js'
+import type {FaultHandle, FaultMode, ProgressReporter, World} from '../world/types.js'
+import {HealthSampler, unavailableSeconds, type TimelinePoint} from './timeline.js'
+
+export interface BlastOptions {
+  /** regions to break together (usually one) */
+  regions: string[]
+  mode: FaultMode
+  /** how long the regions stay broken */
+  durationMs: number
+  /** run the transfer workload during the fault (default on) */
+  workload?: boolean
+  /** break them even when quorum would be lost */
+  force?: boolean
+  runDir?: string
+  /** Ctrl-C: skip ahead to restoring the regions */
+  signal?: AbortSignal
+  progress?: ProgressReporter
+  sampleIntervalMs?: number
+  workloadConcurrency?: number
+  /** how long to wait for convergence after the restore */
+  convergeTimeoutMs?: number
+  /** warm-up with the workload running before the fault */
+  warmupMs?: number
+  /** upload the report to the primary region's audit bucket (default on) */
+  upload?: boolean
+}
+
+export interface BlastEvent {
+  /** seconds since the fault (negative before it) */
+  t: number
+  at: string
+  event: string
+}
+
+export interface BlastResult {
+  region: string
+  regions: string[]
+  mode: FaultMode
+  driver: string
+  runDir: string
+  forced: boolean
+  survivability: SurvivabilityAssessment
+  faultInjectedAt: string
+  faultDescription: string
+  durationSeconds: number
+  /** fault -> first acknowledged write after it; null without a workload or when no write was acknowledged */
+  rtoSeconds: number | null
+  /** whether writes were acknowledged again while the regions were still broken */
+  recoveredDuringFault: boolean
+  /** seconds the health model reported the ledger not writable after the fault */
+  unavailableSeconds: number | null
+  leaderBefore: string | null
+  leaderAfterFault: string | null
+  leaderAfterRestore: string | null
+  failover: boolean
+  acknowledged: number
+  unknown: number
+  lost: number
+  attempted: number
+  verified: boolean
+  violations: Record<string, number>
+  converged: boolean
+  convergeSeconds: number | null
+  timeline: TimelinePoint[]
+  events: BlastEvent[]
+  workload?: WorkloadResult['stats']
+  verify?: {ok: boolean; checks: VerifyResult['checks']; summary: VerifyResult['summary']}
+  report: {json: string; markdown: string; uploaded?: string}
+  interrupted: boolean
+}
+
+/**
+ * One blast-radius round against any world: survivability pre-check, workload,
+ * fault, health timeline, RTO, restore, convergence, verify, report. Whatever
+ * happens after the fault (an error, Ctrl-C), the regions are restored before
+ * this returns or throws; a failed restore is a RestoreError (exit 5).
+ */
+export async function blastRadius(world: World, options: BlastOptions): Promise<BlastResult> {
+  const progress = options.progress ?? silentProgress
+  const regions = [...new Set(options.regions)]
+  const survivability = assessRegionLoss(world.regions, regions)
+  if (!survivability.survives && !options.force) {
+    throw new PreconditionError(`refusing to break ${regions.join(' + ')}: ${survivability.explanation}`, {
+      code: 'FAULT_REFUSED',
+      hint: 'pass --force to break it anyway (the ledger becomes unavailable until the regions are restored)',
+      details: {...survivability},
+    })
+  }
+  const signal = options.signal
+  const {defaultRunDir} = await import('../ledger/workload.js')
+  const runDir = path.resolve(options.runDir ?? defaultRunDir(world.runsDir()))
+  await mkdir(runDir, {recursive: true})
+  const events: BlastEvent[] = []
+  let faultAt: Date | undefined
+  const note = (event: string) => {
+    const now = new Date()
+    events.push({t: faultAt ? (now.getTime() - faultAt.getTime()) / 1000 : 0, at: now.toISOString(), event})
+    progress.info(event)
+  }
+
+  let done = progress.step('check that the world is up and converged')
+  let before: ClusterHealth
+  try {
+    const status = await world.status()
+    if (!status.up) throw new PreconditionError('the world is not running', {hint: 'run `atlas up` first'})
+    before = await world.waitConverged({timeoutMs: 60_000, signal})
+    done({note: `database leader ${before.leaderRegion}; ${survivability.explanation}`})
+  } catch (error) {
+    done({error: error as Error})
+    throw error
+  }
+
+  const cleanups: Array<() => void> = []
+  let workload: WorkloadHandle | undefined
+  if (options.workload !== false) {
+    done = progress.step('start the transfer workload')
+    workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups)
+    try {
+      await workload.waitForAcknowledgedAfter(new Date(0), {signal, timeoutMs: 30_000})
+      if (options.warmupMs ?? 1000) await abortableSleep(options.warmupMs ?? 1000, signal)
+      done({note: `${workload.stats().acknowledged} acknowledged so far`})
+    } catch (error) {
+      done({error: error as Error})
+      await workload.stop().catch(() => undefined)
+      for (const c of cleanups) c()
+      throw error
+    }
+  }
+
+  const sampler = new HealthSampler(world, options.sampleIntervalMs ?? 250)
+  const handles: FaultHandle[] = []
+  let interrupted = false
+  let rtoAt: Date | undefined
+  let restoreError: Error | undefined
+  let failure: Error | undefined
+  try {
+    done = progress.step(`inject ${options.mode} into ${regions.join(' + ')}`)
+    for (const region of regions) handles.push(await world.injectFault(region, options.mode))
+    faultAt = handles[0].injectedAt
+    sampler.markFault(faultAt)
+    note(`fault injected: ${handles.map((h) => h.description).join('; ')}`)
+    done()
+
+    done = progress.step(`hold the fault for ${options.durationMs / 1000} s, waiting for the first acknowledged write`)
+    const holdUntil = faultAt.getTime() + options.durationMs
+    if (workload) {
+      try {
+        rtoAt = await workload.waitForAcknowledgedAfter(faultAt, {signal, timeoutMs: options.durationMs})
+        note(`first acknowledged write after the fault: ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s`)
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason
+        note('no write acknowledged while the fault held')
+      }
+    }
+    const left = holdUntil - Date.now()
+    if (left > 0) await abortableSleep(left, signal)
+    done({note: rtoAt ? `recovered after ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s` : 'not recovered during the fault'})
+  } catch (error) {
+    if (signal?.aborted) {
+      interrupted = true
+      note('interrupted: restoring the regions before exiting')
+    } else {
+      failure = error as Error
+    }
+  } finally {
+    // restore whatever happened above; undo() is idempotent
+    if (handles.length > 0) {
+      done = progress.step(`restore ${regions.join(' + ')}`)
+      const problems: string[] = []
+      for (const h of handles) {
+        try {
+          await h.undo()
+        } catch (error) {
+          problems.push((error as Error).message)
+        }
+      }
+      if (problems.length > 0) {
+        restoreError = new RestoreError(`the fault could not be undone, the world is left broken: ${problems.join('; ')}`, {
+          hint: 'see `atlas status`; `atlas down && atlas up` rebuilds the local world',
+          details: {regions, mode: options.mode, problems},
+        })
+        done({error: restoreError})
+      } else {
+        note('regions restored')
+        done()
+      }
+    }
+  }
+
+  if (restoreError) {
+    await sampler.stop()
+    if (workload) await workload.stop().catch(() => undefined)
+    for (const c of cleanups) c()
+    throw restoreError
+  }
+
+  // writes may only come back after the restore (a forced loss of quorum)
+  if (workload && !rtoAt && !interrupted && !failure && faultAt) {
+    try {
+      rtoAt = await workload.waitForAcknowledgedAfter(faultAt, {signal, timeoutMs: 60_000})
+      note(`first acknowledged write after the fault (after the restore): ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s`)
+    } catch {
+      if (signal?.aborted) interrupted = true
+      else note('no write acknowledged within 60 s of the restore')
+    }
+  }
+
+  let workloadResult: WorkloadResult | undefined
+  if (workload) {
+    done = progress.step('stop the workload')
+    workloadResult = await workload.stop()
+    done({note: `${workloadResult.stats.acknowledged} acknowledged, ${workloadResult.stats.unknown} unknown outcome`})
+  }
+  for (const c of cleanups) c()
+
+  let converged = false
+  let convergeSeconds: number | null = null
+  let after: ClusterHealth | undefined
+  if (!interrupted && !failure) {
+    done = progress.step('wait for convergence (old leader rejoins, replication caught up)')
+    const restoredAt = Date.now()
+    try {
+      after = await world.waitConverged({timeoutMs: options.convergeTimeoutMs ?? 90_000, signal})
+      converged = true
+      convergeSeconds = (Date.now() - restoredAt) / 1000
+      note(`converged: database leader ${after.leaderRegion}`)
+      done({note: `${convergeSeconds.toFixed(1)} s`})
+    } catch (error) {
+      if (signal?.aborted) interrupted = true
+      else failure = error as Error
+      done({error: error as Error})
+    }
+  }
+  const timeline = await sampler.stop()
+
+  let verify: VerifyResult | undefined
+  if (!interrupted && !failure) {
+    done = progress.step('verify the ledger (conservation, replay, durability, phantoms, audit)')
+    try {
+      verify = await verifyWorld(world, workload ? [runDir] : [], signal)
+      done({note: verify.ok ? 'all invariants hold' : `${verify.violations.length} violation(s)`})
+    } catch (error) {
+      if (signal?.aborted) interrupted = true
+      else failure = error as Error
+      done({error: error as Error})
+    }
+  }
+
+  const afterFault = timeline.find((p) => p.t > 0 && p.writable)
+  const stats = workloadResult?.stats
+  const result: BlastResult = {
+    region: regions.join('+'),
+    regions,
+    mode: options.mode,
+    driver: world.driver,
+    runDir,
+    forced: Boolean(options.force) && !survivability.survives,
+    survivability,
+    faultInjectedAt: faultAt?.toISOString() ?? '',
+    faultDescription: handles.map((h) => h.description).join('; '),
+    durationSeconds: options.durationMs / 1000,
+    rtoSeconds: rtoAt && faultAt ? Math.round(rtoAt.getTime() - faultAt.getTime()) / 1000 : null,
+    recoveredDuringFault: Boolean(rtoAt && faultAt && rtoAt.getTime() <= faultAt.getTime() + options.durationMs),
+    unavailableSeconds: unavailableSeconds(timeline),
+    leaderBefore: before.leaderRegion,
+    leaderAfterFault: afterFault?.leaderRegion ?? null,
+    leaderAfterRestore: after?.leaderRegion ?? null,
+    failover: Boolean(afterFault?.leaderRegion && afterFault.leaderRegion !== before.leaderRegion),
+    acknowledged: stats?.acknowledged ?? 0,
+    unknown: stats?.unknown ?? 0,
+    lost: verify?.violationCounts.lost ?? 0,
+    attempted: stats?.attempted ?? 0,
+    verified: Boolean(verify?.ok),
+    violations: {...(verify?.violationCounts ?? {})} as Record<string, number>,
+    converged,
+    convergeSeconds,
+    timeline,
+    events,
+    workload: stats,
+    verify: verify ? {ok: verify.ok, checks: verify.checks, summary: verify.summary} : undefined,
+    report: {json: path.join(runDir, 'report.json'), markdown: path.join(runDir, 'report.md')},
+    interrupted,
+  }
+  const {writeReport} = await import('../report/blast.js')
+  done = progress.step('write the report')
+  await writeReport(result)
+  if (options.upload !== false && !interrupted) {
+    try {
+      result.report.uploaded = await uploadReport(world, result)
+    } catch (error) {
+      progress.info(`report not uploaded: ${(error as Error).message}`)
+    }
+    await writeReport(result)
+  }
+  done({note: result.report.markdown})
+
+  if (interrupted) {
+    throw new AtlasError(`interrupted: ${regions.join(' + ')} restored; partial report in ${result.report.markdown}`, ExitCode.Unexpected, 'INTERRUPTED', {details: {runDir}})
+  }
+  if (failure) throw failure
+  return result
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason)
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(signal!.reason)
+    }
+    signal?.addEventListener('abort', onAbort, {once: true})
+  })
+}
+
+/** The workload against every database node of the world, with S3 audit records (and replica copies) per acknowledged transfer. */
+async function startWorldWorkload(world: World, runDir: string, concurrency: number, cleanups: Array<() => void>): Promise<WorkloadHandle> {
+  const {startWorkload} = await import('../ledger/workload.js')
+  const audit = await auditLogFor(world, cleanups)
+  const primary = world.regions.find((r) => r.role === 'primary')!
+  return startWorkload({db: await world.databaseUrls(), runDir, concurrency, originRegion: primary.name, audit, signal: new AbortController().signal})
+}
+
+async function auditLogFor(world: World, cleanups: Array<() => void>) {
+  const {s3Client} = await import('../cloud/clients.js')
+  const {AuditLog} = await import('../cloud/audit.js')
+  const cloud = await world.cloudEndpoint()
+  const endpoints = await world.endpoints()
+  const primary = world.regions.find((r) => r.role === 'primary')!
+  const bucketOf = (name: string) => endpoints.find((e) => e.region === name)?.auditBucket
+  const primaryBucket = bucketOf(primary.name)
+  if (!primaryBucket) return undefined
+  const s3 = await s3Client(cloud, primary.awsRegion)
+  const replicas = []
+  for (const rule of world.config.cloud.replication.filter((r) => r.from === primary.name)) {
+    const region = world.regions.find((r) => r.name === rule.to)!
+    const bucket = bucketOf(rule.to)
+    if (bucket) replicas.push({s3: await s3Client(cloud, region.awsRegion), bucket})
+  }
+  const log = new AuditLog({s3, bucket: primaryBucket}, replicas)
+  cleanups.push(() => log.destroy())
+  return log
+}
+
+async function verifyWorld(world: World, runLogs: string[], signal?: AbortSignal): Promise<VerifyResult> {
+  const {verifyLedger} = await import('../ledger/verify.js')
+  const {s3Client} = await import('../cloud/clients.js')
+  const cloud = await world.cloudEndpoint()
+  const endpoints = await world.endpoints()
+  const clients: Array<{destroy(): void}> = []
+  try {
+    const buckets: Record<string, import('../cloud/audit.js').AuditTarget> = {}
+    for (const region of world.regions.filter((r) => r.role !== 'witness')) {
+      const bucket = endpoints.find((e) => e.region === region.name)?.auditBucket
+      if (!bucket) continue
+      const s3 = await s3Client(cloud, region.awsRegion)
+      clients.push(s3)
+      buckets[region.name] = {s3, bucket}
+    }
+    const audit = Object.keys(buckets).length > 0 && runLogs.length > 0 ? {buckets, replication: world.config.cloud.replication, timeoutMs: 10_000} : undefined
+    return await verifyLedger({db: await world.databaseUrls(), runLogs, audit, signal})
+  } finally {
+    for (const c of clients) c.destroy()
+  }
+}
+
+/** Uploads report.json and report.md to the primary region's audit bucket; returns the s3:// prefix. */
+async function uploadReport(world: World, result: BlastResult): Promise<string | undefined> {
+  const primary = world.regions.find((r) => r.role === 'primary')!
+  const bucket = (await world.endpoints()).find((e) => e.region === primary.name)?.auditBucket
+  if (!bucket) return undefined
+  const {s3Client} = await import('../cloud/clients.js')
+  const {PutObjectCommand} = await import('@aws-sdk/client-s3')
+  const {readFile} = await import('node:fs/promises')
+  const s3 = await s3Client(await world.cloudEndpoint(), primary.awsRegion)
+  const prefix = `reports/blast-radius/${path.basename(result.runDir)}/`
+  try {
+    await s3.send(new PutObjectCommand({Bucket: bucket, Key: `${prefix}report.json`, Body: await readFile(result.report.json), ContentType: 'application/json'}))
+    await s3.send(new PutObjectCommand({Bucket: bucket, Key: `${prefix}report.md`, Body: await readFile(result.report.markdown), ContentType: 'text/markdown'}))
+  } finally {
+    s3.destroy()
+  }
+  return `s3://${bucket}/${prefix}`
+}
+

@@ -1,0 +1,59 @@
+import {writeFile} from 'node:fs/promises'
+import {redactObject, redact} from '../redact.js'
+import type {BlastResult} from '../chaos/blast.js'
+
+/** Writes report.json (the full result) and report.md (for people) into the run directory. */
+export async function writeReport(result: BlastResult): Promise<void> {
+  await writeFile(result.report.json, `${JSON.stringify(redactObject(result), null, 2)}\n`)
+  await writeFile(result.report.markdown, redact(formatMarkdownReport(result)))
+}
+
+const fmt = (n: number | null | undefined, digits = 2) => (n === null || n === undefined ? 'n/a' : n.toFixed(digits))
+
+export function formatMarkdownReport(r: BlastResult): string {
+  const lines: string[] = []
+  lines.push(`# Blast radius: ${r.regions.join(' + ')} (${r.mode})`, '')
+  lines.push(`Verdict: **${r.verified ? 'PASS' : r.interrupted ? 'INTERRUPTED' : 'FAIL'}**: ${r.acknowledged} acknowledged transfers, ${r.lost} lost, ${r.unknown} with unknown outcome.`, '')
+  lines.push('| | |', '| --- | --- |')
+  lines.push(`| driver | ${r.driver} |`)
+  lines.push(`| fault | ${r.faultDescription || 'none'} |`)
+  lines.push(`| injected at | ${r.faultInjectedAt} |`)
+  lines.push(`| held for | ${r.durationSeconds} s |`)
+  lines.push(`| survivability | ${r.survivability.explanation}${r.forced ? ' (forced)' : ''} |`)
+  lines.push(`| RTO (fault to first acknowledged write) | ${fmt(r.rtoSeconds)} s${r.rtoSeconds !== null && !r.recoveredDuringFault ? ' (only after the restore)' : ''} |`)
+  lines.push(`| not writable (health model) | ${fmt(r.unavailableSeconds)} s |`)
+  lines.push(`| database leader before / during / after | ${r.leaderBefore ?? '-'} / ${r.leaderAfterFault ?? '-'} / ${r.leaderAfterRestore ?? '-'} |`)
+  lines.push(`| failover | ${r.failover ? 'yes' : 'no'} |`)
+  lines.push(`| converged after restore | ${r.converged ? `yes, in ${fmt(r.convergeSeconds, 1)} s` : 'no'} |`)
+  lines.push(`| transfers attempted / acknowledged / unknown / lost | ${r.attempted} / ${r.acknowledged} / ${r.unknown} / ${r.lost} |`)
+  if (r.report.uploaded) lines.push(`| uploaded to | ${r.report.uploaded} |`)
+  lines.push('')
+  if (r.verify) {
+    lines.push('## Verify', '', '| check | result | checked | violations |', '| --- | --- | --- | --- |')
+    for (const c of r.verify.checks) lines.push(`| ${c.name} | ${c.skipped ? `skipped (${c.skipped})` : c.ok ? 'ok' : 'FAIL'} | ${c.checked ?? ''} | ${c.violations} |`)
+    lines.push('')
+  }
+  lines.push('## Events', '', '| t (s) | event |', '| --- | --- |')
+  for (const e of r.events) lines.push(`| ${fmt(e.t)} | ${e.event.replace(/\|/g, '\\|')} |`)
+  lines.push('', '## Health timeline', '', 'Sampled every ~250 ms; one row per change.', '', '| t (s) | writable | quorum | db leader | raft leader (term) | unreachable | members alive |', '| --- | --- | --- | --- | --- | --- | --- |')
+  let previous = ''
+  for (const p of r.timeline) {
+    const key = `${p.writable}|${p.quorumHeld}|${p.leaderRegion}|${p.raftLeaderRegion}|${p.raftTerm}|${p.unreachableRegions.join(',')}|${p.membersAlive}`
+    if (key === previous) continue
+    previous = key
+    lines.push(`| ${fmt(p.t)} | ${p.writable ? 'yes' : 'NO'} | ${p.quorumHeld ? 'yes' : 'NO'} | ${p.leaderRegion ?? '-'} | ${p.raftLeaderRegion ?? '-'} (${p.raftTerm ?? '-'}) | ${p.unreachableRegions.join(', ') || '-'} | ${p.membersAlive}/${p.members} |`)
+  }
+  lines.push('')
+  return `${lines.join('\n')}\n`
+}
+
+/** The short human summary the command prints. */
+export function formatBlastSummary(r: BlastResult): string {
+  return [
+    `blast radius ${r.regions.join(' + ')} (${r.mode}): ${r.verified ? 'PASS' : 'FAIL'}`,
+    `  RTO ${fmt(r.rtoSeconds)} s${r.rtoSeconds !== null && !r.recoveredDuringFault ? ' (after the restore)' : ''}; leader ${r.leaderBefore ?? '-'} -> ${r.leaderAfterFault ?? '-'} -> ${r.leaderAfterRestore ?? '-'}${r.failover ? ' (failover)' : ''}`,
+    `  transfers: ${r.acknowledged} acknowledged, ${r.lost} lost, ${r.unknown} unknown outcome (of ${r.attempted})`,
+    `  converged: ${r.converged ? `${fmt(r.convergeSeconds, 1)} s after the restore` : 'no'}`,
+    `  report: ${r.report.markdown}${r.report.uploaded ? ` (uploaded to ${r.report.uploaded})` : ''}`,
+  ].join('\n')
+}

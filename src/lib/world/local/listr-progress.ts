@@ -1,0 +1,43 @@
+import type {ProgressReporter} from '../types.js'
+
+/**
+ * A ProgressReporter drawn by listr2 on a terminal (stderr, so stdout keeps only
+ * the result). Steps of `atlas up` are sequential; each runs as a one-task Listr
+ * whose task settles when the step reports done. Detail lines become the task's output.
+ */
+export async function listrProgress(): Promise<ProgressReporter & {finish(): Promise<void>}> {
+  const {Listr, ProcessOutput} = await import('listr2')
+  let current: Promise<unknown> = Promise.resolve()
+  let setOutput: ((line: string) => void) | undefined
+  return {
+    step(title) {
+      let settle!: (outcome: {error?: Error; skipped?: boolean; note?: string}) => void
+      const finished = new Promise<{error?: Error; skipped?: boolean; note?: string}>((resolve) => (settle = resolve))
+      const list = new Listr(
+        [
+          {
+            title,
+            task: async (_ctx, task) => {
+              setOutput = (line) => (task.output = line)
+              const outcome = await finished
+              setOutput = undefined
+              if (outcome.error) throw outcome.error
+              if (outcome.skipped) task.skip(outcome.note ? `${title}: skipped (${outcome.note})` : undefined)
+              else if (outcome.note) task.title = `${title}: ${outcome.note}`
+            },
+          },
+        ],
+        {exitOnError: false, rendererOptions: {processOutput: new ProcessOutput(process.stderr, process.stderr)} as never},
+      )
+      current = current.then(() => list.run().catch(() => undefined))
+      return (outcome = {}) => settle(outcome)
+    },
+    info(message) {
+      if (setOutput) setOutput(message)
+      else process.stderr.write(`  ${message}\n`)
+    },
+    async finish() {
+      await current
+    },
+  }
+}
