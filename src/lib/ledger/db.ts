@@ -2,7 +2,16 @@ import type {Sql} from 'postgres'
 import {UsageError} from '../errors.js'
 import {registerSecret} from '../redact.js'
 
-export type LedgerSql = Sql<Record<string, never>>
+/**
+ * A postgres.js pool that can be renewed after a lost connection (see
+ * connectLedger). Used exactly like postgres.js's Sql.
+ */
+export type LedgerSql = Sql<Record<string, never>> & {
+  /** replaces the pool when `generation` is still the current one; returns the new generation */
+  renew?: (generation: number) => void
+  /** increases each time the pool is renewed */
+  readonly generation?: number
+}
 
 export interface ConnectOptions {
   /** pool size */
@@ -53,15 +62,50 @@ function parseOne(text: string): {scheme: string; auth: string; hosts: string[];
 export async function connectLedger(input: string | string[], options: ConnectOptions = {}): Promise<LedgerSql> {
   const {url, hosts} = combineDatabaseUrls(input)
   const {default: postgres} = await import('postgres')
-  return postgres(url, {
-    max: options.max ?? 10,
-    connect_timeout: options.connectTimeoutSeconds ?? 5,
-    idle_timeout: 30,
-    onnotice: () => {},
-    fetch_types: false,
-    ...(hosts.length > 1 ? {target_session_attrs: 'read-write' as const} : {}),
-    connection: {application_name: options.applicationName ?? 'atlas'},
-  }) as unknown as LedgerSql
+  const open = () =>
+    postgres(url, {
+      max: options.max ?? 10,
+      connect_timeout: options.connectTimeoutSeconds ?? 5,
+      idle_timeout: 30,
+      // reconnect quickly: postgres.js's default grows to 20 s between attempts, while queries
+      // wait in its queue; the transfer function has its own bounded backoff
+      backoff: () => 0.05 + Math.random() * 0.1,
+      onnotice: () => {},
+      fetch_types: false,
+      ...(hosts.length > 1 ? {target_session_attrs: 'read-write' as const} : {}),
+      connection: {
+        application_name: options.applicationName ?? 'atlas',
+        // every statement is its own SERIALIZABLE transaction unless a BEGIN says otherwise
+        default_transaction_isolation: 'serializable',
+      },
+    }) as unknown as Sql<Record<string, never>>
+
+  // postgres.js 3.4.9 can poison a connection object whose socket dies with a write
+  // buffered (porsager/postgres#1208, LanternOps/breeze#3225: it never flushes again).
+  // After a lost connection we therefore swap in a fresh pool and let the old one drain.
+  let current = open()
+  let generation = 0
+  let renewedAt = performance.now()
+  const renew = (seen: number) => {
+    if (seen !== generation || performance.now() - renewedAt < 100) return
+    const old = current
+    current = open()
+    generation++
+    renewedAt = performance.now()
+    void old.end({timeout: 1}).catch(() => {})
+  }
+  const end = async (opts?: {timeout?: number}) => current.end(opts)
+  const target = function () {} as unknown as LedgerSql
+  return new Proxy(target, {
+    apply: (_t, _this, args) => (current as unknown as (...a: unknown[]) => unknown)(...args),
+    get: (_t, prop) => {
+      if (prop === 'renew') return renew
+      if (prop === 'generation') return generation
+      if (prop === 'end') return end
+      const value = Reflect.get(current as object, prop)
+      return typeof value === 'function' ? value.bind(current) : value
+    },
+  }) as LedgerSql
 }
 
 /** The URL with its password masked, for messages and --json. */

@@ -38,9 +38,11 @@ export interface RetryPolicy {
   maxDelayMs: number
   /** overall time budget across attempts */
   deadlineMs: number
+  /** one attempt (including waiting for a connection) may take this long; then its outcome is unknown */
+  attemptTimeoutMs: number
 }
 
-export const DEFAULT_RETRY_POLICY: RetryPolicy = {maxAttempts: 10, baseDelayMs: 5, maxDelayMs: 1000, deadlineMs: 30_000}
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {maxAttempts: 10, baseDelayMs: 5, maxDelayMs: 1000, deadlineMs: 30_000, attemptTimeoutMs: 10_000}
 
 export interface TransferOptions {
   retry?: Partial<RetryPolicy>
@@ -70,12 +72,17 @@ const DEFINITE_REJECTIONS: Record<string, string> = {
   '22P02': 'invalid input',
   '22003': 'amount out of range',
 }
-const CONNECTION_ERROR_CODES = new Set([
-  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
-])
+/** the statement may have reached the server before the connection died */
+const LOST_CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'])
+/** no connection was made: nothing was sent */
+const NOT_CONNECTED_CODES = new Set(['CONNECT_TIMEOUT', 'CONNECTION_ENDED', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND'])
 
-type ErrorKind = 'retryable' | 'connection' | 'ambiguous' | 'rejected' | 'fatal'
+/**
+ * retryable: definitely not committed, try again. connection: the connection was
+ * lost with the statement possibly applied (ambiguous until a retry finds out).
+ * not_connected: nothing was sent, try again. rejected: definite, do not retry.
+ */
+type ErrorKind = 'retryable' | 'connection' | 'not_connected' | 'ambiguous' | 'rejected' | 'fatal'
 
 export function classifyError(error: unknown): {kind: ErrorKind; sqlstate?: string; reason: string} {
   const err = error as {code?: string; message?: string; errno?: string}
@@ -83,9 +90,12 @@ export function classifyError(error: unknown): {kind: ErrorKind; sqlstate?: stri
   const reason = (err?.message ?? String(error)).split('\n')[0]
   if (AMBIGUOUS_SQLSTATES.has(code)) return {kind: 'ambiguous', sqlstate: code, reason}
   if (code in DEFINITE_REJECTIONS) return {kind: 'rejected', sqlstate: code, reason: DEFINITE_REJECTIONS[code]}
-  if (code.startsWith('08') || code === '57P01' || code === '57P02') return {kind: 'connection', sqlstate: code, reason}
+  // the server ended the session (shutdown, crash, lost link) possibly after the commit record was written
+  if (code === '08006' || code === '08003' || code === '08000' || code === '57P01' || code === '57P02') return {kind: 'connection', sqlstate: code, reason}
+  if (code === '57P03' || code === '08001' || code === '08004' || code === '53300') return {kind: 'not_connected', sqlstate: code, reason}
   if (RETRYABLE_SQLSTATES.has(code)) return {kind: 'retryable', sqlstate: code, reason}
-  if (CONNECTION_ERROR_CODES.has(code) || CONNECTION_ERROR_CODES.has(err?.errno ?? '')) return {kind: 'connection', reason}
+  if (LOST_CONNECTION_CODES.has(code) || LOST_CONNECTION_CODES.has(err?.errno ?? '')) return {kind: 'connection', reason}
+  if (NOT_CONNECTED_CODES.has(code) || NOT_CONNECTED_CODES.has(err?.errno ?? '')) return {kind: 'not_connected', reason}
   return {kind: 'fatal', sqlstate: /^[0-9A-Z]{5}$/.test(code) ? code : undefined, reason}
 }
 
@@ -109,8 +119,9 @@ export function validateTransfer(request: TransferRequest): string | undefined {
  * The one transfer function (CLI, workload and ledger service all use it). One
  * SERIALIZABLE transaction; retried on 40001 and connection loss with bounded
  * exponential backoff and full jitter. The idempotency key makes every retry
- * safe, including the retry after a COMMIT whose outcome was lost: that retry
- * either finds the key (already applied) or applies it (the first never committed).
+ * safe, including the retry after a commit whose outcome was lost with the
+ * connection: that retry either finds the key (already applied) or applies it
+ * (the first never committed). If no retry settles it, the outcome is "unknown".
  */
 export async function transfer(sql: LedgerSql, request: TransferRequest, options: TransferOptions = {}): Promise<TransferResult> {
   const policy = {...DEFAULT_RETRY_POLICY, ...options.retry}
@@ -133,34 +144,28 @@ export async function transfer(sql: LedgerSql, request: TransferRequest, options
   let attempt = 0
   while (attempt < policy.maxAttempts) {
     attempt++
-    let committing = false
+    const generation = sql.generation ?? 0
     try {
-      const outcome = await sql.begin('isolation level serializable', async (tx) => {
-        const moved = await tx.unsafe(q.TRANSFER, [request.id, request.from, request.to, request.amount, request.originRegion])
-        if (moved.length === 2) {
-          committing = true
-          return 'applied' as const
-        }
-        if (moved.length !== 0) throw Object.assign(new Error(`transfer touched ${moved.length} accounts, expected 2`), {code: 'ATLAS_BAD_ROWCOUNT'})
-        // the key exists: the same transfer, or a different one reusing the key?
-        const [stored] = await tx.unsafe(q.SELECT_TRANSFER, [request.id])
-        committing = true
-        if (stored && (Number(stored.from_account) !== request.from || Number(stored.to_account) !== request.to || Number(stored.amount) !== request.amount)) {
-          return 'conflict' as const
-        }
-        return 'already_applied' as const
-      })
-      if (outcome === 'conflict') return done('rejected', attempt, {reason: 'idempotency key already used for a different transfer'})
-      return done(outcome, attempt)
+      // one statement = one implicit SERIALIZABLE transaction (the session default, see connectLedger):
+      // a single round trip, and no pinned connection that a crash could leave half-used
+      const moved = await withTimeout(sql.unsafe(q.TRANSFER, [request.id, request.from, request.to, request.amount, request.originRegion]), policy.attemptTimeoutMs)
+      if (moved.length === 2) return done('applied', attempt)
+      if (moved.length !== 0) return done(ambiguous ? 'unknown' : 'failed', attempt, {reason: `transfer touched ${moved.length} accounts, expected 2`})
+      // the key exists: the same transfer (already applied), or a different one reusing the key?
+      const [stored] = await sql.unsafe(q.SELECT_TRANSFER, [request.id])
+      if (stored && (Number(stored.from_account) !== request.from || Number(stored.to_account) !== request.to || Number(stored.amount) !== request.amount)) {
+        return done('rejected', attempt, {reason: 'idempotency key already used for a different transfer'})
+      }
+      return done('already_applied', attempt)
     } catch (error) {
       const info = classifyError(error)
       last = info
       if (info.kind === 'rejected') {
-        // a definite rejection now, after an earlier ambiguous commit, cannot be "the first one committed":
-        // the key would have been found. So it is definite.
+        // definite even after an earlier ambiguous attempt: had that one committed, the key would have been found
         return done('rejected', attempt, {reason: info.reason, sqlstate: info.sqlstate})
       }
-      if (info.kind === 'ambiguous' || (info.kind === 'connection' && committing)) ambiguous = true
+      if (info.kind === 'ambiguous' || info.kind === 'connection') ambiguous = true
+      if (info.kind === 'connection' || info.kind === 'ambiguous') sql.renew?.(generation)
       if (info.kind === 'fatal') {
         return done(ambiguous ? 'unknown' : 'failed', attempt, {reason: info.reason, sqlstate: info.sqlstate})
       }
@@ -171,6 +176,20 @@ export async function transfer(sql: LedgerSql, request: TransferRequest, options
     }
   }
   return done(ambiguous ? 'unknown' : 'failed', attempt, {reason: last.reason, sqlstate: last.sqlstate})
+}
+
+/**
+ * Gives up waiting after ms. The statement may still run later (it cannot be
+ * recalled from the driver's queue), which is why this counts as a lost
+ * connection: ambiguous, and safe to retry under the same key.
+ */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), {code: 'ETIMEDOUT'})), ms)
+  })
+  promise.catch(() => {})
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
 /** false when aborted */

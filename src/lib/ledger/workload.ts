@@ -90,8 +90,10 @@ export interface WorkloadHandle {
   /** settles when the workload ends (count, duration, stop() or the signal) */
   readonly done: Promise<WorkloadResult>
   /**
-   * Resolves with the time of the first acknowledgement strictly after `after`
-   * (immediately if one already happened): the recovery point for RTO.
+   * Resolves with the acknowledgement time of the first transfer issued strictly
+   * after `after` (immediately if one was already acknowledged): the recovery
+   * point for RTO. Transfers in flight at `after` do not count, since they may
+   * have committed before the fault.
    */
   waitForAcknowledgedAfter(after: Date, options?: {signal?: AbortSignal; timeoutMs?: number}): Promise<Date>
 }
@@ -203,15 +205,18 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
     recentErrors.push(reason)
     if (recentErrors.length > 5) recentErrors.shift()
   }
-  // recent acknowledgement times (bounded ring), so a waiter registered slightly late still gets the first one after its time
-  const recentAcks = new Float64Array(8192)
+  // recent acknowledgements (bounded ring of [ack time, issue time]), so a waiter registered slightly late still gets the first one
+  const RING = 8192
+  const recentAcks = new Float64Array(RING * 2)
   let recentAckCount = 0
-  const acknowledged = (at: Date) => {
+  const acknowledged = (at: Date, issuedAt: number) => {
     firstAckAt ??= at
     lastAckAt = at
-    recentAcks[recentAckCount++ % recentAcks.length] = at.getTime()
+    const slot = (recentAckCount++ % RING) * 2
+    recentAcks[slot] = at.getTime()
+    recentAcks[slot + 1] = issuedAt
     for (const waiter of ackWaiters) {
-      if (at.getTime() > waiter.after) {
+      if (issuedAt > waiter.after) {
         ackWaiters.delete(waiter)
         waiter.resolve(at)
       }
@@ -246,6 +251,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
       if (stopIssuing) return
       if (options.count !== undefined && counters.attempted >= options.count) return
       const request = nextRequest()
+      const issuedAt = Date.now()
       log.attempt(request)
       counters.attempted++
       counters.inFlight++
@@ -259,7 +265,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
           log.outcome(request.id, event, sent.ok ? undefined : sent.reason)
           if (sent.ok) {
             counters.sent++
-            acknowledged(new Date())
+            acknowledged(new Date(), issuedAt)
           } else {
             counters[event === 'unknown' ? 'unknown' : 'failed']++
             noteError(sent.reason)
@@ -275,7 +281,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
           histogram.record(result.latencyMs)
           if (result.outcome === 'applied') counters.applied++
           else counters.alreadyApplied++
-          acknowledged(at)
+          acknowledged(at, issuedAt)
           if (options.audit) {
             try {
               await options.audit.record(request, at)
@@ -339,13 +345,12 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
     },
     waitForAcknowledgedAfter(after, waitOptions = {}) {
       if (lastAckAt && lastAckAt.getTime() > after.getTime()) {
-        // ack times are non-decreasing: scan the ring from its oldest entry for the first one after `after`
-        const kept = Math.min(recentAckCount, recentAcks.length)
+        // scan the ring in acknowledgement order for the first transfer issued after `after`
+        const kept = Math.min(recentAckCount, RING)
         for (let i = recentAckCount - kept; i < recentAckCount; i++) {
-          const t = recentAcks[i % recentAcks.length]
-          if (t > after.getTime()) return Promise.resolve(new Date(t))
+          const slot = (i % RING) * 2
+          if (recentAcks[slot + 1] > after.getTime()) return Promise.resolve(new Date(recentAcks[slot]))
         }
-        return Promise.resolve(lastAckAt)
       }
       return new Promise<Date>((resolve, reject) => {
         const waiter = {after: after.getTime(), resolve: (d: Date) => cleanup(() => resolve(d))}
