@@ -23,6 +23,7 @@ Ctrl-C restores the region before exiting. Exit 4: verify found a violation; 5: 
     workload: Flags.boolean({summary: 'Run the transfer workload during the fault (--no-workload to only break and restore).', default: true, allowNo: true}),
     force: Flags.boolean({summary: 'Break it even if quorum would be lost.', default: false}),
     'run-dir': Flags.string({summary: 'Where the run log and the report go (default: <baseDir>/runs/<timestamp>).'}),
+    audit: Flags.boolean({summary: 'Also verify the S3 audit records and their replicated copies (as `atlas verify --audit`).', default: false}),
     concurrency: Flags.integer({summary: 'Workload clients.', default: 4, min: 1}),
     'base-dir': Flags.string({summary: 'Directory for state, logs and runs (default: local.baseDir of the config).'}),
   }
@@ -48,6 +49,7 @@ Ctrl-C restores the region before exiting. Exit 4: verify found a violation; 5: 
       signal,
       progress: this.progress(),
       workloadConcurrency: this.flags.concurrency,
+      auditCheck: this.flags.audit,
     })
     this.print(formatBlastSummary(result))
     if (!result.verified) this.setExitCode(ExitCode.InvariantViolated)

@@ -31,6 +31,8 @@ export interface BlastOptions {
   warmupMs?: number
   /** upload the report to the primary region's audit bucket (default on) */
   upload?: boolean
+  /** also check the S3 audit records (off by default, as in `atlas verify`: unknown-outcome commits have none) */
+  auditCheck?: boolean
 }
 
 export interface BlastEvent {
@@ -120,11 +122,12 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
 
   const cleanups: Array<() => void> = []
   let workload: WorkloadHandle | undefined
+  const recovery = new RecoveryTracker()
   if (options.workload !== false) {
     done = progress.step('start the transfer workload')
-    workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups)
+    workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups, recovery, before.leaderRegion)
     try {
-      await workload.waitForAcknowledgedAfter(new Date(0), {signal, timeoutMs: 30_000})
+      await recovery.waitForAckStartedAfter(new Date(0), {signal, timeoutMs: 30_000})
       if (options.warmupMs ?? 1000) await abortableSleep(options.warmupMs ?? 1000, signal)
       done({note: `${workload.stats().acknowledged} acknowledged so far`})
     } catch (error) {
@@ -153,7 +156,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     const holdUntil = faultAt.getTime() + options.durationMs
     if (workload) {
       try {
-        rtoAt = await workload.waitForAcknowledgedAfter(faultAt, {signal, timeoutMs: options.durationMs})
+        rtoAt = await recovery.waitForAckStartedAfter(faultAt, {signal, timeoutMs: options.durationMs})
         note(`first acknowledged write after the fault: ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s`)
       } catch (error) {
         if (signal?.aborted) throw signal.reason
@@ -205,7 +208,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   // writes may only come back after the restore (a forced loss of quorum)
   if (workload && !rtoAt && !interrupted && !failure && faultAt) {
     try {
-      rtoAt = await workload.waitForAcknowledgedAfter(faultAt, {signal, timeoutMs: 60_000})
+      rtoAt = await recovery.waitForAckStartedAfter(faultAt, {signal, timeoutMs: 60_000})
       note(`first acknowledged write after the fault (after the restore): ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s`)
     } catch {
       if (signal?.aborted) interrupted = true
@@ -243,9 +246,9 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
 
   let verify: VerifyResult | undefined
   if (!interrupted && !failure) {
-    done = progress.step('verify the ledger (conservation, replay, durability, phantoms, audit)')
+    done = progress.step(`verify the ledger (conservation, replay, durability, phantoms${options.auditCheck ? ', audit' : ''})`)
     try {
-      verify = await verifyWorld(world, workload ? [runDir] : [], signal)
+      verify = await verifyWorld(world, workload ? [runDir] : [], after?.leaderRegion ?? null, Boolean(options.auditCheck), signal)
       done({note: verify.ok ? 'all invariants hold' : `${verify.violations.length} violation(s)`})
     } catch (error) {
       if (signal?.aborted) interrupted = true
@@ -325,11 +328,70 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** The workload against every database node of the world, with S3 audit records (and replica copies) per acknowledged transfer. */
-async function startWorldWorkload(world: World, runDir: string, concurrency: number, cleanups: Array<() => void>): Promise<WorkloadHandle> {
+async function startWorldWorkload(world: World, runDir: string, concurrency: number, cleanups: Array<() => void>, recovery: RecoveryTracker, leaderRegion: string | null): Promise<WorkloadHandle> {
   const {startWorkload} = await import('../ledger/workload.js')
   const audit = await auditLogFor(world, cleanups)
   const primary = world.regions.find((r) => r.role === 'primary')!
-  return startWorkload({db: await world.databaseUrls(), runDir, concurrency, originRegion: primary.name, audit, signal: new AbortController().signal})
+  return startWorkload({
+    db: await leaderFirstUrls(world, leaderRegion),
+    runDir,
+    concurrency,
+    originRegion: primary.name,
+    audit,
+    signal: new AbortController().signal,
+    onOutcome: (event) => recovery.record(event),
+  })
+}
+
+/** Database URLs with the current leader's first: the client tries hosts in order. */
+async function leaderFirstUrls(world: World, leaderRegion: string | null): Promise<string[]> {
+  const endpoints = await world.endpoints()
+  const leader = endpoints.find((e) => e.region === leaderRegion)?.databaseUrl
+  const all = await world.databaseUrls()
+  return leader ? [leader, ...all.filter((u) => u !== leader)] : all
+}
+
+/**
+ * Recovery is the first acknowledged transfer that was *issued* after the fault.
+ * An acknowledgement that merely arrives after it may have been committed before
+ * (its reply was already on the wire), which would make the RTO look like zero.
+ */
+export class RecoveryTracker {
+  private readonly acks: Array<{issued: number; at: Date}> = []
+  private waiters: Array<{after: number; resolve: (at: Date) => void}> = []
+
+  record(event: {outcome: string; at: Date; latencyMs: number}): void {
+    // only a new commit counts: "already applied" can be read from a standby while no node takes writes
+    if (event.outcome !== 'applied') return
+    const at = event.at.getTime()
+    const issued = at - event.latencyMs
+    this.acks.push({issued, at: event.at})
+    this.waiters = this.waiters.filter((w) => {
+      if (issued <= w.after) return true
+      w.resolve(event.at)
+      return false
+    })
+  }
+
+  /** the time of the first acknowledgement of a transfer issued strictly after `after` */
+  waitForAckStartedAfter(after: Date, options: {signal?: AbortSignal; timeoutMs?: number} = {}): Promise<Date> {
+    return new Promise((resolve, reject) => {
+      const t = after.getTime()
+      const earlier = this.acks.find((a) => a.issued > t)
+      if (earlier) return resolve(earlier.at)
+      const entry = {after: t, resolve: (at: Date) => (cleanup(), resolve(at))}
+      const timer = setTimeout(() => (cleanup(), reject(new Error(`no transfer issued after ${after.toISOString()} was acknowledged within ${options.timeoutMs} ms`))), options.timeoutMs ?? 60_000)
+      const onAbort = () => (cleanup(), reject(options.signal!.reason))
+      const cleanup = () => {
+        clearTimeout(timer)
+        options.signal?.removeEventListener('abort', onAbort)
+        this.waiters = this.waiters.filter((w) => w !== entry)
+      }
+      if (options.signal?.aborted) return onAbort()
+      options.signal?.addEventListener('abort', onAbort, {once: true})
+      this.waiters.push(entry)
+    })
+  }
 }
 
 async function auditLogFor(world: World, cleanups: Array<() => void>) {
@@ -353,7 +415,7 @@ async function auditLogFor(world: World, cleanups: Array<() => void>) {
   return log
 }
 
-async function verifyWorld(world: World, runLogs: string[], signal?: AbortSignal): Promise<VerifyResult> {
+async function verifyWorld(world: World, runLogs: string[], leaderRegion: string | null, auditCheck: boolean, signal?: AbortSignal): Promise<VerifyResult> {
   const {verifyLedger} = await import('../ledger/verify.js')
   const {s3Client} = await import('../cloud/clients.js')
   const cloud = await world.cloudEndpoint()
@@ -368,11 +430,35 @@ async function verifyWorld(world: World, runLogs: string[], signal?: AbortSignal
       clients.push(s3)
       buckets[region.name] = {s3, bucket}
     }
-    const audit = Object.keys(buckets).length > 0 && runLogs.length > 0 ? {buckets, replication: world.config.cloud.replication, timeoutMs: 10_000} : undefined
-    return await verifyLedger({db: await world.databaseUrls(), runLogs, audit, signal})
+    // every run of this world wrote to the same ledger: all their logs are needed to tell phantoms from earlier runs' transfers
+    runLogs = runLogs.length > 0 ? await allRunLogs(world.runsDir(), runLogs) : runLogs
+    const audit = auditCheck && Object.keys(buckets).length > 0 && runLogs.length > 0 ? {buckets, replication: world.config.cloud.replication, timeoutMs: 10_000} : undefined
+    return await verifyLedger({db: await leaderFirstUrls(world, leaderRegion), runLogs, audit, signal})
   } finally {
     for (const c of clients) c.destroy()
   }
+}
+
+async function allRunLogs(runsDir: string, current: string[]): Promise<string[]> {
+  const {readdir, access} = await import('node:fs/promises')
+  const {RUN_LOG_FILE} = await import('../ledger/runlog.js')
+  const found = new Set(current)
+  let entries: string[] = []
+  try {
+    entries = await readdir(runsDir)
+  } catch {
+    return current
+  }
+  for (const name of entries.sort()) {
+    const dir = path.join(runsDir, name)
+    try {
+      await access(path.join(dir, RUN_LOG_FILE))
+      found.add(dir)
+    } catch {
+      // not a workload run
+    }
+  }
+  return [...found]
 }
 
 /** Uploads report.json and report.md to the primary region's audit bucket; returns the s3:// prefix. */

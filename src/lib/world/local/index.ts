@@ -14,7 +14,7 @@ import {CommandRunner} from '../../tools/runner.js'
 import {findExecutable} from '../../tools/discovery.js'
 import type {CloudEndpoint, DownResult, FaultHandle, FaultMode, RegionEndpoints, UpResult, World, WorldOperationOptions, WorldStatus} from '../types.js'
 import {allPorts, databaseUrl, etcdClientUrl, localLayout, patroniConfig, patroniUrl, type DatabaseSecrets, type LocalLayout, type RegionLayout} from './layout.js'
-import {cmdlineOf, managedProcesses, postmasterPid, type ManagedProcess} from './processes.js'
+import {cmdlineOf, managedProcesses, postmasterPid, processGroupOf, type ManagedProcess} from './processes.js'
 import type {ProvisionResult} from './provision.js'
 
 /** moto accepts any credentials; these are its documented test values, never real ones. */
@@ -310,8 +310,9 @@ export class LocalWorld implements World {
       // a postmaster runs in its own session (Patroni setsid()s it): one left by a killed Patroni goes too
       if (proc.kind === 'patroni') {
         const pm = await postmasterPid(this.regionLayout(proc.region!).postgresDataDir)
-        if (pm !== undefined) {
-          await stopProcessGroup(pm, 10_000)
+        const pgid = pm === undefined ? undefined : await processGroupOf(pm)
+        if (pgid !== undefined) {
+          await stopProcessGroup(pgid, 10_000)
           stopped.push(`postgres-${proc.region}`)
         }
       }
@@ -453,7 +454,8 @@ export class LocalWorld implements World {
       if (pid !== undefined) groups.push({name: proc.name, pgid: pid})
     }
     const pm = await postmasterPid(this.regionLayout(region).postgresDataDir)
-    if (pm !== undefined) groups.push({name: `postgres-${region}`, pgid: pm})
+    const pmGroup = pm === undefined ? undefined : await processGroupOf(pm)
+    if (pmGroup !== undefined) groups.push({name: `postgres-${region}`, pgid: pmGroup})
     return groups
   }
 

@@ -84,3 +84,20 @@ export async function postmasterPid(dataDir: string): Promise<number | undefined
   const cmd = await cmdlineOf(pid)
   return cmd && cmd.includes(dataDir) ? pid : undefined
 }
+
+/**
+ * The process group of a process (field 5 of /proc/<pid>/stat). Patroni starts the
+ * postmaster from a helper that setsid()s first, so the postmaster's group is the
+ * helper's PID, not its own: signalling -postmasterPid would miss it.
+ */
+export async function processGroupOf(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    // the command name (field 2) is parenthesised and may contain spaces
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const pgid = Number.parseInt(fields[2] ?? '', 10)
+    return Number.isInteger(pgid) && pgid > 0 ? pgid : undefined
+  } catch {
+    return undefined
+  }
+}
