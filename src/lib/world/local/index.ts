@@ -14,7 +14,7 @@ import {CommandRunner} from '../../tools/runner.js'
 import {findExecutable} from '../../tools/discovery.js'
 import type {CloudEndpoint, DownResult, FaultHandle, FaultMode, RegionEndpoints, UpResult, World, WorldOperationOptions, WorldStatus} from '../types.js'
 import {allPorts, databaseUrl, etcdClientUrl, localLayout, patroniConfig, patroniUrl, type DatabaseSecrets, type LocalLayout, type RegionLayout} from './layout.js'
-import {cmdlineOf, managedProcesses, postmasterPid, processGroupOf, type ManagedProcess} from './processes.js'
+import {childrenOf, cmdlineOf, managedProcesses, postmasterPid, processGroupOf, type ManagedProcess} from './processes.js'
 import type {ProvisionResult} from './provision.js'
 
 /** moto accepts any credentials; these are its documented test values, never real ones. */
@@ -445,18 +445,22 @@ export class LocalWorld implements World {
     return this.layout.regions.find((r) => r.region.name === region.name)!
   }
 
-  /** The process groups of a region: its etcd member, its Patroni and (own session) its postmaster. */
-  private async regionGroups(region: string): Promise<Array<{name: string; pgid: number}>> {
+  /**
+   * Everything a region runs, as signal targets: its etcd member's and Patroni's
+   * process groups, and PostgreSQL. PostgreSQL needs care: the postmaster runs in
+   * the group of Patroni's setsid() helper, and every backend, walsender and
+   * auxiliary process calls setsid() itself, so each is a group of its own.
+   */
+  private async regionTargets(region: string): Promise<{leaders: Array<{name: string; pgid: number}>; postmaster?: {pid: number; pgid: number}}> {
     const live = await this.liveProcesses()
-    const groups: Array<{name: string; pgid: number}> = []
+    const leaders: Array<{name: string; pgid: number}> = []
     for (const proc of this.processes.filter((p) => p.region === region)) {
       const pid = live.get(proc.name)
-      if (pid !== undefined) groups.push({name: proc.name, pgid: pid})
+      if (pid !== undefined) leaders.push({name: proc.name, pgid: pid})
     }
     const pm = await postmasterPid(this.regionLayout(region).postgresDataDir)
-    const pmGroup = pm === undefined ? undefined : await processGroupOf(pm)
-    if (pmGroup !== undefined) groups.push({name: `postgres-${region}`, pgid: pmGroup})
-    return groups
+    const pgid = pm === undefined ? undefined : await processGroupOf(pm)
+    return {leaders, postmaster: pm !== undefined && pgid !== undefined ? {pid: pm, pgid} : undefined}
   }
 
   async injectFault(regionName: string, mode: FaultMode, options: WorldOperationOptions = {}): Promise<FaultHandle> {
@@ -464,27 +468,41 @@ export class LocalWorld implements World {
     if (mode === 'partition') {
       throw new UsageError('the local world does not implement --mode partition yet; use kill or stop', {code: 'MODE_UNSUPPORTED'})
     }
-    const groups = await this.regionGroups(region)
-    if (groups.length === 0) throw new PreconditionError(`region ${region} has no running process to break`, {hint: 'run `atlas up` first'})
+    const {leaders, postmaster} = await this.regionTargets(region)
+    if (leaders.length === 0 && !postmaster) throw new PreconditionError(`region ${region} has no running process to break`, {hint: 'run `atlas up` first'})
     const signal: NodeJS.Signals = mode === 'kill' ? 'SIGKILL' : 'SIGSTOP'
-    const description = `${signal} to the process groups of ${groups.map((g) => `${g.name} (pgid ${g.pgid})`).join(', ')}`
-    if (options.dryRun) {
-      return {region, mode, injectedAt: new Date(), description, undo: async () => {}}
+    const describe = (children: number) =>
+      `${signal} to ${[...leaders.map((g) => `${g.name} (pgid ${g.pgid})`), ...(postmaster ? [`postgres-${region} (postmaster ${postmaster.pid} and ${children} child processes)`] : [])].join(', ')}`
+    if (options.dryRun) return {region, mode, injectedAt: new Date(), description: describe(0), undo: async () => {}}
+    const signalled: Array<{name: string; pgid: number}> = []
+    if (postmaster) {
+      // the postmaster first: once it is stopped or dead it cannot fork new children behind our back
+      killProcessGroup(postmaster.pgid, signal)
+      signalled.push({name: `postgres-${region}`, pgid: postmaster.pgid})
+      for (const child of await childrenOf(postmaster.pid)) {
+        const childGroup = (await processGroupOf(child)) ?? child
+        killProcessGroup(childGroup, signal)
+        signalled.push({name: `postgres-${region} child ${child}`, pgid: childGroup})
+      }
     }
-    // the postmaster first under stop: a paused Patroni must not see its postgres vanish
-    for (const g of [...groups].reverse()) killProcessGroup(g.pgid, signal)
+    // then Patroni (a stopped Patroni must not react to its postgres vanishing) and the etcd member
+    for (const g of [...leaders].reverse()) {
+      killProcessGroup(g.pgid, signal)
+      signalled.push(g)
+    }
     const injectedAt = new Date()
     let undone: Promise<void> | undefined
     const undo = () => {
-      undone ??= mode === 'kill' ? this.restartRegion(region, groups) : this.continueRegion(region, groups)
+      undone ??= mode === 'kill' ? this.restartRegion(region, signalled) : this.continueRegion(region, signalled)
       return undone
     }
-    return {region, mode, injectedAt, description, undo}
+    return {region, mode, injectedAt, description: describe(signalled.length - leaders.length - 1), undo}
   }
 
   private async continueRegion(region: string, groups: Array<{name: string; pgid: number}>): Promise<void> {
     const broken: string[] = []
-    for (const g of groups) {
+    // reverse order of the stop: etcd and Patroni first, PostgreSQL's children, the postmaster last
+    for (const g of [...groups].reverse()) {
       try {
         killProcessGroup(g.pgid, 'SIGCONT')
       } catch (error) {

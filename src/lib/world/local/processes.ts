@@ -1,4 +1,4 @@
-import {readFile} from 'node:fs/promises'
+import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {etcdArgs, motoArgs, type LocalLayout} from './layout.js'
 
@@ -100,4 +100,20 @@ export async function processGroupOf(pid: number): Promise<number | undefined> {
   } catch {
     return undefined
   }
+}
+
+/** PIDs whose parent is pid (from /proc). */
+export async function childrenOf(pid: number): Promise<number[]> {
+  const children: number[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8')
+      const ppid = Number.parseInt(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] ?? '', 10)
+      if (ppid === pid) children.push(Number(entry))
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return children
 }
