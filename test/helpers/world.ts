@@ -1,0 +1,96 @@
+import {mkdtemp, rm, writeFile, chmod} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {parseConfigText} from '../../src/lib/config/load.js'
+import type {AtlasConfig} from '../../src/lib/config/schema.js'
+import {isPortFree} from '../../src/lib/proc/index.js'
+import {allPorts, localLayout, PORTS_PER_REGION} from '../../src/lib/world/local/layout.js'
+import {runAtlas, type CliResult} from './cli.js'
+
+export interface TestWorld {
+  dir: string
+  baseDir: string
+  configFile: string
+  config: AtlasConfig
+  basePort: number
+  /** runs the built CLI against this world's config */
+  atlas(args: string[], options?: {timeoutMs?: number}): Promise<CliResult>
+  /** `atlas down --purge`, then removes the temp dir */
+  destroy(): Promise<void>
+}
+
+/**
+ * A local world of its own for one test suite: a temp dir (traversable by the
+ * postgres OS user), an atlas.yaml with local.baseDir there and a port block
+ * that is free right now, so suites never collide with each other or with other
+ * people's worlds on the machine.
+ */
+export async function createTestWorld(name: string): Promise<TestWorld> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `atlas-${name}-`))
+  await chmod(dir, 0o755)
+  const baseDir = path.join(dir, 'state')
+  const configFile = path.join(dir, 'atlas.yaml')
+  const render = (basePort: number) => `driver: local
+regions:
+  - {name: us, awsRegion: us-east-1, role: primary}
+  - {name: eu, awsRegion: eu-central-1, role: secondary}
+  - {name: witness, awsRegion: us-west-2, role: witness}
+ledger:
+  accounts: 50
+local:
+  baseDir: ${baseDir}
+  basePort: ${basePort}
+`
+  let basePort = 0
+  let config: AtlasConfig | undefined
+  for (let attempt = 0; attempt < 50 && !config; attempt++) {
+    // random blocks, so that suites running at the same time do not pick the same one
+    const candidate = 20_000 + Math.floor(Math.random() * 1500) * PORTS_PER_REGION
+    const parsed = parseConfigText(render(candidate), configFile)
+    const free = await Promise.all(allPorts(localLayout(parsed, baseDir)).map((p) => isPortFree(p.port)))
+    if (free.every(Boolean)) {
+      basePort = candidate
+      config = {...parsed, source: configFile}
+    }
+  }
+  if (!config) throw new Error('no free port block found')
+  await writeFile(configFile, render(basePort))
+  const atlas = (args: string[], options: {timeoutMs?: number} = {}) => runAtlas(args, {env: {ATLAS_CONFIG: configFile}, timeoutMs: options.timeoutMs ?? 170_000})
+  return {
+    dir,
+    baseDir,
+    configFile,
+    config,
+    basePort,
+    atlas,
+    async destroy() {
+      await atlas(['down', '--purge'])
+      await rm(dir, {recursive: true, force: true})
+    },
+  }
+}
+
+
+/** PIDs of live processes whose command line mentions needle (e.g. a world's base dir). */
+export async function processesMentioning(needle: string): Promise<Array<{pid: number; cmdline: string}>> {
+  const {readdir, readFile} = await import('node:fs/promises')
+  const found: Array<{pid: number; cmdline: string}> = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').join(' ')
+      if (cmdline.includes(needle)) found.push({pid: Number(entry), cmdline})
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found
+}
+
+/** Ports of the world's block that something listens on. */
+export async function listeningPorts(world: TestWorld): Promise<number[]> {
+  const {isListening} = await import('../../src/lib/proc/index.js')
+  const ports = allPorts(localLayout(world.config, world.baseDir)).map((p) => p.port)
+  const listening = await Promise.all(ports.map((p) => isListening(p, '127.0.0.1', 300)))
+  return ports.filter((_, i) => listening[i])
+}

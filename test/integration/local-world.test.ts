@@ -1,0 +1,106 @@
+// The local world's lifecycle on real processes: up (timed), up again (no second
+// world), status, down (no process, no listening port left).
+import {expect} from 'chai'
+import {readFile} from 'node:fs/promises'
+import path from 'node:path'
+import {parseJsonOutput} from '../helpers/cli.js'
+import {createTestWorld, listeningPorts, processesMentioning, type TestWorld} from '../helpers/world.js'
+import type {UpResult, WorldStatus, DownResult} from '../../src/lib/world/types.js'
+
+describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', function () {
+  this.timeout(180_000)
+  let world: TestWorld
+  let firstUp: UpResult
+
+  before(async () => {
+    world = await createTestWorld('lifecycle')
+    const result = await world.atlas(['up', '--json'])
+    expect(result.exitCode, result.stderr).to.equal(0)
+    firstUp = parseJsonOutput<UpResult>(result)
+  })
+
+  after(async () => {
+    await world?.destroy()
+  })
+
+  it('comes up healthy with three regions, buckets and queues for the data regions only', () => {
+    expect(firstUp.started).to.equal(true)
+    expect(firstUp.driver).to.equal('local')
+    // the target is 15 s; CI machines are slower, so fail only on something clearly wrong
+    expect(firstUp.durationSeconds).to.be.below(45)
+    console.log(`      atlas up took ${firstUp.durationSeconds.toFixed(1)} s`)
+    expect(firstUp.regions.map((r) => r.region)).to.deep.equal(['us', 'eu', 'witness'])
+    expect(firstUp.regions.find((r) => r.region === 'us')?.auditBucket).to.equal('atlas-audit-us')
+    expect(firstUp.regions.find((r) => r.region === 'eu')?.queueUrl).to.match(/atlas-transactions-eu$/)
+    expect(firstUp.regions.find((r) => r.region === 'witness')?.auditBucket).to.equal(undefined)
+    // --json output never carries the database password
+    for (const r of firstUp.regions) expect(r.databaseUrl).to.match(/^postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\//)
+  })
+
+  it('status shows every member alive, one Raft leader, the primary leading with two synchronous standbys', async () => {
+    const result = await world.atlas(['status', '--json'])
+    expect(result.exitCode, result.stderr).to.equal(0)
+    const status = parseJsonOutput<WorldStatus>(result)
+    expect(status.up).to.equal(true)
+    const health = status.health!
+    expect(health.writable).to.equal(true)
+    expect(health.quorumHeld).to.equal(true)
+    expect(health.leaderRegion).to.equal('us')
+    const etcd = health.groups.find((g) => g.group === 'etcd')!
+    expect(etcd.votersAlive).to.equal(3)
+    expect(etcd.members.filter((m) => m.role === 'leader')).to.have.length(1)
+    // steady state puts the Raft leader on the witness
+    expect(etcd.leaderRegion).to.equal('witness')
+    const pg = health.groups.find((g) => g.group === 'patroni')!
+    expect(pg.members.map((m) => [m.region, m.detail?.patroniRole])).to.deep.equal([
+      ['us', 'leader'],
+      ['eu', 'sync_standby'],
+      ['witness', 'sync_standby'],
+    ])
+    expect(pg.members.find((m) => m.region === 'witness')?.detail?.nofailover).to.equal(true)
+    const text = await world.atlas(['status'])
+    expect(text.stdout).to.match(/quorum held/)
+    expect(text.stdout).to.match(/witness\s+etcd-witness alive\s+leader/)
+  })
+
+  it('`atlas up` a second time reports the running world and starts nothing', async () => {
+    const pidsBefore = await pidFiles(world)
+    const result = await world.atlas(['up', '--json'])
+    expect(result.exitCode, result.stderr).to.equal(0)
+    expect(parseJsonOutput<UpResult>(result).started).to.equal(false)
+    expect(await pidFiles(world)).to.deep.equal(pidsBefore)
+    // still exactly one etcd member per region and one Patroni per region
+    const procs = await processesMentioning(world.baseDir)
+    expect(procs.filter((p) => /\betcd --name/.test(p.cmdline))).to.have.length(3)
+    expect(procs.filter((p) => /patroni .*patroni-\w+\.yml/.test(p.cmdline))).to.have.length(3)
+  })
+
+  it('`atlas up` restarts a member that died and cleans its stale pid file', async () => {
+    const pids = await pidFiles(world)
+    process.kill(-pids['etcd-eu'], 'SIGKILL')
+    const result = await world.atlas(['up', '--json'])
+    expect(result.exitCode, result.stderr).to.equal(0)
+    expect(parseJsonOutput<UpResult>(result).started).to.equal(true)
+    const after = await pidFiles(world)
+    expect(after['etcd-eu']).to.not.equal(pids['etcd-eu'])
+    expect(after['patroni-us']).to.equal(pids['patroni-us'])
+  })
+
+  it('`atlas down` stops everything: no process and no listening port is left', async () => {
+    const result = await world.atlas(['down', '--json'])
+    expect(result.exitCode, result.stderr).to.equal(0)
+    const down = parseJsonOutput<DownResult>(result)
+    expect(down.stopped).to.include.members(['patroni-us', 'patroni-eu', 'patroni-witness', 'moto', 'etcd-us', 'etcd-eu', 'etcd-witness'])
+    expect(await processesMentioning(world.baseDir)).to.deep.equal([])
+    expect(await listeningPorts(world)).to.deep.equal([])
+    const status = parseJsonOutput<WorldStatus>(await world.atlas(['status', '--json']))
+    expect(status.up).to.equal(false)
+  })
+})
+
+async function pidFiles(world: TestWorld): Promise<Record<string, number>> {
+  const names = ['etcd-us', 'etcd-eu', 'etcd-witness', 'moto', 'patroni-us', 'patroni-eu', 'patroni-witness']
+  const out: Record<string, number> = {}
+  for (const name of names) out[name] = Number((await readFile(path.join(world.baseDir, 'run', `${name}.pid`), 'utf8')).trim())
+  return out
+}
