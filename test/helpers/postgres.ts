@@ -110,7 +110,17 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       if (!options.keepDataDir) await rm(root, {recursive: true, force: true})
     },
     async kill(signal = 'SIGKILL') {
+      // PostgreSQL's children call setsid(): they are not in the postmaster's process group,
+      // so the group signal alone would leave backends running (or un-frozen)
+      const children = await childPids(pid)
       killProcessGroup(pid, signal)
+      for (const child of children) {
+        try {
+          process.kill(child, signal)
+        } catch {
+          // already gone
+        }
+      }
       if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') {
         await waitForExit(pid, {timeoutMs: 15_000, group: true})
         running.delete(pid)
@@ -122,6 +132,20 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     },
   }
   return instance
+}
+
+/** PIDs whose parent is pid (from /proc). */
+async function childPids(pid: number): Promise<number[]> {
+  const {readdir, readFile} = await import('node:fs/promises')
+  const out: number[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
+    // "pid (comm) state ppid ...": comm may contain spaces, so parse after the last ')'
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    if (ppid === pid) out.push(Number(entry))
+  }
+  return out
 }
 
 /** Ready means accepting connections, which comes after crash recovery, not just after listen(). */

@@ -4,6 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
+import {transfer} from '../../src/lib/ledger/transfer.js'
 import {verifyLedger} from '../../src/lib/ledger/verify.js'
 import {startWorkload} from '../../src/lib/ledger/workload.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
@@ -65,5 +66,29 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
     expect(verdict.ok, JSON.stringify(verdict.violations)).to.equal(true)
     expect(verdict.summary.runLogIds!.acknowledged).to.equal(result.stats.acknowledged)
     expect(verdict.summary.balanceTotal).to.equal(verdict.summary.mintedTotal)
+  })
+
+  it('a frozen (SIGSTOPped) server: an attempt that gets no answer ends as unknown within its bound, and the retry after thawing is safe', async () => {
+    const sql = await connectLedger(pg.url, {max: 2})
+    try {
+      const request = {id: '6f1c1d2e-0000-4000-8000-000000000001', from: 1, to: 2, amount: 3, originRegion: 'us'}
+      expect((await transfer(sql, {...request, id: '6f1c1d2e-0000-4000-8000-000000000000'})).outcome).to.equal('applied')
+      await pg.kill('SIGSTOP')
+      const started = Date.now()
+      let frozen
+      try {
+        frozen = await transfer(sql, request, {retry: {maxAttempts: 1, attemptTimeoutMs: 300}})
+      } finally {
+        await pg.kill('SIGCONT')
+      }
+      expect(frozen.outcome).to.equal('unknown')
+      expect(Date.now() - started).to.be.below(5000)
+      const again = await transfer(sql, request, {retry: {maxAttempts: 20, maxDelayMs: 200}})
+      expect(again.outcome).to.be.oneOf(['applied', 'already_applied'])
+      const [{n}] = await sql.unsafe('SELECT count(*)::int AS n FROM transfers WHERE id = $1', [request.id])
+      expect(n).to.equal(1)
+    } finally {
+      await sql.end({timeout: 1})
+    }
   })
 })

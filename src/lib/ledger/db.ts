@@ -92,6 +92,7 @@ export async function connectLedger(input: string | string[], options: ConnectOp
     current = open()
     generation++
     renewedAt = performance.now()
+    // statements still queued or stuck on the old pool are rejected after this grace period
     void old.end({timeout: 1}).catch(() => {})
   }
   const end = async (opts?: {timeout?: number}) => current.end(opts)

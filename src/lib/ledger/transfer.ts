@@ -51,6 +51,9 @@ export interface TransferOptions {
   onRetry?: (info: {attempt: number; sqlstate?: string; reason: string}) => void
 }
 
+/** named prepared statements: one round trip per execution instead of describe + execute */
+const PREPARED = {prepare: true} as const
+
 export const isAcknowledged = (outcome: TransferOutcome): boolean => outcome === 'applied' || outcome === 'already_applied'
 
 /** SQLSTATEs after which the transaction definitely did not commit and a retry may succeed. */
@@ -148,11 +151,11 @@ export async function transfer(sql: LedgerSql, request: TransferRequest, options
     try {
       // one statement = one implicit SERIALIZABLE transaction (the session default, see connectLedger):
       // a single round trip, and no pinned connection that a crash could leave half-used
-      const moved = await withTimeout(sql.unsafe(q.TRANSFER, [request.id, request.from, request.to, request.amount, request.originRegion]), policy.attemptTimeoutMs)
+      const moved = await watched(sql, policy.attemptTimeoutMs, sql.unsafe(q.TRANSFER, [request.id, request.from, request.to, request.amount, request.originRegion], PREPARED))
       if (moved.length === 2) return done('applied', attempt)
       if (moved.length !== 0) return done(ambiguous ? 'unknown' : 'failed', attempt, {reason: `transfer touched ${moved.length} accounts, expected 2`})
       // the key exists: the same transfer (already applied), or a different one reusing the key?
-      const [stored] = await sql.unsafe(q.SELECT_TRANSFER, [request.id])
+      const [stored] = await sql.unsafe(q.SELECT_TRANSFER, [request.id], PREPARED)
       if (stored && (Number(stored.from_account) !== request.from || Number(stored.to_account) !== request.to || Number(stored.amount) !== request.amount)) {
         return done('rejected', attempt, {reason: 'idempotency key already used for a different transfer'})
       }
@@ -179,17 +182,47 @@ export async function transfer(sql: LedgerSql, request: TransferRequest, options
 }
 
 /**
- * Gives up waiting after ms. The statement may still run later (it cannot be
- * recalled from the driver's queue), which is why this counts as a lost
- * connection: ambiguous, and safe to retry under the same key.
+ * Bounds how long one attempt may wait (for a connection, or for an answer that
+ * never comes) without a timer per attempt: a watchdog per pool renews the pool
+ * when an attempt has been in flight too long, and postgres.js then rejects the
+ * stuck statements of the old pool (CONNECTION_DESTROYED: ambiguous, retried under
+ * the same key). Pools without renew() are not watched.
  */
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), {code: 'ETIMEDOUT'})), ms)
-  })
-  promise.catch(() => {})
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+interface WatchedAttempt {
+  deadline: number
+  generation: number
+}
+interface Watchdog {
+  inFlight: Set<WatchedAttempt>
+  timer: NodeJS.Timeout
+}
+const watchdogs = new WeakMap<LedgerSql, Watchdog>()
+
+async function watched<T>(sql: LedgerSql, timeoutMs: number, statement: Promise<T>): Promise<T> {
+  if (!sql.renew) return statement
+  let dog = watchdogs.get(sql)
+  if (!dog) {
+    const inFlight = new Set<WatchedAttempt>()
+    const timer = setInterval(() => {
+      const now = performance.now()
+      for (const entry of inFlight) {
+        if (now > entry.deadline) {
+          sql.renew!(entry.generation)
+          inFlight.delete(entry)
+        }
+      }
+    }, 100)
+    timer.unref()
+    dog = {inFlight, timer}
+    watchdogs.set(sql, dog)
+  }
+  const entry = {deadline: performance.now() + timeoutMs, generation: sql.generation ?? 0}
+  dog.inFlight.add(entry)
+  try {
+    return await statement
+  } finally {
+    dog.inFlight.delete(entry)
+  }
 }
 
 /** false when aborted */

@@ -293,7 +293,7 @@ async function scanIds(
       let last = range.lo
       let first = true
       for (;;) {
-        const page = await sql.unsafe(first ? q.TRANSFER_IDS_FIRST_PAGE : q.TRANSFER_IDS_PAGE, [last, range.hi, ID_PAGE]).values()
+        const page = await sql.unsafe(first ? q.TRANSFER_IDS_FIRST_PAGE : q.TRANSFER_IDS_PAGE, [last, range.hi, ID_PAGE], {prepare: true}).values()
         first = false
         let pageVolume = 0
         for (const [id, origin, amount] of page as unknown as Array<[string, string, string]>) {
