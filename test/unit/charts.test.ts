@@ -115,6 +115,23 @@ describe('Helm charts with each region\'s rendered values', function () {
     })
   }
 
+  it('cockroachdb: every replica gets its own NodePort; insecure mode drops TLS everywhere', async () => {
+    const out = await helm(['template', 'cockroachdb', path.join('charts', 'cockroachdb'), '-f', values('cockroachdb', 'eu'), '--set', 'replicas=3', '--set', 'tls.enabled=false'])
+    const objects = parseAllDocuments(out).map((d) => d.toJS() as Manifest).filter(Boolean)
+    for (const o of objects) await validateKubeObject(o, 'cockroachdb/eu insecure')
+    const external = find(objects, 'Service').filter((o) => o.metadata?.name?.endsWith('-external'))
+    expect(external.map((o) => [o.metadata?.name, o.spec.ports[0].nodePort])).to.deep.equal([
+      ['cockroachdb-0-external', 30257],
+      ['cockroachdb-1-external', 30258],
+      ['cockroachdb-2-external', 30259],
+    ])
+    const [sts] = find(objects, 'StatefulSet')
+    const container = sts.spec.template.spec.containers[0]
+    expect(container.command.join(' ')).to.include('--insecure').and.not.include('--certs-dir')
+    expect(container.readinessProbe.httpGet.scheme).to.equal('HTTP')
+    expect(sts.spec.template.spec.initContainers).to.equal(undefined)
+  })
+
   it('refuses to template without a join list or without a queue URL', async () => {
     const noJoin = await runner.run('helm', ['template', 'cockroachdb', path.join('charts', 'cockroachdb')], {cwd: packagePath(), reject: false})
     expect(noJoin.exitCode).to.not.equal(0)
