@@ -299,24 +299,27 @@ export class LocalWorld implements World {
     const live = await this.liveProcesses()
     const stopped: string[] = []
     const done = progress.step('stop the local world')
-    // Patroni first: it shuts its PostgreSQL down cleanly while etcd still answers
-    for (const proc of order) {
+    // Patroni first (all at once: each takes seconds): it shuts its PostgreSQL down cleanly while etcd still answers
+    const stopOne = async (proc: ManagedProcess) => {
       const pid = live.get(proc.name)
       if (pid !== undefined) {
         await stopProcessGroup(pid, proc.kind === 'patroni' ? 20_000 : 5000)
         stopped.push(proc.name)
       }
       await rm(proc.pidFile, {force: true})
-      // a postmaster runs in its own session (Patroni setsid()s it): one left by a killed Patroni goes too
+      // a postmaster left behind by a killed Patroni runs in its own session, and so does each of its children
       if (proc.kind === 'patroni') {
         const pm = await postmasterPid(this.regionLayout(proc.region!).postgresDataDir)
-        const pgid = pm === undefined ? undefined : await processGroupOf(pm)
-        if (pgid !== undefined) {
-          await stopProcessGroup(pgid, 10_000)
+        if (pm !== undefined) {
+          const groups = [await processGroupOf(pm), ...(await Promise.all((await childrenOf(pm)).map((c) => processGroupOf(c))))]
+          for (const g of groups) if (g !== undefined) killProcessGroup(g, 'SIGCONT')
+          for (const g of groups) if (g !== undefined) await stopProcessGroup(g, 10_000)
           stopped.push(`postgres-${proc.region}`)
         }
       }
     }
+    await Promise.all(order.filter((p) => p.kind === 'patroni').map(stopOne))
+    await Promise.all(order.filter((p) => p.kind !== 'patroni').map(stopOne))
     const stillListening: string[] = []
     for (const {port, owner} of allPorts(this.layout)) {
       if (await isListening(port, this.layout.host, 200)) stillListening.push(`${port} (${owner})`)
@@ -341,9 +344,12 @@ export class LocalWorld implements World {
     return {driver: 'local', up, regions: await this.endpoints(), health: up ? await this.health() : null}
   }
 
+  /** Every node's URL, the current database leader's first: clients try hosts in order, so they reach the writable node at once. */
   async databaseUrls(): Promise<string[]> {
     const secrets = await this.secrets()
-    return this.layout.regions.map((r) => databaseUrl(this.layout, r, secrets))
+    const leader = patroniGroupHealth(await samplePatroni(this.patroniTargets(), 300)).leaderRegion
+    const ordered = [...this.layout.regions].sort((a, b) => Number(b.region.name === leader) - Number(a.region.name === leader))
+    return ordered.map((r) => databaseUrl(this.layout, r, secrets))
   }
 
   async cloudEndpoint(): Promise<CloudEndpoint> {

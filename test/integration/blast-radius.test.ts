@@ -1,0 +1,157 @@
+// blast-radius on the real local world: one world shared by every round, short
+// fault durations. Each round must end with the world converged and verify
+// passing with zero acknowledged transfers lost.
+import {expect} from 'chai'
+import {execa} from 'execa'
+import path from 'node:path'
+import {parseJsonOutput, REPO_ROOT} from '../helpers/cli.js'
+import {createTestWorld, type TestWorld} from '../helpers/world.js'
+import type {WorldStatus} from '../../src/lib/world/types.js'
+
+interface BlastJson {
+  region: string
+  regions: string[]
+  mode: string
+  rtoSeconds: number | null
+  recoveredDuringFault: boolean
+  acknowledged: number
+  lost: number
+  unknown: number
+  verified: boolean
+  failover: boolean
+  leaderBefore: string | null
+  leaderAfterFault: string | null
+  converged: boolean
+  runDir: string
+  report: {json: string; markdown: string; uploaded?: string}
+}
+
+describe('blast-radius on the local world', function () {
+  this.timeout(180_000)
+  let world: TestWorld
+
+  before(async () => {
+    world = await createTestWorld('blast')
+    const up = await world.atlas(['up', '--json'])
+    expect(up.exitCode, up.stderr).to.equal(0)
+  })
+
+  after(async () => {
+    await world?.destroy()
+  })
+
+  const blast = async (args: string[]) => {
+    const result = await world.atlas(['blast-radius', '--json', ...args])
+    return {result, json: result.exitCode === 0 || result.exitCode === 4 ? parseJsonOutput<BlastJson>(result) : undefined}
+  }
+
+  const leader = async () => parseJsonOutput<WorldStatus>(await world.atlas(['status', '--json'])).health?.leaderRegion
+
+  it('kill of the leader region fails over, recovers, and verify passes with zero acknowledged transfers lost', async () => {
+    const before = await leader()
+    const {result, json} = await blast(['--region', before!, '--mode', 'kill', '--duration', '12s'])
+    expect(result.exitCode, result.stderr).to.equal(0)
+    expect(json!.verified).to.equal(true)
+    expect(json!.lost).to.equal(0)
+    expect(json!.acknowledged).to.be.greaterThan(0)
+    expect(json!.failover).to.equal(true)
+    expect(json!.leaderAfterFault).to.not.equal(before)
+    expect(json!.recoveredDuringFault, 'writes resumed while the region was down').to.equal(true)
+    expect(json!.rtoSeconds).to.be.a('number').and.to.be.within(0.5, 12)
+    expect(json!.converged).to.equal(true)
+    console.log(`      kill ${before}: RTO ${json!.rtoSeconds} s, ${json!.acknowledged} acknowledged, ${json!.unknown} unknown`)
+  })
+
+  it('kill of the other data region (now leading) fails back over, again with nothing lost', async () => {
+    const before = await leader()
+    const {result, json} = await blast(['--region', before!, '--duration', '12s'])
+    expect(result.exitCode, result.stderr).to.equal(0)
+    expect(json!.region).to.equal(before)
+    expect(json!.verified).to.equal(true)
+    expect(json!.lost).to.equal(0)
+    expect(json!.failover).to.equal(true)
+    expect(json!.recoveredDuringFault).to.equal(true)
+  })
+
+  it('kill of the witness causes no failover and writes continue', async () => {
+    const before = await leader()
+    const {result, json} = await blast(['--region', 'witness', '--duration', '8s'])
+    expect(result.exitCode, result.stderr).to.equal(0)
+    expect(json!.verified).to.equal(true)
+    expect(json!.lost).to.equal(0)
+    expect(json!.failover).to.equal(false)
+    expect(json!.leaderAfterFault).to.equal(before)
+    expect(json!.recoveredDuringFault).to.equal(true)
+    // losing the witness costs at most a Raft election and a sync-standby change
+    expect(json!.rtoSeconds).to.be.below(5)
+  })
+
+  it('stop mode (SIGSTOP, then SIGCONT) of the leader region loses nothing', async () => {
+    const before = await leader()
+    const {result, json} = await blast(['--region', before!, '--mode', 'stop', '--duration', '12s'])
+    expect(result.exitCode, result.stderr).to.equal(0)
+    expect(json!.mode).to.equal('stop')
+    expect(json!.verified).to.equal(true)
+    expect(json!.lost).to.equal(0)
+    expect(json!.failover).to.equal(true)
+    expect(json!.converged).to.equal(true)
+  })
+
+  it('refuses us + witness without --force (exit 3) and explains the quorum arithmetic', async () => {
+    const result = await world.atlas(['blast-radius', '--region', 'us', '--region', 'witness', '--json'])
+    expect(result.exitCode).to.equal(3)
+    const error = parseJsonOutput<{error: {code: string; message: string}}>(result).error
+    expect(error.code).to.equal('FAULT_REFUSED')
+    expect(error.message).to.match(/leaves 1 of 3 voting regions; a Raft majority needs 2 of 3/)
+  })
+
+  it('us + witness with --force makes the ledger unavailable, but nothing is lost once restored', async () => {
+    const {result, json} = await blast(['--region', 'us', '--region', 'witness', '--force', '--duration', '8s'])
+    expect(result.exitCode, result.stderr).to.equal(0)
+    expect(json!.regions).to.deep.equal(['us', 'witness'])
+    expect(json!.recoveredDuringFault, 'no write may be acknowledged without quorum').to.equal(false)
+    expect(json!.verified).to.equal(true)
+    expect(json!.lost).to.equal(0)
+    expect(json!.converged).to.equal(true)
+    expect(json!.rtoSeconds, 'writes resume after the restore').to.be.a('number').and.to.be.above(8)
+  })
+
+  it('Ctrl-C (SIGINT) mid-chaos restores the region before atlas exits', async () => {
+    const child = execa(process.execPath, [path.join(REPO_ROOT, 'bin', 'run.js'), 'blast-radius', '--region', 'eu', '--mode', 'stop', '--duration', '60s'], {
+      cwd: REPO_ROOT,
+      env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'},
+      reject: false,
+      stdin: 'ignore',
+    })
+    let stderr = ''
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no fault within 60 s:\n${stderr}`)), 60_000)
+      child.stderr!.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString()
+        if (stderr.includes('fault injected')) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    })
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    child.kill('SIGINT')
+    const exited = await child
+    expect(exited.exitCode).to.not.equal(0)
+    expect(exited.stderr).to.match(/regions restored/)
+    expect(exited.stderr).to.match(/interrupted/)
+    // nothing of eu is left paused: every member answers again and the world converges
+    const deadline = Date.now() + 60_000
+    let status: WorldStatus | undefined
+    while (Date.now() < deadline) {
+      status = parseJsonOutput<WorldStatus>(await world.atlas(['status', '--json']))
+      const members = status.health?.groups.flatMap((g) => g.members) ?? []
+      if (members.length === 6 && members.every((m) => m.alive)) break
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+    }
+    const members = status!.health!.groups.flatMap((g) => g.members)
+    expect(members.filter((m) => !m.alive).map((m) => m.name)).to.deep.equal([])
+    const verify = await world.atlas(['verify', '--ledger-balance', '--json'])
+    expect(verify.exitCode, verify.stdout + verify.stderr).to.equal(0)
+  })
+})
