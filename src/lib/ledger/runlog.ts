@@ -34,12 +34,16 @@ export class RunLogWriter {
   }
 
   attempt(request: TransferRequest): void {
-    this.write(`attempt\t${request.id}\t${request.from}\t${request.to}\t${request.amount}\t${Date.now()}\n`)
+    this.write(attemptLine(request))
   }
 
   outcome(id: string, event: Exclude<RunLogEvent, 'attempt'>, reason?: string): void {
-    const safeReason = reason ? `\t${reason.replace(/[\t\n\r]+/g, ' ').slice(0, 200)}` : ''
-    this.write(`${event}\t${id}\t${Date.now()}${safeReason}\n`)
+    this.write(outcomeLine(id, event, reason))
+  }
+
+  /** several lines in one write(2) (the workload writes an outcome and the next attempt together) */
+  lines(text: string): void {
+    if (text) this.write(text)
   }
 
   close(): void {
@@ -53,6 +57,15 @@ export class RunLogWriter {
     if (this.fd === undefined) throw new Error(`run log ${this.file} is closed`)
     writeSync(this.fd, line)
   }
+}
+
+export function attemptLine(request: TransferRequest): string {
+  return `attempt\t${request.id}\t${request.from}\t${request.to}\t${request.amount}\t${Date.now()}\n`
+}
+
+export function outcomeLine(id: string, event: Exclude<RunLogEvent, 'attempt'>, reason?: string): string {
+  const safeReason = reason ? `\t${reason.replace(/[\t\n\r]+/g, ' ').slice(0, 200)}` : ''
+  return `${event}\t${id}\t${Date.now()}${safeReason}\n`
 }
 
 /** What the run log says about one id, strongest evidence first. */

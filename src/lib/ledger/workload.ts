@@ -4,7 +4,7 @@ import {UsageError} from '../errors.js'
 import type {AuditLog} from '../cloud/audit.js'
 import type {TransferQueue} from '../cloud/queue.js'
 import {connectLedger, describeDatabase, type LedgerSql} from './db.js'
-import {RunLogWriter} from './runlog.js'
+import {attemptLine, outcomeLine, RunLogWriter} from './runlog.js'
 import {requireMint} from './schema.js'
 import {LatencyHistogram} from './stats.js'
 import {isAcknowledged, transfer, type RetryPolicy, type TransferOutcome, type TransferRequest} from './transfer.js'
@@ -241,65 +241,92 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
   }
 
   const worker = async () => {
-    for (;;) {
-      if (stopIssuing) return
-      if (options.count !== undefined && counters.attempted >= options.count) {
-        stoppedBy = 'count'
-        return
-      }
-      await waitForSlot()
-      if (stopIssuing) return
-      if (options.count !== undefined && counters.attempted >= options.count) return
-      const request = nextRequest()
-      const issuedAt = Date.now()
-      log.attempt(request)
-      counters.attempted++
-      counters.inFlight++
-      const t0 = performance.now()
-      try {
+    // A finished transfer's outcome line is written together with the next attempt line
+    // (one write(2) instead of two); it is counted and reported only once written.
+    let pending: {line: string; account: () => void} | undefined
+    const flush = (next = '') => {
+      log.lines((pending?.line ?? '') + next)
+      pending?.account()
+      pending = undefined
+    }
+    try {
+      for (;;) {
+        if (stopIssuing) return
+        if (options.count !== undefined && counters.attempted >= options.count) {
+          stoppedBy = 'count'
+          return
+        }
+        if (options.rate) {
+          flush()
+          await waitForSlot()
+          if (stopIssuing) return
+          if (options.count !== undefined && counters.attempted >= options.count) return
+        }
+        const request = nextRequest()
+        const issuedAt = Date.now()
+        flush(attemptLine(request))
+        counters.attempted++
+        counters.inFlight++
+        const t0 = performance.now()
         if (via === 'queue') {
           const sent = await options.queue!.send(request)
+          counters.inFlight--
           const latencyMs = performance.now() - t0
-          histogram.record(latencyMs)
           const event = sent.ok ? 'sent' : sent.ambiguous ? 'unknown' : 'failed'
-          log.outcome(request.id, event, sent.ok ? undefined : sent.reason)
-          if (sent.ok) {
-            counters.sent++
-            acknowledged(new Date(), issuedAt)
-          } else {
-            counters[event === 'unknown' ? 'unknown' : 'failed']++
-            noteError(sent.reason)
+          pending = {
+            line: outcomeLine(request.id, event, sent.ok ? undefined : sent.reason),
+            account: () => {
+              histogram.record(latencyMs)
+              if (sent.ok) {
+                counters.sent++
+                acknowledged(new Date(), issuedAt)
+              } else {
+                counters[event === 'unknown' ? 'unknown' : 'failed']++
+                noteError(sent.reason)
+              }
+              options.onOutcome?.({id: request.id, outcome: event, at: new Date(), latencyMs})
+            },
           }
-          options.onOutcome?.({id: request.id, outcome: event, at: new Date(), latencyMs})
           continue
         }
-        const result = await transfer(sql!, request, {retry: options.retry, signal: retryAbort.signal})
-        counters.retries += result.retries
-        log.outcome(request.id, result.outcome, result.reason)
-        const at = new Date()
-        if (isAcknowledged(result.outcome)) {
-          histogram.record(result.latencyMs)
-          if (result.outcome === 'applied') counters.applied++
-          else counters.alreadyApplied++
-          acknowledged(at, issuedAt)
-          if (options.audit) {
-            try {
-              await options.audit.record(request, at)
-            } catch (error) {
-              counters.auditErrors++
-              noteError(`audit: ${(error as Error).message}`)
-            }
-          }
-        } else {
-          if (result.outcome === 'rejected') counters.rejected++
-          else if (result.outcome === 'failed') counters.failed++
-          else counters.unknown++
-          noteError(result.reason)
+        let result
+        try {
+          result = await transfer(sql!, request, {retry: options.retry, signal: retryAbort.signal})
+        } finally {
+          counters.inFlight--
         }
-        options.onOutcome?.({id: request.id, outcome: result.outcome, at, latencyMs: result.latencyMs})
-      } finally {
-        counters.inFlight--
+        const done = result
+        const at = new Date()
+        pending = {
+          line: outcomeLine(request.id, done.outcome, done.reason),
+          account: () => {
+            counters.retries += done.retries
+            if (isAcknowledged(done.outcome)) {
+              histogram.record(done.latencyMs)
+              if (done.outcome === 'applied') counters.applied++
+              else counters.alreadyApplied++
+              acknowledged(at, issuedAt)
+            } else {
+              if (done.outcome === 'rejected') counters.rejected++
+              else if (done.outcome === 'failed') counters.failed++
+              else counters.unknown++
+              noteError(done.reason)
+            }
+            options.onOutcome?.({id: request.id, outcome: done.outcome, at, latencyMs: done.latencyMs})
+          },
+        }
+        if (options.audit && isAcknowledged(done.outcome)) {
+          flush()
+          try {
+            await options.audit.record(request, at)
+          } catch (error) {
+            counters.auditErrors++
+            noteError(`audit: ${(error as Error).message}`)
+          }
+        }
       }
+    } finally {
+      flush()
     }
   }
 
