@@ -1,0 +1,244 @@
+// ansible/: syntax, lint, structure, and a real run of site.yml against stub
+// docker/k3d/kubectl (test/fixtures/k3d/ansible-stubs) to prove it is
+// idempotent and never prints the Argo CD admin password or cluster keys.
+import {expect} from 'chai'
+import {spawnSync} from 'node:child_process'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync} from 'node:fs'
+import http from 'node:http'
+import type {AddressInfo} from 'node:net'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {parse as parseYaml} from 'yaml'
+import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
+import {parseConfigObject} from '../../src/lib/config/load.js'
+import {DEFAULT_RENDER_INPUTS, renderWorld, writeRendered} from '../../src/lib/gitops/index.js'
+import {PACKAGE_ROOT} from '../../src/lib/paths.js'
+import {ansibleExtraVars} from '../../src/lib/world/k3d/ansible-vars.js'
+import {FIXTURES} from '../fixtures/k3d/stubs.js'
+
+const ANSIBLE_DIR = path.join(PACKAGE_ROOT, 'ansible')
+const ROLES_DIR = path.join(ANSIBLE_DIR, 'roles')
+const has = (tool: string) => !spawnSync(tool, ['--version'], {encoding: 'utf8'}).error
+
+type Task = Record<string, any>
+
+function yamlFiles(dir: string): string[] {
+  return readdirSync(dir, {recursive: true, encoding: 'utf8'})
+    .filter((f) => /\.ya?ml$/.test(f))
+    .map((f) => path.join(dir, f))
+    .filter((f) => statSync(f).isFile())
+}
+
+/** Every task of every role's tasks/ and handlers/, with where it comes from. */
+function allTasks(): Array<{role: string; file: string; task: Task}> {
+  const out: Array<{role: string; file: string; task: Task}> = []
+  for (const role of readdirSync(ROLES_DIR)) {
+    for (const sub of ['tasks', 'handlers']) {
+      const file = path.join(ROLES_DIR, role, sub, 'main.yml')
+      if (!existsSync(file)) continue
+      for (const task of (parseYaml(readFileSync(file, 'utf8')) as Task[]) ?? []) out.push({role, file: `${role}/${sub}/main.yml`, task})
+    }
+  }
+  return out
+}
+
+const moduleOf = (task: Task) => Object.keys(task).find((k) => k.includes('.'))
+
+describe('ansible/', function () {
+  this.timeout(120_000)
+
+  it('passes ansible-playbook --syntax-check', function () {
+    if (!has('ansible-playbook')) this.skip() // CI installs it (apt-get install ansible)
+    const result = spawnSync('ansible-playbook', ['--syntax-check', 'site.yml'], {cwd: ANSIBLE_DIR, encoding: 'utf8'})
+    expect(result.status, result.stderr).to.equal(0)
+  })
+
+  it('passes ansible-lint with the production profile', function () {
+    if (!has('ansible-lint')) this.skip() // CI installs it (apt-get install ansible-lint)
+    const config = parseYaml(readFileSync(path.join(ANSIBLE_DIR, '.ansible-lint'), 'utf8')) as {profile: string}
+    expect(config.profile).to.equal('production')
+    const result = spawnSync('ansible-lint', ['--nocolor', '--strict'], {cwd: ANSIBLE_DIR, encoding: 'utf8'})
+    expect(result.status, `${result.stdout}\n${result.stderr}`).to.equal(0)
+    expect(`${result.stdout}\n${result.stderr}`).to.match(/Passed with production profile/)
+  })
+
+  it('passes yamllint in strict mode', function () {
+    if (!has('yamllint')) this.skip() // CI installs it (apt-get install yamllint)
+    const result = spawnSync('yamllint', ['--strict', '.'], {cwd: ANSIBLE_DIR, encoding: 'utf8'})
+    expect(result.status, result.stdout).to.equal(0)
+  })
+
+  it('has the roles the k3d world needs, each with defaults, tasks and meta', () => {
+    const roles = readdirSync(ROLES_DIR).sort()
+    expect(roles).to.deep.equal(['argocd', 'cluster_registration', 'k3d', 'localstack', 'network', 'prerequisites'])
+    for (const role of roles) {
+      for (const sub of ['defaults', 'tasks', 'meta']) expect(existsSync(path.join(ROLES_DIR, role, sub, 'main.yml')), `${role}/${sub}`).to.equal(true)
+    }
+    const plays = parseYaml(readFileSync(path.join(ANSIBLE_DIR, 'site.yml'), 'utf8')) as Array<{hosts: string; tags: string[]; roles: Array<{role: string}>}>
+    expect(plays.map((p) => p.tags)).to.deep.equal([['foundation'], ['clusters']])
+    expect(plays.flatMap((p) => p.roles.map((r) => r.role))).to.deep.equal([
+      'prerequisites', 'network', 'localstack', 'prerequisites', 'k3d', 'argocd', 'cluster_registration',
+    ])
+    for (const play of plays) expect(play.hosts).to.equal('localhost')
+  })
+
+  it('uses only ansible.builtin modules, and every command says when it changed something', () => {
+    const tasks = allTasks()
+    expect(tasks.length).to.be.greaterThan(20)
+    for (const {file, task} of tasks) {
+      const mod = moduleOf(task)
+      expect(mod, `${file}: "${task.name}" module`).to.match(/^ansible\.builtin\./)
+      expect(task.name, `${file}: every task is named`).to.be.a('string')
+      if (mod === 'ansible.builtin.command' || mod === 'ansible.builtin.shell') {
+        expect(task, `${file}: "${task.name}" needs changed_when`).to.have.property('changed_when')
+        expect(mod, `${file}: "${task.name}" uses shell`).to.equal('ansible.builtin.command')
+      }
+    }
+  })
+
+  it('prefixes every role default with the role name', () => {
+    for (const role of readdirSync(ROLES_DIR)) {
+      const defaults = parseYaml(readFileSync(path.join(ROLES_DIR, role, 'defaults', 'main.yml'), 'utf8')) as Record<string, unknown>
+      for (const name of Object.keys(defaults)) expect(name, `${role} default`).to.match(new RegExp(`^${role}_`))
+    }
+  })
+
+  it('never logs credentials: tasks that read or send them have no_log', () => {
+    const secretTasks = allTasks().filter(({task}) => /password|credential|secret/i.test(task.name) && !/^Show /.test(task.name))
+    expect(secretTasks.map((t) => t.task.name)).to.include.members([
+      'Read the initial ArgoCD admin password',
+      'Store the ArgoCD admin password for the user',
+      'Read the admin credentials of every cluster',
+      'Render the ArgoCD cluster Secrets',
+      'Compare the cluster Secrets with the live ones',
+      'Apply the cluster Secrets',
+    ])
+    for (const {file, task} of secretTasks) expect(task.no_log, `${file}: "${task.name}"`).to.equal(true)
+  })
+
+  it('pins the Argo CD install manifest to a release tag', () => {
+    const defaults = parseYaml(readFileSync(path.join(ROLES_DIR, 'argocd', 'defaults', 'main.yml'), 'utf8')) as Record<string, string>
+    expect(defaults.argocd_version).to.match(/^v\d+\.\d+\.\d+$/)
+    expect(defaults.argocd_install_manifest_url).to.equal(
+      'https://raw.githubusercontent.com/argoproj/argo-cd/{{ argocd_version }}/manifests/install.yaml',
+    )
+    const localstack = parseYaml(readFileSync(path.join(ROLES_DIR, 'localstack', 'defaults', 'main.yml'), 'utf8')) as Record<string, string>
+    expect(localstack.localstack_image).to.match(/:\d+\.\d+\.\d+$/)
+    expect(localstack.localstack_bind_address).to.equal('127.0.0.1')
+  })
+
+  it('keeps every YAML file of ansible/ parseable', () => {
+    for (const file of yamlFiles(ANSIBLE_DIR)) expect(() => parseYaml(readFileSync(file, 'utf8')), file).to.not.throw()
+  })
+
+  describe('site.yml against stub docker, k3d and kubectl', () => {
+    let server: http.Server
+    let port: number
+    let work: string
+    let extraVarsFile: string
+
+    before(async function () {
+      if (!has('ansible-playbook')) this.skip()
+      // LocalStack's health endpoint, as the localstack role polls it
+      server = http.createServer((_req, res) => {
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify({services: {s3: 'running', sqs: 'available', iam: 'available', sts: 'running'}}))
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      port = (server.address() as AddressInfo).port
+      work = mkdtempSync(path.join(tmpdir(), 'atlas-ansible-'))
+      mkdirSync(path.join(work, 'state'))
+      // the k3d configs exactly as Atlas renders them, so the k3d role's checks run on the real thing
+      const config = parseConfigObject(DEFAULT_CONFIG)
+      const rendered = await renderWorld(config, {...DEFAULT_RENDER_INPUTS, git: {...DEFAULT_RENDER_INPUTS.git, renderedPath: 'deploy'}})
+      await writeRendered(rendered, path.join(work, 'rendered'))
+      const vars = ansibleExtraVars(config, {renderedDir: path.join(work, 'rendered'), stateDir: path.join(work, 'home'), endpoint: `http://127.0.0.1:${port}`})
+      extraVarsFile = path.join(work, 'extra-vars.json')
+      const {writeFileSync} = await import('node:fs')
+      // a broken health endpoint must fail the test quickly, not after LocalStack's real patience
+      writeFileSync(extraVarsFile, JSON.stringify({...vars, localstack_health_retries: 5, localstack_health_delay_seconds: 1}))
+    })
+
+    after(() => server?.close())
+
+    // asynchronous on purpose: the fake health endpoint lives in this process and
+    // must keep answering while the playbook runs
+    const play = async () => {
+      const {execa} = await import('execa')
+      const result = await execa('ansible-playbook', ['-i', 'inventory/hosts.yml', 'site.yml', '-e', `@${extraVarsFile}`], {
+        cwd: ANSIBLE_DIR,
+        reject: false,
+        timeout: 180_000,
+        stdin: 'ignore',
+        env: {
+          PATH: `${path.join(FIXTURES, 'ansible-stubs')}:${process.env.PATH}`,
+          ATLAS_STUB_STATE: path.join(work, 'state'),
+          ATLAS_STUB_ARGOCD_DEFAULTS: path.join(ROLES_DIR, 'argocd', 'defaults', 'main.yml'),
+          ANSIBLE_NOCOLOR: '1',
+        },
+      })
+      return {status: result.exitCode, stdout: String(result.stdout), stderr: String(result.stderr)}
+    }
+    const recap = (out: string) => {
+      const m = /localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)/.exec(out)
+      expect(m, out).to.not.equal(null)
+      return {ok: Number(m![1]), changed: Number(m![2]), failed: Number(m![4])}
+    }
+
+    it('builds everything on the first run and changes nothing on the second', async () => {
+      const first = await play()
+      expect(first.status, first.stdout + first.stderr).to.equal(0)
+      expect(recap(first.stdout).changed).to.be.greaterThan(5)
+      const calls = readFileSync(path.join(work, 'state', 'calls.log'), 'utf8')
+      for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) {
+        expect(calls).to.include(`k3d cluster create --config ${path.join(work, 'rendered', 'k3d', `${cluster}.yaml`)} --wait`)
+      }
+      expect(calls).to.match(/docker run --detach --name atlas-localstack --network atlas --publish 127\.0\.0\.1:\d+:4566/)
+      expect(calls).to.include('docker network create --driver bridge --subnet 172.28.0.0/16 --label atlas.managed=true atlas')
+
+      const second = await play()
+      expect(second.status, second.stdout + second.stderr).to.equal(0)
+      expect(recap(second.stdout), 'second run').to.include({changed: 0, failed: 0})
+
+      // credentials never reach the output
+      for (const out of [first.stdout + first.stderr, second.stdout + second.stderr]) {
+        expect(out).to.not.include('stub-admin-password-7f3a')
+        expect(out).to.not.include('U1RVQi1QUklWQVRFLUtFWS1NQVRFUklBTA==')
+      }
+      // but the user can read the password from a private file
+      const passwordFile = path.join(work, 'home', 'argocd-admin-password')
+      expect(readFileSync(passwordFile, 'utf8')).to.equal('stub-admin-password-7f3a')
+      expect(statSync(passwordFile).mode & 0o777).to.equal(0o600)
+    })
+
+    it('registers every cluster with Argo CD by its container name, labelled with world, region and role', () => {
+      const state = path.join(work, 'state')
+      const bodies = readdirSync(state)
+        .filter((f) => f.startsWith('applied-'))
+        .map((f) => JSON.parse(readFileSync(path.join(state, f), 'utf8')))
+      const list = bodies.find((b) => b.kind === 'List')
+      expect(list, 'the applied list of cluster Secrets').to.exist
+      const secrets = list.items as Array<{metadata: {name: string; labels: Record<string, string>}; data: Record<string, string>}>
+      const decoded = secrets.map((s) => ({
+        name: s.metadata.name,
+        labels: s.metadata.labels,
+        server: Buffer.from(s.data.server, 'base64').toString(),
+        config: JSON.parse(Buffer.from(s.data.config, 'base64').toString()),
+      }))
+      expect(decoded.map((d) => [d.name, d.server, d.labels['atlas.dev/region'], d.labels['atlas.dev/role']])).to.deep.equal([
+        ['cluster-dc-us', 'https://k3d-dc-us-server-0:6443', 'us', 'primary'],
+        ['cluster-dc-eu', 'https://k3d-dc-eu-server-0:6443', 'eu', 'secondary'],
+        ['cluster-dc-witness', 'https://k3d-dc-witness-server-0:6443', 'witness', 'witness'],
+      ])
+      for (const d of decoded) {
+        expect(d.labels['argocd.argoproj.io/secret-type']).to.equal('cluster')
+        // the ApplicationSets (templates/argocd) select on this label
+        expect(d.labels['atlas.dev/world']).to.equal('atlas')
+        expect(d.config.tlsClientConfig).to.have.keys(['caData', 'certData', 'keyData'])
+      }
+      const appset = readFileSync(path.join(PACKAGE_ROOT, 'templates', 'argocd', 'applicationset-cockroachdb.yaml'), 'utf8')
+      expect(appset).to.include('atlas.dev/world')
+      expect(appset).to.include('atlas.dev/region')
+    })
+  })
+})
