@@ -115,11 +115,14 @@ describe('k3d world rendered inputs', () => {
     expect(statements).to.include('SURVIVE ZONE FAILURE')
   })
 
-  it('renders the ledger schema from the ledger migrations, creating the database first', () => {
+  it('renders the ledger schema from the ledger migrations, creating the database first and minting last', () => {
     const sql = ledgerSchemaSql(defaults())
     expect(sql.indexOf('CREATE DATABASE IF NOT EXISTS "ledger"')).to.be.lessThan(sql.indexOf('CREATE TABLE IF NOT EXISTS accounts'))
     expect(sql).to.include('accounts_balance_not_negative')
     expect(sql).to.match(/INSERT INTO atlas_schema_migrations \(version, name\) VALUES \(1, '/)
+    // 100 accounts x 100000 minted once, into an empty ledger only
+    expect(sql).to.include('VALUES (1, 100, 100000, 10000000, false) ON CONFLICT (id) DO NOTHING;')
+    expect(sql).to.match(/BEGIN;\nINSERT INTO ledger_mint .*\nINSERT INTO accounts .* WHERE NOT EXISTS \(SELECT 1 FROM accounts\);\nCOMMIT;\n$/)
   })
 
   it('passes Ansible only variables its inventory declares, with distinct CIDRs and the rendered k3d configs', () => {
@@ -155,5 +158,26 @@ describe('k3d plan text', () => {
     } finally {
       restore()
     }
+  })
+})
+
+describe('k3d world convergence', () => {
+  const member = (region: string, alive = true) => ({region, name: 'cockroachdb-0', group: 'cockroachdb', alive, reachable: alive, role: 'follower' as const, term: null, lag: null})
+  const health = (members: ReturnType<typeof member>[], ranges: {unavailable: number | null; under: number | null}) => ({
+    at: '2026-01-01T00:00:00.000Z',
+    groups: [{group: 'cockroachdb', members, votersAlive: members.filter((m) => m.alive).length, voters: members.length, quorumHeld: members.filter((m) => m.alive).length >= 2, leaderRegion: 'us', term: null, unavailableRanges: ranges.unavailable, underReplicatedRanges: ranges.under}],
+    quorumHeld: members.filter((m) => m.alive).length >= 2,
+    leaderRegion: 'us',
+    writable: true,
+    unreachableRegions: members.filter((m) => !m.reachable).map((m) => m.region),
+  })
+  const all = () => [member('us'), member('eu'), member('witness')]
+
+  it('is converged only with every node alive and no unavailable or under-replicated range', () => {
+    expect(K3dWorld.isConverged(health(all(), {unavailable: 0, under: 0}))).to.equal(true)
+    expect(K3dWorld.isConverged(health([member('us', false), member('eu'), member('witness')], {unavailable: 0, under: 0}))).to.equal(false)
+    expect(K3dWorld.isConverged(health(all(), {unavailable: 0, under: 3}))).to.equal(false)
+    expect(K3dWorld.isConverged(health(all(), {unavailable: 1, under: 0}))).to.equal(false)
+    expect(K3dWorld.isConverged({...health(all(), {unavailable: 0, under: 0}), groups: []})).to.equal(false)
   })
 })

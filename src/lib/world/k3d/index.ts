@@ -197,12 +197,43 @@ export class K3dWorld implements World {
     throw notWired('database URLs (CockroachDB through the Kubernetes API)')
   }
 
+  /** One sample of CockroachDB's Raft health in every region, through the Kubernetes API (src/lib/health/cockroach.ts). */
   async health(): Promise<ClusterHealth> {
-    throw notWired('health probes (CockroachDB /_status/vars through the Kubernetes API)')
+    const {CockroachHealthProbe, cockroachTargets} = await import('../../health/cockroach.js')
+    const probe = new CockroachHealthProbe(cockroachTargets(this.config))
+    try {
+      return await probe.health()
+    } finally {
+      await probe.stop()
+    }
   }
 
-  async waitConverged(): Promise<ClusterHealth> {
-    throw notWired('convergence waits')
+  /** Converged: every region reachable, every node alive, quorum held, no unavailable or under-replicated range. */
+  static isConverged(health: ClusterHealth): boolean {
+    const db = health.groups.find((g) => g.group === 'cockroachdb')
+    if (!db || !health.quorumHeld || health.unreachableRegions.length > 0) return false
+    if (db.members.some((m) => !m.alive || !m.reachable)) return false
+    return (db.unavailableRanges ?? 0) === 0 && (db.underReplicatedRanges ?? 0) === 0
+  }
+
+  async waitConverged(options: {timeoutMs?: number; signal?: AbortSignal} = {}): Promise<ClusterHealth> {
+    const timeoutMs = options.timeoutMs ?? 300_000
+    const deadline = Date.now() + timeoutMs
+    const {setTimeout: sleep} = await import('node:timers/promises')
+    let health = await this.health()
+    while (!K3dWorld.isConverged(health)) {
+      if (Date.now() > deadline) {
+        const db = health.groups.find((g) => g.group === 'cockroachdb')
+        const down = db?.members.filter((m) => !m.alive || !m.reachable).map((m) => `${m.region}/${m.name}`) ?? []
+        throw new PreconditionError(
+          `CockroachDB did not converge within ${timeoutMs / 1000} s (not alive: ${down.join(', ') || 'none'}; unavailable ranges: ${db?.unavailableRanges ?? '?'}; under-replicated: ${db?.underReplicatedRanges ?? '?'})`,
+          {code: 'NOT_CONVERGED', hint: 'kubectl --context k3d-dc-<region> -n atlas get pods shows which node is not ready; `docker ps -a` whether a node container is still stopped or paused'},
+        )
+      }
+      await sleep(2000, undefined, {signal: options.signal})
+      health = await this.health()
+    }
+    return health
   }
 
   async injectFault(region: string, mode: FaultMode, options: WorldOperationOptions = {}): Promise<FaultHandle> {

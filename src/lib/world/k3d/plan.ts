@@ -271,7 +271,7 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
     },
     {
       id: 'ledger-schema',
-      title: 'create the ledger database and schema',
+      title: 'create the ledger database and schema, and mint the accounts',
       kind: 'sql',
       hint: `run the SQL by hand to see the error: kubectl --context ${primary.context} -n ${ATLAS_NAMESPACE} exec -it cockroachdb-0 -- /cockroach/cockroach sql --certs-dir=/cockroach/cockroach-certs; ${RERUN}`,
       commands: [cockroachSql(primary.context, layout.schemaSqlFile)],

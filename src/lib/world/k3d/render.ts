@@ -23,7 +23,7 @@ export interface K3dRendered {
 
 const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`
 
-/** The ledger schema as one SQL script for `cockroach sql` (same migrations as `atlas ledger init`). */
+/** The ledger schema and the mint as one SQL script for `cockroach sql` (same migrations and mint as `atlas ledger init`). */
 export function ledgerSchemaSql(config: AtlasConfig, database = LEDGER_DATABASE): string {
   const lines = [
     '-- Rendered by atlas up (k3d world) from src/lib/ledger/sql.ts. Idempotent.',
@@ -37,6 +37,15 @@ export function ledgerSchemaSql(config: AtlasConfig, database = LEDGER_DATABASE)
       `INSERT INTO ${ledgerSql.MIGRATIONS_TABLE} (version, name) VALUES (${migration.version}, ${sqlString(migration.name)}) ON CONFLICT (version) DO NOTHING;`,
     )
   }
+  // the mint and the accounts in one transaction, only into an empty ledger, as
+  // `atlas ledger init` does (conservation is checked against this total)
+  const {accounts, openingBalance, allowNegativeBalances} = config.ledger
+  lines.push(
+    'BEGIN;',
+    `INSERT INTO ledger_mint (id, accounts, opening_balance, total, allow_negative_balances) VALUES (1, ${accounts}, ${openingBalance}, ${BigInt(accounts) * BigInt(openingBalance)}, ${allowNegativeBalances}) ON CONFLICT (id) DO NOTHING;`,
+    `INSERT INTO accounts (id, balance, opening_balance) SELECT g, ${openingBalance}, ${openingBalance} FROM generate_series(1, ${accounts}) AS g WHERE NOT EXISTS (SELECT 1 FROM accounts);`,
+    'COMMIT;',
+  )
   return `${lines.join('\n')}\n`
 }
 
