@@ -45,10 +45,8 @@ const commandsOf = (steps: K3dPlan['steps'], baseDir: string) => steps.flatMap((
 /** Versions and readiness probes of the doctor step, which are not part of the plan. */
 const isProbe = (call: string) => /^(docker (--version|info)|k3d version|kubectl version|helm version|terraform version|ansible-playbook --version)/.test(call)
 
-/** A substring of a command that only that command contains (SQL steps differ by their stdin). */
+/** A substring of the step's first command that no other command contains. */
 function failureMatch(step: K3dPlan['steps'][number]): string {
-  if (step.id === 'ledger-schema') return 'CREATE DATABASE'
-  if (step.id === 'multi-region') return 'ALTER DATABASE'
   return step.commands[0].argv.join(' ')
 }
 

@@ -152,7 +152,7 @@ describe('k3d plan text', () => {
       expect(text.split('\n')[0]).to.equal('<base> = /home/me/.atlas')
       expect(text).to.include('5. terraform apply')
       expect(text).to.include('     $ terraform apply -input=false -auto-approve -no-color\n       in <base>/k3d/terraform')
-      expect(text).to.include('< <base>/k3d/sql/multi-region.sql')
+      expect(text).to.include('     $ kubectl --context k3d-dc-us --namespace atlas apply --filename <base>/k3d/sql/multi-region-job.yaml\n       in .')
       expect(text).to.include('     writes <base>/k3d/rendered/k3d/dc-witness.yaml')
       expect(text.match(/^\s+\$ /gm)).to.have.length(plan.commands.length)
     } finally {
@@ -179,5 +179,28 @@ describe('k3d world convergence', () => {
     expect(K3dWorld.isConverged(health(all(), {unavailable: 0, under: 3}))).to.equal(false)
     expect(K3dWorld.isConverged(health(all(), {unavailable: 1, under: 0}))).to.equal(false)
     expect(K3dWorld.isConverged({...health(all(), {unavailable: 0, under: 0}), groups: []})).to.equal(false)
+  })
+})
+
+describe('k3d SQL Jobs', () => {
+  it('are valid Kubernetes objects that run the script with the client-root certificates', async () => {
+    const {sqlJobObjects, cockroachImage} = await import('../../src/lib/world/k3d/sql-job.js')
+    const {validateKubeObject, schemaValidationAvailable} = await import('../../src/lib/gitops/index.js')
+    const image = await cockroachImage()
+    expect(image).to.match(/^cockroachdb\/cockroach:v\d+\.\d+\.\d+$/)
+    const sql = multiRegionStatements(defaults()).join('\n')
+    const [configMap, job] = sqlJobObjects({name: 'atlas-ledger-multi-region', sql, image}) as any[]
+    if (await schemaValidationAvailable()) {
+      await validateKubeObject(configMap, 'configmap')
+      await validateKubeObject(job, 'job')
+    }
+    expect(configMap.data['script.sql']).to.equal(sql)
+    const pod = job.spec.template.spec
+    expect(pod.volumes.find((v: any) => v.name === 'sql').configMap.name).to.equal(configMap.metadata.name)
+    expect(pod.volumes.find((v: any) => v.name === 'client-secret').secret.secretName).to.equal('cockroachdb-client-root')
+    expect(pod.containers[0].command).to.include('--file=/sql/script.sql')
+    expect(pod.containers[0].command).to.include('--certs-dir=/cockroach/cockroach-certs')
+    expect(pod.securityContext.runAsNonRoot).to.equal(true)
+    expect(job.metadata.namespace).to.equal('atlas')
   })
 })

@@ -7,6 +7,7 @@ import {ANSIBLE_ENV, ansiblePlaybookArgs} from '../../tools/ansible.js'
 import {TERRAFORM_ENV, terraformArgs, TFVARS_FILE} from '../../tools/terraform.js'
 import type {RunResult} from '../../tools/runner.js'
 import {argocdHubRegion, DEFAULT_LOCALSTACK_ENDPOINT, LOCALSTACK_CONTAINER} from './ansible-vars.js'
+import {SQL_JOB_TIMEOUT} from './sql-job.js'
 
 /** Where the k3d world keeps what it renders and its resume state, under the base dir. */
 export interface K3dLayout {
@@ -20,8 +21,10 @@ export interface K3dLayout {
   /** output of the gitops renderer: argocd/, values/, k3d/ */
   renderedDir: string
   sqlDir: string
-  schemaSqlFile: string
-  multiRegionSqlFile: string
+  /** ConfigMap + Job that run the ledger schema (and mint) against CockroachDB */
+  schemaJobFile: string
+  /** ConfigMap + Job that run the multi-region DDL */
+  multiRegionJobFile: string
   stateFile: string
   logFile: string
   runsDir: string
@@ -44,8 +47,8 @@ export function k3dLayout(baseDir: string): K3dLayout {
     extraVarsFile: path.join(k3dDir, 'ansible-extra-vars.json'),
     renderedDir: path.join(k3dDir, 'rendered'),
     sqlDir,
-    schemaSqlFile: path.join(sqlDir, 'ledger-schema.sql'),
-    multiRegionSqlFile: path.join(sqlDir, 'multi-region.sql'),
+    schemaJobFile: path.join(sqlDir, 'ledger-schema-job.yaml'),
+    multiRegionJobFile: path.join(sqlDir, 'multi-region-job.yaml'),
     stateFile: path.join(k3dDir, 'state.json'),
     logFile: path.join(k3dDir, 'logs', 'k3d.log'),
     runsDir: path.join(abs, 'runs'),
@@ -131,18 +134,20 @@ function kubectlWait(context: string, names: string[], condition: string, timeou
   }
 }
 
-/** SQL through the primary region's first CockroachDB node, with the node's certificates. */
-function cockroachSql(context: string, file: string): CommandSpec {
-  return {
-    tool: 'kubectl',
-    args: [
-      '--context', context, '--namespace', ATLAS_NAMESPACE, 'exec', '-i', 'cockroachdb-0', '--container', 'cockroachdb', '--',
-      '/cockroach/cockroach', 'sql', '--certs-dir=/cockroach/cockroach-certs', '--host=localhost',
-    ],
-    cwd: '.',
-    stdinFile: file,
-    timeoutMs: 5 * MINUTE,
-  }
+/** Job names of the SQL steps (sql-job.ts). */
+export function sqlJobNames(config: AtlasConfig): {schema: string; multiRegion: string} {
+  return {schema: `${config.namePrefix}-ledger-schema`, multiRegion: `${config.namePrefix}-ledger-multi-region`}
+}
+
+/** Runs a rendered SQL Job in the primary region: replace any earlier run, apply, wait for completion. */
+function sqlJob(context: string, name: string, file: string): CommandSpec[] {
+  const ns = ['--context', context, '--namespace', ATLAS_NAMESPACE]
+  return [
+    // a Job's pod template is immutable: a re-run replaces the old Job
+    {tool: 'kubectl', args: [...ns, 'delete', 'job', name, '--ignore-not-found', '--wait=true'], cwd: '.'},
+    {tool: 'kubectl', args: [...ns, 'apply', '--filename', file], cwd: '.'},
+    {tool: 'kubectl', args: [...ns, 'wait', '--for=condition=complete', `--timeout=${SQL_JOB_TIMEOUT}`, `job/${name}`], cwd: '.', timeoutMs: 6 * MINUTE},
+  ]
 }
 
 /**
@@ -155,6 +160,7 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
   const hub = regionTopology(topology, argocdHubRegion(config))
   const primary = regionTopology(topology, config.regions.find((r) => r.role === 'primary')!.name)
   const apps = applicationNames(config)
+  const jobs = sqlJobNames(config)
   const tf = (args: string[], extra: Partial<CommandSpec> = {}): CommandSpec => ({tool: 'terraform', args, cwd: layout.terraformDir, env: {...TERRAFORM_ENV}, ...extra})
   const playbook = (tags: string[]): CommandSpec => ({
     tool: 'ansible-playbook',
@@ -188,8 +194,8 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
         layout.tfvarsFile,
         layout.extraVarsFile,
         ...inputs.renderedFiles.map((f) => path.join(layout.renderedDir, ...f.split('/'))),
-        layout.schemaSqlFile,
-        layout.multiRegionSqlFile,
+        layout.schemaJobFile,
+        layout.multiRegionJobFile,
       ],
     },
     {
@@ -273,15 +279,15 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
       id: 'ledger-schema',
       title: 'create the ledger database and schema, and mint the accounts',
       kind: 'sql',
-      hint: `run the SQL by hand to see the error: kubectl --context ${primary.context} -n ${ATLAS_NAMESPACE} exec -it cockroachdb-0 -- /cockroach/cockroach sql --certs-dir=/cockroach/cockroach-certs; ${RERUN}`,
-      commands: [cockroachSql(primary.context, layout.schemaSqlFile)],
+      hint: `the SQL Job's output says why: kubectl --context ${primary.context} -n ${ATLAS_NAMESPACE} logs job/${jobs.schema} (the Secret cockroachdb-client-root must exist); ${RERUN}`,
+      commands: sqlJob(primary.context, jobs.schema, layout.schemaJobFile),
     },
     {
       id: 'multi-region',
       title: `make the ledger database multi-region (${config.regions.length >= 3 ? 'SURVIVE REGION FAILURE' : 'two regions: zone survival only'})`,
       kind: 'sql',
-      hint: `every node must have started with --locality region=…: \`SHOW REGIONS FROM CLUSTER\` lists what CockroachDB sees; ${RERUN}`,
-      commands: [cockroachSql(primary.context, layout.multiRegionSqlFile)],
+      hint: `kubectl --context ${primary.context} -n ${ATLAS_NAMESPACE} logs job/${jobs.multiRegion} says why; every node must have started with --locality region=… (\`SHOW REGIONS FROM CLUSTER\` lists what CockroachDB sees); ${RERUN}`,
+      commands: sqlJob(primary.context, jobs.multiRegion, layout.multiRegionJobFile),
     },
     {
       id: 'ledger-synced',

@@ -6,7 +6,8 @@ import {DEFAULT_RENDER_INPUTS, renderWorld, type RenderedFile} from '../../gitop
 import * as ledgerSql from '../../ledger/sql.js'
 import {ansibleExtraVars} from './ansible-vars.js'
 import {LEDGER_DATABASE, multiRegionSql} from './ddl.js'
-import {terraformSourceFiles, type K3dLayout} from './plan.js'
+import {sqlJobNames, terraformSourceFiles, type K3dLayout} from './plan.js'
+import {cockroachImage, sqlJobManifest} from './sql-job.js'
 import {terraformVariables} from './terraform-vars.js'
 
 /** Path of the rendered files inside the Git repository Argo CD reads (as `atlas render` defaults to). */
@@ -55,8 +56,10 @@ export async function renderK3d(config: AtlasConfig, layout: K3dLayout, endpoint
   const files = new Map<string, string>()
   files.set(layout.tfvarsFile, `${JSON.stringify(terraformVariables(config, {endpoint}), null, 2)}\n`)
   files.set(layout.extraVarsFile, `${JSON.stringify(ansibleExtraVars(config, {renderedDir: layout.renderedDir, stateDir: layout.k3dDir, endpoint}), null, 2)}\n`)
-  files.set(layout.schemaSqlFile, ledgerSchemaSql(config))
-  files.set(layout.multiRegionSqlFile, multiRegionSql(config))
+  const image = await cockroachImage()
+  const jobs = sqlJobNames(config)
+  files.set(layout.schemaJobFile, sqlJobManifest({name: jobs.schema, sql: ledgerSchemaSql(config), image}))
+  files.set(layout.multiRegionJobFile, sqlJobManifest({name: jobs.multiRegion, sql: multiRegionSql(config), image}))
   const hash = createHash('sha256')
   for (const f of gitops) hash.update(f.path).update('\0').update(f.content).update('\0')
   // absolute paths do not enter the digest: moving the base dir is not a config change

@@ -1,0 +1,96 @@
+import {readFile} from 'node:fs/promises'
+import {stringify} from 'yaml'
+import {ATLAS_NAMESPACE} from '../../gitops/topology.js'
+import {packagePath} from '../../paths.js'
+
+/**
+ * SQL runs as a Kubernetes Job next to CockroachDB: the database is in secure
+ * mode and only the client-root Secret (mounted by the chart's init Job too)
+ * may log in as root; the CockroachDB pods themselves carry node certificates
+ * only. The script travels in a ConfigMap; the Job mirrors the chart's init Job
+ * (copy the certificates to a 0400 in-memory volume, non-root, read-only root).
+ */
+export interface SqlJobSpec {
+  /** Job and ConfigMap name */
+  name: string
+  sql: string
+  image: string
+  namespace?: string
+  clientRootSecret?: string
+  host?: string
+}
+
+export const SQL_JOB_TIMEOUT = '300s'
+
+/** The CockroachDB image of charts/cockroachdb (one source for the version). */
+export async function cockroachImage(): Promise<string> {
+  const {parse} = await import('yaml')
+  const values = parse(await readFile(packagePath('charts', 'cockroachdb', 'values.yaml'), 'utf8')) as {image: {repository: string; tag: string}}
+  return `${values.image.repository}:${values.image.tag}`
+}
+
+export function sqlJobObjects(spec: SqlJobSpec): object[] {
+  const namespace = spec.namespace ?? ATLAS_NAMESPACE
+  const labels = {'app.kubernetes.io/name': 'atlas-sql', 'app.kubernetes.io/managed-by': 'atlas', 'atlas.dev/job': spec.name}
+  const securityContext = {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: ['ALL']}}
+  const resources = {requests: {cpu: '10m', memory: '64Mi'}, limits: {cpu: '200m', memory: '256Mi'}}
+  return [
+    {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: spec.name, namespace, labels}, data: {'script.sql': spec.sql}},
+    {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: {name: spec.name, namespace, labels},
+      spec: {
+        backoffLimit: 3,
+        ttlSecondsAfterFinished: 3600,
+        template: {
+          metadata: {labels},
+          spec: {
+            restartPolicy: 'OnFailure',
+            securityContext: {runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: {type: 'RuntimeDefault'}},
+            initContainers: [
+              {
+                name: 'copy-certs',
+                image: spec.image,
+                command: ['/bin/sh', '-ec', 'cp /secrets/client/* /cockroach/cockroach-certs/ && chmod 0400 /cockroach/cockroach-certs/*'],
+                securityContext,
+                resources,
+                volumeMounts: [
+                  {name: 'client-secret', mountPath: '/secrets/client', readOnly: true},
+                  {name: 'certs', mountPath: '/cockroach/cockroach-certs'},
+                ],
+              },
+            ],
+            containers: [
+              {
+                name: 'sql',
+                image: spec.image,
+                command: [
+                  '/cockroach/cockroach', 'sql', '--certs-dir=/cockroach/cockroach-certs', `--host=${spec.host ?? 'cockroachdb-public:26257'}`, '--file=/sql/script.sql',
+                ],
+                securityContext,
+                resources,
+                volumeMounts: [
+                  {name: 'certs', mountPath: '/cockroach/cockroach-certs', readOnly: true},
+                  {name: 'sql', mountPath: '/sql', readOnly: true},
+                ],
+              },
+            ],
+            volumes: [
+              {name: 'certs', emptyDir: {medium: 'Memory'}},
+              {name: 'client-secret', secret: {secretName: spec.clientRootSecret ?? 'cockroachdb-client-root', defaultMode: 0o400}},
+              {name: 'sql', configMap: {name: spec.name}},
+            ],
+          },
+        },
+      },
+    },
+  ]
+}
+
+/** The objects as one multi-document YAML file for `kubectl apply -f`. */
+export function sqlJobManifest(spec: SqlJobSpec): string {
+  return sqlJobObjects(spec)
+    .map((o) => stringify(o, {lineWidth: 0}))
+    .join('---\n')
+}
