@@ -340,6 +340,8 @@ async function startWorldWorkload(world: World, runDir: string, concurrency: num
     audit,
     signal: new AbortController().signal,
     onOutcome: (event) => recovery.record(event),
+    // on loopback an attempt takes milliseconds: give up on a paused node after 2 s (the retry is idempotent)
+    retry: {attemptTimeoutMs: 2000},
   })
 }
 
@@ -431,16 +433,28 @@ async function verifyWorld(world: World, runLogs: string[], leaderRegion: string
       buckets[region.name] = {s3, bucket}
     }
     // every run of this world wrote to the same ledger: all their logs are needed to tell phantoms from earlier runs' transfers
-    runLogs = runLogs.length > 0 ? await allRunLogs(world.runsDir(), runLogs) : runLogs
+    const urls = await leaderFirstUrls(world, leaderRegion)
+    runLogs = runLogs.length > 0 ? await allRunLogs(world.runsDir(), runLogs, await mintedAt(urls)) : runLogs
     const audit = auditCheck && Object.keys(buckets).length > 0 && runLogs.length > 0 ? {buckets, replication: world.config.cloud.replication, timeoutMs: 10_000} : undefined
-    return await verifyLedger({db: await leaderFirstUrls(world, leaderRegion), runLogs, audit, signal})
+    return await verifyLedger({db: urls, runLogs, audit, signal})
   } finally {
     for (const c of clients) c.destroy()
   }
 }
 
-async function allRunLogs(runsDir: string, current: string[]): Promise<string[]> {
-  const {readdir, access} = await import('node:fs/promises')
+/** When the current ledger was minted: run logs older than that belong to an earlier (purged) world. */
+async function mintedAt(urls: string[]): Promise<Date | undefined> {
+  const [{connectLedger}, {readMint}] = await Promise.all([import('../ledger/db.js'), import('../ledger/schema.js')])
+  const sql = await connectLedger(urls, {max: 1, applicationName: 'atlas-blast'})
+  try {
+    return (await readMint(sql))?.mintedAt
+  } finally {
+    await sql.end({timeout: 2})
+  }
+}
+
+async function allRunLogs(runsDir: string, current: string[], since: Date | undefined): Promise<string[]> {
+  const {readdir, stat} = await import('node:fs/promises')
   const {RUN_LOG_FILE} = await import('../ledger/runlog.js')
   const found = new Set(current)
   let entries: string[] = []
@@ -452,8 +466,8 @@ async function allRunLogs(runsDir: string, current: string[]): Promise<string[]>
   for (const name of entries.sort()) {
     const dir = path.join(runsDir, name)
     try {
-      await access(path.join(dir, RUN_LOG_FILE))
-      found.add(dir)
+      const log = await stat(path.join(dir, RUN_LOG_FILE))
+      if (!since || log.mtime >= since) found.add(dir)
     } catch {
       // not a workload run
     }

@@ -505,17 +505,46 @@ export class LocalWorld implements World {
     return {region, mode, injectedAt, description: describe(signalled.length - leaders.length - 1), undo}
   }
 
+  /**
+   * Undo of stop. etcd and PostgreSQL are continued (SIGCONT); Patroni is not:
+   * a resumed Patroni acts on its pre-pause view of the cluster, believes it still
+   * holds the leader lock and writes it back over the new leader's (seen with
+   * Patroni 3.0 here; a watchdog would have fenced it, and there is none on a
+   * laptop). So the paused Patroni is SIGKILLed and started again with the same
+   * configuration; it finds its PostgreSQL running, sees the new leader and
+   * demotes or rejoins it.
+   */
   private async continueRegion(region: string, groups: Array<{name: string; pgid: number}>): Promise<void> {
     const broken: string[] = []
-    // reverse order of the stop: etcd and Patroni first, PostgreSQL's children, the postmaster last
-    for (const g of [...groups].reverse()) {
+    const patroni = this.processes.find((p) => p.kind === 'patroni' && p.region === region)!
+    const patroniGroups = groups.filter((g) => g.name === patroni.name)
+    for (const g of patroniGroups) killProcessGroup(g.pgid, 'SIGKILL')
+    for (const g of patroniGroups) {
+      const deadline = Date.now() + 5000
+      while (isGroupAlive(g.pgid) && Date.now() < deadline) await sleep(50)
+    }
+    // etcd first, then PostgreSQL's children, the postmaster last (reverse order of the stop)
+    for (const g of [...groups].reverse().filter((x) => x.name !== patroni.name)) {
       try {
         killProcessGroup(g.pgid, 'SIGCONT')
       } catch (error) {
         broken.push(`${g.name} (pgid ${g.pgid}): SIGCONT failed: ${(error as Error).message}`)
       }
     }
-    if (broken.length > 0) throw new RestoreError(`region ${region} is still paused: ${broken.join('; ')}`, {details: {region, broken}})
+    if (patroniGroups.length > 0) {
+      try {
+        await this.startProcess(new CommandRunner({logFile: path.join(this.layout.logDir, 'atlas.log')}), patroni, await postgresOsUser())
+        await waitForPort(this.regionLayout(region).patroniApiPort, {host: this.layout.host, timeoutMs: 20_000, what: `Patroni of ${region}`})
+      } catch (error) {
+        broken.push(`${patroni.name} did not restart: ${(error as Error).message.split('\n')[0]}`)
+      }
+    }
+    if (broken.length > 0) {
+      throw new RestoreError(`region ${region} could not be resumed: ${broken.join('; ')}`, {
+        hint: `see ${this.layout.logDir}; \`atlas down && atlas up\` rebuilds the world`,
+        details: {region, broken},
+      })
+    }
   }
 
   private async restartRegion(region: string, groups: Array<{name: string; pgid: number}>): Promise<void> {
