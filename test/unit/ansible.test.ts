@@ -70,14 +70,14 @@ describe('ansible/', function () {
 
   it('has the roles the k3d world needs, each with defaults, tasks and meta', () => {
     const roles = readdirSync(ROLES_DIR).sort()
-    expect(roles).to.deep.equal(['argocd', 'cluster_registration', 'k3d', 'localstack', 'network', 'prerequisites'])
+    expect(roles).to.deep.equal(['argocd', 'cluster_registration', 'cockroach_certs', 'k3d', 'localstack', 'network', 'prerequisites'])
     for (const role of roles) {
       for (const sub of ['defaults', 'tasks', 'meta']) expect(existsSync(path.join(ROLES_DIR, role, sub, 'main.yml')), `${role}/${sub}`).to.equal(true)
     }
     const plays = parseYaml(readFileSync(path.join(ANSIBLE_DIR, 'site.yml'), 'utf8')) as Array<{hosts: string; tags: string[]; roles: Array<{role: string}>}>
     expect(plays.map((p) => p.tags)).to.deep.equal([['foundation'], ['clusters']])
     expect(plays.flatMap((p) => p.roles.map((r) => r.role))).to.deep.equal([
-      'prerequisites', 'network', 'localstack', 'prerequisites', 'k3d', 'argocd', 'cluster_registration',
+      'prerequisites', 'network', 'localstack', 'prerequisites', 'k3d', 'cockroach_certs', 'argocd', 'cluster_registration',
     ])
     for (const play of plays) expect(play.hosts).to.equal('localhost')
   })
@@ -90,7 +90,9 @@ describe('ansible/', function () {
       expect(mod, `${file}: "${task.name}" module`).to.match(/^ansible\.builtin\./)
       expect(task.name, `${file}: every task is named`).to.be.a('string')
       if (mod === 'ansible.builtin.command' || mod === 'ansible.builtin.shell') {
-        expect(task, `${file}: "${task.name}" needs changed_when`).to.have.property('changed_when')
+        // `creates:` makes a command idempotent by itself; anything else must say when it changed something
+        const idempotentByCreates = typeof task[mod]?.creates === 'string'
+        if (!idempotentByCreates) expect(task, `${file}: "${task.name}" needs changed_when`).to.have.property('changed_when')
         expect(mod, `${file}: "${task.name}" uses shell`).to.equal('ansible.builtin.command')
       }
     }
@@ -104,7 +106,7 @@ describe('ansible/', function () {
   })
 
   it('never logs credentials: tasks that read or send them have no_log', () => {
-    const secretTasks = allTasks().filter(({task}) => /password|credential|secret/i.test(task.name) && !/^Show /.test(task.name))
+    const secretTasks = allTasks().filter(({task}) => /password|credential|secret|keys/i.test(task.name) && !/^(Show|Restrict) /.test(task.name))
     expect(secretTasks.map((t) => t.task.name)).to.include.members([
       'Read the initial ArgoCD admin password',
       'Store the ArgoCD admin password for the user',
@@ -112,6 +114,9 @@ describe('ansible/', function () {
       'Render the ArgoCD cluster Secrets',
       'Compare the cluster Secrets with the live ones',
       'Apply the cluster Secrets',
+      'Render the certificate Secrets',
+      'Compare the certificate Secrets of every cluster with the live ones',
+      'Apply the certificate Secrets where they differ',
     ])
     for (const {file, task} of secretTasks) expect(task.no_log, `${file}: "${task.name}"`).to.equal(true)
   })
@@ -211,12 +216,27 @@ describe('ansible/', function () {
       expect(statSync(passwordFile).mode & 0o777).to.equal(0o600)
     })
 
+    it('issues one CockroachDB node certificate with the topology\'s SANs and stores it in every cluster', () => {
+      const certs = path.join(work, 'home', 'cockroach-certs')
+      const sans = spawnSync('openssl', ['x509', '-noout', '-ext', 'subjectAltName', '-in', path.join(certs, 'node.crt')], {encoding: 'utf8'}).stdout
+      for (const san of ['DNS:k3d-dc-us-server-0', 'DNS:k3d-dc-eu-server-0', 'DNS:k3d-dc-witness-server-0', 'DNS:cockroachdb-public', 'IP Address:127.0.0.1']) {
+        expect(sans).to.include(san)
+      }
+      const verify = spawnSync('openssl', ['verify', '-CAfile', path.join(certs, 'ca.crt'), path.join(certs, 'node.crt'), path.join(certs, 'client.root.crt')], {encoding: 'utf8'})
+      expect(verify.status, verify.stderr).to.equal(0)
+      const subject = spawnSync('openssl', ['x509', '-noout', '-subject', '-in', path.join(certs, 'client.root.crt')], {encoding: 'utf8'}).stdout
+      expect(subject).to.match(/CN\s*=\s*root/)
+      expect(statSync(path.join(certs, 'ca.key')).mode & 0o777).to.equal(0o600)
+      const calls = readFileSync(path.join(work, 'state', 'calls.log'), 'utf8')
+      for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) expect(calls).to.include(`kubectl --context k3d-${cluster} apply --server-side --field-manager=atlas -f -`)
+    })
+
     it('registers every cluster with Argo CD by its container name, labelled with world, region and role', () => {
       const state = path.join(work, 'state')
       const bodies = readdirSync(state)
         .filter((f) => f.startsWith('applied-'))
         .map((f) => JSON.parse(readFileSync(path.join(state, f), 'utf8')))
-      const list = bodies.find((b) => b.kind === 'List')
+      const list = bodies.find((b) => b.kind === 'List' && b.items.some((i: any) => i.metadata.labels?.['argocd.argoproj.io/secret-type'] === 'cluster'))
       expect(list, 'the applied list of cluster Secrets').to.exist
       const secrets = list.items as Array<{metadata: {name: string; labels: Record<string, string>}; data: Record<string, string>}>
       const decoded = secrets.map((s) => ({

@@ -1,6 +1,7 @@
 import path from 'node:path'
 import type {AtlasConfig} from '../../config/schema.js'
-import {k3dTopology} from '../../gitops/topology.js'
+import {requiredNodeSANs} from '../../gitops/context.js'
+import {ATLAS_NAMESPACE, k3dTopology} from '../../gitops/topology.js'
 
 /** Subnet of the shared Docker network (ansible/roles/network). */
 export const K3D_NETWORK_SUBNET = '172.28.0.0/16'
@@ -28,6 +29,9 @@ export interface AnsibleExtraVars {
   atlas_clusters: AnsibleCluster[]
   atlas_argocd_cluster: string
   atlas_state_dir: string
+  atlas_cockroach_namespace: string
+  /** SANs of the shared CockroachDB node certificate (the chart's tls.requiredSANs) */
+  atlas_cockroach_node_sans: string[]
 }
 
 /**
@@ -62,5 +66,7 @@ export function ansibleExtraVars(config: AtlasConfig, options: {renderedDir: str
     })),
     atlas_argocd_cluster: topology.regions.find((r) => r.region === hub)!.cluster,
     atlas_state_dir: options.stateDir,
+    atlas_cockroach_namespace: ATLAS_NAMESPACE,
+    atlas_cockroach_node_sans: requiredNodeSANs(topology),
   }
 }
