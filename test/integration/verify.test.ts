@@ -153,6 +153,27 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     expect(json.violations.find((v: {kind: string}) => v.kind === 'negative_balance').accounts).to.deep.equal([4])
   })
 
+  it('big run logs are partitioned by id prefix with the same verdict (lost and phantom found across partitions)', async () => {
+    const {sql, runDir, acked} = await ledgerAfterWorkload(300)
+    const {verifyLedger} = await import('../../src/lib/ledger/verify.js')
+    const whole = await verifyLedger({sql, runLogs: [runDir]})
+    // a partition target of 5 ids forces 16 (or 256) partitions
+    const split = await verifyLedger({sql, runLogs: [runDir], partitionIds: 5})
+    expect(split.ok).to.equal(true)
+    expect(split.summary).to.deep.equal(whole.summary)
+    const victim = acked[42]
+    const [row] = await sql.unsafe('DELETE FROM transfers WHERE id = $1 RETURNING from_account, to_account, amount', [victim])
+    const phantom = randomUUID()
+    await sql.unsafe("INSERT INTO transfers (id, from_account, to_account, amount, origin_region) VALUES ($1, $2, $3, $4, 'us')", [phantom, row.from_account, row.to_account, row.amount])
+    const verdict = await verifyLedger({sql, runLogs: [runDir], partitionIds: 5})
+    await sql.end({timeout: 1})
+    expect(verdict.violations.map((v) => [v.kind, v.ids])).to.have.deep.members([
+      ['lost', [victim]],
+      ['phantom', [phantom]],
+    ])
+    expect(verdict.checks.find((c) => c.name === 'replay')!.ok).to.equal(true)
+  })
+
   it('usage and precondition errors have their exit codes', async () => {
     const noLedger = await atlas(['verify', '--db', pg.url, '--json'])
     expect(noLedger.code).to.equal(3)

@@ -72,7 +72,8 @@ export async function connectLedger(input: string | string[], options: ConnectOp
       backoff: () => 0.05 + Math.random() * 0.1,
       onnotice: () => {},
       fetch_types: false,
-      ...(hosts.length > 1 ? {target_session_attrs: 'read-write' as const} : {}),
+      // 'primary', not 'read-write': postgres.js decides read-write from default_transaction_read_only, which is off on a hot standby
+      ...(hosts.length > 1 ? {target_session_attrs: 'primary' as const} : {}),
       connection: {
         application_name: options.applicationName ?? 'atlas',
         // every statement is its own SERIALIZABLE transaction unless a BEGIN says otherwise

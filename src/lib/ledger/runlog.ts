@@ -81,6 +81,13 @@ export enum IdStatus {
 
 export function statusOf(event: string): IdStatus | undefined {
   switch (event) {
+    // the verifier's partition files carry the numeric status
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+      return Number(event) as IdStatus
     case 'attempt':
       return IdStatus.Attempted
     case 'rejected':

@@ -86,38 +86,42 @@ export const SELECT_TRANSFER = 'SELECT id, from_account, to_account, amount, ori
 
 // --- verifier: every query streams or aggregates on the server; nothing loads all transfers
 
-export const SUM_BALANCES = 'SELECT count(*) AS accounts, coalesce(sum(balance), 0) AS total, coalesce(sum(opening_balance), 0) AS opening_total FROM accounts'
-
 export const ACCOUNT_ID_RANGE = 'SELECT min(id) AS lo, max(id) AS hi FROM accounts'
 
 /**
- * Replay for the accounts in [$1, $2]: each account whose stored balance differs
- * from opening + incoming - outgoing, with the figures. The sums are grouped on
- * the server, so the client holds only mismatches ($3 at most).
+ * Replay for the accounts in [$1, $2], one row per account: stored balance,
+ * opening balance, and incoming / outgoing sums grouped on the server. The client
+ * sums the balances (conservation), counts the transfers (each has exactly one
+ * existing to_account), compares each balance (replay) and checks its sign.
  */
-export const REPLAY_MISMATCHES = `SELECT a.id, a.balance, a.opening_balance, coalesce(i.total, 0) AS incoming, coalesce(o.total, 0) AS outgoing
+export const REPLAY_CHUNK = `SELECT a.id, a.balance, a.opening_balance, coalesce(i.total, 0) AS incoming, coalesce(i.n, 0) AS transfers_in, coalesce(o.total, 0) AS outgoing
 FROM accounts a
-LEFT JOIN (SELECT to_account AS account, sum(amount) AS total FROM transfers WHERE to_account BETWEEN $1 AND $2 GROUP BY to_account) i ON i.account = a.id
+LEFT JOIN (SELECT to_account AS account, sum(amount) AS total, count(*) AS n FROM transfers WHERE to_account BETWEEN $1 AND $2 GROUP BY to_account) i ON i.account = a.id
 LEFT JOIN (SELECT from_account AS account, sum(amount) AS total FROM transfers WHERE from_account BETWEEN $1 AND $2 GROUP BY from_account) o ON o.account = a.id
-WHERE a.id BETWEEN $1 AND $2 AND a.balance <> a.opening_balance + coalesce(i.total, 0) - coalesce(o.total, 0)
-ORDER BY a.id
-LIMIT $3`
+WHERE a.id BETWEEN $1 AND $2
+ORDER BY a.id`
+
+/** REPLAY_CHUNK for all accounts at once (no range filters to evaluate per transfer), when they fit one chunk */
+export const REPLAY_ALL = `SELECT a.id, a.balance, a.opening_balance, coalesce(i.total, 0) AS incoming, coalesce(i.n, 0) AS transfers_in, coalesce(o.total, 0) AS outgoing
+FROM accounts a
+LEFT JOIN (SELECT to_account AS account, sum(amount) AS total, count(*) AS n FROM transfers GROUP BY to_account) i ON i.account = a.id
+LEFT JOIN (SELECT from_account AS account, sum(amount) AS total FROM transfers GROUP BY from_account) o ON o.account = a.id
+ORDER BY a.id`
 
 /** whether transfers still has its primary key (then no id can be stored twice) */
 export const TRANSFERS_PRIMARY_KEY = `SELECT count(*) AS n FROM information_schema.table_constraints
 WHERE table_name = 'transfers' AND constraint_type = 'PRIMARY KEY' AND table_schema = current_schema()`
 
 /** transfer ids in key order, one page at a time (keyset pagination): $1 last id (exclusive), $2 upper bound (inclusive), $3 page size */
-export const TRANSFER_IDS_PAGE = 'SELECT id, origin_region, amount FROM transfers WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3'
+export const TRANSFER_IDS_PAGE = 'SELECT id FROM transfers WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3'
 /** the first page of a range includes its lower bound */
-export const TRANSFER_IDS_FIRST_PAGE = 'SELECT id, origin_region, amount FROM transfers WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT $3'
+export const TRANSFER_IDS_FIRST_PAGE = 'SELECT id FROM transfers WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT $3'
+/** the same with the origin region, for the audit check */
+export const TRANSFER_IDS_ORIGIN_PAGE = 'SELECT id, origin_region FROM transfers WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3'
+export const TRANSFER_IDS_ORIGIN_FIRST_PAGE = 'SELECT id, origin_region FROM transfers WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT $3'
 
-export const COUNT_TRANSFERS = 'SELECT count(*) AS transfers, coalesce(sum(amount), 0) AS volume FROM transfers'
-/** server-side: ids stored more than once (only possible if uniqueness was lost) */
+/** server-side: ids stored more than once (only possible once the primary key is gone). $1 limit */
 export const DUPLICATE_TRANSFER_IDS = 'SELECT id, count(*) AS copies FROM transfers GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT $1'
-/** $1 limit */
-export const NEGATIVE_BALANCES = 'SELECT id, balance FROM accounts WHERE balance < 0 ORDER BY id LIMIT $1'
-export const COUNT_NEGATIVE_BALANCES = 'SELECT count(*) AS n FROM accounts WHERE balance < 0'
 
 /** cheap liveness and writability probe */
 export const PING = 'SELECT 1 AS ok'

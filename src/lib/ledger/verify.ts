@@ -1,5 +1,5 @@
-import {createReadStream, createWriteStream, type WriteStream} from 'node:fs'
-import {mkdtemp, readdir, rm, stat} from 'node:fs/promises'
+import {closeSync, openSync, writeSync} from 'node:fs'
+import {mkdtemp, open, readdir, readFile, rm, stat} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {UsageError} from '../errors.js'
@@ -61,6 +61,8 @@ export interface VerifyOptions {
   onProgress?: (message: string) => void
   /** for the external partitioning of big run logs; default os.tmpdir() */
   tmpDir?: string
+  /** run-log ids held in memory at once (one partition); default 100,000 */
+  partitionIds?: number
 }
 
 export interface VerifySummary {
@@ -96,10 +98,10 @@ export interface VerifyResult {
   durationSeconds: number
 }
 
-const ID_PAGE = 10_000
+const ID_PAGE = 5_000
 const ACCOUNT_CHUNK = 100_000
 /** ids of the run log held in memory at once (one partition) */
-const PARTITION_TARGET = 200_000
+const PARTITION_TARGET = 100_000
 const LOWEST_UUID = '00000000-0000-0000-0000-000000000000'
 const HIGHEST_UUID = 'ffffffff-ffff-ffff-ffff-ffffffffffff'
 
@@ -132,11 +134,50 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
     // server-side aggregates run concurrently with the client-side id stream
     progress('conservation, replay and balances (server-side aggregates)')
     const aggregates = (async () => {
-      const [balances] = await sql.unsafe(q.SUM_BALANCES)
       const [range] = await sql.unsafe(q.ACCOUNT_ID_RANGE)
-      const balanceTotal = BigInt(balances.total)
-      const openingTotal = BigInt(balances.opening_total)
-      const accountCount = Number(balances.accounts)
+      let balanceTotal = 0n
+      let openingTotal = 0n
+      let accountCount = 0
+      let transfers = 0
+      let volume = 0n
+      let replayMismatches = 0
+      const replayViolations: Violation[] = []
+      let negativeCount = 0
+      const negativeRows: Array<{id: number; balance: string}> = []
+      if (range.lo !== null) {
+        const single = Number(range.hi) - Number(range.lo) < ACCOUNT_CHUNK
+        for (let lo = Number(range.lo); lo <= Number(range.hi); lo += ACCOUNT_CHUNK) {
+          const hi = Math.min(Number(range.hi), lo + ACCOUNT_CHUNK - 1)
+          const query = single ? sql.unsafe(q.REPLAY_ALL) : sql.unsafe(q.REPLAY_CHUNK, [lo, hi])
+          const rows = (await query.values()) as unknown as Array<[string, string, string, string, string, string]>
+          for (const [id, balanceText, openingText, incomingText, countText, outgoingText] of rows) {
+            const balance = BigInt(balanceText)
+            const opening = BigInt(openingText)
+            const incoming = BigInt(incomingText)
+            const outgoing = BigInt(outgoingText)
+            accountCount++
+            balanceTotal += balance
+            openingTotal += opening
+            transfers += Number(countText)
+            volume += incoming
+            const expected = opening + incoming - outgoing
+            if (balance !== expected) {
+              replayMismatches++
+              if (replayViolations.length < maxListed) {
+                replayViolations.push({
+                  kind: 'replay',
+                  message: `account ${id}: balance ${balance}, but opening ${opening} + incoming ${incoming} - outgoing ${outgoing} = ${expected} (off by ${balance - expected})`,
+                  accounts: [Number(id)],
+                })
+              }
+            }
+            if (balance < 0n && !mint.allowNegativeBalances) {
+              negativeCount++
+              if (negativeRows.length < maxListed) negativeRows.push({id: Number(id), balance: balanceText})
+            }
+          }
+        }
+      }
       const conservationViolations: Violation[] = []
       if (balanceTotal !== mint.total) {
         conservationViolations.push({
@@ -150,44 +191,27 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
           message: `accounts were added, removed or re-opened after the mint: ${accountCount} accounts with opening balances summing to ${openingTotal}; minted ${mint.accounts} accounts, ${mint.total} in total`,
         })
       }
-      let replayMismatches = 0
-      const replayViolations: Violation[] = []
-      if (range.lo !== null) {
-        for (let lo = Number(range.lo); lo <= Number(range.hi); lo += ACCOUNT_CHUNK) {
-          const hi = Math.min(Number(range.hi), lo + ACCOUNT_CHUNK - 1)
-          const rows = await sql.unsafe(q.REPLAY_MISMATCHES, [lo, hi, maxListed + 1])
-          replayMismatches += rows.length
-          for (const row of rows.slice(0, maxListed)) {
-            const expected = BigInt(row.opening_balance) + BigInt(row.incoming) - BigInt(row.outgoing)
-            replayViolations.push({
-              kind: 'replay',
-              message: `account ${row.id}: balance ${row.balance}, but opening ${row.opening_balance} + incoming ${row.incoming} - outgoing ${row.outgoing} = ${expected} (off by ${BigInt(row.balance) - expected})`,
-              accounts: [Number(row.id)],
-            })
-          }
-        }
-      }
-      let negatives: {count: number; rows: Array<{id: number; balance: string}>} = {count: 0, rows: []}
-      if (!mint.allowNegativeBalances) {
-        const [n] = await sql.unsafe(q.COUNT_NEGATIVE_BALANCES)
-        const rows = Number(n.n) > 0 ? await sql.unsafe(q.NEGATIVE_BALANCES, [maxListed]) : []
-        negatives = {count: Number(n.n), rows: rows.map((r) => ({id: Number(r.id), balance: String(r.balance)}))}
-      }
       const [pk] = await sql.unsafe(q.TRANSFERS_PRIMARY_KEY)
       const hasPrimaryKey = Number(pk.n) > 0
       // without the primary key, uniqueness is not enforced any more: look for stored duplicates
       const duplicates = hasPrimaryKey ? [] : await sql.unsafe(q.DUPLICATE_TRANSFER_IDS, [maxListed])
-      return {balanceTotal, accountCount, conservationViolations, replayMismatches, replayViolations, negatives, hasPrimaryKey, duplicates}
+      return {
+        balanceTotal,
+        accountCount,
+        transfers,
+        volume,
+        conservationViolations,
+        replayMismatches,
+        replayViolations,
+        negatives: {count: negativeCount, rows: negativeRows},
+        hasPrimaryKey,
+        duplicates,
+      }
     })()
     aggregates.catch(() => {})
 
     const needIdStream = runLogFiles.length > 0 || options.audit !== undefined
-    const idScan = needIdStream
-      ? scanIds(sql, runLogFiles, options, report, progress)
-      : (async () => {
-          const [row] = await sql.unsafe(q.COUNT_TRANSFERS)
-          return {transfers: Number(row.transfers), volume: BigInt(row.volume), runLog: undefined, audit: undefined, adjacentDuplicates: 0}
-        })()
+    const idScan = needIdStream ? scanIds(sql, runLogFiles, options, report, progress) : Promise.resolve({transfers: 0, runLog: undefined, audit: undefined, adjacentDuplicates: 0})
     const [agg, scan] = await Promise.all([aggregates, idScan])
 
     for (const v of agg.conservationViolations) report(v)
@@ -209,7 +233,7 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
     checks.push({
       name: 'duplicates',
       ok: duplicateCount === 0,
-      checked: scan.transfers,
+      checked: agg.transfers,
       violations: duplicateCount,
       ...(agg.hasPrimaryKey && !needIdStream ? {skipped: undefined} : {}),
     })
@@ -231,8 +255,8 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
 
     const summary: VerifySummary = {
       accounts: agg.accountCount,
-      transfers: scan.transfers,
-      volume: scan.volume.toString(),
+      transfers: agg.transfers,
+      volume: agg.volume.toString(),
       mintedTotal: mint.total.toString(),
       balanceTotal: agg.balanceTotal.toString(),
       allowNegativeBalances: mint.allowNegativeBalances,
@@ -265,15 +289,15 @@ async function scanIds(
   options: VerifyOptions,
   report: (v: Violation) => void,
   progress: (message: string) => void,
-): Promise<{transfers: number; volume: bigint; runLog?: RunLogSummary; audit?: AuditSummary; adjacentDuplicates: number}> {
-  const partitions = runLogFiles.length > 0 ? await partitionRunLogs(runLogFiles, options.tmpDir) : undefined
+): Promise<{transfers: number; runLog?: RunLogSummary; audit?: AuditSummary; adjacentDuplicates: number}> {
+  const partitions = runLogFiles.length > 0 ? await partitionRunLogs(runLogFiles, options.tmpDir, options.partitionIds) : undefined
   const runLog: RunLogSummary | undefined = partitions
     ? {attempted: 0, acknowledged: 0, unknown: 0, unknownCommitted: 0, unknownNotCommitted: 0, notCommitted: 0, sentToQueue: 0, sentNotApplied: 0}
     : undefined
   const audit = options.audit ? new AuditMerge(options.audit, report) : undefined
   let transfers = 0
-  let volume = 0n
   let adjacentDuplicates = 0
+  const withOrigin = audit !== undefined
   let previous: string | undefined
   const ranges = partitions?.ranges ?? [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: async () => new Map<string, IdStatus>()}]
   try {
@@ -290,15 +314,20 @@ async function scanIds(
           else if (status === IdStatus.Sent) runLog.sentToQueue++
         }
       }
-      let last = range.lo
-      let first = true
-      for (;;) {
-        const page = await sql.unsafe(first ? q.TRANSFER_IDS_FIRST_PAGE : q.TRANSFER_IDS_PAGE, [last, range.hi, ID_PAGE], {prepare: true}).values()
-        first = false
-        let pageVolume = 0
-        for (const [id, origin, amount] of page as unknown as Array<[string, string, string]>) {
+      const fetchPage = (after: string, first: boolean) => {
+        const text = withOrigin ? (first ? q.TRANSFER_IDS_ORIGIN_FIRST_PAGE : q.TRANSFER_IDS_ORIGIN_PAGE) : first ? q.TRANSFER_IDS_FIRST_PAGE : q.TRANSFER_IDS_PAGE
+        const pending = sql.unsafe(text, [after, range.hi, ID_PAGE], {prepare: true}).values() as unknown as Promise<Array<[string, string]>>
+        pending.catch(() => {})
+        return pending
+      }
+      // the next page is requested as soon as this one arrives (keyset: it only needs the last id),
+      // so the database reads it while this one is merged
+      let next: Promise<Array<[string, string]>> | undefined = fetchPage(range.lo, true)
+      while (next) {
+        const page: Array<[string, string]> = await next
+        next = page.length === ID_PAGE ? fetchPage(page[page.length - 1][0], false) : undefined
+        for (const [id, origin] of page) {
           transfers++
-          pageVolume += Number(amount)
           if (id === previous) {
             adjacentDuplicates++
             report({kind: 'duplicate', message: `transfer ${id} is stored more than once`, ids: [id]})
@@ -318,9 +347,6 @@ async function scanIds(
           }
           if (audit) await audit.transfer(id, origin)
         }
-        volume += BigInt(pageVolume)
-        if (page.length < ID_PAGE) break
-        last = (page[page.length - 1] as unknown as [string])[0]
       }
       // what the run log has and the database does not
       if (runLog) {
@@ -337,7 +363,7 @@ async function scanIds(
   } finally {
     await partitions?.cleanup()
   }
-  return {transfers, volume, runLog, audit: audit?.summary, adjacentDuplicates}
+  return {transfers, runLog, audit: audit?.summary, adjacentDuplicates}
 }
 
 /** Run directories or files → run log files. */
@@ -364,51 +390,106 @@ interface IdRange {
   load(): Promise<Map<string, IdStatus>>
 }
 
-/** Lines of a file, read in big chunks (faster than readline for millions of lines). */
-async function* lines(file: string): AsyncGenerator<string> {
-  let rest = ''
-  for await (const chunk of createReadStream(file, {encoding: 'utf8', highWaterMark: 1 << 20})) {
-    const text = rest + (chunk as string)
-    let start = 0
+/**
+ * Calls onRecord(status, idStart) for each "<event>\t<id>..." line of a run log,
+ * reading raw bytes in big chunks: no string per line, no promise per record
+ * (millions of lines). The id is the 36 bytes at idStart of the chunk passed along.
+ */
+async function scanRecords(file: string, onRecord: (status: IdStatus, chunk: Buffer, idStart: number) => void): Promise<void> {
+  // one reusable buffer: memory stays flat however big the log is
+  const buffer = Buffer.allocUnsafe(READ_BUFFER)
+  const handle = await open(file, 'r')
+  try {
+    let filled = 0
     for (;;) {
-      const nl = text.indexOf('\n', start)
-      if (nl < 0) break
-      yield text.slice(start, nl)
-      start = nl + 1
+      const {bytesRead} = await handle.read(buffer, filled, buffer.length - filled, null)
+      filled += bytesRead
+      const final = bytesRead === 0
+      let start = 0
+      for (;;) {
+        let nl = buffer.indexOf(10, start)
+        if (nl < 0 || nl >= filled) {
+          if (!final || start >= filled) break
+          nl = filled
+        }
+        const status = eventStatus(buffer, start)
+        if (status !== undefined) {
+          const tab = buffer.indexOf(9, start)
+          if (tab >= 0 && tab + 37 <= nl) onRecord(status, buffer, tab + 1)
+        }
+        start = nl + 1
+      }
+      if (final) break
+      // keep the incomplete last line at the front for the next read
+      buffer.copyWithin(0, start, filled)
+      filled -= start
+      if (filled === buffer.length) throw new UsageError(`${file}: a line longer than ${READ_BUFFER} bytes: not a run log`)
     }
-    rest = text.slice(start)
+  } finally {
+    await handle.close()
   }
-  if (rest) yield rest
 }
 
-/** Parses "<event>\t<id>\t..." into [status, id]; comments and unknown lines give undefined. */
-function parseLine(line: string): [IdStatus, string] | undefined {
-  const tab = line.indexOf('\t')
-  if (tab < 0 || line.startsWith('#')) return undefined
-  const status = statusOf(line.slice(0, tab))
-  if (status === undefined) return undefined
-  const id = line.slice(tab + 1, tab + 37).toLowerCase()
-  return id.length === 36 ? [status, id] : undefined
+const READ_BUFFER = 1 << 20
+
+/** The status of a line from its event word, by its first bytes (see runlog.ts); undefined for comments and unknown words. */
+function eventStatus(b: Buffer, i: number): IdStatus | undefined {
+  switch (b[i]) {
+    case 0x61: // a: attempt / applied / already_applied
+      if (b[i + 1] === 0x74 && b[i + 7] === 9) return IdStatus.Attempted
+      if (b[i + 1] === 0x70 && b[i + 7] === 9) return IdStatus.Acknowledged
+      if (b[i + 1] === 0x6c && b[i + 15] === 9) return IdStatus.Acknowledged
+      return undefined
+    case 0x72: // rejected
+      return b[i + 8] === 9 ? IdStatus.NotCommitted : undefined
+    case 0x66: // failed
+      return b[i + 6] === 9 ? IdStatus.NotCommitted : undefined
+    case 0x75: // unknown
+      return b[i + 7] === 9 ? IdStatus.Unknown : undefined
+    case 0x73: // sent
+      return b[i + 4] === 9 ? IdStatus.Sent : undefined
+    default:
+      // the verifier's own partition files: "<status digit>\t<id>"
+      return b[i] >= 0x31 && b[i] <= 0x35 && b[i + 1] === 9 ? ((b[i] - 0x30) as IdStatus) : undefined
+  }
 }
+
+/** the id at idStart as a fresh lower-case string (ids are written lower-case; upper-case input is folded) */
+function idAt(chunk: Buffer, idStart: number): string {
+  const id = chunk.toString('latin1', idStart, idStart + 36)
+  return /[A-F]/.test(id) ? id.toLowerCase() : id
+}
+
+/** lower-case hex digit value of the byte, or -1 */
+function hexValue(byte: number): number {
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30
+  if (byte >= 0x61 && byte <= 0x66) return byte - 0x57
+  if (byte >= 0x41 && byte <= 0x46) return byte - 0x37
+  return -1
+}
+
+const PARTITION_RECORD = 39 // "<digit>\t<36-char id>\n"
+const PARTITION_BUFFER = 4096 * PARTITION_RECORD
 
 /**
  * Splits the run logs by the first hex digits of the id, so each partition fits in
  * memory and matches one contiguous key range of the transfers table. Small logs
- * are one partition read straight from the logs.
+ * are one partition read straight from the logs. Records are copied as bytes into
+ * fixed-width partition files (no strings are made in this pass).
  */
-async function partitionRunLogs(files: string[], tmpDir = os.tmpdir()): Promise<{ranges: IdRange[]; cleanup: () => Promise<void>}> {
+async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), target = PARTITION_TARGET): Promise<{ranges: IdRange[]; cleanup: () => Promise<void>}> {
   let bytes = 0
   for (const file of files) bytes += (await stat(file)).size
-  // ~130 bytes of log per id (attempt + outcome line)
-  const estimatedIds = bytes / 130
-  const digits = estimatedIds <= PARTITION_TARGET ? 0 : estimatedIds <= PARTITION_TARGET * 16 ? 1 : 2
+  // ~110 bytes of log per id (attempt + outcome line)
+  const estimatedIds = bytes / 110
+  const digits = estimatedIds <= target ? 0 : estimatedIds <= target * 16 ? 1 : 2
   const loadFromLogs = async (): Promise<Map<string, IdStatus>> => {
     const map = new Map<string, IdStatus>()
     for (const file of files) {
-      for await (const line of lines(file)) {
-        const parsed = parseLine(line)
-        if (parsed) map.set(parsed[1], combineStatus(map.get(parsed[1]), parsed[0]))
-      }
+      await scanRecords(file, (status, chunk, idStart) => {
+        const id = idAt(chunk, idStart)
+        map.set(id, combineStatus(map.get(id), status))
+      })
     }
     return map
   }
@@ -417,40 +498,43 @@ async function partitionRunLogs(files: string[], tmpDir = os.tmpdir()): Promise<
   const dir = await mkdtemp(path.join(tmpDir, 'atlas-verify-'))
   const count = 16 ** digits
   const prefixes = Array.from({length: count}, (_, i) => i.toString(16).padStart(digits, '0'))
-  const streams = new Map<string, WriteStream>(prefixes.map((p) => [p, createWriteStream(path.join(dir, p))]))
+  const fds = prefixes.map((p) => openSync(path.join(dir, p), 'w'))
+  const buffers = prefixes.map(() => Buffer.allocUnsafe(PARTITION_BUFFER))
+  const used = new Array<number>(count).fill(0)
+  const flush = (index: number) => {
+    if (used[index] > 0) writeSync(fds[index], buffers[index], 0, used[index])
+    used[index] = 0
+  }
   try {
-    const buffers = new Map<string, string[]>(prefixes.map((p) => [p, []]))
-    const flush = async (prefix: string) => {
-      const buffer = buffers.get(prefix)!
-      if (buffer.length === 0) return
-      const stream = streams.get(prefix)!
-      if (!stream.write(buffer.join(''))) await new Promise<void>((r) => stream.once('drain', () => r()))
-      buffer.length = 0
-    }
     for (const file of files) {
-      for await (const line of lines(file)) {
-        const parsed = parseLine(line)
-        if (!parsed) continue
-        const prefix = parsed[1].slice(0, digits)
-        const buffer = buffers.get(prefix)
-        if (!buffer) continue
-        buffer.push(`${parsed[0]}${parsed[1]}\n`)
-        if (buffer.length >= 4096) await flush(prefix)
-      }
+      await scanRecords(file, (status, chunk, idStart) => {
+        const first = hexValue(chunk[idStart])
+        const index = digits === 1 ? first : first * 16 + hexValue(chunk[idStart + 1])
+        if (first < 0 || index < 0 || index >= count) return
+        const buffer = buffers[index]
+        let at = used[index]
+        buffer[at] = 0x30 + status
+        buffer[at + 1] = 9
+        chunk.copy(buffer, at + 2, idStart, idStart + 36)
+        buffer[at + 38] = 10
+        used[index] = at + PARTITION_RECORD
+        if (used[index] + PARTITION_RECORD > PARTITION_BUFFER) flush(index)
+      })
     }
-    for (const prefix of prefixes) await flush(prefix)
+    for (let i = 0; i < count; i++) flush(i)
   } finally {
-    await Promise.all([...streams.values()].map((s) => new Promise<void>((r) => s.end(() => r()))))
+    for (const fd of fds) closeSync(fd)
   }
   const ranges: IdRange[] = prefixes.map((prefix) => ({
     lo: uuidBound(prefix, '0'),
     hi: uuidBound(prefix, 'f'),
     load: async () => {
+      // bounded by the partition's size: read it whole and walk the fixed-width records
+      const data = await readFile(path.join(dir, prefix))
       const map = new Map<string, IdStatus>()
-      for await (const line of lines(path.join(dir, prefix))) {
-        if (line.length < 37) continue
-        const id = line.slice(1)
-        map.set(id, combineStatus(map.get(id), Number(line[0]) as IdStatus))
+      for (let at = 0; at + PARTITION_RECORD <= data.length; at += PARTITION_RECORD) {
+        const id = idAt(data, at + 2)
+        map.set(id, combineStatus(map.get(id), (data[at] - 0x30) as IdStatus))
       }
       return map
     },

@@ -1,0 +1,99 @@
+/**
+ * `verify --ledger-balance` over 1,000,000 transfers against a bare SQL aggregate
+ * over the same tables (the one query a person would write to check conservation
+ * and replay), on one throwaway PostgreSQL. Verify runs in a child process so its
+ * peak RSS is measured alone. Goals: wall time <= 1.5x the aggregate, peak RSS <= 200 MB.
+ * Reports, never asserts.
+ *
+ *   node --import tsx bench/verify/run.ts   (BENCH_TRANSFERS, BENCH_ACCOUNTS, BENCH_ROUNDS)
+ */
+import {execFile} from 'node:child_process'
+import {openSync, writeSync, closeSync} from 'node:fs'
+import {mkdtemp, mkdir, rm} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {connectLedger} from '../../src/lib/ledger/db.js'
+import {RUN_LOG_FILE} from '../../src/lib/ledger/runlog.js'
+import {initLedger} from '../../src/lib/ledger/schema.js'
+import {startPostgres} from '../../test/helpers/postgres.js'
+
+const transfers = Number(process.env.BENCH_TRANSFERS ?? 1_000_000)
+const accounts = Number(process.env.BENCH_ACCOUNTS ?? 1000)
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+const here = path.dirname(new URL(import.meta.url).pathname)
+
+/** The bare aggregate: conservation and replay of every account in one statement. */
+const BARE_AGGREGATE = `SELECT sum(a.balance) AS total,
+  count(*) FILTER (WHERE a.balance <> a.opening_balance + coalesce(i.total, 0) - coalesce(o.total, 0)) AS mismatches
+FROM accounts a
+LEFT JOIN (SELECT to_account AS account, sum(amount) AS total FROM transfers GROUP BY to_account) i ON i.account = a.id
+LEFT JOIN (SELECT from_account AS account, sum(amount) AS total FROM transfers GROUP BY from_account) o ON o.account = a.id`
+
+function child(args: string[]): Promise<{seconds: number; maxRssMB: number; ok: boolean; transfers: number}> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', path.join(here, 'child.ts'), ...args], {maxBuffer: 1 << 20}, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${error.message}\n${stderr}`))
+      else resolve(JSON.parse(stdout.trim().split('\n').at(-1)!))
+    })
+  })
+}
+
+const pg = await startPostgres({settings: {shared_buffers: '256MB', work_mem: '64MB', max_wal_size: '2GB'}})
+const tmp = await mkdtemp(path.join(os.tmpdir(), 'atlas-bench-verify-'))
+try {
+  const sql = await connectLedger(pg.url, {max: 2})
+  await initLedger(sql, {accounts, openingBalance: 100_000_000, allowNegativeBalances: false})
+  let t = performance.now()
+  // set-up only (not the ledger's SQL): random transfers, then balances made consistent with them
+  await sql.unsafe(`INSERT INTO transfers (id, from_account, to_account, amount, origin_region)
+    SELECT gen_random_uuid(), f, CASE WHEN t >= f THEN t + 1 ELSE t END, 1 + floor(random() * 100)::int, 'us'
+    FROM (SELECT 1 + floor(random() * ${accounts})::int AS f, 1 + floor(random() * ${accounts - 1})::int AS t FROM generate_series(1, ${transfers})) s`)
+  await sql.unsafe(`UPDATE accounts a SET balance = a.opening_balance + coalesce(i.total, 0) - coalesce(o.total, 0)
+    FROM accounts x
+    LEFT JOIN (SELECT to_account AS account, sum(amount) AS total FROM transfers GROUP BY to_account) i ON i.account = x.id
+    LEFT JOIN (SELECT from_account AS account, sum(amount) AS total FROM transfers GROUP BY from_account) o ON o.account = x.id
+    WHERE a.id = x.id`)
+  await sql.unsafe('VACUUM ANALYZE accounts')
+  await sql.unsafe('VACUUM ANALYZE transfers')
+  const setupSeconds = (performance.now() - t) / 1000
+
+  // a run log that acknowledges every stored transfer (attempt + applied lines, as the workload writes them)
+  const runDir = path.join(tmp, 'run')
+  await mkdir(runDir)
+  const fd = openSync(path.join(runDir, RUN_LOG_FILE), 'w')
+  let last = '00000000-0000-0000-0000-000000000000'
+  for (;;) {
+    const page = await sql.unsafe('SELECT id, from_account, to_account, amount FROM transfers WHERE id > $1 ORDER BY id LIMIT 50000', [last])
+    if (page.length === 0) break
+    writeSync(fd, page.map((r) => `attempt\t${r.id}\t${r.from_account}\t${r.to_account}\t${r.amount}\t0\napplied\t${r.id}\t0\n`).join(''))
+    last = page[page.length - 1].id
+  }
+  closeSync(fd)
+
+  const rows: Array<{round: number; aggregate: number; verify: number; verifyRss: number; verifyWithLog: number; verifyWithLogRss: number}> = []
+  await sql.unsafe(BARE_AGGREGATE) // warm the cache for everyone
+  for (let round = 0; round < rounds; round++) {
+    t = performance.now()
+    const [agg] = await sql.unsafe(BARE_AGGREGATE)
+    const aggregate = (performance.now() - t) / 1000
+    if (Number(agg.mismatches) !== 0) throw new Error('set-up is inconsistent')
+    const plain = await child([pg.url])
+    const withLog = await child([pg.url, runDir])
+    if (!plain.ok || !withLog.ok || plain.transfers !== transfers) throw new Error(`verify disagrees with the set-up: ${JSON.stringify({plain, withLog})}`)
+    rows.push({round, aggregate, verify: plain.seconds, verifyRss: plain.maxRssMB, verifyWithLog: withLog.seconds, verifyWithLogRss: withLog.maxRssMB})
+  }
+  await sql.end({timeout: 1})
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  const agg = median(rows.map((r) => r.aggregate))
+  const v = median(rows.map((r) => r.verify))
+  const vl = median(rows.map((r) => r.verifyWithLog))
+  console.log(`${transfers} transfers, ${accounts} accounts (set-up ${setupSeconds.toFixed(1)} s), ${rounds} rounds, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+  for (const r of rows) {
+    console.log(`  round ${r.round}: bare aggregate ${r.aggregate.toFixed(3)} s | verify ${r.verify.toFixed(3)} s, ${r.verifyRss} MB | verify + run log of ${transfers} ids ${r.verifyWithLog.toFixed(3)} s, ${r.verifyWithLogRss} MB`)
+  }
+  console.log(`median: verify / aggregate = ${(v / agg).toFixed(2)}x (goal <= 1.5x); verify with run log / aggregate = ${(vl / agg).toFixed(2)}x; peak RSS ${Math.max(...rows.map((r) => r.verifyRss))} MB / ${Math.max(...rows.map((r) => r.verifyWithLogRss))} MB (goal <= 200 MB)`)
+  console.log(JSON.stringify({bench: 'verify', transfers, accounts, rows, ratio: Number((v / agg).toFixed(3)), ratioWithRunLog: Number((vl / agg).toFixed(3))}))
+} finally {
+  await pg.stop()
+  await rm(tmp, {recursive: true, force: true})
+}
