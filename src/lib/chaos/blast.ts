@@ -99,7 +99,6 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   const signal = options.signal
   const {defaultRunDir} = await import('../ledger/workload.js')
   const runDir = path.resolve(options.runDir ?? defaultRunDir(world.runsDir()))
-  await mkdir(runDir, {recursive: true})
   const events: BlastEvent[] = []
   let faultAt: Date | undefined
   const note = (event: string) => {
@@ -114,6 +113,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     const status = await world.status()
     if (!status.up) throw new PreconditionError('the world is not running', {hint: 'run `atlas up` first'})
     before = await world.waitConverged({timeoutMs: 60_000, signal})
+    await mkdir(runDir, {recursive: true})
     done({note: `database leader ${before.leaderRegion}; ${survivability.explanation}`})
   } catch (error) {
     done({error: error as Error})

@@ -1,0 +1,88 @@
+import {expect} from 'chai'
+import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
+import {parseConfigObject} from '../../src/lib/config/load.js'
+import {blastRadius, RecoveryTracker, type BlastResult} from '../../src/lib/chaos/blast.js'
+import {unavailableSeconds, type TimelinePoint} from '../../src/lib/chaos/timeline.js'
+import {AtlasError, ExitCode} from '../../src/lib/errors.js'
+import {formatMarkdownReport} from '../../src/lib/report/blast.js'
+import type {World} from '../../src/lib/world/types.js'
+
+const config = parseConfigObject(DEFAULT_CONFIG)
+
+/** A world that fails the test if anything beyond its regions is touched. */
+const untouchable = {
+  driver: 'local',
+  config,
+  regions: config.regions,
+  runsDir: () => '/nonexistent',
+  status: () => Promise.reject(new Error('status must not be called')),
+  injectFault: () => Promise.reject(new Error('injectFault must not be called')),
+} as unknown as World
+
+describe('blast-radius pre-check', () => {
+  it('refuses a fault that loses quorum (exit 3) with the arithmetic, before touching the world', async () => {
+    const error = await blastRadius(untouchable, {regions: ['us', 'witness'], mode: 'kill', durationMs: 1000}).catch((e: unknown) => e)
+    expect(error).to.be.instanceOf(AtlasError)
+    expect((error as AtlasError).exitCode).to.equal(ExitCode.Precondition)
+    expect((error as AtlasError).code).to.equal('FAULT_REFUSED')
+    expect((error as AtlasError).message).to.equal('refusing to break us + witness: losing us + witness leaves 1 of 3 voting regions; a Raft majority needs 2 of 3: quorum would be lost')
+    expect((error as AtlasError).hint).to.match(/--force/)
+  })
+
+  it('lets a single-region fault through to the world', async () => {
+    const error = await blastRadius(untouchable, {regions: ['eu'], mode: 'kill', durationMs: 1000}).catch((e: unknown) => e)
+    expect((error as Error).message).to.equal('status must not be called')
+  })
+})
+
+describe('RecoveryTracker (RTO)', () => {
+  const fault = new Date('2026-01-01T00:00:10.000Z')
+  const at = (ms: number) => new Date(fault.getTime() + ms)
+
+  it('ignores acknowledgements of transfers issued before the fault, and "already applied" reads', async () => {
+    const tracker = new RecoveryTracker()
+    const waiting = tracker.waitForAckStartedAfter(fault, {timeoutMs: 1000})
+    tracker.record({outcome: 'applied', at: at(30), latencyMs: 50}) // issued 20 ms before the fault: its reply was on the wire
+    tracker.record({outcome: 'already_applied', at: at(2000), latencyMs: 5}) // read from a standby
+    tracker.record({outcome: 'failed', at: at(3000), latencyMs: 5})
+    tracker.record({outcome: 'applied', at: at(7500), latencyMs: 400})
+    expect((await waiting).getTime() - fault.getTime()).to.equal(7500)
+  })
+
+  it('answers at once from acknowledgements it has already seen', async () => {
+    const tracker = new RecoveryTracker()
+    tracker.record({outcome: 'applied', at: at(900), latencyMs: 100})
+    expect((await tracker.waitForAckStartedAfter(fault)).getTime()).to.equal(at(900).getTime())
+  })
+
+  it('times out when nothing is acknowledged', async () => {
+    const error = await new RecoveryTracker().waitForAckStartedAfter(fault, {timeoutMs: 20}).catch((e: unknown) => e)
+    expect((error as Error).message).to.match(/was acknowledged within 20 ms/)
+  })
+})
+
+describe('blast report', () => {
+  const point = (t: number, writable: boolean, leader: string | null): TimelinePoint => ({t, at: new Date(Date.UTC(2026, 0, 1) + t * 1000).toISOString(), writable, quorumHeld: true, leaderRegion: leader, raftLeaderRegion: 'witness', raftTerm: 3, unreachableRegions: writable ? [] : ['us'], membersAlive: 4, members: 6})
+
+  it('measures unavailability from the timeline', () => {
+    expect(unavailableSeconds([point(-0.1, true, 'us'), point(0.2, false, null), point(7.9, true, 'eu')])).to.equal(7.9)
+    expect(unavailableSeconds([])).to.equal(null)
+  })
+
+  it('renders a Markdown report with the verdict, RTO and one timeline row per change', () => {
+    const result = {
+      region: 'us', regions: ['us'], mode: 'kill', driver: 'local', runDir: '/r', forced: false,
+      survivability: {survives: true, voters: 3, votersLost: 1, votersLeft: 2, majority: 2, explanation: 'losing us leaves 2 of 3 voting regions; a Raft majority needs 2 of 3: quorum holds'},
+      faultInjectedAt: '2026-01-01T00:00:00.000Z', faultDescription: 'SIGKILL to etcd-us', durationSeconds: 12,
+      rtoSeconds: 7.91, recoveredDuringFault: true, unavailableSeconds: 7.9, leaderBefore: 'us', leaderAfterFault: 'eu', leaderAfterRestore: 'eu', failover: true,
+      acknowledged: 900, unknown: 2, lost: 0, attempted: 905, verified: true, violations: {}, converged: true, convergeSeconds: 4.2,
+      timeline: [point(-0.1, true, 'us'), point(0.2, false, null), point(0.45, false, null), point(7.9, true, 'eu')],
+      events: [{t: 0, at: '', event: 'fault injected'}], report: {json: '/r/report.json', markdown: '/r/report.md'}, interrupted: false,
+    } as BlastResult
+    const md = formatMarkdownReport(result)
+    expect(md).to.match(/Verdict: \*\*PASS\*\*: 900 acknowledged transfers, 0 lost, 2 with unknown outcome/)
+    expect(md).to.include('| RTO (fault to first acknowledged write) | 7.91 s |')
+    // the two identical "not writable" samples collapse into one row
+    expect(md.split('\n').filter((l) => /^\| 0\.(20|45) \| NO/.test(l))).to.have.length(1)
+  })
+})
