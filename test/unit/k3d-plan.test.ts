@@ -204,3 +204,15 @@ describe('k3d SQL Jobs', () => {
     expect(job.metadata.namespace).to.equal('atlas')
   })
 })
+
+describe('k3d Git source', () => {
+  it('defaults to the renderer\'s in-cluster repository and follows ATLAS_GIT_* overrides', async () => {
+    const {gitSource} = await import('../../src/lib/world/k3d/render.js')
+    expect(gitSource({})).to.deep.equal({repoURL: 'http://atlas-git.argocd.svc.cluster.local/atlas.git', revision: 'HEAD', renderedPath: 'deploy'})
+    expect(gitSource({ATLAS_GIT_REPO_URL: 'https://github.com/o/r.git', ATLAS_GIT_REVISION: 'abc123', ATLAS_GIT_RENDERED_PATH: 'out'})).to.deep.equal({
+      repoURL: 'https://github.com/o/r.git',
+      revision: 'abc123',
+      renderedPath: 'out',
+    })
+  })
+})

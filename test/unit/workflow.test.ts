@@ -121,6 +121,11 @@ describe('.github/workflows', () => {
     const downStep = k3d!.jobs.k3d.steps.find((s) => /^atlas down/m.test(s.run ?? ''))!
     expect(downStep.if).to.equal('always()')
     expect(k3d!.jobs.k3d.needs).to.equal('lint')
+    // Argo CD reads Git: the job points it at the commit under test, whose deploy/values must be current
+    const env = (k3d!.jobs.k3d as Job & {env?: Record<string, string>}).env ?? {}
+    expect(env.ATLAS_GIT_REPO_URL).to.equal('https://github.com/${{ github.repository }}.git')
+    expect(env.ATLAS_GIT_REVISION).to.equal('${{ github.sha }}')
+    expect(order.indexOf('render')).to.be.within(0, at('up'))
   })
 
   it('calls only atlas commands that exist, with flags they declare', async () => {

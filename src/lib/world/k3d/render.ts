@@ -13,6 +13,20 @@ import {terraformVariables} from './terraform-vars.js'
 /** Path of the rendered files inside the Git repository Argo CD reads (as `atlas render` defaults to). */
 export const RENDERED_GIT_PATH = 'deploy'
 
+/**
+ * The Git source Argo CD pulls the charts and the rendered values from. Argo CD
+ * reads Git, not the base dir: the values rendered here must also be committed
+ * there (`atlas render --out deploy`). ATLAS_GIT_REPO_URL / ATLAS_GIT_REVISION /
+ * ATLAS_GIT_RENDERED_PATH point it at e.g. the GitHub repository in CI.
+ */
+export function gitSource(env: NodeJS.ProcessEnv = process.env): {repoURL: string; revision: string; renderedPath: string} {
+  return {
+    repoURL: env.ATLAS_GIT_REPO_URL || DEFAULT_RENDER_INPUTS.git.repoURL,
+    revision: env.ATLAS_GIT_REVISION || DEFAULT_RENDER_INPUTS.git.revision,
+    renderedPath: env.ATLAS_GIT_RENDERED_PATH || RENDERED_GIT_PATH,
+  }
+}
+
 export interface K3dRendered {
   /** gitops output, paths relative to layout.renderedDir */
   gitops: RenderedFile[]
@@ -52,7 +66,7 @@ export function ledgerSchemaSql(config: AtlasConfig, database = LEDGER_DATABASE)
 
 /** Everything `atlas up` renders for the k3d world, in memory (pure: no I/O but reading templates). */
 export async function renderK3d(config: AtlasConfig, layout: K3dLayout, endpoint: string): Promise<K3dRendered> {
-  const gitops = await renderWorld(config, {...DEFAULT_RENDER_INPUTS, git: {...DEFAULT_RENDER_INPUTS.git, renderedPath: RENDERED_GIT_PATH}})
+  const gitops = await renderWorld(config, {...DEFAULT_RENDER_INPUTS, git: gitSource()})
   const files = new Map<string, string>()
   files.set(layout.tfvarsFile, `${JSON.stringify(terraformVariables(config, {endpoint}), null, 2)}\n`)
   files.set(layout.extraVarsFile, `${JSON.stringify(ansibleExtraVars(config, {renderedDir: layout.renderedDir, stateDir: layout.k3dDir, endpoint}), null, 2)}\n`)
