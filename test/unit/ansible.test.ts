@@ -3,7 +3,7 @@
 // idempotent and never prints the Argo CD admin password or cluster keys.
 import {expect} from 'chai'
 import {spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -164,7 +164,10 @@ describe('ansible/', function () {
       writeFileSync(extraVarsFile, JSON.stringify({...vars, localstack_health_retries: 5, localstack_health_delay_seconds: 1}))
     })
 
-    after(() => server?.close())
+    after(() => {
+      server?.close()
+      if (work) rmSync(work, {recursive: true, force: true})
+    })
 
     // asynchronous on purpose: the fake health endpoint lives in this process and
     // must keep answering while the playbook runs

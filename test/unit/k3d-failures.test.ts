@@ -9,7 +9,7 @@ import {parseConfigObject} from '../../src/lib/config/load.js'
 import {AtlasError, ExitCode} from '../../src/lib/errors.js'
 import {PACKAGE_ROOT} from '../../src/lib/paths.js'
 import {K3dWorld, type K3dPlan} from '../../src/lib/world/k3d/index.js'
-import {emptyDir, stubToolDir, withEnv} from '../fixtures/k3d/stubs.js'
+import {emptyDir, removeTempDirs, stubToolDir, withEnv} from '../fixtures/k3d/stubs.js'
 
 const defaults = () => parseConfigObject(DEFAULT_CONFIG)
 
@@ -228,3 +228,5 @@ describe('k3d world against stub tools', function () {
     }
   })
 })
+
+after(removeTempDirs)

@@ -12,7 +12,7 @@ import {ansibleExtraVars} from '../../src/lib/world/k3d/ansible-vars.js'
 import {multiRegionStatements} from '../../src/lib/world/k3d/ddl.js'
 import {K3dWorld, type K3dPlan} from '../../src/lib/world/k3d/index.js'
 import {ledgerSchemaSql} from '../../src/lib/world/k3d/render.js'
-import {emptyDir, FIXTURES, withEnv} from '../fixtures/k3d/stubs.js'
+import {emptyDir, FIXTURES, removeTempDirs, withEnv} from '../fixtures/k3d/stubs.js'
 
 const defaults = () => parseConfigObject(DEFAULT_CONFIG)
 
@@ -216,3 +216,5 @@ describe('k3d Git source', () => {
     })
   })
 })
+
+after(removeTempDirs)
