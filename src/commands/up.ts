@@ -14,12 +14,20 @@ Idempotent: a running world is reported, not started twice; processes that died 
     driver: driverFlag,
     'dry-run': dryRunFlag,
     'base-dir': Flags.string({summary: 'Directory for state, logs and runs (default: local.baseDir of the config).'}),
+    provisioner: Flags.option({
+      options: ['sdk', 'terraform'] as const,
+      summary: 'Local world: create the S3/SQS/IAM resources with the AWS SDK (default), or with terraform/ against moto (needs `terraform init` to download the AWS provider).',
+      default: 'sdk' as const,
+    })(),
   }
 
   async run(): Promise<UpResult> {
     const config = await this.atlasConfig()
-    const {createWorld} = await import('../lib/world/index.js')
-    const world = await createWorld(config, {driver: this.flags.driver, baseDir: this.flags['base-dir']})
+    const {createWorld, resolveDriver} = await import('../lib/world/index.js')
+    const world =
+      this.flags.provisioner === 'terraform' && (await resolveDriver(config, this.flags.driver)) === 'local'
+        ? new (await import('../lib/world/local/index.js')).LocalWorld(config, {baseDir: this.flags['base-dir'], provisioner: 'terraform'})
+        : await createWorld(config, {driver: this.flags.driver, baseDir: this.flags['base-dir']})
     const fancy = !this.jsonEnabled() && process.stderr.isTTY && !this.flags['dry-run']
     const progress = fancy ? await (await import('../lib/world/local/listr-progress.js')).listrProgress() : undefined
     let result: UpResult

@@ -37,6 +37,31 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     for (const r of firstUp.regions) expect(r.databaseUrl).to.match(/^postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\//)
   })
 
+  it('provisions the audit buckets and queues on moto with the settings terraform/modules/region declares', async () => {
+    const {S3Client, GetBucketVersioningCommand, GetBucketEncryptionCommand, GetPublicAccessBlockCommand, GetBucketReplicationCommand} = await import('@aws-sdk/client-s3')
+    const {SQSClient, GetQueueAttributesCommand} = await import('@aws-sdk/client-sqs')
+    const endpoint = `http://127.0.0.1:${world.basePort + 60}`
+    const credentials = {accessKeyId: 'test', secretAccessKey: 'test'}
+    const s3 = new S3Client({region: 'us-east-1', endpoint, credentials, forcePathStyle: true})
+    const sqs = new SQSClient({region: 'eu-central-1', endpoint, credentials})
+    try {
+      expect((await s3.send(new GetBucketVersioningCommand({Bucket: 'atlas-audit-us'}))).Status).to.equal('Enabled')
+      const sse = await s3.send(new GetBucketEncryptionCommand({Bucket: 'atlas-audit-us'}))
+      expect(sse.ServerSideEncryptionConfiguration?.Rules?.[0].ApplyServerSideEncryptionByDefault?.SSEAlgorithm).to.equal('AES256')
+      const pab = (await s3.send(new GetPublicAccessBlockCommand({Bucket: 'atlas-audit-us'}))).PublicAccessBlockConfiguration
+      expect(pab).to.deep.include({BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true})
+      const replication = await s3.send(new GetBucketReplicationCommand({Bucket: 'atlas-audit-us'}))
+      expect(replication.ReplicationConfiguration?.Rules?.[0].Destination?.Bucket).to.equal('arn:aws:s3:::atlas-audit-eu')
+      const queueUrl = firstUp.regions.find((r) => r.region === 'eu')!.queueUrl!
+      const attrs = (await sqs.send(new GetQueueAttributesCommand({QueueUrl: queueUrl, AttributeNames: ['All']}))).Attributes!
+      expect(JSON.parse(attrs.RedrivePolicy!)).to.deep.equal({deadLetterTargetArn: 'arn:aws:sqs:eu-central-1:123456789012:atlas-transactions-eu-dlq', maxReceiveCount: 5})
+      expect(attrs.VisibilityTimeout).to.equal('30')
+    } finally {
+      s3.destroy()
+      sqs.destroy()
+    }
+  })
+
   it('status shows every member alive, one Raft leader, the primary leading with two synchronous standbys', async () => {
     const result = await world.atlas(['status', '--json'])
     expect(result.exitCode, result.stderr).to.equal(0)

@@ -30,6 +30,8 @@ interface WorldState {
 
 export interface LocalWorldOptions {
   baseDir?: string
+  /** how the cloud resources are created: the AWS SDK (default; no provider download) or terraform/ against moto */
+  provisioner?: 'sdk' | 'terraform'
 }
 
 /**
@@ -44,8 +46,10 @@ export class LocalWorld implements World {
   readonly regions: Region[]
   readonly layout: LocalLayout
   private readonly processes: ManagedProcess[]
+  private readonly provisioner: 'sdk' | 'terraform'
 
   constructor(config: AtlasConfig, options: LocalWorldOptions = {}) {
+    this.provisioner = options.provisioner ?? 'sdk'
     this.config = config
     this.regions = config.regions
     const configDir = config.source ? path.dirname(config.source) : process.cwd()
@@ -110,7 +114,7 @@ export class LocalWorld implements World {
       throw error
     }
 
-    done = progress.step('provision S3 audit buckets and SQS queues (SDK, as terraform/modules/region declares)')
+    done = progress.step(this.provisioner === 'terraform' ? 'provision S3 audit buckets and SQS queues (terraform/ against moto)' : 'provision S3 audit buckets and SQS queues (SDK, as terraform/modules/region declares)')
     try {
       const cloud = await provisioning
       for (const w of cloud.warnings) progress.info(w)
@@ -271,8 +275,45 @@ export class LocalWorld implements World {
   }
 
   private async provisionCloud(): Promise<ProvisionResult> {
+    if (this.provisioner === 'terraform') return this.provisionWithTerraform()
     const {provisionCloud} = await import('./provision.js')
     return provisionCloud(this.config, await this.cloudEndpoint())
+  }
+
+  /**
+   * terraform/ (the k3d world's stack) applied against moto. Needs the AWS provider,
+   * which `terraform init` downloads: a user's machine, not an offline sandbox.
+   * State and provider cache live under <baseDir>/terraform, never in the package.
+   */
+  private async provisionWithTerraform(): Promise<ProvisionResult> {
+    const {terraformVariables} = await import('../k3d/terraform-vars.js')
+    const {packagePath} = await import('../../paths.js')
+    const dir = path.join(this.layout.baseDir, 'terraform')
+    await mkdir(dir, {recursive: true})
+    const varFile = path.join(dir, 'local.tfvars.json')
+    const cloud = await this.cloudEndpoint()
+    await writeFile(varFile, JSON.stringify(terraformVariables(this.config, {endpoint: cloud.endpoint}), null, 2))
+    const runner = new CommandRunner({logFile: path.join(this.layout.logDir, 'terraform.log')})
+    const env = {TF_DATA_DIR: path.join(dir, '.terraform'), TF_IN_AUTOMATION: '1'}
+    const chdir = `-chdir=${packagePath('terraform')}`
+    await runner.run('terraform', [chdir, 'init', '-input=false'], {env, label: 'terraform init'})
+    await runner.run('terraform', [chdir, 'apply', '-input=false', '-auto-approve', `-state=${path.join(dir, 'terraform.tfstate')}`, `-var-file=${varFile}`], {env, label: 'terraform apply'})
+    const out = await runner.run('terraform', [chdir, 'output', '-json', `-state=${path.join(dir, 'terraform.tfstate')}`], {env, label: 'terraform output'})
+    const regions = (JSON.parse(out.stdout) as {regions: {value: Record<string, Record<string, string>>}}).regions.value
+    return {
+      regions: Object.entries(regions).map(([region, o]) => ({
+        region,
+        awsRegion: o.aws_region,
+        auditBucket: o.audit_bucket_name,
+        queueUrl: o.queue_url,
+        queueArn: o.queue_arn,
+        deadLetterQueueUrl: o.dead_letter_queue_url,
+        deadLetterQueueArn: o.dead_letter_queue_arn,
+        replicationRoleArn: o.replication_role_arn,
+      })),
+      replication: Object.entries(regions).filter(([, o]) => o.replicates_to_bucket).map(([region]) => `${region}->${this.config.cloud.replication.find((r) => r.from === region)?.to ?? '?'}`),
+      warnings: [],
+    }
   }
 
   private async writeState(state: WorldState): Promise<void> {
