@@ -2,7 +2,7 @@
 // every step's failure gives the step, the tool's message, what to do next and
 // the right exit code; a re-run resumes after the last completed step.
 import {expect} from 'chai'
-import {existsSync, readFileSync, rmSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync, statSync} from 'node:fs'
 import path from 'node:path'
 import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../src/lib/config/load.js'
@@ -43,7 +43,7 @@ const concrete = (text: string, baseDir: string) => text.split('<base>').join(ba
 const commandsOf = (steps: K3dPlan['steps'], baseDir: string) => steps.flatMap((s) => s.commands.map((c) => concrete(c.argv.join(' '), baseDir)))
 
 /** Versions and readiness probes of the doctor step, which are not part of the plan. */
-const isProbe = (call: string) => /^(docker (--version|info)|k3d version|kubectl version|helm version|terraform version|ansible-playbook --version)/.test(call)
+const isProbe = (call: string) => /^(docker (--version|info|inspect)|k3d version|kubectl version|helm version|terraform version|ansible-playbook --version)/.test(call)
 
 /** A substring of the step's first command that no other command contains. */
 function failureMatch(step: K3dPlan['steps'][number]): string {
@@ -79,6 +79,32 @@ describe('k3d world against stub tools', function () {
       // the outputs of `terraform output -json` are kept and used for the endpoints
       expect(result.regions.find((r) => r.region === 'us')?.queueUrl).to.equal('http://127.0.0.1:4566/000000000000/atlas-transactions-us')
       expect((await world.status()).up).to.equal(true)
+    } finally {
+      restore()
+    }
+  })
+
+  it('makes a database password once, keeps it out of logs, and gives one pgwire URL per reachable region', async () => {
+    const {fixture, restore} = setup()
+    try {
+      const world = new K3dWorld(defaults(), {baseDir: fixture.baseDir})
+      await expectAtlasError(world.databaseUrls()) // not up yet
+      await world.up()
+      const file = path.join(fixture.baseDir, 'k3d', 'database-password')
+      const password = readFileSync(file, 'utf8').trim()
+      expect(password).to.have.length.greaterThan(20)
+      expect(statSync(file).mode & 0o777).to.equal(0o600)
+      await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up()
+      expect(readFileSync(file, 'utf8').trim(), 'the password survives a second up').to.equal(password)
+      // the schema Job sets it; the log never shows it
+      expect(readFileSync(path.join(fixture.baseDir, 'k3d', 'sql', 'ledger-schema-job.yaml'), 'utf8')).to.include(password)
+      expect(readFileSync(path.join(fixture.baseDir, 'k3d', 'logs', 'k3d.log'), 'utf8')).to.not.include(password)
+
+      const urls = await world.databaseUrls()
+      expect(urls).to.have.length(3)
+      expect(urls[0]).to.equal(`postgresql://atlas:${encodeURIComponent(password)}@172.28.0.10:30257/ledger?sslmode=require`)
+      process.env.ATLAS_STUB_FAIL = 'docker inspect --format {{json .NetworkSettings.Networks}} k3d-dc-us-server-0'
+      expect(await world.databaseUrls(), 'a region whose container is gone is left out').to.have.length(2)
     } finally {
       restore()
     }

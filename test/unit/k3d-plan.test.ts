@@ -123,6 +123,9 @@ describe('k3d world rendered inputs', () => {
     // 100 accounts x 100000 minted once, into an empty ledger only
     expect(sql).to.include('VALUES (1, 100, 100000, 10000000, false) ON CONFLICT (id) DO NOTHING;')
     expect(sql).to.match(/BEGIN;\nINSERT INTO ledger_mint .*\nINSERT INTO accounts .* WHERE NOT EXISTS \(SELECT 1 FROM accounts\);\nCOMMIT;\n$/)
+    const withUser = ledgerSchemaSql(defaults(), {password: "pa'ss"})
+    expect(withUser).to.include(`CREATE USER IF NOT EXISTS "atlas" WITH PASSWORD 'pa''ss';`)
+    expect(withUser).to.include('GRANT admin TO "atlas";')
   })
 
   it('passes Ansible only variables its inventory declares, with distinct CIDRs and the rendered k3d configs', () => {
@@ -152,7 +155,7 @@ describe('k3d plan text', () => {
       expect(text.split('\n')[0]).to.equal('<base> = /home/me/.atlas')
       expect(text).to.include('5. terraform apply')
       expect(text).to.include('     $ terraform apply -input=false -auto-approve -no-color\n       in <base>/k3d/terraform')
-      expect(text).to.include('     $ kubectl --context k3d-dc-us --namespace atlas apply --filename <base>/k3d/sql/multi-region-job.yaml\n       in .')
+      expect(text).to.include('     $ kubectl --context k3d-dc-us --namespace atlas apply --server-side --field-manager=atlas --filename <base>/k3d/sql/multi-region-job.yaml\n       in .')
       expect(text).to.include('     writes <base>/k3d/rendered/k3d/dc-witness.yaml')
       expect(text.match(/^\s+\$ /gm)).to.have.length(plan.commands.length)
     } finally {
@@ -189,14 +192,16 @@ describe('k3d SQL Jobs', () => {
     const image = await cockroachImage()
     expect(image).to.match(/^cockroachdb\/cockroach:v\d+\.\d+\.\d+$/)
     const sql = multiRegionStatements(defaults()).join('\n')
-    const [configMap, job] = sqlJobObjects({name: 'atlas-ledger-multi-region', sql, image}) as any[]
+    const [script, job] = sqlJobObjects({name: 'atlas-ledger-multi-region', sql, image}) as any[]
     if (await schemaValidationAvailable()) {
-      await validateKubeObject(configMap, 'configmap')
+      await validateKubeObject(script, 'secret')
       await validateKubeObject(job, 'job')
     }
-    expect(configMap.data['script.sql']).to.equal(sql)
+    // a Secret, not a ConfigMap: the schema script sets the ledger user's password
+    expect(script.kind).to.equal('Secret')
+    expect(script.stringData['script.sql']).to.equal(sql)
     const pod = job.spec.template.spec
-    expect(pod.volumes.find((v: any) => v.name === 'sql').configMap.name).to.equal(configMap.metadata.name)
+    expect(pod.volumes.find((v: any) => v.name === 'sql').secret.secretName).to.equal(script.metadata.name)
     expect(pod.volumes.find((v: any) => v.name === 'client-secret').secret.secretName).to.equal('cockroachdb-client-root')
     expect(pod.containers[0].command).to.include('--file=/sql/script.sql')
     expect(pod.containers[0].command).to.include('--certs-dir=/cockroach/cockroach-certs')

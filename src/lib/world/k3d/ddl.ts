@@ -3,6 +3,8 @@ import {localityRegion} from '../../config/regions.js'
 
 /** The ledger's database in CockroachDB. */
 export const LEDGER_DATABASE = 'ledger'
+/** The SQL user Atlas connects as (password auth over TLS). */
+export const LEDGER_USER = 'atlas'
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
 

@@ -3,8 +3,9 @@ import path from 'node:path'
 import {cloudResourceNames} from '../../cloud/names.js'
 import type {AtlasConfig, Region} from '../../config/schema.js'
 import {PreconditionError} from '../../errors.js'
-import {k3dTopology} from '../../gitops/topology.js'
+import {COCKROACH_NODEPORT_BASE, k3dTopology} from '../../gitops/topology.js'
 import {PACKAGE_ROOT} from '../../paths.js'
+import {registerSecret} from '../../redact.js'
 import {silentProgress} from '../../progress.js'
 import {CommandRunner, type PlannedCommand} from '../../tools/runner.js'
 import type {ClusterHealth} from '../../health/model.js'
@@ -20,9 +21,10 @@ import type {
   WorldOperationOptions,
   WorldStatus,
 } from '../types.js'
+import {LEDGER_DATABASE, LEDGER_USER} from './ddl.js'
 import {downSteps, k3dLayout, localstackEndpoint, upSteps, type K3dLayout, type K3dStep} from './plan.js'
 import {runPipeline} from './pipeline.js'
-import {renderK3d, writeK3dRendered} from './render.js'
+import {databasePassword, renderK3d, writeK3dRendered} from './render.js'
 import {StepState} from './state.js'
 
 /** Tools each direction needs (names of src/lib/tools/catalog.ts). */
@@ -99,7 +101,10 @@ export class K3dWorld implements World {
     const dryRun = options.dryRun ?? false
     const progress = options.progress ?? silentProgress
     const endpoint = localstackEndpoint(this.config)
-    const rendered = await renderK3d(this.config, this.layout, endpoint)
+    // the password is made by the first real up and then kept; a dry run shows a placeholder
+    const password = direction === 'up' && !dryRun ? await databasePassword(this.layout, true) : undefined
+    registerSecret(password)
+    const rendered = await renderK3d(this.config, this.layout, endpoint, password)
     const inputs = {config: this.config, layout: this.layout, endpoint, renderedFiles: rendered.gitops.map((f) => f.path)}
     const steps = direction === 'up' ? upSteps(inputs) : downSteps(inputs)
     const missing = new Set<string>()
@@ -193,8 +198,42 @@ export class K3dWorld implements World {
     })
   }
 
+  /**
+   * pgwire URLs of the CockroachDB node of every region whose server container
+   * is up: its address on the shared Docker network (reachable from a Linux
+   * host) and the node's NodePort, as the ledger user over TLS.
+   */
   async databaseUrls(): Promise<string[]> {
-    throw notWired('database URLs (CockroachDB through the Kubernetes API)')
+    const password = await databasePassword(this.layout, false)
+    if (!password) {
+      throw new PreconditionError('the k3d world has no database user yet', {code: 'WORLD_NOT_UP', hint: 'run `atlas up --driver k3d` first'})
+    }
+    registerSecret(password)
+    const topology = k3dTopology(this.config)
+    const runner = new CommandRunner({logFile: this.layout.logFile})
+    const urls: string[] = []
+    for (const region of topology.regions) {
+      const result = await runner.run('docker', ['inspect', '--format', '{{json .NetworkSettings.Networks}}', region.serverContainer], {
+        reject: false,
+        label: `read the address of ${region.serverContainer}`,
+      })
+      if (result.exitCode !== 0) continue // the container is gone: the region is down
+      let address: string | undefined
+      try {
+        address = (JSON.parse(result.stdout) as Record<string, {IPAddress?: string}>)[topology.network]?.IPAddress
+      } catch {
+        address = undefined
+      }
+      if (!address) continue // stopped, paused or disconnected from the network
+      urls.push(`postgresql://${LEDGER_USER}:${encodeURIComponent(password)}@${address}:${COCKROACH_NODEPORT_BASE}/${LEDGER_DATABASE}?sslmode=require`)
+    }
+    if (urls.length === 0) {
+      throw new PreconditionError('no CockroachDB node of the k3d world is reachable', {
+        code: 'WORLD_NOT_UP',
+        hint: '`docker ps` shows whether the k3d-dc-* containers run; `atlas up --driver k3d` starts what is missing',
+      })
+    }
+    return urls
   }
 
   /** One sample of CockroachDB's Raft health in every region, through the Kubernetes API (src/lib/health/cockroach.ts). */
@@ -247,10 +286,6 @@ export class K3dWorld implements World {
   runsDir(): string {
     return this.layout.runsDir
   }
-}
-
-function notWired(what: string): PreconditionError {
-  return new PreconditionError(`the k3d world does not provide ${what} yet`, {code: 'NOT_IMPLEMENTED', hint: 'use `atlas up --driver local` for the full chaos flow'})
 }
 
 /** Tools of the list that are not found or not usable (Docker without an engine counts as missing). */

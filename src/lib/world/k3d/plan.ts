@@ -26,6 +26,10 @@ export interface K3dLayout {
   /** ConfigMap + Job that run the multi-region DDL */
   multiRegionJobFile: string
   stateFile: string
+  /** password of the ledger's SQL user (mode 0600), made by the first real up */
+  databasePasswordFile: string
+  /** CockroachDB CA, node and root certificates (ansible/roles/cockroach_certs) */
+  certsDir: string
   logFile: string
   runsDir: string
   /** the package's ansible/ (ansible.cfg and roles are read from there) */
@@ -50,6 +54,8 @@ export function k3dLayout(baseDir: string): K3dLayout {
     schemaJobFile: path.join(sqlDir, 'ledger-schema-job.yaml'),
     multiRegionJobFile: path.join(sqlDir, 'multi-region-job.yaml'),
     stateFile: path.join(k3dDir, 'state.json'),
+    databasePasswordFile: path.join(k3dDir, 'database-password'),
+    certsDir: path.join(k3dDir, 'cockroach-certs'),
     logFile: path.join(k3dDir, 'logs', 'k3d.log'),
     runsDir: path.join(abs, 'runs'),
     ansibleDir: packagePath('ansible'),
@@ -145,7 +151,7 @@ function sqlJob(context: string, name: string, file: string): CommandSpec[] {
   return [
     // a Job's pod template is immutable: a re-run replaces the old Job
     {tool: 'kubectl', args: [...ns, 'delete', 'job', name, '--ignore-not-found', '--wait=true'], cwd: '.'},
-    {tool: 'kubectl', args: [...ns, 'apply', '--filename', file], cwd: '.'},
+    {tool: 'kubectl', args: [...ns, 'apply', '--server-side', '--field-manager=atlas', '--filename', file], cwd: '.'},
     {tool: 'kubectl', args: [...ns, 'wait', '--for=condition=complete', `--timeout=${SQL_JOB_TIMEOUT}`, `job/${name}`], cwd: '.', timeoutMs: 6 * MINUTE},
   ]
 }

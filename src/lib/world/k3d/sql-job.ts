@@ -7,11 +7,12 @@ import {packagePath} from '../../paths.js'
  * SQL runs as a Kubernetes Job next to CockroachDB: the database is in secure
  * mode and only the client-root Secret (mounted by the chart's init Job too)
  * may log in as root; the CockroachDB pods themselves carry node certificates
- * only. The script travels in a ConfigMap; the Job mirrors the chart's init Job
+ * only. The script travels in a Secret (it sets the ledger user's password),
+ * applied server-side so it stays out of annotations; the Job mirrors the chart's init Job
  * (copy the certificates to a 0400 in-memory volume, non-root, read-only root).
  */
 export interface SqlJobSpec {
-  /** Job and ConfigMap name */
+  /** Job and Secret name */
   name: string
   sql: string
   image: string
@@ -35,7 +36,7 @@ export function sqlJobObjects(spec: SqlJobSpec): object[] {
   const securityContext = {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: ['ALL']}}
   const resources = {requests: {cpu: '10m', memory: '64Mi'}, limits: {cpu: '200m', memory: '256Mi'}}
   return [
-    {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: spec.name, namespace, labels}, data: {'script.sql': spec.sql}},
+    {apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: {name: spec.name, namespace, labels}, stringData: {'script.sql': spec.sql}},
     {
       apiVersion: 'batch/v1',
       kind: 'Job',
@@ -79,7 +80,7 @@ export function sqlJobObjects(spec: SqlJobSpec): object[] {
             volumes: [
               {name: 'certs', emptyDir: {medium: 'Memory'}},
               {name: 'client-secret', secret: {secretName: spec.clientRootSecret ?? 'cockroachdb-client-root', defaultMode: 0o400}},
-              {name: 'sql', configMap: {name: spec.name}},
+              {name: 'sql', secret: {secretName: spec.name, defaultMode: 0o400}},
             ],
           },
         },
