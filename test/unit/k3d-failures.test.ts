@@ -43,7 +43,7 @@ const concrete = (text: string, baseDir: string) => text.split('<base>').join(ba
 const commandsOf = (steps: K3dPlan['steps'], baseDir: string) => steps.flatMap((s) => s.commands.map((c) => concrete(c.argv.join(' '), baseDir)))
 
 /** Versions and readiness probes of the doctor step, which are not part of the plan. */
-const isProbe = (call: string) => /^(docker (--version|info|inspect)|k3d version|kubectl version|helm version|terraform version|ansible-playbook --version)/.test(call)
+const isProbe = (call: string) => /^(docker (--version|info|inspect|container inspect)|k3d cluster list|k3d version|kubectl version|helm version|terraform version|ansible-playbook --version)/.test(call)
 
 /** A substring of the step's first command that no other command contains. */
 function failureMatch(step: K3dPlan['steps'][number]): string {
@@ -121,6 +121,21 @@ describe('k3d world against stub tools', function () {
       expect(fixture.calls().filter((c) => !isProbe(c)), 'commands of the second run').to.deep.equal([])
       expect(skipped).to.have.length(upPlan.steps.filter((s) => s.commands.length > 0).length)
     } finally {
+      restore()
+    }
+  })
+
+  it('runs up again from the foundation when LocalStack is no longer running (it keeps nothing)', async () => {
+    const {fixture, restore} = setup()
+    try {
+      await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up()
+      rmSync(fixture.log)
+      process.env.ATLAS_STUB_LOCALSTACK_RUNNING = 'false'
+      await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up()
+      const firstRerun = upPlan.steps.findIndex((s) => s.id === 'ansible-foundation')
+      expect(fixture.calls().filter((c) => !isProbe(c))).to.deep.equal(commandsOf(upPlan.steps.slice(firstRerun), fixture.baseDir))
+    } finally {
+      delete process.env.ATLAS_STUB_LOCALSTACK_RUNNING
       restore()
     }
   })

@@ -47,10 +47,19 @@ export function stepFingerprint(step: K3dStep, inputsDigest: string): string {
 export async function runPipeline(steps: K3dStep[], options: PipelineOptions): Promise<PlanStep[]> {
   const {runner, state, progress, dryRun} = options
   const plan: PlanStep[] = []
+  // resume = skip the longest prefix of completed steps: once one step runs
+  // again, every later step depends on it and runs again too
+  let rerunning = false
   for (const [index, step] of steps.entries()) {
     options.signal?.throwIfAborted()
     const fingerprint = stepFingerprint(step, options.inputsDigest)
-    const skipReason = whySkip(step, options, fingerprint)
+    let skipReason = whySkip(step, options, fingerprint)
+    if (skipReason && !options.reverse && !dryRun) {
+      if (rerunning) skipReason = undefined
+      // a completed step whose result is gone (LocalStack restarted, a cluster deleted) runs again
+      else if (step.stillDone && !(await step.stillDone(runner))) skipReason = undefined
+    }
+    if (!skipReason && !step.always && !options.reverse) rerunning = true
     const planStep: PlanStep = {id: step.id, title: step.title, commands: []}
     if (step.files && step.files.length > 0) planStep.files = [...step.files]
     if (skipReason) planStep.skip = skipReason

@@ -5,7 +5,7 @@ import {packagePath} from '../../paths.js'
 import {ATLAS_NAMESPACE, k3dTopology, regionTopology} from '../../gitops/topology.js'
 import {ANSIBLE_ENV, ansiblePlaybookArgs} from '../../tools/ansible.js'
 import {TERRAFORM_ENV, terraformArgs, TFVARS_FILE} from '../../tools/terraform.js'
-import type {RunResult} from '../../tools/runner.js'
+import type {CommandRunner, RunResult} from '../../tools/runner.js'
 import {argocdHubRegion, DEFAULT_LOCALSTACK_ENDPOINT, LOCALSTACK_CONTAINER} from './ansible-vars.js'
 import {SQL_JOB_TIMEOUT} from './sql-job.js'
 
@@ -107,6 +107,27 @@ export interface K3dStep {
   undoes?: string
   /** in-process work before the commands (render, doctor); gets dryRun */
   before?: (dryRun: boolean) => Promise<void>
+  /** cheap read-only check, on resume, that what this completed step made still exists */
+  stillDone?: (runner: CommandRunner) => Promise<boolean>
+}
+
+/** LocalStack keeps nothing across a restart: its container must have run since up. */
+async function localstackRunning(runner: CommandRunner): Promise<boolean> {
+  const result = await runner.run('docker', ['container', 'inspect', '--format', '{{.State.Running}}', LOCALSTACK_CONTAINER], {reject: false, label: 'is LocalStack running'})
+  return result.exitCode === 0 && result.stdout.trim() === 'true'
+}
+
+function clustersRunning(names: string[]) {
+  return async (runner: CommandRunner): Promise<boolean> => {
+    const result = await runner.run('k3d', ['cluster', 'list', '--output', 'json'], {reject: false, label: 'are the k3d clusters running'})
+    if (result.exitCode !== 0) return false
+    try {
+      const clusters = JSON.parse(result.stdout) as Array<{name: string; serversRunning?: number}>
+      return names.every((n) => (clusters.find((c) => c.name === n)?.serversRunning ?? 0) > 0)
+    } catch {
+      return false
+    }
+  }
 }
 
 const MINUTE = 60_000
@@ -210,6 +231,7 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
       kind: 'command',
       hint: `check that Docker runs and port ${new URL(endpoint).port || '4566'} is free on 127.0.0.1 (\`docker logs ${LOCALSTACK_CONTAINER}\`); ${RERUN}`,
       commands: [playbook(['foundation'])],
+      stillDone: localstackRunning,
     },
     {
       id: 'terraform-init',
@@ -239,6 +261,7 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
       kind: 'command',
       hint: `see the Ansible output above; \`k3d cluster list\` shows what exists (\`k3d cluster delete <name>\` removes a broken one); ${RERUN}`,
       commands: [playbook(['clusters'])],
+      stillDone: clustersRunning(topology.regions.map((r) => r.cluster)),
     },
     {
       id: 'argocd-apply',
