@@ -31,6 +31,8 @@ export interface StartPostgresOptions {
   /** extra `-c name=value` server settings */
   settings?: Record<string, string | number>
   keepDataDir?: boolean
+  /** a hot standby of this primary (pg_basebackup -R, streaming replication) instead of a new cluster */
+  standbyOf?: TestPostgres
 }
 
 const running = new Set<number>()
@@ -60,11 +62,20 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   const host = '127.0.0.1'
   const runner = new CommandRunner()
   const asUser = user ? {uid: user.uid, gid: user.gid} : {}
-  await runner.run('initdb', ['-D', dataDir, '-U', 'atlas', '--auth=trust', '--no-instructions', '-E', 'UTF8', '--locale=C'], {
-    ...asUser,
-    env: {LC_ALL: 'C'},
-    timeoutMs: 60_000,
-  })
+  if (options.standbyOf) {
+    const primary = options.standbyOf
+    // initdb's trust pg_hba allows replication connections from 127.0.0.1; -R writes standby.signal + primary_conninfo
+    await runner.run('pg_basebackup', ['-h', primary.host, '-p', String(primary.port), '-U', 'atlas', '-D', dataDir, '-R', '-X', 'stream', '-c', 'fast'], {
+      ...asUser,
+      timeoutMs: 120_000,
+    })
+  } else {
+    await runner.run('initdb', ['-D', dataDir, '-U', 'atlas', '--auth=trust', '--no-instructions', '-E', 'UTF8', '--locale=C'], {
+      ...asUser,
+      env: {LC_ALL: 'C'},
+      timeoutMs: 60_000,
+    })
+  }
   const port = await freePort(host)
   const settings: Record<string, string | number> = {
     listen_addresses: host,

@@ -55,9 +55,9 @@ function parseOne(text: string): {scheme: string; auth: string; hosts: string[];
 }
 
 /**
- * A pool on the ledger database. With several hosts, only a writable node is
- * accepted (target_session_attrs=read-write) and a lost connection reconnects to
- * whichever host is writable now. Heavy import, so loaded lazily.
+ * A pool on the ledger database. With several hosts, only the primary is
+ * accepted (target_session_attrs=primary) and a lost connection reconnects to
+ * whichever host is primary now. Heavy import, so loaded lazily.
  */
 export async function connectLedger(input: string | string[], options: ConnectOptions = {}): Promise<LedgerSql> {
   const {url, hosts} = combineDatabaseUrls(input)
