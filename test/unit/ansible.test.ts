@@ -70,14 +70,14 @@ describe('ansible/', function () {
 
   it('has the roles the k3d world needs, each with defaults, tasks and meta', () => {
     const roles = readdirSync(ROLES_DIR).sort()
-    expect(roles).to.deep.equal(['argocd', 'cluster_registration', 'cockroach_certs', 'k3d', 'localstack', 'network', 'prerequisites'])
+    expect(roles).to.deep.equal(['argocd', 'cluster_registration', 'cluster_secrets', 'k3d', 'localstack', 'network', 'prerequisites'])
     for (const role of roles) {
       for (const sub of ['defaults', 'tasks', 'meta']) expect(existsSync(path.join(ROLES_DIR, role, sub, 'main.yml')), `${role}/${sub}`).to.equal(true)
     }
     const plays = parseYaml(readFileSync(path.join(ANSIBLE_DIR, 'site.yml'), 'utf8')) as Array<{hosts: string; tags: string[]; roles: Array<{role: string}>}>
     expect(plays.map((p) => p.tags)).to.deep.equal([['foundation'], ['clusters']])
     expect(plays.flatMap((p) => p.roles.map((r) => r.role))).to.deep.equal([
-      'prerequisites', 'network', 'localstack', 'prerequisites', 'k3d', 'cockroach_certs', 'argocd', 'cluster_registration',
+      'prerequisites', 'network', 'localstack', 'prerequisites', 'k3d', 'cluster_secrets', 'argocd', 'cluster_registration',
     ])
     for (const play of plays) expect(play.hosts).to.equal('localhost')
   })
@@ -114,9 +114,9 @@ describe('ansible/', function () {
       'Render the ArgoCD cluster Secrets',
       'Compare the cluster Secrets with the live ones',
       'Apply the cluster Secrets',
-      'Render the certificate Secrets',
-      'Compare the certificate Secrets of every cluster with the live ones',
-      'Apply the certificate Secrets where they differ',
+      'Render the certificate and credential Secrets',
+      'Compare the Secrets of every cluster with the live ones',
+      'Apply the Secrets where they differ',
     ])
     for (const {file, task} of secretTasks) expect(task.no_log, `${file}: "${task.name}"`).to.equal(true)
   })
@@ -229,6 +229,18 @@ describe('ansible/', function () {
       expect(verify.status, verify.stderr).to.equal(0)
       const subject = spawnSync('openssl', ['x509', '-noout', '-subject', '-in', path.join(certs, 'client.root.crt')], {encoding: 'utf8'}).stdout
       expect(subject).to.match(/CN\s*=\s*root/)
+      // the ledger service's client certificate, for the user charts/ledger connects as
+      const ledger = spawnSync('openssl', ['x509', '-noout', '-subject', '-in', path.join(certs, 'client.ledger.crt')], {encoding: 'utf8'}).stdout
+      expect(ledger).to.match(/CN\s*=\s*ledger/)
+      // the Secrets the charts mount, with the names their values use
+      const state = path.join(work, 'state')
+      const lists = readdirSync(state).filter((f) => f.startsWith('applied-')).map((f) => JSON.parse(readFileSync(path.join(state, f), 'utf8')))
+      const secrets = lists.filter((b) => b.kind === 'List').flatMap((b) => b.items).filter((i: any) => i.kind === 'Secret').map((i: any) => i.metadata.name)
+      const chartValues = readFileSync(path.join(PACKAGE_ROOT, 'templates', 'values', 'ledger.yaml'), 'utf8') + readFileSync(path.join(PACKAGE_ROOT, 'templates', 'values', 'cockroachdb.yaml'), 'utf8')
+      for (const name of ['cockroachdb-node', 'cockroachdb-client-root', 'cockroachdb-client-ledger', 'atlas-cloud-credentials']) {
+        expect(secrets, name).to.include(name)
+        expect(chartValues, `${name} is what the chart values name`).to.include(name)
+      }
       expect(statSync(path.join(certs, 'ca.key')).mode & 0o777).to.equal(0o600)
       const calls = readFileSync(path.join(work, 'state', 'calls.log'), 'utf8')
       for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) expect(calls).to.include(`kubectl --context k3d-${cluster} apply --server-side --field-manager=atlas -f -`)

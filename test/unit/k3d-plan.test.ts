@@ -122,7 +122,14 @@ describe('k3d world rendered inputs', () => {
     expect(sql).to.match(/INSERT INTO atlas_schema_migrations \(version, name\) VALUES \(1, '/)
     // 100 accounts x 100000 minted once, into an empty ledger only
     expect(sql).to.include('VALUES (1, 100, 100000, 10000000, false) ON CONFLICT (id) DO NOTHING;')
-    expect(sql).to.match(/BEGIN;\nINSERT INTO ledger_mint .*\nINSERT INTO accounts .* WHERE NOT EXISTS \(SELECT 1 FROM accounts\);\nCOMMIT;\n$/)
+    expect(sql).to.match(/BEGIN;\nINSERT INTO ledger_mint .*\nINSERT INTO accounts .* WHERE NOT EXISTS \(SELECT 1 FROM accounts\);\nCOMMIT;\n/)
+    // the user charts/ledger connects as, with its tables (values: database.user)
+    const ledgerValues = readFileSync(path.join(PACKAGE_ROOT, 'templates', 'values', 'ledger.yaml'), 'utf8')
+    const serviceUser = /^\s+user: (\S+)$/m.exec(ledgerValues)?.[1]
+    expect(serviceUser).to.equal('ledger')
+    expect(sql).to.include(`CREATE USER IF NOT EXISTS "${serviceUser}";`)
+    expect(sql).to.include(`GRANT ALL ON TABLE "ledger".* TO "${serviceUser}";`)
+    expect(sql.indexOf('GRANT ALL ON TABLE')).to.be.greaterThan(sql.indexOf('CREATE TABLE IF NOT EXISTS transfers'))
     const withUser = ledgerSchemaSql(defaults(), {password: "pa'ss"})
     expect(withUser).to.include(`CREATE USER IF NOT EXISTS "atlas" WITH PASSWORD 'pa''ss';`)
     expect(withUser).to.include('GRANT admin TO "atlas";')

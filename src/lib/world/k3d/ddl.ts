@@ -5,6 +5,8 @@ import {localityRegion} from '../../config/regions.js'
 export const LEDGER_DATABASE = 'ledger'
 /** The SQL user Atlas connects as (password auth over TLS). */
 export const LEDGER_USER = 'atlas'
+/** The SQL user of the ledger service (charts/ledger database.user; client certificate from ansible/roles/cluster_secrets). */
+export const LEDGER_SERVICE_USER = 'ledger'
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
 

@@ -5,7 +5,7 @@ import type {AtlasConfig} from '../../config/schema.js'
 import {DEFAULT_RENDER_INPUTS, renderWorld, type RenderedFile} from '../../gitops/index.js'
 import * as ledgerSql from '../../ledger/sql.js'
 import {ansibleExtraVars} from './ansible-vars.js'
-import {LEDGER_DATABASE, LEDGER_USER, multiRegionSql} from './ddl.js'
+import {LEDGER_DATABASE, LEDGER_SERVICE_USER, LEDGER_USER, multiRegionSql} from './ddl.js'
 import {sqlJobNames, terraformSourceFiles, type K3dLayout} from './plan.js'
 import {cockroachImage, sqlJobManifest} from './sql-job.js'
 import {terraformVariables} from './terraform-vars.js'
@@ -81,6 +81,12 @@ export function ledgerSchemaSql(config: AtlasConfig, options: {database?: string
     `INSERT INTO ledger_mint (id, accounts, opening_balance, total, allow_negative_balances) VALUES (1, ${accounts}, ${openingBalance}, ${BigInt(accounts) * BigInt(openingBalance)}, ${allowNegativeBalances}) ON CONFLICT (id) DO NOTHING;`,
     `INSERT INTO accounts (id, balance, opening_balance) SELECT g, ${openingBalance}, ${openingBalance} FROM generate_series(1, ${accounts}) AS g WHERE NOT EXISTS (SELECT 1 FROM accounts);`,
     'COMMIT;',
+  )
+  // the ledger service logs in with its client certificate; it reads and writes the ledger, nothing else
+  lines.push(
+    `CREATE USER IF NOT EXISTS "${LEDGER_SERVICE_USER}";`,
+    `GRANT ALL ON DATABASE "${database}" TO "${LEDGER_SERVICE_USER}";`,
+    `GRANT ALL ON TABLE "${database}".* TO "${LEDGER_SERVICE_USER}";`,
   )
   // the SQL user Atlas (workload, verify) logs in as: password over TLS, as root needs a client certificate
   if (options.password) {
