@@ -95,7 +95,13 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     running.add(pid)
     await waitReady(runner, host, port, pid, logFile)
   }
-  await launch()
+  try {
+    await launch()
+  } catch (error) {
+    // waitReady already ended the server; leave no temp dir behind either
+    if (!options.keepDataDir) await rm(root, {recursive: true, force: true})
+    throw error
+  }
 
   const instance: TestPostgres = {
     url: `postgres://atlas@${host}:${port}/postgres`,
