@@ -82,8 +82,9 @@ describe('blast-radius on the local world', function () {
     expect(json!.failover).to.equal(false)
     expect(json!.leaderAfterFault).to.equal(before)
     expect(json!.recoveredDuringFault).to.equal(true)
-    // losing the witness costs at most a Raft election and a sync-standby change
-    expect(json!.rtoSeconds).to.be.below(5)
+    // losing the witness costs a Raft election (it led etcd) and a change of the synchronous standby set,
+    // commits wait meanwhile; a failover would take longer (leader lease TTL 6 s + promotion)
+    expect(json!.rtoSeconds).to.be.below(8)
   })
 
   it('stop mode (SIGSTOP, then SIGCONT) of the leader region loses nothing', async () => {
