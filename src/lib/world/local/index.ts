@@ -14,7 +14,7 @@ import {CommandRunner} from '../../tools/runner.js'
 import {findExecutable} from '../../tools/discovery.js'
 import type {CloudEndpoint, DownResult, FaultHandle, FaultMode, RegionEndpoints, UpResult, World, WorldOperationOptions, WorldStatus} from '../types.js'
 import {allPorts, databaseUrl, etcdClientUrl, localLayout, patroniConfig, patroniUrl, type DatabaseSecrets, type LocalLayout, type RegionLayout} from './layout.js'
-import {childrenOf, cmdlineOf, managedProcesses, postmasterPid, processGroupOf, type ManagedProcess} from './processes.js'
+import {childrenOf, cmdlineOf, managedProcesses, postmasterPid, processGroupOf, processState, type ManagedProcess} from './processes.js'
 import type {ProvisionResult} from './provision.js'
 
 /** moto accepts any credentials; these are its documented test values, never real ones. */
@@ -73,6 +73,8 @@ export class LocalWorld implements World {
       return {driver: 'local', started: false, dryRun: true, plan: runner.plan, missingTools: [...runner.missingTools], regions: await this.endpoints(), durationSeconds: 0}
     }
     const live = await this.liveProcesses()
+    // a blast-radius that was itself killed (no Ctrl-C) can leave a region paused: continuing a running process is harmless
+    await this.continueAll(live)
     if (this.processes.every((p) => live.has(p.name))) {
       return {driver: 'local', started: false, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000}
     }
@@ -141,6 +143,29 @@ export class LocalWorld implements World {
       throw error
     } finally {
       await sql.end({timeout: 5})
+    }
+  }
+
+  private async continueAll(live: Map<string, number>): Promise<void> {
+    for (const proc of this.processes.filter((p) => p.kind === 'patroni')) {
+      const pid = live.get(proc.name)
+      // a paused Patroni is restarted, not continued: resumed, it would act on a stale view (see continueRegion)
+      if (pid !== undefined && (await processState(pid)) === 'T') {
+        killProcessGroup(pid, 'SIGKILL')
+        const deadline = Date.now() + 5000
+        while (isGroupAlive(pid) && Date.now() < deadline) await sleep(50)
+        live.delete(proc.name)
+        await rm(proc.pidFile, {force: true})
+      }
+    }
+    for (const pid of live.values()) killProcessGroup(pid, 'SIGCONT')
+    for (const r of this.layout.regions) {
+      const pm = await postmasterPid(r.postgresDataDir)
+      if (pm === undefined) continue
+      for (const p of [pm, ...(await childrenOf(pm))]) {
+        const g = await processGroupOf(p)
+        if (g !== undefined) killProcessGroup(g, 'SIGCONT')
+      }
     }
   }
 

@@ -117,3 +117,13 @@ export async function childrenOf(pid: number): Promise<number[]> {
   }
   return children
 }
+
+/** The state letter of a process (R, S, D, T for stopped, Z, ...), or undefined when it is gone. */
+export async function processState(pid: number): Promise<string | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]
+  } catch {
+    return undefined
+  }
+}
