@@ -548,13 +548,16 @@ export class LocalWorld implements World {
     if (options.dryRun) return {region, mode, injectedAt: new Date(), description: describe(0), undo: async () => {}}
     const signalled: Array<{name: string; pgid: number}> = []
     if (postmaster) {
-      // the postmaster first: once it is stopped or dead it cannot fork new children behind our back
+      // the postmaster first: once it is stopped or dead it cannot fork new children behind our back.
+      // Its children are listed before a kill: a dead postmaster's children are re-parented at once.
+      const withGroups = async (pids: number[]) => Promise.all(pids.map(async (pid) => ({pid, pgid: (await processGroupOf(pid)) ?? pid})))
+      const before = mode === 'kill' ? await withGroups(await childrenOf(postmaster.pid)) : []
       killProcessGroup(postmaster.pgid, signal)
       signalled.push({name: `postgres-${region}`, pgid: postmaster.pgid})
-      for (const child of await childrenOf(postmaster.pid)) {
-        const childGroup = (await processGroupOf(child)) ?? child
-        killProcessGroup(childGroup, signal)
-        signalled.push({name: `postgres-${region} child ${child}`, pgid: childGroup})
+      const children = mode === 'kill' ? before : await withGroups(await childrenOf(postmaster.pid))
+      for (const child of children) {
+        killProcessGroup(child.pgid, signal)
+        signalled.push({name: `postgres-${region} child ${child.pid}`, pgid: child.pgid})
       }
     }
     // then Patroni (a stopped Patroni must not react to its postgres vanishing) and the etcd member
