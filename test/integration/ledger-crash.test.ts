@@ -26,9 +26,9 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
     if (tmp) await rm(tmp, {recursive: true, force: true})
   })
 
-  async function crashDuringWorkload(retry: {maxAttempts: number; maxDelayMs?: number}) {
+  async function crashDuringWorkload(retry: {maxAttempts: number; maxDelayMs?: number}, resolveUnknown: boolean) {
     const runDir = path.join(tmp, 'run')
-    const handle = await startWorkload({db: pg.url, concurrency: 8, durationMs: 4000, runDir, originRegion: 'us', retry: {baseDelayMs: 20, ...retry}})
+    const handle = await startWorkload({db: pg.url, concurrency: 8, durationMs: 4000, runDir, originRegion: 'us', retry: {baseDelayMs: 20, ...retry}, resolveUnknown})
     // let it commit for a while, then crash the server while transfers are in flight
     await handle.waitForAcknowledgedAfter(new Date(Date.now() + 700), {timeoutMs: 10_000})
     const killedAt = new Date()
@@ -42,7 +42,7 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
   }
 
   it('without retries: in-flight commits are reported unknown (never failed), and verify proves no acknowledged transfer was lost', async () => {
-    const {runDir, result, killedAt, recoveredAt} = await crashDuringWorkload({maxAttempts: 1})
+    const {runDir, result, killedAt, recoveredAt} = await crashDuringWorkload({maxAttempts: 1}, false)
     expect(recoveredAt.getTime()).to.be.greaterThan(killedAt.getTime())
     expect(result.stats.acknowledged).to.be.greaterThan(50)
     // SIGKILL while 8 workers are committing: some COMMITs were in flight
@@ -60,12 +60,25 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
   })
 
   it('with retries: the idempotency key resolves lost commits, nothing acknowledged is lost, conservation holds', async () => {
-    const {runDir, result} = await crashDuringWorkload({maxAttempts: 40, maxDelayMs: 200})
+    const {runDir, result} = await crashDuringWorkload({maxAttempts: 40, maxDelayMs: 200}, true)
     expect(result.stats.retries).to.be.greaterThan(0)
+    // unknown outcomes left at the end of the run were settled by a retry under the same key
+    expect(result.stats.unknownResolved).to.equal(result.stats.unknown)
     const verdict = await verifyLedger({db: pg.url, runLogs: [runDir]})
     expect(verdict.ok, JSON.stringify(verdict.violations)).to.equal(true)
-    expect(verdict.summary.runLogIds!.acknowledged).to.equal(result.stats.acknowledged)
+    expect(verdict.summary.runLogIds!.acknowledged).to.equal(result.stats.acknowledged + result.stats.unknownResolved)
+    expect(verdict.summary.runLogIds!.unknown).to.equal(0)
     expect(verdict.summary.balanceTotal).to.equal(verdict.summary.mintedTotal)
+  })
+
+  it('unknown outcomes are settled after the run by retrying under the same key (resolveUnknown)', async () => {
+    const {runDir, result} = await crashDuringWorkload({maxAttempts: 1}, true)
+    expect(result.stats.unknown, JSON.stringify(result.stats)).to.be.greaterThan(0)
+    expect(result.stats.unknownResolved).to.equal(result.stats.unknown)
+    const verdict = await verifyLedger({db: pg.url, runLogs: [runDir]})
+    expect(verdict.ok, JSON.stringify(verdict.violations)).to.equal(true)
+    expect(verdict.summary.runLogIds!.unknown).to.equal(0)
+    expect(verdict.summary.runLogIds!.acknowledged).to.equal(result.stats.acknowledged + result.stats.unknownResolved)
   })
 
   it('a frozen (SIGSTOPped) server: an attempt that gets no answer ends as unknown within its bound, and the retry after thawing is safe', async () => {

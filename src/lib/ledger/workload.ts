@@ -39,6 +39,13 @@ export interface WorkloadOptions {
   /** called every progressIntervalMs with a stats snapshot */
   onProgress?: (stats: WorkloadStats) => void
   progressIntervalMs?: number
+  /**
+   * After the run, retry every transfer whose outcome was unknown, under its own key
+   * (default true in direct mode): the retry finds it committed or commits it, so the
+   * client ends up knowing, and writing the audit record of, every transfer it issued.
+   * Outcomes that stay unknown are left in the log as such.
+   */
+  resolveUnknown?: boolean
   /** called for every finished transfer */
   onOutcome?: (event: {id: string; outcome: TransferOutcome | 'sent'; at: Date; latencyMs: number}) => void
 }
@@ -53,7 +60,10 @@ export interface WorkloadStats {
   sent: number
   rejected: number
   failed: number
+  /** outcomes that were unknown when the transfer returned */
   unknown: number
+  /** of those, settled afterwards by a retry under the same key (see resolveUnknown) */
+  unknownResolved: number
   retries: number
   inFlight: number
   auditErrors: number
@@ -142,7 +152,10 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
   log.comment('start', {startedAt: startedAt.toISOString(), via, originRegion, concurrency, accounts, count: options.count, durationMs: options.durationMs, rate: options.rate})
 
   const histogram = new LatencyHistogram()
-  const counters = {attempted: 0, applied: 0, alreadyApplied: 0, sent: 0, rejected: 0, failed: 0, unknown: 0, retries: 0, inFlight: 0, auditErrors: 0}
+  const counters = {attempted: 0, applied: 0, alreadyApplied: 0, sent: 0, rejected: 0, failed: 0, unknown: 0, unknownResolved: 0, retries: 0, inFlight: 0, auditErrors: 0}
+  // requests whose outcome was unknown, for resolveUnknown (bounded: a run has few of them)
+  const unknownRequests: TransferRequest[] = []
+  const MAX_UNKNOWN_KEPT = 100_000
   const recentErrors: string[] = []
   let firstAckAt: Date | undefined
   let lastAckAt: Date | undefined
@@ -178,6 +191,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
       rejected: counters.rejected,
       failed: counters.failed,
       unknown: counters.unknown,
+      unknownResolved: counters.unknownResolved,
       retries: counters.retries,
       inFlight: counters.inFlight,
       auditErrors: counters.auditErrors,
@@ -309,7 +323,10 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
             } else {
               if (done.outcome === 'rejected') counters.rejected++
               else if (done.outcome === 'failed') counters.failed++
-              else counters.unknown++
+              else {
+                counters.unknown++
+                if (unknownRequests.length < MAX_UNKNOWN_KEPT) unknownRequests.push(request)
+              }
               noteError(done.reason)
             }
             options.onOutcome?.({id: request.id, outcome: done.outcome, at, latencyMs: done.latencyMs})
@@ -330,9 +347,36 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
     }
   }
 
+  /** Settles unknown outcomes with a retry under the same key (idempotent: it cannot apply twice). */
+  const resolveUnknowns = async () => {
+    if (via !== 'db' || options.resolveUnknown === false || unknownRequests.length === 0 || options.signal?.aborted) return
+    const queue = unknownRequests.splice(0)
+    const settle = async () => {
+      for (let request = queue.shift(); request; request = queue.shift()) {
+        if (options.signal?.aborted) return
+        const result = await transfer(sql!, request, {retry: {...options.retry, maxAttempts: 20, deadlineMs: 30_000}, signal: retryAbort.signal})
+        log.outcome(request.id, result.outcome, result.reason ? `resolving an unknown outcome: ${result.reason}` : 'resolving an unknown outcome')
+        if (!isAcknowledged(result.outcome)) continue
+        counters.unknownResolved++
+        const at = new Date()
+        // not reported through onOutcome: this happens after the run, it says nothing about recovery during it
+        if (options.audit) {
+          try {
+            await options.audit.record(request, at)
+          } catch (error) {
+            counters.auditErrors++
+            noteError(`audit: ${(error as Error).message}`)
+          }
+        }
+      }
+    }
+    await Promise.all(Array.from({length: Math.min(concurrency, 4)}, () => settle()))
+  }
+
   const finish = async (): Promise<WorkloadResult> => {
     try {
       await Promise.all(Array.from({length: concurrency}, () => worker()))
+      await resolveUnknowns()
     } finally {
       clearInterval(progressTimer)
       if (durationTimer) clearTimeout(durationTimer)
