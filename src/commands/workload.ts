@@ -83,10 +83,12 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
       const result = await handle.done
       const s = result.stats
       this.print(
-        `${s.attempted} attempted: ${flags.via === 'queue' ? `${s.sent} sent to the queue` : `${s.acknowledged} acknowledged`}, ${s.rejected} rejected, ${s.failed} failed, ${s.unknown} unknown; ${s.averageTps} tps, p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, ${s.retries} retries`,
+        `${s.attempted} attempted: ${flags.via === 'queue' ? `${s.sent} sent to the queue` : `${s.acknowledged} acknowledged`}, ${s.rejected} rejected, ${s.failed} failed, ${s.unknown} unknown${s.unknownResolved ? ` (${s.unknownResolved} settled afterwards by a retry under the same key)` : ''}; ${s.averageTps} tps, p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, ${s.retries} retries`,
       )
       this.print(`run log: ${result.runLog}`)
-      if (s.unknown > 0) this.print(`${s.unknown} outcome(s) unknown: \`atlas verify --ledger-balance --run-dir ${runDir}\` tells which committed`)
+      if (s.unknown > s.unknownResolved) {
+        this.print(`${s.unknown - s.unknownResolved} outcome(s) still unknown: \`atlas verify --ledger-balance --run-dir ${runDir}\` tells which committed`)
+      }
       return result
     } finally {
       for (const cleanup of cleanups) cleanup()
