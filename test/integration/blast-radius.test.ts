@@ -22,6 +22,7 @@ interface BlastJson {
   leaderBefore: string | null
   leaderAfterFault: string | null
   converged: boolean
+  faultDescription: string
   runDir: string
   report: {json: string; markdown: string; uploaded?: string}
 }
@@ -59,6 +60,8 @@ describe('blast-radius on the local world', function () {
     expect(json!.recoveredDuringFault, 'writes resumed while the region was down').to.equal(true)
     expect(json!.rtoSeconds).to.be.a('number').and.to.be.within(0.5, 12)
     expect(json!.converged).to.equal(true)
+    // the whole region: etcd, Patroni, and PostgreSQL with its (setsid'd) backends and walsenders
+    expect(json!.faultDescription).to.match(new RegExp(`^SIGKILL to etcd-${before} \\(pgid \\d+\\), patroni-${before} \\(pgid \\d+\\), postgres-${before} \\(postmaster \\d+ and [1-9]\\d* child processes\\)$`))
     console.log(`      kill ${before}: RTO ${json!.rtoSeconds} s, ${json!.acknowledged} acknowledged, ${json!.unknown} unknown`)
   })
 

@@ -321,8 +321,8 @@ export class LocalWorld implements World {
     const runner = new CommandRunner({logFile: path.join(this.layout.logDir, 'terraform.log')})
     const env = {TF_DATA_DIR: path.join(dir, '.terraform'), TF_IN_AUTOMATION: '1'}
     const chdir = `-chdir=${packagePath('terraform')}`
-    await runner.run('terraform', [chdir, 'init', '-input=false'], {env, label: 'terraform init'})
-    await runner.run('terraform', [chdir, 'apply', '-input=false', '-auto-approve', `-state=${path.join(dir, 'terraform.tfstate')}`, `-var-file=${varFile}`], {env, label: 'terraform apply'})
+    await runner.run('terraform', [chdir, 'init', '-input=false', '-no-color'], {env, label: 'terraform init'})
+    await runner.run('terraform', [chdir, 'apply', '-input=false', '-no-color', '-auto-approve', `-state=${path.join(dir, 'terraform.tfstate')}`, `-var-file=${varFile}`], {env, label: 'terraform apply'})
     const out = await runner.run('terraform', [chdir, 'output', '-json', `-state=${path.join(dir, 'terraform.tfstate')}`], {env, label: 'terraform output'})
     const regions = (JSON.parse(out.stdout) as {regions: {value: Record<string, Record<string, string>>}}).regions.value
     return {
