@@ -365,6 +365,10 @@ export class LocalWorld implements World {
     const live = await this.liveProcesses()
     const stopped: string[] = []
     const done = progress.step('stop the local world')
+    // a paused region (an interrupted blast-radius) cannot act on SIGTERM: continue it first
+    const runningBefore = [...live.keys()]
+    await this.continueAll(live)
+    for (const name of runningBefore.filter((n) => !live.has(n))) stopped.push(name)
     // Patroni first (all at once: each takes seconds): it shuts its PostgreSQL down cleanly while etcd still answers
     const stopOne = async (proc: ManagedProcess) => {
       const pid = live.get(proc.name)
