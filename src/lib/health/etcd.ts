@@ -30,7 +30,7 @@ export interface EtcdMemberSample {
 }
 
 /** Samples every member in parallel; an unreachable or paused member becomes an error entry, never a throw. */
-export async function sampleEtcd(targets: EtcdTarget[], timeoutMs = 400): Promise<{samples: EtcdMemberSample[]; members?: EtcdMemberListResponse}> {
+export async function sampleEtcd(targets: EtcdTarget[], timeoutMs = 300): Promise<{samples: EtcdMemberSample[]; members?: EtcdMemberListResponse}> {
   const samples = await Promise.all(
     targets.map(async (target): Promise<EtcdMemberSample> => {
       try {

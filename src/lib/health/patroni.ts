@@ -31,7 +31,7 @@ export interface PatroniSample {
 }
 
 /** Asks every node's REST API in parallel; a node that does not answer is reported, not thrown. */
-export async function samplePatroni(targets: PatroniTarget[], timeoutMs = 400): Promise<PatroniSample[]> {
+export async function samplePatroni(targets: PatroniTarget[], timeoutMs = 300): Promise<PatroniSample[]> {
   return Promise.all(
     targets.map(async (target): Promise<PatroniSample> => {
       try {
