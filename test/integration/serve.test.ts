@@ -61,7 +61,7 @@ describe('ledger service: SQS consumer, audit log, metrics (real PostgreSQL + mo
     s3eu = await s3Client(cloud, 'eu-central-1')
     buckets = {us: {s3: s3us, bucket: us.auditBucket}, eu: {s3: s3eu, bucket: eu.auditBucket}}
     queue = new TransferQueue(sqs, us.queueUrl)
-    service = new LedgerService({region: 'us', sql, queue, audit: new AuditLog(buckets.us, [buckets.eu]), waitSeconds: 1, httpPort: 0, retryDelaySeconds: 1})
+    service = new LedgerService({region: 'us', sql, queue, audit: new AuditLog(buckets.us, [buckets.eu]), waitSeconds: 1, httpPort: 0, retryDelaySeconds: 1, log: process.env.ATLAS_TEST_DEBUG ? (line) => console.error(new Date().toISOString(), line) : undefined})
     serviceUrl = (await service.start()).httpUrl
   })
   after(async () => {
@@ -143,6 +143,24 @@ describe('ledger service: SQS consumer, audit log, metrics (real PostgreSQL + mo
     expect(cli.code, cli.stderr).to.equal(4)
     const json = JSON.parse(cli.stdout)
     expect(json.violations.map((v: {ids: string[]}) => v.ids[0])).to.deep.equal([victim])
+  })
+
+  it('the database SIGKILLed under the service: it pauses, then applies every request once it is back; nothing reaches the DLQ', async () => {
+    const {ReceiveMessageCommand} = await import('@aws-sdk/client-sqs')
+    const requests = Array.from({length: 20}, (_, i) => ({id: randomUUID(), from: 9 + (i % 3), to: 12 + (i % 3), amount: 1, originRegion: 'us'}))
+    await pg.kill('SIGKILL')
+    for (const r of requests.slice(0, 10)) await queue.sendRaw(encodeTransferMessage(r))
+    await new Promise((r) => setTimeout(r, 1500))
+    await pg.restart()
+    for (const r of requests.slice(10)) await queue.sendRaw(encodeTransferMessage(r))
+    await until('all 20 applied', async () => {
+      const rows = await sql.unsafe("SELECT count(*)::int AS n FROM transfers WHERE id::text = ANY(string_to_array($1, ','))", [requests.map((r) => r.id).join(',')]).catch(() => [{n: 0}])
+      return rows[0].n === 20
+    }, 60_000)
+    const dlq = await sqs.send(new ReceiveMessageCommand({QueueUrl: us.deadLetterQueueUrl, WaitTimeSeconds: 1, MaxNumberOfMessages: 10}))
+    expect(dlq.Messages ?? []).to.deep.equal([])
+    await until('ready again', async () => (await fetch(`${serviceUrl}/readyz`)).status === 200)
+    for (const r of requests) expect(await auditRecordExists(buckets.us, r.id), r.id).to.equal(true)
   })
 
   it('`atlas ledger serve` exits 0 on SIGTERM after a clean shutdown', async () => {

@@ -197,12 +197,21 @@ export class LedgerService {
     }
   }
 
+  /** A bounded probe; on failure the pool is renewed, so a connection the crash left unusable is not reused. */
   private async pingDatabase(): Promise<boolean> {
+    const sql = this.options.sql
+    const generation = sql.generation ?? 0
+    let timer: NodeJS.Timeout | undefined
     try {
-      await this.options.sql.unsafe(q.PING)
+      const ping = sql.unsafe(q.PING)
+      ping.catch(() => {})
+      await Promise.race([ping, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('ping timed out')), 2000)))])
       return true
     } catch {
+      sql.renew?.(generation)
       return false
+    } finally {
+      clearTimeout(timer)
     }
   }
 
