@@ -7,7 +7,7 @@ import {connectLedger, type LedgerSql} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {transfer} from '../../src/lib/ledger/transfer.js'
 import {verifyLedger} from '../../src/lib/ledger/verify.js'
-import {runWorkload} from '../../src/lib/ledger/workload.js'
+import {runWorkload, startWorkload} from '../../src/lib/ledger/workload.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
 
 describe('ledger on a real PostgreSQL', function () {
@@ -94,6 +94,23 @@ describe('ledger on a real PostgreSQL', function () {
       ['durability', true, undefined],
       ['phantoms', true, undefined],
     ])
+  })
+
+  it('--rate paces the workload, and waitForAcknowledgedAfter resolves with a transfer issued after the given time', async () => {
+    const url = pg.url.replace(/\/postgres$/, '/workload_check')
+    const started = Date.now()
+    const handle = await startWorkload({db: url, concurrency: 4, count: 40, rate: 100, runDir: path.join(tmp, 'paced'), originRegion: 'us'})
+    const marker = new Date(started + 200)
+    const recovered = await handle.waitForAcknowledgedAfter(marker, {timeoutMs: 5000})
+    const result = await handle.done
+    // 40 transfers at 100/s take about 0.4 s, not the few milliseconds they would unpaced
+    expect(Date.now() - started).to.be.at.least(350)
+    expect(result.stats.attempted).to.equal(40)
+    expect(recovered.getTime()).to.be.greaterThan(marker.getTime())
+    // and once the workload has ended, a time after every acknowledgement can never be reached
+    let error: Error | undefined
+    await handle.waitForAcknowledgedAfter(new Date(), {timeoutMs: 1000}).catch((e: Error) => (error = e))
+    expect(error?.message).to.match(/ended with no transfer acknowledged/)
   })
 
   it('verify without a run log still checks conservation and replay, and finds the transfers above', async () => {
