@@ -340,8 +340,9 @@ async function startWorldWorkload(world: World, runDir: string, concurrency: num
     audit,
     signal: new AbortController().signal,
     onOutcome: (event) => recovery.record(event),
-    // on loopback an attempt takes milliseconds: give up on a paused node after 2 s (the retry is idempotent)
-    retry: {attemptTimeoutMs: 2000},
+    // give up on a paused node sooner than the default 10 s (the retry is idempotent), but not before the
+    // pool's 5 s connect timeout: a renewed pool tries the paused host first and must get past it to the next
+    retry: {attemptTimeoutMs: 6000},
   })
 }
 
