@@ -1,13 +1,14 @@
 /**
  * A real moto server (S3/SQS/IAM emulator) on a free loopback port, for tests.
- * stop() ends its whole process group; a process-exit hook SIGKILLs what a crashed
- * test run left running.
+ * stop() ends its whole process group; if the test process dies first, the
+ * harness's exit/signal hook (see postgres.ts) SIGKILLs it.
  */
 import {mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {freePort, isGroupAlive, sleep, stopProcessGroup} from '../../src/lib/proc/index.js'
 import {CommandRunner} from '../../src/lib/tools/runner.js'
+import {trackProcessGroup, untrackProcessGroup} from './postgres.js'
 
 export interface TestMoto {
   endpoint: string
@@ -19,31 +20,16 @@ export interface TestMoto {
   stop(): Promise<void>
 }
 
-const running = new Set<number>()
-let exitHookInstalled = false
-
 export async function startMoto(): Promise<TestMoto> {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true
-    process.on('exit', () => {
-      for (const pid of running) {
-        try {
-          process.kill(-pid, 'SIGKILL')
-        } catch {
-          // already gone
-        }
-      }
-    })
-  }
   const root = await mkdtemp(path.join(os.tmpdir(), 'atlas-test-moto-'))
   const host = '127.0.0.1'
   const port = await freePort(host)
   const pid = await new CommandRunner().start('moto_server', ['-H', host, '-p', String(port)], {logFile: path.join(root, 'moto.log'), cwd: root})
-  running.add(pid)
+  trackProcessGroup(pid, root)
   const endpoint = `http://${host}:${port}`
   const stop = async () => {
     await stopProcessGroup(pid, 5000)
-    running.delete(pid)
+    untrackProcessGroup(pid)
     await rm(root, {recursive: true, force: true})
   }
   const deadline = Date.now() + 30_000

@@ -4,6 +4,7 @@
  * as the `postgres` OS user (initdb/postgres refuse root). stop() leaves no process
  * behind; a process-exit hook SIGKILLs anything a crashed test run left running.
  */
+import {rmSync} from 'node:fs'
 import {chown, mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -35,25 +36,50 @@ export interface StartPostgresOptions {
   standbyOf?: TestPostgres
 }
 
-const running = new Set<number>()
+const running = new Map<number, string | undefined>()
 let exitHookInstalled = false
+
+/**
+ * Process groups the harness started (PostgreSQL, moto): SIGKILLed when the test
+ * process exits, or is ended by SIGINT/SIGTERM (e.g. `timeout`), before their stop()
+ * could run. A signal is re-raised after the clean-up, so the exit status stays the same.
+ */
+export function trackProcessGroup(pid: number, tempDir?: string): void {
+  installExitHook()
+  running.set(pid, tempDir)
+}
+
+export function untrackProcessGroup(pid: number): void {
+  running.delete(pid)
+}
+
+function killTracked(): void {
+  for (const [pid, tempDir] of running) {
+    try {
+      process.kill(-pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+    if (tempDir) rmSync(tempDir, {recursive: true, force: true})
+  }
+  running.clear()
+}
 
 function installExitHook(): void {
   if (exitHookInstalled) return
   exitHookInstalled = true
-  process.on('exit', () => {
-    for (const pid of running) {
-      try {
-        process.kill(-pid, 'SIGKILL')
-      } catch {
-        // already gone
-      }
+  process.on('exit', killTracked)
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    const onSignal = () => {
+      killTracked()
+      process.off(signal, onSignal)
+      process.kill(process.pid, signal)
     }
-  })
+    process.on(signal, onSignal)
+  }
 }
 
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<TestPostgres> {
-  installExitHook()
   const user = await postgresOsUser()
   const root = await mkdtemp(path.join(os.tmpdir(), 'atlas-test-pg-'))
   if (user) await chown(root, user.uid, user.gid)
@@ -92,7 +118,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   let pid = -1
   const launch = async () => {
     pid = await runner.start('postgres', args, {logFile, ...asUser})
-    running.add(pid)
+    trackProcessGroup(pid, options.keepDataDir ? undefined : root)
     await waitReady(runner, host, port, pid, logFile)
   }
   try {
@@ -123,7 +149,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
         }
         if (!(await waitForExit(pid, {timeoutMs: 15_000, group: true}))) await stopProcessGroup(pid, 1000)
       }
-      running.delete(pid)
+      untrackProcessGroup(pid)
       if (!options.keepDataDir) await rm(root, {recursive: true, force: true})
     },
     async kill(signal = 'SIGKILL') {
@@ -140,7 +166,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       }
       if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') {
         await waitForExit(pid, {timeoutMs: 15_000, group: true})
-        running.delete(pid)
+        untrackProcessGroup(pid)
       }
     },
     async restart() {
@@ -177,6 +203,6 @@ async function waitReady(runner: CommandRunner, host: string, port: number, pid:
   const {readFile} = await import('node:fs/promises')
   const tail = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-20).join('\n')
   killProcessGroup(pid, 'SIGKILL')
-  running.delete(pid)
+  untrackProcessGroup(pid)
   throw new Error(`PostgreSQL on ${host}:${port} did not become ready:\n${tail}`)
 }
