@@ -108,6 +108,9 @@ export interface WorkloadHandle {
   waitForAcknowledgedAfter(after: Date, options?: {signal?: AbortSignal; timeoutMs?: number}): Promise<Date>
 }
 
+/** how long the settling of unknown outcomes may take in all, after the run */
+const RESOLVE_BUDGET_MS = 30_000
+
 /** Default run directory: <runsDir>/<timestamp>. */
 export function defaultRunDir(runsDir: string, now = new Date()): string {
   return path.join(runsDir, now.toISOString().replace(/[:.]/g, '-'))
@@ -351,10 +354,12 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
   const resolveUnknowns = async () => {
     if (via !== 'db' || options.resolveUnknown === false || unknownRequests.length === 0 || options.signal?.aborted) return
     const queue = unknownRequests.splice(0)
+    // one budget for all of them: stop() must not hang while the database is still away
+    const budget = AbortSignal.any([retryAbort.signal, AbortSignal.timeout(RESOLVE_BUDGET_MS)])
     const settle = async () => {
       for (let request = queue.shift(); request; request = queue.shift()) {
-        if (options.signal?.aborted) return
-        const result = await transfer(sql!, request, {retry: {...options.retry, maxAttempts: 20, deadlineMs: 30_000}, signal: retryAbort.signal})
+        if (options.signal?.aborted || budget.aborted) return
+        const result = await transfer(sql!, request, {retry: {...options.retry, maxAttempts: 20, deadlineMs: RESOLVE_BUDGET_MS}, signal: budget})
         log.outcome(request.id, result.outcome, result.reason ? `resolving an unknown outcome: ${result.reason}` : 'resolving an unknown outcome')
         if (!isAcknowledged(result.outcome)) continue
         counters.unknownResolved++
