@@ -12,6 +12,18 @@ describe('CLI surface', () => {
     for (const command of ['config', 'doctor', 'init']) expect(result.stdout).to.match(new RegExp(`^  ${command}\\s`, 'm'))
   })
 
+  it('--help lists every command in src/commands (the manifest is never stale)', async () => {
+    const {readdir} = await import('node:fs/promises')
+    const files = await readdir(path.join(REPO_ROOT, 'src', 'commands'), {recursive: true})
+    const ids = files.filter((f) => f.endsWith('.ts')).map((f) => f.replace(/\.ts$/, '').split(path.sep).join(' '))
+    expect(ids).to.include.members(['doctor', 'up', 'verify', 'ledger init'])
+    const help = await runAtlas(['--help'])
+    const topics = new Set(ids.map((id) => id.split(' ')[0]))
+    for (const topic of topics) expect(help.stdout, topic).to.match(new RegExp(`^  ${topic}\\s`, 'm'))
+    const ledgerHelp = await runAtlas(['ledger', '--help'])
+    for (const id of ids.filter((i) => i.startsWith('ledger '))) expect(ledgerHelp.stdout, id).to.match(new RegExp(`^  ${id}\\s`, 'm'))
+  })
+
   it('every command has a summary and at least one example', async () => {
     const config = await Config.load({root: REPO_ROOT})
     const ours = config.commands.filter((c) => c.pluginName === config.pjson.name)
