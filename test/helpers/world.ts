@@ -64,8 +64,22 @@ local:
     basePort,
     atlas,
     async destroy() {
-      await atlas(['down', '--purge'])
+      const down = await atlas(['down', '--purge'])
+      // whatever `down` missed (it can fail, e.g. while someone rebuilds dist/) must not outlive the suite
+      const leftovers = [...(await processesMentioning(baseDir)), ...(await processesIn(dir))]
+      for (const p of leftovers) {
+        try {
+          process.kill(-p.pid, 'SIGKILL')
+        } catch {
+          try {
+            process.kill(p.pid, 'SIGKILL')
+          } catch {
+            // gone already
+          }
+        }
+      }
       await rm(dir, {recursive: true, force: true})
+      if (down.exitCode !== 0) throw new Error(`atlas down failed (leftover processes were killed):\n${down.stderr}`)
     },
   }
 }
@@ -93,4 +107,20 @@ export async function listeningPorts(world: TestWorld): Promise<number[]> {
   const ports = allPorts(localLayout(world.config, world.baseDir)).map((p) => p.port)
   const listening = await Promise.all(ports.map((p) => isListening(p, '127.0.0.1', 300)))
   return ports.filter((_, i) => listening[i])
+}
+
+/** Live processes whose working directory is inside dir (moto's command line does not name the world). */
+export async function processesIn(dir: string): Promise<Array<{pid: number; cmdline: string}>> {
+  const {readdir, readFile, readlink} = await import('node:fs/promises')
+  const found: Array<{pid: number; cmdline: string}> = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const cwd = (await readlink(`/proc/${entry}/cwd`)).replace(/ \(deleted\)$/, '')
+      if (cwd === dir || cwd.startsWith(`${dir}/`)) found.push({pid: Number(entry), cmdline: (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').join(' ')})
+    } catch {
+      // exited meanwhile, or not ours to read
+    }
+  }
+  return found
 }

@@ -4,7 +4,7 @@ import {expect} from 'chai'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {parseJsonOutput} from '../helpers/cli.js'
-import {createTestWorld, listeningPorts, processesMentioning, type TestWorld} from '../helpers/world.js'
+import {createTestWorld, listeningPorts, processesIn, processesMentioning, type TestWorld} from '../helpers/world.js'
 import type {UpResult, WorldStatus, DownResult} from '../../src/lib/world/types.js'
 
 describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', function () {
@@ -117,6 +117,8 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     const down = parseJsonOutput<DownResult>(result)
     expect(down.stopped).to.include.members(['patroni-us', 'patroni-eu', 'patroni-witness', 'moto', 'etcd-us', 'etcd-eu', 'etcd-witness'])
     expect(await processesMentioning(world.baseDir)).to.deep.equal([])
+    // moto's command line does not name the world, its working directory does
+    expect(await processesIn(world.dir)).to.deep.equal([])
     expect(await listeningPorts(world)).to.deep.equal([])
     const status = parseJsonOutput<WorldStatus>(await world.atlas(['status', '--json']))
     expect(status.up).to.equal(false)
