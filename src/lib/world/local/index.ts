@@ -373,7 +373,9 @@ export class LocalWorld implements World {
     const stopOne = async (proc: ManagedProcess) => {
       const pid = live.get(proc.name)
       if (pid !== undefined) {
-        await stopProcessGroup(pid, proc.kind === 'patroni' ? 20_000 : 5000)
+        // etcd's leader tries to hand leadership over on SIGTERM, and waits for peers that are stopping too;
+        // after 2 s it is killed (its WAL is crash-safe)
+        await stopProcessGroup(pid, proc.kind === 'patroni' ? 20_000 : 2000)
         stopped.push(proc.name)
       }
       await rm(proc.pidFile, {force: true})
