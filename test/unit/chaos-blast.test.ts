@@ -35,6 +35,51 @@ describe('blast-radius pre-check', () => {
   })
 })
 
+describe('blast-radius restore failure', () => {
+  it('exits 5 naming what is left broken, and leaves restore-failed.json in the run directory', async () => {
+    const {mkdtemp, readFile, rm} = await import('node:fs/promises')
+    const os = await import('node:os')
+    const path = await import('node:path')
+    const {RestoreError} = await import('../../src/lib/errors.js')
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'atlas-chaos-unit-'))
+    const health = {at: new Date().toISOString(), groups: [], quorumHeld: true, leaderRegion: 'us', writable: true, unreachableRegions: []}
+    let undone = 0
+    const world = {
+      driver: 'local',
+      config,
+      regions: config.regions,
+      runsDir: () => dir,
+      status: async () => ({driver: 'local', up: true, regions: [], health}),
+      waitConverged: async () => health,
+      health: async () => health,
+      injectFault: async (region: string, mode: string) => ({
+        region,
+        mode,
+        injectedAt: new Date(),
+        description: `SIGKILL to etcd-${region}`,
+        undo: async () => {
+          undone++
+          throw new RestoreError(`region ${region} could not be restored: etcd-${region} did not restart: port 1234 is busy`)
+        },
+      }),
+    } as unknown as World
+    try {
+      const error = (await blastRadius(world, {regions: ['eu'], mode: 'kill', durationMs: 50, workload: false}).catch((e: unknown) => e)) as AtlasError
+      expect(error.exitCode).to.equal(ExitCode.RestoreFailed)
+      expect(error.message).to.equal('the fault could not be undone, the world is left broken: region eu could not be restored: etcd-eu did not restart: port 1234 is busy')
+      expect(undone).to.equal(1)
+      const runs = await (await import('node:fs/promises')).readdir(dir)
+      expect(runs).to.have.length(1)
+      const saved = JSON.parse(await readFile(path.join(dir, runs[0], 'restore-failed.json'), 'utf8'))
+      expect(saved.regions).to.deep.equal(['eu'])
+      expect(saved.fault).to.deep.equal(['SIGKILL to etcd-eu'])
+      expect(error.hint).to.include('restore-failed.json')
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
+  })
+})
+
 describe('RecoveryTracker (RTO)', () => {
   const fault = new Date('2026-01-01T00:00:10.000Z')
   const at = (ms: number) => new Date(fault.getTime() + ms)

@@ -142,7 +142,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   const handles: FaultHandle[] = []
   let interrupted = false
   let rtoAt: Date | undefined
-  let restoreError: Error | undefined
+  let restoreError: RestoreError | undefined
   let failure: Error | undefined
   try {
     done = progress.step(`inject ${options.mode} into ${regions.join(' + ')}`)
@@ -199,10 +199,15 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   }
 
   if (restoreError) {
-    await sampler.stop()
+    const timeline = await sampler.stop()
     if (workload) await workload.stop().catch(() => undefined)
     for (const c of cleanups) c()
-    throw restoreError
+    // what is known so far, for whoever repairs the world
+    const file = path.join(runDir, 'restore-failed.json')
+    const {writeFile} = await import('node:fs/promises')
+    const {redactObject} = await import('../redact.js')
+    await writeFile(file, `${JSON.stringify(redactObject({regions, mode: options.mode, fault: handles.map((h) => h.description), error: restoreError.message, details: restoreError.details, events, timeline}), null, 2)}\n`).catch(() => undefined)
+    throw new RestoreError(restoreError.message, {hint: `${restoreError.hint}; what happened: ${file}`, details: restoreError.details})
   }
 
   // writes may only come back after the restore (a forced loss of quorum)
