@@ -67,7 +67,8 @@ export class LocalWorld implements World {
   async up(options: WorldOperationOptions = {}): Promise<UpResult> {
     const started = Date.now()
     const progress = options.progress ?? silentProgress
-    const runner = new CommandRunner({dryRun: options.dryRun, logFile: path.join(this.layout.logDir, 'atlas.log'), planRoot: this.layout.baseDir})
+    // a dry run writes nothing, not even the log directory
+    const runner = new CommandRunner({dryRun: options.dryRun, logFile: options.dryRun ? undefined : path.join(this.layout.logDir, 'atlas.log'), planRoot: this.layout.baseDir})
     if (options.dryRun) {
       for (const proc of this.processes) await runner.start(proc.tool, proc.args, {logFile: proc.logFile, label: proc.name})
       return {driver: 'local', started: false, dryRun: true, plan: runner.plan, missingTools: [...runner.missingTools], regions: await this.endpoints(), durationSeconds: 0}
