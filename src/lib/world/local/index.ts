@@ -512,9 +512,17 @@ export class LocalWorld implements World {
     const target = samples.find((s) => s.target.region === witness.name)?.status?.header?.member_id
     const leader = samples.find((s) => s.target.region === etcd.leaderRegion)
     if (!target || !leader) return false
-    const runner = new CommandRunner({logFile: path.join(this.layout.logDir, 'atlas.log')})
-    const result = await runner.run('etcdctl', ['--endpoints', leader.target.clientUrl, 'move-leader', BigInt(target).toString(16)], {env: {ETCDCTL_API: '3'}, reject: false, timeoutMs: 5000, label: 'move the etcd leader to the witness'})
-    return result.exitCode === 0
+    // etcd's gRPC gateway (MoveLeader), so that no etcdctl is needed
+    try {
+      const res = await fetch(`${leader.target.clientUrl}/v3/maintenance/transfer-leadership`, {
+        method: 'POST',
+        body: JSON.stringify({targetID: target}),
+        signal: AbortSignal.timeout(5000),
+      })
+      return res.ok
+    } catch {
+      return false
+    }
   }
 
   // --------------------------------------------------------------- chaos --
