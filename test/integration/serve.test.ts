@@ -8,7 +8,7 @@ import type {S3Client} from '@aws-sdk/client-s3'
 import type {SQSClient} from '@aws-sdk/client-sqs'
 import {AuditLog, auditRecordExists, deleteAuditRecord, type AuditTarget} from '../../src/lib/cloud/audit.js'
 import {emulatorEndpoint, s3Client, sqsClient} from '../../src/lib/cloud/clients.js'
-import {ensureRegionCloudResources, type RegionCloudResources} from '../../src/lib/cloud/provision.js'
+import {provisionRegion, type ProvisionedRegion} from '../../src/lib/cloud/provision.js'
 import {TransferQueue, encodeTransferMessage} from '../../src/lib/cloud/queue.js'
 import {connectLedger, type LedgerSql} from '../../src/lib/ledger/db.js'
 import {LEDGER_METRICS} from '../../src/lib/ledger/metrics.js'
@@ -41,8 +41,8 @@ describe('ledger service: SQS consumer, audit log, metrics (real PostgreSQL + mo
   let sqs: SQSClient
   let s3us: S3Client
   let s3eu: S3Client
-  let us: RegionCloudResources
-  let eu: RegionCloudResources
+  let us: ProvisionedRegion
+  let eu: ProvisionedRegion
   let buckets: Record<string, AuditTarget>
   let service: LedgerService
   let serviceUrl: string
@@ -54,8 +54,8 @@ describe('ledger service: SQS consumer, audit log, metrics (real PostgreSQL + mo
     sql = await connectLedger(pg.url, {max: 6})
     await initLedger(sql, {accounts: 20, openingBalance: 10_000, allowNegativeBalances: false})
     const cloud = emulatorEndpoint(moto.endpoint)
-    us = await ensureRegionCloudResources(cloud, {prefix: 'test', region: 'us', awsRegion: 'us-east-1', maxReceiveCount: MAX_RECEIVES, visibilityTimeoutSeconds: 5})
-    eu = await ensureRegionCloudResources(cloud, {prefix: 'test', region: 'eu', awsRegion: 'eu-central-1', maxReceiveCount: MAX_RECEIVES, visibilityTimeoutSeconds: 5})
+    us = await provisionRegion(cloud, 'test', {name: 'us', awsRegion: 'us-east-1'}, {maxReceiveCount: MAX_RECEIVES, visibilityTimeoutSeconds: 5})
+    eu = await provisionRegion(cloud, 'test', {name: 'eu', awsRegion: 'eu-central-1'}, {maxReceiveCount: MAX_RECEIVES, visibilityTimeoutSeconds: 5})
     sqs = await sqsClient(cloud, 'us-east-1')
     s3us = await s3Client(cloud, 'us-east-1')
     s3eu = await s3Client(cloud, 'eu-central-1')

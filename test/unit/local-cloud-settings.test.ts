@@ -5,7 +5,7 @@ import {expect} from 'chai'
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {REGION_STACK_SETTINGS} from '../../src/lib/world/local/provision.js'
+import {REGION_STACK_SETTINGS} from '../../src/lib/cloud/provision.js'
 
 const MODULE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'terraform', 'modules', 'region')
 

@@ -15,7 +15,7 @@ import {findExecutable} from '../../tools/discovery.js'
 import type {CloudEndpoint, DownResult, FaultHandle, FaultMode, RegionEndpoints, UpResult, World, WorldOperationOptions, WorldStatus} from '../types.js'
 import {allPorts, databaseUrl, etcdClientUrl, localLayout, patroniConfig, patroniUrl, type DatabaseSecrets, type LocalLayout, type RegionLayout} from './layout.js'
 import {childrenOf, cmdlineOf, managedProcesses, postmasterPid, processGroupOf, processState, type ManagedProcess} from './processes.js'
-import type {ProvisionResult} from './provision.js'
+import type {ProvisionResult} from '../../cloud/provision.js'
 
 /** moto accepts any credentials; these are its documented test values, never real ones. */
 const EMULATOR_CREDENTIALS = {accessKeyId: 'test', secretAccessKey: 'test'}
@@ -302,7 +302,7 @@ export class LocalWorld implements World {
 
   private async provisionCloud(): Promise<ProvisionResult> {
     if (this.provisioner === 'terraform') return this.provisionWithTerraform()
-    const {provisionCloud} = await import('./provision.js')
+    const {provisionCloud} = await import('../../cloud/provision.js')
     return provisionCloud(this.config, await this.cloudEndpoint())
   }
 
