@@ -21,7 +21,9 @@ export default class Down extends AtlasCommand<typeof Down> {
     const world = await createWorld(config, {driver: this.flags.driver, baseDir: this.flags['base-dir']})
     const result = await world.down({dryRun: this.flags['dry-run'], purge: this.flags.purge, progress: this.progress()})
     if (result.dryRun) {
-      for (const step of result.plan ?? []) this.print(`  ${step.argv.join(' ')}`)
+      const {formatPlan} = await import('../lib/world/plan-format.js')
+      this.print(`would run (${result.driver} world):`)
+      this.print(formatPlan(result))
       return result
     }
     this.print(result.stopped.length > 0 ? `stopped: ${result.stopped.join(', ')}` : 'nothing was running')

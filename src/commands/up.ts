@@ -23,11 +23,8 @@ Idempotent: a running world is reported, not started twice; processes that died 
 
   async run(): Promise<UpResult> {
     const config = await this.atlasConfig()
-    const {createWorld, resolveDriver} = await import('../lib/world/index.js')
-    const world =
-      this.flags.provisioner === 'terraform' && (await resolveDriver(config, this.flags.driver)) === 'local'
-        ? new (await import('../lib/world/local/index.js')).LocalWorld(config, {baseDir: this.flags['base-dir'], provisioner: 'terraform'})
-        : await createWorld(config, {driver: this.flags.driver, baseDir: this.flags['base-dir']})
+    const {createWorld} = await import('../lib/world/index.js')
+    const world = await createWorld(config, {driver: this.flags.driver, baseDir: this.flags['base-dir'], provisioner: this.flags.provisioner})
     const fancy = !this.jsonEnabled() && process.stderr.isTTY && !this.flags['dry-run']
     const progress = fancy ? await (await import('../lib/world/local/listr-progress.js')).listrProgress() : undefined
     let result: UpResult
@@ -37,8 +34,9 @@ Idempotent: a running world is reported, not started twice; processes that died 
       await progress?.finish()
     }
     if (result.dryRun) {
+      const {formatPlan} = await import('../lib/world/plan-format.js')
       this.print(`would run (${result.driver} world):`)
-      for (const step of result.plan ?? []) this.print(`  ${step.background ? '[background] ' : ''}${step.argv.join(' ')}`)
+      this.print(formatPlan(result))
       if (result.missingTools?.length) this.print(`missing tools: ${result.missingTools.join(', ')} (see \`atlas doctor\`)`)
       return result
     }

@@ -154,11 +154,11 @@ describe('k3d world rendered inputs', () => {
 
 describe('k3d plan text', () => {
   it('shows every step with its commands, working directories, stdin files and rendered files', async () => {
-    const {formatPlanSteps, placeholderLegend} = await import('../../src/lib/world/k3d/format.js')
+    const {formatPlan} = await import('../../src/lib/world/plan-format.js')
     const restore = withEnv({PATH: emptyDir('atlas-nopath-'), ATLAS_TOOL_DIRS: ''})
     try {
       const plan = await new K3dWorld(defaults(), {baseDir: emptyDir('atlas-k3d-base-')}).plan('up')
-      const text = formatPlanSteps(plan.steps, placeholderLegend('/home/me/.atlas', '/opt/atlas'))
+      const text = formatPlan({steps: plan.steps, planLegend: {'<base>': '/home/me/.atlas', '<package>': '/opt/atlas'}})
       expect(text.split('\n')[0]).to.equal('<base> = /home/me/.atlas')
       expect(text).to.include('5. terraform apply')
       expect(text).to.include('     $ terraform apply -input=false -auto-approve -no-color\n       in <base>/k3d/terraform')

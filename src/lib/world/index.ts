@@ -7,6 +7,8 @@ export interface WorldOptions {
   driver?: DriverName
   /** directory the world keeps its state in; default: config.local.baseDir next to the config file */
   baseDir?: string
+  /** local world: how the S3/SQS/IAM resources are made (the AWS SDK, or terraform/ against moto) */
+  provisioner?: 'sdk' | 'terraform'
 }
 
 /**
@@ -18,7 +20,7 @@ export async function createWorld(config: AtlasConfig, options: WorldOptions = {
   const driver = await resolveDriver(config, options.driver)
   if (driver === 'local') {
     const {LocalWorld} = await import('./local/index.js')
-    return new LocalWorld(config, {baseDir: options.baseDir})
+    return new LocalWorld(config, {baseDir: options.baseDir, provisioner: options.provisioner})
   }
   const {K3dWorld} = await import('./k3d/index.js')
   return new K3dWorld(config, {baseDir: options.baseDir})

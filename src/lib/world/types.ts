@@ -66,6 +66,8 @@ export interface UpResult {
   renderedFiles?: string[]
   /** with dryRun: the plan grouped by step (drivers that have steps) */
   steps?: PlanStep[]
+  /** what the placeholders in a dry-run plan stand for, e.g. {'<base>': '/home/me/.atlas'} */
+  planLegend?: Record<string, string>
   /** tools a dry run could not find */
   missingTools?: string[]
   regions: RegionEndpoints[]
@@ -77,6 +79,7 @@ export interface DownResult {
   dryRun: boolean
   plan?: PlannedCommand[]
   steps?: PlanStep[]
+  planLegend?: Record<string, string>
   stopped: string[]
   purged: boolean
 }

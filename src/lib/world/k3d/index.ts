@@ -79,7 +79,7 @@ export class K3dWorld implements World {
       driver: 'k3d',
       started: !options.dryRun && ranSteps > 0,
       dryRun: options.dryRun ?? false,
-      ...(options.dryRun ? {plan: plan.commands, steps: plan.steps, renderedFiles: plan.renderedFiles, missingTools: plan.missingTools} : {}),
+      ...(options.dryRun ? {plan: plan.commands, steps: plan.steps, planLegend: this.planLegend(), renderedFiles: plan.renderedFiles, missingTools: plan.missingTools} : {}),
       regions: options.dryRun ? [] : await this.endpoints(),
       durationSeconds: Math.round((Date.now() - started) / 100) / 10,
     }
@@ -91,10 +91,15 @@ export class K3dWorld implements World {
     return {
       driver: 'k3d',
       dryRun: options.dryRun ?? false,
-      ...(options.dryRun ? {plan: plan.commands, steps: plan.steps} : {}),
+      ...(options.dryRun ? {plan: plan.commands, steps: plan.steps, planLegend: this.planLegend()} : {}),
       stopped: plan.steps.filter((s) => !s.skip && s.commands.length > 0).map((s) => s.id),
       purged: Boolean(options.purge && !options.dryRun),
     }
+  }
+
+  /** what the plan's path placeholders stand for on this machine */
+  planLegend(): Record<string, string> {
+    return {[BASE_DIR_PLACEHOLDER]: this.layout.baseDir, [PACKAGE_PLACEHOLDER]: PACKAGE_ROOT}
   }
 
   private async execute(direction: 'up' | 'down', options: WorldOperationOptions): Promise<{plan: K3dPlan; ranSteps: number}> {

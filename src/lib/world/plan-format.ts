@@ -1,0 +1,26 @@
+import type {PlannedCommand} from '../tools/runner.js'
+import type {PlanStep} from './types.js'
+
+/**
+ * A dry-run plan as text: numbered steps, each command with its working
+ * directory (and stdin file), then the files the step renders. `legend` explains
+ * the placeholders plans use instead of machine-specific paths
+ * (e.g. {'<base>': '/home/me/.atlas'}). Worlds without steps give a flat command list.
+ */
+export function formatPlan(plan: {steps?: PlanStep[]; plan?: PlannedCommand[]; planLegend?: Record<string, string>}): string {
+  const lines: string[] = []
+  for (const [name, value] of Object.entries(plan.planLegend ?? {})) lines.push(`${name} = ${value}`)
+  if (plan.steps) {
+    plan.steps.forEach((step, i) => {
+      lines.push(`${i + 1}. ${step.title}${step.skip ? ` (skip: ${step.skip})` : ''}`)
+      for (const c of step.commands) {
+        lines.push(`     $ ${c.argv.join(' ')}${c.stdinFile ? ` < ${c.stdinFile}` : ''}`)
+        lines.push(`       in ${c.cwd}`)
+      }
+      for (const file of step.files ?? []) lines.push(`     writes ${file}`)
+    })
+  } else {
+    for (const c of plan.plan ?? []) lines.push(`  $ ${c.argv.join(' ')}${c.background ? ' &' : ''}${c.cwd && c.cwd !== '.' ? `   (in ${c.cwd})` : ''}`)
+  }
+  return lines.join('\n')
+}
