@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../src/lib/config/load.js'
-import {blastRadius, RecoveryTracker, type BlastResult} from '../../src/lib/chaos/blast.js'
+import {blastRadius, type BlastResult} from '../../src/lib/chaos/blast.js'
 import {unavailableSeconds, type TimelinePoint} from '../../src/lib/chaos/timeline.js'
 import {AtlasError, ExitCode} from '../../src/lib/errors.js'
 import {formatMarkdownReport} from '../../src/lib/report/blast.js'
@@ -77,32 +77,6 @@ describe('blast-radius restore failure', () => {
     } finally {
       await rm(dir, {recursive: true, force: true})
     }
-  })
-})
-
-describe('RecoveryTracker (RTO)', () => {
-  const fault = new Date('2026-01-01T00:00:10.000Z')
-  const at = (ms: number) => new Date(fault.getTime() + ms)
-
-  it('ignores acknowledgements of transfers issued before the fault, and "already applied" reads', async () => {
-    const tracker = new RecoveryTracker()
-    const waiting = tracker.waitForAckStartedAfter(fault, {timeoutMs: 1000})
-    tracker.record({outcome: 'applied', at: at(30), latencyMs: 50}) // issued 20 ms before the fault: its reply was on the wire
-    tracker.record({outcome: 'already_applied', at: at(2000), latencyMs: 5}) // read from a standby
-    tracker.record({outcome: 'failed', at: at(3000), latencyMs: 5})
-    tracker.record({outcome: 'applied', at: at(7500), latencyMs: 400})
-    expect((await waiting).getTime() - fault.getTime()).to.equal(7500)
-  })
-
-  it('answers at once from acknowledgements it has already seen', async () => {
-    const tracker = new RecoveryTracker()
-    tracker.record({outcome: 'applied', at: at(900), latencyMs: 100})
-    expect((await tracker.waitForAckStartedAfter(fault)).getTime()).to.equal(at(900).getTime())
-  })
-
-  it('times out when nothing is acknowledged', async () => {
-    const error = await new RecoveryTracker().waitForAckStartedAfter(fault, {timeoutMs: 20}).catch((e: unknown) => e)
-    expect((error as Error).message).to.match(/was acknowledged within 20 ms/)
   })
 })
 

@@ -3,6 +3,7 @@ import path from 'node:path'
 import {assessRegionLoss, type SurvivabilityAssessment} from '../health/quorum.js'
 import {AtlasError, ExitCode, PreconditionError, RestoreError} from '../errors.js'
 import {silentProgress} from '../progress.js'
+import {sleep} from '../proc/ports.js'
 import type {ClusterHealth} from '../health/model.js'
 import type {WorkloadHandle, WorkloadResult} from '../ledger/workload.js'
 import type {VerifyResult} from '../ledger/verify.js'
@@ -122,13 +123,12 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
 
   const cleanups: Array<() => void> = []
   let workload: WorkloadHandle | undefined
-  const recovery = new RecoveryTracker()
   if (options.workload !== false) {
     done = progress.step('start the transfer workload')
-    workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups, recovery, before.leaderRegion)
+    workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups, before.leaderRegion)
     try {
-      await recovery.waitForAckStartedAfter(new Date(0), {signal, timeoutMs: 30_000})
-      if (options.warmupMs ?? 1000) await abortableSleep(options.warmupMs ?? 1000, signal)
+      await workload.waitForAcknowledgedAfter(new Date(0), {signal, timeoutMs: 30_000})
+      if (options.warmupMs ?? 1000) await sleep(options.warmupMs ?? 1000, signal)
       done({note: `${workload.stats().acknowledged} acknowledged so far`})
     } catch (error) {
       done({error: error as Error})
@@ -156,7 +156,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     const holdUntil = faultAt.getTime() + options.durationMs
     if (workload) {
       try {
-        rtoAt = await recovery.waitForAckStartedAfter(faultAt, {signal, timeoutMs: options.durationMs})
+        rtoAt = await workload.waitForAcknowledgedAfter(faultAt, {signal, timeoutMs: options.durationMs})
         note(`first acknowledged write after the fault: ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s`)
       } catch (error) {
         if (signal?.aborted) throw signal.reason
@@ -164,7 +164,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
       }
     }
     const left = holdUntil - Date.now()
-    if (left > 0) await abortableSleep(left, signal)
+    if (left > 0) await sleep(left, signal)
     done({note: rtoAt ? `recovered after ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s` : 'not recovered during the fault'})
   } catch (error) {
     if (signal?.aborted) {
@@ -213,7 +213,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   // writes may only come back after the restore (a forced loss of quorum)
   if (workload && !rtoAt && !interrupted && !failure && faultAt) {
     try {
-      rtoAt = await recovery.waitForAckStartedAfter(faultAt, {signal, timeoutMs: 60_000})
+      rtoAt = await workload.waitForAcknowledgedAfter(faultAt, {signal, timeoutMs: 60_000})
       note(`first acknowledged write after the fault (after the restore): ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s`)
     } catch {
       if (signal?.aborted) interrupted = true
@@ -317,23 +317,8 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   return result
 }
 
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = () => {
-      clearTimeout(timer)
-      reject(signal!.reason)
-    }
-    signal?.addEventListener('abort', onAbort, {once: true})
-  })
-}
-
 /** The workload against every database node of the world, with S3 audit records (and replica copies) per acknowledged transfer. */
-async function startWorldWorkload(world: World, runDir: string, concurrency: number, cleanups: Array<() => void>, recovery: RecoveryTracker, leaderRegion: string | null): Promise<WorkloadHandle> {
+async function startWorldWorkload(world: World, runDir: string, concurrency: number, cleanups: Array<() => void>, leaderRegion: string | null): Promise<WorkloadHandle> {
   const {startWorkload} = await import('../ledger/workload.js')
   const audit = await auditLogFor(world, cleanups)
   const primary = world.regions.find((r) => r.role === 'primary')!
@@ -344,7 +329,6 @@ async function startWorldWorkload(world: World, runDir: string, concurrency: num
     originRegion: primary.name,
     audit,
     signal: new AbortController().signal,
-    onOutcome: (event) => recovery.record(event),
     // give up on a paused node sooner than the default 10 s (the retry is idempotent), but not before the
     // pool's 5 s connect timeout: a renewed pool tries the paused host first and must get past it to the next
     retry: {attemptTimeoutMs: 6000},
@@ -357,49 +341,6 @@ async function leaderFirstUrls(world: World, leaderRegion: string | null): Promi
   const leader = endpoints.find((e) => e.region === leaderRegion)?.databaseUrl
   const all = await world.databaseUrls()
   return leader ? [leader, ...all.filter((u) => u !== leader)] : all
-}
-
-/**
- * Recovery is the first acknowledged transfer that was *issued* after the fault.
- * An acknowledgement that merely arrives after it may have been committed before
- * (its reply was already on the wire), which would make the RTO look like zero.
- */
-export class RecoveryTracker {
-  private readonly acks: Array<{issued: number; at: Date}> = []
-  private waiters: Array<{after: number; resolve: (at: Date) => void}> = []
-
-  record(event: {outcome: string; at: Date; latencyMs: number}): void {
-    // only a new commit counts: "already applied" can be read from a standby while no node takes writes
-    if (event.outcome !== 'applied') return
-    const at = event.at.getTime()
-    const issued = at - event.latencyMs
-    this.acks.push({issued, at: event.at})
-    this.waiters = this.waiters.filter((w) => {
-      if (issued <= w.after) return true
-      w.resolve(event.at)
-      return false
-    })
-  }
-
-  /** the time of the first acknowledgement of a transfer issued strictly after `after` */
-  waitForAckStartedAfter(after: Date, options: {signal?: AbortSignal; timeoutMs?: number} = {}): Promise<Date> {
-    return new Promise((resolve, reject) => {
-      const t = after.getTime()
-      const earlier = this.acks.find((a) => a.issued > t)
-      if (earlier) return resolve(earlier.at)
-      const entry = {after: t, resolve: (at: Date) => (cleanup(), resolve(at))}
-      const timer = setTimeout(() => (cleanup(), reject(new Error(`no transfer issued after ${after.toISOString()} was acknowledged within ${options.timeoutMs} ms`))), options.timeoutMs ?? 60_000)
-      const onAbort = () => (cleanup(), reject(options.signal!.reason))
-      const cleanup = () => {
-        clearTimeout(timer)
-        options.signal?.removeEventListener('abort', onAbort)
-        this.waiters = this.waiters.filter((w) => w !== entry)
-      }
-      if (options.signal?.aborted) return onAbort()
-      options.signal?.addEventListener('abort', onAbort, {once: true})
-      this.waiters.push(entry)
-    })
-  }
 }
 
 async function auditLogFor(world: World, cleanups: Array<() => void>) {

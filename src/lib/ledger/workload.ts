@@ -4,6 +4,7 @@ import {UsageError} from '../errors.js'
 import type {AuditLog} from '../cloud/audit.js'
 import type {TransferQueue} from '../cloud/queue.js'
 import {connectLedger, describeDatabase, type LedgerSql} from './db.js'
+import {AcknowledgementTracker} from './recovery.js'
 import {attemptLine, outcomeLine, RunLogWriter} from './runlog.js'
 import {requireMint} from './schema.js'
 import {LatencyHistogram} from './stats.js'
@@ -164,7 +165,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
   let lastAckAt: Date | undefined
   let lastProgress = {at: performance.now(), done: 0}
   let windowTps = 0
-  const ackWaiters = new Set<{after: number; resolve: (d: Date) => void}>()
+  const recovery = new AcknowledgementTracker()
 
   let stopIssuing = false
   let stoppedBy: WorkloadResult['stoppedBy'] = 'stop'
@@ -222,22 +223,11 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
     recentErrors.push(reason)
     if (recentErrors.length > 5) recentErrors.shift()
   }
-  // recent acknowledgements (bounded ring of [ack time, issue time]), so a waiter registered slightly late still gets the first one
-  const RING = 8192
-  const recentAcks = new Float64Array(RING * 2)
-  let recentAckCount = 0
-  const acknowledged = (at: Date, issuedAt: number) => {
+  /** an acknowledgement; only new commits (and sent requests) tell when writes came back */
+  const acknowledged = (at: Date, issuedAt: number, newCommit: boolean) => {
     firstAckAt ??= at
     lastAckAt = at
-    const slot = (recentAckCount++ % RING) * 2
-    recentAcks[slot] = at.getTime()
-    recentAcks[slot + 1] = issuedAt
-    for (const waiter of ackWaiters) {
-      if (issuedAt > waiter.after) {
-        ackWaiters.delete(waiter)
-        waiter.resolve(at)
-      }
-    }
+    if (newCommit) recovery.record(at, issuedAt)
   }
 
   // one global schedule for --rate: each transfer takes the next free slot
@@ -296,7 +286,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
               histogram.record(latencyMs)
               if (sent.ok) {
                 counters.sent++
-                acknowledged(new Date(), issuedAt)
+                acknowledged(new Date(), issuedAt, true)
               } else {
                 counters[event === 'unknown' ? 'unknown' : 'failed']++
                 noteError(sent.reason)
@@ -322,7 +312,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
               histogram.record(done.latencyMs)
               if (done.outcome === 'applied') counters.applied++
               else counters.alreadyApplied++
-              acknowledged(at, issuedAt)
+              acknowledged(at, issuedAt, done.outcome === 'applied')
             } else {
               if (done.outcome === 'rejected') counters.rejected++
               else if (done.outcome === 'failed') counters.failed++
@@ -409,6 +399,10 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
   const done = finish()
   // callers may only use waitForAcknowledgedAfter; an unhandled rejection must not crash them
   done.catch(() => {})
+  done.then(
+    () => recovery.close(new Error('the workload ended with no transfer acknowledged after that time')),
+    (error: Error) => recovery.close(error),
+  )
 
   return {
     runDir: options.runDir,
@@ -420,31 +414,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
       return done
     },
     waitForAcknowledgedAfter(after, waitOptions = {}) {
-      if (lastAckAt && lastAckAt.getTime() > after.getTime()) {
-        // scan the ring in acknowledgement order for the first transfer issued after `after`
-        const kept = Math.min(recentAckCount, RING)
-        for (let i = recentAckCount - kept; i < recentAckCount; i++) {
-          const slot = (i % RING) * 2
-          if (recentAcks[slot + 1] > after.getTime()) return Promise.resolve(new Date(recentAcks[slot]))
-        }
-      }
-      return new Promise<Date>((resolve, reject) => {
-        const waiter = {after: after.getTime(), resolve: (d: Date) => cleanup(() => resolve(d))}
-        let timer: NodeJS.Timeout | undefined
-        const cleanup = (then: () => void) => {
-          ackWaiters.delete(waiter)
-          if (timer) clearTimeout(timer)
-          waitOptions.signal?.removeEventListener('abort', onAbort)
-          then()
-        }
-        const onAbort = () => cleanup(() => reject(waitOptions.signal!.reason))
-        if (waitOptions.timeoutMs !== undefined) {
-          timer = setTimeout(() => cleanup(() => reject(new Error(`no transfer was acknowledged within ${waitOptions.timeoutMs} ms after ${after.toISOString()}`))), waitOptions.timeoutMs)
-        }
-        waitOptions.signal?.addEventListener('abort', onAbort, {once: true})
-        ackWaiters.add(waiter)
-        done.then(() => cleanup(() => reject(new Error(`the workload ended with no transfer acknowledged after ${after.toISOString()}`))), () => {})
-      })
+      return recovery.waitForIssuedAfter(after, waitOptions)
     },
   }
 }
