@@ -7,6 +7,7 @@ bash scripts/setup.sh || exit $?
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+npx tsc --noEmit -p tsconfig.json || exit $?
 npx mocha --timeout 120000 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' "$@" 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {AtlasCommand} from '../lib/command.js'
 import {ExitCode} from '../lib/errors.js'
-import {driverFlag} from '../lib/flags.js'
+import {baseDirFlag, driverFlag} from '../lib/flags.js'
 import type {BlastResult} from '../lib/chaos/blast.js'
 
 export default class BlastRadius extends AtlasCommand<typeof BlastRadius> {
@@ -25,7 +25,7 @@ Ctrl-C restores the region before exiting. Exit 4: verify found a violation; 5: 
     'run-dir': Flags.string({summary: 'Where the run log and the report go (default: <baseDir>/runs/<timestamp>).'}),
     audit: Flags.boolean({summary: 'Also verify the S3 audit records and their replicated copies (as `atlas verify --audit`).', default: false}),
     concurrency: Flags.integer({summary: 'Workload clients.', default: 4, min: 1}),
-    'base-dir': Flags.string({summary: 'Directory for state, logs and runs (default: local.baseDir of the config).'}),
+    'base-dir': baseDirFlag,
   }
 
   async run(): Promise<Omit<BlastResult, 'timeline'> & {timeline?: BlastResult['timeline']}> {

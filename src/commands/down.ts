@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {AtlasCommand} from '../lib/command.js'
-import {driverFlag, dryRunFlag} from '../lib/flags.js'
+import {baseDirFlag, driverFlag, dryRunFlag} from '../lib/flags.js'
 import type {DownResult} from '../lib/world/types.js'
 
 export default class Down extends AtlasCommand<typeof Down> {
@@ -12,7 +12,7 @@ export default class Down extends AtlasCommand<typeof Down> {
     driver: driverFlag,
     'dry-run': dryRunFlag,
     purge: Flags.boolean({summary: 'Also remove data directories, logs and generated credentials (keeps runs/).', default: false}),
-    'base-dir': Flags.string({summary: 'Directory for state, logs and runs (default: local.baseDir of the config).'}),
+    'base-dir': baseDirFlag,
   }
 
   async run(): Promise<DownResult> {

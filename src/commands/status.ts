@@ -1,18 +1,20 @@
 import {Flags} from '@oclif/core'
 import {AtlasCommand} from '../lib/command.js'
-import {driverFlag} from '../lib/flags.js'
+import {ExitCode} from '../lib/errors.js'
+import {baseDirFlag, driverFlag} from '../lib/flags.js'
 import {formatStatus} from '../lib/report/status.js'
 import type {WorldStatus} from '../lib/world/types.js'
 
 export default class Status extends AtlasCommand<typeof Status> {
   static summary = 'Show each region: members alive, Raft leader and term, database leader, sync standbys and lag, quorum.'
+  static description = 'Exits 3 when the world is not running (the JSON result is printed all the same).'
   static examples = ['<%= config.bin %> status', '<%= config.bin %> status --watch', '<%= config.bin %> status --json']
 
   static flags = {
     driver: driverFlag,
     watch: Flags.boolean({char: 'w', summary: 'Refresh until Ctrl-C (with --json: one JSON object per line).', default: false}),
     interval: Flags.string({summary: 'Refresh interval for --watch.', default: '1s'}),
-    'base-dir': Flags.string({summary: 'Directory for state, logs and runs (default: local.baseDir of the config).'}),
+    'base-dir': baseDirFlag,
   }
 
   async run(): Promise<WorldStatus> {
@@ -22,6 +24,8 @@ export default class Status extends AtlasCommand<typeof Status> {
     if (!this.flags.watch) {
       const status = await world.status()
       this.print(formatStatus(status))
+      // scripts can branch on it: `atlas status --json || atlas up`
+      if (!status.up) this.setExitCode(ExitCode.Precondition)
       return status
     }
     const {parseDuration} = await import('../lib/ledger/target.js')

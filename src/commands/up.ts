@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {AtlasCommand} from '../lib/command.js'
 import {redact} from '../lib/redact.js'
-import {driverFlag, dryRunFlag} from '../lib/flags.js'
+import {baseDirFlag, driverFlag, dryRunFlag} from '../lib/flags.js'
 import type {UpResult} from '../lib/world/types.js'
 
 export default class Up extends AtlasCommand<typeof Up> {
@@ -13,7 +13,7 @@ Idempotent: a running world is reported, not started twice; processes that died 
   static flags = {
     driver: driverFlag,
     'dry-run': dryRunFlag,
-    'base-dir': Flags.string({summary: 'Directory for state, logs and runs (default: local.baseDir of the config).'}),
+    'base-dir': baseDirFlag,
     provisioner: Flags.option({
       options: ['sdk', 'terraform'] as const,
       summary: 'Local world: create the S3/SQS/IAM resources with the AWS SDK (default), or with terraform/ against moto (needs `terraform init` to download the AWS provider).',

@@ -11,3 +11,7 @@ export const dryRunFlag = Flags.boolean({
   summary: 'Print the exact commands that would run, and change nothing.',
   default: false,
 })
+
+export const baseDirFlag = Flags.string({
+  summary: 'Directory for state, logs and runs (default: local.baseDir of the config).',
+})

@@ -120,8 +120,9 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     // moto's command line does not name the world, its working directory does
     expect(await processesIn(world.dir)).to.deep.equal([])
     expect(await listeningPorts(world)).to.deep.equal([])
-    const status = parseJsonOutput<WorldStatus>(await world.atlas(['status', '--json']))
-    expect(status.up).to.equal(false)
+    const afterDown = await world.atlas(['status', '--json'])
+    expect(afterDown.exitCode, 'status of a world that is down').to.equal(3)
+    expect(parseJsonOutput<WorldStatus>(afterDown).up).to.equal(false)
   })
 })
 
