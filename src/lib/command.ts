@@ -1,7 +1,7 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import {loadConfig} from './config/load.js'
 import type {AtlasConfig} from './config/schema.js'
-import {AtlasError, ExitCode, exitCodeOf} from './errors.js'
+import {AtlasError, asAtlasError, ExitCode, exitCodeOf} from './errors.js'
 import {stderrProgress} from './progress.js'
 import {redact, redactObject} from './redact.js'
 import type {ProgressReporter} from './world/types.js'
@@ -95,11 +95,12 @@ export abstract class AtlasCommand<T extends typeof Command> extends Command {
     return redactObject(result)
   }
 
-  protected async catch(error: Error & {exitCode?: number}): Promise<unknown> {
+  protected async catch(thrown: Error & {exitCode?: number}): Promise<unknown> {
     // oclif's own exit (this.exit) and help requests pass through untouched
-    if (error instanceof Errors.ExitError) throw error
+    if (thrown instanceof Errors.ExitError) throw thrown
+    const atlasError = asAtlasError(thrown)
+    const error: Error = atlasError ?? thrown
     const exitCode = exitCodeOf(error)
-    const atlasError = error instanceof AtlasError ? error : undefined
     const message = redact(error.message || String(error))
     if (this.jsonEnabled()) {
       const payload = {

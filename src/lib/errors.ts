@@ -105,9 +105,39 @@ export class ToolError extends AtlasError {
   }
 }
 
+/** Network error codes that mean "nothing answers there" (Node's and postgres.js's). */
+const UNREACHABLE_CODES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  CONNECT_TIMEOUT: 'connection timed out',
+}
+
+/**
+ * Gives errors from below (sockets, database clients) their meaning for the user:
+ * a database or endpoint that does not answer is a precondition (exit 3: the world
+ * is not up, or the address is wrong), not a bug.
+ */
+export function asAtlasError(error: unknown): AtlasError | undefined {
+  if (error instanceof AtlasError) return error
+  const e = error as {code?: string; address?: string; port?: number; hostname?: string; message?: string} | undefined
+  const reason = e?.code ? UNREACHABLE_CODES[e.code] : undefined
+  if (!reason) return undefined
+  const where = e?.address ? `${e.address}${e.port ? `:${e.port}` : ''}` : e?.hostname ?? /\b([\w.-]+:\d+)\b/.exec(e?.message ?? '')?.[1] ?? 'the service'
+  return new PreconditionError(`cannot reach ${where} (${reason})`, {
+    code: 'UNREACHABLE',
+    hint: 'is the world up? `atlas status` shows it and `atlas up` starts it; or point --db / --endpoint at a running service',
+    cause: error,
+    details: {address: where, reason: e?.code},
+  })
+}
+
 /** Maps anything thrown to an exit code: ours carry one, oclif parse errors carry oclif.exit. */
 export function exitCodeOf(error: unknown): ExitCode {
-  if (error instanceof AtlasError) return error.exitCode
+  const known = asAtlasError(error)
+  if (known) return known.exitCode
   const oclifExit = (error as {oclif?: {exit?: number}})?.oclif?.exit
   if (typeof oclifExit === 'number') return oclifExit === 0 ? ExitCode.Ok : oclifExit === 2 ? ExitCode.Usage : oclifExit
   return ExitCode.Unexpected

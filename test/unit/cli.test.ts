@@ -50,6 +50,18 @@ describe('CLI surface', () => {
     expect(result.exitCode).to.equal(2)
   })
 
+  it('an unreachable database is a precondition failure (exit 3) naming the address, not a crash', async () => {
+    const {freePort} = await import('../../src/lib/proc/ports.js')
+    const closed = await freePort()
+    const human = await runAtlas(['verify', '--ledger-balance', '--db', `postgres://atlas:pw@127.0.0.1:${closed}/ledger`])
+    expect(human.exitCode).to.equal(3)
+    expect(human.stderr).to.contain(`cannot reach 127.0.0.1:${closed} (connection refused)`)
+    expect(human.stderr).to.match(/Hint: is the world up\?/)
+    const machine = await runAtlas(['ledger', 'init', '--db', `postgres://atlas:pw@127.0.0.1:${closed}/ledger`, '--json'])
+    expect(machine.exitCode).to.equal(3)
+    expect(parseJsonOutput<{error: {code: string}}>(machine).error.code).to.equal('UNREACHABLE')
+  })
+
   it('maps errors to the documented exit codes', () => {
     expect(exitCodeOf(new PreconditionError('x'))).to.equal(ExitCode.Precondition)
     expect(exitCodeOf(new RestoreError('x'))).to.equal(ExitCode.RestoreFailed)
