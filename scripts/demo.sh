@@ -40,10 +40,10 @@ atlas status
 run_dir="$demo_dir/runs/demo-$(date -u +%Y%m%dT%H%M%SZ)"
 bold 'atlas blast-radius --region us: kill every process of us under load, restore it, verify'
 status=0
-atlas blast-radius --region us --mode kill --duration "${ATLAS_DEMO_DURATION:-20s}" --run-dir "$run_dir" || status=$?
+atlas blast-radius --region us --mode kill --duration "${ATLAS_DEMO_DURATION:-20s}" --run-dir "$run_dir" --audit || status=$?
 
 bold 'atlas verify --ledger-balance: the ledger checked once more, on its own'
-atlas verify --ledger-balance --run-dir "$run_dir" || status=$?
+atlas verify --ledger-balance --run-dir "$run_dir" --audit || status=$?
 
 bold 'atlas status after the round'
 atlas status
