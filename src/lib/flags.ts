@@ -4,7 +4,7 @@ import {DRIVERS} from './config/schema.js'
 /** Flags shared by several commands, defined once. */
 export const driverFlag = Flags.option({
   options: DRIVERS,
-  summary: 'World driver: auto (k3d when Docker and its tools are usable, else local), local or k3d.',
+  summary: 'World driver: auto (k3d when the k3d CLI is installed and a Docker engine answers, else local), local or k3d.',
 })()
 
 export const dryRunFlag = Flags.boolean({

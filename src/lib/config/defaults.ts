@@ -15,7 +15,7 @@ export const DEFAULT_CONFIG: AtlasConfigInput = {
 export const CONFIG_TEMPLATE = `# atlas.yaml: configuration of the Atlas simulated multi-region ledger.
 # Every key is optional except regions; \`atlas config\` prints the effective values.
 
-# Which world to build: auto (k3d when Docker and the k3d tools are usable, else local), local or k3d.
+# Which world to build: auto (k3d when the k3d CLI is installed and a Docker engine answers, else local), local or k3d.
 driver: auto
 
 # Prefix of every cloud resource name (S3 buckets, SQS queues, IAM roles).

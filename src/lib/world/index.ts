@@ -1,5 +1,5 @@
 import type {AtlasConfig, DriverName} from '../config/schema.js'
-import {PreconditionError, UsageError} from '../errors.js'
+import {UsageError} from '../errors.js'
 import type {DriverKind, World} from './types.js'
 
 export interface WorldOptions {
@@ -26,14 +26,18 @@ export async function createWorld(config: AtlasConfig, options: WorldOptions = {
   return new K3dWorld(config, {baseDir: options.baseDir})
 }
 
+/**
+ * "auto" must be cheap (every command resolves it): k3d when the k3d CLI is on the
+ * search path and a Docker engine answers, else local. Each driver checks the rest
+ * of its tools when it starts (MissingToolError names the tool and how to install it).
+ */
 export async function resolveDriver(config: AtlasConfig, requested?: DriverName): Promise<DriverKind> {
   const wanted = requested ?? config.driver
   if (wanted === 'local' || wanted === 'k3d') return wanted
   if (wanted !== 'auto') throw new UsageError(`unknown driver "${wanted}"; valid drivers: auto, local, k3d`)
-  const {inspectAllTools} = await import('../tools/discovery.js')
-  const report = await inspectAllTools()
-  if (report.drivers.find((d) => d.driver === 'k3d')?.usable) return 'k3d'
-  if (report.drivers.find((d) => d.driver === 'local')?.usable) return 'local'
-  const missing = report.drivers.map((d) => `${d.driver}: missing ${d.missing.join(', ')}`).join('; ')
-  throw new PreconditionError(`no driver is usable (${missing})`, {code: 'NO_DRIVER', hint: 'run `atlas doctor` for install commands'})
+  const {findExecutable, inspectTool} = await import('../tools/discovery.js')
+  const {toolSpec} = await import('../tools/catalog.js')
+  if (!(await findExecutable('k3d'))) return 'local'
+  const docker = await inspectTool(toolSpec('docker')!)
+  return docker.ok ? 'k3d' : 'local'
 }
