@@ -9,6 +9,7 @@ import type {WorkloadHandle, WorkloadResult} from '../ledger/workload.js'
 import type {VerifyResult} from '../ledger/verify.js'
 import type {FaultHandle, FaultMode, ProgressReporter, World} from '../world/types.js'
 import {HealthSampler, unavailableSeconds, type TimelinePoint} from './timeline.js'
+import {dataRegions, primaryRegion} from '../config/regions.js'
 
 export interface BlastOptions {
   /** regions to break together (usually one) */
@@ -321,7 +322,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
 async function startWorldWorkload(world: World, runDir: string, concurrency: number, cleanups: Array<() => void>, leaderRegion: string | null): Promise<WorkloadHandle> {
   const {startWorkload} = await import('../ledger/workload.js')
   const audit = await auditLogFor(world, cleanups)
-  const primary = world.regions.find((r) => r.role === 'primary')!
+  const primary = primaryRegion(world.config)
   return startWorkload({
     db: await leaderFirstUrls(world, leaderRegion),
     runDir,
@@ -348,7 +349,7 @@ async function auditLogFor(world: World, cleanups: Array<() => void>) {
   const {AuditLog} = await import('../cloud/audit.js')
   const cloud = await world.cloudEndpoint()
   const endpoints = await world.endpoints()
-  const primary = world.regions.find((r) => r.role === 'primary')!
+  const primary = primaryRegion(world.config)
   const bucketOf = (name: string) => endpoints.find((e) => e.region === name)?.auditBucket
   const primaryBucket = bucketOf(primary.name)
   if (!primaryBucket) return undefined
@@ -372,7 +373,7 @@ async function verifyWorld(world: World, runLogs: string[], leaderRegion: string
   const clients: Array<{destroy(): void}> = []
   try {
     const buckets: Record<string, import('../cloud/audit.js').AuditTarget> = {}
-    for (const region of world.regions.filter((r) => r.role !== 'witness')) {
+    for (const region of dataRegions(world.config)) {
       const bucket = endpoints.find((e) => e.region === region.name)?.auditBucket
       if (!bucket) continue
       const s3 = await s3Client(cloud, region.awsRegion)
@@ -424,7 +425,7 @@ async function allRunLogs(runsDir: string, current: string[], since: Date | unde
 
 /** Uploads report.json and report.md to the primary region's audit bucket; returns the s3:// prefix. */
 async function uploadReport(world: World, result: BlastResult): Promise<string | undefined> {
-  const primary = world.regions.find((r) => r.role === 'primary')!
+  const primary = primaryRegion(world.config)
   const bucket = (await world.endpoints()).find((e) => e.region === primary.name)?.auditBucket
   if (!bucket) return undefined
   const {s3Client} = await import('../cloud/clients.js')

@@ -3,6 +3,7 @@ import type {AtlasConfig, Region} from '../config/schema.js'
 import type {CloudEndpoint} from '../world/types.js'
 import {iamClient, s3Client, sqsClient} from './clients.js'
 import {cloudResourceNames, DLQ_MAX_RECEIVE_COUNT} from './names.js'
+import {dataRegions} from '../config/regions.js'
 
 /**
  * The settings terraform/modules/region declares (its variable defaults and fixed
@@ -136,7 +137,7 @@ export async function provisionCloud(config: AtlasConfig, cloud: CloudEndpoint):
   const iam = await iamClient(cloud)
   const result: ProvisionResult = {regions: [], replication: [], warnings: []}
   try {
-    for (const region of config.regions.filter((r) => r.role !== 'witness')) {
+    for (const region of dataRegions(config)) {
       result.regions.push(await provisionRegion(cloud, config.namePrefix, region, {iam, warnings: result.warnings}))
     }
     for (const provisioned of result.regions) {

@@ -4,6 +4,7 @@ import {ConfigError} from '../errors.js'
 import type {TemplateContext} from './template.js'
 import type {TerraformRegionOutputs} from './terraform-outputs.js'
 import {ATLAS_NAMESPACE, COCKROACH_NODEPORT_BASE, k3dTopology, regionTopology, type K3dTopology} from './topology.js'
+import {dataRegions, primaryRegion} from '../config/regions.js'
 
 export interface GitSource {
   /** the Git repository Argo CD pulls charts and rendered values from */
@@ -67,7 +68,7 @@ export function worldContext(config: AtlasConfig, inputs: RenderInputs): Templat
     git: {...inputs.git},
     regions: {
       all: config.regions.map((r) => r.name),
-      data: config.regions.filter((r) => r.role !== 'witness').map((r) => r.name),
+      data: dataRegions(config).map((r) => r.name),
     },
     k3d: {image: inputs.k3dImage, network: topology.network},
   }
@@ -77,7 +78,7 @@ export function regionContext(config: AtlasConfig, region: Region, inputs: Rende
   const topology = k3dTopology(config)
   const t = regionTopology(topology, region.name)
   const sizing = region.role === 'witness' ? WITNESS_SIZING : DATA_SIZING
-  const primary = config.regions.find((r) => r.role === 'primary')
+  const primary = primaryRegion(config)
   return {
     ...worldContext(config, inputs),
     region: {

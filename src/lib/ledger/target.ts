@@ -1,6 +1,6 @@
 import path from 'node:path'
 import type {AtlasConfig, Region} from '../config/schema.js'
-import {findRegion} from '../config/regions.js'
+import {dataRegions, findRegion, primaryRegion} from '../config/regions.js'
 import {PreconditionError, UsageError} from '../errors.js'
 import type {CloudEndpoint, RegionEndpoints, World} from '../world/types.js'
 
@@ -58,12 +58,12 @@ export class LedgerTarget {
 
   /** A data region (not the witness) by name; default: the primary. */
   region(name?: string): Region {
-    const region = name ? findRegion(this.config, name) : this.config.regions.find((r) => r.role === 'primary')!
+    const region = name ? findRegion(this.config, name) : primaryRegion(this.config)
     return region
   }
 
   dataRegions(): Region[] {
-    return this.config.regions.filter((r) => r.role !== 'witness')
+    return dataRegions(this.config)
   }
 
   /** bucket and queue of a region: from the world's endpoints when it knows them, else from names.ts */

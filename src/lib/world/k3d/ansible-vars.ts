@@ -2,6 +2,7 @@ import path from 'node:path'
 import type {AtlasConfig} from '../../config/schema.js'
 import {requiredNodeSANs} from '../../gitops/context.js'
 import {ATLAS_NAMESPACE, k3dTopology} from '../../gitops/topology.js'
+import {primaryRegion} from '../../config/regions.js'
 
 /** Subnet of the shared Docker network (ansible/roles/network). */
 export const K3D_NETWORK_SUBNET = '172.28.0.0/16'
@@ -39,7 +40,7 @@ export interface AnsibleExtraVars {
  * region must not take the GitOps controller with it. Else in the primary's.
  */
 export function argocdHubRegion(config: AtlasConfig): string {
-  return (config.regions.find((r) => r.role === 'witness') ?? config.regions.find((r) => r.role === 'primary')!).name
+  return (config.regions.find((r) => r.role === 'witness') ?? primaryRegion(config)).name
 }
 
 export function localstackPort(endpoint: string): number {

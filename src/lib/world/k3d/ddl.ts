@@ -1,5 +1,5 @@
 import type {AtlasConfig} from '../../config/schema.js'
-import {localityRegion} from '../../config/regions.js'
+import {localityRegion, primaryRegion} from '../../config/regions.js'
 
 /** The ledger's database in CockroachDB. */
 export const LEDGER_DATABASE = 'ledger'
@@ -17,12 +17,11 @@ const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
  * keeps zone survival and Atlas says so before any fault.
  */
 export function multiRegionStatements(config: AtlasConfig, database = LEDGER_DATABASE): string[] {
-  const primary = config.regions.find((r) => r.role === 'primary')!
-  const primaryRegion = localityRegion(primary)
-  const others = [...new Set(config.regions.map(localityRegion))].filter((r) => r !== primaryRegion)
+  const primary = localityRegion(primaryRegion(config))
+  const others = [...new Set(config.regions.map(localityRegion))].filter((r) => r !== primary)
   const db = quoteIdent(database)
   const statements = [
-    `ALTER DATABASE ${db} PRIMARY REGION ${quoteIdent(primaryRegion)};`,
+    `ALTER DATABASE ${db} PRIMARY REGION ${quoteIdent(primary)};`,
     ...others.map((r) => `ALTER DATABASE ${db} ADD REGION IF NOT EXISTS ${quoteIdent(r)};`),
   ]
   statements.push(others.length + 1 >= 3 ? `ALTER DATABASE ${db} SURVIVE REGION FAILURE;` : `ALTER DATABASE ${db} SURVIVE ZONE FAILURE;`)

@@ -8,6 +8,7 @@ import {TERRAFORM_ENV, terraformArgs, TFVARS_FILE} from '../../tools/terraform.j
 import type {CommandRunner, RunResult} from '../../tools/runner.js'
 import {argocdHubRegion, DEFAULT_LOCALSTACK_ENDPOINT, LOCALSTACK_CONTAINER} from './ansible-vars.js'
 import {SQL_JOB_TIMEOUT} from './sql-job.js'
+import {dataRegions, primaryRegion} from '../../config/regions.js'
 
 /** Where the k3d world keeps what it renders and its resume state, under the base dir. */
 export interface K3dLayout {
@@ -149,7 +150,7 @@ export function localstackEndpoint(config: AtlasConfig): string {
 export function applicationNames(config: AtlasConfig): {cockroachdb: string[]; ledger: string[]} {
   return {
     cockroachdb: config.regions.map((r) => `${config.namePrefix}-cockroachdb-${r.name}`),
-    ledger: config.regions.filter((r) => r.role !== 'witness').map((r) => `${config.namePrefix}-ledger-${r.name}`),
+    ledger: dataRegions(config).map((r) => `${config.namePrefix}-ledger-${r.name}`),
   }
 }
 
@@ -185,7 +186,7 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
   const {config, layout, endpoint} = inputs
   const topology = k3dTopology(config)
   const hub = regionTopology(topology, argocdHubRegion(config))
-  const primary = regionTopology(topology, config.regions.find((r) => r.role === 'primary')!.name)
+  const primary = regionTopology(topology, primaryRegion(config).name)
   const apps = applicationNames(config)
   const jobs = sqlJobNames(config)
   const tf = (args: string[], extra: Partial<CommandSpec> = {}): CommandSpec => ({tool: 'terraform', args, cwd: layout.terraformDir, env: {...TERRAFORM_ENV}, ...extra})

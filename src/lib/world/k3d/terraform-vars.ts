@@ -1,6 +1,7 @@
 import type {AtlasConfig, Region} from '../../config/schema.js'
 import {ConfigError} from '../../errors.js'
 import {DLQ_MAX_RECEIVE_COUNT} from '../../cloud/names.js'
+import {primaryRegion} from '../../config/regions.js'
 
 /** The tfvars of terraform/ (variables.tf) for a config; a test checks every key is declared. */
 export interface TerraformVariables {
@@ -17,7 +18,7 @@ export interface TerraformVariables {
  * generated), the primary and the secondary; the witness gets nothing.
  */
 export function terraformVariables(config: AtlasConfig, options: {endpoint: string}): TerraformVariables {
-  const primary = config.regions.find((r) => r.role === 'primary')
+  const primary = primaryRegion(config)
   const secondaries = config.regions.filter((r) => r.role === 'secondary')
   if (!primary || secondaries.length !== 1) {
     throw new ConfigError(

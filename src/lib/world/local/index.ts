@@ -2,7 +2,7 @@ import {randomBytes} from 'node:crypto'
 import {chmod, chown, mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import type {AtlasConfig, Region} from '../../config/schema.js'
-import {findRegion} from '../../config/regions.js'
+import {findRegion, primaryRegion} from '../../config/regions.js'
 import {PreconditionError, RestoreError, UsageError} from '../../errors.js'
 import {etcdGroupHealth, sampleEtcd} from '../../health/etcd.js'
 import {clusterHealth, type ClusterHealth} from '../../health/model.js'
@@ -103,7 +103,7 @@ export class LocalWorld implements World {
       await this.writePatroniConfigs(secrets, user)
       const patronis = missing.filter((p) => p.kind === 'patroni')
       // the primary region bootstraps the cluster: start it first and let it claim the initialize key
-      const primary = this.regionLayout(this.regions.find((r) => r.role === 'primary')!.name)
+      const primary = this.regionLayout(primaryRegion(this.config).name)
       const primaryProc = patronis.find((p) => p.region === primary.region.name)
       if (primaryProc) {
         await this.startProcess(runner, primaryProc, user)
