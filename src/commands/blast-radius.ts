@@ -32,7 +32,7 @@ Ctrl-C restores the region before exiting. Exit 4: verify found a violation; 5: 
     const config = await this.atlasConfig()
     const {findRegion} = await import('../lib/config/regions.js')
     const regions = this.flags.region.map((name) => findRegion(config, name).name)
-    const {parseDuration} = await import('../lib/ledger/target.js')
+    const {parseDuration} = await import('../lib/duration.js')
     const durationMs = parseDuration(this.flags.duration)
     const signal = this.interruptSignal()
     const {createWorld} = await import('../lib/world/index.js')

@@ -28,7 +28,7 @@ export default class Status extends AtlasCommand<typeof Status> {
       if (!status.up) this.setExitCode(ExitCode.Precondition)
       return status
     }
-    const {parseDuration} = await import('../lib/ledger/target.js')
+    const {parseDuration} = await import('../lib/duration.js')
     const interval = parseDuration(this.flags.interval)
     const signal = this.interruptSignal()
     let status = await world.status()

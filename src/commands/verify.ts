@@ -32,7 +32,8 @@ Prints a summary and each violation with the transfer and account ids involved. 
 
   async run(): Promise<VerifyResult> {
     const config = await this.atlasConfig()
-    const {LedgerTarget, parseDuration} = await import('../lib/ledger/target.js')
+    const {LedgerTarget} = await import('../lib/ledger/target.js')
+    const {parseDuration} = await import('../lib/duration.js')
     const {verifyLedger, formatVerifyReport} = await import('../lib/ledger/verify.js')
     const target = new LedgerTarget(config, {db: this.flags.db, endpoint: this.flags.endpoint})
     const urls = await target.databaseUrls()

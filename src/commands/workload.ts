@@ -34,7 +34,8 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
     const config = await this.atlasConfig()
     const flags = this.flags
     if (!flags.duration && !flags.count) throw new UsageError('give --duration or --count', {hint: 'e.g. atlas workload --duration 30s'})
-    const {LedgerTarget, parseDuration} = await import('../lib/ledger/target.js')
+    const {LedgerTarget} = await import('../lib/ledger/target.js')
+    const {parseDuration} = await import('../lib/duration.js')
     const {startWorkload, defaultRunDir} = await import('../lib/ledger/workload.js')
     const target = new LedgerTarget(config, {db: flags.db, endpoint: flags.endpoint})
     const region = target.region(flags.region)

@@ -1,4 +1,5 @@
 import type {ClusterHealth} from '../health/model.js'
+import {sleep} from '../proc/ports.js'
 import type {World} from '../world/types.js'
 
 /** One health sample during chaos, flattened for reports (the full sample is kept too). */
@@ -68,7 +69,7 @@ export class HealthSampler {
         // health() does not throw for unreachable members; anything else is skipped, not fatal
       }
       const wait = this.intervalMs - (Date.now() - started)
-      if (wait > 0 && this.running) await new Promise((resolve) => setTimeout(resolve, wait))
+      if (wait > 0 && this.running) await sleep(wait)
     }
   }
 }

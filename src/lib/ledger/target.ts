@@ -1,7 +1,7 @@
 import path from 'node:path'
 import type {AtlasConfig, Region} from '../config/schema.js'
 import {dataRegions, findRegion, primaryRegion} from '../config/regions.js'
-import {PreconditionError, UsageError} from '../errors.js'
+import {PreconditionError} from '../errors.js'
 import type {CloudEndpoint, RegionEndpoints, World} from '../world/types.js'
 
 /**
@@ -90,14 +90,4 @@ export class LedgerTarget {
       return path.resolve(base, this.config.local.baseDir, 'runs')
     }
   }
-}
-
-/** "30s", "5m", "1h", "500ms" or a number of seconds → milliseconds. */
-export function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim())
-  if (!match) throw new UsageError(`invalid duration "${text}"`, {hint: 'use e.g. 30s, 5m, 1h, 500ms or a number of seconds'})
-  const value = Number(match[1])
-  const unit = match[2] ?? 's'
-  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000
-  return Math.round(value * factor)
 }

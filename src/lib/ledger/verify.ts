@@ -3,9 +3,10 @@ import {mkdtemp, open, readdir, readFile, rm, stat} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {UsageError} from '../errors.js'
+import {sleep} from '../proc/ports.js'
 import {auditRecordExists, listAuditIds, type AuditTarget} from '../cloud/audit.js'
 import {connectLedger, type LedgerSql} from './db.js'
-import {combineStatus, IdStatus, RUN_LOG_FILE, statusOf} from './runlog.js'
+import {combineStatus, IdStatus, RUN_LOG_FILE, statusOfLine} from './runlog.js'
 import {requireMint} from './schema.js'
 import * as q from './sql.js'
 
@@ -407,7 +408,7 @@ async function scanRecords(file: string, onRecord: (status: IdStatus, chunk: Buf
           if (!final || start >= filled) break
           nl = filled
         }
-        const status = eventStatus(buffer, start)
+        const status = statusOfLine(buffer, start)
         if (status !== undefined) {
           const tab = buffer.indexOf(9, start)
           if (tab >= 0 && tab + 37 <= nl) onRecord(status, buffer, tab + 1)
@@ -427,27 +428,6 @@ async function scanRecords(file: string, onRecord: (status: IdStatus, chunk: Buf
 
 const READ_BUFFER = 1 << 20
 
-/** The status of a line from its event word, by its first bytes (see runlog.ts); undefined for comments and unknown words. */
-function eventStatus(b: Buffer, i: number): IdStatus | undefined {
-  switch (b[i]) {
-    case 0x61: // a: attempt / applied / already_applied
-      if (b[i + 1] === 0x74 && b[i + 7] === 9) return IdStatus.Attempted
-      if (b[i + 1] === 0x70 && b[i + 7] === 9) return IdStatus.Acknowledged
-      if (b[i + 1] === 0x6c && b[i + 15] === 9) return IdStatus.Acknowledged
-      return undefined
-    case 0x72: // rejected
-      return b[i + 8] === 9 ? IdStatus.NotCommitted : undefined
-    case 0x66: // failed
-      return b[i + 6] === 9 ? IdStatus.NotCommitted : undefined
-    case 0x75: // unknown
-      return b[i + 7] === 9 ? IdStatus.Unknown : undefined
-    case 0x73: // sent
-      return b[i + 4] === 9 ? IdStatus.Sent : undefined
-    default:
-      // the verifier's own partition files: "<status digit>\t<id>"
-      return b[i] >= 0x31 && b[i] <= 0x35 && b[i + 1] === 9 ? ((b[i] - 0x30) as IdStatus) : undefined
-  }
-}
 
 /** the id at idStart as a fresh lower-case string (ids are written lower-case; upper-case input is folded) */
 function idAt(chunk: Buffer, idStart: number): string {
@@ -621,8 +601,7 @@ class AuditMerge {
       }
       waiting = still
       if (waiting.length === 0 || Date.now() >= deadline) break
-      signal?.throwIfAborted()
-      await new Promise((r) => setTimeout(r, this.options.pollIntervalMs ?? 500))
+      await sleep(this.options.pollIntervalMs ?? 500, signal)
     }
     for (const item of waiting) {
       if (item.replica) {

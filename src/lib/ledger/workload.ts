@@ -1,6 +1,7 @@
 import {randomInt, randomUUID} from 'node:crypto'
 import path from 'node:path'
 import {UsageError} from '../errors.js'
+import {sleep} from '../proc/ports.js'
 import type {AuditLog} from '../cloud/audit.js'
 import type {TransferQueue} from '../cloud/queue.js'
 import {connectLedger, describeDatabase, type LedgerSql} from './db.js'
@@ -237,7 +238,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
     const slot = Math.max(nextSlot, performance.now())
     nextSlot = slot + 1000 / options.rate
     const delay = slot - performance.now()
-    if (delay > 1) await new Promise((r) => setTimeout(r, delay))
+    if (delay > 1) await sleep(delay)
   }
 
   const nextRequest = (): TransferRequest => {

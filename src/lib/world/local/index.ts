@@ -1,10 +1,11 @@
 import {randomBytes} from 'node:crypto'
-import {chmod, chown, mkdir, readFile, rm, writeFile} from 'node:fs/promises'
+import {chown, mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import type {AtlasConfig, Region} from '../../config/schema.js'
 import {findRegion, primaryRegion} from '../../config/regions.js'
 import {PreconditionError, RestoreError, UsageError} from '../../errors.js'
 import {etcdGroupHealth, sampleEtcd} from '../../health/etcd.js'
+import {fetchJson} from '../../health/http.js'
 import {clusterHealth, type ClusterHealth} from '../../health/model.js'
 import {patroniGroupHealth, samplePatroni} from '../../health/patroni.js'
 import {isAlive, isGroupAlive, isListening, isPortFree, killProcessGroup, mkdirOwned, postgresOsUser, sleep, stopProcessGroup, waitForPort, writePidFile, readPidFile, type OsUser} from '../../proc/index.js'
@@ -287,8 +288,7 @@ export class LocalWorld implements World {
       signal?.throwIfAborted()
       for (const target of this.etcdTargets()) {
         try {
-          const res = await fetch(`${target.clientUrl}/v3/kv/range`, {method: 'POST', body: JSON.stringify({key}), signal: AbortSignal.timeout(500)})
-          const body = (await res.json()) as {kvs?: unknown[]}
+          const body = await fetchJson<{kvs?: unknown[]}>(`${target.clientUrl}/v3/kv/range`, {body: {key}})
           if (body.kvs && body.kvs.length > 0) return
           break
         } catch {
@@ -514,12 +514,8 @@ export class LocalWorld implements World {
     if (!target || !leader) return false
     // etcd's gRPC gateway (MoveLeader), so that no etcdctl is needed
     try {
-      const res = await fetch(`${leader.target.clientUrl}/v3/maintenance/transfer-leadership`, {
-        method: 'POST',
-        body: JSON.stringify({targetID: target}),
-        signal: AbortSignal.timeout(5000),
-      })
-      return res.ok
+      await fetchJson(`${leader.target.clientUrl}/v3/maintenance/transfer-leadership`, {body: {targetID: target}, timeoutMs: 5000})
+      return true
     } catch {
       return false
     }
