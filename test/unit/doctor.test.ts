@@ -51,7 +51,7 @@ describe('doctor', () => {
     const result = await doctor('local', [stubs])
     const byName = Object.fromEntries(result.tools.map((t) => [t.name, t]))
     expect(byName.etcd).to.include({found: true, ok: true, version: '3.5.9'})
-    expect(byName.patroni).to.include({found: true, ok: false, version: '2.1.4', problem: 'version 2.1.4 is older than 3.0.0'})
+    expect(byName.patroni).to.include({found: true, ok: false, version: '2.1.4', problem: 'version 2.1.4 is older than 4.0.0'})
     expect(byName.moto_server).to.include({ok: true, version: '5.0.11'})
     expect(byName.k3d).to.include({found: false, ok: false, problem: 'not found'})
     expect(byName.k3d.install).to.match(/k3d/)

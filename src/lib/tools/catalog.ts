@@ -23,7 +23,8 @@ const APT = 'apt-get install -y'
 
 export const TOOL_CATALOG: ToolSpec[] = [
   {name: 'etcd', bins: ['etcd'], versionArgs: ['--version'], minVersion: '3.4.0', drivers: ['local'], purpose: 'Raft consensus (DCS), one member per region', install: `${APT} etcd-server`},
-  {name: 'patroni', bins: ['patroni'], versionArgs: ['--version'], minVersion: '3.0.0', drivers: ['local'], purpose: 'PostgreSQL high availability on the etcd DCS', install: `${APT} patroni`},
+  // 4.0: a Patroni resumed after a freeze must not write its stale leader lock back (3.0 did, and acknowledged writes were lost)
+  {name: 'patroni', bins: ['patroni'], versionArgs: ['--version'], minVersion: '4.0.0', drivers: ['local'], purpose: 'PostgreSQL high availability on the etcd DCS', install: 'npm run setup (Patroni from PyPI in .tools/patroni-<version>)'},
   {name: 'postgres', bins: ['postgres'], versionArgs: ['--version'], minVersion: '13.0', drivers: ['local'], purpose: 'the ledger database of the local world', install: `${APT} postgresql`},
   {name: 'initdb', bins: ['initdb'], versionArgs: ['--version'], minVersion: '13.0', drivers: ['local'], purpose: 'creates PostgreSQL data directories', install: `${APT} postgresql`},
   {name: 'pg_ctl', bins: ['pg_ctl'], versionArgs: ['--version'], minVersion: '13.0', drivers: ['local'], purpose: 'starts and stops PostgreSQL', install: `${APT} postgresql`},

