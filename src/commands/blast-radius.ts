@@ -13,12 +13,14 @@ Ctrl-C restores the region before exiting. Exit 4: verify found a violation; 5: 
     '<%= config.bin %> blast-radius --region us',
     '<%= config.bin %> blast-radius --region eu --mode stop --duration 20s --json',
     '<%= config.bin %> blast-radius --region us --region witness --force',
+    '<%= config.bin %> blast-radius --region us --component postgres --mode stop --duration 30s',
   ]
 
   static flags = {
     driver: driverFlag,
     region: Flags.string({char: 'r', summary: 'Region to break; repeat to break several together.', required: true, multiple: true}),
     mode: Flags.option({options: ['kill', 'stop', 'partition'] as const, summary: 'kill: SIGKILL and restart; stop: SIGSTOP and SIGCONT; partition: network isolation (not in the local world yet).', default: 'kill' as const})(),
+    component: Flags.option({options: ['region', 'etcd', 'patroni', 'postgres'] as const, summary: 'What to break: the whole region, or one of its components (local world: its etcd member, its Patroni alone, its PostgreSQL alone).', default: 'region' as const})(),
     duration: Flags.string({summary: 'How long the region stays broken.', default: '30s'}),
     workload: Flags.boolean({summary: 'Run the transfer workload during the fault (--no-workload to only break and restore).', default: true, allowNo: true}),
     force: Flags.boolean({summary: 'Break it even if quorum would be lost.', default: false}),
@@ -42,6 +44,7 @@ Ctrl-C restores the region before exiting. Exit 4: verify found a violation; 5: 
     const result = await blastRadius(world, {
       regions,
       mode: this.flags.mode,
+      component: this.flags.component,
       durationMs,
       workload: this.flags.workload,
       force: this.flags.force,

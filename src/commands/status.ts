@@ -7,7 +7,7 @@ import type {WorldStatus} from '../lib/world/types.js'
 
 export default class Status extends AtlasCommand<typeof Status> {
   static summary = 'Show each region: members alive, Raft leader and term, database leader, sync standbys and lag, quorum.'
-  static description = 'Exits 3 when the world is not running (the JSON result is printed all the same).'
+  static description = 'Exits 3 when the world is not running or half-built (an interrupted `atlas up`; the JSON result is printed all the same, with complete: false).'
   static examples = ['<%= config.bin %> status', '<%= config.bin %> status --watch', '<%= config.bin %> status --json']
 
   static flags = {
@@ -24,8 +24,8 @@ export default class Status extends AtlasCommand<typeof Status> {
     if (!this.flags.watch) {
       const status = await world.status()
       this.print(formatStatus(status))
-      // scripts can branch on it: `atlas status --json || atlas up`
-      if (!status.up) this.setExitCode(ExitCode.Precondition)
+      // scripts can branch on it: `atlas status --json || atlas up` (a half-built world needs `up` too)
+      if (!status.up || status.complete === false) this.setExitCode(ExitCode.Precondition)
       return status
     }
     const {parseDuration} = await import('../lib/duration.js')

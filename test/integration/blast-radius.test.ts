@@ -61,7 +61,7 @@ describe('blast-radius on the local world', function () {
     expect(json!.rtoSeconds).to.be.a('number').and.to.be.within(0.5, 12)
     expect(json!.converged).to.equal(true)
     // the whole region: etcd, Patroni, and PostgreSQL with its (setsid'd) backends and walsenders
-    expect(json!.faultDescription).to.match(new RegExp(`^SIGKILL to etcd-${before} \\(pgid \\d+\\), patroni-${before} \\(pgid \\d+\\), postgres-${before} \\(postmaster \\d+ and [1-9]\\d* child processes\\)$`))
+    expect(json!.faultDescription).to.match(new RegExp(`^SIGKILL to etcd-${before} \\(pgid \\d+\\), patroni-${before} watchdog \\(pgid \\d+\\), patroni-${before} \\(pgid \\d+\\), postgres-${before} \\(postmaster \\d+ and [1-9]\\d* child processes\\)$`))
     console.log(`      kill ${before}: RTO ${json!.rtoSeconds} s, ${json!.acknowledged} acknowledged, ${json!.unknown} unknown`)
   })
 

@@ -97,7 +97,9 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     // still exactly one etcd member per region and one Patroni per region
     const procs = await processesMentioning(world.baseDir)
     expect(procs.filter((p) => /\betcd --name/.test(p.cmdline))).to.have.length(3)
-    expect(procs.filter((p) => /patroni .*patroni-\w+\.yml/.test(p.cmdline))).to.have.length(3)
+    // one Patroni per region, each under its software watchdog
+    expect(procs.filter((p) => /patroni-loopback\.py \S*patroni-\w+\.yml/.test(p.cmdline) && !p.cmdline.includes('patroni-softdog.py'))).to.have.length(3)
+    expect(procs.filter((p) => p.cmdline.includes('patroni-softdog.py'))).to.have.length(3)
   })
 
   it('`atlas up` restarts a member that died and cleans its stale pid file', async () => {

@@ -16,7 +16,9 @@ const untouchable = {
   regions: config.regions,
   runsDir: () => '/nonexistent',
   status: () => Promise.reject(new Error('status must not be called')),
-  injectFault: () => Promise.reject(new Error('injectFault must not be called')),
+  // a dry run only validates the fault (nothing is touched); a real one must not happen
+  injectFault: (region: string, mode: string, options?: {dryRun?: boolean}) =>
+    options?.dryRun ? Promise.resolve({region, mode, injectedAt: new Date(), description: 'dry run', undo: async () => {}}) : Promise.reject(new Error('injectFault must not be called')),
 } as unknown as World
 
 describe('blast-radius pre-check', () => {
@@ -32,6 +34,18 @@ describe('blast-radius pre-check', () => {
   it('lets a single-region fault through to the world', async () => {
     const error = await blastRadius(untouchable, {regions: ['eu'], mode: 'kill', durationMs: 1000}).catch((e: unknown) => e)
     expect((error as Error).message).to.equal('status must not be called')
+  })
+
+  it('refuses a fault the world cannot do (exit 2) before looking at the world or starting a workload', async () => {
+    const {UsageError} = await import('../../src/lib/errors.js')
+    const k3dLike = {
+      ...untouchable,
+      injectFault: (_region: string, _mode: string, options?: {dryRun?: boolean; component?: string}) =>
+        Promise.reject(options?.dryRun ? new UsageError(`the k3d world breaks whole regions only; --component ${options.component} is for the local world`) : new Error('injectFault must not be called')),
+    } as unknown as World
+    const error = (await blastRadius(k3dLike, {regions: ['eu'], mode: 'kill', component: 'postgres', durationMs: 1000}).catch((e: unknown) => e)) as AtlasError
+    expect(error.exitCode).to.equal(ExitCode.Usage)
+    expect(error.message).to.match(/--component postgres/)
   })
 })
 

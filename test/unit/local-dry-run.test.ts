@@ -23,13 +23,16 @@ describe('atlas up --dry-run (local world)', () => {
     expect(up.dryRun).to.equal(true)
     expect(up.started).to.equal(false)
     const plan = up.plan!
-    expect(plan.map((s) => s.argv[0])).to.deep.equal(['etcd', 'etcd', 'etcd', 'moto_server', 'patroni', 'patroni', 'patroni'])
+    // Patroni runs under its software watchdog, on the interpreter of the installed Patroni
+    expect(plan.map((s) => s.argv[0])).to.deep.equal(['etcd', 'etcd', 'etcd', 'moto_server', 'python3', 'python3', 'python3'])
+    expect(plan[4].argv[1]).to.match(/libexec\/patroni-softdog\.py$/)
     expect(plan.every((s) => s.background)).to.equal(true)
     const etcdUs = plan[0].argv
     expect(etcdUs).to.include('--pre-vote')
     expect(etcdUs[etcdUs.indexOf('--listen-client-urls') + 1]).to.equal(`http://127.0.0.1:${world.basePort}`)
     expect(plan[3].argv).to.deep.equal(['moto_server', '-H', '127.0.0.1', '-p', String(world.basePort + 60)])
-    expect(plan[6].argv[1]).to.match(/postgres\/patroni-witness\.yml$/)
+    expect(plan[6].argv.at(-2)).to.match(/libexec\/patroni-loopback\.py$/)
+    expect(plan[6].argv.at(-1)).to.match(/postgres\/patroni-witness\.yml$/)
     expect(await listeningPorts(world)).to.deep.equal([])
     expect(await processesIn(world.dir)).to.deep.equal([])
     const {existsSync} = await import('node:fs')

@@ -7,7 +7,7 @@ import {sleep} from '../proc/ports.js'
 import type {ClusterHealth} from '../health/model.js'
 import type {WorkloadHandle, WorkloadResult} from '../ledger/workload.js'
 import type {VerifyResult} from '../ledger/verify.js'
-import type {FaultHandle, FaultMode, ProgressReporter, World} from '../world/types.js'
+import type {FaultComponent, FaultHandle, FaultMode, ProgressReporter, World} from '../world/types.js'
 import {HealthSampler, unavailableSeconds, type TimelinePoint} from './timeline.js'
 import {dataRegions, primaryRegion} from '../config/regions.js'
 
@@ -15,6 +15,8 @@ export interface BlastOptions {
   /** regions to break together (usually one) */
   regions: string[]
   mode: FaultMode
+  /** the whole region (default) or one of its components */
+  component?: FaultComponent
   /** how long the regions stay broken */
   durationMs: number
   /** run the transfer workload during the fault (default on) */
@@ -48,6 +50,7 @@ export interface BlastResult {
   region: string
   regions: string[]
   mode: FaultMode
+  component: FaultComponent
   driver: string
   runDir: string
   forced: boolean
@@ -98,6 +101,9 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
       details: {...survivability},
     })
   }
+  const component = options.component ?? 'region'
+  // an unsupported fault (a mode or component this world cannot do) fails here, before any workload starts
+  for (const region of regions) await world.injectFault(region, options.mode, {dryRun: true, component})
   const signal = options.signal
   const {defaultRunDir} = await import('../ledger/workload.js')
   const runDir = path.resolve(options.runDir ?? defaultRunDir(world.runsDir()))
@@ -146,9 +152,10 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   let restoreError: RestoreError | undefined
   let failure: Error | undefined
   try {
-    done = progress.step(`inject ${options.mode} into ${regions.join(' + ')}`)
-    for (const region of regions) handles.push(await world.injectFault(region, options.mode))
-    faultAt = handles[0].injectedAt
+    done = progress.step(`inject ${options.mode} into ${component === 'region' ? '' : `the ${component} of `}${regions.join(' + ')}`)
+    for (const region of regions) handles.push(await world.injectFault(region, options.mode, {component}))
+    // the fault holds once every region is broken: a transfer issued between two injections may still commit
+    faultAt = new Date(Math.max(...handles.map((h) => h.injectedAt.getTime())))
     sampler.markFault(faultAt)
     note(`fault injected: ${handles.map((h) => h.description).join('; ')}`)
     done()
@@ -269,6 +276,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     region: regions.join('+'),
     regions,
     mode: options.mode,
+    component,
     driver: world.driver,
     runDir,
     forced: Boolean(options.force) && !survivability.survives,
@@ -330,9 +338,10 @@ async function startWorldWorkload(world: World, runDir: string, concurrency: num
     originRegion: primary.name,
     audit,
     signal: new AbortController().signal,
-    // give up on a paused node sooner than the default 10 s (the retry is idempotent), but not before the
-    // pool's 5 s connect timeout: a renewed pool tries the paused host first and must get past it to the next
-    retry: {attemptTimeoutMs: 6000},
+    // a frozen node accepts TCP connections and never answers: give up on it within a second on
+    // loopback (a renewed pool starts from the next host), and on a statement it holds within
+    // 2.5 s rather than the default 10 s (the retry is idempotent)
+    ...(world.driver === 'local' ? {connectTimeoutSeconds: 1, retry: {attemptTimeoutMs: 2500}} : {retry: {attemptTimeoutMs: 6000}}),
   })
 }
 

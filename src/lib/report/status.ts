@@ -5,6 +5,7 @@ export function formatStatus(status: WorldStatus): string {
   if (!status.up || !status.health) return `${status.driver} world: not running (start it with \`atlas up\`)`
   const h = status.health
   const lines = [`${status.driver} world: ${h.writable ? 'writable' : 'NOT WRITABLE'}; database leader ${h.leaderRegion ?? 'none'}; quorum ${h.quorumHeld ? 'held' : 'LOST'}`]
+  if (status.complete === false) lines.push('  HALF-BUILT: `atlas up` was interrupted or a process is missing; run `atlas up` to finish it (or `atlas down` to remove it)')
   const regions = status.regions.map((r) => r.region)
   const rows: string[][] = [['region', 'raft member', 'raft role (term)', 'database', 'db role', 'lag (bytes)']]
   for (const region of regions) {

@@ -9,6 +9,9 @@ import type {PlannedCommand} from '../tools/runner.js'
  */
 export type DriverKind = 'local' | 'k3d'
 export type FaultMode = 'kill' | 'stop' | 'partition'
+/** what of a region a fault hits: all of it, or one component (the local world's processes) */
+export type FaultComponent = 'region' | 'etcd' | 'patroni' | 'postgres'
+export const FAULT_COMPONENTS: readonly FaultComponent[] = ['region', 'etcd', 'patroni', 'postgres']
 
 export interface ProgressReporter {
   /** a long step starts; returns a function that marks it done (or failed) */
@@ -87,6 +90,8 @@ export interface DownResult {
 export interface WorldStatus {
   driver: DriverKind
   up: boolean
+  /** every part of the world is running and set up; false for a half-built world (an interrupted `up`): `atlas up` finishes it */
+  complete?: boolean
   regions: RegionEndpoints[]
   health: ClusterHealth | null
 }
@@ -95,6 +100,8 @@ export interface WorldStatus {
 export interface FaultHandle {
   region: string
   mode: FaultMode
+  /** undefined: the whole region */
+  component?: FaultComponent
   injectedAt: Date
   /** what was done, for reports and dry-run plans */
   description: string
@@ -121,7 +128,8 @@ export interface World {
   /** waits until every region has rejoined and replication has caught up */
   waitConverged(options?: {timeoutMs?: number; signal?: AbortSignal}): Promise<ClusterHealth>
 
-  injectFault(region: string, mode: FaultMode, options?: WorldOperationOptions): Promise<FaultHandle>
+  /** breaks a region, or one component of it; unsupported combinations throw a UsageError before anything is touched */
+  injectFault(region: string, mode: FaultMode, options?: WorldOperationOptions & {component?: FaultComponent}): Promise<FaultHandle>
   /** the directory for run logs and reports */
   runsDir(): string
 }

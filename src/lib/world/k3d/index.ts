@@ -2,7 +2,7 @@ import {readFile, rm} from 'node:fs/promises'
 import path from 'node:path'
 import {cloudResourceNames} from '../../cloud/names.js'
 import type {AtlasConfig, Region} from '../../config/schema.js'
-import {PreconditionError} from '../../errors.js'
+import {PreconditionError, UsageError} from '../../errors.js'
 import {COCKROACH_NODEPORT_BASE, k3dTopology} from '../../gitops/topology.js'
 import {PACKAGE_ROOT} from '../../paths.js'
 import {registerSecret} from '../../redact.js'
@@ -12,6 +12,7 @@ import type {ClusterHealth} from '../../health/model.js'
 import type {
   CloudEndpoint,
   DownResult,
+  FaultComponent,
   FaultHandle,
   FaultMode,
   PlanStep,
@@ -280,9 +281,12 @@ export class K3dWorld implements World {
     return health
   }
 
-  async injectFault(region: string, mode: FaultMode, options: WorldOperationOptions = {}): Promise<FaultHandle> {
+  async injectFault(region: string, mode: FaultMode, options: WorldOperationOptions & {component?: FaultComponent} = {}): Promise<FaultHandle> {
     const {findRegion} = await import('../../config/regions.js')
     findRegion(this.config, region)
+    if ((options.component ?? 'region') !== 'region') {
+      throw new UsageError(`the k3d world breaks whole regions only (their node containers); --component ${options.component} is for the local world`, {code: 'COMPONENT_UNSUPPORTED'})
+    }
     const {injectK3dFault} = await import('./faults.js')
     const runner = new CommandRunner({dryRun: options.dryRun ?? false, ...(options.dryRun ? {} : {logFile: this.layout.logFile})})
     return injectK3dFault(runner, k3dTopology(this.config), region, mode)

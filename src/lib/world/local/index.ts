@@ -8,14 +8,14 @@ import {etcdGroupHealth, sampleEtcd} from '../../health/etcd.js'
 import {fetchJson} from '../../health/http.js'
 import {clusterHealth, type ClusterHealth} from '../../health/model.js'
 import {patroniGroupHealth, samplePatroni} from '../../health/patroni.js'
-import {isAlive, isGroupAlive, isListening, isPortFree, killProcessGroup, mkdirOwned, postgresOsUser, sleep, stopProcessGroup, waitForPort, writePidFile, readPidFile, type OsUser} from '../../proc/index.js'
+import {isAlive, isGroupAlive, isListening, isPortFree, killProcessGroup, mkdirOwned, postgresOsUser, sleep, stopProcessGroup, waitForExit, waitForPort, writePidFile, readPidFile, type OsUser} from '../../proc/index.js'
 import {silentProgress} from '../../progress.js'
 import {registerSecret} from '../../redact.js'
 import {CommandRunner} from '../../tools/runner.js'
 import {findExecutable} from '../../tools/discovery.js'
-import type {CloudEndpoint, DownResult, FaultHandle, FaultMode, RegionEndpoints, UpResult, World, WorldOperationOptions, WorldStatus} from '../types.js'
+import type {CloudEndpoint, DownResult, FaultComponent, FaultHandle, FaultMode, RegionEndpoints, UpResult, World, WorldOperationOptions, WorldStatus} from '../types.js'
 import {allPorts, databaseUrl, etcdClientUrl, localLayout, patroniConfig, patroniUrl, type DatabaseSecrets, type LocalLayout, type RegionLayout} from './layout.js'
-import {childrenOf, cmdlineOf, managedProcesses, postmasterPid, processGroupOf, processState, type ManagedProcess} from './processes.js'
+import {childrenOf, cmdlineOf, managedProcesses, postmasterPid, processGroupOf, type ManagedProcess} from './processes.js'
 import type {ProvisionResult} from '../../cloud/provision.js'
 
 /** moto accepts any credentials; these are its documented test values, never real ones. */
@@ -27,6 +27,8 @@ interface WorldState {
   basePort: number
   host: string
   cloud?: ProvisionResult
+  /** every step of `up` finished (processes, cloud resources, ledger schema) */
+  complete?: boolean
 }
 
 export interface LocalWorldOptions {
@@ -77,7 +79,9 @@ export class LocalWorld implements World {
     const live = await this.liveProcesses()
     // a blast-radius that was itself killed (no Ctrl-C) can leave a region paused: continuing a running process is harmless
     await this.continueAll(live)
-    if (this.processes.every((p) => live.has(p.name))) {
+    // the state file is written last: a world without it was interrupted half-way, and up finishes it (every step is idempotent)
+    const complete = (await this.readState())?.complete === true
+    if (complete && this.processes.every((p) => live.has(p.name))) {
       return {driver: 'local', started: false, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000}
     }
     const user = await postgresOsUser()
@@ -118,17 +122,18 @@ export class LocalWorld implements World {
       throw error
     }
 
+    let cloud: ProvisionResult
     done = progress.step(this.provisioner === 'terraform' ? 'provision S3 audit buckets and SQS queues (terraform/ against moto)' : 'provision S3 audit buckets and SQS queues (SDK, as terraform/modules/region declares)')
     try {
-      const cloud = await provisioning
+      cloud = await provisioning
       for (const w of cloud.warnings) progress.info(w)
-      await this.writeState({driver: 'local', startedAt: new Date().toISOString(), basePort: this.layout.basePort, host: this.layout.host, cloud})
       done({note: cloud.regions.map((r) => r.auditBucket).join(', ')})
     } catch (error) {
       done({error: error as Error})
       throw error
     }
     await this.initLedgerSchema(progress)
+    await this.writeState({driver: 'local', startedAt: new Date().toISOString(), basePort: this.layout.basePort, host: this.layout.host, cloud, complete: true})
     return {driver: 'local', started: true, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000}
   }
 
@@ -148,20 +153,12 @@ export class LocalWorld implements World {
     }
   }
 
+  /** Continues every process of the world (a blast-radius that was itself killed can leave a region paused). */
   private async continueAll(live: Map<string, number>): Promise<void> {
-    for (const proc of this.processes.filter((p) => p.kind === 'patroni')) {
-      const pid = live.get(proc.name)
-      // a paused Patroni is restarted, not continued: resumed, it would act on a stale view (see continueRegion)
-      if (pid !== undefined && (await processState(pid)) === 'T') {
-        killProcessGroup(pid, 'SIGKILL')
-        const deadline = Date.now() + 5000
-        while (isGroupAlive(pid) && Date.now() < deadline) await sleep(50)
-        live.delete(proc.name)
-        await rm(proc.pidFile, {force: true})
-      }
-    }
     for (const pid of live.values()) killProcessGroup(pid, 'SIGCONT')
     for (const r of this.layout.regions) {
+      const patroni = await this.patroniPid(r)
+      if (patroni !== undefined) killProcessGroup(patroni, 'SIGCONT')
       const pm = await postmasterPid(r.postgresDataDir)
       if (pm === undefined) continue
       for (const p of [pm, ...(await childrenOf(pm))]) {
@@ -169,6 +166,16 @@ export class LocalWorld implements World {
         if (g !== undefined) killProcessGroup(g, 'SIGCONT')
       }
     }
+  }
+
+  /** Patroni's own PID: the child of its software watchdog (libexec/patroni-softdog.py), in a process group of its own. */
+  private async patroniPid(r: RegionLayout): Promise<number | undefined> {
+    const watchdog = await readPidFile(this.processes.find((p) => p.kind === 'patroni' && p.region === r.region.name)!.pidFile)
+    if (watchdog === undefined) return undefined
+    for (const child of await childrenOf(watchdog)) {
+      if ((await cmdlineOf(child))?.includes(r.patroniConfigFile)) return child
+    }
+    return undefined
   }
 
   private async prepareDirs(user: OsUser | undefined): Promise<void> {
@@ -226,8 +233,12 @@ export class LocalWorld implements World {
 
   private async checkPortsFree(procs: ManagedProcess[]): Promise<void> {
     const starting = new Set(procs.map((p) => p.kind === 'patroni' ? `pg-${p.region}` : p.kind === 'etcd' ? `etcd-${p.region}` : 'moto'))
+    // a PostgreSQL this world left running without its Patroni (Patroni killed alone) is ours: the Patroni
+    // started next adopts it (and demotes it if another node leads now), so its port does not count as busy
+    const adopted = new Set<number>()
+    for (const r of this.layout.regions) if ((await postmasterPid(r.postgresDataDir)) !== undefined) adopted.add(r.postgresPort)
     for (const {port, owner} of allPorts(this.layout)) {
-      if (![...starting].some((s) => owner.startsWith(s))) continue
+      if (![...starting].some((s) => owner.startsWith(s)) || adopted.has(port)) continue
       if (!(await isPortFree(port, this.layout.host))) {
         throw new PreconditionError(`port ${this.layout.host}:${port} (for ${owner}) is already in use by another program`, {
           code: 'PORT_BUSY',
@@ -241,7 +252,17 @@ export class LocalWorld implements World {
   private async startProcess(runner: CommandRunner, proc: ManagedProcess, user: OsUser | undefined): Promise<number> {
     const env: Record<string, string> = proc.kind === 'patroni' ? {HOME: this.layout.postgresHome, PGPASSFILE: path.join(this.layout.postgresHome, `pgpass-${proc.region}`)} : {}
     if (proc.kind === 'etcd') env.ETCD_UNSUPPORTED_ARCH = process.arch === 'x64' || process.arch === 'arm64' ? '' : process.arch
-    const pid = await runner.start(proc.tool, proc.args, {
+    let {tool, args} = proc
+    if (proc.kind === 'patroni') {
+      const patroni = await findExecutable('patroni')
+      if (!patroni) throw new PreconditionError('Patroni was not found', {hint: 'npm run setup (installs Patroni from PyPI into .tools)'})
+      // the watchdog runs on the interpreter Patroni was installed with: one the postgres OS user can run
+      const {realpath} = await import('node:fs/promises')
+      const python = path.join(path.dirname(await realpath(patroni)), 'python3')
+      tool = python
+      args = args.map((a) => a === 'python3' ? python : a)
+    }
+    const pid = await runner.start(tool, args, {
       logFile: proc.logFile,
       label: proc.name,
       cwd: proc.asPostgres ? this.layout.postgresHome : this.layout.baseDir,
@@ -373,6 +394,7 @@ export class LocalWorld implements World {
     // Patroni first (all at once: each takes seconds): it shuts its PostgreSQL down cleanly while etcd still answers
     const stopOne = async (proc: ManagedProcess) => {
       const pid = live.get(proc.name)
+      const patroni = proc.kind === 'patroni' ? await this.patroniPid(this.regionLayout(proc.region!)) : undefined
       if (pid !== undefined) {
         // etcd's leader tries to hand leadership over on SIGTERM, and waits for peers that are stopping too;
         // after 2 s it is killed (its WAL is crash-safe)
@@ -380,6 +402,8 @@ export class LocalWorld implements World {
         stopped.push(proc.name)
       }
       await rm(proc.pidFile, {force: true})
+      // the watchdog forwards SIGTERM to Patroni; a Patroni that outlived it is stopped directly
+      if (patroni !== undefined && isGroupAlive(patroni)) await stopProcessGroup(patroni, 5000)
       // a postmaster left behind by a killed Patroni runs in its own session, and so does each of its children
       if (proc.kind === 'patroni') {
         const pm = await postmasterPid(this.regionLayout(proc.region!).postgresDataDir)
@@ -414,7 +438,8 @@ export class LocalWorld implements World {
   async status(): Promise<WorldStatus> {
     const live = await this.liveProcesses()
     const up = live.size > 0
-    return {driver: 'local', up, regions: await this.endpoints(), health: up ? await this.health() : null}
+    const complete = up && this.processes.every((p) => live.has(p.name)) && (await this.readState())?.complete === true
+    return {driver: 'local', up, complete, regions: await this.endpoints(), health: up ? await this.health() : null}
   }
 
   /** Every node's URL, the current database leader's first: clients try hosts in order, so they reach the writable node at once. */
@@ -529,35 +554,45 @@ export class LocalWorld implements World {
   }
 
   /**
-   * Everything a region runs, as signal targets: its etcd member's and Patroni's
-   * process groups, and PostgreSQL. PostgreSQL needs care: the postmaster runs in
-   * the group of Patroni's setsid() helper, and every backend, walsender and
-   * auxiliary process calls setsid() itself, so each is a group of its own.
+   * What a fault signals, as process groups: the region's etcd member, Patroni's
+   * watchdog and Patroni itself (each a group of its own), and PostgreSQL. PostgreSQL
+   * needs care: the postmaster runs in the group of Patroni's setsid() helper, and
+   * every backend, walsender and auxiliary process calls setsid() itself, so each is
+   * a group of its own.
    */
-  private async regionTargets(region: string): Promise<{leaders: Array<{name: string; pgid: number}>; postmaster?: {pid: number; pgid: number}}> {
+  private async faultTargets(region: string, component: FaultComponent): Promise<{groups: Array<{name: string; pgid: number}>; postmaster?: {pid: number; pgid: number}}> {
     const live = await this.liveProcesses()
-    const leaders: Array<{name: string; pgid: number}> = []
-    for (const proc of this.processes.filter((p) => p.region === region)) {
-      const pid = live.get(proc.name)
-      if (pid !== undefined) leaders.push({name: proc.name, pgid: pid})
+    const r = this.regionLayout(region)
+    const groups: Array<{name: string; pgid: number}> = []
+    const etcd = this.processes.find((p) => p.kind === 'etcd' && p.region === region)!
+    const watchdog = this.processes.find((p) => p.kind === 'patroni' && p.region === region)!
+    if ((component === 'region' || component === 'etcd') && live.has(etcd.name)) groups.push({name: etcd.name, pgid: live.get(etcd.name)!})
+    if (component === 'region' && live.has(watchdog.name)) groups.push({name: `${watchdog.name} watchdog`, pgid: live.get(watchdog.name)!})
+    if (component === 'region' || component === 'patroni') {
+      const patroni = await this.patroniPid(r)
+      if (patroni !== undefined) groups.push({name: watchdog.name, pgid: patroni})
     }
-    const pm = await postmasterPid(this.regionLayout(region).postgresDataDir)
+    if (component !== 'region' && component !== 'postgres') return {groups}
+    const pm = await postmasterPid(r.postgresDataDir)
     const pgid = pm === undefined ? undefined : await processGroupOf(pm)
-    return {leaders, postmaster: pm !== undefined && pgid !== undefined ? {pid: pm, pgid} : undefined}
+    return {groups, postmaster: pm !== undefined && pgid !== undefined ? {pid: pm, pgid} : undefined}
   }
 
-  async injectFault(regionName: string, mode: FaultMode, options: WorldOperationOptions = {}): Promise<FaultHandle> {
+  async injectFault(regionName: string, mode: FaultMode, options: WorldOperationOptions & {component?: FaultComponent} = {}): Promise<FaultHandle> {
     const region = findRegion(this.config, regionName).name
+    const component = options.component ?? 'region'
     if (mode === 'partition') {
       throw new UsageError('the local world does not implement --mode partition yet; use kill or stop', {code: 'MODE_UNSUPPORTED'})
     }
-    const {leaders, postmaster} = await this.regionTargets(region)
-    if (leaders.length === 0 && !postmaster) throw new PreconditionError(`region ${region} has no running process to break`, {hint: 'run `atlas up` first'})
+    const {groups, postmaster} = await this.faultTargets(region, component)
+    const what = component === 'region' ? `region ${region}` : `the ${component} of ${region}`
+    if (groups.length === 0 && !postmaster) throw new PreconditionError(`${what} has no running process to break`, {hint: 'run `atlas up` first'})
     const signal: NodeJS.Signals = mode === 'kill' ? 'SIGKILL' : 'SIGSTOP'
     const describe = (children: number) =>
-      `${signal} to ${[...leaders.map((g) => `${g.name} (pgid ${g.pgid})`), ...(postmaster ? [`postgres-${region} (postmaster ${postmaster.pid} and ${children} child processes)`] : [])].join(', ')}`
-    if (options.dryRun) return {region, mode, injectedAt: new Date(), description: describe(0), undo: async () => {}}
+      `${signal} to ${[...groups.map((g) => `${g.name} (pgid ${g.pgid})`), ...(postmaster ? [`postgres-${region} (postmaster ${postmaster.pid} and ${children} child processes)`] : [])].join(', ')}`
+    if (options.dryRun) return {region, mode, component, injectedAt: new Date(), description: describe(0), undo: async () => {}}
     const signalled: Array<{name: string; pgid: number}> = []
+    let children = 0
     if (postmaster) {
       // the postmaster first: once it is stopped or dead it cannot fork new children behind our back.
       // Its children are listed before a kill: a dead postmaster's children are re-parented at once.
@@ -565,14 +600,15 @@ export class LocalWorld implements World {
       const before = mode === 'kill' ? await withGroups(await childrenOf(postmaster.pid)) : []
       killProcessGroup(postmaster.pgid, signal)
       signalled.push({name: `postgres-${region}`, pgid: postmaster.pgid})
-      const children = mode === 'kill' ? before : await withGroups(await childrenOf(postmaster.pid))
-      for (const child of children) {
+      const all = mode === 'kill' ? before : await withGroups(await childrenOf(postmaster.pid))
+      for (const child of all) {
         killProcessGroup(child.pgid, signal)
         signalled.push({name: `postgres-${region} child ${child.pid}`, pgid: child.pgid})
       }
+      children = all.length
     }
-    // then Patroni (a stopped Patroni must not react to its postgres vanishing) and the etcd member
-    for (const g of [...leaders].reverse()) {
+    // then Patroni (a stopped Patroni must not react to its postgres vanishing), its watchdog and the etcd member
+    for (const g of [...groups].reverse()) {
       killProcessGroup(g.pgid, signal)
       signalled.push(g)
     }
@@ -582,41 +618,23 @@ export class LocalWorld implements World {
       undone ??= mode === 'kill' ? this.restartRegion(region, signalled) : this.continueRegion(region, signalled)
       return undone
     }
-    return {region, mode, injectedAt, description: describe(signalled.length - leaders.length - 1), undo}
+    return {region, mode, component, injectedAt, description: describe(children), undo}
   }
 
   /**
-   * Undo of stop. etcd and PostgreSQL are continued (SIGCONT); Patroni is not:
-   * a resumed Patroni acts on its pre-pause view of the cluster, believes it still
-   * holds the leader lock and writes it back over the new leader's (seen with
-   * Patroni 3.0 here; a watchdog would have fenced it, and there is none on a
-   * laptop). So the paused Patroni is SIGKILLed and started again with the same
-   * configuration; it finds its PostgreSQL running, sees the new leader and
-   * demotes or rejoins it.
+   * Undo of stop: SIGCONT to exactly what was stopped, the reverse of the stop order.
+   * A resumed Patroni (4.x) checks the leader lock before acting and demotes itself
+   * when another node leads now; a resumed primary whose lease expired meanwhile was
+   * already killed by its watchdog (libexec/patroni-softdog.py) before the new
+   * leader was promoted.
    */
   private async continueRegion(region: string, groups: Array<{name: string; pgid: number}>): Promise<void> {
     const broken: string[] = []
-    const patroni = this.processes.find((p) => p.kind === 'patroni' && p.region === region)!
-    const patroniGroups = groups.filter((g) => g.name === patroni.name)
-    for (const g of patroniGroups) killProcessGroup(g.pgid, 'SIGKILL')
-    for (const g of patroniGroups) {
-      const deadline = Date.now() + 5000
-      while (isGroupAlive(g.pgid) && Date.now() < deadline) await sleep(50)
-    }
-    // etcd first, then PostgreSQL's children, the postmaster last (reverse order of the stop)
-    for (const g of [...groups].reverse().filter((x) => x.name !== patroni.name)) {
+    for (const g of [...groups].reverse()) {
       try {
         killProcessGroup(g.pgid, 'SIGCONT')
       } catch (error) {
         broken.push(`${g.name} (pgid ${g.pgid}): SIGCONT failed: ${(error as Error).message}`)
-      }
-    }
-    if (patroniGroups.length > 0) {
-      try {
-        await this.startProcess(new CommandRunner({logFile: path.join(this.layout.logDir, 'atlas.log')}), patroni, await postgresOsUser())
-        await waitForPort(this.regionLayout(region).patroniApiPort, {host: this.layout.host, timeoutMs: 20_000, what: `Patroni of ${region}`})
-      } catch (error) {
-        broken.push(`${patroni.name} did not restart: ${(error as Error).message.split('\n')[0]}`)
       }
     }
     if (broken.length > 0) {
@@ -632,6 +650,12 @@ export class LocalWorld implements World {
     for (const g of groups) {
       const deadline = Date.now() + 5000
       while (isGroupAlive(g.pgid) && Date.now() < deadline) await sleep(50)
+    }
+    // Patroni's watchdog exits right after Patroni (Patroni killed alone): let it, so both start again
+    const watchdog = this.processes.find((p) => p.kind === 'patroni' && p.region === region)!
+    const watchdogPid = await readPidFile(watchdog.pidFile)
+    if (watchdogPid !== undefined && (await this.patroniPid(this.regionLayout(region))) === undefined) {
+      await waitForExit(watchdogPid, {timeoutMs: 5000})
     }
     const user = await postgresOsUser()
     const runner = new CommandRunner({logFile: path.join(this.layout.logDir, 'atlas.log')})

@@ -19,6 +19,8 @@ export interface RegionLayout {
   postgresPort: number
   patroniApiPort: number
   patroniConfigFile: string
+  /** the FIFO Patroni's watchdog writes to; libexec/patroni-softdog.py reads it */
+  watchdogDevice: string
   postgresDataDir: string
   /** the witness keeps a synchronous copy but never leads */
   nofailover: boolean
@@ -58,6 +60,7 @@ export function localLayout(config: AtlasConfig, baseDir: string): LocalLayout {
       postgresPort: first + 2,
       patroniApiPort: first + 3,
       patroniConfigFile: path.join(postgresHome, `patroni-${region.name}.yml`),
+      watchdogDevice: path.join(postgresHome, `watchdog-${region.name}`),
       postgresDataDir: path.join(postgresHome, 'data', `pg-${region.name}`),
       nofailover: region.role === 'witness',
     }
@@ -137,10 +140,16 @@ export interface DatabaseSecrets {
   replicationPassword: string
 }
 
+/** Seconds between the watchdog firing and the leader lease expiring (Patroni's safety_margin). */
+export const WATCHDOG_SAFETY_MARGIN = 2
+
 /**
  * Patroni's configuration for one region's node. Timeouts are short because this
  * is loopback: the leader lease (ttl) bounds how long a dead primary blocks
- * failover, and loop_wait + 2 * retry_timeout must stay below it.
+ * failover, and loop_wait + 2 * retry_timeout must stay below it. The watchdog is
+ * required: a leader whose Patroni dies or freezes has its PostgreSQL killed
+ * ttl - safety_margin seconds after its last keepalive, before its lease expires
+ * and another node is promoted, so an orphaned primary never serves past its lease.
  */
 export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: DatabaseSecrets, binDir: string): Record<string, unknown> {
   const host = layout.host
@@ -179,6 +188,10 @@ export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: Dat
             wal_keep_size: '128MB',
             // followers reconnect to a new leader within a second, not the default 5 s
             wal_retrieve_retry_interval: '500ms',
+            // a frozen standby is dropped from pg_stat_replication within seconds (default 60 s), so Patroni
+            // can take it out of the synchronous set instead of every commit waiting for it
+            wal_sender_timeout: '3s',
+            wal_receiver_timeout: '3s',
           },
         },
       },
@@ -208,6 +221,7 @@ export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: Dat
         checkpoint_timeout: '5min',
       },
     },
+    watchdog: {mode: 'required', driver: 'testing', device: r.watchdogDevice, safety_margin: WATCHDOG_SAFETY_MARGIN},
     tags: {nofailover: r.nofailover, noloadbalance: false, clonefrom: false, nosync: false},
     log: {level: 'INFO'},
   }

@@ -1,5 +1,6 @@
 import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
+import {packagePath} from '../../paths.js'
 import {etcdArgs, motoArgs, type LocalLayout} from './layout.js'
 
 /**
@@ -47,12 +48,14 @@ export function managedProcesses(layout: LocalLayout): ManagedProcess[] {
     marker: String(layout.motoPort),
   })
   for (const r of layout.regions) {
+    // Patroni runs under its software watchdog (its parent, in another process group), with the
+    // loopback timing floors; startProcess puts the interpreter of the installed Patroni for python3
     procs.push({
       name: `patroni-${r.region.name}`,
       kind: 'patroni',
       region: r.region.name,
-      tool: 'patroni',
-      args: [r.patroniConfigFile],
+      tool: 'python3',
+      args: [packagePath('libexec', 'patroni-softdog.py'), '--device', r.watchdogDevice, '--data-dir', r.postgresDataDir, '--', 'python3', packagePath('libexec', 'patroni-loopback.py'), r.patroniConfigFile],
       logFile: path.join(layout.logDir, `patroni-${r.region.name}.log`),
       pidFile: path.join(layout.runDir, `patroni-${r.region.name}.pid`),
       asPostgres: true,
