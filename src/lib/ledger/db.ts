@@ -62,8 +62,8 @@ function parseOne(text: string): {scheme: string; auth: string; hosts: string[];
 export async function connectLedger(input: string | string[], options: ConnectOptions = {}): Promise<LedgerSql> {
   const {url, hosts} = combineDatabaseUrls(input)
   const {default: postgres} = await import('postgres')
-  const open = () =>
-    postgres(url, {
+  const open = (generation: number) =>
+    postgres(rotateHosts(url, hosts, generation), {
       max: options.max ?? 10,
       connect_timeout: options.connectTimeoutSeconds ?? 5,
       idle_timeout: 30,
@@ -84,14 +84,14 @@ export async function connectLedger(input: string | string[], options: ConnectOp
   // postgres.js 3.4.9 can poison a connection object whose socket dies with a write
   // buffered (porsager/postgres#1208, LanternOps/breeze#3225: it never flushes again).
   // After a lost connection we therefore swap in a fresh pool and let the old one drain.
-  let current = open()
+  let current = open(0)
   let generation = 0
   let renewedAt = performance.now()
   const renew = (seen: number) => {
     if (seen !== generation || performance.now() - renewedAt < 100) return
     const old = current
-    current = open()
     generation++
+    current = open(generation)
     renewedAt = performance.now()
     // statements still queued or stuck on the old pool are rejected after this grace period
     void old.end({timeout: 1}).catch(() => {})
@@ -108,6 +108,18 @@ export async function connectLedger(input: string | string[], options: ConnectOp
       return typeof value === 'function' ? value.bind(current) : value
     },
   }) as LedgerSql
+}
+
+/**
+ * The multi-host URL with its host list rotated by `by` places. postgres.js tries hosts
+ * in order, and a frozen host accepts TCP connections it never answers: a pool renewed
+ * after a lost connection starts from the next host, so it does not wait out the
+ * connect timeout on the host that just failed before reaching the new primary.
+ */
+export function rotateHosts(url: string, hosts: string[], by: number): string {
+  if (hosts.length < 2 || by % hosts.length === 0) return url
+  const k = by % hosts.length
+  return url.replace(hosts.join(','), [...hosts.slice(k), ...hosts.slice(0, k)].join(','))
 }
 
 /** The URL with its password masked, for messages and --json. */

@@ -38,6 +38,8 @@ export interface WorkloadOptions {
   runDir: string
   signal?: AbortSignal
   retry?: Partial<RetryPolicy>
+  /** seconds to wait for one host to answer a new connection (default 5) */
+  connectTimeoutSeconds?: number
   /** called every progressIntervalMs with a stats snapshot */
   onProgress?: (stats: WorkloadStats) => void
   progressIntervalMs?: number
@@ -140,7 +142,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
   const ownPool = !sql && (via === 'db' || options.accounts === undefined)
   if (!sql && ownPool) {
     if (!options.db || (Array.isArray(options.db) && options.db.length === 0)) throw new UsageError('no database given', {hint: 'pass --db or start a world with `atlas up`'})
-    sql = await connectLedger(options.db, {max: concurrency, applicationName: 'atlas-workload'})
+    sql = await connectLedger(options.db, {max: concurrency, applicationName: 'atlas-workload', connectTimeoutSeconds: options.connectTimeoutSeconds})
   }
   let accounts = options.accounts
   try {
