@@ -88,6 +88,25 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     expect(text.stdout).to.match(/witness\s+etcd-witness alive\s+leader/)
   })
 
+  it('lets nobody in without the right password: no trust line, a wrong or missing password is refused', async () => {
+    const {default: postgres} = await import('postgres')
+    const port = world.basePort + 2
+    for (const password of ['wrong-password', undefined]) {
+      const sql = postgres({host: '127.0.0.1', port, user: 'postgres', database: 'postgres', password, max: 1, connect_timeout: 5, onnotice: () => {}})
+      try {
+        const error = (await sql`select 1`.catch((e: unknown) => e)) as {code?: string; message?: string}
+        expect(error, `password ${password ?? '(none)'}`).to.be.instanceOf(Error)
+        expect(error.code ?? error.message).to.match(/28P01|password/i)
+      } finally {
+        await sql.end({timeout: 1})
+      }
+    }
+    for (const region of ['us', 'eu', 'witness']) {
+      const hba = await readFile(path.join(world.baseDir, 'postgres', 'data', `pg-${region}`, 'pg_hba.conf'), 'utf8')
+      expect(hba.split('\n').filter((l) => /^\s*[^#\s]/.test(l) && /\btrust\b/.test(l)), `trust lines in pg-${region}'s pg_hba.conf`).to.deep.equal([])
+    }
+  })
+
   it('`atlas up` a second time reports the running world and starts nothing', async () => {
     const pidsBefore = await pidFiles(world)
     const result = await world.atlas(['up', '--json'])

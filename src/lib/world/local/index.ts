@@ -519,7 +519,14 @@ export class LocalWorld implements World {
       await sleep(250, options.signal)
       health = await this.health()
     }
-    if (await this.placeEtcdLeader(health)) health = await this.health()
+    if (await this.placeEtcdLeader(health)) {
+      // the hand-over takes a few heartbeats: return the settled state, with the new Raft leader in it
+      health = await this.health()
+      while (!LocalWorld.isConverged(health) && Date.now() < deadline) {
+        await sleep(100, options.signal)
+        health = await this.health()
+      }
+    }
     return health
   }
 

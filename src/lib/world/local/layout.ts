@@ -190,17 +190,13 @@ export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: Dat
             wal_retrieve_retry_interval: '500ms',
             // a frozen standby is dropped from pg_stat_replication within seconds (default 60 s), so Patroni
             // can take it out of the synchronous set instead of every commit waiting for it
-            wal_sender_timeout: '3s',
-            wal_receiver_timeout: '3s',
+            wal_sender_timeout: '1500ms',
+            wal_receiver_timeout: '1500ms',
           },
         },
       },
-      initdb: [{encoding: 'UTF8'}, {locale: 'C'}, 'data-checksums'],
-      pg_hba: [
-        `host replication replicator ${host}/32 scram-sha-256`,
-        `host all all ${host}/32 scram-sha-256`,
-        'local all all trust',
-      ],
+      // no trust anywhere, not even while bootstrapping: initdb's defaults would let any password in
+      initdb: [{encoding: 'UTF8'}, {locale: 'C'}, 'data-checksums', {'auth-host': 'scram-sha-256'}, {'auth-local': 'peer'}],
     },
     postgresql: {
       listen: `${host}:${r.postgresPort}`,
@@ -208,6 +204,13 @@ export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: Dat
       data_dir: r.postgresDataDir,
       bin_dir: binDir,
       pgpass: path.join(layout.postgresHome, `pgpass-${r.region.name}`),
+      // the whole pg_hba.conf, written by Patroni on every start (bootstrap.pg_hba would only append to initdb's)
+      pg_hba: [
+        'local all postgres peer',
+        'local all all scram-sha-256',
+        `host replication replicator ${host}/32 scram-sha-256`,
+        `host all all ${host}/32 scram-sha-256`,
+      ],
       authentication: {
         superuser: {username: 'postgres', password: secrets.superuserPassword},
         replication: {username: 'replicator', password: secrets.replicationPassword},
