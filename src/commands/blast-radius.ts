@@ -5,10 +5,11 @@ import {baseDirFlag, driverFlag} from '../lib/flags.js'
 import type {BlastResult} from '../lib/chaos/blast.js'
 
 export default class BlastRadius extends AtlasCommand<typeof BlastRadius> {
+  static interruptAction = 'restoring the region before exit'
   static summary = 'Break a region on purpose under a transfer workload, measure recovery, restore it and verify no money was lost or created.'
   static description = `Steps: survivability pre-check (a fault that would lose quorum is refused, exit 3, unless --force) -> workload -> fault -> health timeline (~250 ms) -> RTO (fault to first acknowledged write) -> restore -> convergence -> verify -> report (JSON + Markdown in the run directory, uploaded to the primary's audit bucket).
 Modes: kill (SIGKILL the region's process groups: etcd member, Patroni, PostgreSQL; restarted with the same configuration), stop (SIGSTOP, then SIGCONT).
-Ctrl-C restores the region before exiting. Exit 4: verify found a violation; 5: the region could not be restored (the message says what is left broken).`
+Ctrl-C restores the region before exiting (exit 130). Exit 4: verify found a violation; 5: the region could not be restored (the message says what is left broken).`
   static examples = [
     '<%= config.bin %> blast-radius --region us',
     '<%= config.bin %> blast-radius --region eu --mode stop --duration 20s --json',
@@ -47,10 +48,11 @@ Ctrl-C restores the region before exiting. Exit 4: verify found a violation; 5: 
       force: this.flags.force,
       runDir: this.flags['run-dir'],
       signal,
-      progress: this.progress(),
+      progress: await this.progress(),
       workloadConcurrency: this.flags.concurrency,
       auditCheck: this.flags.audit,
     })
+    await this.finishProgress()
     this.print(formatBlastSummary(result))
     if (!result.verified) this.setExitCode(ExitCode.InvariantViolated)
     // the timeline is in report.json; --json keeps the result readable

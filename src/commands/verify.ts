@@ -37,7 +37,7 @@ Prints a summary and each violation with the transfer and account ids involved. 
     const {verifyLedger, formatVerifyReport} = await import('../lib/ledger/verify.js')
     const target = new LedgerTarget(config, {db: this.flags.db, endpoint: this.flags.endpoint})
     const urls = await target.databaseUrls()
-    const progress = this.progress()
+    const progress = await this.progress()
     const clients: Array<{destroy(): void}> = []
     try {
       let audit: import('../lib/ledger/verify.js').AuditOptions | undefined

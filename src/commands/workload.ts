@@ -58,11 +58,11 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
       audit = log
       cleanups.push(() => log.destroy())
     } else if (flags.audit) {
-      this.progress().info('no cloud endpoint known (--db without --endpoint): no audit records are written')
+      (await this.progress()).info('no cloud endpoint known (--db without --endpoint): no audit records are written')
     }
 
     const db = flags.via === 'db' || flags.accounts === undefined ? await target.databaseUrls() : undefined
-    const progress = this.progress()
+    const progress = await this.progress()
     progress.info(`workload: ${flags.concurrency} workers, ${flags.via === 'queue' ? `via queue ${region.name}` : 'direct to the database'}, run log ${runDir}`)
     try {
       const handle = await startWorkload({

@@ -14,6 +14,10 @@ export enum ExitCode {
   InvariantViolated = 4,
   /** a fault could not be undone: the world is left broken */
   RestoreFailed = 5,
+  /** no such command (@oclif/plugin-not-found's code; on a terminal it offers the closest one) */
+  UnknownCommand = 127,
+  /** stopped by Ctrl-C (SIGINT), after restoring what the command had broken */
+  Interrupted = 130,
 }
 
 export const EXIT_CODE_TABLE: ReadonlyArray<{code: ExitCode; meaning: string}> = [
@@ -23,6 +27,8 @@ export const EXIT_CODE_TABLE: ReadonlyArray<{code: ExitCode; meaning: string}> =
   {code: ExitCode.Precondition, meaning: 'precondition failed: missing tool, world not up, or fault refused'},
   {code: ExitCode.InvariantViolated, meaning: 'a ledger invariant was violated'},
   {code: ExitCode.RestoreFailed, meaning: 'a fault could not be undone; the world is left broken'},
+  {code: ExitCode.UnknownCommand, meaning: 'no such command (on a terminal atlas offers the closest one)'},
+  {code: ExitCode.Interrupted, meaning: 'interrupted by Ctrl-C (SIGINT; 143 for SIGTERM), after restoring anything broken'},
 ]
 
 export interface AtlasErrorOptions {

@@ -15,3 +15,10 @@ export const dryRunFlag = Flags.boolean({
 export const baseDirFlag = Flags.string({
   summary: 'Directory for state, logs and runs (default: local.baseDir of the config).',
 })
+
+/** Confirms a destructive action without asking; required when stdin is not a terminal. */
+export const yesFlag = Flags.boolean({
+  char: 'y',
+  summary: 'Do not ask before destroying data (required when not on a terminal).',
+  default: false,
+})

@@ -45,9 +45,10 @@ describe('CLI surface', () => {
     expect(parseJsonOutput<{error: {exitCode: number; code: string}}>(machine).error).to.include({exitCode: 2, code: 'USAGE'})
   })
 
-  it('an unknown command exits 2', async () => {
+  it('an unknown command exits 127 (command not found) and says so', async () => {
     const result = await runAtlas(['no-such-command'])
-    expect(result.exitCode).to.equal(2)
+    expect(result.exitCode).to.equal(127)
+    expect(result.stderr).to.match(/no-such-command is not a atlas command/)
   })
 
   it('an unreachable database is a precondition failure (exit 3) naming the address, not a crash', async () => {
