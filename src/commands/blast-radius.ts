@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {AtlasCommand} from '../lib/command.js'
 import {ExitCode} from '../lib/errors.js'
-import {baseDirFlag, driverFlag} from '../lib/flags.js'
+import {baseDirFlag, driverFlag, durationFlag} from '../lib/flags.js'
 import type {BlastResult} from '../lib/chaos/blast.js'
 
 export default class BlastRadius extends AtlasCommand<typeof BlastRadius> {
@@ -20,7 +20,7 @@ Ctrl-C restores the region before exiting (exit 130). Exit 4: verify found a vio
     driver: driverFlag,
     region: Flags.string({char: 'r', summary: 'Region to break; repeat to break several together.', required: true, multiple: true}),
     mode: Flags.option({options: ['kill', 'stop', 'partition'] as const, summary: 'kill: SIGKILL and restart; stop: SIGSTOP and SIGCONT; partition: network isolation (not in the local world yet).', default: 'kill' as const})(),
-    duration: Flags.string({summary: 'How long the region stays broken.', default: '30s'}),
+    duration: durationFlag({summary: 'How long the region stays broken.', default: '30s', range: {min: '1s', max: '24h'}}),
     workload: Flags.boolean({summary: 'Run the transfer workload during the fault (--no-workload to only break and restore).', default: true, allowNo: true}),
     force: Flags.boolean({summary: 'Break it even if quorum would be lost.', default: false}),
     'run-dir': Flags.string({summary: 'Where the run log and the report go (default: <baseDir>/runs/<timestamp>).'}),
@@ -33,8 +33,7 @@ Ctrl-C restores the region before exiting (exit 130). Exit 4: verify found a vio
     const config = await this.atlasConfig()
     const {findRegion} = await import('../lib/config/regions.js')
     const regions = this.flags.region.map((name) => findRegion(config, name).name)
-    const {parseDuration} = await import('../lib/duration.js')
-    const durationMs = parseDuration(this.flags.duration)
+    const durationMs = this.flags.duration
     const signal = this.interruptSignal()
     const {createWorld} = await import('../lib/world/index.js')
     const world = await createWorld(config, {driver: this.flags.driver, baseDir: this.flags['base-dir']})

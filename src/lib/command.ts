@@ -173,7 +173,7 @@ export abstract class AtlasCommand<T extends typeof Command> extends Command {
     const error: Error = atlasError ?? thrown
     // after Ctrl-C whatever fails on the way out is the interruption's doing; only a failed restore (5) says more
     const exitCode = this.interruptedBy && exitCodeOf(error) !== ExitCode.RestoreFailed ? this.interruptExitCode(this.interruptedBy) : exitCodeOf(error)
-    const message = redact(error.message || String(error))
+    const message = redact(withoutOclifFlagWrapper(error.message || String(error)))
     if (this.jsonEnabled()) {
       const payload = {
         error: {
@@ -229,4 +229,10 @@ export function jsonOutputAsJsonFlag(argv: string[]): string[] {
     else out.push(arg)
   }
   return out
+}
+
+/** oclif wraps an error thrown while parsing a flag as "Parsing --name \n\t<message>\nSee more help with --help"; one line reads better. */
+function withoutOclifFlagWrapper(message: string): string {
+  const wrapped = /^Parsing (--[\w-]+) \n\t([\s\S]*)\nSee more help with --help$/.exec(message)
+  return wrapped ? `${wrapped[1]}: ${wrapped[2]}` : message
 }

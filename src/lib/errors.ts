@@ -129,6 +129,14 @@ const UNREACHABLE_CODES: Record<string, string> = {
 export function asAtlasError(error: unknown): AtlasError | undefined {
   if (error instanceof AtlasError) return error
   const e = error as {code?: string; address?: string; port?: number; hostname?: string; message?: string} | undefined
+  // the ledger runs SERIALIZABLE, which a hot standby refuses (0A000); a read-only node refuses writes (25006)
+  if ((e?.code === '0A000' && /hot standby/.test(e.message ?? '')) || e?.code === '25006') {
+    return new PreconditionError(`the database is a read-only standby: ${e.message}`, {
+      code: 'DATABASE_READ_ONLY',
+      hint: 'pass the primary, or all hosts so the primary is found: --db postgres://user@host1:port1,host2:port2/db',
+      cause: error,
+    })
+  }
   const reason = e?.code ? UNREACHABLE_CODES[e.code] : undefined
   if (!reason) return undefined
   const where = e?.address ? `${e.address}${e.port ? `:${e.port}` : ''}` : e?.hostname ?? /\b([\w.-]+:\d+)\b/.exec(e?.message ?? '')?.[1] ?? 'the service'

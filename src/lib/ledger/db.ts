@@ -1,5 +1,5 @@
 import type {Sql} from 'postgres'
-import {UsageError} from '../errors.js'
+import {PreconditionError, UsageError} from '../errors.js'
 import {registerSecret} from '../redact.js'
 
 /**
@@ -61,6 +61,7 @@ function parseOne(text: string): {scheme: string; auth: string; hosts: string[];
  */
 export async function connectLedger(input: string | string[], options: ConnectOptions = {}): Promise<LedgerSql> {
   const {url, hosts} = combineDatabaseUrls(input)
+  await requireListeningHost(hosts, (options.connectTimeoutSeconds ?? 5) * 1000)
   const {default: postgres} = await import('postgres')
   const open = () =>
     postgres(url, {
@@ -108,6 +109,26 @@ export async function connectLedger(input: string | string[], options: ConnectOp
       return typeof value === 'function' ? value.bind(current) : value
     },
   }) as LedgerSql
+}
+
+/**
+ * Fails fast (exit 3, naming the addresses) when no host accepts TCP connections:
+ * with several hosts postgres.js would otherwise keep trying them in turn forever.
+ */
+async function requireListeningHost(hosts: string[], timeoutMs: number): Promise<void> {
+  const {isListening} = await import('../proc/ports.js')
+  const addresses = hosts.map((h) => {
+    const match = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(h)!
+    return {host: match[1] || '127.0.0.1', port: Number(match[2] ?? 5432)}
+  })
+  const listening = await Promise.all(addresses.map((a) => isListening(a.port, a.host, timeoutMs)))
+  if (listening.some(Boolean)) return
+  const where = addresses.map((a) => `${a.host}:${a.port}`).join(', ')
+  throw new PreconditionError(`cannot reach ${where} (nothing accepts connections there)`, {
+    code: 'UNREACHABLE',
+    hint: 'is the world up? `atlas status` shows it and `atlas up` starts it; or point --db at a running database',
+    details: {address: where},
+  })
 }
 
 /** The URL with its password masked, for messages and --json. */
