@@ -145,7 +145,7 @@ export abstract class AtlasCommand<T extends typeof Command> extends Command {
         process.off('SIGINT', onSignal)
         process.off('SIGTERM', onSignal)
         this.interruptedBy = signal
-        if (!this.jsonEnabled()) process.stderr.write(`\nreceived ${signal}: ${(this.ctor as typeof AtlasCommand).interruptAction} (press Ctrl-C again to abort now)\n`)
+        if (!this.flags?.quiet) process.stderr.write(`\nreceived ${signal}: ${(this.ctor as typeof AtlasCommand).interruptAction} (press Ctrl-C again to abort now)\n`)
         controller.abort(new AtlasError(`interrupted by ${signal}`, this.interruptExitCode(signal), 'INTERRUPTED'))
       }
       process.on('SIGINT', onSignal)

@@ -18,6 +18,8 @@ export interface RegionLayout {
   postgresName: string
   postgresPort: number
   patroniApiPort: number
+  /** `atlas ledger serve --region R`: /healthz, /readyz and /metrics */
+  servicePort: number
   patroniConfigFile: string
   postgresDataDir: string
   /** the witness keeps a synchronous copy but never leads */
@@ -57,6 +59,7 @@ export function localLayout(config: AtlasConfig, baseDir: string): LocalLayout {
       postgresName: `pg-${region.name}`,
       postgresPort: first + 2,
       patroniApiPort: first + 3,
+      servicePort: first + 4,
       patroniConfigFile: path.join(postgresHome, `patroni-${region.name}.yml`),
       postgresDataDir: path.join(postgresHome, 'data', `pg-${region.name}`),
       nofailover: region.role === 'witness',
