@@ -61,7 +61,8 @@ function parseOne(text: string): {scheme: string; auth: string; hosts: string[];
  */
 export async function connectLedger(input: string | string[], options: ConnectOptions = {}): Promise<LedgerSql> {
   const {url, hosts} = combineDatabaseUrls(input)
-  await requireListeningHost(hosts, (options.connectTimeoutSeconds ?? 5) * 1000)
+  // one host fails on its own with a precise error (ECONNREFUSED...); several would be retried in turn forever
+  if (hosts.length > 1) await requireListeningHost(hosts, (options.connectTimeoutSeconds ?? 5) * 1000)
   const {default: postgres} = await import('postgres')
   const open = () =>
     postgres(url, {
@@ -113,7 +114,7 @@ export async function connectLedger(input: string | string[], options: ConnectOp
 
 /**
  * Fails fast (exit 3, naming the addresses) when no host accepts TCP connections:
- * with several hosts postgres.js would otherwise keep trying them in turn forever.
+ * postgres.js would otherwise keep trying several hosts in turn forever.
  */
 async function requireListeningHost(hosts: string[], timeoutMs: number): Promise<void> {
   const {isListening} = await import('../proc/ports.js')
