@@ -32,7 +32,9 @@ describe('CLI surface', () => {
       expect(command.summary, `${command.id} summary`).to.be.a('string').and.not.equal('')
       expect(command.examples ?? [], `${command.id} examples`).to.have.length.greaterThan(0)
       const flags = Object.keys(command.flags)
-      expect(flags, `${command.id} flags`).to.include.members(['json', 'config', 'verbose'])
+      // psql and logs hand the terminal to another program: they have no result to print as JSON
+      const streams = ['psql', 'logs'].includes(command.id)
+      expect(flags, `${command.id} flags`).to.include.members(streams ? ['config', 'verbose', 'quiet'] : ['json', 'config', 'verbose', 'quiet', 'output'])
     }
   })
 
