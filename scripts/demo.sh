@@ -29,7 +29,7 @@ YAML
 atlas() { node bin/run.js "$@"; }
 
 bold 'a fresh demo world: stopping and removing the previous one, if any'
-atlas down --purge >/dev/null
+atlas down --purge --yes >/dev/null
 
 bold 'atlas up: etcd + Patroni/PostgreSQL per region, moto for S3/SQS/IAM, ledger schema'
 atlas up
@@ -50,5 +50,5 @@ atlas status
 
 echo
 echo "report:   $run_dir/report.md (and report.json; also in the us audit bucket under reports/)"
-echo "world:    still running; stop it with: ATLAS_CONFIG=$ATLAS_CONFIG node bin/run.js down --purge"
+echo "world:    still running; stop it with: ATLAS_CONFIG=$ATLAS_CONFIG node bin/run.js down --purge --yes"
 exit "$status"

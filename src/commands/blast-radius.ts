@@ -1,14 +1,15 @@
 import {Flags} from '@oclif/core'
 import {AtlasCommand} from '../lib/command.js'
 import {ExitCode} from '../lib/errors.js'
-import {baseDirFlag, driverFlag} from '../lib/flags.js'
+import {baseDirFlag, driverFlag, durationFlag} from '../lib/flags.js'
 import type {BlastResult} from '../lib/chaos/blast.js'
 
 export default class BlastRadius extends AtlasCommand<typeof BlastRadius> {
+  static interruptAction = 'restoring the region before exit'
   static summary = 'Break a region on purpose under a transfer workload, measure recovery, restore it and verify no money was lost or created.'
   static description = `Steps: survivability pre-check (a fault that would lose quorum is refused, exit 3, unless --force) -> workload -> fault -> health timeline (~250 ms) -> RTO (fault to first acknowledged write) -> restore -> convergence -> verify -> report (JSON + Markdown in the run directory, uploaded to the primary's audit bucket).
 Modes: kill (SIGKILL the region's process groups: etcd member, Patroni, PostgreSQL; restarted with the same configuration), stop (SIGSTOP, then SIGCONT).
-Ctrl-C restores the region before exiting. Exit 4: verify found a violation; 5: the region could not be restored (the message says what is left broken).`
+Ctrl-C restores the region before exiting (exit 130). Exit 4: verify found a violation; 5: the region could not be restored (the message says what is left broken).`
   static examples = [
     '<%= config.bin %> blast-radius --region us',
     '<%= config.bin %> blast-radius --region eu --mode stop --duration 20s --json',
@@ -21,7 +22,7 @@ Ctrl-C restores the region before exiting. Exit 4: verify found a violation; 5: 
     region: Flags.string({char: 'r', summary: 'Region to break; repeat to break several together.', required: true, multiple: true}),
     mode: Flags.option({options: ['kill', 'stop', 'partition'] as const, summary: 'kill: SIGKILL and restart; stop: SIGSTOP and SIGCONT; partition: network isolation (not in the local world yet).', default: 'kill' as const})(),
     component: Flags.option({options: ['region', 'etcd', 'patroni', 'postgres'] as const, summary: 'What to break: the whole region, or one of its components (local world: its etcd member, its Patroni alone, its PostgreSQL alone).', default: 'region' as const})(),
-    duration: Flags.string({summary: 'How long the region stays broken.', default: '30s'}),
+    duration: durationFlag({summary: 'How long the region stays broken.', default: '30s', range: {min: '1s', max: '24h'}}),
     workload: Flags.boolean({summary: 'Run the transfer workload during the fault (--no-workload to only break and restore).', default: true, allowNo: true}),
     force: Flags.boolean({summary: 'Break it even if quorum would be lost.', default: false}),
     'run-dir': Flags.string({summary: 'Where the run log and the report go (default: <baseDir>/runs/<timestamp>).'}),
@@ -34,8 +35,7 @@ Ctrl-C restores the region before exiting. Exit 4: verify found a violation; 5: 
     const config = await this.atlasConfig()
     const {findRegion} = await import('../lib/config/regions.js')
     const regions = this.flags.region.map((name) => findRegion(config, name).name)
-    const {parseDuration} = await import('../lib/duration.js')
-    const durationMs = parseDuration(this.flags.duration)
+    const durationMs = this.flags.duration
     const signal = this.interruptSignal()
     const {createWorld} = await import('../lib/world/index.js')
     const world = await createWorld(config, {driver: this.flags.driver, baseDir: this.flags['base-dir']})
@@ -50,10 +50,11 @@ Ctrl-C restores the region before exiting. Exit 4: verify found a violation; 5: 
       force: this.flags.force,
       runDir: this.flags['run-dir'],
       signal,
-      progress: this.progress(),
+      progress: await this.progress(),
       workloadConcurrency: this.flags.concurrency,
       auditCheck: this.flags.audit,
     })
+    await this.finishProgress()
     this.print(formatBlastSummary(result))
     if (!result.verified) this.setExitCode(ExitCode.InvariantViolated)
     // the timeline is in report.json; --json keeps the result readable

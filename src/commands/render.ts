@@ -17,7 +17,7 @@ and k3d configs against k3d's; --json lists every file with its sha256.`
   ]
 
   static flags = {
-    out: Flags.string({char: 'o', summary: 'Directory to write into.', default: 'deploy'}),
+    out: Flags.string({summary: 'Directory to write into.', default: 'deploy'}),
     'repo-url': Flags.string({summary: 'Git repository Argo CD reads the charts and rendered values from.'}),
     revision: Flags.string({summary: 'Git revision Argo CD tracks.', default: 'HEAD'}),
     'rendered-path': Flags.string({summary: 'Path of the output directory inside that repository (default: --out relative to the current directory).'}),

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {AtlasCommand} from '../lib/command.js'
 import {ExitCode} from '../lib/errors.js'
-import {baseDirFlag, driverFlag} from '../lib/flags.js'
+import {baseDirFlag, driverFlag, durationFlag} from '../lib/flags.js'
 import {formatStatus} from '../lib/report/status.js'
 import type {WorldStatus} from '../lib/world/types.js'
 
@@ -13,7 +13,7 @@ export default class Status extends AtlasCommand<typeof Status> {
   static flags = {
     driver: driverFlag,
     watch: Flags.boolean({char: 'w', summary: 'Refresh until Ctrl-C (with --json: one JSON object per line).', default: false}),
-    interval: Flags.string({summary: 'Refresh interval for --watch.', default: '1s'}),
+    interval: durationFlag({summary: 'Refresh interval for --watch.', default: '1s', range: {min: '100ms', max: '1h'}}),
     'base-dir': baseDirFlag,
   }
 
@@ -28,8 +28,7 @@ export default class Status extends AtlasCommand<typeof Status> {
       if (!status.up || status.complete === false) this.setExitCode(ExitCode.Precondition)
       return status
     }
-    const {parseDuration} = await import('../lib/duration.js')
-    const interval = parseDuration(this.flags.interval)
+    const interval = this.flags.interval
     const signal = this.interruptSignal()
     let status = await world.status()
     while (!signal.aborted) {

@@ -5,6 +5,7 @@ import {baseDirFlag, driverFlag, dryRunFlag} from '../lib/flags.js'
 import type {UpResult} from '../lib/world/types.js'
 
 export default class Up extends AtlasCommand<typeof Up> {
+  static interruptAction = 'stopping; what already started keeps running (`atlas down` stops it, `atlas up` completes it)'
   static summary = 'Stand up the world: three regions, the ledger database, the cloud emulator and the ledger schema.'
   static description = `Local world (no Docker): per region an etcd member and a Patroni-managed PostgreSQL node with synchronous replication, plus one moto server for S3/SQS/IAM, all on loopback; state, logs and reports under local.baseDir (.atlas).
 Idempotent: a running world is reported, not started twice; processes that died are started again with the same configuration.`
@@ -25,14 +26,8 @@ Idempotent: a running world is reported, not started twice; processes that died 
     const config = await this.atlasConfig()
     const {createWorld} = await import('../lib/world/index.js')
     const world = await createWorld(config, {driver: this.flags.driver, baseDir: this.flags['base-dir'], provisioner: this.flags.provisioner})
-    const fancy = !this.jsonEnabled() && process.stderr.isTTY && !this.flags['dry-run']
-    const progress = fancy ? await (await import('../lib/world/local/listr-progress.js')).listrProgress() : undefined
-    let result: UpResult
-    try {
-      result = await world.up({dryRun: this.flags['dry-run'], progress: progress ?? this.progress(), signal: this.interruptSignal()})
-    } finally {
-      await progress?.finish()
-    }
+    const result = await world.up({dryRun: this.flags['dry-run'], progress: await this.progress(), signal: this.interruptSignal()})
+    await this.finishProgress()
     if (result.dryRun) {
       const {formatPlan} = await import('../lib/world/plan-format.js')
       this.print(`would run (${result.driver} world):`)

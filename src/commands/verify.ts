@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 import {AtlasCommand} from '../lib/command.js'
 import {ExitCode} from '../lib/errors.js'
+import {durationFlag} from '../lib/flags.js'
 import {dbFlag, endpointFlag} from '../lib/ledger/flags.js'
 import type {VerifyResult} from '../lib/ledger/verify.js'
 
@@ -26,18 +27,17 @@ Prints a summary and each violation with the transfer and account ids involved. 
     endpoint: endpointFlag,
     'run-dir': Flags.string({summary: 'Run directory (or transfers.log) of a workload, for durability and phantoms; repeatable.', multiple: true}),
     audit: Flags.boolean({summary: 'Also check the S3 audit records and their replicated copies.', default: false}),
-    'audit-timeout': Flags.string({summary: 'How long to poll for audit records missing at first (asynchronous replication).', default: '10s'}),
+    'audit-timeout': durationFlag({summary: 'How long to poll for audit records missing at first (asynchronous replication).', default: '10s', range: {min: '0s', max: '1h'}}),
     'max-listed': Flags.integer({summary: 'List at most this many violations per kind (all are counted).', default: 100, min: 1}),
   }
 
   async run(): Promise<VerifyResult> {
     const config = await this.atlasConfig()
     const {LedgerTarget} = await import('../lib/ledger/target.js')
-    const {parseDuration} = await import('../lib/duration.js')
     const {verifyLedger, formatVerifyReport} = await import('../lib/ledger/verify.js')
     const target = new LedgerTarget(config, {db: this.flags.db, endpoint: this.flags.endpoint})
     const urls = await target.databaseUrls()
-    const progress = this.progress()
+    const progress = await this.progress()
     const clients: Array<{destroy(): void}> = []
     try {
       let audit: import('../lib/ledger/verify.js').AuditOptions | undefined
@@ -50,7 +50,7 @@ Prints a summary and each violation with the transfer and account ids involved. 
           clients.push(s3)
           buckets[region.name] = {s3, bucket: (await target.regionResources(region)).auditBucket}
         }
-        audit = {buckets, replication: config.cloud.replication, timeoutMs: parseDuration(this.flags['audit-timeout'])}
+        audit = {buckets, replication: config.cloud.replication, timeoutMs: this.flags['audit-timeout']}
       }
       const result = await verifyLedger({
         db: urls,

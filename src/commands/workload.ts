@@ -1,8 +1,12 @@
 import {Flags} from '@oclif/core'
 import {AtlasCommand} from '../lib/command.js'
 import {UsageError} from '../lib/errors.js'
+import {durationFlag} from '../lib/flags.js'
+import {describeDatabase} from '../lib/ledger/db.js'
 import {dbFlag, endpointFlag} from '../lib/ledger/flags.js'
 import type {WorkloadResult, WorkloadStats} from '../lib/ledger/workload.js'
+
+const WORKLOAD_DURATION = {min: '1s', max: '24h'}
 
 export default class Workload extends AtlasCommand<typeof Workload> {
   static summary = 'Run a transfer workload against the ledger and log every attempt and acknowledgement.'
@@ -10,7 +14,8 @@ export default class Workload extends AtlasCommand<typeof Workload> {
 Every attempted, acknowledged, unknown and failed transfer id is appended to <run-dir>/transfers.log before it is counted; pass the same --run-dir to \`atlas verify\` to check durability and phantoms.
 Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C stops it cleanly.`
   static examples = [
-    '<%= config.bin %> workload --duration 30s --concurrency 8',
+    '<%= config.bin %> workload --duration 30s',
+    '<%= config.bin %> workload --duration 30s --concurrency 16 --hot-accounts 10',
     '<%= config.bin %> workload --count 1000 --rate 200 --run-dir .atlas/runs/demo',
     '<%= config.bin %> workload --via queue --region eu --duration 1m',
   ]
@@ -20,9 +25,14 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
     endpoint: endpointFlag,
     via: Flags.option({options: ['db', 'queue'] as const, default: 'db' as const, summary: 'Send transfers to the database directly, or to the region\'s SQS queue.'})(),
     region: Flags.string({summary: 'Origin region of the transfers (and the queue with --via queue). Default: the primary region.'}),
-    accounts: Flags.integer({summary: 'Move money between accounts 1..N (default: all minted accounts).', min: 2}),
-    concurrency: Flags.integer({char: 'n', summary: 'Concurrent workers.', default: 8, min: 1, max: 256}),
-    duration: Flags.string({char: 'd', summary: 'Stop after this long (e.g. 30s, 5m).'}),
+    'hot-accounts': Flags.integer({
+      summary: 'Move money only between accounts 1..N, for contention (default: all minted accounts).',
+      aliases: ['accounts'],
+      min: 2,
+    }),
+    // 4 workers on the default 100 accounts retry ~3% of transfers (8: ~9%, more under synchronous replication); --hot-accounts adds contention on purpose
+    concurrency: Flags.integer({char: 'n', summary: 'Concurrent workers.', default: 4, min: 1, max: 256}),
+    duration: durationFlag({char: 'd', summary: 'Stop after this long (e.g. 30s, 5m).', range: WORKLOAD_DURATION}),
     count: Flags.integer({summary: 'Stop after this many transfers.', min: 1}),
     rate: Flags.integer({summary: 'Transfers per second across all workers (default: as fast as possible).', min: 1}),
     'max-amount': Flags.integer({summary: 'Amounts are uniform in 1..max-amount minor units.', default: 100, min: 1}),
@@ -35,12 +45,11 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
     const flags = this.flags
     if (!flags.duration && !flags.count) throw new UsageError('give --duration or --count', {hint: 'e.g. atlas workload --duration 30s'})
     const {LedgerTarget} = await import('../lib/ledger/target.js')
-    const {parseDuration} = await import('../lib/duration.js')
     const {startWorkload, defaultRunDir} = await import('../lib/ledger/workload.js')
     const target = new LedgerTarget(config, {db: flags.db, endpoint: flags.endpoint})
     const region = target.region(flags.region)
     if (region.role === 'witness') throw new UsageError(`region "${region.name}" is a witness: it has no queue and takes no transfers`)
-    const durationMs = flags.duration ? parseDuration(flags.duration) : undefined
+    const durationMs = flags.duration
     const runDir = flags['run-dir'] ?? defaultRunDir(await target.runsDir())
 
     let queue: import('../lib/cloud/queue.js').TransferQueue | undefined
@@ -58,11 +67,11 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
       audit = log
       cleanups.push(() => log.destroy())
     } else if (flags.audit) {
-      this.progress().info('no cloud endpoint known (--db without --endpoint): no audit records are written')
+      (await this.progress()).info('no cloud endpoint known (--db without --endpoint): no audit records are written')
     }
 
-    const db = flags.via === 'db' || flags.accounts === undefined ? await target.databaseUrls() : undefined
-    const progress = this.progress()
+    const db = flags.via === 'db' || flags['hot-accounts'] === undefined ? await target.databaseUrls() : undefined
+    const progress = await this.progress()
     progress.info(`workload: ${flags.concurrency} workers, ${flags.via === 'queue' ? `via queue ${region.name}` : 'direct to the database'}, run log ${runDir}`)
     try {
       const handle = await startWorkload({
@@ -70,7 +79,7 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
         via: flags.via,
         queue,
         audit,
-        accounts: flags.accounts,
+        accounts: flags['hot-accounts'],
         concurrency: flags.concurrency,
         durationMs,
         count: flags.count,
@@ -87,9 +96,8 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
         `${s.attempted} attempted: ${flags.via === 'queue' ? `${s.sent} sent to the queue` : `${s.acknowledged} acknowledged`}, ${s.rejected} rejected, ${s.failed} failed, ${s.unknown} unknown${s.unknownResolved ? ` (${s.unknownResolved} settled afterwards by a retry under the same key)` : ''}; ${s.averageTps} tps, p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, ${s.retries} retries`,
       )
       this.print(`run log: ${result.runLog}`)
-      if (s.unknown > s.unknownResolved) {
-        this.print(`${s.unknown - s.unknownResolved} outcome(s) still unknown: \`atlas verify --ledger-balance --run-dir ${runDir}\` tells which committed`)
-      }
+      if (s.unknown > s.unknownResolved) this.print(`${s.unknown - s.unknownResolved} outcome(s) still unknown: verify tells which committed`)
+      this.print(`verify: ${verifyCommand(runDir, {db: flags.db, endpoint: flags.endpoint, audit: audit !== undefined})}`)
       return result
     } finally {
       for (const cleanup of cleanups) cleanup()
@@ -108,6 +116,20 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
     }
     return new AuditLog(primary, replicas)
   }
+}
+
+/** The `atlas verify` command that checks this run (the --db password masked). */
+function verifyCommand(runDir: string, options: {db?: string; endpoint?: string; audit: boolean}): string {
+  const parts = ['atlas verify --ledger-balance', `--run-dir ${shellQuote(runDir)}`]
+  // a --db from ATLAS_DATABASE_URL is in the environment for verify too
+  if (options.db && options.db !== process.env.ATLAS_DATABASE_URL) parts.push(`--db ${shellQuote(describeDatabase(options.db))}`)
+  if (options.audit) parts.push('--audit')
+  if (options.audit && options.endpoint && options.endpoint !== process.env.AWS_ENDPOINT_URL) parts.push(`--endpoint ${shellQuote(options.endpoint)}`)
+  return parts.join(' ')
+}
+
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`
 }
 
 export function formatProgress(s: WorkloadStats): string {

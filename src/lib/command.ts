@@ -1,29 +1,50 @@
-import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
+import {Command, type Config, Errors, Flags, type Interfaces} from '@oclif/core'
 import {loadConfig} from './config/load.js'
 import type {AtlasConfig} from './config/schema.js'
-import {AtlasError, asAtlasError, ExitCode, exitCodeOf} from './errors.js'
-import {stderrProgress} from './progress.js'
+import {constants as osConstants} from 'node:os'
+import {DEFAULT_CONFIG_FILE} from './config/load.js'
+import {AtlasError, asAtlasError, ExitCode, exitCodeOf, UsageError} from './errors.js'
+import {commandProgress} from './progress.js'
 import {redact, redactObject} from './redact.js'
 import type {ProgressReporter} from './world/types.js'
 
 export type AtlasFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof AtlasCommand)['baseFlags'] & T['flags']>
 export type AtlasArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
+type Progress = ProgressReporter & {finish(): Promise<void>}
+
 /**
- * The base of every Atlas command. It owns --json (the result object on stdout,
- * nothing else there), --config, --verbose, error printing (once, no stack unless
- * --verbose), the exit-code table, and Ctrl-C handling for long operations.
+ * The base of every Atlas command. It owns --json and its synonym `-o json` (the
+ * result object on stdout, nothing else there), --config, --verbose, --quiet, the
+ * stderr header naming the config in force, the progress style, error printing
+ * (once, no stack unless --verbose), the exit-code table, confirmation of
+ * destructive actions, and Ctrl-C (exit 130, after restoring what was broken).
  * Commands stay thin: parse flags, call src/lib, return a result, print text.
  */
 export abstract class AtlasCommand<T extends typeof Command> extends Command {
   static enableJsonFlag = true
 
+  /** what a command does on Ctrl-C, as told to the user; commands that break something say they restore it */
+  static interruptAction = 'stopping'
+
   static baseFlags = {
     config: Flags.string({
       char: 'c',
-      summary: 'Path to atlas.yaml (default: ./atlas.yaml if it exists, else built-in defaults).',
+      summary: 'Path to atlas.yaml (default: atlas.yaml in this directory or the nearest parent, else built-in defaults).',
       env: 'ATLAS_CONFIG',
       helpGroup: 'GLOBAL',
+    }),
+    output: Flags.option({
+      char: 'o',
+      options: ['text', 'json'] as const,
+      summary: 'Output format: `-o json` is the same as --json.',
+      helpGroup: 'GLOBAL',
+    })(),
+    quiet: Flags.boolean({
+      char: 'q',
+      summary: 'No header or progress on stderr: only the result and errors.',
+      helpGroup: 'GLOBAL',
+      default: false,
     }),
     verbose: Flags.boolean({
       summary: 'Show stack traces and tool output.',
@@ -36,6 +57,12 @@ export abstract class AtlasCommand<T extends typeof Command> extends Command {
   protected args!: AtlasArgs<T>
   private configPromise?: Promise<AtlasConfig>
   private interruptController?: AbortController
+  private interruptedBy?: NodeJS.Signals
+  private progressPromise?: Promise<Progress>
+
+  constructor(argv: string[], config: Config) {
+    super(jsonOutputAsJsonFlag(argv), config)
+  }
 
   public async init(): Promise<void> {
     await super.init()
@@ -50,9 +77,12 @@ export abstract class AtlasCommand<T extends typeof Command> extends Command {
     this.args = args as AtlasArgs<T>
   }
 
-  /** The effective configuration (loaded once). */
+  /** The effective configuration (loaded once); its source is the first line on stderr, so nobody runs against the wrong world unknowingly. */
   protected atlasConfig(): Promise<AtlasConfig> {
-    this.configPromise ??= loadConfig(this.flags.config)
+    this.configPromise ??= loadConfig(this.flags.config).then((config) => {
+      this.note(`config: ${config.source ?? `built-in defaults (no ${DEFAULT_CONFIG_FILE} in ${process.cwd()} or a parent directory)`}`)
+      return config
+    })
     return this.configPromise
   }
 
@@ -61,8 +91,40 @@ export abstract class AtlasCommand<T extends typeof Command> extends Command {
     if (!this.jsonEnabled()) this.log(text)
   }
 
-  protected progress(): ProgressReporter {
-    return stderrProgress({enabled: !this.jsonEnabled()})
+  /** Whether stderr carries headers and progress (not under --json or --quiet). */
+  protected get chatty(): boolean {
+    return !this.jsonEnabled() && !this.flags?.quiet
+  }
+
+  /** One line for humans on stderr (headers, hints); silent under --json and --quiet. */
+  protected note(text: string): void {
+    if (this.chatty) process.stderr.write(`${text}\n`)
+  }
+
+  /** The command's progress reporter: listr2 on a terminal, plain lines otherwise, nothing under --json/--quiet. */
+  protected progress(): Promise<ProgressReporter> {
+    this.progressPromise ??= commandProgress({enabled: this.chatty})
+    return this.progressPromise
+  }
+
+  /**
+   * Asks before destroying data: on a terminal a y/N question, elsewhere (scripts,
+   * CI) a refusal (exit 2) unless --yes was given. `yes` is the command's --yes.
+   */
+  protected async confirm(question: string, yes: boolean): Promise<void> {
+    if (yes) return
+    if (!process.stdin.isTTY || !process.stderr.isTTY) {
+      throw new UsageError(`${question} Refused: not a terminal, so nobody can confirm`, {code: 'CONFIRMATION_REQUIRED', hint: 'pass --yes to confirm'})
+    }
+    await (await this.progressPromise)?.finish()
+    const {createInterface} = await import('node:readline/promises')
+    const rl = createInterface({input: process.stdin, output: process.stderr})
+    try {
+      const answer = await rl.question(`${question} [y/N] `)
+      if (!/^y(es)?$/i.test(answer.trim())) throw new UsageError('not confirmed: nothing was changed', {code: 'NOT_CONFIRMED'})
+    } finally {
+      rl.close()
+    }
   }
 
   /** Sets the exit code while still printing the result (e.g. verify found violations: exit 4). */
@@ -72,8 +134,9 @@ export abstract class AtlasCommand<T extends typeof Command> extends Command {
 
   /**
    * An AbortSignal that fires on the first Ctrl-C or SIGTERM, so long operations
-   * (chaos) can restore what they broke before exiting. A second Ctrl-C is not
-   * swallowed: Node's default handler ends the process.
+   * can stop cleanly and chaos can restore what it broke before exiting; the exit
+   * code is then 130 (143 for SIGTERM). A second Ctrl-C is not swallowed: Node's
+   * default handler ends the process.
    */
   protected interruptSignal(): AbortSignal {
     if (!this.interruptController) {
@@ -81,8 +144,9 @@ export abstract class AtlasCommand<T extends typeof Command> extends Command {
       const onSignal = (signal: NodeJS.Signals) => {
         process.off('SIGINT', onSignal)
         process.off('SIGTERM', onSignal)
-        if (!this.jsonEnabled()) process.stderr.write(`\nreceived ${signal}: restoring before exit (press Ctrl-C again to abort now)\n`)
-        controller.abort(new AtlasError(`interrupted by ${signal}`, ExitCode.Unexpected, 'INTERRUPTED'))
+        this.interruptedBy = signal
+        if (!this.flags?.quiet) process.stderr.write(`\nreceived ${signal}: ${(this.ctor as typeof AtlasCommand).interruptAction} (press Ctrl-C again to abort now)\n`)
+        controller.abort(new AtlasError(`interrupted by ${signal}`, this.interruptExitCode(signal), 'INTERRUPTED'))
       }
       process.on('SIGINT', onSignal)
       process.on('SIGTERM', onSignal)
@@ -91,6 +155,12 @@ export abstract class AtlasCommand<T extends typeof Command> extends Command {
     return this.interruptController.signal
   }
 
+  /** 128 + the signal number, as shells report a process ended by that signal. */
+  protected interruptExitCode(signal: NodeJS.Signals): number {
+    return signal === 'SIGINT' ? ExitCode.Interrupted : 128 + (osConstants.signals[signal] ?? 15)
+  }
+
+
   protected toSuccessJson(result: unknown): unknown {
     return redactObject(result)
   }
@@ -98,10 +168,12 @@ export abstract class AtlasCommand<T extends typeof Command> extends Command {
   protected async catch(thrown: Error & {exitCode?: number}): Promise<unknown> {
     // oclif's own exit (this.exit) and help requests pass through untouched
     if (thrown instanceof Errors.ExitError) throw thrown
+    await this.finishProgress()
     const atlasError = asAtlasError(thrown)
     const error: Error = atlasError ?? thrown
-    const exitCode = exitCodeOf(error)
-    const message = redact(error.message || String(error))
+    // after Ctrl-C whatever fails on the way out is the interruption's doing; only a failed restore (5) says more
+    const exitCode = this.interruptedBy && exitCodeOf(error) !== ExitCode.RestoreFailed ? this.interruptExitCode(this.interruptedBy) : exitCodeOf(error)
+    const message = redact(withoutOclifFlagWrapper(error.message || String(error)))
     if (this.jsonEnabled()) {
       const payload = {
         error: {
@@ -126,6 +198,41 @@ export abstract class AtlasCommand<T extends typeof Command> extends Command {
   }
 
   protected async finally(error: Error | undefined): Promise<unknown> {
+    await this.finishProgress()
+    // an interrupted command that still returned its result (workload, status --watch) exits as interrupted too
+    if (!error && this.interruptedBy) process.exitCode = this.interruptExitCode(this.interruptedBy)
     return super.finally(error)
   }
+
+  /** Lets the terminal renderer draw its last step, so the result printed next comes after it. */
+  protected async finishProgress(): Promise<void> {
+    await (await this.progressPromise?.catch(() => undefined))?.finish()
+  }
+}
+
+/**
+ * `-o json`, `-ojson`, `--output json` and `--output=json` become --json before
+ * oclif sees them, so every place that asks jsonEnabled() agrees (arguments after `--` are left alone).
+ */
+export function jsonOutputAsJsonFlag(argv: string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--') {
+      out.push(...argv.slice(i))
+      break
+    }
+    if ((arg === '-o' || arg === '--output') && argv[i + 1] === 'json') {
+      out.push('--json')
+      i++
+    } else if (arg === '-ojson' || arg === '-o=json' || arg === '--output=json') out.push('--json')
+    else out.push(arg)
+  }
+  return out
+}
+
+/** oclif wraps an error thrown while parsing a flag as "Parsing --name \n\t<message>\nSee more help with --help"; one line reads better. */
+function withoutOclifFlagWrapper(message: string): string {
+  const wrapped = /^Parsing (--[\w-]+) \n\t([\s\S]*)\nSee more help with --help$/.exec(message)
+  return wrapped ? `${wrapped[1]}: ${wrapped[2]}` : message
 }

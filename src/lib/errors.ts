@@ -14,6 +14,10 @@ export enum ExitCode {
   InvariantViolated = 4,
   /** a fault could not be undone: the world is left broken */
   RestoreFailed = 5,
+  /** no such command (@oclif/plugin-not-found's code; on a terminal it offers the closest one) */
+  UnknownCommand = 127,
+  /** stopped by Ctrl-C (SIGINT), after restoring what the command had broken */
+  Interrupted = 130,
 }
 
 export const EXIT_CODE_TABLE: ReadonlyArray<{code: ExitCode; meaning: string}> = [
@@ -23,6 +27,8 @@ export const EXIT_CODE_TABLE: ReadonlyArray<{code: ExitCode; meaning: string}> =
   {code: ExitCode.Precondition, meaning: 'precondition failed: missing tool, world not up, or fault refused'},
   {code: ExitCode.InvariantViolated, meaning: 'a ledger invariant was violated'},
   {code: ExitCode.RestoreFailed, meaning: 'a fault could not be undone; the world is left broken'},
+  {code: ExitCode.UnknownCommand, meaning: 'no such command (on a terminal atlas offers the closest one)'},
+  {code: ExitCode.Interrupted, meaning: 'interrupted by Ctrl-C (SIGINT; 143 for SIGTERM), after restoring anything broken'},
 ]
 
 export interface AtlasErrorOptions {
@@ -123,6 +129,14 @@ const UNREACHABLE_CODES: Record<string, string> = {
 export function asAtlasError(error: unknown): AtlasError | undefined {
   if (error instanceof AtlasError) return error
   const e = error as {code?: string; address?: string; port?: number; hostname?: string; message?: string} | undefined
+  // the ledger runs SERIALIZABLE, which a hot standby refuses (0A000); a read-only node refuses writes (25006)
+  if ((e?.code === '0A000' && /hot standby/.test(e.message ?? '')) || e?.code === '25006') {
+    return new PreconditionError(`the database is a read-only standby: ${e.message}`, {
+      code: 'DATABASE_READ_ONLY',
+      hint: 'pass the primary, or all hosts so the primary is found: --db postgres://user@host1:port1,host2:port2/db',
+      cause: error,
+    })
+  }
   const reason = e?.code ? UNREACHABLE_CODES[e.code] : undefined
   if (!reason) return undefined
   const where = e?.address ? `${e.address}${e.port ? `:${e.port}` : ''}` : e?.hostname ?? /\b([\w.-]+:\d+)\b/.exec(e?.message ?? '')?.[1] ?? 'the service'

@@ -1,5 +1,6 @@
-import {Flags} from '@oclif/core'
+import {Flags, type Interfaces} from '@oclif/core'
 import {DRIVERS} from './config/schema.js'
+import {parseDuration, type DurationRange} from './duration.js'
 
 /** Flags shared by several commands, defined once. */
 export const driverFlag = Flags.option({
@@ -15,3 +16,29 @@ export const dryRunFlag = Flags.boolean({
 export const baseDirFlag = Flags.string({
   summary: 'Directory for state, logs and runs (default: local.baseDir of the config).',
 })
+
+/** Confirms a destructive action without asking; required when stdin is not a terminal. */
+export const yesFlag = Flags.boolean({
+  char: 'y',
+  summary: 'Do not ask before destroying data (required when not on a terminal).',
+  default: false,
+})
+
+/**
+ * A duration flag ("30s", "5m", "1h", "500ms"), parsed to milliseconds and checked
+ * against its range at parse time: a bad value is a usage error (exit 2) naming the range.
+ */
+type DurationFlagOptions = {summary: string; char?: 'd'; range: DurationRange}
+
+export function durationFlag(options: DurationFlagOptions & {default: string}): Interfaces.OptionFlag<number>
+export function durationFlag(options: DurationFlagOptions): Interfaces.OptionFlag<number | undefined>
+export function durationFlag(options: DurationFlagOptions & {default?: string}): Interfaces.OptionFlag<number | undefined> {
+  const fallback = options.default
+  return Flags.custom<number>({
+    summary: `${options.summary} Accepted: ${options.range.min} to ${options.range.max}.`,
+    char: options.char,
+    helpValue: '<duration>',
+    parse: async (input) => parseDuration(input, options.range),
+    ...(fallback === undefined ? {} : {default: async () => parseDuration(fallback), defaultHelp: async () => fallback}),
+  })()
+}

@@ -27,3 +27,17 @@ export function stderrProgress(options: {enabled: boolean; stream?: NodeJS.Writa
 }
 
 export const silentProgress: ProgressReporter = {step: () => () => {}, info: () => {}}
+
+/**
+ * The one progress style of every long command: listr2 on a terminal, plain lines
+ * otherwise (CI logs, pipes), nothing when disabled (--json, --quiet). finish()
+ * waits until the terminal renderer has drawn the last step.
+ */
+export async function commandProgress(options: {enabled: boolean; stream?: NodeJS.WriteStream}): Promise<ProgressReporter & {finish(): Promise<void>}> {
+  const stream = options.stream ?? process.stderr
+  if (options.enabled && stream.isTTY && process.env.TERM !== 'dumb') {
+    const {listrProgress} = await import('./progress-listr.js')
+    return listrProgress()
+  }
+  return {...stderrProgress({enabled: options.enabled, stream}), finish: async () => {}}
+}

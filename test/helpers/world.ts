@@ -15,7 +15,7 @@ export interface TestWorld {
   basePort: number
   /** runs the built CLI against this world's config */
   atlas(args: string[], options?: {timeoutMs?: number}): Promise<CliResult>
-  /** `atlas down --purge`, then removes the temp dir */
+  /** `atlas down --purge --yes`, then removes the temp dir */
   destroy(): Promise<void>
 }
 
@@ -64,7 +64,7 @@ local:
     basePort,
     atlas,
     async destroy() {
-      const down = await atlas(['down', '--purge'])
+      const down = await atlas(['down', '--purge', '--yes'])
       // whatever `down` missed (it can fail, e.g. while someone rebuilds dist/) must not outlive the suite
       const leftovers = [...(await processesMentioning(baseDir)), ...(await processesIn(dir))]
       for (const p of leftovers) {

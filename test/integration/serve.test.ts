@@ -190,6 +190,44 @@ describe('ledger service: SQS consumer, audit log, metrics (real PostgreSQL + mo
     expect(JSON.parse(stdout).region).to.equal('us')
   })
 
+  it('`atlas ledger serve`: the region\'s port of the world\'s block, ready before the first long poll returns, one start line; a busy port exits 3; Ctrl-C exits 130', async () => {
+    const {freePort} = await import('../../src/lib/proc/index.js')
+    const {parseConfigText} = await import('../../src/lib/config/load.js')
+    const {localLayout} = await import('../../src/lib/world/local/layout.js')
+    const basePort = (await freePort()) - 4
+    const {writeFile} = await import('node:fs/promises')
+    const configFile = path.join(tmp, 'serve-port.yaml')
+    const text = `driver: local\nnamePrefix: test\nregions:\n  - {name: us, awsRegion: us-east-1, role: primary}\n  - {name: eu, awsRegion: eu-central-1, role: secondary}\nlocal: {baseDir: ${JSON.stringify(path.join(tmp, 'serve-port'))}, basePort: ${basePort}}\n`
+    await writeFile(configFile, text)
+    const port = localLayout(parseConfigText(text, configFile), path.join(tmp, 'serve-port')).regions[0].servicePort
+    const serve = () => {
+      const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'ledger', 'serve', '--region', 'us', '--db', pg.url, '--endpoint', moto.endpoint, '--queue-url', us.queueUrl, '--audit-bucket', us.auditBucket, '--wait-seconds', '20', '--no-replicate-audit'], {
+        cwd: ROOT,
+        env: {...process.env, ATLAS_CONFIG: configFile, NO_COLOR: '1'},
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      const out = {stdout: '', stderr: '', exited: new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))}
+      child.stdout.on('data', (d) => (out.stdout += d))
+      child.stderr.on('data', (d) => (out.stderr += d))
+      return {child, out}
+    }
+    const first = serve()
+    try {
+      const started = Date.now()
+      await until('ready on the world\'s port', async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 15_000)
+      expect(Date.now() - started, 'ready well before a 20 s long poll returns').to.be.lessThan(10_000)
+      const second = serve()
+      expect(await second.out.exited, second.out.stderr).to.equal(3)
+      expect(second.out.stderr).to.contain(`Error: port 127.0.0.1:${port} is already in use`)
+      expect(second.out.stderr).to.match(/Hint: is a ledger service for region us already running\?/)
+    } finally {
+      first.child.kill('SIGINT')
+    }
+    expect(await first.out.exited, first.out.stderr).to.equal(130)
+    expect(first.out.stderr.match(/listening on/g), first.out.stderr).to.have.length(1)
+    expect(first.out.stderr).to.contain(`listening on http://127.0.0.1:${port}`)
+  })
+
   async function writeConfig(): Promise<string> {
     const {writeFile} = await import('node:fs/promises')
     const file = path.join(tmp, 'atlas.yaml')

@@ -166,6 +166,8 @@ describe('atlas config / atlas init (CLI)', () => {
     ['duplicate region', GOOD.replace('name: eu', 'name: us'), /duplicate region name "us"/],
     ['no region', 'regions: []\n', /at least one region is required/],
     ['two primaries', GOOD.replace('secondary', 'primary'), /more than one primary region/],
+    // a billion laughs: nine levels of ten aliases each would expand to 10^9 strings
+    ['alias bomb', `${GOOD}x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n${Array.from({length: 8}, (_, i) => `x${i + 1}: &x${i + 1} [${Array(10).fill(`*x${i}`).join(', ')}]\n`).join('')}`, /bad\.yaml: Excessive alias count .*YAML aliases expand to more than 100 nodes/],
   ]
   for (const [name, text, pattern] of badCases) {
     it(`exits 2 with a precise message: ${name}`, async () => {

@@ -4,9 +4,11 @@ import {dbFlag, endpointFlag} from '../../lib/ledger/flags.js'
 import type {LedgerServiceStats} from '../../lib/ledger/service.js'
 
 export default class LedgerServe extends AtlasCommand<typeof LedgerServe> {
+  static interruptAction = 'shutting down (in-flight messages finish first)'
   static summary = "Run the ledger service: apply transfer requests from the region's SQS queue."
   static description = `Long-polls the region's queue, applies each request idempotently with the one transfer function, deletes the message only after commit and audit, and writes one audit record per committed transfer to the region's S3 bucket (copied to the replica buckets of the replication rules). Malformed messages are left for the dead-letter queue (after its maxReceiveCount receives).
-Serves /healthz, /readyz and Prometheus /metrics. SIGTERM: stops receiving, finishes in-flight messages, exits 0.
+Serves /healthz, /readyz (ready once the database and the queue answer) and Prometheus /metrics, on the region's port of the world's port block unless --port says otherwise (a port in use: exit 3).
+SIGTERM: stops receiving, finishes in-flight messages, exits 0 (Ctrl-C: the same, exit 130).
 Every flag has an environment variable (the Helm chart sets them).`
   static examples = [
     '<%= config.bin %> ledger serve --region us',
@@ -20,10 +22,15 @@ Every flag has an environment variable (the Helm chart sets them).`
     'queue-url': Flags.string({summary: "The region's queue URL (default: from the world, else by name).", env: 'ATLAS_QUEUE_URL'}),
     'audit-bucket': Flags.string({summary: "The region's audit bucket (default: from the world, else by name).", env: 'ATLAS_AUDIT_BUCKET'}),
     host: Flags.string({summary: 'Address to listen on.', default: '127.0.0.1', env: 'ATLAS_HTTP_HOST'}),
-    port: Flags.integer({summary: 'Port of /healthz and /readyz (and /metrics unless --metrics-port). 0: any free port.', default: 8080, env: 'ATLAS_HTTP_PORT', min: 0, max: 65535}),
+    port: Flags.integer({summary: "Port of /healthz and /readyz (and /metrics unless --metrics-port). Default: the region's port in the world's port block, else 8080; 0: any free port.", env: 'ATLAS_HTTP_PORT', min: 0, max: 65535}),
     'metrics-port': Flags.integer({summary: 'Separate port for /metrics.', env: 'ATLAS_METRICS_PORT', min: 0, max: 65535}),
     'wait-seconds': Flags.integer({summary: 'SQS long-poll wait.', default: 20, min: 0, max: 20}),
     'replicate-audit': Flags.boolean({summary: 'Copy each audit record to the replica buckets of the replication rules (emulators do not replicate).', default: true, allowNo: true}),
+  }
+
+  /** SIGTERM is how a service is told to stop (Kubernetes, systemd): a clean stop, exit 0 */
+  protected interruptExitCode(signal: NodeJS.Signals): number {
+    return signal === 'SIGTERM' ? 0 : super.interruptExitCode(signal)
   }
 
   async run(): Promise<{region: string; stats: LedgerServiceStats}> {
@@ -59,24 +66,16 @@ Every flag has an environment variable (the Helm chart sets them).`
       audit,
       waitSeconds: flags['wait-seconds'],
       host: flags.host,
-      httpPort: flags.port,
+      httpPort: flags.port ?? (await target.servicePort(region)),
       metricsPort: flags['metrics-port'],
       log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
     })
-    const stopped = new Promise<void>((resolve) => {
-      const onSignal = (signal: NodeJS.Signals) => {
-        process.off('SIGTERM', onSignal)
-        process.off('SIGINT', onSignal)
-        process.stderr.write(`${new Date().toISOString()} ${signal}: shutting down\n`)
-        resolve()
-      }
-      process.on('SIGTERM', onSignal)
-      process.on('SIGINT', onSignal)
-    })
+    const signal = this.interruptSignal()
     try {
       const urls = await service.start()
-      this.print(`ledger service (region ${region.name}) listening on ${urls.httpUrl}; metrics ${urls.metricsUrl}; queue ${queueUrl}`)
-      await stopped
+      // the one start line, on stderr with the service's other log lines (so also under --json)
+      service.log(`ledger service (region ${region.name}) listening on ${urls.httpUrl}; metrics ${urls.metricsUrl}; queue ${queueUrl}; ready: ${service.ready}`)
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, {once: true}))
       await service.stop()
       return {region: region.name, stats: service.stats}
     } finally {

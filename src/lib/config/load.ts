@@ -1,4 +1,4 @@
-import {readFile} from 'node:fs/promises'
+import {access, readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {LineCounter, isDocument, parseDocument, type Document} from 'yaml'
 import type {z} from 'zod'
@@ -8,6 +8,9 @@ import {configSchema, type AtlasConfig, type Region} from './schema.js'
 
 export const DEFAULT_CONFIG_FILE = 'atlas.yaml'
 
+/** yaml's budget of alias expansions; a real atlas.yaml needs a handful at most */
+const MAX_ALIAS_COUNT = 100
+
 interface Located {
   file: string
   doc?: Document
@@ -15,19 +18,35 @@ interface Located {
 }
 
 /**
- * Loads the effective configuration: the given file, else ./atlas.yaml when it
- * exists, else the built-in defaults. Every problem becomes a ConfigError (exit 2)
- * naming the file, the key path and, where the YAML has one, the line and column.
+ * The atlas.yaml in cwd or the nearest parent directory (as git finds .git), so a
+ * command run from a subdirectory of a project uses that project's world.
+ */
+export async function findConfigFile(cwd = process.cwd()): Promise<string | undefined> {
+  let dir = path.resolve(cwd)
+  while (true) {
+    const candidate = path.join(dir, DEFAULT_CONFIG_FILE)
+    if (await access(candidate).then(() => true, () => false)) return candidate
+    const parent = path.dirname(dir)
+    if (parent === dir) return undefined
+    dir = parent
+  }
+}
+
+/**
+ * Loads the effective configuration: the given file, else the nearest atlas.yaml
+ * (findConfigFile), else the built-in defaults. Every problem becomes a ConfigError
+ * (exit 2) naming the file, the key path and, where the YAML has one, the line and column.
  */
 export async function loadConfig(configPath?: string, cwd = process.cwd()): Promise<AtlasConfig> {
   const explicit = configPath !== undefined
-  const file = path.resolve(cwd, configPath ?? DEFAULT_CONFIG_FILE)
+  const found = explicit ? path.resolve(cwd, configPath) : await findConfigFile(cwd)
+  if (!found) return parseConfigObject(DEFAULT_CONFIG, {file: '<built-in defaults>'})
+  const file = found
   let text: string
   try {
     text = await readFile(file, 'utf8')
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    if (code === 'ENOENT' && !explicit) return parseConfigObject(DEFAULT_CONFIG, {file: '<built-in defaults>'})
     if (code === 'ENOENT') {
       throw new ConfigError(`config file ${file} does not exist`, {hint: 'create one with `atlas init`, or omit --config to use the defaults'})
     }
@@ -48,8 +67,17 @@ export function parseConfigText(text: string, file: string): AtlasConfig {
       details: {file, line: pos?.line, column: pos?.col},
     })
   }
-  const raw = doc.toJS() ?? {}
-  if (typeof raw !== 'object' || Array.isArray(raw)) {
+  let raw: unknown
+  try {
+    // a few aliases are fine; an alias bomb (a billion laughs) is refused before it is expanded
+    raw = doc.toJS({maxAliasCount: MAX_ALIAS_COUNT}) ?? {}
+  } catch (error) {
+    throw new ConfigError(`${file}: ${(error as Error).message} (YAML aliases expand to more than ${MAX_ALIAS_COUNT} nodes)`, {
+      hint: 'write the values out instead of nesting aliases',
+      details: {file},
+    })
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`${file}: the top level must be a mapping (key: value), found ${Array.isArray(raw) ? 'a list' : typeof raw}`)
   }
   // a section left with only comments (`cloud:`) is null in YAML; it means "all defaults"

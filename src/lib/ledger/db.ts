@@ -1,5 +1,5 @@
 import type {Sql} from 'postgres'
-import {UsageError} from '../errors.js'
+import {PreconditionError, UsageError} from '../errors.js'
 import {registerSecret} from '../redact.js'
 
 /**
@@ -61,6 +61,8 @@ function parseOne(text: string): {scheme: string; auth: string; hosts: string[];
  */
 export async function connectLedger(input: string | string[], options: ConnectOptions = {}): Promise<LedgerSql> {
   const {url, hosts} = combineDatabaseUrls(input)
+  // one host fails on its own with a precise error (ECONNREFUSED...); several would be retried in turn forever
+  if (hosts.length > 1) await requireListeningHost(hosts, (options.connectTimeoutSeconds ?? 5) * 1000)
   const {default: postgres} = await import('postgres')
   const open = (generation: number) =>
     postgres(rotateHosts(url, hosts, generation), {
@@ -120,6 +122,26 @@ export function rotateHosts(url: string, hosts: string[], by: number): string {
   if (hosts.length < 2 || by % hosts.length === 0) return url
   const k = by % hosts.length
   return url.replace(hosts.join(','), [...hosts.slice(k), ...hosts.slice(0, k)].join(','))
+}
+
+/**
+ * Fails fast (exit 3, naming the addresses) when no host accepts TCP connections:
+ * postgres.js would otherwise keep trying several hosts in turn forever.
+ */
+async function requireListeningHost(hosts: string[], timeoutMs: number): Promise<void> {
+  const {isListening} = await import('../proc/ports.js')
+  const addresses = hosts.map((h) => {
+    const match = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(h)!
+    return {host: match[1] || '127.0.0.1', port: Number(match[2] ?? 5432)}
+  })
+  const listening = await Promise.all(addresses.map((a) => isListening(a.port, a.host, timeoutMs)))
+  if (listening.some(Boolean)) return
+  const where = addresses.map((a) => `${a.host}:${a.port}`).join(', ')
+  throw new PreconditionError(`cannot reach ${where} (nothing accepts connections there)`, {
+    code: 'UNREACHABLE',
+    hint: 'is the world up? `atlas status` shows it and `atlas up` starts it; or point --db at a running database',
+    details: {address: where},
+  })
 }
 
 /** The URL with its password masked, for messages and --json. */

@@ -2,6 +2,7 @@ import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 import type {Message} from '@aws-sdk/client-sqs'
 import type {AuditLog} from '../cloud/audit.js'
+import {PreconditionError} from '../errors.js'
 import {decodeTransferMessage, type TransferQueue} from '../cloud/queue.js'
 import type {LedgerSql} from './db.js'
 import {createLedgerMetrics, type LedgerMetrics, type MetricOutcome} from './metrics.js'
@@ -57,7 +58,8 @@ export class LedgerService {
   private readonly stopController = new AbortController()
   private databaseHealthy = true
   private queueHealthy = false
-  private readonly log: (line: string) => void
+  /** the service's log (timestamped lines on stderr, from the command) */
+  readonly log: (line: string) => void
 
   constructor(private readonly options: LedgerServiceOptions) {
     this.log = options.log ?? (() => {})
@@ -78,9 +80,10 @@ export class LedgerService {
       metricsUrl = `http://${host}:${(metricsServer.address() as AddressInfo).port}/metrics`
     }
     this.running = true
+    // ready as soon as both answer, not after the first long poll returns (up to waitSeconds)
+    await this.probeDependencies()
     this.loop = this.run()
     this.loop.catch((error) => this.log(`service loop crashed: ${(error as Error).message}`))
-    this.log(`ledger service for region ${this.options.region}: ${httpUrl} (metrics ${metricsUrl})`)
     return {httpUrl, metricsUrl}
   }
 
@@ -197,6 +200,16 @@ export class LedgerService {
     }
   }
 
+  /** One cheap call to each dependency: the database (PING) and the queue (its attributes). */
+  private async probeDependencies(): Promise<void> {
+    const [database, queue] = await Promise.all([
+      this.pingDatabase(),
+      this.options.queue.approximateDepth().then(() => true, (error: Error) => (this.log(`queue not reachable: ${error.message}`), false)),
+    ])
+    this.databaseHealthy = database
+    this.queueHealthy = queue
+  }
+
   /** A bounded probe; on failure the pool is renewed, so a connection the crash left unusable is not reused. */
   private async pingDatabase(): Promise<boolean> {
     const sql = this.options.sql
@@ -221,7 +234,17 @@ export class LedgerService {
     })
     this.servers.push(server)
     return new Promise((resolve, reject) => {
-      server.once('error', reject)
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          error.code === 'EADDRINUSE'
+            ? new PreconditionError(`port ${host}:${port} is already in use`, {
+                code: 'PORT_BUSY',
+                hint: `is a ledger service for region ${this.options.region} already running? Stop it, or pass --port (0: any free port)`,
+                details: {host, port},
+              })
+            : error,
+        ),
+      )
       server.listen(port, host, () => resolve(server))
     })
   }

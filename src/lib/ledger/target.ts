@@ -81,6 +81,17 @@ export class LedgerTarget {
     return {auditBucket: known?.auditBucket ?? names.auditBucket, queueUrl: known?.queueUrl, queueName: names.queue}
   }
 
+  /** The port of `atlas ledger serve` for a region: the world's (its port block, in the local world), else 8080. */
+  async servicePort(region: Region): Promise<number> {
+    try {
+      const url = (await (await this.world()).endpoints()).find((e) => e.region === region.name)?.serviceUrl
+      if (url) return Number(new URL(url).port)
+    } catch {
+      // no world: the conventional port
+    }
+    return 8080
+  }
+
   /** <baseDir>/runs: the world's, else computed from the config like the local world does */
   async runsDir(): Promise<string> {
     try {

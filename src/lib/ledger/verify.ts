@@ -370,7 +370,9 @@ async function resolveRunLogs(inputs: string[]): Promise<string[]> {
     if (!info) throw new UsageError(`run log ${input} does not exist`, {hint: 'pass the --run-dir the workload wrote to'})
     if (info.isDirectory()) {
       const file = path.join(input, RUN_LOG_FILE)
-      if (!(await stat(file).catch(() => undefined))) {
+      const fileInfo = await stat(file).catch(() => undefined)
+      if (fileInfo && !fileInfo.isFile()) throw new UsageError(`${file} is not a file`, {hint: 'pass the --run-dir a workload wrote its run log to'})
+      if (!fileInfo) {
         const entries = await readdir(input)
         throw new UsageError(`${input} has no ${RUN_LOG_FILE}`, {hint: entries.length > 0 ? `it contains: ${entries.slice(0, 5).join(', ')}` : 'it is empty'})
       }

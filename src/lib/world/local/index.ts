@@ -467,6 +467,7 @@ export class LocalWorld implements World {
       return {
         region: r.region.name,
         databaseUrl: secrets ? databaseUrl(this.layout, r, secrets) : undefined,
+        serviceUrl: `http://${this.layout.host}:${r.servicePort}`,
         auditBucket: cloud?.auditBucket,
         queueUrl: cloud?.queueUrl,
         deadLetterQueueUrl: cloud?.deadLetterQueueUrl,

@@ -18,6 +18,8 @@ export interface RegionLayout {
   postgresName: string
   postgresPort: number
   patroniApiPort: number
+  /** `atlas ledger serve --region R`: /healthz, /readyz and /metrics */
+  servicePort: number
   patroniConfigFile: string
   /** the FIFO Patroni's watchdog writes to; libexec/patroni-softdog.py reads it */
   watchdogDevice: string
@@ -59,6 +61,7 @@ export function localLayout(config: AtlasConfig, baseDir: string): LocalLayout {
       postgresName: `pg-${region.name}`,
       postgresPort: first + 2,
       patroniApiPort: first + 3,
+      servicePort: first + 4,
       patroniConfigFile: path.join(postgresHome, `patroni-${region.name}.yml`),
       watchdogDevice: path.join(postgresHome, `watchdog-${region.name}`),
       postgresDataDir: path.join(postgresHome, 'data', `pg-${region.name}`),

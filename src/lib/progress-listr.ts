@@ -1,9 +1,10 @@
-import type {ProgressReporter} from '../types.js'
+import type {ProgressReporter} from './world/types.js'
 
 /**
  * A ProgressReporter drawn by listr2 on a terminal (stderr, so stdout keeps only
- * the result). Steps of `atlas up` are sequential; each runs as a one-task Listr
- * whose task settles when the step reports done. Detail lines become the task's output.
+ * the result). Steps are sequential; each runs as a one-task Listr whose task
+ * settles when the step reports done. Detail lines become the task's output.
+ * Colour follows colorette: off under NO_COLOR or when stdout is not a terminal.
  */
 export async function listrProgress(): Promise<ProgressReporter & {finish(): Promise<void>}> {
   const {Listr, ProcessOutput} = await import('listr2')

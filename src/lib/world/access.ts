@@ -1,0 +1,59 @@
+import {readdir} from 'node:fs/promises'
+import path from 'node:path'
+import {findRegion, primaryRegion} from '../config/regions.js'
+import {PreconditionError, UsageError} from '../errors.js'
+import type {World} from './types.js'
+
+/**
+ * A way into a running world without reading its state files: libpq settings
+ * (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE) for a region's database node,
+ * plus what the ledger commands read (ATLAS_DATABASE_URL with every node, the
+ * cloud endpoint). Default region: the database leader, where writes go.
+ */
+export async function connectionSettings(world: World, regionName?: string): Promise<{region: string; env: Record<string, string>}> {
+  const urls = await world.databaseUrls().catch((error: Error) => {
+    throw new PreconditionError(`the world is not up: ${error.message}`, {hint: 'run `atlas up`'})
+  })
+  const endpoints = await world.endpoints()
+  // databaseUrls() puts the current leader's node first
+  const region = regionName ? findRegion(world.config, regionName).name : (endpoints.find((e) => e.databaseUrl === urls[0])?.region ?? primaryRegion(world.config).name)
+  const url = endpoints.find((e) => e.region === region)?.databaseUrl
+  if (!url) throw new UsageError(`region "${region}" has no database node`)
+  const parsed = new URL(url)
+  const cloud = await world.cloudEndpoint()
+  return {
+    region,
+    env: {
+      PGHOST: parsed.hostname,
+      PGPORT: parsed.port,
+      PGUSER: decodeURIComponent(parsed.username),
+      PGPASSWORD: decodeURIComponent(parsed.password),
+      PGDATABASE: parsed.pathname.slice(1) || 'postgres',
+      ATLAS_DATABASE_URL: urls.join(','),
+      AWS_ENDPOINT_URL: cloud.endpoint,
+      AWS_ACCESS_KEY_ID: cloud.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: cloud.secretAccessKey,
+    },
+  }
+}
+
+/** `export NAME='value'` lines for `eval "$(atlas env)"`. */
+export function formatExports(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([name, value]) => `export ${name}='${value.replaceAll("'", "'\\''")}'`)
+    .join('\n')
+}
+
+/** The world's log files, optionally only those whose name starts with `component` (etcd, patroni, moto, atlas, etcd-us, …). */
+export async function logFiles(world: World, component?: string): Promise<string[]> {
+  if (world.driver !== 'local') throw new PreconditionError(`the ${world.driver} world keeps its logs in its clusters`, {hint: 'use kubectl logs'})
+  const {LocalWorld} = await import('./local/index.js')
+  const logDir = (world as InstanceType<typeof LocalWorld>).layout.logDir
+  const names = (await readdir(logDir).catch(() => [] as string[])).filter((f) => f.endsWith('.log')).sort()
+  if (names.length === 0) throw new PreconditionError(`no logs in ${logDir}`, {hint: 'the world has not been started here: `atlas up`'})
+  const chosen = component ? names.filter((f) => f.startsWith(component)) : names
+  if (chosen.length === 0) {
+    throw new UsageError(`no log for "${component}"`, {hint: `components: ${[...new Set(names.map((f) => f.replace(/\.log$/, '')))].join(', ')}`})
+  }
+  return chosen.map((f) => path.join(logDir, f))
+}
