@@ -206,7 +206,8 @@ export class K3dWorld implements World {
   /**
    * pgwire URLs of the CockroachDB node of every region whose server container
    * is up: its address on the shared Docker network (reachable from a Linux
-   * host) and the node's NodePort, as the ledger user over TLS.
+   * host) and the node's NodePort, as the ledger user over TLS that verifies
+   * the node against the world's CA.
    */
   async databaseUrls(): Promise<string[]> {
     const password = await databasePassword(this.layout, false)
@@ -216,6 +217,9 @@ export class K3dWorld implements World {
     registerSecret(password)
     const topology = k3dTopology(this.config)
     const runner = new CommandRunner({logFile: this.layout.logFile})
+    // the node certificate names the server containers, not their addresses on the network,
+    // which the host dials: verify the chain against the world's own CA (libpq verify-ca)
+    const tls = `sslmode=verify-ca&sslrootcert=${encodeURIComponent(path.join(this.layout.certsDir, 'ca.crt'))}`
     const urls: string[] = []
     for (const region of topology.regions) {
       const result = await runner.run('docker', ['inspect', '--format', '{{json .NetworkSettings.Networks}}', region.serverContainer], {
@@ -230,7 +234,7 @@ export class K3dWorld implements World {
         address = undefined
       }
       if (!address) continue // stopped, paused or disconnected from the network
-      urls.push(`postgresql://${LEDGER_USER}:${encodeURIComponent(password)}@${address}:${COCKROACH_NODEPORT_BASE}/${LEDGER_DATABASE}?sslmode=require`)
+      urls.push(`postgresql://${LEDGER_USER}:${encodeURIComponent(password)}@${address}:${COCKROACH_NODEPORT_BASE}/${LEDGER_DATABASE}?${tls}`)
     }
     if (urls.length === 0) {
       throw new PreconditionError('no CockroachDB node of the k3d world is reachable', {
