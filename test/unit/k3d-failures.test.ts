@@ -165,7 +165,7 @@ describe('k3d world against stub tools', function () {
       const error = await expectAtlasError(new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up())
       expect(error.exitCode).to.equal(ExitCode.Precondition)
       expect(error.code).to.equal('TOOL_MISSING')
-      expect(error.message).to.match(/step 1\/14 "check the tools of the k3d world" failed: the k3d world needs k3d$/)
+      expect(error.message).to.match(/step 1\/17 "check the tools of the k3d world" failed: the k3d world needs k3d$/)
       expect(error.hint).to.include('atlas doctor')
       expect(fixture.calls().filter((c) => !isProbe(c))).to.deep.equal([])
     } finally {
@@ -221,7 +221,7 @@ describe('k3d world against stub tools', function () {
   })
 
   describe('down: a failing tool in each step', () => {
-    for (const id of ['k3d-delete', 'terraform-destroy', 'localstack-remove', 'network-remove']) {
+    for (const id of ['k3d-delete', 'terraform-destroy', 'git-remove', 'localstack-remove', 'network-remove']) {
       it(`${id}: names the step, says what to do and exits 1`, async () => {
         const index = downPlan.steps.findIndex((s) => s.id === id)
         const step = downPlan.steps[index]
@@ -250,7 +250,7 @@ describe('k3d world against stub tools', function () {
       await world.up()
       rmSync(fixture.log)
       const result = await world.down()
-      expect(result.stopped).to.deep.equal(['k3d-delete', 'terraform-destroy', 'localstack-remove', 'network-remove'])
+      expect(result.stopped).to.deep.equal(['k3d-delete', 'terraform-destroy', 'git-remove', 'localstack-remove', 'network-remove'])
       expect(fixture.calls().filter((c) => !isProbe(c))).to.deep.equal(commandsOf(downPlan.steps, fixture.baseDir))
       expect((await world.status()).up).to.equal(false)
       expect(existsSync(path.join(fixture.baseDir, 'k3d', 'state.json'))).to.equal(false)

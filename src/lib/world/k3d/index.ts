@@ -289,7 +289,7 @@ export class K3dWorld implements World {
     findRegion(this.config, region)
     const {injectK3dFault} = await import('./faults.js')
     const runner = new CommandRunner({dryRun: options.dryRun ?? false, ...(options.dryRun ? {} : {logFile: this.layout.logFile})})
-    return injectK3dFault(runner, k3dTopology(this.config), region, mode)
+    return injectK3dFault(runner, k3dTopology(this.config), region, mode, {corednsFile: this.layout.corednsCustomFile})
   }
 
   runsDir(): string {
