@@ -147,6 +147,8 @@ describe('k3d world: what the clusters need from the host', () => {
     expect(rendered.gitops.find((f) => f.path === 'argocd/applicationset-ledger.yaml')!.content).to.include("'$values/deploy/values/ledger/")
     const ids = plan.steps.map((s) => s.id)
     expect(ids.indexOf('git-source')).to.be.lessThan(ids.indexOf('argocd-apply'))
+    // once the Applications exist, Argo CD reads the (possibly new) commit at once
+    expect(argv(plan, 'argocd-applications')[1]).to.match(/^kubectl --context k3d-dc-witness --namespace argocd annotate --overwrite applications\.argoproj\.io\/atlas-cockroachdb-us .* argocd\.argoproj\.io\/refresh=hard$/)
     expect((await world.plan('down')).steps.find((s) => s.id === 'git-remove')!.commands[0].argv.join(' ')).to.equal('docker rm --force atlas-git')
   })
 

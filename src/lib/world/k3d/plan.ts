@@ -346,7 +346,15 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
       title: 'wait for Argo CD to generate the Applications',
       kind: 'wait',
       hint: `the ApplicationSet controller did not create them: \`kubectl --context ${hub.context} -n argocd describe applicationsets\`, and check that the cluster Secrets carry atlas.dev/world=${config.namePrefix}; ${RERUN}`,
-      commands: [kubectlWait(hub.context, [...apps.cockroachdb, ...apps.ledger], 'create', '300s')],
+      commands: [
+        kubectlWait(hub.context, [...apps.cockroachdb, ...apps.ledger], 'create', '300s'),
+        // read the git source now, not at the next poll: a re-run serves a new commit under the same URL
+        {
+          tool: 'kubectl',
+          args: ['--context', hub.context, '--namespace', 'argocd', 'annotate', '--overwrite', ...[...apps.cockroachdb, ...apps.ledger].map((n) => `applications.argoproj.io/${n}`), 'argocd.argoproj.io/refresh=hard'],
+          cwd: '.',
+        },
+      ],
     },
     {
       id: 'cockroachdb-synced',
