@@ -1,5 +1,6 @@
 # The ledger service image: `atlas ledger serve` (charts/ledger runs it).
-# Build: docker build -t atlas-ledger:0.1.0 .   (k3d: k3d image import atlas-ledger:0.1.0 -c dc-us)
+# `atlas up --driver k3d` builds it (docker build --tag atlas-ledger:0.1.0 .) and
+# imports it into every data region's cluster (k3d image import … --cluster dc-us --cluster dc-eu).
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app

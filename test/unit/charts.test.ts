@@ -8,6 +8,7 @@ import {DEFAULT_RENDER_INPUTS, renderWorld, validateKubeObject, writeRendered, t
 import {packagePath} from '../../src/lib/paths.js'
 import {findExecutable} from '../../src/lib/tools/discovery.js'
 import {CommandRunner} from '../../src/lib/tools/runner.js'
+import {COCKROACH_NODE_SELECTOR} from '../../src/lib/health/cockroach.js'
 
 /**
  * charts/cockroachdb and charts/ledger with each region's values as `atlas render`
@@ -31,6 +32,15 @@ async function template(chart: string, valuesFile: string): Promise<Manifest[]> 
     .map((d) => d.toJS() as Manifest | null)
     .filter((d): d is Manifest => d !== null)
 }
+
+/** `k=v,k2=v2` as the API server reads an equality-based label selector. */
+const selectorOf = (text: string) => Object.fromEntries(text.split(',').map((term) => term.split('=') as [string, string]))
+// the StatefulSet controller adds statefulset.kubernetes.io/pod-name to its pods, not to the template
+const selects = (selector: Record<string, string>, labels: Record<string, string> = {}) =>
+  Object.entries(selector).every(([k, v]) => k === 'statefulset.kubernetes.io/pod-name' || labels[k] === v)
+/** Every pod template of the rendered objects, by owner kind/name. */
+const podTemplates = (objects: Manifest[]) =>
+  objects.filter((o) => o.spec?.template?.metadata).map((o) => ({owner: `${o.kind}/${o.metadata?.name}`, labels: o.spec.template.metadata.labels as Record<string, string>}))
 
 const find = (objects: Manifest[], kind: string, name?: string) => objects.filter((o) => o.kind === kind && (name === undefined || o.metadata?.name === name))
 
@@ -68,7 +78,9 @@ describe('Helm charts with each region\'s rendered values', function () {
       expect(script).to.include('--cluster-name=atlas')
       expect(script).to.not.include('--insecure')
       expect(container.readinessProbe.httpGet).to.include({path: '/health?ready=1', scheme: 'HTTPS'})
-      expect(container.livenessProbe.httpGet).to.include({path: '/health', scheme: 'HTTPS'})
+      // as CockroachDB's own manifests: no liveness probe, logs on stderr (kubectl logs)
+      expect(container.livenessProbe).to.equal(undefined)
+      expect(script).to.match(/cockroach start --logtostderr /)
       expect(pod.securityContext).to.include({runAsNonRoot: true, runAsUser: 1000})
       expect(container.securityContext).to.include({allowPrivilegeEscalation: false, readOnlyRootFilesystem: true})
       expect(container.resources.requests).to.have.keys('cpu', 'memory')
@@ -85,6 +97,34 @@ describe('Helm charts with each region\'s rendered values', function () {
       expect(find(objects, 'PodDisruptionBudget', 'cockroachdb')[0].spec.maxUnavailable).to.equal(1)
       // the one-time init runs in the primary region only
       expect(find(objects, 'Job').map((j) => j.metadata?.name)).to.deep.equal(region === 'us' ? ['cockroachdb-init'] : [])
+      // the health probe and the PDB select the StatefulSet's pods and nothing else (not the init Job's pod)
+      const templates = podTemplates(objects)
+      expect(templates.map((t) => t.owner).sort()).to.deep.equal(region === 'us' ? ['Job/cockroachdb-init', 'StatefulSet/cockroachdb'] : ['StatefulSet/cockroachdb'])
+      const pdb = find(objects, 'PodDisruptionBudget', 'cockroachdb')[0].spec.selector.matchLabels
+      for (const [what, selector] of [['health probe', selectorOf(COCKROACH_NODE_SELECTOR)], ['PDB', pdb]] as const) {
+        expect(templates.filter((t) => selects(selector, t.labels)).map((t) => t.owner), what).to.deep.equal(['StatefulSet/cockroachdb'])
+      }
+      // neither do the Services that route to the nodes
+      for (const svc of find(objects, 'Service')) {
+        expect(templates.filter((t) => selects(svc.spec.selector, t.labels)).map((t) => t.owner), `Service/${svc.metadata?.name}`).to.deep.equal(['StatefulSet/cockroachdb'])
+      }
+      if (region === 'us') {
+        const [init] = find(objects, 'Job', 'cockroachdb-init')
+        // init dials pod 0 through the headless Service, which publishes not-ready pods:
+        // the -public Service has no endpoints before a node is ready, and none is before init
+        const headless = find(objects, 'Service', 'cockroachdb')[0]
+        expect(sts.spec.serviceName).to.equal(headless.metadata?.name)
+        expect(headless.spec.publishNotReadyAddresses).to.equal(true)
+        const initScript = init.spec.template.spec.containers[0].command.join(' ')
+        expect(initScript).to.include(`--host=${sts.metadata?.name}-0.${headless.metadata?.name}:26257`)
+        expect(initScript).to.not.include('cockroachdb-public')
+        // the node certificate covers that name (cockroachdb-0.cockroachdb matches *.cockroachdb)
+        const {requiredNodeSANs} = await import('../../src/lib/gitops/context.js')
+        const {k3dTopology} = await import('../../src/lib/gitops/topology.js')
+        expect(requiredNodeSANs(k3dTopology(config))).to.include(`*.${headless.metadata?.name}`)
+        // an Argo CD Sync hook, replaced on each sync (a Job's template is immutable)
+        expect((init.metadata as {annotations?: Record<string, string>}).annotations).to.deep.equal({'argocd.argoproj.io/hook': 'Sync', 'argocd.argoproj.io/hook-delete-policy': 'BeforeHookCreation'})
+      }
       expect(find(objects, 'ConfigMap', 'cockroachdb-prometheus-rules')[0].data!['cockroachdb-alerts.yaml']).to.include('CockroachUnavailableRanges')
     })
   }
@@ -105,6 +145,8 @@ describe('Helm charts with each region\'s rendered values', function () {
       expect(container.resources.requests).to.have.keys('cpu', 'memory')
       const env = Object.fromEntries(container.env.map((e: {name: string; value: string}) => [e.name, e.value]))
       expect(env).to.include({ATLAS_REGION: region, ATLAS_AUDIT_BUCKET: `atlas-audit-${region}`, ATLAS_QUEUE_URL: `http://atlas-localstack:4566/000000000000/atlas-transactions-${region}`})
+      // listens on the pod's address, where kubelet probes, the Service and Prometheus connect
+      expect(env.ATLAS_HTTP_HOST).to.equal('0.0.0.0')
       expect(env.ATLAS_DATABASE_URL).to.match(/^postgresql:\/\/ledger@cockroachdb-public:26257\/ledger\?sslmode=verify-full/)
       // credentials only as Secret references
       expect(container.envFrom[0].secretRef.name).to.equal('atlas-cloud-credentials')

@@ -7,7 +7,10 @@ import type {MemberHealth} from '../../src/lib/health/model.js'
 import {FakeKubeApi, fakeKubeconfig} from '../helpers/fake-kube-api.js'
 
 const NS = 'atlas'
-const LABELS = {'app.kubernetes.io/name': 'cockroachdb', 'app.kubernetes.io/instance': 'cockroachdb'}
+// the StatefulSet's pod labels (charts/cockroachdb)
+const LABELS = {'app.kubernetes.io/name': 'cockroachdb', 'app.kubernetes.io/instance': 'cockroachdb', 'app.kubernetes.io/component': 'database'}
+// the init Job's pod: Completed, and never a node
+const INIT_LABELS = {'app.kubernetes.io/name': 'cockroachdb-init', 'app.kubernetes.io/instance': 'cockroachdb', 'app.kubernetes.io/component': 'init'}
 const REGIONS = ['us', 'eu', 'witness'] as const
 type RegionName = (typeof REGIONS)[number]
 const NODE_FIXTURE: Record<RegionName, string> = {us: 'n1', eu: 'n2', witness: 'n3'}
@@ -48,6 +51,7 @@ describe('CockroachDB health probe against a fake Kubernetes API', function () {
       apis[region].addPod({name: 'cockroachdb-0', namespace: NS, labels: LABELS, nodeName: `k3d-dc-${region}-server-0`, podIP: '10.42.0.7'})
       // a pod of another app in the namespace: the label selector must leave it out
       apis[region].addPod({name: 'ledger-7c9f', namespace: NS, labels: {'app.kubernetes.io/name': 'ledger'}, nodeName: `k3d-dc-${region}-server-0`})
+      if (region === 'us') apis[region].addPod({name: 'cockroachdb-init-x7k2q', namespace: NS, labels: INIT_LABELS, nodeName: 'k3d-dc-us-server-0', ready: false})
       await serveNode(region, `${NODE_FIXTURE[region]}-healthy`, true)
     }
     const kubeconfigPath = path.join(dir, 'kubeconfig')

@@ -5,9 +5,9 @@ import path from 'node:path'
 import {REPO_ROOT, runAtlas} from '../helpers/cli.js'
 
 /**
- * deploy/ is the Git source ArgoCD syncs from (the ApplicationSets point at
- * deploy/values). It must be exactly what `atlas render --out deploy` writes
- * for the default configuration, or the clusters would run stale values.
+ * deploy/ is the reference rendering of the default configuration (what
+ * Argo CD would be served for it by the k3d world's git source). It must be
+ * exactly what `atlas render --out deploy` writes, or it misleads.
  */
 async function tree(dir: string, prefix = ''): Promise<string[]> {
   const out: string[] = []
@@ -24,7 +24,7 @@ describe('deploy/ (the committed GitOps source)', () => {
     const out = await mkdtemp(path.join(os.tmpdir(), 'atlas-deploy-'))
     const empty = await mkdtemp(path.join(os.tmpdir(), 'atlas-deploy-cwd-'))
     try {
-      const env = {ATLAS_GIT_REPO_URL: undefined, ATLAS_GIT_REVISION: undefined, ATLAS_GIT_RENDERED_PATH: undefined, ATLAS_CONFIG: undefined}
+      const env = {ATLAS_CONFIG: undefined}
       const result = await runAtlas(['render', '--out', out], {cwd: empty, env})
       expect(result.exitCode, result.stderr).to.equal(0)
       const committed = path.join(REPO_ROOT, 'deploy')

@@ -60,6 +60,34 @@ describe('doctor', () => {
     expect(result.selectedUsable).to.equal(false)
   })
 
+  it('k3d: needs >= 5.6.1 (v1alpha5 configs, DNS fix on by default) and refuses a disabled DNS fix', async () => {
+    const {toolSpec} = await import('../../src/lib/tools/catalog.js')
+    const {inspectTool} = await import('../../src/lib/tools/discovery.js')
+    const spec = toolSpec('k3d')!
+    await stub(stubs, 'k3d', 'echo "k3d version v5.6.0"; echo "k3s version v1.27.4-k3s1 (default)"')
+    expect(await inspectTool(spec, [stubs])).to.include({ok: false, version: '5.6.0', problem: 'version 5.6.0 is older than 5.6.1'})
+    await stub(stubs, 'k3d', 'echo "k3d version v5.7.4"; echo "k3s version v1.30.4-k3s1 (default)"')
+    const saved = process.env.K3D_FIX_DNS
+    try {
+      delete process.env.K3D_FIX_DNS
+      expect(await inspectTool(spec, [stubs])).to.include({ok: true, version: '5.7.4'})
+      for (const on of ['1', 'true', 'True']) {
+        process.env.K3D_FIX_DNS = on
+        expect((await inspectTool(spec, [stubs])).ok, on).to.equal(true)
+      }
+      // k3d's ParseBool: "0", "false", and anything it cannot parse ("yes") turn the fix off
+      for (const off of ['0', 'false', 'yes']) {
+        process.env.K3D_FIX_DNS = off
+        const status = await inspectTool(spec, [stubs])
+        expect(status.ok, off).to.equal(false)
+        expect(status.problem).to.include(`K3D_FIX_DNS=${off} disables k3d's DNS fix`)
+      }
+    } finally {
+      if (saved === undefined) delete process.env.K3D_FIX_DNS
+      else process.env.K3D_FIX_DNS = saved
+    }
+  })
+
   it('CLI: exits 3 when the selected driver is unusable, 0 when it is usable', async () => {
     for (const name of ['etcd', 'patroni', 'postgres', 'initdb', 'pg_ctl']) {
       await stub(stubs, name, `echo "${name} 15.4"`)

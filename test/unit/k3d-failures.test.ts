@@ -2,7 +2,7 @@
 // every step's failure gives the step, the tool's message, what to do next and
 // the right exit code; a re-run resumes after the last completed step.
 import {expect} from 'chai'
-import {existsSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../src/lib/config/load.js'
@@ -102,7 +102,13 @@ describe('k3d world against stub tools', function () {
 
       const urls = await world.databaseUrls()
       expect(urls).to.have.length(3)
-      expect(urls[0]).to.equal(`postgresql://atlas:${encodeURIComponent(password)}@172.28.0.10:30257/ledger?sslmode=require`)
+      // the node is verified against the world's CA (ansible/roles/cluster_secrets writes it there)
+      const ca = path.join(fixture.baseDir, 'k3d', 'cockroach-certs', 'ca.crt')
+      expect(urls[0]).to.equal(`postgresql://atlas:${encodeURIComponent(password)}@172.28.0.10:30257/ledger?sslmode=verify-ca&sslrootcert=${encodeURIComponent(ca)}`)
+      const {tlsOptions} = await import('../../src/lib/ledger/db.js')
+      mkdirSync(path.dirname(ca), {recursive: true})
+      writeFileSync(ca, 'PEM of the world CA')
+      expect(tlsOptions(urls[0]).ssl).to.include({rejectUnauthorized: true, ca: 'PEM of the world CA'})
       process.env.ATLAS_STUB_FAIL = 'docker inspect --format {{json .NetworkSettings.Networks}} k3d-dc-us-server-0'
       expect(await world.databaseUrls(), 'a region whose container is gone is left out').to.have.length(2)
     } finally {
@@ -159,7 +165,7 @@ describe('k3d world against stub tools', function () {
       const error = await expectAtlasError(new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up())
       expect(error.exitCode).to.equal(ExitCode.Precondition)
       expect(error.code).to.equal('TOOL_MISSING')
-      expect(error.message).to.match(/step 1\/14 "check the tools of the k3d world" failed: the k3d world needs k3d$/)
+      expect(error.message).to.match(/step 1\/17 "check the tools of the k3d world" failed: the k3d world needs k3d$/)
       expect(error.hint).to.include('atlas doctor')
       expect(fixture.calls().filter((c) => !isProbe(c))).to.deep.equal([])
     } finally {
@@ -215,7 +221,7 @@ describe('k3d world against stub tools', function () {
   })
 
   describe('down: a failing tool in each step', () => {
-    for (const id of ['k3d-delete', 'terraform-destroy', 'localstack-remove', 'network-remove']) {
+    for (const id of ['k3d-delete', 'terraform-destroy', 'git-remove', 'localstack-remove', 'network-remove']) {
       it(`${id}: names the step, says what to do and exits 1`, async () => {
         const index = downPlan.steps.findIndex((s) => s.id === id)
         const step = downPlan.steps[index]
@@ -244,7 +250,7 @@ describe('k3d world against stub tools', function () {
       await world.up()
       rmSync(fixture.log)
       const result = await world.down()
-      expect(result.stopped).to.deep.equal(['k3d-delete', 'terraform-destroy', 'localstack-remove', 'network-remove'])
+      expect(result.stopped).to.deep.equal(['k3d-delete', 'terraform-destroy', 'git-remove', 'localstack-remove', 'network-remove'])
       expect(fixture.calls().filter((c) => !isProbe(c))).to.deep.equal(commandsOf(downPlan.steps, fixture.baseDir))
       expect((await world.status()).up).to.equal(false)
       expect(existsSync(path.join(fixture.baseDir, 'k3d', 'state.json'))).to.equal(false)

@@ -23,6 +23,21 @@ describe('k3d faults: exact docker commands and their undo', () => {
       expect(handle.description).to.equal('docker kill --signal SIGKILL k3d-dc-eu-server-0 (undo: docker start k3d-dc-eu-server-0)')
     })
 
+    it('kill\'s undo then writes the current addresses into every cluster\'s CoreDNS', async () => {
+      const runner = new CommandRunner({dryRun: true})
+      const handle = await injectK3dFault(runner, topology, 'eu', 'kill', {corednsFile: '/b/k3d/coredns-custom.json'})
+      await handle.undo()
+      expect(argvOf(runner).slice(1)).to.deep.equal([
+        ['docker', 'start', 'k3d-dc-eu-server-0'],
+        ['docker', 'network', 'inspect', '--format', '{{json .Containers}}', 'atlas'],
+        ...['dc-us', 'dc-eu', 'dc-witness'].map((c) => ['kubectl', '--context', `k3d-${c}`, 'apply', '--request-timeout=10s', '--filename', '/b/k3d/coredns-custom.json']),
+      ])
+      // pause and partition keep the address: nothing to refresh
+      const stop = new CommandRunner({dryRun: true})
+      await (await injectK3dFault(stop, topology, 'eu', 'stop', {corednsFile: '/b/k3d/coredns-custom.json'})).undo()
+      expect(argvOf(stop).map((a) => a[1])).to.deep.equal(['pause', 'unpause'])
+    })
+
     it('stop = docker pause; undo = docker unpause', async () => {
       const runner = new CommandRunner({dryRun: true})
       const handle = await injectK3dFault(runner, topology, 'us', 'stop')
@@ -118,6 +133,78 @@ exit 0
       expect((caught as RestoreError).exitCode).to.equal(ExitCode.RestoreFailed)
       expect((caught as RestoreError).message).to.include('network atlas not found')
       expect((caught as RestoreError).hint).to.equal('run it by hand: docker network connect --ip 172.28.0.5 atlas k3d-dc-eu-server-0')
+    })
+  })
+
+  describe('kill undo: the CoreDNS hosts of every cluster follow the restarted container', () => {
+    let dir: string
+    let savedPath: string | undefined
+    const corednsFile = () => path.join(dir, 'coredns-custom.json')
+
+    beforeEach(async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 'atlas-kill-dns-'))
+      // Docker gave the restarted eu server a new address; kubectl fails for dc-eu until its API server is back (a counter)
+      const containers = {
+        a: {Name: 'k3d-dc-us-server-0', IPv4Address: '172.28.0.3/16'},
+        b: {Name: 'k3d-dc-eu-server-0', IPv4Address: '172.28.0.9/16'},
+        c: {Name: 'k3d-dc-witness-server-0', IPv4Address: '172.28.0.5/16'},
+        d: {Name: 'atlas-localstack', IPv4Address: '172.28.0.2/16'},
+        e: {Name: 'atlas-git', IPv4Address: '172.28.0.6/16'},
+        f: {Name: 'k3d-dc-us-serverlb', IPv4Address: '172.28.0.4/16'},
+      }
+      await writeFile(path.join(dir, 'docker'), `#!/bin/sh\necho "docker $*" >> "${dir}/calls.log"\n[ "$1 $2" = "network inspect" ] && echo '${JSON.stringify(containers)}'\nexit 0\n`)
+      await writeFile(
+        path.join(dir, 'kubectl'),
+        `#!/bin/sh
+echo "kubectl $*" >> "${dir}/calls.log"
+if [ "$2" = k3d-dc-eu ]; then
+  n=$(cat "${dir}/eu-failures" 2>/dev/null || echo 0)
+  if [ "$n" != 0 ]; then echo $((n - 1)) > "${dir}/eu-failures"; echo "The connection to the server 127.0.0.1:6551 was refused" >&2; exit 1; fi
+fi
+exit 0
+`,
+      )
+      for (const tool of ['docker', 'kubectl']) await chmod(path.join(dir, tool), 0o755)
+      savedPath = process.env.PATH
+      process.env.PATH = `${dir}${path.delimiter}${process.env.PATH ?? ''}`
+    })
+    afterEach(async () => {
+      process.env.PATH = savedPath
+      await rm(dir, {recursive: true, force: true})
+    })
+
+    it('waits for the restarted cluster\'s API server and writes the new address for every cluster', async () => {
+      await writeFile(path.join(dir, 'eu-failures'), '2')
+      const handle = await injectK3dFault(new CommandRunner(), topology, 'eu', 'kill', {corednsFile: corednsFile(), refreshRetryDelayMs: 10})
+      await handle.undo()
+      const calls = (await readFile(path.join(dir, 'calls.log'), 'utf8')).trim().split('\n')
+      expect(calls.filter((c) => c.startsWith('kubectl --context k3d-dc-eu apply'))).to.have.length(3)
+      for (const c of ['dc-us', 'dc-witness']) expect(calls).to.include(`kubectl --context k3d-${c} apply --request-timeout=10s --filename ${corednsFile()}`)
+      const configMap = JSON.parse(await readFile(corednsFile(), 'utf8'))
+      expect(configMap.metadata).to.deep.include({name: 'coredns-custom', namespace: 'kube-system'})
+      expect(configMap.data['atlas.hosts'].trim().split('\n')).to.deep.equal([
+        '172.28.0.3 k3d-dc-us-server-0',
+        '172.28.0.9 k3d-dc-eu-server-0',
+        '172.28.0.5 k3d-dc-witness-server-0',
+        '172.28.0.2 atlas-localstack',
+        '172.28.0.6 atlas-git',
+      ])
+      // one zone per shared name, answered from the hosts file CoreDNS reloads
+      expect(configMap.data['atlas.server']).to.match(/^k3d-dc-us-server-0:53 k3d-dc-eu-server-0:53 k3d-dc-witness-server-0:53 atlas-localstack:53 atlas-git:53 \{\n/)
+      expect(configMap.data['atlas.server']).to.include('hosts /etc/coredns/custom/atlas.hosts {')
+    })
+
+    it('a cluster that never answers is a RestoreError; undo again retries the hosts only', async () => {
+      await writeFile(path.join(dir, 'eu-failures'), '1000')
+      const handle = await injectK3dFault(new CommandRunner(), topology, 'eu', 'kill', {corednsFile: corednsFile(), refreshDeadlineMs: 50, refreshRetryDelayMs: 10})
+      const error = await handle.undo().then(() => undefined, (e: unknown) => e)
+      expect(error).to.be.instanceOf(RestoreError)
+      expect((error as RestoreError).exitCode).to.equal(ExitCode.RestoreFailed)
+      expect((error as Error).message).to.include('the CoreDNS hosts of dc-eu could not be updated')
+      await writeFile(path.join(dir, 'eu-failures'), '0')
+      await handle.undo()
+      const calls = (await readFile(path.join(dir, 'calls.log'), 'utf8')).trim().split('\n')
+      expect(calls.filter((c) => c === 'docker start k3d-dc-eu-server-0')).to.have.length(1)
     })
   })
 })

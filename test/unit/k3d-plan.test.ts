@@ -73,7 +73,7 @@ describe('k3d world dry-run plans', () => {
     const plan = await new K3dWorld(defaults(), {baseDir}).plan('up')
     expect(plan.steps.map((s) => s.id)).to.deep.equal([
       'doctor', 'render', 'ansible-foundation', 'terraform-init', 'terraform-apply', 'terraform-output', 'ansible-clusters',
-      'argocd-apply', 'argocd-applications', 'cockroachdb-synced', 'cockroachdb-ready', 'ledger-schema', 'multi-region', 'ledger-synced',
+      'ledger-image', 'git-source', 'cluster-dns', 'argocd-apply', 'argocd-applications', 'cockroachdb-synced', 'cockroachdb-ready', 'ledger-schema', 'multi-region', 'ledger-synced',
     ])
     // every command step says where it runs
     for (const command of plan.commands) expect(command.cwd, command.argv.join(' ')).to.be.a('string').and.not.empty
@@ -95,8 +95,74 @@ describe('k3d world dry-run plans', () => {
       'k3d cluster delete',
       'terraform destroy -input=false',
       'docker rm --force',
+      'docker rm --force',
       'docker network rm',
     ])
+  })
+})
+
+describe('k3d world: what the clusters need from the host', () => {
+  let restore: () => void
+  let baseDir: string
+  beforeEach(() => {
+    restore = withEnv({PATH: emptyDir('atlas-nopath-'), ATLAS_TOOL_DIRS: ''})
+    baseDir = emptyDir('atlas-k3d-base-')
+  })
+  afterEach(() => restore())
+  const step = (plan: K3dPlan, id: string) => plan.steps.find((s) => s.id === id)!
+  const argv = (plan: K3dPlan, id: string) => step(plan, id).commands.map((c) => c.argv.join(' '))
+
+  it('builds the ledger image the chart names and imports it into every data region\'s cluster', async () => {
+    const {LEDGER_IMAGE} = await import('../../src/lib/world/k3d/plan.js')
+    const values = parseYaml(readFileSync(path.join(PACKAGE_ROOT, 'charts', 'ledger', 'values.yaml'), 'utf8')) as {image: {repository: string; tag: string}}
+    expect(LEDGER_IMAGE).to.equal(`${values.image.repository}:${values.image.tag}`)
+    const plan = await new K3dWorld(defaults(), {baseDir}).plan('up')
+    expect(argv(plan, 'ledger-image')).to.deep.equal([
+      `docker build --tag ${LEDGER_IMAGE} --file <package>/Dockerfile <package>`,
+      `k3d image import ${LEDGER_IMAGE} --cluster dc-us --cluster dc-eu`,
+    ])
+    const ids = plan.steps.map((s) => s.id)
+    // after the clusters exist, before Argo CD deploys the ledger
+    expect(ids.indexOf('ledger-image')).to.be.greaterThan(ids.indexOf('ansible-clusters')).and.lessThan(ids.indexOf('ledger-synced'))
+  })
+
+  it('serves Argo CD the charts and this up\'s rendered tree, at the URL the rendered ApplicationSets name', async () => {
+    const {GIT_REPO_URL} = await import('../../src/lib/world/k3d/git-source.js')
+    const world = new K3dWorld(defaults(), {baseDir})
+    const plan = await world.plan('up')
+    const [rm, run, ready] = argv(plan, 'git-source')
+    expect(rm).to.equal('docker rm --force atlas-git')
+    expect(run).to.include('docker run --detach --name atlas-git --network atlas --restart unless-stopped')
+    expect(run).to.include('--volume <package>/charts:/src/charts:ro --volume <base>/k3d/rendered:/src/deploy:ro')
+    expect(run).to.match(/git daemon --reuseaddr --export-all --base-path=\/srv --port=9418 \/srv$/)
+    expect(ready).to.include('git ls-remote git://127.0.0.1/atlas HEAD')
+    const {renderK3d} = await import('../../src/lib/world/k3d/render.js')
+    const rendered = await renderK3d(defaults(), world.layout, 'http://127.0.0.1:4566')
+    for (const file of rendered.gitops.filter((f) => f.path.startsWith('argocd/'))) {
+      const urls = [...file.content.matchAll(/(?:repoURL:|^\s+-) (\S+:\/\/\S+)/gm)].map((m) => m[1])
+      expect(urls.length, file.path).to.be.greaterThan(0)
+      expect(new Set(urls), file.path).to.deep.equal(new Set([GIT_REPO_URL]))
+    }
+    // the ApplicationSets read the values below deploy/, which is where the rendered tree is mounted
+    expect(rendered.gitops.find((f) => f.path === 'argocd/applicationset-ledger.yaml')!.content).to.include("'$values/deploy/values/ledger/")
+    const ids = plan.steps.map((s) => s.id)
+    expect(ids.indexOf('git-source')).to.be.lessThan(ids.indexOf('argocd-apply'))
+    // once the Applications exist, Argo CD reads the (possibly new) commit at once
+    expect(argv(plan, 'argocd-applications')[1]).to.match(/^kubectl --context k3d-dc-witness --namespace argocd annotate --overwrite applications\.argoproj\.io\/atlas-cockroachdb-us .* argocd\.argoproj\.io\/refresh=hard$/)
+    expect((await world.plan('down')).steps.find((s) => s.id === 'git-remove')!.commands[0].argv.join(' ')).to.equal('docker rm --force atlas-git')
+  })
+
+  it('writes the cross-cluster hosts into every cluster\'s CoreDNS after all clusters exist', async () => {
+    const plan = await new K3dWorld(defaults(), {baseDir}).plan('up')
+    const ids = plan.steps.map((s) => s.id)
+    expect(ids.indexOf('cluster-dns')).to.be.greaterThan(ids.indexOf('ansible-clusters')).and.greaterThan(ids.indexOf('git-source')).and.lessThan(ids.indexOf('argocd-apply'))
+    const commands = argv(plan, 'cluster-dns')
+    expect(commands[0]).to.equal('docker network inspect --format {{json .Containers}} atlas')
+    for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) {
+      expect(commands).to.include(`kubectl --context k3d-${cluster} apply --request-timeout=10s --filename <base>/k3d/coredns-custom.json`)
+      expect(commands).to.include(`kubectl --context k3d-${cluster} --namespace kube-system rollout restart deployment/coredns`)
+    }
+    expect(step(plan, 'cluster-dns').files).to.deep.equal(['<base>/k3d/coredns-custom.json'])
   })
 })
 
@@ -218,14 +284,16 @@ describe('k3d SQL Jobs', () => {
 })
 
 describe('k3d Git source', () => {
-  it('defaults to the renderer\'s in-cluster repository and follows ATLAS_GIT_* overrides', async () => {
+  it('is the world\'s own git daemon, fed from the rendered tree; no override can point Argo CD elsewhere', async () => {
     const {gitSource} = await import('../../src/lib/world/k3d/render.js')
-    expect(gitSource({})).to.deep.equal({repoURL: 'http://atlas-git.argocd.svc.cluster.local/atlas.git', revision: 'HEAD', renderedPath: 'deploy'})
-    expect(gitSource({ATLAS_GIT_REPO_URL: 'https://github.com/o/r.git', ATLAS_GIT_REVISION: 'abc123', ATLAS_GIT_RENDERED_PATH: 'out'})).to.deep.equal({
-      repoURL: 'https://github.com/o/r.git',
-      revision: 'abc123',
-      renderedPath: 'out',
-    })
+    const {GIT_REPO_URL} = await import('../../src/lib/world/k3d/git-source.js')
+    expect(GIT_REPO_URL).to.equal('git://atlas-git/atlas')
+    const restore = withEnv({ATLAS_GIT_REPO_URL: 'https://github.com/o/r.git', ATLAS_GIT_REVISION: 'abc123'})
+    try {
+      expect(gitSource()).to.deep.equal({repoURL: GIT_REPO_URL, revision: 'HEAD', renderedPath: 'deploy'})
+    } finally {
+      restore()
+    }
   })
 })
 

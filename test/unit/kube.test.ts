@@ -23,6 +23,18 @@ describe('Kubernetes access: kubeconfig, requests, pod proxy paths, pod watch', 
     await rm(dir, {recursive: true, force: true})
   })
 
+  it('a watcher given an option as undefined keeps its default: one list and one watch, not a list per turn', async () => {
+    api.addPod({name: 'cockroachdb-0', namespace: 'atlas', labels: {'app.kubernetes.io/name': 'cockroachdb'}, nodeName: 'k3d-dc-us-server-0'})
+    const kc = await loadKubeConfig({context: 'k3d-dc-us', kubeconfigPath})
+    // what CockroachHealthProbe passes when its own options leave them out
+    const watcher = new PodWatcher(kc, {namespace: 'atlas', labelSelector: 'app.kubernetes.io/name=cockroachdb', watchIdleMs: undefined, reconnectDelayMs: undefined, requestTimeoutMs: undefined})
+    await watcher.start()
+    await new Promise((r) => setTimeout(r, 500))
+    await watcher.stop()
+    expect(api.listRequests).to.equal(1)
+    expect(api.watchRequests).to.equal(1)
+  })
+
   it('builds the API server proxy path of a pod port, with https: for TLS ports', () => {
     expect(podProxyPath('atlas', 'cockroachdb-0', 8080, '_status/vars')).to.equal('/api/v1/namespaces/atlas/pods/cockroachdb-0:8080/proxy/_status/vars')
     expect(podProxyPath('atlas', 'cockroachdb-0', 8080, '/health?ready=1', 'https')).to.equal('/api/v1/namespaces/atlas/pods/https:cockroachdb-0:8080/proxy/health?ready=1')

@@ -121,11 +121,17 @@ describe('.github/workflows', () => {
     const downStep = k3d!.jobs.k3d.steps.find((s) => /^atlas down/m.test(s.run ?? ''))!
     expect(downStep.if).to.equal('always()')
     expect(k3d!.jobs.k3d.needs).to.equal('lint')
-    // Argo CD reads Git: the job points it at the commit under test, whose deploy/values must be current
+    // Argo CD syncs from the world's own git source, never from this repository's committed values
     const env = (k3d!.jobs.k3d as Job & {env?: Record<string, string>}).env ?? {}
-    expect(env.ATLAS_GIT_REPO_URL).to.equal('https://github.com/${{ github.repository }}.git')
-    expect(env.ATLAS_GIT_REVISION).to.equal('${{ github.sha }}')
+    expect(Object.keys(env).filter((k) => k.startsWith('ATLAS_GIT_'))).to.deep.equal([])
     expect(order.indexOf('render')).to.be.within(0, at('up'))
+    // before the real up, the job checks that the plan builds and imports the ledger image and serves the rendered tree
+    const check = k3d!.jobs.k3d.steps.findIndex((s) => /atlas up --driver k3d --dry-run --json > up-plan\.json/.test(s.run ?? ''))
+    const realUp = k3d!.jobs.k3d.steps.findIndex((s) => /^atlas up --driver k3d$/m.test(s.run ?? ''))
+    expect(check).to.be.within(0, realUp)
+    const script = k3d!.jobs.k3d.steps[check].run!
+    for (const id of ['ledger-image', 'git-source', 'cluster-dns']) expect(script).to.include(id)
+    expect(script).to.include('k3d image import atlas-ledger:[^ ]+ --cluster dc-us --cluster dc-eu')
   })
 
   it('calls only atlas commands that exist, with flags they declare', async () => {

@@ -8,8 +8,33 @@ app.kubernetes.io/name: cockroachdb
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* Labels of every object but the init Job's pod: see cockroachdb.initLabels. */}}
 {{- define "cockroachdb.labels" -}}
 {{ include "cockroachdb.selectorLabels" . }}
+{{ include "cockroachdb.commonLabels" . }}
+{{- end -}}
+
+{{/*
+The StatefulSet's pods only: the PodDisruptionBudget and the health probe
+(src/lib/health/cockroach.ts) select these, never the init Job's pod.
+*/}}
+{{- define "cockroachdb.nodeSelectorLabels" -}}
+{{ include "cockroachdb.selectorLabels" . }}
+app.kubernetes.io/component: database
+{{- end -}}
+
+{{/*
+The init Job and its pod carry their own name, so no selector of the nodes
+(Services, PDB, health probe) ever counts the finished init pod as a node.
+*/}}
+{{- define "cockroachdb.initLabels" -}}
+app.kubernetes.io/name: cockroachdb-init
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: init
+{{ include "cockroachdb.commonLabels" . }}
+{{- end -}}
+
+{{- define "cockroachdb.commonLabels" -}}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}

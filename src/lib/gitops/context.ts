@@ -5,6 +5,7 @@ import type {TemplateContext} from './template.js'
 import type {TerraformRegionOutputs} from './terraform-outputs.js'
 import {ATLAS_NAMESPACE, COCKROACH_NODEPORT_BASE, k3dTopology, regionTopology, type K3dTopology} from './topology.js'
 import {dataRegions, primaryRegion} from '../config/regions.js'
+import {GIT_REPO_URL} from '../world/k3d/git-source.js'
 
 export interface GitSource {
   /** the Git repository Argo CD pulls charts and rendered values from */
@@ -25,7 +26,8 @@ export interface RenderInputs {
 }
 
 export const DEFAULT_RENDER_INPUTS: Omit<RenderInputs, 'git'> & {git: Omit<GitSource, 'renderedPath'>} = {
-  git: {repoURL: 'http://atlas-git.argocd.svc.cluster.local/atlas.git', revision: 'HEAD'},
+  // the k3d world's git source, fed from what atlas up rendered (world/k3d/git-source.ts)
+  git: {repoURL: GIT_REPO_URL, revision: 'HEAD'},
   // LocalStack's container name on the shared Docker network (ansible/roles/localstack)
   cloudEndpointInCluster: 'http://atlas-localstack:4566',
   k3dImage: 'rancher/k3s:v1.30.6-k3s1',

@@ -58,7 +58,13 @@ export interface CockroachSample {
   nodes: CockroachNodeSample[]
 }
 
-const DEFAULTS = {namespace: ATLAS_NAMESPACE, labelSelector: 'app.kubernetes.io/name=cockroachdb', httpPort: 8080, scheme: 'https' as const, expectedReplicas: 1, statefulSet: 'cockroachdb'}
+/**
+ * The StatefulSet's pods only (charts/cockroachdb "cockroachdb.nodeSelectorLabels"):
+ * the finished pod of the init Job is not a node.
+ */
+export const COCKROACH_NODE_SELECTOR = 'app.kubernetes.io/name=cockroachdb,app.kubernetes.io/component=database'
+
+const DEFAULTS = {namespace: ATLAS_NAMESPACE, labelSelector: COCKROACH_NODE_SELECTOR, httpPort: 8080, scheme: 'https' as const, expectedReplicas: 1, statefulSet: 'cockroachdb'}
 
 /** The probe targets of the k3d world: one per region, kube context k3d-dc-REGION. */
 export function cockroachTargets(config: Pick<AtlasConfig, 'namePrefix' | 'regions'>, kubeconfigPath?: string): CockroachRegionTarget[] {

@@ -96,7 +96,9 @@ export class PodWatcher {
       watchIdleMs: 75_000,
       reconnectDelayMs: 250,
       maxReconnectDelayMs: 5000,
-      ...options,
+      // an option passed as undefined keeps its default (an undefined watchIdleMs
+      // made every watch "silent" at once: a list per event-loop turn)
+      ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as PodWatcherOptions),
     }
   }
 

@@ -1,3 +1,5 @@
+import {readFileSync} from 'node:fs'
+import type {ConnectionOptions} from 'node:tls'
 import type {Sql} from 'postgres'
 import {PreconditionError, UsageError} from '../errors.js'
 import {registerSecret} from '../redact.js'
@@ -54,18 +56,132 @@ function parseOne(text: string): {scheme: string; auth: string; hosts: string[];
   return {scheme, auth, hosts: hostPart.split(',').filter(Boolean), database: database || 'postgres', query}
 }
 
+type SslOption = false | 'require' | 'allow' | 'prefer' | 'verify-full' | ConnectionOptions
+
+/**
+ * libpq's TLS parameters of a URL as postgres.js's `ssl` option, and the URL
+ * without them. postgres.js reads only `sslmode` (and `sslrootcert=system`);
+ * it would send sslrootcert/sslcert/sslkey to the server as startup parameters
+ * and verify against Node's public CAs. libpq meanings:
+ *   verify-full  chain against sslrootcert and the host name (or IP) in the certificate
+ *   verify-ca    chain against sslrootcert only
+ *   require      encryption only; with sslrootcert given, as verify-ca (as libpq does)
+ *   sslcert/sslkey  the client certificate presented (for `cert` authentication)
+ */
+export function tlsOptions(url: string): {url: string; ssl: SslOption | undefined} {
+  const q = url.indexOf('?')
+  if (q < 0) return {url, ssl: undefined}
+  const params = new URLSearchParams(url.slice(q + 1))
+  const mode = params.get('sslmode') ?? undefined
+  const rootcert = params.get('sslrootcert') ?? undefined
+  const cert = params.get('sslcert') ?? undefined
+  const key = params.get('sslkey') ?? undefined
+  if (!mode && !rootcert && !cert && !key) return {url, ssl: undefined}
+  for (const name of ['sslmode', 'sslrootcert', 'sslcert', 'sslkey']) params.delete(name)
+  const rest = params.toString()
+  const bare = `${url.slice(0, q)}${rest ? `?${rest}` : ''}`
+  if (mode === 'disable') return {url: bare, ssl: false}
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError('sslcert and sslkey go together', {hint: 'pass both the client certificate and its key, or neither'})
+  }
+  // sslrootcert=system: Node's public CAs and the host name, as postgres.js and libpq do
+  if (rootcert === 'system' && cert === undefined) return {url: bare, ssl: 'verify-full'}
+  const verify = mode === 'verify-full' || mode === 'verify-ca' || ((mode === undefined || mode === 'require') && rootcert !== undefined && rootcert !== 'system')
+  if (!verify && cert === undefined) return {url: bare, ssl: mode === undefined ? 'prefer' : (mode as SslOption)}
+  if (mode === 'allow' || mode === 'prefer') {
+    throw new UsageError(`sslmode=${mode} cannot present a client certificate here`, {hint: 'use sslmode=verify-full (or verify-ca, require) with sslcert/sslkey'})
+  }
+  const options: ConnectionOptions = {rejectUnauthorized: verify}
+  if (rootcert && rootcert !== 'system') options.ca = readTlsFile(rootcert, 'sslrootcert')
+  if (cert && key) {
+    options.cert = readTlsFile(cert, 'sslcert')
+    options.key = readTlsFile(key, 'sslkey')
+  }
+  // verify-ca checks the chain only; verify-full also the name (Node's default check)
+  if (verify && mode !== 'verify-full') options.checkServerIdentity = () => undefined
+  return {url: bare, ssl: options}
+}
+
+function readTlsFile(file: string, param: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (error) {
+    throw new PreconditionError(`cannot read ${param}=${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
+      code: 'TLS_FILE_MISSING',
+      hint: `${param} must name a readable PEM file`,
+    })
+  }
+}
+
+// Node's codes for a server certificate that does not verify, and TLS alerts from the server
+const TLS_REJECTED = /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_[A-Z_]+|ERR_TLS_CERT_ALTNAME_INVALID|INVALID_PURPOSE|ERR_SSL_[A-Z0-9_]+)$/
+
+/**
+ * TLS and login failures are never transient: they become a precondition error
+ * (exit 3) with a hint, instead of surfacing later as retried connection errors.
+ */
+export function connectionRefusal(error: unknown): PreconditionError | undefined {
+  const e = error as {code?: string; message?: string}
+  if (typeof e?.code !== 'string') return undefined
+  if (TLS_REJECTED.test(e.code)) {
+    return new PreconditionError(`TLS with the database failed: ${e.message ?? e.code} (${e.code})`, {
+      code: 'DATABASE_TLS_REJECTED',
+      hint: "sslrootcert must be the CA that signed the server's certificate (and, for verify-full, the URL's host must be in it); a client certificate must be signed by the CA the server trusts",
+    })
+  }
+  if (e.code === '28000' || e.code === '28P01') {
+    return new PreconditionError(`the database refused the login: ${e.message ?? e.code}`, {
+      code: 'DATABASE_LOGIN_REFUSED',
+      hint: "pass the user's client certificate (sslcert/sslkey, CN = the user name, signed by the server's CA) or its password",
+    })
+  }
+  return undefined
+}
+
+const RESET = new Set(['ECONNRESET', 'EPIPE', 'CONNECTION_CLOSED'])
+
+/**
+ * Connects once. With TLS 1.3 a server that rejects the client certificate
+ * says so after the handshake: the alert (unknown ca) can lose the race with
+ * the reset of the connection, so a reset right after presenting a client
+ * certificate is tried again, and a reset every time is a refusal too. Any
+ * other failure (a node down, a timeout) is left to the caller's retries.
+ */
+async function firstConnectionRefusal(sql: Sql<Record<string, never>>, clientCert: boolean): Promise<PreconditionError | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await sql`select 1`
+      return undefined
+    } catch (error) {
+      const refusal = connectionRefusal(error)
+      if (refusal) return refusal
+      const code = (error as {code?: string}).code ?? ''
+      if (!clientCert || !RESET.has(code)) return undefined
+      if (attempt === 3) {
+        return new PreconditionError(`the database closed the connection right after the TLS handshake, ${attempt} times (${code})`, {
+          code: 'DATABASE_TLS_REJECTED',
+          hint: "the server does not accept the client certificate (sslcert): it must be signed by the CA the server trusts",
+        })
+      }
+    }
+  }
+}
+
 /**
  * A pool on the ledger database. With several hosts, only the primary is
  * accepted (target_session_attrs=primary) and a lost connection reconnects to
  * whichever host is primary now. Heavy import, so loaded lazily.
  */
 export async function connectLedger(input: string | string[], options: ConnectOptions = {}): Promise<LedgerSql> {
-  const {url, hosts} = combineDatabaseUrls(input)
+  const combined = combineDatabaseUrls(input)
+  const {url, ssl} = tlsOptions(combined.url)
+  const {hosts} = combined
   // one host fails on its own with a precise error (ECONNREFUSED...); several would be retried in turn forever
   if (hosts.length > 1) await requireListeningHost(hosts, (options.connectTimeoutSeconds ?? 5) * 1000)
   const {default: postgres} = await import('postgres')
   const open = (generation: number) =>
     postgres(rotateHosts(url, hosts, generation), {
+      ...(ssl === undefined ? {} : {ssl}),
       max: options.max ?? 10,
       connect_timeout: options.connectTimeoutSeconds ?? 5,
       idle_timeout: 30,
@@ -99,6 +215,12 @@ export async function connectLedger(input: string | string[], options: ConnectOp
     void old.end({timeout: 1}).catch(() => {})
   }
   const end = async (opts?: {timeout?: number}) => current.end(opts)
+  // a TLS or login refusal is known at the first connection: say so now, with a hint
+  const refusal = await firstConnectionRefusal(current, typeof ssl === 'object' && ssl.cert !== undefined)
+  if (refusal) {
+    await current.end({timeout: 0}).catch(() => {})
+    throw refusal
+  }
   const target = function () {} as unknown as LedgerSql
   return new Proxy(target, {
     apply: (_t, _this, args) => (current as unknown as (...a: unknown[]) => unknown)(...args),

@@ -23,7 +23,9 @@ export function formatStatus(status: WorldStatus): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
   for (const row of rows) lines.push(`  ${row.map((c, i) => c.padEnd(widths[i])).join('  ')}`.trimEnd())
   for (const g of h.groups) {
-    lines.push(`  ${g.group}: ${g.votersAlive}/${g.voters} voters alive, quorum ${g.quorumHeld ? 'held' : 'LOST'}, leader ${g.leaderRegion ?? 'none'}${g.term !== null ? `, term ${g.term}` : ''}`)
+    // CockroachDB: a Raft group per range, so ranges say more than one term
+    const ranges = g.unavailableRanges != null || g.underReplicatedRanges != null ? `, ranges: ${g.unavailableRanges ?? '?'} unavailable, ${g.underReplicatedRanges ?? '?'} under-replicated` : ''
+    lines.push(`  ${g.group}: ${g.votersAlive}/${g.voters} voters alive, quorum ${g.quorumHeld ? 'held' : 'LOST'}, leader ${g.leaderRegion ?? 'none'}${g.term !== null ? `, term ${g.term}` : ''}${ranges}`)
   }
   if (h.unreachableRegions.length > 0) lines.push(`  unreachable regions: ${h.unreachableRegions.join(', ')}`)
   return lines.join('\n')

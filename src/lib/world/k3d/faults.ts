@@ -2,10 +2,11 @@ import {RestoreError} from '../../errors.js'
 import {regionTopology, type K3dTopology} from '../../gitops/topology.js'
 import type {CommandRunner} from '../../tools/runner.js'
 import type {FaultHandle, FaultMode} from '../types.js'
+import {refreshClusterHosts} from './dns.js'
 
 /**
  * Faults of the k3d world, acting on a region's k3d node containers:
- *   kill      = docker kill (SIGKILL)           undo: docker start
+ *   kill      = docker kill (SIGKILL)           undo: docker start, then every cluster's CoreDNS hosts (dns.ts)
  *   stop      = docker pause (freeze, no exit)   undo: docker unpause
  *   partition = docker network disconnect        undo: docker network connect --ip <same address>
  * Every command goes through the CommandRunner, so a dry run records the exact plan.
@@ -62,7 +63,18 @@ async function addressOn(runner: CommandRunner, container: string, network: stri
 // docker's wording when an undo finds the container already restored
 const ALREADY_RESTORED = /is not paused|already exists in network|endpoint with name .* already exists/i
 
-export async function injectK3dFault(runner: CommandRunner, topology: K3dTopology, regionName: string, mode: FaultMode): Promise<FaultHandle> {
+export interface K3dFaultOptions {
+  /**
+   * coredns-custom file (dns.ts): after a kill is undone every cluster's CoreDNS
+   * gets the restarted container's address, which Docker may have changed
+   */
+  corednsFile?: string
+  /** how long to keep trying a cluster whose API server is not back yet */
+  refreshDeadlineMs?: number
+  refreshRetryDelayMs?: number
+}
+
+export async function injectK3dFault(runner: CommandRunner, topology: K3dTopology, regionName: string, mode: FaultMode, options: K3dFaultOptions = {}): Promise<FaultHandle> {
   const region = regionTopology(topology, regionName)
   const addresses: Record<string, string> = {}
   if (mode === 'partition') {
@@ -72,14 +84,16 @@ export async function injectK3dFault(runner: CommandRunner, topology: K3dTopolog
   for (const argv of plan.inject) await runner.run('docker', argv, {label: `${mode} region ${regionName}`})
   const injectedAt = new Date()
   let undone = false
+  // only a killed container can come back on another address
+  let hostsCurrent = mode !== 'kill'
   return {
     region: regionName,
     mode,
     injectedAt,
     description: `${plan.inject.map((a) => `docker ${a.join(' ')}`).join('; ')} (undo: ${plan.undo.map((a) => `docker ${a.join(' ')}`).join('; ')})`,
     async undo() {
-      if (undone) return
-      for (const argv of plan.undo) {
+      if (undone && hostsCurrent) return
+      for (const argv of undone ? [] : plan.undo) {
         const result = await runner.run('docker', argv, {label: `restore region ${regionName}`, reject: false})
         if (result.exitCode !== 0 && !ALREADY_RESTORED.test(result.stderr)) {
           throw new RestoreError(`could not restore region ${regionName}: docker ${argv.join(' ')} exited ${result.exitCode}: ${result.stderr.trim()}`, {
@@ -89,6 +103,17 @@ export async function injectK3dFault(runner: CommandRunner, topology: K3dTopolog
         }
       }
       undone = true
+      if (!hostsCurrent && options.corednsFile) {
+        const failed = await refreshClusterHosts(runner, topology, options.corednsFile, {deadlineMs: options.refreshDeadlineMs, retryDelayMs: options.refreshRetryDelayMs})
+        // a second undo() then retries only this
+        if (failed.length > 0) {
+          throw new RestoreError(`region ${regionName} is running again, but the CoreDNS hosts of ${failed.join(', ')} could not be updated with its address`, {
+            hint: `apply ${options.corednsFile} by hand: kubectl --context k3d-<cluster> apply --filename ${options.corednsFile}`,
+            details: {region: regionName, mode, clusters: failed},
+          })
+        }
+      }
+      hostsCurrent = true
     },
   }
 }

@@ -9,6 +9,7 @@ import {registerSecret} from '../../redact.js'
 import {silentProgress} from '../../progress.js'
 import {CommandRunner, type PlannedCommand} from '../../tools/runner.js'
 import type {ClusterHealth} from '../../health/model.js'
+import type {CockroachHealthProbe, CockroachProbeOptions} from '../../health/cockroach.js'
 import type {
   CloudEndpoint,
   DownResult,
@@ -27,6 +28,15 @@ import {downSteps, k3dLayout, localstackEndpoint, upSteps, type K3dLayout, type 
 import {runPipeline} from './pipeline.js'
 import {databasePassword, renderK3d, writeK3dRendered} from './render.js'
 import {StepState} from './state.js'
+
+/**
+ * The k3d world's health probe: a paused region's API server accepts and
+ * never answers, so each request gives up quickly and a sample takes well
+ * under a second whatever state the regions are in.
+ */
+export const K3D_PROBE_OPTIONS: CockroachProbeOptions = {requestTimeoutMs: 700}
+/** the shared probe stops after this long without a sample */
+const PROBE_IDLE_MS = 2000
 
 /** Tools each direction needs (names of src/lib/tools/catalog.ts). */
 export const K3D_UP_TOOLS = ['docker', 'k3d', 'kubectl', 'helm', 'terraform', 'ansible-playbook'] as const
@@ -60,6 +70,8 @@ export class K3dWorld implements World {
   readonly config: AtlasConfig
   readonly regions: Region[]
   readonly layout: K3dLayout
+  private probe?: CockroachHealthProbe
+  private probeIdle?: NodeJS.Timeout
 
   constructor(config: AtlasConfig, options: {baseDir?: string} = {}) {
     this.config = config
@@ -174,7 +186,15 @@ export class K3dWorld implements World {
   async status(): Promise<WorldStatus> {
     const state = await StepState.load(this.layout.stateFile)
     const up = state.wasDone('ledger-synced')
-    return {driver: 'k3d', up, regions: up ? await this.endpoints() : [], health: null}
+    if (!up) return {driver: 'k3d', up, regions: [], health: null}
+    // one sample with a probe of its own, stopped at once: status must not linger
+    const {CockroachHealthProbe, cockroachTargets} = await import('../../health/cockroach.js')
+    const probe = new CockroachHealthProbe(cockroachTargets(this.config), K3D_PROBE_OPTIONS)
+    try {
+      return {driver: 'k3d', up, regions: await this.endpoints(), health: await probe.health()}
+    } finally {
+      await probe.stop()
+    }
   }
 
   async cloudEndpoint(): Promise<CloudEndpoint> {
@@ -207,7 +227,8 @@ export class K3dWorld implements World {
   /**
    * pgwire URLs of the CockroachDB node of every region whose server container
    * is up: its address on the shared Docker network (reachable from a Linux
-   * host) and the node's NodePort, as the ledger user over TLS.
+   * host) and the node's NodePort, as the ledger user over TLS that verifies
+   * the node against the world's CA.
    */
   async databaseUrls(): Promise<string[]> {
     const password = await databasePassword(this.layout, false)
@@ -217,6 +238,9 @@ export class K3dWorld implements World {
     registerSecret(password)
     const topology = k3dTopology(this.config)
     const runner = new CommandRunner({logFile: this.layout.logFile})
+    // the node certificate names the server containers, not their addresses on the network,
+    // which the host dials: verify the chain against the world's own CA (libpq verify-ca)
+    const tls = `sslmode=verify-ca&sslrootcert=${encodeURIComponent(path.join(this.layout.certsDir, 'ca.crt'))}`
     const urls: string[] = []
     for (const region of topology.regions) {
       const result = await runner.run('docker', ['inspect', '--format', '{{json .NetworkSettings.Networks}}', region.serverContainer], {
@@ -231,7 +255,7 @@ export class K3dWorld implements World {
         address = undefined
       }
       if (!address) continue // stopped, paused or disconnected from the network
-      urls.push(`postgresql://${LEDGER_USER}:${encodeURIComponent(password)}@${address}:${COCKROACH_NODEPORT_BASE}/${LEDGER_DATABASE}?sslmode=require`)
+      urls.push(`postgresql://${LEDGER_USER}:${encodeURIComponent(password)}@${address}:${COCKROACH_NODEPORT_BASE}/${LEDGER_DATABASE}?${tls}`)
     }
     if (urls.length === 0) {
       throw new PreconditionError('no CockroachDB node of the k3d world is reachable', {
@@ -242,15 +266,35 @@ export class K3dWorld implements World {
     return urls
   }
 
-  /** One sample of CockroachDB's Raft health in every region, through the Kubernetes API (src/lib/health/cockroach.ts). */
+  /**
+   * One sample of CockroachDB's Raft health in every region, through the
+   * Kubernetes API (src/lib/health/cockroach.ts). Successive calls (a
+   * blast-radius timeline, waitConverged) share one probe whose pod watches
+   * keep running, so a sample costs the proxy requests only; the probe stops
+   * once no sample was asked for PROBE_IDLE_MS (or on close()).
+   */
   async health(): Promise<ClusterHealth> {
-    const {CockroachHealthProbe, cockroachTargets} = await import('../../health/cockroach.js')
-    const probe = new CockroachHealthProbe(cockroachTargets(this.config))
+    if (!this.probe) {
+      const {CockroachHealthProbe, cockroachTargets} = await import('../../health/cockroach.js')
+      this.probe ??= new CockroachHealthProbe(cockroachTargets(this.config), K3D_PROBE_OPTIONS)
+    }
+    const probe = this.probe
+    clearTimeout(this.probeIdle)
     try {
       return await probe.health()
     } finally {
-      await probe.stop()
+      clearTimeout(this.probeIdle)
+      // unref: the timer alone never keeps the process running, the pod watches do until it fires
+      this.probeIdle = setTimeout(() => void this.close(), PROBE_IDLE_MS).unref()
     }
+  }
+
+  /** Stops the shared health probe (its pod watches). */
+  async close(): Promise<void> {
+    clearTimeout(this.probeIdle)
+    const probe = this.probe
+    this.probe = undefined
+    await probe?.stop()
   }
 
   /** Converged: every region reachable, every node alive, quorum held, no unavailable or under-replicated range. */
@@ -289,7 +333,7 @@ export class K3dWorld implements World {
     }
     const {injectK3dFault} = await import('./faults.js')
     const runner = new CommandRunner({dryRun: options.dryRun ?? false, ...(options.dryRun ? {} : {logFile: this.layout.logFile})})
-    return injectK3dFault(runner, k3dTopology(this.config), region, mode)
+    return injectK3dFault(runner, k3dTopology(this.config), region, mode, {corednsFile: this.layout.corednsCustomFile})
   }
 
   runsDir(): string {

@@ -8,6 +8,8 @@ import {TERRAFORM_ENV, terraformArgs, TFVARS_FILE} from '../../tools/terraform.j
 import type {CommandRunner, RunResult} from '../../tools/runner.js'
 import {argocdHubRegion, DEFAULT_LOCALSTACK_ENDPOINT, LOCALSTACK_CONTAINER} from './ansible-vars.js'
 import {SQL_JOB_TIMEOUT} from './sql-job.js'
+import {applyArgs, networkInspectArgs, writeCorednsCustom} from './dns.js'
+import {GIT_CONTAINER, GIT_READY_ARGS, GIT_REPO_URL, gitServeArgs} from './git-source.js'
 import {dataRegions, primaryRegion} from '../../config/regions.js'
 
 /** Where the k3d world keeps what it renders and its resume state, under the base dir. */
@@ -33,10 +35,23 @@ export interface K3dLayout {
   certsDir: string
   logFile: string
   runsDir: string
+  /** the ConfigMap with the cross-cluster hosts every cluster's CoreDNS reads (dns.ts) */
+  corednsCustomFile: string
   /** the package's ansible/ (ansible.cfg and roles are read from there) */
   ansibleDir: string
   terraformSourceDir: string
+  /** the package's charts/, served to Argo CD with the rendered tree */
+  chartsDir: string
+  /** the package root: the ledger image's build context (Dockerfile) */
+  packageDir: string
 }
+
+/**
+ * The ledger service's image, as charts/ledger's values name it (a test keeps
+ * them equal): built from the package and imported into the data regions'
+ * clusters, which cannot pull it from anywhere.
+ */
+export const LEDGER_IMAGE = 'atlas-ledger:0.1.0'
 
 export function k3dLayout(baseDir: string): K3dLayout {
   const abs = path.resolve(baseDir)
@@ -57,10 +72,13 @@ export function k3dLayout(baseDir: string): K3dLayout {
     stateFile: path.join(k3dDir, 'state.json'),
     databasePasswordFile: path.join(k3dDir, 'database-password'),
     certsDir: path.join(k3dDir, 'cockroach-certs'),
+    corednsCustomFile: path.join(k3dDir, 'coredns-custom.json'),
     logFile: path.join(k3dDir, 'logs', 'k3d.log'),
     runsDir: path.join(abs, 'runs'),
     ansibleDir: packagePath('ansible'),
     terraformSourceDir: packagePath('terraform'),
+    chartsDir: packagePath('charts'),
+    packageDir: packagePath(),
   }
 }
 
@@ -116,6 +134,13 @@ export interface K3dStep {
 async function localstackRunning(runner: CommandRunner): Promise<boolean> {
   const result = await runner.run('docker', ['container', 'inspect', '--format', '{{.State.Running}}', LOCALSTACK_CONTAINER], {reject: false, label: 'is LocalStack running'})
   return result.exitCode === 0 && result.stdout.trim() === 'true'
+}
+
+function containerRunning(name: string) {
+  return async (runner: CommandRunner): Promise<boolean> => {
+    const result = await runner.run('docker', ['container', 'inspect', '--format', '{{.State.Running}}', name], {reject: false, label: `is ${name} running`})
+    return result.exitCode === 0 && result.stdout.trim() === 'true'
+  }
 }
 
 function clustersRunning(names: string[]) {
@@ -189,6 +214,7 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
   const primary = regionTopology(topology, primaryRegion(config).name)
   const apps = applicationNames(config)
   const jobs = sqlJobNames(config)
+  const dataClusters = dataRegions(config).map((r) => regionTopology(topology, r.name).cluster)
   const tf = (args: string[], extra: Partial<CommandSpec> = {}): CommandSpec => ({tool: 'terraform', args, cwd: layout.terraformDir, env: {...TERRAFORM_ENV}, ...extra})
   const playbook = (tags: string[]): CommandSpec => ({
     tool: 'ansible-playbook',
@@ -265,6 +291,44 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
       stillDone: clustersRunning(topology.regions.map((r) => r.cluster)),
     },
     {
+      id: 'ledger-image',
+      title: `build the ledger image ${LEDGER_IMAGE} and import it into ${dataClusters.join(', ')}`,
+      kind: 'command',
+      hint: `the image is built from the source checkout (Dockerfile, src/) at ${layout.packageDir}; \`docker exec k3d-${dataClusters[0]}-server-0 crictl images\` lists what a cluster has; ${RERUN}`,
+      commands: [
+        {tool: 'docker', args: ['build', '--tag', LEDGER_IMAGE, '--file', path.join(layout.packageDir, 'Dockerfile'), layout.packageDir], cwd: '.', timeoutMs: 20 * MINUTE},
+        // every data region runs the ledger; k3s cannot pull an image that exists only here
+        {tool: 'k3d', args: ['image', 'import', LEDGER_IMAGE, ...dataClusters.flatMap((c) => ['--cluster', c])], cwd: '.', timeoutMs: 10 * MINUTE},
+      ],
+    },
+    {
+      id: 'git-source',
+      title: `serve the rendered tree to Argo CD: git daemon ${GIT_CONTAINER} on the network ${topology.network} (${GIT_REPO_URL})`,
+      kind: 'command',
+      hint: `\`docker logs ${GIT_CONTAINER}\` says why; ${RERUN}`,
+      commands: [
+        // a fresh container, fed from what this up rendered
+        {tool: 'docker', args: ['rm', '--force', GIT_CONTAINER], cwd: '.', tolerate: GONE},
+        {tool: 'docker', args: gitServeArgs({network: topology.network, chartsDir: layout.chartsDir, renderedDir: layout.renderedDir}), cwd: '.'},
+        {tool: 'docker', args: GIT_READY_ARGS, cwd: '.', timeoutMs: 2 * MINUTE},
+      ],
+      stillDone: containerRunning(GIT_CONTAINER),
+    },
+    {
+      id: 'cluster-dns',
+      title: 'write every server container\'s, LocalStack\'s and the git source\'s address into each cluster\'s CoreDNS (coredns-custom)',
+      kind: 'command',
+      hint: `\`kubectl --context k3d-dc-<region> -n kube-system logs deployment/coredns\` says why; ${RERUN}`,
+      files: [layout.corednsCustomFile],
+      commands: [
+        {tool: 'docker', args: networkInspectArgs(topology.network), cwd: '.', after: (result) => writeCorednsCustom(layout.corednsCustomFile, topology, result.stdout)},
+        ...topology.regions.map((r) => ({tool: 'kubectl', args: applyArgs(r.context, layout.corednsCustomFile), cwd: '.'})),
+        // CoreDNS reads coredns-custom's server blocks at start; later address changes only touch the hosts file it reloads
+        ...topology.regions.map((r) => ({tool: 'kubectl', args: ['--context', r.context, '--namespace', 'kube-system', 'rollout', 'restart', 'deployment/coredns'], cwd: '.'})),
+        ...topology.regions.map((r) => ({tool: 'kubectl', args: ['--context', r.context, '--namespace', 'kube-system', 'rollout', 'status', 'deployment/coredns', '--timeout=120s'], cwd: '.'})),
+      ],
+    },
+    {
       id: 'argocd-apply',
       title: 'apply the AppProject and ApplicationSets',
       kind: 'command',
@@ -282,7 +346,15 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
       title: 'wait for Argo CD to generate the Applications',
       kind: 'wait',
       hint: `the ApplicationSet controller did not create them: \`kubectl --context ${hub.context} -n argocd describe applicationsets\`, and check that the cluster Secrets carry atlas.dev/world=${config.namePrefix}; ${RERUN}`,
-      commands: [kubectlWait(hub.context, [...apps.cockroachdb, ...apps.ledger], 'create', '300s')],
+      commands: [
+        kubectlWait(hub.context, [...apps.cockroachdb, ...apps.ledger], 'create', '300s'),
+        // read the git source now, not at the next poll: a re-run serves a new commit under the same URL
+        {
+          tool: 'kubectl',
+          args: ['--context', hub.context, '--namespace', 'argocd', 'annotate', '--overwrite', ...[...apps.cockroachdb, ...apps.ledger].map((n) => `applications.argoproj.io/${n}`), 'argocd.argoproj.io/refresh=hard'],
+          cwd: '.',
+        },
+      ],
     },
     {
       id: 'cockroachdb-synced',
@@ -362,6 +434,14 @@ export function downSteps(inputs: PlanInputs): K3dStep[] {
       hint: `LocalStack must still answer at ${endpoint} for Terraform to destroy; or skip it with \`docker rm -f ${LOCALSTACK_CONTAINER}\` (LocalStack keeps nothing); then run \`atlas down\` again`,
       undoes: 'terraform-apply',
       commands: [{tool: 'terraform', args: terraformArgs.destroy(), cwd: layout.terraformDir, env: {...TERRAFORM_ENV}, timeoutMs: 15 * MINUTE}],
+    },
+    {
+      id: 'git-remove',
+      title: `remove the git source ${GIT_CONTAINER}`,
+      kind: 'command',
+      hint: `remove it by hand: docker rm --force ${GIT_CONTAINER}; then run \`atlas down\` again`,
+      undoes: 'git-source',
+      commands: [{tool: 'docker', args: ['rm', '--force', GIT_CONTAINER], cwd: '.', tolerate: GONE}],
     },
     {
       id: 'localstack-remove',

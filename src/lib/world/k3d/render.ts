@@ -7,24 +7,18 @@ import * as ledgerSql from '../../ledger/sql.js'
 import {ansibleExtraVars} from './ansible-vars.js'
 import {LEDGER_DATABASE, LEDGER_SERVICE_USER, LEDGER_USER, multiRegionSql} from './ddl.js'
 import {sqlJobNames, terraformSourceFiles, type K3dLayout} from './plan.js'
+import {GIT_RENDERED_PATH, GIT_REPO_URL} from './git-source.js'
 import {cockroachImage, sqlJobManifest} from './sql-job.js'
 import {terraformVariables} from './terraform-vars.js'
 
-/** Path of the rendered files inside the Git repository Argo CD reads (as `atlas render` defaults to). */
-export const RENDERED_GIT_PATH = 'deploy'
-
 /**
- * The Git source Argo CD pulls the charts and the rendered values from. Argo CD
- * reads Git, not the base dir: the values rendered here must also be committed
- * there (`atlas render --out deploy`). ATLAS_GIT_REPO_URL / ATLAS_GIT_REVISION /
- * ATLAS_GIT_RENDERED_PATH point it at e.g. the GitHub repository in CI.
+ * The Git source Argo CD pulls the charts and the rendered values from: the
+ * k3d world's own git daemon, fed from this up's rendered tree
+ * (git-source.ts). There is no override: Argo CD must deploy what was
+ * rendered from this atlas.yaml, never a repository that may hold other values.
  */
-export function gitSource(env: NodeJS.ProcessEnv = process.env): {repoURL: string; revision: string; renderedPath: string} {
-  return {
-    repoURL: env.ATLAS_GIT_REPO_URL || DEFAULT_RENDER_INPUTS.git.repoURL,
-    revision: env.ATLAS_GIT_REVISION || DEFAULT_RENDER_INPUTS.git.revision,
-    renderedPath: env.ATLAS_GIT_RENDERED_PATH || RENDERED_GIT_PATH,
-  }
+export function gitSource(): {repoURL: string; revision: string; renderedPath: string} {
+  return {repoURL: GIT_REPO_URL, revision: DEFAULT_RENDER_INPUTS.git.revision, renderedPath: GIT_RENDERED_PATH}
 }
 
 /** Stands in for the database password where none exists yet (dry runs). */
