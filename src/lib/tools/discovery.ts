@@ -5,12 +5,11 @@ import {packagePath} from '../paths.js'
 import {TOOL_CATALOG, type DriverId, type ToolSpec} from './catalog.js'
 
 /**
- * Where tools are looked for. The project's own pinned tools (`.tools/bin`: helm,
- * kubectl, Patroni, installed by `npm run setup`) come before PATH, so a Debian
- * package of another version cannot shadow them; PostgreSQL's versioned bin
- * directory comes after (Debian does not put initdb/pg_ctl on PATH; the major
- * version differs between Debian releases, so it is never hard-coded).
- * ATLAS_TOOL_DIRS replaces both lists (an empty value leaves PATH alone; tests use that).
+ * Where tools are looked for: PATH, then the helm/kubectl/Patroni that `npm run setup`
+ * puts in `.tools/bin`, then PostgreSQL's versioned bin directory (Debian does not put
+ * initdb/pg_ctl on PATH; the major version differs between Debian releases, so it is
+ * never hard-coded). ATLAS_TOOL_DIRS replaces the last two (an empty value leaves PATH
+ * alone; tests use that).
  */
 export async function toolSearchPath(): Promise<string[]> {
   const fromPath = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)
@@ -23,15 +22,25 @@ export async function toolSearchPath(): Promise<string[]> {
   } catch {
     // no PostgreSQL server installed
   }
-  return [packagePath('.tools', 'bin'), ...fromPath, ...postgresDirs]
+  return [...fromPath, packagePath('.tools', 'bin'), ...postgresDirs]
 }
+
+/**
+ * Tools whose version the local world's safety depends on: the project's own copy in
+ * `.tools/bin` wins over PATH, where Debian's Patroni 3.0 may be (see catalog.ts).
+ */
+const PINNED_TOOLS = new Set(['patroni', 'patronictl'])
 
 const cache = new Map<string, string | null>()
 
 /** Absolute path of an executable, or undefined. */
 export async function findExecutable(name: string, searchPath?: string[]): Promise<string | undefined> {
   if (name.includes('/')) return (await isExecutable(name)) ? path.resolve(name) : undefined
-  const dirs = searchPath ?? (await toolSearchPath())
+  let dirs = searchPath
+  if (!dirs) {
+    dirs = await toolSearchPath()
+    if (PINNED_TOOLS.has(name) && process.env.ATLAS_TOOL_DIRS === undefined) dirs = [packagePath('.tools', 'bin'), ...dirs]
+  }
   const key = `${name}\0${dirs.join(path.delimiter)}`
   if (cache.has(key)) return cache.get(key) ?? undefined
   for (const dir of dirs) {
