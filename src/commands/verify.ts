@@ -13,6 +13,7 @@ export default class Verify extends AtlasCommand<typeof Verify> {
   duplicates     no transfer stored twice
   durability     every transfer a workload saw acknowledged is stored (needs --run-dir)
   phantoms       every stored transfer was attempted by a client (needs --run-dir)
+  integrity      every stored transfer equals what the client sent (from, to, amount in the run log) and what its audit record says (--audit); no id was sent twice with different contents
   audit          every committed transfer has its S3 audit record and, where replication is on, its copy in the other region's bucket (--audit)
 Prints a summary and each violation with the transfer and account ids involved. Exit 0: all hold; 4: a violation.`
   static examples = [

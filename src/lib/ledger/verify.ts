@@ -1,10 +1,10 @@
 import {closeSync, openSync, writeSync} from 'node:fs'
-import {mkdtemp, open, readdir, readFile, rm, stat} from 'node:fs/promises'
+import {mkdtemp, open, readdir, rm, stat} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {UsageError} from '../errors.js'
 import {sleep} from '../proc/ports.js'
-import {auditRecordExists, listAuditIds, type AuditTarget} from '../cloud/audit.js'
+import {listAuditIds, readAuditRecord, type AuditRecord, type AuditTarget} from '../cloud/audit.js'
 import {connectLedger, type LedgerSql} from './db.js'
 import {combineStatus, IdStatus, RUN_LOG_FILE, statusOfLine} from './runlog.js'
 import {requireMint} from './schema.js'
@@ -21,6 +21,15 @@ export type ViolationKind =
   | 'audit_missing'
   | 'audit_replica_missing'
   | 'audit_without_transfer'
+  /** a stored transfer differs from what the client sent (its attempt line in the run log) */
+  | 'altered'
+  /** one id was attempted with different contents: one request was acknowledged but not applied as sent */
+  | 'id_reused'
+  /** a stored transfer differs from its audit record */
+  | 'audit_mismatch'
+
+/** the fields of a transfer the integrity check compares */
+export type TransferField = 'from' | 'to' | 'amount' | 'originRegion'
 
 export interface Violation {
   kind: ViolationKind
@@ -29,10 +38,12 @@ export interface Violation {
   ids?: string[]
   /** account ids involved */
   accounts?: number[]
+  /** integrity: the fields that differ */
+  fields?: TransferField[]
 }
 
 export interface CheckResult {
-  name: 'conservation' | 'replay' | 'negative_balances' | 'duplicates' | 'durability' | 'phantoms' | 'audit'
+  name: 'conservation' | 'replay' | 'negative_balances' | 'duplicates' | 'durability' | 'phantoms' | 'integrity' | 'audit'
   ok: boolean
   /** how many items the check looked at */
   checked?: number
@@ -87,6 +98,8 @@ export interface VerifySummary {
     sentNotApplied: number
   }
   audit?: {checked: number; missing: number; replicaMissing: number; withoutTransfer: number}
+  /** stored transfers compared field by field with the client's request (run log) and with their audit records */
+  integrity?: {comparedWithRequest: number; comparedWithAudit: number}
 }
 
 export interface VerifyResult {
@@ -212,7 +225,7 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
     aggregates.catch(() => {})
 
     const needIdStream = runLogFiles.length > 0 || options.audit !== undefined
-    const idScan = needIdStream ? scanIds(sql, runLogFiles, options, report, progress) : Promise.resolve({transfers: 0, runLog: undefined, audit: undefined, adjacentDuplicates: 0})
+    const idScan = needIdStream ? scanIds(sql, runLogFiles, options, report, progress) : Promise.resolve({transfers: 0, runLog: undefined, audit: undefined, integrity: undefined, adjacentDuplicates: 0})
     const [agg, scan] = await Promise.all([aggregates, idScan])
 
     for (const v of agg.conservationViolations) report(v)
@@ -242,6 +255,12 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
       checks.push({name: 'durability', ok: true, violations: 0, skipped: 'no run log given (--run-dir)'})
       checks.push({name: 'phantoms', ok: true, violations: 0, skipped: 'no run log given (--run-dir)'})
     }
+    if (scan.integrity) {
+      const n = (counts.altered ?? 0) + (counts.id_reused ?? 0) + (counts.audit_mismatch ?? 0)
+      checks.push({name: 'integrity', ok: n === 0, checked: scan.transfers, violations: n})
+    } else {
+      checks.push({name: 'integrity', ok: true, violations: 0, skipped: 'needs a run log (--run-dir) or the audit records (--audit)'})
+    }
     if (scan.audit) {
       const n = scan.audit.missing + scan.audit.replicaMissing + scan.audit.withoutTransfer
       checks.push({name: 'audit', ok: n === 0, checked: scan.audit.checked, violations: n})
@@ -258,6 +277,7 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
       allowNegativeBalances: mint.allowNegativeBalances,
       ...(scan.runLog ? {runLogIds: scan.runLog} : {}),
       ...(scan.audit ? {audit: scan.audit} : {}),
+      ...(scan.integrity ? {integrity: scan.integrity} : {}),
     }
     return {
       ok: checks.every((c) => c.ok),
@@ -274,9 +294,28 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
 
 type RunLogSummary = NonNullable<VerifySummary['runLogIds']>
 type AuditSummary = NonNullable<VerifySummary['audit']>
+type IntegritySummary = NonNullable<VerifySummary['integrity']>
+
+/** A stored transfer as the integrity check compares it; numbers as the database's decimal text. */
+export interface StoredTransfer {
+  id: string
+  from: string
+  to: string
+  amount: string
+  originRegion: string
+}
+
+/** What the run logs say about one id. */
+interface LoggedTransfer {
+  status: IdStatus
+  /** "<from>\t<to>\t<amount>" as the client sent it (its attempt line); undefined when no attempt line was read */
+  request?: string
+  /** a second, different request under the same id */
+  conflicting?: string
+}
 
 /**
- * One pass over the stored transfer ids in key order, partition by partition,
+ * One pass over the stored transfers in key order, partition by partition,
  * merge-joined with the run logs and the audit listings.
  */
 async function scanIds(
@@ -285,44 +324,52 @@ async function scanIds(
   options: VerifyOptions,
   report: (v: Violation) => void,
   progress: (message: string) => void,
-): Promise<{transfers: number; runLog?: RunLogSummary; audit?: AuditSummary; adjacentDuplicates: number}> {
+): Promise<{transfers: number; runLog?: RunLogSummary; audit?: AuditSummary; integrity?: IntegritySummary; adjacentDuplicates: number}> {
   const partitions = runLogFiles.length > 0 ? await partitionRunLogs(runLogFiles, options.tmpDir, options.partitionIds) : undefined
   const runLog: RunLogSummary | undefined = partitions
     ? {attempted: 0, acknowledged: 0, unknown: 0, unknownCommitted: 0, unknownNotCommitted: 0, notCommitted: 0, sentToQueue: 0, sentNotApplied: 0}
     : undefined
   const audit = options.audit ? new AuditMerge(options.audit, report) : undefined
   let transfers = 0
+  let comparedWithRequest = 0
   let adjacentDuplicates = 0
-  const withOrigin = audit !== undefined
   let previous: string | undefined
-  const ranges = partitions?.ranges ?? [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: async () => new Map<string, IdStatus>()}]
+  const ranges = partitions?.ranges ?? [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: async () => new Map<string, LoggedTransfer>()}]
   try {
     let done = 0
     for (const range of ranges) {
       options.signal?.throwIfAborted()
       const ids = await range.load()
       if (runLog) {
-        for (const status of ids.values()) {
+        for (const [id, logged] of ids) {
           runLog.attempted++
+          const status = logged.status
           if (status === IdStatus.Acknowledged) runLog.acknowledged++
           else if (status === IdStatus.Unknown) runLog.unknown++
           else if (status === IdStatus.NotCommitted) runLog.notCommitted++
           else if (status === IdStatus.Sent) runLog.sentToQueue++
+          if (logged.conflicting !== undefined) {
+            report({
+              kind: 'id_reused',
+              message: `transfer id ${id} was sent with different contents: ${describeRequest(logged.request!)} and ${describeRequest(logged.conflicting)} (only one can be stored; the other was answered as if applied)`,
+              ids: [id],
+            })
+          }
         }
       }
       const fetchPage = (after: string, first: boolean) => {
-        const text = withOrigin ? (first ? q.TRANSFER_IDS_ORIGIN_FIRST_PAGE : q.TRANSFER_IDS_ORIGIN_PAGE) : first ? q.TRANSFER_IDS_FIRST_PAGE : q.TRANSFER_IDS_PAGE
-        const pending = sql.unsafe(text, [after, range.hi, ID_PAGE], {prepare: true}).values() as unknown as Promise<Array<[string, string]>>
+        const pending = sql.unsafe(first ? q.TRANSFER_ROWS_FIRST_PAGE : q.TRANSFER_ROWS_PAGE, [after, range.hi, ID_PAGE], {prepare: true}).values() as unknown as Promise<TransferRow[]>
         pending.catch(() => {})
         return pending
       }
       // the next page is requested as soon as this one arrives (keyset: it only needs the last id),
       // so the database reads it while this one is merged
-      let next: Promise<Array<[string, string]>> | undefined = fetchPage(range.lo, true)
+      let next: Promise<TransferRow[]> | undefined = fetchPage(range.lo, true)
       while (next) {
-        const page: Array<[string, string]> = await next
+        const page: TransferRow[] = await next
         next = page.length === ID_PAGE ? fetchPage(page[page.length - 1][0], false) : undefined
-        for (const [id, origin] of page) {
+        for (const row of page) {
+          const id = row[0]
           transfers++
           if (id === previous) {
             adjacentDuplicates++
@@ -331,25 +378,39 @@ async function scanIds(
           }
           previous = id
           if (runLog) {
-            const status = ids.get(id)
-            if (status === undefined) {
+            const logged = ids.get(id)
+            if (logged === undefined) {
               report({kind: 'phantom', message: `transfer ${id} is stored but no client attempted it`, ids: [id]})
             } else {
               ids.delete(id)
-              if (status === IdStatus.NotCommitted) {
+              if (logged.status === IdStatus.NotCommitted) {
                 report({kind: 'committed_despite_failure', message: `transfer ${id} was reported rejected/failed to the client but is committed`, ids: [id]})
-              } else if (status === IdStatus.Unknown) runLog.unknownCommitted++
+              } else if (logged.status === IdStatus.Unknown) runLog.unknownCommitted++
+              if (logged.request !== undefined) {
+                comparedWithRequest++
+                const stored = `${row[1]}\t${row[2]}\t${row[3]}`
+                // a reused id was reported above; its stored transfer must still be one of the requests
+                if (stored !== logged.request && stored !== logged.conflicting) {
+                  const fields = differingFields(stored, logged.request)
+                  report({
+                    kind: 'altered',
+                    message: `transfer ${id} is stored as ${describeRequest(stored)}, but the client sent ${describeRequest(logged.request)} (${fields.join(', ')} differ${fields.length === 1 ? 's' : ''})`,
+                    ids: [id],
+                    fields,
+                  })
+                }
+              }
             }
           }
-          if (audit) await audit.transfer(id, origin)
+          if (audit) await audit.transfer({id, from: row[1], to: row[2], amount: row[3], originRegion: row[4]})
         }
       }
       // what the run log has and the database does not
       if (runLog) {
-        for (const [id, status] of ids) {
-          if (status === IdStatus.Acknowledged) report({kind: 'lost', message: `transfer ${id} was acknowledged to the client but is not stored`, ids: [id]})
-          else if (status === IdStatus.Unknown) runLog.unknownNotCommitted++
-          else if (status === IdStatus.Sent) runLog.sentNotApplied++
+        for (const [id, logged] of ids) {
+          if (logged.status === IdStatus.Acknowledged) report({kind: 'lost', message: `transfer ${id} was acknowledged to the client but is not stored`, ids: [id]})
+          else if (logged.status === IdStatus.Unknown) runLog.unknownNotCommitted++
+          else if (logged.status === IdStatus.Sent) runLog.sentNotApplied++
         }
       }
       done++
@@ -359,7 +420,23 @@ async function scanIds(
   } finally {
     await partitions?.cleanup()
   }
-  return {transfers, runLog, audit: audit?.summary, adjacentDuplicates}
+  const integrity = runLog || audit ? {comparedWithRequest, comparedWithAudit: audit?.compared ?? 0} : undefined
+  return {transfers, runLog, audit: audit?.summary, integrity, adjacentDuplicates}
+}
+
+/** id, from_account, to_account, amount, origin_region as text */
+type TransferRow = [string, string, string, string, string]
+
+/** "<from>\t<to>\t<amount>" → "from 1 to 2 amount 30" */
+function describeRequest(request: string): string {
+  const [from, to, amount] = request.split('\t')
+  return `from ${from} to ${to} amount ${amount}`
+}
+
+function differingFields(stored: string, sent: string): TransferField[] {
+  const a = stored.split('\t')
+  const b = sent.split('\t')
+  return (['from', 'to', 'amount'] as const).filter((_, i) => a[i] !== b[i])
 }
 
 /** Run directories or files → run log files. */
@@ -383,15 +460,16 @@ async function resolveRunLogs(inputs: string[]): Promise<string[]> {
 interface IdRange {
   lo: string
   hi: string
-  load(): Promise<Map<string, IdStatus>>
+  load(): Promise<Map<string, LoggedTransfer>>
 }
 
 /**
  * Calls onRecord(status, idStart) for each "<event>\t<id>..." line of a run log,
  * reading raw bytes in big chunks: no string per line, no promise per record
- * (millions of lines). The id is the 36 bytes at idStart of the chunk passed along.
+ * (millions of lines). The id is the 36 bytes at idStart of the chunk passed along;
+ * the line ends at lineEnd (exclusive).
  */
-async function scanRecords(file: string, onRecord: (status: IdStatus, chunk: Buffer, idStart: number) => void): Promise<void> {
+async function scanRecords(file: string, onRecord: (status: IdStatus, chunk: Buffer, idStart: number, lineEnd: number) => void): Promise<void> {
   // one reusable buffer: memory stays flat however big the log is
   const buffer = Buffer.allocUnsafe(READ_BUFFER)
   const handle = await open(file, 'r')
@@ -411,7 +489,7 @@ async function scanRecords(file: string, onRecord: (status: IdStatus, chunk: Buf
         const status = statusOfLine(buffer, start)
         if (status !== undefined) {
           const tab = buffer.indexOf(9, start)
-          if (tab >= 0 && tab + 37 <= nl) onRecord(status, buffer, tab + 1)
+          if (tab >= 0 && tab + 37 <= nl) onRecord(status, buffer, tab + 1, nl)
         }
         start = nl + 1
       }
@@ -435,6 +513,36 @@ function idAt(chunk: Buffer, idStart: number): string {
   return /[A-F]/.test(id) ? id.toLowerCase() : id
 }
 
+/**
+ * The request of an attempt line, "<from>\t<to>\t<amount>", from the fields after
+ * the id (a run log's line goes on with the time, a partition record ends there).
+ */
+function requestAt(chunk: Buffer, idStart: number, lineEnd: number): string | undefined {
+  const start = idStart + 37
+  const afterFrom = chunk.indexOf(9, start)
+  if (afterFrom < 0 || afterFrom >= lineEnd) return undefined
+  const afterTo = chunk.indexOf(9, afterFrom + 1)
+  if (afterTo < 0 || afterTo >= lineEnd) return undefined
+  let end = chunk.indexOf(9, afterTo + 1)
+  if (end < 0 || end > lineEnd) end = lineEnd
+  return chunk.toString('latin1', start, end)
+}
+
+/** Adds one run-log record to what is known about its id. */
+function addRecord(map: Map<string, LoggedTransfer>, status: IdStatus, chunk: Buffer, idStart: number, lineEnd: number): void {
+  const id = idAt(chunk, idStart)
+  const request = status === IdStatus.Attempted ? requestAt(chunk, idStart, lineEnd) : undefined
+  const known = map.get(id)
+  if (!known) {
+    map.set(id, request === undefined ? {status} : {status, request})
+    return
+  }
+  known.status = combineStatus(known.status, status)
+  if (request === undefined || request === known.request) return
+  if (known.request === undefined) known.request = request
+  else known.conflicting ??= request
+}
+
 /** lower-case hex digit value of the byte, or -1 */
 function hexValue(byte: number): number {
   if (byte >= 0x30 && byte <= 0x39) return byte - 0x30
@@ -443,14 +551,16 @@ function hexValue(byte: number): number {
   return -1
 }
 
-const PARTITION_RECORD = 39 // "<digit>\t<36-char id>\n"
-const PARTITION_BUFFER = 4096 * PARTITION_RECORD
+/** the longest partition record: "<digit>\t<36-char id>\t<from>\t<to>\t<amount>\n", three numbers of at most 20 digits */
+const PARTITION_RECORD_MAX = 2 + 36 + 3 * 21 + 1
+const PARTITION_BUFFER = 4096 * 64
 
 /**
  * Splits the run logs by the first hex digits of the id, so each partition fits in
  * memory and matches one contiguous key range of the transfers table. Small logs
  * are one partition read straight from the logs. Records are copied as bytes into
- * fixed-width partition files (no strings are made in this pass).
+ * partition files ("<status digit>\t<id>[\t<from>\t<to>\t<amount>]" lines; no
+ * strings are made in this pass).
  */
 async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), target = PARTITION_TARGET): Promise<{ranges: IdRange[]; cleanup: () => Promise<void>}> {
   let bytes = 0
@@ -458,17 +568,12 @@ async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), target = 
   // ~110 bytes of log per id (attempt + outcome line)
   const estimatedIds = bytes / 110
   const digits = estimatedIds <= target ? 0 : estimatedIds <= target * 16 ? 1 : 2
-  const loadFromLogs = async (): Promise<Map<string, IdStatus>> => {
-    const map = new Map<string, IdStatus>()
-    for (const file of files) {
-      await scanRecords(file, (status, chunk, idStart) => {
-        const id = idAt(chunk, idStart)
-        map.set(id, combineStatus(map.get(id), status))
-      })
-    }
+  const load = (sources: string[]) => async (): Promise<Map<string, LoggedTransfer>> => {
+    const map = new Map<string, LoggedTransfer>()
+    for (const file of sources) await scanRecords(file, (status, chunk, idStart, lineEnd) => addRecord(map, status, chunk, idStart, lineEnd))
     return map
   }
-  if (digits === 0) return {ranges: [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: loadFromLogs}], cleanup: async () => {}}
+  if (digits === 0) return {ranges: [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: load(files)}], cleanup: async () => {}}
 
   const dir = await mkdtemp(path.join(tmpDir, 'atlas-verify-'))
   const count = 16 ** digits
@@ -482,7 +587,7 @@ async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), target = 
   }
   try {
     for (const file of files) {
-      await scanRecords(file, (status, chunk, idStart) => {
+      await scanRecords(file, (status, chunk, idStart, lineEnd) => {
         const first = hexValue(chunk[idStart])
         const index = digits === 1 ? first : first * 16 + hexValue(chunk[idStart + 1])
         if (first < 0 || index < 0 || index >= count) return
@@ -491,29 +596,26 @@ async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), target = 
         buffer[at] = 0x30 + status
         buffer[at + 1] = 9
         chunk.copy(buffer, at + 2, idStart, idStart + 36)
-        buffer[at + 38] = 10
-        used[index] = at + PARTITION_RECORD
-        if (used[index] + PARTITION_RECORD > PARTITION_BUFFER) flush(index)
+        at += 38
+        if (status === IdStatus.Attempted) {
+          // the request (from, to, amount), for the integrity check
+          const request = requestAt(chunk, idStart, lineEnd)
+          if (request !== undefined && request.length <= PARTITION_RECORD_MAX - 40) {
+            buffer[at] = 9
+            at += 1 + buffer.write(request, at + 1, 'latin1')
+          }
+        }
+        buffer[at] = 10
+        used[index] = at + 1
+        if (used[index] + PARTITION_RECORD_MAX > PARTITION_BUFFER) flush(index)
       })
     }
     for (let i = 0; i < count; i++) flush(i)
   } finally {
     for (const fd of fds) closeSync(fd)
   }
-  const ranges: IdRange[] = prefixes.map((prefix) => ({
-    lo: uuidBound(prefix, '0'),
-    hi: uuidBound(prefix, 'f'),
-    load: async () => {
-      // bounded by the partition's size: read it whole and walk the fixed-width records
-      const data = await readFile(path.join(dir, prefix))
-      const map = new Map<string, IdStatus>()
-      for (let at = 0; at + PARTITION_RECORD <= data.length; at += PARTITION_RECORD) {
-        const id = idAt(data, at + 2)
-        map.set(id, combineStatus(map.get(id), (data[at] - 0x30) as IdStatus))
-      }
-      return map
-    },
-  }))
+  // each partition is read back with the same record parser (statusOfLine knows the digit records)
+  const ranges: IdRange[] = prefixes.map((prefix) => ({lo: uuidBound(prefix, '0'), hi: uuidBound(prefix, 'f'), load: load([path.join(dir, prefix)])}))
   return {ranges, cleanup: () => rm(dir, {recursive: true, force: true})}
 }
 
@@ -548,16 +650,21 @@ class Cursor {
 }
 
 const MAX_PENDING = 10_000
+/** audit records read (GET) at once for the content comparison */
+const AUDIT_READS_IN_FLIGHT = 16
 
 /**
- * Merge-joins transfer ids (in key order) with each audit bucket's listing (in the
- * same order). Missing records are polled (HEAD) until the timeout: audit writes and
- * replication are asynchronous.
+ * Merge-joins stored transfers (in key order) with each audit bucket's listing (in
+ * the same order), and compares each record found with the stored transfer. Missing
+ * records are polled until the timeout: audit writes and replication are asynchronous.
  */
 class AuditMerge {
   readonly summary: AuditSummary = {checked: 0, missing: 0, replicaMissing: 0, withoutTransfer: 0}
+  /** records whose content was compared with the stored transfer */
+  compared = 0
   private readonly cursors = new Map<string, Cursor>()
-  private readonly pending: Array<{id: string; region: string; replica: boolean}> = []
+  private readonly pending: Array<{stored: StoredTransfer; region: string; replica: boolean}> = []
+  private readonly reads = new Set<Promise<void>>()
 
   constructor(
     private readonly options: AuditOptions,
@@ -566,10 +673,11 @@ class AuditMerge {
     for (const [region, target] of Object.entries(options.buckets)) this.cursors.set(region, new Cursor(listAuditIds(target)))
   }
 
-  async transfer(id: string, origin: string): Promise<void> {
+  async transfer(stored: StoredTransfer): Promise<void> {
+    const {id} = stored
     this.summary.checked++
-    const required = new Map<string, boolean>([[origin, false]])
-    for (const rule of this.options.replication) if (rule.from === origin) required.set(rule.to, true)
+    const required = new Map<string, boolean>([[stored.originRegion, false]])
+    for (const rule of this.options.replication) if (rule.from === stored.originRegion) required.set(rule.to, true)
     for (const [region, cursor] of this.cursors) {
       // records before this id have no transfer
       let head = await cursor.peek()
@@ -579,11 +687,14 @@ class AuditMerge {
         head = await cursor.peek()
       }
       const present = head === id
-      if (present) await cursor.next()
-      if (!present && required.has(region)) this.missing(id, region, required.get(region)!)
+      if (present) {
+        await cursor.next()
+        await this.compareLater(stored, region)
+      }
+      if (!present && required.has(region)) this.missing(stored, region, required.get(region)!)
     }
     for (const region of required.keys()) {
-      if (!this.cursors.has(region)) this.missing(id, region, required.get(region)!)
+      if (!this.cursors.has(region)) this.missing(stored, region, required.get(region)!)
     }
   }
 
@@ -591,38 +702,71 @@ class AuditMerge {
     for (const [region, cursor] of this.cursors) {
       for (let head = await cursor.peek(); head !== undefined; await cursor.next(), head = await cursor.peek()) this.withoutTransfer(head, region)
     }
+    await Promise.all(this.reads)
     const deadline = Date.now() + (this.options.timeoutMs ?? 10_000)
     let waiting = this.pending
     while (waiting.length > 0) {
       const still: typeof waiting = []
       for (const item of waiting) {
         const target = this.options.buckets[item.region]
-        if (!target || !(await auditRecordExists(target, item.id))) still.push(item)
+        const record = target ? await readAuditRecord(target, item.stored.id) : undefined
+        if (record) this.compare(item.stored, item.region, record)
+        else still.push(item)
       }
       waiting = still
       if (waiting.length === 0 || Date.now() >= deadline) break
       await sleep(this.options.pollIntervalMs ?? 500, signal)
     }
     for (const item of waiting) {
+      const id = item.stored.id
       if (item.replica) {
         this.summary.replicaMissing++
-        this.report({kind: 'audit_replica_missing', message: `transfer ${item.id} has no replicated audit record in region ${item.region}'s bucket`, ids: [item.id]})
+        this.report({kind: 'audit_replica_missing', message: `transfer ${id} has no replicated audit record in region ${item.region}'s bucket`, ids: [id]})
       } else {
         this.summary.missing++
-        this.report({kind: 'audit_missing', message: `transfer ${item.id} is committed but has no audit record in region ${item.region}'s bucket`, ids: [item.id]})
+        this.report({kind: 'audit_missing', message: `transfer ${id} is committed but has no audit record in region ${item.region}'s bucket`, ids: [id]})
       }
     }
   }
 
-  private missing(id: string, region: string, replica: boolean): void {
+  /** reads the record in the background, at most AUDIT_READS_IN_FLIGHT at once (memory stays bounded) */
+  private async compareLater(stored: StoredTransfer, region: string): Promise<void> {
+    while (this.reads.size >= AUDIT_READS_IN_FLIGHT) await Promise.race(this.reads)
+    const read = (async () => {
+      const record = await readAuditRecord(this.options.buckets[region], stored.id)
+      // listed a moment ago: a record gone since then is checked like a missing one
+      if (record) this.compare(stored, region, record)
+      else this.missing(stored, region, region !== stored.originRegion)
+    })()
+    const tracked = read.finally(() => this.reads.delete(tracked))
+    this.reads.add(tracked)
+    // a failed read fails the verify (in finish), not the process
+    tracked.catch(() => {})
+  }
+
+  private compare(stored: StoredTransfer, region: string, record: AuditRecord): void {
+    this.compared++
+    const recorded = {from: String(record.from), to: String(record.to), amount: String(record.amount), originRegion: String(record.originRegion)}
+    const fields = (['from', 'to', 'amount', 'originRegion'] as const).filter((f) => recorded[f] !== stored[f])
+    if (fields.length === 0) return
+    const show = (t: Record<TransferField, string>) => fields.map((f) => `${f} ${t[f]}`).join(', ')
+    this.report({
+      kind: 'audit_mismatch',
+      message: `transfer ${stored.id} is stored with ${show(stored)}, but its audit record in region ${region}'s bucket says ${show(recorded)}`,
+      ids: [stored.id],
+      fields,
+    })
+  }
+
+  private missing(stored: StoredTransfer, region: string, replica: boolean): void {
     if (this.pending.length < MAX_PENDING) {
-      this.pending.push({id, region, replica})
+      this.pending.push({stored, region, replica})
       return
     }
     // too many to poll: report at once
     if (replica) this.summary.replicaMissing++
     else this.summary.missing++
-    this.report({kind: replica ? 'audit_replica_missing' : 'audit_missing', message: `transfer ${id} has no audit record in region ${region}'s bucket`, ids: [id]})
+    this.report({kind: replica ? 'audit_replica_missing' : 'audit_missing', message: `transfer ${stored.id} has no audit record in region ${region}'s bucket`, ids: [stored.id]})
   }
 
   private withoutTransfer(id: string, region: string): void {
