@@ -119,7 +119,8 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     const result = await atlas(['verify', '--ledger-balance', '--db', url, '--run-dir', runDir, '--json'])
     expect(result.code).to.equal(4)
     const json = JSON.parse(result.stdout)
-    expect(json.violations).to.deep.equal([{kind: 'phantom', message: `transfer ${phantom} is stored but no client attempted it`, ids: [phantom]}])
+    expect(json.violations).to.deep.equal([{kind: 'phantom', message: `transfer ${phantom} is stored but no client attempted it (it is in none of the 1 run log(s) read)`, ids: [phantom]}])
+    expect(json.summary.runLogs.files).to.deep.equal([path.join(runDir, 'transfers.log')])
     expect(json.checks.find((c: {name: string}) => c.name === 'replay').ok).to.equal(true)
   })
 
@@ -315,6 +316,50 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     const masked = await atlas(['workload', '--db', url.replace('atlas@', 'atlas:hunter22@'), '--count', '1', '--run-dir', path.join(tmp, 'masked'), '--no-audit', '--json'])
     expect(masked.stdout).to.not.include('hunter22')
     expect(JSON.parse(masked.stdout).database).to.match(/atlas:\*\*\*@/)
+  })
+
+  it("by default every run log of the world's ledger is read: no false phantoms from a run log left out, none from another ledger's", async () => {
+    const {url, sql} = await ledgerAfterWorkload(0)
+    await sql.end({timeout: 1})
+    const other = await ledgerAfterWorkload(0)
+    await other.sql.end({timeout: 1})
+    const baseDir = path.join(tmp, 'world-runs')
+    const runsDir = path.join(baseDir, 'runs')
+    const configFile = path.join(tmp, 'world-runs.yaml')
+    await writeFile(configFile, `regions:\n  - {name: us, awsRegion: us-east-1, role: primary}\n  - {name: eu, awsRegion: eu-central-1, role: secondary}\n  - {name: witness, awsRegion: us-west-2, role: witness}\nlocal: {baseDir: ${JSON.stringify(baseDir)}}\n`)
+    const env = {ATLAS_CONFIG: configFile}
+    // issue 15.1: a workload in the default run dir, then a second one (as blast-radius runs it) in runs/fresh-blast
+    const first = await atlas(['workload', '--db', url, '--count', '100', '--no-audit', '--json'], env)
+    expect(first.code, first.stdout + first.stderr).to.equal(0)
+    const firstLog = JSON.parse(first.stdout).runLog as string
+    expect(path.dirname(path.dirname(firstLog))).to.equal(runsDir)
+    const freshBlast = path.join(runsDir, 'fresh-blast')
+    expect((await atlas(['workload', '--db', url, '--count', '20', '--no-audit', '--run-dir', freshBlast], env)).code).to.equal(0)
+    // a run log of another ledger in the same runs dir: read, its acknowledged transfers would be "lost"
+    expect((await atlas(['workload', '--db', other.url, '--count', '10', '--no-audit', '--run-dir', path.join(runsDir, 'other-ledger')], env)).code).to.equal(0)
+
+    const verdict = await atlas(['verify', '--ledger-balance', '--db', url, '--run-dir', freshBlast, '--json'], env)
+    expect(verdict.code, verdict.stdout).to.equal(0)
+    const summary = JSON.parse(verdict.stdout).summary
+    expect(summary.runLogs.files).to.have.members([path.join(freshBlast, 'transfers.log'), firstLog])
+    expect(summary.runLogs.skipped.map((s: {file: string}) => s.file)).to.deep.equal([path.join(runsDir, 'other-ledger', 'transfers.log')])
+    expect(summary.runLogs.skipped[0].reason).to.match(/another ledger/)
+    expect(summary.runLogIds.attempted).to.equal(120)
+
+    // narrower only when asked: the phantoms then say which logs were read and how to add one
+    const narrow = await atlas(['verify', '--ledger-balance', '--db', url, '--run-dir', freshBlast, '--only-run-dir'], env)
+    expect(narrow.code).to.equal(4)
+    expect(narrow.stdout).to.include(`run logs read (1): ${path.join(freshBlast, 'transfers.log')}`)
+    expect(narrow.stdout).to.match(/\[phantom\] transfer [0-9a-f-]{36} is stored but no client attempted it \(it is in none of the 1 run log\(s\) read\)/)
+    expect(narrow.stdout).to.include('pass its --run-dir')
+
+    // a workload whose --run-dir is outside <baseDir>/runs records it in the runs index: found by default
+    const elsewhere = path.join(tmp, 'elsewhere-run')
+    expect((await atlas(['workload', '--db', url, '--count', '15', '--no-audit', '--run-dir', elsewhere], env)).code).to.equal(0)
+    const all = await atlas(['verify', '--ledger-balance', '--db', url, '--json'], env)
+    expect(all.code, all.stdout).to.equal(0)
+    expect(JSON.parse(all.stdout).summary.runLogs.files).to.include(path.join(elsewhere, 'transfers.log'))
+    expect(JSON.parse(all.stdout).summary.runLogIds.attempted).to.equal(135)
   })
 
   it('usage and precondition errors have their exit codes', async () => {

@@ -326,6 +326,7 @@ async function startWorldWorkload(world: World, runDir: string, concurrency: num
   return startWorkload({
     db: await leaderFirstUrls(world, leaderRegion),
     runDir,
+    runsDir: world.runsDir(),
     concurrency,
     originRegion: primary.name,
     audit,
@@ -380,47 +381,13 @@ async function verifyWorld(world: World, runLogs: string[], leaderRegion: string
       clients.push(s3)
       buckets[region.name] = {s3, bucket}
     }
-    // every run of this world wrote to the same ledger: all their logs are needed to tell phantoms from earlier runs' transfers
     const urls = await leaderFirstUrls(world, leaderRegion)
-    runLogs = runLogs.length > 0 ? await allRunLogs(world.runsDir(), runLogs, await mintedAt(urls)) : runLogs
-    const audit = auditCheck && Object.keys(buckets).length > 0 && runLogs.length > 0 ? {buckets, replication: world.config.cloud.replication, timeoutMs: 10_000} : undefined
-    return await verifyLedger({db: urls, runLogs, audit, signal})
+    const audit = auditCheck && Object.keys(buckets).length > 0 ? {buckets, replication: world.config.cloud.replication, timeoutMs: 10_000} : undefined
+    // every run of this world wrote to the same ledger: all their logs are needed to tell phantoms from earlier runs' transfers
+    return await verifyLedger({db: urls, runLogs, runsDir: world.runsDir(), audit, signal})
   } finally {
     for (const c of clients) c.destroy()
   }
-}
-
-/** When the current ledger was minted: run logs older than that belong to an earlier (purged) world. */
-async function mintedAt(urls: string[]): Promise<Date | undefined> {
-  const [{connectLedger}, {readMint}] = await Promise.all([import('../ledger/db.js'), import('../ledger/schema.js')])
-  const sql = await connectLedger(urls, {max: 1, applicationName: 'atlas-blast'})
-  try {
-    return (await readMint(sql))?.mintedAt
-  } finally {
-    await sql.end({timeout: 2})
-  }
-}
-
-async function allRunLogs(runsDir: string, current: string[], since: Date | undefined): Promise<string[]> {
-  const {readdir, stat} = await import('node:fs/promises')
-  const {RUN_LOG_FILE} = await import('../ledger/runlog.js')
-  const found = new Set(current)
-  let entries: string[] = []
-  try {
-    entries = await readdir(runsDir)
-  } catch {
-    return current
-  }
-  for (const name of entries.sort()) {
-    const dir = path.join(runsDir, name)
-    try {
-      const log = await stat(path.join(dir, RUN_LOG_FILE))
-      if (!since || log.mtime >= since) found.add(dir)
-    } catch {
-      // not a workload run
-    }
-  }
-  return [...found]
 }
 
 /** Uploads report.json and report.md to the primary region's audit bucket; returns the s3:// prefix. */

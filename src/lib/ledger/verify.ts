@@ -1,12 +1,13 @@
 import {closeSync, openSync, writeSync} from 'node:fs'
-import {mkdtemp, open, readdir, rm, stat} from 'node:fs/promises'
+import {mkdtemp, open, rm, stat} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {UsageError} from '../errors.js'
 import {sleep} from '../proc/ports.js'
 import {listAuditIds, readAuditRecord, type AuditRecord, type AuditTarget} from '../cloud/audit.js'
 import {connectLedger, type LedgerSql} from './db.js'
-import {combineStatus, IdStatus, RUN_LOG_FILE, statusOfLine} from './runlog.js'
+import {combineStatus, IdStatus, statusOfLine} from './runlog.js'
+import {selectRunLogs, type RunLogSelection} from './runlogs.js'
 import {requireMint} from './schema.js'
 import * as q from './sql.js'
 
@@ -64,8 +65,12 @@ export interface AuditOptions {
 export interface VerifyOptions {
   db?: string | string[]
   sql?: LedgerSql
-  /** run directories (or run log files) of workloads: durability and phantom checks */
+  /** run directories (or run log files) of workloads, always read: durability, phantom and integrity checks */
   runLogs?: string[]
+  /** the world's runs directory: every run log of this ledger found there is read too (see runlogs.ts) */
+  runsDir?: string
+  /** read only the runLogs given, not the world's */
+  onlyGivenRunLogs?: boolean
   audit?: AuditOptions
   /** at most this many violations are listed per kind (all are counted) */
   maxListed?: number
@@ -97,6 +102,8 @@ export interface VerifySummary {
     /** --via queue requests the service has not applied (yet, or ever: see the DLQ) */
     sentNotApplied: number
   }
+  /** the run logs read, and those found in the world's runs directory but left out (another ledger's) */
+  runLogs?: RunLogSelection
   audit?: {checked: number; missing: number; replicaMissing: number; withoutTransfer: number}
   /** stored transfers compared field by field with the client's request (run log) and with their audit records */
   integrity?: {comparedWithRequest: number; comparedWithAudit: number}
@@ -143,7 +150,8 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
   const checks: CheckResult[] = []
   try {
     const mint = await requireMint(sql)
-    const runLogFiles = options.runLogs ? await resolveRunLogs(options.runLogs) : []
+    const selection = await selectRunLogs({runsDir: options.runsDir, given: options.runLogs, onlyGiven: options.onlyGivenRunLogs, ledgerMintedAt: mint.mintedAt})
+    const runLogFiles = selection.files
 
     // server-side aggregates run concurrently with the client-side id stream
     progress('conservation, replay and balances (server-side aggregates)')
@@ -252,8 +260,8 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
       checks.push({name: 'durability', ok: lost === 0 && failedButCommitted === 0, checked: scan.runLog.acknowledged, violations: lost + failedButCommitted})
       checks.push({name: 'phantoms', ok: (counts.phantom ?? 0) === 0, checked: scan.transfers, violations: counts.phantom ?? 0})
     } else {
-      checks.push({name: 'durability', ok: true, violations: 0, skipped: 'no run log given (--run-dir)'})
-      checks.push({name: 'phantoms', ok: true, violations: 0, skipped: 'no run log given (--run-dir)'})
+      checks.push({name: 'durability', ok: true, violations: 0, skipped: 'no run log found or given (--run-dir)'})
+      checks.push({name: 'phantoms', ok: true, violations: 0, skipped: 'no run log found or given (--run-dir)'})
     }
     if (scan.integrity) {
       const n = (counts.altered ?? 0) + (counts.id_reused ?? 0) + (counts.audit_mismatch ?? 0)
@@ -276,6 +284,7 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
       balanceTotal: agg.balanceTotal.toString(),
       allowNegativeBalances: mint.allowNegativeBalances,
       ...(scan.runLog ? {runLogIds: scan.runLog} : {}),
+      ...(selection.files.length > 0 || selection.skipped.length > 0 ? {runLogs: selection} : {}),
       ...(scan.audit ? {audit: scan.audit} : {}),
       ...(scan.integrity ? {integrity: scan.integrity} : {}),
     }
@@ -380,7 +389,7 @@ async function scanIds(
           if (runLog) {
             const logged = ids.get(id)
             if (logged === undefined) {
-              report({kind: 'phantom', message: `transfer ${id} is stored but no client attempted it`, ids: [id]})
+              report({kind: 'phantom', message: `transfer ${id} is stored but no client attempted it (it is in none of the ${runLogFiles.length} run log(s) read)`, ids: [id]})
             } else {
               ids.delete(id)
               if (logged.status === IdStatus.NotCommitted) {
@@ -437,24 +446,6 @@ function differingFields(stored: string, sent: string): TransferField[] {
   const a = stored.split('\t')
   const b = sent.split('\t')
   return (['from', 'to', 'amount'] as const).filter((_, i) => a[i] !== b[i])
-}
-
-/** Run directories or files → run log files. */
-async function resolveRunLogs(inputs: string[]): Promise<string[]> {
-  const files: string[] = []
-  for (const input of inputs) {
-    const info = await stat(input).catch(() => undefined)
-    if (!info) throw new UsageError(`run log ${input} does not exist`, {hint: 'pass the --run-dir the workload wrote to'})
-    if (info.isDirectory()) {
-      const file = path.join(input, RUN_LOG_FILE)
-      if (!(await stat(file).catch(() => undefined))) {
-        const entries = await readdir(input)
-        throw new UsageError(`${input} has no ${RUN_LOG_FILE}`, {hint: entries.length > 0 ? `it contains: ${entries.slice(0, 5).join(', ')}` : 'it is empty'})
-      }
-      files.push(file)
-    } else files.push(input)
-  }
-  return files
 }
 
 interface IdRange {
@@ -790,6 +781,11 @@ export function formatVerifyReport(result: VerifyResult): string {
       `run log: ${r.attempted} attempted, ${r.acknowledged} acknowledged, ${r.unknown} unknown (${r.unknownCommitted} committed, ${r.unknownNotCommitted} not), ${r.notCommitted} rejected/failed${r.sentToQueue ? `, ${r.sentToQueue} sent to the queue (${r.sentNotApplied} not applied)` : ''}`,
     )
   }
+  if (s.runLogs) {
+    const read = s.runLogs.files
+    out.push(`run logs read (${read.length}): ${read.slice(0, 5).join(', ')}${read.length > 5 ? `, … ${read.length - 5} more (--json lists them)` : ''}`)
+    if (s.runLogs.skipped.length > 0) out.push(`run logs left out (${s.runLogs.skipped.length}, another ledger's): ${s.runLogs.skipped.slice(0, 3).map((x) => `${x.file}: ${x.reason}`).join('; ')}`)
+  }
   for (const check of result.checks) {
     const mark = check.skipped ? '-' : check.ok ? '✓' : '✗'
     out.push(`  ${mark} ${check.name.padEnd(18)} ${check.skipped ? `skipped: ${check.skipped}` : `${check.violations} violation(s)${check.checked === undefined ? '' : ` in ${check.checked} checked`}`}`)
@@ -800,6 +796,9 @@ export function formatVerifyReport(result: VerifyResult): string {
     const listed = result.violations.length
     const total = Object.values(result.violationCounts).reduce((a, b) => a + (b ?? 0), 0)
     if (total > listed) out.push(`  … ${total - listed} more not listed (use --json or --max-listed)`)
+    if (result.violationCounts.phantom) {
+      out.push(`hint: a phantom is in none of the run logs read (listed above); if a workload wrote its log elsewhere, pass its --run-dir as well`)
+    }
   }
   return out.join('\n')
 }
