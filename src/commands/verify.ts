@@ -16,7 +16,8 @@ export default class Verify extends AtlasCommand<typeof Verify> {
   integrity      every stored transfer equals what the client sent (from, to, amount in the run log) and what its audit record says (--audit); no id was sent twice with different contents
   audit          every committed transfer has its S3 audit record and, where replication is on, its copy in the other region's bucket (--audit)
 Run logs: every transfers.log of this ledger in the world's runs directory (<baseDir>/runs, and run directories outside it that a workload recorded in runs/index.txt), plus each --run-dir; --only-run-dir reads the --run-dir logs alone.
-Prints a summary and each violation with the transfer and account ids involved. Exit 0: all hold; 4: a violation.`
+Prints a summary and each violation with the transfer and account ids involved; a long verify reports its phase and the rows read every few seconds (stderr).
+Exit 0: all hold; 4: a violation; 3: the database did not answer within --timeout (the host is named).`
   static examples = [
     '<%= config.bin %> verify --ledger-balance',
     '<%= config.bin %> verify --ledger-balance --run-dir .atlas/runs/2026-01-01T00-00-00-000Z --audit --json',
@@ -30,6 +31,7 @@ Prints a summary and each violation with the transfer and account ids involved. 
     'only-run-dir': Flags.boolean({summary: 'Read only the --run-dir logs, not every run log of the world (none given: no durability/phantom checks).', default: false}),
     audit: Flags.boolean({summary: 'Also check the S3 audit records and their replicated copies.', default: false}),
     'audit-timeout': Flags.string({summary: 'How long to poll for audit records missing at first (asynchronous replication).', default: '10s'}),
+    timeout: Flags.string({summary: 'How long one statement or connection may go unanswered before verify gives up (exit 3, naming the host).', default: '1m'}),
     'max-listed': Flags.integer({summary: 'List at most this many violations per kind (all are counted).', default: 100, min: 1}),
   }
 
@@ -38,6 +40,7 @@ Prints a summary and each violation with the transfer and account ids involved. 
     const {LedgerTarget} = await import('../lib/ledger/target.js')
     const {parseDuration} = await import('../lib/duration.js')
     const {verifyLedger, formatVerifyReport} = await import('../lib/ledger/verify.js')
+    const timeoutMs = parseDuration(this.flags.timeout)
     const target = new LedgerTarget(config, {db: this.flags.db, endpoint: this.flags.endpoint})
     const urls = await target.databaseUrls()
     const progress = this.progress()
@@ -62,6 +65,7 @@ Prints a summary and each violation with the transfer and account ids involved. 
         onlyGivenRunLogs: this.flags['only-run-dir'],
         audit,
         maxListed: this.flags['max-listed'],
+        timeoutMs,
         signal: this.interruptSignal(),
         onProgress: (message) => progress.info(message),
       })

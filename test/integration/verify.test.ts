@@ -362,12 +362,59 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     expect(JSON.parse(all.stdout).summary.runLogIds.attempted).to.equal(135)
   })
 
+  it('a frozen database (SIGSTOP): verify ends with exit 3 within --timeout, naming the host, instead of waiting (CLI: a new connection)', async () => {
+    const {url, sql, runDir} = await ledgerAfterWorkload(20)
+    await sql.end({timeout: 1})
+    await pg.kill('SIGSTOP')
+    try {
+      const started = Date.now()
+      const result = await atlas(['verify', '--ledger-balance', '--db', url, '--run-dir', runDir, '--timeout', '2s', '--json'])
+      expect(result.code, result.stdout + result.stderr).to.equal(3)
+      expect(Date.now() - started, 'gave up near the bound').to.be.below(20_000)
+      const error = JSON.parse(result.stdout).error
+      expect(error.code).to.equal('DATABASE_NOT_ANSWERING')
+      expect(error.message).to.equal(`the database server 127.0.0.1:${pg.port} did not answer within 2 s (reading the mint record)`)
+    } finally {
+      await pg.kill('SIGCONT')
+    }
+  })
+
+  it('a database frozen under an open connection: the statement is bounded too, and progress is reported while waiting', async () => {
+    const {url, sql, runDir} = await ledgerAfterWorkload(20)
+    const {verifyLedger} = await import('../../src/lib/ledger/verify.js')
+    const {PreconditionError} = await import('../../src/lib/errors.js')
+    // open the pool's connections first, so the freeze hits statements, not the connect
+    await Promise.all([1, 2, 3, 4].map(() => sql.unsafe('SELECT pg_sleep(0.05)')))
+    const messages: string[] = []
+    await pg.kill('SIGSTOP')
+    try {
+      const started = Date.now()
+      const error = await verifyLedger({sql, db: url, runLogs: [runDir], timeoutMs: 1500, progressIntervalMs: 200, onProgress: (m) => messages.push(m)}).then(
+        () => undefined,
+        (e: Error) => e,
+      )
+      expect(error).to.be.instanceOf(PreconditionError)
+      expect(error!.message).to.equal(`the database server 127.0.0.1:${pg.port} did not answer within 1.5 s (reading the mint record)`)
+      expect(Date.now() - started).to.be.within(1400, 5000)
+      expect(messages.filter((m) => /^\d+ s: reading the mint record; 0 accounts replayed, 0 transfer rows read$/.test(m)).length).to.be.at.least(3)
+    } finally {
+      await pg.kill('SIGCONT')
+    }
+    // after the thaw the same pool verifies normally, and progress names the phases
+    const ok = await verifyLedger({sql, runLogs: [runDir], progressIntervalMs: 1})
+    expect(ok.ok).to.equal(true)
+    await sql.end({timeout: 1})
+  })
+
   it('usage and precondition errors have their exit codes', async () => {
     const noLedger = await atlas(['verify', '--db', pg.url, '--json'])
     expect(noLedger.code).to.equal(3)
     expect(JSON.parse(noLedger.stdout).error.code).to.equal('LEDGER_NOT_INITIALISED')
     const badRunDir = await atlas(['verify', '--db', pg.url.replace(/\/postgres$/, '/verify_1'), '--run-dir', path.join(tmp, 'nope')])
     expect(badRunDir.code).to.equal(2)
+    const badTimeout = await atlas(['verify', '--db', pg.url.replace(/\/postgres$/, '/verify_1'), '--timeout', 'soon'])
+    expect(badTimeout.code).to.equal(2)
+    expect(badTimeout.stderr).to.match(/invalid duration "soon"/)
     const badWorkload = await atlas(['workload', '--db', pg.url])
     expect(badWorkload.code).to.equal(2)
     expect(badWorkload.stderr).to.match(/--duration or --count/)

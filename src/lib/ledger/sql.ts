@@ -124,5 +124,11 @@ export const TRANSFER_ROWS_FIRST_PAGE = 'SELECT id, from_account, to_account, am
 /** server-side: ids stored more than once (only possible once the primary key is gone). $1 limit */
 export const DUPLICATE_TRANSFER_IDS = 'SELECT id, count(*) AS copies FROM transfers GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT $1'
 
+/**
+ * Which server a connection reached, to name it when it stops answering. PostgreSQL
+ * only: elsewhere it fails and the caller names every host of the URL instead.
+ */
+export const SERVER_ADDRESS = 'SELECT inet_server_addr()::text AS host, inet_server_port() AS port'
+
 /** cheap liveness and writability probe */
 export const PING = 'SELECT 1 AS ok'

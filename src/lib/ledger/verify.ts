@@ -2,10 +2,10 @@ import {closeSync, openSync, writeSync} from 'node:fs'
 import {mkdtemp, open, rm, stat} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {UsageError} from '../errors.js'
+import {PreconditionError, UsageError} from '../errors.js'
 import {sleep} from '../proc/ports.js'
 import {listAuditIds, readAuditRecord, type AuditRecord, type AuditTarget} from '../cloud/audit.js'
-import {connectLedger, type LedgerSql} from './db.js'
+import {combineDatabaseUrls, connectLedger, type LedgerSql} from './db.js'
 import {combineStatus, IdStatus, statusOfLine} from './runlog.js'
 import {selectRunLogs, type RunLogSelection} from './runlogs.js'
 import {requireMint} from './schema.js'
@@ -80,6 +80,10 @@ export interface VerifyOptions {
   tmpDir?: string
   /** run-log ids held in memory at once (one partition); default 100,000 */
   partitionIds?: number
+  /** a statement (or connection) that does not answer within this ends verify with exit 3; default 60 s */
+  timeoutMs?: number
+  /** how often a long verify reports its phase and the rows read so far; default 5 s */
+  progressIntervalMs?: number
 }
 
 export interface VerifySummary {
@@ -140,6 +144,14 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
   const ownPool = !options.sql
   if (!options.sql && !options.db) throw new UsageError('no database given', {hint: 'pass --db or start a world with `atlas up`'})
   const sql = options.sql ?? (await connectLedger(options.db!, {max: 4, applicationName: 'atlas-verify'}))
+  const bound = new StatementBound(options.timeoutMs ?? 60_000, options.db ? combineDatabaseUrls(options.db).hosts : [])
+  // a long verify says where it is, every few seconds (stderr): the phase and the rows read so far
+  const state: ScanState = {phase: 'reading the mint record', accountsReplayed: 0, transferRowsRead: 0}
+  const ticker = setInterval(() => {
+    const seconds = ((performance.now() - started) / 1000).toFixed(0)
+    progress(`${seconds} s: ${state.phase}; ${state.accountsReplayed} accounts replayed, ${state.transferRowsRead} transfer rows read`)
+  }, options.progressIntervalMs ?? 5000)
+  ticker.unref()
 
   const violations: Violation[] = []
   const counts: Partial<Record<ViolationKind, number>> = {}
@@ -149,14 +161,16 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
   }
   const checks: CheckResult[] = []
   try {
-    const mint = await requireMint(sql)
+    const mint = await bound.answer('reading the mint record', requireMint(sql))
+    await bound.identifyServer(sql)
     const selection = await selectRunLogs({runsDir: options.runsDir, given: options.runLogs, onlyGiven: options.onlyGivenRunLogs, ledgerMintedAt: mint.mintedAt})
     const runLogFiles = selection.files
 
     // server-side aggregates run concurrently with the client-side id stream
     progress('conservation, replay and balances (server-side aggregates)')
+    state.phase = runLogFiles.length > 0 || options.audit ? 'replaying balances and reading transfers' : 'replaying balances'
     const aggregates = (async () => {
-      const [range] = await sql.unsafe(q.ACCOUNT_ID_RANGE)
+      const [range] = await bound.answer('reading the account range', sql.unsafe(q.ACCOUNT_ID_RANGE))
       let balanceTotal = 0n
       let openingTotal = 0n
       let accountCount = 0
@@ -171,7 +185,8 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
         for (let lo = Number(range.lo); lo <= Number(range.hi); lo += ACCOUNT_CHUNK) {
           const hi = Math.min(Number(range.hi), lo + ACCOUNT_CHUNK - 1)
           const query = single ? sql.unsafe(q.REPLAY_ALL) : sql.unsafe(q.REPLAY_CHUNK, [lo, hi])
-          const rows = (await query.values()) as unknown as Array<[string, string, string, string, string, string]>
+          const rows = (await bound.answer(`replaying accounts ${lo}..${hi}`, query.values())) as unknown as Array<[string, string, string, string, string, string]>
+          state.accountsReplayed += rows.length
           for (const [id, balanceText, openingText, incomingText, countText, outgoingText] of rows) {
             const balance = BigInt(balanceText)
             const opening = BigInt(openingText)
@@ -213,10 +228,10 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
           message: `accounts were added, removed or re-opened after the mint: ${accountCount} accounts with opening balances summing to ${openingTotal}; minted ${mint.accounts} accounts, ${mint.total} in total`,
         })
       }
-      const [pk] = await sql.unsafe(q.TRANSFERS_PRIMARY_KEY)
+      const [pk] = await bound.answer('looking up the primary key', sql.unsafe(q.TRANSFERS_PRIMARY_KEY))
       const hasPrimaryKey = Number(pk.n) > 0
       // without the primary key, uniqueness is not enforced any more: look for stored duplicates
-      const duplicates = hasPrimaryKey ? [] : await sql.unsafe(q.DUPLICATE_TRANSFER_IDS, [maxListed])
+      const duplicates = hasPrimaryKey ? [] : await bound.answer('looking for duplicate ids', sql.unsafe(q.DUPLICATE_TRANSFER_IDS, [maxListed]))
       return {
         balanceTotal,
         accountCount,
@@ -233,7 +248,7 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
     aggregates.catch(() => {})
 
     const needIdStream = runLogFiles.length > 0 || options.audit !== undefined
-    const idScan = needIdStream ? scanIds(sql, runLogFiles, options, report, progress) : Promise.resolve({transfers: 0, runLog: undefined, audit: undefined, integrity: undefined, adjacentDuplicates: 0})
+    const idScan = needIdStream ? scanIds(sql, runLogFiles, options, report, progress, bound, state) : Promise.resolve({transfers: 0, runLog: undefined, audit: undefined, integrity: undefined, adjacentDuplicates: 0})
     const [agg, scan] = await Promise.all([aggregates, idScan])
 
     for (const v of agg.conservationViolations) report(v)
@@ -297,8 +312,72 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
       durationSeconds: Math.round((performance.now() - started) / 10) / 100,
     }
   } finally {
+    clearInterval(ticker)
+    // statements stuck on a frozen server are abandoned after this grace period
     if (ownPool) await sql.end({timeout: 2})
   }
+}
+
+interface ScanState {
+  phase: string
+  accountsReplayed: number
+  transferRowsRead: number
+}
+
+/**
+ * Bounds every statement of a verify. A server that stops answering (a frozen
+ * primary: SIGSTOP, a hung disk) would otherwise keep verify waiting forever with
+ * no output; past the bound it ends with exit 3, naming the host.
+ */
+class StatementBound {
+  /** host:port of the server the pool talks to, once known */
+  private server: string | undefined
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly hosts: string[],
+  ) {
+    if (hosts.length === 1) this.server = hosts[0]
+  }
+
+  /** with several hosts, which one is the primary we talk to (best effort: the message names all hosts otherwise) */
+  async identifyServer(sql: LedgerSql): Promise<void> {
+    if (this.server) return
+    try {
+      const [row] = await this.answer('identifying the server', sql.unsafe(q.SERVER_ADDRESS))
+      const host = String(row.host ?? '').replace(/\/\d+$/, '')
+      if (host && row.port) this.server = `${host}:${row.port}`
+    } catch (error) {
+      if (error instanceof PreconditionError) throw error
+    }
+  }
+
+  answer<T>(what: string, pending: PromiseLike<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(this.notAnswering(what, `within ${formatSeconds(this.timeoutMs)}`)), this.timeoutMs)
+    })
+    const answered = Promise.resolve(pending).catch((error: unknown) => {
+      // the connect timeout of the pool (connectLedger): the same failure, seen while connecting
+      const e = error as {code?: string; address?: string; port?: number}
+      if (e?.code === 'CONNECT_TIMEOUT') throw this.notAnswering(`${what}: connecting`, 'to a connection attempt', e.address && e.port ? `${e.address}:${e.port}` : undefined)
+      throw error
+    })
+    return Promise.race([answered, timeout]).finally(() => clearTimeout(timer))
+  }
+
+  private notAnswering(what: string, bound: string, server = this.server): PreconditionError {
+    const who = server ? `the database server ${server}` : this.hosts.length > 0 ? `the database (hosts ${this.hosts.join(', ')})` : 'the database'
+    return new PreconditionError(`${who} did not answer ${bound} (${what})`, {
+      code: 'DATABASE_NOT_ANSWERING',
+      hint: 'is it frozen or overloaded? `atlas status` shows the members; --timeout sets how long verify waits for one statement',
+      details: {server: server ?? null, hosts: this.hosts, timeoutMs: this.timeoutMs},
+    })
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`
 }
 
 type RunLogSummary = NonNullable<VerifySummary['runLogIds']>
@@ -333,6 +412,8 @@ async function scanIds(
   options: VerifyOptions,
   report: (v: Violation) => void,
   progress: (message: string) => void,
+  bound: StatementBound,
+  state: ScanState,
 ): Promise<{transfers: number; runLog?: RunLogSummary; audit?: AuditSummary; integrity?: IntegritySummary; adjacentDuplicates: number}> {
   const partitions = runLogFiles.length > 0 ? await partitionRunLogs(runLogFiles, options.tmpDir, options.partitionIds) : undefined
   const runLog: RunLogSummary | undefined = partitions
@@ -375,7 +456,8 @@ async function scanIds(
       // so the database reads it while this one is merged
       let next: Promise<TransferRow[]> | undefined = fetchPage(range.lo, true)
       while (next) {
-        const page: TransferRow[] = await next
+        const page: TransferRow[] = await bound.answer(`reading transfer rows (${state.transferRowsRead} read so far)`, next)
+        state.transferRowsRead += page.length
         next = page.length === ID_PAGE ? fetchPage(page[page.length - 1][0], false) : undefined
         for (const row of page) {
           const id = row[0]
