@@ -507,7 +507,10 @@ async function scanIds(
       done++
       if (ranges.length > 1) progress(`transfer ids: partition ${done}/${ranges.length} (${transfers} transfers so far)`)
     }
-    if (audit) await audit.finish(options.signal)
+    if (audit) {
+      state.phase = 'reading the remaining audit records'
+      await audit.finish(options.signal)
+    }
   } finally {
     await partitions?.cleanup()
   }
