@@ -248,7 +248,7 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
     aggregates.catch(() => {})
 
     const needIdStream = runLogFiles.length > 0 || options.audit !== undefined
-    const idScan = needIdStream ? scanIds(sql, runLogFiles, options, report, progress, bound, state) : Promise.resolve({transfers: 0, runLog: undefined, audit: undefined, integrity: undefined, adjacentDuplicates: 0})
+    const idScan = needIdStream ? scanIds(sql, runLogFiles, options, report, progress, bound, state) : Promise.resolve({transfers: 0, runLog: undefined, audit: undefined, integrity: undefined, streamDuplicates: 0})
     const [agg, scan] = await Promise.all([aggregates, idScan])
 
     for (const v of agg.conservationViolations) report(v)
@@ -266,7 +266,7 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
     for (const row of agg.duplicates) {
       report({kind: 'duplicate', message: `transfer ${row.id} is stored ${row.copies} times`, ids: [String(row.id)]})
     }
-    const duplicateCount = Math.max(agg.duplicates.length, scan.adjacentDuplicates)
+    const duplicateCount = Math.max(agg.duplicates.length, scan.streamDuplicates)
     // with the primary key in place and no id stream, uniqueness is the database's guarantee; without it, DUPLICATE_TRANSFER_IDS looked
     checks.push({name: 'duplicates', ok: duplicateCount === 0, checked: agg.transfers, violations: duplicateCount})
     if (scan.runLog) {
@@ -396,10 +396,14 @@ export interface StoredTransfer {
 /** What the run logs say about one id. */
 interface LoggedTransfer {
   status: IdStatus
-  /** "<from>\t<to>\t<amount>" as the client sent it (its attempt line); undefined when no attempt line was read */
-  request?: string
-  /** a second, different request under the same id */
+  /** the request as the client sent it (its attempt line); undefined when no attempt line was read */
+  from?: number
+  to?: number
+  amount?: number
+  /** a second, different request under the same id, as "from 1 to 2 amount 3" (rare: kept as text) */
   conflicting?: string
+  /** stored: found in the transfers table */
+  seen?: boolean
 }
 
 /**
@@ -414,7 +418,7 @@ async function scanIds(
   progress: (message: string) => void,
   bound: StatementBound,
   state: ScanState,
-): Promise<{transfers: number; runLog?: RunLogSummary; audit?: AuditSummary; integrity?: IntegritySummary; adjacentDuplicates: number}> {
+): Promise<{transfers: number; runLog?: RunLogSummary; audit?: AuditSummary; integrity?: IntegritySummary; streamDuplicates: number}> {
   const partitions = runLogFiles.length > 0 ? await partitionRunLogs(runLogFiles, options.tmpDir, options.partitionIds) : undefined
   const runLog: RunLogSummary | undefined = partitions
     ? {attempted: 0, acknowledged: 0, unknown: 0, unknownCommitted: 0, unknownNotCommitted: 0, notCommitted: 0, sentToQueue: 0, sentNotApplied: 0}
@@ -422,7 +426,7 @@ async function scanIds(
   const audit = options.audit ? new AuditMerge(options.audit, report) : undefined
   let transfers = 0
   let comparedWithRequest = 0
-  let adjacentDuplicates = 0
+  let streamDuplicates = 0
   let previous: string | undefined
   const ranges = partitions?.ranges ?? [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: async () => new Map<string, LoggedTransfer>()}]
   try {
@@ -441,51 +445,43 @@ async function scanIds(
           if (logged.conflicting !== undefined) {
             report({
               kind: 'id_reused',
-              message: `transfer id ${id} was sent with different contents: ${describeRequest(logged.request!)} and ${describeRequest(logged.conflicting)} (only one can be stored; the other was answered as if applied)`,
+              message: `transfer id ${id} was sent with different contents: ${describeRequest(logged.from!, logged.to!, logged.amount!)} and ${logged.conflicting} (only one can be stored; the other was answered as if applied)`,
               ids: [id],
             })
           }
         }
       }
-      const fetchPage = (after: string, first: boolean) => {
-        const pending = sql.unsafe(first ? q.TRANSFER_ROWS_FIRST_PAGE : q.TRANSFER_ROWS_PAGE, [after, range.hi, ID_PAGE], {prepare: true}).values() as unknown as Promise<TransferRow[]>
-        pending.catch(() => {})
-        return pending
-      }
-      // the next page is requested as soon as this one arrives (keyset: it only needs the last id),
-      // so the database reads it while this one is merged
-      let next: Promise<TransferRow[]> | undefined = fetchPage(range.lo, true)
-      while (next) {
-        const page: TransferRow[] = await bound.answer(`reading transfer rows (${state.transferRowsRead} read so far)`, next)
-        state.transferRowsRead += page.length
-        next = page.length === ID_PAGE ? fetchPage(page[page.length - 1][0], false) : undefined
+      // the audit merge needs key order; the run-log join alone looks ids up in the partition's map
+      for await (const page of transferRows(sql, range, audit !== undefined, bound, state)) {
         for (const row of page) {
           const id = row[0]
           transfers++
-          if (id === previous) {
-            adjacentDuplicates++
+          const logged = runLog ? ids.get(id) : undefined
+          if (id === previous || logged?.seen) {
+            streamDuplicates++
             report({kind: 'duplicate', message: `transfer ${id} is stored more than once`, ids: [id]})
             continue
           }
           previous = id
           if (runLog) {
-            const logged = ids.get(id)
             if (logged === undefined) {
               report({kind: 'phantom', message: `transfer ${id} is stored but no client attempted it (it is in none of the ${runLogFiles.length} run log(s) read)`, ids: [id]})
             } else {
-              ids.delete(id)
+              logged.seen = true
               if (logged.status === IdStatus.NotCommitted) {
                 report({kind: 'committed_despite_failure', message: `transfer ${id} was reported rejected/failed to the client but is committed`, ids: [id]})
               } else if (logged.status === IdStatus.Unknown) runLog.unknownCommitted++
-              if (logged.request !== undefined) {
+              if (logged.from !== undefined) {
                 comparedWithRequest++
-                const stored = `${row[1]}\t${row[2]}\t${row[3]}`
+                const from = Number(row[1])
+                const to = Number(row[2])
+                const amount = Number(row[3])
                 // a reused id was reported above; its stored transfer must still be one of the requests
-                if (stored !== logged.request && stored !== logged.conflicting) {
-                  const fields = differingFields(stored, logged.request)
+                if ((from !== logged.from || to !== logged.to || amount !== logged.amount) && describeRequest(from, to, amount) !== logged.conflicting) {
+                  const fields = (['from', 'to', 'amount'] as const).filter((f) => ({from, to, amount})[f] !== logged[f])
                   report({
                     kind: 'altered',
-                    message: `transfer ${id} is stored as ${describeRequest(stored)}, but the client sent ${describeRequest(logged.request)} (${fields.join(', ')} differ${fields.length === 1 ? 's' : ''})`,
+                    message: `transfer ${id} is stored as ${describeRequest(from, to, amount)}, but the client sent ${describeRequest(logged.from, logged.to!, logged.amount!)} (${fields.join(', ')} differ${fields.length === 1 ? 's' : ''})`,
                     ids: [id],
                     fields,
                   })
@@ -499,6 +495,7 @@ async function scanIds(
       // what the run log has and the database does not
       if (runLog) {
         for (const [id, logged] of ids) {
+          if (logged.seen) continue
           if (logged.status === IdStatus.Acknowledged) report({kind: 'lost', message: `transfer ${id} was acknowledged to the client but is not stored`, ids: [id]})
           else if (logged.status === IdStatus.Unknown) runLog.unknownNotCommitted++
           else if (logged.status === IdStatus.Sent) runLog.sentNotApplied++
@@ -515,22 +512,50 @@ async function scanIds(
     await partitions?.cleanup()
   }
   const integrity = runLog || audit ? {comparedWithRequest, comparedWithAudit: audit?.compared ?? 0} : undefined
-  return {transfers, runLog, audit: audit?.summary, integrity, adjacentDuplicates}
+  return {transfers, runLog, audit: audit?.summary, integrity, streamDuplicates}
 }
 
-/** id, from_account, to_account, amount, origin_region as text */
+/** id, from_account, to_account, amount as text, and origin_region when read in key order (for the audit merge) */
 type TransferRow = [string, string, string, string, string]
 
-/** "<from>\t<to>\t<amount>" → "from 1 to 2 amount 30" */
-function describeRequest(request: string): string {
-  const [from, to, amount] = request.split('\t')
-  return `from ${from} to ${to} amount ${amount}`
+/**
+ * The stored transfers of one id range, a batch at a time. In key order (keyset
+ * pages, the next one requested while this one is merged) when merged with the
+ * audit listings; otherwise in the table's physical order through one cursor: key
+ * order costs a random heap read per row once the statement needs more than the
+ * primary key, the physical order reads each page once.
+ */
+async function* transferRows(sql: LedgerSql, range: IdRange, keyOrder: boolean, bound: StatementBound, state: ScanState): AsyncGenerator<TransferRow[]> {
+  const what = () => `reading transfer rows (${state.transferRowsRead} read so far)`
+  if (!keyOrder) {
+    const cursor = (sql.unsafe(q.TRANSFER_ROWS_IN_RANGE, [range.lo, range.hi]).values().cursor(ID_PAGE) as unknown as AsyncIterable<TransferRow[]>)[Symbol.asyncIterator]()
+    try {
+      for (;;) {
+        const batch = await bound.answer(what(), cursor.next())
+        if (batch.done) return
+        state.transferRowsRead += batch.value.length
+        yield batch.value
+      }
+    } finally {
+      await cursor.return?.()
+    }
+  }
+  const fetchPage = (after: string, first: boolean) => {
+    const pending = sql.unsafe(first ? q.TRANSFER_ROWS_FIRST_PAGE : q.TRANSFER_ROWS_PAGE, [after, range.hi, ID_PAGE], {prepare: true}).values() as unknown as Promise<TransferRow[]>
+    pending.catch(() => {})
+    return pending
+  }
+  let next: Promise<TransferRow[]> | undefined = fetchPage(range.lo, true)
+  while (next) {
+    const page: TransferRow[] = await bound.answer(what(), next)
+    state.transferRowsRead += page.length
+    next = page.length === ID_PAGE ? fetchPage(page[page.length - 1][0], false) : undefined
+    yield page
+  }
 }
 
-function differingFields(stored: string, sent: string): TransferField[] {
-  const a = stored.split('\t')
-  const b = sent.split('\t')
-  return (['from', 'to', 'amount'] as const).filter((_, i) => a[i] !== b[i])
+function describeRequest(from: number, to: number, amount: number): string {
+  return `from ${from} to ${to} amount ${amount}`
 }
 
 interface IdRange {
@@ -589,34 +614,42 @@ function idAt(chunk: Buffer, idStart: number): string {
   return /[A-F]/.test(id) ? id.toLowerCase() : id
 }
 
+/** from, to, amount of the last parseRequest (one scratch array: no allocation per line) */
+const parsedRequest = new Float64Array(3)
+
 /**
- * The request of an attempt line, "<from>\t<to>\t<amount>", from the fields after
- * the id (a run log's line goes on with the time, a partition record ends there).
+ * Parses the request of an attempt line, "<from>\t<to>\t<amount>" after the id (a
+ * run log's line goes on with the time, a partition record ends there), into
+ * parsedRequest. Returns the end of the amount field, or -1 when the fields are
+ * not there.
  */
-function requestAt(chunk: Buffer, idStart: number, lineEnd: number): string | undefined {
-  const start = idStart + 37
-  const afterFrom = chunk.indexOf(9, start)
-  if (afterFrom < 0 || afterFrom >= lineEnd) return undefined
-  const afterTo = chunk.indexOf(9, afterFrom + 1)
-  if (afterTo < 0 || afterTo >= lineEnd) return undefined
-  let end = chunk.indexOf(9, afterTo + 1)
-  if (end < 0 || end > lineEnd) end = lineEnd
-  return chunk.toString('latin1', start, end)
+function parseRequest(chunk: Buffer, idStart: number, lineEnd: number): number {
+  let at = idStart + 37
+  for (let field = 0; field < 3; field++) {
+    let value = 0
+    const start = at
+    while (at < lineEnd && chunk[at] >= 0x30 && chunk[at] <= 0x39) value = value * 10 + (chunk[at++] - 0x30)
+    if (at === start || (at < lineEnd && chunk[at] !== 9) || (field < 2 && at >= lineEnd)) return -1
+    parsedRequest[field] = value
+    if (field < 2) at++
+  }
+  return at
 }
 
 /** Adds one run-log record to what is known about its id. */
 function addRecord(map: Map<string, LoggedTransfer>, status: IdStatus, chunk: Buffer, idStart: number, lineEnd: number): void {
   const id = idAt(chunk, idStart)
-  const request = status === IdStatus.Attempted ? requestAt(chunk, idStart, lineEnd) : undefined
+  const hasRequest = status === IdStatus.Attempted && parseRequest(chunk, idStart, lineEnd) >= 0
   const known = map.get(id)
   if (!known) {
-    map.set(id, request === undefined ? {status} : {status, request})
+    map.set(id, hasRequest ? {status, from: parsedRequest[0], to: parsedRequest[1], amount: parsedRequest[2]} : {status})
     return
   }
   known.status = combineStatus(known.status, status)
-  if (request === undefined || request === known.request) return
-  if (known.request === undefined) known.request = request
-  else known.conflicting ??= request
+  if (!hasRequest) return
+  const [from, to, amount] = parsedRequest
+  if (known.from === undefined) Object.assign(known, {from, to, amount})
+  else if (from !== known.from || to !== known.to || amount !== known.amount) known.conflicting ??= describeRequest(from, to, amount)
 }
 
 /** lower-case hex digit value of the byte, or -1 */
@@ -674,11 +707,11 @@ async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), target = 
         chunk.copy(buffer, at + 2, idStart, idStart + 36)
         at += 38
         if (status === IdStatus.Attempted) {
-          // the request (from, to, amount), for the integrity check
-          const request = requestAt(chunk, idStart, lineEnd)
-          if (request !== undefined && request.length <= PARTITION_RECORD_MAX - 40) {
-            buffer[at] = 9
-            at += 1 + buffer.write(request, at + 1, 'latin1')
+          // the request (from, to, amount) as bytes, for the integrity check
+          const end = parseRequest(chunk, idStart, lineEnd)
+          if (end >= 0 && end - (idStart + 36) <= PARTITION_RECORD_MAX - 39) {
+            chunk.copy(buffer, at, idStart + 36, end)
+            at += end - (idStart + 36)
           }
         }
         buffer[at] = 10
