@@ -393,17 +393,77 @@ export interface StoredTransfer {
   originRegion: string
 }
 
-/** What the run logs say about one id. */
-interface LoggedTransfer {
-  status: IdStatus
-  /** the request as the client sent it (its attempt line); undefined when no attempt line was read */
-  from?: number
-  to?: number
-  amount?: number
+const REQUEST_KNOWN = 1
+const STORED = 2
+
+/**
+ * What the run logs say about the ids of one partition: each id maps to a slot of
+ * parallel typed arrays, not to an object (millions of entries stay cheap for the
+ * garbage collector).
+ */
+class LoggedIds {
+  private readonly slots = new Map<string, number>()
+  status = new Uint8Array(1024)
+  /** REQUEST_KNOWN: the attempt line was read; STORED: found in the transfers table */
+  flags = new Uint8Array(1024)
+  /** from, to, amount as the client sent them, three per slot */
+  request = new Float64Array(3 * 1024)
   /** a second, different request under the same id, as "from 1 to 2 amount 3" (rare: kept as text) */
-  conflicting?: string
-  /** stored: found in the transfers table */
-  seen?: boolean
+  readonly conflicting = new Map<number, {id: string; other: string}>()
+
+  slot(id: string): number | undefined {
+    return this.slots.get(id)
+  }
+
+  entries(): IterableIterator<[string, number]> {
+    return this.slots.entries()
+  }
+
+  slotsInUse(): IterableIterator<number> {
+    return this.slots.values()
+  }
+
+  /** "from 1 to 2 amount 3" as the client sent it */
+  describe(slot: number): string {
+    return describeRequest(this.request[3 * slot], this.request[3 * slot + 1], this.request[3 * slot + 2])
+  }
+
+  /** Adds one run-log record. */
+  add(status: IdStatus, chunk: Buffer, idStart: number, lineEnd: number): void {
+    const id = idAt(chunk, idStart)
+    const hasRequest = status === IdStatus.Attempted && parseRequest(chunk, idStart, lineEnd) >= 0
+    let slot = this.slots.get(id)
+    if (slot === undefined) {
+      slot = this.slots.size
+      if (slot === this.status.length) this.grow()
+      this.slots.set(id, slot)
+      this.status[slot] = status
+      this.flags[slot] = 0
+    } else {
+      this.status[slot] = combineStatus(this.status[slot] as IdStatus, status)
+    }
+    if (!hasRequest) return
+    const at = 3 * slot
+    if ((this.flags[slot] & REQUEST_KNOWN) === 0) {
+      this.flags[slot] |= REQUEST_KNOWN
+      this.request.set(parsedRequest, at)
+    } else if (parsedRequest[0] !== this.request[at] || parsedRequest[1] !== this.request[at + 1] || parsedRequest[2] !== this.request[at + 2]) {
+      if (!this.conflicting.has(slot)) this.conflicting.set(slot, {id, other: describeRequest(parsedRequest[0], parsedRequest[1], parsedRequest[2])})
+    }
+  }
+
+  private grow(): void {
+    const size = this.status.length * 2
+    const status = new Uint8Array(size)
+    status.set(this.status)
+    const flags = new Uint8Array(size)
+    flags.set(this.flags)
+    const request = new Float64Array(3 * size)
+    request.set(this.request)
+    this.status = status
+    this.flags = flags
+    this.request = request
+  }
 }
 
 /**
@@ -428,77 +488,87 @@ async function scanIds(
   let comparedWithRequest = 0
   let streamDuplicates = 0
   let previous: string | undefined
-  const ranges = partitions?.ranges ?? [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: async () => new Map<string, LoggedTransfer>()}]
+  const ranges = partitions?.ranges ?? [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: async () => new LoggedIds()}]
   try {
+    // several partitions and no audit merge: one pass over the table spills the stored transfers into
+    // partition files like the run log's, instead of one range scan per partition over the whole heap
+    const spilled = partitions && ranges.length > 1 && !audit ? await spillStoredTransfers(sql, partitions, bound, state) : undefined
     let done = 0
     for (const range of ranges) {
       options.signal?.throwIfAborted()
       const ids = await range.load()
       if (runLog) {
-        for (const [id, logged] of ids) {
+        for (const slot of ids.slotsInUse()) {
           runLog.attempted++
-          const status = logged.status
+          const status = ids.status[slot]
           if (status === IdStatus.Acknowledged) runLog.acknowledged++
           else if (status === IdStatus.Unknown) runLog.unknown++
           else if (status === IdStatus.NotCommitted) runLog.notCommitted++
           else if (status === IdStatus.Sent) runLog.sentToQueue++
-          if (logged.conflicting !== undefined) {
-            report({
-              kind: 'id_reused',
-              message: `transfer id ${id} was sent with different contents: ${describeRequest(logged.from!, logged.to!, logged.amount!)} and ${logged.conflicting} (only one can be stored; the other was answered as if applied)`,
-              ids: [id],
-            })
-          }
+        }
+        for (const [slot, {id, other}] of ids.conflicting) {
+          report({
+            kind: 'id_reused',
+            message: `transfer id ${id} was sent with different contents: ${ids.describe(slot)} and ${other} (only one can be stored; the other was answered as if applied)`,
+            ids: [id],
+          })
         }
       }
-      // the audit merge needs key order; the run-log join alone looks ids up in the partition's map
-      for await (const page of transferRows(sql, range, audit !== undefined, bound, state)) {
-        for (const row of page) {
-          const id = row[0]
-          transfers++
-          const logged = runLog ? ids.get(id) : undefined
-          if (id === previous || logged?.seen) {
-            streamDuplicates++
-            report({kind: 'duplicate', message: `transfer ${id} is stored more than once`, ids: [id]})
-            continue
-          }
-          previous = id
-          if (runLog) {
-            if (logged === undefined) {
-              report({kind: 'phantom', message: `transfer ${id} is stored but no client attempted it (it is in none of the ${runLogFiles.length} run log(s) read)`, ids: [id]})
-            } else {
-              logged.seen = true
-              if (logged.status === IdStatus.NotCommitted) {
-                report({kind: 'committed_despite_failure', message: `transfer ${id} was reported rejected/failed to the client but is committed`, ids: [id]})
-              } else if (logged.status === IdStatus.Unknown) runLog.unknownCommitted++
-              if (logged.from !== undefined) {
-                comparedWithRequest++
-                const from = Number(row[1])
-                const to = Number(row[2])
-                const amount = Number(row[3])
-                // a reused id was reported above; its stored transfer must still be one of the requests
-                if ((from !== logged.from || to !== logged.to || amount !== logged.amount) && describeRequest(from, to, amount) !== logged.conflicting) {
-                  const fields = (['from', 'to', 'amount'] as const).filter((f) => ({from, to, amount})[f] !== logged[f])
-                  report({
-                    kind: 'altered',
-                    message: `transfer ${id} is stored as ${describeRequest(from, to, amount)}, but the client sent ${describeRequest(logged.from, logged.to!, logged.amount!)} (${fields.join(', ')} differ${fields.length === 1 ? 's' : ''})`,
-                    ids: [id],
-                    fields,
-                  })
-                }
-              }
+      /** the checks of one stored transfer against the run log; false for a repeated id */
+      const check = (id: string, from: number, to: number, amount: number): boolean => {
+        transfers++
+        const slot = runLog ? ids.slot(id) : undefined
+        if (id === previous || (slot !== undefined && ids.flags[slot] & STORED)) {
+          streamDuplicates++
+          report({kind: 'duplicate', message: `transfer ${id} is stored more than once`, ids: [id]})
+          return false
+        }
+        previous = id
+        if (!runLog) return true
+        if (slot === undefined) {
+          report({kind: 'phantom', message: `transfer ${id} is stored but no client attempted it (it is in none of the ${runLogFiles.length} run log(s) read)`, ids: [id]})
+          return true
+        }
+        ids.flags[slot] |= STORED
+        const status = ids.status[slot]
+        if (status === IdStatus.NotCommitted) {
+          report({kind: 'committed_despite_failure', message: `transfer ${id} was reported rejected/failed to the client but is committed`, ids: [id]})
+        } else if (status === IdStatus.Unknown) runLog.unknownCommitted++
+        if ((ids.flags[slot] & REQUEST_KNOWN) === 0) return true
+        comparedWithRequest++
+        const sent = {from: ids.request[3 * slot], to: ids.request[3 * slot + 1], amount: ids.request[3 * slot + 2]}
+        // a reused id was reported above; its stored transfer must still be one of the requests
+        if ((from !== sent.from || to !== sent.to || amount !== sent.amount) && describeRequest(from, to, amount) !== ids.conflicting.get(slot)?.other) {
+          const fields = (['from', 'to', 'amount'] as const).filter((f) => ({from, to, amount})[f] !== sent[f])
+          report({
+            kind: 'altered',
+            message: `transfer ${id} is stored as ${describeRequest(from, to, amount)}, but the client sent ${ids.describe(slot)} (${fields.join(', ')} differ${fields.length === 1 ? 's' : ''})`,
+            ids: [id],
+            fields,
+          })
+        }
+        return true
+      }
+      if (spilled) {
+        await scanStoredPartition(spilled.file(range), check)
+      } else {
+        // the audit merge needs key order; the run-log join alone looks ids up in the partition's map
+        for await (const page of transferRows(sql, range, audit !== undefined, bound, state)) {
+          for (const row of page) {
+            if (check(row[0], Number(row[1]), Number(row[2]), Number(row[3])) && audit) {
+              await audit.transfer({id: row[0], from: row[1], to: row[2], amount: row[3], originRegion: row[4]})
             }
           }
-          if (audit) await audit.transfer({id, from: row[1], to: row[2], amount: row[3], originRegion: row[4]})
         }
       }
       // what the run log has and the database does not
       if (runLog) {
-        for (const [id, logged] of ids) {
-          if (logged.seen) continue
-          if (logged.status === IdStatus.Acknowledged) report({kind: 'lost', message: `transfer ${id} was acknowledged to the client but is not stored`, ids: [id]})
-          else if (logged.status === IdStatus.Unknown) runLog.unknownNotCommitted++
-          else if (logged.status === IdStatus.Sent) runLog.sentNotApplied++
+        for (const [id, slot] of ids.entries()) {
+          if (ids.flags[slot] & STORED) continue
+          const status = ids.status[slot]
+          if (status === IdStatus.Acknowledged) report({kind: 'lost', message: `transfer ${id} was acknowledged to the client but is not stored`, ids: [id]})
+          else if (status === IdStatus.Unknown) runLog.unknownNotCommitted++
+          else if (status === IdStatus.Sent) runLog.sentNotApplied++
         }
       }
       done++
@@ -513,6 +583,61 @@ async function scanIds(
   }
   const integrity = runLog || audit ? {comparedWithRequest, comparedWithAudit: audit?.compared ?? 0} : undefined
   return {transfers, runLog, audit: audit?.summary, integrity, streamDuplicates}
+}
+
+/**
+ * Copies every stored transfer into per-partition files of "<id>\t<from>\t<to>\t<amount>"
+ * lines, reading the table once in its physical order with COPY (the rows arrive
+ * as exactly those lines: they are split by id prefix as bytes, no strings).
+ */
+async function spillStoredTransfers(sql: LedgerSql, partitions: Partitions, bound: StatementBound, state: ScanState): Promise<{file: (range: IdRange) => string}> {
+  state.phase = 'copying the stored transfers into partitions'
+  const writer = new PartitionWriter(partitions.dir, partitions.prefixes, '.stored')
+  const what = () => `copying transfer rows (${state.transferRowsRead} read so far)`
+  const stream = await bound.answer(what(), sql.unsafe(q.COPY_TRANSFER_ROWS).readable())
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>
+  // the incomplete last line of a chunk, completed by the next one
+  let rest: Buffer = EMPTY
+  const line = (chunk: Buffer, start: number, end: number) => {
+    const index = partitions.indexOf(chunk, start)
+    if (index < 0 || end - start > PARTITION_RECORD_MAX - 1) return
+    const [buffer, at] = writer.reserve(index)
+    chunk.copy(buffer, at, start, end)
+    buffer[at + end - start] = 10
+    writer.commit(index, at + end - start + 1)
+    state.transferRowsRead++
+  }
+  try {
+    for (;;) {
+      const next = await bound.answer(what(), chunks.next())
+      if (next.done) break
+      // a chunk is usually one whole row: no copy then
+      const chunk = rest.length > 0 ? Buffer.concat([rest, next.value]) : next.value
+      let start = 0
+      for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
+        line(chunk, start, nl)
+        start = nl + 1
+      }
+      rest = start === chunk.length ? EMPTY : chunk.subarray(start)
+    }
+    if (rest.length > 0) line(rest, 0, rest.length)
+  } finally {
+    stream.destroy()
+    writer.close()
+  }
+  state.phase = 'checking the partitions'
+  return {file: (range) => path.join(partitions.dir, `${partitions.prefixes[partitions.indexOf(Buffer.from(range.lo, 'latin1'), 0)]}.stored`)}
+}
+
+/** Calls check(id, from, to, amount) for each line of a spilled partition file. */
+async function scanStoredPartition(file: string, check: (id: string, from: number, to: number, amount: number) => boolean): Promise<void> {
+  await forEachLine(file, (chunk, start, end) => {
+    // the line is "<id>\t<from>\t<to>\t<amount>": parseRequest reads the fields after a 36-byte id and a tab
+    if (end - start < 36) return
+    // always checked, even if unparsable (NaN fields then show as altered): a stored row must never be skipped
+    if (parseRequest(chunk, start, end) < 0) parsedRequest.fill(Number.NaN)
+    check(idAt(chunk, start), parsedRequest[0], parsedRequest[1], parsedRequest[2])
+  })
 }
 
 /** id, from_account, to_account, amount as text, and origin_region when read in key order (for the audit merge) */
@@ -561,7 +686,7 @@ function describeRequest(from: number, to: number, amount: number): string {
 interface IdRange {
   lo: string
   hi: string
-  load(): Promise<Map<string, LoggedTransfer>>
+  load(): Promise<LoggedIds>
 }
 
 /**
@@ -571,7 +696,17 @@ interface IdRange {
  * the line ends at lineEnd (exclusive).
  */
 async function scanRecords(file: string, onRecord: (status: IdStatus, chunk: Buffer, idStart: number, lineEnd: number) => void): Promise<void> {
-  // one reusable buffer: memory stays flat however big the log is
+  await forEachLine(file, (chunk, start, end) => {
+    const status = statusOfLine(chunk, start)
+    if (status === undefined) return
+    const tab = chunk.indexOf(9, start)
+    if (tab >= 0 && tab + 37 <= end) onRecord(status, chunk, tab + 1, end)
+  })
+}
+
+/** Calls onLine(chunk, start, end) for each line of a file, read in big chunks into one reusable buffer. */
+async function forEachLine(file: string, onLine: (chunk: Buffer, start: number, end: number) => void): Promise<void> {
+  // one reusable buffer: memory stays flat however big the file is
   const buffer = Buffer.allocUnsafe(READ_BUFFER)
   const handle = await open(file, 'r')
   try {
@@ -587,11 +722,7 @@ async function scanRecords(file: string, onRecord: (status: IdStatus, chunk: Buf
           if (!final || start >= filled) break
           nl = filled
         }
-        const status = statusOfLine(buffer, start)
-        if (status !== undefined) {
-          const tab = buffer.indexOf(9, start)
-          if (tab >= 0 && tab + 37 <= nl) onRecord(status, buffer, tab + 1, nl)
-        }
+        onLine(buffer, start, nl)
         start = nl + 1
       }
       if (final) break
@@ -606,6 +737,7 @@ async function scanRecords(file: string, onRecord: (status: IdStatus, chunk: Buf
 }
 
 const READ_BUFFER = 1 << 20
+const EMPTY = Buffer.alloc(0)
 
 
 /** the id at idStart as a fresh lower-case string (ids are written lower-case; upper-case input is folded) */
@@ -627,29 +759,15 @@ function parseRequest(chunk: Buffer, idStart: number, lineEnd: number): number {
   let at = idStart + 37
   for (let field = 0; field < 3; field++) {
     let value = 0
+    const negative = chunk[at] === 0x2d
+    if (negative) at++
     const start = at
     while (at < lineEnd && chunk[at] >= 0x30 && chunk[at] <= 0x39) value = value * 10 + (chunk[at++] - 0x30)
     if (at === start || (at < lineEnd && chunk[at] !== 9) || (field < 2 && at >= lineEnd)) return -1
-    parsedRequest[field] = value
+    parsedRequest[field] = negative ? -value : value
     if (field < 2) at++
   }
   return at
-}
-
-/** Adds one run-log record to what is known about its id. */
-function addRecord(map: Map<string, LoggedTransfer>, status: IdStatus, chunk: Buffer, idStart: number, lineEnd: number): void {
-  const id = idAt(chunk, idStart)
-  const hasRequest = status === IdStatus.Attempted && parseRequest(chunk, idStart, lineEnd) >= 0
-  const known = map.get(id)
-  if (!known) {
-    map.set(id, hasRequest ? {status, from: parsedRequest[0], to: parsedRequest[1], amount: parsedRequest[2]} : {status})
-    return
-  }
-  known.status = combineStatus(known.status, status)
-  if (!hasRequest) return
-  const [from, to, amount] = parsedRequest
-  if (known.from === undefined) Object.assign(known, {from, to, amount})
-  else if (from !== known.from || to !== known.to || amount !== known.amount) known.conflicting ??= describeRequest(from, to, amount)
 }
 
 /** lower-case hex digit value of the byte, or -1 */
@@ -664,6 +782,52 @@ function hexValue(byte: number): number {
 const PARTITION_RECORD_MAX = 2 + 36 + 3 * 21 + 1
 const PARTITION_BUFFER = 4096 * 64
 
+/** Run-log ids split by the first hex digits of the id (see partitionRunLogs). */
+interface Partitions {
+  ranges: IdRange[]
+  /** where the partition files are; empty for a single partition read straight from the logs */
+  dir: string
+  /** one per partition, in key order */
+  prefixes: string[]
+  /** the partition of the id whose text starts at `at`, or -1 */
+  indexOf(chunk: Buffer, at: number): number
+  cleanup(): Promise<void>
+}
+
+/** Buffered appends to one file per partition (records of at most PARTITION_RECORD_MAX bytes). */
+class PartitionWriter {
+  private readonly fds: number[]
+  private readonly buffers: Buffer[]
+  private readonly used: number[]
+
+  constructor(dir: string, prefixes: string[], suffix = '') {
+    this.fds = prefixes.map((p) => openSync(path.join(dir, `${p}${suffix}`), 'w'))
+    this.buffers = prefixes.map(() => Buffer.allocUnsafe(PARTITION_BUFFER))
+    this.used = prefixes.map(() => 0)
+  }
+
+  /** the buffer and offset to write the next record of partition `index` at */
+  reserve(index: number): [Buffer, number] {
+    if (this.used[index] + PARTITION_RECORD_MAX > PARTITION_BUFFER) this.flush(index)
+    return [this.buffers[index], this.used[index]]
+  }
+
+  /** the record written after reserve() ends at `end` */
+  commit(index: number, end: number): void {
+    this.used[index] = end
+  }
+
+  close(): void {
+    for (let i = 0; i < this.fds.length; i++) this.flush(i)
+    for (const fd of this.fds) closeSync(fd)
+  }
+
+  private flush(index: number): void {
+    if (this.used[index] > 0) writeSync(this.fds[index], this.buffers[index], 0, this.used[index])
+    this.used[index] = 0
+  }
+}
+
 /**
  * Splits the run logs by the first hex digits of the id, so each partition fits in
  * memory and matches one contiguous key range of the transfers table. Small logs
@@ -671,61 +835,54 @@ const PARTITION_BUFFER = 4096 * 64
  * partition files ("<status digit>\t<id>[\t<from>\t<to>\t<amount>]" lines; no
  * strings are made in this pass).
  */
-async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), target = PARTITION_TARGET): Promise<{ranges: IdRange[]; cleanup: () => Promise<void>}> {
+async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), target = PARTITION_TARGET): Promise<Partitions> {
   let bytes = 0
   for (const file of files) bytes += (await stat(file)).size
   // ~110 bytes of log per id (attempt + outcome line)
   const estimatedIds = bytes / 110
   const digits = estimatedIds <= target ? 0 : estimatedIds <= target * 16 ? 1 : 2
-  const load = (sources: string[]) => async (): Promise<Map<string, LoggedTransfer>> => {
-    const map = new Map<string, LoggedTransfer>()
-    for (const file of sources) await scanRecords(file, (status, chunk, idStart, lineEnd) => addRecord(map, status, chunk, idStart, lineEnd))
-    return map
+  const load = (sources: string[]) => async (): Promise<LoggedIds> => {
+    const ids = new LoggedIds()
+    for (const file of sources) await scanRecords(file, (status, chunk, idStart, lineEnd) => ids.add(status, chunk, idStart, lineEnd))
+    return ids
   }
-  if (digits === 0) return {ranges: [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: load(files)}], cleanup: async () => {}}
+  const count = 16 ** digits
+  const indexOf = (chunk: Buffer, at: number): number => {
+    if (digits === 0) return 0
+    const first = hexValue(chunk[at])
+    const index = digits === 1 ? first : first * 16 + hexValue(chunk[at + 1])
+    return first < 0 || index < 0 || index >= count ? -1 : index
+  }
+  if (digits === 0) return {ranges: [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: load(files)}], dir: '', prefixes: [''], indexOf, cleanup: async () => {}}
 
   const dir = await mkdtemp(path.join(tmpDir, 'atlas-verify-'))
-  const count = 16 ** digits
   const prefixes = Array.from({length: count}, (_, i) => i.toString(16).padStart(digits, '0'))
-  const fds = prefixes.map((p) => openSync(path.join(dir, p), 'w'))
-  const buffers = prefixes.map(() => Buffer.allocUnsafe(PARTITION_BUFFER))
-  const used = new Array<number>(count).fill(0)
-  const flush = (index: number) => {
-    if (used[index] > 0) writeSync(fds[index], buffers[index], 0, used[index])
-    used[index] = 0
-  }
+  const writer = new PartitionWriter(dir, prefixes)
   try {
     for (const file of files) {
       await scanRecords(file, (status, chunk, idStart, lineEnd) => {
-        const first = hexValue(chunk[idStart])
-        const index = digits === 1 ? first : first * 16 + hexValue(chunk[idStart + 1])
-        if (first < 0 || index < 0 || index >= count) return
-        const buffer = buffers[index]
-        let at = used[index]
-        buffer[at] = 0x30 + status
-        buffer[at + 1] = 9
-        chunk.copy(buffer, at + 2, idStart, idStart + 36)
-        at += 38
+        const index = indexOf(chunk, idStart)
+        if (index < 0) return
+        const [buffer, start] = writer.reserve(index)
+        buffer[start] = 0x30 + status
+        buffer[start + 1] = 9
+        chunk.copy(buffer, start + 2, idStart, idStart + 36)
+        let at = start + 38
         if (status === IdStatus.Attempted) {
           // the request (from, to, amount) as bytes, for the integrity check
           const end = parseRequest(chunk, idStart, lineEnd)
-          if (end >= 0 && end - (idStart + 36) <= PARTITION_RECORD_MAX - 39) {
-            chunk.copy(buffer, at, idStart + 36, end)
-            at += end - (idStart + 36)
-          }
+          if (end >= 0 && end - (idStart + 36) <= PARTITION_RECORD_MAX - 39) at += chunk.copy(buffer, at, idStart + 36, end)
         }
         buffer[at] = 10
-        used[index] = at + 1
-        if (used[index] + PARTITION_RECORD_MAX > PARTITION_BUFFER) flush(index)
+        writer.commit(index, at + 1)
       })
     }
-    for (let i = 0; i < count; i++) flush(i)
   } finally {
-    for (const fd of fds) closeSync(fd)
+    writer.close()
   }
   // each partition is read back with the same record parser (statusOfLine knows the digit records)
   const ranges: IdRange[] = prefixes.map((prefix) => ({lo: uuidBound(prefix, '0'), hi: uuidBound(prefix, 'f'), load: load([path.join(dir, prefix)])}))
-  return {ranges, cleanup: () => rm(dir, {recursive: true, force: true})}
+  return {ranges, dir, prefixes, indexOf, cleanup: () => rm(dir, {recursive: true, force: true})}
 }
 
 /** the smallest/largest UUID starting with the hex prefix */
