@@ -132,10 +132,10 @@ const HIGHEST_UUID = 'ffffffff-ffff-ffff-ffff-ffffffffffff'
 
 /**
  * The Jepsen-bank-style checker. Every check streams: balances and replay sums
- * are aggregated on the server (keyset chunks of accounts); transfer ids are read
- * in key order page by page and merge-joined with the run logs (partitioned by id
- * prefix, so at most PARTITION_TARGET ids are in memory) and with the audit
- * buckets' listings (which come back in the same key order).
+ * are aggregated on the server (keyset chunks of accounts); the stored transfers
+ * are joined with the run logs partition by partition (split by id prefix, so at
+ * most about PARTITION_TARGET ids are in memory), and with --audit read in key
+ * order and merge-joined with the buckets' listings (which come back in that order).
  */
 export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult> {
   const started = performance.now()
