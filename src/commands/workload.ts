@@ -50,7 +50,8 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
     const region = target.region(flags.region)
     if (region.role === 'witness') throw new UsageError(`region "${region.name}" is a witness: it has no queue and takes no transfers`)
     const durationMs = flags.duration
-    const runDir = flags['run-dir'] ?? defaultRunDir(await target.runsDir())
+    const runsDir = await target.runsDir()
+    const runDir = flags['run-dir'] ?? defaultRunDir(runsDir)
 
     let queue: import('../lib/cloud/queue.js').TransferQueue | undefined
     let audit: import('../lib/cloud/audit.js').AuditLog | undefined
@@ -87,6 +88,7 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
         maxAmount: flags['max-amount'],
         originRegion: region.name,
         runDir,
+        runsDir,
         signal: this.interruptSignal(),
         onProgress: (stats) => progress.info(formatProgress(stats)),
       })

@@ -3,6 +3,7 @@
 // passing with zero acknowledged transfers lost.
 import {expect} from 'chai'
 import {execa} from 'execa'
+import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {parseJsonOutput, REPO_ROOT} from '../helpers/cli.js'
 import {createTestWorld, type TestWorld} from '../helpers/world.js'
@@ -23,6 +24,12 @@ interface BlastJson {
   leaderAfterFault: string | null
   converged: boolean
   faultDescription: string
+  faultInjectedAt: string
+  unavailableSeconds: number | null
+  longestWriteGapSeconds: number | null
+  longestWriteGap: {seconds: number; fromSeconds: number; toSeconds: number; open: boolean} | null
+  healthModel: {unavailableSeconds: number | null; samples: number; sampleIntervalSeconds: number}
+  verify?: {summary: {runLogs?: {files: string[]}}}
   runDir: string
   report: {json: string; markdown: string; uploaded?: string}
 }
@@ -101,6 +108,48 @@ describe('blast-radius on the local world', function () {
     expect(json!.lost).to.equal(0)
     expect(json!.failover).to.equal(true)
     expect(json!.converged).to.equal(true)
+  })
+
+  it('verify after a round with its own --run-dir reads every run log of the world (no false phantoms); unavailability matches the run log', async () => {
+    // issue 15.1: an earlier workload in the default run dir, and one whose run dir is outside <baseDir>/runs
+    const earlier = await world.atlas(['workload', '--count', '100', '--json'])
+    expect(earlier.exitCode, earlier.stderr).to.equal(0)
+    const outside = path.join(world.dir, 'outside-run')
+    expect((await world.atlas(['workload', '--count', '30', '--run-dir', outside])).exitCode).to.equal(0)
+    const freshBlast = path.join(world.baseDir, 'runs', 'fresh-blast')
+    const {result, json} = await blast(['--region', 'witness', '--duration', '6s', '--run-dir', freshBlast])
+    expect(result.exitCode, result.stderr).to.equal(0)
+    expect(json!.verified).to.equal(true)
+    expect(json!.verify!.summary.runLogs!.files).to.include.members([parseJsonOutput<{runLog: string}>(earlier).runLog, path.join(outside, 'transfers.log'), path.join(freshBlast, 'transfers.log')])
+
+    const verify = await world.atlas(['verify', '--ledger-balance', '--run-dir', freshBlast, '--json'])
+    expect(verify.exitCode, verify.stdout).to.equal(0)
+    const narrow = await world.atlas(['verify', '--ledger-balance', '--run-dir', freshBlast, '--only-run-dir'])
+    expect(narrow.exitCode).to.equal(4)
+    expect(narrow.stdout).to.include(`run logs read (1): ${path.join(freshBlast, 'transfers.log')}`)
+
+    // issue 19.3: the report's unavailability is the longest gap between the acknowledgements in the round's own run log
+    const fault = Date.parse(json!.faultInjectedAt)
+    const applied = (await readFile(path.join(freshBlast, 'transfers.log'), 'utf8'))
+      .split('\n')
+      .map((line) => line.split('\t'))
+      .filter((f) => f[0] === 'applied' && f.length === 3)
+      .map((f) => Number(f[2]))
+      .sort((a, b) => a - b)
+    let previous = Math.max(...applied.filter((t) => t <= fault))
+    let longest = 0
+    for (const t of applied.filter((t) => t > fault)) {
+      longest = Math.max(longest, t - previous)
+      previous = t
+    }
+    expect(json!.longestWriteGap!.open).to.equal(false)
+    expect(json!.longestWriteGapSeconds).to.be.closeTo(longest / 1000, 0.05)
+    expect(json!.unavailableSeconds).to.equal(json!.longestWriteGapSeconds)
+    expect(json!.healthModel.samples).to.be.greaterThan(0)
+    const markdown = await readFile(json!.report.markdown, 'utf8')
+    expect(markdown).to.include(`| not writable, as the workload saw it (longest gap between acknowledged writes) | ${json!.longestWriteGapSeconds!.toFixed(2)} s`)
+    expect(markdown).to.match(/\| not writable, health model's view \(member health sampled every 0\.25 s; not client writes\) \| /)
+    console.log(`      witness kill: longest write gap ${json!.longestWriteGapSeconds} s, health model ${json!.healthModel.unavailableSeconds} s, RTO ${json!.rtoSeconds} s`)
   })
 
   it('refuses us + witness without --force (exit 3) and explains the quorum arithmetic', async () => {

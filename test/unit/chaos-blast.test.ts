@@ -2,9 +2,9 @@ import {expect} from 'chai'
 import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../src/lib/config/load.js'
 import {blastRadius, type BlastResult} from '../../src/lib/chaos/blast.js'
-import {unavailableSeconds, type TimelinePoint} from '../../src/lib/chaos/timeline.js'
+import {longestWriteGap, unavailableSeconds, type TimelinePoint} from '../../src/lib/chaos/timeline.js'
 import {AtlasError, ExitCode} from '../../src/lib/errors.js'
-import {formatMarkdownReport} from '../../src/lib/report/blast.js'
+import {formatBlastSummary, formatMarkdownReport} from '../../src/lib/report/blast.js'
 import type {World} from '../../src/lib/world/types.js'
 
 const config = parseConfigObject(DEFAULT_CONFIG)
@@ -102,12 +102,37 @@ describe('blast report', () => {
     expect(unavailableSeconds([])).to.equal(null)
   })
 
+  describe('unavailability from the acknowledgements (what the clients saw)', () => {
+    const every = (fromMs: number, toMs: number, stepMs: number) => Array.from({length: Math.floor((toMs - fromMs) / stepMs) + 1}, (_, i) => fromMs + i * stepMs)
+    const fault = 1_000_000
+
+    it('a stall of commits while the health model saw a writable leader: the longest gap spans the fault', () => {
+      // a write every 10 ms, none from just before the fault until 6 s after it (a witness kill: commits wait for the sync standby)
+      const acks = [...every(fault - 2003, fault - 3, 10), ...every(fault + 5997, fault + 8000, 10)]
+      expect(longestWriteGap(acks, fault, fault + 8005)).to.deep.equal({seconds: 6, fromSeconds: -0.003, toSeconds: 5.997, open: false})
+    })
+
+    it('order does not matter, and a longer gap before the fault is not the fault\'s', () => {
+      const acks = [fault + 900, fault - 5000, fault + 300, fault - 100, fault - 9000, fault + 1000]
+      expect(longestWriteGap(acks, fault, fault + 1000)).to.deep.equal({seconds: 0.6, fromSeconds: 0.3, toSeconds: 0.9, open: false})
+    })
+
+    it('no write acknowledged after the fault: the gap is open until the workload stopped', () => {
+      expect(longestWriteGap(every(fault - 1000, fault - 50, 50), fault, fault + 12_000)).to.deep.equal({seconds: 12.05, fromSeconds: -0.05, toSeconds: 12, open: true})
+    })
+
+    it('nothing acknowledged at all: unknown, not zero', () => {
+      expect(longestWriteGap([], fault, fault + 5000)).to.equal(null)
+    })
+  })
+
   it('renders a Markdown report with the verdict, RTO and one timeline row per change', () => {
     const result = {
       region: 'us', regions: ['us'], mode: 'kill', driver: 'local', runDir: '/r', forced: false,
       survivability: {survives: true, voters: 3, votersLost: 1, votersLeft: 2, majority: 2, explanation: 'losing us leaves 2 of 3 voting regions; a Raft majority needs 2 of 3: quorum holds'},
       faultInjectedAt: '2026-01-01T00:00:00.000Z', faultDescription: 'SIGKILL to etcd-us', durationSeconds: 12,
-      rtoSeconds: 7.91, recoveredDuringFault: true, unavailableSeconds: 7.9, leaderBefore: 'us', leaderAfterFault: 'eu', leaderAfterRestore: 'eu', failover: true,
+      rtoSeconds: 7.91, recoveredDuringFault: true, unavailableSeconds: 8.02, longestWriteGapSeconds: 8.02, longestWriteGap: {seconds: 8.02, fromSeconds: -0.11, toSeconds: 7.91, open: false},
+      healthModel: {unavailableSeconds: 7.9, samples: 4, sampleIntervalSeconds: 0.25}, leaderBefore: 'us', leaderAfterFault: 'eu', leaderAfterRestore: 'eu', failover: true,
       acknowledged: 900, unknown: 2, lost: 0, attempted: 905, verified: true, violations: {}, converged: true, convergeSeconds: 4.2,
       timeline: [point(-0.1, true, 'us'), point(0.2, false, null), point(0.45, false, null), point(7.9, true, 'eu')],
       events: [{t: 0, at: '', event: 'fault injected'}], report: {json: '/r/report.json', markdown: '/r/report.md'}, interrupted: false,
@@ -115,6 +140,9 @@ describe('blast report', () => {
     const md = formatMarkdownReport(result)
     expect(md).to.match(/Verdict: \*\*PASS\*\*: 900 acknowledged transfers, 0 lost, 2 with unknown outcome/)
     expect(md).to.include('| RTO (fault to first acknowledged write) | 7.91 s |')
+    expect(md).to.include('| not writable, as the workload saw it (longest gap between acknowledged writes) | 8.02 s (t = -0.11 to 7.91 s) |')
+    expect(md).to.include("| not writable, health model's view (member health sampled every 0.25 s; not client writes) | 7.90 s |")
+    expect(formatBlastSummary(result)).to.include('writes: longest gap between acknowledged writes 8.02 s (t = -0.11 to 7.91 s); health model: 7.90 s not writable')
     // the two identical "not writable" samples collapse into one row
     expect(md.split('\n').filter((l) => /^\| 0\.(20|45) \| NO/.test(l))).to.have.length(1)
   })

@@ -8,7 +8,7 @@ import type {ClusterHealth} from '../health/model.js'
 import type {WorkloadHandle, WorkloadResult} from '../ledger/workload.js'
 import type {VerifyResult} from '../ledger/verify.js'
 import type {FaultComponent, FaultHandle, FaultMode, ProgressReporter, World} from '../world/types.js'
-import {HealthSampler, unavailableSeconds, type TimelinePoint} from './timeline.js'
+import {HealthSampler, longestWriteGap, unavailableSeconds, type TimelinePoint, type WriteGap} from './timeline.js'
 import {dataRegions, primaryRegion} from '../config/regions.js'
 
 export interface BlastOptions {
@@ -62,8 +62,22 @@ export interface BlastResult {
   rtoSeconds: number | null
   /** whether writes were acknowledged again while the regions were still broken */
   recoveredDuringFault: boolean
-  /** seconds the health model reported the ledger not writable after the fault */
+  /**
+   * seconds writes were unavailable as the workload saw it: the longest gap between
+   * acknowledged writes around the fault (= longestWriteGapSeconds); null without a workload
+   */
   unavailableSeconds: number | null
+  /** the longest gap between acknowledged new writes around the fault (seconds) */
+  longestWriteGapSeconds: number | null
+  /** when that gap was, relative to the fault */
+  longestWriteGap: WriteGap | null
+  /** the health model's view (sampled member health), for comparison: it can miss stalls clients see */
+  healthModel: {
+    /** seconds after the fault until a sample said "writable" again */
+    unavailableSeconds: number | null
+    samples: number
+    sampleIntervalSeconds: number
+  }
   leaderBefore: string | null
   leaderAfterFault: string | null
   leaderAfterRestore: string | null
@@ -129,10 +143,13 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   }
 
   const cleanups: Array<() => void> = []
+  // acknowledgement times of new commits: unavailability as the clients saw it
+  const ackTimes: number[] = []
+  let workloadStoppedAt = 0
   let workload: WorkloadHandle | undefined
   if (options.workload !== false) {
     done = progress.step('start the transfer workload')
-    workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups, before.leaderRegion)
+    workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups, before.leaderRegion, ackTimes)
     try {
       await workload.waitForAcknowledgedAfter(new Date(0), {signal, timeoutMs: 30_000})
       if (options.warmupMs ?? 1000) await sleep(options.warmupMs ?? 1000, signal)
@@ -232,6 +249,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   let workloadResult: WorkloadResult | undefined
   if (workload) {
     done = progress.step('stop the workload')
+    workloadStoppedAt = Date.now()
     workloadResult = await workload.stop()
     done({note: `${workloadResult.stats.acknowledged} acknowledged, ${workloadResult.stats.unknown} unknown outcome`})
   }
@@ -272,6 +290,8 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
 
   const afterFault = timeline.find((p) => p.t > 0 && p.writable)
   const stats = workloadResult?.stats
+  const writeGap = workload && faultAt ? longestWriteGap(ackTimes, faultAt.getTime(), workloadStoppedAt || Date.now()) : null
+  if (writeGap) note(`longest gap between acknowledged writes: ${writeGap.seconds.toFixed(2)} s (t = ${writeGap.fromSeconds.toFixed(2)} to ${writeGap.toSeconds.toFixed(2)} s${writeGap.open ? ', still open when the workload stopped' : ''})`)
   const result: BlastResult = {
     region: regions.join('+'),
     regions,
@@ -286,7 +306,10 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     durationSeconds: options.durationMs / 1000,
     rtoSeconds: rtoAt && faultAt ? Math.round(rtoAt.getTime() - faultAt.getTime()) / 1000 : null,
     recoveredDuringFault: Boolean(rtoAt && faultAt && rtoAt.getTime() <= faultAt.getTime() + options.durationMs),
-    unavailableSeconds: unavailableSeconds(timeline),
+    unavailableSeconds: writeGap?.seconds ?? null,
+    longestWriteGapSeconds: writeGap?.seconds ?? null,
+    longestWriteGap: writeGap,
+    healthModel: {unavailableSeconds: unavailableSeconds(timeline), samples: timeline.length, sampleIntervalSeconds: (options.sampleIntervalMs ?? 250) / 1000},
     leaderBefore: before.leaderRegion,
     leaderAfterFault: afterFault?.leaderRegion ?? null,
     leaderAfterRestore: after?.leaderRegion ?? null,
@@ -327,14 +350,19 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
 }
 
 /** The workload against every database node of the world, with S3 audit records (and replica copies) per acknowledged transfer. */
-async function startWorldWorkload(world: World, runDir: string, concurrency: number, cleanups: Array<() => void>, leaderRegion: string | null): Promise<WorkloadHandle> {
+async function startWorldWorkload(world: World, runDir: string, concurrency: number, cleanups: Array<() => void>, leaderRegion: string | null, ackTimes: number[]): Promise<WorkloadHandle> {
   const {startWorkload} = await import('../ledger/workload.js')
   const audit = await auditLogFor(world, cleanups)
   const primary = primaryRegion(world.config)
   return startWorkload({
     db: await leaderFirstUrls(world, leaderRegion),
     runDir,
+    runsDir: world.runsDir(),
     concurrency,
+    // only new commits: "already applied" is a read and can be answered while no node takes writes
+    onOutcome: (event) => {
+      if (event.outcome === 'applied') ackTimes.push(event.at.getTime())
+    },
     originRegion: primary.name,
     audit,
     signal: new AbortController().signal,
@@ -389,47 +417,13 @@ async function verifyWorld(world: World, runLogs: string[], leaderRegion: string
       clients.push(s3)
       buckets[region.name] = {s3, bucket}
     }
-    // every run of this world wrote to the same ledger: all their logs are needed to tell phantoms from earlier runs' transfers
     const urls = await leaderFirstUrls(world, leaderRegion)
-    runLogs = runLogs.length > 0 ? await allRunLogs(world.runsDir(), runLogs, await mintedAt(urls)) : runLogs
-    const audit = auditCheck && Object.keys(buckets).length > 0 && runLogs.length > 0 ? {buckets, replication: world.config.cloud.replication, timeoutMs: 10_000} : undefined
-    return await verifyLedger({db: urls, runLogs, audit, signal})
+    const audit = auditCheck && Object.keys(buckets).length > 0 ? {buckets, replication: world.config.cloud.replication, timeoutMs: 10_000} : undefined
+    // every run of this world wrote to the same ledger: all their logs are needed to tell phantoms from earlier runs' transfers
+    return await verifyLedger({db: urls, runLogs, runsDir: world.runsDir(), audit, signal})
   } finally {
     for (const c of clients) c.destroy()
   }
-}
-
-/** When the current ledger was minted: run logs older than that belong to an earlier (purged) world. */
-async function mintedAt(urls: string[]): Promise<Date | undefined> {
-  const [{connectLedger}, {readMint}] = await Promise.all([import('../ledger/db.js'), import('../ledger/schema.js')])
-  const sql = await connectLedger(urls, {max: 1, applicationName: 'atlas-blast'})
-  try {
-    return (await readMint(sql))?.mintedAt
-  } finally {
-    await sql.end({timeout: 2})
-  }
-}
-
-async function allRunLogs(runsDir: string, current: string[], since: Date | undefined): Promise<string[]> {
-  const {readdir, stat} = await import('node:fs/promises')
-  const {RUN_LOG_FILE} = await import('../ledger/runlog.js')
-  const found = new Set(current)
-  let entries: string[] = []
-  try {
-    entries = await readdir(runsDir)
-  } catch {
-    return current
-  }
-  for (const name of entries.sort()) {
-    const dir = path.join(runsDir, name)
-    try {
-      const log = await stat(path.join(dir, RUN_LOG_FILE))
-      if (!since || log.mtime >= since) found.add(dir)
-    } catch {
-      // not a workload run
-    }
-  }
-  return [...found]
 }
 
 /** Uploads report.json and report.md to the primary region's audit bucket; returns the s3:// prefix. */

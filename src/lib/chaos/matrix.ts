@@ -104,11 +104,10 @@ export async function runFaultMatrix(world: World, options: MatrixOptions): Prom
       workloadConcurrency: options.concurrency ?? 4,
       upload: false,
     })
-    const gap = (result as BlastResult & {longestWriteGapSeconds?: number | null}).longestWriteGapSeconds ?? null
     const row: MatrixRow = {
       ...base,
       rtoSeconds: result.rtoSeconds,
-      longestWriteGapSeconds: gap,
+      longestWriteGapSeconds: result.longestWriteGapSeconds,
       failover: result.failover,
       acknowledged: result.acknowledged,
       unknown: result.unknown,

@@ -74,10 +74,52 @@ export class HealthSampler {
   }
 }
 
-/** Seconds after the fault during which the database was not writable, from the timeline (null without samples). */
+/**
+ * The health model's view: seconds after the fault until a sample said the database
+ * was writable again (null without samples). Sampled every ~250 ms from the members'
+ * own health endpoints, it can miss a stall that clients see (commits waiting for a
+ * synchronous standby while every member reports healthy): reports show it only
+ * beside the clients' figure (writeAvailability).
+ */
 export function unavailableSeconds(points: TimelinePoint[]): number | null {
   const after = points.filter((p) => p.t >= 0)
   if (after.length === 0) return null
   const firstWritable = after.find((p) => p.writable)
   return firstWritable ? firstWritable.t : after[after.length - 1].t
+}
+
+export interface WriteGap {
+  /** the longest interval without an acknowledged new write around the fault (seconds) */
+  seconds: number
+  /** when it started and ended, seconds since the fault (negative: before it) */
+  fromSeconds: number
+  toSeconds: number
+  /** no write was acknowledged after it until the workload stopped */
+  open: boolean
+}
+
+/**
+ * Unavailability as the clients saw it: the longest gap between consecutive
+ * acknowledged new writes, among the gaps that end after the fault (the gap the
+ * fault falls into starts at the last acknowledgement before it). A gap still open
+ * when the workload stopped (endMs) counts up to then. Null when nothing was
+ * acknowledged before the end.
+ *
+ * @param ackTimesMs acknowledgement times (ms since the epoch) of new commits, any order
+ */
+export function longestWriteGap(ackTimesMs: ArrayLike<number>, faultAtMs: number, endMs: number): WriteGap | null {
+  const acks = Float64Array.from(ackTimesMs).sort()
+  if (acks.length === 0) return null
+  // the last acknowledgement at or before the fault opens the first gap; without one, the fault does
+  let i = 0
+  while (i < acks.length && acks[i] <= faultAtMs) i++
+  let previous = i > 0 ? acks[i - 1] : faultAtMs
+  let best = {from: previous, to: previous, open: false}
+  for (; i < acks.length; i++) {
+    if (acks[i] - previous > best.to - best.from) best = {from: previous, to: acks[i], open: false}
+    previous = acks[i]
+  }
+  if (endMs - previous > best.to - best.from) best = {from: previous, to: endMs, open: true}
+  const seconds = (ms: number) => Math.round(ms) / 1000
+  return {seconds: seconds(best.to - best.from), fromSeconds: seconds(best.from - faultAtMs), toSeconds: seconds(best.to - faultAtMs), open: best.open}
 }

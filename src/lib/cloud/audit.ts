@@ -79,6 +79,19 @@ export async function* listAuditIds(target: AuditTarget, startAfterId?: string):
   } while (token)
 }
 
+/** The audit record of a transfer, or undefined when there is none (404). */
+export async function readAuditRecord(target: AuditTarget, id: string): Promise<AuditRecord | undefined> {
+  const {GetObjectCommand} = await import('@aws-sdk/client-s3')
+  try {
+    const object = await target.s3.send(new GetObjectCommand({Bucket: target.bucket, Key: auditKey(id)}))
+    return JSON.parse(await object.Body!.transformToString()) as AuditRecord
+  } catch (error) {
+    const status = (error as {$metadata?: {httpStatusCode?: number}}).$metadata?.httpStatusCode
+    if (status === 404 || (error as Error).name === 'NoSuchKey' || (error as Error).name === 'NotFound') return undefined
+    throw error
+  }
+}
+
 export async function auditRecordExists(target: AuditTarget, id: string): Promise<boolean> {
   const {HeadObjectCommand} = await import('@aws-sdk/client-s3')
   try {

@@ -112,16 +112,27 @@ ORDER BY a.id`
 export const TRANSFERS_PRIMARY_KEY = `SELECT count(*) AS n FROM information_schema.table_constraints
 WHERE table_name = 'transfers' AND constraint_type = 'PRIMARY KEY' AND table_schema = current_schema()`
 
-/** transfer ids in key order, one page at a time (keyset pagination): $1 last id (exclusive), $2 upper bound (inclusive), $3 page size */
-export const TRANSFER_IDS_PAGE = 'SELECT id FROM transfers WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3'
+/**
+ * Stored transfers in key order with what the integrity check compares (sender,
+ * recipient, amount, origin), one page at a time (keyset pagination):
+ * $1 last id (exclusive), $2 upper bound (inclusive), $3 page size.
+ */
+export const TRANSFER_ROWS_PAGE = 'SELECT id, from_account, to_account, amount, origin_region FROM transfers WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3'
+/** every stored transfer of an id range [$1, $2] without its origin, in no particular order (read through a cursor: the physical order) */
+export const TRANSFER_ROWS_IN_RANGE = 'SELECT id, from_account, to_account, amount FROM transfers WHERE id >= $1 AND id <= $2'
+/** every stored transfer as "<id>\t<from>\t<to>\t<amount>" lines, in the table's physical order (COPY exists in both databases) */
+export const COPY_TRANSFER_ROWS = 'COPY (SELECT id, from_account, to_account, amount FROM transfers) TO STDOUT'
 /** the first page of a range includes its lower bound */
-export const TRANSFER_IDS_FIRST_PAGE = 'SELECT id FROM transfers WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT $3'
-/** the same with the origin region, for the audit check */
-export const TRANSFER_IDS_ORIGIN_PAGE = 'SELECT id, origin_region FROM transfers WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3'
-export const TRANSFER_IDS_ORIGIN_FIRST_PAGE = 'SELECT id, origin_region FROM transfers WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT $3'
+export const TRANSFER_ROWS_FIRST_PAGE = 'SELECT id, from_account, to_account, amount, origin_region FROM transfers WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT $3'
 
 /** server-side: ids stored more than once (only possible once the primary key is gone). $1 limit */
 export const DUPLICATE_TRANSFER_IDS = 'SELECT id, count(*) AS copies FROM transfers GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT $1'
+
+/**
+ * Which server a connection reached, to name it when it stops answering. PostgreSQL
+ * only: elsewhere it fails and the caller names every host of the URL instead.
+ */
+export const SERVER_ADDRESS = 'SELECT inet_server_addr()::text AS host, inet_server_port() AS port'
 
 /** cheap liveness and writability probe */
 export const PING = 'SELECT 1 AS ok'

@@ -1,12 +1,13 @@
 import {closeSync, openSync, writeSync} from 'node:fs'
-import {mkdtemp, open, readdir, readFile, rm, stat} from 'node:fs/promises'
+import {mkdtemp, open, rm, stat} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {UsageError} from '../errors.js'
+import {PreconditionError, UsageError} from '../errors.js'
 import {sleep} from '../proc/ports.js'
-import {auditRecordExists, listAuditIds, type AuditTarget} from '../cloud/audit.js'
-import {connectLedger, type LedgerSql} from './db.js'
-import {combineStatus, IdStatus, RUN_LOG_FILE, statusOfLine} from './runlog.js'
+import {listAuditIds, readAuditRecord, type AuditRecord, type AuditTarget} from '../cloud/audit.js'
+import {combineDatabaseUrls, connectLedger, type LedgerSql} from './db.js'
+import {combineStatus, IdStatus, statusOfLine} from './runlog.js'
+import {selectRunLogs, type RunLogSelection} from './runlogs.js'
 import {requireMint} from './schema.js'
 import * as q from './sql.js'
 
@@ -21,6 +22,15 @@ export type ViolationKind =
   | 'audit_missing'
   | 'audit_replica_missing'
   | 'audit_without_transfer'
+  /** a stored transfer differs from what the client sent (its attempt line in the run log) */
+  | 'altered'
+  /** one id was attempted with different contents: one request was acknowledged but not applied as sent */
+  | 'id_reused'
+  /** a stored transfer differs from its audit record */
+  | 'audit_mismatch'
+
+/** the fields of a transfer the integrity check compares */
+export type TransferField = 'from' | 'to' | 'amount' | 'originRegion'
 
 export interface Violation {
   kind: ViolationKind
@@ -29,10 +39,12 @@ export interface Violation {
   ids?: string[]
   /** account ids involved */
   accounts?: number[]
+  /** integrity: the fields that differ */
+  fields?: TransferField[]
 }
 
 export interface CheckResult {
-  name: 'conservation' | 'replay' | 'negative_balances' | 'duplicates' | 'durability' | 'phantoms' | 'audit'
+  name: 'conservation' | 'replay' | 'negative_balances' | 'duplicates' | 'durability' | 'phantoms' | 'integrity' | 'audit'
   ok: boolean
   /** how many items the check looked at */
   checked?: number
@@ -53,8 +65,12 @@ export interface AuditOptions {
 export interface VerifyOptions {
   db?: string | string[]
   sql?: LedgerSql
-  /** run directories (or run log files) of workloads: durability and phantom checks */
+  /** run directories (or run log files) of workloads, always read: durability, phantom and integrity checks */
   runLogs?: string[]
+  /** the world's runs directory: every run log of this ledger found there is read too (see runlogs.ts) */
+  runsDir?: string
+  /** read only the runLogs given, not the world's */
+  onlyGivenRunLogs?: boolean
   audit?: AuditOptions
   /** at most this many violations are listed per kind (all are counted) */
   maxListed?: number
@@ -64,6 +80,10 @@ export interface VerifyOptions {
   tmpDir?: string
   /** run-log ids held in memory at once (one partition); default 100,000 */
   partitionIds?: number
+  /** a statement (or connection) that does not answer within this ends verify with exit 3; default 60 s */
+  timeoutMs?: number
+  /** how often a long verify reports its phase and the rows read so far; default 5 s */
+  progressIntervalMs?: number
 }
 
 export interface VerifySummary {
@@ -86,7 +106,11 @@ export interface VerifySummary {
     /** --via queue requests the service has not applied (yet, or ever: see the DLQ) */
     sentNotApplied: number
   }
+  /** the run logs read, and those found in the world's runs directory but left out (another ledger's) */
+  runLogs?: RunLogSelection
   audit?: {checked: number; missing: number; replicaMissing: number; withoutTransfer: number}
+  /** stored transfers compared field by field with the client's request (run log) and with their audit records */
+  integrity?: {comparedWithRequest: number; comparedWithAudit: number}
 }
 
 export interface VerifyResult {
@@ -108,10 +132,10 @@ const HIGHEST_UUID = 'ffffffff-ffff-ffff-ffff-ffffffffffff'
 
 /**
  * The Jepsen-bank-style checker. Every check streams: balances and replay sums
- * are aggregated on the server (keyset chunks of accounts); transfer ids are read
- * in key order page by page and merge-joined with the run logs (partitioned by id
- * prefix, so at most PARTITION_TARGET ids are in memory) and with the audit
- * buckets' listings (which come back in the same key order).
+ * are aggregated on the server (keyset chunks of accounts); the stored transfers
+ * are joined with the run logs partition by partition (split by id prefix, so at
+ * most about PARTITION_TARGET ids are in memory), and with --audit read in key
+ * order and merge-joined with the buckets' listings (which come back in that order).
  */
 export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult> {
   const started = performance.now()
@@ -120,6 +144,14 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
   const ownPool = !options.sql
   if (!options.sql && !options.db) throw new UsageError('no database given', {hint: 'pass --db or start a world with `atlas up`'})
   const sql = options.sql ?? (await connectLedger(options.db!, {max: 4, applicationName: 'atlas-verify'}))
+  const bound = new StatementBound(options.timeoutMs ?? 60_000, options.db ? combineDatabaseUrls(options.db).hosts : [])
+  // a long verify says where it is, every few seconds (stderr): the phase and the rows read so far
+  const state: ScanState = {phase: 'reading the mint record', accountsReplayed: 0, transferRowsRead: 0}
+  const ticker = setInterval(() => {
+    const seconds = ((performance.now() - started) / 1000).toFixed(0)
+    progress(`${seconds} s: ${state.phase}; ${state.accountsReplayed} accounts replayed, ${state.transferRowsRead} transfer rows read`)
+  }, options.progressIntervalMs ?? 5000)
+  ticker.unref()
 
   const violations: Violation[] = []
   const counts: Partial<Record<ViolationKind, number>> = {}
@@ -129,13 +161,16 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
   }
   const checks: CheckResult[] = []
   try {
-    const mint = await requireMint(sql)
-    const runLogFiles = options.runLogs ? await resolveRunLogs(options.runLogs) : []
+    const mint = await bound.answer('reading the mint record', requireMint(sql))
+    await bound.identifyServer(sql)
+    const selection = await selectRunLogs({runsDir: options.runsDir, given: options.runLogs, onlyGiven: options.onlyGivenRunLogs, ledgerMintedAt: mint.mintedAt})
+    const runLogFiles = selection.files
 
     // server-side aggregates run concurrently with the client-side id stream
     progress('conservation, replay and balances (server-side aggregates)')
+    state.phase = runLogFiles.length > 0 || options.audit ? 'replaying balances and reading transfers' : 'replaying balances'
     const aggregates = (async () => {
-      const [range] = await sql.unsafe(q.ACCOUNT_ID_RANGE)
+      const [range] = await bound.answer('reading the account range', sql.unsafe(q.ACCOUNT_ID_RANGE))
       let balanceTotal = 0n
       let openingTotal = 0n
       let accountCount = 0
@@ -150,7 +185,8 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
         for (let lo = Number(range.lo); lo <= Number(range.hi); lo += ACCOUNT_CHUNK) {
           const hi = Math.min(Number(range.hi), lo + ACCOUNT_CHUNK - 1)
           const query = single ? sql.unsafe(q.REPLAY_ALL) : sql.unsafe(q.REPLAY_CHUNK, [lo, hi])
-          const rows = (await query.values()) as unknown as Array<[string, string, string, string, string, string]>
+          const rows = (await bound.answer(`replaying accounts ${lo}..${hi}`, query.values())) as unknown as Array<[string, string, string, string, string, string]>
+          state.accountsReplayed += rows.length
           for (const [id, balanceText, openingText, incomingText, countText, outgoingText] of rows) {
             const balance = BigInt(balanceText)
             const opening = BigInt(openingText)
@@ -192,10 +228,10 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
           message: `accounts were added, removed or re-opened after the mint: ${accountCount} accounts with opening balances summing to ${openingTotal}; minted ${mint.accounts} accounts, ${mint.total} in total`,
         })
       }
-      const [pk] = await sql.unsafe(q.TRANSFERS_PRIMARY_KEY)
+      const [pk] = await bound.answer('looking up the primary key', sql.unsafe(q.TRANSFERS_PRIMARY_KEY))
       const hasPrimaryKey = Number(pk.n) > 0
       // without the primary key, uniqueness is not enforced any more: look for stored duplicates
-      const duplicates = hasPrimaryKey ? [] : await sql.unsafe(q.DUPLICATE_TRANSFER_IDS, [maxListed])
+      const duplicates = hasPrimaryKey ? [] : await bound.answer('looking for duplicate ids', sql.unsafe(q.DUPLICATE_TRANSFER_IDS, [maxListed]))
       return {
         balanceTotal,
         accountCount,
@@ -212,7 +248,7 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
     aggregates.catch(() => {})
 
     const needIdStream = runLogFiles.length > 0 || options.audit !== undefined
-    const idScan = needIdStream ? scanIds(sql, runLogFiles, options, report, progress) : Promise.resolve({transfers: 0, runLog: undefined, audit: undefined, adjacentDuplicates: 0})
+    const idScan = needIdStream ? scanIds(sql, runLogFiles, options, report, progress, bound, state) : Promise.resolve({transfers: 0, runLog: undefined, audit: undefined, integrity: undefined, streamDuplicates: 0})
     const [agg, scan] = await Promise.all([aggregates, idScan])
 
     for (const v of agg.conservationViolations) report(v)
@@ -230,7 +266,7 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
     for (const row of agg.duplicates) {
       report({kind: 'duplicate', message: `transfer ${row.id} is stored ${row.copies} times`, ids: [String(row.id)]})
     }
-    const duplicateCount = Math.max(agg.duplicates.length, scan.adjacentDuplicates)
+    const duplicateCount = Math.max(agg.duplicates.length, scan.streamDuplicates)
     // with the primary key in place and no id stream, uniqueness is the database's guarantee; without it, DUPLICATE_TRANSFER_IDS looked
     checks.push({name: 'duplicates', ok: duplicateCount === 0, checked: agg.transfers, violations: duplicateCount})
     if (scan.runLog) {
@@ -239,8 +275,14 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
       checks.push({name: 'durability', ok: lost === 0 && failedButCommitted === 0, checked: scan.runLog.acknowledged, violations: lost + failedButCommitted})
       checks.push({name: 'phantoms', ok: (counts.phantom ?? 0) === 0, checked: scan.transfers, violations: counts.phantom ?? 0})
     } else {
-      checks.push({name: 'durability', ok: true, violations: 0, skipped: 'no run log given (--run-dir)'})
-      checks.push({name: 'phantoms', ok: true, violations: 0, skipped: 'no run log given (--run-dir)'})
+      checks.push({name: 'durability', ok: true, violations: 0, skipped: 'no run log found or given (--run-dir)'})
+      checks.push({name: 'phantoms', ok: true, violations: 0, skipped: 'no run log found or given (--run-dir)'})
+    }
+    if (scan.integrity) {
+      const n = (counts.altered ?? 0) + (counts.id_reused ?? 0) + (counts.audit_mismatch ?? 0)
+      checks.push({name: 'integrity', ok: n === 0, checked: scan.transfers, violations: n})
+    } else {
+      checks.push({name: 'integrity', ok: true, violations: 0, skipped: 'needs a run log (--run-dir) or the audit records (--audit)'})
     }
     if (scan.audit) {
       const n = scan.audit.missing + scan.audit.replicaMissing + scan.audit.withoutTransfer
@@ -257,7 +299,9 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
       balanceTotal: agg.balanceTotal.toString(),
       allowNegativeBalances: mint.allowNegativeBalances,
       ...(scan.runLog ? {runLogIds: scan.runLog} : {}),
+      ...(selection.files.length > 0 || selection.skipped.length > 0 ? {runLogs: selection} : {}),
       ...(scan.audit ? {audit: scan.audit} : {}),
+      ...(scan.integrity ? {integrity: scan.integrity} : {}),
     }
     return {
       ok: checks.every((c) => c.ok),
@@ -268,15 +312,162 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
       durationSeconds: Math.round((performance.now() - started) / 10) / 100,
     }
   } finally {
+    clearInterval(ticker)
+    // statements stuck on a frozen server are abandoned after this grace period
     if (ownPool) await sql.end({timeout: 2})
   }
 }
 
-type RunLogSummary = NonNullable<VerifySummary['runLogIds']>
-type AuditSummary = NonNullable<VerifySummary['audit']>
+interface ScanState {
+  phase: string
+  accountsReplayed: number
+  transferRowsRead: number
+}
 
 /**
- * One pass over the stored transfer ids in key order, partition by partition,
+ * Bounds every statement of a verify. A server that stops answering (a frozen
+ * primary: SIGSTOP, a hung disk) would otherwise keep verify waiting forever with
+ * no output; past the bound it ends with exit 3, naming the host.
+ */
+class StatementBound {
+  /** host:port of the server the pool talks to, once known */
+  private server: string | undefined
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly hosts: string[],
+  ) {
+    if (hosts.length === 1) this.server = hosts[0]
+  }
+
+  /** with several hosts, which one is the primary we talk to (best effort: the message names all hosts otherwise) */
+  async identifyServer(sql: LedgerSql): Promise<void> {
+    if (this.server) return
+    try {
+      const [row] = await this.answer('identifying the server', sql.unsafe(q.SERVER_ADDRESS))
+      const host = String(row.host ?? '').replace(/\/\d+$/, '')
+      if (host && row.port) this.server = `${host}:${row.port}`
+    } catch (error) {
+      if (error instanceof PreconditionError) throw error
+    }
+  }
+
+  answer<T>(what: string, pending: PromiseLike<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(this.notAnswering(what, `within ${formatSeconds(this.timeoutMs)}`)), this.timeoutMs)
+    })
+    const answered = Promise.resolve(pending).catch((error: unknown) => {
+      // the connect timeout of the pool (connectLedger): the same failure, seen while connecting
+      const e = error as {code?: string; address?: string; port?: number}
+      if (e?.code === 'CONNECT_TIMEOUT') throw this.notAnswering(`${what}: connecting`, 'to a connection attempt', e.address && e.port ? `${e.address}:${e.port}` : undefined)
+      throw error
+    })
+    return Promise.race([answered, timeout]).finally(() => clearTimeout(timer))
+  }
+
+  private notAnswering(what: string, bound: string, server = this.server): PreconditionError {
+    const who = server ? `the database server ${server}` : this.hosts.length > 0 ? `the database (hosts ${this.hosts.join(', ')})` : 'the database'
+    return new PreconditionError(`${who} did not answer ${bound} (${what})`, {
+      code: 'DATABASE_NOT_ANSWERING',
+      hint: 'is it frozen or overloaded? `atlas status` shows the members; --timeout sets how long verify waits for one statement',
+      details: {server: server ?? null, hosts: this.hosts, timeoutMs: this.timeoutMs},
+    })
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`
+}
+
+type RunLogSummary = NonNullable<VerifySummary['runLogIds']>
+type AuditSummary = NonNullable<VerifySummary['audit']>
+type IntegritySummary = NonNullable<VerifySummary['integrity']>
+
+/** A stored transfer as the integrity check compares it; numbers as the database's decimal text. */
+export interface StoredTransfer {
+  id: string
+  from: string
+  to: string
+  amount: string
+  originRegion: string
+}
+
+const REQUEST_KNOWN = 1
+const STORED = 2
+
+/**
+ * What the run logs say about the ids of one partition: each id maps to a slot of
+ * parallel typed arrays, not to an object (millions of entries stay cheap for the
+ * garbage collector).
+ */
+class LoggedIds {
+  private readonly slots = new Map<string, number>()
+  status = new Uint8Array(1024)
+  /** REQUEST_KNOWN: the attempt line was read; STORED: found in the transfers table */
+  flags = new Uint8Array(1024)
+  /** from, to, amount as the client sent them, three per slot */
+  request = new Float64Array(3 * 1024)
+  /** a second, different request under the same id, as "from 1 to 2 amount 3" (rare: kept as text) */
+  readonly conflicting = new Map<number, {id: string; other: string}>()
+
+  slot(id: string): number | undefined {
+    return this.slots.get(id)
+  }
+
+  entries(): IterableIterator<[string, number]> {
+    return this.slots.entries()
+  }
+
+  slotsInUse(): IterableIterator<number> {
+    return this.slots.values()
+  }
+
+  /** "from 1 to 2 amount 3" as the client sent it */
+  describe(slot: number): string {
+    return describeRequest(this.request[3 * slot], this.request[3 * slot + 1], this.request[3 * slot + 2])
+  }
+
+  /** Adds one run-log record. */
+  add(status: IdStatus, chunk: Buffer, idStart: number, lineEnd: number): void {
+    const id = idAt(chunk, idStart)
+    const hasRequest = status === IdStatus.Attempted && parseRequest(chunk, idStart, lineEnd) >= 0
+    let slot = this.slots.get(id)
+    if (slot === undefined) {
+      slot = this.slots.size
+      if (slot === this.status.length) this.grow()
+      this.slots.set(id, slot)
+      this.status[slot] = status
+      this.flags[slot] = 0
+    } else {
+      this.status[slot] = combineStatus(this.status[slot] as IdStatus, status)
+    }
+    if (!hasRequest) return
+    const at = 3 * slot
+    if ((this.flags[slot] & REQUEST_KNOWN) === 0) {
+      this.flags[slot] |= REQUEST_KNOWN
+      this.request.set(parsedRequest, at)
+    } else if (parsedRequest[0] !== this.request[at] || parsedRequest[1] !== this.request[at + 1] || parsedRequest[2] !== this.request[at + 2]) {
+      if (!this.conflicting.has(slot)) this.conflicting.set(slot, {id, other: describeRequest(parsedRequest[0], parsedRequest[1], parsedRequest[2])})
+    }
+  }
+
+  private grow(): void {
+    const size = this.status.length * 2
+    const status = new Uint8Array(size)
+    status.set(this.status)
+    const flags = new Uint8Array(size)
+    flags.set(this.flags)
+    const request = new Float64Array(3 * size)
+    request.set(this.request)
+    this.status = status
+    this.flags = flags
+    this.request = request
+  }
+}
+
+/**
+ * One pass over the stored transfers in key order, partition by partition,
  * merge-joined with the run logs and the audit listings.
  */
 async function scanIds(
@@ -285,68 +476,96 @@ async function scanIds(
   options: VerifyOptions,
   report: (v: Violation) => void,
   progress: (message: string) => void,
-): Promise<{transfers: number; runLog?: RunLogSummary; audit?: AuditSummary; adjacentDuplicates: number}> {
+  bound: StatementBound,
+  state: ScanState,
+): Promise<{transfers: number; runLog?: RunLogSummary; audit?: AuditSummary; integrity?: IntegritySummary; streamDuplicates: number}> {
   const partitions = runLogFiles.length > 0 ? await partitionRunLogs(runLogFiles, options.tmpDir, options.partitionIds) : undefined
   const runLog: RunLogSummary | undefined = partitions
     ? {attempted: 0, acknowledged: 0, unknown: 0, unknownCommitted: 0, unknownNotCommitted: 0, notCommitted: 0, sentToQueue: 0, sentNotApplied: 0}
     : undefined
   const audit = options.audit ? new AuditMerge(options.audit, report) : undefined
   let transfers = 0
-  let adjacentDuplicates = 0
-  const withOrigin = audit !== undefined
+  let comparedWithRequest = 0
+  let streamDuplicates = 0
   let previous: string | undefined
-  const ranges = partitions?.ranges ?? [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: async () => new Map<string, IdStatus>()}]
+  const ranges = partitions?.ranges ?? [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: async () => new LoggedIds()}]
   try {
+    // several partitions and no audit merge: one pass over the table spills the stored transfers into
+    // partition files like the run log's, instead of one range scan per partition over the whole heap
+    const spilled = partitions && ranges.length > 1 && !audit ? await spillStoredTransfers(sql, partitions, bound, state) : undefined
     let done = 0
     for (const range of ranges) {
       options.signal?.throwIfAborted()
       const ids = await range.load()
       if (runLog) {
-        for (const status of ids.values()) {
+        for (const slot of ids.slotsInUse()) {
           runLog.attempted++
+          const status = ids.status[slot]
           if (status === IdStatus.Acknowledged) runLog.acknowledged++
           else if (status === IdStatus.Unknown) runLog.unknown++
           else if (status === IdStatus.NotCommitted) runLog.notCommitted++
           else if (status === IdStatus.Sent) runLog.sentToQueue++
         }
+        for (const [slot, {id, other}] of ids.conflicting) {
+          report({
+            kind: 'id_reused',
+            message: `transfer id ${id} was sent with different contents: ${ids.describe(slot)} and ${other} (only one can be stored; the other was answered as if applied)`,
+            ids: [id],
+          })
+        }
       }
-      const fetchPage = (after: string, first: boolean) => {
-        const text = withOrigin ? (first ? q.TRANSFER_IDS_ORIGIN_FIRST_PAGE : q.TRANSFER_IDS_ORIGIN_PAGE) : first ? q.TRANSFER_IDS_FIRST_PAGE : q.TRANSFER_IDS_PAGE
-        const pending = sql.unsafe(text, [after, range.hi, ID_PAGE], {prepare: true}).values() as unknown as Promise<Array<[string, string]>>
-        pending.catch(() => {})
-        return pending
+      /** the checks of one stored transfer against the run log; false for a repeated id */
+      const check = (id: string, from: number, to: number, amount: number): boolean => {
+        transfers++
+        const slot = runLog ? ids.slot(id) : undefined
+        if (id === previous || (slot !== undefined && ids.flags[slot] & STORED)) {
+          streamDuplicates++
+          report({kind: 'duplicate', message: `transfer ${id} is stored more than once`, ids: [id]})
+          return false
+        }
+        previous = id
+        if (!runLog) return true
+        if (slot === undefined) {
+          report({kind: 'phantom', message: `transfer ${id} is stored but no client attempted it (it is in none of the ${runLogFiles.length} run log(s) read)`, ids: [id]})
+          return true
+        }
+        ids.flags[slot] |= STORED
+        const status = ids.status[slot]
+        if (status === IdStatus.NotCommitted) {
+          report({kind: 'committed_despite_failure', message: `transfer ${id} was reported rejected/failed to the client but is committed`, ids: [id]})
+        } else if (status === IdStatus.Unknown) runLog.unknownCommitted++
+        if ((ids.flags[slot] & REQUEST_KNOWN) === 0) return true
+        comparedWithRequest++
+        const sent = {from: ids.request[3 * slot], to: ids.request[3 * slot + 1], amount: ids.request[3 * slot + 2]}
+        // a reused id was reported above; its stored transfer must still be one of the requests
+        if ((from !== sent.from || to !== sent.to || amount !== sent.amount) && describeRequest(from, to, amount) !== ids.conflicting.get(slot)?.other) {
+          const fields = (['from', 'to', 'amount'] as const).filter((f) => ({from, to, amount})[f] !== sent[f])
+          report({
+            kind: 'altered',
+            message: `transfer ${id} is stored as ${describeRequest(from, to, amount)}, but the client sent ${ids.describe(slot)} (${fields.join(', ')} differ${fields.length === 1 ? 's' : ''})`,
+            ids: [id],
+            fields,
+          })
+        }
+        return true
       }
-      // the next page is requested as soon as this one arrives (keyset: it only needs the last id),
-      // so the database reads it while this one is merged
-      let next: Promise<Array<[string, string]>> | undefined = fetchPage(range.lo, true)
-      while (next) {
-        const page: Array<[string, string]> = await next
-        next = page.length === ID_PAGE ? fetchPage(page[page.length - 1][0], false) : undefined
-        for (const [id, origin] of page) {
-          transfers++
-          if (id === previous) {
-            adjacentDuplicates++
-            report({kind: 'duplicate', message: `transfer ${id} is stored more than once`, ids: [id]})
-            continue
-          }
-          previous = id
-          if (runLog) {
-            const status = ids.get(id)
-            if (status === undefined) {
-              report({kind: 'phantom', message: `transfer ${id} is stored but no client attempted it`, ids: [id]})
-            } else {
-              ids.delete(id)
-              if (status === IdStatus.NotCommitted) {
-                report({kind: 'committed_despite_failure', message: `transfer ${id} was reported rejected/failed to the client but is committed`, ids: [id]})
-              } else if (status === IdStatus.Unknown) runLog.unknownCommitted++
+      if (spilled) {
+        await scanStoredPartition(spilled.file(range), check)
+      } else {
+        // the audit merge needs key order; the run-log join alone looks ids up in the partition's map
+        for await (const page of transferRows(sql, range, audit !== undefined, bound, state)) {
+          for (const row of page) {
+            if (check(row[0], Number(row[1]), Number(row[2]), Number(row[3])) && audit) {
+              await audit.transfer({id: row[0], from: row[1], to: row[2], amount: row[3], originRegion: row[4]})
             }
           }
-          if (audit) await audit.transfer(id, origin)
         }
       }
       // what the run log has and the database does not
       if (runLog) {
-        for (const [id, status] of ids) {
+        for (const [id, slot] of ids.entries()) {
+          if (ids.flags[slot] & STORED) continue
+          const status = ids.status[slot]
           if (status === IdStatus.Acknowledged) report({kind: 'lost', message: `transfer ${id} was acknowledged to the client but is not stored`, ids: [id]})
           else if (status === IdStatus.Unknown) runLog.unknownNotCommitted++
           else if (status === IdStatus.Sent) runLog.sentNotApplied++
@@ -355,46 +574,139 @@ async function scanIds(
       done++
       if (ranges.length > 1) progress(`transfer ids: partition ${done}/${ranges.length} (${transfers} transfers so far)`)
     }
-    if (audit) await audit.finish(options.signal)
+    if (audit) {
+      state.phase = 'reading the remaining audit records'
+      await audit.finish(options.signal)
+    }
   } finally {
     await partitions?.cleanup()
   }
-  return {transfers, runLog, audit: audit?.summary, adjacentDuplicates}
+  const integrity = runLog || audit ? {comparedWithRequest, comparedWithAudit: audit?.compared ?? 0} : undefined
+  return {transfers, runLog, audit: audit?.summary, integrity, streamDuplicates}
 }
 
-/** Run directories or files → run log files. */
-async function resolveRunLogs(inputs: string[]): Promise<string[]> {
-  const files: string[] = []
-  for (const input of inputs) {
-    const info = await stat(input).catch(() => undefined)
-    if (!info) throw new UsageError(`run log ${input} does not exist`, {hint: 'pass the --run-dir the workload wrote to'})
-    if (info.isDirectory()) {
-      const file = path.join(input, RUN_LOG_FILE)
-      const fileInfo = await stat(file).catch(() => undefined)
-      if (fileInfo && !fileInfo.isFile()) throw new UsageError(`${file} is not a file`, {hint: 'pass the --run-dir a workload wrote its run log to'})
-      if (!fileInfo) {
-        const entries = await readdir(input)
-        throw new UsageError(`${input} has no ${RUN_LOG_FILE}`, {hint: entries.length > 0 ? `it contains: ${entries.slice(0, 5).join(', ')}` : 'it is empty'})
-      }
-      files.push(file)
-    } else files.push(input)
+/**
+ * Copies every stored transfer into per-partition files of "<id>\t<from>\t<to>\t<amount>"
+ * lines, reading the table once in its physical order with COPY (the rows arrive
+ * as exactly those lines: they are split by id prefix as bytes, no strings).
+ */
+async function spillStoredTransfers(sql: LedgerSql, partitions: Partitions, bound: StatementBound, state: ScanState): Promise<{file: (range: IdRange) => string}> {
+  state.phase = 'copying the stored transfers into partitions'
+  const writer = new PartitionWriter(partitions.dir, partitions.prefixes, '.stored')
+  const what = () => `copying transfer rows (${state.transferRowsRead} read so far)`
+  const stream = await bound.answer(what(), sql.unsafe(q.COPY_TRANSFER_ROWS).readable())
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>
+  // the incomplete last line of a chunk, completed by the next one
+  let rest: Buffer = EMPTY
+  const line = (chunk: Buffer, start: number, end: number) => {
+    const index = partitions.indexOf(chunk, start)
+    if (index < 0 || end - start > PARTITION_RECORD_MAX - 1) return
+    const [buffer, at] = writer.reserve(index)
+    chunk.copy(buffer, at, start, end)
+    buffer[at + end - start] = 10
+    writer.commit(index, at + end - start + 1)
+    state.transferRowsRead++
   }
-  return files
+  try {
+    for (;;) {
+      const next = await bound.answer(what(), chunks.next())
+      if (next.done) break
+      // a chunk is usually one whole row: no copy then
+      const chunk = rest.length > 0 ? Buffer.concat([rest, next.value]) : next.value
+      let start = 0
+      for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
+        line(chunk, start, nl)
+        start = nl + 1
+      }
+      rest = start === chunk.length ? EMPTY : chunk.subarray(start)
+    }
+    if (rest.length > 0) line(rest, 0, rest.length)
+  } finally {
+    stream.destroy()
+    writer.close()
+  }
+  state.phase = 'checking the partitions'
+  return {file: (range) => path.join(partitions.dir, `${partitions.prefixes[partitions.indexOf(Buffer.from(range.lo, 'latin1'), 0)]}.stored`)}
+}
+
+/** Calls check(id, from, to, amount) for each line of a spilled partition file. */
+async function scanStoredPartition(file: string, check: (id: string, from: number, to: number, amount: number) => boolean): Promise<void> {
+  await forEachLine(file, (chunk, start, end) => {
+    // the line is "<id>\t<from>\t<to>\t<amount>": parseRequest reads the fields after a 36-byte id and a tab
+    if (end - start < 36) return
+    // always checked, even if unparsable (NaN fields then show as altered): a stored row must never be skipped
+    if (parseRequest(chunk, start, end) < 0) parsedRequest.fill(Number.NaN)
+    check(idAt(chunk, start), parsedRequest[0], parsedRequest[1], parsedRequest[2])
+  })
+}
+
+/** id, from_account, to_account, amount as text, and origin_region when read in key order (for the audit merge) */
+type TransferRow = [string, string, string, string, string]
+
+/**
+ * The stored transfers of one id range, a batch at a time. In key order (keyset
+ * pages, the next one requested while this one is merged) when merged with the
+ * audit listings; otherwise in the table's physical order through one cursor: key
+ * order costs a random heap read per row once the statement needs more than the
+ * primary key, the physical order reads each page once.
+ */
+async function* transferRows(sql: LedgerSql, range: IdRange, keyOrder: boolean, bound: StatementBound, state: ScanState): AsyncGenerator<TransferRow[]> {
+  const what = () => `reading transfer rows (${state.transferRowsRead} read so far)`
+  if (!keyOrder) {
+    const cursor = (sql.unsafe(q.TRANSFER_ROWS_IN_RANGE, [range.lo, range.hi]).values().cursor(ID_PAGE) as unknown as AsyncIterable<TransferRow[]>)[Symbol.asyncIterator]()
+    try {
+      for (;;) {
+        const batch = await bound.answer(what(), cursor.next())
+        if (batch.done) return
+        state.transferRowsRead += batch.value.length
+        yield batch.value
+      }
+    } finally {
+      await cursor.return?.()
+    }
+  }
+  const fetchPage = (after: string, first: boolean) => {
+    const pending = sql.unsafe(first ? q.TRANSFER_ROWS_FIRST_PAGE : q.TRANSFER_ROWS_PAGE, [after, range.hi, ID_PAGE], {prepare: true}).values() as unknown as Promise<TransferRow[]>
+    pending.catch(() => {})
+    return pending
+  }
+  let next: Promise<TransferRow[]> | undefined = fetchPage(range.lo, true)
+  while (next) {
+    const page: TransferRow[] = await bound.answer(what(), next)
+    state.transferRowsRead += page.length
+    next = page.length === ID_PAGE ? fetchPage(page[page.length - 1][0], false) : undefined
+    yield page
+  }
+}
+
+function describeRequest(from: number, to: number, amount: number): string {
+  return `from ${from} to ${to} amount ${amount}`
 }
 
 interface IdRange {
   lo: string
   hi: string
-  load(): Promise<Map<string, IdStatus>>
+  load(): Promise<LoggedIds>
 }
 
 /**
  * Calls onRecord(status, idStart) for each "<event>\t<id>..." line of a run log,
  * reading raw bytes in big chunks: no string per line, no promise per record
- * (millions of lines). The id is the 36 bytes at idStart of the chunk passed along.
+ * (millions of lines). The id is the 36 bytes at idStart of the chunk passed along;
+ * the line ends at lineEnd (exclusive).
  */
-async function scanRecords(file: string, onRecord: (status: IdStatus, chunk: Buffer, idStart: number) => void): Promise<void> {
-  // one reusable buffer: memory stays flat however big the log is
+async function scanRecords(file: string, onRecord: (status: IdStatus, chunk: Buffer, idStart: number, lineEnd: number) => void): Promise<void> {
+  await forEachLine(file, (chunk, start, end) => {
+    const status = statusOfLine(chunk, start)
+    if (status === undefined) return
+    const tab = chunk.indexOf(9, start)
+    if (tab >= 0 && tab + 37 <= end) onRecord(status, chunk, tab + 1, end)
+  })
+}
+
+/** Calls onLine(chunk, start, end) for each line of a file, read in big chunks into one reusable buffer. */
+async function forEachLine(file: string, onLine: (chunk: Buffer, start: number, end: number) => void): Promise<void> {
+  // one reusable buffer: memory stays flat however big the file is
   const buffer = Buffer.allocUnsafe(READ_BUFFER)
   const handle = await open(file, 'r')
   try {
@@ -410,11 +722,7 @@ async function scanRecords(file: string, onRecord: (status: IdStatus, chunk: Buf
           if (!final || start >= filled) break
           nl = filled
         }
-        const status = statusOfLine(buffer, start)
-        if (status !== undefined) {
-          const tab = buffer.indexOf(9, start)
-          if (tab >= 0 && tab + 37 <= nl) onRecord(status, buffer, tab + 1)
-        }
+        onLine(buffer, start, nl)
         start = nl + 1
       }
       if (final) break
@@ -429,12 +737,37 @@ async function scanRecords(file: string, onRecord: (status: IdStatus, chunk: Buf
 }
 
 const READ_BUFFER = 1 << 20
+const EMPTY = Buffer.alloc(0)
 
 
 /** the id at idStart as a fresh lower-case string (ids are written lower-case; upper-case input is folded) */
 function idAt(chunk: Buffer, idStart: number): string {
   const id = chunk.toString('latin1', idStart, idStart + 36)
   return /[A-F]/.test(id) ? id.toLowerCase() : id
+}
+
+/** from, to, amount of the last parseRequest (one scratch array: no allocation per line) */
+const parsedRequest = new Float64Array(3)
+
+/**
+ * Parses the request of an attempt line, "<from>\t<to>\t<amount>" after the id (a
+ * run log's line goes on with the time, a partition record ends there), into
+ * parsedRequest. Returns the end of the amount field, or -1 when the fields are
+ * not there.
+ */
+function parseRequest(chunk: Buffer, idStart: number, lineEnd: number): number {
+  let at = idStart + 37
+  for (let field = 0; field < 3; field++) {
+    let value = 0
+    const negative = chunk[at] === 0x2d
+    if (negative) at++
+    const start = at
+    while (at < lineEnd && chunk[at] >= 0x30 && chunk[at] <= 0x39) value = value * 10 + (chunk[at++] - 0x30)
+    if (at === start || (at < lineEnd && chunk[at] !== 9) || (field < 2 && at >= lineEnd)) return -1
+    parsedRequest[field] = negative ? -value : value
+    if (field < 2) at++
+  }
+  return at
 }
 
 /** lower-case hex digit value of the byte, or -1 */
@@ -445,78 +778,111 @@ function hexValue(byte: number): number {
   return -1
 }
 
-const PARTITION_RECORD = 39 // "<digit>\t<36-char id>\n"
-const PARTITION_BUFFER = 4096 * PARTITION_RECORD
+/** the longest partition record: "<digit>\t<36-char id>\t<from>\t<to>\t<amount>\n", three numbers of at most 20 digits */
+const PARTITION_RECORD_MAX = 2 + 36 + 3 * 21 + 1
+const PARTITION_BUFFER = 4096 * 64
+
+/** Run-log ids split by the first hex digits of the id (see partitionRunLogs). */
+interface Partitions {
+  ranges: IdRange[]
+  /** where the partition files are; empty for a single partition read straight from the logs */
+  dir: string
+  /** one per partition, in key order */
+  prefixes: string[]
+  /** the partition of the id whose text starts at `at`, or -1 */
+  indexOf(chunk: Buffer, at: number): number
+  cleanup(): Promise<void>
+}
+
+/** Buffered appends to one file per partition (records of at most PARTITION_RECORD_MAX bytes). */
+class PartitionWriter {
+  private readonly fds: number[]
+  private readonly buffers: Buffer[]
+  private readonly used: number[]
+
+  constructor(dir: string, prefixes: string[], suffix = '') {
+    this.fds = prefixes.map((p) => openSync(path.join(dir, `${p}${suffix}`), 'w'))
+    this.buffers = prefixes.map(() => Buffer.allocUnsafe(PARTITION_BUFFER))
+    this.used = prefixes.map(() => 0)
+  }
+
+  /** the buffer and offset to write the next record of partition `index` at */
+  reserve(index: number): [Buffer, number] {
+    if (this.used[index] + PARTITION_RECORD_MAX > PARTITION_BUFFER) this.flush(index)
+    return [this.buffers[index], this.used[index]]
+  }
+
+  /** the record written after reserve() ends at `end` */
+  commit(index: number, end: number): void {
+    this.used[index] = end
+  }
+
+  close(): void {
+    for (let i = 0; i < this.fds.length; i++) this.flush(i)
+    for (const fd of this.fds) closeSync(fd)
+  }
+
+  private flush(index: number): void {
+    if (this.used[index] > 0) writeSync(this.fds[index], this.buffers[index], 0, this.used[index])
+    this.used[index] = 0
+  }
+}
 
 /**
  * Splits the run logs by the first hex digits of the id, so each partition fits in
  * memory and matches one contiguous key range of the transfers table. Small logs
  * are one partition read straight from the logs. Records are copied as bytes into
- * fixed-width partition files (no strings are made in this pass).
+ * partition files ("<status digit>\t<id>[\t<from>\t<to>\t<amount>]" lines; no
+ * strings are made in this pass).
  */
-async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), target = PARTITION_TARGET): Promise<{ranges: IdRange[]; cleanup: () => Promise<void>}> {
+async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), target = PARTITION_TARGET): Promise<Partitions> {
   let bytes = 0
   for (const file of files) bytes += (await stat(file)).size
   // ~110 bytes of log per id (attempt + outcome line)
   const estimatedIds = bytes / 110
   const digits = estimatedIds <= target ? 0 : estimatedIds <= target * 16 ? 1 : 2
-  const loadFromLogs = async (): Promise<Map<string, IdStatus>> => {
-    const map = new Map<string, IdStatus>()
-    for (const file of files) {
-      await scanRecords(file, (status, chunk, idStart) => {
-        const id = idAt(chunk, idStart)
-        map.set(id, combineStatus(map.get(id), status))
-      })
-    }
-    return map
+  const load = (sources: string[]) => async (): Promise<LoggedIds> => {
+    const ids = new LoggedIds()
+    for (const file of sources) await scanRecords(file, (status, chunk, idStart, lineEnd) => ids.add(status, chunk, idStart, lineEnd))
+    return ids
   }
-  if (digits === 0) return {ranges: [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: loadFromLogs}], cleanup: async () => {}}
+  const count = 16 ** digits
+  const indexOf = (chunk: Buffer, at: number): number => {
+    if (digits === 0) return 0
+    const first = hexValue(chunk[at])
+    const index = digits === 1 ? first : first * 16 + hexValue(chunk[at + 1])
+    return first < 0 || index < 0 || index >= count ? -1 : index
+  }
+  if (digits === 0) return {ranges: [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: load(files)}], dir: '', prefixes: [''], indexOf, cleanup: async () => {}}
 
   const dir = await mkdtemp(path.join(tmpDir, 'atlas-verify-'))
-  const count = 16 ** digits
   const prefixes = Array.from({length: count}, (_, i) => i.toString(16).padStart(digits, '0'))
-  const fds = prefixes.map((p) => openSync(path.join(dir, p), 'w'))
-  const buffers = prefixes.map(() => Buffer.allocUnsafe(PARTITION_BUFFER))
-  const used = new Array<number>(count).fill(0)
-  const flush = (index: number) => {
-    if (used[index] > 0) writeSync(fds[index], buffers[index], 0, used[index])
-    used[index] = 0
-  }
+  const writer = new PartitionWriter(dir, prefixes)
   try {
     for (const file of files) {
-      await scanRecords(file, (status, chunk, idStart) => {
-        const first = hexValue(chunk[idStart])
-        const index = digits === 1 ? first : first * 16 + hexValue(chunk[idStart + 1])
-        if (first < 0 || index < 0 || index >= count) return
-        const buffer = buffers[index]
-        let at = used[index]
-        buffer[at] = 0x30 + status
-        buffer[at + 1] = 9
-        chunk.copy(buffer, at + 2, idStart, idStart + 36)
-        buffer[at + 38] = 10
-        used[index] = at + PARTITION_RECORD
-        if (used[index] + PARTITION_RECORD > PARTITION_BUFFER) flush(index)
+      await scanRecords(file, (status, chunk, idStart, lineEnd) => {
+        const index = indexOf(chunk, idStart)
+        if (index < 0) return
+        const [buffer, start] = writer.reserve(index)
+        buffer[start] = 0x30 + status
+        buffer[start + 1] = 9
+        chunk.copy(buffer, start + 2, idStart, idStart + 36)
+        let at = start + 38
+        if (status === IdStatus.Attempted) {
+          // the request (from, to, amount) as bytes, for the integrity check
+          const end = parseRequest(chunk, idStart, lineEnd)
+          if (end >= 0 && end - (idStart + 36) <= PARTITION_RECORD_MAX - 39) at += chunk.copy(buffer, at, idStart + 36, end)
+        }
+        buffer[at] = 10
+        writer.commit(index, at + 1)
       })
     }
-    for (let i = 0; i < count; i++) flush(i)
   } finally {
-    for (const fd of fds) closeSync(fd)
+    writer.close()
   }
-  const ranges: IdRange[] = prefixes.map((prefix) => ({
-    lo: uuidBound(prefix, '0'),
-    hi: uuidBound(prefix, 'f'),
-    load: async () => {
-      // bounded by the partition's size: read it whole and walk the fixed-width records
-      const data = await readFile(path.join(dir, prefix))
-      const map = new Map<string, IdStatus>()
-      for (let at = 0; at + PARTITION_RECORD <= data.length; at += PARTITION_RECORD) {
-        const id = idAt(data, at + 2)
-        map.set(id, combineStatus(map.get(id), (data[at] - 0x30) as IdStatus))
-      }
-      return map
-    },
-  }))
-  return {ranges, cleanup: () => rm(dir, {recursive: true, force: true})}
+  // each partition is read back with the same record parser (statusOfLine knows the digit records)
+  const ranges: IdRange[] = prefixes.map((prefix) => ({lo: uuidBound(prefix, '0'), hi: uuidBound(prefix, 'f'), load: load([path.join(dir, prefix)])}))
+  return {ranges, dir, prefixes, indexOf, cleanup: () => rm(dir, {recursive: true, force: true})}
 }
 
 /** the smallest/largest UUID starting with the hex prefix */
@@ -550,16 +916,21 @@ class Cursor {
 }
 
 const MAX_PENDING = 10_000
+/** audit records read (GET) at once for the content comparison */
+const AUDIT_READS_IN_FLIGHT = 16
 
 /**
- * Merge-joins transfer ids (in key order) with each audit bucket's listing (in the
- * same order). Missing records are polled (HEAD) until the timeout: audit writes and
- * replication are asynchronous.
+ * Merge-joins stored transfers (in key order) with each audit bucket's listing (in
+ * the same order), and compares each record found with the stored transfer. Missing
+ * records are polled until the timeout: audit writes and replication are asynchronous.
  */
 class AuditMerge {
   readonly summary: AuditSummary = {checked: 0, missing: 0, replicaMissing: 0, withoutTransfer: 0}
+  /** records whose content was compared with the stored transfer */
+  compared = 0
   private readonly cursors = new Map<string, Cursor>()
-  private readonly pending: Array<{id: string; region: string; replica: boolean}> = []
+  private readonly pending: Array<{stored: StoredTransfer; region: string; replica: boolean}> = []
+  private readonly reads = new Set<Promise<void>>()
 
   constructor(
     private readonly options: AuditOptions,
@@ -568,10 +939,11 @@ class AuditMerge {
     for (const [region, target] of Object.entries(options.buckets)) this.cursors.set(region, new Cursor(listAuditIds(target)))
   }
 
-  async transfer(id: string, origin: string): Promise<void> {
+  async transfer(stored: StoredTransfer): Promise<void> {
+    const {id} = stored
     this.summary.checked++
-    const required = new Map<string, boolean>([[origin, false]])
-    for (const rule of this.options.replication) if (rule.from === origin) required.set(rule.to, true)
+    const required = new Map<string, boolean>([[stored.originRegion, false]])
+    for (const rule of this.options.replication) if (rule.from === stored.originRegion) required.set(rule.to, true)
     for (const [region, cursor] of this.cursors) {
       // records before this id have no transfer
       let head = await cursor.peek()
@@ -581,11 +953,14 @@ class AuditMerge {
         head = await cursor.peek()
       }
       const present = head === id
-      if (present) await cursor.next()
-      if (!present && required.has(region)) this.missing(id, region, required.get(region)!)
+      if (present) {
+        await cursor.next()
+        await this.compareLater(stored, region)
+      }
+      if (!present && required.has(region)) this.missing(stored, region, required.get(region)!)
     }
     for (const region of required.keys()) {
-      if (!this.cursors.has(region)) this.missing(id, region, required.get(region)!)
+      if (!this.cursors.has(region)) this.missing(stored, region, required.get(region)!)
     }
   }
 
@@ -593,38 +968,71 @@ class AuditMerge {
     for (const [region, cursor] of this.cursors) {
       for (let head = await cursor.peek(); head !== undefined; await cursor.next(), head = await cursor.peek()) this.withoutTransfer(head, region)
     }
+    await Promise.all(this.reads)
     const deadline = Date.now() + (this.options.timeoutMs ?? 10_000)
     let waiting = this.pending
     while (waiting.length > 0) {
       const still: typeof waiting = []
       for (const item of waiting) {
         const target = this.options.buckets[item.region]
-        if (!target || !(await auditRecordExists(target, item.id))) still.push(item)
+        const record = target ? await readAuditRecord(target, item.stored.id) : undefined
+        if (record) this.compare(item.stored, item.region, record)
+        else still.push(item)
       }
       waiting = still
       if (waiting.length === 0 || Date.now() >= deadline) break
       await sleep(this.options.pollIntervalMs ?? 500, signal)
     }
     for (const item of waiting) {
+      const id = item.stored.id
       if (item.replica) {
         this.summary.replicaMissing++
-        this.report({kind: 'audit_replica_missing', message: `transfer ${item.id} has no replicated audit record in region ${item.region}'s bucket`, ids: [item.id]})
+        this.report({kind: 'audit_replica_missing', message: `transfer ${id} has no replicated audit record in region ${item.region}'s bucket`, ids: [id]})
       } else {
         this.summary.missing++
-        this.report({kind: 'audit_missing', message: `transfer ${item.id} is committed but has no audit record in region ${item.region}'s bucket`, ids: [item.id]})
+        this.report({kind: 'audit_missing', message: `transfer ${id} is committed but has no audit record in region ${item.region}'s bucket`, ids: [id]})
       }
     }
   }
 
-  private missing(id: string, region: string, replica: boolean): void {
+  /** reads the record in the background, at most AUDIT_READS_IN_FLIGHT at once (memory stays bounded) */
+  private async compareLater(stored: StoredTransfer, region: string): Promise<void> {
+    while (this.reads.size >= AUDIT_READS_IN_FLIGHT) await Promise.race(this.reads)
+    const read = (async () => {
+      const record = await readAuditRecord(this.options.buckets[region], stored.id)
+      // listed a moment ago: a record gone since then is checked like a missing one
+      if (record) this.compare(stored, region, record)
+      else this.missing(stored, region, region !== stored.originRegion)
+    })()
+    const tracked = read.finally(() => this.reads.delete(tracked))
+    this.reads.add(tracked)
+    // a failed read fails the verify (in finish), not the process
+    tracked.catch(() => {})
+  }
+
+  private compare(stored: StoredTransfer, region: string, record: AuditRecord): void {
+    this.compared++
+    const recorded = {from: String(record.from), to: String(record.to), amount: String(record.amount), originRegion: String(record.originRegion)}
+    const fields = (['from', 'to', 'amount', 'originRegion'] as const).filter((f) => recorded[f] !== stored[f])
+    if (fields.length === 0) return
+    const show = (t: Record<TransferField, string>) => fields.map((f) => `${f} ${t[f]}`).join(', ')
+    this.report({
+      kind: 'audit_mismatch',
+      message: `transfer ${stored.id} is stored with ${show(stored)}, but its audit record in region ${region}'s bucket says ${show(recorded)}`,
+      ids: [stored.id],
+      fields,
+    })
+  }
+
+  private missing(stored: StoredTransfer, region: string, replica: boolean): void {
     if (this.pending.length < MAX_PENDING) {
-      this.pending.push({id, region, replica})
+      this.pending.push({stored, region, replica})
       return
     }
     // too many to poll: report at once
     if (replica) this.summary.replicaMissing++
     else this.summary.missing++
-    this.report({kind: replica ? 'audit_replica_missing' : 'audit_missing', message: `transfer ${id} has no audit record in region ${region}'s bucket`, ids: [id]})
+    this.report({kind: replica ? 'audit_replica_missing' : 'audit_missing', message: `transfer ${stored.id} has no audit record in region ${region}'s bucket`, ids: [stored.id]})
   }
 
   private withoutTransfer(id: string, region: string): void {
@@ -648,6 +1056,11 @@ export function formatVerifyReport(result: VerifyResult): string {
       `run log: ${r.attempted} attempted, ${r.acknowledged} acknowledged, ${r.unknown} unknown (${r.unknownCommitted} committed, ${r.unknownNotCommitted} not), ${r.notCommitted} rejected/failed${r.sentToQueue ? `, ${r.sentToQueue} sent to the queue (${r.sentNotApplied} not applied)` : ''}`,
     )
   }
+  if (s.runLogs) {
+    const read = s.runLogs.files
+    out.push(`run logs read (${read.length}): ${read.slice(0, 5).join(', ')}${read.length > 5 ? `, … ${read.length - 5} more (--json lists them)` : ''}`)
+    if (s.runLogs.skipped.length > 0) out.push(`run logs left out (${s.runLogs.skipped.length}, another ledger's): ${s.runLogs.skipped.slice(0, 3).map((x) => `${x.file}: ${x.reason}`).join('; ')}`)
+  }
   for (const check of result.checks) {
     const mark = check.skipped ? '-' : check.ok ? '✓' : '✗'
     out.push(`  ${mark} ${check.name.padEnd(18)} ${check.skipped ? `skipped: ${check.skipped}` : `${check.violations} violation(s)${check.checked === undefined ? '' : ` in ${check.checked} checked`}`}`)
@@ -658,6 +1071,9 @@ export function formatVerifyReport(result: VerifyResult): string {
     const listed = result.violations.length
     const total = Object.values(result.violationCounts).reduce((a, b) => a + (b ?? 0), 0)
     if (total > listed) out.push(`  … ${total - listed} more not listed (use --json or --max-listed)`)
+    if (result.violationCounts.phantom) {
+      out.push(`hint: a phantom is in none of the run logs read (listed above); if a workload wrote its log elsewhere, pass its --run-dir as well`)
+    }
   }
   return out.join('\n')
 }

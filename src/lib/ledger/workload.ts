@@ -7,6 +7,7 @@ import type {TransferQueue} from '../cloud/queue.js'
 import {connectLedger, describeDatabase, type LedgerSql} from './db.js'
 import {AcknowledgementTracker} from './recovery.js'
 import {attemptLine, outcomeLine, RunLogWriter} from './runlog.js'
+import {registerRunDir} from './runlogs.js'
 import {requireMint} from './schema.js'
 import {LatencyHistogram} from './stats.js'
 import {isAcknowledged, transfer, type RetryPolicy, type TransferOutcome, type TransferRequest} from './transfer.js'
@@ -36,6 +37,8 @@ export interface WorkloadOptions {
   originRegion?: string
   /** where the run log goes (created) */
   runDir: string
+  /** the world's runs directory: a runDir outside it is recorded in its index, so verify and blast-radius read the log */
+  runsDir?: string
   signal?: AbortSignal
   retry?: Partial<RetryPolicy>
   /** seconds to wait for one host to answer a new connection (default 5) */
@@ -145,8 +148,11 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
     sql = await connectLedger(options.db, {max: concurrency, applicationName: 'atlas-workload', connectTimeoutSeconds: options.connectTimeoutSeconds})
   }
   let accounts = options.accounts
+  let mint: Awaited<ReturnType<typeof requireMint>> | undefined
   try {
-    if (accounts === undefined) accounts = (await requireMint(sql!)).accounts
+    // the mint time names the ledger in the run log (runlogs.ts: which logs belong to which ledger)
+    if (sql) mint = await requireMint(sql)
+    if (accounts === undefined) accounts = mint!.accounts
   } catch (error) {
     if (ownPool) await sql!.end({timeout: 1})
     throw error
@@ -154,9 +160,10 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
   if (accounts < 2) throw new UsageError('at least 2 accounts are needed')
 
   const log = new RunLogWriter(options.runDir)
+  if (options.runsDir) await registerRunDir(options.runsDir, options.runDir)
   const startedAt = new Date()
   const started = performance.now()
-  log.comment('start', {startedAt: startedAt.toISOString(), via, originRegion, concurrency, accounts, count: options.count, durationMs: options.durationMs, rate: options.rate})
+  log.comment('start', {startedAt: startedAt.toISOString(), ledgerMintedAt: mint?.mintedAt.toISOString(), via, originRegion, concurrency, accounts, count: options.count, durationMs: options.durationMs, rate: options.rate})
 
   const histogram = new LatencyHistogram()
   const counters = {attempted: 0, applied: 0, alreadyApplied: 0, sent: 0, rejected: 0, failed: 0, unknown: 0, unknownResolved: 0, retries: 0, inFlight: 0, auditErrors: 0}

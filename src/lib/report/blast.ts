@@ -21,7 +21,8 @@ export function formatMarkdownReport(r: BlastResult): string {
   lines.push(`| held for | ${r.durationSeconds} s |`)
   lines.push(`| survivability | ${r.survivability.explanation}${r.forced ? ' (forced)' : ''} |`)
   lines.push(`| RTO (fault to first acknowledged write) | ${fmt(r.rtoSeconds)} s${r.rtoSeconds !== null && !r.recoveredDuringFault ? ' (only after the restore)' : ''} |`)
-  lines.push(`| not writable (health model) | ${fmt(r.unavailableSeconds)} s |`)
+  lines.push(`| not writable, as the workload saw it (longest gap between acknowledged writes) | ${gap(r)} |`)
+  lines.push(`| not writable, health model's view (member health sampled every ${r.healthModel.sampleIntervalSeconds} s; not client writes) | ${fmt(r.healthModel.unavailableSeconds)} s |`)
   lines.push(`| database leader before / during / after | ${r.leaderBefore ?? '-'} / ${r.leaderAfterFault ?? '-'} / ${r.leaderAfterRestore ?? '-'} |`)
   lines.push(`| failover | ${r.failover ? 'yes' : 'no'} |`)
   lines.push(`| converged after restore | ${r.converged ? `yes, in ${fmt(r.convergeSeconds, 1)} s` : 'no'} |`)
@@ -47,11 +48,18 @@ export function formatMarkdownReport(r: BlastResult): string {
   return `${lines.join('\n')}\n`
 }
 
+function gap(r: BlastResult): string {
+  const g = r.longestWriteGap
+  if (!g) return 'n/a (no workload)'
+  return `${fmt(g.seconds)} s (t = ${fmt(g.fromSeconds)} to ${fmt(g.toSeconds)} s${g.open ? ', still open when the workload stopped' : ''})`
+}
+
 /** The short human summary the command prints. */
 export function formatBlastSummary(r: BlastResult): string {
   return [
     `blast radius ${r.regions.join(' + ')} (${r.mode}): ${r.verified ? 'PASS' : 'FAIL'}`,
     `  RTO ${fmt(r.rtoSeconds)} s${r.rtoSeconds !== null && !r.recoveredDuringFault ? ' (after the restore)' : ''}; leader ${r.leaderBefore ?? '-'} -> ${r.leaderAfterFault ?? '-'} -> ${r.leaderAfterRestore ?? '-'}${r.failover ? ' (failover)' : ''}`,
+    `  writes: longest gap between acknowledged writes ${gap(r)}; health model: ${fmt(r.healthModel.unavailableSeconds)} s not writable`,
     `  transfers: ${r.acknowledged} acknowledged, ${r.lost} lost, ${r.unknown} unknown outcome (of ${r.attempted})`,
     `  converged: ${r.converged ? `${fmt(r.convergeSeconds, 1)} s after the restore` : 'no'}`,
     `  report: ${r.report.markdown}${r.report.uploaded ? ` (uploaded to ${r.report.uploaded})` : ''}`,
