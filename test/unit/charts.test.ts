@@ -157,6 +157,35 @@ describe('Helm charts with each region\'s rendered values', function () {
     })
   }
 
+  it('ledger: the pod reads this world\'s atlas.yaml (region names, name prefix, replication), not built-in defaults', async () => {
+    const custom = parseConfigObject({
+      namePrefix: 'bank',
+      regions: [
+        {name: 'east', awsRegion: 'us-east-1', role: 'primary'},
+        {name: 'west', awsRegion: 'us-west-2', role: 'secondary'},
+        {name: 'tie', awsRegion: 'eu-west-1', role: 'witness'},
+      ],
+      cloud: {replication: [{from: 'east', to: 'west'}]},
+    })
+    const dir = await mkdtemp(path.join(tmpdir(), 'atlas-charts-custom-'))
+    try {
+      await writeRendered(await renderWorld(custom, {...DEFAULT_RENDER_INPUTS, git: {...DEFAULT_RENDER_INPUTS.git, renderedPath: 'deploy'}}), dir)
+      const objects = await template('ledger', path.join(dir, 'values', 'ledger', 'west.yaml'))
+      const container = find(objects, 'Deployment', 'ledger')[0].spec.template.spec.containers[0]
+      const env = Object.fromEntries(container.env.map((e: {name: string; value: string}) => [e.name, e.value]))
+      expect(env.ATLAS_REGION).to.equal('west')
+      expect(env.ATLAS_CONFIG).to.equal('/etc/atlas/atlas.yaml')
+      expect(container.volumeMounts).to.deep.include({name: 'atlas-config', mountPath: '/etc/atlas', readOnly: true})
+      const file = find(objects, 'ConfigMap', 'ledger-atlas-config')[0].data!['atlas.yaml']
+      const inPod = parseConfigObject(parseAllDocuments(file)[0].toJS())
+      expect(inPod.namePrefix).to.equal('bank')
+      expect(inPod.regions).to.deep.equal(custom.regions)
+      expect(inPod.cloud.replication).to.deep.equal([{from: 'east', to: 'west'}])
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
+  })
+
   it('cockroachdb: every replica gets its own NodePort; insecure mode drops TLS everywhere', async () => {
     const out = await helm(['template', 'cockroachdb', path.join('charts', 'cockroachdb'), '-f', values('cockroachdb', 'eu'), '--set', 'replicas=3', '--set', 'tls.enabled=false'])
     const objects = parseAllDocuments(out).map((d) => d.toJS() as Manifest).filter(Boolean)

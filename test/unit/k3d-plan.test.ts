@@ -135,6 +135,9 @@ describe('k3d world: what the clusters need from the host', () => {
     expect(run).to.include('docker run --detach --name atlas-git --network atlas --restart unless-stopped')
     expect(run).to.include('--volume <package>/charts:/src/charts:ro --volume <base>/k3d/rendered:/src/deploy:ro')
     expect(run).to.match(/git daemon --reuseaddr --export-all --base-path=\/srv --port=9418 \/srv$/)
+    // Alpine packages `git daemon` apart from git (git-daemon): an image with git alone cannot serve
+    expect(run).to.include(' alpine:3.21 -ec ')
+    expect(run).to.include('-ec { [ -x "$(git --exec-path 2>/dev/null)/git-daemon" ] || apk add --no-cache --quiet git git-daemon; } && ')
     expect(ready).to.include('git ls-remote git://127.0.0.1/atlas HEAD')
     const {renderK3d} = await import('../../src/lib/world/k3d/render.js')
     const rendered = await renderK3d(defaults(), world.layout, 'http://127.0.0.1:4566')

@@ -110,7 +110,22 @@ export function regionContext(config: AtlasConfig, region: Region, inputs: Rende
   }
 }
 
-function ledgerCloud(config: AtlasConfig, region: Region, inputs: RenderInputs): {cloudEndpoint: string; queueUrl: string; auditBucket: string} {
+/**
+ * The part of atlas.yaml `atlas ledger serve` reads in its pod: the region names
+ * (ATLAS_REGION must be one), the name prefix and the replication rules (the
+ * replica buckets it copies audit records to). Without it the pod would use the
+ * built-in defaults, not this world's configuration.
+ */
+export function ledgerServiceConfig(config: AtlasConfig): {namePrefix: string; regions: Region[]; cloud: {replication: Array<{from: string; to: string}>}} {
+  return {
+    namePrefix: config.namePrefix,
+    regions: config.regions.map((r) => ({name: r.name, awsRegion: r.awsRegion, locality: r.locality, role: r.role})),
+    cloud: {replication: config.cloud.replication.map((r) => ({from: r.from, to: r.to}))},
+  }
+}
+
+function ledgerCloud(config: AtlasConfig, region: Region, inputs: RenderInputs): {cloudEndpoint: string; queueUrl: string; auditBucket: string; atlasConfig: ReturnType<typeof ledgerServiceConfig>} {
+  const atlasConfig = ledgerServiceConfig(config)
   const fromTerraform = inputs.terraform?.[region.name]
   if (inputs.terraform && !fromTerraform && region.role !== 'witness') {
     throw new ConfigError(`the terraform outputs have no entry for data region "${region.name}" (found: ${Object.keys(inputs.terraform).join(', ') || 'none'})`, {
@@ -120,13 +135,19 @@ function ledgerCloud(config: AtlasConfig, region: Region, inputs: RenderInputs):
   if (fromTerraform) {
     // Terraform sees LocalStack from the host (e.g. sqs.REGION.localhost.localstack.cloud, which is
     // 127.0.0.1); pods reach it by container name: keep the account/queue path, swap the origin
-    return {cloudEndpoint: inputs.cloudEndpointInCluster, queueUrl: inClusterUrl(fromTerraform.queueUrl, inputs.cloudEndpointInCluster), auditBucket: fromTerraform.auditBucket}
+    return {
+      cloudEndpoint: inputs.cloudEndpointInCluster,
+      queueUrl: inClusterUrl(fromTerraform.queueUrl, inputs.cloudEndpointInCluster),
+      auditBucket: fromTerraform.auditBucket,
+      atlasConfig,
+    }
   }
   const names = cloudResourceNames(config.namePrefix, region.name)
   return {
     cloudEndpoint: inputs.cloudEndpointInCluster,
     queueUrl: `${inputs.cloudEndpointInCluster.replace(/\/+$/, '')}/${LOCALSTACK_ACCOUNT}/${names.queue}`,
     auditBucket: names.auditBucket,
+    atlasConfig,
   }
 }
 

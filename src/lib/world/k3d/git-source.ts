@@ -6,8 +6,13 @@
  * atlas.yaml, never a committed copy that may be stale.
  */
 export const GIT_CONTAINER = 'atlas-git'
-/** git 2.47.2 on Alpine; entrypoint replaced by the script below */
-export const GIT_IMAGE = 'alpine/git:v2.47.2'
+/**
+ * Alpine 3.21 (git 2.47). Alpine ships `git daemon` in its own package,
+ * git-daemon, which images with git alone (alpine/git installs only `git`)
+ * lack: `git daemon` there fails with "'daemon' is not a git command". The
+ * script installs it on the container's first start.
+ */
+export const GIT_IMAGE = 'alpine:3.21'
 export const GIT_REPO = 'atlas'
 /** what the ApplicationSets and the AppProject name (git daemon protocol, port 9418) */
 export const GIT_REPO_URL = `git://${GIT_CONTAINER}/${GIT_REPO}`
@@ -15,11 +20,14 @@ export const GIT_REPO_URL = `git://${GIT_CONTAINER}/${GIT_REPO}`
 export const GIT_RENDERED_PATH = 'deploy'
 
 /**
- * The container's script: a fresh repository from the read-only mounts, one
+ * The container's script: git and its daemon (installed once: a restarted
+ * container keeps them), a fresh repository from the read-only mounts, one
  * commit, then the daemon (exec: it is the container's process). Re-run as is
  * when Docker restarts the container.
  */
 export const GIT_SERVE_SCRIPT = [
+  // the daemon is a program in git's exec path (git-daemon); missing until the first start installed it
+  '{ [ -x "$(git --exec-path 2>/dev/null)/git-daemon" ] || apk add --no-cache --quiet git git-daemon; }',
   `rm -rf /srv/${GIT_REPO}`,
   `mkdir -p /srv/${GIT_REPO}`,
   `cp -R /src/charts /src/${GIT_RENDERED_PATH} /srv/${GIT_REPO}/`,
@@ -41,8 +49,8 @@ export function gitServeArgs(options: {network: string; chartsDir: string; rende
   ]
 }
 
-/** Waits (inside the container) until the daemon serves the commit. */
+/** Waits (inside the container) until the daemon serves the commit: up to 100 s, the first start installs git. */
 export const GIT_READY_ARGS = [
   'exec', GIT_CONTAINER, '/bin/sh', '-c',
-  `for i in $(seq 1 100); do git ls-remote git://127.0.0.1/${GIT_REPO} HEAD && exit 0; sleep 0.2; done; exit 1`,
+  `for i in $(seq 1 500); do git ls-remote git://127.0.0.1/${GIT_REPO} HEAD && exit 0; sleep 0.2; done; exit 1`,
 ]
