@@ -107,6 +107,24 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     }
   })
 
+  it('dry runs of a running world say what runs, with the real PIDs', async () => {
+    const pids = await pidFiles(world)
+    const up = await world.atlas(['up', '--dry-run', '--json'])
+    expect(up.exitCode, up.stderr).to.equal(0)
+    const steps = parseJsonOutput<UpResult>(up).steps!
+    expect(steps.find((st) => st.id === 'etcd-moto')!.skip).to.equal(`already running: etcd-us (pid ${pids['etcd-us']}), etcd-eu (pid ${pids['etcd-eu']}), etcd-witness (pid ${pids['etcd-witness']}), moto (pid ${pids.moto})`)
+    expect(steps.find((st) => st.id === 'patroni')!.skip).to.match(new RegExp(`patroni-us \\(pid ${pids['patroni-us']}\\)`))
+    expect(steps.find((st) => st.id === 'schema')!.skip).to.match(/done by an earlier `up`/)
+    expect(parseJsonOutput<UpResult>(up).plan).to.deep.equal([])
+
+    const down = await world.atlas(['down', '--dry-run', '--json'])
+    expect(down.exitCode, down.stderr).to.equal(0)
+    const argv = parseJsonOutput<DownResult>(down).plan!.map((c) => c.argv.join(' '))
+    expect(argv).to.include.members(Object.values(pids).map((pid) => `kill -TERM -${pid}`))
+    // the dry run stopped nothing
+    expect(await pidFiles(world)).to.deep.equal(pids)
+  })
+
   it('`atlas up` a second time reports the running world and starts nothing', async () => {
     const pidsBefore = await pidFiles(world)
     const result = await world.atlas(['up', '--json'])

@@ -24,7 +24,7 @@ describe('atlas up --dry-run (local world)', () => {
     expect(up.started).to.equal(false)
     const plan = up.plan!
     // Patroni runs under its software watchdog, on the interpreter of the installed Patroni
-    expect(plan.map((s) => s.argv[0])).to.deep.equal(['etcd', 'etcd', 'etcd', 'moto_server', 'python3', 'python3', 'python3'])
+    expect(plan.map((s) => s.argv[0].replace(/^\/.*\/python3$/, 'python3'))).to.deep.equal(['etcd', 'etcd', 'etcd', 'moto_server', 'python3', 'python3', 'python3'])
     expect(plan[4].argv[1]).to.match(/libexec\/patroni-softdog\.py$/)
     expect(plan.every((s) => s.background)).to.equal(true)
     const etcdUs = plan[0].argv
@@ -37,5 +37,18 @@ describe('atlas up --dry-run (local world)', () => {
     expect(await processesIn(world.dir)).to.deep.equal([])
     const {existsSync} = await import('node:fs')
     expect(existsSync(world.baseDir), 'a dry run creates no state directory').to.equal(false)
+    // every step of a real up, in order, not only the process starts
+    expect(up.steps!.map((st) => st.id)).to.deep.equal(['etcd-moto', 'patroni', 'cloud', 'schema'])
+    expect(up.steps!.find((st) => st.id === 'cloud')!.title).to.match(/atlas-audit-us, atlas-transactions-us, atlas-transactions-us-dlq, atlas-audit-eu/)
+    expect(up.steps!.find((st) => st.id === 'schema')!.title).to.match(/mint 100000 to each of 50 accounts/)
+    expect(up.steps!.every((st) => !st.skip)).to.equal(true)
+  })
+
+  it('with --provisioner terraform, shows the terraform commands it would run against moto', async () => {
+    const result = await world.atlas(['up', '--dry-run', '--provisioner', 'terraform', '--json'])
+    expect(result.exitCode, result.stderr).to.equal(0)
+    const cloud = parseJsonOutput<UpResult>(result).steps!.find((st) => st.id === 'cloud')!
+    expect(cloud.commands.map((c) => c.argv[2])).to.deep.equal(['init', 'apply', 'output'])
+    expect(cloud.commands.every((c) => c.argv[0] === 'terraform' && /^-chdir=.*terraform$/.test(c.argv[1]))).to.equal(true)
   })
 })

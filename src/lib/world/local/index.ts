@@ -2,6 +2,7 @@ import {randomBytes} from 'node:crypto'
 import {chown, mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import type {AtlasConfig, Region} from '../../config/schema.js'
+import {cloudResourceNames} from '../../cloud/names.js'
 import {findRegion, primaryRegion} from '../../config/regions.js'
 import {PreconditionError, RestoreError, UsageError} from '../../errors.js'
 import {etcdGroupHealth, sampleEtcd} from '../../health/etcd.js'
@@ -13,7 +14,7 @@ import {silentProgress} from '../../progress.js'
 import {registerSecret} from '../../redact.js'
 import {CommandRunner} from '../../tools/runner.js'
 import {findExecutable} from '../../tools/discovery.js'
-import type {CloudEndpoint, DownResult, FaultComponent, FaultHandle, FaultMode, RegionEndpoints, UpResult, World, WorldOperationOptions, WorldStatus} from '../types.js'
+import type {CloudEndpoint, DownResult, FaultComponent, FaultHandle, FaultMode, PlanStep, RegionEndpoints, UpResult, World, WorldOperationOptions, WorldStatus} from '../types.js'
 import {allPorts, databaseUrl, etcdClientUrl, localLayout, patroniConfig, patroniUrl, type DatabaseSecrets, type LocalLayout, type RegionLayout} from './layout.js'
 import {childrenOf, cmdlineOf, managedProcesses, postmasterPid, processGroupOf, type ManagedProcess} from './processes.js'
 import type {ProvisionResult} from '../../cloud/provision.js'
@@ -72,10 +73,7 @@ export class LocalWorld implements World {
     const progress = options.progress ?? silentProgress
     // a dry run writes nothing, not even the log directory
     const runner = new CommandRunner({dryRun: options.dryRun, logFile: options.dryRun ? undefined : path.join(this.layout.logDir, 'atlas.log'), planRoot: this.layout.baseDir})
-    if (options.dryRun) {
-      for (const proc of this.processes) await runner.start(proc.tool, proc.args, {logFile: proc.logFile, label: proc.name})
-      return {driver: 'local', started: false, dryRun: true, plan: runner.plan, missingTools: [...runner.missingTools], regions: await this.endpoints(), durationSeconds: 0}
-    }
+    if (options.dryRun) return this.upPlan()
     const live = await this.liveProcesses()
     // a blast-radius that was itself killed (no Ctrl-C) can leave a region paused: continuing a running process is harmless
     await this.continueAll(live)
@@ -135,6 +133,42 @@ export class LocalWorld implements World {
     await this.initLedgerSchema(progress)
     await this.writeState({driver: 'local', startedAt: new Date().toISOString(), basePort: this.layout.basePort, host: this.layout.host, cloud, complete: true})
     return {driver: 'local', started: true, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000}
+  }
+
+  /**
+   * `up --dry-run`: every step a real `up` would take, in order, with the exact
+   * commands, and what it would skip because it is already running or done. Reads
+   * the world's pid and state files; writes nothing.
+   */
+  private async upPlan(): Promise<UpResult> {
+    const live = await this.liveProcesses({clean: false})
+    const complete = (await this.readState())?.complete === true
+    const steps: PlanStep[] = []
+    const missingTools = new Set<string>()
+    const processStep = async (id: string, title: string, procs: ManagedProcess[], files?: string[]) => {
+      const runner = new CommandRunner({dryRun: true, planRoot: this.layout.baseDir})
+      for (const proc of procs.filter((p) => !live.has(p.name))) await this.startProcess(runner, proc, undefined)
+      for (const tool of runner.missingTools) missingTools.add(tool)
+      const running = procs.filter((p) => live.has(p.name)).map((p) => `${p.name} (pid ${live.get(p.name)})`)
+      const skip = running.length === procs.length ? `already running: ${running.join(', ')}` : undefined
+      steps.push({id, title: running.length > 0 && !skip ? `${title}; already running: ${running.join(', ')}` : title, commands: runner.plan, ...(files && !skip ? {files} : {}), ...(skip ? {skip} : {})})
+    }
+    await processStep('etcd-moto', 'start etcd (one member per region) and moto', this.processes.filter((p) => p.kind !== 'patroni'))
+    await processStep('patroni', 'start PostgreSQL under Patroni (synchronous replication), each Patroni under its software watchdog', this.processes.filter((p) => p.kind === 'patroni'), this.layout.regions.map((r) => r.patroniConfigFile))
+    const done = complete ? 'done by an earlier `up` (world.json says so)' : undefined
+    const names = this.config.regions.filter((r) => r.role !== 'witness').map((r) => cloudResourceNames(this.config.namePrefix, r.name))
+    if (this.provisioner === 'terraform') {
+      const runner = new CommandRunner({dryRun: true, planRoot: this.layout.baseDir})
+      await this.runTerraform(runner, path.join(this.layout.baseDir, 'terraform'))
+      for (const tool of runner.missingTools) missingTools.add(tool)
+      steps.push({id: 'cloud', title: 'provision S3 audit buckets and SQS queues (terraform/ against moto)', commands: runner.plan, ...(done ? {skip: done} : {})})
+    } else {
+      const resources = names.flatMap((n) => [n.auditBucket, n.queue, n.deadLetterQueue])
+      steps.push({id: 'cloud', title: `provision S3 audit buckets and SQS queues through the AWS SDK, as terraform/modules/region declares: ${resources.join(', ')}`, commands: [], ...(done ? {skip: done} : {})})
+    }
+    const {accounts, openingBalance} = this.config.ledger
+    steps.push({id: 'schema', title: `create the ledger schema and mint ${openingBalance} to each of ${accounts} accounts`, commands: [], files: [this.layout.stateFile], ...(done ? {skip: done} : {})})
+    return {driver: 'local', started: false, dryRun: true, plan: steps.flatMap((st) => st.commands), steps, missingTools: [...missingTools], regions: await this.endpoints(), durationSeconds: 0}
   }
 
   /** Creates the ledger schema and mints the opening balances (idempotent: the ledger library records both). */
@@ -255,10 +289,11 @@ export class LocalWorld implements World {
     let {tool, args} = proc
     if (proc.kind === 'patroni') {
       const patroni = await findExecutable('patroni')
-      if (!patroni) throw new PreconditionError('Patroni was not found', {hint: 'npm run setup (installs Patroni from PyPI into .tools)'})
+      if (!patroni && runner.dryRun) runner.missingTools.add('patroni')
+      else if (!patroni) throw new PreconditionError('Patroni was not found', {hint: 'npm run setup (installs Patroni from PyPI into .tools)'})
       // the watchdog runs on the interpreter Patroni was installed with: one the postgres OS user can run
       const {realpath} = await import('node:fs/promises')
-      const python = path.join(path.dirname(await realpath(patroni)), 'python3')
+      const python = patroni ? path.join(path.dirname(await realpath(patroni)), 'python3') : 'python3'
       tool = python
       args = args.map((a) => a === 'python3' ? python : a)
     }
@@ -270,19 +305,19 @@ export class LocalWorld implements World {
       uid: proc.asPostgres ? user?.uid : undefined,
       gid: proc.asPostgres ? user?.gid : undefined,
     })
-    await writePidFile(proc.pidFile, pid)
+    if (!runner.dryRun) await writePidFile(proc.pidFile, pid)
     return pid
   }
 
   /** name -> pid of every managed process that is alive and really ours (a reused PID is not); stale pid files are removed. */
-  private async liveProcesses(): Promise<Map<string, number>> {
+  private async liveProcesses(options: {clean?: boolean} = {}): Promise<Map<string, number>> {
     const live = new Map<string, number>()
     for (const proc of this.processes) {
       const pid = await readPidFile(proc.pidFile)
       if (pid === undefined) continue
       const cmd = isAlive(pid) ? await cmdlineOf(pid) : undefined
       if (cmd && cmd.includes(proc.marker)) live.set(proc.name, pid)
-      else await rm(proc.pidFile, {force: true})
+      else if (options.clean !== false) await rm(proc.pidFile, {force: true})
     }
     return live
   }
@@ -334,18 +369,12 @@ export class LocalWorld implements World {
    */
   private async provisionWithTerraform(): Promise<ProvisionResult> {
     const {terraformVariables} = await import('../k3d/terraform-vars.js')
-    const {packagePath} = await import('../../paths.js')
     const dir = path.join(this.layout.baseDir, 'terraform')
     await mkdir(dir, {recursive: true})
     const varFile = path.join(dir, 'local.tfvars.json')
     const cloud = await this.cloudEndpoint()
     await writeFile(varFile, JSON.stringify(terraformVariables(this.config, {endpoint: cloud.endpoint}), null, 2))
-    const runner = new CommandRunner({logFile: path.join(this.layout.logDir, 'terraform.log')})
-    const env = {TF_DATA_DIR: path.join(dir, '.terraform'), TF_IN_AUTOMATION: '1'}
-    const chdir = `-chdir=${packagePath('terraform')}`
-    await runner.run('terraform', [chdir, 'init', '-input=false', '-no-color'], {env, label: 'terraform init'})
-    await runner.run('terraform', [chdir, 'apply', '-input=false', '-no-color', '-auto-approve', `-state=${path.join(dir, 'terraform.tfstate')}`, `-var-file=${varFile}`], {env, label: 'terraform apply'})
-    const out = await runner.run('terraform', [chdir, 'output', '-json', `-state=${path.join(dir, 'terraform.tfstate')}`], {env, label: 'terraform output'})
+    const out = await this.runTerraform(new CommandRunner({logFile: path.join(this.layout.logDir, 'terraform.log')}), dir)
     const regions = (JSON.parse(out.stdout) as {regions: {value: Record<string, Record<string, string>>}}).regions.value
     return {
       regions: Object.entries(regions).map(([region, o]) => ({
@@ -361,6 +390,17 @@ export class LocalWorld implements World {
       replication: Object.entries(regions).filter(([, o]) => o.replicates_to_bucket).map(([region]) => `${region}->${this.config.cloud.replication.find((r) => r.from === region)?.to ?? '?'}`),
       warnings: [],
     }
+  }
+
+  /** terraform init, apply and output for the local world (state and var file under dir); returns the output run. */
+  private async runTerraform(runner: CommandRunner, dir: string): Promise<{stdout: string}> {
+    const {packagePath} = await import('../../paths.js')
+    const env = {TF_DATA_DIR: path.join(dir, '.terraform'), TF_IN_AUTOMATION: '1'}
+    const chdir = `-chdir=${packagePath('terraform')}`
+    const state = `-state=${path.join(dir, 'terraform.tfstate')}`
+    await runner.run('terraform', [chdir, 'init', '-input=false', '-no-color'], {env, label: 'terraform init'})
+    await runner.run('terraform', [chdir, 'apply', '-input=false', '-no-color', '-auto-approve', state, `-var-file=${path.join(dir, 'local.tfvars.json')}`], {env, label: 'terraform apply'})
+    return runner.run('terraform', [chdir, 'output', '-json', state], {env, label: 'terraform output'})
   }
 
   private async writeState(state: WorldState): Promise<void> {
@@ -381,8 +421,12 @@ export class LocalWorld implements World {
     const progress = options.progress ?? silentProgress
     const order = [...this.processes.filter((p) => p.kind === 'patroni'), ...this.processes.filter((p) => p.kind === 'moto'), ...this.processes.filter((p) => p.kind === 'etcd')]
     if (options.dryRun) {
-      const plan = order.map((p) => ({argv: ['kill', '-TERM', `-<pid of ${p.name}>`], cwd: '.', label: `stop ${p.name}`}))
-      return {driver: 'local', dryRun: true, plan, stopped: [], purged: false}
+      const live = await this.liveProcesses({clean: false})
+      const plan = order.filter((p) => live.has(p.name)).map((p) => ({argv: ['kill', '-TERM', `-${live.get(p.name)}`], cwd: '.', label: `stop ${p.name} (process group ${live.get(p.name)})`}))
+      const notRunning = order.filter((p) => !live.has(p.name)).map((p) => p.name)
+      const steps: PlanStep[] = [{id: 'stop', title: plan.length > 0 ? `stop the local world (SIGTERM, then SIGKILL after a grace period)${notRunning.length > 0 ? `; not running: ${notRunning.join(', ')}` : ''}` : 'stop the local world', commands: plan, ...(plan.length === 0 ? {skip: 'nothing is running'} : {})}]
+      if (options.purge) steps.push({id: 'purge', title: `remove the data, logs and secrets (runs/ is kept): ${[this.layout.dataDir, this.layout.postgresHome, this.layout.runDir, this.layout.logDir, this.layout.secretsFile].join(', ')}`, commands: []})
+      return {driver: 'local', dryRun: true, plan, steps, stopped: [], purged: false}
     }
     const live = await this.liveProcesses()
     const stopped: string[] = []
