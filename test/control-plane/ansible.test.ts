@@ -17,6 +17,7 @@ import {PACKAGE_ROOT} from '../../src/lib/paths.js'
 import {ansibleExtraVars} from '../../src/lib/world/k3d/ansible-vars.js'
 import {applyObjects, CONFIG, getObject, renderedWorld, type KubeObject} from '../helpers/control-plane-world.js'
 import {controlPlaneOrSkip, type ControlPlane} from '../helpers/control-plane.js'
+import {trackProcessGroup, untrackProcessGroup} from '../helpers/postgres.js'
 
 const ANSIBLE_DIR = path.join(PACKAGE_ROOT, 'ansible')
 const FIXTURES = path.join(PACKAGE_ROOT, 'test', 'fixtures')
@@ -111,9 +112,11 @@ describe('control plane: ansible/site.yml with real kubectl steps', function () 
 
   async function play() {
     const {execa} = await import('execa')
-    const result = await execa('ansible-playbook', ['-i', 'inventory/hosts.yml', 'site.yml', '-e', `@${extraVarsFile}`], {
+    const child = execa('ansible-playbook', ['-i', 'inventory/hosts.yml', 'site.yml', '-e', `@${extraVarsFile}`], {
       cwd: ANSIBLE_DIR,
       reject: false,
+      // its own process group, ended with the test process if that is interrupted
+      detached: true,
       timeout: 280_000,
       stdin: 'ignore',
       env: {
@@ -127,6 +130,9 @@ describe('control plane: ansible/site.yml with real kubectl steps', function () 
         ANSIBLE_NOCOLOR: '1',
       },
     })
+    if (child.pid) trackProcessGroup(child.pid)
+    const result = await child
+    if (child.pid) untrackProcessGroup(child.pid)
     return {status: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr)}
   }
   const recap = (out: string) => {

@@ -22,7 +22,7 @@
  * process ends first.
  */
 import {execFile} from 'node:child_process'
-import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import https from 'node:https'
 import net from 'node:net'
 import os from 'node:os'
@@ -41,6 +41,8 @@ const run = promisify(execFile)
 export const CONTROL_PLANE_SCRIPT = path.join(PACKAGE_ROOT, 'scripts', 'control-plane-binaries.sh')
 const KWOK_STAGES = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'control-plane', 'kwok-stages.yaml')
 const HOST = '127.0.0.1'
+const ROOT_PREFIX = 'atlas-test-cp-'
+const OWNER_FILE = 'owner.json'
 /** ports per cluster: etcd client, etcd peer, API server, controller manager, scheduler, kwok */
 const PORTS_PER_CLUSTER = 6
 
@@ -185,11 +187,49 @@ if (typeof after === 'function') {
   })
 }
 
+/** Which test process started the processes of a run directory, and their PIDs. */
+function recordOwner(root: string, pids: Set<number>): void {
+  writeFileSync(path.join(root, OWNER_FILE), JSON.stringify({owner: process.pid, pids: [...pids]}))
+}
+
+/**
+ * A test process that was SIGKILLed (no exit hook runs) leaves its clusters running:
+ * the next run ends them. Only PIDs recorded in a run directory whose owner is gone,
+ * and whose command line still names that directory, are signalled.
+ */
+function reapStaleRuns(): void {
+  const tmp = os.tmpdir()
+  for (const entry of readdirSync(tmp)) {
+    if (!entry.startsWith(ROOT_PREFIX)) continue
+    const root = path.join(tmp, entry)
+    let record: {owner: number; pids: number[]}
+    try {
+      record = JSON.parse(readFileSync(path.join(root, OWNER_FILE), 'utf8')) as {owner: number; pids: number[]}
+    } catch {
+      continue
+    }
+    if (isGroupAlive(record.owner) || existsSync(`/proc/${record.owner}`)) continue
+    for (const pid of record.pids) {
+      const cmdline = (() => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+        } catch {
+          return ''
+        }
+      })()
+      if (cmdline.includes(root)) killProcessGroup(pid, 'SIGKILL')
+    }
+    rmSync(root, {recursive: true, force: true})
+  }
+}
+
 async function launch(): Promise<ControlPlane> {
   const binaries = await controlPlaneBinaries()
   const podAddress = hostAddress()
   if (!podAddress) throw new Error('no non-loopback IPv4 address on this host')
-  const root = mkdtempSync(path.join(os.tmpdir(), 'atlas-test-cp-'))
+  reapStaleRuns()
+  const root = mkdtempSync(path.join(os.tmpdir(), ROOT_PREFIX))
+  recordOwner(root, new Set())
   const topology = k3dTopology(parseConfigObject(DEFAULT_CONFIG))
   const config = parseConfigObject(DEFAULT_CONFIG)
   const base = await freePortBlock(PORTS_PER_CLUSTER * topology.regions.length)
@@ -260,6 +300,7 @@ async function launch(): Promise<ControlPlane> {
       pids[c] = pid
       allPids.add(pid)
       trackProcessGroup(pid)
+      recordOwner(root, allPids)
       return pid
     }
     const cluster: TestCluster = {
