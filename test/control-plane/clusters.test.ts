@@ -93,6 +93,12 @@ describe('control plane: three clusters from source', function () {
       expect(pods[0].status.podIP).to.equal(plane.podAddress)
       // the service-account admission and token controller: the pod got a projected token volume
       expect(pods[0].spec.volumes.some((v: any) => v.projected)).to.equal(true)
+      // marked NotReady by someone else (the node lifecycle controller does it when a node's
+      // lease lapses), the simulated kubelet reports the running pod Ready again
+      const pod = pods[0].metadata.name
+      const patched = await plane.kubectl(c.context, ['patch', 'pod', pod, '-n', 'default', '--subresource=status', '--type=strategic', '-o', 'json', '-p', JSON.stringify({status: {conditions: [{type: 'Ready', status: 'False'}]}})])
+      expect(JSON.parse(patched.stdout).status.conditions.find((x: any) => x.type === 'Ready').status).to.equal('False')
+      await plane.kubectl(c.context, ['wait', '--for=condition=Ready', `pod/${pod}`, '-n', 'default', '--timeout=30s'], {timeoutMs: 40_000})
     } finally {
       await plane.kubectl(c.context, ['delete', 'deployment', name, '-n', 'default', '--wait=true'], {reject: false})
     }
