@@ -19,7 +19,10 @@ import {ATLAS_NAMESPACE} from '../../src/lib/gitops/topology.js'
 import {CockroachHealthProbe, cockroachTargets} from '../../src/lib/health/cockroach.js'
 import {isGroupAlive, isPortFree} from '../../src/lib/proc/index.js'
 import {K3dWorld} from '../../src/lib/world/k3d/index.js'
-import {k3dLayout} from '../../src/lib/world/k3d/plan.js'
+import {k3dLayout, sqlJobNames, upSteps} from '../../src/lib/world/k3d/plan.js'
+import {renderK3d} from '../../src/lib/world/k3d/render.js'
+import {primaryRegion} from '../../src/lib/config/regions.js'
+import {CommandRunner} from '../../src/lib/tools/runner.js'
 import {parseJsonOutput, runAtlas} from '../helpers/cli.js'
 import {CONFIG, deployRegion, FakeCockroachNode, fakeNodeTls, getObject, podReady, until} from '../helpers/control-plane-world.js'
 import {controlPlaneOrSkip, type ControlPlane, type TestCluster} from '../helpers/control-plane.js'
@@ -201,6 +204,34 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
       await us.restart('kube-apiserver')
     }
     expect(K3dWorld.isConverged(await world.health())).to.equal(true)
+  })
+
+  it('runs the up plan\'s kubectl steps for real: CockroachDB rollout in every region, the SQL Jobs (twice: a re-run replaces them)', async () => {
+    const layout = k3dLayout(baseDir)
+    const rendered = await renderK3d(CONFIG, layout, 'http://127.0.0.1:4566', 'test-only-password')
+    for (const file of [layout.schemaJobFile, layout.multiRegionJobFile]) {
+      mkdirSync(path.dirname(file), {recursive: true})
+      writeFileSync(file, rendered.files.get(file)!)
+    }
+    const steps = upSteps({config: CONFIG, layout, endpoint: 'http://127.0.0.1:4566', renderedFiles: []})
+    const wanted = ['cockroachdb-ready', 'ledger-schema', 'multi-region']
+    const chosen = steps.filter((s) => wanted.includes(s.id))
+    expect(chosen.map((s) => s.id)).to.deep.equal(wanted)
+    const runner = new CommandRunner()
+    for (let round = 1; round <= 2; round++) {
+      for (const step of chosen) {
+        for (const command of step.commands) {
+          expect(command.tool, step.id).to.equal('kubectl')
+          const result = await runner.run(plane.kubectlPath, command.args, {env: {KUBECONFIG: plane.kubeconfig}, reject: false, timeoutMs: 120_000})
+          expect(result.exitCode, `round ${round}, ${step.id}: kubectl ${command.args.join(' ')}\n${result.stderr}`).to.equal(0)
+        }
+      }
+    }
+    // the Jobs ran in the primary region, under Pod Security restricted, and completed
+    for (const job of Object.values(sqlJobNames(CONFIG))) {
+      const live = await getObject(plane, primaryRegion(CONFIG).name, ['job', job, '-n', ATLAS_NAMESPACE])
+      expect(live.status.succeeded, job).to.equal(1)
+    }
   })
 
   it('atlas status --driver k3d --json: not up before `up` finished (exit 3), up with its regions after', async () => {
