@@ -255,7 +255,10 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
 
   it('blast-radius refuses to break us + eu (quorum would be lost) before touching anything', async () => {
     const calls = dockerCalls.length
-    const pids = plane.clusters.flatMap((c) => Object.values(c.pids) as number[])
+    // the processes running now (whatever earlier tests left) must all still run afterwards
+    const pids = plane.clusters.flatMap((c) => Object.entries(c.pids).map(([component, pid]) => ({name: `${c.name}/${component}`, pid: pid as number}))).filter((p) => isGroupAlive(p.pid))
+    const dead = plane.clusters.flatMap((c) => Object.entries(c.pids).filter(([, pid]) => !isGroupAlive(pid as number)).map(([component]) => `${c.name}/${component}`))
+    if (dead.length > 0) console.log(`      (not running before the refusal: ${dead.join(', ')})`)
     const rv = await getObject(plane, 'us', ['pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE])
     const env = {PATH: process.env.PATH, KUBECONFIG: plane.kubeconfig, ATLAS_TEST_DOCKER_URL: process.env.ATLAS_TEST_DOCKER_URL}
     const result = await runAtlas(['blast-radius', '--driver', 'k3d', '--region', 'us', '--region', 'eu', '--json', '--base-dir', baseDir], {env})
@@ -265,7 +268,7 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
     expect(error.message).to.match(/leaves 1 of 3 voting regions; a Raft majority needs 2 of 3: quorum would be lost/)
     // nothing was done to any region
     expect(dockerCalls.length).to.equal(calls)
-    for (const pid of pids) expect(isGroupAlive(pid)).to.equal(true)
+    for (const p of pids) expect(isGroupAlive(p.pid), p.name).to.equal(true)
     const same = await getObject(plane, 'us', ['pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE])
     expect(same.metadata.resourceVersion).to.equal(rv.metadata.resourceVersion)
   })

@@ -377,6 +377,12 @@ async function launch(): Promise<ControlPlane> {
       return {exitCode: result.exitCode ?? 1, stdout: result.stdout, stderr: result.stderr}
     },
     async stop() {
+      // a component that ended on its own (not stopped by a test) says why before its logs go
+      for (const c of clusters) {
+        for (const [component, pid] of Object.entries(c.pids)) {
+          if (!isGroupAlive(pid as number)) process.stderr.write(`control plane: ${c.name}/${component} (pid ${pid}) had exited:\n${await tail(path.join(c.dir, `${component}.log`))}\n`)
+        }
+      }
       for (const c of clusters) {
         // the reverse of the start order: nothing reconnects to what is already gone
         for (const component of [...COMPONENTS].reverse()) {
