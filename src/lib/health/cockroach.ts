@@ -136,7 +136,10 @@ export class CockroachHealthProbe {
 
   private async sampleRegion(r: RegionProbe): Promise<CockroachNodeSample[]> {
     const {region, statefulSet, expectedReplicas} = r.target
-    const known = r.watcher?.pods() ?? []
+    // a finished pod that is not one of the StatefulSet's (the init Job's, which carries
+    // the same app label) is no CockroachDB node
+    const ordinal = new RegExp(`^${statefulSet}-\\d+$`)
+    const known = (r.watcher?.pods() ?? []).filter((p) => ordinal.test(p.name) || (p.phase !== 'Succeeded' && p.phase !== 'Failed'))
     // pods never seen (the region was down from the start) are still members
     const names = new Set(known.map((p) => p.name))
     for (let i = 0; i < expectedReplicas; i++) names.add(`${statefulSet}-${i}`)
