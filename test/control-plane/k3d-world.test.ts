@@ -81,6 +81,13 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
             paused.delete(name)
           }
           return {exitCode: 0}
+        case 'network':
+          // the shared network's members, as `docker network inspect --format '{{json .Containers}}'` prints them
+          if (rest[0] === 'inspect') {
+            const members = Object.fromEntries(plane.clusters.map((c, i) => [`id${i}`, {Name: `k3d-${c.name}-server-0`, IPv4Address: `127.0.0.${i + 2}/8`}]))
+            return {exitCode: 0, stdout: `${JSON.stringify(members)}\n`}
+          }
+          return {exitCode: 64, stderr: `docker shim: not supported here: ${argv.join(' ')}\n`}
         default:
           return {exitCode: 64, stderr: `docker shim: not supported here: ${argv.join(' ')}\n`}
       }
@@ -147,8 +154,14 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
       expect(down.health.unreachableRegions).to.deep.equal(['eu'])
       expect(down.health.quorumHeld).to.equal(true)
 
+      const callsBeforeUndo = dockerCalls.length
       await handle.undo()
-      expect(dockerCalls.at(-1)).to.deep.equal(['start', 'k3d-dc-eu-server-0'])
+      expect(dockerCalls.slice(callsBeforeUndo)).to.deep.include(['start', 'k3d-dc-eu-server-0'])
+      // the restarted container may have a new address: every cluster's CoreDNS hosts are rewritten from the network
+      for (const c of plane.clusters) {
+        const hosts = (await getObject(plane, c.region, ['configmap', 'coredns-custom', '-n', 'kube-system'])).data as Record<string, string>
+        expect(Object.values(hosts).join('\n'), `coredns-custom of ${c.name}`).to.match(/127\.0\.0\.\d+ k3d-dc-eu-server-0/)
+      }
       await plane.kubectl(eu.context, ['wait', '--for=condition=Ready', `node/${eu.nodeName}`, '--timeout=60s'], {timeoutMs: 70_000})
       const back = await until('eu reachable and alive again', async () => {
         const s = await probe.sample()
@@ -245,12 +258,12 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
     writeFileSync(layout.stateFile, JSON.stringify({version: 1, completed: {'ledger-synced': {fingerprint: 'test'}}}))
     const after = await runAtlas(['status', '--driver', 'k3d', '--json', '--base-dir', baseDir], {env})
     expect(after.exitCode, after.stderr).to.equal(0)
-    const status = parseJsonOutput<{driver: string; up: boolean; regions: Array<{region: string}>; health: unknown}>(after)
+    const status = parseJsonOutput<{driver: string; up: boolean; regions: Array<{region: string}>; health: {groups: Array<{members: Array<{region: string}>}>} | null}>(after)
     expect(status.driver).to.equal('k3d')
     expect(status.up).to.equal(true)
     expect(status.regions.map((r) => r.region)).to.deep.equal(['us', 'eu', 'witness'])
-    // status does not read cluster health in the k3d world yet (it reports null)
-    expect(status.health).to.equal(null)
+    // the health of every region's CockroachDB members, read from these clusters
+    expect([...new Set(status.health!.groups[0].members.map((m) => m.region))]).to.deep.equal(['us', 'eu', 'witness'])
   })
 
   it('blast-radius refuses to break us + eu (quorum would be lost) before touching anything', async () => {
