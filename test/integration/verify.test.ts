@@ -40,7 +40,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
   let database = 0
 
   /** a fresh database with a finished workload: returns its URL, a pool and the run dir */
-  async function ledgerAfterWorkload(count = 200): Promise<{url: string; sql: LedgerSql; runDir: string; acked: string[]}> {
+  async function ledgerAfterWorkload(count = 200, audit?: AuditLog): Promise<{url: string; sql: LedgerSql; runDir: string; acked: string[]}> {
     database++
     const admin = await connectLedger(pg.url, {max: 1})
     await admin.unsafe(`CREATE DATABASE verify_${database}`)
@@ -50,7 +50,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     await initLedger(sql, {accounts: 10, openingBalance: 10_000, allowNegativeBalances: false})
     const runDir = path.join(tmp, `run-${database}`)
     const acked: string[] = []
-    await runWorkload({db: url, count, concurrency: 4, runDir, originRegion: 'us', onOutcome: (e) => e.outcome === 'applied' && acked.push(e.id)})
+    await runWorkload({db: url, count, concurrency: 4, runDir, originRegion: 'us', ...(audit ? {audit} : {}), onOutcome: (e) => e.outcome === 'applied' && acked.push(e.id)})
     return {url, sql, runDir, acked}
   }
 
@@ -170,16 +170,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
       const us = await provisionRegion(cloud, 'test', {name: 'us', awsRegion: 'us-east-1'})
       const eu = await provisionRegion(cloud, 'test', {name: 'eu', awsRegion: 'eu-central-1'})
       const audit = new AuditLog({s3: await s3Client(cloud, 'us-east-1'), bucket: us.auditBucket}, [{s3: await s3Client(cloud, 'eu-central-1'), bucket: eu.auditBucket}])
-      database++
-      const admin = await connectLedger(pg.url, {max: 1})
-      await admin.unsafe(`CREATE DATABASE verify_${database}`)
-      await admin.end({timeout: 1})
-      const url = pg.url.replace(/\/postgres$/, `/verify_${database}`)
-      const sql = await connectLedger(url, {max: 4})
-      await initLedger(sql, {accounts: 10, openingBalance: 10_000, allowNegativeBalances: false})
-      const runDir = path.join(tmp, `run-${database}`)
-      const acked: string[] = []
-      await runWorkload({db: url, count: 40, concurrency: 4, runDir, originRegion: 'us', audit, onOutcome: (e) => e.outcome === 'applied' && acked.push(e.id)})
+      const {url, sql, runDir, acked} = await ledgerAfterWorkload(40, audit)
       audit.destroy()
       const victim = acked[5]
       const [t] = await sql.unsafe('SELECT amount FROM transfers WHERE id = $1', [victim])
