@@ -613,7 +613,8 @@ export class LocalWorld implements World {
    * a group of its own.
    */
   private async faultTargets(region: string, component: FaultComponent): Promise<{groups: Array<{name: string; pgid: number}>; postmaster?: {pid: number; pgid: number}}> {
-    const live = await this.liveProcesses()
+    // read-only: blast-radius validates the fault with a dry run before anything starts
+    const live = await this.liveProcesses({clean: false})
     const r = this.regionLayout(region)
     const groups: Array<{name: string; pgid: number}> = []
     const etcd = this.processes.find((p) => p.kind === 'etcd' && p.region === region)!
