@@ -72,7 +72,14 @@ export class FakeKubeApi {
       this.sockets.add(socket)
       socket.on('close', () => this.sockets.delete(socket))
     })
-    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve))
+    // a port taken meanwhile (restart) must fail the test, not hang it
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject)
+      this.server!.listen(port, '127.0.0.1', () => {
+        this.server!.off('error', reject)
+        resolve()
+      })
+    })
     this.port = (this.server!.address() as AddressInfo).port
   }
 

@@ -35,6 +35,19 @@ describe('Kubernetes access: kubeconfig, requests, pod proxy paths, pod watch', 
     expect(api.watchRequests).to.equal(1)
   })
 
+  it('a watcher stopped between its list and its watch stops at once (it used to open the watch and wait out its idle timeout)', async () => {
+    api.addPod({name: 'cockroachdb-0', namespace: 'atlas', labels: {'app.kubernetes.io/name': 'cockroachdb'}, nodeName: 'n0'})
+    const kc = await loadKubeConfig({context: 'k3d-dc-us', kubeconfigPath})
+    let stopping: Promise<void> | undefined
+    // onChange runs inside the list, before the watch opens: the window a stop() used to fall into
+    const watcher: PodWatcher = new PodWatcher(kc, {namespace: 'atlas', labelSelector: 'app.kubernetes.io/name=cockroachdb', onChange: () => (stopping ??= watcher.stop())})
+    await watcher.start()
+    const stopped = await Promise.race([stopping!.then(() => 'stopped'), new Promise((r) => setTimeout(() => r('still running after 3 s'), 3000))])
+    expect(stopped).to.equal('stopped')
+    expect(watcher.connection).to.equal('stopped')
+    expect(api.watchRequests).to.equal(0)
+  })
+
   it('builds the API server proxy path of a pod port, with https: for TLS ports', () => {
     expect(podProxyPath('atlas', 'cockroachdb-0', 8080, '_status/vars')).to.equal('/api/v1/namespaces/atlas/pods/cockroachdb-0:8080/proxy/_status/vars')
     expect(podProxyPath('atlas', 'cockroachdb-0', 8080, '/health?ready=1', 'https')).to.equal('/api/v1/namespaces/atlas/pods/https:cockroachdb-0:8080/proxy/health?ready=1')
@@ -116,7 +129,8 @@ describe('Kubernetes access: kubeconfig, requests, pod proxy paths, pod watch', 
       await api.restart()
       api.setPodReady('atlas', 'cockroachdb-0', false)
       await until('the relist after the restart', () => watcher.pods()[0].ready === false && watcher.lastError === undefined)
-      expect(watcher.watchesStarted).to.be.at.least(2)
+      // and a new watch after it (the list comes first, so wait for the watch itself)
+      await until('a new watch', () => watcher.watchesStarted >= 2 && api.openWatches() === 1)
     } finally {
       await watcher.stop()
     }

@@ -170,6 +170,8 @@ export class PodWatcher {
   /** One watch; resolves when it ends for any reason. */
   private async watch(resourceVersion: string): Promise<void> {
     const k8s = await kubeClient()
+    // stop() may have come while the list ran or the client loaded: nothing to abort yet
+    if (this.stopped) return
     const watcher = new k8s.Watch(this.kc)
     this.connection = 'watching'
     this.watchesStarted++
