@@ -128,7 +128,7 @@ export function etcdArgs(layout: LocalLayout, r: RegionLayout): string[] {
     '--pre-vote',
     // loopback: short timeouts make leader loss detectable within ~1 s
     '--heartbeat-interval', '100',
-    '--election-timeout', '1000',
+    '--election-timeout', '500',
     '--logger', 'zap',
     '--log-outputs', 'stderr',
   ]
@@ -195,8 +195,8 @@ export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: Dat
             wal_retrieve_retry_interval: '500ms',
             // a frozen standby is dropped from pg_stat_replication within seconds (default 60 s), so Patroni
             // can take it out of the synchronous set instead of every commit waiting for it
-            wal_sender_timeout: '1500ms',
-            wal_receiver_timeout: '1500ms',
+            wal_sender_timeout: '1s',
+            wal_receiver_timeout: '1s',
           },
         },
       },
