@@ -369,7 +369,7 @@ async function startWorldWorkload(world: World, runDir: string, concurrency: num
     // a frozen node accepts TCP connections and never answers: give up on it within a second on
     // loopback (a renewed pool starts from the next host), and on a statement it holds within
     // 2.5 s rather than the default 10 s (the retry is idempotent)
-    ...(world.driver === 'local' ? {connectTimeoutSeconds: 1, retry: {attemptTimeoutMs: 2500}} : {retry: {attemptTimeoutMs: 6000}}),
+    ...(world.driver === 'local' ? {connectTimeoutSeconds: 1, retry: {attemptTimeoutMs: 2500, maxDelayMs: 250}} : {retry: {attemptTimeoutMs: 6000}}),
   })
 }
 
