@@ -133,4 +133,22 @@ describe('faults beyond a region kill (real local world)', function () {
     expect(blast.verified).to.equal(true)
     expect(blast.rtoSeconds, 'writes came back while PostgreSQL was still frozen').to.be.below(25)
   })
+  it('the witness frozen while it holds the etcd leader, three times: the primary never demotes, writes resume while it is frozen', async () => {
+    // Raft leadership waits on the witness in steady state; freezing it used to stall the
+    // primary's Patroni on etcd until it demoted itself (a failover out of a follower's fault)
+    const up = await world.atlas(['up'])
+    expect(up.exitCode, up.stderr).to.equal(0)
+    for (let round = 1; round <= 3; round++) {
+      const health = await local.waitConverged({timeoutMs: 60_000})
+      expect(health.groups.find((g) => g.group === 'etcd')?.leaderRegion, 'the etcd leader sits on the witness').to.equal('witness')
+      const result = await world.atlas(['blast-radius', '--region', 'witness', '--mode', 'stop', '--duration', '8s', '--json'], {timeoutMs: 240_000})
+      expect(result.exitCode, result.stderr).to.equal(0)
+      const blast = parseJsonOutput<BlastResult>(result)
+      const label = `round ${round}: ${JSON.stringify(blast.events.map((e) => e.event))}`
+      expect(blast.failover, label).to.equal(false)
+      expect(blast.leaderAfterFault, label).to.equal(health.leaderRegion)
+      expect(blast.recoveredDuringFault, label).to.equal(true)
+      expect(blast.lost, label).to.equal(0)
+    }
+  })
 })
