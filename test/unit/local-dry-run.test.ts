@@ -29,7 +29,8 @@ describe('atlas up --dry-run (local world)', () => {
     expect(plan.every((s) => s.background)).to.equal(true)
     const etcdUs = plan[0].argv
     expect(etcdUs).to.include('--pre-vote')
-    expect(etcdUs[etcdUs.indexOf('--listen-client-urls') + 1]).to.equal(`http://127.0.0.1:${world.basePort}`)
+    expect(etcdUs[etcdUs.indexOf('--listen-client-urls') + 1]).to.equal(`https://127.0.0.1:${world.basePort}`)
+    expect(etcdUs).to.include('--client-cert-auth').and.include('--peer-client-cert-auth')
     expect(plan[3].argv).to.deep.equal(['moto_server', '-H', '127.0.0.1', '-p', String(world.basePort + 60)])
     expect(plan[6].argv.at(-2)).to.match(/libexec\/patroni-loopback\.py$/)
     expect(plan[6].argv.at(-1)).to.match(/postgres\/patroni-witness\.yml$/)
@@ -38,7 +39,7 @@ describe('atlas up --dry-run (local world)', () => {
     const {existsSync} = await import('node:fs')
     expect(existsSync(world.baseDir), 'a dry run creates no state directory').to.equal(false)
     // every step of a real up, in order, not only the process starts
-    expect(up.steps!.map((st) => st.id)).to.deep.equal(['etcd-moto', 'patroni', 'cloud', 'schema'])
+    expect(up.steps!.map((st) => st.id)).to.deep.equal(['pki', 'etcd-moto', 'patroni', 'cloud', 'schema'])
     expect(up.steps!.find((st) => st.id === 'cloud')!.title).to.match(/atlas-audit-us, atlas-transactions-us, atlas-transactions-us-dlq, atlas-audit-eu/)
     expect(up.steps!.find((st) => st.id === 'schema')!.title).to.match(/mint 100000 to each of 50 accounts/)
     expect(up.steps!.every((st) => !st.skip)).to.equal(true)
