@@ -21,6 +21,7 @@ interface Secrets {
   replicationPassword: string
   ledgerPassword: string
   verifyPassword: string
+  restApiPassword: string
 }
 
 describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
@@ -227,5 +228,14 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
     const admin = await world.atlas(['psql', '--role', 'admin', '--', '-Atc', "select current_user, (select client_dn from pg_stat_ssl where pid = pg_backend_pid())"])
     expect(admin.exitCode, admin.stderr).to.equal(0)
     expect(admin.stdout.trim()).to.equal('postgres|/CN=postgres')
+  })
+
+  it("Patroni's REST API answers reads, and refuses a switchover or a configuration change without its password", async () => {
+    const api = `http://127.0.0.1:${port + 1}`
+    expect((await fetch(`${api}/cluster`, {signal: AbortSignal.timeout(5000)})).status).to.equal(200)
+    const patch = await fetch(`${api}/config`, {method: 'PATCH', body: JSON.stringify({postgresql: {parameters: {log_statement: 'all'}}}), signal: AbortSignal.timeout(5000)})
+    expect(patch.status).to.equal(401)
+    const switchover = await fetch(`${api}/switchover`, {method: 'POST', body: JSON.stringify({leader: 'pg-us'}), signal: AbortSignal.timeout(5000)})
+    expect(switchover.status).to.equal(401)
   })
 })

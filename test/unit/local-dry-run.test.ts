@@ -52,4 +52,20 @@ describe('atlas up --dry-run (local world)', () => {
     expect(cloud.commands.map((c) => c.argv[2])).to.deep.equal(['init', 'apply', 'output'])
     expect(cloud.commands.every((c) => c.argv[0] === 'terraform' && /^-chdir=.*terraform$/.test(c.argv[1]))).to.equal(true)
   })
+
+  it('refuses to upgrade a world made without TLS in place (data, no CA), starting nothing', async () => {
+    const {mkdir} = await import('node:fs/promises')
+    const path = await import('node:path')
+    await mkdir(path.join(world.baseDir, 'data', 'etcd-us'), {recursive: true})
+    try {
+      const result = await world.atlas(['up', '--json'])
+      expect(result.exitCode, result.stderr).to.equal(3)
+      const body = JSON.parse(result.stdout) as {error: {code: string; hint: string}}
+      expect(body.error.code).to.equal('WORLD_WITHOUT_TLS')
+      expect(body.error.hint).to.match(/atlas down --purge/)
+      expect(await listeningPorts(world)).to.deep.equal([])
+    } finally {
+      await rm(world.baseDir, {recursive: true, force: true})
+    }
+  })
 })

@@ -7,7 +7,7 @@ import {grantStatements, scramVerifier} from '../../src/lib/world/local/roles.js
 
 const config = parseConfigObject({...DEFAULT_CONFIG, local: {basePort: 30000}})
 const layout = localLayout(config, '/tmp/atlas-layout-test')
-const secrets = {superuserPassword: 'su-secret-value', replicationPassword: 'repl-secret-value', ledgerPassword: 'ledger-secret-value', verifyPassword: 'verify-secret-value'}
+const secrets = {superuserPassword: 'su-secret-value', replicationPassword: 'repl-secret-value', ledgerPassword: 'ledger-secret-value', verifyPassword: 'verify-secret-value', restApiPassword: 'rest-secret-value'}
 
 describe('local world layout', () => {
   it('gives every process its own port from the configured block, the cloud endpoint last', () => {

@@ -92,6 +92,7 @@ export class LocalWorld implements World {
 
     let done = progress.step("the world's CA and the TLS certificates of etcd, PostgreSQL and their clients")
     try {
+      await this.refusePlainTextWorld()
       const issued = await ensurePki(this.layout, runner, user)
       done({note: issued > 0 ? `${issued} issued in ${pkiPaths(this.layout).dir}` : 'already issued'})
     } catch (error) {
@@ -204,6 +205,24 @@ export class LocalWorld implements World {
     }
   }
 
+  /**
+   * A world made before TLS (data, no CA) cannot be upgraded in place: etcd keeps its members'
+   * http:// peer URLs in its data, and the nodes' replicas were made without certificates.
+   */
+  private async refusePlainTextWorld(): Promise<void> {
+    const {access} = await import('node:fs/promises')
+    const exists = (file: string) => access(file).then(() => true, () => false)
+    if (await exists(pkiPaths(this.layout).caKey)) return
+    const data = [...this.layout.regions.map((r) => r.etcdDataDir), ...this.layout.regions.map((r) => r.postgresDataDir)]
+    const found = (await Promise.all(data.map(exists))).some(Boolean)
+    if (found) {
+      throw new PreconditionError(`the local world in ${this.layout.baseDir} was made without TLS (it has data but no CA) and cannot be upgraded in place`, {
+        code: 'WORLD_WITHOUT_TLS',
+        hint: '`atlas down --purge --yes` removes it (runs/ is kept); then `atlas up` makes a new one',
+      })
+    }
+  }
+
   /** Continues every process of the world (a blast-radius that was itself killed can leave a region paused). */
   private async continueAll(live: Map<string, number>): Promise<void> {
     for (const pid of live.values()) killProcessGroup(pid, 'SIGCONT')
@@ -270,7 +289,7 @@ export class LocalWorld implements World {
       if (!create) throw new PreconditionError(`the local world in ${this.layout.baseDir} has not been set up`, {hint: 'run `atlas up`'})
       secrets = {}
     }
-    const missing = (['superuserPassword', 'replicationPassword', 'ledgerPassword', 'verifyPassword'] as const).filter((k) => !secrets![k])
+    const missing = (['superuserPassword', 'replicationPassword', 'ledgerPassword', 'verifyPassword', 'restApiPassword'] as const).filter((k) => !secrets![k])
     if (missing.length > 0) {
       // a world set up before the least-privilege roles existed gets their passwords on its next `up`
       if (!create) throw new PreconditionError(`the local world in ${this.layout.baseDir} has no ${missing.join(', ')}`, {hint: 'run `atlas up`'})

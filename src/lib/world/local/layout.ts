@@ -161,6 +161,8 @@ export interface DatabaseSecrets {
   ledgerPassword: string
   /** atlas_verify: read-only */
   verifyPassword: string
+  /** Basic auth of Patroni's unsafe REST endpoints (switchover, restart, reload, PATCH /config); GET /cluster stays open */
+  restApiPassword: string
 }
 
 /**
@@ -215,7 +217,8 @@ export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: Dat
     scope: layout.scope,
     namespace: '/service/',
     name: r.postgresName,
-    restapi: {listen: `${host}:${r.patroniApiPort}`, connect_address: `${host}:${r.patroniApiPort}`},
+    // reads (GET /cluster, atlas's probe) stay open; anything that changes the cluster needs the password
+    restapi: {listen: `${host}:${r.patroniApiPort}`, connect_address: `${host}:${r.patroniApiPort}`, authentication: {username: 'patroni', password: secrets.restApiPassword}},
     // every member; Patroni discovers the cluster from them (pinning each node to its own region's member,
     // use_proxies, made a frozen witness stall writes for 8 s instead of 3 s: measured with bench/chaos)
     etcd3: {
