@@ -249,9 +249,9 @@ export class LocalWorld implements World {
   }
 
   private async prepareDirs(user: OsUser | undefined): Promise<void> {
-    // the base dir can be entered (the postgres OS user reaches its home in it) but not listed; everything below is 0700
-    await mkdir(this.layout.baseDir, {recursive: true})
-    await chmod(this.layout.baseDir, 0o711)
+    // a base dir atlas creates can be entered (the postgres OS user reaches its home in it) but not listed; one
+    // that exists keeps its mode (it may be the user's own directory): everything atlas keeps in it is 0700 or 0600
+    await mkdir(this.layout.baseDir, {recursive: true, mode: 0o711})
     for (const dir of [this.layout.runDir, this.layout.logDir, this.layout.dataDir, this.layout.runsDir]) {
       await mkdir(dir, {recursive: true, mode: 0o700})
       await chmod(dir, 0o700)
