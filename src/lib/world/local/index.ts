@@ -92,7 +92,8 @@ export class LocalWorld implements World {
     try {
       await Promise.all(missing.filter((p) => p.kind !== 'patroni').map((p) => this.startProcess(runner, p, user)))
       await this.waitEtcdQuorum(options.signal)
-      await waitForPort(this.layout.motoPort, {host: this.layout.host, timeoutMs: 20_000, what: 'moto', signal: options.signal})
+      // moto loads its snapshot and replays its journal before it listens: allow for a large state
+      await waitForPort(this.layout.motoPort, {host: this.layout.host, timeoutMs: 120_000, what: 'moto', signal: options.signal})
       done({note: `etcd on ${this.layout.regions.map((r) => r.etcdClientPort).join(', ')}; moto on ${this.layout.motoPort}`})
     } catch (error) {
       done({error: error as Error})
@@ -297,6 +298,7 @@ export class LocalWorld implements World {
       tool = python
       args = args.map((a) => a === 'python3' ? python : a)
     }
+    if (proc.kind === 'moto') tool = await motoInterpreter(runner)
     const pid = await runner.start(tool, args, {
       logFile: proc.logFile,
       label: proc.name,
@@ -442,7 +444,8 @@ export class LocalWorld implements World {
       if (pid !== undefined) {
         // etcd's leader tries to hand leadership over on SIGTERM, and waits for peers that are stopping too;
         // after 2 s it is killed (its WAL is crash-safe)
-        await stopProcessGroup(pid, proc.kind === 'patroni' ? 20_000 : 2000)
+        // moto writes a last snapshot of its state on SIGTERM (its journal already holds every write)
+        await stopProcessGroup(pid, proc.kind === 'patroni' ? 20_000 : proc.kind === 'moto' ? 60_000 : 2000)
         stopped.push(proc.name)
       }
       await rm(proc.pidFile, {force: true})
@@ -739,6 +742,24 @@ export class LocalWorld implements World {
       })
     }
   }
+}
+
+/**
+ * The Python that has moto installed: the interpreter of the moto_server script when it names one
+ * (pip's entry-point scripts do), else python3 from PATH (a pyenv shim runs the same Python as moto_server).
+ */
+async function motoInterpreter(runner: CommandRunner): Promise<string> {
+  const motoServer = await findExecutable('moto_server')
+  if (!motoServer) {
+    if (runner.dryRun) {
+      runner.missingTools.add('moto_server')
+      return 'python3'
+    }
+    throw new PreconditionError('moto_server was not found', {hint: "pip install 'moto[server]>=5,<6' (npm run setup does)"})
+  }
+  const firstLine = (await readFile(motoServer, 'utf8').catch(() => '')).split('\n', 1)[0] ?? ''
+  const shebang = /^#!\s*(\S*python[\d.]*)\s*$/.exec(firstLine)?.[1]
+  return shebang && path.isAbsolute(shebang) ? shebang : 'python3'
 }
 
 /** One line per group, for error messages and progress. */

@@ -22,6 +22,11 @@ export interface ManagedProcess {
   marker: string
 }
 
+/** Where the emulator's snapshot and journal live; `down --purge` removes it with the rest of the data dir. */
+export function motoStateDir(layout: LocalLayout): string {
+  return path.join(layout.dataDir, 'moto')
+}
+
 export function managedProcesses(layout: LocalLayout): ManagedProcess[] {
   const procs: ManagedProcess[] = []
   for (const r of layout.regions) {
@@ -37,11 +42,13 @@ export function managedProcesses(layout: LocalLayout): ManagedProcess[] {
       marker: r.etcdDataDir,
     })
   }
+  // moto's server application under libexec/moto-persistent.py, which keeps its state (snapshot + journal)
+  // under <dataDir>/moto, so a `down`/`up` or a crash of the emulator loses no bucket, object or message
   procs.push({
     name: 'moto',
     kind: 'moto',
-    tool: 'moto_server',
-    args: motoArgs(layout),
+    tool: 'python3',
+    args: [packagePath('libexec', 'moto-persistent.py'), '--state-dir', motoStateDir(layout), ...motoArgs(layout)],
     logFile: path.join(layout.logDir, 'moto.log'),
     pidFile: path.join(layout.runDir, 'moto.pid'),
     asPostgres: false,
