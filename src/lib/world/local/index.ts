@@ -66,6 +66,12 @@ export class LocalWorld implements World {
     return this.layout.runsDir
   }
 
+  /** Backups, WAL archiving and restores of this world (src/lib/backup). */
+  async backups(): Promise<import('../../backup/local.js').LocalBackups> {
+    const {LocalBackups} = await import('../../backup/local.js')
+    return new LocalBackups(this)
+  }
+
   // ------------------------------------------------------------------ up --
 
   async up(options: WorldOperationOptions = {}): Promise<UpResult> {
@@ -87,6 +93,14 @@ export class LocalWorld implements World {
     const secrets = await this.secrets(true)
     const missing = this.processes.filter((p) => !live.has(p.name))
     await this.checkPortsFree(missing)
+    const backups = await this.backups()
+    if (missing.some((p) => p.kind === 'moto')) {
+      const {tlsPort} = backups.b
+      if (!(await isPortFree(tlsPort, this.layout.host))) {
+        throw new PreconditionError(`port ${this.layout.host}:${tlsPort} (for moto's HTTPS listener) is already in use by another program`, {code: 'PORT_BUSY', hint: 'stop that program, or set local.basePort in atlas.yaml to another block', details: {port: tlsPort, owner: 'moto (HTTPS)'}})
+      }
+      await backups.ensureTlsCertificate(runner)
+    }
 
     let done = progress.step('start etcd (one member per region) and moto')
     try {
@@ -132,6 +146,18 @@ export class LocalWorld implements World {
       throw error
     }
     await this.initLedgerSchema(progress)
+    if (await backupsAvailable()) {
+      done = progress.step(`create the backup repository (pgBackRest stanza ${backups.b.stanza} in s3://${backups.b.bucket})`)
+      try {
+        await backups.ensureRepository()
+        done({})
+      } catch (error) {
+        done({error: error as Error})
+        throw error
+      }
+    } else {
+      progress.info('pgBackRest was not found: the world runs without WAL archiving and `atlas backup` is unavailable (apt-get install pgbackrest)')
+    }
     await this.writeState({driver: 'local', startedAt: new Date().toISOString(), basePort: this.layout.basePort, host: this.layout.host, cloud, complete: true})
     return {driver: 'local', started: true, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000}
   }
@@ -260,8 +286,13 @@ export class LocalWorld implements World {
     // Debian symlinks some server binaries into PATH; Patroni needs the real bin dir (pg_controldata, pg_rewind, ...)
     const {realpath} = await import('node:fs/promises')
     const binDir = path.dirname(await realpath(postgres))
+    // continuous WAL archiving to the backup repository, where pgBackRest is installed
+    const backups = (await backupsAvailable()) ? await this.backups() : undefined
+    await backups?.writeConfigs(user)
     for (const r of this.layout.regions) {
-      await writeFile(r.patroniConfigFile, stringify(patroniConfig(this.layout, r, secrets, binDir)), {mode: 0o600})
+      const config = patroniConfig(this.layout, r, secrets, binDir) as {postgresql: {parameters: Record<string, unknown>}}
+      if (backups) config.postgresql.parameters = {...config.postgresql.parameters, ...backups.archiveParameters(r)}
+      await writeFile(r.patroniConfigFile, stringify(config), {mode: 0o600})
       if (user) await chown(r.patroniConfigFile, user.uid, user.gid)
     }
   }
@@ -742,6 +773,10 @@ export class LocalWorld implements World {
       })
     }
   }
+}
+
+async function backupsAvailable(): Promise<boolean> {
+  return (await findExecutable('pgbackrest')) !== undefined
 }
 
 /**

@@ -1,6 +1,7 @@
 import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {packagePath} from '../../paths.js'
+import {motoTlsArgs} from '../../backup/layout.js'
 import {etcdArgs, motoArgs, type LocalLayout} from './layout.js'
 
 /**
@@ -48,7 +49,8 @@ export function managedProcesses(layout: LocalLayout): ManagedProcess[] {
     name: 'moto',
     kind: 'moto',
     tool: 'python3',
-    args: [packagePath('libexec', 'moto-persistent.py'), '--state-dir', motoStateDir(layout), ...motoArgs(layout)],
+    // the same state also over HTTPS (the port after the plain one), for pgBackRest's S3 repository
+    args: [packagePath('libexec', 'moto-persistent.py'), '--state-dir', motoStateDir(layout), ...motoTlsArgs(layout), ...motoArgs(layout)],
     logFile: path.join(layout.logDir, 'moto.log'),
     pidFile: path.join(layout.runDir, 'moto.pid'),
     asPostgres: false,
