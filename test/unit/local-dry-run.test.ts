@@ -33,7 +33,9 @@ describe('atlas up --dry-run (local world)', () => {
     expect(etcdUs[etcdUs.indexOf('--listen-client-urls') + 1]).to.equal(`http://127.0.0.1:${world.basePort}`)
     // moto under its persistence wrapper: state (snapshot + journal) in the world's data dir
     expect(plan[3].argv[1]).to.match(/libexec\/moto-persistent\.py$/)
-    expect(plan[3].argv.slice(2)).to.deep.equal(['--state-dir', path.join(world.baseDir, 'data', 'moto'), '-H', '127.0.0.1', '-p', String(world.basePort + 60)])
+    // and the same state over HTTPS on the next port, for pgBackRest's S3 repository
+    const tls = path.join(world.baseDir, 'data', 'moto-tls')
+    expect(plan[3].argv.slice(2)).to.deep.equal(['--state-dir', path.join(world.baseDir, 'data', 'moto'), '--tls-port', String(world.basePort + 61), '--tls-cert', path.join(tls, 'cert.pem'), '--tls-key', path.join(tls, 'key.pem'), '-H', '127.0.0.1', '-p', String(world.basePort + 60)])
     expect(plan[6].argv.at(-2)).to.match(/libexec\/patroni-loopback\.py$/)
     expect(plan[6].argv.at(-1)).to.match(/postgres\/patroni-witness\.yml$/)
     expect(await listeningPorts(world)).to.deep.equal([])
