@@ -4,7 +4,7 @@
 import {expect} from 'chai'
 import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {readdir} from 'node:fs/promises'
+import {appendFile, readFile, readdir} from 'node:fs/promises'
 import path from 'node:path'
 import {parseJsonOutput} from '../helpers/cli.js'
 import {createTestWorld, type TestWorld} from '../helpers/world.js'
@@ -41,6 +41,8 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
       this.skip()
     }
     world = await createTestWorld('backup')
+    // a scheduled backup every minute (backup.schedule): the last test waits for one
+    await appendFile(world.configFile, 'backup:\n  schedule: 1m\n')
     const up = await world.atlas(['up', '--json'])
     expect(up.exitCode, up.stderr).to.equal(0)
   })
@@ -126,5 +128,24 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
     const backupDry = await world.atlas(['backup', '--dry-run', '--json'])
     expect(backupDry.exitCode, backupDry.stderr).to.equal(0)
     expect(parseJsonOutput<BackupResult>(backupDry).plan![0].argv.join(' ')).to.match(/pgbackrest --config=\S+ --stanza=atlas --type=full backup/)
+  })
+
+  it('backup.schedule: up started the scheduler, which takes backups on its own; down stops it', async () => {
+    const pid = Number((await readFile(path.join(world.baseDir, 'run', 'backup-schedule.pid'), 'utf8')).trim())
+    expect(() => process.kill(pid, 0)).to.not.throw()
+    const log = path.join(world.baseDir, 'logs', 'backup-schedule.log')
+    const deadline = Date.now() + 150_000
+    let text = ''
+    while (Date.now() < deadline && !/full backup \d{8}-\d{6}F in /.test(text)) {
+      await new Promise((r) => setTimeout(r, 2000))
+      text = await readFile(log, 'utf8').catch(() => '')
+    }
+    const label = /full backup (\d{8}-\d{6}F) in /.exec(text)?.[1]
+    expect(label, text).to.be.a('string')
+    const listing = parseJsonOutput<BackupListing>(await world.atlas(['backup', 'list', '--json']))
+    expect(listing.backups.map((b) => b.label)).to.include(label)
+    const down = await world.atlas(['down', '--json'])
+    expect(down.exitCode, down.stderr).to.equal(0)
+    expect(() => process.kill(pid, 0)).to.throw()
   })
 })

@@ -141,7 +141,7 @@ export class LocalBackups {
     for (const dir of ['lock', 'spool', 'log']) await mkdirOwned(path.join(this.b.workDir, dir), user)
     for (const r of this.world.layout.regions) {
       const file = pgbackrestConfigFile(this.world.layout, r)
-      await writeFile(file, pgbackrestConfig(this.b, this.world.layout.host, {dataDir: r.postgresDataDir, port: r.postgresPort, socketDir: this.world.layout.postgresHome}), {mode: 0o600})
+      await writeFile(file, pgbackrestConfig(this.b, this.world.layout.host, {dataDir: r.postgresDataDir, port: r.postgresPort, socketDir: this.world.layout.postgresHome}, {retentionFull: this.world.config.backup.retentionFull}), {mode: 0o600})
       if (user) await chown(file, user.uid, user.gid)
     }
   }

@@ -18,6 +18,7 @@ import type {CloudEndpoint, DownResult, FaultComponent, FaultHandle, FaultMode, 
 import {allPorts, databaseUrl, etcdClientUrl, localLayout, patroniConfig, patroniUrl, type DatabaseSecrets, type LocalLayout, type RegionLayout} from './layout.js'
 import {childrenOf, cmdlineOf, managedProcesses, postmasterPid, processGroupOf, type ManagedProcess} from './processes.js'
 import type {ProvisionResult} from '../../cloud/provision.js'
+import {backupSchedulerProcesses} from '../../backup/schedule.js'
 
 /** moto accepts any credentials; these are its documented test values, never real ones. */
 const EMULATOR_CREDENTIALS = {accessKeyId: 'test', secretAccessKey: 'test'}
@@ -59,7 +60,7 @@ export class LocalWorld implements World {
     const configDir = config.source ? path.dirname(config.source) : process.cwd()
     const baseDir = options.baseDir ?? path.resolve(configDir, config.local.baseDir)
     this.layout = localLayout(config, baseDir)
-    this.processes = managedProcesses(this.layout)
+    this.processes = [...managedProcesses(this.layout), ...backupSchedulerProcesses(config, this.layout)]
   }
 
   runsDir(): string {
@@ -298,7 +299,7 @@ export class LocalWorld implements World {
   }
 
   private async checkPortsFree(procs: ManagedProcess[]): Promise<void> {
-    const starting = new Set(procs.map((p) => p.kind === 'patroni' ? `pg-${p.region}` : p.kind === 'etcd' ? `etcd-${p.region}` : 'moto'))
+    const starting = new Set(procs.filter((p) => p.kind !== 'scheduler').map((p) => p.kind === 'patroni' ? `pg-${p.region}` : p.kind === 'etcd' ? `etcd-${p.region}` : 'moto'))
     // a PostgreSQL this world left running without its Patroni (Patroni killed alone) is ours: the Patroni
     // started next adopts it (and demotes it if another node leads now), so its port does not count as busy
     const adopted = new Set<number>()
@@ -452,7 +453,7 @@ export class LocalWorld implements World {
 
   async down(options: WorldOperationOptions & {purge?: boolean} = {}): Promise<DownResult> {
     const progress = options.progress ?? silentProgress
-    const order = [...this.processes.filter((p) => p.kind === 'patroni'), ...this.processes.filter((p) => p.kind === 'moto'), ...this.processes.filter((p) => p.kind === 'etcd')]
+    const order = [...this.processes.filter((p) => p.kind === 'scheduler'), ...this.processes.filter((p) => p.kind === 'patroni'), ...this.processes.filter((p) => p.kind === 'moto'), ...this.processes.filter((p) => p.kind === 'etcd')]
     if (options.dryRun) {
       const live = await this.liveProcesses({clean: false})
       const plan = order.filter((p) => live.has(p.name)).map((p) => ({argv: ['kill', '-TERM', `-${live.get(p.name)}`], cwd: '.', label: `stop ${p.name} (process group ${live.get(p.name)})`}))

@@ -11,7 +11,7 @@ import {etcdArgs, motoArgs, type LocalLayout} from './layout.js'
  */
 export interface ManagedProcess {
   name: string
-  kind: 'etcd' | 'patroni' | 'moto'
+  kind: 'etcd' | 'patroni' | 'moto' | 'scheduler'
   region?: string
   tool: string
   args: string[]
