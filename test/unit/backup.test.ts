@@ -6,6 +6,7 @@ import {pgTimestamp, scratchPostgresqlConf} from '../../src/lib/backup/local.js'
 import {backupSchedulerProcesses} from '../../src/lib/backup/schedule.js'
 import {localLayout} from '../../src/lib/world/local/layout.js'
 import {AtlasError} from '../../src/lib/errors.js'
+import {backupScheduleStatements, multiRegionSql, scheduleCrontab} from '../../src/lib/world/k3d/ddl.js'
 
 const YAML = `regions:
   - {name: us, awsRegion: us-east-1, role: primary}
@@ -59,5 +60,17 @@ describe('backups (pure parts)', () => {
     expect(proc.args.slice(1)).to.deep.equal(['--every', '21600', '--type', 'incr', '--base-dir', '/w/.atlas', '--config', '/w/atlas.yaml'])
     expect(() => parseConfigText(`${YAML}backup: {schedule: 10s}\n`, '/w/atlas.yaml')).to.throw(/between 1m and 30d/)
     expect(() => parseConfigText(`${YAML}backup: {schedule: often}\n`, '/w/atlas.yaml')).to.throw(/duration/)
+  })
+
+  it('k3d world: backup.schedule renders CockroachDB\'s CREATE SCHEDULE into the multi-region SQL job, against LocalStack', () => {
+    expect(backupScheduleStatements(config)).to.deep.equal([])
+    expect(multiRegionSql(config)).to.not.include('CREATE SCHEDULE')
+    const scheduled = parseConfigText(`${YAML}backup: {schedule: 6h}\n`, '/w/atlas.yaml')
+    const [statement] = backupScheduleStatements(scheduled)
+    expect(statement).to.equal(
+      "CREATE SCHEDULE IF NOT EXISTS 'atlas-ledger-backup' FOR BACKUP DATABASE \"ledger\" INTO 's3://atlas-audit-us/cockroach-backups?AWS_ACCESS_KEY_ID=test&AWS_SECRET_ACCESS_KEY=test&AWS_ENDPOINT=http%3A%2F%2Fatlas-localstack%3A4566&AWS_REGION=us-east-1&AWS_USE_PATH_STYLE=true' RECURRING '0 */6 * * *' FULL BACKUP ALWAYS WITH SCHEDULE OPTIONS first_run = 'now';",
+    )
+    expect(multiRegionSql(scheduled).trim().split('\n').at(-1)).to.equal(statement)
+    expect([scheduleCrontab('30m'), scheduleCrontab('1h'), scheduleCrontab('1d'), scheduleCrontab('3d')]).to.deep.equal(['*/30 * * * *', '0 */1 * * *', '@daily', '0 0 */3 * *'])
   })
 })
