@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-DEBIAN_PACKAGES=(postgresql etcd-server etcd-client openssl python3-venv ansible ansible-lint yamllint nftables iproute2 unzip)
+DEBIAN_PACKAGES=(postgresql pgbackrest openssl etcd-server etcd-client python3-venv ansible ansible-lint yamllint nftables iproute2 unzip)
 
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()

@@ -19,6 +19,7 @@ import {allPorts, databaseUrl, etcdClientUrl, localLayout, patroniConfig, patron
 import {atlasEtcdTls, ensurePki, pkiPaths} from './pki.js'
 import {childrenOf, cmdlineOf, managedProcesses, postmasterPid, processGroupOf, type ManagedProcess} from './processes.js'
 import type {ProvisionResult} from '../../cloud/provision.js'
+import {backupSchedulerProcesses} from '../../backup/schedule.js'
 
 /** moto accepts any credentials; these are its documented test values, never real ones. */
 const EMULATOR_CREDENTIALS = {accessKeyId: 'test', secretAccessKey: 'test'}
@@ -61,11 +62,17 @@ export class LocalWorld implements World {
     const configDir = config.source ? path.dirname(config.source) : process.cwd()
     const baseDir = options.baseDir ?? path.resolve(configDir, config.local.baseDir)
     this.layout = localLayout(config, baseDir)
-    this.processes = managedProcesses(this.layout)
+    this.processes = [...managedProcesses(this.layout), ...backupSchedulerProcesses(config, this.layout)]
   }
 
   runsDir(): string {
     return this.layout.runsDir
+  }
+
+  /** Backups, WAL archiving and restores of this world (src/lib/backup). */
+  async backups(): Promise<import('../../backup/local.js').LocalBackups> {
+    const {LocalBackups} = await import('../../backup/local.js')
+    return new LocalBackups(this)
   }
 
   // ------------------------------------------------------------------ up --
@@ -89,6 +96,14 @@ export class LocalWorld implements World {
     const secrets = await this.secrets(true)
     const missing = this.processes.filter((p) => !live.has(p.name))
     await this.checkPortsFree(missing)
+    const backups = await this.backups()
+    if (missing.some((p) => p.kind === 'moto')) {
+      const {tlsPort} = backups.b
+      if (!(await isPortFree(tlsPort, this.layout.host))) {
+        throw new PreconditionError(`port ${this.layout.host}:${tlsPort} (for moto's HTTPS listener) is already in use by another program`, {code: 'PORT_BUSY', hint: 'stop that program, or set local.basePort in atlas.yaml to another block', details: {port: tlsPort, owner: 'moto (HTTPS)'}})
+      }
+      await backups.ensureTlsCertificate(runner)
+    }
 
     let done = progress.step("the world's CA and the TLS certificates of etcd, PostgreSQL and their clients")
     try {
@@ -104,7 +119,8 @@ export class LocalWorld implements World {
     try {
       await Promise.all(missing.filter((p) => p.kind !== 'patroni').map((p) => this.startProcess(runner, p, user)))
       await this.waitEtcdQuorum(options.signal)
-      await waitForPort(this.layout.motoPort, {host: this.layout.host, timeoutMs: 20_000, what: 'moto', signal: options.signal})
+      // moto loads its snapshot and replays its journal before it listens: allow for a large state
+      await waitForPort(this.layout.motoPort, {host: this.layout.host, timeoutMs: 120_000, what: 'moto', signal: options.signal})
       done({note: `etcd on ${this.layout.regions.map((r) => r.etcdClientPort).join(', ')}; moto on ${this.layout.motoPort}`})
     } catch (error) {
       done({error: error as Error})
@@ -143,6 +159,18 @@ export class LocalWorld implements World {
       throw error
     }
     await this.initLedgerSchema(progress)
+    if (await backupsAvailable()) {
+      done = progress.step(`create the backup repository (pgBackRest stanza ${backups.b.stanza} in s3://${backups.b.bucket})`)
+      try {
+        await backups.ensureRepository()
+        done({})
+      } catch (error) {
+        done({error: error as Error})
+        throw error
+      }
+    } else {
+      progress.info('pgBackRest was not found: the world runs without WAL archiving and `atlas backup` is unavailable (apt-get install pgbackrest)')
+    }
     await this.writeState({driver: 'local', startedAt: new Date().toISOString(), basePort: this.layout.basePort, host: this.layout.host, cloud, complete: true})
     return {driver: 'local', started: true, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000}
   }
@@ -309,14 +337,19 @@ export class LocalWorld implements World {
     // Debian symlinks some server binaries into PATH; Patroni needs the real bin dir (pg_controldata, pg_rewind, ...)
     const {realpath} = await import('node:fs/promises')
     const binDir = path.dirname(await realpath(postgres))
+    // continuous WAL archiving to the backup repository, where pgBackRest is installed
+    const backups = (await backupsAvailable()) ? await this.backups() : undefined
+    await backups?.writeConfigs(user)
     for (const r of this.layout.regions) {
-      await writeFile(r.patroniConfigFile, stringify(patroniConfig(this.layout, r, secrets, binDir)), {mode: 0o600})
+      const config = patroniConfig(this.layout, r, secrets, binDir) as {postgresql: {parameters: Record<string, unknown>}}
+      if (backups) config.postgresql.parameters = {...config.postgresql.parameters, ...backups.archiveParameters(r)}
+      await writeFile(r.patroniConfigFile, stringify(config), {mode: 0o600})
       if (user) await chown(r.patroniConfigFile, user.uid, user.gid)
     }
   }
 
   private async checkPortsFree(procs: ManagedProcess[]): Promise<void> {
-    const starting = new Set(procs.map((p) => p.kind === 'patroni' ? `pg-${p.region}` : p.kind === 'etcd' ? `etcd-${p.region}` : 'moto'))
+    const starting = new Set(procs.filter((p) => p.kind !== 'scheduler').map((p) => p.kind === 'patroni' ? `pg-${p.region}` : p.kind === 'etcd' ? `etcd-${p.region}` : 'moto'))
     // a PostgreSQL this world left running without its Patroni (Patroni killed alone) is ours: the Patroni
     // started next adopts it (and demotes it if another node leads now), so its port does not count as busy
     const adopted = new Set<number>()
@@ -347,6 +380,7 @@ export class LocalWorld implements World {
       tool = python
       args = args.map((a) => a === 'python3' ? python : a)
     }
+    if (proc.kind === 'moto') tool = await motoInterpreter(runner)
     const pid = await runner.start(tool, args, {
       logFile: proc.logFile,
       label: proc.name,
@@ -469,7 +503,7 @@ export class LocalWorld implements World {
 
   async down(options: WorldOperationOptions & {purge?: boolean} = {}): Promise<DownResult> {
     const progress = options.progress ?? silentProgress
-    const order = [...this.processes.filter((p) => p.kind === 'patroni'), ...this.processes.filter((p) => p.kind === 'moto'), ...this.processes.filter((p) => p.kind === 'etcd')]
+    const order = [...this.processes.filter((p) => p.kind === 'scheduler'), ...this.processes.filter((p) => p.kind === 'patroni'), ...this.processes.filter((p) => p.kind === 'moto'), ...this.processes.filter((p) => p.kind === 'etcd')]
     if (options.dryRun) {
       const live = await this.liveProcesses({clean: false})
       const plan = order.filter((p) => live.has(p.name)).map((p) => ({argv: ['kill', '-TERM', `-${live.get(p.name)}`], cwd: '.', label: `stop ${p.name} (process group ${live.get(p.name)})`}))
@@ -492,7 +526,8 @@ export class LocalWorld implements World {
       if (pid !== undefined) {
         // etcd's leader tries to hand leadership over on SIGTERM, and waits for peers that are stopping too;
         // after 2 s it is killed (its WAL is crash-safe)
-        await stopProcessGroup(pid, proc.kind === 'patroni' ? 20_000 : 2000)
+        // moto writes a last snapshot of its state on SIGTERM (its journal already holds every write)
+        await stopProcessGroup(pid, proc.kind === 'patroni' ? 20_000 : proc.kind === 'moto' ? 60_000 : 2000)
         stopped.push(proc.name)
       }
       await rm(proc.pidFile, {force: true})
@@ -798,6 +833,28 @@ export class LocalWorld implements World {
       })
     }
   }
+}
+
+async function backupsAvailable(): Promise<boolean> {
+  return (await findExecutable('pgbackrest')) !== undefined
+}
+
+/**
+ * The Python that has moto installed: the interpreter of the moto_server script when it names one
+ * (pip's entry-point scripts do), else python3 from PATH (a pyenv shim runs the same Python as moto_server).
+ */
+async function motoInterpreter(runner: CommandRunner): Promise<string> {
+  const motoServer = await findExecutable('moto_server')
+  if (!motoServer) {
+    if (runner.dryRun) {
+      runner.missingTools.add('moto_server')
+      return 'python3'
+    }
+    throw new PreconditionError('moto_server was not found', {hint: "pip install 'moto[server]>=5,<6' (npm run setup does)"})
+  }
+  const firstLine = (await readFile(motoServer, 'utf8').catch(() => '')).split('\n', 1)[0] ?? ''
+  const shebang = /^#!\s*(\S*python[\d.]*)\s*$/.exec(firstLine)?.[1]
+  return shebang && path.isAbsolute(shebang) ? shebang : 'python3'
 }
 
 /** One line per group, for error messages and progress. */
