@@ -23,6 +23,8 @@ export interface BackupLayout {
   tlsDir: string
   certFile: string
   keyFile: string
+  /** a copy of the emulator's certificate where pgBackRest (the PostgreSQL OS user) can read it: the data dir is atlas's alone */
+  repoCaFile: string
   /** pgBackRest's lock, spool and log dirs (owned by the PostgreSQL OS user) */
   workDir: string
   /** scratch restores go here, one directory each */
@@ -47,6 +49,7 @@ export function backupLayout(config: AtlasConfig, layout: LocalLayout): BackupLa
     awsRegion: primary.awsRegion,
     repoPath: '/pgbackrest',
     ...motoTls(layout),
+    repoCaFile: path.join(layout.postgresHome, 's3-emulator.crt'),
     workDir: path.join(layout.postgresHome, 'pgbackrest'),
     restoreDir: path.join(layout.baseDir, 'restore'),
   }
@@ -88,7 +91,7 @@ export function pgbackrestConfig(b: BackupLayout, host: string, node: Pgbackrest
     'repo1-s3-key=test',
     'repo1-s3-key-secret=test',
     'repo1-s3-uri-style=path',
-    `repo1-storage-ca-file=${b.certFile}`,
+    `repo1-storage-ca-file=${b.repoCaFile}`,
     `repo1-retention-full=${options.retentionFull ?? 4}`,
     // small files go into bundles: one request per bundle instead of one per file (a full backup of a fresh world: 6 s instead of 60 s on the emulator)
     'repo1-bundle=y',

@@ -1,4 +1,4 @@
-import {chmod, chown, mkdir, readFile, realpath, rm, stat, writeFile} from 'node:fs/promises'
+import {chmod, chown, copyFile, mkdir, readFile, realpath, rm, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {primaryRegion} from '../config/regions.js'
 import {PreconditionError, UsageError} from '../errors.js'
@@ -112,6 +112,11 @@ export class LocalBackups {
 
   /** The self-signed certificate of the emulator's TLS listener (made once per data dir). */
   async ensureTlsCertificate(runner: CommandRunner): Promise<void> {
+    await this.makeTlsCertificate(runner)
+    if (!runner.dryRun) await copyFile(this.b.certFile, this.b.repoCaFile)
+  }
+
+  private async makeTlsCertificate(runner: CommandRunner): Promise<void> {
     try {
       await stat(this.b.certFile)
       await stat(this.b.keyFile)
