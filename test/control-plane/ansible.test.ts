@@ -63,6 +63,8 @@ function argocdStandIn(password: string): string {
     crd('AppProject', 'appprojects'),
     ...ARGOCD_DEFAULTS.argocd_workloads.map(workload),
     {apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: {name: 'argocd-initial-admin-secret'}, data: {password: Buffer.from(password).toString('base64')}},
+    // the install manifest's (empty) argocd-cm, which the argocd role patches
+    {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'argocd-cm', labels: {'app.kubernetes.io/name': 'argocd-cm', 'app.kubernetes.io/part-of': 'argocd'}}},
   ]
   return objects.map((o) => JSON.stringify(o)).join('\n---\n')
 }

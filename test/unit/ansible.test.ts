@@ -13,6 +13,7 @@ import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../src/lib/config/load.js'
 import {DEFAULT_RENDER_INPUTS, renderWorld, writeRendered} from '../../src/lib/gitops/index.js'
 import {PACKAGE_ROOT} from '../../src/lib/paths.js'
+import {POD_SECURITY_LABELS} from '../../src/lib/gitops/topology.js'
 import {ansibleExtraVars} from '../../src/lib/world/k3d/ansible-vars.js'
 import {FIXTURES} from '../fixtures/k3d/stubs.js'
 
@@ -110,7 +111,7 @@ describe('ansible/', function () {
     expect(secretTasks.map((t) => t.task.name)).to.include.members([
       'Read the initial ArgoCD admin password',
       'Store the ArgoCD admin password for the user',
-      'Read the admin credentials of every cluster',
+      'Read the argocd-manager token Secret of every cluster',
       'Render the ArgoCD cluster Secrets',
       'Compare the cluster Secrets with the live ones',
       'Apply the cluster Secrets',
@@ -205,6 +206,11 @@ describe('ansible/', function () {
       }
       expect(calls).to.match(/docker run --detach --name atlas-localstack --network atlas --publish 127\.0\.0\.1:\d+:4566/)
       expect(calls).to.include('docker network create --driver bridge --subnet 172.28.0.0/16 --label atlas.managed=true atlas')
+      // k3s encrypts Secrets at rest: the rendered configs carry the server flag the k3d role checks for
+      for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) {
+        const k3dConfig = parseYaml(readFileSync(path.join(work, 'rendered', 'k3d', `${cluster}.yaml`), 'utf8')) as {options: {k3s: {extraArgs: Array<{arg: string; nodeFilters: string[]}>}}}
+        expect(k3dConfig.options.k3s.extraArgs).to.deep.include({arg: '--secrets-encryption', nodeFilters: ['server:*']})
+      }
 
       const second = await play()
       expect(second.status, second.stdout + second.stderr).to.equal(0)
@@ -244,6 +250,10 @@ describe('ansible/', function () {
         expect(chartValues, `${name} is what the chart values name`).to.include(name)
       }
       expect(statSync(path.join(certs, 'ca.key')).mode & 0o777).to.equal(0o600)
+      // the namespace is created enforcing Pod Security restricted, with the labels the ApplicationSets keep
+      const namespaces = lists.filter((b) => b.kind === 'Namespace' && b.metadata.name === 'atlas')
+      expect(namespaces, 'the atlas Namespace').to.have.length.greaterThan(0)
+      expect(namespaces[0].metadata.labels).to.deep.equal(POD_SECURITY_LABELS)
       const calls = readFileSync(path.join(work, 'state', 'calls.log'), 'utf8')
       for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) expect(calls).to.include(`kubectl --context k3d-${cluster} apply --server-side --field-manager=atlas -f -`)
     })
@@ -271,8 +281,37 @@ describe('ansible/', function () {
         expect(d.labels['argocd.argoproj.io/secret-type']).to.equal('cluster')
         // the ApplicationSets (templates/argocd) select on this label
         expect(d.labels['atlas.dev/world']).to.equal('atlas')
-        expect(d.config.tlsClientConfig).to.have.keys(['caData', 'certData', 'keyData'])
+        // the argocd-manager ServiceAccount's token and the cluster CA from its token Secret, never the admin certificate
+        expect(d.config).to.deep.equal({bearerToken: 'stub-sa-token-91c2', tlsClientConfig: {insecure: false, caData: 'Q0EtREFUQS0kMw=='}})
       }
+      // Argo CD manages the atlas namespace only (and may create that Namespace)
+      for (const s of secrets) {
+        expect(Buffer.from(s.data.namespaces, 'base64').toString()).to.equal('atlas')
+        expect(Buffer.from(s.data.clusterResources, 'base64').toString()).to.equal('true')
+      }
+      // the admin credentials are not even read any more
+      const calls = readFileSync(path.join(state, 'calls.log'), 'utf8')
+      expect(calls).to.not.include('k3d kubeconfig get')
+      // the ServiceAccount, its token Secret and its RBAC went to every cluster
+      const manager = bodies.find((b) => b.kind === 'List' && b.items.some((i: any) => i.kind === 'ServiceAccount' && i.metadata.name === 'argocd-manager'))
+      expect(manager, 'the argocd-manager objects').to.exist
+      const kinds = (manager.items as Array<{kind: string; metadata: {name: string; namespace?: string}}>).map((i) => `${i.kind}/${i.metadata.namespace ?? ''}/${i.metadata.name}`)
+      expect(kinds).to.deep.equal([
+        'ServiceAccount/kube-system/argocd-manager',
+        'Secret/kube-system/argocd-manager-token',
+        'ClusterRole//argocd-manager-namespaces',
+        'ClusterRoleBinding//argocd-manager-namespaces',
+        'Role/atlas/argocd-manager',
+        'RoleBinding/atlas/argocd-manager',
+      ])
+      const role = manager.items.find((i: any) => i.kind === 'Role')
+      // no Secrets in the managed namespace: the CockroachDB keys live there
+      expect(role.rules.flatMap((r: any) => r.resources)).to.not.include('secrets')
+      const clusterRole = manager.items.find((i: any) => i.kind === 'ClusterRole')
+      expect(clusterRole.rules).to.deep.equal([{apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch']}])
+      for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) expect(calls).to.include(`kubectl --context k3d-${cluster} --namespace kube-system get secret argocd-manager-token --output jsonpath={.data}`)
+      // Argo CD skips the kinds those credentials may not list
+      expect(calls).to.include('patch configmap argocd-cm --type merge --patch {"data": {"resource.respectRBAC": "normal"}}')
       const appset = readFileSync(path.join(PACKAGE_ROOT, 'templates', 'argocd', 'applicationset-cockroachdb.yaml'), 'utf8')
       expect(appset).to.include('atlas.dev/world')
       expect(appset).to.include('atlas.dev/region')
