@@ -197,11 +197,25 @@ describe('k3d world rendered inputs', () => {
     const serviceUser = /^\s+user: (\S+)$/m.exec(ledgerValues)?.[1]
     expect(serviceUser).to.equal('ledger')
     expect(sql).to.include(`CREATE USER IF NOT EXISTS "${serviceUser}";`)
-    expect(sql).to.include(`GRANT ALL ON TABLE "ledger".* TO "${serviceUser}";`)
-    expect(sql.indexOf('GRANT ALL ON TABLE')).to.be.greaterThan(sql.indexOf('CREATE TABLE IF NOT EXISTS transfers'))
+    // least privilege: what an earlier atlas granted (ALL) is revoked, then exactly what a ledger client needs
+    const grantsOf = (text: string, user: string) => text.split('\n').filter((l) => /^(GRANT|REVOKE) /.test(l) && l.includes(`"${user}"`))
+    const expected = (user: string) => [
+      `REVOKE ALL ON DATABASE "ledger" FROM "${user}";`,
+      `REVOKE ALL ON TABLE "ledger".* FROM "${user}";`,
+      `GRANT CONNECT ON DATABASE "ledger" TO "${user}";`,
+      `GRANT SELECT, INSERT ON TABLE "ledger".transfers TO "${user}";`,
+      `GRANT SELECT, UPDATE ON TABLE "ledger".accounts TO "${user}";`,
+      `GRANT SELECT ON TABLE "ledger".ledger_mint, "ledger".atlas_schema_migrations TO "${user}";`,
+    ]
+    expect(grantsOf(sql, serviceUser!)).to.deep.equal(expected(serviceUser!))
+    expect(sql).to.not.match(/GRANT ALL|GRANT admin|DELETE|CREATE ON|DROP ON/)
+    // granted after the tables exist (a table grant needs its table)
+    expect(sql.indexOf('GRANT SELECT, INSERT ON TABLE')).to.be.greaterThan(sql.indexOf('CREATE TABLE IF NOT EXISTS transfers'))
     const withUser = ledgerSchemaSql(defaults(), {password: "pa'ss"})
     expect(withUser).to.include(`CREATE USER IF NOT EXISTS "atlas" WITH PASSWORD 'pa''ss';`)
-    expect(withUser).to.include('GRANT admin TO "atlas";')
+    // the atlas user (workload and verify) is no admin: the membership an earlier atlas granted is taken back
+    expect(withUser).to.not.include('GRANT admin')
+    expect(grantsOf(withUser, 'atlas')).to.deep.equal(['REVOKE admin FROM "atlas";', ...expected('atlas')])
   })
 
   it('passes Ansible only variables its inventory declares, with distinct CIDRs and the rendered k3d configs', () => {
@@ -268,11 +282,19 @@ describe('k3d SQL Jobs', () => {
     const image = await cockroachImage()
     expect(image).to.match(/^cockroachdb\/cockroach:v\d+\.\d+\.\d+$/)
     const sql = multiRegionStatements(defaults()).join('\n')
-    const [script, job] = sqlJobObjects({name: 'atlas-ledger-multi-region', sql, image}) as any[]
+    const [account, script, job] = sqlJobObjects({name: 'atlas-ledger-multi-region', sql, image}) as any[]
     if (await schemaValidationAvailable()) {
+      await validateKubeObject(account, 'serviceaccount')
       await validateKubeObject(script, 'secret')
       await validateKubeObject(job, 'job')
     }
+    // its own ServiceAccount, no API token; a SQL client in the NetworkPolicies' eyes
+    expect(account).to.deep.include({kind: 'ServiceAccount', automountServiceAccountToken: false})
+    expect(job.spec.template.spec.serviceAccountName).to.equal(account.metadata.name)
+    expect(job.spec.template.spec.automountServiceAccountToken).to.equal(false)
+    expect(job.spec.template.metadata.labels['atlas.dev/cockroachdb-client']).to.equal('true')
+    // created suspended: it runs only once its Secret is owned by it (plan: sqlJob)
+    expect(job.spec.suspend).to.equal(true)
     // a Secret, not a ConfigMap: the schema script sets the ledger user's password
     expect(script.kind).to.equal('Secret')
     expect(script.stringData['script.sql']).to.equal(sql)
