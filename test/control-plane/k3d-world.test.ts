@@ -251,6 +251,11 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
         }
       }
     }
+    // the Jobs ran in the primary region, under Pod Security restricted, and completed
+    for (const job of Object.values(sqlJobNames(CONFIG))) {
+      const live = await getObject(plane, primaryRegion(CONFIG).name, ['job', job, '-n', ATLAS_NAMESPACE])
+      expect(live.status.succeeded, job).to.equal(1)
+    }
     // the scripts (one sets the atlas user's password) are gone once their Jobs completed
     for (const job of Object.values(sqlJobNames(CONFIG))) {
       expect(await getObject(plane, primaryRegion(CONFIG).name, ['secret', job, '-n', ATLAS_NAMESPACE]), `secret/${job}`).to.equal(undefined)
@@ -268,11 +273,6 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
     expect(await getObject(plane, primary, ['secret', name, '-n', ATLAS_NAMESPACE])).to.exist
     await plane.kubectl(plane.cluster(primary).context, ['delete', 'job', name, '-n', ATLAS_NAMESPACE, '--cascade=background', '--wait=false'])
     await until(`secret/${name} removed with its Job`, async () => (await getObject(plane, primary, ['secret', name, '-n', ATLAS_NAMESPACE])) === undefined, 60_000)
-    // the Jobs ran in the primary region, under Pod Security restricted, and completed
-    for (const job of Object.values(sqlJobNames(CONFIG))) {
-      const live = await getObject(plane, primaryRegion(CONFIG).name, ['job', job, '-n', ATLAS_NAMESPACE])
-      expect(live.status.succeeded, job).to.equal(1)
-    }
   })
 
   it('atlas status --driver k3d --json: not up before `up` finished (exit 3), up with its regions after', async () => {
