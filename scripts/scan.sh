@@ -59,7 +59,7 @@ printf '%s\n' "$audit"
 if [ "$audit_status" -ne 0 ]; then
   if grep -q 'audit endpoint returned an error' <<<"$audit"; then
     echo 'scan: npm audit could not reach the registry'"'"'s audit endpoint: advisories NOT checked' >&2
-    [ -n "${CI:-}" ] && exit 1
+    if [ -n "${CI:-}" ]; then exit 1; fi
   else
     exit 1
   fi
