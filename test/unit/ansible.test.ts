@@ -3,7 +3,7 @@
 // idempotent and never prints the Argo CD admin password or cluster keys.
 import {expect} from 'chai'
 import {spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -13,7 +13,7 @@ import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../src/lib/config/load.js'
 import {DEFAULT_RENDER_INPUTS, renderWorld, writeRendered} from '../../src/lib/gitops/index.js'
 import {PACKAGE_ROOT} from '../../src/lib/paths.js'
-import {POD_SECURITY_LABELS} from '../../src/lib/gitops/topology.js'
+import {K3D_NETWORK_SUBNET, POD_SECURITY_LABELS} from '../../src/lib/gitops/topology.js'
 import {ansibleExtraVars} from '../../src/lib/world/k3d/ansible-vars.js'
 import {FIXTURES} from '../fixtures/k3d/stubs.js'
 
@@ -160,7 +160,6 @@ describe('ansible/', function () {
       await writeRendered(rendered, path.join(work, 'rendered'))
       const vars = ansibleExtraVars(config, {renderedDir: path.join(work, 'rendered'), stateDir: path.join(work, 'home'), endpoint: `http://127.0.0.1:${port}`})
       extraVarsFile = path.join(work, 'extra-vars.json')
-      const {writeFileSync} = await import('node:fs')
       // a broken health endpoint must fail the test quickly, not after LocalStack's real patience
       writeFileSync(extraVarsFile, JSON.stringify({...vars, localstack_health_retries: 5, localstack_health_delay_seconds: 1}))
     })
@@ -172,16 +171,16 @@ describe('ansible/', function () {
 
     // asynchronous on purpose: the fake health endpoint lives in this process and
     // must keep answering while the playbook runs
-    const play = async () => {
+    const play = async (options: {state?: string; args?: string[]} = {}) => {
       const {execa} = await import('execa')
-      const result = await execa('ansible-playbook', ['-i', 'inventory/hosts.yml', 'site.yml', '-e', `@${extraVarsFile}`], {
+      const result = await execa('ansible-playbook', ['-i', 'inventory/hosts.yml', 'site.yml', '-e', `@${extraVarsFile}`, ...(options.args ?? [])], {
         cwd: ANSIBLE_DIR,
         reject: false,
         timeout: 180_000,
         stdin: 'ignore',
         env: {
           PATH: `${path.join(FIXTURES, 'ansible-stubs')}:${process.env.PATH}`,
-          ATLAS_STUB_STATE: path.join(work, 'state'),
+          ATLAS_STUB_STATE: options.state ?? path.join(work, 'state'),
           ATLAS_STUB_ARGOCD_DEFAULTS: path.join(ROLES_DIR, 'argocd', 'defaults', 'main.yml'),
           ANSIBLE_NOCOLOR: '1',
         },
@@ -225,6 +224,24 @@ describe('ansible/', function () {
       const passwordFile = path.join(work, 'home', 'argocd-admin-password')
       expect(readFileSync(passwordFile, 'utf8')).to.equal('stub-admin-password-7f3a')
       expect(statSync(passwordFile).mode & 0o777).to.equal(0o600)
+    })
+
+    it('fails clearly when the Docker network exists with a subnet other than the one the NetworkPolicies admit', async function () {
+      this.timeout(180_000)
+      const vars = JSON.parse(readFileSync(extraVarsFile, 'utf8')) as {atlas_network_subnet: string; atlas_network_name: string}
+      // one value: what the role creates is what the rendered policies admit
+      expect(vars.atlas_network_subnet).to.equal(K3D_NETWORK_SUBNET)
+      const state = mkdtempSync(path.join(work, 'other-subnet-'))
+      // a network of that name left by something else, on Docker's default pool
+      writeFileSync(path.join(state, `network-${vars.atlas_network_name}`), '192.168.240.0/20')
+      const run = await play({state, args: ['--tags', 'foundation']})
+      expect(run.status, run.stdout + run.stderr).to.not.equal(0)
+      expect(run.stdout).to.include('Check that an existing network has the subnet the NetworkPolicies admit')
+      expect(run.stdout).to.include(`The Docker network ${vars.atlas_network_name} exists with subnet(s) 192.168.240.0/20`)
+      expect(run.stdout).to.include(`admit only ${K3D_NETWORK_SUBNET}`)
+      const calls = readFileSync(path.join(state, 'calls.log'), 'utf8')
+      expect(calls).to.not.include('docker network create')
+      expect(calls, 'LocalStack is not started on a network the policies do not admit').to.not.include('docker run')
     })
 
     it('issues one CockroachDB node certificate with the topology\'s SANs and stores it in every cluster', () => {
