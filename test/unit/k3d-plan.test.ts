@@ -198,7 +198,7 @@ describe('k3d world rendered inputs', () => {
     expect(serviceUser).to.equal('ledger')
     expect(sql).to.include(`CREATE USER IF NOT EXISTS "${serviceUser}";`)
     // least privilege: what an earlier atlas granted (ALL) is revoked, then exactly what a ledger client needs
-    const grantsOf = (text: string, user: string) => text.split('\n').filter((l) => /^(GRANT|REVOKE) /.test(l) && l.includes(`"${user}"`))
+    const grantsOf = (text: string, user: string) => text.split('\n').filter((l) => /^(GRANT|REVOKE) /.test(l) && l.endsWith(` "${user}";`))
     const expected = (user: string) => [
       `REVOKE ALL ON DATABASE "ledger" FROM "${user}";`,
       `REVOKE ALL ON TABLE "ledger".* FROM "${user}";`,
@@ -208,7 +208,16 @@ describe('k3d world rendered inputs', () => {
       `GRANT SELECT ON TABLE "ledger".ledger_mint, "ledger".atlas_schema_migrations TO "${user}";`,
     ]
     expect(grantsOf(sql, serviceUser!)).to.deep.equal(expected(serviceUser!))
-    expect(sql).to.not.match(/GRANT ALL|GRANT admin|DELETE|CREATE ON|DROP ON/)
+    expect(sql).to.not.match(/GRANT ALL|GRANT admin|DELETE|GRANT CREATE|DROP ON/)
+    // and nothing through the public role every user belongs to: no table of their own, no other database
+    const publicRevokes = sql.split('\n').filter((l) => /^(GRANT|REVOKE) .* (TO|FROM) public;$/.test(l))
+    expect(publicRevokes).to.deep.equal([
+      'REVOKE CREATE ON SCHEMA "ledger".public FROM public;',
+      'REVOKE CONNECT ON DATABASE "ledger", defaultdb, postgres FROM public;',
+    ])
+    // after the database exists, before the users get their own CONNECT back
+    expect(sql.indexOf('REVOKE CONNECT ON DATABASE')).to.be.greaterThan(sql.indexOf('CREATE DATABASE IF NOT EXISTS "ledger";'))
+    expect(sql.indexOf('REVOKE CONNECT ON DATABASE')).to.be.lessThan(sql.indexOf('GRANT CONNECT ON DATABASE "ledger" TO'))
     // granted after the tables exist (a table grant needs its table)
     expect(sql.indexOf('GRANT SELECT, INSERT ON TABLE')).to.be.greaterThan(sql.indexOf('CREATE TABLE IF NOT EXISTS transfers'))
     const withUser = ledgerSchemaSql(defaults(), {password: "pa'ss"})

@@ -56,7 +56,8 @@ const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`
  * The least a ledger client needs, replacing whatever it had before (an earlier
  * atlas granted ALL): connect; insert and read transfers; read and update
  * balances; read the mint and the schema version. No DELETE, no DDL, no other
- * database. Idempotent.
+ * database (with publicRoleRevokes: every user is a member of `public`).
+ * Idempotent.
  */
 export function ledgerGrants(database: string, user: string): string[] {
   const db = `"${database}"`
@@ -68,6 +69,23 @@ export function ledgerGrants(database: string, user: string): string[] {
     `GRANT SELECT, INSERT ON TABLE ${db}.transfers TO ${who};`,
     `GRANT SELECT, UPDATE ON TABLE ${db}.accounts TO ${who};`,
     `GRANT SELECT ON TABLE ${db}.ledger_mint, ${db}.${ledgerSql.MIGRATIONS_TABLE} TO ${who};`,
+  ]
+}
+
+/** Databases every CockroachDB cluster starts with, which `public` may connect to. */
+export const BUILTIN_DATABASES = ['defaultdb', 'postgres']
+
+/**
+ * What CockroachDB gives the `public` role, of which every user is a member:
+ * CREATE on each database's public schema, CONNECT on every database. Taken
+ * back, so that the ledger users hold only what ledgerGrants gives them: no
+ * table of their own in the ledger, no other database. Idempotent; run as root.
+ */
+export function publicRoleRevokes(database: string): string[] {
+  const db = `"${database}"`
+  return [
+    `REVOKE CREATE ON SCHEMA ${db}.public FROM public;`,
+    `REVOKE CONNECT ON DATABASE ${[db, ...BUILTIN_DATABASES].join(', ')} FROM public;`,
   ]
 }
 
@@ -95,6 +113,8 @@ export function ledgerSchemaSql(config: AtlasConfig, options: {database?: string
     `INSERT INTO accounts (id, balance, opening_balance) SELECT g, ${openingBalance}, ${openingBalance} FROM generate_series(1, ${accounts}) AS g WHERE NOT EXISTS (SELECT 1 FROM accounts);`,
     'COMMIT;',
   )
+  // no DDL and no other database through the public role
+  lines.push(...publicRoleRevokes(database))
   // the ledger service logs in with its client certificate: it records transfers and moves balances, nothing else
   lines.push(`CREATE USER IF NOT EXISTS "${LEDGER_SERVICE_USER}";`, ...ledgerGrants(database, LEDGER_SERVICE_USER))
   // the SQL user Atlas (workload, verify) logs in as: password over TLS, as root needs a client certificate.
