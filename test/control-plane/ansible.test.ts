@@ -209,7 +209,7 @@ describe('control plane: ansible/site.yml with real kubectl steps', function () 
     }
   })
 
-  it('a SubjectAccessReview shows argocd-manager may manage the atlas namespace, and not read Secrets in kube-system', async () => {
+  it('a SubjectAccessReview shows argocd-manager may manage the atlas namespace, and neither read Secrets, create bare pods nor escalate or bind roles', async () => {
     const user = 'system:serviceaccount:kube-system:argocd-manager'
     const review = async (region: string, attributes: Record<string, string>) => {
       const sar = {apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: {user, groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'], resourceAttributes: attributes}}
@@ -222,7 +222,10 @@ describe('control plane: ansible/site.yml with real kubectl steps', function () 
         {namespace: 'atlas', verb: 'delete', group: 'apps', resource: 'deployments'},
         {namespace: 'atlas', verb: 'patch', group: 'batch', resource: 'jobs'},
         {namespace: 'atlas', verb: 'create', group: 'networking.k8s.io', resource: 'networkpolicies'},
-        {namespace: 'atlas', verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'rolebindings'},
+        {namespace: 'atlas', verb: 'create', group: 'batch', resource: 'jobs'},
+        {namespace: 'atlas', verb: 'create', group: 'policy', resource: 'poddisruptionbudgets'},
+        {namespace: 'atlas', verb: 'create', group: '', resource: 'configmaps'},
+        {namespace: 'atlas', verb: 'create', group: '', resource: 'services'},
         {namespace: 'atlas', verb: 'create', group: '', resource: 'serviceaccounts'},
         {namespace: 'atlas', verb: 'list', group: '', resource: 'pods'},
         {verb: 'create', group: '', resource: 'namespaces'},
@@ -235,6 +238,22 @@ describe('control plane: ansible/site.yml with real kubectl steps', function () 
         {namespace: 'argocd', verb: 'get', group: '', resource: 'secrets'},
         {namespace: 'kube-system', verb: 'create', group: 'apps', resource: 'deployments'},
         {namespace: 'atlas', verb: 'create', group: '', resource: 'pods', subresource: 'exec'},
+        // no Secrets in atlas, whichever verb
+        {namespace: 'atlas', verb: 'list', group: '', resource: 'secrets'},
+        {namespace: 'atlas', verb: 'watch', group: '', resource: 'secrets'},
+        {namespace: 'atlas', verb: 'create', group: '', resource: 'secrets'},
+        // no bare pods (which could mount a Secret by hand): the charts' controllers make them
+        {namespace: 'atlas', verb: 'create', group: '', resource: 'pods'},
+        {namespace: 'atlas', verb: 'patch', group: '', resource: 'pods'},
+        {namespace: 'atlas', verb: 'delete', group: '', resource: 'pods'},
+        // no RBAC in atlas: it can neither write itself a Role nor escalate or bind one
+        {namespace: 'atlas', verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'roles'},
+        {namespace: 'atlas', verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'rolebindings'},
+        {namespace: 'atlas', verb: 'escalate', group: 'rbac.authorization.k8s.io', resource: 'roles'},
+        {namespace: 'atlas', verb: 'bind', group: 'rbac.authorization.k8s.io', resource: 'roles'},
+        {namespace: 'atlas', verb: 'bind', group: 'rbac.authorization.k8s.io', resource: 'clusterroles'},
+        {verb: 'escalate', group: 'rbac.authorization.k8s.io', resource: 'clusterroles'},
+        {namespace: 'atlas', verb: 'create', group: '', resource: 'serviceaccounts', subresource: 'token'},
         {verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'clusterrolebindings'},
         {verb: 'delete', group: '', resource: 'nodes'},
       ]

@@ -147,11 +147,38 @@ describe('security objects of the charts, per region', function () {
     expect(ansible.cluster_secrets_namespace_labels).to.deep.equal(POD_SECURITY_LABELS)
     const project = parse(readFileSync(path.join(dir, 'argocd', 'appproject.yaml'), 'utf8'))
     expect(project.spec.destinations).to.deep.equal(['us', 'eu', 'witness'].map((r) => ({server: `https://k3d-dc-${r}-server-0:6443`, namespace: 'atlas'})))
-    expect(project.spec.namespaceResourceWhitelist).to.deep.include.members([
-      {group: 'networking.k8s.io', kind: 'NetworkPolicy'},
-      {group: 'rbac.authorization.k8s.io', kind: 'Role'},
-      {group: 'rbac.authorization.k8s.io', kind: 'RoleBinding'},
-    ])
+    expect(project.spec.namespaceResourceWhitelist).to.deep.include.members([{group: 'networking.k8s.io', kind: 'NetworkPolicy'}])
+    // no RBAC kinds at all: the charts render none
+    expect(project.spec.namespaceResourceWhitelist.map((w: {group: string}) => w.group)).to.not.include('rbac.authorization.k8s.io')
     expect(project.spec.clusterResourceWhitelist).to.deep.equal([{group: '', kind: 'Namespace'}])
+  })
+
+  it('argocd-manager may manage every kind the charts render, and nothing that reads Secrets or grants rights', () => {
+    const whitelist = parse(readFileSync(path.join(dir, 'argocd', 'appproject.yaml'), 'utf8')).spec.namespaceResourceWhitelist as Array<{group: string; kind: string}>
+    const rules = parse(readFileSync(packagePath('ansible', 'roles', 'cluster_registration', 'defaults', 'main.yml'), 'utf8')).cluster_registration_manager_rules as Array<{apiGroups: string[]; resources: string[]; verbs: string[]}>
+    const may = (group: string, resource: string, verb: string) =>
+      rules.some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb))
+    const rendered = Object.values(objects).flat() as Array<Obj & {apiVersion: string}>
+    const kinds = [...new Set(rendered.map((o) => `${o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : ''}/${o.kind}`))].sort()
+    expect(kinds.map((k) => k.split('/')[1])).to.not.include.members(['Role', 'RoleBinding', 'Pod', 'Secret'])
+    for (const kind of kinds) {
+      const [group, name] = kind.split('/')
+      // the plural the API serves (every kind the charts render pluralises regularly)
+      const resource = `${name.toLowerCase()}s`.replace(/ys$/, 'ies')
+      expect(whitelist.some((w) => w.group === group && (w.kind === '*' || w.kind === name)), `${kind} whitelisted by the AppProject`).to.equal(true)
+      for (const verb of ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']) expect(may(group, resource, verb), `argocd-manager may ${verb} ${group}/${resource}`).to.equal(true)
+    }
+    // listed verbs only (a "*" includes escalate and bind), no RBAC objects, no Secrets, pods only read
+    for (const rule of rules) {
+      expect(rule.verbs, JSON.stringify(rule)).to.not.include.members(['*'])
+      expect(rule.verbs.filter((v) => ['escalate', 'bind', 'impersonate'].includes(v)), JSON.stringify(rule)).to.deep.equal([])
+      expect(rule.resources, JSON.stringify(rule)).to.not.include('*')
+      expect(rule.apiGroups, JSON.stringify(rule)).to.not.include.members(['*', 'rbac.authorization.k8s.io'])
+    }
+    expect(rules.flatMap((r) => r.resources)).to.not.include('secrets')
+    for (const verb of ['create', 'update', 'patch']) {
+      expect(may('', 'pods', verb), `pods: ${verb}`).to.equal(false)
+      expect(may('', 'pods/exec', verb), `pods/exec: ${verb}`).to.equal(false)
+    }
   })
 })
