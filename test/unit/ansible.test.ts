@@ -205,6 +205,8 @@ describe('ansible/', function () {
       }
       expect(calls).to.match(/docker run --detach --name atlas-localstack --network atlas --publish 127\.0\.0\.1:\d+:4566/)
       expect(calls).to.include('docker network create --driver bridge --subnet 172.28.0.0/16 --label atlas.managed=true atlas')
+      // every k3s server is asked whether it really encrypts Secrets (the flag applies only to a new cluster)
+      for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) expect(calls).to.include(`docker exec k3d-${cluster}-server-0 k3s secrets-encrypt status`)
       // k3s encrypts Secrets at rest: the rendered configs carry the server flag the k3d role checks for
       for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) {
         const k3dConfig = parseYaml(readFileSync(path.join(work, 'rendered', 'k3d', `${cluster}.yaml`), 'utf8')) as {options: {k3s: {extraArgs: Array<{arg: string; nodeFilters: string[]}>}}}
@@ -242,6 +244,24 @@ describe('ansible/', function () {
       const calls = readFileSync(path.join(state, 'calls.log'), 'utf8')
       expect(calls).to.not.include('docker network create')
       expect(calls, 'LocalStack is not started on a network the policies do not admit').to.not.include('docker run')
+    })
+
+    it('fails, naming the cluster, when a k3s server does not encrypt its datastore (a cluster made before --secrets-encryption)', async function () {
+      this.timeout(180_000)
+      const state = mkdtempSync(path.join(work, 'plaintext-'))
+      // three clusters that exist already (so nothing is created), dc-eu from before the flag
+      for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) writeFileSync(path.join(state, `cluster-${cluster}`), '')
+      writeFileSync(path.join(state, 'plaintext-k3d-dc-eu-server-0'), '')
+      const run = await play({state, args: ['--tags', 'clusters']})
+      expect(run.status, run.stdout + run.stderr).to.not.equal(0)
+      expect(run.stdout).to.include('Cluster dc-eu does not encrypt Secrets at rest')
+      expect(run.stdout).to.include('`atlas down --purge`, then `atlas up`')
+      expect(run.stdout).to.not.include('Cluster dc-us does not encrypt')
+      const calls = readFileSync(path.join(state, 'calls.log'), 'utf8')
+      for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) expect(calls).to.include(`docker exec k3d-${cluster}-server-0 k3s secrets-encrypt status`)
+      expect(calls).to.not.include('k3d cluster create')
+      // it stops there: no certificates, no Argo CD on a cluster that would keep them in plain text
+      expect(calls).to.not.match(/kubectl .* apply/)
     })
 
     it('issues one CockroachDB node certificate with the topology\'s SANs and stores it in every cluster', () => {
