@@ -58,6 +58,28 @@ describe('k3d world dry-run plans', () => {
     expect(result.plan).to.deep.equal(fixture.commands)
   })
 
+  it('deletes SQL-Job Secrets a stopped or failed up left, on every up, once the clusters exist', async () => {
+    const {upSteps, k3dLayout} = await import('../../src/lib/world/k3d/plan.js')
+    const {sqlJobObjects} = await import('../../src/lib/world/k3d/sql-job.js')
+    const steps = upSteps({config: defaults(), layout: k3dLayout(baseDir), endpoint: 'http://127.0.0.1:4566', renderedFiles: []})
+    const ids = steps.map((s) => s.id)
+    const step = steps.find((s) => s.id === 'sql-leftovers')!
+    // even when a resumed up skips everything up to the SQL steps
+    expect(step.always).to.equal(true)
+    expect(ids.indexOf('sql-leftovers')).to.equal(ids.indexOf('ansible-clusters') + 1)
+    expect(ids.indexOf('sql-leftovers')).to.be.lessThan(ids.indexOf('ledger-schema'))
+    expect(step.commands.map((c) => [c.tool, ...c.args].join(' '))).to.deep.equal([
+      'kubectl --context k3d-dc-us --namespace atlas delete secret --selector atlas.dev/job,app.kubernetes.io/managed-by=atlas --ignore-not-found',
+    ])
+    // the selector picks the script Secret of a SQL Job, and nothing else atlas applies
+    const [serviceAccount, secret, job] = sqlJobObjects({name: 'atlas-ledger-schema', sql: '', image: 'i'}) as Array<{kind: string; metadata: {labels: Record<string, string>}}>
+    const selected = (o: {metadata: {labels: Record<string, string>}}) => 'atlas.dev/job' in o.metadata.labels && o.metadata.labels['app.kubernetes.io/managed-by'] === 'atlas'
+    expect(secret.kind).to.equal('Secret')
+    expect(selected(secret)).to.equal(true)
+    expect(selected(serviceAccount)).to.equal(false)
+    expect(job.kind).to.equal('Job')
+  })
+
   it('is deterministic and free of machine paths', async () => {
     const other = emptyDir('atlas-k3d-other-')
     const a = JSON.stringify(await new K3dWorld(defaults(), {baseDir}).plan('up'))
@@ -73,7 +95,7 @@ describe('k3d world dry-run plans', () => {
     const plan = await new K3dWorld(defaults(), {baseDir}).plan('up')
     expect(plan.steps.map((s) => s.id)).to.deep.equal([
       'doctor', 'render', 'ansible-foundation', 'terraform-init', 'terraform-apply', 'terraform-output', 'ansible-clusters',
-      'ledger-image', 'git-source', 'cluster-dns', 'argocd-apply', 'argocd-applications', 'cockroachdb-synced', 'cockroachdb-ready', 'ledger-schema', 'multi-region', 'ledger-synced',
+      'sql-leftovers', 'ledger-image', 'git-source', 'cluster-dns', 'argocd-apply', 'argocd-applications', 'cockroachdb-synced', 'cockroachdb-ready', 'ledger-schema', 'multi-region', 'ledger-synced',
     ])
     // every command step says where it runs
     for (const command of plan.commands) expect(command.cwd, command.argv.join(' ')).to.be.a('string').and.not.empty

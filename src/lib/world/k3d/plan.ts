@@ -7,7 +7,7 @@ import {ANSIBLE_ENV, ansiblePlaybookArgs} from '../../tools/ansible.js'
 import {TERRAFORM_ENV, terraformArgs, TFVARS_FILE} from '../../tools/terraform.js'
 import type {CommandRunner, RunResult} from '../../tools/runner.js'
 import {argocdHubRegion, DEFAULT_LOCALSTACK_ENDPOINT, LOCALSTACK_CONTAINER} from './ansible-vars.js'
-import {secretOwnerPatch, SQL_JOB_TIMEOUT} from './sql-job.js'
+import {secretOwnerPatch, SQL_JOB_SECRET_SELECTOR, SQL_JOB_TIMEOUT} from './sql-job.js'
 import {applyArgs, networkInspectArgs, writeCorednsCustom} from './dns.js'
 import {GIT_CONTAINER, GIT_READY_ARGS, GIT_REPO_URL, gitServeArgs} from './git-source.js'
 import {dataRegions, primaryRegion} from '../../config/regions.js'
@@ -312,6 +312,20 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
       hint: `see the Ansible output above; \`k3d cluster list\` shows what exists (\`k3d cluster delete <name>\` removes a broken one); ${RERUN}`,
       commands: [playbook(['clusters'])],
       stillDone: clustersRunning(topology.regions.map((r) => r.cluster)),
+    },
+    {
+      // a SQL Job that never completed, or an up stopped before the resume, leaves
+      // its script's Secret (it may hold the atlas user's password): every up
+      // deletes such leftovers once the clusters exist, even when it resumes past
+      // the SQL steps (`atlas down` deletes the clusters, and them with it)
+      id: 'sql-leftovers',
+      title: `delete SQL-Job Secrets a stopped or failed up left in ${primary.cluster}`,
+      kind: 'cleanup',
+      hint: `delete them by hand: kubectl --context ${primary.context} -n ${ATLAS_NAMESPACE} delete secret --selector ${SQL_JOB_SECRET_SELECTOR}; ${RERUN}`,
+      always: true,
+      commands: [
+        {tool: 'kubectl', args: ['--context', primary.context, '--namespace', ATLAS_NAMESPACE, 'delete', 'secret', '--selector', SQL_JOB_SECRET_SELECTOR, '--ignore-not-found'], cwd: '.'},
+      ],
     },
     {
       id: 'ledger-image',

@@ -32,6 +32,11 @@ export const SQL_JOB_SERVICE_ACCOUNT = 'atlas-sql'
 /** Pod label the cockroachdb chart's NetworkPolicies admit SQL clients by (values networkPolicy.clientLabel). */
 export const COCKROACH_CLIENT_LABEL = 'atlas.dev/cockroachdb-client'
 
+/** Label that names a SQL Job's own objects (the Job and its script's Secret). */
+export const SQL_JOB_LABEL = 'atlas.dev/job'
+/** Selects every SQL-Job script Secret atlas made (plan.ts deletes leftovers on each up). */
+export const SQL_JOB_SECRET_SELECTOR = `${SQL_JOB_LABEL},app.kubernetes.io/managed-by=atlas`
+
 /** The ownerReference that ties the script's Secret to its Job (uid: the live Job's). */
 export function secretOwnerPatch(name: string, uid: string): string {
   return JSON.stringify({metadata: {ownerReferences: [{apiVersion: 'batch/v1', kind: 'Job', name, uid, blockOwnerDeletion: true}]}})
@@ -46,7 +51,7 @@ export async function cockroachImage(): Promise<string> {
 
 export function sqlJobObjects(spec: SqlJobSpec): object[] {
   const namespace = spec.namespace ?? ATLAS_NAMESPACE
-  const labels = {'app.kubernetes.io/name': 'atlas-sql', 'app.kubernetes.io/managed-by': 'atlas', 'atlas.dev/job': spec.name}
+  const labels = {'app.kubernetes.io/name': 'atlas-sql', 'app.kubernetes.io/managed-by': 'atlas', [SQL_JOB_LABEL]: spec.name}
   const securityContext = {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: ['ALL']}}
   const resources = {requests: {cpu: '10m', memory: '64Mi'}, limits: {cpu: '200m', memory: '256Mi'}}
   return [
