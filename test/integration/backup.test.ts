@@ -44,7 +44,7 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
     // a scheduled backup every minute (backup.schedule): the last test waits for one
     await appendFile(world.configFile, 'backup:\n  schedule: 1m\n')
     const up = await world.atlas(['up', '--json'])
-    expect(up.exitCode, up.stderr).to.equal(0)
+    expect(up.exitCode, `${up.stdout}${up.stderr}`).to.equal(0)
   })
 
   after(async () => {
@@ -98,7 +98,10 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
     const leader = (await w.health()).groups.find((g) => g.group === 'patroni')!.leaderRegion!
     const candidate = leader === 'us' ? 'eu' : 'us'
     const api = `http://127.0.0.1:${w.regionLayout(leader).patroniApiPort}`
-    const response = await fetch(`${api}/switchover`, {method: 'POST', body: JSON.stringify({leader: `pg-${leader}`, candidate: `pg-${candidate}`}), headers: {'content-type': 'application/json'}})
+    // Patroni's unsafe endpoints take the REST API password from the world's secrets file
+    const {restApiPassword} = JSON.parse(await readFile(path.join(world.baseDir, 'secrets.json'), 'utf8')) as {restApiPassword: string}
+    const authorization = `Basic ${Buffer.from(`patroni:${restApiPassword}`).toString('base64')}`
+    const response = await fetch(`${api}/switchover`, {method: 'POST', body: JSON.stringify({leader: `pg-${leader}`, candidate: `pg-${candidate}`}), headers: {'content-type': 'application/json', authorization}})
     expect(response.status, await response.text()).to.equal(200)
     await w.waitConverged({timeoutMs: 60_000})
     expect((await w.health()).groups.find((g) => g.group === 'patroni')!.leaderRegion).to.equal(candidate)
