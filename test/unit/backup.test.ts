@@ -24,7 +24,7 @@ describe('backups (pure parts)', () => {
     expect(b).to.deep.include({stanza: 'atlas', bucket: 'atlas-backup-us', awsRegion: 'us-east-1', tlsPort: layout.motoPort + 1})
     expect(motoTlsArgs(layout)).to.deep.equal(['--tls-port', String(layout.motoPort + 1), '--tls-cert', '/w/.atlas/data/moto-tls/cert.pem', '--tls-key', '/w/.atlas/data/moto-tls/key.pem'])
     const text = pgbackrestConfig(b, '127.0.0.1', {dataDir: '/d', port: 5432, socketDir: '/s'}, {retentionFull: 2})
-    for (const line of ['repo1-type=s3', 'repo1-s3-bucket=atlas-backup-us', 'repo1-s3-uri-style=path', `repo1-storage-port=${layout.motoPort + 1}`, 'repo1-storage-ca-file=/w/.atlas/data/moto-tls/cert.pem', 'repo1-bundle=y', 'repo1-retention-full=2', '[atlas]', 'pg1-path=/d', 'pg1-port=5432', 'pg1-socket-path=/s']) {
+    for (const line of ['repo1-type=s3', 'repo1-s3-bucket=atlas-backup-us', 'repo1-s3-uri-style=path', `repo1-storage-port=${layout.motoPort + 1}`, 'repo1-storage-ca-file=/w/.atlas/postgres/s3-emulator.crt', 'repo1-bundle=y', 'repo1-retention-full=2', '[atlas]', 'pg1-path=/d', 'pg1-port=5432', 'pg1-socket-path=/s']) {
       expect(text.split('\n')).to.include(line)
     }
   })
