@@ -433,7 +433,9 @@ async function scanIds(
       options.signal?.throwIfAborted()
       const ids = await range.load()
       if (runLog) {
-        for (let slot = 0; slot < ids.size; slot++) {
+        // bucket order: the records in memory order
+        for (let slot = 0; slot < ids.capacity; slot++) {
+          if (!ids.used(slot)) continue
           runLog.attempted++
           const status = ids.status(slot)
           if (status === IdStatus.Acknowledged) runLog.acknowledged++
@@ -460,7 +462,10 @@ async function scanIds(
           report({kind: 'duplicate', message: `transfer ${id} is stored more than once`, ids: [id]})
           return false
         }
-        previous.set(parsedId)
+        previous[0] = parsedId[0]
+        previous[1] = parsedId[1]
+        previous[2] = parsedId[2]
+        previous[3] = parsedId[3]
         hasPrevious = true
         if (!runLog) return true
         if (slot < 0) {
@@ -510,14 +515,21 @@ async function scanIds(
       }
       // what the run log has and the database does not
       if (runLog) {
-        for (let slot = 0; slot < ids.size; slot++) {
-          if (ids.has(slot, STORED)) continue
+        let lost = 0
+        for (let slot = 0; slot < ids.capacity; slot++) {
+          if (!ids.used(slot) || ids.has(slot, STORED)) continue
           const status = ids.status(slot)
-          if (status === IdStatus.Acknowledged) {
-            const id = ids.idOf(slot)
-            report({kind: 'lost', message: `transfer ${id} was acknowledged to the client but is not stored`, ids: [id]})
-          } else if (status === IdStatus.Unknown) runLog.unknownNotCommitted++
+          if (status === IdStatus.Acknowledged) lost++
+          else if (status === IdStatus.Unknown) runLog.unknownNotCommitted++
           else if (status === IdStatus.Sent) runLog.sentNotApplied++
+        }
+        // the lost ones in run-log order
+        for (let i = 0; lost > 0 && i < ids.size; i++) {
+          const slot = ids.slotAt(i)
+          if (ids.has(slot, STORED) || ids.status(slot) !== IdStatus.Acknowledged) continue
+          lost--
+          const id = ids.idOf(slot)
+          report({kind: 'lost', message: `transfer ${id} was acknowledged to the client but is not stored`, ids: [id]})
         }
       }
       done++

@@ -1,12 +1,12 @@
 /**
  * The run-log ids of one partition in flat typed arrays: an id is its 128 bits as
- * four 32-bit words, kept with its status and request in one 48-byte record, and
- * found through an open-addressing hash table of slot numbers. No string and no
- * object per id: a million ids are about 65 MB and cost the garbage collector nothing, and a stored transfer is looked up by the words read
+ * four 32-bit words, kept with its request in one 40-byte record that is its
+ * bucket of an open-addressing hash table. No string and no object per id: a
+ * million ids are about 65 MB and cost the garbage collector nothing, and a stored transfer is looked up by the words read
  * from its bytes (binary COPY or text) without making a string. Strings are made
  * only for the ids a violation names.
  */
-import {combineStatus, type IdStatus} from '../runlog.js'
+import {combineStatus, IdStatus} from '../runlog.js'
 
 /** the words of the last parseUuid / readUuid (one scratch array: no allocation per id) */
 export const parsedId = new Int32Array(4)
@@ -74,32 +74,56 @@ function hash(w0: number, w1: number, w2: number, w3: number): number {
   return h ^ (h >>> 15)
 }
 
-/** the words of a slot's record: key (4), status and flags (1), unused (1), then from, to, amount as doubles */
-const INTS = 12
-const STATUS = 4
+/** the 32-bit words of a record: the key (4), then from, to, amount as doubles (6) */
+const INTS = 10
+/** a record of an id that is not a UUID: never found by find() (in `state`, above status and flags) */
+const ODD = 1 << 15
+/** the most of its buckets the table fills before it doubles */
+const LOAD = 0.7
 
+/**
+ * Each id's record is its bucket of the open-addressing table (linear probing), so
+ * looking an id up touches one record in memory (and its 2-byte state, in an array
+ * small enough to stay in the cache). A slot is the bucket; slotAt(i) gives the
+ * i-th id added (insertion order, for the reports).
+ */
 export class LoggedIds {
   /** ids held */
   size = 0
   /** a second, different request under the same id, as "from 1 to 2 amount 3" (rare: kept as text) */
-  readonly conflicting = new Map<number, {id: string; other: string}>()
-  /** one 48-byte record per slot (INTS words): an id's key, status, flags and request share a cache line or two */
+  conflicting = new Map<number, {id: string; other: string}>()
+  private buckets: number
   private ints: Int32Array
   private doubles: Float64Array
-  /** two words per bucket: a fingerprint of the key (its last word) and slot + 1, 0 for an empty bucket (linear probing) */
-  private table: Int32Array
+  /** per bucket: status | flags << 8 | ODD; 0 for a free bucket */
+  private state: Uint16Array
+  /** the slot of each id, in the order they were added */
+  private order: Int32Array
   /** ids of a run log that are not UUIDs (a damaged line): never stored, kept by their text */
-  private readonly odd = new Map<string, number>()
-  private readonly oddIds = new Map<number, string>()
+  private odd = new Map<string, number>()
+  private oddIds = new Map<number, string>()
 
   /** expected: how many ids to make room for at first (it grows as needed) */
   constructor(expected = 1024) {
-    const slots = Math.max(1024, Math.ceil(expected))
-    this.ints = new Int32Array(INTS * slots)
+    this.buckets = Math.ceil(Math.max(1024, expected) / LOAD)
+    this.ints = new Int32Array(INTS * this.buckets)
     this.doubles = new Float64Array(this.ints.buffer)
-    let buckets = 2048
-    while (0.7 * buckets < slots) buckets *= 2
-    this.table = new Int32Array(2 * buckets)
+    this.state = new Uint16Array(this.buckets)
+    this.order = new Int32Array(Math.max(1024, Math.ceil(expected)))
+  }
+
+  /** buckets: slots are 0 .. capacity - 1, those in use have used(slot) */
+  get capacity(): number {
+    return this.buckets
+  }
+
+  used(slot: number): boolean {
+    return this.state[slot] !== 0
+  }
+
+  /** the slot of the i-th id added */
+  slotAt(i: number): number {
+    return this.order[i]
   }
 
   /** the slot of the id in parsedId, or -1 */
@@ -108,34 +132,32 @@ export class LoggedIds {
     const w1 = parsedId[1]
     const w2 = parsedId[2]
     const w3 = parsedId[3]
-    const table = this.table
-    const mask = (table.length >> 1) - 1
     const ints = this.ints
-    for (let b = hash(w0, w1, w2, w3) & mask; ; b = (b + 1) & mask) {
-      const entry = table[2 * b + 1]
-      if (entry === 0) return -1
-      if (table[2 * b] !== w3) continue
-      const k = INTS * (entry - 1)
-      if (ints[k] === w0 && ints[k + 1] === w1 && ints[k + 2] === w2 && ints[k + 3] === w3) return entry - 1
+    const buckets = this.buckets
+    for (let b = bucketOf(hash(w0, w1, w2, w3), buckets); ; b = b + 1 === buckets ? 0 : b + 1) {
+      const state = this.state[b]
+      if (state === 0) return -1
+      const k = INTS * b
+      if (ints[k] === w0 && ints[k + 1] === w1 && ints[k + 2] === w2 && ints[k + 3] === w3 && (state & ODD) === 0) return b
     }
   }
 
   status(slot: number): IdStatus {
-    return (this.ints[INTS * slot + STATUS] & 0xff) as IdStatus
+    return (this.state[slot] & 0xff) as IdStatus
   }
 
   /** whether a flag (REQUEST_KNOWN, STORED) is set */
   has(slot: number, flag: number): boolean {
-    return ((this.ints[INTS * slot + STATUS] >> 8) & flag) !== 0
+    return ((this.state[slot] >> 8) & flag) !== 0
   }
 
   mark(slot: number, flag: number): void {
-    this.ints[INTS * slot + STATUS] |= flag << 8
+    this.state[slot] |= flag << 8
   }
 
   /** the request's from (0), to (1) or amount (2) as the client sent it */
   request(slot: number, field: 0 | 1 | 2): number {
-    return this.doubles[(INTS / 2) * slot + 3 + field]
+    return this.doubles[(INTS / 2) * slot + 2 + field]
   }
 
   /** the text of the id in a slot */
@@ -160,21 +182,24 @@ export class LoggedIds {
     let slot: number
     if (parseUuid(chunk, idStart)) {
       slot = this.find()
-      if (slot < 0) slot = this.insert()
+      if (slot < 0) slot = this.insert(false)
     } else {
       const id = chunk.toString('latin1', idStart, idStart + 36).toLowerCase()
       const known = this.odd.get(id)
       if (known === undefined) {
-        slot = this.newSlot()
+        // any free bucket: an odd record is never looked up by key
+        parsedId.fill(0)
+        parsedId[0] = id.length
+        for (let i = 0; i < id.length; i++) parsedId[1 + (i % 3)] = Math.imul(parsedId[1 + (i % 3)] ^ id.charCodeAt(i), 0x9e3779b1)
+        slot = this.insert(true)
         this.odd.set(id, slot)
         this.oddIds.set(slot, id)
       } else slot = known
     }
-    const s = INTS * slot + STATUS
-    const old = this.ints[s] & 0xff
-    if (old !== status) this.ints[s] = (this.ints[s] & ~0xff) | (old === 0 ? status : combineStatus(old as IdStatus, status))
+    const old = this.state[slot] & 0xff
+    if (old !== status) this.state[slot] = (this.state[slot] & ~0xff) | combineStatus(old as IdStatus, status)
     if (!request) return
-    const at = (INTS / 2) * slot + 3
+    const at = (INTS / 2) * slot + 2
     const doubles = this.doubles
     if (!this.has(slot, REQUEST_KNOWN)) {
       this.mark(slot, REQUEST_KNOWN)
@@ -186,45 +211,67 @@ export class LoggedIds {
     }
   }
 
-  /** a new slot for the id in parsedId (not present) */
-  private insert(): number {
-    const slot = this.newSlot()
-    const k = INTS * slot
-    this.ints[k] = parsedId[0]
-    this.ints[k + 1] = parsedId[1]
-    this.ints[k + 2] = parsedId[2]
-    this.ints[k + 3] = parsedId[3]
-    if (this.size > 0.7 * (this.table.length >> 1)) this.rehash()
-    else this.place(slot)
-    return slot
-  }
-
-  private place(slot: number): void {
-    const k = INTS * slot
-    const ints = this.ints
-    const mask = (this.table.length >> 1) - 1
-    let b = hash(ints[k], ints[k + 1], ints[k + 2], ints[k + 3]) & mask
-    while (this.table[2 * b + 1] !== 0) b = (b + 1) & mask
-    this.table[2 * b] = ints[k + 3]
-    this.table[2 * b + 1] = slot + 1
-  }
-
-  private rehash(): void {
-    this.table = new Int32Array(2 * this.table.length)
-    for (let slot = 0; slot < this.size; slot++) if (!this.oddIds.has(slot)) this.place(slot)
-  }
-
-  private newSlot(): number {
-    const slot = this.size++
-    if (INTS * this.size > this.ints.length) {
-      const ints = new Int32Array(2 * this.ints.length)
-      ints.set(this.ints)
-      this.ints = ints
-      this.doubles = new Float64Array(ints.buffer)
+  /** a record for the id in parsedId (not present), with status Attempted until add() sets it */
+  private insert(odd: boolean): number {
+    if (this.size + 1 > LOAD * this.buckets) {
+      // rehash() moves the records through parsedId: the id to insert is kept aside
+      const id = Int32Array.from(parsedId)
+      this.rehash()
+      parsedId.set(id)
     }
-    // a slot is used once: its record is still zero
-    return slot
+    const ints = this.ints
+    const buckets = this.buckets
+    let b = bucketOf(hash(parsedId[0], parsedId[1], parsedId[2], parsedId[3]), buckets)
+    while (this.state[b] !== 0) b = b + 1 === buckets ? 0 : b + 1
+    const k = INTS * b
+    ints[k] = parsedId[0]
+    ints[k + 1] = parsedId[1]
+    ints[k + 2] = parsedId[2]
+    ints[k + 3] = parsedId[3]
+    // a used record is never 0 (the free mark): the status is at least Attempted from here on
+    this.state[b] = IdStatus.Attempted | (odd ? ODD : 0)
+    if (this.size === this.order.length) {
+      const order = new Int32Array(2 * this.order.length)
+      order.set(this.order)
+      this.order = order
+    }
+    this.order[this.size++] = b
+    return b
   }
+
+  /** twice the buckets: every record moves, in the order added; the maps keyed by slot follow */
+  private rehash(): void {
+    const old = {ints: this.ints, state: this.state, order: this.order, size: this.size, conflicting: this.conflicting, oddIds: this.oddIds}
+    this.buckets *= 2
+    this.ints = new Int32Array(INTS * this.buckets)
+    this.doubles = new Float64Array(this.ints.buffer)
+    this.state = new Uint16Array(this.buckets)
+    this.size = 0
+    this.conflicting = new Map()
+    this.odd = new Map()
+    this.oddIds = new Map()
+    for (let i = 0; i < old.size; i++) {
+      // order[i] is rewritten by insert() below (same array): read it first
+      const oldSlot = old.order[i]
+      const from = INTS * oldSlot
+      for (let w = 0; w < 4; w++) parsedId[w] = old.ints[from + w]
+      const slot = this.insert((old.state[oldSlot] & ODD) !== 0)
+      this.state[slot] = old.state[oldSlot]
+      this.ints.set(old.ints.subarray(from + 4, from + INTS), INTS * slot + 4)
+      const conflict = old.conflicting.get(oldSlot)
+      if (conflict) this.conflicting.set(slot, conflict)
+      const oddId = old.oddIds.get(oldSlot)
+      if (oddId !== undefined) {
+        this.odd.set(oddId, slot)
+        this.oddIds.set(slot, oddId)
+      }
+    }
+  }
+}
+
+function bucketOf(h: number, buckets: number): number {
+  // the high bits of the hash, scaled to [0, buckets): exact (below 2^53)
+  return Math.floor(((h >>> 0) * buckets) / 4294967296)
 }
 
 export function describeRequest(from: number, to: number, amount: number): string {
