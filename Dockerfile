@@ -23,5 +23,8 @@ COPY templates ./templates
 # the base image's unprivileged "node" user (uid 1000), as the chart's runAsUser expects
 USER 1000:1000
 EXPOSE 8080 9464
+# for `docker run`; Kubernetes ignores it and uses the chart's probes (/healthz, /readyz)
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.ATLAS_HTTP_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "/app/bin/run.js"]
 CMD ["ledger", "serve"]

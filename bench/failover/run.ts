@@ -1,68 +1,76 @@
 /**
- * Failover benchmark on the local world: 5 rounds per region in kill mode, each
- * under the transfer workload, each verified. Rounds of us and eu alternate, so
- * every data-region round kills the current database leader (a real failover);
- * witness rounds kill the tie-breaker. Reports RTO min/median/max and
- * acknowledged vs lost transfers per region. Reports, never asserts.
+ * Failover benchmark on the local world: every region fault of the matrix (kill and
+ * stop of the database leader's region, a following data region and the witness),
+ * ROUNDS times each, every round under the transfer workload and verified. Reports per
+ * cell the distributions (min / median / p95 / max) of
+ *   - RTO: fault -> the client's first acknowledged new write,
+ *   - the longest gap between acknowledged writes around the fault,
+ *   - the health model's "not writable" time (sampled member health), beside them,
+ * and the acknowledged / lost totals. Reports, never asserts.
  *
- *   node --import tsx bench/failover/run.ts   (BENCH_ROUNDS=5, BENCH_DURATION=10s)
+ *   node --import tsx bench/failover/run.ts   (BENCH_ROUNDS=5, BENCH_DURATION=10s, BENCH_MODES=kill,stop)
  */
 import {writeFile} from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
+import {matrixCells, runFaultMatrix, type MatrixMode, type MatrixRow} from '../../src/lib/chaos/matrix.js'
+import {parseDuration} from '../../src/lib/duration.js'
+import {LocalWorld} from '../../src/lib/world/local/index.js'
 import {parseJsonOutput} from '../../test/helpers/cli.js'
 import {createTestWorld} from '../../test/helpers/world.js'
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
-const duration = process.env.BENCH_DURATION ?? '10s'
+const durationMs = parseDuration(process.env.BENCH_DURATION ?? '10s')
+const modes = (process.env.BENCH_MODES?.split(',') ?? ['kill', 'stop']) as MatrixMode[]
 
-interface Round {
-  region: string
-  leaderBefore: string | null
-  failover: boolean
-  rtoSeconds: number | null
-  unavailableSeconds: number | null
-  acknowledged: number
-  unknown: number
-  lost: number
-  verified: boolean
-  exitCode: number
-}
-
-const world = await createTestWorld('bench-failover')
-const results: Round[] = []
+const testWorld = await createTestWorld('bench-failover')
+const rows: MatrixRow[] = []
+const loadBefore = os.loadavg()[0]
 try {
   const started = Date.now()
-  const up = await world.atlas(['up', '--json'])
+  const up = await testWorld.atlas(['up', '--json'])
   if (up.exitCode !== 0) throw new Error(`atlas up failed:\n${up.stderr}`)
   console.log(`atlas up: ${((Date.now() - started) / 1000).toFixed(1)} s (${parseJsonOutput<{durationSeconds: number}>(up).durationSeconds.toFixed(1)} s inside)`)
-  const order = [...Array.from({length: rounds}, () => ['us', 'eu']).flat(), ...Array.from({length: rounds}, () => 'witness')]
-  for (const [i, region] of order.entries()) {
-    const result = await world.atlas(['blast-radius', '--region', region, '--mode', 'kill', '--duration', duration, '--json'], {timeoutMs: 300_000})
-    if (result.exitCode !== 0 && result.exitCode !== 4) {
-      console.log(`round ${i + 1} (${region}) failed, exit ${result.exitCode}: ${result.stdout}${result.stderr.split('\n').slice(-5).join('\n')}`)
-      results.push({region, leaderBefore: null, failover: false, rtoSeconds: null, unavailableSeconds: null, acknowledged: 0, unknown: 0, lost: 0, verified: false, exitCode: result.exitCode})
-      continue
-    }
-    const r = parseJsonOutput<Round>(result)
-    results.push({...r, exitCode: result.exitCode})
-    console.log(`round ${String(i + 1).padStart(2)} ${region.padEnd(7)} leader ${r.leaderBefore} failover ${r.failover ? 'yes' : 'no '} RTO ${r.rtoSeconds?.toFixed(2) ?? 'n/a'} s, not writable ${r.unavailableSeconds?.toFixed(2) ?? 'n/a'} s, acked ${r.acknowledged}, unknown ${r.unknown}, lost ${r.lost}, verified ${r.verified}`)
+  const world = new LocalWorld(testWorld.config, {baseDir: testWorld.baseDir})
+  for (let round = 1; round <= rounds; round++) {
+    await runFaultMatrix(world, {
+      cells: matrixCells({components: ['region'], modes}),
+      durationMs,
+      runsDir: world.runsDir(),
+      prefix: `round${round}`,
+      onRow: (r) => {
+        rows.push(r)
+        const s = (x: number | null) => (x === null ? 'n/a' : `${x.toFixed(2)} s`)
+        console.log(`round ${round} ${r.mode.padEnd(4)} ${r.role.padEnd(8)} ${(r.region ?? '').padEnd(7)} RTO ${s(r.rtoSeconds)}, longest gap ${s(r.longestWriteGapSeconds)}, not writable (health model) ${s(r.notWritableSeconds)}, failover ${r.failover ? 'yes' : 'no'}, acked ${r.acknowledged}, lost ${r.lost}, verified ${r.verified}`)
+      },
+    })
   }
 } finally {
-  await world.destroy()
+  await testWorld.destroy()
 }
 
-const median = (xs: number[]) => {
+/** nearest-rank percentile */
+const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]
 }
-const lines = ['| region | rounds | failovers | RTO min (s) | RTO median (s) | RTO max (s) | acknowledged | unknown | lost | verified |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
-for (const region of ['us', 'eu', 'witness']) {
-  const rs = results.filter((r) => r.region === region)
-  const rto = rs.map((r) => r.rtoSeconds).filter((x): x is number => x !== null)
-  const sum = (k: 'acknowledged' | 'unknown' | 'lost') => rs.reduce((a, r) => a + r[k], 0)
-  lines.push(`| ${region} | ${rs.length} | ${rs.filter((r) => r.failover).length} | ${rto.length ? Math.min(...rto).toFixed(2) : 'n/a'} | ${rto.length ? median(rto).toFixed(2) : 'n/a'} | ${rto.length ? Math.max(...rto).toFixed(2) : 'n/a'} | ${sum('acknowledged')} | ${sum('unknown')} | ${sum('lost')} | ${rs.filter((r) => r.verified).length}/${rs.length} |`)
+const distribution = (xs: Array<number | null>) => {
+  const v = xs.filter((x): x is number => x !== null)
+  return v.length === 0 ? 'n/a' : [Math.min(...v), percentile(v, 50), percentile(v, 95), Math.max(...v)].map((x) => x.toFixed(2)).join(' / ')
 }
-console.log(`\n${lines.join('\n')}`)
+const lines = [
+  '| fault | target | rounds | failovers | RTO (s) min / median / p95 / max | longest write gap (s) | not writable, health model (s) | acknowledged | lost | verified |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+]
+for (const mode of modes) {
+  for (const role of ['leader', 'follower', 'witness'] as const) {
+    const rs = rows.filter((r) => r.mode === mode && r.role === role && !r.skipped)
+    if (rs.length === 0) continue
+    lines.push(`| ${mode} | ${role} | ${rs.length} | ${rs.filter((r) => r.failover).length} | ${distribution(rs.map((r) => r.rtoSeconds))} | ${distribution(rs.map((r) => r.longestWriteGapSeconds))} | ${distribution(rs.map((r) => r.notWritableSeconds))} | ${rs.reduce((a, r) => a + r.acknowledged, 0)} | ${rs.reduce((a, r) => a + r.lost, 0)} | ${rs.filter((r) => r.verified).length}/${rs.length} |`)
+  }
+}
+const machine = `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, load average ${loadBefore.toFixed(1)} before / ${os.loadavg()[0].toFixed(1)} after`
+console.log(`\n${machine}\n\n${lines.join('\n')}`)
 const out = path.join(path.dirname(new URL(import.meta.url).pathname), 'last-run.json')
-await writeFile(out, `${JSON.stringify({at: new Date().toISOString(), duration, rounds: results}, null, 2)}\n`)
+await writeFile(out, `${JSON.stringify({at: new Date().toISOString(), machine, durationMs, rounds: rows}, null, 2)}\n`)
 console.log(`\nrounds: ${out}`)

@@ -13,6 +13,7 @@ export default class Psql extends AtlasCommand<typeof Psql> {
 
   static flags = {
     region: Flags.string({char: 'r', summary: "The region's database node (default: the database leader's)."}),
+    role: Flags.string({summary: 'The database role: verify (read-only, default), ledger (transfers only) or admin (the superuser, for setup).', options: ['verify', 'ledger', 'admin'], default: 'verify'}),
     'base-dir': baseDirFlag,
   }
 
@@ -22,10 +23,10 @@ export default class Psql extends AtlasCommand<typeof Psql> {
     const {connectionSettings} = await import('../lib/world/access.js')
     const {findExecutable} = await import('../lib/tools/discovery.js')
     const {MissingToolError} = await import('../lib/errors.js')
-    const settings = await connectionSettings(await createWorld(config, {baseDir: this.flags['base-dir']}), this.flags.region)
+    const settings = await connectionSettings(await createWorld(config, {baseDir: this.flags['base-dir']}), this.flags.region, this.flags.role as 'verify' | 'ledger' | 'admin')
     const psql = await findExecutable('psql')
     if (!psql) throw new MissingToolError('psql', 'apt-get install -y postgresql-client')
-    this.note(`psql: region ${settings.region}, ${settings.env.PGHOST}:${settings.env.PGPORT}`)
+    this.note(`psql: region ${settings.region}, ${settings.env.PGHOST}:${settings.env.PGPORT}, as ${settings.env.PGUSER}`)
     const {execa} = await import('execa')
     const psqlArgs = this.argv.includes('--') ? this.argv.slice(this.argv.indexOf('--') + 1) : []
     const result = await execa(psql, psqlArgs, {stdio: 'inherit', env: settings.env, reject: false})

@@ -42,7 +42,8 @@ Exit 0: all hold; 4: a violation; 3: the database did not answer within --timeou
     const {verifyLedger, formatVerifyReport} = await import('../lib/ledger/verify.js')
     const timeoutMs = this.flags.timeout
     const target = new LedgerTarget(config, {db: this.flags.db, endpoint: this.flags.endpoint})
-    const urls = await target.databaseUrls()
+    // read-only: verify never writes
+    const urls = await target.databaseUrls('verify')
     const progress = await this.progress()
     const clients: Array<{destroy(): void}> = []
     try {

@@ -63,6 +63,8 @@ function argocdStandIn(password: string): string {
     crd('AppProject', 'appprojects'),
     ...ARGOCD_DEFAULTS.argocd_workloads.map(workload),
     {apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: {name: 'argocd-initial-admin-secret'}, data: {password: Buffer.from(password).toString('base64')}},
+    // the install manifest's (empty) argocd-cm, which the argocd role patches
+    {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'argocd-cm', labels: {'app.kubernetes.io/name': 'argocd-cm', 'app.kubernetes.io/part-of': 'argocd'}}},
   ]
   return objects.map((o) => JSON.stringify(o)).join('\n---\n')
 }
@@ -185,18 +187,78 @@ describe('control plane: ansible/site.yml with real kubectl steps', function () 
     expect(list.map((s) => s.metadata.name).sort()).to.deep.equal(['cluster-dc-eu', 'cluster-dc-us', 'cluster-dc-witness'])
     for (const secret of list) {
       const cluster = plane.cluster(secret.metadata.labels['atlas.dev/cluster'])
-      const config = JSON.parse(Buffer.from(secret.data.config, 'base64').toString()) as {tlsClientConfig: {caData: string; certData: string; keyData: string}}
+      const config = JSON.parse(Buffer.from(secret.data.config, 'base64').toString()) as {bearerToken: string; tlsClientConfig: {caData: string; certData?: string}}
+      // Argo CD's bearer-token cluster format: the argocd-manager token, the cluster CA, no client certificate
+      expect(Object.keys(config).sort()).to.deep.equal(['bearerToken', 'tlsClientConfig'])
+      expect(config.tlsClientConfig.certData).to.equal(undefined)
       const b = (s: string) => Buffer.from(s, 'base64')
       // Argo CD would dial k3d-dc-REGION-server-0:6443 on the Docker network; here the same API server listens on loopback
-      const status = await new Promise<number>((resolve, reject) => {
+      const get = (urlPath: string) => new Promise<number>((resolve, reject) => {
         https
-          .get(`${cluster.server}/api/v1/namespaces/atlas`, {ca: b(config.tlsClientConfig.caData), cert: b(config.tlsClientConfig.certData), key: b(config.tlsClientConfig.keyData), servername: cluster.nodeName}, (res) => {
+          .get(`${cluster.server}${urlPath}`, {ca: b(config.tlsClientConfig.caData), headers: {authorization: `Bearer ${config.bearerToken}`}, servername: cluster.nodeName}, (res) => {
             res.resume()
             resolve(res.statusCode ?? 0)
           })
           .on('error', reject)
       })
-      expect(status, cluster.name).to.equal(200)
+      expect(await get('/api/v1/namespaces/atlas'), cluster.name).to.equal(200)
+      expect(await get('/apis/apps/v1/namespaces/atlas/statefulsets'), cluster.name).to.equal(200)
+      // the token is the argocd-manager ServiceAccount's, and it is no cluster admin
+      expect(await get('/api/v1/namespaces/kube-system/secrets'), cluster.name).to.equal(403)
+      expect(await get('/api/v1/namespaces/atlas/secrets'), cluster.name).to.equal(403)
+    }
+  })
+
+  it('a SubjectAccessReview shows argocd-manager may manage the atlas namespace, and neither read Secrets, create bare pods nor escalate or bind roles', async () => {
+    const user = 'system:serviceaccount:kube-system:argocd-manager'
+    const review = async (region: string, attributes: Record<string, string>) => {
+      const sar = {apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: {user, groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'], resourceAttributes: attributes}}
+      const out = await plane.kubectl(plane.cluster(region).context, ['create', '-f', '-', '-o', 'json'], {input: JSON.stringify(sar)})
+      return JSON.parse(out.stdout).status.allowed === true
+    }
+    for (const c of plane.clusters) {
+      const allowed: Array<Record<string, string>> = [
+        {namespace: 'atlas', verb: 'create', group: 'apps', resource: 'statefulsets'},
+        {namespace: 'atlas', verb: 'delete', group: 'apps', resource: 'deployments'},
+        {namespace: 'atlas', verb: 'patch', group: 'batch', resource: 'jobs'},
+        {namespace: 'atlas', verb: 'create', group: 'networking.k8s.io', resource: 'networkpolicies'},
+        {namespace: 'atlas', verb: 'create', group: 'batch', resource: 'jobs'},
+        {namespace: 'atlas', verb: 'create', group: 'policy', resource: 'poddisruptionbudgets'},
+        {namespace: 'atlas', verb: 'create', group: '', resource: 'configmaps'},
+        {namespace: 'atlas', verb: 'create', group: '', resource: 'services'},
+        {namespace: 'atlas', verb: 'create', group: '', resource: 'serviceaccounts'},
+        {namespace: 'atlas', verb: 'list', group: '', resource: 'pods'},
+        {verb: 'create', group: '', resource: 'namespaces'},
+        {verb: 'patch', group: '', resource: 'namespaces', name: 'atlas'},
+      ]
+      const denied: Array<Record<string, string>> = [
+        {namespace: 'kube-system', verb: 'get', group: '', resource: 'secrets'},
+        {namespace: 'kube-system', verb: 'list', group: '', resource: 'secrets'},
+        {namespace: 'atlas', verb: 'get', group: '', resource: 'secrets'},
+        {namespace: 'argocd', verb: 'get', group: '', resource: 'secrets'},
+        {namespace: 'kube-system', verb: 'create', group: 'apps', resource: 'deployments'},
+        {namespace: 'atlas', verb: 'create', group: '', resource: 'pods', subresource: 'exec'},
+        // no Secrets in atlas, whichever verb
+        {namespace: 'atlas', verb: 'list', group: '', resource: 'secrets'},
+        {namespace: 'atlas', verb: 'watch', group: '', resource: 'secrets'},
+        {namespace: 'atlas', verb: 'create', group: '', resource: 'secrets'},
+        // no bare pods (which could mount a Secret by hand): the charts' controllers make them
+        {namespace: 'atlas', verb: 'create', group: '', resource: 'pods'},
+        {namespace: 'atlas', verb: 'patch', group: '', resource: 'pods'},
+        {namespace: 'atlas', verb: 'delete', group: '', resource: 'pods'},
+        // no RBAC in atlas: it can neither write itself a Role nor escalate or bind one
+        {namespace: 'atlas', verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'roles'},
+        {namespace: 'atlas', verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'rolebindings'},
+        {namespace: 'atlas', verb: 'escalate', group: 'rbac.authorization.k8s.io', resource: 'roles'},
+        {namespace: 'atlas', verb: 'bind', group: 'rbac.authorization.k8s.io', resource: 'roles'},
+        {namespace: 'atlas', verb: 'bind', group: 'rbac.authorization.k8s.io', resource: 'clusterroles'},
+        {verb: 'escalate', group: 'rbac.authorization.k8s.io', resource: 'clusterroles'},
+        {namespace: 'atlas', verb: 'create', group: '', resource: 'serviceaccounts', subresource: 'token'},
+        {verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'clusterrolebindings'},
+        {verb: 'delete', group: '', resource: 'nodes'},
+      ]
+      for (const a of allowed) expect(await review(c.region, a), `${c.name}: ${JSON.stringify(a)}`).to.equal(true)
+      for (const a of denied) expect(await review(c.region, a), `${c.name}: ${JSON.stringify(a)}`).to.equal(false)
     }
   })
 

@@ -237,6 +237,17 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
           expect(command.tool, step.id).to.equal('kubectl')
           const result = await runner.run(plane.kubectlPath, command.args, {env: {KUBECONFIG: plane.kubeconfig}, reject: false, timeoutMs: 120_000})
           expect(result.exitCode, `round ${round}, ${step.id}: kubectl ${command.args.join(' ')}\n${result.stderr}`).to.equal(0)
+          // as the pipeline does: the uid read from the live Job goes into the Secret's ownerReference
+          await command.after?.(result)
+          if (command.args.includes('patch') && command.args.includes('secret')) {
+            const name = command.args[command.args.indexOf('secret') + 1]
+            const job = await getObject(plane, primaryRegion(CONFIG).name, ['job', name, '-n', ATLAS_NAMESPACE])
+            const secret = await getObject(plane, primaryRegion(CONFIG).name, ['secret', name, '-n', ATLAS_NAMESPACE])
+            expect(secret.metadata.ownerReferences, name).to.deep.equal([{apiVersion: 'batch/v1', kind: 'Job', name, uid: job.metadata.uid, blockOwnerDeletion: true}])
+            // the Job waited, suspended, for its Secret to be owned: no pod yet
+            expect(job.spec.suspend, name).to.equal(true)
+            expect(job.status.active ?? 0, name).to.equal(0)
+          }
         }
       }
     }
@@ -245,6 +256,23 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
       const live = await getObject(plane, primaryRegion(CONFIG).name, ['job', job, '-n', ATLAS_NAMESPACE])
       expect(live.status.succeeded, job).to.equal(1)
     }
+    // the scripts (one sets the atlas user's password) are gone once their Jobs completed
+    for (const job of Object.values(sqlJobNames(CONFIG))) {
+      expect(await getObject(plane, primaryRegion(CONFIG).name, ['secret', job, '-n', ATLAS_NAMESPACE]), `secret/${job}`).to.equal(undefined)
+    }
+    // and a Secret whose Job goes away without completing goes with it (garbage collector, ownerReference)
+    const [schema] = chosen.filter((s) => s.id === 'ledger-schema')
+    const untilOwned = schema.commands.findIndex((c) => c.args.includes('patch') && c.args.includes('secret'))
+    for (const command of schema.commands.slice(0, untilOwned + 1)) {
+      const result = await runner.run(plane.kubectlPath, command.args, {env: {KUBECONFIG: plane.kubeconfig}, reject: false, timeoutMs: 120_000})
+      expect(result.exitCode, `kubectl ${command.args.join(' ')}\n${result.stderr}`).to.equal(0)
+      await command.after?.(result)
+    }
+    const name = sqlJobNames(CONFIG).schema
+    const primary = primaryRegion(CONFIG).name
+    expect(await getObject(plane, primary, ['secret', name, '-n', ATLAS_NAMESPACE])).to.exist
+    await plane.kubectl(plane.cluster(primary).context, ['delete', 'job', name, '-n', ATLAS_NAMESPACE, '--cascade=background', '--wait=false'])
+    await until(`secret/${name} removed with its Job`, async () => (await getObject(plane, primary, ['secret', name, '-n', ATLAS_NAMESPACE])) === undefined, 60_000)
   })
 
   it('atlas status --driver k3d --json: not up before `up` finished (exit 3), up with its regions after', async () => {

@@ -35,6 +35,25 @@ describe('control plane: the rendered manifests of every region, applied server-
     }
   })
 
+  it('accepts the NetworkPolicies and ServiceAccounts of every chart; no pod carries an API token', async () => {
+    for (const region of REGIONS) {
+      const policies = JSON.parse((await plane.kubectl(plane.cluster(region).context, ['get', 'networkpolicies', '-n', ATLAS_NAMESPACE, '-o', 'json'])).stdout).items as any[]
+      const names = policies.map((p) => p.metadata.name).sort()
+      expect(names, region).to.include.members(['allow-dns', 'cockroachdb', 'cockroachdb-clients', 'default-deny'])
+      if (chartsOf(region).includes('ledger')) expect(names, region).to.include('ledger')
+      // the API server kept what was sent: default deny for every pod, both directions
+      const deny = policies.find((p) => p.metadata.name === 'default-deny')
+      expect(deny.spec).to.deep.equal({podSelector: {}, policyTypes: ['Ingress', 'Egress']})
+      const pods = JSON.parse((await plane.kubectl(plane.cluster(region).context, ['get', 'pods', '-n', ATLAS_NAMESPACE, '-o', 'json'])).stdout).items as any[]
+      expect(pods.length, region).to.be.greaterThan(0)
+      for (const pod of pods) {
+        expect(pod.spec.serviceAccountName, `${region}: ${pod.metadata.name}`).to.not.equal('default')
+        // the service-account admission plugin adds a kube-api-access volume to pods that mount a token
+        expect(pod.spec.volumes.map((v: any) => v.name).filter((n: string) => n.startsWith('kube-api-access')), `${region}: ${pod.metadata.name}`).to.deep.equal([])
+      }
+    }
+  })
+
   it('passes Pod Security `restricted`, which the atlas namespace enforces', async () => {
     for (const region of REGIONS) {
       const ns = await getObject(plane, region, ['namespace', ATLAS_NAMESPACE])

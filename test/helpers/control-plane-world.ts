@@ -8,7 +8,7 @@ import https from 'node:https'
 import os from 'node:os'
 import path from 'node:path'
 import {readFileSync} from 'node:fs'
-import {parseAllDocuments} from 'yaml'
+import {parse as parseYaml, parseAllDocuments} from 'yaml'
 import {DEFAULT_CONFIG, parseConfigObject} from '../../src/lib/config/index.js'
 import {DEFAULT_RENDER_INPUTS, renderWorld, writeRendered} from '../../src/lib/gitops/index.js'
 import {ATLAS_NAMESPACE} from '../../src/lib/gitops/topology.js'
@@ -59,21 +59,15 @@ export function chartsOf(region: string): Array<'cockroachdb' | 'ledger'> {
   return role === 'witness' ? ['cockroachdb'] : ['cockroachdb', 'ledger']
 }
 
-/** The atlas namespace, enforcing Pod Security `restricted` (the k3d world's namespace, labelled). */
+/**
+ * The atlas namespace exactly as the world creates it: ansible/roles/cluster_secrets
+ * applies it with its `cluster_secrets_namespace_labels` (Pod Security `restricted`).
+ */
 export function atlasNamespace(): KubeObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: {
-      name: ATLAS_NAMESPACE,
-      labels: {
-        'pod-security.kubernetes.io/enforce': 'restricted',
-        'pod-security.kubernetes.io/enforce-version': 'latest',
-        'pod-security.kubernetes.io/warn': 'restricted',
-        'pod-security.kubernetes.io/audit': 'restricted',
-      },
-    },
+  const defaults = parseYaml(readFileSync(path.join(PACKAGE_ROOT, 'ansible', 'roles', 'cluster_secrets', 'defaults', 'main.yml'), 'utf8')) as {
+    cluster_secrets_namespace_labels: Record<string, string>
   }
+  return {apiVersion: 'v1', kind: 'Namespace', metadata: {name: ATLAS_NAMESPACE, labels: defaults.cluster_secrets_namespace_labels}}
 }
 
 export interface Applied {
@@ -105,8 +99,8 @@ export function deployRegion(plane: ControlPlane, region: string): Promise<Appli
   let p = deployed.get(region)
   if (!p) {
     p = (async () => {
-      // its own field manager: the Ansible role applies the namespace as `atlas`, without labels
-      await applyObjects(plane, region, [atlasNamespace()], {fieldManager: 'atlas-test-pod-security'})
+      // the namespace as ansible/roles/cluster_secrets creates it, with its Pod Security labels
+      await applyObjects(plane, region, [atlasNamespace()])
       const objects = (await Promise.all(chartsOf(region).map((chart) => templateChart(chart, region)))).flat()
       return applyObjects(plane, region, objects, {namespace: ATLAS_NAMESPACE})
     })()

@@ -33,7 +33,7 @@ describe('atlas env, psql and logs (local world)', function () {
     const result = await world.atlas(['psql', '--', '-Atc', 'select pg_is_in_recovery()'])
     expect(result.exitCode, result.stderr).to.equal(0)
     expect(result.stdout.trim()).to.equal('f')
-    expect(result.stderr).to.match(/^psql: region us, 127\.0\.0\.1:\d+$/m)
+    expect(result.stderr).to.match(/^psql: region us, 127\.0\.0\.1:\d+, as atlas_verify$/m)
   })
 
   it('logs shows the tail of each log or of one component, and follows until Ctrl-C (exit 130)', async () => {

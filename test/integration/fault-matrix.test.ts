@@ -38,6 +38,8 @@ describe('fault matrix: kill and freeze of every component, leader and followers
         expect(cell.acknowledged, `${label}: the workload made progress`).to.be.above(0)
         expect(cell.lost, `${label}: acknowledged transfers lost`).to.equal(0)
         expect(cell.verified, `${label}: verify ${JSON.stringify(cell.violations)}`).to.equal(true)
+        // a follower's or the witness's fault must never move the database leader
+        if (cell.role !== 'leader') expect(cell.failover, `${label}: failover`).to.equal(false)
       }
     })
   }

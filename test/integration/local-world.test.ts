@@ -34,7 +34,8 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     expect(firstUp.regions.find((r) => r.region === 'eu')?.queueUrl).to.match(/atlas-transactions-eu$/)
     expect(firstUp.regions.find((r) => r.region === 'witness')?.auditBucket).to.equal(undefined)
     // --json output never carries the database password
-    for (const r of firstUp.regions) expect(r.databaseUrl).to.match(/^postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\//)
+    // the ledger's least-privilege role, over TLS that verifies the server against the world's CA
+    for (const r of firstUp.regions) expect(r.databaseUrl).to.match(/^postgres:\/\/atlas_ledger:\*\*\*@127\.0\.0\.1:\d+\/postgres\?sslmode=verify-full&sslrootcert=/)
   })
 
   it('provisions the audit buckets and queues on moto with the settings terraform/modules/region declares', async () => {
@@ -91,8 +92,9 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
   it('lets nobody in without the right password: no trust line, a wrong or missing password is refused', async () => {
     const {default: postgres} = await import('postgres')
     const port = world.basePort + 2
+    // over TLS (the only way in: test/integration/local-security.test.ts has the rest), as the ledger role
     for (const password of ['wrong-password', undefined]) {
-      const sql = postgres({host: '127.0.0.1', port, user: 'postgres', database: 'postgres', password, max: 1, connect_timeout: 5, onnotice: () => {}})
+      const sql = postgres({host: '127.0.0.1', port, user: 'atlas_ledger', database: 'postgres', password, ssl: 'require', max: 1, connect_timeout: 5, onnotice: () => {}})
       try {
         const error = (await sql`select 1`.catch((e: unknown) => e)) as {code?: string; message?: string}
         expect(error, `password ${password ?? '(none)'}`).to.be.instanceOf(Error)

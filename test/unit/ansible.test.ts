@@ -3,7 +3,7 @@
 // idempotent and never prints the Argo CD admin password or cluster keys.
 import {expect} from 'chai'
 import {spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -13,6 +13,7 @@ import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../src/lib/config/load.js'
 import {DEFAULT_RENDER_INPUTS, renderWorld, writeRendered} from '../../src/lib/gitops/index.js'
 import {PACKAGE_ROOT} from '../../src/lib/paths.js'
+import {K3D_NETWORK_SUBNET, POD_SECURITY_LABELS} from '../../src/lib/gitops/topology.js'
 import {ansibleExtraVars} from '../../src/lib/world/k3d/ansible-vars.js'
 import {FIXTURES} from '../fixtures/k3d/stubs.js'
 
@@ -110,7 +111,7 @@ describe('ansible/', function () {
     expect(secretTasks.map((t) => t.task.name)).to.include.members([
       'Read the initial ArgoCD admin password',
       'Store the ArgoCD admin password for the user',
-      'Read the admin credentials of every cluster',
+      'Read the argocd-manager token Secret of every cluster',
       'Render the ArgoCD cluster Secrets',
       'Compare the cluster Secrets with the live ones',
       'Apply the cluster Secrets',
@@ -159,7 +160,6 @@ describe('ansible/', function () {
       await writeRendered(rendered, path.join(work, 'rendered'))
       const vars = ansibleExtraVars(config, {renderedDir: path.join(work, 'rendered'), stateDir: path.join(work, 'home'), endpoint: `http://127.0.0.1:${port}`})
       extraVarsFile = path.join(work, 'extra-vars.json')
-      const {writeFileSync} = await import('node:fs')
       // a broken health endpoint must fail the test quickly, not after LocalStack's real patience
       writeFileSync(extraVarsFile, JSON.stringify({...vars, localstack_health_retries: 5, localstack_health_delay_seconds: 1}))
     })
@@ -171,16 +171,16 @@ describe('ansible/', function () {
 
     // asynchronous on purpose: the fake health endpoint lives in this process and
     // must keep answering while the playbook runs
-    const play = async () => {
+    const play = async (options: {state?: string; args?: string[]} = {}) => {
       const {execa} = await import('execa')
-      const result = await execa('ansible-playbook', ['-i', 'inventory/hosts.yml', 'site.yml', '-e', `@${extraVarsFile}`], {
+      const result = await execa('ansible-playbook', ['-i', 'inventory/hosts.yml', 'site.yml', '-e', `@${extraVarsFile}`, ...(options.args ?? [])], {
         cwd: ANSIBLE_DIR,
         reject: false,
         timeout: 180_000,
         stdin: 'ignore',
         env: {
           PATH: `${path.join(FIXTURES, 'ansible-stubs')}:${process.env.PATH}`,
-          ATLAS_STUB_STATE: path.join(work, 'state'),
+          ATLAS_STUB_STATE: options.state ?? path.join(work, 'state'),
           ATLAS_STUB_ARGOCD_DEFAULTS: path.join(ROLES_DIR, 'argocd', 'defaults', 'main.yml'),
           ANSIBLE_NOCOLOR: '1',
         },
@@ -205,6 +205,13 @@ describe('ansible/', function () {
       }
       expect(calls).to.match(/docker run --detach --name atlas-localstack --network atlas --publish 127\.0\.0\.1:\d+:4566/)
       expect(calls).to.include('docker network create --driver bridge --subnet 172.28.0.0/16 --label atlas.managed=true atlas')
+      // every k3s server is asked whether it really encrypts Secrets (the flag applies only to a new cluster)
+      for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) expect(calls).to.include(`docker exec k3d-${cluster}-server-0 k3s secrets-encrypt status`)
+      // k3s encrypts Secrets at rest: the rendered configs carry the server flag the k3d role checks for
+      for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) {
+        const k3dConfig = parseYaml(readFileSync(path.join(work, 'rendered', 'k3d', `${cluster}.yaml`), 'utf8')) as {options: {k3s: {extraArgs: Array<{arg: string; nodeFilters: string[]}>}}}
+        expect(k3dConfig.options.k3s.extraArgs).to.deep.include({arg: '--secrets-encryption', nodeFilters: ['server:*']})
+      }
 
       const second = await play()
       expect(second.status, second.stdout + second.stderr).to.equal(0)
@@ -219,6 +226,42 @@ describe('ansible/', function () {
       const passwordFile = path.join(work, 'home', 'argocd-admin-password')
       expect(readFileSync(passwordFile, 'utf8')).to.equal('stub-admin-password-7f3a')
       expect(statSync(passwordFile).mode & 0o777).to.equal(0o600)
+    })
+
+    it('fails clearly when the Docker network exists with a subnet other than the one the NetworkPolicies admit', async function () {
+      this.timeout(180_000)
+      const vars = JSON.parse(readFileSync(extraVarsFile, 'utf8')) as {atlas_network_subnet: string; atlas_network_name: string}
+      // one value: what the role creates is what the rendered policies admit
+      expect(vars.atlas_network_subnet).to.equal(K3D_NETWORK_SUBNET)
+      const state = mkdtempSync(path.join(work, 'other-subnet-'))
+      // a network of that name left by something else, on Docker's default pool
+      writeFileSync(path.join(state, `network-${vars.atlas_network_name}`), '192.168.240.0/20')
+      const run = await play({state, args: ['--tags', 'foundation']})
+      expect(run.status, run.stdout + run.stderr).to.not.equal(0)
+      expect(run.stdout).to.include('Check that an existing network has the subnet the NetworkPolicies admit')
+      expect(run.stdout).to.include(`The Docker network ${vars.atlas_network_name} exists with subnet(s) 192.168.240.0/20`)
+      expect(run.stdout).to.include(`admit only ${K3D_NETWORK_SUBNET}`)
+      const calls = readFileSync(path.join(state, 'calls.log'), 'utf8')
+      expect(calls).to.not.include('docker network create')
+      expect(calls, 'LocalStack is not started on a network the policies do not admit').to.not.include('docker run')
+    })
+
+    it('fails, naming the cluster, when a k3s server does not encrypt its datastore (a cluster made before --secrets-encryption)', async function () {
+      this.timeout(180_000)
+      const state = mkdtempSync(path.join(work, 'plaintext-'))
+      // three clusters that exist already (so nothing is created), dc-eu from before the flag
+      for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) writeFileSync(path.join(state, `cluster-${cluster}`), '')
+      writeFileSync(path.join(state, 'plaintext-k3d-dc-eu-server-0'), '')
+      const run = await play({state, args: ['--tags', 'clusters']})
+      expect(run.status, run.stdout + run.stderr).to.not.equal(0)
+      expect(run.stdout).to.include('Cluster dc-eu does not encrypt Secrets at rest')
+      expect(run.stdout).to.include('`atlas down --purge`, then `atlas up`')
+      expect(run.stdout).to.not.include('Cluster dc-us does not encrypt')
+      const calls = readFileSync(path.join(state, 'calls.log'), 'utf8')
+      for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) expect(calls).to.include(`docker exec k3d-${cluster}-server-0 k3s secrets-encrypt status`)
+      expect(calls).to.not.include('k3d cluster create')
+      // it stops there: no certificates, no Argo CD on a cluster that would keep them in plain text
+      expect(calls).to.not.match(/kubectl .* apply/)
     })
 
     it('issues one CockroachDB node certificate with the topology\'s SANs and stores it in every cluster', () => {
@@ -244,6 +287,10 @@ describe('ansible/', function () {
         expect(chartValues, `${name} is what the chart values name`).to.include(name)
       }
       expect(statSync(path.join(certs, 'ca.key')).mode & 0o777).to.equal(0o600)
+      // the namespace is created enforcing Pod Security restricted, with the labels the ApplicationSets keep
+      const namespaces = lists.filter((b) => b.kind === 'Namespace' && b.metadata.name === 'atlas')
+      expect(namespaces, 'the atlas Namespace').to.have.length.greaterThan(0)
+      expect(namespaces[0].metadata.labels).to.deep.equal(POD_SECURITY_LABELS)
       const calls = readFileSync(path.join(work, 'state', 'calls.log'), 'utf8')
       for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) expect(calls).to.include(`kubectl --context k3d-${cluster} apply --server-side --field-manager=atlas -f -`)
     })
@@ -271,8 +318,37 @@ describe('ansible/', function () {
         expect(d.labels['argocd.argoproj.io/secret-type']).to.equal('cluster')
         // the ApplicationSets (templates/argocd) select on this label
         expect(d.labels['atlas.dev/world']).to.equal('atlas')
-        expect(d.config.tlsClientConfig).to.have.keys(['caData', 'certData', 'keyData'])
+        // the argocd-manager ServiceAccount's token and the cluster CA from its token Secret, never the admin certificate
+        expect(d.config).to.deep.equal({bearerToken: 'stub-sa-token-91c2', tlsClientConfig: {insecure: false, caData: 'Q0EtREFUQS0kMw=='}})
       }
+      // Argo CD manages the atlas namespace only (and may create that Namespace)
+      for (const s of secrets) {
+        expect(Buffer.from(s.data.namespaces, 'base64').toString()).to.equal('atlas')
+        expect(Buffer.from(s.data.clusterResources, 'base64').toString()).to.equal('true')
+      }
+      // the admin credentials are not even read any more
+      const calls = readFileSync(path.join(state, 'calls.log'), 'utf8')
+      expect(calls).to.not.include('k3d kubeconfig get')
+      // the ServiceAccount, its token Secret and its RBAC went to every cluster
+      const manager = bodies.find((b) => b.kind === 'List' && b.items.some((i: any) => i.kind === 'ServiceAccount' && i.metadata.name === 'argocd-manager'))
+      expect(manager, 'the argocd-manager objects').to.exist
+      const kinds = (manager.items as Array<{kind: string; metadata: {name: string; namespace?: string}}>).map((i) => `${i.kind}/${i.metadata.namespace ?? ''}/${i.metadata.name}`)
+      expect(kinds).to.deep.equal([
+        'ServiceAccount/kube-system/argocd-manager',
+        'Secret/kube-system/argocd-manager-token',
+        'ClusterRole//argocd-manager-namespaces',
+        'ClusterRoleBinding//argocd-manager-namespaces',
+        'Role/atlas/argocd-manager',
+        'RoleBinding/atlas/argocd-manager',
+      ])
+      const role = manager.items.find((i: any) => i.kind === 'Role')
+      // no Secrets in the managed namespace: the CockroachDB keys live there
+      expect(role.rules.flatMap((r: any) => r.resources)).to.not.include('secrets')
+      const clusterRole = manager.items.find((i: any) => i.kind === 'ClusterRole')
+      expect(clusterRole.rules).to.deep.equal([{apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch']}])
+      for (const cluster of ['dc-us', 'dc-eu', 'dc-witness']) expect(calls).to.include(`kubectl --context k3d-${cluster} --namespace kube-system get secret argocd-manager-token --output jsonpath={.data}`)
+      // Argo CD skips the kinds those credentials may not list
+      expect(calls).to.include('patch configmap argocd-cm --type merge --patch {"data": {"resource.respectRBAC": "normal"}}')
       const appset = readFileSync(path.join(PACKAGE_ROOT, 'templates', 'argocd', 'applicationset-cockroachdb.yaml'), 'utf8')
       expect(appset).to.include('atlas.dev/world')
       expect(appset).to.include('atlas.dev/region')

@@ -47,6 +47,7 @@ describe('doctor', () => {
     await stub(stubs, 'pg_ctl', 'echo "pg_ctl (PostgreSQL) 16.2"')
     await stub(stubs, 'moto_server', 'exit 0')
     await stub(stubs, 'python3', 'echo 5.0.11')
+    await stub(stubs, 'openssl', 'echo "OpenSSL 3.0.19 27 Jan 2026 (Library: OpenSSL 3.0.19 27 Jan 2026)"')
     await stub(stubs, 'docker', 'if [ "$1" = info ]; then echo "Cannot connect to the Docker daemon" >&2; exit 1; fi; echo "Docker version 27.1.1, build x"')
     const result = await doctor('local', [stubs])
     const byName = Object.fromEntries(result.tools.map((t) => [t.name, t]))
@@ -89,7 +90,8 @@ describe('doctor', () => {
   })
 
   it('CLI: exits 3 when the selected driver is unusable, 0 when it is usable', async () => {
-    for (const name of ['etcd', 'patroni', 'postgres', 'initdb', 'pg_ctl']) {
+    // openssl: the local world's CA and certificates
+    for (const name of ['etcd', 'patroni', 'postgres', 'initdb', 'pg_ctl', 'openssl']) {
       await stub(stubs, name, `echo "${name} 15.4"`)
     }
     await stub(stubs, 'moto_server', 'exit 0')

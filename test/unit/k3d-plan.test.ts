@@ -58,6 +58,28 @@ describe('k3d world dry-run plans', () => {
     expect(result.plan).to.deep.equal(fixture.commands)
   })
 
+  it('deletes SQL-Job Secrets a stopped or failed up left, on every up, once the clusters exist', async () => {
+    const {upSteps, k3dLayout} = await import('../../src/lib/world/k3d/plan.js')
+    const {sqlJobObjects} = await import('../../src/lib/world/k3d/sql-job.js')
+    const steps = upSteps({config: defaults(), layout: k3dLayout(baseDir), endpoint: 'http://127.0.0.1:4566', renderedFiles: []})
+    const ids = steps.map((s) => s.id)
+    const step = steps.find((s) => s.id === 'sql-leftovers')!
+    // even when a resumed up skips everything up to the SQL steps
+    expect(step.always).to.equal(true)
+    expect(ids.indexOf('sql-leftovers')).to.equal(ids.indexOf('ansible-clusters') + 1)
+    expect(ids.indexOf('sql-leftovers')).to.be.lessThan(ids.indexOf('ledger-schema'))
+    expect(step.commands.map((c) => [c.tool, ...c.args].join(' '))).to.deep.equal([
+      'kubectl --context k3d-dc-us --namespace atlas delete secret --selector atlas.dev/job,app.kubernetes.io/managed-by=atlas --ignore-not-found',
+    ])
+    // the selector picks the script Secret of a SQL Job, and nothing else atlas applies
+    const [serviceAccount, secret, job] = sqlJobObjects({name: 'atlas-ledger-schema', sql: '', image: 'i'}) as Array<{kind: string; metadata: {labels: Record<string, string>}}>
+    const selected = (o: {metadata: {labels: Record<string, string>}}) => 'atlas.dev/job' in o.metadata.labels && o.metadata.labels['app.kubernetes.io/managed-by'] === 'atlas'
+    expect(secret.kind).to.equal('Secret')
+    expect(selected(secret)).to.equal(true)
+    expect(selected(serviceAccount)).to.equal(false)
+    expect(job.kind).to.equal('Job')
+  })
+
   it('is deterministic and free of machine paths', async () => {
     const other = emptyDir('atlas-k3d-other-')
     const a = JSON.stringify(await new K3dWorld(defaults(), {baseDir}).plan('up'))
@@ -73,7 +95,7 @@ describe('k3d world dry-run plans', () => {
     const plan = await new K3dWorld(defaults(), {baseDir}).plan('up')
     expect(plan.steps.map((s) => s.id)).to.deep.equal([
       'doctor', 'render', 'ansible-foundation', 'terraform-init', 'terraform-apply', 'terraform-output', 'ansible-clusters',
-      'ledger-image', 'git-source', 'cluster-dns', 'argocd-apply', 'argocd-applications', 'cockroachdb-synced', 'cockroachdb-ready', 'ledger-schema', 'multi-region', 'ledger-synced',
+      'sql-leftovers', 'ledger-image', 'git-source', 'cluster-dns', 'argocd-apply', 'argocd-applications', 'cockroachdb-synced', 'cockroachdb-ready', 'ledger-schema', 'multi-region', 'ledger-synced',
     ])
     // every command step says where it runs
     for (const command of plan.commands) expect(command.cwd, command.argv.join(' ')).to.be.a('string').and.not.empty
@@ -197,11 +219,34 @@ describe('k3d world rendered inputs', () => {
     const serviceUser = /^\s+user: (\S+)$/m.exec(ledgerValues)?.[1]
     expect(serviceUser).to.equal('ledger')
     expect(sql).to.include(`CREATE USER IF NOT EXISTS "${serviceUser}";`)
-    expect(sql).to.include(`GRANT ALL ON TABLE "ledger".* TO "${serviceUser}";`)
-    expect(sql.indexOf('GRANT ALL ON TABLE')).to.be.greaterThan(sql.indexOf('CREATE TABLE IF NOT EXISTS transfers'))
+    // least privilege: what an earlier atlas granted (ALL) is revoked, then exactly what a ledger client needs
+    const grantsOf = (text: string, user: string) => text.split('\n').filter((l) => /^(GRANT|REVOKE) /.test(l) && l.endsWith(` "${user}";`))
+    const expected = (user: string) => [
+      `REVOKE ALL ON DATABASE "ledger" FROM "${user}";`,
+      `REVOKE ALL ON TABLE "ledger".* FROM "${user}";`,
+      `GRANT CONNECT ON DATABASE "ledger" TO "${user}";`,
+      `GRANT SELECT, INSERT ON TABLE "ledger".transfers TO "${user}";`,
+      `GRANT SELECT, UPDATE ON TABLE "ledger".accounts TO "${user}";`,
+      `GRANT SELECT ON TABLE "ledger".ledger_mint, "ledger".atlas_schema_migrations TO "${user}";`,
+    ]
+    expect(grantsOf(sql, serviceUser!)).to.deep.equal(expected(serviceUser!))
+    expect(sql).to.not.match(/GRANT ALL|GRANT admin|DELETE|GRANT CREATE|DROP ON/)
+    // and nothing through the public role every user belongs to: no table of their own, no other database
+    const publicRevokes = sql.split('\n').filter((l) => /^(GRANT|REVOKE) .* (TO|FROM) public;$/.test(l))
+    expect(publicRevokes).to.deep.equal([
+      'REVOKE CREATE ON SCHEMA "ledger".public FROM public;',
+      'REVOKE CONNECT ON DATABASE "ledger", defaultdb, postgres FROM public;',
+    ])
+    // after the database exists, before the users get their own CONNECT back
+    expect(sql.indexOf('REVOKE CONNECT ON DATABASE')).to.be.greaterThan(sql.indexOf('CREATE DATABASE IF NOT EXISTS "ledger";'))
+    expect(sql.indexOf('REVOKE CONNECT ON DATABASE')).to.be.lessThan(sql.indexOf('GRANT CONNECT ON DATABASE "ledger" TO'))
+    // granted after the tables exist (a table grant needs its table)
+    expect(sql.indexOf('GRANT SELECT, INSERT ON TABLE')).to.be.greaterThan(sql.indexOf('CREATE TABLE IF NOT EXISTS transfers'))
     const withUser = ledgerSchemaSql(defaults(), {password: "pa'ss"})
     expect(withUser).to.include(`CREATE USER IF NOT EXISTS "atlas" WITH PASSWORD 'pa''ss';`)
-    expect(withUser).to.include('GRANT admin TO "atlas";')
+    // the atlas user (workload and verify) is no admin: the membership an earlier atlas granted is taken back
+    expect(withUser).to.not.include('GRANT admin')
+    expect(grantsOf(withUser, 'atlas')).to.deep.equal(['REVOKE admin FROM "atlas";', ...expected('atlas')])
   })
 
   it('passes Ansible only variables its inventory declares, with distinct CIDRs and the rendered k3d configs', () => {
@@ -268,11 +313,19 @@ describe('k3d SQL Jobs', () => {
     const image = await cockroachImage()
     expect(image).to.match(/^cockroachdb\/cockroach:v\d+\.\d+\.\d+$/)
     const sql = multiRegionStatements(defaults()).join('\n')
-    const [script, job] = sqlJobObjects({name: 'atlas-ledger-multi-region', sql, image}) as any[]
+    const [account, script, job] = sqlJobObjects({name: 'atlas-ledger-multi-region', sql, image}) as any[]
     if (await schemaValidationAvailable()) {
+      await validateKubeObject(account, 'serviceaccount')
       await validateKubeObject(script, 'secret')
       await validateKubeObject(job, 'job')
     }
+    // its own ServiceAccount, no API token; a SQL client in the NetworkPolicies' eyes
+    expect(account).to.deep.include({kind: 'ServiceAccount', automountServiceAccountToken: false})
+    expect(job.spec.template.spec.serviceAccountName).to.equal(account.metadata.name)
+    expect(job.spec.template.spec.automountServiceAccountToken).to.equal(false)
+    expect(job.spec.template.metadata.labels['atlas.dev/cockroachdb-client']).to.equal('true')
+    // created suspended: it runs only once its Secret is owned by it (plan: sqlJob)
+    expect(job.spec.suspend).to.equal(true)
     // a Secret, not a ConfigMap: the schema script sets the ledger user's password
     expect(script.kind).to.equal('Secret')
     expect(script.stringData['script.sql']).to.equal(sql)

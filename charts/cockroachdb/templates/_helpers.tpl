@@ -53,3 +53,18 @@ atlas.dev/region: {{ .Values.region | quote }}
 {{- define "cockroachdb.certsFlag" -}}
 {{- if .Values.tls.enabled }}--certs-dir=/cockroach/cockroach-certs{{ else }}--insecure{{ end -}}
 {{- end -}}
+
+{{/*
+TCP ports the nodes dial on the shared Docker network: the port of every --join
+entry and this region's own advertised range (basePort + ordinal), as a JSON list.
+*/}}
+{{- define "cockroachdb.peerPorts" -}}
+{{- $ports := list -}}
+{{- range .Values.join -}}
+{{- $ports = append $ports (last (splitList ":" .)) -}}
+{{- end -}}
+{{- range $i := until (int .Values.replicas) -}}
+{{- $ports = append $ports (toString (add (int $.Values.advertise.basePort) $i)) -}}
+{{- end -}}
+{{- $ports | uniq | sortAlpha | toJson -}}
+{{- end -}}

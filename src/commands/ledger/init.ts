@@ -24,7 +24,8 @@ Re-running is a no-op; re-running with different ledger settings is refused (exi
     const {LedgerTarget} = await import('../../lib/ledger/target.js')
     const {connectLedger, describeDatabase} = await import('../../lib/ledger/db.js')
     const {initLedger} = await import('../../lib/ledger/schema.js')
-    const urls = await new LedgerTarget(config, {db: this.flags.db}).databaseUrls()
+    // schema and mint: the superuser (the world's setup role)
+    const urls = await new LedgerTarget(config, {db: this.flags.db}).databaseUrls('admin')
     const sql = await connectLedger(urls, {max: 1, applicationName: 'atlas-ledger-init'})
     try {
       const result = await initLedger(sql, {

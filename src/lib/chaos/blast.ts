@@ -7,7 +7,7 @@ import {sleep} from '../proc/ports.js'
 import type {ClusterHealth} from '../health/model.js'
 import type {WorkloadHandle, WorkloadResult} from '../ledger/workload.js'
 import type {VerifyResult} from '../ledger/verify.js'
-import type {FaultComponent, FaultHandle, FaultMode, ProgressReporter, World} from '../world/types.js'
+import type {DatabaseRole, FaultComponent, FaultHandle, FaultMode, ProgressReporter, World} from '../world/types.js'
 import {HealthSampler, longestWriteGap, unavailableSeconds, type TimelinePoint, type WriteGap} from './timeline.js'
 import {dataRegions, primaryRegion} from '../config/regions.js'
 
@@ -355,7 +355,7 @@ async function startWorldWorkload(world: World, runDir: string, concurrency: num
   const audit = await auditLogFor(world, cleanups)
   const primary = primaryRegion(world.config)
   return startWorkload({
-    db: await leaderFirstUrls(world, leaderRegion),
+    db: await leaderFirstUrls(world, leaderRegion, 'ledger'),
     runDir,
     runsDir: world.runsDir(),
     concurrency,
@@ -369,15 +369,18 @@ async function startWorldWorkload(world: World, runDir: string, concurrency: num
     // a frozen node accepts TCP connections and never answers: give up on it within a second on
     // loopback (a renewed pool starts from the next host), and on a statement it holds within
     // 2.5 s rather than the default 10 s (the retry is idempotent)
-    ...(world.driver === 'local' ? {connectTimeoutSeconds: 1, retry: {attemptTimeoutMs: 2500}} : {retry: {attemptTimeoutMs: 6000}}),
+    ...(world.driver === 'local' ? {connectTimeoutSeconds: 1, retry: {attemptTimeoutMs: 2500, maxDelayMs: 250}} : {retry: {attemptTimeoutMs: 6000}}),
   })
 }
 
 /** Database URLs with the current leader's first: the client tries hosts in order. */
-async function leaderFirstUrls(world: World, leaderRegion: string | null): Promise<string[]> {
+async function leaderFirstUrls(world: World, leaderRegion: string | null, role: DatabaseRole): Promise<string[]> {
+  const all = await world.databaseUrls(role)
   const endpoints = await world.endpoints()
-  const leader = endpoints.find((e) => e.region === leaderRegion)?.databaseUrl
-  const all = await world.databaseUrls()
+  // the endpoints' URLs may be another role's: the node is its host and port
+  const node = (url: string | undefined) => (url ? /^[a-z]+:\/\/(?:[^@/]*@)?([^/?]+)/.exec(url)?.[1] : undefined)
+  const leaderNode = node(endpoints.find((e) => e.region === leaderRegion)?.databaseUrl)
+  const leader = all.find((u) => leaderNode !== undefined && node(u) === leaderNode)
   return leader ? [leader, ...all.filter((u) => u !== leader)] : all
 }
 
@@ -417,7 +420,7 @@ async function verifyWorld(world: World, runLogs: string[], leaderRegion: string
       clients.push(s3)
       buckets[region.name] = {s3, bucket}
     }
-    const urls = await leaderFirstUrls(world, leaderRegion)
+    const urls = await leaderFirstUrls(world, leaderRegion, 'verify')
     const audit = auditCheck && Object.keys(buckets).length > 0 ? {buckets, replication: world.config.cloud.replication, timeoutMs: 10_000} : undefined
     // every run of this world wrote to the same ledger: all their logs are needed to tell phantoms from earlier runs' transfers
     return await verifyLedger({db: urls, runLogs, runsDir: world.runsDir(), audit, signal})

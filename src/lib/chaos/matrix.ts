@@ -55,6 +55,8 @@ export interface MatrixRow extends MatrixCell {
   skipped?: string
   rtoSeconds: number | null
   longestWriteGapSeconds: number | null
+  /** the health model's view: how long the database was not writable (beside the client's RTO) */
+  notWritableSeconds: number | null
   failover: boolean
   acknowledged: number
   unknown: number
@@ -87,7 +89,7 @@ export async function runFaultMatrix(world: World, options: MatrixOptions): Prom
     const region = regionForCell(world, health, cell)
     const base = {...cell, region: region ?? null}
     if (!region) {
-      const row: MatrixRow = {...base, skipped: `no region distinct from the leader plays ${cell.role}`, rtoSeconds: null, longestWriteGapSeconds: null, failover: false, acknowledged: 0, unknown: 0, lost: 0, verified: true, violations: {}, runDir: null}
+      const row: MatrixRow = {...base, skipped: `no region distinct from the leader plays ${cell.role}`, rtoSeconds: null, longestWriteGapSeconds: null, notWritableSeconds: null, failover: false, acknowledged: 0, unknown: 0, lost: 0, verified: true, violations: {}, runDir: null}
       rows.push(row)
       options.onRow?.(row)
       continue
@@ -108,6 +110,7 @@ export async function runFaultMatrix(world: World, options: MatrixOptions): Prom
       ...base,
       rtoSeconds: result.rtoSeconds,
       longestWriteGapSeconds: result.longestWriteGapSeconds,
+      notWritableSeconds: result.healthModel.unavailableSeconds,
       failover: result.failover,
       acknowledged: result.acknowledged,
       unknown: result.unknown,

@@ -53,6 +53,15 @@ local:
   # first port of the block used by the local world (20 per region, then the cloud endpoint)
   basePort: 24000
 
+# Backups of the local world's ledger (pgBackRest into the primary region's backup bucket).
+backup:
+  # \`atlas up\` starts a scheduler that runs \`atlas backup\` this often; unset: no schedule
+  # schedule: 6h
+  # full, diff or incr
+  type: full
+  # full backups kept (older ones, and the WAL only they need, are expired)
+  retentionFull: 4
+
 cloud:
   # S3/SQS/IAM endpoint; unset: the local world's moto server, or LocalStack (:4566) in k3d
   # endpoint: http://127.0.0.1:4566

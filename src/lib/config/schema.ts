@@ -50,6 +50,20 @@ export const configSchema = z.strictObject({
       basePort: z.number().int().min(1024).max(65000).default(24000),
     })
     .prefault({}),
+  backup: z
+    .strictObject({
+      /** local world: `atlas up` starts a scheduler that runs `atlas backup` this often ("6h", "30m"); unset: no schedule */
+      schedule: z
+        .string()
+        .regex(/^\d+(\.\d+)?(s|m|h|d)$/, 'must be a duration such as 30m, 6h or 1d')
+        .refine((text) => durationSeconds(text) >= 60 && durationSeconds(text) <= 30 * 86_400, 'must be between 1m and 30d')
+        .optional(),
+      /** the type of the scheduled backups */
+      type: z.enum(['full', 'diff', 'incr']).default('full'),
+      /** full backups kept in the repository (older ones and the WAL only they need are expired) */
+      retentionFull: z.number().int().min(1).max(100).default(4),
+    })
+    .prefault({}),
   cloud: z
     .strictObject({
       /** S3/SQS/IAM endpoint; default: the local world's moto server, or LocalStack on :4566 for k3d */
@@ -59,6 +73,13 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
 })
+
+/** seconds in a schedule duration ("30m", "6h", "1d") */
+export function durationSeconds(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(text)
+  if (!match) return Number.NaN
+  return Number(match[1]) * {s: 1, m: 60, h: 3600, d: 86_400}[match[2] as 's' | 'm' | 'h' | 'd']
+}
 
 export type RegionConfig = z.infer<typeof regionSchema>
 export type AtlasConfigInput = z.input<typeof configSchema>

@@ -3,7 +3,7 @@ import type {AtlasConfig, Region} from '../config/schema.js'
 import {ConfigError} from '../errors.js'
 import type {TemplateContext} from './template.js'
 import type {TerraformRegionOutputs} from './terraform-outputs.js'
-import {ATLAS_NAMESPACE, COCKROACH_NODEPORT_BASE, k3dTopology, regionTopology, type K3dTopology} from './topology.js'
+import {ATLAS_NAMESPACE, COCKROACH_NODEPORT_BASE, K3D_API_SERVER_PORT, K3D_NETWORK_SUBNET, POD_SECURITY_LABELS, k3dTopology, regionTopology, type K3dTopology} from './topology.js'
 import {dataRegions, primaryRegion} from '../config/regions.js'
 import {GIT_REPO_URL} from '../world/k3d/git-source.js'
 
@@ -66,13 +66,19 @@ export function worldContext(config: AtlasConfig, inputs: RenderInputs): Templat
   return {
     world: {name: config.namePrefix},
     namespace: ATLAS_NAMESPACE,
-    argocd: {namespace: inputs.argocdNamespace, project: config.namePrefix},
+    argocd: {
+      namespace: inputs.argocdNamespace,
+      project: config.namePrefix,
+      // the AppProject's destinations: each registered cluster's API server, the atlas namespace only
+      destinations: topology.regions.map((r) => ({server: `https://${r.serverContainer}:${K3D_API_SERVER_PORT}`, namespace: ATLAS_NAMESPACE})),
+    },
+    podSecurityLabels: {...POD_SECURITY_LABELS},
     git: {...inputs.git},
     regions: {
       all: config.regions.map((r) => r.name),
       data: dataRegions(config).map((r) => r.name),
     },
-    k3d: {image: inputs.k3dImage, network: topology.network},
+    k3d: {image: inputs.k3dImage, network: topology.network, subnet: [K3D_NETWORK_SUBNET]},
   }
 }
 
@@ -124,8 +130,15 @@ export function ledgerServiceConfig(config: AtlasConfig): {namePrefix: string; r
   }
 }
 
-function ledgerCloud(config: AtlasConfig, region: Region, inputs: RenderInputs): {cloudEndpoint: string; queueUrl: string; auditBucket: string; atlasConfig: ReturnType<typeof ledgerServiceConfig>} {
+/** The TCP port of the in-cluster S3/SQS endpoint (the ledger's NetworkPolicy opens it). */
+function endpointPort(endpoint: string): number {
+  const url = new URL(endpoint)
+  return Number(url.port || (url.protocol === 'https:' ? 443 : 80))
+}
+
+function ledgerCloud(config: AtlasConfig, region: Region, inputs: RenderInputs): {cloudEndpoint: string; cloudPort: number; queueUrl: string; auditBucket: string; atlasConfig: ReturnType<typeof ledgerServiceConfig>} {
   const atlasConfig = ledgerServiceConfig(config)
+  const cloudPort = endpointPort(inputs.cloudEndpointInCluster)
   const fromTerraform = inputs.terraform?.[region.name]
   if (inputs.terraform && !fromTerraform && region.role !== 'witness') {
     throw new ConfigError(`the terraform outputs have no entry for data region "${region.name}" (found: ${Object.keys(inputs.terraform).join(', ') || 'none'})`, {
@@ -137,6 +150,7 @@ function ledgerCloud(config: AtlasConfig, region: Region, inputs: RenderInputs):
     // 127.0.0.1); pods reach it by container name: keep the account/queue path, swap the origin
     return {
       cloudEndpoint: inputs.cloudEndpointInCluster,
+      cloudPort,
       queueUrl: inClusterUrl(fromTerraform.queueUrl, inputs.cloudEndpointInCluster),
       auditBucket: fromTerraform.auditBucket,
       atlasConfig,
@@ -145,6 +159,7 @@ function ledgerCloud(config: AtlasConfig, region: Region, inputs: RenderInputs):
   const names = cloudResourceNames(config.namePrefix, region.name)
   return {
     cloudEndpoint: inputs.cloudEndpointInCluster,
+    cloudPort,
     queueUrl: `${inputs.cloudEndpointInCluster.replace(/\/+$/, '')}/${LOCALSTACK_ACCOUNT}/${names.queue}`,
     auditBucket: names.auditBucket,
     atlasConfig,

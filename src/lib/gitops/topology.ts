@@ -32,6 +32,27 @@ export interface K3dTopology {
 export const API_PORT_BASE = 6550
 /** NodePort of CockroachDB pod ordinal 0 in every cluster (ordinal N: + N). */
 export const COCKROACH_NODEPORT_BASE = 30257
+/**
+ * Subnet of the shared Docker network (ansible/roles/network): the k3d server
+ * containers and LocalStack. The NetworkPolicies admit the other regions'
+ * CockroachDB nodes from it and let the ledger reach LocalStack in it.
+ */
+export const K3D_NETWORK_SUBNET = '172.28.0.0/16'
+/** Port of every k3s API server inside the Docker network (Argo CD dials https://k3d-dc-R-server-0:6443). */
+export const K3D_API_SERVER_PORT = 6443
+/**
+ * Labels of the atlas namespace: Pod Security `restricted`, enforced (and
+ * warned and audited). ansible/roles/cluster_secrets creates the namespace with
+ * them, and the ApplicationSets' managedNamespaceMetadata keeps them.
+ */
+export const POD_SECURITY_LABELS: Readonly<Record<string, string>> = Object.freeze({
+  'pod-security.kubernetes.io/enforce': 'restricted',
+  'pod-security.kubernetes.io/enforce-version': 'latest',
+  'pod-security.kubernetes.io/warn': 'restricted',
+  'pod-security.kubernetes.io/warn-version': 'latest',
+  'pod-security.kubernetes.io/audit': 'restricted',
+  'pod-security.kubernetes.io/audit-version': 'latest',
+})
 /** Namespace the ApplicationSets deploy into. */
 export const ATLAS_NAMESPACE = 'atlas'
 

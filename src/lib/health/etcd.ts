@@ -1,4 +1,4 @@
-import {fetchJson} from './http.js'
+import {fetchJson, type ClientTls} from './http.js'
 import {groupHealth, type GroupHealth, type MemberHealth} from './model.js'
 
 /** One etcd member to probe: its region, name and client URL. */
@@ -6,6 +6,8 @@ export interface EtcdTarget {
   region: string
   name: string
   clientUrl: string
+  /** etcd with client-cert-auth: the CA and the client certificate to present */
+  tls?: ClientTls
 }
 
 /** What etcd's gRPC gateway returns for POST /v3/maintenance/status (numbers arrive as strings). */
@@ -34,7 +36,7 @@ export async function sampleEtcd(targets: EtcdTarget[], timeoutMs = 300): Promis
   const samples = await Promise.all(
     targets.map(async (target): Promise<EtcdMemberSample> => {
       try {
-        return {target, status: await fetchJson<EtcdStatusResponse>(`${target.clientUrl}/v3/maintenance/status`, {body: {}, timeoutMs})}
+        return {target, status: await fetchJson<EtcdStatusResponse>(`${target.clientUrl}/v3/maintenance/status`, {body: {}, timeoutMs, tls: target.tls})}
       } catch (error) {
         return {target, error: (error as Error).message}
       }
@@ -44,7 +46,7 @@ export async function sampleEtcd(targets: EtcdTarget[], timeoutMs = 300): Promis
   const answering = samples.find((s) => s.status)
   if (answering) {
     try {
-      members = await fetchJson<EtcdMemberListResponse>(`${answering.target.clientUrl}/v3/cluster/member/list`, {body: {}, timeoutMs})
+      members = await fetchJson<EtcdMemberListResponse>(`${answering.target.clientUrl}/v3/cluster/member/list`, {body: {}, timeoutMs, tls: answering.target.tls})
     } catch {
       // membership is a detail; the status samples carry the health
     }

@@ -1,15 +1,57 @@
+import type {Agent} from 'node:https'
+
+/** A client certificate and the CA to verify the server with (PEM contents), for a TLS endpoint that requires both. */
+export interface ClientTls {
+  ca: string
+  cert: string
+  key: string
+}
+
+// one keep-alive agent per credential set: a probe every 250 ms reuses its TLS connections
+const agents = new WeakMap<ClientTls, Agent>()
+
 /**
  * A JSON request with a hard deadline. A SIGSTOPped process still accepts TCP
  * connections (the kernel does) but never answers, so every probe needs one.
+ * With `tls`, an https URL is reached with that client certificate, and the
+ * server must present a certificate of that CA for the URL's host.
  */
-export async function fetchJson<T>(url: string, options: {method?: string; body?: unknown; timeoutMs?: number} = {}): Promise<T> {
-  const response = await fetch(url, {
-    method: options.method ?? (options.body === undefined ? 'GET' : 'POST'),
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    headers: options.body === undefined ? undefined : {'content-type': 'application/json'},
-    signal: AbortSignal.timeout(options.timeoutMs ?? 500),
-  })
+export async function fetchJson<T>(url: string, options: {method?: string; body?: unknown; timeoutMs?: number; tls?: ClientTls} = {}): Promise<T> {
+  const method = options.method ?? (options.body === undefined ? 'GET' : 'POST')
+  const body = options.body === undefined ? undefined : JSON.stringify(options.body)
+  const headers: Record<string, string> | undefined = body === undefined ? undefined : {'content-type': 'application/json'}
+  const signal = AbortSignal.timeout(options.timeoutMs ?? 500)
+  if (options.tls && url.startsWith('https:')) return httpsJson<T>(url, {method, body, headers, signal, tls: options.tls})
+  const response = await fetch(url, {method, body, headers, signal})
   const text = await response.text()
   if (!response.ok && response.status !== 503) throw new Error(`${url}: HTTP ${response.status}`)
   return JSON.parse(text) as T
+}
+
+async function httpsJson<T>(url: string, o: {method: string; body?: string; headers?: Record<string, string>; signal: AbortSignal; tls: ClientTls}): Promise<T> {
+  const https = await import('node:https')
+  let agent = agents.get(o.tls)
+  if (!agent) {
+    // free sockets are unref'd by the agent: an idle connection never keeps a command alive
+    agent = new https.Agent({keepAlive: true, maxSockets: 4, ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key})
+    agents.set(o.tls, agent)
+  }
+  return new Promise<T>((resolve, reject) => {
+    const request = https.request(url, {method: o.method, headers: o.headers, agent, signal: o.signal}, (response) => {
+      const chunks: Buffer[] = []
+      response.on('data', (chunk: Buffer) => chunks.push(chunk))
+      response.on('error', reject)
+      response.on('end', () => {
+        const status = response.statusCode ?? 0
+        if ((status < 200 || status >= 300) && status !== 503) return reject(new Error(`${url}: HTTP ${status}`))
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T)
+        } catch (error) {
+          reject(error)
+        }
+      })
+    })
+    request.on('error', reject)
+    request.end(o.body)
+  })
 }

@@ -2,7 +2,7 @@ import path from 'node:path'
 import type {AtlasConfig, Region} from '../config/schema.js'
 import {dataRegions, findRegion, primaryRegion} from '../config/regions.js'
 import {PreconditionError} from '../errors.js'
-import type {CloudEndpoint, RegionEndpoints, World} from '../world/types.js'
+import type {CloudEndpoint, DatabaseRole, RegionEndpoints, World} from '../world/types.js'
 
 /**
  * Where the ledger commands find the database and the cloud: explicit flags
@@ -24,12 +24,12 @@ export class LedgerTarget {
     return this.worldPromise
   }
 
-  /** database URL(s): --db, else every database node of the running world */
-  async databaseUrls(): Promise<string[]> {
+  /** database URL(s): --db, else every database node of the running world, as the given role (least privilege) */
+  async databaseUrls(role: DatabaseRole = 'ledger'): Promise<string[]> {
     if (this.flags.db) return [this.flags.db]
     let urls: string[] = []
     try {
-      urls = await (await this.world()).databaseUrls()
+      urls = await (await this.world()).databaseUrls(role)
     } catch (error) {
       throw new PreconditionError(`no database given and no running world found: ${(error as Error).message}`, {
         code: 'NO_DATABASE',

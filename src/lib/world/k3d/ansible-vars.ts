@@ -1,11 +1,10 @@
 import path from 'node:path'
 import type {AtlasConfig} from '../../config/schema.js'
 import {requiredNodeSANs} from '../../gitops/context.js'
-import {ATLAS_NAMESPACE, k3dTopology} from '../../gitops/topology.js'
+import {ATLAS_NAMESPACE, K3D_NETWORK_SUBNET, k3dTopology} from '../../gitops/topology.js'
 import {primaryRegion} from '../../config/regions.js'
 
-/** Subnet of the shared Docker network (ansible/roles/network). */
-export const K3D_NETWORK_SUBNET = '172.28.0.0/16'
+export {K3D_NETWORK_SUBNET} from '../../gitops/topology.js'
 /** LocalStack's container on the shared network (ansible/roles/localstack defaults). */
 export const LOCALSTACK_CONTAINER = 'atlas-localstack'
 export const DEFAULT_LOCALSTACK_ENDPOINT = 'http://127.0.0.1:4566'

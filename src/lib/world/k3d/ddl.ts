@@ -1,4 +1,5 @@
-import type {AtlasConfig} from '../../config/schema.js'
+import {durationSeconds, type AtlasConfig} from '../../config/schema.js'
+import {cloudResourceNames} from '../../cloud/names.js'
 import {localityRegion, primaryRegion} from '../../config/regions.js'
 
 /** The ledger's database in CockroachDB. */
@@ -29,5 +30,40 @@ export function multiRegionStatements(config: AtlasConfig, database = LEDGER_DAT
 }
 
 export function multiRegionSql(config: AtlasConfig, database = LEDGER_DATABASE): string {
-  return `-- Rendered by atlas up (k3d world). Idempotent: safe to run again.\n${multiRegionStatements(config, database).join('\n')}\n`
+  return `-- Rendered by atlas up (k3d world). Idempotent: safe to run again.\n${[...multiRegionStatements(config, database), ...backupScheduleStatements(config, database)].join('\n')}\n`
+}
+
+/** Where the k3d world's CockroachDB backups go: LocalStack as the pods reach it (gitops/context.ts cloudEndpointInCluster). */
+export const K3D_BACKUP_ENDPOINT = 'http://atlas-localstack:4566'
+
+/** backup.schedule ("30m", "6h", "1d") as the crontab CockroachDB's RECURRING takes. */
+export function scheduleCrontab(schedule: string): string {
+  const seconds = durationSeconds(schedule)
+  const minutes = Math.max(1, Math.round(seconds / 60))
+  if (minutes < 60) return `*/${minutes} * * * *`
+  const hours = Math.round(minutes / 60)
+  if (hours < 24) return `0 */${hours} * * *`
+  const days = Math.round(hours / 24)
+  return days === 1 ? '@daily' : `0 0 */${days} * *`
+}
+
+/**
+ * backup.schedule for the k3d world: CockroachDB's own scheduled backups of the ledger
+ * into the primary region's audit bucket on LocalStack, under cockroach-backups/ (the
+ * bucket terraform/modules/region already creates; verify reads only transfers/), with
+ * the S3-compatible parameters CockroachDB documents (AWS_ENDPOINT, path style,
+ * LocalStack's test credentials). Full backups only: incremental ones need a license on
+ * older CockroachDB versions. IF NOT EXISTS: the SQL job runs again at every `up`.
+ * None without backup.schedule.
+ */
+export function backupScheduleStatements(config: AtlasConfig, database = LEDGER_DATABASE): string[] {
+  const schedule = config.backup.schedule
+  if (!schedule) return []
+  const primary = primaryRegion(config)
+  const bucket = cloudResourceNames(config.namePrefix, primary.name).auditBucket
+  const params = new URLSearchParams({AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_ENDPOINT: K3D_BACKUP_ENDPOINT, AWS_REGION: primary.awsRegion, AWS_USE_PATH_STYLE: 'true'})
+  const label = `${config.namePrefix}-ledger-backup`
+  return [
+    `CREATE SCHEDULE IF NOT EXISTS '${label}' FOR BACKUP DATABASE ${quoteIdent(database)} INTO 's3://${bucket}/cockroach-backups?${params.toString()}' RECURRING '${scheduleCrontab(schedule)}' FULL BACKUP ALWAYS WITH SCHEDULE OPTIONS first_run = 'now';`,
+  ]
 }

@@ -7,7 +7,7 @@ import {ANSIBLE_ENV, ansiblePlaybookArgs} from '../../tools/ansible.js'
 import {TERRAFORM_ENV, terraformArgs, TFVARS_FILE} from '../../tools/terraform.js'
 import type {CommandRunner, RunResult} from '../../tools/runner.js'
 import {argocdHubRegion, DEFAULT_LOCALSTACK_ENDPOINT, LOCALSTACK_CONTAINER} from './ansible-vars.js'
-import {SQL_JOB_TIMEOUT} from './sql-job.js'
+import {secretOwnerPatch, SQL_JOB_SECRET_SELECTOR, SQL_JOB_TIMEOUT} from './sql-job.js'
 import {applyArgs, networkInspectArgs, writeCorednsCustom} from './dns.js'
 import {GIT_CONTAINER, GIT_READY_ARGS, GIT_REPO_URL, gitServeArgs} from './git-source.js'
 import {dataRegions, primaryRegion} from '../../config/regions.js'
@@ -192,14 +192,37 @@ export function sqlJobNames(config: AtlasConfig): {schema: string; multiRegion: 
   return {schema: `${config.namePrefix}-ledger-schema`, multiRegion: `${config.namePrefix}-ledger-multi-region`}
 }
 
-/** Runs a rendered SQL Job in the primary region: replace any earlier run, apply, wait for completion. */
+/**
+ * Runs a rendered SQL Job in the primary region. Its script (a Secret: it may
+ * set a password) lives only as long as the Job: the Job is applied suspended,
+ * the Secret gets an ownerReference to it, then the Job is resumed; a completed
+ * run deletes the Secret at once, and the garbage collector deletes it with
+ * the Job in every other case (the Job's TTL, a re-run, `kubectl delete job`).
+ */
 function sqlJob(context: string, name: string, file: string): CommandSpec[] {
   const ns = ['--context', context, '--namespace', ATLAS_NAMESPACE]
+  // filled in with the live Job's uid once it exists (the dry-run plan shows the placeholder)
+  const ownerPatch = [...ns, 'patch', 'secret', name, '--type=merge', '--patch', secretOwnerPatch(name, `<uid of job/${name}>`)]
   return [
-    // a Job's pod template is immutable: a re-run replaces the old Job
-    {tool: 'kubectl', args: [...ns, 'delete', 'job', name, '--ignore-not-found', '--wait=true'], cwd: '.'},
+    // a Job's pod template is immutable: a re-run replaces the old Job, and its Secret goes with it
+    {tool: 'kubectl', args: [...ns, 'delete', 'job', name, '--ignore-not-found', '--cascade=foreground', '--wait=true'], cwd: '.'},
+    // a Secret no Job owns (left by an older atlas, or by a run stopped before the next steps)
+    {tool: 'kubectl', args: [...ns, 'delete', 'secret', name, '--ignore-not-found'], cwd: '.'},
     {tool: 'kubectl', args: [...ns, 'apply', '--server-side', '--field-manager=atlas', '--filename', file], cwd: '.'},
+    {
+      tool: 'kubectl',
+      args: [...ns, 'get', 'job', name, '--output', 'jsonpath={.metadata.uid}'],
+      cwd: '.',
+      after: async (result) => {
+        const uid = result.stdout.trim()
+        if (!/^[0-9a-f-]{36}$/.test(uid)) throw new Error(`job/${name} has no uid (got "${uid}")`)
+        ownerPatch[ownerPatch.length - 1] = secretOwnerPatch(name, uid)
+      },
+    },
+    {tool: 'kubectl', args: ownerPatch, cwd: '.'},
+    {tool: 'kubectl', args: [...ns, 'patch', 'job', name, '--type=merge', '--patch', '{"spec":{"suspend":false}}'], cwd: '.'},
     {tool: 'kubectl', args: [...ns, 'wait', '--for=condition=complete', `--timeout=${SQL_JOB_TIMEOUT}`, `job/${name}`], cwd: '.', timeoutMs: 6 * MINUTE},
+    {tool: 'kubectl', args: [...ns, 'delete', 'secret', name, '--ignore-not-found'], cwd: '.'},
   ]
 }
 
@@ -289,6 +312,20 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
       hint: `see the Ansible output above; \`k3d cluster list\` shows what exists (\`k3d cluster delete <name>\` removes a broken one); ${RERUN}`,
       commands: [playbook(['clusters'])],
       stillDone: clustersRunning(topology.regions.map((r) => r.cluster)),
+    },
+    {
+      // a SQL Job that never completed, or an up stopped before the resume, leaves
+      // its script's Secret (it may hold the atlas user's password): every up
+      // deletes such leftovers once the clusters exist, even when it resumes past
+      // the SQL steps (`atlas down` deletes the clusters, and them with it)
+      id: 'sql-leftovers',
+      title: `delete SQL-Job Secrets a stopped or failed up left in ${primary.cluster}`,
+      kind: 'cleanup',
+      hint: `delete them by hand: kubectl --context ${primary.context} -n ${ATLAS_NAMESPACE} delete secret --selector ${SQL_JOB_SECRET_SELECTOR}; ${RERUN}`,
+      always: true,
+      commands: [
+        {tool: 'kubectl', args: ['--context', primary.context, '--namespace', ATLAS_NAMESPACE, 'delete', 'secret', '--selector', SQL_JOB_SECRET_SELECTOR, '--ignore-not-found'], cwd: '.'},
+      ],
     },
     {
       id: 'ledger-image',

@@ -52,6 +52,43 @@ export interface K3dRendered {
 
 const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`
 
+/**
+ * The least a ledger client needs, replacing whatever it had before (an earlier
+ * atlas granted ALL): connect; insert and read transfers; read and update
+ * balances; read the mint and the schema version. No DELETE, no DDL, no other
+ * database (with publicRoleRevokes: every user is a member of `public`).
+ * Idempotent.
+ */
+export function ledgerGrants(database: string, user: string): string[] {
+  const db = `"${database}"`
+  const who = `"${user}"`
+  return [
+    `REVOKE ALL ON DATABASE ${db} FROM ${who};`,
+    `REVOKE ALL ON TABLE ${db}.* FROM ${who};`,
+    `GRANT CONNECT ON DATABASE ${db} TO ${who};`,
+    `GRANT SELECT, INSERT ON TABLE ${db}.transfers TO ${who};`,
+    `GRANT SELECT, UPDATE ON TABLE ${db}.accounts TO ${who};`,
+    `GRANT SELECT ON TABLE ${db}.ledger_mint, ${db}.${ledgerSql.MIGRATIONS_TABLE} TO ${who};`,
+  ]
+}
+
+/** Databases every CockroachDB cluster starts with, which `public` may connect to. */
+export const BUILTIN_DATABASES = ['defaultdb', 'postgres']
+
+/**
+ * What CockroachDB gives the `public` role, of which every user is a member:
+ * CREATE on each database's public schema, CONNECT on every database. Taken
+ * back, so that the ledger users hold only what ledgerGrants gives them: no
+ * table of their own in the ledger, no other database. Idempotent; run as root.
+ */
+export function publicRoleRevokes(database: string): string[] {
+  const db = `"${database}"`
+  return [
+    `REVOKE CREATE ON SCHEMA ${db}.public FROM public;`,
+    `REVOKE CONNECT ON DATABASE ${[db, ...BUILTIN_DATABASES].join(', ')} FROM public;`,
+  ]
+}
+
 /** The ledger schema and the mint as one SQL script for `cockroach sql` (same migrations and mint as `atlas ledger init`). */
 export function ledgerSchemaSql(config: AtlasConfig, options: {database?: string; user?: string; password?: string} = {}): string {
   const database = options.database ?? LEDGER_DATABASE
@@ -76,19 +113,20 @@ export function ledgerSchemaSql(config: AtlasConfig, options: {database?: string
     `INSERT INTO accounts (id, balance, opening_balance) SELECT g, ${openingBalance}, ${openingBalance} FROM generate_series(1, ${accounts}) AS g WHERE NOT EXISTS (SELECT 1 FROM accounts);`,
     'COMMIT;',
   )
-  // the ledger service logs in with its client certificate; it reads and writes the ledger, nothing else
-  lines.push(
-    `CREATE USER IF NOT EXISTS "${LEDGER_SERVICE_USER}";`,
-    `GRANT ALL ON DATABASE "${database}" TO "${LEDGER_SERVICE_USER}";`,
-    `GRANT ALL ON TABLE "${database}".* TO "${LEDGER_SERVICE_USER}";`,
-  )
-  // the SQL user Atlas (workload, verify) logs in as: password over TLS, as root needs a client certificate
+  // no DDL and no other database through the public role
+  lines.push(...publicRoleRevokes(database))
+  // the ledger service logs in with its client certificate: it records transfers and moves balances, nothing else
+  lines.push(`CREATE USER IF NOT EXISTS "${LEDGER_SERVICE_USER}";`, ...ledgerGrants(database, LEDGER_SERVICE_USER))
+  // the SQL user Atlas (workload, verify) logs in as: password over TLS, as root needs a client certificate.
+  // The same rights as the service (the workload writes transfers too); never admin.
   if (options.password) {
     const user = options.user ?? LEDGER_USER
     lines.push(
       `CREATE USER IF NOT EXISTS "${user}" WITH PASSWORD ${sqlString(options.password)};`,
       `ALTER USER "${user}" WITH PASSWORD ${sqlString(options.password)};`,
-      `GRANT admin TO "${user}";`,
+      // an earlier atlas made it admin: take that back (a no-op, with a notice, when it is not a member)
+      `REVOKE admin FROM "${user}";`,
+      ...ledgerGrants(database, user),
     )
   }
   return `${lines.join('\n')}\n`
@@ -114,7 +152,8 @@ export async function renderK3d(config: AtlasConfig, layout: K3dLayout, endpoint
 async function writeAtomic(file: string, content: string): Promise<void> {
   await mkdir(path.dirname(file), {recursive: true})
   const tmp = `${file}.tmp-${process.pid}`
-  await writeFile(tmp, content, 'utf8')
+  // owner only: the SQL Job files carry the database password
+  await writeFile(tmp, content, {encoding: 'utf8', mode: 0o600})
   await rename(tmp, file)
 }
 

@@ -1,12 +1,12 @@
 import {randomBytes} from 'node:crypto'
-import {chown, mkdir, readFile, rm, writeFile} from 'node:fs/promises'
+import {chmod, chown, mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import type {AtlasConfig, Region} from '../../config/schema.js'
 import {cloudResourceNames} from '../../cloud/names.js'
 import {findRegion, primaryRegion} from '../../config/regions.js'
 import {PreconditionError, RestoreError, UsageError} from '../../errors.js'
 import {etcdGroupHealth, sampleEtcd} from '../../health/etcd.js'
-import {fetchJson} from '../../health/http.js'
+import {fetchJson, type ClientTls} from '../../health/http.js'
 import {clusterHealth, type ClusterHealth} from '../../health/model.js'
 import {patroniGroupHealth, samplePatroni} from '../../health/patroni.js'
 import {isAlive, isGroupAlive, isListening, isPortFree, killProcessGroup, mkdirOwned, postgresOsUser, sleep, stopProcessGroup, waitForExit, waitForPort, writePidFile, readPidFile, type OsUser} from '../../proc/index.js'
@@ -15,9 +15,11 @@ import {registerSecret} from '../../redact.js'
 import {CommandRunner} from '../../tools/runner.js'
 import {findExecutable} from '../../tools/discovery.js'
 import type {CloudEndpoint, DownResult, FaultComponent, FaultHandle, FaultMode, PlanStep, RegionEndpoints, UpResult, World, WorldOperationOptions, WorldStatus} from '../types.js'
-import {allPorts, databaseUrl, etcdClientUrl, localLayout, patroniConfig, patroniUrl, type DatabaseSecrets, type LocalLayout, type RegionLayout} from './layout.js'
+import {allPorts, databaseUrl, etcdClientUrl, localLayout, patroniConfig, patroniUrl, type DatabaseRole, type DatabaseSecrets, type LocalLayout, type RegionLayout} from './layout.js'
+import {atlasEtcdTls, ensurePki, pkiPaths} from './pki.js'
 import {childrenOf, cmdlineOf, managedProcesses, postmasterPid, processGroupOf, type ManagedProcess} from './processes.js'
 import type {ProvisionResult} from '../../cloud/provision.js'
+import {backupSchedulerProcesses} from '../../backup/schedule.js'
 
 /** moto accepts any credentials; these are its documented test values, never real ones. */
 const EMULATOR_CREDENTIALS = {accessKeyId: 'test', secretAccessKey: 'test'}
@@ -51,6 +53,7 @@ export class LocalWorld implements World {
   readonly layout: LocalLayout
   private readonly processes: ManagedProcess[]
   private readonly provisioner: 'sdk' | 'terraform'
+  private etcdTls?: Promise<ClientTls>
 
   constructor(config: AtlasConfig, options: LocalWorldOptions = {}) {
     this.provisioner = options.provisioner ?? 'sdk'
@@ -59,11 +62,17 @@ export class LocalWorld implements World {
     const configDir = config.source ? path.dirname(config.source) : process.cwd()
     const baseDir = options.baseDir ?? path.resolve(configDir, config.local.baseDir)
     this.layout = localLayout(config, baseDir)
-    this.processes = managedProcesses(this.layout)
+    this.processes = [...managedProcesses(this.layout), ...backupSchedulerProcesses(config, this.layout)]
   }
 
   runsDir(): string {
     return this.layout.runsDir
+  }
+
+  /** Backups, WAL archiving and restores of this world (src/lib/backup). */
+  async backups(): Promise<import('../../backup/local.js').LocalBackups> {
+    const {LocalBackups} = await import('../../backup/local.js')
+    return new LocalBackups(this)
   }
 
   // ------------------------------------------------------------------ up --
@@ -87,12 +96,31 @@ export class LocalWorld implements World {
     const secrets = await this.secrets(true)
     const missing = this.processes.filter((p) => !live.has(p.name))
     await this.checkPortsFree(missing)
+    const backups = await this.backups()
+    if (missing.some((p) => p.kind === 'moto')) {
+      const {tlsPort} = backups.b
+      if (!(await isPortFree(tlsPort, this.layout.host))) {
+        throw new PreconditionError(`port ${this.layout.host}:${tlsPort} (for moto's HTTPS listener) is already in use by another program`, {code: 'PORT_BUSY', hint: 'stop that program, or set local.basePort in atlas.yaml to another block', details: {port: tlsPort, owner: 'moto (HTTPS)'}})
+      }
+      await backups.ensureTlsCertificate(runner)
+    }
 
-    let done = progress.step('start etcd (one member per region) and moto')
+    let done = progress.step("the world's CA and the TLS certificates of etcd, PostgreSQL and their clients")
+    try {
+      await this.refusePlainTextWorld()
+      const issued = await ensurePki(this.layout, runner, user)
+      done({note: issued > 0 ? `${issued} issued in ${pkiPaths(this.layout).dir}` : 'already issued'})
+    } catch (error) {
+      done({error: error as Error})
+      throw error
+    }
+
+    done = progress.step('start etcd (one member per region) and moto')
     try {
       await Promise.all(missing.filter((p) => p.kind !== 'patroni').map((p) => this.startProcess(runner, p, user)))
       await this.waitEtcdQuorum(options.signal)
-      await waitForPort(this.layout.motoPort, {host: this.layout.host, timeoutMs: 20_000, what: 'moto', signal: options.signal})
+      // moto loads its snapshot and replays its journal before it listens: allow for a large state
+      await waitForPort(this.layout.motoPort, {host: this.layout.host, timeoutMs: 120_000, what: 'moto', signal: options.signal})
       done({note: `etcd on ${this.layout.regions.map((r) => r.etcdClientPort).join(', ')}; moto on ${this.layout.motoPort}`})
     } catch (error) {
       done({error: error as Error})
@@ -131,6 +159,18 @@ export class LocalWorld implements World {
       throw error
     }
     await this.initLedgerSchema(progress)
+    if (await backupsAvailable()) {
+      done = progress.step(`create the backup repository (pgBackRest stanza ${backups.b.stanza} in s3://${backups.b.bucket})`)
+      try {
+        await backups.ensureRepository()
+        done({})
+      } catch (error) {
+        done({error: error as Error})
+        throw error
+      }
+    } else {
+      progress.info('pgBackRest was not found: the world runs without WAL archiving and `atlas backup` is unavailable (apt-get install pgbackrest)')
+    }
     await this.writeState({driver: 'local', startedAt: new Date().toISOString(), basePort: this.layout.basePort, host: this.layout.host, cloud, complete: true})
     return {driver: 'local', started: true, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000}
   }
@@ -153,6 +193,10 @@ export class LocalWorld implements World {
       const skip = running.length === procs.length ? `already running: ${running.join(', ')}` : undefined
       steps.push({id, title: running.length > 0 && !skip ? `${title}; already running: ${running.join(', ')}` : title, commands: runner.plan, ...(files && !skip ? {files} : {}), ...(skip ? {skip} : {})})
     }
+    const pki = pkiPaths(this.layout)
+    const {access} = await import('node:fs/promises')
+    const haveCa = await access(pki.caKey).then(() => true, () => false)
+    steps.push({id: 'pki', title: `create the world's CA and issue the TLS certificates of etcd (peers and clients), PostgreSQL (servers) and their clients with openssl, 0600 in ${pki.dir} and ${pki.postgresDir}`, commands: [], files: [pki.dir, pki.postgresDir], ...(haveCa ? {skip: `the CA exists already (${pki.caCert}); missing certificates are issued by it`} : {})})
     await processStep('etcd-moto', 'start etcd (one member per region) and moto', this.processes.filter((p) => p.kind !== 'patroni'))
     await processStep('patroni', 'start PostgreSQL under Patroni (synchronous replication), each Patroni under its software watchdog', this.processes.filter((p) => p.kind === 'patroni'), this.layout.regions.map((r) => r.patroniConfigFile))
     const done = complete ? 'done by an earlier `up` (world.json says so)' : undefined
@@ -174,16 +218,36 @@ export class LocalWorld implements World {
   /** Creates the ledger schema and mints the opening balances (idempotent: the ledger library records both). */
   private async initLedgerSchema(progress: NonNullable<WorldOperationOptions['progress']>): Promise<void> {
     const done = progress.step('initialise the ledger schema and mint the accounts')
-    const [{connectLedger}, {initLedger}] = await Promise.all([import('../../ledger/db.js'), import('../../ledger/schema.js')])
-    const sql = await connectLedger(await this.databaseUrls(), {max: 1, applicationName: 'atlas-up'})
+    const [{connectLedger}, {initLedger}, {ensureRoles}] = await Promise.all([import('../../ledger/db.js'), import('../../ledger/schema.js'), import('./roles.js')])
+    // the superuser's one use outside Patroni: the schema, the mint and the least-privilege roles
+    const sql = await connectLedger(await this.databaseUrls('admin'), {max: 1, applicationName: 'atlas-up'})
     try {
       const result = await initLedger(sql, {accounts: this.config.ledger.accounts, openingBalance: this.config.ledger.openingBalance, allowNegativeBalances: this.config.ledger.allowNegativeBalances})
-      done({note: result.minted ? `minted ${result.mint.total} across ${result.mint.accounts} accounts` : 'already minted'})
+      await ensureRoles(sql, await this.secrets())
+      done({note: `${result.minted ? `minted ${result.mint.total} across ${result.mint.accounts} accounts` : 'already minted'}; roles atlas_ledger (transfers) and atlas_verify (read-only)`})
     } catch (error) {
       done({error: error as Error})
       throw error
     } finally {
       await sql.end({timeout: 5})
+    }
+  }
+
+  /**
+   * A world made before TLS (data, no CA) cannot be upgraded in place: etcd keeps its members'
+   * http:// peer URLs in its data, and the nodes' replicas were made without certificates.
+   */
+  private async refusePlainTextWorld(): Promise<void> {
+    const {access} = await import('node:fs/promises')
+    const exists = (file: string) => access(file).then(() => true, () => false)
+    if (await exists(pkiPaths(this.layout).caKey)) return
+    const data = [...this.layout.regions.map((r) => r.etcdDataDir), ...this.layout.regions.map((r) => r.postgresDataDir)]
+    const found = (await Promise.all(data.map(exists))).some(Boolean)
+    if (found) {
+      throw new PreconditionError(`the local world in ${this.layout.baseDir} was made without TLS (it has data but no CA) and cannot be upgraded in place`, {
+        code: 'WORLD_WITHOUT_TLS',
+        hint: '`atlas down --purge --yes` removes it (runs/ is kept); then `atlas up` makes a new one',
+      })
     }
   }
 
@@ -213,8 +277,15 @@ export class LocalWorld implements World {
   }
 
   private async prepareDirs(user: OsUser | undefined): Promise<void> {
-    for (const dir of [this.layout.baseDir, this.layout.runDir, this.layout.logDir, this.layout.dataDir, this.layout.runsDir]) await mkdir(dir, {recursive: true})
+    // a base dir atlas creates can be entered (the postgres OS user reaches its home in it) but not listed; one
+    // that exists keeps its mode (it may be the user's own directory): everything atlas keeps in it is 0700 or 0600
+    await mkdir(this.layout.baseDir, {recursive: true, mode: 0o711})
+    for (const dir of [this.layout.runDir, this.layout.logDir, this.layout.dataDir, this.layout.runsDir]) {
+      await mkdir(dir, {recursive: true, mode: 0o700})
+      await chmod(dir, 0o700)
+    }
     await mkdirOwned(this.layout.postgresHome, user)
+    await chmod(this.layout.postgresHome, 0o700)
     await mkdirOwned(path.join(this.layout.postgresHome, 'data'), user)
     if (user) await this.checkTraversable(user)
   }
@@ -238,18 +309,25 @@ export class LocalWorld implements World {
 
   /** Generated once per base dir (mode 0600) and registered so they are masked in every output. */
   private async secrets(create = false): Promise<DatabaseSecrets> {
-    let secrets: DatabaseSecrets | undefined
+    const generate = () => randomBytes(18).toString('base64url')
+    let secrets: Partial<DatabaseSecrets> | undefined
     try {
-      secrets = JSON.parse(await readFile(this.layout.secretsFile, 'utf8')) as DatabaseSecrets
+      secrets = JSON.parse(await readFile(this.layout.secretsFile, 'utf8')) as Partial<DatabaseSecrets>
     } catch {
       if (!create) throw new PreconditionError(`the local world in ${this.layout.baseDir} has not been set up`, {hint: 'run `atlas up`'})
-      secrets = {superuserPassword: randomBytes(18).toString('base64url'), replicationPassword: randomBytes(18).toString('base64url')}
+      secrets = {}
+    }
+    const missing = (['superuserPassword', 'replicationPassword', 'ledgerPassword', 'verifyPassword', 'restApiPassword'] as const).filter((k) => !secrets![k])
+    if (missing.length > 0) {
+      // a world set up before the least-privilege roles existed gets their passwords on its next `up`
+      if (!create) throw new PreconditionError(`the local world in ${this.layout.baseDir} has no ${missing.join(', ')}`, {hint: 'run `atlas up`'})
+      for (const k of missing) secrets[k] = generate()
       await mkdir(this.layout.baseDir, {recursive: true})
       await writeFile(this.layout.secretsFile, JSON.stringify(secrets), {mode: 0o600})
     }
-    registerSecret(secrets.superuserPassword)
-    registerSecret(secrets.replicationPassword)
-    return secrets
+    if (create) await chmod(this.layout.secretsFile, 0o600)
+    for (const value of Object.values(secrets)) registerSecret(value)
+    return secrets as DatabaseSecrets
   }
 
   private async writePatroniConfigs(secrets: DatabaseSecrets, user: OsUser | undefined): Promise<void> {
@@ -259,14 +337,19 @@ export class LocalWorld implements World {
     // Debian symlinks some server binaries into PATH; Patroni needs the real bin dir (pg_controldata, pg_rewind, ...)
     const {realpath} = await import('node:fs/promises')
     const binDir = path.dirname(await realpath(postgres))
+    // continuous WAL archiving to the backup repository, where pgBackRest is installed
+    const backups = (await backupsAvailable()) ? await this.backups() : undefined
+    await backups?.writeConfigs(user)
     for (const r of this.layout.regions) {
-      await writeFile(r.patroniConfigFile, stringify(patroniConfig(this.layout, r, secrets, binDir)), {mode: 0o600})
+      const config = patroniConfig(this.layout, r, secrets, binDir) as {postgresql: {parameters: Record<string, unknown>}}
+      if (backups) config.postgresql.parameters = {...config.postgresql.parameters, ...backups.archiveParameters(r)}
+      await writeFile(r.patroniConfigFile, stringify(config), {mode: 0o600})
       if (user) await chown(r.patroniConfigFile, user.uid, user.gid)
     }
   }
 
   private async checkPortsFree(procs: ManagedProcess[]): Promise<void> {
-    const starting = new Set(procs.map((p) => p.kind === 'patroni' ? `pg-${p.region}` : p.kind === 'etcd' ? `etcd-${p.region}` : 'moto'))
+    const starting = new Set(procs.filter((p) => p.kind !== 'scheduler').map((p) => p.kind === 'patroni' ? `pg-${p.region}` : p.kind === 'etcd' ? `etcd-${p.region}` : 'moto'))
     // a PostgreSQL this world left running without its Patroni (Patroni killed alone) is ours: the Patroni
     // started next adopts it (and demotes it if another node leads now), so its port does not count as busy
     const adopted = new Set<number>()
@@ -297,6 +380,7 @@ export class LocalWorld implements World {
       tool = python
       args = args.map((a) => a === 'python3' ? python : a)
     }
+    if (proc.kind === 'moto') tool = await motoInterpreter(runner)
     const pid = await runner.start(tool, args, {
       logFile: proc.logFile,
       label: proc.name,
@@ -327,7 +411,7 @@ export class LocalWorld implements World {
     let last = ''
     while (Date.now() < deadline) {
       signal?.throwIfAborted()
-      const {samples} = await sampleEtcd(this.etcdTargets())
+      const {samples} = await sampleEtcd(await this.etcdTargets())
       const group = etcdGroupHealth(samples)
       if (group.quorumHeld && group.leaderRegion) return
       last = `${group.votersAlive}/${group.voters} members answering, leader ${group.leaderRegion ?? 'none'}`
@@ -342,9 +426,9 @@ export class LocalWorld implements World {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
       signal?.throwIfAborted()
-      for (const target of this.etcdTargets()) {
+      for (const target of await this.etcdTargets()) {
         try {
-          const body = await fetchJson<{kvs?: unknown[]}>(`${target.clientUrl}/v3/kv/range`, {body: {key}})
+          const body = await fetchJson<{kvs?: unknown[]}>(`${target.clientUrl}/v3/kv/range`, {body: {key}, tls: target.tls})
           if (body.kvs && body.kvs.length > 0) return
           break
         } catch {
@@ -419,13 +503,13 @@ export class LocalWorld implements World {
 
   async down(options: WorldOperationOptions & {purge?: boolean} = {}): Promise<DownResult> {
     const progress = options.progress ?? silentProgress
-    const order = [...this.processes.filter((p) => p.kind === 'patroni'), ...this.processes.filter((p) => p.kind === 'moto'), ...this.processes.filter((p) => p.kind === 'etcd')]
+    const order = [...this.processes.filter((p) => p.kind === 'scheduler'), ...this.processes.filter((p) => p.kind === 'patroni'), ...this.processes.filter((p) => p.kind === 'moto'), ...this.processes.filter((p) => p.kind === 'etcd')]
     if (options.dryRun) {
       const live = await this.liveProcesses({clean: false})
       const plan = order.filter((p) => live.has(p.name)).map((p) => ({argv: ['kill', '-TERM', `-${live.get(p.name)}`], cwd: '.', label: `stop ${p.name} (process group ${live.get(p.name)})`}))
       const notRunning = order.filter((p) => !live.has(p.name)).map((p) => p.name)
       const steps: PlanStep[] = [{id: 'stop', title: plan.length > 0 ? `stop the local world (SIGTERM, then SIGKILL after a grace period)${notRunning.length > 0 ? `; not running: ${notRunning.join(', ')}` : ''}` : 'stop the local world', commands: plan, ...(plan.length === 0 ? {skip: 'nothing is running'} : {})}]
-      if (options.purge) steps.push({id: 'purge', title: `remove the data, logs and secrets (runs/ is kept): ${[this.layout.dataDir, this.layout.postgresHome, this.layout.runDir, this.layout.logDir, this.layout.secretsFile].join(', ')}`, commands: []})
+      if (options.purge) steps.push({id: 'purge', title: `remove the data, logs, certificates and secrets (runs/ is kept): ${[this.layout.dataDir, this.layout.postgresHome, this.layout.runDir, this.layout.logDir, pkiPaths(this.layout).dir, this.layout.secretsFile].join(', ')}`, commands: []})
       return {driver: 'local', dryRun: true, plan, steps, stopped: [], purged: false}
     }
     const live = await this.liveProcesses()
@@ -442,7 +526,8 @@ export class LocalWorld implements World {
       if (pid !== undefined) {
         // etcd's leader tries to hand leadership over on SIGTERM, and waits for peers that are stopping too;
         // after 2 s it is killed (its WAL is crash-safe)
-        await stopProcessGroup(pid, proc.kind === 'patroni' ? 20_000 : 2000)
+        // moto writes a last snapshot of its state on SIGTERM (its journal already holds every write)
+        await stopProcessGroup(pid, proc.kind === 'patroni' ? 20_000 : proc.kind === 'moto' ? 60_000 : 2000)
         stopped.push(proc.name)
       }
       await rm(proc.pidFile, {force: true})
@@ -467,7 +552,7 @@ export class LocalWorld implements World {
     }
     await rm(this.layout.stateFile, {force: true})
     if (options.purge) {
-      for (const dir of [this.layout.dataDir, this.layout.postgresHome, this.layout.runDir, this.layout.logDir]) await rm(dir, {recursive: true, force: true})
+      for (const dir of [this.layout.dataDir, this.layout.postgresHome, this.layout.runDir, this.layout.logDir, pkiPaths(this.layout).dir]) await rm(dir, {recursive: true, force: true})
       await rm(this.layout.secretsFile, {force: true})
     }
     done({note: stopped.length > 0 ? `stopped ${stopped.join(', ')}` : 'nothing was running'})
@@ -486,12 +571,15 @@ export class LocalWorld implements World {
     return {driver: 'local', up, complete, regions: await this.endpoints(), health: up ? await this.health() : null}
   }
 
-  /** Every node's URL, the current database leader's first: clients try hosts in order, so they reach the writable node at once. */
-  async databaseUrls(): Promise<string[]> {
+  /**
+   * Every node's URL for a role (default: the ledger's), the current database leader's first:
+   * clients try hosts in order, so they reach the writable node at once.
+   */
+  async databaseUrls(role: DatabaseRole = 'ledger'): Promise<string[]> {
     const secrets = await this.secrets()
     const leader = patroniGroupHealth(await samplePatroni(this.patroniTargets(), 300)).leaderRegion
     const ordered = [...this.layout.regions].sort((a, b) => Number(b.region.name === leader) - Number(a.region.name === leader))
-    return ordered.map((r) => databaseUrl(this.layout, r, secrets))
+    return ordered.map((r) => databaseUrl(this.layout, r, secrets, role))
   }
 
   async cloudEndpoint(): Promise<CloudEndpoint> {
@@ -521,8 +609,14 @@ export class LocalWorld implements World {
 
   // -------------------------------------------------------------- health --
 
-  private etcdTargets() {
-    return this.layout.regions.map((r) => ({region: r.region.name, name: r.etcdName, clientUrl: etcdClientUrl(this.layout, r)}))
+  /** The etcd members with atlas's client certificate (not enumerable: a target never reaches any output). */
+  private async etcdTargets() {
+    this.etcdTls ??= atlasEtcdTls(this.layout)
+    const tls = await this.etcdTls.catch((error: NodeJS.ErrnoException) => {
+      this.etcdTls = undefined
+      throw new PreconditionError(`the local world in ${this.layout.baseDir} has no etcd client certificate (${error.code ?? error.message})`, {hint: 'run `atlas up`'})
+    })
+    return this.layout.regions.map((r) => Object.defineProperty({region: r.region.name, name: r.etcdName, clientUrl: etcdClientUrl(this.layout, r)}, 'tls', {value: tls, enumerable: false}) as {region: string; name: string; clientUrl: string; tls: ClientTls})
   }
 
   private patroniTargets() {
@@ -531,7 +625,7 @@ export class LocalWorld implements World {
 
   async health(): Promise<ClusterHealth> {
     const at = new Date()
-    const [etcd, patroni] = await Promise.all([sampleEtcd(this.etcdTargets()), samplePatroni(this.patroniTargets())])
+    const [etcd, patroni] = await Promise.all([this.etcdTargets().then((t) => sampleEtcd(t)), samplePatroni(this.patroniTargets())])
     const etcdGroup = etcdGroupHealth(etcd.samples, etcd.members)
     const patroniGroup = patroniGroupHealth(patroni)
     const health = clusterHealth([etcdGroup, patroniGroup], 'patroni', this.regions.map((r) => r.name), at)
@@ -585,13 +679,13 @@ export class LocalWorld implements World {
     const witness = this.regions.find((r) => r.role === 'witness')
     const etcd = health.groups.find((g) => g.group === 'etcd')
     if (!witness || !etcd?.leaderRegion || etcd.leaderRegion === witness.name) return false
-    const {samples} = await sampleEtcd(this.etcdTargets())
+    const {samples} = await sampleEtcd(await this.etcdTargets())
     const target = samples.find((s) => s.target.region === witness.name)?.status?.header?.member_id
     const leader = samples.find((s) => s.target.region === etcd.leaderRegion)
     if (!target || !leader) return false
     // etcd's gRPC gateway (MoveLeader), so that no etcdctl is needed
     try {
-      await fetchJson(`${leader.target.clientUrl}/v3/maintenance/transfer-leadership`, {body: {targetID: target}, timeoutMs: 5000})
+      await fetchJson(`${leader.target.clientUrl}/v3/maintenance/transfer-leadership`, {body: {targetID: target}, timeoutMs: 5000, tls: leader.target.tls})
       return true
     } catch {
       return false
@@ -739,6 +833,28 @@ export class LocalWorld implements World {
       })
     }
   }
+}
+
+async function backupsAvailable(): Promise<boolean> {
+  return (await findExecutable('pgbackrest')) !== undefined
+}
+
+/**
+ * The Python that has moto installed: the interpreter of the moto_server script when it names one
+ * (pip's entry-point scripts do), else python3 from PATH (a pyenv shim runs the same Python as moto_server).
+ */
+async function motoInterpreter(runner: CommandRunner): Promise<string> {
+  const motoServer = await findExecutable('moto_server')
+  if (!motoServer) {
+    if (runner.dryRun) {
+      runner.missingTools.add('moto_server')
+      return 'python3'
+    }
+    throw new PreconditionError('moto_server was not found', {hint: "pip install 'moto[server]>=5,<6' (npm run setup does)"})
+  }
+  const firstLine = (await readFile(motoServer, 'utf8').catch(() => '')).split('\n', 1)[0] ?? ''
+  const shebang = /^#!\s*(\S*python[\d.]*)\s*$/.exec(firstLine)?.[1]
+  return shebang && path.isAbsolute(shebang) ? shebang : 'python3'
 }
 
 /** One line per group, for error messages and progress. */

@@ -1,5 +1,7 @@
 import path from 'node:path'
 import type {AtlasConfig, Region} from '../../config/schema.js'
+import type {DatabaseRole} from '../types.js'
+import {pkiPaths} from './pki.js'
 
 /**
  * Where every piece of the local world lives: ports (a block of PORTS_PER_REGION
@@ -98,8 +100,9 @@ export function allPorts(layout: LocalLayout): Array<{port: number; owner: strin
   ]
 }
 
+/** etcd serves clients and peers over TLS only, with client certificates required on both. */
 export function etcdClientUrl(layout: LocalLayout, r: RegionLayout): string {
-  return `http://${layout.host}:${r.etcdClientPort}`
+  return `https://${layout.host}:${r.etcdClientPort}`
 }
 
 export function patroniUrl(layout: LocalLayout, r: RegionLayout): string {
@@ -107,13 +110,18 @@ export function patroniUrl(layout: LocalLayout, r: RegionLayout): string {
 }
 
 export function initialCluster(layout: LocalLayout): string {
-  return layout.regions.map((r) => `${r.etcdName}=http://${layout.host}:${r.etcdPeerPort}`).join(',')
+  return layout.regions.map((r) => `${r.etcdName}=https://${layout.host}:${r.etcdPeerPort}`).join(',')
 }
 
-/** etcd argv: one member per region; pre-vote so a member rejoining after a pause cannot disrupt the leader. */
+/**
+ * etcd argv: one member per region; pre-vote so a member rejoining after a pause cannot disrupt the leader.
+ * Clients and peers: TLS with the world's CA, and a certificate it signed required from the other side.
+ */
 export function etcdArgs(layout: LocalLayout, r: RegionLayout): string[] {
-  const peer = `http://${layout.host}:${r.etcdPeerPort}`
+  const peer = `https://${layout.host}:${r.etcdPeerPort}`
   const client = etcdClientUrl(layout, r)
+  const pki = pkiPaths(layout)
+  const member = pki.etcdMember(r)
   return [
     '--name', r.etcdName,
     '--data-dir', r.etcdDataDir,
@@ -126,6 +134,14 @@ export function etcdArgs(layout: LocalLayout, r: RegionLayout): string[] {
     // ignored once the data dir exists, so a restarted member rejoins the same cluster
     '--initial-cluster-state', 'new',
     '--pre-vote',
+    '--cert-file', member.cert,
+    '--key-file', member.key,
+    '--trusted-ca-file', pki.caCert,
+    '--client-cert-auth',
+    '--peer-cert-file', member.cert,
+    '--peer-key-file', member.key,
+    '--peer-trusted-ca-file', pki.caCert,
+    '--peer-client-cert-auth',
     // loopback: short timeouts make leader loss detectable within ~1 s
     '--heartbeat-interval', '100',
     '--election-timeout', '500',
@@ -141,6 +157,43 @@ export function motoArgs(layout: LocalLayout): string[] {
 export interface DatabaseSecrets {
   superuserPassword: string
   replicationPassword: string
+  /** atlas_ledger: the workload and the ledger service */
+  ledgerPassword: string
+  /** atlas_verify: read-only */
+  verifyPassword: string
+  /** Basic auth of Patroni's unsafe REST endpoints (switchover, restart, reload, PATCH /config); GET /cluster stays open */
+  restApiPassword: string
+}
+
+/**
+ * Who connects: `admin` is the superuser (setup only: schema, mint, roles; it also
+ * presents a client certificate), `ledger` inserts transfers and moves balances,
+ * `verify` reads.
+ */
+export type {DatabaseRole}
+
+export const ROLE_NAMES: Record<DatabaseRole, string> = {admin: 'postgres', ledger: 'atlas_ledger', verify: 'atlas_verify'}
+
+export function rolePassword(secrets: DatabaseSecrets, role: DatabaseRole): string {
+  return role === 'admin' ? secrets.superuserPassword : role === 'ledger' ? secrets.ledgerPassword : secrets.verifyPassword
+}
+
+/**
+ * pg_hba.conf, whole: peer on the socket for the postgres OS user, TLS (`hostssl`) for
+ * every TCP connection and no plain `host` line, so a connection without TLS finds no
+ * entry and is refused. The superuser and the replication user need a password and a
+ * client certificate whose CN is their name (clientcert=verify-full): their password
+ * sits in Patroni's configuration on every node, so it alone must not be enough.
+ */
+export function pgHba(layout: LocalLayout): string[] {
+  const net = `${layout.host}/32`
+  return [
+    'local all postgres peer',
+    'local all all scram-sha-256',
+    `hostssl replication replicator ${net} scram-sha-256 clientcert=verify-full`,
+    `hostssl all postgres ${net} scram-sha-256 clientcert=verify-full`,
+    `hostssl all ${ROLE_NAMES.ledger},${ROLE_NAMES.verify} ${net} scram-sha-256`,
+  ]
 }
 
 /** Seconds between the watchdog firing and the leader lease expiring (Patroni's safety_margin). */
@@ -156,14 +209,25 @@ export const WATCHDOG_SAFETY_MARGIN = 2
  */
 export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: DatabaseSecrets, binDir: string): Record<string, unknown> {
   const host = layout.host
+  const pki = pkiPaths(layout)
+  const server = pki.postgresServer(r)
+  // libpq settings of Patroni's own connections: verify the server, present the user's certificate
+  const tls = (pair: {cert: string; key: string}) => ({sslmode: 'verify-full', sslrootcert: pki.postgresCaCert, sslcert: pair.cert, sslkey: pair.key})
   return {
     scope: layout.scope,
     namespace: '/service/',
     name: r.postgresName,
-    restapi: {listen: `${host}:${r.patroniApiPort}`, connect_address: `${host}:${r.patroniApiPort}`},
+    // reads (GET /cluster, atlas's probe) stay open; anything that changes the cluster needs the password
+    restapi: {listen: `${host}:${r.patroniApiPort}`, connect_address: `${host}:${r.patroniApiPort}`, authentication: {username: 'patroni', password: secrets.restApiPassword}},
     // every member; Patroni discovers the cluster from them (pinning each node to its own region's member,
     // use_proxies, made a frozen witness stall writes for 8 s instead of 3 s: measured with bench/chaos)
-    etcd3: {hosts: layout.regions.map((x) => `${host}:${x.etcdClientPort}`)},
+    etcd3: {
+      hosts: layout.regions.map((x) => `${host}:${x.etcdClientPort}`),
+      protocol: 'https',
+      cacert: pki.postgresCaCert,
+      cert: pki.patroniEtcdClient.cert,
+      key: pki.patroniEtcdClient.key,
+    },
     bootstrap: {
       dcs: {
         ttl: 6,
@@ -210,20 +274,21 @@ export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: Dat
       bin_dir: binDir,
       pgpass: path.join(layout.postgresHome, `pgpass-${r.region.name}`),
       // the whole pg_hba.conf, written by Patroni on every start (bootstrap.pg_hba would only append to initdb's)
-      pg_hba: [
-        'local all postgres peer',
-        'local all all scram-sha-256',
-        `host replication replicator ${host}/32 scram-sha-256`,
-        `host all all ${host}/32 scram-sha-256`,
-      ],
+      pg_hba: pgHba(layout),
       authentication: {
-        superuser: {username: 'postgres', password: secrets.superuserPassword},
-        replication: {username: 'replicator', password: secrets.replicationPassword},
-        rewind: {username: 'postgres', password: secrets.superuserPassword},
+        superuser: {username: 'postgres', password: secrets.superuserPassword, ...tls(pki.patroniSuperuser)},
+        replication: {username: 'replicator', password: secrets.replicationPassword, ...tls(pki.patroniReplicator)},
+        rewind: {username: 'postgres', password: secrets.superuserPassword, ...tls(pki.patroniSuperuser)},
       },
       parameters: {
         unix_socket_directories: layout.postgresHome,
         password_encryption: 'scram-sha-256',
+        ssl: 'on',
+        ssl_cert_file: server.cert,
+        ssl_key_file: server.key,
+        // the CA that client certificates (superuser, replication) must be signed by
+        ssl_ca_file: pki.postgresCaCert,
+        ssl_min_protocol_version: 'TLSv1.2',
         shared_buffers: '32MB',
         // fast fsync-free writes would break durability claims; keep fsync on, but shorten checkpoints
         checkpoint_timeout: '5min',
@@ -235,7 +300,19 @@ export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: Dat
   }
 }
 
-/** Region-ordered pgwire URL of one node (the password is redacted in every output). */
-export function databaseUrl(layout: LocalLayout, r: RegionLayout, secrets: DatabaseSecrets, database = 'postgres'): string {
-  return `postgres://postgres:${encodeURIComponent(secrets.superuserPassword)}@${layout.host}:${r.postgresPort}/${database}`
+/**
+ * pgwire URL of one node for a role (the password is redacted in every output): TLS
+ * with the server verified against the world's CA (verify-full: the chain and the
+ * address), and for the superuser its client certificate.
+ */
+export function databaseUrl(layout: LocalLayout, r: RegionLayout, secrets: DatabaseSecrets, role: DatabaseRole = 'ledger', database = 'postgres'): string {
+  const pki = pkiPaths(layout)
+  const params = new URLSearchParams({sslmode: 'verify-full', sslrootcert: pki.caCert})
+  if (role === 'admin') {
+    params.set('sslcert', pki.atlasPostgresClient.cert)
+    params.set('sslkey', pki.atlasPostgresClient.key)
+  }
+  // URLSearchParams would encode the slashes of the paths; libpq and tlsOptions read them either way, people read them better raw
+  const query = [...params].map(([k, v]) => `${k}=${encodeURIComponent(v).replaceAll('%2F', '/')}`).join('&')
+  return `postgres://${ROLE_NAMES[role]}:${encodeURIComponent(rolePassword(secrets, role))}@${layout.host}:${r.postgresPort}/${database}?${query}`
 }

@@ -1,6 +1,7 @@
 import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {packagePath} from '../../paths.js'
+import {motoTlsArgs} from '../../backup/layout.js'
 import {etcdArgs, motoArgs, type LocalLayout} from './layout.js'
 
 /**
@@ -10,7 +11,7 @@ import {etcdArgs, motoArgs, type LocalLayout} from './layout.js'
  */
 export interface ManagedProcess {
   name: string
-  kind: 'etcd' | 'patroni' | 'moto'
+  kind: 'etcd' | 'patroni' | 'moto' | 'scheduler'
   region?: string
   tool: string
   args: string[]
@@ -20,6 +21,11 @@ export interface ManagedProcess {
   asPostgres: boolean
   /** a string unique to this process's command line, to tell our process from a reused PID */
   marker: string
+}
+
+/** Where the emulator's snapshot and journal live; `down --purge` removes it with the rest of the data dir. */
+export function motoStateDir(layout: LocalLayout): string {
+  return path.join(layout.dataDir, 'moto')
 }
 
 export function managedProcesses(layout: LocalLayout): ManagedProcess[] {
@@ -37,11 +43,14 @@ export function managedProcesses(layout: LocalLayout): ManagedProcess[] {
       marker: r.etcdDataDir,
     })
   }
+  // moto's server application under libexec/moto-persistent.py, which keeps its state (snapshot + journal)
+  // under <dataDir>/moto, so a `down`/`up` or a crash of the emulator loses no bucket, object or message
   procs.push({
     name: 'moto',
     kind: 'moto',
-    tool: 'moto_server',
-    args: motoArgs(layout),
+    tool: 'python3',
+    // the same state also over HTTPS (the port after the plain one), for pgBackRest's S3 repository
+    args: [packagePath('libexec', 'moto-persistent.py'), '--state-dir', motoStateDir(layout), ...motoTlsArgs(layout), ...motoArgs(layout)],
     logFile: path.join(layout.logDir, 'moto.log'),
     pidFile: path.join(layout.runDir, 'moto.pid'),
     asPostgres: false,
