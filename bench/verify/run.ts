@@ -6,10 +6,13 @@
  * Reports, never asserts.
  *
  *   node --import tsx bench/verify/run.ts   (BENCH_TRANSFERS, BENCH_ACCOUNTS, BENCH_ROUNDS)
+ *
+ * BENCH_CPU_PROF=<dir>: after the timed rounds, one more verify with the run log
+ * under `node --cpu-prof` (written to <dir>), and its top functions by self time.
  */
 import {execFile} from 'node:child_process'
 import {openSync, writeSync, closeSync} from 'node:fs'
-import {mkdtemp, mkdir, rm} from 'node:fs/promises'
+import {mkdtemp, mkdir, readdir, readFile, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {connectLedger} from '../../src/lib/ledger/db.js'
@@ -20,6 +23,7 @@ import {startPostgres} from '../../test/helpers/postgres.js'
 const transfers = Number(process.env.BENCH_TRANSFERS ?? 1_000_000)
 const accounts = Number(process.env.BENCH_ACCOUNTS ?? 1000)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+const profileDir = process.env.BENCH_CPU_PROF
 const here = path.dirname(new URL(import.meta.url).pathname)
 
 /** The bare aggregate: conservation and replay of every account in one statement. */
@@ -29,9 +33,9 @@ FROM accounts a
 LEFT JOIN (SELECT to_account AS account, sum(amount) AS total FROM transfers GROUP BY to_account) i ON i.account = a.id
 LEFT JOIN (SELECT from_account AS account, sum(amount) AS total FROM transfers GROUP BY from_account) o ON o.account = a.id`
 
-function child(args: string[]): Promise<{seconds: number; maxRssMB: number; ok: boolean; transfers: number}> {
+function child(args: string[], nodeOptions: string[] = []): Promise<{seconds: number; maxRssMB: number; ok: boolean; transfers: number}> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', path.join(here, 'child.ts'), ...args], {maxBuffer: 1 << 20}, (error, stdout, stderr) => {
+    execFile(process.execPath, [...nodeOptions, '--import', 'tsx', path.join(here, 'child.ts'), ...args], {maxBuffer: 1 << 20}, (error, stdout, stderr) => {
       if (error) reject(new Error(`${error.message}\n${stderr}`))
       else resolve(JSON.parse(stdout.trim().split('\n').at(-1)!))
     })
@@ -83,6 +87,14 @@ try {
     rows.push({round, aggregate, verify: plain.seconds, verifyRss: plain.maxRssMB, verifyWithLog: withLog.seconds, verifyWithLogRss: withLog.maxRssMB})
   }
   await sql.end({timeout: 1})
+  if (profileDir) {
+    await mkdir(profileDir, {recursive: true})
+    const before = new Set(await readdir(profileDir))
+    const profiled = await child([pg.url, runDir], ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])
+    const file = (await readdir(profileDir)).find((f) => f.endsWith('.cpuprofile') && !before.has(f))
+    console.log(`profiled verify with run log: ${profiled.seconds} s; ${file ? path.join(profileDir, file) : 'no profile written'}`)
+    if (file) for (const line of await topFunctions(path.join(profileDir, file))) console.log(`  ${line}`)
+  }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
   const agg = median(rows.map((r) => r.aggregate))
   const v = median(rows.map((r) => r.verify))
@@ -91,9 +103,32 @@ try {
   for (const r of rows) {
     console.log(`  round ${r.round}: bare aggregate ${r.aggregate.toFixed(3)} s | verify ${r.verify.toFixed(3)} s, ${r.verifyRss} MB | verify + run log of ${transfers} ids ${r.verifyWithLog.toFixed(3)} s, ${r.verifyWithLogRss} MB`)
   }
-  console.log(`median: verify / aggregate = ${(v / agg).toFixed(2)}x (goal <= 1.5x); verify with run log / aggregate = ${(vl / agg).toFixed(2)}x; peak RSS ${Math.max(...rows.map((r) => r.verifyRss))} MB / ${Math.max(...rows.map((r) => r.verifyWithLogRss))} MB (goal <= 200 MB)`)
+  console.log(`median: verify / aggregate = ${(v / agg).toFixed(2)}x (goal <= 1.5x); verify with run log / aggregate = ${(vl / agg).toFixed(2)}x (goal <= 2x); peak RSS ${Math.max(...rows.map((r) => r.verifyRss))} MB / ${Math.max(...rows.map((r) => r.verifyWithLogRss))} MB (goal <= 200 MB)`)
   console.log(JSON.stringify({bench: 'verify', transfers, accounts, rows, ratio: Number((v / agg).toFixed(3)), ratioWithRunLog: Number((vl / agg).toFixed(3))}))
 } finally {
   await pg.stop()
   await rm(tmp, {recursive: true, force: true})
+}
+
+/** The functions of a .cpuprofile with the most self time (samples), as "ms  %  function file:line". */
+async function topFunctions(file: string, n = 15): Promise<string[]> {
+  const profile = JSON.parse(await readFile(file, 'utf8')) as {
+    nodes: Array<{id: number; callFrame: {functionName: string; url: string; lineNumber: number}}>
+    samples: number[]
+    timeDeltas: number[]
+  }
+  const byNode = new Map(profile.nodes.map((node) => [node.id, node]))
+  const self = new Map<string, number>()
+  let total = 0
+  profile.samples.forEach((id, i) => {
+    const frame = byNode.get(id)!.callFrame
+    const key = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/(src|node_modules)\//, '$1/')}${frame.url ? `:${frame.lineNumber + 1}` : ''}`
+    const us = profile.timeDeltas[i] ?? 0
+    self.set(key, (self.get(key) ?? 0) + us)
+    total += us
+  })
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([key, us]) => `${(us / 1000).toFixed(0).padStart(6)} ms ${((100 * us) / total).toFixed(1).padStart(5)}%  ${key}`)
 }

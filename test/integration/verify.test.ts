@@ -281,6 +281,50 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     expect(verdict.checks.find((c) => c.name === 'replay')!.ok).to.equal(true)
   })
 
+  it('the run-log join (binary COPY, ids as 128-bit keys) finds a lost acknowledged id, unknown ids committed and not, a mismatch and a damaged id, whole and partitioned', async () => {
+    const {sql, runDir, acked} = await ledgerAfterWorkload(200)
+    const {transfer} = await import('../../src/lib/ledger/transfer.js')
+    const {RunLogWriter} = await import('../../src/lib/ledger/runlog.js')
+    const {verifyLedger} = await import('../../src/lib/ledger/verify.js')
+    const lost = acked[9]
+    const [row] = await sql.unsafe('DELETE FROM transfers WHERE id = $1 RETURNING from_account, to_account, amount', [lost])
+    await sql.unsafe('UPDATE accounts SET balance = balance + $2 WHERE id = $1', [row.from_account, row.amount])
+    await sql.unsafe('UPDATE accounts SET balance = balance - $2 WHERE id = $1', [row.to_account, row.amount])
+    const altered = acked[23]
+    const before = await alterTransfer(sql, altered, {amount: 4321})
+    // a second client whose answers were lost: one of its requests committed, one did not
+    const log = new RunLogWriter(path.join(tmp, `unknown-${database}`))
+    const committed = {id: randomUUID().toUpperCase(), from: 1, to: 2, amount: 3, originRegion: 'us'}
+    const notCommitted = {id: randomUUID(), from: 2, to: 1, amount: 4, originRegion: 'us'}
+    log.attempt(committed)
+    expect((await transfer(sql, {...committed, id: committed.id.toLowerCase()})).outcome).to.equal('applied')
+    log.outcome(committed.id, 'unknown', 'connection reset')
+    log.attempt(notCommitted)
+    log.outcome(notCommitted.id, 'unknown', 'connection reset')
+    // a damaged line: 36 characters that are not a UUID, acknowledged
+    const damaged = 'zzzzzzzz-not-a-uuid-but-36-chars-xyz'
+    log.outcome(damaged, 'applied')
+    log.close()
+    const runLogs = [runDir, path.dirname(log.file)]
+    const whole = await verifyLedger({sql, runLogs})
+    const split = await verifyLedger({sql, runLogs, partitionIds: 5})
+    await sql.end({timeout: 1})
+    for (const verdict of [whole, split]) {
+      expect(verdict.violations.map((v) => [v.kind, v.ids])).to.have.deep.members([
+        ['lost', [lost]],
+        ['lost', [damaged]],
+        ['altered', [altered]],
+      ])
+      expect(verdict.violations.find((v) => v.kind === 'altered')!.message).to.equal(
+        `transfer ${altered} is stored as from ${before.from} to ${before.to} amount 4321, but the client sent from ${before.from} to ${before.to} amount ${before.amount} (amount differs)`,
+      )
+      expect(verdict.summary.runLogIds).to.deep.include({attempted: 203, acknowledged: 201, unknown: 2, unknownCommitted: 1, unknownNotCommitted: 1})
+      expect(verdict.summary.integrity!.comparedWithRequest).to.equal(200)
+      expect(verdict.checks.filter((c) => !c.ok).map((c) => c.name)).to.have.members(['durability', 'integrity'])
+    }
+    expect(split.summary).to.deep.equal(whole.summary)
+  })
+
   it('ledger init and workload through the CLI: idempotent init, --json alone on stdout, progress on stderr', async () => {
     const admin = await connectLedger(pg.url, {max: 1})
     await admin.unsafe('CREATE DATABASE cli_flow')

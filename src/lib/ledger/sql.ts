@@ -118,10 +118,10 @@ WHERE table_name = 'transfers' AND constraint_type = 'PRIMARY KEY' AND table_sch
  * $1 last id (exclusive), $2 upper bound (inclusive), $3 page size.
  */
 export const TRANSFER_ROWS_PAGE = 'SELECT id, from_account, to_account, amount, origin_region FROM transfers WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3'
-/** every stored transfer of an id range [$1, $2] without its origin, in no particular order (read through a cursor: the physical order) */
-export const TRANSFER_ROWS_IN_RANGE = 'SELECT id, from_account, to_account, amount FROM transfers WHERE id >= $1 AND id <= $2'
 /** every stored transfer as "<id>\t<from>\t<to>\t<amount>" lines, in the table's physical order (COPY exists in both databases) */
 export const COPY_TRANSFER_ROWS = 'COPY (SELECT id, from_account, to_account, amount FROM transfers) TO STDOUT'
+/** COPY_TRANSFER_ROWS in PostgreSQL's binary format (less work for the server and the client; CockroachDB falls back to the text form) */
+export const COPY_TRANSFER_ROWS_BINARY = 'COPY (SELECT id, from_account, to_account, amount FROM transfers) TO STDOUT (FORMAT binary)'
 /** the first page of a range includes its lower bound */
 export const TRANSFER_ROWS_FIRST_PAGE = 'SELECT id, from_account, to_account, amount, origin_region FROM transfers WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT $3'
 

@@ -6,10 +6,11 @@ import {PreconditionError, UsageError} from '../errors.js'
 import {sleep} from '../proc/ports.js'
 import {listAuditIds, readAuditRecord, type AuditRecord, type AuditTarget} from '../cloud/audit.js'
 import {combineDatabaseUrls, connectLedger, type LedgerSql} from './db.js'
-import {combineStatus, IdStatus, statusOfLine} from './runlog.js'
+import {IdStatus, statusOfLine} from './runlog.js'
 import {selectRunLogs, type RunLogSelection} from './runlogs.js'
 import {requireMint} from './schema.js'
 import * as q from './sql.js'
+import {describeRequest, formatUuid, LoggedIds, parsedId, parseUuid, readUuid, REQUEST_KNOWN, STORED} from './verify/ids.js'
 
 export type ViolationKind =
   | 'conservation'
@@ -78,7 +79,7 @@ export interface VerifyOptions {
   onProgress?: (message: string) => void
   /** for the external partitioning of big run logs; default os.tmpdir() */
   tmpDir?: string
-  /** run-log ids held in memory at once (one partition); default 100,000 */
+  /** run-log ids held in memory at once (one partition); default 1,500,000 */
   partitionIds?: number
   /** a statement (or connection) that does not answer within this ends verify with exit 3; default 60 s */
   timeoutMs?: number
@@ -125,8 +126,8 @@ export interface VerifyResult {
 
 const ID_PAGE = 5_000
 const ACCOUNT_CHUNK = 100_000
-/** ids of the run log held in memory at once (one partition) */
-const PARTITION_TARGET = 100_000
+/** ids of the run log held in memory at once (one partition): about 50 MB per million (see LoggedIds) */
+const PARTITION_TARGET = 1_500_000
 const LOWEST_UUID = '00000000-0000-0000-0000-000000000000'
 const HIGHEST_UUID = 'ffffffff-ffff-ffff-ffff-ffffffffffff'
 
@@ -334,7 +335,7 @@ class StatementBound {
   private server: string | undefined
 
   constructor(
-    private readonly timeoutMs: number,
+    readonly timeoutMs: number,
     private readonly hosts: string[],
   ) {
     if (hosts.length === 1) this.server = hosts[0]
@@ -366,6 +367,11 @@ class StatementBound {
     return Promise.race([answered, timeout]).finally(() => clearTimeout(timer))
   }
 
+  /** the error of a statement that did not answer (or stopped sending) within the bound */
+  notAnsweringError(what: string): PreconditionError {
+    return this.notAnswering(what, `within ${formatSeconds(this.timeoutMs)}`)
+  }
+
   private notAnswering(what: string, bound: string, server = this.server): PreconditionError {
     const who = server ? `the database server ${server}` : this.hosts.length > 0 ? `the database (hosts ${this.hosts.join(', ')})` : 'the database'
     return new PreconditionError(`${who} did not answer ${bound} (${what})`, {
@@ -393,82 +399,9 @@ export interface StoredTransfer {
   originRegion: string
 }
 
-const REQUEST_KNOWN = 1
-const STORED = 2
-
 /**
- * What the run logs say about the ids of one partition: each id maps to a slot of
- * parallel typed arrays, not to an object (millions of entries stay cheap for the
- * garbage collector).
- */
-class LoggedIds {
-  private readonly slots = new Map<string, number>()
-  status = new Uint8Array(1024)
-  /** REQUEST_KNOWN: the attempt line was read; STORED: found in the transfers table */
-  flags = new Uint8Array(1024)
-  /** from, to, amount as the client sent them, three per slot */
-  request = new Float64Array(3 * 1024)
-  /** a second, different request under the same id, as "from 1 to 2 amount 3" (rare: kept as text) */
-  readonly conflicting = new Map<number, {id: string; other: string}>()
-
-  slot(id: string): number | undefined {
-    return this.slots.get(id)
-  }
-
-  entries(): IterableIterator<[string, number]> {
-    return this.slots.entries()
-  }
-
-  slotsInUse(): IterableIterator<number> {
-    return this.slots.values()
-  }
-
-  /** "from 1 to 2 amount 3" as the client sent it */
-  describe(slot: number): string {
-    return describeRequest(this.request[3 * slot], this.request[3 * slot + 1], this.request[3 * slot + 2])
-  }
-
-  /** Adds one run-log record. */
-  add(status: IdStatus, chunk: Buffer, idStart: number, lineEnd: number): void {
-    const id = idAt(chunk, idStart)
-    const hasRequest = status === IdStatus.Attempted && parseRequest(chunk, idStart, lineEnd) >= 0
-    let slot = this.slots.get(id)
-    if (slot === undefined) {
-      slot = this.slots.size
-      if (slot === this.status.length) this.grow()
-      this.slots.set(id, slot)
-      this.status[slot] = status
-      this.flags[slot] = 0
-    } else {
-      this.status[slot] = combineStatus(this.status[slot] as IdStatus, status)
-    }
-    if (!hasRequest) return
-    const at = 3 * slot
-    if ((this.flags[slot] & REQUEST_KNOWN) === 0) {
-      this.flags[slot] |= REQUEST_KNOWN
-      this.request.set(parsedRequest, at)
-    } else if (parsedRequest[0] !== this.request[at] || parsedRequest[1] !== this.request[at + 1] || parsedRequest[2] !== this.request[at + 2]) {
-      if (!this.conflicting.has(slot)) this.conflicting.set(slot, {id, other: describeRequest(parsedRequest[0], parsedRequest[1], parsedRequest[2])})
-    }
-  }
-
-  private grow(): void {
-    const size = this.status.length * 2
-    const status = new Uint8Array(size)
-    status.set(this.status)
-    const flags = new Uint8Array(size)
-    flags.set(this.flags)
-    const request = new Float64Array(3 * size)
-    request.set(this.request)
-    this.status = status
-    this.flags = flags
-    this.request = request
-  }
-}
-
-/**
- * One pass over the stored transfers in key order, partition by partition,
- * merge-joined with the run logs and the audit listings.
+ * One pass over the stored transfers, partition by partition, joined with the run
+ * logs (hash lookups by the id's 128 bits) and merge-joined with the audit listings.
  */
 async function scanIds(
   sql: LedgerSql,
@@ -487,7 +420,9 @@ async function scanIds(
   let transfers = 0
   let comparedWithRequest = 0
   let streamDuplicates = 0
-  let previous: string | undefined
+  /** the id of the previous stored row (a repeated id that is in no run log is still a duplicate) */
+  const previous = new Int32Array(4)
+  let hasPrevious = false
   const ranges = partitions?.ranges ?? [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: async () => new LoggedIds()}]
   try {
     // several partitions and no audit merge: one pass over the table spills the stored transfers into
@@ -498,9 +433,11 @@ async function scanIds(
       options.signal?.throwIfAborted()
       const ids = await range.load()
       if (runLog) {
-        for (const slot of ids.slotsInUse()) {
+        // bucket order: the records in memory order
+        for (let slot = 0; slot < ids.capacity; slot++) {
+          if (!ids.used(slot)) continue
           runLog.attempted++
-          const status = ids.status[slot]
+          const status = ids.status(slot)
           if (status === IdStatus.Acknowledged) runLog.acknowledged++
           else if (status === IdStatus.Unknown) runLog.unknown++
           else if (status === IdStatus.NotCommitted) runLog.notCommitted++
@@ -514,31 +451,40 @@ async function scanIds(
           })
         }
       }
-      /** the checks of one stored transfer against the run log; false for a repeated id */
-      const check = (id: string, from: number, to: number, amount: number): boolean => {
+      /** the checks of one stored transfer (its id in parsedId) against the run log; false for a repeated id */
+      const check = (from: number, to: number, amount: number): boolean => {
         transfers++
-        const slot = runLog ? ids.slot(id) : undefined
-        if (id === previous || (slot !== undefined && ids.flags[slot] & STORED)) {
+        const slot = runLog ? ids.find() : -1
+        const repeated = hasPrevious && parsedId[0] === previous[0] && parsedId[1] === previous[1] && parsedId[2] === previous[2] && parsedId[3] === previous[3]
+        if (repeated || (slot >= 0 && ids.has(slot, STORED))) {
           streamDuplicates++
+          const id = formatUuid(parsedId[0], parsedId[1], parsedId[2], parsedId[3])
           report({kind: 'duplicate', message: `transfer ${id} is stored more than once`, ids: [id]})
           return false
         }
-        previous = id
+        previous[0] = parsedId[0]
+        previous[1] = parsedId[1]
+        previous[2] = parsedId[2]
+        previous[3] = parsedId[3]
+        hasPrevious = true
         if (!runLog) return true
-        if (slot === undefined) {
+        if (slot < 0) {
+          const id = formatUuid(parsedId[0], parsedId[1], parsedId[2], parsedId[3])
           report({kind: 'phantom', message: `transfer ${id} is stored but no client attempted it (it is in none of the ${runLogFiles.length} run log(s) read)`, ids: [id]})
           return true
         }
-        ids.flags[slot] |= STORED
-        const status = ids.status[slot]
+        ids.mark(slot, STORED)
+        const status = ids.status(slot)
         if (status === IdStatus.NotCommitted) {
+          const id = ids.idOf(slot)
           report({kind: 'committed_despite_failure', message: `transfer ${id} was reported rejected/failed to the client but is committed`, ids: [id]})
         } else if (status === IdStatus.Unknown) runLog.unknownCommitted++
-        if ((ids.flags[slot] & REQUEST_KNOWN) === 0) return true
+        if (!ids.has(slot, REQUEST_KNOWN)) return true
         comparedWithRequest++
-        const sent = {from: ids.request[3 * slot], to: ids.request[3 * slot + 1], amount: ids.request[3 * slot + 2]}
         // a reused id was reported above; its stored transfer must still be one of the requests
-        if ((from !== sent.from || to !== sent.to || amount !== sent.amount) && describeRequest(from, to, amount) !== ids.conflicting.get(slot)?.other) {
+        if ((from !== ids.request(slot, 0) || to !== ids.request(slot, 1) || amount !== ids.request(slot, 2)) && describeRequest(from, to, amount) !== ids.conflicting.get(slot)?.other) {
+          const id = ids.idOf(slot)
+          const sent = {from: ids.request(slot, 0), to: ids.request(slot, 1), amount: ids.request(slot, 2)}
           const fields = (['from', 'to', 'amount'] as const).filter((f) => ({from, to, amount})[f] !== sent[f])
           report({
             kind: 'altered',
@@ -551,11 +497,17 @@ async function scanIds(
       }
       if (spilled) {
         await scanStoredPartition(spilled.file(range), check)
+      } else if (!audit) {
+        // the run-log join alone: the whole table in its physical order, one COPY
+        await streamStoredTransfers(sql, bound, state, check)
       } else {
-        // the audit merge needs key order; the run-log join alone looks ids up in the partition's map
-        for await (const page of transferRows(sql, range, audit !== undefined, bound, state)) {
+        // the audit merge needs key order
+        const idBytes = Buffer.alloc(36)
+        for await (const page of transferRows(sql, range, bound, state)) {
           for (const row of page) {
-            if (check(row[0], Number(row[1]), Number(row[2]), Number(row[3])) && audit) {
+            idBytes.write(row[0], 'latin1')
+            if (!parseUuid(idBytes, 0)) throw new Error(`transfer id ${row[0]} read back is not a UUID`)
+            if (check(Number(row[1]), Number(row[2]), Number(row[3]))) {
               await audit.transfer({id: row[0], from: row[1], to: row[2], amount: row[3], originRegion: row[4]})
             }
           }
@@ -563,12 +515,21 @@ async function scanIds(
       }
       // what the run log has and the database does not
       if (runLog) {
-        for (const [id, slot] of ids.entries()) {
-          if (ids.flags[slot] & STORED) continue
-          const status = ids.status[slot]
-          if (status === IdStatus.Acknowledged) report({kind: 'lost', message: `transfer ${id} was acknowledged to the client but is not stored`, ids: [id]})
+        let lost = 0
+        for (let slot = 0; slot < ids.capacity; slot++) {
+          if (!ids.used(slot) || ids.has(slot, STORED)) continue
+          const status = ids.status(slot)
+          if (status === IdStatus.Acknowledged) lost++
           else if (status === IdStatus.Unknown) runLog.unknownNotCommitted++
           else if (status === IdStatus.Sent) runLog.sentNotApplied++
+        }
+        // the lost ones in run-log order
+        for (let i = 0; lost > 0 && i < ids.size; i++) {
+          const slot = ids.slotAt(i)
+          if (ids.has(slot, STORED) || ids.status(slot) !== IdStatus.Acknowledged) continue
+          lost--
+          const id = ids.idOf(slot)
+          report({kind: 'lost', message: `transfer ${id} was acknowledged to the client but is not stored`, ids: [id]})
         }
       }
       done++
@@ -585,86 +546,184 @@ async function scanIds(
   return {transfers, runLog, audit: audit?.summary, integrity, streamDuplicates}
 }
 
+/** binary COPY: the signature that starts the stream, and the row layout of COPY_TRANSFER_ROWS_BINARY */
+const PGCOPY_SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1')
+/** 2-byte field count, then per field a 4-byte length and the value: a 16-byte UUID and three 8-byte integers */
+const BINARY_ROW = 2 + 4 + 16 + 3 * (4 + 8)
+
+/** a signed 8-byte big-endian integer as a number (exact below 2^53, as the run log's requests are read) */
+function readInt8(chunk: Buffer, at: number): number {
+  return chunk.readInt32BE(at) * 4294967296 + chunk.readUInt32BE(at + 4)
+}
+
 /**
- * Copies every stored transfer into per-partition files of "<id>\t<from>\t<to>\t<amount>"
- * lines, reading the table once in its physical order with COPY (the rows arrive
- * as exactly those lines: they are split by id prefix as bytes, no strings).
+ * Every stored transfer, in the table's physical order, through one COPY: calls
+ * onRow(from, to, amount) with the id in parsedId; no string or object per row.
+ * Binary COPY where the server has it (PostgreSQL: no text to format on the server,
+ * fixed-size rows here), otherwise the text form ("<id>\t<from>\t<to>\t<amount>"
+ * lines; CockroachDB's COPY TO has no binary format).
+ */
+async function streamStoredTransfers(sql: LedgerSql, bound: StatementBound, state: ScanState, onRow: (from: number, to: number, amount: number) => unknown): Promise<void> {
+  const what = () => `copying transfer rows (${state.transferRowsRead} read so far)`
+  let rows = 0
+  const read = async (statement: string, consume: (chunk: Buffer) => Buffer, finish: (rest: Buffer) => void) => {
+    const stream = await bound.answer(what(), sql.unsafe(statement).readable())
+    // postgres.js pauses the socket when the stream's buffer is full and resumes it from the stream's _read(). If the
+    // COPY ends while it is paused (its last rows arrived before they were read), _read() is never called again and
+    // the connection stays deaf to the next statement (verify would wait out --timeout): one call at the end resumes it.
+    const resume = () => (stream as unknown as {_read(size: number): void})._read(0)
+    await new Promise<void>((resolve, reject) => {
+      // the incomplete last row of a chunk, completed by the next one
+      let rest: Buffer = EMPTY
+      let timer: NodeJS.Timeout | undefined
+      const fail = (error: unknown) => {
+        clearTimeout(timer)
+        stream.destroy()
+        reject(error)
+      }
+      // the statement bound applies to each chunk: a server that stops sending ends verify
+      const arm = () => {
+        clearTimeout(timer)
+        timer = setTimeout(() => fail(bound.notAnsweringError(what())), bound.timeoutMs)
+      }
+      // each CopyData message (one row) is a chunk of its own: read() takes all that arrived at once, in one buffer
+      stream.on('readable', () => {
+        try {
+          for (let chunk: Buffer | null = stream.read(); chunk !== null; chunk = stream.read()) {
+            rest = consume(rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk)
+          }
+          arm()
+        } catch (error) {
+          fail(error)
+        }
+      })
+      stream.on('end', () => {
+        clearTimeout(timer)
+        try {
+          finish(rest)
+          resolve()
+        } catch (error) {
+          reject(error)
+        }
+      })
+      stream.on('error', (error) => fail(error))
+      arm()
+    }).finally(resume)
+  }
+  let headerRead = false
+  const binaryRows = (chunk: Buffer): Buffer => {
+    let at = 0
+    if (!headerRead) {
+      if (chunk.length < 19) return chunk
+      if (!chunk.subarray(0, 11).equals(PGCOPY_SIGNATURE)) throw new Error('binary COPY: not a PGCOPY stream')
+      at = 19 + chunk.readUInt32BE(15)
+      headerRead = true
+    }
+    while (at + 2 <= chunk.length) {
+      const fields = chunk.readInt16BE(at)
+      if (fields === -1) return EMPTY
+      if (at + BINARY_ROW > chunk.length) break
+      if (fields !== 4 || chunk.readInt32BE(at + 2) !== 16 || chunk.readInt32BE(at + 22) !== 8 || chunk.readInt32BE(at + 34) !== 8 || chunk.readInt32BE(at + 46) !== 8) {
+        throw new Error('binary COPY: unexpected row layout')
+      }
+      readUuid(chunk, at + 6)
+      rows++
+      onRow(readInt8(chunk, at + 26), readInt8(chunk, at + 38), readInt8(chunk, at + 50))
+      at += BINARY_ROW
+    }
+    state.transferRowsRead = rows
+    return at === chunk.length ? EMPTY : chunk.subarray(at)
+  }
+  const textLine = (chunk: Buffer, start: number, end: number) => {
+    if (end - start < 36) return
+    if (!parseUuid(chunk, start)) throw new Error(`transfer id ${chunk.toString('latin1', start, start + 36)} read back is not a UUID`)
+    // always checked, even if unparsable (NaN fields then show as altered): a stored row must never be skipped
+    if (parseRequest(chunk, start, end) < 0) parsedRequest.fill(Number.NaN)
+    rows++
+    onRow(parsedRequest[0], parsedRequest[1], parsedRequest[2])
+  }
+  const textLines = (chunk: Buffer): Buffer => {
+    let start = 0
+    for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
+      textLine(chunk, start, nl)
+      start = nl + 1
+    }
+    state.transferRowsRead = rows
+    return start === chunk.length ? EMPTY : chunk.subarray(start)
+  }
+  try {
+    await read(q.COPY_TRANSFER_ROWS_BINARY, binaryRows, (rest) => {
+      if (rest.length > 0) throw new Error('binary COPY: the stream ended inside a row')
+    })
+  } catch (error) {
+    // a server without binary COPY refuses it before the first row; anything later is a real failure
+    if (rows > 0 || error instanceof PreconditionError) throw error
+    await read(q.COPY_TRANSFER_ROWS, textLines, (rest) => rest.length > 0 && textLine(rest, 0, rest.length))
+  }
+}
+
+/** one stored transfer in a partition file: the id's 16 bytes, then from, to and amount as doubles */
+const STORED_RECORD = 16 + 3 * 8
+
+/**
+ * Copies every stored transfer into per-partition files of fixed-size records
+ * (STORED_RECORD), reading the table once in its physical order (streamStoredTransfers).
  */
 async function spillStoredTransfers(sql: LedgerSql, partitions: Partitions, bound: StatementBound, state: ScanState): Promise<{file: (range: IdRange) => string}> {
   state.phase = 'copying the stored transfers into partitions'
   const writer = new PartitionWriter(partitions.dir, partitions.prefixes, '.stored')
-  const what = () => `copying transfer rows (${state.transferRowsRead} read so far)`
-  const stream = await bound.answer(what(), sql.unsafe(q.COPY_TRANSFER_ROWS).readable())
-  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>
-  // the incomplete last line of a chunk, completed by the next one
-  let rest: Buffer = EMPTY
-  const line = (chunk: Buffer, start: number, end: number) => {
-    const index = partitions.indexOf(chunk, start)
-    if (index < 0 || end - start > PARTITION_RECORD_MAX - 1) return
-    const [buffer, at] = writer.reserve(index)
-    chunk.copy(buffer, at, start, end)
-    buffer[at + end - start] = 10
-    writer.commit(index, at + end - start + 1)
-    state.transferRowsRead++
-  }
   try {
-    for (;;) {
-      const next = await bound.answer(what(), chunks.next())
-      if (next.done) break
-      // a chunk is usually one whole row: no copy then
-      const chunk = rest.length > 0 ? Buffer.concat([rest, next.value]) : next.value
-      let start = 0
-      for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
-        line(chunk, start, nl)
-        start = nl + 1
-      }
-      rest = start === chunk.length ? EMPTY : chunk.subarray(start)
-    }
-    if (rest.length > 0) line(rest, 0, rest.length)
+    await streamStoredTransfers(sql, bound, state, (from, to, amount) => {
+      const index = partitions.indexOfWord(parsedId[0])
+      const [buffer, at] = writer.reserve(index)
+      buffer.writeInt32BE(parsedId[0], at)
+      buffer.writeInt32BE(parsedId[1], at + 4)
+      buffer.writeInt32BE(parsedId[2], at + 8)
+      buffer.writeInt32BE(parsedId[3], at + 12)
+      buffer.writeDoubleLE(from, at + 16)
+      buffer.writeDoubleLE(to, at + 24)
+      buffer.writeDoubleLE(amount, at + 32)
+      writer.commit(index, at + STORED_RECORD)
+    })
   } finally {
-    stream.destroy()
     writer.close()
   }
   state.phase = 'checking the partitions'
   return {file: (range) => path.join(partitions.dir, `${partitions.prefixes[partitions.indexOf(Buffer.from(range.lo, 'latin1'), 0)]}.stored`)}
 }
 
-/** Calls check(id, from, to, amount) for each line of a spilled partition file. */
-async function scanStoredPartition(file: string, check: (id: string, from: number, to: number, amount: number) => boolean): Promise<void> {
-  await forEachLine(file, (chunk, start, end) => {
-    // the line is "<id>\t<from>\t<to>\t<amount>": parseRequest reads the fields after a 36-byte id and a tab
-    if (end - start < 36) return
-    // always checked, even if unparsable (NaN fields then show as altered): a stored row must never be skipped
-    if (parseRequest(chunk, start, end) < 0) parsedRequest.fill(Number.NaN)
-    check(idAt(chunk, start), parsedRequest[0], parsedRequest[1], parsedRequest[2])
-  })
+/** Calls check(from, to, amount) with the id in parsedId for each record of a spilled partition file. */
+async function scanStoredPartition(file: string, check: (from: number, to: number, amount: number) => unknown): Promise<void> {
+  const buffer = Buffer.allocUnsafe(STORED_RECORD * 8192)
+  const handle = await open(file, 'r')
+  try {
+    let filled = 0
+    for (;;) {
+      const {bytesRead} = await handle.read(buffer, filled, buffer.length - filled, null)
+      filled += bytesRead
+      let at = 0
+      for (; at + STORED_RECORD <= filled; at += STORED_RECORD) {
+        readUuid(buffer, at)
+        check(buffer.readDoubleLE(at + 16), buffer.readDoubleLE(at + 24), buffer.readDoubleLE(at + 32))
+      }
+      if (bytesRead === 0) break
+      buffer.copyWithin(0, at, filled)
+      filled -= at
+    }
+  } finally {
+    await handle.close()
+  }
 }
 
-/** id, from_account, to_account, amount as text, and origin_region when read in key order (for the audit merge) */
+/** id, from_account, to_account, amount as text, and origin_region (for the audit merge) */
 type TransferRow = [string, string, string, string, string]
 
 /**
- * The stored transfers of one id range, a batch at a time. In key order (keyset
- * pages, the next one requested while this one is merged) when merged with the
- * audit listings; otherwise in the table's physical order through one cursor: key
- * order costs a random heap read per row once the statement needs more than the
- * primary key, the physical order reads each page once.
+ * The stored transfers of one id range in key order, a page at a time (keyset
+ * pages, the next one requested while this one is merged with the audit listings).
  */
-async function* transferRows(sql: LedgerSql, range: IdRange, keyOrder: boolean, bound: StatementBound, state: ScanState): AsyncGenerator<TransferRow[]> {
+async function* transferRows(sql: LedgerSql, range: IdRange, bound: StatementBound, state: ScanState): AsyncGenerator<TransferRow[]> {
   const what = () => `reading transfer rows (${state.transferRowsRead} read so far)`
-  if (!keyOrder) {
-    const cursor = (sql.unsafe(q.TRANSFER_ROWS_IN_RANGE, [range.lo, range.hi]).values().cursor(ID_PAGE) as unknown as AsyncIterable<TransferRow[]>)[Symbol.asyncIterator]()
-    try {
-      for (;;) {
-        const batch = await bound.answer(what(), cursor.next())
-        if (batch.done) return
-        state.transferRowsRead += batch.value.length
-        yield batch.value
-      }
-    } finally {
-      await cursor.return?.()
-    }
-  }
   const fetchPage = (after: string, first: boolean) => {
     const pending = sql.unsafe(first ? q.TRANSFER_ROWS_FIRST_PAGE : q.TRANSFER_ROWS_PAGE, [after, range.hi, ID_PAGE], {prepare: true}).values() as unknown as Promise<TransferRow[]>
     pending.catch(() => {})
@@ -679,9 +738,6 @@ async function* transferRows(sql: LedgerSql, range: IdRange, keyOrder: boolean, 
   }
 }
 
-function describeRequest(from: number, to: number, amount: number): string {
-  return `from ${from} to ${to} amount ${amount}`
-}
 
 interface IdRange {
   lo: string
@@ -740,12 +796,6 @@ const READ_BUFFER = 1 << 20
 const EMPTY = Buffer.alloc(0)
 
 
-/** the id at idStart as a fresh lower-case string (ids are written lower-case; upper-case input is folded) */
-function idAt(chunk: Buffer, idStart: number): string {
-  const id = chunk.toString('latin1', idStart, idStart + 36)
-  return /[A-F]/.test(id) ? id.toLowerCase() : id
-}
-
 /** from, to, amount of the last parseRequest (one scratch array: no allocation per line) */
 const parsedRequest = new Float64Array(3)
 
@@ -791,6 +841,8 @@ interface Partitions {
   prefixes: string[]
   /** the partition of the id whose text starts at `at`, or -1 */
   indexOf(chunk: Buffer, at: number): number
+  /** the partition of the id whose first 32 bits are `word` */
+  indexOfWord(word: number): number
   cleanup(): Promise<void>
 }
 
@@ -841,19 +893,26 @@ async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), target = 
   // ~110 bytes of log per id (attempt + outcome line)
   const estimatedIds = bytes / 110
   const digits = estimatedIds <= target ? 0 : estimatedIds <= target * 16 ? 1 : 2
+  const count = 16 ** digits
   const load = (sources: string[]) => async (): Promise<LoggedIds> => {
-    const ids = new LoggedIds()
-    for (const file of sources) await scanRecords(file, (status, chunk, idStart, lineEnd) => ids.add(status, chunk, idStart, lineEnd))
+    // room for the estimate (and a margin) at once: growing copies every array
+    const ids = new LoggedIds((1.2 * estimatedIds) / count)
+    for (const file of sources) {
+      await scanRecords(file, (status, chunk, idStart, lineEnd) => {
+        const request = status === IdStatus.Attempted && parseRequest(chunk, idStart, lineEnd) >= 0 ? parsedRequest : undefined
+        ids.add(status, chunk, idStart, request)
+      })
+    }
     return ids
   }
-  const count = 16 ** digits
   const indexOf = (chunk: Buffer, at: number): number => {
     if (digits === 0) return 0
     const first = hexValue(chunk[at])
     const index = digits === 1 ? first : first * 16 + hexValue(chunk[at + 1])
     return first < 0 || index < 0 || index >= count ? -1 : index
   }
-  if (digits === 0) return {ranges: [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: load(files)}], dir: '', prefixes: [''], indexOf, cleanup: async () => {}}
+  const indexOfWord = (word: number): number => (digits === 0 ? 0 : word >>> (32 - 4 * digits))
+  if (digits === 0) return {ranges: [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: load(files)}], dir: '', prefixes: [''], indexOf, indexOfWord, cleanup: async () => {}}
 
   const dir = await mkdtemp(path.join(tmpDir, 'atlas-verify-'))
   const prefixes = Array.from({length: count}, (_, i) => i.toString(16).padStart(digits, '0'))
@@ -861,8 +920,8 @@ async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), target = 
   try {
     for (const file of files) {
       await scanRecords(file, (status, chunk, idStart, lineEnd) => {
-        const index = indexOf(chunk, idStart)
-        if (index < 0) return
+        // an id that is not hex (a damaged line) is no stored transfer's: partition 0 keeps it, to be reported like the rest
+        const index = Math.max(0, indexOf(chunk, idStart))
         const [buffer, start] = writer.reserve(index)
         buffer[start] = 0x30 + status
         buffer[start + 1] = 9
@@ -882,7 +941,7 @@ async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), target = 
   }
   // each partition is read back with the same record parser (statusOfLine knows the digit records)
   const ranges: IdRange[] = prefixes.map((prefix) => ({lo: uuidBound(prefix, '0'), hi: uuidBound(prefix, 'f'), load: load([path.join(dir, prefix)])}))
-  return {ranges, dir, prefixes, indexOf, cleanup: () => rm(dir, {recursive: true, force: true})}
+  return {ranges, dir, prefixes, indexOf, indexOfWord, cleanup: () => rm(dir, {recursive: true, force: true})}
 }
 
 /** the smallest/largest UUID starting with the hex prefix */
