@@ -45,13 +45,17 @@ fi
 # user can run it; keyed by version under .tools, linked into .tools/bin, which atlas searches before PATH.
 PATRONI_VERSION=4.1.5
 PSYCOPG_VERSION=3.3.9
-patroni_venv=.tools/patroni-$PATRONI_VERSION
-if [ ! -x "$patroni_venv/bin/patroni" ]; then
-  log "installing Patroni $PATRONI_VERSION from PyPI into $patroni_venv"
-  rm -rf "$patroni_venv"
-  /usr/bin/python3 -m venv "$patroni_venv"
-  "$patroni_venv/bin/pip" install --quiet --disable-pip-version-check "patroni[etcd3]==$PATRONI_VERSION" "psycopg[binary]==$PSYCOPG_VERSION"
-fi
+# pypi_venv DIR EXECUTABLE PACKAGE...: a venv of Debian's python3 at DIR with PACKAGEs, made once
+pypi_venv() {
+  local dir=$1 executable=$2
+  shift 2
+  [ -x "$dir/bin/$executable" ] && return 0
+  log "installing $* from PyPI into $dir"
+  rm -rf "$dir"
+  /usr/bin/python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+}
+pypi_venv ".tools/patroni-$PATRONI_VERSION" patroni "patroni[etcd3]==$PATRONI_VERSION" "psycopg[binary]==$PSYCOPG_VERSION"
 mkdir -p .tools/bin
 ln -sfn "../patroni-$PATRONI_VERSION/bin/patroni" .tools/bin/patroni
 ln -sfn "../patroni-$PATRONI_VERSION/bin/patronictl" .tools/bin/patronictl
@@ -59,13 +63,7 @@ ln -sfn "../patroni-$PATRONI_VERSION/bin/patronictl" .tools/bin/patronictl
 # checkov (PyPI) for the security scan (scripts/scan.sh, npm run scan): a venv keyed by
 # version under .tools, as Patroni's; scan.sh reads the version from here.
 CHECKOV_VERSION=3.3.30
-checkov_venv=.tools/checkov-$CHECKOV_VERSION
-if [ ! -x "$checkov_venv/bin/checkov" ]; then
-  log "installing checkov $CHECKOV_VERSION from PyPI into $checkov_venv"
-  rm -rf "$checkov_venv"
-  /usr/bin/python3 -m venv "$checkov_venv"
-  "$checkov_venv/bin/pip" install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"
-fi
+pypi_venv ".tools/checkov-$CHECKOV_VERSION" checkov "checkov==$CHECKOV_VERSION"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log 'installing npm packages'
