@@ -300,46 +300,40 @@ class PersistentApp:
             return self._shared(environ, start_response)
         self.store.lock.acquire_read()
         try:
-            captured = {}
-
-            def capture(status, headers, exc_info=None):
-                captured['status'], captured['headers'] = status, headers
-                return lambda _data: None
-
-            result = self.app(environ, capture)
-            try:
-                chunks = b''.join(result)
-            finally:
-                if hasattr(result, 'close'):
-                    result.close()
-            if int(captured['status'].split()[0]) < 400:
+            status, headers, chunks = self._buffered(environ)
+            if int(status.split()[0]) < 400:
                 saved = {k: v for k, v in environ.items() if isinstance(v, str) and not k.startswith('werkzeug.') and not k.startswith('wsgi.')}
                 saved['wsgi.url_scheme'] = environ.get('wsgi.url_scheme', 'http')
                 self.store.append({'environ': saved, 'body': base64.b64encode(body).decode('ascii')})
         finally:
             self.store.lock.release_read()
-        start_response(captured['status'], with_length(captured['headers'], chunks, method))
+        start_response(status, with_length(headers, chunks, method))
         return [chunks]
 
     def _shared(self, environ, start_response):
         self.store.lock.acquire_read()
         try:
-            captured = {}
-
-            def capture(status, headers, exc_info=None):
-                captured['status'], captured['headers'] = status, headers
-                return lambda _data: None
-
-            result = self.app(environ, capture)
-            try:
-                chunks = b''.join(result)
-            finally:
-                if hasattr(result, 'close'):
-                    result.close()
+            status, headers, chunks = self._buffered(environ)
         finally:
             self.store.lock.release_read()
-        start_response(captured['status'], with_length(captured['headers'], chunks, environ.get('REQUEST_METHOD')))
+        start_response(status, with_length(headers, chunks, environ.get('REQUEST_METHOD')))
         return [chunks]
+
+    def _buffered(self, environ):
+        """moto's answer, whole: (status, headers, body)."""
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured['status'], captured['headers'] = status, headers
+            return lambda _data: None
+
+        result = self.app(environ, capture)
+        try:
+            chunks = b''.join(result)
+        finally:
+            if hasattr(result, 'close'):
+                result.close()
+        return captured['status'], captured['headers'], chunks
 
 
 def with_length(headers, body, method):
