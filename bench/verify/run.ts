@@ -19,6 +19,7 @@ import {connectLedger} from '../../src/lib/ledger/db.js'
 import {RUN_LOG_FILE} from '../../src/lib/ledger/runlog.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {startPostgres} from '../../test/helpers/postgres.js'
+import {seedRandomTransfers} from '../helpers/seed.js'
 
 const transfers = Number(process.env.BENCH_TRANSFERS ?? 1_000_000)
 const accounts = Number(process.env.BENCH_ACCOUNTS ?? 1000)
@@ -48,15 +49,7 @@ try {
   const sql = await connectLedger(pg.url, {max: 2})
   await initLedger(sql, {accounts, openingBalance: 100_000_000, allowNegativeBalances: false})
   let t = performance.now()
-  // set-up only (not the ledger's SQL): random transfers, then balances made consistent with them
-  await sql.unsafe(`INSERT INTO transfers (id, from_account, to_account, amount, origin_region)
-    SELECT gen_random_uuid(), f, CASE WHEN t >= f THEN t + 1 ELSE t END, 1 + floor(random() * 100)::int, 'us'
-    FROM (SELECT 1 + floor(random() * ${accounts})::int AS f, 1 + floor(random() * ${accounts - 1})::int AS t FROM generate_series(1, ${transfers})) s`)
-  await sql.unsafe(`UPDATE accounts a SET balance = a.opening_balance + coalesce(i.total, 0) - coalesce(o.total, 0)
-    FROM accounts x
-    LEFT JOIN (SELECT to_account AS account, sum(amount) AS total FROM transfers GROUP BY to_account) i ON i.account = x.id
-    LEFT JOIN (SELECT from_account AS account, sum(amount) AS total FROM transfers GROUP BY from_account) o ON o.account = x.id
-    WHERE a.id = x.id`)
+  await seedRandomTransfers(sql, accounts, transfers)
   await sql.unsafe('VACUUM ANALYZE accounts')
   await sql.unsafe('VACUUM ANALYZE transfers')
   const setupSeconds = (performance.now() - t) / 1000
