@@ -19,6 +19,7 @@ import {parseJsonOutput} from '../../test/helpers/cli.js'
 import {startPostgres} from '../../test/helpers/postgres.js'
 import {createTestWorld} from '../../test/helpers/world.js'
 import type {BackupResult, RestoreResult} from '../../src/lib/backup/local.js'
+import {seedRandomTransfers} from '../helpers/seed.js'
 
 const transfers = Number(process.env.BENCH_TRANSFERS ?? 1_000_000)
 const world = await createTestWorld('bench-restore')
@@ -32,14 +33,7 @@ try {
   const sql = await connectLedger(urls, {max: 1})
   let t = performance.now()
   const accounts = world.config.ledger.accounts
-  await sql.unsafe(`INSERT INTO transfers (id, from_account, to_account, amount, origin_region)
-    SELECT gen_random_uuid(), f, CASE WHEN t >= f THEN t + 1 ELSE t END, 1 + floor(random() * 100)::int, 'us'
-    FROM (SELECT 1 + floor(random() * ${accounts})::int AS f, 1 + floor(random() * ${accounts - 1})::int AS t FROM generate_series(1, ${transfers})) s`)
-  await sql.unsafe(`UPDATE accounts a SET balance = a.opening_balance + coalesce(i.total, 0) - coalesce(o.total, 0)
-    FROM accounts x
-    LEFT JOIN (SELECT to_account AS account, sum(amount) AS total FROM transfers GROUP BY to_account) i ON i.account = x.id
-    LEFT JOIN (SELECT from_account AS account, sum(amount) AS total FROM transfers GROUP BY from_account) o ON o.account = x.id
-    WHERE a.id = x.id`)
+  await seedRandomTransfers(sql, accounts, transfers)
   const [{size}] = await sql.unsafe<Array<{size: string}>>('SELECT pg_database_size(current_database())::text AS size')
   await sql.end({timeout: 1})
   const setup = seconds(t)
@@ -56,15 +50,18 @@ try {
 
   // the same ledger with pg_dump (custom format) from the leader, pg_restore into a fresh PostgreSQL
   const binDir = path.dirname(await (await import('node:fs/promises')).realpath((await findExecutable('postgres'))!))
-  const leader = new URL(urls[0])
+  // the superuser's URL: TLS with its client certificate (pg_hba wants both); the password goes by env, not argv
+  const leader = new URL((await local.databaseUrls('admin'))[0])
   const env = {PGPASSWORD: decodeURIComponent(leader.password)}
+  leader.password = ''
   const dumpFile = path.join(tmp, 'ledger.dump')
   t = performance.now()
-  await execa(path.join(binDir, 'pg_dump'), ['-h', leader.hostname, '-p', leader.port, '-U', 'postgres', '-Fc', '-f', dumpFile, 'postgres'], {env})
+  await execa(path.join(binDir, 'pg_dump'), ['-Fc', '-f', dumpFile, '-d', leader.toString()], {env})
   const dumpSeconds = seconds(t)
   const target = await startPostgres()
   t = performance.now()
-  await execa(path.join(binDir, 'pg_restore'), ['-d', target.url, '--no-owner', dumpFile])
+  // the world's roles do not exist on the scratch server: restore data and schema, not grants
+  await execa(path.join(binDir, 'pg_restore'), ['-d', target.url, '--no-owner', '--no-privileges', dumpFile])
   const pgRestoreSeconds = seconds(t)
   await target.stop()
   const dumpBytes = (await stat(dumpFile)).size
