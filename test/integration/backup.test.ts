@@ -38,7 +38,7 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
   before(async function () {
     if (!(await findExecutable('pgbackrest'))) {
       if (process.env.CI) throw new Error('pgbackrest is not installed (apt-get install pgbackrest)')
-      this.skip()
+      this.skip() // pgbackrest is not installed on this machine (scripts/setup.sh installs it; CI must have it)
     }
     world = await createTestWorld('backup')
     // a scheduled backup every minute (backup.schedule): the last test waits for one

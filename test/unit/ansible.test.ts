@@ -144,7 +144,7 @@ describe('ansible/', function () {
     let extraVarsFile: string
 
     before(async function () {
-      if (!has('ansible-playbook')) this.skip()
+      if (!has('ansible-playbook')) this.skip() // CI installs it (apt-get install ansible)
       // LocalStack's health endpoint, as the localstack role polls it
       server = http.createServer((_req, res) => {
         res.setHeader('content-type', 'application/json')
