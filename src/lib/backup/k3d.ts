@@ -166,7 +166,7 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
       id: 'restore',
       title: `restore ${target} as the new database ${scratch} (beside the live ${LEDGER_DATABASE}), and let ${VERIFY_USER} read it`,
       kind: 'sql',
-      hint: `the Job's log says why: kubectl ${ns.join(' ')} logs job/${job.restore} (SHOW BACKUPS lists what the collection holds; a time other than a backup's end needs backups taken WITH revision_history)`,
+      hint: `the Job's log says why: kubectl ${ns.join(' ')} logs job/${job.restore} (SHOW BACKUPS lists what the collection holds; --to-time other than the newest backup's end time needs backups taken WITH revision_history, which the schedule does not set)`,
       always: true,
       sql: restoreSql.map(redactCollectionUri),
       before: async () => {
