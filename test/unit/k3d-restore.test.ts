@@ -111,7 +111,7 @@ describe('k3d restore, run against stub tools', () => {
     expect(error).to.be.instanceOf(AtlasError)
     expect(error!.message).to.match(/the k3d world is not up/)
     expect(error!.hint).to.include('--dry-run')
-    expect(existsSync(path.join(baseDir, 'k3d', 'sql', 'restore-job.yaml'))).to.equal(false)
+    expect(existsSync(path.join(baseDir, 'k3d')), 'nothing under the base dir').to.equal(false)
     expect(calls()).to.not.include('kubectl --context')
   })
 

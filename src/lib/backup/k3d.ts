@@ -122,28 +122,31 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
   let restoreSeconds = 0
   let verify: VerifyResult | undefined
 
+  // before anything is written (the runner makes its log directory): a dry run only warns
+  const preflight = async (dry: boolean) => {
+    const {inspectTool} = await import('../tools/discovery.js')
+    const {TOOL_CATALOG} = await import('../tools/catalog.js')
+    const kubectl = await inspectTool(TOOL_CATALOG.find((t) => t.name === 'kubectl')!)
+    if (dry) {
+      if (!kubectl.ok) progress.info('warning: kubectl not found or not usable here (the plan is still exact)')
+      return
+    }
+    const state = await StepState.load(layout.stateFile)
+    if (!state.wasDone('ledger-synced')) {
+      throw new PreconditionError('the k3d world is not up: a restore needs its running clusters (Docker) and the backups its schedule took', {code: 'WORLD_NOT_UP', hint: 'run `atlas up --driver k3d` first; `atlas restore --driver k3d --dry-run` prints the plan anywhere'})
+    }
+    if (!kubectl.ok) throw new PreconditionError('the k3d restore needs kubectl', {code: 'TOOL_MISSING', hint: 'run `atlas doctor`'})
+  }
+  await preflight(dryRun)
+
   const steps: K3dStep[] = [
     {
       id: 'doctor',
       title: 'check the tools (kubectl) and that the k3d world is up',
       kind: 'check',
-      hint: 'run `atlas up --driver k3d` first; `atlas doctor` says what is missing',
+      hint: '`atlas doctor` says what is missing',
       commands: [],
       always: true,
-      before: async (dry) => {
-        const {inspectTool} = await import('../tools/discovery.js')
-        const {TOOL_CATALOG} = await import('../tools/catalog.js')
-        const kubectl = await inspectTool(TOOL_CATALOG.find((t) => t.name === 'kubectl')!)
-        if (dry) {
-          if (!kubectl.ok) progress.info('warning: kubectl not found or not usable here (the plan is still exact)')
-          return
-        }
-        if (!kubectl.ok) throw new PreconditionError('the k3d restore needs kubectl', {code: 'TOOL_MISSING', hint: 'run `atlas doctor`'})
-        const state = await StepState.load(layout.stateFile)
-        if (!state.wasDone('ledger-synced')) {
-          throw new PreconditionError('the k3d world is not up: a restore needs its running clusters (Docker) and the backups its schedule took', {code: 'WORLD_NOT_UP', hint: 'run `atlas up --driver k3d` first; `atlas restore --driver k3d --dry-run` prints the plan anywhere'})
-        }
-      },
     },
     {
       id: 'render',
