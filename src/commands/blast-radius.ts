@@ -9,12 +9,14 @@ export default class BlastRadius extends AtlasCommand<typeof BlastRadius> {
   static summary = 'Break a region on purpose under a transfer workload, measure recovery, restore it and verify no money was lost or created.'
   static description = `Steps: survivability pre-check (a fault that would lose quorum is refused, exit 3, unless --force) -> workload -> fault -> health timeline (~250 ms) -> RTO (fault to first acknowledged write) -> restore -> convergence -> verify -> report (JSON + Markdown in the run directory, uploaded to the primary's audit bucket).
 Modes: kill (SIGKILL the region's process groups: etcd member, Patroni, PostgreSQL; restarted with the same configuration), stop (SIGSTOP, then SIGCONT).
-Ctrl-C restores the region before exiting (exit 130). Exit 4: verify found a violation; 5: the region could not be restored (the message says what is left broken).`
+--backup-check (local world): after the round, the last backup and the WAL archived after it are restored into a scratch PostgreSQL beside the world and verified, as \`atlas restore --verify\`; backup id, restore time, recovery point and verdict go into the report. A world with no backup yet gets a full one before the round (the report says so). Refused in the k3d world before anything starts.
+Ctrl-C restores the region before exiting (exit 130). Exit 4: verify (or the backup check) found a violation, or the backup check's restore failed; 5: the region could not be restored (the message says what is left broken).`
   static examples = [
     '<%= config.bin %> blast-radius --region us',
     '<%= config.bin %> blast-radius --region eu --mode stop --duration 20s --json',
     '<%= config.bin %> blast-radius --region us --region witness --force',
     '<%= config.bin %> blast-radius --region us --component postgres --mode stop --duration 30s',
+    '<%= config.bin %> blast-radius --region us --backup-check',
   ]
 
   static flags = {
@@ -27,6 +29,7 @@ Ctrl-C restores the region before exiting (exit 130). Exit 4: verify found a vio
     force: Flags.boolean({summary: 'Break it even if quorum would be lost.', default: false}),
     'run-dir': Flags.string({summary: 'Where the run log and the report go (default: <baseDir>/runs/<timestamp>).'}),
     audit: Flags.boolean({summary: 'Also verify the S3 audit records and their replicated copies (as `atlas verify --audit`).', default: false}),
+    'backup-check': Flags.boolean({summary: 'After the round, restore the last backup into a scratch PostgreSQL and verify it (local world; takes a full backup first when there is none).', default: false}),
     concurrency: Flags.integer({summary: 'Workload clients.', default: 4, min: 1}),
     'base-dir': baseDirFlag,
   }
@@ -39,6 +42,10 @@ Ctrl-C restores the region before exiting (exit 130). Exit 4: verify found a vio
     const signal = this.interruptSignal()
     const {createWorld} = await import('../lib/world/index.js')
     const world = await createWorld(config, {driver: this.flags.driver, baseDir: this.flags['base-dir']})
+    const progress = await this.progress()
+    const {prepareBackupCheck, backupCheckFailed} = await import('../lib/backup/check.js')
+    // before anything of the round starts: refused in the k3d world, a backup taken when there is none
+    const backupCheck = this.flags['backup-check'] ? await prepareBackupCheck(world, {regions, force: this.flags.force, progress}) : undefined
     const {blastRadius} = await import('../lib/chaos/blast.js')
     const {formatBlastSummary} = await import('../lib/report/blast.js')
     const result = await blastRadius(world, {
@@ -50,13 +57,14 @@ Ctrl-C restores the region before exiting (exit 130). Exit 4: verify found a vio
       force: this.flags.force,
       runDir: this.flags['run-dir'],
       signal,
-      progress: await this.progress(),
+      progress,
       workloadConcurrency: this.flags.concurrency,
       auditCheck: this.flags.audit,
+      backupCheck,
     })
     await this.finishProgress()
     this.print(formatBlastSummary(result))
-    if (!result.verified) this.setExitCode(ExitCode.InvariantViolated)
+    if (!result.verified || backupCheckFailed(result)) this.setExitCode(ExitCode.InvariantViolated)
     // the timeline is in report.json; --json keeps the result readable
     const {timeline: _timeline, ...summary} = result
     return summary

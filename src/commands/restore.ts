@@ -1,19 +1,22 @@
 import {Flags} from '@oclif/core'
 import {AtlasCommand} from '../lib/command.js'
 import {ExitCode, UsageError} from '../lib/errors.js'
-import {baseDirFlag, dryRunFlag} from '../lib/flags.js'
+import {baseDirFlag, driverFlag, dryRunFlag} from '../lib/flags.js'
 import type {RestoreResult} from '../lib/backup/local.js'
+import type {K3dRestoreResult} from '../lib/backup/k3d.js'
 
 export default class Restore extends AtlasCommand<typeof Restore> {
   static summary = 'Restore a backup into a scratch PostgreSQL beside the world, and verify the restored ledger.'
   static description = `Never touches the world: the copy gets its own directory (<baseDir>/restore/<time>) and a free port, with archiving off.
 Which state: --backup ID restores that backup to its end; --to-time T replays archived WAL up to T (the newest backup before T is used unless --backup says otherwise); neither: the newest backup and every archived WAL segment.
 With --verify the restored ledger is checked (conservation, replay, balances, duplicates; exit 4 on a violation) and its recovery point read (the newest transfer present). Reports the restore time (restore + WAL replay until promoted).
-The copy is stopped and removed at the end unless --keep (a failed restore is kept for inspection).`
+The copy is stopped and removed at the end unless --keep (a failed restore is kept for inspection).
+k3d world: CockroachDB's RESTORE DATABASE ledger FROM LATEST IN the backup collection its schedule writes (s3://<primary audit bucket>/cockroach-backups on LocalStack), WITH new_db_name = a scratch database beside the live one (--to-time: AS OF SYSTEM TIME), run by root in a SQL Job; then verify of the copy as the read-only verify user; then DROP of the copy (unless --keep). --dry-run prints that plan anywhere; a real run needs the running k3d world.`
   static examples = [
     '<%= config.bin %> restore --verify',
     '<%= config.bin %> restore --to-time 2026-11-30T02:30:00Z --verify --json',
     '<%= config.bin %> restore --backup 20261130-021623F --dry-run',
+    '<%= config.bin %> restore --driver k3d --dry-run',
   ]
 
   static flags = {
@@ -22,16 +25,21 @@ The copy is stopped and removed at the end unless --keep (a failed restore is ke
     verify: Flags.boolean({summary: 'Verify the restored ledger and report its recovery point.', default: false}),
     keep: Flags.boolean({summary: 'Keep the restored copy\'s directory after stopping it.', default: false}),
     'dry-run': dryRunFlag,
+    driver: driverFlag,
     'base-dir': baseDirFlag,
   }
 
-  async run(): Promise<RestoreResult> {
+  async run(): Promise<RestoreResult | K3dRestoreResult> {
     const {localBackups, parseRecoveryTime} = await import('../lib/backup/command-support.js')
     const toTime = this.flags['to-time'] === undefined ? undefined : parseRecoveryTime(this.flags['to-time'])
     if (this.flags.backup !== undefined && !/^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/.test(this.flags.backup)) {
       throw new UsageError(`invalid --backup "${this.flags.backup}": a pgBackRest label such as 20261130-021623F (see \`atlas backup list\`)`, {code: 'BACKUP_LABEL_INVALID'})
     }
-    const backups = await localBackups(await this.atlasConfig(), {baseDir: this.flags['base-dir']})
+    const config = await this.atlasConfig()
+    const {createWorld} = await import('../lib/world/index.js')
+    const world = await createWorld(config, {baseDir: this.flags['base-dir'], driver: this.flags.driver})
+    if (world.driver === 'k3d') return this.restoreK3d(world as import('../lib/world/k3d/index.js').K3dWorld, toTime)
+    const backups = await localBackups(config, {baseDir: this.flags['base-dir'], driver: 'local'})
     const progress = await this.progress()
     const done = progress.step(this.flags['dry-run'] ? 'plan the restore' : 'restore into a scratch PostgreSQL')
     let result: RestoreResult
@@ -51,6 +59,37 @@ The copy is stopped and removed at the end unless --keep (a failed restore is ke
     this.print([
       `restored ${result.backup ?? '?'} to ${result.target} in ${result.restoreSeconds.toFixed(1)} s (scratch ${result.scratch.dir}, port ${result.scratch.port}${result.scratch.kept ? ', kept' : ', removed'})`,
       ...(rp ? [`recovery point: ${rp.transfers} transfers, newest ${rp.newestTransferId ?? '-'} at ${rp.newestTransferAt ?? '-'}`] : []),
+      `verdict: ${result.verdict}${result.verify && !result.verify.ok ? ` (${Object.entries(result.verify.violationCounts).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`,
+    ].join('\n'))
+    if (result.verdict === 'violations') this.setExitCode(ExitCode.InvariantViolated)
+    return result
+  }
+
+  private async restoreK3d(world: import('../lib/world/k3d/index.js').K3dWorld, toTime: Date | undefined): Promise<K3dRestoreResult> {
+    if (this.flags.backup !== undefined) {
+      throw new UsageError('--backup names a pgBackRest backup of the local world; the k3d world restores the newest backup of its collection (FROM LATEST), or --to-time', {code: 'BACKUP_FLAG_UNSUPPORTED'})
+    }
+    const {restoreK3d} = await import('../lib/backup/k3d.js')
+    const progress = await this.progress()
+    const done = progress.step(this.flags['dry-run'] ? 'plan the k3d restore' : 'restore into a scratch database of the k3d world')
+    let result: K3dRestoreResult
+    try {
+      result = await restoreK3d(world, {toTime, keep: this.flags.keep, dryRun: this.flags['dry-run'], signal: this.interruptSignal(), progress, onProgress: (m) => progress.info(m)})
+      done({note: result.dryRun ? undefined : `${result.restoreSeconds.toFixed(1)} s`})
+    } catch (error) {
+      done({error: error as Error})
+      throw error
+    }
+    await this.finishProgress()
+    const {formatPlan} = await import('../lib/world/plan-format.js')
+    const head = [`backup collection: ${result.collection}`, `restores: ${result.target}`, `into: ${result.scratchDatabase} (a scratch database; the live ledger database is never written)`]
+    if (result.dryRun) {
+      this.print([...head, formatPlan({steps: result.steps, planLegend: result.planLegend})].join('\n'))
+      return result
+    }
+    this.print([
+      ...head,
+      `restored in ${result.restoreSeconds.toFixed(1)} s; ${result.scratchDatabase} ${result.kept ? 'kept' : 'dropped'}`,
       `verdict: ${result.verdict}${result.verify && !result.verify.ok ? ` (${Object.entries(result.verify.violationCounts).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`,
     ].join('\n'))
     if (result.verdict === 'violations') this.setExitCode(ExitCode.InvariantViolated)

@@ -275,6 +275,40 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
     await until(`secret/${name} removed with its Job`, async () => (await getObject(plane, primary, ['secret', name, '-n', ATLAS_NAMESPACE])) === undefined, 60_000)
   })
 
+  it('runs the k3d restore plan\'s kubectl steps for real: its restore and drop Jobs are admitted under restricted, run, and leave no Secret', async () => {
+    const {restoreK3d, restoreStatements, dropStatements} = await import('../../src/lib/backup/k3d.js')
+    const {cockroachImage, sqlJobManifest} = await import('../../src/lib/world/k3d/sql-job.js')
+    const config = {...CONFIG, backup: {...CONFIG.backup, schedule: '6h'}}
+    const restoreWorld = new K3dWorld(config, {baseDir})
+    const plan = await restoreK3d(restoreWorld, {dryRun: true, now: new Date('2026-11-30T04:30:15Z')})
+    // the Job files the render step writes in a real run (a dry run writes nothing), with the same scripts
+    const [restoreFile, dropFile] = plan.steps.find((s) => s.id === 'render')!.files!.map((f) => f.replace('<base>', restoreWorld.layout.baseDir))
+    const image = await cockroachImage()
+    mkdirSync(path.dirname(restoreFile), {recursive: true})
+    writeFileSync(restoreFile, sqlJobManifest({name: 'atlas-restore', sql: restoreStatements({collection: 's3://b/p', database: 'ledger', scratch: plan.scratchDatabase, verifyUser: 'atlas_verify'}).join('\n'), image}))
+    writeFileSync(dropFile, sqlJobManifest({name: 'atlas-restore-drop', sql: dropStatements(plan.scratchDatabase).join('\n'), image}))
+    const runner = new CommandRunner()
+    const primary = primaryRegion(CONFIG).name
+    let uid = ''
+    for (const step of plan.steps.filter((s) => s.id === 'restore' || s.id === 'drop')) {
+      for (const command of step.commands) {
+        const [tool, ...args] = command.argv
+        expect(tool, step.id).to.equal('kubectl')
+        // kwok's simulated pods have no container output to read back
+        if (args.includes('logs')) continue
+        const resolved = args.map((a) => a.replace('<base>', restoreWorld.layout.baseDir).replace(/<uid of job\/[^>]+>/, uid))
+        const result = await runner.run(plane.kubectlPath, resolved, {env: {KUBECONFIG: plane.kubeconfig}, reject: false, timeoutMs: 120_000})
+        expect(result.exitCode, `${step.id}: kubectl ${resolved.join(' ')}\n${result.stderr}`).to.equal(0)
+        if (args.some((a) => a.includes('jsonpath={.metadata.uid}'))) uid = result.stdout.trim()
+      }
+    }
+    for (const job of ['atlas-restore', 'atlas-restore-drop']) {
+      const live = await getObject(plane, primary, ['job', job, '-n', ATLAS_NAMESPACE])
+      expect(live.status.succeeded, job).to.equal(1)
+      expect(await getObject(plane, primary, ['secret', job, '-n', ATLAS_NAMESPACE]), `secret/${job}`).to.equal(undefined)
+    }
+  })
+
   it('atlas status --driver k3d --json: not up before `up` finished (exit 3), up with its regions after', async () => {
     const env = {PATH: process.env.PATH, KUBECONFIG: plane.kubeconfig, ATLAS_TEST_DOCKER_URL: process.env.ATLAS_TEST_DOCKER_URL}
     const before = await runAtlas(['status', '--driver', 'k3d', '--json', '--base-dir', baseDir], {env})

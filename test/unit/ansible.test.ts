@@ -15,6 +15,7 @@ import {DEFAULT_RENDER_INPUTS, renderWorld, writeRendered} from '../../src/lib/g
 import {PACKAGE_ROOT} from '../../src/lib/paths.js'
 import {K3D_NETWORK_SUBNET, POD_SECURITY_LABELS} from '../../src/lib/gitops/topology.js'
 import {ansibleExtraVars} from '../../src/lib/world/k3d/ansible-vars.js'
+import {VERIFY_USER} from '../../src/lib/world/k3d/ddl.js'
 import {FIXTURES} from '../fixtures/k3d/stubs.js'
 
 const ANSIBLE_DIR = path.join(PACKAGE_ROOT, 'ansible')
@@ -97,6 +98,12 @@ describe('ansible/', function () {
         expect(mod, `${file}: "${task.name}" uses shell`).to.equal('ansible.builtin.command')
       }
     }
+  })
+
+  it('issues the verify user\'s client certificate for the user name the CLI connects as', () => {
+    const defaults = parseYaml(readFileSync(path.join(ROLES_DIR, 'cluster_secrets', 'defaults', 'main.yml'), 'utf8')) as {cluster_secrets_verify_user: string; cluster_secrets_certificates: Array<{name: string; cn: string; usage: string}>}
+    expect(defaults.cluster_secrets_verify_user).to.equal(VERIFY_USER)
+    expect(defaults.cluster_secrets_certificates).to.deep.include({name: 'client.{{ cluster_secrets_verify_user }}', cn: '{{ cluster_secrets_verify_user }}', usage: 'clientAuth', sans: []})
   })
 
   it('prefixes every role default with the role name', () => {
@@ -277,6 +284,12 @@ describe('ansible/', function () {
       // the ledger service's client certificate, for the user charts/ledger connects as
       const ledger = spawnSync('openssl', ['x509', '-noout', '-subject', '-in', path.join(certs, 'client.ledger.crt')], {encoding: 'utf8'}).stdout
       expect(ledger).to.match(/CN\s*=\s*ledger/)
+      // the read-only user atlas verify logs in as from the host, with the name the CLI uses
+      const verifyCert = path.join(certs, `client.${VERIFY_USER}.crt`)
+      expect(spawnSync('openssl', ['x509', '-noout', '-subject', '-in', verifyCert], {encoding: 'utf8'}).stdout).to.match(new RegExp(`CN\\s*=\\s*${VERIFY_USER}\\b`))
+      expect(spawnSync('openssl', ['x509', '-noout', '-ext', 'extendedKeyUsage', '-in', verifyCert], {encoding: 'utf8'}).stdout).to.match(/TLS Web Client Authentication/)
+      expect(spawnSync('openssl', ['verify', '-CAfile', path.join(certs, 'ca.crt'), verifyCert], {encoding: 'utf8'}).status).to.equal(0)
+      expect(statSync(path.join(certs, `client.${VERIFY_USER}.key`)).mode & 0o777).to.equal(0o600)
       // the Secrets the charts mount, with the names their values use
       const state = path.join(work, 'state')
       const lists = readdirSync(state).filter((f) => f.startsWith('applied-')).map((f) => JSON.parse(readFileSync(path.join(state, f), 'utf8')))
@@ -286,6 +299,9 @@ describe('ansible/', function () {
         expect(secrets, name).to.include(name)
         expect(chartValues, `${name} is what the chart values name`).to.include(name)
       }
+      // the verify user's key stays on the host: no Secret in any cluster carries it
+      const secretKeys = lists.filter((b) => b.kind === 'List').flatMap((b) => b.items).filter((i: any) => i.kind === 'Secret').flatMap((i: any) => Object.keys(i.data ?? {}))
+      expect(secretKeys.filter((k: string) => k.includes(VERIFY_USER))).to.deep.equal([])
       expect(statSync(path.join(certs, 'ca.key')).mode & 0o777).to.equal(0o600)
       // the namespace is created enforcing Pod Security restricted, with the labels the ApplicationSets keep
       const namespaces = lists.filter((b) => b.kind === 'Namespace' && b.metadata.name === 'atlas')

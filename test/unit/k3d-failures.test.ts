@@ -124,6 +124,40 @@ describe('k3d world against stub tools', function () {
     }
   })
 
+  it('verify connects as the read-only user with its client certificate, never with the atlas password', async () => {
+    const {fixture, restore} = setup()
+    try {
+      const world = new K3dWorld(defaults(), {baseDir: fixture.baseDir})
+      const certs = path.join(fixture.baseDir, 'k3d', 'cockroach-certs')
+      // no certificate yet (ansible/roles/cluster_secrets issues it during up): a clear error, before any connection
+      const missing = await expectAtlasError(world.databaseUrls('verify'))
+      expect(missing.code).to.equal('WORLD_NOT_UP')
+      expect(missing.message).to.include(`client.atlas_verify.crt`)
+      mkdirSync(certs, {recursive: true})
+      writeFileSync(path.join(certs, 'ca.crt'), 'PEM of the world CA')
+      writeFileSync(path.join(certs, 'client.atlas_verify.crt'), 'PEM of the verify certificate')
+      writeFileSync(path.join(certs, 'client.atlas_verify.key'), 'PEM of the verify key', {mode: 0o600})
+      // no password file exists: the verify user needs none
+      expect(existsSync(path.join(fixture.baseDir, 'k3d', 'database-password'))).to.equal(false)
+      const urls = await world.databaseUrls('verify')
+      expect(urls).to.have.length(3)
+      const url = new URL(urls[0])
+      expect([url.username, url.password, url.host, url.pathname]).to.deep.equal(['atlas_verify', '', '172.28.0.10:30257', '/ledger'])
+      expect(Object.fromEntries(url.searchParams)).to.deep.equal({
+        sslmode: 'verify-ca',
+        sslrootcert: path.join(certs, 'ca.crt'),
+        sslcert: path.join(certs, 'client.atlas_verify.crt'),
+        sslkey: path.join(certs, 'client.atlas_verify.key'),
+      })
+      const {tlsOptions} = await import('../../src/lib/ledger/db.js')
+      expect(tlsOptions(urls[0]).ssl).to.include({rejectUnauthorized: true, ca: 'PEM of the world CA', cert: 'PEM of the verify certificate', key: 'PEM of the verify key'})
+      // the ledger role still logs in as atlas with its password, once up made it
+      await expectAtlasError(world.databaseUrls('ledger'))
+    } finally {
+      restore()
+    }
+  })
+
   it('skips every completed step when up runs again', async () => {
     const {fixture, restore} = setup()
     try {

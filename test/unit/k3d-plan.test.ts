@@ -231,6 +231,15 @@ describe('k3d world rendered inputs', () => {
     ]
     expect(grantsOf(sql, serviceUser!)).to.deep.equal(expected(serviceUser!))
     expect(sql).to.not.match(/GRANT ALL|GRANT admin|DELETE|GRANT CREATE|DROP ON/)
+    // atlas verify's user reads the three tables verify checks, and nothing else (no password: its client certificate)
+    expect(sql).to.include('CREATE USER IF NOT EXISTS "atlas_verify";')
+    expect(grantsOf(sql, 'atlas_verify')).to.deep.equal([
+      'REVOKE ALL ON DATABASE "ledger" FROM "atlas_verify";',
+      'REVOKE ALL ON TABLE "ledger".* FROM "atlas_verify";',
+      'GRANT CONNECT ON DATABASE "ledger" TO "atlas_verify";',
+      'GRANT SELECT ON TABLE "ledger".accounts, "ledger".transfers, "ledger".ledger_mint TO "atlas_verify";',
+    ])
+    expect(sql.indexOf('GRANT SELECT ON TABLE "ledger".accounts')).to.be.greaterThan(sql.indexOf('CREATE TABLE IF NOT EXISTS ledger_mint'))
     // and nothing through the public role every user belongs to: no table of their own, no other database
     const publicRevokes = sql.split('\n').filter((l) => /^(GRANT|REVOKE) .* (TO|FROM) public;$/.test(l))
     expect(publicRevokes).to.deep.equal([

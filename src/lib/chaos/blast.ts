@@ -37,6 +37,8 @@ export interface BlastOptions {
   upload?: boolean
   /** also check the S3 audit records (off by default, as in `atlas verify`: unknown-outcome commits have none) */
   auditCheck?: boolean
+  /** after the round, restore the last backup into a scratch PostgreSQL and verify it (backup/check.ts prepareBackupCheck) */
+  backupCheck?: import('../backup/check.js').BackupCheck
 }
 
 export interface BlastEvent {
@@ -96,6 +98,8 @@ export interface BlastResult {
   verify?: {ok: boolean; checks: VerifyResult['checks']; summary: VerifyResult['summary']}
   report: {json: string; markdown: string; uploaded?: string}
   interrupted: boolean
+  /** --backup-check: the last backup restored and verified after the round */
+  backupCheck?: import('../backup/check.js').BackupCheckResult
 }
 
 /**
@@ -288,6 +292,8 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     }
   }
 
+  const backupCheck = options.backupCheck && !interrupted && !failure ? await options.backupCheck.run({progress, signal, note}) : undefined
+
   const afterFault = timeline.find((p) => p.t > 0 && p.writable)
   const stats = workloadResult?.stats
   const writeGap = workload && faultAt ? longestWriteGap(ackTimes, faultAt.getTime(), workloadStoppedAt || Date.now()) : null
@@ -328,6 +334,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     verify: verify ? {ok: verify.ok, checks: verify.checks, summary: verify.summary} : undefined,
     report: {json: path.join(runDir, 'report.json'), markdown: path.join(runDir, 'report.md')},
     interrupted,
+    ...(backupCheck ? {backupCheck} : {}),
   }
   const {writeReport} = await import('../report/blast.js')
   done = progress.step('write the report')

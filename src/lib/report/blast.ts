@@ -1,6 +1,7 @@
 import {writeFile} from 'node:fs/promises'
 import {redactObject, redact} from '../redact.js'
 import type {BlastResult} from '../chaos/blast.js'
+import {backupCheckFailed, backupCheckMarkdown, describeBackupCheck} from '../backup/check.js'
 
 /** Writes report.json (the full result) and report.md (for people) into the run directory. */
 export async function writeReport(result: BlastResult): Promise<void> {
@@ -13,7 +14,7 @@ const fmt = (n: number | null | undefined, digits = 2) => (n === null || n === u
 export function formatMarkdownReport(r: BlastResult): string {
   const lines: string[] = []
   lines.push(`# Blast radius: ${r.regions.join(' + ')} (${r.mode})`, '')
-  lines.push(`Verdict: **${r.verified ? 'PASS' : r.interrupted ? 'INTERRUPTED' : 'FAIL'}**: ${r.acknowledged} acknowledged transfers, ${r.lost} lost, ${r.unknown} with unknown outcome.`, '')
+  lines.push(`Verdict: **${r.verified && !backupCheckFailed(r) ? 'PASS' : r.interrupted ? 'INTERRUPTED' : 'FAIL'}**: ${r.acknowledged} acknowledged transfers, ${r.lost} lost, ${r.unknown} with unknown outcome.`, '')
   lines.push('| | |', '| --- | --- |')
   lines.push(`| driver | ${r.driver} |`)
   lines.push(`| fault | ${r.faultDescription || 'none'} |`)
@@ -34,6 +35,7 @@ export function formatMarkdownReport(r: BlastResult): string {
     for (const c of r.verify.checks) lines.push(`| ${c.name} | ${c.skipped ? `skipped (${c.skipped})` : c.ok ? 'ok' : 'FAIL'} | ${c.checked ?? ''} | ${c.violations} |`)
     lines.push('')
   }
+  if (r.backupCheck) lines.push(...backupCheckMarkdown(r.backupCheck))
   lines.push('## Events', '', '| t (s) | event |', '| --- | --- |')
   for (const e of r.events) lines.push(`| ${fmt(e.t)} | ${e.event.replace(/\|/g, '\\|')} |`)
   lines.push('', '## Health timeline', '', 'Sampled every ~250 ms; one row per change.', '', '| t (s) | writable | quorum | db leader | raft leader (term) | unreachable | members alive |', '| --- | --- | --- | --- | --- | --- | --- |')
@@ -57,11 +59,12 @@ function gap(r: BlastResult): string {
 /** The short human summary the command prints. */
 export function formatBlastSummary(r: BlastResult): string {
   return [
-    `blast radius ${r.regions.join(' + ')} (${r.mode}): ${r.verified ? 'PASS' : 'FAIL'}`,
+    `blast radius ${r.regions.join(' + ')} (${r.mode}): ${r.verified && !backupCheckFailed(r) ? 'PASS' : 'FAIL'}`,
     `  RTO ${fmt(r.rtoSeconds)} s${r.rtoSeconds !== null && !r.recoveredDuringFault ? ' (after the restore)' : ''}; leader ${r.leaderBefore ?? '-'} -> ${r.leaderAfterFault ?? '-'} -> ${r.leaderAfterRestore ?? '-'}${r.failover ? ' (failover)' : ''}`,
     `  writes: longest gap between acknowledged writes ${gap(r)}; health model: ${fmt(r.healthModel.unavailableSeconds)} s not writable`,
     `  transfers: ${r.acknowledged} acknowledged, ${r.lost} lost, ${r.unknown} unknown outcome (of ${r.attempted})`,
     `  converged: ${r.converged ? `${fmt(r.convergeSeconds, 1)} s after the restore` : 'no'}`,
+    ...(r.backupCheck ? [`  backup check: ${describeBackupCheck(r.backupCheck)}`] : []),
     `  report: ${r.report.markdown}${r.report.uploaded ? ` (uploaded to ${r.report.uploaded})` : ''}`,
   ].join('\n')
 }

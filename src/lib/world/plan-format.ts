@@ -13,6 +13,7 @@ export function formatPlan(plan: {steps?: PlanStep[]; plan?: PlannedCommand[]; p
   if (plan.steps) {
     plan.steps.forEach((step, i) => {
       lines.push(`${i + 1}. ${step.title}${step.skip ? ` (skip: ${step.skip})` : ''}`)
+      for (const statement of step.sql ?? []) lines.push(`     sql> ${statement}`)
       for (const c of step.commands) {
         lines.push(`     $ ${c.argv.join(' ')}${c.stdinFile ? ` < ${c.stdinFile}` : ''}`)
         lines.push(`       in ${c.cwd}`)

@@ -54,6 +54,8 @@ export interface PlanStep {
   commands: Array<PlannedCommand & {stdinFile?: string}>
   /** files the step writes */
   files?: string[]
+  /** the SQL the step runs, in order (credentials redacted) */
+  sql?: string[]
   /** why a real run would skip it (e.g. already done: up is resumable) */
   skip?: string
 }

@@ -8,6 +8,14 @@ export const LEDGER_DATABASE = 'ledger'
 export const LEDGER_USER = 'atlas'
 /** The SQL user of the ledger service (charts/ledger database.user; client certificate from ansible/roles/cluster_secrets). */
 export const LEDGER_SERVICE_USER = 'ledger'
+/**
+ * The read-only SQL user `atlas verify` (and `atlas env` / `psql` by default) logs in as:
+ * SELECT on the ledger's tables, nothing else. It authenticates with its client certificate
+ * (CN = the user name, client.<user>.crt/.key in <base>/k3d/cockroach-certs, issued by
+ * ansible/roles/cluster_secrets, whose cluster_secrets_verify_user must equal this); no
+ * password, and its key never leaves the host (no Kubernetes Secret holds it).
+ */
+export const VERIFY_USER = 'atlas_verify'
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
 
@@ -59,11 +67,30 @@ export function scheduleCrontab(schedule: string): string {
 export function backupScheduleStatements(config: AtlasConfig, database = LEDGER_DATABASE): string[] {
   const schedule = config.backup.schedule
   if (!schedule) return []
-  const primary = primaryRegion(config)
-  const bucket = cloudResourceNames(config.namePrefix, primary.name).auditBucket
-  const params = new URLSearchParams({AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_ENDPOINT: K3D_BACKUP_ENDPOINT, AWS_REGION: primary.awsRegion, AWS_USE_PATH_STYLE: 'true'})
   const label = `${config.namePrefix}-ledger-backup`
   return [
-    `CREATE SCHEDULE IF NOT EXISTS '${label}' FOR BACKUP DATABASE ${quoteIdent(database)} INTO 's3://${bucket}/cockroach-backups?${params.toString()}' RECURRING '${scheduleCrontab(schedule)}' FULL BACKUP ALWAYS WITH SCHEDULE OPTIONS first_run = 'now';`,
+    `CREATE SCHEDULE IF NOT EXISTS '${label}' FOR BACKUP DATABASE ${quoteIdent(database)} INTO '${backupCollectionUri(config)}' RECURRING '${scheduleCrontab(schedule)}' FULL BACKUP ALWAYS WITH SCHEDULE OPTIONS first_run = 'now';`,
   ]
+}
+
+/** LocalStack's documented test credentials, which CockroachDB sends to it (never real ones). */
+const LOCALSTACK_CREDENTIALS = {AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test'}
+
+/**
+ * The backup collection of the k3d world: s3://<primary audit bucket>/cockroach-backups
+ * with the parameters CockroachDB's S3 storage reads (pkg/cloud/amazon/s3_storage.go:
+ * AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT, AWS_REGION, AWS_USE_PATH_STYLE).
+ * With redacted, the two credentials read <redacted>: what plans and reports show.
+ */
+export function backupCollectionUri(config: AtlasConfig, options: {redacted?: boolean} = {}): string {
+  const primary = primaryRegion(config)
+  const bucket = cloudResourceNames(config.namePrefix, primary.name).auditBucket
+  const params = new URLSearchParams({...LOCALSTACK_CREDENTIALS, AWS_ENDPOINT: K3D_BACKUP_ENDPOINT, AWS_REGION: primary.awsRegion, AWS_USE_PATH_STYLE: 'true'})
+  const uri = `s3://${bucket}/cockroach-backups?${params.toString()}`
+  return options.redacted ? redactCollectionUri(uri) : uri
+}
+
+/** The credentials of an s3:// collection URI replaced by <redacted>. */
+export function redactCollectionUri(text: string): string {
+  return text.replace(/\b(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN)=[^&'\s]*/g, '$1=<redacted>')
 }

@@ -22,8 +22,9 @@ import type {
   World,
   WorldOperationOptions,
   WorldStatus,
+  DatabaseRole,
 } from '../types.js'
-import {LEDGER_DATABASE, LEDGER_USER} from './ddl.js'
+import {LEDGER_DATABASE, LEDGER_USER, VERIFY_USER} from './ddl.js'
 import {downSteps, k3dLayout, localstackEndpoint, upSteps, type K3dLayout, type K3dStep} from './plan.js'
 import {runPipeline} from './pipeline.js'
 import {databasePassword, renderK3d, writeK3dRendered} from './render.js'
@@ -171,7 +172,7 @@ export class K3dWorld implements World {
   }
 
   /** Replaces the base dir and the package root in every string of the plan. */
-  private placeholders<T>(value: T): T {
+  placeholders<T>(value: T): T {
     const base = this.layout.baseDir
     const swap = (s: string) => s.split(base).join(BASE_DIR_PLACEHOLDER).split(PACKAGE_ROOT).join(PACKAGE_PLACEHOLDER)
     const walk = (v: unknown): unknown => {
@@ -227,20 +228,16 @@ export class K3dWorld implements World {
   /**
    * pgwire URLs of the CockroachDB node of every region whose server container
    * is up: its address on the shared Docker network (reachable from a Linux
-   * host) and the node's NodePort, as the ledger user over TLS that verifies
-   * the node against the world's CA.
+   * host) and the node's NodePort, over TLS that verifies the node against the
+   * world's CA. As a role: `verify` (the default of `atlas verify`, `env`, `psql`)
+   * logs in as the read-only VERIFY_USER with its client certificate; `ledger` and
+   * `admin` as the atlas user with its password (insert transfers, move balances;
+   * the schema itself is made by root in the SQL Job, never from the host).
    */
-  async databaseUrls(): Promise<string[]> {
-    const password = await databasePassword(this.layout, false)
-    if (!password) {
-      throw new PreconditionError('the k3d world has no database user yet', {code: 'WORLD_NOT_UP', hint: 'run `atlas up --driver k3d` first'})
-    }
-    registerSecret(password)
+  async databaseUrls(role: DatabaseRole = 'ledger'): Promise<string[]> {
+    const login = await this.databaseLogin(role)
     const topology = k3dTopology(this.config)
     const runner = new CommandRunner({logFile: this.layout.logFile})
-    // the node certificate names the server containers, not their addresses on the network,
-    // which the host dials: verify the chain against the world's own CA (libpq verify-ca)
-    const tls = `sslmode=verify-ca&sslrootcert=${encodeURIComponent(path.join(this.layout.certsDir, 'ca.crt'))}`
     const urls: string[] = []
     for (const region of topology.regions) {
       const result = await runner.run('docker', ['inspect', '--format', '{{json .NetworkSettings.Networks}}', region.serverContainer], {
@@ -255,7 +252,7 @@ export class K3dWorld implements World {
         address = undefined
       }
       if (!address) continue // stopped, paused or disconnected from the network
-      urls.push(`postgresql://${LEDGER_USER}:${encodeURIComponent(password)}@${address}:${COCKROACH_NODEPORT_BASE}/${LEDGER_DATABASE}?${tls}`)
+      urls.push(k3dDatabaseUrl(this.layout, address, login))
     }
     if (urls.length === 0) {
       throw new PreconditionError('no CockroachDB node of the k3d world is reachable', {
@@ -264,6 +261,29 @@ export class K3dWorld implements World {
       })
     }
     return urls
+  }
+
+  /** Who a role logs in as: the verify user's client certificate, or the atlas user's password. */
+  private async databaseLogin(role: DatabaseRole): Promise<DatabaseLogin> {
+    if (role === 'verify') {
+      const {access} = await import('node:fs/promises')
+      const files = verifyCertificateFiles(this.layout)
+      for (const file of [files.cert, files.key]) {
+        await access(file).catch(() => {
+          throw new PreconditionError(`the k3d world has no client certificate for its read-only user ${VERIFY_USER} (${file})`, {
+            code: 'WORLD_NOT_UP',
+            hint: '`atlas up --driver k3d` issues it (ansible/roles/cluster_secrets)',
+          })
+        })
+      }
+      return {user: VERIFY_USER, certificate: files}
+    }
+    const password = await databasePassword(this.layout, false)
+    if (!password) {
+      throw new PreconditionError('the k3d world has no database user yet', {code: 'WORLD_NOT_UP', hint: 'run `atlas up --driver k3d` first'})
+    }
+    registerSecret(password)
+    return {user: LEDGER_USER, password}
   }
 
   /**
@@ -339,6 +359,29 @@ export class K3dWorld implements World {
   runsDir(): string {
     return this.layout.runsDir
   }
+}
+
+/** A login to the ledger database: a password, or a client certificate (cert authentication, CN = user). */
+export type DatabaseLogin = {user: string; password: string; certificate?: undefined} | {user: string; password?: undefined; certificate: {cert: string; key: string}}
+
+/** The read-only verify user's client certificate and key (client.<user>.crt/.key, as CockroachDB names them). */
+export function verifyCertificateFiles(layout: K3dLayout): {cert: string; key: string} {
+  return {cert: path.join(layout.certsDir, `client.${VERIFY_USER}.crt`), key: path.join(layout.certsDir, `client.${VERIFY_USER}.key`)}
+}
+
+/**
+ * One node's URL for a login. The node certificate names the server containers, not
+ * their addresses on the network, which the host dials: the chain is verified against
+ * the world's own CA (libpq verify-ca).
+ */
+export function k3dDatabaseUrl(layout: K3dLayout, address: string, login: DatabaseLogin, database: string = LEDGER_DATABASE): string {
+  const params = new URLSearchParams({sslmode: 'verify-ca', sslrootcert: path.join(layout.certsDir, 'ca.crt')})
+  if (login.certificate) {
+    params.set('sslcert', login.certificate.cert)
+    params.set('sslkey', login.certificate.key)
+  }
+  const credentials = login.password === undefined ? encodeURIComponent(login.user) : `${encodeURIComponent(login.user)}:${encodeURIComponent(login.password)}`
+  return `postgresql://${credentials}@${address}:${COCKROACH_NODEPORT_BASE}/${encodeURIComponent(database)}?${params.toString()}`
 }
 
 /** Tools of the list that are not found or not usable (Docker without an engine counts as missing). */

@@ -62,6 +62,7 @@ export async function runPipeline(steps: K3dStep[], options: PipelineOptions): P
     if (!skipReason && !step.always && !options.reverse) rerunning = true
     const planStep: PlanStep = {id: step.id, title: step.title, commands: []}
     if (step.files && step.files.length > 0) planStep.files = [...step.files]
+    if (step.sql && step.sql.length > 0) planStep.sql = [...step.sql]
     if (skipReason) planStep.skip = skipReason
     plan.push(planStep)
     if (skipReason && !dryRun) {

@@ -120,6 +120,8 @@ export interface K3dStep {
   commands: CommandSpec[]
   /** files the step writes */
   files?: string[]
+  /** the SQL its Job runs, for the plan (credentials redacted) */
+  sql?: string[]
   /** never skipped on resume (cheap checks) */
   always?: boolean
   /** on down: run only if this up step ever completed (when the state knows anything) */
@@ -199,7 +201,7 @@ export function sqlJobNames(config: AtlasConfig): {schema: string; multiRegion: 
  * run deletes the Secret at once, and the garbage collector deletes it with
  * the Job in every other case (the Job's TTL, a re-run, `kubectl delete job`).
  */
-function sqlJob(context: string, name: string, file: string): CommandSpec[] {
+export function sqlJob(context: string, name: string, file: string): CommandSpec[] {
   const ns = ['--context', context, '--namespace', ATLAS_NAMESPACE]
   // filled in with the live Job's uid once it exists (the dry-run plan shows the placeholder)
   const ownerPatch = [...ns, 'patch', 'secret', name, '--type=merge', '--patch', secretOwnerPatch(name, `<uid of job/${name}>`)]

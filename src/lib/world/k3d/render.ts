@@ -5,7 +5,7 @@ import type {AtlasConfig} from '../../config/schema.js'
 import {DEFAULT_RENDER_INPUTS, renderWorld, type RenderedFile} from '../../gitops/index.js'
 import * as ledgerSql from '../../ledger/sql.js'
 import {ansibleExtraVars} from './ansible-vars.js'
-import {LEDGER_DATABASE, LEDGER_SERVICE_USER, LEDGER_USER, multiRegionSql} from './ddl.js'
+import {LEDGER_DATABASE, LEDGER_SERVICE_USER, LEDGER_USER, multiRegionSql, VERIFY_USER} from './ddl.js'
 import {sqlJobNames, terraformSourceFiles, type K3dLayout} from './plan.js'
 import {GIT_RENDERED_PATH, GIT_REPO_URL} from './git-source.js'
 import {cockroachImage, sqlJobManifest} from './sql-job.js'
@@ -72,6 +72,23 @@ export function ledgerGrants(database: string, user: string): string[] {
   ]
 }
 
+/**
+ * What `atlas verify` needs and no more: connect, and read the balances, the transfers
+ * and the mint (the checks of src/lib/ledger/verify.ts; information_schema shows a table's
+ * constraints to a user with any privilege on it). No INSERT, UPDATE, DELETE or DDL.
+ * Replaces whatever the user had before. Idempotent.
+ */
+export function verifyGrants(database: string, user: string): string[] {
+  const db = `"${database}"`
+  const who = `"${user}"`
+  return [
+    `REVOKE ALL ON DATABASE ${db} FROM ${who};`,
+    `REVOKE ALL ON TABLE ${db}.* FROM ${who};`,
+    `GRANT CONNECT ON DATABASE ${db} TO ${who};`,
+    `GRANT SELECT ON TABLE ${db}.accounts, ${db}.transfers, ${db}.ledger_mint TO ${who};`,
+  ]
+}
+
 /** Databases every CockroachDB cluster starts with, which `public` may connect to. */
 export const BUILTIN_DATABASES = ['defaultdb', 'postgres']
 
@@ -117,8 +134,10 @@ export function ledgerSchemaSql(config: AtlasConfig, options: {database?: string
   lines.push(...publicRoleRevokes(database))
   // the ledger service logs in with its client certificate: it records transfers and moves balances, nothing else
   lines.push(`CREATE USER IF NOT EXISTS "${LEDGER_SERVICE_USER}";`, ...ledgerGrants(database, LEDGER_SERVICE_USER))
-  // the SQL user Atlas (workload, verify) logs in as: password over TLS, as root needs a client certificate.
-  // The same rights as the service (the workload writes transfers too); never admin.
+  // atlas verify logs in with its client certificate (no password) and may only read
+  lines.push(`CREATE USER IF NOT EXISTS "${VERIFY_USER}";`, ...verifyGrants(database, VERIFY_USER))
+  // the SQL user the workload (and `ledger init`) logs in as: password over TLS, as root needs a
+  // client certificate. The same rights as the service (the workload writes transfers too); never admin.
   if (options.password) {
     const user = options.user ?? LEDGER_USER
     lines.push(

@@ -1,0 +1,139 @@
+// The k3d world's restore: the dry-run plan (golden), what it restores into, and a
+// real run against the stub tools (test/fixtures/k3d/stub-tool; CockroachDB cannot
+// run here): refused before anything is written when the world is not up, and the
+// scratch copy dropped when the verify fails.
+import {expect} from 'chai'
+import {existsSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
+import {parseConfigObject} from '../../src/lib/config/load.js'
+import {AtlasError} from '../../src/lib/errors.js'
+import {asOfSystemTime, dropStatements, restoreK3d, scratchDatabaseName, type K3dRestoreResult} from '../../src/lib/backup/k3d.js'
+import {K3dWorld} from '../../src/lib/world/k3d/index.js'
+import {emptyDir, FIXTURES, removeTempDirs, stubToolDir, withEnv} from '../fixtures/k3d/stubs.js'
+
+const scheduled = () => parseConfigObject({...DEFAULT_CONFIG, backup: {...DEFAULT_CONFIG.backup, schedule: '6h'}})
+const NOW = new Date('2026-11-30T04:30:15.123Z')
+
+function golden(name: string, actual: unknown): void {
+  const file = path.join(FIXTURES, name)
+  const text = `${JSON.stringify(actual, null, 2)}\n`
+  if (process.env.UPDATE_GOLDEN === '1') writeFileSync(file, text)
+  expect(JSON.parse(text), `${name} (UPDATE_GOLDEN=1 regenerates it)`).to.deep.equal(JSON.parse(readFileSync(file, 'utf8')))
+}
+
+/** The plan as it is the same on every machine: without the legend's absolute paths. */
+const portable = (r: K3dRestoreResult) => ({...r, planLegend: Object.keys(r.planLegend)})
+const sqlOf = (r: K3dRestoreResult) => r.steps.flatMap((s) => s.sql ?? [])
+
+describe('k3d restore plan (--dry-run)', () => {
+  let restore: () => void
+  let baseDir: string
+  beforeEach(() => {
+    restore = withEnv({PATH: emptyDir('atlas-nopath-'), ATLAS_TOOL_DIRS: ''})
+    baseDir = emptyDir('atlas-k3d-base-')
+  })
+  afterEach(() => restore())
+
+  it('matches test/fixtures/k3d/restore-plan.json and writes nothing', async () => {
+    const result = await restoreK3d(new K3dWorld(scheduled(), {baseDir}), {dryRun: true, now: NOW})
+    golden('restore-plan.json', portable(result))
+    expect(readdirSync(baseDir), 'files in the base dir after a dry run').to.deep.equal([])
+    expect(result.steps.map((s) => s.id)).to.deep.equal(['doctor', 'render', 'restore', 'verify', 'drop'])
+    expect(result.verdict).to.equal('planned')
+  })
+
+  it('restores FROM LATEST in the schedule\'s collection into a scratch database, never over the live one, and drops it last', async () => {
+    const result = await restoreK3d(new K3dWorld(scheduled(), {baseDir}), {dryRun: true, now: NOW})
+    const {backupScheduleStatements, backupCollectionUri} = await import('../../src/lib/world/k3d/ddl.js')
+    // the collection the schedule writes to, with the S3-compatible parameters, credentials redacted
+    expect(backupScheduleStatements(scheduled())[0]).to.include(`INTO '${backupCollectionUri(scheduled())}'`)
+    expect(result.collection).to.equal('s3://atlas-audit-us/cockroach-backups?AWS_ACCESS_KEY_ID=<redacted>&AWS_SECRET_ACCESS_KEY=<redacted>&AWS_ENDPOINT=http%3A%2F%2Fatlas-localstack%3A4566&AWS_REGION=us-east-1&AWS_USE_PATH_STYLE=true')
+    expect(result.scratchDatabase).to.equal('ledger_restore_20261130t043015')
+    expect(sqlOf(result)).to.deep.equal([
+      `SHOW BACKUPS IN '${result.collection}';`,
+      `RESTORE DATABASE "ledger" FROM LATEST IN '${result.collection}' WITH new_db_name = 'ledger_restore_20261130t043015';`,
+      'GRANT CONNECT ON DATABASE "ledger_restore_20261130t043015" TO "atlas_verify";',
+      'GRANT SELECT ON TABLE "ledger_restore_20261130t043015".accounts, "ledger_restore_20261130t043015".transfers, "ledger_restore_20261130t043015".ledger_mint TO "atlas_verify";',
+      'DROP DATABASE IF EXISTS "ledger_restore_20261130t043015" CASCADE;',
+    ])
+    // no credential anywhere in what is shown
+    expect(JSON.stringify(result)).to.not.match(/AWS_SECRET_ACCESS_KEY=test|AWS_ACCESS_KEY_ID=test/)
+    // the SQL runs in the primary region as root, through the same suspended-Job flow as up's SQL steps
+    const restoreStep = result.steps.find((s) => s.id === 'restore')!
+    expect(restoreStep.commands.map((c) => c.argv.join(' '))).to.include('kubectl --context k3d-dc-us --namespace atlas apply --server-side --field-manager=atlas --filename <base>/k3d/sql/restore-job.yaml')
+    expect(restoreStep.commands.at(-1)!.argv.join(' ')).to.equal('kubectl --context k3d-dc-us --namespace atlas logs job/atlas-restore')
+    // --keep leaves the copy: no drop step
+    const kept = await restoreK3d(new K3dWorld(scheduled(), {baseDir}), {dryRun: true, now: NOW, keep: true})
+    expect(kept.steps.map((s) => s.id)).to.not.include('drop')
+  })
+
+  it('maps --to-time to AS OF SYSTEM TIME (UTC)', async () => {
+    const toTime = new Date('2026-11-30T02:30:00.250+01:00')
+    const result = await restoreK3d(new K3dWorld(scheduled(), {baseDir}), {dryRun: true, now: NOW, toTime})
+    expect(asOfSystemTime(toTime)).to.equal('2026-11-30 01:30:00.250000+00:00')
+    expect(sqlOf(result)[1]).to.equal(`RESTORE DATABASE "ledger" FROM LATEST IN '${result.collection}' AS OF SYSTEM TIME '2026-11-30 01:30:00.250000+00:00' WITH new_db_name = 'ledger_restore_20261130t043015';`)
+    expect(result.target).to.include('2026-11-30T01:30:00.250Z')
+  })
+
+  it('never renders a DROP of anything but a scratch database', () => {
+    expect(() => dropStatements('ledger')).to.throw(/not a scratch database/)
+    expect(scratchDatabaseName(NOW)).to.match(/^ledger_restore_\d{8}t\d{6}$/)
+  })
+
+  it('warns in a dry run, and refuses a real run, when atlas.yaml sets no backup.schedule', async () => {
+    const infos: string[] = []
+    const progress = {step: () => () => {}, info: (m: string) => void infos.push(m)}
+    const world = new K3dWorld(parseConfigObject(DEFAULT_CONFIG), {baseDir})
+    await restoreK3d(world, {dryRun: true, now: NOW, progress})
+    expect(infos.join('\n')).to.match(/no backup\.schedule/)
+    const error = await restoreK3d(world, {now: NOW}).then(() => undefined, (e: AtlasError) => e)
+    expect(error).to.be.instanceOf(AtlasError)
+    expect(error!.code).to.equal('NO_BACKUPS')
+    expect(readdirSync(baseDir)).to.deep.equal([])
+  })
+})
+
+describe('k3d restore, run against stub tools', () => {
+  let restore: () => void
+  let baseDir: string
+  let log: string
+  const calls = () => (existsSync(log) ? readFileSync(log, 'utf8') : '')
+  beforeEach(() => {
+    baseDir = emptyDir('atlas-k3d-run-')
+    log = path.join(baseDir, 'stub-calls.log')
+    restore = withEnv({PATH: `${stubToolDir()}:/usr/bin:/bin`, ATLAS_TOOL_DIRS: '', ATLAS_STUB_LOG: log, ATLAS_STUB_FAIL: undefined})
+  })
+  afterEach(() => restore())
+
+  it('refuses clearly, before writing or running anything, when the k3d world is not up', async () => {
+    const error = await restoreK3d(new K3dWorld(scheduled(), {baseDir}), {now: NOW}).then(() => undefined, (e: AtlasError) => e)
+    expect(error).to.be.instanceOf(AtlasError)
+    expect(error!.message).to.match(/the k3d world is not up/)
+    expect(error!.hint).to.include('--dry-run')
+    expect(existsSync(path.join(baseDir, 'k3d')), 'nothing under the base dir').to.equal(false)
+    expect(calls()).to.not.include('kubectl --context')
+  })
+
+  it('runs the planned commands, and drops the copy when its verify fails', async () => {
+    const world = new K3dWorld(scheduled(), {baseDir})
+    // up completed (its state says so); no verify certificate: the verify step fails
+    const {StepState} = await import('../../src/lib/world/k3d/state.js')
+    await (await StepState.load(world.layout.stateFile)).markDone('ledger-synced', 'x')
+    const plan = await restoreK3d(world, {dryRun: true, now: NOW})
+    const error = await restoreK3d(world, {now: NOW}).then(() => undefined, (e: AtlasError) => e)
+    expect(error, 'the verify step fails').to.be.instanceOf(AtlasError)
+    expect(error!.message).to.match(/verify ledger_restore_20261130t043015 .* failed: .*client certificate/)
+    const ran = calls().trim().split('\n').filter((l) => l.startsWith('kubectl --context'))
+    // every command of the plan's restore and drop steps, in order, with the live Job's uid in the owner patch
+    const planned = plan.steps.filter((s) => s.id === 'restore' || s.id === 'drop').flatMap((s) => s.commands.map((c) => c.argv.join(' ')))
+    expect(ran).to.deep.equal(planned.map((c) => c.replace(/<base>/g, world.layout.baseDir).replace(/<uid of job\/[^>]+>/, '00000000-0000-4000-8000-000000000001').replace(/<uid of job\/[^>]+>/, '00000000-0000-4000-8000-000000000001')))
+    // the scripts the Jobs ran (their Secrets): the restore with its real collection, the drop of the copy alone
+    const {parseAllDocuments} = await import('yaml')
+    const script = (file: string) => parseAllDocuments(readFileSync(path.join(baseDir, 'k3d', 'sql', file), 'utf8')).map((d) => d.toJS()).find((o) => o.kind === 'Secret').stringData['script.sql'] as string
+    expect(script('restore-job.yaml')).to.include("AWS_SECRET_ACCESS_KEY=test&AWS_ENDPOINT=http%3A%2F%2Fatlas-localstack%3A4566").and.include("WITH new_db_name = 'ledger_restore_20261130t043015';")
+    expect(script('restore-drop-job.yaml').trim().split('\n').slice(1)).to.deep.equal(['DROP DATABASE IF EXISTS "ledger_restore_20261130t043015" CASCADE;'])
+  })
+})
+
+after(removeTempDirs)
