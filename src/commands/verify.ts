@@ -38,7 +38,7 @@ Exit 0: all hold; 4: a violation; 3: the database did not answer within --timeou
 
   async run(): Promise<VerifyResult> {
     const config = await this.atlasConfig()
-    const {LedgerTarget} = await import('../lib/ledger/target.js')
+    const {LedgerTarget} = await import('../lib/world/ledger-target.js')
     const {verifyLedger, formatVerifyReport} = await import('../lib/ledger/verify.js')
     const timeoutMs = this.flags.timeout
     const target = new LedgerTarget(config, {db: this.flags.db, endpoint: this.flags.endpoint})
