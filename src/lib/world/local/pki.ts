@@ -15,7 +15,7 @@ import type {CommandRunner} from '../../tools/runner.js'
 import type {LocalLayout} from './layout.js'
 import {pkiPaths, type CertPair, type PkiPaths} from './pki-paths.js'
 
-export {pkiPaths, type CertPair, type PkiPaths} from './pki-paths.js'
+export {pkiPaths} from './pki-paths.js'
 
 /** Subject alternative names of a server on the layout's address: verify-full checks the client's host against them. */
 export function serverNames(layout: LocalLayout): string[] {
