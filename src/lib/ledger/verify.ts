@@ -2,7 +2,7 @@ import {UsageError} from '../errors.js'
 import {combineDatabaseUrls, connectLedger, type LedgerSql} from './db.js'
 import {IdStatus} from './runlog.js'
 import {selectRunLogs} from './runlogs.js'
-import {requireMint} from './schema.js'
+import {requireMint, type MintRecord} from './schema.js'
 import * as q from './sql.js'
 import {describeRequest, formatUuid, LoggedIds, parsedId, parseUuid, REQUEST_KNOWN, STORED} from './verify/ids.js'
 import {type ViolationKind, type Violation, type CheckResult, type VerifyOptions, type VerifySummary, type VerifyResult, ACCOUNT_CHUNK, LOWEST_UUID, HIGHEST_UUID, type ScanState, type RunLogSummary, type AuditSummary, type IntegritySummary} from './verify/model.js'
@@ -43,7 +43,6 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
     counts[violation.kind] = (counts[violation.kind] ?? 0) + 1
     if (counts[violation.kind]! <= maxListed) violations.push(violation)
   }
-  const checks: CheckResult[] = []
   try {
     const mint = await bound.answer('reading the mint record', requireMint(sql))
     await bound.identifyServer(sql)
@@ -53,127 +52,14 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
     // server-side aggregates run concurrently with the client-side id stream
     progress('conservation, replay and balances (server-side aggregates)')
     state.phase = runLogFiles.length > 0 || options.audit ? 'replaying balances and reading transfers' : 'replaying balances'
-    const aggregates = (async () => {
-      const [range] = await bound.answer('reading the account range', sql.unsafe(q.ACCOUNT_ID_RANGE))
-      let balanceTotal = 0n
-      let openingTotal = 0n
-      let accountCount = 0
-      let transfers = 0
-      let volume = 0n
-      let replayMismatches = 0
-      const replayViolations: Violation[] = []
-      let negativeCount = 0
-      const negativeRows: Array<{id: number; balance: string}> = []
-      if (range.lo !== null) {
-        const single = Number(range.hi) - Number(range.lo) < ACCOUNT_CHUNK
-        for (let lo = Number(range.lo); lo <= Number(range.hi); lo += ACCOUNT_CHUNK) {
-          const hi = Math.min(Number(range.hi), lo + ACCOUNT_CHUNK - 1)
-          const query = single ? sql.unsafe(q.REPLAY_ALL) : sql.unsafe(q.REPLAY_CHUNK, [lo, hi])
-          const rows = (await bound.answer(`replaying accounts ${lo}..${hi}`, query.values())) as unknown as Array<[string, string, string, string, string, string]>
-          state.accountsReplayed += rows.length
-          for (const [id, balanceText, openingText, incomingText, countText, outgoingText] of rows) {
-            const balance = BigInt(balanceText)
-            const opening = BigInt(openingText)
-            const incoming = BigInt(incomingText)
-            const outgoing = BigInt(outgoingText)
-            accountCount++
-            balanceTotal += balance
-            openingTotal += opening
-            transfers += Number(countText)
-            volume += incoming
-            const expected = opening + incoming - outgoing
-            if (balance !== expected) {
-              replayMismatches++
-              if (replayViolations.length < maxListed) {
-                replayViolations.push({
-                  kind: 'replay',
-                  message: `account ${id}: balance ${balance}, but opening ${opening} + incoming ${incoming} - outgoing ${outgoing} = ${expected} (off by ${balance - expected})`,
-                  accounts: [Number(id)],
-                })
-              }
-            }
-            if (balance < 0n && !mint.allowNegativeBalances) {
-              negativeCount++
-              if (negativeRows.length < maxListed) negativeRows.push({id: Number(id), balance: balanceText})
-            }
-          }
-        }
-      }
-      const conservationViolations: Violation[] = []
-      if (balanceTotal !== mint.total) {
-        conservationViolations.push({
-          kind: 'conservation',
-          message: `the balances sum to ${balanceTotal}, the recorded mint is ${mint.total} (${balanceTotal > mint.total ? 'created' : 'lost'} ${abs(balanceTotal - mint.total)})`,
-        })
-      }
-      if (openingTotal !== mint.total || accountCount !== mint.accounts) {
-        conservationViolations.push({
-          kind: 'conservation',
-          message: `accounts were added, removed or re-opened after the mint: ${accountCount} accounts with opening balances summing to ${openingTotal}; minted ${mint.accounts} accounts, ${mint.total} in total`,
-        })
-      }
-      const [pk] = await bound.answer('looking up the primary key', sql.unsafe(q.TRANSFERS_PRIMARY_KEY))
-      const hasPrimaryKey = Number(pk.n) > 0
-      // without the primary key, uniqueness is not enforced any more: look for stored duplicates
-      const duplicates = hasPrimaryKey ? [] : await bound.answer('looking for duplicate ids', sql.unsafe(q.DUPLICATE_TRANSFER_IDS, [maxListed]))
-      return {
-        balanceTotal,
-        accountCount,
-        transfers,
-        volume,
-        conservationViolations,
-        replayMismatches,
-        replayViolations,
-        negatives: {count: negativeCount, rows: negativeRows},
-        hasPrimaryKey,
-        duplicates,
-      }
-    })()
+    const aggregates = aggregateOnServer(sql, bound, state, mint, maxListed)
     aggregates.catch(() => {})
 
     const needIdStream = runLogFiles.length > 0 || options.audit !== undefined
     const idScan = needIdStream ? scanIds(sql, runLogFiles, options, report, progress, bound, state) : Promise.resolve({transfers: 0, runLog: undefined, audit: undefined, integrity: undefined, streamDuplicates: 0})
     const [agg, scan] = await Promise.all([aggregates, idScan])
 
-    for (const v of agg.conservationViolations) report(v)
-    checks.push({name: 'conservation', ok: agg.conservationViolations.length === 0, checked: agg.accountCount, violations: agg.conservationViolations.length})
-    for (const v of agg.replayViolations) report(v)
-    counts.replay = agg.replayMismatches > 0 ? Math.max(counts.replay ?? 0, agg.replayMismatches) : counts.replay
-    checks.push({name: 'replay', ok: agg.replayMismatches === 0, checked: agg.accountCount, violations: agg.replayMismatches})
-    if (mint.allowNegativeBalances) {
-      checks.push({name: 'negative_balances', ok: true, violations: 0, skipped: 'negative balances are allowed by this ledger'})
-    } else {
-      for (const row of agg.negatives.rows) report({kind: 'negative_balance', message: `account ${row.id} has balance ${row.balance} < 0`, accounts: [row.id]})
-      counts.negative_balance = agg.negatives.count || counts.negative_balance
-      checks.push({name: 'negative_balances', ok: agg.negatives.count === 0, checked: agg.accountCount, violations: agg.negatives.count})
-    }
-    for (const row of agg.duplicates) {
-      report({kind: 'duplicate', message: `transfer ${row.id} is stored ${row.copies} times`, ids: [String(row.id)]})
-    }
-    const duplicateCount = Math.max(agg.duplicates.length, scan.streamDuplicates)
-    // with the primary key in place and no id stream, uniqueness is the database's guarantee; without it, DUPLICATE_TRANSFER_IDS looked
-    checks.push({name: 'duplicates', ok: duplicateCount === 0, checked: agg.transfers, violations: duplicateCount})
-    if (scan.runLog) {
-      const lost = counts.lost ?? 0
-      const failedButCommitted = counts.committed_despite_failure ?? 0
-      checks.push({name: 'durability', ok: lost === 0 && failedButCommitted === 0, checked: scan.runLog.acknowledged, violations: lost + failedButCommitted})
-      checks.push({name: 'phantoms', ok: (counts.phantom ?? 0) === 0, checked: scan.transfers, violations: counts.phantom ?? 0})
-    } else {
-      checks.push({name: 'durability', ok: true, violations: 0, skipped: 'no run log found or given (--run-dir)'})
-      checks.push({name: 'phantoms', ok: true, violations: 0, skipped: 'no run log found or given (--run-dir)'})
-    }
-    if (scan.integrity) {
-      const n = (counts.altered ?? 0) + (counts.id_reused ?? 0) + (counts.audit_mismatch ?? 0)
-      checks.push({name: 'integrity', ok: n === 0, checked: scan.transfers, violations: n})
-    } else {
-      checks.push({name: 'integrity', ok: true, violations: 0, skipped: 'needs a run log (--run-dir) or the audit records (--audit)'})
-    }
-    if (scan.audit) {
-      const n = scan.audit.missing + scan.audit.replicaMissing + scan.audit.withoutTransfer
-      checks.push({name: 'audit', ok: n === 0, checked: scan.audit.checked, violations: n})
-    } else {
-      checks.push({name: 'audit', ok: true, violations: 0, skipped: 'not requested (--audit)'})
-    }
+    const checks = judge(agg, scan, mint, counts, report)
 
     const summary: VerifySummary = {
       accounts: agg.accountCount,
@@ -200,6 +86,136 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
     // statements stuck on a frozen server are abandoned after this grace period
     if (ownPool) await sql.end({timeout: 2})
   }
+}
+
+type ServerAggregates = Awaited<ReturnType<typeof aggregateOnServer>>
+type IdScan = Awaited<ReturnType<typeof scanIds>>
+
+/**
+ * Conservation, replay and negative balances, from aggregates the server computes
+ * per chunk of accounts (nothing per transfer crosses the wire), and the duplicate
+ * check where the primary key no longer guarantees uniqueness.
+ */
+async function aggregateOnServer(sql: LedgerSql, bound: StatementBound, state: ScanState, mint: MintRecord, maxListed: number) {
+  const [range] = await bound.answer('reading the account range', sql.unsafe(q.ACCOUNT_ID_RANGE))
+  let balanceTotal = 0n
+  let openingTotal = 0n
+  let accountCount = 0
+  let transfers = 0
+  let volume = 0n
+  let replayMismatches = 0
+  const replayViolations: Violation[] = []
+  let negativeCount = 0
+  const negativeRows: Array<{id: number; balance: string}> = []
+  if (range.lo !== null) {
+    const single = Number(range.hi) - Number(range.lo) < ACCOUNT_CHUNK
+    for (let lo = Number(range.lo); lo <= Number(range.hi); lo += ACCOUNT_CHUNK) {
+      const hi = Math.min(Number(range.hi), lo + ACCOUNT_CHUNK - 1)
+      const query = single ? sql.unsafe(q.REPLAY_ALL) : sql.unsafe(q.REPLAY_CHUNK, [lo, hi])
+      const rows = (await bound.answer(`replaying accounts ${lo}..${hi}`, query.values())) as unknown as Array<[string, string, string, string, string, string]>
+      state.accountsReplayed += rows.length
+      for (const [id, balanceText, openingText, incomingText, countText, outgoingText] of rows) {
+        const balance = BigInt(balanceText)
+        const opening = BigInt(openingText)
+        const incoming = BigInt(incomingText)
+        const outgoing = BigInt(outgoingText)
+        accountCount++
+        balanceTotal += balance
+        openingTotal += opening
+        transfers += Number(countText)
+        volume += incoming
+        const expected = opening + incoming - outgoing
+        if (balance !== expected) {
+          replayMismatches++
+          if (replayViolations.length < maxListed) {
+            replayViolations.push({
+              kind: 'replay',
+              message: `account ${id}: balance ${balance}, but opening ${opening} + incoming ${incoming} - outgoing ${outgoing} = ${expected} (off by ${balance - expected})`,
+              accounts: [Number(id)],
+            })
+          }
+        }
+        if (balance < 0n && !mint.allowNegativeBalances) {
+          negativeCount++
+          if (negativeRows.length < maxListed) negativeRows.push({id: Number(id), balance: balanceText})
+        }
+      }
+    }
+  }
+  const conservationViolations: Violation[] = []
+  if (balanceTotal !== mint.total) {
+    conservationViolations.push({
+      kind: 'conservation',
+      message: `the balances sum to ${balanceTotal}, the recorded mint is ${mint.total} (${balanceTotal > mint.total ? 'created' : 'lost'} ${abs(balanceTotal - mint.total)})`,
+    })
+  }
+  if (openingTotal !== mint.total || accountCount !== mint.accounts) {
+    conservationViolations.push({
+      kind: 'conservation',
+      message: `accounts were added, removed or re-opened after the mint: ${accountCount} accounts with opening balances summing to ${openingTotal}; minted ${mint.accounts} accounts, ${mint.total} in total`,
+    })
+  }
+  const [pk] = await bound.answer('looking up the primary key', sql.unsafe(q.TRANSFERS_PRIMARY_KEY))
+  const hasPrimaryKey = Number(pk.n) > 0
+  // without the primary key, uniqueness is not enforced any more: look for stored duplicates
+  const duplicates = hasPrimaryKey ? [] : await bound.answer('looking for duplicate ids', sql.unsafe(q.DUPLICATE_TRANSFER_IDS, [maxListed]))
+  return {
+    balanceTotal,
+    accountCount,
+    transfers,
+    volume,
+    conservationViolations,
+    replayMismatches,
+    replayViolations,
+    negatives: {count: negativeCount, rows: negativeRows},
+    hasPrimaryKey,
+    duplicates,
+  }
+}
+
+/** The verdict of each check, from the aggregates and the id scan; violations found by the aggregates are reported here. */
+function judge(agg: ServerAggregates, scan: IdScan, mint: MintRecord, counts: Partial<Record<ViolationKind, number>>, report: (v: Violation) => void): CheckResult[] {
+  const checks: CheckResult[] = []
+  for (const v of agg.conservationViolations) report(v)
+  checks.push({name: 'conservation', ok: agg.conservationViolations.length === 0, checked: agg.accountCount, violations: agg.conservationViolations.length})
+  for (const v of agg.replayViolations) report(v)
+  counts.replay = agg.replayMismatches > 0 ? Math.max(counts.replay ?? 0, agg.replayMismatches) : counts.replay
+  checks.push({name: 'replay', ok: agg.replayMismatches === 0, checked: agg.accountCount, violations: agg.replayMismatches})
+  if (mint.allowNegativeBalances) {
+    checks.push({name: 'negative_balances', ok: true, violations: 0, skipped: 'negative balances are allowed by this ledger'})
+  } else {
+    for (const row of agg.negatives.rows) report({kind: 'negative_balance', message: `account ${row.id} has balance ${row.balance} < 0`, accounts: [row.id]})
+    counts.negative_balance = agg.negatives.count || counts.negative_balance
+    checks.push({name: 'negative_balances', ok: agg.negatives.count === 0, checked: agg.accountCount, violations: agg.negatives.count})
+  }
+  for (const row of agg.duplicates) {
+    report({kind: 'duplicate', message: `transfer ${row.id} is stored ${row.copies} times`, ids: [String(row.id)]})
+  }
+  const duplicateCount = Math.max(agg.duplicates.length, scan.streamDuplicates)
+  // with the primary key in place and no id stream, uniqueness is the database's guarantee; without it, DUPLICATE_TRANSFER_IDS looked
+  checks.push({name: 'duplicates', ok: duplicateCount === 0, checked: agg.transfers, violations: duplicateCount})
+  if (scan.runLog) {
+    const lost = counts.lost ?? 0
+    const failedButCommitted = counts.committed_despite_failure ?? 0
+    checks.push({name: 'durability', ok: lost === 0 && failedButCommitted === 0, checked: scan.runLog.acknowledged, violations: lost + failedButCommitted})
+    checks.push({name: 'phantoms', ok: (counts.phantom ?? 0) === 0, checked: scan.transfers, violations: counts.phantom ?? 0})
+  } else {
+    checks.push({name: 'durability', ok: true, violations: 0, skipped: 'no run log found or given (--run-dir)'})
+    checks.push({name: 'phantoms', ok: true, violations: 0, skipped: 'no run log found or given (--run-dir)'})
+  }
+  if (scan.integrity) {
+    const n = (counts.altered ?? 0) + (counts.id_reused ?? 0) + (counts.audit_mismatch ?? 0)
+    checks.push({name: 'integrity', ok: n === 0, checked: scan.transfers, violations: n})
+  } else {
+    checks.push({name: 'integrity', ok: true, violations: 0, skipped: 'needs a run log (--run-dir) or the audit records (--audit)'})
+  }
+  if (scan.audit) {
+    const n = scan.audit.missing + scan.audit.replicaMissing + scan.audit.withoutTransfer
+    checks.push({name: 'audit', ok: n === 0, checked: scan.audit.checked, violations: n})
+  } else {
+    checks.push({name: 'audit', ok: true, violations: 0, skipped: 'not requested (--audit)'})
+  }
+  return checks
 }
 
 /**
