@@ -3,7 +3,7 @@ import {AtlasCommand} from '../lib/command.js'
 import {ExitCode} from '../lib/errors.js'
 import {durationFlag} from '../lib/flags.js'
 import {dbFlag, endpointFlag} from '../lib/ledger/flags.js'
-import type {VerifyResult} from '../lib/ledger/verify.js'
+import type {AuditOptions, VerifyResult} from '../lib/ledger/verify.js'
 
 export default class Verify extends AtlasCommand<typeof Verify> {
   static summary = 'Prove no money was lost or created: check every ledger invariant (exit 4 on any violation).'
@@ -38,7 +38,7 @@ Exit 0: all hold; 4: a violation; 3: the database did not answer within --timeou
 
   async run(): Promise<VerifyResult> {
     const config = await this.atlasConfig()
-    const {LedgerTarget} = await import('../lib/ledger/target.js')
+    const {LedgerTarget} = await import('../lib/world/ledger-target.js')
     const {verifyLedger, formatVerifyReport} = await import('../lib/ledger/verify.js')
     const timeoutMs = this.flags.timeout
     const target = new LedgerTarget(config, {db: this.flags.db, endpoint: this.flags.endpoint})
@@ -47,7 +47,7 @@ Exit 0: all hold; 4: a violation; 3: the database did not answer within --timeou
     const progress = await this.progress()
     const clients: Array<{destroy(): void}> = []
     try {
-      let audit: import('../lib/ledger/verify.js').AuditOptions | undefined
+      let audit: AuditOptions | undefined
       if (this.flags.audit) {
         const {s3Client} = await import('../lib/cloud/clients.js')
         const cloud = await target.cloud()

@@ -44,7 +44,7 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
     const config = await this.atlasConfig()
     const flags = this.flags
     if (!flags.duration && !flags.count) throw new UsageError('give --duration or --count', {hint: 'e.g. atlas workload --duration 30s'})
-    const {LedgerTarget} = await import('../lib/ledger/target.js')
+    const {LedgerTarget} = await import('../lib/world/ledger-target.js')
     const {startWorkload, defaultRunDir} = await import('../lib/ledger/workload.js')
     const target = new LedgerTarget(config, {db: flags.db, endpoint: flags.endpoint})
     const region = target.region(flags.region)
@@ -106,7 +106,7 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
     }
   }
 
-  private async auditLog(target: import('../lib/ledger/target.js').LedgerTarget, region: import('../lib/config/schema.js').Region) {
+  private async auditLog(target: import('../lib/world/ledger-target.js').LedgerTarget, region: import('../lib/config/schema.js').Region) {
     const {s3Client} = await import('../lib/cloud/clients.js')
     const {AuditLog} = await import('../lib/cloud/audit.js')
     const cloud = await target.cloud()

@@ -80,12 +80,6 @@ export class MissingToolError extends PreconditionError {
   }
 }
 
-export class InvariantError extends AtlasError {
-  constructor(message: string, options: AtlasErrorOptions = {}) {
-    super(message, ExitCode.InvariantViolated, 'INVARIANT_VIOLATED', options)
-  }
-}
-
 export class RestoreError extends AtlasError {
   constructor(message: string, options: AtlasErrorOptions = {}) {
     super(message, ExitCode.RestoreFailed, 'RESTORE_FAILED', options)

@@ -149,7 +149,7 @@ describe('k3d world: what the clusters need from the host', () => {
   })
 
   it('serves Argo CD the charts and this up\'s rendered tree, at the URL the rendered ApplicationSets name', async () => {
-    const {GIT_REPO_URL} = await import('../../src/lib/world/k3d/git-source.js')
+    const {GIT_REPO_URL} = await import('../../src/lib/gitops/git-source.js')
     const world = new K3dWorld(defaults(), {baseDir})
     const plan = await world.plan('up')
     const [rm, run, ready] = argv(plan, 'git-source')
@@ -351,7 +351,7 @@ describe('k3d SQL Jobs', () => {
 describe('k3d Git source', () => {
   it('is the world\'s own git daemon, fed from the rendered tree; no override can point Argo CD elsewhere', async () => {
     const {gitSource} = await import('../../src/lib/world/k3d/render.js')
-    const {GIT_REPO_URL} = await import('../../src/lib/world/k3d/git-source.js')
+    const {GIT_REPO_URL} = await import('../../src/lib/gitops/git-source.js')
     expect(GIT_REPO_URL).to.equal('git://atlas-git/atlas')
     const restore = withEnv({ATLAS_GIT_REPO_URL: 'https://github.com/o/r.git', ATLAS_GIT_REVISION: 'abc123'})
     try {

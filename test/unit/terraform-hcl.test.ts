@@ -11,7 +11,7 @@ import {fileURLToPath} from 'node:url'
 import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../src/lib/config/load.js'
 import {cloudResourceNames, DLQ_MAX_RECEIVE_COUNT} from '../../src/lib/cloud/names.js'
-import {terraformVariables} from '../../src/lib/world/k3d/terraform-vars.js'
+import {terraformVariables} from '../../src/lib/tools/terraform-vars.js'
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const ROOT_DIR = path.join(REPO, 'terraform')

@@ -21,7 +21,7 @@ Re-running is a no-op; re-running with different ledger settings is refused (exi
 
   async run(): Promise<LedgerInitResult & {database: string}> {
     const config = await this.atlasConfig()
-    const {LedgerTarget} = await import('../../lib/ledger/target.js')
+    const {LedgerTarget} = await import('../../lib/world/ledger-target.js')
     const {connectLedger, describeDatabase} = await import('../../lib/ledger/db.js')
     const {initLedger} = await import('../../lib/ledger/schema.js')
     // schema and mint: the superuser (the world's setup role)

@@ -36,7 +36,7 @@ Every flag has an environment variable (the Helm chart sets them).`
   async run(): Promise<{region: string; stats: LedgerServiceStats}> {
     const config = await this.atlasConfig()
     const flags = this.flags
-    const {LedgerTarget} = await import('../../lib/ledger/target.js')
+    const {LedgerTarget} = await import('../../lib/world/ledger-target.js')
     const {connectLedger} = await import('../../lib/ledger/db.js')
     const {LedgerService} = await import('../../lib/ledger/service.js')
     const {s3Client, sqsClient} = await import('../../lib/cloud/clients.js')

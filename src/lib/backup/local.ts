@@ -6,9 +6,11 @@ import {freePort, mkdirOwned, postgresOsUser, sleep, type OsUser} from '../proc/
 import {registerSecret} from '../redact.js'
 import {findExecutable} from '../tools/discovery.js'
 import {CommandRunner, type PlannedCommand} from '../tools/runner.js'
-import type {LocalWorld} from '../world/local/index.js'
-import type {DatabaseSecrets, RegionLayout} from '../world/local/layout.js'
-import type {ProgressReporter} from '../world/types.js'
+import type {AtlasConfig} from '../config/schema.js'
+import type {ClusterHealth} from '../health/model.js'
+import type {CloudEndpoint} from '../model/endpoints.js'
+import type {DatabaseSecrets, LocalLayout, RegionLayout} from '../world/local/layout.js'
+import type {ProgressReporter, WorldStatus} from '../world/types.js'
 import {archiveParameters, backupLayout, pgbackrestConfig, pgbackrestConfigFile, type BackupLayout} from './layout.js'
 
 /** One backup in the repository, from `pgbackrest info`. */
@@ -91,6 +93,16 @@ type InfoJson = Array<{
   }>
 }>
 
+/** What backups need of the local world (LocalWorld has it; the world imports this module, not the reverse). */
+export interface BackupWorld {
+  readonly config: AtlasConfig
+  readonly layout: LocalLayout
+  cloudEndpoint(): Promise<CloudEndpoint>
+  status(): Promise<WorldStatus>
+  health(): Promise<ClusterHealth>
+  regionLayout(name: string): RegionLayout
+}
+
 /**
  * Backups of the local world's ledger with pgBackRest into the primary region's
  * backup bucket, continuous WAL archiving, and verified restores into a scratch
@@ -99,7 +111,7 @@ type InfoJson = Array<{
 export class LocalBackups {
   readonly b: BackupLayout
 
-  constructor(readonly world: LocalWorld) {
+  constructor(readonly world: BackupWorld) {
     this.b = backupLayout(world.config, world.layout)
   }
 

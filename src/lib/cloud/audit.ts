@@ -1,5 +1,5 @@
 import type {S3Client} from '@aws-sdk/client-s3'
-import type {TransferRequest} from '../ledger/transfer.js'
+import type {TransferRequest} from '../model/transfer.js'
 
 /** Audit objects are keyed by transfer id, so a bucket listing comes back in id order (merge-joinable). */
 export const AUDIT_PREFIX = 'transfers/'

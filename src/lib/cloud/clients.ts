@@ -1,7 +1,7 @@
 import type {IAMClient} from '@aws-sdk/client-iam'
 import type {S3Client} from '@aws-sdk/client-s3'
 import type {SQSClient} from '@aws-sdk/client-sqs'
-import type {CloudEndpoint} from '../world/types.js'
+import type {CloudEndpoint} from '../model/endpoints.js'
 
 // Atlas supports Node 20 on purpose; the SDK's notice about its future Node 22
 // requirement would otherwise land on stderr of every command that touches S3/SQS.

@@ -1,6 +1,6 @@
 import type {IAMClient} from '@aws-sdk/client-iam'
 import type {AtlasConfig, Region} from '../config/schema.js'
-import type {CloudEndpoint} from '../world/types.js'
+import type {CloudEndpoint} from '../model/endpoints.js'
 import {iamClient, s3Client, sqsClient} from './clients.js'
 import {cloudResourceNames, DLQ_MAX_RECEIVE_COUNT} from './names.js'
 import {dataRegions} from '../config/regions.js'

@@ -1,5 +1,5 @@
 import type {Message, SQSClient} from '@aws-sdk/client-sqs'
-import type {TransferRequest} from '../ledger/transfer.js'
+import type {TransferRequest} from '../model/transfer.js'
 
 export interface SendResult {
   ok: boolean

@@ -81,7 +81,6 @@ export function durationSeconds(text: string): number {
   return Number(match[1]) * {s: 1, m: 60, h: 3600, d: 86_400}[match[2] as 's' | 'm' | 'h' | 'd']
 }
 
-export type RegionConfig = z.infer<typeof regionSchema>
 export type AtlasConfigInput = z.input<typeof configSchema>
 /** The effective configuration: validated, defaults applied, regions normalised. */
 export type AtlasConfig = Omit<z.infer<typeof configSchema>, 'regions' | 'cloud'> & {

@@ -5,7 +5,7 @@ import type {TemplateContext} from './template.js'
 import type {TerraformRegionOutputs} from './terraform-outputs.js'
 import {ATLAS_NAMESPACE, COCKROACH_NODEPORT_BASE, K3D_API_SERVER_PORT, K3D_NETWORK_SUBNET, POD_SECURITY_LABELS, k3dTopology, regionTopology, type K3dTopology} from './topology.js'
 import {dataRegions, primaryRegion} from '../config/regions.js'
-import {GIT_REPO_URL} from '../world/k3d/git-source.js'
+import {GIT_REPO_URL} from './git-source.js'
 
 export interface GitSource {
   /** the Git repository Argo CD pulls charts and rendered values from */

@@ -1,5 +1,5 @@
 export * from './topology.js'
 export * from './context.js'
 export * from './render.js'
-export {parseTerraformOutputs, readTerraformOutputs, type TerraformRegionOutputs} from './terraform-outputs.js'
-export {validateKubeObject, validateK3dConfig, schemaValidationAvailable, SchemaValidationError, type KubeObject} from './validate.js'
+export {readTerraformOutputs} from './terraform-outputs.js'
+export {validateKubeObject, validateK3dConfig, schemaValidationAvailable, type KubeObject} from './validate.js'

@@ -1,16 +1,8 @@
+import type {TransferRequest} from '../model/transfer.js'
 import type {LedgerSql} from './db.js'
 import * as q from './sql.js'
 
-export interface TransferRequest {
-  /** client-chosen idempotency key (UUID) */
-  id: string
-  from: number
-  to: number
-  /** integer minor units, > 0 */
-  amount: number
-  /** the region the request entered the system in */
-  originRegion: string
-}
+export type {TransferRequest} from '../model/transfer.js'
 
 /**
  * applied / already_applied: the transfer is committed (acknowledged).

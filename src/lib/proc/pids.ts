@@ -1,4 +1,4 @@
-import {readFile, rm, writeFile} from 'node:fs/promises'
+import {readFile, writeFile} from 'node:fs/promises'
 import {sleep} from './ports.js'
 
 /** Whether a process with this PID exists (signal 0 probes without touching it). */
@@ -72,13 +72,4 @@ export async function readPidFile(file: string): Promise<number | undefined> {
 
 export async function writePidFile(file: string, pid: number): Promise<void> {
   await writeFile(file, `${pid}\n`)
-}
-
-/** The PID from a pid file if that process is alive; a stale file is removed. */
-export async function livePidFromFile(file: string): Promise<number | undefined> {
-  const pid = await readPidFile(file)
-  if (pid === undefined) return undefined
-  if (isAlive(pid)) return pid
-  await rm(file, {force: true})
-  return undefined
 }

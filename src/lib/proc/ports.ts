@@ -49,24 +49,6 @@ export async function waitForPort(port: number, options: {host?: string; timeout
   throw new Error(`${options.what ?? 'service'} did not start listening on ${host}:${port} within ${options.timeoutMs ?? 15_000} ms`)
 }
 
-/** Free ports, distinct from each other (they are probed while all are held). */
-export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
-  const servers: net.Server[] = []
-  try {
-    for (let i = 0; i < count; i++) {
-      const server = net.createServer()
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen({host, port: 0, exclusive: true}, () => resolve())
-      })
-      servers.push(server)
-    }
-    return servers.map((s) => (s.address() as net.AddressInfo).port)
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
-  }
-}
-
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason)

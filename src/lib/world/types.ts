@@ -1,6 +1,7 @@
 import type {AtlasConfig, Region} from '../config/schema.js'
 import type {ClusterHealth} from '../health/model.js'
 import type {PlannedCommand} from '../tools/runner.js'
+import type {CloudEndpoint, RegionEndpoints} from '../model/endpoints.js'
 
 /**
  * What every command needs from a world. The local world (real processes on
@@ -27,24 +28,7 @@ export interface WorldOperationOptions {
   signal?: AbortSignal
 }
 
-export interface CloudEndpoint {
-  /** S3/SQS/IAM endpoint URL (LocalStack or moto) */
-  endpoint: string
-  /** test credentials the emulator accepts; never real ones */
-  accessKeyId: string
-  secretAccessKey: string
-}
-
-export interface RegionEndpoints {
-  region: string
-  /** pgwire URL of this region's database node; undefined for regions without one */
-  databaseUrl?: string
-  /** the ledger service's HTTP endpoint, where it runs */
-  serviceUrl?: string
-  auditBucket?: string
-  queueUrl?: string
-  deadLetterQueueUrl?: string
-}
+export type {CloudEndpoint, RegionEndpoints} from '../model/endpoints.js'
 
 /** One step of a driver's ordered up/down pipeline, as --dry-run and --json show it. */
 export interface PlanStep {

@@ -3,7 +3,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import type {K3dTopology} from '../../gitops/topology.js'
 import type {CommandRunner} from '../../tools/runner.js'
 import {LOCALSTACK_CONTAINER} from './ansible-vars.js'
-import {GIT_CONTAINER} from './git-source.js'
+import {GIT_CONTAINER} from '../../gitops/git-source.js'
 
 /**
  * Cross-cluster name resolution. k3d writes the shared network's members into

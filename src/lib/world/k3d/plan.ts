@@ -9,7 +9,7 @@ import type {CommandRunner, RunResult} from '../../tools/runner.js'
 import {argocdHubRegion, DEFAULT_LOCALSTACK_ENDPOINT, LOCALSTACK_CONTAINER} from './ansible-vars.js'
 import {secretOwnerPatch, SQL_JOB_SECRET_SELECTOR, SQL_JOB_TIMEOUT} from './sql-job.js'
 import {applyArgs, networkInspectArgs, writeCorednsCustom} from './dns.js'
-import {GIT_CONTAINER, GIT_READY_ARGS, GIT_REPO_URL, gitServeArgs} from './git-source.js'
+import {GIT_CONTAINER, GIT_READY_ARGS, GIT_REPO_URL, gitServeArgs} from '../../gitops/git-source.js'
 import {dataRegions, primaryRegion} from '../../config/regions.js'
 
 /** Where the k3d world keeps what it renders and its resume state, under the base dir. */

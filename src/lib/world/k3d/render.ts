@@ -7,9 +7,9 @@ import * as ledgerSql from '../../ledger/sql.js'
 import {ansibleExtraVars} from './ansible-vars.js'
 import {LEDGER_DATABASE, LEDGER_SERVICE_USER, LEDGER_USER, multiRegionSql, VERIFY_USER} from './ddl.js'
 import {sqlJobNames, terraformSourceFiles, type K3dLayout} from './plan.js'
-import {GIT_RENDERED_PATH, GIT_REPO_URL} from './git-source.js'
+import {GIT_RENDERED_PATH, GIT_REPO_URL} from '../../gitops/git-source.js'
 import {cockroachImage, sqlJobManifest} from './sql-job.js'
-import {terraformVariables} from './terraform-vars.js'
+import {terraformVariables} from '../../tools/terraform-vars.js'
 
 /**
  * The Git source Argo CD pulls the charts and the rendered values from: the

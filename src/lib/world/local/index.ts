@@ -452,7 +452,7 @@ export class LocalWorld implements World {
    * State and provider cache live under <baseDir>/terraform, never in the package.
    */
   private async provisionWithTerraform(): Promise<ProvisionResult> {
-    const {terraformVariables} = await import('../k3d/terraform-vars.js')
+    const {terraformVariables} = await import('../../tools/terraform-vars.js')
     const dir = path.join(this.layout.baseDir, 'terraform')
     await mkdir(dir, {recursive: true})
     const varFile = path.join(dir, 'local.tfvars.json')

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import type {AtlasConfig, Region} from '../../config/schema.js'
 import type {DatabaseRole} from '../types.js'
-import {pkiPaths} from './pki.js'
+import {pkiPaths} from './pki-paths.js'
 
 /**
  * Where every piece of the local world lives: ports (a block of PORTS_PER_REGION

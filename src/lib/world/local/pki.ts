@@ -1,71 +1,21 @@
+/**
+ * The local world's own certificate authority and the certificates it signs.
+ * Created once per base dir by `atlas up` with the openssl CLI (Node's crypto
+ * cannot sign X.509 certificates), ECDSA P-256 keys (fast handshakes on every
+ * reconnect after a failover), in the two directories pki-paths.ts names.
+ * Every file in both is 0600. Rotation: `atlas down --purge` then `atlas up`
+ * makes a new CA and new certificates (nothing outside the world trusts them).
+ */
+
 import {randomBytes} from 'node:crypto'
 import {access, chmod, chown, mkdir, readdir, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import type {OsUser} from '../../proc/index.js'
 import type {CommandRunner} from '../../tools/runner.js'
-import type {LocalLayout, RegionLayout} from './layout.js'
+import type {LocalLayout} from './layout.js'
+import {pkiPaths, type CertPair, type PkiPaths} from './pki-paths.js'
 
-/**
- * The local world's own certificate authority and the certificates it signs.
- * Created once per base dir by `atlas up` with the openssl CLI (Node's crypto
- * cannot sign X.509 certificates), ECDSA P-256 keys (fast handshakes on every
- * reconnect after a failover). Two directories, because two OS users read them:
- *
- *   <baseDir>/pki        0700, atlas's user: the CA key, each etcd member's
- *                        certificate, and atlas's own client certificates
- *                        (etcd probes, the PostgreSQL superuser for setup)
- *   <postgresHome>/tls   0700, the postgres OS user: PostgreSQL's server
- *                        certificates and Patroni's client certificates
- *                        (superuser and rewind, replication, etcd)
- *
- * Every file in both is 0600. Rotation: `atlas down --purge` then `atlas up`
- * makes a new CA and new certificates (nothing outside the world trusts them).
- */
-export interface CertPair {
-  cert: string
-  key: string
-}
-
-export interface PkiPaths {
-  dir: string
-  caCert: string
-  caKey: string
-  /** the CA certificate atlas's clients verify servers with */
-  atlasEtcdClient: CertPair
-  /** CN=postgres: atlas's setup connections as the superuser (schema, roles) */
-  atlasPostgresClient: CertPair
-  postgresDir: string
-  /** a copy of the CA certificate the postgres OS user can read */
-  postgresCaCert: string
-  /** CN=postgres: Patroni's own superuser connections and pg_rewind */
-  patroniSuperuser: CertPair
-  /** CN=replicator: streaming replication and pg_basebackup */
-  patroniReplicator: CertPair
-  /** CN=patroni: Patroni's etcd3 client */
-  patroniEtcdClient: CertPair
-  etcdMember(r: RegionLayout): CertPair
-  postgresServer(r: RegionLayout): CertPair
-}
-
-export function pkiPaths(layout: LocalLayout): PkiPaths {
-  const dir = path.join(layout.baseDir, 'pki')
-  const postgresDir = path.join(layout.postgresHome, 'tls')
-  const pair = (base: string, name: string): CertPair => ({cert: path.join(base, `${name}.crt`), key: path.join(base, `${name}.key`)})
-  return {
-    dir,
-    caCert: path.join(dir, 'ca.crt'),
-    caKey: path.join(dir, 'ca.key'),
-    atlasEtcdClient: pair(dir, 'etcd-client-atlas'),
-    atlasPostgresClient: pair(dir, 'pg-client-postgres'),
-    postgresDir,
-    postgresCaCert: path.join(postgresDir, 'ca.crt'),
-    patroniSuperuser: pair(postgresDir, 'pg-client-postgres'),
-    patroniReplicator: pair(postgresDir, 'pg-client-replicator'),
-    patroniEtcdClient: pair(postgresDir, 'etcd-client-patroni'),
-    etcdMember: (r) => pair(dir, `etcd-${r.region.name}`),
-    postgresServer: (r) => pair(postgresDir, `pg-server-${r.region.name}`),
-  }
-}
+export {pkiPaths} from './pki-paths.js'
 
 /** Subject alternative names of a server on the layout's address: verify-full checks the client's host against them. */
 export function serverNames(layout: LocalLayout): string[] {

@@ -2,7 +2,7 @@ import path from 'node:path'
 import type {AtlasConfig, Region} from '../config/schema.js'
 import {dataRegions, findRegion, primaryRegion} from '../config/regions.js'
 import {PreconditionError} from '../errors.js'
-import type {CloudEndpoint, DatabaseRole, RegionEndpoints, World} from '../world/types.js'
+import type {CloudEndpoint, DatabaseRole, RegionEndpoints, World} from './types.js'
 
 /**
  * Where the ledger commands find the database and the cloud: explicit flags

@@ -1,7 +1,7 @@
-import type {AtlasConfig, Region} from '../../config/schema.js'
-import {ConfigError} from '../../errors.js'
-import {DLQ_MAX_RECEIVE_COUNT} from '../../cloud/names.js'
-import {primaryRegion} from '../../config/regions.js'
+import type {AtlasConfig, Region} from '../config/schema.js'
+import {ConfigError} from '../errors.js'
+import {DLQ_MAX_RECEIVE_COUNT} from '../cloud/names.js'
+import {primaryRegion} from '../config/regions.js'
 
 /** The tfvars of terraform/ (variables.tf) for a config; a test checks every key is declared. */
 export interface TerraformVariables {
