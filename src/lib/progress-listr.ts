@@ -37,6 +37,10 @@ export async function listrProgress(): Promise<ProgressReporter & {finish(): Pro
       if (setOutput) setOutput(message)
       else process.stderr.write(`  ${message}\n`)
     },
+    // the task's output line is redrawn in place
+    status(line) {
+      setOutput?.(line)
+    },
     async finish() {
       await current
     },
