@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 DEBIAN_PACKAGES=(postgresql pgbackrest openssl etcd-server etcd-client python3-venv ansible ansible-lint yamllint nftables iproute2 unzip)
+# headless Chromium renders the chaos reports' pictures once in the tests (test/unit/picture-render.test.ts)
+DEBIAN_PACKAGES+=(chromium)
 
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
