@@ -21,7 +21,7 @@ export function reportUploads(report: BlastResult['report']): Array<{file: strin
 
 /** Writes report.json (the full result), report.md (for people) and its picture (report.svg, report.html) into the run directory. */
 export async function writeReport(result: BlastResult): Promise<void> {
-  await writeFile(result.report.json, `${JSON.stringify(redactObject(result), null, 2)}\n`)
+  await writeFile(result.report.json, `${JSON.stringify(redactObject({kind: 'blast-radius', ...result}), null, 2)}\n`)
   await writeFile(result.report.markdown, redact(formatMarkdownReport(result)))
   if (result.report.picture && result.report.html) {
     await writePicture(blastPicture(result), {svg: result.report.picture, html: result.report.html}, [
