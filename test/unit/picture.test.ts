@@ -93,6 +93,17 @@ describe('the picture of a run', () => {
     expect(findAll(svg, (e) => e.name === 'text' && e.text === 'no workload ran')).to.have.length(1)
     expect(findAll(svg, (e) => e.attributes['data-band'] === 'database-leader').map((e) => e.attributes['data-value'])).to.deep.equal(['us', '', 'eu'])
     expect(findAll(svg, (e) => e.attributes['data-marker'] !== undefined)).to.have.length(0)
+    checkPictureMatchesReport(svg, JSON.parse(await readFile(r.report.json, 'utf8')))
+  })
+
+  it('samples at odd times (the first at -0.841 s): the range drawn is the range stated, whole seconds', async () => {
+    const r = sampleRound(dir)
+    const odd = {...r, outcomes: null, rtoSeconds: 2.347, timeline: r.timeline.map((p) => ({...p, t: Math.round((p.t - 0.341) * 1000) / 1000}))}
+    await writeReport(odd)
+    const svg = parseXml(await readFile(r.report.picture!, 'utf8'))
+    const plot = findAll(svg, (e) => e.attributes['data-plot'] === 'time')[0]
+    expect([plot.attributes['data-t-from'], plot.attributes['data-t-to']]).to.deep.equal(['-1', '14'])
+    checkPictureMatchesReport(svg, JSON.parse(await readFile(r.report.json, 'utf8')))
   })
 
   it('escapes what it draws (a region name is text, never markup)', async () => {

@@ -123,8 +123,9 @@ function ticks(from: number, to: number, count: number): number[] {
 }
 
 export function renderChartSvg(chart: Chart): string {
-  const t0 = chart.time.from
-  const t1 = chart.time.to > chart.time.from ? chart.time.to : chart.time.from + 1
+  // the range as the SVG states it (two decimals), so that readers of data-t-from/to get the scale drawn
+  const t0 = Number(num(chart.time.from))
+  const t1 = Number(num(chart.time.to > chart.time.from ? chart.time.to : chart.time.from + 1))
   const xFrom = LEFT
   const xTo = WIDTH - RIGHT
   const x = (t: number) => xFrom + ((Math.min(Math.max(t, t0), t1) - t0) / (t1 - t0)) * (xTo - xFrom)

@@ -87,7 +87,8 @@ export function pictureChart(input: PictureInput): Chart {
     title: input.title,
     subtitle: input.subtitle,
     timeLabel: 'seconds since the fault',
-    time: {from: Math.min(...starts), to: Math.max(...ends)},
+    // whole seconds, outward: the range the SVG states is the one it draws with
+    time: {from: Math.floor(Math.min(...starts)), to: Math.ceil(Math.max(...ends))},
     panels,
     windows: windows.map((w, i) => ({id: `fault-${i + 1}`, label: w.label, from: w.fromSeconds, to: w.toSeconds ?? lastSample, color: FAULT_COLOR})),
     markers: input.rtoSeconds === null ? [] : [{id: 'rto', label: `RTO ${input.rtoSeconds.toFixed(2)} s`, t: input.rtoSeconds, color: RTO_COLOR}],
