@@ -6,6 +6,7 @@ import {expect} from 'chai'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import type {BlastResult} from '../../src/lib/chaos/blast.js'
+import type {CampaignResult} from '../../src/lib/chaos/campaign.js'
 import type {RunSummary} from '../../src/lib/report/runs.js'
 import {parseJsonOutput} from '../helpers/cli.js'
 import {checkPictureMatchesReport} from '../helpers/picture.js'
@@ -98,5 +99,26 @@ describe('the picture of a real blast-radius round, its live line, and atlas run
     const svg = parseXml(await readFile(path.join(runDir, 'report.svg'), 'utf8'))
     checkPictureMatchesReport(svg, report)
     expect(findAll(svg, (e) => e.name === 'text' && e.text === 'no workload ran')).to.have.length(1)
+  })
+
+  it('atlas chaos: a seeded campaign of two rounds, one summary and one report; every round has its picture; runs lists it', async () => {
+    const result = await world.atlas(['chaos', '--rounds', '2', '--seed', '5', '--faults', 'kill', '--targets', 'witness,eu:etcd', '--duration', '4s', '--json'])
+    expect(result.exitCode, result.stderr).to.equal(0)
+    const campaign = parseJsonOutput<CampaignResult>(result)
+    const {parseFaultKinds, parseTargets, planCampaign} = await import('../../src/lib/chaos/campaign.js')
+    // the schedule is the seed's
+    expect(campaign.plan).to.deep.equal(planCampaign({seed: 5, rounds: 2, kinds: parseFaultKinds(['kill']), targets: parseTargets(['witness,eu:etcd'], world.config.regions), regions: world.config.regions}))
+    expect(campaign.totals.rounds).to.equal(2)
+    expect(campaign.totals.lost).to.equal(0)
+    expect(campaign.verified).to.equal(true)
+    expect(campaign.totals.acknowledged).to.equal(campaign.rounds.reduce((a, r) => a + r.acknowledged, 0))
+    for (const round of campaign.rounds) {
+      const report = JSON.parse(await readFile(path.join(round.runDir, 'report.json'), 'utf8')) as BlastResult
+      checkPictureMatchesReport(parseXml(await readFile(path.join(round.runDir, 'report.svg'), 'utf8')), report)
+    }
+    expect(await readFile(campaign.report.markdown, 'utf8')).to.match(/^# Chaos campaign chaos-.* \(seed 5\)/)
+    const runs = parseJsonOutput<{runs: RunSummary[]}>(await world.atlas(['runs', '--json'])).runs
+    expect(runs.find((r) => r.id === campaign.id)).to.include({kind: 'chaos', verdict: 'PASS', lost: 0})
+    expect(runs.filter((r) => r.id.startsWith(`${campaign.id}-round-`)).map((r) => r.kind)).to.deep.equal(['blast-radius', 'blast-radius'])
   })
 })

@@ -85,6 +85,22 @@ export async function readRun(dir: string, id = path.basename(dir)): Promise<Run
   const failed = files.restoreFailed ? await readJson(files.restoreFailed) : undefined
   const mtime = (await stat(dir)).mtime.toISOString()
   const started = (fallback?: unknown) => marks.start?.startedAt ?? (typeof fallback === 'string' && fallback ? fallback : mtime)
+  if (report?.kind === 'chaos') {
+    const totals = (report.totals ?? {}) as Record<string, unknown>
+    return {
+      id,
+      kind: 'chaos',
+      dir,
+      startedAt: started(mtime),
+      verdict: report.verified === true ? 'PASS' : report.interrupted === true ? 'INTERRUPTED' : 'FAIL',
+      fault: `${num(totals.rounds) ?? '?'} rounds, seed ${String(report.seed)}`,
+      // a campaign's RTO is its median round's
+      rtoSeconds: num((report.rto as Record<string, unknown> | undefined)?.median),
+      acknowledged: num(totals.acknowledged),
+      lost: num(totals.lost),
+      files,
+    }
+  }
   if (report) {
     const regions = Array.isArray(report.regions) ? (report.regions as string[]).join(' + ') : String(report.region ?? '?')
     const component = report.component && report.component !== 'region' ? `${String(report.component)} of ` : ''
