@@ -101,7 +101,7 @@ export function renderPictureSvg(input: PictureInput): string {
   return renderChartSvg(pictureChart(redactObject(input)))
 }
 
-/** A page with the picture inline and links to the reports beside it: opens offline, from disk or the bucket. */
+/** A page with the picture inline (its title and summary are in it) and links to the reports beside it: opens offline, from disk or the bucket. */
 export function renderPictureHtml(input: PictureInput, svg = renderPictureSvg(input), links: Array<{href: string; label: string}> = []): string {
   const safe = redactObject(input)
   return [
@@ -113,8 +113,6 @@ export function renderPictureHtml(input: PictureInput, svg = renderPictureSvg(in
     '<style>body{font-family:"DejaVu Sans",Arial,Helvetica,sans-serif;margin:16px;color:#111}svg{max-width:100%;height:auto}</style>',
     '</head>',
     '<body>',
-    `<h1 style="font-size:18px">${escapeXml(safe.title)}</h1>`,
-    safe.subtitle ? `<p>${escapeXml(safe.subtitle)}</p>` : '',
     svg.trimEnd(),
     links.length > 0 ? `<p>${links.map((l) => `<a href="${escapeXml(l.href)}">${escapeXml(l.label)}</a>`).join(' · ')}</p>` : '',
     '</body>',
