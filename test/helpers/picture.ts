@@ -158,3 +158,33 @@ export function checkPictureMatchesReport(svg: XmlElement, report: BlastResult):
     expect(markers[0].children.find((c) => c.name === 'text')!.text).to.equal(`RTO ${report.rtoSeconds.toFixed(2)} s`)
   }
 }
+
+/**
+ * A campaign's picture against its rounds' reports: each round's fault window, RTO
+ * marker, series points and leader bands at the round's own offset from the first fault.
+ */
+export function checkCampaignPicture(svg: XmlElement, reports: BlastResult[]): void {
+  const plot = one(svg, (e) => e.attributes['data-plot'] === 'time', 'the plot')
+  const [tFrom, tTo, xFrom, xTo] = ['data-t-from', 'data-t-to', 'data-x-from', 'data-x-to'].map((a) => Number(plot.attributes[a]))
+  const tOf = (x: number) => tFrom + ((x - xFrom) / (xTo - xFrom)) * (tTo - tFrom)
+  const tTolerance = ((tTo - tFrom) / (xTo - xFrom)) * 0.006 + 0.006
+  const base = Date.parse(reports[0].faultInjectedAt)
+  const offsets = reports.map((r) => (Date.parse(r.faultInjectedAt) - base) / 1000)
+  const windows = findAll(svg, (e) => e.attributes['data-window'] !== undefined)
+  expect(windows).to.have.length(reports.length)
+  reports.forEach((r, i) => {
+    expect(tOf(Number(windows[i].attributes.x)), `round ${i + 1} fault`).to.be.closeTo(offsets[i] + r.faultWindows[0].fromSeconds, tTolerance)
+    if (r.rtoSeconds !== null) {
+      const marker = one(svg, (e) => e.attributes['data-marker'] === `rto-${i + 1}`, `round ${i + 1} RTO`)
+      expect(tOf(Number(marker.children.find((c) => c.name === 'line')!.attributes.x1))).to.be.closeTo(offsets[i] + r.rtoSeconds, tTolerance)
+    }
+  })
+  const points = findAll(svg, (e) => e.name === 'polyline' && e.attributes['data-series'] === 'acknowledged').flatMap((e) => e.attributes.points.split(' ').map((p) => tOf(Number(p.split(',')[0]))))
+  const expected = reports.flatMap((r, i) => (r.outcomes ? r.outcomes.acknowledged.map((_, j) => offsets[i] + r.outcomes!.startSeconds + (j + 0.5) * r.outcomes!.binSeconds) : []))
+  expect(points).to.have.length(expected.length)
+  points.forEach((t, j) => expect(t).to.be.closeTo(expected[j], tTolerance))
+  const bands = findAll(svg, (e) => e.attributes['data-band'] === 'database-leader')
+  const firsts = reports.flatMap((r, i) => r.timeline.filter((p, k) => k === 0 || r.timeline[k - 1].leaderRegion !== p.leaderRegion).map((p) => ({t: offsets[i] + p.t, value: p.leaderRegion})))
+  expect(bands.map((b) => b.attributes['data-value'] || null)).to.deep.equal(firsts.map((f) => f.value))
+  bands.forEach((b, k) => expect(tOf(Number(b.attributes.x))).to.be.closeTo(firsts[k].t, tTolerance))
+}

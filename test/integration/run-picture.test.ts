@@ -9,7 +9,7 @@ import type {BlastResult} from '../../src/lib/chaos/blast.js'
 import type {CampaignResult} from '../../src/lib/chaos/campaign.js'
 import type {RunSummary} from '../../src/lib/report/runs.js'
 import {parseJsonOutput} from '../helpers/cli.js'
-import {checkPictureMatchesReport} from '../helpers/picture.js'
+import {checkCampaignPicture, checkPictureMatchesReport} from '../helpers/picture.js'
 import {createTestWorld, type TestWorld} from '../helpers/world.js'
 import {findAll, parseXml} from '../helpers/xml.js'
 
@@ -112,11 +112,17 @@ describe('the picture of a real blast-radius round, its live line, and atlas run
     expect(campaign.totals.lost).to.equal(0)
     expect(campaign.verified).to.equal(true)
     expect(campaign.totals.acknowledged).to.equal(campaign.rounds.reduce((a, r) => a + r.acknowledged, 0))
+    const reports: BlastResult[] = []
     for (const round of campaign.rounds) {
       const report = JSON.parse(await readFile(path.join(round.runDir, 'report.json'), 'utf8')) as BlastResult
       checkPictureMatchesReport(parseXml(await readFile(path.join(round.runDir, 'report.svg'), 'utf8')), report)
+      reports.push(report)
     }
-    expect(await readFile(campaign.report.markdown, 'utf8')).to.match(/^# Chaos campaign chaos-.* \(seed 5\)/)
+    // the campaign's own picture: every round at its offset from the first fault
+    checkCampaignPicture(parseXml(await readFile(campaign.report.picture, 'utf8')), reports)
+    const markdown = await readFile(campaign.report.markdown, 'utf8')
+    expect(markdown).to.match(/^# Chaos campaign chaos-.* \(seed 5\)/)
+    expect(markdown).to.include('](report.svg)')
     const runs = parseJsonOutput<{runs: RunSummary[]}>(await world.atlas(['runs', '--json'])).runs
     expect(runs.find((r) => r.id === campaign.id)).to.include({kind: 'chaos', verdict: 'PASS', lost: 0})
     expect(runs.filter((r) => r.id.startsWith(`${campaign.id}-round-`)).map((r) => r.kind)).to.deep.equal(['blast-radius', 'blast-radius'])

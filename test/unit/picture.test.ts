@@ -6,7 +6,7 @@ import type {BlastResult} from '../../src/lib/chaos/blast.js'
 import {writeReport} from '../../src/lib/report/blast.js'
 import {niceStep} from '../../src/lib/report/chart.js'
 import {findAll, parseXml} from '../helpers/xml.js'
-import {checkPictureMatchesReport, sampleRound} from '../helpers/picture.js'
+import {checkCampaignPicture, checkPictureMatchesReport, sampleRound} from '../helpers/picture.js'
 
 describe('the picture of a run', () => {
   let dir: string
@@ -116,5 +116,20 @@ describe('the picture of a run', () => {
 
   it('axis steps are 1, 2 or 5 times a power of ten', () => {
     expect([niceStep(14, 10), niceStep(100, 4), niceStep(7, 4), niceStep(0.3, 4)]).to.deep.equal([2, 50, 2, 0.1])
+  })
+
+  it('a campaign: every round at its own offset from the first fault, with gaps between rounds', async () => {
+    const {blastPicture} = await import('../../src/lib/report/blast.js')
+    const {campaignChart} = await import('../../src/lib/report/picture.js')
+    const {renderChartSvg} = await import('../../src/lib/report/chart.js')
+    const first = sampleRound(dir)
+    const second = {...sampleRound(dir), rtoSeconds: 1.25, faultInjectedAt: new Date(Date.parse(first.faultInjectedAt) + 61_500).toISOString()}
+    const chart = campaignChart('Chaos campaign x (seed 1): PASS', 'two rounds', [first, second].map((r, i) => ({label: `kill us ${i}`, faultInjectedAt: r.faultInjectedAt, input: blastPicture(r)})), ['us', 'eu', 'witness'])
+    const svg = parseXml(renderChartSvg(chart))
+    checkCampaignPicture(svg, [first, second])
+    // one line per round and series: nothing drawn across the gap
+    expect(findAll(svg, (e) => e.name === 'polyline' && e.attributes['data-series'] === 'acknowledged')).to.have.length(2)
+    const legend = findAll(svg, (e) => e.attributes['data-legend-item'] !== undefined).map((e) => e.attributes['data-legend-item'])
+    expect(legend.filter((l) => l === 'fault windows' || l === 'RTO of each round')).to.deep.equal(['fault windows', 'RTO of each round'])
   })
 })

@@ -138,7 +138,7 @@ export interface CampaignResult {
   /** every round verified with nothing lost */
   verified: boolean
   interrupted: boolean
-  report: {json: string; markdown: string}
+  report: {json: string; markdown: string; picture: string; html: string}
 }
 
 /** Nearest-rank percentiles of the RTOs that were measured. */
@@ -163,6 +163,7 @@ export async function runCampaign(world: World, options: {id: string; seed: numb
   for (const round of options.plan) for (const t of round.targets) await world.injectFault(t.region, round.mode, {dryRun: true, component: t.component})
   await mkdir(dir, {recursive: true})
   const results: CampaignRoundResult[] = []
+  const reports: BlastResult[] = []
   let interrupted = false
   let failure: unknown
   for (const round of options.plan) {
@@ -181,6 +182,7 @@ export async function runCampaign(world: World, options: {id: string; seed: numb
       else failure = error
       break
     }
+    reports.push(r)
     results.push({index: round.index, kind: round.kind, targets: round.targets, keepsQuorum: round.keepsQuorum, runDir, verified: r.verified, rtoSeconds: r.rtoSeconds, acknowledged: r.acknowledged, unknown: r.unknown, lost: r.lost, violations: r.violations, failover: r.failover})
     if (r.interrupted) {
       interrupted = true
@@ -198,10 +200,19 @@ export async function runCampaign(world: World, options: {id: string; seed: numb
     rto: rtoSummary(results.map((r) => r.rtoSeconds)),
     verified: !interrupted && !failure && results.length === options.plan.length && results.every((r) => r.verified && r.lost === 0),
     interrupted,
-    report: {json: path.join(dir, 'report.json'), markdown: path.join(dir, 'report.md')},
+    report: {json: path.join(dir, 'report.json'), markdown: path.join(dir, 'report.md'), picture: path.join(dir, 'report.svg'), html: path.join(dir, 'report.html')},
   }
   await writeFile(result.report.json, `${JSON.stringify(redactObject(result), null, 2)}\n`)
   await writeFile(result.report.markdown, redact(formatCampaignReport(result)))
+  const {blastPicture} = await import('../report/blast.js')
+  const {campaignChart, writeCampaignPicture} = await import('../report/picture.js')
+  const chart = campaignChart(
+    `Chaos campaign ${result.id} (seed ${result.seed}): ${verdict(result)}`,
+    `${result.totals.rounds} of ${result.plan.length} rounds; ${result.totals.acknowledged} acknowledged, ${result.totals.lost} lost, ${result.totals.unknown} unknown outcome; RTO median ${fmt(result.rto.median)} s, max ${fmt(result.rto.max)} s`,
+    reports.map((r, i) => ({label: describeRound(results[i]), faultInjectedAt: r.faultInjectedAt, input: blastPicture(r)})),
+    world.regions.map((r) => r.name),
+  )
+  await writeCampaignPicture(chart, {svg: result.report.picture, html: result.report.html}, [{href: 'report.md', label: 'report.md'}, {href: 'report.json', label: 'report.json'}])
   if (failure) throw failure
   return result
 }
@@ -211,10 +222,12 @@ export function describeRound(round: Pick<CampaignRound, 'kind' | 'targets'>): s
 }
 
 const fmt = (n: number | null) => (n === null ? '–' : n.toFixed(2))
+const verdict = (r: CampaignResult) => (r.verified ? 'PASS' : r.interrupted ? 'INTERRUPTED' : 'FAIL')
 
 export function formatCampaignReport(r: CampaignResult): string {
   const lines = [`# Chaos campaign ${r.id} (seed ${r.seed})`, '']
-  lines.push(`Verdict: **${r.verified ? 'PASS' : r.interrupted ? 'INTERRUPTED' : 'FAIL'}**: ${r.totals.rounds} of ${r.plan.length} rounds, ${r.totals.acknowledged} acknowledged transfers, ${r.totals.lost} lost, ${r.totals.unknown} with unknown outcome.`, '')
+  lines.push(`![Every round over time: transfers per second, leaders, fault windows, RTOs](report.svg)`, '', 'The picture: [report.svg](report.svg), or as a page: [report.html](report.html).', '')
+  lines.push(`Verdict: **${verdict(r)}**: ${r.totals.rounds} of ${r.plan.length} rounds, ${r.totals.acknowledged} acknowledged transfers, ${r.totals.lost} lost, ${r.totals.unknown} with unknown outcome.`, '')
   lines.push(`RTO (s): min ${fmt(r.rto.min)}, median ${fmt(r.rto.median)}, p95 ${fmt(r.rto.p95)}, max ${fmt(r.rto.max)}.`, '')
   lines.push(`The same schedule again: \`atlas chaos --rounds ${r.plan.length} --seed ${r.seed}\` with the same --faults and --targets.`, '')
   lines.push('| round | fault | keeps quorum | RTO (s) | failover | acknowledged | unknown | lost | verified | report |', '|---|---|---|---|---|---|---|---|---|---|')
@@ -226,10 +239,11 @@ export function formatCampaignReport(r: CampaignResult): string {
 
 export function formatCampaignSummary(r: CampaignResult): string {
   return [
-    `chaos campaign ${r.id} (seed ${r.seed}): ${r.verified ? 'PASS' : r.interrupted ? 'INTERRUPTED' : 'FAIL'}`,
+    `chaos campaign ${r.id} (seed ${r.seed}): ${verdict(r)}`,
     `  rounds: ${r.totals.rounds} of ${r.plan.length}; transfers: ${r.totals.acknowledged} acknowledged, ${r.totals.lost} lost, ${r.totals.unknown} unknown outcome`,
     `  RTO (s): min ${fmt(r.rto.min)}, median ${fmt(r.rto.median)}, p95 ${fmt(r.rto.p95)}, max ${fmt(r.rto.max)}`,
     ...r.rounds.map((x) => `  ${String(x.index).padStart(2)}. ${describeRound(x).padEnd(24)} RTO ${fmt(x.rtoSeconds).padStart(6)} s  ${x.acknowledged} acknowledged, ${x.lost} lost  ${x.verified ? 'ok' : 'VIOLATION'}`),
     `  report: ${r.report.markdown}`,
+    `  picture: ${r.report.picture} (page: ${r.report.html})`,
   ].join('\n')
 }

@@ -46,8 +46,8 @@ export interface LineSeries {
   id: string
   label: string
   color: string
-  /** [t seconds, value] in time order */
-  points: Array<[number, number]>
+  /** [t seconds, value] in time order; null breaks the line (a gap between runs) */
+  points: Array<[number, number] | null>
 }
 
 export interface BandPanel {
@@ -73,6 +73,8 @@ export interface BandSegment {
 export interface ChartWindow {
   id: string
   label: string
+  /** the legend's name for it, when several windows share one (default: label) */
+  legend?: string
   from: number
   to: number
   color: string
@@ -81,6 +83,8 @@ export interface ChartWindow {
 export interface ChartMarker {
   id: string
   label: string
+  /** the legend's name for it, when several markers share one (default: label) */
+  legend?: string
   t: number
   color: string
 }
@@ -169,7 +173,7 @@ export function renderChartSvg(chart: Chart): string {
 
   const markers = chart.markers.map((m) => {
     const mx = num(x(m.t))
-    return `<g data-marker="${escapeXml(m.id)}" data-t="${num(m.t)}"><line x1="${mx}" y1="${num(plotTop - 4)}" x2="${mx}" y2="${num(plotBottom)}" stroke="${m.color}" stroke-width="1.5" stroke-dasharray="5 3"/><text x="${num(x(m.t) + 4)}" y="${num(plotTop + 8)}" font-size="11" fill="${m.color}">${escapeXml(m.label)}</text></g>`
+    return `<g data-marker="${escapeXml(m.id)}" data-t="${num(m.t)}"><line x1="${mx}" y1="${num(plotTop - 4)}" x2="${mx}" y2="${num(plotBottom)}" stroke="${m.color}" stroke-width="1.5" stroke-dasharray="5 3"/><text x="${num(x(m.t) + 4)}" y="${num(plotTop - 4)}" font-size="11" fill="${m.color}">${escapeXml(m.label)}</text></g>`
   })
 
   const legendTop = plotBottom + 52
@@ -194,7 +198,7 @@ export function renderChartSvg(chart: Chart): string {
 
 function linePanel(panel: LinePanel, top: number, height: number, x: (t: number) => number, xFrom: number, xTo: number): string[] {
   const out: string[] = []
-  const max = Math.max(0, ...panel.series.flatMap((s) => s.points.map((p) => p[1])))
+  const max = Math.max(0, ...panel.series.flatMap((s) => s.points.map((p) => p?.[1] ?? 0)))
   const yTicks = ticks(0, max > 0 ? max : 1, 4)
   const vMax = Math.max(yTicks[yTicks.length - 1], max > 0 ? max : 1)
   const bottom = top + height
@@ -206,11 +210,19 @@ function linePanel(panel: LinePanel, top: number, height: number, x: (t: number)
     out.push(`<line x1="${xFrom - 4}" y1="${ty}" x2="${xTo}" y2="${ty}" stroke="#000" stroke-opacity="${v === 0 ? 0.5 : 0.08}"/>`)
     out.push(`<text x="${xFrom - 7}" y="${num(y(v) + 4)}" font-size="11" text-anchor="end">${num(v)}</text>`)
   }
-  const drawn = panel.series.filter((s) => s.points.length > 0)
+  const drawn = panel.series.filter((s) => s.points.some((p) => p !== null))
   if (drawn.length === 0 && panel.empty) out.push(`<text x="${num((xFrom + xTo) / 2)}" y="${num(top + height / 2)}" font-size="12" text-anchor="middle" fill="#666">${escapeXml(panel.empty)}</text>`)
   for (const s of drawn) {
-    const points = s.points.map(([t, v]) => `${num(x(t))},${num(y(v))}`).join(' ')
-    out.push(`<polyline data-series="${escapeXml(s.id)}" points="${points}" fill="none" stroke="${s.color}" stroke-width="2" stroke-linejoin="round"><title>${escapeXml(s.label)}</title></polyline>`)
+    // one polyline per unbroken run of points, in time order
+    const runs: Array<Array<[number, number]>> = [[]]
+    for (const p of s.points) {
+      if (p) runs[runs.length - 1].push(p)
+      else if (runs[runs.length - 1].length > 0) runs.push([])
+    }
+    for (const run of runs.filter((r) => r.length > 0)) {
+      const points = run.map(([t, v]) => `${num(x(t))},${num(y(v))}`).join(' ')
+      out.push(`<polyline data-series="${escapeXml(s.id)}" points="${points}" fill="none" stroke="${s.color}" stroke-width="2" stroke-linejoin="round"><title>${escapeXml(s.label)}</title></polyline>`)
+    }
   }
   out.push('</g>')
   return out
@@ -247,8 +259,14 @@ function renderLegend(chart: Chart, top: number): {svg: string[]; height: number
   for (const value of bandValues) if (value !== null && !(value in chart.bandColors)) items.push({kind: 'box', color: NONE_COLOR, label: value})
   if (bandValues.has(null)) items.push({kind: 'box', color: NONE_COLOR, label: chart.bandNone ?? 'none'})
   const seen = new Set<string>()
-  for (const w of chart.windows) if (!seen.has(w.label)) (seen.add(w.label), items.push({kind: 'box', color: w.color, label: w.label}))
-  for (const m of chart.markers) items.push({kind: 'dash', color: m.color, label: m.label})
+  for (const w of chart.windows) {
+    const label = w.legend ?? w.label
+    if (!seen.has(label)) (seen.add(label), items.push({kind: 'box', color: w.color, label}))
+  }
+  for (const m of chart.markers) {
+    const label = m.legend ?? m.label
+    if (!seen.has(label)) (seen.add(label), items.push({kind: 'dash', color: m.color, label}))
+  }
   const out = ['<g data-legend="">']
   let lx = LEFT
   let ly = top

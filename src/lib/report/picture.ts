@@ -128,3 +128,50 @@ export async function writePicture(input: PictureInput, files: {svg: string; htm
   await writeFile(files.svg, svg)
   await writeFile(files.html, `${renderPictureHtml(input, svg, links)}\n`)
 }
+
+/** One round of a campaign, as its picture needs it: when its fault was, and what its report says. */
+export interface CampaignRoundPicture {
+  label: string
+  faultInjectedAt: string
+  input: PictureInput
+}
+
+/**
+ * The picture of a campaign: every round on one time axis (seconds since the first
+ * fault), each round's series, bands, fault window and RTO at its own place, with
+ * gaps between rounds (restore, convergence and verify run there, unsampled).
+ */
+export function campaignChart(title: string, subtitle: string, rounds: CampaignRoundPicture[], worldRegions: string[]): Chart {
+  const base = rounds.length > 0 ? Date.parse(rounds[0].faultInjectedAt) : 0
+  const charts = rounds.map((round) => ({round, offset: (Date.parse(round.faultInjectedAt) - base) / 1000, chart: pictureChart({...round.input, worldRegions})}))
+  const shift = <T extends {from: number; to: number}>(x: T, o: number): T => ({...x, from: x.from + o, to: x.to + o})
+  const lines = (id: string): Array<[number, number] | null> =>
+    charts.flatMap(({chart, offset}) => {
+      const series = chart.panels.flatMap((p) => (p.kind === 'lines' ? p.series : [])).find((s) => s.id === id)
+      const points = (series?.points ?? []).map((p) => (p ? ([p[0] + offset, p[1]] as [number, number]) : null))
+      return points.length > 0 ? [...points, null] : []
+    })
+  const rows = (id: string) =>
+    charts.flatMap(({chart, offset}) => chart.panels.flatMap((p) => (p.kind === 'bands' ? p.rows : [])).find((r) => r.id === id)?.segments.map((s) => shift(s, offset)) ?? [])
+  const template = charts[0]?.chart ?? pictureChart({title, driver: 'local', timeline: [], rtoSeconds: null, worldRegions})
+  const panels: ChartPanel[] = template.panels.map((panel) =>
+    panel.kind === 'lines' ? {...panel, series: panel.series.map((s) => ({...s, points: lines(s.id)}))} : {...panel, rows: panel.rows.map((r) => ({...r, segments: rows(r.id)}))},
+  )
+  return {
+    ...template,
+    title,
+    subtitle,
+    timeLabel: 'seconds since the first fault',
+    time: {from: Math.min(0, ...charts.map(({chart, offset}) => chart.time.from + offset)), to: Math.max(1, ...charts.map(({chart, offset}) => chart.time.to + offset))},
+    panels,
+    windows: charts.flatMap(({round, chart, offset}, i) => chart.windows.map((w) => ({...shift(w, offset), id: `fault-${i + 1}`, label: `round ${i + 1}: ${round.label}`, legend: 'fault windows'}))),
+    markers: charts.flatMap(({chart, offset}, i) => chart.markers.map((m) => ({...m, id: `rto-${i + 1}`, t: m.t + offset, label: `${i + 1}: ${m.label.replace(/^RTO /, '')}`, legend: 'RTO of each round'}))),
+  }
+}
+
+export async function writeCampaignPicture(chart: Chart, files: {svg: string; html: string}, links: Array<{href: string; label: string}> = []): Promise<void> {
+  const svg = renderChartSvg(redactObject(chart))
+  await writeFile(files.svg, svg)
+  const input: PictureInput = {title: chart.title, driver: '', timeline: [], rtoSeconds: null}
+  await writeFile(files.html, `${renderPictureHtml(input, svg, links)}\n`)
+}
