@@ -67,6 +67,22 @@ describe('atlas status --watch', function () {
     }
   })
 
+  it('on a terminal: the screen is redrawn at each refresh, each saying when, with no warning in it', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'atlas-watch-tty-'))
+    try {
+      const command = `stty cols 120 rows 40; timeout -s INT 3 '${process.execPath}' '${path.join(REPO_ROOT, 'bin', 'run.js')}' status --watch --interval 100ms --driver local --base-dir '${dir}'`
+      // util-linux script gives atlas a pseudo-terminal; timeout sends the Ctrl-C
+      const result = await execa('script', ['-qec', command, '/dev/null'], {cwd: dir, reject: false, input: '', env: {TERM: 'xterm'}, timeout: 30_000})
+      const screen = result.stdout
+      const refreshes = screen.split(/\r?\n/).filter((l) => /^(\x1b\[2J\x1b\[H)?.*refreshed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/.test(l))
+      expect(refreshes.length, screen.slice(0, 300)).to.be.greaterThan(12)
+      expect(screen.split('\x1b[2J\x1b[H').length - 1).to.equal(refreshes.length)
+      expect(screen).to.not.match(/Warning/)
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
+  })
+
   it('a runtime warning raised during the watch is held, and printed once after it, not by Node into the display', async () => {
     const script = `import {holdWarnings} from ${JSON.stringify(path.join(REPO_ROOT, 'src', 'lib', 'warnings.ts'))}
 const held = holdWarnings()
