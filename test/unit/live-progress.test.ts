@@ -25,6 +25,29 @@ describe('live progress while a fault is held', () => {
     expect(formatHoldLine(holdSnapshot({nowMs: fault, faultAtMs: fault, holdUntilMs: fault + 5000}))).to.equal('fault held, 5 s left; no workload')
   })
 
+  it('on a terminal: the line is redrawn in place under its step (listr2), the first one too', async () => {
+    const script = `import {listrProgress} from ${JSON.stringify(path.join(REPO_ROOT, 'src', 'lib', 'progress-listr.ts'))}
+const p = await listrProgress()
+const done = p.step('hold the fault for 3 s')
+for (let i = 3; i > 0; i--) { p.status('fault held, ' + i + ' s left'); await new Promise((r) => setTimeout(r, 400)) }
+done({note: 'recovered'})
+await p.finish()`
+    const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'atlas-listr-')), 'live.mts')
+    const {writeFile} = await import('node:fs/promises')
+    await writeFile(file, script)
+    try {
+      const result = await execa('script', ['-qec', `stty cols 120 rows 40; '${process.execPath}' --import tsx '${file}'`, '/dev/null'], {cwd: REPO_ROOT, reject: false, input: '', env: {TERM: 'xterm'}, timeout: 60_000})
+      const screen = result.stdout
+      for (const left of [3, 2, 1]) expect(screen, screen).to.include(`fault held, ${left} s left`)
+      // redrawn: listr2 moves the cursor back up and erases before each frame, rather than adding lines
+      const between = screen.slice(screen.indexOf('fault held, 3 s left'), screen.indexOf('fault held, 1 s left'))
+      expect(between).to.match(/\x1b\[(\d+)?A|\x1b\[2K/)
+      expect(screen).to.include('hold the fault for 3 s: recovered')
+    } finally {
+      await rm(path.dirname(file), {recursive: true, force: true})
+    }
+  })
+
   it('not on a terminal: one status line every 5 s, the first at once, each step starting afresh', () => {
     const stream = new PassThrough()
     let now = 0
