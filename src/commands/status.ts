@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {AtlasCommand} from '../lib/command.js'
 import {ExitCode} from '../lib/errors.js'
 import {baseDirFlag, driverFlag, durationFlag} from '../lib/flags.js'
-import {formatStatus} from '../lib/report/status.js'
+import {formatStatus, watchFooter} from '../lib/report/status.js'
 import type {WorldStatus} from '../lib/world/types.js'
 
 export default class Status extends AtlasCommand<typeof Status> {
@@ -30,18 +30,29 @@ export default class Status extends AtlasCommand<typeof Status> {
     }
     const interval = this.flags.interval
     const signal = this.interruptSignal()
-    let status = await world.status()
-    while (!signal.aborted) {
-      if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(this.toSuccessJson(status))}\n`)
-      else process.stdout.write(`\x1b[2J\x1b[H${formatStatus(status)}\n(refreshing every ${interval / 1000} s; Ctrl-C to stop)\n`)
-      await new Promise((resolve) => {
-        const timer = setTimeout(resolve, interval)
-        signal.addEventListener('abort', () => (clearTimeout(timer), resolve(undefined)), {once: true})
-      })
-      if (!signal.aborted) status = await world.status()
+    const {holdWarnings} = await import('../lib/warnings.js')
+    const {sleep} = await import('../lib/proc/ports.js')
+    const warnings = holdWarnings()
+    let status: WorldStatus
+    let takenAt: Date
+    try {
+      status = await world.status()
+      takenAt = new Date()
+      while (!signal.aborted) {
+        if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(this.toSuccessJson(status))}\n`)
+        else process.stdout.write(`${process.stdout.isTTY ? '\x1b[2J\x1b[H' : ''}${formatStatus(status)}\n${watchFooter(takenAt, interval)}\n${process.stdout.isTTY ? '' : '\n'}`)
+        // sleep() removes its abort listener when the time is up: one listener per refresh would pile up on the signal
+        await sleep(interval, signal).catch(() => undefined)
+        if (signal.aborted) break
+        status = await world.status()
+        takenAt = new Date()
+      }
+    } finally {
+      warnings.release()
     }
     // --watch --json streamed its objects already; oclif would print the last one again
     if (this.jsonEnabled()) this.exit(0)
     return status
   }
 }
+

@@ -10,8 +10,11 @@ export async function listrProgress(): Promise<ProgressReporter & {finish(): Pro
   const {Listr, ProcessOutput} = await import('listr2')
   let current: Promise<unknown> = Promise.resolve()
   let setOutput: ((line: string) => void) | undefined
+  // a status line reported before listr2 has started the step's task is shown when it starts
+  let pendingStatus: string | undefined
   return {
     step(title) {
+      pendingStatus = undefined
       let settle!: (outcome: {error?: Error; skipped?: boolean; note?: string}) => void
       const finished = new Promise<{error?: Error; skipped?: boolean; note?: string}>((resolve) => (settle = resolve))
       const list = new Listr(
@@ -20,6 +23,8 @@ export async function listrProgress(): Promise<ProgressReporter & {finish(): Pro
             title,
             task: async (_ctx, task) => {
               setOutput = (line) => (task.output = line)
+              if (pendingStatus !== undefined) setOutput(pendingStatus)
+              pendingStatus = undefined
               const outcome = await finished
               setOutput = undefined
               if (outcome.error) throw outcome.error
@@ -36,6 +41,11 @@ export async function listrProgress(): Promise<ProgressReporter & {finish(): Pro
     info(message) {
       if (setOutput) setOutput(message)
       else process.stderr.write(`  ${message}\n`)
+    },
+    // the task's output line is redrawn in place
+    status(line) {
+      if (setOutput) setOutput(line)
+      else pendingStatus = line
     },
     async finish() {
       await current

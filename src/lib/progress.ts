@@ -1,17 +1,31 @@
 import type {ProgressReporter} from './world/types.js'
 
+/** how often the plain reporter prints a live status line */
+export const STATUS_INTERVAL_MS = 5000
+
 /**
  * Progress on stderr, one line per step start and end, so that it reads well in
  * CI logs and never mixes with the --json result on stdout.
  */
-export function stderrProgress(options: {enabled: boolean; stream?: NodeJS.WritableStream}): ProgressReporter {
+export function stderrProgress(options: {enabled: boolean; stream?: NodeJS.WritableStream; statusIntervalMs?: number; now?: () => number}): ProgressReporter {
   const out = options.stream ?? process.stderr
+  const now = options.now ?? Date.now
+  const statusInterval = options.statusIntervalMs ?? STATUS_INTERVAL_MS
+  let lastStatusAt = -Infinity
   const write = (line: string) => {
     if (options.enabled) out.write(`${line}\n`)
   }
   return {
+    // a log cannot redraw a line: one every few seconds, the first at once
+    status(line) {
+      const at = now()
+      if (at - lastStatusAt < statusInterval) return
+      lastStatusAt = at
+      write(`  ${line}`)
+    },
     step(title) {
       const started = Date.now()
+      lastStatusAt = -Infinity
       write(`→ ${title}`)
       return (outcome = {}) => {
         const secs = ((Date.now() - started) / 1000).toFixed(1)

@@ -10,6 +10,8 @@ import type {VerifyResult} from '../ledger/verify.js'
 import type {DatabaseRole, FaultComponent, FaultHandle, FaultMode, ProgressReporter, World} from '../world/types.js'
 import {HealthSampler, longestWriteGap, unavailableSeconds, type TimelinePoint, type WriteGap} from './timeline.js'
 import {dataRegions, primaryRegion} from '../config/regions.js'
+import {OutcomeRecorder, type OutcomeSeries} from '../report/series.js'
+import type {FaultWindow} from '../report/picture.js'
 
 export interface BlastOptions {
   /** regions to break together (usually one) */
@@ -94,9 +96,16 @@ export interface BlastResult {
   convergeSeconds: number | null
   timeline: TimelinePoint[]
   events: BlastEvent[]
+  /** finished transfers per second (bins aligned on the fault); null without a workload */
+  outcomes: OutcomeSeries | null
+  /** when the fault held, seconds since it */
+  faultWindows: FaultWindow[]
+  /** the world's regions in config order (the picture's colours) */
+  worldRegions: string[]
   workload?: WorkloadResult['stats']
   verify?: {ok: boolean; checks: VerifyResult['checks']; summary: VerifyResult['summary']}
-  report: {json: string; markdown: string; uploaded?: string}
+  /** report.json, report.md, and the picture: report.svg and report.html (reports from before pictures have neither) */
+  report: {json: string; markdown: string; picture?: string; html?: string; uploaded?: string}
   interrupted: boolean
   /** --backup-check: the last backup restored and verified after the round */
   backupCheck?: import('../backup/check.js').BackupCheckResult
@@ -109,6 +118,7 @@ export interface BlastResult {
  * this returns or throws; a failed restore is a RestoreError (exit 5).
  */
 export async function blastRadius(world: World, options: BlastOptions): Promise<BlastResult> {
+  const {reportFiles, writeReport} = await import('../report/blast.js')
   const progress = options.progress ?? silentProgress
   const regions = [...new Set(options.regions)]
   const survivability = assessRegionLoss(world.regions, regions)
@@ -149,11 +159,13 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   const cleanups: Array<() => void> = []
   // acknowledgement times of new commits: unavailability as the clients saw it
   const ackTimes: number[] = []
+  // every finished transfer, for the picture and the live line
+  const outcomes = new OutcomeRecorder()
   let workloadStoppedAt = 0
   let workload: WorkloadHandle | undefined
   if (options.workload !== false) {
     done = progress.step('start the transfer workload')
-    workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups, before.leaderRegion, ackTimes)
+    workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups, before.leaderRegion, ackTimes, outcomes)
     try {
       await workload.waitForAcknowledgedAfter(new Date(0), {signal, timeoutMs: 30_000})
       if (options.warmupMs ?? 1000) await sleep(options.warmupMs ?? 1000, signal)
@@ -170,6 +182,9 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   const handles: FaultHandle[] = []
   let interrupted = false
   let rtoAt: Date | undefined
+  let restoredAt: Date | undefined
+  // the live line while the fault holds
+  let ticker: {stop(): void} | undefined
   let restoreError: RestoreError | undefined
   let failure: Error | undefined
   try {
@@ -183,6 +198,8 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
 
     done = progress.step(`hold the fault for ${options.durationMs / 1000} s, waiting for the first acknowledged write`)
     const holdUntil = faultAt.getTime() + options.durationMs
+    const {startHoldTicker} = await import('../report/live.js')
+    ticker = startHoldTicker({progress, faultAtMs: faultAt.getTime(), holdUntilMs: holdUntil, recorder: workload ? outcomes : undefined, latest: () => sampler.points.at(-1)})
     if (workload) {
       try {
         rtoAt = await workload.waitForAcknowledgedAfter(faultAt, {signal, timeoutMs: options.durationMs})
@@ -194,6 +211,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     }
     const left = holdUntil - Date.now()
     if (left > 0) await sleep(left, signal)
+    ticker.stop()
     done({note: rtoAt ? `recovered after ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s` : 'not recovered during the fault'})
   } catch (error) {
     if (signal?.aborted) {
@@ -203,6 +221,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
       failure = error as Error
     }
   } finally {
+    ticker?.stop()
     // restore whatever happened above; undo() is idempotent
     if (handles.length > 0) {
       done = progress.step(`restore ${regions.join(' + ')}`)
@@ -221,6 +240,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
         })
         done({error: restoreError})
       } else {
+        restoredAt = new Date()
         note('regions restored')
         done()
       }
@@ -330,13 +350,15 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     convergeSeconds,
     timeline,
     events,
+    outcomes: workload && faultAt ? outcomes.series(faultAt.getTime(), {endMs: workloadStoppedAt || undefined}) : null,
+    faultWindows: faultAt ? [{fromSeconds: 0, toSeconds: restoredAt ? Math.round(restoredAt.getTime() - faultAt.getTime()) / 1000 : null, label: `fault: ${options.mode} ${component === 'region' ? '' : `${component} of `}${regions.join(' + ')}`}] : [],
+    worldRegions: world.regions.map((r) => r.name),
     workload: stats,
     verify: verify ? {ok: verify.ok, checks: verify.checks, summary: verify.summary} : undefined,
-    report: {json: path.join(runDir, 'report.json'), markdown: path.join(runDir, 'report.md')},
+    report: reportFiles(runDir),
     interrupted,
     ...(backupCheck ? {backupCheck} : {}),
   }
-  const {writeReport} = await import('../report/blast.js')
   done = progress.step('write the report')
   await writeReport(result)
   if (options.upload !== false && !interrupted) {
@@ -357,7 +379,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
 }
 
 /** The workload against every database node of the world, with S3 audit records (and replica copies) per acknowledged transfer. */
-async function startWorldWorkload(world: World, runDir: string, concurrency: number, cleanups: Array<() => void>, leaderRegion: string | null, ackTimes: number[]): Promise<WorkloadHandle> {
+async function startWorldWorkload(world: World, runDir: string, concurrency: number, cleanups: Array<() => void>, leaderRegion: string | null, ackTimes: number[], outcomes: OutcomeRecorder): Promise<WorkloadHandle> {
   const {startWorkload} = await import('../ledger/workload.js')
   const audit = await auditLogFor(world, cleanups)
   const primary = primaryRegion(world.config)
@@ -369,6 +391,7 @@ async function startWorldWorkload(world: World, runDir: string, concurrency: num
     // only new commits: "already applied" is a read and can be answered while no node takes writes
     onOutcome: (event) => {
       if (event.outcome === 'applied') ackTimes.push(event.at.getTime())
+      outcomes.record(event.outcome, event.at.getTime())
     },
     originRegion: primary.name,
     audit,
@@ -436,7 +459,7 @@ async function verifyWorld(world: World, runLogs: string[], leaderRegion: string
   }
 }
 
-/** Uploads report.json and report.md to the primary region's audit bucket; returns the s3:// prefix. */
+/** Uploads the report (report.json, report.md and the picture) to the primary region's audit bucket; returns the s3:// prefix. */
 async function uploadReport(world: World, result: BlastResult): Promise<string | undefined> {
   const primary = primaryRegion(world.config)
   const bucket = (await world.endpoints()).find((e) => e.region === primary.name)?.auditBucket
@@ -447,8 +470,10 @@ async function uploadReport(world: World, result: BlastResult): Promise<string |
   const s3 = await s3Client(await world.cloudEndpoint(), primary.awsRegion)
   const prefix = `reports/blast-radius/${path.basename(result.runDir)}/`
   try {
-    await s3.send(new PutObjectCommand({Bucket: bucket, Key: `${prefix}report.json`, Body: await readFile(result.report.json), ContentType: 'application/json'}))
-    await s3.send(new PutObjectCommand({Bucket: bucket, Key: `${prefix}report.md`, Body: await readFile(result.report.markdown), ContentType: 'text/markdown'}))
+    const {reportUploads} = await import('../report/blast.js')
+    for (const {file, contentType} of reportUploads(result.report)) {
+      await s3.send(new PutObjectCommand({Bucket: bucket, Key: `${prefix}${path.basename(file)}`, Body: await readFile(file), ContentType: contentType}))
+    }
   } finally {
     s3.destroy()
   }

@@ -1,12 +1,57 @@
 import {writeFile} from 'node:fs/promises'
+import path from 'node:path'
 import {redactObject, redact} from '../redact.js'
 import type {BlastResult} from '../chaos/blast.js'
 import {backupCheckFailed, backupCheckMarkdown, describeBackupCheck} from '../backup/check.js'
+import {writePicture, type PictureInput} from './picture.js'
 
-/** Writes report.json (the full result) and report.md (for people) into the run directory. */
+/** The files of a run's report, all in its run directory. */
+export function reportFiles(runDir: string): BlastResult['report'] {
+  return {json: path.join(runDir, 'report.json'), markdown: path.join(runDir, 'report.md'), picture: path.join(runDir, 'report.svg'), html: path.join(runDir, 'report.html')}
+}
+
+/** The report's files as they are uploaded, with their content types. */
+export function reportUploads(report: BlastResult['report']): Array<{file: string; contentType: string}> {
+  return [
+    {file: report.json, contentType: 'application/json'},
+    {file: report.markdown, contentType: 'text/markdown'},
+    ...(report.picture ? [{file: report.picture, contentType: 'image/svg+xml'}] : []),
+    ...(report.html ? [{file: report.html, contentType: 'text/html; charset=utf-8'}] : []),
+  ]
+}
+
+/** Writes report.json (the full result), report.md (for people) and its picture (report.svg, report.html) into the run directory. */
 export async function writeReport(result: BlastResult): Promise<void> {
-  await writeFile(result.report.json, `${JSON.stringify(redactObject(result), null, 2)}\n`)
+  await writeFile(result.report.json, `${JSON.stringify(redactObject({kind: 'blast-radius', ...result}), null, 2)}\n`)
   await writeFile(result.report.markdown, redact(formatMarkdownReport(result)))
+  if (result.report.picture && result.report.html) {
+    await writePicture(blastPicture(result), {svg: result.report.picture, html: result.report.html}, [
+      {href: path.basename(result.report.markdown), label: 'report.md'},
+      {href: path.basename(result.report.json), label: 'report.json'},
+    ])
+  }
+}
+
+export type Verdict = 'PASS' | 'FAIL' | 'INTERRUPTED'
+
+/** PASS needs the round verified and, with --backup-check, the restored backup verified too. */
+export function verdictOf(r: Pick<BlastResult, 'verified' | 'interrupted' | 'backupCheck'>): Verdict {
+  return r.verified && !backupCheckFailed(r) ? 'PASS' : r.interrupted ? 'INTERRUPTED' : 'FAIL'
+}
+
+/** What the picture of a blast-radius round shows (works on older report.json files too). */
+export function blastPicture(r: BlastResult): PictureInput {
+  const what = `${r.component && r.component !== 'region' ? `${r.component} of ` : ''}${r.regions.join(' + ')}`
+  return {
+    title: `Blast radius: ${what} (${r.mode}): ${verdictOf(r)}`,
+    subtitle: `${r.acknowledged} acknowledged, ${r.lost} lost, ${r.unknown} unknown outcome; RTO ${fmt(r.rtoSeconds)} s; fault injected ${r.faultInjectedAt || 'never'}, held ${r.durationSeconds} s; ${r.driver} world`,
+    driver: r.driver,
+    worldRegions: r.worldRegions,
+    timeline: r.timeline ?? [],
+    outcomes: r.outcomes,
+    faultWindows: r.faultWindows,
+    rtoSeconds: r.rtoSeconds,
+  }
 }
 
 const fmt = (n: number | null | undefined, digits = 2) => (n === null || n === undefined ? 'n/a' : n.toFixed(digits))
@@ -14,7 +59,8 @@ const fmt = (n: number | null | undefined, digits = 2) => (n === null || n === u
 export function formatMarkdownReport(r: BlastResult): string {
   const lines: string[] = []
   lines.push(`# Blast radius: ${r.regions.join(' + ')} (${r.mode})`, '')
-  lines.push(`Verdict: **${r.verified && !backupCheckFailed(r) ? 'PASS' : r.interrupted ? 'INTERRUPTED' : 'FAIL'}**: ${r.acknowledged} acknowledged transfers, ${r.lost} lost, ${r.unknown} with unknown outcome.`, '')
+  lines.push(`Verdict: **${verdictOf(r)}**: ${r.acknowledged} acknowledged transfers, ${r.lost} lost, ${r.unknown} with unknown outcome.`, '')
+  if (r.report.picture) lines.push(`![The run over time: transfers per second, leaders, fault window, RTO](${path.basename(r.report.picture)})`, '', `The picture: [${path.basename(r.report.picture)}](${path.basename(r.report.picture)})${r.report.html ? `, or as a page: [${path.basename(r.report.html)}](${path.basename(r.report.html)})` : ''}.`, '')
   lines.push('| | |', '| --- | --- |')
   lines.push(`| driver | ${r.driver} |`)
   lines.push(`| fault | ${r.faultDescription || 'none'} |`)
@@ -66,5 +112,6 @@ export function formatBlastSummary(r: BlastResult): string {
     `  converged: ${r.converged ? `${fmt(r.convergeSeconds, 1)} s after the restore` : 'no'}`,
     ...(r.backupCheck ? [`  backup check: ${describeBackupCheck(r.backupCheck)}`] : []),
     `  report: ${r.report.markdown}${r.report.uploaded ? ` (uploaded to ${r.report.uploaded})` : ''}`,
+    ...(r.report.picture ? [`  picture: ${r.report.picture}${r.report.html ? ` (page: ${r.report.html})` : ''}`] : []),
   ].join('\n')
 }

@@ -30,3 +30,8 @@ export function formatStatus(status: WorldStatus): string {
   if (h.unreachableRegions.length > 0) lines.push(`  unreachable regions: ${h.unreachableRegions.join(', ')}`)
   return lines.join('\n')
 }
+
+/** The line under each refresh of `status --watch`: when the status was taken (UTC), and how often. */
+export function watchFooter(at: Date, intervalMs: number): string {
+  return `refreshed ${at.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} (every ${intervalMs / 1000} s; Ctrl-C to stop)`
+}

@@ -19,6 +19,11 @@ export interface ProgressReporter {
   step(title: string): (outcome?: {error?: Error; skipped?: boolean; note?: string}) => void
   /** a line of detail under the current step */
   info(message: string): void
+  /**
+   * a live status line of the current step that replaces the previous one (a
+   * countdown): redrawn in place on a terminal, printed every few seconds otherwise
+   */
+  status?(line: string): void
 }
 
 export interface WorldOperationOptions {

@@ -1,0 +1,75 @@
+import {expect} from 'chai'
+import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
+import {parseConfigObject} from '../../src/lib/config/load.js'
+import {CAMPAIGN_FAULT_KINDS, describeRound, parseFaultKinds, parseTargets, planCampaign, rtoSummary, seededRandom, seedValue} from '../../src/lib/chaos/campaign.js'
+import {AtlasError, ExitCode} from '../../src/lib/errors.js'
+
+const config = parseConfigObject(DEFAULT_CONFIG)
+const regions = config.regions
+
+describe('chaos campaigns: the schedule', () => {
+  const plan = (seed: number, extra: {force?: boolean; faults?: string[]; targets?: string[]; rounds?: number} = {}) =>
+    planCampaign({seed, rounds: extra.rounds ?? 40, kinds: parseFaultKinds(extra.faults ?? []), targets: parseTargets(extra.targets ?? [], regions), regions, force: extra.force})
+
+  it('is a function of the seed: the same seed gives the same rounds, another seed others', () => {
+    expect(plan(42)).to.deep.equal(plan(42))
+    expect(plan(42).map(describeRound)).to.not.deep.equal(plan(43).map(describeRound))
+    // pinned: the generator must not change under users' recorded seeds
+    expect(plan(42, {rounds: 5}).map(describeRound)).to.deep.equal(['stop eu', 'stop witness', 'kill eu', 'kill eu', 'stop eu'])
+    const random = seededRandom(1)
+    expect([random(), random(), random()]).to.deep.equal([0.6270739405881613, 0.002735721180215478, 0.5274470399599522])
+    expect(seedValue('nightly')).to.equal(2352269578)
+    expect(seedValue('17')).to.equal(17)
+  })
+
+  it('draws only the given kinds and targets, every one of them over enough rounds', () => {
+    const rounds = plan(7, {faults: ['stop'], targets: ['eu,witness:etcd']})
+    expect(new Set(rounds.map((r) => r.kind))).to.deep.equal(new Set(['stop']))
+    expect(new Set(rounds.map(describeRound))).to.deep.equal(new Set(['stop eu', 'stop witness:etcd']))
+    expect(new Set(plan(7).map((r) => r.kind))).to.deep.equal(new Set(Object.keys(CAMPAIGN_FAULT_KINDS)))
+  })
+
+  it('without --force: single faults that keep quorum only; with it, some double faults that lose it', () => {
+    expect(plan(3).every((r) => r.targets.length === 1 && r.keepsQuorum)).to.equal(true)
+    const forced = plan(3, {force: true, rounds: 100})
+    const doubles = forced.filter((r) => r.targets.length === 2)
+    expect(doubles.length).to.be.within(10, 45)
+    for (const d of doubles) {
+      expect(d.targets[0].region).to.not.equal(d.targets[1].region)
+      expect(d.keepsQuorum).to.equal(false)
+    }
+  })
+
+  it('bad kinds and targets are usage errors (exit 2) before anything runs', () => {
+    for (const bad of [() => parseFaultKinds(['kill,partition']), () => parseTargets(['mars'], regions), () => parseTargets(['us:kernel'], regions)]) {
+      let error: unknown
+      try {
+        bad()
+      } catch (e) {
+        error = e
+      }
+      expect(error).to.be.instanceOf(AtlasError)
+      expect((error as AtlasError).exitCode).to.equal(ExitCode.Usage)
+    }
+  })
+
+  it('RTO summary: nearest-rank median and p95 of the measured rounds', () => {
+    expect(rtoSummary([3, null, 1, 2, 10])).to.deep.equal({min: 1, median: 2, p95: 10, max: 10})
+    expect(rtoSummary([null])).to.deep.equal({min: null, median: null, p95: null, max: null})
+  })
+})
+
+describe('atlas chaos: bad input', function () {
+  this.timeout(60_000)
+
+  it('an unknown fault kind or target exits 2 before any world is touched', async () => {
+    const {runAtlas, parseJsonOutput} = await import('../helpers/cli.js')
+    const os = await import('node:os')
+    const kind = await runAtlas(['chaos', '--faults', 'kill,partition', '--driver', 'local', '--base-dir', os.tmpdir(), '--json'])
+    expect(kind.exitCode).to.equal(2)
+    expect(parseJsonOutput<{error: {message: string}}>(kind).error.message).to.equal('unknown fault kind "partition" in --faults')
+    const target = await runAtlas(['chaos', '--targets', 'us:kernel', '--driver', 'local', '--base-dir', os.tmpdir()])
+    expect(target.exitCode).to.equal(2)
+    expect(target.stderr).to.include('unknown component "kernel" in --targets us:kernel')
+  })
+})
