@@ -30,11 +30,17 @@ for values in "$work"/rendered/values/*/*.yaml; do
   region=$(basename "$values" .yaml)
   "$helm" template "$chart" "charts/$chart" --namespace atlas -f "$values" >"$work/manifests/$chart-$region.yaml"
 done
-# the SQL Jobs atlas up runs in the primary region (a placeholder script: the real one holds a password)
+# the SQL Jobs atlas up runs in the primary region (a placeholder script: the real one holds a password),
+# and the restore Job of a k3d `atlas restore` (run once: no retry)
 node --input-type=module -e '
   const {sqlJobManifest, cockroachImage} = await import("./dist/lib/world/k3d/sql-job.js")
   process.stdout.write(sqlJobManifest({name: "atlas-ledger-schema", sql: "-- scanned", image: await cockroachImage()}))
 ' >"$work/manifests/sql-job.yaml"
+node --input-type=module -e '
+  const {restoreJobManifests} = await import("./dist/lib/backup/k3d.js")
+  const {cockroachImage} = await import("./dist/lib/world/k3d/sql-job.js")
+  process.stdout.write(restoreJobManifests({names: {restore: "atlas-restore", drop: "atlas-restore-drop"}, restoreSql: ["-- scanned"], dropSql: ["-- scanned"], image: await cockroachImage()}).restore)
+' >"$work/manifests/restore-job.yaml"
 ls "$work/manifests" | sed 's/^/scan: manifest /' >&2
 
 status=0

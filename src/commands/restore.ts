@@ -11,7 +11,7 @@ export default class Restore extends AtlasCommand<typeof Restore> {
 Which state: --backup ID restores that backup to its end; --to-time T replays archived WAL up to T (the newest backup before T is used unless --backup says otherwise); neither: the newest backup and every archived WAL segment.
 With --verify the restored ledger is checked (conservation, replay, balances, duplicates; exit 4 on a violation) and its recovery point read (the newest transfer present). Reports the restore time (restore + WAL replay until promoted).
 The copy is stopped and removed at the end unless --keep (a failed restore is kept for inspection).
-k3d world: CockroachDB's RESTORE DATABASE ledger FROM LATEST IN the backup collection its schedule writes (s3://<primary audit bucket>/cockroach-backups on LocalStack), WITH new_db_name = a scratch database beside the live one (--to-time: AS OF SYSTEM TIME), run by root in a SQL Job; then verify of the copy as the read-only verify user; then DROP of the copy (unless --keep). --dry-run prints that plan anywhere; a real run needs the running k3d world.`
+k3d world: CockroachDB's RESTORE DATABASE ledger FROM LATEST IN the backup collection its schedule writes (s3://<primary audit bucket>/cockroach-backups on LocalStack), WITH new_db_name = a scratch database beside the live one (--to-time: AS OF SYSTEM TIME; the schedule's backups have no revision_history, so only the newest backup's exact end time is accepted, which restores the same copy as no --to-time), run by root in a SQL Job; then verify of the copy as the read-only verify user (always: --verify is implied); then DROP of the copy (unless --keep, which keeps the scratch database). --dry-run prints that plan anywhere; a real run needs the running k3d world.`
   static examples = [
     '<%= config.bin %> restore --verify',
     '<%= config.bin %> restore --to-time 2026-11-30T02:30:00Z --verify --json',
@@ -22,8 +22,8 @@ k3d world: CockroachDB's RESTORE DATABASE ledger FROM LATEST IN the backup colle
   static flags = {
     backup: Flags.string({summary: 'The backup label to restore (see `atlas backup list`).'}),
     'to-time': Flags.string({summary: 'Point-in-time target: ISO 8601 with a zone (2026-11-30T02:30:00Z), or seconds since the epoch.'}),
-    verify: Flags.boolean({summary: 'Verify the restored ledger and report its recovery point.', default: false}),
-    keep: Flags.boolean({summary: 'Keep the restored copy\'s directory after stopping it.', default: false}),
+    verify: Flags.boolean({summary: 'Verify the restored ledger and report its recovery point (k3d: always verified).', default: false}),
+    keep: Flags.boolean({summary: 'Keep the restored copy (local: its directory after stopping it; k3d: the scratch database).', default: false}),
     'dry-run': dryRunFlag,
     driver: driverFlag,
     'base-dir': baseDirFlag,

@@ -275,9 +275,9 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
     await until(`secret/${name} removed with its Job`, async () => (await getObject(plane, primary, ['secret', name, '-n', ATLAS_NAMESPACE])) === undefined, 60_000)
   })
 
-  it('runs the k3d restore plan\'s kubectl steps for real: its restore and drop Jobs are admitted under restricted, run, and leave no Secret', async () => {
-    const {restoreK3d, restoreStatements, dropStatements} = await import('../../src/lib/backup/k3d.js')
-    const {cockroachImage, sqlJobManifest} = await import('../../src/lib/world/k3d/sql-job.js')
+  it('runs the k3d restore plan\'s kubectl steps for real: its restore and drop Jobs are admitted under restricted, run, and leave no Secret; the restore Job runs once', async () => {
+    const {restoreK3d, restoreStatements, dropStatements, restoreJobManifests} = await import('../../src/lib/backup/k3d.js')
+    const {cockroachImage} = await import('../../src/lib/world/k3d/sql-job.js')
     const config = {...CONFIG, backup: {...CONFIG.backup, schedule: '6h'}}
     const restoreWorld = new K3dWorld(config, {baseDir})
     const plan = await restoreK3d(restoreWorld, {dryRun: true, now: new Date('2026-11-30T04:30:15Z')})
@@ -285,8 +285,14 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
     const [restoreFile, dropFile] = plan.steps.find((s) => s.id === 'render')!.files!.map((f) => f.replace('<base>', restoreWorld.layout.baseDir))
     const image = await cockroachImage()
     mkdirSync(path.dirname(restoreFile), {recursive: true})
-    writeFileSync(restoreFile, sqlJobManifest({name: 'atlas-restore', sql: restoreStatements({collection: 's3://b/p', database: 'ledger', scratch: plan.scratchDatabase, verifyUser: 'atlas_verify'}).join('\n'), image}))
-    writeFileSync(dropFile, sqlJobManifest({name: 'atlas-restore-drop', sql: dropStatements(plan.scratchDatabase).join('\n'), image}))
+    const manifests = restoreJobManifests({
+      names: {restore: 'atlas-restore', drop: 'atlas-restore-drop'},
+      restoreSql: restoreStatements({collection: 's3://b/p', database: 'ledger', scratch: plan.scratchDatabase, verifyUser: 'atlas_verify'}),
+      dropSql: dropStatements(plan.scratchDatabase),
+      image,
+    })
+    writeFileSync(restoreFile, manifests.restore)
+    writeFileSync(dropFile, manifests.drop)
     const runner = new CommandRunner()
     const primary = primaryRegion(CONFIG).name
     let uid = ''
@@ -307,6 +313,10 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
       expect(live.status.succeeded, job).to.equal(1)
       expect(await getObject(plane, primary, ['secret', job, '-n', ATLAS_NAMESPACE]), `secret/${job}`).to.equal(undefined)
     }
+    // the restore runs once (a second RESTORE into the same name would fail and hide the first error)
+    const restoreJob = await getObject(plane, primary, ['job', 'atlas-restore', '-n', ATLAS_NAMESPACE])
+    expect(restoreJob.spec.backoffLimit).to.equal(0)
+    expect(restoreJob.spec.template.spec.restartPolicy).to.equal('Never')
   })
 
   it('atlas status --driver k3d --json: not up before `up` finished (exit 3), up with its regions after', async () => {

@@ -88,11 +88,16 @@ describe('security objects of the charts, per region', function () {
     expect(allowed(policies, 'Ingress', node, otherRegionNode, 8080), 'another region -> DB Console').to.equal(false)
     expect(allowed(policies, 'Ingress', node, {ns: {'kubernetes.io/metadata.name': 'monitoring'}, labels: {'app.kubernetes.io/name': 'prometheus'}}, 8080), 'Prometheus scrape').to.equal(true)
     expect(allowed(policies, 'Ingress', node, {ns: {'kubernetes.io/metadata.name': 'monitoring'}, labels: {'app.kubernetes.io/name': 'grafana'}}, 8080)).to.equal(false)
-    // out of the nodes: their peers here and in the other regions (NodePorts on the Docker network), DNS; nothing else
+    // out of the nodes: their peers here and in the other regions (NodePorts on the Docker network), DNS,
+    // and S3 at LocalStack (BACKUP, SHOW BACKUP(S) and RESTORE run on the nodes); nothing else
     expect(allowed(policies, 'Egress', node, {labels: node.labels}, 26257)).to.equal(true)
     expect(allowed(policies, 'Egress', node, {ip: '172.28.0.7'}, 30257), 'node -> other region NodePort').to.equal(true)
-    expect(allowed(policies, 'Egress', node, {ip: '172.28.0.7'}, 4566), 'node -> LocalStack').to.equal(false)
+    expect(allowed(policies, 'Egress', node, {ip: '172.28.0.7'}, 4566), 'node -> LocalStack (backup collection)').to.equal(true)
+    expect(allowed(policies, 'Egress', node, {ip: '172.28.0.7'}, 443), 'node -> another port on the Docker network').to.equal(false)
+    expect(allowed(policies, 'Egress', node, {ip: '172.28.0.7'}, 4566, 'UDP'), 'node -> LocalStack over UDP').to.equal(false)
+    expect(allowed(policies, 'Egress', node, {ip: '10.0.0.9'}, 4566), 'node -> 4566 off the Docker network').to.equal(false)
     expect(allowed(policies, 'Egress', node, {ip: '1.1.1.1'}, 443), 'node -> internet').to.equal(false)
+    expect(allowed(policies, 'Egress', node, {ip: '1.1.1.1'}, 4566), 'node -> internet on 4566').to.equal(false)
     const dns = {ns: {'kubernetes.io/metadata.name': 'kube-system'}, labels: {'k8s-app': 'kube-dns'}}
     for (const pod of [node, ledger, init, sql, stranger]) expect(allowed(policies, 'Egress', pod, dns, 53, 'UDP')).to.equal(true)
     // the ledger: SQL to the nodes, S3/SQS at LocalStack, metrics scraped by Prometheus; nothing else
@@ -111,6 +116,9 @@ describe('security objects of the charts, per region', function () {
     const witness = objects['cockroachdb/witness'].filter((o) => o.kind === 'NetworkPolicy')
     expect(witness.map((p) => p.metadata.name).sort()).to.deep.equal(['allow-dns', 'cockroachdb', 'cockroachdb-clients', 'default-deny'])
     expect(JSON.stringify(witness)).to.include(K3D_NETWORK_SUBNET)
+    const witnessNode = podOf(objects['cockroachdb/witness'], 'StatefulSet', 'cockroachdb')
+    expect(allowed(witness, 'Egress', witnessNode, {ip: '172.28.0.7'}, 4566), 'witness node -> LocalStack').to.equal(true)
+    expect(allowed(witness, 'Egress', witnessNode, {ip: '172.28.0.7'}, 443), 'witness node -> another port').to.equal(false)
   })
 
   it('one ServiceAccount per workload, none with an API token', () => {

@@ -1,6 +1,6 @@
 import path from 'node:path'
 import {primaryRegion} from '../config/regions.js'
-import {PreconditionError} from '../errors.js'
+import {AtlasError, ExitCode, PreconditionError} from '../errors.js'
 import {ATLAS_NAMESPACE, k3dTopology, regionTopology} from '../gitops/topology.js'
 import {silentProgress} from '../progress.js'
 import {CommandRunner, type PlannedCommand} from '../tools/runner.js'
@@ -10,6 +10,7 @@ import type {K3dWorld} from '../world/k3d/index.js'
 import {backupCollectionUri, LEDGER_DATABASE, redactCollectionUri, VERIFY_USER} from '../world/k3d/ddl.js'
 import {sqlJob, type K3dStep} from '../world/k3d/plan.js'
 import {runPipeline} from '../world/k3d/pipeline.js'
+import {publicRoleRevokes} from '../world/k3d/render.js'
 import {cockroachImage, sqlJobManifest} from '../world/k3d/sql-job.js'
 import {StepState} from '../world/k3d/state.js'
 
@@ -72,25 +73,43 @@ const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
 const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`
 
 /**
- * The restore script, run by root in a SQL Job: list the collection (the Job's log keeps
- * it), RESTORE the newest full backup (FROM LATEST) under a new name, as of --to-time when
- * given, then let the read-only verify user read the copy as it reads the ledger.
+ * The restore script, run by root in a SQL Job: list the collection and the newest
+ * backup's end time (the Job's log keeps both: without revision_history that end time is
+ * the one --to-time CockroachDB accepts), RESTORE the newest full backup (FROM LATEST)
+ * under a new name, as of --to-time when given, then let the read-only verify user read
+ * the copy as it reads the ledger. A RESTORE into a new database gives `public` (every
+ * user) CONNECT on it and CREATE on its public schema: both are taken back first, as the
+ * schema Job does on the ledger (publicRoleRevokes).
  */
 export function restoreStatements(input: {collection: string; database: string; scratch: string; verifyUser: string; toTime?: Date}): string[] {
   const scratch = quoteIdent(input.scratch)
   const who = quoteIdent(input.verifyUser)
+  const collection = sqlString(input.collection)
   return [
-    `SHOW BACKUPS IN ${sqlString(input.collection)};`,
-    `RESTORE DATABASE ${quoteIdent(input.database)} FROM LATEST IN ${sqlString(input.collection)}${input.toTime ? ` AS OF SYSTEM TIME ${sqlString(asOfSystemTime(input.toTime))}` : ''} WITH new_db_name = ${sqlString(input.scratch)};`,
+    `SHOW BACKUPS IN ${collection};`,
+    `SELECT end_time FROM [SHOW BACKUP FROM LATEST IN ${collection}] ORDER BY end_time DESC LIMIT 1;`,
+    `RESTORE DATABASE ${quoteIdent(input.database)} FROM LATEST IN ${collection}${input.toTime ? ` AS OF SYSTEM TIME ${sqlString(asOfSystemTime(input.toTime))}` : ''} WITH new_db_name = ${sqlString(input.scratch)};`,
+    ...publicRoleRevokes(input.scratch, []),
     `GRANT CONNECT ON DATABASE ${scratch} TO ${who};`,
     `GRANT SELECT ON TABLE ${scratch}.accounts, ${scratch}.transfers, ${scratch}.ledger_mint TO ${who};`,
   ]
 }
 
-/** The DROP of the copy; refuses any name that is not a scratch database's. */
+/**
+ * The DROP of the copy; refuses any name that is not a scratch database's. A RESTORE is
+ * a CockroachDB job that goes on when its client is gone (a timed-out wait, Ctrl-C), and
+ * while it runs its database is not public, so a DROP finds nothing and the copy appears
+ * afterwards: the RESTORE of this copy (its job description names new_db_name) is
+ * cancelled first, which reverts what it wrote, and waited for. Idempotent.
+ */
 export function dropStatements(scratch: string): string[] {
   if (!scratch.startsWith(SCRATCH_DATABASE_PREFIX)) throw new Error(`refusing to drop "${scratch}": not a scratch database`)
-  return [`DROP DATABASE IF EXISTS ${quoteIdent(scratch)} CASCADE;`]
+  const restoreJobs = `SELECT job_id FROM [SHOW JOBS] WHERE job_type = 'RESTORE' AND description LIKE ${sqlString(`%${scratch}%`)}`
+  return [
+    `CANCEL JOBS (${restoreJobs} AND status IN ('pending', 'running', 'paused'));`,
+    `SHOW JOBS WHEN COMPLETE (${restoreJobs});`,
+    `DROP DATABASE IF EXISTS ${quoteIdent(scratch)} CASCADE;`,
+  ]
 }
 
 /**
@@ -115,7 +134,6 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
   const files = {restore: path.join(layout.sqlDir, 'restore-job.yaml'), drop: path.join(layout.sqlDir, 'restore-drop-job.yaml')}
   const restoreSql = restoreStatements({collection, database: LEDGER_DATABASE, scratch, verifyUser: VERIFY_USER, toTime: options.toTime})
   const dropSql = dropStatements(scratch)
-  const script = (statements: string[]) => `-- Rendered by atlas restore (k3d world): the live "${LEDGER_DATABASE}" database is never written.\n${statements.join('\n')}\n`
   const image = await cockroachImage()
   const ns = ['--context', primary.context, '--namespace', ATLAS_NAMESPACE]
   let restoreStarted = 0
@@ -161,15 +179,16 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
         const {mkdir, writeFile} = await import('node:fs/promises')
         await mkdir(layout.sqlDir, {recursive: true})
         // 0600: the scripts carry the collection's credentials
-        await writeFile(files.restore, sqlJobManifest({name: job.restore, sql: script(restoreSql), image}), {mode: 0o600})
-        await writeFile(files.drop, sqlJobManifest({name: job.drop, sql: script(dropSql), image}), {mode: 0o600})
+        const manifests = restoreJobManifests({names: job, restoreSql, dropSql, image})
+        await writeFile(files.restore, manifests.restore, {mode: 0o600})
+        await writeFile(files.drop, manifests.drop, {mode: 0o600})
       },
     },
     {
       id: 'restore',
       title: `restore ${target} as the new database ${scratch} (beside the live ${LEDGER_DATABASE}), and let ${VERIFY_USER} read it`,
       kind: 'sql',
-      hint: `the Job's log says why: kubectl ${ns.join(' ')} logs job/${job.restore} (SHOW BACKUPS lists what the collection holds; --to-time other than the newest backup's end time needs backups taken WITH revision_history, which the schedule does not set)`,
+      hint: `the Job's log says why: kubectl ${ns.join(' ')} logs job/${job.restore} (SHOW BACKUPS lists the collection's backups, the end_time line is the newest backup's end time; the schedule takes no revision_history, so --to-time must be exactly that end time, which restores the same copy as no --to-time)`,
       always: true,
       sql: restoreSql.map(redactCollectionUri),
       before: async () => {
@@ -208,11 +227,13 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
       },
     },
   ]
+  // how to drop the copy when atlas could not: the drop Job's own script, run again
+  const manualDrop = `as root: ${dropSql.join(' ')} (the drop Job runs exactly this: kubectl ${ns.join(' ')} delete job ${job.drop} --ignore-not-found && kubectl ${ns.join(' ')} apply --server-side --filename ${files.drop} && kubectl ${ns.join(' ')} patch job ${job.drop} --type=merge --patch '{"spec":{"suspend":false}}')`
   const dropStep: K3dStep = {
     id: 'drop',
     title: `drop the scratch database ${scratch}`,
     kind: 'cleanup',
-    hint: `drop it by hand: kubectl ${ns.join(' ')} logs job/${job.drop}`,
+    hint: `kubectl ${ns.join(' ')} logs job/${job.drop} says why; drop it ${manualDrop}`,
     always: true,
     sql: dropSql,
     commands: sqlJob(primary.context, job.drop, files.drop),
@@ -226,8 +247,17 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
   try {
     planSteps = await runPipeline(steps, pipeline)
   } catch (error) {
-    // the copy never outlives a failed restore or verify (unless --keep)
-    if (!dryRun && !options.keep && restoreStarted > 0) await runPipeline([dropStep], pipeline).catch(() => undefined)
+    // the copy does not outlive a failed or interrupted restore or verify (unless --keep); the
+    // drop runs without the run's signal, which may be what stopped it (Ctrl-C; a second one
+    // ends the process). When the drop fails too, the error says what is left and how to drop it.
+    if (dryRun || options.keep || restoreStarted === 0) throw error
+    try {
+      await runPipeline([dropStep], {...pipeline, signal: undefined})
+    } catch (dropError) {
+      const why = dropError instanceof Error ? dropError.message : String(dropError)
+      progress.info(`warning: the scratch database ${scratch} may be left in the cluster (its drop failed); drop it ${manualDrop}`)
+      throw copyLeftError(error, {scratch, why, manualDrop})
+    }
     throw error
   }
   const normalised = world.placeholders(planSteps)
@@ -246,4 +276,28 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
     verdict: dryRun ? 'planned' : verify ? (verify.ok ? 'verified' : 'violations') : 'not verified',
     kept: Boolean(options.keep) && !dryRun,
   }
+}
+
+/**
+ * The restore and drop Jobs. The restore runs its script once: run again in a new pod,
+ * the RESTORE would fail on the copy the first run made, and the Job's log would show that
+ * instead of the first error. The drop is idempotent and may run again.
+ */
+export function restoreJobManifests(input: {names: {restore: string; drop: string}; restoreSql: string[]; dropSql: string[]; image: string}): {restore: string; drop: string} {
+  const script = (statements: string[]) => `-- Rendered by atlas restore (k3d world): the live "${LEDGER_DATABASE}" database is never written.\n${statements.join('\n')}\n`
+  return {
+    restore: sqlJobManifest({name: input.names.restore, sql: script(input.restoreSql), image: input.image, retries: 0}),
+    drop: sqlJobManifest({name: input.names.drop, sql: script(input.dropSql), image: input.image}),
+  }
+}
+
+/** The run's own failure, saying that the copy was not dropped and how to drop it (exit code and code kept). */
+function copyLeftError(error: unknown, left: {scratch: string; why: string; manualDrop: string}): AtlasError {
+  const first = error instanceof AtlasError ? error : undefined
+  const message = error instanceof Error ? error.message : String(error)
+  return new AtlasError(`${message}; the scratch database ${left.scratch} was not dropped: ${left.why}`, first?.exitCode ?? ExitCode.Unexpected, first?.code ?? 'K3D_RESTORE_FAILED', {
+    hint: `drop ${left.scratch} ${left.manualDrop}`,
+    cause: error,
+    details: {...first?.details, scratchDatabase: left.scratch, dropped: false},
+  })
 }

@@ -111,6 +111,8 @@ export function regionContext(config: AtlasConfig, region: Region, inputs: Rende
       requiredSANs: requiredNodeSANs(topology),
       // cockroach init runs exactly once, in the primary region
       initEnabled: region.name === primary?.name,
+      // the nodes dial S3 at LocalStack for BACKUP and RESTORE (their NetworkPolicy opens this port)
+      cloudPort: endpointPort(inputs.cloudEndpointInCluster),
     },
     ledger: ledgerCloud(config, region, inputs),
   }
@@ -130,7 +132,7 @@ export function ledgerServiceConfig(config: AtlasConfig): {namePrefix: string; r
   }
 }
 
-/** The TCP port of the in-cluster S3/SQS endpoint (the ledger's NetworkPolicy opens it). */
+/** The TCP port of the in-cluster S3/SQS endpoint (the ledger's and the CockroachDB nodes' NetworkPolicies open it). */
 function endpointPort(endpoint: string): number {
   const url = new URL(endpoint)
   return Number(url.port || (url.protocol === 'https:' ? 443 : 80))

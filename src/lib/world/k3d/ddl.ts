@@ -1,6 +1,7 @@
 import {durationSeconds, type AtlasConfig} from '../../config/schema.js'
 import {cloudResourceNames} from '../../cloud/names.js'
 import {localityRegion, primaryRegion} from '../../config/regions.js'
+import {DEFAULT_RENDER_INPUTS} from '../../gitops/context.js'
 
 /** The ledger's database in CockroachDB. */
 export const LEDGER_DATABASE = 'ledger'
@@ -41,8 +42,11 @@ export function multiRegionSql(config: AtlasConfig, database = LEDGER_DATABASE):
   return `-- Rendered by atlas up (k3d world). Idempotent: safe to run again.\n${[...multiRegionStatements(config, database), ...backupScheduleStatements(config, database)].join('\n')}\n`
 }
 
-/** Where the k3d world's CockroachDB backups go: LocalStack as the pods reach it (gitops/context.ts cloudEndpointInCluster). */
-export const K3D_BACKUP_ENDPOINT = 'http://atlas-localstack:4566'
+/**
+ * Where the k3d world's CockroachDB backups go: LocalStack as the pods reach it, the
+ * endpoint whose port the nodes' NetworkPolicy opens (gitops/context.ts cockroach.cloudPort).
+ */
+export const K3D_BACKUP_ENDPOINT = DEFAULT_RENDER_INPUTS.cloudEndpointInCluster
 
 /** backup.schedule ("30m", "6h", "1d") as the crontab CockroachDB's RECURRING takes. */
 export function scheduleCrontab(schedule: string): string {

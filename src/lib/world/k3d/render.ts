@@ -96,13 +96,15 @@ export const BUILTIN_DATABASES = ['defaultdb', 'postgres']
  * What CockroachDB gives the `public` role, of which every user is a member:
  * CREATE on each database's public schema, CONNECT on every database. Taken
  * back, so that the ledger users hold only what ledgerGrants gives them: no
- * table of their own in the ledger, no other database. Idempotent; run as root.
+ * table of their own in the ledger, no other database. `alsoConnect`: further
+ * databases whose CONNECT is taken back (the built-in ones by default; none for
+ * a restored copy, backup/k3d.ts). Idempotent; run as root.
  */
-export function publicRoleRevokes(database: string): string[] {
+export function publicRoleRevokes(database: string, alsoConnect: readonly string[] = BUILTIN_DATABASES): string[] {
   const db = `"${database}"`
   return [
     `REVOKE CREATE ON SCHEMA ${db}.public FROM public;`,
-    `REVOKE CONNECT ON DATABASE ${[db, ...BUILTIN_DATABASES].join(', ')} FROM public;`,
+    `REVOKE CONNECT ON DATABASE ${[db, ...alsoConnect].join(', ')} FROM public;`,
   ]
 }
 

@@ -24,6 +24,12 @@ export interface SqlJobSpec {
   namespace?: string
   clientRootSecret?: string
   host?: string
+  /**
+   * How often a failed script runs again, each time in a new pod (default 3: the
+   * idempotent scripts of `up`). 0: once (restartPolicy Never), for a script that a
+   * second run would fail on and whose first error would then be lost.
+   */
+  retries?: number
 }
 
 export const SQL_JOB_TIMEOUT = '300s'
@@ -74,7 +80,7 @@ export function sqlJobObjects(spec: SqlJobSpec): object[] {
       spec: {
         // resumed once its Secret is owned by it (plan.ts sqlJob)
         suspend: true,
-        backoffLimit: 3,
+        backoffLimit: spec.retries ?? 3,
         // finished (complete or failed), the Job goes after an hour, and its Secret with it
         ttlSecondsAfterFinished: 3600,
         template: {
@@ -82,7 +88,7 @@ export function sqlJobObjects(spec: SqlJobSpec): object[] {
           spec: {
             serviceAccountName: SQL_JOB_SERVICE_ACCOUNT,
             automountServiceAccountToken: false,
-            restartPolicy: 'OnFailure',
+            restartPolicy: spec.retries === 0 ? 'Never' : 'OnFailure',
             securityContext: {runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: {type: 'RuntimeDefault'}},
             initContainers: [
               {
