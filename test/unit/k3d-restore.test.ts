@@ -54,7 +54,7 @@ describe('k3d restore plan (--dry-run)', () => {
     const restoreJobs = "SELECT job_id FROM [SHOW JOBS] WHERE job_type = 'RESTORE' AND description LIKE '%ledger_restore_20261130t043015%'"
     expect(sqlOf(result)).to.deep.equal([
       `SHOW BACKUPS IN '${result.collection}';`,
-      `SELECT end_time FROM [SHOW BACKUP FROM LATEST IN '${result.collection}'] ORDER BY end_time DESC LIMIT 1;`,
+      `SELECT replace(end_time::STRING, ' ', 'T') || 'Z' AS end_time_utc FROM [SHOW BACKUP FROM LATEST IN '${result.collection}'] ORDER BY end_time DESC LIMIT 1;`,
       `RESTORE DATABASE "ledger" FROM LATEST IN '${result.collection}' WITH new_db_name = 'ledger_restore_20261130t043015';`,
       'REVOKE CREATE ON SCHEMA "ledger_restore_20261130t043015".public FROM public;',
       'REVOKE CONNECT ON DATABASE "ledger_restore_20261130t043015" FROM public;',
@@ -103,7 +103,7 @@ describe('k3d restore plan (--dry-run)', () => {
 
   it('lists the newest backup\'s end time, the one --to-time a backup without revision_history accepts', () => {
     const sql = restoreStatements({collection: 's3://b/p', database: 'ledger', scratch: 'ledger_restore_x', verifyUser: 'atlas_verify'})
-    expect(sql.findIndex((s) => s === "SELECT end_time FROM [SHOW BACKUP FROM LATEST IN 's3://b/p'] ORDER BY end_time DESC LIMIT 1;")).to.be.within(0, sql.findIndex((s) => s.startsWith('RESTORE')) - 1)
+    expect(sql.findIndex((s) => s === "SELECT replace(end_time::STRING, ' ', 'T') || 'Z' AS end_time_utc FROM [SHOW BACKUP FROM LATEST IN 's3://b/p'] ORDER BY end_time DESC LIMIT 1;")).to.be.within(0, sql.findIndex((s) => s.startsWith('RESTORE')) - 1)
   })
 
   it('the drop cancels a RESTORE of the copy still running in CockroachDB, and waits for it to end, before the DROP', () => {

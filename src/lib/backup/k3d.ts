@@ -87,7 +87,7 @@ export function restoreStatements(input: {collection: string; database: string; 
   const collection = sqlString(input.collection)
   return [
     `SHOW BACKUPS IN ${collection};`,
-    `SELECT end_time FROM [SHOW BACKUP FROM LATEST IN ${collection}] ORDER BY end_time DESC LIMIT 1;`,
+    `SELECT replace(end_time::STRING, ' ', 'T') || 'Z' AS end_time_utc FROM [SHOW BACKUP FROM LATEST IN ${collection}] ORDER BY end_time DESC LIMIT 1;`,
     `RESTORE DATABASE ${quoteIdent(input.database)} FROM LATEST IN ${collection}${input.toTime ? ` AS OF SYSTEM TIME ${sqlString(asOfSystemTime(input.toTime))}` : ''} WITH new_db_name = ${sqlString(input.scratch)};`,
     ...publicRoleRevokes(input.scratch, []),
     `GRANT CONNECT ON DATABASE ${scratch} TO ${who};`,
@@ -188,7 +188,7 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
       id: 'restore',
       title: `restore ${target} as the new database ${scratch} (beside the live ${LEDGER_DATABASE}), and let ${VERIFY_USER} read it`,
       kind: 'sql',
-      hint: `the Job's log says why: kubectl ${ns.join(' ')} logs job/${job.restore} (SHOW BACKUPS lists the collection's backups, the end_time line is the newest backup's end time; the schedule takes no revision_history, so --to-time must be exactly that end time, which restores the same copy as no --to-time)`,
+      hint: `the Job's log says why: kubectl ${ns.join(' ')} logs job/${job.restore} (SHOW BACKUPS lists the collection's backups, the end_time_utc line is the newest backup's end time, in the form --to-time takes; the schedule takes no revision_history, so --to-time must be exactly that end time, which restores the same copy as no --to-time)`,
       always: true,
       sql: restoreSql.map(redactCollectionUri),
       before: async () => {
