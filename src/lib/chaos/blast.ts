@@ -10,6 +10,7 @@ import type {VerifyResult} from '../ledger/verify.js'
 import type {DatabaseRole, FaultComponent, FaultHandle, FaultMode, ProgressReporter, World} from '../world/types.js'
 import {HealthSampler, longestWriteGap, unavailableSeconds, type TimelinePoint, type WriteGap} from './timeline.js'
 import {dataRegions, primaryRegion} from '../config/regions.js'
+import type {AlertEvent} from '../monitoring/prometheus.js'
 
 export interface BlastOptions {
   /** regions to break together (usually one) */
@@ -96,6 +97,8 @@ export interface BlastResult {
   verify?: {ok: boolean; checks: VerifyResult['checks']; summary: VerifyResult['summary']}
   report: {json: string; markdown: string; uploaded?: string}
   interrupted: boolean
+  /** alerts that fired (and resolved) from the world's Prometheus; absent without monitoring */
+  alerts?: AlertEvent[]
 }
 
 /**
@@ -121,6 +124,8 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   const signal = options.signal
   const {defaultRunDir} = await import('../ledger/workload.js')
   const runDir = path.resolve(options.runDir ?? defaultRunDir(world.runsDir()))
+  // alerts are recorded from here on (an alert already firing before the run shows with a negative time to detect)
+  const monitoringFrom = new Date()
   const events: BlastEvent[] = []
   let faultAt: Date | undefined
   const note = (event: string) => {
@@ -150,6 +155,11 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   if (options.workload !== false) {
     done = progress.step('start the transfer workload')
     workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups, before.leaderRegion, ackTimes)
+    if (world.monitoring) {
+      // Prometheus scrapes the workload's counters while it runs (unknown outcomes, errors, audit failures)
+      const {serveWorkloadMetrics} = await import('../monitoring/workload-metrics.js')
+      cleanups.push(await serveWorkloadMetrics(world.monitoring.workloadMetricsAddress(), workload.stats, primaryRegion(world.config).name, (m) => progress.info(m)))
+    }
     try {
       await workload.waitForAcknowledgedAfter(new Date(0), {signal, timeoutMs: 30_000})
       if (options.warmupMs ?? 1000) await sleep(options.warmupMs ?? 1000, signal)
@@ -328,6 +338,13 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     verify: verify ? {ok: verify.ok, checks: verify.checks, summary: verify.summary} : undefined,
     report: {json: path.join(runDir, 'report.json'), markdown: path.join(runDir, 'report.md')},
     interrupted,
+  }
+  if (world.monitoring && faultAt) {
+    done = progress.step('record the alerts that fired (Prometheus)')
+    const {recordAlerts} = await import('../monitoring/chaos.js')
+    // a short wait for alerts still firing to resolve, now that the world has converged
+    result.alerts = await recordAlerts(world, monitoringFrom, faultAt, {settleMs: interrupted || failure ? 0 : 20_000, signal, progress})
+    done({note: result.alerts === undefined ? 'monitoring is not running' : `${result.alerts.filter((a) => a.firedAt).length} fired, ${result.alerts.filter((a) => a.firedAt && a.resolvedAt).length} resolved`})
   }
   const {writeReport} = await import('../report/blast.js')
   done = progress.step('write the report')

@@ -1,6 +1,7 @@
 import {writeFile} from 'node:fs/promises'
 import {redactObject, redact} from '../redact.js'
 import type {BlastResult} from '../chaos/blast.js'
+import {formatAlertsMarkdown} from '../monitoring/chaos.js'
 
 /** Writes report.json (the full result) and report.md (for people) into the run directory. */
 export async function writeReport(result: BlastResult): Promise<void> {
@@ -34,6 +35,7 @@ export function formatMarkdownReport(r: BlastResult): string {
     for (const c of r.verify.checks) lines.push(`| ${c.name} | ${c.skipped ? `skipped (${c.skipped})` : c.ok ? 'ok' : 'FAIL'} | ${c.checked ?? ''} | ${c.violations} |`)
     lines.push('')
   }
+  if (r.driver === 'local') lines.push(...formatAlertsMarkdown(r.alerts))
   lines.push('## Events', '', '| t (s) | event |', '| --- | --- |')
   for (const e of r.events) lines.push(`| ${fmt(e.t)} | ${e.event.replace(/\|/g, '\\|')} |`)
   lines.push('', '## Health timeline', '', 'Sampled every ~250 ms; one row per change.', '', '| t (s) | writable | quorum | db leader | raft leader (term) | unreachable | members alive |', '| --- | --- | --- | --- | --- | --- | --- |')

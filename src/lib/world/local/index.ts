@@ -20,6 +20,7 @@ import {atlasEtcdTls, ensurePki, pkiPaths} from './pki.js'
 import {childrenOf, cmdlineOf, managedProcesses, postmasterPid, processGroupOf, type ManagedProcess} from './processes.js'
 import type {ProvisionResult} from '../../cloud/provision.js'
 import {backupSchedulerProcesses} from '../../backup/schedule.js'
+import {LocalMonitoring, type MonitoringStartResult} from '../../monitoring/local.js'
 
 /** moto accepts any credentials; these are its documented test values, never real ones. */
 const EMULATOR_CREDENTIALS = {accessKeyId: 'test', secretAccessKey: 'test'}
@@ -54,6 +55,8 @@ export class LocalWorld implements World {
   private readonly processes: ManagedProcess[]
   private readonly provisioner: 'sdk' | 'terraform'
   private etcdTls?: Promise<ClientTls>
+  /** Prometheus, Alertmanager and the exporters (src/lib/monitoring): started by up, stopped by down */
+  readonly monitoring: LocalMonitoring
 
   constructor(config: AtlasConfig, options: LocalWorldOptions = {}) {
     this.provisioner = options.provisioner ?? 'sdk'
@@ -63,6 +66,7 @@ export class LocalWorld implements World {
     const baseDir = options.baseDir ?? path.resolve(configDir, config.local.baseDir)
     this.layout = localLayout(config, baseDir)
     this.processes = [...managedProcesses(this.layout), ...backupSchedulerProcesses(config, this.layout)]
+    this.monitoring = new LocalMonitoring(this.layout)
   }
 
   runsDir(): string {
@@ -77,7 +81,7 @@ export class LocalWorld implements World {
 
   // ------------------------------------------------------------------ up --
 
-  async up(options: WorldOperationOptions = {}): Promise<UpResult> {
+  async up(options: WorldOperationOptions & {monitoring?: boolean} = {}): Promise<UpResult> {
     const started = Date.now()
     const progress = options.progress ?? silentProgress
     // a dry run writes nothing, not even the log directory
@@ -88,8 +92,12 @@ export class LocalWorld implements World {
     await this.continueAll(live)
     // the state file is written last: a world without it was interrupted half-way, and up finishes it (every step is idempotent)
     const complete = (await this.readState())?.complete === true
-    if (complete && this.processes.every((p) => live.has(p.name))) {
-      return {driver: 'local', started: false, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000}
+    const wantMonitoring = options.monitoring !== false
+    const monitoringLive = await this.monitoring.live()
+    const monitoringComplete = !wantMonitoring || this.monitoring.processes().every((p) => monitoringLive.has(p.name)) || (await this.monitoring.tools()).missing.length > 0
+    if (complete && this.processes.every((p) => live.has(p.name)) && monitoringComplete) {
+      const monitoring = wantMonitoring ? await this.monitoringSummary() : {enabled: false, reason: 'left out (--no-monitoring)'}
+      return {driver: 'local', started: false, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000, monitoring}
     }
     const user = await postgresOsUser()
     await this.prepareDirs(user)
@@ -114,6 +122,8 @@ export class LocalWorld implements World {
       done({error: error as Error})
       throw error
     }
+    // monitoring starts now and comes up alongside the world; up waits for it at the end
+    const monitoring: MonitoringStartResult = wantMonitoring ? await this.monitoring.start(runner, secrets.monitorPassword!) : {enabled: false, reason: 'left out (--no-monitoring)', started: [], ready: Promise.resolve()}
 
     done = progress.step('start etcd (one member per region) and moto')
     try {
@@ -171,8 +181,35 @@ export class LocalWorld implements World {
     } else {
       progress.info('pgBackRest was not found: the world runs without WAL archiving and `atlas backup` is unavailable (apt-get install pgbackrest)')
     }
+    const monitoringResult = await this.awaitMonitoring(monitoring, progress)
     await this.writeState({driver: 'local', startedAt: new Date().toISOString(), basePort: this.layout.basePort, host: this.layout.host, cloud, complete: true})
-    return {driver: 'local', started: true, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000}
+    return {driver: 'local', started: true, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000, monitoring: monitoringResult}
+  }
+
+  /** The end of up: Prometheus and Alertmanager answer (monitoring never fails up: it says why it is off). */
+  private async awaitMonitoring(monitoring: MonitoringStartResult, progress: NonNullable<WorldOperationOptions['progress']>): Promise<NonNullable<UpResult['monitoring']>> {
+    if (!monitoring.enabled) {
+      progress.info(`monitoring is off: ${monitoring.reason}`)
+      return {enabled: false, reason: monitoring.reason}
+    }
+    const done = progress.step('monitoring: Prometheus, Alertmanager, a postgres_exporter per region')
+    for (const w of monitoring.warnings ?? []) progress.info(w)
+    try {
+      await monitoring.ready
+      done({note: `Prometheus ${monitoring.prometheusUrl}, Alertmanager ${monitoring.alertmanagerUrl}`})
+      return {enabled: true, prometheusUrl: monitoring.prometheusUrl, alertmanagerUrl: monitoring.alertmanagerUrl}
+    } catch (error) {
+      done({error: error as Error})
+      return {enabled: false, reason: (error as Error).message}
+    }
+  }
+
+  private async monitoringSummary(): Promise<NonNullable<UpResult['monitoring']>> {
+    const {missing} = await this.monitoring.tools()
+    if (missing.length > 0) return {enabled: false, reason: `${missing.join(', ')} not installed`}
+    const {prometheusUrl, alertmanagerUrl, monitoringLayout} = await import('../../monitoring/layout.js')
+    const m = monitoringLayout(this.layout)
+    return {enabled: true, prometheusUrl: prometheusUrl(m), alertmanagerUrl: alertmanagerUrl(m)}
   }
 
   /**
@@ -317,7 +354,8 @@ export class LocalWorld implements World {
       if (!create) throw new PreconditionError(`the local world in ${this.layout.baseDir} has not been set up`, {hint: 'run `atlas up`'})
       secrets = {}
     }
-    const missing = (['superuserPassword', 'replicationPassword', 'ledgerPassword', 'verifyPassword', 'restApiPassword'] as const).filter((k) => !secrets![k])
+    // the monitoring role's password is optional until the next `up` makes it (a world from before monitoring works without it)
+    const missing = (['superuserPassword', 'replicationPassword', 'ledgerPassword', 'verifyPassword', 'restApiPassword', ...(create ? ['monitorPassword'] as const : [])] as const).filter((k) => !secrets![k])
     if (missing.length > 0) {
       // a world set up before the least-privilege roles existed gets their passwords on its next `up`
       if (!create) throw new PreconditionError(`the local world in ${this.layout.baseDir} has no ${missing.join(', ')}`, {hint: 'run `atlas up`'})
@@ -515,6 +553,8 @@ export class LocalWorld implements World {
     const live = await this.liveProcesses()
     const stopped: string[] = []
     const done = progress.step('stop the local world')
+    // monitoring first: a world going down is not an outage to alert on
+    stopped.push(...(await this.monitoring.stop({purge: options.purge})))
     // a paused region (an interrupted blast-radius) cannot act on SIGTERM: continue it first
     const runningBefore = [...live.keys()]
     await this.continueAll(live)
@@ -568,7 +608,8 @@ export class LocalWorld implements World {
     const live = await this.liveProcesses()
     const up = live.size > 0
     const complete = up && this.processes.every((p) => live.has(p.name)) && (await this.readState())?.complete === true
-    return {driver: 'local', up, complete, regions: await this.endpoints(), health: up ? await this.health() : null}
+    const [health, monitoring] = await Promise.all([up ? this.health() : null, this.monitoring.status()])
+    return {driver: 'local', up, complete, regions: await this.endpoints(), health, ...(monitoring ? {monitoring} : {})}
   }
 
   /**

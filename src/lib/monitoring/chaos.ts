@@ -1,0 +1,34 @@
+import type {ProgressReporter, World} from '../world/types.js'
+import type {AlertEvent} from './prometheus.js'
+
+/**
+ * The alerts of a chaos run, from the world's Prometheus: which fired and
+ * resolved, and when, relative to the fault. undefined when the world has no
+ * monitoring running (the report says so); never throws (a report without
+ * alerts beats no report).
+ */
+export async function recordAlerts(world: World, from: Date, faultAt: Date | undefined, options: {settleMs?: number; signal?: AbortSignal; progress?: ProgressReporter} = {}): Promise<AlertEvent[] | undefined> {
+  if (!world.monitoring || !faultAt) return undefined
+  try {
+    return await world.monitoring.alertHistory(from, faultAt, {settleMs: options.settleMs, signal: options.signal})
+  } catch (error) {
+    options.progress?.info(`alerts not recorded: ${(error as Error).message}`)
+    return undefined
+  }
+}
+
+const fmt = (n: number | null) => (n === null ? '-' : n.toFixed(1))
+
+/** The report's alert table (report.md). */
+export function formatAlertsMarkdown(alerts: AlertEvent[] | undefined): string[] {
+  if (alerts === undefined) return ['## Alerts', '', 'Not recorded: the world ran without monitoring (`atlas up` starts it where Prometheus is installed).', '']
+  const lines = ['## Alerts', '', 'From Prometheus (rules in monitoring/local/alert-rules.yaml, evaluated every second); t relative to the fault.', '']
+  if (alerts.length === 0) return [...lines, 'No alert fired.', '']
+  lines.push('| alert | severity | labels | pending at t (s) | fired at t (s) = time to detect | resolved at t (s) |', '| --- | --- | --- | --- | --- | --- |')
+  for (const a of alerts) {
+    const labels = Object.entries(a.labels).filter(([k]) => k !== 'job' || a.labels.job.startsWith('atlas')).map(([k, v]) => `${k}=${v}`).join(', ')
+    const pending = a.pendingAt === null || a.firedAt === null || a.detectSeconds === null ? (a.pendingAt ? 'pending only' : '-') : fmt(a.detectSeconds - (Date.parse(a.firedAt) - Date.parse(a.pendingAt)) / 1000)
+    lines.push(`| ${a.name} | ${a.severity ?? '-'} | ${labels || '-'} | ${pending} | ${fmt(a.detectSeconds)} | ${a.firedAt === null ? '-' : a.resolvedAt === null ? 'still firing' : fmt(a.resolveSeconds)} |`)
+  }
+  return [...lines, '']
+}
