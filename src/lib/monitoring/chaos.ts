@@ -22,13 +22,13 @@ const fmt = (n: number | null) => (n === null ? '-' : n.toFixed(1))
 /** The report's alert table (report.md). */
 export function formatAlertsMarkdown(alerts: AlertEvent[] | undefined): string[] {
   if (alerts === undefined) return ['## Alerts', '', 'Not recorded: the world ran without monitoring (`atlas up` starts it where Prometheus is installed).', '']
-  const lines = ['## Alerts', '', 'From Prometheus (rules in monitoring/local/alert-rules.yaml, evaluated every second); t relative to the fault.', '']
+  const lines = ['## Alerts', '', 'From Prometheus (rules in monitoring/local/alert-rules.yaml, evaluated every second; runbooks in docs/runbooks/); t relative to the fault, negative: before it.', '']
   if (alerts.length === 0) return [...lines, 'No alert fired.', '']
   lines.push('| alert | severity | labels | pending at t (s) | fired at t (s) = time to detect | resolved at t (s) |', '| --- | --- | --- | --- | --- | --- |')
   for (const a of alerts) {
     const labels = Object.entries(a.labels).filter(([k]) => k !== 'job' || a.labels.job.startsWith('atlas')).map(([k, v]) => `${k}=${v}`).join(', ')
-    const pending = a.pendingAt === null || a.firedAt === null || a.detectSeconds === null ? (a.pendingAt ? 'pending only' : '-') : fmt(a.detectSeconds - (Date.parse(a.firedAt) - Date.parse(a.pendingAt)) / 1000)
-    lines.push(`| ${a.name} | ${a.severity ?? '-'} | ${labels || '-'} | ${pending} | ${fmt(a.detectSeconds)} | ${a.firedAt === null ? '-' : a.resolvedAt === null ? 'still firing' : fmt(a.resolveSeconds)} |`)
+    const resolved = a.resolvedAt === null ? (a.firedAt ? 'still firing' : 'still pending') : `${fmt(a.resolveSeconds)}${a.firedAt ? '' : ' (never fired)'}`
+    lines.push(`| ${a.name} | ${a.severity ?? '-'} | ${labels || '-'} | ${fmt(a.pendingSeconds)} | ${fmt(a.detectSeconds)} | ${resolved} |`)
   }
   return [...lines, '']
 }

@@ -233,15 +233,14 @@ export class LocalMonitoring implements WorldMonitoring {
     if (!(await this.live()).has('prometheus')) return undefined
     const url = prometheusUrl(this.m)
     const deadline = Date.now() + (options.settleMs ?? 0)
-    while (Date.now() < deadline && !options.signal?.aborted) {
-      const firing = await activeAlerts(url).catch(() => [])
-      if (firing.length === 0) break
+    let active = await activeAlerts(url)
+    while (active.length > 0 && Date.now() < deadline && !options.signal?.aborted) {
       await sleep(500)
+      active = await activeAlerts(url)
     }
-    const to = new Date()
     const step = 1
-    const series = await queryRange(url, 'ALERTS', from, to, step)
-    return alertEvents(series, faultAt, step, to)
+    const series = await queryRange(url, 'ALERTS', from, new Date(), step)
+    return alertEvents(series, faultAt, step, new Set(active.map((a) => a.key)))
   }
 
   workloadMetricsAddress(): {host: string; port: number} {

@@ -13,6 +13,8 @@ export interface ScrapeTarget {
 }
 
 export interface ActiveAlert {
+  /** the alert's identity: its name and every label */
+  key: string
   name: string
   state: 'pending' | 'firing'
   severity?: string
@@ -30,6 +32,8 @@ export interface AlertEvent {
   labels: Record<string, string>
   /** first evaluation at which the alert was pending (its expression true); null when it fired without a pending phase */
   pendingAt: string | null
+  /** seconds from the fault to pendingAt */
+  pendingSeconds: number | null
   firedAt: string | null
   /** last evaluation at which it still fired, plus one evaluation interval; null when it still fired at the end */
   resolvedAt: string | null
@@ -66,6 +70,7 @@ export async function activeAlerts(baseUrl: string, timeoutMs = 1500): Promise<A
   return data.alerts.map((a) => {
     const {alertname, severity, ...labels} = a.labels
     return {
+      key: alertKey(a.labels),
       name: alertname,
       state: a.state === 'firing' ? 'firing' : 'pending',
       ...(severity ? {severity} : {}),
@@ -89,18 +94,23 @@ export async function queryRange(baseUrl: string, query: string, from: Date, to:
   return data.result
 }
 
+/** An alert's identity (name and labels, whatever their order) in ALERTS series and in /api/v1/alerts alike. */
+export function alertKey(labels: Record<string, string>): string {
+  return JSON.stringify(Object.entries(labels).filter(([k]) => !['alertstate', '__name__'].includes(k)).sort(([a], [b]) => a.localeCompare(b)))
+}
+
 /**
  * Alert events from the ALERTS series of a range query (step = the evaluation
  * interval): per alert (name and labels), the first pending and firing sample and
  * the end of the first firing stretch. A gap of more than two steps ends a stretch;
- * a later stretch of the same alert is an event of its own.
+ * a later stretch of the same alert is an event of its own. The last stretch of an
+ * alert that Prometheus still reports active (activeKeys) has no end yet.
  */
-export function alertEvents(series: RangeSeries[], faultAt: Date, stepSeconds: number, rangeEnd: Date): AlertEvent[] {
+export function alertEvents(series: RangeSeries[], faultAt: Date, stepSeconds: number, activeKeys: ReadonlySet<string>): AlertEvent[] {
   interface Stretch {
     start: number
     end: number
   }
-  const key = (m: Record<string, string>) => JSON.stringify(Object.entries(m).filter(([k]) => !['alertstate', '__name__'].includes(k)).sort())
   const stretches = (values: Array<[number, string]>): Stretch[] => {
     const out: Stretch[] = []
     for (const [t] of values) {
@@ -112,7 +122,7 @@ export function alertEvents(series: RangeSeries[], faultAt: Date, stepSeconds: n
   }
   const byAlert = new Map<string, {metric: Record<string, string>; pending: Stretch[]; firing: Stretch[]}>()
   for (const s of series) {
-    const k = key(s.metric)
+    const k = alertKey(s.metric)
     const entry = byAlert.get(k) ?? {metric: s.metric, pending: [], firing: []}
     const st = stretches(s.values)
     if (s.metric.alertstate === 'firing') entry.firing.push(...st)
@@ -120,26 +130,28 @@ export function alertEvents(series: RangeSeries[], faultAt: Date, stepSeconds: n
     byAlert.set(k, entry)
   }
   const fault = faultAt.getTime() / 1000
-  const end = rangeEnd.getTime() / 1000
   const iso = (t: number) => new Date(t * 1000).toISOString()
   const round = (n: number) => Math.round(n * 100) / 100
   const events: AlertEvent[] = []
-  for (const {metric, pending, firing} of byAlert.values()) {
+  for (const [k, {metric, pending, firing}] of byAlert) {
+    const active = activeKeys.has(k)
     const {alertname, alertstate: _state, severity, __name__: _name, ...labels} = metric
     firing.sort((a, b) => a.start - b.start)
     pending.sort((a, b) => a.start - b.start)
     const used = new Set<Stretch>()
-    for (const f of firing) {
+    for (const [i, f] of firing.entries()) {
       // the pending stretch that led to this firing: the last one that started before it
       const p = pending.filter((x) => x.start <= f.start && !used.has(x)).at(-1)
       if (p) used.add(p)
-      const stillFiring = end - f.end <= 2 * stepSeconds
+      const stillFiring = active && i === firing.length - 1
       const resolved = stillFiring ? null : f.end + stepSeconds
-      events.push({name: alertname, ...(severity ? {severity} : {}), labels, pendingAt: p ? iso(p.start) : null, firedAt: iso(f.start), resolvedAt: resolved === null ? null : iso(resolved), detectSeconds: round(f.start - fault), resolveSeconds: resolved === null ? null : round(resolved - fault)})
+      events.push({name: alertname, ...(severity ? {severity} : {}), labels, pendingAt: p ? iso(p.start) : null, pendingSeconds: p ? round(p.start - fault) : null, firedAt: iso(f.start), resolvedAt: resolved === null ? null : iso(resolved), detectSeconds: round(f.start - fault), resolveSeconds: resolved === null ? null : round(resolved - fault)})
     }
     // pending that never fired (its `for` was not reached): shown, with no firedAt
+    const lastPending = pending.at(-1)
     for (const p of pending.filter((x) => !used.has(x))) {
-      events.push({name: alertname, ...(severity ? {severity} : {}), labels, pendingAt: iso(p.start), firedAt: null, resolvedAt: end - p.end <= 2 * stepSeconds ? null : iso(p.end + stepSeconds), detectSeconds: null, resolveSeconds: null})
+      const open = active && p === lastPending && firing.every((f) => f.start < p.start)
+      events.push({name: alertname, ...(severity ? {severity} : {}), labels, pendingAt: iso(p.start), pendingSeconds: round(p.start - fault), firedAt: null, resolvedAt: open ? null : iso(p.end + stepSeconds), detectSeconds: null, resolveSeconds: open ? null : round(p.end + stepSeconds - fault)})
     }
   }
   const order = (e: AlertEvent) => (e.firedAt ?? e.pendingAt ?? '')
