@@ -125,3 +125,17 @@ describe('monitoring: processes, exporter and workload metrics', () => {
     expect(lines).to.include('FIRING: AtlasEtcdMemberDown (us)')
   })
 })
+
+describe('monitoring: not installed', () => {
+  it('up goes on without it: start() says which packages are missing and how to install them, and starts nothing', async () => {
+    const {CommandRunner} = await import('../../src/lib/tools/runner.js')
+    const runner = new CommandRunner({dryRun: true})
+    const monitoring = new LocalMonitoring(layout, async (name) => (name === 'prometheus' ? '/usr/bin/prometheus' : undefined))
+    const result = await monitoring.start(runner, 'unused')
+    expect(result.enabled).to.equal(false)
+    expect(result.reason).to.equal('prometheus-alertmanager, prometheus-postgres-exporter are not installed: apt-get install prometheus prometheus-alertmanager prometheus-postgres-exporter (npm run setup installs them)')
+    expect(result.started).to.deep.equal([])
+    expect(runner.plan).to.deep.equal([])
+    await result.ready
+  })
+})

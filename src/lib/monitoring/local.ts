@@ -69,7 +69,8 @@ export interface MonitoringStartResult {
 export class LocalMonitoring implements WorldMonitoring {
   readonly m: MonitoringLayout
 
-  constructor(private readonly layout: LocalLayout) {
+  /** find: how executables are looked up (PATH and atlas's tool dirs; a test passes its own) */
+  constructor(private readonly layout: LocalLayout, private readonly find: (name: string) => Promise<string | undefined> = findExecutable) {
     this.m = monitoringLayout(layout)
   }
 
@@ -116,7 +117,7 @@ export class LocalMonitoring implements WorldMonitoring {
   async tools(): Promise<{found: Record<keyof typeof TOOLS, string | undefined>; missing: string[]}> {
     const find = async (names: readonly string[]) => {
       for (const n of names) {
-        const f = await findExecutable(n)
+        const f = await this.find(n)
         if (f) return f
       }
       return undefined
@@ -146,7 +147,7 @@ export class LocalMonitoring implements WorldMonitoring {
   async start(runner: CommandRunner, monitorPassword: string): Promise<MonitoringStartResult> {
     const {found, missing} = await this.tools()
     const off = (reason: string): MonitoringStartResult => ({enabled: false, reason, started: [], ready: Promise.resolve()})
-    if (missing.length > 0) return off(`${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not installed (${MONITORING_INSTALL_HINT})`)
+    if (missing.length > 0) return off(`${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not installed: ${MONITORING_INSTALL_HINT}`)
     const {stringify} = await import('yaml')
     const {m} = this
     for (const dir of [m.configDir, m.prometheusDataDir, m.alertmanagerDataDir]) {
