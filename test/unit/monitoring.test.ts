@@ -139,3 +139,14 @@ describe('monitoring: not installed', () => {
     await result.ready
   })
 })
+
+describe('monitoring: the blast-radius summary line', () => {
+  it('names what fired after the fault with its times; nothing without monitoring', async () => {
+    const {formatAlertsSummary} = await import('../../src/lib/monitoring/chaos.js')
+    const base = {severity: 'critical', labels: {}, pendingAt: null, pendingSeconds: null, firedAt: at(13), resolvedAt: at(18), detectSeconds: 3, resolveSeconds: 8}
+    expect(formatAlertsSummary([{...base, name: 'AtlasPatroniNoLeader'}, {...base, name: 'AtlasEtcdMemberDown', labels: {region: 'us'}, resolvedAt: null, resolveSeconds: null}, {...base, name: 'Before', detectSeconds: -4}]))
+      .to.equal('  alerts (fired -> resolved, s after the fault): AtlasPatroniNoLeader 3.0 s -> 8.0 s; AtlasEtcdMemberDown (us) 3.0 s, still firing')
+    expect(formatAlertsSummary(undefined)).to.equal(undefined)
+    expect(formatAlertsSummary([])).to.equal('  alerts: none fired after the fault')
+  })
+})

@@ -158,7 +158,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     if (world.monitoring) {
       // Prometheus scrapes the workload's counters while it runs (unknown outcomes, errors, audit failures)
       const {serveWorkloadMetrics} = await import('../monitoring/workload-metrics.js')
-      cleanups.push(await serveWorkloadMetrics(world.monitoring.workloadMetricsAddress(), workload.stats, primaryRegion(world.config).name, (m) => progress.info(m)))
+      cleanups.push(await serveWorkloadMetrics(world.monitoring.workloadMetricsAddress(), () => workload!.stats(), primaryRegion(world.config).name, (m) => progress.info(m)))
     }
     try {
       await workload.waitForAcknowledgedAfter(new Date(0), {signal, timeoutMs: 30_000})

@@ -5,6 +5,7 @@ import type {LocalLayout} from '../world/local/layout.js'
 import {isAlive, isPortFree, readPidFile, sleep, stopProcessGroup, writePidFile} from '../proc/index.js'
 import {findExecutable} from '../tools/discovery.js'
 import type {CommandRunner} from '../tools/runner.js'
+import type {PlanStep} from '../world/types.js'
 import {alertmanagerConfig, exporterEnv, OPTIONAL_JOBS, prometheusConfig} from './config.js'
 import {alertmanagerUrl, monitoringLayout, monitoringPorts, prometheusUrl, type MonitoringLayout} from './layout.js'
 import type {WorldMonitoring} from './types.js'
@@ -179,6 +180,19 @@ export class LocalMonitoring implements WorldMonitoring {
     const ready = Promise.all([this.waitReady(`${prometheusUrl(m)}/-/ready`, 'Prometheus'), alertmanager ? this.waitReady(`${alertmanagerUrl(m)}/-/ready`, 'Alertmanager') : undefined]).then(() => undefined)
     ready.catch(() => {})
     return {enabled: true, started, warnings, prometheusUrl: prometheusUrl(m), alertmanagerUrl: alertmanagerUrl(m), ready}
+  }
+
+  /** `up --dry-run`: the monitoring processes up would start (none when not installed: up says so and goes on). */
+  async planStep(): Promise<PlanStep> {
+    const {CommandRunner} = await import('../tools/runner.js')
+    const runner = new CommandRunner({dryRun: true, planRoot: this.layout.baseDir})
+    const {found, missing} = await this.tools()
+    const title = `monitoring: Prometheus, Alertmanager and a postgres_exporter per region, on loopback, configuration in ${this.m.configDir}`
+    if (missing.length > 0) return {id: 'monitoring', title, commands: [], skip: `${missing.join(', ')} not installed: up goes on without monitoring`}
+    const live = await this.live()
+    for (const p of this.processes().filter((x) => !live.has(x.name))) await runner.start(path.basename(found[p.tool]!), p.args, {logFile: p.logFile, label: p.name, cwd: this.layout.baseDir})
+    const running = this.processes().filter((p) => live.has(p.name)).map((p) => p.name)
+    return {id: 'monitoring', title, commands: runner.plan, files: [this.m.prometheusConfigFile, this.m.alertmanagerConfigFile, this.m.exporterPasswordFile], ...(running.length === this.processes().length ? {skip: `already running: ${running.join(', ')}`} : {})}
   }
 
   private async waitReady(url: string, what: string, timeoutMs = 60_000): Promise<void> {

@@ -1,7 +1,7 @@
 import {writeFile} from 'node:fs/promises'
 import {redactObject, redact} from '../redact.js'
 import type {BlastResult} from '../chaos/blast.js'
-import {formatAlertsMarkdown} from '../monitoring/chaos.js'
+import {formatAlertsMarkdown, formatAlertsSummary} from '../monitoring/chaos.js'
 
 /** Writes report.json (the full result) and report.md (for people) into the run directory. */
 export async function writeReport(result: BlastResult): Promise<void> {
@@ -64,6 +64,7 @@ export function formatBlastSummary(r: BlastResult): string {
     `  writes: longest gap between acknowledged writes ${gap(r)}; health model: ${fmt(r.healthModel.unavailableSeconds)} s not writable`,
     `  transfers: ${r.acknowledged} acknowledged, ${r.lost} lost, ${r.unknown} unknown outcome (of ${r.attempted})`,
     `  converged: ${r.converged ? `${fmt(r.convergeSeconds, 1)} s after the restore` : 'no'}`,
+    ...[formatAlertsSummary(r.alerts)].filter((line) => line !== undefined),
     `  report: ${r.report.markdown}${r.report.uploaded ? ` (uploaded to ${r.report.uploaded})` : ''}`,
   ].join('\n')
 }

@@ -86,7 +86,7 @@ export class LocalWorld implements World {
     const progress = options.progress ?? silentProgress
     // a dry run writes nothing, not even the log directory
     const runner = new CommandRunner({dryRun: options.dryRun, logFile: options.dryRun ? undefined : path.join(this.layout.logDir, 'atlas.log'), planRoot: this.layout.baseDir})
-    if (options.dryRun) return this.upPlan()
+    if (options.dryRun) return this.upPlan(options.monitoring !== false)
     const live = await this.liveProcesses()
     // a blast-radius that was itself killed (no Ctrl-C) can leave a region paused: continuing a running process is harmless
     await this.continueAll(live)
@@ -217,7 +217,7 @@ export class LocalWorld implements World {
    * commands, and what it would skip because it is already running or done. Reads
    * the world's pid and state files; writes nothing.
    */
-  private async upPlan(): Promise<UpResult> {
+  private async upPlan(withMonitoring = true): Promise<UpResult> {
     const live = await this.liveProcesses({clean: false})
     const complete = (await this.readState())?.complete === true
     const steps: PlanStep[] = []
@@ -248,6 +248,7 @@ export class LocalWorld implements World {
       steps.push({id: 'cloud', title: `provision S3 audit buckets and SQS queues through the AWS SDK, as terraform/modules/region declares: ${resources.join(', ')}`, commands: [], ...(done ? {skip: done} : {})})
     }
     const {accounts, openingBalance} = this.config.ledger
+    if (withMonitoring) steps.push(await this.monitoring.planStep())
     steps.push({id: 'schema', title: `create the ledger schema and mint ${openingBalance} to each of ${accounts} accounts`, commands: [], files: [this.layout.stateFile], ...(done ? {skip: done} : {})})
     return {driver: 'local', started: false, dryRun: true, plan: steps.flatMap((st) => st.commands), steps, missingTools: [...missingTools], regions: await this.endpoints(), durationSeconds: 0}
   }
