@@ -545,7 +545,11 @@ export class LocalWorld implements World {
     const order = [...this.processes.filter((p) => p.kind === 'scheduler'), ...this.processes.filter((p) => p.kind === 'patroni'), ...this.processes.filter((p) => p.kind === 'moto'), ...this.processes.filter((p) => p.kind === 'etcd')]
     if (options.dryRun) {
       const live = await this.liveProcesses({clean: false})
-      const plan = order.filter((p) => live.has(p.name)).map((p) => ({argv: ['kill', '-TERM', `-${live.get(p.name)}`], cwd: '.', label: `stop ${p.name} (process group ${live.get(p.name)})`}))
+      const monitoringLive = await this.monitoring.live()
+      const plan = [
+        ...[...monitoringLive].map(([name, pid]) => ({argv: ['kill', '-TERM', `-${pid}`], cwd: '.', label: `stop ${name} (process group ${pid})`})),
+        ...order.filter((p) => live.has(p.name)).map((p) => ({argv: ['kill', '-TERM', `-${live.get(p.name)}`], cwd: '.', label: `stop ${p.name} (process group ${live.get(p.name)})`})),
+      ]
       const notRunning = order.filter((p) => !live.has(p.name)).map((p) => p.name)
       const steps: PlanStep[] = [{id: 'stop', title: plan.length > 0 ? `stop the local world (SIGTERM, then SIGKILL after a grace period)${notRunning.length > 0 ? `; not running: ${notRunning.join(', ')}` : ''}` : 'stop the local world', commands: plan, ...(plan.length === 0 ? {skip: 'nothing is running'} : {})}]
       if (options.purge) steps.push({id: 'purge', title: `remove the data, logs, certificates and secrets (runs/ is kept): ${[this.layout.dataDir, this.layout.postgresHome, this.layout.runDir, this.layout.logDir, pkiPaths(this.layout).dir, this.layout.secretsFile].join(', ')}`, commands: []})
