@@ -28,8 +28,10 @@ try {
       if ((kind === 'with') !== Boolean(up.monitoring?.enabled)) throw new Error(`up (${kind} monitoring): monitoring ${JSON.stringify(up.monitoring)}`)
       samples[kind].push({seconds: up.durationSeconds, load1: (load1 + loadavg()[0]) / 2})
       console.log(`round ${round + 1} ${kind.padEnd(7)} monitoring: up ${up.durationSeconds.toFixed(1)} s, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
-      const down = await world.atlas(['down', '--purge', '--yes'], {timeoutMs: 180_000})
-      if (down.exitCode !== 0) throw new Error(`down failed:\n${down.stderr}`)
+      // a down that fails (a port still held for a moment) is tried once more before the bench gives up
+      let down = await world.atlas(['down', '--purge', '--yes'], {timeoutMs: 180_000})
+      if (down.exitCode !== 0) down = await world.atlas(['down', '--purge', '--yes'], {timeoutMs: 180_000})
+      if (down.exitCode !== 0) throw new Error(`down failed (exit ${down.exitCode}):\n${down.stdout}\n${down.stderr}`)
     }
   }
 } finally {

@@ -122,8 +122,6 @@ export class LocalWorld implements World {
       done({error: error as Error})
       throw error
     }
-    // monitoring starts now and comes up alongside the world; up waits for it at the end
-    const monitoring: MonitoringStartResult = wantMonitoring ? await this.monitoring.start(runner, secrets.monitorPassword!) : {enabled: false, reason: 'left out (--no-monitoring)', started: [], ready: Promise.resolve()}
 
     done = progress.step('start etcd (one member per region) and moto')
     try {
@@ -157,6 +155,9 @@ export class LocalWorld implements World {
       done({error: error as Error})
       throw error
     }
+    // monitoring starts once the world is healthy (no CPU taken from its bootstrap, no alert about a bootstrap in
+    // progress) and comes up while the cloud resources, the schema and the backups are set up; up waits for it at the end
+    const monitoring: MonitoringStartResult = wantMonitoring ? await this.monitoring.start(runner, secrets.monitorPassword!) : {enabled: false, reason: 'left out (--no-monitoring)', started: [], ready: Promise.resolve()}
 
     let cloud: ProvisionResult
     done = progress.step(this.provisioner === 'terraform' ? 'provision S3 audit buckets and SQS queues (terraform/ against moto)' : 'provision S3 audit buckets and SQS queues (SDK, as terraform/modules/region declares)')
