@@ -8,7 +8,7 @@ import type {LocalLayout, RegionLayout} from '../world/local/layout.js'
  * keep their size; configs under <baseDir>/monitoring, data under <baseDir>/data.
  * Pure, like the world's layout: every `up`, `status` and `down` finds the same.
  */
-export const MONITORING_PORT_OFFSET = 10
+const MONITORING_PORT_OFFSET = 10
 
 export interface ExporterLayout {
   region: RegionLayout

@@ -7,7 +7,7 @@ import {findExecutable} from '../tools/discovery.js'
 import type {CommandRunner} from '../tools/runner.js'
 import type {PlanStep} from '../world/types.js'
 import {alertmanagerConfig, exporterEnv, OPTIONAL_JOBS, prometheusConfig} from './config.js'
-import {alertmanagerUrl, monitoringLayout, monitoringPorts, prometheusUrl, type MonitoringLayout} from './layout.js'
+import {alertmanagerUrl, monitoringLayout, prometheusUrl, type MonitoringLayout} from './layout.js'
 import type {WorldMonitoring} from './types.js'
 import {activeAlerts, alertEvents, queryRange, scrapeTargets, type ActiveAlert, type AlertEvent, type ScrapeTarget} from './prometheus.js'
 
@@ -260,9 +260,5 @@ export class LocalMonitoring implements WorldMonitoring {
 
   workloadMetricsAddress(): {host: string; port: number} {
     return {host: this.m.host, port: this.m.workloadMetricsPort}
-  }
-
-  ports(): Array<{port: number; owner: string}> {
-    return monitoringPorts(this.layout)
   }
 }
