@@ -20,13 +20,18 @@ Idempotent: a running world is reported, not started twice; processes that died 
       summary: 'Local world: create the S3/SQS/IAM resources with the AWS SDK (default), or with terraform/ against moto (needs `terraform init` to download the AWS provider).',
       default: 'sdk' as const,
     })(),
+    monitoring: Flags.boolean({
+      summary: 'Local world: start Prometheus, Alertmanager and a postgres_exporter per region where they are installed; --no-monitoring leaves them out.',
+      allowNo: true,
+      default: true,
+    }),
   }
 
   async run(): Promise<UpResult> {
     const config = await this.atlasConfig()
     const {createWorld} = await import('../lib/world/index.js')
     const world = await createWorld(config, {driver: this.flags.driver, baseDir: this.flags['base-dir'], provisioner: this.flags.provisioner})
-    const result = await world.up({dryRun: this.flags['dry-run'], progress: await this.progress(), signal: this.interruptSignal()})
+    const result = await world.up({dryRun: this.flags['dry-run'], progress: await this.progress(), signal: this.interruptSignal(), monitoring: this.flags.monitoring})
     await this.finishProgress()
     if (result.dryRun) {
       const {formatPlan} = await import('../lib/world/plan-format.js')
@@ -40,6 +45,8 @@ Idempotent: a running world is reported, not started twice; processes that died 
       const parts = [r.databaseUrl ? `db ${r.databaseUrl}` : undefined, r.auditBucket ? `bucket ${r.auditBucket}` : undefined, r.queueUrl ? `queue ${r.queueUrl}` : undefined].filter(Boolean)
       this.print(redact(`  ${r.region.padEnd(8)} ${parts.join('  ')}`))
     }
+    if (result.monitoring?.enabled) this.print(`  monitoring: Prometheus ${result.monitoring.prometheusUrl}  Alertmanager ${result.monitoring.alertmanagerUrl}`)
+    else if (result.monitoring) this.print(`  monitoring: off (${result.monitoring.reason})`)
     this.print('next: `atlas status`, `atlas blast-radius --region us`')
     return result
   }

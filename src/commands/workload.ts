@@ -92,6 +92,12 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
         signal: this.interruptSignal(),
         onProgress: (stats) => progress.info(formatProgress(stats)),
       })
+      // against the world (no --db): its Prometheus scrapes this workload's counters while it runs
+      const monitoring = flags.db ? undefined : await target.world().then((w) => w.monitoring, () => undefined)
+      if (monitoring) {
+        const {serveWorkloadMetrics} = await import('../lib/monitoring/workload-metrics.js')
+        cleanups.push(await serveWorkloadMetrics(monitoring.workloadMetricsAddress(), () => handle.stats(), region.name, (m) => progress.info(m)))
+      }
       const result = await handle.done
       const s = result.stats
       this.print(

@@ -135,7 +135,7 @@ describe('ledger helpers (unit)', () => {
   })
 
   it('the metric names are the contract the alerts and dashboard use', () => {
-    expect(Object.values(LEDGER_METRICS)).to.deep.equal(['atlas_transfers_total', 'atlas_transfer_retries_total', 'atlas_transfer_duration_seconds', 'atlas_queue_lag_seconds'])
+    expect(Object.values(LEDGER_METRICS)).to.deep.equal(['atlas_transfers_total', 'atlas_transfer_retries_total', 'atlas_transfer_duration_seconds', 'atlas_queue_lag_seconds', 'atlas_audit_write_failures_total'])
   })
 
   it('the ledger SQL avoids PostgreSQL-only constructs (it must run on CockroachDB)', () => {

@@ -25,7 +25,12 @@ describe('atlas up --dry-run (local world)', () => {
     expect(up.started).to.equal(false)
     const plan = up.plan!
     // Patroni runs under its software watchdog, on the interpreter of the installed Patroni
-    expect(plan.map((s) => s.argv[0].replace(/^\/.*\/python3$/, 'python3'))).to.deep.equal(['etcd', 'etcd', 'etcd', 'python3', 'python3', 'python3', 'python3'])
+    expect(plan.slice(0, 7).map((s) => s.argv[0].replace(/^\/.*\/python3$/, 'python3'))).to.deep.equal(['etcd', 'etcd', 'etcd', 'python3', 'python3', 'python3', 'python3'])
+    // then the monitoring, where it is installed (setup.sh installs it; without it up goes on and the step says why)
+    const monitoring = up.steps!.find((st) => st.id === 'monitoring')!
+    if (monitoring.skip) expect(monitoring.skip).to.match(/not installed: up goes on without monitoring/)
+    else expect(plan.slice(7).map((s) => s.argv[0])).to.deep.equal(['prometheus', 'prometheus-alertmanager', 'prometheus-postgres-exporter', 'prometheus-postgres-exporter', 'prometheus-postgres-exporter'])
+    for (const command of plan.slice(7)) expect(command.argv.find((a) => a.startsWith('--web.listen-address='))).to.match(/=127\.0\.0\.1:\d+$/)
     expect(plan[4].argv[1]).to.match(/libexec\/patroni-softdog\.py$/)
     expect(plan.every((s) => s.background)).to.equal(true)
     const etcdUs = plan[0].argv
@@ -44,10 +49,10 @@ describe('atlas up --dry-run (local world)', () => {
     const {existsSync} = await import('node:fs')
     expect(existsSync(world.baseDir), 'a dry run creates no state directory').to.equal(false)
     // every step of a real up, in order, not only the process starts
-    expect(up.steps!.map((st) => st.id)).to.deep.equal(['pki', 'etcd-moto', 'patroni', 'cloud', 'schema'])
+    expect(up.steps!.map((st) => st.id)).to.deep.equal(['pki', 'etcd-moto', 'patroni', 'cloud', 'monitoring', 'schema'])
     expect(up.steps!.find((st) => st.id === 'cloud')!.title).to.match(/atlas-audit-us, atlas-transactions-us, atlas-transactions-us-dlq, atlas-audit-eu/)
     expect(up.steps!.find((st) => st.id === 'schema')!.title).to.match(/mint 100000 to each of 50 accounts/)
-    expect(up.steps!.every((st) => !st.skip)).to.equal(true)
+    expect(up.steps!.every((st) => !st.skip || st.id === 'monitoring')).to.equal(true)
   })
 
   it('with --provisioner terraform, shows the terraform commands it would run against moto', async () => {

@@ -10,12 +10,16 @@ const layout = localLayout(config, '/tmp/atlas-layout-test')
 const secrets = {superuserPassword: 'su-secret-value', replicationPassword: 'repl-secret-value', ledgerPassword: 'ledger-secret-value', verifyPassword: 'verify-secret-value', restApiPassword: 'rest-secret-value'}
 
 describe('local world layout', () => {
-  it('gives every process its own port from the configured block, the cloud endpoint last', () => {
+  it('gives every process its own port from the configured block, the cloud endpoint after the regions, then the monitoring block', () => {
     const ports = allPorts(layout).map((p) => p.port)
     expect(new Set(ports).size).to.equal(ports.length)
     expect(Math.min(...ports)).to.equal(30000)
     expect(layout.motoPort).to.equal(30060)
-    expect(Math.max(...ports)).to.equal(layout.motoPort)
+    const core = allPorts(layout).filter((p) => !p.owner.startsWith('monitoring:')).map((p) => p.port)
+    expect(Math.max(...core)).to.equal(layout.motoPort)
+    // Prometheus, Alertmanager, the workload's metrics, an exporter per region; after moto's HTTPS port (motoPort + 1)
+    const monitoring = allPorts(layout).filter((p) => p.owner.startsWith('monitoring:')).map((p) => p.port)
+    expect(monitoring).to.deep.equal([30070, 30071, 30072, 30073, 30074, 30075])
   })
 
   it('runs one etcd member per region in one three-member cluster with pre-vote', () => {

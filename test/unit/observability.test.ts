@@ -12,9 +12,12 @@ import {parseMetricFamilies} from '../../src/lib/health/cockroach-metrics.js'
  * (test/fixtures/cockroach/ledger-service.prom), with labels they really carry.
  */
 const FIXTURES = path.join('test', 'fixtures', 'cockroach')
+/** scrapes of the local world's etcd, Patroni and postgres_exporter, recorded from a running world */
+const LOCAL_FIXTURES = path.join('test', 'fixtures', 'monitoring')
 const COCKROACH_RULES = path.join('charts', 'cockroachdb', 'files', 'prometheus-alerts.yaml')
 const LEDGER_RULES = path.join('charts', 'ledger', 'files', 'prometheus-alerts.yaml')
 const DASHBOARD = path.join('charts', 'ledger', 'files', 'grafana-dashboard.json')
+const LOCAL_RULES = path.join('monitoring', 'local', 'alert-rules.yaml')
 
 /** Prometheus's own series, and labels every scraped target gets (job, instance; region by relabelling). */
 const PROMETHEUS_SERIES = new Map([['up', new Set<string>()]])
@@ -30,10 +33,10 @@ interface Rule {
 
 /** metric name -> label names it carries, from Prometheus text (histograms expand to _bucket/_sum/_count). */
 async function knownMetrics(): Promise<Map<string, Set<string>>> {
-  const files = ['n1-healthy.prom', 'n2-healthy.prom', 'n3-healthy.prom', 'n1-quorum-lost.prom', 'ledger-service.prom']
+  const files = [...['n1-healthy.prom', 'n2-healthy.prom', 'n3-healthy.prom', 'n1-quorum-lost.prom', 'ledger-service.prom'].map((f) => path.join(FIXTURES, f)), ...['etcd-us.prom', 'patroni-eu-leader.prom', 'patroni-us-sync-standby.prom', 'postgres-exporter-eu-leader.prom'].map((f) => path.join(LOCAL_FIXTURES, f))]
   const known = new Map<string, Set<string>>(PROMETHEUS_SERIES)
   for (const file of files) {
-    for (const family of parseMetricFamilies(await readFile(path.join(FIXTURES, file), 'utf8'))) {
+    for (const family of parseMetricFamilies(await readFile(file, 'utf8'))) {
       const labels = new Set(family.metrics.flatMap((m) => Object.keys(m.labels ?? {})))
       const add = (name: string, extra: string[] = []) => {
         const set = known.get(name) ?? new Set<string>()
@@ -116,7 +119,7 @@ describe('observability: Prometheus alert rules and the Grafana dashboard', () =
     expect(checkExpression('sum by (le) (rate(atlas_transfer_duration_seconds_bucket{le="1"}[5m]))', known, 't')[0].metric).to.equal('atlas_transfer_duration_seconds_bucket')
   })
 
-  for (const file of [COCKROACH_RULES, LEDGER_RULES]) {
+  for (const file of [COCKROACH_RULES, LEDGER_RULES, LOCAL_RULES]) {
     it(`${file}: every rule parses, is well-formed and names existing metrics`, async () => {
       const rules = await rulesOf(file)
       const names = new Set<string>()
@@ -163,8 +166,13 @@ describe('observability: Prometheus alert rules and the Grafana dashboard', () =
       expect(panel.targets, `${panel.title}: targets`).to.be.an('array').that.is.not.empty
       for (const target of panel.targets!) for (const s of checkExpression(target.expr, known, `panel "${panel.title}" ${target.refId}`)) used.add(s.metric)
     }
-    // what the issue asks the dashboard to show: transfers per region, latency, Raft health
+    // what the dashboard shows of both worlds: transfers per region, latency, errors, the leader, replication lag, Raft health
     expect([...used]).to.include.members([
+      'patroni_primary',
+      'patroni_sync_standby',
+      'pg_stat_replication_pg_wal_lsn_diff',
+      'etcd_server_has_leader',
+      'atlas_audit_write_failures_total',
       'atlas_transfers_total',
       'atlas_transfer_duration_seconds_bucket',
       'liveness_livenodes',

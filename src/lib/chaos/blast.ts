@@ -12,6 +12,7 @@ import {HealthSampler, longestWriteGap, unavailableSeconds, type TimelinePoint, 
 import {dataRegions, primaryRegion} from '../config/regions.js'
 import {OutcomeRecorder, type OutcomeSeries} from '../report/series.js'
 import type {FaultWindow} from '../report/picture.js'
+import type {AlertEvent} from '../monitoring/prometheus.js'
 
 export interface BlastOptions {
   /** regions to break together (usually one) */
@@ -109,6 +110,8 @@ export interface BlastResult {
   interrupted: boolean
   /** --backup-check: the last backup restored and verified after the round */
   backupCheck?: import('../backup/check.js').BackupCheckResult
+  /** alerts that fired (and resolved) from the world's Prometheus; absent without monitoring */
+  alerts?: AlertEvent[]
 }
 
 /**
@@ -135,6 +138,8 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   const signal = options.signal
   const {defaultRunDir} = await import('../ledger/workload.js')
   const runDir = path.resolve(options.runDir ?? defaultRunDir(world.runsDir()))
+  // alerts are recorded from here on (an alert already firing before the run shows with a negative time to detect)
+  const monitoringFrom = new Date()
   const events: BlastEvent[] = []
   let faultAt: Date | undefined
   const note = (event: string) => {
@@ -166,6 +171,11 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   if (options.workload !== false) {
     done = progress.step('start the transfer workload')
     workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups, before.leaderRegion, ackTimes, outcomes)
+    if (world.monitoring) {
+      // Prometheus scrapes the workload's counters while it runs (unknown outcomes, errors, audit failures)
+      const {serveWorkloadMetrics} = await import('../monitoring/workload-metrics.js')
+      cleanups.push(await serveWorkloadMetrics(world.monitoring.workloadMetricsAddress(), () => workload!.stats(), primaryRegion(world.config).name, (m) => progress.info(m)))
+    }
     try {
       await workload.waitForAcknowledgedAfter(new Date(0), {signal, timeoutMs: 30_000})
       if (options.warmupMs ?? 1000) await sleep(options.warmupMs ?? 1000, signal)
@@ -358,6 +368,13 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     report: reportFiles(runDir),
     interrupted,
     ...(backupCheck ? {backupCheck} : {}),
+  }
+  if (world.monitoring && faultAt) {
+    done = progress.step('record the alerts that fired (Prometheus)')
+    const {recordAlerts} = await import('../monitoring/chaos.js')
+    // a short wait for alerts still firing to resolve, now that the world has converged
+    result.alerts = await recordAlerts(world, monitoringFrom, faultAt, {settleMs: interrupted || failure ? 0 : 20_000, signal, progress})
+    done({note: result.alerts === undefined ? 'monitoring is not running' : `${result.alerts.filter((a) => a.firedAt).length} fired, ${result.alerts.filter((a) => a.firedAt && a.resolvedAt).length} resolved`})
   }
   done = progress.step('write the report')
   await writeReport(result)

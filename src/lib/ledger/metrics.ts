@@ -14,6 +14,8 @@ export const LEDGER_METRICS = {
   transferDurationSeconds: 'atlas_transfer_duration_seconds',
   /** gauge {region}: age of the last message taken from the queue when it was taken, seconds */
   queueLagSeconds: 'atlas_queue_lag_seconds',
+  /** counter {region}: S3 audit records that could not be written (the transfer is committed without its record for now) */
+  auditWriteFailuresTotal: 'atlas_audit_write_failures_total',
 } as const
 
 export type MetricOutcome = 'committed' | 'duplicate' | 'rejected' | 'failed' | 'unknown' | 'malformed'
@@ -24,6 +26,7 @@ export interface LedgerMetrics {
   retries: Counter<'region'>
   duration: Histogram<'region'>
   queueLag: Gauge<'region'>
+  auditFailures: Counter<'region'>
 }
 
 export async function createLedgerMetrics(): Promise<LedgerMetrics> {
@@ -54,6 +57,12 @@ export async function createLedgerMetrics(): Promise<LedgerMetrics> {
     queueLag: new client.Gauge({
       name: LEDGER_METRICS.queueLagSeconds,
       help: "Age of the transfer message most recently taken from the region's SQS queue, when it was taken.",
+      labelNames: ['region'],
+      registers: [registry],
+    }),
+    auditFailures: new client.Counter({
+      name: LEDGER_METRICS.auditWriteFailuresTotal,
+      help: 'S3 audit records that could not be written (the message is redelivered and the record written again).',
       labelNames: ['region'],
       registers: [registry],
     }),

@@ -162,6 +162,7 @@ export class LedgerService {
         } catch (error) {
           // not deleted: the redelivery finds the transfer applied and writes the record again
           this.stats.auditErrors++
+          metrics.auditFailures.inc({region})
           this.log(`audit record for ${request.id} failed: ${(error as Error).message}`)
           await this.release(message, this.options.retryDelaySeconds ?? 2)
           return

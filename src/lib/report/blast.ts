@@ -4,6 +4,7 @@ import {redactObject, redact} from '../redact.js'
 import type {BlastResult} from '../chaos/blast.js'
 import {backupCheckFailed, backupCheckMarkdown, describeBackupCheck} from '../backup/check.js'
 import {writePicture, type PictureInput} from './picture.js'
+import {formatAlertsMarkdown, formatAlertsSummary} from '../monitoring/chaos.js'
 
 /** The files of a run's report, all in its run directory. */
 export function reportFiles(runDir: string): BlastResult['report'] {
@@ -82,6 +83,7 @@ export function formatMarkdownReport(r: BlastResult): string {
     lines.push('')
   }
   if (r.backupCheck) lines.push(...backupCheckMarkdown(r.backupCheck))
+  if (r.driver === 'local') lines.push(...formatAlertsMarkdown(r.alerts))
   lines.push('## Events', '', '| t (s) | event |', '| --- | --- |')
   for (const e of r.events) lines.push(`| ${fmt(e.t)} | ${e.event.replace(/\|/g, '\\|')} |`)
   lines.push('', '## Health timeline', '', 'Sampled every ~250 ms; one row per change.', '', '| t (s) | writable | quorum | db leader | raft leader (term) | unreachable | members alive |', '| --- | --- | --- | --- | --- | --- | --- |')
@@ -111,6 +113,7 @@ export function formatBlastSummary(r: BlastResult): string {
     `  transfers: ${r.acknowledged} acknowledged, ${r.lost} lost, ${r.unknown} unknown outcome (of ${r.attempted})`,
     `  converged: ${r.converged ? `${fmt(r.convergeSeconds, 1)} s after the restore` : 'no'}`,
     ...(r.backupCheck ? [`  backup check: ${describeBackupCheck(r.backupCheck)}`] : []),
+    ...[formatAlertsSummary(r.alerts)].filter((line) => line !== undefined),
     `  report: ${r.report.markdown}${r.report.uploaded ? ` (uploaded to ${r.report.uploaded})` : ''}`,
     ...(r.report.picture ? [`  picture: ${r.report.picture}${r.report.html ? ` (page: ${r.report.html})` : ''}`] : []),
   ].join('\n')

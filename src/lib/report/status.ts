@@ -1,4 +1,5 @@
 import type {WorldStatus} from '../world/types.js'
+import {formatMonitoringStatus} from '../monitoring/format.js'
 
 /** `atlas status` as text: one line per region, then the quorum verdict per consensus group. */
 export function formatStatus(status: WorldStatus): string {
@@ -28,6 +29,7 @@ export function formatStatus(status: WorldStatus): string {
     lines.push(`  ${g.group}: ${g.votersAlive}/${g.voters} voters alive, quorum ${g.quorumHeld ? 'held' : 'LOST'}, leader ${g.leaderRegion ?? 'none'}${g.term !== null ? `, term ${g.term}` : ''}${ranges}`)
   }
   if (h.unreachableRegions.length > 0) lines.push(`  unreachable regions: ${h.unreachableRegions.join(', ')}`)
+  if (status.monitoring) lines.push(...formatMonitoringStatus(status.monitoring))
   return lines.join('\n')
 }
 

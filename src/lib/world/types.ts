@@ -2,6 +2,7 @@ import type {AtlasConfig, Region} from '../config/schema.js'
 import type {ClusterHealth} from '../health/model.js'
 import type {PlannedCommand} from '../tools/runner.js'
 import type {CloudEndpoint, RegionEndpoints} from '../model/endpoints.js'
+import type {AlertEvent, MonitoringStatus, WorldMonitoring} from '../monitoring/types.js'
 
 /**
  * What every command needs from a world. The local world (real processes on
@@ -66,6 +67,8 @@ export interface UpResult {
   missingTools?: string[]
   regions: RegionEndpoints[]
   durationSeconds: number
+  /** the local world's Prometheus and Alertmanager, or why they are off */
+  monitoring?: {enabled: boolean; reason?: string; prometheusUrl?: string; alertmanagerUrl?: string}
 }
 
 export interface DownResult {
@@ -85,6 +88,8 @@ export interface WorldStatus {
   complete?: boolean
   regions: RegionEndpoints[]
   health: ClusterHealth | null
+  /** the world's monitoring (URLs, scrape targets, active alerts); absent when it does not run */
+  monitoring?: MonitoringStatus
 }
 
 /** An injected fault; undo() restores the region and must be idempotent. */
@@ -107,7 +112,8 @@ export interface World {
   readonly config: AtlasConfig
   readonly regions: Region[]
 
-  up(options?: WorldOperationOptions): Promise<UpResult>
+  /** monitoring: false leaves Prometheus, Alertmanager and the exporters out (default: on where installed) */
+  up(options?: WorldOperationOptions & {monitoring?: boolean}): Promise<UpResult>
   down(options?: WorldOperationOptions & {purge?: boolean}): Promise<DownResult>
   /** cheap: whether the world is running, its endpoints and one health sample */
   status(): Promise<WorldStatus>
@@ -130,4 +136,8 @@ export interface World {
   injectFault(region: string, mode: FaultMode, options?: WorldOperationOptions & {component?: FaultComponent}): Promise<FaultHandle>
   /** the directory for run logs and reports */
   runsDir(): string
+  /** the world's alert history and where a workload serves its metrics; worlds without monitoring have none */
+  readonly monitoring?: WorldMonitoring
 }
+
+export type {AlertEvent}

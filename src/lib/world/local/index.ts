@@ -20,6 +20,7 @@ import {atlasEtcdTls, ensurePki, pkiPaths} from './pki.js'
 import {childrenOf, cmdlineOf, managedProcesses, postmasterPid, processGroupOf, type ManagedProcess} from './processes.js'
 import type {ProvisionResult} from '../../cloud/provision.js'
 import {backupSchedulerProcesses} from '../../backup/schedule.js'
+import {LocalMonitoring, type MonitoringStartResult} from '../../monitoring/local.js'
 
 /** moto accepts any credentials; these are its documented test values, never real ones. */
 const EMULATOR_CREDENTIALS = {accessKeyId: 'test', secretAccessKey: 'test'}
@@ -54,6 +55,8 @@ export class LocalWorld implements World {
   private readonly processes: ManagedProcess[]
   private readonly provisioner: 'sdk' | 'terraform'
   private etcdTls?: Promise<ClientTls>
+  /** Prometheus, Alertmanager and the exporters (src/lib/monitoring): started by up, stopped by down */
+  readonly monitoring: LocalMonitoring
 
   constructor(config: AtlasConfig, options: LocalWorldOptions = {}) {
     this.provisioner = options.provisioner ?? 'sdk'
@@ -63,6 +66,7 @@ export class LocalWorld implements World {
     const baseDir = options.baseDir ?? path.resolve(configDir, config.local.baseDir)
     this.layout = localLayout(config, baseDir)
     this.processes = [...managedProcesses(this.layout), ...backupSchedulerProcesses(config, this.layout)]
+    this.monitoring = new LocalMonitoring(this.layout)
   }
 
   runsDir(): string {
@@ -77,19 +81,23 @@ export class LocalWorld implements World {
 
   // ------------------------------------------------------------------ up --
 
-  async up(options: WorldOperationOptions = {}): Promise<UpResult> {
+  async up(options: WorldOperationOptions & {monitoring?: boolean} = {}): Promise<UpResult> {
     const started = Date.now()
     const progress = options.progress ?? silentProgress
     // a dry run writes nothing, not even the log directory
     const runner = new CommandRunner({dryRun: options.dryRun, logFile: options.dryRun ? undefined : path.join(this.layout.logDir, 'atlas.log'), planRoot: this.layout.baseDir})
-    if (options.dryRun) return this.upPlan()
+    if (options.dryRun) return this.upPlan(options.monitoring !== false)
     const live = await this.liveProcesses()
     // a blast-radius that was itself killed (no Ctrl-C) can leave a region paused: continuing a running process is harmless
     await this.continueAll(live)
     // the state file is written last: a world without it was interrupted half-way, and up finishes it (every step is idempotent)
     const complete = (await this.readState())?.complete === true
-    if (complete && this.processes.every((p) => live.has(p.name))) {
-      return {driver: 'local', started: false, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000}
+    const wantMonitoring = options.monitoring !== false
+    const monitoringLive = await this.monitoring.live()
+    const monitoringComplete = !wantMonitoring || this.monitoring.processes().every((p) => monitoringLive.has(p.name)) || (await this.monitoring.tools()).missing.length > 0
+    if (complete && this.processes.every((p) => live.has(p.name)) && monitoringComplete) {
+      const monitoring = wantMonitoring ? await this.monitoringSummary() : {enabled: false, reason: 'left out (--no-monitoring)'}
+      return {driver: 'local', started: false, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000, monitoring}
     }
     const user = await postgresOsUser()
     await this.prepareDirs(user)
@@ -147,6 +155,9 @@ export class LocalWorld implements World {
       done({error: error as Error})
       throw error
     }
+    // monitoring starts once the world is healthy (no CPU taken from its bootstrap, no alert about a bootstrap in
+    // progress) and comes up while the cloud resources, the schema and the backups are set up; up waits for it at the end
+    const monitoring: MonitoringStartResult = wantMonitoring ? await this.monitoring.start(runner, secrets.monitorPassword!) : {enabled: false, reason: 'left out (--no-monitoring)', started: [], ready: Promise.resolve()}
 
     let cloud: ProvisionResult
     done = progress.step(this.provisioner === 'terraform' ? 'provision S3 audit buckets and SQS queues (terraform/ against moto)' : 'provision S3 audit buckets and SQS queues (SDK, as terraform/modules/region declares)')
@@ -171,8 +182,35 @@ export class LocalWorld implements World {
     } else {
       progress.info('pgBackRest was not found: the world runs without WAL archiving and `atlas backup` is unavailable (apt-get install pgbackrest)')
     }
+    const monitoringResult = await this.awaitMonitoring(monitoring, progress)
     await this.writeState({driver: 'local', startedAt: new Date().toISOString(), basePort: this.layout.basePort, host: this.layout.host, cloud, complete: true})
-    return {driver: 'local', started: true, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000}
+    return {driver: 'local', started: true, dryRun: false, regions: await this.endpoints(), durationSeconds: (Date.now() - started) / 1000, monitoring: monitoringResult}
+  }
+
+  /** The end of up: Prometheus and Alertmanager answer (monitoring never fails up: it says why it is off). */
+  private async awaitMonitoring(monitoring: MonitoringStartResult, progress: NonNullable<WorldOperationOptions['progress']>): Promise<NonNullable<UpResult['monitoring']>> {
+    if (!monitoring.enabled) {
+      progress.info(`monitoring is off: ${monitoring.reason}`)
+      return {enabled: false, reason: monitoring.reason}
+    }
+    const done = progress.step('monitoring: Prometheus, Alertmanager, a postgres_exporter per region')
+    for (const w of monitoring.warnings ?? []) progress.info(w)
+    try {
+      await monitoring.ready
+      done({note: `Prometheus ${monitoring.prometheusUrl}, Alertmanager ${monitoring.alertmanagerUrl}`})
+      return {enabled: true, prometheusUrl: monitoring.prometheusUrl, alertmanagerUrl: monitoring.alertmanagerUrl}
+    } catch (error) {
+      done({error: error as Error})
+      return {enabled: false, reason: (error as Error).message}
+    }
+  }
+
+  private async monitoringSummary(): Promise<NonNullable<UpResult['monitoring']>> {
+    const {missing} = await this.monitoring.tools()
+    if (missing.length > 0) return {enabled: false, reason: `${missing.join(', ')} not installed`}
+    const {prometheusUrl, alertmanagerUrl, monitoringLayout} = await import('../../monitoring/layout.js')
+    const m = monitoringLayout(this.layout)
+    return {enabled: true, prometheusUrl: prometheusUrl(m), alertmanagerUrl: alertmanagerUrl(m)}
   }
 
   /**
@@ -180,7 +218,7 @@ export class LocalWorld implements World {
    * commands, and what it would skip because it is already running or done. Reads
    * the world's pid and state files; writes nothing.
    */
-  private async upPlan(): Promise<UpResult> {
+  private async upPlan(withMonitoring = true): Promise<UpResult> {
     const live = await this.liveProcesses({clean: false})
     const complete = (await this.readState())?.complete === true
     const steps: PlanStep[] = []
@@ -211,6 +249,7 @@ export class LocalWorld implements World {
       steps.push({id: 'cloud', title: `provision S3 audit buckets and SQS queues through the AWS SDK, as terraform/modules/region declares: ${resources.join(', ')}`, commands: [], ...(done ? {skip: done} : {})})
     }
     const {accounts, openingBalance} = this.config.ledger
+    if (withMonitoring) steps.push(await this.monitoring.planStep())
     steps.push({id: 'schema', title: `create the ledger schema and mint ${openingBalance} to each of ${accounts} accounts`, commands: [], files: [this.layout.stateFile], ...(done ? {skip: done} : {})})
     return {driver: 'local', started: false, dryRun: true, plan: steps.flatMap((st) => st.commands), steps, missingTools: [...missingTools], regions: await this.endpoints(), durationSeconds: 0}
   }
@@ -317,7 +356,8 @@ export class LocalWorld implements World {
       if (!create) throw new PreconditionError(`the local world in ${this.layout.baseDir} has not been set up`, {hint: 'run `atlas up`'})
       secrets = {}
     }
-    const missing = (['superuserPassword', 'replicationPassword', 'ledgerPassword', 'verifyPassword', 'restApiPassword'] as const).filter((k) => !secrets![k])
+    // the monitoring role's password is optional until the next `up` makes it (a world from before monitoring works without it)
+    const missing = (['superuserPassword', 'replicationPassword', 'ledgerPassword', 'verifyPassword', 'restApiPassword', ...(create ? ['monitorPassword'] as const : [])] as const).filter((k) => !secrets![k])
     if (missing.length > 0) {
       // a world set up before the least-privilege roles existed gets their passwords on its next `up`
       if (!create) throw new PreconditionError(`the local world in ${this.layout.baseDir} has no ${missing.join(', ')}`, {hint: 'run `atlas up`'})
@@ -506,7 +546,11 @@ export class LocalWorld implements World {
     const order = [...this.processes.filter((p) => p.kind === 'scheduler'), ...this.processes.filter((p) => p.kind === 'patroni'), ...this.processes.filter((p) => p.kind === 'moto'), ...this.processes.filter((p) => p.kind === 'etcd')]
     if (options.dryRun) {
       const live = await this.liveProcesses({clean: false})
-      const plan = order.filter((p) => live.has(p.name)).map((p) => ({argv: ['kill', '-TERM', `-${live.get(p.name)}`], cwd: '.', label: `stop ${p.name} (process group ${live.get(p.name)})`}))
+      const monitoringLive = await this.monitoring.live()
+      const plan = [
+        ...[...monitoringLive].map(([name, pid]) => ({argv: ['kill', '-TERM', `-${pid}`], cwd: '.', label: `stop ${name} (process group ${pid})`})),
+        ...order.filter((p) => live.has(p.name)).map((p) => ({argv: ['kill', '-TERM', `-${live.get(p.name)}`], cwd: '.', label: `stop ${p.name} (process group ${live.get(p.name)})`})),
+      ]
       const notRunning = order.filter((p) => !live.has(p.name)).map((p) => p.name)
       const steps: PlanStep[] = [{id: 'stop', title: plan.length > 0 ? `stop the local world (SIGTERM, then SIGKILL after a grace period)${notRunning.length > 0 ? `; not running: ${notRunning.join(', ')}` : ''}` : 'stop the local world', commands: plan, ...(plan.length === 0 ? {skip: 'nothing is running'} : {})}]
       if (options.purge) steps.push({id: 'purge', title: `remove the data, logs, certificates and secrets (runs/ is kept): ${[this.layout.dataDir, this.layout.postgresHome, this.layout.runDir, this.layout.logDir, pkiPaths(this.layout).dir, this.layout.secretsFile].join(', ')}`, commands: []})
@@ -515,6 +559,8 @@ export class LocalWorld implements World {
     const live = await this.liveProcesses()
     const stopped: string[] = []
     const done = progress.step('stop the local world')
+    // monitoring first: a world going down is not an outage to alert on
+    stopped.push(...(await this.monitoring.stop({purge: options.purge})))
     // a paused region (an interrupted blast-radius) cannot act on SIGTERM: continue it first
     const runningBefore = [...live.keys()]
     await this.continueAll(live)
@@ -568,7 +614,8 @@ export class LocalWorld implements World {
     const live = await this.liveProcesses()
     const up = live.size > 0
     const complete = up && this.processes.every((p) => live.has(p.name)) && (await this.readState())?.complete === true
-    return {driver: 'local', up, complete, regions: await this.endpoints(), health: up ? await this.health() : null}
+    const [health, monitoring] = await Promise.all([up ? this.health() : null, this.monitoring.status()])
+    return {driver: 'local', up, complete, regions: await this.endpoints(), health, ...(monitoring ? {monitoring} : {})}
   }
 
   /**

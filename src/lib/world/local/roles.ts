@@ -1,6 +1,6 @@
 import {createHash, createHmac, pbkdf2Sync, randomBytes} from 'node:crypto'
 import type {LedgerSql} from '../../ledger/db.js'
-import {ROLE_NAMES, type DatabaseSecrets} from './layout.js'
+import {MONITOR_ROLE, ROLE_NAMES, type DatabaseSecrets} from './layout.js'
 
 /**
  * The local world's least-privilege database roles, created by `atlas up` as the
@@ -15,6 +15,8 @@ import {ROLE_NAMES, type DatabaseSecrets} from './layout.js'
  *     PING             nothing
  *   atlas_verify (atlas verify, atlas env / psql by default)
  *     SELECT on accounts, transfers and ledger_mint; nothing else
+ *   atlas_monitor (postgres_exporter of the world's monitoring)
+ *     pg_monitor (statistics views and settings); no table of the ledger
  *
  * Neither may DELETE, TRUNCATE, change opening balances, touch the mint or the
  * migrations, create objects (no CREATE on the schema, no TEMP) or log in without TLS.
@@ -37,6 +39,10 @@ export function grantStatements(database = LEDGER_DATABASE): string[] {
     `GRANT SELECT, UPDATE (balance) ON accounts TO ${ledger}`,
     `GRANT SELECT ON ledger_mint TO ${ledger}`,
     `GRANT SELECT ON accounts, transfers, ledger_mint TO ${verify}`,
+    // the exporter reads statistics views only: pg_monitor, CONNECT, and no table
+    `GRANT CONNECT ON DATABASE ${database} TO ${MONITOR_ROLE}`,
+    `REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${MONITOR_ROLE}`,
+    `GRANT pg_monitor TO ${MONITOR_ROLE}`,
   ]
 }
 
@@ -58,6 +64,7 @@ export async function ensureRoles(sql: LedgerSql, secrets: DatabaseSecrets): Pro
   const roles = [
     {name: ROLE_NAMES.ledger, password: secrets.ledgerPassword},
     {name: ROLE_NAMES.verify, password: secrets.verifyPassword},
+    ...(secrets.monitorPassword ? [{name: MONITOR_ROLE, password: secrets.monitorPassword}] : []),
   ]
   for (const role of roles) {
     const existing = await sql.unsafe('SELECT 1 FROM pg_roles WHERE rolname = $1', [role.name])
@@ -71,5 +78,9 @@ export async function ensureRoles(sql: LedgerSql, secrets: DatabaseSecrets): Pro
     if (!/^[A-Za-z0-9+/=:$-]+$/.test(verifier)) throw new Error('unexpected characters in a SCRAM verifier')
     await sql.unsafe(`ALTER ROLE ${role.name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD '${verifier}'`)
   }
-  for (const statement of grantStatements()) await sql.unsafe(statement)
+  for (const statement of grantStatements()) {
+    // a world whose secrets predate the monitoring role has no such role to grant to
+    if (!secrets.monitorPassword && statement.includes(MONITOR_ROLE)) continue
+    await sql.unsafe(statement)
+  }
 }
