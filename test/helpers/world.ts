@@ -47,7 +47,7 @@ local:
     // random blocks, so that suites running at the same time do not pick the same one
     const candidate = 20_000 + Math.floor(Math.random() * 1500) * PORTS_PER_REGION
     const parsed = parseConfigText(render(candidate), configFile)
-    const free = await Promise.all(allPorts(localLayout(parsed, baseDir)).map((p) => isPortFree(p.port)))
+    const free = await Promise.all(allPorts(localLayout(parsed, baseDir)).map((p) => isPortFree(p.port, p.host)))
     if (free.every(Boolean)) {
       basePort = candidate
       config = {...parsed, source: configFile}
