@@ -1,13 +1,13 @@
 import {mkdir} from 'node:fs/promises'
 import path from 'node:path'
 import {assessRegionLoss, type SurvivabilityAssessment} from '../health/quorum.js'
-import {AtlasError, ExitCode, PreconditionError, RestoreError} from '../errors.js'
+import {AtlasError, ExitCode, PreconditionError, RestoreError, UsageError} from '../errors.js'
 import {silentProgress} from '../progress.js'
 import {sleep} from '../proc/ports.js'
 import type {ClusterHealth} from '../health/model.js'
 import type {WorkloadHandle, WorkloadResult} from '../ledger/workload.js'
 import type {VerifyResult} from '../ledger/verify.js'
-import type {DatabaseRole, FaultComponent, FaultHandle, FaultMode, ProgressReporter, World} from '../world/types.js'
+import type {DatabaseRole, FaultComponent, FaultHandle, FaultMode, PartitionKind, ProgressReporter, World} from '../world/types.js'
 import {HealthSampler, longestWriteGap, unavailableSeconds, type TimelinePoint, type WriteGap} from './timeline.js'
 import {dataRegions, primaryRegion} from '../config/regions.js'
 
@@ -17,6 +17,8 @@ export interface BlastOptions {
   mode: FaultMode
   /** the whole region (default) or one of its components */
   component?: FaultComponent
+  /** --mode partition: its shape (default isolate) */
+  partition?: PartitionKind
   /** how long the regions stay broken */
   durationMs: number
   /** run the transfer workload during the fault (default on) */
@@ -39,6 +41,23 @@ export interface BlastOptions {
   auditCheck?: boolean
 }
 
+export interface IsolatedLeaderWrites {
+  region: string
+  /** seconds from the fault until a sample saw another region lead (null: none did while the fault held) */
+  leadershipLostSeconds: number | null
+  /** transfers issued in that window */
+  attempted: number
+  /** of them, acknowledged while the window was open (only the cut-off old primary could have) */
+  acknowledgedInWindow: number
+  /** of them, acknowledged at any time (mostly by the new primary, after the client's retry) */
+  acknowledged: number
+  unknown: number
+  /** acknowledged ones found in the database after the restore */
+  present: number
+  /** acknowledged ones missing from it: must be 0 */
+  lost: number
+}
+
 export interface BlastEvent {
   /** seconds since the fault (negative before it) */
   t: number
@@ -51,6 +70,14 @@ export interface BlastResult {
   regions: string[]
   mode: FaultMode
   component: FaultComponent
+  /** --mode partition: its shape; null for other modes */
+  partition: PartitionKind | null
+  /**
+   * --mode partition with the database leader on the cut-off side: the writes issued while it
+   * still held the leadership (from the fault until another region led, or the restore), and
+   * what became of them. Every acknowledged one is looked up in the database after the restore.
+   */
+  isolatedLeader: IsolatedLeaderWrites | null
   driver: string
   runDir: string
   forced: boolean
@@ -107,7 +134,8 @@ export interface BlastResult {
 export async function blastRadius(world: World, options: BlastOptions): Promise<BlastResult> {
   const progress = options.progress ?? silentProgress
   const regions = [...new Set(options.regions)]
-  const survivability = assessRegionLoss(world.regions, regions)
+  // a bridge cuts data regions from each other only: every one still sees the witness, so quorum holds
+  const survivability = assessRegionLoss(world.regions, options.mode === 'partition' && options.partition === 'bridge' ? [] : regions)
   if (!survivability.survives && !options.force) {
     throw new PreconditionError(`refusing to break ${regions.join(' + ')}: ${survivability.explanation}`, {
       code: 'FAULT_REFUSED',
@@ -117,7 +145,11 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   }
   const component = options.component ?? 'region'
   // an unsupported fault (a mode or component this world cannot do) fails here, before any workload starts
-  for (const region of regions) await world.injectFault(region, options.mode, {dryRun: true, component})
+  const partition = options.mode === 'partition' ? options.partition ?? 'isolate' : undefined
+  if (options.partition && options.mode !== 'partition') {
+    throw new UsageError(`--partition ${options.partition} goes with --mode partition`, {code: 'PARTITION_UNSUPPORTED'})
+  }
+  for (const region of regions) await world.injectFault(region, options.mode, {dryRun: true, component, partition})
   const signal = options.signal
   const {defaultRunDir} = await import('../ledger/workload.js')
   const runDir = path.resolve(options.runDir ?? defaultRunDir(world.runsDir()))
@@ -145,11 +177,13 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   const cleanups: Array<() => void> = []
   // acknowledgement times of new commits: unavailability as the clients saw it
   const ackTimes: number[] = []
+  // every outcome with its id, for the writes issued against a cut-off leader (partitions)
+  const outcomes: Array<{id: string; outcome: string; at: number; latencyMs: number}> = []
   let workloadStoppedAt = 0
   let workload: WorkloadHandle | undefined
   if (options.workload !== false) {
     done = progress.step('start the transfer workload')
-    workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups, before.leaderRegion, ackTimes)
+    workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups, before.leaderRegion, ackTimes, options.mode === 'partition' ? outcomes : undefined)
     try {
       await workload.waitForAcknowledgedAfter(new Date(0), {signal, timeoutMs: 30_000})
       if (options.warmupMs ?? 1000) await sleep(options.warmupMs ?? 1000, signal)
@@ -169,8 +203,8 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   let restoreError: RestoreError | undefined
   let failure: Error | undefined
   try {
-    done = progress.step(`inject ${options.mode} into ${component === 'region' ? '' : `the ${component} of `}${regions.join(' + ')}`)
-    for (const region of regions) handles.push(await world.injectFault(region, options.mode, {component}))
+    done = progress.step(`inject ${partition ? `a partition (${partition})` : options.mode} into ${component === 'region' ? '' : `the ${component} of `}${regions.join(' + ')}`)
+    for (const region of regions) handles.push(await world.injectFault(region, options.mode, {component, partition}))
     // the fault holds once every region is broken: a transfer issued between two injections may still commit
     faultAt = new Date(Math.max(...handles.map((h) => h.injectedAt.getTime())))
     sampler.markFault(faultAt)
@@ -288,6 +322,15 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     }
   }
 
+  let isolatedLeader: IsolatedLeaderWrites | null = null
+  if (partition && workload && faultAt && before.leaderRegion && regions.includes(before.leaderRegion) && verify) {
+    try {
+      isolatedLeader = await isolatedLeaderWrites(world, before.leaderRegion, faultAt, faultAt.getTime() + options.durationMs, timeline, outcomes, after?.leaderRegion ?? null)
+      note(`writes issued while the cut-off ${before.leaderRegion} led: ${isolatedLeader.attempted}, acknowledged ${isolatedLeader.acknowledged} (${isolatedLeader.acknowledgedInWindow} before another region led), present after the restore ${isolatedLeader.present}, lost ${isolatedLeader.lost}`)
+    } catch (error) {
+      failure = error as Error
+    }
+  }
   const afterFault = timeline.find((p) => p.t > 0 && p.writable)
   const stats = workloadResult?.stats
   const writeGap = workload && faultAt ? longestWriteGap(ackTimes, faultAt.getTime(), workloadStoppedAt || Date.now()) : null
@@ -297,6 +340,8 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     regions,
     mode: options.mode,
     component,
+    partition: partition ?? null,
+    isolatedLeader,
     driver: world.driver,
     runDir,
     forced: Boolean(options.force) && !survivability.survives,
@@ -316,9 +361,9 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     failover: Boolean(afterFault?.leaderRegion && afterFault.leaderRegion !== before.leaderRegion),
     acknowledged: stats?.acknowledged ?? 0,
     unknown: stats?.unknown ?? 0,
-    lost: verify?.violationCounts.lost ?? 0,
+    lost: (verify?.violationCounts.lost ?? 0) + (isolatedLeader?.lost ?? 0),
     attempted: stats?.attempted ?? 0,
-    verified: Boolean(verify?.ok),
+    verified: Boolean(verify?.ok) && (isolatedLeader?.lost ?? 0) === 0,
     violations: {...(verify?.violationCounts ?? {})} as Record<string, number>,
     converged,
     convergeSeconds,
@@ -350,7 +395,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
 }
 
 /** The workload against every database node of the world, with S3 audit records (and replica copies) per acknowledged transfer. */
-async function startWorldWorkload(world: World, runDir: string, concurrency: number, cleanups: Array<() => void>, leaderRegion: string | null, ackTimes: number[]): Promise<WorkloadHandle> {
+async function startWorldWorkload(world: World, runDir: string, concurrency: number, cleanups: Array<() => void>, leaderRegion: string | null, ackTimes: number[], outcomes?: Array<{id: string; outcome: string; at: number; latencyMs: number}>): Promise<WorkloadHandle> {
   const {startWorkload} = await import('../ledger/workload.js')
   const audit = await auditLogFor(world, cleanups)
   const primary = primaryRegion(world.config)
@@ -362,6 +407,7 @@ async function startWorldWorkload(world: World, runDir: string, concurrency: num
     // only new commits: "already applied" is a read and can be answered while no node takes writes
     onOutcome: (event) => {
       if (event.outcome === 'applied') ackTimes.push(event.at.getTime())
+      outcomes?.push({id: event.id, outcome: event.outcome, at: event.at.getTime(), latencyMs: event.latencyMs})
     },
     originRegion: primary.name,
     audit,
@@ -448,3 +494,39 @@ async function uploadReport(world: World, result: BlastResult): Promise<string |
   return `s3://${bucket}/${prefix}`
 }
 
+
+/**
+ * The writes issued while a cut-off region still held the database leadership: from the
+ * fault until a health sample saw another region lead (or the end of the fault), and
+ * whether every acknowledged one is in the database now (looked up by id on the leader).
+ */
+async function isolatedLeaderWrites(world: World, region: string, faultAt: Date, holdUntil: number, timeline: TimelinePoint[], outcomes: Array<{id: string; outcome: string; at: number; latencyMs: number}>, leaderAfter: string | null): Promise<IsolatedLeaderWrites> {
+  const moved = timeline.find((p) => p.t > 0 && p.leaderRegion !== null && p.leaderRegion !== region)
+  const from = faultAt.getTime()
+  const until = moved ? new Date(moved.at).getTime() : holdUntil
+  const issued = outcomes.filter((o) => o.at - o.latencyMs >= from && o.at - o.latencyMs < until)
+  const acked = issued.filter((o) => o.outcome === 'applied' || o.outcome === 'already_applied')
+  const ids = [...new Set(acked.map((o) => o.id))]
+  let present = 0
+  if (ids.length > 0) {
+    const {connectLedger} = await import('../ledger/db.js')
+    const sql = await connectLedger(await leaderFirstUrls(world, leaderAfter, 'verify'), {max: 1, applicationName: 'atlas-blast-radius'})
+    try {
+      // an array literal: the pool does not fetch types, so it cannot serialise a JS array (ids are UUIDs)
+      const [row] = await sql.unsafe('SELECT count(*)::int AS n FROM transfers WHERE id = ANY($1::uuid[])', [`{${ids.join(',')}}`])
+      present = Number(row.n)
+    } finally {
+      await sql.end({timeout: 5})
+    }
+  }
+  return {
+    region,
+    leadershipLostSeconds: moved ? moved.t : null,
+    attempted: issued.length,
+    acknowledgedInWindow: acked.filter((o) => o.at < until).length,
+    acknowledged: ids.length,
+    unknown: issued.filter((o) => o.outcome === 'unknown').length,
+    present,
+    lost: ids.length - present,
+  }
+}

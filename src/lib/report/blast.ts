@@ -12,7 +12,7 @@ const fmt = (n: number | null | undefined, digits = 2) => (n === null || n === u
 
 export function formatMarkdownReport(r: BlastResult): string {
   const lines: string[] = []
-  lines.push(`# Blast radius: ${r.regions.join(' + ')} (${r.mode})`, '')
+  lines.push(`# Blast radius: ${r.regions.join(' + ')} (${r.partition ? `partition, ${r.partition}` : r.mode})`, '')
   lines.push(`Verdict: **${r.verified ? 'PASS' : r.interrupted ? 'INTERRUPTED' : 'FAIL'}**: ${r.acknowledged} acknowledged transfers, ${r.lost} lost, ${r.unknown} with unknown outcome.`, '')
   lines.push('| | |', '| --- | --- |')
   lines.push(`| driver | ${r.driver} |`)
@@ -27,6 +27,7 @@ export function formatMarkdownReport(r: BlastResult): string {
   lines.push(`| failover | ${r.failover ? 'yes' : 'no'} |`)
   lines.push(`| converged after restore | ${r.converged ? `yes, in ${fmt(r.convergeSeconds, 1)} s` : 'no'} |`)
   lines.push(`| transfers attempted / acknowledged / unknown / lost | ${r.attempted} / ${r.acknowledged} / ${r.unknown} / ${r.lost} |`)
+  if (r.isolatedLeader) lines.push(`| writes against the cut-off leader ${r.isolatedLeader.region} (issued until another region led${r.isolatedLeader.leadershipLostSeconds === null ? ': none did' : `, t = ${fmt(r.isolatedLeader.leadershipLostSeconds)} s`}): attempted / acknowledged (before another led) / present after / lost | ${isolated(r)} |`)
   if (r.report.uploaded) lines.push(`| uploaded to | ${r.report.uploaded} |`)
   lines.push('')
   if (r.verify) {
@@ -48,6 +49,11 @@ export function formatMarkdownReport(r: BlastResult): string {
   return `${lines.join('\n')}\n`
 }
 
+function isolated(r: BlastResult): string {
+  const w = r.isolatedLeader!
+  return `${w.attempted} / ${w.acknowledged} (${w.acknowledgedInWindow}) / ${w.present} / ${w.lost}`
+}
+
 function gap(r: BlastResult): string {
   const g = r.longestWriteGap
   if (!g) return 'n/a (no workload)'
@@ -57,10 +63,11 @@ function gap(r: BlastResult): string {
 /** The short human summary the command prints. */
 export function formatBlastSummary(r: BlastResult): string {
   return [
-    `blast radius ${r.regions.join(' + ')} (${r.mode}): ${r.verified ? 'PASS' : 'FAIL'}`,
+    `blast radius ${r.regions.join(' + ')} (${r.partition ? `partition, ${r.partition}` : r.mode}): ${r.verified ? 'PASS' : 'FAIL'}`,
     `  RTO ${fmt(r.rtoSeconds)} s${r.rtoSeconds !== null && !r.recoveredDuringFault ? ' (after the restore)' : ''}; leader ${r.leaderBefore ?? '-'} -> ${r.leaderAfterFault ?? '-'} -> ${r.leaderAfterRestore ?? '-'}${r.failover ? ' (failover)' : ''}`,
     `  writes: longest gap between acknowledged writes ${gap(r)}; health model: ${fmt(r.healthModel.unavailableSeconds)} s not writable`,
     `  transfers: ${r.acknowledged} acknowledged, ${r.lost} lost, ${r.unknown} unknown outcome (of ${r.attempted})`,
+    ...(r.isolatedLeader ? [`  against the cut-off leader ${r.isolatedLeader.region}: ${r.isolatedLeader.attempted} attempted, ${r.isolatedLeader.acknowledged} acknowledged (${r.isolatedLeader.acknowledgedInWindow} before another region led), ${r.isolatedLeader.present} present after, ${r.isolatedLeader.lost} lost`] : []),
     `  converged: ${r.converged ? `${fmt(r.convergeSeconds, 1)} s after the restore` : 'no'}`,
     `  report: ${r.report.markdown}${r.report.uploaded ? ` (uploaded to ${r.report.uploaded})` : ''}`,
   ].join('\n')

@@ -89,6 +89,9 @@ export class LocalWorld implements World {
     const live = await this.liveProcesses()
     // a blast-radius that was itself killed (no Ctrl-C) can leave a region paused: continuing a running process is harmless
     await this.continueAll(live)
+    // ... or a partition's nftables table: a world coming up starts whole
+    const leftovers = await this.removePartitionTables(runner)
+    if (leftovers.length > 0) progress.info(`removed nftables tables a crashed partition left: ${leftovers.join(', ')}`)
     // the state file is written last: a world without it was interrupted half-way, and up finishes it (every step is idempotent)
     const complete = (await this.readState())?.complete === true
     if (complete && this.processes.every((p) => live.has(p.name))) {
@@ -96,9 +99,6 @@ export class LocalWorld implements World {
     }
     const user = await postgresOsUser()
     await this.prepareDirs(user)
-    // a partition whose blast-radius crashed leaves its nftables table: a world coming up starts whole
-    const leftovers = await this.removePartitionTables(runner)
-    if (leftovers.length > 0) progress.info(`removed nftables tables a crashed partition left: ${leftovers.join(', ')}`)
     await this.refuseSharedAddressWorld()
     const secrets = await this.secrets(true)
     const missing = this.processes.filter((p) => !live.has(p.name))
