@@ -104,9 +104,9 @@ export async function processesMentioning(needle: string): Promise<Array<{pid: n
 /** Ports of the world's block that something listens on. */
 export async function listeningPorts(world: TestWorld): Promise<number[]> {
   const {isListening} = await import('../../src/lib/proc/index.js')
-  const ports = allPorts(localLayout(world.config, world.baseDir)).map((p) => p.port)
-  const listening = await Promise.all(ports.map((p) => isListening(p, '127.0.0.1', 300)))
-  return ports.filter((_, i) => listening[i])
+  const all = allPorts(localLayout(world.config, world.baseDir))
+  const listening = await Promise.all(all.map((p) => isListening(p.port, p.host, 300)))
+  return all.filter((_, i) => listening[i]).map((p) => p.port)
 }
 
 /** Live processes whose working directory is inside dir (moto's command line does not name the world). */
