@@ -47,7 +47,10 @@ export interface IsolatedLeaderWrites {
   leadershipLostSeconds: number | null
   /** transfers issued in that window */
   attempted: number
-  /** of them, acknowledged while the window was open (only the cut-off old primary could have) */
+  /**
+   * of them, acknowledged while the window was open: by the cut-off old primary, or by the new
+   * one in the last sample interval before a sample saw it lead (the window ends at a sample)
+   */
   acknowledgedInWindow: number
   /** of them, acknowledged at any time (mostly by the new primary, after the client's retry) */
   acknowledged: number
@@ -331,7 +334,9 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
       failure = error as Error
     }
   }
-  const afterFault = timeline.find((p) => p.t > 0 && p.writable)
+  // a cut-off leader still answers the health probes (they run outside every region) and looks writable:
+  // under a partition, the leader during the fault is the first one seen outside the cut-off regions
+  const afterFault = (partition ? timeline.find((p) => p.t > 0 && p.writable && p.leaderRegion !== null && !regions.includes(p.leaderRegion)) : undefined) ?? timeline.find((p) => p.t > 0 && p.writable)
   const stats = workloadResult?.stats
   const writeGap = workload && faultAt ? longestWriteGap(ackTimes, faultAt.getTime(), workloadStoppedAt || Date.now()) : null
   if (writeGap) note(`longest gap between acknowledged writes: ${writeGap.seconds.toFixed(2)} s (t = ${writeGap.fromSeconds.toFixed(2)} to ${writeGap.toSeconds.toFixed(2)} s${writeGap.open ? ', still open when the workload stopped' : ''})`)

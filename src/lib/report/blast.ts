@@ -27,7 +27,7 @@ export function formatMarkdownReport(r: BlastResult): string {
   lines.push(`| failover | ${r.failover ? 'yes' : 'no'} |`)
   lines.push(`| converged after restore | ${r.converged ? `yes, in ${fmt(r.convergeSeconds, 1)} s` : 'no'} |`)
   lines.push(`| transfers attempted / acknowledged / unknown / lost | ${r.attempted} / ${r.acknowledged} / ${r.unknown} / ${r.lost} |`)
-  if (r.isolatedLeader) lines.push(`| writes against the cut-off leader ${r.isolatedLeader.region} (issued until another region led${r.isolatedLeader.leadershipLostSeconds === null ? ': none did' : `, t = ${fmt(r.isolatedLeader.leadershipLostSeconds)} s`}): attempted / acknowledged (before another led) / present after / lost | ${isolated(r)} |`)
+  if (r.isolatedLeader) lines.push(`| writes against the cut-off leader ${r.isolatedLeader.region} (issued until another region led${r.isolatedLeader.leadershipLostSeconds === null ? ': none did' : `, t = ${fmt(r.isolatedLeader.leadershipLostSeconds)} s`}): attempted / acknowledged (before a sample saw another lead) / present after / lost | ${isolated(r)} |`)
   if (r.report.uploaded) lines.push(`| uploaded to | ${r.report.uploaded} |`)
   lines.push('')
   if (r.verify) {
@@ -67,7 +67,7 @@ export function formatBlastSummary(r: BlastResult): string {
     `  RTO ${fmt(r.rtoSeconds)} s${r.rtoSeconds !== null && !r.recoveredDuringFault ? ' (after the restore)' : ''}; leader ${r.leaderBefore ?? '-'} -> ${r.leaderAfterFault ?? '-'} -> ${r.leaderAfterRestore ?? '-'}${r.failover ? ' (failover)' : ''}`,
     `  writes: longest gap between acknowledged writes ${gap(r)}; health model: ${fmt(r.healthModel.unavailableSeconds)} s not writable`,
     `  transfers: ${r.acknowledged} acknowledged, ${r.lost} lost, ${r.unknown} unknown outcome (of ${r.attempted})`,
-    ...(r.isolatedLeader ? [`  against the cut-off leader ${r.isolatedLeader.region}: ${r.isolatedLeader.attempted} attempted, ${r.isolatedLeader.acknowledged} acknowledged (${r.isolatedLeader.acknowledgedInWindow} before another region led), ${r.isolatedLeader.present} present after, ${r.isolatedLeader.lost} lost`] : []),
+    ...(r.isolatedLeader ? [`  against the cut-off leader ${r.isolatedLeader.region}: ${r.isolatedLeader.attempted} attempted, ${r.isolatedLeader.acknowledged} acknowledged (${r.isolatedLeader.acknowledgedInWindow} before a sample saw another region lead), ${r.isolatedLeader.present} present after, ${r.isolatedLeader.lost} lost`] : []),
     `  converged: ${r.converged ? `${fmt(r.convergeSeconds, 1)} s after the restore` : 'no'}`,
     `  report: ${r.report.markdown}${r.report.uploaded ? ` (uploaded to ${r.report.uploaded})` : ''}`,
   ].join('\n')
