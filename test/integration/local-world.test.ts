@@ -94,7 +94,8 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     const port = world.basePort + 2
     // over TLS (the only way in: test/integration/local-security.test.ts has the rest), as the ledger role
     for (const password of ['wrong-password', undefined]) {
-      const sql = postgres({host: '127.0.0.1', port, user: 'atlas_ledger', database: 'postgres', password, ssl: 'require', max: 1, connect_timeout: 5, onnotice: () => {}})
+      // us's PostgreSQL, on us's own address
+      const sql = postgres({host: '127.0.1.1', port, user: 'atlas_ledger', database: 'postgres', password, ssl: 'require', max: 1, connect_timeout: 5, onnotice: () => {}})
       try {
         const error = (await sql`select 1`.catch((e: unknown) => e)) as {code?: string; message?: string}
         expect(error, `password ${password ?? '(none)'}`).to.be.instanceOf(Error)
