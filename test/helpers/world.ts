@@ -5,6 +5,7 @@ import {parseConfigText} from '../../src/lib/config/load.js'
 import type {AtlasConfig} from '../../src/lib/config/schema.js'
 import {isPortFree} from '../../src/lib/proc/index.js'
 import {allPorts, localLayout, PORTS_PER_REGION} from '../../src/lib/world/local/layout.js'
+import {removeRegionCgroups} from '../../src/lib/world/local/partition.js'
 import {runAtlas, type CliResult} from './cli.js'
 
 export interface TestWorld {
@@ -78,6 +79,8 @@ local:
           }
         }
       }
+      // and the region cgroups `down` would have removed (empty once the processes are gone)
+      if (down.exitCode !== 0) await removeRegionCgroups(localLayout(config!, baseDir)).catch(() => undefined)
       await rm(dir, {recursive: true, force: true})
       if (down.exitCode !== 0) throw new Error(`atlas down failed (leftover processes were killed):\n${down.stderr}`)
     },

@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 import {X509Certificate} from 'node:crypto'
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync, readFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
@@ -62,6 +62,7 @@ describe('verify-full checks the URL\'s hosts', () => {
   const crt = path.join(dir, 'c.pem')
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', crt, '-days', '1', '-subj', '/CN=pg-eu', '-addext', 'subjectAltName=IP:127.0.2.1'], {stdio: 'ignore'})
   const certificate = new X509Certificate(readFileSync(crt)).toLegacyObject()
+  after(() => rmSync(dir, {recursive: true, force: true}))
 
   it('lists the hosts of single and multi-host URLs', () => {
     expect(urlHosts('postgres://u:p@127.0.1.1:5432,127.0.2.1:5433/db?sslmode=verify-full')).to.deep.equal(['127.0.1.1', '127.0.2.1'])
