@@ -8,7 +8,8 @@ export default class BlastRadius extends AtlasCommand<typeof BlastRadius> {
   static interruptAction = 'restoring the region before exit'
   static summary = 'Break a region on purpose under a transfer workload, measure recovery, restore it and verify no money was lost or created.'
   static description = `Steps: survivability pre-check (a fault that would lose quorum is refused, exit 3, unless --force) -> workload -> fault -> health timeline (~250 ms) -> RTO (fault to first acknowledged write) -> restore -> convergence -> verify -> report (JSON + Markdown in the run directory, uploaded to the primary's audit bucket).
-Modes: kill (SIGKILL the region's process groups: etcd member, Patroni, PostgreSQL; restarted with the same configuration), stop (SIGSTOP, then SIGCONT).
+Modes: kill (SIGKILL the region's process groups: etcd member, Patroni, PostgreSQL; restarted with the same configuration), stop (SIGSTOP, then SIGCONT), partition (cut the network between regions; --partition says how).
+Partitions in the local world: nftables rules in a table of atlas's own (atlas-<basePort>-<region>), matching this world's region addresses, port block and cgroups only; removed on restore, on Ctrl-C, and by \`atlas down\` / \`atlas up\` after a crash. Needs root (CAP_NET_ADMIN), nft and cgroup v2: without them exit 3 before anything starts. The workload and verify run outside every region and reach both sides, so writes issued to a cut-off leader are counted in the report with what became of them.
 --backup-check (local world): after the round, the last backup and the WAL archived after it are restored into a scratch PostgreSQL beside the world and verified, as \`atlas restore --verify\`; backup id, restore time, recovery point and verdict go into the report. A world with no backup yet gets a full one before the round (the report says so). Refused in the k3d world before anything starts.
 Ctrl-C restores the region before exiting (exit 130). Exit 4: verify (or the backup check) found a violation, or the backup check's restore failed; 5: the region could not be restored (the message says what is left broken).`
   static examples = [
@@ -17,12 +18,16 @@ Ctrl-C restores the region before exiting (exit 130). Exit 4: verify (or the bac
     '<%= config.bin %> blast-radius --region us --region witness --force',
     '<%= config.bin %> blast-radius --region us --component postgres --mode stop --duration 30s',
     '<%= config.bin %> blast-radius --region us --backup-check',
+    'sudo <%= config.bin %> blast-radius --region us --mode partition --duration 20s',
+    'sudo <%= config.bin %> blast-radius --region eu --mode partition --partition one-way-in',
+    'sudo <%= config.bin %> blast-radius --region us --mode partition --partition bridge',
   ]
 
   static flags = {
     driver: driverFlag,
     region: Flags.string({char: 'r', summary: 'Region to break; repeat to break several together.', required: true, multiple: true}),
-    mode: Flags.option({options: ['kill', 'stop', 'partition'] as const, summary: 'kill: SIGKILL and restart; stop: SIGSTOP and SIGCONT; partition: network isolation (not in the local world yet).', default: 'kill' as const})(),
+    mode: Flags.option({options: ['kill', 'stop', 'partition'] as const, summary: 'kill: SIGKILL and restart; stop: SIGSTOP and SIGCONT; partition: cut the network (see --partition).', default: 'kill' as const})(),
+    partition: Flags.option({options: ['isolate', 'one-way-in', 'one-way-out', 'bridge'] as const, summary: 'With --mode partition: isolate (default: the region and the others cannot reach each other), one-way-in (nothing reaches the region, it still sends), one-way-out (its packets are dropped, it still receives), bridge (it and the other data region cannot see each other, both still see the witness). k3d: isolate only.'})(),
     component: Flags.option({options: ['region', 'etcd', 'patroni', 'postgres'] as const, summary: 'What to break: the whole region, or one of its components (local world: its etcd member, its Patroni alone, its PostgreSQL alone).', default: 'region' as const})(),
     duration: durationFlag({summary: 'How long the region stays broken.', default: '30s', range: {min: '1s', max: '24h'}}),
     workload: Flags.boolean({summary: 'Run the transfer workload during the fault (--no-workload to only break and restore).', default: true, allowNo: true}),
@@ -52,6 +57,7 @@ Ctrl-C restores the region before exiting (exit 130). Exit 4: verify (or the bac
       regions,
       mode: this.flags.mode,
       component: this.flags.component,
+      partition: this.flags.partition,
       durationMs,
       workload: this.flags.workload,
       force: this.flags.force,

@@ -64,6 +64,8 @@ export function sampleRound(runDir: string): BlastResult {
     worldRegions: config.regions.map((r) => r.name),
     report: reportFiles(runDir),
     interrupted: false,
+    partition: null,
+    isolatedLeader: null,
   }
 }
 

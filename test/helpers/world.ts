@@ -5,6 +5,7 @@ import {parseConfigText} from '../../src/lib/config/load.js'
 import type {AtlasConfig} from '../../src/lib/config/schema.js'
 import {isPortFree} from '../../src/lib/proc/index.js'
 import {allPorts, localLayout, PORTS_PER_REGION} from '../../src/lib/world/local/layout.js'
+import {removeRegionCgroups} from '../../src/lib/world/local/partition.js'
 import {runAtlas, type CliResult} from './cli.js'
 
 export interface TestWorld {
@@ -47,7 +48,7 @@ local:
     // random blocks, so that suites running at the same time do not pick the same one
     const candidate = 20_000 + Math.floor(Math.random() * 1500) * PORTS_PER_REGION
     const parsed = parseConfigText(render(candidate), configFile)
-    const free = await Promise.all(allPorts(localLayout(parsed, baseDir)).map((p) => isPortFree(p.port)))
+    const free = await Promise.all(allPorts(localLayout(parsed, baseDir)).map((p) => isPortFree(p.port, p.host)))
     if (free.every(Boolean)) {
       basePort = candidate
       config = {...parsed, source: configFile}
@@ -78,6 +79,8 @@ local:
           }
         }
       }
+      // and the region cgroups `down` would have removed (empty once the processes are gone)
+      if (down.exitCode !== 0) await removeRegionCgroups(localLayout(config!, baseDir)).catch(() => undefined)
       await rm(dir, {recursive: true, force: true})
       if (down.exitCode !== 0) throw new Error(`atlas down failed (leftover processes were killed):\n${down.stderr}`)
     },
@@ -104,9 +107,9 @@ export async function processesMentioning(needle: string): Promise<Array<{pid: n
 /** Ports of the world's block that something listens on. */
 export async function listeningPorts(world: TestWorld): Promise<number[]> {
   const {isListening} = await import('../../src/lib/proc/index.js')
-  const ports = allPorts(localLayout(world.config, world.baseDir)).map((p) => p.port)
-  const listening = await Promise.all(ports.map((p) => isListening(p, '127.0.0.1', 300)))
-  return ports.filter((_, i) => listening[i])
+  const all = allPorts(localLayout(world.config, world.baseDir))
+  const listening = await Promise.all(all.map((p) => isListening(p.port, p.host, 300)))
+  return all.filter((_, i) => listening[i]).map((p) => p.port)
 }
 
 /** Live processes whose working directory is inside dir (moto's command line does not name the world). */

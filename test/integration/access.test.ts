@@ -21,7 +21,8 @@ describe('atlas env, psql and logs (local world)', function () {
   it('env prints exports to eval: psql then reaches the ledger; --json masks the password', async () => {
     const env = await world.atlas(['env'])
     expect(env.exitCode, env.stderr).to.equal(0)
-    expect(env.stdout).to.match(/^export PGHOST='127\.0\.0\.1'$/m).and.match(/^export PGPASSWORD='[^*']+'$/m).and.match(/^export ATLAS_DATABASE_URL=/m)
+    // the leader, us, on its own address (layout.ts regionAddress)
+    expect(env.stdout).to.match(/^export PGHOST='127\.0\.1\.1'$/m).and.match(/^export PGPASSWORD='[^*']+'$/m).and.match(/^export ATLAS_DATABASE_URL=/m)
     const shell = await execa('bash', ['-c', `eval "$1" && psql -Atc 'select count(*) from accounts'`, 'bash', env.stdout], {reject: false})
     expect(shell.stdout.trim(), shell.stderr).to.equal('50')
     const json = JSON.parse((await world.atlas(['env', '--region', 'eu', '--json'])).stdout)
@@ -33,7 +34,7 @@ describe('atlas env, psql and logs (local world)', function () {
     const result = await world.atlas(['psql', '--', '-Atc', 'select pg_is_in_recovery()'])
     expect(result.exitCode, result.stderr).to.equal(0)
     expect(result.stdout.trim()).to.equal('f')
-    expect(result.stderr).to.match(/^psql: region us, 127\.0\.0\.1:\d+, as atlas_verify$/m)
+    expect(result.stderr).to.match(/^psql: region us, 127\.0\.1\.1:\d+, as atlas_verify$/m)
   })
 
   it('logs shows the tail of each log or of one component, and follows until Ctrl-C (exit 130)', async () => {

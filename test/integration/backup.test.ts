@@ -97,7 +97,7 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
     const w = new LocalWorld(world.config, {baseDir: world.baseDir})
     const leader = (await w.health()).groups.find((g) => g.group === 'patroni')!.leaderRegion!
     const candidate = leader === 'us' ? 'eu' : 'us'
-    const api = `http://127.0.0.1:${w.regionLayout(leader).patroniApiPort}`
+    const api = `http://${w.regionLayout(leader).address}:${w.regionLayout(leader).patroniApiPort}`
     // Patroni's unsafe endpoints take the REST API password from the world's secrets file
     const {restApiPassword} = JSON.parse(await readFile(path.join(world.baseDir, 'secrets.json'), 'utf8')) as {restApiPassword: string}
     const authorization = `Basic ${Buffer.from(`patroni:${restApiPassword}`).toString('base64')}`

@@ -7,6 +7,8 @@ import {expect} from 'chai'
 import {formatMatrix, matrixCells, runFaultMatrix, type MatrixRow} from '../../src/lib/chaos/matrix.js'
 import {LocalWorld} from '../../src/lib/world/local/index.js'
 import {createTestWorld, type TestWorld} from '../helpers/world.js'
+import {hasNetAdmin} from '../../src/lib/world/local/partition.js'
+import {execa} from 'execa'
 
 describe('fault matrix: kill and freeze of every component, leader and followers (real local world)', function () {
   this.timeout(1_200_000)
@@ -43,4 +45,20 @@ describe('fault matrix: kill and freeze of every component, leader and followers
       }
     })
   }
+
+  it('region: a partition (isolate) of the leader, a follower and the witness loses nothing', async function () {
+    const nft = await execa('nft', ['--version'], {reject: false}).catch(() => undefined)
+    // partitions need nftables and CAP_NET_ADMIN (root): test/integration/partition.test.ts covers the refusal without them
+    if (!nft || nft.exitCode !== 0 || !(await hasNetAdmin())) this.skip()
+    const cells = await runFaultMatrix(local, {cells: matrixCells({components: ['region'], modes: ['partition']}), durationMs: 10_000, runsDir: local.runsDir(), prefix: 'matrix'})
+    rows.push(...cells)
+    expect(cells.filter((c) => !c.skipped)).to.have.length(3)
+    for (const cell of cells) {
+      const label = `partition ${cell.role} (${cell.region})`
+      expect(cell.acknowledged, `${label}: the workload made progress`).to.be.above(0)
+      expect(cell.lost, `${label}: acknowledged transfers lost`).to.equal(0)
+      expect(cell.verified, `${label}: verify ${JSON.stringify(cell.violations)}`).to.equal(true)
+      expect(cell.failover, `${label}: failover`).to.equal(cell.role === 'leader')
+    }
+  })
 })

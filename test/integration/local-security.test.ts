@@ -30,11 +30,12 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
   let secrets: Secrets
   let port: number
   let etcdPort: number
+  let host: string
   let pki: ReturnType<typeof pkiPaths>
   let strangerDir: string
 
   const url = (user: string, password: string, params: Record<string, string>) =>
-    `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres?${Object.entries(params).map(([k, v]) => `${k}=${v}`).join('&')}`
+    `postgres://${user}:${encodeURIComponent(password)}@${host}:${port}/postgres?${Object.entries(params).map(([k, v]) => `${k}=${v}`).join('&')}`
   const verifyFull = () => ({sslmode: 'verify-full', sslrootcert: pki.caCert})
   const adminCert = () => ({sslcert: pki.atlasPostgresClient.cert, sslkey: pki.atlasPostgresClient.key})
 
@@ -70,6 +71,8 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
     pki = pkiPaths(layout)
     port = layout.regions.find((r) => r.region.name === 'us')!.postgresPort
     etcdPort = layout.regions[0].etcdClientPort
+    // us listens on its own address (layout.ts regionAddress), etcd-us too
+    host = layout.regions[0].address
     secrets = JSON.parse(await readFile(layout.secretsFile, 'utf8')) as Secrets
     // a CA of someone else's, with a certificate for the superuser's name
     strangerDir = await mkdtemp(path.join(os.tmpdir(), 'atlas-stranger-'))
@@ -107,7 +110,7 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
     expect((error as PreconditionError).code).to.equal('DATABASE_LOGIN_REFUSED')
     expect(error!.message).to.match(/no pg_hba\.conf entry .*no encryption/)
     // psql (libpq) too, with the right password
-    const psql = await execa('psql', ['-Atc', 'select 1'], {reject: false, env: {PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: 'atlas_verify', PGPASSWORD: secrets.verifyPassword, PGDATABASE: 'postgres', PGSSLMODE: 'disable'}})
+    const psql = await execa('psql', ['-Atc', 'select 1'], {reject: false, env: {PGHOST: host, PGPORT: String(port), PGUSER: 'atlas_verify', PGPASSWORD: secrets.verifyPassword, PGDATABASE: 'postgres', PGSSLMODE: 'disable'}})
     expect(psql.exitCode).to.not.equal(0)
     expect(psql.stderr).to.match(/no pg_hba\.conf entry .*no encryption/)
   })
@@ -166,7 +169,7 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
     const ca = await readFile(pki.caCert, 'utf8')
     const post = (options: {cert?: string; key?: string}) =>
       new Promise<number>((resolve, reject) => {
-        const req = https.request(`https://127.0.0.1:${etcdPort}/v3/maintenance/status`, {method: 'POST', ca, ...options, timeout: 5000}, (res) => {
+        const req = https.request(`https://${host}:${etcdPort}/v3/maintenance/status`, {method: 'POST', ca, ...options, timeout: 5000}, (res) => {
           res.resume()
           resolve(res.statusCode ?? 0)
         })
@@ -179,11 +182,11 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
     expect(noCert).to.match(/certificate required|bad certificate|socket hang up|ECONNRESET/)
     const stranger = await post({cert: await readFile(path.join(strangerDir, 'client.crt'), 'utf8'), key: await readFile(path.join(strangerDir, 'client.key'), 'utf8')}).then(String, (e: Error) => e.message)
     expect(stranger).to.match(/unknown certificate authority|bad certificate|socket hang up|ECONNRESET/)
-    const plain = await fetch(`http://127.0.0.1:${etcdPort}/v3/maintenance/status`, {method: 'POST', body: '{}', signal: AbortSignal.timeout(5000)}).then((r) => String(r.status), (e: Error) => e.message)
+    const plain = await fetch(`http://${host}:${etcdPort}/v3/maintenance/status`, {method: 'POST', body: '{}', signal: AbortSignal.timeout(5000)}).then((r) => String(r.status), (e: Error) => e.message)
     expect(plain).to.not.equal('200')
     // etcd's peer port as well
     const peer = await new Promise<string>((resolve) => {
-      const req = https.request(`https://127.0.0.1:${etcdPort + 1}/members`, {ca, timeout: 5000}, (res) => resolve(String(res.statusCode)))
+      const req = https.request(`https://${host}:${etcdPort + 1}/members`, {ca, timeout: 5000}, (res) => resolve(String(res.statusCode)))
       req.on('error', (e) => resolve(e.message))
       req.end()
     })
@@ -231,7 +234,7 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
   })
 
   it("Patroni's REST API answers reads, and refuses a switchover or a configuration change without its password", async () => {
-    const api = `http://127.0.0.1:${port + 1}`
+    const api = `http://${host}:${port + 1}`
     expect((await fetch(`${api}/cluster`, {signal: AbortSignal.timeout(5000)})).status).to.equal(200)
     const patch = await fetch(`${api}/config`, {method: 'PATCH', body: JSON.stringify({postgresql: {parameters: {log_statement: 'all'}}}), signal: AbortSignal.timeout(5000)})
     expect(patch.status).to.equal(401)

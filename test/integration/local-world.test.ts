@@ -35,7 +35,8 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     expect(firstUp.regions.find((r) => r.region === 'witness')?.auditBucket).to.equal(undefined)
     // --json output never carries the database password
     // the ledger's least-privilege role, over TLS that verifies the server against the world's CA
-    for (const r of firstUp.regions) expect(r.databaseUrl).to.match(/^postgres:\/\/atlas_ledger:\*\*\*@127\.0\.0\.1:\d+\/postgres\?sslmode=verify-full&sslrootcert=/)
+    // each region on its own address: us 127.0.1.1, eu 127.0.2.1, witness 127.0.3.1
+    firstUp.regions.forEach((r, i) => expect(r.databaseUrl).to.match(new RegExp(`^postgres://atlas_ledger:\\*\\*\\*@127\\.0\\.${i + 1}\\.1:\\d+/postgres\\?sslmode=verify-full&sslrootcert=`)))
   })
 
   it('provisions the audit buckets and queues on moto with the settings terraform/modules/region declares', async () => {
@@ -94,7 +95,8 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     const port = world.basePort + 2
     // over TLS (the only way in: test/integration/local-security.test.ts has the rest), as the ledger role
     for (const password of ['wrong-password', undefined]) {
-      const sql = postgres({host: '127.0.0.1', port, user: 'atlas_ledger', database: 'postgres', password, ssl: 'require', max: 1, connect_timeout: 5, onnotice: () => {}})
+      // us's PostgreSQL, on us's own address
+      const sql = postgres({host: '127.0.1.1', port, user: 'atlas_ledger', database: 'postgres', password, ssl: 'require', max: 1, connect_timeout: 5, onnotice: () => {}})
       try {
         const error = (await sql`select 1`.catch((e: unknown) => e)) as {code?: string; message?: string}
         expect(error, `password ${password ?? '(none)'}`).to.be.instanceOf(Error)

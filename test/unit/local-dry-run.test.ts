@@ -35,7 +35,7 @@ describe('atlas up --dry-run (local world)', () => {
     expect(plan.every((s) => s.background)).to.equal(true)
     const etcdUs = plan[0].argv
     expect(etcdUs).to.include('--pre-vote')
-    expect(etcdUs[etcdUs.indexOf('--listen-client-urls') + 1]).to.equal(`https://127.0.0.1:${world.basePort}`)
+    expect(etcdUs[etcdUs.indexOf('--listen-client-urls') + 1]).to.equal(`https://127.0.1.1:${world.basePort}`)
     expect(etcdUs).to.include('--client-cert-auth').and.include('--peer-client-cert-auth')
     // moto under its persistence wrapper: state (snapshot + journal) in the world's data dir
     expect(plan[3].argv[1]).to.match(/libexec\/moto-persistent\.py$/)

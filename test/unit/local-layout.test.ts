@@ -10,6 +10,21 @@ const layout = localLayout(config, '/tmp/atlas-layout-test')
 const secrets = {superuserPassword: 'su-secret-value', replicationPassword: 'repl-secret-value', ledgerPassword: 'ledger-secret-value', verifyPassword: 'verify-secret-value', restApiPassword: 'rest-secret-value'}
 
 describe('local world layout', () => {
+  it('gives each region its own loopback address, derived from local.host; shared services keep the world address', () => {
+    expect(layout.regions.map((r) => r.address)).to.deep.equal(['127.0.1.1', '127.0.2.1', '127.0.3.1'])
+    expect(layout.host).to.equal('127.0.0.1')
+    const shifted = localLayout(parseConfigObject({...DEFAULT_CONFIG, local: {basePort: 30000, host: '127.5.10.7'}}), '/tmp/x')
+    expect(shifted.regions.map((r) => r.address)).to.deep.equal(['127.5.11.7', '127.5.12.7', '127.5.13.7'])
+    expect(() => localLayout(parseConfigObject({...DEFAULT_CONFIG, local: {basePort: 30000, host: '127.0.254.1'}}), '/tmp/x')).to.throw(/leaves no room/)
+    expect(allPorts(layout).find((p) => p.owner.startsWith('moto'))!.host).to.equal('127.0.0.1')
+    expect(allPorts(layout).find((p) => p.owner === 'pg-eu PostgreSQL')!.host).to.equal('127.0.2.1')
+  })
+
+  it('pg_hba admits exactly the loopback source address, the world address and the region addresses', () => {
+    const nets = new Set(pgHba(layout).filter((l) => l.startsWith('hostssl')).map((l) => l.split(/\s+/)[3]))
+    expect([...nets].sort()).to.deep.equal(['127.0.0.1/32', '127.0.1.1/32', '127.0.2.1/32', '127.0.3.1/32'])
+  })
+
   it('gives every process its own port from the configured block, the cloud endpoint after the regions, then the monitoring block', () => {
     const ports = allPorts(layout).map((p) => p.port)
     expect(new Set(ports).size).to.equal(ports.length)
@@ -26,13 +41,13 @@ describe('local world layout', () => {
     const args = etcdArgs(layout, layout.regions[0])
     expect(args).to.include('--pre-vote')
     const cluster = args[args.indexOf('--initial-cluster') + 1]
-    expect(cluster.split(',')).to.deep.equal(['etcd-us=https://127.0.0.1:30001', 'etcd-eu=https://127.0.0.1:30021', 'etcd-witness=https://127.0.0.1:30041'])
+    expect(cluster.split(',')).to.deep.equal(['etcd-us=https://127.0.1.1:30001', 'etcd-eu=https://127.0.2.1:30021', 'etcd-witness=https://127.0.3.1:30041'])
     expect(args[args.indexOf('--data-dir') + 1]).to.equal('/tmp/atlas-layout-test/data/etcd-us')
   })
 
   it('configures Patroni on etcd3 with synchronous replication that includes eu, and a nofailover witness', () => {
     const [us, eu, witness] = layout.regions.map((r) => patroniConfig(layout, r, secrets, '/usr/lib/postgresql/15/bin') as Record<string, any>)
-    expect(us.etcd3.hosts).to.deep.equal(['127.0.0.1:30000', '127.0.0.1:30020', '127.0.0.1:30040'])
+    expect(us.etcd3.hosts).to.deep.equal(['127.0.1.1:30000', '127.0.2.1:30020', '127.0.3.1:30040'])
     expect(us).to.not.have.property('etcd')
     const dcs = us.bootstrap.dcs
     expect(dcs.synchronous_mode).to.equal(true)
@@ -44,8 +59,10 @@ describe('local world layout', () => {
     expect(eu.tags.nofailover).to.equal(false)
     // Patroni's rule: loop_wait + 2 * retry_timeout <= ttl
     expect(dcs.loop_wait + 2 * dcs.retry_timeout).to.be.at.most(dcs.ttl)
-    expect(eu.postgresql.listen).to.equal('127.0.0.1:30022')
-    expect(eu.restapi.listen).to.equal('127.0.0.1:30023')
+    expect(eu.postgresql.listen).to.equal('127.0.2.1:30022')
+    expect(eu.postgresql.connect_address).to.equal('127.0.2.1:30022')
+    expect(eu.restapi.listen).to.equal('127.0.2.1:30023')
+    expect(eu.restapi.connect_address).to.equal('127.0.2.1:30023')
   })
 
   it('runs etcd with TLS for clients and peers, a certificate of the world CA required on both sides', () => {
@@ -84,7 +101,7 @@ describe('local world layout', () => {
   it('database URLs verify the server (verify-full, the world CA); only the superuser presents a certificate', () => {
     const r = layout.regions[0]
     const ledger = databaseUrl(layout, r, secrets)
-    expect(ledger).to.match(/^postgres:\/\/atlas_ledger:ledger-secret-value@127\.0\.0\.1:30002\/postgres\?sslmode=verify-full&sslrootcert=\/tmp\/atlas-layout-test\/pki\/ca\.crt$/)
+    expect(ledger).to.match(/^postgres:\/\/atlas_ledger:ledger-secret-value@127\.0\.1\.1:30002\/postgres\?sslmode=verify-full&sslrootcert=\/tmp\/atlas-layout-test\/pki\/ca\.crt$/)
     expect(databaseUrl(layout, r, secrets, 'verify')).to.match(/^postgres:\/\/atlas_verify:verify-secret-value@/)
     const admin = databaseUrl(layout, r, secrets, 'admin')
     expect(admin).to.match(/^postgres:\/\/postgres:su-secret-value@.*&sslcert=\/tmp\/atlas-layout-test\/pki\/pg-client-postgres\.crt&sslkey=\/tmp\/atlas-layout-test\/pki\/pg-client-postgres\.key$/)

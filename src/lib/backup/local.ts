@@ -9,7 +9,7 @@ import {CommandRunner, type PlannedCommand} from '../tools/runner.js'
 import type {AtlasConfig} from '../config/schema.js'
 import type {ClusterHealth} from '../health/model.js'
 import type {CloudEndpoint} from '../model/endpoints.js'
-import type {DatabaseSecrets, LocalLayout, RegionLayout} from '../world/local/layout.js'
+import {clientAddresses, type DatabaseSecrets, type LocalLayout, type RegionLayout} from '../world/local/layout.js'
 import type {ProgressReporter, WorldStatus} from '../world/types.js'
 import {archiveParameters, backupLayout, pgbackrestConfig, pgbackrestConfigFile, type BackupLayout} from './layout.js'
 
@@ -279,7 +279,7 @@ export class LocalBackups {
       const backup = /restore backup set (\d{8}-\d{6}F(?:_\d{8}-\d{6}[DI])?)/.exec(`${restored.stdout}\n${restored.stderr}`)?.[1]
       // the world's postgresql.conf (written by Patroni) names its ports and files: the copy gets its own
       await writeFile(path.join(dataDir, 'postgresql.conf'), scratchPostgresqlConf(this.world.layout.host, port, dir))
-      await writeFile(path.join(dataDir, 'pg_hba.conf'), ['local all postgres peer', `host all all ${this.world.layout.host}/32 scram-sha-256`, ''].join('\n'))
+      await writeFile(path.join(dataDir, 'pg_hba.conf'), ['local all postgres peer', ...clientAddresses(this.world.layout).map((a) => `host all all ${a}/32 scram-sha-256`), ''].join('\n'))
       for (const f of ['postgresql.conf', 'pg_hba.conf']) if (user) await chown(path.join(dataDir, f), user.uid, user.gid)
       await rm(path.join(dataDir, 'standby.signal'), {force: true})
       options.onProgress?.(`replaying WAL to ${target}`)

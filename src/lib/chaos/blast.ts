@@ -1,13 +1,13 @@
 import {mkdir} from 'node:fs/promises'
 import path from 'node:path'
 import {assessRegionLoss, type SurvivabilityAssessment} from '../health/quorum.js'
-import {AtlasError, ExitCode, PreconditionError, RestoreError} from '../errors.js'
+import {AtlasError, ExitCode, PreconditionError, RestoreError, UsageError} from '../errors.js'
 import {silentProgress} from '../progress.js'
 import {sleep} from '../proc/ports.js'
 import type {ClusterHealth} from '../health/model.js'
 import type {WorkloadHandle, WorkloadResult} from '../ledger/workload.js'
 import type {VerifyResult} from '../ledger/verify.js'
-import type {DatabaseRole, FaultComponent, FaultHandle, FaultMode, ProgressReporter, World} from '../world/types.js'
+import type {DatabaseRole, FaultComponent, FaultHandle, FaultMode, PartitionKind, ProgressReporter, World} from '../world/types.js'
 import {HealthSampler, longestWriteGap, unavailableSeconds, type TimelinePoint, type WriteGap} from './timeline.js'
 import {dataRegions, primaryRegion} from '../config/regions.js'
 import {OutcomeRecorder, type OutcomeSeries} from '../report/series.js'
@@ -20,6 +20,8 @@ export interface BlastOptions {
   mode: FaultMode
   /** the whole region (default) or one of its components */
   component?: FaultComponent
+  /** --mode partition: its shape (default isolate) */
+  partition?: PartitionKind
   /** how long the regions stay broken */
   durationMs: number
   /** run the transfer workload during the fault (default on) */
@@ -44,6 +46,26 @@ export interface BlastOptions {
   backupCheck?: import('../backup/check.js').BackupCheck
 }
 
+export interface IsolatedLeaderWrites {
+  region: string
+  /** seconds from the fault until a sample saw another region lead (null: none did while the fault held) */
+  leadershipLostSeconds: number | null
+  /** transfers issued in that window */
+  attempted: number
+  /**
+   * of them, acknowledged while the window was open: by the cut-off old primary, or by the new
+   * one in the last sample interval before a sample saw it lead (the window ends at a sample)
+   */
+  acknowledgedInWindow: number
+  /** of them, acknowledged at any time (mostly by the new primary, after the client's retry) */
+  acknowledged: number
+  unknown: number
+  /** acknowledged ones found in the database after the restore */
+  present: number
+  /** acknowledged ones missing from it: must be 0 */
+  lost: number
+}
+
 export interface BlastEvent {
   /** seconds since the fault (negative before it) */
   t: number
@@ -56,6 +78,14 @@ export interface BlastResult {
   regions: string[]
   mode: FaultMode
   component: FaultComponent
+  /** --mode partition: its shape; null for other modes */
+  partition: PartitionKind | null
+  /**
+   * --mode partition with the database leader on the cut-off side: the writes issued while it
+   * still held the leadership (from the fault until another region led, or the restore), and
+   * what became of them. Every acknowledged one is looked up in the database after the restore.
+   */
+  isolatedLeader: IsolatedLeaderWrites | null
   driver: string
   runDir: string
   forced: boolean
@@ -124,7 +154,8 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   const {reportFiles, writeReport} = await import('../report/blast.js')
   const progress = options.progress ?? silentProgress
   const regions = [...new Set(options.regions)]
-  const survivability = assessRegionLoss(world.regions, regions)
+  // a bridge cuts data regions from each other only: every one still sees the witness, so quorum holds
+  const survivability = assessRegionLoss(world.regions, options.mode === 'partition' && options.partition === 'bridge' ? [] : regions)
   if (!survivability.survives && !options.force) {
     throw new PreconditionError(`refusing to break ${regions.join(' + ')}: ${survivability.explanation}`, {
       code: 'FAULT_REFUSED',
@@ -134,7 +165,11 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   }
   const component = options.component ?? 'region'
   // an unsupported fault (a mode or component this world cannot do) fails here, before any workload starts
-  for (const region of regions) await world.injectFault(region, options.mode, {dryRun: true, component})
+  const partition = options.mode === 'partition' ? options.partition ?? 'isolate' : undefined
+  if (options.partition && options.mode !== 'partition') {
+    throw new UsageError(`--partition ${options.partition} goes with --mode partition`, {code: 'PARTITION_UNSUPPORTED'})
+  }
+  for (const region of regions) await world.injectFault(region, options.mode, {dryRun: true, component, partition})
   const signal = options.signal
   const {defaultRunDir} = await import('../ledger/workload.js')
   const runDir = path.resolve(options.runDir ?? defaultRunDir(world.runsDir()))
@@ -166,11 +201,13 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   const ackTimes: number[] = []
   // every finished transfer, for the picture and the live line
   const outcomes = new OutcomeRecorder()
+  // every outcome with its id, for the writes issued against a cut-off leader (partitions)
+  const idOutcomes: Array<{id: string; outcome: string; at: number; latencyMs: number}> = []
   let workloadStoppedAt = 0
   let workload: WorkloadHandle | undefined
   if (options.workload !== false) {
     done = progress.step('start the transfer workload')
-    workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups, before.leaderRegion, ackTimes, outcomes)
+    workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups, before.leaderRegion, ackTimes, outcomes, options.mode === 'partition' ? idOutcomes : undefined)
     if (world.monitoring) {
       // Prometheus scrapes the workload's counters while it runs (unknown outcomes, errors, audit failures)
       const {serveWorkloadMetrics} = await import('../monitoring/workload-metrics.js')
@@ -198,8 +235,8 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   let restoreError: RestoreError | undefined
   let failure: Error | undefined
   try {
-    done = progress.step(`inject ${options.mode} into ${component === 'region' ? '' : `the ${component} of `}${regions.join(' + ')}`)
-    for (const region of regions) handles.push(await world.injectFault(region, options.mode, {component}))
+    done = progress.step(`inject ${partition ? `a partition (${partition})` : options.mode} into ${component === 'region' ? '' : `the ${component} of `}${regions.join(' + ')}`)
+    for (const region of regions) handles.push(await world.injectFault(region, options.mode, {component, partition}))
     // the fault holds once every region is broken: a transfer issued between two injections may still commit
     faultAt = new Date(Math.max(...handles.map((h) => h.injectedAt.getTime())))
     sampler.markFault(faultAt)
@@ -324,7 +361,18 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
 
   const backupCheck = options.backupCheck && !interrupted && !failure ? await options.backupCheck.run({progress, signal, note}) : undefined
 
-  const afterFault = timeline.find((p) => p.t > 0 && p.writable)
+  let isolatedLeader: IsolatedLeaderWrites | null = null
+  if (partition && workload && faultAt && before.leaderRegion && regions.includes(before.leaderRegion) && verify) {
+    try {
+      isolatedLeader = await isolatedLeaderWrites(world, before.leaderRegion, faultAt, faultAt.getTime() + options.durationMs, timeline, idOutcomes, after?.leaderRegion ?? null)
+      note(`writes issued while the cut-off ${before.leaderRegion} led: ${isolatedLeader.attempted}, acknowledged ${isolatedLeader.acknowledged} (${isolatedLeader.acknowledgedInWindow} before another region led), present after the restore ${isolatedLeader.present}, lost ${isolatedLeader.lost}`)
+    } catch (error) {
+      failure = error as Error
+    }
+  }
+  // a cut-off leader still answers the health probes (they run outside every region) and looks writable:
+  // under a partition, the leader during the fault is the first one seen outside the cut-off regions
+  const afterFault = (partition ? timeline.find((p) => p.t > 0 && p.writable && p.leaderRegion !== null && !regions.includes(p.leaderRegion)) : undefined) ?? timeline.find((p) => p.t > 0 && p.writable)
   const stats = workloadResult?.stats
   const writeGap = workload && faultAt ? longestWriteGap(ackTimes, faultAt.getTime(), workloadStoppedAt || Date.now()) : null
   if (writeGap) note(`longest gap between acknowledged writes: ${writeGap.seconds.toFixed(2)} s (t = ${writeGap.fromSeconds.toFixed(2)} to ${writeGap.toSeconds.toFixed(2)} s${writeGap.open ? ', still open when the workload stopped' : ''})`)
@@ -333,6 +381,8 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     regions,
     mode: options.mode,
     component,
+    partition: partition ?? null,
+    isolatedLeader,
     driver: world.driver,
     runDir,
     forced: Boolean(options.force) && !survivability.survives,
@@ -352,9 +402,9 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     failover: Boolean(afterFault?.leaderRegion && afterFault.leaderRegion !== before.leaderRegion),
     acknowledged: stats?.acknowledged ?? 0,
     unknown: stats?.unknown ?? 0,
-    lost: verify?.violationCounts.lost ?? 0,
+    lost: (verify?.violationCounts.lost ?? 0) + (isolatedLeader?.lost ?? 0),
     attempted: stats?.attempted ?? 0,
-    verified: Boolean(verify?.ok),
+    verified: Boolean(verify?.ok) && (isolatedLeader?.lost ?? 0) === 0,
     violations: {...(verify?.violationCounts ?? {})} as Record<string, number>,
     converged,
     convergeSeconds,
@@ -396,7 +446,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
 }
 
 /** The workload against every database node of the world, with S3 audit records (and replica copies) per acknowledged transfer. */
-async function startWorldWorkload(world: World, runDir: string, concurrency: number, cleanups: Array<() => void>, leaderRegion: string | null, ackTimes: number[], outcomes: OutcomeRecorder): Promise<WorkloadHandle> {
+async function startWorldWorkload(world: World, runDir: string, concurrency: number, cleanups: Array<() => void>, leaderRegion: string | null, ackTimes: number[], outcomes: OutcomeRecorder, idOutcomes?: Array<{id: string; outcome: string; at: number; latencyMs: number}>): Promise<WorkloadHandle> {
   const {startWorkload} = await import('../ledger/workload.js')
   const audit = await auditLogFor(world, cleanups)
   const primary = primaryRegion(world.config)
@@ -409,6 +459,7 @@ async function startWorldWorkload(world: World, runDir: string, concurrency: num
     onOutcome: (event) => {
       if (event.outcome === 'applied') ackTimes.push(event.at.getTime())
       outcomes.record(event.outcome, event.at.getTime())
+      idOutcomes?.push({id: event.id, outcome: event.outcome, at: event.at.getTime(), latencyMs: event.latencyMs})
     },
     originRegion: primary.name,
     audit,
@@ -497,3 +548,39 @@ async function uploadReport(world: World, result: BlastResult): Promise<string |
   return `s3://${bucket}/${prefix}`
 }
 
+
+/**
+ * The writes issued while a cut-off region still held the database leadership: from the
+ * fault until a health sample saw another region lead (or the end of the fault), and
+ * whether every acknowledged one is in the database now (looked up by id on the leader).
+ */
+async function isolatedLeaderWrites(world: World, region: string, faultAt: Date, holdUntil: number, timeline: TimelinePoint[], outcomes: Array<{id: string; outcome: string; at: number; latencyMs: number}>, leaderAfter: string | null): Promise<IsolatedLeaderWrites> {
+  const moved = timeline.find((p) => p.t > 0 && p.leaderRegion !== null && p.leaderRegion !== region)
+  const from = faultAt.getTime()
+  const until = moved ? new Date(moved.at).getTime() : holdUntil
+  const issued = outcomes.filter((o) => o.at - o.latencyMs >= from && o.at - o.latencyMs < until)
+  const acked = issued.filter((o) => o.outcome === 'applied' || o.outcome === 'already_applied')
+  const ids = [...new Set(acked.map((o) => o.id))]
+  let present = 0
+  if (ids.length > 0) {
+    const {connectLedger} = await import('../ledger/db.js')
+    const sql = await connectLedger(await leaderFirstUrls(world, leaderAfter, 'verify'), {max: 1, applicationName: 'atlas-blast-radius'})
+    try {
+      // an array literal: the pool does not fetch types, so it cannot serialise a JS array (ids are UUIDs)
+      const [row] = await sql.unsafe('SELECT count(*)::int AS n FROM transfers WHERE id = ANY($1::uuid[])', [`{${ids.join(',')}}`])
+      present = Number(row.n)
+    } finally {
+      await sql.end({timeout: 5})
+    }
+  }
+  return {
+    region,
+    leadershipLostSeconds: moved ? moved.t : null,
+    attempted: issued.length,
+    acknowledgedInWindow: acked.filter((o) => o.at < until).length,
+    acknowledged: ids.length,
+    unknown: issued.filter((o) => o.outcome === 'unknown').length,
+    present,
+    lost: ids.length - present,
+  }
+}

@@ -7,11 +7,13 @@ import {blastRadius, type BlastResult} from './blast.js'
 /**
  * The fault matrix: every component of a region (the whole region, its etcd member,
  * its Patroni alone, its PostgreSQL alone), killed and frozen, on the node that
- * leads and on nodes that follow. Each cell is one blast-radius round under the
+ * leads and on nodes that follow; and, where asked for (it needs root), whole regions
+ * cut off by a network partition. Each cell is one blast-radius round under the
  * workload, verified; zero loss is a claim about every cell.
  */
 export type MatrixRole = 'leader' | 'follower' | 'witness'
-export type MatrixMode = 'kill' | 'stop'
+/** partition cells cut a whole region off (isolate) and exist for the region component only */
+export type MatrixMode = 'kill' | 'stop' | 'partition'
 
 export interface MatrixCell {
   component: FaultComponent
@@ -21,6 +23,7 @@ export interface MatrixCell {
 }
 
 export const MATRIX_COMPONENTS: FaultComponent[] = ['region', 'etcd', 'patroni', 'postgres']
+/** the default modes; 'partition' is asked for explicitly (it needs root, nft and cgroup v2) */
 export const MATRIX_MODES: MatrixMode[] = ['kill', 'stop']
 export const MATRIX_ROLES: MatrixRole[] = ['leader', 'follower', 'witness']
 
@@ -28,6 +31,7 @@ export function matrixCells(filter: {components?: FaultComponent[]; modes?: Matr
   const cells: MatrixCell[] = []
   for (const component of filter.components ?? MATRIX_COMPONENTS) {
     for (const mode of filter.modes ?? MATRIX_MODES) {
+      if (mode === 'partition' && component !== 'region') continue
       for (const role of filter.roles ?? MATRIX_ROLES) cells.push({component, mode, role})
     }
   }

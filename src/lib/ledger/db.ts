@@ -1,5 +1,5 @@
 import {readFileSync} from 'node:fs'
-import type {ConnectionOptions} from 'node:tls'
+import {checkServerIdentity, type ConnectionOptions} from 'node:tls'
 import type {Sql} from 'postgres'
 import {PreconditionError, UsageError} from '../errors.js'
 import {registerSecret} from '../redact.js'
@@ -97,9 +97,25 @@ export function tlsOptions(url: string): {url: string; ssl: SslOption | undefine
     options.cert = readTlsFile(cert, 'sslcert')
     options.key = readTlsFile(key, 'sslkey')
   }
-  // verify-ca checks the chain only; verify-full also the name (Node's default check)
+  // verify-ca checks the chain only; verify-full also the name. postgres.js upgrades its socket
+  // without telling TLS the host, so Node's default check would compare the certificate with
+  // "localhost": compare it with the URL's hosts instead (with several, the check cannot know
+  // which one this connection went to, so the certificate must name one of them)
   if (verify && mode !== 'verify-full') options.checkServerIdentity = () => undefined
+  const hosts = urlHosts(url)
+  if (verify && mode === 'verify-full' && hosts.length > 0) {
+    options.checkServerIdentity = (_servername, certificate) => {
+      const errors = hosts.map((h) => checkServerIdentity(h, certificate))
+      return errors.some((e) => e === undefined) ? undefined : errors[0]
+    }
+  }
   return {url: bare, ssl: options}
+}
+
+/** The host names or addresses of a (multi-host) URL, without ports or IPv6 brackets. */
+export function urlHosts(url: string): string[] {
+  const authority = /^[a-z]+:\/\/(?:[^@/]*@)?([^/?]*)/i.exec(url)?.[1] ?? ''
+  return authority.split(',').map((h) => (/^\[([^\]]+)\]/.exec(h)?.[1] ?? h.replace(/:\d+$/, ''))).filter((h) => h.length > 0)
 }
 
 function readTlsFile(file: string, param: string): string {

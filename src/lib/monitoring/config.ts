@@ -29,7 +29,9 @@ export function prometheusConfig(layout: LocalLayout): Record<string, unknown> {
   const m = monitoringLayout(layout)
   const pki = pkiPaths(layout)
   const at = (port: number) => `${layout.host}:${port}`
-  const perRegion = (port: (i: number) => number) => layout.regions.map((r, i) => ({targets: [at(port(i))], labels: {region: r.region.name}}))
+  // etcd, Patroni and PostgreSQL listen on their region's own address; the ledger service and monitoring on the world's
+  const perRegion = (port: (i: number) => number, onRegionAddress = false) =>
+    layout.regions.map((r, i) => ({targets: [onRegionAddress ? `${r.address}:${port(i)}` : at(port(i))], labels: {region: r.region.name}}))
   return {
     global: {
       scrape_interval: SCRAPE_INTERVAL,
@@ -48,9 +50,9 @@ export function prometheusConfig(layout: LocalLayout): Record<string, unknown> {
         // etcd requires a client certificate on its client port, /metrics included: atlas's own (read in place, never copied)
         scheme: 'https',
         tls_config: {ca_file: pki.caCert, cert_file: pki.atlasEtcdClient.cert, key_file: pki.atlasEtcdClient.key},
-        static_configs: perRegion((i) => layout.regions[i].etcdClientPort),
+        static_configs: perRegion((i) => layout.regions[i].etcdClientPort, true),
       },
-      {job_name: JOBS.patroni, static_configs: perRegion((i) => layout.regions[i].patroniApiPort)},
+      {job_name: JOBS.patroni, static_configs: perRegion((i) => layout.regions[i].patroniApiPort, true)},
       // the exporter runs a dozen queries per scrape (and waits for a node that is down): every 2 s
       {job_name: JOBS.postgres, scrape_interval: '2s', scrape_timeout: '1900ms', static_configs: perRegion((i) => m.exporters[i].port)},
       {job_name: JOBS.ledger, honor_labels: true, static_configs: perRegion((i) => layout.regions[i].servicePort)},
@@ -81,7 +83,7 @@ export function exporterEnv(layout: LocalLayout, regionIndex: number): Record<st
   const r = layout.regions[regionIndex]
   const pki = pkiPaths(layout)
   return {
-    DATA_SOURCE_URI: `${layout.host}:${r.postgresPort}/postgres?sslmode=verify-full&sslrootcert=${pki.caCert}`,
+    DATA_SOURCE_URI: `${r.address}:${r.postgresPort}/postgres?sslmode=verify-full&sslrootcert=${pki.caCert}`,
     DATA_SOURCE_USER: MONITOR_ROLE,
     DATA_SOURCE_PASS_FILE: m.exporterPasswordFile,
   }

@@ -1,4 +1,4 @@
-import type {MonitoringStatus} from './local.js'
+import type {MonitoringStatus} from './types.js'
 
 /** The monitoring lines of `atlas status`: URLs, scrape targets per job, active alerts. */
 export function formatMonitoringStatus(m: MonitoringStatus): string[] {

@@ -8,8 +8,8 @@ import type {CommandRunner} from '../tools/runner.js'
 import type {PlanStep} from '../world/types.js'
 import {alertmanagerConfig, exporterEnv, OPTIONAL_JOBS, prometheusConfig} from './config.js'
 import {alertmanagerUrl, monitoringLayout, prometheusUrl, type MonitoringLayout} from './layout.js'
-import type {WorldMonitoring} from './types.js'
-import {activeAlerts, alertEvents, queryRange, scrapeTargets, type ActiveAlert, type AlertEvent, type ScrapeTarget} from './prometheus.js'
+import type {MonitoringStatus, WorldMonitoring} from './types.js'
+import {activeAlerts, alertEvents, queryRange, scrapeTargets, type AlertEvent} from './prometheus.js'
 
 /** The Debian package names first, then the upstream names. */
 const TOOLS = {
@@ -31,21 +31,6 @@ interface MonitoringProcess {
   marker: string
   /** waited for by `up` (the exporters answer even before their database does) */
   port: number
-}
-
-export interface MonitoringStatus {
-  /** every monitoring process of the world runs */
-  running: boolean
-  processes: Array<{name: string; pid: number | null}>
-  prometheusUrl: string
-  alertmanagerUrl: string
-  /** null when Prometheus does not answer */
-  targets: Array<ScrapeTarget & {optional: boolean}> | null
-  /** every target that must run (etcd, Patroni, PostgreSQL, Prometheus, Alertmanager) is up */
-  allTargetsUp: boolean
-  alerts: ActiveAlert[]
-  /** why something could not be read */
-  error?: string
 }
 
 export interface MonitoringStartResult {

@@ -59,7 +59,7 @@ const fmt = (n: number | null | undefined, digits = 2) => (n === null || n === u
 
 export function formatMarkdownReport(r: BlastResult): string {
   const lines: string[] = []
-  lines.push(`# Blast radius: ${r.regions.join(' + ')} (${r.mode})`, '')
+  lines.push(`# Blast radius: ${r.regions.join(' + ')} (${r.partition ? `partition, ${r.partition}` : r.mode})`, '')
   lines.push(`Verdict: **${verdictOf(r)}**: ${r.acknowledged} acknowledged transfers, ${r.lost} lost, ${r.unknown} with unknown outcome.`, '')
   if (r.report.picture) lines.push(`![The run over time: transfers per second, leaders, fault window, RTO](${path.basename(r.report.picture)})`, '', `The picture: [${path.basename(r.report.picture)}](${path.basename(r.report.picture)})${r.report.html ? `, or as a page: [${path.basename(r.report.html)}](${path.basename(r.report.html)})` : ''}.`, '')
   lines.push('| | |', '| --- | --- |')
@@ -75,6 +75,7 @@ export function formatMarkdownReport(r: BlastResult): string {
   lines.push(`| failover | ${r.failover ? 'yes' : 'no'} |`)
   lines.push(`| converged after restore | ${r.converged ? `yes, in ${fmt(r.convergeSeconds, 1)} s` : 'no'} |`)
   lines.push(`| transfers attempted / acknowledged / unknown / lost | ${r.attempted} / ${r.acknowledged} / ${r.unknown} / ${r.lost} |`)
+  if (r.isolatedLeader) lines.push(`| writes against the cut-off leader ${r.isolatedLeader.region} (issued until another region led${r.isolatedLeader.leadershipLostSeconds === null ? ': none did' : `, t = ${fmt(r.isolatedLeader.leadershipLostSeconds)} s`}): attempted / acknowledged (before a sample saw another lead) / present after / lost | ${isolated(r)} |`)
   if (r.report.uploaded) lines.push(`| uploaded to | ${r.report.uploaded} |`)
   lines.push('')
   if (r.verify) {
@@ -98,6 +99,11 @@ export function formatMarkdownReport(r: BlastResult): string {
   return `${lines.join('\n')}\n`
 }
 
+function isolated(r: BlastResult): string {
+  const w = r.isolatedLeader!
+  return `${w.attempted} / ${w.acknowledged} (${w.acknowledgedInWindow}) / ${w.present} / ${w.lost}`
+}
+
 function gap(r: BlastResult): string {
   const g = r.longestWriteGap
   if (!g) return 'n/a (no workload)'
@@ -107,10 +113,11 @@ function gap(r: BlastResult): string {
 /** The short human summary the command prints. */
 export function formatBlastSummary(r: BlastResult): string {
   return [
-    `blast radius ${r.regions.join(' + ')} (${r.mode}): ${r.verified && !backupCheckFailed(r) ? 'PASS' : 'FAIL'}`,
+    `blast radius ${r.regions.join(' + ')} (${r.partition ? `partition, ${r.partition}` : r.mode}): ${r.verified && !backupCheckFailed(r) ? 'PASS' : 'FAIL'}`,
     `  RTO ${fmt(r.rtoSeconds)} s${r.rtoSeconds !== null && !r.recoveredDuringFault ? ' (after the restore)' : ''}; leader ${r.leaderBefore ?? '-'} -> ${r.leaderAfterFault ?? '-'} -> ${r.leaderAfterRestore ?? '-'}${r.failover ? ' (failover)' : ''}`,
     `  writes: longest gap between acknowledged writes ${gap(r)}; health model: ${fmt(r.healthModel.unavailableSeconds)} s not writable`,
     `  transfers: ${r.acknowledged} acknowledged, ${r.lost} lost, ${r.unknown} unknown outcome (of ${r.attempted})`,
+    ...(r.isolatedLeader ? [`  against the cut-off leader ${r.isolatedLeader.region}: ${r.isolatedLeader.attempted} attempted, ${r.isolatedLeader.acknowledged} acknowledged (${r.isolatedLeader.acknowledgedInWindow} before a sample saw another region lead), ${r.isolatedLeader.present} present after, ${r.isolatedLeader.lost} lost`] : []),
     `  converged: ${r.converged ? `${fmt(r.convergeSeconds, 1)} s after the restore` : 'no'}`,
     ...(r.backupCheck ? [`  backup check: ${describeBackupCheck(r.backupCheck)}`] : []),
     ...[formatAlertsSummary(r.alerts)].filter((line) => line !== undefined),

@@ -1,4 +1,4 @@
-import {appendFileSync, mkdirSync, openSync, closeSync} from 'node:fs'
+import {appendFileSync, mkdirSync, openSync, closeSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {createInterface} from 'node:readline'
 import {MissingToolError, ToolError} from '../errors.js'
@@ -26,6 +26,11 @@ export interface RunOptions {
 export interface StartOptions extends Omit<RunOptions, 'input' | 'reject' | 'timeoutMs'> {
   /** stdout and stderr of the background process go here */
   logFile: string
+  /**
+   * start it in this cgroup (v2 directory): atlas joins it for the synchronous spawn and returns
+   * to `home` at once, so the child is in it from its first instruction, before any socket
+   */
+  cgroup?: {dir: string; home: string}
 }
 
 export interface RunResult {
@@ -148,14 +153,23 @@ export class CommandRunner {
     const fd = openSync(options.logFile, 'a')
     try {
       const {spawn} = await import('node:child_process')
-      const child = spawn(resolved!, args, {
-        cwd,
-        env: await this.childEnv(options.env),
-        detached: true,
-        stdio: ['ignore', fd, fd],
-        uid: options.uid,
-        gid: options.gid,
-      })
+      const env = await this.childEnv(options.env)
+      const join = (dir: string) => writeFileSync(path.join(dir, 'cgroup.procs'), String(process.pid))
+      let joined = false
+      if (options.cgroup) {
+        try {
+          join(options.cgroup.dir)
+          joined = true
+        } catch (error) {
+          this.log(`${options.label ?? tool}: not started in ${options.cgroup.dir}: ${(error as Error).message}`)
+        }
+      }
+      let child
+      try {
+        child = spawn(resolved!, args, {cwd, env, detached: true, stdio: ['ignore', fd, fd], uid: options.uid, gid: options.gid})
+      } finally {
+        if (joined) join(options.cgroup!.home)
+      }
       const pid = await new Promise<number>((resolve, reject) => {
         child.once('error', (error) => reject(new ToolError(shownArgv, undefined, error.message)))
         child.once('spawn', () => resolve(child.pid!))

@@ -14,6 +14,14 @@ export type FaultMode = 'kill' | 'stop' | 'partition'
 /** what of a region a fault hits: all of it, or one component (the local world's processes) */
 export type FaultComponent = 'region' | 'etcd' | 'patroni' | 'postgres'
 export const FAULT_COMPONENTS: readonly FaultComponent[] = ['region', 'etcd', 'patroni', 'postgres']
+/**
+ * The shape of a partition: isolate (the region and the others cannot reach each other),
+ * one-way-in (nothing reaches the region; it still sends), one-way-out (the region's packets
+ * are dropped; it still receives), bridge (the region and the other data regions cannot see
+ * each other; both still see the witness).
+ */
+export type PartitionKind = 'isolate' | 'one-way-in' | 'one-way-out' | 'bridge'
+export const PARTITION_KINDS: readonly PartitionKind[] = ['isolate', 'one-way-in', 'one-way-out', 'bridge']
 
 export interface ProgressReporter {
   /** a long step starts; returns a function that marks it done (or failed) */
@@ -133,7 +141,7 @@ export interface World {
   waitConverged(options?: {timeoutMs?: number; signal?: AbortSignal}): Promise<ClusterHealth>
 
   /** breaks a region, or one component of it; unsupported combinations throw a UsageError before anything is touched */
-  injectFault(region: string, mode: FaultMode, options?: WorldOperationOptions & {component?: FaultComponent}): Promise<FaultHandle>
+  injectFault(region: string, mode: FaultMode, options?: WorldOperationOptions & {component?: FaultComponent; partition?: PartitionKind}): Promise<FaultHandle>
   /** the directory for run logs and reports */
   runsDir(): string
   /** the world's alert history and where a workload serves its metrics; worlds without monitoring have none */

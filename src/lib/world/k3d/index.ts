@@ -14,6 +14,7 @@ import type {
   CloudEndpoint,
   DownResult,
   FaultComponent,
+  PartitionKind,
   FaultHandle,
   FaultMode,
   PlanStep,
@@ -345,9 +346,12 @@ export class K3dWorld implements World {
     return health
   }
 
-  async injectFault(region: string, mode: FaultMode, options: WorldOperationOptions & {component?: FaultComponent} = {}): Promise<FaultHandle> {
+  async injectFault(region: string, mode: FaultMode, options: WorldOperationOptions & {component?: FaultComponent; partition?: PartitionKind} = {}): Promise<FaultHandle> {
     const {findRegion} = await import('../../config/regions.js')
     findRegion(this.config, region)
+    if (mode === 'partition' && (options.partition ?? 'isolate') !== 'isolate') {
+      throw new UsageError(`the k3d world partitions by disconnecting a region's containers from the network, both ways: --partition ${options.partition} is for the local world`, {code: 'PARTITION_UNSUPPORTED'})
+    }
     if ((options.component ?? 'region') !== 'region') {
       throw new UsageError(`the k3d world breaks whole regions only (their node containers); --component ${options.component} is for the local world`, {code: 'COMPONENT_UNSUPPORTED'})
     }

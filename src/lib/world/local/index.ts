@@ -17,6 +17,7 @@ import {findExecutable} from '../../tools/discovery.js'
 import type {CloudEndpoint, DownResult, FaultComponent, FaultHandle, FaultMode, PlanStep, RegionEndpoints, UpResult, World, WorldOperationOptions, WorldStatus} from '../types.js'
 import {allPorts, databaseUrl, etcdClientUrl, localLayout, patroniConfig, patroniUrl, type DatabaseRole, type DatabaseSecrets, type LocalLayout, type RegionLayout} from './layout.js'
 import {atlasEtcdTls, ensurePki, pkiPaths} from './pki.js'
+import type {PartitionKind} from './partition.js'
 import {childrenOf, cmdlineOf, managedProcesses, postmasterPid, processGroupOf, type ManagedProcess} from './processes.js'
 import type {ProvisionResult} from '../../cloud/provision.js'
 import {backupSchedulerProcesses} from '../../backup/schedule.js'
@@ -57,6 +58,8 @@ export class LocalWorld implements World {
   private etcdTls?: Promise<ClientTls>
   /** Prometheus, Alertmanager and the exporters (src/lib/monitoring): started by up, stopped by down */
   readonly monitoring: LocalMonitoring
+  /** the region cgroups processes start in (partition.ts); undefined: not available here */
+  private cgroups?: Promise<{regions: Map<string, string>; home: string} | undefined>
 
   constructor(config: AtlasConfig, options: LocalWorldOptions = {}) {
     this.provisioner = options.provisioner ?? 'sdk'
@@ -90,6 +93,9 @@ export class LocalWorld implements World {
     const live = await this.liveProcesses()
     // a blast-radius that was itself killed (no Ctrl-C) can leave a region paused: continuing a running process is harmless
     await this.continueAll(live)
+    // ... or a partition's nftables table: a world coming up starts whole
+    const leftovers = await this.removePartitionTables(runner)
+    if (leftovers.length > 0) progress.info(`removed nftables tables a crashed partition left: ${leftovers.join(', ')}`)
     // the state file is written last: a world without it was interrupted half-way, and up finishes it (every step is idempotent)
     const complete = (await this.readState())?.complete === true
     const wantMonitoring = options.monitoring !== false
@@ -101,6 +107,7 @@ export class LocalWorld implements World {
     }
     const user = await postgresOsUser()
     await this.prepareDirs(user)
+    await this.refuseSharedAddressWorld()
     const secrets = await this.secrets(true)
     const missing = this.processes.filter((p) => !live.has(p.name))
     await this.checkPortsFree(missing)
@@ -290,6 +297,29 @@ export class LocalWorld implements World {
     }
   }
 
+  /**
+   * A world made before each region had its own address cannot be moved in place: etcd keeps
+   * its members' peer URLs in its data, and the certificates name the old address.
+   */
+  private async refuseSharedAddressWorld(): Promise<void> {
+    const r = this.layout.regions[0]
+    const pem = await readFile(pkiPaths(this.layout).etcdMember(r).cert, 'utf8').catch(() => undefined)
+    if (!pem) return
+    const {X509Certificate} = await import('node:crypto')
+    const names = new X509Certificate(pem).subjectAltName ?? ''
+    if (names.includes(`IP Address:${r.address}`)) return
+    throw new PreconditionError(`the local world in ${this.layout.baseDir} was made before each region had its own address (${r.region.name} is now ${r.address}; its certificates name ${names || 'another address'})`, {
+      code: 'WORLD_ADDRESSES_CHANGED',
+      hint: '`atlas down --purge --yes` removes it (runs/ is kept); then `atlas up` makes a new one',
+    })
+  }
+
+  /** Deletes this world's nftables tables (partitions); see partition.ts. */
+  private async removePartitionTables(runner: CommandRunner): Promise<string[]> {
+    const {removeWorldTables} = await import('./partition.js')
+    return removeWorldTables(this.layout, runner)
+  }
+
   /** Continues every process of the world (a blast-radius that was itself killed can leave a region paused). */
   private async continueAll(live: Map<string, number>): Promise<void> {
     for (const pid of live.values()) killProcessGroup(pid, 'SIGCONT')
@@ -394,10 +424,10 @@ export class LocalWorld implements World {
     // started next adopts it (and demotes it if another node leads now), so its port does not count as busy
     const adopted = new Set<number>()
     for (const r of this.layout.regions) if ((await postmasterPid(r.postgresDataDir)) !== undefined) adopted.add(r.postgresPort)
-    for (const {port, owner} of allPorts(this.layout)) {
+    for (const {port, owner, host} of allPorts(this.layout)) {
       if (![...starting].some((s) => owner.startsWith(s)) || adopted.has(port)) continue
-      if (!(await isPortFree(port, this.layout.host))) {
-        throw new PreconditionError(`port ${this.layout.host}:${port} (for ${owner}) is already in use by another program`, {
+      if (!(await isPortFree(port, host))) {
+        throw new PreconditionError(`port ${host}:${port} (for ${owner}) is already in use by another program`, {
           code: 'PORT_BUSY',
           hint: `stop that program, or set local.basePort in atlas.yaml to another block (the local world uses ${this.layout.basePort}-${this.layout.motoPort})`,
           details: {port, owner},
@@ -421,7 +451,16 @@ export class LocalWorld implements World {
       args = args.map((a) => a === 'python3' ? python : a)
     }
     if (proc.kind === 'moto') tool = await motoInterpreter(runner)
+    // each region's processes in a cgroup of its own, so a partition can tell their sockets apart
+    let cgroup: {dir: string; home: string} | undefined
+    if (proc.region && !runner.dryRun) {
+      this.cgroups ??= import('./partition.js').then((m) => m.ensureRegionCgroups(this.layout))
+      const groups = await this.cgroups
+      const dir = groups?.regions.get(proc.region)
+      if (groups && dir) cgroup = {dir, home: groups.home}
+    }
     const pid = await runner.start(tool, args, {
+      cgroup,
       logFile: proc.logFile,
       label: proc.name,
       cwd: proc.asPostgres ? this.layout.postgresHome : this.layout.baseDir,
@@ -593,10 +632,14 @@ export class LocalWorld implements World {
     await Promise.all(order.filter((p) => p.kind === 'patroni').map(stopOne))
     await Promise.all(order.filter((p) => p.kind !== 'patroni').map(stopOne))
     const stillListening: string[] = []
-    for (const {port, owner} of allPorts(this.layout)) {
-      if (await isListening(port, this.layout.host, 200)) stillListening.push(`${port} (${owner})`)
+    for (const {port, owner, host} of allPorts(this.layout)) {
+      if (await isListening(port, host, 200)) stillListening.push(`${host}:${port} (${owner})`)
     }
     await rm(this.layout.stateFile, {force: true})
+    const leftovers = await this.removePartitionTables(new CommandRunner({logFile: path.join(this.layout.logDir, 'atlas.log')}))
+    if (leftovers.length > 0) progress.info(`removed nftables tables a crashed partition left: ${leftovers.join(', ')}`)
+    const {removeRegionCgroups} = await import('./partition.js')
+    await removeRegionCgroups(this.layout)
     if (options.purge) {
       for (const dir of [this.layout.dataDir, this.layout.postgresHome, this.layout.runDir, this.layout.logDir, pkiPaths(this.layout).dir]) await rm(dir, {recursive: true, force: true})
       await rm(this.layout.secretsFile, {force: true})
@@ -772,12 +815,11 @@ export class LocalWorld implements World {
     return {groups, postmaster: pm !== undefined && pgid !== undefined ? {pid: pm, pgid} : undefined}
   }
 
-  async injectFault(regionName: string, mode: FaultMode, options: WorldOperationOptions & {component?: FaultComponent} = {}): Promise<FaultHandle> {
+  async injectFault(regionName: string, mode: FaultMode, options: WorldOperationOptions & {component?: FaultComponent; partition?: PartitionKind} = {}): Promise<FaultHandle> {
     const region = findRegion(this.config, regionName).name
     const component = options.component ?? 'region'
-    if (mode === 'partition') {
-      throw new UsageError('the local world does not implement --mode partition yet; use kill or stop', {code: 'MODE_UNSUPPORTED'})
-    }
+    if (mode === 'partition') return this.partitionRegion(region, component, options.partition ?? 'isolate', options)
+    if (options.partition) throw new UsageError(`--partition ${options.partition} goes with --mode partition, not --mode ${mode}`, {code: 'PARTITION_UNSUPPORTED'})
     const {groups, postmaster} = await this.faultTargets(region, component)
     const what = component === 'region' ? `region ${region}` : `the ${component} of ${region}`
     if (groups.length === 0 && !postmaster) throw new PreconditionError(`${what} has no running process to break`, {hint: 'run `atlas up` first'})
@@ -813,6 +855,50 @@ export class LocalWorld implements World {
       return undone
     }
     return {region, mode, component, injectedAt, description: describe(children), undo}
+  }
+
+  /**
+   * A partition (partition.ts): one nftables table, applied in one transaction, deleted by
+   * undo. Checked first, also in a dry run (blast-radius's check before the workload):
+   * CAP_NET_ADMIN, nft, cgroup v2 and every region's processes in their cgroups.
+   */
+  private async partitionRegion(region: string, component: FaultComponent, kind: PartitionKind, options: WorldOperationOptions): Promise<FaultHandle> {
+    if (component !== 'region') {
+      throw new UsageError(`the local world partitions whole regions: --mode partition with --component ${component} is not supported`, {code: 'PARTITION_UNSUPPORTED', hint: 'drop --component, or use --mode kill/stop for one component'})
+    }
+    const partition = await import('./partition.js')
+    const target = this.regionLayout(region)
+    const {from, to} = partition.partitionPeers(this.layout, target, kind)
+    const runner = new CommandRunner({logFile: path.join(this.layout.logDir, 'atlas.log')})
+    const pids = new Map<string, number[]>()
+    const live = await this.liveProcesses({clean: false})
+    for (const r of this.layout.regions) {
+      const list = this.processes.filter((p) => p.region === r.region.name && live.has(p.name)).map((p) => live.get(p.name)!)
+      const patroni = await this.patroniPid(r)
+      const pm = await postmasterPid(r.postgresDataDir)
+      pids.set(r.region.name, [...list, ...(patroni === undefined ? [] : [patroni]), ...(pm === undefined ? [] : [pm])])
+    }
+    const cgroupOf = await partition.checkPartitionable(this.layout, runner, pids)
+    const table = partition.partitionTableName(this.layout, region)
+    const names = (rs: RegionLayout[]) => rs.map((r) => r.region.name).join(', ') || 'none'
+    const description = `nftables table inet ${table}: ${kind} ${region} (${target.address}, ports ${target.firstPort}-${target.firstPort + 19}); drops ${region} -> ${names(to)} and ${names(from)} -> ${region}`
+    if (options.dryRun) return {region, mode: 'partition', component, injectedAt: new Date(), description, undo: async () => {}}
+    const ruleset = partition.partitionRuleset(this.layout, target, kind, cgroupOf)
+    // a table of the same name (an earlier crash) is replaced, never added to
+    await runner.run('nft', ['delete', 'table', 'inet', table], {label: `nft delete table ${table}`, reject: false, timeoutMs: 10_000})
+    await runner.run('nft', ['-f', '-'], {input: ruleset, label: `nft -f (table ${table})`, timeoutMs: 10_000})
+    const injectedAt = new Date()
+    let undone: Promise<void> | undefined
+    const undo = () => {
+      undone ??= (async () => {
+        const result = await runner.run('nft', ['delete', 'table', 'inet', table], {label: `nft delete table ${table}`, reject: false, timeoutMs: 10_000})
+        if (result.exitCode !== 0 && (await partition.listWorldTables(this.layout, runner).catch(() => [table])).includes(table)) {
+          throw new RestoreError(`the partition of ${region} could not be removed: ${result.stderr.trim()}`, {hint: `nft delete table inet ${table}`, details: {region, table}})
+        }
+      })()
+      return undone
+    }
+    return {region, mode: 'partition', component, injectedAt, description, undo}
   }
 
   /**
@@ -864,12 +950,12 @@ export class LocalWorld implements World {
     }
     const r = this.regionLayout(region)
     try {
-      await waitForPort(r.etcdClientPort, {host: this.layout.host, timeoutMs: 15_000, what: r.etcdName})
+      await waitForPort(r.etcdClientPort, {host: r.address, timeoutMs: 15_000, what: r.etcdName})
     } catch (error) {
       broken.push((error as Error).message)
     }
     try {
-      await waitForPort(r.patroniApiPort, {host: this.layout.host, timeoutMs: 20_000, what: `Patroni of ${region}`})
+      await waitForPort(r.patroniApiPort, {host: r.address, timeoutMs: 20_000, what: `Patroni of ${region}`})
     } catch (error) {
       broken.push((error as Error).message)
     }

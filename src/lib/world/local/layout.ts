@@ -1,8 +1,9 @@
 import path from 'node:path'
 import type {AtlasConfig, Region} from '../../config/schema.js'
 import type {DatabaseRole} from '../types.js'
+import {UsageError} from '../../errors.js'
 import {pkiPaths} from './pki-paths.js'
-import {monitoringPorts} from '../../monitoring/layout.js'
+import {packagePath} from '../../paths.js'
 
 /**
  * Where every piece of the local world lives: ports (a block of PORTS_PER_REGION
@@ -14,6 +15,13 @@ export const PORTS_PER_REGION = 20
 
 export interface RegionLayout {
   region: Region
+  /**
+   * The loopback address every server of this region binds (etcd, PostgreSQL, Patroni's REST
+   * API): regionAddress(). Distinct per region so nftables can tell the regions apart.
+   */
+  address: string
+  /** the region's block of ports: [firstPort, firstPort + PORTS_PER_REGION) */
+  firstPort: number
   etcdName: string
   etcdClientPort: number
   etcdPeerPort: number
@@ -33,6 +41,7 @@ export interface RegionLayout {
 
 export interface LocalLayout {
   baseDir: string
+  /** the world's own address (local.host): shared services (the S3/SQS emulator) bind it, never a region's */
   host: string
   basePort: number
   /** Patroni scope: the cluster name in the DCS */
@@ -49,6 +58,21 @@ export interface LocalLayout {
   postgresHome: string
 }
 
+/**
+ * Region N's address (N = its index in the config): the world's address local.host =
+ * 127.a.b.c with b + 1 + N in the third octet, so the default 127.0.0.1 gives us
+ * 127.0.1.1, eu 127.0.2.1, witness 127.0.3.1. Linux answers for all of 127.0.0.0/8 on
+ * lo, so nothing has to be configured; the world's address stays for shared services.
+ */
+export function regionAddress(host: string, index: number): string {
+  const octets = host.split('.').map(Number)
+  const third = octets[2] + 1 + index
+  if (octets.length !== 4 || octets[0] !== 127 || third > 255) {
+    throw new UsageError(`local.host ${host} leaves no room for region ${index + 1}'s address (127.a.b+${index + 1}.c must stay within 127.0.0.0/8)`, {hint: 'set local.host to an address with a smaller third octet, such as 127.0.0.1'})
+  }
+  return `127.${octets[1]}.${third}.${octets[3]}`
+}
+
 export function localLayout(config: AtlasConfig, baseDir: string): LocalLayout {
   const abs = path.resolve(baseDir)
   const {host, basePort} = config.local
@@ -57,6 +81,8 @@ export function localLayout(config: AtlasConfig, baseDir: string): LocalLayout {
     const first = basePort + index * PORTS_PER_REGION
     return {
       region,
+      address: regionAddress(host, index),
+      firstPort: first,
       etcdName: `etcd-${region.name}`,
       etcdClientPort: first,
       etcdPeerPort: first + 1,
@@ -89,31 +115,31 @@ export function localLayout(config: AtlasConfig, baseDir: string): LocalLayout {
 }
 
 /** Every port the world listens on, with what listens there (for clear "port busy" errors and the down check). */
-export function allPorts(layout: LocalLayout): Array<{port: number; owner: string}> {
+export function allPorts(layout: LocalLayout): Array<{port: number; owner: string; host: string}> {
   return [
     ...layout.regions.flatMap((r) => [
-      {port: r.etcdClientPort, owner: `${r.etcdName} client`},
-      {port: r.etcdPeerPort, owner: `${r.etcdName} peer`},
-      {port: r.postgresPort, owner: `${r.postgresName} PostgreSQL`},
-      {port: r.patroniApiPort, owner: `${r.postgresName} Patroni REST API`},
+      {port: r.etcdClientPort, owner: `${r.etcdName} client`, host: r.address},
+      {port: r.etcdPeerPort, owner: `${r.etcdName} peer`, host: r.address},
+      {port: r.postgresPort, owner: `${r.postgresName} PostgreSQL`, host: r.address},
+      {port: r.patroniApiPort, owner: `${r.postgresName} Patroni REST API`, host: r.address},
     ]),
-    {port: layout.motoPort, owner: 'moto (S3/SQS/IAM)'},
+    {port: layout.motoPort, owner: 'moto (S3/SQS/IAM)', host: layout.host},
     // the world-level monitoring block after the cloud endpoint (src/lib/monitoring/layout.ts)
     ...monitoringPorts(layout),
   ]
 }
 
 /** etcd serves clients and peers over TLS only, with client certificates required on both. */
-export function etcdClientUrl(layout: LocalLayout, r: RegionLayout): string {
-  return `https://${layout.host}:${r.etcdClientPort}`
+export function etcdClientUrl(_layout: LocalLayout, r: RegionLayout): string {
+  return `https://${r.address}:${r.etcdClientPort}`
 }
 
-export function patroniUrl(layout: LocalLayout, r: RegionLayout): string {
-  return `http://${layout.host}:${r.patroniApiPort}`
+export function patroniUrl(_layout: LocalLayout, r: RegionLayout): string {
+  return `http://${r.address}:${r.patroniApiPort}`
 }
 
 export function initialCluster(layout: LocalLayout): string {
-  return layout.regions.map((r) => `${r.etcdName}=https://${layout.host}:${r.etcdPeerPort}`).join(',')
+  return layout.regions.map((r) => `${r.etcdName}=https://${r.address}:${r.etcdPeerPort}`).join(',')
 }
 
 /**
@@ -121,7 +147,7 @@ export function initialCluster(layout: LocalLayout): string {
  * Clients and peers: TLS with the world's CA, and a certificate it signed required from the other side.
  */
 export function etcdArgs(layout: LocalLayout, r: RegionLayout): string[] {
-  const peer = `https://${layout.host}:${r.etcdPeerPort}`
+  const peer = `https://${r.address}:${r.etcdPeerPort}`
   const client = etcdClientUrl(layout, r)
   const pki = pkiPaths(layout)
   const member = pki.etcdMember(r)
@@ -187,21 +213,35 @@ export function rolePassword(secrets: DatabaseSecrets, role: DatabaseRole): stri
 }
 
 /**
+ * The source addresses TCP connections of the world arrive from. Linux gives a connection
+ * to any 127/8 address the source address of lo's route, 127.0.0.1, unless the client binds
+ * another (libpq, Patroni and the workload cannot), so that is where everything comes from;
+ * the world's and the regions' own addresses are admitted too, for clients that do bind.
+ * Nothing outside loopback ever is.
+ */
+export function clientAddresses(layout: LocalLayout): string[] {
+  return [...new Set(['127.0.0.1', layout.host, ...layout.regions.map((r) => r.address)])]
+}
+
+/**
  * pg_hba.conf, whole: peer on the socket for the postgres OS user, TLS (`hostssl`) for
  * every TCP connection and no plain `host` line, so a connection without TLS finds no
  * entry and is refused. The superuser and the replication user need a password and a
  * client certificate whose CN is their name (clientcert=verify-full): their password
  * sits in Patroni's configuration on every node, so it alone must not be enough.
+ * Each rule admits exactly the addresses of clientAddresses(), one /32 each.
  */
 export function pgHba(layout: LocalLayout): string[] {
-  const net = `${layout.host}/32`
-  return [
-    'local all postgres peer',
-    'local all all scram-sha-256',
-    `hostssl replication replicator ${net} scram-sha-256 clientcert=verify-full`,
-    `hostssl all postgres ${net} scram-sha-256 clientcert=verify-full`,
-    `hostssl all ${ROLE_NAMES.ledger},${ROLE_NAMES.verify},${MONITOR_ROLE} ${net} scram-sha-256`,
-  ]
+  const lines = ['local all postgres peer', 'local all all scram-sha-256']
+  for (const address of clientAddresses(layout)) {
+    const net = `${address}/32`
+    lines.push(
+      `hostssl replication replicator ${net} scram-sha-256 clientcert=verify-full`,
+      `hostssl all postgres ${net} scram-sha-256 clientcert=verify-full`,
+      `hostssl all ${ROLE_NAMES.ledger},${ROLE_NAMES.verify},${MONITOR_ROLE} ${net} scram-sha-256`,
+    )
+  }
+  return lines
 }
 
 /** Seconds between the watchdog firing and the leader lease expiring (Patroni's safety_margin). */
@@ -216,7 +256,7 @@ export const WATCHDOG_SAFETY_MARGIN = 2
  * and another node is promoted, so an orphaned primary never serves past its lease.
  */
 export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: DatabaseSecrets, binDir: string): Record<string, unknown> {
-  const host = layout.host
+  const host = r.address
   const pki = pkiPaths(layout)
   const server = pki.postgresServer(r)
   // libpq settings of Patroni's own connections: verify the server, present the user's certificate
@@ -230,7 +270,7 @@ export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: Dat
     // every member; Patroni discovers the cluster from them (pinning each node to its own region's member,
     // use_proxies, made a frozen witness stall writes for 8 s instead of 3 s: measured with bench/chaos)
     etcd3: {
-      hosts: layout.regions.map((x) => `${host}:${x.etcdClientPort}`),
+      hosts: layout.regions.map((x) => `${x.address}:${x.etcdClientPort}`),
       protocol: 'https',
       cacert: pki.postgresCaCert,
       cert: pki.patroniEtcdClient.cert,
@@ -322,5 +362,68 @@ export function databaseUrl(layout: LocalLayout, r: RegionLayout, secrets: Datab
   }
   // URLSearchParams would encode the slashes of the paths; libpq and tlsOptions read them either way, people read them better raw
   const query = [...params].map(([k, v]) => `${k}=${encodeURIComponent(v).replaceAll('%2F', '/')}`).join('&')
-  return `postgres://${ROLE_NAMES[role]}:${encodeURIComponent(rolePassword(secrets, role))}@${layout.host}:${r.postgresPort}/${database}?${query}`
+  return `postgres://${ROLE_NAMES[role]}:${encodeURIComponent(rolePassword(secrets, role))}@${r.address}:${r.postgresPort}/${database}?${query}`
+}
+
+/** the monitoring block starts this far after the cloud endpoint's port */
+const MONITORING_PORT_OFFSET = 10
+
+export interface ExporterLayout {
+  region: RegionLayout
+  name: string
+  port: number
+}
+
+export interface MonitoringLayout {
+  host: string
+  prometheusPort: number
+  alertmanagerPort: number
+  /** a workload run by atlas (blast-radius, `atlas workload`) serves its counters here while it runs */
+  workloadMetricsPort: number
+  exporters: ExporterLayout[]
+  configDir: string
+  prometheusConfigFile: string
+  alertmanagerConfigFile: string
+  prometheusDataDir: string
+  alertmanagerDataDir: string
+  /** the monitoring role's password for the exporters (0600), read by them through DATA_SOURCE_PASS_FILE */
+  exporterPasswordFile: string
+  /** the local world's alert rules, shipped with atlas */
+  rulesFile: string
+}
+
+/**
+ * Where the local world's monitoring lives: a world-level port block after the
+ * cloud endpoint (moto takes motoPort and motoPort + 1), so the regions' blocks
+ * keep their size; configs under <baseDir>/monitoring, data under <baseDir>/data.
+ * Pure, like the world's layout: every `up`, `status` and `down` finds the same.
+ */
+export function monitoringLayout(layout: LocalLayout): MonitoringLayout {
+  const first = layout.motoPort + MONITORING_PORT_OFFSET
+  const configDir = path.join(layout.baseDir, 'monitoring')
+  return {
+    host: layout.host,
+    prometheusPort: first,
+    alertmanagerPort: first + 1,
+    workloadMetricsPort: first + 2,
+    exporters: layout.regions.map((r, i) => ({region: r, name: `postgres-exporter-${r.region.name}`, port: first + 3 + i})),
+    configDir,
+    prometheusConfigFile: path.join(configDir, 'prometheus.yml'),
+    alertmanagerConfigFile: path.join(configDir, 'alertmanager.yml'),
+    prometheusDataDir: path.join(layout.dataDir, 'prometheus'),
+    alertmanagerDataDir: path.join(layout.dataDir, 'alertmanager'),
+    exporterPasswordFile: path.join(configDir, 'exporter-password'),
+    rulesFile: packagePath('monitoring', 'local', 'alert-rules.yaml'),
+  }
+}
+
+/** The monitoring block's ports, with what listens there (allPorts includes them). */
+export function monitoringPorts(layout: LocalLayout): Array<{port: number; owner: string; host: string}> {
+  const m = monitoringLayout(layout)
+  return [
+    {port: m.prometheusPort, owner: 'monitoring: Prometheus', host: m.host},
+    {port: m.alertmanagerPort, owner: 'monitoring: Alertmanager', host: m.host},
+    {port: m.workloadMetricsPort, owner: 'monitoring: workload metrics', host: m.host},
+    ...m.exporters.map((e) => ({port: e.port, owner: `monitoring: ${e.name}`, host: m.host})),
+  ]
 }

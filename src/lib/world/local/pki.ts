@@ -12,20 +12,26 @@ import {access, chmod, chown, mkdir, readdir, rm, writeFile} from 'node:fs/promi
 import path from 'node:path'
 import type {OsUser} from '../../proc/index.js'
 import type {CommandRunner} from '../../tools/runner.js'
-import type {LocalLayout} from './layout.js'
+import type {LocalLayout, RegionLayout} from './layout.js'
 import {pkiPaths, type CertPair, type PkiPaths} from './pki-paths.js'
 
 export {pkiPaths} from './pki-paths.js'
 
-/** Subject alternative names of a server on the layout's address: verify-full checks the client's host against them. */
-export function serverNames(layout: LocalLayout): string[] {
-  const ips = [...new Set([layout.host, '127.0.0.1'])].filter((h) => /^[\d.]+$/.test(h) || h.includes(':'))
-  const dns = [...new Set(['localhost', ...(/^[\d.]+$/.test(layout.host) || layout.host.includes(':') ? [] : [layout.host])])]
-  return [...ips.map((ip) => `IP:${ip}`), ...dns.map((d) => `DNS:${d}`)]
+/**
+ * Subject alternative names of a region's certificate: the one address its servers listen on,
+ * which verify-full checks the client's host against. An etcd member's certificate is also its
+ * client certificate towards the other members, and etcd checks a peer's certificate against
+ * the address the connection comes from: 127.0.0.1, the source of every loopback connection
+ * (layout.ts clientAddresses), so peer certificates name it too.
+ */
+export function serverNames(r: RegionLayout, usage: 'server' | 'peer' = 'server'): string[] {
+  return usage === 'peer' && r.address !== '127.0.0.1' ? [`IP:${r.address}`, 'IP:127.0.0.1'] : [`IP:${r.address}`]
 }
 
 interface Leaf {
   pair: CertPair
+  /** the region whose servers present it (server and peer certificates) */
+  region?: RegionLayout
   cn: string
   usage: 'server' | 'client' | 'peer'
   /** owned by the postgres OS user */
@@ -34,8 +40,8 @@ interface Leaf {
 
 function leaves(layout: LocalLayout, paths: PkiPaths): Leaf[] {
   return [
-    ...layout.regions.map((r): Leaf => ({pair: paths.etcdMember(r), cn: r.etcdName, usage: 'peer', postgres: false})),
-    ...layout.regions.map((r): Leaf => ({pair: paths.postgresServer(r), cn: r.postgresName, usage: 'server', postgres: true})),
+    ...layout.regions.map((r): Leaf => ({pair: paths.etcdMember(r), cn: r.etcdName, usage: 'peer', postgres: false, region: r})),
+    ...layout.regions.map((r): Leaf => ({pair: paths.postgresServer(r), cn: r.postgresName, usage: 'server', postgres: true, region: r})),
     {pair: paths.atlasEtcdClient, cn: 'atlas', usage: 'client', postgres: false},
     {pair: paths.atlasPostgresClient, cn: 'postgres', usage: 'client', postgres: false},
     {pair: paths.patroniSuperuser, cn: 'postgres', usage: 'client', postgres: true},
@@ -74,7 +80,6 @@ export async function ensurePki(layout: LocalLayout, runner: CommandRunner, user
     await openssl(['req', '-x509', ...CURVE, '-keyout', paths.caKey, '-out', paths.caCert, '-days', '3650', '-sha256', '-subj', `/CN=atlas ${layout.scope} local world CA (${layout.basePort})`, '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:0', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'])
     issued++
   }
-  const names = serverNames(layout).join(',')
   for (const leaf of leaves(layout, paths)) {
     // a new CA invalidates every certificate signed by an old one
     if (!freshCa && (await exists(leaf.pair.cert)) && (await exists(leaf.pair.key))) continue
@@ -83,7 +88,7 @@ export async function ensurePki(layout: LocalLayout, runner: CommandRunner, user
       'basicConstraints=critical,CA:FALSE',
       'keyUsage=critical,digitalSignature',
       `extendedKeyUsage=${leaf.usage === 'server' ? 'serverAuth' : leaf.usage === 'client' ? 'clientAuth' : 'serverAuth,clientAuth'}`,
-      ...(leaf.usage === 'client' ? [] : [`subjectAltName=${names}`]),
+      ...(leaf.region ? [`subjectAltName=${serverNames(leaf.region, leaf.usage === 'peer' ? 'peer' : 'server').join(',')}`] : []),
       '',
     ].join('\n')
     await writeFile(`${base}.ext`, ext, {mode: 0o600})
