@@ -9,6 +9,8 @@ bash scripts/setup.sh || exit $?
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 npx tsc --noEmit -p tsconfig.json || exit $?
+# dependency direction (dependency-cruiser) and dead code (knip)
+npm run --silent lint || exit $?
 # checkov over terraform/, every region's manifests, the Dockerfile and the workflows; npm audit
 bash scripts/scan.sh || exit $?
 npx mocha --timeout 120000 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/control-plane/**/*.test.ts' "$@" 2>&1 | tee "$out"

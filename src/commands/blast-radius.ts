@@ -3,6 +3,7 @@ import {AtlasCommand} from '../lib/command.js'
 import {ExitCode} from '../lib/errors.js'
 import {baseDirFlag, driverFlag, durationFlag} from '../lib/flags.js'
 import type {BlastResult} from '../lib/chaos/blast.js'
+import {FAULT_COMPONENTS, FAULT_MODES, PARTITION_KINDS} from '../lib/world/types.js'
 
 export default class BlastRadius extends AtlasCommand<typeof BlastRadius> {
   static interruptAction = 'restoring the region before exit'
@@ -26,9 +27,9 @@ Ctrl-C restores the region before exiting (exit 130). Exit 4: verify (or the bac
   static flags = {
     driver: driverFlag,
     region: Flags.string({char: 'r', summary: 'Region to break; repeat to break several together.', required: true, multiple: true}),
-    mode: Flags.option({options: ['kill', 'stop', 'partition'] as const, summary: 'kill: SIGKILL and restart; stop: SIGSTOP and SIGCONT; partition: cut the network (see --partition).', default: 'kill' as const})(),
-    partition: Flags.option({options: ['isolate', 'one-way-in', 'one-way-out', 'bridge'] as const, summary: 'With --mode partition: isolate (default: the region and the others cannot reach each other), one-way-in (nothing reaches the region, it still sends), one-way-out (its packets are dropped, it still receives), bridge (it and the other data region cannot see each other, both still see the witness). k3d: isolate only.'})(),
-    component: Flags.option({options: ['region', 'etcd', 'patroni', 'postgres'] as const, summary: 'What to break: the whole region, or one of its components (local world: its etcd member, its Patroni alone, its PostgreSQL alone).', default: 'region' as const})(),
+    mode: Flags.option({options: FAULT_MODES, summary: 'kill: SIGKILL and restart; stop: SIGSTOP and SIGCONT; partition: cut the network (see --partition).', default: 'kill' as const})(),
+    partition: Flags.option({options: PARTITION_KINDS, summary: 'With --mode partition: isolate (default: the region and the others cannot reach each other), one-way-in (nothing reaches the region, it still sends), one-way-out (its packets are dropped, it still receives), bridge (it and the other data region cannot see each other, both still see the witness). k3d: isolate only.'})(),
+    component: Flags.option({options: FAULT_COMPONENTS, summary: 'What to break: the whole region, or one of its components (local world: its etcd member, its Patroni alone, its PostgreSQL alone).', default: 'region' as const})(),
     duration: durationFlag({summary: 'How long the region stays broken.', default: '30s', range: {min: '1s', max: '24h'}}),
     workload: Flags.boolean({summary: 'Run the transfer workload during the fault (--no-workload to only break and restore).', default: true, allowNo: true}),
     force: Flags.boolean({summary: 'Break it even if quorum would be lost.', default: false}),

@@ -1,7 +1,7 @@
 import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {redactObject, redact} from '../redact.js'
-import type {BlastResult} from '../chaos/blast.js'
+import type {BlastResult} from '../chaos/types.js'
 import {backupCheckFailed, backupCheckMarkdown, describeBackupCheck} from '../backup/check.js'
 import {writePicture, type PictureInput} from './picture.js'
 import {formatAlertsMarkdown, formatAlertsSummary} from '../monitoring/chaos.js'

@@ -2,7 +2,7 @@ import type {AtlasConfig, Region} from '../config/schema.js'
 import type {ClusterHealth} from '../health/model.js'
 import type {PlannedCommand} from '../tools/runner.js'
 import type {CloudEndpoint, RegionEndpoints} from '../model/endpoints.js'
-import type {AlertEvent, MonitoringStatus, WorldMonitoring} from '../monitoring/types.js'
+import type {MonitoringStatus, WorldMonitoring} from '../monitoring/types.js'
 
 /**
  * What every command needs from a world. The local world (real processes on
@@ -10,18 +10,19 @@ import type {AlertEvent, MonitoringStatus, WorldMonitoring} from '../monitoring/
  * commands never reach past it into driver details.
  */
 export type DriverKind = 'local' | 'k3d'
-export type FaultMode = 'kill' | 'stop' | 'partition'
+export const FAULT_MODES = ['kill', 'stop', 'partition'] as const
+export type FaultMode = (typeof FAULT_MODES)[number]
 /** what of a region a fault hits: all of it, or one component (the local world's processes) */
-export type FaultComponent = 'region' | 'etcd' | 'patroni' | 'postgres'
-export const FAULT_COMPONENTS: readonly FaultComponent[] = ['region', 'etcd', 'patroni', 'postgres']
+export const FAULT_COMPONENTS = ['region', 'etcd', 'patroni', 'postgres'] as const
+export type FaultComponent = (typeof FAULT_COMPONENTS)[number]
 /**
  * The shape of a partition: isolate (the region and the others cannot reach each other),
  * one-way-in (nothing reaches the region; it still sends), one-way-out (the region's packets
  * are dropped; it still receives), bridge (the region and the other data regions cannot see
  * each other; both still see the witness).
  */
-export type PartitionKind = 'isolate' | 'one-way-in' | 'one-way-out' | 'bridge'
-export const PARTITION_KINDS: readonly PartitionKind[] = ['isolate', 'one-way-in', 'one-way-out', 'bridge']
+export const PARTITION_KINDS = ['isolate', 'one-way-in', 'one-way-out', 'bridge'] as const
+export type PartitionKind = (typeof PARTITION_KINDS)[number]
 
 export interface ProgressReporter {
   /** a long step starts; returns a function that marks it done (or failed) */
@@ -148,4 +149,3 @@ export interface World {
   readonly monitoring?: WorldMonitoring
 }
 
-export type {AlertEvent}

@@ -4,7 +4,6 @@ import {requiredNodeSANs} from '../../gitops/context.js'
 import {ATLAS_NAMESPACE, K3D_NETWORK_SUBNET, k3dTopology} from '../../gitops/topology.js'
 import {primaryRegion} from '../../config/regions.js'
 
-export {K3D_NETWORK_SUBNET} from '../../gitops/topology.js'
 /** LocalStack's container on the shared network (ansible/roles/localstack defaults). */
 export const LOCALSTACK_CONTAINER = 'atlas-localstack'
 export const DEFAULT_LOCALSTACK_ENDPOINT = 'http://127.0.0.1:4566'

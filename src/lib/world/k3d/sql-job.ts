@@ -36,7 +36,7 @@ export const SQL_JOB_TIMEOUT = '300s'
 /** The SQL Jobs' ServiceAccount: no API token (they only speak SQL). */
 export const SQL_JOB_SERVICE_ACCOUNT = 'atlas-sql'
 /** Pod label the cockroachdb chart's NetworkPolicies admit SQL clients by (values networkPolicy.clientLabel). */
-export const COCKROACH_CLIENT_LABEL = 'atlas.dev/cockroachdb-client'
+const COCKROACH_CLIENT_LABEL = 'atlas.dev/cockroachdb-client'
 
 /** Label that names a SQL Job's own objects (the Job and its script's Secret). */
 export const SQL_JOB_LABEL = 'atlas.dev/job'
