@@ -1,4 +1,4 @@
-// Bundles @oclif/core into dist/oclif-core.cjs: bin/run.js shows help and the version from this one
+// Bundles @oclif/core's execute() (and what it loads) into dist/oclif-core.cjs: bin/run.js shows help and the version from this one
 // file instead of loading oclif's ~150 modules one by one (bench/startup measures the difference).
 // TypeScript support (ts-node/typescript) is left out: the built CLI runs JavaScript only.
 import {build} from 'esbuild'
@@ -7,7 +7,7 @@ import {fileURLToPath} from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 await build({
-  stdin: {contents: "module.exports = require('@oclif/core')", resolveDir: root, loader: 'js', sourcefile: 'oclif-core-entry.cjs'},
+  stdin: {contents: "module.exports = require('@oclif/core/execute')", resolveDir: root, loader: 'js', sourcefile: 'oclif-core-entry.cjs'},
   bundle: true,
   platform: 'node',
   format: 'cjs',

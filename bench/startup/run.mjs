@@ -3,6 +3,7 @@
 // which a busy machine distorts less than wall time).
 // Cold = first run with empty oclif cache/data dirs; warm = median of repeated runs, the cases interleaved.
 // Prints a table and a JSON line; never asserts (benchmarks are reported, not tested).
+//   npm run build && node bench/startup/run.mjs   (BENCH_RUNS, BENCH_COMPARE, BENCH_DOCTOR)
 import {spawnSync} from 'node:child_process'
 import {existsSync, mkdtempSync, rmSync} from 'node:fs'
 import os from 'node:os'
@@ -18,6 +19,8 @@ const cases = {
   'node -e 0': ['-e', '0'],
   'atlas --help': [cli, '--help'],
   'atlas up --help': [cli, 'up', '--help'],
+  // BENCH_COMPARE=<another checkout, built>: its --help in the same sitting, for a before/after
+  ...(process.env.BENCH_COMPARE ? {'compared --help': [path.join(path.resolve(process.env.BENCH_COMPARE), 'bin', 'run.js'), '--help']} : {}),
   // slow (it runs every tool's --version): only with BENCH_DOCTOR=1
   ...(process.env.BENCH_DOCTOR ? {'atlas doctor --json': [cli, 'doctor', '--json']} : {}),
 }
