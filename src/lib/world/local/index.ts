@@ -138,6 +138,8 @@ export class LocalWorld implements World {
     // commit waits for any streaming standby), so the schema and the backup repository are made
     // while the standbys are cloned and catch up; their steps below report them in order.
     let early: {schema: Promise<string>; repository?: Promise<void>} | undefined
+    // a failed Patroni step stops the wait for a leader, so nothing starts behind the error
+    const stopEarly = new AbortController()
     const startEarly = (leaderUp: Promise<void>) => {
       const schema = leaderUp.then(() => this.createLedgerSchema())
       schema.catch(() => {})
@@ -156,10 +158,11 @@ export class LocalWorld implements World {
         await this.waitForInitializeKey(options.signal)
       }
       await Promise.all(patronis.filter((p) => p !== primaryProc).map((p) => this.startProcess(runner, p, user)))
-      startEarly(this.waitForLeader({timeoutMs: 60_000, signal: options.signal}))
+      startEarly(this.waitForLeader({timeoutMs: 60_000, signal: options.signal ? AbortSignal.any([options.signal, stopEarly.signal]) : stopEarly.signal}))
       const health = await this.waitConverged({timeoutMs: 60_000, signal: options.signal})
       done({note: `database leader ${health.leaderRegion}; etcd leader ${health.groups.find((g) => g.group === 'etcd')?.leaderRegion}`})
     } catch (error) {
+      stopEarly.abort()
       done({error: error as Error})
       throw error
     }
