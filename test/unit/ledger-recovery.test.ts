@@ -8,21 +8,21 @@ describe('AcknowledgementTracker (RTO: first acknowledged write issued after the
   it('ignores acknowledgements of transfers issued before the fault (their reply was on the wire)', async () => {
     const tracker = new AcknowledgementTracker()
     const waiting = tracker.waitForIssuedAfter(fault, {timeoutMs: 1000})
-    tracker.record(at(30), at(-20).getTime())
-    tracker.record(at(7500), at(7100).getTime())
+    tracker.record(at(30).getTime(), at(-20).getTime())
+    tracker.record(at(7500).getTime(), at(7100).getTime())
     expect((await waiting).getTime() - fault.getTime()).to.equal(7500)
   })
 
   it('answers at once from acknowledgements it has already seen', async () => {
     const tracker = new AcknowledgementTracker()
-    tracker.record(at(900), at(800).getTime())
+    tracker.record(at(900).getTime(), at(800).getTime())
     expect((await tracker.waitForIssuedAfter(fault)).getTime()).to.equal(at(900).getTime())
   })
 
   it('keeps bounded memory: only the most recent acknowledgements are searched', async () => {
     const tracker = new AcknowledgementTracker(4)
-    tracker.record(at(100), at(50).getTime()) // pushed out of the ring by the four below
-    for (let i = 0; i < 4; i++) tracker.record(at(-1000 + i), at(-2000).getTime())
+    tracker.record(at(100).getTime(), at(50).getTime()) // pushed out of the ring by the four below
+    for (let i = 0; i < 4; i++) tracker.record(at(-1000 + i).getTime(), at(-2000).getTime())
     const error = await tracker.waitForIssuedAfter(fault, {timeoutMs: 20}).catch((e: unknown) => e)
     expect((error as Error).message).to.match(/was acknowledged within 20 ms/)
   })

@@ -238,14 +238,26 @@ export async function connectLedger(input: string | string[], options: ConnectOp
     throw refusal
   }
   const target = function () {} as unknown as LedgerSql
+  // methods bound to the current pool, made once per pool (not once per call: sql.unsafe runs per transfer)
+  let bound = new Map<string | symbol, unknown>()
+  let boundTo = current
   return new Proxy(target, {
     apply: (_t, _this, args) => (current as unknown as (...a: unknown[]) => unknown)(...args),
     get: (_t, prop) => {
       if (prop === 'renew') return renew
       if (prop === 'generation') return generation
       if (prop === 'end') return end
+      if (boundTo !== current) {
+        bound = new Map()
+        boundTo = current
+      }
+      let method = bound.get(prop)
+      if (method !== undefined) return method
       const value = Reflect.get(current as object, prop)
-      return typeof value === 'function' ? value.bind(current) : value
+      if (typeof value !== 'function') return value
+      method = value.bind(current)
+      bound.set(prop, method)
+      return method
     },
   }) as LedgerSql
 }

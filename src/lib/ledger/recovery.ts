@@ -18,12 +18,13 @@ export class AcknowledgementTracker {
     this.ring = new Float64Array(capacity * 2)
   }
 
-  /** a new commit acknowledged at `at` of a transfer issued at `issuedAt` (ms since the epoch) */
-  record(at: Date, issuedAt: number): void {
+  /** a new commit acknowledged at `atMs` of a transfer issued at `issuedAt` (both ms since the epoch) */
+  record(atMs: number, issuedAt: number): void {
     const slot = (this.count++ % this.capacity) * 2
-    this.ring[slot] = at.getTime()
+    this.ring[slot] = atMs
     this.ring[slot + 1] = issuedAt
-    for (const waiter of this.waiters) if (issuedAt > waiter.after) waiter.resolve(at)
+    if (this.waiters.size === 0) return
+    for (const waiter of this.waiters) if (issuedAt > waiter.after) waiter.resolve(new Date(atMs))
   }
 
   /** no more acknowledgements will come (the workload ended): pending waiters fail with this reason */

@@ -59,13 +59,13 @@ export class RunLogWriter {
   }
 }
 
-export function attemptLine(request: TransferRequest): string {
-  return `attempt\t${request.id}\t${request.from}\t${request.to}\t${request.amount}\t${Date.now()}\n`
+export function attemptLine(request: TransferRequest, at = Date.now()): string {
+  return `attempt\t${request.id}\t${request.from}\t${request.to}\t${request.amount}\t${at}\n`
 }
 
-export function outcomeLine(id: string, event: Exclude<RunLogEvent, 'attempt'>, reason?: string): string {
+export function outcomeLine(id: string, event: Exclude<RunLogEvent, 'attempt'>, reason?: string, at = Date.now()): string {
   const safeReason = reason ? `\t${reason.replace(/[\t\n\r]+/g, ' ').slice(0, 200)}` : ''
-  return `${event}\t${id}\t${Date.now()}${safeReason}\n`
+  return `${event}\t${id}\t${at}${safeReason}\n`
 }
 
 /** What the run log says about one id, strongest evidence first. */

@@ -119,7 +119,7 @@ export function validateTransfer(request: TransferRequest): string | undefined {
  * (the first never committed). If no retry settles it, the outcome is "unknown".
  */
 export async function transfer(sql: LedgerSql, request: TransferRequest, options: TransferOptions = {}): Promise<TransferResult> {
-  const policy = {...DEFAULT_RETRY_POLICY, ...options.retry}
+  const policy = options.retry ? {...DEFAULT_RETRY_POLICY, ...options.retry} : DEFAULT_RETRY_POLICY
   const started = performance.now()
   const deadline = Date.now() + policy.deadlineMs
   const done = (outcome: TransferOutcome, attempts: number, extra: Partial<TransferResult> = {}): TransferResult => ({
@@ -143,7 +143,13 @@ export async function transfer(sql: LedgerSql, request: TransferRequest, options
     try {
       // one statement = one implicit SERIALIZABLE transaction (the session default, see connectLedger):
       // a single round trip, and no pinned connection that a crash could leave half-used
-      const moved = await watched(sql, policy.attemptTimeoutMs, sql.unsafe(q.TRANSFER, [request.id, request.from, request.to, request.amount, request.originRegion], PREPARED))
+      const watch = watchAttempt(sql, policy.attemptTimeoutMs, generation)
+      let moved
+      try {
+        moved = await sql.unsafe(q.TRANSFER, [request.id, request.from, request.to, request.amount, request.originRegion], PREPARED)
+      } finally {
+        watch?.inFlight.delete(watch.entry)
+      }
       if (moved.length === 2) return done('applied', attempt)
       if (moved.length !== 0) return done(ambiguous ? 'unknown' : 'failed', attempt, {reason: `transfer touched ${moved.length} accounts, expected 2`})
       // the key exists: the same transfer (already applied), or a different one reusing the key?
@@ -190,8 +196,9 @@ interface Watchdog {
 }
 const watchdogs = new WeakMap<LedgerSql, Watchdog>()
 
-async function watched<T>(sql: LedgerSql, timeoutMs: number, statement: Promise<T>): Promise<T> {
-  if (!sql.renew) return statement
+/** registers one attempt with its pool's watchdog (created on first use); the caller removes the entry when the attempt settles */
+function watchAttempt(sql: LedgerSql, timeoutMs: number, generation: number): {inFlight: Set<WatchedAttempt>; entry: WatchedAttempt} | undefined {
+  if (!sql.renew) return undefined
   let dog = watchdogs.get(sql)
   if (!dog) {
     const inFlight = new Set<WatchedAttempt>()
@@ -208,13 +215,9 @@ async function watched<T>(sql: LedgerSql, timeoutMs: number, statement: Promise<
     dog = {inFlight, timer}
     watchdogs.set(sql, dog)
   }
-  const entry = {deadline: performance.now() + timeoutMs, generation: sql.generation ?? 0}
+  const entry = {deadline: performance.now() + timeoutMs, generation}
   dog.inFlight.add(entry)
-  try {
-    return await statement
-  } finally {
-    dog.inFlight.delete(entry)
-  }
+  return {inFlight: dog.inFlight, entry}
 }
 
 /** false when aborted */

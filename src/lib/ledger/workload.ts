@@ -10,7 +10,7 @@ import {attemptLine, outcomeLine, RunLogWriter} from './runlog.js'
 import {registerRunDir} from './runlogs.js'
 import {requireMint} from './schema.js'
 import {LatencyHistogram} from './stats.js'
-import {isAcknowledged, transfer, type RetryPolicy, type TransferOutcome, type TransferRequest} from './transfer.js'
+import {isAcknowledged, transfer, type RetryPolicy, type TransferOutcome, type TransferRequest, type TransferResult} from './transfer.js'
 
 export interface WorkloadOptions {
   /** direct mode: database URL(s); several hosts = reconnect to whichever is writable */
@@ -171,8 +171,9 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
   const unknownRequests: TransferRequest[] = []
   const MAX_UNKNOWN_KEPT = 100_000
   const recentErrors: string[] = []
-  let firstAckAt: Date | undefined
-  let lastAckAt: Date | undefined
+  /** ms since the epoch */
+  let firstAckAt: number | undefined
+  let lastAckAt: number | undefined
   let lastProgress = {at: performance.now(), done: 0}
   let windowTps = 0
   const recovery = new AcknowledgementTracker()
@@ -212,8 +213,8 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
       tps: round(windowTps, 1),
       averageTps: round(elapsedSeconds > 0 ? completed() / elapsedSeconds : 0, 1),
       latencyMs: {p50: round(histogram.percentile(0.5), 2), p99: round(histogram.percentile(0.99), 2), max: round(histogram.max, 2)},
-      firstAcknowledgedAt: firstAckAt?.toISOString(),
-      lastAcknowledgedAt: lastAckAt?.toISOString(),
+      firstAcknowledgedAt: firstAckAt === undefined ? undefined : new Date(firstAckAt).toISOString(),
+      lastAcknowledgedAt: lastAckAt === undefined ? undefined : new Date(lastAckAt).toISOString(),
       recentErrors: [...recentErrors],
     }
   }
@@ -234,10 +235,10 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
     if (recentErrors.length > 5) recentErrors.shift()
   }
   /** an acknowledgement; only new commits (and sent requests) tell when writes came back */
-  const acknowledged = (at: Date, issuedAt: number, newCommit: boolean) => {
-    firstAckAt ??= at
-    lastAckAt = at
-    if (newCommit) recovery.record(at, issuedAt)
+  const acknowledged = (atMs: number, issuedAt: number, newCommit: boolean) => {
+    firstAckAt ??= atMs
+    lastAckAt = atMs
+    if (newCommit) recovery.record(atMs, issuedAt)
   }
 
   // one global schedule for --rate: each transfer takes the next free slot
@@ -257,14 +258,38 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
     return {id: randomUUID(), from, to, amount: randomInt(1, maxAmount + 1), originRegion}
   }
 
+  /** counts a finished direct-mode transfer (its outcome line is already in the run log) */
+  const account = (request: TransferRequest, done: TransferResult, issuedAt: number, atMs: number) => {
+    counters.retries += done.retries
+    if (isAcknowledged(done.outcome)) {
+      histogram.record(done.latencyMs)
+      if (done.outcome === 'applied') counters.applied++
+      else counters.alreadyApplied++
+      acknowledged(atMs, issuedAt, done.outcome === 'applied')
+    } else {
+      if (done.outcome === 'rejected') counters.rejected++
+      else if (done.outcome === 'failed') counters.failed++
+      else {
+        counters.unknown++
+        if (unknownRequests.length < MAX_UNKNOWN_KEPT) unknownRequests.push(request)
+      }
+      noteError(done.reason)
+    }
+    options.onOutcome?.({id: request.id, outcome: done.outcome, at: new Date(atMs), latencyMs: done.latencyMs})
+  }
+
   const worker = async () => {
     // A finished transfer's outcome line is written together with the next attempt line
     // (one write(2) instead of two); it is counted and reported only once written.
-    let pending: {line: string; account: () => void} | undefined
+    let pending: {line: string; request: TransferRequest; result: TransferResult; issuedAt: number; atMs: number} | undefined
+    let pendingSent: {line: string; account: () => void} | undefined
     const flush = (next = '') => {
-      log.lines((pending?.line ?? '') + next)
-      pending?.account()
+      const line = pending?.line ?? pendingSent?.line ?? ''
+      if (line || next) log.lines(line + next)
+      if (pending) account(pending.request, pending.result, pending.issuedAt, pending.atMs)
+      pendingSent?.account()
       pending = undefined
+      pendingSent = undefined
     }
     try {
       for (;;) {
@@ -281,22 +306,22 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
         }
         const request = nextRequest()
         const issuedAt = Date.now()
-        flush(attemptLine(request))
+        flush(attemptLine(request, issuedAt))
         counters.attempted++
         counters.inFlight++
-        const t0 = performance.now()
         if (via === 'queue') {
+          const t0 = performance.now()
           const sent = await options.queue!.send(request)
           counters.inFlight--
           const latencyMs = performance.now() - t0
           const event = sent.ok ? 'sent' : sent.ambiguous ? 'unknown' : 'failed'
-          pending = {
+          pendingSent = {
             line: outcomeLine(request.id, event, sent.ok ? undefined : sent.reason),
             account: () => {
               histogram.record(latencyMs)
               if (sent.ok) {
                 counters.sent++
-                acknowledged(new Date(), issuedAt, true)
+                acknowledged(Date.now(), issuedAt, true)
               } else {
                 counters[event === 'unknown' ? 'unknown' : 'failed']++
                 noteError(sent.reason)
@@ -312,33 +337,12 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
         } finally {
           counters.inFlight--
         }
-        const done = result
-        const at = new Date()
-        pending = {
-          line: outcomeLine(request.id, done.outcome, done.reason),
-          account: () => {
-            counters.retries += done.retries
-            if (isAcknowledged(done.outcome)) {
-              histogram.record(done.latencyMs)
-              if (done.outcome === 'applied') counters.applied++
-              else counters.alreadyApplied++
-              acknowledged(at, issuedAt, done.outcome === 'applied')
-            } else {
-              if (done.outcome === 'rejected') counters.rejected++
-              else if (done.outcome === 'failed') counters.failed++
-              else {
-                counters.unknown++
-                if (unknownRequests.length < MAX_UNKNOWN_KEPT) unknownRequests.push(request)
-              }
-              noteError(done.reason)
-            }
-            options.onOutcome?.({id: request.id, outcome: done.outcome, at, latencyMs: done.latencyMs})
-          },
-        }
-        if (options.audit && isAcknowledged(done.outcome)) {
+        const atMs = Date.now()
+        pending = {line: outcomeLine(request.id, result.outcome, result.reason, atMs), request, result, issuedAt, atMs}
+        if (options.audit && isAcknowledged(result.outcome)) {
           flush()
           try {
-            await options.audit.record(request, at)
+            await options.audit.record(request, new Date(atMs))
           } catch (error) {
             counters.auditErrors++
             noteError(`audit: ${(error as Error).message}`)

@@ -131,20 +131,37 @@ export class LocalWorld implements World {
     }
 
     done = progress.step('start etcd (one member per region) and moto')
+    let motoReady: Promise<void> = Promise.resolve()
     try {
       await Promise.all(missing.filter((p) => p.kind !== 'patroni').map((p) => this.startProcess(runner, p, user)))
+      // moto loads its snapshot and replays its journal before it listens: allow for a large state.
+      // Only the cloud steps need it, so PostgreSQL does not wait for it (awaited there)
+      motoReady = waitForPort(this.layout.motoPort, {host: this.layout.host, timeoutMs: 120_000, what: 'moto', signal: options.signal})
+      motoReady.catch(() => {})
       await this.waitEtcdQuorum(options.signal)
-      // moto loads its snapshot and replays its journal before it listens: allow for a large state
-      await waitForPort(this.layout.motoPort, {host: this.layout.host, timeoutMs: 120_000, what: 'moto', signal: options.signal})
-      done({note: `etcd on ${this.layout.regions.map((r) => r.etcdClientPort).join(', ')}; moto on ${this.layout.motoPort}`})
+      done({note: `etcd on ${this.layout.regions.map((r) => r.etcdClientPort).join(', ')}; moto on ${this.layout.motoPort} (starting)`})
     } catch (error) {
       done({error: error as Error})
       throw error
     }
 
     done = progress.step('start PostgreSQL under Patroni (synchronous replication)')
-    const provisioning = this.provisionCloud()
+    const provisioning = motoReady.then(() => this.provisionCloud())
     provisioning.catch(() => {})
+    const withBackups = await backupsAvailable()
+    // The leader takes writes before its standbys are in sync (synchronous_mode_strict: until then a
+    // commit waits for any streaming standby), so the schema and the backup repository are made
+    // while the standbys are cloned and catch up; their steps below report them in order.
+    let early: {schema: Promise<string>; repository?: Promise<void>} | undefined
+    // a failed Patroni step stops the wait for a leader, so nothing starts behind the error
+    const stopEarly = new AbortController()
+    const startEarly = (leaderUp: Promise<void>) => {
+      const schema = leaderUp.then(() => this.createLedgerSchema())
+      schema.catch(() => {})
+      const repository = withBackups ? Promise.all([leaderUp, motoReady]).then(() => backups.ensureRepository()) : undefined
+      repository?.catch(() => {})
+      early = {schema, repository}
+    }
     try {
       await this.writePatroniConfigs(secrets, user)
       const patronis = missing.filter((p) => p.kind === 'patroni')
@@ -156,9 +173,11 @@ export class LocalWorld implements World {
         await this.waitForInitializeKey(options.signal)
       }
       await Promise.all(patronis.filter((p) => p !== primaryProc).map((p) => this.startProcess(runner, p, user)))
+      startEarly(this.waitForLeader({timeoutMs: 60_000, signal: options.signal ? AbortSignal.any([options.signal, stopEarly.signal]) : stopEarly.signal}))
       const health = await this.waitConverged({timeoutMs: 60_000, signal: options.signal})
       done({note: `database leader ${health.leaderRegion}; etcd leader ${health.groups.find((g) => g.group === 'etcd')?.leaderRegion}`})
     } catch (error) {
+      stopEarly.abort()
       done({error: error as Error})
       throw error
     }
@@ -176,11 +195,17 @@ export class LocalWorld implements World {
       done({error: error as Error})
       throw error
     }
-    await this.initLedgerSchema(progress)
-    if (await backupsAvailable()) {
+    done = progress.step('initialise the ledger schema and mint the accounts')
+    try {
+      done({note: await (early?.schema ?? this.createLedgerSchema())})
+    } catch (error) {
+      done({error: error as Error})
+      throw error
+    }
+    if (withBackups) {
       done = progress.step(`create the backup repository (pgBackRest stanza ${backups.b.stanza} in s3://${backups.b.bucket})`)
       try {
-        await backups.ensureRepository()
+        await (early?.repository ?? backups.ensureRepository())
         done({})
       } catch (error) {
         done({error: error as Error})
@@ -261,19 +286,15 @@ export class LocalWorld implements World {
     return {driver: 'local', started: false, dryRun: true, plan: steps.flatMap((st) => st.commands), steps, missingTools: [...missingTools], regions: await this.endpoints(), durationSeconds: 0}
   }
 
-  /** Creates the ledger schema and mints the opening balances (idempotent: the ledger library records both). */
-  private async initLedgerSchema(progress: NonNullable<WorldOperationOptions['progress']>): Promise<void> {
-    const done = progress.step('initialise the ledger schema and mint the accounts')
+  /** Creates the ledger schema and mints the opening balances (idempotent: the ledger library records both); returns what it did. */
+  private async createLedgerSchema(): Promise<string> {
     const [{connectLedger}, {initLedger}, {ensureRoles}] = await Promise.all([import('../../ledger/db.js'), import('../../ledger/schema.js'), import('./roles.js')])
     // the superuser's one use outside Patroni: the schema, the mint and the least-privilege roles
     const sql = await connectLedger(await this.databaseUrls('admin'), {max: 1, applicationName: 'atlas-up'})
     try {
       const result = await initLedger(sql, {accounts: this.config.ledger.accounts, openingBalance: this.config.ledger.openingBalance, allowNegativeBalances: this.config.ledger.allowNegativeBalances})
       await ensureRoles(sql, await this.secrets())
-      done({note: `${result.minted ? `minted ${result.mint.total} across ${result.mint.accounts} accounts` : 'already minted'}; roles atlas_ledger (transfers) and atlas_verify (read-only)`})
-    } catch (error) {
-      done({error: error as Error})
-      throw error
+      return `${result.minted ? `minted ${result.mint.total} across ${result.mint.accounts} accounts` : 'already minted'}; roles atlas_ledger (transfers) and atlas_verify (read-only)`
     } finally {
       await sql.end({timeout: 5})
     }
@@ -735,6 +756,18 @@ export class LocalWorld implements World {
     if (!etcd.leaderRegion || etcd.members.some((m) => !m.alive || m.role === 'unknown')) return false
     if (!pg.leaderRegion || pg.members.some((m) => !m.alive)) return false
     return pg.members.every((m) => m.role === 'leader' || (m.detail?.syncStandby === true && m.detail?.state !== 'starting' && (m.lag ?? 1) === 0))
+  }
+
+  /** Waits until a Patroni leader runs (it takes writes; its standbys may still be on their way). */
+  private async waitForLeader(options: {timeoutMs: number; signal?: AbortSignal}): Promise<void> {
+    const deadline = Date.now() + options.timeoutMs
+    for (;;) {
+      const pg = (await this.health()).groups.find((g) => g.group === 'patroni')
+      const leader = pg?.members.find((m) => m.role === 'leader' && m.alive)
+      if (leader && leader.detail?.state === 'running') return
+      if (Date.now() > deadline) throw new PreconditionError(`no PostgreSQL leader within ${options.timeoutMs / 1000} s`, {hint: `see ${this.layout.logDir}/patroni-*.log`})
+      await sleep(250, options.signal)
+    }
   }
 
   async waitConverged(options: {timeoutMs?: number; signal?: AbortSignal} = {}): Promise<ClusterHealth> {

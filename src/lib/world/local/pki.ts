@@ -80,9 +80,14 @@ export async function ensurePki(layout: LocalLayout, runner: CommandRunner, user
     await openssl(['req', '-x509', ...CURVE, '-keyout', paths.caKey, '-out', paths.caCert, '-days', '3650', '-sha256', '-subj', `/CN=atlas ${layout.scope} local world CA (${layout.basePort})`, '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:0', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'])
     issued++
   }
-  for (const leaf of leaves(layout, paths)) {
+  // the leaves are independent: a few at a time (each is two short openssl runs)
+  const queue = leaves(layout, paths)
+  const issueNext = async (): Promise<void> => {
+    for (let leaf = queue.shift(); leaf; leaf = queue.shift()) await issueLeaf(leaf)
+  }
+  const issueLeaf = async (leaf: (typeof queue)[number]): Promise<void> => {
     // a new CA invalidates every certificate signed by an old one
-    if (!freshCa && (await exists(leaf.pair.cert)) && (await exists(leaf.pair.key))) continue
+    if (!freshCa && (await exists(leaf.pair.cert)) && (await exists(leaf.pair.key))) return
     const base = leaf.pair.cert.replace(/\.crt$/, '')
     const ext = [
       'basicConstraints=critical,CA:FALSE',
@@ -101,6 +106,7 @@ export async function ensurePki(layout: LocalLayout, runner: CommandRunner, user
     }
     issued++
   }
+  await Promise.all(Array.from({length: 4}, issueNext))
   const {copyFile} = await import('node:fs/promises')
   await copyFile(paths.caCert, paths.postgresCaCert)
   await securePkiFiles(layout, user)
