@@ -141,6 +141,16 @@ export function checkPictureMatchesReport(svg: XmlElement, report: BlastResult):
     })
   }
 
+  // the alerts that fired (monitoring): each drawn from firing to resolved
+  const fired = (report.alerts ?? []).filter((a) => a.detectSeconds !== null)
+  const alertRects = findAll(svg, (e) => (e.attributes['data-band'] ?? '').startsWith('alert-'))
+  expect(alertRects, 'one alert segment per alert that fired').to.have.length(fired.length)
+  for (const a of fired) {
+    const rect = alertRects.find((e) => e.attributes['data-band']!.includes(a.name) && Number(e.attributes['data-from']) === a.detectSeconds)
+    expect(rect, `${a.name} drawn from ${a.detectSeconds} s`).to.not.equal(undefined)
+    if (a.resolveSeconds !== null) expect(Number(rect!.attributes['data-to'])).to.equal(a.resolveSeconds)
+  }
+
   // the fault windows, shaded
   const windows = findAll(svg, (e) => e.attributes['data-window'] !== undefined)
   expect(windows).to.have.length((report.faultWindows ?? []).length)

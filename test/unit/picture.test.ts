@@ -114,6 +114,24 @@ describe('the picture of a run', () => {
     expect(findAll(svg, (e) => e.name === 'title')[0].text).to.include('<us & "eu">')
   })
 
+  it('alerts from Prometheus: one row per alert that fired, from firing to resolved (or to the last sample), none without monitoring', async () => {
+    const r = sampleRound(dir)
+    const alert = (name: string, region: string, detect: number | null, resolve: number | null) => ({name, labels: {region}, pendingAt: null, pendingSeconds: null, firedAt: detect === null ? null : 'x', resolvedAt: resolve === null ? null : 'y', detectSeconds: detect, resolveSeconds: resolve})
+    r.alerts = [alert('AtlasPatroniNoLeader', 'us', 1.9, 6.4), alert('AtlasPostgresDown', 'us', 2.5, null), alert('AtlasReplicationLag', 'eu', null, null)]
+    await writeReport(r)
+    const svg = parseXml(await readFile(r.report.picture!, 'utf8'))
+    const rows = findAll(svg, (e) => e.name === 'rect' && (e.attributes['data-band'] ?? '').startsWith('alert-'))
+    expect(rows.map((e) => [e.attributes['data-band'], e.attributes['data-from'], e.attributes['data-to'], e.attributes['data-value']])).to.deep.equal([
+      ['alert-AtlasPatroniNoLeader-us', '1.9', '6.4', 'alert firing'],
+      // still firing at the end: drawn to the last sample
+      ['alert-AtlasPostgresDown-us', '2.5', String(r.timeline[r.timeline.length - 1].t), 'alert firing'],
+    ])
+    delete r.alerts
+    await writeReport(r)
+    const without = parseXml(await readFile(r.report.picture!, 'utf8'))
+    expect(findAll(without, (e) => (e.attributes['data-band'] ?? '').startsWith('alert-'))).to.have.length(0)
+  })
+
   it('axis steps are 1, 2 or 5 times a power of ten', () => {
     expect([niceStep(14, 10), niceStep(100, 4), niceStep(7, 4), niceStep(0.3, 4)]).to.deep.equal([2, 50, 2, 0.1])
   })

@@ -52,6 +52,7 @@ export function blastPicture(r: BlastResult): PictureInput {
     outcomes: r.outcomes,
     faultWindows: r.faultWindows,
     rtoSeconds: r.rtoSeconds,
+    alerts: r.alerts,
   }
 }
 

@@ -1,8 +1,9 @@
 import {writeFile} from 'node:fs/promises'
 import type {TimelinePoint} from '../chaos/timeline.js'
 import {redactObject} from '../redact.js'
-import {escapeXml, renderChartSvg, type BandSegment, type Chart, type ChartPanel, type LineSeries} from './chart.js'
+import {escapeXml, renderChartSvg, type BandRow, type BandSegment, type Chart, type ChartPanel, type LineSeries} from './chart.js'
 import type {OutcomeSeries} from './series.js'
+import type {AlertEvent} from '../monitoring/prometheus.js'
 
 /**
  * The picture of a chaos run: what the clients saw (acknowledged transfers, errors
@@ -23,6 +24,8 @@ export interface PictureInput {
   outcomes?: OutcomeSeries | null
   faultWindows?: FaultWindow[]
   rtoSeconds: number | null
+  /** alerts from the world's Prometheus (monitoring); undefined: monitoring did not run, no panel */
+  alerts?: AlertEvent[]
 }
 
 export interface FaultWindow {
@@ -38,6 +41,8 @@ export const REGION_PALETTE = ['#0072b2', '#e69f00', '#009e73', '#cc79a7', '#56b
 export const SERIES_COLORS = {acknowledged: '#1a7f37', errors: '#c62828', unknown: '#8e24aa'} as const
 export const FAULT_COLOR = '#fde0dc'
 export const RTO_COLOR = '#111111'
+export const ALERT_COLOR = '#d32f2f'
+const ALERT_FIRING = 'alert firing'
 
 /** Consecutive samples with the same value, as segments from one change to the next (the last ends at the last sample). */
 export function bandSegments(points: TimelinePoint[], value: (p: TimelinePoint) => string | null): BandSegment[] {
@@ -56,13 +61,27 @@ export function seriesPoints(series: OutcomeSeries, kind: 'acknowledged' | 'erro
   return series[kind].map((count, i) => [series.startSeconds + (i + 0.5) * series.binSeconds, count / series.binSeconds])
 }
 
+/** One row per alert (name and region) that fired: from firing (time to detect) to resolved, or to the last sample if it still fired. */
+export function alertBandRows(alerts: AlertEvent[] | undefined, lastSample: number): BandRow[] {
+  const rows = new Map<string, BandRow>()
+  for (const a of alerts ?? []) {
+    if (a.detectSeconds === null) continue
+    const label = a.labels.region ? `${a.name} (${a.labels.region})` : a.name
+    const row = rows.get(label) ?? {id: `alert-${label.replace(/[^A-Za-z0-9]+/g, '-').replace(/-$/, '')}`, label, segments: []}
+    row.segments.push({from: a.detectSeconds, to: a.resolveSeconds ?? Math.max(lastSample, a.detectSeconds), value: ALERT_FIRING})
+    rows.set(label, row)
+  }
+  return [...rows.values()]
+}
+
 export function pictureChart(input: PictureInput): Chart {
   const timeline = input.timeline ?? []
   const outcomes = input.outcomes ?? null
   const windows = input.faultWindows ?? []
   const lastSample = timeline.length > 0 ? timeline[timeline.length - 1].t : 0
   const starts = [0, ...(timeline.length > 0 ? [timeline[0].t] : []), ...(outcomes ? [outcomes.startSeconds] : [])]
-  const ends = [lastSample, ...(outcomes ? [outcomes.startSeconds + outcomes.acknowledged.length * outcomes.binSeconds] : []), ...windows.map((w) => w.toSeconds ?? lastSample), ...(input.rtoSeconds !== null ? [input.rtoSeconds] : [])]
+  const alertRows = alertBandRows(input.alerts, lastSample)
+  const ends = [lastSample, ...alertRows.flatMap((r) => r.segments.map((x) => x.to)), ...(outcomes ? [outcomes.startSeconds + outcomes.acknowledged.length * outcomes.binSeconds] : []), ...windows.map((w) => w.toSeconds ?? lastSample), ...(input.rtoSeconds !== null ? [input.rtoSeconds] : [])]
   const series: LineSeries[] = outcomes
     ? [
         {id: 'acknowledged', label: 'acknowledged transfers/s', color: SERIES_COLORS.acknowledged, points: seriesPoints(outcomes, 'acknowledged')},
@@ -81,6 +100,7 @@ export function pictureChart(input: PictureInput): Chart {
         {id: 'raft-leader', label: input.driver === 'local' ? 'Raft leader (etcd)' : 'Raft leader', segments: bandSegments(timeline, (p) => p.raftLeaderRegion)},
       ],
     },
+    ...(input.alerts ? [{kind: 'bands' as const, id: 'alerts', title: input.alerts.length > 0 ? 'alerts (Prometheus): from firing to resolved' : 'alerts (Prometheus): none fired', rows: alertRows}] : []),
   ]
   const regionNames = input.worldRegions ?? [...new Set(timeline.flatMap((p) => [p.leaderRegion, p.raftLeaderRegion]).filter((r): r is string => r !== null))].sort()
   return {
@@ -92,7 +112,7 @@ export function pictureChart(input: PictureInput): Chart {
     panels,
     windows: windows.map((w, i) => ({id: `fault-${i + 1}`, label: w.label, from: w.fromSeconds, to: w.toSeconds ?? lastSample, color: FAULT_COLOR})),
     markers: input.rtoSeconds === null ? [] : [{id: 'rto', label: `RTO ${input.rtoSeconds.toFixed(2)} s`, t: input.rtoSeconds, color: RTO_COLOR}],
-    bandColors: Object.fromEntries(regionNames.map((name, i) => [name, REGION_PALETTE[i % REGION_PALETTE.length]])),
+    bandColors: {...Object.fromEntries(regionNames.map((name, i) => [name, REGION_PALETTE[i % REGION_PALETTE.length]])), [ALERT_FIRING]: ALERT_COLOR},
     bandNone: 'no leader',
   }
 }
