@@ -10,7 +10,7 @@ import {formatMonitoringStatus} from '../../src/lib/monitoring/format.js'
 import {LocalMonitoring} from '../../src/lib/monitoring/local.js'
 import {alertEvents, alertKey, type RangeSeries} from '../../src/lib/monitoring/prometheus.js'
 import {workloadMetricsText} from '../../src/lib/monitoring/workload-metrics.js'
-import {localLayout, pgHba} from '../../src/lib/world/local/layout.js'
+import {clientAddresses, localLayout, pgHba} from '../../src/lib/world/local/layout.js'
 import {grantStatements} from '../../src/lib/world/local/roles.js'
 import type {WorkloadStats} from '../../src/lib/ledger/workload.js'
 
@@ -74,7 +74,7 @@ describe('monitoring: processes, exporter and workload metrics', () => {
     expect(procs[1].args).to.include('--cluster.listen-address=')
     const env = exporterEnv(layout, 0)
     expect(env).to.deep.equal({
-      DATA_SOURCE_URI: '127.0.0.1:30002/postgres?sslmode=verify-full&sslrootcert=/tmp/atlas-monitoring-test/pki/ca.crt',
+      DATA_SOURCE_URI: '127.0.1.1:30002/postgres?sslmode=verify-full&sslrootcert=/tmp/atlas-monitoring-test/pki/ca.crt',
       DATA_SOURCE_USER: 'atlas_monitor',
       DATA_SOURCE_PASS_FILE: '/tmp/atlas-monitoring-test/monitoring/exporter-password',
     })
@@ -82,8 +82,9 @@ describe('monitoring: processes, exporter and workload metrics', () => {
 
   it('the monitoring role logs in over TLS only, with pg_monitor and no table of the ledger', () => {
     const tcp = pgHba(layout).filter((l) => l.includes('atlas_monitor'))
-    expect(tcp).to.have.length(1)
-    expect(tcp[0]).to.match(/^hostssl .* scram-sha-256$/)
+    // one line per client address of the world (127.0.0.1, the world's and each region's)
+    expect(tcp).to.have.length(clientAddresses(layout).length)
+    for (const line of tcp) expect(line).to.match(/^hostssl .* scram-sha-256$/)
     const grants = grantStatements().filter((g) => g.includes('atlas_monitor'))
     expect(grants).to.include('GRANT pg_monitor TO atlas_monitor')
     expect(grants.filter((g) => g.startsWith('GRANT')).join('\n')).to.not.match(/ON (accounts|transfers|ledger_mint)/)

@@ -105,9 +105,14 @@ describe('Prometheus rules and configuration (promtool)', function () {
       expect(result.exitCode, `${result.stdout}\n${result.stderr}`).to.equal(0)
       const rules = await execa(promtool!, ['check', 'rules', ...config.rule_files], {reject: false})
       expect(rules.exitCode, rules.stdout).to.equal(0)
-      // every target on the world's loopback address, in its blocks
-      const targets = config.scrape_configs.flatMap((j) => j.static_configs.flatMap((s) => s.targets))
-      for (const t of targets) expect(t).to.match(/^127\.0\.0\.1:(30\d{3})$/)
+      // etcd, Patroni (and the exporters' databases) on their region's address, the rest on the world's, in its blocks
+      const regionAddress = new Map(layout.regions.map((r) => [r.region.name, r.address]))
+      for (const job of config.scrape_configs) {
+        for (const s of job.static_configs) {
+          const host = ['etcd', 'patroni'].includes(job.job_name) ? regionAddress.get(s.labels!.region!)! : '127.0.0.1'
+          for (const t of s.targets) expect(t, job.job_name).to.equal(`${host}:${t.split(':')[1]}`).and.match(/:30\d{3}$/)
+        }
+      }
       expect(config.scrape_configs.map((j) => j.job_name)).to.have.members(Object.values(JOBS))
       const etcd = config.scrape_configs.find((j) => j.job_name === 'etcd')!
       expect(etcd.scheme).to.equal('https')
