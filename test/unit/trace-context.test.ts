@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 import type {Message} from '@aws-sdk/client-sqs'
 import {decodeTraceAttributes, encodeTraceAttributes} from '../../src/lib/cloud/queue.js'
-import {continueTransfer, endTransfer, startTransfer} from '../../src/lib/ledger/tracing.js'
+import {continueTransfer, endTransfer, startTracing, startTransfer} from '../../src/lib/ledger/tracing.js'
 import {formatTraceparent, newTraceparent, parseTraceparent, TRACEPARENT, traceIdOf} from '../../src/lib/model/trace-context.js'
 
 const W3C = /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/
@@ -83,5 +83,25 @@ describe('transfer tracing through the OpenTelemetry API without an SDK', () => 
     // nothing to end without an SDK; must not throw
     endTransfer(sent, 'sent', true)
     endTransfer(continued, 'applied', true)
+  })
+})
+
+describe('exporting is opt-in', () => {
+  it('no endpoint: nothing is started; an endpoint without the SDK installed: not exporting, and says why', async () => {
+    const saved = process.env.OTEL_EXPORTER_OTLP_ENDPOINT
+    delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT
+    try {
+      const off = await startTracing({serviceName: 'test'})
+      expect(off.exporting).to.equal(false)
+      expect(off.reason).to.equal(undefined)
+      const missing = await startTracing({endpoint: 'http://127.0.0.1:4318', serviceName: 'test'})
+      expect(missing).to.include({exporting: false, endpoint: 'http://127.0.0.1:4318'})
+      expect(missing.reason).to.contain('@opentelemetry/sdk-node is not installed')
+      await missing.stop()
+      // still the no-SDK path: a fresh W3C traceparent per transfer
+      expect(startTransfer('a')).to.match(W3C)
+    } finally {
+      if (saved !== undefined) process.env.OTEL_EXPORTER_OTLP_ENDPOINT = saved
+    }
   })
 })
