@@ -73,6 +73,10 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
 
     const db = flags.via === 'db' || flags['hot-accounts'] === undefined ? await target.databaseUrls() : undefined
     const progress = await this.progress()
+    const {startTracing} = await import('../lib/ledger/tracing.js')
+    const tracing = await startTracing({endpoint: config.tracing.otlpEndpoint, serviceName: 'atlas-workload'})
+    if (tracing.reason) progress.info(`tracing: not exporting to ${tracing.endpoint}: ${tracing.reason}`)
+    else if (tracing.exporting) progress.info(`tracing: exporting spans to ${tracing.endpoint}`)
     progress.info(`workload: ${flags.concurrency} workers, ${flags.via === 'queue' ? `via queue ${region.name}` : 'direct to the database'}, run log ${runDir}`)
     try {
       const handle = await startWorkload({
@@ -109,6 +113,7 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
       return result
     } finally {
       for (const cleanup of cleanups) cleanup()
+      await tracing.stop()
     }
   }
 

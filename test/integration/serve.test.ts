@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type {S3Client} from '@aws-sdk/client-s3'
 import type {SQSClient} from '@aws-sdk/client-sqs'
-import {AuditLog, auditRecordExists, deleteAuditRecord, type AuditTarget} from '../../src/lib/cloud/audit.js'
+import {AuditLog, auditRecordExists, deleteAuditRecord, readAuditRecord, type AuditTarget} from '../../src/lib/cloud/audit.js'
 import {emulatorEndpoint, s3Client, sqsClient} from '../../src/lib/cloud/clients.js'
 import {provisionRegion, type ProvisionedRegion} from '../../src/lib/cloud/provision.js'
 import {TransferQueue, encodeTransferMessage} from '../../src/lib/cloud/queue.js'
@@ -95,6 +95,8 @@ describe('ledger service: SQS consumer, audit log, metrics (real PostgreSQL + mo
     expect(balances.map((r) => r.balance)).to.deep.equal([9975, 10_025])
     expect(await auditRecordExists(buckets.us, request.id)).to.equal(true)
     expect(await auditRecordExists(buckets.eu, request.id)).to.equal(true)
+    // sent without trace context: the service started a trace of its own and audited its id
+    expect((await readAuditRecord(buckets.us, request.id))?.traceId).to.match(/^[0-9a-f]{32}$/)
     const metrics = await (await fetch(`${serviceUrl}/metrics`)).text()
     expect(metrics).to.match(/atlas_transfers_total\{region="us",outcome="committed"\} [1-9]/)
     expect(metrics).to.match(/atlas_transfers_total\{region="us",outcome="duplicate"\} [1-9]/)

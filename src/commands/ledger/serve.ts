@@ -70,6 +70,9 @@ Every flag has an environment variable (the Helm chart sets them).`
       metricsPort: flags['metrics-port'],
       log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
     })
+    const {startTracing} = await import('../../lib/ledger/tracing.js')
+    const tracing = await startTracing({endpoint: config.tracing.otlpEndpoint, serviceName: `atlas-ledger-${region.name}`})
+    if (tracing.endpoint) service.log(tracing.exporting ? `tracing: exporting spans to ${tracing.endpoint}` : `tracing: not exporting to ${tracing.endpoint}: ${tracing.reason}`)
     const signal = this.interruptSignal()
     try {
       const urls = await service.start()
@@ -79,6 +82,7 @@ Every flag has an environment variable (the Helm chart sets them).`
       await service.stop()
       return {region: region.name, stats: service.stats}
     } finally {
+      await tracing.stop()
       await sql.end({timeout: 5})
       audit.destroy()
       sqs.destroy()

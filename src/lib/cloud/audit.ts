@@ -13,6 +13,8 @@ export interface AuditRecord {
   amount: number
   originRegion: string
   committedAt: string
+  /** the W3C trace id (32 hex) of the transfer: the same id in the queue message, the service's log and any exported spans */
+  traceId?: string
 }
 
 export interface AuditTarget {
@@ -44,7 +46,8 @@ export class AuditLog {
     for (const target of [this.primary, ...this.copyTo]) target.s3.destroy()
   }
 
-  async record(request: TransferRequest, committedAt: Date): Promise<void> {
+  /** traceId: the transfer's trace id, kept in the record so one transfer can be followed from request to audit object */
+  async record(request: TransferRequest, committedAt: Date, traceId?: string): Promise<void> {
     const {PutObjectCommand} = await import('@aws-sdk/client-s3')
     const record: AuditRecord = {
       id: request.id,
@@ -53,6 +56,7 @@ export class AuditLog {
       amount: request.amount,
       originRegion: request.originRegion,
       committedAt: committedAt.toISOString(),
+      traceId,
     }
     const body = JSON.stringify(record)
     await this.primary.s3.send(new PutObjectCommand({Bucket: this.primary.bucket, Key: auditKey(request.id), Body: body, ContentType: 'application/json'}))

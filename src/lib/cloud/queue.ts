@@ -1,4 +1,5 @@
-import type {Message, SQSClient} from '@aws-sdk/client-sqs'
+import type {Message, MessageAttributeValue, SQSClient} from '@aws-sdk/client-sqs'
+import {parseTraceparent, TRACEPARENT, type TraceParent} from '../model/trace-context.js'
 import type {TransferRequest} from '../model/transfer.js'
 
 export interface SendResult {
@@ -28,6 +29,19 @@ export function decodeTransferMessage(body: string | undefined): TransferRequest
   return {id: v.id, from: v.from, to: v.to, amount: v.amount, originRegion: v.originRegion}
 }
 
+/**
+ * The W3C trace context of a transfer travels beside the body, as the SQS message attribute
+ * `traceparent` (String): the body stays the request, and any consumer that knows trace
+ * context finds it where AWS's own instrumentation puts it.
+ */
+export const encodeTraceAttributes = (traceparent: string): Record<string, MessageAttributeValue> => ({
+  [TRACEPARENT]: {DataType: 'String', StringValue: traceparent},
+})
+
+/** The trace context a received message carries; undefined when it has none or it is not valid W3C trace context. */
+export const decodeTraceAttributes = (message: Pick<Message, 'MessageAttributes'>): TraceParent | undefined =>
+  parseTraceparent(message.MessageAttributes?.[TRACEPARENT]?.StringValue)
+
 /** Sends transfer requests to a region's SQS queue (`atlas workload --via queue`). */
 export class TransferQueue {
   constructor(
@@ -35,10 +49,17 @@ export class TransferQueue {
     readonly queueUrl: string,
   ) {}
 
-  async send(request: TransferRequest): Promise<SendResult> {
+  /** traceparent: the transfer's W3C trace context, sent as the message attribute `traceparent` */
+  async send(request: TransferRequest, traceparent?: string): Promise<SendResult> {
     const {SendMessageCommand} = await import('@aws-sdk/client-sqs')
     try {
-      await this.sqs.send(new SendMessageCommand({QueueUrl: this.queueUrl, MessageBody: encodeTransferMessage(request)}))
+      await this.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: this.queueUrl,
+          MessageBody: encodeTransferMessage(request),
+          MessageAttributes: traceparent ? encodeTraceAttributes(traceparent) : undefined,
+        }),
+      )
       return {ok: true}
     } catch (error) {
       const status = (error as {$metadata?: {httpStatusCode?: number}}).$metadata?.httpStatusCode
@@ -62,6 +83,7 @@ export class TransferQueue {
         WaitTimeSeconds: options.waitSeconds,
         VisibilityTimeout: options.visibilityTimeout,
         MessageSystemAttributeNames: ['SentTimestamp', 'ApproximateReceiveCount'],
+        MessageAttributeNames: [TRACEPARENT],
       }),
       {abortSignal: options.signal},
     )

@@ -69,4 +69,10 @@ cloud:
   # replication:
   #   - {from: us, to: eu}
   #   - {from: eu, to: us}
+
+# One trace per transfer (W3C trace context through the queue, trace id in the audit record).
+tracing:
+  # export spans over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT wins); needs @opentelemetry/sdk-node
+  # installed beside atlas. Unset: nothing is exported, trace ids are still propagated.
+  # otlpEndpoint: http://127.0.0.1:4318
 `

@@ -72,6 +72,16 @@ export const configSchema = z.strictObject({
       replication: z.array(replicationRuleSchema).optional(),
     })
     .prefault({}),
+  tracing: z
+    .strictObject({
+      /**
+       * OTLP endpoint the ledger service and the workload export their transfer spans to
+       * (OTEL_EXPORTER_OTLP_ENDPOINT wins). Exporting also needs @opentelemetry/sdk-node
+       * installed beside atlas; without it trace ids are still propagated and audited.
+       */
+      otlpEndpoint: z.url().optional(),
+    })
+    .prefault({}),
 })
 
 /** seconds in a schedule duration ("30m", "6h", "1d") */

@@ -3,11 +3,14 @@ import type {AddressInfo} from 'node:net'
 import type {Message} from '@aws-sdk/client-sqs'
 import type {AuditLog} from '../cloud/audit.js'
 import {PreconditionError} from '../errors.js'
-import {decodeTransferMessage, type TransferQueue} from '../cloud/queue.js'
+import {decodeTraceAttributes, decodeTransferMessage, type TransferQueue} from '../cloud/queue.js'
+import {traceIdOf} from '../model/trace-context.js'
+import type {TransferRequest} from '../model/transfer.js'
 import type {LedgerSql} from './db.js'
 import {createLedgerMetrics, type LedgerMetrics, type MetricOutcome} from './metrics.js'
 import * as q from './sql.js'
-import {transfer, type RetryPolicy, type TransferResult} from './transfer.js'
+import {continueTransfer, endTransfer} from './tracing.js'
+import {isAcknowledged, transfer, type RetryPolicy, type TransferResult} from './transfer.js'
 
 export interface LedgerServiceOptions {
   region: string
@@ -144,10 +147,23 @@ export class LedgerService {
       await this.release(message, 0)
       return
     }
+    // the trace the sender started (W3C traceparent in the message attributes) continues here and ends in the audit record
+    const traceparent = continueTransfer(request.id, decodeTraceAttributes(message))
+    const traceId = traceIdOf(traceparent)
     const result: TransferResult = await transfer(this.options.sql, request, {
       retry: this.options.retry,
       onRetry: () => metrics.retries.inc({region}),
     })
+    try {
+      await this.apply(message, request, result, traceId)
+    } finally {
+      endTransfer(traceparent, result.outcome, isAcknowledged(result.outcome))
+    }
+  }
+
+  private async apply(message: Message, request: TransferRequest, result: TransferResult, traceId: string): Promise<void> {
+    const metrics = this.metrics!
+    const region = this.options.region
     metrics.duration.observe({region}, result.latencyMs / 1000)
     const outcome: MetricOutcome =
       result.outcome === 'applied' ? 'committed' : result.outcome === 'already_applied' ? 'duplicate' : result.outcome
@@ -158,12 +174,12 @@ export class LedgerService {
         if (result.outcome === 'applied') this.stats.committed++
         else this.stats.duplicates++
         try {
-          await this.options.audit.record(request, new Date())
+          await this.options.audit.record(request, new Date(), traceId)
         } catch (error) {
           // not deleted: the redelivery finds the transfer applied and writes the record again
           this.stats.auditErrors++
           metrics.auditFailures.inc({region})
-          this.log(`audit record for ${request.id} failed: ${(error as Error).message}`)
+          this.log(`audit record for ${request.id} (trace ${traceId}) failed: ${(error as Error).message}`)
           await this.release(message, this.options.retryDelaySeconds ?? 2)
           return
         }
@@ -172,11 +188,11 @@ export class LedgerService {
       }
       case 'rejected':
         this.stats.rejected++
-        this.log(`transfer ${request.id} rejected: ${result.reason}`)
+        this.log(`transfer ${request.id} (trace ${traceId}) rejected: ${result.reason}`)
         await this.delete(message)
         return
       default:
-        this.log(`transfer ${request.id} ${result.outcome}: ${result.reason}; released for redelivery`)
+        this.log(`transfer ${request.id} (trace ${traceId}) ${result.outcome}: ${result.reason}; released for redelivery`)
         this.databaseHealthy = await this.pingDatabase()
         await this.release(message, this.options.retryDelaySeconds ?? 2)
     }

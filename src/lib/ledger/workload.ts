@@ -4,12 +4,14 @@ import {UsageError} from '../errors.js'
 import {sleep} from '../proc/ports.js'
 import type {AuditLog} from '../cloud/audit.js'
 import type {TransferQueue} from '../cloud/queue.js'
+import {traceIdOf} from '../model/trace-context.js'
 import {connectLedger, describeDatabase, type LedgerSql} from './db.js'
 import {AcknowledgementTracker} from './recovery.js'
 import {attemptLine, outcomeLine, RunLogWriter} from './runlog.js'
 import {registerRunDir} from './runlogs.js'
 import {requireMint} from './schema.js'
 import {LatencyHistogram} from './stats.js'
+import {endTransfer, startTransfer} from './tracing.js'
 import {isAcknowledged, transfer, type RetryPolicy, type TransferOutcome, type TransferRequest, type TransferResult} from './transfer.js'
 
 export interface WorkloadOptions {
@@ -168,7 +170,8 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
   const histogram = new LatencyHistogram()
   const counters = {attempted: 0, applied: 0, alreadyApplied: 0, sent: 0, rejected: 0, failed: 0, unknown: 0, unknownResolved: 0, retries: 0, inFlight: 0, auditErrors: 0}
   // requests whose outcome was unknown, for resolveUnknown (bounded: a run has few of them)
-  const unknownRequests: TransferRequest[] = []
+  /** with the traceparent each was sent under (audited when it is settled) */
+  const unknownRequests: Array<{request: TransferRequest; traceparent?: string}> = []
   const MAX_UNKNOWN_KEPT = 100_000
   const recentErrors: string[] = []
   /** ms since the epoch */
@@ -259,7 +262,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
   }
 
   /** counts a finished direct-mode transfer (its outcome line is already in the run log) */
-  const account = (request: TransferRequest, done: TransferResult, issuedAt: number, atMs: number) => {
+  const account = (request: TransferRequest, done: TransferResult, issuedAt: number, atMs: number, traceparent?: string) => {
     counters.retries += done.retries
     if (isAcknowledged(done.outcome)) {
       histogram.record(done.latencyMs)
@@ -271,7 +274,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
       else if (done.outcome === 'failed') counters.failed++
       else {
         counters.unknown++
-        if (unknownRequests.length < MAX_UNKNOWN_KEPT) unknownRequests.push(request)
+        if (unknownRequests.length < MAX_UNKNOWN_KEPT) unknownRequests.push({request, traceparent})
       }
       noteError(done.reason)
     }
@@ -281,12 +284,12 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
   const worker = async () => {
     // A finished transfer's outcome line is written together with the next attempt line
     // (one write(2) instead of two); it is counted and reported only once written.
-    let pending: {line: string; request: TransferRequest; result: TransferResult; issuedAt: number; atMs: number} | undefined
+    let pending: {line: string; request: TransferRequest; result: TransferResult; issuedAt: number; atMs: number; traceparent?: string} | undefined
     let pendingSent: {line: string; account: () => void} | undefined
     const flush = (next = '') => {
       const line = pending?.line ?? pendingSent?.line ?? ''
       if (line || next) log.lines(line + next)
-      if (pending) account(pending.request, pending.result, pending.issuedAt, pending.atMs)
+      if (pending) account(pending.request, pending.result, pending.issuedAt, pending.atMs, pending.traceparent)
       pendingSent?.account()
       pending = undefined
       pendingSent = undefined
@@ -311,8 +314,11 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
         counters.inFlight++
         if (via === 'queue') {
           const t0 = performance.now()
-          const sent = await options.queue!.send(request)
+          // one trace per transfer: its W3C traceparent rides in the message attributes to the ledger service
+          const traceparent = startTransfer(request.id)
+          const sent = await options.queue!.send(request, traceparent)
           counters.inFlight--
+          endTransfer(traceparent, sent.ok ? 'sent' : 'unsent', sent.ok)
           const latencyMs = performance.now() - t0
           const event = sent.ok ? 'sent' : sent.ambiguous ? 'unknown' : 'failed'
           pendingSent = {
@@ -331,6 +337,8 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
           }
           continue
         }
+        // direct mode: the trace id only travels into the audit record (none is made when there is no audit)
+        const traceparent = options.audit ? startTransfer(request.id) : undefined
         let result
         try {
           result = await transfer(sql!, request, {retry: options.retry, signal: retryAbort.signal})
@@ -338,11 +346,12 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
           counters.inFlight--
         }
         const atMs = Date.now()
-        pending = {line: outcomeLine(request.id, result.outcome, result.reason, atMs), request, result, issuedAt, atMs}
+        pending = {line: outcomeLine(request.id, result.outcome, result.reason, atMs), request, result, issuedAt, atMs, traceparent}
+        if (traceparent) endTransfer(traceparent, result.outcome, isAcknowledged(result.outcome))
         if (options.audit && isAcknowledged(result.outcome)) {
           flush()
           try {
-            await options.audit.record(request, new Date(atMs))
+            await options.audit.record(request, new Date(atMs), traceparent && traceIdOf(traceparent))
           } catch (error) {
             counters.auditErrors++
             noteError(`audit: ${(error as Error).message}`)
@@ -361,7 +370,8 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
     // one budget for all of them: stop() must not hang while the database is still away
     const budget = AbortSignal.any([retryAbort.signal, AbortSignal.timeout(RESOLVE_BUDGET_MS)])
     const settle = async () => {
-      for (let request = queue.shift(); request; request = queue.shift()) {
+      for (let item = queue.shift(); item; item = queue.shift()) {
+        const {request, traceparent} = item
         if (options.signal?.aborted || budget.aborted) return
         const result = await transfer(sql!, request, {retry: {...options.retry, maxAttempts: 20, deadlineMs: RESOLVE_BUDGET_MS}, signal: budget})
         log.outcome(request.id, result.outcome, result.reason ? `resolving an unknown outcome: ${result.reason}` : 'resolving an unknown outcome')
@@ -371,7 +381,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
         // not reported through onOutcome: this happens after the run, it says nothing about recovery during it
         if (options.audit) {
           try {
-            await options.audit.record(request, at)
+            await options.audit.record(request, at, traceparent && traceIdOf(traceparent))
           } catch (error) {
             counters.auditErrors++
             noteError(`audit: ${(error as Error).message}`)
