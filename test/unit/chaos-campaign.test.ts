@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../src/lib/config/load.js'
-import {CAMPAIGN_FAULT_KINDS, describeRound, parseFaultKinds, parseTargets, planCampaign, rtoSummary, seededRandom, seedValue} from '../../src/lib/chaos/campaign.js'
+import {describeRound, parseFaultKinds, parseTargets, planCampaign, rtoSummary, seededRandom, seedValue} from '../../src/lib/chaos/campaign.js'
 import {AtlasError, ExitCode} from '../../src/lib/errors.js'
 
 const config = parseConfigObject(DEFAULT_CONFIG)
@@ -26,7 +26,8 @@ describe('chaos campaigns: the schedule', () => {
     const rounds = plan(7, {faults: ['stop'], targets: ['eu,witness:etcd']})
     expect(new Set(rounds.map((r) => r.kind))).to.deep.equal(new Set(['stop']))
     expect(new Set(rounds.map(describeRound))).to.deep.equal(new Set(['stop eu', 'stop witness:etcd']))
-    expect(new Set(plan(7).map((r) => r.kind))).to.deep.equal(new Set(Object.keys(CAMPAIGN_FAULT_KINDS)))
+    // without --faults: the kinds that need no privilege
+    expect(new Set(plan(7).map((r) => r.kind))).to.deep.equal(new Set(['kill', 'stop']))
   })
 
   it('without --force: single faults that keep quorum only; with it, some double faults that lose it', () => {
@@ -40,8 +41,26 @@ describe('chaos campaigns: the schedule', () => {
     }
   })
 
+  it('partition rounds: whole regions only, one region per round, drawn from the seed like the others', () => {
+    const rounds = plan(11, {faults: ['kill,stop,partition'], targets: ['eu,witness,us:etcd'], rounds: 60, force: true})
+    const partitions = rounds.filter((r) => r.kind === 'partition')
+    expect(partitions.length).to.be.within(10, 35)
+    for (const p of partitions) {
+      expect(p).to.include({mode: 'partition', partition: 'isolate', keepsQuorum: true})
+      expect(p.targets).to.have.length(1)
+      expect(p.targets[0].component, 'a partition cuts a whole region').to.equal('region')
+    }
+    expect(new Set(partitions.map(describeRound))).to.deep.equal(new Set(['partition eu', 'partition witness']))
+    // kill and stop rounds still reach the component target
+    expect(rounds.some((r) => r.kind !== 'partition' && r.targets[0].component === 'etcd')).to.equal(true)
+    // pinned: the two-round campaign test/integration/partition.test.ts runs
+    expect(plan(2, {faults: ['kill,stop,partition'], targets: ['eu,witness'], rounds: 2}).map(describeRound)).to.deep.equal(['partition eu', 'kill witness'])
+    // a partition with no whole region to cut is a usage error
+    expect(() => plan(2, {faults: ['partition'], targets: ['eu:etcd']})).to.throw(/--faults partition cuts whole regions/)
+  })
+
   it('bad kinds and targets are usage errors (exit 2) before anything runs', () => {
-    for (const bad of [() => parseFaultKinds(['kill,partition']), () => parseTargets(['mars'], regions), () => parseTargets(['us:kernel'], regions)]) {
+    for (const bad of [() => parseFaultKinds(['kill,flood']), () => parseTargets(['mars'], regions), () => parseTargets(['us:kernel'], regions)]) {
       let error: unknown
       try {
         bad()
@@ -65,9 +84,9 @@ describe('atlas chaos: bad input', function () {
   it('an unknown fault kind or target exits 2 before any world is touched', async () => {
     const {runAtlas, parseJsonOutput} = await import('../helpers/cli.js')
     const os = await import('node:os')
-    const kind = await runAtlas(['chaos', '--faults', 'kill,partition', '--driver', 'local', '--base-dir', os.tmpdir(), '--json'])
+    const kind = await runAtlas(['chaos', '--faults', 'kill,flood', '--driver', 'local', '--base-dir', os.tmpdir(), '--json'])
     expect(kind.exitCode).to.equal(2)
-    expect(parseJsonOutput<{error: {message: string}}>(kind).error.message).to.equal('unknown fault kind "partition" in --faults')
+    expect(parseJsonOutput<{error: {message: string}}>(kind).error.message).to.equal('unknown fault kind "flood" in --faults')
     const target = await runAtlas(['chaos', '--targets', 'us:kernel', '--driver', 'local', '--base-dir', os.tmpdir()])
     expect(target.exitCode).to.equal(2)
     expect(target.stderr).to.include('unknown component "kernel" in --targets us:kernel')

@@ -5,7 +5,7 @@ import {assessRegionLoss} from '../health/quorum.js'
 import {redact, redactObject} from '../redact.js'
 import {silentProgress} from '../progress.js'
 import type {Region} from '../config/schema.js'
-import type {FaultComponent, FaultMode, ProgressReporter, World} from '../world/types.js'
+import type {FaultComponent, FaultMode, PartitionKind, ProgressReporter, World} from '../world/types.js'
 import {blastRadius, type BlastResult} from './blast.js'
 
 /**
@@ -19,13 +19,19 @@ import {blastRadius, type BlastResult} from './blast.js'
 export interface CampaignFaultKind {
   name: string
   mode: FaultMode
+  /** mode partition: its shape */
+  partition?: PartitionKind
   summary: string
 }
 
 export const CAMPAIGN_FAULT_KINDS: Record<string, CampaignFaultKind> = {
   kill: {name: 'kill', mode: 'kill', summary: 'SIGKILL, then restart with the same configuration'},
   stop: {name: 'stop', mode: 'stop', summary: 'SIGSTOP, then SIGCONT'},
+  partition: {name: 'partition', mode: 'partition', partition: 'isolate', summary: 'cut the whole region off from the others (nftables; needs CAP_NET_ADMIN)'},
 }
+
+/** Without --faults: the kinds that need no privilege. */
+export const DEFAULT_FAULT_KINDS = ['kill', 'stop']
 
 export interface CampaignTarget {
   region: string
@@ -37,6 +43,8 @@ export interface CampaignRound {
   index: number
   kind: string
   mode: FaultMode
+  /** mode partition: its shape */
+  partition?: PartitionKind
   /** one target, or two in different regions (a double fault: only with --force when it loses quorum) */
   targets: CampaignTarget[]
   /** whether the round's regions keep a Raft majority */
@@ -59,7 +67,7 @@ export function parseTargets(specs: string[], regions: Region[]): CampaignTarget
 
 export function parseFaultKinds(list: string[]): CampaignFaultKind[] {
   const names = [...new Set(list.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean))]
-  if (names.length === 0) return Object.values(CAMPAIGN_FAULT_KINDS)
+  if (names.length === 0) return DEFAULT_FAULT_KINDS.map((name) => CAMPAIGN_FAULT_KINDS[name])
   return names.map((name) => {
     const kind = CAMPAIGN_FAULT_KINDS[name]
     if (!kind) throw new UsageError(`unknown fault kind "${name}" in --faults`, {hint: `kinds: ${Object.keys(CAMPAIGN_FAULT_KINDS).join(', ')}`})
@@ -97,11 +105,22 @@ export function planCampaign(options: {seed: number; rounds: number; kinds: Camp
     const alone = options.targets.find((t) => !assessRegionLoss(options.regions, [t.region]).survives)
     if (alone) throw new UsageError(`breaking ${alone.region} alone loses quorum; pass --force to break it anyway`)
   }
+  // a partition cuts a whole region's network (the local world cannot cut one component's): it draws among whole-region targets
+  const wholeRegions = options.targets.filter((t) => t.component === 'region')
+  if (wholeRegions.length === 0 && options.kinds.some((k) => k.mode === 'partition')) {
+    throw new UsageError('--faults partition cuts whole regions, and --targets names none', {hint: 'add a whole region to --targets (us, not us:etcd), or drop partition from --faults'})
+  }
   const random = seededRandom(options.seed)
   const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)]
   const rounds: CampaignRound[] = []
   for (let index = 1; index <= options.rounds; index++) {
     const kind = pick(options.kinds)
+    if (kind.mode === 'partition') {
+      // one region cut off per round: a partition of two would leave no majority side to compare against
+      const target = pick(wholeRegions)
+      rounds.push({index, kind: kind.name, mode: kind.mode, partition: kind.partition, targets: [target], keepsQuorum: assessRegionLoss(options.regions, [target.region]).survives})
+      continue
+    }
     const first = pick(options.targets)
     const targets = [first]
     // a double fault breaks the same component in a second region (one blast-radius round, one component)
@@ -160,7 +179,8 @@ export async function runCampaign(world: World, options: {id: string; seed: numb
   const runsDir = world.runsDir()
   const dir = path.join(runsDir, options.id)
   // a kind the world cannot do fails before the first round
-  for (const round of options.plan) for (const t of round.targets) await world.injectFault(t.region, round.mode, {dryRun: true, component: t.component})
+  // (a partition without CAP_NET_ADMIN: exit 3 here, before any workload)
+  for (const round of options.plan) for (const t of round.targets) await world.injectFault(t.region, round.mode, {dryRun: true, component: t.component, partition: round.partition})
   await mkdir(dir, {recursive: true})
   const results: CampaignRoundResult[] = []
   const reports: BlastResult[] = []
@@ -176,7 +196,7 @@ export async function runCampaign(world: World, options: {id: string; seed: numb
     let r: BlastResult
     try {
       // a double fault breaks each region's component alike (blast-radius takes one component for all its regions)
-      r = await blastRadius(world, {regions: round.targets.map((t) => t.region), component: round.targets[0].component, mode: round.mode, durationMs: options.durationMs, force: options.force, runDir, progress, signal: options.signal, workloadConcurrency: options.concurrency, upload: false})
+      r = await blastRadius(world, {regions: round.targets.map((t) => t.region), component: round.targets[0].component, mode: round.mode, partition: round.partition, durationMs: options.durationMs, force: options.force, runDir, progress, signal: options.signal, workloadConcurrency: options.concurrency, upload: false})
     } catch (error) {
       if (options.signal?.aborted) interrupted = true
       else failure = error
