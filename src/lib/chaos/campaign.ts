@@ -1,7 +1,7 @@
 import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {UsageError} from '../errors.js'
-import {assessRegionLoss} from '../health/quorum.js'
+import {assessFaults} from '../health/quorum.js'
 import {redact, redactObject} from '../redact.js'
 import {silentProgress} from '../progress.js'
 import type {Region} from '../config/schema.js'
@@ -45,7 +45,7 @@ export interface CampaignRound {
   mode: FaultMode
   /** mode partition: its shape */
   partition?: PartitionKind
-  /** one target, or two in different regions (a double fault: only with --force when it loses quorum) */
+  /** one target, or two in different regions (a double fault: different parts that keep quorum, or with --force the same part, which may lose it) */
   targets: CampaignTarget[]
   /** whether the round's regions keep a Raft majority */
   keepsQuorum: boolean
@@ -95,14 +95,41 @@ export function seededRandom(seed: number): () => number {
   }
 }
 
+/** The parts of a target a round may break: a whole-region target allows any of its components (the witness has only an etcd member). */
+function partsOf(target: CampaignTarget, regions: Region[]): CampaignTarget[] {
+  if (target.component !== 'region') return [target]
+  const witness = regions.find((r) => r.name === target.region)?.role === 'witness'
+  return (witness ? (['etcd'] as const) : (['etcd', 'patroni', 'postgres'] as const)).map((component) => ({region: target.region, component}))
+}
+
+/**
+ * Double faults that keep quorum: two parts in two regions, among the targets' parts,
+ * that leave an etcd majority and a data region able to lead (assessFaults), e.g. us's
+ * Patroni killed while eu's etcd member is stopped. Whole regions never pair this way
+ * (two of three voters), nor two data regions' databases (no one left to lead).
+ */
+export function quorumKeepingPairs(targets: CampaignTarget[], regions: Region[]): CampaignTarget[][] {
+  const parts: CampaignTarget[] = []
+  for (const p of targets.flatMap((t) => partsOf(t, regions))) if (!parts.some((x) => x.region === p.region && x.component === p.component)) parts.push(p)
+  const pairs: CampaignTarget[][] = []
+  for (const [i, a] of parts.entries()) for (const b of parts.slice(i + 1)) if (a.region !== b.region && assessFaults(regions, [a, b]).survives) pairs.push([a, b])
+  return pairs
+}
+
+/** One round in five that could be a double fault keeping quorum is one. */
+const QUORUM_KEEPING_DOUBLE_SHARE = 0.2
+
 /**
  * The rounds of a campaign. Each round: a fault kind and a target, drawn from the
- * seed; with `force`, one round in four (when two regions are targets) is a double
- * fault on two regions. A round that would lose quorum is drawn only with force.
+ * seed; one round in five, when the targets allow it, is a double fault that keeps
+ * quorum (quorumKeepingPairs, drawn from a second stream of the seed so the first
+ * stream's kinds and targets stay put); with `force`, one round in four (when two
+ * regions are targets) is a double fault of the same part in two regions, which may
+ * lose quorum. A round that would lose quorum is drawn only with force.
  */
 export function planCampaign(options: {seed: number; rounds: number; kinds: CampaignFaultKind[]; targets: CampaignTarget[]; regions: Region[]; force?: boolean}): CampaignRound[] {
   if (!options.force) {
-    const alone = options.targets.find((t) => !assessRegionLoss(options.regions, [t.region]).survives)
+    const alone = options.targets.find((t) => !assessFaults(options.regions, [t]).survives)
     if (alone) throw new UsageError(`breaking ${alone.region} alone loses quorum; pass --force to break it anyway`)
   }
   // a partition cuts a whole region's network (the local world cannot cut one component's): it draws among whole-region targets
@@ -112,13 +139,15 @@ export function planCampaign(options: {seed: number; rounds: number; kinds: Camp
   }
   const random = seededRandom(options.seed)
   const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)]
+  const pairs = quorumKeepingPairs(options.targets, options.regions)
+  const doubles = seededRandom((options.seed ^ 0x5bd1e995) >>> 0)
   const rounds: CampaignRound[] = []
   for (let index = 1; index <= options.rounds; index++) {
     const kind = pick(options.kinds)
     if (kind.mode === 'partition') {
       // one region cut off per round: a partition of two would leave no majority side to compare against
       const target = pick(wholeRegions)
-      rounds.push({index, kind: kind.name, mode: kind.mode, partition: kind.partition, targets: [target], keepsQuorum: assessRegionLoss(options.regions, [target.region]).survives})
+      rounds.push({index, kind: kind.name, mode: kind.mode, partition: kind.partition, targets: [target], keepsQuorum: assessFaults(options.regions, [target]).survives})
       continue
     }
     const first = pick(options.targets)
@@ -126,7 +155,9 @@ export function planCampaign(options: {seed: number; rounds: number; kinds: Camp
     // a double fault breaks the same component in a second region (one blast-radius round, one component)
     const others = [...new Set(options.targets.filter((t) => t.region !== first.region).map((t) => t.region))]
     if (options.force && others.length > 0 && random() < 0.25) targets.push({region: pick(others), component: first.component})
-    rounds.push({index, kind: kind.name, mode: kind.mode, targets, keepsQuorum: assessRegionLoss(options.regions, targets.map((t) => t.region)).survives})
+    const roll = doubles()
+    if (targets.length === 1 && pairs.length > 0 && roll < QUORUM_KEEPING_DOUBLE_SHARE) targets.splice(0, 1, ...pairs[Math.floor(doubles() * pairs.length)])
+    rounds.push({index, kind: kind.name, mode: kind.mode, targets, keepsQuorum: assessFaults(options.regions, targets).survives})
   }
   return rounds
 }
@@ -195,8 +226,8 @@ export async function runCampaign(world: World, options: {id: string; seed: numb
     const runDir = path.join(runsDir, `${options.id}-round-${String(round.index).padStart(2, '0')}`)
     let r: BlastResult
     try {
-      // a double fault breaks each region's component alike (blast-radius takes one component for all its regions)
-      r = await blastRadius(world, {regions: round.targets.map((t) => t.region), component: round.targets[0].component, mode: round.mode, partition: round.partition, durationMs: options.durationMs, force: options.force, runDir, progress, signal: options.signal, workloadConcurrency: options.concurrency, upload: false})
+      // a double fault may break a different part in each region
+      r = await blastRadius(world, {regions: round.targets.map((t) => t.region), components: Object.fromEntries(round.targets.map((t) => [t.region, t.component])), mode: round.mode, partition: round.partition, durationMs: options.durationMs, force: options.force, runDir, progress, signal: options.signal, workloadConcurrency: options.concurrency, upload: false})
     } catch (error) {
       if (options.signal?.aborted) interrupted = true
       else failure = error
