@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../src/lib/config/load.js'
-import {describeRound, quorumKeepingPairs, parseFaultKinds, parseTargets, planCampaign, rtoSummary, seededRandom, seedValue} from '../../src/lib/chaos/campaign.js'
+import {countViolations, describeRound, quorumKeepingPairs, parseFaultKinds, parseTargets, planCampaign, rtoSummary, seededRandom, seedValue} from '../../src/lib/chaos/campaign.js'
 import {AtlasError, ExitCode} from '../../src/lib/errors.js'
 
 const config = parseConfigObject(DEFAULT_CONFIG)
@@ -90,6 +90,11 @@ describe('chaos campaigns: the schedule', () => {
       expect(error).to.be.instanceOf(AtlasError)
       expect((error as AtlasError).exitCode).to.equal(ExitCode.Usage)
     }
+  })
+
+  it('violations of a round: a kind verify left undefined counts 0 (the campaign total was NaN, null in its JSON)', () => {
+    expect(countViolations({replay: undefined, negative_balance: undefined} as unknown as Record<string, number>)).to.equal(0)
+    expect(countViolations({lost: 2, phantom: 1, replay: undefined} as unknown as Record<string, number>)).to.equal(3)
   })
 
   it('RTO summary: nearest-rank median and p95 of the measured rounds', () => {

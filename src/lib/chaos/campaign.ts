@@ -191,6 +191,11 @@ export interface CampaignResult {
   report: {json: string; markdown: string; picture: string; html: string}
 }
 
+/** Violations of one round; verify leaves a kind it found none of as undefined (in memory; JSON drops it), which counts 0, not NaN. */
+export function countViolations(violations: Record<string, number | undefined>): number {
+  return Object.values(violations).reduce((a: number, b) => a + (b ?? 0), 0)
+}
+
 /** Nearest-rank percentiles of the RTOs that were measured. */
 export function rtoSummary(values: Array<number | null>): CampaignResult['rto'] {
   const xs = values.filter((v): v is number => v !== null).sort((a, b) => a - b)
@@ -247,7 +252,7 @@ export async function runCampaign(world: World, options: {id: string; seed: numb
     seed: options.seed,
     rounds: results,
     plan: options.plan,
-    totals: {rounds: results.length, acknowledged: sum((r) => r.acknowledged), lost: sum((r) => r.lost), unknown: sum((r) => r.unknown), violations: sum((r) => Object.values(r.violations).reduce((a, b) => a + b, 0))},
+    totals: {rounds: results.length, acknowledged: sum((r) => r.acknowledged), lost: sum((r) => r.lost), unknown: sum((r) => r.unknown), violations: sum((r) => countViolations(r.violations))},
     rto: rtoSummary(results.map((r) => r.rtoSeconds)),
     verified: !interrupted && !failure && results.length === options.plan.length && results.every((r) => r.verified && r.lost === 0),
     interrupted,
