@@ -1,9 +1,9 @@
 import {Flags} from '@oclif/core'
 import {AtlasCommand} from '../lib/command.js'
-import {ExitCode} from '../lib/errors.js'
+import {ExitCode, UsageError} from '../lib/errors.js'
 import {baseDirFlag, driverFlag, durationFlag} from '../lib/flags.js'
 import type {BlastResult} from '../lib/chaos/blast.js'
-import {FAULT_COMPONENTS, FAULT_MODES, PARTITION_KINDS} from '../lib/world/types.js'
+import {FAULT_MODES, PARTITION_KINDS, TARGET_COMPONENTS} from '../lib/world/types.js'
 
 export default class BlastRadius extends AtlasCommand<typeof BlastRadius> {
   static interruptAction = 'restoring the region before exit'
@@ -26,10 +26,10 @@ Ctrl-C restores the region before exiting (exit 130). Exit 4: verify (or the bac
 
   static flags = {
     driver: driverFlag,
-    region: Flags.string({char: 'r', summary: 'Region to break; repeat to break several together.', required: true, multiple: true}),
+    region: Flags.string({char: 'r', summary: 'Region to break; repeat to break several together. With --component etcd-leader: optional (the leader\'s region; given, it must hold the leader).', multiple: true}),
     mode: Flags.option({options: FAULT_MODES, summary: 'kill: SIGKILL and restart; stop: SIGSTOP and SIGCONT; partition: cut the network (see --partition).', default: 'kill' as const})(),
     partition: Flags.option({options: PARTITION_KINDS, summary: 'With --mode partition: isolate (default: the region and the others cannot reach each other), one-way-in (nothing reaches the region, it still sends), one-way-out (its packets are dropped, it still receives), bridge (it and the other data region cannot see each other, both still see the witness). k3d: isolate only.'})(),
-    component: Flags.option({options: FAULT_COMPONENTS, summary: 'What to break: the whole region, or one of its components (local world: its etcd member, its Patroni alone, its PostgreSQL alone).', default: 'region' as const})(),
+    component: Flags.option({options: TARGET_COMPONENTS, summary: 'What to break: the whole region, or one of its components (local world: its etcd member, its Patroni alone, its PostgreSQL alone, or etcd-leader: the etcd member leading at fault time, wherever it is).', default: 'region' as const})(),
     duration: durationFlag({summary: 'How long the region stays broken.', default: '30s', range: {min: '1s', max: '24h'}}),
     workload: Flags.boolean({summary: 'Run the transfer workload during the fault (--no-workload to only break and restore).', default: true, allowNo: true}),
     force: Flags.boolean({summary: 'Break it even if quorum would be lost.', default: false}),
@@ -43,7 +43,8 @@ Ctrl-C restores the region before exiting (exit 130). Exit 4: verify (or the bac
   async run(): Promise<Omit<BlastResult, 'timeline'> & {timeline?: BlastResult['timeline']}> {
     const config = await this.atlasConfig()
     const {findRegion} = await import('../lib/config/regions.js')
-    const regions = this.flags.region.map((name) => findRegion(config, name).name)
+    const regions = (this.flags.region ?? []).map((name) => findRegion(config, name).name)
+    if (regions.length === 0 && this.flags.component !== 'etcd-leader') throw new UsageError('--region is required (it is optional only with --component etcd-leader)', {hint: 'blast-radius --region us'})
     const durationMs = this.flags.duration
     const signal = this.interruptSignal()
     const {createWorld} = await import('../lib/world/index.js')

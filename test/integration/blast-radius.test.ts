@@ -13,6 +13,9 @@ interface BlastJson {
   region: string
   regions: string[]
   mode: string
+  component: string
+  etcdLeaderTarget?: boolean
+  events: Array<{t: number; event: string}>
   rtoSeconds: number | null
   recoveredDuringFault: boolean
   acknowledged: number
@@ -150,6 +153,27 @@ describe('blast-radius on the local world', function () {
     expect(markdown).to.include(`| not writable, as the workload saw it (longest gap between acknowledged writes) | ${json!.longestWriteGapSeconds!.toFixed(2)} s`)
     expect(markdown).to.match(/\| not writable, health model's view \(member health sampled every 0\.25 s; not client writes\) \| /)
     console.log(`      witness kill: longest write gap ${json!.longestWriteGapSeconds} s, health model ${json!.healthModel.unavailableSeconds} s, RTO ${json!.rtoSeconds} s`)
+  })
+
+  it('--component etcd-leader (no --region): stops the leading etcd member only; another --region is refused (exit 3) before the workload', async () => {
+    const status = parseJsonOutput<WorldStatus>(await world.atlas(['status', '--json']))
+    const etcdLeader = status.health!.groups.find((g) => g.group === 'etcd')!.leaderRegion!
+    const elsewhere = world.config.regions.map((r) => r.name).find((r) => r !== etcdLeader)!
+    const refused = await world.atlas(['blast-radius', '--component', 'etcd-leader', '--region', elsewhere, '--mode', 'stop'])
+    expect(refused.exitCode, refused.stderr).to.equal(3)
+    expect(refused.stderr.replace(/\s+/g, ' ')).to.include(`--region ${elsewhere} does not hold the etcd leader`)
+    expect(refused.stderr).to.not.match(/start the transfer workload/)
+    const {result, json} = await blast(['--component', 'etcd-leader', '--mode', 'stop', '--duration', '6s'])
+    expect(result.exitCode, result.stderr).to.equal(0)
+    expect(json!.etcdLeaderTarget).to.equal(true)
+    expect(json!.component).to.equal('etcd')
+    // the leader at fault time: the one read before, unless it moved in between (the report says so)
+    const moved = json!.events.find((e) => /the etcd leader moved/.test(e.event))
+    if (!moved) expect(json!.regions).to.deep.equal([etcdLeader])
+    expect(json!.faultDescription).to.match(new RegExp(`^SIGSTOP to etcd-${json!.regions[0]} \\(pgid \\d+\\)$`))
+    expect(json!.verified).to.equal(true)
+    expect(json!.lost).to.equal(0)
+    expect(json!.converged).to.equal(true)
   })
 
   it('refuses us + witness without --force (exit 3) and explains the quorum arithmetic', async () => {

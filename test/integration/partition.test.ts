@@ -9,6 +9,8 @@ import {parseJsonOutput, REPO_ROOT} from '../helpers/cli.js'
 import {createTestWorld, type TestWorld} from '../helpers/world.js'
 import type {WorldStatus} from '../../src/lib/world/types.js'
 import type {BlastResult} from '../../src/lib/chaos/blast.js'
+import type {CampaignResult} from '../../src/lib/chaos/campaign.js'
+import {readFile} from 'node:fs/promises'
 import {hasNetAdmin} from '../../src/lib/world/local/partition.js'
 
 const nft = async (args: string[]) => execa('nft', args, {reject: false})
@@ -117,6 +119,32 @@ describe('blast-radius --mode partition on the local world', function () {
     const bridge = await world.atlas(['blast-radius', '--region', 'witness', '--mode', 'partition', '--partition', 'bridge'])
     expect(bridge.exitCode).to.equal(2)
     expect(bridge.stderr).to.match(/is the witness/)
+  })
+
+  it('atlas chaos --faults kill,stop,partition: a seeded partition round among the others, nothing lost, no table left', async () => {
+    // seed 2 over eu and witness: partition eu, then kill witness (pinned in test/unit/chaos-campaign.test.ts)
+    const result = await world.atlas(['chaos', '--rounds', '2', '--seed', '2', '--faults', 'kill,stop,partition', '--targets', 'eu,witness', '--duration', '5s', '--json'], {timeoutMs: 230_000})
+    expect(result.exitCode, result.stderr).to.equal(0)
+    const campaign = parseJsonOutput<CampaignResult>(result)
+    expect(campaign.rounds.map((r) => `${r.kind} ${r.targets[0].region}`)).to.deep.equal(['partition eu', 'kill witness'])
+    expect(campaign.plan[0]).to.include({mode: 'partition', partition: 'isolate'})
+    expect(campaign.verified).to.equal(true)
+    expect(campaign.totals.lost).to.equal(0)
+    expect(campaign.totals.acknowledged).to.be.greaterThan(0)
+    const round = JSON.parse(await readFile(path.join(campaign.rounds[0].runDir, 'report.json'), 'utf8')) as BlastResult
+    expect(round.partition).to.equal('isolate')
+    expect(await tables(), 'the partition table is gone').to.deep.equal([])
+  })
+
+  it('atlas chaos with partition rounds, without CAP_NET_ADMIN: exit 3 naming it, before any round starts', async () => {
+    const result = await execa('setpriv', ['--inh-caps=-net_admin', '--bounding-set=-net_admin', process.execPath, path.join(REPO_ROOT, 'bin', 'run.js'), 'chaos', '--rounds', '2', '--seed', '2', '--faults', 'kill,partition', '--targets', 'eu'], {
+      cwd: REPO_ROOT,
+      env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'},
+      reject: false,
+    })
+    expect(result.exitCode, result.stderr).to.equal(3)
+    expect(result.stderr).to.match(/CAP_NET_ADMIN/)
+    expect(result.stderr).to.not.match(/round 1\/2|start the transfer workload/)
   })
 
   it('without CAP_NET_ADMIN: exit 3 naming it, before the workload starts', async () => {

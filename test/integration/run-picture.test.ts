@@ -101,6 +101,23 @@ describe('the picture of a real blast-radius round, its live line, and atlas run
     expect(findAll(svg, (e) => e.name === 'text' && e.text === 'no workload ran')).to.have.length(1)
   })
 
+  it('atlas chaos: a double fault that keeps quorum (us\'s Patroni killed while eu\'s etcd member is killed) runs without --force and loses nothing', async () => {
+    // seed 9 over us:patroni, eu:etcd and witness: the pair us:patroni + eu:etcd (pinned below by the plan)
+    const result = await world.atlas(['chaos', '--rounds', '1', '--seed', '9', '--faults', 'kill', '--targets', 'us:patroni,eu:etcd,witness', '--duration', '6s', '--json'])
+    expect(result.exitCode, result.stderr).to.equal(0)
+    const campaign = parseJsonOutput<CampaignResult>(result)
+    expect(campaign.plan[0]).to.deep.include({kind: 'kill', keepsQuorum: true, targets: [{region: 'us', component: 'patroni'}, {region: 'eu', component: 'etcd'}]})
+    expect(campaign.verified).to.equal(true)
+    expect(campaign.totals.lost).to.equal(0)
+    expect(campaign.totals.acknowledged).to.be.greaterThan(0)
+    const report = JSON.parse(await readFile(path.join(campaign.rounds[0].runDir, 'report.json'), 'utf8')) as BlastResult
+    expect(report.components).to.deep.equal({us: 'patroni', eu: 'etcd'})
+    expect(report.survivability.survives).to.equal(true)
+    expect(report.forced).to.equal(false)
+    expect(report.converged).to.equal(true)
+    expect(report.faultDescription).to.match(/patroni-us/).and.to.match(/etcd-eu/)
+  })
+
   it('atlas chaos: a seeded campaign of two rounds, one summary and one report; every round has its picture; runs lists it', async () => {
     const result = await world.atlas(['chaos', '--rounds', '2', '--seed', '5', '--faults', 'kill', '--targets', 'witness,eu:etcd', '--duration', '4s', '--json'])
     expect(result.exitCode, result.stderr).to.equal(0)

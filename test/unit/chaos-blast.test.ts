@@ -49,6 +49,54 @@ describe('blast-radius pre-check', () => {
   })
 })
 
+describe('blast-radius --component etcd-leader: resolved before the workload starts', () => {
+  /** health shaped as the local world's: an etcd group and a patroni group, each with its leader's region */
+  const withEtcdLeader = (leader: string | null, groups = ['etcd', 'patroni']) => {
+    const dryRuns: Array<{region: string; component?: string}> = []
+    const world = {
+      ...untouchable,
+      health: async () => ({at: new Date().toISOString(), groups: groups.map((group) => ({group, members: [], votersAlive: 3, voters: 3, quorumHeld: true, leaderRegion: group === 'etcd' ? leader : 'us', term: 2, unavailableRanges: null, underReplicatedRanges: null})), quorumHeld: true, leaderRegion: 'us', writable: true, unreachableRegions: []}),
+      injectFault: (region: string, mode: string, options?: {dryRun?: boolean; component?: string}) => {
+        if (!options?.dryRun) return Promise.reject(new Error('injectFault must not be called'))
+        dryRuns.push({region, component: options.component})
+        return Promise.resolve({region, mode, injectedAt: new Date(), description: 'dry run', undo: async () => {}})
+      },
+    } as unknown as World
+    return {world, dryRuns}
+  }
+
+  it('without --region: the region whose etcd member leads, its etcd member only', async () => {
+    const {world, dryRuns} = withEtcdLeader('eu')
+    const error = await blastRadius(world, {regions: [], component: 'etcd-leader', mode: 'stop', durationMs: 1000}).catch((e: unknown) => e)
+    expect((error as Error).message).to.equal('status must not be called')
+    expect(dryRuns).to.deep.equal([{region: 'eu', component: 'etcd'}])
+  })
+
+  it('with the leader\'s --region: the same; with another region: exit 3 naming the leader, before the workload', async () => {
+    const same = withEtcdLeader('witness')
+    expect(((await blastRadius(same.world, {regions: ['witness'], component: 'etcd-leader', mode: 'kill', durationMs: 1000}).catch((e: unknown) => e)) as Error).message).to.equal('status must not be called')
+    expect(same.dryRuns).to.deep.equal([{region: 'witness', component: 'etcd'}])
+    const other = withEtcdLeader('witness')
+    const error = (await blastRadius(other.world, {regions: ['us'], component: 'etcd-leader', mode: 'kill', durationMs: 1000}).catch((e: unknown) => e)) as AtlasError
+    expect(error.exitCode).to.equal(ExitCode.Precondition)
+    expect(error.code).to.equal('ETCD_LEADER_ELSEWHERE')
+    expect(error.message).to.equal('--region us does not hold the etcd leader: witness does')
+    expect(other.dryRuns).to.deep.equal([])
+  })
+
+  it('no etcd leader, no etcd group (k3d), a partition or two regions: refused before anything starts', async () => {
+    const none = (await blastRadius(withEtcdLeader(null).world, {regions: [], component: 'etcd-leader', mode: 'kill', durationMs: 1000}).catch((e: unknown) => e)) as AtlasError
+    expect([none.exitCode, none.code]).to.deep.equal([ExitCode.Precondition, 'ETCD_LEADER_UNKNOWN'])
+    const k3d = (await blastRadius(withEtcdLeader('us', ['cockroachdb']).world, {regions: [], component: 'etcd-leader', mode: 'kill', durationMs: 1000}).catch((e: unknown) => e)) as AtlasError
+    expect([k3d.exitCode, k3d.code]).to.deep.equal([ExitCode.Precondition, 'ETCD_LEADER_UNKNOWN'])
+    expect(k3d.message).to.match(/no etcd group/)
+    const partition = (await blastRadius(withEtcdLeader('us').world, {regions: [], component: 'etcd-leader', mode: 'partition', durationMs: 1000}).catch((e: unknown) => e)) as AtlasError
+    expect(partition.exitCode).to.equal(ExitCode.Usage)
+    const two = (await blastRadius(withEtcdLeader('us').world, {regions: ['us', 'eu'], component: 'etcd-leader', mode: 'kill', durationMs: 1000}).catch((e: unknown) => e)) as AtlasError
+    expect(two.exitCode).to.equal(ExitCode.Usage)
+  })
+})
+
 describe('blast-radius restore failure', () => {
   it('exits 5 naming what is left broken, and leaves restore-failed.json in the run directory', async () => {
     const {mkdtemp, readFile, rm} = await import('node:fs/promises')

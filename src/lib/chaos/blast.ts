@@ -1,13 +1,13 @@
 import {mkdir} from 'node:fs/promises'
 import path from 'node:path'
-import {assessRegionLoss} from '../health/quorum.js'
+import {assessFaults} from '../health/quorum.js'
 import {AtlasError, ExitCode, PreconditionError, RestoreError, UsageError} from '../errors.js'
 import {silentProgress} from '../progress.js'
 import {sleep} from '../proc/ports.js'
 import type {ClusterHealth} from '../health/model.js'
 import type {WorkloadHandle, WorkloadResult} from '../ledger/workload.js'
 import type {VerifyResult} from '../ledger/verify.js'
-import type {DatabaseRole, FaultComponent, FaultHandle, FaultMode, PartitionKind, ProgressReporter, World} from '../world/types.js'
+import type {DatabaseRole, FaultComponent, FaultHandle, FaultMode, PartitionKind, ProgressReporter, TargetComponent, World} from '../world/types.js'
 import {HealthSampler, longestWriteGap, unavailableSeconds, type TimelinePoint} from './timeline.js'
 import {dataRegions, primaryRegion} from '../config/regions.js'
 import {OutcomeRecorder} from '../report/series.js'
@@ -16,11 +16,13 @@ import type {BlastEvent, BlastResult, IsolatedLeaderWrites} from './types.js'
 export type {BlastResult} from './types.js'
 
 export interface BlastOptions {
-  /** regions to break together (usually one) */
+  /** regions to break together (usually one); with component etcd-leader, none or the leader's */
   regions: string[]
   mode: FaultMode
-  /** the whole region (default) or one of its components */
-  component?: FaultComponent
+  /** the whole region (default), one of its components, or the etcd leader's member (etcdLeaderTarget) */
+  component?: TargetComponent
+  /** per region, overriding component: a double fault of different parts (us's Patroni while eu's etcd member is stopped) */
+  components?: Record<string, FaultComponent>
   /** --mode partition: its shape (default isolate) */
   partition?: PartitionKind
   /** how long the regions stay broken */
@@ -56,9 +58,11 @@ export interface BlastOptions {
 export async function blastRadius(world: World, options: BlastOptions): Promise<BlastResult> {
   const {reportFiles, writeReport} = await import('../report/blast.js')
   const progress = options.progress ?? silentProgress
-  const regions = [...new Set(options.regions)]
+  const targetsEtcdLeader = options.component === 'etcd-leader'
+  let regions = targetsEtcdLeader ? await etcdLeaderTarget(world, options) : [...new Set(options.regions)]
+  const componentOf = (region: string): FaultComponent => options.components?.[region] ?? (options.component === 'etcd-leader' ? 'etcd' : options.component) ?? 'region'
   // a bridge cuts data regions from each other only: every one still sees the witness, so quorum holds
-  const survivability = assessRegionLoss(world.regions, options.mode === 'partition' && options.partition === 'bridge' ? [] : regions)
+  let survivability = assessFaults(world.regions, options.mode === 'partition' && options.partition === 'bridge' ? [] : regions.map((region) => ({region, component: options.mode === 'partition' ? 'region' : componentOf(region)})))
   if (!survivability.survives && !options.force) {
     throw new PreconditionError(`refusing to break ${regions.join(' + ')}: ${survivability.explanation}`, {
       code: 'FAULT_REFUSED',
@@ -66,13 +70,18 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
       details: {...survivability},
     })
   }
-  const component = options.component ?? 'region'
+  const component = componentOf(regions[0])
+  // the parts broken, in words: "us", "the patroni of us", "the patroni of us + the etcd of eu"
+  const uniform = regions.every((r) => componentOf(r) === component)
+  const components = uniform ? undefined : Object.fromEntries(regions.map((r) => [r, componentOf(r)]))
+  const describeParts = () => (uniform ? `${component === 'region' ? '' : `the ${component} of `}${regions.join(' + ')}` : regions.map((r) => (componentOf(r) === 'region' ? r : `the ${componentOf(r)} of ${r}`)).join(' + '))
+  let what = describeParts()
   // an unsupported fault (a mode or component this world cannot do) fails here, before any workload starts
   const partition = options.mode === 'partition' ? options.partition ?? 'isolate' : undefined
   if (options.partition && options.mode !== 'partition') {
     throw new UsageError(`--partition ${options.partition} goes with --mode partition`, {code: 'PARTITION_UNSUPPORTED'})
   }
-  for (const region of regions) await world.injectFault(region, options.mode, {dryRun: true, component, partition})
+  for (const region of regions) await world.injectFault(region, options.mode, {dryRun: true, component: componentOf(region), partition})
   const signal = options.signal
   const {defaultRunDir} = await import('../ledger/workload.js')
   const runDir = path.resolve(options.runDir ?? defaultRunDir(world.runsDir()))
@@ -138,8 +147,18 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   let restoreError: RestoreError | undefined
   let failure: Error | undefined
   try {
-    done = progress.step(`inject ${partition ? `a partition (${partition})` : options.mode} into ${component === 'region' ? '' : `the ${component} of `}${regions.join(' + ')}`)
-    for (const region of regions) handles.push(await world.injectFault(region, options.mode, {component, partition}))
+    if (targetsEtcdLeader) {
+      // the etcd leader at fault time: it may have moved since the check before the workload
+      const now = (await world.health()).groups.find((g) => g.group === 'etcd')?.leaderRegion
+      if (now && now !== regions[0]) {
+        note(`the etcd leader moved from ${regions[0]} to ${now} before the fault: breaking ${now}'s member`)
+        regions = [now]
+        survivability = assessFaults(world.regions, [{region: now, component: 'etcd'}])
+        what = describeParts()
+      }
+    }
+    done = progress.step(`inject ${partition ? `a partition (${partition})` : options.mode} into ${what}`)
+    for (const region of regions) handles.push(await world.injectFault(region, options.mode, {component: componentOf(region), partition}))
     // the fault holds once every region is broken: a transfer issued between two injections may still commit
     faultAt = new Date(Math.max(...handles.map((h) => h.injectedAt.getTime())))
     sampler.markFault(faultAt)
@@ -284,6 +303,8 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     regions,
     mode: options.mode,
     component,
+    ...(components ? {components} : {}),
+    ...(targetsEtcdLeader ? {etcdLeaderTarget: true} : {}),
     partition: partition ?? null,
     isolatedLeader,
     driver: world.driver,
@@ -314,7 +335,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     timeline,
     events,
     outcomes: workload && faultAt ? outcomes.series(faultAt.getTime(), {endMs: workloadStoppedAt || undefined}) : null,
-    faultWindows: faultAt ? [{fromSeconds: 0, toSeconds: restoredAt ? Math.round(restoredAt.getTime() - faultAt.getTime()) / 1000 : null, label: `fault: ${options.mode} ${component === 'region' ? '' : `${component} of `}${regions.join(' + ')}`}] : [],
+    faultWindows: faultAt ? [{fromSeconds: 0, toSeconds: restoredAt ? Math.round(restoredAt.getTime() - faultAt.getTime()) / 1000 : null, label: `fault: ${options.mode} ${what.replace(/^the /, '').replace(/ \+ the /g, ' + ')}`}] : [],
     worldRegions: world.regions.map((r) => r.name),
     workload: stats,
     verify: verify ? {ok: verify.ok, checks: verify.checks, summary: verify.summary} : undefined,
@@ -486,4 +507,22 @@ async function isolatedLeaderWrites(world: World, region: string, faultAt: Date,
     present,
     lost: ids.length - present,
   }
+}
+
+/**
+ * --component etcd-leader: the region whose etcd member leads the Raft group, read before
+ * the workload starts (and again at fault time). --region is optional; given, it must be the
+ * leader's region now. No etcd group (the k3d world) or no leader: exit 3 before anything starts.
+ */
+async function etcdLeaderTarget(world: World, options: BlastOptions): Promise<string[]> {
+  const regions = [...new Set(options.regions)]
+  if (options.mode === 'partition') throw new UsageError('--component etcd-leader goes with --mode kill or stop, not partition', {code: 'PARTITION_UNSUPPORTED'})
+  if (regions.length > 1) throw new UsageError(`--component etcd-leader breaks one etcd member: give at most one --region (got ${regions.join(', ')})`)
+  const etcd = (await world.health()).groups.find((g) => g.group === 'etcd')
+  if (!etcd) throw new PreconditionError(`the ${world.driver} world has no etcd group: --component etcd-leader is for the local world`, {code: 'ETCD_LEADER_UNKNOWN'})
+  if (!etcd.leaderRegion) throw new PreconditionError('no etcd member is leading right now: there is no etcd leader to break', {code: 'ETCD_LEADER_UNKNOWN', hint: 'atlas status (is the world up and converged?)'})
+  if (regions.length === 1 && regions[0] !== etcd.leaderRegion) {
+    throw new PreconditionError(`--region ${regions[0]} does not hold the etcd leader: ${etcd.leaderRegion} does`, {code: 'ETCD_LEADER_ELSEWHERE', hint: `drop --region (the fault follows the leader), or pass --region ${etcd.leaderRegion}`})
+  }
+  return [etcd.leaderRegion]
 }

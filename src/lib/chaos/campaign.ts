@@ -1,11 +1,11 @@
 import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {UsageError} from '../errors.js'
-import {assessRegionLoss} from '../health/quorum.js'
+import {assessFaults} from '../health/quorum.js'
 import {redact, redactObject} from '../redact.js'
 import {silentProgress} from '../progress.js'
 import type {Region} from '../config/schema.js'
-import type {FaultComponent, FaultMode, ProgressReporter, World} from '../world/types.js'
+import type {FaultComponent, FaultMode, PartitionKind, ProgressReporter, World} from '../world/types.js'
 import {blastRadius, type BlastResult} from './blast.js'
 
 /**
@@ -19,13 +19,19 @@ import {blastRadius, type BlastResult} from './blast.js'
 export interface CampaignFaultKind {
   name: string
   mode: FaultMode
+  /** mode partition: its shape */
+  partition?: PartitionKind
   summary: string
 }
 
 export const CAMPAIGN_FAULT_KINDS: Record<string, CampaignFaultKind> = {
   kill: {name: 'kill', mode: 'kill', summary: 'SIGKILL, then restart with the same configuration'},
   stop: {name: 'stop', mode: 'stop', summary: 'SIGSTOP, then SIGCONT'},
+  partition: {name: 'partition', mode: 'partition', partition: 'isolate', summary: 'cut the whole region off from the others (nftables; needs CAP_NET_ADMIN)'},
 }
+
+/** Without --faults: the kinds that need no privilege. */
+export const DEFAULT_FAULT_KINDS = ['kill', 'stop']
 
 export interface CampaignTarget {
   region: string
@@ -37,7 +43,9 @@ export interface CampaignRound {
   index: number
   kind: string
   mode: FaultMode
-  /** one target, or two in different regions (a double fault: only with --force when it loses quorum) */
+  /** mode partition: its shape */
+  partition?: PartitionKind
+  /** one target, or two in different regions (a double fault: different parts that keep quorum, or with --force the same part, which may lose it) */
   targets: CampaignTarget[]
   /** whether the round's regions keep a Raft majority */
   keepsQuorum: boolean
@@ -59,7 +67,7 @@ export function parseTargets(specs: string[], regions: Region[]): CampaignTarget
 
 export function parseFaultKinds(list: string[]): CampaignFaultKind[] {
   const names = [...new Set(list.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean))]
-  if (names.length === 0) return Object.values(CAMPAIGN_FAULT_KINDS)
+  if (names.length === 0) return DEFAULT_FAULT_KINDS.map((name) => CAMPAIGN_FAULT_KINDS[name])
   return names.map((name) => {
     const kind = CAMPAIGN_FAULT_KINDS[name]
     if (!kind) throw new UsageError(`unknown fault kind "${name}" in --faults`, {hint: `kinds: ${Object.keys(CAMPAIGN_FAULT_KINDS).join(', ')}`})
@@ -87,27 +95,69 @@ export function seededRandom(seed: number): () => number {
   }
 }
 
+/** The parts of a target a round may break: a whole-region target allows any of its components (the witness has only an etcd member). */
+function partsOf(target: CampaignTarget, regions: Region[]): CampaignTarget[] {
+  if (target.component !== 'region') return [target]
+  const witness = regions.find((r) => r.name === target.region)?.role === 'witness'
+  return (witness ? (['etcd'] as const) : (['etcd', 'patroni', 'postgres'] as const)).map((component) => ({region: target.region, component}))
+}
+
+/**
+ * Double faults that keep quorum: two parts in two regions, among the targets' parts,
+ * that leave an etcd majority and a data region able to lead (assessFaults), e.g. us's
+ * Patroni killed while eu's etcd member is stopped. Whole regions never pair this way
+ * (two of three voters), nor two data regions' databases (no one left to lead).
+ */
+export function quorumKeepingPairs(targets: CampaignTarget[], regions: Region[]): CampaignTarget[][] {
+  const parts: CampaignTarget[] = []
+  for (const p of targets.flatMap((t) => partsOf(t, regions))) if (!parts.some((x) => x.region === p.region && x.component === p.component)) parts.push(p)
+  const pairs: CampaignTarget[][] = []
+  for (const [i, a] of parts.entries()) for (const b of parts.slice(i + 1)) if (a.region !== b.region && assessFaults(regions, [a, b]).survives) pairs.push([a, b])
+  return pairs
+}
+
+/** One round in five that could be a double fault keeping quorum is one. */
+const QUORUM_KEEPING_DOUBLE_SHARE = 0.2
+
 /**
  * The rounds of a campaign. Each round: a fault kind and a target, drawn from the
- * seed; with `force`, one round in four (when two regions are targets) is a double
- * fault on two regions. A round that would lose quorum is drawn only with force.
+ * seed; one round in five, when the targets allow it, is a double fault that keeps
+ * quorum (quorumKeepingPairs, drawn from a second stream of the seed so the first
+ * stream's kinds and targets stay put); with `force`, one round in four (when two
+ * regions are targets) is a double fault of the same part in two regions, which may
+ * lose quorum. A round that would lose quorum is drawn only with force.
  */
 export function planCampaign(options: {seed: number; rounds: number; kinds: CampaignFaultKind[]; targets: CampaignTarget[]; regions: Region[]; force?: boolean}): CampaignRound[] {
   if (!options.force) {
-    const alone = options.targets.find((t) => !assessRegionLoss(options.regions, [t.region]).survives)
+    const alone = options.targets.find((t) => !assessFaults(options.regions, [t]).survives)
     if (alone) throw new UsageError(`breaking ${alone.region} alone loses quorum; pass --force to break it anyway`)
+  }
+  // a partition cuts a whole region's network (the local world cannot cut one component's): it draws among whole-region targets
+  const wholeRegions = options.targets.filter((t) => t.component === 'region')
+  if (wholeRegions.length === 0 && options.kinds.some((k) => k.mode === 'partition')) {
+    throw new UsageError('--faults partition cuts whole regions, and --targets names none', {hint: 'add a whole region to --targets (us, not us:etcd), or drop partition from --faults'})
   }
   const random = seededRandom(options.seed)
   const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)]
+  const pairs = quorumKeepingPairs(options.targets, options.regions)
+  const doubles = seededRandom((options.seed ^ 0x5bd1e995) >>> 0)
   const rounds: CampaignRound[] = []
   for (let index = 1; index <= options.rounds; index++) {
     const kind = pick(options.kinds)
+    if (kind.mode === 'partition') {
+      // one region cut off per round: a partition of two would leave no majority side to compare against
+      const target = pick(wholeRegions)
+      rounds.push({index, kind: kind.name, mode: kind.mode, partition: kind.partition, targets: [target], keepsQuorum: assessFaults(options.regions, [target]).survives})
+      continue
+    }
     const first = pick(options.targets)
     const targets = [first]
     // a double fault breaks the same component in a second region (one blast-radius round, one component)
     const others = [...new Set(options.targets.filter((t) => t.region !== first.region).map((t) => t.region))]
     if (options.force && others.length > 0 && random() < 0.25) targets.push({region: pick(others), component: first.component})
-    rounds.push({index, kind: kind.name, mode: kind.mode, targets, keepsQuorum: assessRegionLoss(options.regions, targets.map((t) => t.region)).survives})
+    const roll = doubles()
+    if (targets.length === 1 && pairs.length > 0 && roll < QUORUM_KEEPING_DOUBLE_SHARE) targets.splice(0, 1, ...pairs[Math.floor(doubles() * pairs.length)])
+    rounds.push({index, kind: kind.name, mode: kind.mode, targets, keepsQuorum: assessFaults(options.regions, targets).survives})
   }
   return rounds
 }
@@ -141,6 +191,11 @@ export interface CampaignResult {
   report: {json: string; markdown: string; picture: string; html: string}
 }
 
+/** Violations of one round; verify leaves a kind it found none of as undefined (in memory; JSON drops it), which counts 0, not NaN. */
+export function countViolations(violations: Record<string, number | undefined>): number {
+  return Object.values(violations).reduce((a: number, b) => a + (b ?? 0), 0)
+}
+
 /** Nearest-rank percentiles of the RTOs that were measured. */
 export function rtoSummary(values: Array<number | null>): CampaignResult['rto'] {
   const xs = values.filter((v): v is number => v !== null).sort((a, b) => a - b)
@@ -160,7 +215,8 @@ export async function runCampaign(world: World, options: {id: string; seed: numb
   const runsDir = world.runsDir()
   const dir = path.join(runsDir, options.id)
   // a kind the world cannot do fails before the first round
-  for (const round of options.plan) for (const t of round.targets) await world.injectFault(t.region, round.mode, {dryRun: true, component: t.component})
+  // (a partition without CAP_NET_ADMIN: exit 3 here, before any workload)
+  for (const round of options.plan) for (const t of round.targets) await world.injectFault(t.region, round.mode, {dryRun: true, component: t.component, partition: round.partition})
   await mkdir(dir, {recursive: true})
   const results: CampaignRoundResult[] = []
   const reports: BlastResult[] = []
@@ -175,8 +231,8 @@ export async function runCampaign(world: World, options: {id: string; seed: numb
     const runDir = path.join(runsDir, `${options.id}-round-${String(round.index).padStart(2, '0')}`)
     let r: BlastResult
     try {
-      // a double fault breaks each region's component alike (blast-radius takes one component for all its regions)
-      r = await blastRadius(world, {regions: round.targets.map((t) => t.region), component: round.targets[0].component, mode: round.mode, durationMs: options.durationMs, force: options.force, runDir, progress, signal: options.signal, workloadConcurrency: options.concurrency, upload: false})
+      // a double fault may break a different part in each region
+      r = await blastRadius(world, {regions: round.targets.map((t) => t.region), components: Object.fromEntries(round.targets.map((t) => [t.region, t.component])), mode: round.mode, partition: round.partition, durationMs: options.durationMs, force: options.force, runDir, progress, signal: options.signal, workloadConcurrency: options.concurrency, upload: false})
     } catch (error) {
       if (options.signal?.aborted) interrupted = true
       else failure = error
@@ -196,7 +252,7 @@ export async function runCampaign(world: World, options: {id: string; seed: numb
     seed: options.seed,
     rounds: results,
     plan: options.plan,
-    totals: {rounds: results.length, acknowledged: sum((r) => r.acknowledged), lost: sum((r) => r.lost), unknown: sum((r) => r.unknown), violations: sum((r) => Object.values(r.violations).reduce((a, b) => a + b, 0))},
+    totals: {rounds: results.length, acknowledged: sum((r) => r.acknowledged), lost: sum((r) => r.lost), unknown: sum((r) => r.unknown), violations: sum((r) => countViolations(r.violations))},
     rto: rtoSummary(results.map((r) => r.rtoSeconds)),
     verified: !interrupted && !failure && results.length === options.plan.length && results.every((r) => r.verified && r.lost === 0),
     interrupted,

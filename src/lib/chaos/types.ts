@@ -40,7 +40,12 @@ export interface BlastResult {
   region: string
   regions: string[]
   mode: FaultMode
+  /** the first region's component (the only one unless `components` is set) */
   component: FaultComponent
+  /** a double fault of different parts: each region's component */
+  components?: Record<string, FaultComponent>
+  /** --component etcd-leader: the region is the one whose etcd member led at fault time */
+  etcdLeaderTarget?: boolean
   /** --mode partition: its shape; null for other modes */
   partition: PartitionKind | null
   /**

@@ -42,7 +42,7 @@ export function verdictOf(r: Pick<BlastResult, 'verified' | 'interrupted' | 'bac
 
 /** What the picture of a blast-radius round shows (works on older report.json files too). */
 export function blastPicture(r: BlastResult): PictureInput {
-  const what = `${r.component && r.component !== 'region' ? `${r.component} of ` : ''}${r.regions.join(' + ')}`
+  const what = r.components ? r.regions.map((x) => (r.components![x] === 'region' ? x : `${r.components![x]} of ${x}`)).join(' + ') : `${r.component && r.component !== 'region' ? `${r.component} of ` : ''}${r.regions.join(' + ')}`
   return {
     title: `Blast radius: ${what} (${r.mode}): ${verdictOf(r)}`,
     subtitle: `${r.acknowledged} acknowledged, ${r.lost} lost, ${r.unknown} unknown outcome; RTO ${fmt(r.rtoSeconds)} s; fault injected ${r.faultInjectedAt || 'never'}, held ${r.durationSeconds} s; ${r.driver} world`,

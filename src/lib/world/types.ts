@@ -15,6 +15,9 @@ export type FaultMode = (typeof FAULT_MODES)[number]
 /** what of a region a fault hits: all of it, or one component (the local world's processes) */
 export const FAULT_COMPONENTS = ['region', 'etcd', 'patroni', 'postgres'] as const
 export type FaultComponent = (typeof FAULT_COMPONENTS)[number]
+/** what blast-radius may target: a component, or the etcd member that leads the Raft group (resolved to its region when the round runs) */
+export const TARGET_COMPONENTS = [...FAULT_COMPONENTS, 'etcd-leader'] as const
+export type TargetComponent = (typeof TARGET_COMPONENTS)[number]
 /**
  * The shape of a partition: isolate (the region and the others cannot reach each other),
  * one-way-in (nothing reaches the region; it still sends), one-way-out (the region's packets
