@@ -104,10 +104,11 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
 
   before(async function () {
     plane = await controlPlaneOrSkip(this)
-    this.timeout(180_000)
+    // kwok marks pods Ready on its own schedule; at the end of a long suite on a busy 2-core machine it once took over 90 s
+    this.timeout(600_000)
     for (const region of ['us', 'eu', 'witness']) await deployRegion(plane, region)
     for (const c of plane.clusters) {
-      await until(`${c.region}: cockroachdb-0 Ready`, async () => podReady(await getObject(plane, c.region, ['pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE])), 90_000)
+      await until(`${c.region}: cockroachdb-0 Ready`, async () => podReady(await getObject(plane, c.region, ['pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE])), 180_000)
     }
     dockerCalls = []
     docker = http.createServer((req, res) => {
