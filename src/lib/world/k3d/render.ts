@@ -60,16 +60,11 @@ const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`
  * Idempotent.
  */
 export function ledgerGrants(database: string, user: string): string[] {
-  const db = `"${database}"`
-  const who = `"${user}"`
-  return [
-    `REVOKE ALL ON DATABASE ${db} FROM ${who};`,
-    `REVOKE ALL ON TABLE ${db}.* FROM ${who};`,
-    `GRANT CONNECT ON DATABASE ${db} TO ${who};`,
+  return replacingGrants(database, user, (db, who) => [
     `GRANT SELECT, INSERT ON TABLE ${db}.transfers TO ${who};`,
     `GRANT SELECT, UPDATE ON TABLE ${db}.accounts TO ${who};`,
     `GRANT SELECT ON TABLE ${db}.ledger_mint, ${db}.${ledgerSql.MIGRATIONS_TABLE} TO ${who};`,
-  ]
+  ])
 }
 
 /**
@@ -79,14 +74,14 @@ export function ledgerGrants(database: string, user: string): string[] {
  * Replaces whatever the user had before. Idempotent.
  */
 export function verifyGrants(database: string, user: string): string[] {
+  return replacingGrants(database, user, (db, who) => [`GRANT SELECT ON TABLE ${db}.accounts, ${db}.transfers, ${db}.ledger_mint TO ${who};`])
+}
+
+/** Whatever the user had on the database is revoked, then it may connect, then the table grants given. */
+function replacingGrants(database: string, user: string, tableGrants: (db: string, who: string) => string[]): string[] {
   const db = `"${database}"`
   const who = `"${user}"`
-  return [
-    `REVOKE ALL ON DATABASE ${db} FROM ${who};`,
-    `REVOKE ALL ON TABLE ${db}.* FROM ${who};`,
-    `GRANT CONNECT ON DATABASE ${db} TO ${who};`,
-    `GRANT SELECT ON TABLE ${db}.accounts, ${db}.transfers, ${db}.ledger_mint TO ${who};`,
-  ]
+  return [`REVOKE ALL ON DATABASE ${db} FROM ${who};`, `REVOKE ALL ON TABLE ${db}.* FROM ${who};`, `GRANT CONNECT ON DATABASE ${db} TO ${who};`, ...tableGrants(db, who)]
 }
 
 /** Databases every CockroachDB cluster starts with, which `public` may connect to. */
