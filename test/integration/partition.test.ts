@@ -34,8 +34,11 @@ describe('blast-radius --mode partition on the local world', function () {
     await world?.destroy()
   })
 
-  const blast = async (args: string[]) => {
-    const result = await world.atlas(['blast-radius', '--json', '--mode', 'partition', '--duration', '14s', ...args], {timeoutMs: 230_000})
+  // 14 s covers most rounds; a leader isolation must outlast the failover, which takes 8-11 s on an idle
+  // machine (the Patroni leader lease, renewed in full when the etcd leader was in the cut-off region,
+  // then the leader race) and has taken longer than 14 s at the end of a full run on 2 busy cores
+  const blast = async (args: string[], duration = '14s') => {
+    const result = await world.atlas(['blast-radius', '--json', '--mode', 'partition', '--duration', duration, ...args], {timeoutMs: 230_000})
     return {result, json: result.exitCode === 0 || result.exitCode === 4 ? parseJsonOutput<BlastResult>(result) : undefined}
   }
 
@@ -56,7 +59,7 @@ describe('blast-radius --mode partition on the local world', function () {
 
   it('isolating the leader region fails over; the cut-off old primary acknowledges nothing that is lost', async () => {
     const before = await leader()
-    const {result, json} = await blast(['--region', before!])
+    const {result, json} = await blast(['--region', before!], '30s')
     expect(result.exitCode, result.stderr).to.equal(0)
     expect(json!.partition).to.equal('isolate')
     expect(json!.failover, 'another region leads while the old one is cut off').to.equal(true)

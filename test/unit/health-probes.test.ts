@@ -73,6 +73,14 @@ describe('health probes: Patroni', () => {
     const g = patroniGroupHealth([{target: pgTarget('us'), error: 'ECONNREFUSED'}, {target: pgTarget('eu'), cluster: stale}, {target: pgTarget('witness'), cluster: stale}])
     expect(g.leaderRegion).to.equal(null)
   })
+  it('prefers the newly promoted leader over a cut-off old primary that still names itself leader in its stale view', () => {
+    // /cluster as a partitioned Patroni serves it: its last DCS read, itself leader on the old timeline
+    const stale = {members: [{name: 'pg-us', role: 'leader', state: 'running', timeline: 4}, {name: 'pg-eu', role: 'sync_standby', state: 'streaming', timeline: 4, lag: 0}]}
+    const current = {members: [{name: 'pg-eu', role: 'leader', state: 'running', timeline: 5}, {name: 'pg-witness', role: 'sync_standby', state: 'streaming', timeline: 5, lag: 0}]}
+    const g = patroniGroupHealth([{target: pgTarget('us'), cluster: stale}, {target: pgTarget('eu'), cluster: current}, {target: pgTarget('witness'), cluster: current}])
+    expect(g.leaderRegion).to.equal('eu')
+    expect(g.term).to.equal(5)
+  })
 })
 
 describe('LocalWorld.isConverged', () => {

@@ -47,13 +47,17 @@ export async function samplePatroni(targets: PatroniTarget[], timeoutMs = 300): 
  * Maps Patroni samples into the health model. A node is alive when its own API
  * answers (a SIGSTOPped node is still listed by its peers until its key expires,
  * so peers' views cannot tell). Role and lag come from the freshest view that
- * names a leader: the leader's own view when it answers. Every node holds a
+ * names a leader (newest timeline): the leader's own view when it answers. Every node holds a
  * copy, so all count as voters; the timeline is the "term".
  */
 export function patroniGroupHealth(samples: PatroniSample[]): GroupHealth {
   const views = samples.filter((s) => s.cluster?.members)
-  const withLeader = views.filter((s) => s.cluster!.members!.some((m) => m.role === 'leader' && m.state === 'running'))
-  const selfLeader = withLeader.find((s) => s.cluster!.members!.some((m) => m.role === 'leader' && m.name === s.target.name))
+  const leaderIn = (s: PatroniSample) => s.cluster!.members!.find((m) => m.role === 'leader' && m.state === 'running')
+  // a primary cut off from the DCS keeps serving its last view, naming itself leader, long after
+  // another node was promoted; a promotion always starts a new timeline, so the newest one is current
+  const newestTimeline = Math.max(-1, ...views.map((s) => leaderIn(s)?.timeline ?? -1))
+  const withLeader = views.filter((s) => leaderIn(s) && (leaderIn(s)!.timeline ?? -1) === newestTimeline)
+  const selfLeader = withLeader.find((s) => leaderIn(s)!.name === s.target.name)
   const view = (selfLeader ?? withLeader[0] ?? views[0])?.cluster
   const members = samples.map((s): MemberHealth => {
     const listed = view?.members?.find((m) => m.name === s.target.name)
