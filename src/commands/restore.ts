@@ -40,16 +40,14 @@ k3d world: CockroachDB's RESTORE DATABASE ledger FROM LATEST IN the backup colle
     const world = await createWorld(config, {baseDir: this.flags['base-dir'], driver: this.flags.driver})
     if (world.driver === 'k3d') return this.restoreK3d(world as import('../lib/world/k3d/index.js').K3dWorld, toTime)
     const backups = await localBackups(config, {baseDir: this.flags['base-dir'], driver: 'local'})
+    const {runStep} = await import('../lib/progress.js')
     const progress = await this.progress()
-    const done = progress.step(this.flags['dry-run'] ? 'plan the restore' : 'restore into a scratch PostgreSQL')
-    let result: RestoreResult
-    try {
-      result = await backups.restore({backup: this.flags.backup, toTime, verify: this.flags.verify, keep: this.flags.keep, dryRun: this.flags['dry-run'], signal: this.interruptSignal(), onProgress: (m) => progress.info(m)})
-      done({note: result.dryRun ? undefined : `${result.restoreSeconds.toFixed(1)} s`})
-    } catch (error) {
-      done({error: error as Error})
-      throw error
-    }
+    const result = await runStep(
+      progress,
+      this.flags['dry-run'] ? 'plan the restore' : 'restore into a scratch PostgreSQL',
+      () => backups.restore({backup: this.flags.backup, toTime, verify: this.flags.verify, keep: this.flags.keep, dryRun: this.flags['dry-run'], signal: this.interruptSignal(), onProgress: (m) => progress.info(m)}),
+      (r) => (r.dryRun ? undefined : `${r.restoreSeconds.toFixed(1)} s`),
+    )
     await this.finishProgress()
     if (result.dryRun) {
       this.print(result.plan!.map((c) => c.argv.join(' ')).join('\n'))
@@ -70,16 +68,14 @@ k3d world: CockroachDB's RESTORE DATABASE ledger FROM LATEST IN the backup colle
       throw new UsageError('--backup names a pgBackRest backup of the local world; the k3d world restores the newest backup of its collection (FROM LATEST), or --to-time', {code: 'BACKUP_FLAG_UNSUPPORTED'})
     }
     const {restoreK3d} = await import('../lib/backup/k3d.js')
+    const {runStep} = await import('../lib/progress.js')
     const progress = await this.progress()
-    const done = progress.step(this.flags['dry-run'] ? 'plan the k3d restore' : 'restore into a scratch database of the k3d world')
-    let result: K3dRestoreResult
-    try {
-      result = await restoreK3d(world, {toTime, keep: this.flags.keep, dryRun: this.flags['dry-run'], signal: this.interruptSignal(), progress, onProgress: (m) => progress.info(m)})
-      done({note: result.dryRun ? undefined : `${result.restoreSeconds.toFixed(1)} s`})
-    } catch (error) {
-      done({error: error as Error})
-      throw error
-    }
+    const result = await runStep(
+      progress,
+      this.flags['dry-run'] ? 'plan the k3d restore' : 'restore into a scratch database of the k3d world',
+      () => restoreK3d(world, {toTime, keep: this.flags.keep, dryRun: this.flags['dry-run'], signal: this.interruptSignal(), progress, onProgress: (m) => progress.info(m)}),
+      (r) => (r.dryRun ? undefined : `${r.restoreSeconds.toFixed(1)} s`),
+    )
     await this.finishProgress()
     const {formatPlan} = await import('../lib/world/plan-format.js')
     const head = [`backup collection: ${result.collection}`, `restores: ${result.target}`, `into: ${result.scratchDatabase} (a scratch database; the live ledger database is never written)`]

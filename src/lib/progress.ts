@@ -55,3 +55,20 @@ export async function commandProgress(options: {enabled: boolean; stream?: NodeJ
   }
   return {...stderrProgress({enabled: options.enabled, stream}), finish: async () => {}}
 }
+
+/**
+ * One step of long work: started on `progress`, marked done with the note `describe` gives for
+ * its result, or failed with the error, which is rethrown. The one way to wrap work in a step.
+ */
+export async function runStep<T>(progress: ProgressReporter, title: string, work: () => Promise<T>, describe?: (result: T) => string | undefined): Promise<T> {
+  const done = progress.step(title)
+  let result: T
+  try {
+    result = await work()
+  } catch (error) {
+    done({error: error as Error})
+    throw error
+  }
+  done({note: describe?.(result)})
+  return result
+}

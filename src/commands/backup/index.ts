@@ -18,16 +18,11 @@ Exit 3 when the world is not up or pgBackRest is missing.`
   async run(): Promise<BackupResult> {
     const {localBackups} = await import('../../lib/backup/command-support.js')
     const backups = await localBackups(await this.atlasConfig(), {baseDir: this.flags['base-dir']})
-    const progress = await this.progress()
-    const done = progress.step(this.flags['dry-run'] ? 'plan the backup' : `${this.flags.type} backup into s3://${backups.b.bucket}`)
-    let result: BackupResult
-    try {
-      result = await backups.backup({type: this.flags.type, dryRun: this.flags['dry-run']})
-      done({note: result.backup ? `${result.backup.label} in ${result.durationSeconds.toFixed(1)} s` : undefined})
-    } catch (error) {
-      done({error: error as Error})
-      throw error
-    }
+    const {runStep} = await import('../../lib/progress.js')
+    const title = this.flags['dry-run'] ? 'plan the backup' : `${this.flags.type} backup into s3://${backups.b.bucket}`
+    const result = await runStep(await this.progress(), title, () => backups.backup({type: this.flags.type, dryRun: this.flags['dry-run']}), (r) =>
+      r.backup ? `${r.backup.label} in ${r.durationSeconds.toFixed(1)} s` : undefined,
+    )
     await this.finishProgress()
     if (result.dryRun) {
       this.print(result.plan!.map((c) => c.argv.join(' ')).join('\n'))

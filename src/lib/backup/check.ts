@@ -1,6 +1,6 @@
 import {assessRegionLoss} from '../health/quorum.js'
 import {PreconditionError, UsageError} from '../errors.js'
-import {silentProgress} from '../progress.js'
+import {runStep, silentProgress} from '../progress.js'
 import type {ProgressReporter, World} from '../world/types.js'
 import type {BackupListing, BackupResult, RestoreOptions, RestoreResult} from './local.js'
 
@@ -92,16 +92,17 @@ export async function prepareBackupCheck(world: World, options: {regions: string
   const backups = await (world as import('../world/local/index.js').LocalWorld).backups()
   const listing = await backups.list()
   if (listing.backups.length > 0 || (!assessRegionLoss(world.regions, options.regions).survives && !options.force)) return new BackupCheck(backups)
-  const done = progress.step('backup check: no backup yet, take a full backup before the round')
-  try {
-    const taken = await backups.backup({type: 'full'})
-    if (!taken.backup) throw new PreconditionError('pgBackRest reported no backup after `backup`', {hint: 'see `atlas backup list` and <baseDir>/logs/atlas.log'})
-    done({note: `${taken.backup.label} in ${taken.durationSeconds.toFixed(1)} s`})
-    return new BackupCheck(backups, {label: taken.backup.label, durationSeconds: taken.durationSeconds})
-  } catch (error) {
-    done({error: error as Error})
-    throw error
-  }
+  const taken = await runStep(
+    progress,
+    'backup check: no backup yet, take a full backup before the round',
+    async () => {
+      const {backup, durationSeconds} = await backups.backup({type: 'full'})
+      if (!backup) throw new PreconditionError('pgBackRest reported no backup after `backup`', {hint: 'see `atlas backup list` and <baseDir>/logs/atlas.log'})
+      return {label: backup.label, durationSeconds}
+    },
+    (t) => `${t.label} in ${t.durationSeconds.toFixed(1)} s`,
+  )
+  return new BackupCheck(backups, taken)
 }
 
 /** Whether a round's backup check (if it had one) failed: exit 4, as a verify violation. */
