@@ -64,6 +64,9 @@ describe('blast-radius --mode partition on the local world', function () {
     expect(json!.partition).to.equal('isolate')
     expect(json!.failover, 'another region leads while the old one is cut off').to.equal(true)
     expect(json!.leaderAfterFault).to.not.equal(before)
+    // the health timeline sees the new leader while the old one is still cut off (its stale view names itself)
+    const report = JSON.parse(await readFile(json!.report!.json, 'utf8')) as {timeline: Array<{t: number; leaderRegion: string | null}>}
+    expect(report.timeline.some((p) => p.t < json!.durationSeconds && p.leaderRegion !== null && p.leaderRegion !== before), 'a new leader seen during the fault').to.equal(true)
     expect(json!.lost).to.equal(0)
     expect(json!.verified).to.equal(true)
     expect(json!.converged).to.equal(true)
