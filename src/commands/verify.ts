@@ -45,20 +45,9 @@ Exit 0: all hold; 4: a violation; 3: the database did not answer within --timeou
     // read-only: verify never writes
     const urls = await target.databaseUrls('verify')
     const progress = await this.progress()
-    const clients: Array<{destroy(): void}> = []
+    const auditBuckets = this.flags.audit ? await target.auditBuckets() : undefined
     try {
-      let audit: AuditOptions | undefined
-      if (this.flags.audit) {
-        const {s3Client} = await import('../lib/cloud/clients.js')
-        const cloud = await target.cloud()
-        const buckets: Record<string, import('../lib/cloud/audit.js').AuditTarget> = {}
-        for (const region of target.dataRegions()) {
-          const s3 = await s3Client(cloud, region.awsRegion)
-          clients.push(s3)
-          buckets[region.name] = {s3, bucket: (await target.regionResources(region)).auditBucket}
-        }
-        audit = {buckets, replication: config.cloud.replication, timeoutMs: this.flags['audit-timeout']}
-      }
+      const audit: AuditOptions | undefined = auditBuckets && {buckets: auditBuckets.buckets, replication: config.cloud.replication, timeoutMs: this.flags['audit-timeout']}
       const result = await verifyLedger({
         db: urls,
         runLogs: this.flags['run-dir'],
@@ -74,7 +63,7 @@ Exit 0: all hold; 4: a violation; 3: the database did not answer within --timeou
       if (!result.ok) this.setExitCode(ExitCode.InvariantViolated)
       return result
     } finally {
-      for (const client of clients) client.destroy()
+      auditBuckets?.destroy()
     }
   }
 }

@@ -57,14 +57,11 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
     let audit: import('../lib/cloud/audit.js').AuditLog | undefined
     const cleanups: Array<() => void> = []
     if (flags.via === 'queue') {
-      const {sqsClient} = await import('../lib/cloud/clients.js')
-      const {TransferQueue, queueUrlByName} = await import('../lib/cloud/queue.js')
-      const sqs = await sqsClient(await target.cloud(), region.awsRegion)
-      cleanups.push(() => sqs.destroy())
-      const resources = await target.regionResources(region)
-      queue = new TransferQueue(sqs, resources.queueUrl ?? (await queueUrlByName(sqs, resources.queueName)))
+      const q = await target.transferQueue(region)
+      queue = q
+      cleanups.push(() => q.sqs.destroy())
     } else if (flags.audit && (flags.endpoint || config.cloud.endpoint || !flags.db)) {
-      const log = await this.auditLog(target, region)
+      const log = await target.auditLog(region)
       audit = log
       cleanups.push(() => log.destroy())
     } else if (flags.audit) {
@@ -115,19 +112,6 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
       for (const cleanup of cleanups) cleanup()
       await tracing.stop()
     }
-  }
-
-  private async auditLog(target: import('../lib/world/ledger-target.js').LedgerTarget, region: import('../lib/config/schema.js').Region) {
-    const {s3Client} = await import('../lib/cloud/clients.js')
-    const {AuditLog} = await import('../lib/cloud/audit.js')
-    const cloud = await target.cloud()
-    const primary = {s3: await s3Client(cloud, region.awsRegion), bucket: (await target.regionResources(region)).auditBucket}
-    const replicas = []
-    for (const rule of target.config.cloud.replication.filter((r) => r.from === region.name)) {
-      const to = target.region(rule.to)
-      replicas.push({s3: await s3Client(cloud, to.awsRegion), bucket: (await target.regionResources(to)).auditBucket})
-    }
-    return new AuditLog(primary, replicas)
   }
 }
 

@@ -39,30 +39,16 @@ Every flag has an environment variable (the Helm chart sets them).`
     const {LedgerTarget} = await import('../../lib/world/ledger-target.js')
     const {connectLedger} = await import('../../lib/ledger/db.js')
     const {LedgerService} = await import('../../lib/ledger/service.js')
-    const {s3Client, sqsClient} = await import('../../lib/cloud/clients.js')
-    const {AuditLog} = await import('../../lib/cloud/audit.js')
-    const {TransferQueue, queueUrlByName} = await import('../../lib/cloud/queue.js')
     const target = new LedgerTarget(config, {db: flags.db, endpoint: flags.endpoint})
     const region = target.region(flags.region)
-    const cloud = await target.cloud()
     const awsRegion = process.env.AWS_REGION ?? region.awsRegion
-    const sqs = await sqsClient(cloud, awsRegion)
-    const s3 = await s3Client(cloud, awsRegion)
-    const resources = flags['queue-url'] && flags['audit-bucket'] ? undefined : await target.regionResources(region)
-    const queueUrl = flags['queue-url'] ?? resources?.queueUrl ?? (await queueUrlByName(sqs, resources!.queueName))
-    const replicas = []
-    if (flags['replicate-audit']) {
-      for (const rule of config.cloud.replication.filter((r) => r.from === region.name)) {
-        const to = target.region(rule.to)
-        replicas.push({s3: await s3Client(cloud, to.awsRegion), bucket: (await target.regionResources(to)).auditBucket})
-      }
-    }
-    const audit = new AuditLog({s3, bucket: flags['audit-bucket'] ?? resources!.auditBucket}, replicas)
+    const queue = await target.transferQueue(region, {queueUrl: flags['queue-url'], awsRegion})
+    const audit = await target.auditLog(region, {bucket: flags['audit-bucket'], replicate: flags['replicate-audit'], awsRegion})
     const sql = await connectLedger(await target.databaseUrls(), {max: 12, applicationName: `atlas-ledger-${region.name}`})
     const service = new LedgerService({
       region: region.name,
       sql,
-      queue: new TransferQueue(sqs, queueUrl),
+      queue,
       audit,
       waitSeconds: flags['wait-seconds'],
       host: flags.host,
@@ -77,7 +63,7 @@ Every flag has an environment variable (the Helm chart sets them).`
     try {
       const urls = await service.start()
       // the one start line, on stderr with the service's other log lines (so also under --json)
-      service.log(`ledger service (region ${region.name}) listening on ${urls.httpUrl}; metrics ${urls.metricsUrl}; queue ${queueUrl}; ready: ${service.ready}`)
+      service.log(`ledger service (region ${region.name}) listening on ${urls.httpUrl}; metrics ${urls.metricsUrl}; queue ${queue.queueUrl}; ready: ${service.ready}`)
       await new Promise((resolve) => signal.addEventListener('abort', resolve, {once: true}))
       await service.stop()
       return {region: region.name, stats: service.stats}
@@ -85,7 +71,7 @@ Every flag has an environment variable (the Helm chart sets them).`
       await tracing.stop()
       await sql.end({timeout: 5})
       audit.destroy()
-      sqs.destroy()
+      queue.sqs.destroy()
     }
   }
 }

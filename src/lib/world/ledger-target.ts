@@ -2,6 +2,8 @@ import path from 'node:path'
 import type {AtlasConfig, Region} from '../config/schema.js'
 import {dataRegions, findRegion, primaryRegion} from '../config/regions.js'
 import {PreconditionError} from '../errors.js'
+import type {AuditLog, AuditTarget} from '../cloud/audit.js'
+import type {TransferQueue} from '../cloud/queue.js'
 import type {CloudEndpoint, DatabaseRole, RegionEndpoints, World} from './types.js'
 
 /**
@@ -79,6 +81,46 @@ export class LedgerTarget {
       }
     }
     return {auditBucket: known?.auditBucket ?? names.auditBucket, queueUrl: known?.queueUrl, queueName: names.queue}
+  }
+
+  /**
+   * The region's audit log: its bucket (or `bucket`), plus the buckets config.cloud.replication
+   * copies its records to unless `replicate` is false. destroy() closes its S3 clients.
+   */
+  async auditLog(region: Region, options: {bucket?: string; replicate?: boolean; awsRegion?: string} = {}): Promise<AuditLog> {
+    const [{s3Client}, {AuditLog}] = await Promise.all([import('../cloud/clients.js'), import('../cloud/audit.js')])
+    const cloud = await this.cloud()
+    const primary = {s3: await s3Client(cloud, options.awsRegion ?? region.awsRegion), bucket: options.bucket ?? (await this.regionResources(region)).auditBucket}
+    const replicas: AuditTarget[] = []
+    if (options.replicate !== false) {
+      for (const rule of this.config.cloud.replication.filter((r) => r.from === region.name)) {
+        const to = this.region(rule.to)
+        replicas.push({s3: await s3Client(cloud, to.awsRegion), bucket: (await this.regionResources(to)).auditBucket})
+      }
+    }
+    return new AuditLog(primary, replicas)
+  }
+
+  /** Every data region's audit bucket, as `verify --audit` reads them; destroy() closes the S3 clients. */
+  async auditBuckets(): Promise<{buckets: Record<string, AuditTarget>; destroy(): void}> {
+    const {s3Client} = await import('../cloud/clients.js')
+    const cloud = await this.cloud()
+    const buckets: Record<string, AuditTarget> = {}
+    for (const region of this.dataRegions()) buckets[region.name] = {s3: await s3Client(cloud, region.awsRegion), bucket: (await this.regionResources(region)).auditBucket}
+    return {buckets, destroy: () => Object.values(buckets).forEach((b) => b.s3.destroy())}
+  }
+
+  /** The region's transfer queue: `queueUrl` when given, else the world's, else looked up by name. Close it with queue.sqs.destroy(). */
+  async transferQueue(region: Region, options: {queueUrl?: string; awsRegion?: string} = {}): Promise<TransferQueue> {
+    const [{sqsClient}, {TransferQueue, queueUrlByName}] = await Promise.all([import('../cloud/clients.js'), import('../cloud/queue.js')])
+    const sqs = await sqsClient(await this.cloud(), options.awsRegion ?? region.awsRegion)
+    try {
+      const resources = options.queueUrl ? undefined : await this.regionResources(region)
+      return new TransferQueue(sqs, options.queueUrl ?? resources!.queueUrl ?? (await queueUrlByName(sqs, resources!.queueName)))
+    } catch (error) {
+      sqs.destroy()
+      throw error
+    }
   }
 
   /** The port of `atlas ledger serve` for a region: the world's (its port block, in the local world), else 8080. */
