@@ -1,13 +1,16 @@
 /**
  * A long `atlas chaos` campaign on a fresh local world: BENCH_CHAOS_ROUNDS rounds (default
- * 100) drawn from BENCH_CHAOS_SEED, each a blast-radius round under the transfer workload,
- * restored and verified. Reports rounds, acknowledged, lost, unknown and RTO
+ * 100) drawn from BENCH_CHAOS_SEED, all under one transfer workload (started before the
+ * first round, stopped after the last), each round restored and converged, the run log
+ * verified at the end. Reports rounds, acknowledged, lost, unknown and RTO
  * min/median/p95/max, with the date, the cores and the load average, into
  * bench/chaos/RESULTS.md (one section per run, newest last). Reports, never asserts.
  *
  *   npm run build && node --import tsx bench/chaos/campaign.ts
  *   (BENCH_CHAOS_ROUNDS=100, BENCH_CHAOS_SEED=bench, BENCH_DURATION=10s,
- *    BENCH_FAULTS=kill,stop; add partition as root)
+ *    BENCH_FAULTS=kill,stop; add partition, partition-one-way-in, partition-one-way-out,
+ *    partition-bridge as root; BENCH_TARGETS: --targets, e.g. us,eu,witness,etcd-leader;
+ *    default every region, whole)
  */
 import {appendFile, readFile, writeFile} from 'node:fs/promises'
 import os from 'node:os'
@@ -20,6 +23,7 @@ const rounds = Number(process.env.BENCH_CHAOS_ROUNDS ?? 100)
 const seed = process.env.BENCH_CHAOS_SEED ?? 'bench'
 const duration = process.env.BENCH_DURATION ?? '10s'
 const faults = process.env.BENCH_FAULTS ?? 'kill,stop'
+const targets = process.env.BENCH_TARGETS
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`BENCH_CHAOS_ROUNDS must be a positive integer, not ${process.env.BENCH_CHAOS_ROUNDS}`)
 
 const load = () => os.loadavg().map((x) => x.toFixed(2)).join(', ')
@@ -31,7 +35,7 @@ try {
   const up = await testWorld.atlas(['up', '--json'])
   if (up.exitCode !== 0) throw new Error(`atlas up failed:\n${up.stderr}`)
   // a round takes the fault's duration plus workload, restore, convergence and verify: allow 3 minutes each
-  const run = await testWorld.atlas(['chaos', '--rounds', String(rounds), '--seed', seed, '--faults', faults, '--duration', duration, '--json'], {timeoutMs: rounds * 180_000})
+  const run = await testWorld.atlas(['chaos', '--rounds', String(rounds), '--seed', seed, '--faults', faults, ...(targets ? ['--targets', targets] : []), '--duration', duration, '--json'], {timeoutMs: rounds * 180_000})
   if (run.exitCode !== 0 && run.exitCode !== 4) throw new Error(`atlas chaos exited ${run.exitCode}:\n${run.stderr}`)
   campaign = parseJsonOutput<CampaignResult>(run)
 } finally {
@@ -42,10 +46,14 @@ const minutes = (Date.now() - started) / 60_000
 
 const fmt = (n: number | null) => (n === null ? '–' : n.toFixed(2))
 const doubles = campaign.rounds.filter((r) => r.targets.length === 2).length
+const duringFaults = campaign.rounds.reduce((a, r) => a + (r.acknowledgedDuringFault ?? 0), 0)
+const kinds = [...new Set(campaign.plan.map((r) => r.kind))].join(', ')
 const section = [
   `## ${new Date().toISOString()}: ${campaign.totals.rounds} rounds, seed ${campaign.seed} (${seed})`,
   '',
-  `${os.cpus().length} cores, load average (1, 5, 15 min) ${loadBefore} before, ${loadAfter} after; ${minutes.toFixed(1)} min in all; faults ${faults}, each held ${duration}; ${doubles} double faults that keep quorum.`,
+  `${os.cpus().length} cores, load average (1, 5, 15 min) ${loadBefore} before, ${loadAfter} after; ${minutes.toFixed(1)} min in all; faults ${faults} (drawn: ${kinds})${targets ? `, targets ${targets}` : ''}, each held ${duration}; ${doubles} double faults.`,
+  '',
+  `One workload through every round${campaign.workload ? ` (${campaign.workload.stats?.unknownResolved ?? 0} unknown outcomes settled after it stopped)` : ''}; ${duringFaults} transfers acknowledged while the faults held; the run log verified at the end: ${campaign.verify ? (campaign.verify.ok ? 'all invariants hold' : 'VIOLATIONS') : 'not run'}.`,
   '',
   '| rounds | acknowledged | lost | unknown | violations | verified | RTO min (s) | RTO median (s) | RTO p95 (s) | RTO max (s) |',
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -57,7 +65,7 @@ const section = [
 console.log(section)
 
 const results = path.join(path.dirname(new URL(import.meta.url).pathname), 'RESULTS.md')
-const header = `# bench/chaos: campaigns\n\n\`npm run build && node --import tsx bench/chaos/campaign.ts\` runs \`atlas chaos\` on a fresh local world:\n\`BENCH_CHAOS_ROUNDS\` rounds (default 100), \`BENCH_CHAOS_SEED\` (default bench), \`BENCH_DURATION\` per fault\n(default 10s), \`BENCH_FAULTS\` (default kill,stop; partition needs root). Each run appends a section;\nthe machine is shared, so every figure carries its load average.\n\n`
+const header = `# bench/chaos: campaigns\n\n\`npm run build && node --import tsx bench/chaos/campaign.ts\` runs \`atlas chaos\` (one workload through every round) on a fresh local world:\n\`BENCH_CHAOS_ROUNDS\` rounds (default 100), \`BENCH_CHAOS_SEED\` (default bench), \`BENCH_DURATION\` per fault\n(default 10s), \`BENCH_FAULTS\` (default kill,stop; partition needs root). Each run appends a section;\nthe machine is shared, so every figure carries its load average.\n\n`
 const existing = await readFile(results, 'utf8').catch(() => '')
 if (existing === '') await writeFile(results, header + section)
 else await appendFile(results, `\n${section}`)

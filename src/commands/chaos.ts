@@ -6,21 +6,21 @@ import type {CampaignResult} from '../lib/chaos/campaign.js'
 
 export default class Chaos extends AtlasCommand<typeof Chaos> {
   static interruptAction = 'restoring the region before exit'
-  static summary = 'Run a campaign of blast-radius rounds drawn from a seed: the same seed, the same rounds; one summary and one report.'
-  static description = `Each round is a blast-radius round (workload, fault, RTO, restore, convergence, verify) in <baseDir>/runs/<id>-round-NN with its report and picture; the campaign's summary (rounds, acknowledged, lost, unknown, RTO min/median/p95/max) goes to <baseDir>/runs/<id>/report.json and report.md.
-Fault kinds: kill, stop (the default), partition (cut one whole region off from the others with nftables, as in blast-radius --mode partition; needs root: without CAP_NET_ADMIN, exit 3 before any round starts). Targets: regions (us) or components (us:postgres). One round in five, when the targets allow it, is a double fault that keeps quorum: two parts in two regions that leave an etcd majority and a data region able to lead (us's Patroni with eu's etcd member). With --force, one round in four may break the same part in two regions at once (quorum lost: writes stop until the restore, nothing acknowledged may be lost).
+  static summary = 'Run a campaign of blast-radius rounds drawn from a seed, under one workload: the same seed, the same rounds; one summary and one report.'
+  static description = `One transfer workload runs through the whole campaign: started before the first round, kept writing through every fault, restore and convergence, stopped after the last round; then the ledger is verified against its run log (<baseDir>/runs/<id>/transfers.log). Each round is a blast-radius round watching it (fault, RTO, restore, convergence, alerts, and a lookup of the transfers acknowledged in the round) in <baseDir>/runs/<id>-round-NN with its report and picture; the campaign's summary (rounds, acknowledged, lost, unknown, RTO min/median/p95/max, the verify) goes to <baseDir>/runs/<id>/report.json and report.md.
+Fault kinds: kill, stop (the default), and partitions with nftables, as in blast-radius --mode partition (root only: without CAP_NET_ADMIN, exit 3 before the workload starts): partition (isolate: one whole region cut off from the others), partition-one-way-in (nothing reaches the region, it still sends), partition-one-way-out (its packets are dropped, it still receives), partition-bridge (a data region and the other data region cannot see each other, both still see the witness). Targets: regions (us), components (us:postgres), or etcd-leader: the etcd member leading the Raft group when the round runs (its region is in the round's result). One round in five, when the targets allow it, is a double fault that keeps quorum: two parts in two regions that leave an etcd majority and a data region able to lead (us's Patroni with eu's etcd member). With --force, one round in four may break the same part in two regions at once (quorum lost: writes stop until the restore, nothing acknowledged may be lost).
 Exit 4 when any round found a violation or lost a transfer; 5 when a fault could not be undone (the campaign stops there).`
-  static examples = ['<%= config.bin %> chaos --rounds 5 --seed 42', '<%= config.bin %> chaos --rounds 3 --seed nightly --faults stop --targets eu,witness:etcd --duration 8s --json', '<%= config.bin %> chaos --rounds 10 --seed 7 --force', 'sudo <%= config.bin %> chaos --rounds 6 --seed 3 --faults kill,stop,partition']
+  static examples = ['<%= config.bin %> chaos --rounds 5 --seed 42', '<%= config.bin %> chaos --rounds 3 --seed nightly --faults stop --targets eu,witness:etcd --duration 8s --json', '<%= config.bin %> chaos --rounds 10 --seed 7 --force', '<%= config.bin %> chaos --rounds 4 --seed 1 --targets etcd-leader,eu', 'sudo <%= config.bin %> chaos --rounds 6 --seed 3 --faults kill,stop,partition,partition-bridge,partition-one-way-in']
 
   static flags = {
     driver: driverFlag,
     rounds: Flags.integer({summary: 'How many rounds.', default: 5, min: 1, max: 1000}),
     seed: Flags.string({summary: 'The schedule\'s seed (a number or any text); default: a random one, printed so the campaign can be run again.'}),
-    faults: Flags.string({summary: 'Fault kinds to draw from, comma-separated: kill, stop, partition (root only).', multiple: true, default: ['kill', 'stop']}),
-    targets: Flags.string({summary: 'What may be broken, comma-separated: a region (us) or one of its components (us:etcd, us:patroni, us:postgres). Default: every region, whole.', multiple: true}),
+    faults: Flags.string({summary: 'Fault kinds to draw from, comma-separated: kill, stop, partition, partition-one-way-in, partition-one-way-out, partition-bridge (partitions: root only).', multiple: true, default: ['kill', 'stop']}),
+    targets: Flags.string({summary: 'What may be broken, comma-separated: a region (us), one of its components (us:etcd, us:patroni, us:postgres), or etcd-leader (found when each round runs). Default: every region, whole.', multiple: true}),
     duration: durationFlag({summary: 'How long each fault holds.', default: '10s', range: {min: '1s', max: '1h'}}),
     force: Flags.boolean({summary: 'Also draw double faults that lose quorum (the ones that keep it are drawn without it).', default: false}),
-    concurrency: Flags.integer({summary: 'Workload clients per round.', default: 4, min: 1}),
+    concurrency: Flags.integer({summary: 'Clients of the campaign\'s workload.', default: 4, min: 1}),
     'base-dir': baseDirFlag,
   }
 

@@ -128,7 +128,8 @@ describe('the picture of a real blast-radius round, its live line, and atlas run
     expect(campaign.totals.rounds).to.equal(2)
     expect(campaign.totals.lost).to.equal(0)
     expect(campaign.verified).to.equal(true)
-    expect(campaign.totals.acknowledged).to.equal(campaign.rounds.reduce((a, r) => a + r.acknowledged, 0))
+    // one workload for the whole campaign: its total includes the writes between the rounds
+    expect(campaign.totals.acknowledged).to.be.at.least(campaign.rounds.reduce((a, r) => a + r.acknowledged, 0))
     const reports: BlastResult[] = []
     for (const round of campaign.rounds) {
       const report = JSON.parse(await readFile(path.join(round.runDir, 'report.json'), 'utf8')) as BlastResult

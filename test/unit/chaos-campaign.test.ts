@@ -2,6 +2,9 @@ import {expect} from 'chai'
 import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../src/lib/config/load.js'
 import {countViolations, describeRound, quorumKeepingPairs, parseFaultKinds, parseTargets, planCampaign, rtoSummary, seededRandom, seedValue} from '../../src/lib/chaos/campaign.js'
+import {windowStats} from '../../src/lib/chaos/workload.js'
+import {LatencyHistogram} from '../../src/lib/ledger/stats.js'
+import type {WorkloadStats} from '../../src/lib/ledger/workload.js'
 import {AtlasError, ExitCode} from '../../src/lib/errors.js'
 
 const config = parseConfigObject(DEFAULT_CONFIG)
@@ -77,6 +80,58 @@ describe('chaos campaigns: the schedule', () => {
     expect(plan(2, {faults: ['kill,stop,partition'], targets: ['eu,witness'], rounds: 2}).map(describeRound)).to.deep.equal(['partition eu', 'kill witness'])
     // a partition with no whole region to cut is a usage error
     expect(() => plan(2, {faults: ['partition'], targets: ['eu:etcd']})).to.throw(/--faults partition cuts whole regions/)
+  })
+
+  it('the etcd leader as a target: one etcd member found when the round runs; the schedule stays the seed\'s, and never pairs it', () => {
+    expect(parseTargets(['etcd-leader,eu'], regions)).to.deep.equal([{region: null, component: 'etcd-leader'}, {region: 'eu', component: 'region'}])
+    const rounds = plan(19, {faults: ['kill,stop'], targets: ['etcd-leader,eu,witness'], rounds: 60, force: true})
+    expect(plan(19, {faults: ['kill,stop'], targets: ['etcd-leader,eu,witness'], rounds: 60, force: true})).to.deep.equal(rounds)
+    const leaderRounds = rounds.filter((r) => r.targets.some((t) => t.component === 'etcd-leader'))
+    expect(leaderRounds.length).to.be.within(8, 30)
+    for (const r of leaderRounds) {
+      // alone (a double fault of it could land in its partner's region), keeping quorum (one etcd voter of three)
+      expect(r.targets).to.deep.equal([{region: null, component: 'etcd-leader'}])
+      expect(r.keepsQuorum).to.equal(true)
+    }
+    // pinned: the campaign test/integration/campaign.test.ts runs
+    expect(plan(19, {faults: ['kill,stop'], targets: ['etcd-leader,eu,witness'], rounds: 3}).map(describeRound)).to.deep.equal(['kill etcd-leader', 'kill witness', 'stop eu:patroni + witness:etcd'])
+    // where it was, once run
+    expect(describeRound({kind: 'kill', targets: [{region: null, component: 'etcd-leader'}], resolvedTargets: [{region: 'eu', component: 'etcd'}]})).to.equal('kill etcd-leader (eu)')
+    // adding it leaves the other targets' seeds alone: the same draws as before it existed
+    expect(plan(42, {rounds: 5}).map(describeRound)).to.deep.equal(['stop eu', 'stop us:etcd + eu:postgres', 'kill eu', 'kill eu', 'stop eu'])
+    expect(() => parseTargets(['us:etcd-leader'], regions)).to.throw(/takes none/)
+  })
+
+  it('partition shapes as kinds: one-way-in, one-way-out and bridge, drawn from the seed; a bridge only cuts a data region', () => {
+    const kinds = parseFaultKinds(['partition,partition-one-way-in,partition-one-way-out,partition-bridge'])
+    expect(kinds.map((k) => [k.name, k.partition])).to.deep.equal([['partition', 'isolate'], ['partition-one-way-in', 'one-way-in'], ['partition-one-way-out', 'one-way-out'], ['partition-bridge', 'bridge']])
+    const rounds = plan(5, {faults: ['partition,partition-one-way-in,partition-one-way-out,partition-bridge'], targets: ['us,eu,witness'], rounds: 80})
+    expect(plan(5, {faults: ['partition,partition-one-way-in,partition-one-way-out,partition-bridge'], targets: ['us,eu,witness'], rounds: 80})).to.deep.equal(rounds)
+    expect(new Set(rounds.map((r) => r.partition))).to.deep.equal(new Set(['isolate', 'one-way-in', 'one-way-out', 'bridge']))
+    for (const r of rounds) {
+      expect(r).to.include({mode: 'partition', keepsQuorum: true})
+      expect(r.targets).to.have.length(1)
+      expect(r.targets[0].component).to.equal('region')
+    }
+    const bridges = rounds.filter((r) => r.partition === 'bridge')
+    expect(new Set(bridges.map((r) => r.targets[0].region))).to.deep.equal(new Set(['us', 'eu']))
+    expect(new Set(rounds.filter((r) => r.partition === 'one-way-in').map((r) => r.targets[0].region))).to.deep.equal(new Set(['us', 'eu', 'witness']))
+    // pinned: the campaign test/integration/partition.test.ts runs
+    expect(plan(7, {faults: ['partition-bridge,partition-one-way-in,partition-one-way-out'], targets: ['us,eu,witness'], rounds: 3}).map(describeRound)).to.deep.equal(['partition-bridge us', 'partition-one-way-out witness', 'partition-one-way-in eu'])
+    // a bridge with only the witness to cut is a usage error, before anything runs
+    expect(() => plan(7, {faults: ['partition-bridge'], targets: ['witness,us:etcd']})).to.throw(/--faults partition-bridge cuts a data region from the other data regions, and --targets names no whole data region/)
+    expect(() => plan(7, {faults: ['partition-one-way-in'], targets: ['us:etcd']})).to.throw(/--faults partition-one-way-in cuts whole regions/)
+  })
+
+  it('a round\'s window of a running workload: counter differences, its own latencies and acknowledgement times', () => {
+    const stats = (n: number, extra: Partial<WorkloadStats> = {}): WorkloadStats => ({elapsedSeconds: n, attempted: 10 * n, acknowledged: 8 * n, applied: 7 * n, alreadyApplied: n, sent: 0, rejected: 0, failed: n, unknown: n, unknownResolved: 0, retries: 2 * n, inFlight: 3, auditErrors: 0, tps: 5, averageTps: 8, latencyMs: {p50: 999, p99: 999, max: 999}, recentErrors: ['x'], ...extra})
+    const latencies = new LatencyHistogram()
+    for (const ms of [1, 2, 3, 4, 100]) latencies.record(ms)
+    const w = windowStats(stats(10), stats(15, {inFlight: 1}), latencies, Date.UTC(2026, 0, 1), Date.UTC(2026, 0, 1, 0, 0, 5))
+    expect(w).to.deep.include({elapsedSeconds: 5, attempted: 50, acknowledged: 40, applied: 35, alreadyApplied: 5, failed: 5, unknown: 5, retries: 10, inFlight: 1, averageTps: 8})
+    expect(w.latencyMs.max, 'the window\'s own latencies, not the run\'s').to.be.within(99, 106)
+    expect(w.firstAcknowledgedAt).to.equal('2026-01-01T00:00:00.000Z')
+    expect(w.lastAcknowledgedAt).to.equal('2026-01-01T00:00:05.000Z')
   })
 
   it('bad kinds and targets are usage errors (exit 2) before anything runs', () => {

@@ -5,13 +5,14 @@ import {AtlasError, ExitCode, PreconditionError, RestoreError, UsageError} from 
 import {silentProgress} from '../progress.js'
 import {sleep} from '../proc/ports.js'
 import type {ClusterHealth} from '../health/model.js'
-import type {WorkloadHandle, WorkloadResult} from '../ledger/workload.js'
+import type {WorkloadResult, WorkloadStats} from '../ledger/workload.js'
 import type {VerifyResult} from '../ledger/verify.js'
-import type {DatabaseRole, FaultComponent, FaultHandle, FaultMode, PartitionKind, ProgressReporter, TargetComponent, World} from '../world/types.js'
+import type {FaultComponent, FaultHandle, FaultMode, PartitionKind, ProgressReporter, TargetComponent, World} from '../world/types.js'
 import {HealthSampler, longestWriteGap, unavailableSeconds, type TimelinePoint} from './timeline.js'
 import {dataRegions, primaryRegion} from '../config/regions.js'
 import {OutcomeRecorder} from '../report/series.js'
-import type {BlastEvent, BlastResult, IsolatedLeaderWrites} from './types.js'
+import type {BlastEvent, BlastResult, IsolatedLeaderWrites, RoundTransfers} from './types.js'
+import {leaderFirstUrls, startChaosWorkload, type ChaosWorkload, type OutcomeListener, type WorkloadWindow} from './workload.js'
 
 export type {BlastResult} from './types.js'
 
@@ -29,6 +30,14 @@ export interface BlastOptions {
   durationMs: number
   /** run the transfer workload during the fault (default on) */
   workload?: boolean
+  /**
+   * a workload already running (a campaign's, started once for all its rounds): the round
+   * watches it through a window and leaves it running. Its figures are the window's
+   * (round start to convergence); instead of a full verify (which needs the writes to have
+   * stopped), the transfers acknowledged in the window are looked up by id after
+   * convergence, and whoever started the workload verifies its run log after stopping it.
+   */
+  sharedWorkload?: ChaosWorkload
   /** break them even when quorum would be lost */
   force?: boolean
   runDir?: string
@@ -108,31 +117,41 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     throw error
   }
 
-  const cleanups: Array<() => void> = []
   // acknowledgement times of new commits: unavailability as the clients saw it
   const ackTimes: number[] = []
   // every finished transfer, for the picture and the live line
   const outcomes = new OutcomeRecorder()
-  // every outcome with its id, for the writes issued against a cut-off leader (partitions)
+  // every outcome with its id, for the writes issued against a cut-off leader (partitions) and, under a shared workload, the round's lookup
   const idOutcomes: Array<{id: string; outcome: string; at: number; latencyMs: number}> = []
+  const keepIds = options.mode === 'partition' || options.sharedWorkload !== undefined
+  // only new commits: "already applied" is a read and can be answered while no node takes writes
+  const record: OutcomeListener = (event) => {
+    if (event.outcome === 'applied') ackTimes.push(event.at.getTime())
+    outcomes.record(event.outcome, event.at.getTime())
+    if (keepIds) idOutcomes.push({id: event.id, outcome: event.outcome, at: event.at.getTime(), latencyMs: event.latencyMs})
+  }
   let workloadStoppedAt = 0
-  let workload: WorkloadHandle | undefined
-  if (options.workload !== false) {
+  let workload: ChaosWorkload | undefined
+  // under a shared workload: this round's window onto it
+  let window: WorkloadWindow | undefined
+  if (options.sharedWorkload) {
+    done = progress.step('watch the running transfer workload')
+    workload = options.sharedWorkload
+    window = workload.observe(record)
+  } else if (options.workload !== false) {
     done = progress.step('start the transfer workload')
-    workload = await startWorldWorkload(world, runDir, options.workloadConcurrency ?? 4, cleanups, before.leaderRegion, ackTimes, outcomes, options.mode === 'partition' ? idOutcomes : undefined)
-    if (world.monitoring) {
-      // Prometheus scrapes the workload's counters while it runs (unknown outcomes, errors, audit failures)
-      const {serveWorkloadMetrics} = await import('../monitoring/workload-metrics.js')
-      cleanups.push(await serveWorkloadMetrics(world.monitoring.workloadMetricsAddress(), () => workload!.stats(), primaryRegion(world.config).name, (m) => progress.info(m)))
-    }
+    workload = await startChaosWorkload(world, {runDir, concurrency: options.workloadConcurrency ?? 4, leaderRegion: before.leaderRegion, progress, onOutcome: record})
+  }
+  if (workload) {
     try {
-      await workload.waitForAcknowledgedAfter(new Date(0), {signal, timeoutMs: 30_000})
+      // a write issued in this round: the workload is writing before the fault
+      await workload.handle.waitForAcknowledgedAfter(window ? monitoringFrom : new Date(0), {signal, timeoutMs: 30_000})
       if (options.warmupMs ?? 1000) await sleep(options.warmupMs ?? 1000, signal)
-      done({note: `${workload.stats().acknowledged} acknowledged so far`})
+      done({note: `${workload.handle.stats().acknowledged} acknowledged so far`})
     } catch (error) {
       done({error: error as Error})
-      await workload.stop().catch(() => undefined)
-      for (const c of cleanups) c()
+      if (window) window.close()
+      else await workload.stop().catch(() => undefined)
       throw error
     }
   }
@@ -171,7 +190,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     ticker = startHoldTicker({progress, faultAtMs: faultAt.getTime(), holdUntilMs: holdUntil, recorder: workload ? outcomes : undefined, latest: () => sampler.points.at(-1)})
     if (workload) {
       try {
-        rtoAt = await workload.waitForAcknowledgedAfter(faultAt, {signal, timeoutMs: options.durationMs})
+        rtoAt = await workload.handle.waitForAcknowledgedAfter(faultAt, {signal, timeoutMs: options.durationMs})
         note(`first acknowledged write after the fault: ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s`)
       } catch (error) {
         if (signal?.aborted) throw signal.reason
@@ -218,8 +237,8 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
 
   if (restoreError) {
     const timeline = await sampler.stop()
-    if (workload) await workload.stop().catch(() => undefined)
-    for (const c of cleanups) c()
+    if (window) window.close()
+    else if (workload) await workload.stop().catch(() => undefined)
     // what is known so far, for whoever repairs the world
     const file = path.join(runDir, 'restore-failed.json')
     const {writeFile} = await import('node:fs/promises')
@@ -231,7 +250,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   // writes may only come back after the restore (a forced loss of quorum)
   if (workload && !rtoAt && !interrupted && !failure && faultAt) {
     try {
-      rtoAt = await workload.waitForAcknowledgedAfter(faultAt, {signal, timeoutMs: 60_000})
+      rtoAt = await workload.handle.waitForAcknowledgedAfter(faultAt, {signal, timeoutMs: 60_000})
       note(`first acknowledged write after the fault (after the restore): ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s`)
     } catch {
       if (signal?.aborted) interrupted = true
@@ -240,13 +259,12 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   }
 
   let workloadResult: WorkloadResult | undefined
-  if (workload) {
+  if (workload && !window) {
     done = progress.step('stop the workload')
     workloadStoppedAt = Date.now()
     workloadResult = await workload.stop()
     done({note: `${workloadResult.stats.acknowledged} acknowledged, ${workloadResult.stats.unknown} unknown outcome`})
   }
-  for (const c of cleanups) c()
 
   let converged = false
   let convergeSeconds: number | null = null
@@ -267,9 +285,26 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     }
   }
   const timeline = await sampler.stop()
+  // a shared workload goes on: the round's window ends once the world converged
+  let windowStats: WorkloadStats | undefined
+  if (window) {
+    workloadStoppedAt = Date.now()
+    windowStats = window.close()
+  }
 
   let verify: VerifyResult | undefined
-  if (!interrupted && !failure) {
+  let roundTransfers: RoundTransfers | undefined
+  if (window && !interrupted && !failure) {
+    done = progress.step('look up the transfers acknowledged in this round (the whole run log is verified after the campaign)')
+    try {
+      roundTransfers = await acknowledgedPresent(world, idOutcomes, after?.leaderRegion ?? null)
+      if (roundTransfers.lost > 0) note(`${roundTransfers.lost} of the ${roundTransfers.acknowledged} transfers acknowledged in this round are missing from the ledger`)
+      done({note: `${roundTransfers.present} of ${roundTransfers.acknowledged} present`})
+    } catch (error) {
+      failure = error as Error
+      done({error: error as Error})
+    }
+  } else if (!interrupted && !failure) {
     done = progress.step(`verify the ledger (conservation, replay, durability, phantoms${options.auditCheck ? ', audit' : ''})`)
     try {
       verify = await verifyWorld(world, workload ? [runDir] : [], after?.leaderRegion ?? null, Boolean(options.auditCheck), signal)
@@ -284,7 +319,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   const backupCheck = options.backupCheck && !interrupted && !failure ? await options.backupCheck.run({progress, signal, note}) : undefined
 
   let isolatedLeader: IsolatedLeaderWrites | null = null
-  if (partition && workload && faultAt && before.leaderRegion && regions.includes(before.leaderRegion) && verify) {
+  if (partition && workload && faultAt && before.leaderRegion && regions.includes(before.leaderRegion) && (verify || roundTransfers)) {
     try {
       isolatedLeader = await isolatedLeaderWrites(world, before.leaderRegion, faultAt, faultAt.getTime() + options.durationMs, timeline, idOutcomes, after?.leaderRegion ?? null)
       note(`writes issued while the cut-off ${before.leaderRegion} led: ${isolatedLeader.attempted}, acknowledged ${isolatedLeader.acknowledged} (${isolatedLeader.acknowledgedInWindow} before another region led), present after the restore ${isolatedLeader.present}, lost ${isolatedLeader.lost}`)
@@ -295,7 +330,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   // a cut-off leader still answers the health probes (they run outside every region) and looks writable:
   // under a partition, the leader during the fault is the first one seen outside the cut-off regions
   const afterFault = (partition ? timeline.find((p) => p.t > 0 && p.writable && p.leaderRegion !== null && !regions.includes(p.leaderRegion)) : undefined) ?? timeline.find((p) => p.t > 0 && p.writable)
-  const stats = workloadResult?.stats
+  const stats = workloadResult?.stats ?? windowStats
   const writeGap = workload && faultAt ? longestWriteGap(ackTimes, faultAt.getTime(), workloadStoppedAt || Date.now()) : null
   if (writeGap) note(`longest gap between acknowledged writes: ${writeGap.seconds.toFixed(2)} s (t = ${writeGap.fromSeconds.toFixed(2)} to ${writeGap.toSeconds.toFixed(2)} s${writeGap.open ? ', still open when the workload stopped' : ''})`)
   const result: BlastResult = {
@@ -326,10 +361,14 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     failover: Boolean(afterFault?.leaderRegion && afterFault.leaderRegion !== before.leaderRegion),
     acknowledged: stats?.acknowledged ?? 0,
     unknown: stats?.unknown ?? 0,
-    lost: (verify?.violationCounts.lost ?? 0) + (isolatedLeader?.lost ?? 0),
+    // the round's lookup covers the writes against a cut-off leader too
+    lost: roundTransfers ? roundTransfers.lost : (verify?.violationCounts.lost ?? 0) + (isolatedLeader?.lost ?? 0),
     attempted: stats?.attempted ?? 0,
-    verified: Boolean(verify?.ok) && (isolatedLeader?.lost ?? 0) === 0,
-    violations: {...(verify?.violationCounts ?? {})} as Record<string, number>,
+    acknowledgedDuringFault: faultAt ? outcomes.count('acknowledged', faultAt.getTime()) - (restoredAt ? outcomes.count('acknowledged', restoredAt.getTime() + 1) : 0) : 0,
+    verified: (Boolean(verify?.ok) || roundTransfers?.lost === 0) && (isolatedLeader?.lost ?? 0) === 0,
+    violations: roundTransfers ? (roundTransfers.lost > 0 ? {lost: roundTransfers.lost} : {}) : ({...(verify?.violationCounts ?? {})} as Record<string, number>),
+    ...(roundTransfers ? {roundTransfers} : {}),
+    ...(options.sharedWorkload ? {sharedWorkload: {runLog: options.sharedWorkload.handle.runLog, startedAt: options.sharedWorkload.startedAt.toISOString(), pid: options.sharedWorkload.pid}} : {}),
     converged,
     convergeSeconds,
     timeline,
@@ -369,65 +408,8 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   return result
 }
 
-/** The workload against every database node of the world, with S3 audit records (and replica copies) per acknowledged transfer. */
-async function startWorldWorkload(world: World, runDir: string, concurrency: number, cleanups: Array<() => void>, leaderRegion: string | null, ackTimes: number[], outcomes: OutcomeRecorder, idOutcomes?: Array<{id: string; outcome: string; at: number; latencyMs: number}>): Promise<WorkloadHandle> {
-  const {startWorkload} = await import('../ledger/workload.js')
-  const audit = await auditLogFor(world, cleanups)
-  const primary = primaryRegion(world.config)
-  return startWorkload({
-    db: await leaderFirstUrls(world, leaderRegion, 'ledger'),
-    runDir,
-    runsDir: world.runsDir(),
-    concurrency,
-    // only new commits: "already applied" is a read and can be answered while no node takes writes
-    onOutcome: (event) => {
-      if (event.outcome === 'applied') ackTimes.push(event.at.getTime())
-      outcomes.record(event.outcome, event.at.getTime())
-      idOutcomes?.push({id: event.id, outcome: event.outcome, at: event.at.getTime(), latencyMs: event.latencyMs})
-    },
-    originRegion: primary.name,
-    audit,
-    signal: new AbortController().signal,
-    // a frozen node accepts TCP connections and never answers: give up on it within a second on
-    // loopback (a renewed pool starts from the next host), and on a statement it holds within
-    // 2.5 s rather than the default 10 s (the retry is idempotent)
-    ...(world.driver === 'local' ? {connectTimeoutSeconds: 1, retry: {attemptTimeoutMs: 2500, maxDelayMs: 250}} : {retry: {attemptTimeoutMs: 6000}}),
-  })
-}
-
-/** Database URLs with the current leader's first: the client tries hosts in order. */
-async function leaderFirstUrls(world: World, leaderRegion: string | null, role: DatabaseRole): Promise<string[]> {
-  const all = await world.databaseUrls(role)
-  const endpoints = await world.endpoints()
-  // the endpoints' URLs may be another role's: the node is its host and port
-  const node = (url: string | undefined) => (url ? /^[a-z]+:\/\/(?:[^@/]*@)?([^/?]+)/.exec(url)?.[1] : undefined)
-  const leaderNode = node(endpoints.find((e) => e.region === leaderRegion)?.databaseUrl)
-  const leader = all.find((u) => leaderNode !== undefined && node(u) === leaderNode)
-  return leader ? [leader, ...all.filter((u) => u !== leader)] : all
-}
-
-async function auditLogFor(world: World, cleanups: Array<() => void>) {
-  const {s3Client} = await import('../cloud/clients.js')
-  const {AuditLog} = await import('../cloud/audit.js')
-  const cloud = await world.cloudEndpoint()
-  const endpoints = await world.endpoints()
-  const primary = primaryRegion(world.config)
-  const bucketOf = (name: string) => endpoints.find((e) => e.region === name)?.auditBucket
-  const primaryBucket = bucketOf(primary.name)
-  if (!primaryBucket) return undefined
-  const s3 = await s3Client(cloud, primary.awsRegion)
-  const replicas = []
-  for (const rule of world.config.cloud.replication.filter((r) => r.from === primary.name)) {
-    const region = world.regions.find((r) => r.name === rule.to)!
-    const bucket = bucketOf(rule.to)
-    if (bucket) replicas.push({s3: await s3Client(cloud, region.awsRegion), bucket})
-  }
-  const log = new AuditLog({s3, bucket: primaryBucket}, replicas)
-  cleanups.push(() => log.destroy())
-  return log
-}
-
-async function verifyWorld(world: World, runLogs: string[], leaderRegion: string | null, auditCheck: boolean, signal?: AbortSignal): Promise<VerifyResult> {
+/** Verifies the ledger against the given run logs (and every other run log of this world). */
+export async function verifyWorld(world: World, runLogs: string[], leaderRegion: string | null, auditCheck: boolean, signal?: AbortSignal): Promise<VerifyResult> {
   const {verifyLedger} = await import('../ledger/verify.js')
   const {s3Client} = await import('../cloud/clients.js')
   const cloud = await world.cloudEndpoint()
@@ -485,18 +467,7 @@ async function isolatedLeaderWrites(world: World, region: string, faultAt: Date,
   const issued = outcomes.filter((o) => o.at - o.latencyMs >= from && o.at - o.latencyMs < until)
   const acked = issued.filter((o) => o.outcome === 'applied' || o.outcome === 'already_applied')
   const ids = [...new Set(acked.map((o) => o.id))]
-  let present = 0
-  if (ids.length > 0) {
-    const {connectLedger} = await import('../ledger/db.js')
-    const sql = await connectLedger(await leaderFirstUrls(world, leaderAfter, 'verify'), {max: 1, applicationName: 'atlas-blast-radius'})
-    try {
-      // an array literal: the pool does not fetch types, so it cannot serialise a JS array (ids are UUIDs)
-      const [row] = await sql.unsafe('SELECT count(*)::int AS n FROM transfers WHERE id = ANY($1::uuid[])', [`{${ids.join(',')}}`])
-      present = Number(row.n)
-    } finally {
-      await sql.end({timeout: 5})
-    }
-  }
+  const present = await countPresent(world, ids, leaderAfter)
   return {
     region,
     leadershipLostSeconds: moved ? moved.t : null,
@@ -506,6 +477,31 @@ async function isolatedLeaderWrites(world: World, region: string, faultAt: Date,
     unknown: issued.filter((o) => o.outcome === 'unknown').length,
     present,
     lost: ids.length - present,
+  }
+}
+
+/** Under a shared workload: the transfers acknowledged in the round's window, looked up by id in the ledger. */
+async function acknowledgedPresent(world: World, outcomes: Array<{id: string; outcome: string}>, leaderAfter: string | null): Promise<RoundTransfers> {
+  const ids = [...new Set(outcomes.filter((o) => o.outcome === 'applied' || o.outcome === 'already_applied').map((o) => o.id))]
+  const present = await countPresent(world, ids, leaderAfter)
+  return {acknowledged: ids.length, present, lost: ids.length - present}
+}
+
+/** How many of the transfer ids are stored (read on the leader). */
+async function countPresent(world: World, ids: string[], leaderRegion: string | null): Promise<number> {
+  if (ids.length === 0) return 0
+  const {connectLedger} = await import('../ledger/db.js')
+  const sql = await connectLedger(await leaderFirstUrls(world, leaderRegion, 'verify'), {max: 1, applicationName: 'atlas-blast-radius'})
+  try {
+    let present = 0
+    // a few thousand ids per statement; an array literal: the pool does not fetch types, so it cannot serialise a JS array (ids are UUIDs)
+    for (let i = 0; i < ids.length; i += 5000) {
+      const [row] = await sql.unsafe('SELECT count(*)::int AS n FROM transfers WHERE id = ANY($1::uuid[])', [`{${ids.slice(i, i + 5000).join(',')}}`])
+      present += Number(row.n)
+    }
+    return present
+  } finally {
+    await sql.end({timeout: 5})
   }
 }
 

@@ -29,6 +29,14 @@ export interface IsolatedLeaderWrites {
   lost: number
 }
 
+/** Under a campaign's workload: the transfers acknowledged during the round, looked up by id once the world converged. */
+export interface RoundTransfers {
+  acknowledged: number
+  present: number
+  /** acknowledged and missing: must be 0 */
+  lost: number
+}
+
 export interface BlastEvent {
   /** seconds since the fault (negative before it) */
   t: number
@@ -89,6 +97,8 @@ export interface BlastResult {
   unknown: number
   lost: number
   attempted: number
+  /** transfers acknowledged while the fault held (injection to restore) */
+  acknowledgedDuringFault?: number
   verified: boolean
   violations: Record<string, number>
   converged: boolean
@@ -101,7 +111,15 @@ export interface BlastResult {
   faultWindows: FaultWindow[]
   /** the world's regions in config order (the picture's colours) */
   worldRegions: string[]
+  /** the workload's counters: its whole run, or under a campaign's workload the round's window (round start to convergence) */
   workload?: WorkloadResult['stats']
+  /**
+   * a round of a campaign, under the campaign's workload (started once before the first round,
+   * stopped after the last): which one. There is no per-round verify (the writes go on);
+   * roundTransfers instead, and the campaign verifies the whole run log at its end.
+   */
+  sharedWorkload?: {runLog: string; startedAt: string; pid: number}
+  roundTransfers?: RoundTransfers
   verify?: {ok: boolean; checks: VerifyResult['checks']; summary: VerifyResult['summary']}
   /** report.json, report.md, and the picture: report.svg and report.html (reports from before pictures have neither) */
   report: {json: string; markdown: string; picture?: string; html?: string; uploaded?: string}
