@@ -13,6 +13,12 @@ export type LedgerSql = Sql<Record<string, never>> & {
   renew?: (generation: number) => void
   /** increases each time the pool is renewed */
   readonly generation?: number
+  /**
+   * Calls `onSent` when a statement whose first parameter is `key` is first written to a
+   * connection (of any generation of the pool); returns the function that stops watching.
+   * A statement never written cannot have committed.
+   */
+  watchSent?: (key: string, onSent: () => void) => () => void
 }
 
 export interface ConnectOptions {
@@ -195,6 +201,28 @@ export async function connectLedger(input: string | string[], options: ConnectOp
   // one host fails on its own with a precise error (ECONNREFUSED...); several would be retried in turn forever
   if (hosts.length > 1) await requireListeningHost(hosts, (options.connectTimeoutSeconds ?? 5) * 1000)
   const {default: postgres} = await import('postgres')
+  // statements being watched until they are written to a connection (see watchSent), by their first parameter
+  const sentWatchers = new Map<string, Set<() => void>>()
+  // postgres.js calls `debug` as it builds a statement for one connection, before any byte of it is written
+  // (with it set, postgres.js also makes an error's query and parameters enumerable: ledger ids and amounts, no secrets)
+  const onStatementBuilt = (_connection: number, _text: string, parameters: unknown[]) => {
+    if (sentWatchers.size === 0) return
+    const key = parameters[0]
+    if (typeof key !== 'string') return
+    const watchers = sentWatchers.get(key)
+    if (watchers) for (const onSent of watchers) onSent()
+  }
+  const watchSent = (key: string, onSent: () => void) => {
+    let watchers = sentWatchers.get(key)
+    if (!watchers) sentWatchers.set(key, (watchers = new Set()))
+    // a new function per call: the same key watched twice (a redelivered request) stays two watchers
+    const watcher = () => onSent()
+    watchers.add(watcher)
+    return () => {
+      watchers!.delete(watcher)
+      if (watchers!.size === 0 && sentWatchers.get(key) === watchers) sentWatchers.delete(key)
+    }
+  }
   const open = (generation: number) =>
     postgres(rotateHosts(url, hosts, generation), {
       ...(ssl === undefined ? {} : {ssl}),
@@ -206,6 +234,7 @@ export async function connectLedger(input: string | string[], options: ConnectOp
       backoff: () => 0.05 + Math.random() * 0.1,
       onnotice: () => {},
       fetch_types: false,
+      debug: onStatementBuilt,
       // 'primary', not 'read-write': postgres.js decides read-write from default_transaction_read_only, which is off on a hot standby
       ...(hosts.length > 1 ? {target_session_attrs: 'primary' as const} : {}),
       connection: {
@@ -246,6 +275,7 @@ export async function connectLedger(input: string | string[], options: ConnectOp
     get: (_t, prop) => {
       if (prop === 'renew') return renew
       if (prop === 'generation') return generation
+      if (prop === 'watchSent') return watchSent
       if (prop === 'end') return end
       if (boundTo !== current) {
         bound = new Map()

@@ -30,7 +30,11 @@ export interface RetryPolicy {
   maxDelayMs: number
   /** overall time budget across attempts */
   deadlineMs: number
-  /** one attempt (including waiting for a connection) may take this long; then its outcome is unknown */
+  /**
+   * a statement written to a connection may go unanswered this long; then the pool is renewed and
+   * the outcome is unknown until a retry settles it. Waiting for a connection (nothing written yet,
+   * e.g. while no node is primary) is bounded by deadlineMs instead: it cannot make an outcome unknown.
+   */
   attemptTimeoutMs: number
 }
 
@@ -140,15 +144,16 @@ export async function transfer(sql: LedgerSql, request: TransferRequest, options
   while (attempt < policy.maxAttempts) {
     attempt++
     const generation = sql.generation ?? 0
+    let watch: WatchedAttempt | undefined
     try {
       // one statement = one implicit SERIALIZABLE transaction (the session default, see connectLedger):
       // a single round trip, and no pinned connection that a crash could leave half-used
-      const watch = watchAttempt(sql, policy.attemptTimeoutMs, generation)
+      watch = watchAttempt(sql, request.id, policy.attemptTimeoutMs, started + policy.deadlineMs, generation, options.signal)
       let moved
       try {
         moved = await sql.unsafe(q.TRANSFER, [request.id, request.from, request.to, request.amount, request.originRegion], PREPARED)
       } finally {
-        watch?.inFlight.delete(watch.entry)
+        watch?.release()
       }
       if (moved.length === 2) return done('applied', attempt)
       if (moved.length !== 0) return done(ambiguous ? 'unknown' : 'failed', attempt, {reason: `transfer touched ${moved.length} accounts, expected 2`})
@@ -159,7 +164,10 @@ export async function transfer(sql: LedgerSql, request: TransferRequest, options
       }
       return done('already_applied', attempt)
     } catch (error) {
-      const info = classifyError(error)
+      let info = classifyError(error)
+      // a statement never written to any connection cannot have committed: whatever ended its wait
+      // (the pool renewed, the deadline), the transfer is not ambiguous because of it
+      if (info.kind === 'connection' && watch && !watch.sent) info = {...info, kind: 'not_connected'}
       last = info
       if (info.kind === 'rejected') {
         // definite even after an earlier ambiguous attempt: had that one committed, the key would have been found
@@ -180,15 +188,27 @@ export async function transfer(sql: LedgerSql, request: TransferRequest, options
 }
 
 /**
- * Bounds how long one attempt may wait (for a connection, or for an answer that
- * never comes) without a timer per attempt: a watchdog per pool renews the pool
- * when an attempt has been in flight too long, and postgres.js then rejects the
- * stuck statements of the old pool (CONNECTION_DESTROYED: ambiguous, retried under
- * the same key). Pools without renew() are not watched.
+ * Bounds how long one attempt may wait without a timer per attempt: a watchdog per
+ * pool renews the pool when an attempt is overdue, and postgres.js then rejects the
+ * stuck statements of the old pool (CONNECTION_DESTROYED). The clock starts when the
+ * statement is written to a connection (the pool's watchSent): a frozen node that
+ * never answers is left after attemptTimeoutMs, and the outcome is ambiguous
+ * (retried under the same key). While the statement only waits for a connection
+ * (no node is primary yet, postgres.js is trying the hosts in turn), renewing the
+ * pool would not bring the new primary any sooner, and a statement waiting on a
+ * promoted primary for its synchronous standby would lose the time it spent waiting
+ * for the connection: such an attempt runs until the transfer's deadline (or its
+ * abort signal). Pools without renew() are not watched; without watchSent every
+ * statement counts as written at once.
  */
 interface WatchedAttempt {
+  /** performance.now() after which the pool is renewed */
   deadline: number
   generation: number
+  /** written to a connection (may have reached the server) */
+  sent: boolean
+  signal?: AbortSignal
+  release(): void
 }
 interface Watchdog {
   inFlight: Set<WatchedAttempt>
@@ -196,8 +216,8 @@ interface Watchdog {
 }
 const watchdogs = new WeakMap<LedgerSql, Watchdog>()
 
-/** registers one attempt with its pool's watchdog (created on first use); the caller removes the entry when the attempt settles */
-function watchAttempt(sql: LedgerSql, timeoutMs: number, generation: number): {inFlight: Set<WatchedAttempt>; entry: WatchedAttempt} | undefined {
+/** registers one attempt with its pool's watchdog (created on first use); the caller releases it when the attempt settles */
+function watchAttempt(sql: LedgerSql, key: string, timeoutMs: number, unsentDeadline: number, generation: number, signal?: AbortSignal): WatchedAttempt | undefined {
   if (!sql.renew) return undefined
   let dog = watchdogs.get(sql)
   if (!dog) {
@@ -205,7 +225,7 @@ function watchAttempt(sql: LedgerSql, timeoutMs: number, generation: number): {i
     const timer = setInterval(() => {
       const now = performance.now()
       for (const entry of inFlight) {
-        if (now > entry.deadline) {
+        if (now > entry.deadline || (!entry.sent && entry.signal?.aborted)) {
           sql.renew!(entry.generation)
           inFlight.delete(entry)
         }
@@ -215,9 +235,28 @@ function watchAttempt(sql: LedgerSql, timeoutMs: number, generation: number): {i
     dog = {inFlight, timer}
     watchdogs.set(sql, dog)
   }
-  const entry = {deadline: performance.now() + timeoutMs, generation}
-  dog.inFlight.add(entry)
-  return {inFlight: dog.inFlight, entry}
+  const inFlight = dog.inFlight
+  let unwatch: (() => void) | undefined
+  const entry: WatchedAttempt = {
+    deadline: unsentDeadline,
+    generation,
+    sent: false,
+    signal,
+    release: () => {
+      unwatch?.()
+      inFlight.delete(entry)
+    },
+  }
+  const markSent = () => {
+    if (entry.sent) return
+    entry.sent = true
+    entry.deadline = performance.now() + timeoutMs
+    unwatch?.()
+  }
+  if (sql.watchSent) unwatch = sql.watchSent(key, markSent)
+  else markSent()
+  inFlight.add(entry)
+  return entry
 }
 
 /** false when aborted */
