@@ -1,7 +1,7 @@
 import {randomInt, randomUUID} from 'node:crypto'
 import path from 'node:path'
 import {UsageError} from '../errors.js'
-import {sleep} from '../proc/ports.js'
+import {sleep} from '../wait.js'
 import type {AuditLog} from '../cloud/audit.js'
 import type {TransferQueue} from '../cloud/queue.js'
 import {traceIdOf} from '../model/trace-context.js'

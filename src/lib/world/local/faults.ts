@@ -1,7 +1,7 @@
 import path from 'node:path'
 import {findRegion} from '../../config/regions.js'
 import {PreconditionError, RestoreError, UsageError} from '../../errors.js'
-import {isGroupAlive, killProcessGroup, postgresOsUser, readPidFile, sleep, waitForExit, waitForPort} from '../../proc/index.js'
+import {killProcessGroup, postgresOsUser, readPidFile, waitForExit, waitForPort} from '../../proc/index.js'
 import {CommandRunner} from '../../tools/runner.js'
 import type {FaultComponent, FaultHandle, FaultMode, WorldOperationOptions} from '../types.js'
 import {regionLayout, type LocalContext} from './context.js'
@@ -155,10 +155,7 @@ async function continueRegion(ctx: LocalContext, region: string, groups: Signall
 /** Undo of kill: once the killed groups are gone, start the region's processes again and wait for their ports. */
 async function restartRegion(ctx: LocalContext, region: string, groups: SignalledGroup[]): Promise<void> {
   // make sure the old incarnation is really gone before its ports are reused
-  for (const g of groups) {
-    const deadline = Date.now() + 5000
-    while (isGroupAlive(g.pgid) && Date.now() < deadline) await sleep(50)
-  }
+  for (const g of groups) await waitForExit(g.pgid, {group: true, timeoutMs: 5000})
   // Patroni's watchdog exits right after Patroni (Patroni killed alone): let it, so both start again
   const watchdog = ctx.processes.find((p) => p.kind === 'patroni' && p.region === region)!
   const watchdogPid = await readPidFile(watchdog.pidFile)

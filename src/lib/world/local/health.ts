@@ -3,10 +3,10 @@ import {etcdGroupHealth, sampleEtcd} from '../../health/etcd.js'
 import {fetchJson, type ClientTls} from '../../health/http.js'
 import {clusterHealth, type ClusterHealth} from '../../health/model.js'
 import {patroniGroupHealth, samplePatroni} from '../../health/patroni.js'
-import {sleep} from '../../proc/index.js'
 import type {LocalContext} from './context.js'
 import {etcdClientUrl, patroniUrl} from './layout.js'
 import {atlasEtcdTls} from './pki.js'
+import {poll, pollUntil} from '../../wait.js'
 
 /** The etcd members with atlas's client certificate (not enumerable: a target never reaches any output). */
 export async function etcdTargets(ctx: LocalContext) {
@@ -48,34 +48,35 @@ export function isConverged(health: ClusterHealth): boolean {
 
 /** Waits until a Patroni leader runs (it takes writes; its standbys may still be on their way). */
 export async function waitForLeader(ctx: LocalContext, options: {timeoutMs: number; signal?: AbortSignal}): Promise<void> {
-  const deadline = Date.now() + options.timeoutMs
-  for (;;) {
-    const pg = (await health(ctx)).groups.find((g) => g.group === 'patroni')
-    const leader = pg?.members.find((m) => m.role === 'leader' && m.alive)
-    if (leader && leader.detail?.state === 'running') return
-    if (Date.now() > deadline) throw new PreconditionError(`no PostgreSQL leader within ${options.timeoutMs / 1000} s`, {hint: `see ${ctx.layout.logDir}/patroni-*.log`})
-    await sleep(250, options.signal)
-  }
+  await pollUntil(
+    async () => {
+      const pg = (await health(ctx)).groups.find((g) => g.group === 'patroni')
+      const leader = pg?.members.find((m) => m.role === 'leader' && m.alive)
+      return leader?.detail?.state === 'running'
+    },
+    {
+      timeoutMs: options.timeoutMs,
+      intervalMs: 250,
+      signal: options.signal,
+      timeoutError: () => new PreconditionError(`no PostgreSQL leader within ${options.timeoutMs / 1000} s`, {hint: `see ${ctx.layout.logDir}/patroni-*.log`}),
+    },
+  )
 }
 
 export async function waitConverged(ctx: LocalContext, options: {timeoutMs?: number; signal?: AbortSignal} = {}): Promise<ClusterHealth> {
   const timeoutMs = options.timeoutMs ?? 90_000
   const deadline = Date.now() + timeoutMs
-  let current = await health(ctx)
-  while (!isConverged(current)) {
-    if (Date.now() > deadline) {
-      throw new PreconditionError(`the world did not converge within ${timeoutMs / 1000} s: ${describeHealth(current)}`, {hint: `see ${ctx.layout.logDir}`})
-    }
-    await sleep(250, options.signal)
-    current = await health(ctx)
-  }
+  let current!: ClusterHealth
+  const converged = async () => isConverged((current = await health(ctx)))
+  await pollUntil(converged, {
+    timeoutMs,
+    intervalMs: 250,
+    signal: options.signal,
+    timeoutError: () => new PreconditionError(`the world did not converge within ${timeoutMs / 1000} s: ${describeHealth(current)}`, {hint: `see ${ctx.layout.logDir}`}),
+  })
   if (await placeEtcdLeader(ctx, current)) {
-    // the hand-over takes a few heartbeats: return the settled state, with the new Raft leader in it
-    current = await health(ctx)
-    while (!isConverged(current) && Date.now() < deadline) {
-      await sleep(100, options.signal)
-      current = await health(ctx)
-    }
+    // the hand-over takes a few heartbeats: return the settled state, with the new Raft leader in it (or the last one seen by the deadline)
+    await poll(converged, {timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: 100, signal: options.signal})
   }
   return current
 }
@@ -104,37 +105,41 @@ async function placeEtcdLeader(ctx: LocalContext, health: ClusterHealth): Promis
 }
 
 export async function waitEtcdQuorum(ctx: LocalContext, signal?: AbortSignal, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
   let last = ''
-  while (Date.now() < deadline) {
-    signal?.throwIfAborted()
+  const formed = async () => {
     const {samples} = await sampleEtcd(await etcdTargets(ctx))
     const group = etcdGroupHealth(samples)
-    if (group.quorumHeld && group.leaderRegion) return
     last = `${group.votersAlive}/${group.voters} members answering, leader ${group.leaderRegion ?? 'none'}`
-    await sleep(100, signal)
+    return group.quorumHeld && group.leaderRegion !== undefined
   }
-  throw new PreconditionError(`etcd did not form a cluster within ${timeoutMs / 1000} s (${last})`, {hint: `see ${ctx.layout.logDir}/etcd-*.log`})
+  await pollUntil(formed, {
+    timeoutMs,
+    intervalMs: 100,
+    signal,
+    timeoutError: () => new PreconditionError(`etcd did not form a cluster within ${timeoutMs / 1000} s (${last})`, {hint: `see ${ctx.layout.logDir}/etcd-*.log`}),
+  })
 }
 
 /** Waits until some Patroni node has claimed the bootstrap (the DCS initialize key exists). */
 export async function waitForInitializeKey(ctx: LocalContext, signal?: AbortSignal, timeoutMs = 30_000): Promise<void> {
   const key = Buffer.from(`/service/${ctx.layout.scope}/initialize`).toString('base64')
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    signal?.throwIfAborted()
+  const claimed = async () => {
     for (const target of await etcdTargets(ctx)) {
       try {
         const body = await fetchJson<{kvs?: unknown[]}>(`${target.clientUrl}/v3/kv/range`, {body: {key}, tls: target.tls})
-        if (body.kvs && body.kvs.length > 0) return
-        break
+        return body.kvs !== undefined && body.kvs.length > 0
       } catch {
         // try the next member
       }
     }
-    await sleep(100, signal)
+    return false
   }
-  throw new PreconditionError(`the primary's Patroni did not bootstrap the cluster within ${timeoutMs / 1000} s`, {hint: `see ${ctx.layout.logDir}/patroni-*.log`})
+  await pollUntil(claimed, {
+    timeoutMs,
+    intervalMs: 100,
+    signal,
+    timeoutError: () => new PreconditionError(`the primary's Patroni did not bootstrap the cluster within ${timeoutMs / 1000} s`, {hint: `see ${ctx.layout.logDir}/patroni-*.log`}),
+  })
 }
 
 /** One line per group, for error messages and progress. */
