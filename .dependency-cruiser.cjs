@@ -1,6 +1,6 @@
 /**
  * The direction of dependencies inside src/ (README, "Layout"):
- *   commands -> chaos, report, backup -> ledger, world -> cloud, health, kube, tools, proc, gitops -> config, model, errors
+ *   commands -> chaos, report, backup -> ledger, world -> cloud, health, kube, tools, proc, gitops -> config, model, errors, wait
  * Adapters (cloud, health, kube, tools, proc) talk to one outside system each and know
  * nothing of the domain (ledger) or the drivers (world) or what orchestrates them.
  */
@@ -13,6 +13,7 @@ module.exports = {
     {name: 'adapters-stay-leaves', severity: 'error', comment: 'An adapter may not import the domain, a driver or an orchestrator.', from: {path: ADAPTERS}, to: {path: DOMAIN_AND_ABOVE}},
     {name: 'ledger-below-world', severity: 'error', comment: 'The drivers set up the ledger (schema, roles); the ledger knows nothing of drivers.', from: {path: '^src/lib/ledger/'}, to: {path: '^src/(commands|lib/(world|chaos|report|backup))/'}},
     {name: 'gitops-below-world', severity: 'error', comment: 'Rendering is a library of the k3d driver, not the other way round.', from: {path: '^src/lib/gitops/'}, to: {path: '^src/(commands|lib/(world|chaos|report|backup|ledger))/'}},
+    {name: 'wait-is-a-leaf', severity: 'error', comment: 'sleep and poll are used from the adapters up: they import nothing of the project.', from: {path: '^src/lib/wait\\.ts$'}, to: {path: '^src/', pathNot: '^src/lib/wait\\.ts$'}},
     {name: 'model-is-a-leaf', severity: 'error', comment: 'Shared types import nothing of the project.', from: {path: '^src/lib/model/'}, to: {path: '^src/', pathNot: '^src/lib/model/'}},
     {name: 'drivers-are-siblings-not-layers', severity: 'error', comment: 'The local driver must not reach into the k3d driver, nor the reverse; what both need lives below them.', from: {path: '^src/lib/world/local/'}, to: {path: '^src/lib/world/k3d/'}},
     {name: 'k3d-not-local', severity: 'error', from: {path: '^src/lib/world/k3d/'}, to: {path: '^src/lib/world/local/'}},

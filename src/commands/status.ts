@@ -31,7 +31,7 @@ export default class Status extends AtlasCommand<typeof Status> {
     const interval = this.flags.interval
     const signal = this.interruptSignal()
     const {holdWarnings} = await import('../lib/warnings.js')
-    const {sleep} = await import('../lib/proc/ports.js')
+    const {sleep} = await import('../lib/wait.js')
     const warnings = holdWarnings()
     let status: WorldStatus
     let takenAt: Date

@@ -13,7 +13,7 @@ import {DEFAULT_CONFIG, parseConfigObject} from '../../src/lib/config/index.js'
 import {DEFAULT_RENDER_INPUTS, renderWorld, writeRendered} from '../../src/lib/gitops/index.js'
 import {ATLAS_NAMESPACE} from '../../src/lib/gitops/topology.js'
 import {PACKAGE_ROOT} from '../../src/lib/paths.js'
-import {sleep} from '../../src/lib/proc/index.js'
+import {sleep} from '../../src/lib/wait.js'
 import {CommandRunner} from '../../src/lib/tools/runner.js'
 import type {ControlPlane} from './control-plane.js'
 

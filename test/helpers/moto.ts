@@ -6,7 +6,8 @@
 import {mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {freePort, isGroupAlive, sleep, stopProcessGroup} from '../../src/lib/proc/index.js'
+import {freePort, isGroupAlive, stopProcessGroup} from '../../src/lib/proc/index.js'
+import {sleep} from '../../src/lib/wait.js'
 import {CommandRunner} from '../../src/lib/tools/runner.js'
 import {trackProcessGroup, untrackProcessGroup} from './postgres.js'
 

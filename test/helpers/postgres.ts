@@ -8,7 +8,8 @@ import {rmSync} from 'node:fs'
 import {chown, mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {freePort, isGroupAlive, killProcessGroup, postgresOsUser, sleep, stopProcessGroup, waitForExit} from '../../src/lib/proc/index.js'
+import {freePort, isGroupAlive, killProcessGroup, postgresOsUser, stopProcessGroup, waitForExit} from '../../src/lib/proc/index.js'
+import {sleep} from '../../src/lib/wait.js'
 import {CommandRunner} from '../../src/lib/tools/runner.js'
 
 export interface TestPostgres {

@@ -2,7 +2,8 @@ import {chmod, chown, copyFile, mkdir, readFile, realpath, rm, stat, writeFile} 
 import path from 'node:path'
 import {primaryRegion} from '../config/regions.js'
 import {PreconditionError, UsageError} from '../errors.js'
-import {freePort, mkdirOwned, postgresOsUser, sleep, type OsUser} from '../proc/index.js'
+import {freePort, mkdirOwned, postgresOsUser, type OsUser} from '../proc/index.js'
+import {pollUntil} from '../wait.js'
 import {registerSecret} from '../redact.js'
 import {findExecutable} from '../tools/discovery.js'
 import {CommandRunner, type PlannedCommand} from '../tools/runner.js'
@@ -364,22 +365,25 @@ export class LocalBackups {
   /** pg_ctl -w returns once connections are accepted, which a hot standby does mid-recovery: wait for the promotion. */
   private async waitPromoted(url: string, dir: string, signal?: AbortSignal): Promise<void> {
     const {default: postgres} = await import('postgres')
-    const deadline = Date.now() + 3_600_000
-    while (Date.now() < deadline) {
-      signal?.throwIfAborted()
+    const promoted = async () => {
       const sql = postgres(url, {max: 1, connect_timeout: 10, onnotice: () => {}})
       try {
         const [row] = await sql.unsafe<Array<{recovering: boolean}>>('SELECT pg_is_in_recovery() AS recovering')
-        if (!row.recovering) return
+        return !row.recovering
       } catch (error) {
         // 57P03: still replaying WAL (hot_standby is off, so no connection before the promotion)
         if ((error as {code?: string}).code !== '57P03') throw error
+        return false
       } finally {
         await sql.end({timeout: 1})
       }
-      await sleep(200, signal)
     }
-    throw new PreconditionError(`the restored copy in ${dir} did not finish recovery`, {hint: `see ${path.join(dir, 'postgres.log')}`})
+    await pollUntil(promoted, {
+      timeoutMs: 3_600_000,
+      intervalMs: 200,
+      signal,
+      timeoutError: () => new PreconditionError(`the restored copy in ${dir} did not finish recovery`, {hint: `see ${path.join(dir, 'postgres.log')}`}),
+    })
   }
 }
 

@@ -1,5 +1,5 @@
 import type {ClusterHealth} from '../health/model.js'
-import {sleep} from '../proc/ports.js'
+import {sleep} from '../wait.js'
 import type {World} from '../world/types.js'
 
 /** One health sample during chaos, flattened for reports (the full sample is kept too). */

@@ -1,6 +1,7 @@
 import type {KubeConfig} from '@kubernetes/client-node'
 import {kubeClient} from './config.js'
 import {kubeGet, KubeUnreachableError} from './request.js'
+import {sleep} from '../wait.js'
 
 /** What the health model needs of a pod. */
 export interface PodState {
@@ -74,7 +75,8 @@ export class PodWatcher {
   private stopped = false
   private loop?: Promise<void>
   private activeAbort?: () => void
-  private wakeUp?: () => void
+  /** ends the pause between two reconnects (stop) */
+  private wakeUp?: AbortController
   private firstListDone?: () => void
 
   connection: Connection = 'connecting'
@@ -118,7 +120,7 @@ export class PodWatcher {
     this.stopped = true
     this.connection = 'stopped'
     this.activeAbort?.()
-    this.wakeUp?.()
+    this.wakeUp?.abort()
     await this.loop
   }
 
@@ -139,7 +141,9 @@ export class PodWatcher {
       }
       if (this.stopped) break
       this.connection = 'reconnecting'
-      await this.sleep(delay)
+      this.wakeUp = new AbortController()
+      await sleep(delay, this.wakeUp.signal).catch(() => undefined)
+      this.wakeUp = undefined
       delay = Math.min(delay * 2, this.options.maxReconnectDelayMs)
     }
   }
@@ -222,17 +226,4 @@ export class PodWatcher {
     })
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wakeUp = undefined
-        resolve()
-      }, ms)
-      this.wakeUp = () => {
-        clearTimeout(timer)
-        this.wakeUp = undefined
-        resolve()
-      }
-    })
-  }
 }

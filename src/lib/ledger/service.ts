@@ -10,6 +10,7 @@ import type {LedgerSql} from './db.js'
 import {createLedgerMetrics, type LedgerMetrics, type MetricOutcome} from './metrics.js'
 import * as q from './sql.js'
 import {continueTransfer, endTransfer} from './tracing.js'
+import {sleep} from '../wait.js'
 import {isAcknowledged, transfer, type RetryPolicy, type TransferResult} from './transfer.js'
 
 export interface LedgerServiceOptions {
@@ -107,7 +108,7 @@ export class LedgerService {
       if (!this.databaseHealthy) {
         this.databaseHealthy = await this.pingDatabase()
         if (!this.databaseHealthy) {
-          await sleep(1000, signal)
+          await pauseUnlessStopped(signal)
           continue
         }
         this.log('database reachable again: receiving')
@@ -120,7 +121,7 @@ export class LedgerService {
         if (signal.aborted) break
         this.queueHealthy = false
         this.log(`receive failed: ${(error as Error).message}`)
-        await sleep(1000, signal)
+        await pauseUnlessStopped(signal)
         continue
       }
       this.stats.received += messages.length
@@ -285,15 +286,7 @@ export class LedgerService {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const timer = setTimeout(done, ms)
-    function done() {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, {once: true})
-  })
+/** A second before trying again; a stop ends it early (the loop then sees it is no longer running). */
+function pauseUnlessStopped(signal: AbortSignal): Promise<void> {
+  return sleep(1000, signal).catch(() => undefined)
 }

@@ -1,6 +1,7 @@
 import type {TransferRequest} from '../model/transfer.js'
 import type {LedgerSql} from './db.js'
 import * as q from './sql.js'
+import {sleep} from '../wait.js'
 
 export type {TransferRequest} from '../model/transfer.js'
 
@@ -181,7 +182,8 @@ export async function transfer(sql: LedgerSql, request: TransferRequest, options
       if (attempt >= policy.maxAttempts || Date.now() >= deadline || options.signal?.aborted) break
       options.onRetry?.({attempt, sqlstate: info.sqlstate, reason: info.reason})
       const delay = Math.min(backoffDelay(attempt, policy), Math.max(0, deadline - Date.now()))
-      if (!(await pause(delay, options.signal))) break
+      // an abort ends the retries (the outcome so far stands)
+      if (!(await sleep(delay, options.signal).then(() => true, () => false))) break
     }
   }
   return done(ambiguous ? 'unknown' : 'failed', attempt, {reason: last.reason, sqlstate: last.sqlstate})
@@ -259,18 +261,3 @@ function watchAttempt(sql: LedgerSql, key: string, timeoutMs: number, unsentDead
   return entry
 }
 
-/** false when aborted */
-function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
-  if (signal?.aborted) return Promise.resolve(false)
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve(true)
-    }, ms)
-    const onAbort = () => {
-      clearTimeout(timer)
-      resolve(false)
-    }
-    signal?.addEventListener('abort', onAbort, {once: true})
-  })
-}

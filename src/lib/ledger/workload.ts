@@ -1,7 +1,7 @@
 import {randomInt, randomUUID} from 'node:crypto'
 import path from 'node:path'
 import {UsageError} from '../errors.js'
-import {sleep} from '../proc/ports.js'
+import {sleep} from '../wait.js'
 import type {AuditLog} from '../cloud/audit.js'
 import type {TransferQueue} from '../cloud/queue.js'
 import {traceIdOf} from '../model/trace-context.js'
@@ -9,7 +9,7 @@ import {connectLedger, describeDatabase, type LedgerSql} from './db.js'
 import {AcknowledgementTracker} from './recovery.js'
 import {attemptLine, outcomeLine, RunLogWriter} from './runlog.js'
 import {registerRunDir} from './runlogs.js'
-import {requireMint} from './schema.js'
+import {requireMint, type MintRecord} from './schema.js'
 import {LatencyHistogram} from './stats.js'
 import {endTransfer, startTransfer} from './tracing.js'
 import {isAcknowledged, transfer, type RetryPolicy, type TransferOutcome, type TransferRequest, type TransferResult} from './transfer.js'
@@ -129,8 +129,55 @@ export function defaultRunDir(runsDir: string, now = new Date()): string {
  * Starts a transfer workload and returns at once with a handle. Every attempt,
  * acknowledgement, unknown and failure is appended to <runDir>/transfers.log
  * before it is counted, so `verify --run-dir` can tell lost from never committed.
+ *
+ * In phases: checkOptions, openLedger (pool and mint), openRunLog, then the run
+ * (runWorker per worker, resolveUnknowns) and finishRun, which closes the log.
  */
 export async function startWorkload(options: WorkloadOptions): Promise<WorkloadHandle> {
+  const settings = checkOptions(options)
+  const ledger = await openLedger(options, settings)
+  const {log, startedAt, started} = await openRunLog(options, settings, ledger)
+  const tally = new WorkloadTally(started)
+  const stop = new StopSwitch(options.signal, options.durationMs)
+  const progressTimer = setInterval(() => {
+    tally.measureWindow()
+    options.onProgress?.(tally.snapshot())
+  }, options.progressIntervalMs ?? 1000)
+  progressTimer.unref()
+
+  const run: WorkloadRun = {options, settings, sql: ledger.sql, accounts: ledger.accounts, log, tally, stop, waitForSlot: rateSchedule(options.rate)}
+  const done = finishRun(run, ledger, startedAt, progressTimer)
+  // callers may only use waitForAcknowledgedAfter; an unhandled rejection must not crash them
+  done.catch(() => {})
+  done.then(
+    () => tally.recovery.close(new Error('the workload ended with no transfer acknowledged after that time')),
+    (error: Error) => tally.recovery.close(error),
+  )
+
+  return {
+    runDir: options.runDir,
+    runLog: log.file,
+    stats: () => tally.snapshot(),
+    done,
+    async stop() {
+      stop.stopIssuing = true
+      return done
+    },
+    waitForAcknowledgedAfter(after, waitOptions = {}) {
+      return tally.recovery.waitForIssuedAfter(after, waitOptions)
+    },
+  }
+}
+
+/** The options, checked, with their defaults. */
+interface WorkloadSettings {
+  via: 'db' | 'queue'
+  concurrency: number
+  maxAmount: number
+  originRegion: string
+}
+
+function checkOptions(options: WorkloadOptions): WorkloadSettings {
   const via = options.via ?? 'db'
   const concurrency = options.concurrency ?? 8
   const maxAmount = options.maxAmount ?? 100
@@ -142,15 +189,28 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
   if (options.durationMs === undefined && options.count === undefined && !options.signal) {
     throw new UsageError('give --duration or --count (or a signal to stop the workload)')
   }
+  return {via, concurrency, maxAmount, originRegion}
+}
 
+interface OpenLedger {
+  /** the pool transfers go through (none in queue mode when the accounts are given) */
+  sql?: LedgerSql
+  /** the workload made the pool, and closes it */
+  ownPool: boolean
+  accounts: number
+  mint?: MintRecord
+}
+
+/** The pool (the caller's, or one of its own) and the mint record, which also gives the number of accounts. */
+async function openLedger(options: WorkloadOptions, settings: WorkloadSettings): Promise<OpenLedger> {
   let sql = options.sql
-  const ownPool = !sql && (via === 'db' || options.accounts === undefined)
+  const ownPool = !sql && (settings.via === 'db' || options.accounts === undefined)
   if (!sql && ownPool) {
     if (!options.db || (Array.isArray(options.db) && options.db.length === 0)) throw new UsageError('no database given', {hint: 'pass --db or start a world with `atlas up`'})
-    sql = await connectLedger(options.db, {max: concurrency, applicationName: 'atlas-workload', connectTimeoutSeconds: options.connectTimeoutSeconds})
+    sql = await connectLedger(options.db, {max: settings.concurrency, applicationName: 'atlas-workload', connectTimeoutSeconds: options.connectTimeoutSeconds})
   }
   let accounts = options.accounts
-  let mint: Awaited<ReturnType<typeof requireMint>> | undefined
+  let mint: MintRecord | undefined
   try {
     // the mint time names the ledger in the run log (runlogs.ts: which logs belong to which ledger)
     if (sql) mint = await requireMint(sql)
@@ -160,45 +220,58 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
     throw error
   }
   if (accounts < 2) throw new UsageError('at least 2 accounts are needed')
+  return {sql, ownPool, accounts, mint}
+}
 
+/** Creates the run log (recorded in the runs index when it lives elsewhere) and writes its start line. */
+async function openRunLog(options: WorkloadOptions, settings: WorkloadSettings, ledger: OpenLedger): Promise<{log: RunLogWriter; startedAt: Date; started: number}> {
   const log = new RunLogWriter(options.runDir)
   if (options.runsDir) await registerRunDir(options.runsDir, options.runDir)
   const startedAt = new Date()
   const started = performance.now()
-  log.comment('start', {startedAt: startedAt.toISOString(), ledgerMintedAt: mint?.mintedAt.toISOString(), via, originRegion, concurrency, accounts, count: options.count, durationMs: options.durationMs, rate: options.rate})
+  const {via, originRegion, concurrency} = settings
+  log.comment('start', {startedAt: startedAt.toISOString(), ledgerMintedAt: ledger.mint?.mintedAt.toISOString(), via, originRegion, concurrency, accounts: ledger.accounts, count: options.count, durationMs: options.durationMs, rate: options.rate})
+  return {log, startedAt, started}
+}
 
-  const histogram = new LatencyHistogram()
-  const counters = {attempted: 0, applied: 0, alreadyApplied: 0, sent: 0, rejected: 0, failed: 0, unknown: 0, unknownResolved: 0, retries: 0, inFlight: 0, auditErrors: 0}
-  // requests whose outcome was unknown, for resolveUnknown (bounded: a run has few of them)
-  /** with the traceparent each was sent under (audited when it is settled) */
-  const unknownRequests: Array<{request: TransferRequest; traceparent?: string}> = []
-  const MAX_UNKNOWN_KEPT = 100_000
-  const recentErrors: string[] = []
+/** requests whose outcome was unknown are kept for resolveUnknown up to this many (a run has few of them) */
+const MAX_UNKNOWN_KEPT = 100_000
+
+/** The counters, latencies, recent errors and acknowledgement times of a run: what stats() reports. */
+class WorkloadTally {
+  readonly histogram = new LatencyHistogram()
+  readonly counters = {attempted: 0, applied: 0, alreadyApplied: 0, sent: 0, rejected: 0, failed: 0, unknown: 0, unknownResolved: 0, retries: 0, inFlight: 0, auditErrors: 0}
+  /** requests whose outcome was unknown, with the traceparent each was sent under (audited when it is settled) */
+  readonly unknownRequests: Array<{request: TransferRequest; traceparent?: string}> = []
+  readonly recentErrors: string[] = []
+  /** when writes came back: the recovery point for RTO (waitForAcknowledgedAfter) */
+  readonly recovery = new AcknowledgementTracker()
   /** ms since the epoch */
-  let firstAckAt: number | undefined
-  let lastAckAt: number | undefined
-  let lastProgress = {at: performance.now(), done: 0}
-  let windowTps = 0
-  const recovery = new AcknowledgementTracker()
+  private firstAckAt?: number
+  private lastAckAt?: number
+  private lastProgress = {at: performance.now(), done: 0}
+  private windowTps = 0
+  private readonly started: number
 
-  let stopIssuing = false
-  let stoppedBy: WorkloadResult['stoppedBy'] = 'stop'
-  const retryAbort = new AbortController()
-  const onSignal = () => {
-    stoppedBy = 'signal'
-    stopIssuing = true
-    retryAbort.abort()
+  constructor(started: number) {
+    this.started = started
   }
-  if (options.signal?.aborted) onSignal()
-  options.signal?.addEventListener('abort', onSignal, {once: true})
-  const durationTimer = options.durationMs === undefined ? undefined : setTimeout(() => {
-    if (!stopIssuing) stoppedBy = 'duration'
-    stopIssuing = true
-  }, options.durationMs)
 
-  const completed = () => counters.applied + counters.alreadyApplied + counters.sent
-  const snapshot = (): WorkloadStats => {
-    const elapsedSeconds = (performance.now() - started) / 1000
+  completed(): number {
+    return this.counters.applied + this.counters.alreadyApplied + this.counters.sent
+  }
+
+  /** acknowledged (or sent) per second since the last measurement */
+  measureWindow(): void {
+    const now = performance.now()
+    const done = this.completed()
+    this.windowTps = ((done - this.lastProgress.done) * 1000) / Math.max(1, now - this.lastProgress.at)
+    this.lastProgress = {at: now, done}
+  }
+
+  snapshot(): WorkloadStats {
+    const {counters, histogram} = this
+    const elapsedSeconds = (performance.now() - this.started) / 1000
     return {
       elapsedSeconds: round(elapsedSeconds, 3),
       attempted: counters.attempted,
@@ -213,233 +286,266 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
       retries: counters.retries,
       inFlight: counters.inFlight,
       auditErrors: counters.auditErrors,
-      tps: round(windowTps, 1),
-      averageTps: round(elapsedSeconds > 0 ? completed() / elapsedSeconds : 0, 1),
+      tps: round(this.windowTps, 1),
+      averageTps: round(elapsedSeconds > 0 ? this.completed() / elapsedSeconds : 0, 1),
       latencyMs: {p50: round(histogram.percentile(0.5), 2), p99: round(histogram.percentile(0.99), 2), max: round(histogram.max, 2)},
-      firstAcknowledgedAt: firstAckAt === undefined ? undefined : new Date(firstAckAt).toISOString(),
-      lastAcknowledgedAt: lastAckAt === undefined ? undefined : new Date(lastAckAt).toISOString(),
-      recentErrors: [...recentErrors],
+      firstAcknowledgedAt: this.firstAckAt === undefined ? undefined : new Date(this.firstAckAt).toISOString(),
+      lastAcknowledgedAt: this.lastAckAt === undefined ? undefined : new Date(this.lastAckAt).toISOString(),
+      recentErrors: [...this.recentErrors],
     }
   }
-  const progressTimer = setInterval(() => {
-    const now = performance.now()
-    const done = completed()
-    windowTps = ((done - lastProgress.done) * 1000) / Math.max(1, now - lastProgress.at)
-    lastProgress = {at: now, done}
-    options.onProgress?.(snapshot())
-  }, options.progressIntervalMs ?? 1000)
-  progressTimer.unref()
 
-  const noteError = (reason: string | undefined) => {
+  noteError(reason: string | undefined): void {
     if (!reason) return
-    const i = recentErrors.indexOf(reason)
-    if (i >= 0) recentErrors.splice(i, 1)
-    recentErrors.push(reason)
-    if (recentErrors.length > 5) recentErrors.shift()
+    const i = this.recentErrors.indexOf(reason)
+    if (i >= 0) this.recentErrors.splice(i, 1)
+    this.recentErrors.push(reason)
+    if (this.recentErrors.length > 5) this.recentErrors.shift()
   }
+
   /** an acknowledgement; only new commits (and sent requests) tell when writes came back */
-  const acknowledged = (atMs: number, issuedAt: number, newCommit: boolean) => {
-    firstAckAt ??= atMs
-    lastAckAt = atMs
-    if (newCommit) recovery.record(atMs, issuedAt)
-  }
-
-  // one global schedule for --rate: each transfer takes the next free slot
-  let nextSlot = performance.now()
-  const waitForSlot = async () => {
-    if (!options.rate) return
-    const slot = Math.max(nextSlot, performance.now())
-    nextSlot = slot + 1000 / options.rate
-    const delay = slot - performance.now()
-    if (delay > 1) await sleep(delay)
-  }
-
-  const nextRequest = (): TransferRequest => {
-    const from = randomInt(1, accounts! + 1)
-    let to = randomInt(1, accounts!)
-    if (to >= from) to++
-    return {id: randomUUID(), from, to, amount: randomInt(1, maxAmount + 1), originRegion}
+  acknowledged(atMs: number, issuedAt: number, newCommit: boolean): void {
+    this.firstAckAt ??= atMs
+    this.lastAckAt = atMs
+    if (newCommit) this.recovery.record(atMs, issuedAt)
   }
 
   /** counts a finished direct-mode transfer (its outcome line is already in the run log) */
-  const account = (request: TransferRequest, done: TransferResult, issuedAt: number, atMs: number, traceparent?: string) => {
+  account(request: TransferRequest, done: TransferResult, issuedAt: number, atMs: number, traceparent: string | undefined, onOutcome: WorkloadOptions['onOutcome']): void {
+    const {counters} = this
     counters.retries += done.retries
     if (isAcknowledged(done.outcome)) {
-      histogram.record(done.latencyMs)
+      this.histogram.record(done.latencyMs)
       if (done.outcome === 'applied') counters.applied++
       else counters.alreadyApplied++
-      acknowledged(atMs, issuedAt, done.outcome === 'applied')
+      this.acknowledged(atMs, issuedAt, done.outcome === 'applied')
     } else {
       if (done.outcome === 'rejected') counters.rejected++
       else if (done.outcome === 'failed') counters.failed++
       else {
         counters.unknown++
-        if (unknownRequests.length < MAX_UNKNOWN_KEPT) unknownRequests.push({request, traceparent})
+        if (this.unknownRequests.length < MAX_UNKNOWN_KEPT) this.unknownRequests.push({request, traceparent})
       }
-      noteError(done.reason)
+      this.noteError(done.reason)
     }
-    options.onOutcome?.({id: request.id, outcome: done.outcome, at: new Date(atMs), latencyMs: done.latencyMs})
+    onOutcome?.({id: request.id, outcome: done.outcome, at: new Date(atMs), latencyMs: done.latencyMs})
   }
 
-  const worker = async () => {
-    // A finished transfer's outcome line is written together with the next attempt line
-    // (one write(2) instead of two); it is counted and reported only once written.
-    let pending: {line: string; request: TransferRequest; result: TransferResult; issuedAt: number; atMs: number; traceparent?: string} | undefined
-    let pendingSent: {line: string; account: () => void} | undefined
-    const flush = (next = '') => {
-      const line = pending?.line ?? pendingSent?.line ?? ''
-      if (line || next) log.lines(line + next)
-      if (pending) account(pending.request, pending.result, pending.issuedAt, pending.atMs, pending.traceparent)
-      pendingSent?.account()
-      pending = undefined
-      pendingSent = undefined
-    }
-    try {
-      for (;;) {
-        if (stopIssuing) return
-        if (options.count !== undefined && counters.attempted >= options.count) {
-          stoppedBy = 'count'
-          return
-        }
-        if (options.rate) {
-          flush()
-          await waitForSlot()
-          if (stopIssuing) return
-          if (options.count !== undefined && counters.attempted >= options.count) return
-        }
-        const request = nextRequest()
-        const issuedAt = Date.now()
-        flush(attemptLine(request, issuedAt))
-        counters.attempted++
-        counters.inFlight++
-        if (via === 'queue') {
-          const t0 = performance.now()
-          // one trace per transfer: its W3C traceparent rides in the message attributes to the ledger service
-          const traceparent = startTransfer(request.id)
-          const sent = await options.queue!.send(request, traceparent)
-          counters.inFlight--
-          endTransfer(traceparent, sent.ok ? 'sent' : 'unsent', sent.ok)
-          const latencyMs = performance.now() - t0
-          const event = sent.ok ? 'sent' : sent.ambiguous ? 'unknown' : 'failed'
-          pendingSent = {
-            line: outcomeLine(request.id, event, sent.ok ? undefined : sent.reason),
-            account: () => {
-              histogram.record(latencyMs)
-              if (sent.ok) {
-                counters.sent++
-                acknowledged(Date.now(), issuedAt, true)
-              } else {
-                counters[event === 'unknown' ? 'unknown' : 'failed']++
-                noteError(sent.reason)
-              }
-              options.onOutcome?.({id: request.id, outcome: event, at: new Date(), latencyMs})
-            },
-          }
-          continue
-        }
-        // direct mode: the trace id only travels into the audit record (none is made when there is no audit)
-        const traceparent = options.audit ? startTransfer(request.id) : undefined
-        let result
+  /** an audit record that could not be written: counted, and among the recent errors */
+  auditFailed(error: unknown): void {
+    this.counters.auditErrors++
+    this.noteError(`audit: ${(error as Error).message}`)
+  }
+}
+
+/** What ends the issuing of transfers: stop(), the duration, the count (in runWorker) or the caller's signal, and which came first. */
+class StopSwitch {
+  stopIssuing = false
+  stoppedBy: WorkloadResult['stoppedBy'] = 'stop'
+  /** aborts the retries of transfers in flight (the caller's signal only: stop() lets them finish) */
+  readonly retryAbort = new AbortController()
+  private readonly signal?: AbortSignal
+  private readonly durationTimer?: NodeJS.Timeout
+
+  constructor(signal: AbortSignal | undefined, durationMs: number | undefined) {
+    this.signal = signal
+    if (signal?.aborted) this.onSignal()
+    signal?.addEventListener('abort', this.onSignal, {once: true})
+    this.durationTimer = durationMs === undefined ? undefined : setTimeout(() => {
+      if (!this.stopIssuing) this.stoppedBy = 'duration'
+      this.stopIssuing = true
+    }, durationMs)
+  }
+
+  private readonly onSignal = () => {
+    this.stoppedBy = 'signal'
+    this.stopIssuing = true
+    this.retryAbort.abort()
+  }
+
+  /** the run is over: no timer or listener is left behind */
+  release(): void {
+    if (this.durationTimer) clearTimeout(this.durationTimer)
+    this.signal?.removeEventListener('abort', this.onSignal)
+  }
+}
+
+/** One global schedule for --rate: each transfer takes the next free slot. */
+function rateSchedule(rate: number | undefined): () => Promise<void> {
+  let nextSlot = performance.now()
+  return async () => {
+    if (!rate) return
+    const slot = Math.max(nextSlot, performance.now())
+    nextSlot = slot + 1000 / rate
+    const delay = slot - performance.now()
+    if (delay > 1) await sleep(delay)
+  }
+}
+
+/** Everything the phases of a running workload share. */
+interface WorkloadRun {
+  options: WorkloadOptions
+  settings: WorkloadSettings
+  sql?: LedgerSql
+  accounts: number
+  log: RunLogWriter
+  tally: WorkloadTally
+  stop: StopSwitch
+  waitForSlot: () => Promise<void>
+}
+
+function nextRequest(run: WorkloadRun): TransferRequest {
+  const from = randomInt(1, run.accounts + 1)
+  let to = randomInt(1, run.accounts)
+  if (to >= from) to++
+  return {id: randomUUID(), from, to, amount: randomInt(1, run.settings.maxAmount + 1), originRegion: run.settings.originRegion}
+}
+
+/** One worker: issues transfers one after another until the run stops issuing. */
+async function runWorker(run: WorkloadRun): Promise<void> {
+  const {options, log, tally, stop} = run
+  const {counters} = tally
+  // A finished transfer's outcome line is written together with the next attempt line
+  // (one write(2) instead of two); it is counted and reported only once written.
+  let pending: {line: string; request: TransferRequest; result: TransferResult; issuedAt: number; atMs: number; traceparent?: string} | undefined
+  let pendingSent: {line: string; account: () => void} | undefined
+  const flush = (next = '') => {
+    const line = pending?.line ?? pendingSent?.line ?? ''
+    if (line || next) log.lines(line + next)
+    if (pending) tally.account(pending.request, pending.result, pending.issuedAt, pending.atMs, pending.traceparent, options.onOutcome)
+    pendingSent?.account()
+    pending = undefined
+    pendingSent = undefined
+  }
+  try {
+    for (;;) {
+      if (stop.stopIssuing) return
+      if (options.count !== undefined && counters.attempted >= options.count) {
+        stop.stoppedBy = 'count'
+        return
+      }
+      if (options.rate) {
+        flush()
+        await run.waitForSlot()
+        if (stop.stopIssuing) return
+        if (options.count !== undefined && counters.attempted >= options.count) return
+      }
+      const request = nextRequest(run)
+      const issuedAt = Date.now()
+      flush(attemptLine(request, issuedAt))
+      counters.attempted++
+      counters.inFlight++
+      if (run.settings.via === 'queue') {
+        pendingSent = await sendOne(run, request, issuedAt)
+        continue
+      }
+      // direct mode: the trace id only travels into the audit record (none is made when there is no audit)
+      const traceparent = options.audit ? startTransfer(request.id) : undefined
+      let result
+      try {
+        result = await transfer(run.sql!, request, {retry: options.retry, signal: stop.retryAbort.signal})
+      } finally {
+        counters.inFlight--
+      }
+      const atMs = Date.now()
+      pending = {line: outcomeLine(request.id, result.outcome, result.reason, atMs), request, result, issuedAt, atMs, traceparent}
+      if (traceparent) endTransfer(traceparent, result.outcome, isAcknowledged(result.outcome))
+      if (options.audit && isAcknowledged(result.outcome)) {
+        flush()
         try {
-          result = await transfer(sql!, request, {retry: options.retry, signal: retryAbort.signal})
-        } finally {
-          counters.inFlight--
-        }
-        const atMs = Date.now()
-        pending = {line: outcomeLine(request.id, result.outcome, result.reason, atMs), request, result, issuedAt, atMs, traceparent}
-        if (traceparent) endTransfer(traceparent, result.outcome, isAcknowledged(result.outcome))
-        if (options.audit && isAcknowledged(result.outcome)) {
-          flush()
-          try {
-            await options.audit.record(request, new Date(atMs), traceparent && traceIdOf(traceparent))
-          } catch (error) {
-            counters.auditErrors++
-            noteError(`audit: ${(error as Error).message}`)
-          }
-        }
-      }
-    } finally {
-      flush()
-    }
-  }
-
-  /** Settles unknown outcomes with a retry under the same key (idempotent: it cannot apply twice). */
-  const resolveUnknowns = async () => {
-    if (via !== 'db' || options.resolveUnknown === false || unknownRequests.length === 0 || options.signal?.aborted) return
-    const queue = unknownRequests.splice(0)
-    // one budget for all of them: stop() must not hang while the database is still away
-    const budget = AbortSignal.any([retryAbort.signal, AbortSignal.timeout(RESOLVE_BUDGET_MS)])
-    const settle = async () => {
-      for (let item = queue.shift(); item; item = queue.shift()) {
-        const {request, traceparent} = item
-        if (options.signal?.aborted || budget.aborted) return
-        const result = await transfer(sql!, request, {retry: {...options.retry, maxAttempts: 20, deadlineMs: RESOLVE_BUDGET_MS}, signal: budget})
-        log.outcome(request.id, result.outcome, result.reason ? `resolving an unknown outcome: ${result.reason}` : 'resolving an unknown outcome')
-        if (!isAcknowledged(result.outcome)) continue
-        counters.unknownResolved++
-        const at = new Date()
-        // not reported through onOutcome: this happens after the run, it says nothing about recovery during it
-        if (options.audit) {
-          try {
-            await options.audit.record(request, at, traceparent && traceIdOf(traceparent))
-          } catch (error) {
-            counters.auditErrors++
-            noteError(`audit: ${(error as Error).message}`)
-          }
+          await options.audit.record(request, new Date(atMs), traceparent && traceIdOf(traceparent))
+        } catch (error) {
+          tally.auditFailed(error)
         }
       }
     }
-    await Promise.all(Array.from({length: Math.min(concurrency, 4)}, () => settle()))
+  } finally {
+    flush()
   }
+}
 
-  const finish = async (): Promise<WorkloadResult> => {
-    try {
-      await Promise.all(Array.from({length: concurrency}, () => worker()))
-      await resolveUnknowns()
-    } finally {
-      clearInterval(progressTimer)
-      if (durationTimer) clearTimeout(durationTimer)
-      options.signal?.removeEventListener('abort', onSignal)
-      const now = performance.now()
-      windowTps = ((completed() - lastProgress.done) * 1000) / Math.max(1, now - lastProgress.at)
-      const stats = snapshot()
-      log.comment('end', {endedAt: new Date().toISOString(), stats})
-      log.close()
-      if (ownPool) await sql!.end({timeout: 2})
-    }
-    const stats = snapshot()
-    return {
-      runDir: options.runDir,
-      runLog: log.file,
-      via,
-      database: via === 'db' && options.db ? describeDatabase(options.db) : undefined,
-      originRegion,
-      startedAt: startedAt.toISOString(),
-      endedAt: new Date().toISOString(),
-      stoppedBy,
-      stats,
+/** --via queue: sends one request; returns its outcome line and how to count it once that line is written. */
+async function sendOne(run: WorkloadRun, request: TransferRequest, issuedAt: number): Promise<{line: string; account: () => void}> {
+  const {options, tally} = run
+  const t0 = performance.now()
+  // one trace per transfer: its W3C traceparent rides in the message attributes to the ledger service
+  const traceparent = startTransfer(request.id)
+  const sent = await options.queue!.send(request, traceparent)
+  tally.counters.inFlight--
+  endTransfer(traceparent, sent.ok ? 'sent' : 'unsent', sent.ok)
+  const latencyMs = performance.now() - t0
+  const event = sent.ok ? 'sent' : sent.ambiguous ? 'unknown' : 'failed'
+  return {
+    line: outcomeLine(request.id, event, sent.ok ? undefined : sent.reason),
+    account: () => {
+      tally.histogram.record(latencyMs)
+      if (sent.ok) {
+        tally.counters.sent++
+        tally.acknowledged(Date.now(), issuedAt, true)
+      } else {
+        tally.counters[event === 'unknown' ? 'unknown' : 'failed']++
+        tally.noteError(sent.reason)
+      }
+      options.onOutcome?.({id: request.id, outcome: event, at: new Date(), latencyMs})
+    },
+  }
+}
+
+/** Settles unknown outcomes with a retry under the same key (idempotent: it cannot apply twice). */
+async function resolveUnknowns(run: WorkloadRun): Promise<void> {
+  const {options, tally, log} = run
+  if (run.settings.via !== 'db' || options.resolveUnknown === false || tally.unknownRequests.length === 0 || options.signal?.aborted) return
+  const queue = tally.unknownRequests.splice(0)
+  // one budget for all of them: stop() must not hang while the database is still away
+  const budget = AbortSignal.any([run.stop.retryAbort.signal, AbortSignal.timeout(RESOLVE_BUDGET_MS)])
+  const settle = async () => {
+    for (let item = queue.shift(); item; item = queue.shift()) {
+      const {request, traceparent} = item
+      if (options.signal?.aborted || budget.aborted) return
+      const result = await transfer(run.sql!, request, {retry: {...options.retry, maxAttempts: 20, deadlineMs: RESOLVE_BUDGET_MS}, signal: budget})
+      log.outcome(request.id, result.outcome, result.reason ? `resolving an unknown outcome: ${result.reason}` : 'resolving an unknown outcome')
+      if (!isAcknowledged(result.outcome)) continue
+      tally.counters.unknownResolved++
+      const at = new Date()
+      // not reported through onOutcome: this happens after the run, it says nothing about recovery during it
+      if (options.audit) {
+        try {
+          await options.audit.record(request, at, traceparent && traceIdOf(traceparent))
+        } catch (error) {
+          tally.auditFailed(error)
+        }
+      }
     }
   }
-  const done = finish()
-  // callers may only use waitForAcknowledgedAfter; an unhandled rejection must not crash them
-  done.catch(() => {})
-  done.then(
-    () => recovery.close(new Error('the workload ended with no transfer acknowledged after that time')),
-    (error: Error) => recovery.close(error),
-  )
+  await Promise.all(Array.from({length: Math.min(run.settings.concurrency, 4)}, () => settle()))
+}
 
+/** Runs the workers to their end, settles the unknowns, then writes the end line, closes the log and the own pool. */
+async function finishRun(run: WorkloadRun, ledger: OpenLedger, startedAt: Date, progressTimer: NodeJS.Timeout): Promise<WorkloadResult> {
+  const {options, tally, log} = run
+  try {
+    await Promise.all(Array.from({length: run.settings.concurrency}, () => runWorker(run)))
+    await resolveUnknowns(run)
+  } finally {
+    clearInterval(progressTimer)
+    run.stop.release()
+    tally.measureWindow()
+    const stats = tally.snapshot()
+    log.comment('end', {endedAt: new Date().toISOString(), stats})
+    log.close()
+    if (ledger.ownPool) await run.sql!.end({timeout: 2})
+  }
+  const stats = tally.snapshot()
   return {
     runDir: options.runDir,
     runLog: log.file,
-    stats: snapshot,
-    done,
-    async stop() {
-      stopIssuing = true
-      return done
-    },
-    waitForAcknowledgedAfter(after, waitOptions = {}) {
-      return recovery.waitForIssuedAfter(after, waitOptions)
-    },
+    via: run.settings.via,
+    database: run.settings.via === 'db' && options.db ? describeDatabase(options.db) : undefined,
+    originRegion: run.settings.originRegion,
+    startedAt: startedAt.toISOString(),
+    endedAt: new Date().toISOString(),
+    stoppedBy: run.stop.stoppedBy,
+    stats,
   }
 }
 

@@ -2,7 +2,8 @@ import {chmod, mkdir, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {cmdlineOf} from '../world/local/processes.js'
 import type {LocalLayout} from '../world/local/layout.js'
-import {isAlive, isPortFree, readPidFile, sleep, stopProcessGroup, writePidFile} from '../proc/index.js'
+import {isAlive, isPortFree, readPidFile, stopProcessGroup, writePidFile} from '../proc/index.js'
+import {poll, pollUntil} from '../wait.js'
 import {findExecutable} from '../tools/discovery.js'
 import type {CommandRunner} from '../tools/runner.js'
 import type {PlanStep} from '../world/types.js'
@@ -181,17 +182,14 @@ export class LocalMonitoring implements WorldMonitoring {
   }
 
   private async waitReady(url: string, what: string, timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs
-    while (Date.now() < deadline) {
+    const ready = async () => {
       try {
-        const response = await fetch(url, {signal: AbortSignal.timeout(1000)})
-        if (response.ok) return
+        return (await fetch(url, {signal: AbortSignal.timeout(1000)})).ok
       } catch {
-        // not listening yet
+        return false // not listening yet
       }
-      await sleep(100)
     }
-    throw new Error(`${what} did not become ready within ${timeoutMs / 1000} s (see ${this.layout.logDir})`)
+    await pollUntil(ready, {timeoutMs, intervalMs: 100, timeoutError: () => new Error(`${what} did not become ready within ${timeoutMs / 1000} s (see ${this.layout.logDir})`)})
   }
 
   /** Stops every monitoring process by its pid file; returns the names stopped. */
@@ -232,12 +230,9 @@ export class LocalMonitoring implements WorldMonitoring {
   async alertHistory(from: Date, faultAt: Date, options: {settleMs?: number; signal?: AbortSignal} = {}): Promise<AlertEvent[] | undefined> {
     if (!(await this.live()).has('prometheus')) return undefined
     const url = prometheusUrl(this.m)
-    const deadline = Date.now() + (options.settleMs ?? 0)
-    let active = await activeAlerts(url)
-    while (active.length > 0 && Date.now() < deadline && !options.signal?.aborted) {
-      await sleep(500)
-      active = await activeAlerts(url)
-    }
+    let active: Awaited<ReturnType<typeof activeAlerts>> = []
+    // an abort ends the wait, not the history
+    await poll(async () => (active = await activeAlerts(url)).length === 0 || options.signal?.aborted === true, {timeoutMs: options.settleMs ?? 0, intervalMs: 500})
     const step = 1
     const series = await queryRange(url, 'ALERTS', from, new Date(), step)
     return alertEvents(series, faultAt, step, new Set(active.map((a) => a.key)))

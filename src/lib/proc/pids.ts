@@ -1,5 +1,5 @@
 import {readFile, writeFile} from 'node:fs/promises'
-import {sleep} from './ports.js'
+import {poll} from '../wait.js'
 
 /** Whether a process with this PID exists (signal 0 probes without touching it). */
 export function isAlive(pid: number): boolean {
@@ -39,13 +39,8 @@ export function isGroupAlive(pgid: number): boolean {
 
 /** Waits until the process (or, with group, its whole process group) has exited. */
 export async function waitForExit(pid: number, options: {timeoutMs?: number; group?: boolean} = {}): Promise<boolean> {
-  const deadline = Date.now() + (options.timeoutMs ?? 10_000)
   const alive = () => (options.group ? isGroupAlive(pid) : isAlive(pid))
-  while (Date.now() < deadline) {
-    if (!alive()) return true
-    await sleep(50)
-  }
-  return !alive()
+  return (await poll(() => !alive(), {timeoutMs: options.timeoutMs ?? 10_000, intervalMs: 50})) === true
 }
 
 /**

@@ -1,4 +1,5 @@
 import net from 'node:net'
+import {pollUntil} from '../wait.js'
 
 /** A port the OS says is free on host right now (bind to 0, read, release). */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
@@ -40,25 +41,11 @@ export async function isListening(port: number, host = '127.0.0.1', timeoutMs = 
 /** Waits until host:port accepts connections; throws after timeoutMs naming what it waited for. */
 export async function waitForPort(port: number, options: {host?: string; timeoutMs?: number; what?: string; signal?: AbortSignal} = {}): Promise<void> {
   const host = options.host ?? '127.0.0.1'
-  const deadline = Date.now() + (options.timeoutMs ?? 15_000)
-  while (Date.now() < deadline) {
-    options.signal?.throwIfAborted()
-    if (await isListening(port, host)) return
-    await sleep(100)
-  }
-  throw new Error(`${options.what ?? 'service'} did not start listening on ${host}:${port} within ${options.timeoutMs ?? 15_000} ms`)
-}
-
-export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = () => {
-      clearTimeout(timer)
-      reject(signal!.reason)
-    }
-    signal?.addEventListener('abort', onAbort, {once: true})
+  const timeoutMs = options.timeoutMs ?? 15_000
+  await pollUntil(() => isListening(port, host), {
+    timeoutMs,
+    intervalMs: 100,
+    signal: options.signal,
+    timeoutError: () => new Error(`${options.what ?? 'service'} did not start listening on ${host}:${port} within ${timeoutMs} ms`),
   })
+}

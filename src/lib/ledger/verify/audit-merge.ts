@@ -1,4 +1,4 @@
-import {sleep} from '../../proc/ports.js'
+import {poll} from '../../wait.js'
 import {listAuditIds, readAuditRecord, type AuditRecord} from '../../cloud/audit.js'
 import type {TransferField, Violation, AuditOptions, AuditSummary, StoredTransfer} from './model.js'
 
@@ -82,9 +82,8 @@ export class AuditMerge {
       for (let head = await cursor.peek(); head !== undefined; await cursor.next(), head = await cursor.peek()) this.withoutTransfer(head, region)
     }
     await Promise.all(this.reads)
-    const deadline = Date.now() + (this.options.timeoutMs ?? 10_000)
     let waiting = this.pending
-    while (waiting.length > 0) {
+    const allRead = async () => {
       const still: typeof waiting = []
       for (const item of waiting) {
         const target = this.options.buckets[item.region]
@@ -93,9 +92,9 @@ export class AuditMerge {
         else still.push(item)
       }
       waiting = still
-      if (waiting.length === 0 || Date.now() >= deadline) break
-      await sleep(this.options.pollIntervalMs ?? 500, signal)
+      return waiting.length === 0
     }
+    await poll(allRead, {timeoutMs: this.options.timeoutMs ?? 10_000, intervalMs: this.options.pollIntervalMs ?? 500, signal})
     for (const item of waiting) {
       const id = item.stored.id
       if (item.replica) {

@@ -1,9 +1,9 @@
 import {writeFile} from 'node:fs/promises'
-import {setTimeout as sleep} from 'node:timers/promises'
 import type {K3dTopology} from '../../gitops/topology.js'
 import type {CommandRunner} from '../../tools/runner.js'
 import {LOCALSTACK_CONTAINER} from './ansible-vars.js'
 import {GIT_CONTAINER} from '../../gitops/git-source.js'
+import {poll} from '../../wait.js'
 
 /**
  * Cross-cluster name resolution. k3d writes the shared network's members into
@@ -82,15 +82,9 @@ export async function refreshClusterHosts(
   const deadline = Date.now() + (options.deadlineMs ?? 120_000)
   const failed: string[] = []
   for (const region of topology.regions) {
-    for (;;) {
-      const result = await runner.run('kubectl', applyArgs(region.context, file), {reject: false, label: `update the CoreDNS hosts of ${region.cluster}`})
-      if (result.exitCode === 0) break
-      if (Date.now() > deadline) {
-        failed.push(region.cluster)
-        break
-      }
-      await sleep(options.retryDelayMs ?? 2000)
-    }
+    const applied = async () => (await runner.run('kubectl', applyArgs(region.context, file), {reject: false, label: `update the CoreDNS hosts of ${region.cluster}`})).exitCode === 0
+    // one deadline for all clusters: a cluster tried after it gets a single attempt
+    if (!(await poll(applied, {timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: options.retryDelayMs ?? 2000}))) failed.push(region.cluster)
   }
   return failed
 }

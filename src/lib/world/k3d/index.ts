@@ -30,6 +30,7 @@ import {downSteps, k3dLayout, localstackEndpoint, upSteps, type K3dLayout, type 
 import {runPipeline} from './pipeline.js'
 import {databasePassword, renderK3d, writeK3dRendered} from './render.js'
 import {StepState} from './state.js'
+import {pollUntil} from '../../wait.js'
 
 /**
  * The k3d world's health probe: a paused region's API server accepts and
@@ -328,21 +329,16 @@ export class K3dWorld implements World {
 
   async waitConverged(options: {timeoutMs?: number; signal?: AbortSignal} = {}): Promise<ClusterHealth> {
     const timeoutMs = options.timeoutMs ?? 300_000
-    const deadline = Date.now() + timeoutMs
-    const {setTimeout: sleep} = await import('node:timers/promises')
-    let health = await this.health()
-    while (!K3dWorld.isConverged(health)) {
-      if (Date.now() > deadline) {
-        const db = health.groups.find((g) => g.group === 'cockroachdb')
-        const down = db?.members.filter((m) => !m.alive || !m.reachable).map((m) => `${m.region}/${m.name}`) ?? []
-        throw new PreconditionError(
-          `CockroachDB did not converge within ${timeoutMs / 1000} s (not alive: ${down.join(', ') || 'none'}; unavailable ranges: ${db?.unavailableRanges ?? '?'}; under-replicated: ${db?.underReplicatedRanges ?? '?'})`,
-          {code: 'NOT_CONVERGED', hint: 'kubectl --context k3d-dc-<region> -n atlas get pods shows which node is not ready; `docker ps -a` whether a node container is still stopped or paused'},
-        )
-      }
-      await sleep(2000, undefined, {signal: options.signal})
-      health = await this.health()
+    let health!: ClusterHealth
+    const notConverged = () => {
+      const db = health.groups.find((g) => g.group === 'cockroachdb')
+      const down = db?.members.filter((m) => !m.alive || !m.reachable).map((m) => `${m.region}/${m.name}`) ?? []
+      return new PreconditionError(
+        `CockroachDB did not converge within ${timeoutMs / 1000} s (not alive: ${down.join(', ') || 'none'}; unavailable ranges: ${db?.unavailableRanges ?? '?'}; under-replicated: ${db?.underReplicatedRanges ?? '?'})`,
+        {code: 'NOT_CONVERGED', hint: 'kubectl --context k3d-dc-<region> -n atlas get pods shows which node is not ready; `docker ps -a` whether a node container is still stopped or paused'},
+      )
     }
+    await pollUntil(async () => K3dWorld.isConverged((health = await this.health())), {timeoutMs, intervalMs: 2000, signal: options.signal, timeoutError: notConverged})
     return health
   }
 

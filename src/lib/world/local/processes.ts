@@ -1,8 +1,9 @@
-import {readdir, readFile} from 'node:fs/promises'
+import {readdir, readFile, rm} from 'node:fs/promises'
 import path from 'node:path'
 import {packagePath} from '../../paths.js'
+import {isAlive, readPidFile} from '../../proc/index.js'
 import {motoTlsArgs} from '../../backup/layout.js'
-import {etcdArgs, motoArgs, type LocalLayout} from './layout.js'
+import {etcdArgs, motoArgs, type LocalLayout, type RegionLayout} from './layout.js'
 
 /**
  * A long-lived process of the local world. The definition is derived from the
@@ -72,6 +73,29 @@ export function managedProcesses(layout: LocalLayout): ManagedProcess[] {
     })
   }
   return procs
+}
+
+/** name -> pid of every managed process that is alive and really ours (a reused PID is not); stale pid files are removed. */
+export async function liveProcesses(processes: ManagedProcess[], options: {clean?: boolean} = {}): Promise<Map<string, number>> {
+  const live = new Map<string, number>()
+  for (const proc of processes) {
+    const pid = await readPidFile(proc.pidFile)
+    if (pid === undefined) continue
+    const cmd = isAlive(pid) ? await cmdlineOf(pid) : undefined
+    if (cmd && cmd.includes(proc.marker)) live.set(proc.name, pid)
+    else if (options.clean !== false) await rm(proc.pidFile, {force: true})
+  }
+  return live
+}
+
+/** Patroni's own PID: the child of its software watchdog (libexec/patroni-softdog.py), in a process group of its own. */
+export async function patroniPid(processes: ManagedProcess[], r: RegionLayout): Promise<number | undefined> {
+  const watchdog = await readPidFile(processes.find((p) => p.kind === 'patroni' && p.region === r.region.name)!.pidFile)
+  if (watchdog === undefined) return undefined
+  for (const child of await childrenOf(watchdog)) {
+    if ((await cmdlineOf(child))?.includes(r.patroniConfigFile)) return child
+  }
+  return undefined
 }
 
 /** The command line of a live process, or undefined (gone, or not readable). */
