@@ -3,7 +3,7 @@ import {randomUUID} from 'node:crypto'
 import {connectLedger, type LedgerSql} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {transfer} from '../../src/lib/ledger/transfer.js'
-import {sleep} from '../../src/lib/proc/index.js'
+import {sleep} from '../../src/lib/wait.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
 
 /**
