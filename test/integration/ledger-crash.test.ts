@@ -2,11 +2,13 @@ import {expect} from 'chai'
 import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import postgres from 'postgres'
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {transfer} from '../../src/lib/ledger/transfer.js'
 import {verifyLedger} from '../../src/lib/ledger/verify.js'
 import {startWorkload} from '../../src/lib/ledger/workload.js'
+import {sleep} from '../../src/lib/wait.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
 
 describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
@@ -29,11 +31,20 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
   async function crashDuringWorkload(retry: {maxAttempts: number; maxDelayMs?: number}, resolveUnknown: boolean) {
     const runDir = path.join(tmp, 'run')
     const handle = await startWorkload({db: pg.url, concurrency: 8, durationMs: 4000, runDir, originRegion: 'us', retry: {baseDelayMs: 20, ...retry}, resolveUnknown})
-    // let it commit for a while, then crash the server while transfers are in flight
+    // let it commit for a while, then crash the server while transfers are in flight: a session holding
+    // the accounts table keeps every worker's next transfer sent and waiting inside the server (on busy
+    // cores the workers could otherwise all be between transfers at the moment of the kill)
     await handle.waitForAcknowledgedAfter(new Date(Date.now() + 700), {timeoutMs: 10_000})
+    const blocker = postgres(pg.url, {max: 2, onnotice: () => {}})
+    const session = await blocker.reserve()
+    await session`BEGIN`
+    await session`LOCK TABLE accounts IN EXCLUSIVE MODE`
+    const waiting = async () => (await blocker`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`.catch(() => [{n: 0}]))[0].n as number
+    for (let i = 0; i < 100 && (await waiting()) === 0; i++) await sleep(50)
     const killedAt = new Date()
     await pg.kill('SIGKILL')
-    await new Promise((r) => setTimeout(r, 500))
+    await blocker.end({timeout: 0}).catch(() => {})
+    await sleep(500)
     await pg.restart()
     const recoveredAt = await handle.waitForAcknowledgedAfter(killedAt, {timeoutMs: 20_000})
     const result = await handle.done
