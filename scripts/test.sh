@@ -9,7 +9,7 @@ bash scripts/setup.sh || exit $?
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 npx tsc --noEmit -p tsconfig.json || exit $?
-# dependency direction (dependency-cruiser) and dead code (knip)
+# dependency direction (dependency-cruiser), dead code (knip), ESLint and Prettier
 npm run --silent lint || exit $?
 # checkov over terraform/, every region's manifests, the Dockerfile and the workflows; npm audit
 bash scripts/scan.sh || exit $?
