@@ -12,13 +12,18 @@ const wantsHelpOrVersion = () => {
   if (argv.length === 0) return true
   const {oclif} = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
   if (['--version', ...(oclif.additionalVersionFlags ?? [])].includes(argv[0])) return true
-  const helpFlags = ['--help', ...(oclif.additionalHelpFlags ?? [])]
+  const helpFlags = new Set(['--help', ...(oclif.additionalHelpFlags ?? [])])
   for (const arg of argv) {
-    if (helpFlags.includes(arg)) return true
+    if (helpFlags.has(arg)) return true
     if (arg === '--') return false
   }
+
   return false
 }
-const {execute} = wantsHelpOrVersion() && existsSync(bundle) ? createRequire(import.meta.url)(bundle.pathname) : await import('@oclif/core')
+
+const {execute} =
+  wantsHelpOrVersion() && existsSync(bundle)
+    ? createRequire(import.meta.url)(bundle.pathname)
+    : await import('@oclif/core')
 
 await execute({dir: import.meta.url})

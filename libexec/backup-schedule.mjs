@@ -13,8 +13,9 @@ import {fileURLToPath} from 'node:url'
 const args = process.argv.slice(2)
 const option = (name) => {
   const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : undefined
+  return i === -1 ? undefined : args[i + 1]
 }
+
 const every = Number(option('every'))
 const type = option('type') ?? 'full'
 const baseDir = option('base-dir')
@@ -23,6 +24,7 @@ if (!Number.isFinite(every) || every < 1 || !baseDir) {
   console.error('usage: backup-schedule.mjs --every SECONDS --type full|diff|incr --base-dir DIR [--config FILE]')
   process.exit(2)
 }
+
 const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'run.js')
 const log = (message) => console.log(`${new Date().toISOString()} backup-schedule: ${message}`)
 
@@ -41,7 +43,10 @@ function backupOnce() {
   return new Promise((resolve) => {
     const started = Date.now()
     const env = {...process.env, NO_COLOR: '1', ...(config ? {ATLAS_CONFIG: config} : {})}
-    child = spawn(process.execPath, [cli, 'backup', '--type', type, '--base-dir', baseDir, '--json', '--quiet'], {env, stdio: ['ignore', 'pipe', 'pipe']})
+    child = spawn(process.execPath, [cli, 'backup', '--type', type, '--base-dir', baseDir, '--json', '--quiet'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     let err = ''
     child.stdout.on('data', (d) => (out += d))
@@ -54,10 +59,12 @@ function backupOnce() {
         try {
           label = JSON.parse(out).backup?.label ?? '?'
         } catch {}
+
         log(`${type} backup ${label} in ${seconds} s`)
       } else {
         log(`${type} backup failed (exit ${code}) after ${seconds} s: ${err.trim().split('\n').slice(-3).join(' | ')}`)
       }
+
       if (stopping) process.exit(0)
       resolve()
     })

@@ -7,7 +7,12 @@ import {fileURLToPath} from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 await build({
-  stdin: {contents: "module.exports = require('@oclif/core/execute')", resolveDir: root, loader: 'js', sourcefile: 'oclif-core-entry.cjs'},
+  stdin: {
+    contents: "module.exports = require('@oclif/core/execute')",
+    resolveDir: root,
+    loader: 'js',
+    sourcefile: 'oclif-core-entry.cjs',
+  },
   bundle: true,
   platform: 'node',
   format: 'cjs',

@@ -15,7 +15,9 @@
 import {appendFile, readFile, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
 import type {CampaignResult} from '../../src/lib/chaos/campaign.js'
+
 import {parseJsonOutput} from '../../test/helpers/cli.js'
 import {createTestWorld} from '../../test/helpers/world.js'
 
@@ -24,9 +26,14 @@ const seed = process.env.BENCH_CHAOS_SEED ?? 'bench'
 const duration = process.env.BENCH_DURATION ?? '10s'
 const faults = process.env.BENCH_FAULTS ?? 'kill,stop'
 const targets = process.env.BENCH_TARGETS
-if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`BENCH_CHAOS_ROUNDS must be a positive integer, not ${process.env.BENCH_CHAOS_ROUNDS}`)
+if (!Number.isInteger(rounds) || rounds < 1)
+  throw new Error(`BENCH_CHAOS_ROUNDS must be a positive integer, not ${process.env.BENCH_CHAOS_ROUNDS}`)
 
-const load = () => os.loadavg().map((x) => x.toFixed(2)).join(', ')
+const load = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(', ')
 const loadBefore = load()
 const started = Date.now()
 const testWorld = await createTestWorld('bench-campaign')
@@ -35,16 +42,32 @@ try {
   const up = await testWorld.atlas(['up', '--json'])
   if (up.exitCode !== 0) throw new Error(`atlas up failed:\n${up.stderr}`)
   // a round takes the fault's duration plus workload, restore, convergence and verify: allow 3 minutes each
-  const run = await testWorld.atlas(['chaos', '--rounds', String(rounds), '--seed', seed, '--faults', faults, ...(targets ? ['--targets', targets] : []), '--duration', duration, '--json'], {timeoutMs: rounds * 180_000})
+  const run = await testWorld.atlas(
+    [
+      'chaos',
+      '--rounds',
+      String(rounds),
+      '--seed',
+      seed,
+      '--faults',
+      faults,
+      ...(targets ? ['--targets', targets] : []),
+      '--duration',
+      duration,
+      '--json',
+    ],
+    {timeoutMs: rounds * 180_000},
+  )
   if (run.exitCode !== 0 && run.exitCode !== 4) throw new Error(`atlas chaos exited ${run.exitCode}:\n${run.stderr}`)
   campaign = parseJsonOutput<CampaignResult>(run)
 } finally {
   await testWorld.destroy()
 }
+
 const loadAfter = load()
 const minutes = (Date.now() - started) / 60_000
 
-const fmt = (n: number | null) => (n === null ? '–' : n.toFixed(2))
+const fmt = (n: null | number) => (n === null ? '–' : n.toFixed(2))
 const doubles = campaign.rounds.filter((r) => r.targets.length === 2).length
 const duringFaults = campaign.rounds.reduce((a, r) => a + (r.acknowledgedDuringFault ?? 0), 0)
 const kinds = [...new Set(campaign.plan.map((r) => r.kind))].join(', ')
@@ -67,7 +90,6 @@ console.log(section)
 const results = path.join(path.dirname(new URL(import.meta.url).pathname), 'RESULTS.md')
 const header = `# bench/chaos: campaigns\n\n\`npm run build && node --import tsx bench/chaos/campaign.ts\` runs \`atlas chaos\` (one workload through every round) on a fresh local world:\n\`BENCH_CHAOS_ROUNDS\` rounds (default 100), \`BENCH_CHAOS_SEED\` (default bench), \`BENCH_DURATION\` per fault\n(default 10s), \`BENCH_FAULTS\` (default kill,stop; partition needs root). Each run appends a section;\nthe machine is shared, so every figure carries its load average.\n\n`
 const existing = await readFile(results, 'utf8').catch(() => '')
-if (existing === '') await writeFile(results, header + section)
-else await appendFile(results, `\n${section}`)
+await (existing === '' ? writeFile(results, header + section) : appendFile(results, `\n${section}`))
 console.log(`appended to ${results}`)
 process.exitCode = campaign.verified ? 0 : 4

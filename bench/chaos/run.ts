@@ -11,10 +11,12 @@
  */
 import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import {formatMatrix, matrixCells, runFaultMatrix, type MatrixRow} from '../../src/lib/chaos/matrix.js'
+
+import type {FaultComponent} from '../../src/lib/world/types.js'
+
+import {formatMatrix, matrixCells, type MatrixRow, runFaultMatrix} from '../../src/lib/chaos/matrix.js'
 import {parseDuration} from '../../src/lib/duration.js'
 import {LocalWorld} from '../../src/lib/world/local/index.js'
-import type {FaultComponent} from '../../src/lib/world/types.js'
 import {createTestWorld} from '../../test/helpers/world.js'
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 1)
@@ -34,9 +36,13 @@ try {
       durationMs,
       runsDir: world.runsDir(),
       prefix: `round${round}`,
-      onRow: (r) => {
+      onRow(r) {
         rows.push(r)
-        console.log(r.skipped ? `${r.component} ${r.mode} ${r.role}: skipped (${r.skipped})` : `${r.component.padEnd(8)} ${r.mode.padEnd(4)} ${r.role.padEnd(8)} ${r.region?.padEnd(7)} RTO ${r.rtoSeconds?.toFixed(2) ?? 'n/a'} s, longest gap ${r.longestWriteGapSeconds?.toFixed(2) ?? 'n/a'} s, failover ${r.failover ? 'yes' : 'no'}, acked ${r.acknowledged}, unknown ${r.unknown}, lost ${r.lost}, verified ${r.verified}`)
+        console.log(
+          r.skipped
+            ? `${r.component} ${r.mode} ${r.role}: skipped (${r.skipped})`
+            : `${r.component.padEnd(8)} ${r.mode.padEnd(4)} ${r.role.padEnd(8)} ${r.region?.padEnd(7)} RTO ${r.rtoSeconds?.toFixed(2) ?? 'n/a'} s, longest gap ${r.longestWriteGapSeconds?.toFixed(2) ?? 'n/a'} s, failover ${r.failover ? 'yes' : 'no'}, acked ${r.acknowledged}, unknown ${r.unknown}, lost ${r.lost}, verified ${r.verified}`,
+        )
       },
     })
   }
@@ -46,7 +52,9 @@ try {
 
 console.log(`\n${formatMatrix(rows)}`)
 const ran = rows.filter((r) => !r.skipped)
-console.log(`\n${ran.length} rounds: ${ran.reduce((a, r) => a + r.acknowledged, 0)} acknowledged, ${ran.reduce((a, r) => a + r.lost, 0)} lost, ${ran.filter((r) => r.verified).length}/${ran.length} verified`)
+console.log(
+  `\n${ran.length} rounds: ${ran.reduce((a, r) => a + r.acknowledged, 0)} acknowledged, ${ran.reduce((a, r) => a + r.lost, 0)} lost, ${ran.filter((r) => r.verified).length}/${ran.length} verified`,
+)
 const out = path.join(path.dirname(new URL(import.meta.url).pathname), 'last-run.json')
 await writeFile(out, `${JSON.stringify({at: new Date().toISOString(), durationMs, rounds: rows}, null, 2)}\n`)
 console.log(`rows: ${out}`)

@@ -15,7 +15,14 @@
 import {writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {matrixCells, runFaultMatrix, type MatrixMode, type MatrixRole, type MatrixRow} from '../../src/lib/chaos/matrix.js'
+
+import {
+  matrixCells,
+  type MatrixMode,
+  type MatrixRole,
+  type MatrixRow,
+  runFaultMatrix,
+} from '../../src/lib/chaos/matrix.js'
 import {parseDuration} from '../../src/lib/duration.js'
 import {LocalWorld} from '../../src/lib/world/local/index.js'
 import {parseJsonOutput} from '../../test/helpers/cli.js'
@@ -26,7 +33,10 @@ const durationMs = parseDuration(process.env.BENCH_DURATION ?? '10s')
 const modes = (process.env.BENCH_MODES?.split(',') ?? ['kill', 'stop']) as MatrixMode[]
 const roles = (process.env.BENCH_ROLES?.split(',') ?? ['leader', 'follower', 'witness']) as MatrixRole[]
 /** seconds from the database being writable again (health model) to the client's first new commit */
-const clientLag = (r: MatrixRow) => (r.rtoSeconds === null || r.notWritableSeconds === null ? null : Math.round((r.rtoSeconds - r.notWritableSeconds) * 1000) / 1000)
+const clientLag = (r: MatrixRow) =>
+  r.rtoSeconds === null || r.notWritableSeconds === null
+    ? null
+    : Math.round((r.rtoSeconds - r.notWritableSeconds) * 1000) / 1000
 
 const testWorld = await createTestWorld('bench-failover')
 const rows: MatrixRow[] = []
@@ -35,7 +45,9 @@ try {
   const started = Date.now()
   const up = await testWorld.atlas(['up', '--json'])
   if (up.exitCode !== 0) throw new Error(`atlas up failed:\n${up.stderr}`)
-  console.log(`atlas up: ${((Date.now() - started) / 1000).toFixed(1)} s (${parseJsonOutput<{durationSeconds: number}>(up).durationSeconds.toFixed(1)} s inside)`)
+  console.log(
+    `atlas up: ${((Date.now() - started) / 1000).toFixed(1)} s (${parseJsonOutput<{durationSeconds: number}>(up).durationSeconds.toFixed(1)} s inside)`,
+  )
   const world = new LocalWorld(testWorld.config, {baseDir: testWorld.baseDir})
   for (let round = 1; round <= rounds; round++) {
     await runFaultMatrix(world, {
@@ -43,10 +55,12 @@ try {
       durationMs,
       runsDir: world.runsDir(),
       prefix: `round${round}`,
-      onRow: (r) => {
+      onRow(r) {
         rows.push(r)
-        const s = (x: number | null) => (x === null ? 'n/a' : `${x.toFixed(2)} s`)
-        console.log(`round ${round} ${r.mode.padEnd(4)} ${r.role.padEnd(8)} ${(r.region ?? '').padEnd(7)} RTO ${s(r.rtoSeconds)} = writable again ${s(r.notWritableSeconds)} + client ${s(clientLag(r))}, longest gap ${s(r.longestWriteGapSeconds)}, failover ${r.failover ? 'yes' : 'no'}, acked ${r.acknowledged}, lost ${r.lost}, verified ${r.verified}`)
+        const s = (x: null | number) => (x === null ? 'n/a' : `${x.toFixed(2)} s`)
+        console.log(
+          `round ${round} ${r.mode.padEnd(4)} ${r.role.padEnd(8)} ${(r.region ?? '').padEnd(7)} RTO ${s(r.rtoSeconds)} = writable again ${s(r.notWritableSeconds)} + client ${s(clientLag(r))}, longest gap ${s(r.longestWriteGapSeconds)}, failover ${r.failover ? 'yes' : 'no'}, acked ${r.acknowledged}, lost ${r.lost}, verified ${r.verified}`,
+        )
       },
     })
   }
@@ -57,23 +71,30 @@ try {
 /** nearest-rank percentile */
 const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]
+  return s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]
 }
-const distribution = (xs: Array<number | null>) => {
+
+const distribution = (xs: Array<null | number>) => {
   const v = xs.filter((x): x is number => x !== null)
-  return v.length === 0 ? 'n/a' : [Math.min(...v), percentile(v, 50), percentile(v, 95), Math.max(...v)].map((x) => x.toFixed(2)).join(' / ')
+  return v.length === 0
+    ? 'n/a'
+    : [Math.min(...v), percentile(v, 50), percentile(v, 95), Math.max(...v)].map((x) => x.toFixed(2)).join(' / ')
 }
+
 const lines = [
-  '| fault | target | rounds | failovers | RTO: client\'s first new commit (s) min / median / p95 / max | database writable again, health model (s) | client lag after that (s) | longest write gap (s) | acknowledged | unknown | lost | verified |',
+  "| fault | target | rounds | failovers | RTO: client's first new commit (s) min / median / p95 / max | database writable again, health model (s) | client lag after that (s) | longest write gap (s) | acknowledged | unknown | lost | verified |",
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
 ]
 for (const mode of modes) {
   for (const role of roles) {
     const rs = rows.filter((r) => r.mode === mode && r.role === role && !r.skipped)
     if (rs.length === 0) continue
-    lines.push(`| ${mode} | ${role} | ${rs.length} | ${rs.filter((r) => r.failover).length} | ${distribution(rs.map((r) => r.rtoSeconds))} | ${distribution(rs.map((r) => r.notWritableSeconds))} | ${distribution(rs.map(clientLag))} | ${distribution(rs.map((r) => r.longestWriteGapSeconds))} | ${rs.reduce((a, r) => a + r.acknowledged, 0)} | ${rs.reduce((a, r) => a + r.unknown, 0)} | ${rs.reduce((a, r) => a + r.lost, 0)} | ${rs.filter((r) => r.verified).length}/${rs.length} |`)
+    lines.push(
+      `| ${mode} | ${role} | ${rs.length} | ${rs.filter((r) => r.failover).length} | ${distribution(rs.map((r) => r.rtoSeconds))} | ${distribution(rs.map((r) => r.notWritableSeconds))} | ${distribution(rs.map(clientLag))} | ${distribution(rs.map((r) => r.longestWriteGapSeconds))} | ${rs.reduce((a, r) => a + r.acknowledged, 0)} | ${rs.reduce((a, r) => a + r.unknown, 0)} | ${rs.reduce((a, r) => a + r.lost, 0)} | ${rs.filter((r) => r.verified).length}/${rs.length} |`,
+    )
   }
 }
+
 const machine = `${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, load average ${loadBefore.toFixed(1)} before / ${os.loadavg()[0].toFixed(1)} after`
 console.log(`\n${machine}\n\n${lines.join('\n')}`)
 const out = path.join(path.dirname(new URL(import.meta.url).pathname), 'last-run.json')

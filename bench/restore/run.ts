@@ -12,13 +12,15 @@ import {execa} from 'execa'
 import {mkdtemp, rm, stat} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
+import type {BackupResult, RestoreResult} from '../../src/lib/backup/local.js'
+
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {findExecutable} from '../../src/lib/tools/discovery.js'
 import {LocalWorld} from '../../src/lib/world/local/index.js'
 import {parseJsonOutput} from '../../test/helpers/cli.js'
 import {startPostgres} from '../../test/helpers/postgres.js'
 import {createTestWorld} from '../../test/helpers/world.js'
-import type {BackupResult, RestoreResult} from '../../src/lib/backup/local.js'
 import {seedRandomTransfers} from '../helpers/seed.js'
 
 const transfers = Number(process.env.BENCH_TRANSFERS ?? 1_000_000)
@@ -32,7 +34,7 @@ try {
   const urls = await local.databaseUrls()
   const sql = await connectLedger(urls, {max: 1})
   let t = performance.now()
-  const accounts = world.config.ledger.accounts
+  const {accounts} = world.config.ledger
   await seedRandomTransfers(sql, accounts, transfers)
   const [{size}] = await sql.unsafe<Array<{size: string}>>('SELECT pg_database_size(current_database())::text AS size')
   await sql.end({timeout: 1})
@@ -46,7 +48,8 @@ try {
   const restore = await world.atlas(['restore', '--verify', '--json'], {timeoutMs: 3_600_000})
   if (restore.exitCode !== 0) throw new Error(`restore exit ${restore.exitCode}: ${restore.stdout}\n${restore.stderr}`)
   const restored = parseJsonOutput<RestoreResult>(restore)
-  if (restored.recoveryPoint?.transfers !== transfers) throw new Error(`restored ${restored.recoveryPoint?.transfers} transfers, expected ${transfers}`)
+  if (restored.recoveryPoint?.transfers !== transfers)
+    throw new Error(`restored ${restored.recoveryPoint?.transfers} transfers, expected ${transfers}`)
 
   // the same ledger with pg_dump (custom format) from the leader, pg_restore into a fresh PostgreSQL
   const binDir = path.dirname(await (await import('node:fs/promises')).realpath((await findExecutable('postgres'))!))
@@ -68,10 +71,32 @@ try {
 
   const perMillion = (s: number) => (s * 1_000_000) / transfers
   const verifySeconds = restored.verify?.durationSeconds ?? 0
-  console.log(`${transfers} transfers (database ${(Number(size) / 1e6).toFixed(0)} MB; set-up ${setup.toFixed(1)} s), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
-  console.log(`  pgBackRest: full backup ${backupResult.durationSeconds.toFixed(1)} s, ${(backupResult.backup!.repositoryBytes / 1e6).toFixed(0)} MB in S3; restore + WAL replay + promotion ${restored.restoreSeconds.toFixed(1)} s (${perMillion(restored.restoreSeconds).toFixed(1)} s per million), verify of the copy ${verifySeconds.toFixed(1)} s`)
-  console.log(`  pg_dump -Fc ${dumpSeconds.toFixed(1)} s (${(dumpBytes / 1e6).toFixed(0)} MB), pg_restore ${pgRestoreSeconds.toFixed(1)} s (${perMillion(pgRestoreSeconds).toFixed(1)} s per million)`)
-  console.log(JSON.stringify({bench: 'restore', transfers, databaseBytes: Number(size), backupSeconds: backupResult.durationSeconds, repositoryBytes: backupResult.backup!.repositoryBytes, restoreSeconds: restored.restoreSeconds, verifySeconds, pgDumpSeconds: dumpSeconds, dumpBytes, pgRestoreSeconds}))
+  console.log(
+    `${transfers} transfers (database ${(Number(size) / 1e6).toFixed(0)} MB; set-up ${setup.toFixed(1)} s), load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  )
+  console.log(
+    `  pgBackRest: full backup ${backupResult.durationSeconds.toFixed(1)} s, ${(backupResult.backup!.repositoryBytes / 1e6).toFixed(0)} MB in S3; restore + WAL replay + promotion ${restored.restoreSeconds.toFixed(1)} s (${perMillion(restored.restoreSeconds).toFixed(1)} s per million), verify of the copy ${verifySeconds.toFixed(1)} s`,
+  )
+  console.log(
+    `  pg_dump -Fc ${dumpSeconds.toFixed(1)} s (${(dumpBytes / 1e6).toFixed(0)} MB), pg_restore ${pgRestoreSeconds.toFixed(1)} s (${perMillion(pgRestoreSeconds).toFixed(1)} s per million)`,
+  )
+  console.log(
+    JSON.stringify({
+      bench: 'restore',
+      transfers,
+      databaseBytes: Number(size),
+      backupSeconds: backupResult.durationSeconds,
+      repositoryBytes: backupResult.backup!.repositoryBytes,
+      restoreSeconds: restored.restoreSeconds,
+      verifySeconds,
+      pgDumpSeconds: dumpSeconds,
+      dumpBytes,
+      pgRestoreSeconds,
+    }),
+  )
 } finally {
   await world.destroy()
   await rm(tmp, {recursive: true, force: true})

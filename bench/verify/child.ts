@@ -7,8 +7,20 @@ import {verifyLedger} from '../../src/lib/ledger/verify.js'
 
 const [url, runDir] = process.argv.slice(2)
 const started = performance.now()
-const result = await verifyLedger({db: url, runLogs: runDir ? [runDir] : undefined, partitionIds: process.env.PARTITION_IDS ? Number(process.env.PARTITION_IDS) : undefined})
+const result = await verifyLedger({
+  db: url,
+  runLogs: runDir ? [runDir] : undefined,
+  partitionIds: process.env.PARTITION_IDS ? Number(process.env.PARTITION_IDS) : undefined,
+})
 const seconds = (performance.now() - started) / 1000
 // resourceUsage().maxRSS is in kilobytes
 const maxRssMB = process.resourceUsage().maxRSS / 1024
-console.log(JSON.stringify({seconds: Number(seconds.toFixed(3)), maxRssMB: Number(maxRssMB.toFixed(1)), ok: result.ok, transfers: result.summary.transfers, violations: result.violationCounts}))
+console.log(
+  JSON.stringify({
+    seconds: Number(seconds.toFixed(3)),
+    maxRssMB: Number(maxRssMB.toFixed(1)),
+    ok: result.ok,
+    transfers: result.summary.transfers,
+    violations: result.violationCounts,
+  }),
+)

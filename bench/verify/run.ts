@@ -11,10 +11,11 @@
  * under `node --cpu-prof` (written to <dir>), and its top functions by self time.
  */
 import {execFile} from 'node:child_process'
-import {openSync, writeSync, closeSync} from 'node:fs'
-import {mkdtemp, mkdir, readdir, readFile, rm} from 'node:fs/promises'
+import {closeSync, openSync, writeSync} from 'node:fs'
+import {mkdir, mkdtemp, readdir, readFile, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {RUN_LOG_FILE} from '../../src/lib/ledger/runlog.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
@@ -34,12 +35,20 @@ FROM accounts a
 LEFT JOIN (SELECT to_account AS account, sum(amount) AS total FROM transfers GROUP BY to_account) i ON i.account = a.id
 LEFT JOIN (SELECT from_account AS account, sum(amount) AS total FROM transfers GROUP BY from_account) o ON o.account = a.id`
 
-function child(args: string[], nodeOptions: string[] = []): Promise<{seconds: number; maxRssMB: number; ok: boolean; transfers: number}> {
+function child(
+  args: string[],
+  nodeOptions: string[] = [],
+): Promise<{maxRssMB: number; ok: boolean; seconds: number; transfers: number}> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [...nodeOptions, '--import', 'tsx', path.join(here, 'child.ts'), ...args], {maxBuffer: 1 << 20}, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${error.message}\n${stderr}`))
-      else resolve(JSON.parse(stdout.trim().split('\n').at(-1)!))
-    })
+    execFile(
+      process.execPath,
+      [...nodeOptions, '--import', 'tsx', path.join(here, 'child.ts'), ...args],
+      {maxBuffer: 1 << 20},
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`${error.message}\n${stderr}`))
+        else resolve(JSON.parse(stdout.trim().split('\n').at(-1)!))
+      },
+    )
   })
 }
 
@@ -60,14 +69,30 @@ try {
   const fd = openSync(path.join(runDir, RUN_LOG_FILE), 'w')
   let last = '00000000-0000-0000-0000-000000000000'
   for (;;) {
-    const page = await sql.unsafe('SELECT id, from_account, to_account, amount FROM transfers WHERE id > $1 ORDER BY id LIMIT 50000', [last])
+    const page = await sql.unsafe(
+      'SELECT id, from_account, to_account, amount FROM transfers WHERE id > $1 ORDER BY id LIMIT 50000',
+      [last],
+    )
     if (page.length === 0) break
-    writeSync(fd, page.map((r) => `attempt\t${r.id}\t${r.from_account}\t${r.to_account}\t${r.amount}\t0\napplied\t${r.id}\t0\n`).join(''))
+    writeSync(
+      fd,
+      page
+        .map((r) => `attempt\t${r.id}\t${r.from_account}\t${r.to_account}\t${r.amount}\t0\napplied\t${r.id}\t0\n`)
+        .join(''),
+    )
     last = page[page.length - 1].id
   }
+
   closeSync(fd)
 
-  const rows: Array<{round: number; aggregate: number; verify: number; verifyRss: number; verifyWithLog: number; verifyWithLogRss: number}> = []
+  const rows: Array<{
+    aggregate: number
+    round: number
+    verify: number
+    verifyRss: number
+    verifyWithLog: number
+    verifyWithLogRss: number
+  }> = []
   await sql.unsafe(BARE_AGGREGATE) // warm the cache for everyone
   for (let round = 0; round < rounds; round++) {
     t = performance.now()
@@ -76,28 +101,59 @@ try {
     if (Number(agg.mismatches) !== 0) throw new Error('set-up is inconsistent')
     const plain = await child([pg.url])
     const withLog = await child([pg.url, runDir])
-    if (!plain.ok || !withLog.ok || plain.transfers !== transfers) throw new Error(`verify disagrees with the set-up: ${JSON.stringify({plain, withLog})}`)
-    rows.push({round, aggregate, verify: plain.seconds, verifyRss: plain.maxRssMB, verifyWithLog: withLog.seconds, verifyWithLogRss: withLog.maxRssMB})
+    if (!plain.ok || !withLog.ok || plain.transfers !== transfers)
+      throw new Error(`verify disagrees with the set-up: ${JSON.stringify({plain, withLog})}`)
+    rows.push({
+      round,
+      aggregate,
+      verify: plain.seconds,
+      verifyRss: plain.maxRssMB,
+      verifyWithLog: withLog.seconds,
+      verifyWithLogRss: withLog.maxRssMB,
+    })
   }
+
   await sql.end({timeout: 1})
   if (profileDir) {
     await mkdir(profileDir, {recursive: true})
     const before = new Set(await readdir(profileDir))
     const profiled = await child([pg.url, runDir], ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])
     const file = (await readdir(profileDir)).find((f) => f.endsWith('.cpuprofile') && !before.has(f))
-    console.log(`profiled verify with run log: ${profiled.seconds} s; ${file ? path.join(profileDir, file) : 'no profile written'}`)
+    console.log(
+      `profiled verify with run log: ${profiled.seconds} s; ${file ? path.join(profileDir, file) : 'no profile written'}`,
+    )
     if (file) for (const line of await topFunctions(path.join(profileDir, file))) console.log(`  ${line}`)
   }
+
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
   const agg = median(rows.map((r) => r.aggregate))
   const v = median(rows.map((r) => r.verify))
   const vl = median(rows.map((r) => r.verifyWithLog))
-  console.log(`${transfers} transfers, ${accounts} accounts (set-up ${setupSeconds.toFixed(1)} s), ${rounds} rounds, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+  console.log(
+    `${transfers} transfers, ${accounts} accounts (set-up ${setupSeconds.toFixed(1)} s), ${rounds} rounds, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  )
   for (const r of rows) {
-    console.log(`  round ${r.round}: bare aggregate ${r.aggregate.toFixed(3)} s | verify ${r.verify.toFixed(3)} s, ${r.verifyRss} MB | verify + run log of ${transfers} ids ${r.verifyWithLog.toFixed(3)} s, ${r.verifyWithLogRss} MB`)
+    console.log(
+      `  round ${r.round}: bare aggregate ${r.aggregate.toFixed(3)} s | verify ${r.verify.toFixed(3)} s, ${r.verifyRss} MB | verify + run log of ${transfers} ids ${r.verifyWithLog.toFixed(3)} s, ${r.verifyWithLogRss} MB`,
+    )
   }
-  console.log(`median: verify / aggregate = ${(v / agg).toFixed(2)}x (goal <= 1.5x); verify with run log / aggregate = ${(vl / agg).toFixed(2)}x (goal <= 2x); peak RSS ${Math.max(...rows.map((r) => r.verifyRss))} MB / ${Math.max(...rows.map((r) => r.verifyWithLogRss))} MB (goal <= 200 MB)`)
-  console.log(JSON.stringify({bench: 'verify', transfers, accounts, rows, ratio: Number((v / agg).toFixed(3)), ratioWithRunLog: Number((vl / agg).toFixed(3))}))
+
+  console.log(
+    `median: verify / aggregate = ${(v / agg).toFixed(2)}x (goal <= 1.5x); verify with run log / aggregate = ${(vl / agg).toFixed(2)}x (goal <= 2x); peak RSS ${Math.max(...rows.map((r) => r.verifyRss))} MB / ${Math.max(...rows.map((r) => r.verifyWithLogRss))} MB (goal <= 200 MB)`,
+  )
+  console.log(
+    JSON.stringify({
+      bench: 'verify',
+      transfers,
+      accounts,
+      rows,
+      ratio: Number((v / agg).toFixed(3)),
+      ratioWithRunLog: Number((vl / agg).toFixed(3)),
+    }),
+  )
 } finally {
   await pg.stop()
   await rm(tmp, {recursive: true, force: true})
@@ -106,22 +162,25 @@ try {
 /** The functions of a .cpuprofile with the most self time (samples), as "ms  %  function file:line". */
 async function topFunctions(file: string, n = 15): Promise<string[]> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as {
-    nodes: Array<{id: number; callFrame: {functionName: string; url: string; lineNumber: number}}>
+    nodes: Array<{callFrame: {functionName: string; lineNumber: number; url: string}; id: number}>
     samples: number[]
     timeDeltas: number[]
   }
   const byNode = new Map(profile.nodes.map((node) => [node.id, node]))
   const self = new Map<string, number>()
   let total = 0
-  profile.samples.forEach((id, i) => {
+  for (const [i, id] of profile.samples.entries()) {
     const frame = byNode.get(id)!.callFrame
     const key = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/(src|node_modules)\//, '$1/')}${frame.url ? `:${frame.lineNumber + 1}` : ''}`
     const us = profile.timeDeltas[i] ?? 0
     self.set(key, (self.get(key) ?? 0) + us)
     total += us
-  })
+  }
+
   return [...self.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, n)
-    .map(([key, us]) => `${(us / 1000).toFixed(0).padStart(6)} ms ${((100 * us) / total).toFixed(1).padStart(5)}%  ${key}`)
+    .map(
+      ([key, us]) => `${(us / 1000).toFixed(0).padStart(6)} ms ${((100 * us) / total).toFixed(1).padStart(5)}%  ${key}`,
+    )
 }

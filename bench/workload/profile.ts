@@ -1,3 +1,4 @@
+import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 /**
  * A CPU profile of the workload in its steady state (after a warm-up run, taken through
  * the inspector, so module loading and JIT warm-up are not in it; the inspector's own `dispatch` is) against a throwaway
@@ -8,9 +9,9 @@
  *   node --import tsx bench/workload/profile.ts   (BENCH_CLIENTS=8, BENCH_SECONDS=8, BENCH_ROUNDS=2, BENCH_COMPARE)
  */
 import {Session} from 'node:inspector/promises'
-import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {runWorkload} from '../../src/lib/ledger/workload.js'
@@ -23,30 +24,47 @@ const accounts = 10_000
 type Run = typeof runWorkload
 const variants: Array<{name: string; run: Run}> = [{name: 'this', run: runWorkload}]
 if (process.env.BENCH_COMPARE) {
-  const other = (await import(path.join(path.resolve(process.env.BENCH_COMPARE), 'src/lib/ledger/workload.ts'))) as {runWorkload: Run}
+  const other = (await import(path.join(path.resolve(process.env.BENCH_COMPARE), 'src/lib/ledger/workload.ts'))) as {
+    runWorkload: Run
+  }
   variants.unshift({name: 'compared', run: other.runWorkload})
 }
+
 const outDir = process.env.BENCH_PROFILE_DIR ?? (await mkdtemp(path.join(os.tmpdir(), 'atlas-workload-profile-')))
 await mkdir(outDir, {recursive: true})
 
-interface ProfileNode {id: number; callFrame: {functionName: string; url: string; lineNumber: number}; children?: number[]}
-interface Profile {nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]}
+interface ProfileNode {
+  callFrame: {functionName: string; lineNumber: number; url: string}
+  children?: number[]
+  id: number
+}
+interface Profile {
+  nodes: ProfileNode[]
+  samples: number[]
+  timeDeltas: number[]
+}
 /** self time per function, as shares of the busy (non-idle) samples */
 function top(profile: Profile, n: number): string[] {
   const byId = new Map(profile.nodes.map((x) => [x.id, x]))
   const self = new Map<string, number>()
   let busy = 0
-  profile.samples.forEach((id, i) => {
+  for (const [i, id] of profile.samples.entries()) {
     const cf = byId.get(id)!.callFrame
-    if (cf.functionName === '(idle)') return
+    if (cf.functionName === '(idle)') continue
     const t = profile.timeDeltas[i] ?? 0
     busy += t
     const file = cf.url.replace(/^file:\/\//, '')
-    const where = file.includes('/node_modules/') ? file.replace(/.*node_modules\//, '') : file.replace(/^.*?\/src\//, 'src/')
+    const where = file.includes('/node_modules/')
+      ? file.replace(/.*node_modules\//, '')
+      : file.replace(/^.*?\/src\//, 'src/')
     const key = `${cf.functionName || '(anonymous)'} ${where}${where ? `:${cf.lineNumber + 1}` : ''}`
     self.set(key, (self.get(key) ?? 0) + t)
-  })
-  return [...self].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, t]) => `${((100 * t) / busy).toFixed(1).padStart(5)}%  ${k}`)
+  }
+
+  return [...self]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, t]) => `${((100 * t) / busy).toFixed(1).padStart(5)}%  ${k}`)
 }
 
 const pg = await startPostgres({settings: {max_connections: 100, shared_buffers: '128MB'}})
@@ -57,7 +75,15 @@ try {
   const sql = await connectLedger(pg.url, {max: 1})
   await initLedger(sql, {accounts, openingBalance: 1_000_000, allowNegativeBalances: false})
   await sql.end({timeout: 1})
-  const options = (name: string) => ({db: pg.url, concurrency: clients, durationMs: seconds * 1000, runDir: path.join(tmp, `${name}-${Math.random()}`), originRegion: 'us', maxAmount: 100, accounts})
+  const options = (name: string) => ({
+    db: pg.url,
+    concurrency: clients,
+    durationMs: seconds * 1000,
+    runDir: path.join(tmp, `${name}-${Math.random()}`),
+    originRegion: 'us',
+    maxAmount: 100,
+    accounts,
+  })
   for (const v of variants) await v.run({...options(v.name), durationMs: 2000})
   await session.post('Profiler.enable')
   for (let round = 0; round < rounds; round++) {
@@ -69,7 +95,9 @@ try {
       const {profile} = (await session.post('Profiler.stop')) as {profile: Profile}
       const file = path.join(outDir, `workload-${v.name}-${round}.cpuprofile`)
       await writeFile(file, JSON.stringify(profile))
-      console.log(`${v.name} round ${round + 1}: ${result.stats.averageTps} tps, CPU ${((cpu.user + cpu.system) / result.stats.acknowledged).toFixed(1)} µs per transfer, load average ${os.loadavg()[0].toFixed(2)}; ${file}`)
+      console.log(
+        `${v.name} round ${round + 1}: ${result.stats.averageTps} tps, CPU ${((cpu.user + cpu.system) / result.stats.acknowledged).toFixed(1)} µs per transfer, load average ${os.loadavg()[0].toFixed(2)}; ${file}`,
+      )
       for (const line of top(profile, 15)) console.log(`  ${line}`)
     }
   }

@@ -14,6 +14,7 @@ import {existsSync} from 'node:fs'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import * as q from '../../src/lib/ledger/sql.js'
@@ -39,14 +40,14 @@ function pgbenchScript(): string {
     .replaceAll('$3', ':to_account')
     .replaceAll('$4', ':amount')
     .replaceAll('$5', "'us'")
-    .replace(/\s*\n\s*/g, ' ')
+    .replaceAll(/\s*\n\s*/g, ' ')
   // the workload picks distinct accounts the same way: to is drawn from N-1 and shifted past from
   return [
     `\\set from_account random(1, ${accounts})`,
     `\\set to_account random(1, ${accounts - 1})`,
-    '\\if :to_account >= :from_account',
-    '\\set to_account :to_account + 1',
-    '\\endif',
+    String.raw`\if :to_account >= :from_account`,
+    String.raw`\set to_account :to_account + 1`,
+    String.raw`\endif`,
     `\\set amount random(1, ${maxAmount})`,
     `${statement};`,
     '',
@@ -62,47 +63,125 @@ try {
   const script = path.join(tmp, 'transfer.sql')
   await writeFile(script, pgbenchScript())
   const runner = new CommandRunner()
-  type Run = {tool: string; tps: number; retries?: number; failed?: number; clientCpuUsPerTx?: number}
-  const summary: Array<{clients: number; pgbenchTps: number; atlasTps: number; ratio: number; pgbenchCpuUsPerTx?: number; atlasCpuUsPerTx?: number; results: Run[]}> = []
+  type Run = {clientCpuUsPerTx?: number; failed?: number; retries?: number; tool: string; tps: number}
+  const summary: Array<{
+    atlasCpuUsPerTx?: number
+    atlasTps: number
+    clients: number
+    pgbenchCpuUsPerTx?: number
+    pgbenchTps: number
+    ratio: number
+    results: Run[]
+  }> = []
   for (const clients of clientCounts) {
     const results: Run[] = []
     for (let round = 0; round < rounds; round++) {
-      const pgbenchArgs = ['-n', '-M', 'prepared', '-c', String(clients), '-j', String(Math.min(clients, pgbenchThreads)), '-T', String(seconds), '--max-tries=10', '-f', script, '-h', pg.host, '-p', String(pg.port), '-U', 'atlas', 'postgres']
-      const bench = await runner.run(timeTool ?? 'pgbench', timeTool ? ['-f', 'client CPU %U %S', 'pgbench', ...pgbenchArgs] : pgbenchArgs, {
-        env: {PGOPTIONS: '-c default_transaction_isolation=serializable'},
-        timeoutMs: (seconds + 60) * 1000,
-      })
+      const pgbenchArgs = [
+        '-n',
+        '-M',
+        'prepared',
+        '-c',
+        String(clients),
+        '-j',
+        String(Math.min(clients, pgbenchThreads)),
+        '-T',
+        String(seconds),
+        '--max-tries=10',
+        '-f',
+        script,
+        '-h',
+        pg.host,
+        '-p',
+        String(pg.port),
+        '-U',
+        'atlas',
+        'postgres',
+      ]
+      const bench = await runner.run(
+        timeTool ?? 'pgbench',
+        timeTool ? ['-f', 'client CPU %U %S', 'pgbench', ...pgbenchArgs] : pgbenchArgs,
+        {
+          env: {PGOPTIONS: '-c default_transaction_isolation=serializable'},
+          timeoutMs: (seconds + 60) * 1000,
+        },
+      )
       const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(bench.stdout)?.[1])
       const retried = Number(/number of transactions retried: (\d+)/.exec(bench.stdout)?.[1] ?? 0)
       const failed = Number(/number of failed transactions: (\d+)/.exec(bench.stdout)?.[1] ?? 0)
       const processed = Number(/number of transactions actually processed: (\d+)/.exec(bench.stdout)?.[1])
       const cpu = /client CPU ([\d.]+) ([\d.]+)/.exec(bench.stderr)
-      results.push({tool: 'pgbench', tps, retries: retried, failed, clientCpuUsPerTx: cpu ? ((Number(cpu[1]) + Number(cpu[2])) * 1e6) / processed : undefined})
+      results.push({
+        tool: 'pgbench',
+        tps,
+        retries: retried,
+        failed,
+        clientCpuUsPerTx: cpu ? ((Number(cpu[1]) + Number(cpu[2])) * 1e6) / processed : undefined,
+      })
 
       const runDir = path.join(tmp, `run-${clients}-${round}`)
       // the workload runs in this process: its CPU is this process's over the run
       const cpu0 = process.cpuUsage()
-      const workload = await runWorkload({db: pg.url, concurrency: clients, durationMs: seconds * 1000, runDir, originRegion: 'us', maxAmount, accounts})
+      const workload = await runWorkload({
+        db: pg.url,
+        concurrency: clients,
+        durationMs: seconds * 1000,
+        runDir,
+        originRegion: 'us',
+        maxAmount,
+        accounts,
+      })
       const cpu1 = process.cpuUsage(cpu0)
-      const finished = workload.stats.acknowledged + workload.stats.failed + workload.stats.unknown + workload.stats.rejected
-      results.push({tool: 'atlas workload', tps: workload.stats.averageTps, retries: workload.stats.retries, failed: workload.stats.failed + workload.stats.unknown + workload.stats.rejected, clientCpuUsPerTx: (cpu1.user + cpu1.system) / finished})
+      const finished =
+        workload.stats.acknowledged + workload.stats.failed + workload.stats.unknown + workload.stats.rejected
+      results.push({
+        tool: 'atlas workload',
+        tps: workload.stats.averageTps,
+        retries: workload.stats.retries,
+        failed: workload.stats.failed + workload.stats.unknown + workload.stats.rejected,
+        clientCpuUsPerTx: (cpu1.user + cpu1.system) / finished,
+      })
       await rm(runDir, {recursive: true, force: true})
     }
+
     const mean = (tool: string) => {
       const xs = results.filter((r) => r.tool === tool).map((r) => r.tps)
       return xs.reduce((a, b) => a + b, 0) / xs.length
     }
+
     const meanCpu = (tool: string) => {
-      const xs = results.filter((r) => r.tool === tool && r.clientCpuUsPerTx !== undefined).map((r) => r.clientCpuUsPerTx!)
-      return xs.length ? Number((xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)) : undefined
+      const xs = results
+        .filter((r) => r.tool === tool && r.clientCpuUsPerTx !== undefined)
+        .map((r) => r.clientCpuUsPerTx!)
+      return xs.length > 0 ? Number((xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)) : undefined
     }
-    summary.push({clients, pgbenchTps: Number(mean('pgbench').toFixed(1)), atlasTps: Number(mean('atlas workload').toFixed(1)), ratio: Number((mean('atlas workload') / mean('pgbench')).toFixed(3)), pgbenchCpuUsPerTx: meanCpu('pgbench'), atlasCpuUsPerTx: meanCpu('atlas workload'), results})
+
+    summary.push({
+      clients,
+      pgbenchTps: Number(mean('pgbench').toFixed(1)),
+      atlasTps: Number(mean('atlas workload').toFixed(1)),
+      ratio: Number((mean('atlas workload') / mean('pgbench')).toFixed(3)),
+      pgbenchCpuUsPerTx: meanCpu('pgbench'),
+      atlasCpuUsPerTx: meanCpu('atlas workload'),
+      results,
+    })
   }
-  console.log(`${seconds}s per run, ${accounts} accounts, ${rounds} alternating rounds, fsync on, pgbench threads ${pgbenchThreads}, ${os.cpus().length} cores shared by PostgreSQL and the client, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+
+  console.log(
+    `${seconds}s per run, ${accounts} accounts, ${rounds} alternating rounds, fsync on, pgbench threads ${pgbenchThreads}, ${os.cpus().length} cores shared by PostgreSQL and the client, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  )
   for (const row of summary) {
-    for (const r of row.results) console.log(`  clients ${String(row.clients).padStart(2)}  ${r.tool.padEnd(15)} ${r.tps.toFixed(1).padStart(9)} tps   retries ${r.retries}   failed ${r.failed}   client CPU ${r.clientCpuUsPerTx?.toFixed(1) ?? '?'} µs/transfer`)
-    console.log(`  clients ${String(row.clients).padStart(2)}  mean: atlas ${row.atlasTps} tps / pgbench ${row.pgbenchTps} tps = ratio ${row.ratio} (goal >= 0.9); client CPU per transfer: atlas ${row.atlasCpuUsPerTx ?? '?'} µs, pgbench ${row.pgbenchCpuUsPerTx ?? '?'} µs`)
+    for (const r of row.results)
+      console.log(
+        `  clients ${String(row.clients).padStart(2)}  ${r.tool.padEnd(15)} ${r.tps.toFixed(1).padStart(9)} tps   retries ${r.retries}   failed ${r.failed}   client CPU ${r.clientCpuUsPerTx?.toFixed(1) ?? '?'} µs/transfer`,
+      )
+    console.log(
+      `  clients ${String(row.clients).padStart(2)}  mean: atlas ${row.atlasTps} tps / pgbench ${row.pgbenchTps} tps = ratio ${row.ratio} (goal >= 0.9); client CPU per transfer: atlas ${row.atlasCpuUsPerTx ?? '?'} µs, pgbench ${row.pgbenchCpuUsPerTx ?? '?'} µs`,
+    )
   }
+
   console.log(JSON.stringify({bench: 'workload', seconds, accounts, pgbenchThreads, summary}))
 } finally {
   await pg.stop()

@@ -1,12 +1,13 @@
 import {Flags} from '@oclif/core'
+
+import type {K3dRestoreResult} from '../lib/backup/k3d.js'
+import type {RestoreResult} from '../lib/backup/local.js'
+
 import {AtlasCommand} from '../lib/command.js'
 import {ExitCode, UsageError} from '../lib/errors.js'
 import {baseDirFlag, driverFlag, dryRunFlag} from '../lib/flags.js'
-import type {RestoreResult} from '../lib/backup/local.js'
-import type {K3dRestoreResult} from '../lib/backup/k3d.js'
 
 export default class Restore extends AtlasCommand<typeof Restore> {
-  static summary = 'Restore a backup into a scratch PostgreSQL beside the world, and verify the restored ledger.'
   static description = `Never touches the world: the copy gets its own directory (<baseDir>/restore/<time>) and a free port, with archiving off.
 Which state: --backup ID restores that backup to its end; --to-time T replays archived WAL up to T (the newest backup before T is used unless --backup says otherwise); neither: the newest backup and every archived WAL segment.
 With --verify the restored ledger is checked (conservation, replay, balances, duplicates; exit 4 on a violation) and its recovery point read (the newest transfer present). Reports the restore time (restore + WAL replay until promoted).
@@ -18,23 +19,35 @@ k3d world: CockroachDB's RESTORE DATABASE ledger FROM LATEST IN the backup colle
     '<%= config.bin %> restore --backup 20261130-021623F --dry-run',
     '<%= config.bin %> restore --driver k3d --dry-run',
   ]
-
   static flags = {
     backup: Flags.string({summary: 'The backup label to restore (see `atlas backup list`).'}),
-    'to-time': Flags.string({summary: 'Point-in-time target: ISO 8601 with a zone (2026-11-30T02:30:00Z), or seconds since the epoch.'}),
-    verify: Flags.boolean({summary: 'Verify the restored ledger and report its recovery point (k3d: always verified).', default: false}),
-    keep: Flags.boolean({summary: 'Keep the restored copy (local: its directory after stopping it; k3d: the scratch database).', default: false}),
+    'to-time': Flags.string({
+      summary: 'Point-in-time target: ISO 8601 with a zone (2026-11-30T02:30:00Z), or seconds since the epoch.',
+    }),
+    verify: Flags.boolean({
+      summary: 'Verify the restored ledger and report its recovery point (k3d: always verified).',
+      default: false,
+    }),
+    keep: Flags.boolean({
+      summary: 'Keep the restored copy (local: its directory after stopping it; k3d: the scratch database).',
+      default: false,
+    }),
     'dry-run': dryRunFlag,
     driver: driverFlag,
     'base-dir': baseDirFlag,
   }
+  static summary = 'Restore a backup into a scratch PostgreSQL beside the world, and verify the restored ledger.'
 
-  async run(): Promise<RestoreResult | K3dRestoreResult> {
+  async run(): Promise<K3dRestoreResult | RestoreResult> {
     const {localBackups, parseRecoveryTime} = await import('../lib/backup/command-support.js')
     const toTime = this.flags['to-time'] === undefined ? undefined : parseRecoveryTime(this.flags['to-time'])
     if (this.flags.backup !== undefined && !/^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/.test(this.flags.backup)) {
-      throw new UsageError(`invalid --backup "${this.flags.backup}": a pgBackRest label such as 20261130-021623F (see \`atlas backup list\`)`, {code: 'BACKUP_LABEL_INVALID'})
+      throw new UsageError(
+        `invalid --backup "${this.flags.backup}": a pgBackRest label such as 20261130-021623F (see \`atlas backup list\`)`,
+        {code: 'BACKUP_LABEL_INVALID'},
+      )
     }
+
     const config = await this.atlasConfig()
     const {createWorld} = await import('../lib/world/index.js')
     const world = await createWorld(config, {baseDir: this.flags['base-dir'], driver: this.flags.driver})
@@ -45,7 +58,16 @@ k3d world: CockroachDB's RESTORE DATABASE ledger FROM LATEST IN the backup colle
     const result = await runStep(
       progress,
       this.flags['dry-run'] ? 'plan the restore' : 'restore into a scratch PostgreSQL',
-      () => backups.restore({backup: this.flags.backup, toTime, verify: this.flags.verify, keep: this.flags.keep, dryRun: this.flags['dry-run'], signal: this.interruptSignal(), onProgress: (m) => progress.info(m)}),
+      () =>
+        backups.restore({
+          backup: this.flags.backup,
+          toTime,
+          verify: this.flags.verify,
+          keep: this.flags.keep,
+          dryRun: this.flags['dry-run'],
+          signal: this.interruptSignal(),
+          onProgress: (m) => progress.info(m),
+        }),
       (r) => (r.dryRun ? undefined : `${r.restoreSeconds.toFixed(1)} s`),
     )
     await this.finishProgress()
@@ -53,41 +75,82 @@ k3d world: CockroachDB's RESTORE DATABASE ledger FROM LATEST IN the backup colle
       this.print(result.plan!.map((c) => c.argv.join(' ')).join('\n'))
       return result
     }
+
     const rp = result.recoveryPoint
-    this.print([
-      `restored ${result.backup ?? '?'} to ${result.target} in ${result.restoreSeconds.toFixed(1)} s (scratch ${result.scratch.dir}, port ${result.scratch.port}${result.scratch.kept ? ', kept' : ', removed'})`,
-      ...(rp ? [`recovery point: ${rp.transfers} transfers, newest ${rp.newestTransferId ?? '-'} at ${rp.newestTransferAt ?? '-'}`] : []),
-      `verdict: ${result.verdict}${result.verify && !result.verify.ok ? ` (${Object.entries(result.verify.violationCounts).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`,
-    ].join('\n'))
+    this.print(
+      [
+        `restored ${result.backup ?? '?'} to ${result.target} in ${result.restoreSeconds.toFixed(1)} s (scratch ${result.scratch.dir}, port ${result.scratch.port}${result.scratch.kept ? ', kept' : ', removed'})`,
+        ...(rp
+          ? [
+              `recovery point: ${rp.transfers} transfers, newest ${rp.newestTransferId ?? '-'} at ${rp.newestTransferAt ?? '-'}`,
+            ]
+          : []),
+        `verdict: ${result.verdict}${
+          result.verify && !result.verify.ok
+            ? ` (${Object.entries(result.verify.violationCounts)
+                .map(([k, n]) => `${k} ${n}`)
+                .join(', ')})`
+            : ''
+        }`,
+      ].join('\n'),
+    )
     if (result.verdict === 'violations') this.setExitCode(ExitCode.InvariantViolated)
     return result
   }
 
-  private async restoreK3d(world: import('../lib/world/k3d/index.js').K3dWorld, toTime: Date | undefined): Promise<K3dRestoreResult> {
+  private async restoreK3d(
+    world: import('../lib/world/k3d/index.js').K3dWorld,
+    toTime: Date | undefined,
+  ): Promise<K3dRestoreResult> {
     if (this.flags.backup !== undefined) {
-      throw new UsageError('--backup names a pgBackRest backup of the local world; the k3d world restores the newest backup of its collection (FROM LATEST), or --to-time', {code: 'BACKUP_FLAG_UNSUPPORTED'})
+      throw new UsageError(
+        '--backup names a pgBackRest backup of the local world; the k3d world restores the newest backup of its collection (FROM LATEST), or --to-time',
+        {code: 'BACKUP_FLAG_UNSUPPORTED'},
+      )
     }
+
     const {restoreK3d} = await import('../lib/backup/k3d.js')
     const {runStep} = await import('../lib/progress.js')
     const progress = await this.progress()
     const result = await runStep(
       progress,
       this.flags['dry-run'] ? 'plan the k3d restore' : 'restore into a scratch database of the k3d world',
-      () => restoreK3d(world, {toTime, keep: this.flags.keep, dryRun: this.flags['dry-run'], signal: this.interruptSignal(), progress, onProgress: (m) => progress.info(m)}),
+      () =>
+        restoreK3d(world, {
+          toTime,
+          keep: this.flags.keep,
+          dryRun: this.flags['dry-run'],
+          signal: this.interruptSignal(),
+          progress,
+          onProgress: (m) => progress.info(m),
+        }),
       (r) => (r.dryRun ? undefined : `${r.restoreSeconds.toFixed(1)} s`),
     )
     await this.finishProgress()
     const {formatPlan} = await import('../lib/world/plan-format.js')
-    const head = [`backup collection: ${result.collection}`, `restores: ${result.target}`, `into: ${result.scratchDatabase} (a scratch database; the live ledger database is never written)`]
+    const head = [
+      `backup collection: ${result.collection}`,
+      `restores: ${result.target}`,
+      `into: ${result.scratchDatabase} (a scratch database; the live ledger database is never written)`,
+    ]
     if (result.dryRun) {
       this.print([...head, formatPlan({steps: result.steps, planLegend: result.planLegend})].join('\n'))
       return result
     }
-    this.print([
-      ...head,
-      `restored in ${result.restoreSeconds.toFixed(1)} s; ${result.scratchDatabase} ${result.kept ? 'kept' : 'dropped'}`,
-      `verdict: ${result.verdict}${result.verify && !result.verify.ok ? ` (${Object.entries(result.verify.violationCounts).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`,
-    ].join('\n'))
+
+    this.print(
+      [
+        ...head,
+        `restored in ${result.restoreSeconds.toFixed(1)} s; ${result.scratchDatabase} ${result.kept ? 'kept' : 'dropped'}`,
+        `verdict: ${result.verdict}${
+          result.verify && !result.verify.ok
+            ? ` (${Object.entries(result.verify.violationCounts)
+                .map(([k, n]) => `${k} ${n}`)
+                .join(', ')})`
+            : ''
+        }`,
+      ].join('\n'),
+    )
     if (result.verdict === 'violations') this.setExitCode(ExitCode.InvariantViolated)
     return result
   }

@@ -1,21 +1,28 @@
 import {Flags} from '@oclif/core'
+
+import type {WorldStatus} from '../lib/world/types.js'
+
 import {AtlasCommand} from '../lib/command.js'
 import {ExitCode} from '../lib/errors.js'
 import {baseDirFlag, driverFlag, durationFlag} from '../lib/flags.js'
 import {formatStatus, watchFooter} from '../lib/report/status.js'
-import type {WorldStatus} from '../lib/world/types.js'
 
 export default class Status extends AtlasCommand<typeof Status> {
-  static summary = 'Show each region: members alive, Raft leader and term, database leader, sync standbys and lag, quorum.'
-  static description = 'Exits 3 when the world is not running or half-built (an interrupted `atlas up`; the JSON result is printed all the same, with complete: false).'
+  static description =
+    'Exits 3 when the world is not running or half-built (an interrupted `atlas up`; the JSON result is printed all the same, with complete: false).'
   static examples = ['<%= config.bin %> status', '<%= config.bin %> status --watch', '<%= config.bin %> status --json']
-
   static flags = {
     driver: driverFlag,
-    watch: Flags.boolean({char: 'w', summary: 'Refresh until Ctrl-C (with --json: one JSON object per line).', default: false}),
+    watch: Flags.boolean({
+      char: 'w',
+      summary: 'Refresh until Ctrl-C (with --json: one JSON object per line).',
+      default: false,
+    }),
     interval: durationFlag({summary: 'Refresh interval for --watch.', default: '1s', range: {min: '100ms', max: '1h'}}),
     'base-dir': baseDirFlag,
   }
+  static summary =
+    'Show each region: members alive, Raft leader and term, database leader, sync standbys and lag, quorum.'
 
   async run(): Promise<WorldStatus> {
     const config = await this.atlasConfig()
@@ -28,7 +35,8 @@ export default class Status extends AtlasCommand<typeof Status> {
       if (!status.up || status.complete === false) this.setExitCode(ExitCode.Precondition)
       return status
     }
-    const interval = this.flags.interval
+
+    const {interval} = this.flags
     const signal = this.interruptSignal()
     const {holdWarnings} = await import('../lib/warnings.js')
     const {sleep} = await import('../lib/wait.js')
@@ -40,9 +48,12 @@ export default class Status extends AtlasCommand<typeof Status> {
       takenAt = new Date()
       while (!signal.aborted) {
         if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(this.toSuccessJson(status))}\n`)
-        else process.stdout.write(`${process.stdout.isTTY ? '\x1b[2J\x1b[H' : ''}${formatStatus(status)}\n${watchFooter(takenAt, interval)}\n${process.stdout.isTTY ? '' : '\n'}`)
+        else
+          process.stdout.write(
+            `${process.stdout.isTTY ? '\u001B[2J\u001B[H' : ''}${formatStatus(status)}\n${watchFooter(takenAt, interval)}\n${process.stdout.isTTY ? '' : '\n'}`,
+          )
         // sleep() removes its abort listener when the time is up: one listener per refresh would pile up on the signal
-        await sleep(interval, signal).catch(() => undefined)
+        await sleep(interval, signal).catch(() => {})
         if (signal.aborted) break
         status = await world.status()
         takenAt = new Date()
@@ -50,9 +61,9 @@ export default class Status extends AtlasCommand<typeof Status> {
     } finally {
       warnings.release()
     }
+
     // --watch --json streamed its objects already; oclif would print the last one again
     if (this.jsonEnabled()) this.exit(0)
     return status
   }
 }
-

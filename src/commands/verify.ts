@@ -1,12 +1,13 @@
 import {Flags} from '@oclif/core'
+
+import type {AuditOptions, VerifyResult} from '../lib/ledger/verify.js'
+
 import {AtlasCommand} from '../lib/command.js'
 import {ExitCode} from '../lib/errors.js'
 import {durationFlag} from '../lib/flags.js'
 import {dbFlag, endpointFlag} from '../lib/ledger/flags.js'
-import type {AuditOptions, VerifyResult} from '../lib/ledger/verify.js'
 
 export default class Verify extends AtlasCommand<typeof Verify> {
-  static summary = 'Prove no money was lost or created: check every ledger invariant (exit 4 on any violation).'
   static description = `--ledger-balance checks, streaming in constant memory:
   conservation   the balances sum to the recorded minted total
   replay         each balance = opening + incoming - outgoing transfers
@@ -23,18 +24,42 @@ Exit 0: all hold; 4: a violation; 3: the database did not answer within --timeou
     '<%= config.bin %> verify --ledger-balance',
     '<%= config.bin %> verify --ledger-balance --run-dir .atlas/runs/2026-01-01T00-00-00-000Z --audit --json',
   ]
-
   static flags = {
-    'ledger-balance': Flags.boolean({summary: 'Check the ledger invariants (the default and, for now, only check).', default: true, allowNo: false}),
+    'ledger-balance': Flags.boolean({
+      summary: 'Check the ledger invariants (the default and, for now, only check).',
+      default: true,
+      allowNo: false,
+    }),
     db: dbFlag,
     endpoint: endpointFlag,
-    'run-dir': Flags.string({summary: 'Run directory (or transfers.log) of a workload to read besides the world\'s run logs; repeatable.', multiple: true}),
-    'only-run-dir': Flags.boolean({summary: 'Read only the --run-dir logs, not every run log of the world (none given: no durability/phantom checks).', default: false}),
+    'run-dir': Flags.string({
+      summary: "Run directory (or transfers.log) of a workload to read besides the world's run logs; repeatable.",
+      multiple: true,
+    }),
+    'only-run-dir': Flags.boolean({
+      summary:
+        'Read only the --run-dir logs, not every run log of the world (none given: no durability/phantom checks).',
+      default: false,
+    }),
     audit: Flags.boolean({summary: 'Also check the S3 audit records and their replicated copies.', default: false}),
-    'audit-timeout': durationFlag({summary: 'How long to poll for audit records missing at first (asynchronous replication).', default: '10s', range: {min: '0s', max: '1h'}}),
-    timeout: durationFlag({summary: 'How long one statement or connection may go unanswered before verify gives up (exit 3, naming the host).', default: '1m', range: {min: '100ms', max: '24h'}}),
-    'max-listed': Flags.integer({summary: 'List at most this many violations per kind (all are counted).', default: 100, min: 1}),
+    'audit-timeout': durationFlag({
+      summary: 'How long to poll for audit records missing at first (asynchronous replication).',
+      default: '10s',
+      range: {min: '0s', max: '1h'},
+    }),
+    timeout: durationFlag({
+      summary:
+        'How long one statement or connection may go unanswered before verify gives up (exit 3, naming the host).',
+      default: '1m',
+      range: {min: '100ms', max: '24h'},
+    }),
+    'max-listed': Flags.integer({
+      summary: 'List at most this many violations per kind (all are counted).',
+      default: 100,
+      min: 1,
+    }),
   }
+  static summary = 'Prove no money was lost or created: check every ledger invariant (exit 4 on any violation).'
 
   async run(): Promise<VerifyResult> {
     const config = await this.atlasConfig()
@@ -47,7 +72,11 @@ Exit 0: all hold; 4: a violation; 3: the database did not answer within --timeou
     const progress = await this.progress()
     const auditBuckets = this.flags.audit ? await target.auditBuckets() : undefined
     try {
-      const audit: AuditOptions | undefined = auditBuckets && {buckets: auditBuckets.buckets, replication: config.cloud.replication, timeoutMs: this.flags['audit-timeout']}
+      const audit: AuditOptions | undefined = auditBuckets && {
+        buckets: auditBuckets.buckets,
+        replication: config.cloud.replication,
+        timeoutMs: this.flags['audit-timeout'],
+      }
       const result = await verifyLedger({
         db: urls,
         runLogs: this.flags['run-dir'],

@@ -1,15 +1,16 @@
 import {Flags} from '@oclif/core'
+
+import type {WorkloadResult, WorkloadStats} from '../lib/ledger/workload.js'
+
 import {AtlasCommand} from '../lib/command.js'
 import {UsageError} from '../lib/errors.js'
 import {durationFlag} from '../lib/flags.js'
 import {describeDatabase} from '../lib/ledger/db.js'
 import {dbFlag, endpointFlag} from '../lib/ledger/flags.js'
-import type {WorkloadResult, WorkloadStats} from '../lib/ledger/workload.js'
 
 const WORKLOAD_DURATION = {min: '1s', max: '24h'}
 
 export default class Workload extends AtlasCommand<typeof Workload> {
-  static summary = 'Run a transfer workload against the ledger and log every attempt and acknowledgement.'
   static description = `Moves random amounts between random accounts from --concurrency workers, straight to the database (reconnecting to whichever node is writable) or, with --via queue, as requests on the region's SQS queue for \`atlas ledger serve\`.
 Every attempted, acknowledged, unknown and failed transfer id is appended to <run-dir>/transfers.log before it is counted; pass the same --run-dir to \`atlas verify\` to check durability and phantoms.
 Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C stops it cleanly.`
@@ -19,12 +20,17 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
     '<%= config.bin %> workload --count 1000 --rate 200 --run-dir .atlas/runs/demo',
     '<%= config.bin %> workload --via queue --region eu --duration 1m',
   ]
-
   static flags = {
     db: dbFlag,
     endpoint: endpointFlag,
-    via: Flags.option({options: ['db', 'queue'] as const, default: 'db' as const, summary: 'Send transfers to the database directly, or to the region\'s SQS queue.'})(),
-    region: Flags.string({summary: 'Origin region of the transfers (and the queue with --via queue). Default: the primary region.'}),
+    via: Flags.option({
+      options: ['db', 'queue'] as const,
+      default: 'db' as const,
+      summary: "Send transfers to the database directly, or to the region's SQS queue.",
+    })(),
+    region: Flags.string({
+      summary: 'Origin region of the transfers (and the queue with --via queue). Default: the primary region.',
+    }),
     'hot-accounts': Flags.integer({
       summary: 'Move money only between accounts 1..N, for contention (default: all minted accounts).',
       aliases: ['accounts'],
@@ -37,18 +43,25 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
     rate: Flags.integer({summary: 'Transfers per second across all workers (default: as fast as possible).', min: 1}),
     'max-amount': Flags.integer({summary: 'Amounts are uniform in 1..max-amount minor units.', default: 100, min: 1}),
     'run-dir': Flags.string({summary: 'Where the run log goes (default: <baseDir>/runs/<timestamp>).'}),
-    audit: Flags.boolean({summary: 'Write an S3 audit record per acknowledged transfer (direct mode); --no-audit to skip.', allowNo: true, default: true}),
+    audit: Flags.boolean({
+      summary: 'Write an S3 audit record per acknowledged transfer (direct mode); --no-audit to skip.',
+      allowNo: true,
+      default: true,
+    }),
   }
+  static summary = 'Run a transfer workload against the ledger and log every attempt and acknowledgement.'
 
   async run(): Promise<WorkloadResult> {
     const config = await this.atlasConfig()
-    const flags = this.flags
-    if (!flags.duration && !flags.count) throw new UsageError('give --duration or --count', {hint: 'e.g. atlas workload --duration 30s'})
+    const {flags} = this
+    if (!flags.duration && !flags.count)
+      throw new UsageError('give --duration or --count', {hint: 'e.g. atlas workload --duration 30s'})
     const {LedgerTarget} = await import('../lib/world/ledger-target.js')
     const {startWorkload, defaultRunDir} = await import('../lib/ledger/workload.js')
     const target = new LedgerTarget(config, {db: flags.db, endpoint: flags.endpoint})
     const region = target.region(flags.region)
-    if (region.role === 'witness') throw new UsageError(`region "${region.name}" is a witness: it has no queue and takes no transfers`)
+    if (region.role === 'witness')
+      throw new UsageError(`region "${region.name}" is a witness: it has no queue and takes no transfers`)
     const durationMs = flags.duration
     const runsDir = await target.runsDir()
     const runDir = flags['run-dir'] ?? defaultRunDir(runsDir)
@@ -65,7 +78,7 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
       audit = log
       cleanups.push(() => log.destroy())
     } else if (flags.audit) {
-      (await this.progress()).info('no cloud endpoint known (--db without --endpoint): no audit records are written')
+      ;(await this.progress()).info('no cloud endpoint known (--db without --endpoint): no audit records are written')
     }
 
     const db = flags.via === 'db' || flags['hot-accounts'] === undefined ? await target.databaseUrls() : undefined
@@ -74,7 +87,9 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
     const tracing = await startTracing({endpoint: config.tracing.otlpEndpoint, serviceName: 'atlas-workload'})
     if (tracing.reason) progress.info(`tracing: not exporting to ${tracing.endpoint}: ${tracing.reason}`)
     else if (tracing.exporting) progress.info(`tracing: exporting spans to ${tracing.endpoint}`)
-    progress.info(`workload: ${flags.concurrency} workers, ${flags.via === 'queue' ? `via queue ${region.name}` : 'direct to the database'}, run log ${runDir}`)
+    progress.info(
+      `workload: ${flags.concurrency} workers, ${flags.via === 'queue' ? `via queue ${region.name}` : 'direct to the database'}, run log ${runDir}`,
+    )
     try {
       const handle = await startWorkload({
         db,
@@ -94,19 +109,35 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
         onProgress: (stats) => progress.info(formatProgress(stats)),
       })
       // against the world (no --db): its Prometheus scrapes this workload's counters while it runs
-      const monitoring = flags.db ? undefined : await target.world().then((w) => w.monitoring, () => undefined)
+      const monitoring = flags.db
+        ? undefined
+        : await target.world().then(
+            (w) => w.monitoring,
+            () => {},
+          )
       if (monitoring) {
         const {serveWorkloadMetrics} = await import('../lib/monitoring/workload-metrics.js')
-        cleanups.push(await serveWorkloadMetrics(monitoring.workloadMetricsAddress(), () => handle.stats(), region.name, (m) => progress.info(m)))
+        cleanups.push(
+          await serveWorkloadMetrics(
+            monitoring.workloadMetricsAddress(),
+            () => handle.stats(),
+            region.name,
+            (m) => progress.info(m),
+          ),
+        )
       }
+
       const result = await handle.done
       const s = result.stats
       this.print(
         `${s.attempted} attempted: ${flags.via === 'queue' ? `${s.sent} sent to the queue` : `${s.acknowledged} acknowledged`}, ${s.rejected} rejected, ${s.failed} failed, ${s.unknown} unknown${s.unknownResolved ? ` (${s.unknownResolved} settled afterwards by a retry under the same key)` : ''}; ${s.averageTps} tps, p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, ${s.retries} retries`,
       )
       this.print(`run log: ${result.runLog}`)
-      if (s.unknown > s.unknownResolved) this.print(`${s.unknown - s.unknownResolved} outcome(s) still unknown: verify tells which committed`)
-      this.print(`verify: ${verifyCommand(runDir, {db: flags.db, endpoint: flags.endpoint, audit: audit !== undefined})}`)
+      if (s.unknown > s.unknownResolved)
+        this.print(`${s.unknown - s.unknownResolved} outcome(s) still unknown: verify tells which committed`)
+      this.print(
+        `verify: ${verifyCommand(runDir, {db: flags.db, endpoint: flags.endpoint, audit: audit !== undefined})}`,
+      )
       return result
     } finally {
       for (const cleanup of cleanups) cleanup()
@@ -116,20 +147,22 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
 }
 
 /** The `atlas verify` command that checks this run (the --db password masked). */
-function verifyCommand(runDir: string, options: {db?: string; endpoint?: string; audit: boolean}): string {
+function verifyCommand(runDir: string, options: {audit: boolean; db?: string; endpoint?: string}): string {
   const parts = ['atlas verify --ledger-balance', `--run-dir ${shellQuote(runDir)}`]
   // a --db from ATLAS_DATABASE_URL is in the environment for verify too
-  if (options.db && options.db !== process.env.ATLAS_DATABASE_URL) parts.push(`--db ${shellQuote(describeDatabase(options.db))}`)
+  if (options.db && options.db !== process.env.ATLAS_DATABASE_URL)
+    parts.push(`--db ${shellQuote(describeDatabase(options.db))}`)
   if (options.audit) parts.push('--audit')
-  if (options.audit && options.endpoint && options.endpoint !== process.env.AWS_ENDPOINT_URL) parts.push(`--endpoint ${shellQuote(options.endpoint)}`)
+  if (options.audit && options.endpoint && options.endpoint !== process.env.AWS_ENDPOINT_URL)
+    parts.push(`--endpoint ${shellQuote(options.endpoint)}`)
   return parts.join(' ')
 }
 
 function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", String.raw`'\''`)}'`
 }
 
 export function formatProgress(s: WorkloadStats): string {
   const done = s.sent > 0 ? `${s.sent} sent` : `${s.acknowledged} acked`
-  return `${s.elapsedSeconds.toFixed(0).padStart(4)}s  ${done}  ${s.tps} tps  p50 ${s.latencyMs.p50} ms  p99 ${s.latencyMs.p99} ms  errors ${s.rejected + s.failed}  unknown ${s.unknown}  retries ${s.retries}${s.recentErrors.length ? `  last error: ${s.recentErrors.at(-1)}` : ''}`
+  return `${s.elapsedSeconds.toFixed(0).padStart(4)}s  ${done}  ${s.tps} tps  p50 ${s.latencyMs.p50} ms  p99 ${s.latencyMs.p99} ms  errors ${s.rejected + s.failed}  unknown ${s.unknown}  retries ${s.retries}${s.recentErrors.length > 0 ? `  last error: ${s.recentErrors.at(-1)}` : ''}`
 }

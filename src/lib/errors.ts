@@ -28,23 +28,26 @@ export const EXIT_CODE_TABLE: ReadonlyArray<{code: ExitCode; meaning: string}> =
   {code: ExitCode.InvariantViolated, meaning: 'a ledger invariant was violated'},
   {code: ExitCode.RestoreFailed, meaning: 'a fault could not be undone; the world is left broken'},
   {code: ExitCode.UnknownCommand, meaning: 'no such command (on a terminal atlas offers the closest one)'},
-  {code: ExitCode.Interrupted, meaning: 'interrupted by Ctrl-C (SIGINT; 143 for SIGTERM), after restoring anything broken'},
+  {
+    code: ExitCode.Interrupted,
+    meaning: 'interrupted by Ctrl-C (SIGINT; 143 for SIGTERM), after restoring anything broken',
+  },
 ]
 
 export interface AtlasErrorOptions {
-  /** one line telling the user what to do next */
-  hint?: string
   cause?: unknown
   /** machine-readable details for --json (never secrets) */
   details?: Record<string, unknown>
+  /** one line telling the user what to do next */
+  hint?: string
 }
 
 export class AtlasError extends Error {
-  readonly exitCode: ExitCode
-  readonly hint?: string
-  readonly details?: Record<string, unknown>
   /** a stable identifier for scripts, e.g. CONFIG_INVALID */
   readonly code: string
+  readonly details?: Record<string, unknown>
+  readonly exitCode: ExitCode
+  readonly hint?: string
 
   constructor(message: string, exitCode: ExitCode, code: string, options: AtlasErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : {cause: options.cause})
@@ -89,8 +92,8 @@ export class RestoreError extends AtlasError {
 /** A tool ran and exited non-zero (or could not be run). */
 export class ToolError extends AtlasError {
   readonly argv: string[]
-  readonly toolExitCode: number | undefined
   readonly stderrTail: string
+  readonly toolExitCode: number | undefined
 
   constructor(argv: string[], toolExitCode: number | undefined, stderrTail: string, options: AtlasErrorOptions = {}) {
     const what = toolExitCode === undefined ? 'failed to run' : `exited with code ${toolExitCode}`
@@ -122,7 +125,7 @@ const UNREACHABLE_CODES: Record<string, string> = {
  */
 export function asAtlasError(error: unknown): AtlasError | undefined {
   if (error instanceof AtlasError) return error
-  const e = error as {code?: string; address?: string; port?: number; hostname?: string; message?: string} | undefined
+  const e = error as undefined | {address?: string; code?: string; hostname?: string; message?: string; port?: number}
   // the ledger runs SERIALIZABLE, which a hot standby refuses (0A000); a read-only node refuses writes (25006)
   if ((e?.code === '0A000' && /hot standby/.test(e.message ?? '')) || e?.code === '25006') {
     return new PreconditionError(`the database is a read-only standby: ${e.message}`, {
@@ -131,9 +134,12 @@ export function asAtlasError(error: unknown): AtlasError | undefined {
       cause: error,
     })
   }
+
   const reason = e?.code ? UNREACHABLE_CODES[e.code] : undefined
   if (!reason) return undefined
-  const where = e?.address ? `${e.address}${e.port ? `:${e.port}` : ''}` : e?.hostname ?? /\b([\w.-]+:\d+)\b/.exec(e?.message ?? '')?.[1] ?? 'the service'
+  const where = e?.address
+    ? `${e.address}${e.port ? `:${e.port}` : ''}`
+    : (e?.hostname ?? /\b([\w.-]+:\d+)\b/.exec(e?.message ?? '')?.[1] ?? 'the service')
   return new PreconditionError(`cannot reach ${where} (${reason})`, {
     code: 'UNREACHABLE',
     hint: 'is the world up? `atlas status` shows it and `atlas up` starts it; or point --db / --endpoint at a running service',

@@ -15,13 +15,13 @@ export async function listrProgress(): Promise<ProgressReporter & {finish(): Pro
   return {
     step(title) {
       pendingStatus = undefined
-      let settle!: (outcome: {error?: Error; skipped?: boolean; note?: string}) => void
-      const finished = new Promise<{error?: Error; skipped?: boolean; note?: string}>((resolve) => (settle = resolve))
+      let settle!: (outcome: {error?: Error; note?: string; skipped?: boolean}) => void
+      const finished = new Promise<{error?: Error; note?: string; skipped?: boolean}>((resolve) => (settle = resolve))
       const list = new Listr(
         [
           {
             title,
-            task: async (_ctx, task) => {
+            async task(_ctx, task) {
               setOutput = (line) => (task.output = line)
               if (pendingStatus !== undefined) setOutput(pendingStatus)
               pendingStatus = undefined
@@ -33,9 +33,12 @@ export async function listrProgress(): Promise<ProgressReporter & {finish(): Pro
             },
           },
         ],
-        {exitOnError: false, rendererOptions: {processOutput: new ProcessOutput(process.stderr, process.stderr)} as never},
+        {
+          exitOnError: false,
+          rendererOptions: {processOutput: new ProcessOutput(process.stderr, process.stderr)} as never,
+        },
       )
-      current = current.then(() => list.run().catch(() => undefined))
+      current = current.then(() => list.run().catch(() => {}))
       return (outcome = {}) => settle(outcome)
     },
     info(message) {

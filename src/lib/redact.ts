@@ -8,7 +8,10 @@ const PATTERNS: Array<[RegExp, string]> = [
   // user:password@ in URLs (postgres://, http://)
   [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:)[^\s@/]+@/gi, `$1${REDACTED}@`],
   // password=..., PGPASSWORD=..., secret_key: ..., token=...
-  [/\b((?:[A-Z0-9_]*PASSWORD|[A-Z0-9_]*SECRET[A-Z0-9_]*|[A-Z0-9_]*TOKEN|password|passwd|secret|token|secret_access_key|aws_secret_access_key)\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&]+)/gi, `$1${REDACTED}`],
+  [
+    /\b((?:[A-Z0-9_]*PASSWORD|[A-Z0-9_]*SECRET[A-Z0-9_]*|[A-Z0-9_]*TOKEN|password|passwd|secret|token|secret_access_key|aws_secret_access_key)\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&]+)/gi,
+    `$1${REDACTED}`,
+  ],
 ]
 
 const knownSecrets = new Set<string>()
@@ -23,6 +26,7 @@ export function redact(text: string, extraSecrets: readonly string[] = []): stri
   for (const secret of [...knownSecrets, ...extraSecrets]) {
     if (secret && secret.length >= 4) out = out.split(secret).join(REDACTED)
   }
+
   for (const [pattern, replacement] of PATTERNS) out = out.replace(pattern, replacement)
   return out
 }
@@ -36,7 +40,9 @@ export function redactObject<T>(value: T, extraSecrets: readonly string[] = []):
     if (v && typeof v === 'object' && !(v instanceof Date)) {
       return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, walk(item, k)]))
     }
+
     return v
   }
+
   return walk(value) as T
 }

@@ -20,20 +20,21 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       clearTimeout(timer)
       reject(signal!.reason)
     }
+
     signal?.addEventListener('abort', onAbort, {once: true})
   })
 }
 
 /** A check's answer: anything but undefined, null or false means "done" (and is what the poll returns). */
-type Answer<T> = T | undefined | null | false
+type Answer<T> = false | null | T | undefined
 
 export interface PollOptions {
-  /** give up this long after the first check (a last check is made once it has passed) */
-  timeoutMs: number
   /** pause between two checks */
   intervalMs: number
   /** aborting rejects the poll with the signal's reason, also in the middle of a pause */
   signal?: AbortSignal
+  /** give up this long after the first check (a last check is made once it has passed) */
+  timeoutMs: number
 }
 
 export interface PollUntilOptions extends PollOptions {
@@ -56,7 +57,10 @@ export class PollTimeoutError extends Error {
  * the answer; undefined when timeoutMs passes first. The first check is made at once, and
  * one is made after the deadline has passed, so a slow check still gets its last word.
  */
-export async function poll<T>(check: () => Answer<T> | Promise<Answer<T>>, options: PollOptions): Promise<T | undefined> {
+export async function poll<T>(
+  check: () => Answer<T> | Promise<Answer<T>>,
+  options: PollOptions,
+): Promise<T | undefined> {
   const deadline = Date.now() + options.timeoutMs
   for (;;) {
     options.signal?.throwIfAborted()
@@ -71,5 +75,8 @@ export async function poll<T>(check: () => Answer<T> | Promise<Answer<T>>, optio
 export async function pollUntil<T>(check: () => Answer<T> | Promise<Answer<T>>, options: PollUntilOptions): Promise<T> {
   const answer = await poll(check, options)
   if (answer !== undefined) return answer
-  throw options.timeoutError?.() ?? new PollTimeoutError(options.describe ?? 'the condition did not hold', options.timeoutMs)
+  throw (
+    options.timeoutError?.() ??
+    new PollTimeoutError(options.describe ?? 'the condition did not hold', options.timeoutMs)
+  )
 }

@@ -12,6 +12,7 @@ export function holdWarnings(write: (text: string) => void = (text) => process.s
     const key = `${warning.name}: ${warning.message}`
     held.set(key, (held.get(key) ?? 0) + 1)
   }
+
   process.on('warning', onWarning)
   let released = false
   return {
@@ -20,7 +21,8 @@ export function holdWarnings(write: (text: string) => void = (text) => process.s
       released = true
       process.off('warning', onWarning)
       for (const listener of previous) process.on('warning', listener as (w: Error) => void)
-      for (const [key, count] of held) write(`warning during the watch: ${key}${count > 1 ? ` (${count} times)` : ''}\n`)
+      for (const [key, count] of held)
+        write(`warning during the watch: ${key}${count > 1 ? ` (${count} times)` : ''}\n`)
     },
   }
 }

@@ -2,14 +2,15 @@
 // reachable only with a client certificate, named as the k3d world names them, each
 // with one simulated node carrying the region labels the charts schedule by.
 import {expect} from 'chai'
-import https from 'node:https'
 import {readFileSync} from 'node:fs'
+import https from 'node:https'
 import path from 'node:path'
+
 import {k3dTopology} from '../../src/lib/gitops/topology.js'
 import {loadKubeConfig} from '../../src/lib/kube/config.js'
 import {kubeGet} from '../../src/lib/kube/request.js'
 import {CONFIG} from '../helpers/control-plane-world.js'
-import {controlPlaneOrSkip, type ControlPlane} from '../helpers/control-plane.js'
+import {type ControlPlane, controlPlaneOrSkip} from '../helpers/control-plane.js'
 
 /** The Kubernetes version the k3d world runs (k3s image pin), as major.minor. */
 const K3S_MINOR = /rancher\/k3s:v(\d+\.\d+)\./
@@ -21,7 +22,13 @@ describe('control plane: three clusters from source', function () {
   before(async function () {
     plane = await controlPlaneOrSkip(this)
     const memory = await plane.memoryMiB()
-    console.log(`      (control plane up in ${plane.startSeconds.toFixed(1)} s; ${memory.total.toFixed(0)} MiB resident: ${Object.entries(memory.byComponent).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')})`)
+    console.log(
+      `      (control plane up in ${plane.startSeconds.toFixed(1)} s; ${memory.total.toFixed(0)} MiB resident: ${Object.entries(
+        memory.byComponent,
+      )
+        .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+        .join(', ')})`,
+    )
   })
 
   it('serves the Kubernetes minor the k3d world runs (the k3s image pin)', async () => {
@@ -54,15 +61,23 @@ describe('control plane: three clusters from source', function () {
     const ca = readFileSync(path.join(c.dir, 'pki', 'ca.crt'))
     const get = (options: https.RequestOptions) =>
       new Promise<number>((resolve, reject) => {
-        https.get(`${c.server}/api/v1/namespaces`, {...options, ca}, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject)
+        https
+          .get(`${c.server}/api/v1/namespaces`, {...options, ca}, (res) => (res.resume(), resolve(res.statusCode ?? 0)))
+          .on('error', reject)
       })
     // anonymous: no identity, no access
     expect(await get({})).to.be.oneOf([401, 403])
     // another cluster's admin certificate is not trusted here
     const eu = plane.cluster('eu')
-    const foreign = {cert: readFileSync(path.join(eu.dir, 'pki', 'admin.crt')), key: readFileSync(path.join(eu.dir, 'pki', 'admin.key'))}
+    const foreign = {
+      cert: readFileSync(path.join(eu.dir, 'pki', 'admin.crt')),
+      key: readFileSync(path.join(eu.dir, 'pki', 'admin.key')),
+    }
     expect(await get(foreign)).to.equal(401)
-    const own = {cert: readFileSync(path.join(c.dir, 'pki', 'admin.crt')), key: readFileSync(path.join(c.dir, 'pki', 'admin.key'))}
+    const own = {
+      cert: readFileSync(path.join(c.dir, 'pki', 'admin.crt')),
+      key: readFileSync(path.join(c.dir, 'pki', 'admin.key')),
+    }
     expect(await get(own)).to.equal(200)
   })
 
@@ -70,13 +85,21 @@ describe('control plane: three clusters from source', function () {
     for (const c of plane.clusters) {
       const {stdout} = await plane.kubectl(c.context, ['get', 'nodes', '-o', 'json'])
       const nodes = JSON.parse(stdout).items as any[]
-      expect(nodes.map((n) => n.metadata.name), c.name).to.deep.equal([`k3d-${c.name}-server-0`])
+      expect(
+        nodes.map((n) => n.metadata.name),
+        c.name,
+      ).to.deep.equal([`k3d-${c.name}-server-0`])
       const [node] = nodes
       expect(node.metadata.labels['atlas.dev/region']).to.equal(c.region)
-      expect(node.metadata.labels['topology.kubernetes.io/region']).to.equal(CONFIG.regions.find((r) => r.name === c.region)!.awsRegion)
+      expect(node.metadata.labels['topology.kubernetes.io/region']).to.equal(
+        CONFIG.regions.find((r) => r.name === c.region)!.awsRegion,
+      )
       expect(node.status.conditions.find((x: any) => x.type === 'Ready').status).to.equal('True')
       // kwok renews the node's lease, as a kubelet does
-      const lease = JSON.parse((await plane.kubectl(c.context, ['get', 'lease', '-n', 'kube-node-lease', node.metadata.name, '-o', 'json'])).stdout)
+      const lease = JSON.parse(
+        (await plane.kubectl(c.context, ['get', 'lease', '-n', 'kube-node-lease', node.metadata.name, '-o', 'json']))
+          .stdout,
+      )
       expect(Date.now() - Date.parse(lease.spec.renewTime), `${c.name}: lease renewed lately`).to.be.lessThan(60_000)
     }
   })
@@ -86,8 +109,12 @@ describe('control plane: three clusters from source', function () {
     const name = `smoke-${process.pid}`
     await plane.kubectl(c.context, ['create', 'deployment', name, '--image=registry.invalid/smoke:1', '-n', 'default'])
     try {
-      await plane.kubectl(c.context, ['rollout', 'status', `deployment/${name}`, '-n', 'default', '--timeout=60s'], {timeoutMs: 70_000})
-      const pods = JSON.parse((await plane.kubectl(c.context, ['get', 'pods', '-n', 'default', '-l', `app=${name}`, '-o', 'json'])).stdout).items as any[]
+      await plane.kubectl(c.context, ['rollout', 'status', `deployment/${name}`, '-n', 'default', '--timeout=60s'], {
+        timeoutMs: 70_000,
+      })
+      const pods = JSON.parse(
+        (await plane.kubectl(c.context, ['get', 'pods', '-n', 'default', '-l', `app=${name}`, '-o', 'json'])).stdout,
+      ).items as any[]
       expect(pods).to.have.length(1)
       expect(pods[0].spec.nodeName).to.equal(c.nodeName)
       expect(pods[0].status.podIP).to.equal(plane.podAddress)
@@ -96,9 +123,25 @@ describe('control plane: three clusters from source', function () {
       // marked NotReady by someone else (the node lifecycle controller does it when a node's
       // lease lapses), the simulated kubelet reports the running pod Ready again
       const pod = pods[0].metadata.name
-      const patched = await plane.kubectl(c.context, ['patch', 'pod', pod, '-n', 'default', '--subresource=status', '--type=strategic', '-o', 'json', '-p', JSON.stringify({status: {conditions: [{type: 'Ready', status: 'False'}]}})])
+      const patched = await plane.kubectl(c.context, [
+        'patch',
+        'pod',
+        pod,
+        '-n',
+        'default',
+        '--subresource=status',
+        '--type=strategic',
+        '-o',
+        'json',
+        '-p',
+        JSON.stringify({status: {conditions: [{type: 'Ready', status: 'False'}]}}),
+      ])
       expect(JSON.parse(patched.stdout).status.conditions.find((x: any) => x.type === 'Ready').status).to.equal('False')
-      await plane.kubectl(c.context, ['wait', '--for=condition=Ready', `pod/${pod}`, '-n', 'default', '--timeout=30s'], {timeoutMs: 40_000})
+      await plane.kubectl(
+        c.context,
+        ['wait', '--for=condition=Ready', `pod/${pod}`, '-n', 'default', '--timeout=30s'],
+        {timeoutMs: 40_000},
+      )
     } finally {
       await plane.kubectl(c.context, ['delete', 'deployment', name, '-n', 'default', '--wait=true'], {reject: false})
     }
@@ -107,6 +150,13 @@ describe('control plane: three clusters from source', function () {
   it('stays within its memory budget (three clusters under 4 GiB)', async () => {
     const memory = await plane.memoryMiB()
     expect(memory.total).to.be.lessThan(4096)
-    for (const c of plane.clusters) expect(Object.keys(c.pids).sort()).to.deep.equal(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'])
+    for (const c of plane.clusters)
+      expect(Object.keys(c.pids).sort()).to.deep.equal([
+        'etcd',
+        'kube-apiserver',
+        'kube-controller-manager',
+        'kube-scheduler',
+        'kwok',
+      ])
   })
 })

@@ -4,11 +4,20 @@
 // pod proxy. Only CockroachDB's HTTP answers are a fake, fed with the real
 // /_status/vars text of test/fixtures/cockroach.
 import {expect} from 'chai'
+
 import {primaryRegion} from '../../src/lib/config/regions.js'
 import {ATLAS_NAMESPACE} from '../../src/lib/gitops/topology.js'
 import {CockroachHealthProbe, type CockroachRegionTarget, type CockroachSample} from '../../src/lib/health/cockroach.js'
-import {CONFIG, deployRegion, FakeCockroachNode, fakeNodeTls, getObject, podReady, until} from '../helpers/control-plane-world.js'
-import {controlPlaneOrSkip, type ControlPlane} from '../helpers/control-plane.js'
+import {
+  CONFIG,
+  deployRegion,
+  FakeCockroachNode,
+  fakeNodeTls,
+  getObject,
+  podReady,
+  until,
+} from '../helpers/control-plane-world.js'
+import {type ControlPlane, controlPlaneOrSkip} from '../helpers/control-plane.js'
 
 const REGIONS = ['us', 'eu', 'witness'] as const
 type RegionName = (typeof REGIONS)[number]
@@ -22,12 +31,24 @@ describe('control plane: CockroachDB health probe on real pods', function () {
 
   const member = (sample: CockroachSample, region: string, name = 'cockroachdb-0') => {
     const m = sample.health.groups[0].members.find((x) => x.region === region && x.name === name)
-    if (!m) throw new Error(`no member ${region}/${name} in ${JSON.stringify(sample.health.groups[0].members.map((x) => `${x.region}/${x.name}`))}`)
+    if (!m)
+      throw new Error(
+        `no member ${region}/${name} in ${JSON.stringify(sample.health.groups[0].members.map((x) => `${x.region}/${x.name}`))}`,
+      )
     return m
   }
+
   /** The readiness probe of eu's pod fails (or passes again): kwok, as the kubelet, reports it. */
   const setReady = (region: RegionName, ready: boolean) =>
-    plane.kubectl(plane.cluster(region).context, ['annotate', '--overwrite', 'pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE, ready ? 'atlas.dev/readiness-' : 'atlas.dev/readiness=failing'])
+    plane.kubectl(plane.cluster(region).context, [
+      'annotate',
+      '--overwrite',
+      'pod',
+      'cockroachdb-0',
+      '-n',
+      ATLAS_NAMESPACE,
+      ready ? 'atlas.dev/readiness-' : 'atlas.dev/readiness=failing',
+    ])
   const healthyFixtures = () => {
     for (const region of REGIONS) {
       nodes[region].ready = true
@@ -40,13 +61,19 @@ describe('control plane: CockroachDB health probe on real pods', function () {
     this.timeout(180_000)
     for (const region of REGIONS) await deployRegion(plane, region)
     for (const region of REGIONS) {
-      await until(`${region}: cockroachdb-0 Ready`, async () => podReady(await getObject(plane, region, ['pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE])), 90_000)
+      await until(
+        `${region}: cockroachdb-0 Ready`,
+        async () => podReady(await getObject(plane, region, ['pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE])),
+        90_000,
+      )
     }
+
     const tls = fakeNodeTls(plane)
     for (const region of REGIONS) {
       nodes[region] = new FakeCockroachNode(plane.podAddress, `${NODE_FIXTURE[region]}-healthy`, tls)
       await nodes[region].start()
     }
+
     // one CockroachDB node per region, each answering on its own port of the pods' address
     const targets: CockroachRegionTarget[] = REGIONS.map((region) => ({
       region,
@@ -55,7 +82,12 @@ describe('control plane: CockroachDB health probe on real pods', function () {
       scheme: 'https',
       httpPort: nodes[region].port,
     }))
-    probe = new CockroachHealthProbe(targets, {requestTimeoutMs: 2000, reconnectDelayMs: 100, maxReconnectDelayMs: 1000, watchIdleMs: 15_000})
+    probe = new CockroachHealthProbe(targets, {
+      requestTimeoutMs: 2000,
+      reconnectDelayMs: 100,
+      maxReconnectDelayMs: 1000,
+      watchIdleMs: 15_000,
+    })
     await probe.start()
   })
 
@@ -69,7 +101,11 @@ describe('control plane: CockroachDB health probe on real pods', function () {
   it('sees every region healthy through the API servers: pods Ready on their nodes, quorum, leader us', async () => {
     const sample = await probe.sample()
     const group = sample.health.groups[0]
-    expect(group.members.map((m) => `${m.region}/${m.name}`)).to.deep.equal(['us/cockroachdb-0', 'eu/cockroachdb-0', 'witness/cockroachdb-0'])
+    expect(group.members.map((m) => `${m.region}/${m.name}`)).to.deep.equal([
+      'us/cockroachdb-0',
+      'eu/cockroachdb-0',
+      'witness/cockroachdb-0',
+    ])
     for (const region of REGIONS) {
       const m = member(sample, region)
       expect(m.alive, region).to.equal(true)
@@ -80,18 +116,24 @@ describe('control plane: CockroachDB health probe on real pods', function () {
       // the node's answers came through the real API server's pod proxy
       expect(nodes[region].requests).to.include.members(['/health?ready=1', '/_status/vars'])
     }
+
     expect(sample.health.quorumHeld).to.equal(true)
     expect(sample.health.leaderRegion).to.equal('us')
     expect(group.unavailableRanges).to.equal(0)
   })
 
-  it('follows a pod from Ready to NotReady and back (the kubelet\'s readiness, as kwok reports it)', async () => {
+  it("follows a pod from Ready to NotReady and back (the kubelet's readiness, as kwok reports it)", async () => {
     const watcher = probe.watchers().eu!
     await setReady('eu', false)
     nodes.eu.ready = false
     nodes.us.vars = FakeCockroachNode.fixture('n1-eu-down')
     nodes.witness.vars = FakeCockroachNode.fixture('n3-eu-down')
-    await until('the watch sees eu/cockroachdb-0 NotReady', () => watcher.pods().some((p) => p.name === 'cockroachdb-0' && !p.ready), 10_000, 50)
+    await until(
+      'the watch sees eu/cockroachdb-0 NotReady',
+      () => watcher.pods().some((p) => p.name === 'cockroachdb-0' && !p.ready),
+      10_000,
+      50,
+    )
     const down = await probe.sample()
     const eu = member(down, 'eu')
     expect(eu.detail?.podReady).to.equal(false)
@@ -104,19 +146,48 @@ describe('control plane: CockroachDB health probe on real pods', function () {
 
     await setReady('eu', true)
     nodes.eu.ready = true
-    await until('the watch sees eu/cockroachdb-0 Ready again', () => watcher.pods().some((p) => p.name === 'cockroachdb-0' && p.ready), 10_000, 50)
+    await until(
+      'the watch sees eu/cockroachdb-0 Ready again',
+      () => watcher.pods().some((p) => p.name === 'cockroachdb-0' && p.ready),
+      10_000,
+      50,
+    )
   })
 
   it('follows a pod deleted and recreated by its StatefulSet (new pod, Ready again)', async () => {
     const watcher = probe.watchers().eu!
     const old = await getObject(plane, 'eu', ['pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE])
-    await plane.kubectl(plane.cluster('eu').context, ['delete', 'pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE, '--wait=false'])
-    const fresh = await until('a new eu/cockroachdb-0 is Ready', async () => {
-      const p = await getObject(plane, 'eu', ['pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE])
-      return p && p.metadata.uid !== old.metadata.uid && podReady(p) ? p : undefined
-    }, 60_000)
+    await plane.kubectl(plane.cluster('eu').context, [
+      'delete',
+      'pod',
+      'cockroachdb-0',
+      '-n',
+      ATLAS_NAMESPACE,
+      '--wait=false',
+    ])
+    const fresh = await until(
+      'a new eu/cockroachdb-0 is Ready',
+      async () => {
+        const p = await getObject(plane, 'eu', ['pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE])
+        return p && p.metadata.uid !== old.metadata.uid && podReady(p) ? p : undefined
+      },
+      60_000,
+    )
     // the watch followed (no relist needed): it holds the new pod's version
-    await until('the watch has the new pod', () => watcher.pods().some((p) => p.name === 'cockroachdb-0' && p.ready && Number(p.resourceVersion) >= Number(fresh.metadata.resourceVersion)), 10_000, 50)
+    await until(
+      'the watch has the new pod',
+      () =>
+        watcher
+          .pods()
+          .some(
+            (p) =>
+              p.name === 'cockroachdb-0' &&
+              p.ready &&
+              Number(p.resourceVersion) >= Number(fresh.metadata.resourceVersion),
+          ),
+      10_000,
+      50,
+    )
     expect(Number(fresh.metadata.resourceVersion)).to.be.greaterThan(Number(old.metadata.resourceVersion))
     const sample = await probe.sample()
     expect(member(sample, 'eu').alive).to.equal(true)
@@ -138,11 +209,23 @@ describe('control plane: CockroachDB health probe on real pods', function () {
       // two of three regions: quorum holds
       expect(sample.health.quorumHeld).to.equal(true)
       expect(member(sample, 'us').alive).to.equal(true)
-      await until('the witness watch notices', () => watcher.lastError !== undefined || watcher.connection === 'reconnecting', 20_000, 50)
+      await until(
+        'the witness watch notices',
+        () => watcher.lastError !== undefined || watcher.connection === 'reconnecting',
+        20_000,
+        50,
+      )
     } finally {
       await witness.restart('kube-apiserver')
     }
-    await until('the witness watch is back', () => watcher.watchesStarted > watchesBefore && watcher.connection === 'watching' && watcher.lastError === undefined, 30_000, 100)
+
+    await until(
+      'the witness watch is back',
+      () =>
+        watcher.watchesStarted > watchesBefore && watcher.connection === 'watching' && watcher.lastError === undefined,
+      30_000,
+      100,
+    )
     const back = await probe.sample()
     expect(member(back, 'witness').reachable).to.equal(true)
     expect(member(back, 'witness').alive).to.equal(true)
@@ -151,7 +234,20 @@ describe('control plane: CockroachDB health probe on real pods', function () {
 
   it('does not count the completed init Job pod as a CockroachDB node', async () => {
     const primary = primaryRegion(CONFIG).name
-    const pods = JSON.parse((await plane.kubectl(plane.cluster(primary).context, ['get', 'pods', '-n', ATLAS_NAMESPACE, '-l', 'job-name=cockroachdb-init', '-o', 'json'])).stdout).items as any[]
+    const pods = JSON.parse(
+      (
+        await plane.kubectl(plane.cluster(primary).context, [
+          'get',
+          'pods',
+          '-n',
+          ATLAS_NAMESPACE,
+          '-l',
+          'job-name=cockroachdb-init',
+          '-o',
+          'json',
+        ])
+      ).stdout,
+    ).items as any[]
     const jobPod = pods[0]
     expect(jobPod, 'the init Job ran a pod').to.exist
     expect(jobPod.status.phase).to.equal('Succeeded')

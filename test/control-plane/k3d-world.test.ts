@@ -1,3 +1,5 @@
+import type {AddressInfo} from 'node:net'
+
 // The k3d world's own code against the test control plane: its fault plans and their
 // undo (K3dWorld.injectFault, as blast-radius calls it), its health and convergence
 // check (K3dWorld.health / isConverged, with the kube contexts k3d-dc-REGION), `atlas
@@ -10,23 +12,31 @@
 // unpause -> SIGCONT. The plans have no kubectl step of their own: what is tested is
 // their effect, seen through the real API servers.
 import {expect} from 'chai'
-import {mkdtempSync, rmSync, writeFileSync, mkdirSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import http from 'node:http'
-import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
+
+import {primaryRegion} from '../../src/lib/config/regions.js'
 import {ATLAS_NAMESPACE} from '../../src/lib/gitops/topology.js'
 import {CockroachHealthProbe, cockroachTargets} from '../../src/lib/health/cockroach.js'
 import {isGroupAlive, isPortFree} from '../../src/lib/proc/index.js'
+import {CommandRunner} from '../../src/lib/tools/runner.js'
 import {K3dWorld} from '../../src/lib/world/k3d/index.js'
 import {k3dLayout, sqlJobNames, upSteps} from '../../src/lib/world/k3d/plan.js'
 import {renderK3d} from '../../src/lib/world/k3d/render.js'
-import {primaryRegion} from '../../src/lib/config/regions.js'
-import {CommandRunner} from '../../src/lib/tools/runner.js'
-import {parseJsonOutput, runAtlas} from '../helpers/cli.js'
-import {CONFIG, deployRegion, FakeCockroachNode, fakeNodeTls, getObject, podReady, until} from '../helpers/control-plane-world.js'
-import {controlPlaneOrSkip, type ControlPlane, type TestCluster} from '../helpers/control-plane.js'
 import {withEnv} from '../fixtures/k3d/stubs.js'
+import {parseJsonOutput, runAtlas} from '../helpers/cli.js'
+import {
+  CONFIG,
+  deployRegion,
+  FakeCockroachNode,
+  fakeNodeTls,
+  getObject,
+  podReady,
+  until,
+} from '../helpers/control-plane-world.js'
+import {type ControlPlane, controlPlaneOrSkip, type TestCluster} from '../helpers/control-plane.js'
 
 const DOCKER_BIN = path.join('test', 'fixtures', 'control-plane', 'docker-bin')
 const ORDER = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'] as const
@@ -49,47 +59,69 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
   }
 
   /** What Docker would do to a region's node container, done to its processes. */
-  async function dockerCall(argv: string[]): Promise<{exitCode: number; stdout?: string; stderr?: string}> {
+  async function dockerCall(argv: string[]): Promise<{exitCode: number; stderr?: string; stdout?: string}> {
     dockerCalls.push(argv)
     const [verb, ...rest] = argv
     const containers = rest.filter((a, i) => !a.startsWith('--') && rest[i - 1] !== '--signal')
     try {
       switch (verb) {
-        case 'kill':
+        case 'kill': {
           for (const name of containers) {
             const c = clusterOf(name)
             for (const component of ORDER) if (c.pids[component]) await c.signal(component, 'SIGKILL')
             paused.delete(name)
           }
+
           return {exitCode: 0, stdout: containers.join('\n') + '\n'}
-        case 'start':
-          for (const name of containers) {
-            const c = clusterOf(name)
-            for (const component of ORDER) if (!c.pids[component]) await c.restart(component)
+        }
+
+        case 'network': {
+          // the shared network's members, as `docker network inspect --format '{{json .Containers}}'` prints them
+          if (rest[0] === 'inspect') {
+            const members = Object.fromEntries(
+              plane.clusters.map((c, i) => [
+                `id${i}`,
+                {Name: `k3d-${c.name}-server-0`, IPv4Address: `127.0.0.${i + 2}/8`},
+              ]),
+            )
+            return {exitCode: 0, stdout: `${JSON.stringify(members)}\n`}
           }
-          return {exitCode: 0, stdout: containers.join('\n') + '\n'}
-        case 'pause':
+
+          return {exitCode: 64, stderr: `docker shim: not supported here: ${argv.join(' ')}\n`}
+        }
+
+        case 'pause': {
           for (const name of containers) {
             for (const component of ORDER) await clusterOf(name).signal(component, 'SIGSTOP')
             paused.add(name)
           }
+
           return {exitCode: 0}
-        case 'unpause':
+        }
+
+        case 'start': {
           for (const name of containers) {
-            if (!paused.has(name)) return {exitCode: 1, stderr: `Error response from daemon: Container ${name} is not paused\n`}
+            const c = clusterOf(name)
+            for (const component of ORDER) if (!c.pids[component]) await c.restart(component)
+          }
+
+          return {exitCode: 0, stdout: containers.join('\n') + '\n'}
+        }
+
+        case 'unpause': {
+          for (const name of containers) {
+            if (!paused.has(name))
+              return {exitCode: 1, stderr: `Error response from daemon: Container ${name} is not paused\n`}
             for (const component of ORDER) await clusterOf(name).signal(component, 'SIGCONT')
             paused.delete(name)
           }
+
           return {exitCode: 0}
-        case 'network':
-          // the shared network's members, as `docker network inspect --format '{{json .Containers}}'` prints them
-          if (rest[0] === 'inspect') {
-            const members = Object.fromEntries(plane.clusters.map((c, i) => [`id${i}`, {Name: `k3d-${c.name}-server-0`, IPv4Address: `127.0.0.${i + 2}/8`}]))
-            return {exitCode: 0, stdout: `${JSON.stringify(members)}\n`}
-          }
+        }
+
+        default: {
           return {exitCode: 64, stderr: `docker shim: not supported here: ${argv.join(' ')}\n`}
-        default:
-          return {exitCode: 64, stderr: `docker shim: not supported here: ${argv.join(' ')}\n`}
+        }
       }
     } catch (error) {
       return {exitCode: 1, stderr: `${(error as Error).message}\n`}
@@ -108,8 +140,13 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
     this.timeout(600_000)
     for (const region of ['us', 'eu', 'witness']) await deployRegion(plane, region)
     for (const c of plane.clusters) {
-      await until(`${c.region}: cockroachdb-0 Ready`, async () => podReady(await getObject(plane, c.region, ['pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE])), 180_000)
+      await until(
+        `${c.region}: cockroachdb-0 Ready`,
+        async () => podReady(await getObject(plane, c.region, ['pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE])),
+        180_000,
+      )
     }
+
     dockerCalls = []
     docker = http.createServer((req, res) => {
       const chunks: Buffer[] = []
@@ -140,7 +177,7 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
     if (baseDir) rmSync(baseDir, {recursive: true, force: true})
   })
 
-  it('kill: the region\'s processes die, the region is unreachable; undo starts them and its pods are back', async () => {
+  it("kill: the region's processes die, the region is unreachable; undo starts them and its pods are back", async () => {
     const eu = plane.cluster('eu')
     const podBefore = await getObject(plane, 'eu', ['pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE])
     const pidsBefore = Object.values(eu.pids) as number[]
@@ -160,14 +197,27 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
       expect(dockerCalls.slice(callsBeforeUndo)).to.deep.include(['start', 'k3d-dc-eu-server-0'])
       // the restarted container may have a new address: every cluster's CoreDNS hosts are rewritten from the network
       for (const c of plane.clusters) {
-        const hosts = (await getObject(plane, c.region, ['configmap', 'coredns-custom', '-n', 'kube-system'])).data as Record<string, string>
-        expect(Object.values(hosts).join('\n'), `coredns-custom of ${c.name}`).to.match(/127\.0\.0\.\d+ k3d-dc-eu-server-0/)
+        const hosts = (await getObject(plane, c.region, ['configmap', 'coredns-custom', '-n', 'kube-system']))
+          .data as Record<string, string>
+        expect(Object.values(hosts).join('\n'), `coredns-custom of ${c.name}`).to.match(
+          /127\.0\.0\.\d+ k3d-dc-eu-server-0/,
+        )
       }
-      await plane.kubectl(eu.context, ['wait', '--for=condition=Ready', `node/${eu.nodeName}`, '--timeout=60s'], {timeoutMs: 70_000})
-      const back = await until('eu reachable and alive again', async () => {
-        const s = await probe.sample()
-        return s.health.unreachableRegions.length === 0 && s.health.groups[0].members.every((m) => m.alive) ? s : undefined
-      }, 60_000, 500)
+
+      await plane.kubectl(eu.context, ['wait', '--for=condition=Ready', `node/${eu.nodeName}`, '--timeout=60s'], {
+        timeoutMs: 70_000,
+      })
+      const back = await until(
+        'eu reachable and alive again',
+        async () => {
+          const s = await probe.sample()
+          return s.health.unreachableRegions.length === 0 && s.health.groups[0].members.every((m) => m.alive)
+            ? s
+            : undefined
+        },
+        60_000,
+        500,
+      )
       expect(back.health.quorumHeld).to.equal(true)
       // the same pod: its state outlived the processes, as a k3s node's datastore does
       const podAfter = await getObject(plane, 'eu', ['pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE])
@@ -197,7 +247,12 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
       const again = await world.injectFault('witness', 'stop')
       await dockerCall(['unpause', 'k3d-dc-witness-server-0'])
       await again.undo()
-      await until('witness reachable again', async () => (await probe.sample()).health.unreachableRegions.length === 0, 30_000, 250)
+      await until(
+        'witness reachable again',
+        async () => (await probe.sample()).health.unreachableRegions.length === 0,
+        30_000,
+        250,
+      )
     } finally {
       await probe.stop()
     }
@@ -217,16 +272,18 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
     } finally {
       await us.restart('kube-apiserver')
     }
+
     expect(K3dWorld.isConverged(await world.health())).to.equal(true)
   })
 
-  it('runs the up plan\'s kubectl steps for real: CockroachDB rollout in every region, the SQL Jobs (twice: a re-run replaces them)', async () => {
+  it("runs the up plan's kubectl steps for real: CockroachDB rollout in every region, the SQL Jobs (twice: a re-run replaces them)", async () => {
     const layout = k3dLayout(baseDir)
     const rendered = await renderK3d(CONFIG, layout, 'http://127.0.0.1:4566', 'test-only-password')
     for (const file of [layout.schemaJobFile, layout.multiRegionJobFile]) {
       mkdirSync(path.dirname(file), {recursive: true})
       writeFileSync(file, rendered.files.get(file)!)
     }
+
     const steps = upSteps({config: CONFIG, layout, endpoint: 'http://127.0.0.1:4566', renderedFiles: []})
     const wanted = ['cockroachdb-ready', 'ledger-schema', 'multi-region']
     const chosen = steps.filter((s) => wanted.includes(s.id))
@@ -236,15 +293,24 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
       for (const step of chosen) {
         for (const command of step.commands) {
           expect(command.tool, step.id).to.equal('kubectl')
-          const result = await runner.run(plane.kubectlPath, command.args, {env: {KUBECONFIG: plane.kubeconfig}, reject: false, timeoutMs: 120_000})
-          expect(result.exitCode, `round ${round}, ${step.id}: kubectl ${command.args.join(' ')}\n${result.stderr}`).to.equal(0)
+          const result = await runner.run(plane.kubectlPath, command.args, {
+            env: {KUBECONFIG: plane.kubeconfig},
+            reject: false,
+            timeoutMs: 120_000,
+          })
+          expect(
+            result.exitCode,
+            `round ${round}, ${step.id}: kubectl ${command.args.join(' ')}\n${result.stderr}`,
+          ).to.equal(0)
           // as the pipeline does: the uid read from the live Job goes into the Secret's ownerReference
           await command.after?.(result)
           if (command.args.includes('patch') && command.args.includes('secret')) {
             const name = command.args[command.args.indexOf('secret') + 1]
             const job = await getObject(plane, primaryRegion(CONFIG).name, ['job', name, '-n', ATLAS_NAMESPACE])
             const secret = await getObject(plane, primaryRegion(CONFIG).name, ['secret', name, '-n', ATLAS_NAMESPACE])
-            expect(secret.metadata.ownerReferences, name).to.deep.equal([{apiVersion: 'batch/v1', kind: 'Job', name, uid: job.metadata.uid, blockOwnerDeletion: true}])
+            expect(secret.metadata.ownerReferences, name).to.deep.equal([
+              {apiVersion: 'batch/v1', kind: 'Job', name, uid: job.metadata.uid, blockOwnerDeletion: true},
+            ])
             // the Job waited, suspended, for its Secret to be owned: no pod yet
             expect(job.spec.suspend, name).to.equal(true)
             expect(job.status.active ?? 0, name).to.equal(0)
@@ -252,43 +318,74 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
         }
       }
     }
+
     // the Jobs ran in the primary region, under Pod Security restricted, and completed
     for (const job of Object.values(sqlJobNames(CONFIG))) {
       const live = await getObject(plane, primaryRegion(CONFIG).name, ['job', job, '-n', ATLAS_NAMESPACE])
       expect(live.status.succeeded, job).to.equal(1)
     }
+
     // the scripts (one sets the atlas user's password) are gone once their Jobs completed
     for (const job of Object.values(sqlJobNames(CONFIG))) {
-      expect(await getObject(plane, primaryRegion(CONFIG).name, ['secret', job, '-n', ATLAS_NAMESPACE]), `secret/${job}`).to.equal(undefined)
+      expect(
+        await getObject(plane, primaryRegion(CONFIG).name, ['secret', job, '-n', ATLAS_NAMESPACE]),
+        `secret/${job}`,
+      ).to.equal(undefined)
     }
+
     // and a Secret whose Job goes away without completing goes with it (garbage collector, ownerReference)
-    const [schema] = chosen.filter((s) => s.id === 'ledger-schema')
+    const schema = chosen.find((s) => s.id === 'ledger-schema')
     const untilOwned = schema.commands.findIndex((c) => c.args.includes('patch') && c.args.includes('secret'))
     for (const command of schema.commands.slice(0, untilOwned + 1)) {
-      const result = await runner.run(plane.kubectlPath, command.args, {env: {KUBECONFIG: plane.kubeconfig}, reject: false, timeoutMs: 120_000})
+      const result = await runner.run(plane.kubectlPath, command.args, {
+        env: {KUBECONFIG: plane.kubeconfig},
+        reject: false,
+        timeoutMs: 120_000,
+      })
       expect(result.exitCode, `kubectl ${command.args.join(' ')}\n${result.stderr}`).to.equal(0)
       await command.after?.(result)
     }
+
     const name = sqlJobNames(CONFIG).schema
     const primary = primaryRegion(CONFIG).name
     expect(await getObject(plane, primary, ['secret', name, '-n', ATLAS_NAMESPACE])).to.exist
-    await plane.kubectl(plane.cluster(primary).context, ['delete', 'job', name, '-n', ATLAS_NAMESPACE, '--cascade=background', '--wait=false'])
-    await until(`secret/${name} removed with its Job`, async () => (await getObject(plane, primary, ['secret', name, '-n', ATLAS_NAMESPACE])) === undefined, 60_000)
+    await plane.kubectl(plane.cluster(primary).context, [
+      'delete',
+      'job',
+      name,
+      '-n',
+      ATLAS_NAMESPACE,
+      '--cascade=background',
+      '--wait=false',
+    ])
+    await until(
+      `secret/${name} removed with its Job`,
+      async () => (await getObject(plane, primary, ['secret', name, '-n', ATLAS_NAMESPACE])) === undefined,
+      60_000,
+    )
   })
 
-  it('runs the k3d restore plan\'s kubectl steps for real: its restore and drop Jobs are admitted under restricted, run, and leave no Secret; the restore Job runs once', async () => {
-    const {restoreK3d, restoreStatements, dropStatements, restoreJobManifests} = await import('../../src/lib/backup/k3d.js')
+  it("runs the k3d restore plan's kubectl steps for real: its restore and drop Jobs are admitted under restricted, run, and leave no Secret; the restore Job runs once", async () => {
+    const {restoreK3d, restoreStatements, dropStatements, restoreJobManifests} =
+      await import('../../src/lib/backup/k3d.js')
     const {cockroachImage} = await import('../../src/lib/world/k3d/sql-job.js')
     const config = {...CONFIG, backup: {...CONFIG.backup, schedule: '6h'}}
     const restoreWorld = new K3dWorld(config, {baseDir})
     const plan = await restoreK3d(restoreWorld, {dryRun: true, now: new Date('2026-11-30T04:30:15Z')})
     // the Job files the render step writes in a real run (a dry run writes nothing), with the same scripts
-    const [restoreFile, dropFile] = plan.steps.find((s) => s.id === 'render')!.files!.map((f) => f.replace('<base>', restoreWorld.layout.baseDir))
+    const [restoreFile, dropFile] = plan.steps
+      .find((s) => s.id === 'render')!
+      .files!.map((f) => f.replace('<base>', restoreWorld.layout.baseDir))
     const image = await cockroachImage()
     mkdirSync(path.dirname(restoreFile), {recursive: true})
     const manifests = restoreJobManifests({
       names: {restore: 'atlas-restore', drop: 'atlas-restore-drop'},
-      restoreSql: restoreStatements({collection: 's3://b/p', database: 'ledger', scratch: plan.scratchDatabase, verifyUser: 'atlas_verify'}),
+      restoreSql: restoreStatements({
+        collection: 's3://b/p',
+        database: 'ledger',
+        scratch: plan.scratchDatabase,
+        verifyUser: 'atlas_verify',
+      }),
       dropSql: dropStatements(plan.scratchDatabase),
       image,
     })
@@ -303,17 +400,27 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
         expect(tool, step.id).to.equal('kubectl')
         // kwok's simulated pods have no container output to read back
         if (args.includes('logs')) continue
-        const resolved = args.map((a) => a.replace('<base>', restoreWorld.layout.baseDir).replace(/<uid of job\/[^>]+>/, uid))
-        const result = await runner.run(plane.kubectlPath, resolved, {env: {KUBECONFIG: plane.kubeconfig}, reject: false, timeoutMs: 120_000})
+        const resolved = args.map((a) =>
+          a.replace('<base>', restoreWorld.layout.baseDir).replace(/<uid of job\/[^>]+>/, uid),
+        )
+        const result = await runner.run(plane.kubectlPath, resolved, {
+          env: {KUBECONFIG: plane.kubeconfig},
+          reject: false,
+          timeoutMs: 120_000,
+        })
         expect(result.exitCode, `${step.id}: kubectl ${resolved.join(' ')}\n${result.stderr}`).to.equal(0)
         if (args.some((a) => a.includes('jsonpath={.metadata.uid}'))) uid = result.stdout.trim()
       }
     }
+
     for (const job of ['atlas-restore', 'atlas-restore-drop']) {
       const live = await getObject(plane, primary, ['job', job, '-n', ATLAS_NAMESPACE])
       expect(live.status.succeeded, job).to.equal(1)
-      expect(await getObject(plane, primary, ['secret', job, '-n', ATLAS_NAMESPACE]), `secret/${job}`).to.equal(undefined)
+      expect(await getObject(plane, primary, ['secret', job, '-n', ATLAS_NAMESPACE]), `secret/${job}`).to.equal(
+        undefined,
+      )
     }
+
     // the restore runs once (a second RESTORE into the same name would fail and hide the first error)
     const restoreJob = await getObject(plane, primary, ['job', 'atlas-restore', '-n', ATLAS_NAMESPACE])
     expect(restoreJob.spec.backoffLimit).to.equal(0)
@@ -321,7 +428,11 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
   })
 
   it('atlas status --driver k3d --json: not up before `up` finished (exit 3), up with its regions after', async () => {
-    const env = {PATH: process.env.PATH, KUBECONFIG: plane.kubeconfig, ATLAS_TEST_DOCKER_URL: process.env.ATLAS_TEST_DOCKER_URL}
+    const env = {
+      PATH: process.env.PATH,
+      KUBECONFIG: plane.kubeconfig,
+      ATLAS_TEST_DOCKER_URL: process.env.ATLAS_TEST_DOCKER_URL,
+    }
     const before = await runAtlas(['status', '--driver', 'k3d', '--json', '--base-dir', baseDir], {env})
     expect(before.exitCode).to.equal(3)
     expect(parseJsonOutput<{up: boolean}>(before).up).to.equal(false)
@@ -331,7 +442,12 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
     writeFileSync(layout.stateFile, JSON.stringify({version: 1, completed: {'ledger-synced': {fingerprint: 'test'}}}))
     const after = await runAtlas(['status', '--driver', 'k3d', '--json', '--base-dir', baseDir], {env})
     expect(after.exitCode, after.stderr).to.equal(0)
-    const status = parseJsonOutput<{driver: string; up: boolean; regions: Array<{region: string}>; health: {groups: Array<{members: Array<{region: string}>}>} | null}>(after)
+    const status = parseJsonOutput<{
+      driver: string
+      health: null | {groups: Array<{members: Array<{region: string}>}>}
+      regions: Array<{region: string}>
+      up: boolean
+    }>(after)
     expect(status.driver).to.equal('k3d')
     expect(status.up).to.equal(true)
     expect(status.regions.map((r) => r.region)).to.deep.equal(['us', 'eu', 'witness'])
@@ -342,14 +458,29 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
   it('blast-radius refuses to break us + eu (quorum would be lost) before touching anything', async () => {
     const calls = dockerCalls.length
     // the processes running now (whatever earlier tests left) must all still run afterwards
-    const pids = plane.clusters.flatMap((c) => Object.entries(c.pids).map(([component, pid]) => ({name: `${c.name}/${component}`, pid: pid as number}))).filter((p) => isGroupAlive(p.pid))
-    const dead = plane.clusters.flatMap((c) => Object.entries(c.pids).filter(([, pid]) => !isGroupAlive(pid as number)).map(([component]) => `${c.name}/${component}`))
+    const pids = plane.clusters
+      .flatMap((c) =>
+        Object.entries(c.pids).map(([component, pid]) => ({name: `${c.name}/${component}`, pid: pid as number})),
+      )
+      .filter((p) => isGroupAlive(p.pid))
+    const dead = plane.clusters.flatMap((c) =>
+      Object.entries(c.pids)
+        .filter(([, pid]) => !isGroupAlive(pid as number))
+        .map(([component]) => `${c.name}/${component}`),
+    )
     if (dead.length > 0) console.log(`      (not running before the refusal: ${dead.join(', ')})`)
     const rv = await getObject(plane, 'us', ['pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE])
-    const env = {PATH: process.env.PATH, KUBECONFIG: plane.kubeconfig, ATLAS_TEST_DOCKER_URL: process.env.ATLAS_TEST_DOCKER_URL}
-    const result = await runAtlas(['blast-radius', '--driver', 'k3d', '--region', 'us', '--region', 'eu', '--json', '--base-dir', baseDir], {env})
+    const env = {
+      PATH: process.env.PATH,
+      KUBECONFIG: plane.kubeconfig,
+      ATLAS_TEST_DOCKER_URL: process.env.ATLAS_TEST_DOCKER_URL,
+    }
+    const result = await runAtlas(
+      ['blast-radius', '--driver', 'k3d', '--region', 'us', '--region', 'eu', '--json', '--base-dir', baseDir],
+      {env},
+    )
     expect(result.exitCode).to.equal(3)
-    const error = parseJsonOutput<{error: {code: string; message: string}}>(result).error
+    const {error} = parseJsonOutput<{error: {code: string; message: string}}>(result)
     expect(error.code).to.equal('FAULT_REFUSED')
     expect(error.message).to.match(/leaves 1 of 3 voting regions; a Raft majority needs 2 of 3: quorum would be lost/)
     // nothing was done to any region

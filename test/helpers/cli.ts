@@ -6,15 +6,18 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 
 export interface CliResult {
   exitCode: number
-  stdout: string
   stderr: string
+  stdout: string
 }
 
 /**
  * Runs the built CLI (bin/run.js; `npm test` builds first) as a user would, in a
  * child process, and returns its exit code and output. Never throws on non-zero.
  */
-export async function runAtlas(args: string[], options: {cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number; input?: string} = {}): Promise<CliResult> {
+export async function runAtlas(
+  args: string[],
+  options: {cwd?: string; env?: Record<string, string | undefined>; input?: string; timeoutMs?: number} = {},
+): Promise<CliResult> {
   const result = await execa(process.execPath, [path.join(REPO_ROOT, 'bin', 'run.js'), ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     env: {...options.env, NO_COLOR: '1'},
@@ -32,6 +35,8 @@ export function parseJsonOutput<T = unknown>(result: CliResult): T {
   try {
     return JSON.parse(result.stdout) as T
   } catch {
-    throw new Error(`stdout is not one JSON document (exit ${result.exitCode}):\n${result.stdout}\n--- stderr ---\n${result.stderr}`)
+    throw new Error(
+      `stdout is not one JSON document (exit ${result.exitCode}):\n${result.stdout}\n--- stderr ---\n${result.stderr}`,
+    )
   }
 }

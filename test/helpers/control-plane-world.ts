@@ -4,40 +4,45 @@
  * template, per region), applied server-side into each region's cluster.
  */
 import {mkdtempSync, rmSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 import https from 'node:https'
 import os from 'node:os'
 import path from 'node:path'
-import {readFileSync} from 'node:fs'
-import {parse as parseYaml, parseAllDocuments} from 'yaml'
+import {parseAllDocuments, parse as parseYaml} from 'yaml'
+
+import type {ControlPlane} from './control-plane.js'
+
 import {DEFAULT_CONFIG, parseConfigObject} from '../../src/lib/config/index.js'
 import {DEFAULT_RENDER_INPUTS, renderWorld, writeRendered} from '../../src/lib/gitops/index.js'
 import {ATLAS_NAMESPACE} from '../../src/lib/gitops/topology.js'
 import {PACKAGE_ROOT} from '../../src/lib/paths.js'
-import {sleep} from '../../src/lib/wait.js'
 import {CommandRunner} from '../../src/lib/tools/runner.js'
-import type {ControlPlane} from './control-plane.js'
+import {sleep} from '../../src/lib/wait.js'
 
 export const CONFIG = parseConfigObject(DEFAULT_CONFIG)
 export const FIELD_MANAGER = 'atlas'
 
-let rendered: {dir: string; files: string[]} | undefined
+let rendered: undefined | {dir: string; files: string[]}
 
 /** `atlas render` of the default config into a temp dir (once per run; removed at exit). */
 export async function renderedWorld(): Promise<{dir: string; files: string[]}> {
   if (rendered) return rendered
   const dir = mkdtempSync(path.join(os.tmpdir(), 'atlas-test-rendered-'))
   process.once('exit', () => rmSync(dir, {recursive: true, force: true}))
-  const files = await renderWorld(CONFIG, {...DEFAULT_RENDER_INPUTS, git: {...DEFAULT_RENDER_INPUTS.git, renderedPath: 'deploy'}})
+  const files = await renderWorld(CONFIG, {
+    ...DEFAULT_RENDER_INPUTS,
+    git: {...DEFAULT_RENDER_INPUTS.git, renderedPath: 'deploy'},
+  })
   const written = await writeRendered(files, dir)
   rendered = {dir, files: written.map((f) => f.path)}
   return rendered
 }
 
 export interface KubeObject {
+  [key: string]: unknown
   apiVersion: string
   kind: string
-  metadata: {name: string; namespace?: string; labels?: Record<string, string>}
-  [key: string]: unknown
+  metadata: {labels?: Record<string, string>; name: string; namespace?: string}
 }
 
 /** helm template of a chart with one region's rendered values, as Argo CD renders it. */
@@ -45,7 +50,15 @@ export async function templateChart(chart: 'cockroachdb' | 'ledger', region: str
   const {dir} = await renderedWorld()
   const result = await new CommandRunner().run(
     'helm',
-    ['template', chart, path.join(PACKAGE_ROOT, 'charts', chart), '--namespace', ATLAS_NAMESPACE, '-f', path.join(dir, 'values', chart, `${region}.yaml`)],
+    [
+      'template',
+      chart,
+      path.join(PACKAGE_ROOT, 'charts', chart),
+      '--namespace',
+      ATLAS_NAMESPACE,
+      '-f',
+      path.join(dir, 'values', chart, `${region}.yaml`),
+    ],
     {timeoutMs: 60_000},
   )
   return parseAllDocuments(result.stdout)
@@ -55,7 +68,7 @@ export async function templateChart(chart: 'cockroachdb' | 'ledger', region: str
 
 /** The charts each region runs: CockroachDB everywhere, the ledger in the data regions. */
 export function chartsOf(region: string): Array<'cockroachdb' | 'ledger'> {
-  const role = CONFIG.regions.find((r) => r.name === region)!.role
+  const {role} = CONFIG.regions.find((r) => r.name === region)!
   return role === 'witness' ? ['cockroachdb'] : ['cockroachdb', 'ledger']
 }
 
@@ -64,10 +77,16 @@ export function chartsOf(region: string): Array<'cockroachdb' | 'ledger'> {
  * applies it with its `cluster_secrets_namespace_labels` (Pod Security `restricted`).
  */
 export function atlasNamespace(): KubeObject {
-  const defaults = parseYaml(readFileSync(path.join(PACKAGE_ROOT, 'ansible', 'roles', 'cluster_secrets', 'defaults', 'main.yml'), 'utf8')) as {
+  const defaults = parseYaml(
+    readFileSync(path.join(PACKAGE_ROOT, 'ansible', 'roles', 'cluster_secrets', 'defaults', 'main.yml'), 'utf8'),
+  ) as {
     cluster_secrets_namespace_labels: Record<string, string>
   }
-  return {apiVersion: 'v1', kind: 'Namespace', metadata: {name: ATLAS_NAMESPACE, labels: defaults.cluster_secrets_namespace_labels}}
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {name: ATLAS_NAMESPACE, labels: defaults.cluster_secrets_namespace_labels},
+  }
 }
 
 export interface Applied {
@@ -81,14 +100,31 @@ export interface Applied {
  * Server-side apply of objects into a region's cluster; objects without a namespace
  * go to `namespace` (the Argo CD Application's destination namespace: atlas).
  */
-export async function applyObjects(plane: ControlPlane, region: string, objects: KubeObject[], options: {fieldManager?: string; namespace?: string} = {}): Promise<Applied> {
+export async function applyObjects(
+  plane: ControlPlane,
+  region: string,
+  objects: KubeObject[],
+  options: {fieldManager?: string; namespace?: string} = {},
+): Promise<Applied> {
   const {context} = plane.cluster(region)
   const list = {apiVersion: 'v1', kind: 'List', items: objects}
   const ns = options.namespace ? ['--namespace', options.namespace] : []
-  const result = await plane.kubectl(context, [...ns, 'apply', '--server-side', `--field-manager=${options.fieldManager ?? FIELD_MANAGER}`, '--force-conflicts', '-f', '-'], {
-    input: JSON.stringify(list),
-  })
-  const warnings = result.stderr.split('\n').filter((l) => /^Warning:/.test(l))
+  const result = await plane.kubectl(
+    context,
+    [
+      ...ns,
+      'apply',
+      '--server-side',
+      `--field-manager=${options.fieldManager ?? FIELD_MANAGER}`,
+      '--force-conflicts',
+      '-f',
+      '-',
+    ],
+    {
+      input: JSON.stringify(list),
+    },
+  )
+  const warnings = result.stderr.split('\n').filter((l) => l.startsWith('Warning:'))
   return {objects, stdout: result.stdout, warnings}
 }
 
@@ -107,6 +143,7 @@ export function deployRegion(plane: ControlPlane, region: string): Promise<Appli
     p.catch(() => deployed.delete(region))
     deployed.set(region, p)
   }
+
   return p
 }
 
@@ -117,10 +154,16 @@ export async function getObject<T = any>(plane: ControlPlane, region: string, ar
     if (/NotFound|not found/.test(result.stderr)) return undefined
     throw new Error(`kubectl get ${args.join(' ')}: ${result.stderr.trim()}`)
   }
+
   return JSON.parse(result.stdout) as T
 }
 
-export async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+export async function until<T>(
+  what: string,
+  check: () => false | Promise<false | T | undefined> | T | undefined,
+  timeoutMs = 60_000,
+  everyMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let last: unknown
   for (;;) {
@@ -130,13 +173,18 @@ export async function until<T>(what: string, check: () => Promise<T | undefined 
     } catch (error) {
       last = error
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for: ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`)
+
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs / 1000} s waiting for: ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`,
+      )
     await sleep(everyMs)
   }
 }
 
 export const podReady = (pod: any): boolean =>
-  pod?.status?.phase === 'Running' && (pod.status.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
+  pod?.status?.phase === 'Running' &&
+  (pod.status.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
 
 /**
  * What a CockroachDB node answers on its HTTP port, for the API server's pod proxy:
@@ -145,13 +193,17 @@ export const podReady = (pod: any): boolean =>
  * server does not verify the certificates of pods it proxies to.
  */
 export class FakeCockroachNode {
-  ready = true
-  vars: string
-  requests: string[] = []
-  private server?: https.Server
   port = 0
+  ready = true
+  requests: string[] = []
+  vars: string
+  private server?: https.Server
 
-  constructor(readonly host: string, varsFixture: string, private readonly tls: {cert: Buffer; key: Buffer}) {
+  constructor(
+    readonly host: string,
+    varsFixture: string,
+    private readonly tls: {cert: Buffer; key: Buffer},
+  ) {
     this.vars = FakeCockroachNode.fixture(varsFixture)
   }
 

@@ -28,13 +28,14 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {promisify} from 'node:util'
+
 import {DEFAULT_CONFIG, parseConfigObject} from '../../src/lib/config/index.js'
 import {k3dTopology} from '../../src/lib/gitops/topology.js'
 import {PACKAGE_ROOT} from '../../src/lib/paths.js'
 import {isGroupAlive, killProcessGroup, stopProcessGroup, waitForExit} from '../../src/lib/proc/index.js'
-import {sleep} from '../../src/lib/wait.js'
 import {findExecutable} from '../../src/lib/tools/discovery.js'
 import {CommandRunner} from '../../src/lib/tools/runner.js'
+import {sleep} from '../../src/lib/wait.js'
 import {trackProcessGroup, untrackProcessGroup} from './postgres.js'
 
 const run = promisify(execFile)
@@ -48,51 +49,55 @@ const OWNER_FILE = 'owner.json'
 const PORTS_PER_CLUSTER = 6
 
 export interface Binaries {
+  etcd: string
   k8s: string
   kwok: string
-  etcd: string
 }
 
 type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok'
 const COMPONENTS: Component[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok']
 
 export interface TestCluster {
-  /** region name: us, eu, witness */
-  region: string
-  /** k3d cluster name: dc-us */
-  name: string
+  apiPort: number
   /** kube context: k3d-dc-us */
   context: string
+  dir: string
+  /** k3d cluster name: dc-us */
+  name: string
   /** the simulated node: k3d-dc-us-server-0 */
   nodeName: string
-  apiPort: number
-  server: string
-  dir: string
   /** PID (= process group) of each running component */
   pids: Partial<Record<Component, number>>
-  /** SIGKILL (default) or SIGSTOP one component; SIGCONT resumes a stopped one */
-  signal(component: Component, signal: NodeJS.Signals): Promise<void>
+  /** region name: us, eu, witness */
+  region: string
   /** starts a component that was killed, with the same flags, and waits until it serves */
   restart(component: Component): Promise<void>
+  server: string
+  /** SIGKILL (default) or SIGSTOP one component; SIGCONT resumes a stopped one */
+  signal(component: Component, signal: NodeJS.Signals): Promise<void>
 }
 
 export interface ControlPlane {
-  clusters: TestCluster[]
+  binaries: Binaries
   cluster(region: string): TestCluster
+  clusters: TestCluster[]
   /** one kubeconfig with the contexts k3d-dc-us, k3d-dc-eu, k3d-dc-witness (admin client certificates) */
   kubeconfig: string
+  /** kubectl with the kubeconfig; rejects on a non-zero exit unless reject is false */
+  kubectl(
+    context: string,
+    args: string[],
+    options?: {input?: string; reject?: boolean; timeoutMs?: number},
+  ): Promise<{exitCode: number; stderr: string; stdout: string}>
+  /** the kubectl the tests use (scripts/setup.sh's, in .tools/bin, before any on PATH) */
+  kubectlPath: string
+  /** resident memory of every control-plane process, in MiB */
+  memoryMiB(): Promise<{byComponent: Record<string, number>; total: number}>
   /** this host's address: every pod's IP */
   podAddress: string
-  binaries: Binaries
   root: string
   /** seconds from the first process started to every node Ready */
   startSeconds: number
-  /** resident memory of every control-plane process, in MiB */
-  memoryMiB(): Promise<{total: number; byComponent: Record<string, number>}>
-  /** the kubectl the tests use (scripts/setup.sh's, in .tools/bin, before any on PATH) */
-  kubectlPath: string
-  /** kubectl with the kubeconfig; rejects on a non-zero exit unless reject is false */
-  kubectl(context: string, args: string[], options?: {input?: string; reject?: boolean; timeoutMs?: number}): Promise<{exitCode: number; stdout: string; stderr: string}>
   stop(): Promise<void>
 }
 
@@ -104,6 +109,7 @@ export async function controlPlaneUnavailable(): Promise<string | undefined> {
   } catch {
     return 'Go is not installed: the control-plane binaries are built from source (scripts/control-plane-binaries.sh)'
   }
+
   if (!hostAddress()) return 'this host has no non-loopback IPv4 address for the simulated pods'
   return undefined
 }
@@ -115,6 +121,7 @@ export async function controlPlaneOrSkip(ctx: Mocha.Context): Promise<ControlPla
     if (process.env.CI) throw new Error(why)
     ctx.skip()
   }
+
   // a cold Go cache builds the binaries first (tens of minutes on two cores)
   ctx.timeout(70 * 60_000)
   return startControlPlane()
@@ -126,7 +133,12 @@ let binariesPromise: Promise<Binaries> | undefined
 export function controlPlaneBinaries(): Promise<Binaries> {
   binariesPromise ??= (async () => {
     const {stdout} = await run('bash', [CONTROL_PLANE_SCRIPT], {maxBuffer: 64 * 1024 * 1024, timeout: 60 * 60_000})
-    const vars = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]))
+    const vars = Object.fromEntries(
+      stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split('=', 2) as [string, string]),
+    )
     return {k8s: vars.K8S_BIN, kwok: vars.KWOK_BIN, etcd: vars.ETCD_BIN}
   })()
   return binariesPromise
@@ -143,8 +155,10 @@ export async function kubectlPath(): Promise<string> {
 /** The first non-internal IPv4 address of this host. */
 export function hostAddress(): string | undefined {
   for (const addresses of Object.values(os.networkInterfaces())) {
-    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal && !a.address.startsWith('169.254.')) return a.address
+    for (const a of addresses ?? [])
+      if (a.family === 'IPv4' && !a.internal && !a.address.startsWith('169.254.')) return a.address
   }
+
   return undefined
 }
 
@@ -163,6 +177,7 @@ export async function freePortBlock(count: number): Promise<number> {
     for (let p = base; p < base + count && ok; p++) ok = await canBind(p)
     if (ok) return base
   }
+
   throw new Error(`no block of ${count} free ports found`)
 }
 
@@ -182,7 +197,7 @@ if (typeof after === 'function') {
   after(async function () {
     this.timeout(60_000)
     if (!instance) return
-    const plane = await instance.catch(() => undefined)
+    const plane = await instance.catch(() => {})
     instance = undefined
     await plane?.stop()
   })
@@ -209,6 +224,7 @@ function reapStaleRuns(): void {
     } catch {
       continue
     }
+
     if (isGroupAlive(record.owner) || existsSync(`/proc/${record.owner}`)) continue
     for (const pid of record.pids) {
       const cmdline = (() => {
@@ -220,6 +236,7 @@ function reapStaleRuns(): void {
       })()
       if (cmdline.includes(root)) killProcessGroup(pid, 'SIGKILL')
     }
+
     rmSync(root, {recursive: true, force: true})
   }
 }
@@ -253,57 +270,97 @@ async function launch(): Promise<ControlPlane> {
     const serviceIp = firstServiceIp(r.serviceCidr)
     const args: Record<Component, string[]> = {
       etcd: [
-        '--name', r.cluster, '--data-dir', path.join(dir, 'etcd'),
-        '--listen-client-urls', `http://${HOST}:${etcdClient}`, '--advertise-client-urls', `http://${HOST}:${etcdClient}`,
-        '--listen-peer-urls', `http://${HOST}:${etcdPeer}`, '--initial-advertise-peer-urls', `http://${HOST}:${etcdPeer}`,
-        '--initial-cluster', `${r.cluster}=http://${HOST}:${etcdPeer}`,
+        '--name',
+        r.cluster,
+        '--data-dir',
+        path.join(dir, 'etcd'),
+        '--listen-client-urls',
+        `http://${HOST}:${etcdClient}`,
+        '--advertise-client-urls',
+        `http://${HOST}:${etcdClient}`,
+        '--listen-peer-urls',
+        `http://${HOST}:${etcdPeer}`,
+        '--initial-advertise-peer-urls',
+        `http://${HOST}:${etcdPeer}`,
+        '--initial-cluster',
+        `${r.cluster}=http://${HOST}:${etcdPeer}`,
         // test data: fsync buys nothing here and costs the shared disk
-        '--unsafe-no-fsync', '--log-level', 'warn', '--quota-backend-bytes', String(512 * 1024 * 1024),
+        '--unsafe-no-fsync',
+        '--log-level',
+        'warn',
+        '--quota-backend-bytes',
+        String(512 * 1024 * 1024),
       ],
       'kube-apiserver': [
         `--etcd-servers=http://${HOST}:${etcdClient}`,
-        `--bind-address=${HOST}`, `--advertise-address=${HOST}`, `--secure-port=${apiPort}`,
-        `--tls-cert-file=${cert('apiserver')}`, `--tls-private-key-file=${key('apiserver')}`,
+        `--bind-address=${HOST}`,
+        `--advertise-address=${HOST}`,
+        `--secure-port=${apiPort}`,
+        `--tls-cert-file=${cert('apiserver')}`,
+        `--tls-private-key-file=${key('apiserver')}`,
         `--client-ca-file=${cert('ca')}`,
         '--authorization-mode=Node,RBAC',
         '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-        `--service-account-key-file=${cert('sa')}`, `--service-account-signing-key-file=${key('sa')}`,
+        `--service-account-key-file=${cert('sa')}`,
+        `--service-account-signing-key-file=${key('sa')}`,
         `--service-cluster-ip-range=${r.serviceCidr}`,
         '--allow-privileged=true',
         '--enable-admission-plugins=NodeRestriction',
-        '--profiling=false', '--v=1',
+        '--profiling=false',
+        '--v=1',
       ],
       'kube-controller-manager': [
         `--kubeconfig=${kubeconfigOf('controller-manager')}`,
-        `--authentication-kubeconfig=${kubeconfigOf('controller-manager')}`, `--authorization-kubeconfig=${kubeconfigOf('controller-manager')}`,
-        `--bind-address=${HOST}`, `--secure-port=${cmPort}`,
-        `--service-account-private-key-file=${key('sa')}`, `--root-ca-file=${cert('ca')}`,
+        `--authentication-kubeconfig=${kubeconfigOf('controller-manager')}`,
+        `--authorization-kubeconfig=${kubeconfigOf('controller-manager')}`,
+        `--bind-address=${HOST}`,
+        `--secure-port=${cmPort}`,
+        `--service-account-private-key-file=${key('sa')}`,
+        `--root-ca-file=${cert('ca')}`,
         '--use-service-account-credentials=true',
-        `--cluster-signing-cert-file=${cert('ca')}`, `--cluster-signing-key-file=${key('ca')}`,
-        `--service-cluster-ip-range=${r.serviceCidr}`, `--cluster-cidr=${r.podCidr}`,
-        '--leader-elect=false', '--profiling=false', '--v=1',
+        `--cluster-signing-cert-file=${cert('ca')}`,
+        `--cluster-signing-key-file=${key('ca')}`,
+        `--service-cluster-ip-range=${r.serviceCidr}`,
+        `--cluster-cidr=${r.podCidr}`,
+        '--leader-elect=false',
+        '--profiling=false',
+        '--v=1',
       ],
       'kube-scheduler': [
         `--kubeconfig=${kubeconfigOf('scheduler')}`,
-        `--authentication-kubeconfig=${kubeconfigOf('scheduler')}`, `--authorization-kubeconfig=${kubeconfigOf('scheduler')}`,
-        `--bind-address=${HOST}`, `--secure-port=${schedPort}`, '--leader-elect=false', '--profiling=false', '--v=1',
+        `--authentication-kubeconfig=${kubeconfigOf('scheduler')}`,
+        `--authorization-kubeconfig=${kubeconfigOf('scheduler')}`,
+        `--bind-address=${HOST}`,
+        `--secure-port=${schedPort}`,
+        '--leader-elect=false',
+        '--profiling=false',
+        '--v=1',
       ],
       kwok: [
-        `--kubeconfig=${kubeconfigOf('kwok')}`, `--config=${KWOK_STAGES}`,
+        `--kubeconfig=${kubeconfigOf('kwok')}`,
+        `--config=${KWOK_STAGES}`,
         '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
-        `--node-ip=${podAddress}`, `--cidr=${r.podCidr}`,
-        `--server-address=${HOST}:${kwokPort}`, '--node-lease-duration-seconds=40',
+        `--node-ip=${podAddress}`,
+        `--cidr=${r.podCidr}`,
+        `--server-address=${HOST}:${kwokPort}`,
+        '--node-lease-duration-seconds=40',
       ],
     }
-    const binary = (c: Component) => path.join(c === 'etcd' ? binaries.etcd : c === 'kwok' ? binaries.kwok : binaries.k8s, c)
+    const binary = (c: Component) =>
+      path.join(c === 'etcd' ? binaries.etcd : c === 'kwok' ? binaries.kwok : binaries.k8s, c)
     const startComponent = async (c: Component) => {
-      const pid = await runner.start(binary(c), args[c], {logFile: path.join(dir, `${c}.log`), cwd: dir, env: {HOME: dir}})
+      const pid = await runner.start(binary(c), args[c], {
+        logFile: path.join(dir, `${c}.log`),
+        cwd: dir,
+        env: {HOME: dir},
+      })
       pids[c] = pid
       allPids.add(pid)
       trackProcessGroup(pid)
       recordOwner(root, allPids)
       return pid
     }
+
     const cluster: TestCluster = {
       region: r.region,
       name: r.cluster,
@@ -324,7 +381,8 @@ async function launch(): Promise<ControlPlane> {
         }
       },
       async restart(component) {
-        if (pids[component] && isGroupAlive(pids[component]!)) throw new Error(`${component} of ${r.cluster} still runs`)
+        if (pids[component] && isGroupAlive(pids[component]!))
+          throw new Error(`${component} of ${r.cluster} still runs`)
         const pid = await startComponent(component)
         if (component === 'kube-apiserver') await waitReadyz(cluster, pid)
         if (component === 'etcd') await waitTcp(etcdClient, pid, path.join(dir, 'etcd.log'))
@@ -358,12 +416,15 @@ async function launch(): Promise<ControlPlane> {
       let total = 0
       for (const c of clusters) {
         for (const [component, pid] of Object.entries(c.pids)) {
-          const status = await import('node:fs/promises').then((fs) => fs.readFile(`/proc/${pid}/status`, 'utf8')).catch(() => '')
+          const status = await import('node:fs/promises')
+            .then((fs) => fs.readFile(`/proc/${pid}/status`, 'utf8'))
+            .catch(() => '')
           const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
           byComponent[component] = (byComponent[component] ?? 0) + kb / 1024
           total += kb / 1024
         }
       }
+
       return {total, byComponent}
     },
     async kubectl(context, kubectlArgs, options = {}) {
@@ -373,17 +434,24 @@ async function launch(): Promise<ControlPlane> {
         timeoutMs: options.timeoutMs ?? 60_000,
       })
       if (result.exitCode !== 0 && options.reject !== false) {
-        throw new Error(`kubectl --context ${context} ${kubectlArgs.join(' ')} exited ${result.exitCode}: ${result.stderr.trim()}`)
+        throw new Error(
+          `kubectl --context ${context} ${kubectlArgs.join(' ')} exited ${result.exitCode}: ${result.stderr.trim()}`,
+        )
       }
+
       return {exitCode: result.exitCode ?? 1, stdout: result.stdout, stderr: result.stderr}
     },
     async stop() {
       // a component that ended on its own (not stopped by a test) says why before its logs go
       for (const c of clusters) {
         for (const [component, pid] of Object.entries(c.pids)) {
-          if (!isGroupAlive(pid as number)) process.stderr.write(`control plane: ${c.name}/${component} (pid ${pid}) had exited:\n${await tail(path.join(c.dir, `${component}.log`))}\n`)
+          if (!isGroupAlive(pid as number))
+            process.stderr.write(
+              `control plane: ${c.name}/${component} (pid ${pid}) had exited:\n${await tail(path.join(c.dir, `${component}.log`))}\n`,
+            )
         }
       }
+
       for (const c of clusters) {
         // the reverse of the start order: nothing reconnects to what is already gone
         for (const component of [...COMPONENTS].reverse()) {
@@ -395,6 +463,7 @@ async function launch(): Promise<ControlPlane> {
           delete c.pids[component]
         }
       }
+
       for (const pid of allPids) if (isGroupAlive(pid)) killProcessGroup(pid, 'SIGKILL')
       rmSync(root, {recursive: true, force: true})
     },
@@ -408,30 +477,38 @@ async function launch(): Promise<ControlPlane> {
     plane.startSeconds = (Date.now() - started) / 1000
     return plane
   } catch (error) {
-    await plane.stop().catch(() => undefined)
+    await plane.stop().catch(() => {})
     throw error
   }
 }
 
 interface ClusterInternals {
-  _start(c: Component): Promise<number>
+  _awsRegion: string
   _etcdClient: number
   _serviceIp: string
-  _awsRegion: string
+  _start(c: Component): Promise<number>
 }
 
 async function startCluster(c: TestCluster, plane: ControlPlane): Promise<void> {
-  const internals = c as TestCluster & ClusterInternals
+  const internals = c as ClusterInternals & TestCluster
   const etcdPid = await internals._start('etcd')
   await waitTcp(internals._etcdClient, etcdPid, path.join(c.dir, 'etcd.log'))
   const apiPid = await internals._start('kube-apiserver')
   await waitReadyz(c, apiPid)
   // the node kwok plays the kubelet of, and the storage k3s would bring (local-path)
-  await plane.kubectl(c.context, ['apply', '--server-side', '--field-manager=atlas-test', '-f', '-'], {input: JSON.stringify(clusterObjects(c, internals._awsRegion))})
+  await plane.kubectl(c.context, ['apply', '--server-side', '--field-manager=atlas-test', '-f', '-'], {
+    input: JSON.stringify(clusterObjects(c, internals._awsRegion)),
+  })
   await Promise.all((['kube-controller-manager', 'kube-scheduler', 'kwok'] as const).map((x) => internals._start(x)))
-  await plane.kubectl(c.context, ['wait', '--for=condition=Ready', `node/${c.nodeName}`, '--timeout=120s'], {timeoutMs: 130_000})
+  await plane.kubectl(c.context, ['wait', '--for=condition=Ready', `node/${c.nodeName}`, '--timeout=120s'], {
+    timeoutMs: 130_000,
+  })
   // the controller manager's service-account controller makes the default ServiceAccount pods need
-  await plane.kubectl(c.context, ['wait', '--for=create', 'serviceaccount/default', '-n', 'default', '--timeout=120s'], {timeoutMs: 130_000})
+  await plane.kubectl(
+    c.context,
+    ['wait', '--for=create', 'serviceaccount/default', '-n', 'default', '--timeout=120s'],
+    {timeoutMs: 130_000},
+  )
 }
 
 function clusterObjects(c: TestCluster, awsRegion: string): unknown {
@@ -498,10 +575,22 @@ function writeOpensslConfig(root: string): void {
   writeFileSync(
     cnf,
     [
-      '[req]', 'distinguished_name = dn', '[dn]',
-      '[ca]', 'basicConstraints = critical,CA:TRUE', 'keyUsage = critical,keyCertSign,cRLSign,digitalSignature', 'subjectKeyIdentifier = hash',
-      '[server]', 'basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature,keyEncipherment', 'extendedKeyUsage = serverAuth', 'subjectAltName = ${ENV::SAN}',
-      '[client]', 'basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature,keyEncipherment', 'extendedKeyUsage = clientAuth',
+      '[req]',
+      'distinguished_name = dn',
+      '[dn]',
+      '[ca]',
+      'basicConstraints = critical,CA:TRUE',
+      'keyUsage = critical,keyCertSign,cRLSign,digitalSignature',
+      'subjectKeyIdentifier = hash',
+      '[server]',
+      'basicConstraints = critical,CA:FALSE',
+      'keyUsage = critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage = serverAuth',
+      'subjectAltName = ${ENV::SAN}',
+      '[client]',
+      'basicConstraints = critical,CA:FALSE',
+      'keyUsage = critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage = clientAuth',
       '',
     ].join('\n'),
   )
@@ -514,14 +603,55 @@ async function issueCertificates(c: TestCluster, root: string): Promise<void> {
   const cnf = path.join(root, 'openssl.cnf')
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2']
   const f = (name: string) => path.join(pki, name)
-  await openssl(['req', '-x509', '-config', cnf, '-extensions', 'ca', ...ec, '-keyout', f('ca.key'), '-out', f('ca.crt'), '-subj', `/CN=${c.name}-ca`])
-  const internals = c as TestCluster & ClusterInternals
+  await openssl([
+    'req',
+    '-x509',
+    '-config',
+    cnf,
+    '-extensions',
+    'ca',
+    ...ec,
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.crt'),
+    '-subj',
+    `/CN=${c.name}-ca`,
+  ])
+  const internals = c as ClusterInternals & TestCluster
   const sans = [
-    `IP:${HOST}`, 'DNS:localhost', `IP:${internals._serviceIp}`, `DNS:${c.nodeName}`,
-    'DNS:kubernetes', 'DNS:kubernetes.default', 'DNS:kubernetes.default.svc', 'DNS:kubernetes.default.svc.cluster.local',
+    `IP:${HOST}`,
+    'DNS:localhost',
+    `IP:${internals._serviceIp}`,
+    `DNS:${c.nodeName}`,
+    'DNS:kubernetes',
+    'DNS:kubernetes.default',
+    'DNS:kubernetes.default.svc',
+    'DNS:kubernetes.default.svc.cluster.local',
   ].join(',')
-  const leaf = (name: string, subject: string, ext: 'server' | 'client', env: Record<string, string> = {}) =>
-    openssl(['req', '-x509', '-config', cnf, '-extensions', ext, ...ec, '-keyout', f(`${name}.key`), '-out', f(`${name}.crt`), '-subj', subject, '-CA', f('ca.crt'), '-CAkey', f('ca.key')], env)
+  const leaf = (name: string, subject: string, ext: 'client' | 'server', env: Record<string, string> = {}) =>
+    openssl(
+      [
+        'req',
+        '-x509',
+        '-config',
+        cnf,
+        '-extensions',
+        ext,
+        ...ec,
+        '-keyout',
+        f(`${name}.key`),
+        '-out',
+        f(`${name}.crt`),
+        '-subj',
+        subject,
+        '-CA',
+        f('ca.crt'),
+        '-CAkey',
+        f('ca.key'),
+      ],
+      env,
+    )
   await Promise.all([
     leaf('apiserver', '/CN=kube-apiserver', 'server', {SAN: sans}),
     // k3d's kubeconfig user is a member of system:masters as well
@@ -535,16 +665,24 @@ async function issueCertificates(c: TestCluster, root: string): Promise<void> {
   await openssl(['ec', '-in', f('sa.key'), '-pubout', '-out', f('sa.crt')])
 }
 
-function kubeconfigYaml(entries: Array<{cluster: TestCluster; user: string; context: string; certName: string}>): string {
+function kubeconfigYaml(
+  entries: Array<{certName: string; cluster: TestCluster; context: string; user: string}>,
+): string {
   const b64 = (file: string) => readFileSync(file).toString('base64')
   const pki = (c: TestCluster, name: string) => path.join(c.dir, 'pki', name)
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: entries.map((e) => ({name: e.context, cluster: {server: e.cluster.server, 'certificate-authority-data': b64(pki(e.cluster, 'ca.crt'))}})),
+    clusters: entries.map((e) => ({
+      name: e.context,
+      cluster: {server: e.cluster.server, 'certificate-authority-data': b64(pki(e.cluster, 'ca.crt'))},
+    })),
     users: entries.map((e) => ({
       name: e.user,
-      user: {'client-certificate-data': b64(pki(e.cluster, `${e.certName}.crt`)), 'client-key-data': b64(pki(e.cluster, `${e.certName}.key`))},
+      user: {
+        'client-certificate-data': b64(pki(e.cluster, `${e.certName}.crt`)),
+        'client-key-data': b64(pki(e.cluster, `${e.certName}.key`)),
+      },
     })),
     contexts: entries.map((e) => ({name: e.context, context: {cluster: e.context, user: e.user}})),
     'current-context': entries[0].context,
@@ -553,10 +691,20 @@ function kubeconfigYaml(entries: Array<{cluster: TestCluster; user: string; cont
 
 function writeKubeconfigs(clusters: TestCluster[], file: string): void {
   // the user's kubeconfig, as k3d writes it: context and cluster k3d-dc-REGION, user admin@k3d-dc-REGION
-  writeFileSync(file, kubeconfigYaml(clusters.map((c) => ({cluster: c, user: `admin@${c.context}`, context: c.context, certName: 'admin'}))), {mode: 0o600})
+  writeFileSync(
+    file,
+    kubeconfigYaml(
+      clusters.map((c) => ({cluster: c, user: `admin@${c.context}`, context: c.context, certName: 'admin'})),
+    ),
+    {mode: 0o600},
+  )
   for (const c of clusters) {
     for (const user of ['controller-manager', 'scheduler', 'kwok']) {
-      writeFileSync(path.join(c.dir, `${user}.kubeconfig`), kubeconfigYaml([{cluster: c, user, context: c.context, certName: user}]), {mode: 0o600})
+      writeFileSync(
+        path.join(c.dir, `${user}.kubeconfig`),
+        kubeconfigYaml([{cluster: c, user, context: c.context, certName: user}]),
+        {mode: 0o600},
+      )
     }
   }
 }
@@ -578,6 +726,7 @@ async function waitTcp(port: number, pid: number, logFile: string): Promise<void
     if (ok) return
     await sleep(100)
   }
+
   throw new Error(`nothing listens on ${HOST}:${port} (pid ${pid}):\n${await tail(logFile)}`)
 }
 
@@ -603,5 +752,8 @@ async function waitReadyz(c: TestCluster, pid: number): Promise<void> {
   } finally {
     agent.destroy()
   }
-  throw new Error(`kube-apiserver of ${c.name} (pid ${pid}) did not become ready:\n${await tail(path.join(c.dir, 'kube-apiserver.log'))}`)
+
+  throw new Error(
+    `kube-apiserver of ${c.name} (pid ${pid}) did not become ready:\n${await tail(path.join(c.dir, 'kube-apiserver.log'))}`,
+  )
 }

@@ -6,17 +6,18 @@
 import {mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
 import {freePort, isGroupAlive, stopProcessGroup} from '../../src/lib/proc/index.js'
-import {sleep} from '../../src/lib/wait.js'
 import {CommandRunner} from '../../src/lib/tools/runner.js'
+import {sleep} from '../../src/lib/wait.js'
 import {trackProcessGroup, untrackProcessGroup} from './postgres.js'
 
 export interface TestMoto {
-  endpoint: string
-  port: number
-  pid: number
   /** moto accepts any credentials; these are the conventional test ones */
   accessKeyId: string
+  endpoint: string
+  pid: number
+  port: number
   secretAccessKey: string
   stop(): Promise<void>
 }
@@ -25,7 +26,10 @@ export async function startMoto(): Promise<TestMoto> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'atlas-test-moto-'))
   const host = '127.0.0.1'
   const port = await freePort(host)
-  const pid = await new CommandRunner().start('moto_server', ['-H', host, '-p', String(port)], {logFile: path.join(root, 'moto.log'), cwd: root})
+  const pid = await new CommandRunner().start('moto_server', ['-H', host, '-p', String(port)], {
+    logFile: path.join(root, 'moto.log'),
+    cwd: root,
+  })
   trackProcessGroup(pid, root)
   const endpoint = `http://${host}:${port}`
   const stop = async () => {
@@ -33,6 +37,7 @@ export async function startMoto(): Promise<TestMoto> {
     untrackProcessGroup(pid)
     await rm(root, {recursive: true, force: true})
   }
+
   const deadline = Date.now() + 30_000
   for (;;) {
     try {
@@ -47,8 +52,10 @@ export async function startMoto(): Promise<TestMoto> {
         await stop()
         throw new Error(`moto_server on ${endpoint} did not start:\n${log.split('\n').slice(-20).join('\n')}`)
       }
+
       await sleep(100)
     }
   }
+
   return {endpoint, port, pid, accessKeyId: 'testing', secretAccessKey: 'testing', stop}
 }

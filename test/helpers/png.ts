@@ -2,10 +2,10 @@ import {inflateSync} from 'node:zlib'
 
 /** A decoded 8-bit PNG (what Chromium's --screenshot writes): RGBA per pixel. */
 export interface Png {
-  width: number
   height: number
   /** [r, g, b] at (x, y) */
   rgb(x: number, y: number): [number, number, number]
+  width: number
 }
 
 /** Decodes a non-interlaced 8-bit RGB or RGBA PNG (the five row filters included). */
@@ -24,12 +24,14 @@ export function decodePng(data: Buffer): Png {
       width = body.readUInt32BE(0)
       height = body.readUInt32BE(4)
       const [depth, colorType, , , interlace] = body.subarray(8, 13)
-      if (depth !== 8 || interlace !== 0 || (colorType !== 2 && colorType !== 6)) throw new Error(`unsupported PNG: depth ${depth}, colour type ${colorType}, interlace ${interlace}`)
+      if (depth !== 8 || interlace !== 0 || (colorType !== 2 && colorType !== 6))
+        throw new Error(`unsupported PNG: depth ${depth}, colour type ${colorType}, interlace ${interlace}`)
       channels = colorType === 6 ? 4 : 3
     } else if (type === 'IDAT') idat.push(body)
     else if (type === 'IEND') break
     offset += 12 + length
   }
+
   const raw = inflateSync(Buffer.concat(idat))
   const stride = width * channels
   const pixels = Buffer.alloc(height * stride)
@@ -49,6 +51,7 @@ export function decodePng(data: Buffer): Png {
       pixels[y * stride + i] = (line[i] + predictor) & 0xff
     }
   }
+
   return {
     width,
     height,
@@ -59,4 +62,5 @@ export function decodePng(data: Buffer): Png {
   }
 }
 
-export const hexRgb = (hex: string): [number, number, number] => [1, 3, 5].map((i) => Number.parseInt(hex.slice(i, i + 2), 16)) as [number, number, number]
+export const hexRgb = (hex: string): [number, number, number] =>
+  [1, 3, 5].map((i) => Number.parseInt(hex.slice(i, i + 2), 16)) as [number, number, number]

@@ -8,31 +8,39 @@ import {rmSync} from 'node:fs'
 import {chown, mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {freePort, isGroupAlive, killProcessGroup, postgresOsUser, stopProcessGroup, waitForExit} from '../../src/lib/proc/index.js'
-import {sleep} from '../../src/lib/wait.js'
+
+import {
+  freePort,
+  isGroupAlive,
+  killProcessGroup,
+  postgresOsUser,
+  stopProcessGroup,
+  waitForExit,
+} from '../../src/lib/proc/index.js'
 import {CommandRunner} from '../../src/lib/tools/runner.js'
+import {sleep} from '../../src/lib/wait.js'
 
 export interface TestPostgres {
-  /** postgres://atlas@127.0.0.1:<port>/postgres (trust auth on loopback, no password) */
-  url: string
-  host: string
-  port: number
   dataDir: string
+  host: string
+  /** signals the whole process group (e.g. SIGKILL to simulate a crash) and waits for it to exit */
+  kill(signal?: NodeJS.Signals): Promise<void>
   logFile: string
   /** PID of the postmaster, which leads its own process group */
   pid: number
-  /** fast shutdown, then removes the temp dir */
-  stop(): Promise<void>
-  /** signals the whole process group (e.g. SIGKILL to simulate a crash) and waits for it to exit */
-  kill(signal?: NodeJS.Signals): Promise<void>
+  port: number
   /** starts the postmaster again on the same data dir and port (crash recovery runs) */
   restart(): Promise<void>
+  /** fast shutdown, then removes the temp dir */
+  stop(): Promise<void>
+  /** postgres://atlas@127.0.0.1:<port>/postgres (trust auth on loopback, no password) */
+  url: string
 }
 
 export interface StartPostgresOptions {
-  /** extra `-c name=value` server settings */
-  settings?: Record<string, string | number>
   keepDataDir?: boolean
+  /** extra `-c name=value` server settings */
+  settings?: Record<string, number | string>
   /** a hot standby of this primary (pg_basebackup -R, streaming replication) instead of a new cluster */
   standbyOf?: TestPostgres
 }
@@ -61,8 +69,10 @@ function killTracked(): void {
     } catch {
       // already gone
     }
+
     if (tempDir) rmSync(tempDir, {recursive: true, force: true})
   }
+
   running.clear()
 }
 
@@ -76,6 +86,7 @@ function installExitHook(): void {
       process.off(signal, onSignal)
       process.kill(process.pid, signal)
     }
+
     process.on(signal, onSignal)
   }
 }
@@ -92,19 +103,42 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   if (options.standbyOf) {
     const primary = options.standbyOf
     // initdb's trust pg_hba allows replication connections from 127.0.0.1; -R writes standby.signal + primary_conninfo
-    await runner.run('pg_basebackup', ['-h', primary.host, '-p', String(primary.port), '-U', 'atlas', '-D', dataDir, '-R', '-X', 'stream', '-c', 'fast'], {
-      ...asUser,
-      timeoutMs: 120_000,
-    })
+    await runner.run(
+      'pg_basebackup',
+      [
+        '-h',
+        primary.host,
+        '-p',
+        String(primary.port),
+        '-U',
+        'atlas',
+        '-D',
+        dataDir,
+        '-R',
+        '-X',
+        'stream',
+        '-c',
+        'fast',
+      ],
+      {
+        ...asUser,
+        timeoutMs: 120_000,
+      },
+    )
   } else {
-    await runner.run('initdb', ['-D', dataDir, '-U', 'atlas', '--auth=trust', '--no-instructions', '-E', 'UTF8', '--locale=C'], {
-      ...asUser,
-      env: {LC_ALL: 'C'},
-      timeoutMs: 60_000,
-    })
+    await runner.run(
+      'initdb',
+      ['-D', dataDir, '-U', 'atlas', '--auth=trust', '--no-instructions', '-E', 'UTF8', '--locale=C'],
+      {
+        ...asUser,
+        env: {LC_ALL: 'C'},
+        timeoutMs: 60_000,
+      },
+    )
   }
+
   const port = await freePort(host)
-  const settings: Record<string, string | number> = {
+  const settings: Record<string, number | string> = {
     listen_addresses: host,
     port,
     unix_socket_directories: root,
@@ -122,6 +156,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     trackProcessGroup(pid, options.keepDataDir ? undefined : root)
     await waitReady(runner, host, port, pid, logFile)
   }
+
   try {
     await launch()
   } catch (error) {
@@ -148,8 +183,10 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
         } catch {
           // already gone
         }
+
         if (!(await waitForExit(pid, {timeoutMs: 15_000, group: true}))) await stopProcessGroup(pid, 1000)
       }
+
       untrackProcessGroup(pid)
       if (!options.keepDataDir) await rm(root, {recursive: true, force: true})
     },
@@ -165,6 +202,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
           // already gone
         }
       }
+
       if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') {
         await waitForExit(pid, {timeoutMs: 15_000, group: true})
         untrackProcessGroup(pid)
@@ -189,18 +227,30 @@ async function childPids(pid: number): Promise<number[]> {
     const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
     if (ppid === pid) out.push(Number(entry))
   }
+
   return out
 }
 
 /** Ready means accepting connections, which comes after crash recovery, not just after listen(). */
-async function waitReady(runner: CommandRunner, host: string, port: number, pid: number, logFile: string): Promise<void> {
+async function waitReady(
+  runner: CommandRunner,
+  host: string,
+  port: number,
+  pid: number,
+  logFile: string,
+): Promise<void> {
   const deadline = Date.now() + 60_000
   while (Date.now() < deadline) {
     if (!isGroupAlive(pid)) break
-    const probe = await runner.run('pg_isready', ['-h', host, '-p', String(port), '-U', 'atlas', '-d', 'postgres', '-t', '2'], {reject: false})
+    const probe = await runner.run(
+      'pg_isready',
+      ['-h', host, '-p', String(port), '-U', 'atlas', '-d', 'postgres', '-t', '2'],
+      {reject: false},
+    )
     if (probe.exitCode === 0) return
     await sleep(100)
   }
+
   const {readFile} = await import('node:fs/promises')
   const tail = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-20).join('\n')
   killProcessGroup(pid, 'SIGKILL')

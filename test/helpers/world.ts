@@ -1,23 +1,25 @@
-import {mkdtemp, rm, writeFile, chmod} from 'node:fs/promises'
+import {chmod, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {parseConfigText} from '../../src/lib/config/load.js'
+
 import type {AtlasConfig} from '../../src/lib/config/schema.js'
+
+import {parseConfigText} from '../../src/lib/config/load.js'
 import {isPortFree} from '../../src/lib/proc/index.js'
 import {allPorts, localLayout, PORTS_PER_REGION} from '../../src/lib/world/local/layout.js'
 import {removeRegionCgroups} from '../../src/lib/world/local/partition.js'
-import {runAtlas, type CliResult} from './cli.js'
+import {type CliResult, runAtlas} from './cli.js'
 
 export interface TestWorld {
-  dir: string
-  baseDir: string
-  configFile: string
-  config: AtlasConfig
-  basePort: number
   /** runs the built CLI against this world's config */
   atlas(args: string[], options?: {timeoutMs?: number}): Promise<CliResult>
+  baseDir: string
+  basePort: number
+  config: AtlasConfig
+  configFile: string
   /** `atlas down --purge --yes`, then removes the temp dir */
   destroy(): Promise<void>
+  dir: string
 }
 
 /**
@@ -54,9 +56,11 @@ local:
       config = {...parsed, source: configFile}
     }
   }
+
   if (!config) throw new Error('no free port block found')
   await writeFile(configFile, render(basePort))
-  const atlas = (args: string[], options: {timeoutMs?: number} = {}) => runAtlas(args, {env: {ATLAS_CONFIG: configFile}, timeoutMs: options.timeoutMs ?? 170_000})
+  const atlas = (args: string[], options: {timeoutMs?: number} = {}) =>
+    runAtlas(args, {env: {ATLAS_CONFIG: configFile}, timeoutMs: options.timeoutMs ?? 170_000})
   return {
     dir,
     baseDir,
@@ -79,19 +83,19 @@ local:
           }
         }
       }
+
       // and the region cgroups `down` would have removed (empty once the processes are gone)
-      if (down.exitCode !== 0) await removeRegionCgroups(localLayout(config!, baseDir)).catch(() => undefined)
+      if (down.exitCode !== 0) await removeRegionCgroups(localLayout(config!, baseDir)).catch(() => {})
       await rm(dir, {recursive: true, force: true})
       if (down.exitCode !== 0) throw new Error(`atlas down failed (leftover processes were killed):\n${down.stderr}`)
     },
   }
 }
 
-
 /** PIDs of live processes whose command line mentions needle (e.g. a world's base dir). */
-export async function processesMentioning(needle: string): Promise<Array<{pid: number; cmdline: string}>> {
+export async function processesMentioning(needle: string): Promise<Array<{cmdline: string; pid: number}>> {
   const {readdir, readFile} = await import('node:fs/promises')
-  const found: Array<{pid: number; cmdline: string}> = []
+  const found: Array<{cmdline: string; pid: number}> = []
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     try {
@@ -101,6 +105,7 @@ export async function processesMentioning(needle: string): Promise<Array<{pid: n
       // exited meanwhile
     }
   }
+
   return found
 }
 
@@ -113,17 +118,22 @@ export async function listeningPorts(world: TestWorld): Promise<number[]> {
 }
 
 /** Live processes whose working directory is inside dir (moto's command line does not name the world). */
-export async function processesIn(dir: string): Promise<Array<{pid: number; cmdline: string}>> {
+export async function processesIn(dir: string): Promise<Array<{cmdline: string; pid: number}>> {
   const {readdir, readFile, readlink} = await import('node:fs/promises')
-  const found: Array<{pid: number; cmdline: string}> = []
+  const found: Array<{cmdline: string; pid: number}> = []
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     try {
       const cwd = (await readlink(`/proc/${entry}/cwd`)).replace(/ \(deleted\)$/, '')
-      if (cwd === dir || cwd.startsWith(`${dir}/`)) found.push({pid: Number(entry), cmdline: (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').join(' ')})
+      if (cwd === dir || cwd.startsWith(`${dir}/`))
+        found.push({
+          pid: Number(entry),
+          cmdline: (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').join(' '),
+        })
     } catch {
       // exited meanwhile, or not ours to read
     }
   }
+
   return found
 }

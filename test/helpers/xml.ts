@@ -5,19 +5,23 @@
  * unknown entity), so a test that parses a picture also proves it is well-formed XML.
  */
 export interface XmlElement {
-  name: string
   attributes: Record<string, string>
   children: XmlElement[]
+  name: string
   text: string
 }
 
 const ENTITIES: Record<string, string> = {amp: '&', lt: '<', gt: '>', quot: '"', apos: "'"}
 
 function decode(text: string, at: number): string {
-  return text.replace(/&([^;]*);|&/g, (match, name: string | undefined) => {
+  return text.replaceAll(/&([^;]*);|&/g, (match, name: string | undefined) => {
     if (name === undefined) throw new Error(`bare "&" near offset ${at}`)
     if (name in ENTITIES) return ENTITIES[name]
-    const code = /^#x([0-9a-f]+)$/i.exec(name) ? Number.parseInt(name.slice(2), 16) : /^#(\d+)$/.exec(name) ? Number(name.slice(1)) : NaN
+    const code = /^#x([0-9a-f]+)$/i.test(name)
+      ? Number.parseInt(name.slice(2), 16)
+      : /^#(\d+)$/.test(name)
+        ? Number(name.slice(1))
+        : Number.NaN
     if (Number.isNaN(code)) throw new Error(`unknown entity ${match} near offset ${at}`)
     return String.fromCodePoint(code)
   })
@@ -72,12 +76,14 @@ export function parseXml(source: string): XmlElement {
           i += 2
           break
         }
+
         if (source[i] === '>') {
           stack[stack.length - 1].children.push(element)
           stack.push(element)
           i++
           break
         }
+
         if (!spaced) throw new Error(`attributes need white space before them at offset ${i}`)
         const attribute = /([A-Za-z_:][-\w.:]*)\s*=\s*("([^"<]*)"|'([^'<]*)')/y
         attribute.lastIndex = i
@@ -89,6 +95,7 @@ export function parseXml(source: string): XmlElement {
       }
     }
   }
+
   if (stack.length !== 1) throw new Error(`<${stack[stack.length - 1].name}> is never closed`)
   if (root.children.length !== 1) throw new Error('no root element')
   return root.children[0]
@@ -101,6 +108,7 @@ export function findAll(element: XmlElement, match: (e: XmlElement) => boolean):
     if (match(e)) out.push(e)
     for (const c of e.children) walk(c)
   }
+
   walk(element)
   return out
 }

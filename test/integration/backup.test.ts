@@ -4,12 +4,14 @@
 import {expect} from 'chai'
 import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {appendFile, readFile, readdir} from 'node:fs/promises'
+import {appendFile, readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
+
+import type {BackupListing, BackupResult, RestoreResult} from '../../src/lib/backup/local.js'
+
+import {findExecutable} from '../../src/lib/tools/discovery.js'
 import {parseJsonOutput} from '../helpers/cli.js'
 import {createTestWorld, type TestWorld} from '../helpers/world.js'
-import type {BackupListing, BackupResult, RestoreResult} from '../../src/lib/backup/local.js'
-import {findExecutable} from '../../src/lib/tools/discovery.js'
 
 describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, moto)', function () {
   this.timeout(300_000)
@@ -23,12 +25,18 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
     const w = new urls(world.config, {baseDir: world.baseDir})
     const sql = await connectLedger(await w.databaseUrls(), {max: 1})
     try {
-      return (await sql.unsafe<Array<{id: string}>>('SELECT id::text AS id FROM transfers ORDER BY id::text')).map((r) => r.id)
+      return (await sql.unsafe<Array<{id: string}>>('SELECT id::text AS id FROM transfers ORDER BY id::text')).map(
+        (r) => r.id,
+      )
     } finally {
       await sql.end({timeout: 1})
     }
   }
-  const digest = (ids: string[]) => createHash('sha256').update([...ids].sort().join(',')).digest('hex')
+
+  const digest = (ids: string[]) =>
+    createHash('sha256')
+      .update([...ids].sort().join(','))
+      .digest('hex')
 
   async function workload(count: number): Promise<void> {
     const result = await world.atlas(['workload', '--count', String(count), '--json'])
@@ -40,6 +48,7 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
       if (process.env.CI) throw new Error('pgbackrest is not installed (apt-get install pgbackrest)')
       this.skip() // pgbackrest is not installed on this machine (scripts/setup.sh installs it; CI must have it)
     }
+
     world = await createTestWorld('backup')
     // a scheduled backup every minute (backup.schedule): the last test waits for one
     await appendFile(world.configFile, 'backup:\n  schedule: 1m\n')
@@ -51,7 +60,7 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
     await world?.destroy()
   })
 
-  it('takes a full backup of the leader into the primary region\'s backup bucket; backup list shows it and the archived WAL', async () => {
+  it("takes a full backup of the leader into the primary region's backup bucket; backup list shows it and the archived WAL", async () => {
     const result = await world.atlas(['backup', '--json'])
     expect(result.exitCode, result.stderr).to.equal(0)
     const backup = parseJsonOutput<BackupResult>(result)
@@ -59,7 +68,9 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
     expect(backup.backup!.type).to.equal('full')
     backupLabel = backup.backup!.label
     expect(backupLabel).to.match(/^\d{8}-\d{6}F$/)
-    console.log(`      full backup ${backupLabel}: ${backup.durationSeconds.toFixed(1)} s, ${(backup.backup!.databaseBytes / 1e6).toFixed(1)} MB database, ${(backup.backup!.repositoryBytes / 1e6).toFixed(1)} MB stored`)
+    console.log(
+      `      full backup ${backupLabel}: ${backup.durationSeconds.toFixed(1)} s, ${(backup.backup!.databaseBytes / 1e6).toFixed(1)} MB database, ${(backup.backup!.repositoryBytes / 1e6).toFixed(1)} MB stored`,
+    )
     const list = await world.atlas(['backup', 'list', '--json'])
     expect(list.exitCode, list.stderr).to.equal(0)
     const listing = parseJsonOutput<BackupListing>(list)
@@ -77,7 +88,9 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
     await workload(80)
     expect(await transferIds()).to.have.length(200)
 
-    const result = await world.atlas(['restore', '--to-time', between.toISOString(), '--verify', '--json'], {timeoutMs: 280_000})
+    const result = await world.atlas(['restore', '--to-time', between.toISOString(), '--verify', '--json'], {
+      timeoutMs: 280_000,
+    })
     expect(result.exitCode, result.stderr).to.equal(0)
     const restored = parseJsonOutput<RestoreResult>(result)
     console.log(`      point-in-time restore: ${restored.restoreSeconds.toFixed(1)} s`)
@@ -99,9 +112,15 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
     const candidate = leader === 'us' ? 'eu' : 'us'
     const api = `http://${w.regionLayout(leader).address}:${w.regionLayout(leader).patroniApiPort}`
     // Patroni's unsafe endpoints take the REST API password from the world's secrets file
-    const {restApiPassword} = JSON.parse(await readFile(path.join(world.baseDir, 'secrets.json'), 'utf8')) as {restApiPassword: string}
+    const {restApiPassword} = JSON.parse(await readFile(path.join(world.baseDir, 'secrets.json'), 'utf8')) as {
+      restApiPassword: string
+    }
     const authorization = `Basic ${Buffer.from(`patroni:${restApiPassword}`).toString('base64')}`
-    const response = await fetch(`${api}/switchover`, {method: 'POST', body: JSON.stringify({leader: `pg-${leader}`, candidate: `pg-${candidate}`}), headers: {'content-type': 'application/json', authorization}})
+    const response = await fetch(`${api}/switchover`, {
+      method: 'POST',
+      body: JSON.stringify({leader: `pg-${leader}`, candidate: `pg-${candidate}`}),
+      headers: {'content-type': 'application/json', authorization},
+    })
     expect(response.status, await response.text()).to.equal(200)
     await w.waitConverged({timeoutMs: 60_000})
     expect((await w.health()).groups.find((g) => g.group === 'patroni')!.leaderRegion).to.equal(candidate)
@@ -118,19 +137,35 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
   it('bad input is refused with exit 2 and leaves nothing behind; --dry-run prints the plan and writes nothing', async () => {
     const restoreDir = path.join(world.baseDir, 'restore')
     const before = existsSync(restoreDir) ? await readdir(restoreDir) : []
-    for (const args of [['--to-time', 'yesterday'], ['--to-time', '2999-01-01T00:00:00Z'], ['--backup', 'nope'], ['--backup', '20000101-000000F']]) {
+    for (const args of [
+      ['--to-time', 'yesterday'],
+      ['--to-time', '2999-01-01T00:00:00Z'],
+      ['--backup', 'nope'],
+      ['--backup', '20000101-000000F'],
+    ]) {
       const result = await world.atlas(['restore', ...args, '--json'])
       expect(result.exitCode, `${args.join(' ')}: ${result.stderr}`).to.equal(2)
     }
-    const dry = await world.atlas(['restore', '--to-time', new Date(Date.now() - 1000).toISOString(), '--dry-run', '--json'])
+
+    const dry = await world.atlas([
+      'restore',
+      '--to-time',
+      new Date(Date.now() - 1000).toISOString(),
+      '--dry-run',
+      '--json',
+    ])
     expect(dry.exitCode, dry.stderr).to.equal(0)
     const plan = parseJsonOutput<RestoreResult>(dry).plan!.map((c) => c.argv.join(' '))
-    expect(plan[0]).to.match(/^pgbackrest --config=\S+ --stanza=atlas .*--archive-mode=off .*--type=time --target=.* restore$/)
+    expect(plan[0]).to.match(
+      /^pgbackrest --config=\S+ --stanza=atlas .*--archive-mode=off .*--type=time --target=.* restore$/,
+    )
     expect(plan[1]).to.match(/pg_ctl -D \S+ -w/)
     expect(existsSync(restoreDir) ? await readdir(restoreDir) : []).to.deep.equal(before)
     const backupDry = await world.atlas(['backup', '--dry-run', '--json'])
     expect(backupDry.exitCode, backupDry.stderr).to.equal(0)
-    expect(parseJsonOutput<BackupResult>(backupDry).plan![0].argv.join(' ')).to.match(/pgbackrest --config=\S+ --stanza=atlas --type=full backup/)
+    expect(parseJsonOutput<BackupResult>(backupDry).plan![0].argv.join(' ')).to.match(
+      /pgbackrest --config=\S+ --stanza=atlas --type=full backup/,
+    )
   })
 
   it('backup.schedule: up started the scheduler, which takes backups on its own; down stops it', async () => {
@@ -143,6 +178,7 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
       await new Promise((r) => setTimeout(r, 2000))
       text = await readFile(log, 'utf8').catch(() => '')
     }
+
     const label = /full backup (\d{8}-\d{6}F) in /.exec(text)?.[1]
     expect(label, text).to.be.a('string')
     const listing = parseJsonOutput<BackupListing>(await world.atlas(['backup', 'list', '--json']))

@@ -4,21 +4,23 @@
 import {expect} from 'chai'
 import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {readFile, readdir} from 'node:fs/promises'
+import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
+
+import type {BackupCheckResult} from '../../src/lib/backup/check.js'
+import type {BackupListing} from '../../src/lib/backup/local.js'
+
+import {findExecutable} from '../../src/lib/tools/discovery.js'
 import {parseJsonOutput} from '../helpers/cli.js'
 import {createTestWorld, type TestWorld} from '../helpers/world.js'
-import type {BackupListing} from '../../src/lib/backup/local.js'
-import type {BackupCheckResult} from '../../src/lib/backup/check.js'
-import {findExecutable} from '../../src/lib/tools/discovery.js'
 
 interface BlastJson {
-  verified: boolean
-  lost: number
   acknowledged: number
-  failover: boolean
   backupCheck?: BackupCheckResult
+  failover: boolean
+  lost: number
   report: {json: string; markdown: string}
+  verified: boolean
 }
 
 describe('blast-radius --backup-check (real pgBackRest and PostgreSQL)', function () {
@@ -29,9 +31,14 @@ describe('blast-radius --backup-check (real pgBackRest and PostgreSQL)', functio
   async function liveTransferDigest(): Promise<{count: number; digest: string}> {
     const {connectLedger} = await import('../../src/lib/ledger/db.js')
     const {LocalWorld} = await import('../../src/lib/world/local/index.js')
-    const sql = await connectLedger(await new LocalWorld(world.config, {baseDir: world.baseDir}).databaseUrls('verify'), {max: 1})
+    const sql = await connectLedger(
+      await new LocalWorld(world.config, {baseDir: world.baseDir}).databaseUrls('verify'),
+      {max: 1},
+    )
     try {
-      const ids = (await sql.unsafe<Array<{id: string}>>('SELECT id::text AS id FROM transfers')).map((r) => r.id).sort()
+      const ids = (await sql.unsafe<Array<{id: string}>>('SELECT id::text AS id FROM transfers'))
+        .map((r) => r.id)
+        .sort()
       return {count: ids.length, digest: createHash('sha256').update(ids.join(',')).digest('hex')}
     } finally {
       await sql.end({timeout: 1})
@@ -43,6 +50,7 @@ describe('blast-radius --backup-check (real pgBackRest and PostgreSQL)', functio
       if (process.env.CI) throw new Error('pgbackrest is not installed (apt-get install pgbackrest)')
       this.skip() // pgbackrest is not installed on this machine (scripts/setup.sh installs it; CI must have it)
     }
+
     world = await createTestWorld('blastbackup')
     const up = await world.atlas(['up', '--json'])
     expect(up.exitCode, `${up.stdout}${up.stderr}`).to.equal(0)
@@ -58,11 +66,16 @@ describe('blast-radius --backup-check (real pgBackRest and PostgreSQL)', functio
     expect(parseJsonOutput<{error: {code: string}}>(result).error.code).to.equal('BACKUP_CHECK_UNSUPPORTED')
     // the local world was not touched: still no backup, no run directory
     expect(parseJsonOutput<BackupListing>(await world.atlas(['backup', 'list', '--json'])).backups).to.deep.equal([])
-    expect(existsSync(path.join(world.baseDir, 'runs')) ? await readdir(path.join(world.baseDir, 'runs')) : []).to.deep.equal([])
+    expect(
+      existsSync(path.join(world.baseDir, 'runs')) ? await readdir(path.join(world.baseDir, 'runs')) : [],
+    ).to.deep.equal([])
   })
 
   it('with no backup yet: takes one before the round, restores it with the archived WAL after the round, and the copy holds every transfer', async () => {
-    const result = await world.atlas(['blast-radius', '--region', 'witness', '--duration', '5s', '--backup-check', '--json'], {timeoutMs: 280_000})
+    const result = await world.atlas(
+      ['blast-radius', '--region', 'witness', '--duration', '5s', '--backup-check', '--json'],
+      {timeoutMs: 280_000},
+    )
     expect(result.exitCode, `${result.stdout}${result.stderr}`).to.equal(0)
     const json = parseJsonOutput<BlastJson>(result)
     expect(json.verified).to.equal(true)
@@ -86,18 +99,27 @@ describe('blast-radius --backup-check (real pgBackRest and PostgreSQL)', functio
     expect(markdown).to.include('## Backup check')
     expect(markdown).to.include(`| backup | ${check.backup} (taken by this run before the round`)
     expect(markdown).to.include('| verdict | verified |')
-    const text = await world.atlas(['blast-radius', '--region', 'witness', '--duration', '3s', '--backup-check'], {timeoutMs: 280_000})
+    const text = await world.atlas(['blast-radius', '--region', 'witness', '--duration', '3s', '--backup-check'], {
+      timeoutMs: 280_000,
+    })
     expect(text.exitCode, text.stderr).to.equal(0)
     // a backup exists now: the second round takes none and restores that one
-    expect(text.stdout).to.match(new RegExp(`backup check: PASS: ${check.backup} restored in [\\d.]+ s; recovery point \\d+ transfers`))
+    expect(text.stdout).to.match(
+      new RegExp(`backup check: PASS: ${check.backup} restored in [\\d.]+ s; recovery point \\d+ transfers`),
+    )
     expect(text.stderr).to.not.include('no backup yet')
-    console.log(`      backup check: ${check.backup} restored in ${check.restoreSeconds!.toFixed(1)} s, ${check.recoveryPoint!.transfers} transfers (load ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')})`)
+    console.log(
+      `      backup check: ${check.backup} restored in ${check.restoreSeconds!.toFixed(1)} s, ${check.recoveryPoint!.transfers} transfers (load ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')})`,
+    )
   })
 
   it('after a failover (kill of the leader region), the restore follows the new timeline and still holds every transfer', async () => {
     const status = parseJsonOutput<{health?: {leaderRegion?: string}}>(await world.atlas(['status', '--json']))
     const leader = status.health!.leaderRegion!
-    const result = await world.atlas(['blast-radius', '--region', leader, '--duration', '10s', '--backup-check', '--json'], {timeoutMs: 280_000})
+    const result = await world.atlas(
+      ['blast-radius', '--region', leader, '--duration', '10s', '--backup-check', '--json'],
+      {timeoutMs: 280_000},
+    )
     expect(result.exitCode, `${result.stdout}${result.stderr}`).to.equal(0)
     const json = parseJsonOutput<BlastJson>(result)
     expect(json.failover).to.equal(true)

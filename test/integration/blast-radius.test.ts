@@ -5,36 +5,38 @@ import {expect} from 'chai'
 import {execa} from 'execa'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
-import {parseJsonOutput, REPO_ROOT} from '../helpers/cli.js'
-import {createTestWorld, type TestWorld} from '../helpers/world.js'
+
 import type {WorldStatus} from '../../src/lib/world/types.js'
 
+import {parseJsonOutput, REPO_ROOT} from '../helpers/cli.js'
+import {createTestWorld, type TestWorld} from '../helpers/world.js'
+
 interface BlastJson {
-  region: string
-  regions: string[]
-  mode: string
-  component: string
-  etcdLeaderTarget?: boolean
-  events: Array<{t: number; event: string}>
-  rtoSeconds: number | null
-  recoveredDuringFault: boolean
   acknowledged: number
-  lost: number
-  unknown: number
-  verified: boolean
-  failover: boolean
-  leaderBefore: string | null
-  leaderAfterFault: string | null
+  component: string
   converged: boolean
+  etcdLeaderTarget?: boolean
+  events: Array<{event: string; t: number}>
+  failover: boolean
   faultDescription: string
   faultInjectedAt: string
-  unavailableSeconds: number | null
-  longestWriteGapSeconds: number | null
-  longestWriteGap: {seconds: number; fromSeconds: number; toSeconds: number; open: boolean} | null
-  healthModel: {unavailableSeconds: number | null; samples: number; sampleIntervalSeconds: number}
-  verify?: {summary: {runLogs?: {files: string[]}}}
-  runDir: string
+  healthModel: {sampleIntervalSeconds: number; samples: number; unavailableSeconds: null | number}
+  leaderAfterFault: null | string
+  leaderBefore: null | string
+  longestWriteGap: null | {fromSeconds: number; open: boolean; seconds: number; toSeconds: number}
+  longestWriteGapSeconds: null | number
+  lost: number
+  mode: string
+  recoveredDuringFault: boolean
+  region: string
+  regions: string[]
   report: {json: string; markdown: string; uploaded?: string}
+  rtoSeconds: null | number
+  runDir: string
+  unavailableSeconds: null | number
+  unknown: number
+  verified: boolean
+  verify?: {summary: {runLogs?: {files: string[]}}}
 }
 
 describe('blast-radius on the local world', function () {
@@ -53,7 +55,10 @@ describe('blast-radius on the local world', function () {
 
   const blast = async (args: string[]) => {
     const result = await world.atlas(['blast-radius', '--json', ...args])
-    return {result, json: result.exitCode === 0 || result.exitCode === 4 ? parseJsonOutput<BlastJson>(result) : undefined}
+    return {
+      result,
+      json: result.exitCode === 0 || result.exitCode === 4 ? parseJsonOutput<BlastJson>(result) : undefined,
+    }
   }
 
   const leader = async () => parseJsonOutput<WorldStatus>(await world.atlas(['status', '--json'])).health?.leaderRegion
@@ -71,8 +76,14 @@ describe('blast-radius on the local world', function () {
     expect(json!.rtoSeconds).to.be.a('number').and.to.be.within(0.5, 12)
     expect(json!.converged).to.equal(true)
     // the whole region: etcd, Patroni, and PostgreSQL with its (setsid'd) backends and walsenders
-    expect(json!.faultDescription).to.match(new RegExp(`^SIGKILL to etcd-${before} \\(pgid \\d+\\), patroni-${before} watchdog \\(pgid \\d+\\), patroni-${before} \\(pgid \\d+\\), postgres-${before} \\(postmaster \\d+ and [1-9]\\d* child processes\\)$`))
-    console.log(`      kill ${before}: RTO ${json!.rtoSeconds} s, ${json!.acknowledged} acknowledged, ${json!.unknown} unknown`)
+    expect(json!.faultDescription).to.match(
+      new RegExp(
+        `^SIGKILL to etcd-${before} \\(pgid \\d+\\), patroni-${before} watchdog \\(pgid \\d+\\), patroni-${before} \\(pgid \\d+\\), postgres-${before} \\(postmaster \\d+ and [1-9]\\d* child processes\\)$`,
+      ),
+    )
+    console.log(
+      `      kill ${before}: RTO ${json!.rtoSeconds} s, ${json!.acknowledged} acknowledged, ${json!.unknown} unknown`,
+    )
   })
 
   it('kill of the other data region (now leading) fails back over, again with nothing lost', async () => {
@@ -123,7 +134,11 @@ describe('blast-radius on the local world', function () {
     const {result, json} = await blast(['--region', 'witness', '--duration', '6s', '--run-dir', freshBlast])
     expect(result.exitCode, result.stderr).to.equal(0)
     expect(json!.verified).to.equal(true)
-    expect(json!.verify!.summary.runLogs!.files).to.include.members([parseJsonOutput<{runLog: string}>(earlier).runLog, path.join(outside, 'transfers.log'), path.join(freshBlast, 'transfers.log')])
+    expect(json!.verify!.summary.runLogs!.files).to.include.members([
+      parseJsonOutput<{runLog: string}>(earlier).runLog,
+      path.join(outside, 'transfers.log'),
+      path.join(freshBlast, 'transfers.log'),
+    ])
 
     const verify = await world.atlas(['verify', '--ledger-balance', '--run-dir', freshBlast, '--json'])
     expect(verify.exitCode, verify.stdout).to.equal(0)
@@ -145,23 +160,38 @@ describe('blast-radius on the local world', function () {
       longest = Math.max(longest, t - previous)
       previous = t
     }
+
     expect(json!.longestWriteGap!.open).to.equal(false)
     expect(json!.longestWriteGapSeconds).to.be.closeTo(longest / 1000, 0.05)
     expect(json!.unavailableSeconds).to.equal(json!.longestWriteGapSeconds)
     expect(json!.healthModel.samples).to.be.greaterThan(0)
     const markdown = await readFile(json!.report.markdown, 'utf8')
-    expect(markdown).to.include(`| not writable, as the workload saw it (longest gap between acknowledged writes) | ${json!.longestWriteGapSeconds!.toFixed(2)} s`)
-    expect(markdown).to.match(/\| not writable, health model's view \(member health sampled every 0\.25 s; not client writes\) \| /)
-    console.log(`      witness kill: longest write gap ${json!.longestWriteGapSeconds} s, health model ${json!.healthModel.unavailableSeconds} s, RTO ${json!.rtoSeconds} s`)
+    expect(markdown).to.include(
+      `| not writable, as the workload saw it (longest gap between acknowledged writes) | ${json!.longestWriteGapSeconds!.toFixed(2)} s`,
+    )
+    expect(markdown).to.match(
+      /\| not writable, health model's view \(member health sampled every 0\.25 s; not client writes\) \| /,
+    )
+    console.log(
+      `      witness kill: longest write gap ${json!.longestWriteGapSeconds} s, health model ${json!.healthModel.unavailableSeconds} s, RTO ${json!.rtoSeconds} s`,
+    )
   })
 
   it('--component etcd-leader (no --region): stops the leading etcd member only; another --region is refused (exit 3) before the workload', async () => {
     const status = parseJsonOutput<WorldStatus>(await world.atlas(['status', '--json']))
     const etcdLeader = status.health!.groups.find((g) => g.group === 'etcd')!.leaderRegion!
     const elsewhere = world.config.regions.map((r) => r.name).find((r) => r !== etcdLeader)!
-    const refused = await world.atlas(['blast-radius', '--component', 'etcd-leader', '--region', elsewhere, '--mode', 'stop'])
+    const refused = await world.atlas([
+      'blast-radius',
+      '--component',
+      'etcd-leader',
+      '--region',
+      elsewhere,
+      '--mode',
+      'stop',
+    ])
     expect(refused.exitCode, refused.stderr).to.equal(3)
-    expect(refused.stderr.replace(/\s+/g, ' ')).to.include(`--region ${elsewhere} does not hold the etcd leader`)
+    expect(refused.stderr.replaceAll(/\s+/g, ' ')).to.include(`--region ${elsewhere} does not hold the etcd leader`)
     expect(refused.stderr).to.not.match(/start the transfer workload/)
     const {result, json} = await blast(['--component', 'etcd-leader', '--mode', 'stop', '--duration', '6s'])
     expect(result.exitCode, result.stderr).to.equal(0)
@@ -179,7 +209,7 @@ describe('blast-radius on the local world', function () {
   it('refuses us + witness without --force (exit 3) and explains the quorum arithmetic', async () => {
     const result = await world.atlas(['blast-radius', '--region', 'us', '--region', 'witness', '--json'])
     expect(result.exitCode).to.equal(3)
-    const error = parseJsonOutput<{error: {code: string; message: string}}>(result).error
+    const {error} = parseJsonOutput<{error: {code: string; message: string}}>(result)
     expect(error.code).to.equal('FAULT_REFUSED')
     expect(error.message).to.match(/leaves 1 of 3 voting regions; a Raft majority needs 2 of 3/)
   })
@@ -196,12 +226,16 @@ describe('blast-radius on the local world', function () {
   })
 
   it('Ctrl-C (SIGINT) mid-chaos restores the region before atlas exits', async () => {
-    const child = execa(process.execPath, [path.join(REPO_ROOT, 'bin', 'run.js'), 'blast-radius', '--region', 'eu', '--mode', 'stop', '--duration', '60s'], {
-      cwd: REPO_ROOT,
-      env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'},
-      reject: false,
-      stdin: 'ignore',
-    })
+    const child = execa(
+      process.execPath,
+      [path.join(REPO_ROOT, 'bin', 'run.js'), 'blast-radius', '--region', 'eu', '--mode', 'stop', '--duration', '60s'],
+      {
+        cwd: REPO_ROOT,
+        env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'},
+        reject: false,
+        stdin: 'ignore',
+      },
+    )
     let stderr = ''
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no fault within 60 s:\n${stderr}`)), 60_000)
@@ -221,13 +255,14 @@ describe('blast-radius on the local world', function () {
     expect(exited.stderr).to.match(/interrupted/)
     // nothing of eu is left paused: every member answers again and the world converges
     const deadline = Date.now() + 60_000
-    let status: WorldStatus | undefined
+    let status: undefined | WorldStatus
     while (Date.now() < deadline) {
       status = parseJsonOutput<WorldStatus>(await world.atlas(['status', '--json']))
       const members = status.health?.groups.flatMap((g) => g.members) ?? []
       if (members.length === 6 && members.every((m) => m.alive)) break
       await new Promise((resolve) => setTimeout(resolve, 1000))
     }
+
     const members = status!.health!.groups.flatMap((g) => g.members)
     expect(members.filter((m) => !m.alive).map((m) => m.name)).to.deep.equal([])
     const verify = await world.atlas(['verify', '--ledger-balance', '--json'])

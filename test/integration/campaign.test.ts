@@ -6,10 +6,12 @@ import {expect} from 'chai'
 import {existsSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
+
 import type {BlastResult} from '../../src/lib/chaos/blast.js'
 import type {CampaignResult} from '../../src/lib/chaos/campaign.js'
 import type {VerifyResult} from '../../src/lib/ledger/verify.js'
 import type {WorldStatus} from '../../src/lib/world/types.js'
+
 import {parseJsonOutput} from '../helpers/cli.js'
 import {createTestWorld, type TestWorld} from '../helpers/world.js'
 
@@ -33,11 +35,31 @@ describe('atlas chaos: one workload through the whole campaign (local world)', f
     expect(etcdLeader, 'the converged world has an etcd leader').to.be.a('string')
 
     // seed 19 over etcd-leader, eu and witness (pinned in test/unit/chaos-campaign.test.ts)
-    const result = await world.atlas(['chaos', '--rounds', '3', '--seed', '19', '--faults', 'kill,stop', '--targets', 'etcd-leader,eu,witness', '--duration', '8s', '--json'], {timeoutMs: 580_000})
+    const result = await world.atlas(
+      [
+        'chaos',
+        '--rounds',
+        '3',
+        '--seed',
+        '19',
+        '--faults',
+        'kill,stop',
+        '--targets',
+        'etcd-leader,eu,witness',
+        '--duration',
+        '8s',
+        '--json',
+      ],
+      {timeoutMs: 580_000},
+    )
     expect(result.exitCode, result.stderr).to.equal(0)
     const campaign = parseJsonOutput<CampaignResult>(result)
     const {describeRound} = await import('../../src/lib/chaos/campaign.js')
-    expect(campaign.plan.map(describeRound)).to.deep.equal(['kill etcd-leader', 'kill witness', 'stop eu:patroni + witness:etcd'])
+    expect(campaign.plan.map(describeRound)).to.deep.equal([
+      'kill etcd-leader',
+      'kill witness',
+      'stop eu:patroni + witness:etcd',
+    ])
     expect(campaign.rounds).to.have.length(3)
 
     // one workload: its run log in the campaign's directory, started before the first round's fault and ended after the last round's
@@ -56,25 +78,43 @@ describe('atlas chaos: one workload through the whole campaign (local world)', f
       const report = JSON.parse(await readFile(path.join(round.runDir, 'report.json'), 'utf8')) as BlastResult
       reports.push(report)
       // the same workload in every round: its run log, start time and process
-      expect(report.sharedWorkload).to.deep.equal({runLog: workload.runLog, startedAt: workload.startedAt, pid: workload.pid})
-      expect(existsSync(path.join(round.runDir, 'transfers.log')), 'no round starts a workload of its own').to.equal(false)
+      expect(report.sharedWorkload).to.deep.equal({
+        runLog: workload.runLog,
+        startedAt: workload.startedAt,
+        pid: workload.pid,
+      })
+      expect(existsSync(path.join(round.runDir, 'transfers.log')), 'no round starts a workload of its own').to.equal(
+        false,
+      )
       const faultAt = Date.parse(report.faultInjectedAt)
       expect(faultAt).to.be.within(startedAt, endedAt)
       // writes went on while each fault held (every round keeps quorum), and every one acknowledged in the round is stored
       expect(round.keepsQuorum).to.equal(true)
-      expect(round.acknowledgedDuringFault, `${describeRound(round)}: acknowledged while the fault held`).to.be.greaterThan(0)
+      expect(
+        round.acknowledgedDuringFault,
+        `${describeRound(round)}: acknowledged while the fault held`,
+      ).to.be.greaterThan(0)
       expect(report.acknowledgedDuringFault).to.equal(round.acknowledgedDuringFault)
       expect(round.acknowledged).to.be.at.least(round.acknowledgedDuringFault)
-      expect(report.roundTransfers).to.deep.equal({acknowledged: report.roundTransfers!.present, present: report.roundTransfers!.present, lost: 0})
+      expect(report.roundTransfers).to.deep.equal({
+        acknowledged: report.roundTransfers!.present,
+        present: report.roundTransfers!.present,
+        lost: 0,
+      })
       expect(report.roundTransfers!.present).to.be.greaterThan(0)
       expect(report.verified).to.equal(true)
       expect(report.converged).to.equal(true)
       // the round's picture series is its window of the workload
       expect(report.outcomes!.acknowledged.reduce((a, b) => a + b, 0)).to.equal(report.acknowledged)
     }
+
     // the rounds one after the other, all inside the one run
-    expect(reports.map((r) => Date.parse(r.faultInjectedAt))).to.deep.equal(reports.map((r) => Date.parse(r.faultInjectedAt)).sort((a, b) => a - b))
-    expect(campaign.totals.acknowledged, 'between the rounds too').to.be.greaterThan(campaign.rounds.reduce((a, r) => a + r.acknowledged, 0))
+    expect(reports.map((r) => Date.parse(r.faultInjectedAt))).to.deep.equal(
+      reports.map((r) => Date.parse(r.faultInjectedAt)).sort((a, b) => a - b),
+    )
+    expect(campaign.totals.acknowledged, 'between the rounds too').to.be.greaterThan(
+      campaign.rounds.reduce((a, r) => a + r.acknowledged, 0),
+    )
     expect(campaign.totals.acknowledged).to.equal(workload.stats!.acknowledged)
 
     // the etcd-leader round broke the etcd member of the region that led, and leadership moved away from it
@@ -82,13 +122,18 @@ describe('atlas chaos: one workload through the whole campaign (local world)', f
     expect(hit).to.deep.equal([{region: etcdLeader, component: 'etcd'}])
     expect(reports[0].etcdLeaderTarget).to.equal(true)
     expect(reports[0].faultDescription).to.include(`etcd-${etcdLeader}`)
-    expect(reports[0].timeline.some((p) => p.t > 0 && p.raftLeaderRegion !== null && p.raftLeaderRegion !== etcdLeader), 'another region led etcd while the leader was down').to.equal(true)
+    expect(
+      reports[0].timeline.some((p) => p.t > 0 && p.raftLeaderRegion !== null && p.raftLeaderRegion !== etcdLeader),
+      'another region led etcd while the leader was down',
+    ).to.equal(true)
     expect(describeRound(campaign.rounds[0])).to.equal(`kill etcd-leader (${etcdLeader})`)
 
     // judged once, over the whole run log
     expect(campaign.verify!.ok).to.equal(true)
     expect(campaign.verify!.checks.find((c) => c.name === 'durability')).to.include({ok: true})
-    expect(campaign.verify!.checks.find((c) => c.name === 'durability')!.checked).to.be.at.least(campaign.totals.acknowledged)
+    expect(campaign.verify!.checks.find((c) => c.name === 'durability')!.checked).to.be.at.least(
+      campaign.totals.acknowledged,
+    )
     expect(campaign.totals.lost).to.equal(0)
     expect(campaign.verified).to.equal(true)
     const markdown = await readFile(campaign.report.markdown, 'utf8')

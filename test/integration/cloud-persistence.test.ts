@@ -6,6 +6,7 @@ import {expect} from 'chai'
 import {existsSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
+
 import {parseJsonOutput} from '../helpers/cli.js'
 import {createTestWorld, type TestWorld} from '../helpers/world.js'
 
@@ -39,6 +40,7 @@ describe('local world: the S3/SQS emulator keeps its state (real moto, etcd, Pat
     } finally {
       s3.destroy()
     }
+
     return found
   }
 
@@ -72,14 +74,20 @@ describe('local world: the S3/SQS emulator keeps its state (real moto, etcd, Pat
     const report = 'reports/blast-radius/persist-test/report.json'
     let versionsBefore: string[]
     try {
-      for (const body of ['{"round":1}', '{"round":2}']) await s3.send(new PutObjectCommand({Bucket: 'atlas-audit-us', Key: report, Body: body, ContentType: 'application/json'}))
-      versionsBefore = ((await s3.send(new ListObjectVersionsCommand({Bucket: 'atlas-audit-us', Prefix: report}))).Versions ?? []).map((v) => v.VersionId!)
+      for (const body of ['{"round":1}', '{"round":2}'])
+        await s3.send(
+          new PutObjectCommand({Bucket: 'atlas-audit-us', Key: report, Body: body, ContentType: 'application/json'}),
+        )
+      versionsBefore = (
+        (await s3.send(new ListObjectVersionsCommand({Bucket: 'atlas-audit-us', Prefix: report}))).Versions ?? []
+      ).map((v) => v.VersionId!)
       const queueUrl = (await sqs.send(new GetQueueUrlCommand({QueueName: 'atlas-transactions-eu'}))).QueueUrl!
       await sqs.send(new SendMessageCommand({QueueUrl: queueUrl, MessageBody: '{"persist":"test"}'}))
     } finally {
       s3.destroy()
       sqs.destroy()
     }
+
     expect(versionsBefore).to.have.length(2)
     const auditUs = await keys('atlas-audit-us', 'transfers/')
     const auditEu = await keys('atlas-audit-eu', 'transfers/')
@@ -96,16 +104,23 @@ describe('local world: the S3/SQS emulator keeps its state (real moto, etcd, Pat
     ;({s3, sqs} = await clients())
     try {
       // a clean stop writes a last snapshot: even the version ids are the same
-      const versionsAfter = ((await s3.send(new ListObjectVersionsCommand({Bucket: 'atlas-audit-us', Prefix: report}))).Versions ?? []).map((v) => v.VersionId!)
+      const versionsAfter = (
+        (await s3.send(new ListObjectVersionsCommand({Bucket: 'atlas-audit-us', Prefix: report}))).Versions ?? []
+      ).map((v) => v.VersionId!)
       expect(versionsAfter).to.deep.equal(versionsBefore)
-      expect(await (await s3.send(new GetObjectCommand({Bucket: 'atlas-audit-us', Key: report}))).Body!.transformToString()).to.equal('{"round":2}')
+      expect(
+        await (await s3.send(new GetObjectCommand({Bucket: 'atlas-audit-us', Key: report}))).Body!.transformToString(),
+      ).to.equal('{"round":2}')
       const queueUrl = (await sqs.send(new GetQueueUrlCommand({QueueName: 'atlas-transactions-eu'}))).QueueUrl!
-      const messages = (await sqs.send(new ReceiveMessageCommand({QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1}))).Messages ?? []
+      const messages =
+        (await sqs.send(new ReceiveMessageCommand({QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})))
+          .Messages ?? []
       expect(messages.map((m) => m.Body)).to.deep.equal(['{"persist":"test"}'])
     } finally {
       s3.destroy()
       sqs.destroy()
     }
+
     const verdict = await verifyAudit()
     expect(verdict.summary.transfers).to.equal(200)
   })

@@ -4,11 +4,12 @@
 // workload. Zero loss is a claim about every cell: each must show 0 acknowledged
 // transfers lost and pass verify. bench/chaos runs the same cells longer and reports.
 import {expect} from 'chai'
-import {formatMatrix, matrixCells, runFaultMatrix, type MatrixRow} from '../../src/lib/chaos/matrix.js'
-import {LocalWorld} from '../../src/lib/world/local/index.js'
-import {createTestWorld, type TestWorld} from '../helpers/world.js'
-import {hasNetAdmin} from '../../src/lib/world/local/partition.js'
 import {execa} from 'execa'
+
+import {formatMatrix, matrixCells, type MatrixRow, runFaultMatrix} from '../../src/lib/chaos/matrix.js'
+import {LocalWorld} from '../../src/lib/world/local/index.js'
+import {hasNetAdmin} from '../../src/lib/world/local/partition.js'
+import {createTestWorld, type TestWorld} from '../helpers/world.js'
 
 describe('fault matrix: kill and freeze of every component, leader and followers (real local world)', function () {
   this.timeout(1_200_000)
@@ -31,7 +32,12 @@ describe('fault matrix: kill and freeze of every component, leader and followers
   for (const component of ['region', 'etcd', 'patroni', 'postgres'] as const) {
     it(`${component}: kill and stop of the leader, a follower and the witness lose nothing`, async () => {
       // 8 s outlasts the 6 s leader lease: a frozen or dead leader is replaced while the fault holds
-      const cells = await runFaultMatrix(local, {cells: matrixCells({components: [component]}), durationMs: 8000, runsDir: local.runsDir(), prefix: 'matrix'})
+      const cells = await runFaultMatrix(local, {
+        cells: matrixCells({components: [component]}),
+        durationMs: 8000,
+        runsDir: local.runsDir(),
+        prefix: 'matrix',
+      })
       rows.push(...cells)
       const ran = cells.filter((c) => !c.skipped)
       expect(ran.length).to.be.at.least(component === 'etcd' ? 4 : 6)
@@ -47,10 +53,15 @@ describe('fault matrix: kill and freeze of every component, leader and followers
   }
 
   it('region: a partition (isolate) of the leader, a follower and the witness loses nothing', async function () {
-    const nft = await execa('nft', ['--version'], {reject: false}).catch(() => undefined)
+    const nft = await execa('nft', ['--version'], {reject: false}).catch(() => {})
     // partitions need nftables and CAP_NET_ADMIN (root): test/integration/partition.test.ts covers the refusal without them
     if (!nft || nft.exitCode !== 0 || !(await hasNetAdmin())) this.skip()
-    const cells = await runFaultMatrix(local, {cells: matrixCells({components: ['region'], modes: ['partition']}), durationMs: 10_000, runsDir: local.runsDir(), prefix: 'matrix'})
+    const cells = await runFaultMatrix(local, {
+      cells: matrixCells({components: ['region'], modes: ['partition']}),
+      durationMs: 10_000,
+      runsDir: local.runsDir(),
+      prefix: 'matrix',
+    })
     rows.push(...cells)
     expect(cells.filter((c) => !c.skipped)).to.have.length(3)
     for (const cell of cells) {

@@ -5,15 +5,17 @@ import {expect} from 'chai'
 import {execa} from 'execa'
 import path from 'node:path'
 import postgres from 'postgres'
+
+import type {BlastResult} from '../../src/lib/chaos/blast.js'
+import type {WorldStatus} from '../../src/lib/world/types.js'
+
 import {tlsOptions} from '../../src/lib/ledger/db.js'
-import {parseJsonOutput, REPO_ROOT} from '../helpers/cli.js'
-import {createTestWorld, type TestWorld} from '../helpers/world.js'
-import {LocalWorld} from '../../src/lib/world/local/index.js'
-import {childrenOf, postmasterPid} from '../../src/lib/world/local/processes.js'
 import {isAlive} from '../../src/lib/proc/index.js'
 import {sleep} from '../../src/lib/wait.js'
-import type {WorldStatus} from '../../src/lib/world/types.js'
-import type {BlastResult} from '../../src/lib/chaos/blast.js'
+import {LocalWorld} from '../../src/lib/world/local/index.js'
+import {childrenOf, postmasterPid} from '../../src/lib/world/local/processes.js'
+import {parseJsonOutput, REPO_ROOT} from '../helpers/cli.js'
+import {createTestWorld, type TestWorld} from '../helpers/world.js'
 
 /** postgres.js on one of the world's URLs, with its libpq TLS parameters applied (verify-full against the world's CA) */
 function connect(databaseUrl: string, options: postgres.Options<Record<string, never>>) {
@@ -36,7 +38,11 @@ describe('faults beyond a region kill (real local world)', function () {
   })
 
   it('an `up` interrupted during the Patroni step leaves a half-built world that status names and the next `up` finishes', async () => {
-    const child = execa(process.execPath, [path.join(REPO_ROOT, 'bin', 'run.js'), 'up'], {env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'}, reject: false, stdin: 'ignore'})
+    const child = execa(process.execPath, [path.join(REPO_ROOT, 'bin', 'run.js'), 'up'], {
+      env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'},
+      reject: false,
+      stdin: 'ignore',
+    })
     let stderr = ''
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`up never reached the Patroni step:\n${stderr}`)), 60_000)
@@ -64,7 +70,7 @@ describe('faults beyond a region kill (real local world)', function () {
     // what the interrupted run had not done yet is done now: the ledger is minted and the buckets exist
     const endpoints = await local.endpoints()
     expect(endpoints.find((r) => r.region === 'us')?.auditBucket).to.equal('atlas-audit-us')
-    const sql = connect((await local.databaseUrls('verify'))[0], {max: 1, onnotice: () => {}})
+    const sql = connect((await local.databaseUrls('verify'))[0], {max: 1, onnotice() {}})
     try {
       const [{total}] = await sql<[{total: string}]>`select sum(balance)::text as total from accounts`
       expect(Number(total)).to.equal(world.config.ledger.accounts * world.config.ledger.openingBalance)
@@ -80,7 +86,7 @@ describe('faults beyond a region kill (real local world)', function () {
     const orphan = await postmasterPid(leaderLayout.postgresDataDir)
     expect(orphan, 'the leader runs a postmaster').to.be.a('number')
     const urls = await local.databaseUrls()
-    const clients = urls.map((url) => connect(url, {max: 1, connect_timeout: 1, idle_timeout: 1, onnotice: () => {}}))
+    const clients = urls.map((url) => connect(url, {max: 1, connect_timeout: 1, idle_timeout: 1, onnotice() {}}))
     const fault = await local.injectFault(leader, 'kill', {component: 'patroni'})
     let maxPrimaries = 0
     try {
@@ -89,7 +95,10 @@ describe('faults beyond a region kill (real local world)', function () {
         const answers = await Promise.all(
           clients.map(async (sql) => {
             try {
-              const [row] = await Promise.race([sql<[{recovery: boolean}]>`select pg_is_in_recovery() as recovery`, sleep(500).then(() => [{recovery: true}] as [{recovery: boolean}])])
+              const [row] = await Promise.race([
+                sql<[{recovery: boolean}]>`select pg_is_in_recovery() as recovery`,
+                sleep(500).then(() => [{recovery: true}] as [{recovery: boolean}]),
+              ])
               return row.recovery === false
             } catch {
               return false
@@ -99,13 +108,15 @@ describe('faults beyond a region kill (real local world)', function () {
         maxPrimaries = Math.max(maxPrimaries, answers.filter(Boolean).length)
         await sleep(200)
       }
+
       // without a fence the orphan answered "primary" for ~16 s next to the promoted eu
       expect(isAlive(orphan!), 'the orphaned postmaster is gone').to.equal(false)
       expect(maxPrimaries).to.equal(1)
     } finally {
-      await Promise.all(clients.map((sql) => sql.end({timeout: 1}).catch(() => undefined)))
+      await Promise.all(clients.map((sql) => sql.end({timeout: 1}).catch(() => {})))
       await fault.undo()
     }
+
     const after = await local.waitConverged({timeoutMs: 90_000})
     expect(after.leaderRegion).to.not.equal(null)
   })
@@ -117,7 +128,13 @@ describe('faults beyond a region kill (real local world)', function () {
     const pm = await postmasterPid(r.postgresDataDir)
     expect(pm).to.be.a('number')
     // the whole managed process (watchdog and Patroni) dies; a follower's watchdog is not armed, so PostgreSQL stays
-    const watchdogPid = Number((await import('node:fs/promises').then((fs) => fs.readFile(path.join(world.baseDir, 'run', `patroni-${follower}.pid`), 'utf8'))).trim())
+    const watchdogPid = Number(
+      (
+        await import('node:fs/promises').then((fs) =>
+          fs.readFile(path.join(world.baseDir, 'run', `patroni-${follower}.pid`), 'utf8'),
+        )
+      ).trim(),
+    )
     const patroniPids = await childrenOf(watchdogPid)
     process.kill(-watchdogPid, 'SIGKILL')
     for (const p of patroniPids) process.kill(-p, 'SIGKILL')
@@ -132,7 +149,21 @@ describe('faults beyond a region kill (real local world)', function () {
 
   it("the primary's PostgreSQL frozen for 25 s (past its lease) under the workload: nothing acknowledged is lost", async () => {
     const health = await local.waitConverged({timeoutMs: 60_000})
-    const result = await world.atlas(['blast-radius', '--region', health.leaderRegion!, '--component', 'postgres', '--mode', 'stop', '--duration', '25s', '--json'], {timeoutMs: 240_000})
+    const result = await world.atlas(
+      [
+        'blast-radius',
+        '--region',
+        health.leaderRegion!,
+        '--component',
+        'postgres',
+        '--mode',
+        'stop',
+        '--duration',
+        '25s',
+        '--json',
+      ],
+      {timeoutMs: 240_000},
+    )
     expect(result.exitCode, result.stderr).to.equal(0)
     const blast = parseJsonOutput<BlastResult>(result)
     expect(blast.component).to.equal('postgres')
@@ -141,6 +172,7 @@ describe('faults beyond a region kill (real local world)', function () {
     expect(blast.verified).to.equal(true)
     expect(blast.rtoSeconds, 'writes came back while PostgreSQL was still frozen').to.be.below(25)
   })
+
   it('the witness frozen while it holds the etcd leader, three times: the primary never demotes, writes resume while it is frozen', async () => {
     // Raft leadership waits on the witness in steady state; freezing it used to stall the
     // primary's Patroni on etcd until it demoted itself (a failover out of a follower's fault)
@@ -148,8 +180,14 @@ describe('faults beyond a region kill (real local world)', function () {
     expect(up.exitCode, up.stderr).to.equal(0)
     for (let round = 1; round <= 3; round++) {
       const health = await local.waitConverged({timeoutMs: 60_000})
-      expect(health.groups.find((g) => g.group === 'etcd')?.leaderRegion, 'the etcd leader sits on the witness').to.equal('witness')
-      const result = await world.atlas(['blast-radius', '--region', 'witness', '--mode', 'stop', '--duration', '8s', '--json'], {timeoutMs: 240_000})
+      expect(
+        health.groups.find((g) => g.group === 'etcd')?.leaderRegion,
+        'the etcd leader sits on the witness',
+      ).to.equal('witness')
+      const result = await world.atlas(
+        ['blast-radius', '--region', 'witness', '--mode', 'stop', '--duration', '8s', '--json'],
+        {timeoutMs: 240_000},
+      )
       expect(result.exitCode, result.stderr).to.equal(0)
       const blast = parseJsonOutput<BlastResult>(result)
       const label = `round ${round}: ${JSON.stringify(blast.events.map((e) => e.event))}`

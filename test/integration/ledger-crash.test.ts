@@ -3,6 +3,7 @@ import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import postgres from 'postgres'
+
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {transfer} from '../../src/lib/ledger/transfer.js'
@@ -23,6 +24,7 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
     await initLedger(sql, {accounts: 50, openingBalance: 100_000, allowNegativeBalances: false})
     await sql.end({timeout: 1})
   })
+
   afterEach(async () => {
     await pg?.stop()
     if (tmp) await rm(tmp, {recursive: true, force: true})
@@ -30,16 +32,29 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
 
   async function crashDuringWorkload(retry: {maxAttempts: number; maxDelayMs?: number}, resolveUnknown: boolean) {
     const runDir = path.join(tmp, 'run')
-    const handle = await startWorkload({db: pg.url, concurrency: 8, durationMs: 4000, runDir, originRegion: 'us', retry: {baseDelayMs: 20, ...retry}, resolveUnknown})
+    const handle = await startWorkload({
+      db: pg.url,
+      concurrency: 8,
+      durationMs: 4000,
+      runDir,
+      originRegion: 'us',
+      retry: {baseDelayMs: 20, ...retry},
+      resolveUnknown,
+    })
     // let it commit for a while, then crash the server while transfers are in flight: a session holding
     // the accounts table keeps every worker's next transfer sent and waiting inside the server (on busy
     // cores the workers could otherwise all be between transfers at the moment of the kill)
     await handle.waitForAcknowledgedAfter(new Date(Date.now() + 700), {timeoutMs: 10_000})
-    const blocker = postgres(pg.url, {max: 2, onnotice: () => {}})
+    const blocker = postgres(pg.url, {max: 2, onnotice() {}})
     const session = await blocker.reserve()
     await session`BEGIN`
     await session`LOCK TABLE accounts IN EXCLUSIVE MODE`
-    const waiting = async () => (await blocker`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`.catch(() => [{n: 0}]))[0].n as number
+    const waiting = async () =>
+      (
+        await blocker`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`.catch(() => [
+          {n: 0},
+        ])
+      )[0].n as number
     for (let i = 0; i < 100 && (await waiting()) === 0; i++) await sleep(50)
     const killedAt = new Date()
     await pg.kill('SIGKILL')
@@ -96,7 +111,9 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
     const sql = await connectLedger(pg.url, {max: 2})
     try {
       const request = {id: '6f1c1d2e-0000-4000-8000-000000000001', from: 1, to: 2, amount: 3, originRegion: 'us'}
-      expect((await transfer(sql, {...request, id: '6f1c1d2e-0000-4000-8000-000000000000'})).outcome).to.equal('applied')
+      expect((await transfer(sql, {...request, id: '6f1c1d2e-0000-4000-8000-000000000000'})).outcome).to.equal(
+        'applied',
+      )
       await pg.kill('SIGSTOP')
       const started = Date.now()
       let frozen
@@ -105,6 +122,7 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
       } finally {
         await pg.kill('SIGCONT')
       }
+
       expect(frozen.outcome).to.equal('unknown')
       expect(Date.now() - started).to.be.below(5000)
       const again = await transfer(sql, request, {retry: {maxAttempts: 20, maxDelayMs: 200}})

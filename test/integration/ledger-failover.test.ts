@@ -2,6 +2,7 @@ import {expect} from 'chai'
 import {mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {verifyLedger} from '../../src/lib/ledger/verify.js'
@@ -31,6 +32,7 @@ describe('failover: multi-host URL, SIGKILLed primary, promoted synchronous stan
     await sql.end({timeout: 1})
     tmp = await mkdtemp(path.join(os.tmpdir(), 'atlas-failover-test-'))
   })
+
   after(async () => {
     await Promise.all([primary?.stop(), standby?.stop()])
     if (tmp) await rm(tmp, {recursive: true, force: true})
@@ -40,22 +42,30 @@ describe('failover: multi-host URL, SIGKILLed primary, promoted synchronous stan
     const inRecovery = async (pg: TestPostgres) => {
       // a plain session: serializable (the ledger's session default) is refused on a hot standby
       const {default: postgres} = await import('postgres')
-      const sql = postgres(pg.url, {max: 1, onnotice: () => {}})
+      const sql = postgres(pg.url, {max: 1, onnotice() {}})
       const [{r}] = await sql.unsafe('SELECT pg_is_in_recovery() AS r')
       await sql.end({timeout: 1})
       return r as boolean
     }
+
     expect(await inRecovery(standby)).to.equal(true)
     const runDir = path.join(tmp, 'run')
     // the standby is listed first: it must be skipped, not written to (25006)
-    const handle = await startWorkload({db: [standby.url, primary.url], concurrency: 4, durationMs: 8000, runDir, originRegion: 'us', retry: {maxAttempts: 60, maxDelayMs: 200}})
+    const handle = await startWorkload({
+      db: [standby.url, primary.url],
+      concurrency: 4,
+      durationMs: 8000,
+      runDir,
+      originRegion: 'us',
+      retry: {maxAttempts: 60, maxDelayMs: 200},
+    })
     await handle.waitForAcknowledgedAfter(new Date(Date.now() + 500), {timeoutMs: 10_000})
     expect(handle.stats().acknowledged).to.be.greaterThan(0)
 
     const failedAt = new Date()
     await primary.kill('SIGKILL')
     const {default: postgres} = await import('postgres')
-    const sql = postgres(standby.url, {max: 1, onnotice: () => {}})
+    const sql = postgres(standby.url, {max: 1, onnotice() {}})
     await sql.unsafe('SELECT pg_promote(true, 30)')
     await sql.end({timeout: 1})
     const recoveredAt = await handle.waitForAcknowledgedAfter(failedAt, {timeoutMs: 20_000})

@@ -1,5 +1,6 @@
 import {expect} from 'chai'
 import {randomUUID} from 'node:crypto'
+
 import {connectLedger, type LedgerSql} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {transfer} from '../../src/lib/ledger/transfer.js'
@@ -27,6 +28,7 @@ describe('a transfer while no node is primary', function () {
     await setup.end({timeout: 1})
     standby = await startPostgres({standbyOf: primary})
   })
+
   after(async () => {
     await sql?.end({timeout: 1}).catch(() => {})
     await Promise.all([primary?.stop().catch(() => {}), standby?.stop().catch(() => {})])
@@ -35,7 +37,7 @@ describe('a transfer while no node is primary', function () {
   it('waits on one attempt for the promoted standby, and reports a transfer that never reached a primary as failed, not unknown', async () => {
     sql = await connectLedger([primary.url, standby.url], {max: 2, connectTimeoutSeconds: 1})
     expect((await transfer(sql, request())).outcome).to.equal('applied')
-    const generation = sql.generation
+    const {generation} = sql
 
     await primary.kill('SIGKILL')
     // the pool's idle connections see their sockets close
@@ -45,7 +47,7 @@ describe('a transfer while no node is primary', function () {
     const waiting = transfer(sql, request(), {retry})
     await sleep(1500)
     const {default: postgres} = await import('postgres')
-    const admin = postgres(standby.url, {max: 1, onnotice: () => {}})
+    const admin = postgres(standby.url, {max: 1, onnotice() {}})
     await admin.unsafe('SELECT pg_promote(true, 30)')
     await admin.end({timeout: 1})
     const found = await waiting

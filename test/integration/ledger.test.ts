@@ -3,6 +3,7 @@ import {randomUUID} from 'node:crypto'
 import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
 import {connectLedger, type LedgerSql} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {transfer} from '../../src/lib/ledger/transfer.js'
@@ -21,6 +22,7 @@ describe('ledger on a real PostgreSQL', function () {
     sql = await connectLedger(pg.url, {max: 10})
     tmp = await mkdtemp(path.join(os.tmpdir(), 'atlas-ledger-test-'))
   })
+
   after(async () => {
     await sql?.end({timeout: 1})
     await pg?.stop()
@@ -43,6 +45,7 @@ describe('ledger on a real PostgreSQL', function () {
     } catch (error) {
       refused = error as Error
     }
+
     expect(refused?.message).to.match(/already minted with different settings: accounts 20 \(asked 30\)/)
   })
 
@@ -99,7 +102,14 @@ describe('ledger on a real PostgreSQL', function () {
   it('--rate paces the workload, and waitForAcknowledgedAfter resolves with a transfer issued after the given time', async () => {
     const url = pg.url.replace(/\/postgres$/, '/workload_check')
     const started = Date.now()
-    const handle = await startWorkload({db: url, concurrency: 4, count: 40, rate: 100, runDir: path.join(tmp, 'paced'), originRegion: 'us'})
+    const handle = await startWorkload({
+      db: url,
+      concurrency: 4,
+      count: 40,
+      rate: 100,
+      runDir: path.join(tmp, 'paced'),
+      originRegion: 'us',
+    })
     const marker = new Date(started + 200)
     const recovered = await handle.waitForAcknowledgedAfter(marker, {timeoutMs: 5000})
     const result = await handle.done
@@ -109,7 +119,7 @@ describe('ledger on a real PostgreSQL', function () {
     expect(recovered.getTime()).to.be.greaterThan(marker.getTime())
     // and once the workload has ended, a time after every acknowledgement can never be reached
     let error: Error | undefined
-    await handle.waitForAcknowledgedAfter(new Date(), {timeoutMs: 1000}).catch((e: Error) => (error = e))
+    await handle.waitForAcknowledgedAfter(new Date(), {timeoutMs: 1000}).catch((error_: Error) => (error = error_))
     expect(error?.message).to.match(/ended with no transfer acknowledged/)
   })
 

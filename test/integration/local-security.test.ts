@@ -5,11 +5,12 @@
 // client certificate; key and secret files are 0600; no secret in argv, logs or --json.
 import {expect} from 'chai'
 import {execa} from 'execa'
-import {readdir, readFile, stat, writeFile, mkdtemp, rm} from 'node:fs/promises'
+import {mkdtemp, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {connectLedger} from '../../src/lib/ledger/db.js'
+
 import {PreconditionError} from '../../src/lib/errors.js'
+import {connectLedger} from '../../src/lib/ledger/db.js'
 import {CommandRunner} from '../../src/lib/tools/runner.js'
 import {localLayout} from '../../src/lib/world/local/layout.js'
 import {pkiPaths} from '../../src/lib/world/local/pki.js'
@@ -17,11 +18,11 @@ import {parseJsonOutput} from '../helpers/cli.js'
 import {createTestWorld, processesMentioning, type TestWorld} from '../helpers/world.js'
 
 interface Secrets {
-  superuserPassword: string
-  replicationPassword: string
   ledgerPassword: string
-  verifyPassword: string
+  replicationPassword: string
   restApiPassword: string
+  superuserPassword: string
+  verifyPassword: string
 }
 
 describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
@@ -35,12 +36,14 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
   let strangerDir: string
 
   const url = (user: string, password: string, params: Record<string, string>) =>
-    `postgres://${user}:${encodeURIComponent(password)}@${host}:${port}/postgres?${Object.entries(params).map(([k, v]) => `${k}=${v}`).join('&')}`
+    `postgres://${user}:${encodeURIComponent(password)}@${host}:${port}/postgres?${Object.entries(params)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('&')}`
   const verifyFull = () => ({sslmode: 'verify-full', sslrootcert: pki.caCert})
   const adminCert = () => ({sslcert: pki.atlasPostgresClient.cert, sslkey: pki.atlasPostgresClient.key})
 
   /** the error connectLedger throws for a URL, or undefined when it connected */
-  async function refusal(db: string): Promise<PreconditionError | Error | undefined> {
+  async function refusal(db: string): Promise<Error | PreconditionError | undefined> {
     try {
       const sql = await connectLedger(db, {max: 1, connectTimeoutSeconds: 5})
       await sql`select 1`
@@ -51,7 +54,11 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
     }
   }
 
-  async function asRole(user: string, password: string, statement: string): Promise<{code?: string; message: string} | undefined> {
+  async function asRole(
+    user: string,
+    password: string,
+    statement: string,
+  ): Promise<undefined | {code?: string; message: string}> {
     const sql = await connectLedger(url(user, password, verifyFull()), {max: 1})
     try {
       await sql.unsafe(statement)
@@ -78,10 +85,41 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
     strangerDir = await mkdtemp(path.join(os.tmpdir(), 'atlas-stranger-'))
     const openssl = (args: string[]) => new CommandRunner().run('openssl', args, {cwd: strangerDir, timeoutMs: 30_000})
     const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-    await openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=stranger CA', '-addext', 'basicConstraints=critical,CA:TRUE'])
+    await openssl([
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=stranger CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+    ])
     await writeFile(path.join(strangerDir, 'client.ext'), 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n')
     await openssl(['req', '-new', ...ec, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=postgres'])
-    await openssl(['x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', '7', '-days', '2', '-extfile', 'client.ext', '-out', 'client.crt'])
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      'client.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-set_serial',
+      '7',
+      '-days',
+      '2',
+      '-extfile',
+      'client.ext',
+      '-out',
+      'client.crt',
+    ])
     await execa('chmod', ['600', path.join(strangerDir, 'client.key')])
   })
 
@@ -93,11 +131,15 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
   it('accepts each role over TLS with the server verified against the world CA (verify-full)', async () => {
     expect(await refusal(url('atlas_ledger', secrets.ledgerPassword, verifyFull()))).to.equal(undefined)
     expect(await refusal(url('atlas_verify', secrets.verifyPassword, verifyFull()))).to.equal(undefined)
-    expect(await refusal(url('postgres', secrets.superuserPassword, {...verifyFull(), ...adminCert()}))).to.equal(undefined)
+    expect(await refusal(url('postgres', secrets.superuserPassword, {...verifyFull(), ...adminCert()}))).to.equal(
+      undefined,
+    )
     // Patroni's replication connections are TLS too
-    const sql = await connectLedger(url('postgres', secrets.superuserPassword, {...verifyFull(), ...adminCert()}), {max: 1})
+    const sql = await connectLedger(url('postgres', secrets.superuserPassword, {...verifyFull(), ...adminCert()}), {
+      max: 1,
+    })
     try {
-      const rows = await sql.unsafe("SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)")
+      const rows = await sql.unsafe('SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)')
       expect(rows.map((r) => r.ssl)).to.deep.equal([true, true])
     } finally {
       await sql.end({timeout: 1})
@@ -110,7 +152,17 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
     expect((error as PreconditionError).code).to.equal('DATABASE_LOGIN_REFUSED')
     expect(error!.message).to.match(/no pg_hba\.conf entry .*no encryption/)
     // psql (libpq) too, with the right password
-    const psql = await execa('psql', ['-Atc', 'select 1'], {reject: false, env: {PGHOST: host, PGPORT: String(port), PGUSER: 'atlas_verify', PGPASSWORD: secrets.verifyPassword, PGDATABASE: 'postgres', PGSSLMODE: 'disable'}})
+    const psql = await execa('psql', ['-Atc', 'select 1'], {
+      reject: false,
+      env: {
+        PGHOST: host,
+        PGPORT: String(port),
+        PGUSER: 'atlas_verify',
+        PGPASSWORD: secrets.verifyPassword,
+        PGDATABASE: 'postgres',
+        PGSSLMODE: 'disable',
+      },
+    })
     expect(psql.exitCode).to.not.equal(0)
     expect(psql.stderr).to.match(/no pg_hba\.conf entry .*no encryption/)
   })
@@ -121,6 +173,7 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
       expect((error as PreconditionError).code, error?.message).to.equal('DATABASE_LOGIN_REFUSED')
       expect(error!.message).to.match(/password authentication failed/)
     }
+
     const admin = await refusal(url('postgres', 'not-the-password', {...verifyFull(), ...adminCert()}))
     expect((admin as PreconditionError).code).to.equal('DATABASE_LOGIN_REFUSED')
   })
@@ -131,19 +184,36 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
     expect(none!.message).to.match(/certificate/)
     // a certificate of the world's CA for another name (CN=atlas, etcd's client) with the superuser's password:
     // clientcert=verify-full compares the CN with the user (the server tells the client only "authentication failed")
-    const otherName = await refusal(url('postgres', secrets.superuserPassword, {...verifyFull(), sslcert: pki.atlasEtcdClient.cert, sslkey: pki.atlasEtcdClient.key}))
+    const otherName = await refusal(
+      url('postgres', secrets.superuserPassword, {
+        ...verifyFull(),
+        sslcert: pki.atlasEtcdClient.cert,
+        sslkey: pki.atlasEtcdClient.key,
+      }),
+    )
     expect((otherName as PreconditionError).code, otherName?.message).to.equal('DATABASE_LOGIN_REFUSED')
   })
 
-  it("refuses a client certificate of another CA, and a client that trusts another CA refuses the server", async () => {
-    const stranger = await refusal(url('postgres', secrets.superuserPassword, {...verifyFull(), sslcert: path.join(strangerDir, 'client.crt'), sslkey: path.join(strangerDir, 'client.key')}))
+  it('refuses a client certificate of another CA, and a client that trusts another CA refuses the server', async () => {
+    const stranger = await refusal(
+      url('postgres', secrets.superuserPassword, {
+        ...verifyFull(),
+        sslcert: path.join(strangerDir, 'client.crt'),
+        sslkey: path.join(strangerDir, 'client.key'),
+      }),
+    )
     expect((stranger as PreconditionError).code, stranger?.message).to.equal('DATABASE_TLS_REJECTED')
-    const wrongCa = await refusal(url('atlas_ledger', secrets.ledgerPassword, {sslmode: 'verify-full', sslrootcert: path.join(strangerDir, 'ca.crt')}))
+    const wrongCa = await refusal(
+      url('atlas_ledger', secrets.ledgerPassword, {
+        sslmode: 'verify-full',
+        sslrootcert: path.join(strangerDir, 'ca.crt'),
+      }),
+    )
     expect((wrongCa as PreconditionError).code, wrongCa?.message).to.equal('DATABASE_TLS_REJECTED')
   })
 
   it('the ledger role may insert transfers and move balances, nothing more; the verify role only reads', async () => {
-    const denied = (r: {code?: string} | undefined) => expect(r?.code, JSON.stringify(r)).to.equal('42501')
+    const denied = (r: undefined | {code?: string}) => expect(r?.code, JSON.stringify(r)).to.equal('42501')
     denied(await asRole('atlas_ledger', secrets.ledgerPassword, 'DELETE FROM transfers'))
     denied(await asRole('atlas_ledger', secrets.ledgerPassword, 'DELETE FROM accounts WHERE id = 1'))
     denied(await asRole('atlas_ledger', secrets.ledgerPassword, 'TRUNCATE transfers'))
@@ -152,9 +222,19 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
     denied(await asRole('atlas_ledger', secrets.ledgerPassword, 'UPDATE ledger_mint SET total = 0'))
     denied(await asRole('atlas_ledger', secrets.ledgerPassword, 'CREATE TABLE evil (id int)'))
     denied(await asRole('atlas_ledger', secrets.ledgerPassword, 'CREATE TEMP TABLE evil (id int)'))
-    expect(await asRole('atlas_ledger', secrets.ledgerPassword, 'SELECT balance FROM accounts WHERE id = 1')).to.equal(undefined)
-    denied(await asRole('atlas_verify', secrets.verifyPassword, "INSERT INTO transfers (id, from_account, to_account, amount, origin_region) VALUES (gen_random_uuid(), 1, 2, 1, 'us')"))
-    denied(await asRole('atlas_verify', secrets.verifyPassword, 'UPDATE accounts SET balance = balance + 1 WHERE id = 1'))
+    expect(await asRole('atlas_ledger', secrets.ledgerPassword, 'SELECT balance FROM accounts WHERE id = 1')).to.equal(
+      undefined,
+    )
+    denied(
+      await asRole(
+        'atlas_verify',
+        secrets.verifyPassword,
+        "INSERT INTO transfers (id, from_account, to_account, amount, origin_region) VALUES (gen_random_uuid(), 1, 2, 1, 'us')",
+      ),
+    )
+    denied(
+      await asRole('atlas_verify', secrets.verifyPassword, 'UPDATE accounts SET balance = balance + 1 WHERE id = 1'),
+    )
     denied(await asRole('atlas_verify', secrets.verifyPassword, 'DELETE FROM transfers'))
     expect(await asRole('atlas_verify', secrets.verifyPassword, 'SELECT count(*) FROM transfers')).to.equal(undefined)
     // what the ledger does works as these roles: a workload (atlas_ledger) and verify (atlas_verify)
@@ -169,24 +249,45 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
     const ca = await readFile(pki.caCert, 'utf8')
     const post = (options: {cert?: string; key?: string}) =>
       new Promise<number>((resolve, reject) => {
-        const req = https.request(`https://${host}:${etcdPort}/v3/maintenance/status`, {method: 'POST', ca, ...options, timeout: 5000}, (res) => {
-          res.resume()
-          resolve(res.statusCode ?? 0)
-        })
+        const req = https.request(
+          `https://${host}:${etcdPort}/v3/maintenance/status`,
+          {method: 'POST', ca, ...options, timeout: 5000},
+          (res) => {
+            res.resume()
+            resolve(res.statusCode ?? 0)
+          },
+        )
         req.on('error', reject)
         req.on('timeout', () => req.destroy(new Error('timeout')))
         req.end('{}')
       })
-    expect(await post({cert: await readFile(pki.atlasEtcdClient.cert, 'utf8'), key: await readFile(pki.atlasEtcdClient.key, 'utf8')})).to.equal(200)
-    const noCert = await post({}).then(String, (e: Error) => e.message)
+    expect(
+      await post({
+        cert: await readFile(pki.atlasEtcdClient.cert, 'utf8'),
+        key: await readFile(pki.atlasEtcdClient.key, 'utf8'),
+      }),
+    ).to.equal(200)
+    const noCert = await post({}).then(String, (error: Error) => error.message)
     expect(noCert).to.match(/certificate required|bad certificate|socket hang up|ECONNRESET/)
-    const stranger = await post({cert: await readFile(path.join(strangerDir, 'client.crt'), 'utf8'), key: await readFile(path.join(strangerDir, 'client.key'), 'utf8')}).then(String, (e: Error) => e.message)
+    const stranger = await post({
+      cert: await readFile(path.join(strangerDir, 'client.crt'), 'utf8'),
+      key: await readFile(path.join(strangerDir, 'client.key'), 'utf8'),
+    }).then(String, (error: Error) => error.message)
     expect(stranger).to.match(/unknown certificate authority|bad certificate|socket hang up|ECONNRESET/)
-    const plain = await fetch(`http://${host}:${etcdPort}/v3/maintenance/status`, {method: 'POST', body: '{}', signal: AbortSignal.timeout(5000)}).then((r) => String(r.status), (e: Error) => e.message)
+    const plain = await fetch(`http://${host}:${etcdPort}/v3/maintenance/status`, {
+      method: 'POST',
+      body: '{}',
+      signal: AbortSignal.timeout(5000),
+    }).then(
+      (r) => String(r.status),
+      (error: Error) => error.message,
+    )
     expect(plain).to.not.equal('200')
     // etcd's peer port as well
     const peer = await new Promise<string>((resolve) => {
-      const req = https.request(`https://${host}:${etcdPort + 1}/members`, {ca, timeout: 5000}, (res) => resolve(String(res.statusCode)))
+      const req = https.request(`https://${host}:${etcdPort + 1}/members`, {ca, timeout: 5000}, (res) =>
+        resolve(String(res.statusCode)),
+      )
       req.on('error', (e) => resolve(e.message))
       req.end()
     })
@@ -200,35 +301,58 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
       expect(((await stat(dir)).mode & 0o777).toString(8), dir).to.equal('700')
       for (const name of await readdir(dir)) files.push(path.join(dir, name))
     }
-    for (const name of await readdir(layout.postgresHome)) if (name.startsWith('pgpass-')) files.push(path.join(layout.postgresHome, name))
+
+    for (const name of await readdir(layout.postgresHome))
+      if (name.startsWith('pgpass-')) files.push(path.join(layout.postgresHome, name))
     expect(files.filter((f) => f.endsWith('.key'))).to.have.length.greaterThan(8)
     for (const file of files) expect(((await stat(file)).mode & 0o777).toString(8), file).to.equal('600')
-    for (const dir of [layout.postgresHome, layout.runDir, layout.logDir, layout.dataDir]) expect(((await stat(dir)).mode & 0o777).toString(8), dir).to.equal('700')
+    for (const dir of [layout.postgresHome, layout.runDir, layout.logDir, layout.dataDir])
+      expect(((await stat(dir)).mode & 0o777).toString(8), dir).to.equal('700')
   })
 
   it('no password in any process argv, log file, --json output or env --json', async () => {
     const passwords = Object.values(secrets)
-    for (const p of await processesMentioning(world.baseDir)) for (const secret of passwords) expect(p.cmdline, `argv of pid ${p.pid}`).to.not.contain(secret)
+    for (const p of await processesMentioning(world.baseDir))
+      for (const secret of passwords) expect(p.cmdline, `argv of pid ${p.pid}`).to.not.contain(secret)
     const logDir = path.join(world.baseDir, 'logs')
     for (const name of await readdir(logDir)) {
       const text = await readFile(path.join(logDir, name), 'utf8')
       for (const secret of passwords) expect(text.includes(secret), `${name} holds a password`).to.equal(false)
     }
-    for (const args of [['status', '--json'], ['up', '--json'], ['env', '--json'], ['env', '--role', 'admin', '--json']]) {
+
+    for (const args of [
+      ['status', '--json'],
+      ['up', '--json'],
+      ['env', '--json'],
+      ['env', '--role', 'admin', '--json'],
+    ]) {
       const result = await world.atlas(args)
       expect(result.exitCode, result.stderr).to.equal(0)
       for (const secret of passwords) expect(result.stdout + result.stderr, args.join(' ')).to.not.contain(secret)
     }
-    const env = parseJsonOutput<{role: string; env: Record<string, string>}>(await world.atlas(['env', '--json']))
+
+    const env = parseJsonOutput<{env: Record<string, string>; role: string}>(await world.atlas(['env', '--json']))
     expect(env.role).to.equal('verify')
     expect(env.env).to.include({PGUSER: 'atlas_verify', PGSSLMODE: 'verify-full', PGSSLROOTCERT: pki.caCert})
   })
 
   it('psql through `atlas psql` uses the read-only role and verify-full; --role admin reaches the superuser with its certificate', async () => {
-    const ro = await world.atlas(['psql', '--', '-Atc', "select current_user, (select ssl from pg_stat_ssl where pid = pg_backend_pid())"])
+    const ro = await world.atlas([
+      'psql',
+      '--',
+      '-Atc',
+      'select current_user, (select ssl from pg_stat_ssl where pid = pg_backend_pid())',
+    ])
     expect(ro.exitCode, ro.stderr).to.equal(0)
     expect(ro.stdout.trim()).to.equal('atlas_verify|t')
-    const admin = await world.atlas(['psql', '--role', 'admin', '--', '-Atc', "select current_user, (select client_dn from pg_stat_ssl where pid = pg_backend_pid())"])
+    const admin = await world.atlas([
+      'psql',
+      '--role',
+      'admin',
+      '--',
+      '-Atc',
+      'select current_user, (select client_dn from pg_stat_ssl where pid = pg_backend_pid())',
+    ])
     expect(admin.exitCode, admin.stderr).to.equal(0)
     expect(admin.stdout.trim()).to.equal('postgres|/CN=postgres')
   })
@@ -236,9 +360,17 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
   it("Patroni's REST API answers reads, and refuses a switchover or a configuration change without its password", async () => {
     const api = `http://${host}:${port + 1}`
     expect((await fetch(`${api}/cluster`, {signal: AbortSignal.timeout(5000)})).status).to.equal(200)
-    const patch = await fetch(`${api}/config`, {method: 'PATCH', body: JSON.stringify({postgresql: {parameters: {log_statement: 'all'}}}), signal: AbortSignal.timeout(5000)})
+    const patch = await fetch(`${api}/config`, {
+      method: 'PATCH',
+      body: JSON.stringify({postgresql: {parameters: {log_statement: 'all'}}}),
+      signal: AbortSignal.timeout(5000),
+    })
     expect(patch.status).to.equal(401)
-    const switchover = await fetch(`${api}/switchover`, {method: 'POST', body: JSON.stringify({leader: 'pg-us'}), signal: AbortSignal.timeout(5000)})
+    const switchover = await fetch(`${api}/switchover`, {
+      method: 'POST',
+      body: JSON.stringify({leader: 'pg-us'}),
+      signal: AbortSignal.timeout(5000),
+    })
     expect(switchover.status).to.equal(401)
   })
 })

@@ -3,9 +3,11 @@
 import {expect} from 'chai'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
+
+import type {DownResult, UpResult, WorldStatus} from '../../src/lib/world/types.js'
+
 import {parseJsonOutput} from '../helpers/cli.js'
 import {createTestWorld, listeningPorts, processesIn, processesMentioning, type TestWorld} from '../helpers/world.js'
-import type {UpResult, WorldStatus, DownResult} from '../../src/lib/world/types.js'
 
 describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', function () {
   this.timeout(180_000)
@@ -36,11 +38,22 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     // --json output never carries the database password
     // the ledger's least-privilege role, over TLS that verifies the server against the world's CA
     // each region on its own address: us 127.0.1.1, eu 127.0.2.1, witness 127.0.3.1
-    firstUp.regions.forEach((r, i) => expect(r.databaseUrl).to.match(new RegExp(`^postgres://atlas_ledger:\\*\\*\\*@127\\.0\\.${i + 1}\\.1:\\d+/postgres\\?sslmode=verify-full&sslrootcert=`)))
+    for (const [i, r] of firstUp.regions.entries())
+      expect(r.databaseUrl).to.match(
+        new RegExp(
+          `^postgres://atlas_ledger:\\*\\*\\*@127\\.0\\.${i + 1}\\.1:\\d+/postgres\\?sslmode=verify-full&sslrootcert=`,
+        ),
+      )
   })
 
   it('provisions the audit buckets and queues on moto with the settings terraform/modules/region declares', async () => {
-    const {S3Client, GetBucketVersioningCommand, GetBucketEncryptionCommand, GetPublicAccessBlockCommand, GetBucketReplicationCommand} = await import('@aws-sdk/client-s3')
+    const {
+      S3Client,
+      GetBucketVersioningCommand,
+      GetBucketEncryptionCommand,
+      GetPublicAccessBlockCommand,
+      GetBucketReplicationCommand,
+    } = await import('@aws-sdk/client-s3')
     const {SQSClient, GetQueueAttributesCommand} = await import('@aws-sdk/client-sqs')
     const endpoint = `http://127.0.0.1:${world.basePort + 60}`
     const credentials = {accessKeyId: 'test', secretAccessKey: 'test'}
@@ -49,14 +62,28 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     try {
       expect((await s3.send(new GetBucketVersioningCommand({Bucket: 'atlas-audit-us'}))).Status).to.equal('Enabled')
       const sse = await s3.send(new GetBucketEncryptionCommand({Bucket: 'atlas-audit-us'}))
-      expect(sse.ServerSideEncryptionConfiguration?.Rules?.[0].ApplyServerSideEncryptionByDefault?.SSEAlgorithm).to.equal('AES256')
-      const pab = (await s3.send(new GetPublicAccessBlockCommand({Bucket: 'atlas-audit-us'}))).PublicAccessBlockConfiguration
-      expect(pab).to.deep.include({BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true})
+      expect(
+        sse.ServerSideEncryptionConfiguration?.Rules?.[0].ApplyServerSideEncryptionByDefault?.SSEAlgorithm,
+      ).to.equal('AES256')
+      const pab = (await s3.send(new GetPublicAccessBlockCommand({Bucket: 'atlas-audit-us'})))
+        .PublicAccessBlockConfiguration
+      expect(pab).to.deep.include({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      })
       const replication = await s3.send(new GetBucketReplicationCommand({Bucket: 'atlas-audit-us'}))
-      expect(replication.ReplicationConfiguration?.Rules?.[0].Destination?.Bucket).to.equal('arn:aws:s3:::atlas-audit-eu')
+      expect(replication.ReplicationConfiguration?.Rules?.[0].Destination?.Bucket).to.equal(
+        'arn:aws:s3:::atlas-audit-eu',
+      )
       const queueUrl = firstUp.regions.find((r) => r.region === 'eu')!.queueUrl!
-      const attrs = (await sqs.send(new GetQueueAttributesCommand({QueueUrl: queueUrl, AttributeNames: ['All']}))).Attributes!
-      expect(JSON.parse(attrs.RedrivePolicy!)).to.deep.equal({deadLetterTargetArn: 'arn:aws:sqs:eu-central-1:123456789012:atlas-transactions-eu-dlq', maxReceiveCount: 5})
+      const attrs = (await sqs.send(new GetQueueAttributesCommand({QueueUrl: queueUrl, AttributeNames: ['All']})))
+        .Attributes!
+      expect(JSON.parse(attrs.RedrivePolicy!)).to.deep.equal({
+        deadLetterTargetArn: 'arn:aws:sqs:eu-central-1:123456789012:atlas-transactions-eu-dlq',
+        maxReceiveCount: 5,
+      })
       expect(attrs.VisibilityTimeout).to.equal('30')
     } finally {
       s3.destroy()
@@ -96,18 +123,32 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     // over TLS (the only way in: test/integration/local-security.test.ts has the rest), as the ledger role
     for (const password of ['wrong-password', undefined]) {
       // us's PostgreSQL, on us's own address
-      const sql = postgres({host: '127.0.1.1', port, user: 'atlas_ledger', database: 'postgres', password, ssl: 'require', max: 1, connect_timeout: 5, onnotice: () => {}})
+      const sql = postgres({
+        host: '127.0.1.1',
+        port,
+        user: 'atlas_ledger',
+        database: 'postgres',
+        password,
+        ssl: 'require',
+        max: 1,
+        connect_timeout: 5,
+        onnotice() {},
+      })
       try {
-        const error = (await sql`select 1`.catch((e: unknown) => e)) as {code?: string; message?: string}
+        const error = (await sql`select 1`.catch((error_: unknown) => error_)) as {code?: string; message?: string}
         expect(error, `password ${password ?? '(none)'}`).to.be.instanceOf(Error)
         expect(error.code ?? error.message).to.match(/28P01|password/i)
       } finally {
         await sql.end({timeout: 1})
       }
     }
+
     for (const region of ['us', 'eu', 'witness']) {
       const hba = await readFile(path.join(world.baseDir, 'postgres', 'data', `pg-${region}`, 'pg_hba.conf'), 'utf8')
-      expect(hba.split('\n').filter((l) => /^\s*[^#\s]/.test(l) && /\btrust\b/.test(l)), `trust lines in pg-${region}'s pg_hba.conf`).to.deep.equal([])
+      expect(
+        hba.split('\n').filter((l) => /^\s*[^#\s]/.test(l) && /\btrust\b/.test(l)),
+        `trust lines in pg-${region}'s pg_hba.conf`,
+      ).to.deep.equal([])
     }
   })
 
@@ -116,8 +157,12 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     const up = await world.atlas(['up', '--dry-run', '--json'])
     expect(up.exitCode, up.stderr).to.equal(0)
     const steps = parseJsonOutput<UpResult>(up).steps!
-    expect(steps.find((st) => st.id === 'etcd-moto')!.skip).to.equal(`already running: etcd-us (pid ${pids['etcd-us']}), etcd-eu (pid ${pids['etcd-eu']}), etcd-witness (pid ${pids['etcd-witness']}), moto (pid ${pids.moto})`)
-    expect(steps.find((st) => st.id === 'patroni')!.skip).to.match(new RegExp(`patroni-us \\(pid ${pids['patroni-us']}\\)`))
+    expect(steps.find((st) => st.id === 'etcd-moto')!.skip).to.equal(
+      `already running: etcd-us (pid ${pids['etcd-us']}), etcd-eu (pid ${pids['etcd-eu']}), etcd-witness (pid ${pids['etcd-witness']}), moto (pid ${pids.moto})`,
+    )
+    expect(steps.find((st) => st.id === 'patroni')!.skip).to.match(
+      new RegExp(`patroni-us \\(pid ${pids['patroni-us']}\\)`),
+    )
     expect(steps.find((st) => st.id === 'schema')!.skip).to.match(/done by an earlier `up`/)
     expect(parseJsonOutput<UpResult>(up).plan).to.deep.equal([])
 
@@ -139,7 +184,11 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     const procs = await processesMentioning(world.baseDir)
     expect(procs.filter((p) => /\betcd --name/.test(p.cmdline))).to.have.length(3)
     // one Patroni per region, each under its software watchdog
-    expect(procs.filter((p) => /patroni-loopback\.py \S*patroni-\w+\.yml/.test(p.cmdline) && !p.cmdline.includes('patroni-softdog.py'))).to.have.length(3)
+    expect(
+      procs.filter(
+        (p) => /patroni-loopback\.py \S*patroni-\w+\.yml/.test(p.cmdline) && !p.cmdline.includes('patroni-softdog.py'),
+      ),
+    ).to.have.length(3)
     expect(procs.filter((p) => p.cmdline.includes('patroni-softdog.py'))).to.have.length(3)
   })
 
@@ -158,7 +207,15 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
     const result = await world.atlas(['down', '--json'])
     expect(result.exitCode, result.stderr).to.equal(0)
     const down = parseJsonOutput<DownResult>(result)
-    expect(down.stopped).to.include.members(['patroni-us', 'patroni-eu', 'patroni-witness', 'moto', 'etcd-us', 'etcd-eu', 'etcd-witness'])
+    expect(down.stopped).to.include.members([
+      'patroni-us',
+      'patroni-eu',
+      'patroni-witness',
+      'moto',
+      'etcd-us',
+      'etcd-eu',
+      'etcd-witness',
+    ])
     expect(await processesMentioning(world.baseDir)).to.deep.equal([])
     // moto's command line does not name the world, its working directory does
     expect(await processesIn(world.dir)).to.deep.equal([])
@@ -172,6 +229,7 @@ describe('local world lifecycle (real etcd, Patroni, PostgreSQL, moto)', functio
 async function pidFiles(world: TestWorld): Promise<Record<string, number>> {
   const names = ['etcd-us', 'etcd-eu', 'etcd-witness', 'moto', 'patroni-us', 'patroni-eu', 'patroni-witness']
   const out: Record<string, number> = {}
-  for (const name of names) out[name] = Number((await readFile(path.join(world.baseDir, 'run', `${name}.pid`), 'utf8')).trim())
+  for (const name of names)
+    out[name] = Number((await readFile(path.join(world.baseDir, 'run', `${name}.pid`), 'utf8')).trim())
   return out
 }

@@ -4,14 +4,16 @@
 // no nftables table of this world left behind.
 import {expect} from 'chai'
 import {execa} from 'execa'
+import {readFile} from 'node:fs/promises'
 import path from 'node:path'
-import {parseJsonOutput, REPO_ROOT} from '../helpers/cli.js'
-import {createTestWorld, type TestWorld} from '../helpers/world.js'
-import type {WorldStatus} from '../../src/lib/world/types.js'
+
 import type {BlastResult} from '../../src/lib/chaos/blast.js'
 import type {CampaignResult} from '../../src/lib/chaos/campaign.js'
-import {readFile} from 'node:fs/promises'
+import type {WorldStatus} from '../../src/lib/world/types.js'
+
 import {hasNetAdmin} from '../../src/lib/world/local/partition.js'
+import {parseJsonOutput, REPO_ROOT} from '../helpers/cli.js'
+import {createTestWorld, type TestWorld} from '../helpers/world.js'
 
 const nft = async (args: string[]) => execa('nft', args, {reject: false})
 
@@ -21,13 +23,17 @@ describe('blast-radius --mode partition on the local world', function () {
   let tables: () => Promise<string[]>
 
   before(async function () {
-    const found = await execa('nft', ['--version'], {reject: false}).catch(() => undefined)
+    const found = await execa('nft', ['--version'], {reject: false}).catch(() => {})
     // partitions need nftables and CAP_NET_ADMIN (root); the exit-3 case without them is tested below
     if (!found || found.exitCode !== 0 || !(await hasNetAdmin())) this.skip()
     world = await createTestWorld('partition')
     const up = await world.atlas(['up', '--json'])
     expect(up.exitCode, up.stderr).to.equal(0)
-    tables = async () => (await nft(['list', 'tables', 'inet'])).stdout.split('\n').map((l) => l.trim().replace(/^table inet /, '')).filter((t) => t.startsWith(`atlas-${world.basePort}-`))
+    tables = async () =>
+      (await nft(['list', 'tables', 'inet'])).stdout
+        .split('\n')
+        .map((l) => l.trim().replace(/^table inet /, ''))
+        .filter((t) => t.startsWith(`atlas-${world.basePort}-`))
   })
 
   after(async () => {
@@ -38,8 +44,14 @@ describe('blast-radius --mode partition on the local world', function () {
   // machine (the Patroni leader lease, renewed in full when the etcd leader was in the cut-off region,
   // then the leader race) and has taken longer than 14 s at the end of a full run on 2 busy cores
   const blast = async (args: string[], duration = '14s') => {
-    const result = await world.atlas(['blast-radius', '--json', '--mode', 'partition', '--duration', duration, ...args], {timeoutMs: 230_000})
-    return {result, json: result.exitCode === 0 || result.exitCode === 4 ? parseJsonOutput<BlastResult>(result) : undefined}
+    const result = await world.atlas(
+      ['blast-radius', '--json', '--mode', 'partition', '--duration', duration, ...args],
+      {timeoutMs: 230_000},
+    )
+    return {
+      result,
+      json: result.exitCode === 0 || result.exitCode === 4 ? parseJsonOutput<BlastResult>(result) : undefined,
+    }
   }
 
   // the database leader once the world has one (right after a round it may still be settling)
@@ -65,8 +77,13 @@ describe('blast-radius --mode partition on the local world', function () {
     expect(json!.failover, 'another region leads while the old one is cut off').to.equal(true)
     expect(json!.leaderAfterFault).to.not.equal(before)
     // the health timeline sees the new leader while the old one is still cut off (its stale view names itself)
-    const report = JSON.parse(await readFile(json!.report!.json, 'utf8')) as {timeline: Array<{t: number; leaderRegion: string | null}>}
-    expect(report.timeline.some((p) => p.t < json!.durationSeconds && p.leaderRegion !== null && p.leaderRegion !== before), 'a new leader seen during the fault').to.equal(true)
+    const report = JSON.parse(await readFile(json!.report!.json, 'utf8')) as {
+      timeline: Array<{leaderRegion: null | string; t: number}>
+    }
+    expect(
+      report.timeline.some((p) => p.t < json!.durationSeconds && p.leaderRegion !== null && p.leaderRegion !== before),
+      'a new leader seen during the fault',
+    ).to.equal(true)
     expect(json!.lost).to.equal(0)
     expect(json!.verified).to.equal(true)
     expect(json!.converged).to.equal(true)
@@ -118,21 +135,57 @@ describe('blast-radius --mode partition on the local world', function () {
   })
 
   it('refuses a partition of one component before the workload starts', async () => {
-    const result = await world.atlas(['blast-radius', '--region', 'eu', '--mode', 'partition', '--component', 'etcd', '--json'])
+    const result = await world.atlas([
+      'blast-radius',
+      '--region',
+      'eu',
+      '--mode',
+      'partition',
+      '--component',
+      'etcd',
+      '--json',
+    ])
     expect(result.exitCode).to.equal(2)
     expect(result.stdout).to.match(/partitions whole regions/)
     expect(result.stderr).to.not.match(/start the transfer workload/)
-    const bridge = await world.atlas(['blast-radius', '--region', 'witness', '--mode', 'partition', '--partition', 'bridge'])
+    const bridge = await world.atlas([
+      'blast-radius',
+      '--region',
+      'witness',
+      '--mode',
+      'partition',
+      '--partition',
+      'bridge',
+    ])
     expect(bridge.exitCode).to.equal(2)
     expect(bridge.stderr).to.match(/is the witness/)
   })
 
   it('atlas chaos --faults kill,stop,partition: a seeded partition round among the others, nothing lost, no table left', async () => {
     // seed 2 over eu and witness: partition eu, then kill witness (pinned in test/unit/chaos-campaign.test.ts)
-    const result = await world.atlas(['chaos', '--rounds', '2', '--seed', '2', '--faults', 'kill,stop,partition', '--targets', 'eu,witness', '--duration', '5s', '--json'], {timeoutMs: 230_000})
+    const result = await world.atlas(
+      [
+        'chaos',
+        '--rounds',
+        '2',
+        '--seed',
+        '2',
+        '--faults',
+        'kill,stop,partition',
+        '--targets',
+        'eu,witness',
+        '--duration',
+        '5s',
+        '--json',
+      ],
+      {timeoutMs: 230_000},
+    )
     expect(result.exitCode, result.stderr).to.equal(0)
     const campaign = parseJsonOutput<CampaignResult>(result)
-    expect(campaign.rounds.map((r) => `${r.kind} ${r.targets[0].region}`)).to.deep.equal(['partition eu', 'kill witness'])
+    expect(campaign.rounds.map((r) => `${r.kind} ${r.targets[0].region}`)).to.deep.equal([
+      'partition eu',
+      'kill witness',
+    ])
     expect(campaign.plan[0]).to.include({mode: 'partition', partition: 'isolate'})
     expect(campaign.verified).to.equal(true)
     expect(campaign.totals.lost).to.equal(0)
@@ -144,21 +197,46 @@ describe('blast-radius --mode partition on the local world', function () {
 
   it('atlas chaos with partition-bridge, partition-one-way-out and partition-one-way-in rounds under one workload: nothing lost, no table left', async () => {
     // seed 7 over us, eu and witness: bridge us, one-way-out witness, one-way-in eu (pinned in test/unit/chaos-campaign.test.ts)
-    const result = await world.atlas(['chaos', '--rounds', '3', '--seed', '7', '--faults', 'partition-bridge,partition-one-way-in,partition-one-way-out', '--targets', 'us,eu,witness', '--duration', '5s', '--json'], {timeoutMs: 400_000})
+    const result = await world.atlas(
+      [
+        'chaos',
+        '--rounds',
+        '3',
+        '--seed',
+        '7',
+        '--faults',
+        'partition-bridge,partition-one-way-in,partition-one-way-out',
+        '--targets',
+        'us,eu,witness',
+        '--duration',
+        '5s',
+        '--json',
+      ],
+      {timeoutMs: 400_000},
+    )
     expect(result.exitCode, result.stderr).to.equal(0)
     const campaign = parseJsonOutput<CampaignResult>(result)
-    expect(campaign.rounds.map((r) => `${r.kind} ${r.targets[0].region}`)).to.deep.equal(['partition-bridge us', 'partition-one-way-out witness', 'partition-one-way-in eu'])
+    expect(campaign.rounds.map((r) => `${r.kind} ${r.targets[0].region}`)).to.deep.equal([
+      'partition-bridge us',
+      'partition-one-way-out witness',
+      'partition-one-way-in eu',
+    ])
     expect(campaign.plan.map((p) => p.partition)).to.deep.equal(['bridge', 'one-way-out', 'one-way-in'])
     for (const round of campaign.rounds) {
       const report = JSON.parse(await readFile(path.join(round.runDir, 'report.json'), 'utf8')) as BlastResult
       expect(report.partition).to.equal(campaign.plan[round.index - 1].partition)
-      expect(report.sharedWorkload!.runLog, 'every round under the campaign\'s one workload').to.equal(campaign.workload.runLog)
+      expect(report.sharedWorkload!.runLog, "every round under the campaign's one workload").to.equal(
+        campaign.workload.runLog,
+      )
       expect(report.roundTransfers!.lost).to.equal(0)
       expect(report.isolatedLeader?.lost ?? 0).to.equal(0)
       expect(report.converged).to.equal(true)
     }
+
     // a bridge cuts the data regions from each other only
-    const bridge = JSON.parse(await readFile(path.join(campaign.rounds[0].runDir, 'report.json'), 'utf8')) as BlastResult
+    const bridge = JSON.parse(
+      await readFile(path.join(campaign.rounds[0].runDir, 'report.json'), 'utf8'),
+    ) as BlastResult
     expect(bridge.faultDescription).to.match(/drops \S+ -> (us|eu) and (us|eu) -> /)
     expect(bridge.faultDescription).to.not.include('witness')
     expect(campaign.verify!.ok).to.equal(true)
@@ -168,34 +246,79 @@ describe('blast-radius --mode partition on the local world', function () {
   })
 
   it('atlas chaos with partition rounds, without CAP_NET_ADMIN: exit 3 naming it, before any round starts', async () => {
-    const result = await execa('setpriv', ['--inh-caps=-net_admin', '--bounding-set=-net_admin', process.execPath, path.join(REPO_ROOT, 'bin', 'run.js'), 'chaos', '--rounds', '2', '--seed', '2', '--faults', 'kill,partition', '--targets', 'eu'], {
-      cwd: REPO_ROOT,
-      env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'},
-      reject: false,
-    })
+    const result = await execa(
+      'setpriv',
+      [
+        '--inh-caps=-net_admin',
+        '--bounding-set=-net_admin',
+        process.execPath,
+        path.join(REPO_ROOT, 'bin', 'run.js'),
+        'chaos',
+        '--rounds',
+        '2',
+        '--seed',
+        '2',
+        '--faults',
+        'kill,partition',
+        '--targets',
+        'eu',
+      ],
+      {
+        cwd: REPO_ROOT,
+        env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'},
+        reject: false,
+      },
+    )
     expect(result.exitCode, result.stderr).to.equal(3)
     expect(result.stderr).to.match(/CAP_NET_ADMIN/)
     expect(result.stderr).to.not.match(/round 1\/2|start the transfer workload|check that the world is up/)
   })
 
   it('without CAP_NET_ADMIN: exit 3 naming it, before the workload starts', async () => {
-    const result = await execa('setpriv', ['--inh-caps=-net_admin', '--bounding-set=-net_admin', process.execPath, path.join(REPO_ROOT, 'bin', 'run.js'), 'blast-radius', '--region', 'eu', '--mode', 'partition'], {
-      cwd: REPO_ROOT,
-      env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'},
-      reject: false,
-    })
+    const result = await execa(
+      'setpriv',
+      [
+        '--inh-caps=-net_admin',
+        '--bounding-set=-net_admin',
+        process.execPath,
+        path.join(REPO_ROOT, 'bin', 'run.js'),
+        'blast-radius',
+        '--region',
+        'eu',
+        '--mode',
+        'partition',
+      ],
+      {
+        cwd: REPO_ROOT,
+        env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'},
+        reject: false,
+      },
+    )
     expect(result.exitCode, result.stderr).to.equal(3)
     expect(result.stderr).to.match(/CAP_NET_ADMIN/)
     expect(result.stderr).to.not.match(/start the transfer workload/)
   })
 
   it('Ctrl-C (SIGINT) mid-partition removes the table and exits 130', async () => {
-    const child = execa(process.execPath, [path.join(REPO_ROOT, 'bin', 'run.js'), 'blast-radius', '--region', 'eu', '--mode', 'partition', '--duration', '60s'], {
-      cwd: REPO_ROOT,
-      env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'},
-      reject: false,
-      stdin: 'ignore',
-    })
+    const child = execa(
+      process.execPath,
+      [
+        path.join(REPO_ROOT, 'bin', 'run.js'),
+        'blast-radius',
+        '--region',
+        'eu',
+        '--mode',
+        'partition',
+        '--duration',
+        '60s',
+      ],
+      {
+        cwd: REPO_ROOT,
+        env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'},
+        reject: false,
+        stdin: 'ignore',
+      },
+    )
     let stderr = ''
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no fault within 90 s:\n${stderr}`)), 90_000)
@@ -218,7 +341,7 @@ describe('blast-radius --mode partition on the local world', function () {
     expect(converged.exitCode).to.equal(0)
   })
 
-  it('a table left by a crash is deleted by the next `atlas up` and by `atlas down`; another world\'s is not', async () => {
+  it("a table left by a crash is deleted by the next `atlas up` and by `atlas down`; another world's is not", async () => {
     const ours = `atlas-${world.basePort}-us`
     const theirs = `atlas-${world.basePort + 5}-us`
     try {
@@ -230,7 +353,7 @@ describe('blast-radius --mode partition on the local world', function () {
       const down = await world.atlas(['down'])
       expect(down.exitCode, down.stderr).to.equal(0)
       expect(await tables()).to.deep.equal([])
-      expect((await nft(['list', 'table', 'inet', theirs])).exitCode, 'another world\'s table stays').to.equal(0)
+      expect((await nft(['list', 'table', 'inet', theirs])).exitCode, "another world's table stays").to.equal(0)
     } finally {
       await nft(['delete', 'table', 'inet', theirs])
     }

@@ -5,15 +5,18 @@
 import {expect} from 'chai'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
+
 import type {BlastResult} from '../../src/lib/chaos/blast.js'
 import type {CampaignResult} from '../../src/lib/chaos/campaign.js'
 import type {RunSummary} from '../../src/lib/report/runs.js'
+
 import {parseJsonOutput} from '../helpers/cli.js'
 import {checkCampaignPicture, checkPictureMatchesReport} from '../helpers/picture.js'
 import {createTestWorld, type TestWorld} from '../helpers/world.js'
 import {findAll, parseXml} from '../helpers/xml.js'
 
-const HOLD_LINE = /^ {2}fault held, \d+ s left; \d+ acknowledged\/s; \d+ errors, \d+ unknown since the fault; database leader (us|eu|witness|none), Raft leader (us|eu|witness|none)$/
+const HOLD_LINE =
+  /^ {2}fault held, \d+ s left; \d+ acknowledged\/s; \d+ errors, \d+ unknown since the fault; database leader (us|eu|witness|none), Raft leader (us|eu|witness|none)$/
 
 describe('the picture of a real blast-radius round, its live line, and atlas runs', function () {
   this.timeout(240_000)
@@ -40,7 +43,8 @@ describe('the picture of a real blast-radius round, its live line, and atlas run
     for (const line of live) expect(line).to.match(HOLD_LINE)
     const countdown = live.map((l) => Number(/(\d+) s left/.exec(l)![1]))
     expect(countdown[0]).to.be.within(10, 12)
-    for (let i = 1; i < countdown.length; i++) expect(countdown[i - 1] - countdown[i], String(countdown)).to.be.within(4, 7)
+    for (let i = 1; i < countdown.length; i++)
+      expect(countdown[i - 1] - countdown[i], String(countdown)).to.be.within(4, 7)
     expect(result.stdout).to.include(`picture: ${path.join(runDir, 'report.svg')}`)
 
     const report = JSON.parse(await readFile(path.join(runDir, 'report.json'), 'utf8')) as BlastResult
@@ -72,7 +76,9 @@ describe('the picture of a real blast-radius round, its live line, and atlas run
     const {GetObjectCommand, ListObjectsV2Command} = await import('@aws-sdk/client-s3')
     const s3 = await s3Client(await new LocalWorld(world.config, {baseDir: world.baseDir}).cloudEndpoint(), 'us-east-1')
     try {
-      const keys = ((await s3.send(new ListObjectsV2Command({Bucket: bucket, Prefix: prefix}))).Contents ?? []).map((o) => o.Key!.slice(prefix.length)).sort()
+      const keys = ((await s3.send(new ListObjectsV2Command({Bucket: bucket, Prefix: prefix}))).Contents ?? [])
+        .map((o) => o.Key!.slice(prefix.length))
+        .sort()
       expect(keys).to.deep.equal(['report.html', 'report.json', 'report.md', 'report.svg'])
       const picture = await s3.send(new GetObjectCommand({Bucket: bucket, Key: `${prefix}report.svg`}))
       expect(picture.ContentType).to.equal('image/svg+xml')
@@ -82,21 +88,37 @@ describe('the picture of a real blast-radius round, its live line, and atlas run
     }
 
     // atlas runs: the round with its verdict, RTO and loss; runs show: the picture's path
-    const runs = parseJsonOutput<{runs: RunSummary[]}>(await world.atlas(['runs', '--json'])).runs
+    const {runs} = parseJsonOutput<{runs: RunSummary[]}>(await world.atlas(['runs', '--json']))
     const round = runs.find((r) => r.id === 'picture-round')!
     expect(round).to.include({kind: 'blast-radius', verdict: 'PASS', lost: 0, rtoSeconds: report.rtoSeconds})
     const show = await world.atlas(['runs', 'show', 'picture-round'])
     expect(show.exitCode, show.stderr).to.equal(0)
-    expect(show.stdout).to.match(new RegExp(`^  picture:\\s+${path.join(runDir, 'report.svg').replace(/\./g, '\\.')}$`, 'm'))
+    expect(show.stdout).to.match(
+      new RegExp(`^  picture:\\s+${path.join(runDir, 'report.svg').replaceAll('.', String.raw`\.`)}$`, 'm'),
+    )
   })
 
   it('--no-workload: the live line says so, the picture has the leaders and no series', async () => {
     const runDir = path.join(world.baseDir, 'runs', 'picture-no-workload')
-    const result = await world.atlas(['blast-radius', '--region', 'eu', '--mode', 'stop', '--duration', '3s', '--no-workload', '--run-dir', runDir])
+    const result = await world.atlas([
+      'blast-radius',
+      '--region',
+      'eu',
+      '--mode',
+      'stop',
+      '--duration',
+      '3s',
+      '--no-workload',
+      '--run-dir',
+      runDir,
+    ])
     expect(result.exitCode, result.stderr).to.equal(0)
     const live = result.stderr.split('\n').filter((l) => l.startsWith('  fault held'))
     expect(live.length).to.be.greaterThan(0)
-    for (const line of live) expect(line).to.match(/^ {2}fault held, \d+ s left; no workload; database leader (us|eu|witness|none), Raft leader (us|eu|witness|none)$/)
+    for (const line of live)
+      expect(line).to.match(
+        /^ {2}fault held, \d+ s left; no workload; database leader (us|eu|witness|none), Raft leader (us|eu|witness|none)$/,
+      )
     const report = JSON.parse(await readFile(path.join(runDir, 'report.json'), 'utf8')) as BlastResult
     expect(report.outcomes).to.equal(null)
     const svg = parseXml(await readFile(path.join(runDir, 'report.svg'), 'utf8'))
@@ -104,30 +126,75 @@ describe('the picture of a real blast-radius round, its live line, and atlas run
     expect(findAll(svg, (e) => e.name === 'text' && e.text === 'no workload ran')).to.have.length(1)
   })
 
-  it('atlas chaos: a double fault that keeps quorum (us\'s Patroni killed while eu\'s etcd member is killed) runs without --force and loses nothing', async () => {
+  it("atlas chaos: a double fault that keeps quorum (us's Patroni killed while eu's etcd member is killed) runs without --force and loses nothing", async () => {
     // seed 9 over us:patroni, eu:etcd and witness: the pair us:patroni + eu:etcd (pinned below by the plan)
-    const result = await world.atlas(['chaos', '--rounds', '1', '--seed', '9', '--faults', 'kill', '--targets', 'us:patroni,eu:etcd,witness', '--duration', '6s', '--json'])
+    const result = await world.atlas([
+      'chaos',
+      '--rounds',
+      '1',
+      '--seed',
+      '9',
+      '--faults',
+      'kill',
+      '--targets',
+      'us:patroni,eu:etcd,witness',
+      '--duration',
+      '6s',
+      '--json',
+    ])
     expect(result.exitCode, result.stderr).to.equal(0)
     const campaign = parseJsonOutput<CampaignResult>(result)
-    expect(campaign.plan[0]).to.deep.include({kind: 'kill', keepsQuorum: true, targets: [{region: 'us', component: 'patroni'}, {region: 'eu', component: 'etcd'}]})
+    expect(campaign.plan[0]).to.deep.include({
+      kind: 'kill',
+      keepsQuorum: true,
+      targets: [
+        {region: 'us', component: 'patroni'},
+        {region: 'eu', component: 'etcd'},
+      ],
+    })
     expect(campaign.verified).to.equal(true)
     expect(campaign.totals.lost).to.equal(0)
     expect(campaign.totals.acknowledged).to.be.greaterThan(0)
-    const report = JSON.parse(await readFile(path.join(campaign.rounds[0].runDir, 'report.json'), 'utf8')) as BlastResult
+    const report = JSON.parse(
+      await readFile(path.join(campaign.rounds[0].runDir, 'report.json'), 'utf8'),
+    ) as BlastResult
     expect(report.components).to.deep.equal({us: 'patroni', eu: 'etcd'})
     expect(report.survivability.survives).to.equal(true)
     expect(report.forced).to.equal(false)
     expect(report.converged).to.equal(true)
-    expect(report.faultDescription).to.match(/patroni-us/).and.to.match(/etcd-eu/)
+    expect(report.faultDescription)
+      .to.match(/patroni-us/)
+      .and.to.match(/etcd-eu/)
   })
 
   it('atlas chaos: a seeded campaign of two rounds, one summary and one report; every round has its picture; runs lists it', async () => {
-    const result = await world.atlas(['chaos', '--rounds', '2', '--seed', '5', '--faults', 'kill', '--targets', 'witness,eu:etcd', '--duration', '4s', '--json'])
+    const result = await world.atlas([
+      'chaos',
+      '--rounds',
+      '2',
+      '--seed',
+      '5',
+      '--faults',
+      'kill',
+      '--targets',
+      'witness,eu:etcd',
+      '--duration',
+      '4s',
+      '--json',
+    ])
     expect(result.exitCode, result.stderr).to.equal(0)
     const campaign = parseJsonOutput<CampaignResult>(result)
     const {parseFaultKinds, parseTargets, planCampaign} = await import('../../src/lib/chaos/campaign.js')
     // the schedule is the seed's
-    expect(campaign.plan).to.deep.equal(planCampaign({seed: 5, rounds: 2, kinds: parseFaultKinds(['kill']), targets: parseTargets(['witness,eu:etcd'], world.config.regions), regions: world.config.regions}))
+    expect(campaign.plan).to.deep.equal(
+      planCampaign({
+        seed: 5,
+        rounds: 2,
+        kinds: parseFaultKinds(['kill']),
+        targets: parseTargets(['witness,eu:etcd'], world.config.regions),
+        regions: world.config.regions,
+      }),
+    )
     expect(campaign.totals.rounds).to.equal(2)
     expect(campaign.totals.lost).to.equal(0)
     expect(campaign.verified).to.equal(true)
@@ -139,13 +206,17 @@ describe('the picture of a real blast-radius round, its live line, and atlas run
       checkPictureMatchesReport(parseXml(await readFile(path.join(round.runDir, 'report.svg'), 'utf8')), report)
       reports.push(report)
     }
+
     // the campaign's own picture: every round at its offset from the first fault
     checkCampaignPicture(parseXml(await readFile(campaign.report.picture, 'utf8')), reports)
     const markdown = await readFile(campaign.report.markdown, 'utf8')
     expect(markdown).to.match(/^# Chaos campaign chaos-.* \(seed 5\)/)
     expect(markdown).to.include('](report.svg)')
-    const runs = parseJsonOutput<{runs: RunSummary[]}>(await world.atlas(['runs', '--json'])).runs
+    const {runs} = parseJsonOutput<{runs: RunSummary[]}>(await world.atlas(['runs', '--json']))
     expect(runs.find((r) => r.id === campaign.id)).to.include({kind: 'chaos', verdict: 'PASS', lost: 0})
-    expect(runs.filter((r) => r.id.startsWith(`${campaign.id}-round-`)).map((r) => r.kind)).to.deep.equal(['blast-radius', 'blast-radius'])
+    expect(runs.filter((r) => r.id.startsWith(`${campaign.id}-round-`)).map((r) => r.kind)).to.deep.equal([
+      'blast-radius',
+      'blast-radius',
+    ])
   })
 })

@@ -1,10 +1,12 @@
+import type {S3Client} from '@aws-sdk/client-s3'
+import type {SQSClient} from '@aws-sdk/client-sqs'
+
 import {expect} from 'chai'
 import {spawn} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
 import path from 'node:path'
-import type {S3Client} from '@aws-sdk/client-s3'
-import type {SQSClient} from '@aws-sdk/client-sqs'
-import {listAuditIds, readAuditRecord, type AuditTarget} from '../../src/lib/cloud/audit.js'
+
+import {type AuditTarget, listAuditIds, readAuditRecord} from '../../src/lib/cloud/audit.js'
 import {s3Client, sqsClient} from '../../src/lib/cloud/clients.js'
 import {queueUrlByName, TransferQueue} from '../../src/lib/cloud/queue.js'
 import {newTraceparent, traceIdOf} from '../../src/lib/model/trace-context.js'
@@ -12,7 +14,7 @@ import {LedgerTarget} from '../../src/lib/world/ledger-target.js'
 import {REPO_ROOT} from '../helpers/cli.js'
 import {createTestWorld, type TestWorld} from '../helpers/world.js'
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+async function until<T>(what: string, probe: () => Promise<false | T | undefined>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await probe()
@@ -45,14 +47,22 @@ describe('tracing: one trace id per transfer, from the queue message to the audi
     bucket = {s3, bucket: resources.auditBucket}
     queue = new TransferQueue(sqs, resources.queueUrl ?? (await queueUrlByName(sqs, resources.queueName)))
     // the built CLI's ledger service for region us, on the world's database, queue and buckets
-    service = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'run.js'), 'ledger', 'serve', '--region', 'us', '--wait-seconds', '1'], {
-      cwd: world.dir,
-      env: {...process.env, ATLAS_CONFIG: world.configFile, NO_COLOR: '1', OTEL_EXPORTER_OTLP_ENDPOINT: ''},
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
+    service = spawn(
+      process.execPath,
+      [path.join(REPO_ROOT, 'bin', 'run.js'), 'ledger', 'serve', '--region', 'us', '--wait-seconds', '1'],
+      {
+        cwd: world.dir,
+        env: {...process.env, ATLAS_CONFIG: world.configFile, NO_COLOR: '1', OTEL_EXPORTER_OTLP_ENDPOINT: ''},
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    )
     service.stderr!.on('data', (d) => (serviceLog += d))
     const port = await target.servicePort(us)
-    await until('the ledger service ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 60_000)
+    await until(
+      'the ledger service ready',
+      async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => {}))?.status === 200,
+      60_000,
+    )
   })
 
   after(async () => {
@@ -61,6 +71,7 @@ describe('tracing: one trace id per transfer, from the queue message to the audi
       service.kill('SIGTERM')
       await exited
     }
+
     sqs?.destroy()
     s3?.destroy()
     await world?.destroy()
@@ -79,7 +90,17 @@ describe('tracing: one trace id per transfer, from the queue message to the audi
   it('`atlas workload --via queue`: every transfer is audited under its own trace id', async () => {
     const before = new Set<string>()
     for await (const id of listAuditIds(bucket)) before.add(id)
-    const run = await world.atlas(['workload', '--via', 'queue', '--region', 'us', '--count', '20', '--concurrency', '4'])
+    const run = await world.atlas([
+      'workload',
+      '--via',
+      'queue',
+      '--region',
+      'us',
+      '--count',
+      '20',
+      '--concurrency',
+      '4',
+    ])
     expect(run.exitCode, run.stderr).to.equal(0)
     const ids = await until('20 new audit records', async () => {
       const fresh: string[] = []

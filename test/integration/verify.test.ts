@@ -4,6 +4,7 @@ import {randomUUID} from 'node:crypto'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
 import {AuditLog} from '../../src/lib/cloud/audit.js'
 import {emulatorEndpoint, s3Client} from '../../src/lib/cloud/clients.js'
 import {provisionRegion} from '../../src/lib/cloud/provision.js'
@@ -19,7 +20,10 @@ const ROOT = path.resolve(import.meta.dirname, '..', '..')
  * Runs an atlas command from the TypeScript sources (the command class itself,
  * through oclif's error handling), so the exit code is what `atlas` would return.
  */
-function atlas(args: string[], env: Record<string, string> = {}): Promise<{code: number; stdout: string; stderr: string}> {
+function atlas(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{code: number; stderr: string; stdout: string}> {
   const [id, ...rest] = args[0] === 'ledger' ? [`ledger/${args[1]}`, ...args.slice(2)] : args
   const script = `
     const {handle} = await import('@oclif/core')
@@ -27,9 +31,14 @@ function atlas(args: string[], env: Record<string, string> = {}): Promise<{code:
     try { await Command.run(${JSON.stringify(rest)}, ${JSON.stringify(ROOT)}) } catch (error) { await handle(error) }
   `
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {cwd: ROOT, env: {...process.env, ATLAS_CONFIG: '', ...env}, timeout: 60_000}, (error, stdout, stderr) => {
-      resolve({code: error ? ((error as {code?: number}).code ?? 1) : 0, stdout, stderr})
-    })
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      {cwd: ROOT, env: {...process.env, ATLAS_CONFIG: '', ...env}, timeout: 60_000},
+      (error, stdout, stderr) => {
+        resolve({code: error ? ((error as {code?: number}).code ?? 1) : 0, stdout, stderr})
+      },
+    )
   })
 }
 
@@ -40,7 +49,10 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
   let database = 0
 
   /** a fresh database with a finished workload: returns its URL, a pool and the run dir */
-  async function ledgerAfterWorkload(count = 200, audit?: AuditLog): Promise<{url: string; sql: LedgerSql; runDir: string; acked: string[]}> {
+  async function ledgerAfterWorkload(
+    count = 200,
+    audit?: AuditLog,
+  ): Promise<{acked: string[]; runDir: string; sql: LedgerSql; url: string}> {
     database++
     const admin = await connectLedger(pg.url, {max: 1})
     await admin.unsafe(`CREATE DATABASE verify_${database}`)
@@ -50,7 +62,15 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     await initLedger(sql, {accounts: 10, openingBalance: 10_000, allowNegativeBalances: false})
     const runDir = path.join(tmp, `run-${database}`)
     const acked: string[] = []
-    await runWorkload({db: url, count, concurrency: 4, runDir, originRegion: 'us', ...(audit ? {audit} : {}), onOutcome: (e) => e.outcome === 'applied' && acked.push(e.id)})
+    await runWorkload({
+      db: url,
+      count,
+      concurrency: 4,
+      runDir,
+      originRegion: 'us',
+      ...(audit ? {audit} : {}),
+      onOutcome: (e) => e.outcome === 'applied' && acked.push(e.id),
+    })
     return {url, sql, runDir, acked}
   }
 
@@ -58,6 +78,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     pg = await startPostgres()
     tmp = await mkdtemp(path.join(os.tmpdir(), 'atlas-verify-test-'))
   })
+
   after(async () => {
     await pg?.stop()
     if (tmp) await rm(tmp, {recursive: true, force: true})
@@ -94,7 +115,9 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     const {url, sql, runDir, acked} = await ledgerAfterWorkload()
     const victim = acked[17]
     // delete the transfer and undo its effect on the balances, so only durability can notice
-    const [row] = await sql.unsafe('DELETE FROM transfers WHERE id = $1 RETURNING from_account, to_account, amount', [victim])
+    const [row] = await sql.unsafe('DELETE FROM transfers WHERE id = $1 RETURNING from_account, to_account, amount', [
+      victim,
+    ])
     await sql.unsafe('UPDATE accounts SET balance = balance + $2 WHERE id = $1', [row.from_account, row.amount])
     await sql.unsafe('UPDATE accounts SET balance = balance - $2 WHERE id = $1', [row.to_account, row.amount])
     await sql.end({timeout: 1})
@@ -111,7 +134,10 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     const phantom = randomUUID()
     // a balanced transfer nobody attempted: conservation and replay still hold
     await sql.begin(async (tx) => {
-      await tx.unsafe("INSERT INTO transfers (id, from_account, to_account, amount, origin_region) VALUES ($1, 1, 2, 3, 'us')", [phantom])
+      await tx.unsafe(
+        "INSERT INTO transfers (id, from_account, to_account, amount, origin_region) VALUES ($1, 1, 2, 3, 'us')",
+        [phantom],
+      )
       await tx.unsafe('UPDATE accounts SET balance = balance - 3 WHERE id = 1')
       await tx.unsafe('UPDATE accounts SET balance = balance + 3 WHERE id = 2')
     })
@@ -119,13 +145,23 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     const result = await atlas(['verify', '--ledger-balance', '--db', url, '--run-dir', runDir, '--json'])
     expect(result.code).to.equal(4)
     const json = JSON.parse(result.stdout)
-    expect(json.violations).to.deep.equal([{kind: 'phantom', message: `transfer ${phantom} is stored but no client attempted it (it is in none of the 1 run log(s) read)`, ids: [phantom]}])
+    expect(json.violations).to.deep.equal([
+      {
+        kind: 'phantom',
+        message: `transfer ${phantom} is stored but no client attempted it (it is in none of the 1 run log(s) read)`,
+        ids: [phantom],
+      },
+    ])
     expect(json.summary.runLogs.files).to.deep.equal([path.join(runDir, 'transfers.log')])
     expect(json.checks.find((c: {name: string}) => c.name === 'replay').ok).to.equal(true)
   })
 
   /** changes a stored transfer's column and moves the balances so that conservation and replay still hold */
-  async function alterTransfer(sql: LedgerSql, id: string, change: {from?: number; to?: number; amount?: number}): Promise<{from: number; to: number; amount: number}> {
+  async function alterTransfer(
+    sql: LedgerSql,
+    id: string,
+    change: {amount?: number; from?: number; to?: number},
+  ): Promise<{amount: number; from: number; to: number}> {
     return sql.begin(async (tx) => {
       const [t] = await tx.unsafe('SELECT from_account, to_account, amount FROM transfers WHERE id = $1', [id])
       const before = {from: Number(t.from_account), to: Number(t.to_account), amount: Number(t.amount)}
@@ -133,11 +169,16 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
       // undo the original transfer, apply the altered one
       await tx.unsafe('UPDATE accounts SET balance = balance + $2 WHERE id = $1', [before.from, before.amount])
       await tx.unsafe('UPDATE accounts SET balance = balance - $2 WHERE id = $1', [before.to, before.amount])
-      await tx.unsafe('UPDATE transfers SET from_account = $2, to_account = $3, amount = $4 WHERE id = $1', [id, after.from, after.to, after.amount])
+      await tx.unsafe('UPDATE transfers SET from_account = $2, to_account = $3, amount = $4 WHERE id = $1', [
+        id,
+        after.from,
+        after.to,
+        after.amount,
+      ])
       await tx.unsafe('UPDATE accounts SET balance = balance - $2 WHERE id = $1', [after.from, after.amount])
       await tx.unsafe('UPDATE accounts SET balance = balance + $2 WHERE id = $1', [after.to, after.amount])
       return before
-    }) as Promise<{from: number; to: number; amount: number}>
+    }) as Promise<{amount: number; from: number; to: number}>
   }
 
   for (const field of ['amount', 'to', 'from'] as const) {
@@ -147,19 +188,31 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
       const [t] = await sql.unsafe('SELECT from_account, to_account, amount FROM transfers WHERE id = $1', [victim])
       // another account, neither of the two (10 accounts: one of 1..3 is free)
       const other = [1, 2, 3].find((a) => a !== Number(t.from_account) && a !== Number(t.to_account))!
-      const before = await alterTransfer(sql, victim, field === 'amount' ? {amount: Number(t.amount) + 1000} : {[field]: other})
+      const before = await alterTransfer(
+        sql,
+        victim,
+        field === 'amount' ? {amount: Number(t.amount) + 1000} : {[field]: other},
+      )
       await sql.end({timeout: 1})
       const result = await atlas(['verify', '--ledger-balance', '--db', url, '--run-dir', runDir, '--json'])
       expect(result.code, result.stderr).to.equal(4)
       const json = JSON.parse(result.stdout)
-      expect(json.checks.find((c: {name: string}) => c.name === 'replay').ok, 'balances were adjusted: replay holds').to.equal(true)
+      expect(
+        json.checks.find((c: {name: string}) => c.name === 'replay').ok,
+        'balances were adjusted: replay holds',
+      ).to.equal(true)
       expect(json.checks.find((c: {name: string}) => c.name === 'conservation').ok).to.equal(true)
       const altered = json.violations.filter((v: {kind: string}) => v.kind === 'altered')
       expect(altered).to.have.length(1)
       expect(altered[0].ids).to.deep.equal([victim])
       expect(altered[0].fields).to.deep.equal([field])
-      expect(altered[0].message).to.include(`the client sent from ${before.from} to ${before.to} amount ${before.amount}`)
-      expect(json.checks.find((c: {name: string}) => c.name === 'integrity')).to.deep.include({ok: false, violations: 1})
+      expect(altered[0].message).to.include(
+        `the client sent from ${before.from} to ${before.to} amount ${before.amount}`,
+      )
+      expect(json.checks.find((c: {name: string}) => c.name === 'integrity')).to.deep.include({
+        ok: false,
+        violations: 1,
+      })
     })
   }
 
@@ -169,7 +222,9 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
       const cloud = emulatorEndpoint(moto.endpoint)
       const us = await provisionRegion(cloud, 'test', {name: 'us', awsRegion: 'us-east-1'})
       const eu = await provisionRegion(cloud, 'test', {name: 'eu', awsRegion: 'eu-central-1'})
-      const audit = new AuditLog({s3: await s3Client(cloud, 'us-east-1'), bucket: us.auditBucket}, [{s3: await s3Client(cloud, 'eu-central-1'), bucket: eu.auditBucket}])
+      const audit = new AuditLog({s3: await s3Client(cloud, 'us-east-1'), bucket: us.auditBucket}, [
+        {s3: await s3Client(cloud, 'eu-central-1'), bucket: eu.auditBucket},
+      ])
       const {url, sql, runDir, acked} = await ledgerAfterWorkload(40, audit)
       audit.destroy()
       const victim = acked[5]
@@ -177,21 +232,37 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
       await alterTransfer(sql, victim, {amount: Number(t.amount) + 7})
       await sql.end({timeout: 1})
       const configFile = path.join(tmp, 'audit-atlas.yaml')
-      await writeFile(configFile, `namePrefix: test\nregions:\n  - {name: us, awsRegion: us-east-1, role: primary}\n  - {name: eu, awsRegion: eu-central-1, role: secondary}\n  - {name: witness, awsRegion: us-west-2, role: witness}\nlocal: {baseDir: ${JSON.stringify(path.join(tmp, 'audit-base'))}}\n`)
+      await writeFile(
+        configFile,
+        `namePrefix: test\nregions:\n  - {name: us, awsRegion: us-east-1, role: primary}\n  - {name: eu, awsRegion: eu-central-1, role: secondary}\n  - {name: witness, awsRegion: us-west-2, role: witness}\nlocal: {baseDir: ${JSON.stringify(path.join(tmp, 'audit-base'))}}\n`,
+      )
       const env = {ATLAS_CONFIG: configFile, AWS_ENDPOINT_URL: moto.endpoint}
-      const withLog = await atlas(['verify', '--ledger-balance', '--db', url, '--run-dir', runDir, '--audit', '--json'], env)
+      const withLog = await atlas(
+        ['verify', '--ledger-balance', '--db', url, '--run-dir', runDir, '--audit', '--json'],
+        env,
+      )
       expect(withLog.code, withLog.stderr).to.equal(4)
       const json = JSON.parse(withLog.stdout)
-      expect(json.violations.map((v: {kind: string; ids: string[]; fields: string[]}) => [v.kind, v.ids, v.fields])).to.have.deep.members([
+      expect(
+        json.violations.map((v: {fields: string[]; ids: string[]; kind: string}) => [v.kind, v.ids, v.fields]),
+      ).to.have.deep.members([
         ['altered', [victim], ['amount']],
         ['audit_mismatch', [victim], ['amount']],
         ['audit_mismatch', [victim], ['amount']],
       ])
-      expect(json.violations.filter((v: {kind: string}) => v.kind === 'audit_mismatch').map((v: {message: string}) => v.message.match(/region (\w+)'s bucket/)![1]).sort()).to.deep.equal(['eu', 'us'])
+      expect(
+        json.violations
+          .filter((v: {kind: string}) => v.kind === 'audit_mismatch')
+          .map((v: {message: string}) => v.message.match(/region (\w+)'s bucket/)![1])
+          .sort(),
+      ).to.deep.equal(['eu', 'us'])
       // the audit records alone tell too
       const auditOnly = await atlas(['verify', '--ledger-balance', '--db', url, '--audit', '--json'], env)
       expect(auditOnly.code, auditOnly.stderr).to.equal(4)
-      expect(JSON.parse(auditOnly.stdout).violations.map((v: {kind: string}) => v.kind)).to.deep.equal(['audit_mismatch', 'audit_mismatch'])
+      expect(JSON.parse(auditOnly.stdout).violations.map((v: {kind: string}) => v.kind)).to.deep.equal([
+        'audit_mismatch',
+        'audit_mismatch',
+      ])
     } finally {
       await moto.stop()
     }
@@ -209,12 +280,25 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
       log.attempt(request)
       log.outcome(id, (await transfer(sql, request)).outcome)
     }
+
     log.close()
     await sql.end({timeout: 1})
-    const result = await atlas(['verify', '--ledger-balance', '--db', url, '--run-dir', runDir, '--run-dir', path.dirname(log.file), '--json'])
+    const result = await atlas([
+      'verify',
+      '--ledger-balance',
+      '--db',
+      url,
+      '--run-dir',
+      runDir,
+      '--run-dir',
+      path.dirname(log.file),
+      '--json',
+    ])
     expect(result.code, result.stderr).to.equal(4)
     const json = JSON.parse(result.stdout)
-    expect(json.violations.map((v: {kind: string; ids: string[]}) => [v.kind, v.ids])).to.deep.equal([['id_reused', [id]]])
+    expect(json.violations.map((v: {ids: string[]; kind: string}) => [v.kind, v.ids])).to.deep.equal([
+      ['id_reused', [id]],
+    ])
     expect(json.violations[0].message).to.include('from 1 to 2 amount 5').and.to.include('from 1 to 3 amount 5')
   })
 
@@ -224,7 +308,10 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     await sql.unsafe('ALTER TABLE transfers DROP CONSTRAINT transfers_pkey')
     await sql.begin(async (tx) => {
       const [t] = await tx.unsafe('SELECT from_account, to_account, amount FROM transfers WHERE id = $1', [twice])
-      await tx.unsafe('INSERT INTO transfers (id, from_account, to_account, amount, origin_region) SELECT id, from_account, to_account, amount, origin_region FROM transfers WHERE id = $1', [twice])
+      await tx.unsafe(
+        'INSERT INTO transfers (id, from_account, to_account, amount, origin_region) SELECT id, from_account, to_account, amount, origin_region FROM transfers WHERE id = $1',
+        [twice],
+      )
       await tx.unsafe('UPDATE accounts SET balance = balance - $2 WHERE id = $1', [t.from_account, t.amount])
       await tx.unsafe('UPDATE accounts SET balance = balance + $2 WHERE id = $1', [t.to_account, t.amount])
     })
@@ -235,7 +322,14 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     expect(split.violationCounts.phantom).to.equal(undefined)
     await sql.end({timeout: 1})
     for (const withLog of [true, false]) {
-      const result = await atlas(['verify', '--ledger-balance', '--db', url, '--json', ...(withLog ? ['--run-dir', runDir] : [])])
+      const result = await atlas([
+        'verify',
+        '--ledger-balance',
+        '--db',
+        url,
+        '--json',
+        ...(withLog ? ['--run-dir', runDir] : []),
+      ])
       expect(result.code, `with run log: ${withLog}`).to.equal(4)
       const json = JSON.parse(result.stdout)
       const duplicates = json.violations.filter((v: {kind: string}) => v.kind === 'duplicate')
@@ -266,9 +360,14 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     expect(split.ok).to.equal(true)
     expect(split.summary).to.deep.equal(whole.summary)
     const victim = acked[42]
-    const [row] = await sql.unsafe('DELETE FROM transfers WHERE id = $1 RETURNING from_account, to_account, amount', [victim])
+    const [row] = await sql.unsafe('DELETE FROM transfers WHERE id = $1 RETURNING from_account, to_account, amount', [
+      victim,
+    ])
     const phantom = randomUUID()
-    await sql.unsafe("INSERT INTO transfers (id, from_account, to_account, amount, origin_region) VALUES ($1, $2, $3, $4, 'us')", [phantom, row.from_account, row.to_account, row.amount])
+    await sql.unsafe(
+      "INSERT INTO transfers (id, from_account, to_account, amount, origin_region) VALUES ($1, $2, $3, $4, 'us')",
+      [phantom, row.from_account, row.to_account, row.amount],
+    )
     const altered = acked[77]
     await alterTransfer(sql, altered, {amount: 999})
     const verdict = await verifyLedger({sql, runLogs: [runDir], partitionIds: 5})
@@ -287,7 +386,9 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     const {RunLogWriter} = await import('../../src/lib/ledger/runlog.js')
     const {verifyLedger} = await import('../../src/lib/ledger/verify.js')
     const lost = acked[9]
-    const [row] = await sql.unsafe('DELETE FROM transfers WHERE id = $1 RETURNING from_account, to_account, amount', [lost])
+    const [row] = await sql.unsafe('DELETE FROM transfers WHERE id = $1 RETURNING from_account, to_account, amount', [
+      lost,
+    ])
     await sql.unsafe('UPDATE accounts SET balance = balance + $2 WHERE id = $1', [row.from_account, row.amount])
     await sql.unsafe('UPDATE accounts SET balance = balance - $2 WHERE id = $1', [row.to_account, row.amount])
     const altered = acked[23]
@@ -318,10 +419,17 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
       expect(verdict.violations.find((v) => v.kind === 'altered')!.message).to.equal(
         `transfer ${altered} is stored as from ${before.from} to ${before.to} amount 4321, but the client sent from ${before.from} to ${before.to} amount ${before.amount} (amount differs)`,
       )
-      expect(verdict.summary.runLogIds).to.deep.include({attempted: 203, acknowledged: 201, unknown: 2, unknownCommitted: 1, unknownNotCommitted: 1})
+      expect(verdict.summary.runLogIds).to.deep.include({
+        attempted: 203,
+        acknowledged: 201,
+        unknown: 2,
+        unknownCommitted: 1,
+        unknownNotCommitted: 1,
+      })
       expect(verdict.summary.integrity!.comparedWithRequest).to.equal(200)
       expect(verdict.checks.filter((c) => !c.ok).map((c) => c.name)).to.have.members(['durability', 'integrity'])
     }
+
     expect(split.summary).to.deep.equal(whole.summary)
   })
 
@@ -340,7 +448,19 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     expect(different.stderr).to.match(/already minted with different settings/)
 
     const runDir = path.join(tmp, 'cli-flow-run')
-    const workload = await atlas(['workload', '--db', url, '--count', '150', '--concurrency', '3', '--run-dir', runDir, '--no-audit', '--json'])
+    const workload = await atlas([
+      'workload',
+      '--db',
+      url,
+      '--count',
+      '150',
+      '--concurrency',
+      '3',
+      '--run-dir',
+      runDir,
+      '--no-audit',
+      '--json',
+    ])
     expect(workload.code, workload.stderr).to.equal(0)
     const result = JSON.parse(workload.stdout)
     expect(result.stats.attempted).to.equal(150)
@@ -348,12 +468,33 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     const verdict = await atlas(['verify', '--db', url, '--run-dir', runDir, '--json'])
     expect(verdict.code).to.equal(0)
     expect(JSON.parse(verdict.stdout).summary.runLogIds.acknowledged).to.equal(result.stats.acknowledged)
-    const text = await atlas(['workload', '--db', url, '--count', '30', '--concurrency', '3', '--run-dir', path.join(tmp, 'text-run'), '--no-audit'])
+    const text = await atlas([
+      'workload',
+      '--db',
+      url,
+      '--count',
+      '30',
+      '--concurrency',
+      '3',
+      '--run-dir',
+      path.join(tmp, 'text-run'),
+      '--no-audit',
+    ])
     expect(text.code).to.equal(0)
     expect(text.stderr).to.include('workload: 3 workers, direct to the database')
     expect(text.stdout).to.match(/^30 attempted: \d+ acknowledged/)
     // the password of a URL never reaches --json output
-    const masked = await atlas(['workload', '--db', url.replace('atlas@', 'atlas:hunter22@'), '--count', '1', '--run-dir', path.join(tmp, 'masked'), '--no-audit', '--json'])
+    const masked = await atlas([
+      'workload',
+      '--db',
+      url.replace('atlas@', 'atlas:hunter22@'),
+      '--count',
+      '1',
+      '--run-dir',
+      path.join(tmp, 'masked'),
+      '--no-audit',
+      '--json',
+    ])
     expect(masked.stdout).to.not.include('hunter22')
     expect(JSON.parse(masked.stdout).database).to.match(/atlas:\*\*\*@/)
   })
@@ -366,7 +507,10 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     const baseDir = path.join(tmp, 'world-runs')
     const runsDir = path.join(baseDir, 'runs')
     const configFile = path.join(tmp, 'world-runs.yaml')
-    await writeFile(configFile, `regions:\n  - {name: us, awsRegion: us-east-1, role: primary}\n  - {name: eu, awsRegion: eu-central-1, role: secondary}\n  - {name: witness, awsRegion: us-west-2, role: witness}\nlocal: {baseDir: ${JSON.stringify(baseDir)}}\n`)
+    await writeFile(
+      configFile,
+      `regions:\n  - {name: us, awsRegion: us-east-1, role: primary}\n  - {name: eu, awsRegion: eu-central-1, role: secondary}\n  - {name: witness, awsRegion: us-west-2, role: witness}\nlocal: {baseDir: ${JSON.stringify(baseDir)}}\n`,
+    )
     const env = {ATLAS_CONFIG: configFile}
     // issue 15.1: a workload in the default run dir, then a second one (as blast-radius runs it) in runs/fresh-blast
     const first = await atlas(['workload', '--db', url, '--count', '100', '--no-audit', '--json'], env)
@@ -374,28 +518,55 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     const firstLog = JSON.parse(first.stdout).runLog as string
     expect(path.dirname(path.dirname(firstLog))).to.equal(runsDir)
     const freshBlast = path.join(runsDir, 'fresh-blast')
-    expect((await atlas(['workload', '--db', url, '--count', '20', '--no-audit', '--run-dir', freshBlast], env)).code).to.equal(0)
+    expect(
+      (await atlas(['workload', '--db', url, '--count', '20', '--no-audit', '--run-dir', freshBlast], env)).code,
+    ).to.equal(0)
     // a run log of another ledger in the same runs dir: read, its acknowledged transfers would be "lost"
-    expect((await atlas(['workload', '--db', other.url, '--count', '10', '--no-audit', '--run-dir', path.join(runsDir, 'other-ledger')], env)).code).to.equal(0)
+    expect(
+      (
+        await atlas(
+          [
+            'workload',
+            '--db',
+            other.url,
+            '--count',
+            '10',
+            '--no-audit',
+            '--run-dir',
+            path.join(runsDir, 'other-ledger'),
+          ],
+          env,
+        )
+      ).code,
+    ).to.equal(0)
 
     const verdict = await atlas(['verify', '--ledger-balance', '--db', url, '--run-dir', freshBlast, '--json'], env)
     expect(verdict.code, verdict.stdout).to.equal(0)
-    const summary = JSON.parse(verdict.stdout).summary
+    const {summary} = JSON.parse(verdict.stdout)
     expect(summary.runLogs.files).to.have.members([path.join(freshBlast, 'transfers.log'), firstLog])
-    expect(summary.runLogs.skipped.map((s: {file: string}) => s.file)).to.deep.equal([path.join(runsDir, 'other-ledger', 'transfers.log')])
+    expect(summary.runLogs.skipped.map((s: {file: string}) => s.file)).to.deep.equal([
+      path.join(runsDir, 'other-ledger', 'transfers.log'),
+    ])
     expect(summary.runLogs.skipped[0].reason).to.match(/another ledger/)
     expect(summary.runLogIds.attempted).to.equal(120)
 
     // narrower only when asked: the phantoms then say which logs were read and how to add one
-    const narrow = await atlas(['verify', '--ledger-balance', '--db', url, '--run-dir', freshBlast, '--only-run-dir'], env)
+    const narrow = await atlas(
+      ['verify', '--ledger-balance', '--db', url, '--run-dir', freshBlast, '--only-run-dir'],
+      env,
+    )
     expect(narrow.code).to.equal(4)
     expect(narrow.stdout).to.include(`run logs read (1): ${path.join(freshBlast, 'transfers.log')}`)
-    expect(narrow.stdout).to.match(/\[phantom\] transfer [0-9a-f-]{36} is stored but no client attempted it \(it is in none of the 1 run log\(s\) read\)/)
+    expect(narrow.stdout).to.match(
+      /\[phantom\] transfer [0-9a-f-]{36} is stored but no client attempted it \(it is in none of the 1 run log\(s\) read\)/,
+    )
     expect(narrow.stdout).to.include('pass its --run-dir')
 
     // a workload whose --run-dir is outside <baseDir>/runs records it in the runs index: found by default
     const elsewhere = path.join(tmp, 'elsewhere-run')
-    expect((await atlas(['workload', '--db', url, '--count', '15', '--no-audit', '--run-dir', elsewhere], env)).code).to.equal(0)
+    expect(
+      (await atlas(['workload', '--db', url, '--count', '15', '--no-audit', '--run-dir', elsewhere], env)).code,
+    ).to.equal(0)
     const all = await atlas(['verify', '--ledger-balance', '--db', url, '--json'], env)
     expect(all.code, all.stdout).to.equal(0)
     expect(JSON.parse(all.stdout).summary.runLogs.files).to.include(path.join(elsewhere, 'transfers.log'))
@@ -408,12 +579,24 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     await pg.kill('SIGSTOP')
     try {
       const started = Date.now()
-      const result = await atlas(['verify', '--ledger-balance', '--db', url, '--run-dir', runDir, '--timeout', '2s', '--json'])
+      const result = await atlas([
+        'verify',
+        '--ledger-balance',
+        '--db',
+        url,
+        '--run-dir',
+        runDir,
+        '--timeout',
+        '2s',
+        '--json',
+      ])
       expect(result.code, result.stdout + result.stderr).to.equal(3)
       expect(Date.now() - started, 'gave up near the bound').to.be.below(20_000)
-      const error = JSON.parse(result.stdout).error
+      const {error} = JSON.parse(result.stdout)
       expect(error.code).to.equal('DATABASE_NOT_ANSWERING')
-      expect(error.message).to.equal(`the database server 127.0.0.1:${pg.port} did not answer within 2 s (reading the mint record)`)
+      expect(error.message).to.equal(
+        `the database server 127.0.0.1:${pg.port} did not answer within 2 s (reading the mint record)`,
+      )
     } finally {
       await pg.kill('SIGCONT')
     }
@@ -429,17 +612,30 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     await pg.kill('SIGSTOP')
     try {
       const started = Date.now()
-      const error = await verifyLedger({sql, db: url, runLogs: [runDir], timeoutMs: 1500, progressIntervalMs: 200, onProgress: (m) => messages.push(m)}).then(
-        () => undefined,
-        (e: Error) => e,
+      const error = await verifyLedger({
+        sql,
+        db: url,
+        runLogs: [runDir],
+        timeoutMs: 1500,
+        progressIntervalMs: 200,
+        onProgress: (m) => messages.push(m),
+      }).then(
+        () => {},
+        (error_: Error) => error_,
       )
       expect(error).to.be.instanceOf(PreconditionError)
-      expect(error!.message).to.equal(`the database server 127.0.0.1:${pg.port} did not answer within 1.5 s (reading the mint record)`)
+      expect(error!.message).to.equal(
+        `the database server 127.0.0.1:${pg.port} did not answer within 1.5 s (reading the mint record)`,
+      )
       expect(Date.now() - started).to.be.within(1400, 5000)
-      expect(messages.filter((m) => /^\d+ s: reading the mint record; 0 accounts replayed, 0 transfer rows read$/.test(m)).length).to.be.at.least(3)
+      expect(
+        messages.filter((m) => /^\d+ s: reading the mint record; 0 accounts replayed, 0 transfer rows read$/.test(m))
+          .length,
+      ).to.be.at.least(3)
     } finally {
       await pg.kill('SIGCONT')
     }
+
     // after the thaw the same pool verifies normally, and progress names the phases
     const ok = await verifyLedger({sql, runLogs: [runDir], progressIntervalMs: 1})
     expect(ok.ok).to.equal(true)
@@ -450,7 +646,13 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     const noLedger = await atlas(['verify', '--db', pg.url, '--json'])
     expect(noLedger.code).to.equal(3)
     expect(JSON.parse(noLedger.stdout).error.code).to.equal('LEDGER_NOT_INITIALISED')
-    const badRunDir = await atlas(['verify', '--db', pg.url.replace(/\/postgres$/, '/verify_1'), '--run-dir', path.join(tmp, 'nope')])
+    const badRunDir = await atlas([
+      'verify',
+      '--db',
+      pg.url.replace(/\/postgres$/, '/verify_1'),
+      '--run-dir',
+      path.join(tmp, 'nope'),
+    ])
     expect(badRunDir.code).to.equal(2)
     const badTimeout = await atlas(['verify', '--db', pg.url.replace(/\/postgres$/, '/verify_1'), '--timeout', 'soon'])
     expect(badTimeout.code).to.equal(2)

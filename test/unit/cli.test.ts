@@ -2,6 +2,7 @@ import {Config} from '@oclif/core'
 import {expect} from 'chai'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
+
 import {EXIT_CODE_TABLE, ExitCode, exitCodeOf, PreconditionError, RestoreError} from '../../src/lib/errors.js'
 import {parseJsonOutput, REPO_ROOT, runAtlas} from '../helpers/cli.js'
 
@@ -9,7 +10,8 @@ describe('CLI surface', () => {
   it('--help lists the commands', async () => {
     const result = await runAtlas(['--help'])
     expect(result.exitCode).to.equal(0)
-    for (const command of ['config', 'doctor', 'init']) expect(result.stdout).to.match(new RegExp(`^  ${command}\\s`, 'm'))
+    for (const command of ['config', 'doctor', 'init'])
+      expect(result.stdout).to.match(new RegExp(`^  ${command}\\s`, 'm'))
   })
 
   it('--help lists every command in src/commands (the manifest is never stale)', async () => {
@@ -21,7 +23,8 @@ describe('CLI surface', () => {
     const topics = new Set(ids.map((id) => id.split(' ')[0]))
     for (const topic of topics) expect(help.stdout, topic).to.match(new RegExp(`^  ${topic}\\s`, 'm'))
     const ledgerHelp = await runAtlas(['ledger', '--help'])
-    for (const id of ids.filter((i) => i.startsWith('ledger '))) expect(ledgerHelp.stdout, id).to.match(new RegExp(`^  ${id}\\s`, 'm'))
+    for (const id of ids.filter((i) => i.startsWith('ledger ')))
+      expect(ledgerHelp.stdout, id).to.match(new RegExp(`^  ${id}\\s`, 'm'))
   })
 
   it('every command has a summary and at least one example', async () => {
@@ -34,7 +37,9 @@ describe('CLI surface', () => {
       const flags = Object.keys(command.flags)
       // psql and logs hand the terminal to another program: they have no result to print as JSON
       const streams = ['psql', 'logs'].includes(command.id)
-      expect(flags, `${command.id} flags`).to.include.members(streams ? ['config', 'verbose', 'quiet'] : ['json', 'config', 'verbose', 'quiet', 'output'])
+      expect(flags, `${command.id} flags`).to.include.members(
+        streams ? ['config', 'verbose', 'quiet'] : ['json', 'config', 'verbose', 'quiet', 'output'],
+      )
     }
   })
 
@@ -44,7 +49,10 @@ describe('CLI surface', () => {
     expect(human.stderr).to.match(/Nonexistent flag: --no-such-flag/)
     const machine = await runAtlas(['doctor', '--no-such-flag', '--json'])
     expect(machine.exitCode).to.equal(2)
-    expect(parseJsonOutput<{error: {exitCode: number; code: string}}>(machine).error).to.include({exitCode: 2, code: 'USAGE'})
+    expect(parseJsonOutput<{error: {code: string; exitCode: number}}>(machine).error).to.include({
+      exitCode: 2,
+      code: 'USAGE',
+    })
   })
 
   it('an unknown command exits 127 (command not found) and says so', async () => {
@@ -56,11 +64,22 @@ describe('CLI surface', () => {
   it('an unreachable database is a precondition failure (exit 3) naming the address, not a crash', async () => {
     const {freePort} = await import('../../src/lib/proc/ports.js')
     const closed = await freePort()
-    const human = await runAtlas(['verify', '--ledger-balance', '--db', `postgres://atlas:pw@127.0.0.1:${closed}/ledger`])
+    const human = await runAtlas([
+      'verify',
+      '--ledger-balance',
+      '--db',
+      `postgres://atlas:pw@127.0.0.1:${closed}/ledger`,
+    ])
     expect(human.exitCode).to.equal(3)
     expect(human.stderr).to.contain(`cannot reach 127.0.0.1:${closed} (connection refused)`)
     expect(human.stderr).to.match(/Hint: is the world up\?/)
-    const machine = await runAtlas(['ledger', 'init', '--db', `postgres://atlas:pw@127.0.0.1:${closed}/ledger`, '--json'])
+    const machine = await runAtlas([
+      'ledger',
+      'init',
+      '--db',
+      `postgres://atlas:pw@127.0.0.1:${closed}/ledger`,
+      '--json',
+    ])
     expect(machine.exitCode).to.equal(3)
     expect(parseJsonOutput<{error: {code: string}}>(machine).error.code).to.equal('UNREACHABLE')
   })

@@ -1,8 +1,9 @@
+import {expect} from 'chai'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
-import {expect} from 'chai'
-import {mapCockroachHealth, type CockroachNodeSample} from '../../src/lib/health/cockroach.js'
+
 import {MetricsParseError, parseCockroachVars} from '../../src/lib/health/cockroach-metrics.js'
+import {type CockroachNodeSample, mapCockroachHealth} from '../../src/lib/health/cockroach.js'
 
 const fixture = (name: string) => readFile(path.join('test', 'fixtures', 'cockroach', `${name}.prom`), 'utf8')
 
@@ -21,7 +22,11 @@ describe('CockroachDB /_status/vars parsing and mapping into the health model', 
       uptimeSeconds: 5423.2,
     })
     // histograms and multi-line HELP texts parse too
-    expect(vars.metricNames).to.include.members(['raft_process_logcommit_latency', 'sql_service_latency', 'requests_slow_raft'])
+    expect(vars.metricNames).to.include.members([
+      'raft_process_logcommit_latency',
+      'sql_service_latency',
+      'requests_slow_raft',
+    ])
   })
 
   it('sums store-level metrics across several stores of one node', () => {
@@ -44,7 +49,12 @@ describe('CockroachDB /_status/vars parsing and mapping into the health model', 
     expect(() => parseCockroachVars('')).to.throw(MetricsParseError, /no metrics/)
   })
 
-  const node = async (region: string, fixtureName: string | null, readyStatus: number | null, apiReachable = true): Promise<CockroachNodeSample> => ({
+  const node = async (
+    region: string,
+    fixtureName: null | string,
+    readyStatus: null | number,
+    apiReachable = true,
+  ): Promise<CockroachNodeSample> => ({
     region,
     pod: 'cockroachdb-0',
     apiReachable,
@@ -59,19 +69,35 @@ describe('CockroachDB /_status/vars parsing and mapping into the health model', 
       new Date('2026-01-01T00:00:00Z'),
     )
     const [group] = health.groups
-    expect(group).to.deep.include({voters: 3, votersAlive: 2, quorumHeld: true, unavailableRanges: 0, underReplicatedRanges: 64, leaderRegion: 'us'})
+    expect(group).to.deep.include({
+      voters: 3,
+      votersAlive: 2,
+      quorumHeld: true,
+      unavailableRanges: 0,
+      underReplicatedRanges: 64,
+      leaderRegion: 'us',
+    })
     expect(group.members.map((m) => [m.region, m.role, m.alive, m.reachable])).to.deep.equal([
       ['us', 'leader', true, true],
       ['eu', 'unknown', false, true],
       ['witness', 'follower', true, true],
     ])
-    expect(health).to.deep.include({at: '2026-01-01T00:00:00.000Z', writable: true, leaderRegion: 'us', unreachableRegions: []})
+    expect(health).to.deep.include({
+      at: '2026-01-01T00:00:00.000Z',
+      writable: true,
+      leaderRegion: 'us',
+      unreachableRegions: [],
+    })
   })
 
   it('unavailable ranges mean no quorum and no writes, even with a majority of nodes answering', async () => {
     // n1 reports its ranges unavailable while the API servers of eu and witness still answer
     const health = mapCockroachHealth(
-      [await node('us', 'n1-quorum-lost', 200), await node('eu', 'n2-healthy', 200), await node('witness', 'n3-healthy', 200)],
+      [
+        await node('us', 'n1-quorum-lost', 200),
+        await node('eu', 'n2-healthy', 200),
+        await node('witness', 'n3-healthy', 200),
+      ],
       ['us', 'eu', 'witness'],
     )
     expect(health.groups[0].votersAlive).to.equal(3)
@@ -81,7 +107,10 @@ describe('CockroachDB /_status/vars parsing and mapping into the health model', 
   })
 
   it('a region whose API server is gone is unreachable, and no ranges are claimed when nobody reports', async () => {
-    const health = mapCockroachHealth([await node('us', null, null, false), await node('eu', null, null, false)], ['us', 'eu'])
+    const health = mapCockroachHealth(
+      [await node('us', null, null, false), await node('eu', null, null, false)],
+      ['us', 'eu'],
+    )
     expect(health.unreachableRegions).to.deep.equal(['us', 'eu'])
     expect(health.groups[0].unavailableRanges).to.equal(null)
     expect(health.quorumHeld).to.equal(false)

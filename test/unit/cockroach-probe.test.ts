@@ -1,16 +1,26 @@
+import {expect} from 'chai'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {expect} from 'chai'
-import {CockroachHealthProbe, type CockroachRegionTarget} from '../../src/lib/health/cockroach.js'
+
 import type {MemberHealth} from '../../src/lib/health/model.js'
+
+import {CockroachHealthProbe, type CockroachRegionTarget} from '../../src/lib/health/cockroach.js'
 import {FakeKubeApi, fakeKubeconfig} from '../helpers/fake-kube-api.js'
 
 const NS = 'atlas'
 // the StatefulSet's pod labels (charts/cockroachdb)
-const LABELS = {'app.kubernetes.io/name': 'cockroachdb', 'app.kubernetes.io/instance': 'cockroachdb', 'app.kubernetes.io/component': 'database'}
+const LABELS = {
+  'app.kubernetes.io/name': 'cockroachdb',
+  'app.kubernetes.io/instance': 'cockroachdb',
+  'app.kubernetes.io/component': 'database',
+}
 // the init Job's pod: Completed, and never a node
-const INIT_LABELS = {'app.kubernetes.io/name': 'cockroachdb-init', 'app.kubernetes.io/instance': 'cockroachdb', 'app.kubernetes.io/component': 'init'}
+const INIT_LABELS = {
+  'app.kubernetes.io/name': 'cockroachdb-init',
+  'app.kubernetes.io/instance': 'cockroachdb',
+  'app.kubernetes.io/component': 'init',
+}
 const REGIONS = ['us', 'eu', 'witness'] as const
 type RegionName = (typeof REGIONS)[number]
 const NODE_FIXTURE: Record<RegionName, string> = {us: 'n1', eu: 'n2', witness: 'n3'}
@@ -23,6 +33,7 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
     if (await check()) return
     await new Promise((r) => setTimeout(r, 20))
   }
+
   throw new Error(`timed out waiting for: ${what}`)
 }
 
@@ -38,9 +49,15 @@ describe('CockroachDB health probe against a fake Kubernetes API', function () {
   async function serveNode(region: RegionName, varsFixture: string, ready: boolean): Promise<void> {
     const api = apis[region]
     api.setProxyAnswer(NS, 'cockroachdb-0', 8080, '_status/vars', {status: 200, body: await fixture(varsFixture)})
-    api.setProxyAnswer(NS, 'cockroachdb-0', 8080, 'health?ready=1', ready
-      ? {status: 200, body: '{}', contentType: 'application/json'}
-      : {status: 503, body: '{"error":"node is not healthy","code":14}', contentType: 'application/json'})
+    api.setProxyAnswer(
+      NS,
+      'cockroachdb-0',
+      8080,
+      'health?ready=1',
+      ready
+        ? {status: 200, body: '{}', contentType: 'application/json'}
+        : {status: 503, body: '{"error":"node is not healthy","code":14}', contentType: 'application/json'},
+    )
   }
 
   beforeEach(async () => {
@@ -48,16 +65,48 @@ describe('CockroachDB health probe against a fake Kubernetes API', function () {
     apis = {us: new FakeKubeApi(), eu: new FakeKubeApi(), witness: new FakeKubeApi()}
     for (const region of REGIONS) {
       await apis[region].start()
-      apis[region].addPod({name: 'cockroachdb-0', namespace: NS, labels: LABELS, nodeName: `k3d-dc-${region}-server-0`, podIP: '10.42.0.7'})
+      apis[region].addPod({
+        name: 'cockroachdb-0',
+        namespace: NS,
+        labels: LABELS,
+        nodeName: `k3d-dc-${region}-server-0`,
+        podIP: '10.42.0.7',
+      })
       // a pod of another app in the namespace: the label selector must leave it out
-      apis[region].addPod({name: 'ledger-7c9f', namespace: NS, labels: {'app.kubernetes.io/name': 'ledger'}, nodeName: `k3d-dc-${region}-server-0`})
-      if (region === 'us') apis[region].addPod({name: 'cockroachdb-init-x7k2q', namespace: NS, labels: INIT_LABELS, nodeName: 'k3d-dc-us-server-0', ready: false})
+      apis[region].addPod({
+        name: 'ledger-7c9f',
+        namespace: NS,
+        labels: {'app.kubernetes.io/name': 'ledger'},
+        nodeName: `k3d-dc-${region}-server-0`,
+      })
+      if (region === 'us')
+        apis[region].addPod({
+          name: 'cockroachdb-init-x7k2q',
+          namespace: NS,
+          labels: INIT_LABELS,
+          nodeName: 'k3d-dc-us-server-0',
+          ready: false,
+        })
       await serveNode(region, `${NODE_FIXTURE[region]}-healthy`, true)
     }
+
     const kubeconfigPath = path.join(dir, 'kubeconfig')
-    await writeFile(kubeconfigPath, fakeKubeconfig(Object.fromEntries(REGIONS.map((r) => [`k3d-dc-${r}`, apis[r].url]))))
-    const targets: CockroachRegionTarget[] = REGIONS.map((region) => ({region, context: `k3d-dc-${region}`, kubeconfigPath, scheme: 'https'}))
-    probe = new CockroachHealthProbe(targets, {requestTimeoutMs: 400, reconnectDelayMs: 30, maxReconnectDelayMs: 150, watchIdleMs: 3000})
+    await writeFile(
+      kubeconfigPath,
+      fakeKubeconfig(Object.fromEntries(REGIONS.map((r) => [`k3d-dc-${r}`, apis[r].url]))),
+    )
+    const targets: CockroachRegionTarget[] = REGIONS.map((region) => ({
+      region,
+      context: `k3d-dc-${region}`,
+      kubeconfigPath,
+      scheme: 'https',
+    }))
+    probe = new CockroachHealthProbe(targets, {
+      requestTimeoutMs: 400,
+      reconnectDelayMs: 30,
+      maxReconnectDelayMs: 150,
+      watchIdleMs: 3000,
+    })
     await probe.start()
   })
 
@@ -71,7 +120,11 @@ describe('CockroachDB health probe against a fake Kubernetes API', function () {
     const {health, nodes} = await probe.sample()
     const group = health.groups[0]
     expect(group.group).to.equal('cockroachdb')
-    expect(group.members.map((m) => `${m.region}/${m.name}`)).to.deep.equal(['us/cockroachdb-0', 'eu/cockroachdb-0', 'witness/cockroachdb-0'])
+    expect(group.members.map((m) => `${m.region}/${m.name}`)).to.deep.equal([
+      'us/cockroachdb-0',
+      'eu/cockroachdb-0',
+      'witness/cockroachdb-0',
+    ])
     expect(group.members.every((m) => m.alive && m.reachable)).to.equal(true)
     expect(group.votersAlive).to.equal(3)
     expect(health.quorumHeld).to.equal(true)
@@ -83,7 +136,13 @@ describe('CockroachDB health probe against a fake Kubernetes API', function () {
     expect(group.unavailableRanges).to.equal(0)
     expect(group.underReplicatedRanges).to.equal(0)
     expect(health.unreachableRegions).to.deep.equal([])
-    expect(member(group.members, 'us').detail).to.include({podReady: true, restarts: 0, kubeNode: 'k3d-dc-us-server-0', liveNodes: 3, nodeId: 1})
+    expect(member(group.members, 'us').detail).to.include({
+      podReady: true,
+      restarts: 0,
+      kubeNode: 'k3d-dc-us-server-0',
+      liveNodes: 3,
+      nodeId: 1,
+    })
     // the proxy was asked over https (secure mode) for both endpoints
     expect(apis.us.requests).to.include('/api/v1/namespaces/atlas/pods/https:cockroachdb-0:8080/proxy/_status/vars')
     expect(apis.us.requests).to.include('/api/v1/namespaces/atlas/pods/https:cockroachdb-0:8080/proxy/health?ready=1')
@@ -129,8 +188,14 @@ describe('CockroachDB health probe against a fake Kubernetes API', function () {
   it('counts under-replicated ranges while one region is down', async () => {
     await serveNode('us', 'n1-eu-down', true)
     await serveNode('witness', 'n3-eu-down', true)
-    apis.eu.setProxyAnswer(NS, 'cockroachdb-0', 8080, 'health?ready=1', {status: 503, body: 'error trying to reach service'})
-    apis.eu.setProxyAnswer(NS, 'cockroachdb-0', 8080, '_status/vars', {status: 503, body: 'error trying to reach service'})
+    apis.eu.setProxyAnswer(NS, 'cockroachdb-0', 8080, 'health?ready=1', {
+      status: 503,
+      body: 'error trying to reach service',
+    })
+    apis.eu.setProxyAnswer(NS, 'cockroachdb-0', 8080, '_status/vars', {
+      status: 503,
+      body: 'error trying to reach service',
+    })
     const {health} = await probe.sample()
     expect(health.groups[0].underReplicatedRanges).to.equal(57 + 7)
     expect(health.groups[0].unavailableRanges).to.equal(0)

@@ -3,7 +3,15 @@ import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {parse} from 'yaml'
-import {CONFIG_TEMPLATE, DEFAULT_CONFIG, findRegion, loadConfig, parseConfigObject, parseConfigText} from '../../src/lib/config/index.js'
+
+import {
+  CONFIG_TEMPLATE,
+  DEFAULT_CONFIG,
+  findRegion,
+  loadConfig,
+  parseConfigObject,
+  parseConfigText,
+} from '../../src/lib/config/index.js'
 import {ConfigError, ExitCode, UsageError} from '../../src/lib/errors.js'
 import {parseJsonOutput, runAtlas} from '../helpers/cli.js'
 
@@ -25,6 +33,7 @@ function expectConfigError(text: string, pattern: RegExp): ConfigError {
     expect((error as Error).message).to.match(pattern)
     return error as ConfigError
   }
+
   throw new Error('expected a ConfigError')
 }
 
@@ -73,11 +82,17 @@ describe('config', () => {
     })
 
     it('wrong type, with the value found', () => {
-      expectConfigError(`${GOOD}ledger:\n  accounts: "many"\n`, /atlas\.yaml:9:3: ledger\.accounts: expected number, got string "many"/)
+      expectConfigError(
+        `${GOOD}ledger:\n  accounts: "many"\n`,
+        /atlas\.yaml:9:3: ledger\.accounts: expected number, got string "many"/,
+      )
     })
 
     it('wrong enum value lists the valid ones', () => {
-      expectConfigError(GOOD.replace('role: secondary', 'role: leader'), /regions\[1\]\.role: must be one of "primary", "secondary", "witness", got string "leader"/)
+      expectConfigError(
+        GOOD.replace('role: secondary', 'role: leader'),
+        /regions\[1\]\.role: must be one of "primary", "secondary", "witness", got string "leader"/,
+      )
     })
 
     it('missing required key', () => {
@@ -85,11 +100,17 @@ describe('config', () => {
     })
 
     it('unknown region name in a reference lists the valid ones', () => {
-      expectConfigError(`${GOOD}cloud:\n  replication:\n    - {from: us, to: asia}\n`, /cloud\.replication\[0\]\.to: unknown region "asia"; valid regions: us, eu/)
+      expectConfigError(
+        `${GOOD}cloud:\n  replication:\n    - {from: us, to: asia}\n`,
+        /cloud\.replication\[0\]\.to: unknown region "asia"; valid regions: us, eu/,
+      )
     })
 
     it('duplicate region names', () => {
-      expectConfigError(GOOD.replace('name: eu', 'name: us'), /atlas\.yaml:5:5: regions\[1\]\.name: duplicate region name "us" \(also regions\[0\]\)/)
+      expectConfigError(
+        GOOD.replace('name: eu', 'name: us'),
+        /atlas\.yaml:5:5: regions\[1\]\.name: duplicate region name "us" \(also regions\[0\]\)/,
+      )
     })
 
     it('no region', () => {
@@ -97,11 +118,17 @@ describe('config', () => {
     })
 
     it('no primary region', () => {
-      expectConfigError(GOOD.replace('role: primary', 'role: secondary'), /no region has role "primary"; exactly one must/)
+      expectConfigError(
+        GOOD.replace('role: primary', 'role: secondary'),
+        /no region has role "primary"; exactly one must/,
+      )
     })
 
     it('more than one primary region', () => {
-      expectConfigError(GOOD.replace('role: secondary', 'role: primary'), /regions\[1\]\.role: more than one primary region \(us, eu\)/)
+      expectConfigError(
+        GOOD.replace('role: secondary', 'role: primary'),
+        /regions\[1\]\.role: more than one primary region \(us, eu\)/,
+      )
     })
 
     it('a non-mapping document', () => {
@@ -111,9 +138,11 @@ describe('config', () => {
 
   describe('loading files', () => {
     let dir: string
+
     beforeEach(async () => {
       dir = await mkdtemp(path.join(os.tmpdir(), 'atlas-config-'))
     })
+
     afterEach(async () => {
       await rm(dir, {recursive: true, force: true})
     })
@@ -144,16 +173,21 @@ describe('config', () => {
 
   it('findRegion rejects an unknown region listing the valid ones', () => {
     const config = parseConfigObject(DEFAULT_CONFIG)
-    expect(() => findRegion(config, 'asia')).to.throw(UsageError, 'unknown region "asia"; valid regions: us, eu, witness')
+    expect(() => findRegion(config, 'asia')).to.throw(
+      UsageError,
+      'unknown region "asia"; valid regions: us, eu, witness',
+    )
     expect(findRegion(config, 'eu').awsRegion).to.equal('eu-central-1')
   })
 })
 
 describe('atlas config / atlas init (CLI)', () => {
   let dir: string
+
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'atlas-cli-config-'))
   })
+
   after(async () => {
     await rm(dir, {recursive: true, force: true})
   })
@@ -162,12 +196,20 @@ describe('atlas config / atlas init (CLI)', () => {
     ['yaml syntax', 'regions: [\n  - a\n', /bad\.yaml:\d+:\d+: YAML syntax error/],
     ['unknown key', `${GOOD}extra: 1\n`, /unknown key "extra"/],
     ['wrong type', `${GOOD}ledger: {accounts: true}\n`, /ledger\.accounts: expected number, got boolean true/],
-    ['unknown region', `${GOOD}cloud: {replication: [{from: us, to: mars}]}\n`, /unknown region "mars"; valid regions: us, eu/],
+    [
+      'unknown region',
+      `${GOOD}cloud: {replication: [{from: us, to: mars}]}\n`,
+      /unknown region "mars"; valid regions: us, eu/,
+    ],
     ['duplicate region', GOOD.replace('name: eu', 'name: us'), /duplicate region name "us"/],
     ['no region', 'regions: []\n', /at least one region is required/],
     ['two primaries', GOOD.replace('secondary', 'primary'), /more than one primary region/],
     // a billion laughs: nine levels of ten aliases each would expand to 10^9 strings
-    ['alias bomb', `${GOOD}x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n${Array.from({length: 8}, (_, i) => `x${i + 1}: &x${i + 1} [${Array(10).fill(`*x${i}`).join(', ')}]\n`).join('')}`, /bad\.yaml: Excessive alias count .*YAML aliases expand to more than 100 nodes/],
+    [
+      'alias bomb',
+      `${GOOD}x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n${Array.from({length: 8}, (_, i) => `x${i + 1}: &x${i + 1} [${Array.from({length: 10}).fill(`*x${i}`).join(', ')}]\n`).join('')}`,
+      /bad\.yaml: Excessive alias count .*YAML aliases expand to more than 100 nodes/,
+    ],
   ]
   for (const [name, text, pattern] of badCases) {
     it(`exits 2 with a precise message: ${name}`, async () => {
@@ -180,7 +222,7 @@ describe('atlas config / atlas init (CLI)', () => {
       expect(human.stderr).not.to.match(/\n\s+at /) // no stack trace without --verbose
       const machine = await runAtlas(['config', '--config', file, '--json'])
       expect(machine.exitCode).to.equal(2)
-      const body = parseJsonOutput<{error: {code: string; message: string; exitCode: number}}>(machine)
+      const body = parseJsonOutput<{error: {code: string; exitCode: number; message: string}}>(machine)
       expect(body.error.code).to.equal('CONFIG_INVALID')
       expect(body.error.exitCode).to.equal(2)
       expect(body.error.message).to.match(pattern)

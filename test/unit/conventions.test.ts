@@ -4,14 +4,18 @@ import {execa} from 'execa'
 import {mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
 import {jsonOutputAsJsonFlag} from '../../src/lib/command.js'
 import {parseJsonOutput, REPO_ROOT, runAtlas} from '../helpers/cli.js'
 
 const RUN_JS = path.join(REPO_ROOT, 'bin', 'run.js')
 
 /** Runs atlas under a pseudo-terminal (util-linux `script`), feeding `input` to it; returns what the terminal showed. */
-async function runOnTerminal(args: string[], options: {cwd: string; input?: string; env?: Record<string, string>}): Promise<{exitCode: number; screen: string}> {
-  const command = [process.execPath, RUN_JS, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')
+async function runOnTerminal(
+  args: string[],
+  options: {cwd: string; env?: Record<string, string>; input?: string},
+): Promise<{exitCode: number; screen: string}> {
+  const command = [process.execPath, RUN_JS, ...args].map((a) => `'${a.replaceAll("'", String.raw`'\''`)}'`).join(' ')
   // a pseudo-terminal starts with 0 columns; give it a real size so renderers do not wrap every character
   const result = await execa('script', ['-qec', `stty cols 120 rows 40; ${command}`, '/dev/null'], {
     cwd: options.cwd,
@@ -30,6 +34,7 @@ describe('CLI conventions', function () {
   beforeEach(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'atlas-conventions-'))
   })
+
   afterEach(async () => {
     await rm(dir, {recursive: true, force: true})
   })
@@ -68,7 +73,13 @@ describe('CLI conventions', function () {
 
   it('-o json is --json, for results and for errors', async () => {
     expect(jsonOutputAsJsonFlag(['config', '-o', 'json'])).to.deep.equal(['config', '--json'])
-    expect(jsonOutputAsJsonFlag(['-ojson', '--output=json', '--', '-o', 'json'])).to.deep.equal(['--json', '--json', '--', '-o', 'json'])
+    expect(jsonOutputAsJsonFlag(['-ojson', '--output=json', '--', '-o', 'json'])).to.deep.equal([
+      '--json',
+      '--json',
+      '--',
+      '-o',
+      'json',
+    ])
     const result = parseJsonOutput<{driver: string}>(await runAtlas(['config', '-o', 'json'], {cwd: dir}))
     expect(result.driver).to.equal('auto')
     const error = await runAtlas(['doctor', '--no-such-flag', '--output', 'json'], {cwd: dir})
@@ -77,11 +88,16 @@ describe('CLI conventions', function () {
   })
 
   it('finds atlas.yaml in a parent directory and names the config in force on stderr; --quiet drops the header', async () => {
-    await writeFile(path.join(dir, 'atlas.yaml'), 'regions:\n  - {name: us, awsRegion: us-east-1, role: primary}\nlocal:\n  basePort: 31000\n')
+    await writeFile(
+      path.join(dir, 'atlas.yaml'),
+      'regions:\n  - {name: us, awsRegion: us-east-1, role: primary}\nlocal:\n  basePort: 31000\n',
+    )
     const sub = path.join(dir, 'a', 'b')
     await mkdir(sub, {recursive: true})
     const found = await runAtlas(['config', '--json'], {cwd: sub})
-    expect(parseJsonOutput<{local: {basePort: number}; source: string}>(found)).to.deep.include({source: path.join(dir, 'atlas.yaml')})
+    expect(parseJsonOutput<{local: {basePort: number}; source: string}>(found)).to.deep.include({
+      source: path.join(dir, 'atlas.yaml'),
+    })
     const human = await runAtlas(['config'], {cwd: sub})
     expect(human.stderr.split('\n')[0]).to.equal(`config: ${path.join(dir, 'atlas.yaml')}`)
     expect(human.stdout).to.match(/basePort: 31000/)
@@ -102,10 +118,15 @@ describe('CLI conventions', function () {
     await writeFile(path.join(base, 'secrets.json'), '{}')
     const refused = await runAtlas(['down', '--purge', '--driver', 'local', '--base-dir', base], {cwd: dir})
     expect(refused.exitCode).to.equal(2)
-    expect(refused.stderr).to.match(/not a terminal/).and.match(/Hint: pass --yes/)
+    expect(refused.stderr)
+      .to.match(/not a terminal/)
+      .and.match(/Hint: pass --yes/)
     expect(await readdir(base)).to.include.members(['data', 'secrets.json'])
 
-    const declined = await runOnTerminal(['down', '--purge', '--driver', 'local', '--base-dir', base], {cwd: dir, input: 'n\n'})
+    const declined = await runOnTerminal(['down', '--purge', '--driver', 'local', '--base-dir', base], {
+      cwd: dir,
+      input: 'n\n',
+    })
     expect(declined.screen).to.match(/Remove the ledger data.*\[y\/N\]/)
     expect(declined.exitCode).to.equal(2)
     expect(await readdir(base)).to.include('secrets.json')
@@ -122,16 +143,22 @@ describe('CLI conventions', function () {
     expect(piped.stderr).to.match(/^→ stop the local world\n✓ stop the local world \(\d+\.\ds\): nothing was running$/m)
     const terminal = await runOnTerminal(args, {cwd: dir})
     // listr2 redraws the task line in place (cursor up, erase line), with a coloured tick
-    expect(terminal.screen).to.contain('\x1b[1A').and.contain('\x1b[32m✔\x1b[39m stop the local world: nothing was running')
+    expect(terminal.screen)
+      .to.contain('\u001B[1A')
+      .and.contain('\u001B[32m✔\u001B[39m stop the local world: nothing was running')
     expect(terminal.screen).to.not.match(/^→ /m)
     const colourless = await runOnTerminal(args, {cwd: dir, env: {NO_COLOR: '1'}})
     expect(colourless.screen).to.contain('✔ stop the local world: nothing was running')
     // eslint-disable-next-line no-control-regex
-    expect(colourless.screen).to.not.match(/\x1b\[3\dm/)
+    expect(colourless.screen).to.not.match(/\u001B\[3\dm/)
   })
 
   it('Ctrl-C exits 130 and says what it does: stopping, not restoring', async () => {
-    const child = execa(process.execPath, [RUN_JS, 'status', '--watch', '--interval', '1s', '--driver', 'local'], {cwd: dir, reject: false, env: {NO_COLOR: '1'}})
+    const child = execa(process.execPath, [RUN_JS, 'status', '--watch', '--interval', '1s', '--driver', 'local'], {
+      cwd: dir,
+      reject: false,
+      env: {NO_COLOR: '1'},
+    })
     await new Promise((resolve) => setTimeout(resolve, 2500))
     child.kill('SIGINT')
     const result = await child

@@ -2,6 +2,7 @@ import {expect} from 'chai'
 import {mkdtemp, readdir, readFile, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
 import {REPO_ROOT, runAtlas} from '../helpers/cli.js'
 
 /**
@@ -16,6 +17,7 @@ async function tree(dir: string, prefix = ''): Promise<string[]> {
     if (entry.isDirectory()) out.push(...(await tree(path.join(dir, entry.name), rel)))
     else out.push(rel)
   }
+
   return out.sort()
 }
 
@@ -31,7 +33,10 @@ describe('deploy/ (the committed GitOps source)', () => {
       const files = await tree(out)
       expect(await tree(committed)).to.deep.equal(files)
       for (const file of files) {
-        expect(await readFile(path.join(committed, file), 'utf8'), `deploy/${file} is stale: run \`atlas render --out deploy\``).to.equal(await readFile(path.join(out, file), 'utf8'))
+        expect(
+          await readFile(path.join(committed, file), 'utf8'),
+          `deploy/${file} is stale: run \`atlas render --out deploy\``,
+        ).to.equal(await readFile(path.join(out, file), 'utf8'))
       }
     } finally {
       await rm(out, {recursive: true, force: true})

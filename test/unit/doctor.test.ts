@@ -2,6 +2,7 @@ import {expect} from 'chai'
 import {chmod, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
 import {compareVersions, parseVersion} from '../../src/lib/tools/discovery.js'
 import {doctor} from '../../src/lib/tools/doctor.js'
 import {parseJsonOutput, runAtlas} from '../helpers/cli.js'
@@ -14,17 +15,19 @@ async function stub(dir: string, name: string, script: string): Promise<void> {
 }
 
 interface DoctorJson {
-  tools: Array<{name: string; found: boolean; ok: boolean; version?: string; problem?: string; install: string}>
-  drivers: Array<{driver: string; usable: boolean; missing: string[]}>
+  drivers: Array<{driver: string; missing: string[]; usable: boolean}>
   selectedDriver: string
   selectedUsable: boolean
+  tools: Array<{found: boolean; install: string; name: string; ok: boolean; problem?: string; version?: string}>
 }
 
 describe('doctor', () => {
   let stubs: string
+
   beforeEach(async () => {
     stubs = await mkdtemp(path.join(os.tmpdir(), 'atlas-doctor-'))
   })
+
   afterEach(async () => {
     await rm(stubs, {recursive: true, force: true})
   })
@@ -48,16 +51,33 @@ describe('doctor', () => {
     await stub(stubs, 'moto_server', 'exit 0')
     await stub(stubs, 'python3', 'echo 5.0.11')
     await stub(stubs, 'openssl', 'echo "OpenSSL 3.0.19 27 Jan 2026 (Library: OpenSSL 3.0.19 27 Jan 2026)"')
-    await stub(stubs, 'docker', 'if [ "$1" = info ]; then echo "Cannot connect to the Docker daemon" >&2; exit 1; fi; echo "Docker version 27.1.1, build x"')
+    await stub(
+      stubs,
+      'docker',
+      'if [ "$1" = info ]; then echo "Cannot connect to the Docker daemon" >&2; exit 1; fi; echo "Docker version 27.1.1, build x"',
+    )
     const result = await doctor('local', [stubs])
     const byName = Object.fromEntries(result.tools.map((t) => [t.name, t]))
     expect(byName.etcd).to.include({found: true, ok: true, version: '3.5.9'})
-    expect(byName.patroni).to.include({found: true, ok: false, version: '2.1.4', problem: 'version 2.1.4 is older than 4.0.0'})
+    expect(byName.patroni).to.include({
+      found: true,
+      ok: false,
+      version: '2.1.4',
+      problem: 'version 2.1.4 is older than 4.0.0',
+    })
     expect(byName.moto_server).to.include({ok: true, version: '5.0.11'})
     expect(byName.k3d).to.include({found: false, ok: false, problem: 'not found'})
     expect(byName.k3d.install).to.match(/k3d/)
-    expect(byName.docker).to.include({found: true, ok: false, problem: 'the Docker CLI is present but no Docker engine answers'})
-    expect(result.drivers.find((d) => d.driver === 'local')).to.deep.equal({driver: 'local', usable: false, missing: ['patroni']})
+    expect(byName.docker).to.include({
+      found: true,
+      ok: false,
+      problem: 'the Docker CLI is present but no Docker engine answers',
+    })
+    expect(result.drivers.find((d) => d.driver === 'local')).to.deep.equal({
+      driver: 'local',
+      usable: false,
+      missing: ['patroni'],
+    })
     expect(result.selectedUsable).to.equal(false)
   })
 
@@ -66,7 +86,11 @@ describe('doctor', () => {
     const {inspectTool} = await import('../../src/lib/tools/discovery.js')
     const spec = toolSpec('k3d')!
     await stub(stubs, 'k3d', 'echo "k3d version v5.6.0"; echo "k3s version v1.27.4-k3s1 (default)"')
-    expect(await inspectTool(spec, [stubs])).to.include({ok: false, version: '5.6.0', problem: 'version 5.6.0 is older than 5.6.1'})
+    expect(await inspectTool(spec, [stubs])).to.include({
+      ok: false,
+      version: '5.6.0',
+      problem: 'version 5.6.0 is older than 5.6.1',
+    })
     await stub(stubs, 'k3d', 'echo "k3d version v5.7.4"; echo "k3s version v1.30.4-k3s1 (default)"')
     const saved = process.env.K3D_FIX_DNS
     try {
@@ -76,6 +100,7 @@ describe('doctor', () => {
         process.env.K3D_FIX_DNS = on
         expect((await inspectTool(spec, [stubs])).ok, on).to.equal(true)
       }
+
       // k3d's ParseBool: "0", "false", and anything it cannot parse ("yes") turn the fix off
       for (const off of ['0', 'false', 'yes']) {
         process.env.K3D_FIX_DNS = off
@@ -94,6 +119,7 @@ describe('doctor', () => {
     for (const name of ['etcd', 'patroni', 'postgres', 'initdb', 'pg_ctl', 'openssl']) {
       await stub(stubs, name, `echo "${name} 15.4"`)
     }
+
     await stub(stubs, 'moto_server', 'exit 0')
     await stub(stubs, 'python3', 'echo 5.2.1')
     const env = {PATH: stubs, ATLAS_TOOL_DIRS: ''}
@@ -103,21 +129,39 @@ describe('doctor', () => {
     expect(k3d.exitCode).to.equal(3)
     const body = parseJsonOutput<DoctorJson>(k3d)
     expect(body.selectedUsable).to.equal(false)
-    expect(body.drivers.find((d) => d.driver === 'k3d')?.missing).to.include.members(['docker', 'k3d', 'terraform', 'helm', 'kubectl'])
+    expect(body.drivers.find((d) => d.driver === 'k3d')?.missing).to.include.members([
+      'docker',
+      'k3d',
+      'terraform',
+      'helm',
+      'kubectl',
+    ])
     const human = await runAtlas(['doctor', '--driver', 'k3d'], {env})
     expect(human.exitCode).to.equal(3)
     expect(human.stdout).to.match(/k3d driver: NOT usable/)
     expect(human.stdout).to.match(/✗ docker\s+not found/)
   })
 
-  it('on this machine: local tools present, k3d unusable for lack of a Docker engine', async function () {
+  it('on this machine: local tools present, k3d unusable for lack of a Docker engine', async () => {
     // The real machine, as CI prepares it (.ci/run installs PostgreSQL, etcd, Patroni, moto).
     const result = await runAtlas(['doctor', '--json'])
     const body = parseJsonOutput<DoctorJson>(result)
     const byName = Object.fromEntries(body.tools.map((t) => [t.name, t]))
-    for (const tool of ['etcd', 'patroni', 'postgres', 'initdb', 'pg_ctl', 'moto_server', 'terraform', 'ansible-playbook', 'helm', 'kubectl']) {
+    for (const tool of [
+      'etcd',
+      'patroni',
+      'postgres',
+      'initdb',
+      'pg_ctl',
+      'moto_server',
+      'terraform',
+      'ansible-playbook',
+      'helm',
+      'kubectl',
+    ]) {
       expect(byName[tool], tool).to.include({found: true, ok: true})
     }
+
     expect(byName.docker.ok).to.equal(false)
     expect(body.drivers.find((d) => d.driver === 'k3d')?.usable).to.equal(false)
     expect(body.drivers.find((d) => d.driver === 'local')?.usable).to.equal(true)

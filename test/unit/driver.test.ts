@@ -2,6 +2,7 @@ import {expect} from 'chai'
 import {chmod, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
 import {DEFAULT_CONFIG, parseConfigObject} from '../../src/lib/config/index.js'
 import {resolveDriver} from '../../src/lib/world/index.js'
 
@@ -21,6 +22,7 @@ describe('driver selection', () => {
     process.env.PATH = stubs
     process.env.ATLAS_TOOL_DIRS = ''
   })
+
   afterEach(async () => {
     process.env.PATH = saved.PATH
     if (saved.ATLAS_TOOL_DIRS === undefined) delete process.env.ATLAS_TOOL_DIRS

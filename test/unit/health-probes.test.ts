@@ -1,6 +1,7 @@
 // etcd and Patroni answers (recorded shapes of etcd 3.4's gateway and Patroni 3.0's
 // GET /cluster) mapped into the one health model.
 import {expect} from 'chai'
+
 import {etcdGroupHealth, type EtcdMemberSample} from '../../src/lib/health/etcd.js'
 import {clusterHealth} from '../../src/lib/health/model.js'
 import {patroniGroupHealth, type PatroniSample} from '../../src/lib/health/patroni.js'
@@ -69,22 +70,44 @@ describe('health probes: Patroni', () => {
   })
 
   it('has no leader while the old leader is unreachable and nobody has been promoted', () => {
-    const stale = {members: [{name: 'pg-us', role: 'leader', state: 'running', timeline: 2}, ...cluster.members.slice(1)]}
-    const g = patroniGroupHealth([{target: pgTarget('us'), error: 'ECONNREFUSED'}, {target: pgTarget('eu'), cluster: stale}, {target: pgTarget('witness'), cluster: stale}])
+    const stale = {
+      members: [{name: 'pg-us', role: 'leader', state: 'running', timeline: 2}, ...cluster.members.slice(1)],
+    }
+    const g = patroniGroupHealth([
+      {target: pgTarget('us'), error: 'ECONNREFUSED'},
+      {target: pgTarget('eu'), cluster: stale},
+      {target: pgTarget('witness'), cluster: stale},
+    ])
     expect(g.leaderRegion).to.equal(null)
   })
+
   it('prefers the newly promoted leader over a cut-off old primary that still names itself leader in its stale view', () => {
     // /cluster as a partitioned Patroni serves it: its last DCS read, itself leader on the old timeline
-    const stale = {members: [{name: 'pg-us', role: 'leader', state: 'running', timeline: 4}, {name: 'pg-eu', role: 'sync_standby', state: 'streaming', timeline: 4, lag: 0}]}
-    const current = {members: [{name: 'pg-eu', role: 'leader', state: 'running', timeline: 5}, {name: 'pg-witness', role: 'sync_standby', state: 'streaming', timeline: 5, lag: 0}]}
-    const g = patroniGroupHealth([{target: pgTarget('us'), cluster: stale}, {target: pgTarget('eu'), cluster: current}, {target: pgTarget('witness'), cluster: current}])
+    const stale = {
+      members: [
+        {name: 'pg-us', role: 'leader', state: 'running', timeline: 4},
+        {name: 'pg-eu', role: 'sync_standby', state: 'streaming', timeline: 4, lag: 0},
+      ],
+    }
+    const current = {
+      members: [
+        {name: 'pg-eu', role: 'leader', state: 'running', timeline: 5},
+        {name: 'pg-witness', role: 'sync_standby', state: 'streaming', timeline: 5, lag: 0},
+      ],
+    }
+    const g = patroniGroupHealth([
+      {target: pgTarget('us'), cluster: stale},
+      {target: pgTarget('eu'), cluster: current},
+      {target: pgTarget('witness'), cluster: current},
+    ])
     expect(g.leaderRegion).to.equal('eu')
     expect(g.term).to.equal(5)
   })
 })
 
 describe('LocalWorld.isConverged', () => {
-  const health = (pg: PatroniSample[], etcd = etcdAllUp) => clusterHealth([etcdGroupHealth(etcd), patroniGroupHealth(pg)], 'patroni', ['us', 'eu', 'witness'])
+  const health = (pg: PatroniSample[], etcd = etcdAllUp) =>
+    clusterHealth([etcdGroupHealth(etcd), patroniGroupHealth(pg)], 'patroni', ['us', 'eu', 'witness'])
   const all = ['us', 'eu', 'witness'].map((r) => ({target: pgTarget(r), cluster}))
 
   it('is converged when every node answers, one leads and the others are synchronous with no lag', () => {
@@ -99,6 +122,8 @@ describe('LocalWorld.isConverged', () => {
   })
 
   it('is not converged while an etcd member is down', () => {
-    expect(LocalWorld.isConverged(health(all, [etcdAllUp[0], {target: target('eu'), error: 'down'}, etcdAllUp[2]]))).to.equal(false)
+    expect(
+      LocalWorld.isConverged(health(all, [etcdAllUp[0], {target: target('eu'), error: 'down'}, etcdAllUp[2]])),
+    ).to.equal(false)
   })
 })

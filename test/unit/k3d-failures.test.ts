@@ -4,26 +4,32 @@
 import {expect} from 'chai'
 import {existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
+
 import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../src/lib/config/load.js'
 import {AtlasError, ExitCode} from '../../src/lib/errors.js'
 import {PACKAGE_ROOT} from '../../src/lib/paths.js'
-import {K3dWorld, type K3dPlan} from '../../src/lib/world/k3d/index.js'
+import {type K3dPlan, K3dWorld} from '../../src/lib/world/k3d/index.js'
 import {emptyDir, removeTempDirs, stubToolDir, withEnv} from '../fixtures/k3d/stubs.js'
 
 const defaults = () => parseConfigObject(DEFAULT_CONFIG)
 
 interface Fixture {
   baseDir: string
-  log: string
   calls: () => string[]
+  log: string
 }
 
 function setup(fail?: string, tools?: string[]): {fixture: Fixture; restore: () => void} {
   const baseDir = emptyDir('atlas-k3d-run-')
   const log = path.join(baseDir, 'stub-calls.log')
   // the stubs come first; bash and coreutils from the system dirs
-  const restore = withEnv({PATH: `${stubToolDir(tools)}:/usr/bin:/bin`, ATLAS_TOOL_DIRS: '', ATLAS_STUB_LOG: log, ATLAS_STUB_FAIL: fail})
+  const restore = withEnv({
+    PATH: `${stubToolDir(tools)}:/usr/bin:/bin`,
+    ATLAS_TOOL_DIRS: '',
+    ATLAS_STUB_LOG: log,
+    ATLAS_STUB_FAIL: fail,
+  })
   const calls = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [])
   return {fixture: {baseDir, log, calls}, restore}
 }
@@ -35,6 +41,7 @@ async function expectAtlasError(promise: Promise<unknown>): Promise<AtlasError> 
     expect(error).to.be.instanceOf(AtlasError)
     return error as AtlasError
   }
+
   throw new Error('expected the operation to fail')
 }
 
@@ -42,16 +49,30 @@ async function expectAtlasError(promise: Promise<unknown>): Promise<AtlasError> 
 const STUB_UID = '00000000-0000-4000-8000-000000000001'
 /** A plan's command as it really runs: placeholders replaced by this machine's paths and the live Job's uid. */
 const concrete = (text: string, baseDir: string) =>
-  text.split('<base>').join(baseDir).split('<package>').join(PACKAGE_ROOT).replace(/<uid of job\/[^>]+>/g, STUB_UID)
-const commandsOf = (steps: K3dPlan['steps'], baseDir: string) => steps.flatMap((s) => s.commands.map((c) => concrete(c.argv.join(' '), baseDir)))
+  text
+    .split('<base>')
+    .join(baseDir)
+    .split('<package>')
+    .join(PACKAGE_ROOT)
+    .replaceAll(/<uid of job\/[^>]+>/g, STUB_UID)
+const commandsOf = (steps: K3dPlan['steps'], baseDir: string) =>
+  steps.flatMap((s) => s.commands.map((c) => concrete(c.argv.join(' '), baseDir)))
 
 /** Versions and readiness probes of the doctor step, which are not part of the plan. */
 /** Steps every up runs, even when it resumes past them (plan.ts `always` steps with commands). */
 const ALWAYS = new Set(['sql-leftovers'])
 /** What a resumed up runs from step `index` on: the always steps before it, then every step from it. */
-const resumedFrom = (steps: K3dPlan['steps'], index: number, baseDir: string) =>
-  [...commandsOf(steps.slice(0, index).filter((s) => ALWAYS.has(s.id)), baseDir), ...commandsOf(steps.slice(index), baseDir)]
-const isProbe = (call: string) => /^(docker (--version|info|inspect|container inspect)|k3d cluster list|k3d version|kubectl version|helm version|terraform version|ansible-playbook --version)/.test(call)
+const resumedFrom = (steps: K3dPlan['steps'], index: number, baseDir: string) => [
+  ...commandsOf(
+    steps.slice(0, index).filter((s) => ALWAYS.has(s.id)),
+    baseDir,
+  ),
+  ...commandsOf(steps.slice(index), baseDir),
+]
+const isProbe = (call: string) =>
+  /^(docker (--version|info|inspect|container inspect)|k3d cluster list|k3d version|kubectl version|helm version|terraform version|ansible-playbook --version)/.test(
+    call,
+  )
 
 /** A substring of the step's first command that no other command contains. */
 function failureMatch(step: K3dPlan['steps'][number]): string {
@@ -81,11 +102,14 @@ describe('k3d world against stub tools', function () {
       const result = await world.up()
       expect(result.started).to.equal(true)
       expect(fixture.calls().filter((c) => !isProbe(c))).to.deep.equal(commandsOf(upPlan.steps, fixture.baseDir))
-      for (const file of upPlan.renderedFiles) expect(existsSync(file.replace('<base>', fixture.baseDir)), file).to.equal(true)
+      for (const file of upPlan.renderedFiles)
+        expect(existsSync(file.replace('<base>', fixture.baseDir)), file).to.equal(true)
       const extraVars = JSON.parse(readFileSync(path.join(fixture.baseDir, 'k3d', 'ansible-extra-vars.json'), 'utf8'))
       for (const cluster of extraVars.atlas_clusters) expect(existsSync(cluster.config), cluster.config).to.equal(true)
       // the outputs of `terraform output -json` are kept and used for the endpoints
-      expect(result.regions.find((r) => r.region === 'us')?.queueUrl).to.equal('http://127.0.0.1:4566/000000000000/atlas-transactions-us')
+      expect(result.regions.find((r) => r.region === 'us')?.queueUrl).to.equal(
+        'http://127.0.0.1:4566/000000000000/atlas-transactions-us',
+      )
       expect((await world.status()).up).to.equal(true)
     } finally {
       restore()
@@ -105,14 +129,18 @@ describe('k3d world against stub tools', function () {
       await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up()
       expect(readFileSync(file, 'utf8').trim(), 'the password survives a second up').to.equal(password)
       // the schema Job sets it; the log never shows it
-      expect(readFileSync(path.join(fixture.baseDir, 'k3d', 'sql', 'ledger-schema-job.yaml'), 'utf8')).to.include(password)
+      expect(readFileSync(path.join(fixture.baseDir, 'k3d', 'sql', 'ledger-schema-job.yaml'), 'utf8')).to.include(
+        password,
+      )
       expect(readFileSync(path.join(fixture.baseDir, 'k3d', 'logs', 'k3d.log'), 'utf8')).to.not.include(password)
 
       const urls = await world.databaseUrls()
       expect(urls).to.have.length(3)
       // the node is verified against the world's CA (ansible/roles/cluster_secrets writes it there)
       const ca = path.join(fixture.baseDir, 'k3d', 'cockroach-certs', 'ca.crt')
-      expect(urls[0]).to.equal(`postgresql://atlas:${encodeURIComponent(password)}@172.28.0.10:30257/ledger?sslmode=verify-ca&sslrootcert=${encodeURIComponent(ca)}`)
+      expect(urls[0]).to.equal(
+        `postgresql://atlas:${encodeURIComponent(password)}@172.28.0.10:30257/ledger?sslmode=verify-ca&sslrootcert=${encodeURIComponent(ca)}`,
+      )
       const {tlsOptions} = await import('../../src/lib/ledger/db.js')
       mkdirSync(path.dirname(ca), {recursive: true})
       writeFileSync(ca, 'PEM of the world CA')
@@ -142,7 +170,12 @@ describe('k3d world against stub tools', function () {
       const urls = await world.databaseUrls('verify')
       expect(urls).to.have.length(3)
       const url = new URL(urls[0])
-      expect([url.username, url.password, url.host, url.pathname]).to.deep.equal(['atlas_verify', '', '172.28.0.10:30257', '/ledger'])
+      expect([url.username, url.password, url.host, url.pathname]).to.deep.equal([
+        'atlas_verify',
+        '',
+        '172.28.0.10:30257',
+        '/ledger',
+      ])
       expect(Object.fromEntries(url.searchParams)).to.deep.equal({
         sslmode: 'verify-ca',
         sslrootcert: path.join(certs, 'ca.crt'),
@@ -150,7 +183,12 @@ describe('k3d world against stub tools', function () {
         sslkey: path.join(certs, 'client.atlas_verify.key'),
       })
       const {tlsOptions} = await import('../../src/lib/ledger/db.js')
-      expect(tlsOptions(urls[0]).ssl).to.include({rejectUnauthorized: true, ca: 'PEM of the world CA', cert: 'PEM of the verify certificate', key: 'PEM of the verify key'})
+      expect(tlsOptions(urls[0]).ssl).to.include({
+        rejectUnauthorized: true,
+        ca: 'PEM of the world CA',
+        cert: 'PEM of the verify certificate',
+        key: 'PEM of the verify key',
+      })
       // the ledger role still logs in as atlas with its password, once up made it
       await expectAtlasError(world.databaseUrls('ledger'))
     } finally {
@@ -164,10 +202,16 @@ describe('k3d world against stub tools', function () {
       await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up()
       rmSync(fixture.log)
       const skipped: string[] = []
-      const progress = {step: (title: string) => (o?: {skipped?: boolean}) => void (o?.skipped && skipped.push(title)), info: () => {}}
+      const progress = {
+        step: (title: string) => (o?: {skipped?: boolean}) => void (o?.skipped && skipped.push(title)),
+        info() {},
+      }
       await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up({progress})
       // only the leftover-Secret cleanup, which every up runs
-      expect(fixture.calls().filter((c) => !isProbe(c)), 'commands of the second run').to.deep.equal(resumedFrom(upPlan.steps, upPlan.steps.length, fixture.baseDir))
+      expect(
+        fixture.calls().filter((c) => !isProbe(c)),
+        'commands of the second run',
+      ).to.deep.equal(resumedFrom(upPlan.steps, upPlan.steps.length, fixture.baseDir))
       expect(skipped).to.have.length(upPlan.steps.filter((s) => s.commands.length > 0 && !ALWAYS.has(s.id)).length)
     } finally {
       restore()
@@ -182,7 +226,9 @@ describe('k3d world against stub tools', function () {
       process.env.ATLAS_STUB_LOCALSTACK_RUNNING = 'false'
       await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up()
       const firstRerun = upPlan.steps.findIndex((s) => s.id === 'ansible-foundation')
-      expect(fixture.calls().filter((c) => !isProbe(c))).to.deep.equal(resumedFrom(upPlan.steps, firstRerun, fixture.baseDir))
+      expect(fixture.calls().filter((c) => !isProbe(c))).to.deep.equal(
+        resumedFrom(upPlan.steps, firstRerun, fixture.baseDir),
+      )
     } finally {
       delete process.env.ATLAS_STUB_LOCALSTACK_RUNNING
       restore()
@@ -230,8 +276,18 @@ describe('k3d world against stub tools', function () {
   describe('up: a failing tool in each step', () => {
     // built before the tests run, from the plan: one test per command step
     const stepIds = [
-      'ansible-foundation', 'terraform-init', 'terraform-apply', 'terraform-output', 'ansible-clusters', 'argocd-apply',
-      'argocd-applications', 'cockroachdb-synced', 'cockroachdb-ready', 'ledger-schema', 'multi-region', 'ledger-synced',
+      'ansible-foundation',
+      'terraform-init',
+      'terraform-apply',
+      'terraform-output',
+      'ansible-clusters',
+      'argocd-apply',
+      'argocd-applications',
+      'cockroachdb-synced',
+      'cockroachdb-ready',
+      'ledger-schema',
+      'multi-region',
+      'ledger-synced',
     ]
     for (const id of stepIds) {
       it(`${id}: names the step and the tool's error, says what to do, exits 1, and resumes there`, async () => {
@@ -293,7 +349,13 @@ describe('k3d world against stub tools', function () {
       await world.up()
       rmSync(fixture.log)
       const result = await world.down()
-      expect(result.stopped).to.deep.equal(['k3d-delete', 'terraform-destroy', 'git-remove', 'localstack-remove', 'network-remove'])
+      expect(result.stopped).to.deep.equal([
+        'k3d-delete',
+        'terraform-destroy',
+        'git-remove',
+        'localstack-remove',
+        'network-remove',
+      ])
       expect(fixture.calls().filter((c) => !isProbe(c))).to.deep.equal(commandsOf(downPlan.steps, fixture.baseDir))
       expect((await world.status()).up).to.equal(false)
       expect(existsSync(path.join(fixture.baseDir, 'k3d', 'state.json'))).to.equal(false)

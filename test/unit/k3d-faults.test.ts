@@ -1,7 +1,8 @@
+import {expect} from 'chai'
 import {chmod, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {expect} from 'chai'
+
 import {DEFAULT_CONFIG, parseConfigObject} from '../../src/lib/config/index.js'
 import {ExitCode, RestoreError} from '../../src/lib/errors.js'
 import {k3dTopology} from '../../src/lib/gitops/topology.js'
@@ -13,24 +14,34 @@ const argvOf = (runner: CommandRunner) => runner.plan.map((step) => step.argv)
 
 describe('k3d faults: exact docker commands and their undo', () => {
   describe('as dry-run plans', () => {
-    it('kill = docker kill (SIGKILL) of the region\'s node containers; undo = docker start', async () => {
+    it("kill = docker kill (SIGKILL) of the region's node containers; undo = docker start", async () => {
       const runner = new CommandRunner({dryRun: true})
       const handle = await injectK3dFault(runner, topology, 'eu', 'kill')
       expect(argvOf(runner)).to.deep.equal([['docker', 'kill', '--signal', 'SIGKILL', 'k3d-dc-eu-server-0']])
       await handle.undo()
       expect(argvOf(runner).slice(1)).to.deep.equal([['docker', 'start', 'k3d-dc-eu-server-0']])
       expect(handle).to.include({region: 'eu', mode: 'kill'})
-      expect(handle.description).to.equal('docker kill --signal SIGKILL k3d-dc-eu-server-0 (undo: docker start k3d-dc-eu-server-0)')
+      expect(handle.description).to.equal(
+        'docker kill --signal SIGKILL k3d-dc-eu-server-0 (undo: docker start k3d-dc-eu-server-0)',
+      )
     })
 
-    it('kill\'s undo then writes the current addresses into every cluster\'s CoreDNS', async () => {
+    it("kill's undo then writes the current addresses into every cluster's CoreDNS", async () => {
       const runner = new CommandRunner({dryRun: true})
       const handle = await injectK3dFault(runner, topology, 'eu', 'kill', {corednsFile: '/b/k3d/coredns-custom.json'})
       await handle.undo()
       expect(argvOf(runner).slice(1)).to.deep.equal([
         ['docker', 'start', 'k3d-dc-eu-server-0'],
         ['docker', 'network', 'inspect', '--format', '{{json .Containers}}', 'atlas'],
-        ...['dc-us', 'dc-eu', 'dc-witness'].map((c) => ['kubectl', '--context', `k3d-${c}`, 'apply', '--request-timeout=10s', '--filename', '/b/k3d/coredns-custom.json']),
+        ...['dc-us', 'dc-eu', 'dc-witness'].map((c) => [
+          'kubectl',
+          '--context',
+          `k3d-${c}`,
+          'apply',
+          '--request-timeout=10s',
+          '--filename',
+          '/b/k3d/coredns-custom.json',
+        ]),
       ])
       // pause and partition keep the address: nothing to refresh
       const stop = new CommandRunner({dryRun: true})
@@ -54,9 +65,23 @@ describe('k3d faults: exact docker commands and their undo', () => {
       const handle = await injectK3dFault(runner, topology, 'witness', 'partition')
       await handle.undo()
       expect(argvOf(runner)).to.deep.equal([
-        ['docker', 'inspect', '--format', '{{with index .NetworkSettings.Networks "atlas"}}{{.IPAddress}}{{end}}', 'k3d-dc-witness-server-0'],
+        [
+          'docker',
+          'inspect',
+          '--format',
+          '{{with index .NetworkSettings.Networks "atlas"}}{{.IPAddress}}{{end}}',
+          'k3d-dc-witness-server-0',
+        ],
         ['docker', 'network', 'disconnect', '--force', 'atlas', 'k3d-dc-witness-server-0'],
-        ['docker', 'network', 'connect', '--ip', '<address of k3d-dc-witness-server-0>', 'atlas', 'k3d-dc-witness-server-0'],
+        [
+          'docker',
+          'network',
+          'connect',
+          '--ip',
+          '<address of k3d-dc-witness-server-0>',
+          'atlas',
+          'k3d-dc-witness-server-0',
+        ],
       ])
     })
 
@@ -99,6 +124,7 @@ exit 0
       savedPath = process.env.PATH
       process.env.PATH = `${dir}${path.delimiter}${process.env.PATH ?? ''}`
     })
+
     afterEach(async () => {
       process.env.PATH = savedPath
       await rm(dir, {recursive: true, force: true})
@@ -129,10 +155,13 @@ exit 0
       } catch (error) {
         caught = error
       }
+
       expect(caught).to.be.instanceOf(RestoreError)
       expect((caught as RestoreError).exitCode).to.equal(ExitCode.RestoreFailed)
       expect((caught as RestoreError).message).to.include('network atlas not found')
-      expect((caught as RestoreError).hint).to.equal('run it by hand: docker network connect --ip 172.28.0.5 atlas k3d-dc-eu-server-0')
+      expect((caught as RestoreError).hint).to.equal(
+        'run it by hand: docker network connect --ip 172.28.0.5 atlas k3d-dc-eu-server-0',
+      )
     })
   })
 
@@ -152,7 +181,10 @@ exit 0
         e: {Name: 'atlas-git', IPv4Address: '172.28.0.6/16'},
         f: {Name: 'k3d-dc-us-serverlb', IPv4Address: '172.28.0.4/16'},
       }
-      await writeFile(path.join(dir, 'docker'), `#!/bin/sh\necho "docker $*" >> "${dir}/calls.log"\n[ "$1 $2" = "network inspect" ] && echo '${JSON.stringify(containers)}'\nexit 0\n`)
+      await writeFile(
+        path.join(dir, 'docker'),
+        `#!/bin/sh\necho "docker $*" >> "${dir}/calls.log"\n[ "$1 $2" = "network inspect" ] && echo '${JSON.stringify(containers)}'\nexit 0\n`,
+      )
       await writeFile(
         path.join(dir, 'kubectl'),
         `#!/bin/sh
@@ -168,18 +200,23 @@ exit 0
       savedPath = process.env.PATH
       process.env.PATH = `${dir}${path.delimiter}${process.env.PATH ?? ''}`
     })
+
     afterEach(async () => {
       process.env.PATH = savedPath
       await rm(dir, {recursive: true, force: true})
     })
 
-    it('waits for the restarted cluster\'s API server and writes the new address for every cluster', async () => {
+    it("waits for the restarted cluster's API server and writes the new address for every cluster", async () => {
       await writeFile(path.join(dir, 'eu-failures'), '2')
-      const handle = await injectK3dFault(new CommandRunner(), topology, 'eu', 'kill', {corednsFile: corednsFile(), refreshRetryDelayMs: 10})
+      const handle = await injectK3dFault(new CommandRunner(), topology, 'eu', 'kill', {
+        corednsFile: corednsFile(),
+        refreshRetryDelayMs: 10,
+      })
       await handle.undo()
       const calls = (await readFile(path.join(dir, 'calls.log'), 'utf8')).trim().split('\n')
       expect(calls.filter((c) => c.startsWith('kubectl --context k3d-dc-eu apply'))).to.have.length(3)
-      for (const c of ['dc-us', 'dc-witness']) expect(calls).to.include(`kubectl --context k3d-${c} apply --request-timeout=10s --filename ${corednsFile()}`)
+      for (const c of ['dc-us', 'dc-witness'])
+        expect(calls).to.include(`kubectl --context k3d-${c} apply --request-timeout=10s --filename ${corednsFile()}`)
       const configMap = JSON.parse(await readFile(corednsFile(), 'utf8'))
       expect(configMap.metadata).to.deep.include({name: 'coredns-custom', namespace: 'kube-system'})
       expect(configMap.data['atlas.hosts'].trim().split('\n')).to.deep.equal([
@@ -190,14 +227,23 @@ exit 0
         '172.28.0.6 atlas-git',
       ])
       // one zone per shared name, answered from the hosts file CoreDNS reloads
-      expect(configMap.data['atlas.server']).to.match(/^k3d-dc-us-server-0:53 k3d-dc-eu-server-0:53 k3d-dc-witness-server-0:53 atlas-localstack:53 atlas-git:53 \{\n/)
+      expect(configMap.data['atlas.server']).to.match(
+        /^k3d-dc-us-server-0:53 k3d-dc-eu-server-0:53 k3d-dc-witness-server-0:53 atlas-localstack:53 atlas-git:53 \{\n/,
+      )
       expect(configMap.data['atlas.server']).to.include('hosts /etc/coredns/custom/atlas.hosts {')
     })
 
     it('a cluster that never answers is a RestoreError; undo again retries the hosts only', async () => {
       await writeFile(path.join(dir, 'eu-failures'), '1000')
-      const handle = await injectK3dFault(new CommandRunner(), topology, 'eu', 'kill', {corednsFile: corednsFile(), refreshDeadlineMs: 50, refreshRetryDelayMs: 10})
-      const error = await handle.undo().then(() => undefined, (e: unknown) => e)
+      const handle = await injectK3dFault(new CommandRunner(), topology, 'eu', 'kill', {
+        corednsFile: corednsFile(),
+        refreshDeadlineMs: 50,
+        refreshRetryDelayMs: 10,
+      })
+      const error = await handle.undo().then(
+        () => {},
+        (error_: unknown) => error_,
+      )
       expect(error).to.be.instanceOf(RestoreError)
       expect((error as RestoreError).exitCode).to.equal(ExitCode.RestoreFailed)
       expect((error as Error).message).to.include('the CoreDNS hosts of dc-eu could not be updated')

@@ -1,8 +1,17 @@
+import {expect} from 'chai'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {expect} from 'chai'
-import {KubeConfigError, kubeGet, KubeUnreachableError, loadKubeConfig, podProxyPath, podState, PodWatcher} from '../../src/lib/kube/index.js'
+
+import {
+  KubeConfigError,
+  kubeGet,
+  KubeUnreachableError,
+  loadKubeConfig,
+  podProxyPath,
+  podState,
+  PodWatcher,
+} from '../../src/lib/kube/index.js'
 import {FakeKubeApi, fakeKubeconfig} from '../helpers/fake-kube-api.js'
 
 describe('Kubernetes access: kubeconfig, requests, pod proxy paths, pod watch', function () {
@@ -18,16 +27,28 @@ describe('Kubernetes access: kubeconfig, requests, pod proxy paths, pod watch', 
     kubeconfigPath = path.join(dir, 'kubeconfig')
     await writeFile(kubeconfigPath, fakeKubeconfig({'k3d-dc-us': api.url}))
   })
+
   afterEach(async () => {
     await api.stop()
     await rm(dir, {recursive: true, force: true})
   })
 
   it('a watcher given an option as undefined keeps its default: one list and one watch, not a list per turn', async () => {
-    api.addPod({name: 'cockroachdb-0', namespace: 'atlas', labels: {'app.kubernetes.io/name': 'cockroachdb'}, nodeName: 'k3d-dc-us-server-0'})
+    api.addPod({
+      name: 'cockroachdb-0',
+      namespace: 'atlas',
+      labels: {'app.kubernetes.io/name': 'cockroachdb'},
+      nodeName: 'k3d-dc-us-server-0',
+    })
     const kc = await loadKubeConfig({context: 'k3d-dc-us', kubeconfigPath})
     // what CockroachHealthProbe passes when its own options leave them out
-    const watcher = new PodWatcher(kc, {namespace: 'atlas', labelSelector: 'app.kubernetes.io/name=cockroachdb', watchIdleMs: undefined, reconnectDelayMs: undefined, requestTimeoutMs: undefined})
+    const watcher = new PodWatcher(kc, {
+      namespace: 'atlas',
+      labelSelector: 'app.kubernetes.io/name=cockroachdb',
+      watchIdleMs: undefined,
+      reconnectDelayMs: undefined,
+      requestTimeoutMs: undefined,
+    })
     await watcher.start()
     await new Promise((r) => setTimeout(r, 500))
     await watcher.stop()
@@ -36,28 +57,64 @@ describe('Kubernetes access: kubeconfig, requests, pod proxy paths, pod watch', 
   })
 
   it('a watcher stopped between its list and its watch stops at once (it used to open the watch and wait out its idle timeout)', async () => {
-    api.addPod({name: 'cockroachdb-0', namespace: 'atlas', labels: {'app.kubernetes.io/name': 'cockroachdb'}, nodeName: 'n0'})
+    api.addPod({
+      name: 'cockroachdb-0',
+      namespace: 'atlas',
+      labels: {'app.kubernetes.io/name': 'cockroachdb'},
+      nodeName: 'n0',
+    })
     const kc = await loadKubeConfig({context: 'k3d-dc-us', kubeconfigPath})
     let stopping: Promise<void> | undefined
     // onChange runs inside the list, before the watch opens: the window a stop() used to fall into
-    const watcher: PodWatcher = new PodWatcher(kc, {namespace: 'atlas', labelSelector: 'app.kubernetes.io/name=cockroachdb', onChange: () => (stopping ??= watcher.stop())})
+    const watcher: PodWatcher = new PodWatcher(kc, {
+      namespace: 'atlas',
+      labelSelector: 'app.kubernetes.io/name=cockroachdb',
+      onChange: () => (stopping ??= watcher.stop()),
+    })
     await watcher.start()
-    const stopped = await Promise.race([stopping!.then(() => 'stopped'), new Promise((r) => setTimeout(() => r('still running after 3 s'), 3000))])
+    const stopped = await Promise.race([
+      stopping!.then(() => 'stopped'),
+      new Promise((r) => setTimeout(() => r('still running after 3 s'), 3000)),
+    ])
     expect(stopped).to.equal('stopped')
     expect(watcher.connection).to.equal('stopped')
     expect(api.watchRequests).to.equal(0)
   })
 
   it('builds the API server proxy path of a pod port, with https: for TLS ports', () => {
-    expect(podProxyPath('atlas', 'cockroachdb-0', 8080, '_status/vars')).to.equal('/api/v1/namespaces/atlas/pods/cockroachdb-0:8080/proxy/_status/vars')
-    expect(podProxyPath('atlas', 'cockroachdb-0', 8080, '/health?ready=1', 'https')).to.equal('/api/v1/namespaces/atlas/pods/https:cockroachdb-0:8080/proxy/health?ready=1')
+    expect(podProxyPath('atlas', 'cockroachdb-0', 8080, '_status/vars')).to.equal(
+      '/api/v1/namespaces/atlas/pods/cockroachdb-0:8080/proxy/_status/vars',
+    )
+    expect(podProxyPath('atlas', 'cockroachdb-0', 8080, '/health?ready=1', 'https')).to.equal(
+      '/api/v1/namespaces/atlas/pods/https:cockroachdb-0:8080/proxy/health?ready=1',
+    )
   })
 
   it('reads pod readiness, restarts and node from a v1 Pod', () => {
-    const pod = api.addPod({name: 'cockroachdb-1', namespace: 'atlas', labels: {}, nodeName: 'k3d-dc-eu-server-0', ready: false, podIP: '10.52.0.4'})
+    const pod = api.addPod({
+      name: 'cockroachdb-1',
+      namespace: 'atlas',
+      labels: {},
+      nodeName: 'k3d-dc-eu-server-0',
+      ready: false,
+      podIP: '10.52.0.4',
+    })
     pod.status.containerStatuses[0].restartCount = 2
-    expect(podState(pod)).to.deep.include({name: 'cockroachdb-1', ready: false, restarts: 2, nodeName: 'k3d-dc-eu-server-0', podIP: '10.52.0.4', phase: 'Running'})
-    expect(podState({...pod, metadata: {...pod.metadata, deletionTimestamp: '2026-01-01T00:00:00Z'}, status: {...pod.status, conditions: [{type: 'Ready', status: 'True'}]}}).ready).to.equal(false)
+    expect(podState(pod)).to.deep.include({
+      name: 'cockroachdb-1',
+      ready: false,
+      restarts: 2,
+      nodeName: 'k3d-dc-eu-server-0',
+      podIP: '10.52.0.4',
+      phase: 'Running',
+    })
+    expect(
+      podState({
+        ...pod,
+        metadata: {...pod.metadata, deletionTimestamp: '2026-01-01T00:00:00Z'},
+        status: {...pod.status, conditions: [{type: 'Ready', status: 'True'}]},
+      }).ready,
+    ).to.equal(false)
   })
 
   it('loads a context from a kubeconfig file and refuses an unknown one', async () => {
@@ -66,9 +123,10 @@ describe('Kubernetes access: kubeconfig, requests, pod proxy paths, pod watch', 
     let error: unknown
     try {
       await loadKubeConfig({context: 'k3d-dc-mars', kubeconfigPath})
-    } catch (e) {
-      error = e
+    } catch (error_) {
+      error = error_
     }
+
     expect(error).to.be.instanceOf(KubeConfigError)
     expect((error as Error).message).to.include('no context "k3d-dc-mars"')
   })
@@ -83,9 +141,10 @@ describe('Kubernetes access: kubeconfig, requests, pod proxy paths, pod watch', 
     let silent: unknown
     try {
       await kubeGet(kc, '/api/v1/namespaces/atlas/pods', {timeoutMs: 200})
-    } catch (e) {
-      silent = e
+    } catch (error) {
+      silent = error
     }
+
     expect(silent).to.be.instanceOf(KubeUnreachableError)
     expect((silent as KubeUnreachableError).code).to.equal('ETIMEDOUT')
     expect(Date.now() - started).to.be.lessThan(1000)
@@ -93,9 +152,10 @@ describe('Kubernetes access: kubeconfig, requests, pod proxy paths, pod watch', 
     let refused: unknown
     try {
       await kubeGet(kc, '/api/v1/namespaces/atlas/pods', {timeoutMs: 1000})
-    } catch (e) {
-      refused = e
+    } catch (error) {
+      refused = error
     }
+
     expect(refused).to.be.instanceOf(KubeUnreachableError)
     expect((refused as KubeUnreachableError).code).to.equal('ECONNREFUSED')
   })
@@ -104,7 +164,13 @@ describe('Kubernetes access: kubeconfig, requests, pod proxy paths, pod watch', 
     const kc = await loadKubeConfig({context: 'k3d-dc-us', kubeconfigPath})
     const labels = {'app.kubernetes.io/name': 'cockroachdb'}
     api.addPod({name: 'cockroachdb-0', namespace: 'atlas', labels, nodeName: 'n0'})
-    const watcher = new PodWatcher(kc, {namespace: 'atlas', labelSelector: 'app.kubernetes.io/name=cockroachdb', requestTimeoutMs: 300, reconnectDelayMs: 20, maxReconnectDelayMs: 100})
+    const watcher = new PodWatcher(kc, {
+      namespace: 'atlas',
+      labelSelector: 'app.kubernetes.io/name=cockroachdb',
+      requestTimeoutMs: 300,
+      reconnectDelayMs: 20,
+      maxReconnectDelayMs: 100,
+    })
     const until = async (what: string, check: () => boolean) => {
       const deadline = Date.now() + 5000
       while (!check()) {
@@ -112,6 +178,7 @@ describe('Kubernetes access: kubeconfig, requests, pod proxy paths, pod watch', 
         await new Promise((r) => setTimeout(r, 15))
       }
     }
+
     try {
       await watcher.start()
       expect(watcher.pods().map((p) => p.name)).to.deep.equal(['cockroachdb-0'])
@@ -128,12 +195,16 @@ describe('Kubernetes access: kubeconfig, requests, pod proxy paths, pod watch', 
       expect(watcher.pods().map((p) => p.name)).to.deep.equal(['cockroachdb-0'])
       await api.restart()
       api.setPodReady('atlas', 'cockroachdb-0', false)
-      await until('the relist after the restart', () => watcher.pods()[0].ready === false && watcher.lastError === undefined)
+      await until(
+        'the relist after the restart',
+        () => watcher.pods()[0].ready === false && watcher.lastError === undefined,
+      )
       // and a new watch after it (the list comes first, so wait for the watch itself)
       await until('a new watch', () => watcher.watchesStarted >= 2 && api.openWatches() === 1)
     } finally {
       await watcher.stop()
     }
+
     expect(watcher.connection).to.equal('stopped')
   })
 })

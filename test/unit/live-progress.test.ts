@@ -4,6 +4,7 @@ import {mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {PassThrough} from 'node:stream'
+
 import {stderrProgress} from '../../src/lib/progress.js'
 import {formatHoldLine, holdSnapshot} from '../../src/lib/report/live.js'
 import {OutcomeRecorder} from '../../src/lib/report/series.js'
@@ -17,12 +18,39 @@ describe('live progress while a fault is held', () => {
     recorder.record('failed', fault - 500)
     recorder.record('failed', fault + 100)
     recorder.record('unknown', fault + 50)
-    const latest = {t: 3.9, at: '', writable: true, quorumHeld: true, leaderRegion: 'eu', raftLeaderRegion: 'witness', raftTerm: 4, unreachableRegions: ['us'], membersAlive: 6, members: 9}
-    const line = formatHoldLine(holdSnapshot({nowMs: fault + 4000, faultAtMs: fault, holdUntilMs: fault + 12_000, recorder, latest}))
+    const latest = {
+      t: 3.9,
+      at: '',
+      writable: true,
+      quorumHeld: true,
+      leaderRegion: 'eu',
+      raftLeaderRegion: 'witness',
+      raftTerm: 4,
+      unreachableRegions: ['us'],
+      membersAlive: 6,
+      members: 9,
+    }
+    const line = formatHoldLine(
+      holdSnapshot({nowMs: fault + 4000, faultAtMs: fault, holdUntilMs: fault + 12_000, recorder, latest}),
+    )
     // 100/s over the last 2 s (the acknowledgements came back at 2 s); the failure before the fault is not counted
-    expect(line).to.equal('fault held, 8 s left; 100 acknowledged/s; 1 errors, 1 unknown since the fault; database leader eu, Raft leader witness')
-    expect(formatHoldLine(holdSnapshot({nowMs: fault + 2000, faultAtMs: fault, holdUntilMs: fault + 12_000, recorder, latest: {...latest, leaderRegion: null}}))).to.match(/^fault held, 10 s left; 0 acknowledged\/s; .*database leader none, Raft leader witness$/)
-    expect(formatHoldLine(holdSnapshot({nowMs: fault, faultAtMs: fault, holdUntilMs: fault + 5000}))).to.equal('fault held, 5 s left; no workload')
+    expect(line).to.equal(
+      'fault held, 8 s left; 100 acknowledged/s; 1 errors, 1 unknown since the fault; database leader eu, Raft leader witness',
+    )
+    expect(
+      formatHoldLine(
+        holdSnapshot({
+          nowMs: fault + 2000,
+          faultAtMs: fault,
+          holdUntilMs: fault + 12_000,
+          recorder,
+          latest: {...latest, leaderRegion: null},
+        }),
+      ),
+    ).to.match(/^fault held, 10 s left; 0 acknowledged\/s; .*database leader none, Raft leader witness$/)
+    expect(formatHoldLine(holdSnapshot({nowMs: fault, faultAtMs: fault, holdUntilMs: fault + 5000}))).to.equal(
+      'fault held, 5 s left; no workload',
+    )
   })
 
   it('on a terminal: the line is redrawn in place under its step (listr2), the first one too', async () => {
@@ -36,12 +64,16 @@ await p.finish()`
     const {writeFile} = await import('node:fs/promises')
     await writeFile(file, script)
     try {
-      const result = await execa('script', ['-qec', `stty cols 120 rows 40; '${process.execPath}' --import tsx '${file}'`, '/dev/null'], {cwd: REPO_ROOT, reject: false, input: '', env: {TERM: 'xterm'}, timeout: 60_000})
+      const result = await execa(
+        'script',
+        ['-qec', `stty cols 120 rows 40; '${process.execPath}' --import tsx '${file}'`, '/dev/null'],
+        {cwd: REPO_ROOT, reject: false, input: '', env: {TERM: 'xterm'}, timeout: 60_000},
+      )
       const screen = result.stdout
       for (const left of [3, 2, 1]) expect(screen, screen).to.include(`fault held, ${left} s left`)
       // redrawn: listr2 moves the cursor back up and erases before each frame, rather than adding lines
       const between = screen.slice(screen.indexOf('fault held, 3 s left'), screen.indexOf('fault held, 1 s left'))
-      expect(between).to.match(/\x1b\[(\d+)?A|\x1b\[2K/)
+      expect(between).to.match(/\u001B\[(\d+)?A|\u001B\[2K/)
       expect(screen).to.include('hold the fault for 3 s: recovered')
     } finally {
       await rm(path.dirname(file), {recursive: true, force: true})
@@ -72,16 +104,33 @@ describe('atlas status --watch', function () {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'atlas-watch-'))
     try {
       // a world that is not up answers at once: 100 ms refreshes make dozens in 3 s
-      const child = execa(process.execPath, [path.join(REPO_ROOT, 'bin', 'run.js'), 'status', '--watch', '--interval', '100ms', '--driver', 'local', '--base-dir', dir], {cwd: dir, reject: false, stdin: 'ignore', env: {NO_COLOR: '1'}})
+      const child = execa(
+        process.execPath,
+        [
+          path.join(REPO_ROOT, 'bin', 'run.js'),
+          'status',
+          '--watch',
+          '--interval',
+          '100ms',
+          '--driver',
+          'local',
+          '--base-dir',
+          dir,
+        ],
+        {cwd: dir, reject: false, stdin: 'ignore', env: {NO_COLOR: '1'}},
+      )
       await new Promise((resolve) => setTimeout(resolve, 3500))
       child.kill('SIGINT')
       const result = await child
       const refreshes = result.stdout.split('\n').filter((l) => l.startsWith('refreshed '))
       expect(refreshes.length, result.stdout.slice(0, 500)).to.be.greaterThan(12)
-      for (const line of refreshes) expect(line).to.match(/^refreshed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(every 0\.1 s; Ctrl-C to stop\)$/)
+      for (const line of refreshes)
+        expect(line).to.match(/^refreshed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(every 0\.1 s; Ctrl-C to stop\)$/)
       // not a terminal: no screen-clearing codes, one block per refresh
-      expect(result.stdout).to.not.include('\x1b[')
-      expect(result.stdout.split('\n').filter((l) => l.startsWith('local world: not running')).length).to.equal(refreshes.length)
+      expect(result.stdout).to.not.include('\u001B[')
+      expect(result.stdout.split('\n').filter((l) => l.startsWith('local world: not running')).length).to.equal(
+        refreshes.length,
+      )
       // an abort listener per refresh made Node warn (MaxListenersExceededWarning) into the display after 10
       expect(result.stderr).to.not.match(/Warning/)
       expect(result.exitCode).to.equal(130)
@@ -95,11 +144,19 @@ describe('atlas status --watch', function () {
     try {
       const command = `stty cols 120 rows 40; timeout -s INT 3 '${process.execPath}' '${path.join(REPO_ROOT, 'bin', 'run.js')}' status --watch --interval 100ms --driver local --base-dir '${dir}'`
       // util-linux script gives atlas a pseudo-terminal; timeout sends the Ctrl-C
-      const result = await execa('script', ['-qec', command, '/dev/null'], {cwd: dir, reject: false, input: '', env: {TERM: 'xterm'}, timeout: 30_000})
+      const result = await execa('script', ['-qec', command, '/dev/null'], {
+        cwd: dir,
+        reject: false,
+        input: '',
+        env: {TERM: 'xterm'},
+        timeout: 30_000,
+      })
       const screen = result.stdout
-      const refreshes = screen.split(/\r?\n/).filter((l) => /^(\x1b\[2J\x1b\[H)?.*refreshed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/.test(l))
+      const refreshes = screen
+        .split(/\r?\n/)
+        .filter((l) => /^(\u001B\[2J\u001B\[H)?.*refreshed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/.test(l))
       expect(refreshes.length, screen.slice(0, 300)).to.be.greaterThan(12)
-      expect(screen.split('\x1b[2J\x1b[H').length - 1).to.equal(refreshes.length)
+      expect(screen.split('\u001B[2J\u001B[H').length - 1).to.equal(refreshes.length)
       expect(screen).to.not.match(/Warning/)
     } finally {
       await rm(dir, {recursive: true, force: true})
@@ -112,7 +169,10 @@ const held = holdWarnings()
 process.emitWarning('something odd', 'TestWarning')
 process.emitWarning('something odd', 'TestWarning')
 setTimeout(() => { process.stdout.write('display\\n'); held.release(); process.emitWarning('after', 'TestWarning') }, 100)`
-    const result = await execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {cwd: REPO_ROOT, reject: false})
+    const result = await execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: REPO_ROOT,
+      reject: false,
+    })
     expect(result.exitCode, result.stderr).to.equal(0)
     expect(result.stdout).to.equal('display')
     const lines = result.stderr.split('\n').filter((l) => /TestWarning/.test(l))

@@ -5,11 +5,18 @@ import {expect} from 'chai'
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+
 import {REGION_STACK_SETTINGS} from '../../src/lib/cloud/provision.js'
 
-const MODULE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'terraform', 'modules', 'region')
+const MODULE_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'terraform',
+  'modules',
+  'region',
+)
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any
 
 describe('local world cloud provisioning matches terraform/modules/region', () => {
@@ -26,17 +33,24 @@ describe('local world cloud provisioning matches terraform/modules/region', () =
 
   it('uses the module defaults for queue, dead-letter queue and lifecycle settings', () => {
     expect(REGION_STACK_SETTINGS.queueMaxReceiveCount).to.equal(variableDefault('queue_max_receive_count'))
-    expect(REGION_STACK_SETTINGS.queueVisibilityTimeoutSeconds).to.equal(variableDefault('queue_visibility_timeout_seconds'))
+    expect(REGION_STACK_SETTINGS.queueVisibilityTimeoutSeconds).to.equal(
+      variableDefault('queue_visibility_timeout_seconds'),
+    )
     expect(REGION_STACK_SETTINGS.deadLetterRetentionSeconds).to.equal(variableDefault('dead_letter_retention_seconds'))
-    expect(REGION_STACK_SETTINGS.auditNoncurrentVersionExpirationDays).to.equal(variableDefault('audit_noncurrent_version_expiration_days'))
+    expect(REGION_STACK_SETTINGS.auditNoncurrentVersionExpirationDays).to.equal(
+      variableDefault('audit_noncurrent_version_expiration_days'),
+    )
   })
 
   it('uses the fixed attributes of the module: encryption, rule ids, multipart abort', () => {
-    const sse = resource('aws_s3_bucket_server_side_encryption_configuration', 'audit').rule[0].apply_server_side_encryption_by_default[0]
+    const sse = resource('aws_s3_bucket_server_side_encryption_configuration', 'audit').rule[0]
+      .apply_server_side_encryption_by_default[0]
     expect(REGION_STACK_SETTINGS.sseAlgorithm).to.equal(sse.sse_algorithm)
     const lifecycle = resource('aws_s3_bucket_lifecycle_configuration', 'audit').rule[0]
     expect(REGION_STACK_SETTINGS.lifecycleRuleId).to.equal(lifecycle.id)
-    expect(REGION_STACK_SETTINGS.abortIncompleteMultipartUploadDays).to.equal(lifecycle.abort_incomplete_multipart_upload[0].days_after_initiation)
+    expect(REGION_STACK_SETTINGS.abortIncompleteMultipartUploadDays).to.equal(
+      lifecycle.abort_incomplete_multipart_upload[0].days_after_initiation,
+    )
     const replication = resource('aws_s3_bucket_replication_configuration', 'audit').rule[0]
     expect(REGION_STACK_SETTINGS.replicationRuleId).to.equal(replication.id)
   })
@@ -56,6 +70,11 @@ describe('local world cloud provisioning matches terraform/modules/region', () =
       'aws_s3_bucket_replication_configuration',
     ])
     const pab = resource('aws_s3_bucket_public_access_block', 'audit')
-    expect([pab.block_public_acls, pab.block_public_policy, pab.ignore_public_acls, pab.restrict_public_buckets]).to.deep.equal([true, true, true, true])
+    expect([
+      pab.block_public_acls,
+      pab.block_public_policy,
+      pab.ignore_public_acls,
+      pab.restrict_public_buckets,
+    ]).to.deep.equal([true, true, true, true])
   })
 })

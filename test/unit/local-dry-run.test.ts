@@ -2,9 +2,11 @@
 import {expect} from 'chai'
 import {rm} from 'node:fs/promises'
 import path from 'node:path'
+
+import type {UpResult} from '../../src/lib/world/types.js'
+
 import {parseJsonOutput} from '../helpers/cli.js'
 import {createTestWorld, listeningPorts, processesIn, type TestWorld} from '../helpers/world.js'
-import type {UpResult} from '../../src/lib/world/types.js'
 
 describe('atlas up --dry-run (local world)', () => {
   let world: TestWorld
@@ -25,12 +27,28 @@ describe('atlas up --dry-run (local world)', () => {
     expect(up.started).to.equal(false)
     const plan = up.plan!
     // Patroni runs under its software watchdog, on the interpreter of the installed Patroni
-    expect(plan.slice(0, 7).map((s) => s.argv[0].replace(/^\/.*\/python3$/, 'python3'))).to.deep.equal(['etcd', 'etcd', 'etcd', 'python3', 'python3', 'python3', 'python3'])
+    expect(plan.slice(0, 7).map((s) => s.argv[0].replace(/^\/.*\/python3$/, 'python3'))).to.deep.equal([
+      'etcd',
+      'etcd',
+      'etcd',
+      'python3',
+      'python3',
+      'python3',
+      'python3',
+    ])
     // then the monitoring, where it is installed (setup.sh installs it; without it up goes on and the step says why)
     const monitoring = up.steps!.find((st) => st.id === 'monitoring')!
     if (monitoring.skip) expect(monitoring.skip).to.match(/not installed: up goes on without monitoring/)
-    else expect(plan.slice(7).map((s) => s.argv[0])).to.deep.equal(['prometheus', 'prometheus-alertmanager', 'prometheus-postgres-exporter', 'prometheus-postgres-exporter', 'prometheus-postgres-exporter'])
-    for (const command of plan.slice(7)) expect(command.argv.find((a) => a.startsWith('--web.listen-address='))).to.match(/=127\.0\.0\.1:\d+$/)
+    else
+      expect(plan.slice(7).map((s) => s.argv[0])).to.deep.equal([
+        'prometheus',
+        'prometheus-alertmanager',
+        'prometheus-postgres-exporter',
+        'prometheus-postgres-exporter',
+        'prometheus-postgres-exporter',
+      ])
+    for (const command of plan.slice(7))
+      expect(command.argv.find((a) => a.startsWith('--web.listen-address='))).to.match(/=127\.0\.0\.1:\d+$/)
     expect(plan[4].argv[1]).to.match(/libexec\/patroni-softdog\.py$/)
     expect(plan.every((s) => s.background)).to.equal(true)
     const etcdUs = plan[0].argv
@@ -41,7 +59,20 @@ describe('atlas up --dry-run (local world)', () => {
     expect(plan[3].argv[1]).to.match(/libexec\/moto-persistent\.py$/)
     // and the same state over HTTPS on the next port, for pgBackRest's S3 repository
     const tls = path.join(world.baseDir, 'data', 'moto-tls')
-    expect(plan[3].argv.slice(2)).to.deep.equal(['--state-dir', path.join(world.baseDir, 'data', 'moto'), '--tls-port', String(world.basePort + 61), '--tls-cert', path.join(tls, 'cert.pem'), '--tls-key', path.join(tls, 'key.pem'), '-H', '127.0.0.1', '-p', String(world.basePort + 60)])
+    expect(plan[3].argv.slice(2)).to.deep.equal([
+      '--state-dir',
+      path.join(world.baseDir, 'data', 'moto'),
+      '--tls-port',
+      String(world.basePort + 61),
+      '--tls-cert',
+      path.join(tls, 'cert.pem'),
+      '--tls-key',
+      path.join(tls, 'key.pem'),
+      '-H',
+      '127.0.0.1',
+      '-p',
+      String(world.basePort + 60),
+    ])
     expect(plan[6].argv.at(-2)).to.match(/libexec\/patroni-loopback\.py$/)
     expect(plan[6].argv.at(-1)).to.match(/postgres\/patroni-witness\.yml$/)
     expect(await listeningPorts(world)).to.deep.equal([])
@@ -50,7 +81,9 @@ describe('atlas up --dry-run (local world)', () => {
     expect(existsSync(world.baseDir), 'a dry run creates no state directory').to.equal(false)
     // every step of a real up, in order, not only the process starts
     expect(up.steps!.map((st) => st.id)).to.deep.equal(['pki', 'etcd-moto', 'patroni', 'cloud', 'monitoring', 'schema'])
-    expect(up.steps!.find((st) => st.id === 'cloud')!.title).to.match(/atlas-audit-us, atlas-transactions-us, atlas-transactions-us-dlq, atlas-audit-eu/)
+    expect(up.steps!.find((st) => st.id === 'cloud')!.title).to.match(
+      /atlas-audit-us, atlas-transactions-us, atlas-transactions-us-dlq, atlas-audit-eu/,
+    )
     expect(up.steps!.find((st) => st.id === 'schema')!.title).to.match(/mint 100000 to each of 50 accounts/)
     expect(up.steps!.every((st) => !st.skip || st.id === 'monitoring')).to.equal(true)
   })
@@ -60,7 +93,9 @@ describe('atlas up --dry-run (local world)', () => {
     expect(result.exitCode, result.stderr).to.equal(0)
     const cloud = parseJsonOutput<UpResult>(result).steps!.find((st) => st.id === 'cloud')!
     expect(cloud.commands.map((c) => c.argv[2])).to.deep.equal(['init', 'apply', 'output'])
-    expect(cloud.commands.every((c) => c.argv[0] === 'terraform' && /^-chdir=.*terraform$/.test(c.argv[1]))).to.equal(true)
+    expect(cloud.commands.every((c) => c.argv[0] === 'terraform' && /^-chdir=.*terraform$/.test(c.argv[1]))).to.equal(
+      true,
+    )
   })
 
   it('refuses to upgrade a world made without TLS in place (data, no CA), starting nothing', async () => {

@@ -1,5 +1,6 @@
 import {expect} from 'chai'
 import {spawn} from 'node:child_process'
+
 import {childrenOf, cmdlineOf, processGroupOf, processState} from '../../src/lib/world/local/processes.js'
 
 describe('local world process helpers (/proc)', () => {
@@ -22,6 +23,7 @@ describe('local world process helpers (/proc)', () => {
     } finally {
       process.kill(pid, 'SIGKILL')
     }
+
     await new Promise((resolve) => child.once('exit', resolve))
     expect(await processState(pid)).to.equal(undefined)
   })

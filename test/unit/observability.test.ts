@@ -1,8 +1,9 @@
-import {readFile} from 'node:fs/promises'
-import path from 'node:path'
 import {parser} from '@prometheus-io/lezer-promql'
 import {expect} from 'chai'
+import {readFile} from 'node:fs/promises'
+import path from 'node:path'
 import {parse as parseYaml} from 'yaml'
+
 import {parseMetricFamilies} from '../../src/lib/health/cockroach-metrics.js'
 
 /**
@@ -25,15 +26,25 @@ const TARGET_LABELS = new Set(['job', 'instance', 'region'])
 
 interface Rule {
   alert?: string
+  annotations?: Record<string, string>
   expr: string
   for?: string
   labels?: Record<string, string>
-  annotations?: Record<string, string>
 }
 
 /** metric name -> label names it carries, from Prometheus text (histograms expand to _bucket/_sum/_count). */
 async function knownMetrics(): Promise<Map<string, Set<string>>> {
-  const files = [...['n1-healthy.prom', 'n2-healthy.prom', 'n3-healthy.prom', 'n1-quorum-lost.prom', 'ledger-service.prom'].map((f) => path.join(FIXTURES, f)), ...['etcd-us.prom', 'patroni-eu-leader.prom', 'patroni-us-sync-standby.prom', 'postgres-exporter-eu-leader.prom'].map((f) => path.join(LOCAL_FIXTURES, f))]
+  const files = [
+    ...['n1-healthy.prom', 'n2-healthy.prom', 'n3-healthy.prom', 'n1-quorum-lost.prom', 'ledger-service.prom'].map(
+      (f) => path.join(FIXTURES, f),
+    ),
+    ...[
+      'etcd-us.prom',
+      'patroni-eu-leader.prom',
+      'patroni-us-sync-standby.prom',
+      'postgres-exporter-eu-leader.prom',
+    ].map((f) => path.join(LOCAL_FIXTURES, f)),
+  ]
   const known = new Map<string, Set<string>>(PROMETHEUS_SERIES)
   for (const file of files) {
     for (const family of parseMetricFamilies(await readFile(file, 'utf8'))) {
@@ -43,6 +54,7 @@ async function knownMetrics(): Promise<Map<string, Set<string>>> {
         for (const l of [...labels, ...extra]) set.add(l)
         known.set(name, set)
       }
+
       if (family.type === 'HISTOGRAM') {
         add(`${family.name}_bucket`, ['le'])
         add(`${family.name}_sum`)
@@ -50,12 +62,13 @@ async function knownMetrics(): Promise<Map<string, Set<string>>> {
       } else add(family.name)
     }
   }
+
   return known
 }
 
 interface Selector {
-  metric: string
   labels: string[]
+  metric: string
 }
 
 /** Parses PromQL with Prometheus's own grammar; returns the vector selectors, throws on a syntax error. */
@@ -76,6 +89,7 @@ function selectorsOf(expr: string): Selector[] {
             if (labelName) labels.push(expr.slice(labelName.from, labelName.to))
           }
         }
+
         if (metricNode) selectors.push({metric: expr.slice(metricNode.from, metricNode.to), labels})
       }
     },
@@ -88,12 +102,16 @@ function checkExpression(expr: string, known: Map<string, Set<string>>, where: s
   const selectors = selectorsOf(expr)
   expect(selectors, `${where}: names no metric`).to.not.be.empty
   for (const s of selectors) {
-    expect(known.has(s.metric), `${where}: metric ${s.metric} is not exported by CockroachDB or the ledger service`).to.equal(true)
+    expect(
+      known.has(s.metric),
+      `${where}: metric ${s.metric} is not exported by CockroachDB or the ledger service`,
+    ).to.equal(true)
     for (const label of s.labels) {
       const ok = TARGET_LABELS.has(label) || known.get(s.metric)!.has(label)
       expect(ok, `${where}: ${s.metric} has no label "${label}"`).to.equal(true)
     }
   }
+
   return selectors
 }
 
@@ -108,15 +126,20 @@ async function rulesOf(file: string): Promise<Rule[]> {
 
 describe('observability: Prometheus alert rules and the Grafana dashboard', () => {
   let known: Map<string, Set<string>>
+
   before(async () => {
     known = await knownMetrics()
   })
 
   it('the expression checker rejects what it should (unknown metric, unknown label, syntax)', () => {
-    expect(() => checkExpression('sum(ranges_unavailible) > 0', known, 't')).to.throw(/ranges_unavailible is not exported/)
+    expect(() => checkExpression('sum(ranges_unavailible) > 0', known, 't')).to.throw(
+      /ranges_unavailible is not exported/,
+    )
     expect(() => checkExpression('ranges_unavailable{zone="a"} > 0', known, 't')).to.throw(/has no label "zone"/)
     expect(() => checkExpression('sum(rate(atlas_transfers_total[5m]) > 0', known, 't')).to.throw(/syntax error/)
-    expect(checkExpression('sum by (le) (rate(atlas_transfer_duration_seconds_bucket{le="1"}[5m]))', known, 't')[0].metric).to.equal('atlas_transfer_duration_seconds_bucket')
+    expect(
+      checkExpression('sum by (le) (rate(atlas_transfer_duration_seconds_bucket{le="1"}[5m]))', known, 't')[0].metric,
+    ).to.equal('atlas_transfer_duration_seconds_bucket')
   })
 
   for (const file of [COCKROACH_RULES, LEDGER_RULES, LOCAL_RULES]) {
@@ -149,10 +172,16 @@ describe('observability: Prometheus alert rules and the Grafana dashboard', () =
 
   it('the dashboard is valid Grafana JSON whose every query parses and names existing metrics', async () => {
     const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as {
-      uid: string
+      panels: Array<{
+        gridPos: {h: number; w: number; x: number; y: number}
+        id: number
+        targets?: Array<{expr: string; refId: string}>
+        title: string
+        type: string
+      }>
       schemaVersion: number
-      panels: Array<{id: number; type: string; title: string; gridPos: {x: number; y: number; w: number; h: number}; targets?: Array<{refId: string; expr: string}>}>
       templating: {list: Array<{name: string; type: string}>}
+      uid: string
     }
     expect(dashboard.uid).to.equal('atlas-ledger')
     expect(dashboard.schemaVersion).to.be.at.least(30)
@@ -164,8 +193,11 @@ describe('observability: Prometheus alert rules and the Grafana dashboard', () =
       expect(panel.gridPos.x + panel.gridPos.w, `${panel.title} fits the 24-column grid`).to.be.at.most(24)
       if (panel.type === 'row') continue
       expect(panel.targets, `${panel.title}: targets`).to.be.an('array').that.is.not.empty
-      for (const target of panel.targets!) for (const s of checkExpression(target.expr, known, `panel "${panel.title}" ${target.refId}`)) used.add(s.metric)
+      for (const target of panel.targets!)
+        for (const s of checkExpression(target.expr, known, `panel "${panel.title}" ${target.refId}`))
+          used.add(s.metric)
     }
+
     // what the dashboard shows of both worlds: transfers per region, latency, errors, the leader, replication lag, Raft health
     expect([...used]).to.include.members([
       'patroni_primary',

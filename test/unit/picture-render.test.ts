@@ -7,14 +7,26 @@ import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
+
 import {writeReport} from '../../src/lib/report/blast.js'
 import {FAULT_COLOR} from '../../src/lib/report/picture.js'
 import {findExecutable} from '../../src/lib/tools/discovery.js'
-import {findAll, parseXml} from '../helpers/xml.js'
-import {decodePng, hexRgb} from '../helpers/png.js'
 import {sampleRound} from '../helpers/picture.js'
+import {decodePng, hexRgb} from '../helpers/png.js'
+import {findAll, parseXml} from '../helpers/xml.js'
 
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--hide-scrollbars', '--force-device-scale-factor=1']
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--hide-scrollbars',
+  '--force-device-scale-factor=1',
+]
 
 describe('the picture in a browser (headless Chromium)', function () {
   this.timeout(120_000)
@@ -35,7 +47,11 @@ describe('the picture in a browser (headless Chromium)', function () {
   const run = async (args: string[]) => {
     // a fresh profile each time: nothing of another run (or of the machine's user) is read
     const profile = await mkdtemp(path.join(dir, 'profile-'))
-    const result = await execa(chromium!, [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, ...args], {reject: false, timeout: 90_000, stdin: 'ignore'})
+    const result = await execa(chromium!, [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, ...args], {
+      reject: false,
+      timeout: 90_000,
+      stdin: 'ignore',
+    })
     expect(result.exitCode, result.stderr).to.equal(0)
     return result
   }
@@ -58,7 +74,9 @@ describe('the picture in a browser (headless Chromium)', function () {
     expect(png.width).to.equal(Number(svg.attributes.width))
 
     const plot = findAll(svg, (e) => e.attributes['data-plot'] === 'time')[0]
-    const [tFrom, tTo, xFrom, xTo] = ['data-t-from', 'data-t-to', 'data-x-from', 'data-x-to'].map((a) => Number(plot.attributes[a]))
+    const [tFrom, tTo, xFrom, xTo] = ['data-t-from', 'data-t-to', 'data-x-from', 'data-x-to'].map((a) =>
+      Number(plot.attributes[a]),
+    )
     const xOf = (t: number) => xFrom + ((t - tFrom) / (tTo - tFrom)) * (xTo - xFrom)
     const rtoX = xOf(round.rtoSeconds!)
 
@@ -70,10 +88,14 @@ describe('the picture in a browser (headless Chromium)', function () {
       const y = Number(band.attributes.y) + Number(band.attributes.height) / 2
       for (const x of [left + 3, right - 3]) {
         if (right - left < 8 || Math.abs(x - rtoX) < 4) continue
-        expect(png.rgb(x, y), `${band.attributes['data-band']} ${band.attributes['data-value'] || 'none'} at x ${x}`).to.deep.equal(hexRgb(band.attributes.fill))
+        expect(
+          png.rgb(x, y),
+          `${band.attributes['data-band']} ${band.attributes['data-value'] || 'none'} at x ${x}`,
+        ).to.deep.equal(hexRgb(band.attributes.fill))
         checked++
       }
     }
+
     expect(checked).to.be.greaterThan(6)
 
     // the fault window is shaded inside (between grid lines and series), white outside

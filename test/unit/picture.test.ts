@@ -2,17 +2,21 @@ import {expect} from 'chai'
 import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
 import type {BlastResult} from '../../src/lib/chaos/blast.js'
+
 import {writeReport} from '../../src/lib/report/blast.js'
 import {niceStep} from '../../src/lib/report/chart.js'
-import {findAll, parseXml} from '../helpers/xml.js'
 import {checkCampaignPicture, checkPictureMatchesReport, sampleRound} from '../helpers/picture.js'
+import {findAll, parseXml} from '../helpers/xml.js'
 
 describe('the picture of a run', () => {
   let dir: string
+
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'atlas-picture-'))
   })
+
   after(async () => {
     await rm(dir, {recursive: true, force: true})
   })
@@ -46,10 +50,28 @@ describe('the picture of a run', () => {
     const r = sampleRound(dir)
     await writeReport(r)
     const svg = parseXml(await readFile(r.report.picture!, 'utf8'))
-    const legend = Object.fromEntries(findAll(svg, (e) => e.attributes['data-legend-item'] !== undefined).map((g) => [g.attributes['data-legend-item'], g.children[0].attributes.fill ?? g.children[0].attributes.stroke]))
-    expect(Object.keys(legend)).to.include.members(['acknowledged transfers/s', 'errors/s (failed or rejected)', 'unknown outcomes/s', 'us', 'eu', 'witness', 'no leader', 'fault: kill us', 'RTO 5.61 s'])
+    const legend = Object.fromEntries(
+      findAll(svg, (e) => e.attributes['data-legend-item'] !== undefined).map((g) => [
+        g.attributes['data-legend-item'],
+        g.children[0].attributes.fill ?? g.children[0].attributes.stroke,
+      ]),
+    )
+    expect(Object.keys(legend)).to.include.members([
+      'acknowledged transfers/s',
+      'errors/s (failed or rejected)',
+      'unknown outcomes/s',
+      'us',
+      'eu',
+      'witness',
+      'no leader',
+      'fault: kill us',
+      'RTO 5.61 s',
+    ])
     const bands = findAll(svg, (e) => e.attributes['data-band'] !== undefined)
-    for (const band of bands) expect(band.attributes.fill, band.attributes['data-value']).to.equal(legend[band.attributes['data-value'] || 'no leader'])
+    for (const band of bands)
+      expect(band.attributes.fill, band.attributes['data-value']).to.equal(
+        legend[band.attributes['data-value'] || 'no leader'],
+      )
     expect(new Set(['us', 'eu', 'witness', 'no leader'].map((k) => legend[k])).size).to.equal(4)
   })
 
@@ -91,14 +113,21 @@ describe('the picture of a run', () => {
     const svg = parseXml(await readFile(r.report.picture!, 'utf8'))
     expect(findAll(svg, (e) => e.name === 'polyline')).to.have.length(0)
     expect(findAll(svg, (e) => e.name === 'text' && e.text === 'no workload ran')).to.have.length(1)
-    expect(findAll(svg, (e) => e.attributes['data-band'] === 'database-leader').map((e) => e.attributes['data-value'])).to.deep.equal(['us', '', 'eu'])
+    expect(
+      findAll(svg, (e) => e.attributes['data-band'] === 'database-leader').map((e) => e.attributes['data-value']),
+    ).to.deep.equal(['us', '', 'eu'])
     expect(findAll(svg, (e) => e.attributes['data-marker'] !== undefined)).to.have.length(0)
     checkPictureMatchesReport(svg, JSON.parse(await readFile(r.report.json, 'utf8')))
   })
 
   it('samples at odd times (the first at -0.841 s): the range drawn is the range stated, whole seconds', async () => {
     const r = sampleRound(dir)
-    const odd = {...r, outcomes: null, rtoSeconds: 2.347, timeline: r.timeline.map((p) => ({...p, t: Math.round((p.t - 0.341) * 1000) / 1000}))}
+    const odd = {
+      ...r,
+      outcomes: null,
+      rtoSeconds: 2.347,
+      timeline: r.timeline.map((p) => ({...p, t: Math.round((p.t - 0.341) * 1000) / 1000})),
+    }
     await writeReport(odd)
     const svg = parseXml(await readFile(r.report.picture!, 'utf8'))
     const plot = findAll(svg, (e) => e.attributes['data-plot'] === 'time')[0]
@@ -116,12 +145,32 @@ describe('the picture of a run', () => {
 
   it('alerts from Prometheus: one row per alert that fired, from firing to resolved (or to the last sample), none without monitoring', async () => {
     const r = sampleRound(dir)
-    const alert = (name: string, region: string, detect: number | null, resolve: number | null) => ({name, labels: {region}, pendingAt: null, pendingSeconds: null, firedAt: detect === null ? null : 'x', resolvedAt: resolve === null ? null : 'y', detectSeconds: detect, resolveSeconds: resolve})
-    r.alerts = [alert('AtlasPatroniNoLeader', 'us', 1.9, 6.4), alert('AtlasPostgresDown', 'us', 2.5, null), alert('AtlasReplicationLag', 'eu', null, null)]
+    const alert = (name: string, region: string, detect: null | number, resolve: null | number) => ({
+      name,
+      labels: {region},
+      pendingAt: null,
+      pendingSeconds: null,
+      firedAt: detect === null ? null : 'x',
+      resolvedAt: resolve === null ? null : 'y',
+      detectSeconds: detect,
+      resolveSeconds: resolve,
+    })
+    r.alerts = [
+      alert('AtlasPatroniNoLeader', 'us', 1.9, 6.4),
+      alert('AtlasPostgresDown', 'us', 2.5, null),
+      alert('AtlasReplicationLag', 'eu', null, null),
+    ]
     await writeReport(r)
     const svg = parseXml(await readFile(r.report.picture!, 'utf8'))
     const rows = findAll(svg, (e) => e.name === 'rect' && (e.attributes['data-band'] ?? '').startsWith('alert-'))
-    expect(rows.map((e) => [e.attributes['data-band'], e.attributes['data-from'], e.attributes['data-to'], e.attributes['data-value']])).to.deep.equal([
+    expect(
+      rows.map((e) => [
+        e.attributes['data-band'],
+        e.attributes['data-from'],
+        e.attributes['data-to'],
+        e.attributes['data-value'],
+      ]),
+    ).to.deep.equal([
       ['alert-AtlasPatroniNoLeader-us', '1.9', '6.4', 'alert firing'],
       // still firing at the end: drawn to the last sample
       ['alert-AtlasPostgresDown-us', '2.5', String(r.timeline[r.timeline.length - 1].t), 'alert firing'],
@@ -141,13 +190,33 @@ describe('the picture of a run', () => {
     const {campaignChart} = await import('../../src/lib/report/picture.js')
     const {renderChartSvg} = await import('../../src/lib/report/chart.js')
     const first = sampleRound(dir)
-    const second = {...sampleRound(dir), rtoSeconds: 1.25, faultInjectedAt: new Date(Date.parse(first.faultInjectedAt) + 61_500).toISOString()}
-    const chart = campaignChart('Chaos campaign x (seed 1): PASS', 'two rounds', [first, second].map((r, i) => ({label: `kill us ${i}`, faultInjectedAt: r.faultInjectedAt, input: blastPicture(r)})), ['us', 'eu', 'witness'])
+    const second = {
+      ...sampleRound(dir),
+      rtoSeconds: 1.25,
+      faultInjectedAt: new Date(Date.parse(first.faultInjectedAt) + 61_500).toISOString(),
+    }
+    const chart = campaignChart(
+      'Chaos campaign x (seed 1): PASS',
+      'two rounds',
+      [first, second].map((r, i) => ({
+        label: `kill us ${i}`,
+        faultInjectedAt: r.faultInjectedAt,
+        input: blastPicture(r),
+      })),
+      ['us', 'eu', 'witness'],
+    )
     const svg = parseXml(renderChartSvg(chart))
     checkCampaignPicture(svg, [first, second])
     // one line per round and series: nothing drawn across the gap
-    expect(findAll(svg, (e) => e.name === 'polyline' && e.attributes['data-series'] === 'acknowledged')).to.have.length(2)
-    const legend = findAll(svg, (e) => e.attributes['data-legend-item'] !== undefined).map((e) => e.attributes['data-legend-item'])
-    expect(legend.filter((l) => l === 'fault windows' || l === 'RTO of each round')).to.deep.equal(['fault windows', 'RTO of each round'])
+    expect(findAll(svg, (e) => e.name === 'polyline' && e.attributes['data-series'] === 'acknowledged')).to.have.length(
+      2,
+    )
+    const legend = findAll(svg, (e) => e.attributes['data-legend-item'] !== undefined).map(
+      (e) => e.attributes['data-legend-item'],
+    )
+    expect(legend.filter((l) => l === 'fault windows' || l === 'RTO of each round')).to.deep.equal([
+      'fault windows',
+      'RTO of each round',
+    ])
   })
 })

@@ -1,10 +1,12 @@
 import {expect} from 'chai'
-import {runStep} from '../../src/lib/progress.js'
+
 import type {ProgressReporter} from '../../src/lib/world/types.js'
+
+import {runStep} from '../../src/lib/progress.js'
 
 // a reporter that records what the steps were told
 function recording() {
-  const calls: Array<{title: string; outcome?: {error?: Error; note?: string}}> = []
+  const calls: Array<{outcome?: {error?: Error; note?: string}; title: string}> = []
   const progress: ProgressReporter = {
     step(title) {
       const call: (typeof calls)[number] = {title}
@@ -21,7 +23,12 @@ function recording() {
 describe('runStep: one way to wrap work in a progress step', () => {
   it('marks the step done with the note its result gives, and returns the result', async () => {
     const {calls, progress} = recording()
-    const result = await runStep(progress, 'take a backup', async () => ({label: 'b1'}), (r) => `${r.label} taken`)
+    const result = await runStep(
+      progress,
+      'take a backup',
+      async () => ({label: 'b1'}),
+      (r) => `${r.label} taken`,
+    )
     expect(result).to.deep.equal({label: 'b1'})
     expect(calls).to.deep.equal([{title: 'take a backup', outcome: {note: 'b1 taken'}}])
   })

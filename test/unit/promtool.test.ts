@@ -7,6 +7,7 @@ import {mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises
 import os from 'node:os'
 import path from 'node:path'
 import {parse as parseYaml, stringify} from 'yaml'
+
 import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../src/lib/config/load.js'
 import {alertmanagerConfig, JOBS, prometheusConfig} from '../../src/lib/monitoring/config.js'
@@ -25,6 +26,7 @@ async function ruleFiles(): Promise<string[]> {
     const names = await readdir(dir).catch(() => [] as string[])
     for (const name of names) if (/alerts?\.ya?ml$/.test(name)) files.push(path.join(dir, name))
   }
+
   return files
 }
 
@@ -45,7 +47,11 @@ describe('Prometheus rules and configuration (promtool)', function () {
 
   it('finds the rule files of both worlds', async () => {
     const files = await ruleFiles()
-    expect(files).to.include.members([LOCAL_RULES, path.join('charts', 'cockroachdb', 'files', 'prometheus-alerts.yaml'), path.join('charts', 'ledger', 'files', 'prometheus-alerts.yaml')])
+    expect(files).to.include.members([
+      LOCAL_RULES,
+      path.join('charts', 'cockroachdb', 'files', 'prometheus-alerts.yaml'),
+      path.join('charts', 'ledger', 'files', 'prometheus-alerts.yaml'),
+    ])
   })
 
   it('promtool check rules passes on every rule file of both worlds', async function () {
@@ -69,9 +75,12 @@ describe('Prometheus rules and configuration (promtool)', function () {
     }
   })
 
-  it('promtool test rules: the local world\'s alert rules fire and resolve as their unit tests say', async function () {
+  it("promtool test rules: the local world's alert rules fire and resolve as their unit tests say", async function () {
     if (!promtool) this.skip() // setup.sh installs it (apt-get install prometheus); CI runs this
-    const result = await execa(promtool!, ['test', 'rules', path.basename(LOCAL_RULE_TESTS)], {cwd: path.dirname(LOCAL_RULE_TESTS), reject: false})
+    const result = await execa(promtool!, ['test', 'rules', path.basename(LOCAL_RULE_TESTS)], {
+      cwd: path.dirname(LOCAL_RULE_TESTS),
+      reject: false,
+    })
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).to.equal(0)
     expect(result.stdout).to.match(/SUCCESS/)
   })
@@ -80,12 +89,22 @@ describe('Prometheus rules and configuration (promtool)', function () {
     const doc = parseYaml(await readFile(LOCAL_RULES, 'utf8')) as {groups: Array<{rules: Rule[]}>}
     const tests = await readFile(LOCAL_RULE_TESTS, 'utf8')
     const alerts = doc.groups.flatMap((g) => g.rules).filter((r) => r.alert)
-    expect(alerts.map((a) => a.alert)).to.include.members(['AtlasPatroniNoLeader', 'AtlasSyncStandbyMissing', 'AtlasReplicationLagHigh', 'AtlasEtcdNoLeader', 'AtlasEtcdQuorumLost', 'AtlasTransferErrorRate', 'AtlasTransferUnknownOutcomes', 'AtlasAuditWriteFailures'])
+    expect(alerts.map((a) => a.alert)).to.include.members([
+      'AtlasPatroniNoLeader',
+      'AtlasSyncStandbyMissing',
+      'AtlasReplicationLagHigh',
+      'AtlasEtcdNoLeader',
+      'AtlasEtcdQuorumLost',
+      'AtlasTransferErrorRate',
+      'AtlasTransferUnknownOutcomes',
+      'AtlasAuditWriteFailures',
+    ])
     for (const rule of alerts) {
       expect(rule.annotations?.runbook_url, `${rule.alert}: runbook_url`).to.equal(`docs/runbooks/${rule.alert}.md`)
       const runbook = await readFile(rule.annotations!.runbook_url, 'utf8')
       expect(runbook, `${rule.alert}: runbook title`).to.match(new RegExp(`^# ${rule.alert}\\n`))
-      for (const section of ['## What it means', '## How to confirm', '## How to fix']) expect(runbook, `${rule.alert}: ${section}`).to.include(section)
+      for (const section of ['## What it means', '## How to confirm', '## How to fix'])
+        expect(runbook, `${rule.alert}: ${section}`).to.include(section)
       expect(tests, `${rule.alert} has a promtool unit test`).to.include(`alertname: ${rule.alert}`)
     }
   })
@@ -94,11 +113,19 @@ describe('Prometheus rules and configuration (promtool)', function () {
     if (!promtool) this.skip() // setup.sh installs it (apt-get install prometheus); CI runs this
     const dir = await mkdtemp(path.join(os.tmpdir(), 'atlas-prom-'))
     try {
-      const layout = localLayout(parseConfigObject({...DEFAULT_CONFIG, local: {basePort: 30000}}), dir)
+      const layout = localLayout(parseConfigObject({...DEFAULT_CONFIG, local: {basePort: 30_000}}), dir)
       // promtool reads the TLS files the configuration names: stand-ins at the same paths
       await mkdir(path.join(dir, 'pki'), {recursive: true})
-      for (const f of ['ca.crt', 'etcd-client-atlas.crt', 'etcd-client-atlas.key']) await writeFile(path.join(dir, 'pki', f), '')
-      const config = prometheusConfig(layout) as {scrape_configs: Array<{job_name: string; scheme?: string; static_configs: Array<{targets: string[]; labels?: Record<string, string>}>}>; rule_files: string[]}
+      for (const f of ['ca.crt', 'etcd-client-atlas.crt', 'etcd-client-atlas.key'])
+        await writeFile(path.join(dir, 'pki', f), '')
+      const config = prometheusConfig(layout) as {
+        rule_files: string[]
+        scrape_configs: Array<{
+          job_name: string
+          scheme?: string
+          static_configs: Array<{labels?: Record<string, string>; targets: string[]}>
+        }>
+      }
       const file = path.join(dir, 'prometheus.yml')
       await writeFile(file, stringify(config))
       const result = await execa(promtool!, ['check', 'config', '--syntax-only', file], {reject: false})
@@ -110,9 +137,13 @@ describe('Prometheus rules and configuration (promtool)', function () {
       for (const job of config.scrape_configs) {
         for (const s of job.static_configs) {
           const host = ['etcd', 'patroni'].includes(job.job_name) ? regionAddress.get(s.labels!.region!)! : '127.0.0.1'
-          for (const t of s.targets) expect(t, job.job_name).to.equal(`${host}:${t.split(':')[1]}`).and.match(/:30\d{3}$/)
+          for (const t of s.targets)
+            expect(t, job.job_name)
+              .to.equal(`${host}:${t.split(':')[1]}`)
+              .and.match(/:30\d{3}$/)
         }
       }
+
       expect(config.scrape_configs.map((j) => j.job_name)).to.have.members(Object.values(JOBS))
       const etcd = config.scrape_configs.find((j) => j.job_name === 'etcd')!
       expect(etcd.scheme).to.equal('https')

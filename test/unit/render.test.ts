@@ -1,23 +1,25 @@
+import {expect} from 'chai'
 import {cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {expect} from 'chai'
 import {parse as parseYaml} from 'yaml'
+
+import type {AtlasConfig} from '../../src/lib/config/schema.js'
+
 import Render from '../../src/commands/render.js'
 import {CONFIG_TEMPLATE, DEFAULT_CONFIG, parseConfigObject} from '../../src/lib/config/index.js'
-import type {AtlasConfig} from '../../src/lib/config/schema.js'
 import {AtlasError} from '../../src/lib/errors.js'
 import {
   DEFAULT_RENDER_INPUTS,
   readTerraformOutputs,
+  type RenderedFile,
+  type RenderInputs,
   renderWorld,
   sha256,
   validateK3dConfig,
   validateKubeObject,
   validateRendered,
   writeRendered,
-  type RenderedFile,
-  type RenderInputs,
 } from '../../src/lib/gitops/index.js'
 import {packagePath} from '../../src/lib/paths.js'
 
@@ -44,14 +46,17 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
     if (entry.isDirectory()) out.push(...(await listFiles(path.join(dir, entry.name), rel)))
     else out.push(rel)
   }
+
   return out.sort()
 }
 
 describe('atlas render', () => {
   let tmp: string
+
   beforeEach(async () => {
     tmp = await mkdtemp(path.join(tmpdir(), 'atlas-render-'))
   })
+
   afterEach(async () => {
     await rm(tmp, {recursive: true, force: true})
   })
@@ -62,9 +67,12 @@ describe('atlas render', () => {
       await rm(GOLDEN_DIR, {recursive: true, force: true})
       await writeRendered(files, GOLDEN_DIR)
     }
+
     expect(files.map((f) => f.path).sort()).to.deep.equal(await listFiles(GOLDEN_DIR))
     for (const file of files) {
-      expect(file.content, `${file.path} differs from the golden file (UPDATE_GOLDEN=1 to accept)`).to.equal(await readFile(path.join(GOLDEN_DIR, file.path), 'utf8'))
+      expect(file.content, `${file.path} differs from the golden file (UPDATE_GOLDEN=1 to accept)`).to.equal(
+        await readFile(path.join(GOLDEN_DIR, file.path), 'utf8'),
+      )
     }
   })
 
@@ -81,7 +89,7 @@ describe('atlas render', () => {
     for (const f of first) expect(f.content).to.not.match(/20\d\d-\d\d-\d\dT|\/tmp\/|\/work\//)
   })
 
-  it('validates every rendered Kubernetes object against its schema, and the k3d configs against k3d\'s', async () => {
+  it("validates every rendered Kubernetes object against its schema, and the k3d configs against k3d's", async () => {
     const files = await renderWorld(defaultConfig(), INPUTS)
     const result = await validateRendered(files)
     expect(result).to.deep.equal({objectsValidated: 3, schemaValidation: 'kubernetes-models'})
@@ -90,12 +98,20 @@ describe('atlas render', () => {
     // the validators do reject broken objects
     const appSet = byPath(files, 'argocd/applicationset-cockroachdb.yaml')
     await validateKubeObject(appSet, 'ok')
-    await expectRejects(() => validateKubeObject({...appSet, spec: {...appSet.spec, generators: {clusters: {}}}}, 'bad'), /generators must be array/)
-    await expectRejects(() => validateKubeObject({apiVersion: 'example.com/v1', kind: 'Thing', metadata: {name: 'x'}}, 'bad'), /no schema known/)
+    await expectRejects(
+      () => validateKubeObject({...appSet, spec: {...appSet.spec, generators: {clusters: {}}}}, 'bad'),
+      /generators must be array/,
+    )
+    await expectRejects(
+      () => validateKubeObject({apiVersion: 'example.com/v1', kind: 'Thing', metadata: {name: 'x'}}, 'bad'),
+      /no schema known/,
+    )
     const k3d = byPath(files, 'k3d/dc-us.yaml')
     validateK3dConfig(k3d, 'ok')
     expect(() => validateK3dConfig({...k3d, agent: 1}, 'bad')).to.throw(/Unrecognized key/)
-    expect(() => validateK3dConfig({...k3d, kubeAPI: {...k3d.kubeAPI, hostPort: 6550}}, 'bad')).to.throw(/kubeAPI.hostPort/)
+    expect(() => validateK3dConfig({...k3d, kubeAPI: {...k3d.kubeAPI, hostPort: 6550}}, 'bad')).to.throw(
+      /kubeAPI.hostPort/,
+    )
   })
 
   it('ApplicationSets select registered clusters by label: one Application per region cluster', async () => {
@@ -111,8 +127,10 @@ describe('atlas render', () => {
       const generator = appSet.spec.generators[0]
       expect(Object.keys(generator)).to.deep.equal(['clusters'])
       expect(generator.clusters.selector.matchLabels).to.deep.equal({'atlas.dev/world': 'atlas'})
-      expect(generator.clusters.selector.matchExpressions).to.deep.equal([{key: 'atlas.dev/region', operator: 'In', values: regions}])
-      const spec = appSet.spec.template.spec
+      expect(generator.clusters.selector.matchExpressions).to.deep.equal([
+        {key: 'atlas.dev/region', operator: 'In', values: regions},
+      ])
+      const {spec} = appSet.spec.template
       expect(spec.destination.server).to.equal('{{ .server }}')
       expect(JSON.stringify(appSet)).to.not.include('kubernetes.default.svc')
       expect(appSet.spec.template.metadata.name).to.include('{{ index .metadata.labels "atlas.dev/region" }}')
@@ -120,10 +138,14 @@ describe('atlas render', () => {
       expect(chartSource.path).to.equal(`charts/${chart}`)
       // the values file the controller will compute for each selected cluster was rendered
       for (const region of regions) {
-        const valueFile = chartSource.helm.valueFiles[0].replace('{{ index .metadata.labels "atlas.dev/region" }}', region)
+        const valueFile = chartSource.helm.valueFiles[0].replace(
+          '{{ index .metadata.labels "atlas.dev/region" }}',
+          region,
+        )
         expect(valueFile).to.equal(`$values/deploy/values/${chart}/${region}.yaml`)
         expect(files.map((f) => f.path)).to.include(valueFile.replace('$values/deploy/', ''))
       }
+
       expect(spec.sources.find((s: {ref?: string}) => s.ref).ref).to.equal('values')
     }
   })
@@ -131,7 +153,9 @@ describe('atlas render', () => {
   it('CockroachDB values: locality, a join list across all clusters, own advertise host, init in exactly one region', async () => {
     const config = defaultConfig()
     const files = await renderWorld(config, INPUTS)
-    const values = Object.fromEntries(config.regions.map((r) => [r.name, byPath(files, `values/cockroachdb/${r.name}.yaml`)]))
+    const values = Object.fromEntries(
+      config.regions.map((r) => [r.name, byPath(files, `values/cockroachdb/${r.name}.yaml`)]),
+    )
     const join = ['k3d-dc-us-server-0:30257', 'k3d-dc-eu-server-0:30257', 'k3d-dc-witness-server-0:30257']
     for (const region of config.regions) {
       const v = values[region.name]
@@ -142,6 +166,7 @@ describe('atlas render', () => {
       expect(v.tls.enabled).to.equal(true)
       expect(v.tls.requiredSANs).to.include.members([`k3d-dc-${region.name}-server-0`, 'cockroachdb-public'])
     }
+
     expect(config.regions.filter((r) => values[r.name].init.enabled).map((r) => r.name)).to.deep.equal(['us'])
     expect(values.witness.storage.size).to.equal('1Gi')
     expect(values.us.storage.size).to.equal('2Gi')
@@ -156,7 +181,7 @@ describe('atlas render', () => {
     const cidrs = args.flat().filter((a) => /^--(cluster|service)-cidr=/.test(a))
     expect(cidrs).to.have.length(6)
     expect(new Set(cidrs.map((a) => a.split('=')[1])).size).to.equal(6)
-    configs.forEach((c, i) => expect(args[i]).to.include(`--tls-san=k3d-${c.metadata.name}-server-0`))
+    for (const [i, c] of configs.entries()) expect(args[i]).to.include(`--tls-san=k3d-${c.metadata.name}-server-0`)
     expect(configs.map((c) => c.metadata.name)).to.deep.equal(['dc-us', 'dc-eu', 'dc-witness'])
   })
 
@@ -169,8 +194,13 @@ describe('atlas render', () => {
       auditBucket: 'atlas-audit-eu',
     })
     const renamed = await readTerraformOutputs(TF_OUTPUTS)
-    renamed.us = {queueUrl: 'http://localhost:4566/000000000000/queue-from-terraform', auditBucket: 'bucket-from-terraform'}
-    expect(byPath(await renderWorld(config, {...INPUTS, terraform: renamed}), 'values/ledger/us.yaml').cloud).to.include({
+    renamed.us = {
+      queueUrl: 'http://localhost:4566/000000000000/queue-from-terraform',
+      auditBucket: 'bucket-from-terraform',
+    }
+    expect(
+      byPath(await renderWorld(config, {...INPUTS, terraform: renamed}), 'values/ledger/us.yaml').cloud,
+    ).to.include({
       queueUrl: 'http://atlas-localstack:4566/000000000000/queue-from-terraform',
       auditBucket: 'bucket-from-terraform',
     })
@@ -187,25 +217,40 @@ describe('atlas render', () => {
     delete tf.eu
     await expectRejects(() => renderWorld(config, {...INPUTS, terraform: tf}), /no entry for data region "eu"/)
     await writeFile(path.join(tmp, 'bad.json'), '{"regions": {"value": {"us": {"queue_url": 1}}}}')
-    await expectRejects(() => readTerraformOutputs(path.join(tmp, 'bad.json')), /not the output of `terraform output -json`/)
+    await expectRejects(
+      () => readTerraformOutputs(path.join(tmp, 'bad.json')),
+      /not the output of `terraform output -json`/,
+    )
   })
 
   it('follows the configured regions and prefix (nothing hard-coded to us/eu/witness)', async () => {
     const config = parseConfigObject({
       namePrefix: 'bank',
       regions: [
-        {name: 'ap', awsRegion: 'ap-southeast-1', locality: 'region=ap-southeast-1,zone=ap-southeast-1b', role: 'secondary'},
+        {
+          name: 'ap',
+          awsRegion: 'ap-southeast-1',
+          locality: 'region=ap-southeast-1,zone=ap-southeast-1b',
+          role: 'secondary',
+        },
         {name: 'sa', awsRegion: 'sa-east-1', role: 'primary'},
         {name: 'tie', awsRegion: 'us-west-2', role: 'witness'},
       ],
     })
     const files = await renderWorld(config, INPUTS)
-    expect(files.map((f) => f.path)).to.include.members(['values/cockroachdb/ap.yaml', 'values/ledger/sa.yaml', 'k3d/dc-tie.yaml'])
+    expect(files.map((f) => f.path)).to.include.members([
+      'values/cockroachdb/ap.yaml',
+      'values/ledger/sa.yaml',
+      'k3d/dc-tie.yaml',
+    ])
     expect(byPath(files, 'values/cockroachdb/sa.yaml').init.enabled).to.equal(true)
     expect(byPath(files, 'values/cockroachdb/ap.yaml').init.enabled).to.equal(false)
     expect(byPath(files, 'values/cockroachdb/sa.yaml').locality).to.equal('region=sa-east-1')
     expect(byPath(files, 'values/ledger/ap.yaml').cloud.auditBucket).to.equal('bank-audit-ap')
-    expect(byPath(files, 'argocd/applicationset-ledger.yaml').spec.generators[0].clusters.selector.matchExpressions[0].values).to.deep.equal(['ap', 'sa'])
+    expect(
+      byPath(files, 'argocd/applicationset-ledger.yaml').spec.generators[0].clusters.selector.matchExpressions[0]
+        .values,
+    ).to.deep.equal(['ap', 'sa'])
     expect(byPath(files, 'k3d/dc-ap.yaml').network).to.equal('bank')
     await validateRendered(files)
   })
@@ -215,7 +260,10 @@ describe('atlas render', () => {
     await cp(packagePath('templates'), templates, {recursive: true})
     const file = path.join(templates, 'values', 'ledger.yaml')
     await writeFile(file, `${await readFile(file, 'utf8')}extra: \${ledger.queueURL}\n`)
-    const error = await expectRejects(() => renderWorld(defaultConfig(), INPUTS, templates), /templates\/values\/ledger.yaml \(region us\): unknown placeholder \$\{ledger.queueURL\}/)
+    const error = await expectRejects(
+      () => renderWorld(defaultConfig(), INPUTS, templates),
+      /templates\/values\/ledger.yaml \(region us\): unknown placeholder \$\{ledger.queueURL\}/,
+    )
     expect(error).to.be.instanceOf(AtlasError)
     expect((error as AtlasError).code).to.equal('TEMPLATE_INVALID')
   })
@@ -234,10 +282,14 @@ describe('atlas render', () => {
     }) as typeof process.stdout.write
     let result: Awaited<ReturnType<Render['run']>>
     try {
-      result = (await Render.run(['--config', configFile, '--out', out, '--terraform-outputs', TF_OUTPUTS, '--json'], packagePath())) as typeof result
+      result = (await Render.run(
+        ['--config', configFile, '--out', out, '--terraform-outputs', TF_OUTPUTS, '--json'],
+        packagePath(),
+      )) as typeof result
     } finally {
       process.stdout.write = write
     }
+
     const printed = JSON.parse(lines.join(''))
     expect(printed.files).to.have.length(11)
     expect(printed.schemaValidation).to.equal('kubernetes-models')
@@ -245,9 +297,12 @@ describe('atlas render', () => {
       expect(f.sha256).to.match(/^[0-9a-f]{64}$/)
       expect(sha256(await readFile(path.join(out, f.path), 'utf8'))).to.equal(f.sha256)
     }
+
     expect(await listFiles(out)).to.deep.equal(printed.files.map((f: {path: string}) => f.path).sort())
     // TLS material is referenced by Secret name only
-    const all = (await Promise.all(printed.files.map((f: {path: string}) => readFile(path.join(out, f.path), 'utf8')))).join('\n')
+    const all = (
+      await Promise.all(printed.files.map((f: {path: string}) => readFile(path.join(out, f.path), 'utf8')))
+    ).join('\n')
     expect(all).to.not.match(/BEGIN [A-Z ]*PRIVATE KEY|password|secretAccessKey/i)
     expect(result!.files.map((f) => f.path)).to.deep.equal(printed.files.map((f: {path: string}) => f.path))
   })
@@ -260,5 +315,6 @@ async function expectRejects(fn: () => Promise<unknown>, pattern: RegExp): Promi
     expect((error as Error).message).to.match(pattern)
     return error as Error
   }
+
   throw new Error(`expected a rejection matching ${pattern}`)
 }

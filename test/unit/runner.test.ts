@@ -2,15 +2,18 @@ import {expect} from 'chai'
 import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
 import {ExitCode, MissingToolError, ToolError} from '../../src/lib/errors.js'
 import {redact, redactObject} from '../../src/lib/redact.js'
 import {CommandRunner} from '../../src/lib/tools/runner.js'
 
 describe('command runner', () => {
   let dir: string
+
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'atlas-runner-'))
   })
+
   after(async () => {
     await rm(dir, {recursive: true, force: true})
   })
@@ -69,11 +72,19 @@ describe('command runner', () => {
     expect(result.dryRun).to.equal(true)
     expect(runner.plan).to.deep.equal([
       {argv: ['touch', marker], cwd: 'terraform', label: 'create marker'},
-      {argv: ['k3d-missing-here', 'cluster', 'create', 'dc-us'], cwd: path.relative(dir, process.cwd()).startsWith('..') ? process.cwd() : path.relative(dir, process.cwd()) || '.'},
+      {
+        argv: ['k3d-missing-here', 'cluster', 'create', 'dc-us'],
+        cwd: path.relative(dir, process.cwd()).startsWith('..')
+          ? process.cwd()
+          : path.relative(dir, process.cwd()) || '.',
+      },
       {argv: ['etcd', '--name', 'us'], cwd: '.', background: true},
     ])
     expect([...runner.missingTools]).to.deep.equal(['k3d-missing-here'])
-    const exists = await readFile(marker).then(() => true, () => false)
+    const exists = await readFile(marker).then(
+      () => true,
+      () => false,
+    )
     expect(exists).to.equal(false)
   })
 
@@ -81,11 +92,16 @@ describe('command runner', () => {
     const logFile = path.join(dir, 'run.log')
     const runner = new CommandRunner({logFile})
     try {
-      await runner.run('sh', ['-c', 'echo "connecting to postgres://ledger:hunter22@127.0.0.1/db" >&2; echo "token=abc123xyz"; exit 1'], {secrets: ['s3cr3t-value']})
+      await runner.run(
+        'sh',
+        ['-c', 'echo "connecting to postgres://ledger:hunter22@127.0.0.1/db" >&2; echo "token=abc123xyz"; exit 1'],
+        {secrets: ['s3cr3t-value']},
+      )
     } catch (error) {
       expect((error as Error).message).to.contain('postgres://ledger:***@127.0.0.1/db')
       expect((error as Error).message).not.to.contain('hunter22')
     }
+
     await runner.run('echo', ['--password=s3cr3t-value'], {secrets: ['s3cr3t-value']})
     const log = await readFile(logFile, 'utf8')
     expect(log).not.to.contain('hunter22')
@@ -118,8 +134,12 @@ describe('command runner', () => {
 describe('redaction', () => {
   it('masks URL passwords, key=value secrets and secret-named keys in objects', () => {
     expect(redact('postgres://u:pw@h:5432/d?sslmode=disable')).to.equal('postgres://u:***@h:5432/d?sslmode=disable')
-    expect(redact('AWS_SECRET_ACCESS_KEY=abcd PGPASSWORD=xyz other=1')).to.equal('AWS_SECRET_ACCESS_KEY=*** PGPASSWORD=*** other=1')
-    expect(redactObject({url: 'postgres://a:b@c/d', secretAccessKey: 'test', nested: [{password: 'x'}], n: 3})).to.deep.equal({
+    expect(redact('AWS_SECRET_ACCESS_KEY=abcd PGPASSWORD=xyz other=1')).to.equal(
+      'AWS_SECRET_ACCESS_KEY=*** PGPASSWORD=*** other=1',
+    )
+    expect(
+      redactObject({url: 'postgres://a:b@c/d', secretAccessKey: 'test', nested: [{password: 'x'}], n: 3}),
+    ).to.deep.equal({
       url: 'postgres://a:***@c/d',
       secretAccessKey: '***',
       nested: [{password: '***'}],

@@ -8,9 +8,10 @@ import {spawnSync} from 'node:child_process'
 import {readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+
+import {cloudResourceNames, DLQ_MAX_RECEIVE_COUNT} from '../../src/lib/cloud/names.js'
 import {DEFAULT_CONFIG} from '../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../src/lib/config/load.js'
-import {cloudResourceNames, DLQ_MAX_RECEIVE_COUNT} from '../../src/lib/cloud/names.js'
 import {terraformVariables} from '../../src/lib/tools/terraform-vars.js'
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -19,49 +20,66 @@ const MODULE_DIR = path.join(ROOT_DIR, 'modules', 'region')
 
 type Block = Record<string, any>
 interface Hcl {
-  resource: Record<string, Record<string, Block>>
   data: Record<string, Record<string, Block>>
-  variable: Record<string, Block>
-  output: Record<string, Block>
-  module: Record<string, Block>
-  provider: Record<string, Block[]>
   locals: Record<string, string>
+  module: Record<string, Block>
+  output: Record<string, Block>
+  provider: Record<string, Block[]>
+  resource: Record<string, Record<string, Block>>
   terraform: Block[]
+  variable: Record<string, Block>
 }
 
 /** All .tf files of one directory merged; hcl2json wraps every block in a one-element list. */
 async function loadDir(dir: string): Promise<Hcl> {
-  const merged: Hcl = {resource: {}, data: {}, variable: {}, output: {}, module: {}, provider: {}, locals: {}, terraform: []}
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.tf')).sort()) {
+  const merged: Hcl = {
+    resource: {},
+    data: {},
+    variable: {},
+    output: {},
+    module: {},
+    provider: {},
+    locals: {},
+    terraform: [],
+  }
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.tf'))
+    .sort()) {
     const parsed = (await parse(file, readFileSync(path.join(dir, file), 'utf8'))) as Record<string, any>
     for (const [type, byName] of Object.entries<Record<string, Block[]>>(parsed.resource ?? {})) {
       merged.resource[type] ??= {}
       for (const [name, blocks] of Object.entries(byName)) merged.resource[type][name] = blocks[0]
     }
+
     for (const [type, byName] of Object.entries<Record<string, Block[]>>(parsed.data ?? {})) {
       merged.data[type] ??= {}
       for (const [name, blocks] of Object.entries(byName)) merged.data[type][name] = blocks[0]
     }
+
     for (const kind of ['variable', 'output', 'module'] as const) {
       for (const [name, blocks] of Object.entries<Block[]>(parsed[kind] ?? {})) merged[kind][name] = blocks[0]
     }
-    for (const [name, blocks] of Object.entries<Block[]>(parsed.provider ?? {})) merged.provider[name] = [...(merged.provider[name] ?? []), ...blocks]
+
+    for (const [name, blocks] of Object.entries<Block[]>(parsed.provider ?? {}))
+      merged.provider[name] = [...(merged.provider[name] ?? []), ...blocks]
     for (const locals of parsed.locals ?? []) Object.assign(merged.locals, locals)
     merged.terraform.push(...(parsed.terraform ?? []))
   }
+
   return merged
 }
 
 /** Evaluates a "${var.a}-x-${var.b}" template with the given variable values; anything else is an error. */
 function evaluateTemplate(template: string, vars: Record<string, string>): string {
-  return template.replace(/\$\{([^}]+)\}/g, (_, expr: string) => {
+  return template.replaceAll(/\$\{([^}]+)\}/g, (_, expr: string) => {
     const match = /^var\.([a-z_]+)$/.exec(expr.trim())
     if (!match || !(match[1] in vars)) throw new Error(`cannot evaluate \${${expr}} in "${template}"`)
     return vars[match[1]]
   })
 }
 
-const refTo = (value: unknown): string | undefined => (typeof value === 'string' ? /^\$\{(.+)\}$/.exec(value)?.[1] : undefined)
+const refTo = (value: unknown): string | undefined =>
+  typeof value === 'string' ? /^\$\{(.+)\}$/.exec(value)?.[1] : undefined
 
 describe('terraform/', () => {
   let root: Hcl
@@ -75,24 +93,33 @@ describe('terraform/', () => {
   it('is formatted (terraform fmt -check -recursive)', function () {
     const probe = spawnSync('terraform', ['version'], {encoding: 'utf8'})
     if (probe.error) this.skip() // terraform is not installed: CI's lint job installs it
-    const result = spawnSync('terraform', ['fmt', '-check', '-recursive', '-list=true'], {cwd: ROOT_DIR, encoding: 'utf8'})
+    const result = spawnSync('terraform', ['fmt', '-check', '-recursive', '-list=true'], {
+      cwd: ROOT_DIR,
+      encoding: 'utf8',
+    })
     expect(result.stdout.trim(), 'files terraform fmt would rewrite').to.equal('')
     expect(result.status).to.equal(0)
   })
 
   it('pins terraform and the aws provider in both the root and the module', () => {
-    for (const [where, hcl] of [['root', root], ['module', mod]] as const) {
+    for (const [where, hcl] of [
+      ['root', root],
+      ['module', mod],
+    ] as const) {
       const tf = hcl.terraform.find((b) => b.required_providers)
       expect(tf, `${where} terraform block`).to.exist
       expect(tf!.required_version, `${where} required_version`).to.match(/>=\s*1\.5/)
-      const aws = tf!.required_providers[0].aws
+      const {aws} = tf!.required_providers[0]
       expect(aws.source).to.equal('hashicorp/aws')
       expect(aws.version, `${where} aws provider constraint has an upper bound`).to.match(/</)
     }
   })
 
   it('gives every variable a type and a description (root and module)', () => {
-    for (const [where, hcl] of [['root', root], ['module', mod]] as const) {
+    for (const [where, hcl] of [
+      ['root', root],
+      ['module', mod],
+    ] as const) {
       expect(Object.keys(hcl.variable), where).to.not.be.empty
       for (const [name, v] of Object.entries(hcl.variable)) {
         expect(v.type, `${where} variable ${name} type`).to.be.a('string').and.not.empty
@@ -102,8 +129,12 @@ describe('terraform/', () => {
   })
 
   it('describes every output', () => {
-    for (const [where, hcl] of [['root', root], ['module', mod]] as const) {
-      for (const [name, o] of Object.entries(hcl.output)) expect(o.description, `${where} output ${name}`).to.be.a('string').and.not.empty
+    for (const [where, hcl] of [
+      ['root', root],
+      ['module', mod],
+    ] as const) {
+      for (const [name, o] of Object.entries(hcl.output))
+        expect(o.description, `${where} output ${name}`).to.be.a('string').and.not.empty
     }
   })
 
@@ -119,8 +150,10 @@ describe('terraform/', () => {
       expect(p.access_key).to.equal('${var.localstack_access_key}')
       expect(p.secret_key).to.equal('${var.localstack_secret_key}')
       const endpoints = p.endpoints[0]
-      for (const service of ['s3', 'sqs', 'iam', 'sts']) expect(endpoints[service], `${p.alias} ${service} endpoint`).to.equal('${var.localstack_endpoint}')
+      for (const service of ['s3', 'sqs', 'iam', 'sts'])
+        expect(endpoints[service], `${p.alias} ${service} endpoint`).to.equal('${var.localstack_endpoint}')
     }
+
     expect(root.variable.localstack_endpoint.default).to.equal('http://127.0.0.1:4566')
     expect(root.variable.localstack_secret_key.sensitive).to.equal(true)
   })
@@ -139,6 +172,7 @@ describe('terraform/', () => {
       expect(ref, `module ${name} uses its own region's provider`).to.equal(`aws.${name}`)
       expect(m.region_name).to.equal(`\${var.${name}_region.name}`)
     }
+
     // the module never configures a provider of its own, and no resource escapes to another one
     expect(mod.provider, 'provider blocks in modules/region').to.deep.equal({})
     for (const [type, byName] of [...Object.entries(mod.resource), ...Object.entries(mod.data)]) {
@@ -162,7 +196,12 @@ describe('terraform/', () => {
 
       const pab = attachedTo('aws_s3_bucket_public_access_block', bucket)
       expect(pab, `${bucket} public access block`).to.have.length(1)
-      for (const flag of ['block_public_acls', 'block_public_policy', 'ignore_public_acls', 'restrict_public_buckets']) {
+      for (const flag of [
+        'block_public_acls',
+        'block_public_policy',
+        'ignore_public_acls',
+        'restrict_public_buckets',
+      ]) {
         expect(pab[0][flag], `${bucket} ${flag}`).to.equal(true)
       }
 
@@ -175,7 +214,9 @@ describe('terraform/', () => {
   it('gives every queue a dead-letter queue with the maxReceiveCount of names.ts', () => {
     const queues = mod.resource.aws_sqs_queue ?? {}
     const redrives = Object.entries(queues).filter(([, q]) => q.redrive_policy)
-    const dlqNames = new Set(redrives.map(([, q]) => /deadLetterTargetArn\s*=\s*aws_sqs_queue\.([a-z_]+)\.arn/.exec(q.redrive_policy)?.[1]))
+    const dlqNames = new Set(
+      redrives.map(([, q]) => /deadLetterTargetArn\s*=\s*aws_sqs_queue\.([a-z_]+)\.arn/.exec(q.redrive_policy)?.[1]),
+    )
     expect(redrives, 'queues with a redrive policy').to.not.be.empty
     for (const [name, q] of Object.entries(queues)) {
       if (dlqNames.has(name)) continue // a DLQ itself needs no DLQ
@@ -186,9 +227,11 @@ describe('terraform/', () => {
       expect(target).to.not.equal(name)
       expect(q.redrive_policy).to.match(/maxReceiveCount\s*=\s*var\.queue_max_receive_count/)
     }
+
     expect(mod.variable.queue_max_receive_count.default).to.equal(DLQ_MAX_RECEIVE_COUNT)
     expect(root.variable.queue_max_receive_count.default).to.equal(DLQ_MAX_RECEIVE_COUNT)
-    for (const m of Object.values(root.module)) expect(m.queue_max_receive_count).to.equal('${var.queue_max_receive_count}')
+    for (const m of Object.values(root.module))
+      expect(m.queue_max_receive_count).to.equal('${var.queue_max_receive_count}')
     // only the transaction queue may send to the DLQ
     const allow = Object.values(mod.resource.aws_sqs_queue_redrive_allow_policy ?? {})
     expect(allow).to.have.length(dlqNames.size)
@@ -201,6 +244,7 @@ describe('terraform/', () => {
       expect(local, `${type}.${name}.${attr} comes from a local`).to.be.a('string')
       return mod.locals[local!]
     }
+
     const templates = {
       auditBucket: resourceName('aws_s3_bucket', 'audit', 'bucket'),
       queue: resourceName('aws_sqs_queue', 'transactions', 'name'),
@@ -208,12 +252,17 @@ describe('terraform/', () => {
       replicationRole: resourceName('aws_iam_role', 'replication', 'name'),
     }
     // several prefixes and regions, so a hard-coded name cannot pass by accident
-    for (const [prefix, region] of [['atlas', 'us'], ['atlas', 'eu'], ['acme-x', 'mars']]) {
+    for (const [prefix, region] of [
+      ['atlas', 'us'],
+      ['atlas', 'eu'],
+      ['acme-x', 'mars'],
+    ]) {
       const fromTerraform = Object.fromEntries(
         Object.entries(templates).map(([k, t]) => [k, evaluateTemplate(t, {name_prefix: prefix, region_name: region})]),
       )
       expect(fromTerraform, `${prefix}/${region}`).to.deep.equal(cloudResourceNames(prefix, region))
     }
+
     // and the root feeds the module the prefix and the config's region names
     const config = parseConfigObject(DEFAULT_CONFIG)
     expect(root.variable.name_prefix.default).to.equal(config.namePrefix)
@@ -224,7 +273,10 @@ describe('terraform/', () => {
     const config = parseConfigObject(DEFAULT_CONFIG)
     for (const role of ['primary', 'secondary'] as const) {
       const region = config.regions.find((r) => r.role === role)!
-      expect(root.variable[`${role}_region`].default, role).to.deep.equal({name: region.name, aws_region: region.awsRegion})
+      expect(root.variable[`${role}_region`].default, role).to.deep.equal({
+        name: region.name,
+        aws_region: region.awsRegion,
+      })
     }
   })
 
@@ -270,7 +322,14 @@ describe('terraform/', () => {
     const keys = Object.keys(value)
     expect(keys).to.have.members(['${(var.primary_region.name)}', '${(var.secondary_region.name)}'])
     for (const region of Object.values(value)) {
-      for (const field of ['audit_bucket_name', 'audit_bucket_arn', 'queue_url', 'queue_arn', 'dead_letter_queue_url', 'dead_letter_queue_arn']) {
+      for (const field of [
+        'audit_bucket_name',
+        'audit_bucket_arn',
+        'queue_url',
+        'queue_arn',
+        'dead_letter_queue_url',
+        'dead_letter_queue_arn',
+      ]) {
         expect(region[field], field).to.match(/^\$\{module\.(primary|secondary)\./)
       }
     }
@@ -292,4 +351,3 @@ describe('terraform naming evaluator', () => {
     expect(() => evaluateTemplate('${lower(var.name_prefix)}-x', {name_prefix: 'a'})).to.throw(/cannot evaluate/)
   })
 })
-

@@ -1,8 +1,16 @@
-import {expect} from 'chai'
 import type {Message} from '@aws-sdk/client-sqs'
+
+import {expect} from 'chai'
+
 import {decodeTraceAttributes, encodeTraceAttributes} from '../../src/lib/cloud/queue.js'
 import {continueTransfer, endTransfer, startTracing, startTransfer} from '../../src/lib/ledger/tracing.js'
-import {formatTraceparent, newTraceparent, parseTraceparent, TRACEPARENT, traceIdOf} from '../../src/lib/model/trace-context.js'
+import {
+  formatTraceparent,
+  newTraceparent,
+  parseTraceparent,
+  traceIdOf,
+  TRACEPARENT,
+} from '../../src/lib/model/trace-context.js'
 
 const W3C = /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/
 
@@ -18,14 +26,22 @@ describe('trace context (W3C traceparent)', () => {
       expect(traceIdOf(value)).to.equal(parsed.traceId)
       seen.add(parsed.traceId)
     }
+
     expect(seen.size).to.equal(1000)
   })
 
-  it('parses the specification\'s example and formats it back', () => {
+  it("parses the specification's example and formats it back", () => {
     const example = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
-    expect(parseTraceparent(example)).to.deep.equal({version: '00', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', flags: 1})
+    expect(parseTraceparent(example)).to.deep.equal({
+      version: '00',
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      flags: 1,
+    })
     expect(formatTraceparent('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7')).to.equal(example)
-    expect(formatTraceparent('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', false)).to.equal(example.replace(/-01$/, '-00'))
+    expect(formatTraceparent('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', false)).to.equal(
+      example.replace(/-01$/, '-00'),
+    )
     expect(parseTraceparent(example.replace(/-01$/, '-00'))?.flags).to.equal(0)
   })
 
@@ -48,7 +64,9 @@ describe('trace context (W3C traceparent)', () => {
   })
 
   it('accepts a future version with more fields (the first four are read)', () => {
-    expect(parseTraceparent('01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-comes-next')?.traceId).to.equal('4bf92f3577b34da6a3ce929d0e0e4736')
+    expect(
+      parseTraceparent('01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-comes-next')?.traceId,
+    ).to.equal('4bf92f3577b34da6a3ce929d0e0e4736')
   })
 })
 
@@ -58,15 +76,25 @@ describe('trace context in SQS message attributes', () => {
     const attributes = encodeTraceAttributes(traceparent)
     expect(attributes).to.deep.equal({[TRACEPARENT]: {DataType: 'String', StringValue: traceparent}})
     // what SQS hands back on receive (MessageAttributeNames: ['traceparent']) has the same shape plus digests
-    const received: Message = {Body: '{}', MessageAttributes: JSON.parse(JSON.stringify(attributes)), MD5OfMessageAttributes: 'x'}
+    const received: Message = {
+      Body: '{}',
+      MessageAttributes: JSON.parse(JSON.stringify(attributes)),
+      MD5OfMessageAttributes: 'x',
+    }
     expect(decodeTraceAttributes(received)).to.deep.equal(parseTraceparent(traceparent))
     expect(decodeTraceAttributes(received)?.traceId).to.equal(traceIdOf(traceparent))
   })
 
   it('a message without (or with invalid) trace context decodes to none', () => {
     expect(decodeTraceAttributes({})).to.equal(undefined)
-    expect(decodeTraceAttributes({MessageAttributes: {other: {DataType: 'String', StringValue: 'x'}}})).to.equal(undefined)
-    expect(decodeTraceAttributes({MessageAttributes: {[TRACEPARENT]: {DataType: 'String', StringValue: 'not-a-traceparent'}}})).to.equal(undefined)
+    expect(decodeTraceAttributes({MessageAttributes: {other: {DataType: 'String', StringValue: 'x'}}})).to.equal(
+      undefined,
+    )
+    expect(
+      decodeTraceAttributes({
+        MessageAttributes: {[TRACEPARENT]: {DataType: 'String', StringValue: 'not-a-traceparent'}},
+      }),
+    ).to.equal(undefined)
   })
 })
 

@@ -1,5 +1,6 @@
 import {expect} from 'chai'
-import {poll, pollUntil, PollTimeoutError, sleep} from '../../src/lib/wait.js'
+
+import {poll, PollTimeoutError, pollUntil, sleep} from '../../src/lib/wait.js'
 
 // Timings here are loose on purpose (2 busy cores): each bound is a floor a timer cannot beat,
 // or a ceiling far above what the assertion distinguishes.
@@ -15,10 +16,16 @@ describe('wait: sleep and poll', () => {
       const controller = new AbortController()
       const started = performance.now()
       setTimeout(() => controller.abort(new Error('stop now')), 20)
-      const error = await sleep(60_000, controller.signal).then(() => undefined, (e: Error) => e)
+      const error = await sleep(60_000, controller.signal).then(
+        () => {},
+        (error_: Error) => error_,
+      )
       expect(error?.message).to.equal('stop now')
       expect(performance.now() - started).to.be.below(10_000)
-      const again = await sleep(60_000, controller.signal).then(() => undefined, (e: Error) => e)
+      const again = await sleep(60_000, controller.signal).then(
+        () => {},
+        (error_: Error) => error_,
+      )
       expect(again?.message).to.equal('stop now')
     })
 
@@ -29,7 +36,10 @@ describe('wait: sleep and poll', () => {
       const add = controller.signal.addEventListener.bind(controller.signal)
       const remove = controller.signal.removeEventListener.bind(controller.signal)
       controller.signal.addEventListener = ((...args: Parameters<typeof add>) => (added++, add(...args))) as typeof add
-      controller.signal.removeEventListener = ((...args: Parameters<typeof remove>) => (removed++, remove(...args))) as typeof remove
+      controller.signal.removeEventListener = ((...args: Parameters<typeof remove>) => (
+        removed++,
+        remove(...args)
+      )) as typeof remove
       for (let i = 0; i < 3; i++) await sleep(1, controller.signal)
       expect({added, removed}).to.deep.equal({added: 3, removed: 3})
     })
@@ -61,10 +71,13 @@ describe('wait: sleep and poll', () => {
     it('returns undefined when the time runs out, after a last check past the deadline', async () => {
       let checks = 0
       const started = performance.now()
-      const answer = await poll(() => {
-        checks++
-        return false
-      }, {timeoutMs: 100, intervalMs: 30})
+      const answer = await poll(
+        () => {
+          checks++
+          return false
+        },
+        {timeoutMs: 100, intervalMs: 30},
+      )
       expect(answer).to.equal(undefined)
       expect(performance.now() - started).to.be.at.least(100)
       // at 0, 30, 60, 90 and the one past 100: never fewer, however slow the machine
@@ -81,17 +94,33 @@ describe('wait: sleep and poll', () => {
       const controller = new AbortController()
       let checks = 0
       setTimeout(() => controller.abort(new Error('interrupted')), 30)
-      const error = await poll(() => (checks++, false), {timeoutMs: 60_000, intervalMs: 60_000, signal: controller.signal}).then(() => undefined, (e: Error) => e)
+      const error = await poll(() => (checks++, false), {
+        timeoutMs: 60_000,
+        intervalMs: 60_000,
+        signal: controller.signal,
+      }).then(
+        () => {},
+        (error_: Error) => error_,
+      )
       expect(error?.message).to.equal('interrupted')
       expect(checks).to.equal(1)
-      const before = await poll(() => true, {timeoutMs: 60_000, intervalMs: 1, signal: controller.signal}).then(() => undefined, (e: Error) => e)
+      const before = await poll(() => true, {timeoutMs: 60_000, intervalMs: 1, signal: controller.signal}).then(
+        () => {},
+        (error_: Error) => error_,
+      )
       expect(before?.message).to.equal('interrupted')
     })
 
     it("a check's error ends the poll with that error", async () => {
-      const error = await poll(() => {
-        throw new Error('refused for good')
-      }, {timeoutMs: 60_000, intervalMs: 1}).then(() => undefined, (e: Error) => e)
+      const error = await poll(
+        () => {
+          throw new Error('refused for good')
+        },
+        {timeoutMs: 60_000, intervalMs: 1},
+      ).then(
+        () => {},
+        (error_: Error) => error_,
+      )
       expect(error?.message).to.equal('refused for good')
     })
   })
@@ -103,16 +132,23 @@ describe('wait: sleep and poll', () => {
     })
 
     it('times out with a PollTimeoutError naming what was waited for and the time allowed', async () => {
-      const error = await pollUntil(() => false, {timeoutMs: 50, intervalMs: 10, describe: 'moto did not answer'}).then(() => undefined, (e: Error) => e)
+      const error = await pollUntil(() => false, {timeoutMs: 50, intervalMs: 10, describe: 'moto did not answer'}).then(
+        () => {},
+        (error_: Error) => error_,
+      )
       expect(error).to.be.instanceOf(PollTimeoutError)
       expect(error?.message).to.equal('moto did not answer within 0.05 s')
     })
 
     it("times out with the caller's own error, built after the last check (it can name the last state seen)", async () => {
       let last = 0
-      const error = await pollUntil(() => (last++, false), {timeoutMs: 30, intervalMs: 10, timeoutError: () => new RangeError(`still not ready after ${last} checks`)}).then(
-        () => undefined,
-        (e: Error) => e,
+      const error = await pollUntil(() => (last++, false), {
+        timeoutMs: 30,
+        intervalMs: 10,
+        timeoutError: () => new RangeError(`still not ready after ${last} checks`),
+      }).then(
+        () => {},
+        (error_: Error) => error_,
       )
       expect(error).to.be.instanceOf(RangeError)
       expect(error?.message).to.equal(`still not ready after ${last} checks`)

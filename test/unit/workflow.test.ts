@@ -6,36 +6,37 @@ import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 import {parse as parseYaml} from 'yaml'
+
 import {PACKAGE_ROOT} from '../../src/lib/paths.js'
 
 const WORKFLOWS = path.join(PACKAGE_ROOT, '.github', 'workflows')
 const COMMANDS = path.join(PACKAGE_ROOT, 'src', 'commands')
 
 interface Step {
-  name?: string
-  uses?: string
-  run?: string
   if?: string
+  name?: string
+  run?: string
+  uses?: string
   with?: Record<string, unknown>
   'working-directory'?: string
 }
 interface Job {
-  'runs-on': string
   needs?: string | string[]
+  'runs-on': string
   steps: Step[]
 }
 interface Workflow {
+  jobs: Record<string, Job>
   name: string
   on: unknown
-  jobs: Record<string, Job>
 }
 
 interface AtlasCall {
-  job: string
-  step: string
   commandId: string
   flags: string[]
+  job: string
   line: string
+  step: string
 }
 
 function loadWorkflows(): Array<{file: string; workflow: Workflow}> {
@@ -51,6 +52,7 @@ function commandIdOf(words: string[]): string | undefined {
     if (parts.some((w) => !/^[a-z][a-z0-9-]*$/.test(w))) continue
     if (existsSync(path.join(COMMANDS, ...parts) + '.ts')) return parts.join(' ')
   }
+
   return undefined
 }
 
@@ -65,7 +67,10 @@ function atlasCalls(workflows: Array<{workflow: Workflow}>): AtlasCall[] {
           const match = /^atlas\s+(.*)$/.exec(line)
           if (!match) continue
           const tokens = match[1].split(/\s+/).filter((t) => t && !t.startsWith('>') && !t.startsWith('|'))
-          const words = tokens.slice(0, tokens.findIndex((t) => t.startsWith('-')) === -1 ? tokens.length : tokens.findIndex((t) => t.startsWith('-')))
+          const words = tokens.slice(
+            0,
+            tokens.some((t) => t.startsWith('-')) ? tokens.findIndex((t) => t.startsWith('-')) : tokens.length,
+          )
           const commandId = commandIdOf(words) ?? `<no command for "${words.join(' ')}">`
           const flags = tokens.filter((t) => t.startsWith('--')).map((t) => t.slice(2).split('=')[0])
           calls.push({job, step: step.name ?? step.run!.slice(0, 40), commandId, flags, line})
@@ -73,6 +78,7 @@ function atlasCalls(workflows: Array<{workflow: Workflow}>): AtlasCall[] {
       }
     }
   }
+
   return calls
 }
 
@@ -102,7 +108,8 @@ describe('.github/workflows', () => {
     expect(script).to.match(/for chart in charts\/\*\//)
     // `terraform output -json` must not go through setup-terraform's stdout wrapper
     for (const job of Object.values(k3d!.jobs)) {
-      for (const step of job.steps.filter((s) => s.uses?.startsWith('hashicorp/setup-terraform'))) expect(step.with?.terraform_wrapper).to.equal(false)
+      for (const step of job.steps.filter((s) => s.uses?.startsWith('hashicorp/setup-terraform')))
+        expect(step.with?.terraform_wrapper).to.equal(false)
     }
   })
 
@@ -126,7 +133,9 @@ describe('.github/workflows', () => {
     expect(Object.keys(env).filter((k) => k.startsWith('ATLAS_GIT_'))).to.deep.equal([])
     expect(order.indexOf('render')).to.be.within(0, at('up'))
     // before the real up, the job checks that the plan builds and imports the ledger image and serves the rendered tree
-    const check = k3d!.jobs.k3d.steps.findIndex((s) => /atlas up --driver k3d --dry-run --json > up-plan\.json/.test(s.run ?? ''))
+    const check = k3d!.jobs.k3d.steps.findIndex((s) =>
+      /atlas up --driver k3d --dry-run --json > up-plan\.json/.test(s.run ?? ''),
+    )
     const realUp = k3d!.jobs.k3d.steps.findIndex((s) => /^atlas up --driver k3d$/m.test(s.run ?? ''))
     expect(check).to.be.within(0, realUp)
     const script = k3d!.jobs.k3d.steps[check].run!
@@ -141,10 +150,15 @@ describe('.github/workflows', () => {
       expect(call.commandId, `${call.job} / ${call.step}: ${call.line}`).to.not.match(/^<no command/)
       const file = path.join(COMMANDS, ...call.commandId.split(' ')) + '.ts'
       const {default: command} = (await import(pathToFileURL(file).href)) as {
-        default: {flags?: Record<string, unknown>; baseFlags?: Record<string, unknown>; enableJsonFlag?: boolean}
+        default: {baseFlags?: Record<string, unknown>; enableJsonFlag?: boolean; flags?: Record<string, unknown>}
       }
-      const declared = new Set([...Object.keys(command.flags ?? {}), ...Object.keys(command.baseFlags ?? {}), ...(command.enableJsonFlag ? ['json'] : [])])
-      for (const flag of call.flags) expect(declared.has(flag), `atlas ${call.commandId} --${flag} (${call.line})`).to.equal(true)
+      const declared = new Set([
+        ...Object.keys(command.flags ?? {}),
+        ...Object.keys(command.baseFlags ?? {}),
+        ...(command.enableJsonFlag ? ['json'] : []),
+      ])
+      for (const flag of call.flags)
+        expect(declared.has(flag), `atlas ${call.commandId} --${flag} (${call.line})`).to.equal(true)
     }
   })
 

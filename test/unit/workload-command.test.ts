@@ -1,5 +1,6 @@
 import {Config} from '@oclif/core'
 import {expect} from 'chai'
+
 import {REPO_ROOT} from '../helpers/cli.js'
 
 describe('atlas workload defaults', () => {

@@ -1,23 +1,30 @@
 import {Flags} from '@oclif/core'
-import {AtlasCommand} from '../../lib/command.js'
-import {dbFlag} from '../../lib/ledger/flags.js'
+
 import type {LedgerInitResult} from '../../lib/ledger/schema.js'
 
+import {AtlasCommand} from '../../lib/command.js'
+import {dbFlag} from '../../lib/ledger/flags.js'
+
 export default class LedgerInit extends AtlasCommand<typeof LedgerInit> {
-  static summary = 'Create the ledger schema and mint the opening balances (idempotent).'
   static description = `Applies the ledger migrations (accounts, transfers, the mint record) and mints ledger.openingBalance to each of ledger.accounts accounts in one recorded step, so that verify can check conservation against the minted total.
 Re-running is a no-op; re-running with different ledger settings is refused (exit 3). The SQL runs unchanged on PostgreSQL and CockroachDB.`
   static examples = [
     '<%= config.bin %> ledger init',
     '<%= config.bin %> ledger init --db postgres://atlas@127.0.0.1:5432/postgres --accounts 1000 --json',
   ]
-
   static flags = {
     db: dbFlag,
     accounts: Flags.integer({summary: 'Number of accounts (default: config ledger.accounts).', min: 2, max: 1_000_000}),
-    'opening-balance': Flags.integer({summary: 'Opening balance per account, integer minor units (default: config ledger.openingBalance).', min: 0}),
-    'allow-negative': Flags.boolean({summary: 'Allow negative balances (default: config ledger.allowNegativeBalances).', allowNo: true}),
+    'opening-balance': Flags.integer({
+      summary: 'Opening balance per account, integer minor units (default: config ledger.openingBalance).',
+      min: 0,
+    }),
+    'allow-negative': Flags.boolean({
+      summary: 'Allow negative balances (default: config ledger.allowNegativeBalances).',
+      allowNo: true,
+    }),
   }
+  static summary = 'Create the ledger schema and mint the opening balances (idempotent).'
 
   async run(): Promise<LedgerInitResult & {database: string}> {
     const config = await this.atlasConfig()
@@ -37,7 +44,7 @@ Re-running is a no-op; re-running with different ledger settings is refused (exi
       this.print(
         result.minted
           ? `ledger initialised: ${m.accounts} accounts × ${m.openingBalance} minted (total ${m.total})${m.allowNegativeBalances ? ', negative balances allowed' : ''}`
-          : `ledger already initialised (${m.accounts} accounts, total ${m.total}, minted ${m.mintedAt})${result.migrationsApplied.length ? `; applied migrations ${result.migrationsApplied.join(', ')}` : ''}`,
+          : `ledger already initialised (${m.accounts} accounts, total ${m.total}, minted ${m.mintedAt})${result.migrationsApplied.length > 0 ? `; applied migrations ${result.migrationsApplied.join(', ')}` : ''}`,
       )
       return {...result, database: describeDatabase(urls)}
     } finally {

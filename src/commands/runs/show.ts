@@ -1,25 +1,32 @@
 import {Args} from '@oclif/core'
-import {AtlasCommand} from '../../lib/command.js'
-import {baseDirFlag, driverFlag} from '../../lib/flags.js'
+
 import type {RunSummary} from '../../lib/report/runs.js'
 
-export default class RunsShow extends AtlasCommand<typeof RunsShow> {
-  static summary = 'Show one past run: its summary and the paths of report.md, report.json and the picture.'
-  static description = 'ID is a name from `atlas runs` (or the run directory\'s path). An unknown ID exits 2. With --json: the run, and its report (without the timeline) when it has one.'
-  static examples = ['<%= config.bin %> runs show 2026-11-30T05-01-02-345Z', '<%= config.bin %> runs show fresh-blast --json']
+import {AtlasCommand} from '../../lib/command.js'
+import {baseDirFlag, driverFlag} from '../../lib/flags.js'
 
+export default class RunsShow extends AtlasCommand<typeof RunsShow> {
   static args = {
     id: Args.string({description: 'The run, as `atlas runs` names it.', required: true}),
   }
-
+  static description =
+    "ID is a name from `atlas runs` (or the run directory's path). An unknown ID exits 2. With --json: the run, and its report (without the timeline) when it has one."
+  static examples = [
+    '<%= config.bin %> runs show 2026-11-30T05-01-02-345Z',
+    '<%= config.bin %> runs show fresh-blast --json',
+  ]
   static flags = {
     driver: driverFlag,
     'base-dir': baseDirFlag,
   }
+  static summary = 'Show one past run: its summary and the paths of report.md, report.json and the picture.'
 
   async run(): Promise<RunSummary & {report?: Record<string, unknown>}> {
     const {createWorld} = await import('../../lib/world/index.js')
-    const world = await createWorld(await this.atlasConfig(), {driver: this.flags.driver, baseDir: this.flags['base-dir']})
+    const world = await createWorld(await this.atlasConfig(), {
+      driver: this.flags.driver,
+      baseDir: this.flags['base-dir'],
+    })
     const {findRun, formatRun} = await import('../../lib/report/runs.js')
     const run = await findRun(world.runsDir(), this.args.id)
     let report: Record<string, unknown> | undefined
@@ -34,6 +41,7 @@ export default class RunsShow extends AtlasCommand<typeof RunsShow> {
         summary = formatBlastSummary(full as never)
       }
     }
+
     this.print(formatRun(run, summary))
     return {...run, ...(report ? {report} : {})}
   }

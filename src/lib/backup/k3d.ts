@@ -1,15 +1,17 @@
 import path from 'node:path'
+
+import type {VerifyResult} from '../ledger/verify.js'
+import type {K3dWorld} from '../world/k3d/index.js'
+import type {PlanStep, ProgressReporter} from '../world/types.js'
+
 import {primaryRegion} from '../config/regions.js'
 import {AtlasError, ExitCode, PreconditionError} from '../errors.js'
 import {ATLAS_NAMESPACE, k3dTopology, regionTopology} from '../gitops/topology.js'
 import {silentProgress} from '../progress.js'
 import {CommandRunner, type PlannedCommand} from '../tools/runner.js'
-import type {VerifyResult} from '../ledger/verify.js'
-import type {PlanStep, ProgressReporter} from '../world/types.js'
-import type {K3dWorld} from '../world/k3d/index.js'
 import {backupCollectionUri, LEDGER_DATABASE, redactCollectionUri, VERIFY_USER} from '../world/k3d/ddl.js'
-import {sqlJob, type K3dStep} from '../world/k3d/plan.js'
 import {runPipeline} from '../world/k3d/pipeline.js'
+import {type K3dStep, sqlJob} from '../world/k3d/plan.js'
 import {publicRoleRevokes} from '../world/k3d/render.js'
 import {cockroachImage, sqlJobManifest} from '../world/k3d/sql-job.js'
 import {StepState} from '../world/k3d/state.js'
@@ -22,38 +24,38 @@ import {StepState} from '../world/k3d/state.js'
  * built by the same function as the steps a real run executes.
  */
 export interface K3dRestoreOptions {
-  /** point-in-time target: RESTORE … AS OF SYSTEM TIME */
-  toTime?: Date
-  /** the clock the scratch database is named after (tests pin it) */
-  now?: Date
   dryRun?: boolean
   /** keep the scratch database (no DROP) */
   keep?: boolean
-  signal?: AbortSignal
-  progress?: ProgressReporter
+  /** the clock the scratch database is named after (tests pin it) */
+  now?: Date
   onProgress?: (message: string) => void
+  progress?: ProgressReporter
+  signal?: AbortSignal
+  /** point-in-time target: RESTORE … AS OF SYSTEM TIME */
+  toTime?: Date
 }
 
 export interface K3dRestoreResult {
-  driver: 'k3d'
-  dryRun: boolean
   /** the backup collection, credentials redacted */
   collection: string
-  /** the database the backup is restored into; never the live one */
-  scratchDatabase: string
-  /** what is restored: the newest backup, or a point in time */
-  target: string
-  steps: PlanStep[]
+  driver: 'k3d'
+  dryRun: boolean
+  /** whether the scratch database was left (--keep) */
+  kept: boolean
+  missingTools?: string[]
   /** every command in order */
   plan: PlannedCommand[]
   planLegend: Record<string, string>
-  missingTools?: string[]
   /** the RESTORE job until it finished, seconds (0 in a dry run) */
   restoreSeconds: number
+  /** the database the backup is restored into; never the live one */
+  scratchDatabase: string
+  steps: PlanStep[]
+  /** what is restored: the newest backup, or a point in time */
+  target: string
+  verdict: 'not verified' | 'planned' | 'verified' | 'violations'
   verify?: VerifyResult
-  verdict: 'verified' | 'violations' | 'not verified' | 'planned'
-  /** whether the scratch database was left (--keep) */
-  kept: boolean
 }
 
 /** Prefix of every scratch database: a DROP is only ever rendered for a name with it. */
@@ -61,7 +63,11 @@ export const SCRATCH_DATABASE_PREFIX = 'ledger_restore_'
 
 /** ledger_restore_20261130t023000: one per restore, named after its start (UTC). */
 export function scratchDatabaseName(now: Date): string {
-  return `${SCRATCH_DATABASE_PREFIX}${now.toISOString().replace(/\.\d+Z$/, '').replace(/[-:]/g, '').toLowerCase()}`
+  return `${SCRATCH_DATABASE_PREFIX}${now
+    .toISOString()
+    .replace(/\.\d+Z$/, '')
+    .replaceAll(/[-:]/g, '')
+    .toLowerCase()}`
 }
 
 /** AS OF SYSTEM TIME takes a timestamp string; always UTC, microseconds as CockroachDB keeps them. */
@@ -69,8 +75,8 @@ export function asOfSystemTime(at: Date): string {
   return `${at.toISOString().replace('T', ' ').replace('Z', '')}000+00:00`
 }
 
-const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
-const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`
+const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`
+const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`
 
 /**
  * The restore script, run by root in a SQL Job: list the collection and the newest
@@ -81,7 +87,13 @@ const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`
  * user) CONNECT on it and CREATE on its public schema: both are taken back first, as the
  * schema Job does on the ledger (publicRoleRevokes).
  */
-export function restoreStatements(input: {collection: string; database: string; scratch: string; verifyUser: string; toTime?: Date}): string[] {
+export function restoreStatements(input: {
+  collection: string
+  database: string
+  scratch: string
+  toTime?: Date
+  verifyUser: string
+}): string[] {
   const scratch = quoteIdent(input.scratch)
   const who = quoteIdent(input.verifyUser)
   const collection = sqlString(input.collection)
@@ -103,7 +115,8 @@ export function restoreStatements(input: {collection: string; database: string; 
  * cancelled first, which reverts what it wrote, and waited for. Idempotent.
  */
 export function dropStatements(scratch: string): string[] {
-  if (!scratch.startsWith(SCRATCH_DATABASE_PREFIX)) throw new Error(`refusing to drop "${scratch}": not a scratch database`)
+  if (!scratch.startsWith(SCRATCH_DATABASE_PREFIX))
+    throw new Error(`refusing to drop "${scratch}": not a scratch database`)
   const restoreJobs = `SELECT job_id FROM [SHOW JOBS] WHERE job_type = 'RESTORE' AND description LIKE ${sqlString(`%${scratch}%`)}`
   return [
     `CANCEL JOBS (${restoreJobs} AND status IN ('pending', 'running', 'paused'));`,
@@ -119,26 +132,43 @@ export function dropStatements(scratch: string): string[] {
 export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {}): Promise<K3dRestoreResult> {
   const dryRun = options.dryRun ?? false
   const progress = options.progress ?? silentProgress
-  const config = world.config
-  const layout = world.layout
+  const {config} = world
+  const {layout} = world
   const scratch = scratchDatabaseName(options.now ?? new Date())
   const collection = backupCollectionUri(config)
-  const target = options.toTime ? `the ledger as of ${options.toTime.toISOString()} (AS OF SYSTEM TIME)` : 'the newest backup in the collection (FROM LATEST)'
+  const target = options.toTime
+    ? `the ledger as of ${options.toTime.toISOString()} (AS OF SYSTEM TIME)`
+    : 'the newest backup in the collection (FROM LATEST)'
   if (!config.backup.schedule) {
-    const message = 'atlas.yaml sets no backup.schedule: the k3d world takes no backups, so the collection is empty and RESTORE would find nothing'
-    if (!dryRun) throw new PreconditionError(message, {code: 'NO_BACKUPS', hint: 'set backup.schedule (e.g. 6h) in atlas.yaml and run `atlas up --driver k3d`: its SQL job creates the schedule'})
+    const message =
+      'atlas.yaml sets no backup.schedule: the k3d world takes no backups, so the collection is empty and RESTORE would find nothing'
+    if (!dryRun)
+      throw new PreconditionError(message, {
+        code: 'NO_BACKUPS',
+        hint: 'set backup.schedule (e.g. 6h) in atlas.yaml and run `atlas up --driver k3d`: its SQL job creates the schedule',
+      })
     progress.info(`warning: ${message}`)
   }
+
   const primary = regionTopology(k3dTopology(config), primaryRegion(config).name)
   const job = {restore: `${config.namePrefix}-restore`, drop: `${config.namePrefix}-restore-drop`}
-  const files = {restore: path.join(layout.sqlDir, 'restore-job.yaml'), drop: path.join(layout.sqlDir, 'restore-drop-job.yaml')}
-  const restoreSql = restoreStatements({collection, database: LEDGER_DATABASE, scratch, verifyUser: VERIFY_USER, toTime: options.toTime})
+  const files = {
+    restore: path.join(layout.sqlDir, 'restore-job.yaml'),
+    drop: path.join(layout.sqlDir, 'restore-drop-job.yaml'),
+  }
+  const restoreSql = restoreStatements({
+    collection,
+    database: LEDGER_DATABASE,
+    scratch,
+    verifyUser: VERIFY_USER,
+    toTime: options.toTime,
+  })
   const dropSql = dropStatements(scratch)
   const image = await cockroachImage()
   const ns = ['--context', primary.context, '--namespace', ATLAS_NAMESPACE]
   let restoreStarted = 0
   let restoreSeconds = 0
-  let verify: VerifyResult | undefined
+  let verify: undefined | VerifyResult
 
   // before anything is written (the runner makes its log directory): a dry run only warns
   const preflight = async (dry: boolean) => {
@@ -149,12 +179,22 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
       if (!kubectl.ok) progress.info('warning: kubectl not found or not usable here (the plan is still exact)')
       return
     }
+
     const state = await StepState.load(layout.stateFile)
     if (!state.wasDone('ledger-synced')) {
-      throw new PreconditionError('the k3d world is not up: a restore needs its running clusters (Docker) and the backups its schedule took', {code: 'WORLD_NOT_UP', hint: 'run `atlas up --driver k3d` first; `atlas restore --driver k3d --dry-run` prints the plan anywhere'})
+      throw new PreconditionError(
+        'the k3d world is not up: a restore needs its running clusters (Docker) and the backups its schedule took',
+        {
+          code: 'WORLD_NOT_UP',
+          hint: 'run `atlas up --driver k3d` first; `atlas restore --driver k3d --dry-run` prints the plan anywhere',
+        },
+      )
     }
-    if (!kubectl.ok) throw new PreconditionError('the k3d restore needs kubectl', {code: 'TOOL_MISSING', hint: 'run `atlas doctor`'})
+
+    if (!kubectl.ok)
+      throw new PreconditionError('the k3d restore needs kubectl', {code: 'TOOL_MISSING', hint: 'run `atlas doctor`'})
   }
+
   await preflight(dryRun)
 
   const steps: K3dStep[] = [
@@ -174,7 +214,7 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
       commands: [],
       always: true,
       files: [files.restore, files.drop],
-      before: async (dry) => {
+      async before(dry) {
         if (dry) return
         const {mkdir, writeFile} = await import('node:fs/promises')
         await mkdir(layout.sqlDir, {recursive: true})
@@ -191,7 +231,7 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
       hint: `the Job's log says why: kubectl ${ns.join(' ')} logs job/${job.restore} (SHOW BACKUPS lists the collection's backups, the end_time_utc line is the newest backup's end time, in the form --to-time takes; the schedule takes no revision_history, so --to-time must be exactly that end time, which restores the same copy as no --to-time)`,
       always: true,
       sql: restoreSql.map(redactCollectionUri),
-      before: async () => {
+      async before() {
         restoreStarted = Date.now()
       },
       commands: [
@@ -200,7 +240,7 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
           tool: 'kubectl',
           args: [...ns, 'logs', `job/${job.restore}`],
           cwd: '.',
-          after: async (result) => {
+          async after(result) {
             restoreSeconds = (Date.now() - restoreStarted) / 1000
             options.onProgress?.(redactCollectionUri(result.stdout.trim()))
           },
@@ -214,7 +254,7 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
       hint: 'see the violations above; the copy is dropped in the next step (--keep leaves it)',
       commands: [],
       always: true,
-      before: async (dry) => {
+      async before(dry) {
         if (dry) return
         const urls = (await world.databaseUrls('verify')).map((u) => {
           const url = new URL(u)
@@ -255,11 +295,15 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
       await runPipeline([dropStep], {...pipeline, signal: undefined})
     } catch (dropError) {
       const why = dropError instanceof Error ? dropError.message : String(dropError)
-      progress.info(`warning: the scratch database ${scratch} may be left in the cluster (its drop failed); drop it ${manualDrop}`)
+      progress.info(
+        `warning: the scratch database ${scratch} may be left in the cluster (its drop failed); drop it ${manualDrop}`,
+      )
       throw copyLeftError(error, {scratch, why, manualDrop})
     }
+
     throw error
   }
+
   const normalised = world.placeholders(planSteps)
   return {
     driver: 'k3d',
@@ -283,8 +327,14 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
  * the RESTORE would fail on the copy the first run made, and the Job's log would show that
  * instead of the first error. The drop is idempotent and may run again.
  */
-export function restoreJobManifests(input: {names: {restore: string; drop: string}; restoreSql: string[]; dropSql: string[]; image: string}): {restore: string; drop: string} {
-  const script = (statements: string[]) => `-- Rendered by atlas restore (k3d world): the live "${LEDGER_DATABASE}" database is never written.\n${statements.join('\n')}\n`
+export function restoreJobManifests(input: {
+  dropSql: string[]
+  image: string
+  names: {drop: string; restore: string}
+  restoreSql: string[]
+}): {drop: string; restore: string} {
+  const script = (statements: string[]) =>
+    `-- Rendered by atlas restore (k3d world): the live "${LEDGER_DATABASE}" database is never written.\n${statements.join('\n')}\n`
   return {
     restore: sqlJobManifest({name: input.names.restore, sql: script(input.restoreSql), image: input.image, retries: 0}),
     drop: sqlJobManifest({name: input.names.drop, sql: script(input.dropSql), image: input.image}),
@@ -292,12 +342,17 @@ export function restoreJobManifests(input: {names: {restore: string; drop: strin
 }
 
 /** The run's own failure, saying that the copy was not dropped and how to drop it (exit code and code kept). */
-function copyLeftError(error: unknown, left: {scratch: string; why: string; manualDrop: string}): AtlasError {
+function copyLeftError(error: unknown, left: {manualDrop: string; scratch: string; why: string}): AtlasError {
   const first = error instanceof AtlasError ? error : undefined
   const message = error instanceof Error ? error.message : String(error)
-  return new AtlasError(`${message}; the scratch database ${left.scratch} was not dropped: ${left.why}`, first?.exitCode ?? ExitCode.Unexpected, first?.code ?? 'K3D_RESTORE_FAILED', {
-    hint: `drop ${left.scratch} ${left.manualDrop}`,
-    cause: error,
-    details: {...first?.details, scratchDatabase: left.scratch, dropped: false},
-  })
+  return new AtlasError(
+    `${message}; the scratch database ${left.scratch} was not dropped: ${left.why}`,
+    first?.exitCode ?? ExitCode.Unexpected,
+    first?.code ?? 'K3D_RESTORE_FAILED',
+    {
+      hint: `drop ${left.scratch} ${left.manualDrop}`,
+      cause: error,
+      details: {...first?.details, scratchDatabase: left.scratch, dropped: false},
+    },
+  )
 }

@@ -1,7 +1,9 @@
 import path from 'node:path'
+
 import type {AtlasConfig} from '../config/schema.js'
-import {primaryRegion} from '../config/regions.js'
 import type {LocalLayout, RegionLayout} from '../world/local/layout.js'
+
+import {primaryRegion} from '../config/regions.js'
 
 /**
  * Where the local world's backups live and how pgBackRest reaches them. Pure: the
@@ -13,22 +15,22 @@ import type {LocalLayout, RegionLayout} from '../world/local/layout.js'
  * made at `up` (pgBackRest verifies it against that certificate as its CA).
  */
 export interface BackupLayout {
-  /** pgBackRest's name for the cluster (Patroni's scope) */
-  stanza: string
-  bucket: string
   awsRegion: string
-  repoPath: string
-  /** the emulator's HTTPS port */
-  tlsPort: number
-  tlsDir: string
+  bucket: string
   certFile: string
   keyFile: string
   /** a copy of the emulator's certificate where pgBackRest (the PostgreSQL OS user) can read it: the data dir is atlas's alone */
   repoCaFile: string
-  /** pgBackRest's lock, spool and log dirs (owned by the PostgreSQL OS user) */
-  workDir: string
+  repoPath: string
   /** scratch restores go here, one directory each */
   restoreDir: string
+  /** pgBackRest's name for the cluster (Patroni's scope) */
+  stanza: string
+  tlsDir: string
+  /** the emulator's HTTPS port */
+  tlsPort: number
+  /** pgBackRest's lock, spool and log dirs (owned by the PostgreSQL OS user) */
+  workDir: string
 }
 
 export function backupBucketName(prefix: string, regionName: string): string {
@@ -36,9 +38,14 @@ export function backupBucketName(prefix: string, regionName: string): string {
 }
 
 /** The emulator's TLS listener: the port after its plain one, a certificate made at `up` under the data dir. */
-export function motoTls(layout: LocalLayout): {tlsPort: number; tlsDir: string; certFile: string; keyFile: string} {
+export function motoTls(layout: LocalLayout): {certFile: string; keyFile: string; tlsDir: string; tlsPort: number} {
   const tlsDir = path.join(layout.dataDir, 'moto-tls')
-  return {tlsPort: layout.motoPort + 1, tlsDir, certFile: path.join(tlsDir, 'cert.pem'), keyFile: path.join(tlsDir, 'key.pem')}
+  return {
+    tlsPort: layout.motoPort + 1,
+    tlsDir,
+    certFile: path.join(tlsDir, 'cert.pem'),
+    keyFile: path.join(tlsDir, 'key.pem'),
+  }
 }
 
 export function backupLayout(config: AtlasConfig, layout: LocalLayout): BackupLayout {
@@ -77,7 +84,12 @@ export interface PgbackrestNode {
  * test credentials), lz4 (cheap on two shared cores), a fast checkpoint at backup
  * start, and the node pg1 it runs against.
  */
-export function pgbackrestConfig(b: BackupLayout, host: string, node: PgbackrestNode, options: {retentionFull?: number} = {}): string {
+export function pgbackrestConfig(
+  b: BackupLayout,
+  host: string,
+  node: PgbackrestNode,
+  options: {retentionFull?: number} = {},
+): string {
   const lines = [
     '# written by atlas; the local world rewrites it at every `atlas up`',
     '[global]',

@@ -1,35 +1,60 @@
 import {mkdir} from 'node:fs/promises'
 import path from 'node:path'
-import {assessFaults} from '../health/quorum.js'
-import {AtlasError, ExitCode, PreconditionError, RestoreError, UsageError} from '../errors.js'
-import {silentProgress} from '../progress.js'
-import {sleep} from '../wait.js'
+
 import type {ClusterHealth} from '../health/model.js'
-import type {WorkloadResult, WorkloadStats} from '../ledger/workload.js'
 import type {VerifyResult} from '../ledger/verify.js'
-import type {FaultComponent, FaultHandle, FaultMode, PartitionKind, ProgressReporter, TargetComponent, World} from '../world/types.js'
-import {HealthSampler, longestWriteGap, unavailableSeconds, type TimelinePoint} from './timeline.js'
-import {dataRegions, primaryRegion} from '../config/regions.js'
-import {OutcomeRecorder} from '../report/series.js'
+import type {WorkloadResult, WorkloadStats} from '../ledger/workload.js'
+import type {
+  FaultComponent,
+  FaultHandle,
+  FaultMode,
+  PartitionKind,
+  ProgressReporter,
+  TargetComponent,
+  World,
+} from '../world/types.js'
 import type {BlastEvent, BlastResult, IsolatedLeaderWrites, RoundTransfers} from './types.js'
-import {leaderFirstUrls, startChaosWorkload, type ChaosWorkload, type OutcomeListener, type WorkloadWindow} from './workload.js'
+
+import {dataRegions, primaryRegion} from '../config/regions.js'
+import {AtlasError, ExitCode, PreconditionError, RestoreError, UsageError} from '../errors.js'
+import {assessFaults} from '../health/quorum.js'
+import {silentProgress} from '../progress.js'
+import {OutcomeRecorder} from '../report/series.js'
+import {sleep} from '../wait.js'
+import {HealthSampler, longestWriteGap, type TimelinePoint, unavailableSeconds} from './timeline.js'
+import {
+  type ChaosWorkload,
+  leaderFirstUrls,
+  type OutcomeListener,
+  startChaosWorkload,
+  type WorkloadWindow,
+} from './workload.js'
 
 export type {BlastResult} from './types.js'
 
 export interface BlastOptions {
-  /** regions to break together (usually one); with component etcd-leader, none or the leader's */
-  regions: string[]
-  mode: FaultMode
+  /** also check the S3 audit records (off by default, as in `atlas verify`: unknown-outcome commits have none) */
+  auditCheck?: boolean
+  /** after the round, restore the last backup into a scratch PostgreSQL and verify it (backup/check.ts prepareBackupCheck) */
+  backupCheck?: import('../backup/check.js').BackupCheck
   /** the whole region (default), one of its components, or the etcd leader's member (etcdLeaderTarget) */
   component?: TargetComponent
   /** per region, overriding component: a double fault of different parts (us's Patroni while eu's etcd member is stopped) */
   components?: Record<string, FaultComponent>
-  /** --mode partition: its shape (default isolate) */
-  partition?: PartitionKind
+  /** how long to wait for convergence after the restore */
+  convergeTimeoutMs?: number
   /** how long the regions stay broken */
   durationMs: number
-  /** run the transfer workload during the fault (default on) */
-  workload?: boolean
+  /** break them even when quorum would be lost */
+  force?: boolean
+  mode: FaultMode
+  /** --mode partition: its shape (default isolate) */
+  partition?: PartitionKind
+  progress?: ProgressReporter
+  /** regions to break together (usually one); with component etcd-leader, none or the leader's */
+  regions: string[]
+  runDir?: string
+  sampleIntervalMs?: number
   /**
    * a workload already running (a campaign's, started once for all its rounds): the round
    * watches it through a window and leaves it running. Its figures are the window's
@@ -38,24 +63,15 @@ export interface BlastOptions {
    * convergence, and whoever started the workload verifies its run log after stopping it.
    */
   sharedWorkload?: ChaosWorkload
-  /** break them even when quorum would be lost */
-  force?: boolean
-  runDir?: string
   /** Ctrl-C: skip ahead to restoring the regions */
   signal?: AbortSignal
-  progress?: ProgressReporter
-  sampleIntervalMs?: number
-  workloadConcurrency?: number
-  /** how long to wait for convergence after the restore */
-  convergeTimeoutMs?: number
-  /** warm-up with the workload running before the fault */
-  warmupMs?: number
   /** upload the report to the primary region's audit bucket (default on) */
   upload?: boolean
-  /** also check the S3 audit records (off by default, as in `atlas verify`: unknown-outcome commits have none) */
-  auditCheck?: boolean
-  /** after the round, restore the last backup into a scratch PostgreSQL and verify it (backup/check.ts prepareBackupCheck) */
-  backupCheck?: import('../backup/check.js').BackupCheck
+  /** warm-up with the workload running before the fault */
+  warmupMs?: number
+  /** run the transfer workload during the fault (default on) */
+  workload?: boolean
+  workloadConcurrency?: number
 }
 
 /**
@@ -69,9 +85,15 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   const progress = options.progress ?? silentProgress
   const targetsEtcdLeader = options.component === 'etcd-leader'
   let regions = targetsEtcdLeader ? await etcdLeaderTarget(world, options) : [...new Set(options.regions)]
-  const componentOf = (region: string): FaultComponent => options.components?.[region] ?? (options.component === 'etcd-leader' ? 'etcd' : options.component) ?? 'region'
+  const componentOf = (region: string): FaultComponent =>
+    options.components?.[region] ?? (options.component === 'etcd-leader' ? 'etcd' : options.component) ?? 'region'
   // a bridge cuts data regions from each other only: every one still sees the witness, so quorum holds
-  let survivability = assessFaults(world.regions, options.mode === 'partition' && options.partition === 'bridge' ? [] : regions.map((region) => ({region, component: options.mode === 'partition' ? 'region' : componentOf(region)})))
+  let survivability = assessFaults(
+    world.regions,
+    options.mode === 'partition' && options.partition === 'bridge'
+      ? []
+      : regions.map((region) => ({region, component: options.mode === 'partition' ? 'region' : componentOf(region)})),
+  )
   if (!survivability.survives && !options.force) {
     throw new PreconditionError(`refusing to break ${regions.join(' + ')}: ${survivability.explanation}`, {
       code: 'FAULT_REFUSED',
@@ -79,19 +101,25 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
       details: {...survivability},
     })
   }
+
   const component = componentOf(regions[0])
   // the parts broken, in words: "us", "the patroni of us", "the patroni of us + the etcd of eu"
   const uniform = regions.every((r) => componentOf(r) === component)
   const components = uniform ? undefined : Object.fromEntries(regions.map((r) => [r, componentOf(r)]))
-  const describeParts = () => (uniform ? `${component === 'region' ? '' : `the ${component} of `}${regions.join(' + ')}` : regions.map((r) => (componentOf(r) === 'region' ? r : `the ${componentOf(r)} of ${r}`)).join(' + '))
+  const describeParts = () =>
+    uniform
+      ? `${component === 'region' ? '' : `the ${component} of `}${regions.join(' + ')}`
+      : regions.map((r) => (componentOf(r) === 'region' ? r : `the ${componentOf(r)} of ${r}`)).join(' + ')
   let what = describeParts()
   // an unsupported fault (a mode or component this world cannot do) fails here, before any workload starts
-  const partition = options.mode === 'partition' ? options.partition ?? 'isolate' : undefined
+  const partition = options.mode === 'partition' ? (options.partition ?? 'isolate') : undefined
   if (options.partition && options.mode !== 'partition') {
     throw new UsageError(`--partition ${options.partition} goes with --mode partition`, {code: 'PARTITION_UNSUPPORTED'})
   }
-  for (const region of regions) await world.injectFault(region, options.mode, {dryRun: true, component: componentOf(region), partition})
-  const signal = options.signal
+
+  for (const region of regions)
+    await world.injectFault(region, options.mode, {dryRun: true, component: componentOf(region), partition})
+  const {signal} = options
   const {defaultRunDir} = await import('../ledger/workload.js')
   const runDir = path.resolve(options.runDir ?? defaultRunDir(world.runsDir()))
   // alerts are recorded from here on (an alert already firing before the run shows with a negative time to detect)
@@ -122,26 +150,35 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   // every finished transfer, for the picture and the live line
   const outcomes = new OutcomeRecorder()
   // every outcome with its id, for the writes issued against a cut-off leader (partitions) and, under a shared workload, the round's lookup
-  const idOutcomes: Array<{id: string; outcome: string; at: number; latencyMs: number}> = []
+  const idOutcomes: Array<{at: number; id: string; latencyMs: number; outcome: string}> = []
   const keepIds = options.mode === 'partition' || options.sharedWorkload !== undefined
   // only new commits: "already applied" is a read and can be answered while no node takes writes
   const record: OutcomeListener = (event) => {
     if (event.outcome === 'applied') ackTimes.push(event.at.getTime())
     outcomes.record(event.outcome, event.at.getTime())
-    if (keepIds) idOutcomes.push({id: event.id, outcome: event.outcome, at: event.at.getTime(), latencyMs: event.latencyMs})
+    if (keepIds)
+      idOutcomes.push({id: event.id, outcome: event.outcome, at: event.at.getTime(), latencyMs: event.latencyMs})
   }
+
   let workloadStoppedAt = 0
   let workload: ChaosWorkload | undefined
   // under a shared workload: this round's window onto it
-  let window: WorkloadWindow | undefined
+  let window: undefined | WorkloadWindow
   if (options.sharedWorkload) {
     done = progress.step('watch the running transfer workload')
     workload = options.sharedWorkload
     window = workload.observe(record)
   } else if (options.workload !== false) {
     done = progress.step('start the transfer workload')
-    workload = await startChaosWorkload(world, {runDir, concurrency: options.workloadConcurrency ?? 4, leaderRegion: before.leaderRegion, progress, onOutcome: record})
+    workload = await startChaosWorkload(world, {
+      runDir,
+      concurrency: options.workloadConcurrency ?? 4,
+      leaderRegion: before.leaderRegion,
+      progress,
+      onOutcome: record,
+    })
   }
+
   if (workload) {
     try {
       // a write issued in this round: the workload is writing before the fault
@@ -151,7 +188,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     } catch (error) {
       done({error: error as Error})
       if (window) window.close()
-      else await workload.stop().catch(() => undefined)
+      else await workload.stop().catch(() => {})
       throw error
     }
   }
@@ -162,7 +199,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   let rtoAt: Date | undefined
   let restoredAt: Date | undefined
   // the live line while the fault holds
-  let ticker: {stop(): void} | undefined
+  let ticker: undefined | {stop(): void}
   let restoreError: RestoreError | undefined
   let failure: Error | undefined
   try {
@@ -176,8 +213,10 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
         what = describeParts()
       }
     }
+
     done = progress.step(`inject ${partition ? `a partition (${partition})` : options.mode} into ${what}`)
-    for (const region of regions) handles.push(await world.injectFault(region, options.mode, {component: componentOf(region), partition}))
+    for (const region of regions)
+      handles.push(await world.injectFault(region, options.mode, {component: componentOf(region), partition}))
     // the fault holds once every region is broken: a transfer issued between two injections may still commit
     faultAt = new Date(Math.max(...handles.map((h) => h.injectedAt.getTime())))
     sampler.markFault(faultAt)
@@ -187,20 +226,31 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     done = progress.step(`hold the fault for ${options.durationMs / 1000} s, waiting for the first acknowledged write`)
     const holdUntil = faultAt.getTime() + options.durationMs
     const {startHoldTicker} = await import('../report/live.js')
-    ticker = startHoldTicker({progress, faultAtMs: faultAt.getTime(), holdUntilMs: holdUntil, recorder: workload ? outcomes : undefined, latest: () => sampler.points.at(-1)})
+    ticker = startHoldTicker({
+      progress,
+      faultAtMs: faultAt.getTime(),
+      holdUntilMs: holdUntil,
+      recorder: workload ? outcomes : undefined,
+      latest: () => sampler.points.at(-1),
+    })
     if (workload) {
       try {
         rtoAt = await workload.handle.waitForAcknowledgedAfter(faultAt, {signal, timeoutMs: options.durationMs})
         note(`first acknowledged write after the fault: ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s`)
-      } catch (error) {
+      } catch {
         if (signal?.aborted) throw signal.reason
         note('no write acknowledged while the fault held')
       }
     }
+
     const left = holdUntil - Date.now()
     if (left > 0) await sleep(left, signal)
     ticker.stop()
-    done({note: rtoAt ? `recovered after ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s` : 'not recovered during the fault'})
+    done({
+      note: rtoAt
+        ? `recovered after ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s`
+        : 'not recovered during the fault',
+    })
   } catch (error) {
     if (signal?.aborted) {
       interrupted = true
@@ -221,11 +271,15 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
           problems.push((error as Error).message)
         }
       }
+
       if (problems.length > 0) {
-        restoreError = new RestoreError(`the fault could not be undone, the world is left broken: ${problems.join('; ')}`, {
-          hint: 'see `atlas status`; `atlas down && atlas up` rebuilds the local world',
-          details: {regions, mode: options.mode, problems},
-        })
+        restoreError = new RestoreError(
+          `the fault could not be undone, the world is left broken: ${problems.join('; ')}`,
+          {
+            hint: 'see `atlas status`; `atlas down && atlas up` rebuilds the local world',
+            details: {regions, mode: options.mode, problems},
+          },
+        )
         done({error: restoreError})
       } else {
         restoredAt = new Date()
@@ -238,27 +292,35 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   if (restoreError) {
     const timeline = await sampler.stop()
     if (window) window.close()
-    else if (workload) await workload.stop().catch(() => undefined)
+    else if (workload) await workload.stop().catch(() => {})
     // what is known so far, for whoever repairs the world
     const file = path.join(runDir, 'restore-failed.json')
     const {writeFile} = await import('node:fs/promises')
     const {redactObject} = await import('../redact.js')
-    await writeFile(file, `${JSON.stringify(redactObject({regions, mode: options.mode, fault: handles.map((h) => h.description), error: restoreError.message, details: restoreError.details, events, timeline}), null, 2)}\n`).catch(() => undefined)
-    throw new RestoreError(restoreError.message, {hint: `${restoreError.hint}; what happened: ${file}`, details: restoreError.details})
+    await writeFile(
+      file,
+      `${JSON.stringify(redactObject({regions, mode: options.mode, fault: handles.map((h) => h.description), error: restoreError.message, details: restoreError.details, events, timeline}), null, 2)}\n`,
+    ).catch(() => {})
+    throw new RestoreError(restoreError.message, {
+      hint: `${restoreError.hint}; what happened: ${file}`,
+      details: restoreError.details,
+    })
   }
 
   // writes may only come back after the restore (a forced loss of quorum)
   if (workload && !rtoAt && !interrupted && !failure && faultAt) {
     try {
       rtoAt = await workload.handle.waitForAcknowledgedAfter(faultAt, {signal, timeoutMs: 60_000})
-      note(`first acknowledged write after the fault (after the restore): ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s`)
+      note(
+        `first acknowledged write after the fault (after the restore): ${((rtoAt.getTime() - faultAt.getTime()) / 1000).toFixed(2)} s`,
+      )
     } catch {
       if (signal?.aborted) interrupted = true
       else note('no write acknowledged within 60 s of the restore')
     }
   }
 
-  let workloadResult: WorkloadResult | undefined
+  let workloadResult: undefined | WorkloadResult
   if (workload && !window) {
     done = progress.step('stop the workload')
     workloadStoppedAt = Date.now()
@@ -267,7 +329,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   }
 
   let converged = false
-  let convergeSeconds: number | null = null
+  let convergeSeconds: null | number = null
   let after: ClusterHealth | undefined
   if (!interrupted && !failure) {
     done = progress.step('wait for convergence (old leader rejoins, replication caught up)')
@@ -284,30 +346,44 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
       done({error: error as Error})
     }
   }
+
   const timeline = await sampler.stop()
   // a shared workload goes on: the round's window ends once the world converged
-  let windowStats: WorkloadStats | undefined
+  let windowStats: undefined | WorkloadStats
   if (window) {
     workloadStoppedAt = Date.now()
     windowStats = window.close()
   }
 
-  let verify: VerifyResult | undefined
+  let verify: undefined | VerifyResult
   let roundTransfers: RoundTransfers | undefined
   if (window && !interrupted && !failure) {
-    done = progress.step('look up the transfers acknowledged in this round (the whole run log is verified after the campaign)')
+    done = progress.step(
+      'look up the transfers acknowledged in this round (the whole run log is verified after the campaign)',
+    )
     try {
       roundTransfers = await acknowledgedPresent(world, idOutcomes, after?.leaderRegion ?? null)
-      if (roundTransfers.lost > 0) note(`${roundTransfers.lost} of the ${roundTransfers.acknowledged} transfers acknowledged in this round are missing from the ledger`)
+      if (roundTransfers.lost > 0)
+        note(
+          `${roundTransfers.lost} of the ${roundTransfers.acknowledged} transfers acknowledged in this round are missing from the ledger`,
+        )
       done({note: `${roundTransfers.present} of ${roundTransfers.acknowledged} present`})
     } catch (error) {
       failure = error as Error
       done({error: error as Error})
     }
   } else if (!interrupted && !failure) {
-    done = progress.step(`verify the ledger (conservation, replay, durability, phantoms${options.auditCheck ? ', audit' : ''})`)
+    done = progress.step(
+      `verify the ledger (conservation, replay, durability, phantoms${options.auditCheck ? ', audit' : ''})`,
+    )
     try {
-      verify = await verifyWorld(world, workload ? [runDir] : [], after?.leaderRegion ?? null, Boolean(options.auditCheck), signal)
+      verify = await verifyWorld(
+        world,
+        workload ? [runDir] : [],
+        after?.leaderRegion ?? null,
+        Boolean(options.auditCheck),
+        signal,
+      )
       done({note: verify.ok ? 'all invariants hold' : `${verify.violations.length} violation(s)`})
     } catch (error) {
       if (signal?.aborted) interrupted = true
@@ -316,23 +392,51 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     }
   }
 
-  const backupCheck = options.backupCheck && !interrupted && !failure ? await options.backupCheck.run({progress, signal, note}) : undefined
+  const backupCheck =
+    options.backupCheck && !interrupted && !failure
+      ? await options.backupCheck.run({progress, signal, note})
+      : undefined
 
   let isolatedLeader: IsolatedLeaderWrites | null = null
-  if (partition && workload && faultAt && before.leaderRegion && regions.includes(before.leaderRegion) && (verify || roundTransfers)) {
+  if (
+    partition &&
+    workload &&
+    faultAt &&
+    before.leaderRegion &&
+    regions.includes(before.leaderRegion) &&
+    (verify || roundTransfers)
+  ) {
     try {
-      isolatedLeader = await isolatedLeaderWrites(world, before.leaderRegion, faultAt, faultAt.getTime() + options.durationMs, timeline, idOutcomes, after?.leaderRegion ?? null)
-      note(`writes issued while the cut-off ${before.leaderRegion} led: ${isolatedLeader.attempted}, acknowledged ${isolatedLeader.acknowledged} (${isolatedLeader.acknowledgedInWindow} before another region led), present after the restore ${isolatedLeader.present}, lost ${isolatedLeader.lost}`)
+      isolatedLeader = await isolatedLeaderWrites(
+        world,
+        before.leaderRegion,
+        faultAt,
+        faultAt.getTime() + options.durationMs,
+        timeline,
+        idOutcomes,
+        after?.leaderRegion ?? null,
+      )
+      note(
+        `writes issued while the cut-off ${before.leaderRegion} led: ${isolatedLeader.attempted}, acknowledged ${isolatedLeader.acknowledged} (${isolatedLeader.acknowledgedInWindow} before another region led), present after the restore ${isolatedLeader.present}, lost ${isolatedLeader.lost}`,
+      )
     } catch (error) {
       failure = error as Error
     }
   }
+
   // a cut-off leader still answers the health probes (they run outside every region) and looks writable:
   // under a partition, the leader during the fault is the first one seen outside the cut-off regions
-  const afterFault = (partition ? timeline.find((p) => p.t > 0 && p.writable && p.leaderRegion !== null && !regions.includes(p.leaderRegion)) : undefined) ?? timeline.find((p) => p.t > 0 && p.writable)
+  const afterFault =
+    (partition
+      ? timeline.find((p) => p.t > 0 && p.writable && p.leaderRegion !== null && !regions.includes(p.leaderRegion))
+      : undefined) ?? timeline.find((p) => p.t > 0 && p.writable)
   const stats = workloadResult?.stats ?? windowStats
-  const writeGap = workload && faultAt ? longestWriteGap(ackTimes, faultAt.getTime(), workloadStoppedAt || Date.now()) : null
-  if (writeGap) note(`longest gap between acknowledged writes: ${writeGap.seconds.toFixed(2)} s (t = ${writeGap.fromSeconds.toFixed(2)} to ${writeGap.toSeconds.toFixed(2)} s${writeGap.open ? ', still open when the workload stopped' : ''})`)
+  const writeGap =
+    workload && faultAt ? longestWriteGap(ackTimes, faultAt.getTime(), workloadStoppedAt || Date.now()) : null
+  if (writeGap)
+    note(
+      `longest gap between acknowledged writes: ${writeGap.seconds.toFixed(2)} s (t = ${writeGap.fromSeconds.toFixed(2)} to ${writeGap.toSeconds.toFixed(2)} s${writeGap.open ? ', still open when the workload stopped' : ''})`,
+    )
   const result: BlastResult = {
     region: regions.join('+'),
     regions,
@@ -354,7 +458,11 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     unavailableSeconds: writeGap?.seconds ?? null,
     longestWriteGapSeconds: writeGap?.seconds ?? null,
     longestWriteGap: writeGap,
-    healthModel: {unavailableSeconds: unavailableSeconds(timeline), samples: timeline.length, sampleIntervalSeconds: (options.sampleIntervalMs ?? 250) / 1000},
+    healthModel: {
+      unavailableSeconds: unavailableSeconds(timeline),
+      samples: timeline.length,
+      sampleIntervalSeconds: (options.sampleIntervalMs ?? 250) / 1000,
+    },
     leaderBefore: before.leaderRegion,
     leaderAfterFault: afterFault?.leaderRegion ?? null,
     leaderAfterRestore: after?.leaderRegion ?? null,
@@ -364,17 +472,40 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     // the round's lookup covers the writes against a cut-off leader too
     lost: roundTransfers ? roundTransfers.lost : (verify?.violationCounts.lost ?? 0) + (isolatedLeader?.lost ?? 0),
     attempted: stats?.attempted ?? 0,
-    acknowledgedDuringFault: faultAt ? outcomes.count('acknowledged', faultAt.getTime()) - (restoredAt ? outcomes.count('acknowledged', restoredAt.getTime() + 1) : 0) : 0,
+    acknowledgedDuringFault: faultAt
+      ? outcomes.count('acknowledged', faultAt.getTime()) -
+        (restoredAt ? outcomes.count('acknowledged', restoredAt.getTime() + 1) : 0)
+      : 0,
     verified: (Boolean(verify?.ok) || roundTransfers?.lost === 0) && (isolatedLeader?.lost ?? 0) === 0,
-    violations: roundTransfers ? (roundTransfers.lost > 0 ? {lost: roundTransfers.lost} : {}) : ({...(verify?.violationCounts ?? {})} as Record<string, number>),
+    violations: roundTransfers
+      ? roundTransfers.lost > 0
+        ? {lost: roundTransfers.lost}
+        : {}
+      : ({...verify?.violationCounts} as Record<string, number>),
     ...(roundTransfers ? {roundTransfers} : {}),
-    ...(options.sharedWorkload ? {sharedWorkload: {runLog: options.sharedWorkload.handle.runLog, startedAt: options.sharedWorkload.startedAt.toISOString(), pid: options.sharedWorkload.pid}} : {}),
+    ...(options.sharedWorkload
+      ? {
+          sharedWorkload: {
+            runLog: options.sharedWorkload.handle.runLog,
+            startedAt: options.sharedWorkload.startedAt.toISOString(),
+            pid: options.sharedWorkload.pid,
+          },
+        }
+      : {}),
     converged,
     convergeSeconds,
     timeline,
     events,
     outcomes: workload && faultAt ? outcomes.series(faultAt.getTime(), {endMs: workloadStoppedAt || undefined}) : null,
-    faultWindows: faultAt ? [{fromSeconds: 0, toSeconds: restoredAt ? Math.round(restoredAt.getTime() - faultAt.getTime()) / 1000 : null, label: `fault: ${options.mode} ${what.replace(/^the /, '').replace(/ \+ the /g, ' + ')}`}] : [],
+    faultWindows: faultAt
+      ? [
+          {
+            fromSeconds: 0,
+            toSeconds: restoredAt ? Math.round(restoredAt.getTime() - faultAt.getTime()) / 1000 : null,
+            label: `fault: ${options.mode} ${what.replace(/^the /, '').replaceAll(' + the ', ' + ')}`,
+          },
+        ]
+      : [],
     worldRegions: world.regions.map((r) => r.name),
     workload: stats,
     verify: verify ? {ok: verify.ok, checks: verify.checks, summary: verify.summary} : undefined,
@@ -386,9 +517,19 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     done = progress.step('record the alerts that fired (Prometheus)')
     const {recordAlerts} = await import('../monitoring/chaos.js')
     // a short wait for alerts still firing to resolve, now that the world has converged
-    result.alerts = await recordAlerts(world, monitoringFrom, faultAt, {settleMs: interrupted || failure ? 0 : 20_000, signal, progress})
-    done({note: result.alerts === undefined ? 'monitoring is not running' : `${result.alerts.filter((a) => a.firedAt).length} fired, ${result.alerts.filter((a) => a.firedAt && a.resolvedAt).length} resolved`})
+    result.alerts = await recordAlerts(world, monitoringFrom, faultAt, {
+      settleMs: interrupted || failure ? 0 : 20_000,
+      signal,
+      progress,
+    })
+    done({
+      note:
+        result.alerts === undefined
+          ? 'monitoring is not running'
+          : `${result.alerts.filter((a) => a.firedAt).length} fired, ${result.alerts.filter((a) => a.firedAt && a.resolvedAt).length} resolved`,
+    })
   }
+
   done = progress.step('write the report')
   await writeReport(result)
   if (options.upload !== false && !interrupted) {
@@ -397,19 +538,33 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     } catch (error) {
       progress.info(`report not uploaded: ${(error as Error).message}`)
     }
+
     await writeReport(result)
   }
+
   done({note: result.report.markdown})
 
   if (interrupted) {
-    throw new AtlasError(`interrupted: ${regions.join(' + ')} restored; partial report in ${result.report.markdown}`, ExitCode.Unexpected, 'INTERRUPTED', {details: {runDir}})
+    throw new AtlasError(
+      `interrupted: ${regions.join(' + ')} restored; partial report in ${result.report.markdown}`,
+      ExitCode.Unexpected,
+      'INTERRUPTED',
+      {details: {runDir}},
+    )
   }
+
   if (failure) throw failure
   return result
 }
 
 /** Verifies the ledger against the given run logs (and every other run log of this world). */
-export async function verifyWorld(world: World, runLogs: string[], leaderRegion: string | null, auditCheck: boolean, signal?: AbortSignal): Promise<VerifyResult> {
+export async function verifyWorld(
+  world: World,
+  runLogs: string[],
+  leaderRegion: null | string,
+  auditCheck: boolean,
+  signal?: AbortSignal,
+): Promise<VerifyResult> {
   const {verifyLedger} = await import('../ledger/verify.js')
   const {s3Client} = await import('../cloud/clients.js')
   const cloud = await world.cloudEndpoint()
@@ -424,8 +579,12 @@ export async function verifyWorld(world: World, runLogs: string[], leaderRegion:
       clients.push(s3)
       buckets[region.name] = {s3, bucket}
     }
+
     const urls = await leaderFirstUrls(world, leaderRegion, 'verify')
-    const audit = auditCheck && Object.keys(buckets).length > 0 ? {buckets, replication: world.config.cloud.replication, timeoutMs: 10_000} : undefined
+    const audit =
+      auditCheck && Object.keys(buckets).length > 0
+        ? {buckets, replication: world.config.cloud.replication, timeoutMs: 10_000}
+        : undefined
     // every run of this world wrote to the same ledger: all their logs are needed to tell phantoms from earlier runs' transfers
     return await verifyLedger({db: urls, runLogs, runsDir: world.runsDir(), audit, signal})
   } finally {
@@ -446,21 +605,36 @@ async function uploadReport(world: World, result: BlastResult): Promise<string |
   try {
     const {reportUploads} = await import('../report/blast.js')
     for (const {file, contentType} of reportUploads(result.report)) {
-      await s3.send(new PutObjectCommand({Bucket: bucket, Key: `${prefix}${path.basename(file)}`, Body: await readFile(file), ContentType: contentType}))
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: `${prefix}${path.basename(file)}`,
+          Body: await readFile(file),
+          ContentType: contentType,
+        }),
+      )
     }
   } finally {
     s3.destroy()
   }
+
   return `s3://${bucket}/${prefix}`
 }
-
 
 /**
  * The writes issued while a cut-off region still held the database leadership: from the
  * fault until a health sample saw another region lead (or the end of the fault), and
  * whether every acknowledged one is in the database now (looked up by id on the leader).
  */
-async function isolatedLeaderWrites(world: World, region: string, faultAt: Date, holdUntil: number, timeline: TimelinePoint[], outcomes: Array<{id: string; outcome: string; at: number; latencyMs: number}>, leaderAfter: string | null): Promise<IsolatedLeaderWrites> {
+async function isolatedLeaderWrites(
+  world: World,
+  region: string,
+  faultAt: Date,
+  holdUntil: number,
+  timeline: TimelinePoint[],
+  outcomes: Array<{at: number; id: string; latencyMs: number; outcome: string}>,
+  leaderAfter: null | string,
+): Promise<IsolatedLeaderWrites> {
   const moved = timeline.find((p) => p.t > 0 && p.leaderRegion !== null && p.leaderRegion !== region)
   const from = faultAt.getTime()
   const until = moved ? new Date(moved.at).getTime() : holdUntil
@@ -481,24 +655,36 @@ async function isolatedLeaderWrites(world: World, region: string, faultAt: Date,
 }
 
 /** Under a shared workload: the transfers acknowledged in the round's window, looked up by id in the ledger. */
-async function acknowledgedPresent(world: World, outcomes: Array<{id: string; outcome: string}>, leaderAfter: string | null): Promise<RoundTransfers> {
-  const ids = [...new Set(outcomes.filter((o) => o.outcome === 'applied' || o.outcome === 'already_applied').map((o) => o.id))]
+async function acknowledgedPresent(
+  world: World,
+  outcomes: Array<{id: string; outcome: string}>,
+  leaderAfter: null | string,
+): Promise<RoundTransfers> {
+  const ids = [
+    ...new Set(outcomes.filter((o) => o.outcome === 'applied' || o.outcome === 'already_applied').map((o) => o.id)),
+  ]
   const present = await countPresent(world, ids, leaderAfter)
   return {acknowledged: ids.length, present, lost: ids.length - present}
 }
 
 /** How many of the transfer ids are stored (read on the leader). */
-async function countPresent(world: World, ids: string[], leaderRegion: string | null): Promise<number> {
+async function countPresent(world: World, ids: string[], leaderRegion: null | string): Promise<number> {
   if (ids.length === 0) return 0
   const {connectLedger} = await import('../ledger/db.js')
-  const sql = await connectLedger(await leaderFirstUrls(world, leaderRegion, 'verify'), {max: 1, applicationName: 'atlas-blast-radius'})
+  const sql = await connectLedger(await leaderFirstUrls(world, leaderRegion, 'verify'), {
+    max: 1,
+    applicationName: 'atlas-blast-radius',
+  })
   try {
     let present = 0
     // a few thousand ids per statement; an array literal: the pool does not fetch types, so it cannot serialise a JS array (ids are UUIDs)
     for (let i = 0; i < ids.length; i += 5000) {
-      const [row] = await sql.unsafe('SELECT count(*)::int AS n FROM transfers WHERE id = ANY($1::uuid[])', [`{${ids.slice(i, i + 5000).join(',')}}`])
+      const [row] = await sql.unsafe('SELECT count(*)::int AS n FROM transfers WHERE id = ANY($1::uuid[])', [
+        `{${ids.slice(i, i + 5000).join(',')}}`,
+      ])
       present += Number(row.n)
     }
+
     return present
   } finally {
     await sql.end({timeout: 5})
@@ -512,13 +698,31 @@ async function countPresent(world: World, ids: string[], leaderRegion: string | 
  */
 async function etcdLeaderTarget(world: World, options: BlastOptions): Promise<string[]> {
   const regions = [...new Set(options.regions)]
-  if (options.mode === 'partition') throw new UsageError('--component etcd-leader goes with --mode kill or stop, not partition', {code: 'PARTITION_UNSUPPORTED'})
-  if (regions.length > 1) throw new UsageError(`--component etcd-leader breaks one etcd member: give at most one --region (got ${regions.join(', ')})`)
+  if (options.mode === 'partition')
+    throw new UsageError('--component etcd-leader goes with --mode kill or stop, not partition', {
+      code: 'PARTITION_UNSUPPORTED',
+    })
+  if (regions.length > 1)
+    throw new UsageError(
+      `--component etcd-leader breaks one etcd member: give at most one --region (got ${regions.join(', ')})`,
+    )
   const etcd = (await world.health()).groups.find((g) => g.group === 'etcd')
-  if (!etcd) throw new PreconditionError(`the ${world.driver} world has no etcd group: --component etcd-leader is for the local world`, {code: 'ETCD_LEADER_UNKNOWN'})
-  if (!etcd.leaderRegion) throw new PreconditionError('no etcd member is leading right now: there is no etcd leader to break', {code: 'ETCD_LEADER_UNKNOWN', hint: 'atlas status (is the world up and converged?)'})
+  if (!etcd)
+    throw new PreconditionError(
+      `the ${world.driver} world has no etcd group: --component etcd-leader is for the local world`,
+      {code: 'ETCD_LEADER_UNKNOWN'},
+    )
+  if (!etcd.leaderRegion)
+    throw new PreconditionError('no etcd member is leading right now: there is no etcd leader to break', {
+      code: 'ETCD_LEADER_UNKNOWN',
+      hint: 'atlas status (is the world up and converged?)',
+    })
   if (regions.length === 1 && regions[0] !== etcd.leaderRegion) {
-    throw new PreconditionError(`--region ${regions[0]} does not hold the etcd leader: ${etcd.leaderRegion} does`, {code: 'ETCD_LEADER_ELSEWHERE', hint: `drop --region (the fault follows the leader), or pass --region ${etcd.leaderRegion}`})
+    throw new PreconditionError(`--region ${regions[0]} does not hold the etcd leader: ${etcd.leaderRegion} does`, {
+      code: 'ETCD_LEADER_ELSEWHERE',
+      hint: `drop --region (the fault follows the leader), or pass --region ${etcd.leaderRegion}`,
+    })
   }
+
   return [etcd.leaderRegion]
 }

@@ -1,7 +1,9 @@
 import path from 'node:path'
+
 import type {ClusterHealth} from '../health/model.js'
-import {silentProgress} from '../progress.js'
 import type {FaultComponent, ProgressReporter, World} from '../world/types.js'
+
+import {silentProgress} from '../progress.js'
 import {blastRadius, type BlastResult} from './blast.js'
 
 /**
@@ -11,9 +13,9 @@ import {blastRadius, type BlastResult} from './blast.js'
  * cut off by a network partition. Each cell is one blast-radius round under the
  * workload, verified; zero loss is a claim about every cell.
  */
-export type MatrixRole = 'leader' | 'follower' | 'witness'
+export type MatrixRole = 'follower' | 'leader' | 'witness'
 /** partition cells cut a whole region off (isolate) and exist for the region component only */
-export type MatrixMode = 'kill' | 'stop' | 'partition'
+export type MatrixMode = 'kill' | 'partition' | 'stop'
 
 export interface MatrixCell {
   component: FaultComponent
@@ -27,7 +29,9 @@ export const MATRIX_COMPONENTS: FaultComponent[] = ['region', 'etcd', 'patroni',
 export const MATRIX_MODES: MatrixMode[] = ['kill', 'stop']
 export const MATRIX_ROLES: MatrixRole[] = ['leader', 'follower', 'witness']
 
-export function matrixCells(filter: {components?: FaultComponent[]; modes?: MatrixMode[]; roles?: MatrixRole[]} = {}): MatrixCell[] {
+export function matrixCells(
+  filter: {components?: FaultComponent[]; modes?: MatrixMode[]; roles?: MatrixRole[]} = {},
+): MatrixCell[] {
   const cells: MatrixCell[] = []
   for (const component of filter.components ?? MATRIX_COMPONENTS) {
     for (const mode of filter.modes ?? MATRIX_MODES) {
@@ -35,6 +39,7 @@ export function matrixCells(filter: {components?: FaultComponent[]; modes?: Matr
       for (const role of filter.roles ?? MATRIX_ROLES) cells.push({component, mode, role})
     }
   }
+
   return cells
 }
 
@@ -49,38 +54,38 @@ export function regionForCell(world: World, health: ClusterHealth, cell: MatrixC
   const leader = group?.leaderRegion ?? undefined
   const witness = world.regions.find((r) => r.role === 'witness')?.name
   if (cell.role === 'leader') return leader
-  if (cell.role === 'witness') return witness !== leader ? witness : undefined
+  if (cell.role === 'witness') return witness === leader ? undefined : witness
   return world.regions.find((r) => r.role !== 'witness' && r.name !== leader)?.name
 }
 
 export interface MatrixRow extends MatrixCell {
-  region: string | null
+  acknowledged: number
+  failover: boolean
+  longestWriteGapSeconds: null | number
+  lost: number
+  /** the health model's view: how long the database was not writable (beside the client's RTO) */
+  notWritableSeconds: null | number
+  region: null | string
+  rtoSeconds: null | number
+  runDir: null | string
   /** why the cell did not run (no distinct region for its role) */
   skipped?: string
-  rtoSeconds: number | null
-  longestWriteGapSeconds: number | null
-  /** the health model's view: how long the database was not writable (beside the client's RTO) */
-  notWritableSeconds: number | null
-  failover: boolean
-  acknowledged: number
   unknown: number
-  lost: number
   verified: boolean
   violations: Record<string, number>
-  runDir: string | null
 }
 
 export interface MatrixOptions {
   cells: MatrixCell[]
-  durationMs: number
-  /** each cell's run log and report go to <runsDir>/<prefix>-<component>-<mode>-<role> */
-  runsDir: string
-  prefix?: string
   concurrency?: number
-  progress?: ProgressReporter
-  signal?: AbortSignal
+  durationMs: number
   /** called after each cell (benches print as they go) */
   onRow?: (row: MatrixRow) => void
+  prefix?: string
+  progress?: ProgressReporter
+  /** each cell's run log and report go to <runsDir>/<prefix>-<component>-<mode>-<role> */
+  runsDir: string
+  signal?: AbortSignal
 }
 
 /** Runs the cells one after the other on one world; each starts from a converged world. */
@@ -93,12 +98,29 @@ export async function runFaultMatrix(world: World, options: MatrixOptions): Prom
     const region = regionForCell(world, health, cell)
     const base = {...cell, region: region ?? null}
     if (!region) {
-      const row: MatrixRow = {...base, skipped: `no region distinct from the leader plays ${cell.role}`, rtoSeconds: null, longestWriteGapSeconds: null, notWritableSeconds: null, failover: false, acknowledged: 0, unknown: 0, lost: 0, verified: true, violations: {}, runDir: null}
+      const row: MatrixRow = {
+        ...base,
+        skipped: `no region distinct from the leader plays ${cell.role}`,
+        rtoSeconds: null,
+        longestWriteGapSeconds: null,
+        notWritableSeconds: null,
+        failover: false,
+        acknowledged: 0,
+        unknown: 0,
+        lost: 0,
+        verified: true,
+        violations: {},
+        runDir: null,
+      }
       rows.push(row)
       options.onRow?.(row)
       continue
     }
-    const runDir = path.join(options.runsDir, `${options.prefix ?? 'matrix'}-${cell.component}-${cell.mode}-${cell.role}`)
+
+    const runDir = path.join(
+      options.runsDir,
+      `${options.prefix ?? 'matrix'}-${cell.component}-${cell.mode}-${cell.role}`,
+    )
     const result: BlastResult = await blastRadius(world, {
       regions: [region],
       mode: cell.mode,
@@ -126,19 +148,27 @@ export async function runFaultMatrix(world: World, options: MatrixOptions): Prom
     rows.push(row)
     options.onRow?.(row)
   }
+
   return rows
 }
 
 /** A Markdown table of the rows, as the README's reliability section shows it. */
 export function formatMatrix(rows: MatrixRow[]): string {
-  const lines = ['| component | mode | target | region | RTO (s) | longest write gap (s) | failover | acknowledged | lost | verified |', '|---|---|---|---|---|---|---|---|---|---|']
+  const lines = [
+    '| component | mode | target | region | RTO (s) | longest write gap (s) | failover | acknowledged | lost | verified |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ]
   for (const r of rows) {
     if (r.skipped) {
       lines.push(`| ${r.component} | ${r.mode} | ${r.role} | – | – | – | – | – | – | (${r.skipped}) |`)
       continue
     }
-    const num = (n: number | null) => (n === null ? '–' : n.toFixed(2))
-    lines.push(`| ${r.component} | ${r.mode} | ${r.role} | ${r.region} | ${num(r.rtoSeconds)} | ${num(r.longestWriteGapSeconds)} | ${r.failover ? 'yes' : 'no'} | ${r.acknowledged} | ${r.lost} | ${r.verified ? 'yes' : 'NO'} |`)
+
+    const num = (n: null | number) => (n === null ? '–' : n.toFixed(2))
+    lines.push(
+      `| ${r.component} | ${r.mode} | ${r.role} | ${r.region} | ${num(r.rtoSeconds)} | ${num(r.longestWriteGapSeconds)} | ${r.failover ? 'yes' : 'no'} | ${r.acknowledged} | ${r.lost} | ${r.verified ? 'yes' : 'NO'} |`,
+    )
   }
+
   return lines.join('\n')
 }

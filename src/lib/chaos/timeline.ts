@@ -1,27 +1,28 @@
 import type {ClusterHealth} from '../health/model.js'
-import {sleep} from '../wait.js'
 import type {World} from '../world/types.js'
+
+import {sleep} from '../wait.js'
 
 /** One health sample during chaos, flattened for reports (the full sample is kept too). */
 export interface TimelinePoint {
+  at: string
+  leaderRegion: null | string
+  members: number
+  membersAlive: number
+  quorumHeld: boolean
+  raftLeaderRegion: null | string
+  raftTerm: null | number
   /** seconds since the fault was injected (negative before it) */
   t: number
-  at: string
-  writable: boolean
-  quorumHeld: boolean
-  leaderRegion: string | null
-  raftLeaderRegion: string | null
-  raftTerm: number | null
   unreachableRegions: string[]
-  membersAlive: number
-  members: number
+  writable: boolean
 }
 
 export function toTimelinePoint(health: ClusterHealth, faultAt: Date | undefined): TimelinePoint {
   const raft = health.groups.find((g) => g.group === 'etcd') ?? health.groups[0]
   const all = health.groups.flatMap((g) => g.members)
   return {
-    t: faultAt ? Math.round((Date.parse(health.at) - faultAt.getTime())) / 1000 : 0,
+    t: faultAt ? Math.round(Date.parse(health.at) - faultAt.getTime()) / 1000 : 0,
     at: health.at,
     writable: health.writable,
     quorumHeld: health.quorumHeld,
@@ -41,10 +42,13 @@ export function toTimelinePoint(health: ClusterHealth, faultAt: Date | undefined
 export class HealthSampler {
   readonly points: TimelinePoint[] = []
   private faultAt: Date | undefined
-  private running = true
   private readonly loop: Promise<void>
+  private running = true
 
-  constructor(private readonly world: World, private readonly intervalMs = 250) {
+  constructor(
+    private readonly world: World,
+    private readonly intervalMs = 250,
+  ) {
     this.loop = this.run()
   }
 
@@ -68,6 +72,7 @@ export class HealthSampler {
       } catch {
         // health() does not throw for unreachable members; anything else is skipped, not fatal
       }
+
       const wait = this.intervalMs - (Date.now() - started)
       if (wait > 0 && this.running) await sleep(wait)
     }
@@ -81,7 +86,7 @@ export class HealthSampler {
  * synchronous standby while every member reports healthy): reports show it only
  * beside the clients' figure (writeAvailability).
  */
-export function unavailableSeconds(points: TimelinePoint[]): number | null {
+export function unavailableSeconds(points: TimelinePoint[]): null | number {
   const after = points.filter((p) => p.t >= 0)
   if (after.length === 0) return null
   const firstWritable = after.find((p) => p.writable)
@@ -89,13 +94,13 @@ export function unavailableSeconds(points: TimelinePoint[]): number | null {
 }
 
 export interface WriteGap {
-  /** the longest interval without an acknowledged new write around the fault (seconds) */
-  seconds: number
   /** when it started and ended, seconds since the fault (negative: before it) */
   fromSeconds: number
-  toSeconds: number
   /** no write was acknowledged after it until the workload stopped */
   open: boolean
+  /** the longest interval without an acknowledged new write around the fault (seconds) */
+  seconds: number
+  toSeconds: number
 }
 
 /**
@@ -107,7 +112,7 @@ export interface WriteGap {
  *
  * @param ackTimesMs acknowledgement times (ms since the epoch) of new commits, any order
  */
-export function longestWriteGap(ackTimesMs: ArrayLike<number>, faultAtMs: number, endMs: number): WriteGap | null {
+export function longestWriteGap(ackTimesMs: ArrayLike<number>, faultAtMs: number, endMs: number): null | WriteGap {
   const acks = Float64Array.from(ackTimesMs).sort()
   if (acks.length === 0) return null
   // the last acknowledgement at or before the fault opens the first gap; without one, the fault does
@@ -119,7 +124,13 @@ export function longestWriteGap(ackTimesMs: ArrayLike<number>, faultAtMs: number
     if (acks[i] - previous > best.to - best.from) best = {from: previous, to: acks[i], open: false}
     previous = acks[i]
   }
+
   if (endMs - previous > best.to - best.from) best = {from: previous, to: endMs, open: true}
   const seconds = (ms: number) => Math.round(ms) / 1000
-  return {seconds: seconds(best.to - best.from), fromSeconds: seconds(best.from - faultAtMs), toSeconds: seconds(best.to - faultAtMs), open: best.open}
+  return {
+    seconds: seconds(best.to - best.from),
+    fromSeconds: seconds(best.from - faultAtMs),
+    toSeconds: seconds(best.to - faultAtMs),
+    open: best.open,
+  }
 }

@@ -1,7 +1,8 @@
-import {primaryRegion} from '../config/regions.js'
-import {LatencyHistogram} from '../ledger/stats.js'
 import type {WorkloadHandle, WorkloadOptions, WorkloadResult, WorkloadStats} from '../ledger/workload.js'
 import type {DatabaseRole, ProgressReporter, World} from '../world/types.js'
+
+import {primaryRegion} from '../config/regions.js'
+import {LatencyHistogram} from '../ledger/stats.js'
 
 /** One finished transfer, as the workload reports it (onOutcome). */
 export type OutcomeEvent = Parameters<NonNullable<WorkloadOptions['onOutcome']>>[0]
@@ -26,21 +27,30 @@ export interface WorkloadWindow {
  */
 export interface ChaosWorkload {
   readonly handle: WorkloadHandle
-  /** when it started, and the process it runs in: the same for every round of a campaign */
-  readonly startedAt: Date
-  readonly pid: number
   /** every finished transfer from now on goes to the listener too, until the window is closed */
   observe(listener: OutcomeListener): WorkloadWindow
+  readonly pid: number
+  /** when it started, and the process it runs in: the same for every round of a campaign */
+  readonly startedAt: Date
   /** stop issuing, settle unknown outcomes, close the run log, the audit clients and the metrics endpoint (once; later calls get the same result) */
   stop(): Promise<WorkloadResult>
 }
 
-export async function startChaosWorkload(world: World, options: {runDir: string; concurrency: number; leaderRegion: string | null; progress: ProgressReporter; onOutcome?: OutcomeListener}): Promise<ChaosWorkload> {
+export async function startChaosWorkload(
+  world: World,
+  options: {
+    concurrency: number
+    leaderRegion: null | string
+    onOutcome?: OutcomeListener
+    progress: ProgressReporter
+    runDir: string
+  },
+): Promise<ChaosWorkload> {
   const {startWorkload} = await import('../ledger/workload.js')
   const cleanups: Array<() => void> = []
   const listeners = new Set<OutcomeListener>(options.onOutcome ? [options.onOutcome] : [])
   const primary = primaryRegion(world.config)
-  let started: WorkloadHandle | undefined
+  let started: undefined | WorkloadHandle
   try {
     const audit = await auditLogFor(world, cleanups)
     started = await startWorkload({
@@ -48,7 +58,7 @@ export async function startChaosWorkload(world: World, options: {runDir: string;
       runDir: options.runDir,
       runsDir: world.runsDir(),
       concurrency: options.concurrency,
-      onOutcome: (event) => {
+      onOutcome(event) {
         for (const listener of listeners) listener(event)
       },
       originRegion: primary.name,
@@ -57,20 +67,30 @@ export async function startChaosWorkload(world: World, options: {runDir: string;
       // a frozen node accepts TCP connections and never answers: give up on it within a second on
       // loopback (a renewed pool starts from the next host), and on a statement it holds within
       // 2.5 s rather than the default 10 s (the retry is idempotent)
-      ...(world.driver === 'local' ? {connectTimeoutSeconds: 1, retry: {attemptTimeoutMs: 2500, maxDelayMs: 250}} : {retry: {attemptTimeoutMs: 6000}}),
+      ...(world.driver === 'local'
+        ? {connectTimeoutSeconds: 1, retry: {attemptTimeoutMs: 2500, maxDelayMs: 250}}
+        : {retry: {attemptTimeoutMs: 6000}}),
     })
     if (world.monitoring) {
       // Prometheus scrapes the workload's counters while it runs (unknown outcomes, errors, audit failures)
       const {serveWorkloadMetrics} = await import('../monitoring/workload-metrics.js')
       const workload = started
-      cleanups.push(await serveWorkloadMetrics(world.monitoring.workloadMetricsAddress(), () => workload.stats(), primary.name, (m) => options.progress.info(m)))
+      cleanups.push(
+        await serveWorkloadMetrics(
+          world.monitoring.workloadMetricsAddress(),
+          () => workload.stats(),
+          primary.name,
+          (m) => options.progress.info(m),
+        ),
+      )
     }
   } catch (error) {
     // the metrics endpoint may fail after the workload started: stop what did start
-    await started?.stop().catch(() => undefined)
+    await started?.stop().catch(() => {})
     for (const c of cleanups) c()
     throw error
   }
+
   const handle = started
   let stopped: Promise<WorkloadResult> | undefined
   return {
@@ -90,8 +110,9 @@ export async function startChaosWorkload(world: World, options: {runDir: string;
           lastAck = event.at.getTime()
         }
       }
+
       listeners.add(own)
-      let closed: WorkloadStats | undefined
+      let closed: undefined | WorkloadStats
       return {
         close() {
           if (closed) return closed
@@ -115,8 +136,27 @@ export async function startChaosWorkload(world: World, options: {runDir: string;
  * in the same tick as the window's listener was added and removed, so they count the same
  * transfers the listener saw), with the window's own latencies and acknowledgement times.
  */
-export function windowStats(from: WorkloadStats, to: WorkloadStats, latencies: LatencyHistogram, firstAckMs?: number, lastAckMs?: number): WorkloadStats {
-  const d = (key: 'attempted' | 'acknowledged' | 'applied' | 'alreadyApplied' | 'sent' | 'rejected' | 'failed' | 'unknown' | 'unknownResolved' | 'retries' | 'auditErrors') => to[key] - from[key]
+export function windowStats(
+  from: WorkloadStats,
+  to: WorkloadStats,
+  latencies: LatencyHistogram,
+  firstAckMs?: number,
+  lastAckMs?: number,
+): WorkloadStats {
+  const d = (
+    key:
+      | 'acknowledged'
+      | 'alreadyApplied'
+      | 'applied'
+      | 'attempted'
+      | 'auditErrors'
+      | 'failed'
+      | 'rejected'
+      | 'retries'
+      | 'sent'
+      | 'unknown'
+      | 'unknownResolved',
+  ) => to[key] - from[key]
   const elapsedSeconds = Math.round((to.elapsedSeconds - from.elapsedSeconds) * 1000) / 1000
   const completed = d('acknowledged') + d('sent')
   return {
@@ -135,7 +175,11 @@ export function windowStats(from: WorkloadStats, to: WorkloadStats, latencies: L
     auditErrors: d('auditErrors'),
     tps: to.tps,
     averageTps: elapsedSeconds > 0 ? Math.round((completed / elapsedSeconds) * 10) / 10 : 0,
-    latencyMs: {p50: round2(latencies.percentile(0.5)), p99: round2(latencies.percentile(0.99)), max: round2(latencies.max)},
+    latencyMs: {
+      p50: round2(latencies.percentile(0.5)),
+      p99: round2(latencies.percentile(0.99)),
+      max: round2(latencies.max),
+    },
     firstAcknowledgedAt: firstAckMs === undefined ? undefined : new Date(firstAckMs).toISOString(),
     lastAcknowledgedAt: lastAckMs === undefined ? undefined : new Date(lastAckMs).toISOString(),
     recentErrors: [...to.recentErrors],
@@ -145,7 +189,11 @@ export function windowStats(from: WorkloadStats, to: WorkloadStats, latencies: L
 const round2 = (x: number) => Math.round(x * 100) / 100
 
 /** Database URLs with the current leader's first: the client tries hosts in order. */
-export async function leaderFirstUrls(world: World, leaderRegion: string | null, role: DatabaseRole): Promise<string[]> {
+export async function leaderFirstUrls(
+  world: World,
+  leaderRegion: null | string,
+  role: DatabaseRole,
+): Promise<string[]> {
   const all = await world.databaseUrls(role)
   const endpoints = await world.endpoints()
   // the endpoints' URLs may be another role's: the node is its host and port
@@ -163,7 +211,7 @@ async function auditLogFor(world: World, cleanups: Array<() => void>) {
   const primary = primaryRegion(world.config)
   const bucketOf = (name: string) => endpoints.find((e) => e.region === name)?.auditBucket
   const primaryBucket = bucketOf(primary.name)
-  if (!primaryBucket) return undefined
+  if (!primaryBucket) return
   const s3 = await s3Client(cloud, primary.awsRegion)
   const replicas = []
   for (const rule of world.config.cloud.replication.filter((r) => r.from === primary.name)) {
@@ -171,6 +219,7 @@ async function auditLogFor(world: World, cleanups: Array<() => void>) {
     const bucket = bucketOf(rule.to)
     if (bucket) replicas.push({s3: await s3Client(cloud, region.awsRegion), bucket})
   }
+
   const log = new AuditLog({s3, bucket: primaryBucket}, replicas)
   cleanups.push(() => log.destroy())
   return log

@@ -1,4 +1,5 @@
 import type {S3Client} from '@aws-sdk/client-s3'
+
 import type {TransferRequest} from '../model/transfer.js'
 
 /** Audit objects are keyed by transfer id, so a bucket listing comes back in id order (merge-joinable). */
@@ -7,19 +8,19 @@ export const auditKey = (id: string): string => `${AUDIT_PREFIX}${id.toLowerCase
 export const idFromAuditKey = (key: string): string | undefined => /^transfers\/([0-9a-f-]{36})\.json$/.exec(key)?.[1]
 
 export interface AuditRecord {
-  id: string
-  from: number
-  to: number
   amount: number
-  originRegion: string
   committedAt: string
+  from: number
+  id: string
+  originRegion: string
+  to: number
   /** the W3C trace id (32 hex) of the transfer: the same id in the queue message, the service's log and any exported spans */
   traceId?: string
 }
 
 export interface AuditTarget {
-  s3: S3Client
   bucket: string
+  s3: S3Client
 }
 
 /**
@@ -59,9 +60,23 @@ export class AuditLog {
       traceId,
     }
     const body = JSON.stringify(record)
-    await this.primary.s3.send(new PutObjectCommand({Bucket: this.primary.bucket, Key: auditKey(request.id), Body: body, ContentType: 'application/json'}))
+    await this.primary.s3.send(
+      new PutObjectCommand({
+        Bucket: this.primary.bucket,
+        Key: auditKey(request.id),
+        Body: body,
+        ContentType: 'application/json',
+      }),
+    )
     for (const replica of this.copyTo) {
-      await replica.s3.send(new PutObjectCommand({Bucket: replica.bucket, Key: auditKey(request.id), Body: body, ContentType: 'application/json'}))
+      await replica.s3.send(
+        new PutObjectCommand({
+          Bucket: replica.bucket,
+          Key: auditKey(request.id),
+          Body: body,
+          ContentType: 'application/json',
+        }),
+      )
     }
   }
 }
@@ -73,12 +88,19 @@ export async function* listAuditIds(target: AuditTarget, startAfterId?: string):
   const startAfter = startAfterId ? auditKey(startAfterId) : undefined
   do {
     const page = await target.s3.send(
-      new ListObjectsV2Command({Bucket: target.bucket, Prefix: AUDIT_PREFIX, ContinuationToken: token, StartAfter: token ? undefined : startAfter, MaxKeys: 1000}),
+      new ListObjectsV2Command({
+        Bucket: target.bucket,
+        Prefix: AUDIT_PREFIX,
+        ContinuationToken: token,
+        StartAfter: token ? undefined : startAfter,
+        MaxKeys: 1000,
+      }),
     )
     for (const object of page.Contents ?? []) {
       const id = object.Key ? idFromAuditKey(object.Key) : undefined
       if (id) yield id
     }
+
     token = page.IsTruncated ? page.NextContinuationToken : undefined
   } while (token)
 }
@@ -91,7 +113,8 @@ export async function readAuditRecord(target: AuditTarget, id: string): Promise<
     return JSON.parse(await object.Body!.transformToString()) as AuditRecord
   } catch (error) {
     const status = (error as {$metadata?: {httpStatusCode?: number}}).$metadata?.httpStatusCode
-    if (status === 404 || (error as Error).name === 'NoSuchKey' || (error as Error).name === 'NotFound') return undefined
+    if (status === 404 || (error as Error).name === 'NoSuchKey' || (error as Error).name === 'NotFound')
+      return undefined
     throw error
   }
 }

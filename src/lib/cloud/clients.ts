@@ -1,6 +1,7 @@
 import type {IAMClient} from '@aws-sdk/client-iam'
 import type {S3Client} from '@aws-sdk/client-s3'
 import type {SQSClient} from '@aws-sdk/client-sqs'
+
 import type {CloudEndpoint} from '../model/endpoints.js'
 
 // Atlas supports Node 20 on purpose; the SDK's notice about its future Node 22
@@ -31,11 +32,20 @@ export async function sqsClient(cloud: CloudEndpoint, awsRegion: string): Promis
 
 /** Emulators accept any credentials; these are the conventional test values (never real ones). */
 export function emulatorEndpoint(endpoint: string): CloudEndpoint {
-  return {endpoint, accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'test', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'test'}
+  return {
+    endpoint,
+    accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'test',
+    secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
+  }
 }
 
 export async function iamClient(cloud: CloudEndpoint): Promise<IAMClient> {
   const {IAMClient} = await import('@aws-sdk/client-iam')
   // IAM is global; emulators serve it under us-east-1
-  return new IAMClient({endpoint: cloud.endpoint, region: 'us-east-1', credentials: {accessKeyId: cloud.accessKeyId, secretAccessKey: cloud.secretAccessKey}, maxAttempts: 3})
+  return new IAMClient({
+    endpoint: cloud.endpoint,
+    region: 'us-east-1',
+    credentials: {accessKeyId: cloud.accessKeyId, secretAccessKey: cloud.secretAccessKey},
+    maxAttempts: 3,
+  })
 }

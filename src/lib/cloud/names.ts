@@ -5,8 +5,8 @@
  */
 export interface CloudResourceNames {
   auditBucket: string
-  queue: string
   deadLetterQueue: string
+  queue: string
   replicationRole: string
 }
 

@@ -1,9 +1,11 @@
 import type {IAMClient} from '@aws-sdk/client-iam'
+
 import type {AtlasConfig, Region} from '../config/schema.js'
 import type {CloudEndpoint} from '../model/endpoints.js'
+
+import {dataRegions} from '../config/regions.js'
 import {iamClient, s3Client, sqsClient} from './clients.js'
 import {cloudResourceNames, DLQ_MAX_RECEIVE_COUNT} from './names.js'
-import {dataRegions} from '../config/regions.js'
 
 /**
  * The settings terraform/modules/region declares (its variable defaults and fixed
@@ -22,13 +24,13 @@ export const REGION_STACK_SETTINGS = {
 } as const
 
 export interface ProvisionedRegion {
-  region: string
-  awsRegion: string
   auditBucket: string
-  queueUrl: string
-  queueArn: string
-  deadLetterQueueUrl: string
+  awsRegion: string
   deadLetterQueueArn: string
+  deadLetterQueueUrl: string
+  queueArn: string
+  queueUrl: string
+  region: string
   replicationRoleArn: string
 }
 
@@ -55,10 +57,14 @@ export interface QueueOverrides {
 export async function provisionRegion(
   cloud: CloudEndpoint,
   prefix: string,
-  region: Pick<Region, 'name' | 'awsRegion'>,
+  region: Pick<Region, 'awsRegion' | 'name'>,
   options: QueueOverrides & {iam?: IAMClient; warnings?: string[]} = {},
 ): Promise<ProvisionedRegion> {
-  const [s3mod, sqsmod, iammod] = await Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/client-sqs'), import('@aws-sdk/client-iam')])
+  const [s3mod, sqsmod, iammod] = await Promise.all([
+    import('@aws-sdk/client-s3'),
+    import('@aws-sdk/client-sqs'),
+    import('@aws-sdk/client-iam'),
+  ])
   const s = REGION_STACK_SETTINGS
   const names = cloudResourceNames(prefix, region.name)
   const s3 = await s3Client(cloud, region.awsRegion)
@@ -67,14 +73,39 @@ export async function provisionRegion(
   const Bucket = names.auditBucket
   try {
     try {
-      await s3.send(new s3mod.CreateBucketCommand({Bucket, ...(region.awsRegion === 'us-east-1' ? {} : {CreateBucketConfiguration: {LocationConstraint: region.awsRegion as never}})}))
+      await s3.send(
+        new s3mod.CreateBucketCommand({
+          Bucket,
+          ...(region.awsRegion === 'us-east-1'
+            ? {}
+            : {CreateBucketConfiguration: {LocationConstraint: region.awsRegion as never}}),
+        }),
+      )
     } catch (error) {
       if (!['BucketAlreadyOwnedByYou', 'BucketAlreadyExists'].includes((error as Error).name)) throw error
     }
+
     // replication requires versioning on both ends
     await s3.send(new s3mod.PutBucketVersioningCommand({Bucket, VersioningConfiguration: {Status: 'Enabled'}}))
-    await s3.send(new s3mod.PutBucketEncryptionCommand({Bucket, ServerSideEncryptionConfiguration: {Rules: [{ApplyServerSideEncryptionByDefault: {SSEAlgorithm: s.sseAlgorithm}}]}}))
-    await s3.send(new s3mod.PutPublicAccessBlockCommand({Bucket, PublicAccessBlockConfiguration: {BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true}}))
+    await s3.send(
+      new s3mod.PutBucketEncryptionCommand({
+        Bucket,
+        ServerSideEncryptionConfiguration: {
+          Rules: [{ApplyServerSideEncryptionByDefault: {SSEAlgorithm: s.sseAlgorithm}}],
+        },
+      }),
+    )
+    await s3.send(
+      new s3mod.PutPublicAccessBlockCommand({
+        Bucket,
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+      }),
+    )
     await s3.send(
       new s3mod.PutBucketLifecycleConfigurationCommand({
         Bucket,
@@ -92,33 +123,67 @@ export async function provisionRegion(
       }),
     )
 
-    const dlq = await sqs.send(new sqsmod.CreateQueueCommand({QueueName: names.deadLetterQueue, Attributes: {MessageRetentionPeriod: String(s.deadLetterRetentionSeconds), SqsManagedSseEnabled: 'true'}}))
-    const dlqArn = (await sqs.send(new sqsmod.GetQueueAttributesCommand({QueueUrl: dlq.QueueUrl, AttributeNames: ['QueueArn']}))).Attributes!.QueueArn!
+    const dlq = await sqs.send(
+      new sqsmod.CreateQueueCommand({
+        QueueName: names.deadLetterQueue,
+        Attributes: {MessageRetentionPeriod: String(s.deadLetterRetentionSeconds), SqsManagedSseEnabled: 'true'},
+      }),
+    )
+    const dlqArn = (
+      await sqs.send(new sqsmod.GetQueueAttributesCommand({QueueUrl: dlq.QueueUrl, AttributeNames: ['QueueArn']}))
+    ).Attributes!.QueueArn!
     const queue = await sqs.send(
       new sqsmod.CreateQueueCommand({
         QueueName: names.queue,
         Attributes: {
           VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? s.queueVisibilityTimeoutSeconds),
           SqsManagedSseEnabled: 'true',
-          RedrivePolicy: JSON.stringify({deadLetterTargetArn: dlqArn, maxReceiveCount: options.maxReceiveCount ?? s.queueMaxReceiveCount}),
+          RedrivePolicy: JSON.stringify({
+            deadLetterTargetArn: dlqArn,
+            maxReceiveCount: options.maxReceiveCount ?? s.queueMaxReceiveCount,
+          }),
         },
       }),
     )
-    const queueArn = (await sqs.send(new sqsmod.GetQueueAttributesCommand({QueueUrl: queue.QueueUrl, AttributeNames: ['QueueArn']}))).Attributes!.QueueArn!
+    const queueArn = (
+      await sqs.send(new sqsmod.GetQueueAttributesCommand({QueueUrl: queue.QueueUrl, AttributeNames: ['QueueArn']}))
+    ).Attributes!.QueueArn!
     try {
-      await sqs.send(new sqsmod.SetQueueAttributesCommand({QueueUrl: dlq.QueueUrl, Attributes: {RedriveAllowPolicy: JSON.stringify({redrivePermission: 'byQueue', sourceQueueArns: [queueArn]})}}))
+      await sqs.send(
+        new sqsmod.SetQueueAttributesCommand({
+          QueueUrl: dlq.QueueUrl,
+          Attributes: {RedriveAllowPolicy: JSON.stringify({redrivePermission: 'byQueue', sourceQueueArns: [queueArn]})},
+        }),
+      )
     } catch (error) {
       options.warnings?.push(`${names.deadLetterQueue}: redrive-allow policy not applied (${(error as Error).message})`)
     }
 
-    const assume = JSON.stringify({Version: '2012-10-17', Statement: [{Effect: 'Allow', Action: ['sts:AssumeRole'], Principal: {Service: ['s3.amazonaws.com']}}]})
+    const assume = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{Effect: 'Allow', Action: ['sts:AssumeRole'], Principal: {Service: ['s3.amazonaws.com']}}],
+    })
     let roleArn: string
     try {
       roleArn = (await iam.send(new iammod.GetRoleCommand({RoleName: names.replicationRole}))).Role!.Arn!
     } catch {
-      roleArn = (await iam.send(new iammod.CreateRoleCommand({RoleName: names.replicationRole, AssumeRolePolicyDocument: assume}))).Role!.Arn!
+      roleArn = (
+        await iam.send(
+          new iammod.CreateRoleCommand({RoleName: names.replicationRole, AssumeRolePolicyDocument: assume}),
+        )
+      ).Role!.Arn!
     }
-    return {region: region.name, awsRegion: region.awsRegion, auditBucket: Bucket, queueUrl: queue.QueueUrl!, queueArn, deadLetterQueueUrl: dlq.QueueUrl!, deadLetterQueueArn: dlqArn, replicationRoleArn: roleArn}
+
+    return {
+      region: region.name,
+      awsRegion: region.awsRegion,
+      auditBucket: Bucket,
+      queueUrl: queue.QueueUrl!,
+      queueArn,
+      deadLetterQueueUrl: dlq.QueueUrl!,
+      deadLetterQueueArn: dlqArn,
+      replicationRoleArn: roleArn,
+    }
   } finally {
     s3.destroy()
     sqs.destroy()
@@ -140,15 +205,37 @@ export async function provisionCloud(config: AtlasConfig, cloud: CloudEndpoint):
     for (const region of dataRegions(config)) {
       result.regions.push(await provisionRegion(cloud, config.namePrefix, region, {iam, warnings: result.warnings}))
     }
+
     for (const provisioned of result.regions) {
       const names = cloudResourceNames(config.namePrefix, provisioned.region)
       const targets = config.cloud.replication.filter((r) => r.from === provisioned.region)
       const statements: unknown[] = [
-        {Sid: 'ReadSourceBucket', Effect: 'Allow', Action: ['s3:GetReplicationConfiguration', 's3:ListBucket'], Resource: [`arn:aws:s3:::${names.auditBucket}`]},
-        {Sid: 'ReadSourceObjects', Effect: 'Allow', Action: ['s3:GetObjectVersionForReplication', 's3:GetObjectVersionAcl', 's3:GetObjectVersionTagging'], Resource: [`arn:aws:s3:::${names.auditBucket}/*`]},
-        ...targets.map((t) => ({Sid: 'WriteDestinationObjects', Effect: 'Allow', Action: ['s3:ReplicateObject', 's3:ReplicateDelete', 's3:ReplicateTags'], Resource: [`arn:aws:s3:::${cloudResourceNames(config.namePrefix, t.to).auditBucket}/*`]})),
+        {
+          Sid: 'ReadSourceBucket',
+          Effect: 'Allow',
+          Action: ['s3:GetReplicationConfiguration', 's3:ListBucket'],
+          Resource: [`arn:aws:s3:::${names.auditBucket}`],
+        },
+        {
+          Sid: 'ReadSourceObjects',
+          Effect: 'Allow',
+          Action: ['s3:GetObjectVersionForReplication', 's3:GetObjectVersionAcl', 's3:GetObjectVersionTagging'],
+          Resource: [`arn:aws:s3:::${names.auditBucket}/*`],
+        },
+        ...targets.map((t) => ({
+          Sid: 'WriteDestinationObjects',
+          Effect: 'Allow',
+          Action: ['s3:ReplicateObject', 's3:ReplicateDelete', 's3:ReplicateTags'],
+          Resource: [`arn:aws:s3:::${cloudResourceNames(config.namePrefix, t.to).auditBucket}/*`],
+        })),
       ]
-      await iam.send(new iammod.PutRolePolicyCommand({RoleName: names.replicationRole, PolicyName: `${names.replicationRole}-policy`, PolicyDocument: JSON.stringify({Version: '2012-10-17', Statement: statements})}))
+      await iam.send(
+        new iammod.PutRolePolicyCommand({
+          RoleName: names.replicationRole,
+          PolicyName: `${names.replicationRole}-policy`,
+          PolicyDocument: JSON.stringify({Version: '2012-10-17', Statement: statements}),
+        }),
+      )
       const target = targets[0]
       if (!target) continue
       const s3 = await s3Client(cloud, provisioned.awsRegion)
@@ -165,7 +252,10 @@ export async function provisionCloud(config: AtlasConfig, cloud: CloudEndpoint):
                   Priority: 1,
                   Filter: {Prefix: ''},
                   DeleteMarkerReplication: {Status: 'Enabled'},
-                  Destination: {Bucket: `arn:aws:s3:::${cloudResourceNames(config.namePrefix, target.to).auditBucket}`, StorageClass: 'STANDARD'},
+                  Destination: {
+                    Bucket: `arn:aws:s3:::${cloudResourceNames(config.namePrefix, target.to).auditBucket}`,
+                    StorageClass: 'STANDARD',
+                  },
                 },
               ],
             },
@@ -178,11 +268,15 @@ export async function provisionCloud(config: AtlasConfig, cloud: CloudEndpoint):
         s3.destroy()
       }
     }
+
     if (config.cloud.replication.length > 0) {
-      result.warnings.push('emulators store the replication configuration but do not copy objects: the ledger service and the workload write each audit record to the replica bucket themselves')
+      result.warnings.push(
+        'emulators store the replication configuration but do not copy objects: the ledger service and the workload write each audit record to the replica bucket themselves',
+      )
     }
   } finally {
     iam.destroy()
   }
+
   return result
 }

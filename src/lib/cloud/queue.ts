@@ -1,11 +1,13 @@
 import type {Message, MessageAttributeValue, SQSClient} from '@aws-sdk/client-sqs'
-import {parseTraceparent, TRACEPARENT, type TraceParent} from '../model/trace-context.js'
+
 import type {TransferRequest} from '../model/transfer.js'
 
+import {parseTraceparent, TRACEPARENT, type TraceParent} from '../model/trace-context.js'
+
 export interface SendResult {
-  ok: boolean
   /** the request may or may not have been enqueued (network error after sending) */
   ambiguous?: boolean
+  ok: boolean
   reason?: string
 }
 
@@ -21,11 +23,19 @@ export function decodeTransferMessage(body: string | undefined): TransferRequest
   } catch {
     return undefined
   }
+
   if (!value || typeof value !== 'object') return undefined
   const v = value as Record<string, unknown>
-  if (typeof v.id !== 'string' || typeof v.from !== 'number' || typeof v.to !== 'number' || typeof v.amount !== 'number' || typeof v.originRegion !== 'string') {
+  if (
+    typeof v.id !== 'string' ||
+    typeof v.from !== 'number' ||
+    typeof v.to !== 'number' ||
+    typeof v.amount !== 'number' ||
+    typeof v.originRegion !== 'string'
+  ) {
     return undefined
   }
+
   return {id: v.id, from: v.from, to: v.to, amount: v.amount, originRegion: v.originRegion}
 }
 
@@ -48,6 +58,58 @@ export class TransferQueue {
     readonly sqs: SQSClient,
     readonly queueUrl: string,
   ) {}
+
+  async approximateDepth(): Promise<{inFlight: number; visible: number}> {
+    const {GetQueueAttributesCommand} = await import('@aws-sdk/client-sqs')
+    const result = await this.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: this.queueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    )
+    return {
+      visible: Number(result.Attributes?.ApproximateNumberOfMessages ?? 0),
+      inFlight: Number(result.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+    }
+  }
+
+  async delete(receiptHandle: string): Promise<void> {
+    const {DeleteMessageCommand} = await import('@aws-sdk/client-sqs')
+    await this.sqs.send(new DeleteMessageCommand({QueueUrl: this.queueUrl, ReceiptHandle: receiptHandle}))
+  }
+
+  async receive(options: {
+    max?: number
+    signal?: AbortSignal
+    visibilityTimeout?: number
+    waitSeconds: number
+  }): Promise<Message[]> {
+    const {ReceiveMessageCommand} = await import('@aws-sdk/client-sqs')
+    const result = await this.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: this.queueUrl,
+        MaxNumberOfMessages: options.max ?? 10,
+        WaitTimeSeconds: options.waitSeconds,
+        VisibilityTimeout: options.visibilityTimeout,
+        MessageSystemAttributeNames: ['SentTimestamp', 'ApproximateReceiveCount'],
+        MessageAttributeNames: [TRACEPARENT],
+      }),
+      {abortSignal: options.signal},
+    )
+    return result.Messages ?? []
+  }
+
+  /** makes a received message visible again after `seconds` (0: at once) */
+  async release(receiptHandle: string, seconds: number): Promise<void> {
+    const {ChangeMessageVisibilityCommand} = await import('@aws-sdk/client-sqs')
+    await this.sqs.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: this.queueUrl,
+        ReceiptHandle: receiptHandle,
+        VisibilityTimeout: seconds,
+      }),
+    )
+  }
 
   /** traceparent: the transfer's W3C trace context, sent as the message attribute `traceparent` */
   async send(request: TransferRequest, traceparent?: string): Promise<SendResult> {
@@ -72,44 +134,6 @@ export class TransferQueue {
   async sendRaw(body: string): Promise<void> {
     const {SendMessageCommand} = await import('@aws-sdk/client-sqs')
     await this.sqs.send(new SendMessageCommand({QueueUrl: this.queueUrl, MessageBody: body}))
-  }
-
-  async receive(options: {waitSeconds: number; max?: number; visibilityTimeout?: number; signal?: AbortSignal}): Promise<Message[]> {
-    const {ReceiveMessageCommand} = await import('@aws-sdk/client-sqs')
-    const result = await this.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: this.queueUrl,
-        MaxNumberOfMessages: options.max ?? 10,
-        WaitTimeSeconds: options.waitSeconds,
-        VisibilityTimeout: options.visibilityTimeout,
-        MessageSystemAttributeNames: ['SentTimestamp', 'ApproximateReceiveCount'],
-        MessageAttributeNames: [TRACEPARENT],
-      }),
-      {abortSignal: options.signal},
-    )
-    return result.Messages ?? []
-  }
-
-  async delete(receiptHandle: string): Promise<void> {
-    const {DeleteMessageCommand} = await import('@aws-sdk/client-sqs')
-    await this.sqs.send(new DeleteMessageCommand({QueueUrl: this.queueUrl, ReceiptHandle: receiptHandle}))
-  }
-
-  /** makes a received message visible again after `seconds` (0: at once) */
-  async release(receiptHandle: string, seconds: number): Promise<void> {
-    const {ChangeMessageVisibilityCommand} = await import('@aws-sdk/client-sqs')
-    await this.sqs.send(new ChangeMessageVisibilityCommand({QueueUrl: this.queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds}))
-  }
-
-  async approximateDepth(): Promise<{visible: number; inFlight: number}> {
-    const {GetQueueAttributesCommand} = await import('@aws-sdk/client-sqs')
-    const result = await this.sqs.send(
-      new GetQueueAttributesCommand({QueueUrl: this.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible']}),
-    )
-    return {
-      visible: Number(result.Attributes?.ApproximateNumberOfMessages ?? 0),
-      inFlight: Number(result.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
-    }
   }
 }
 

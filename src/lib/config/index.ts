@@ -1,4 +1,4 @@
-export * from './schema.js'
-export {DEFAULT_CONFIG, CONFIG_TEMPLATE} from './defaults.js'
-export {loadConfig, parseConfigText, parseConfigObject} from './load.js'
+export {CONFIG_TEMPLATE, DEFAULT_CONFIG} from './defaults.js'
+export {loadConfig, parseConfigObject, parseConfigText} from './load.js'
 export {findRegion} from './regions.js'
+export * from './schema.js'

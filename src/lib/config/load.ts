@@ -1,10 +1,12 @@
+import type {z} from 'zod'
+
 import {access, readFile} from 'node:fs/promises'
 import path from 'node:path'
-import {LineCounter, isDocument, parseDocument, type Document} from 'yaml'
-import type {z} from 'zod'
+import {type Document, isDocument, LineCounter, parseDocument} from 'yaml'
+
 import {ConfigError} from '../errors.js'
 import {DEFAULT_CONFIG} from './defaults.js'
-import {configSchema, type AtlasConfig, type Region} from './schema.js'
+import {type AtlasConfig, configSchema, type Region} from './schema.js'
 
 export const DEFAULT_CONFIG_FILE = 'atlas.yaml'
 
@@ -12,8 +14,8 @@ export const DEFAULT_CONFIG_FILE = 'atlas.yaml'
 const MAX_ALIAS_COUNT = 100
 
 interface Located {
-  file: string
   doc?: Document
+  file: string
   lines?: LineCounter
 }
 
@@ -25,7 +27,13 @@ export async function findConfigFile(cwd = process.cwd()): Promise<string | unde
   let dir = path.resolve(cwd)
   while (true) {
     const candidate = path.join(dir, DEFAULT_CONFIG_FILE)
-    if (await access(candidate).then(() => true, () => false)) return candidate
+    if (
+      await access(candidate).then(
+        () => true,
+        () => false,
+      )
+    )
+      return candidate
     const parent = path.dirname(dir)
     if (parent === dir) return undefined
     dir = parent
@@ -46,12 +54,16 @@ export async function loadConfig(configPath?: string, cwd = process.cwd()): Prom
   try {
     text = await readFile(file, 'utf8')
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
+    const {code} = error as NodeJS.ErrnoException
     if (code === 'ENOENT') {
-      throw new ConfigError(`config file ${file} does not exist`, {hint: 'create one with `atlas init`, or omit --config to use the defaults'})
+      throw new ConfigError(`config file ${file} does not exist`, {
+        hint: 'create one with `atlas init`, or omit --config to use the defaults',
+      })
     }
+
     throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`)
   }
+
   const config = parseConfigText(text, file)
   return {...config, source: file}
 }
@@ -67,19 +79,27 @@ export function parseConfigText(text: string, file: string): AtlasConfig {
       details: {file, line: pos?.line, column: pos?.col},
     })
   }
+
   let raw: unknown
   try {
     // a few aliases are fine; an alias bomb (a billion laughs) is refused before it is expanded
     raw = doc.toJS({maxAliasCount: MAX_ALIAS_COUNT}) ?? {}
   } catch (error) {
-    throw new ConfigError(`${file}: ${(error as Error).message} (YAML aliases expand to more than ${MAX_ALIAS_COUNT} nodes)`, {
-      hint: 'write the values out instead of nesting aliases',
-      details: {file},
-    })
+    throw new ConfigError(
+      `${file}: ${(error as Error).message} (YAML aliases expand to more than ${MAX_ALIAS_COUNT} nodes)`,
+      {
+        hint: 'write the values out instead of nesting aliases',
+        details: {file},
+      },
+    )
   }
+
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConfigError(`${file}: the top level must be a mapping (key: value), found ${Array.isArray(raw) ? 'a list' : typeof raw}`)
+    throw new ConfigError(
+      `${file}: the top level must be a mapping (key: value), found ${Array.isArray(raw) ? 'a list' : typeof raw}`,
+    )
   }
+
   // a section left with only comments (`cloud:`) is null in YAML; it means "all defaults"
   for (const [key, value] of Object.entries(raw)) if (value === null) delete (raw as Record<string, unknown>)[key]
   return parseConfigObject(raw, {file, doc, lines})
@@ -93,6 +113,7 @@ export function parseConfigObject(raw: unknown, where: Located = {file: '<object
       details: {file: where.file, problems},
     })
   }
+
   const parsed = result.data
   const regions: Region[] = parsed.regions.map((r) => ({
     name: r.name,
@@ -108,38 +129,64 @@ export function parseConfigObject(raw: unknown, where: Located = {file: '<object
 
 function checkRegions(regions: Region[], where: Located): void {
   const seen = new Map<string, number>()
-  regions.forEach((region, index) => {
+  for (const [index, region] of regions.entries()) {
     const earlier = seen.get(region.name)
     if (earlier !== undefined) {
-      throw configProblem(where, ['regions', index, 'name'], `duplicate region name "${region.name}" (also regions[${earlier}])`)
+      throw configProblem(
+        where,
+        ['regions', index, 'name'],
+        `duplicate region name "${region.name}" (also regions[${earlier}])`,
+      )
     }
+
     seen.set(region.name, index)
-  })
+  }
+
   const primaries = regions.filter((r) => r.role === 'primary')
   if (primaries.length === 0) {
     throw configProblem(where, ['regions'], 'no region has role "primary"; exactly one must')
   }
+
   if (primaries.length > 1) {
     const index = regions.indexOf(primaries[1])
-    throw configProblem(where, ['regions', index, 'role'], `more than one primary region (${primaries.map((r) => r.name).join(', ')}); exactly one must be primary`)
+    throw configProblem(
+      where,
+      ['regions', index, 'role'],
+      `more than one primary region (${primaries.map((r) => r.name).join(', ')}); exactly one must be primary`,
+    )
   }
 }
 
 function checkReplication(rules: Array<{from: string; to: string}>, regions: Region[], where: Located): void {
   const names = regions.map((r) => r.name)
-  rules.forEach((rule, index) => {
+  for (const [index, rule] of rules.entries()) {
     for (const end of ['from', 'to'] as const) {
       const name = rule[end]
       const region = regions.find((r) => r.name === name)
       if (!region) {
-        throw configProblem(where, ['cloud', 'replication', index, end], `unknown region "${name}"; valid regions: ${names.join(', ')}`)
+        throw configProblem(
+          where,
+          ['cloud', 'replication', index, end],
+          `unknown region "${name}"; valid regions: ${names.join(', ')}`,
+        )
       }
+
       if (region.role === 'witness') {
-        throw configProblem(where, ['cloud', 'replication', index, end], `region "${name}" is a witness and has no audit bucket to replicate`)
+        throw configProblem(
+          where,
+          ['cloud', 'replication', index, end],
+          `region "${name}" is a witness and has no audit bucket to replicate`,
+        )
       }
     }
-    if (rule.from === rule.to) throw configProblem(where, ['cloud', 'replication', index], `a region cannot replicate to itself ("${rule.from}")`)
-  })
+
+    if (rule.from === rule.to)
+      throw configProblem(
+        where,
+        ['cloud', 'replication', index],
+        `a region cannot replicate to itself ("${rule.from}")`,
+      )
+  }
 }
 
 function defaultReplication(regions: Region[]): Array<{from: string; to: string}> {
@@ -152,33 +199,42 @@ function defaultReplication(regions: Region[]): Array<{from: string; to: string}
   ]
 }
 
-function configProblem(where: Located, keyPath: Array<string | number>, message: string): ConfigError {
-  return new ConfigError(`${locate(where, keyPath)}: ${formatPath(keyPath)}: ${message}`, {details: {file: where.file, path: formatPath(keyPath)}})
+function configProblem(where: Located, keyPath: Array<number | string>, message: string): ConfigError {
+  return new ConfigError(`${locate(where, keyPath)}: ${formatPath(keyPath)}: ${message}`, {
+    details: {file: where.file, path: formatPath(keyPath)},
+  })
 }
 
 function describeIssue(issue: z.core.$ZodIssue, where: Located): string {
-  const keyPath = issue.path.filter((p): p is string | number => typeof p !== 'symbol')
-  let message = issue.message
+  const keyPath = issue.path.filter((p): p is number | string => typeof p !== 'symbol')
+  let {message} = issue
   if (issue.code === 'unrecognized_keys') {
-    const keys = issue.keys
+    const {keys} = issue
     const first = [...keyPath, keys[0]]
     return `${locate(where, first)}: ${formatPath(keyPath) || '(top level)'}: unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}`
   }
+
   if (issue.code === 'invalid_type') {
     const value = valueAt(where, keyPath)
-    message = value === undefined ? `is required (expected ${issue.expected})` : `expected ${issue.expected}, got ${describeValue(value)}`
+    message =
+      value === undefined
+        ? `is required (expected ${issue.expected})`
+        : `expected ${issue.expected}, got ${describeValue(value)}`
   }
+
   if (issue.code === 'invalid_value' && 'values' in issue) {
     const value = valueAt(where, keyPath)
     const choices = issue.values.map((v) => JSON.stringify(v)).join(', ')
-    message = value === undefined ? `is required (one of ${choices})` : `must be one of ${choices}, got ${describeValue(value)}`
+    message =
+      value === undefined ? `is required (one of ${choices})` : `must be one of ${choices}, got ${describeValue(value)}`
   }
+
   return `${locate(where, keyPath)}: ${formatPath(keyPath) || '(top level)'}: ${message}`
 }
 
-function valueAt(where: Located, keyPath: Array<string | number>): unknown {
+function valueAt(where: Located, keyPath: Array<number | string>): unknown {
   if (!where.doc) return undefined
-  const node = where.doc.getIn(keyPath, true) as {toJSON?: () => unknown} | undefined
+  const node = where.doc.getIn(keyPath, true) as undefined | {toJSON?: () => unknown}
   return node && typeof node === 'object' && 'toJSON' in node && node.toJSON ? node.toJSON() : node
 }
 
@@ -190,32 +246,39 @@ function describeValue(value: unknown): string {
 }
 
 /** file:line:col of the YAML node at keyPath (or its nearest existing parent). */
-function locate(where: Located, keyPath: Array<string | number>): string {
+function locate(where: Located, keyPath: Array<number | string>): string {
   if (!where.doc || !where.lines || !isDocument(where.doc)) return where.file
   for (let depth = keyPath.length; depth >= 0; depth--) {
     const prefix = keyPath.slice(0, depth)
-    const node = (prefix.length === 0 ? where.doc.contents : where.doc.getIn(prefix, true)) as {range?: [number, number, number]} | undefined
+    const node = (prefix.length === 0 ? where.doc.contents : where.doc.getIn(prefix, true)) as
+      undefined | {range?: [number, number, number]}
     let offset = node?.range?.[0]
     // for a missing or unknown key, point at the key itself rather than the parent value
     if (depth === keyPath.length && depth > 0) {
       const keyOffset = keyOffsetOf(where.doc, prefix)
       if (keyOffset !== undefined) offset = keyOffset
     }
+
     if (offset !== undefined) {
       const {line, col} = where.lines.linePos(offset)
       return `${where.file}:${line}:${col}`
     }
   }
+
   return where.file
 }
 
-function keyOffsetOf(doc: Document, keyPath: Array<string | number>): number | undefined {
-  const parent = (keyPath.length === 1 ? doc.contents : doc.getIn(keyPath.slice(0, -1), true)) as {items?: Array<{key?: {value?: unknown; range?: [number, number, number]}}>} | undefined
+function keyOffsetOf(doc: Document, keyPath: Array<number | string>): number | undefined {
+  const parent = (keyPath.length === 1 ? doc.contents : doc.getIn(keyPath.slice(0, -1), true)) as
+    undefined | {items?: Array<{key?: {range?: [number, number, number]; value?: unknown}}>}
   const last = keyPath.at(-1)
   const pair = parent?.items?.find((item) => item?.key?.value === last)
   return pair?.key?.range?.[0]
 }
 
-export function formatPath(keyPath: ReadonlyArray<string | number>): string {
-  return keyPath.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '')
+export function formatPath(keyPath: ReadonlyArray<number | string>): string {
+  return keyPath.reduce<string>(
+    (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part),
+    '',
+  )
 }

@@ -1,5 +1,6 @@
-import {UsageError} from '../errors.js'
 import type {AtlasConfig, Region} from './schema.js'
+
+import {UsageError} from '../errors.js'
 
 /** Looks a region up by name; an unknown name is a usage error listing the valid ones. */
 export function findRegion(config: AtlasConfig, name: string): Region {
@@ -10,6 +11,7 @@ export function findRegion(config: AtlasConfig, name: string): Region {
       details: {region: name, validRegions: config.regions.map((r) => r.name)},
     })
   }
+
   return region
 }
 

@@ -9,7 +9,10 @@ export type DriverName = (typeof DRIVERS)[number]
 
 const regionName = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{0,15}$/, 'must be lowercase letters, digits or "-", starting with a letter, at most 16 characters')
+  .regex(
+    /^[a-z][a-z0-9-]{0,15}$/,
+    'must be lowercase letters, digits or "-", starting with a letter, at most 16 characters',
+  )
 
 export const regionSchema = z.strictObject({
   name: regionName,
@@ -17,7 +20,10 @@ export const regionSchema = z.strictObject({
   /** CockroachDB --locality tiers, e.g. region=us-east-1,zone=us-east-1a; defaults to region=<awsRegion> */
   locality: z
     .string()
-    .regex(/^[a-z]+=[a-z0-9-]+(,[a-z]+=[a-z0-9-]+)*$/, 'must be key=value tiers separated by commas, e.g. region=us-east-1,zone=us-east-1a')
+    .regex(
+      /^[a-z]+=[a-z0-9-]+(,[a-z]+=[a-z0-9-]+)*$/,
+      'must be key=value tiers separated by commas, e.g. region=us-east-1,zone=us-east-1a',
+    )
     .optional(),
   role: z.enum(REGION_ROLES),
 })
@@ -30,7 +36,10 @@ export const replicationRuleSchema = z.strictObject({
 export const configSchema = z.strictObject({
   driver: z.enum(DRIVERS).default('auto'),
   /** prefix of every cloud resource name (buckets, queues, roles) */
-  namePrefix: z.string().regex(/^[a-z][a-z0-9-]{1,20}$/, 'must be 2-21 lowercase letters, digits or "-"').default('atlas'),
+  namePrefix: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{1,20}$/, 'must be 2-21 lowercase letters, digits or "-"')
+    .default('atlas'),
   regions: z.array(regionSchema).min(1, 'at least one region is required'),
   ledger: z
     .strictObject({
@@ -45,9 +54,12 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** state, logs and run directories of the local world; relative to the config file's directory */
       baseDir: z.string().min(1).default('.atlas'),
-      host: z.string().regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'must be a loopback IPv4 address (127.x.y.z)').default('127.0.0.1'),
+      host: z
+        .string()
+        .regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'must be a loopback IPv4 address (127.x.y.z)')
+        .default('127.0.0.1'),
       /** first port of the block the local world uses (20 per region, then the cloud endpoint) */
-      basePort: z.number().int().min(1024).max(65000).default(24000),
+      basePort: z.number().int().min(1024).max(65_000).default(24_000),
     })
     .prefault({}),
   backup: z
@@ -56,7 +68,10 @@ export const configSchema = z.strictObject({
       schedule: z
         .string()
         .regex(/^\d+(\.\d+)?(s|m|h|d)$/, 'must be a duration such as 30m, 6h or 1d')
-        .refine((text) => durationSeconds(text) >= 60 && durationSeconds(text) <= 30 * 86_400, 'must be between 1m and 30d')
+        .refine(
+          (text) => durationSeconds(text) >= 60 && durationSeconds(text) <= 30 * 86_400,
+          'must be between 1m and 30d',
+        )
         .optional(),
       /** the type of the scheduled backups */
       type: z.enum(['full', 'diff', 'incr']).default('full'),
@@ -88,21 +103,21 @@ export const configSchema = z.strictObject({
 export function durationSeconds(text: string): number {
   const match = /^(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(text)
   if (!match) return Number.NaN
-  return Number(match[1]) * {s: 1, m: 60, h: 3600, d: 86_400}[match[2] as 's' | 'm' | 'h' | 'd']
+  return Number(match[1]) * {s: 1, m: 60, h: 3600, d: 86_400}[match[2] as 'd' | 'h' | 'm' | 's']
 }
 
 export type AtlasConfigInput = z.input<typeof configSchema>
 /** The effective configuration: validated, defaults applied, regions normalised. */
-export type AtlasConfig = Omit<z.infer<typeof configSchema>, 'regions' | 'cloud'> & {
-  regions: Region[]
+export type AtlasConfig = Omit<z.infer<typeof configSchema>, 'cloud' | 'regions'> & {
   cloud: {endpoint?: string; replication: Array<{from: string; to: string}>}
+  regions: Region[]
   /** absolute path of the config file, or undefined for built-in defaults */
   source?: string
 }
 
 export interface Region {
-  name: string
   awsRegion: string
   locality: string
+  name: string
   role: RegionRole
 }

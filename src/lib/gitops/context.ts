@@ -1,28 +1,38 @@
-import {cloudResourceNames} from '../cloud/names.js'
 import type {AtlasConfig, Region} from '../config/schema.js'
-import {ConfigError} from '../errors.js'
 import type {TemplateContext} from './template.js'
 import type {TerraformRegionOutputs} from './terraform-outputs.js'
-import {ATLAS_NAMESPACE, COCKROACH_NODEPORT_BASE, K3D_API_SERVER_PORT, K3D_NETWORK_SUBNET, POD_SECURITY_LABELS, k3dTopology, regionTopology, type K3dTopology} from './topology.js'
+
+import {cloudResourceNames} from '../cloud/names.js'
 import {dataRegions, primaryRegion} from '../config/regions.js'
+import {ConfigError} from '../errors.js'
 import {GIT_REPO_URL} from './git-source.js'
+import {
+  ATLAS_NAMESPACE,
+  COCKROACH_NODEPORT_BASE,
+  K3D_API_SERVER_PORT,
+  K3D_NETWORK_SUBNET,
+  k3dTopology,
+  type K3dTopology,
+  POD_SECURITY_LABELS,
+  regionTopology,
+} from './topology.js'
 
 export interface GitSource {
+  /** where the rendered files live inside that repository, e.g. "deploy" */
+  renderedPath: string
   /** the Git repository Argo CD pulls charts and rendered values from */
   repoURL: string
   revision: string
-  /** where the rendered files live inside that repository, e.g. "deploy" */
-  renderedPath: string
 }
 
 export interface RenderInputs {
-  git: GitSource
-  /** `terraform output -json` of terraform/, parsed; else names are computed */
-  terraform?: TerraformRegionOutputs
+  argocdNamespace: string
   /** S3/SQS endpoint as seen from inside the clusters */
   cloudEndpointInCluster: string
+  git: GitSource
   k3dImage: string
-  argocdNamespace: string
+  /** `terraform output -json` of terraform/, parsed; else names are computed */
+  terraform?: TerraformRegionOutputs
 }
 
 export const DEFAULT_RENDER_INPUTS: Omit<RenderInputs, 'git'> & {git: Omit<GitSource, 'renderedPath'>} = {
@@ -38,13 +48,19 @@ export const DEFAULT_RENDER_INPUTS: Omit<RenderInputs, 'git'> & {git: Omit<GitSo
 const LOCALSTACK_ACCOUNT = '000000000000'
 
 interface Sizing {
+  resources: {limits: {cpu: string; memory: string}; requests: {cpu: string; memory: string}}
   storageSize: string
-  resources: {requests: {cpu: string; memory: string}; limits: {cpu: string; memory: string}}
 }
 
 // the witness holds a voting replica but serves no clients: it gets less
-const DATA_SIZING: Sizing = {storageSize: '2Gi', resources: {requests: {cpu: '250m', memory: '512Mi'}, limits: {cpu: '1', memory: '1Gi'}}}
-const WITNESS_SIZING: Sizing = {storageSize: '1Gi', resources: {requests: {cpu: '100m', memory: '384Mi'}, limits: {cpu: '500m', memory: '768Mi'}}}
+const DATA_SIZING: Sizing = {
+  storageSize: '2Gi',
+  resources: {requests: {cpu: '250m', memory: '512Mi'}, limits: {cpu: '1', memory: '1Gi'}},
+}
+const WITNESS_SIZING: Sizing = {
+  storageSize: '1Gi',
+  resources: {requests: {cpu: '100m', memory: '384Mi'}, limits: {cpu: '500m', memory: '768Mi'}},
+}
 
 /** SANs the shared node certificate needs: in-cluster names and every region's advertised host. */
 export function requiredNodeSANs(topology: K3dTopology): string[] {
@@ -70,7 +86,10 @@ export function worldContext(config: AtlasConfig, inputs: RenderInputs): Templat
       namespace: inputs.argocdNamespace,
       project: config.namePrefix,
       // the AppProject's destinations: each registered cluster's API server, the atlas namespace only
-      destinations: topology.regions.map((r) => ({server: `https://${r.serverContainer}:${K3D_API_SERVER_PORT}`, namespace: ATLAS_NAMESPACE})),
+      destinations: topology.regions.map((r) => ({
+        server: `https://${r.serverContainer}:${K3D_API_SERVER_PORT}`,
+        namespace: ATLAS_NAMESPACE,
+      })),
     },
     podSecurityLabels: {...POD_SECURITY_LABELS},
     git: {...inputs.git},
@@ -124,7 +143,11 @@ export function regionContext(config: AtlasConfig, region: Region, inputs: Rende
  * replica buckets it copies audit records to). Without it the pod would use the
  * built-in defaults, not this world's configuration.
  */
-export function ledgerServiceConfig(config: AtlasConfig): {namePrefix: string; regions: Region[]; cloud: {replication: Array<{from: string; to: string}>}} {
+export function ledgerServiceConfig(config: AtlasConfig): {
+  cloud: {replication: Array<{from: string; to: string}>}
+  namePrefix: string
+  regions: Region[]
+} {
   return {
     namePrefix: config.namePrefix,
     regions: config.regions.map((r) => ({name: r.name, awsRegion: r.awsRegion, locality: r.locality, role: r.role})),
@@ -138,15 +161,29 @@ function endpointPort(endpoint: string): number {
   return Number(url.port || (url.protocol === 'https:' ? 443 : 80))
 }
 
-function ledgerCloud(config: AtlasConfig, region: Region, inputs: RenderInputs): {cloudEndpoint: string; cloudPort: number; queueUrl: string; auditBucket: string; atlasConfig: ReturnType<typeof ledgerServiceConfig>} {
+function ledgerCloud(
+  config: AtlasConfig,
+  region: Region,
+  inputs: RenderInputs,
+): {
+  atlasConfig: ReturnType<typeof ledgerServiceConfig>
+  auditBucket: string
+  cloudEndpoint: string
+  cloudPort: number
+  queueUrl: string
+} {
   const atlasConfig = ledgerServiceConfig(config)
   const cloudPort = endpointPort(inputs.cloudEndpointInCluster)
   const fromTerraform = inputs.terraform?.[region.name]
   if (inputs.terraform && !fromTerraform && region.role !== 'witness') {
-    throw new ConfigError(`the terraform outputs have no entry for data region "${region.name}" (found: ${Object.keys(inputs.terraform).join(', ') || 'none'})`, {
-      hint: 'run `terraform apply` for the current atlas.yaml, or render without --terraform-outputs to use computed names',
-    })
+    throw new ConfigError(
+      `the terraform outputs have no entry for data region "${region.name}" (found: ${Object.keys(inputs.terraform).join(', ') || 'none'})`,
+      {
+        hint: 'run `terraform apply` for the current atlas.yaml, or render without --terraform-outputs to use computed names',
+      },
+    )
   }
+
   if (fromTerraform) {
     // Terraform sees LocalStack from the host (e.g. sqs.REGION.localhost.localstack.cloud, which is
     // 127.0.0.1); pods reach it by container name: keep the account/queue path, swap the origin
@@ -158,6 +195,7 @@ function ledgerCloud(config: AtlasConfig, region: Region, inputs: RenderInputs):
       atlasConfig,
     }
   }
+
   const names = cloudResourceNames(config.namePrefix, region.name)
   return {
     cloudEndpoint: inputs.cloudEndpointInCluster,
@@ -175,5 +213,6 @@ function inClusterUrl(url: string, endpoint: string): string {
   } catch {
     throw new ConfigError(`the terraform outputs hold a queue URL that is not a URL: ${url}`)
   }
+
   return `${endpoint.replace(/\/+$/, '')}${pathname}`
 }

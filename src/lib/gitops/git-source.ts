@@ -39,18 +39,33 @@ export const GIT_SERVE_SCRIPT = [
 ].join(' && ')
 
 /** `docker run` argv of the git source (charts and the rendered tree mounted read-only). */
-export function gitServeArgs(options: {network: string; chartsDir: string; renderedDir: string}): string[] {
+export function gitServeArgs(options: {chartsDir: string; network: string; renderedDir: string}): string[] {
   return [
-    'run', '--detach', '--name', GIT_CONTAINER, '--network', options.network, '--restart', 'unless-stopped',
-    '--volume', `${options.chartsDir}:/src/charts:ro`,
-    '--volume', `${options.renderedDir}:/src/${GIT_RENDERED_PATH}:ro`,
-    '--entrypoint', '/bin/sh',
-    GIT_IMAGE, '-ec', GIT_SERVE_SCRIPT,
+    'run',
+    '--detach',
+    '--name',
+    GIT_CONTAINER,
+    '--network',
+    options.network,
+    '--restart',
+    'unless-stopped',
+    '--volume',
+    `${options.chartsDir}:/src/charts:ro`,
+    '--volume',
+    `${options.renderedDir}:/src/${GIT_RENDERED_PATH}:ro`,
+    '--entrypoint',
+    '/bin/sh',
+    GIT_IMAGE,
+    '-ec',
+    GIT_SERVE_SCRIPT,
   ]
 }
 
 /** Waits (inside the container) until the daemon serves the commit: up to 100 s, the first start installs git. */
 export const GIT_READY_ARGS = [
-  'exec', GIT_CONTAINER, '/bin/sh', '-c',
+  'exec',
+  GIT_CONTAINER,
+  '/bin/sh',
+  '-c',
   `for i in $(seq 1 500); do git ls-remote git://127.0.0.1/${GIT_REPO} HEAD && exit 0; sleep 0.2; done; exit 1`,
 ]

@@ -1,5 +1,6 @@
 import {readFile} from 'node:fs/promises'
 import {z} from 'zod'
+
 import {UsageError} from '../errors.js'
 
 /**
@@ -8,8 +9,8 @@ import {UsageError} from '../errors.js'
  * cloud resources and is absent.
  */
 export interface RegionCloudOutputs {
-  queueUrl: string
   auditBucket: string
+  queueUrl: string
 }
 
 export type TerraformRegionOutputs = Record<string, RegionCloudOutputs>
@@ -23,10 +24,14 @@ export function parseTerraformOutputs(json: unknown, where = 'terraform outputs'
   const parsed = outputJson.safeParse(json)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
-    throw new UsageError(`${where}: not the output of \`terraform output -json\` for terraform/ (${issue.path.join('.') || '<root>'}: ${issue.message})`, {
-      code: 'TERRAFORM_OUTPUTS_INVALID',
-    })
+    throw new UsageError(
+      `${where}: not the output of \`terraform output -json\` for terraform/ (${issue.path.join('.') || '<root>'}: ${issue.message})`,
+      {
+        code: 'TERRAFORM_OUTPUTS_INVALID',
+      },
+    )
   }
+
   return Object.fromEntries(
     Object.entries(parsed.data.regions.value)
       .sort(([a], [b]) => a.localeCompare(b))
@@ -39,13 +44,20 @@ export async function readTerraformOutputs(file: string): Promise<TerraformRegio
   try {
     text = await readFile(file, 'utf8')
   } catch (error) {
-    throw new UsageError(`cannot read terraform outputs ${file}: ${(error as Error).message}`, {code: 'TERRAFORM_OUTPUTS_INVALID'})
+    throw new UsageError(`cannot read terraform outputs ${file}: ${(error as Error).message}`, {
+      code: 'TERRAFORM_OUTPUTS_INVALID',
+    })
   }
+
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch (error) {
-    throw new UsageError(`${file}: not JSON (${(error as Error).message}); write it with \`terraform output -json > ${file}\``, {code: 'TERRAFORM_OUTPUTS_INVALID'})
+    throw new UsageError(
+      `${file}: not JSON (${(error as Error).message}); write it with \`terraform output -json > ${file}\``,
+      {code: 'TERRAFORM_OUTPUTS_INVALID'},
+    )
   }
+
   return parseTerraformOutputs(json, file)
 }

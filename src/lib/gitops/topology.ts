@@ -6,19 +6,19 @@ import type {AtlasConfig, Region} from '../config/schema.js'
  * agree without talking to each other.
  */
 export interface K3dRegionTopology {
-  region: string
-  role: Region['role']
+  /** host port of the Kubernetes API on 127.0.0.1 */
+  apiPort: number
   /** k3d cluster name, e.g. dc-us */
   cluster: string
   /** kubeconfig context k3d writes for it, e.g. k3d-dc-us */
   context: string
-  /** the server node's container name, resolvable on the shared Docker network */
-  serverContainer: string
   /** every Docker container of the cluster's nodes (faults act on these) */
   nodeContainers: string[]
-  /** host port of the Kubernetes API on 127.0.0.1 */
-  apiPort: number
   podCidr: string
+  region: string
+  role: Region['role']
+  /** the server node's container name, resolvable on the shared Docker network */
+  serverContainer: string
   serviceCidr: string
 }
 
@@ -31,7 +31,7 @@ export interface K3dTopology {
 /** First host port of the API servers; region i listens on API_PORT_BASE + i. */
 export const API_PORT_BASE = 6550
 /** NodePort of CockroachDB pod ordinal 0 in every cluster (ordinal N: + N). */
-export const COCKROACH_NODEPORT_BASE = 30257
+export const COCKROACH_NODEPORT_BASE = 30_257
 /**
  * Subnet of the shared Docker network (ansible/roles/network): the k3d server
  * containers and LocalStack. The NetworkPolicies admit the other regions'
@@ -61,7 +61,10 @@ export function k3dClusterName(regionName: string): string {
 }
 
 export function k3dTopology(config: Pick<AtlasConfig, 'namePrefix' | 'regions'>): K3dTopology {
-  if (config.regions.length > 21) throw new Error('the k3d world supports at most 21 regions (one pod and one service /16 each, 10.42.0.0 to 10.253.0.0)')
+  if (config.regions.length > 21)
+    throw new Error(
+      'the k3d world supports at most 21 regions (one pod and one service /16 each, 10.42.0.0 to 10.253.0.0)',
+    )
   return {
     // the Ansible network role creates it (atlas_network_name); LocalStack joins it too
     network: config.namePrefix,
@@ -88,6 +91,9 @@ export function k3dTopology(config: Pick<AtlasConfig, 'namePrefix' | 'regions'>)
 
 export function regionTopology(topology: K3dTopology, regionName: string): K3dRegionTopology {
   const found = topology.regions.find((r) => r.region === regionName)
-  if (!found) throw new Error(`region "${regionName}" is not part of the k3d topology (${topology.regions.map((r) => r.region).join(', ')})`)
+  if (!found)
+    throw new Error(
+      `region "${regionName}" is not part of the k3d topology (${topology.regions.map((r) => r.region).join(', ')})`,
+    )
   return found
 }

@@ -6,10 +6,10 @@
 import {z} from 'zod'
 
 export interface KubeObject {
+  [key: string]: unknown
   apiVersion: string
   kind: string
   metadata?: {name?: string; namespace?: string}
-  [key: string]: unknown
 }
 
 export class SchemaValidationError extends Error {}
@@ -37,13 +37,16 @@ async function modelFor(apiVersion: string, kind: string): Promise<ModelClass | 
   } catch {
     model = null
   }
+
   modelCache.set(key, model)
   return model
 }
 
 /** Whether the schema packages (dev dependencies) are installed. */
 export async function schemaValidationAvailable(): Promise<boolean> {
-  return (await modelFor('v1', 'Service')) !== null && (await modelFor('argoproj.io/v1alpha1', 'ApplicationSet')) !== null
+  return (
+    (await modelFor('v1', 'Service')) !== null && (await modelFor('argoproj.io/v1alpha1', 'ApplicationSet')) !== null
+  )
 }
 
 /** Throws SchemaValidationError naming the object and the first schema violations. */
@@ -52,13 +55,16 @@ export async function validateKubeObject(object: unknown, where: string): Promis
   if (!obj || typeof obj !== 'object' || typeof obj.apiVersion !== 'string' || typeof obj.kind !== 'string') {
     throw new SchemaValidationError(`${where}: not a Kubernetes object (apiVersion and kind are required)`)
   }
+
   const name = `${obj.kind}/${obj.metadata?.name ?? '?'}`
   const model = await modelFor(obj.apiVersion, obj.kind)
   if (!model) throw new SchemaValidationError(`${where}: ${name}: no schema known for ${obj.apiVersion} ${obj.kind}`)
   try {
     new model(obj).validate()
   } catch (error) {
-    throw new SchemaValidationError(`${where}: ${name} does not match the ${obj.apiVersion} ${obj.kind} schema: ${(error as Error).message}`)
+    throw new SchemaValidationError(
+      `${where}: ${name} does not match the ${obj.apiVersion} ${obj.kind} schema: ${(error as Error).message}`,
+    )
   }
 }
 
@@ -78,20 +84,26 @@ export const k3dSimpleConfigSchema = z.strictObject({
     hostIP: z.ipv4(),
     hostPort: z.string().regex(/^\d{2,5}$/),
   }),
-  options: z.strictObject({
-    k3d: z.strictObject({wait: z.boolean(), timeout: z.string().regex(/^\d+[smh]$/)}).partial(),
-    k3s: z.strictObject({
-      extraArgs: z.array(z.strictObject({arg: z.string().startsWith('--'), nodeFilters})),
-      nodeLabels: z.array(z.strictObject({label: z.string().regex(/^[\w./-]+=[\w.-]*$/), nodeFilters})),
-    }).partial(),
-    kubeconfig: z.strictObject({updateDefaultKubeconfig: z.boolean(), switchCurrentContext: z.boolean()}).partial(),
-  }).partial(),
+  options: z
+    .strictObject({
+      k3d: z.strictObject({wait: z.boolean(), timeout: z.string().regex(/^\d+[smh]$/)}).partial(),
+      k3s: z
+        .strictObject({
+          extraArgs: z.array(z.strictObject({arg: z.string().startsWith('--'), nodeFilters})),
+          nodeLabels: z.array(z.strictObject({label: z.string().regex(/^[\w./-]+=[\w.-]*$/), nodeFilters})),
+        })
+        .partial(),
+      kubeconfig: z.strictObject({updateDefaultKubeconfig: z.boolean(), switchCurrentContext: z.boolean()}).partial(),
+    })
+    .partial(),
 })
 
 export function validateK3dConfig(object: unknown, where: string): void {
   const result = k3dSimpleConfigSchema.safeParse(object)
   if (!result.success) {
     const issue = result.error.issues[0]
-    throw new SchemaValidationError(`${where}: not a valid k3d.io/v1alpha5 Simple config: ${issue.path.join('.')}: ${issue.message}`)
+    throw new SchemaValidationError(
+      `${where}: not a valid k3d.io/v1alpha5 Simple config: ${issue.path.join('.')}: ${issue.message}`,
+    )
   }
 }

@@ -5,24 +5,24 @@ import parsePrometheusTextFormat, {type ParsedFamily} from 'parse-prometheus-tex
  * store-level metrics carry a store label and are summed over the node's stores).
  */
 export interface CockroachNodeVars {
-  /** node_id label of the node's own metrics */
-  nodeId: number | null
   /** live nodes this node sees (0 when the node itself is not live) */
-  liveNodes: number | null
-  ranges: number | null
-  rangesUnavailable: number | null
-  rangesUnderreplicated: number | null
-  replicas: number | null
-  /** ranges whose Raft leader is on this node */
-  replicasLeaders: number | null
-  /** ranges whose lease this node holds */
-  replicasLeaseholders: number | null
-  /** requests stuck in replication: nonzero means some range cannot reach quorum */
-  requestsSlowRaft: number | null
-  requestsSlowLease: number | null
-  uptimeSeconds: number | null
+  liveNodes: null | number
   /** the metric families present (for alert-rule validation and debugging) */
   metricNames: string[]
+  /** node_id label of the node's own metrics */
+  nodeId: null | number
+  ranges: null | number
+  rangesUnavailable: null | number
+  rangesUnderreplicated: null | number
+  replicas: null | number
+  /** ranges whose Raft leader is on this node */
+  replicasLeaders: null | number
+  /** ranges whose lease this node holds */
+  replicasLeaseholders: null | number
+  requestsSlowLease: null | number
+  /** requests stuck in replication: nonzero means some range cannot reach quorum */
+  requestsSlowRaft: null | number
+  uptimeSeconds: null | number
 }
 
 /** CockroachDB metric names the probe maps into the health model. */
@@ -50,7 +50,7 @@ export function parseMetricFamilies(text: string): ParsedFamily[] {
 }
 
 /** Sum of a family's samples (over stores), or null when the family is absent. */
-function sumOf(families: Map<string, ParsedFamily>, name: string): number | null {
+function sumOf(families: Map<string, ParsedFamily>, name: string): null | number {
   const family = families.get(name)
   if (!family || family.metrics.length === 0) return null
   let total = 0
@@ -59,13 +59,15 @@ function sumOf(families: Map<string, ParsedFamily>, name: string): number | null
     if (!Number.isFinite(value)) return null
     total += value
   }
+
   return total
 }
 
 export function parseCockroachVars(text: string): CockroachNodeVars {
   const families = new Map(parseMetricFamilies(text).map((f) => [f.name, f]))
   if (families.size === 0) throw new MetricsParseError('no metrics in the response')
-  const nodeIdLabel = [...families.values()].flatMap((f) => f.metrics).find((m) => m.labels?.node_id !== undefined)?.labels?.node_id
+  const nodeIdLabel = [...families.values()].flatMap((f) => f.metrics).find((m) => m.labels?.node_id !== undefined)
+    ?.labels?.node_id
   const m = COCKROACH_HEALTH_METRICS
   return {
     nodeId: nodeIdLabel === undefined ? null : Number(nodeIdLabel),

@@ -1,42 +1,52 @@
-import {fetchJson, type ClientTls} from './http.js'
+import {type ClientTls, fetchJson} from './http.js'
 import {groupHealth, type GroupHealth, type MemberHealth} from './model.js'
 
 /** One etcd member to probe: its region, name and client URL. */
 export interface EtcdTarget {
-  region: string
-  name: string
   clientUrl: string
+  name: string
+  region: string
   /** etcd with client-cert-auth: the CA and the client certificate to present */
   tls?: ClientTls
 }
 
 /** What etcd's gRPC gateway returns for POST /v3/maintenance/status (numbers arrive as strings). */
 export interface EtcdStatusResponse {
+  errors?: string[]
   header?: {member_id?: string; raft_term?: string}
   leader?: string
+  raftAppliedIndex?: string
   raftIndex?: string
   raftTerm?: string
-  raftAppliedIndex?: string
   version?: string
-  errors?: string[]
 }
 
 export interface EtcdMemberListResponse {
-  members?: Array<{ID?: string; name?: string; clientURLs?: string[]; isLearner?: boolean}>
+  members?: Array<{clientURLs?: string[]; ID?: string; isLearner?: boolean; name?: string}>
 }
 
 export interface EtcdMemberSample {
-  target: EtcdTarget
-  status?: EtcdStatusResponse
   error?: string
+  status?: EtcdStatusResponse
+  target: EtcdTarget
 }
 
 /** Samples every member in parallel; an unreachable or paused member becomes an error entry, never a throw. */
-export async function sampleEtcd(targets: EtcdTarget[], timeoutMs = 300): Promise<{samples: EtcdMemberSample[]; members?: EtcdMemberListResponse}> {
+export async function sampleEtcd(
+  targets: EtcdTarget[],
+  timeoutMs = 300,
+): Promise<{members?: EtcdMemberListResponse; samples: EtcdMemberSample[]}> {
   const samples = await Promise.all(
     targets.map(async (target): Promise<EtcdMemberSample> => {
       try {
-        return {target, status: await fetchJson<EtcdStatusResponse>(`${target.clientUrl}/v3/maintenance/status`, {body: {}, timeoutMs, tls: target.tls})}
+        return {
+          target,
+          status: await fetchJson<EtcdStatusResponse>(`${target.clientUrl}/v3/maintenance/status`, {
+            body: {},
+            timeoutMs,
+            tls: target.tls,
+          }),
+        }
       } catch (error) {
         return {target, error: (error as Error).message}
       }
@@ -46,11 +56,16 @@ export async function sampleEtcd(targets: EtcdTarget[], timeoutMs = 300): Promis
   const answering = samples.find((s) => s.status)
   if (answering) {
     try {
-      members = await fetchJson<EtcdMemberListResponse>(`${answering.target.clientUrl}/v3/cluster/member/list`, {body: {}, timeoutMs, tls: answering.target.tls})
+      members = await fetchJson<EtcdMemberListResponse>(`${answering.target.clientUrl}/v3/cluster/member/list`, {
+        body: {},
+        timeoutMs,
+        tls: answering.target.tls,
+      })
     } catch {
       // membership is a detail; the status samples carry the health
     }
   }
+
   return {samples, members}
 }
 
@@ -60,13 +75,26 @@ export async function sampleEtcd(targets: EtcdTarget[], timeoutMs = 300): Promis
  * (from the member list) do not vote.
  */
 export function etcdGroupHealth(samples: EtcdMemberSample[], members?: EtcdMemberListResponse): GroupHealth {
-  const leaderSample = samples.find((s) => s.status && s.status.leader && s.status.leader === s.status.header?.member_id)
+  const leaderSample = samples.find(
+    (s) => s.status && s.status.leader && s.status.leader === s.status.header?.member_id,
+  )
   const leaderIndex = leaderSample?.status?.raftIndex === undefined ? null : Number(leaderSample.status.raftIndex)
   const memberHealth = samples.map((s): MemberHealth => {
     const listed = members?.members?.find((m) => m.name === s.target.name)
     if (!s.status) {
-      return {region: s.target.region, name: s.target.name, group: 'etcd', alive: false, reachable: false, role: listed?.isLearner ? 'learner' : 'unknown', term: null, lag: null, detail: {error: s.error ?? 'no answer'}}
+      return {
+        region: s.target.region,
+        name: s.target.name,
+        group: 'etcd',
+        alive: false,
+        reachable: false,
+        role: listed?.isLearner ? 'learner' : 'unknown',
+        term: null,
+        lag: null,
+        detail: {error: s.error ?? 'no answer'},
+      }
     }
+
     const st = s.status
     const isLeader = Boolean(st.leader && st.leader === st.header?.member_id)
     const index = st.raftIndex === undefined ? null : Number(st.raftIndex)
@@ -81,7 +109,12 @@ export function etcdGroupHealth(samples: EtcdMemberSample[], members?: EtcdMembe
       role: listed?.isLearner ? 'learner' : isLeader ? 'leader' : hasLeader ? 'follower' : 'unknown',
       term: st.raftTerm === undefined ? null : Number(st.raftTerm),
       lag: leaderIndex !== null && index !== null ? Math.max(0, leaderIndex - index) : null,
-      detail: {version: st.version ?? null, raftIndex: index, hasLeader, ...(st.errors?.length ? {errors: st.errors.join('; ')} : {})},
+      detail: {
+        version: st.version ?? null,
+        raftIndex: index,
+        hasLeader,
+        ...(st.errors?.length ? {errors: st.errors.join('; ')} : {}),
+      },
     }
   })
   return groupHealth('etcd', memberHealth)

@@ -16,19 +16,27 @@ const agents = new WeakMap<ClientTls, Agent>()
  * With `tls`, an https URL is reached with that client certificate, and the
  * server must present a certificate of that CA for the URL's host.
  */
-export async function fetchJson<T>(url: string, options: {method?: string; body?: unknown; timeoutMs?: number; tls?: ClientTls} = {}): Promise<T> {
+export async function fetchJson<T>(
+  url: string,
+  options: {body?: unknown; method?: string; timeoutMs?: number; tls?: ClientTls} = {},
+): Promise<T> {
   const method = options.method ?? (options.body === undefined ? 'GET' : 'POST')
   const body = options.body === undefined ? undefined : JSON.stringify(options.body)
-  const headers: Record<string, string> | undefined = body === undefined ? undefined : {'content-type': 'application/json'}
+  const headers: Record<string, string> | undefined =
+    body === undefined ? undefined : {'content-type': 'application/json'}
   const signal = AbortSignal.timeout(options.timeoutMs ?? 500)
-  if (options.tls && url.startsWith('https:')) return httpsJson<T>(url, {method, body, headers, signal, tls: options.tls})
+  if (options.tls && url.startsWith('https:'))
+    return httpsJson<T>(url, {method, body, headers, signal, tls: options.tls})
   const response = await fetch(url, {method, body, headers, signal})
   const text = await response.text()
   if (!response.ok && response.status !== 503) throw new Error(`${url}: HTTP ${response.status}`)
   return JSON.parse(text) as T
 }
 
-async function httpsJson<T>(url: string, o: {method: string; body?: string; headers?: Record<string, string>; signal: AbortSignal; tls: ClientTls}): Promise<T> {
+async function httpsJson<T>(
+  url: string,
+  o: {body?: string; headers?: Record<string, string>; method: string; signal: AbortSignal; tls: ClientTls},
+): Promise<T> {
   const https = await import('node:https')
   let agent = agents.get(o.tls)
   if (!agent) {
@@ -36,6 +44,7 @@ async function httpsJson<T>(url: string, o: {method: string; body?: string; head
     agent = new https.Agent({keepAlive: true, maxSockets: 4, ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key})
     agents.set(o.tls, agent)
   }
+
   return new Promise<T>((resolve, reject) => {
     const request = https.request(url, {method: o.method, headers: o.headers, agent, signal: o.signal}, (response) => {
       const chunks: Buffer[] = []

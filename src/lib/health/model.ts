@@ -3,51 +3,51 @@
  * local world, CockroachDB through the Kubernetes API in k3d) map what they read
  * into it; status, chaos timelines and reports only ever read this shape.
  */
-export type MemberRole = 'leader' | 'follower' | 'learner' | 'unknown'
+export type MemberRole = 'follower' | 'leader' | 'learner' | 'unknown'
 
 export interface MemberHealth {
-  region: string
-  /** member or node name, e.g. "etcd-us", "cockroachdb-0" */
-  name: string
+  alive: boolean
+  /** free-form, non-secret facts a probe wants to show (e.g. Patroni state, pod restarts) */
+  detail?: Record<string, boolean | null | number | string>
   /** which consensus group this member belongs to, e.g. "etcd", "patroni", "cockroachdb" */
   group: string
-  alive: boolean
+  /** replication lag in bytes (databases) or raft index behind the leader (etcd); null when unknown */
+  lag: null | number
+  /** member or node name, e.g. "etcd-us", "cockroachdb-0" */
+  name: string
   /** false when the member could not be reached at all (e.g. its API server is gone) */
   reachable: boolean
+  region: string
   role: MemberRole
-  term: number | null
-  /** replication lag in bytes (databases) or raft index behind the leader (etcd); null when unknown */
-  lag: number | null
-  /** free-form, non-secret facts a probe wants to show (e.g. Patroni state, pod restarts) */
-  detail?: Record<string, string | number | boolean | null>
+  term: null | number
 }
 
 export interface GroupHealth {
   group: string
+  leaderRegion: null | string
   members: MemberHealth[]
+  quorumHeld: boolean
+  term: null | number
+  /** CockroachDB ranges_unavailable / ranges_underreplicated; null where the group has no ranges */
+  unavailableRanges: null | number
+  underReplicatedRanges: null | number
+  voters: number
   /** voting members that are alive and reachable, out of all voters */
   votersAlive: number
-  voters: number
-  quorumHeld: boolean
-  leaderRegion: string | null
-  term: number | null
-  /** CockroachDB ranges_unavailable / ranges_underreplicated; null where the group has no ranges */
-  unavailableRanges: number | null
-  underReplicatedRanges: number | null
 }
 
 export interface ClusterHealth {
   /** ISO-8601 time the sample was taken */
   at: string
   groups: GroupHealth[]
+  /** the region that leads the group that accepts writes (the ledger database) */
+  leaderRegion: null | string
   /** every group holds quorum */
   quorumHeld: boolean
-  /** the region that leads the group that accepts writes (the ledger database) */
-  leaderRegion: string | null
-  /** writes can be acknowledged right now */
-  writable: boolean
   /** regions with no reachable member */
   unreachableRegions: string[]
+  /** writes can be acknowledged right now */
+  writable: boolean
 }
 
 export function majority(voters: number): number {
@@ -58,7 +58,7 @@ export function majority(voters: number): number {
 export function groupHealth(
   group: string,
   members: MemberHealth[],
-  ranges: {unavailable?: number | null; underReplicated?: number | null} = {},
+  ranges: {unavailable?: null | number; underReplicated?: null | number} = {},
   voterFilter: (m: MemberHealth) => boolean = (m) => m.role !== 'learner',
 ): GroupHealth {
   const voters = members.filter(voterFilter)
@@ -79,7 +79,12 @@ export function groupHealth(
 }
 
 /** Combines group summaries into one cluster sample. writableGroup names the group whose leader takes writes. */
-export function clusterHealth(groups: GroupHealth[], writableGroup: string, regions: string[], at = new Date()): ClusterHealth {
+export function clusterHealth(
+  groups: GroupHealth[],
+  writableGroup: string,
+  regions: string[],
+  at = new Date(),
+): ClusterHealth {
   const writer = groups.find((g) => g.group === writableGroup)
   const reachableRegions = new Set(groups.flatMap((g) => g.members.filter((m) => m.reachable).map((m) => m.region)))
   return {

@@ -2,32 +2,32 @@ import {fetchJson} from './http.js'
 import {groupHealth, type GroupHealth, type MemberHealth} from './model.js'
 
 export interface PatroniTarget {
-  region: string
+  apiUrl: string
   /** Patroni member name, e.g. pg-us */
   name: string
-  apiUrl: string
+  region: string
 }
 
 /** GET /cluster as Patroni 3.x returns it (only the fields Atlas reads). */
 export interface PatroniClusterResponse {
   members?: Array<{
+    host?: string
+    lag?: number | string
     name: string
+    port?: number
     role?: string
     state?: string
-    timeline?: number
-    lag?: number | string
-    host?: string
-    port?: number
     tags?: Record<string, unknown>
+    timeline?: number
   }>
   scope?: string
 }
 
 export interface PatroniSample {
-  target: PatroniTarget
   /** this node's own view of the cluster (from its REST API) */
   cluster?: PatroniClusterResponse
   error?: string
+  target: PatroniTarget
 }
 
 /** Asks every node's REST API in parallel; a node that does not answer is reported, not thrown. */

@@ -21,11 +21,15 @@ export async function loadKubeConfig(target: KubeTarget): Promise<KubeConfig> {
     if (target.kubeconfigPath) kc.loadFromFile(target.kubeconfigPath)
     else kc.loadFromDefault()
   } catch (error) {
-    throw new KubeConfigError(`cannot read kubeconfig ${target.kubeconfigPath ?? '(default)'}: ${(error as Error).message}`)
+    throw new KubeConfigError(
+      `cannot read kubeconfig ${target.kubeconfigPath ?? '(default)'}: ${(error as Error).message}`,
+    )
   }
+
   if (!kc.getContexts().some((c) => c.name === target.context)) {
     throw new KubeConfigError(`kubeconfig ${target.kubeconfigPath ?? '(default)'} has no context "${target.context}"`)
   }
+
   kc.setCurrentContext(target.context)
   return kc
 }

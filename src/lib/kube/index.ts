@@ -1,3 +1,3 @@
-export {loadKubeConfig, KubeConfigError} from './config.js'
-export {kubeGet, podProxyPath, KubeUnreachableError} from './request.js'
-export {PodWatcher, podState} from './pods.js'
+export {KubeConfigError, loadKubeConfig} from './config.js'
+export {podState, PodWatcher} from './pods.js'
+export {kubeGet, KubeUnreachableError, podProxyPath} from './request.js'

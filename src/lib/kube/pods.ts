@@ -1,32 +1,33 @@
 import type {KubeConfig} from '@kubernetes/client-node'
+
+import {sleep} from '../wait.js'
 import {kubeClient} from './config.js'
 import {kubeGet, KubeUnreachableError} from './request.js'
-import {sleep} from '../wait.js'
 
 /** What the health model needs of a pod. */
 export interface PodState {
   name: string
   namespace: string
-  phase: string
-  /** the Ready condition */
-  ready: boolean
-  /** sum of the containers' restart counts */
-  restarts: number
   /** the Kubernetes node it runs on */
   nodeName?: string
+  phase: string
   podIP?: string
+  /** the Ready condition */
+  ready: boolean
   resourceVersion?: string
+  /** sum of the containers' restart counts */
+  restarts: number
 }
 
 /** The subset of a v1 Pod the watcher reads. */
 interface PodObject {
-  metadata?: {name?: string; namespace?: string; resourceVersion?: string; deletionTimestamp?: string}
+  metadata?: {deletionTimestamp?: string; name?: string; namespace?: string; resourceVersion?: string}
   spec?: {nodeName?: string}
   status?: {
+    conditions?: Array<{status?: string; type?: string}>
+    containerStatuses?: Array<{restartCount?: number}>
     phase?: string
     podIP?: string
-    conditions?: Array<{type?: string; status?: string}>
-    containerStatuses?: Array<{restartCount?: number}>
   }
 }
 
@@ -46,21 +47,21 @@ export function podState(pod: PodObject): PodState {
 }
 
 export interface PodWatcherOptions {
-  namespace: string
   labelSelector: string
-  /** deadline of a list request */
-  requestTimeoutMs?: number
-  /** the API server ends each watch after this long; the watcher then lists and watches again */
-  watchTimeoutSeconds?: number
-  /** a watch silent for longer than this is presumed dead (a frozen API server sends nothing) */
-  watchIdleMs?: number
+  maxReconnectDelayMs?: number
+  namespace: string
+  onChange?: (pods: PodState[]) => void
   /** first delay before reconnecting; doubles up to maxReconnectDelayMs */
   reconnectDelayMs?: number
-  maxReconnectDelayMs?: number
-  onChange?: (pods: PodState[]) => void
+  /** deadline of a list request */
+  requestTimeoutMs?: number
+  /** a watch silent for longer than this is presumed dead (a frozen API server sends nothing) */
+  watchIdleMs?: number
+  /** the API server ends each watch after this long; the watcher then lists and watches again */
+  watchTimeoutSeconds?: number
 }
 
-type Connection = 'connecting' | 'watching' | 'reconnecting' | 'stopped'
+type Connection = 'connecting' | 'reconnecting' | 'stopped' | 'watching'
 
 /**
  * Keeps the pods matching a selector up to date: list, then watch from the
@@ -69,26 +70,25 @@ type Connection = 'connecting' | 'watching' | 'reconnecting' | 'stopped'
  * never throws: an unreachable API server is a state (lastError), not a crash.
  */
 export class PodWatcher {
-  private readonly kc: KubeConfig
-  private readonly options: Required<Omit<PodWatcherOptions, 'onChange'>> & Pick<PodWatcherOptions, 'onChange'>
-  private readonly podsByName = new Map<string, PodState>()
-  private stopped = false
-  private loop?: Promise<void>
-  private activeAbort?: () => void
-  /** ends the pause between two reconnects (stop) */
-  private wakeUp?: AbortController
-  private firstListDone?: () => void
-
   connection: Connection = 'connecting'
-  /** the last failure talking to the API server; cleared by a successful list */
-  lastError?: Error
-  /** when the API server last answered (list, watch event) */
-  lastContactAt?: Date
   /** whether a list has ever succeeded */
   everListed = false
+  /** when the API server last answered (list, watch event) */
+  lastContactAt?: Date
+  /** the last failure talking to the API server; cleared by a successful list */
+  lastError?: Error
+  listsDone = 0
   /** watches opened so far (a reconnect opens another) */
   watchesStarted = 0
-  listsDone = 0
+  private activeAbort?: () => void
+  private firstListDone?: () => void
+  private readonly kc: KubeConfig
+  private loop?: Promise<void>
+  private readonly options: Pick<PodWatcherOptions, 'onChange'> & Required<Omit<PodWatcherOptions, 'onChange'>>
+  private readonly podsByName = new Map<string, PodState>()
+  private stopped = false
+  /** ends the pause between two reconnects (stop) */
+  private wakeUp?: AbortController
 
   constructor(kc: KubeConfig, options: PodWatcherOptions) {
     this.kc = kc
@@ -124,6 +124,30 @@ export class PodWatcher {
     await this.loop
   }
 
+  /** Replaces the known pods with a fresh list; returns the list's resourceVersion. */
+  private async list(): Promise<string> {
+    const query = new URLSearchParams({labelSelector: this.options.labelSelector})
+    const res = await kubeGet(this.kc, `${this.podsPath()}?${query}`, {timeoutMs: this.options.requestTimeoutMs})
+    if (res.status !== 200) throw new Error(`listing pods: HTTP ${res.status}: ${res.body.slice(0, 200)}`)
+    const list = JSON.parse(res.body) as {items?: PodObject[]; metadata?: {resourceVersion?: string}}
+    this.podsByName.clear()
+    for (const item of list.items ?? []) {
+      const state = podState(item)
+      this.podsByName.set(state.name, state)
+    }
+
+    this.lastContactAt = new Date()
+    this.lastError = undefined
+    this.everListed = true
+    this.listsDone++
+    this.options.onChange?.(this.pods())
+    return list.metadata?.resourceVersion ?? ''
+  }
+
+  private podsPath(): string {
+    return `/api/v1/namespaces/${encodeURIComponent(this.options.namespace)}/pods`
+  }
+
   private async run(): Promise<void> {
     let delay = this.options.reconnectDelayMs
     while (!this.stopped) {
@@ -139,36 +163,14 @@ export class PodWatcher {
       } finally {
         if (!listed) this.firstListDone?.()
       }
+
       if (this.stopped) break
       this.connection = 'reconnecting'
       this.wakeUp = new AbortController()
-      await sleep(delay, this.wakeUp.signal).catch(() => undefined)
+      await sleep(delay, this.wakeUp.signal).catch(() => {})
       this.wakeUp = undefined
       delay = Math.min(delay * 2, this.options.maxReconnectDelayMs)
     }
-  }
-
-  private podsPath(): string {
-    return `/api/v1/namespaces/${encodeURIComponent(this.options.namespace)}/pods`
-  }
-
-  /** Replaces the known pods with a fresh list; returns the list's resourceVersion. */
-  private async list(): Promise<string> {
-    const query = new URLSearchParams({labelSelector: this.options.labelSelector})
-    const res = await kubeGet(this.kc, `${this.podsPath()}?${query}`, {timeoutMs: this.options.requestTimeoutMs})
-    if (res.status !== 200) throw new Error(`listing pods: HTTP ${res.status}: ${res.body.slice(0, 200)}`)
-    const list = JSON.parse(res.body) as {metadata?: {resourceVersion?: string}; items?: PodObject[]}
-    this.podsByName.clear()
-    for (const item of list.items ?? []) {
-      const state = podState(item)
-      this.podsByName.set(state.name, state)
-    }
-    this.lastContactAt = new Date()
-    this.lastError = undefined
-    this.everListed = true
-    this.listsDone++
-    this.options.onChange?.(this.pods())
-    return list.metadata?.resourceVersion ?? ''
   }
 
   /** One watch; resolves when it ends for any reason. */
@@ -192,16 +194,26 @@ export class PodWatcher {
         controller?.abort()
         resolve()
       }
+
       const armIdle = () => {
         clearTimeout(idleTimer)
-        idleTimer = setTimeout(() => end(new KubeUnreachableError(`watch silent for ${this.options.watchIdleMs} ms`, 'ETIMEDOUT')), this.options.watchIdleMs)
+        idleTimer = setTimeout(
+          () => end(new KubeUnreachableError(`watch silent for ${this.options.watchIdleMs} ms`, 'ETIMEDOUT')),
+          this.options.watchIdleMs,
+        )
       }
+
       this.activeAbort = () => end()
       armIdle()
       watcher
         .watch(
           this.podsPath(),
-          {labelSelector: this.options.labelSelector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: this.options.watchTimeoutSeconds},
+          {
+            labelSelector: this.options.labelSelector,
+            resourceVersion,
+            allowWatchBookmarks: true,
+            timeoutSeconds: this.options.watchTimeoutSeconds,
+          },
           (type: string, object: PodObject & {code?: number}) => {
             armIdle()
             this.lastContactAt = new Date()
@@ -210,6 +222,7 @@ export class PodWatcher {
               end(new Error(`watch error: ${object.code ?? ''} ${(object as {message?: string}).message ?? ''}`.trim()))
               return
             }
+
             if (type === 'BOOKMARK') return
             const state = podState(object)
             if (type === 'DELETED') this.podsByName.delete(state.name)
@@ -225,5 +238,4 @@ export class PodWatcher {
         .catch((error: unknown) => end(error))
     })
   }
-
 }

@@ -1,6 +1,7 @@
+import type {KubeConfig} from '@kubernetes/client-node'
+
 import http from 'node:http'
 import https from 'node:https'
-import type {KubeConfig} from '@kubernetes/client-node'
 
 /**
  * One GET against a cluster's API server with the kubeconfig's credentials and
@@ -8,13 +9,14 @@ import type {KubeConfig} from '@kubernetes/client-node'
  * certificate k3d puts in kubeconfigs travels in the agent client-node builds.
  */
 export interface KubeResponse {
-  status: number
   body: string
+  status: number
 }
 
 /** The API server could not be reached at all (refused, reset, timed out): not an HTTP answer. */
 export class KubeUnreachableError extends Error {
   readonly code?: string
+
   constructor(message: string, code?: string) {
     super(message)
     this.code = code
@@ -22,8 +24,8 @@ export class KubeUnreachableError extends Error {
 }
 
 export interface KubeGetOptions {
-  timeoutMs?: number
   signal?: AbortSignal
+  timeoutMs?: number
 }
 
 export async function kubeGet(kc: KubeConfig, apiPath: string, options: KubeGetOptions = {}): Promise<KubeResponse> {
@@ -43,11 +45,20 @@ export async function kubeGet(kc: KubeConfig, apiPath: string, options: KubeGetO
       options.signal?.removeEventListener('abort', onAbort)
       fn()
     }
+
     const req = transport.request(url, opts, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => finish(() => resolve({status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8')})))
-      res.on('error', (e) => finish(() => reject(new KubeUnreachableError(`${url.host}: response broken: ${e.message}`, (e as NodeJS.ErrnoException).code))))
+      res.on('end', () =>
+        finish(() => resolve({status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8')})),
+      )
+      res.on('error', (e) =>
+        finish(() =>
+          reject(
+            new KubeUnreachableError(`${url.host}: response broken: ${e.message}`, (e as NodeJS.ErrnoException).code),
+          ),
+        ),
+      )
     })
     // a paused API server accepts nothing and answers nothing: only a deadline notices
     const timer = setTimeout(() => {
@@ -58,8 +69,11 @@ export async function kubeGet(kc: KubeConfig, apiPath: string, options: KubeGetO
       req.destroy()
       finish(() => reject(new KubeUnreachableError(`${url.host}: request aborted`, 'ABORT_ERR')))
     }
+
     options.signal?.addEventListener('abort', onAbort, {once: true})
-    req.on('error', (e: NodeJS.ErrnoException) => finish(() => reject(new KubeUnreachableError(`${url.host}: ${e.code ?? e.message}`, e.code))))
+    req.on('error', (e: NodeJS.ErrnoException) =>
+      finish(() => reject(new KubeUnreachableError(`${url.host}: ${e.code ?? e.message}`, e.code))),
+    )
     req.end()
   })
 }
@@ -68,7 +82,13 @@ export async function kubeGet(kc: KubeConfig, apiPath: string, options: KubeGetO
  * Path of the API server's proxy to a pod's port. The scheme prefix makes the
  * API server speak HTTPS to the pod (CockroachDB's HTTP port in secure mode).
  */
-export function podProxyPath(namespace: string, pod: string, port: number, path: string, scheme: 'http' | 'https' = 'http'): string {
+export function podProxyPath(
+  namespace: string,
+  pod: string,
+  port: number,
+  path: string,
+  scheme: 'http' | 'https' = 'http',
+): string {
   const target = scheme === 'https' ? `https:${pod}:${port}` : `${pod}:${port}`
   const rest = path.startsWith('/') ? path.slice(1) : path
   return `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${target}/proxy/${rest}`

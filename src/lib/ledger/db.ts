@@ -1,6 +1,8 @@
+import type {Sql} from 'postgres'
+
 import {readFileSync} from 'node:fs'
 import {checkServerIdentity, type ConnectionOptions} from 'node:tls'
-import type {Sql} from 'postgres'
+
 import {PreconditionError, UsageError} from '../errors.js'
 import {registerSecret} from '../redact.js'
 
@@ -9,10 +11,10 @@ import {registerSecret} from '../redact.js'
  * connectLedger). Used exactly like postgres.js's Sql.
  */
 export type LedgerSql = Sql<Record<string, never>> & {
-  /** replaces the pool when `generation` is still the current one; returns the new generation */
-  renew?: (generation: number) => void
   /** increases each time the pool is renewed */
   readonly generation?: number
+  /** replaces the pool when `generation` is still the current one; returns the new generation */
+  renew?: (generation: number) => void
   /**
    * Calls `onSent` when a statement whose first parameter is `key` is first written to a
    * connection (of any generation of the pool); returns the function that stops watching.
@@ -22,11 +24,11 @@ export type LedgerSql = Sql<Record<string, never>> & {
 }
 
 export interface ConnectOptions {
-  /** pool size */
-  max?: number
   applicationName?: string
   /** seconds to wait for a TCP connection to one host */
   connectTimeoutSeconds?: number
+  /** pool size */
+  max?: number
 }
 
 /**
@@ -35,12 +37,15 @@ export interface ConnectOptions {
  * several full URLs separated by commas (the world's per-node URLs), which are
  * merged into one multi-host URL using the first URL's user, database and options.
  */
-export function combineDatabaseUrls(input: string | string[]): {url: string; hosts: string[]} {
+export function combineDatabaseUrls(input: string | string[]): {hosts: string[]; url: string} {
   const pieces = (Array.isArray(input) ? input : [input])
     .flatMap((item) => item.split(/,(?=\s*postgres(?:ql)?:\/\/)/))
     .map((s) => s.trim())
     .filter(Boolean)
-  if (pieces.length === 0) throw new UsageError('no database URL given', {hint: 'pass --db postgres://user@host:port/db or set ATLAS_DATABASE_URL'})
+  if (pieces.length === 0)
+    throw new UsageError('no database URL given', {
+      hint: 'pass --db postgres://user@host:port/db or set ATLAS_DATABASE_URL',
+    })
   const parsed = pieces.map(parseOne)
   const first = parsed[0]
   const hosts = parsed.flatMap((p) => p.hosts)
@@ -49,20 +54,21 @@ export function combineDatabaseUrls(input: string | string[]): {url: string; hos
   return {url, hosts}
 }
 
-function parseOne(text: string): {scheme: string; auth: string; hosts: string[]; database: string; query: string} {
+function parseOne(text: string): {auth: string; database: string; hosts: string[]; query: string; scheme: string} {
   const match = /^(postgres(?:ql)?):\/\/(?:([^@/]*)@)?([^/?]*)(?:\/([^?]*))?(?:\?(.*))?$/.exec(text)
   if (!match || !match[3]) {
     throw new UsageError(`not a PostgreSQL/CockroachDB URL: "${text.replace(/:[^:@/]*@/, ':***@')}"`, {
       hint: 'expected postgres://user[:password]@host:port[,host2:port2]/database',
     })
   }
+
   const [, scheme, auth = '', hostPart, database = '', query = ''] = match
   const password = auth.includes(':') ? decodeURIComponent(auth.slice(auth.indexOf(':') + 1)) : undefined
   registerSecret(password)
   return {scheme, auth, hosts: hostPart.split(',').filter(Boolean), database: database || 'postgres', query}
 }
 
-type SslOption = false | 'require' | 'allow' | 'prefer' | 'verify-full' | ConnectionOptions
+type SslOption = 'allow' | 'prefer' | 'require' | 'verify-full' | ConnectionOptions | false
 
 /**
  * libpq's TLS parameters of a URL as postgres.js's `ssl` option, and the URL
@@ -74,9 +80,9 @@ type SslOption = false | 'require' | 'allow' | 'prefer' | 'verify-full' | Connec
  *   require      encryption only; with sslrootcert given, as verify-ca (as libpq does)
  *   sslcert/sslkey  the client certificate presented (for `cert` authentication)
  */
-export function tlsOptions(url: string): {url: string; ssl: SslOption | undefined} {
+export function tlsOptions(url: string): {ssl: SslOption | undefined; url: string} {
   const q = url.indexOf('?')
-  if (q < 0) return {url, ssl: undefined}
+  if (q === -1) return {url, ssl: undefined}
   const params = new URLSearchParams(url.slice(q + 1))
   const mode = params.get('sslmode') ?? undefined
   const rootcert = params.get('sslrootcert') ?? undefined
@@ -88,55 +94,73 @@ export function tlsOptions(url: string): {url: string; ssl: SslOption | undefine
   const bare = `${url.slice(0, q)}${rest ? `?${rest}` : ''}`
   if (mode === 'disable') return {url: bare, ssl: false}
   if ((cert === undefined) !== (key === undefined)) {
-    throw new UsageError('sslcert and sslkey go together', {hint: 'pass both the client certificate and its key, or neither'})
+    throw new UsageError('sslcert and sslkey go together', {
+      hint: 'pass both the client certificate and its key, or neither',
+    })
   }
+
   // sslrootcert=system: Node's public CAs and the host name, as postgres.js and libpq do
   if (rootcert === 'system' && cert === undefined) return {url: bare, ssl: 'verify-full'}
-  const verify = mode === 'verify-full' || mode === 'verify-ca' || ((mode === undefined || mode === 'require') && rootcert !== undefined && rootcert !== 'system')
+  const verify =
+    mode === 'verify-full' ||
+    mode === 'verify-ca' ||
+    ((mode === undefined || mode === 'require') && rootcert !== undefined && rootcert !== 'system')
   if (!verify && cert === undefined) return {url: bare, ssl: mode === undefined ? 'prefer' : (mode as SslOption)}
   if (mode === 'allow' || mode === 'prefer') {
-    throw new UsageError(`sslmode=${mode} cannot present a client certificate here`, {hint: 'use sslmode=verify-full (or verify-ca, require) with sslcert/sslkey'})
+    throw new UsageError(`sslmode=${mode} cannot present a client certificate here`, {
+      hint: 'use sslmode=verify-full (or verify-ca, require) with sslcert/sslkey',
+    })
   }
+
   const options: ConnectionOptions = {rejectUnauthorized: verify}
   if (rootcert && rootcert !== 'system') options.ca = readTlsFile(rootcert, 'sslrootcert')
   if (cert && key) {
     options.cert = readTlsFile(cert, 'sslcert')
     options.key = readTlsFile(key, 'sslkey')
   }
+
   // verify-ca checks the chain only; verify-full also the name. postgres.js upgrades its socket
   // without telling TLS the host, so Node's default check would compare the certificate with
   // "localhost": compare it with the URL's hosts instead (with several, the check cannot know
   // which one this connection went to, so the certificate must name one of them)
-  if (verify && mode !== 'verify-full') options.checkServerIdentity = () => undefined
+  if (verify && mode !== 'verify-full') options.checkServerIdentity = () => {}
   const hosts = urlHosts(url)
   if (verify && mode === 'verify-full' && hosts.length > 0) {
     options.checkServerIdentity = (_servername, certificate) => {
       const errors = hosts.map((h) => checkServerIdentity(h, certificate))
-      return errors.some((e) => e === undefined) ? undefined : errors[0]
+      return errors.includes(undefined) ? undefined : errors[0]
     }
   }
+
   return {url: bare, ssl: options}
 }
 
 /** The host names or addresses of a (multi-host) URL, without ports or IPv6 brackets. */
 export function urlHosts(url: string): string[] {
   const authority = /^[a-z]+:\/\/(?:[^@/]*@)?([^/?]*)/i.exec(url)?.[1] ?? ''
-  return authority.split(',').map((h) => (/^\[([^\]]+)\]/.exec(h)?.[1] ?? h.replace(/:\d+$/, ''))).filter((h) => h.length > 0)
+  return authority
+    .split(',')
+    .map((h) => /^\[([^\]]+)\]/.exec(h)?.[1] ?? h.replace(/:\d+$/, ''))
+    .filter((h) => h.length > 0)
 }
 
 function readTlsFile(file: string, param: string): string {
   try {
     return readFileSync(file, 'utf8')
   } catch (error) {
-    throw new PreconditionError(`cannot read ${param}=${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
-      code: 'TLS_FILE_MISSING',
-      hint: `${param} must name a readable PEM file`,
-    })
+    throw new PreconditionError(
+      `cannot read ${param}=${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      {
+        code: 'TLS_FILE_MISSING',
+        hint: `${param} must name a readable PEM file`,
+      },
+    )
   }
 }
 
 // Node's codes for a server certificate that does not verify, and TLS alerts from the server
-const TLS_REJECTED = /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_[A-Z_]+|ERR_TLS_CERT_ALTNAME_INVALID|INVALID_PURPOSE|ERR_SSL_[A-Z0-9_]+)$/
+const TLS_REJECTED =
+  /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_[A-Z_]+|ERR_TLS_CERT_ALTNAME_INVALID|INVALID_PURPOSE|ERR_SSL_[A-Z0-9_]+)$/
 
 /**
  * TLS and login failures are never transient: they become a precondition error
@@ -151,12 +175,14 @@ export function connectionRefusal(error: unknown): PreconditionError | undefined
       hint: "sslrootcert must be the CA that signed the server's certificate (and, for verify-full, the URL's host must be in it); a client certificate must be signed by the CA the server trusts",
     })
   }
+
   if (e.code === '28000' || e.code === '28P01') {
     return new PreconditionError(`the database refused the login: ${e.message ?? e.code}`, {
       code: 'DATABASE_LOGIN_REFUSED',
       hint: "pass the user's client certificate (sslcert/sslkey, CN = the user name, signed by the server's CA) or its password",
     })
   }
+
   return undefined
 }
 
@@ -169,7 +195,10 @@ const RESET = new Set(['ECONNRESET', 'EPIPE', 'CONNECTION_CLOSED'])
  * certificate is tried again, and a reset every time is a refusal too. Any
  * other failure (a node down, a timeout) is left to the caller's retries.
  */
-async function firstConnectionRefusal(sql: Sql<Record<string, never>>, clientCert: boolean): Promise<PreconditionError | undefined> {
+async function firstConnectionRefusal(
+  sql: Sql<Record<string, never>>,
+  clientCert: boolean,
+): Promise<PreconditionError | undefined> {
   for (let attempt = 1; ; attempt++) {
     try {
       await sql`select 1`
@@ -180,10 +209,13 @@ async function firstConnectionRefusal(sql: Sql<Record<string, never>>, clientCer
       const code = (error as {code?: string}).code ?? ''
       if (!clientCert || !RESET.has(code)) return undefined
       if (attempt === 3) {
-        return new PreconditionError(`the database closed the connection right after the TLS handshake, ${attempt} times (${code})`, {
-          code: 'DATABASE_TLS_REJECTED',
-          hint: "the server does not accept the client certificate (sslcert): it must be signed by the CA the server trusts",
-        })
+        return new PreconditionError(
+          `the database closed the connection right after the TLS handshake, ${attempt} times (${code})`,
+          {
+            code: 'DATABASE_TLS_REJECTED',
+            hint: 'the server does not accept the client certificate (sslcert): it must be signed by the CA the server trusts',
+          },
+        )
       }
     }
   }
@@ -212,6 +244,7 @@ export async function connectLedger(input: string | string[], options: ConnectOp
     const watchers = sentWatchers.get(key)
     if (watchers) for (const onSent of watchers) onSent()
   }
+
   const watchSent = (key: string, onSent: () => void) => {
     let watchers = sentWatchers.get(key)
     if (!watchers) sentWatchers.set(key, (watchers = new Set()))
@@ -223,6 +256,7 @@ export async function connectLedger(input: string | string[], options: ConnectOp
       if (watchers!.size === 0 && sentWatchers.get(key) === watchers) sentWatchers.delete(key)
     }
   }
+
   const open = (generation: number) =>
     postgres(rotateHosts(url, hosts, generation), {
       ...(ssl === undefined ? {} : {ssl}),
@@ -232,7 +266,7 @@ export async function connectLedger(input: string | string[], options: ConnectOp
       // reconnect quickly: postgres.js's default grows to 20 s between attempts, while queries
       // wait in its queue; the transfer function has its own bounded backoff
       backoff: () => 0.05 + Math.random() * 0.1,
-      onnotice: () => {},
+      onnotice() {},
       fetch_types: false,
       debug: onStatementBuilt,
       // 'primary', not 'read-write': postgres.js decides read-write from default_transaction_read_only, which is off on a hot standby
@@ -259,6 +293,7 @@ export async function connectLedger(input: string | string[], options: ConnectOp
     // statements still queued or stuck on the old pool are rejected after this grace period
     void old.end({timeout: 1}).catch(() => {})
   }
+
   const end = async (opts?: {timeout?: number}) => current.end(opts)
   // a TLS or login refusal is known at the first connection: say so now, with a hint
   const refusal = await firstConnectionRefusal(current, typeof ssl === 'object' && ssl.cert !== undefined)
@@ -266,13 +301,14 @@ export async function connectLedger(input: string | string[], options: ConnectOp
     await current.end({timeout: 0}).catch(() => {})
     throw refusal
   }
+
   const target = function () {} as unknown as LedgerSql
   // methods bound to the current pool, made once per pool (not once per call: sql.unsafe runs per transfer)
   let bound = new Map<string | symbol, unknown>()
   let boundTo = current
   return new Proxy(target, {
     apply: (_t, _this, args) => (current as unknown as (...a: unknown[]) => unknown)(...args),
-    get: (_t, prop) => {
+    get(_t, prop) {
       if (prop === 'renew') return renew
       if (prop === 'generation') return generation
       if (prop === 'watchSent') return watchSent
@@ -281,6 +317,7 @@ export async function connectLedger(input: string | string[], options: ConnectOp
         bound = new Map()
         boundTo = current
       }
+
       let method = bound.get(prop)
       if (method !== undefined) return method
       const value = Reflect.get(current as object, prop)

@@ -18,15 +18,15 @@ export const LEDGER_METRICS = {
   auditWriteFailuresTotal: 'atlas_audit_write_failures_total',
 } as const
 
-export type MetricOutcome = 'committed' | 'duplicate' | 'rejected' | 'failed' | 'unknown' | 'malformed'
+export type MetricOutcome = 'committed' | 'duplicate' | 'failed' | 'malformed' | 'rejected' | 'unknown'
 
 export interface LedgerMetrics {
-  registry: Registry
-  transfers: Counter<'region' | 'outcome'>
-  retries: Counter<'region'>
+  auditFailures: Counter<'region'>
   duration: Histogram<'region'>
   queueLag: Gauge<'region'>
-  auditFailures: Counter<'region'>
+  registry: Registry
+  retries: Counter<'region'>
+  transfers: Counter<'outcome' | 'region'>
 }
 
 export async function createLedgerMetrics(): Promise<LedgerMetrics> {

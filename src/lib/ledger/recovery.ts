@@ -9,13 +9,19 @@
  * waiter that registers slightly late still finds the first one.
  */
 export class AcknowledgementTracker {
-  private readonly ring: Float64Array
-  private count = 0
-  private readonly waiters = new Set<{after: number; resolve: (at: Date) => void; reject: (error: Error) => void}>()
   private closedWith: Error | undefined
+  private count = 0
+  private readonly ring: Float64Array
+  private readonly waiters = new Set<{after: number; reject: (error: Error) => void; resolve: (at: Date) => void}>()
 
   constructor(private readonly capacity = 8192) {
     this.ring = new Float64Array(capacity * 2)
+  }
+
+  /** no more acknowledgements will come (the workload ended): pending waiters fail with this reason */
+  close(reason: Error): void {
+    this.closedWith = reason
+    for (const waiter of this.waiters) waiter.reject(reason)
   }
 
   /** a new commit acknowledged at `atMs` of a transfer issued at `issuedAt` (both ms since the epoch) */
@@ -27,12 +33,6 @@ export class AcknowledgementTracker {
     for (const waiter of this.waiters) if (issuedAt > waiter.after) waiter.resolve(new Date(atMs))
   }
 
-  /** no more acknowledgements will come (the workload ended): pending waiters fail with this reason */
-  close(reason: Error): void {
-    this.closedWith = reason
-    for (const waiter of this.waiters) waiter.reject(reason)
-  }
-
   /** the time of the first acknowledgement of a transfer issued strictly after `after` */
   waitForIssuedAfter(after: Date, options: {signal?: AbortSignal; timeoutMs?: number} = {}): Promise<Date> {
     const t = after.getTime()
@@ -40,6 +40,7 @@ export class AcknowledgementTracker {
       const slot = (i % this.capacity) * 2
       if (this.ring[slot + 1] > t) return Promise.resolve(new Date(this.ring[slot]))
     }
+
     if (this.closedWith) return Promise.reject(this.closedWith)
     return new Promise<Date>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined
@@ -49,12 +50,26 @@ export class AcknowledgementTracker {
         options.signal?.removeEventListener('abort', onAbort)
         then()
       }
-      const waiter = {after: t, resolve: (at: Date) => settle(() => resolve(at)), reject: (error: Error) => settle(() => reject(error))}
+
+      const waiter = {
+        after: t,
+        resolve: (at: Date) => settle(() => resolve(at)),
+        reject: (error: Error) => settle(() => reject(error)),
+      }
       const onAbort = () => waiter.reject(options.signal!.reason)
       if (options.signal?.aborted) return onAbort()
       if (options.timeoutMs !== undefined) {
-        timer = setTimeout(() => waiter.reject(new Error(`no transfer issued after ${after.toISOString()} was acknowledged within ${options.timeoutMs} ms`)), options.timeoutMs)
+        timer = setTimeout(
+          () =>
+            waiter.reject(
+              new Error(
+                `no transfer issued after ${after.toISOString()} was acknowledged within ${options.timeoutMs} ms`,
+              ),
+            ),
+          options.timeoutMs,
+        )
       }
+
       options.signal?.addEventListener('abort', onAbort, {once: true})
       this.waiters.add(waiter)
     })

@@ -1,5 +1,6 @@
 import {closeSync, fsyncSync, mkdirSync, openSync, writeSync} from 'node:fs'
 import path from 'node:path'
+
 import type {TransferOutcome, TransferRequest} from './transfer.js'
 
 /**
@@ -17,7 +18,7 @@ import type {TransferOutcome, TransferRequest} from './transfer.js'
  */
 export const RUN_LOG_FILE = 'transfers.log'
 
-export type RunLogEvent = TransferOutcome | 'attempt' | 'sent'
+export type RunLogEvent = 'attempt' | 'sent' | TransferOutcome
 
 export class RunLogWriter {
   readonly file: string
@@ -29,21 +30,8 @@ export class RunLogWriter {
     this.fd = openSync(this.file, 'a')
   }
 
-  comment(kind: string, data: Record<string, unknown>): void {
-    this.write(`# ${kind} ${JSON.stringify(data)}\n`)
-  }
-
   attempt(request: TransferRequest): void {
     this.write(attemptLine(request))
-  }
-
-  outcome(id: string, event: Exclude<RunLogEvent, 'attempt'>, reason?: string): void {
-    this.write(outcomeLine(id, event, reason))
-  }
-
-  /** several lines in one write(2) (the workload writes an outcome and the next attempt together) */
-  lines(text: string): void {
-    if (text) this.write(text)
   }
 
   close(): void {
@@ -51,6 +39,19 @@ export class RunLogWriter {
     fsyncSync(this.fd)
     closeSync(this.fd)
     this.fd = undefined
+  }
+
+  comment(kind: string, data: Record<string, unknown>): void {
+    this.write(`# ${kind} ${JSON.stringify(data)}\n`)
+  }
+
+  /** several lines in one write(2) (the workload writes an outcome and the next attempt together) */
+  lines(text: string): void {
+    if (text) this.write(text)
+  }
+
+  outcome(id: string, event: Exclude<RunLogEvent, 'attempt'>, reason?: string): void {
+    this.write(outcomeLine(id, event, reason))
   }
 
   private write(line: string): void {
@@ -63,8 +64,13 @@ export function attemptLine(request: TransferRequest, at = Date.now()): string {
   return `attempt\t${request.id}\t${request.from}\t${request.to}\t${request.amount}\t${at}\n`
 }
 
-export function outcomeLine(id: string, event: Exclude<RunLogEvent, 'attempt'>, reason?: string, at = Date.now()): string {
-  const safeReason = reason ? `\t${reason.replace(/[\t\n\r]+/g, ' ').slice(0, 200)}` : ''
+export function outcomeLine(
+  id: string,
+  event: Exclude<RunLogEvent, 'attempt'>,
+  reason?: string,
+  at = Date.now(),
+): string {
+  const safeReason = reason ? `\t${reason.replaceAll(/[\t\n\r]+/g, ' ').slice(0, 200)}` : ''
   return `${event}\t${id}\t${at}${safeReason}\n`
 }
 
@@ -86,22 +92,38 @@ export enum IdStatus {
  */
 export function statusOfLine(b: Buffer, i: number): IdStatus | undefined {
   switch (b[i]) {
-    case 0x61: // a: attempt / applied / already_applied
+    case 0x61: {
+      // a: attempt / applied / already_applied
       if (b[i + 1] === 0x74 && b[i + 7] === 9) return IdStatus.Attempted
       if (b[i + 1] === 0x70 && b[i + 7] === 9) return IdStatus.Acknowledged
       if (b[i + 1] === 0x6c && b[i + 15] === 9) return IdStatus.Acknowledged
       return undefined
-    case 0x72: // rejected
-      return b[i + 8] === 9 ? IdStatus.NotCommitted : undefined
-    case 0x66: // failed
+    }
+
+    case 0x66: {
+      // failed
       return b[i + 6] === 9 ? IdStatus.NotCommitted : undefined
-    case 0x75: // unknown
-      return b[i + 7] === 9 ? IdStatus.Unknown : undefined
-    case 0x73: // sent
+    }
+
+    case 0x72: {
+      // rejected
+      return b[i + 8] === 9 ? IdStatus.NotCommitted : undefined
+    }
+
+    case 0x73: {
+      // sent
       return b[i + 4] === 9 ? IdStatus.Sent : undefined
-    default:
+    }
+
+    case 0x75: {
+      // unknown
+      return b[i + 7] === 9 ? IdStatus.Unknown : undefined
+    }
+
+    default: {
       // the verifier's own partition files: "<status digit>\t<id>"
       return b[i] >= 0x31 && b[i] <= 0x35 && b[i + 1] === 9 ? ((b[i] - 0x30) as IdStatus) : undefined
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 import {appendFile, open, readdir, readFile, stat} from 'node:fs/promises'
 import path from 'node:path'
+
 import {UsageError} from '../errors.js'
 import {RUN_LOG_FILE} from './runlog.js'
 
@@ -27,14 +28,14 @@ export interface RunLogSelection {
 }
 
 export interface RunLogSelectionOptions {
-  /** the world's runs directory (<baseDir>/runs); undefined: discover nothing */
-  runsDir?: string
   /** run directories or transfers.log files given explicitly */
   given?: string[]
-  /** read the given logs only */
-  onlyGiven?: boolean
   /** the mint time of the ledger being checked */
   ledgerMintedAt?: Date
+  /** read the given logs only */
+  onlyGiven?: boolean
+  /** the world's runs directory (<baseDir>/runs); undefined: discover nothing */
+  runsDir?: string
 }
 
 export async function selectRunLogs(options: RunLogSelectionOptions): Promise<RunLogSelection> {
@@ -49,9 +50,11 @@ export async function selectRunLogs(options: RunLogSelectionOptions): Promise<Ru
       skipped.push({file, reason})
       continue
     }
+
     chosen.add(file)
     files.push(file)
   }
+
   return {files, skipped}
 }
 
@@ -60,13 +63,15 @@ async function candidateRunLogs(runsDir: string): Promise<string[]> {
   const root = path.resolve(runsDir)
   const dirs: string[] = []
   const entries = await readdir(root, {withFileTypes: true}).catch(() => [])
-  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) if (entry.isDirectory()) dirs.push(path.join(root, entry.name))
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name)))
+    if (entry.isDirectory()) dirs.push(path.join(root, entry.name))
   dirs.push(...(await indexedRunDirs(root)))
   const files: string[] = []
   for (const dir of new Set(dirs)) {
     const file = path.join(dir, RUN_LOG_FILE)
-    if ((await stat(file).catch(() => undefined))?.isFile()) files.push(file)
+    if ((await stat(file).catch(() => {}))?.isFile()) files.push(file)
   }
+
   return files
 }
 
@@ -83,7 +88,8 @@ async function indexedRunDirs(runsDir: string): Promise<string[]> {
 async function notOfLedger(file: string, mintedAt: Date | undefined): Promise<string | undefined> {
   if (!mintedAt) return undefined
   const stamp = await runLogLedger(file)
-  if (stamp !== undefined) return stamp === mintedAt.toISOString() ? undefined : `written against another ledger (minted ${stamp})`
+  if (stamp !== undefined)
+    return stamp === mintedAt.toISOString() ? undefined : `written against another ledger (minted ${stamp})`
   const info = await stat(file)
   return info.mtime >= mintedAt ? undefined : 'last written before this ledger was minted'
 }
@@ -115,7 +121,7 @@ export async function registerRunDir(runsDir: string, runDir: string): Promise<b
   const dir = path.resolve(runDir)
   const relative = path.relative(root, dir)
   if (!relative.startsWith('..') && !path.isAbsolute(relative)) return false
-  if (!(await stat(root).catch(() => undefined))?.isDirectory()) return false
+  if (!(await stat(root).catch(() => {}))?.isDirectory()) return false
   if ((await indexedRunDirs(root)).includes(dir)) return false
   await appendFile(path.join(root, RUNS_INDEX_FILE), `${dir}\n`)
   return true
@@ -125,18 +131,24 @@ export async function registerRunDir(runsDir: string, runDir: string): Promise<b
 export async function resolveRunLogs(inputs: string[]): Promise<string[]> {
   const files: string[] = []
   for (const input of inputs) {
-    const info = await stat(input).catch(() => undefined)
-    if (!info) throw new UsageError(`run log ${input} does not exist`, {hint: 'pass the --run-dir the workload wrote to'})
+    const info = await stat(input).catch(() => {})
+    if (!info)
+      throw new UsageError(`run log ${input} does not exist`, {hint: 'pass the --run-dir the workload wrote to'})
     if (info.isDirectory()) {
       const file = path.join(input, RUN_LOG_FILE)
-      const log = await stat(file).catch(() => undefined)
-      if (log && !log.isFile()) throw new UsageError(`${file} is not a file`, {hint: 'pass the --run-dir the workload wrote to'})
+      const log = await stat(file).catch(() => {})
+      if (log && !log.isFile())
+        throw new UsageError(`${file} is not a file`, {hint: 'pass the --run-dir the workload wrote to'})
       if (!log) {
         const entries = await readdir(input)
-        throw new UsageError(`${input} has no ${RUN_LOG_FILE}`, {hint: entries.length > 0 ? `it contains: ${entries.slice(0, 5).join(', ')}` : 'it is empty'})
+        throw new UsageError(`${input} has no ${RUN_LOG_FILE}`, {
+          hint: entries.length > 0 ? `it contains: ${entries.slice(0, 5).join(', ')}` : 'it is empty',
+        })
       }
+
       files.push(path.resolve(file))
     } else files.push(path.resolve(input))
   }
+
   return [...new Set(files)]
 }

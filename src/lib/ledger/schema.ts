@@ -1,26 +1,27 @@
-import {PreconditionError} from '../errors.js'
 import type {LedgerSql} from './db.js'
+
+import {PreconditionError} from '../errors.js'
 import * as q from './sql.js'
 
 export interface LedgerInitOptions {
   accounts: number
+  allowNegativeBalances: boolean
   /** integer minor units */
   openingBalance: number
-  allowNegativeBalances: boolean
 }
 
 export interface MintRecord {
   accounts: number
-  openingBalance: bigint
-  total: bigint
   allowNegativeBalances: boolean
   mintedAt: Date
+  openingBalance: bigint
+  total: bigint
 }
 
 export interface LedgerInitResult {
   migrationsApplied: number[]
+  mint: {accounts: number; allowNegativeBalances: boolean; mintedAt: string; openingBalance: string; total: string}
   minted: boolean
-  mint: {accounts: number; openingBalance: string; total: string; allowNegativeBalances: boolean; mintedAt: string}
 }
 
 /**
@@ -36,7 +37,8 @@ export async function initLedger(sql: LedgerSql, options: LedgerInitOptions): Pr
   for (const migration of q.MIGRATIONS) {
     if (applied.has(migration.version)) continue
     // DDL one statement at a time: CockroachDB does not mix schema changes and writes in one transaction
-    for (const statement of migration.statements({allowNegativeBalances: options.allowNegativeBalances})) await sql.unsafe(statement)
+    for (const statement of migration.statements({allowNegativeBalances: options.allowNegativeBalances}))
+      await sql.unsafe(statement)
     await sql.unsafe(q.RECORD_MIGRATION, [migration.version, migration.name])
     migrationsApplied.push(migration.version)
   }
@@ -47,7 +49,12 @@ export async function initLedger(sql: LedgerSql, options: LedgerInitOptions): Pr
     const total = BigInt(options.accounts) * BigInt(options.openingBalance)
     try {
       await sql.begin('isolation level serializable', async (tx) => {
-        await tx.unsafe(q.INSERT_MINT, [options.accounts, options.openingBalance, total.toString(), options.allowNegativeBalances])
+        await tx.unsafe(q.INSERT_MINT, [
+          options.accounts,
+          options.openingBalance,
+          total.toString(),
+          options.allowNegativeBalances,
+        ])
         await tx.unsafe(q.INSERT_ACCOUNTS, [options.openingBalance, options.accounts])
       })
       minted = true
@@ -55,16 +62,20 @@ export async function initLedger(sql: LedgerSql, options: LedgerInitOptions): Pr
       // a concurrent init minted first: fall through to the comparison below
       if ((error as {code?: string}).code !== '23505') throw error
     }
+
     mint = await readMint(sql)
   }
+
   if (!mint) throw new Error('the mint record is missing after minting')
   if (!minted) {
     const differs: string[] = []
     if (mint.accounts !== options.accounts) differs.push(`accounts ${mint.accounts} (asked ${options.accounts})`)
-    if (mint.openingBalance !== BigInt(options.openingBalance)) differs.push(`openingBalance ${mint.openingBalance} (asked ${options.openingBalance})`)
+    if (mint.openingBalance !== BigInt(options.openingBalance))
+      differs.push(`openingBalance ${mint.openingBalance} (asked ${options.openingBalance})`)
     if (mint.allowNegativeBalances !== options.allowNegativeBalances) {
       differs.push(`allowNegativeBalances ${mint.allowNegativeBalances} (asked ${options.allowNegativeBalances})`)
     }
+
     if (differs.length > 0) {
       throw new PreconditionError(`the ledger was already minted with different settings: ${differs.join(', ')}`, {
         code: 'LEDGER_MINTED',
@@ -72,6 +83,7 @@ export async function initLedger(sql: LedgerSql, options: LedgerInitOptions): Pr
       })
     }
   }
+
   return {
     migrationsApplied,
     minted,
@@ -93,6 +105,7 @@ export async function readMint(sql: LedgerSql): Promise<MintRecord | undefined> 
     if ((error as {code?: string}).code === '42P01') return undefined // undefined_table: not initialised
     throw error
   }
+
   if (rows.length === 0) return undefined
   const row = rows[0]
   return {
@@ -107,6 +120,10 @@ export async function readMint(sql: LedgerSql): Promise<MintRecord | undefined> 
 /** The mint record, or a precondition error telling the user to run `atlas ledger init`. */
 export async function requireMint(sql: LedgerSql): Promise<MintRecord> {
   const mint = await readMint(sql)
-  if (!mint) throw new PreconditionError('the ledger is not initialised (no mint record)', {code: 'LEDGER_NOT_INITIALISED', hint: 'run `atlas ledger init` first'})
+  if (!mint)
+    throw new PreconditionError('the ledger is not initialised (no mint record)', {
+      code: 'LEDGER_NOT_INITIALISED',
+      hint: 'run `atlas ledger init` first',
+    })
   return mint
 }

@@ -6,9 +6,9 @@
  */
 
 export interface Migration {
-  version: number
   name: string
   statements: (options: {allowNegativeBalances: boolean}) => string[]
+  version: number
 }
 
 export const MIGRATIONS_TABLE = 'atlas_schema_migrations'
@@ -37,8 +37,12 @@ export const MIGRATIONS: Migration[] = [
         id BIGINT NOT NULL PRIMARY KEY,
         balance BIGINT NOT NULL,
         opening_balance BIGINT NOT NULL,
-        created_at TIMESTAMPTZ NOT NULL DEFAULT now()${allowNegativeBalances ? '' : `,
-        CONSTRAINT accounts_balance_not_negative CHECK (balance >= 0)`}
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now()${
+          allowNegativeBalances
+            ? ''
+            : `,
+        CONSTRAINT accounts_balance_not_negative CHECK (balance >= 0)`
+        }
       )`,
       // the client-chosen idempotency key is the primary key: a transfer is stored at most once
       `CREATE TABLE IF NOT EXISTS transfers (
@@ -57,11 +61,14 @@ export const MIGRATIONS: Migration[] = [
 export const SELECT_APPLIED_MIGRATIONS = `SELECT version FROM ${MIGRATIONS_TABLE} ORDER BY version`
 export const RECORD_MIGRATION = `INSERT INTO ${MIGRATIONS_TABLE} (version, name) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING`
 
-export const SELECT_MINT = 'SELECT accounts, opening_balance, total, allow_negative_balances, minted_at FROM ledger_mint WHERE id = 1'
+export const SELECT_MINT =
+  'SELECT accounts, opening_balance, total, allow_negative_balances, minted_at FROM ledger_mint WHERE id = 1'
 /** $1 accounts, $2 opening balance, $3 total (= $1 * $2), $4 allow negatives */
-export const INSERT_MINT = 'INSERT INTO ledger_mint (id, accounts, opening_balance, total, allow_negative_balances) VALUES (1, $1, $2, $3, $4)'
+export const INSERT_MINT =
+  'INSERT INTO ledger_mint (id, accounts, opening_balance, total, allow_negative_balances) VALUES (1, $1, $2, $3, $4)'
 /** $1 opening balance, $2 number of accounts: ids 1..$2 */
-export const INSERT_ACCOUNTS = 'INSERT INTO accounts (id, balance, opening_balance) SELECT g, $1, $1 FROM generate_series(1, $2) AS g'
+export const INSERT_ACCOUNTS =
+  'INSERT INTO accounts (id, balance, opening_balance) SELECT g, $1, $1 FROM generate_series(1, $2) AS g'
 
 /**
  * The transfer, as one statement inside a SERIALIZABLE transaction: record the
@@ -82,7 +89,8 @@ SET balance = CASE WHEN id = $2 THEN balance - $4 ELSE balance + $4 END
 WHERE id IN ($2, $3) AND EXISTS (SELECT 1 FROM inserted)
 RETURNING id`
 
-export const SELECT_TRANSFER = 'SELECT id, from_account, to_account, amount, origin_region, created_at FROM transfers WHERE id = $1'
+export const SELECT_TRANSFER =
+  'SELECT id, from_account, to_account, amount, origin_region, created_at FROM transfers WHERE id = $1'
 
 // --- verifier: every query streams or aggregates on the server; nothing loads all transfers
 
@@ -117,16 +125,20 @@ WHERE table_name = 'transfers' AND constraint_type = 'PRIMARY KEY' AND table_sch
  * recipient, amount, origin), one page at a time (keyset pagination):
  * $1 last id (exclusive), $2 upper bound (inclusive), $3 page size.
  */
-export const TRANSFER_ROWS_PAGE = 'SELECT id, from_account, to_account, amount, origin_region FROM transfers WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3'
+export const TRANSFER_ROWS_PAGE =
+  'SELECT id, from_account, to_account, amount, origin_region FROM transfers WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3'
 /** every stored transfer as "<id>\t<from>\t<to>\t<amount>" lines, in the table's physical order (COPY exists in both databases) */
 export const COPY_TRANSFER_ROWS = 'COPY (SELECT id, from_account, to_account, amount FROM transfers) TO STDOUT'
 /** COPY_TRANSFER_ROWS in PostgreSQL's binary format (less work for the server and the client; CockroachDB falls back to the text form) */
-export const COPY_TRANSFER_ROWS_BINARY = 'COPY (SELECT id, from_account, to_account, amount FROM transfers) TO STDOUT (FORMAT binary)'
+export const COPY_TRANSFER_ROWS_BINARY =
+  'COPY (SELECT id, from_account, to_account, amount FROM transfers) TO STDOUT (FORMAT binary)'
 /** the first page of a range includes its lower bound */
-export const TRANSFER_ROWS_FIRST_PAGE = 'SELECT id, from_account, to_account, amount, origin_region FROM transfers WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT $3'
+export const TRANSFER_ROWS_FIRST_PAGE =
+  'SELECT id, from_account, to_account, amount, origin_region FROM transfers WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT $3'
 
 /** server-side: ids stored more than once (only possible once the primary key is gone). $1 limit */
-export const DUPLICATE_TRANSFER_IDS = 'SELECT id, count(*) AS copies FROM transfers GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT $1'
+export const DUPLICATE_TRANSFER_IDS =
+  'SELECT id, count(*) AS copies FROM transfers GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT $1'
 
 /**
  * Which server a connection reached, to name it when it stops answering. PostgreSQL

@@ -6,22 +6,21 @@ export class LatencyHistogram {
   private static readonly growth = 1.05
   private static readonly minMs = 0.01
   private readonly counts: Uint32Array
-  private total = 0
   private maxSeen = 0
+  private total = 0
 
   constructor() {
-    this.counts = new Uint32Array(Math.ceil(Math.log(60_000_000 / LatencyHistogram.minMs) / Math.log(LatencyHistogram.growth)) + 1)
-  }
-
-  record(ms: number): void {
-    const index = ms <= LatencyHistogram.minMs ? 0 : Math.min(this.counts.length - 1, Math.ceil(Math.log(ms / LatencyHistogram.minMs) / Math.log(LatencyHistogram.growth)))
-    this.counts[index]++
-    this.total++
-    if (ms > this.maxSeen) this.maxSeen = ms
+    this.counts = new Uint32Array(
+      Math.ceil(Math.log(60_000_000 / LatencyHistogram.minMs) / Math.log(LatencyHistogram.growth)) + 1,
+    )
   }
 
   get count(): number {
     return this.total
+  }
+
+  get max(): number {
+    return this.maxSeen
   }
 
   /** the upper bound of the bucket holding the q-quantile, in ms (0 when empty) */
@@ -33,10 +32,20 @@ export class LatencyHistogram {
       seen += this.counts[i]
       if (seen >= rank) return Math.min(this.maxSeen, LatencyHistogram.minMs * LatencyHistogram.growth ** i)
     }
+
     return this.maxSeen
   }
 
-  get max(): number {
-    return this.maxSeen
+  record(ms: number): void {
+    const index =
+      ms <= LatencyHistogram.minMs
+        ? 0
+        : Math.min(
+            this.counts.length - 1,
+            Math.ceil(Math.log(ms / LatencyHistogram.minMs) / Math.log(LatencyHistogram.growth)),
+          )
+    this.counts[index]++
+    this.total++
+    if (ms > this.maxSeen) this.maxSeen = ms
   }
 }

@@ -1,4 +1,14 @@
-import {context, isSpanContextValid, SpanKind, SpanStatusCode, TraceFlags, trace, type Span, type Tracer} from '@opentelemetry/api'
+import {
+  context,
+  isSpanContextValid,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+  type Tracer,
+} from '@opentelemetry/api'
+
 import {formatTraceparent, newTraceparent, type TraceParent} from '../model/trace-context.js'
 
 /**
@@ -22,10 +32,10 @@ let recording = false
 const openSpans = new Map<string, Span>()
 
 export interface TracingStatus {
+  endpoint?: string
   exporting: boolean
   /** why not, when an endpoint was configured */
   reason?: string
-  endpoint?: string
   /** flushes and stops the SDK (nothing without one) */
   stop: () => Promise<void>
 }
@@ -35,14 +45,20 @@ export async function startTracing(options: {endpoint?: string; serviceName: str
   const endpoint = process.env.OTEL_EXPORTER_OTLP_ENDPOINT || options.endpoint
   const none = async () => {}
   if (!endpoint) return {exporting: false, stop: none}
-  let sdkModule: {NodeSDK: new () => {start(): void; shutdown(): Promise<void>}}
+  let sdkModule: {NodeSDK: new () => {shutdown(): Promise<void>; start(): void}}
   try {
     // a variable specifier: the SDK is an optional, user-installed package
     const specifier = SDK_PACKAGE
     sdkModule = (await import(specifier)) as typeof sdkModule
   } catch {
-    return {exporting: false, endpoint, reason: `${SDK_PACKAGE} is not installed (npm install ${SDK_PACKAGE}); trace ids are still propagated and audited`, stop: none}
+    return {
+      exporting: false,
+      endpoint,
+      reason: `${SDK_PACKAGE} is not installed (npm install ${SDK_PACKAGE}); trace ids are still propagated and audited`,
+      stop: none,
+    }
   }
+
   // the SDK reads its exporter, endpoint and service name from the standard environment variables
   process.env.OTEL_EXPORTER_OTLP_ENDPOINT ??= endpoint
   process.env.OTEL_SERVICE_NAME ??= options.serviceName
@@ -52,7 +68,7 @@ export async function startTracing(options: {endpoint?: string; serviceName: str
   return {
     exporting: true,
     endpoint,
-    stop: async () => {
+    async stop() {
       recording = false
       for (const span of openSpans.values()) span.end()
       openSpans.clear()
@@ -63,7 +79,11 @@ export async function startTracing(options: {endpoint?: string; serviceName: str
 
 const traceparentOf = (span: Span): string => {
   const spanContext = span.spanContext()
-  return formatTraceparent(spanContext.traceId, spanContext.spanId, (spanContext.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED)
+  return formatTraceparent(
+    spanContext.traceId,
+    spanContext.spanId,
+    (spanContext.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED,
+  )
 }
 
 /**
@@ -88,9 +108,18 @@ export function startTransfer(id: string): string {
  */
 export function continueTransfer(id: string, parent: TraceParent | undefined): string {
   const parentContext = parent
-    ? trace.setSpanContext(context.active(), {traceId: parent.traceId, spanId: parent.spanId, traceFlags: parent.flags, isRemote: true})
+    ? trace.setSpanContext(context.active(), {
+        traceId: parent.traceId,
+        spanId: parent.spanId,
+        traceFlags: parent.flags,
+        isRemote: true,
+      })
     : context.active()
-  const span = tracer.startSpan('transfer process', {kind: SpanKind.CONSUMER, attributes: {'atlas.transfer.id': id}}, parentContext)
+  const span = tracer.startSpan(
+    'transfer process',
+    {kind: SpanKind.CONSUMER, attributes: {'atlas.transfer.id': id}},
+    parentContext,
+  )
   if (!isSpanContextValid(span.spanContext())) return newTraceparent()
   const traceparent = traceparentOf(span)
   if (span.isRecording()) openSpans.set(traceparent, span)

@@ -1,7 +1,8 @@
 import type {TransferRequest} from '../model/transfer.js'
 import type {LedgerSql} from './db.js'
-import * as q from './sql.js'
+
 import {sleep} from '../wait.js'
+import * as q from './sql.js'
 
 export type {TransferRequest} from '../model/transfer.js'
 
@@ -11,47 +12,54 @@ export type {TransferRequest} from '../model/transfer.js'
  * failed: definitely not committed, but retries ran out (database unreachable, read-only node, serialization conflicts).
  * unknown: the connection was lost while COMMIT was in flight and retries did not resolve it; retry with the same id to find out.
  */
-export type TransferOutcome = 'applied' | 'already_applied' | 'rejected' | 'failed' | 'unknown'
+export type TransferOutcome = 'already_applied' | 'applied' | 'failed' | 'rejected' | 'unknown'
 
 export interface TransferResult {
-  id: string
-  outcome: TransferOutcome
   attempts: number
-  /** attempts retried after 40001 / connection loss */
-  retries: number
+  id: string
+  latencyMs: number
+  outcome: TransferOutcome
   /** why it was rejected, failed or unknown */
   reason?: string
+  /** attempts retried after 40001 / connection loss */
+  retries: number
   sqlstate?: string
-  latencyMs: number
 }
 
 export interface RetryPolicy {
-  maxAttempts: number
-  baseDelayMs: number
-  maxDelayMs: number
-  /** overall time budget across attempts */
-  deadlineMs: number
   /**
    * a statement written to a connection may go unanswered this long; then the pool is renewed and
    * the outcome is unknown until a retry settles it. Waiting for a connection (nothing written yet,
    * e.g. while no node is primary) is bounded by deadlineMs instead: it cannot make an outcome unknown.
    */
   attemptTimeoutMs: number
+  baseDelayMs: number
+  /** overall time budget across attempts */
+  deadlineMs: number
+  maxAttempts: number
+  maxDelayMs: number
 }
 
-export const DEFAULT_RETRY_POLICY: RetryPolicy = {maxAttempts: 10, baseDelayMs: 5, maxDelayMs: 1000, deadlineMs: 30_000, attemptTimeoutMs: 10_000}
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  maxAttempts: 10,
+  baseDelayMs: 5,
+  maxDelayMs: 1000,
+  deadlineMs: 30_000,
+  attemptTimeoutMs: 10_000,
+}
 
 export interface TransferOptions {
+  /** called before each retry (metrics) */
+  onRetry?: (info: {attempt: number; reason: string; sqlstate?: string}) => void
   retry?: Partial<RetryPolicy>
   signal?: AbortSignal
-  /** called before each retry (metrics) */
-  onRetry?: (info: {attempt: number; sqlstate?: string; reason: string}) => void
 }
 
 /** named prepared statements: one round trip per execution instead of describe + execute */
 const PREPARED = {prepare: true} as const
 
-export const isAcknowledged = (outcome: TransferOutcome): boolean => outcome === 'applied' || outcome === 'already_applied'
+export const isAcknowledged = (outcome: TransferOutcome): boolean =>
+  outcome === 'applied' || outcome === 'already_applied'
 
 /** SQLSTATEs after which the transaction definitely did not commit and a retry may succeed. */
 const RETRYABLE_SQLSTATES = new Set([
@@ -62,7 +70,11 @@ const RETRYABLE_SQLSTATES = new Set([
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now (starting up, recovering)
   '53300', // too_many_connections
-  '08000', '08003', '08006', '08001', '08004',
+  '08000',
+  '08003',
+  '08006',
+  '08001',
+  '08004',
 ])
 /** CockroachDB: "result is ambiguous": the commit may or may not have happened. */
 const AMBIGUOUS_SQLSTATES = new Set(['40003'])
@@ -75,26 +87,37 @@ const DEFINITE_REJECTIONS: Record<string, string> = {
 /** the statement may have reached the server before the connection died */
 const LOST_CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'])
 /** no connection was made: nothing was sent */
-const NOT_CONNECTED_CODES = new Set(['CONNECT_TIMEOUT', 'CONNECTION_ENDED', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND'])
+const NOT_CONNECTED_CODES = new Set([
+  'CONNECT_TIMEOUT',
+  'CONNECTION_ENDED',
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+])
 
 /**
  * retryable: definitely not committed, try again. connection: the connection was
  * lost with the statement possibly applied (ambiguous until a retry finds out).
  * not_connected: nothing was sent, try again. rejected: definite, do not retry.
  */
-type ErrorKind = 'retryable' | 'connection' | 'not_connected' | 'ambiguous' | 'rejected' | 'fatal'
+type ErrorKind = 'ambiguous' | 'connection' | 'fatal' | 'not_connected' | 'rejected' | 'retryable'
 
-export function classifyError(error: unknown): {kind: ErrorKind; sqlstate?: string; reason: string} {
-  const err = error as {code?: string; message?: string; errno?: string}
+export function classifyError(error: unknown): {kind: ErrorKind; reason: string; sqlstate?: string} {
+  const err = error as {code?: string; errno?: string; message?: string}
   const code = err?.code ?? ''
   const reason = (err?.message ?? String(error)).split('\n')[0]
   if (AMBIGUOUS_SQLSTATES.has(code)) return {kind: 'ambiguous', sqlstate: code, reason}
   if (code in DEFINITE_REJECTIONS) return {kind: 'rejected', sqlstate: code, reason: DEFINITE_REJECTIONS[code]}
   // the server ended the session (shutdown, crash, lost link) possibly after the commit record was written
-  if (code === '08006' || code === '08003' || code === '08000' || code === '57P01' || code === '57P02') return {kind: 'connection', sqlstate: code, reason}
-  if (code === '57P03' || code === '08001' || code === '08004' || code === '53300') return {kind: 'not_connected', sqlstate: code, reason}
+  if (code === '08006' || code === '08003' || code === '08000' || code === '57P01' || code === '57P02')
+    return {kind: 'connection', sqlstate: code, reason}
+  if (code === '57P03' || code === '08001' || code === '08004' || code === '53300')
+    return {kind: 'not_connected', sqlstate: code, reason}
   if (RETRYABLE_SQLSTATES.has(code)) return {kind: 'retryable', sqlstate: code, reason}
-  if (LOST_CONNECTION_CODES.has(code) || LOST_CONNECTION_CODES.has(err?.errno ?? '')) return {kind: 'connection', reason}
+  if (LOST_CONNECTION_CODES.has(code) || LOST_CONNECTION_CODES.has(err?.errno ?? ''))
+    return {kind: 'connection', reason}
   if (NOT_CONNECTED_CODES.has(code) || NOT_CONNECTED_CODES.has(err?.errno ?? '')) return {kind: 'not_connected', reason}
   return {kind: 'fatal', sqlstate: /^[0-9A-Z]{5}$/.test(code) ? code : undefined, reason}
 }
@@ -110,8 +133,10 @@ export function validateTransfer(request: TransferRequest): string | undefined {
   if (!Number.isSafeInteger(request.from) || request.from <= 0) return 'from must be a positive integer account id'
   if (!Number.isSafeInteger(request.to) || request.to <= 0) return 'to must be a positive integer account id'
   if (request.from === request.to) return 'from and to must differ'
-  if (!Number.isSafeInteger(request.amount) || request.amount <= 0) return 'amount must be a positive integer (minor units)'
-  if (typeof request.originRegion !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(request.originRegion)) return 'originRegion must be a region name'
+  if (!Number.isSafeInteger(request.amount) || request.amount <= 0)
+    return 'amount must be a positive integer (minor units)'
+  if (typeof request.originRegion !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(request.originRegion))
+    return 'originRegion must be a region name'
   return undefined
 }
 
@@ -123,7 +148,11 @@ export function validateTransfer(request: TransferRequest): string | undefined {
  * connection: that retry either finds the key (already applied) or applies it
  * (the first never committed). If no retry settles it, the outcome is "unknown".
  */
-export async function transfer(sql: LedgerSql, request: TransferRequest, options: TransferOptions = {}): Promise<TransferResult> {
+export async function transfer(
+  sql: LedgerSql,
+  request: TransferRequest,
+  options: TransferOptions = {},
+): Promise<TransferResult> {
   const policy = options.retry ? {...DEFAULT_RETRY_POLICY, ...options.retry} : DEFAULT_RETRY_POLICY
   const started = performance.now()
   const deadline = Date.now() + policy.deadlineMs
@@ -140,29 +169,50 @@ export async function transfer(sql: LedgerSql, request: TransferRequest, options
 
   // once any attempt may have committed, giving up means "unknown", never "failed"
   let ambiguous = false
-  let last: {sqlstate?: string; reason: string} = {reason: 'not attempted'}
+  let last: {reason: string; sqlstate?: string} = {reason: 'not attempted'}
   let attempt = 0
   while (attempt < policy.maxAttempts) {
     attempt++
     const generation = sql.generation ?? 0
-    let watch: WatchedAttempt | undefined
+    let watch: undefined | WatchedAttempt
     try {
       // one statement = one implicit SERIALIZABLE transaction (the session default, see connectLedger):
       // a single round trip, and no pinned connection that a crash could leave half-used
-      watch = watchAttempt(sql, request.id, policy.attemptTimeoutMs, started + policy.deadlineMs, generation, options.signal)
+      watch = watchAttempt(
+        sql,
+        request.id,
+        policy.attemptTimeoutMs,
+        started + policy.deadlineMs,
+        generation,
+        options.signal,
+      )
       let moved
       try {
-        moved = await sql.unsafe(q.TRANSFER, [request.id, request.from, request.to, request.amount, request.originRegion], PREPARED)
+        moved = await sql.unsafe(
+          q.TRANSFER,
+          [request.id, request.from, request.to, request.amount, request.originRegion],
+          PREPARED,
+        )
       } finally {
         watch?.release()
       }
+
       if (moved.length === 2) return done('applied', attempt)
-      if (moved.length !== 0) return done(ambiguous ? 'unknown' : 'failed', attempt, {reason: `transfer touched ${moved.length} accounts, expected 2`})
+      if (moved.length > 0)
+        return done(ambiguous ? 'unknown' : 'failed', attempt, {
+          reason: `transfer touched ${moved.length} accounts, expected 2`,
+        })
       // the key exists: the same transfer (already applied), or a different one reusing the key?
       const [stored] = await sql.unsafe(q.SELECT_TRANSFER, [request.id], PREPARED)
-      if (stored && (Number(stored.from_account) !== request.from || Number(stored.to_account) !== request.to || Number(stored.amount) !== request.amount)) {
+      if (
+        stored &&
+        (Number(stored.from_account) !== request.from ||
+          Number(stored.to_account) !== request.to ||
+          Number(stored.amount) !== request.amount)
+      ) {
         return done('rejected', attempt, {reason: 'idempotency key already used for a different transfer'})
       }
+
       return done('already_applied', attempt)
     } catch (error) {
       let info = classifyError(error)
@@ -174,18 +224,27 @@ export async function transfer(sql: LedgerSql, request: TransferRequest, options
         // definite even after an earlier ambiguous attempt: had that one committed, the key would have been found
         return done('rejected', attempt, {reason: info.reason, sqlstate: info.sqlstate})
       }
+
       if (info.kind === 'ambiguous' || info.kind === 'connection') ambiguous = true
       if (info.kind === 'connection' || info.kind === 'ambiguous') sql.renew?.(generation)
       if (info.kind === 'fatal') {
         return done(ambiguous ? 'unknown' : 'failed', attempt, {reason: info.reason, sqlstate: info.sqlstate})
       }
+
       if (attempt >= policy.maxAttempts || Date.now() >= deadline || options.signal?.aborted) break
       options.onRetry?.({attempt, sqlstate: info.sqlstate, reason: info.reason})
       const delay = Math.min(backoffDelay(attempt, policy), Math.max(0, deadline - Date.now()))
       // an abort ends the retries (the outcome so far stands)
-      if (!(await sleep(delay, options.signal).then(() => true, () => false))) break
+      if (
+        !(await sleep(delay, options.signal).then(
+          () => true,
+          () => false,
+        ))
+      )
+        break
     }
   }
+
   return done(ambiguous ? 'unknown' : 'failed', attempt, {reason: last.reason, sqlstate: last.sqlstate})
 }
 
@@ -207,10 +266,10 @@ interface WatchedAttempt {
   /** performance.now() after which the pool is renewed */
   deadline: number
   generation: number
+  release(): void
   /** written to a connection (may have reached the server) */
   sent: boolean
   signal?: AbortSignal
-  release(): void
 }
 interface Watchdog {
   inFlight: Set<WatchedAttempt>
@@ -219,7 +278,14 @@ interface Watchdog {
 const watchdogs = new WeakMap<LedgerSql, Watchdog>()
 
 /** registers one attempt with its pool's watchdog (created on first use); the caller releases it when the attempt settles */
-function watchAttempt(sql: LedgerSql, key: string, timeoutMs: number, unsentDeadline: number, generation: number, signal?: AbortSignal): WatchedAttempt | undefined {
+function watchAttempt(
+  sql: LedgerSql,
+  key: string,
+  timeoutMs: number,
+  unsentDeadline: number,
+  generation: number,
+  signal?: AbortSignal,
+): undefined | WatchedAttempt {
   if (!sql.renew) return undefined
   let dog = watchdogs.get(sql)
   if (!dog) {
@@ -237,14 +303,15 @@ function watchAttempt(sql: LedgerSql, key: string, timeoutMs: number, unsentDead
     dog = {inFlight, timer}
     watchdogs.set(sql, dog)
   }
-  const inFlight = dog.inFlight
+
+  const {inFlight} = dog
   let unwatch: (() => void) | undefined
   const entry: WatchedAttempt = {
     deadline: unsentDeadline,
     generation,
     sent: false,
     signal,
-    release: () => {
+    release() {
       unwatch?.()
       inFlight.delete(entry)
     },
@@ -255,9 +322,9 @@ function watchAttempt(sql: LedgerSql, key: string, timeoutMs: number, unsentDead
     entry.deadline = performance.now() + timeoutMs
     unwatch?.()
   }
+
   if (sql.watchSent) unwatch = sql.watchSent(key, markSent)
   else markSent()
   inFlight.add(entry)
   return entry
 }
-

@@ -2,12 +2,26 @@ import {UsageError} from '../errors.js'
 import {combineDatabaseUrls, connectLedger, type LedgerSql} from './db.js'
 import {IdStatus} from './runlog.js'
 import {selectRunLogs} from './runlogs.js'
-import {requireMint, type MintRecord} from './schema.js'
+import {type MintRecord, requireMint} from './schema.js'
 import * as q from './sql.js'
-import {describeRequest, formatUuid, LoggedIds, parsedId, parseUuid, REQUEST_KNOWN, STORED} from './verify/ids.js'
-import {type ViolationKind, type Violation, type CheckResult, type VerifyOptions, type VerifySummary, type VerifyResult, ACCOUNT_CHUNK, LOWEST_UUID, HIGHEST_UUID, type ScanState, type RunLogSummary, type AuditSummary, type IntegritySummary} from './verify/model.js'
 import {AuditMerge} from './verify/audit-merge.js'
 import {StatementBound} from './verify/bound.js'
+import {describeRequest, formatUuid, LoggedIds, parsedId, parseUuid, REQUEST_KNOWN, STORED} from './verify/ids.js'
+import {
+  ACCOUNT_CHUNK,
+  type AuditSummary,
+  type CheckResult,
+  HIGHEST_UUID,
+  type IntegritySummary,
+  LOWEST_UUID,
+  type RunLogSummary,
+  type ScanState,
+  type VerifyOptions,
+  type VerifyResult,
+  type VerifySummary,
+  type Violation,
+  type ViolationKind,
+} from './verify/model.js'
 import {partitionRunLogs} from './verify/runlog-scan.js'
 import {scanStoredPartition, spillStoredTransfers, streamStoredTransfers, transferRows} from './verify/stored.js'
 
@@ -26,14 +40,17 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
   const maxListed = options.maxListed ?? 100
   const progress = options.onProgress ?? (() => {})
   const ownPool = !options.sql
-  if (!options.sql && !options.db) throw new UsageError('no database given', {hint: 'pass --db or start a world with `atlas up`'})
+  if (!options.sql && !options.db)
+    throw new UsageError('no database given', {hint: 'pass --db or start a world with `atlas up`'})
   const sql = options.sql ?? (await connectLedger(options.db!, {max: 4, applicationName: 'atlas-verify'}))
   const bound = new StatementBound(options.timeoutMs ?? 60_000, options.db ? combineDatabaseUrls(options.db).hosts : [])
   // a long verify says where it is, every few seconds (stderr): the phase and the rows read so far
   const state: ScanState = {phase: 'reading the mint record', accountsReplayed: 0, transferRowsRead: 0}
   const ticker = setInterval(() => {
     const seconds = ((performance.now() - started) / 1000).toFixed(0)
-    progress(`${seconds} s: ${state.phase}; ${state.accountsReplayed} accounts replayed, ${state.transferRowsRead} transfer rows read`)
+    progress(
+      `${seconds} s: ${state.phase}; ${state.accountsReplayed} accounts replayed, ${state.transferRowsRead} transfer rows read`,
+    )
   }, options.progressIntervalMs ?? 5000)
   ticker.unref()
 
@@ -43,20 +60,29 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
     counts[violation.kind] = (counts[violation.kind] ?? 0) + 1
     if (counts[violation.kind]! <= maxListed) violations.push(violation)
   }
+
   try {
     const mint = await bound.answer('reading the mint record', requireMint(sql))
     await bound.identifyServer(sql)
-    const selection = await selectRunLogs({runsDir: options.runsDir, given: options.runLogs, onlyGiven: options.onlyGivenRunLogs, ledgerMintedAt: mint.mintedAt})
+    const selection = await selectRunLogs({
+      runsDir: options.runsDir,
+      given: options.runLogs,
+      onlyGiven: options.onlyGivenRunLogs,
+      ledgerMintedAt: mint.mintedAt,
+    })
     const runLogFiles = selection.files
 
     // server-side aggregates run concurrently with the client-side id stream
     progress('conservation, replay and balances (server-side aggregates)')
-    state.phase = runLogFiles.length > 0 || options.audit ? 'replaying balances and reading transfers' : 'replaying balances'
+    state.phase =
+      runLogFiles.length > 0 || options.audit ? 'replaying balances and reading transfers' : 'replaying balances'
     const aggregates = aggregateOnServer(sql, bound, state, mint, maxListed)
     aggregates.catch(() => {})
 
     const needIdStream = runLogFiles.length > 0 || options.audit !== undefined
-    const idScan = needIdStream ? scanIds(sql, runLogFiles, options, report, progress, bound, state) : Promise.resolve({transfers: 0, runLog: undefined, audit: undefined, integrity: undefined, streamDuplicates: 0})
+    const idScan = needIdStream
+      ? scanIds(sql, runLogFiles, options, report, progress, bound, state)
+      : Promise.resolve({transfers: 0, runLog: undefined, audit: undefined, integrity: undefined, streamDuplicates: 0})
     const [agg, scan] = await Promise.all([aggregates, idScan])
 
     const checks = judge(agg, scan, mint, counts, report)
@@ -96,7 +122,13 @@ type IdScan = Awaited<ReturnType<typeof scanIds>>
  * per chunk of accounts (nothing per transfer crosses the wire), and the duplicate
  * check where the primary key no longer guarantees uniqueness.
  */
-async function aggregateOnServer(sql: LedgerSql, bound: StatementBound, state: ScanState, mint: MintRecord, maxListed: number) {
+async function aggregateOnServer(
+  sql: LedgerSql,
+  bound: StatementBound,
+  state: ScanState,
+  mint: MintRecord,
+  maxListed: number,
+) {
   const [range] = await bound.answer('reading the account range', sql.unsafe(q.ACCOUNT_ID_RANGE))
   let balanceTotal = 0n
   let openingTotal = 0n
@@ -106,13 +138,15 @@ async function aggregateOnServer(sql: LedgerSql, bound: StatementBound, state: S
   let replayMismatches = 0
   const replayViolations: Violation[] = []
   let negativeCount = 0
-  const negativeRows: Array<{id: number; balance: string}> = []
+  const negativeRows: Array<{balance: string; id: number}> = []
   if (range.lo !== null) {
     const single = Number(range.hi) - Number(range.lo) < ACCOUNT_CHUNK
     for (let lo = Number(range.lo); lo <= Number(range.hi); lo += ACCOUNT_CHUNK) {
       const hi = Math.min(Number(range.hi), lo + ACCOUNT_CHUNK - 1)
       const query = single ? sql.unsafe(q.REPLAY_ALL) : sql.unsafe(q.REPLAY_CHUNK, [lo, hi])
-      const rows = (await bound.answer(`replaying accounts ${lo}..${hi}`, query.values())) as unknown as Array<[string, string, string, string, string, string]>
+      const rows = (await bound.answer(`replaying accounts ${lo}..${hi}`, query.values())) as unknown as Array<
+        [string, string, string, string, string, string]
+      >
       state.accountsReplayed += rows.length
       for (const [id, balanceText, openingText, incomingText, countText, outgoingText] of rows) {
         const balance = BigInt(balanceText)
@@ -135,6 +169,7 @@ async function aggregateOnServer(sql: LedgerSql, bound: StatementBound, state: S
             })
           }
         }
+
         if (balance < 0n && !mint.allowNegativeBalances) {
           negativeCount++
           if (negativeRows.length < maxListed) negativeRows.push({id: Number(id), balance: balanceText})
@@ -142,6 +177,7 @@ async function aggregateOnServer(sql: LedgerSql, bound: StatementBound, state: S
       }
     }
   }
+
   const conservationViolations: Violation[] = []
   if (balanceTotal !== mint.total) {
     conservationViolations.push({
@@ -149,16 +185,20 @@ async function aggregateOnServer(sql: LedgerSql, bound: StatementBound, state: S
       message: `the balances sum to ${balanceTotal}, the recorded mint is ${mint.total} (${balanceTotal > mint.total ? 'created' : 'lost'} ${abs(balanceTotal - mint.total)})`,
     })
   }
+
   if (openingTotal !== mint.total || accountCount !== mint.accounts) {
     conservationViolations.push({
       kind: 'conservation',
       message: `accounts were added, removed or re-opened after the mint: ${accountCount} accounts with opening balances summing to ${openingTotal}; minted ${mint.accounts} accounts, ${mint.total} in total`,
     })
   }
+
   const [pk] = await bound.answer('looking up the primary key', sql.unsafe(q.TRANSFERS_PRIMARY_KEY))
   const hasPrimaryKey = Number(pk.n) > 0
   // without the primary key, uniqueness is not enforced any more: look for stored duplicates
-  const duplicates = hasPrimaryKey ? [] : await bound.answer('looking for duplicate ids', sql.unsafe(q.DUPLICATE_TRANSFER_IDS, [maxListed]))
+  const duplicates = hasPrimaryKey
+    ? []
+    : await bound.answer('looking for duplicate ids', sql.unsafe(q.DUPLICATE_TRANSFER_IDS, [maxListed]))
   return {
     balanceTotal,
     accountCount,
@@ -174,47 +214,97 @@ async function aggregateOnServer(sql: LedgerSql, bound: StatementBound, state: S
 }
 
 /** The verdict of each check, from the aggregates and the id scan; violations found by the aggregates are reported here. */
-function judge(agg: ServerAggregates, scan: IdScan, mint: MintRecord, counts: Partial<Record<ViolationKind, number>>, report: (v: Violation) => void): CheckResult[] {
+function judge(
+  agg: ServerAggregates,
+  scan: IdScan,
+  mint: MintRecord,
+  counts: Partial<Record<ViolationKind, number>>,
+  report: (v: Violation) => void,
+): CheckResult[] {
   const checks: CheckResult[] = []
   for (const v of agg.conservationViolations) report(v)
-  checks.push({name: 'conservation', ok: agg.conservationViolations.length === 0, checked: agg.accountCount, violations: agg.conservationViolations.length})
+  checks.push({
+    name: 'conservation',
+    ok: agg.conservationViolations.length === 0,
+    checked: agg.accountCount,
+    violations: agg.conservationViolations.length,
+  })
   for (const v of agg.replayViolations) report(v)
   counts.replay = agg.replayMismatches > 0 ? Math.max(counts.replay ?? 0, agg.replayMismatches) : counts.replay
-  checks.push({name: 'replay', ok: agg.replayMismatches === 0, checked: agg.accountCount, violations: agg.replayMismatches})
+  checks.push({
+    name: 'replay',
+    ok: agg.replayMismatches === 0,
+    checked: agg.accountCount,
+    violations: agg.replayMismatches,
+  })
   if (mint.allowNegativeBalances) {
-    checks.push({name: 'negative_balances', ok: true, violations: 0, skipped: 'negative balances are allowed by this ledger'})
+    checks.push({
+      name: 'negative_balances',
+      ok: true,
+      violations: 0,
+      skipped: 'negative balances are allowed by this ledger',
+    })
   } else {
-    for (const row of agg.negatives.rows) report({kind: 'negative_balance', message: `account ${row.id} has balance ${row.balance} < 0`, accounts: [row.id]})
+    for (const row of agg.negatives.rows)
+      report({
+        kind: 'negative_balance',
+        message: `account ${row.id} has balance ${row.balance} < 0`,
+        accounts: [row.id],
+      })
     counts.negative_balance = agg.negatives.count || counts.negative_balance
-    checks.push({name: 'negative_balances', ok: agg.negatives.count === 0, checked: agg.accountCount, violations: agg.negatives.count})
+    checks.push({
+      name: 'negative_balances',
+      ok: agg.negatives.count === 0,
+      checked: agg.accountCount,
+      violations: agg.negatives.count,
+    })
   }
+
   for (const row of agg.duplicates) {
     report({kind: 'duplicate', message: `transfer ${row.id} is stored ${row.copies} times`, ids: [String(row.id)]})
   }
+
   const duplicateCount = Math.max(agg.duplicates.length, scan.streamDuplicates)
   // with the primary key in place and no id stream, uniqueness is the database's guarantee; without it, DUPLICATE_TRANSFER_IDS looked
   checks.push({name: 'duplicates', ok: duplicateCount === 0, checked: agg.transfers, violations: duplicateCount})
   if (scan.runLog) {
     const lost = counts.lost ?? 0
     const failedButCommitted = counts.committed_despite_failure ?? 0
-    checks.push({name: 'durability', ok: lost === 0 && failedButCommitted === 0, checked: scan.runLog.acknowledged, violations: lost + failedButCommitted})
-    checks.push({name: 'phantoms', ok: (counts.phantom ?? 0) === 0, checked: scan.transfers, violations: counts.phantom ?? 0})
+    checks.push(
+      {
+        name: 'durability',
+        ok: lost === 0 && failedButCommitted === 0,
+        checked: scan.runLog.acknowledged,
+        violations: lost + failedButCommitted,
+      },
+      {name: 'phantoms', ok: (counts.phantom ?? 0) === 0, checked: scan.transfers, violations: counts.phantom ?? 0},
+    )
   } else {
-    checks.push({name: 'durability', ok: true, violations: 0, skipped: 'no run log found or given (--run-dir)'})
-    checks.push({name: 'phantoms', ok: true, violations: 0, skipped: 'no run log found or given (--run-dir)'})
+    checks.push(
+      {name: 'durability', ok: true, violations: 0, skipped: 'no run log found or given (--run-dir)'},
+      {name: 'phantoms', ok: true, violations: 0, skipped: 'no run log found or given (--run-dir)'},
+    )
   }
+
   if (scan.integrity) {
     const n = (counts.altered ?? 0) + (counts.id_reused ?? 0) + (counts.audit_mismatch ?? 0)
     checks.push({name: 'integrity', ok: n === 0, checked: scan.transfers, violations: n})
   } else {
-    checks.push({name: 'integrity', ok: true, violations: 0, skipped: 'needs a run log (--run-dir) or the audit records (--audit)'})
+    checks.push({
+      name: 'integrity',
+      ok: true,
+      violations: 0,
+      skipped: 'needs a run log (--run-dir) or the audit records (--audit)',
+    })
   }
+
   if (scan.audit) {
     const n = scan.audit.missing + scan.audit.replicaMissing + scan.audit.withoutTransfer
     checks.push({name: 'audit', ok: n === 0, checked: scan.audit.checked, violations: n})
   } else {
     checks.push({name: 'audit', ok: true, violations: 0, skipped: 'not requested (--audit)'})
   }
+
   return checks
 }
 
@@ -230,10 +320,26 @@ async function scanIds(
   progress: (message: string) => void,
   bound: StatementBound,
   state: ScanState,
-): Promise<{transfers: number; runLog?: RunLogSummary; audit?: AuditSummary; integrity?: IntegritySummary; streamDuplicates: number}> {
-  const partitions = runLogFiles.length > 0 ? await partitionRunLogs(runLogFiles, options.tmpDir, options.partitionIds) : undefined
+): Promise<{
+  audit?: AuditSummary
+  integrity?: IntegritySummary
+  runLog?: RunLogSummary
+  streamDuplicates: number
+  transfers: number
+}> {
+  const partitions =
+    runLogFiles.length > 0 ? await partitionRunLogs(runLogFiles, options.tmpDir, options.partitionIds) : undefined
   const runLog: RunLogSummary | undefined = partitions
-    ? {attempted: 0, acknowledged: 0, unknown: 0, unknownCommitted: 0, unknownNotCommitted: 0, notCommitted: 0, sentToQueue: 0, sentNotApplied: 0}
+    ? {
+        attempted: 0,
+        acknowledged: 0,
+        unknown: 0,
+        unknownCommitted: 0,
+        unknownNotCommitted: 0,
+        notCommitted: 0,
+        sentToQueue: 0,
+        sentNotApplied: 0,
+      }
     : undefined
   const audit = options.audit ? new AuditMerge(options.audit, report) : undefined
   let transfers = 0
@@ -246,7 +352,8 @@ async function scanIds(
   try {
     // several partitions and no audit merge: one pass over the table spills the stored transfers into
     // partition files like the run log's, instead of one range scan per partition over the whole heap
-    const spilled = partitions && ranges.length > 1 && !audit ? await spillStoredTransfers(sql, partitions, bound, state) : undefined
+    const spilled =
+      partitions && ranges.length > 1 && !audit ? await spillStoredTransfers(sql, partitions, bound, state) : undefined
     let done = 0
     for (const range of ranges) {
       options.signal?.throwIfAborted()
@@ -257,11 +364,33 @@ async function scanIds(
           if (!ids.used(slot)) continue
           runLog.attempted++
           const status = ids.status(slot)
-          if (status === IdStatus.Acknowledged) runLog.acknowledged++
-          else if (status === IdStatus.Unknown) runLog.unknown++
-          else if (status === IdStatus.NotCommitted) runLog.notCommitted++
-          else if (status === IdStatus.Sent) runLog.sentToQueue++
+          switch (status) {
+            case IdStatus.Acknowledged: {
+              runLog.acknowledged++
+              break
+            }
+
+            case IdStatus.NotCommitted: {
+              runLog.notCommitted++
+              break
+            }
+
+            case IdStatus.Sent: {
+              {
+                runLog.sentToQueue++
+                // No default
+              }
+
+              break
+            }
+
+            case IdStatus.Unknown: {
+              runLog.unknown++
+              break
+            }
+          }
         }
+
         for (const [slot, {id, other}] of ids.conflicting) {
           report({
             kind: 'id_reused',
@@ -270,17 +399,24 @@ async function scanIds(
           })
         }
       }
+
       /** the checks of one stored transfer (its id in parsedId) against the run log; false for a repeated id */
       const check = (from: number, to: number, amount: number): boolean => {
         transfers++
         const slot = runLog ? ids.find() : -1
-        const repeated = hasPrevious && parsedId[0] === previous[0] && parsedId[1] === previous[1] && parsedId[2] === previous[2] && parsedId[3] === previous[3]
+        const repeated =
+          hasPrevious &&
+          parsedId[0] === previous[0] &&
+          parsedId[1] === previous[1] &&
+          parsedId[2] === previous[2] &&
+          parsedId[3] === previous[3]
         if (repeated || (slot >= 0 && ids.has(slot, STORED))) {
           streamDuplicates++
           const id = formatUuid(parsedId[0], parsedId[1], parsedId[2], parsedId[3])
           report({kind: 'duplicate', message: `transfer ${id} is stored more than once`, ids: [id]})
           return false
         }
+
         previous[0] = parsedId[0]
         previous[1] = parsedId[1]
         previous[2] = parsedId[2]
@@ -289,19 +425,31 @@ async function scanIds(
         if (!runLog) return true
         if (slot < 0) {
           const id = formatUuid(parsedId[0], parsedId[1], parsedId[2], parsedId[3])
-          report({kind: 'phantom', message: `transfer ${id} is stored but no client attempted it (it is in none of the ${runLogFiles.length} run log(s) read)`, ids: [id]})
+          report({
+            kind: 'phantom',
+            message: `transfer ${id} is stored but no client attempted it (it is in none of the ${runLogFiles.length} run log(s) read)`,
+            ids: [id],
+          })
           return true
         }
+
         ids.mark(slot, STORED)
         const status = ids.status(slot)
         if (status === IdStatus.NotCommitted) {
           const id = ids.idOf(slot)
-          report({kind: 'committed_despite_failure', message: `transfer ${id} was reported rejected/failed to the client but is committed`, ids: [id]})
+          report({
+            kind: 'committed_despite_failure',
+            message: `transfer ${id} was reported rejected/failed to the client but is committed`,
+            ids: [id],
+          })
         } else if (status === IdStatus.Unknown) runLog.unknownCommitted++
         if (!ids.has(slot, REQUEST_KNOWN)) return true
         comparedWithRequest++
         // a reused id was reported above; its stored transfer must still be one of the requests
-        if ((from !== ids.request(slot, 0) || to !== ids.request(slot, 1) || amount !== ids.request(slot, 2)) && describeRequest(from, to, amount) !== ids.conflicting.get(slot)?.other) {
+        if (
+          (from !== ids.request(slot, 0) || to !== ids.request(slot, 1) || amount !== ids.request(slot, 2)) &&
+          describeRequest(from, to, amount) !== ids.conflicting.get(slot)?.other
+        ) {
           const id = ids.idOf(slot)
           const sent = {from: ids.request(slot, 0), to: ids.request(slot, 1), amount: ids.request(slot, 2)}
           const fields = (['from', 'to', 'amount'] as const).filter((f) => ({from, to, amount})[f] !== sent[f])
@@ -312,14 +460,13 @@ async function scanIds(
             fields,
           })
         }
+
         return true
       }
+
       if (spilled) {
         await scanStoredPartition(spilled.file(range), check)
-      } else if (!audit) {
-        // the run-log join alone: the whole table in its physical order, one COPY
-        await streamStoredTransfers(sql, bound, state, check)
-      } else {
+      } else if (audit) {
         // the audit merge needs key order
         const idBytes = Buffer.alloc(36)
         for await (const page of transferRows(sql, range, bound, state)) {
@@ -331,17 +478,39 @@ async function scanIds(
             }
           }
         }
+      } else {
+        // the run-log join alone: the whole table in its physical order, one COPY
+        await streamStoredTransfers(sql, bound, state, check)
       }
+
       // what the run log has and the database does not
       if (runLog) {
         let lost = 0
         for (let slot = 0; slot < ids.capacity; slot++) {
           if (!ids.used(slot) || ids.has(slot, STORED)) continue
           const status = ids.status(slot)
-          if (status === IdStatus.Acknowledged) lost++
-          else if (status === IdStatus.Unknown) runLog.unknownNotCommitted++
-          else if (status === IdStatus.Sent) runLog.sentNotApplied++
+          switch (status) {
+            case IdStatus.Acknowledged: {
+              lost++
+              break
+            }
+
+            case IdStatus.Sent: {
+              {
+                runLog.sentNotApplied++
+                // No default
+              }
+
+              break
+            }
+
+            case IdStatus.Unknown: {
+              runLog.unknownNotCommitted++
+              break
+            }
+          }
         }
+
         // the lost ones in run-log order
         for (let i = 0; lost > 0 && i < ids.size; i++) {
           const slot = ids.slotAt(i)
@@ -351,9 +520,12 @@ async function scanIds(
           report({kind: 'lost', message: `transfer ${id} was acknowledged to the client but is not stored`, ids: [id]})
         }
       }
+
       done++
-      if (ranges.length > 1) progress(`transfer ids: partition ${done}/${ranges.length} (${transfers} transfers so far)`)
+      if (ranges.length > 1)
+        progress(`transfer ids: partition ${done}/${ranges.length} (${transfers} transfers so far)`)
     }
+
     if (audit) {
       state.phase = 'reading the remaining audit records'
       await audit.finish(options.signal)
@@ -361,6 +533,7 @@ async function scanIds(
   } finally {
     await partitions?.cleanup()
   }
+
   const integrity = runLog || audit ? {comparedWithRequest, comparedWithAudit: audit?.compared ?? 0} : undefined
   return {transfers, runLog, audit: audit?.summary, integrity, streamDuplicates}
 }

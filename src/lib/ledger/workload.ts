@@ -1,53 +1,54 @@
 import {randomInt, randomUUID} from 'node:crypto'
 import path from 'node:path'
-import {UsageError} from '../errors.js'
-import {sleep} from '../wait.js'
+
 import type {AuditLog} from '../cloud/audit.js'
 import type {TransferQueue} from '../cloud/queue.js'
+
+import {UsageError} from '../errors.js'
 import {traceIdOf} from '../model/trace-context.js'
+import {sleep} from '../wait.js'
 import {connectLedger, describeDatabase, type LedgerSql} from './db.js'
 import {AcknowledgementTracker} from './recovery.js'
 import {attemptLine, outcomeLine, RunLogWriter} from './runlog.js'
 import {registerRunDir} from './runlogs.js'
-import {requireMint, type MintRecord} from './schema.js'
+import {type MintRecord, requireMint} from './schema.js'
 import {LatencyHistogram} from './stats.js'
 import {endTransfer, startTransfer} from './tracing.js'
-import {isAcknowledged, transfer, type RetryPolicy, type TransferOutcome, type TransferRequest, type TransferResult} from './transfer.js'
+import {
+  isAcknowledged,
+  type RetryPolicy,
+  transfer,
+  type TransferOutcome,
+  type TransferRequest,
+  type TransferResult,
+} from './transfer.js'
 
 export interface WorkloadOptions {
-  /** direct mode: database URL(s); several hosts = reconnect to whichever is writable */
-  db?: string | string[]
-  /** an existing pool instead of db (in-process callers); not closed by the workload */
-  sql?: LedgerSql
-  /** 'db' (default): transfers go straight to the database; 'queue': requests go to SQS for `atlas ledger serve` */
-  via?: 'db' | 'queue'
-  /** queue mode: where requests are sent */
-  queue?: TransferQueue
-  /** direct mode: write one audit record per acknowledged transfer */
-  audit?: AuditLog
   /** accounts 1..N to move money between; default: all minted accounts */
   accounts?: number
+  /** direct mode: write one audit record per acknowledged transfer */
+  audit?: AuditLog
   concurrency?: number
-  /** stop after this long */
-  durationMs?: number
-  /** stop after this many transfers were issued */
-  count?: number
-  /** transfers per second across all workers; unset: as fast as possible */
-  rate?: number
-  /** amounts are uniform in 1..maxAmount minor units */
-  maxAmount?: number
-  originRegion?: string
-  /** where the run log goes (created) */
-  runDir: string
-  /** the world's runs directory: a runDir outside it is recorded in its index, so verify and blast-radius read the log */
-  runsDir?: string
-  signal?: AbortSignal
-  retry?: Partial<RetryPolicy>
   /** seconds to wait for one host to answer a new connection (default 5) */
   connectTimeoutSeconds?: number
+  /** stop after this many transfers were issued */
+  count?: number
+  /** direct mode: database URL(s); several hosts = reconnect to whichever is writable */
+  db?: string | string[]
+  /** stop after this long */
+  durationMs?: number
+  /** amounts are uniform in 1..maxAmount minor units */
+  maxAmount?: number
+  /** called for every finished transfer */
+  onOutcome?: (event: {at: Date; id: string; latencyMs: number; outcome: 'sent' | TransferOutcome}) => void
   /** called every progressIntervalMs with a stats snapshot */
   onProgress?: (stats: WorkloadStats) => void
+  originRegion?: string
   progressIntervalMs?: number
+  /** queue mode: where requests are sent */
+  queue?: TransferQueue
+  /** transfers per second across all workers; unset: as fast as possible */
+  rate?: number
   /**
    * After the run, retry every transfer whose outcome was unknown, under its own key
    * (default true in direct mode): the retry finds it committed or commits it, so the
@@ -55,59 +56,67 @@ export interface WorkloadOptions {
    * Outcomes that stay unknown are left in the log as such.
    */
   resolveUnknown?: boolean
-  /** called for every finished transfer */
-  onOutcome?: (event: {id: string; outcome: TransferOutcome | 'sent'; at: Date; latencyMs: number}) => void
+  retry?: Partial<RetryPolicy>
+  /** where the run log goes (created) */
+  runDir: string
+  /** the world's runs directory: a runDir outside it is recorded in its index, so verify and blast-radius read the log */
+  runsDir?: string
+  signal?: AbortSignal
+  /** an existing pool instead of db (in-process callers); not closed by the workload */
+  sql?: LedgerSql
+  /** 'db' (default): transfers go straight to the database; 'queue': requests go to SQS for `atlas ledger serve` */
+  via?: 'db' | 'queue'
 }
 
 export interface WorkloadStats {
-  elapsedSeconds: number
-  attempted: number
   acknowledged: number
-  applied: number
   alreadyApplied: number
+  applied: number
+  attempted: number
+  auditErrors: number
+  /** acknowledged (or sent) per second since the start */
+  averageTps: number
+  elapsedSeconds: number
+  failed: number
+  firstAcknowledgedAt?: string
+  inFlight: number
+  lastAcknowledgedAt?: string
+  latencyMs: {max: number; p50: number; p99: number}
+  /** the most recent error reasons (at most 5, deduplicated) */
+  recentErrors: string[]
+  rejected: number
+  retries: number
   /** --via queue: accepted by SQS */
   sent: number
-  rejected: number
-  failed: number
+  /** acknowledged (or sent) per second over the last progress interval */
+  tps: number
   /** outcomes that were unknown when the transfer returned */
   unknown: number
   /** of those, settled afterwards by a retry under the same key (see resolveUnknown) */
   unknownResolved: number
-  retries: number
-  inFlight: number
-  auditErrors: number
-  /** acknowledged (or sent) per second over the last progress interval */
-  tps: number
-  /** acknowledged (or sent) per second since the start */
-  averageTps: number
-  latencyMs: {p50: number; p99: number; max: number}
-  firstAcknowledgedAt?: string
-  lastAcknowledgedAt?: string
-  /** the most recent error reasons (at most 5, deduplicated) */
-  recentErrors: string[]
 }
 
 export interface WorkloadResult {
+  database?: string
+  endedAt: string
+  originRegion: string
   runDir: string
   runLog: string
-  via: 'db' | 'queue'
-  database?: string
-  originRegion: string
   startedAt: string
-  endedAt: string
-  stoppedBy: 'count' | 'duration' | 'stop' | 'signal'
   stats: WorkloadStats
+  stoppedBy: 'count' | 'duration' | 'signal' | 'stop'
+  via: 'db' | 'queue'
 }
 
 export interface WorkloadHandle {
+  /** settles when the workload ends (count, duration, stop() or the signal) */
+  readonly done: Promise<WorkloadResult>
   readonly runDir: string
   readonly runLog: string
   /** a snapshot of the counters */
   stats(): WorkloadStats
   /** stop issuing transfers, let in-flight ones finish (with their retries), close the log */
   stop(): Promise<WorkloadResult>
-  /** settles when the workload ends (count, duration, stop() or the signal) */
-  readonly done: Promise<WorkloadResult>
   /**
    * Resolves with the acknowledgement time of the first transfer issued strictly
    * after `after` (immediately if one was already acknowledged): the recovery
@@ -122,7 +131,7 @@ const RESOLVE_BUDGET_MS = 30_000
 
 /** Default run directory: <runsDir>/<timestamp>. */
 export function defaultRunDir(runsDir: string, now = new Date()): string {
-  return path.join(runsDir, now.toISOString().replace(/[:.]/g, '-'))
+  return path.join(runsDir, now.toISOString().replaceAll(/[:.]/g, '-'))
 }
 
 /**
@@ -145,7 +154,16 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
   }, options.progressIntervalMs ?? 1000)
   progressTimer.unref()
 
-  const run: WorkloadRun = {options, settings, sql: ledger.sql, accounts: ledger.accounts, log, tally, stop, waitForSlot: rateSchedule(options.rate)}
+  const run: WorkloadRun = {
+    options,
+    settings,
+    sql: ledger.sql,
+    accounts: ledger.accounts,
+    log,
+    tally,
+    stop,
+    waitForSlot: rateSchedule(options.rate),
+  }
   const done = finishRun(run, ledger, startedAt, progressTimer)
   // callers may only use waitForAcknowledgedAfter; an unhandled rejection must not crash them
   done.catch(() => {})
@@ -171,10 +189,10 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
 
 /** The options, checked, with their defaults. */
 interface WorkloadSettings {
-  via: 'db' | 'queue'
   concurrency: number
   maxAmount: number
   originRegion: string
+  via: 'db' | 'queue'
 }
 
 function checkOptions(options: WorkloadOptions): WorkloadSettings {
@@ -183,33 +201,41 @@ function checkOptions(options: WorkloadOptions): WorkloadSettings {
   const maxAmount = options.maxAmount ?? 100
   const originRegion = options.originRegion ?? 'us'
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError('concurrency must be a positive integer')
-  if (options.count !== undefined && (!Number.isInteger(options.count) || options.count < 0)) throw new UsageError('count must be a non-negative integer')
+  if (options.count !== undefined && (!Number.isInteger(options.count) || options.count < 0))
+    throw new UsageError('count must be a non-negative integer')
   if (options.rate !== undefined && !(options.rate > 0)) throw new UsageError('rate must be positive')
   if (via === 'queue' && !options.queue) throw new UsageError('--via queue needs a queue (a cloud endpoint and region)')
   if (options.durationMs === undefined && options.count === undefined && !options.signal) {
     throw new UsageError('give --duration or --count (or a signal to stop the workload)')
   }
+
   return {via, concurrency, maxAmount, originRegion}
 }
 
 interface OpenLedger {
-  /** the pool transfers go through (none in queue mode when the accounts are given) */
-  sql?: LedgerSql
-  /** the workload made the pool, and closes it */
-  ownPool: boolean
   accounts: number
   mint?: MintRecord
+  /** the workload made the pool, and closes it */
+  ownPool: boolean
+  /** the pool transfers go through (none in queue mode when the accounts are given) */
+  sql?: LedgerSql
 }
 
 /** The pool (the caller's, or one of its own) and the mint record, which also gives the number of accounts. */
 async function openLedger(options: WorkloadOptions, settings: WorkloadSettings): Promise<OpenLedger> {
-  let sql = options.sql
+  let {sql} = options
   const ownPool = !sql && (settings.via === 'db' || options.accounts === undefined)
   if (!sql && ownPool) {
-    if (!options.db || (Array.isArray(options.db) && options.db.length === 0)) throw new UsageError('no database given', {hint: 'pass --db or start a world with `atlas up`'})
-    sql = await connectLedger(options.db, {max: settings.concurrency, applicationName: 'atlas-workload', connectTimeoutSeconds: options.connectTimeoutSeconds})
+    if (!options.db || (Array.isArray(options.db) && options.db.length === 0))
+      throw new UsageError('no database given', {hint: 'pass --db or start a world with `atlas up`'})
+    sql = await connectLedger(options.db, {
+      max: settings.concurrency,
+      applicationName: 'atlas-workload',
+      connectTimeoutSeconds: options.connectTimeoutSeconds,
+    })
   }
-  let accounts = options.accounts
+
+  let {accounts} = options
   let mint: MintRecord | undefined
   try {
     // the mint time names the ledger in the run log (runlogs.ts: which logs belong to which ledger)
@@ -219,18 +245,33 @@ async function openLedger(options: WorkloadOptions, settings: WorkloadSettings):
     if (ownPool) await sql!.end({timeout: 1})
     throw error
   }
+
   if (accounts < 2) throw new UsageError('at least 2 accounts are needed')
   return {sql, ownPool, accounts, mint}
 }
 
 /** Creates the run log (recorded in the runs index when it lives elsewhere) and writes its start line. */
-async function openRunLog(options: WorkloadOptions, settings: WorkloadSettings, ledger: OpenLedger): Promise<{log: RunLogWriter; startedAt: Date; started: number}> {
+async function openRunLog(
+  options: WorkloadOptions,
+  settings: WorkloadSettings,
+  ledger: OpenLedger,
+): Promise<{log: RunLogWriter; started: number; startedAt: Date}> {
   const log = new RunLogWriter(options.runDir)
   if (options.runsDir) await registerRunDir(options.runsDir, options.runDir)
   const startedAt = new Date()
   const started = performance.now()
   const {via, originRegion, concurrency} = settings
-  log.comment('start', {startedAt: startedAt.toISOString(), ledgerMintedAt: ledger.mint?.mintedAt.toISOString(), via, originRegion, concurrency, accounts: ledger.accounts, count: options.count, durationMs: options.durationMs, rate: options.rate})
+  log.comment('start', {
+    startedAt: startedAt.toISOString(),
+    ledgerMintedAt: ledger.mint?.mintedAt.toISOString(),
+    via,
+    originRegion,
+    concurrency,
+    accounts: ledger.accounts,
+    count: options.count,
+    durationMs: options.durationMs,
+    rate: options.rate,
+  })
   return {log, startedAt, started}
 }
 
@@ -239,22 +280,77 @@ const MAX_UNKNOWN_KEPT = 100_000
 
 /** The counters, latencies, recent errors and acknowledgement times of a run: what stats() reports. */
 class WorkloadTally {
+  readonly counters = {
+    attempted: 0,
+    applied: 0,
+    alreadyApplied: 0,
+    sent: 0,
+    rejected: 0,
+    failed: 0,
+    unknown: 0,
+    unknownResolved: 0,
+    retries: 0,
+    inFlight: 0,
+    auditErrors: 0,
+  }
   readonly histogram = new LatencyHistogram()
-  readonly counters = {attempted: 0, applied: 0, alreadyApplied: 0, sent: 0, rejected: 0, failed: 0, unknown: 0, unknownResolved: 0, retries: 0, inFlight: 0, auditErrors: 0}
-  /** requests whose outcome was unknown, with the traceparent each was sent under (audited when it is settled) */
-  readonly unknownRequests: Array<{request: TransferRequest; traceparent?: string}> = []
   readonly recentErrors: string[] = []
   /** when writes came back: the recovery point for RTO (waitForAcknowledgedAfter) */
   readonly recovery = new AcknowledgementTracker()
+  /** requests whose outcome was unknown, with the traceparent each was sent under (audited when it is settled) */
+  readonly unknownRequests: Array<{request: TransferRequest; traceparent?: string}> = []
   /** ms since the epoch */
   private firstAckAt?: number
   private lastAckAt?: number
   private lastProgress = {at: performance.now(), done: 0}
-  private windowTps = 0
   private readonly started: number
+  private windowTps = 0
 
   constructor(started: number) {
     this.started = started
+  }
+
+  /** counts a finished direct-mode transfer (its outcome line is already in the run log) */
+  account(
+    request: TransferRequest,
+    done: TransferResult,
+    issuedAt: number,
+    atMs: number,
+    traceparent: string | undefined,
+    onOutcome: WorkloadOptions['onOutcome'],
+  ): void {
+    const {counters} = this
+    counters.retries += done.retries
+    if (isAcknowledged(done.outcome)) {
+      this.histogram.record(done.latencyMs)
+      if (done.outcome === 'applied') counters.applied++
+      else counters.alreadyApplied++
+      this.acknowledged(atMs, issuedAt, done.outcome === 'applied')
+    } else {
+      if (done.outcome === 'rejected') counters.rejected++
+      else if (done.outcome === 'failed') counters.failed++
+      else {
+        counters.unknown++
+        if (this.unknownRequests.length < MAX_UNKNOWN_KEPT) this.unknownRequests.push({request, traceparent})
+      }
+
+      this.noteError(done.reason)
+    }
+
+    onOutcome?.({id: request.id, outcome: done.outcome, at: new Date(atMs), latencyMs: done.latencyMs})
+  }
+
+  /** an acknowledgement; only new commits (and sent requests) tell when writes came back */
+  acknowledged(atMs: number, issuedAt: number, newCommit: boolean): void {
+    this.firstAckAt ??= atMs
+    this.lastAckAt = atMs
+    if (newCommit) this.recovery.record(atMs, issuedAt)
+  }
+
+  /** an audit record that could not be written: counted, and among the recent errors */
+  auditFailed(error: unknown): void {
+    this.counters.auditErrors++
+    this.noteError(`audit: ${(error as Error).message}`)
   }
 
   completed(): number {
@@ -267,6 +363,14 @@ class WorkloadTally {
     const done = this.completed()
     this.windowTps = ((done - this.lastProgress.done) * 1000) / Math.max(1, now - this.lastProgress.at)
     this.lastProgress = {at: now, done}
+  }
+
+  noteError(reason: string | undefined): void {
+    if (!reason) return
+    const i = this.recentErrors.indexOf(reason)
+    if (i !== -1) this.recentErrors.splice(i, 1)
+    this.recentErrors.push(reason)
+    if (this.recentErrors.length > 5) this.recentErrors.shift()
   }
 
   snapshot(): WorkloadStats {
@@ -288,79 +392,43 @@ class WorkloadTally {
       auditErrors: counters.auditErrors,
       tps: round(this.windowTps, 1),
       averageTps: round(elapsedSeconds > 0 ? this.completed() / elapsedSeconds : 0, 1),
-      latencyMs: {p50: round(histogram.percentile(0.5), 2), p99: round(histogram.percentile(0.99), 2), max: round(histogram.max, 2)},
+      latencyMs: {
+        p50: round(histogram.percentile(0.5), 2),
+        p99: round(histogram.percentile(0.99), 2),
+        max: round(histogram.max, 2),
+      },
       firstAcknowledgedAt: this.firstAckAt === undefined ? undefined : new Date(this.firstAckAt).toISOString(),
       lastAcknowledgedAt: this.lastAckAt === undefined ? undefined : new Date(this.lastAckAt).toISOString(),
       recentErrors: [...this.recentErrors],
     }
   }
-
-  noteError(reason: string | undefined): void {
-    if (!reason) return
-    const i = this.recentErrors.indexOf(reason)
-    if (i >= 0) this.recentErrors.splice(i, 1)
-    this.recentErrors.push(reason)
-    if (this.recentErrors.length > 5) this.recentErrors.shift()
-  }
-
-  /** an acknowledgement; only new commits (and sent requests) tell when writes came back */
-  acknowledged(atMs: number, issuedAt: number, newCommit: boolean): void {
-    this.firstAckAt ??= atMs
-    this.lastAckAt = atMs
-    if (newCommit) this.recovery.record(atMs, issuedAt)
-  }
-
-  /** counts a finished direct-mode transfer (its outcome line is already in the run log) */
-  account(request: TransferRequest, done: TransferResult, issuedAt: number, atMs: number, traceparent: string | undefined, onOutcome: WorkloadOptions['onOutcome']): void {
-    const {counters} = this
-    counters.retries += done.retries
-    if (isAcknowledged(done.outcome)) {
-      this.histogram.record(done.latencyMs)
-      if (done.outcome === 'applied') counters.applied++
-      else counters.alreadyApplied++
-      this.acknowledged(atMs, issuedAt, done.outcome === 'applied')
-    } else {
-      if (done.outcome === 'rejected') counters.rejected++
-      else if (done.outcome === 'failed') counters.failed++
-      else {
-        counters.unknown++
-        if (this.unknownRequests.length < MAX_UNKNOWN_KEPT) this.unknownRequests.push({request, traceparent})
-      }
-      this.noteError(done.reason)
-    }
-    onOutcome?.({id: request.id, outcome: done.outcome, at: new Date(atMs), latencyMs: done.latencyMs})
-  }
-
-  /** an audit record that could not be written: counted, and among the recent errors */
-  auditFailed(error: unknown): void {
-    this.counters.auditErrors++
-    this.noteError(`audit: ${(error as Error).message}`)
-  }
 }
 
 /** What ends the issuing of transfers: stop(), the duration, the count (in runWorker) or the caller's signal, and which came first. */
 class StopSwitch {
-  stopIssuing = false
-  stoppedBy: WorkloadResult['stoppedBy'] = 'stop'
   /** aborts the retries of transfers in flight (the caller's signal only: stop() lets them finish) */
   readonly retryAbort = new AbortController()
-  private readonly signal?: AbortSignal
+  stopIssuing = false
+  stoppedBy: WorkloadResult['stoppedBy'] = 'stop'
   private readonly durationTimer?: NodeJS.Timeout
+  private readonly onSignal = () => {
+    this.stoppedBy = 'signal'
+    this.stopIssuing = true
+    this.retryAbort.abort()
+  }
+  private readonly signal?: AbortSignal
 
   constructor(signal: AbortSignal | undefined, durationMs: number | undefined) {
     this.signal = signal
     if (signal?.aborted) this.onSignal()
     signal?.addEventListener('abort', this.onSignal, {once: true})
-    this.durationTimer = durationMs === undefined ? undefined : setTimeout(() => {
-      if (!this.stopIssuing) this.stoppedBy = 'duration'
-      this.stopIssuing = true
-    }, durationMs)
-  }
-
-  private readonly onSignal = () => {
-    this.stoppedBy = 'signal'
-    this.stopIssuing = true
-    this.retryAbort.abort()
+    this.durationTimer =
+      durationMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (!this.stopIssuing) this.stoppedBy = 'duration'
+            this.stopIssuing = true
+          }, durationMs)
   }
 
   /** the run is over: no timer or listener is left behind */
@@ -384,13 +452,13 @@ function rateSchedule(rate: number | undefined): () => Promise<void> {
 
 /** Everything the phases of a running workload share. */
 interface WorkloadRun {
+  accounts: number
+  log: RunLogWriter
   options: WorkloadOptions
   settings: WorkloadSettings
   sql?: LedgerSql
-  accounts: number
-  log: RunLogWriter
-  tally: WorkloadTally
   stop: StopSwitch
+  tally: WorkloadTally
   waitForSlot: () => Promise<void>
 }
 
@@ -398,7 +466,13 @@ function nextRequest(run: WorkloadRun): TransferRequest {
   const from = randomInt(1, run.accounts + 1)
   let to = randomInt(1, run.accounts)
   if (to >= from) to++
-  return {id: randomUUID(), from, to, amount: randomInt(1, run.settings.maxAmount + 1), originRegion: run.settings.originRegion}
+  return {
+    id: randomUUID(),
+    from,
+    to,
+    amount: randomInt(1, run.settings.maxAmount + 1),
+    originRegion: run.settings.originRegion,
+  }
 }
 
 /** One worker: issues transfers one after another until the run stops issuing. */
@@ -407,16 +481,34 @@ async function runWorker(run: WorkloadRun): Promise<void> {
   const {counters} = tally
   // A finished transfer's outcome line is written together with the next attempt line
   // (one write(2) instead of two); it is counted and reported only once written.
-  let pending: {line: string; request: TransferRequest; result: TransferResult; issuedAt: number; atMs: number; traceparent?: string} | undefined
-  let pendingSent: {line: string; account: () => void} | undefined
+  let pending:
+    | undefined
+    | {
+        atMs: number
+        issuedAt: number
+        line: string
+        request: TransferRequest
+        result: TransferResult
+        traceparent?: string
+      }
+  let pendingSent: undefined | {account: () => void; line: string}
   const flush = (next = '') => {
     const line = pending?.line ?? pendingSent?.line ?? ''
     if (line || next) log.lines(line + next)
-    if (pending) tally.account(pending.request, pending.result, pending.issuedAt, pending.atMs, pending.traceparent, options.onOutcome)
+    if (pending)
+      tally.account(
+        pending.request,
+        pending.result,
+        pending.issuedAt,
+        pending.atMs,
+        pending.traceparent,
+        options.onOutcome,
+      )
     pendingSent?.account()
     pending = undefined
     pendingSent = undefined
   }
+
   try {
     for (;;) {
       if (stop.stopIssuing) return
@@ -424,12 +516,14 @@ async function runWorker(run: WorkloadRun): Promise<void> {
         stop.stoppedBy = 'count'
         return
       }
+
       if (options.rate) {
         flush()
         await run.waitForSlot()
         if (stop.stopIssuing) return
         if (options.count !== undefined && counters.attempted >= options.count) return
       }
+
       const request = nextRequest(run)
       const issuedAt = Date.now()
       flush(attemptLine(request, issuedAt))
@@ -439,6 +533,7 @@ async function runWorker(run: WorkloadRun): Promise<void> {
         pendingSent = await sendOne(run, request, issuedAt)
         continue
       }
+
       // direct mode: the trace id only travels into the audit record (none is made when there is no audit)
       const traceparent = options.audit ? startTransfer(request.id) : undefined
       let result
@@ -447,8 +542,16 @@ async function runWorker(run: WorkloadRun): Promise<void> {
       } finally {
         counters.inFlight--
       }
+
       const atMs = Date.now()
-      pending = {line: outcomeLine(request.id, result.outcome, result.reason, atMs), request, result, issuedAt, atMs, traceparent}
+      pending = {
+        line: outcomeLine(request.id, result.outcome, result.reason, atMs),
+        request,
+        result,
+        issuedAt,
+        atMs,
+        traceparent,
+      }
       if (traceparent) endTransfer(traceparent, result.outcome, isAcknowledged(result.outcome))
       if (options.audit && isAcknowledged(result.outcome)) {
         flush()
@@ -465,7 +568,11 @@ async function runWorker(run: WorkloadRun): Promise<void> {
 }
 
 /** --via queue: sends one request; returns its outcome line and how to count it once that line is written. */
-async function sendOne(run: WorkloadRun, request: TransferRequest, issuedAt: number): Promise<{line: string; account: () => void}> {
+async function sendOne(
+  run: WorkloadRun,
+  request: TransferRequest,
+  issuedAt: number,
+): Promise<{account: () => void; line: string}> {
   const {options, tally} = run
   const t0 = performance.now()
   // one trace per transfer: its W3C traceparent rides in the message attributes to the ledger service
@@ -477,7 +584,7 @@ async function sendOne(run: WorkloadRun, request: TransferRequest, issuedAt: num
   const event = sent.ok ? 'sent' : sent.ambiguous ? 'unknown' : 'failed'
   return {
     line: outcomeLine(request.id, event, sent.ok ? undefined : sent.reason),
-    account: () => {
+    account() {
       tally.histogram.record(latencyMs)
       if (sent.ok) {
         tally.counters.sent++
@@ -486,6 +593,7 @@ async function sendOne(run: WorkloadRun, request: TransferRequest, issuedAt: num
         tally.counters[event === 'unknown' ? 'unknown' : 'failed']++
         tally.noteError(sent.reason)
       }
+
       options.onOutcome?.({id: request.id, outcome: event, at: new Date(), latencyMs})
     },
   }
@@ -494,7 +602,13 @@ async function sendOne(run: WorkloadRun, request: TransferRequest, issuedAt: num
 /** Settles unknown outcomes with a retry under the same key (idempotent: it cannot apply twice). */
 async function resolveUnknowns(run: WorkloadRun): Promise<void> {
   const {options, tally, log} = run
-  if (run.settings.via !== 'db' || options.resolveUnknown === false || tally.unknownRequests.length === 0 || options.signal?.aborted) return
+  if (
+    run.settings.via !== 'db' ||
+    options.resolveUnknown === false ||
+    tally.unknownRequests.length === 0 ||
+    options.signal?.aborted
+  )
+    return
   const queue = tally.unknownRequests.splice(0)
   // one budget for all of them: stop() must not hang while the database is still away
   const budget = AbortSignal.any([run.stop.retryAbort.signal, AbortSignal.timeout(RESOLVE_BUDGET_MS)])
@@ -502,8 +616,15 @@ async function resolveUnknowns(run: WorkloadRun): Promise<void> {
     for (let item = queue.shift(); item; item = queue.shift()) {
       const {request, traceparent} = item
       if (options.signal?.aborted || budget.aborted) return
-      const result = await transfer(run.sql!, request, {retry: {...options.retry, maxAttempts: 20, deadlineMs: RESOLVE_BUDGET_MS}, signal: budget})
-      log.outcome(request.id, result.outcome, result.reason ? `resolving an unknown outcome: ${result.reason}` : 'resolving an unknown outcome')
+      const result = await transfer(run.sql!, request, {
+        retry: {...options.retry, maxAttempts: 20, deadlineMs: RESOLVE_BUDGET_MS},
+        signal: budget,
+      })
+      log.outcome(
+        request.id,
+        result.outcome,
+        result.reason ? `resolving an unknown outcome: ${result.reason}` : 'resolving an unknown outcome',
+      )
       if (!isAcknowledged(result.outcome)) continue
       tally.counters.unknownResolved++
       const at = new Date()
@@ -517,11 +638,17 @@ async function resolveUnknowns(run: WorkloadRun): Promise<void> {
       }
     }
   }
+
   await Promise.all(Array.from({length: Math.min(run.settings.concurrency, 4)}, () => settle()))
 }
 
 /** Runs the workers to their end, settles the unknowns, then writes the end line, closes the log and the own pool. */
-async function finishRun(run: WorkloadRun, ledger: OpenLedger, startedAt: Date, progressTimer: NodeJS.Timeout): Promise<WorkloadResult> {
+async function finishRun(
+  run: WorkloadRun,
+  ledger: OpenLedger,
+  startedAt: Date,
+  progressTimer: NodeJS.Timeout,
+): Promise<WorkloadResult> {
   const {options, tally, log} = run
   try {
     await Promise.all(Array.from({length: run.settings.concurrency}, () => runWorker(run)))
@@ -535,6 +662,7 @@ async function finishRun(run: WorkloadRun, ledger: OpenLedger, startedAt: Date, 
     log.close()
     if (ledger.ownPool) await run.sql!.end({timeout: 2})
   }
+
   const stats = tally.snapshot()
   return {
     runDir: options.runDir,

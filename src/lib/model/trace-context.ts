@@ -11,13 +11,13 @@ import {randomFillSync} from 'node:crypto'
 export const TRACEPARENT = 'traceparent'
 
 export interface TraceParent {
-  version: string
-  /** 32 lowercase hex digits, not all zero */
-  traceId: string
-  /** the parent span's id: 16 lowercase hex digits, not all zero */
-  spanId: string
   /** 8-bit flags; bit 0 = sampled */
   flags: number
+  /** the parent span's id: 16 lowercase hex digits, not all zero */
+  spanId: string
+  /** 32 lowercase hex digits, not all zero */
+  traceId: string
+  version: string
 }
 
 const ZERO_TRACE_ID = '0'.repeat(32)
@@ -38,7 +38,8 @@ export function parseTraceparent(value: string | undefined): TraceParent | undef
   return {version, traceId, spanId, flags: Number.parseInt(flags, 16)}
 }
 
-export const formatTraceparent = (traceId: string, spanId: string, sampled = true): string => `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`
+export const formatTraceparent = (traceId: string, spanId: string, sampled = true): string =>
+  `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`
 
 /** random bytes for 256 traces at a time, refilled when used up (as randomUUID batches its entropy): a new trace costs its strings and nothing else */
 const ID_BYTES = 24
@@ -56,6 +57,7 @@ export function newTraceparent(): string {
       randomFillSync(random)
       next = 0
     }
+
     const at = next
     next += ID_BYTES
     const traceId = random.toString('hex', at, at + 16)

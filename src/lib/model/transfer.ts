@@ -4,12 +4,12 @@
  * it imports nothing.
  */
 export interface TransferRequest {
-  /** client-chosen idempotency key (UUID) */
-  id: string
-  from: number
-  to: number
   /** integer minor units, > 0 */
   amount: number
+  from: number
+  /** client-chosen idempotency key (UUID) */
+  id: string
   /** the region the request entered the system in */
   originRegion: string
+  to: number
 }

@@ -1,4 +1,4 @@
-import {MONITOR_ROLE, type LocalLayout} from '../world/local/layout.js'
+import {type LocalLayout, MONITOR_ROLE} from '../world/local/layout.js'
 import {pkiPaths} from '../world/local/pki.js'
 import {monitoringLayout} from './layout.js'
 
@@ -21,7 +21,6 @@ export const JOBS = {
 /** Jobs whose targets run only while someone runs them (`atlas ledger serve`, a workload): down is not a fault. */
 export const OPTIONAL_JOBS: ReadonlySet<string> = new Set([JOBS.ledger, JOBS.workload])
 
-
 /** Loopback: scrape and evaluate every second, so an alert fires within seconds of a fault. */
 export const SCRAPE_INTERVAL = '1s'
 
@@ -31,7 +30,10 @@ export function prometheusConfig(layout: LocalLayout): Record<string, unknown> {
   const at = (port: number) => `${layout.host}:${port}`
   // etcd, Patroni and PostgreSQL listen on their region's own address; the ledger service and monitoring on the world's
   const perRegion = (port: (i: number) => number, onRegionAddress = false) =>
-    layout.regions.map((r, i) => ({targets: [onRegionAddress ? `${r.address}:${port(i)}` : at(port(i))], labels: {region: r.region.name}}))
+    layout.regions.map((r, i) => ({
+      targets: [onRegionAddress ? `${r.address}:${port(i)}` : at(port(i))],
+      labels: {region: r.region.name},
+    }))
   return {
     global: {
       scrape_interval: SCRAPE_INTERVAL,
@@ -54,7 +56,12 @@ export function prometheusConfig(layout: LocalLayout): Record<string, unknown> {
       },
       {job_name: JOBS.patroni, static_configs: perRegion((i) => layout.regions[i].patroniApiPort, true)},
       // the exporter runs a dozen queries per scrape (and waits for a node that is down): every 2 s
-      {job_name: JOBS.postgres, scrape_interval: '2s', scrape_timeout: '1900ms', static_configs: perRegion((i) => m.exporters[i].port)},
+      {
+        job_name: JOBS.postgres,
+        scrape_interval: '2s',
+        scrape_timeout: '1900ms',
+        static_configs: perRegion((i) => m.exporters[i].port),
+      },
       {job_name: JOBS.ledger, honor_labels: true, static_configs: perRegion((i) => layout.regions[i].servicePort)},
       {job_name: JOBS.workload, honor_labels: true, static_configs: [{targets: [at(m.workloadMetricsPort)]}]},
     ],
@@ -68,7 +75,13 @@ export function prometheusConfig(layout: LocalLayout): Record<string, unknown> {
  */
 export function alertmanagerConfig(): Record<string, unknown> {
   return {
-    route: {receiver: 'local', group_by: ['alertname', 'region'], group_wait: '1s', group_interval: '5s', repeat_interval: '1h'},
+    route: {
+      receiver: 'local',
+      group_by: ['alertname', 'region'],
+      group_wait: '1s',
+      group_interval: '5s',
+      repeat_interval: '1h',
+    },
     receivers: [{name: 'local'}],
   }
 }

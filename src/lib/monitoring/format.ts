@@ -16,11 +16,16 @@ export function formatMonitoringStatus(m: MonitoringStatus): string[] {
       const state = down.length === 0 ? 'up' : optional ? `not running: ${down.join(', ')}` : `DOWN: ${down.join(', ')}`
       lines.push(`    ${job.padEnd(15)} ${up}/${targets.length} up${down.length > 0 ? ` (${state})` : ''}`)
     }
+
     lines.push(`    targets: ${m.allTargetsUp ? 'every required target is up' : 'NOT every required target is up'}`)
   }
+
   const firing = m.alerts.filter((a) => a.state === 'firing')
   const pending = m.alerts.filter((a) => a.state === 'pending')
-  if (firing.length > 0) lines.push(`    FIRING: ${firing.map((a) => `${a.name}${a.labels.region ? ` (${a.labels.region})` : ''}`).join(', ')}`)
+  if (firing.length > 0)
+    lines.push(
+      `    FIRING: ${firing.map((a) => `${a.name}${a.labels.region ? ` (${a.labels.region})` : ''}`).join(', ')}`,
+    )
   if (pending.length > 0) lines.push(`    pending: ${pending.map((a) => a.name).join(', ')}`)
   if (firing.length === 0 && pending.length === 0 && m.targets) lines.push('    alerts: none firing')
   return lines

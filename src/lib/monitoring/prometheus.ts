@@ -4,55 +4,57 @@
  */
 
 export interface ScrapeTarget {
-  job: string
+  health: 'down' | 'unknown' | 'up'
   instance: string
-  region?: string
-  health: 'up' | 'down' | 'unknown'
+  job: string
   lastError?: string
   lastScrape?: string
+  region?: string
 }
 
 export interface ActiveAlert {
+  activeAt?: string
   /** the alert's identity: its name and every label */
   key: string
-  name: string
-  state: 'pending' | 'firing'
-  severity?: string
   labels: Record<string, string>
-  activeAt?: string
-  summary?: string
+  name: string
   runbookUrl?: string
+  severity?: string
+  state: 'firing' | 'pending'
+  summary?: string
 }
 
 /** One alert (a name and its labels) that was pending or firing during a chaos run; times are ISO, seconds relative to the fault. */
 export interface AlertEvent {
-  name: string
-  severity?: string
+  /** seconds from the fault to firing (time to detect); negative: it fired before the fault */
+  detectSeconds: null | number
+  firedAt: null | string
   /** the alert's labels other than alertname, alertstate and severity (region, instance, ...) */
   labels: Record<string, string>
+  name: string
   /** first evaluation at which the alert was pending (its expression true); null when it fired without a pending phase */
-  pendingAt: string | null
+  pendingAt: null | string
   /** seconds from the fault to pendingAt */
-  pendingSeconds: number | null
-  firedAt: string | null
+  pendingSeconds: null | number
   /** last evaluation at which it still fired, plus one evaluation interval; null when it still fired at the end */
-  resolvedAt: string | null
-  /** seconds from the fault to firing (time to detect); negative: it fired before the fault */
-  detectSeconds: number | null
+  resolvedAt: null | string
   /** seconds from the fault to resolution */
-  resolveSeconds: number | null
+  resolveSeconds: null | number
+  severity?: string
 }
 
 async function getJson<T>(url: string, timeoutMs: number): Promise<T> {
   const response = await fetch(url, {signal: AbortSignal.timeout(timeoutMs)})
   if (!response.ok) throw new Error(`${url.replace(/\?.*/, '')}: HTTP ${response.status}`)
-  const body = (await response.json()) as {status: string; data: T; error?: string}
+  const body = (await response.json()) as {data: T; error?: string; status: string}
   if (body.status !== 'success') throw new Error(`${url.replace(/\?.*/, '')}: ${body.error ?? body.status}`)
   return body.data
 }
 
 export async function scrapeTargets(baseUrl: string, timeoutMs = 1500): Promise<ScrapeTarget[]> {
-  const data = await getJson<{activeTargets: Array<{labels: Record<string, string>; health: string; lastError?: string; lastScrape?: string}>}>(`${baseUrl}/api/v1/targets?state=active`, timeoutMs)
+  const data = await getJson<{
+    activeTargets: Array<{health: string; labels: Record<string, string>; lastError?: string; lastScrape?: string}>
+  }>(`${baseUrl}/api/v1/targets?state=active`, timeoutMs)
   return data.activeTargets
     .map((t) => ({
       job: t.labels.job,
@@ -66,7 +68,14 @@ export async function scrapeTargets(baseUrl: string, timeoutMs = 1500): Promise<
 }
 
 export async function activeAlerts(baseUrl: string, timeoutMs = 1500): Promise<ActiveAlert[]> {
-  const data = await getJson<{alerts: Array<{labels: Record<string, string>; annotations: Record<string, string>; state: string; activeAt?: string}>}>(`${baseUrl}/api/v1/alerts`, timeoutMs)
+  const data = await getJson<{
+    alerts: Array<{
+      activeAt?: string
+      annotations: Record<string, string>
+      labels: Record<string, string>
+      state: string
+    }>
+  }>(`${baseUrl}/api/v1/alerts`, timeoutMs)
   return data.alerts.map((a) => {
     const {alertname, severity, ...labels} = a.labels
     return {
@@ -88,15 +97,34 @@ export interface RangeSeries {
   values: Array<[number, string]>
 }
 
-export async function queryRange(baseUrl: string, query: string, from: Date, to: Date, stepSeconds: number, timeoutMs = 5000): Promise<RangeSeries[]> {
-  const params = new URLSearchParams({query, start: (from.getTime() / 1000).toFixed(3), end: (to.getTime() / 1000).toFixed(3), step: String(stepSeconds)})
-  const data = await getJson<{resultType: string; result: RangeSeries[]}>(`${baseUrl}/api/v1/query_range?${params}`, timeoutMs)
+export async function queryRange(
+  baseUrl: string,
+  query: string,
+  from: Date,
+  to: Date,
+  stepSeconds: number,
+  timeoutMs = 5000,
+): Promise<RangeSeries[]> {
+  const params = new URLSearchParams({
+    query,
+    start: (from.getTime() / 1000).toFixed(3),
+    end: (to.getTime() / 1000).toFixed(3),
+    step: String(stepSeconds),
+  })
+  const data = await getJson<{result: RangeSeries[]; resultType: string}>(
+    `${baseUrl}/api/v1/query_range?${params}`,
+    timeoutMs,
+  )
   return data.result
 }
 
 /** An alert's identity (name and labels, whatever their order) in ALERTS series and in /api/v1/alerts alike. */
 export function alertKey(labels: Record<string, string>): string {
-  return JSON.stringify(Object.entries(labels).filter(([k]) => !['alertstate', '__name__'].includes(k)).sort(([a], [b]) => a.localeCompare(b)))
+  return JSON.stringify(
+    Object.entries(labels)
+      .filter(([k]) => !['alertstate', '__name__'].includes(k))
+      .sort(([a], [b]) => a.localeCompare(b)),
+  )
 }
 
 /**
@@ -106,10 +134,15 @@ export function alertKey(labels: Record<string, string>): string {
  * a later stretch of the same alert is an event of its own. The last stretch of an
  * alert that Prometheus still reports active (activeKeys) has no end yet.
  */
-export function alertEvents(series: RangeSeries[], faultAt: Date, stepSeconds: number, activeKeys: ReadonlySet<string>): AlertEvent[] {
+export function alertEvents(
+  series: RangeSeries[],
+  faultAt: Date,
+  stepSeconds: number,
+  activeKeys: ReadonlySet<string>,
+): AlertEvent[] {
   interface Stretch {
-    start: number
     end: number
+    start: number
   }
   const stretches = (values: Array<[number, string]>): Stretch[] => {
     const out: Stretch[] = []
@@ -118,9 +151,11 @@ export function alertEvents(series: RangeSeries[], faultAt: Date, stepSeconds: n
       if (last && t - last.end <= 2 * stepSeconds + 1e-6) last.end = t
       else out.push({start: t, end: t})
     }
+
     return out
   }
-  const byAlert = new Map<string, {metric: Record<string, string>; pending: Stretch[]; firing: Stretch[]}>()
+
+  const byAlert = new Map<string, {firing: Stretch[]; metric: Record<string, string>; pending: Stretch[]}>()
   for (const s of series) {
     const k = alertKey(s.metric)
     const entry = byAlert.get(k) ?? {metric: s.metric, pending: [], firing: []}
@@ -129,6 +164,7 @@ export function alertEvents(series: RangeSeries[], faultAt: Date, stepSeconds: n
     else entry.pending.push(...st)
     byAlert.set(k, entry)
   }
+
   const fault = faultAt.getTime() / 1000
   const iso = (t: number) => new Date(t * 1000).toISOString()
   const round = (n: number) => Math.round(n * 100) / 100
@@ -141,19 +177,41 @@ export function alertEvents(series: RangeSeries[], faultAt: Date, stepSeconds: n
     const used = new Set<Stretch>()
     for (const [i, f] of firing.entries()) {
       // the pending stretch that led to this firing: the last one that started before it
-      const p = pending.filter((x) => x.start <= f.start && !used.has(x)).at(-1)
+      const p = pending.findLast((x) => x.start <= f.start && !used.has(x))
       if (p) used.add(p)
       const stillFiring = active && i === firing.length - 1
       const resolved = stillFiring ? null : f.end + stepSeconds
-      events.push({name: alertname, ...(severity ? {severity} : {}), labels, pendingAt: p ? iso(p.start) : null, pendingSeconds: p ? round(p.start - fault) : null, firedAt: iso(f.start), resolvedAt: resolved === null ? null : iso(resolved), detectSeconds: round(f.start - fault), resolveSeconds: resolved === null ? null : round(resolved - fault)})
+      events.push({
+        name: alertname,
+        ...(severity ? {severity} : {}),
+        labels,
+        pendingAt: p ? iso(p.start) : null,
+        pendingSeconds: p ? round(p.start - fault) : null,
+        firedAt: iso(f.start),
+        resolvedAt: resolved === null ? null : iso(resolved),
+        detectSeconds: round(f.start - fault),
+        resolveSeconds: resolved === null ? null : round(resolved - fault),
+      })
     }
+
     // pending that never fired (its `for` was not reached): shown, with no firedAt
     const lastPending = pending.at(-1)
     for (const p of pending.filter((x) => !used.has(x))) {
       const open = active && p === lastPending && firing.every((f) => f.start < p.start)
-      events.push({name: alertname, ...(severity ? {severity} : {}), labels, pendingAt: iso(p.start), pendingSeconds: round(p.start - fault), firedAt: null, resolvedAt: open ? null : iso(p.end + stepSeconds), detectSeconds: null, resolveSeconds: open ? null : round(p.end + stepSeconds - fault)})
+      events.push({
+        name: alertname,
+        ...(severity ? {severity} : {}),
+        labels,
+        pendingAt: iso(p.start),
+        pendingSeconds: round(p.start - fault),
+        firedAt: null,
+        resolvedAt: open ? null : iso(p.end + stepSeconds),
+        detectSeconds: null,
+        resolveSeconds: open ? null : round(p.end + stepSeconds - fault),
+      })
     }
   }
-  const order = (e: AlertEvent) => (e.firedAt ?? e.pendingAt ?? '')
+
+  const order = (e: AlertEvent) => e.firedAt ?? e.pendingAt ?? ''
   return events.sort((a, b) => order(a).localeCompare(order(b)) || a.name.localeCompare(b.name))
 }

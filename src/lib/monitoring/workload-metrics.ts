@@ -1,5 +1,7 @@
 import http from 'node:http'
+
 import type {WorkloadStats} from '../ledger/workload.js'
+
 import {LEDGER_METRICS} from '../ledger/metrics.js'
 
 /**
@@ -39,7 +41,12 @@ export function workloadMetricsText(stats: WorkloadStats, region: string): strin
  * called. Best effort: a busy port (another workload of this world serves there)
  * leaves this one unscraped and says so through onError.
  */
-export async function serveWorkloadMetrics(address: {host: string; port: number}, stats: () => WorkloadStats, region: string, onError?: (message: string) => void): Promise<() => void> {
+export async function serveWorkloadMetrics(
+  address: {host: string; port: number},
+  stats: () => WorkloadStats,
+  region: string,
+  onError?: (message: string) => void,
+): Promise<() => void> {
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/metrics') {
       res.writeHead(200, {'content-type': 'text/plain; version=0.0.4'})

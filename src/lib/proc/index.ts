@@ -1,3 +1,11 @@
-export {freePort, isPortFree, isListening, waitForPort} from './ports.js'
-export {isAlive, isGroupAlive, killProcessGroup, waitForExit, stopProcessGroup, readPidFile, writePidFile} from './pids.js'
-export {postgresOsUser, mkdirOwned, type OsUser} from './users.js'
+export {
+  isAlive,
+  isGroupAlive,
+  killProcessGroup,
+  readPidFile,
+  stopProcessGroup,
+  waitForExit,
+  writePidFile,
+} from './pids.js'
+export {freePort, isListening, isPortFree, waitForPort} from './ports.js'
+export {mkdirOwned, type OsUser, postgresOsUser} from './users.js'

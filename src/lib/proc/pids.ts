@@ -1,4 +1,5 @@
 import {readFile, writeFile} from 'node:fs/promises'
+
 import {poll} from '../wait.js'
 
 /** Whether a process with this PID exists (signal 0 probes without touching it). */
@@ -38,7 +39,7 @@ export function isGroupAlive(pgid: number): boolean {
 }
 
 /** Waits until the process (or, with group, its whole process group) has exited. */
-export async function waitForExit(pid: number, options: {timeoutMs?: number; group?: boolean} = {}): Promise<boolean> {
+export async function waitForExit(pid: number, options: {group?: boolean; timeoutMs?: number} = {}): Promise<boolean> {
   const alive = () => (options.group ? isGroupAlive(pid) : isAlive(pid))
   return (await poll(() => !alive(), {timeoutMs: options.timeoutMs ?? 10_000, intervalMs: 50})) === true
 }

@@ -1,4 +1,5 @@
 import net from 'node:net'
+
 import {pollUntil} from '../wait.js'
 
 /** A port the OS says is free on host right now (bind to 0, read, release). */
@@ -32,6 +33,7 @@ export async function isListening(port: number, host = '127.0.0.1', timeoutMs = 
       socket.destroy()
       resolve(result)
     }
+
     socket.setTimeout(timeoutMs, () => done(false))
     socket.once('connect', () => done(true))
     socket.once('error', () => done(false))
@@ -39,13 +41,17 @@ export async function isListening(port: number, host = '127.0.0.1', timeoutMs = 
 }
 
 /** Waits until host:port accepts connections; throws after timeoutMs naming what it waited for. */
-export async function waitForPort(port: number, options: {host?: string; timeoutMs?: number; what?: string; signal?: AbortSignal} = {}): Promise<void> {
+export async function waitForPort(
+  port: number,
+  options: {host?: string; signal?: AbortSignal; timeoutMs?: number; what?: string} = {},
+): Promise<void> {
   const host = options.host ?? '127.0.0.1'
   const timeoutMs = options.timeoutMs ?? 15_000
   await pollUntil(() => isListening(port, host), {
     timeoutMs,
     intervalMs: 100,
     signal: options.signal,
-    timeoutError: () => new Error(`${options.what ?? 'service'} did not start listening on ${host}:${port} within ${timeoutMs} ms`),
+    timeoutError: () =>
+      new Error(`${options.what ?? 'service'} did not start listening on ${host}:${port} within ${timeoutMs} ms`),
   })
 }

@@ -1,10 +1,11 @@
 import {chown, mkdir} from 'node:fs/promises'
+
 import {PreconditionError} from '../errors.js'
 
 export interface OsUser {
+  gid: number
   name: string
   uid: number
-  gid: number
 }
 
 let cached: Promise<OsUser | undefined> | undefined
@@ -25,13 +26,21 @@ async function resolvePostgresUser(): Promise<OsUser | undefined> {
   const existing = await lookupUser('postgres')
   if (existing) return existing
   const {execa} = await import('execa')
-  const created = await execa('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], {reject: false})
+  const created = await execa(
+    'useradd',
+    ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'],
+    {reject: false},
+  )
   const user = await lookupUser('postgres')
   if (!user) {
-    throw new PreconditionError(`running as root, but the "postgres" OS user does not exist and could not be created: ${created.stderr}`, {
-      hint: 'install PostgreSQL (apt-get install postgresql), which creates it, or run Atlas as a normal user',
-    })
+    throw new PreconditionError(
+      `running as root, but the "postgres" OS user does not exist and could not be created: ${created.stderr}`,
+      {
+        hint: 'install PostgreSQL (apt-get install postgresql), which creates it, or run Atlas as a normal user',
+      },
+    )
   }
+
   return user
 }
 

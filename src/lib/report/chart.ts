@@ -14,47 +14,47 @@
  */
 
 export interface Chart {
-  title: string
-  subtitle?: string
-  /** the time axis' label */
-  timeLabel: string
-  /** the time range drawn (seconds) */
-  time: {from: number; to: number}
-  panels: ChartPanel[]
-  /** shaded across all panels, behind the data */
-  windows: ChartWindow[]
-  /** vertical lines across all panels */
-  markers: ChartMarker[]
   /** colours of band values (e.g. region names); a value without one is drawn grey */
   bandColors: Record<string, string>
   /** how a band without a value (null) is named in the legend */
   bandNone?: string
+  /** vertical lines across all panels */
+  markers: ChartMarker[]
+  panels: ChartPanel[]
+  subtitle?: string
+  /** the time range drawn (seconds) */
+  time: {from: number; to: number}
+  /** the time axis' label */
+  timeLabel: string
+  title: string
+  /** shaded across all panels, behind the data */
+  windows: ChartWindow[]
 }
 
-export type ChartPanel = LinePanel | BandPanel
+export type ChartPanel = BandPanel | LinePanel
 
 export interface LinePanel {
-  kind: 'lines'
-  id: string
-  title: string
-  series: LineSeries[]
   /** shown instead of the lines when no series has a point */
   empty?: string
+  id: string
+  kind: 'lines'
+  series: LineSeries[]
+  title: string
 }
 
 export interface LineSeries {
+  color: string
   id: string
   label: string
-  color: string
   /** [t seconds, value] in time order; null breaks the line (a gap between runs) */
   points: Array<[number, number] | null>
 }
 
 export interface BandPanel {
-  kind: 'bands'
   id: string
-  title: string
+  kind: 'bands'
   rows: BandRow[]
+  title: string
 }
 
 export interface BandRow {
@@ -67,26 +67,26 @@ export interface BandRow {
 export interface BandSegment {
   from: number
   to: number
-  value: string | null
+  value: null | string
 }
 
 export interface ChartWindow {
+  color: string
+  from: number
   id: string
   label: string
   /** the legend's name for it, when several windows share one (default: label) */
   legend?: string
-  from: number
   to: number
-  color: string
 }
 
 export interface ChartMarker {
+  color: string
   id: string
   label: string
   /** the legend's name for it, when several markers share one (default: label) */
   legend?: string
   t: number
-  color: string
 }
 
 export const NONE_COLOR = '#c8c8c8'
@@ -107,7 +107,10 @@ export function num(n: number): string {
 }
 
 export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;'})[c]!)
+  return text.replaceAll(
+    /[&<>"']/g,
+    (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;'})[c]!,
+  )
 }
 
 /** 1, 2 or 5 times a power of ten, so that about `count` steps cover span */
@@ -136,16 +139,19 @@ export function renderChartSvg(chart: Chart): string {
   const body: string[] = []
   let y = chart.subtitle ? 62 : 44
   const plotTop = y
-  const layout: Array<{panel: ChartPanel; top: number; height: number}> = []
+  const layout: Array<{height: number; panel: ChartPanel; top: number}> = []
   for (const panel of chart.panels) {
-    const height = panel.kind === 'lines' ? LINE_PANEL_HEIGHT : panel.rows.length * (BAND_ROW_HEIGHT + BAND_ROW_GAP) - BAND_ROW_GAP
+    const height =
+      panel.kind === 'lines' ? LINE_PANEL_HEIGHT : panel.rows.length * (BAND_ROW_HEIGHT + BAND_ROW_GAP) - BAND_ROW_GAP
     layout.push({panel, top: y + 16, height})
     y += 16 + height + PANEL_GAP
   }
+
   const plotBottom = y - PANEL_GAP
 
   const header = [`<text x="${LEFT}" y="22" font-size="16" font-weight="bold">${escapeXml(chart.title)}</text>`]
-  if (chart.subtitle) header.push(`<text x="${LEFT}" y="42" font-size="12" fill="#444">${escapeXml(chart.subtitle)}</text>`)
+  if (chart.subtitle)
+    header.push(`<text x="${LEFT}" y="42" font-size="12" fill="#444">${escapeXml(chart.subtitle)}</text>`)
 
   // windows behind everything, opaque so that their colour is exact where nothing overlaps
   const windows = chart.windows.map((w) => {
@@ -155,21 +161,34 @@ export function renderChartSvg(chart: Chart): string {
 
   for (const {panel, top, height} of layout) {
     body.push(`<g data-panel="${escapeXml(panel.id)}">`)
-    body.push(`<text x="${LEFT}" y="${num(top - 5)}" font-size="12" font-weight="bold">${escapeXml(panel.title)}</text>`)
+    body.push(
+      `<text x="${LEFT}" y="${num(top - 5)}" font-size="12" font-weight="bold">${escapeXml(panel.title)}</text>`,
+    )
     if (panel.kind === 'lines') body.push(...linePanel(panel, top, height, x, xFrom, xTo))
     else body.push(...bandPanel(panel, top, x, chart.bandColors))
     body.push('</g>')
   }
 
   // the time axis under the last panel, grid lines through all of them
-  const axis: string[] = [`<g data-axis="time">`, `<line x1="${xFrom}" y1="${num(plotBottom)}" x2="${xTo}" y2="${num(plotBottom)}" stroke="#333"/>`]
+  const axis: string[] = [
+    `<g data-axis="time">`,
+    `<line x1="${xFrom}" y1="${num(plotBottom)}" x2="${xTo}" y2="${num(plotBottom)}" stroke="#333"/>`,
+  ]
   for (const t of ticks(t0, t1, 10)) {
     const tx = num(x(t))
-    axis.push(`<line x1="${tx}" y1="${num(plotTop)}" x2="${tx}" y2="${num(plotBottom)}" stroke="#000" stroke-opacity="0.08"/>`)
+    axis.push(
+      `<line x1="${tx}" y1="${num(plotTop)}" x2="${tx}" y2="${num(plotBottom)}" stroke="#000" stroke-opacity="0.08"/>`,
+    )
     axis.push(`<line x1="${tx}" y1="${num(plotBottom)}" x2="${tx}" y2="${num(plotBottom + 5)}" stroke="#333"/>`)
-    axis.push(`<text data-tick="${num(t)}" x="${tx}" y="${num(plotBottom + 18)}" font-size="11" text-anchor="middle">${num(t)}</text>`)
+    axis.push(
+      `<text data-tick="${num(t)}" x="${tx}" y="${num(plotBottom + 18)}" font-size="11" text-anchor="middle">${num(t)}</text>`,
+    )
   }
-  axis.push(`<text x="${num((xFrom + xTo) / 2)}" y="${num(plotBottom + 36)}" font-size="12" text-anchor="middle">${escapeXml(chart.timeLabel)}</text>`, '</g>')
+
+  axis.push(
+    `<text x="${num((xFrom + xTo) / 2)}" y="${num(plotBottom + 36)}" font-size="12" text-anchor="middle">${escapeXml(chart.timeLabel)}</text>`,
+    '</g>',
+  )
 
   const markers = chart.markers.map((m) => {
     const mx = num(x(m.t))
@@ -196,22 +215,37 @@ export function renderChartSvg(chart: Chart): string {
   ].join('\n')
 }
 
-function linePanel(panel: LinePanel, top: number, height: number, x: (t: number) => number, xFrom: number, xTo: number): string[] {
+function linePanel(
+  panel: LinePanel,
+  top: number,
+  height: number,
+  x: (t: number) => number,
+  xFrom: number,
+  xTo: number,
+): string[] {
   const out: string[] = []
   const max = Math.max(0, ...panel.series.flatMap((s) => s.points.map((p) => p?.[1] ?? 0)))
   const yTicks = ticks(0, max > 0 ? max : 1, 4)
   const vMax = Math.max(yTicks[yTicks.length - 1], max > 0 ? max : 1)
   const bottom = top + height
   const y = (v: number) => bottom - (v / vMax) * height
-  out.push(`<g data-scale="value" data-v-from="0" data-v-to="${num(vMax)}" data-y-from="${num(bottom)}" data-y-to="${num(top)}">`)
+  out.push(
+    `<g data-scale="value" data-v-from="0" data-v-to="${num(vMax)}" data-y-from="${num(bottom)}" data-y-to="${num(top)}">`,
+  )
   out.push(`<rect x="${xFrom}" y="${num(top)}" width="${xTo - xFrom}" height="${height}" fill="none" stroke="#999"/>`)
   for (const v of yTicks) {
     const ty = num(y(v))
-    out.push(`<line x1="${xFrom - 4}" y1="${ty}" x2="${xTo}" y2="${ty}" stroke="#000" stroke-opacity="${v === 0 ? 0.5 : 0.08}"/>`)
+    out.push(
+      `<line x1="${xFrom - 4}" y1="${ty}" x2="${xTo}" y2="${ty}" stroke="#000" stroke-opacity="${v === 0 ? 0.5 : 0.08}"/>`,
+    )
     out.push(`<text x="${xFrom - 7}" y="${num(y(v) + 4)}" font-size="11" text-anchor="end">${num(v)}</text>`)
   }
+
   const drawn = panel.series.filter((s) => s.points.some((p) => p !== null))
-  if (drawn.length === 0 && panel.empty) out.push(`<text x="${num((xFrom + xTo) / 2)}" y="${num(top + height / 2)}" font-size="12" text-anchor="middle" fill="#666">${escapeXml(panel.empty)}</text>`)
+  if (drawn.length === 0 && panel.empty)
+    out.push(
+      `<text x="${num((xFrom + xTo) / 2)}" y="${num(top + height / 2)}" font-size="12" text-anchor="middle" fill="#666">${escapeXml(panel.empty)}</text>`,
+    )
   for (const s of drawn) {
     // one polyline per unbroken run of points, in time order
     const runs: Array<Array<[number, number]>> = [[]]
@@ -219,54 +253,67 @@ function linePanel(panel: LinePanel, top: number, height: number, x: (t: number)
       if (p) runs[runs.length - 1].push(p)
       else if (runs[runs.length - 1].length > 0) runs.push([])
     }
+
     for (const run of runs.filter((r) => r.length > 0)) {
       const points = run.map(([t, v]) => `${num(x(t))},${num(y(v))}`).join(' ')
-      out.push(`<polyline data-series="${escapeXml(s.id)}" points="${points}" fill="none" stroke="${s.color}" stroke-width="2" stroke-linejoin="round"><title>${escapeXml(s.label)}</title></polyline>`)
+      out.push(
+        `<polyline data-series="${escapeXml(s.id)}" points="${points}" fill="none" stroke="${s.color}" stroke-width="2" stroke-linejoin="round"><title>${escapeXml(s.label)}</title></polyline>`,
+      )
     }
   }
+
   out.push('</g>')
   return out
 }
 
 function bandPanel(panel: BandPanel, top: number, x: (t: number) => number, colors: Record<string, string>): string[] {
   const out: string[] = []
-  panel.rows.forEach((row, i) => {
+  for (const [i, row] of panel.rows.entries()) {
     const rowTop = top + i * (BAND_ROW_HEIGHT + BAND_ROW_GAP)
-    out.push(`<text x="${LEFT - 8}" y="${num(rowTop + BAND_ROW_HEIGHT / 2 + 4)}" font-size="12" text-anchor="end">${escapeXml(row.label)}</text>`)
+    out.push(
+      `<text x="${LEFT - 8}" y="${num(rowTop + BAND_ROW_HEIGHT / 2 + 4)}" font-size="12" text-anchor="end">${escapeXml(row.label)}</text>`,
+    )
     for (const s of row.segments) {
       const left = x(s.from)
       const value = s.value ?? ''
       out.push(
-        `<rect data-band="${escapeXml(row.id)}" data-value="${escapeXml(value)}" data-from="${num(s.from)}" data-to="${num(s.to)}" x="${num(left)}" y="${num(rowTop)}" width="${num(Math.max(0, x(s.to) - left))}" height="${BAND_ROW_HEIGHT}" fill="${s.value === null ? NONE_COLOR : colors[s.value] ?? NONE_COLOR}"><title>${escapeXml(`${row.label}: ${s.value ?? 'none'} (t = ${num(s.from)} to ${num(s.to)} s)`)}</title></rect>`,
+        `<rect data-band="${escapeXml(row.id)}" data-value="${escapeXml(value)}" data-from="${num(s.from)}" data-to="${num(s.to)}" x="${num(left)}" y="${num(rowTop)}" width="${num(Math.max(0, x(s.to) - left))}" height="${BAND_ROW_HEIGHT}" fill="${s.value === null ? NONE_COLOR : (colors[s.value] ?? NONE_COLOR)}"><title>${escapeXml(`${row.label}: ${s.value ?? 'none'} (t = ${num(s.from)} to ${num(s.to)} s)`)}</title></rect>`,
       )
     }
-  })
+  }
+
   return out
 }
 
 interface LegendItem {
-  kind: 'line' | 'box' | 'dash'
   color: string
+  kind: 'box' | 'dash' | 'line'
   label: string
 }
 
-function renderLegend(chart: Chart, top: number): {svg: string[]; height: number} {
+function renderLegend(chart: Chart, top: number): {height: number; svg: string[]} {
   const items: LegendItem[] = []
-  for (const panel of chart.panels) if (panel.kind === 'lines') for (const s of panel.series) items.push({kind: 'line', color: s.color, label: s.label})
-  const bandValues = new Set<string | null>()
-  for (const panel of chart.panels) if (panel.kind === 'bands') for (const row of panel.rows) for (const s of row.segments) bandValues.add(s.value)
-  for (const [value, color] of Object.entries(chart.bandColors)) if (bandValues.has(value)) items.push({kind: 'box', color, label: value})
-  for (const value of bandValues) if (value !== null && !(value in chart.bandColors)) items.push({kind: 'box', color: NONE_COLOR, label: value})
+  for (const panel of chart.panels)
+    if (panel.kind === 'lines') for (const s of panel.series) items.push({kind: 'line', color: s.color, label: s.label})
+  const bandValues = new Set<null | string>()
+  for (const panel of chart.panels)
+    if (panel.kind === 'bands') for (const row of panel.rows) for (const s of row.segments) bandValues.add(s.value)
+  for (const [value, color] of Object.entries(chart.bandColors))
+    if (bandValues.has(value)) items.push({kind: 'box', color, label: value})
+  for (const value of bandValues)
+    if (value !== null && !(value in chart.bandColors)) items.push({kind: 'box', color: NONE_COLOR, label: value})
   if (bandValues.has(null)) items.push({kind: 'box', color: NONE_COLOR, label: chart.bandNone ?? 'none'})
   const seen = new Set<string>()
   for (const w of chart.windows) {
     const label = w.legend ?? w.label
     if (!seen.has(label)) (seen.add(label), items.push({kind: 'box', color: w.color, label}))
   }
+
   for (const m of chart.markers) {
     const label = m.legend ?? m.label
     if (!seen.has(label)) (seen.add(label), items.push({kind: 'dash', color: m.color, label}))
   }
+
   const out = ['<g data-legend="">']
   let lx = LEFT
   let ly = top
@@ -277,13 +324,17 @@ function renderLegend(chart: Chart, top: number): {svg: string[]; height: number
       lx = LEFT
       ly += 20
     }
+
     const swatch =
       item.kind === 'box'
         ? `<rect x="${num(lx)}" y="${num(ly - 9)}" width="16" height="11" fill="${item.color}" stroke="#666" stroke-width="0.5"/>`
         : `<line x1="${num(lx)}" y1="${num(ly - 4)}" x2="${num(lx + 16)}" y2="${num(ly - 4)}" stroke="${item.color}" stroke-width="2"${item.kind === 'dash' ? ' stroke-dasharray="5 3"' : ''}/>`
-    out.push(`<g data-legend-item="${escapeXml(item.label)}">${swatch}<text x="${num(lx + 22)}" y="${num(ly)}" font-size="12">${escapeXml(item.label)}</text></g>`)
+    out.push(
+      `<g data-legend-item="${escapeXml(item.label)}">${swatch}<text x="${num(lx + 22)}" y="${num(ly)}" font-size="12">${escapeXml(item.label)}</text></g>`,
+    )
     lx += width
   }
+
   out.push('</g>')
   return {svg: out, height: ly - top + 12}
 }

@@ -4,27 +4,39 @@ import type {OutcomeRecorder} from './series.js'
 
 /** What the live line says while a fault is held. */
 export interface HoldSnapshot {
-  /** whole seconds until the regions are restored */
-  secondsLeft: number
   /** null: no workload runs */
-  acknowledgedPerSecond: number | null
+  acknowledgedPerSecond: null | number
   /** since the fault */
   errors: number
-  unknown: number
   /** from the latest health sample; undefined: no sample yet */
-  leaderRegion?: string | null
-  raftLeaderRegion?: string | null
+  leaderRegion?: null | string
+  raftLeaderRegion?: null | string
+  /** whole seconds until the regions are restored */
+  secondsLeft: number
+  unknown: number
 }
 
 export function formatHoldLine(s: HoldSnapshot): string {
   const parts = [`fault held, ${s.secondsLeft} s left`]
   if (s.acknowledgedPerSecond === null) parts.push('no workload')
-  else parts.push(`${Math.round(s.acknowledgedPerSecond)} acknowledged/s`, `${s.errors} errors, ${s.unknown} unknown since the fault`)
-  if (s.leaderRegion !== undefined) parts.push(`database leader ${s.leaderRegion ?? 'none'}, Raft leader ${s.raftLeaderRegion ?? 'none'}`)
+  else
+    parts.push(
+      `${Math.round(s.acknowledgedPerSecond)} acknowledged/s`,
+      `${s.errors} errors, ${s.unknown} unknown since the fault`,
+    )
+  if (s.leaderRegion !== undefined)
+    parts.push(`database leader ${s.leaderRegion ?? 'none'}, Raft leader ${s.raftLeaderRegion ?? 'none'}`)
   return parts.join('; ')
 }
 
-export function holdSnapshot(options: {nowMs: number; faultAtMs: number; holdUntilMs: number; recorder?: OutcomeRecorder; latest?: TimelinePoint; rateWindowMs?: number}): HoldSnapshot {
+export function holdSnapshot(options: {
+  faultAtMs: number
+  holdUntilMs: number
+  latest?: TimelinePoint
+  nowMs: number
+  rateWindowMs?: number
+  recorder?: OutcomeRecorder
+}): HoldSnapshot {
   const {recorder, latest} = options
   return {
     secondsLeft: Math.max(0, Math.ceil((options.holdUntilMs - options.nowMs) / 1000)),
@@ -40,7 +52,14 @@ export function holdSnapshot(options: {nowMs: number; faultAtMs: number; holdUnt
  * progress reporter's status line (redrawn in place on a terminal; the plain
  * reporter prints one every few seconds). stop() ends it.
  */
-export function startHoldTicker(options: {progress: ProgressReporter; faultAtMs: number; holdUntilMs: number; recorder?: OutcomeRecorder; latest: () => TimelinePoint | undefined; intervalMs?: number}): {stop(): void} {
+export function startHoldTicker(options: {
+  faultAtMs: number
+  holdUntilMs: number
+  intervalMs?: number
+  latest: () => TimelinePoint | undefined
+  progress: ProgressReporter
+  recorder?: OutcomeRecorder
+}): {stop(): void} {
   const status = options.progress.status?.bind(options.progress)
   if (!status) return {stop() {}}
   const tick = () => status(formatHoldLine(holdSnapshot({...options, nowMs: Date.now(), latest: options.latest()})))

@@ -13,14 +13,14 @@ export const OUTCOME_KINDS: readonly OutcomeKind[] = ['acknowledged', 'errors', 
  * rejected; unknown: outcome unknown when the transfer returned).
  */
 export interface OutcomeSeries {
-  binSeconds: number
-  startSeconds: number
   acknowledged: number[]
+  binSeconds: number
   errors: number[]
+  startSeconds: number
   unknown: number[]
 }
 
-export function outcomeKind(outcome: TransferOutcome | 'sent'): OutcomeKind {
+export function outcomeKind(outcome: 'sent' | TransferOutcome): OutcomeKind {
   if (outcome === 'applied' || outcome === 'already_applied' || outcome === 'sent') return 'acknowledged'
   if (outcome === 'unknown') return 'unknown'
   return 'errors'
@@ -33,10 +33,6 @@ export function outcomeKind(outcome: TransferOutcome | 'sent'): OutcomeKind {
 export class OutcomeRecorder {
   private readonly times: Record<OutcomeKind, number[]> = {acknowledged: [], errors: [], unknown: []}
 
-  record(outcome: TransferOutcome | 'sent', atMs: number): void {
-    this.times[outcomeKind(outcome)].push(atMs)
-  }
-
   count(kind: OutcomeKind, sinceMs = -Infinity): number {
     let n = 0
     for (const t of this.times[kind]) if (t >= sinceMs) n++
@@ -48,17 +44,26 @@ export class OutcomeRecorder {
     const list = this.times[kind]
     let n = 0
     // outcomes arrive in about the order they happened: scan back a little past the window
-    for (let i = list.length - 1; i >= 0 && list[i] > nowMs - windowMs - 5000; i--) if (list[i] > nowMs - windowMs && list[i] <= nowMs) n++
+    for (let i = list.length - 1; i >= 0 && list[i] > nowMs - windowMs - 5000; i--)
+      if (list[i] > nowMs - windowMs && list[i] <= nowMs) n++
     return (n * 1000) / windowMs
   }
 
+  record(outcome: 'sent' | TransferOutcome, atMs: number): void {
+    this.times[outcomeKind(outcome)].push(atMs)
+  }
+
   /** the series from the first to the last recorded outcome (and up to endMs), bins aligned on faultAtMs */
-  series(faultAtMs: number, options: {binSeconds?: number; endMs?: number} = {}): OutcomeSeries | null {
+  series(faultAtMs: number, options: {binSeconds?: number; endMs?: number} = {}): null | OutcomeSeries {
     return binOutcomes(this.times, faultAtMs, options)
   }
 }
 
-export function binOutcomes(times: Record<OutcomeKind, ArrayLike<number>>, faultAtMs: number, options: {binSeconds?: number; endMs?: number} = {}): OutcomeSeries | null {
+export function binOutcomes(
+  times: Record<OutcomeKind, ArrayLike<number>>,
+  faultAtMs: number,
+  options: {binSeconds?: number; endMs?: number} = {},
+): null | OutcomeSeries {
   const binMs = (options.binSeconds ?? 1) * 1000
   let first = Infinity
   let last = -Infinity
@@ -68,15 +73,23 @@ export function binOutcomes(times: Record<OutcomeKind, ArrayLike<number>>, fault
       if (t > last) last = t
     }
   }
+
   if (first === Infinity) return null
   if (options.endMs !== undefined && options.endMs > last) last = options.endMs
   const firstBin = Math.floor((first - faultAtMs) / binMs)
   const bins = Math.floor((last - faultAtMs) / binMs) - firstBin + 1
-  const out: OutcomeSeries = {binSeconds: binMs / 1000, startSeconds: (firstBin * binMs) / 1000, acknowledged: [], errors: [], unknown: []}
+  const out: OutcomeSeries = {
+    binSeconds: binMs / 1000,
+    startSeconds: (firstBin * binMs) / 1000,
+    acknowledged: [],
+    errors: [],
+    unknown: [],
+  }
   for (const kind of OUTCOME_KINDS) {
     const counts = new Array<number>(bins).fill(0)
     for (const t of Array.from(times[kind])) counts[Math.floor((t - faultAtMs) / binMs) - firstBin]++
     out[kind] = counts
   }
+
   return out
 }

@@ -7,7 +7,7 @@ export const ANSIBLE_ENV: Readonly<Record<string, string>> = {
   ANSIBLE_RETRY_FILES_ENABLED: '0',
 }
 
-export function ansiblePlaybookArgs(options: {playbook?: string; extraVarsFile: string; tags?: string[]}): string[] {
+export function ansiblePlaybookArgs(options: {extraVarsFile: string; playbook?: string; tags?: string[]}): string[] {
   const args = ['-i', 'inventory/hosts.yml', options.playbook ?? 'site.yml', '-e', `@${options.extraVarsFile}`]
   if (options.tags && options.tags.length > 0) args.push('--tags', options.tags.join(','))
   return args

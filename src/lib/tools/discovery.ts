@@ -1,8 +1,9 @@
 import {constants} from 'node:fs'
 import {access, readdir} from 'node:fs/promises'
 import path from 'node:path'
+
 import {packagePath} from '../paths.js'
-import {TOOL_CATALOG, type DriverId, type ToolSpec} from './catalog.js'
+import {type DriverId, TOOL_CATALOG, type ToolSpec} from './catalog.js'
 
 /**
  * Where tools are looked for: PATH, then the helm/kubectl/Patroni that `npm run setup`
@@ -17,11 +18,14 @@ export async function toolSearchPath(): Promise<string[]> {
   if (override !== undefined) return [...fromPath, ...override.split(path.delimiter).filter(Boolean)]
   const postgresDirs: string[] = []
   try {
-    const majors = (await readdir('/usr/lib/postgresql')).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a))
+    const majors = (await readdir('/usr/lib/postgresql'))
+      .filter((d) => /^\d+$/.test(d))
+      .sort((a, b) => Number(b) - Number(a))
     postgresDirs.push(...majors.map((m) => `/usr/lib/postgresql/${m}/bin`))
   } catch {
     // no PostgreSQL server installed
   }
+
   return [...fromPath, packagePath('.tools', 'bin'), ...postgresDirs]
 }
 
@@ -31,7 +35,7 @@ export async function toolSearchPath(): Promise<string[]> {
  */
 const PINNED_TOOLS = new Set(['patroni', 'patronictl'])
 
-const cache = new Map<string, string | null>()
+const cache = new Map<string, null | string>()
 
 /** Absolute path of an executable, or undefined. */
 export async function findExecutable(name: string, searchPath?: string[]): Promise<string | undefined> {
@@ -39,8 +43,10 @@ export async function findExecutable(name: string, searchPath?: string[]): Promi
   let dirs = searchPath
   if (!dirs) {
     dirs = await toolSearchPath()
-    if (PINNED_TOOLS.has(name) && process.env.ATLAS_TOOL_DIRS === undefined) dirs = [packagePath('.tools', 'bin'), ...dirs]
+    if (PINNED_TOOLS.has(name) && process.env.ATLAS_TOOL_DIRS === undefined)
+      dirs = [packagePath('.tools', 'bin'), ...dirs]
   }
+
   const key = `${name}\0${dirs.join(path.delimiter)}`
   if (cache.has(key)) return cache.get(key) ?? undefined
   for (const dir of dirs) {
@@ -50,6 +56,7 @@ export async function findExecutable(name: string, searchPath?: string[]): Promi
       return candidate
     }
   }
+
   cache.set(key, null)
   return undefined
 }
@@ -64,42 +71,64 @@ async function isExecutable(file: string): Promise<boolean> {
 }
 
 export interface ToolStatus {
-  name: string
   drivers: DriverId[]
-  purpose: string
   found: boolean
-  path?: string
-  version?: string
+  install: string
   minVersion: string
+  name: string
   /** found, new enough and ready */
   ok: boolean
+  path?: string
   problem?: string
-  install: string
+  purpose: string
+  version?: string
 }
 
 /** Finds a tool, reads its version and checks readiness. Never throws. */
 export async function inspectTool(spec: ToolSpec, searchPath?: string[]): Promise<ToolStatus> {
-  const base = {name: spec.name, drivers: spec.drivers, purpose: spec.purpose, minVersion: spec.minVersion, install: spec.install}
+  const base = {
+    name: spec.name,
+    drivers: spec.drivers,
+    purpose: spec.purpose,
+    minVersion: spec.minVersion,
+    install: spec.install,
+  }
   let found: string | undefined
   for (const bin of spec.bins) {
     found = await findExecutable(bin, searchPath)
     if (found) break
   }
+
   if (!found) return {...base, found: false, ok: false, problem: 'not found'}
   const {execa} = await import('execa')
   const dirs = searchPath ?? (await toolSearchPath())
   const env = {...process.env, PATH: dirs.join(path.delimiter)}
   const versionArgv = spec.versionCommand ?? [found, ...(spec.versionArgs ?? ['--version'])]
-  const versionRun = await execa(versionArgv[0], versionArgv.slice(1), {reject: false, timeout: 15_000, env, stdin: 'ignore'})
+  const versionRun = await execa(versionArgv[0], versionArgv.slice(1), {
+    reject: false,
+    timeout: 15_000,
+    env,
+    stdin: 'ignore',
+  })
   const version = parseVersion(`${versionRun.stdout}\n${versionRun.stderr}`)
   if (!version) return {...base, found: true, path: found, ok: false, problem: 'could not read its version'}
   if (compareVersions(version, spec.minVersion) < 0) {
-    return {...base, found: true, path: found, version, ok: false, problem: `version ${version} is older than ${spec.minVersion}`}
+    return {
+      ...base,
+      found: true,
+      path: found,
+      version,
+      ok: false,
+      problem: `version ${version} is older than ${spec.minVersion}`,
+    }
   }
+
   if (spec.readiness) {
     const ready = await execa(found, spec.readiness.args, {reject: false, timeout: 15_000, env, stdin: 'ignore'})
-    if (ready.exitCode !== 0) return {...base, found: true, path: found, version, ok: false, problem: spec.readiness.problem}
+    if (ready.exitCode !== 0)
+      return {...base, found: true, path: found, version, ok: false, problem: spec.readiness.problem}
   }
+
   const envProblem = spec.environment?.(process.env)
   if (envProblem) return {...base, found: true, path: found, version, ok: false, problem: envProblem}
   return {...base, found: true, path: found, version, ok: true}
@@ -107,19 +136,23 @@ export async function inspectTool(spec: ToolSpec, searchPath?: string[]): Promis
 
 export interface DriverReport {
   driver: DriverId
-  usable: boolean
   missing: string[]
+  usable: boolean
 }
 
 export interface DoctorReport {
-  tools: ToolStatus[]
   drivers: DriverReport[]
+  tools: ToolStatus[]
 }
 
 export async function inspectAllTools(searchPath?: string[]): Promise<DoctorReport> {
   const tools = await Promise.all(TOOL_CATALOG.map((spec) => inspectTool(spec, searchPath)))
   const drivers = (['local', 'k3d'] as const).map((driver) => {
-    const missing = tools.filter((t) => t.drivers.includes(driver) && !t.ok && !TOOL_CATALOG.find((spec) => spec.name === t.name)?.optional).map((t) => t.name)
+    const missing = tools
+      .filter(
+        (t) => t.drivers.includes(driver) && !t.ok && !TOOL_CATALOG.find((spec) => spec.name === t.name)?.optional,
+      )
+      .map((t) => t.name)
     return {driver, usable: missing.length === 0, missing}
   })
   return {tools, drivers}
@@ -137,5 +170,6 @@ export function compareVersions(a: string, b: string): number {
     const d = (pa[i] ?? 0) - (pb[i] ?? 0)
     if (d !== 0) return Math.sign(d)
   }
+
   return 0
 }

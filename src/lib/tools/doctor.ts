@@ -1,5 +1,6 @@
 import type {DriverName} from '../config/schema.js'
-import {inspectAllTools, type DoctorReport} from './discovery.js'
+
+import {type DoctorReport, inspectAllTools} from './discovery.js'
 
 export interface DoctorResult extends DoctorReport {
   selectedDriver: DriverName
@@ -16,13 +17,18 @@ export async function doctor(selectedDriver: DriverName, searchPath?: string[]):
 export function formatDoctorReport(result: DoctorResult): string {
   const lines: string[] = []
   for (const driver of result.drivers) {
-    lines.push(`${driver.driver} driver: ${driver.usable ? 'usable' : `NOT usable (missing or unusable: ${driver.missing.join(', ')})`}`)
+    lines.push(
+      `${driver.driver} driver: ${driver.usable ? 'usable' : `NOT usable (missing or unusable: ${driver.missing.join(', ')})`}`,
+    )
     for (const tool of result.tools.filter((t) => t.drivers.includes(driver.driver))) {
       const mark = tool.ok ? '✓' : '✗'
       const found = tool.found ? `${tool.version ?? '?'} at ${tool.path}` : 'not found'
-      lines.push(`  ${mark} ${tool.name.padEnd(17)} ${found} (needs >= ${tool.minVersion})${tool.ok ? '' : `: ${tool.problem}; ${tool.install}`}`)
+      lines.push(
+        `  ${mark} ${tool.name.padEnd(17)} ${found} (needs >= ${tool.minVersion})${tool.ok ? '' : `: ${tool.problem}; ${tool.install}`}`,
+      )
     }
   }
+
   lines.push(`selected driver "${result.selectedDriver}": ${result.selectedUsable ? 'usable' : 'not usable'}`)
   return lines.join('\n')
 }

@@ -1,6 +1,7 @@
-import {appendFileSync, mkdirSync, openSync, closeSync, writeFileSync} from 'node:fs'
+import {appendFileSync, closeSync, mkdirSync, openSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {createInterface} from 'node:readline'
+
 import {MissingToolError, ToolError} from '../errors.js'
 import {redact} from '../redact.js'
 import {installHint} from './catalog.js'
@@ -10,46 +11,46 @@ export interface RunOptions {
   cwd?: string
   /** added to the inherited environment */
   env?: Record<string, string | undefined>
+  gid?: number
   input?: string
-  timeoutMs?: number
   /** what this step does, for progress and plans */
   label?: string
-  /** values masked in logs, errors and plans (in addition to registered secrets) */
-  secrets?: string[]
   /** false: return the result of a non-zero exit instead of throwing */
   reject?: boolean
+  /** values masked in logs, errors and plans (in addition to registered secrets) */
+  secrets?: string[]
+  timeoutMs?: number
   /** run as another OS user (PostgreSQL refuses to run as root) */
   uid?: number
-  gid?: number
 }
 
 export interface StartOptions extends Omit<RunOptions, 'input' | 'reject' | 'timeoutMs'> {
-  /** stdout and stderr of the background process go here */
-  logFile: string
   /**
    * start it in this cgroup (v2 directory): atlas joins it for the synchronous spawn and returns
    * to `home` at once, so the child is in it from its first instruction, before any socket
    */
   cgroup?: {dir: string; home: string}
+  /** stdout and stderr of the background process go here */
+  logFile: string
 }
 
 export interface RunResult {
   argv: string[]
   cwd: string
-  exitCode: number
-  stdout: string
-  stderr: string
   dryRun: boolean
+  exitCode: number
+  stderr: string
+  stdout: string
 }
 
 /** One step of a dry-run plan: exactly what would be executed, and where. */
 export interface PlannedCommand {
   argv: string[]
+  background?: boolean
   cwd: string
-  label?: string
   /** environment variables set for the step (names only when they hold secrets) */
   env?: Record<string, string>
-  background?: boolean
+  label?: string
 }
 
 export interface CommandRunnerOptions {
@@ -57,7 +58,7 @@ export interface CommandRunnerOptions {
   /** every command and its output is appended here (redacted) */
   logFile?: string
   /** live output, line by line, for progress displays */
-  onLine?: (line: string, stream: 'stdout' | 'stderr', label?: string) => void
+  onLine?: (line: string, stream: 'stderr' | 'stdout', label?: string) => void
   /** how relative cwd values are shown in plans, so plans are stable across machines */
   planRoot?: string
 }
@@ -71,9 +72,9 @@ const STDERR_TAIL_LINES = 20
  */
 export class CommandRunner {
   readonly dryRun: boolean
-  readonly plan: PlannedCommand[] = []
   /** tools a dry run could not find: the plan still shows them by name */
   readonly missingTools = new Set<string>()
+  readonly plan: PlannedCommand[] = []
   private readonly options: CommandRunnerOptions
 
   constructor(options: CommandRunnerOptions = {}) {
@@ -90,6 +91,7 @@ export class CommandRunner {
       this.record(shownArgv, cwd, options)
       return {argv: shownArgv, cwd, exitCode: 0, stdout: '', stderr: '', dryRun: true}
     }
+
     this.log(`$ ${shownArgv.join(' ')}  (cwd ${cwd})`, options.secrets)
     const {execa} = await import('execa')
     const child = execa(resolved!, args, {
@@ -107,7 +109,7 @@ export class CommandRunner {
     const stdoutLines: string[] = []
     const stderrLines: string[] = []
     // listeners attach synchronously after spawn, so no output (and no 'end') is missed
-    const pump = (stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr', sink: string[]) =>
+    const pump = (stream: NodeJS.ReadableStream | null, name: 'stderr' | 'stdout', sink: string[]) =>
       new Promise<void>((resolve) => {
         if (!stream) return resolve()
         const lines = createInterface({input: stream, crlfDelay: Infinity})
@@ -127,12 +129,22 @@ export class CommandRunner {
     const stderr = stderrLines.join('\n')
     this.log(`exit ${exitCode}${result.timedOut ? ' (timed out)' : ''}`)
     if (exitCode !== 0 && options.reject !== false) {
-      const tail = redact(stderrLines.slice(-STDERR_TAIL_LINES).join('\n') || stdoutLines.slice(-STDERR_TAIL_LINES).join('\n'), options.secrets)
-      const why = result.timedOut ? `timed out after ${options.timeoutMs} ms` : result.signal ? `killed by ${result.signal}` : undefined
+      const tail = redact(
+        stderrLines.slice(-STDERR_TAIL_LINES).join('\n') || stdoutLines.slice(-STDERR_TAIL_LINES).join('\n'),
+        options.secrets,
+      )
+      const why = result.timedOut
+        ? `timed out after ${options.timeoutMs} ms`
+        : result.signal
+          ? `killed by ${result.signal}`
+          : undefined
       throw new ToolError(shownArgv, result.exitCode ?? undefined, why ? `${why}\n${tail}` : tail, {
-        hint: options.label ? `step "${options.label}" failed; see the output above${this.options.logFile ? ` and ${this.options.logFile}` : ''}` : undefined,
+        hint: options.label
+          ? `step "${options.label}" failed; see the output above${this.options.logFile ? ` and ${this.options.logFile}` : ''}`
+          : undefined,
       })
     }
+
     return {argv: shownArgv, cwd, exitCode, stdout, stderr, dryRun: false}
   }
 
@@ -148,6 +160,7 @@ export class CommandRunner {
       this.record(shownArgv, cwd, options, true)
       return -1
     }
+
     this.log(`$ ${shownArgv.join(' ')} &  (cwd ${cwd}, log ${options.logFile})`, options.secrets)
     mkdirSync(path.dirname(options.logFile), {recursive: true})
     const fd = openSync(options.logFile, 'a')
@@ -164,12 +177,21 @@ export class CommandRunner {
           this.log(`${options.label ?? tool}: not started in ${options.cgroup.dir}: ${(error as Error).message}`)
         }
       }
+
       let child
       try {
-        child = spawn(resolved!, args, {cwd, env, detached: true, stdio: ['ignore', fd, fd], uid: options.uid, gid: options.gid})
+        child = spawn(resolved!, args, {
+          cwd,
+          env,
+          detached: true,
+          stdio: ['ignore', fd, fd],
+          uid: options.uid,
+          gid: options.gid,
+        })
       } finally {
         if (joined) join(options.cgroup!.home)
       }
+
       const pid = await new Promise<number>((resolve, reject) => {
         child.once('error', (error) => reject(new ToolError(shownArgv, undefined, error.message)))
         child.once('spawn', () => resolve(child.pid!))
@@ -181,19 +203,14 @@ export class CommandRunner {
     }
   }
 
-  private async resolve(tool: string): Promise<string | undefined> {
-    const found = await findExecutable(tool)
-    if (found) return found
-    if (this.dryRun) {
-      this.missingTools.add(tool)
-      return undefined
-    }
-    throw new MissingToolError(tool, installHint(tool))
-  }
-
   private async childEnv(extra?: Record<string, string | undefined>): Promise<NodeJS.ProcessEnv> {
     // children find the same tools Atlas found (e.g. Patroni needs PostgreSQL's bin dir)
     return {...process.env, PATH: (await toolSearchPath()).join(path.delimiter), ...extra}
+  }
+
+  private log(line: string, secrets?: string[]): void {
+    if (!this.options.logFile) return
+    appendFileSync(this.options.logFile, `${new Date().toISOString()} ${redact(line, secrets)}\n`)
   }
 
   private record(argv: string[], cwd: string, options: RunOptions, background = false): void {
@@ -206,8 +223,20 @@ export class CommandRunner {
           .map(([k, v]) => [k, redact(`${k}=${v}`, options.secrets).slice(k.length + 1)]),
       )
     }
+
     if (background) step.background = true
     this.plan.push(step)
+  }
+
+  private async resolve(tool: string): Promise<string | undefined> {
+    const found = await findExecutable(tool)
+    if (found) return found
+    if (this.dryRun) {
+      this.missingTools.add(tool)
+      return undefined
+    }
+
+    throw new MissingToolError(tool, installHint(tool))
   }
 
   private showPath(p: string): string {
@@ -215,10 +244,5 @@ export class CommandRunner {
     if (!root) return p
     const rel = path.relative(root, p)
     return rel === '' ? '.' : rel.startsWith('..') ? p : rel
-  }
-
-  private log(line: string, secrets?: string[]): void {
-    if (!this.options.logFile) return
-    appendFileSync(this.options.logFile, `${new Date().toISOString()} ${redact(line, secrets)}\n`)
   }
 }

@@ -1,16 +1,17 @@
 import type {AtlasConfig, Region} from '../config/schema.js'
-import {ConfigError} from '../errors.js'
+
 import {DLQ_MAX_RECEIVE_COUNT} from '../cloud/names.js'
 import {primaryRegion} from '../config/regions.js'
+import {ConfigError} from '../errors.js'
 
 /** The tfvars of terraform/ (variables.tf) for a config; a test checks every key is declared. */
 export interface TerraformVariables {
   localstack_endpoint: string
   name_prefix: string
-  primary_region: {name: string; aws_region: string}
-  secondary_region: {name: string; aws_region: string}
-  replication_enabled: boolean
+  primary_region: {aws_region: string; name: string}
   queue_max_receive_count: number
+  replication_enabled: boolean
+  secondary_region: {aws_region: string; name: string}
 }
 
 /**
@@ -26,17 +27,23 @@ export function terraformVariables(config: AtlasConfig, options: {endpoint: stri
       {hint: 'edit regions in atlas.yaml, or use `atlas up --driver local`, which takes any number of regions'},
     )
   }
+
   const secondary = secondaries[0]
   const pair = (r: Region) => ({name: r.name, aws_region: r.awsRegion})
   // Terraform replicates both ways or not at all; atlas.yaml may list rules explicitly
   const rules = config.cloud.replication
   const both =
-    rules.some((r) => r.from === primary.name && r.to === secondary.name) && rules.some((r) => r.from === secondary.name && r.to === primary.name)
+    rules.some((r) => r.from === primary.name && r.to === secondary.name) &&
+    rules.some((r) => r.from === secondary.name && r.to === primary.name)
   if (rules.length > 0 && !both) {
-    throw new ConfigError('the k3d world replicates audit buckets both ways between the primary and the secondary, or not at all', {
-      hint: 'set cloud.replication to both rules (or to [] for none)',
-    })
+    throw new ConfigError(
+      'the k3d world replicates audit buckets both ways between the primary and the secondary, or not at all',
+      {
+        hint: 'set cloud.replication to both rules (or to [] for none)',
+      },
+    )
   }
+
   return {
     localstack_endpoint: options.endpoint,
     name_prefix: config.namePrefix,

@@ -1,8 +1,10 @@
 import {readdir} from 'node:fs/promises'
 import path from 'node:path'
+
+import type {DatabaseRole, World} from './types.js'
+
 import {findRegion, primaryRegion} from '../config/regions.js'
 import {PreconditionError, UsageError} from '../errors.js'
-import type {DatabaseRole, World} from './types.js'
 
 /**
  * A way into a running world without reading its state files: libpq settings
@@ -12,7 +14,11 @@ import type {DatabaseRole, World} from './types.js'
  * (ATLAS_DATABASE_URL with every node, the cloud endpoint). Default region: the
  * database leader, where writes go. Default role: the read-only one.
  */
-export async function connectionSettings(world: World, regionName?: string, role: DatabaseRole = 'verify'): Promise<{region: string; role: DatabaseRole; env: Record<string, string>}> {
+export async function connectionSettings(
+  world: World,
+  regionName?: string,
+  role: DatabaseRole = 'verify',
+): Promise<{env: Record<string, string>; region: string; role: DatabaseRole}> {
   const urls = await world.databaseUrls(role).catch((error: Error) => {
     throw new PreconditionError(`the world is not up: ${error.message}`, {hint: 'run `atlas up`'})
   })
@@ -20,16 +26,24 @@ export async function connectionSettings(world: World, regionName?: string, role
   // the node of a URL is its host and port (the endpoints' URLs may be another role's)
   const node = (url: string | undefined) => (url ? new URL(url).host : undefined)
   // databaseUrls() puts the current leader's node first
-  const region = regionName ? findRegion(world.config, regionName).name : (endpoints.find((e) => node(e.databaseUrl) === node(urls[0]))?.region ?? primaryRegion(world.config).name)
+  const region = regionName
+    ? findRegion(world.config, regionName).name
+    : (endpoints.find((e) => node(e.databaseUrl) === node(urls[0]))?.region ?? primaryRegion(world.config).name)
   const regionNode = node(endpoints.find((e) => e.region === region)?.databaseUrl)
   const url = urls.find((u) => regionNode !== undefined && node(u) === regionNode)
   if (!url) throw new UsageError(`region "${region}" has no database node`)
   const parsed = new URL(url)
   const tls: Record<string, string> = {}
-  for (const [param, variable] of [['sslmode', 'PGSSLMODE'], ['sslrootcert', 'PGSSLROOTCERT'], ['sslcert', 'PGSSLCERT'], ['sslkey', 'PGSSLKEY']] as const) {
+  for (const [param, variable] of [
+    ['sslmode', 'PGSSLMODE'],
+    ['sslrootcert', 'PGSSLROOTCERT'],
+    ['sslcert', 'PGSSLCERT'],
+    ['sslkey', 'PGSSLKEY'],
+  ] as const) {
     const value = parsed.searchParams.get(param)
     if (value) tls[variable] = value
   }
+
   const cloud = await world.cloudEndpoint()
   return {
     region,
@@ -52,20 +66,25 @@ export async function connectionSettings(world: World, regionName?: string, role
 /** `export NAME='value'` lines for `eval "$(atlas env)"`. */
 export function formatExports(env: Record<string, string>): string {
   return Object.entries(env)
-    .map(([name, value]) => `export ${name}='${value.replaceAll("'", "'\\''")}'`)
+    .map(([name, value]) => `export ${name}='${value.replaceAll("'", String.raw`'\''`)}'`)
     .join('\n')
 }
 
 /** The world's log files, optionally only those whose name starts with `component` (etcd, patroni, moto, atlas, etcd-us, …). */
 export async function logFiles(world: World, component?: string): Promise<string[]> {
-  if (world.driver !== 'local') throw new PreconditionError(`the ${world.driver} world keeps its logs in its clusters`, {hint: 'use kubectl logs'})
+  if (world.driver !== 'local')
+    throw new PreconditionError(`the ${world.driver} world keeps its logs in its clusters`, {hint: 'use kubectl logs'})
   const {LocalWorld} = await import('./local/index.js')
-  const logDir = (world as InstanceType<typeof LocalWorld>).layout.logDir
+  const {logDir} = (world as InstanceType<typeof LocalWorld>).layout
   const names = (await readdir(logDir).catch(() => [] as string[])).filter((f) => f.endsWith('.log')).sort()
-  if (names.length === 0) throw new PreconditionError(`no logs in ${logDir}`, {hint: 'the world has not been started here: `atlas up`'})
+  if (names.length === 0)
+    throw new PreconditionError(`no logs in ${logDir}`, {hint: 'the world has not been started here: `atlas up`'})
   const chosen = component ? names.filter((f) => f.startsWith(component)) : names
   if (chosen.length === 0) {
-    throw new UsageError(`no log for "${component}"`, {hint: `components: ${[...new Set(names.map((f) => f.replace(/\.log$/, '')))].join(', ')}`})
+    throw new UsageError(`no log for "${component}"`, {
+      hint: `components: ${[...new Set(names.map((f) => f.replace(/\.log$/, '')))].join(', ')}`,
+    })
   }
+
   return chosen.map((f) => path.join(logDir, f))
 }

@@ -1,12 +1,13 @@
 import type {AtlasConfig, DriverName} from '../config/schema.js'
-import {UsageError} from '../errors.js'
 import type {DriverKind, World} from './types.js'
 
+import {UsageError} from '../errors.js'
+
 export interface WorldOptions {
-  /** overrides config.driver */
-  driver?: DriverName
   /** directory the world keeps its state in; default: config.local.baseDir next to the config file */
   baseDir?: string
+  /** overrides config.driver */
+  driver?: DriverName
   /** local world: how the S3/SQS/IAM resources are made (the AWS SDK, or terraform/ against moto) */
   provisioner?: 'sdk' | 'terraform'
 }
@@ -22,6 +23,7 @@ export async function createWorld(config: AtlasConfig, options: WorldOptions = {
     const {LocalWorld} = await import('./local/index.js')
     return new LocalWorld(config, {baseDir: options.baseDir, provisioner: options.provisioner})
   }
+
   const {K3dWorld} = await import('./k3d/index.js')
   return new K3dWorld(config, {baseDir: options.baseDir})
 }

@@ -7,21 +7,29 @@ import type {PlanStep} from './types.js'
  * the placeholders plans use instead of machine-specific paths
  * (e.g. {'<base>': '/home/me/.atlas'}). Worlds without steps give a flat command list.
  */
-export function formatPlan(plan: {steps?: PlanStep[]; plan?: PlannedCommand[]; planLegend?: Record<string, string>}): string {
+export function formatPlan(plan: {
+  plan?: PlannedCommand[]
+  planLegend?: Record<string, string>
+  steps?: PlanStep[]
+}): string {
   const lines: string[] = []
   for (const [name, value] of Object.entries(plan.planLegend ?? {})) lines.push(`${name} = ${value}`)
   if (plan.steps) {
-    plan.steps.forEach((step, i) => {
+    for (const [i, step] of plan.steps.entries()) {
       lines.push(`${i + 1}. ${step.title}${step.skip ? ` (skip: ${step.skip})` : ''}`)
       for (const statement of step.sql ?? []) lines.push(`     sql> ${statement}`)
       for (const c of step.commands) {
-        lines.push(`     $ ${c.argv.join(' ')}${c.stdinFile ? ` < ${c.stdinFile}` : ''}`)
-        lines.push(`       in ${c.cwd}`)
+        lines.push(`     $ ${c.argv.join(' ')}${c.stdinFile ? ` < ${c.stdinFile}` : ''}`, `       in ${c.cwd}`)
       }
+
       for (const file of step.files ?? []) lines.push(`     writes ${file}`)
-    })
+    }
   } else {
-    for (const c of plan.plan ?? []) lines.push(`  $ ${c.argv.join(' ')}${c.background ? ' &' : ''}${c.cwd && c.cwd !== '.' ? `   (in ${c.cwd})` : ''}`)
+    for (const c of plan.plan ?? [])
+      lines.push(
+        `  $ ${c.argv.join(' ')}${c.background ? ' &' : ''}${c.cwd && c.cwd !== '.' ? `   (in ${c.cwd})` : ''}`,
+      )
   }
+
   return lines.join('\n')
 }

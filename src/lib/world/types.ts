@@ -1,15 +1,15 @@
 import type {AtlasConfig, Region} from '../config/schema.js'
 import type {ClusterHealth} from '../health/model.js'
-import type {PlannedCommand} from '../tools/runner.js'
 import type {CloudEndpoint, RegionEndpoints} from '../model/endpoints.js'
 import type {MonitoringStatus, WorldMonitoring} from '../monitoring/types.js'
+import type {PlannedCommand} from '../tools/runner.js'
 
 /**
  * What every command needs from a world. The local world (real processes on
  * loopback) and the k3d world (Docker, Kubernetes, CockroachDB) implement it;
  * commands never reach past it into driver details.
  */
-export type DriverKind = 'local' | 'k3d'
+export type DriverKind = 'k3d' | 'local'
 export const FAULT_MODES = ['kill', 'stop', 'partition'] as const
 export type FaultMode = (typeof FAULT_MODES)[number]
 /** what of a region a fault hits: all of it, or one component (the local world's processes) */
@@ -28,8 +28,6 @@ export const PARTITION_KINDS = ['isolate', 'one-way-in', 'one-way-out', 'bridge'
 export type PartitionKind = (typeof PARTITION_KINDS)[number]
 
 export interface ProgressReporter {
-  /** a long step starts; returns a function that marks it done (or failed) */
-  step(title: string): (outcome?: {error?: Error; skipped?: boolean; note?: string}) => void
   /** a line of detail under the current step */
   info(message: string): void
   /**
@@ -37,6 +35,8 @@ export interface ProgressReporter {
    * countdown): redrawn in place on a terminal, printed every few seconds otherwise
    */
   status?(line: string): void
+  /** a long step starts; returns a function that marks it done (or failed) */
+  step(title: string): (outcome?: {error?: Error; note?: string; skipped?: boolean}) => void
 }
 
 export interface WorldOperationOptions {
@@ -50,69 +50,69 @@ export type {CloudEndpoint, RegionEndpoints} from '../model/endpoints.js'
 
 /** One step of a driver's ordered up/down pipeline, as --dry-run and --json show it. */
 export interface PlanStep {
-  id: string
-  title: string
   /** the commands of this step, in order (stdinFile: a file fed on stdin) */
   commands: Array<PlannedCommand & {stdinFile?: string}>
   /** files the step writes */
   files?: string[]
-  /** the SQL the step runs, in order (credentials redacted) */
-  sql?: string[]
+  id: string
   /** why a real run would skip it (e.g. already done: up is resumable) */
   skip?: string
+  /** the SQL the step runs, in order (credentials redacted) */
+  sql?: string[]
+  title: string
 }
 
 export interface UpResult {
   driver: DriverKind
-  /** false when the world was already running and nothing was started */
-  started: boolean
   dryRun: boolean
-  /** with dryRun: the exact ordered commands that would run */
-  plan?: PlannedCommand[]
-  /** files a dry run would render */
-  renderedFiles?: string[]
-  /** with dryRun: the plan grouped by step (drivers that have steps) */
-  steps?: PlanStep[]
-  /** what the placeholders in a dry-run plan stand for, e.g. {'<base>': '/home/me/.atlas'} */
-  planLegend?: Record<string, string>
+  durationSeconds: number
   /** tools a dry run could not find */
   missingTools?: string[]
-  regions: RegionEndpoints[]
-  durationSeconds: number
   /** the local world's Prometheus and Alertmanager, or why they are off */
-  monitoring?: {enabled: boolean; reason?: string; prometheusUrl?: string; alertmanagerUrl?: string}
+  monitoring?: {alertmanagerUrl?: string; enabled: boolean; prometheusUrl?: string; reason?: string}
+  /** with dryRun: the exact ordered commands that would run */
+  plan?: PlannedCommand[]
+  /** what the placeholders in a dry-run plan stand for, e.g. {'<base>': '/home/me/.atlas'} */
+  planLegend?: Record<string, string>
+  regions: RegionEndpoints[]
+  /** files a dry run would render */
+  renderedFiles?: string[]
+  /** false when the world was already running and nothing was started */
+  started: boolean
+  /** with dryRun: the plan grouped by step (drivers that have steps) */
+  steps?: PlanStep[]
 }
 
 export interface DownResult {
   driver: DriverKind
   dryRun: boolean
   plan?: PlannedCommand[]
-  steps?: PlanStep[]
   planLegend?: Record<string, string>
-  stopped: string[]
   purged: boolean
+  steps?: PlanStep[]
+  stopped: string[]
 }
 
 export interface WorldStatus {
-  driver: DriverKind
-  up: boolean
   /** every part of the world is running and set up; false for a half-built world (an interrupted `up`): `atlas up` finishes it */
   complete?: boolean
-  regions: RegionEndpoints[]
+  driver: DriverKind
   health: ClusterHealth | null
   /** the world's monitoring (URLs, scrape targets, active alerts); absent when it does not run */
   monitoring?: MonitoringStatus
+  regions: RegionEndpoints[]
+  up: boolean
 }
 
 /** An injected fault; undo() restores the region and must be idempotent. */
 export interface FaultHandle {
-  region: string
-  mode: FaultMode
   /** undefined: the whole region */
   component?: FaultComponent
-  injectedAt: Date
   /** what was done, for reports and dry-run plans */
   description: string
+  injectedAt: Date
+  mode: FaultMode
+  region: string
   undo(): Promise<void>
 }
 
@@ -120,35 +120,38 @@ export interface FaultHandle {
 export type DatabaseRole = 'admin' | 'ledger' | 'verify'
 
 export interface World {
-  readonly driver: DriverKind
+  cloudEndpoint(): Promise<CloudEndpoint>
   readonly config: AtlasConfig
-  readonly regions: Region[]
-
-  /** monitoring: false leaves Prometheus, Alertmanager and the exporters out (default: on where installed) */
-  up(options?: WorldOperationOptions & {monitoring?: boolean}): Promise<UpResult>
-  down(options?: WorldOperationOptions & {purge?: boolean}): Promise<DownResult>
-  /** cheap: whether the world is running, its endpoints and one health sample */
-  status(): Promise<WorldStatus>
-
   /**
    * pgwire URLs of every database node, for multi-host connection strings, as a role:
    * `ledger` (default: insert transfers, move balances), `verify` (read-only) or
    * `admin` (setup). A world without separate roles returns the same URLs for each.
    */
   databaseUrls(role?: DatabaseRole): Promise<string[]>
-  cloudEndpoint(): Promise<CloudEndpoint>
+
+  down(options?: WorldOperationOptions & {purge?: boolean}): Promise<DownResult>
+  readonly driver: DriverKind
   endpoints(): Promise<RegionEndpoints[]>
 
   /** one health sample; never throws for an unreachable region (it is reported as such) */
   health(): Promise<ClusterHealth>
-  /** waits until every region has rejoined and replication has caught up */
-  waitConverged(options?: {timeoutMs?: number; signal?: AbortSignal}): Promise<ClusterHealth>
-
   /** breaks a region, or one component of it; unsupported combinations throw a UsageError before anything is touched */
-  injectFault(region: string, mode: FaultMode, options?: WorldOperationOptions & {component?: FaultComponent; partition?: PartitionKind}): Promise<FaultHandle>
-  /** the directory for run logs and reports */
-  runsDir(): string
+  injectFault(
+    region: string,
+    mode: FaultMode,
+    options?: WorldOperationOptions & {component?: FaultComponent; partition?: PartitionKind},
+  ): Promise<FaultHandle>
   /** the world's alert history and where a workload serves its metrics; worlds without monitoring have none */
   readonly monitoring?: WorldMonitoring
-}
 
+  readonly regions: Region[]
+  /** the directory for run logs and reports */
+  runsDir(): string
+
+  /** cheap: whether the world is running, its endpoints and one health sample */
+  status(): Promise<WorldStatus>
+  /** monitoring: false leaves Prometheus, Alertmanager and the exporters out (default: on where installed) */
+  up(options?: WorldOperationOptions & {monitoring?: boolean}): Promise<UpResult>
+  /** waits until every region has rejoined and replication has caught up */
+  waitConverged(options?: {signal?: AbortSignal; timeoutMs?: number}): Promise<ClusterHealth>
+}

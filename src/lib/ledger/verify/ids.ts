@@ -32,6 +32,7 @@ function hexDigits(chunk: Uint8Array, at: number, n: number, value: number): num
     seen |= v
     value = (value << 4) | (v & 15)
   }
+
   return value
 }
 
@@ -40,7 +41,8 @@ function hexDigits(chunk: Uint8Array, at: number, n: number, value: number): num
  * case) into parsedId. False when it is not one.
  */
 export function parseUuid(chunk: Uint8Array, at: number): boolean {
-  if (chunk[at + 8] !== 0x2d || chunk[at + 13] !== 0x2d || chunk[at + 18] !== 0x2d || chunk[at + 23] !== 0x2d) return false
+  if (chunk[at + 8] !== 0x2d || chunk[at + 13] !== 0x2d || chunk[at + 18] !== 0x2d || chunk[at + 23] !== 0x2d)
+    return false
   seen = 0
   parsedId[0] = hexDigits(chunk, at, 8, 0)
   parsedId[1] = hexDigits(chunk, at + 14, 4, hexDigits(chunk, at + 9, 4, 0))
@@ -67,10 +69,10 @@ export function formatUuid(w0: number, w1: number, w2: number, w3: number): stri
 }
 
 function hash(w0: number, w1: number, w2: number, w3: number): number {
-  let h = Math.imul(w0 ^ 0x2545f491, 0x9e3779b1)
-  h = Math.imul(h ^ w1 ^ (h >>> 15), 0x85ebca6b)
-  h = Math.imul(h ^ w2 ^ (h >>> 13), 0xc2b2ae35)
-  h = Math.imul(h ^ w3 ^ (h >>> 16), 0x27d4eb2f)
+  let h = Math.imul(w0 ^ 0x25_45_f4_91, 0x9e_37_79_b1)
+  h = Math.imul(h ^ w1 ^ (h >>> 15), 0x85_eb_ca_6b)
+  h = Math.imul(h ^ w2 ^ (h >>> 13), 0xc2_b2_ae_35)
+  h = Math.imul(h ^ w3 ^ (h >>> 16), 0x27_d4_eb_2f)
   return h ^ (h >>> 15)
 }
 
@@ -88,20 +90,20 @@ const LOAD = 0.7
  * i-th id added (insertion order, for the reports).
  */
 export class LoggedIds {
-  /** ids held */
-  size = 0
   /** a second, different request under the same id, as "from 1 to 2 amount 3" (rare: kept as text) */
   conflicting = new Map<number, {id: string; other: string}>()
+  /** ids held */
+  size = 0
   private buckets: number
-  private ints: Int32Array
   private doubles: Float64Array
-  /** per bucket: status | flags << 8 | ODD; 0 for a free bucket */
-  private state: Uint16Array
-  /** the slot of each id, in the order they were added */
-  private order: Int32Array
+  private ints: Int32Array
   /** ids of a run log that are not UUIDs (a damaged line): never stored, kept by their text */
   private odd = new Map<string, number>()
   private oddIds = new Map<number, string>()
+  /** the slot of each id, in the order they were added */
+  private order: Int32Array
+  /** per bucket: status | flags << 8 | ODD; 0 for a free bucket */
+  private state: Uint16Array
 
   /** expected: how many ids to make room for at first (it grows as needed) */
   constructor(expected = 1024) {
@@ -115,62 +117,6 @@ export class LoggedIds {
   /** buckets: slots are 0 .. capacity - 1, those in use have used(slot) */
   get capacity(): number {
     return this.buckets
-  }
-
-  used(slot: number): boolean {
-    return this.state[slot] !== 0
-  }
-
-  /** the slot of the i-th id added */
-  slotAt(i: number): number {
-    return this.order[i]
-  }
-
-  /** the slot of the id in parsedId, or -1 */
-  find(): number {
-    const w0 = parsedId[0]
-    const w1 = parsedId[1]
-    const w2 = parsedId[2]
-    const w3 = parsedId[3]
-    const ints = this.ints
-    const buckets = this.buckets
-    for (let b = bucketOf(hash(w0, w1, w2, w3), buckets); ; b = b + 1 === buckets ? 0 : b + 1) {
-      const state = this.state[b]
-      if (state === 0) return -1
-      const k = INTS * b
-      if (ints[k] === w0 && ints[k + 1] === w1 && ints[k + 2] === w2 && ints[k + 3] === w3 && (state & ODD) === 0) return b
-    }
-  }
-
-  status(slot: number): IdStatus {
-    return (this.state[slot] & 0xff) as IdStatus
-  }
-
-  /** whether a flag (REQUEST_KNOWN, STORED) is set */
-  has(slot: number, flag: number): boolean {
-    return ((this.state[slot] >> 8) & flag) !== 0
-  }
-
-  mark(slot: number, flag: number): void {
-    this.state[slot] |= flag << 8
-  }
-
-  /** the request's from (0), to (1) or amount (2) as the client sent it */
-  request(slot: number, field: 0 | 1 | 2): number {
-    return this.doubles[(INTS / 2) * slot + 2 + field]
-  }
-
-  /** the text of the id in a slot */
-  idOf(slot: number): string {
-    const odd = this.oddIds.get(slot)
-    if (odd !== undefined) return odd
-    const k = INTS * slot
-    return formatUuid(this.ints[k], this.ints[k + 1], this.ints[k + 2], this.ints[k + 3])
-  }
-
-  /** "from 1 to 2 amount 3" as the client sent it */
-  describe(slot: number): string {
-    return describeRequest(this.request(slot, 0), this.request(slot, 1), this.request(slot, 2))
   }
 
   /**
@@ -190,25 +136,86 @@ export class LoggedIds {
         // any free bucket: an odd record is never looked up by key
         parsedId.fill(0)
         parsedId[0] = id.length
-        for (let i = 0; i < id.length; i++) parsedId[1 + (i % 3)] = Math.imul(parsedId[1 + (i % 3)] ^ id.charCodeAt(i), 0x9e3779b1)
+        for (let i = 0; i < id.length; i++)
+          parsedId[1 + (i % 3)] = Math.imul(parsedId[1 + (i % 3)] ^ id.charCodeAt(i), 0x9e_37_79_b1)
         slot = this.insert(true)
         this.odd.set(id, slot)
         this.oddIds.set(slot, id)
       } else slot = known
     }
+
     const old = this.state[slot] & 0xff
     if (old !== status) this.state[slot] = (this.state[slot] & ~0xff) | combineStatus(old as IdStatus, status)
     if (!request) return
     const at = (INTS / 2) * slot + 2
-    const doubles = this.doubles
+    const {doubles} = this
     if (!this.has(slot, REQUEST_KNOWN)) {
       this.mark(slot, REQUEST_KNOWN)
       doubles[at] = request[0]
       doubles[at + 1] = request[1]
       doubles[at + 2] = request[2]
-    } else if (request[0] !== doubles[at] || request[1] !== doubles[at + 1] || request[2] !== doubles[at + 2]) {
-      if (!this.conflicting.has(slot)) this.conflicting.set(slot, {id: this.idOf(slot), other: describeRequest(request[0], request[1], request[2])})
+    } else if (
+      (request[0] !== doubles[at] || request[1] !== doubles[at + 1] || request[2] !== doubles[at + 2]) &&
+      !this.conflicting.has(slot)
+    )
+      this.conflicting.set(slot, {id: this.idOf(slot), other: describeRequest(request[0], request[1], request[2])})
+  }
+
+  /** "from 1 to 2 amount 3" as the client sent it */
+  describe(slot: number): string {
+    return describeRequest(this.request(slot, 0), this.request(slot, 1), this.request(slot, 2))
+  }
+
+  /** the slot of the id in parsedId, or -1 */
+  find(): number {
+    const w0 = parsedId[0]
+    const w1 = parsedId[1]
+    const w2 = parsedId[2]
+    const w3 = parsedId[3]
+    const {ints} = this
+    const {buckets} = this
+    for (let b = bucketOf(hash(w0, w1, w2, w3), buckets); ; b = b + 1 === buckets ? 0 : b + 1) {
+      const state = this.state[b]
+      if (state === 0) return -1
+      const k = INTS * b
+      if (ints[k] === w0 && ints[k + 1] === w1 && ints[k + 2] === w2 && ints[k + 3] === w3 && (state & ODD) === 0)
+        return b
     }
+  }
+
+  /** whether a flag (REQUEST_KNOWN, STORED) is set */
+  has(slot: number, flag: number): boolean {
+    return ((this.state[slot] >> 8) & flag) !== 0
+  }
+
+  /** the text of the id in a slot */
+  idOf(slot: number): string {
+    const odd = this.oddIds.get(slot)
+    if (odd !== undefined) return odd
+    const k = INTS * slot
+    return formatUuid(this.ints[k], this.ints[k + 1], this.ints[k + 2], this.ints[k + 3])
+  }
+
+  mark(slot: number, flag: number): void {
+    this.state[slot] |= flag << 8
+  }
+
+  /** the request's from (0), to (1) or amount (2) as the client sent it */
+  request(slot: number, field: 0 | 1 | 2): number {
+    return this.doubles[(INTS / 2) * slot + 2 + field]
+  }
+
+  /** the slot of the i-th id added */
+  slotAt(i: number): number {
+    return this.order[i]
+  }
+
+  status(slot: number): IdStatus {
+    return (this.state[slot] & 0xff) as IdStatus
+  }
+
+  used(slot: number): boolean {
+    return this.state[slot] !== 0
   }
 
   /** a record for the id in parsedId (not present), with status Attempted until add() sets it */
@@ -219,8 +226,9 @@ export class LoggedIds {
       this.rehash()
       parsedId.set(id)
     }
-    const ints = this.ints
-    const buckets = this.buckets
+
+    const {ints} = this
+    const {buckets} = this
     let b = bucketOf(hash(parsedId[0], parsedId[1], parsedId[2], parsedId[3]), buckets)
     while (this.state[b] !== 0) b = b + 1 === buckets ? 0 : b + 1
     const k = INTS * b
@@ -235,13 +243,21 @@ export class LoggedIds {
       order.set(this.order)
       this.order = order
     }
+
     this.order[this.size++] = b
     return b
   }
 
   /** twice the buckets: every record moves, in the order added; the maps keyed by slot follow */
   private rehash(): void {
-    const old = {ints: this.ints, state: this.state, order: this.order, size: this.size, conflicting: this.conflicting, oddIds: this.oddIds}
+    const old = {
+      ints: this.ints,
+      state: this.state,
+      order: this.order,
+      size: this.size,
+      conflicting: this.conflicting,
+      oddIds: this.oddIds,
+    }
     this.buckets *= 2
     this.ints = new Int32Array(INTS * this.buckets)
     this.doubles = new Float64Array(this.ints.buffer)
@@ -271,7 +287,7 @@ export class LoggedIds {
 
 function bucketOf(h: number, buckets: number): number {
   // the high bits of the hash, scaled to [0, buckets): exact (below 2^53)
-  return Math.floor(((h >>> 0) * buckets) / 4294967296)
+  return Math.floor(((h >>> 0) * buckets) / 4_294_967_296)
 }
 
 export function describeRequest(from: number, to: number, amount: number): string {

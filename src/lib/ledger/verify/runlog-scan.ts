@@ -2,16 +2,17 @@ import {closeSync, openSync, writeSync} from 'node:fs'
 import {mkdtemp, open, rm, stat} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+
 import {UsageError} from '../../errors.js'
 import {IdStatus, statusOfLine} from '../runlog.js'
 import {LoggedIds} from './ids.js'
-import {PARTITION_TARGET, LOWEST_UUID, HIGHEST_UUID} from './model.js'
+import {HIGHEST_UUID, LOWEST_UUID, PARTITION_TARGET} from './model.js'
 
 /** Reading run logs at byte level, and splitting them by id prefix so that one partition of ids fits in memory. */
 
 export interface IdRange {
-  lo: string
   hi: string
+  lo: string
   load(): Promise<LoggedIds>
 }
 
@@ -21,17 +22,23 @@ export interface IdRange {
  * (millions of lines). The id is the 36 bytes at idStart of the chunk passed along;
  * the line ends at lineEnd (exclusive).
  */
-export async function scanRecords(file: string, onRecord: (status: IdStatus, chunk: Buffer, idStart: number, lineEnd: number) => void): Promise<void> {
+export async function scanRecords(
+  file: string,
+  onRecord: (status: IdStatus, chunk: Buffer, idStart: number, lineEnd: number) => void,
+): Promise<void> {
   await forEachLine(file, (chunk, start, end) => {
     const status = statusOfLine(chunk, start)
     if (status === undefined) return
     const tab = chunk.indexOf(9, start)
-    if (tab >= 0 && tab + 37 <= end) onRecord(status, chunk, tab + 1, end)
+    if (tab !== -1 && tab + 37 <= end) onRecord(status, chunk, tab + 1, end)
   })
 }
 
 /** Calls onLine(chunk, start, end) for each line of a file, read in big chunks into one reusable buffer. */
-export async function forEachLine(file: string, onLine: (chunk: Buffer, start: number, end: number) => void): Promise<void> {
+export async function forEachLine(
+  file: string,
+  onLine: (chunk: Buffer, start: number, end: number) => void,
+): Promise<void> {
   // one reusable buffer: memory stays flat however big the file is
   const buffer = Buffer.allocUnsafe(READ_BUFFER)
   const handle = await open(file, 'r')
@@ -48,14 +55,17 @@ export async function forEachLine(file: string, onLine: (chunk: Buffer, start: n
           if (!final || start >= filled) break
           nl = filled
         }
+
         onLine(buffer, start, nl)
         start = nl + 1
       }
+
       if (final) break
       // keep the incomplete last line at the front for the next read
       buffer.copyWithin(0, start, filled)
       filled -= start
-      if (filled === buffer.length) throw new UsageError(`${file}: a line longer than ${READ_BUFFER} bytes: not a run log`)
+      if (filled === buffer.length)
+        throw new UsageError(`${file}: a line longer than ${READ_BUFFER} bytes: not a run log`)
     }
   } finally {
     await handle.close()
@@ -86,6 +96,7 @@ export function parseRequest(chunk: Buffer, idStart: number, lineEnd: number): n
     parsedRequest[field] = negative ? -value : value
     if (field < 2) at++
   }
+
   return at
 }
 
@@ -103,22 +114,22 @@ export const PARTITION_BUFFER = 4096 * 64
 
 /** Run-log ids split by the first hex digits of the id (see partitionRunLogs). */
 export interface Partitions {
-  ranges: IdRange[]
+  cleanup(): Promise<void>
   /** where the partition files are; empty for a single partition read straight from the logs */
   dir: string
-  /** one per partition, in key order */
-  prefixes: string[]
   /** the partition of the id whose text starts at `at`, or -1 */
   indexOf(chunk: Buffer, at: number): number
   /** the partition of the id whose first 32 bits are `word` */
   indexOfWord(word: number): number
-  cleanup(): Promise<void>
+  /** one per partition, in key order */
+  prefixes: string[]
+  ranges: IdRange[]
 }
 
 /** Buffered appends to one file per partition (records of at most PARTITION_RECORD_MAX bytes). */
 export class PartitionWriter {
-  private readonly fds: number[]
   private readonly buffers: Buffer[]
+  private readonly fds: number[]
   private readonly used: number[]
 
   constructor(dir: string, prefixes: string[], suffix = '') {
@@ -127,10 +138,9 @@ export class PartitionWriter {
     this.used = prefixes.map(() => 0)
   }
 
-  /** the buffer and offset to write the next record of partition `index` at */
-  reserve(index: number): [Buffer, number] {
-    if (this.used[index] + PARTITION_RECORD_MAX > PARTITION_BUFFER) this.flush(index)
-    return [this.buffers[index], this.used[index]]
+  close(): void {
+    for (let i = 0; i < this.fds.length; i++) this.flush(i)
+    for (const fd of this.fds) closeSync(fd)
   }
 
   /** the record written after reserve() ends at `end` */
@@ -138,9 +148,10 @@ export class PartitionWriter {
     this.used[index] = end
   }
 
-  close(): void {
-    for (let i = 0; i < this.fds.length; i++) this.flush(i)
-    for (const fd of this.fds) closeSync(fd)
+  /** the buffer and offset to write the next record of partition `index` at */
+  reserve(index: number): [Buffer, number] {
+    if (this.used[index] + PARTITION_RECORD_MAX > PARTITION_BUFFER) this.flush(index)
+    return [this.buffers[index], this.used[index]]
   }
 
   private flush(index: number): void {
@@ -156,7 +167,11 @@ export class PartitionWriter {
  * partition files ("<status digit>\t<id>[\t<from>\t<to>\t<amount>]" lines; no
  * strings are made in this pass).
  */
-export async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), target = PARTITION_TARGET): Promise<Partitions> {
+export async function partitionRunLogs(
+  files: string[],
+  tmpDir = os.tmpdir(),
+  target = PARTITION_TARGET,
+): Promise<Partitions> {
   let bytes = 0
   for (const file of files) bytes += (await stat(file)).size
   // ~110 bytes of log per id (attempt + outcome line)
@@ -168,20 +183,32 @@ export async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), ta
     const ids = new LoggedIds((1.2 * estimatedIds) / count)
     for (const file of sources) {
       await scanRecords(file, (status, chunk, idStart, lineEnd) => {
-        const request = status === IdStatus.Attempted && parseRequest(chunk, idStart, lineEnd) >= 0 ? parsedRequest : undefined
+        const request =
+          status === IdStatus.Attempted && parseRequest(chunk, idStart, lineEnd) >= 0 ? parsedRequest : undefined
         ids.add(status, chunk, idStart, request)
       })
     }
+
     return ids
   }
+
   const indexOf = (chunk: Buffer, at: number): number => {
     if (digits === 0) return 0
     const first = hexValue(chunk[at])
     const index = digits === 1 ? first : first * 16 + hexValue(chunk[at + 1])
     return first < 0 || index < 0 || index >= count ? -1 : index
   }
+
   const indexOfWord = (word: number): number => (digits === 0 ? 0 : word >>> (32 - 4 * digits))
-  if (digits === 0) return {ranges: [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: load(files)}], dir: '', prefixes: [''], indexOf, indexOfWord, cleanup: async () => {}}
+  if (digits === 0)
+    return {
+      ranges: [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: load(files)}],
+      dir: '',
+      prefixes: [''],
+      indexOf,
+      indexOfWord,
+      async cleanup() {},
+    }
 
   const dir = await mkdtemp(path.join(tmpDir, 'atlas-verify-'))
   const prefixes = Array.from({length: count}, (_, i) => i.toString(16).padStart(digits, '0'))
@@ -199,8 +226,10 @@ export async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), ta
         if (status === IdStatus.Attempted) {
           // the request (from, to, amount) as bytes, for the integrity check
           const end = parseRequest(chunk, idStart, lineEnd)
-          if (end >= 0 && end - (idStart + 36) <= PARTITION_RECORD_MAX - 39) at += chunk.copy(buffer, at, idStart + 36, end)
+          if (end >= 0 && end - (idStart + 36) <= PARTITION_RECORD_MAX - 39)
+            at += chunk.copy(buffer, at, idStart + 36, end)
         }
+
         buffer[at] = 10
         writer.commit(index, at + 1)
       })
@@ -208,8 +237,13 @@ export async function partitionRunLogs(files: string[], tmpDir = os.tmpdir(), ta
   } finally {
     writer.close()
   }
+
   // each partition is read back with the same record parser (statusOfLine knows the digit records)
-  const ranges: IdRange[] = prefixes.map((prefix) => ({lo: uuidBound(prefix, '0'), hi: uuidBound(prefix, 'f'), load: load([path.join(dir, prefix)])}))
+  const ranges: IdRange[] = prefixes.map((prefix) => ({
+    lo: uuidBound(prefix, '0'),
+    hi: uuidBound(prefix, 'f'),
+    load: load([path.join(dir, prefix)]),
+  }))
   return {ranges, dir, prefixes, indexOf, indexOfWord, cleanup: () => rm(dir, {recursive: true, force: true})}
 }
 

@@ -1,36 +1,38 @@
 import path from 'node:path'
+
 import type {AtlasConfig} from '../../config/schema.js'
+
+import {primaryRegion} from '../../config/regions.js'
 import {requiredNodeSANs} from '../../gitops/context.js'
 import {ATLAS_NAMESPACE, K3D_NETWORK_SUBNET, k3dTopology} from '../../gitops/topology.js'
-import {primaryRegion} from '../../config/regions.js'
 
 /** LocalStack's container on the shared network (ansible/roles/localstack defaults). */
 export const LOCALSTACK_CONTAINER = 'atlas-localstack'
 export const DEFAULT_LOCALSTACK_ENDPOINT = 'http://127.0.0.1:4566'
 
 export interface AnsibleCluster {
-  name: string
-  region: string
-  role: string
+  api_port: number
   /** rendered k3d Simple config */
   config: string
+  name: string
   pod_cidr: string
+  region: string
+  role: string
   service_cidr: string
-  api_port: number
 }
 
 /** The extra-vars file of ansible/site.yml (keys are the atlas_* variables of inventory/group_vars/all.yml). */
 export interface AnsibleExtraVars {
-  atlas_world_name: string
-  atlas_network_name: string
-  atlas_network_subnet: string
-  atlas_localstack_port: number
-  atlas_clusters: AnsibleCluster[]
   atlas_argocd_cluster: string
-  atlas_state_dir: string
+  atlas_clusters: AnsibleCluster[]
   atlas_cockroach_namespace: string
   /** SANs of the shared CockroachDB node certificate (the chart's tls.requiredSANs) */
   atlas_cockroach_node_sans: string[]
+  atlas_localstack_port: number
+  atlas_network_name: string
+  atlas_network_subnet: string
+  atlas_state_dir: string
+  atlas_world_name: string
 }
 
 /**
@@ -46,7 +48,10 @@ export function localstackPort(endpoint: string): number {
   return url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80
 }
 
-export function ansibleExtraVars(config: AtlasConfig, options: {renderedDir: string; stateDir: string; endpoint: string}): AnsibleExtraVars {
+export function ansibleExtraVars(
+  config: AtlasConfig,
+  options: {endpoint: string; renderedDir: string; stateDir: string},
+): AnsibleExtraVars {
   const topology = k3dTopology(config)
   const hub = argocdHubRegion(config)
   return {

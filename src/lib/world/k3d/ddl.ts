@@ -1,6 +1,6 @@
-import {durationSeconds, type AtlasConfig} from '../../config/schema.js'
 import {cloudResourceNames} from '../../cloud/names.js'
 import {localityRegion, primaryRegion} from '../../config/regions.js'
+import {type AtlasConfig, durationSeconds} from '../../config/schema.js'
 import {DEFAULT_RENDER_INPUTS} from '../../gitops/context.js'
 
 /** The ledger's database in CockroachDB. */
@@ -18,7 +18,7 @@ export const LEDGER_SERVICE_USER = 'ledger'
  */
 export const VERIFY_USER = 'atlas_verify'
 
-const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
+const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`
 
 /**
  * Multi-region DDL for the ledger database. CockroachDB region names are the
@@ -34,7 +34,11 @@ export function multiRegionStatements(config: AtlasConfig, database = LEDGER_DAT
     `ALTER DATABASE ${db} PRIMARY REGION ${quoteIdent(primary)};`,
     ...others.map((r) => `ALTER DATABASE ${db} ADD REGION IF NOT EXISTS ${quoteIdent(r)};`),
   ]
-  statements.push(others.length + 1 >= 3 ? `ALTER DATABASE ${db} SURVIVE REGION FAILURE;` : `ALTER DATABASE ${db} SURVIVE ZONE FAILURE;`)
+  statements.push(
+    others.length + 1 >= 3
+      ? `ALTER DATABASE ${db} SURVIVE REGION FAILURE;`
+      : `ALTER DATABASE ${db} SURVIVE ZONE FAILURE;`,
+  )
   return statements
 }
 
@@ -69,7 +73,7 @@ export function scheduleCrontab(schedule: string): string {
  * None without backup.schedule.
  */
 export function backupScheduleStatements(config: AtlasConfig, database = LEDGER_DATABASE): string[] {
-  const schedule = config.backup.schedule
+  const {schedule} = config.backup
   if (!schedule) return []
   const label = `${config.namePrefix}-ledger-backup`
   return [
@@ -89,12 +93,17 @@ const LOCALSTACK_CREDENTIALS = {AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY
 export function backupCollectionUri(config: AtlasConfig, options: {redacted?: boolean} = {}): string {
   const primary = primaryRegion(config)
   const bucket = cloudResourceNames(config.namePrefix, primary.name).auditBucket
-  const params = new URLSearchParams({...LOCALSTACK_CREDENTIALS, AWS_ENDPOINT: K3D_BACKUP_ENDPOINT, AWS_REGION: primary.awsRegion, AWS_USE_PATH_STYLE: 'true'})
+  const params = new URLSearchParams({
+    ...LOCALSTACK_CREDENTIALS,
+    AWS_ENDPOINT: K3D_BACKUP_ENDPOINT,
+    AWS_REGION: primary.awsRegion,
+    AWS_USE_PATH_STYLE: 'true',
+  })
   const uri = `s3://${bucket}/cockroach-backups?${params.toString()}`
   return options.redacted ? redactCollectionUri(uri) : uri
 }
 
 /** The credentials of an s3:// collection URI replaced by <redacted>. */
 export function redactCollectionUri(text: string): string {
-  return text.replace(/\b(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN)=[^&'\s]*/g, '$1=<redacted>')
+  return text.replaceAll(/\b(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN)=[^&'\s]*/g, '$1=<redacted>')
 }

@@ -1,9 +1,11 @@
 import {writeFile} from 'node:fs/promises'
+
 import type {K3dTopology} from '../../gitops/topology.js'
 import type {CommandRunner} from '../../tools/runner.js'
-import {LOCALSTACK_CONTAINER} from './ansible-vars.js'
+
 import {GIT_CONTAINER} from '../../gitops/git-source.js'
 import {poll} from '../../wait.js'
+import {LOCALSTACK_CONTAINER} from './ansible-vars.js'
 
 /**
  * Cross-cluster name resolution. k3d writes the shared network's members into
@@ -13,7 +15,7 @@ import {poll} from '../../wait.js'
  * and started again. So, after every cluster exists and after a kill is
  * undone, Atlas writes the current addresses into each cluster's
  * coredns-custom ConfigMap (the extension point k3s mounts and imports: keys
- * *.server are server blocks). The server block is constant; the hosts file
+ * .server are server blocks). The server block is constant; the hosts file
  * it reads is reloaded by CoreDNS's hosts plugin when it changes.
  */
 export const COREDNS_CUSTOM = 'coredns-custom'
@@ -32,16 +34,20 @@ export function networkInspectArgs(network: string): string[] {
 
 /** Container name -> IPv4 address, from `docker network inspect --format '{{json .Containers}}'`. */
 export function parseNetworkAddresses(stdout: string): Record<string, string> {
-  const containers = JSON.parse(stdout || '{}') as Record<string, {Name?: string; IPv4Address?: string}> | null
+  const containers = JSON.parse(stdout || '{}') as null | Record<string, {IPv4Address?: string; Name?: string}>
   const out: Record<string, string> = {}
   for (const c of Object.values(containers ?? {})) {
     const ip = c.IPv4Address?.split('/')[0]
     if (c.Name && ip) out[c.Name] = ip
   }
+
   return out
 }
 
-export function corednsCustomConfigMap(topology: K3dTopology, addresses: Record<string, string>): Record<string, unknown> {
+export function corednsCustomConfigMap(
+  topology: K3dTopology,
+  addresses: Record<string, string>,
+): Record<string, unknown> {
   const names = sharedNetworkNames(topology)
   const hosts = names.filter((n) => addresses[n]).map((n) => `${addresses[n]} ${n}`)
   return {
@@ -58,7 +64,10 @@ export function corednsCustomConfigMap(topology: K3dTopology, addresses: Record<
 
 /** Reads the network's addresses and writes the ConfigMap file every cluster applies. */
 export async function writeCorednsCustom(file: string, topology: K3dTopology, inspectStdout: string): Promise<void> {
-  await writeFile(file, `${JSON.stringify(corednsCustomConfigMap(topology, parseNetworkAddresses(inspectStdout)), null, 2)}\n`)
+  await writeFile(
+    file,
+    `${JSON.stringify(corednsCustomConfigMap(topology, parseNetworkAddresses(inspectStdout)), null, 2)}\n`,
+  )
 }
 
 export function applyArgs(context: string, file: string): string[] {
@@ -77,14 +86,26 @@ export async function refreshClusterHosts(
   file: string,
   options: {deadlineMs?: number; retryDelayMs?: number} = {},
 ): Promise<string[]> {
-  const inspect = await runner.run('docker', networkInspectArgs(topology.network), {label: 'read the addresses on the shared network'})
+  const inspect = await runner.run('docker', networkInspectArgs(topology.network), {
+    label: 'read the addresses on the shared network',
+  })
   if (!runner.dryRun) await writeCorednsCustom(file, topology, inspect.stdout)
   const deadline = Date.now() + (options.deadlineMs ?? 120_000)
   const failed: string[] = []
   for (const region of topology.regions) {
-    const applied = async () => (await runner.run('kubectl', applyArgs(region.context, file), {reject: false, label: `update the CoreDNS hosts of ${region.cluster}`})).exitCode === 0
+    const applied = async () =>
+      (
+        await runner.run('kubectl', applyArgs(region.context, file), {
+          reject: false,
+          label: `update the CoreDNS hosts of ${region.cluster}`,
+        })
+      ).exitCode === 0
     // one deadline for all clusters: a cluster tried after it gets a single attempt
-    if (!(await poll(applied, {timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: options.retryDelayMs ?? 2000}))) failed.push(region.cluster)
+    if (
+      !(await poll(applied, {timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: options.retryDelayMs ?? 2000}))
+    )
+      failed.push(region.cluster)
   }
+
   return failed
 }

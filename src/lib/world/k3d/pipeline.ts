@@ -1,12 +1,14 @@
 import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
-import {AtlasError, ExitCode} from '../../errors.js'
-import {redact} from '../../redact.js'
+
 import type {CommandRunner, PlannedCommand} from '../../tools/runner.js'
 import type {PlanStep, ProgressReporter} from '../types.js'
 import type {K3dStep} from './plan.js'
 import type {StepState} from './state.js'
+
+import {AtlasError, ExitCode} from '../../errors.js'
+import {redact} from '../../redact.js'
 
 /** A failed step: says which one, why, and what to do next. */
 export class K3dStepError extends AtlasError {
@@ -14,29 +16,37 @@ export class K3dStepError extends AtlasError {
     const inner = cause instanceof Error ? cause.message : String(cause)
     const exitCode = cause instanceof AtlasError ? cause.exitCode : ExitCode.Unexpected
     const innerHint = cause instanceof AtlasError && cause.hint && step.kind === 'check' ? `${cause.hint}; ` : ''
-    super(`k3d world: step ${index + 1}/${total} "${step.title}" failed: ${redact(inner)}`, exitCode, cause instanceof AtlasError && cause.code === 'TOOL_MISSING' ? 'TOOL_MISSING' : 'K3D_STEP_FAILED', {
-      hint: `${innerHint}${step.hint}`,
-      cause,
-      details: {step: step.id, ...(cause instanceof AtlasError ? cause.details : {})},
-    })
+    super(
+      `k3d world: step ${index + 1}/${total} "${step.title}" failed: ${redact(inner)}`,
+      exitCode,
+      cause instanceof AtlasError && cause.code === 'TOOL_MISSING' ? 'TOOL_MISSING' : 'K3D_STEP_FAILED',
+      {
+        hint: `${innerHint}${step.hint}`,
+        cause,
+        details: {step: step.id, ...(cause instanceof AtlasError ? cause.details : {})},
+      },
+    )
   }
 }
 
 export interface PipelineOptions {
-  runner: CommandRunner
-  state: StepState
-  progress: ProgressReporter
   dryRun: boolean
   /** digest of everything rendered: a changed config re-runs the steps after it */
   inputsDigest: string
+  progress: ProgressReporter
   /** down: honour step.undoes against what up completed */
   reverse?: boolean
+  runner: CommandRunner
   signal?: AbortSignal
+  state: StepState
 }
 
 export function stepFingerprint(step: K3dStep, inputsDigest: string): string {
   const commands = step.commands.map((c) => ({tool: c.tool, args: c.args, cwd: c.cwd, stdinFile: c.stdinFile}))
-  return createHash('sha256').update(JSON.stringify({id: step.id, commands, inputsDigest})).digest('hex').slice(0, 16)
+  return createHash('sha256')
+    .update(JSON.stringify({id: step.id, commands, inputsDigest}))
+    .digest('hex')
+    .slice(0, 16)
 }
 
 /**
@@ -59,6 +69,7 @@ export async function runPipeline(steps: K3dStep[], options: PipelineOptions): P
       // a completed step whose result is gone (LocalStack restarted, a cluster deleted) runs again
       else if (step.stillDone && !(await step.stillDone(runner))) skipReason = undefined
     }
+
     if (!skipReason && !step.always && !options.reverse) rerunning = true
     const planStep: PlanStep = {id: step.id, title: step.title, commands: []}
     if (step.files && step.files.length > 0) planStep.files = [...step.files]
@@ -69,6 +80,7 @@ export async function runPipeline(steps: K3dStep[], options: PipelineOptions): P
       progress.step(step.title)({skipped: true, note: skipReason})
       continue
     }
+
     const done = dryRun ? () => {} : progress.step(step.title)
     const recordedBefore = runner.plan.length
     try {
@@ -87,8 +99,10 @@ export async function runPipeline(steps: K3dStep[], options: PipelineOptions): P
           const {ToolError} = await import('../../errors.js')
           throw new ToolError(result.argv, result.exitCode, result.stderr.split('\n').slice(-20).join('\n'))
         }
+
         if (!dryRun) await command.after?.(result)
       }
+
       if (!dryRun && !options.reverse) await state.markDone(step.id, fingerprint)
       done()
     } catch (error) {
@@ -98,20 +112,28 @@ export async function runPipeline(steps: K3dStep[], options: PipelineOptions): P
       // a dry run shows what the runner recorded; a real run what it was asked to run
       planStep.commands = dryRun
         ? runner.plan.slice(recordedBefore).map(withStdin(step))
-        : step.commands.map((c) => ({argv: [c.tool, ...c.args], cwd: c.cwd, label: step.title, ...(c.stdinFile ? {stdinFile: c.stdinFile} : {})}))
+        : step.commands.map((c) => ({
+            argv: [c.tool, ...c.args],
+            cwd: c.cwd,
+            label: step.title,
+            ...(c.stdinFile ? {stdinFile: c.stdinFile} : {}),
+          }))
     }
   }
+
   return plan
 }
 
 function whySkip(step: K3dStep, options: PipelineOptions, fingerprint: string): string | undefined {
   if (step.always) return undefined
   if (options.reverse) {
-    if (step.undoes && !options.state.empty && !options.state.wasDone(step.undoes)) return `"${step.undoes}" never completed`
+    if (step.undoes && !options.state.empty && !options.state.wasDone(step.undoes))
+      return `"${step.undoes}" never completed`
     const cwd = step.commands[0]?.cwd
     if (!options.dryRun && cwd && cwd !== '.' && !existsSync(cwd)) return `${cwd} does not exist`
     return undefined
   }
+
   return options.state.isDone(step.id, fingerprint) ? 'already done' : undefined
 }
 

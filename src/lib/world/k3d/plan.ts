@@ -1,49 +1,51 @@
 import {readdirSync} from 'node:fs'
 import path from 'node:path'
+
 import type {AtlasConfig} from '../../config/schema.js'
-import {packagePath} from '../../paths.js'
+import type {CommandRunner, RunResult} from '../../tools/runner.js'
+
+import {dataRegions, primaryRegion} from '../../config/regions.js'
+import {GIT_CONTAINER, GIT_READY_ARGS, GIT_REPO_URL, gitServeArgs} from '../../gitops/git-source.js'
 import {ATLAS_NAMESPACE, k3dTopology, regionTopology} from '../../gitops/topology.js'
+import {packagePath} from '../../paths.js'
 import {ANSIBLE_ENV, ansiblePlaybookArgs} from '../../tools/ansible.js'
 import {TERRAFORM_ENV, terraformArgs, TFVARS_FILE} from '../../tools/terraform.js'
-import type {CommandRunner, RunResult} from '../../tools/runner.js'
 import {argocdHubRegion, DEFAULT_LOCALSTACK_ENDPOINT, LOCALSTACK_CONTAINER} from './ansible-vars.js'
-import {secretOwnerPatch, SQL_JOB_SECRET_SELECTOR, SQL_JOB_TIMEOUT} from './sql-job.js'
 import {applyArgs, networkInspectArgs, writeCorednsCustom} from './dns.js'
-import {GIT_CONTAINER, GIT_READY_ARGS, GIT_REPO_URL, gitServeArgs} from '../../gitops/git-source.js'
-import {dataRegions, primaryRegion} from '../../config/regions.js'
+import {secretOwnerPatch, SQL_JOB_SECRET_SELECTOR, SQL_JOB_TIMEOUT} from './sql-job.js'
 
 /** Where the k3d world keeps what it renders and its resume state, under the base dir. */
 export interface K3dLayout {
-  baseDir: string
-  k3dDir: string
-  /** staged copy of the package's terraform/ (init writes .terraform and the lock file here) */
-  terraformDir: string
-  tfvarsFile: string
-  terraformOutputsFile: string
-  extraVarsFile: string
-  /** output of the gitops renderer: argocd/, values/, k3d/ */
-  renderedDir: string
-  sqlDir: string
-  /** ConfigMap + Job that run the ledger schema (and mint) against CockroachDB */
-  schemaJobFile: string
-  /** ConfigMap + Job that run the multi-region DDL */
-  multiRegionJobFile: string
-  stateFile: string
-  /** password of the ledger's SQL user (mode 0600), made by the first real up */
-  databasePasswordFile: string
-  /** CockroachDB CA, node and root certificates (ansible/roles/cockroach_certs) */
-  certsDir: string
-  logFile: string
-  runsDir: string
-  /** the ConfigMap with the cross-cluster hosts every cluster's CoreDNS reads (dns.ts) */
-  corednsCustomFile: string
   /** the package's ansible/ (ansible.cfg and roles are read from there) */
   ansibleDir: string
-  terraformSourceDir: string
+  baseDir: string
+  /** CockroachDB CA, node and root certificates (ansible/roles/cockroach_certs) */
+  certsDir: string
   /** the package's charts/, served to Argo CD with the rendered tree */
   chartsDir: string
+  /** the ConfigMap with the cross-cluster hosts every cluster's CoreDNS reads (dns.ts) */
+  corednsCustomFile: string
+  /** password of the ledger's SQL user (mode 0600), made by the first real up */
+  databasePasswordFile: string
+  extraVarsFile: string
+  k3dDir: string
+  logFile: string
+  /** ConfigMap + Job that run the multi-region DDL */
+  multiRegionJobFile: string
   /** the package root: the ledger image's build context (Dockerfile) */
   packageDir: string
+  /** output of the gitops renderer: argocd/, values/, k3d/ */
+  renderedDir: string
+  runsDir: string
+  /** ConfigMap + Job that run the ledger schema (and mint) against CockroachDB */
+  schemaJobFile: string
+  sqlDir: string
+  stateFile: string
+  /** staged copy of the package's terraform/ (init writes .terraform and the lock file here) */
+  terraformDir: string
+  terraformOutputsFile: string
+  terraformSourceDir: string
+  tfvarsFile: string
 }
 
 /**
@@ -86,18 +88,21 @@ export function k3dLayout(baseDir: string): K3dLayout {
 export function terraformSourceFiles(sourceDir: string): string[] {
   const out: string[] = []
   const walk = (rel: string) => {
-    for (const entry of readdirSync(path.join(sourceDir, rel), {withFileTypes: true}).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const entry of readdirSync(path.join(sourceDir, rel), {withFileTypes: true}).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
       const child = rel ? `${rel}/${entry.name}` : entry.name
       if (entry.isDirectory() && !entry.name.startsWith('.')) walk(child)
       else if (entry.isFile() && entry.name.endsWith('.tf')) out.push(child)
     }
   }
+
   walk('')
   return out
 }
 
 export interface CommandSpec {
-  tool: string
+  after?: (result: RunResult) => Promise<void>
   args: string[]
   cwd: string
   env?: Record<string, string>
@@ -106,48 +111,58 @@ export interface CommandSpec {
   timeoutMs?: number
   /** a non-zero exit whose output matches this is fine (e.g. "already gone" on down) */
   tolerate?: RegExp
-  after?: (result: RunResult) => Promise<void>
+  tool: string
 }
 
-export type StepKind = 'check' | 'render' | 'command' | 'wait' | 'sql' | 'cleanup'
+export type StepKind = 'check' | 'cleanup' | 'command' | 'render' | 'sql' | 'wait'
 
 export interface K3dStep {
-  id: string
-  title: string
-  kind: StepKind
-  /** what to do when this step fails (the error's hint) */
-  hint: string
+  /** never skipped on resume (cheap checks) */
+  always?: boolean
+  /** in-process work before the commands (render, doctor); gets dryRun */
+  before?: (dryRun: boolean) => Promise<void>
   commands: CommandSpec[]
   /** files the step writes */
   files?: string[]
+  /** what to do when this step fails (the error's hint) */
+  hint: string
+  id: string
+  kind: StepKind
   /** the SQL its Job runs, for the plan (credentials redacted) */
   sql?: string[]
-  /** never skipped on resume (cheap checks) */
-  always?: boolean
-  /** on down: run only if this up step ever completed (when the state knows anything) */
-  undoes?: string
-  /** in-process work before the commands (render, doctor); gets dryRun */
-  before?: (dryRun: boolean) => Promise<void>
   /** cheap read-only check, on resume, that what this completed step made still exists */
   stillDone?: (runner: CommandRunner) => Promise<boolean>
+  title: string
+  /** on down: run only if this up step ever completed (when the state knows anything) */
+  undoes?: string
 }
 
 /** LocalStack keeps nothing across a restart: its container must have run since up. */
 async function localstackRunning(runner: CommandRunner): Promise<boolean> {
-  const result = await runner.run('docker', ['container', 'inspect', '--format', '{{.State.Running}}', LOCALSTACK_CONTAINER], {reject: false, label: 'is LocalStack running'})
+  const result = await runner.run(
+    'docker',
+    ['container', 'inspect', '--format', '{{.State.Running}}', LOCALSTACK_CONTAINER],
+    {reject: false, label: 'is LocalStack running'},
+  )
   return result.exitCode === 0 && result.stdout.trim() === 'true'
 }
 
 function containerRunning(name: string) {
   return async (runner: CommandRunner): Promise<boolean> => {
-    const result = await runner.run('docker', ['container', 'inspect', '--format', '{{.State.Running}}', name], {reject: false, label: `is ${name} running`})
+    const result = await runner.run('docker', ['container', 'inspect', '--format', '{{.State.Running}}', name], {
+      reject: false,
+      label: `is ${name} running`,
+    })
     return result.exitCode === 0 && result.stdout.trim() === 'true'
   }
 }
 
 function clustersRunning(names: string[]) {
   return async (runner: CommandRunner): Promise<boolean> => {
-    const result = await runner.run('k3d', ['cluster', 'list', '--output', 'json'], {reject: false, label: 'are the k3d clusters running'})
+    const result = await runner.run('k3d', ['cluster', 'list', '--output', 'json'], {
+      reject: false,
+      label: 'are the k3d clusters running',
+    })
     if (result.exitCode !== 0) return false
     try {
       const clusters = JSON.parse(result.stdout) as Array<{name: string; serversRunning?: number}>
@@ -163,8 +178,8 @@ const RERUN = 'then run `atlas up --driver k3d` again: completed steps are skipp
 
 export interface PlanInputs {
   config: AtlasConfig
-  layout: K3dLayout
   endpoint: string
+  layout: K3dLayout
   /** the rendered files (relative to layout.renderedDir), for the plan's file list */
   renderedFiles: string[]
 }
@@ -184,13 +199,22 @@ export function applicationNames(config: AtlasConfig): {cockroachdb: string[]; l
 function kubectlWait(context: string, names: string[], condition: string, timeout: string): CommandSpec {
   return {
     tool: 'kubectl',
-    args: ['--context', context, '--namespace', 'argocd', 'wait', `--for=${condition}`, `--timeout=${timeout}`, ...names.map((n) => `applications.argoproj.io/${n}`)],
+    args: [
+      '--context',
+      context,
+      '--namespace',
+      'argocd',
+      'wait',
+      `--for=${condition}`,
+      `--timeout=${timeout}`,
+      ...names.map((n) => `applications.argoproj.io/${n}`),
+    ],
     cwd: '.',
   }
 }
 
 /** Job names of the SQL steps (sql-job.ts). */
-export function sqlJobNames(config: AtlasConfig): {schema: string; multiRegion: string} {
+export function sqlJobNames(config: AtlasConfig): {multiRegion: string; schema: string} {
   return {schema: `${config.namePrefix}-ledger-schema`, multiRegion: `${config.namePrefix}-ledger-multi-region`}
 }
 
@@ -204,10 +228,22 @@ export function sqlJobNames(config: AtlasConfig): {schema: string; multiRegion: 
 export function sqlJob(context: string, name: string, file: string): CommandSpec[] {
   const ns = ['--context', context, '--namespace', ATLAS_NAMESPACE]
   // filled in with the live Job's uid once it exists (the dry-run plan shows the placeholder)
-  const ownerPatch = [...ns, 'patch', 'secret', name, '--type=merge', '--patch', secretOwnerPatch(name, `<uid of job/${name}>`)]
+  const ownerPatch = [
+    ...ns,
+    'patch',
+    'secret',
+    name,
+    '--type=merge',
+    '--patch',
+    secretOwnerPatch(name, `<uid of job/${name}>`),
+  ]
   return [
     // a Job's pod template is immutable: a re-run replaces the old Job, and its Secret goes with it
-    {tool: 'kubectl', args: [...ns, 'delete', 'job', name, '--ignore-not-found', '--cascade=foreground', '--wait=true'], cwd: '.'},
+    {
+      tool: 'kubectl',
+      args: [...ns, 'delete', 'job', name, '--ignore-not-found', '--cascade=foreground', '--wait=true'],
+      cwd: '.',
+    },
     // a Secret no Job owns (left by an older atlas, or by a run stopped before the next steps)
     {tool: 'kubectl', args: [...ns, 'delete', 'secret', name, '--ignore-not-found'], cwd: '.'},
     {tool: 'kubectl', args: [...ns, 'apply', '--server-side', '--field-manager=atlas', '--filename', file], cwd: '.'},
@@ -215,15 +251,24 @@ export function sqlJob(context: string, name: string, file: string): CommandSpec
       tool: 'kubectl',
       args: [...ns, 'get', 'job', name, '--output', 'jsonpath={.metadata.uid}'],
       cwd: '.',
-      after: async (result) => {
+      async after(result) {
         const uid = result.stdout.trim()
         if (!/^[0-9a-f-]{36}$/.test(uid)) throw new Error(`job/${name} has no uid (got "${uid}")`)
         ownerPatch[ownerPatch.length - 1] = secretOwnerPatch(name, uid)
       },
     },
     {tool: 'kubectl', args: ownerPatch, cwd: '.'},
-    {tool: 'kubectl', args: [...ns, 'patch', 'job', name, '--type=merge', '--patch', '{"spec":{"suspend":false}}'], cwd: '.'},
-    {tool: 'kubectl', args: [...ns, 'wait', '--for=condition=complete', `--timeout=${SQL_JOB_TIMEOUT}`, `job/${name}`], cwd: '.', timeoutMs: 6 * MINUTE},
+    {
+      tool: 'kubectl',
+      args: [...ns, 'patch', 'job', name, '--type=merge', '--patch', '{"spec":{"suspend":false}}'],
+      cwd: '.',
+    },
+    {
+      tool: 'kubectl',
+      args: [...ns, 'wait', '--for=condition=complete', `--timeout=${SQL_JOB_TIMEOUT}`, `job/${name}`],
+      cwd: '.',
+      timeoutMs: 6 * MINUTE,
+    },
     {tool: 'kubectl', args: [...ns, 'delete', 'secret', name, '--ignore-not-found'], cwd: '.'},
   ]
 }
@@ -240,7 +285,13 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
   const apps = applicationNames(config)
   const jobs = sqlJobNames(config)
   const dataClusters = dataRegions(config).map((r) => regionTopology(topology, r.name).cluster)
-  const tf = (args: string[], extra: Partial<CommandSpec> = {}): CommandSpec => ({tool: 'terraform', args, cwd: layout.terraformDir, env: {...TERRAFORM_ENV}, ...extra})
+  const tf = (args: string[], extra: Partial<CommandSpec> = {}): CommandSpec => ({
+    tool: 'terraform',
+    args,
+    cwd: layout.terraformDir,
+    env: {...TERRAFORM_ENV},
+    ...extra,
+  })
   const playbook = (tags: string[]): CommandSpec => ({
     tool: 'ansible-playbook',
     args: ansiblePlaybookArgs({extraVarsFile: layout.extraVarsFile, tags}),
@@ -326,7 +377,21 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
       hint: `delete them by hand: kubectl --context ${primary.context} -n ${ATLAS_NAMESPACE} delete secret --selector ${SQL_JOB_SECRET_SELECTOR}; ${RERUN}`,
       always: true,
       commands: [
-        {tool: 'kubectl', args: ['--context', primary.context, '--namespace', ATLAS_NAMESPACE, 'delete', 'secret', '--selector', SQL_JOB_SECRET_SELECTOR, '--ignore-not-found'], cwd: '.'},
+        {
+          tool: 'kubectl',
+          args: [
+            '--context',
+            primary.context,
+            '--namespace',
+            ATLAS_NAMESPACE,
+            'delete',
+            'secret',
+            '--selector',
+            SQL_JOB_SECRET_SELECTOR,
+            '--ignore-not-found',
+          ],
+          cwd: '.',
+        },
       ],
     },
     {
@@ -335,9 +400,26 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
       kind: 'command',
       hint: `the image is built from the source checkout (Dockerfile, src/) at ${layout.packageDir}; \`docker exec k3d-${dataClusters[0]}-server-0 crictl images\` lists what a cluster has; ${RERUN}`,
       commands: [
-        {tool: 'docker', args: ['build', '--tag', LEDGER_IMAGE, '--file', path.join(layout.packageDir, 'Dockerfile'), layout.packageDir], cwd: '.', timeoutMs: 20 * MINUTE},
+        {
+          tool: 'docker',
+          args: [
+            'build',
+            '--tag',
+            LEDGER_IMAGE,
+            '--file',
+            path.join(layout.packageDir, 'Dockerfile'),
+            layout.packageDir,
+          ],
+          cwd: '.',
+          timeoutMs: 20 * MINUTE,
+        },
         // every data region runs the ledger; k3s cannot pull an image that exists only here
-        {tool: 'k3d', args: ['image', 'import', LEDGER_IMAGE, ...dataClusters.flatMap((c) => ['--cluster', c])], cwd: '.', timeoutMs: 10 * MINUTE},
+        {
+          tool: 'k3d',
+          args: ['image', 'import', LEDGER_IMAGE, ...dataClusters.flatMap((c) => ['--cluster', c])],
+          cwd: '.',
+          timeoutMs: 10 * MINUTE,
+        },
       ],
     },
     {
@@ -348,23 +430,54 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
       commands: [
         // a fresh container, fed from what this up rendered
         {tool: 'docker', args: ['rm', '--force', GIT_CONTAINER], cwd: '.', tolerate: GONE},
-        {tool: 'docker', args: gitServeArgs({network: topology.network, chartsDir: layout.chartsDir, renderedDir: layout.renderedDir}), cwd: '.'},
+        {
+          tool: 'docker',
+          args: gitServeArgs({network: topology.network, chartsDir: layout.chartsDir, renderedDir: layout.renderedDir}),
+          cwd: '.',
+        },
         {tool: 'docker', args: GIT_READY_ARGS, cwd: '.', timeoutMs: 2 * MINUTE},
       ],
       stillDone: containerRunning(GIT_CONTAINER),
     },
     {
       id: 'cluster-dns',
-      title: 'write every server container\'s, LocalStack\'s and the git source\'s address into each cluster\'s CoreDNS (coredns-custom)',
+      title:
+        "write every server container's, LocalStack's and the git source's address into each cluster's CoreDNS (coredns-custom)",
       kind: 'command',
       hint: `\`kubectl --context k3d-dc-<region> -n kube-system logs deployment/coredns\` says why; ${RERUN}`,
       files: [layout.corednsCustomFile],
       commands: [
-        {tool: 'docker', args: networkInspectArgs(topology.network), cwd: '.', after: (result) => writeCorednsCustom(layout.corednsCustomFile, topology, result.stdout)},
-        ...topology.regions.map((r) => ({tool: 'kubectl', args: applyArgs(r.context, layout.corednsCustomFile), cwd: '.'})),
+        {
+          tool: 'docker',
+          args: networkInspectArgs(topology.network),
+          cwd: '.',
+          after: (result) => writeCorednsCustom(layout.corednsCustomFile, topology, result.stdout),
+        },
+        ...topology.regions.map((r) => ({
+          tool: 'kubectl',
+          args: applyArgs(r.context, layout.corednsCustomFile),
+          cwd: '.',
+        })),
         // CoreDNS reads coredns-custom's server blocks at start; later address changes only touch the hosts file it reloads
-        ...topology.regions.map((r) => ({tool: 'kubectl', args: ['--context', r.context, '--namespace', 'kube-system', 'rollout', 'restart', 'deployment/coredns'], cwd: '.'})),
-        ...topology.regions.map((r) => ({tool: 'kubectl', args: ['--context', r.context, '--namespace', 'kube-system', 'rollout', 'status', 'deployment/coredns', '--timeout=120s'], cwd: '.'})),
+        ...topology.regions.map((r) => ({
+          tool: 'kubectl',
+          args: ['--context', r.context, '--namespace', 'kube-system', 'rollout', 'restart', 'deployment/coredns'],
+          cwd: '.',
+        })),
+        ...topology.regions.map((r) => ({
+          tool: 'kubectl',
+          args: [
+            '--context',
+            r.context,
+            '--namespace',
+            'kube-system',
+            'rollout',
+            'status',
+            'deployment/coredns',
+            '--timeout=120s',
+          ],
+          cwd: '.',
+        })),
       ],
     },
     {
@@ -375,7 +488,12 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
       commands: [
         {
           tool: 'kubectl',
-          args: ['--context', hub.context, 'apply', ...argocdFiles.flatMap((f) => ['--filename', path.join(layout.renderedDir, ...f.split('/'))])],
+          args: [
+            '--context',
+            hub.context,
+            'apply',
+            ...argocdFiles.flatMap((f) => ['--filename', path.join(layout.renderedDir, ...f.split('/'))]),
+          ],
           cwd: '.',
         },
       ],
@@ -390,7 +508,16 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
         // read the git source now, not at the next poll: a re-run serves a new commit under the same URL
         {
           tool: 'kubectl',
-          args: ['--context', hub.context, '--namespace', 'argocd', 'annotate', '--overwrite', ...[...apps.cockroachdb, ...apps.ledger].map((n) => `applications.argoproj.io/${n}`), 'argocd.argoproj.io/refresh=hard'],
+          args: [
+            '--context',
+            hub.context,
+            '--namespace',
+            'argocd',
+            'annotate',
+            '--overwrite',
+            ...[...apps.cockroachdb, ...apps.ledger].map((n) => `applications.argoproj.io/${n}`),
+            'argocd.argoproj.io/refresh=hard',
+          ],
           cwd: '.',
         },
       ],
@@ -412,7 +539,16 @@ export function upSteps(inputs: PlanInputs): K3dStep[] {
       hint: `a node is not ready: \`kubectl --context k3d-dc-<region> -n ${ATLAS_NAMESPACE} logs statefulset/cockroachdb\`; ${RERUN}`,
       commands: topology.regions.map((r) => ({
         tool: 'kubectl',
-        args: ['--context', r.context, '--namespace', ATLAS_NAMESPACE, 'rollout', 'status', 'statefulset/cockroachdb', '--timeout=600s'],
+        args: [
+          '--context',
+          r.context,
+          '--namespace',
+          ATLAS_NAMESPACE,
+          'rollout',
+          'status',
+          'statefulset/cockroachdb',
+          '--timeout=600s',
+        ],
         cwd: '.',
       })),
     },
@@ -464,7 +600,15 @@ export function downSteps(inputs: PlanInputs): K3dStep[] {
       kind: 'command',
       hint: 'delete them by hand: `k3d cluster list`, then `k3d cluster delete <name>`; then run `atlas down` again',
       undoes: 'ansible-clusters',
-      commands: [{tool: 'k3d', args: ['cluster', 'delete', ...topology.regions.map((r) => r.cluster)], cwd: '.', tolerate: GONE, timeoutMs: 10 * MINUTE}],
+      commands: [
+        {
+          tool: 'k3d',
+          args: ['cluster', 'delete', ...topology.regions.map((r) => r.cluster)],
+          cwd: '.',
+          tolerate: GONE,
+          timeoutMs: 10 * MINUTE,
+        },
+      ],
     },
     {
       id: 'terraform-destroy',
@@ -472,7 +616,15 @@ export function downSteps(inputs: PlanInputs): K3dStep[] {
       kind: 'command',
       hint: `LocalStack must still answer at ${endpoint} for Terraform to destroy; or skip it with \`docker rm -f ${LOCALSTACK_CONTAINER}\` (LocalStack keeps nothing); then run \`atlas down\` again`,
       undoes: 'terraform-apply',
-      commands: [{tool: 'terraform', args: terraformArgs.destroy(), cwd: layout.terraformDir, env: {...TERRAFORM_ENV}, timeoutMs: 15 * MINUTE}],
+      commands: [
+        {
+          tool: 'terraform',
+          args: terraformArgs.destroy(),
+          cwd: layout.terraformDir,
+          env: {...TERRAFORM_ENV},
+          timeoutMs: 15 * MINUTE,
+        },
+      ],
     },
     {
       id: 'git-remove',

@@ -1,15 +1,17 @@
 import {createHash} from 'node:crypto'
 import {copyFile, mkdir, rename, writeFile} from 'node:fs/promises'
 import path from 'node:path'
+
 import type {AtlasConfig} from '../../config/schema.js'
-import {DEFAULT_RENDER_INPUTS, renderWorld, type RenderedFile} from '../../gitops/index.js'
+
+import {GIT_RENDERED_PATH, GIT_REPO_URL} from '../../gitops/git-source.js'
+import {DEFAULT_RENDER_INPUTS, type RenderedFile, renderWorld} from '../../gitops/index.js'
 import * as ledgerSql from '../../ledger/sql.js'
+import {terraformVariables} from '../../tools/terraform-vars.js'
 import {ansibleExtraVars} from './ansible-vars.js'
 import {LEDGER_DATABASE, LEDGER_SERVICE_USER, LEDGER_USER, multiRegionSql, VERIFY_USER} from './ddl.js'
-import {sqlJobNames, terraformSourceFiles, type K3dLayout} from './plan.js'
-import {GIT_RENDERED_PATH, GIT_REPO_URL} from '../../gitops/git-source.js'
+import {type K3dLayout, sqlJobNames, terraformSourceFiles} from './plan.js'
 import {cockroachImage, sqlJobManifest} from './sql-job.js'
-import {terraformVariables} from '../../tools/terraform-vars.js'
 
 /**
  * The Git source Argo CD pulls the charts and the rendered values from: the
@@ -17,7 +19,7 @@ import {terraformVariables} from '../../tools/terraform-vars.js'
  * (git-source.ts). There is no override: Argo CD must deploy what was
  * rendered from this atlas.yaml, never a repository that may hold other values.
  */
-export function gitSource(): {repoURL: string; revision: string; renderedPath: string} {
+export function gitSource(): {renderedPath: string; repoURL: string; revision: string} {
   return {repoURL: GIT_REPO_URL, revision: DEFAULT_RENDER_INPUTS.git.revision, renderedPath: GIT_RENDERED_PATH}
 }
 
@@ -33,6 +35,7 @@ export async function databasePassword(layout: K3dLayout, create: boolean): Prom
   } catch {
     // not made yet
   }
+
   if (!create) return undefined
   const {randomBytes} = await import('node:crypto')
   const password = randomBytes(24).toString('base64url')
@@ -42,15 +45,15 @@ export async function databasePassword(layout: K3dLayout, create: boolean): Prom
 }
 
 export interface K3dRendered {
-  /** gitops output, paths relative to layout.renderedDir */
-  gitops: RenderedFile[]
-  /** other files: absolute path -> content */
-  files: Map<string, string>
   /** changes whenever any rendered content changes */
   digest: string
+  /** other files: absolute path -> content */
+  files: Map<string, string>
+  /** gitops output, paths relative to layout.renderedDir */
+  gitops: RenderedFile[]
 }
 
-const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`
+const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`
 
 /**
  * The least a ledger client needs, replacing whatever it had before (an earlier
@@ -74,14 +77,21 @@ export function ledgerGrants(database: string, user: string): string[] {
  * Replaces whatever the user had before. Idempotent.
  */
 export function verifyGrants(database: string, user: string): string[] {
-  return replacingGrants(database, user, (db, who) => [`GRANT SELECT ON TABLE ${db}.accounts, ${db}.transfers, ${db}.ledger_mint TO ${who};`])
+  return replacingGrants(database, user, (db, who) => [
+    `GRANT SELECT ON TABLE ${db}.accounts, ${db}.transfers, ${db}.ledger_mint TO ${who};`,
+  ])
 }
 
 /** Whatever the user had on the database is revoked, then it may connect, then the table grants given. */
 function replacingGrants(database: string, user: string, tableGrants: (db: string, who: string) => string[]): string[] {
   const db = `"${database}"`
   const who = `"${user}"`
-  return [`REVOKE ALL ON DATABASE ${db} FROM ${who};`, `REVOKE ALL ON TABLE ${db}.* FROM ${who};`, `GRANT CONNECT ON DATABASE ${db} TO ${who};`, ...tableGrants(db, who)]
+  return [
+    `REVOKE ALL ON DATABASE ${db} FROM ${who};`,
+    `REVOKE ALL ON TABLE ${db}.* FROM ${who};`,
+    `GRANT CONNECT ON DATABASE ${db} TO ${who};`,
+    ...tableGrants(db, who),
+  ]
 }
 
 /** Databases every CockroachDB cluster starts with, which `public` may connect to. */
@@ -104,7 +114,10 @@ export function publicRoleRevokes(database: string, alsoConnect: readonly string
 }
 
 /** The ledger schema and the mint as one SQL script for `cockroach sql` (same migrations and mint as `atlas ledger init`). */
-export function ledgerSchemaSql(config: AtlasConfig, options: {database?: string; user?: string; password?: string} = {}): string {
+export function ledgerSchemaSql(
+  config: AtlasConfig,
+  options: {database?: string; password?: string; user?: string} = {},
+): string {
   const database = options.database ?? LEDGER_DATABASE
   const lines = [
     '-- Rendered by atlas up (k3d world) from src/lib/ledger/sql.ts. Idempotent.',
@@ -113,11 +126,13 @@ export function ledgerSchemaSql(config: AtlasConfig, options: {database?: string
     `${ledgerSql.CREATE_MIGRATIONS_TABLE};`,
   ]
   for (const migration of ledgerSql.MIGRATIONS) {
-    for (const statement of migration.statements({allowNegativeBalances: config.ledger.allowNegativeBalances})) lines.push(`${statement};`)
+    for (const statement of migration.statements({allowNegativeBalances: config.ledger.allowNegativeBalances}))
+      lines.push(`${statement};`)
     lines.push(
       `INSERT INTO ${ledgerSql.MIGRATIONS_TABLE} (version, name) VALUES (${migration.version}, ${sqlString(migration.name)}) ON CONFLICT (version) DO NOTHING;`,
     )
   }
+
   // the mint and the accounts in one transaction, only into an empty ledger, as
   // `atlas ledger init` does (conservation is checked against this total)
   const {accounts, openingBalance, allowNegativeBalances} = config.ledger
@@ -145,23 +160,40 @@ export function ledgerSchemaSql(config: AtlasConfig, options: {database?: string
       ...ledgerGrants(database, user),
     )
   }
+
   return `${lines.join('\n')}\n`
 }
 
 /** Everything `atlas up` renders for the k3d world, in memory (pure: no I/O but reading templates). */
-export async function renderK3d(config: AtlasConfig, layout: K3dLayout, endpoint: string, databasePassword?: string): Promise<K3dRendered> {
+export async function renderK3d(
+  config: AtlasConfig,
+  layout: K3dLayout,
+  endpoint: string,
+  databasePassword?: string,
+): Promise<K3dRendered> {
   const gitops = await renderWorld(config, {...DEFAULT_RENDER_INPUTS, git: gitSource()})
   const files = new Map<string, string>()
   files.set(layout.tfvarsFile, `${JSON.stringify(terraformVariables(config, {endpoint}), null, 2)}\n`)
-  files.set(layout.extraVarsFile, `${JSON.stringify(ansibleExtraVars(config, {renderedDir: layout.renderedDir, stateDir: layout.k3dDir, endpoint}), null, 2)}\n`)
+  files.set(
+    layout.extraVarsFile,
+    `${JSON.stringify(ansibleExtraVars(config, {renderedDir: layout.renderedDir, stateDir: layout.k3dDir, endpoint}), null, 2)}\n`,
+  )
   const image = await cockroachImage()
   const jobs = sqlJobNames(config)
-  files.set(layout.schemaJobFile, sqlJobManifest({name: jobs.schema, sql: ledgerSchemaSql(config, {password: databasePassword ?? PASSWORD_PLACEHOLDER}), image}))
+  files.set(
+    layout.schemaJobFile,
+    sqlJobManifest({
+      name: jobs.schema,
+      sql: ledgerSchemaSql(config, {password: databasePassword ?? PASSWORD_PLACEHOLDER}),
+      image,
+    }),
+  )
   files.set(layout.multiRegionJobFile, sqlJobManifest({name: jobs.multiRegion, sql: multiRegionSql(config), image}))
   const hash = createHash('sha256')
   for (const f of gitops) hash.update(f.path).update('\0').update(f.content).update('\0')
   // absolute paths do not enter the digest: moving the base dir is not a config change
-  for (const [file, content] of files) hash.update(path.relative(layout.baseDir, file)).update('\0').update(content).update('\0')
+  for (const [file, content] of files)
+    hash.update(path.relative(layout.baseDir, file)).update('\0').update(content).update('\0')
   return {gitops, files, digest: hash.digest('hex').slice(0, 16)}
 }
 
@@ -180,6 +212,7 @@ export async function writeK3dRendered(rendered: K3dRendered, layout: K3dLayout)
     await mkdir(path.dirname(target), {recursive: true})
     await copyFile(path.join(layout.terraformSourceDir, ...rel.split('/')), target)
   }
+
   const {writeRendered, validateRendered} = await import('../../gitops/index.js')
   await validateRendered(rendered.gitops)
   await writeRendered(rendered.gitops, layout.renderedDir)

@@ -1,5 +1,6 @@
 import {readFile} from 'node:fs/promises'
 import {stringify} from 'yaml'
+
 import {ATLAS_NAMESPACE} from '../../gitops/topology.js'
 import {packagePath} from '../../paths.js'
 
@@ -17,19 +18,19 @@ import {packagePath} from '../../paths.js'
  * removes the Secret with it, and a completed run deletes it at once.
  */
 export interface SqlJobSpec {
-  /** Job and Secret name */
-  name: string
-  sql: string
-  image: string
-  namespace?: string
   clientRootSecret?: string
   host?: string
+  image: string
+  /** Job and Secret name */
+  name: string
+  namespace?: string
   /**
    * How often a failed script runs again, each time in a new pod (default 3: the
    * idempotent scripts of `up`). 0: once (restartPolicy Never), for a script that a
    * second run would fail on and whose first error would then be lost.
    */
   retries?: number
+  sql: string
 }
 
 export const SQL_JOB_TIMEOUT = '300s'
@@ -45,24 +46,47 @@ export const SQL_JOB_SECRET_SELECTOR = `${SQL_JOB_LABEL},app.kubernetes.io/manag
 
 /** The ownerReference that ties the script's Secret to its Job (uid: the live Job's). */
 export function secretOwnerPatch(name: string, uid: string): string {
-  return JSON.stringify({metadata: {ownerReferences: [{apiVersion: 'batch/v1', kind: 'Job', name, uid, blockOwnerDeletion: true}]}})
+  return JSON.stringify({
+    metadata: {ownerReferences: [{apiVersion: 'batch/v1', kind: 'Job', name, uid, blockOwnerDeletion: true}]},
+  })
 }
 
 /** The CockroachDB image of charts/cockroachdb (one source for the version). */
 export async function cockroachImage(): Promise<string> {
   const {parse} = await import('yaml')
-  const values = parse(await readFile(packagePath('charts', 'cockroachdb', 'values.yaml'), 'utf8')) as {image: {repository: string; tag: string}}
+  const values = parse(await readFile(packagePath('charts', 'cockroachdb', 'values.yaml'), 'utf8')) as {
+    image: {repository: string; tag: string}
+  }
   return `${values.image.repository}:${values.image.tag}`
 }
 
 export function sqlJobObjects(spec: SqlJobSpec): object[] {
   const namespace = spec.namespace ?? ATLAS_NAMESPACE
-  const labels = {'app.kubernetes.io/name': 'atlas-sql', 'app.kubernetes.io/managed-by': 'atlas', [SQL_JOB_LABEL]: spec.name}
+  const labels = {
+    'app.kubernetes.io/name': 'atlas-sql',
+    'app.kubernetes.io/managed-by': 'atlas',
+    [SQL_JOB_LABEL]: spec.name,
+  }
   const securityContext = {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: ['ALL']}}
   const resources = {requests: {cpu: '10m', memory: '64Mi'}, limits: {cpu: '200m', memory: '256Mi'}}
   return [
-    {apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: SQL_JOB_SERVICE_ACCOUNT, namespace, labels: {'app.kubernetes.io/name': 'atlas-sql', 'app.kubernetes.io/managed-by': 'atlas'}}, automountServiceAccountToken: false},
-    {apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: {name: spec.name, namespace, labels}, stringData: {'script.sql': spec.sql}},
+    {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: {
+        name: SQL_JOB_SERVICE_ACCOUNT,
+        namespace,
+        labels: {'app.kubernetes.io/name': 'atlas-sql', 'app.kubernetes.io/managed-by': 'atlas'},
+      },
+      automountServiceAccountToken: false,
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'Opaque',
+      metadata: {name: spec.name, namespace, labels},
+      stringData: {'script.sql': spec.sql},
+    },
     {
       apiVersion: 'batch/v1',
       kind: 'Job',
@@ -72,9 +96,12 @@ export function sqlJobObjects(spec: SqlJobSpec): object[] {
         labels,
         // scan suppressions (npm run scan), each with its reason
         annotations: {
-          'checkov.io/skip1': 'CKV_K8S_15=IfNotPresent - the CockroachDB image of the chart, pinned by tag, which the nodes already pulled',
-          'checkov.io/skip2': 'CKV_K8S_40=uid 1000 is a fixed non-root uid; runAsNonRoot and Pod Security restricted are enforced, and no host path is mounted',
-          'checkov.io/skip3': 'CKV_K8S_43=pinned by tag (charts/cockroachdb image.tag), the one place the version is set',
+          'checkov.io/skip1':
+            'CKV_K8S_15=IfNotPresent - the CockroachDB image of the chart, pinned by tag, which the nodes already pulled',
+          'checkov.io/skip2':
+            'CKV_K8S_40=uid 1000 is a fixed non-root uid; runAsNonRoot and Pod Security restricted are enforced, and no host path is mounted',
+          'checkov.io/skip3':
+            'CKV_K8S_43=pinned by tag (charts/cockroachdb image.tag), the one place the version is set',
         },
       },
       spec: {
@@ -89,12 +116,22 @@ export function sqlJobObjects(spec: SqlJobSpec): object[] {
             serviceAccountName: SQL_JOB_SERVICE_ACCOUNT,
             automountServiceAccountToken: false,
             restartPolicy: spec.retries === 0 ? 'Never' : 'OnFailure',
-            securityContext: {runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: {type: 'RuntimeDefault'}},
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 1000,
+              runAsGroup: 1000,
+              fsGroup: 1000,
+              seccompProfile: {type: 'RuntimeDefault'},
+            },
             initContainers: [
               {
                 name: 'copy-certs',
                 image: spec.image,
-                command: ['/bin/sh', '-ec', 'cp /secrets/client/* /cockroach/cockroach-certs/ && chmod 0400 /cockroach/cockroach-certs/*'],
+                command: [
+                  '/bin/sh',
+                  '-ec',
+                  'cp /secrets/client/* /cockroach/cockroach-certs/ && chmod 0400 /cockroach/cockroach-certs/*',
+                ],
                 securityContext,
                 resources,
                 volumeMounts: [
@@ -108,7 +145,11 @@ export function sqlJobObjects(spec: SqlJobSpec): object[] {
                 name: 'sql',
                 image: spec.image,
                 command: [
-                  '/cockroach/cockroach', 'sql', '--certs-dir=/cockroach/cockroach-certs', `--host=${spec.host ?? 'cockroachdb-public:26257'}`, '--file=/sql/script.sql',
+                  '/cockroach/cockroach',
+                  'sql',
+                  '--certs-dir=/cockroach/cockroach-certs',
+                  `--host=${spec.host ?? 'cockroachdb-public:26257'}`,
+                  '--file=/sql/script.sql',
                 ],
                 securityContext,
                 resources,
@@ -120,7 +161,10 @@ export function sqlJobObjects(spec: SqlJobSpec): object[] {
             ],
             volumes: [
               {name: 'certs', emptyDir: {medium: 'Memory'}},
-              {name: 'client-secret', secret: {secretName: spec.clientRootSecret ?? 'cockroachdb-client-root', defaultMode: 0o400}},
+              {
+                name: 'client-secret',
+                secret: {secretName: spec.clientRootSecret ?? 'cockroachdb-client-root', defaultMode: 0o400},
+              },
               {name: 'sql', secret: {secretName: spec.name, defaultMode: 0o400}},
             ],
           },

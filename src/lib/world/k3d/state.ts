@@ -6,8 +6,8 @@ import path from 'node:path'
  * that running up again skips them (and re-runs them when atlas.yaml changed).
  */
 interface StateFile {
-  version: 1
   completed: Record<string, {fingerprint: string}>
+  version: 1
 }
 
 export class StepState {
@@ -23,26 +23,17 @@ export class StepState {
     } catch {
       // missing or unreadable: nothing is known to be done, every step runs
     }
+
     return state
-  }
-
-  isDone(id: string, fingerprint?: string): boolean {
-    const entry = this.data.completed[id]
-    return entry !== undefined && (fingerprint === undefined || entry.fingerprint === fingerprint)
-  }
-
-  /** whether the step ever completed, whatever its inputs were (down uses this) */
-  wasDone(id: string): boolean {
-    return this.data.completed[id] !== undefined
   }
 
   get empty(): boolean {
     return Object.keys(this.data.completed).length === 0
   }
 
-  async markDone(id: string, fingerprint: string): Promise<void> {
-    this.data.completed[id] = {fingerprint}
-    await this.save()
+  async clear(): Promise<void> {
+    this.data = {version: 1, completed: {}}
+    await rm(this.file, {force: true})
   }
 
   async forget(id: string): Promise<void> {
@@ -51,9 +42,19 @@ export class StepState {
     await this.save()
   }
 
-  async clear(): Promise<void> {
-    this.data = {version: 1, completed: {}}
-    await rm(this.file, {force: true})
+  isDone(id: string, fingerprint?: string): boolean {
+    const entry = this.data.completed[id]
+    return entry !== undefined && (fingerprint === undefined || entry.fingerprint === fingerprint)
+  }
+
+  async markDone(id: string, fingerprint: string): Promise<void> {
+    this.data.completed[id] = {fingerprint}
+    await this.save()
+  }
+
+  /** whether the step ever completed, whatever its inputs were (down uses this) */
+  wasDone(id: string): boolean {
+    return this.data.completed[id] !== undefined
   }
 
   private async save(): Promise<void> {

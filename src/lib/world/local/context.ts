@@ -1,24 +1,26 @@
 import {readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import type {AtlasConfig} from '../../config/schema.js'
-import {findRegion} from '../../config/regions.js'
-import type {ClientTls} from '../../health/http.js'
-import type {ProvisionResult} from '../../cloud/provision.js'
+
 import type {LocalBackups} from '../../backup/local.js'
+import type {ProvisionResult} from '../../cloud/provision.js'
+import type {AtlasConfig} from '../../config/schema.js'
+import type {ClientTls} from '../../health/http.js'
+
 import {backupSchedulerProcesses} from '../../backup/schedule.js'
+import {findRegion} from '../../config/regions.js'
 import {LocalMonitoring} from '../../monitoring/local.js'
 import {localLayout, type LocalLayout, type RegionLayout} from './layout.js'
-import {managedProcesses, type ManagedProcess} from './processes.js'
+import {type ManagedProcess, managedProcesses} from './processes.js'
 
 /** <baseDir>/world.json: written last by `up`, removed by `down`. */
 export interface WorldState {
-  driver: 'local'
-  startedAt: string
   basePort: number
-  host: string
   cloud?: ProvisionResult
   /** every step of `up` finished (processes, cloud resources, ledger schema) */
   complete?: boolean
+  driver: 'local'
+  host: string
+  startedAt: string
 }
 
 export interface LocalWorldOptions {
@@ -32,21 +34,25 @@ export interface LocalWorldOptions {
  * the layout and process list derived from the config, and the two things read once and kept.
  */
 export interface LocalContext {
-  readonly config: AtlasConfig
-  readonly layout: LocalLayout
-  readonly processes: ManagedProcess[]
-  readonly provisioner: 'sdk' | 'terraform'
-  /** Prometheus, Alertmanager and the exporters (src/lib/monitoring): started by up, stopped by down */
-  readonly monitoring: LocalMonitoring
   /** the world's backups (LocalWorld.backups) */
   readonly backups: () => Promise<LocalBackups>
+  /** the region cgroups processes start in (partition.ts); undefined: not available here */
+  cgroups?: Promise<undefined | {home: string; regions: Map<string, string>}>
+  readonly config: AtlasConfig
   /** atlas's etcd client certificate, read on first use (health.ts) */
   etcdTls?: Promise<ClientTls>
-  /** the region cgroups processes start in (partition.ts); undefined: not available here */
-  cgroups?: Promise<{regions: Map<string, string>; home: string} | undefined>
+  readonly layout: LocalLayout
+  /** Prometheus, Alertmanager and the exporters (src/lib/monitoring): started by up, stopped by down */
+  readonly monitoring: LocalMonitoring
+  readonly processes: ManagedProcess[]
+  readonly provisioner: 'sdk' | 'terraform'
 }
 
-export function localContext(config: AtlasConfig, options: LocalWorldOptions, backups: () => Promise<LocalBackups>): LocalContext {
+export function localContext(
+  config: AtlasConfig,
+  options: LocalWorldOptions,
+  backups: () => Promise<LocalBackups>,
+): LocalContext {
   const configDir = config.source ? path.dirname(config.source) : process.cwd()
   const baseDir = options.baseDir ?? path.resolve(configDir, config.local.baseDir)
   const layout = localLayout(config, baseDir)
@@ -69,7 +75,7 @@ export async function writeState(ctx: LocalContext, state: WorldState): Promise<
   await writeFile(ctx.layout.stateFile, `${JSON.stringify(state, null, 2)}\n`)
 }
 
-export async function readState(ctx: LocalContext): Promise<WorldState | undefined> {
+export async function readState(ctx: LocalContext): Promise<undefined | WorldState> {
   try {
     return JSON.parse(await readFile(ctx.layout.stateFile, 'utf8')) as WorldState
   } catch {

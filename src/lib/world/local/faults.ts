@@ -1,12 +1,14 @@
 import path from 'node:path'
+
+import type {FaultComponent, FaultHandle, FaultMode, WorldOperationOptions} from '../types.js'
+import type {RegionLayout} from './layout.js'
+import type {PartitionKind} from './partition.js'
+
 import {findRegion} from '../../config/regions.js'
 import {PreconditionError, RestoreError, UsageError} from '../../errors.js'
 import {killProcessGroup, postgresOsUser, readPidFile, waitForExit, waitForPort} from '../../proc/index.js'
 import {CommandRunner} from '../../tools/runner.js'
-import type {FaultComponent, FaultHandle, FaultMode, WorldOperationOptions} from '../types.js'
-import {regionLayout, type LocalContext} from './context.js'
-import type {RegionLayout} from './layout.js'
-import type {PartitionKind} from './partition.js'
+import {type LocalContext, regionLayout} from './context.js'
 import {startProcess} from './process-start.js'
 import {childrenOf, liveProcesses, patroniPid, postmasterPid, processGroupOf} from './processes.js'
 
@@ -23,43 +25,61 @@ interface SignalledGroup {
  * every backend, walsender and auxiliary process calls setsid() itself, so each is
  * a group of its own.
  */
-async function faultTargets(ctx: LocalContext, region: string, component: FaultComponent): Promise<{groups: SignalledGroup[]; postmaster?: {pid: number; pgid: number}}> {
+async function faultTargets(
+  ctx: LocalContext,
+  region: string,
+  component: FaultComponent,
+): Promise<{groups: SignalledGroup[]; postmaster?: {pgid: number; pid: number}}> {
   // read-only: blast-radius validates the fault with a dry run before anything starts
   const live = await liveProcesses(ctx.processes, {clean: false})
   const r = regionLayout(ctx, region)
   const groups: SignalledGroup[] = []
   const etcd = ctx.processes.find((p) => p.kind === 'etcd' && p.region === region)!
   const watchdog = ctx.processes.find((p) => p.kind === 'patroni' && p.region === region)!
-  if ((component === 'region' || component === 'etcd') && live.has(etcd.name)) groups.push({name: etcd.name, pgid: live.get(etcd.name)!})
-  if (component === 'region' && live.has(watchdog.name)) groups.push({name: `${watchdog.name} watchdog`, pgid: live.get(watchdog.name)!})
+  if ((component === 'region' || component === 'etcd') && live.has(etcd.name))
+    groups.push({name: etcd.name, pgid: live.get(etcd.name)!})
+  if (component === 'region' && live.has(watchdog.name))
+    groups.push({name: `${watchdog.name} watchdog`, pgid: live.get(watchdog.name)!})
   if (component === 'region' || component === 'patroni') {
     const patroni = await patroniPid(ctx.processes, r)
     if (patroni !== undefined) groups.push({name: watchdog.name, pgid: patroni})
   }
+
   if (component !== 'region' && component !== 'postgres') return {groups}
   const pm = await postmasterPid(r.postgresDataDir)
   const pgid = pm === undefined ? undefined : await processGroupOf(pm)
   return {groups, postmaster: pm !== undefined && pgid !== undefined ? {pid: pm, pgid} : undefined}
 }
 
-export async function injectFault(ctx: LocalContext, regionName: string, mode: FaultMode, options: WorldOperationOptions & {component?: FaultComponent; partition?: PartitionKind} = {}): Promise<FaultHandle> {
+export async function injectFault(
+  ctx: LocalContext,
+  regionName: string,
+  mode: FaultMode,
+  options: WorldOperationOptions & {component?: FaultComponent; partition?: PartitionKind} = {},
+): Promise<FaultHandle> {
   const region = findRegion(ctx.config, regionName).name
   const component = options.component ?? 'region'
   if (mode === 'partition') return partitionRegion(ctx, region, component, options.partition ?? 'isolate', options)
-  if (options.partition) throw new UsageError(`--partition ${options.partition} goes with --mode partition, not --mode ${mode}`, {code: 'PARTITION_UNSUPPORTED'})
+  if (options.partition)
+    throw new UsageError(`--partition ${options.partition} goes with --mode partition, not --mode ${mode}`, {
+      code: 'PARTITION_UNSUPPORTED',
+    })
   const {groups, postmaster} = await faultTargets(ctx, region, component)
   const what = component === 'region' ? `region ${region}` : `the ${component} of ${region}`
-  if (groups.length === 0 && !postmaster) throw new PreconditionError(`${what} has no running process to break`, {hint: 'run `atlas up` first'})
+  if (groups.length === 0 && !postmaster)
+    throw new PreconditionError(`${what} has no running process to break`, {hint: 'run `atlas up` first'})
   const signal: NodeJS.Signals = mode === 'kill' ? 'SIGKILL' : 'SIGSTOP'
   const describe = (children: number) =>
     `${signal} to ${[...groups.map((g) => `${g.name} (pgid ${g.pgid})`), ...(postmaster ? [`postgres-${region} (postmaster ${postmaster.pid} and ${children} child processes)`] : [])].join(', ')}`
-  if (options.dryRun) return {region, mode, component, injectedAt: new Date(), description: describe(0), undo: async () => {}}
+  if (options.dryRun)
+    return {region, mode, component, injectedAt: new Date(), description: describe(0), async undo() {}}
   const signalled: SignalledGroup[] = []
   let children = 0
   if (postmaster) {
     // the postmaster first: once it is stopped or dead it cannot fork new children behind our back.
     // Its children are listed before a kill: a dead postmaster's children are re-parented at once.
-    const withGroups = async (pids: number[]) => Promise.all(pids.map(async (pid) => ({pid, pgid: (await processGroupOf(pid)) ?? pid})))
+    const withGroups = async (pids: number[]) =>
+      Promise.all(pids.map(async (pid) => ({pid, pgid: (await processGroupOf(pid)) ?? pid})))
     const before = mode === 'kill' ? await withGroups(await childrenOf(postmaster.pid)) : []
     killProcessGroup(postmaster.pgid, signal)
     signalled.push({name: `postgres-${region}`, pgid: postmaster.pgid})
@@ -68,19 +88,23 @@ export async function injectFault(ctx: LocalContext, regionName: string, mode: F
       killProcessGroup(child.pgid, signal)
       signalled.push({name: `postgres-${region} child ${child.pid}`, pgid: child.pgid})
     }
+
     children = all.length
   }
+
   // then Patroni (a stopped Patroni must not react to its postgres vanishing), its watchdog and the etcd member
   for (const g of [...groups].reverse()) {
     killProcessGroup(g.pgid, signal)
     signalled.push(g)
   }
+
   const injectedAt = new Date()
   let undone: Promise<void> | undefined
   const undo = () => {
     undone ??= mode === 'kill' ? restartRegion(ctx, region, signalled) : continueRegion(ctx, region, signalled)
     return undone
   }
+
   return {region, mode, component, injectedAt, description: describe(children), undo}
 }
 
@@ -89,10 +113,20 @@ export async function injectFault(ctx: LocalContext, regionName: string, mode: F
  * undo. Checked first, also in a dry run (blast-radius's check before the workload):
  * CAP_NET_ADMIN, nft, cgroup v2 and every region's processes in their cgroups.
  */
-async function partitionRegion(ctx: LocalContext, region: string, component: FaultComponent, kind: PartitionKind, options: WorldOperationOptions): Promise<FaultHandle> {
+async function partitionRegion(
+  ctx: LocalContext,
+  region: string,
+  component: FaultComponent,
+  kind: PartitionKind,
+  options: WorldOperationOptions,
+): Promise<FaultHandle> {
   if (component !== 'region') {
-    throw new UsageError(`the local world partitions whole regions: --mode partition with --component ${component} is not supported`, {code: 'PARTITION_UNSUPPORTED', hint: 'drop --component, or use --mode kill/stop for one component'})
+    throw new UsageError(
+      `the local world partitions whole regions: --mode partition with --component ${component} is not supported`,
+      {code: 'PARTITION_UNSUPPORTED', hint: 'drop --component, or use --mode kill/stop for one component'},
+    )
   }
+
   const partition = await import('./partition.js')
   const target = regionLayout(ctx, region)
   const {from, to} = partition.partitionPeers(ctx.layout, target, kind)
@@ -100,31 +134,50 @@ async function partitionRegion(ctx: LocalContext, region: string, component: Fau
   const pids = new Map<string, number[]>()
   const live = await liveProcesses(ctx.processes, {clean: false})
   for (const r of ctx.layout.regions) {
-    const list = ctx.processes.filter((p) => p.region === r.region.name && live.has(p.name)).map((p) => live.get(p.name)!)
+    const list = ctx.processes
+      .filter((p) => p.region === r.region.name && live.has(p.name))
+      .map((p) => live.get(p.name)!)
     const patroni = await patroniPid(ctx.processes, r)
     const pm = await postmasterPid(r.postgresDataDir)
     pids.set(r.region.name, [...list, ...(patroni === undefined ? [] : [patroni]), ...(pm === undefined ? [] : [pm])])
   }
+
   const cgroupOf = await partition.checkPartitionable(ctx.layout, runner, pids)
   const table = partition.partitionTableName(ctx.layout, region)
   const names = (rs: RegionLayout[]) => rs.map((r) => r.region.name).join(', ') || 'none'
   const description = `nftables table inet ${table}: ${kind} ${region} (${target.address}, ports ${target.firstPort}-${target.firstPort + 19}); drops ${region} -> ${names(to)} and ${names(from)} -> ${region}`
-  if (options.dryRun) return {region, mode: 'partition', component, injectedAt: new Date(), description, undo: async () => {}}
+  if (options.dryRun)
+    return {region, mode: 'partition', component, injectedAt: new Date(), description, async undo() {}}
   const ruleset = partition.partitionRuleset(ctx.layout, target, kind, cgroupOf)
   // a table of the same name (an earlier crash) is replaced, never added to
-  await runner.run('nft', ['delete', 'table', 'inet', table], {label: `nft delete table ${table}`, reject: false, timeoutMs: 10_000})
+  await runner.run('nft', ['delete', 'table', 'inet', table], {
+    label: `nft delete table ${table}`,
+    reject: false,
+    timeoutMs: 10_000,
+  })
   await runner.run('nft', ['-f', '-'], {input: ruleset, label: `nft -f (table ${table})`, timeoutMs: 10_000})
   const injectedAt = new Date()
   let undone: Promise<void> | undefined
   const undo = () => {
     undone ??= (async () => {
-      const result = await runner.run('nft', ['delete', 'table', 'inet', table], {label: `nft delete table ${table}`, reject: false, timeoutMs: 10_000})
-      if (result.exitCode !== 0 && (await partition.listWorldTables(ctx.layout, runner).catch(() => [table])).includes(table)) {
-        throw new RestoreError(`the partition of ${region} could not be removed: ${result.stderr.trim()}`, {hint: `nft delete table inet ${table}`, details: {region, table}})
+      const result = await runner.run('nft', ['delete', 'table', 'inet', table], {
+        label: `nft delete table ${table}`,
+        reject: false,
+        timeoutMs: 10_000,
+      })
+      if (
+        result.exitCode !== 0 &&
+        (await partition.listWorldTables(ctx.layout, runner).catch(() => [table])).includes(table)
+      ) {
+        throw new RestoreError(`the partition of ${region} could not be removed: ${result.stderr.trim()}`, {
+          hint: `nft delete table inet ${table}`,
+          details: {region, table},
+        })
       }
     })()
     return undone
   }
+
   return {region, mode: 'partition', component, injectedAt, description, undo}
 }
 
@@ -144,6 +197,7 @@ async function continueRegion(ctx: LocalContext, region: string, groups: Signall
       broken.push(`${g.name} (pgid ${g.pgid}): SIGCONT failed: ${(error as Error).message}`)
     }
   }
+
   if (broken.length > 0) {
     throw new RestoreError(`region ${region} could not be resumed: ${broken.join('; ')}`, {
       hint: `see ${ctx.layout.logDir}; \`atlas down && atlas up\` rebuilds the world`,
@@ -162,6 +216,7 @@ async function restartRegion(ctx: LocalContext, region: string, groups: Signalle
   if (watchdogPid !== undefined && (await patroniPid(ctx.processes, regionLayout(ctx, region))) === undefined) {
     await waitForExit(watchdogPid, {timeoutMs: 5000})
   }
+
   const user = await postgresOsUser()
   const runner = new CommandRunner({logFile: path.join(ctx.layout.logDir, 'atlas.log')})
   const live = await liveProcesses(ctx.processes)
@@ -173,17 +228,20 @@ async function restartRegion(ctx: LocalContext, region: string, groups: Signalle
       broken.push(`${proc.name} did not restart: ${(error as Error).message.split('\n')[0]}`)
     }
   }
+
   const r = regionLayout(ctx, region)
   try {
     await waitForPort(r.etcdClientPort, {host: r.address, timeoutMs: 15_000, what: r.etcdName})
   } catch (error) {
     broken.push((error as Error).message)
   }
+
   try {
     await waitForPort(r.patroniApiPort, {host: r.address, timeoutMs: 20_000, what: `Patroni of ${region}`})
   } catch (error) {
     broken.push((error as Error).message)
   }
+
   if (broken.length > 0) {
     throw new RestoreError(`region ${region} could not be restored: ${broken.join('; ')}`, {
       hint: `see ${ctx.layout.logDir}; \`atlas down && atlas up\` rebuilds the world`,

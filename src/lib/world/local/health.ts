@@ -1,33 +1,55 @@
+import type {LocalContext} from './context.js'
+
 import {PreconditionError} from '../../errors.js'
 import {etcdGroupHealth, sampleEtcd} from '../../health/etcd.js'
-import {fetchJson, type ClientTls} from '../../health/http.js'
+import {type ClientTls, fetchJson} from '../../health/http.js'
 import {clusterHealth, type ClusterHealth} from '../../health/model.js'
 import {patroniGroupHealth, samplePatroni} from '../../health/patroni.js'
-import type {LocalContext} from './context.js'
+import {poll, pollUntil} from '../../wait.js'
 import {etcdClientUrl, patroniUrl} from './layout.js'
 import {atlasEtcdTls} from './pki.js'
-import {poll, pollUntil} from '../../wait.js'
 
 /** The etcd members with atlas's client certificate (not enumerable: a target never reaches any output). */
 export async function etcdTargets(ctx: LocalContext) {
   ctx.etcdTls ??= atlasEtcdTls(ctx.layout)
   const tls = await ctx.etcdTls.catch((error: NodeJS.ErrnoException) => {
     ctx.etcdTls = undefined
-    throw new PreconditionError(`the local world in ${ctx.layout.baseDir} has no etcd client certificate (${error.code ?? error.message})`, {hint: 'run `atlas up`'})
+    throw new PreconditionError(
+      `the local world in ${ctx.layout.baseDir} has no etcd client certificate (${error.code ?? error.message})`,
+      {hint: 'run `atlas up`'},
+    )
   })
-  return ctx.layout.regions.map((r) => Object.defineProperty({region: r.region.name, name: r.etcdName, clientUrl: etcdClientUrl(ctx.layout, r)}, 'tls', {value: tls, enumerable: false}) as {region: string; name: string; clientUrl: string; tls: ClientTls})
+  return ctx.layout.regions.map(
+    (r) =>
+      Object.defineProperty({region: r.region.name, name: r.etcdName, clientUrl: etcdClientUrl(ctx.layout, r)}, 'tls', {
+        value: tls,
+        enumerable: false,
+      }) as {clientUrl: string; name: string; region: string; tls: ClientTls},
+  )
 }
 
 export function patroniTargets(ctx: LocalContext) {
-  return ctx.layout.regions.map((r) => ({region: r.region.name, name: r.postgresName, apiUrl: patroniUrl(ctx.layout, r)}))
+  return ctx.layout.regions.map((r) => ({
+    region: r.region.name,
+    name: r.postgresName,
+    apiUrl: patroniUrl(ctx.layout, r),
+  }))
 }
 
 export async function health(ctx: LocalContext): Promise<ClusterHealth> {
   const at = new Date()
-  const [etcd, patroni] = await Promise.all([etcdTargets(ctx).then((t) => sampleEtcd(t)), samplePatroni(patroniTargets(ctx))])
+  const [etcd, patroni] = await Promise.all([
+    etcdTargets(ctx).then((t) => sampleEtcd(t)),
+    samplePatroni(patroniTargets(ctx)),
+  ])
   const etcdGroup = etcdGroupHealth(etcd.samples, etcd.members)
   const patroniGroup = patroniGroupHealth(patroni)
-  const cluster = clusterHealth([etcdGroup, patroniGroup], 'patroni', ctx.config.regions.map((r) => r.name), at)
+  const cluster = clusterHealth(
+    [etcdGroup, patroniGroup],
+    'patroni',
+    ctx.config.regions.map((r) => r.name),
+    at,
+  )
   // the database leader holds its lease in etcd: without etcd quorum it demotes itself
   return {...cluster, writable: cluster.writable && etcdGroup.quorumHeld}
 }
@@ -43,11 +65,17 @@ export function isConverged(health: ClusterHealth): boolean {
   if (!etcd || !pg) return false
   if (!etcd.leaderRegion || etcd.members.some((m) => !m.alive || m.role === 'unknown')) return false
   if (!pg.leaderRegion || pg.members.some((m) => !m.alive)) return false
-  return pg.members.every((m) => m.role === 'leader' || (m.detail?.syncStandby === true && m.detail?.state !== 'starting' && (m.lag ?? 1) === 0))
+  return pg.members.every(
+    (m) =>
+      m.role === 'leader' || (m.detail?.syncStandby === true && m.detail?.state !== 'starting' && (m.lag ?? 1) === 0),
+  )
 }
 
 /** Waits until a Patroni leader runs (it takes writes; its standbys may still be on their way). */
-export async function waitForLeader(ctx: LocalContext, options: {timeoutMs: number; signal?: AbortSignal}): Promise<void> {
+export async function waitForLeader(
+  ctx: LocalContext,
+  options: {signal?: AbortSignal; timeoutMs: number},
+): Promise<void> {
   await pollUntil(
     async () => {
       const pg = (await health(ctx)).groups.find((g) => g.group === 'patroni')
@@ -58,12 +86,18 @@ export async function waitForLeader(ctx: LocalContext, options: {timeoutMs: numb
       timeoutMs: options.timeoutMs,
       intervalMs: 250,
       signal: options.signal,
-      timeoutError: () => new PreconditionError(`no PostgreSQL leader within ${options.timeoutMs / 1000} s`, {hint: `see ${ctx.layout.logDir}/patroni-*.log`}),
+      timeoutError: () =>
+        new PreconditionError(`no PostgreSQL leader within ${options.timeoutMs / 1000} s`, {
+          hint: `see ${ctx.layout.logDir}/patroni-*.log`,
+        }),
     },
   )
 }
 
-export async function waitConverged(ctx: LocalContext, options: {timeoutMs?: number; signal?: AbortSignal} = {}): Promise<ClusterHealth> {
+export async function waitConverged(
+  ctx: LocalContext,
+  options: {signal?: AbortSignal; timeoutMs?: number} = {},
+): Promise<ClusterHealth> {
   const timeoutMs = options.timeoutMs ?? 90_000
   const deadline = Date.now() + timeoutMs
   let current!: ClusterHealth
@@ -72,12 +106,16 @@ export async function waitConverged(ctx: LocalContext, options: {timeoutMs?: num
     timeoutMs,
     intervalMs: 250,
     signal: options.signal,
-    timeoutError: () => new PreconditionError(`the world did not converge within ${timeoutMs / 1000} s: ${describeHealth(current)}`, {hint: `see ${ctx.layout.logDir}`}),
+    timeoutError: () =>
+      new PreconditionError(`the world did not converge within ${timeoutMs / 1000} s: ${describeHealth(current)}`, {
+        hint: `see ${ctx.layout.logDir}`,
+      }),
   })
   if (await placeEtcdLeader(ctx, current)) {
     // the hand-over takes a few heartbeats: return the settled state, with the new Raft leader in it (or the last one seen by the deadline)
     await poll(converged, {timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: 100, signal: options.signal})
   }
+
   return current
 }
 
@@ -97,7 +135,11 @@ async function placeEtcdLeader(ctx: LocalContext, health: ClusterHealth): Promis
   if (!target || !leader) return false
   // etcd's gRPC gateway (MoveLeader), so that no etcdctl is needed
   try {
-    await fetchJson(`${leader.target.clientUrl}/v3/maintenance/transfer-leadership`, {body: {targetID: target}, timeoutMs: 5000, tls: leader.target.tls})
+    await fetchJson(`${leader.target.clientUrl}/v3/maintenance/transfer-leadership`, {
+      body: {targetID: target},
+      timeoutMs: 5000,
+      tls: leader.target.tls,
+    })
     return true
   } catch {
     return false
@@ -112,11 +154,15 @@ export async function waitEtcdQuorum(ctx: LocalContext, signal?: AbortSignal, ti
     last = `${group.votersAlive}/${group.voters} members answering, leader ${group.leaderRegion ?? 'none'}`
     return group.quorumHeld && group.leaderRegion !== undefined
   }
+
   await pollUntil(formed, {
     timeoutMs,
     intervalMs: 100,
     signal,
-    timeoutError: () => new PreconditionError(`etcd did not form a cluster within ${timeoutMs / 1000} s (${last})`, {hint: `see ${ctx.layout.logDir}/etcd-*.log`}),
+    timeoutError: () =>
+      new PreconditionError(`etcd did not form a cluster within ${timeoutMs / 1000} s (${last})`, {
+        hint: `see ${ctx.layout.logDir}/etcd-*.log`,
+      }),
   })
 }
 
@@ -126,25 +172,36 @@ export async function waitForInitializeKey(ctx: LocalContext, signal?: AbortSign
   const claimed = async () => {
     for (const target of await etcdTargets(ctx)) {
       try {
-        const body = await fetchJson<{kvs?: unknown[]}>(`${target.clientUrl}/v3/kv/range`, {body: {key}, tls: target.tls})
+        const body = await fetchJson<{kvs?: unknown[]}>(`${target.clientUrl}/v3/kv/range`, {
+          body: {key},
+          tls: target.tls,
+        })
         return body.kvs !== undefined && body.kvs.length > 0
       } catch {
         // try the next member
       }
     }
+
     return false
   }
+
   await pollUntil(claimed, {
     timeoutMs,
     intervalMs: 100,
     signal,
-    timeoutError: () => new PreconditionError(`the primary's Patroni did not bootstrap the cluster within ${timeoutMs / 1000} s`, {hint: `see ${ctx.layout.logDir}/patroni-*.log`}),
+    timeoutError: () =>
+      new PreconditionError(`the primary's Patroni did not bootstrap the cluster within ${timeoutMs / 1000} s`, {
+        hint: `see ${ctx.layout.logDir}/patroni-*.log`,
+      }),
   })
 }
 
 /** One line per group, for error messages and progress. */
 export function describeHealth(health: ClusterHealth): string {
   return health.groups
-    .map((g) => `${g.group}: ${g.members.map((m) => `${m.region}=${m.alive ? `${m.role}${m.detail?.state ? `/${m.detail.state}` : ''}${m.detail?.patroniRole ? `/${m.detail.patroniRole}` : ''}${m.lag ? ` lag ${m.lag}` : ''}` : 'down'}`).join(' ')}`)
+    .map(
+      (g) =>
+        `${g.group}: ${g.members.map((m) => `${m.region}=${m.alive ? `${m.role}${m.detail?.state ? `/${m.detail.state}` : ''}${m.detail?.patroniRole ? `/${m.detail.patroniRole}` : ''}${m.lag ? ` lag ${m.lag}` : ''}` : 'down'}`).join(' ')}`,
+    )
     .join('; ')
 }

@@ -1,11 +1,24 @@
 import type {AtlasConfig, Region} from '../../config/schema.js'
 import type {ClusterHealth} from '../../health/model.js'
 import type {LocalMonitoring} from '../../monitoring/local.js'
-import type {CloudEndpoint, DownResult, FaultComponent, FaultHandle, FaultMode, PartitionKind, RegionEndpoints, UpResult, World, WorldOperationOptions, WorldStatus} from '../types.js'
-import {localContext, regionLayout, type LocalContext, type LocalWorldOptions} from './context.js'
+import type {
+  CloudEndpoint,
+  DownResult,
+  FaultComponent,
+  FaultHandle,
+  FaultMode,
+  PartitionKind,
+  RegionEndpoints,
+  UpResult,
+  World,
+  WorldOperationOptions,
+  WorldStatus,
+} from '../types.js'
+import type {DatabaseRole, LocalLayout, RegionLayout} from './layout.js'
+
+import {localContext, type LocalContext, type LocalWorldOptions, regionLayout} from './context.js'
 import {injectFault} from './faults.js'
 import {health, isConverged, waitConverged} from './health.js'
-import type {DatabaseRole, LocalLayout, RegionLayout} from './layout.js'
 import {down, up} from './lifecycle.js'
 import {cloudEndpoint, databaseUrls, endpoints, status} from './status.js'
 
@@ -23,12 +36,12 @@ export type {LocalWorldOptions} from './context.js'
  * faults.ts (kill, stop, partition and their undo); context.ts is what they share.
  */
 export class LocalWorld implements World {
-  readonly driver = 'local' as const
   readonly config: AtlasConfig
-  readonly regions: Region[]
+  readonly driver = 'local' as const
   readonly layout: LocalLayout
   /** Prometheus, Alertmanager and the exporters (src/lib/monitoring): started by up, stopped by down */
   readonly monitoring: LocalMonitoring
+  readonly regions: Region[]
   private readonly ctx: LocalContext
 
   constructor(config: AtlasConfig, options: LocalWorldOptions = {}) {
@@ -39,8 +52,9 @@ export class LocalWorld implements World {
     this.monitoring = this.ctx.monitoring
   }
 
-  runsDir(): string {
-    return this.layout.runsDir
+  /** Converged: every etcd member follows one leader, one Patroni leader, every other node a synchronous standby without lag. */
+  static isConverged(health: ClusterHealth): boolean {
+    return isConverged(health)
   }
 
   /** Backups, WAL archiving and restores of this world (src/lib/backup). */
@@ -49,16 +63,8 @@ export class LocalWorld implements World {
     return new LocalBackups(this)
   }
 
-  up(options: WorldOperationOptions & {monitoring?: boolean} = {}): Promise<UpResult> {
-    return up(this.ctx, options)
-  }
-
-  down(options: WorldOperationOptions & {purge?: boolean} = {}): Promise<DownResult> {
-    return down(this.ctx, options)
-  }
-
-  status(): Promise<WorldStatus> {
-    return status(this.ctx)
+  cloudEndpoint(): Promise<CloudEndpoint> {
+    return cloudEndpoint(this.ctx)
   }
 
   /**
@@ -69,8 +75,8 @@ export class LocalWorld implements World {
     return databaseUrls(this.ctx, role)
   }
 
-  cloudEndpoint(): Promise<CloudEndpoint> {
-    return cloudEndpoint(this.ctx)
+  down(options: WorldOperationOptions & {purge?: boolean} = {}): Promise<DownResult> {
+    return down(this.ctx, options)
   }
 
   endpoints(): Promise<RegionEndpoints[]> {
@@ -81,20 +87,31 @@ export class LocalWorld implements World {
     return health(this.ctx)
   }
 
-  /** Converged: every etcd member follows one leader, one Patroni leader, every other node a synchronous standby without lag. */
-  static isConverged(health: ClusterHealth): boolean {
-    return isConverged(health)
-  }
-
-  waitConverged(options: {timeoutMs?: number; signal?: AbortSignal} = {}): Promise<ClusterHealth> {
-    return waitConverged(this.ctx, options)
+  injectFault(
+    regionName: string,
+    mode: FaultMode,
+    options: WorldOperationOptions & {component?: FaultComponent; partition?: PartitionKind} = {},
+  ): Promise<FaultHandle> {
+    return injectFault(this.ctx, regionName, mode, options)
   }
 
   regionLayout(name: string): RegionLayout {
     return regionLayout(this.ctx, name)
   }
 
-  injectFault(regionName: string, mode: FaultMode, options: WorldOperationOptions & {component?: FaultComponent; partition?: PartitionKind} = {}): Promise<FaultHandle> {
-    return injectFault(this.ctx, regionName, mode, options)
+  runsDir(): string {
+    return this.layout.runsDir
+  }
+
+  status(): Promise<WorldStatus> {
+    return status(this.ctx)
+  }
+
+  up(options: WorldOperationOptions & {monitoring?: boolean} = {}): Promise<UpResult> {
+    return up(this.ctx, options)
+  }
+
+  waitConverged(options: {signal?: AbortSignal; timeoutMs?: number} = {}): Promise<ClusterHealth> {
+    return waitConverged(this.ctx, options)
   }
 }

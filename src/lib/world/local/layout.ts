@@ -1,9 +1,11 @@
 import path from 'node:path'
+
 import type {AtlasConfig, Region} from '../../config/schema.js'
 import type {DatabaseRole} from '../types.js'
+
 import {UsageError} from '../../errors.js'
-import {pkiPaths} from './pki-paths.js'
 import {packagePath} from '../../paths.js'
+import {pkiPaths} from './pki-paths.js'
 
 /**
  * Where every piece of the local world lives: ports (a block of PORTS_PER_REGION
@@ -14,48 +16,48 @@ import {packagePath} from '../../paths.js'
 export const PORTS_PER_REGION = 20
 
 export interface RegionLayout {
-  region: Region
   /**
    * The loopback address every server of this region binds (etcd, PostgreSQL, Patroni's REST
    * API): regionAddress(). Distinct per region so nftables can tell the regions apart.
    */
   address: string
+  etcdClientPort: number
+  etcdDataDir: string
+  etcdName: string
+  etcdPeerPort: number
   /** the region's block of ports: [firstPort, firstPort + PORTS_PER_REGION) */
   firstPort: number
-  etcdName: string
-  etcdClientPort: number
-  etcdPeerPort: number
-  etcdDataDir: string
-  postgresName: string
-  postgresPort: number
-  patroniApiPort: number
-  /** `atlas ledger serve --region R`: /healthz, /readyz and /metrics */
-  servicePort: number
-  patroniConfigFile: string
-  /** the FIFO Patroni's watchdog writes to; libexec/patroni-softdog.py reads it */
-  watchdogDevice: string
-  postgresDataDir: string
   /** the witness keeps a synchronous copy but never leads */
   nofailover: boolean
+  patroniApiPort: number
+  patroniConfigFile: string
+  postgresDataDir: string
+  postgresName: string
+  postgresPort: number
+  region: Region
+  /** `atlas ledger serve --region R`: /healthz, /readyz and /metrics */
+  servicePort: number
+  /** the FIFO Patroni's watchdog writes to; libexec/patroni-softdog.py reads it */
+  watchdogDevice: string
 }
 
 export interface LocalLayout {
   baseDir: string
+  basePort: number
+  dataDir: string
   /** the world's own address (local.host): shared services (the S3/SQS emulator) bind it, never a region's */
   host: string
-  basePort: number
-  /** Patroni scope: the cluster name in the DCS */
-  scope: string
-  regions: RegionLayout[]
-  motoPort: number
-  runDir: string
   logDir: string
-  dataDir: string
-  runsDir: string
-  stateFile: string
-  secretsFile: string
+  motoPort: number
   /** Patroni runs as the postgres OS user: its configs, sockets and data live here */
   postgresHome: string
+  regions: RegionLayout[]
+  runDir: string
+  runsDir: string
+  /** Patroni scope: the cluster name in the DCS */
+  scope: string
+  secretsFile: string
+  stateFile: string
 }
 
 /**
@@ -68,8 +70,12 @@ export function regionAddress(host: string, index: number): string {
   const octets = host.split('.').map(Number)
   const third = octets[2] + 1 + index
   if (octets.length !== 4 || octets[0] !== 127 || third > 255) {
-    throw new UsageError(`local.host ${host} leaves no room for region ${index + 1}'s address (127.a.b+${index + 1}.c must stay within 127.0.0.0/8)`, {hint: 'set local.host to an address with a smaller third octet, such as 127.0.0.1'})
+    throw new UsageError(
+      `local.host ${host} leaves no room for region ${index + 1}'s address (127.a.b+${index + 1}.c must stay within 127.0.0.0/8)`,
+      {hint: 'set local.host to an address with a smaller third octet, such as 127.0.0.1'},
+    )
   }
+
   return `127.${octets[1]}.${third}.${octets[3]}`
 }
 
@@ -115,7 +121,7 @@ export function localLayout(config: AtlasConfig, baseDir: string): LocalLayout {
 }
 
 /** Every port the world listens on, with what listens there (for clear "port busy" errors and the down check). */
-export function allPorts(layout: LocalLayout): Array<{port: number; owner: string; host: string}> {
+export function allPorts(layout: LocalLayout): Array<{host: string; owner: string; port: number}> {
   return [
     ...layout.regions.flatMap((r) => [
       {port: r.etcdClientPort, owner: `${r.etcdName} client`, host: r.address},
@@ -152,30 +158,49 @@ export function etcdArgs(layout: LocalLayout, r: RegionLayout): string[] {
   const pki = pkiPaths(layout)
   const member = pki.etcdMember(r)
   return [
-    '--name', r.etcdName,
-    '--data-dir', r.etcdDataDir,
-    '--listen-peer-urls', peer,
-    '--initial-advertise-peer-urls', peer,
-    '--listen-client-urls', client,
-    '--advertise-client-urls', client,
-    '--initial-cluster', initialCluster(layout),
-    '--initial-cluster-token', `${layout.scope}-${layout.basePort}`,
+    '--name',
+    r.etcdName,
+    '--data-dir',
+    r.etcdDataDir,
+    '--listen-peer-urls',
+    peer,
+    '--initial-advertise-peer-urls',
+    peer,
+    '--listen-client-urls',
+    client,
+    '--advertise-client-urls',
+    client,
+    '--initial-cluster',
+    initialCluster(layout),
+    '--initial-cluster-token',
+    `${layout.scope}-${layout.basePort}`,
     // ignored once the data dir exists, so a restarted member rejoins the same cluster
-    '--initial-cluster-state', 'new',
+    '--initial-cluster-state',
+    'new',
     '--pre-vote',
-    '--cert-file', member.cert,
-    '--key-file', member.key,
-    '--trusted-ca-file', pki.caCert,
+    '--cert-file',
+    member.cert,
+    '--key-file',
+    member.key,
+    '--trusted-ca-file',
+    pki.caCert,
     '--client-cert-auth',
-    '--peer-cert-file', member.cert,
-    '--peer-key-file', member.key,
-    '--peer-trusted-ca-file', pki.caCert,
+    '--peer-cert-file',
+    member.cert,
+    '--peer-key-file',
+    member.key,
+    '--peer-trusted-ca-file',
+    pki.caCert,
     '--peer-client-cert-auth',
     // loopback: short timeouts make leader loss detectable within ~1 s
-    '--heartbeat-interval', '100',
-    '--election-timeout', '500',
-    '--logger', 'zap',
-    '--log-outputs', 'stderr',
+    '--heartbeat-interval',
+    '100',
+    '--election-timeout',
+    '500',
+    '--logger',
+    'zap',
+    '--log-outputs',
+    'stderr',
   ]
 }
 
@@ -184,16 +209,16 @@ export function motoArgs(layout: LocalLayout): string[] {
 }
 
 export interface DatabaseSecrets {
-  superuserPassword: string
-  replicationPassword: string
   /** atlas_ledger: the workload and the ledger service */
   ledgerPassword: string
-  /** atlas_verify: read-only */
-  verifyPassword: string
-  /** Basic auth of Patroni's unsafe REST endpoints (switchover, restart, reload, PATCH /config); GET /cluster stays open */
-  restApiPassword: string
   /** atlas_monitor (pg_monitor): postgres_exporter; generated by `up` */
   monitorPassword?: string
+  replicationPassword: string
+  /** Basic auth of Patroni's unsafe REST endpoints (switchover, restart, reload, PATCH /config); GET /cluster stays open */
+  restApiPassword: string
+  superuserPassword: string
+  /** atlas_verify: read-only */
+  verifyPassword: string
 }
 
 /**
@@ -201,15 +226,22 @@ export interface DatabaseSecrets {
  * presents a client certificate), `ledger` inserts transfers and moves balances,
  * `verify` reads.
  */
-export type {DatabaseRole}
 
-export const ROLE_NAMES: Record<DatabaseRole, string> = {admin: 'postgres', ledger: 'atlas_ledger', verify: 'atlas_verify'}
+export const ROLE_NAMES: Record<DatabaseRole, string> = {
+  admin: 'postgres',
+  ledger: 'atlas_ledger',
+  verify: 'atlas_verify',
+}
 
 /** postgres_exporter's login: pg_monitor only (src/lib/monitoring) */
 export const MONITOR_ROLE = 'atlas_monitor'
 
 export function rolePassword(secrets: DatabaseSecrets, role: DatabaseRole): string {
-  return role === 'admin' ? secrets.superuserPassword : role === 'ledger' ? secrets.ledgerPassword : secrets.verifyPassword
+  return role === 'admin'
+    ? secrets.superuserPassword
+    : role === 'ledger'
+      ? secrets.ledgerPassword
+      : secrets.verifyPassword
 }
 
 /**
@@ -241,6 +273,7 @@ export function pgHba(layout: LocalLayout): string[] {
       `hostssl all ${ROLE_NAMES.ledger},${ROLE_NAMES.verify},${MONITOR_ROLE} ${net} scram-sha-256`,
     )
   }
+
   return lines
 }
 
@@ -255,18 +288,32 @@ export const WATCHDOG_SAFETY_MARGIN = 2
  * ttl - safety_margin seconds after its last keepalive, before its lease expires
  * and another node is promoted, so an orphaned primary never serves past its lease.
  */
-export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: DatabaseSecrets, binDir: string): Record<string, unknown> {
+export function patroniConfig(
+  layout: LocalLayout,
+  r: RegionLayout,
+  secrets: DatabaseSecrets,
+  binDir: string,
+): Record<string, unknown> {
   const host = r.address
   const pki = pkiPaths(layout)
   const server = pki.postgresServer(r)
   // libpq settings of Patroni's own connections: verify the server, present the user's certificate
-  const tls = (pair: {cert: string; key: string}) => ({sslmode: 'verify-full', sslrootcert: pki.postgresCaCert, sslcert: pair.cert, sslkey: pair.key})
+  const tls = (pair: {cert: string; key: string}) => ({
+    sslmode: 'verify-full',
+    sslrootcert: pki.postgresCaCert,
+    sslcert: pair.cert,
+    sslkey: pair.key,
+  })
   return {
     scope: layout.scope,
     namespace: '/service/',
     name: r.postgresName,
     // reads (GET /cluster, atlas's probe) stay open; anything that changes the cluster needs the password
-    restapi: {listen: `${host}:${r.patroniApiPort}`, connect_address: `${host}:${r.patroniApiPort}`, authentication: {username: 'patroni', password: secrets.restApiPassword}},
+    restapi: {
+      listen: `${host}:${r.patroniApiPort}`,
+      connect_address: `${host}:${r.patroniApiPort}`,
+      authentication: {username: 'patroni', password: secrets.restApiPassword},
+    },
     // every member; Patroni discovers the cluster from them (pinning each node to its own region's member,
     // use_proxies, made a frozen witness stall writes for 8 s instead of 3 s: measured with bench/chaos)
     etcd3: {
@@ -313,7 +360,13 @@ export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: Dat
         },
       },
       // no trust anywhere, not even while bootstrapping: initdb's defaults would let any password in
-      initdb: [{encoding: 'UTF8'}, {locale: 'C'}, 'data-checksums', {'auth-host': 'scram-sha-256'}, {'auth-local': 'peer'}],
+      initdb: [
+        {encoding: 'UTF8'},
+        {locale: 'C'},
+        'data-checksums',
+        {'auth-host': 'scram-sha-256'},
+        {'auth-local': 'peer'},
+      ],
     },
     postgresql: {
       listen: `${host}:${r.postgresPort}`,
@@ -355,13 +408,20 @@ export function patroniConfig(layout: LocalLayout, r: RegionLayout, secrets: Dat
  * with the server verified against the world's CA (verify-full: the chain and the
  * address), and for the superuser its client certificate.
  */
-export function databaseUrl(layout: LocalLayout, r: RegionLayout, secrets: DatabaseSecrets, role: DatabaseRole = 'ledger', database = 'postgres'): string {
+export function databaseUrl(
+  layout: LocalLayout,
+  r: RegionLayout,
+  secrets: DatabaseSecrets,
+  role: DatabaseRole = 'ledger',
+  database = 'postgres',
+): string {
   const pki = pkiPaths(layout)
   const params = new URLSearchParams({sslmode: 'verify-full', sslrootcert: pki.caCert})
   if (role === 'admin') {
     params.set('sslcert', pki.atlasPostgresClient.cert)
     params.set('sslkey', pki.atlasPostgresClient.key)
   }
+
   // URLSearchParams would encode the slashes of the paths; libpq and tlsOptions read them either way, people read them better raw
   const query = [...params].map(([k, v]) => `${k}=${encodeURIComponent(v).replaceAll('%2F', '/')}`).join('&')
   return `postgres://${ROLE_NAMES[role]}:${encodeURIComponent(rolePassword(secrets, role))}@${r.address}:${r.postgresPort}/${database}?${query}`
@@ -371,27 +431,27 @@ export function databaseUrl(layout: LocalLayout, r: RegionLayout, secrets: Datab
 const MONITORING_PORT_OFFSET = 10
 
 export interface ExporterLayout {
-  region: RegionLayout
   name: string
   port: number
+  region: RegionLayout
 }
 
 export interface MonitoringLayout {
-  host: string
-  prometheusPort: number
-  alertmanagerPort: number
-  /** a workload run by atlas (blast-radius, `atlas workload`) serves its counters here while it runs */
-  workloadMetricsPort: number
-  exporters: ExporterLayout[]
-  configDir: string
-  prometheusConfigFile: string
   alertmanagerConfigFile: string
-  prometheusDataDir: string
   alertmanagerDataDir: string
+  alertmanagerPort: number
+  configDir: string
   /** the monitoring role's password for the exporters (0600), read by them through DATA_SOURCE_PASS_FILE */
   exporterPasswordFile: string
+  exporters: ExporterLayout[]
+  host: string
+  prometheusConfigFile: string
+  prometheusDataDir: string
+  prometheusPort: number
   /** the local world's alert rules, shipped with atlas */
   rulesFile: string
+  /** a workload run by atlas (blast-radius, `atlas workload`) serves its counters here while it runs */
+  workloadMetricsPort: number
 }
 
 /**
@@ -408,7 +468,11 @@ export function monitoringLayout(layout: LocalLayout): MonitoringLayout {
     prometheusPort: first,
     alertmanagerPort: first + 1,
     workloadMetricsPort: first + 2,
-    exporters: layout.regions.map((r, i) => ({region: r, name: `postgres-exporter-${r.region.name}`, port: first + 3 + i})),
+    exporters: layout.regions.map((r, i) => ({
+      region: r,
+      name: `postgres-exporter-${r.region.name}`,
+      port: first + 3 + i,
+    })),
     configDir,
     prometheusConfigFile: path.join(configDir, 'prometheus.yml'),
     alertmanagerConfigFile: path.join(configDir, 'alertmanager.yml'),
@@ -420,7 +484,7 @@ export function monitoringLayout(layout: LocalLayout): MonitoringLayout {
 }
 
 /** The monitoring block's ports, with what listens there (allPorts includes them). */
-export function monitoringPorts(layout: LocalLayout): Array<{port: number; owner: string; host: string}> {
+export function monitoringPorts(layout: LocalLayout): Array<{host: string; owner: string; port: number}> {
   const m = monitoringLayout(layout)
   return [
     {port: m.prometheusPort, owner: 'monitoring: Prometheus', host: m.host},
@@ -429,3 +493,5 @@ export function monitoringPorts(layout: LocalLayout): Array<{port: number; owner
     ...m.exporters.map((e) => ({port: e.port, owner: `monitoring: ${e.name}`, host: m.host})),
   ]
 }
+
+export {type DatabaseRole} from '../types.js'

@@ -1,29 +1,54 @@
 import {rm} from 'node:fs/promises'
 import path from 'node:path'
+
 import type {ProvisionResult} from '../../cloud/provision.js'
-import {primaryRegion} from '../../config/regions.js'
-import {PreconditionError} from '../../errors.js'
-import {isGroupAlive, isListening, isPortFree, killProcessGroup, postgresOsUser, stopProcessGroup, waitForPort} from '../../proc/index.js'
-import {silentProgress} from '../../progress.js'
-import {CommandRunner} from '../../tools/runner.js'
 import type {MonitoringStartResult} from '../../monitoring/local.js'
 import type {DownResult, UpResult, WorldOperationOptions} from '../types.js'
-import {readState, regionLayout, writeState, type LocalContext} from './context.js'
+
+import {primaryRegion} from '../../config/regions.js'
+import {PreconditionError} from '../../errors.js'
+import {
+  isGroupAlive,
+  isListening,
+  isPortFree,
+  killProcessGroup,
+  postgresOsUser,
+  stopProcessGroup,
+  waitForPort,
+} from '../../proc/index.js'
+import {silentProgress} from '../../progress.js'
+import {CommandRunner} from '../../tools/runner.js'
+import {type LocalContext, readState, regionLayout, writeState} from './context.js'
 import {waitConverged, waitEtcdQuorum, waitForInitializeKey, waitForLeader} from './health.js'
 import {allPorts, type LocalLayout} from './layout.js'
 import {ensurePki, pkiPaths} from './pki.js'
 import {downPlan, upPlan} from './plan.js'
 import {checkPortsFree, startProcess} from './process-start.js'
-import {childrenOf, liveProcesses, patroniPid, postmasterPid, processGroupOf, type ManagedProcess} from './processes.js'
-import {backupsAvailable, createLedgerSchema, prepareDirs, provisionCloud, refusePlainTextWorld, refuseSharedAddressWorld, writePatroniConfigs} from './provision.js'
+import {childrenOf, liveProcesses, type ManagedProcess, patroniPid, postmasterPid, processGroupOf} from './processes.js'
+import {
+  backupsAvailable,
+  createLedgerSchema,
+  prepareDirs,
+  provisionCloud,
+  refusePlainTextWorld,
+  refuseSharedAddressWorld,
+  writePatroniConfigs,
+} from './provision.js'
 import {worldSecrets} from './secrets.js'
 import {endpoints} from './status.js'
 
-export async function up(ctx: LocalContext, options: WorldOperationOptions & {monitoring?: boolean} = {}): Promise<UpResult> {
+export async function up(
+  ctx: LocalContext,
+  options: WorldOperationOptions & {monitoring?: boolean} = {},
+): Promise<UpResult> {
   const started = Date.now()
   const progress = options.progress ?? silentProgress
   // a dry run writes nothing, not even the log directory
-  const runner = new CommandRunner({dryRun: options.dryRun, logFile: options.dryRun ? undefined : path.join(ctx.layout.logDir, 'atlas.log'), planRoot: ctx.layout.baseDir})
+  const runner = new CommandRunner({
+    dryRun: options.dryRun,
+    logFile: options.dryRun ? undefined : path.join(ctx.layout.logDir, 'atlas.log'),
+    planRoot: ctx.layout.baseDir,
+  })
   if (options.dryRun) return upPlan(ctx, options.monitoring !== false)
   const live = await liveProcesses(ctx.processes)
   // a blast-radius that was itself killed (no Ctrl-C) can leave a region paused: continuing a running process is harmless
@@ -35,11 +60,24 @@ export async function up(ctx: LocalContext, options: WorldOperationOptions & {mo
   const complete = (await readState(ctx))?.complete === true
   const wantMonitoring = options.monitoring !== false
   const monitoringLive = await ctx.monitoring.live()
-  const monitoringComplete = !wantMonitoring || ctx.monitoring.processes().every((p) => monitoringLive.has(p.name)) || (await ctx.monitoring.tools()).missing.length > 0
+  const monitoringComplete =
+    !wantMonitoring ||
+    ctx.monitoring.processes().every((p) => monitoringLive.has(p.name)) ||
+    (await ctx.monitoring.tools()).missing.length > 0
   if (complete && ctx.processes.every((p) => live.has(p.name)) && monitoringComplete) {
-    const monitoring = wantMonitoring ? await monitoringSummary(ctx) : {enabled: false, reason: 'left out (--no-monitoring)'}
-    return {driver: 'local', started: false, dryRun: false, regions: await endpoints(ctx), durationSeconds: (Date.now() - started) / 1000, monitoring}
+    const monitoring = wantMonitoring
+      ? await monitoringSummary(ctx)
+      : {enabled: false, reason: 'left out (--no-monitoring)'}
+    return {
+      driver: 'local',
+      started: false,
+      dryRun: false,
+      regions: await endpoints(ctx),
+      durationSeconds: (Date.now() - started) / 1000,
+      monitoring,
+    }
   }
+
   const user = await postgresOsUser()
   await prepareDirs(ctx.layout, user)
   await refuseSharedAddressWorld(ctx.layout)
@@ -50,8 +88,16 @@ export async function up(ctx: LocalContext, options: WorldOperationOptions & {mo
   if (missing.some((p) => p.kind === 'moto')) {
     const {tlsPort} = backups.b
     if (!(await isPortFree(tlsPort, ctx.layout.host))) {
-      throw new PreconditionError(`port ${ctx.layout.host}:${tlsPort} (for moto's HTTPS listener) is already in use by another program`, {code: 'PORT_BUSY', hint: 'stop that program, or set local.basePort in atlas.yaml to another block', details: {port: tlsPort, owner: 'moto (HTTPS)'}})
+      throw new PreconditionError(
+        `port ${ctx.layout.host}:${tlsPort} (for moto's HTTPS listener) is already in use by another program`,
+        {
+          code: 'PORT_BUSY',
+          hint: 'stop that program, or set local.basePort in atlas.yaml to another block',
+          details: {port: tlsPort, owner: 'moto (HTTPS)'},
+        },
+      )
     }
+
     await backups.ensureTlsCertificate(runner)
   }
 
@@ -71,10 +117,17 @@ export async function up(ctx: LocalContext, options: WorldOperationOptions & {mo
     await Promise.all(missing.filter((p) => p.kind !== 'patroni').map((p) => startProcess(ctx, runner, p, user)))
     // moto loads its snapshot and replays its journal before it listens: allow for a large state.
     // Only the cloud steps need it, so PostgreSQL does not wait for it (awaited there)
-    motoReady = waitForPort(ctx.layout.motoPort, {host: ctx.layout.host, timeoutMs: 120_000, what: 'moto', signal: options.signal})
+    motoReady = waitForPort(ctx.layout.motoPort, {
+      host: ctx.layout.host,
+      timeoutMs: 120_000,
+      what: 'moto',
+      signal: options.signal,
+    })
     motoReady.catch(() => {})
     await waitEtcdQuorum(ctx, options.signal)
-    done({note: `etcd on ${ctx.layout.regions.map((r) => r.etcdClientPort).join(', ')}; moto on ${ctx.layout.motoPort} (starting)`})
+    done({
+      note: `etcd on ${ctx.layout.regions.map((r) => r.etcdClientPort).join(', ')}; moto on ${ctx.layout.motoPort} (starting)`,
+    })
   } catch (error) {
     done({error: error as Error})
     throw error
@@ -87,16 +140,19 @@ export async function up(ctx: LocalContext, options: WorldOperationOptions & {mo
   // The leader takes writes before its standbys are in sync (synchronous_mode_strict: until then a
   // commit waits for any streaming standby), so the schema and the backup repository are made
   // while the standbys are cloned and catch up; their steps below report them in order.
-  let early: {schema: Promise<string>; repository?: Promise<void>} | undefined
+  let early: undefined | {repository?: Promise<void>; schema: Promise<string>}
   // a failed Patroni step stops the wait for a leader, so nothing starts behind the error
   const stopEarly = new AbortController()
   const startEarly = (leaderUp: Promise<void>) => {
     const schema = leaderUp.then(() => createLedgerSchema(ctx))
     schema.catch(() => {})
-    const repository = withBackups ? Promise.all([leaderUp, motoReady]).then(() => backups.ensureRepository()) : undefined
+    const repository = withBackups
+      ? Promise.all([leaderUp, motoReady]).then(() => backups.ensureRepository())
+      : undefined
     repository?.catch(() => {})
     early = {schema, repository}
   }
+
   try {
     await writePatroniConfigs(ctx, secrets, user)
     const patronis = missing.filter((p) => p.kind === 'patroni')
@@ -107,21 +163,36 @@ export async function up(ctx: LocalContext, options: WorldOperationOptions & {mo
       await startProcess(ctx, runner, primaryProc, user)
       await waitForInitializeKey(ctx, options.signal)
     }
+
     await Promise.all(patronis.filter((p) => p !== primaryProc).map((p) => startProcess(ctx, runner, p, user)))
-    startEarly(waitForLeader(ctx, {timeoutMs: 60_000, signal: options.signal ? AbortSignal.any([options.signal, stopEarly.signal]) : stopEarly.signal}))
+    startEarly(
+      waitForLeader(ctx, {
+        timeoutMs: 60_000,
+        signal: options.signal ? AbortSignal.any([options.signal, stopEarly.signal]) : stopEarly.signal,
+      }),
+    )
     const health = await waitConverged(ctx, {timeoutMs: 60_000, signal: options.signal})
-    done({note: `database leader ${health.leaderRegion}; etcd leader ${health.groups.find((g) => g.group === 'etcd')?.leaderRegion}`})
+    done({
+      note: `database leader ${health.leaderRegion}; etcd leader ${health.groups.find((g) => g.group === 'etcd')?.leaderRegion}`,
+    })
   } catch (error) {
     stopEarly.abort()
     done({error: error as Error})
     throw error
   }
+
   // monitoring starts once the world is healthy (no CPU taken from its bootstrap, no alert about a bootstrap in
   // progress) and comes up while the cloud resources, the schema and the backups are set up; up waits for it at the end
-  const monitoring: MonitoringStartResult = wantMonitoring ? await ctx.monitoring.start(runner, secrets.monitorPassword!) : {enabled: false, reason: 'left out (--no-monitoring)', started: [], ready: Promise.resolve()}
+  const monitoring: MonitoringStartResult = wantMonitoring
+    ? await ctx.monitoring.start(runner, secrets.monitorPassword!)
+    : {enabled: false, reason: 'left out (--no-monitoring)', started: [], ready: Promise.resolve()}
 
   let cloud: ProvisionResult
-  done = progress.step(ctx.provisioner === 'terraform' ? 'provision S3 audit buckets and SQS queues (terraform/ against moto)' : 'provision S3 audit buckets and SQS queues (SDK, as terraform/modules/region declares)')
+  done = progress.step(
+    ctx.provisioner === 'terraform'
+      ? 'provision S3 audit buckets and SQS queues (terraform/ against moto)'
+      : 'provision S3 audit buckets and SQS queues (SDK, as terraform/modules/region declares)',
+  )
   try {
     cloud = await provisioning
     for (const w of cloud.warnings) progress.info(w)
@@ -130,6 +201,7 @@ export async function up(ctx: LocalContext, options: WorldOperationOptions & {mo
     done({error: error as Error})
     throw error
   }
+
   done = progress.step('initialise the ledger schema and mint the accounts')
   try {
     done({note: await (early?.schema ?? createLedgerSchema(ctx))})
@@ -137,8 +209,11 @@ export async function up(ctx: LocalContext, options: WorldOperationOptions & {mo
     done({error: error as Error})
     throw error
   }
+
   if (withBackups) {
-    done = progress.step(`create the backup repository (pgBackRest stanza ${backups.b.stanza} in s3://${backups.b.bucket})`)
+    done = progress.step(
+      `create the backup repository (pgBackRest stanza ${backups.b.stanza} in s3://${backups.b.bucket})`,
+    )
     try {
       await (early?.repository ?? backups.ensureRepository())
       done({})
@@ -147,19 +222,40 @@ export async function up(ctx: LocalContext, options: WorldOperationOptions & {mo
       throw error
     }
   } else {
-    progress.info('pgBackRest was not found: the world runs without WAL archiving and `atlas backup` is unavailable (apt-get install pgbackrest)')
+    progress.info(
+      'pgBackRest was not found: the world runs without WAL archiving and `atlas backup` is unavailable (apt-get install pgbackrest)',
+    )
   }
+
   const monitoringResult = await awaitMonitoring(monitoring, progress)
-  await writeState(ctx, {driver: 'local', startedAt: new Date().toISOString(), basePort: ctx.layout.basePort, host: ctx.layout.host, cloud, complete: true})
-  return {driver: 'local', started: true, dryRun: false, regions: await endpoints(ctx), durationSeconds: (Date.now() - started) / 1000, monitoring: monitoringResult}
+  await writeState(ctx, {
+    driver: 'local',
+    startedAt: new Date().toISOString(),
+    basePort: ctx.layout.basePort,
+    host: ctx.layout.host,
+    cloud,
+    complete: true,
+  })
+  return {
+    driver: 'local',
+    started: true,
+    dryRun: false,
+    regions: await endpoints(ctx),
+    durationSeconds: (Date.now() - started) / 1000,
+    monitoring: monitoringResult,
+  }
 }
 
 /** The end of up: Prometheus and Alertmanager answer (monitoring never fails up: it says why it is off). */
-async function awaitMonitoring(monitoring: MonitoringStartResult, progress: NonNullable<WorldOperationOptions['progress']>): Promise<NonNullable<UpResult['monitoring']>> {
+async function awaitMonitoring(
+  monitoring: MonitoringStartResult,
+  progress: NonNullable<WorldOperationOptions['progress']>,
+): Promise<NonNullable<UpResult['monitoring']>> {
   if (!monitoring.enabled) {
     progress.info(`monitoring is off: ${monitoring.reason}`)
     return {enabled: false, reason: monitoring.reason}
   }
+
   const done = progress.step('monitoring: Prometheus, Alertmanager, a postgres_exporter per region')
   for (const w of monitoring.warnings ?? []) progress.info(w)
   try {
@@ -201,7 +297,10 @@ async function continueAll(ctx: LocalContext, live: Map<string, number>): Promis
   }
 }
 
-export async function down(ctx: LocalContext, options: WorldOperationOptions & {purge?: boolean} = {}): Promise<DownResult> {
+export async function down(
+  ctx: LocalContext,
+  options: WorldOperationOptions & {purge?: boolean} = {},
+): Promise<DownResult> {
   const progress = options.progress ?? silentProgress
   const kinds: Array<ManagedProcess['kind']> = ['scheduler', 'patroni', 'moto', 'etcd']
   const order = kinds.flatMap((kind) => ctx.processes.filter((p) => p.kind === kind))
@@ -218,7 +317,8 @@ export async function down(ctx: LocalContext, options: WorldOperationOptions & {
   // Patroni first (all at once: each takes seconds): it shuts its PostgreSQL down cleanly while etcd still answers
   const stopOne = async (proc: ManagedProcess) => {
     const pid = live.get(proc.name)
-    const patroni = proc.kind === 'patroni' ? await patroniPid(ctx.processes, regionLayout(ctx, proc.region!)) : undefined
+    const patroni =
+      proc.kind === 'patroni' ? await patroniPid(ctx.processes, regionLayout(ctx, proc.region!)) : undefined
     if (pid !== undefined) {
       // etcd's leader tries to hand leadership over on SIGTERM, and waits for peers that are stopping too;
       // after 2 s it is killed (its WAL is crash-safe)
@@ -226,6 +326,7 @@ export async function down(ctx: LocalContext, options: WorldOperationOptions & {
       await stopProcessGroup(pid, proc.kind === 'patroni' ? 20_000 : proc.kind === 'moto' ? 60_000 : 2000)
       stopped.push(proc.name)
     }
+
     await rm(proc.pidFile, {force: true})
     // the watchdog forwards SIGTERM to Patroni; a Patroni that outlived it is stopped directly
     if (patroni !== undefined && isGroupAlive(patroni)) await stopProcessGroup(patroni, 5000)
@@ -233,31 +334,50 @@ export async function down(ctx: LocalContext, options: WorldOperationOptions & {
     if (proc.kind === 'patroni') {
       const pm = await postmasterPid(regionLayout(ctx, proc.region!).postgresDataDir)
       if (pm !== undefined) {
-        const groups = [await processGroupOf(pm), ...(await Promise.all((await childrenOf(pm)).map((c) => processGroupOf(c))))]
+        const groups = [
+          await processGroupOf(pm),
+          ...(await Promise.all((await childrenOf(pm)).map((c) => processGroupOf(c)))),
+        ]
         for (const g of groups) if (g !== undefined) killProcessGroup(g, 'SIGCONT')
         for (const g of groups) if (g !== undefined) await stopProcessGroup(g, 10_000)
         stopped.push(`postgres-${proc.region}`)
       }
     }
   }
+
   await Promise.all(order.filter((p) => p.kind === 'patroni').map(stopOne))
   await Promise.all(order.filter((p) => p.kind !== 'patroni').map(stopOne))
   const stillListening: string[] = []
   for (const {port, owner, host} of allPorts(ctx.layout)) {
     if (await isListening(port, host, 200)) stillListening.push(`${host}:${port} (${owner})`)
   }
+
   await rm(ctx.layout.stateFile, {force: true})
-  const leftovers = await removePartitionTables(ctx.layout, new CommandRunner({logFile: path.join(ctx.layout.logDir, 'atlas.log')}))
+  const leftovers = await removePartitionTables(
+    ctx.layout,
+    new CommandRunner({logFile: path.join(ctx.layout.logDir, 'atlas.log')}),
+  )
   if (leftovers.length > 0) progress.info(`removed nftables tables a crashed partition left: ${leftovers.join(', ')}`)
   const {removeRegionCgroups} = await import('./partition.js')
   await removeRegionCgroups(ctx.layout)
   if (options.purge) {
-    for (const dir of [ctx.layout.dataDir, ctx.layout.postgresHome, ctx.layout.runDir, ctx.layout.logDir, pkiPaths(ctx.layout).dir]) await rm(dir, {recursive: true, force: true})
+    for (const dir of [
+      ctx.layout.dataDir,
+      ctx.layout.postgresHome,
+      ctx.layout.runDir,
+      ctx.layout.logDir,
+      pkiPaths(ctx.layout).dir,
+    ])
+      await rm(dir, {recursive: true, force: true})
     await rm(ctx.layout.secretsFile, {force: true})
   }
+
   done({note: stopped.length > 0 ? `stopped ${stopped.join(', ')}` : 'nothing was running'})
   if (stillListening.length > 0) {
-    throw new PreconditionError(`after stopping the world, something still listens on ${stillListening.join(', ')}`, {hint: 'another program holds these ports'})
+    throw new PreconditionError(`after stopping the world, something still listens on ${stillListening.join(', ')}`, {
+      hint: 'another program holds these ports',
+    })
   }
+
   return {driver: 'local', dryRun: false, stopped, purged: Boolean(options.purge)}
 }

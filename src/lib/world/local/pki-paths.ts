@@ -16,23 +16,23 @@ export interface CertPair {
 }
 
 export interface PkiPaths {
-  dir: string
-  caCert: string
-  caKey: string
   /** the CA certificate atlas's clients verify servers with */
   atlasEtcdClient: CertPair
   /** CN=postgres: atlas's setup connections as the superuser (schema, roles) */
   atlasPostgresClient: CertPair
-  postgresDir: string
-  /** a copy of the CA certificate the postgres OS user can read */
-  postgresCaCert: string
-  /** CN=postgres: Patroni's own superuser connections and pg_rewind */
-  patroniSuperuser: CertPair
-  /** CN=replicator: streaming replication and pg_basebackup */
-  patroniReplicator: CertPair
+  caCert: string
+  caKey: string
+  dir: string
+  etcdMember(r: RegionRef): CertPair
   /** CN=patroni: Patroni's etcd3 client */
   patroniEtcdClient: CertPair
-  etcdMember(r: RegionRef): CertPair
+  /** CN=replicator: streaming replication and pg_basebackup */
+  patroniReplicator: CertPair
+  /** CN=postgres: Patroni's own superuser connections and pg_rewind */
+  patroniSuperuser: CertPair
+  /** a copy of the CA certificate the postgres OS user can read */
+  postgresCaCert: string
+  postgresDir: string
   postgresServer(r: RegionRef): CertPair
 }
 
@@ -50,7 +50,10 @@ export interface PkiPaths {
 export function pkiPaths(layout: PkiDirs): PkiPaths {
   const dir = path.join(layout.baseDir, 'pki')
   const postgresDir = path.join(layout.postgresHome, 'tls')
-  const pair = (base: string, name: string): CertPair => ({cert: path.join(base, `${name}.crt`), key: path.join(base, `${name}.key`)})
+  const pair = (base: string, name: string): CertPair => ({
+    cert: path.join(base, `${name}.crt`),
+    key: path.join(base, `${name}.key`),
+  })
   return {
     dir,
     caCert: path.join(dir, 'ca.crt'),

@@ -1,9 +1,10 @@
 import {readdir, readFile, rm} from 'node:fs/promises'
 import path from 'node:path'
+
+import {motoTlsArgs} from '../../backup/layout.js'
 import {packagePath} from '../../paths.js'
 import {isAlive, readPidFile} from '../../proc/index.js'
-import {motoTlsArgs} from '../../backup/layout.js'
-import {etcdArgs, motoArgs, type LocalLayout, type RegionLayout} from './layout.js'
+import {etcdArgs, type LocalLayout, motoArgs, type RegionLayout} from './layout.js'
 
 /**
  * A long-lived process of the local world. The definition is derived from the
@@ -11,17 +12,17 @@ import {etcdArgs, motoArgs, type LocalLayout, type RegionLayout} from './layout.
  * the same command line.
  */
 export interface ManagedProcess {
-  name: string
-  kind: 'etcd' | 'patroni' | 'moto' | 'scheduler'
-  region?: string
-  tool: string
   args: string[]
-  logFile: string
-  pidFile: string
   /** runs as the postgres OS user (PostgreSQL refuses root) */
   asPostgres: boolean
+  kind: 'etcd' | 'moto' | 'patroni' | 'scheduler'
+  logFile: string
   /** a string unique to this process's command line, to tell our process from a reused PID */
   marker: string
+  name: string
+  pidFile: string
+  region?: string
+  tool: string
 }
 
 /** Where the emulator's snapshot and journal live; `down --purge` removes it with the rest of the data dir. */
@@ -44,6 +45,7 @@ export function managedProcesses(layout: LocalLayout): ManagedProcess[] {
       marker: r.etcdDataDir,
     })
   }
+
   // moto's server application under libexec/moto-persistent.py, which keeps its state (snapshot + journal)
   // under <dataDir>/moto, so a `down`/`up` or a crash of the emulator loses no bucket, object or message
   procs.push({
@@ -51,7 +53,13 @@ export function managedProcesses(layout: LocalLayout): ManagedProcess[] {
     kind: 'moto',
     tool: 'python3',
     // the same state also over HTTPS (the port after the plain one), for pgBackRest's S3 repository
-    args: [packagePath('libexec', 'moto-persistent.py'), '--state-dir', motoStateDir(layout), ...motoTlsArgs(layout), ...motoArgs(layout)],
+    args: [
+      packagePath('libexec', 'moto-persistent.py'),
+      '--state-dir',
+      motoStateDir(layout),
+      ...motoTlsArgs(layout),
+      ...motoArgs(layout),
+    ],
     logFile: path.join(layout.logDir, 'moto.log'),
     pidFile: path.join(layout.runDir, 'moto.pid'),
     asPostgres: false,
@@ -65,18 +73,32 @@ export function managedProcesses(layout: LocalLayout): ManagedProcess[] {
       kind: 'patroni',
       region: r.region.name,
       tool: 'python3',
-      args: [packagePath('libexec', 'patroni-softdog.py'), '--device', r.watchdogDevice, '--data-dir', r.postgresDataDir, '--', 'python3', packagePath('libexec', 'patroni-loopback.py'), r.patroniConfigFile],
+      args: [
+        packagePath('libexec', 'patroni-softdog.py'),
+        '--device',
+        r.watchdogDevice,
+        '--data-dir',
+        r.postgresDataDir,
+        '--',
+        'python3',
+        packagePath('libexec', 'patroni-loopback.py'),
+        r.patroniConfigFile,
+      ],
       logFile: path.join(layout.logDir, `patroni-${r.region.name}.log`),
       pidFile: path.join(layout.runDir, `patroni-${r.region.name}.pid`),
       asPostgres: true,
       marker: r.patroniConfigFile,
     })
   }
+
   return procs
 }
 
 /** name -> pid of every managed process that is alive and really ours (a reused PID is not); stale pid files are removed. */
-export async function liveProcesses(processes: ManagedProcess[], options: {clean?: boolean} = {}): Promise<Map<string, number>> {
+export async function liveProcesses(
+  processes: ManagedProcess[],
+  options: {clean?: boolean} = {},
+): Promise<Map<string, number>> {
   const live = new Map<string, number>()
   for (const proc of processes) {
     const pid = await readPidFile(proc.pidFile)
@@ -85,6 +107,7 @@ export async function liveProcesses(processes: ManagedProcess[], options: {clean
     if (cmd && cmd.includes(proc.marker)) live.set(proc.name, pid)
     else if (options.clean !== false) await rm(proc.pidFile, {force: true})
   }
+
   return live
 }
 
@@ -95,6 +118,7 @@ export async function patroniPid(processes: ManagedProcess[], r: RegionLayout): 
   for (const child of await childrenOf(watchdog)) {
     if ((await cmdlineOf(child))?.includes(r.patroniConfigFile)) return child
   }
+
   return undefined
 }
 
@@ -115,6 +139,7 @@ export async function postmasterPid(dataDir: string): Promise<number | undefined
   } catch {
     return undefined
   }
+
   const pid = Number.parseInt(text.split('\n')[0] ?? '', 10)
   if (!Number.isInteger(pid) || pid <= 0) return undefined
   const cmd = await cmdlineOf(pid)
@@ -151,6 +176,7 @@ export async function childrenOf(pid: number): Promise<number[]> {
       // exited meanwhile
     }
   }
+
   return children
 }
 

@@ -1,12 +1,14 @@
 import {chmod, chown, mkdir, readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
+
 import type {ProvisionResult} from '../../cloud/provision.js'
+import type {LocalContext} from './context.js'
+
 import {PreconditionError} from '../../errors.js'
 import {mkdirOwned, type OsUser} from '../../proc/index.js'
 import {findExecutable} from '../../tools/discovery.js'
 import {CommandRunner} from '../../tools/runner.js'
-import type {LocalContext} from './context.js'
-import {patroniConfig, type DatabaseSecrets, type LocalLayout} from './layout.js'
+import {type DatabaseSecrets, type LocalLayout, patroniConfig} from './layout.js'
 import {pkiPaths} from './pki.js'
 import {worldSecrets} from './secrets.js'
 import {cloudEndpoint, databaseUrls} from './status.js'
@@ -20,6 +22,7 @@ export async function prepareDirs(layout: LocalLayout, user: OsUser | undefined)
     await mkdir(dir, {recursive: true, mode: 0o700})
     await chmod(dir, 0o700)
   }
+
   await mkdirOwned(layout.postgresHome, user)
   await chmod(layout.postgresHome, 0o700)
   await mkdirOwned(path.join(layout.postgresHome, 'data'), user)
@@ -33,10 +36,14 @@ async function checkTraversable(layout: LocalLayout, user: OsUser): Promise<void
   while (true) {
     const st = await stat(dir)
     if (!(st.mode & 0o001) && st.uid !== user.uid) {
-      throw new PreconditionError(`PostgreSQL runs as the "${user.name}" OS user, which cannot enter ${dir} (mode ${(st.mode & 0o777).toString(8)})`, {
-        hint: `chmod o+x ${dir}, or set local.baseDir to a directory under /tmp`,
-      })
+      throw new PreconditionError(
+        `PostgreSQL runs as the "${user.name}" OS user, which cannot enter ${dir} (mode ${(st.mode & 0o777).toString(8)})`,
+        {
+          hint: `chmod o+x ${dir}, or set local.baseDir to a directory under /tmp`,
+        },
+      )
     }
+
     const parent = path.dirname(dir)
     if (parent === dir) return
     dir = parent
@@ -49,15 +56,22 @@ async function checkTraversable(layout: LocalLayout, user: OsUser): Promise<void
  */
 export async function refusePlainTextWorld(layout: LocalLayout): Promise<void> {
   const {access} = await import('node:fs/promises')
-  const exists = (file: string) => access(file).then(() => true, () => false)
+  const exists = (file: string) =>
+    access(file).then(
+      () => true,
+      () => false,
+    )
   if (await exists(pkiPaths(layout).caKey)) return
   const data = [...layout.regions.map((r) => r.etcdDataDir), ...layout.regions.map((r) => r.postgresDataDir)]
   const found = (await Promise.all(data.map(exists))).some(Boolean)
   if (found) {
-    throw new PreconditionError(`the local world in ${layout.baseDir} was made without TLS (it has data but no CA) and cannot be upgraded in place`, {
-      code: 'WORLD_WITHOUT_TLS',
-      hint: '`atlas down --purge --yes` removes it (runs/ is kept); then `atlas up` makes a new one',
-    })
+    throw new PreconditionError(
+      `the local world in ${layout.baseDir} was made without TLS (it has data but no CA) and cannot be upgraded in place`,
+      {
+        code: 'WORLD_WITHOUT_TLS',
+        hint: '`atlas down --purge --yes` removes it (runs/ is kept); then `atlas up` makes a new one',
+      },
+    )
   }
 }
 
@@ -67,25 +81,33 @@ export async function refusePlainTextWorld(layout: LocalLayout): Promise<void> {
  */
 export async function refuseSharedAddressWorld(layout: LocalLayout): Promise<void> {
   const r = layout.regions[0]
-  const pem = await readFile(pkiPaths(layout).etcdMember(r).cert, 'utf8').catch(() => undefined)
+  const pem = await readFile(pkiPaths(layout).etcdMember(r).cert, 'utf8').catch(() => {})
   if (!pem) return
   const {X509Certificate} = await import('node:crypto')
   const names = new X509Certificate(pem).subjectAltName ?? ''
   if (names.includes(`IP Address:${r.address}`)) return
-  throw new PreconditionError(`the local world in ${layout.baseDir} was made before each region had its own address (${r.region.name} is now ${r.address}; its certificates name ${names || 'another address'})`, {
-    code: 'WORLD_ADDRESSES_CHANGED',
-    hint: '`atlas down --purge --yes` removes it (runs/ is kept); then `atlas up` makes a new one',
-  })
+  throw new PreconditionError(
+    `the local world in ${layout.baseDir} was made before each region had its own address (${r.region.name} is now ${r.address}; its certificates name ${names || 'another address'})`,
+    {
+      code: 'WORLD_ADDRESSES_CHANGED',
+      hint: '`atlas down --purge --yes` removes it (runs/ is kept); then `atlas up` makes a new one',
+    },
+  )
 }
 
 export async function backupsAvailable(): Promise<boolean> {
   return (await findExecutable('pgbackrest')) !== undefined
 }
 
-export async function writePatroniConfigs(ctx: LocalContext, secrets: DatabaseSecrets, user: OsUser | undefined): Promise<void> {
+export async function writePatroniConfigs(
+  ctx: LocalContext,
+  secrets: DatabaseSecrets,
+  user: OsUser | undefined,
+): Promise<void> {
   const {stringify} = await import('yaml')
   const postgres = await findExecutable('postgres')
-  if (!postgres) throw new PreconditionError('PostgreSQL server binaries were not found', {hint: 'apt-get install -y postgresql'})
+  if (!postgres)
+    throw new PreconditionError('PostgreSQL server binaries were not found', {hint: 'apt-get install -y postgresql'})
   // Debian symlinks some server binaries into PATH; Patroni needs the real bin dir (pg_controldata, pg_rewind, ...)
   const {realpath} = await import('node:fs/promises')
   const binDir = path.dirname(await realpath(postgres))
@@ -102,11 +124,19 @@ export async function writePatroniConfigs(ctx: LocalContext, secrets: DatabaseSe
 
 /** Creates the ledger schema and mints the opening balances (idempotent: the ledger library records both); returns what it did. */
 export async function createLedgerSchema(ctx: LocalContext): Promise<string> {
-  const [{connectLedger}, {initLedger}, {ensureRoles}] = await Promise.all([import('../../ledger/db.js'), import('../../ledger/schema.js'), import('./roles.js')])
+  const [{connectLedger}, {initLedger}, {ensureRoles}] = await Promise.all([
+    import('../../ledger/db.js'),
+    import('../../ledger/schema.js'),
+    import('./roles.js'),
+  ])
   // the superuser's one use outside Patroni: the schema, the mint and the least-privilege roles
   const sql = await connectLedger(await databaseUrls(ctx, 'admin'), {max: 1, applicationName: 'atlas-up'})
   try {
-    const result = await initLedger(sql, {accounts: ctx.config.ledger.accounts, openingBalance: ctx.config.ledger.openingBalance, allowNegativeBalances: ctx.config.ledger.allowNegativeBalances})
+    const result = await initLedger(sql, {
+      accounts: ctx.config.ledger.accounts,
+      openingBalance: ctx.config.ledger.openingBalance,
+      allowNegativeBalances: ctx.config.ledger.allowNegativeBalances,
+    })
     await ensureRoles(sql, await worldSecrets(ctx.layout))
     return `${result.minted ? `minted ${result.mint.total} across ${result.mint.accounts} accounts` : 'already minted'}; roles atlas_ledger (transfers) and atlas_verify (read-only)`
   } finally {
@@ -145,7 +175,9 @@ async function provisionWithTerraform(ctx: LocalContext): Promise<ProvisionResul
       deadLetterQueueArn: o.dead_letter_queue_arn,
       replicationRoleArn: o.replication_role_arn,
     })),
-    replication: Object.entries(regions).filter(([, o]) => o.replicates_to_bucket).map(([region]) => `${region}->${ctx.config.cloud.replication.find((r) => r.from === region)?.to ?? '?'}`),
+    replication: Object.entries(regions)
+      .filter(([, o]) => o.replicates_to_bucket)
+      .map(([region]) => `${region}->${ctx.config.cloud.replication.find((r) => r.from === region)?.to ?? '?'}`),
     warnings: [],
   }
 }
@@ -157,6 +189,18 @@ export async function runTerraform(runner: CommandRunner, dir: string): Promise<
   const chdir = `-chdir=${packagePath('terraform')}`
   const state = `-state=${path.join(dir, 'terraform.tfstate')}`
   await runner.run('terraform', [chdir, 'init', '-input=false', '-no-color'], {env, label: 'terraform init'})
-  await runner.run('terraform', [chdir, 'apply', '-input=false', '-no-color', '-auto-approve', state, `-var-file=${path.join(dir, 'local.tfvars.json')}`], {env, label: 'terraform apply'})
+  await runner.run(
+    'terraform',
+    [
+      chdir,
+      'apply',
+      '-input=false',
+      '-no-color',
+      '-auto-approve',
+      state,
+      `-var-file=${path.join(dir, 'local.tfvars.json')}`,
+    ],
+    {env, label: 'terraform apply'},
+  )
   return runner.run('terraform', [chdir, 'output', '-json', state], {env, label: 'terraform output'})
 }

@@ -1,6 +1,8 @@
 import {createHash, createHmac, pbkdf2Sync, randomBytes} from 'node:crypto'
+
 import type {LedgerSql} from '../../ledger/db.js'
-import {MONITOR_ROLE, ROLE_NAMES, type DatabaseSecrets} from './layout.js'
+
+import {type DatabaseSecrets, MONITOR_ROLE, ROLE_NAMES} from './layout.js'
 
 /**
  * The local world's least-privilege database roles, created by `atlas up` as the
@@ -74,10 +76,14 @@ export async function ensureRoles(sql: LedgerSql, secrets: DatabaseSecrets): Pro
         if (error.code !== '42710') throw error
       })
     }
+
     const verifier = scramVerifier(role.password)
     if (!/^[A-Za-z0-9+/=:$-]+$/.test(verifier)) throw new Error('unexpected characters in a SCRAM verifier')
-    await sql.unsafe(`ALTER ROLE ${role.name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD '${verifier}'`)
+    await sql.unsafe(
+      `ALTER ROLE ${role.name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD '${verifier}'`,
+    )
   }
+
   for (const statement of grantStatements()) {
     // a world whose secrets predate the monitoring role has no such role to grant to
     if (!secrets.monitorPassword && statement.includes(MONITOR_ROLE)) continue

@@ -1,8 +1,9 @@
-import {patroniGroupHealth, samplePatroni} from '../../health/patroni.js'
 import type {CloudEndpoint, RegionEndpoints, WorldStatus} from '../types.js'
-import {readState, type LocalContext} from './context.js'
+
+import {patroniGroupHealth, samplePatroni} from '../../health/patroni.js'
+import {type LocalContext, readState} from './context.js'
 import {health, patroniTargets} from './health.js'
-import {databaseUrl, type DatabaseRole, type DatabaseSecrets} from './layout.js'
+import {type DatabaseRole, type DatabaseSecrets, databaseUrl} from './layout.js'
 import {liveProcesses} from './processes.js'
 import {worldSecrets} from './secrets.js'
 
@@ -14,7 +15,14 @@ export async function status(ctx: LocalContext): Promise<WorldStatus> {
   const up = live.size > 0
   const complete = up && ctx.processes.every((p) => live.has(p.name)) && (await readState(ctx))?.complete === true
   const [cluster, monitoring] = await Promise.all([up ? health(ctx) : null, ctx.monitoring.status()])
-  return {driver: 'local', up, complete, regions: await endpoints(ctx), health: cluster, ...(monitoring ? {monitoring} : {})}
+  return {
+    driver: 'local',
+    up,
+    complete,
+    regions: await endpoints(ctx),
+    health: cluster,
+    ...(monitoring ? {monitoring} : {}),
+  }
 }
 
 /**
@@ -24,12 +32,17 @@ export async function status(ctx: LocalContext): Promise<WorldStatus> {
 export async function databaseUrls(ctx: LocalContext, role: DatabaseRole = 'ledger'): Promise<string[]> {
   const secrets = await worldSecrets(ctx.layout)
   const leader = patroniGroupHealth(await samplePatroni(patroniTargets(ctx), 300)).leaderRegion
-  const ordered = [...ctx.layout.regions].sort((a, b) => Number(b.region.name === leader) - Number(a.region.name === leader))
+  const ordered = [...ctx.layout.regions].sort(
+    (a, b) => Number(b.region.name === leader) - Number(a.region.name === leader),
+  )
   return ordered.map((r) => databaseUrl(ctx.layout, r, secrets, role))
 }
 
 export async function cloudEndpoint(ctx: LocalContext): Promise<CloudEndpoint> {
-  return {endpoint: ctx.config.cloud.endpoint ?? `http://${ctx.layout.host}:${ctx.layout.motoPort}`, ...EMULATOR_CREDENTIALS}
+  return {
+    endpoint: ctx.config.cloud.endpoint ?? `http://${ctx.layout.host}:${ctx.layout.motoPort}`,
+    ...EMULATOR_CREDENTIALS,
+  }
 }
 
 export async function endpoints(ctx: LocalContext): Promise<RegionEndpoints[]> {
@@ -40,6 +53,7 @@ export async function endpoints(ctx: LocalContext): Promise<RegionEndpoints[]> {
   } catch {
     secrets = undefined
   }
+
   return ctx.layout.regions.map((r) => {
     const cloud = state?.cloud?.regions.find((c) => c.region === r.region.name)
     return {
