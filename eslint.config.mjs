@@ -29,6 +29,12 @@ export default [
       'unicorn/prefer-spread': 'off',
       // dropping an explicit `undefined` argument breaks calls to parameters typed `T | undefined`
       'unicorn/no-useless-undefined': ['error', {checkArguments: false}],
+      // oclif's setting, plus `const {omitted: _omitted, ...rest} = x`: a rest sibling is how a key is left out
+      '@typescript-eslint/no-unused-vars': ['error', {argsIgnorePattern: '^_', ignoreRestSiblings: true}],
+      // one push per line of the document being built reads like the document
+      'unicorn/no-array-push-push': 'off',
+      // generators are described in their doc comment's prose
+      'jsdoc/require-yields': 'off',
       // sequential on purpose: polling until a deadline, steps in order, one region after another
       'no-await-in-loop': 'off',
       // snake_case names belong to PostgreSQL settings, SQL columns, Prometheus labels and cloud APIs

@@ -62,7 +62,10 @@ describe('control plane: three clusters from source', function () {
     const get = (options: https.RequestOptions) =>
       new Promise<number>((resolve, reject) => {
         https
-          .get(`${c.server}/api/v1/namespaces`, {...options, ca}, (res) => (res.resume(), resolve(res.statusCode ?? 0)))
+          .get(`${c.server}/api/v1/namespaces`, {...options, ca}, (res) => {
+            res.resume()
+            resolve(res.statusCode ?? 0)
+          })
           .on('error', reject)
       })
     // anonymous: no identity, no access

@@ -334,7 +334,7 @@ describe('control plane: k3d world faults, health, status and blast-radius pre-c
     }
 
     // and a Secret whose Job goes away without completing goes with it (garbage collector, ownerReference)
-    const schema = chosen.find((s) => s.id === 'ledger-schema')
+    const schema = chosen.find((s) => s.id === 'ledger-schema')!
     const untilOwned = schema.commands.findIndex((c) => c.args.includes('patch') && c.args.includes('secret'))
     for (const command of schema.commands.slice(0, untilOwned + 1)) {
       const result = await runner.run(plane.kubectlPath, command.args, {

@@ -3,8 +3,7 @@
  * what `atlas render` writes, templated with the charts as Argo CD would (helm
  * template, per region), applied server-side into each region's cluster.
  */
-import {mkdtempSync, rmSync} from 'node:fs'
-import {readFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import https from 'node:https'
 import os from 'node:os'
 import path from 'node:path'

@@ -720,7 +720,10 @@ async function waitTcp(port: number, pid: number, logFile: string): Promise<void
     if (!isGroupAlive(pid)) break
     const ok = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, HOST)
-      socket.once('connect', () => (socket.destroy(), resolve(true)))
+      socket.once('connect', () => {
+        socket.destroy()
+        resolve(true)
+      })
       socket.once('error', () => resolve(false))
     })
     if (ok) return

@@ -20,10 +20,13 @@ export function decodePng(data: Buffer): Png {
     const length = data.readUInt32BE(offset)
     const type = data.toString('latin1', offset + 4, offset + 8)
     const body = data.subarray(offset + 8, offset + 8 + length)
+    // eslint-disable-next-line unicorn/prefer-switch -- IEND's `break` leaves the while loop
     if (type === 'IHDR') {
       width = body.readUInt32BE(0)
       height = body.readUInt32BE(4)
-      const [depth, colorType, , , interlace] = body.subarray(8, 13)
+      // IHDR after width and height: bit depth, colour type, compression, filter, interlace
+      const [depth, colorType] = body.subarray(8, 10)
+      const interlace = body[12]
       if (depth !== 8 || interlace !== 0 || (colorType !== 2 && colorType !== 6))
         throw new Error(`unsupported PNG: depth ${depth}, colour type ${colorType}, interlace ${interlace}`)
       channels = colorType === 6 ? 4 : 3

@@ -128,6 +128,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   } else {
     await runner.run(
       'initdb',
+      // eslint-disable-next-line unicorn/text-encoding-identifier-case -- PostgreSQL's name for the encoding
       ['-D', dataDir, '-U', 'atlas', '--auth=trust', '--no-instructions', '-E', 'UTF8', '--locale=C'],
       {
         ...asUser,

@@ -20,7 +20,7 @@ interface Fixture {
   log: string
 }
 
-function setup(fail?: string, tools?: string[]): {fixture: Fixture; restore: () => void} {
+function stubbedWorld(fail?: string, tools?: string[]): {fixture: Fixture; restore: () => void} {
   const baseDir = emptyDir('atlas-k3d-run-')
   const log = path.join(baseDir, 'stub-calls.log')
   // the stubs come first; bash and coreutils from the system dirs
@@ -85,7 +85,7 @@ describe('k3d world against stub tools', function () {
   let downPlan: K3dPlan
 
   before(async () => {
-    const {fixture, restore} = setup()
+    const {fixture, restore} = stubbedWorld()
     try {
       const world = new K3dWorld(defaults(), {baseDir: fixture.baseDir})
       upPlan = await world.plan('up')
@@ -96,7 +96,7 @@ describe('k3d world against stub tools', function () {
   })
 
   it('runs up end to end, rendering files and running exactly the planned commands', async () => {
-    const {fixture, restore} = setup()
+    const {fixture, restore} = stubbedWorld()
     try {
       const world = new K3dWorld(defaults(), {baseDir: fixture.baseDir})
       const result = await world.up()
@@ -117,7 +117,7 @@ describe('k3d world against stub tools', function () {
   })
 
   it('makes a database password once, keeps it out of logs, and gives one pgwire URL per reachable region', async () => {
-    const {fixture, restore} = setup()
+    const {fixture, restore} = stubbedWorld()
     try {
       const world = new K3dWorld(defaults(), {baseDir: fixture.baseDir})
       await expectAtlasError(world.databaseUrls()) // not up yet
@@ -153,7 +153,7 @@ describe('k3d world against stub tools', function () {
   })
 
   it('verify connects as the read-only user with its client certificate, never with the atlas password', async () => {
-    const {fixture, restore} = setup()
+    const {fixture, restore} = stubbedWorld()
     try {
       const world = new K3dWorld(defaults(), {baseDir: fixture.baseDir})
       const certs = path.join(fixture.baseDir, 'k3d', 'cockroach-certs')
@@ -197,7 +197,7 @@ describe('k3d world against stub tools', function () {
   })
 
   it('skips every completed step when up runs again', async () => {
-    const {fixture, restore} = setup()
+    const {fixture, restore} = stubbedWorld()
     try {
       await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up()
       rmSync(fixture.log)
@@ -219,7 +219,7 @@ describe('k3d world against stub tools', function () {
   })
 
   it('runs up again from the foundation when LocalStack is no longer running (it keeps nothing)', async () => {
-    const {fixture, restore} = setup()
+    const {fixture, restore} = stubbedWorld()
     try {
       await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up()
       rmSync(fixture.log)
@@ -236,7 +236,7 @@ describe('k3d world against stub tools', function () {
   })
 
   it('re-runs the steps after render when atlas.yaml changed', async () => {
-    const {fixture, restore} = setup()
+    const {fixture, restore} = stubbedWorld()
     try {
       await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up()
       rmSync(fixture.log)
@@ -249,7 +249,7 @@ describe('k3d world against stub tools', function () {
   })
 
   it('fails the doctor step with exit 3 when a tool is missing, before running anything', async () => {
-    const {fixture, restore} = setup(undefined, ['docker', 'kubectl', 'helm', 'terraform', 'ansible-playbook'])
+    const {fixture, restore} = stubbedWorld(undefined, ['docker', 'kubectl', 'helm', 'terraform', 'ansible-playbook'])
     try {
       const error = await expectAtlasError(new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up())
       expect(error.exitCode).to.equal(ExitCode.Precondition)
@@ -263,7 +263,7 @@ describe('k3d world against stub tools', function () {
   })
 
   it('fails the doctor step when the Docker CLI has no engine', async () => {
-    const {fixture, restore} = setup('docker info')
+    const {fixture, restore} = stubbedWorld('docker info')
     try {
       const error = await expectAtlasError(new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up())
       expect(error.exitCode).to.equal(ExitCode.Precondition)
@@ -294,7 +294,7 @@ describe('k3d world against stub tools', function () {
         const index = upPlan.steps.findIndex((s) => s.id === id)
         const step = upPlan.steps[index]
         expect(step.commands, `${id} has commands`).to.not.be.empty
-        const {fixture, restore} = setup()
+        const {fixture, restore} = stubbedWorld()
         process.env.ATLAS_STUB_FAIL = concrete(failureMatch(step), fixture.baseDir)
         try {
           const error = await expectAtlasError(new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up())
@@ -324,7 +324,7 @@ describe('k3d world against stub tools', function () {
       it(`${id}: names the step, says what to do and exits 1`, async () => {
         const index = downPlan.steps.findIndex((s) => s.id === id)
         const step = downPlan.steps[index]
-        const {fixture, restore} = setup()
+        const {fixture, restore} = stubbedWorld()
         try {
           await new K3dWorld(defaults(), {baseDir: fixture.baseDir}).up()
           process.env.ATLAS_STUB_FAIL = concrete(failureMatch(step), fixture.baseDir)
@@ -343,7 +343,7 @@ describe('k3d world against stub tools', function () {
   })
 
   it('down after up runs every undo step and forgets the state; a second down has nothing to undo', async () => {
-    const {fixture, restore} = setup()
+    const {fixture, restore} = stubbedWorld()
     try {
       const world = new K3dWorld(defaults(), {baseDir: fixture.baseDir})
       await world.up()
@@ -365,7 +365,7 @@ describe('k3d world against stub tools', function () {
   })
 
   it('down tolerates what is already gone (docker: "No such container")', async () => {
-    const {fixture, restore} = setup()
+    const {fixture, restore} = stubbedWorld()
     try {
       const world = new K3dWorld(defaults(), {baseDir: fixture.baseDir})
       await world.up()

@@ -73,6 +73,7 @@ await p.finish()`
       for (const left of [3, 2, 1]) expect(screen, screen).to.include(`fault held, ${left} s left`)
       // redrawn: listr2 moves the cursor back up and erases before each frame, rather than adding lines
       const between = screen.slice(screen.indexOf('fault held, 3 s left'), screen.indexOf('fault held, 1 s left'))
+      // eslint-disable-next-line no-control-regex -- the terminal's escape sequences are what is asserted
       expect(between).to.match(/\u001B\[(\d+)?A|\u001B\[2K/)
       expect(screen).to.include('hold the fault for 3 s: recovered')
     } finally {
@@ -154,6 +155,7 @@ describe('atlas status --watch', function () {
       const screen = result.stdout
       const refreshes = screen
         .split(/\r?\n/)
+        // eslint-disable-next-line no-control-regex -- the screen-clearing escape sequence starts each frame
         .filter((l) => /^(\u001B\[2J\u001B\[H)?.*refreshed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/.test(l))
       expect(refreshes.length, screen.slice(0, 300)).to.be.greaterThan(12)
       expect(screen.split('\u001B[2J\u001B[H').length - 1).to.equal(refreshes.length)

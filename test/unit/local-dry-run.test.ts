@@ -100,7 +100,7 @@ describe('atlas up --dry-run (local world)', () => {
 
   it('refuses to upgrade a world made without TLS in place (data, no CA), starting nothing', async () => {
     const {mkdir} = await import('node:fs/promises')
-    const path = await import('node:path')
+    const {default: path} = await import('node:path')
     await mkdir(path.join(world.baseDir, 'data', 'etcd-us'), {recursive: true})
     try {
       const result = await world.atlas(['up', '--json'])

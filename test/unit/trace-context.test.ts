@@ -78,7 +78,7 @@ describe('trace context in SQS message attributes', () => {
     // what SQS hands back on receive (MessageAttributeNames: ['traceparent']) has the same shape plus digests
     const received: Message = {
       Body: '{}',
-      MessageAttributes: JSON.parse(JSON.stringify(attributes)),
+      MessageAttributes: structuredClone(attributes),
       MD5OfMessageAttributes: 'x',
     }
     expect(decodeTraceAttributes(received)).to.deep.equal(parseTraceparent(traceparent))

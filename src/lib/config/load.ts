@@ -105,7 +105,10 @@ export function parseConfigText(text: string, file: string): AtlasConfig {
   return parseConfigObject(raw, {file, doc, lines})
 }
 
-export function parseConfigObject(raw: unknown, where: Located = {file: '<object>'}): AtlasConfig {
+/** where a configuration passed as an object (not read from a file) comes from */
+const IN_MEMORY: Located = Object.freeze({file: '<object>'})
+
+export function parseConfigObject(raw: unknown, where: Located = IN_MEMORY): AtlasConfig {
   const result = configSchema.safeParse(raw)
   if (!result.success) {
     const problems = result.error.issues.map((issue) => describeIssue(issue, where))
@@ -277,8 +280,7 @@ function keyOffsetOf(doc: Document, keyPath: Array<number | string>): number | u
 }
 
 export function formatPath(keyPath: ReadonlyArray<number | string>): string {
-  return keyPath.reduce<string>(
-    (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part),
-    '',
-  )
+  let text = ''
+  for (const part of keyPath) text = typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${part}` : part
+  return text
 }

@@ -257,7 +257,10 @@ export class LedgerService {
       this.pingDatabase(),
       this.options.queue.approximateDepth().then(
         () => true,
-        (error: Error) => (this.log(`queue not reachable: ${error.message}`), false),
+        (error: Error) => {
+          this.log(`queue not reachable: ${error.message}`)
+          return false
+        },
       ),
     ])
     this.databaseHealthy = database

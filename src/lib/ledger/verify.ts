@@ -376,11 +376,7 @@ async function scanIds(
             }
 
             case IdStatus.Sent: {
-              {
-                runLog.sentToQueue++
-                // No default
-              }
-
+              runLog.sentToQueue++
               break
             }
 
@@ -496,11 +492,7 @@ async function scanIds(
             }
 
             case IdStatus.Sent: {
-              {
-                runLog.sentNotApplied++
-                // No default
-              }
-
+              runLog.sentNotApplied++
               break
             }
 

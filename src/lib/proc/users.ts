@@ -49,8 +49,9 @@ async function lookupUser(name: string): Promise<OsUser | undefined> {
   const passwd = await readFile('/etc/passwd', 'utf8')
   const line = passwd.split('\n').find((l) => l.startsWith(`${name}:`))
   if (!line) return undefined
-  const [, , uid, gid] = line.split(':')
-  return {name, uid: Number(uid), gid: Number(gid)}
+  // name:password:uid:gid:...
+  const fields = line.split(':')
+  return {name, uid: Number(fields[2]), gid: Number(fields[3])}
 }
 
 /** Creates a directory owned by the user (mode 0700, as PostgreSQL requires for data dirs). */

@@ -306,12 +306,16 @@ function renderLegend(chart: Chart, top: number): {height: number; svg: string[]
   const seen = new Set<string>()
   for (const w of chart.windows) {
     const label = w.legend ?? w.label
-    if (!seen.has(label)) (seen.add(label), items.push({kind: 'box', color: w.color, label}))
+    if (seen.has(label)) continue
+    seen.add(label)
+    items.push({kind: 'box', color: w.color, label})
   }
 
   for (const m of chart.markers) {
     const label = m.legend ?? m.label
-    if (!seen.has(label)) (seen.add(label), items.push({kind: 'dash', color: m.color, label}))
+    if (seen.has(label)) continue
+    seen.add(label)
+    items.push({kind: 'dash', color: m.color, label})
   }
 
   const out = ['<g data-legend="">']

@@ -86,7 +86,7 @@ export function binOutcomes(
     unknown: [],
   }
   for (const kind of OUTCOME_KINDS) {
-    const counts = new Array<number>(bins).fill(0)
+    const counts = Array.from({length: bins}, () => 0)
     for (const t of Array.from(times[kind])) counts[Math.floor((t - faultAtMs) / binMs) - firstBin]++
     out[kind] = counts
   }

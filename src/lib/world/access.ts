@@ -1,6 +1,7 @@
 import {readdir} from 'node:fs/promises'
 import path from 'node:path'
 
+import type {LocalWorld} from './local/index.js'
 import type {DatabaseRole, World} from './types.js'
 
 import {findRegion, primaryRegion} from '../config/regions.js'
@@ -74,8 +75,7 @@ export function formatExports(env: Record<string, string>): string {
 export async function logFiles(world: World, component?: string): Promise<string[]> {
   if (world.driver !== 'local')
     throw new PreconditionError(`the ${world.driver} world keeps its logs in its clusters`, {hint: 'use kubectl logs'})
-  const {LocalWorld} = await import('./local/index.js')
-  const {logDir} = (world as InstanceType<typeof LocalWorld>).layout
+  const {logDir} = (world as LocalWorld).layout
   const names = (await readdir(logDir).catch(() => [] as string[])).filter((f) => f.endsWith('.log')).sort()
   if (names.length === 0)
     throw new PreconditionError(`no logs in ${logDir}`, {hint: 'the world has not been started here: `atlas up`'})

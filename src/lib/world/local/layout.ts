@@ -361,6 +361,7 @@ export function patroniConfig(
       },
       // no trust anywhere, not even while bootstrapping: initdb's defaults would let any password in
       initdb: [
+        // eslint-disable-next-line unicorn/text-encoding-identifier-case -- PostgreSQL's name for the encoding
         {encoding: 'UTF8'},
         {locale: 'C'},
         'data-checksums',
