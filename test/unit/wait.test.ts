@@ -35,11 +35,14 @@ describe('wait: sleep and poll', () => {
       let removed = 0
       const add = controller.signal.addEventListener.bind(controller.signal)
       const remove = controller.signal.removeEventListener.bind(controller.signal)
-      controller.signal.addEventListener = ((...args: Parameters<typeof add>) => (added++, add(...args))) as typeof add
-      controller.signal.removeEventListener = ((...args: Parameters<typeof remove>) => (
-        removed++,
+      controller.signal.addEventListener = ((...args: Parameters<typeof add>) => {
+        added++
+        add(...args)
+      }) as typeof add
+      controller.signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
+        removed++
         remove(...args)
-      )) as typeof remove
+      }) as typeof remove
       for (let i = 0; i < 3; i++) await sleep(1, controller.signal)
       expect({added, removed}).to.deep.equal({added: 3, removed: 3})
     })
@@ -86,7 +89,15 @@ describe('wait: sleep and poll', () => {
 
     it('with timeoutMs 0: exactly one check', async () => {
       let checks = 0
-      expect(await poll(() => (checks++, false), {timeoutMs: 0, intervalMs: 10})).to.equal(undefined)
+      expect(
+        await poll(
+          () => {
+            checks++
+            return false
+          },
+          {timeoutMs: 0, intervalMs: 10},
+        ),
+      ).to.equal(undefined)
       expect(checks).to.equal(1)
     })
 
@@ -94,11 +105,17 @@ describe('wait: sleep and poll', () => {
       const controller = new AbortController()
       let checks = 0
       setTimeout(() => controller.abort(new Error('interrupted')), 30)
-      const error = await poll(() => (checks++, false), {
-        timeoutMs: 60_000,
-        intervalMs: 60_000,
-        signal: controller.signal,
-      }).then(
+      const error = await poll(
+        () => {
+          checks++
+          return false
+        },
+        {
+          timeoutMs: 60_000,
+          intervalMs: 60_000,
+          signal: controller.signal,
+        },
+      ).then(
         () => {},
         (error_: Error) => error_,
       )
@@ -142,11 +159,17 @@ describe('wait: sleep and poll', () => {
 
     it("times out with the caller's own error, built after the last check (it can name the last state seen)", async () => {
       let last = 0
-      const error = await pollUntil(() => (last++, false), {
-        timeoutMs: 30,
-        intervalMs: 10,
-        timeoutError: () => new RangeError(`still not ready after ${last} checks`),
-      }).then(
+      const error = await pollUntil(
+        () => {
+          last++
+          return false
+        },
+        {
+          timeoutMs: 30,
+          intervalMs: 10,
+          timeoutError: () => new RangeError(`still not ready after ${last} checks`),
+        },
+      ).then(
         () => {},
         (error_: Error) => error_,
       )
