@@ -11,7 +11,7 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # prometheus, prometheus-alertmanager, prometheus-postgres-exporter: the local world's monitoring (atlas runs its own
 # processes with its own config under the world's base dir; the packaged services are never started, see policy-rc.d below)
 DEBIAN_PACKAGES=(postgresql pgbackrest openssl etcd-server etcd-client python3-venv ansible ansible-lint yamllint nftables iproute2 unzip prometheus prometheus-alertmanager prometheus-postgres-exporter)
-# headless Chromium renders the chaos reports' pictures once in the tests (test/unit/picture-render.test.ts)
+# headless Chromium renders the chaos reports' pictures once in the tests (test/unit/report/picture-render.test.ts)
 DEBIAN_PACKAGES+=(chromium)
 
 if command -v dpkg-query >/dev/null 2>&1; then

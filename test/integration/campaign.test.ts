@@ -34,7 +34,7 @@ describe('atlas chaos: one workload through the whole campaign (local world)', f
     const etcdLeader = status.health?.groups.find((g) => g.group === 'etcd')?.leaderRegion
     expect(etcdLeader, 'the converged world has an etcd leader').to.be.a('string')
 
-    // seed 19 over etcd-leader, eu and witness (pinned in test/unit/chaos-campaign.test.ts)
+    // seed 19 over etcd-leader, eu and witness (pinned in test/unit/chaos/campaign.test.ts)
     const result = await world.atlas(
       [
         'chaos',

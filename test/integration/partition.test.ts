@@ -162,7 +162,7 @@ describe('blast-radius --mode partition on the local world', function () {
   })
 
   it('atlas chaos --faults kill,stop,partition: a seeded partition round among the others, nothing lost, no table left', async () => {
-    // seed 2 over eu and witness: partition eu, then kill witness (pinned in test/unit/chaos-campaign.test.ts)
+    // seed 2 over eu and witness: partition eu, then kill witness (pinned in test/unit/chaos/campaign.test.ts)
     const result = await world.atlas(
       [
         'chaos',
@@ -196,7 +196,7 @@ describe('blast-radius --mode partition on the local world', function () {
   })
 
   it('atlas chaos with partition-bridge, partition-one-way-out and partition-one-way-in rounds under one workload: nothing lost, no table left', async () => {
-    // seed 7 over us, eu and witness: bridge us, one-way-out witness, one-way-in eu (pinned in test/unit/chaos-campaign.test.ts)
+    // seed 7 over us, eu and witness: bridge us, one-way-out witness, one-way-in eu (pinned in test/unit/chaos/campaign.test.ts)
     const result = await world.atlas(
       [
         'chaos',

@@ -9,7 +9,7 @@ import {cloudResourceNames, DLQ_MAX_RECEIVE_COUNT} from './names.js'
 
 /**
  * The settings terraform/modules/region declares (its variable defaults and fixed
- * attributes), for the SDK provisioner. test/unit/local-cloud-settings.test.ts
+ * attributes), for the SDK provisioner. test/unit/cloud/local-settings.test.ts
  * reads the HCL and fails when these and the module drift apart.
  */
 export const REGION_STACK_SETTINGS = {

@@ -1,0 +1,79 @@
+import {expect} from 'chai'
+import {execa} from 'execa'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import {REPO_ROOT} from '../../helpers/cli.js'
+
+/**
+ * bin/run.js shows help and the version from a bundled copy of oclif's core
+ * (dist/oclif-core.cjs, made by `npm run build`). These run the built CLI.
+ */
+describe('CLI start-up: help and version from the bundled oclif core', function () {
+  this.timeout(60_000)
+  let dir: string
+  let reference: string
+  let preload: string
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'atlas-startup-'))
+    // oclif's own entry, as bin/run.js was before the bundle: what every answer must equal
+    reference = path.join(dir, 'reference.mjs')
+    const bin = JSON.stringify(path.join(REPO_ROOT, 'bin', 'run.js'))
+    await writeFile(
+      reference,
+      `import {createRequire} from 'node:module'\nconst {execute} = createRequire(${bin})('@oclif/core')\nawait execute({dir: ${bin}})\n`,
+    )
+    // counts the modules of node_modules/@oclif/core the process loaded
+    preload = path.join(dir, 'count.cjs')
+    await writeFile(
+      preload,
+      `process.on('exit', () => process.stderr.write('oclif modules loaded: ' + Object.keys(require.cache).filter((k) => k.includes('/node_modules/@oclif/core/')).length + '\\n'))\n`,
+    )
+  })
+
+  after(async () => rm(dir, {recursive: true, force: true}))
+
+  const run = (args: string[], extra: string[] = [], script = path.join(REPO_ROOT, 'bin', 'run.js')) =>
+    execa(process.execPath, [...extra, script, ...args], {
+      cwd: REPO_ROOT,
+      reject: false,
+      env: {NO_COLOR: '1', ATLAS_CONFIG: ''},
+      extendEnv: true,
+      stdin: 'ignore',
+    })
+
+  for (const args of [
+    [],
+    ['--help'],
+    ['-h'],
+    ['up', '--help'],
+    ['verify', '-h'],
+    ['ledger', '--help'],
+    ['nosuch', '--help'],
+    ['--version'],
+    ['-v'],
+    ['help'],
+    ['workload', '--rate', '5', '--', '--help'],
+  ]) {
+    it(`atlas ${args.join(' ')} prints what oclif's own entry prints, with the same exit code`, async () => {
+      const [ours, theirs] = await Promise.all([run(args), run(args, [], reference)])
+      expect(ours.exitCode).to.equal(theirs.exitCode)
+      expect(ours.stdout).to.equal(theirs.stdout)
+      expect(ours.stderr).to.equal(theirs.stderr)
+    })
+  }
+
+  it('help and the version load none of the modules of node_modules/@oclif/core; a command loads them (one copy of oclif per command run)', async () => {
+    const loaded = async (args: string[]) =>
+      Number(/oclif modules loaded: (\d+)/.exec((await run(args, ['-r', preload])).stderr)?.[1])
+    expect(await loaded(['--help'])).to.equal(0)
+    expect(await loaded(['up', '--help'])).to.equal(0)
+    expect(await loaded(['--version'])).to.equal(0)
+    expect(await loaded(['config'])).to.be.greaterThan(10)
+    // `help` is a command (plugin-help), and `--` ends the flags: neither takes the bundle
+    expect(await loaded(['help'])).to.be.greaterThan(10)
+    expect(await loaded(['workload', '--', '--help'])).to.be.greaterThan(10)
+  })
+})

@@ -1,0 +1,173 @@
+import {expect} from 'chai'
+import {randomUUID} from 'node:crypto'
+
+import {decodeTransferMessage} from '../../../src/lib/cloud/queue.js'
+import {parseDuration} from '../../../src/lib/duration.js'
+import {combineDatabaseUrls, describeDatabase, type LedgerSql} from '../../../src/lib/ledger/db.js'
+import {LEDGER_METRICS} from '../../../src/lib/ledger/metrics.js'
+import {combineStatus, IdStatus, statusOf} from '../../../src/lib/ledger/runlog.js'
+import * as q from '../../../src/lib/ledger/sql.js'
+import {LatencyHistogram} from '../../../src/lib/ledger/stats.js'
+import {
+  backoffDelay,
+  classifyError,
+  DEFAULT_RETRY_POLICY,
+  transfer,
+  validateTransfer,
+} from '../../../src/lib/ledger/transfer.js'
+
+/** A stand-in pool whose statements answer from a script: each entry is rows or an error to throw. */
+function scriptedSql(script: Array<Error | unknown[]>): LedgerSql & {calls: string[]} {
+  const calls: string[] = []
+  const fake = {
+    calls,
+    async unsafe(text: string) {
+      calls.push(text === q.TRANSFER ? 'TRANSFER' : text === q.SELECT_TRANSFER ? 'SELECT' : text)
+      const next = script.shift()
+      if (next === undefined) throw new Error('script exhausted')
+      if (next instanceof Error) throw next
+      return next
+    },
+  }
+  return fake as unknown as LedgerSql & {calls: string[]}
+}
+
+const err = (code: string, message = code) => Object.assign(new Error(message), {code})
+const request = () => ({id: randomUUID(), from: 1, to: 2, amount: 5, originRegion: 'us'})
+const fast = {baseDelayMs: 1, maxDelayMs: 2}
+
+describe('ledger transfer (unit)', () => {
+  it('retries serialization failures and reports applied', async () => {
+    const sql = scriptedSql([err('40001'), err('40P01'), [{id: 1}, {id: 2}]])
+    const result = await transfer(sql, request(), {retry: fast})
+    expect(result).to.include({outcome: 'applied', attempts: 3, retries: 2})
+  })
+
+  it('a lost connection, then the key found on retry: already applied (the lost commit had happened)', async () => {
+    const r = request()
+    const sql = scriptedSql([err('CONNECTION_CLOSED'), [], [{from_account: '1', to_account: '2', amount: '5'}]])
+    const result = await transfer(sql, r, {retry: fast})
+    expect(result.outcome).to.equal('already_applied')
+    expect(sql.calls).to.deep.equal(['TRANSFER', 'TRANSFER', 'SELECT'])
+  })
+
+  it('a lost connection that retries cannot settle is unknown, never failed', async () => {
+    const sql = scriptedSql([err('ECONNRESET'), err('ECONNREFUSED'), err('57P03')])
+    const result = await transfer(sql, request(), {retry: {...fast, maxAttempts: 3}})
+    expect(result.outcome).to.equal('unknown')
+  })
+
+  it('when nothing was ever sent, exhausted retries are failed', async () => {
+    const sql = scriptedSql([err('ECONNREFUSED'), err('40001')])
+    const result = await transfer(sql, request(), {retry: {...fast, maxAttempts: 2}})
+    expect(result.outcome).to.equal('failed')
+  })
+
+  it('insufficient funds and key reuse are rejected without retry', async () => {
+    expect((await transfer(scriptedSql([err('23514')]), request())).outcome).to.equal('rejected')
+    const reused = await transfer(scriptedSql([[], [{from_account: '1', to_account: '3', amount: '5'}]]), request())
+    expect(reused).to.include({outcome: 'rejected', reason: 'idempotency key already used for a different transfer'})
+  })
+
+  it('invalid requests are rejected before touching the database', async () => {
+    const sql = scriptedSql([])
+    for (const bad of [{id: 'x'}, {from: 0}, {to: 1}, {amount: 0}, {amount: 1.5}, {originRegion: 'US EAST'}]) {
+      const result = await transfer(sql, {...request(), ...bad})
+      expect(result.outcome, JSON.stringify(bad)).to.equal('rejected')
+    }
+
+    expect(sql.calls).to.deep.equal([])
+    expect(validateTransfer(request())).to.equal(undefined)
+  })
+
+  it('classifies errors: definite retry, lost connection, never connected, rejection', () => {
+    expect(classifyError(err('40001')).kind).to.equal('retryable')
+    expect(classifyError(err('25006')).kind).to.equal('retryable')
+    expect(classifyError(err('CONNECTION_CLOSED')).kind).to.equal('connection')
+    expect(classifyError(err('57P01')).kind).to.equal('connection')
+    expect(classifyError(err('40003')).kind).to.equal('ambiguous')
+    expect(classifyError(err('ECONNREFUSED')).kind).to.equal('not_connected')
+    expect(classifyError(err('23503')).kind).to.equal('rejected')
+    expect(classifyError(err('42P01')).kind).to.equal('fatal')
+  })
+
+  it('backoff is bounded exponential with full jitter', () => {
+    const policy = {...DEFAULT_RETRY_POLICY, baseDelayMs: 10, maxDelayMs: 100}
+    expect(backoffDelay(1, policy, () => 0.999)).to.equal(9)
+    expect(backoffDelay(3, policy, () => 0.999)).to.equal(39)
+    expect(backoffDelay(20, policy, () => 0.999)).to.equal(99)
+    expect(backoffDelay(20, policy, () => 0)).to.equal(0)
+  })
+})
+
+describe('ledger helpers (unit)', () => {
+  it('merges comma-separated URLs into one multi-host URL and masks passwords', () => {
+    const {url, hosts} = combineDatabaseUrls(
+      'postgres://app:s3cret@10.0.0.1:5432/ledger?sslmode=disable,postgres://app:s3cret@10.0.0.2:5433/ledger',
+    )
+    expect(hosts).to.deep.equal(['10.0.0.1:5432', '10.0.0.2:5433'])
+    expect(url).to.equal('postgres://app:s3cret@10.0.0.1:5432,10.0.0.2:5433/ledger?sslmode=disable')
+    expect(combineDatabaseUrls(['postgres://a@h1:1,h2:2/db']).hosts).to.deep.equal(['h1:1', 'h2:2'])
+    expect(describeDatabase('postgres://app:s3cret@h:1/db')).to.equal('postgres://app:***@h:1/db')
+    expect(() => combineDatabaseUrls('mysql://x')).to.throw(/not a PostgreSQL/)
+  })
+
+  it('run-log statuses: an acknowledgement wins, a failure never hides an unknown', () => {
+    expect(combineStatus(statusOf('attempt'), IdStatus.Acknowledged)).to.equal(IdStatus.Acknowledged)
+    expect(combineStatus(IdStatus.Unknown, IdStatus.NotCommitted)).to.equal(IdStatus.Unknown)
+    expect(combineStatus(IdStatus.NotCommitted, IdStatus.Unknown)).to.equal(IdStatus.Unknown)
+    expect(combineStatus(IdStatus.Unknown, statusOf('already_applied')!)).to.equal(IdStatus.Acknowledged)
+    expect(statusOf('bogus')).to.equal(undefined)
+  })
+
+  it('the latency histogram gives percentiles within one 5% bucket', () => {
+    const h = new LatencyHistogram()
+    for (let i = 1; i <= 1000; i++) h.record(i)
+    expect(h.percentile(0.5)).to.be.within(500, 525)
+    expect(h.percentile(0.99)).to.be.within(990, 1000)
+    expect(h.max).to.equal(1000)
+    expect(new LatencyHistogram().percentile(0.5)).to.equal(0)
+  })
+
+  it('parses durations', () => {
+    expect(parseDuration('30s')).to.equal(30_000)
+    expect(parseDuration('2m')).to.equal(120_000)
+    expect(parseDuration('250ms')).to.equal(250)
+    expect(parseDuration('1.5')).to.equal(1500)
+    expect(() => parseDuration('soon')).to.throw(/invalid duration/)
+  })
+
+  it('decodes queue messages and refuses malformed ones', () => {
+    const r = request()
+    expect(decodeTransferMessage(JSON.stringify(r))).to.deep.equal(r)
+    expect(decodeTransferMessage('not json')).to.equal(undefined)
+    expect(decodeTransferMessage(JSON.stringify({...r, amount: '5'}))).to.equal(undefined)
+    expect(decodeTransferMessage(undefined)).to.equal(undefined)
+  })
+
+  it('the metric names are the contract the alerts and dashboard use', () => {
+    expect(Object.values(LEDGER_METRICS)).to.deep.equal([
+      'atlas_transfers_total',
+      'atlas_transfer_retries_total',
+      'atlas_transfer_duration_seconds',
+      'atlas_queue_lag_seconds',
+      'atlas_audit_write_failures_total',
+    ])
+  })
+
+  it('the ledger SQL avoids PostgreSQL-only constructs (it must run on CockroachDB)', () => {
+    const all = [
+      q.CREATE_MIGRATIONS_TABLE,
+      ...q.MIGRATIONS.flatMap((m) => m.statements({allowNegativeBalances: false})),
+      q.TRANSFER,
+      q.REPLAY_CHUNK,
+      q.INSERT_ACCOUNTS,
+    ]
+    for (const statement of all) {
+      expect(statement).to.not.match(/\$\$|plpgsql|SERIAL\b|::|RETURNING \*|LANGUAGE|CREATE (OR REPLACE )?FUNCTION/i)
+    }
+
+    expect(q.MIGRATIONS[0].statements({allowNegativeBalances: false}).join(',')).to.include('CHECK (balance >= 0)')
+    expect(q.MIGRATIONS[0].statements({allowNegativeBalances: true}).join(',')).to.not.include('CHECK (balance >= 0)')
+  })
+})
