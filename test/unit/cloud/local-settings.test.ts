@@ -8,14 +8,7 @@ import {fileURLToPath} from 'node:url'
 
 import {REGION_STACK_SETTINGS} from '../../../src/lib/cloud/provision.js'
 
-const MODULE_DIR = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  'terraform',
-  'modules',
-  'region',
-)
+const MODULE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../terraform/modules/region')
 
 type Any = any
 
