@@ -85,13 +85,7 @@ k3d world: CockroachDB's RESTORE DATABASE ledger FROM LATEST IN the backup colle
               `recovery point: ${rp.transfers} transfers, newest ${rp.newestTransferId ?? '-'} at ${rp.newestTransferAt ?? '-'}`,
             ]
           : []),
-        `verdict: ${result.verdict}${
-          result.verify && !result.verify.ok
-            ? ` (${Object.entries(result.verify.violationCounts)
-                .map(([k, n]) => `${k} ${n}`)
-                .join(', ')})`
-            : ''
-        }`,
+        verdictLine(result),
       ].join('\n'),
     )
     if (result.verdict === 'violations') this.setExitCode(ExitCode.InvariantViolated)
@@ -142,16 +136,22 @@ k3d world: CockroachDB's RESTORE DATABASE ledger FROM LATEST IN the backup colle
       [
         ...head,
         `restored in ${result.restoreSeconds.toFixed(1)} s; ${result.scratchDatabase} ${result.kept ? 'kept' : 'dropped'}`,
-        `verdict: ${result.verdict}${
-          result.verify && !result.verify.ok
-            ? ` (${Object.entries(result.verify.violationCounts)
-                .map(([k, n]) => `${k} ${n}`)
-                .join(', ')})`
-            : ''
-        }`,
+        verdictLine(result),
       ].join('\n'),
     )
     if (result.verdict === 'violations') this.setExitCode(ExitCode.InvariantViolated)
     return result
   }
+}
+
+/** "verdict: verified", or "verdict: violations (lost 2, phantom 1)" */
+function verdictLine(result: {
+  verdict: string
+  verify?: {ok: boolean; violationCounts: Record<string, number>}
+}): string {
+  const counts =
+    result.verify && !result.verify.ok
+      ? Object.entries(result.verify.violationCounts).map(([kind, n]) => `${kind} ${n}`)
+      : []
+  return `verdict: ${result.verdict}${counts.length > 0 ? ` (${counts.join(', ')})` : ''}`
 }

@@ -145,4 +145,41 @@ describe('atlas chaos: one workload through the whole campaign (local world)', f
     expect(verify.exitCode, verify.stdout).to.equal(0)
     expect(parseJsonOutput<VerifyResult>(verify).ok).to.equal(true)
   })
+
+  it('with --force, a double fault that loses quorum (kill us + witness): writes stop while it holds, resume after the restore, nothing is lost', async () => {
+    // seed 4 over us and witness, forced: round 1 kills both (pinned by the plan check below)
+    const result = await world.atlas(
+      [
+        'chaos',
+        '--rounds',
+        '1',
+        '--seed',
+        '4',
+        '--faults',
+        'kill',
+        '--targets',
+        'us,witness',
+        '--force',
+        '--duration',
+        '8s',
+        '--json',
+      ],
+      {timeoutMs: 580_000},
+    )
+    expect(result.exitCode, result.stderr).to.equal(0)
+    const campaign = parseJsonOutput<CampaignResult>(result)
+    const [round] = campaign.rounds
+    expect(round.targets.map((t) => `${t.region}:${t.component}`).sort()).to.deep.equal(['us:region', 'witness:region'])
+    expect(round.keepsQuorum).to.equal(false)
+    expect(round.acknowledgedDuringFault, 'no write is acknowledged without a Raft majority').to.equal(0)
+    const report = JSON.parse(await readFile(path.join(round.runDir, 'report.json'), 'utf8')) as BlastResult
+    expect(report.forced).to.equal(true)
+    expect(report.recoveredDuringFault, 'writes came back only after the restore').to.equal(false)
+    expect(report.rtoSeconds, 'writes came back after the restore').to.be.a('number')
+    expect(report.converged, 'the world healed').to.equal(true)
+    expect(round.lost).to.equal(0)
+    expect(round.verified).to.equal(true)
+    expect(campaign.totals.lost).to.equal(0)
+    expect(campaign.verify!.ok).to.equal(true)
+  })
 })

@@ -18,7 +18,7 @@ import type {BlastEvent, BlastResult, IsolatedLeaderWrites, RoundTransfers} from
 import {dataRegions, primaryRegion} from '../config/regions.js'
 import {AtlasError, ExitCode, PreconditionError, RestoreError, UsageError} from '../errors.js'
 import {assessFaults} from '../health/quorum.js'
-import {silentProgress} from '../progress.js'
+import {runStep, silentProgress} from '../progress.js'
 import {OutcomeRecorder} from '../report/series.js'
 import {sleep} from '../wait.js'
 import {HealthSampler, longestWriteGap, type TimelinePoint, unavailableSeconds} from './timeline.js'
@@ -132,18 +132,18 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
     progress.info(event)
   }
 
-  let done = progress.step('check that the world is up and converged')
-  let before: ClusterHealth
-  try {
-    const status = await world.status()
-    if (!status.up) throw new PreconditionError('the world is not running', {hint: 'run `atlas up` first'})
-    before = await world.waitConverged({timeoutMs: 60_000, signal})
-    await mkdir(runDir, {recursive: true})
-    done({note: `database leader ${before.leaderRegion}; ${survivability.explanation}`})
-  } catch (error) {
-    done({error: error as Error})
-    throw error
-  }
+  const before = await runStep(
+    progress,
+    CHECK_CONVERGED,
+    async () => {
+      const health = await convergedWorld(world, signal)
+      await mkdir(runDir, {recursive: true})
+      return health
+    },
+    (health) => `database leader ${health.leaderRegion}; ${survivability.explanation}`,
+  )
+  // the step in progress (the first ones are marked done below)
+  let done: ReturnType<ProgressReporter['step']> = () => {}
 
   // acknowledgement times of new commits: unavailability as the clients saw it
   const ackTimes: number[] = []
@@ -558,6 +558,16 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
 }
 
 /** Verifies the ledger against the given run logs (and every other run log of this world). */
+/** The first step of a round and of a campaign */
+export const CHECK_CONVERGED = 'check that the world is up and converged'
+
+/** The world is running and has converged: its settled health, the baseline of a round or a campaign. */
+export async function convergedWorld(world: World, signal?: AbortSignal): Promise<ClusterHealth> {
+  const status = await world.status()
+  if (!status.up) throw new PreconditionError('the world is not running', {hint: 'run `atlas up` first'})
+  return world.waitConverged({timeoutMs: 60_000, signal})
+}
+
 export async function verifyWorld(
   world: World,
   runLogs: string[],

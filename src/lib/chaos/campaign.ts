@@ -2,7 +2,6 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Region} from '../config/schema.js'
-import type {ClusterHealth} from '../health/model.js'
 import type {VerifyResult} from '../ledger/verify.js'
 import type {WorkloadResult, WorkloadStats} from '../ledger/workload.js'
 import type {
@@ -16,9 +15,9 @@ import type {
 
 import {PreconditionError, UsageError} from '../errors.js'
 import {assessFaults, type SurvivabilityAssessment} from '../health/quorum.js'
-import {silentProgress} from '../progress.js'
+import {runStep, silentProgress} from '../progress.js'
 import {redact, redactObject} from '../redact.js'
-import {blastRadius, type BlastResult, verifyWorld} from './blast.js'
+import {blastRadius, type BlastResult, CHECK_CONVERGED, convergedWorld, verifyWorld} from './blast.js'
 import {type ChaosWorkload, startChaosWorkload} from './workload.js'
 
 /**
@@ -436,30 +435,28 @@ export async function runCampaign(
   for (const c of checks.values())
     await world.injectFault(c.region, c.mode, {dryRun: true, component: c.component, partition: c.partition})
 
-  let done = progress.step('check that the world is up and converged')
-  let before: ClusterHealth
-  try {
-    const status = await world.status()
-    if (!status.up) throw new PreconditionError('the world is not running', {hint: 'run `atlas up` first'})
-    before = await world.waitConverged({timeoutMs: 60_000, signal})
-    if (
-      options.plan.some((r) => r.targets.some((t) => t.component === ETCD_LEADER)) &&
-      !before.groups.some((g) => g.group === 'etcd')
-    ) {
-      throw new PreconditionError(
-        `the ${world.driver} world has no etcd group: --targets ${ETCD_LEADER} is for the local world`,
-        {code: 'ETCD_LEADER_UNKNOWN'},
-      )
-    }
+  const before = await runStep(
+    progress,
+    CHECK_CONVERGED,
+    async () => {
+      const health = await convergedWorld(world, signal)
+      if (
+        options.plan.some((r) => r.targets.some((t) => t.component === ETCD_LEADER)) &&
+        !health.groups.some((g) => g.group === 'etcd')
+      ) {
+        throw new PreconditionError(
+          `the ${world.driver} world has no etcd group: --targets ${ETCD_LEADER} is for the local world`,
+          {code: 'ETCD_LEADER_UNKNOWN'},
+        )
+      }
 
-    await mkdir(dir, {recursive: true})
-    done({note: `database leader ${before.leaderRegion}`})
-  } catch (error) {
-    done({error: error as Error})
-    throw error
-  }
+      await mkdir(dir, {recursive: true})
+      return health
+    },
+    (health) => `database leader ${health.leaderRegion}`,
+  )
 
-  done = progress.step('start the transfer workload, for every round')
+  let done = progress.step('start the transfer workload, for every round')
   let workload: ChaosWorkload
   try {
     workload = await startChaosWorkload(world, {

@@ -16,7 +16,7 @@ import {
   stopProcessGroup,
   waitForPort,
 } from '../../proc/index.js'
-import {silentProgress} from '../../progress.js'
+import {runStep, silentProgress} from '../../progress.js'
 import {CommandRunner} from '../../tools/runner.js'
 import {type LocalContext, readState, regionLayout, writeState} from './context.js'
 import {waitConverged, waitEtcdQuorum, waitForInitializeKey, waitForLeader} from './health.js'
@@ -101,39 +101,37 @@ export async function up(
     await backups.ensureTlsCertificate(runner)
   }
 
-  let done = progress.step("the world's CA and the TLS certificates of etcd, PostgreSQL and their clients")
-  try {
-    await refusePlainTextWorld(ctx.layout)
-    const issued = await ensurePki(ctx.layout, runner, user)
-    done({note: issued > 0 ? `${issued} issued in ${pkiPaths(ctx.layout).dir}` : 'already issued'})
-  } catch (error) {
-    done({error: error as Error})
-    throw error
-  }
+  await runStep(
+    progress,
+    "the world's CA and the TLS certificates of etcd, PostgreSQL and their clients",
+    async () => {
+      await refusePlainTextWorld(ctx.layout)
+      return ensurePki(ctx.layout, runner, user)
+    },
+    (issued) => (issued > 0 ? `${issued} issued in ${pkiPaths(ctx.layout).dir}` : 'already issued'),
+  )
 
-  done = progress.step('start etcd (one member per region) and moto')
   let motoReady: Promise<void> = Promise.resolve()
-  try {
-    await Promise.all(missing.filter((p) => p.kind !== 'patroni').map((p) => startProcess(ctx, runner, p, user)))
-    // moto loads its snapshot and replays its journal before it listens: allow for a large state.
-    // Only the cloud steps need it, so PostgreSQL does not wait for it (awaited there)
-    motoReady = waitForPort(ctx.layout.motoPort, {
-      host: ctx.layout.host,
-      timeoutMs: 120_000,
-      what: 'moto',
-      signal: options.signal,
-    })
-    motoReady.catch(() => {})
-    await waitEtcdQuorum(ctx, options.signal)
-    done({
-      note: `etcd on ${ctx.layout.regions.map((r) => r.etcdClientPort).join(', ')}; moto on ${ctx.layout.motoPort} (starting)`,
-    })
-  } catch (error) {
-    done({error: error as Error})
-    throw error
-  }
+  await runStep(
+    progress,
+    'start etcd (one member per region) and moto',
+    async () => {
+      await Promise.all(missing.filter((p) => p.kind !== 'patroni').map((p) => startProcess(ctx, runner, p, user)))
+      // moto loads its snapshot and replays its journal before it listens: allow for a large state.
+      // Only the cloud steps need it, so PostgreSQL does not wait for it (awaited there)
+      motoReady = waitForPort(ctx.layout.motoPort, {
+        host: ctx.layout.host,
+        timeoutMs: 120_000,
+        what: 'moto',
+        signal: options.signal,
+      })
+      motoReady.catch(() => {})
+      await waitEtcdQuorum(ctx, options.signal)
+    },
+    () =>
+      `etcd on ${ctx.layout.regions.map((r) => r.etcdClientPort).join(', ')}; moto on ${ctx.layout.motoPort} (starting)`,
+  )
 
-  done = progress.step('start PostgreSQL under Patroni (synchronous replication)')
   const provisioning = motoReady.then(() => provisionCloud(ctx))
   provisioning.catch(() => {})
   const withBackups = await backupsAvailable()
@@ -153,33 +151,37 @@ export async function up(
     early = {schema, repository}
   }
 
-  try {
-    await writePatroniConfigs(ctx, secrets, user)
-    const patronis = missing.filter((p) => p.kind === 'patroni')
-    // the primary region bootstraps the cluster: start it first and let it claim the initialize key
-    const primary = regionLayout(ctx, primaryRegion(ctx.config).name)
-    const primaryProc = patronis.find((p) => p.region === primary.region.name)
-    if (primaryProc) {
-      await startProcess(ctx, runner, primaryProc, user)
-      await waitForInitializeKey(ctx, options.signal)
-    }
+  await runStep(
+    progress,
+    'start PostgreSQL under Patroni (synchronous replication)',
+    async () => {
+      try {
+        await writePatroniConfigs(ctx, secrets, user)
+        const patronis = missing.filter((p) => p.kind === 'patroni')
+        // the primary region bootstraps the cluster: start it first and let it claim the initialize key
+        const primary = regionLayout(ctx, primaryRegion(ctx.config).name)
+        const primaryProc = patronis.find((p) => p.region === primary.region.name)
+        if (primaryProc) {
+          await startProcess(ctx, runner, primaryProc, user)
+          await waitForInitializeKey(ctx, options.signal)
+        }
 
-    await Promise.all(patronis.filter((p) => p !== primaryProc).map((p) => startProcess(ctx, runner, p, user)))
-    startEarly(
-      waitForLeader(ctx, {
-        timeoutMs: 60_000,
-        signal: options.signal ? AbortSignal.any([options.signal, stopEarly.signal]) : stopEarly.signal,
-      }),
-    )
-    const health = await waitConverged(ctx, {timeoutMs: 60_000, signal: options.signal})
-    done({
-      note: `database leader ${health.leaderRegion}; etcd leader ${health.groups.find((g) => g.group === 'etcd')?.leaderRegion}`,
-    })
-  } catch (error) {
-    stopEarly.abort()
-    done({error: error as Error})
-    throw error
-  }
+        await Promise.all(patronis.filter((p) => p !== primaryProc).map((p) => startProcess(ctx, runner, p, user)))
+        startEarly(
+          waitForLeader(ctx, {
+            timeoutMs: 60_000,
+            signal: options.signal ? AbortSignal.any([options.signal, stopEarly.signal]) : stopEarly.signal,
+          }),
+        )
+        return await waitConverged(ctx, {timeoutMs: 60_000, signal: options.signal})
+      } catch (error) {
+        stopEarly.abort()
+        throw error
+      }
+    },
+    (health) =>
+      `database leader ${health.leaderRegion}; etcd leader ${health.groups.find((g) => g.group === 'etcd')?.leaderRegion}`,
+  )
 
   // monitoring starts once the world is healthy (no CPU taken from its bootstrap, no alert about a bootstrap in
   // progress) and comes up while the cloud resources, the schema and the backups are set up; up waits for it at the end
@@ -187,40 +189,32 @@ export async function up(
     ? await ctx.monitoring.start(runner, secrets.monitorPassword!)
     : {enabled: false, reason: 'left out (--no-monitoring)', started: [], ready: Promise.resolve()}
 
-  let cloud: ProvisionResult
-  done = progress.step(
+  const cloud: ProvisionResult = await runStep(
+    progress,
     ctx.provisioner === 'terraform'
       ? 'provision S3 audit buckets and SQS queues (terraform/ against moto)'
       : 'provision S3 audit buckets and SQS queues (SDK, as terraform/modules/region declares)',
+    async () => {
+      const provisioned = await provisioning
+      for (const w of provisioned.warnings) progress.info(w)
+      return provisioned
+    },
+    (provisioned) => provisioned.regions.map((r) => r.auditBucket).join(', '),
   )
-  try {
-    cloud = await provisioning
-    for (const w of cloud.warnings) progress.info(w)
-    done({note: cloud.regions.map((r) => r.auditBucket).join(', ')})
-  } catch (error) {
-    done({error: error as Error})
-    throw error
-  }
 
-  done = progress.step('initialise the ledger schema and mint the accounts')
-  try {
-    done({note: await (early?.schema ?? createLedgerSchema(ctx))})
-  } catch (error) {
-    done({error: error as Error})
-    throw error
-  }
+  await runStep(
+    progress,
+    'initialise the ledger schema and mint the accounts',
+    () => early?.schema ?? createLedgerSchema(ctx),
+    (note) => note,
+  )
 
   if (withBackups) {
-    done = progress.step(
+    await runStep(
+      progress,
       `create the backup repository (pgBackRest stanza ${backups.b.stanza} in s3://${backups.b.bucket})`,
+      async () => early?.repository ?? backups.ensureRepository(),
     )
-    try {
-      await (early?.repository ?? backups.ensureRepository())
-      done({})
-    } catch (error) {
-      done({error: error as Error})
-      throw error
-    }
   } else {
     progress.info(
       'pgBackRest was not found: the world runs without WAL archiving and `atlas backup` is unavailable (apt-get install pgbackrest)',
