@@ -58,13 +58,14 @@ describe('control plane: CockroachDB health probe on real pods', function () {
 
   before(async function () {
     plane = await controlPlaneOrSkip(this)
-    this.timeout(180_000)
+    this.timeout(600_000)
     for (const region of REGIONS) await deployRegion(plane, region)
     for (const region of REGIONS) {
       await until(
         `${region}: cockroachdb-0 Ready`,
         async () => podReady(await getObject(plane, region, ['pod', 'cockroachdb-0', '-n', ATLAS_NAMESPACE])),
-        90_000,
+        // kwok marks the pod Ready within a second on a quiet machine; on 2 cores shared with other worlds it took over 90 s
+        180_000,
       )
     }
 

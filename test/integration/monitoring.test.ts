@@ -174,7 +174,8 @@ describe('monitoring of the local world', function () {
     try {
       const service = localLayout(world.config, world.baseDir).regions[0].servicePort
       let scraped = false
-      for (let i = 0; i < 60 && !scraped; i++) {
+      // up within seconds on a quiet machine; the service's start took over 30 s on 2 cores shared with other worlds
+      for (let i = 0; i < 180 && !scraped; i++) {
         await sleep(500)
         const targets = await api<{activeTargets: Array<{health: string; labels: Record<string, string>}>}>(
           '/api/v1/targets?state=active',
