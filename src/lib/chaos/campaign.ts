@@ -17,7 +17,8 @@ import {PreconditionError, UsageError} from '../errors.js'
 import {assessFaults, type SurvivabilityAssessment} from '../health/quorum.js'
 import {runStep, silentProgress} from '../progress.js'
 import {redact, redactObject} from '../redact.js'
-import {blastRadius, type BlastResult, CHECK_CONVERGED, convergedWorld, verifyWorld} from './blast.js'
+import {blastRadius, type BlastResult, CHECK_CONVERGED, convergedWorld} from './blast.js'
+import {verifyWorld} from './round/checks.js'
 import {type ChaosWorkload, startChaosWorkload} from './workload.js'
 
 /**
@@ -552,7 +553,12 @@ export async function runCampaign(
       "verify the ledger against the campaign's run log (conservation, replay, durability, phantoms)",
     )
     try {
-      verify = await verifyWorld(world, [dir], reports.at(-1)?.leaderAfterRestore ?? before.leaderRegion, false, signal)
+      verify = await verifyWorld(world, {
+        runLogs: [dir],
+        leaderRegion: reports.at(-1)?.leaderAfterRestore ?? before.leaderRegion,
+        auditCheck: false,
+        signal,
+      })
       done({note: verify.ok ? 'all invariants hold' : `${verify.violations.length} violation(s)`})
     } catch (error) {
       if (signal?.aborted) interrupted = true

@@ -52,7 +52,9 @@ export async function startChaosWorkload(
   const primary = primaryRegion(world.config)
   let started: undefined | WorkloadHandle
   try {
-    const audit = await auditLogFor(world, cleanups)
+    const {LedgerTarget} = await import('../world/ledger-target.js')
+    const audit = await LedgerTarget.ofWorld(world).auditLog(primary)
+    cleanups.push(() => audit.destroy())
     started = await startWorkload({
       db: await leaderFirstUrls(world, options.leaderRegion, 'ledger'),
       runDir: options.runDir,
@@ -201,26 +203,4 @@ export async function leaderFirstUrls(
   const leaderNode = node(endpoints.find((e) => e.region === leaderRegion)?.databaseUrl)
   const leader = all.find((u) => leaderNode !== undefined && node(u) === leaderNode)
   return leader ? [leader, ...all.filter((u) => u !== leader)] : all
-}
-
-async function auditLogFor(world: World, cleanups: Array<() => void>) {
-  const {s3Client} = await import('../cloud/clients.js')
-  const {AuditLog} = await import('../cloud/audit.js')
-  const cloud = await world.cloudEndpoint()
-  const endpoints = await world.endpoints()
-  const primary = primaryRegion(world.config)
-  const bucketOf = (name: string) => endpoints.find((e) => e.region === name)?.auditBucket
-  const primaryBucket = bucketOf(primary.name)
-  if (!primaryBucket) return
-  const s3 = await s3Client(cloud, primary.awsRegion)
-  const replicas = []
-  for (const rule of world.config.cloud.replication.filter((r) => r.from === primary.name)) {
-    const region = world.regions.find((r) => r.name === rule.to)!
-    const bucket = bucketOf(rule.to)
-    if (bucket) replicas.push({s3: await s3Client(cloud, region.awsRegion), bucket})
-  }
-
-  const log = new AuditLog({s3, bucket: primaryBucket}, replicas)
-  cleanups.push(() => log.destroy())
-  return log
 }

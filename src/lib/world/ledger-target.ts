@@ -20,6 +20,13 @@ export class LedgerTarget {
     private readonly flags: {db?: string; endpoint?: string},
   ) {}
 
+  /** The target of a world already at hand (a chaos round's): its database, buckets and queues. */
+  static ofWorld(world: World): LedgerTarget {
+    const target = new LedgerTarget(world.config, {})
+    target.worldPromise = Promise.resolve(world)
+    return target
+  }
+
   /** Every data region's audit bucket, as `verify --audit` reads them; destroy() closes the S3 clients. */
   async auditBuckets(): Promise<{buckets: Record<string, AuditTarget>; destroy(): void}> {
     const {s3Client} = await import('../cloud/clients.js')
