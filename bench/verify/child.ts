@@ -3,7 +3,7 @@
  *   node --import tsx bench/verify/child.ts <database url> [run dir]
  * Prints {seconds, maxRssMB, ok, transfers} as JSON.
  */
-import {verifyLedger} from '../../src/lib/ledger/verify.js'
+import {verifyLedger} from '../../src/lib/ledger/verify/index.js'
 
 const [url, runDir] = process.argv.slice(2)
 const started = performance.now()

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import type {AuditOptions, VerifyResult} from '../lib/ledger/verify.js'
+import type {AuditOptions, VerifyResult} from '../lib/ledger/verify/index.js'
 
 import {AtlasCommand} from '../lib/command.js'
 import {ExitCode} from '../lib/errors.js'
@@ -64,7 +64,7 @@ Exit 0: all hold; 4: a violation; 3: the database did not answer within --timeou
   async run(): Promise<VerifyResult> {
     const config = await this.atlasConfig()
     const {LedgerTarget} = await import('../lib/world/ledger-target.js')
-    const {verifyLedger, formatVerifyReport} = await import('../lib/ledger/verify.js')
+    const {verifyLedger, formatVerifyReport} = await import('../lib/ledger/verify/index.js')
     const timeoutMs = this.flags.timeout
     const target = new LedgerTarget(config, {db: this.flags.db, endpoint: this.flags.endpoint})
     // read-only: verify never writes

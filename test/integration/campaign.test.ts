@@ -9,7 +9,7 @@ import path from 'node:path'
 
 import type {BlastResult} from '../../src/lib/chaos/blast.js'
 import type {CampaignResult} from '../../src/lib/chaos/campaign.js'
-import type {VerifyResult} from '../../src/lib/ledger/verify.js'
+import type {VerifyResult} from '../../src/lib/ledger/verify/index.js'
 import type {WorldStatus} from '../../src/lib/world/types.js'
 
 import {parseJsonOutput} from '../helpers/cli.js'

@@ -316,7 +316,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
       await tx.unsafe('UPDATE accounts SET balance = balance + $2 WHERE id = $1', [t.to_account, t.amount])
     })
     // also when the stored transfers are copied into partitions (a big run log): the second copy is a duplicate, not a phantom
-    const {verifyLedger} = await import('../../src/lib/ledger/verify.js')
+    const {verifyLedger} = await import('../../src/lib/ledger/verify/index.js')
     const split = await verifyLedger({sql, runLogs: [runDir], partitionIds: 5})
     expect(split.violations.map((v) => [v.kind, v.ids])).to.deep.include(['duplicate', [twice]])
     expect(split.violationCounts.phantom).to.equal(undefined)
@@ -353,7 +353,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
 
   it('big run logs are partitioned by id prefix with the same verdict (lost and phantom found across partitions)', async () => {
     const {sql, runDir, acked} = await ledgerAfterWorkload(300)
-    const {verifyLedger} = await import('../../src/lib/ledger/verify.js')
+    const {verifyLedger} = await import('../../src/lib/ledger/verify/index.js')
     const whole = await verifyLedger({sql, runLogs: [runDir]})
     // a partition target of 5 ids forces 16 (or 256) partitions
     const split = await verifyLedger({sql, runLogs: [runDir], partitionIds: 5})
@@ -384,7 +384,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     const {sql, runDir, acked} = await ledgerAfterWorkload(200)
     const {transfer} = await import('../../src/lib/ledger/transfer.js')
     const {RunLogWriter} = await import('../../src/lib/ledger/runlog.js')
-    const {verifyLedger} = await import('../../src/lib/ledger/verify.js')
+    const {verifyLedger} = await import('../../src/lib/ledger/verify/index.js')
     const lost = acked[9]
     const [row] = await sql.unsafe('DELETE FROM transfers WHERE id = $1 RETURNING from_account, to_account, amount', [
       lost,
@@ -604,7 +604,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
 
   it('a database frozen under an open connection: the statement is bounded too, and progress is reported while waiting', async () => {
     const {url, sql, runDir} = await ledgerAfterWorkload(20)
-    const {verifyLedger} = await import('../../src/lib/ledger/verify.js')
+    const {verifyLedger} = await import('../../src/lib/ledger/verify/index.js')
     const {PreconditionError} = await import('../../src/lib/errors.js')
     // open the pool's connections first, so the freeze hits statements, not the connect
     await Promise.all([1, 2, 3, 4].map(() => sql.unsafe('SELECT pg_sleep(0.05)')))

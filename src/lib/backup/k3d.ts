@@ -1,6 +1,6 @@
 import path from 'node:path'
 
-import type {VerifyResult} from '../ledger/verify.js'
+import type {VerifyResult} from '../ledger/verify/index.js'
 import type {K3dWorld} from '../world/k3d/index.js'
 import type {PlanStep, ProgressReporter} from '../world/types.js'
 
@@ -261,7 +261,7 @@ export async function restoreK3d(world: K3dWorld, options: K3dRestoreOptions = {
           url.pathname = `/${scratch}`
           return url.toString()
         })
-        const {verifyLedger} = await import('../ledger/verify.js')
+        const {verifyLedger} = await import('../ledger/verify/index.js')
         // a restored copy has no run log of its own: the checks that hold for any consistent copy
         verify = await verifyLedger({db: urls, signal: options.signal, onProgress: options.onProgress})
       },

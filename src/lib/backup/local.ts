@@ -79,7 +79,7 @@ export interface RestoreResult {
   scratch: {dir: string; kept: boolean; port: number}
   target: string
   verdict: 'not verified' | 'planned' | 'verified' | 'violations'
-  verify?: import('../ledger/verify.js').VerifyResult
+  verify?: import('../ledger/verify/index.js').VerifyResult
 }
 
 type InfoJson = Array<{
@@ -356,7 +356,7 @@ export class LocalBackups {
       if (options.verify) {
         const [{connectLedger}, {verifyLedger}] = await Promise.all([
           import('../ledger/db.js'),
-          import('../ledger/verify.js'),
+          import('../ledger/verify/index.js'),
         ])
         const sql = await connectLedger(url, {max: 1, applicationName: 'atlas-restore'})
         try {

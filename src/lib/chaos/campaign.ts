@@ -2,7 +2,7 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Region} from '../config/schema.js'
-import type {VerifyResult} from '../ledger/verify.js'
+import type {VerifyResult} from '../ledger/verify/index.js'
 import type {WorkloadResult, WorkloadStats} from '../ledger/workload.js'
 import type {
   FaultComponent,

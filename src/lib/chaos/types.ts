@@ -1,5 +1,5 @@
 import type {SurvivabilityAssessment} from '../health/quorum.js'
-import type {VerifyResult} from '../ledger/verify.js'
+import type {VerifyResult} from '../ledger/verify/index.js'
 import type {WorkloadResult} from '../ledger/workload.js'
 import type {AlertEvent} from '../monitoring/prometheus.js'
 import type {FaultWindow} from '../report/picture.js'

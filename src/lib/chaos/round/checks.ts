@@ -1,5 +1,5 @@
 import type {ClusterHealth} from '../../health/model.js'
-import type {VerifyResult} from '../../ledger/verify.js'
+import type {VerifyResult} from '../../ledger/verify/index.js'
 import type {ProgressReporter, World} from '../../world/types.js'
 import type {TimelinePoint} from '../timeline.js'
 import type {IsolatedLeaderWrites, RoundTransfers} from '../types.js'
@@ -106,7 +106,7 @@ export async function verifyWorld(
   options: {auditCheck: boolean; leaderRegion: null | string; runLogs: string[]; signal?: AbortSignal},
 ): Promise<VerifyResult> {
   const [{verifyLedger}, {LedgerTarget}] = await Promise.all([
-    import('../../ledger/verify.js'),
+    import('../../ledger/verify/index.js'),
     import('../../world/ledger-target.js'),
   ])
   const urls = await leaderFirstUrls(world, options.leaderRegion, 'verify')

@@ -1,12 +1,11 @@
-import {UsageError} from '../errors.js'
-import {combineDatabaseUrls, connectLedger, type LedgerSql} from './db.js'
-import {IdStatus} from './runlog.js'
-import {selectRunLogs} from './runlogs.js'
-import {type MintRecord, requireMint} from './schema.js'
-import * as q from './sql.js'
-import {AuditMerge} from './verify/audit-merge.js'
-import {StatementBound} from './verify/bound.js'
-import {describeRequest, formatUuid, LoggedIds, parsedId, parseUuid, REQUEST_KNOWN, STORED} from './verify/ids.js'
+import {UsageError} from '../../errors.js'
+import {combineDatabaseUrls, connectLedger, type LedgerSql} from '../db.js'
+import {selectRunLogs} from '../runlogs.js'
+import {type MintRecord, requireMint} from '../schema.js'
+import * as q from '../sql.js'
+import {AuditMerge} from './audit-merge.js'
+import {StatementBound} from './bound.js'
+import {LoggedIds, parseUuid} from './ids.js'
 import {
   ACCOUNT_CHUNK,
   type AuditSummary,
@@ -21,12 +20,13 @@ import {
   type VerifySummary,
   type Violation,
   type ViolationKind,
-} from './verify/model.js'
-import {partitionRunLogs} from './verify/runlog-scan.js'
-import {scanStoredPartition, spillStoredTransfers, streamStoredTransfers, transferRows} from './verify/stored.js'
+} from './model.js'
+import {RunLogJoin} from './run-log-join.js'
+import {partitionRunLogs} from './runlog-scan.js'
+import {scanStoredPartition, spillStoredTransfers, streamStoredTransfers, transferRows} from './stored.js'
 
-export type {AuditOptions, VerifyOptions, VerifyResult} from './verify/model.js'
-export {formatVerifyReport} from './verify/report.js'
+export type {AuditOptions, VerifyOptions, VerifyResult} from './model.js'
+export {formatVerifyReport} from './report.js'
 
 /**
  * The Jepsen-bank-style checker. Every check streams: balances and replay sums
@@ -310,7 +310,7 @@ function judge(
 
 /**
  * One pass over the stored transfers, partition by partition, joined with the run
- * logs (hash lookups by the id's 128 bits) and merge-joined with the audit listings.
+ * logs (hash lookups by the id's 128 bits, RunLogJoin) and merge-joined with the audit listings.
  */
 async function scanIds(
   sql: LedgerSql,
@@ -329,25 +329,8 @@ async function scanIds(
 }> {
   const partitions =
     runLogFiles.length > 0 ? await partitionRunLogs(runLogFiles, options.tmpDir, options.partitionIds) : undefined
-  const runLog: RunLogSummary | undefined = partitions
-    ? {
-        attempted: 0,
-        acknowledged: 0,
-        unknown: 0,
-        unknownCommitted: 0,
-        unknownNotCommitted: 0,
-        notCommitted: 0,
-        sentToQueue: 0,
-        sentNotApplied: 0,
-      }
-    : undefined
+  const join = new RunLogJoin(report, partitions ? runLogFiles.length : undefined)
   const audit = options.audit ? new AuditMerge(options.audit, report) : undefined
-  let transfers = 0
-  let comparedWithRequest = 0
-  let streamDuplicates = 0
-  /** the id of the previous stored row (a repeated id that is in no run log is still a duplicate) */
-  const previous = new Int32Array(4)
-  let hasPrevious = false
   const ranges = partitions?.ranges ?? [{lo: LOWEST_UUID, hi: HIGHEST_UUID, load: async () => new LoggedIds()}]
   try {
     // several partitions and no audit merge: one pass over the table spills the stored transfers into
@@ -357,111 +340,9 @@ async function scanIds(
     let done = 0
     for (const range of ranges) {
       options.signal?.throwIfAborted()
-      const ids = await range.load()
-      if (runLog) {
-        // bucket order: the records in memory order
-        for (let slot = 0; slot < ids.capacity; slot++) {
-          if (!ids.used(slot)) continue
-          runLog.attempted++
-          const status = ids.status(slot)
-          switch (status) {
-            case IdStatus.Acknowledged: {
-              runLog.acknowledged++
-              break
-            }
-
-            case IdStatus.NotCommitted: {
-              runLog.notCommitted++
-              break
-            }
-
-            case IdStatus.Sent: {
-              runLog.sentToQueue++
-              break
-            }
-
-            case IdStatus.Unknown: {
-              runLog.unknown++
-              break
-            }
-          }
-        }
-
-        for (const [slot, {id, other}] of ids.conflicting) {
-          report({
-            kind: 'id_reused',
-            message: `transfer id ${id} was sent with different contents: ${ids.describe(slot)} and ${other} (only one can be stored; the other was answered as if applied)`,
-            ids: [id],
-          })
-        }
-      }
-
-      /** the checks of one stored transfer (its id in parsedId) against the run log; false for a repeated id */
-      const check = (from: number, to: number, amount: number): boolean => {
-        transfers++
-        const slot = runLog ? ids.find() : -1
-        const repeated =
-          hasPrevious &&
-          parsedId[0] === previous[0] &&
-          parsedId[1] === previous[1] &&
-          parsedId[2] === previous[2] &&
-          parsedId[3] === previous[3]
-        if (repeated || (slot >= 0 && ids.has(slot, STORED))) {
-          streamDuplicates++
-          const id = formatUuid(parsedId[0], parsedId[1], parsedId[2], parsedId[3])
-          report({kind: 'duplicate', message: `transfer ${id} is stored more than once`, ids: [id]})
-          return false
-        }
-
-        previous[0] = parsedId[0]
-        previous[1] = parsedId[1]
-        previous[2] = parsedId[2]
-        previous[3] = parsedId[3]
-        hasPrevious = true
-        if (!runLog) return true
-        if (slot < 0) {
-          const id = formatUuid(parsedId[0], parsedId[1], parsedId[2], parsedId[3])
-          report({
-            kind: 'phantom',
-            message: `transfer ${id} is stored but no client attempted it (it is in none of the ${runLogFiles.length} run log(s) read)`,
-            ids: [id],
-          })
-          return true
-        }
-
-        ids.mark(slot, STORED)
-        const status = ids.status(slot)
-        if (status === IdStatus.NotCommitted) {
-          const id = ids.idOf(slot)
-          report({
-            kind: 'committed_despite_failure',
-            message: `transfer ${id} was reported rejected/failed to the client but is committed`,
-            ids: [id],
-          })
-        } else if (status === IdStatus.Unknown) runLog.unknownCommitted++
-        if (!ids.has(slot, REQUEST_KNOWN)) return true
-        comparedWithRequest++
-        // a reused id was reported above; its stored transfer must still be one of the requests
-        if (
-          (from !== ids.request(slot, 0) || to !== ids.request(slot, 1) || amount !== ids.request(slot, 2)) &&
-          describeRequest(from, to, amount) !== ids.conflicting.get(slot)?.other
-        ) {
-          const id = ids.idOf(slot)
-          const sent = {from: ids.request(slot, 0), to: ids.request(slot, 1), amount: ids.request(slot, 2)}
-          const fields = (['from', 'to', 'amount'] as const).filter((f) => ({from, to, amount})[f] !== sent[f])
-          report({
-            kind: 'altered',
-            message: `transfer ${id} is stored as ${describeRequest(from, to, amount)}, but the client sent ${ids.describe(slot)} (${fields.join(', ')} differ${fields.length === 1 ? 's' : ''})`,
-            ids: [id],
-            fields,
-          })
-        }
-
-        return true
-      }
-
+      join.begin(await range.load())
       if (spilled) {
-        await scanStoredPartition(spilled.file(range), check)
+        await scanStoredPartition(spilled.file(range), join.check)
       } else if (audit) {
         // the audit merge needs key order
         const idBytes = Buffer.alloc(36)
@@ -469,53 +350,20 @@ async function scanIds(
           for (const row of page) {
             idBytes.write(row[0], 'latin1')
             if (!parseUuid(idBytes, 0)) throw new Error(`transfer id ${row[0]} read back is not a UUID`)
-            if (check(Number(row[1]), Number(row[2]), Number(row[3]))) {
+            if (join.check(Number(row[1]), Number(row[2]), Number(row[3]))) {
               await audit.transfer({id: row[0], from: row[1], to: row[2], amount: row[3], originRegion: row[4]})
             }
           }
         }
       } else {
         // the run-log join alone: the whole table in its physical order, one COPY
-        await streamStoredTransfers(sql, bound, state, check)
+        await streamStoredTransfers(sql, bound, state, join.check)
       }
 
-      // what the run log has and the database does not
-      if (runLog) {
-        let lost = 0
-        for (let slot = 0; slot < ids.capacity; slot++) {
-          if (!ids.used(slot) || ids.has(slot, STORED)) continue
-          const status = ids.status(slot)
-          switch (status) {
-            case IdStatus.Acknowledged: {
-              lost++
-              break
-            }
-
-            case IdStatus.Sent: {
-              runLog.sentNotApplied++
-              break
-            }
-
-            case IdStatus.Unknown: {
-              runLog.unknownNotCommitted++
-              break
-            }
-          }
-        }
-
-        // the lost ones in run-log order
-        for (let i = 0; lost > 0 && i < ids.size; i++) {
-          const slot = ids.slotAt(i)
-          if (ids.has(slot, STORED) || ids.status(slot) !== IdStatus.Acknowledged) continue
-          lost--
-          const id = ids.idOf(slot)
-          report({kind: 'lost', message: `transfer ${id} was acknowledged to the client but is not stored`, ids: [id]})
-        }
-      }
-
+      join.end()
       done++
       if (ranges.length > 1)
-        progress(`transfer ids: partition ${done}/${ranges.length} (${transfers} transfers so far)`)
+        progress(`transfer ids: partition ${done}/${ranges.length} (${join.transfers} transfers so far)`)
     }
 
     if (audit) {
@@ -526,6 +374,7 @@ async function scanIds(
     await partitions?.cleanup()
   }
 
+  const {runLog, transfers, streamDuplicates, comparedWithRequest} = join
   const integrity = runLog || audit ? {comparedWithRequest, comparedWithAudit: audit?.compared ?? 0} : undefined
   return {transfers, runLog, audit: audit?.summary, integrity, streamDuplicates}
 }
