@@ -16,7 +16,7 @@ import {appendFile, readFile, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import type {CampaignResult} from '../../src/lib/chaos/campaign.js'
+import type {CampaignResult} from '../../src/lib/chaos/campaign/index.js'
 
 import {parseJsonOutput} from '../../test/helpers/cli.js'
 import {createTestWorld} from '../../test/helpers/world.js'

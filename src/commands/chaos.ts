@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import type {CampaignResult} from '../lib/chaos/campaign.js'
+import type {CampaignResult} from '../lib/chaos/campaign/index.js'
 
 import {AtlasCommand} from '../lib/command.js'
 import {ExitCode} from '../lib/errors.js'
@@ -50,7 +50,7 @@ Exit 4 when any round found a violation or lost a transfer; 5 when a fault could
   async run(): Promise<CampaignResult> {
     const config = await this.atlasConfig()
     const {parseFaultKinds, parseTargets, planCampaign, runCampaign, seedValue, formatCampaignSummary, describeRound} =
-      await import('../lib/chaos/campaign.js')
+      await import('../lib/chaos/campaign/index.js')
     const {randomInt} = await import('node:crypto')
     const seed = seedValue(this.flags.seed ?? randomInt(0, 2 ** 31))
     const plan = planCampaign({

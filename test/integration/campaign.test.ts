@@ -8,7 +8,7 @@ import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {BlastResult} from '../../src/lib/chaos/blast.js'
-import type {CampaignResult} from '../../src/lib/chaos/campaign.js'
+import type {CampaignResult} from '../../src/lib/chaos/campaign/index.js'
 import type {VerifyResult} from '../../src/lib/ledger/verify/index.js'
 import type {WorldStatus} from '../../src/lib/world/types.js'
 
@@ -54,7 +54,7 @@ describe('atlas chaos: one workload through the whole campaign (local world)', f
     )
     expect(result.exitCode, result.stderr).to.equal(0)
     const campaign = parseJsonOutput<CampaignResult>(result)
-    const {describeRound} = await import('../../src/lib/chaos/campaign.js')
+    const {describeRound} = await import('../../src/lib/chaos/campaign/index.js')
     expect(campaign.plan.map(describeRound)).to.deep.equal([
       'kill etcd-leader',
       'kill witness',

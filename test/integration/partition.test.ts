@@ -8,7 +8,7 @@ import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {BlastResult} from '../../src/lib/chaos/blast.js'
-import type {CampaignResult} from '../../src/lib/chaos/campaign.js'
+import type {CampaignResult} from '../../src/lib/chaos/campaign/index.js'
 import type {WorldStatus} from '../../src/lib/world/types.js'
 
 import {hasNetAdmin} from '../../src/lib/world/local/partition.js'

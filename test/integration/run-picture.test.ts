@@ -7,7 +7,7 @@ import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {BlastResult} from '../../src/lib/chaos/blast.js'
-import type {CampaignResult} from '../../src/lib/chaos/campaign.js'
+import type {CampaignResult} from '../../src/lib/chaos/campaign/index.js'
 import type {RunSummary} from '../../src/lib/report/runs.js'
 
 import {parseJsonOutput} from '../helpers/cli.js'
@@ -184,7 +184,7 @@ describe('the picture of a real blast-radius round, its live line, and atlas run
     ])
     expect(result.exitCode, result.stderr).to.equal(0)
     const campaign = parseJsonOutput<CampaignResult>(result)
-    const {parseFaultKinds, parseTargets, planCampaign} = await import('../../src/lib/chaos/campaign.js')
+    const {parseFaultKinds, parseTargets, planCampaign} = await import('../../src/lib/chaos/campaign/index.js')
     // the schedule is the seed's
     expect(campaign.plan).to.deep.equal(
       planCampaign({

@@ -12,7 +12,7 @@ import {
   rtoSummary,
   seededRandom,
   seedValue,
-} from '../../../src/lib/chaos/campaign.js'
+} from '../../../src/lib/chaos/campaign/index.js'
 import {windowStats} from '../../../src/lib/chaos/workload.js'
 import {DEFAULT_CONFIG} from '../../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../../src/lib/config/load.js'
