@@ -72,8 +72,9 @@ describe('blast-radius pre-check', () => {
 
 describe('blast-radius --component etcd-leader: resolved before the workload starts', () => {
   /** health shaped as the local world's: an etcd group and a patroni group, each with its leader's region */
-  const withEtcdLeader = (leader: null | string, groups = ['etcd', 'patroni']) => {
+  const withEtcdLeader = (leader: null | string, groups = ['etcd', 'patroni'], leaderlessReads = 0) => {
     const dryRuns: Array<{component?: string; region: string}> = []
+    let reads = 0
     const world = {
       ...untouchable,
       health: async () => ({
@@ -84,7 +85,7 @@ describe('blast-radius --component etcd-leader: resolved before the workload sta
           votersAlive: 3,
           voters: 3,
           quorumHeld: true,
-          leaderRegion: group === 'etcd' ? leader : 'us',
+          leaderRegion: group === 'etcd' ? (reads++ < leaderlessReads ? null : leader) : 'us',
           term: 2,
           unavailableRanges: null,
           underReplicatedRanges: null,
@@ -105,6 +106,18 @@ describe('blast-radius --component etcd-leader: resolved before the workload sta
 
   it('without --region: the region whose etcd member leads, its etcd member only', async () => {
     const {world, dryRuns} = withEtcdLeader('eu')
+    const error = await blastRadius(world, {
+      regions: [],
+      component: 'etcd-leader',
+      mode: 'stop',
+      durationMs: 1000,
+    }).catch((error_: unknown) => error_)
+    expect((error as Error).message).to.equal('status must not be called')
+    expect(dryRuns).to.deep.equal([{region: 'eu', component: 'etcd'}])
+  })
+
+  it('an election in progress (no etcd leader for a moment) is waited out, not refused', async () => {
+    const {world, dryRuns} = withEtcdLeader('eu', ['etcd', 'patroni'], 2)
     const error = await blastRadius(world, {
       regions: [],
       component: 'etcd-leader',

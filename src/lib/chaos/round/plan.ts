@@ -4,6 +4,10 @@ import type {BlastOptions} from './options.js'
 
 import {PreconditionError, UsageError} from '../../errors.js'
 import {assessFaults} from '../../health/quorum.js'
+import {poll} from '../../wait.js'
+
+/** How long --component etcd-leader waits for an etcd election in progress (a few hundred ms on loopback) before refusing. */
+const ETCD_ELECTION_GRACE_MS = 3000
 
 /**
  * What a round breaks, decided before anything starts: the regions, the part of each, the
@@ -127,17 +131,31 @@ async function etcdLeaderTarget(world: World, options: BlastOptions): Promise<st
     throw new UsageError(
       `--component etcd-leader breaks one etcd member: give at most one --region (got ${regions.join(', ')})`,
     )
-  const etcd = (await world.health()).groups.find((g) => g.group === 'etcd')
+  const etcdGroup = async () => (await world.health()).groups.find((g) => g.group === 'etcd')
+  let etcd = await etcdGroup()
+  // an election in progress (a member restarted moments ago) has no leader for a moment: wait it out
+  if (etcd && !etcd.leaderRegion)
+    etcd =
+      (await poll(
+        async () => {
+          const group = await etcdGroup()
+          return group?.leaderRegion ? group : undefined
+        },
+        {intervalMs: 250, timeoutMs: ETCD_ELECTION_GRACE_MS, signal: options.signal},
+      )) ?? etcd
   if (!etcd)
     throw new PreconditionError(
       `the ${world.driver} world has no etcd group: --component etcd-leader is for the local world`,
       {code: 'ETCD_LEADER_UNKNOWN'},
     )
   if (!etcd.leaderRegion)
-    throw new PreconditionError('no etcd member is leading right now: there is no etcd leader to break', {
-      code: 'ETCD_LEADER_UNKNOWN',
-      hint: 'atlas status (is the world up and converged?)',
-    })
+    throw new PreconditionError(
+      `no etcd member has led for ${ETCD_ELECTION_GRACE_MS / 1000} s: there is no etcd leader to break`,
+      {
+        code: 'ETCD_LEADER_UNKNOWN',
+        hint: 'atlas status (is the world up and converged?)',
+      },
+    )
   if (regions.length === 1 && regions[0] !== etcd.leaderRegion) {
     throw new PreconditionError(`--region ${regions[0]} does not hold the etcd leader: ${etcd.leaderRegion} does`, {
       code: 'ETCD_LEADER_ELSEWHERE',
