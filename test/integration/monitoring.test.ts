@@ -202,13 +202,15 @@ describe('monitoring of the local world', function () {
     const serve: ResultPromise = execa(
       process.execPath,
       [path.join(REPO_ROOT, 'bin', 'run.js'), 'ledger', 'serve', '--region', 'us', '--wait-seconds', '1'],
-      {env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'}, reject: false},
+      {env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'}, reject: false, all: true},
     )
+    let output = ''
+    serve.all?.on('data', (d: Buffer) => (output += d))
     try {
       const service = localLayout(world.config, world.baseDir).regions[0].servicePort
       let scraped = false
       // up within seconds on a quiet machine; the service's start took over 30 s on 2 cores shared with other worlds
-      for (let i = 0; i < 180 && !scraped; i++) {
+      for (let i = 0; i < 180 && !scraped && serve.exitCode === null; i++) {
         await sleep(500)
         const targets = await api<{activeTargets: Array<{health: string; labels: Record<string, string>}>}>(
           '/api/v1/targets?state=active',
@@ -218,7 +220,7 @@ describe('monitoring of the local world', function () {
         )
       }
 
-      expect(scraped, 'Prometheus scrapes the ledger service').to.equal(true)
+      expect(scraped, `Prometheus scrapes the ledger service (exit ${serve.exitCode}): ${output}`).to.equal(true)
       const names = new Set(await api<string[]>('/api/v1/label/__name__/values'))
       // families without a sample yet (a histogram before its first transfer) are in the scraped metadata
       const metadata = await api<Record<string, unknown>>('/api/v1/metadata')
