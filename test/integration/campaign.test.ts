@@ -14,6 +14,7 @@ import type {WorldStatus} from '../../src/lib/world/types.js'
 
 import {parseJsonOutput} from '../helpers/cli.js'
 import {createTestWorld, type TestWorld} from '../helpers/world.js'
+import {findAll, parseXml} from '../helpers/xml.js'
 
 describe('atlas chaos: one workload through the whole campaign (local world)', function () {
   this.timeout(600_000)
@@ -139,6 +140,36 @@ describe('atlas chaos: one workload through the whole campaign (local world)', f
     const markdown = await readFile(campaign.report.markdown, 'utf8')
     expect(markdown).to.include('One workload ran through every round')
     expect(markdown).to.include(`kill etcd-leader (${etcdLeader})`)
+
+    // the alerts of every round (monitoring runs: up started it): in its report, in the campaign's report.json,
+    // report.md and picture; the member each round broke was seen down after its fault and back before the next
+    const downAfterFault = (r: BlastResult, region: string) =>
+      r.alerts!.find(
+        (a) => a.name === 'AtlasEtcdMemberDown' && a.labels.region === region && a.detectSeconds! >= 0 && a.resolvedAt,
+      )
+    expect(downAfterFault(reports[0], etcdLeader!), JSON.stringify(reports[0].alerts)).to.not.equal(undefined)
+    expect(downAfterFault(reports[1], 'witness'), JSON.stringify(reports[1].alerts)).to.not.equal(undefined)
+    expect(downAfterFault(reports[2], 'witness'), JSON.stringify(reports[2].alerts)).to.not.equal(undefined)
+    const saved = JSON.parse(await readFile(campaign.report.json, 'utf8')) as CampaignResult
+    expect(saved.rounds.map((r) => r.alerts)).to.deep.equal(reports.map((r) => r.alerts))
+    expect(markdown).to.include(
+      `AtlasEtcdMemberDown (${etcdLeader}) ${downAfterFault(reports[0], etcdLeader!)!.detectSeconds!.toFixed(1)} s -> `,
+    )
+    const svg = parseXml(await readFile(campaign.report.picture, 'utf8'))
+    const base = Date.parse(reports[0].faultInjectedAt)
+    for (const r of reports) {
+      const offset = (Date.parse(r.faultInjectedAt) - base) / 1000
+      for (const a of r.alerts!.filter((x) => x.detectSeconds !== null)) {
+        const band = `alert-${(a.labels.region ? `${a.name} (${a.labels.region})` : a.name).replaceAll(/[^A-Za-z0-9]+/g, '-').replace(/-$/, '')}`
+        const drawn = findAll(
+          svg,
+          (e) =>
+            e.attributes['data-band'] === band &&
+            Math.abs(Number(e.attributes['data-from']) - (offset + a.detectSeconds!)) < 0.011,
+        )
+        expect(drawn, `${band} of the round at ${offset} s in the campaign's picture`).to.have.length(1)
+      }
+    }
 
     // atlas verify, on its own, agrees with the campaign's run log
     const verify = await world.atlas(['verify', '--run-dir', workload.runDir, '--json'])

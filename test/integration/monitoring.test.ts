@@ -9,6 +9,7 @@ import {execa, type ResultPromise} from 'execa'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import type {BlastResult} from '../../src/lib/chaos/types.js'
 import type {AlertEvent} from '../../src/lib/monitoring/prometheus.js'
 import type {UpResult, WorldStatus} from '../../src/lib/world/types.js'
 
@@ -17,14 +18,17 @@ import {isListening} from '../../src/lib/proc/index.js'
 import {sleep} from '../../src/lib/wait.js'
 import {localLayout} from '../../src/lib/world/local/layout.js'
 import {parseJsonOutput, REPO_ROOT} from '../helpers/cli.js'
+import {checkPictureMatchesReport} from '../helpers/picture.js'
 import {createTestWorld, processesMentioning, type TestWorld} from '../helpers/world.js'
+import {findAll, parseXml} from '../helpers/xml.js'
 
 interface BlastJson {
+  acknowledged: number
   alerts?: AlertEvent[]
   failover: boolean
   faultInjectedAt: string
   lost: number
-  report: {json: string; markdown: string}
+  report: {json: string; markdown: string; picture?: string}
   rtoSeconds: null | number
   verified: boolean
 }
@@ -96,6 +100,7 @@ describe('monitoring of the local world', function () {
     expect(jobs('alertmanager')[0].health).to.equal('up')
     // nothing runs the ledger service or a workload yet: shown, optional, not a fault
     expect(jobs('atlas-ledger').every((t) => t.optional && t.health === 'down')).to.equal(true)
+    expect(jobs('atlas-workload').map((t) => [t.optional, t.health])).to.deep.equal([[true, 'down']])
     const alertmanager = await fetch(`${up.monitoring!.alertmanagerUrl}/api/v2/status`)
     expect(alertmanager.ok).to.equal(true)
     // the text form names them too
@@ -121,8 +126,9 @@ describe('monitoring of the local world', function () {
       for (const secret of secrets) expect(p.cmdline).to.not.include(secret)
   })
 
-  it('a kill of the leader region fires AtlasPatroniNoLeader and resolves it after the failover, in report.json and report.md; nothing is lost', async () => {
+  it("a kill of the leader region fires AtlasPatroniNoLeader and resolves it after the failover, in report.json, report.md and the picture; the round's workload is scraped; nothing is lost", async () => {
     const leader = (await status()).health!.leaderRegion!
+    const startedAt = Date.now()
     const result = await world.atlas([
       'blast-radius',
       '--region',
@@ -159,6 +165,33 @@ describe('monitoring of the local world', function () {
     const md = await readFile(json.report.markdown, 'utf8')
     expect(md).to.include('## Alerts')
     expect(md).to.match(/\| AtlasPatroniNoLeader \| critical \| - \| [\d.-]+ \| [\d.]+ \| [\d.]+ \|/)
+    // the picture: one alert row from firing (time to detect) to resolved, as report.json says
+    const svg = parseXml(await readFile(json.report.picture!, 'utf8'))
+    checkPictureMatchesReport(svg, JSON.parse(await readFile(json.report.json, 'utf8')) as BlastResult)
+    const row = findAll(svg, (e) => e.name === 'rect' && e.attributes['data-band'] === 'alert-AtlasPatroniNoLeader')
+    expect(
+      row.map((e) => [Number(e.attributes['data-from']), Number(e.attributes['data-to'])]),
+      'AtlasPatroniNoLeader in the picture',
+    ).to.deep.equal([[noLeader.detectSeconds, noLeader.resolveSeconds]])
+
+    // the round's workload was a scrape target while it ran: up, with its acknowledged transfers counted
+    const window = `${Math.ceil((Date.now() - startedAt) / 1000) + 5}s`
+    const query = async (q: string) =>
+      (
+        await api<{result: Array<{metric: Record<string, string>; value: [number, string]}>}>(
+          `/api/v1/query?query=${encodeURIComponent(q)}`,
+        )
+      ).result
+    const workloadUp = await query(`max_over_time(up{job="atlas-workload"}[${window}])`)
+    expect(
+      workloadUp.map((r) => r.value[1]),
+      'the workload scraped up during the round',
+    ).to.deep.equal(['1'])
+    const committed = await query(
+      `max_over_time(atlas_transfers_total{job="atlas-workload", outcome="committed"}[${window}])`,
+    )
+    expect(committed, 'the workload reported committed transfers').to.have.length(1)
+    expect(Number(committed[0].value[1])).to.be.greaterThan(0).and.at.most(json.acknowledged)
     console.log(
       `      kill ${leader}: AtlasPatroniNoLeader detected at ${noLeader!.detectSeconds} s, resolved at ${noLeader!.resolveSeconds} s; RTO ${json.rtoSeconds} s`,
     )
@@ -169,13 +202,15 @@ describe('monitoring of the local world', function () {
     const serve: ResultPromise = execa(
       process.execPath,
       [path.join(REPO_ROOT, 'bin', 'run.js'), 'ledger', 'serve', '--region', 'us', '--wait-seconds', '1'],
-      {env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'}, reject: false},
+      {env: {ATLAS_CONFIG: world.configFile, NO_COLOR: '1'}, reject: false, all: true},
     )
+    let output = ''
+    serve.all?.on('data', (d: Buffer) => (output += d))
     try {
       const service = localLayout(world.config, world.baseDir).regions[0].servicePort
       let scraped = false
       // up within seconds on a quiet machine; the service's start took over 30 s on 2 cores shared with other worlds
-      for (let i = 0; i < 180 && !scraped; i++) {
+      for (let i = 0; i < 180 && !scraped && serve.exitCode === null; i++) {
         await sleep(500)
         const targets = await api<{activeTargets: Array<{health: string; labels: Record<string, string>}>}>(
           '/api/v1/targets?state=active',
@@ -185,7 +220,7 @@ describe('monitoring of the local world', function () {
         )
       }
 
-      expect(scraped, 'Prometheus scrapes the ledger service').to.equal(true)
+      expect(scraped, `Prometheus scrapes the ledger service (exit ${serve.exitCode}): ${output}`).to.equal(true)
       const names = new Set(await api<string[]>('/api/v1/label/__name__/values'))
       // families without a sample yet (a histogram before its first transfer) are in the scraped metadata
       const metadata = await api<Record<string, unknown>>('/api/v1/metadata')

@@ -6,10 +6,10 @@ import {spawn} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
 import path from 'node:path'
 
-import {type AuditTarget, listAuditIds, readAuditRecord} from '../../src/lib/cloud/audit.js'
+import {type AuditTarget, readAuditRecord} from '../../src/lib/cloud/audit.js'
 import {s3Client, sqsClient} from '../../src/lib/cloud/clients.js'
-import {queueUrlByName, TransferQueue} from '../../src/lib/cloud/queue.js'
-import {newTraceparent, traceIdOf} from '../../src/lib/model/trace-context.js'
+import {decodeTransferMessage, queueUrlByName, TransferQueue} from '../../src/lib/cloud/queue.js'
+import {newTraceparent, parseTraceparent, traceIdOf} from '../../src/lib/model/trace-context.js'
 import {LedgerTarget} from '../../src/lib/world/ledger-target.js'
 import {REPO_ROOT} from '../helpers/cli.js'
 import {createTestWorld, type TestWorld} from '../helpers/world.js'
@@ -33,6 +33,36 @@ describe('tracing: one trace id per transfer, from the queue message to the audi
   let queue: TransferQueue
   let service: ReturnType<typeof spawn> | undefined
   let serviceLog = ''
+  let servicePort: number
+  /** transfers sent by the tests themselves, not by a workload */
+  const sentByTest = new Set<string>()
+
+  /** the built CLI's ledger service for region us, on the world's database, queue and buckets */
+  const startService = async () => {
+    service = spawn(
+      process.execPath,
+      [path.join(REPO_ROOT, 'bin', 'run.js'), 'ledger', 'serve', '--region', 'us', '--wait-seconds', '1'],
+      {
+        cwd: world.dir,
+        env: {...process.env, ATLAS_CONFIG: world.configFile, NO_COLOR: '1', OTEL_EXPORTER_OTLP_ENDPOINT: ''},
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    )
+    service.stderr!.on('data', (d) => (serviceLog += d))
+    await until(
+      'the ledger service ready',
+      async () => (await fetch(`http://127.0.0.1:${servicePort}/readyz`).catch(() => {}))?.status === 200,
+      60_000,
+    )
+  }
+
+  const stopService = async () => {
+    if (service && service.exitCode === null) {
+      const exited = new Promise((resolve) => service!.once('exit', resolve))
+      service.kill('SIGTERM')
+      await exited
+    }
+  }
 
   before(async () => {
     world = await createTestWorld('tracing')
@@ -46,32 +76,12 @@ describe('tracing: one trace id per transfer, from the queue message to the audi
     s3 = await s3Client(cloud, us.awsRegion)
     bucket = {s3, bucket: resources.auditBucket}
     queue = new TransferQueue(sqs, resources.queueUrl ?? (await queueUrlByName(sqs, resources.queueName)))
-    // the built CLI's ledger service for region us, on the world's database, queue and buckets
-    service = spawn(
-      process.execPath,
-      [path.join(REPO_ROOT, 'bin', 'run.js'), 'ledger', 'serve', '--region', 'us', '--wait-seconds', '1'],
-      {
-        cwd: world.dir,
-        env: {...process.env, ATLAS_CONFIG: world.configFile, NO_COLOR: '1', OTEL_EXPORTER_OTLP_ENDPOINT: ''},
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    )
-    service.stderr!.on('data', (d) => (serviceLog += d))
-    const port = await target.servicePort(us)
-    await until(
-      'the ledger service ready',
-      async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => {}))?.status === 200,
-      60_000,
-    )
+    servicePort = await target.servicePort(us)
+    await startService()
   })
 
   after(async () => {
-    if (service && service.exitCode === null) {
-      const exited = new Promise((resolve) => service!.once('exit', resolve))
-      service.kill('SIGTERM')
-      await exited
-    }
-
+    await stopService()
     sqs?.destroy()
     s3?.destroy()
     await world?.destroy()
@@ -80,6 +90,7 @@ describe('tracing: one trace id per transfer, from the queue message to the audi
   it('a transfer sent through the queue with a traceparent ends in an audit record carrying the same trace id', async () => {
     const request = {id: randomUUID(), from: 1, to: 2, amount: 7, originRegion: 'us'}
     const traceparent = newTraceparent()
+    sentByTest.add(request.id)
     const sent = await queue.send(request, traceparent)
     expect(sent.ok, sent.reason).to.equal(true)
     const record = await until('the audit record', () => readAuditRecord(bucket, request.id))
@@ -87,9 +98,9 @@ describe('tracing: one trace id per transfer, from the queue message to the audi
     expect(record.traceId).to.equal(traceIdOf(traceparent))
   })
 
-  it('`atlas workload --via queue`: every transfer is audited under its own trace id', async () => {
-    const before = new Set<string>()
-    for await (const id of listAuditIds(bucket)) before.add(id)
+  it('`atlas workload --via queue`: each transfer leaves with a traceparent of its own in its SQS message attributes, and its audit record carries that trace id', async () => {
+    // the service stopped: the workload's messages wait in the queue, where their attributes are read as sent
+    await stopService()
     const run = await world.atlas([
       'workload',
       '--via',
@@ -102,14 +113,38 @@ describe('tracing: one trace id per transfer, from the queue message to the audi
       '4',
     ])
     expect(run.exitCode, run.stderr).to.equal(0)
-    const ids = await until('20 new audit records', async () => {
-      const fresh: string[] = []
-      for await (const id of listAuditIds(bucket)) if (!before.has(id)) fresh.push(id)
-      return fresh.length >= 20 && fresh
+    const {ReceiveMessageCommand} = await import('@aws-sdk/client-sqs')
+    const sentTrace = new Map<string, string>()
+    const receipts: string[] = []
+    await until('the 20 messages in the queue', async () => {
+      const received = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queue.queueUrl,
+          MaxNumberOfMessages: 10,
+          MessageAttributeNames: ['All'],
+          VisibilityTimeout: 60,
+          WaitTimeSeconds: 1,
+        }),
+      )
+      for (const message of received.Messages ?? []) {
+        receipts.push(message.ReceiptHandle!)
+        const request = decodeTransferMessage(message.Body)!
+        if (sentByTest.has(request.id)) continue
+        const traceparent = message.MessageAttributes?.traceparent?.StringValue
+        expect(parseTraceparent(traceparent), `${request.id}: W3C traceparent attribute`).to.not.equal(undefined)
+        sentTrace.set(request.id, traceIdOf(traceparent!))
+      }
+
+      return sentTrace.size >= 20
     })
-    expect(ids).to.have.length(20)
-    const traceIds = await Promise.all(ids.map(async (id) => (await readAuditRecord(bucket, id))!.traceId))
-    for (const traceId of traceIds) expect(traceId).to.match(/^[0-9a-f]{32}$/)
-    expect(new Set(traceIds).size, 'one trace per transfer').to.equal(20)
+    expect(sentTrace.size).to.equal(20)
+    expect(new Set(sentTrace.values()).size, 'one trace per transfer').to.equal(20)
+    // back into the queue, and the service on again: it continues each trace into the audit record
+    for (const receipt of receipts) await queue.release(receipt, 0)
+    await startService()
+    for (const [id, traceId] of sentTrace) {
+      const record = await until(`the audit record of ${id}`, () => readAuditRecord(bucket, id))
+      expect(record.traceId, `${id}: the trace id it was sent with`).to.equal(traceId)
+    }
   })
 })

@@ -63,12 +63,20 @@ export function formatAlertsMarkdown(alerts: AlertEvent[] | undefined): string[]
   return [...lines, '']
 }
 
+/** What fired after the fault, each with its time to detect and to resolve ("AtlasX (us) 1.9 s -> 6.4 s; …"); undefined when nothing fired. */
+export function formatFiredAlerts(alerts: AlertEvent[]): string | undefined {
+  const fired = alerts.filter((a) => a.firedAt !== null && a.detectSeconds !== null && a.detectSeconds >= 0)
+  if (fired.length === 0) return undefined
+  const one = (a: AlertEvent) =>
+    `${a.name}${a.labels.region ? ` (${a.labels.region})` : ''} ${fmt(a.detectSeconds)} s${a.resolveSeconds === null ? ', still firing' : ` -> ${fmt(a.resolveSeconds)} s`}`
+  return fired.map(one).join('; ')
+}
+
 /** One line for the command's summary: what fired after the fault, with time to detect and to resolve. */
 export function formatAlertsSummary(alerts: AlertEvent[] | undefined): string | undefined {
   if (alerts === undefined) return undefined
-  const fired = alerts.filter((a) => a.firedAt !== null && a.detectSeconds !== null && a.detectSeconds >= 0)
-  if (fired.length === 0) return '  alerts: none fired after the fault'
-  const one = (a: AlertEvent) =>
-    `${a.name}${a.labels.region ? ` (${a.labels.region})` : ''} ${fmt(a.detectSeconds)} s${a.resolveSeconds === null ? ', still firing' : ` -> ${fmt(a.resolveSeconds)} s`}`
-  return `  alerts (fired -> resolved, s after the fault): ${fired.map(one).join('; ')}`
+  const fired = formatFiredAlerts(alerts)
+  return fired === undefined
+    ? '  alerts: none fired after the fault'
+    : `  alerts (fired -> resolved, s after the fault): ${fired}`
 }

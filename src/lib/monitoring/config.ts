@@ -6,7 +6,9 @@ import {monitoringLayout} from './layout.js'
  * Scrape jobs of the local world. The alert rules (monitoring/local/alert-rules.yaml),
  * the dashboard and `atlas status` name these jobs; a target carries the region it
  * belongs to. The ledger service and the workload put their own region label on
- * every series (honor_labels keeps it).
+ * every series (honor_labels keeps it). moto (S3/SQS/IAM) is not scraped: it serves
+ * no metrics (its /moto-api/ is a state dashboard); what the cloud side does shows
+ * in the ledger service's and the workload's counters (audit write failures, queue lag).
  */
 export const JOBS = {
   prometheus: 'prometheus',

@@ -285,7 +285,26 @@ export function campaignChart(
     )
   const template =
     charts[0]?.chart ?? pictureChart({title, driver: 'local', timeline: [], rtoSeconds: null, worldRegions})
-  const panels: ChartPanel[] = template.panels.map((panel) =>
+  // every round's panels and band rows, in the order first seen: an alert may fire in a later round only
+  const union = new Map<string, ChartPanel>(template.panels.map((p) => [p.id, p]))
+  for (const {chart} of charts.slice(1))
+    for (const panel of chart.panels) {
+      const known = union.get(panel.id)
+      if (!known) union.set(panel.id, panel)
+      else if (known.kind === 'bands' && panel.kind === 'bands') {
+        const ids = new Set(known.rows.map((r) => r.id))
+        const added = panel.rows.filter((r) => !ids.has(r.id))
+        // a panel whose first rounds had no row ("none fired") takes the title of a round that had some
+        if (added.length > 0)
+          union.set(panel.id, {
+            ...known,
+            title: known.rows.length > 0 ? known.title : panel.title,
+            rows: [...known.rows, ...added],
+          })
+      }
+    }
+
+  const panels: ChartPanel[] = [...union.values()].map((panel) =>
     panel.kind === 'lines'
       ? {...panel, series: panel.series.map((s) => ({...s, points: lines(s.id)}))}
       : {...panel, rows: panel.rows.map((r) => ({...r, segments: rows(r.id)}))},

@@ -3,8 +3,11 @@ import {expect} from 'chai'
 import type {WorkloadStats} from '../../../src/lib/ledger/workload.js'
 
 import {
+  type CampaignResult,
+  type CampaignRoundResult,
   countViolations,
   describeRound,
+  formatCampaignReport,
   parseFaultKinds,
   parseTargets,
   planCampaign,
@@ -290,6 +293,71 @@ describe('chaos campaigns: the schedule', () => {
   it('RTO summary: nearest-rank median and p95 of the measured rounds', () => {
     expect(rtoSummary([3, null, 1, 2, 10])).to.deep.equal({min: 1, median: 2, p95: 10, max: 10})
     expect(rtoSummary([null])).to.deep.equal({min: null, median: null, p95: null, max: null})
+  })
+})
+
+describe("chaos campaigns: the report's alerts", () => {
+  const round = (index: number, alerts?: CampaignRoundResult['alerts']): CampaignRoundResult => ({
+    index,
+    kind: 'kill',
+    targets: [{region: 'us', component: 'region'}],
+    resolvedTargets: [{region: 'us', component: 'region'}],
+    keepsQuorum: true,
+    runDir: `/runs/c-round-0${index}`,
+    faultInjectedAt: '2026-11-30T05:00:00.000Z',
+    verified: true,
+    rtoSeconds: 7.5,
+    acknowledged: 100,
+    acknowledgedDuringFault: 40,
+    unknown: 0,
+    lost: 0,
+    violations: {},
+    failover: true,
+    ...(alerts ? {alerts} : {}),
+  })
+  const fired = (name: string, region: string | undefined, detect: number, resolve: null | number) => ({
+    name,
+    severity: 'critical',
+    labels: region ? {region} : ({} as Record<string, string>),
+    pendingAt: null,
+    pendingSeconds: null,
+    firedAt: 'x',
+    resolvedAt: resolve === null ? null : 'y',
+    detectSeconds: detect,
+    resolveSeconds: resolve,
+  })
+
+  it("each round's row says which alerts fired after its fault and when they resolved; none, or not recorded without monitoring", () => {
+    const result = {
+      kind: 'chaos',
+      id: 'c',
+      seed: 1,
+      rounds: [
+        round(1, [fired('AtlasPatroniNoLeader', undefined, 1.9, 6.4), fired('AtlasEtcdMemberDown', 'us', 2.2, null)]),
+        round(2, []),
+        round(3),
+      ],
+      plan: [1, 2, 3].map((index) => ({
+        index,
+        kind: 'kill',
+        mode: 'kill',
+        targets: [{region: 'us', component: 'region'}],
+        keepsQuorum: true,
+      })),
+      totals: {rounds: 3, acknowledged: 300, lost: 0, unknown: 0, violations: 0},
+      rto: {min: 7.5, median: 7.5, p95: 7.5, max: 7.5},
+      workload: {runDir: '/runs/c', runLog: '/runs/c/transfers.log', pid: 1, startedAt: 'a', endedAt: 'b', stats: null},
+      verified: true,
+      interrupted: false,
+      report: {json: '', markdown: '', picture: '', html: ''},
+    } as unknown as CampaignResult
+    const md = formatCampaignReport(result)
+    const rows = md.split('\n').filter((l) => /^\| \d \|/.test(l))
+    expect(md).to.include('| alerts fired (s after the fault) |')
+    expect(rows).to.have.length(3)
+    expect(rows[0]).to.include('| AtlasPatroniNoLeader 1.9 s -> 6.4 s; AtlasEtcdMemberDown (us) 2.2 s, still firing |')
+    expect(rows[1]).to.include('| none |')
+    expect(rows[2]).to.include('| not recorded (no monitoring) |')
   })
 })
 

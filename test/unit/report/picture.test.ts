@@ -181,6 +181,69 @@ describe('the picture of a run', () => {
     expect(findAll(without, (e) => (e.attributes['data-band'] ?? '').startsWith('alert-'))).to.have.length(0)
   })
 
+  it("a campaign: every round's alerts are drawn at that round's offset, also those that fired in a later round only", async () => {
+    const {blastPicture} = await import('../../../src/lib/report/blast.js')
+    const {campaignChart} = await import('../../../src/lib/report/picture.js')
+    const {renderChartSvg} = await import('../../../src/lib/report/chart.js')
+    const alert = (name: string, region: string, detect: number, resolve: number) => ({
+      name,
+      labels: {region},
+      pendingAt: null,
+      pendingSeconds: null,
+      firedAt: 'x',
+      resolvedAt: 'y',
+      detectSeconds: detect,
+      resolveSeconds: resolve,
+    })
+    const first = {...sampleRound(dir), alerts: [alert('AtlasPatroniNoLeader', 'us', 1.9, 6.4)]}
+    // the second round (61.5 s later) fires its own alerts: one seen in the first round, one not
+    const second = {
+      ...sampleRound(dir),
+      faultInjectedAt: new Date(Date.parse(first.faultInjectedAt) + 61_500).toISOString(),
+      alerts: [alert('AtlasPatroniNoLeader', 'us', 2, 7), alert('AtlasEtcdMemberDown', 'witness', 2.5, 9.5)],
+    }
+    // and a round where none fired
+    const third = {
+      ...sampleRound(dir),
+      faultInjectedAt: new Date(Date.parse(first.faultInjectedAt) + 123_000).toISOString(),
+      alerts: [],
+    }
+    const chart = campaignChart(
+      'Chaos campaign x (seed 1): PASS',
+      'three rounds',
+      [first, second, third].map((r, i) => ({
+        label: `kill us ${i}`,
+        faultInjectedAt: r.faultInjectedAt,
+        input: blastPicture(r),
+      })),
+      ['us', 'eu', 'witness'],
+    )
+    const svg = parseXml(renderChartSvg(chart))
+    const rows = findAll(svg, (e) => e.name === 'rect' && (e.attributes['data-band'] ?? '').startsWith('alert-'))
+    expect(
+      rows.map((e) => [e.attributes['data-band'], e.attributes['data-from'], e.attributes['data-to']]),
+    ).to.deep.equal([
+      ['alert-AtlasPatroniNoLeader-us', '1.9', '6.4'],
+      ['alert-AtlasPatroniNoLeader-us', '63.5', '68.5'],
+      ['alert-AtlasEtcdMemberDown-witness', '64', '71'],
+    ])
+    const titles = findAll(svg, (e) => e.name === 'text').map((e) => e.text)
+    expect(titles).to.include('alerts (Prometheus): from firing to resolved')
+    // the first round fired none: the panel still says what the later rounds fired
+    const quietFirst = campaignChart(
+      'c',
+      's',
+      [third, second].map((r, i) => ({label: `r${i}`, faultInjectedAt: r.faultInjectedAt, input: blastPicture(r)})),
+      ['us', 'eu', 'witness'],
+    )
+    const alertsPanel = quietFirst.panels.find((p) => p.id === 'alerts')!
+    expect(alertsPanel.title).to.equal('alerts (Prometheus): from firing to resolved')
+    expect(alertsPanel.kind === 'bands' && alertsPanel.rows.map((r) => r.id)).to.deep.equal([
+      'alert-AtlasPatroniNoLeader-us',
+      'alert-AtlasEtcdMemberDown-witness',
+    ])
+  })
+
   it('axis steps are 1, 2 or 5 times a power of ten', () => {
     expect([niceStep(14, 10), niceStep(100, 4), niceStep(7, 4), niceStep(0.3, 4)]).to.deep.equal([2, 50, 2, 0.1])
   })

@@ -3,9 +3,11 @@ import path from 'node:path'
 
 import type {VerifyResult} from '../../ledger/verify/index.js'
 import type {WorkloadResult, WorkloadStats} from '../../ledger/workload.js'
+import type {AlertEvent} from '../../monitoring/types.js'
 import type {BlastResult} from '../types.js'
 import type {CampaignRound, CampaignTarget, ResolvedTarget} from './plan.js'
 
+import {formatFiredAlerts} from '../../monitoring/chaos.js'
 import {redact, redactObject} from '../../redact.js'
 import {describeRound} from './plan.js'
 
@@ -14,6 +16,8 @@ export interface CampaignRoundResult {
   acknowledged: number
   /** acknowledged while its fault held */
   acknowledgedDuringFault: number
+  /** the alerts of the round's report (fired and resolved, relative to its fault); absent without monitoring */
+  alerts?: AlertEvent[]
   failover: boolean
   faultInjectedAt: string
   index: number
@@ -114,15 +118,19 @@ export function formatCampaignReport(r: CampaignResult): string {
     '',
     `The same schedule again: \`atlas chaos --rounds ${r.plan.length} --seed ${r.seed}\` with the same --faults and --targets.`,
     '',
-    '| round | fault | keeps quorum | RTO (s) | failover | acknowledged (during the fault) | unknown | lost | round check | report |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| round | fault | keeps quorum | RTO (s) | failover | acknowledged (during the fault) | unknown | lost | round check | alerts fired (s after the fault) | report |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   )
+  const alerts = (x: CampaignRoundResult) =>
+    x.alerts === undefined ? 'not recorded (no monitoring)' : (formatFiredAlerts(x.alerts) ?? 'none')
   for (const x of r.rounds)
     lines.push(
-      `| ${x.index} | ${describeRound(x)} | ${x.keepsQuorum ? 'yes' : 'NO (forced)'} | ${fmt(x.rtoSeconds)} | ${x.failover ? 'yes' : 'no'} | ${x.acknowledged} (${x.acknowledgedDuringFault}) | ${x.unknown} | ${x.lost} | ${x.verified ? 'ok' : 'NO'} | [report](../${path.basename(x.runDir)}/report.md), [picture](../${path.basename(x.runDir)}/report.svg) |`,
+      `| ${x.index} | ${describeRound(x)} | ${x.keepsQuorum ? 'yes' : 'NO (forced)'} | ${fmt(x.rtoSeconds)} | ${x.failover ? 'yes' : 'no'} | ${x.acknowledged} (${x.acknowledgedDuringFault}) | ${x.unknown} | ${x.lost} | ${x.verified ? 'ok' : 'NO'} | ${alerts(x)} | [report](../${path.basename(x.runDir)}/report.md), [picture](../${path.basename(x.runDir)}/report.svg) |`,
     )
   for (const p of r.plan.slice(r.rounds.length))
-    lines.push(`| ${p.index} | ${describeRound(p)} | ${p.keepsQuorum ? 'yes' : 'NO (forced)'} | not run | | | | | | |`)
+    lines.push(
+      `| ${p.index} | ${describeRound(p)} | ${p.keepsQuorum ? 'yes' : 'NO (forced)'} | not run | | | | | | | |`,
+    )
   lines.push('')
   return `${lines.join('\n')}\n`
 }

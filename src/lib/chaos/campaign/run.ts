@@ -187,6 +187,7 @@ async function runRounds(
       lost: r.lost,
       violations: r.violations,
       failover: r.failover,
+      ...(r.alerts ? {alerts: r.alerts} : {}),
     })
     if (r.interrupted) {
       run.interrupted = true
