@@ -47,8 +47,9 @@ local:
   let basePort = 0
   let config: AtlasConfig | undefined
   for (let attempt = 0; attempt < 50 && !config; attempt++) {
-    // random blocks, so that suites running at the same time do not pick the same one
-    const candidate = 20_000 + Math.floor(Math.random() * 1500) * PORTS_PER_REGION
+    // random blocks, so that suites running at the same time do not pick the same one; all below 32768, where
+    // Linux's ephemeral range starts: a port checked free could else be taken by an outgoing connection before use
+    const candidate = 20_000 + Math.floor(Math.random() * 600) * PORTS_PER_REGION
     const parsed = parseConfigText(render(candidate), configFile)
     const free = await Promise.all(allPorts(localLayout(parsed, baseDir)).map((p) => isPortFree(p.port, p.host)))
     if (free.every(Boolean)) {
