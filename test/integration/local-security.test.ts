@@ -309,15 +309,30 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
       (error: Error) => error.message,
     )
     expect(plain).to.not.equal('200')
-    // etcd's peer port as well
-    const peer = await new Promise<string>((resolve) => {
-      const req = https.request(`https://${host}:${etcdPort + 1}/members`, {ca, timeout: 5000}, (res) =>
-        resolve(String(res.statusCode)),
-      )
-      req.on('error', (e) => resolve(e.message))
-      req.end()
-    })
-    expect(peer).to.match(/certificate required|bad certificate|socket hang up|ECONNRESET/)
+    // etcd's peer port as well: it answers a certificate of the world's CA (so it is the live peer
+    // listener), and refuses none or one of another CA during the handshake
+    const peer = (options: {cert?: string; key?: string}) =>
+      new Promise<string>((resolve) => {
+        const req = https.request(`https://${host}:${etcdPort + 1}/members`, {ca, ...options, timeout: 5000}, (res) => {
+          res.resume()
+          resolve(String(res.statusCode))
+        })
+        req.on('error', (e) => resolve(e.message))
+        req.end()
+      })
+    expect(
+      await peer({
+        cert: await readFile(pki.atlasEtcdClient.cert, 'utf8'),
+        key: await readFile(pki.atlasEtcdClient.key, 'utf8'),
+      }),
+    ).to.equal('200')
+    expect(await peer({})).to.match(/certificate required|bad certificate|socket hang up|ECONNRESET/)
+    expect(
+      await peer({
+        cert: await readFile(path.join(strangerDir, 'client.crt'), 'utf8'),
+        key: await readFile(path.join(strangerDir, 'client.key'), 'utf8'),
+      }),
+    ).to.match(/unknown certificate authority|bad certificate|socket hang up|ECONNRESET/)
   })
 
   it('keeps keys and secrets 0600 in 0700 directories', async () => {
