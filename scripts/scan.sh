@@ -62,19 +62,7 @@ fi
 # not answer the audit endpoint cannot say whether there are any: that is
 # reported, not failed, here and under CI alike; a real finding always fails.
 audit_json=$(npm audit --omit=dev --json 2>"$work/audit.err") || true
-verdict=$(node -e '
-  let report
-  try { report = JSON.parse(process.argv[1]) } catch { report = undefined }
-  const counts = report?.metadata?.vulnerabilities
-  if (counts && typeof counts === "object") {
-    const serious = (counts.high ?? 0) + (counts.critical ?? 0)
-    console.log(serious > 0 ? `fail ${counts.high ?? 0} high, ${counts.critical ?? 0} critical` : `ok ${counts.total ?? 0} advisories, none high or critical`)
-  } else {
-    // npm prints {message, statusCode, ...} (or nothing) when the endpoint did not answer
-    const reason = report?.error?.summary || report?.message || process.argv[2].split("\n").find((l) => /npm (error|ERR!)/.test(l)) || "npm audit gave no report"
-    console.log(`unchecked ${String(reason).replace(/\s+/g, " ").trim()}`)
-  }
-' "$audit_json" "$(cat "$work/audit.err")")
+verdict=$(node scripts/audit-verdict.mjs "$audit_json" "$(cat "$work/audit.err")")
 case "$verdict" in
   ok*) echo "npm audit: ${verdict#ok }" >&2 ;;
   fail*)

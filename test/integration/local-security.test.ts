@@ -244,6 +244,32 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
     expect(verify.exitCode, verify.stderr).to.equal(0)
   })
 
+  it('PUBLIC holds no CONNECT, TEMP or CREATE on any database: the application roles reach the ledger database only', async () => {
+    const admin = await connectLedger(url('postgres', secrets.superuserPassword, {...verifyFull(), ...adminCert()}), {
+      max: 1,
+    })
+    try {
+      const open = await admin.unsafe(
+        `SELECT datname, p FROM pg_database, unnest(ARRAY['CONNECT', 'TEMP', 'CREATE']) AS p
+          WHERE datallowconn AND has_database_privilege('public', oid, p) ORDER BY 1, 2`,
+      )
+      expect(open.map((r) => `${r.datname}:${r.p}`)).to.deep.equal([])
+      const [schema] = await admin.unsafe(`SELECT has_schema_privilege('public', 'public', 'CREATE') AS create`)
+      expect(schema.create).to.equal(false)
+    } finally {
+      await admin.end({timeout: 1})
+    }
+
+    // neither application role gets into template1, the model every new database copies
+    for (const [user, password] of [
+      ['atlas_ledger', secrets.ledgerPassword],
+      ['atlas_verify', secrets.verifyPassword],
+    ]) {
+      const error = await refusal(url(user, password, verifyFull()).replace('/postgres?', '/template1?'))
+      expect(error?.message, user).to.match(/permission denied for database "?template1"?/)
+    }
+  })
+
   it('etcd refuses a client without a certificate, plain HTTP and a certificate of another CA', async () => {
     const https = await import('node:https')
     const ca = await readFile(pki.caCert, 'utf8')
@@ -283,15 +309,30 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
       (error: Error) => error.message,
     )
     expect(plain).to.not.equal('200')
-    // etcd's peer port as well
-    const peer = await new Promise<string>((resolve) => {
-      const req = https.request(`https://${host}:${etcdPort + 1}/members`, {ca, timeout: 5000}, (res) =>
-        resolve(String(res.statusCode)),
-      )
-      req.on('error', (e) => resolve(e.message))
-      req.end()
-    })
-    expect(peer).to.match(/certificate required|bad certificate|socket hang up|ECONNRESET/)
+    // etcd's peer port as well: it answers a certificate of the world's CA (so it is the live peer
+    // listener), and refuses none or one of another CA during the handshake
+    const peer = (options: {cert?: string; key?: string}) =>
+      new Promise<string>((resolve) => {
+        const req = https.request(`https://${host}:${etcdPort + 1}/members`, {ca, ...options, timeout: 5000}, (res) => {
+          res.resume()
+          resolve(String(res.statusCode))
+        })
+        req.on('error', (e) => resolve(e.message))
+        req.end()
+      })
+    expect(
+      await peer({
+        cert: await readFile(pki.atlasEtcdClient.cert, 'utf8'),
+        key: await readFile(pki.atlasEtcdClient.key, 'utf8'),
+      }),
+    ).to.equal('200')
+    expect(await peer({})).to.match(/certificate required|bad certificate|socket hang up|ECONNRESET/)
+    expect(
+      await peer({
+        cert: await readFile(path.join(strangerDir, 'client.crt'), 'utf8'),
+        key: await readFile(path.join(strangerDir, 'client.key'), 'utf8'),
+      }),
+    ).to.match(/unknown certificate authority|bad certificate|socket hang up|ECONNRESET/)
   })
 
   it('keeps keys and secrets 0600 in 0700 directories', async () => {
@@ -310,8 +351,21 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
       expect(((await stat(dir)).mode & 0o777).toString(8), dir).to.equal('700')
   })
 
-  it('no password in any process argv, log file, --json output or env --json', async () => {
+  it("no password in any process argv, log file, --json output, env --json or a run's report", async () => {
     const passwords = Object.values(secrets)
+    // a round that writes a report (report.json, report.md, the run log and picture) into the run directory
+    const round = await world.atlas(['blast-radius', '--region', 'witness', '--duration', '3s', '--json'])
+    expect(round.exitCode, round.stderr).to.equal(0)
+    for (const secret of passwords) expect(round.stdout + round.stderr, 'blast-radius --json').to.not.contain(secret)
+    const runFiles = (await readdir(path.join(world.baseDir, 'runs'), {recursive: true, withFileTypes: true}))
+      .filter((e) => e.isFile())
+      .map((e) => path.join(e.parentPath, e.name))
+    expect(runFiles.map((f) => path.basename(f))).to.include.members(['report.json', 'report.md'])
+    for (const file of runFiles) {
+      const text = await readFile(file, 'utf8')
+      for (const secret of passwords) expect(text.includes(secret), `${file} holds a password`).to.equal(false)
+    }
+
     for (const p of await processesMentioning(world.baseDir))
       for (const secret of passwords) expect(p.cmdline, `argv of pid ${p.pid}`).to.not.contain(secret)
     const logDir = path.join(world.baseDir, 'logs')

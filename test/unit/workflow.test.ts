@@ -97,6 +97,16 @@ describe('.github/workflows', () => {
     }
   })
 
+  it('ci workflow: the security scan (checkov, npm audit) runs on every push, after setup installed checkov and built the CLI', () => {
+    const ci = workflows.find((w) => w.file === 'ci.yml')?.workflow
+    expect(ci, 'ci.yml').to.be.an('object')
+    const steps = ci!.jobs.unit.steps.map((s) => s.run ?? '')
+    const setup = steps.findIndex((r) => /scripts\/setup\.sh/.test(r))
+    const scan = steps.findIndex((r) => /^npm run scan$/m.test(r))
+    expect(setup, 'setup step').to.be.greaterThan(-1)
+    expect(scan, 'npm run scan step').to.be.greaterThan(setup)
+  })
+
   it('lint job: terraform fmt and validate, ansible-lint, yamllint, helm lint of every chart', () => {
     const script = k3d!.jobs.lint.steps.map((s) => s.run ?? '').join('\n')
     expect(script).to.match(/terraform fmt -check -recursive/)

@@ -21,7 +21,8 @@ import {type DatabaseSecrets, MONITOR_ROLE, ROLE_NAMES} from './layout.js'
  *     pg_monitor (statistics views and settings); no table of the ledger
  *
  * Neither may DELETE, TRUNCATE, change opening balances, touch the mint or the
- * migrations, create objects (no CREATE on the schema, no TEMP) or log in without TLS.
+ * migrations, create objects (no CREATE on the schema, no TEMP), connect to another
+ * database (PUBLIC keeps no CONNECT on postgres or template1) or log in without TLS.
  * The foreign keys of transfers are checked with the table owner's rights, so the
  * ledger role needs no REFERENCES.
  */
@@ -33,6 +34,8 @@ export function grantStatements(database = LEDGER_DATABASE): string[] {
     // no one but the owner creates objects or temporary tables here; connecting is granted by name
     'REVOKE CREATE ON SCHEMA public FROM PUBLIC',
     `REVOKE ALL ON DATABASE ${database} FROM PUBLIC`,
+    // initdb leaves PUBLIC CONNECT on template1 (every new database's model): no role but the superuser's gets in
+    ...(database === 'template1' ? [] : ['REVOKE ALL ON DATABASE template1 FROM PUBLIC']),
     `GRANT CONNECT ON DATABASE ${database} TO ${ledger}, ${verify}`,
     `GRANT USAGE ON SCHEMA public TO ${ledger}, ${verify}`,
     // start from nothing, then grant exactly what the statements need

@@ -170,6 +170,14 @@ describe('local world layout', () => {
     expect(() => tlsOptions(ledger)).to.throw(/sslrootcert=\/tmp\/atlas-layout-test\/pki\/ca\.crt/)
   })
 
+  it('takes from PUBLIC every right on the ledger database and on template1, and CREATE on the schema', () => {
+    expect(grantStatements().filter((g) => g.includes('FROM PUBLIC'))).to.deep.equal([
+      'REVOKE CREATE ON SCHEMA public FROM PUBLIC',
+      'REVOKE ALL ON DATABASE postgres FROM PUBLIC',
+      'REVOKE ALL ON DATABASE template1 FROM PUBLIC',
+    ])
+  })
+
   it('grants the ledger role inserts into transfers and balance updates only, the verify role reads only', () => {
     const grants = grantStatements().filter((g) => g.startsWith('GRANT'))
     const on = (role: string) => grants.filter((g) => g.endsWith(` ${role}`) || g.includes(` ${role},`))
