@@ -108,8 +108,10 @@ export async function restoreInPlace(
     note(`starting the world on the restored data (${primary.region.name} first; the other regions clone it)`)
     await world.up({progress: options.progress})
   } catch (error) {
-    ;(error as Error).message +=
-      `\nthe in-place restore stopped half-way: the data directories from before are in ${replacedDir}, the restored copy in ${existsSync(copyData) ? copyData : primary.postgresDataDir}`
+    const moved = Object.keys(replaced).length > 0
+    ;(error as Error).message += moved
+      ? `\nthe in-place restore stopped half-way: the data directories from before are in ${replacedDir}, the restored copy in ${existsSync(copyData) ? copyData : primary.postgresDataDir}`
+      : `\nthe in-place restore stopped before any data directory was moved (the restored copy is in ${copyData}); \`atlas up\` starts the world as it was`
     throw error
   }
 
