@@ -108,6 +108,11 @@ describe('atlas restore --in-place (real pgBackRest, PostgreSQL, Patroni, etcd, 
     for (const dir of Object.values(restored.inPlace.replaced!))
       expect(existsSync(path.join(dir, 'PG_VERSION')), dir).to.equal(true)
 
+    // what the restore dropped is what verify reports lost: the 30 transfers acknowledged after the target time
+    const verify = await world.atlas(['verify', '--ledger-balance', '--json'])
+    expect(verify.exitCode, verify.stderr).to.equal(4)
+    expect(parseJsonOutput<{violationCounts: Record<string, number>}>(verify).violationCounts).to.deep.equal({lost: 30})
+
     // every region is back and in sync (the other two cloned the restored primary)
     const status = parseJsonOutput<{health?: {converged?: boolean; leaderRegion?: string}}>(
       await world.atlas(['status', '--json']),
