@@ -51,7 +51,9 @@ describe('local world: the S3/SQS emulator keeps its state (real moto, etcd, Pat
     const {s3, sqs} = await clients()
     try {
       const buckets = ((await s3.send(new ListBucketsCommand({}))).Buckets ?? []).map((b) => b.Name!).sort()
-      const queues = ((await sqs.send(new ListQueuesCommand({}))).QueueUrls ?? []).map((u) => u.split('/').at(-1)!).sort()
+      const queues = ((await sqs.send(new ListQueuesCommand({}))).QueueUrls ?? [])
+        .map((u) => u.split('/').at(-1)!)
+        .sort()
       return {buckets, queues}
     } finally {
       s3.destroy()
