@@ -24,6 +24,9 @@ import {createTestWorld} from '../../test/helpers/world.js'
 import {seedRandomTransfers} from '../helpers/seed.js'
 
 const transfers = Number(process.env.BENCH_TRANSFERS ?? 1_000_000)
+// the machine is shared: the load average before and after goes with every figure
+const loadBefore = os.loadavg()
+const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ')
 const world = await createTestWorld('bench-restore')
 const tmp = await mkdtemp(path.join(os.tmpdir(), 'atlas-bench-restore-'))
 const seconds = (since: number) => (performance.now() - since) / 1000
@@ -72,20 +75,20 @@ try {
   const perMillion = (s: number) => (s * 1_000_000) / transfers
   const verifySeconds = restored.verify?.durationSeconds ?? 0
   console.log(
-    `${transfers} transfers (database ${(Number(size) / 1e6).toFixed(0)} MB; set-up ${setup.toFixed(1)} s), load average ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
+    `${new Date().toISOString()}: ${transfers} transfers (database ${(Number(size) / 1e6).toFixed(0)} MB; set-up ${setup.toFixed(1)} s), load average ${load(loadBefore)} before, ${load(os.loadavg())} after`,
   )
   console.log(
     `  pgBackRest: full backup ${backupResult.durationSeconds.toFixed(1)} s, ${(backupResult.backup!.repositoryBytes / 1e6).toFixed(0)} MB in S3; restore + WAL replay + promotion ${restored.restoreSeconds.toFixed(1)} s (${perMillion(restored.restoreSeconds).toFixed(1)} s per million), verify of the copy ${verifySeconds.toFixed(1)} s`,
   )
   console.log(
-    `  pg_dump -Fc ${dumpSeconds.toFixed(1)} s (${(dumpBytes / 1e6).toFixed(0)} MB), pg_restore ${pgRestoreSeconds.toFixed(1)} s (${perMillion(pgRestoreSeconds).toFixed(1)} s per million)`,
+    `  pg_dump -Fc ${dumpSeconds.toFixed(1)} s (${(dumpBytes / 1e6).toFixed(0)} MB), pg_restore ${pgRestoreSeconds.toFixed(1)} s (${perMillion(pgRestoreSeconds).toFixed(1)} s per million); pgBackRest restore / pg_restore = ${(restored.restoreSeconds / pgRestoreSeconds).toFixed(2)}`,
   )
   console.log(
     JSON.stringify({
       bench: 'restore',
+      at: new Date().toISOString(),
+      loadBefore,
+      loadAfter: os.loadavg(),
       transfers,
       databaseBytes: Number(size),
       backupSeconds: backupResult.durationSeconds,

@@ -1,22 +1,25 @@
 import {Flags} from '@oclif/core'
 
+import type {InPlaceResult} from '../lib/backup/in-place.js'
 import type {K3dRestoreResult} from '../lib/backup/k3d.js'
 import type {RestoreResult} from '../lib/backup/local.js'
 
 import {AtlasCommand} from '../lib/command.js'
 import {ExitCode, UsageError} from '../lib/errors.js'
-import {baseDirFlag, driverFlag, dryRunFlag} from '../lib/flags.js'
+import {baseDirFlag, driverFlag, dryRunFlag, yesFlag} from '../lib/flags.js'
 
 export default class Restore extends AtlasCommand<typeof Restore> {
-  static description = `Never touches the world: the copy gets its own directory (<baseDir>/restore/<time>) and a free port, with archiving off.
+  static description = `Without --in-place, never touches the world: the copy gets its own directory (<baseDir>/restore/<time>) and a free port, with archiving off.
 Which state: --backup ID restores that backup to its end; --to-time T replays archived WAL up to T (the newest backup before T is used unless --backup says otherwise); neither: the newest backup and every archived WAL segment.
 With --verify the restored ledger is checked (conservation, replay, balances, duplicates; exit 4 on a violation) and its recovery point read (the newest transfer present). Reports the restore time (restore + WAL replay until promoted).
 The copy is stopped and removed at the end unless --keep (a failed restore is kept for inspection).
+--in-place (local world; asks first on a terminal, elsewhere needs --yes): the copy is made and verified as above, and only if it verifies it replaces the world's database: Patroni stopped, its cluster state cleared from etcd, every data directory moved aside (kept under <copy>/replaced/), the copy becomes the primary region's, \`up\` starts the world on it (the other regions clone it), the world's ledger is checked against the copy, and a full backup is taken. Every transfer committed after the recovery point is gone from the ledger afterwards (\`verify\` counts them as lost). A copy with violations is not applied (exit 4).
 k3d world: CockroachDB's RESTORE DATABASE ledger FROM LATEST IN the backup collection its schedule writes (s3://<primary audit bucket>/cockroach-backups on LocalStack), WITH new_db_name = a scratch database beside the live one (--to-time: AS OF SYSTEM TIME; the schedule's backups have no revision_history, so only the newest backup's exact end time is accepted, which restores the same copy as no --to-time), run by root in a SQL Job; then verify of the copy as the read-only verify user (always: --verify is implied); then DROP of the copy (unless --keep, which keeps the scratch database). --dry-run prints that plan anywhere; a real run needs the running k3d world.`
   static examples = [
     '<%= config.bin %> restore --verify',
     '<%= config.bin %> restore --to-time 2026-11-30T02:30:00Z --verify --json',
     '<%= config.bin %> restore --backup 20261130-021623F --dry-run',
+    '<%= config.bin %> restore --to-time 2026-11-30T02:30:00Z --in-place',
     '<%= config.bin %> restore --driver k3d --dry-run',
   ]
   static flags = {
@@ -32,13 +35,19 @@ k3d world: CockroachDB's RESTORE DATABASE ledger FROM LATEST IN the backup colle
       summary: 'Keep the restored copy (local: its directory after stopping it; k3d: the scratch database).',
       default: false,
     }),
+    'in-place': Flags.boolean({
+      summary:
+        "Replace the local world's database with the verified copy (drops what was committed after the recovery point).",
+      default: false,
+    }),
+    yes: yesFlag,
     'dry-run': dryRunFlag,
     driver: driverFlag,
     'base-dir': baseDirFlag,
   }
   static summary = 'Restore a backup into a scratch PostgreSQL beside the world, and verify the restored ledger.'
 
-  async run(): Promise<K3dRestoreResult | RestoreResult> {
+  async run(): Promise<InPlaceResult | K3dRestoreResult | RestoreResult> {
     const {localBackups, parseRecoveryTime} = await import('../lib/backup/command-support.js')
     const toTime = this.flags['to-time'] === undefined ? undefined : parseRecoveryTime(this.flags['to-time'])
     if (this.flags.backup !== undefined && !/^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/.test(this.flags.backup)) {
@@ -48,10 +57,28 @@ k3d world: CockroachDB's RESTORE DATABASE ledger FROM LATEST IN the backup colle
       )
     }
 
+    if (this.flags['in-place'] && this.flags.keep) {
+      throw new UsageError('--keep has no meaning with --in-place: the copy becomes the world', {
+        code: 'IN_PLACE_KEEP',
+      })
+    }
+
     const config = await this.atlasConfig()
     const {createWorld} = await import('../lib/world/index.js')
     const world = await createWorld(config, {baseDir: this.flags['base-dir'], driver: this.flags.driver})
-    if (world.driver === 'k3d') return this.restoreK3d(world as import('../lib/world/k3d/index.js').K3dWorld, toTime)
+    if (world.driver === 'k3d') {
+      if (this.flags['in-place']) {
+        throw new UsageError(
+          '--in-place restores over the local world only; the k3d world restores into a scratch database',
+          {code: 'IN_PLACE_UNSUPPORTED'},
+        )
+      }
+
+      return this.restoreK3d(world as import('../lib/world/k3d/index.js').K3dWorld, toTime)
+    }
+
+    if (this.flags['in-place'])
+      return this.restoreInPlace(world as import('../lib/world/local/index.js').LocalWorld, toTime)
     const backups = await localBackups(config, {baseDir: this.flags['base-dir'], driver: 'local'})
     const {runStep} = await import('../lib/progress.js')
     const progress = await this.progress()
@@ -86,6 +113,71 @@ k3d world: CockroachDB's RESTORE DATABASE ledger FROM LATEST IN the backup colle
             ]
           : []),
         verdictLine(result),
+      ].join('\n'),
+    )
+    if (result.verdict === 'violations') this.setExitCode(ExitCode.InvariantViolated)
+    return result
+  }
+
+  private async restoreInPlace(
+    world: import('../lib/world/local/index.js').LocalWorld,
+    toTime: Date | undefined,
+  ): Promise<InPlaceResult> {
+    const target = toTime
+      ? `the state at ${toTime.toISOString()}`
+      : this.flags.backup
+        ? `the end of backup ${this.flags.backup}`
+        : 'the end of the archived WAL'
+    if (!this.flags['dry-run']) {
+      await this.confirm(
+        `Replace the ledger database of the local world (${world.layout.baseDir}) with its backup restored to ${target}? Transfers committed after that are dropped from the ledger; the data directories from before are kept aside.`,
+        this.flags.yes,
+      )
+    }
+
+    const {restoreInPlace} = await import('../lib/backup/in-place.js')
+    const {runStep} = await import('../lib/progress.js')
+    const progress = await this.progress()
+    const result = await runStep(
+      progress,
+      this.flags['dry-run'] ? 'plan the in-place restore' : 'restore, verify, and put the copy in place of the world',
+      async () =>
+        restoreInPlace(world, await world.backups(), {
+          backup: this.flags.backup,
+          toTime,
+          dryRun: this.flags['dry-run'],
+          signal: this.interruptSignal(),
+          progress,
+          onProgress: (m) => progress.info(m),
+        }),
+      (r) => (r.dryRun ? undefined : r.inPlace.applied ? `down ${r.inPlace.downSeconds!.toFixed(1)} s` : 'not applied'),
+    )
+    await this.finishProgress()
+    if (result.dryRun) {
+      this.print(
+        [
+          ...result.plan!.map((c) => c.argv.join(' ')),
+          'then, only if the copy verifies:',
+          ...result.inPlace.steps.map((s, i) => `  ${i + 1}. ${s}`),
+        ].join('\n'),
+      )
+      return result
+    }
+
+    const rp = result.recoveryPoint
+    const p = result.inPlace
+    this.print(
+      [
+        `restored ${result.backup ?? '?'} to ${result.target} in ${result.restoreSeconds.toFixed(1)} s`,
+        ...(rp
+          ? [
+              `recovery point: ${rp.transfers} transfers, newest ${rp.newestTransferId ?? '-'} at ${rp.newestTransferAt ?? '-'}`,
+            ]
+          : []),
+        verdictLine(result),
+        p.applied
+          ? `in place: the world's ledger held ${p.transfersBefore ?? '?'} transfers, now ${p.transfersAfter}; leader ${p.leader ?? '?'}; database down ${p.downSeconds!.toFixed(1)} s; new full backup ${p.backupAfter ?? '?'}\ndata directories from before: ${Object.values(p.replaced ?? {}).join(', ')} (remove them when done)`
+          : `not applied: the copy did not verify, the world was not touched (copy kept in ${result.scratch.dir})`,
       ].join('\n'),
     )
     if (result.verdict === 'violations') this.setExitCode(ExitCode.InvariantViolated)

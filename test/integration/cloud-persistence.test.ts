@@ -44,6 +44,23 @@ describe('local world: the S3/SQS emulator keeps its state (real moto, etcd, Pat
     return found
   }
 
+  /** every bucket and every queue the emulator has, by name */
+  async function inventory(): Promise<{buckets: string[]; queues: string[]}> {
+    const {ListBucketsCommand} = await import('@aws-sdk/client-s3')
+    const {ListQueuesCommand} = await import('@aws-sdk/client-sqs')
+    const {s3, sqs} = await clients()
+    try {
+      const buckets = ((await s3.send(new ListBucketsCommand({}))).Buckets ?? []).map((b) => b.Name!).sort()
+      const queues = ((await sqs.send(new ListQueuesCommand({}))).QueueUrls ?? [])
+        .map((u) => u.split('/').at(-1)!)
+        .sort()
+      return {buckets, queues}
+    } finally {
+      s3.destroy()
+      sqs.destroy()
+    }
+  }
+
   async function workload(count: number): Promise<void> {
     const result = await world.atlas(['workload', '--count', String(count), '--audit', '--json'])
     expect(result.exitCode, result.stderr).to.equal(0)
@@ -92,6 +109,10 @@ describe('local world: the S3/SQS emulator keeps its state (real moto, etcd, Pat
     const auditUs = await keys('atlas-audit-us', 'transfers/')
     const auditEu = await keys('atlas-audit-eu', 'transfers/')
     expect(auditUs).to.have.length(200)
+    // every bucket (audit buckets of both regions, the backup bucket) and every queue
+    const inventoryBefore = await inventory()
+    expect(inventoryBefore.buckets).to.include.members(['atlas-audit-us', 'atlas-audit-eu', 'atlas-backup-us'])
+    expect(inventoryBefore.queues).to.include('atlas-transactions-eu')
 
     const down = await world.atlas(['down', '--json'])
     expect(down.exitCode, down.stderr).to.equal(0)
@@ -99,6 +120,7 @@ describe('local world: the S3/SQS emulator keeps its state (real moto, etcd, Pat
     const up = await world.atlas(['up', '--json'])
     expect(up.exitCode, up.stderr).to.equal(0)
 
+    expect(await inventory()).to.deep.equal(inventoryBefore)
     expect(await keys('atlas-audit-us', 'transfers/')).to.deep.equal(auditUs)
     expect(await keys('atlas-audit-eu', 'transfers/')).to.deep.equal(auditEu)
     ;({s3, sqs} = await clients())

@@ -360,19 +360,7 @@ export class LocalBackups {
         ])
         const sql = await connectLedger(url, {max: 1, applicationName: 'atlas-restore'})
         try {
-          const [row] = await sql.unsafe<
-            Array<{at: Date | null; count: string; digest: null | string; id: null | string}>
-          >(
-            `SELECT (SELECT count(*) FROM transfers) AS count, t.id::text AS id, t.created_at AS at,
-                    (SELECT encode(sha256(convert_to(coalesce(string_agg(id::text, ',' ORDER BY id::text), ''), 'UTF8')), 'hex') FROM transfers) AS digest
-               FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT id, created_at FROM transfers ORDER BY created_at DESC, id DESC LIMIT 1) t ON true`,
-          )
-          result.recoveryPoint = {
-            transfers: Number(row.count),
-            newestTransferId: row.id ?? undefined,
-            newestTransferAt: row.at ? new Date(row.at).toISOString() : undefined,
-            transferIdsSha256: row.digest ?? undefined,
-          }
+          result.recoveryPoint = await recoveryPointOf(sql)
         } finally {
           await sql.end({timeout: 5})
         }
@@ -553,6 +541,23 @@ export class LocalBackups {
           hint: `see ${path.join(dir, 'postgres.log')}`,
         }),
     })
+  }
+}
+
+/** The recovery point of a ledger: its transfers, the newest, and a digest of every id (the same digest for the same set). */
+export async function recoveryPointOf(
+  sql: import('postgres').Sql,
+): Promise<NonNullable<RestoreResult['recoveryPoint']>> {
+  const [row] = await sql.unsafe<Array<{at: Date | null; count: string; digest: null | string; id: null | string}>>(
+    `SELECT (SELECT count(*) FROM transfers) AS count, t.id::text AS id, t.created_at AS at,
+            (SELECT encode(sha256(convert_to(coalesce(string_agg(id::text, ',' ORDER BY id::text), ''), 'UTF8')), 'hex') FROM transfers) AS digest
+       FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT id, created_at FROM transfers ORDER BY created_at DESC, id DESC LIMIT 1) t ON true`,
+  )
+  return {
+    transfers: Number(row.count),
+    newestTransferId: row.id ?? undefined,
+    newestTransferAt: row.at ? new Date(row.at).toISOString() : undefined,
+    transferIdsSha256: row.digest ?? undefined,
   }
 }
 

@@ -125,4 +125,16 @@ describe('backups (pure parts)', () => {
       ['*/30 * * * *', '0 */1 * * *', '@daily', '0 0 */3 * *'],
     )
   })
+
+  it('the CockroachDB image reads every parameter of the backup collection (AWS_USE_PATH_STYLE is new in v24.3.3)', async () => {
+    const {readFile} = await import('node:fs/promises')
+    const values = await readFile(new URL('../../../charts/cockroachdb/values.yaml', import.meta.url), 'utf8')
+    const tag = /^\s+tag:\s*v(\d+)\.(\d+)\.(\d+)\s*$/m.exec(values)
+    expect(tag, 'image.tag in charts/cockroachdb/values.yaml').to.not.equal(null)
+    const [major, minor, patch] = tag!.slice(1).map(Number)
+    // older releases refuse the URI ("unknown S3 query parameters: AWS_USE_PATH_STYLE"): no schedule, no restore
+    expect(major * 1e6 + minor * 1e3 + patch, `v${major}.${minor}.${patch}`).to.be.at.least(24_003_003)
+    const scheduled = parseConfigText(`${YAML}backup: {schedule: 6h}\n`, '/w/atlas.yaml')
+    expect(backupScheduleStatements(scheduled)[0]).to.include('AWS_USE_PATH_STYLE=true')
+  })
 })

@@ -196,6 +196,36 @@ export async function waitForInitializeKey(ctx: LocalContext, signal?: AbortSign
   })
 }
 
+/**
+ * Deletes Patroni's whole state of this world's cluster from etcd (/service/<scope>/: initialize, leader,
+ * members, config, history, status), as `patronictl remove` does. Only with every Patroni stopped: the
+ * next Patroni to start with a data directory claims the cluster again with that data's system id
+ * (an in-place restore), and no last known leader position keeps a restored, older copy from leading.
+ */
+export async function clearClusterState(ctx: LocalContext): Promise<void> {
+  const prefix = `/service/${ctx.layout.scope}/`
+  // etcd's range end for "every key with this prefix": the prefix with its last byte plus one
+  const rangeEnd = prefix.slice(0, -1) + String.fromCodePoint(prefix.codePointAt(prefix.length - 1)! + 1)
+  const errors: string[] = []
+  for (const target of await etcdTargets(ctx)) {
+    try {
+      const answer = await fetchJson<{header?: unknown}>(`${target.clientUrl}/v3/kv/deleterange`, {
+        body: {key: Buffer.from(prefix).toString('base64'), range_end: Buffer.from(rangeEnd).toString('base64')},
+        tls: target.tls,
+        timeoutMs: 5000,
+      })
+      if (answer.header === undefined) throw new Error('no answer from etcd')
+      return
+    } catch (error) {
+      errors.push(`${target.name}: ${(error as Error).message}`)
+    }
+  }
+
+  throw new PreconditionError(`could not clear the Patroni cluster state in etcd (${errors.join('; ')})`, {
+    hint: 'etcd must have quorum: `atlas status`',
+  })
+}
+
 /** One line per group, for error messages and progress. */
 export function describeHealth(health: ClusterHealth): string {
   return health.groups

@@ -18,8 +18,8 @@ import type {DatabaseRole, LocalLayout, RegionLayout} from './layout.js'
 
 import {localContext, type LocalContext, type LocalWorldOptions, regionLayout} from './context.js'
 import {injectFault} from './faults.js'
-import {health, isConverged, waitConverged} from './health.js'
-import {down, up} from './lifecycle.js'
+import {clearClusterState, health, isConverged, waitConverged} from './health.js'
+import {down, stopDatabase, up} from './lifecycle.js'
 import {cloudEndpoint, databaseUrls, endpoints, status} from './status.js'
 
 export type {LocalWorldOptions} from './context.js'
@@ -61,6 +61,11 @@ export class LocalWorld implements World {
   async backups(): Promise<import('../../backup/local.js').LocalBackups> {
     const {LocalBackups} = await import('../../backup/local.js')
     return new LocalBackups(this)
+  }
+
+  /** Deletes Patroni's state of the cluster from etcd (every Patroni must be stopped): see health.ts. */
+  clearClusterState(): Promise<void> {
+    return clearClusterState(this.ctx)
   }
 
   cloudEndpoint(): Promise<CloudEndpoint> {
@@ -105,6 +110,11 @@ export class LocalWorld implements World {
 
   status(): Promise<WorldStatus> {
     return status(this.ctx)
+  }
+
+  /** Stops the backup scheduler, Patroni and PostgreSQL; etcd and moto keep running (`up` starts the rest again). */
+  stopDatabase(): Promise<string[]> {
+    return stopDatabase(this.ctx)
   }
 
   up(options: WorldOperationOptions & {monitoring?: boolean} = {}): Promise<UpResult> {

@@ -276,6 +276,56 @@ async function removePartitionTables(layout: LocalLayout, runner: CommandRunner)
   return removeWorldTables(layout, runner)
 }
 
+/**
+ * Stops the backup scheduler and every Patroni with its PostgreSQL, and leaves etcd and moto running:
+ * an in-place restore swaps the data directories and clears Patroni's state in etcd under it, then
+ * `up` starts what is missing. The state file stays: the world is still made, only its database is down.
+ */
+export async function stopDatabase(ctx: LocalContext): Promise<string[]> {
+  const live = await liveProcesses(ctx.processes)
+  await continueAll(ctx, live)
+  const stopped: string[] = []
+  const stopOne = (proc: ManagedProcess) => stopManaged(ctx, live, proc, stopped)
+  await Promise.all(ctx.processes.filter((p) => p.kind === 'scheduler').map(stopOne))
+  await Promise.all(ctx.processes.filter((p) => p.kind === 'patroni').map(stopOne))
+  return stopped
+}
+
+/** Stops one managed process (by its PID file's process group), and for Patroni whatever of it and its PostgreSQL outlived that. */
+async function stopManaged(
+  ctx: LocalContext,
+  live: Map<string, number>,
+  proc: ManagedProcess,
+  stopped: string[],
+): Promise<void> {
+  const pid = live.get(proc.name)
+  const patroni = proc.kind === 'patroni' ? await patroniPid(ctx.processes, regionLayout(ctx, proc.region!)) : undefined
+  if (pid !== undefined) {
+    // etcd's leader tries to hand leadership over on SIGTERM, and waits for peers that are stopping too;
+    // after 2 s it is killed (its WAL is crash-safe)
+    // moto writes a last snapshot of its state on SIGTERM (its journal already holds every write)
+    await stopProcessGroup(pid, proc.kind === 'patroni' ? 20_000 : proc.kind === 'moto' ? 60_000 : 2000)
+    stopped.push(proc.name)
+  }
+
+  await rm(proc.pidFile, {force: true})
+  // the watchdog forwards SIGTERM to Patroni; a Patroni that outlived it is stopped directly
+  if (patroni !== undefined && isGroupAlive(patroni)) await stopProcessGroup(patroni, 5000)
+  // a postmaster left behind by a killed Patroni runs in its own session, and so does each of its children
+  if (proc.kind === 'patroni') {
+    const pm = await postmasterPid(regionLayout(ctx, proc.region!).postgresDataDir)
+    if (pm !== undefined) {
+      const groups = [
+        await processGroupOf(pm),
+        ...(await Promise.all((await childrenOf(pm)).map((c) => processGroupOf(c)))),
+      ]
+      for (const g of groups) if (g !== undefined) killProcessGroup(g, 'SIGCONT')
+      for (const g of groups) if (g !== undefined) await stopProcessGroup(g, 10_000)
+      stopped.push(`postgres-${proc.region}`)
+    }
+  }
+}
+
 /** Continues every process of the world (a blast-radius that was itself killed can leave a region paused). */
 async function continueAll(ctx: LocalContext, live: Map<string, number>): Promise<void> {
   for (const pid of live.values()) killProcessGroup(pid, 'SIGCONT')
@@ -309,36 +359,7 @@ export async function down(
   await continueAll(ctx, live)
   for (const name of runningBefore.filter((n) => !live.has(n))) stopped.push(name)
   // Patroni first (all at once: each takes seconds): it shuts its PostgreSQL down cleanly while etcd still answers
-  const stopOne = async (proc: ManagedProcess) => {
-    const pid = live.get(proc.name)
-    const patroni =
-      proc.kind === 'patroni' ? await patroniPid(ctx.processes, regionLayout(ctx, proc.region!)) : undefined
-    if (pid !== undefined) {
-      // etcd's leader tries to hand leadership over on SIGTERM, and waits for peers that are stopping too;
-      // after 2 s it is killed (its WAL is crash-safe)
-      // moto writes a last snapshot of its state on SIGTERM (its journal already holds every write)
-      await stopProcessGroup(pid, proc.kind === 'patroni' ? 20_000 : proc.kind === 'moto' ? 60_000 : 2000)
-      stopped.push(proc.name)
-    }
-
-    await rm(proc.pidFile, {force: true})
-    // the watchdog forwards SIGTERM to Patroni; a Patroni that outlived it is stopped directly
-    if (patroni !== undefined && isGroupAlive(patroni)) await stopProcessGroup(patroni, 5000)
-    // a postmaster left behind by a killed Patroni runs in its own session, and so does each of its children
-    if (proc.kind === 'patroni') {
-      const pm = await postmasterPid(regionLayout(ctx, proc.region!).postgresDataDir)
-      if (pm !== undefined) {
-        const groups = [
-          await processGroupOf(pm),
-          ...(await Promise.all((await childrenOf(pm)).map((c) => processGroupOf(c)))),
-        ]
-        for (const g of groups) if (g !== undefined) killProcessGroup(g, 'SIGCONT')
-        for (const g of groups) if (g !== undefined) await stopProcessGroup(g, 10_000)
-        stopped.push(`postgres-${proc.region}`)
-      }
-    }
-  }
-
+  const stopOne = (proc: ManagedProcess) => stopManaged(ctx, live, proc, stopped)
   await Promise.all(order.filter((p) => p.kind === 'patroni').map(stopOne))
   await Promise.all(order.filter((p) => p.kind !== 'patroni').map(stopOne))
   const stillListening: string[] = []
