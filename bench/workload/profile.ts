@@ -14,7 +14,7 @@ import path from 'node:path'
 
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
-import {runWorkload} from '../../src/lib/ledger/workload.js'
+import {runWorkload} from '../../src/lib/ledger/workload/index.js'
 import {startPostgres} from '../../test/helpers/postgres.js'
 
 const clients = Number(process.env.BENCH_CLIENTS ?? 8)

@@ -18,7 +18,7 @@ import path from 'node:path'
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import * as q from '../../src/lib/ledger/sql.js'
-import {runWorkload} from '../../src/lib/ledger/workload.js'
+import {runWorkload} from '../../src/lib/ledger/workload/index.js'
 import {CommandRunner} from '../../src/lib/tools/runner.js'
 import {startPostgres} from '../../test/helpers/postgres.js'
 

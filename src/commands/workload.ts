@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import type {WorkloadResult, WorkloadStats} from '../lib/ledger/workload.js'
+import type {WorkloadResult, WorkloadStats} from '../lib/ledger/workload/index.js'
 
 import {AtlasCommand} from '../lib/command.js'
 import {UsageError} from '../lib/errors.js'
@@ -57,7 +57,7 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
     if (!flags.duration && !flags.count)
       throw new UsageError('give --duration or --count', {hint: 'e.g. atlas workload --duration 30s'})
     const {LedgerTarget} = await import('../lib/world/ledger-target.js')
-    const {startWorkload, defaultRunDir} = await import('../lib/ledger/workload.js')
+    const {startWorkload, defaultRunDir} = await import('../lib/ledger/workload/index.js')
     const target = new LedgerTarget(config, {db: flags.db, endpoint: flags.endpoint})
     const region = target.region(flags.region)
     if (region.role === 'witness')

@@ -8,7 +8,7 @@ import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {transfer} from '../../src/lib/ledger/transfer.js'
 import {verifyLedger} from '../../src/lib/ledger/verify/index.js'
-import {startWorkload} from '../../src/lib/ledger/workload.js'
+import {startWorkload} from '../../src/lib/ledger/workload/index.js'
 import {sleep} from '../../src/lib/wait.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
 

@@ -6,7 +6,7 @@ import path from 'node:path'
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {verifyLedger} from '../../src/lib/ledger/verify/index.js'
-import {startWorkload} from '../../src/lib/ledger/workload.js'
+import {startWorkload} from '../../src/lib/ledger/workload/index.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
 
 /**

@@ -8,7 +8,7 @@ import {connectLedger, type LedgerSql} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {transfer} from '../../src/lib/ledger/transfer.js'
 import {verifyLedger} from '../../src/lib/ledger/verify/index.js'
-import {runWorkload, startWorkload} from '../../src/lib/ledger/workload.js'
+import {runWorkload, startWorkload} from '../../src/lib/ledger/workload/index.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
 
 describe('ledger on a real PostgreSQL', function () {

@@ -23,7 +23,7 @@ import {LEDGER_METRICS} from '../../src/lib/ledger/metrics.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {LedgerService} from '../../src/lib/ledger/service.js'
 import {verifyLedger} from '../../src/lib/ledger/verify/index.js'
-import {runWorkload} from '../../src/lib/ledger/workload.js'
+import {runWorkload} from '../../src/lib/ledger/workload/index.js'
 import {startMoto, type TestMoto} from '../helpers/moto.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
 

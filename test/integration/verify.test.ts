@@ -10,7 +10,7 @@ import {emulatorEndpoint, s3Client} from '../../src/lib/cloud/clients.js'
 import {provisionRegion} from '../../src/lib/cloud/provision.js'
 import {connectLedger, type LedgerSql} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
-import {runWorkload} from '../../src/lib/ledger/workload.js'
+import {runWorkload} from '../../src/lib/ledger/workload/index.js'
 import {startMoto} from '../helpers/moto.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
 

@@ -33,7 +33,7 @@ export async function blastRadius(world: World, options: BlastOptions): Promise<
   const {signal} = options
   const plan = await RoundPlan.for(world, options)
   const [{defaultRunDir}, {reportFiles}] = await Promise.all([
-    import('../ledger/workload.js'),
+    import('../ledger/workload/index.js'),
     import('../report/blast.js'),
   ])
   const runDir = path.resolve(options.runDir ?? defaultRunDir(world.runsDir()))

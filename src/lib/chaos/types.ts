@@ -1,6 +1,6 @@
 import type {SurvivabilityAssessment} from '../health/quorum.js'
 import type {VerifyResult} from '../ledger/verify/index.js'
-import type {WorkloadResult} from '../ledger/workload.js'
+import type {WorkloadResult} from '../ledger/workload/index.js'
 import type {AlertEvent} from '../monitoring/prometheus.js'
 import type {FaultWindow} from '../report/picture.js'
 import type {OutcomeSeries} from '../report/series.js'

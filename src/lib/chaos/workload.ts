@@ -1,4 +1,4 @@
-import type {WorkloadHandle, WorkloadOptions, WorkloadResult, WorkloadStats} from '../ledger/workload.js'
+import type {WorkloadHandle, WorkloadOptions, WorkloadResult, WorkloadStats} from '../ledger/workload/index.js'
 import type {DatabaseRole, ProgressReporter, World} from '../world/types.js'
 
 import {primaryRegion} from '../config/regions.js'
@@ -46,7 +46,7 @@ export async function startChaosWorkload(
     runDir: string
   },
 ): Promise<ChaosWorkload> {
-  const {startWorkload} = await import('../ledger/workload.js')
+  const {startWorkload} = await import('../ledger/workload/index.js')
   const cleanups: Array<() => void> = []
   const listeners = new Set<OutcomeListener>(options.onOutcome ? [options.onOutcome] : [])
   const primary = primaryRegion(world.config)

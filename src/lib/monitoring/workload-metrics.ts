@@ -1,6 +1,6 @@
 import http from 'node:http'
 
-import type {WorkloadStats} from '../ledger/workload.js'
+import type {WorkloadStats} from '../ledger/workload/index.js'
 
 import {LEDGER_METRICS} from '../ledger/metrics.js'
 

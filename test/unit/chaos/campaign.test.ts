@@ -1,6 +1,6 @@
 import {expect} from 'chai'
 
-import type {WorkloadStats} from '../../../src/lib/ledger/workload.js'
+import type {WorkloadStats} from '../../../src/lib/ledger/workload/index.js'
 
 import {
   type CampaignResult,

@@ -2,7 +2,7 @@
 // the workload's metrics text, the exporter's connection and the status lines.
 import {expect} from 'chai'
 
-import type {WorkloadStats} from '../../../src/lib/ledger/workload.js'
+import type {WorkloadStats} from '../../../src/lib/ledger/workload/index.js'
 
 import {DEFAULT_CONFIG} from '../../../src/lib/config/defaults.js'
 import {parseConfigObject} from '../../../src/lib/config/load.js'

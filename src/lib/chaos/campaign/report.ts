@@ -2,7 +2,7 @@ import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {VerifyResult} from '../../ledger/verify/index.js'
-import type {WorkloadResult, WorkloadStats} from '../../ledger/workload.js'
+import type {WorkloadResult, WorkloadStats} from '../../ledger/workload/index.js'
 import type {AlertEvent} from '../../monitoring/types.js'
 import type {BlastResult} from '../types.js'
 import type {CampaignRound, CampaignTarget, ResolvedTarget} from './plan.js'

@@ -3,7 +3,7 @@ import path from 'node:path'
 
 import type {ClusterHealth} from '../../health/model.js'
 import type {VerifyResult} from '../../ledger/verify/index.js'
-import type {WorkloadResult} from '../../ledger/workload.js'
+import type {WorkloadResult} from '../../ledger/workload/index.js'
 import type {FaultComponent, FaultMode, PartitionKind, ProgressReporter, World} from '../../world/types.js'
 import type {BlastResult} from '../types.js'
 import type {CampaignResult, CampaignRoundResult} from './report.js'

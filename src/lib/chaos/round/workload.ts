@@ -1,4 +1,4 @@
-import type {WorkloadResult, WorkloadStats} from '../../ledger/workload.js'
+import type {WorkloadResult, WorkloadStats} from '../../ledger/workload/index.js'
 import type {ProgressReporter, World} from '../../world/types.js'
 import type {BlastOptions} from './options.js'
 import type {RoundRecord} from './record.js'
