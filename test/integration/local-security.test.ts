@@ -347,7 +347,7 @@ describe('local world security (real etcd, Patroni, PostgreSQL)', function () {
       if (name.startsWith('pgpass-')) files.push(path.join(layout.postgresHome, name))
     expect(files.filter((f) => f.endsWith('.key'))).to.have.length.greaterThan(8)
     for (const file of files) expect(((await stat(file)).mode & 0o777).toString(8), file).to.equal('600')
-    for (const dir of [layout.postgresHome, layout.runDir, layout.logDir, layout.dataDir])
+    for (const dir of [layout.postgresHome, layout.pidDir, layout.logDir, layout.dataDir])
       expect(((await stat(dir)).mode & 0o777).toString(8), dir).to.equal('700')
   })
 

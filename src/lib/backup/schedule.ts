@@ -31,7 +31,7 @@ export function backupSchedulerProcesses(config: AtlasConfig, layout: LocalLayou
         ...(config.source ? ['--config', config.source] : []),
       ],
       logFile: path.join(layout.logDir, 'backup-schedule.log'),
-      pidFile: path.join(layout.runDir, 'backup-schedule.pid'),
+      pidFile: path.join(layout.pidDir, 'backup-schedule.pid'),
       asPostgres: false,
       marker: `${script} --every`,
     },

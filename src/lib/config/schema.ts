@@ -5,7 +5,8 @@ export const REGION_ROLES = ['primary', 'secondary', 'witness'] as const
 export type RegionRole = (typeof REGION_ROLES)[number]
 
 export const DRIVERS = ['auto', 'local', 'k3d'] as const
-export type DriverName = (typeof DRIVERS)[number]
+/** what atlas.yaml and --driver may say: a driver, or auto (resolved to a DriverKind by world/index.ts) */
+export type DriverSetting = (typeof DRIVERS)[number]
 
 const regionName = z
   .string()

@@ -1,6 +1,6 @@
 import type {AtlasConfig, Region} from '../config/schema.js'
+import type {TerraformRegionOutputs} from '../tools/terraform-outputs.js'
 import type {TemplateContext} from './template.js'
-import type {TerraformRegionOutputs} from './terraform-outputs.js'
 
 import {cloudResourceNames} from '../cloud/names.js'
 import {dataRegions, primaryRegion} from '../config/regions.js'

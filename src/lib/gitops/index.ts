@@ -1,5 +1,5 @@
+export {readTerraformOutputs} from '../tools/terraform-outputs.js'
 export * from './context.js'
 export * from './render.js'
-export {readTerraformOutputs} from './terraform-outputs.js'
 export * from './topology.js'
 export {type KubeObject, schemaValidationAvailable, validateK3dConfig, validateKubeObject} from './validate.js'

@@ -1,4 +1,7 @@
 import {type ClientTls, fetchJson} from './http.js'
+
+/** etcd's JSON gateway answers 503 with an error body (`{"error": …, "code": 14}`) while it has no leader: still an answer */
+export const ETCD_GATEWAY_STATUSES = [503] as const
 import {groupHealth, type GroupHealth, type MemberHealth} from './model.js'
 
 /** One etcd member to probe: its region, name and client URL. */
@@ -42,6 +45,7 @@ export async function sampleEtcd(
         return {
           target,
           status: await fetchJson<EtcdStatusResponse>(`${target.clientUrl}/v3/maintenance/status`, {
+            acceptStatuses: ETCD_GATEWAY_STATUSES,
             body: {},
             timeoutMs,
             tls: target.tls,
@@ -57,6 +61,7 @@ export async function sampleEtcd(
   if (answering) {
     try {
       members = await fetchJson<EtcdMemberListResponse>(`${answering.target.clientUrl}/v3/cluster/member/list`, {
+        acceptStatuses: ETCD_GATEWAY_STATUSES,
         body: {},
         timeoutMs,
         tls: answering.target.tls,

@@ -18,24 +18,40 @@ const agents = new WeakMap<ClientTls, Agent>()
  */
 export async function fetchJson<T>(
   url: string,
-  options: {body?: unknown; method?: string; timeoutMs?: number; tls?: ClientTls} = {},
+  options: {
+    /** statuses besides 2xx whose JSON body is still the answer (etcd's gateway: 503 with an error body while it has no leader) */
+    acceptStatuses?: readonly number[]
+    body?: unknown
+    method?: string
+    timeoutMs?: number
+    tls?: ClientTls
+  } = {},
 ): Promise<T> {
+  const accepted = (status: number) =>
+    (status >= 200 && status < 300) || Boolean(options.acceptStatuses?.includes(status))
   const method = options.method ?? (options.body === undefined ? 'GET' : 'POST')
   const body = options.body === undefined ? undefined : JSON.stringify(options.body)
   const headers: Record<string, string> | undefined =
     body === undefined ? undefined : {'content-type': 'application/json'}
   const signal = AbortSignal.timeout(options.timeoutMs ?? 500)
   if (options.tls && url.startsWith('https:'))
-    return httpsJson<T>(url, {method, body, headers, signal, tls: options.tls})
+    return httpsJson<T>(url, {method, body, headers, signal, tls: options.tls, accepted})
   const response = await fetch(url, {method, body, headers, signal})
   const text = await response.text()
-  if (!response.ok && response.status !== 503) throw new Error(`${url}: HTTP ${response.status}`)
+  if (!accepted(response.status)) throw new Error(`${url}: HTTP ${response.status}`)
   return JSON.parse(text) as T
 }
 
 async function httpsJson<T>(
   url: string,
-  o: {body?: string; headers?: Record<string, string>; method: string; signal: AbortSignal; tls: ClientTls},
+  o: {
+    accepted: (status: number) => boolean
+    body?: string
+    headers?: Record<string, string>
+    method: string
+    signal: AbortSignal
+    tls: ClientTls
+  },
 ): Promise<T> {
   const https = await import('node:https')
   let agent = agents.get(o.tls)
@@ -52,7 +68,7 @@ async function httpsJson<T>(
       response.on('error', reject)
       response.on('end', () => {
         const status = response.statusCode ?? 0
-        if ((status < 200 || status >= 300) && status !== 503) return reject(new Error(`${url}: HTTP ${status}`))
+        if (!o.accepted(status)) return reject(new Error(`${url}: HTTP ${status}`))
         try {
           resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T)
         } catch (error) {

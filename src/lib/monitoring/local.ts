@@ -137,7 +137,7 @@ export class LocalMonitoring implements WorldMonitoring {
   processes(): MonitoringProcess[] {
     const {m, layout} = this
     const log = (name: string) => path.join(layout.logDir, `${name}.log`)
-    const pid = (name: string) => path.join(layout.runDir, `${name}.pid`)
+    const pid = (name: string) => path.join(layout.pidDir, `${name}.pid`)
     return [
       {
         name: 'prometheus',

@@ -1,13 +1,13 @@
+import type {DriverKind} from '../model/driver.js'
 /**
  * Every external tool Atlas uses, what it is for, the minimum version and how to
  * install it here. Doctor reports from this list; the runner takes install hints from it.
  */
-export type DriverId = 'k3d' | 'local'
 
 export interface ToolSpec {
   /** executable names tried in order */
   bins: string[]
-  drivers: DriverId[]
+  drivers: DriverKind[]
   /** a problem with how the environment configures the tool, or undefined */
   environment?: (env: NodeJS.ProcessEnv) => string | undefined
   install: string

@@ -2,8 +2,10 @@ import {constants} from 'node:fs'
 import {access, readdir} from 'node:fs/promises'
 import path from 'node:path'
 
+import type {DriverKind} from '../model/driver.js'
+
 import {packagePath} from '../paths.js'
-import {type DriverId, TOOL_CATALOG, type ToolSpec} from './catalog.js'
+import {TOOL_CATALOG, type ToolSpec} from './catalog.js'
 
 /**
  * Where tools are looked for: PATH, then the helm/kubectl/Patroni that `npm run setup`
@@ -71,7 +73,7 @@ async function isExecutable(file: string): Promise<boolean> {
 }
 
 export interface ToolStatus {
-  drivers: DriverId[]
+  drivers: DriverKind[]
   found: boolean
   install: string
   minVersion: string
@@ -135,7 +137,7 @@ export async function inspectTool(spec: ToolSpec, searchPath?: string[]): Promis
 }
 
 export interface DriverReport {
-  driver: DriverId
+  driver: DriverKind
   missing: string[]
   usable: boolean
 }

@@ -1,13 +1,13 @@
-import type {DriverName} from '../config/schema.js'
+import type {DriverSetting} from '../config/schema.js'
 
 import {type DoctorReport, inspectAllTools} from './discovery.js'
 
 export interface DoctorResult extends DoctorReport {
-  selectedDriver: DriverName
+  selectedDriver: DriverSetting
   selectedUsable: boolean
 }
 
-export async function doctor(selectedDriver: DriverName, searchPath?: string[]): Promise<DoctorResult> {
+export async function doctor(selectedDriver: DriverSetting, searchPath?: string[]): Promise<DoctorResult> {
   const report = await inspectAllTools(searchPath)
   const usable = (d: string) => report.drivers.find((r) => r.driver === d)?.usable ?? false
   const selectedUsable = selectedDriver === 'auto' ? usable('local') || usable('k3d') : usable(selectedDriver)

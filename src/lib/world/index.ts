@@ -1,4 +1,4 @@
-import type {AtlasConfig, DriverName} from '../config/schema.js'
+import type {AtlasConfig, DriverSetting} from '../config/schema.js'
 import type {DriverKind, World} from './types.js'
 
 import {UsageError} from '../errors.js'
@@ -7,7 +7,7 @@ export interface WorldOptions {
   /** directory the world keeps its state in; default: config.local.baseDir next to the config file */
   baseDir?: string
   /** overrides config.driver */
-  driver?: DriverName
+  driver?: DriverSetting
   /** local world: how the S3/SQS/IAM resources are made (the AWS SDK, or terraform/ against moto) */
   provisioner?: 'sdk' | 'terraform'
 }
@@ -33,7 +33,7 @@ export async function createWorld(config: AtlasConfig, options: WorldOptions = {
  * search path and a Docker engine answers, else local. Each driver checks the rest
  * of its tools when it starts (MissingToolError names the tool and how to install it).
  */
-export async function resolveDriver(config: AtlasConfig, requested?: DriverName): Promise<DriverKind> {
+export async function resolveDriver(config: AtlasConfig, requested?: DriverSetting): Promise<DriverKind> {
   const wanted = requested ?? config.driver
   if (wanted === 'local' || wanted === 'k3d') return wanted
   if (wanted !== 'auto') throw new UsageError(`unknown driver "${wanted}"; valid drivers: auto, local, k3d`)

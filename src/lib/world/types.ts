@@ -1,15 +1,10 @@
 import type {AtlasConfig, Region} from '../config/schema.js'
 import type {ClusterHealth} from '../health/model.js'
+import type {DriverKind} from '../model/driver.js'
 import type {CloudEndpoint, RegionEndpoints} from '../model/endpoints.js'
 import type {MonitoringStatus, WorldMonitoring} from '../monitoring/types.js'
 import type {PlannedCommand} from '../tools/runner.js'
 
-/**
- * What every command needs from a world. The local world (real processes on
- * loopback) and the k3d world (Docker, Kubernetes, CockroachDB) implement it;
- * commands never reach past it into driver details.
- */
-export type DriverKind = 'k3d' | 'local'
 export const FAULT_MODES = ['kill', 'stop', 'partition'] as const
 export type FaultMode = (typeof FAULT_MODES)[number]
 /** what of a region a fault hits: all of it, or one component (the local world's processes) */
@@ -46,7 +41,7 @@ export interface WorldOperationOptions {
   signal?: AbortSignal
 }
 
-export type {CloudEndpoint, RegionEndpoints} from '../model/endpoints.js'
+export type {DriverKind} from '../model/driver.js'
 
 /** One step of a driver's ordered up/down pipeline, as --dry-run and --json show it. */
 export interface PlanStep {
@@ -119,6 +114,11 @@ export interface FaultHandle {
 /** Who connects to the ledger database (least privilege): see world/local/roles.ts. */
 export type DatabaseRole = 'admin' | 'ledger' | 'verify'
 
+/**
+ * What every command needs from a world. The local world (real processes on
+ * loopback) and the k3d world (Docker, Kubernetes, CockroachDB) implement it;
+ * commands never reach past it into driver details.
+ */
 export interface World {
   cloudEndpoint(): Promise<CloudEndpoint>
   readonly config: AtlasConfig
@@ -155,3 +155,5 @@ export interface World {
   /** waits until every region has rejoined and replication has caught up */
   waitConverged(options?: {signal?: AbortSignal; timeoutMs?: number}): Promise<ClusterHealth>
 }
+
+export type {CloudEndpoint, RegionEndpoints} from '../model/endpoints.js'

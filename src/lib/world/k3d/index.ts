@@ -1,4 +1,4 @@
-import {readFile, rm} from 'node:fs/promises'
+import {rm} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {AtlasConfig, Region} from '../../config/schema.js'
@@ -27,6 +27,7 @@ import {PACKAGE_ROOT} from '../../paths.js'
 import {silentProgress} from '../../progress.js'
 import {registerSecret} from '../../redact.js'
 import {CommandRunner, type PlannedCommand} from '../../tools/runner.js'
+import {readTerraformOutputs, type TerraformRegionOutputs} from '../../tools/terraform-outputs.js'
 import {pollUntil} from '../../wait.js'
 import {LEDGER_DATABASE, LEDGER_USER, VERIFY_USER} from './ddl.js'
 import {runPipeline} from './pipeline.js'
@@ -164,9 +165,9 @@ export class K3dWorld implements World {
 
   /** From `terraform output -json` when up has run, else the names Terraform will use. */
   async endpoints(): Promise<RegionEndpoints[]> {
-    let outputs: Record<string, {audit_bucket_name?: string; dead_letter_queue_url?: string; queue_url?: string}> = {}
+    let outputs: Partial<TerraformRegionOutputs> = {}
     try {
-      outputs = JSON.parse(await readFile(this.layout.terraformOutputsFile, 'utf8')).regions.value
+      outputs = await readTerraformOutputs(this.layout.terraformOutputsFile)
     } catch {
       // not provisioned yet
     }
@@ -175,12 +176,12 @@ export class K3dWorld implements World {
     return this.regions.map((region) => {
       if (region.role === 'witness') return {region: region.name}
       const names = cloudResourceNames(this.config.namePrefix, region.name)
-      const out = outputs[region.name] ?? {}
+      const out = outputs[region.name]
       return {
         region: region.name,
-        auditBucket: out.audit_bucket_name ?? names.auditBucket,
-        queueUrl: out.queue_url ?? `${endpoint}/000000000000/${names.queue}`,
-        deadLetterQueueUrl: out.dead_letter_queue_url ?? `${endpoint}/000000000000/${names.deadLetterQueue}`,
+        auditBucket: out?.auditBucket ?? names.auditBucket,
+        queueUrl: out?.queueUrl ?? `${endpoint}/000000000000/${names.queue}`,
+        deadLetterQueueUrl: out?.deadLetterQueueUrl ?? `${endpoint}/000000000000/${names.deadLetterQueue}`,
       }
     })
   }

@@ -49,10 +49,11 @@ export interface LocalLayout {
   host: string
   logDir: string
   motoPort: number
+  /** pid files of every process the world started (<base>/run); not a workload run's directory */
+  pidDir: string
   /** Patroni runs as the postgres OS user: its configs, sockets and data live here */
   postgresHome: string
   regions: RegionLayout[]
-  runDir: string
   runsDir: string
   /** Patroni scope: the cluster name in the DCS */
   scope: string
@@ -110,7 +111,7 @@ export function localLayout(config: AtlasConfig, baseDir: string): LocalLayout {
     scope: config.namePrefix,
     regions,
     motoPort: basePort + config.regions.length * PORTS_PER_REGION,
-    runDir: path.join(abs, 'run'),
+    pidDir: path.join(abs, 'run'),
     logDir: path.join(abs, 'logs'),
     dataDir: path.join(abs, 'data'),
     runsDir: path.join(abs, 'runs'),

@@ -379,7 +379,7 @@ export async function down(
     for (const dir of [
       ctx.layout.dataDir,
       ctx.layout.postgresHome,
-      ctx.layout.runDir,
+      ctx.layout.pidDir,
       ctx.layout.logDir,
       pkiPaths(ctx.layout).dir,
     ])

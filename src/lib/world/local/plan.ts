@@ -142,7 +142,7 @@ export async function downPlan(
   if (purge)
     steps.push({
       id: 'purge',
-      title: `remove the data, logs, certificates and secrets (runs/ is kept): ${[ctx.layout.dataDir, ctx.layout.postgresHome, ctx.layout.runDir, ctx.layout.logDir, pkiPaths(ctx.layout).dir, ctx.layout.secretsFile].join(', ')}`,
+      title: `remove the data, logs, certificates and secrets (runs/ is kept): ${[ctx.layout.dataDir, ctx.layout.postgresHome, ctx.layout.pidDir, ctx.layout.logDir, pkiPaths(ctx.layout).dir, ctx.layout.secretsFile].join(', ')}`,
       commands: [],
     })
   return {driver: 'local', dryRun: true, plan, steps, stopped: [], purged: false}

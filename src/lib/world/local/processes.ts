@@ -40,7 +40,7 @@ export function managedProcesses(layout: LocalLayout): ManagedProcess[] {
       tool: 'etcd',
       args: etcdArgs(layout, r),
       logFile: path.join(layout.logDir, `${r.etcdName}.log`),
-      pidFile: path.join(layout.runDir, `${r.etcdName}.pid`),
+      pidFile: path.join(layout.pidDir, `${r.etcdName}.pid`),
       asPostgres: false,
       marker: r.etcdDataDir,
     })
@@ -61,7 +61,7 @@ export function managedProcesses(layout: LocalLayout): ManagedProcess[] {
       ...motoArgs(layout),
     ],
     logFile: path.join(layout.logDir, 'moto.log'),
-    pidFile: path.join(layout.runDir, 'moto.pid'),
+    pidFile: path.join(layout.pidDir, 'moto.pid'),
     asPostgres: false,
     marker: String(layout.motoPort),
   })
@@ -85,7 +85,7 @@ export function managedProcesses(layout: LocalLayout): ManagedProcess[] {
         r.patroniConfigFile,
       ],
       logFile: path.join(layout.logDir, `patroni-${r.region.name}.log`),
-      pidFile: path.join(layout.runDir, `patroni-${r.region.name}.pid`),
+      pidFile: path.join(layout.pidDir, `patroni-${r.region.name}.pid`),
       asPostgres: true,
       marker: r.patroniConfigFile,
     })

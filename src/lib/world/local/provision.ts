@@ -18,7 +18,7 @@ export async function prepareDirs(layout: LocalLayout, user: OsUser | undefined)
   // a base dir atlas creates can be entered (the postgres OS user reaches its home in it) but not listed; one
   // that exists keeps its mode (it may be the user's own directory): everything atlas keeps in it is 0700 or 0600
   await mkdir(layout.baseDir, {recursive: true, mode: 0o711})
-  for (const dir of [layout.runDir, layout.logDir, layout.dataDir, layout.runsDir]) {
+  for (const dir of [layout.pidDir, layout.logDir, layout.dataDir, layout.runsDir]) {
     await mkdir(dir, {recursive: true, mode: 0o700})
     await chmod(dir, 0o700)
   }
@@ -163,20 +163,29 @@ async function provisionWithTerraform(ctx: LocalContext): Promise<ProvisionResul
   const cloud = await cloudEndpoint(ctx)
   await writeFile(varFile, JSON.stringify(terraformVariables(ctx.config, {endpoint: cloud.endpoint}), null, 2))
   const out = await runTerraform(new CommandRunner({logFile: path.join(ctx.layout.logDir, 'terraform.log')}), dir)
-  const regions = (JSON.parse(out.stdout) as {regions: {value: Record<string, Record<string, string>>}}).regions.value
+  const {parseTerraformOutputs} = await import('../../tools/terraform-outputs.js')
+  const regions = parseTerraformOutputs(JSON.parse(out.stdout), 'terraform output -json')
   return {
-    regions: Object.entries(regions).map(([region, o]) => ({
-      region,
-      awsRegion: o.aws_region,
-      auditBucket: o.audit_bucket_name,
-      queueUrl: o.queue_url,
-      queueArn: o.queue_arn,
-      deadLetterQueueUrl: o.dead_letter_queue_url,
-      deadLetterQueueArn: o.dead_letter_queue_arn,
-      replicationRoleArn: o.replication_role_arn,
-    })),
+    regions: Object.entries(regions).map(([region, o]) => {
+      // terraform/outputs.tf always sets these; their absence means another module's outputs
+      const need = (value: string | undefined, name: string): string => {
+        if (value === undefined) throw new Error(`terraform output -json: regions.${region} has no ${name}`)
+        return value
+      }
+
+      return {
+        region,
+        awsRegion: need(o.awsRegion, 'aws_region'),
+        auditBucket: o.auditBucket,
+        queueUrl: o.queueUrl,
+        queueArn: need(o.queueArn, 'queue_arn'),
+        deadLetterQueueUrl: need(o.deadLetterQueueUrl, 'dead_letter_queue_url'),
+        deadLetterQueueArn: need(o.deadLetterQueueArn, 'dead_letter_queue_arn'),
+        replicationRoleArn: need(o.replicationRoleArn, 'replication_role_arn'),
+      }
+    }),
     replication: Object.entries(regions)
-      .filter(([, o]) => o.replicates_to_bucket)
+      .filter(([, o]) => o.replicatesToBucket)
       .map(([region]) => `${region}->${ctx.config.cloud.replication.find((r) => r.from === region)?.to ?? '?'}`),
     warnings: [],
   }
