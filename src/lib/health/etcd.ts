@@ -1,7 +1,4 @@
 import {type ClientTls, fetchJson} from './http.js'
-
-/** etcd's JSON gateway answers 503 with an error body (`{"error": …, "code": 14}`) while it has no leader: still an answer */
-export const ETCD_GATEWAY_STATUSES = [503] as const
 import {groupHealth, type GroupHealth, type MemberHealth} from './model.js'
 
 /** One etcd member to probe: its region, name and client URL. */
@@ -45,7 +42,6 @@ export async function sampleEtcd(
         return {
           target,
           status: await fetchJson<EtcdStatusResponse>(`${target.clientUrl}/v3/maintenance/status`, {
-            acceptStatuses: ETCD_GATEWAY_STATUSES,
             body: {},
             timeoutMs,
             tls: target.tls,
@@ -61,7 +57,6 @@ export async function sampleEtcd(
   if (answering) {
     try {
       members = await fetchJson<EtcdMemberListResponse>(`${answering.target.clientUrl}/v3/cluster/member/list`, {
-        acceptStatuses: ETCD_GATEWAY_STATUSES,
         body: {},
         timeoutMs,
         tls: answering.target.tls,

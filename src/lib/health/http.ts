@@ -19,16 +19,15 @@ const agents = new WeakMap<ClientTls, Agent>()
 export async function fetchJson<T>(
   url: string,
   options: {
-    /** statuses besides 2xx whose JSON body is still the answer (etcd's gateway: 503 with an error body while it has no leader) */
-    acceptStatuses?: readonly number[]
     body?: unknown
     method?: string
     timeoutMs?: number
     tls?: ClientTls
   } = {},
 ): Promise<T> {
-  const accepted = (status: number) =>
-    (status >= 200 && status < 300) || Boolean(options.acceptStatuses?.includes(status))
+  // only 2xx is an answer: etcd reports "no leader" inside a 200 status; its gateway's 503 means the member is
+  // stopping or cannot reach its own gRPC server, which a probe must count as unreachable, not alive
+  const accepted = (status: number) => status >= 200 && status < 300
   const method = options.method ?? (options.body === undefined ? 'GET' : 'POST')
   const body = options.body === undefined ? undefined : JSON.stringify(options.body)
   const headers: Record<string, string> | undefined =

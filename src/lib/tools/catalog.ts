@@ -1,8 +1,8 @@
-import type {DriverKind} from '../model/driver.js'
 /**
  * Every external tool Atlas uses, what it is for, the minimum version and how to
  * install it here. Doctor reports from this list; the runner takes install hints from it.
  */
+import type {DriverKind} from '../model/driver.js'
 
 export interface ToolSpec {
   /** executable names tried in order */

@@ -1,3 +1,4 @@
+import {existsSync} from 'node:fs'
 import {rm} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -165,12 +166,10 @@ export class K3dWorld implements World {
 
   /** From `terraform output -json` when up has run, else the names Terraform will use. */
   async endpoints(): Promise<RegionEndpoints[]> {
-    let outputs: Partial<TerraformRegionOutputs> = {}
-    try {
-      outputs = await readTerraformOutputs(this.layout.terraformOutputsFile)
-    } catch {
-      // not provisioned yet
-    }
+    // no file: not provisioned yet (computed names); a file that is not terraform's output is an error (exit 2)
+    const outputs: Partial<TerraformRegionOutputs> = existsSync(this.layout.terraformOutputsFile)
+      ? await readTerraformOutputs(this.layout.terraformOutputsFile)
+      : {}
 
     const endpoint = localstackEndpoint(this.config).replace(/\/+$/, '')
     return this.regions.map((region) => {

@@ -4,7 +4,7 @@ import path from 'node:path'
 import type {ProvisionResult} from '../../cloud/provision.js'
 import type {LocalContext} from './context.js'
 
-import {PreconditionError} from '../../errors.js'
+import {PreconditionError, UsageError} from '../../errors.js'
 import {mkdirOwned, type OsUser} from '../../proc/index.js'
 import {findExecutable} from '../../tools/discovery.js'
 import {CommandRunner} from '../../tools/runner.js'
@@ -169,7 +169,10 @@ async function provisionWithTerraform(ctx: LocalContext): Promise<ProvisionResul
     regions: Object.entries(regions).map(([region, o]) => {
       // terraform/outputs.tf always sets these; their absence means another module's outputs
       const need = (value: string | undefined, name: string): string => {
-        if (value === undefined) throw new Error(`terraform output -json: regions.${region} has no ${name}`)
+        if (value === undefined)
+          throw new UsageError(`terraform output -json: regions.${region} has no ${name}`, {
+            code: 'TERRAFORM_OUTPUTS_INVALID',
+          })
         return value
       }
 
