@@ -101,6 +101,10 @@ describe('tracing: one trace id per transfer, from the queue message to the audi
   it('`atlas workload --via queue`: each transfer leaves with a traceparent of its own in its SQS message attributes, and its audit record carries that trace id', async () => {
     // the service stopped: the workload's messages wait in the queue, where their attributes are read as sent
     await stopService()
+    // its last long poll (--wait-seconds 1), aborted by the client, still runs in the emulator for up to 1 s and
+    // would take messages sent meanwhile out of sight for the queue's visibility timeout (the full run saw 20
+    // messages not come back within 30 s): wait it out before the workload sends
+    await new Promise((r) => setTimeout(r, 2000))
     const run = await world.atlas([
       'workload',
       '--via',
