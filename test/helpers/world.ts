@@ -138,3 +138,12 @@ export async function processesIn(dir: string): Promise<Array<{cmdline: string; 
 
   return found
 }
+
+/** The backup suites need pgBackRest: CI must have it (an error there); elsewhere they are skipped, saying why. */
+export async function requirePgbackrest(context: Mocha.Context): Promise<void> {
+  const {findExecutable} = await import('../../src/lib/tools/discovery.js')
+  if (await findExecutable('pgbackrest')) return
+  if (process.env.CI) throw new Error('pgbackrest is not installed (apt-get install pgbackrest)')
+  // eslint-disable-next-line mocha/no-skipped-tests -- outside CI a missing system package skips the suite, saying why
+  context.skip() // pgbackrest is not installed on this machine (scripts/setup.sh installs it; CI must have it)
+}

@@ -9,9 +9,8 @@ import path from 'node:path'
 
 import type {BackupListing, BackupResult, RestoreResult} from '../../src/lib/backup/local.js'
 
-import {findExecutable} from '../../src/lib/tools/discovery.js'
 import {parseJsonOutput} from '../helpers/cli.js'
-import {createTestWorld, type TestWorld} from '../helpers/world.js'
+import {createTestWorld, requirePgbackrest, type TestWorld} from '../helpers/world.js'
 
 describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, moto)', function () {
   this.timeout(300_000)
@@ -44,10 +43,7 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
   }
 
   before(async function () {
-    if (!(await findExecutable('pgbackrest'))) {
-      if (process.env.CI) throw new Error('pgbackrest is not installed (apt-get install pgbackrest)')
-      this.skip() // pgbackrest is not installed on this machine (scripts/setup.sh installs it; CI must have it)
-    }
+    await requirePgbackrest(this)
 
     world = await createTestWorld('backup')
     // a scheduled backup every minute (backup.schedule): the last test waits for one

@@ -10,9 +10,8 @@ import path from 'node:path'
 import type {BackupCheckResult} from '../../src/lib/backup/check.js'
 import type {BackupListing} from '../../src/lib/backup/local.js'
 
-import {findExecutable} from '../../src/lib/tools/discovery.js'
 import {parseJsonOutput} from '../helpers/cli.js'
-import {createTestWorld, type TestWorld} from '../helpers/world.js'
+import {createTestWorld, requirePgbackrest, type TestWorld} from '../helpers/world.js'
 
 interface BlastJson {
   acknowledged: number
@@ -46,10 +45,7 @@ describe('blast-radius --backup-check (real pgBackRest and PostgreSQL)', functio
   }
 
   before(async function () {
-    if (!(await findExecutable('pgbackrest'))) {
-      if (process.env.CI) throw new Error('pgbackrest is not installed (apt-get install pgbackrest)')
-      this.skip() // pgbackrest is not installed on this machine (scripts/setup.sh installs it; CI must have it)
-    }
+    await requirePgbackrest(this)
 
     world = await createTestWorld('blastbackup')
     const up = await world.atlas(['up', '--json'])

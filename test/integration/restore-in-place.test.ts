@@ -10,9 +10,8 @@ import path from 'node:path'
 import type {InPlaceResult} from '../../src/lib/backup/in-place.js'
 import type {BackupListing, RestoreResult} from '../../src/lib/backup/local.js'
 
-import {findExecutable} from '../../src/lib/tools/discovery.js'
 import {parseJsonOutput} from '../helpers/cli.js'
-import {createTestWorld, type TestWorld} from '../helpers/world.js'
+import {createTestWorld, requirePgbackrest, type TestWorld} from '../helpers/world.js'
 
 describe('atlas restore --in-place (real pgBackRest, PostgreSQL, Patroni, etcd, moto)', function () {
   this.timeout(300_000)
@@ -39,10 +38,7 @@ describe('atlas restore --in-place (real pgBackRest, PostgreSQL, Patroni, etcd, 
   }
 
   before(async function () {
-    if (!(await findExecutable('pgbackrest'))) {
-      if (process.env.CI) throw new Error('pgbackrest is not installed (apt-get install pgbackrest)')
-      this.skip() // pgbackrest is not installed on this machine (scripts/setup.sh installs it; CI must have it)
-    }
+    await requirePgbackrest(this)
 
     world = await createTestWorld('inplace')
     const up = await world.atlas(['up', '--json'])
