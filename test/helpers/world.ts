@@ -147,3 +147,9 @@ export async function requirePgbackrest(context: Mocha.Context): Promise<void> {
   // eslint-disable-next-line mocha/no-skipped-tests -- outside CI a missing system package skips the suite, saying why
   context.skip() // pgbackrest is not installed on this machine (scripts/setup.sh installs it; CI must have it)
 }
+
+/** `atlas workload --count N` against the test world (extra flags such as --audit), which must exit 0. */
+export async function runWorkload(world: TestWorld, count: number, flags: string[] = []): Promise<void> {
+  const result = await world.atlas(['workload', '--count', String(count), ...flags, '--json'])
+  if (result.exitCode !== 0) throw new Error(`atlas workload exited ${result.exitCode}: ${result.stderr}`)
+}

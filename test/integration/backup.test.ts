@@ -10,7 +10,7 @@ import path from 'node:path'
 import type {BackupListing, BackupResult, RestoreResult} from '../../src/lib/backup/local.js'
 
 import {parseJsonOutput} from '../helpers/cli.js'
-import {createTestWorld, requirePgbackrest, type TestWorld} from '../helpers/world.js'
+import {createTestWorld, requirePgbackrest, runWorkload, type TestWorld} from '../helpers/world.js'
 
 describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, moto)', function () {
   this.timeout(300_000)
@@ -36,11 +36,6 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
     createHash('sha256')
       .update([...ids].sort().join(','))
       .digest('hex')
-
-  async function workload(count: number): Promise<void> {
-    const result = await world.atlas(['workload', '--count', String(count), '--json'])
-    expect(result.exitCode, result.stderr).to.equal(0)
-  }
 
   before(async function () {
     await requirePgbackrest(this)
@@ -75,13 +70,13 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
   })
 
   it('restore --to-time between two batches of transfers: the copy balances and holds exactly the first batch', async () => {
-    await workload(120)
+    await runWorkload(world, 120)
     const first = await transferIds()
     expect(first).to.have.length(120)
     await new Promise((r) => setTimeout(r, 1500))
     const between = new Date()
     await new Promise((r) => setTimeout(r, 1500))
-    await workload(80)
+    await runWorkload(world, 80)
     expect(await transferIds()).to.have.length(200)
 
     const result = await world.atlas(['restore', '--to-time', between.toISOString(), '--verify', '--json'], {
@@ -120,7 +115,7 @@ describe('atlas backup / restore (real pgBackRest, PostgreSQL, Patroni, etcd, mo
     expect(response.status, await response.text()).to.equal(200)
     await w.waitConverged({timeoutMs: 60_000})
     expect((await w.health()).groups.find((g) => g.group === 'patroni')!.leaderRegion).to.equal(candidate)
-    await workload(50)
+    await runWorkload(world, 50)
     const all = await transferIds()
     expect(all).to.have.length(250)
     const result = await world.atlas(['restore', '--verify', '--json'], {timeoutMs: 280_000})

@@ -8,7 +8,7 @@ import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {parseJsonOutput} from '../helpers/cli.js'
-import {createTestWorld, type TestWorld} from '../helpers/world.js'
+import {createTestWorld, runWorkload, type TestWorld} from '../helpers/world.js'
 
 describe('local world: the S3/SQS emulator keeps its state (real moto, etcd, Patroni, PostgreSQL)', function () {
   this.timeout(300_000)
@@ -61,11 +61,6 @@ describe('local world: the S3/SQS emulator keeps its state (real moto, etcd, Pat
     }
   }
 
-  async function workload(count: number): Promise<void> {
-    const result = await world.atlas(['workload', '--count', String(count), '--audit', '--json'])
-    expect(result.exitCode, result.stderr).to.equal(0)
-  }
-
   async function verifyAudit(): Promise<{ok: boolean; summary: {transfers: number}; violations: unknown[]}> {
     const result = await world.atlas(['verify', '--ledger-balance', '--audit', '--json'])
     const json = parseJsonOutput<{ok: boolean; summary: {transfers: number}; violations: unknown[]}>(result)
@@ -84,7 +79,7 @@ describe('local world: the S3/SQS emulator keeps its state (real moto, etcd, Pat
   })
 
   it('down + up: audit records, a report, object versions and a queue message are all still there; verify --audit exits 0', async () => {
-    await workload(200)
+    await runWorkload(world, 200, ['--audit'])
     const {PutObjectCommand, ListObjectVersionsCommand, GetObjectCommand} = await import('@aws-sdk/client-s3')
     const {SendMessageCommand, GetQueueUrlCommand, ReceiveMessageCommand} = await import('@aws-sdk/client-sqs')
     let {s3, sqs} = await clients()
@@ -148,7 +143,7 @@ describe('local world: the S3/SQS emulator keeps its state (real moto, etcd, Pat
   })
 
   it('a crash of the emulator (SIGKILL) loses no acknowledged write: up brings it back from snapshot + journal', async () => {
-    await workload(150)
+    await runWorkload(world, 150, ['--audit'])
     const before = await keys('atlas-audit-us', 'transfers/')
     expect(before).to.have.length(350)
     const pid = Number((await readFile(path.join(world.baseDir, 'run', 'moto.pid'), 'utf8')).trim())

@@ -11,7 +11,7 @@ import type {InPlaceResult} from '../../src/lib/backup/in-place.js'
 import type {BackupListing, RestoreResult} from '../../src/lib/backup/local.js'
 
 import {parseJsonOutput} from '../helpers/cli.js'
-import {createTestWorld, requirePgbackrest, type TestWorld} from '../helpers/world.js'
+import {createTestWorld, requirePgbackrest, runWorkload, type TestWorld} from '../helpers/world.js'
 
 describe('atlas restore --in-place (real pgBackRest, PostgreSQL, Patroni, etcd, moto)', function () {
   this.timeout(300_000)
@@ -32,11 +32,6 @@ describe('atlas restore --in-place (real pgBackRest, PostgreSQL, Patroni, etcd, 
     }
   }
 
-  async function workload(count: number): Promise<void> {
-    const result = await world.atlas(['workload', '--count', String(count), '--json'])
-    expect(result.exitCode, result.stderr).to.equal(0)
-  }
-
   before(async function () {
     await requirePgbackrest(this)
 
@@ -52,7 +47,7 @@ describe('atlas restore --in-place (real pgBackRest, PostgreSQL, Patroni, etcd, 
   })
 
   it('is refused without --yes off a terminal, with --keep, and in the k3d world (exit 2), and changes nothing', async () => {
-    await workload(20)
+    await runWorkload(world, 20)
     const before = await transferIds()
     const restoreDir = path.join(world.baseDir, 'restore')
     for (const [args, code] of [
@@ -81,7 +76,7 @@ describe('atlas restore --in-place (real pgBackRest, PostgreSQL, Patroni, etcd, 
     await new Promise((r) => setTimeout(r, 1500))
     const between = new Date()
     await new Promise((r) => setTimeout(r, 1500))
-    await workload(30)
+    await runWorkload(world, 30)
     expect(await transferIds()).to.have.length(first.length + 30)
 
     const result = await world.atlas(['restore', '--to-time', between.toISOString(), '--in-place', '--yes', '--json'], {
@@ -119,7 +114,7 @@ describe('atlas restore --in-place (real pgBackRest, PostgreSQL, Patroni, etcd, 
     // full backup taken after the in-place restore holds them
     const listing = parseJsonOutput<BackupListing>(await world.atlas(['backup', 'list', '--json']))
     expect(listing.backups.map((b) => b.label)).to.include(restored.inPlace.backupAfter)
-    await workload(25)
+    await runWorkload(world, 25)
     const all = await transferIds()
     expect(all).to.have.length(first.length + 25)
     const later = await world.atlas(['restore', '--verify', '--json'], {timeoutMs: 280_000})
