@@ -12,7 +12,7 @@
  *   node --import tsx bench/soak/run.ts   (BENCH_IDLE=10m, BENCH_WORKLOAD=10m, BENCH_RATE unset)
  */
 import {execa} from 'execa'
-import {readFile, stat, writeFile} from 'node:fs/promises'
+import {cp, mkdtemp, readFile, stat, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -70,6 +70,7 @@ let maxGap: null | {fromIso: string; seconds: number; toIso: string} = null
 let verify: undefined | {exitCode: number; ok?: boolean; summary?: VerifyResult['summary']; violations?: number}
 let timing: Record<string, unknown> = {}
 let error: string | undefined
+let keptLogs: string | undefined
 const startedAt = new Date()
 const loadAtStart = os.loadavg()
 
@@ -246,6 +247,14 @@ try {
   error = (error_ as Error).message
   console.error(`soak: ${error}`)
 } finally {
+  // the world's logs (Patroni, PostgreSQL, etcd) outlive it, to explain whatever the counts show
+  try {
+    keptLogs = await mkdtemp(path.join(os.tmpdir(), 'atlas-soak-logs-'))
+    await cp(world.layout.logDir, keptLogs, {recursive: true})
+  } catch (error_) {
+    keptLogs = `not kept: ${(error_ as Error).message}`
+  }
+
   await testWorld.destroy().catch((error_: Error) => console.error(`teardown: ${error_.message}`))
 }
 
@@ -279,6 +288,7 @@ for (const [name, p] of Object.entries(phases)) {
   for (const l of p.patroniLogLines) console.log(`${name} log ${l}`)
 }
 
+console.log(`world logs: ${keptLogs}`)
 if (error) console.log(`error: ${error}`)
 const out = path.join(path.dirname(new URL(import.meta.url).pathname), 'last-run.json')
 await writeFile(
@@ -298,6 +308,7 @@ await writeFile(
         ? {stats: workload.stats, runDir: workload.runDir, stoppedBy: workload.stoppedBy, longestAckGap: maxGap}
         : {exitCode: workloadExit ?? null, stderrTail: workloadStderr},
       verify: verify ?? null,
+      logs: keptLogs ?? null,
     },
     null,
     2,
