@@ -116,7 +116,7 @@ export class SoakCounter {
     probeMissSamples: 0,
     events: [],
   }
-private last: {
+  private last: {
     etcdLeader?: string
     etcdTerm?: number
     members?: Record<string, SoakMember>
@@ -159,12 +159,20 @@ private last: {
       for (const [region, now] of Object.entries(s.members)) {
         const before = this.last.members?.[region]
         if (!before) continue
-        if (before.state !== null && IN_CLUSTER.has(before.state) && !(now.state !== null && IN_CLUSTER.has(now.state))) {
+        if (
+          before.state !== null &&
+          IN_CLUSTER.has(before.state) &&
+          !(now.state !== null && IN_CLUSTER.has(now.state))
+        ) {
           c.leftCluster++
           event('left-cluster', `${region}: ${before.state} -> ${now.state ?? 'not listed'}`)
         }
 
-        if (before.patroniRole === 'sync_standby' && now.patroniRole !== 'sync_standby' && now.patroniRole !== 'leader') {
+        if (
+          before.patroniRole === 'sync_standby' &&
+          now.patroniRole !== 'sync_standby' &&
+          now.patroniRole !== 'leader'
+        ) {
           c.leftSyncSet++
           event('left-sync-set', `${region}: sync_standby -> ${now.patroniRole ?? 'not listed'}`)
         }

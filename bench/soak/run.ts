@@ -85,7 +85,11 @@ function pause(ms: number): Promise<void> {
 /** bytes of each Patroni log now: where a phase's part of the log starts */
 async function logOffsets(): Promise<Record<string, number>> {
   const offsets: Record<string, number> = {}
-  for (const {region, file} of patroniLogFiles) offsets[region] = await stat(file).then((s) => s.size, () => 0)
+  for (const {region, file} of patroniLogFiles)
+    offsets[region] = await stat(file).then(
+      (s) => s.size,
+      () => 0,
+    )
   return offsets
 }
 
@@ -214,7 +218,11 @@ try {
     workloadStderr = result.stderr.split('\n').slice(-5).join('\n')
     if (workloadExit === 0 || result.stdout.trim().startsWith('{')) {
       try {
-        workload = parseJsonOutput<WorkloadResult>({exitCode: workloadExit, stdout: result.stdout, stderr: result.stderr})
+        workload = parseJsonOutput<WorkloadResult>({
+          exitCode: workloadExit,
+          stdout: result.stdout,
+          stderr: result.stderr,
+        })
       } catch {
         // reported through workloadExit and the stderr tail
       }

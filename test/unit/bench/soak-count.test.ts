@@ -48,7 +48,10 @@ describe('soak bench: counting changes', () => {
   it('counts a failover once across a leaderless stretch, with its timeline change', () => {
     const c = count([
       sample(0),
-      sample(250, {patroniLeader: null, members: {...sample(0).members!, us: {patroniRole: 'leader', state: 'stopped'}}}),
+      sample(250, {
+        patroniLeader: null,
+        members: {...sample(0).members!, us: {patroniRole: 'leader', state: 'stopped'}},
+      }),
       sample(500, {patroniLeader: null, members: {...sample(0).members!, us: {patroniRole: null, state: null}}}),
       sample(750, {
         patroniLeader: 'eu',
@@ -89,7 +92,9 @@ describe('soak bench: counting changes', () => {
     const c = count([
       sample(0),
       sample(250, {members: {...sample(0).members!, witness: {patroniRole: 'replica', state: 'streaming'}}}),
-      sample(500, {members: {us: sample(0).members!.us, eu: {patroniRole: null, state: null}, witness: sample(0).members!.witness}}),
+      sample(500, {
+        members: {us: sample(0).members!.us, eu: {patroniRole: null, state: null}, witness: sample(0).members!.witness},
+      }),
     ])
     expect(c.leftSyncSet).to.equal(2)
     expect(c.leftCluster).to.equal(1)
@@ -99,7 +104,14 @@ describe('soak bench: counting changes', () => {
   it('ignores probe misses: an unknown value neither ends nor starts a leadership', () => {
     const c = count([
       sample(0),
-      sample(250, {patroniLeader: null, timeline: null, members: undefined, etcdLeader: null, etcdTerm: null, probeMisses: ['patroni/us', 'patroni/eu', 'patroni/witness', 'etcd/witness']}),
+      sample(250, {
+        patroniLeader: null,
+        timeline: null,
+        members: undefined,
+        etcdLeader: null,
+        etcdTerm: null,
+        probeMisses: ['patroni/us', 'patroni/eu', 'patroni/witness', 'etcd/witness'],
+      }),
       sample(500),
     ])
     expect(c.spuriousFailovers).to.equal(0)
