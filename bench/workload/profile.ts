@@ -2,7 +2,7 @@ import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 /**
  * A CPU profile of the workload in its steady state (after a warm-up run, taken through
  * the inspector, so module loading and JIT warm-up are not in it; the inspector's own `dispatch` is) against a throwaway
- * PostgreSQL, and the top items by self time. BENCH_COMPARE=<another checkout> profiles
+ * PostgreSQL (TLS verify-full unless BENCH_TLS=off, see server.ts), and the top items by self time. BENCH_COMPARE=<another checkout> profiles
  * that checkout's workload too, alternately, in the same process, with its CPU per transfer.
  * Writes the .cpuprofile files (for Chrome DevTools) to BENCH_PROFILE_DIR (default: a temp dir).
  *
@@ -15,7 +15,7 @@ import path from 'node:path'
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {runWorkload} from '../../src/lib/ledger/workload/index.js'
-import {startPostgres} from '../../test/helpers/postgres.js'
+import {benchServer} from './server.js'
 
 const clients = Number(process.env.BENCH_CLIENTS ?? 8)
 const seconds = Number(process.env.BENCH_SECONDS ?? 8)
@@ -24,7 +24,9 @@ const accounts = 10_000
 type Run = typeof runWorkload
 const variants: Array<{name: string; run: Run}> = [{name: 'this', run: runWorkload}]
 if (process.env.BENCH_COMPARE) {
-  const other = (await import(path.join(path.resolve(process.env.BENCH_COMPARE), 'src/lib/ledger/workload.ts'))) as {
+  const other = (await import(
+    path.join(path.resolve(process.env.BENCH_COMPARE), 'src/lib/ledger/workload/index.ts')
+  )) as {
     runWorkload: Run
   }
   variants.unshift({name: 'compared', run: other.runWorkload})
@@ -67,7 +69,7 @@ function top(profile: Profile, n: number): string[] {
     .map(([k, t]) => `${((100 * t) / busy).toFixed(1).padStart(5)}%  ${k}`)
 }
 
-const pg = await startPostgres({settings: {max_connections: 100, shared_buffers: '128MB'}})
+const pg = await benchServer()
 const tmp = await mkdtemp(path.join(os.tmpdir(), 'atlas-bench-profile-'))
 const session = new Session()
 session.connect()
@@ -96,7 +98,7 @@ try {
       const file = path.join(outDir, `workload-${v.name}-${round}.cpuprofile`)
       await writeFile(file, JSON.stringify(profile))
       console.log(
-        `${v.name} round ${round + 1}: ${result.stats.averageTps} tps, CPU ${((cpu.user + cpu.system) / result.stats.acknowledged).toFixed(1)} µs per transfer, load average ${os.loadavg()[0].toFixed(2)}; ${file}`,
+        `${v.name} round ${round + 1}: ${result.stats.averageTps} tps, CPU ${((cpu.user + cpu.system) / result.stats.acknowledged).toFixed(1)} µs per transfer (system ${(cpu.system / result.stats.acknowledged).toFixed(1)}), load average ${os.loadavg()[0].toFixed(2)}; ${file}`,
       )
       for (const line of top(profile, 15)) console.log(`  ${line}`)
     }
