@@ -6,7 +6,7 @@ import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
  * that checkout's workload too, alternately, in the same process, with its CPU per transfer.
  * Writes the .cpuprofile files (for Chrome DevTools) to BENCH_PROFILE_DIR (default: a temp dir).
  *
- *   node --import tsx bench/workload/profile.ts   (BENCH_CLIENTS=8, BENCH_SECONDS=8, BENCH_ROUNDS=2, BENCH_COMPARE)
+ *   node --import tsx bench/workload/profile.ts   (BENCH_CLIENTS=8, BENCH_SECONDS=8, BENCH_ROUNDS=2, BENCH_COMPARE, BENCH_PROFILE=off, BENCH_TLS)
  */
 import {Session} from 'node:inspector/promises'
 import os from 'node:os'
@@ -21,6 +21,8 @@ const clients = Number(process.env.BENCH_CLIENTS ?? 8)
 const seconds = Number(process.env.BENCH_SECONDS ?? 8)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 const accounts = 10_000
+/** BENCH_PROFILE=off: no profiler, only the CPU per transfer of each variant (the inspector's sampling costs CPU too) */
+const profiling = process.env.BENCH_PROFILE !== 'off'
 type Run = typeof runWorkload
 const variants: Array<{name: string; run: Run}> = [{name: 'this', run: runWorkload}]
 if (process.env.BENCH_COMPARE) {
@@ -87,13 +89,23 @@ try {
     accounts,
   })
   for (const v of variants) await v.run({...options(v.name), durationMs: 2000})
-  await session.post('Profiler.enable')
+  if (profiling) await session.post('Profiler.enable')
+  const perTransfer = new Map<string, number[]>()
   for (let round = 0; round < rounds; round++) {
     for (const v of variants) {
-      await session.post('Profiler.start')
+      if (profiling) await session.post('Profiler.start')
       const cpu0 = process.cpuUsage()
       const result = await v.run(options(v.name))
       const cpu = process.cpuUsage(cpu0)
+      const us = (cpu.user + cpu.system) / result.stats.acknowledged
+      perTransfer.set(v.name, [...(perTransfer.get(v.name) ?? []), us])
+      if (!profiling) {
+        console.log(
+          `${v.name} round ${round + 1}: ${result.stats.averageTps} tps, CPU ${us.toFixed(1)} µs per transfer (system ${(cpu.system / result.stats.acknowledged).toFixed(1)}), load average ${os.loadavg()[0].toFixed(2)}`,
+        )
+        continue
+      }
+
       const {profile} = (await session.post('Profiler.stop')) as {profile: Profile}
       const file = path.join(outDir, `workload-${v.name}-${round}.cpuprofile`)
       await writeFile(file, JSON.stringify(profile))
@@ -103,6 +115,11 @@ try {
       for (const line of top(profile, 15)) console.log(`  ${line}`)
     }
   }
+
+  for (const [name, xs] of perTransfer)
+    console.log(
+      `${name}: mean CPU ${(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)} µs per transfer over ${xs.length} rounds`,
+    )
 } finally {
   session.disconnect()
   await pg.stop()

@@ -11,6 +11,7 @@
  *
  *   node --import tsx bench/workload/run.ts   (BENCH_CLIENTS, BENCH_SECONDS, BENCH_ACCOUNTS, BENCH_ROUNDS, BENCH_TLS)
  */
+import {readFileSync} from 'node:fs'
 import {mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -29,6 +30,20 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 const pgbenchThreads = Number(process.env.BENCH_PGBENCH_THREADS ?? 1)
 const maxAmount = 100
 
+/**
+ * CPU of this process's main thread alone (µs, Linux): the rest of process.cpuUsage() is V8's
+ * helper threads (garbage collection, compilation) and libuv's pool. Clock ticks of 10 ms.
+ */
+function mainThreadCpuUs(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10_000
+  } catch {
+    return undefined
+  }
+}
+
 const pg = await benchServer()
 const tmp = await mkdtemp(path.join(os.tmpdir(), 'atlas-bench-workload-'))
 try {
@@ -39,12 +54,14 @@ try {
     clientCpuUsPerTx?: number
     clientSysUsPerTx?: number
     failed?: number
+    mainThreadUsPerTx?: number
     retries?: number
     tool: string
     tps: number
   }
   const summary: Array<{
     atlasCpuUsPerTx?: number
+    atlasMainThreadUsPerTx?: number
     atlasTps: number
     clients: number
     pgbenchCpuUsPerTx?: number
@@ -68,6 +85,7 @@ try {
       const runDir = path.join(tmp, `run-${clients}-${round}`)
       // the workload runs in this process: its CPU is this process's over the run
       const cpu0 = process.cpuUsage()
+      const main0 = mainThreadCpuUs()
       const workload = await runWorkload({
         db: pg.url,
         concurrency: clients,
@@ -78,6 +96,7 @@ try {
         accounts,
       })
       const cpu1 = process.cpuUsage(cpu0)
+      const main1 = mainThreadCpuUs()
       const finished =
         workload.stats.acknowledged + workload.stats.failed + workload.stats.unknown + workload.stats.rejected
       results.push({
@@ -87,6 +106,7 @@ try {
         failed: workload.stats.failed + workload.stats.unknown + workload.stats.rejected,
         clientCpuUsPerTx: (cpu1.user + cpu1.system) / finished,
         clientSysUsPerTx: cpu1.system / finished,
+        mainThreadUsPerTx: main0 === undefined || main1 === undefined ? undefined : (main1 - main0) / finished,
       })
       await rm(runDir, {recursive: true, force: true})
     }
@@ -96,10 +116,8 @@ try {
       return xs.reduce((a, b) => a + b, 0) / xs.length
     }
 
-    const meanCpu = (tool: string) => {
-      const xs = results
-        .filter((r) => r.tool === tool && r.clientCpuUsPerTx !== undefined)
-        .map((r) => r.clientCpuUsPerTx!)
+    const meanCpu = (tool: string, key: 'clientCpuUsPerTx' | 'mainThreadUsPerTx' = 'clientCpuUsPerTx') => {
+      const xs = results.filter((r) => r.tool === tool && r[key] !== undefined).map((r) => r[key]!)
       return xs.length > 0 ? Number((xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)) : undefined
     }
 
@@ -110,6 +128,7 @@ try {
       ratio: Number((mean('atlas workload') / mean('pgbench')).toFixed(3)),
       pgbenchCpuUsPerTx: meanCpu('pgbench'),
       atlasCpuUsPerTx: meanCpu('atlas workload'),
+      atlasMainThreadUsPerTx: meanCpu('atlas workload', 'mainThreadUsPerTx'),
       results,
     })
   }
@@ -123,10 +142,10 @@ try {
   for (const row of summary) {
     for (const r of row.results)
       console.log(
-        `  clients ${String(row.clients).padStart(2)}  ${r.tool.padEnd(15)} ${r.tps.toFixed(1).padStart(9)} tps   retries ${r.retries}   failed ${r.failed}   client CPU ${r.clientCpuUsPerTx?.toFixed(1) ?? '?'} µs/transfer (system ${r.clientSysUsPerTx?.toFixed(1) ?? '?'})`,
+        `  clients ${String(row.clients).padStart(2)}  ${r.tool.padEnd(15)} ${r.tps.toFixed(1).padStart(9)} tps   retries ${r.retries}   failed ${r.failed}   client CPU ${r.clientCpuUsPerTx?.toFixed(1) ?? '?'} µs/transfer (system ${r.clientSysUsPerTx?.toFixed(1) ?? '?'}${r.mainThreadUsPerTx === undefined ? '' : `; main thread ${r.mainThreadUsPerTx.toFixed(1)}`})`,
       )
     console.log(
-      `  clients ${String(row.clients).padStart(2)}  mean: atlas ${row.atlasTps} tps / pgbench ${row.pgbenchTps} tps = ratio ${row.ratio} (goal >= 0.9); client CPU per transfer: atlas ${row.atlasCpuUsPerTx ?? '?'} µs, pgbench ${row.pgbenchCpuUsPerTx ?? '?'} µs`,
+      `  clients ${String(row.clients).padStart(2)}  mean: atlas ${row.atlasTps} tps / pgbench ${row.pgbenchTps} tps = ratio ${row.ratio} (goal >= 0.9); client CPU per transfer: atlas ${row.atlasCpuUsPerTx ?? '?'} µs (main thread ${row.atlasMainThreadUsPerTx ?? '?'} µs), pgbench ${row.pgbenchCpuUsPerTx ?? '?'} µs`,
     )
   }
 
