@@ -27,6 +27,12 @@ export interface ConnectOptions {
   applicationName?: string
   /** seconds to wait for a TCP connection to one host */
   connectTimeoutSeconds?: number
+  /**
+   * seconds after which an idle connection is closed (default 30); 0: never. postgres.js arms
+   * this timer each time a connection goes idle, so a pool busy with one statement after
+   * another sets and clears a timer per statement.
+   */
+  idleTimeoutSeconds?: number
   /** pool size */
   max?: number
 }
@@ -276,7 +282,7 @@ export async function connectLedger(input: string | string[], options: ConnectOp
         ...(ssl === undefined ? {} : {ssl}),
         max: options.max ?? 10,
         connect_timeout: options.connectTimeoutSeconds ?? 5,
-        idle_timeout: 30,
+        idle_timeout: options.idleTimeoutSeconds ?? 30,
         // reconnect quickly: postgres.js's default grows to 20 s between attempts, while queries
         // wait in its queue; the transfer function has its own bounded backoff
         backoff: () => 0.05 + Math.random() * 0.1,
