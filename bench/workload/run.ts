@@ -3,24 +3,23 @@
  * transfer statement (generated from src/lib/ledger/sql.ts TRANSFER) on the same
  * throwaway PostgreSQL (fsync on), same client count, same duration, both with
  * SERIALIZABLE as the session default and retries of serialization failures.
+ * Both reach it as the world does (TLS verify-full; BENCH_TLS=off: plain TCP), see server.ts.
  * Runs alternate (pgbench, atlas, pgbench, atlas) to spread machine noise.
  * Goal: ratio (atlas tps / pgbench tps) >= 0.9 (issue 16). Also reports each client's CPU per
  * transfer (the workload's from this process, pgbench's from /usr/bin/time): on a machine whose cores
  * the server needs, client CPU is what separates the two. Reports, never asserts.
  *
- *   node --import tsx bench/workload/run.ts   (BENCH_CLIENTS, BENCH_SECONDS, BENCH_ACCOUNTS, BENCH_ROUNDS)
+ *   node --import tsx bench/workload/run.ts   (BENCH_CLIENTS, BENCH_SECONDS, BENCH_ACCOUNTS, BENCH_ROUNDS, BENCH_TLS)
  */
-import {existsSync} from 'node:fs'
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {readFileSync} from 'node:fs'
+import {mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
-import * as q from '../../src/lib/ledger/sql.js'
 import {runWorkload} from '../../src/lib/ledger/workload/index.js'
-import {CommandRunner} from '../../src/lib/tools/runner.js'
-import {startPostgres} from '../../test/helpers/postgres.js'
+import {benchServer, runPgbench} from './server.js'
 
 /** client counts to compare at, e.g. 1,4,8 */
 const clientCounts = (process.env.BENCH_CLIENTS ?? '8').split(',').map(Number)
@@ -30,42 +29,39 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 /** pgbench threads: 1 is pgbench's default (one thread multiplexing all clients, like Node's event loop); BENCH_PGBENCH_THREADS=clients gives it one thread per client */
 const pgbenchThreads = Number(process.env.BENCH_PGBENCH_THREADS ?? 1)
 const maxAmount = 100
-/** client CPU of pgbench, from /usr/bin/time (user + system seconds), when it is installed */
-const timeTool = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined
 
-/** The same statement, with pgbench variables in place of the bind parameters. */
-function pgbenchScript(): string {
-  const statement = q.TRANSFER.replace('$1', 'gen_random_uuid()')
-    .replaceAll('$2', ':from_account')
-    .replaceAll('$3', ':to_account')
-    .replaceAll('$4', ':amount')
-    .replaceAll('$5', "'us'")
-    .replaceAll(/\s*\n\s*/g, ' ')
-  // the workload picks distinct accounts the same way: to is drawn from N-1 and shifted past from
-  return [
-    `\\set from_account random(1, ${accounts})`,
-    `\\set to_account random(1, ${accounts - 1})`,
-    String.raw`\if :to_account >= :from_account`,
-    String.raw`\set to_account :to_account + 1`,
-    String.raw`\endif`,
-    `\\set amount random(1, ${maxAmount})`,
-    `${statement};`,
-    '',
-  ].join('\n')
+/**
+ * CPU of this process's main thread alone (µs, Linux): the rest of process.cpuUsage() is V8's
+ * helper threads (garbage collection, compilation) and libuv's pool. Clock ticks of 10 ms.
+ */
+function mainThreadCpuUs(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10_000
+  } catch {
+    return undefined
+  }
 }
 
-const pg = await startPostgres({settings: {max_connections: 100, shared_buffers: '128MB'}})
+const pg = await benchServer()
 const tmp = await mkdtemp(path.join(os.tmpdir(), 'atlas-bench-workload-'))
 try {
   const sql = await connectLedger(pg.url, {max: 1})
   await initLedger(sql, {accounts, openingBalance: 1_000_000, allowNegativeBalances: false})
   await sql.end({timeout: 1})
-  const script = path.join(tmp, 'transfer.sql')
-  await writeFile(script, pgbenchScript())
-  const runner = new CommandRunner()
-  type Run = {clientCpuUsPerTx?: number; failed?: number; retries?: number; tool: string; tps: number}
+  type Run = {
+    clientCpuUsPerTx?: number
+    clientSysUsPerTx?: number
+    failed?: number
+    mainThreadUsPerTx?: number
+    retries?: number
+    tool: string
+    tps: number
+  }
   const summary: Array<{
     atlasCpuUsPerTx?: number
+    atlasMainThreadUsPerTx?: number
     atlasTps: number
     clients: number
     pgbenchCpuUsPerTx?: number
@@ -76,51 +72,20 @@ try {
   for (const clients of clientCounts) {
     const results: Run[] = []
     for (let round = 0; round < rounds; round++) {
-      const pgbenchArgs = [
-        '-n',
-        '-M',
-        'prepared',
-        '-c',
-        String(clients),
-        '-j',
-        String(Math.min(clients, pgbenchThreads)),
-        '-T',
-        String(seconds),
-        '--max-tries=10',
-        '-f',
-        script,
-        '-h',
-        pg.host,
-        '-p',
-        String(pg.port),
-        '-U',
-        'atlas',
-        'postgres',
-      ]
-      const bench = await runner.run(
-        timeTool ?? 'pgbench',
-        timeTool ? ['-f', 'client CPU %U %S', 'pgbench', ...pgbenchArgs] : pgbenchArgs,
-        {
-          env: {PGOPTIONS: '-c default_transaction_isolation=serializable'},
-          timeoutMs: (seconds + 60) * 1000,
-        },
-      )
-      const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(bench.stdout)?.[1])
-      const retried = Number(/number of transactions retried: (\d+)/.exec(bench.stdout)?.[1] ?? 0)
-      const failed = Number(/number of failed transactions: (\d+)/.exec(bench.stdout)?.[1] ?? 0)
-      const processed = Number(/number of transactions actually processed: (\d+)/.exec(bench.stdout)?.[1])
-      const cpu = /client CPU ([\d.]+) ([\d.]+)/.exec(bench.stderr)
+      const bench = await runPgbench(pg, {clients, seconds, accounts, maxAmount, threads: pgbenchThreads})
       results.push({
         tool: 'pgbench',
-        tps,
-        retries: retried,
-        failed,
-        clientCpuUsPerTx: cpu ? ((Number(cpu[1]) + Number(cpu[2])) * 1e6) / processed : undefined,
+        tps: bench.tps,
+        retries: bench.retries,
+        failed: bench.failed,
+        clientCpuUsPerTx: bench.cpuUs,
+        clientSysUsPerTx: bench.sysUs,
       })
 
       const runDir = path.join(tmp, `run-${clients}-${round}`)
       // the workload runs in this process: its CPU is this process's over the run
       const cpu0 = process.cpuUsage()
+      const main0 = mainThreadCpuUs()
       const workload = await runWorkload({
         db: pg.url,
         concurrency: clients,
@@ -131,6 +96,7 @@ try {
         accounts,
       })
       const cpu1 = process.cpuUsage(cpu0)
+      const main1 = mainThreadCpuUs()
       const finished =
         workload.stats.acknowledged + workload.stats.failed + workload.stats.unknown + workload.stats.rejected
       results.push({
@@ -139,6 +105,8 @@ try {
         retries: workload.stats.retries,
         failed: workload.stats.failed + workload.stats.unknown + workload.stats.rejected,
         clientCpuUsPerTx: (cpu1.user + cpu1.system) / finished,
+        clientSysUsPerTx: cpu1.system / finished,
+        mainThreadUsPerTx: main0 === undefined || main1 === undefined ? undefined : (main1 - main0) / finished,
       })
       await rm(runDir, {recursive: true, force: true})
     }
@@ -148,10 +116,8 @@ try {
       return xs.reduce((a, b) => a + b, 0) / xs.length
     }
 
-    const meanCpu = (tool: string) => {
-      const xs = results
-        .filter((r) => r.tool === tool && r.clientCpuUsPerTx !== undefined)
-        .map((r) => r.clientCpuUsPerTx!)
+    const meanCpu = (tool: string, key: 'clientCpuUsPerTx' | 'mainThreadUsPerTx' = 'clientCpuUsPerTx') => {
+      const xs = results.filter((r) => r.tool === tool && r[key] !== undefined).map((r) => r[key]!)
       return xs.length > 0 ? Number((xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)) : undefined
     }
 
@@ -162,12 +128,13 @@ try {
       ratio: Number((mean('atlas workload') / mean('pgbench')).toFixed(3)),
       pgbenchCpuUsPerTx: meanCpu('pgbench'),
       atlasCpuUsPerTx: meanCpu('atlas workload'),
+      atlasMainThreadUsPerTx: meanCpu('atlas workload', 'mainThreadUsPerTx'),
       results,
     })
   }
 
   console.log(
-    `${seconds}s per run, ${accounts} accounts, ${rounds} alternating rounds, fsync on, pgbench threads ${pgbenchThreads}, ${os.cpus().length} cores shared by PostgreSQL and the client, load average ${os
+    `${seconds}s per run, ${accounts} accounts, ${rounds} alternating rounds, fsync on, TLS ${pg.tls}, pgbench threads ${pgbenchThreads}, ${os.cpus().length} cores shared by PostgreSQL and the client, load average ${os
       .loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
@@ -175,14 +142,14 @@ try {
   for (const row of summary) {
     for (const r of row.results)
       console.log(
-        `  clients ${String(row.clients).padStart(2)}  ${r.tool.padEnd(15)} ${r.tps.toFixed(1).padStart(9)} tps   retries ${r.retries}   failed ${r.failed}   client CPU ${r.clientCpuUsPerTx?.toFixed(1) ?? '?'} µs/transfer`,
+        `  clients ${String(row.clients).padStart(2)}  ${r.tool.padEnd(15)} ${r.tps.toFixed(1).padStart(9)} tps   retries ${r.retries}   failed ${r.failed}   client CPU ${r.clientCpuUsPerTx?.toFixed(1) ?? '?'} µs/transfer (system ${r.clientSysUsPerTx?.toFixed(1) ?? '?'}${r.mainThreadUsPerTx === undefined ? '' : `; main thread ${r.mainThreadUsPerTx.toFixed(1)}`})`,
       )
     console.log(
-      `  clients ${String(row.clients).padStart(2)}  mean: atlas ${row.atlasTps} tps / pgbench ${row.pgbenchTps} tps = ratio ${row.ratio} (goal >= 0.9); client CPU per transfer: atlas ${row.atlasCpuUsPerTx ?? '?'} µs, pgbench ${row.pgbenchCpuUsPerTx ?? '?'} µs`,
+      `  clients ${String(row.clients).padStart(2)}  mean: atlas ${row.atlasTps} tps / pgbench ${row.pgbenchTps} tps = ratio ${row.ratio} (goal >= 0.9); client CPU per transfer: atlas ${row.atlasCpuUsPerTx ?? '?'} µs (main thread ${row.atlasMainThreadUsPerTx ?? '?'} µs), pgbench ${row.pgbenchCpuUsPerTx ?? '?'} µs`,
     )
   }
 
-  console.log(JSON.stringify({bench: 'workload', seconds, accounts, pgbenchThreads, summary}))
+  console.log(JSON.stringify({bench: 'workload', tls: pg.tls, seconds, accounts, pgbenchThreads, summary}))
 } finally {
   await pg.stop()
   await rm(tmp, {recursive: true, force: true})

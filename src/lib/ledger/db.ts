@@ -27,6 +27,12 @@ export interface ConnectOptions {
   applicationName?: string
   /** seconds to wait for a TCP connection to one host */
   connectTimeoutSeconds?: number
+  /**
+   * seconds after which an idle connection is closed (default 30); 0: never. postgres.js arms
+   * this timer each time a connection goes idle, so a pool busy with one statement after
+   * another sets and clears a timer per statement.
+   */
+  idleTimeoutSeconds?: number
   /** pool size */
   max?: number
 }
@@ -233,8 +239,10 @@ export async function connectLedger(input: string | string[], options: ConnectOp
   // one host fails on its own with a precise error (ECONNREFUSED...); several would be retried in turn forever
   if (hosts.length > 1) await requireListeningHost(hosts, (options.connectTimeoutSeconds ?? 5) * 1000)
   const {default: postgres} = await import('postgres')
-  // statements being watched until they are written to a connection (see watchSent), by their first parameter
-  const sentWatchers = new Map<string, Set<() => void>>()
+  // statements being watched until they are written to a connection (see watchSent), by their first parameter:
+  // the one callback, or a list when the same key is watched more than once (a redelivered request).
+  // No Set or wrapper per statement: this runs once per transfer.
+  const sentWatchers = new Map<string, (() => void) | Array<() => void>>()
   // postgres.js calls `debug` as it builds a statement for one connection, before any byte of it is written
   // (with it set, postgres.js also makes an error's query and parameters enumerable: ledger ids and amounts, no secrets)
   const onStatementBuilt = (_connection: number, _text: string, parameters: unknown[]) => {
@@ -242,41 +250,54 @@ export async function connectLedger(input: string | string[], options: ConnectOp
     const key = parameters[0]
     if (typeof key !== 'string') return
     const watchers = sentWatchers.get(key)
-    if (watchers) for (const onSent of watchers) onSent()
+    if (watchers === undefined) return
+    if (typeof watchers === 'function') watchers()
+    // a copy: the callbacks may stop watching (and so change the list) as they run
+    else for (const onSent of watchers.slice()) onSent()
   }
 
   const watchSent = (key: string, onSent: () => void) => {
-    let watchers = sentWatchers.get(key)
-    if (!watchers) sentWatchers.set(key, (watchers = new Set()))
-    // a new function per call: the same key watched twice (a redelivered request) stays two watchers
-    const watcher = () => onSent()
-    watchers.add(watcher)
+    const existing = sentWatchers.get(key)
+    if (existing === undefined) sentWatchers.set(key, onSent)
+    else if (typeof existing === 'function') sentWatchers.set(key, [existing, onSent])
+    else existing.push(onSent)
+    let watching = true
     return () => {
-      watchers!.delete(watcher)
-      if (watchers!.size === 0 && sentWatchers.get(key) === watchers) sentWatchers.delete(key)
+      if (!watching) return
+      watching = false
+      const watchers = sentWatchers.get(key)
+      if (watchers === onSent) {
+        sentWatchers.delete(key)
+      } else if (Array.isArray(watchers)) {
+        const i = watchers.indexOf(onSent)
+        if (i !== -1) watchers.splice(i, 1)
+        if (watchers.length === 1) sentWatchers.set(key, watchers[0])
+      }
     }
   }
 
   const open = (generation: number) =>
-    postgres(rotateHosts(url, hosts, generation), {
-      ...(ssl === undefined ? {} : {ssl}),
-      max: options.max ?? 10,
-      connect_timeout: options.connectTimeoutSeconds ?? 5,
-      idle_timeout: 30,
-      // reconnect quickly: postgres.js's default grows to 20 s between attempts, while queries
-      // wait in its queue; the transfer function has its own bounded backoff
-      backoff: () => 0.05 + Math.random() * 0.1,
-      onnotice() {},
-      fetch_types: false,
-      debug: onStatementBuilt,
-      // 'primary', not 'read-write': postgres.js decides read-write from default_transaction_read_only, which is off on a hot standby
-      ...(hosts.length > 1 ? {target_session_attrs: 'primary' as const} : {}),
-      connection: {
-        application_name: options.applicationName ?? 'atlas',
-        // every statement is its own SERIALIZABLE transaction unless a BEGIN says otherwise
-        default_transaction_isolation: 'serializable',
-      },
-    }) as unknown as Sql<Record<string, never>>
+    withoutOriginCapture(
+      postgres(rotateHosts(url, hosts, generation), {
+        ...(ssl === undefined ? {} : {ssl}),
+        max: options.max ?? 10,
+        connect_timeout: options.connectTimeoutSeconds ?? 5,
+        idle_timeout: options.idleTimeoutSeconds ?? 30,
+        // reconnect quickly: postgres.js's default grows to 20 s between attempts, while queries
+        // wait in its queue; the transfer function has its own bounded backoff
+        backoff: () => 0.05 + Math.random() * 0.1,
+        onnotice() {},
+        fetch_types: false,
+        debug: onStatementBuilt,
+        // 'primary', not 'read-write': postgres.js decides read-write from default_transaction_read_only, which is off on a hot standby
+        ...(hosts.length > 1 ? {target_session_attrs: 'primary' as const} : {}),
+        connection: {
+          application_name: options.applicationName ?? 'atlas',
+          // every statement is its own SERIALIZABLE transaction unless a BEGIN says otherwise
+          default_transaction_isolation: 'serializable',
+        },
+      }) as unknown as Sql<Record<string, never>>,
+    )
 
   // postgres.js 3.4.9 can poison a connection object whose socket dies with a write
   // buffered (porsager/postgres#1208, LanternOps/breeze#3225: it never flushes again).
@@ -327,6 +348,21 @@ export async function connectLedger(input: string | string[], options: ConnectOp
       return method
     },
   }) as LedgerSql
+}
+
+/**
+ * postgres.js keeps its `debug` option in two places: the connections call it as they build a
+ * statement (the hook connectLedger needs), and the query handler, when it is set, captures a
+ * `new Error()` in every query it makes, for a stack trace in that query's error. That capture
+ * was the largest item of postgres.js's own code in the workload's CPU profile (about 6% of the
+ * samples at 8 clients: one stack walk per transfer). The handler is reached through a query that
+ * is never run; errors then carry postgres.js's own stack, as without `debug`. postgres.js is pinned
+ * (package.json); a version without this shape is left as it is.
+ */
+export function withoutOriginCapture<T extends Sql<Record<string, never>>>(sql: T): T {
+  const {handler} = (sql.unsafe('') as unknown as {handler?: {debug?: unknown}})
+  if (handler && typeof handler.debug === 'function') handler.debug = false
+  return sql
 }
 
 /**

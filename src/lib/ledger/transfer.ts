@@ -271,6 +271,44 @@ interface WatchedAttempt {
   sent: boolean
   signal?: AbortSignal
 }
+/** one attempt in its pool's watchdog: an object and one bound callback per attempt, no other closures */
+class Attempt implements WatchedAttempt {
+  deadline: number
+  readonly generation: number
+  /** the callback given to watchSent: the statement has been written to a connection */
+  readonly markSent = () => {
+    if (this.sent) return
+    this.sent = true
+    this.deadline = performance.now() + this.timeoutMs
+    this.unwatch?.()
+  }
+  sent = false
+  readonly signal?: AbortSignal
+  unwatch?: () => void
+  private readonly inFlight: Set<WatchedAttempt>
+  private readonly timeoutMs: number
+
+  constructor(
+    inFlight: Set<WatchedAttempt>,
+    deadline: number,
+    generation: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ) {
+    this.inFlight = inFlight
+    this.deadline = deadline
+    this.generation = generation
+    this.timeoutMs = timeoutMs
+    this.signal = signal
+    inFlight.add(this)
+  }
+
+  release(): void {
+    this.unwatch?.()
+    this.inFlight.delete(this)
+  }
+}
+
 interface Watchdog {
   inFlight: Set<WatchedAttempt>
   timer: NodeJS.Timeout
@@ -304,27 +342,8 @@ function watchAttempt(
     watchdogs.set(sql, dog)
   }
 
-  const {inFlight} = dog
-  let unwatch: (() => void) | undefined
-  const entry: WatchedAttempt = {
-    deadline: unsentDeadline,
-    generation,
-    sent: false,
-    signal,
-    release() {
-      unwatch?.()
-      inFlight.delete(entry)
-    },
-  }
-  const markSent = () => {
-    if (entry.sent) return
-    entry.sent = true
-    entry.deadline = performance.now() + timeoutMs
-    unwatch?.()
-  }
-
-  if (sql.watchSent) unwatch = sql.watchSent(key, markSent)
-  else markSent()
-  inFlight.add(entry)
+  const entry = new Attempt(dog.inFlight, unsentDeadline, generation, timeoutMs, signal)
+  if (sql.watchSent) entry.unwatch = sql.watchSent(key, entry.markSent)
+  else entry.markSent()
   return entry
 }

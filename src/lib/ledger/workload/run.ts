@@ -61,6 +61,8 @@ export async function openLedger(options: WorkloadOptions, settings: WorkloadSet
       max: settings.concurrency,
       applicationName: 'atlas-workload',
       connectTimeoutSeconds: options.connectTimeoutSeconds,
+      // its connections are busy until the run ends (then the pool is closed): no idle timer per transfer
+      idleTimeoutSeconds: 0,
     })
   }
 

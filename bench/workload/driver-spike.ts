@@ -1,0 +1,136 @@
+/**
+ * Driver spike: a bare loop of the TRANSFER statement per client (no run log, no stats, no
+ * retries), postgres.js against node-postgres (`pg`, pure JS), against pgbench on the same
+ * throwaway PostgreSQL: where does the client's CPU per transfer go when the workload's own
+ * code is taken away? Runs alternate (pgbench, postgres.js, pg) per round. Reports, never asserts.
+ *
+ * `pg` is not a dependency of atlas: install it anywhere (`npm install pg` in some directory) and
+ * point BENCH_PG_FROM at that directory; without it only postgres.js and pgbench run.
+ *
+ *   BENCH_PG_FROM=/some/dir node --import tsx bench/workload/driver-spike.ts   (BENCH_CLIENTS, BENCH_SECONDS, BENCH_ROUNDS, BENCH_TLS)
+ */
+import {randomInt, randomUUID} from 'node:crypto'
+import {createRequire} from 'node:module'
+import os from 'node:os'
+import path from 'node:path'
+
+import {connectLedger} from '../../src/lib/ledger/db.js'
+import {initLedger} from '../../src/lib/ledger/schema.js'
+import * as q from '../../src/lib/ledger/sql.js'
+import {benchServer, runPgbench} from './server.js'
+
+const clientCounts = (process.env.BENCH_CLIENTS ?? '1,4,8').split(',').map(Number)
+const seconds = Number(process.env.BENCH_SECONDS ?? 6)
+const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
+const accounts = 10_000
+const maxAmount = 100
+
+interface PgClient {
+  connect(): Promise<void>
+  end(): Promise<void>
+  query(config: {name: string; text: string; values: unknown[]}): Promise<{rowCount: number}>
+}
+type PgModule = {Client: new (config: Record<string, unknown>) => PgClient}
+const pgModule = process.env.BENCH_PG_FROM
+  ? (createRequire(path.join(path.resolve(process.env.BENCH_PG_FROM), 'index.js'))('pg') as PgModule)
+  : undefined
+
+const params = () => {
+  const from = randomInt(1, accounts + 1)
+  let to = randomInt(1, accounts)
+  if (to >= from) to++
+  return [randomUUID(), from, to, randomInt(1, maxAmount + 1), 'us']
+}
+
+/** runs `one` in `clients` loops for `seconds`; tps and client CPU per transfer */
+async function loop(clients: number, one: (client: number) => Promise<unknown>) {
+  let done = 0
+  const until = performance.now() + seconds * 1000
+  const cpu0 = process.cpuUsage()
+  const t0 = performance.now()
+  await Promise.all(
+    Array.from({length: clients}, async (_, c) => {
+      while (performance.now() < until) {
+        // a serialization failure is tried again, up to 10 tries as pgbench --max-tries=10
+        for (let tries = 1; ; tries++) {
+          try {
+            await one(c)
+            break
+          } catch (error) {
+            if ((error as {code?: string}).code !== '40001' || tries === 10) throw error
+          }
+        }
+
+        done++
+      }
+    }),
+  )
+  const elapsed = (performance.now() - t0) / 1000
+  const cpu = process.cpuUsage(cpu0)
+  return {tps: done / elapsed, cpuUs: (cpu.user + cpu.system) / done}
+}
+
+const server = await benchServer()
+try {
+  const sql = await connectLedger(server.url, {max: 1})
+  await initLedger(sql, {accounts, openingBalance: 1_000_000, allowNegativeBalances: false})
+  await sql.end({timeout: 1})
+  const {default: postgres} = await import('postgres')
+  const rows: string[] = []
+  for (const clients of clientCounts) {
+    const sums = new Map<string, {cpu: number; tps: number}>()
+    const add = (name: string, r: {cpuUs?: number; tps: number}) => {
+      const s = sums.get(name) ?? {tps: 0, cpu: 0}
+      s.tps += r.tps / rounds
+      s.cpu += (r.cpuUs ?? Number.NaN) / rounds
+      sums.set(name, s)
+    }
+
+    for (let round = 0; round < rounds; round++) {
+      add('pgbench', await runPgbench(server, {clients, seconds, accounts, maxAmount}))
+      const pjs = postgres(server.postgresJsUrl, {
+        ...server.postgresJsOptions,
+        max: clients,
+        fetch_types: false,
+        prepare: true,
+        onnotice() {},
+        connection: {default_transaction_isolation: 'serializable'},
+      })
+      await Promise.all(Array.from({length: clients}, () => pjs`select 1`))
+      add('postgres.js', await loop(clients, () => pjs.unsafe(q.TRANSFER, params(), {prepare: true})))
+      await pjs.end({timeout: 1})
+      if (pgModule) {
+        const conns = Array.from(
+          {length: clients},
+          () =>
+            new pgModule.Client({
+              connectionString: server.pgUrl,
+              ssl: server.pgSsl,
+              options: '-c default_transaction_isolation=serializable',
+            }),
+        )
+        await Promise.all(conns.map((c) => c.connect()))
+        add('pg', await loop(clients, (c) => conns[c].query({name: 'transfer', text: q.TRANSFER, values: params()})))
+        await Promise.all(conns.map((c) => c.end()))
+      }
+    }
+
+    const base = sums.get('pgbench')!.tps
+    for (const [name, s] of sums)
+      rows.push(
+        `| ${clients} | ${name} | ${s.tps.toFixed(0)} | ${(s.tps / base).toFixed(2)} | ${s.cpu.toFixed(0)} µs |`,
+      )
+  }
+
+  console.log(
+    `${seconds}s per run, ${rounds} rounds, TLS ${server.tls}, ${os.cpus().length} cores, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  )
+  console.log('| clients | client | tps (mean) | / pgbench | client CPU per transfer |')
+  console.log('| --- | --- | --- | --- | --- |')
+  for (const r of rows) console.log(r)
+} finally {
+  await server.stop()
+}
