@@ -1,3 +1,4 @@
+/* eslint-disable unicorn/prefer-math-trunc -- lookup3 is 32-bit arithmetic that wraps: `| 0` wraps, Math.trunc does not */
 /**
  * The fast path of the run-log check: instead of joining every stored transfer with
  * the run logs row by row, the server sums a 64-bit hash of each stored transfer
@@ -24,11 +25,6 @@ import {IdStatus, statusOfLine} from '../runlog.js'
 import {parsedId, parseUuid} from './ids.js'
 import {parsedRequest, parseRequest, READ_BUFFER} from './runlog-scan.js'
 
-/** the server's side: the count and the hash sum of every stored transfer (PostgreSQL 11 and later) */
-export const STORED_TRANSFERS_DIGEST = `SELECT count(*) AS n,
-  coalesce(sum(hashint8extended(amount, hashint8extended(to_account, hashint8extended(from_account, uuid_hash_extended(id, 0))))), 0)::text AS digest
-FROM transfers`
-
 /** the high and low 32 bits (unsigned) of the last hash */
 export const hashed = new Uint32Array(2)
 
@@ -50,26 +46,25 @@ export function uuidHashExtended(w0: number, w1: number, w2: number, w3: number)
   let a = (INIT_16 + swap(w0)) | 0
   let b = (INIT_16 + swap(w1)) | 0
   let c = (INIT_16 + swap(w2)) | 0
-  {
-    a = (a - c) | 0
-    a ^= (c << 4) | (c >>> 28)
-    c = (c + b) | 0
-    b = (b - a) | 0
-    b ^= (a << 6) | (a >>> 26)
-    a = (a + c) | 0
-    c = (c - b) | 0
-    c ^= (b << 8) | (b >>> 24)
-    b = (b + a) | 0
-    a = (a - c) | 0
-    a ^= (c << 16) | (c >>> 16)
-    c = (c + b) | 0
-    b = (b - a) | 0
-    b ^= (a << 19) | (a >>> 13)
-    a = (a + c) | 0
-    c = (c - b) | 0
-    c ^= (b << 4) | (b >>> 28)
-    b = (b + a) | 0
-  }
+  // mix(a, b, c)
+  a = (a - c) | 0
+  a ^= (c << 4) | (c >>> 28)
+  c = (c + b) | 0
+  b = (b - a) | 0
+  b ^= (a << 6) | (a >>> 26)
+  a = (a + c) | 0
+  c = (c - b) | 0
+  c ^= (b << 8) | (b >>> 24)
+  b = (b + a) | 0
+  a = (a - c) | 0
+  a ^= (c << 16) | (c >>> 16)
+  c = (c + b) | 0
+  b = (b - a) | 0
+  b ^= (a << 19) | (a >>> 13)
+  a = (a + c) | 0
+  c = (c - b) | 0
+  c ^= (b << 4) | (b >>> 28)
+  b = (b + a) | 0
 
   a = (a + swap(w3)) | 0
   c ^= b
@@ -145,7 +140,7 @@ export function hashInt8Extended(value: number): void {
   hashed[1] = c
 }
 
-/** the hash of one transfer, as STORED_TRANSFERS_DIGEST computes it (the id in parsedId), into `hashed` */
+/** the hash of one transfer, as sql.ts STORED_TRANSFERS_DIGEST computes it (the id in parsedId), into `hashed` */
 export function transferHash(from: number, to: number, amount: number): void {
   uuidHashExtended(parsedId[0], parsedId[1], parsedId[2], parsedId[3])
   hashInt8Extended(from)
@@ -185,8 +180,8 @@ export type RunLogDigest =
 
 /** the running counts and sums of digestRunLogs */
 class LogTally {
-  readonly acknowledgedIds = new Sum64()
   acknowledged = 0
+  readonly acknowledgedIds = new Sum64()
   attempted = 0
   readonly attemptedIds = new Sum64()
   readonly requests = new Sum64()

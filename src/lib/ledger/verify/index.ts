@@ -5,7 +5,7 @@ import {type MintRecord, requireMint} from '../schema.js'
 import * as q from '../sql.js'
 import {AuditMerge} from './audit-merge.js'
 import {StatementBound} from './bound.js'
-import {digestRunLogs, STORED_TRANSFERS_DIGEST} from './digest.js'
+import {digestRunLogs} from './digest.js'
 import {LoggedIds, parseUuid} from './ids.js'
 import {
   ACCOUNT_CHUNK,
@@ -323,7 +323,7 @@ async function checkRunLogs(
   bound: StatementBound,
   state: ScanState,
 ): Promise<IdScan> {
-  if (runLogFiles.length > 0 && !options.audit) {
+  if (runLogFiles.length > 0 && !options.audit && !options.perRowJoin) {
     const plain = await compareDigests(sql, runLogFiles, options, progress, bound, state)
     if (plain) return plain
   }
@@ -348,13 +348,18 @@ async function compareDigests(
   state: ScanState,
 ): Promise<IdScan | undefined> {
   // a server that refuses the statement (CockroachDB has no uuid_hash_extended) leaves it to the join
+  let refusal: string | undefined
   const refused = (error: unknown) => {
-    if ((error as Error)?.name === 'PostgresError') return undefined
-    throw error
+    if ((error as Error)?.name !== 'PostgresError') throw error
+    refusal = (error as Error).message
   }
 
-  const stored = bound.answer('summing the stored transfers', sql.unsafe(STORED_TRANSFERS_DIGEST)).then(([row]) => row, refused)
-  const primaryKey = bound.answer('looking up the primary key', sql.unsafe(q.TRANSFERS_PRIMARY_KEY)).then(([row]) => row, refused)
+  const stored = bound
+    .answer('summing the stored transfers', sql.unsafe(q.STORED_TRANSFERS_DIGEST))
+    .then(([row]) => row, refused)
+  const primaryKey = bound
+    .answer('looking up the primary key', sql.unsafe(q.TRANSFERS_PRIMARY_KEY))
+    .then(([row]) => row, refused)
   stored.catch(() => {})
   primaryKey.catch(() => {})
   const logs = await digestRunLogs(runLogFiles, options.signal)
@@ -365,8 +370,13 @@ async function compareDigests(
   }
 
   const [digest, pk] = await Promise.all([stored, primaryKey])
+  if (!digest || !pk) {
+    progress(`run logs: the server refused the hash sum (${refusal}): joining every stored transfer with them`)
+    return undefined
+  }
+
   // without the primary key an id may be stored twice: only the join counts those
-  if (!digest || !pk || Number(pk.n) === 0) return undefined
+  if (Number(pk.n) === 0) return undefined
   const transfers = Number(digest.n)
   if (transfers !== logs.attempted || BigInt.asUintN(64, BigInt(digest.digest)) !== logs.requests.value()) {
     progress('run logs: the stored transfers differ from the acknowledged requests: joining them row by row')
