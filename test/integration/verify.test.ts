@@ -5,6 +5,8 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
+import type {VerifyResult} from '../../src/lib/ledger/verify/index.js'
+
 import {AuditLog} from '../../src/lib/cloud/audit.js'
 import {emulatorEndpoint, s3Client} from '../../src/lib/cloud/clients.js'
 import {provisionRegion} from '../../src/lib/cloud/provision.js'
@@ -356,7 +358,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     const {verifyLedger} = await import('../../src/lib/ledger/verify/index.js')
     const whole = await verifyLedger({sql, runLogs: [runDir]})
     // a partition target of 5 ids forces 16 (or 256) partitions
-    const split = await verifyLedger({sql, runLogs: [runDir], partitionIds: 5})
+    const split = await verifyLedger({sql, runLogs: [runDir], partitionIds: 5, perRowJoin: true})
     expect(split.ok).to.equal(true)
     expect(split.summary).to.deep.equal(whole.summary)
     const victim = acked[42]
@@ -431,6 +433,142 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     }
 
     expect(split.summary).to.deep.equal(whole.summary)
+  })
+
+  /** a verdict without its timing, to compare two ways of reaching it */
+  const verdictOf = (v: VerifyResult) => ({...v, durationSeconds: 0})
+
+  /** verify with the digests allowed (and what its progress said), and the per-row join forced, on the same ledger */
+  async function digestAndJoin(sql: LedgerSql, runLogs: string[]) {
+    const {verifyLedger} = await import('../../src/lib/ledger/verify/index.js')
+    const said: string[] = []
+    const fast = await verifyLedger({sql, runLogs, onProgress: (m) => said.push(m)})
+    const join = await verifyLedger({sql, runLogs, perRowJoin: true})
+    return {fast, join, said: said.join('\n')}
+  }
+
+  it('the digest fast path: a plain run log is decided by count and hash sum, with the verdict and summary of the per-row join', async () => {
+    const {sql, runDir} = await ledgerAfterWorkload(200)
+    const {fast, join, said} = await digestAndJoin(sql, [runDir])
+    await sql.end({timeout: 1})
+    expect(said).to.include('run logs: 200 acknowledged requests, exactly the stored transfers (count and hash sum agree)')
+    expect(fast.ok).to.equal(true)
+    expect(verdictOf(fast)).to.deep.equal(verdictOf(join))
+    expect(fast.summary.runLogIds).to.deep.include({attempted: 200, acknowledged: 200})
+    expect(fast.summary.integrity).to.deep.equal({comparedWithRequest: 200, comparedWithAudit: 0})
+  })
+
+  it('the digest fast path hands over to the per-row join, which names the ids: a lost id, a changed amount, a phantom, a failed request committed, unknown outcomes', async () => {
+    const {transfer} = await import('../../src/lib/ledger/transfer.js')
+    const {RunLogWriter} = await import('../../src/lib/ledger/runlog.js')
+    const faults: Array<{
+      /** what the fast path's progress must say */
+      handedOver: RegExp
+      /** breaks the ledger or adds run logs: returns the violations expected and the extra run logs */
+      inject(
+        sql: LedgerSql,
+        acked: string[],
+      ): Promise<{extraLogs?: string[]; summary?: Record<string, number>; violations: Array<[string, string[]]>}>
+      name: string
+    }> = [
+      {
+        name: 'lost',
+        handedOver: /differ from the acknowledged requests/,
+        async inject(sql, acked) {
+          const [row] = await sql.unsafe(
+            'DELETE FROM transfers WHERE id = $1 RETURNING from_account, to_account, amount',
+            [acked[5]],
+          )
+          await sql.unsafe('UPDATE accounts SET balance = balance + $2 WHERE id = $1', [row.from_account, row.amount])
+          await sql.unsafe('UPDATE accounts SET balance = balance - $2 WHERE id = $1', [row.to_account, row.amount])
+          return {violations: [['lost', [acked[5]]]]}
+        },
+      },
+      {
+        // the count still agrees: only the hash sum tells
+        name: 'amount changed',
+        handedOver: /differ from the acknowledged requests/,
+        async inject(sql, acked) {
+          const {amount} = await alterTransfer(sql, acked[8], {amount: 7777})
+          expect(amount).to.not.equal(7777)
+          return {violations: [['altered', [acked[8]]]]}
+        },
+      },
+      {
+        name: 'phantom',
+        handedOver: /differ from the acknowledged requests/,
+        async inject(sql) {
+          const phantom = randomUUID()
+          await sql.begin(async (tx) => {
+            await tx.unsafe(
+              "INSERT INTO transfers (id, from_account, to_account, amount, origin_region) VALUES ($1, 1, 2, 3, 'us')",
+              [phantom],
+            )
+            await tx.unsafe('UPDATE accounts SET balance = balance - 3 WHERE id = 1')
+            await tx.unsafe('UPDATE accounts SET balance = balance + 3 WHERE id = 2')
+          })
+          return {violations: [['phantom', [phantom]]]}
+        },
+      },
+      {
+        name: 'failed but committed, unknown committed and not',
+        handedOver: /outcomes other than acknowledgements/,
+        async inject(sql) {
+          const log = new RunLogWriter(path.join(tmp, `faults-${database}`))
+          const failed = {id: randomUUID(), from: 1, to: 2, amount: 5, originRegion: 'us'}
+          const unknownCommitted = {id: randomUUID(), from: 2, to: 3, amount: 6, originRegion: 'us'}
+          const unknownNot = {id: randomUUID(), from: 3, to: 4, amount: 7, originRegion: 'us'}
+          for (const request of [failed, unknownCommitted, unknownNot]) log.attempt(request)
+          expect((await transfer(sql, failed)).outcome).to.equal('applied')
+          expect((await transfer(sql, unknownCommitted)).outcome).to.equal('applied')
+          log.outcome(failed.id, 'failed', 'retries exhausted')
+          log.outcome(unknownCommitted.id, 'unknown', 'connection reset')
+          log.outcome(unknownNot.id, 'unknown', 'connection reset')
+          log.close()
+          return {
+            extraLogs: [path.dirname(log.file)],
+            summary: {unknown: 2, unknownCommitted: 1, unknownNotCommitted: 1, notCommitted: 1},
+            violations: [['committed_despite_failure', [failed.id]]],
+          }
+        },
+      },
+    ]
+    for (const fault of faults) {
+      const {sql, runDir, acked} = await ledgerAfterWorkload(100)
+      const {extraLogs = [], summary = {}, violations} = await fault.inject(sql, acked)
+      const {fast, join, said} = await digestAndJoin(sql, [runDir, ...extraLogs])
+      await sql.end({timeout: 1})
+      expect(said, fault.name).to.match(fault.handedOver)
+      expect(said, fault.name).to.not.include('exactly the stored transfers')
+      expect(fast.ok, fault.name).to.equal(false)
+      expect(
+        fast.violations.map((v) => [v.kind, v.ids]),
+        fault.name,
+      ).to.have.deep.members(violations)
+      expect(fast.summary.runLogIds, fault.name).to.deep.include(summary)
+      expect(verdictOf(fast), fault.name).to.deep.equal(verdictOf(join))
+    }
+  })
+
+  it('a server that refuses the digest statement (no EXECUTE on uuid_hash_extended, as CockroachDB has none): the per-row join decides', async () => {
+    const {sql, url, runDir} = await ledgerAfterWorkload(100)
+    const {verifyLedger} = await import('../../src/lib/ledger/verify/index.js')
+    const join = await verifyLedger({sql, runLogs: [runDir], perRowJoin: true})
+    await sql.unsafe('CREATE ROLE verify_no_hash LOGIN')
+    await sql.unsafe('GRANT SELECT ON ALL TABLES IN SCHEMA public TO verify_no_hash')
+    // per database: this test's own
+    await sql.unsafe('REVOKE EXECUTE ON FUNCTION uuid_hash_extended(uuid, bigint) FROM PUBLIC')
+    await sql.end({timeout: 1})
+    const said: string[] = []
+    const verdict = await verifyLedger({
+      db: url.replace('//atlas@', '//verify_no_hash@'),
+      runLogs: [runDir],
+      onProgress: (m) => said.push(m),
+    })
+    expect(said.join('\n')).to.match(/the server refused the hash sum \(permission denied for function uuid_hash_extended\)/)
+    expect(said.join('\n')).to.not.include('hash sum agree')
+    expect(verdict.ok).to.equal(true)
+    expect(verdictOf(verdict)).to.deep.equal(verdictOf(join))
   })
 
   it('ledger init and workload through the CLI: idempotent init, --json alone on stdout, progress on stderr', async () => {

@@ -132,6 +132,14 @@ export const COPY_TRANSFER_ROWS = 'COPY (SELECT id, from_account, to_account, am
 /** COPY_TRANSFER_ROWS in PostgreSQL's binary format (less work for the server and the client; CockroachDB falls back to the text form) */
 export const COPY_TRANSFER_ROWS_BINARY =
   'COPY (SELECT id, from_account, to_account, amount FROM transfers) TO STDOUT (FORMAT binary)'
+/**
+ * The count of the stored transfers and the sum (exact, numeric) of a 64-bit hash of each one's id, sender,
+ * recipient and amount, PostgreSQL's own hash functions chained through their seeds (verify/digest.ts computes the
+ * same hash of each request of the run logs). PostgreSQL 11 and later; elsewhere verify joins row by row.
+ */
+export const STORED_TRANSFERS_DIGEST = `SELECT count(*) AS n,
+  coalesce(sum(hashint8extended(amount, hashint8extended(to_account, hashint8extended(from_account, uuid_hash_extended(id, 0))))), 0)::text AS digest
+FROM transfers`
 /** the first page of a range includes its lower bound */
 export const TRANSFER_ROWS_FIRST_PAGE =
   'SELECT id, from_account, to_account, amount, origin_region FROM transfers WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT $3'

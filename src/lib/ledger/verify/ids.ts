@@ -24,30 +24,60 @@ for (let d = 0; d < 6; d++) {
   HEX[0x41 + d] = 10 + d
 }
 
-/** bits of the hex digits at chunk[at..at+n), OR-ing every digit's value into `seen` (16 flags a non-digit) */
-let seen = 0
-function hexDigits(chunk: Uint8Array, at: number, n: number, value: number): number {
-  for (let i = 0; i < n; i++) {
-    const v = HEX[chunk[at + i]]
-    seen |= v
-    value = (value << 4) | (v & 15)
-  }
-
-  return value
-}
-
 /**
  * Parses the 36-character UUID text at chunk[at] ("8-4-4-4-12" hex digits, either
- * case) into parsedId. False when it is not one.
+ * case) into parsedId. False when it is not one. (Plain loops over locals: it runs
+ * for every run-log line.)
  */
 export function parseUuid(chunk: Uint8Array, at: number): boolean {
   if (chunk[at + 8] !== 0x2d || chunk[at + 13] !== 0x2d || chunk[at + 18] !== 0x2d || chunk[at + 23] !== 0x2d)
     return false
-  seen = 0
-  parsedId[0] = hexDigits(chunk, at, 8, 0)
-  parsedId[1] = hexDigits(chunk, at + 14, 4, hexDigits(chunk, at + 9, 4, 0))
-  parsedId[2] = hexDigits(chunk, at + 24, 4, hexDigits(chunk, at + 19, 4, 0))
-  parsedId[3] = hexDigits(chunk, at + 28, 8, 0)
+  // a non-digit is 16: its bit 4 in `seen` says so (the words are then not used)
+  let seen = 0
+  let w = 0
+  for (let i = at; i < at + 8; i++) {
+    const v = HEX[chunk[i]]
+    seen |= v
+    w = (w << 4) | v
+  }
+
+  parsedId[0] = w
+  w = 0
+  for (let i = at + 9; i < at + 13; i++) {
+    const v = HEX[chunk[i]]
+    seen |= v
+    w = (w << 4) | v
+  }
+
+  for (let i = at + 14; i < at + 18; i++) {
+    const v = HEX[chunk[i]]
+    seen |= v
+    w = (w << 4) | v
+  }
+
+  parsedId[1] = w
+  w = 0
+  for (let i = at + 19; i < at + 23; i++) {
+    const v = HEX[chunk[i]]
+    seen |= v
+    w = (w << 4) | v
+  }
+
+  for (let i = at + 24; i < at + 28; i++) {
+    const v = HEX[chunk[i]]
+    seen |= v
+    w = (w << 4) | v
+  }
+
+  parsedId[2] = w
+  w = 0
+  for (let i = at + 28; i < at + 36; i++) {
+    const v = HEX[chunk[i]]
+    seen |= v
+    w = (w << 4) | v
+  }
+
+  parsedId[3] = w
   return (seen & 16) === 0
 }
 

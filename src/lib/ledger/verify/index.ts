@@ -5,6 +5,7 @@ import {type MintRecord, requireMint} from '../schema.js'
 import * as q from '../sql.js'
 import {AuditMerge} from './audit-merge.js'
 import {StatementBound} from './bound.js'
+import {digestRunLogs} from './digest.js'
 import {LoggedIds, parseUuid} from './ids.js'
 import {
   ACCOUNT_CHUNK,
@@ -81,7 +82,7 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
 
     const needIdStream = runLogFiles.length > 0 || options.audit !== undefined
     const idScan = needIdStream
-      ? scanIds(sql, runLogFiles, options, report, progress, bound, state)
+      ? checkRunLogs(sql, runLogFiles, options, report, progress, bound, state)
       : Promise.resolve({transfers: 0, runLog: undefined, audit: undefined, integrity: undefined, streamDuplicates: 0})
     const [agg, scan] = await Promise.all([aggregates, idScan])
 
@@ -306,6 +307,100 @@ function judge(
   }
 
   return checks
+}
+
+/**
+ * The run-log checks (and the audit merge): the digest comparison first where it
+ * can decide (run logs, no audit, PostgreSQL), the per-row join otherwise or when
+ * the digests say something differs: only the join names the ids.
+ */
+async function checkRunLogs(
+  sql: LedgerSql,
+  runLogFiles: string[],
+  options: VerifyOptions,
+  report: (v: Violation) => void,
+  progress: (message: string) => void,
+  bound: StatementBound,
+  state: ScanState,
+): Promise<IdScan> {
+  if (runLogFiles.length > 0 && !options.audit && !options.perRowJoin) {
+    const plain = await compareDigests(sql, runLogFiles, options, progress, bound, state)
+    if (plain) return plain
+  }
+
+  return scanIds(sql, runLogFiles, options, report, progress, bound, state)
+}
+
+/**
+ * The fast path of the run-log check (digest.ts): the server sums a hash of every
+ * stored transfer in one aggregate while the client streams the run logs. When the
+ * run logs are plain (every attempt acknowledged once, nothing else) and the count
+ * and the sum agree, the stored transfers are exactly the acknowledged requests: the
+ * join would report nothing, and its counters follow. Undefined when that is not
+ * shown (the join decides then), also on a server without these hash functions.
+ */
+async function compareDigests(
+  sql: LedgerSql,
+  runLogFiles: string[],
+  options: VerifyOptions,
+  progress: (message: string) => void,
+  bound: StatementBound,
+  state: ScanState,
+): Promise<IdScan | undefined> {
+  // a server that refuses the statement (CockroachDB has no uuid_hash_extended) leaves it to the join
+  let refusal: string | undefined
+  const refused = (error: unknown) => {
+    if ((error as Error)?.name !== 'PostgresError') throw error
+    refusal = (error as Error).message
+  }
+
+  const stored = bound
+    .answer('summing the stored transfers', sql.unsafe(q.STORED_TRANSFERS_DIGEST))
+    .then(([row]) => row, refused)
+  const primaryKey = bound
+    .answer('looking up the primary key', sql.unsafe(q.TRANSFERS_PRIMARY_KEY))
+    .then(([row]) => row, refused)
+  stored.catch(() => {})
+  primaryKey.catch(() => {})
+  const logs = await digestRunLogs(runLogFiles, options.signal)
+  if (!logs.plain) {
+    // the aggregate is left to finish on its own connection (a cancel could reach the connection's next statement)
+    progress(`run logs: ${logs.reason}: joining every stored transfer with them`)
+    return undefined
+  }
+
+  const [digest, pk] = await Promise.all([stored, primaryKey])
+  if (!digest || !pk) {
+    progress(`run logs: the server refused the hash sum (${refusal}): joining every stored transfer with them`)
+    return undefined
+  }
+
+  // without the primary key an id may be stored twice: only the join counts those
+  if (Number(pk.n) === 0) return undefined
+  const transfers = Number(digest.n)
+  if (transfers !== logs.attempted || BigInt.asUintN(64, BigInt(digest.digest)) !== logs.requests.value()) {
+    progress('run logs: the stored transfers differ from the acknowledged requests: joining them row by row')
+    return undefined
+  }
+
+  state.transferRowsRead = transfers
+  progress(`run logs: ${transfers} acknowledged requests, exactly the stored transfers (count and hash sum agree)`)
+  return {
+    transfers,
+    runLog: {
+      attempted: transfers,
+      acknowledged: transfers,
+      unknown: 0,
+      unknownCommitted: 0,
+      unknownNotCommitted: 0,
+      notCommitted: 0,
+      sentToQueue: 0,
+      sentNotApplied: 0,
+    },
+    audit: undefined,
+    integrity: {comparedWithRequest: transfers, comparedWithAudit: 0},
+    streamDuplicates: 0,
+  }
 }
 
 /**

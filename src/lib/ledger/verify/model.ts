@@ -65,6 +65,8 @@ export interface VerifyOptions {
   onProgress?: (message: string) => void
   /** run-log ids held in memory at once (one partition); default 1,500,000 */
   partitionIds?: number
+  /** always join the stored transfers with the run logs row by row, never decide from the digests (tests compare both) */
+  perRowJoin?: boolean
   /** how often a long verify reports its phase and the rows read so far; default 5 s */
   progressIntervalMs?: number
   /** run directories (or run log files) of workloads, always read: durability, phantom and integrity checks */

@@ -1,0 +1,291 @@
+/* eslint-disable unicorn/prefer-math-trunc -- lookup3 is 32-bit arithmetic that wraps: `| 0` wraps, Math.trunc does not */
+/**
+ * The fast path of the run-log check: instead of joining every stored transfer with
+ * the run logs row by row, the server sums a 64-bit hash of each stored transfer
+ * (id, sender, recipient, amount) in one aggregate, the client sums the same hash
+ * over the attempt lines while it streams the logs (no table of ids), and the two
+ * are compared with the counts. It holds only for the plain case: every line is an
+ * attempt or an acknowledgement, every attempted id is acknowledged once (equal
+ * counts and equal hash sums of the attempted and the acknowledged ids), and the
+ * stored transfers are exactly the attempted requests (equal count and hash sum).
+ * Then the per-row join would find nothing, and its counters are known. Anything
+ * else (a failed, rejected, unknown or queued outcome, a damaged line, a sum that
+ * differs) leaves it to the per-row join, which names the ids.
+ *
+ * The hash is PostgreSQL's own (uuid_hash_extended, hashint8extended: Jenkins'
+ * lookup3 as src/common/hashfn.c has it, stable since hash partitioning depends on
+ * it), ported below, so the server computes it without a function of ours.
+ * Sums are modulo 2^64: a changed, missing or extra transfer goes unnoticed only if
+ * the sums collide (about 2^-64).
+ */
+import {open} from 'node:fs/promises'
+
+import {UsageError} from '../../errors.js'
+import {IdStatus, statusOfLine} from '../runlog.js'
+import {parsedId, parseUuid} from './ids.js'
+import {parsedRequest, parseRequest, READ_BUFFER} from './runlog-scan.js'
+
+/** the high and low 32 bits (unsigned) of the last hash */
+export const hashed = new Uint32Array(2)
+
+// lookup3's mix() and final() are written out in each function below, over locals (they run several
+// times per run-log line; shared state or calls would cost more than the arithmetic)
+
+/** init = 0x9e3779b9 + length + 3923095 */
+const INIT_16 = (0x9e_37_79_b9 + 16 + 3_923_095) | 0
+const INIT_4 = (0x9e_37_79_b9 + 4 + 3_923_095) | 0
+
+/** the 32-bit word of 4 bytes read little-endian (as lookup3 reads them on the usual servers) from a big-endian word */
+function swap(w: number): number {
+  return ((w & 0xff) << 24) | ((w & 0xff_00) << 8) | ((w >>> 8) & 0xff_00) | (w >>> 24)
+}
+
+/** uuid_hash_extended(id, 0) of the UUID whose big-endian words are w0..w3, into `hashed` */
+export function uuidHashExtended(w0: number, w1: number, w2: number, w3: number): void {
+  // seed 0: nothing mixed in before the key
+  let a = (INIT_16 + swap(w0)) | 0
+  let b = (INIT_16 + swap(w1)) | 0
+  let c = (INIT_16 + swap(w2)) | 0
+  // mix(a, b, c)
+  a = (a - c) | 0
+  a ^= (c << 4) | (c >>> 28)
+  c = (c + b) | 0
+  b = (b - a) | 0
+  b ^= (a << 6) | (a >>> 26)
+  a = (a + c) | 0
+  c = (c - b) | 0
+  c ^= (b << 8) | (b >>> 24)
+  b = (b + a) | 0
+  a = (a - c) | 0
+  a ^= (c << 16) | (c >>> 16)
+  c = (c + b) | 0
+  b = (b - a) | 0
+  b ^= (a << 19) | (a >>> 13)
+  a = (a + c) | 0
+  c = (c - b) | 0
+  c ^= (b << 4) | (b >>> 28)
+  b = (b + a) | 0
+
+  a = (a + swap(w3)) | 0
+  c ^= b
+  c = (c - ((b << 14) | (b >>> 18))) | 0
+  a ^= c
+  a = (a - ((c << 11) | (c >>> 21))) | 0
+  b ^= a
+  b = (b - ((a << 25) | (a >>> 7))) | 0
+  c ^= b
+  c = (c - ((b << 16) | (b >>> 16))) | 0
+  a ^= c
+  a = (a - ((c << 4) | (c >>> 28))) | 0
+  b ^= a
+  b = (b - ((a << 14) | (a >>> 18))) | 0
+  c ^= b
+  c = (c - ((b << 24) | (b >>> 8))) | 0
+  hashed[0] = b
+  hashed[1] = c
+}
+
+const TWO_32 = 4_294_967_296
+
+/** hashint8extended(value, seed) for an integer value (exact below 2^53), the seed in `hashed`; the result into `hashed` */
+export function hashInt8Extended(value: number): void {
+  const hi = Math.floor(value / TWO_32)
+  const lo = value - hi * TWO_32
+  // lohalf ^= (val >= 0) ? hihalf : ~hihalf
+  const k = (lo ^ (value >= 0 ? hi : ~hi)) | 0
+  const seedHi = hashed[0] | 0
+  const seedLo = hashed[1] | 0
+  let a = INIT_4
+  let b = INIT_4
+  let c = INIT_4
+  if (seedHi !== 0 || seedLo !== 0) {
+    a = (a + seedHi) | 0
+    b = (b + seedLo) | 0
+    a = (a - c) | 0
+    a ^= (c << 4) | (c >>> 28)
+    c = (c + b) | 0
+    b = (b - a) | 0
+    b ^= (a << 6) | (a >>> 26)
+    a = (a + c) | 0
+    c = (c - b) | 0
+    c ^= (b << 8) | (b >>> 24)
+    b = (b + a) | 0
+    a = (a - c) | 0
+    a ^= (c << 16) | (c >>> 16)
+    c = (c + b) | 0
+    b = (b - a) | 0
+    b ^= (a << 19) | (a >>> 13)
+    a = (a + c) | 0
+    c = (c - b) | 0
+    c ^= (b << 4) | (b >>> 28)
+    b = (b + a) | 0
+  }
+
+  a = (a + k) | 0
+  c ^= b
+  c = (c - ((b << 14) | (b >>> 18))) | 0
+  a ^= c
+  a = (a - ((c << 11) | (c >>> 21))) | 0
+  b ^= a
+  b = (b - ((a << 25) | (a >>> 7))) | 0
+  c ^= b
+  c = (c - ((b << 16) | (b >>> 16))) | 0
+  a ^= c
+  a = (a - ((c << 4) | (c >>> 28))) | 0
+  b ^= a
+  b = (b - ((a << 14) | (a >>> 18))) | 0
+  c ^= b
+  c = (c - ((b << 24) | (b >>> 8))) | 0
+  hashed[0] = b
+  hashed[1] = c
+}
+
+/** the hash of one transfer, as sql.ts STORED_TRANSFERS_DIGEST computes it (the id in parsedId), into `hashed` */
+export function transferHash(from: number, to: number, amount: number): void {
+  uuidHashExtended(parsedId[0], parsedId[1], parsedId[2], parsedId[3])
+  hashInt8Extended(from)
+  hashInt8Extended(to)
+  hashInt8Extended(amount)
+}
+
+/** a sum modulo 2^64 of 64-bit values, in two 32-bit halves (no BigInt per value) */
+export class Sum64 {
+  private hi = 0
+  private lo = 0
+
+  add(hi: number, lo: number): void {
+    this.lo += lo
+    if (this.lo >= TWO_32) {
+      this.lo -= TWO_32
+      this.hi++
+    }
+
+    this.hi = (this.hi + hi) >>> 0
+  }
+
+  equals(other: Sum64): boolean {
+    return this.hi === other.hi && this.lo === other.lo
+  }
+
+  /** the sum as an unsigned 64-bit BigInt */
+  value(): bigint {
+    return (BigInt(this.hi >>> 0) << 32n) | BigInt(this.lo)
+  }
+}
+
+/** What the run logs say in the plain case, or why the plain case does not apply. */
+export type RunLogDigest =
+  | {attempted: number; plain: true; requests: Sum64}
+  | {plain: false; reason: string}
+
+/** the running counts and sums of digestRunLogs */
+class LogTally {
+  acknowledged = 0
+  readonly acknowledgedIds = new Sum64()
+  attempted = 0
+  readonly attemptedIds = new Sum64()
+  readonly requests = new Sum64()
+}
+
+/**
+ * Streams the run logs once, without a table of ids: counts and hash sums of the
+ * attempt and acknowledgement lines. Stops at the first line the plain case does
+ * not allow (an outcome other than an acknowledgement, a damaged id or request).
+ * Lines are read as scanRecords reads them (the same status words, the id after
+ * the first tab, the same request parser), in one loop over each chunk.
+ */
+export async function digestRunLogs(files: string[], signal?: AbortSignal): Promise<RunLogDigest> {
+  const tally = new LogTally()
+  // one reusable buffer (and a byte for the newline a last line may lack)
+  const buffer = Buffer.allocUnsafe(READ_BUFFER + 1)
+  for (const file of files) {
+    signal?.throwIfAborted()
+    const reason = await digestFile(file, buffer, tally)
+    if (reason) return {plain: false, reason}
+  }
+
+  if (tally.attempted !== tally.acknowledged || !tally.attemptedIds.equals(tally.acknowledgedIds))
+    return {plain: false, reason: 'the attempted ids are not exactly the acknowledged ones'}
+  return {plain: true, attempted: tally.attempted, requests: tally.requests}
+}
+
+const NOT_PLAIN_OUTCOME = 'outcomes other than acknowledgements (failed, rejected, unknown or queued)'
+
+async function digestFile(file: string, buffer: Buffer, tally: LogTally): Promise<string | undefined> {
+  const handle = await open(file, 'r')
+  try {
+    let filled = 0
+    for (;;) {
+      const {bytesRead} = await handle.read(buffer, filled, READ_BUFFER - filled, null)
+      filled += bytesRead
+      const final = bytesRead === 0
+      if (final && filled > 0 && buffer[filled - 1] !== 10) buffer[filled++] = 10
+      // [0, end) holds whole lines: no scan below runs past a newline at end - 1
+      const end = filled === 0 ? 0 : buffer.lastIndexOf(10, filled - 1) + 1
+      let at = 0
+      while (at < end) {
+        const next = digestLine(buffer, at, end, tally)
+        if (typeof next === 'string') return next
+        at = next
+      }
+
+      if (final) return undefined
+      buffer.copyWithin(0, end, filled)
+      filled -= end
+      if (filled === READ_BUFFER) throw new UsageError(`${file}: a line longer than ${READ_BUFFER} bytes: not a run log`)
+    }
+  } finally {
+    await handle.close()
+  }
+}
+
+/**
+ * One line at chunk[at] (whole lines up to `end`): tallied, and the start of the next
+ * line returned; or why the plain case does not apply. "attempt\t" and "applied\t"
+ * lines with a UUID are read without a search for the line end first.
+ */
+function digestLine(chunk: Buffer, at: number, end: number, tally: LogTally): number | string {
+  let status: IdStatus | undefined
+  let idStart = at + 8
+  const common = chunk[at] === 0x61 && chunk[at + 7] === 9 && (chunk[at + 1] === 0x74 || chunk[at + 1] === 0x70)
+  let lineEnd = -1
+  if (common && parseUuid(chunk, idStart)) {
+    // the 36 bytes parsed hold no newline: the line goes on past them
+    status = chunk[at + 1] === 0x74 ? IdStatus.Attempted : IdStatus.Acknowledged
+  } else {
+    lineEnd = chunk.indexOf(10, at)
+    status = statusOfLine(chunk, at)
+    if (status === undefined) return lineEnd + 1
+    const tab = chunk.indexOf(9, at)
+    if (tab === -1 || tab + 37 > lineEnd) return lineEnd + 1
+    idStart = tab + 1
+    if (status !== IdStatus.Attempted && status !== IdStatus.Acknowledged) return NOT_PLAIN_OUTCOME
+    if (!parseUuid(chunk, idStart)) return 'a run-log id is not a UUID'
+  }
+
+  uuidHashExtended(parsedId[0], parsedId[1], parsedId[2], parsedId[3])
+  let scanFrom = idStart + 36
+  if (status === IdStatus.Attempted) {
+    // bounded by `end`, not the line's end: an amount the newline follows directly is refused (the workload
+    // writes the time after it), a request that parses is the same as with the line's end
+    const requestEnd = parseRequest(chunk, idStart, lineEnd < 0 ? end : lineEnd)
+    if (requestEnd < 0) return 'an attempt line without a readable request'
+    tally.attempted++
+    tally.attemptedIds.add(hashed[0], hashed[1])
+    hashInt8Extended(parsedRequest[0])
+    hashInt8Extended(parsedRequest[1])
+    hashInt8Extended(parsedRequest[2])
+    tally.requests.add(hashed[0], hashed[1])
+    scanFrom = requestEnd
+  } else {
+    tally.acknowledged++
+    tally.acknowledgedIds.add(hashed[0], hashed[1])
+  }
+
+  if (lineEnd >= 0) return lineEnd + 1
+  // the workload ends each line with "\t<13-digit epoch ms>\n": a newline 14 bytes on ends this line (or lines
+  // too short to hold an id, which are skipped anyway) without a look at each byte
+  if (scanFrom + 14 < end && chunk[scanFrom + 14] === 10) return scanFrom + 15
+  while (chunk[scanFrom] !== 10) scanFrom++
+  return scanFrom + 1
+}
