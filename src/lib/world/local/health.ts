@@ -96,12 +96,21 @@ export async function waitForLeader(
 
 export async function waitConverged(
   ctx: LocalContext,
-  options: {signal?: AbortSignal; timeoutMs?: number} = {},
+  options: {
+    /** called with each sample that is not converged yet (bootstrap: wakes Patroni loops that have work, patroni-wake.ts) */
+    onSample?: (health: ClusterHealth) => Promise<void>
+    signal?: AbortSignal
+    timeoutMs?: number
+  } = {},
 ): Promise<ClusterHealth> {
   const timeoutMs = options.timeoutMs ?? 90_000
   const deadline = Date.now() + timeoutMs
   let current!: ClusterHealth
-  const converged = async () => isConverged((current = await health(ctx)))
+  const converged = async () => {
+    if (isConverged((current = await health(ctx)))) return true
+    await options.onSample?.(current)
+    return false
+  }
   await pollUntil(converged, {
     timeoutMs,
     intervalMs: 250,
@@ -164,6 +173,29 @@ export async function waitEtcdQuorum(ctx: LocalContext, signal?: AbortSignal, ti
         hint: `see ${ctx.layout.logDir}/etcd-*.log`,
       }),
   })
+}
+
+/**
+ * Waits until one etcd member serves its peers (GET /members on its peer port, answered before the
+ * cluster has formed; its client port waits for quorum), or timeoutMs has passed: best effort, the
+ * quorum wait that follows reports a member that never does.
+ */
+export async function waitEtcdServingPeers(
+  ctx: LocalContext,
+  region: string,
+  options: {signal?: AbortSignal; timeoutMs: number},
+): Promise<void> {
+  const r = ctx.layout.regions.find((x) => x.region.name === region)
+  const target = (await etcdTargets(ctx)).find((t) => t.region === region)
+  if (!r || !target) return
+  await poll(
+    () =>
+      fetchJson(`https://${r.address}:${r.etcdPeerPort}/members`, {tls: target.tls, timeoutMs: 200}).then(
+        () => true,
+        () => false,
+      ),
+    {timeoutMs: options.timeoutMs, intervalMs: 20, signal: options.signal},
+  )
 }
 
 /** Waits until some Patroni node has claimed the bootstrap (the DCS initialize key exists). */
