@@ -111,6 +111,7 @@ export async function waitConverged(
     await options.onSample?.(current)
     return false
   }
+
   await pollUntil(converged, {
     timeoutMs,
     intervalMs: 250,
@@ -132,15 +133,17 @@ export async function waitConverged(
  * Steady state puts the etcd (Raft) leader on the witness. Why: etcd renews every
  * lease when its leader changes, so a region that held both the etcd leader and
  * the database leader would keep its dead leader lease for a whole extra TTL.
- * Best effort: returns whether leadership was moved.
+ * Best effort: returns whether leadership was moved. Without a health sample, asks etcd
+ * who leads (`up` moves it as soon as etcd has formed, while Patroni starts).
  */
-async function placeEtcdLeader(ctx: LocalContext, health: ClusterHealth): Promise<boolean> {
+export async function placeEtcdLeader(ctx: LocalContext, health?: ClusterHealth): Promise<boolean> {
   const witness = ctx.config.regions.find((r) => r.role === 'witness')
-  const etcd = health.groups.find((g) => g.group === 'etcd')
-  if (!witness || !etcd?.leaderRegion || etcd.leaderRegion === witness.name) return false
-  const {samples} = await sampleEtcd(await etcdTargets(ctx))
+  const {samples, members} = await sampleEtcd(await etcdTargets(ctx))
+  const leaderRegion = (health ?? {groups: [etcdGroupHealth(samples, members)]}).groups.find((g) => g.group === 'etcd')
+    ?.leaderRegion
+  if (!witness || !leaderRegion || leaderRegion === witness.name) return false
   const target = samples.find((s) => s.target.region === witness.name)?.status?.header?.member_id
-  const leader = samples.find((s) => s.target.region === etcd.leaderRegion)
+  const leader = samples.find((s) => s.target.region === leaderRegion)
   if (!target || !leader) return false
   // etcd's gRPC gateway (MoveLeader), so that no etcdctl is needed
   try {

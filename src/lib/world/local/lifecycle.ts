@@ -19,7 +19,14 @@ import {
 import {runStep, silentProgress} from '../../progress.js'
 import {CommandRunner} from '../../tools/runner.js'
 import {type LocalContext, readState, regionLayout, writeState} from './context.js'
-import {waitConverged, waitEtcdQuorum, waitEtcdServingPeers, waitForInitializeKey, waitForLeader} from './health.js'
+import {
+  placeEtcdLeader,
+  waitConverged,
+  waitEtcdQuorum,
+  waitEtcdServingPeers,
+  waitForInitializeKey,
+  waitForLeader,
+} from './health.js'
 import {allPorts, type LocalLayout} from './layout.js'
 import {patroniWaker} from './patroni-wake.js'
 import {ensurePki, pkiPaths} from './pki.js'
@@ -113,6 +120,7 @@ export async function up(
   )
 
   let motoReady: Promise<void> = Promise.resolve()
+  let etcdLeaderPlaced: Promise<boolean> = Promise.resolve(false)
   await runStep(
     progress,
     'start etcd (one member per region) and moto',
@@ -140,6 +148,9 @@ export async function up(
       })
       motoReady.catch(() => {})
       await waitEtcdQuorum(ctx, options.signal)
+      // the etcd leader goes to the witness now (see placeEtcdLeader), while Patroni starts, rather than once
+      // the world has converged; waitConverged still moves it there if it has moved since
+      etcdLeaderPlaced = placeEtcdLeader(ctx).catch(() => false)
     },
     () =>
       `etcd on ${ctx.layout.regions.map((r) => r.etcdClientPort).join(', ')}; moto on ${ctx.layout.motoPort} (starting)`,
@@ -187,6 +198,7 @@ export async function up(
           }),
         )
         // each Patroni acts once per loop: wake the loops that have work, instead of waiting up to two loop_waits
+        await etcdLeaderPlaced
         const onSample = patroniWaker(ctx, secrets.restApiPassword)
         return await waitConverged(ctx, {timeoutMs: 60_000, signal: options.signal, onSample})
       } catch (error) {

@@ -59,20 +59,13 @@ export function patroniWaker(ctx: LocalContext, restApiPassword: string): (healt
     const pending = (pg?.members ?? []).filter(
       (m) => m.role !== 'leader' && m.alive && !RUNNING.has(String(m.detail?.state)),
     )
-    const localState = new Map(
-      await Promise.all(
-        pending.map(
-          async (m) =>
-            [
-              m.name,
-              await fetchJson<{state?: string}>(`${targets.get(m.name)!.apiUrl}/patroni`, {timeoutMs: 300}).then(
-                (s) => s.state,
-                () => undefined,
-              ),
-            ] as const,
-        ),
-      ),
-    )
+    // a standby that does not answer has nothing to report: it is not woken
+    const ownState = (name: string) =>
+      fetchJson<{state?: string}>(`${targets.get(name)!.apiUrl}/patroni`, {timeoutMs: 300}).then(
+        (s) => s.state ?? '',
+        () => '',
+      )
+    const localState = new Map(await Promise.all(pending.map(async (m) => [m.name, await ownState(m.name)] as const)))
     await Promise.all(
       loopsToWake(health, {localState, sent}).map(async ({name, reason}) => {
         sent.add(reason)
