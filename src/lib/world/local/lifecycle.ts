@@ -197,8 +197,8 @@ export async function up(
             signal: options.signal ? AbortSignal.any([options.signal, stopEarly.signal]) : stopEarly.signal,
           }),
         )
-        // each Patroni acts once per loop: wake the loops that have work, instead of waiting up to two loop_waits
         await etcdLeaderPlaced
+        // each Patroni acts once per loop: wake the loops that have work, instead of waiting up to two loop_waits
         const onSample = patroniWaker(ctx, secrets.restApiPassword)
         return await waitConverged(ctx, {timeoutMs: 60_000, signal: options.signal, onSample})
       } catch (error) {
