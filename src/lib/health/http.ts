@@ -20,6 +20,8 @@ export async function fetchJson<T>(
   url: string,
   options: {
     body?: unknown
+    /** extra request headers (an authorization) */
+    headers?: Record<string, string>
     method?: string
     timeoutMs?: number
     tls?: ClientTls
@@ -31,7 +33,9 @@ export async function fetchJson<T>(
   const method = options.method ?? (options.body === undefined ? 'GET' : 'POST')
   const body = options.body === undefined ? undefined : JSON.stringify(options.body)
   const headers: Record<string, string> | undefined =
-    body === undefined ? undefined : {'content-type': 'application/json'}
+    body === undefined && !options.headers
+      ? undefined
+      : {...(body === undefined ? {} : {'content-type': 'application/json'}), ...options.headers}
   const signal = AbortSignal.timeout(options.timeoutMs ?? 500)
   if (options.tls && url.startsWith('https:'))
     return httpsJson<T>(url, {method, body, headers, signal, tls: options.tls, accepted})

@@ -96,12 +96,22 @@ export async function waitForLeader(
 
 export async function waitConverged(
   ctx: LocalContext,
-  options: {signal?: AbortSignal; timeoutMs?: number} = {},
+  options: {
+    /** called with each sample that is not converged yet (bootstrap: wakes Patroni loops that have work, patroni-wake.ts) */
+    onSample?: (health: ClusterHealth) => Promise<void>
+    signal?: AbortSignal
+    timeoutMs?: number
+  } = {},
 ): Promise<ClusterHealth> {
   const timeoutMs = options.timeoutMs ?? 90_000
   const deadline = Date.now() + timeoutMs
   let current!: ClusterHealth
-  const converged = async () => isConverged((current = await health(ctx)))
+  const converged = async () => {
+    if (isConverged((current = await health(ctx)))) return true
+    await options.onSample?.(current)
+    return false
+  }
+
   await pollUntil(converged, {
     timeoutMs,
     intervalMs: 250,
@@ -123,15 +133,17 @@ export async function waitConverged(
  * Steady state puts the etcd (Raft) leader on the witness. Why: etcd renews every
  * lease when its leader changes, so a region that held both the etcd leader and
  * the database leader would keep its dead leader lease for a whole extra TTL.
- * Best effort: returns whether leadership was moved.
+ * Best effort: returns whether leadership was moved. Without a health sample, asks etcd
+ * who leads (`up` moves it as soon as etcd has formed, while Patroni starts).
  */
-async function placeEtcdLeader(ctx: LocalContext, health: ClusterHealth): Promise<boolean> {
+export async function placeEtcdLeader(ctx: LocalContext, health?: ClusterHealth): Promise<boolean> {
   const witness = ctx.config.regions.find((r) => r.role === 'witness')
-  const etcd = health.groups.find((g) => g.group === 'etcd')
-  if (!witness || !etcd?.leaderRegion || etcd.leaderRegion === witness.name) return false
-  const {samples} = await sampleEtcd(await etcdTargets(ctx))
+  const {samples, members} = await sampleEtcd(await etcdTargets(ctx))
+  const leaderRegion = (health ?? {groups: [etcdGroupHealth(samples, members)]}).groups.find((g) => g.group === 'etcd')
+    ?.leaderRegion
+  if (!witness || !leaderRegion || leaderRegion === witness.name) return false
   const target = samples.find((s) => s.target.region === witness.name)?.status?.header?.member_id
-  const leader = samples.find((s) => s.target.region === etcd.leaderRegion)
+  const leader = samples.find((s) => s.target.region === leaderRegion)
   if (!target || !leader) return false
   // etcd's gRPC gateway (MoveLeader), so that no etcdctl is needed
   try {
@@ -164,6 +176,29 @@ export async function waitEtcdQuorum(ctx: LocalContext, signal?: AbortSignal, ti
         hint: `see ${ctx.layout.logDir}/etcd-*.log`,
       }),
   })
+}
+
+/**
+ * Waits until one etcd member serves its peers (GET /members on its peer port, answered before the
+ * cluster has formed; its client port waits for quorum), or timeoutMs has passed: best effort, the
+ * quorum wait that follows reports a member that never does.
+ */
+export async function waitEtcdServingPeers(
+  ctx: LocalContext,
+  region: string,
+  options: {signal?: AbortSignal; timeoutMs: number},
+): Promise<void> {
+  const r = ctx.layout.regions.find((x) => x.region.name === region)
+  const target = (await etcdTargets(ctx)).find((t) => t.region === region)
+  if (!r || !target) return
+  await poll(
+    () =>
+      fetchJson(`https://${r.address}:${r.etcdPeerPort}/members`, {tls: target.tls, timeoutMs: 200}).then(
+        () => true,
+        () => false,
+      ),
+    {timeoutMs: options.timeoutMs, intervalMs: 20, signal: options.signal},
+  )
 }
 
 /** Waits until some Patroni node has claimed the bootstrap (the DCS initialize key exists). */

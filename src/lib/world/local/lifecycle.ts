@@ -19,8 +19,16 @@ import {
 import {runStep, silentProgress} from '../../progress.js'
 import {CommandRunner} from '../../tools/runner.js'
 import {type LocalContext, readState, regionLayout, writeState} from './context.js'
-import {waitConverged, waitEtcdQuorum, waitForInitializeKey, waitForLeader} from './health.js'
+import {
+  placeEtcdLeader,
+  waitConverged,
+  waitEtcdQuorum,
+  waitEtcdServingPeers,
+  waitForInitializeKey,
+  waitForLeader,
+} from './health.js'
 import {allPorts, type LocalLayout} from './layout.js'
+import {patroniWaker} from './patroni-wake.js'
 import {ensurePki, pkiPaths} from './pki.js'
 import {downPlan, upPlan} from './plan.js'
 import {checkPortsFree, startProcess} from './process-start.js'
@@ -112,11 +120,24 @@ export async function up(
   )
 
   let motoReady: Promise<void> = Promise.resolve()
+  let etcdLeaderPlaced: Promise<boolean> = Promise.resolve(false)
   await runStep(
     progress,
     'start etcd (one member per region) and moto',
     async () => {
-      await Promise.all(missing.filter((p) => p.kind !== 'patroni').map((p) => startProcess(ctx, runner, p, user)))
+      const others = Promise.all(
+        missing.filter((p) => p.kind !== 'patroni' && p.kind !== 'etcd').map((p) => startProcess(ctx, runner, p, user)),
+      )
+      others.catch(() => {})
+      // One member at a time: a new member first asks each peer whether it was bootstrapped already, and a peer
+      // whose port is open but that does not serve yet holds it for etcd's bootstrap timeout (1 s). Started all
+      // at once, every member waited 2 s (bench/up); started in turn, each peer answers or refuses at once.
+      for (const p of missing.filter((m) => m.kind === 'etcd')) {
+        await startProcess(ctx, runner, p, user)
+        await waitEtcdServingPeers(ctx, p.region!, {timeoutMs: 1500, signal: options.signal})
+      }
+
+      await others
       // moto loads its snapshot and replays its journal before it listens: allow for a large state.
       // Only the cloud steps need it, so PostgreSQL does not wait for it (awaited there)
       motoReady = waitForPort(ctx.layout.motoPort, {
@@ -127,6 +148,9 @@ export async function up(
       })
       motoReady.catch(() => {})
       await waitEtcdQuorum(ctx, options.signal)
+      // the etcd leader goes to the witness now (see placeEtcdLeader), while Patroni starts, rather than once
+      // the world has converged; waitConverged still moves it there if it has moved since
+      etcdLeaderPlaced = placeEtcdLeader(ctx).catch(() => false)
     },
     () =>
       `etcd on ${ctx.layout.regions.map((r) => r.etcdClientPort).join(', ')}; moto on ${ctx.layout.motoPort} (starting)`,
@@ -173,7 +197,10 @@ export async function up(
             signal: options.signal ? AbortSignal.any([options.signal, stopEarly.signal]) : stopEarly.signal,
           }),
         )
-        return await waitConverged(ctx, {timeoutMs: 60_000, signal: options.signal})
+        await etcdLeaderPlaced
+        // each Patroni acts once per loop: wake the loops that have work, instead of waiting up to two loop_waits
+        const onSample = patroniWaker(ctx, secrets.restApiPassword)
+        return await waitConverged(ctx, {timeoutMs: 60_000, signal: options.signal, onSample})
       } catch (error) {
         stopEarly.abort()
         throw error
