@@ -31,7 +31,7 @@ import patroni.api  # noqa: F401  (first, as Patroni does: ha imported on its ow
 from patroni import ha as patroni_ha
 from patroni.config import Config
 
-FLOORS = {'ttl': 6, 'retry_timeout': 2}
+FLOORS = {'ttl': 5, 'retry_timeout': 2}
 # the sleep in Ha.process_unhealthy_cluster, and how often the wait for a new primary looks
 LEADER_RACE_SLEEP = 2
 NEW_PRIMARY_POLL = 0.05
