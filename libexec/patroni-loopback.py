@@ -4,8 +4,8 @@
 Patroni (since 3.1) raises ttl below 20 s to 20 and retry_timeout below 3 s to 3: floors
 meant for real networks, where a DCS round trip can take seconds. The local world runs
 every member on one machine's loopback, where the leader lease bounds how long a dead
-primary blocks failover, so it keeps a 6 s lease (loop_wait + 2 * retry_timeout <= ttl
-still holds, and Patroni's watchdog fences the old primary before the lease expires).
+primary blocks failover, so it keeps a 5 s lease (loop_wait + 2 * retry_timeout <= ttl
+still holds, and Patroni's watchdog fences the old primary 1 s before the lease expires).
 
 One fixed wait is shortened as well. A node that may not take the leader lock (the
 witness, tagged nofailover) and finds the leader key gone sleeps 2 s "to give somebody
