@@ -1,4 +1,4 @@
-"""Checks libexec/patroni-loopback.py's wait for a new primary against stubs of Patroni's Ha.
+"""Checks libexec/patroni-loopback.py's waits for a new primary against stubs of Patroni's Ha and Postgresql.
 
 Run with the interpreter Patroni is installed in: python3 test/python/patroni_loopback_check.py
 Prints one line per passed check; an AssertionError fails it.
@@ -26,11 +26,14 @@ class Response:
 class Member:
     api_url = 'http://127.0.0.1:1/patroni'
 
+    def __init__(self, name):
+        self.name = name
+
 
 class Leader:
     def __init__(self, name):
         self.name = name
-        self.member = Member()
+        self.member = Member(name)
 
 
 class Cluster:
@@ -79,7 +82,9 @@ def leader_race_sleep(ha):
 source = inspect.getsource(loopback._process_unhealthy_cluster)
 assert 'time.sleep(2)' in source and 'nofailover' in source, 'Patroni no longer sleeps 2 s in process_unhealthy_cluster'
 assert patroni_ha.Ha.process_unhealthy_cluster is loopback._process_unhealthy_cluster_marked
-print('ok: the installed Patroni has the 2 s leader-race sleep, and it is wrapped')
+from patroni.postgresql import Postgresql  # noqa: E402
+assert Postgresql.follow is loopback._follow_once_primary
+print('ok: the installed Patroni has the 2 s leader-race sleep; it and Postgresql.follow are wrapped')
 
 # a new leader that is still promoting is not followed; once it is out of recovery it is, well before the 2 s
 ha = StubHa(lambda t: ('pg-eu', 'replica' if t < 0.4 else 'primary'))
@@ -111,3 +116,37 @@ assert time.monotonic() - start >= 0.3
 loopback._unhealthy.ha = None
 assert patroni_ha.time.time() > 0 and patroni_ha.time.monotonic() > 0
 print('ok: other sleeps and time functions are untouched')
+
+# Postgresql.follow re-points replication only once the member is out of recovery
+follows = []
+loopback._postgresql_follow = lambda self, member, *args, **kwargs: follows.append((time.monotonic(), member, args, kwargs))
+node = type('Pg', (), {'name': 'me'})()
+
+
+def follow(ha, member, *args, **kwargs):
+    loopback._node['ha'] = ha
+    follows.clear()
+    start = time.monotonic()
+    loopback._follow_once_primary(node, member, *args, **kwargs)
+    (at, followed, passed_args, passed_kwargs), = follows
+    return at - start, followed, passed_args, passed_kwargs
+
+
+ha = StubHa(lambda t: ('pg-eu', 'replica' if t < 0.4 else 'primary'))
+leader = Leader('pg-eu')
+waited, followed, args, kwargs = follow(ha, leader, 'replica', do_reload=True)
+assert 0.4 <= waited < 1.0 and ha.requests > 1, (waited, ha.requests)
+assert followed is leader and args == ('replica',) and kwargs == {'do_reload': True}
+print('ok: follow() of a promoting leader waits until it is primary (%.2f s), then passes everything on' % waited)
+
+for member in (None, Leader('me'), Member('me')):
+    ha = StubHa(lambda t: ('pg-eu', 'replica'))
+    waited, followed, _, _ = follow(ha, member)
+    assert waited < 0.1 and ha.requests == 0 and followed is member, (member, waited, ha.requests)
+waited, _, _, _ = follow(StubHa(lambda t: ('pg-eu', 'primary')), Member('pg-eu'))
+assert waited < 0.1, waited
+print('ok: follow() of nobody, of itself or of a primary does not wait')
+
+waited, _, _, _ = follow(StubHa(lambda t: ('pg-eu', None)), Leader('pg-eu'))
+assert 1.99 <= waited < 2.5, waited
+print('ok: follow() of a member whose REST API does not answer goes on after 2 s (%.2f s)' % waited)
