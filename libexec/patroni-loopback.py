@@ -12,7 +12,7 @@ standby that connects while the new leader is still promoting gets a cascading
 walsender, which PostgreSQL never counts as synchronous (syncrep.c); the priority is
 computed when the walsender starts and on a reload, so it can stay 0 after the
 promotion, and with synchronous_mode_strict no commit returns until another standby
-arrives (10-13 s stalls in 2 of 40 failovers). So before PostgreSQL is re-pointed at
+arrives (a 12 s stall in bench/failover). So before PostgreSQL is re-pointed at
 another member (Postgresql.follow), this waits until that member's REST API reports
 pg_is_in_recovery() false, at most 2 s.
 
