@@ -10,9 +10,13 @@
  *     (client lag = RTO - writable again),
  * and the acknowledged / lost totals. Reports, never asserts.
  *
+ * A round whose RTO exceeds BENCH_KEEP_LOGS_OVER seconds (default 9) has the world's logs
+ * (Patroni, PostgreSQL, etcd) and its run directory copied to a temp dir, printed beside it:
+ * the world, and its logs, are gone when the bench ends.
+ *
  *   node --import tsx bench/failover/run.ts   (BENCH_ROUNDS=5, BENCH_DURATION=10s, BENCH_MODES=kill,stop, BENCH_ROLES=leader,follower,witness)
  */
-import {writeFile} from 'node:fs/promises'
+import {cp, mkdtemp, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -31,6 +35,7 @@ import {createTestWorld} from '../../test/helpers/world.js'
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
 const durationMs = parseDuration(process.env.BENCH_DURATION ?? '10s')
 const modes = (process.env.BENCH_MODES?.split(',') ?? ['kill', 'stop']) as MatrixMode[]
+const keepLogsOverSeconds = Number(process.env.BENCH_KEEP_LOGS_OVER ?? 9)
 const roles = (process.env.BENCH_ROLES?.split(',') ?? ['leader', 'follower', 'witness']) as MatrixRole[]
 /** seconds from the database being writable again (health model) to the client's first new commit */
 const clientLag = (r: MatrixRow) =>
@@ -55,8 +60,15 @@ try {
       durationMs,
       runsDir: world.runsDir(),
       prefix: `round${round}`,
-      onRow(r) {
+      async onRow(r) {
         rows.push(r)
+        if (r.rtoSeconds !== null && r.rtoSeconds > keepLogsOverSeconds) {
+          const kept = await mkdtemp(path.join(os.tmpdir(), `atlas-failover-round${round}-`))
+          await cp(world.layout.logDir, path.join(kept, 'logs'), {recursive: true})
+          if (r.runDir) await cp(r.runDir, path.join(kept, 'run'), {recursive: true})
+          console.log(`round ${round}: RTO over ${keepLogsOverSeconds} s, logs kept in ${kept}`)
+        }
+
         const s = (x: null | number) => (x === null ? 'n/a' : `${x.toFixed(2)} s`)
         console.log(
           `round ${round} ${r.mode.padEnd(4)} ${r.role.padEnd(8)} ${(r.region ?? '').padEnd(7)} RTO ${s(r.rtoSeconds)} = writable again ${s(r.notWritableSeconds)} + client ${s(clientLag(r))}, longest gap ${s(r.longestWriteGapSeconds)}, failover ${r.failover ? 'yes' : 'no'}, acked ${r.acknowledged}, lost ${r.lost}, verified ${r.verified}`,

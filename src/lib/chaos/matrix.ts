@@ -80,7 +80,7 @@ export interface MatrixOptions {
   concurrency?: number
   durationMs: number
   /** called after each cell (benches print as they go) */
-  onRow?: (row: MatrixRow) => void
+  onRow?: (row: MatrixRow) => Promise<void> | void
   prefix?: string
   progress?: ProgressReporter
   /** each cell's run log and report go to <runsDir>/<prefix>-<component>-<mode>-<role> */
@@ -113,7 +113,7 @@ export async function runFaultMatrix(world: World, options: MatrixOptions): Prom
         runDir: null,
       }
       rows.push(row)
-      options.onRow?.(row)
+      await options.onRow?.(row)
       continue
     }
 
@@ -146,7 +146,7 @@ export async function runFaultMatrix(world: World, options: MatrixOptions): Prom
       runDir,
     }
     rows.push(row)
-    options.onRow?.(row)
+    await options.onRow?.(row)
   }
 
   return rows

@@ -279,7 +279,7 @@ export function pgHba(layout: LocalLayout): string[] {
 }
 
 /** Seconds between the watchdog firing and the leader lease expiring (Patroni's safety_margin). */
-export const WATCHDOG_SAFETY_MARGIN = 2
+export const WATCHDOG_SAFETY_MARGIN = 1
 
 /**
  * Patroni's configuration for one region's node. Timeouts are short because this
@@ -326,7 +326,7 @@ export function patroniConfig(
     },
     bootstrap: {
       dcs: {
-        ttl: 6,
+        ttl: 5,
         loop_wait: 1,
         retry_timeout: 2,
         maximum_lag_on_failover: 1_048_576,

@@ -1,0 +1,29 @@
+import {expect} from 'chai'
+import {execa} from 'execa'
+import {realpath} from 'node:fs/promises'
+import path from 'node:path'
+
+import {findExecutable} from '../../src/lib/tools/discovery.js'
+import {REPO_ROOT} from '../helpers/cli.js'
+
+/**
+ * libexec/patroni-loopback.py against the installed Patroni: replication is re-pointed at a new
+ * leader only once it is out of recovery (a standby that connects during the promotion is never
+ * synchronous), and the witness's 2 s leader-race sleep ends then too
+ * (test/python/patroni_loopback_check.py, on Patroni's own interpreter with stubs of Ha and Postgresql).
+ */
+describe('patroni-loopback.py (installed Patroni)', function () {
+  this.timeout(60_000)
+
+  it('re-points replication at a new leader once it is primary, never while it promotes, and waits at most 2 s', async () => {
+    // every world test needs Patroni too: npm run setup installs it
+    const patroni = await findExecutable('patroni')
+    if (!patroni) throw new Error('Patroni is not installed (npm run setup)')
+    const python = path.join(path.dirname(await realpath(patroni)), 'python3')
+    const check = await execa(python, [path.join(REPO_ROOT, 'test', 'python', 'patroni_loopback_check.py')], {
+      reject: false,
+    })
+    expect(check.exitCode, `${check.stdout}\n${check.stderr}`).to.equal(0)
+    expect(check.stdout.split('\n').filter((l) => l.startsWith('ok: '))).to.have.length(8)
+  })
+})
