@@ -28,25 +28,14 @@ import {parsedRequest, parseRequest, READ_BUFFER} from './runlog-scan.js'
 /** the high and low 32 bits (unsigned) of the last hash */
 export const hashed = new Uint32Array(2)
 
-// lookup3's mix() and final() are written out in each function below, over locals (they run several
-// times per run-log line; shared state or calls would cost more than the arithmetic)
+/** lookup3's state (a, b, c): 32-bit words that wrap */
+const state = new Int32Array(3)
 
-/** init = 0x9e3779b9 + length + 3923095 */
-const INIT_16 = (0x9e_37_79_b9 + 16 + 3_923_095) | 0
-const INIT_4 = (0x9e_37_79_b9 + 4 + 3_923_095) | 0
-
-/** the 32-bit word of 4 bytes read little-endian (as lookup3 reads them on the usual servers) from a big-endian word */
-function swap(w: number): number {
-  return ((w & 0xff) << 24) | ((w & 0xff_00) << 8) | ((w >>> 8) & 0xff_00) | (w >>> 24)
-}
-
-/** uuid_hash_extended(id, 0) of the UUID whose big-endian words are w0..w3, into `hashed` */
-export function uuidHashExtended(w0: number, w1: number, w2: number, w3: number): void {
-  // seed 0: nothing mixed in before the key
-  let a = (INIT_16 + swap(w0)) | 0
-  let b = (INIT_16 + swap(w1)) | 0
-  let c = (INIT_16 + swap(w2)) | 0
-  // mix(a, b, c)
+/** lookup3's mix() of `state` */
+function mix(): void {
+  let a = state[0]
+  let b = state[1]
+  let c = state[2]
   a = (a - c) | 0
   a ^= (c << 4) | (c >>> 28)
   c = (c + b) | 0
@@ -65,8 +54,16 @@ export function uuidHashExtended(w0: number, w1: number, w2: number, w3: number)
   c = (c - b) | 0
   c ^= (b << 4) | (b >>> 28)
   b = (b + a) | 0
+  state[0] = a
+  state[1] = b
+  state[2] = c
+}
 
-  a = (a + swap(w3)) | 0
+/** lookup3's final() of `state`; the 64-bit result (b, c) into `hashed` */
+function final(): void {
+  let a = state[0]
+  let b = state[1]
+  let c = state[2]
   c ^= b
   c = (c - ((b << 14) | (b >>> 18))) | 0
   a ^= c
@@ -85,6 +82,26 @@ export function uuidHashExtended(w0: number, w1: number, w2: number, w3: number)
   hashed[1] = c
 }
 
+/** init = 0x9e3779b9 + length + 3923095 */
+const INIT_16 = (0x9e_37_79_b9 + 16 + 3_923_095) | 0
+const INIT_4 = (0x9e_37_79_b9 + 4 + 3_923_095) | 0
+
+/** the 32-bit word of 4 bytes read little-endian (as lookup3 reads them on the usual servers) from a big-endian word */
+function swap(w: number): number {
+  return ((w & 0xff) << 24) | ((w & 0xff_00) << 8) | ((w >>> 8) & 0xff_00) | (w >>> 24)
+}
+
+/** uuid_hash_extended(id, 0) of the UUID whose big-endian words are w0..w3, into `hashed` */
+export function uuidHashExtended(w0: number, w1: number, w2: number, w3: number): void {
+  // seed 0: nothing mixed in before the key
+  state[0] = INIT_16 + swap(w0)
+  state[1] = INIT_16 + swap(w1)
+  state[2] = INIT_16 + swap(w2)
+  mix()
+  state[0] += swap(w3)
+  final()
+}
+
 const TWO_32 = 4_294_967_296
 
 /** hashint8extended(value, seed) for an integer value (exact below 2^53), the seed in `hashed`; the result into `hashed` */
@@ -95,49 +112,17 @@ export function hashInt8Extended(value: number): void {
   const k = (lo ^ (value >= 0 ? hi : ~hi)) | 0
   const seedHi = hashed[0] | 0
   const seedLo = hashed[1] | 0
-  let a = INIT_4
-  let b = INIT_4
-  let c = INIT_4
+  state[0] = INIT_4
+  state[1] = INIT_4
+  state[2] = INIT_4
   if (seedHi !== 0 || seedLo !== 0) {
-    a = (a + seedHi) | 0
-    b = (b + seedLo) | 0
-    a = (a - c) | 0
-    a ^= (c << 4) | (c >>> 28)
-    c = (c + b) | 0
-    b = (b - a) | 0
-    b ^= (a << 6) | (a >>> 26)
-    a = (a + c) | 0
-    c = (c - b) | 0
-    c ^= (b << 8) | (b >>> 24)
-    b = (b + a) | 0
-    a = (a - c) | 0
-    a ^= (c << 16) | (c >>> 16)
-    c = (c + b) | 0
-    b = (b - a) | 0
-    b ^= (a << 19) | (a >>> 13)
-    a = (a + c) | 0
-    c = (c - b) | 0
-    c ^= (b << 4) | (b >>> 28)
-    b = (b + a) | 0
+    state[0] += seedHi
+    state[1] += seedLo
+    mix()
   }
 
-  a = (a + k) | 0
-  c ^= b
-  c = (c - ((b << 14) | (b >>> 18))) | 0
-  a ^= c
-  a = (a - ((c << 11) | (c >>> 21))) | 0
-  b ^= a
-  b = (b - ((a << 25) | (a >>> 7))) | 0
-  c ^= b
-  c = (c - ((b << 16) | (b >>> 16))) | 0
-  a ^= c
-  a = (a - ((c << 4) | (c >>> 28))) | 0
-  b ^= a
-  b = (b - ((a << 14) | (a >>> 18))) | 0
-  c ^= b
-  c = (c - ((b << 24) | (b >>> 8))) | 0
-  hashed[0] = b
-  hashed[1] = c
+  state[0] += k
+  final()
 }
 
 /** the hash of one transfer, as sql.ts STORED_TRANSFERS_DIGEST computes it (the id in parsedId), into `hashed` */
