@@ -451,7 +451,9 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     const {sql, runDir} = await ledgerAfterWorkload(200)
     const {fast, join, said} = await digestAndJoin(sql, [runDir])
     await sql.end({timeout: 1})
-    expect(said).to.include('run logs: 200 acknowledged requests, exactly the stored transfers (count and hash sum agree)')
+    expect(said).to.include(
+      'run logs: 200 acknowledged requests, exactly the stored transfers (count and hash sum agree)',
+    )
     expect(fast.ok).to.equal(true)
     expect(verdictOf(fast)).to.deep.equal(verdictOf(join))
     expect(fast.summary.runLogIds).to.deep.include({attempted: 200, acknowledged: 200})
@@ -565,7 +567,9 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
       runLogs: [runDir],
       onProgress: (m) => said.push(m),
     })
-    expect(said.join('\n')).to.match(/the server refused the hash sum \(permission denied for function uuid_hash_extended\)/)
+    expect(said.join('\n')).to.match(
+      /the server refused the hash sum \(permission denied for function uuid_hash_extended\)/,
+    )
     expect(said.join('\n')).to.not.include('hash sum agree')
     expect(verdict.ok).to.equal(true)
     expect(verdictOf(verdict)).to.deep.equal(verdictOf(join))

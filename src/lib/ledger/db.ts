@@ -360,7 +360,7 @@ export async function connectLedger(input: string | string[], options: ConnectOp
  * (package.json); a version without this shape is left as it is.
  */
 export function withoutOriginCapture<T extends Sql<Record<string, never>>>(sql: T): T {
-  const {handler} = (sql.unsafe('') as unknown as {handler?: {debug?: unknown}})
+  const {handler} = sql.unsafe('') as unknown as {handler?: {debug?: unknown}}
   if (handler && typeof handler.debug === 'function') handler.debug = false
   return sql
 }

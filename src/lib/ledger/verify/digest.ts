@@ -159,9 +159,7 @@ export class Sum64 {
 }
 
 /** What the run logs say in the plain case, or why the plain case does not apply. */
-export type RunLogDigest =
-  | {attempted: number; plain: true; requests: Sum64}
-  | {plain: false; reason: string}
+export type RunLogDigest = {attempted: number; plain: true; requests: Sum64} | {plain: false; reason: string}
 
 /** the running counts and sums of digestRunLogs */
 class LogTally {
@@ -217,7 +215,8 @@ async function digestFile(file: string, buffer: Buffer, tally: LogTally): Promis
       if (final) return undefined
       buffer.copyWithin(0, end, filled)
       filled -= end
-      if (filled === READ_BUFFER) throw new UsageError(`${file}: a line longer than ${READ_BUFFER} bytes: not a run log`)
+      if (filled === READ_BUFFER)
+        throw new UsageError(`${file}: a line longer than ${READ_BUFFER} bytes: not a run log`)
     }
   } finally {
     await handle.close()

@@ -139,8 +139,9 @@ export async function waitConverged(
 export async function placeEtcdLeader(ctx: LocalContext, health?: ClusterHealth): Promise<boolean> {
   const witness = ctx.config.regions.find((r) => r.role === 'witness')
   const {samples, members} = await sampleEtcd(await etcdTargets(ctx))
-  const leaderRegion = (health ?? {groups: [etcdGroupHealth(samples, members)]}).groups.find((g) => g.group === 'etcd')
-    ?.leaderRegion
+  const leaderRegion = (health ?? {groups: [etcdGroupHealth(samples, members)]}).groups.find(
+    (g) => g.group === 'etcd',
+  )?.leaderRegion
   if (!witness || !leaderRegion || leaderRegion === witness.name) return false
   const target = samples.find((s) => s.target.region === witness.name)?.status?.header?.member_id
   const leader = samples.find((s) => s.target.region === leaderRegion)
