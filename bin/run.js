@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import {existsSync, readFileSync} from 'node:fs'
-import {createRequire} from 'node:module'
 
 // Help and the version need only oclif's core and the manifest, and load it from one bundled file
 // (dist/oclif-core.cjs, scripts/bundle-help.mjs) in about half the CPU time. Everything else runs a
 // command, and loads @oclif/core as the commands do, so that one copy of it is in the process.
 // The test is oclif's own (main.js helpAddition, versionAddition), with the flags of package.json.
+// The bundle comes with V8's code cache for it (bin/load-bundle.js).
 const argv = process.argv.slice(2)
 const bundle = new URL('../dist/oclif-core.cjs', import.meta.url)
 const wantsHelpOrVersion = () => {
@@ -23,7 +23,7 @@ const wantsHelpOrVersion = () => {
 
 const {execute} =
   wantsHelpOrVersion() && existsSync(bundle)
-    ? createRequire(import.meta.url)(bundle.pathname)
+    ? (await import('./load-bundle.js')).loadBundle(bundle.pathname).exports
     : await import('@oclif/core')
 
 await execute({dir: import.meta.url})

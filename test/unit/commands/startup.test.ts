@@ -1,8 +1,9 @@
 import {expect} from 'chai'
 import {execa} from 'execa'
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {copyFile, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import {pathToFileURL} from 'node:url'
 
 import {REPO_ROOT} from '../../helpers/cli.js'
 
@@ -75,5 +76,32 @@ describe('CLI start-up: help and version from the bundled oclif core', function 
     // `help` is a command (plugin-help), and `--` ends the flags: neither takes the bundle
     expect(await loaded(['help'])).to.be.greaterThan(10)
     expect(await loaded(['workload', '--', '--help'])).to.be.greaterThan(10)
+  })
+
+  describe('the code cache of the bundle (bin/load-bundle.js)', () => {
+    const bundle = path.join(REPO_ROOT, 'dist', 'oclif-core.cjs')
+    // a process of its own each time: V8 keeps what it compiled per process and would not read a cache twice
+    const load = async (file: string) => {
+      const {stdout} = await execa(process.execPath, [
+        '--input-type=module',
+        '-e',
+        `import {loadBundle} from ${JSON.stringify(pathToFileURL(path.join(REPO_ROOT, 'bin', 'load-bundle.js')).href)}
+         const loaded = loadBundle(${JSON.stringify(file)})
+         console.log(JSON.stringify({cache: loaded.cache, execute: typeof loaded.exports.execute}))`,
+      ])
+      return JSON.parse(stdout) as {cache: string; execute: string}
+    }
+
+    it('is written by the build and taken by this Node', async () => {
+      expect(await load(bundle)).to.deep.equal({cache: 'accepted', execute: 'function'})
+    })
+
+    it('is not needed: a bundle without one, or with one V8 refuses, loads all the same', async () => {
+      const copy = path.join(dir, 'oclif-core.cjs')
+      await copyFile(bundle, copy)
+      expect(await load(copy)).to.deep.equal({cache: 'absent', execute: 'function'})
+      await writeFile(`${copy}.cache`, 'not a code cache')
+      expect(await load(copy)).to.deep.equal({cache: 'rejected', execute: 'function'})
+    })
   })
 })
