@@ -23,10 +23,21 @@ follows. With synchronous_mode_strict every commit on the new leader waits for t
 standby, so the sleep added ~1.8 s to each failover. Here the node goes on as soon as
 another node holds the lock and is out of recovery, still at most those 2 s.
 
+And a second one: after the leader writes synchronous_standby_names it sleeps 2 s "for
+PostgreSQL to enable synchronous mode" (Ha._process_multisync_replication) before it
+reads which of the picked standbys pg_stat_replication confirms as synchronous and names
+those in /sync. Only standbys named in /sync may be promoted, so `atlas up` waits for
+them, and the sleep sat on every cold up and on the first sync assignment after each
+failover. Here the leader reads that state every 50 ms and goes on as soon as every
+picked standby is confirmed, still at most those 2 s. The order Patroni keeps is
+unchanged: postgresql.conf first, then /sync, and /sync names only what Patroni's own
+read after the wait confirms.
+
 Everything else is Patroni as installed.
 
 usage: patroni-loopback.py CONFIG
 """
+import functools
 import json
 import sys
 import threading
@@ -35,13 +46,16 @@ import time
 from patroni.__main__ import main as patroni_main
 import patroni.api  # noqa: F401  (first, as Patroni does: ha imported on its own is a circular import)
 from patroni import ha as patroni_ha
+from patroni.collections import CaseInsensitiveSet
 from patroni.config import Config
 from patroni.postgresql import Postgresql
+from patroni.postgresql.sync import SyncHandler
 
 FLOORS = {'ttl': 5, 'retry_timeout': 2}
-# the sleep in Ha.process_unhealthy_cluster, and how often the wait for a new primary looks
-LEADER_RACE_SLEEP = 2
-NEW_PRIMARY_POLL = 0.05
+# the fixed sleep in Ha.process_unhealthy_cluster and in Ha._process_multisync_replication,
+# and how often the waits that replace it look
+FIXED_SLEEP = 2
+POLL = 0.05
 
 _adjust = Config._Config__get_and_maybe_adjust_int_value
 
@@ -52,9 +66,11 @@ def _adjust_with_loopback_floors(self, config, param, min_value):
 
 Config._Config__get_and_maybe_adjust_int_value = _adjust_with_loopback_floors
 
-# the node's Ha object (one per Patroni), and whether its process_unhealthy_cluster is running on this thread
+# the node's Ha object (one per Patroni)
 _node = {'ha': None}
-_unhealthy = threading.local()
+# the innermost marked Ha method running on this thread (a _MarkedCall), if any: its 2 s sleep is
+# replaced (process_unhealthy_cluster can reach _process_multisync_replication through enforce_primary_role)
+_marked = threading.local()
 
 
 def _is_primary(ha, member, timeout):
@@ -84,7 +100,7 @@ def _wait_for(ready, limit):
         remaining = deadline - time.monotonic()
         if remaining <= 0 or ready(min(0.5, remaining)):
             return
-        time.sleep(min(NEW_PRIMARY_POLL, max(0, deadline - time.monotonic())))
+        time.sleep(min(POLL, max(0, deadline - time.monotonic())))
 
 
 def _wait_for_new_primary(ha, limit):
@@ -95,28 +111,88 @@ def _wait_for_new_primary(ha, limit):
     _wait_for(ready, limit)
 
 
+def _wait_for_sync_confirmed(ha, picked, limit):
+    """Until pg_stat_replication confirms every picked standby as synchronous, at most limit seconds."""
+    state_handler = ha.state_handler
+    deadline = time.monotonic() + limit
+    try:
+        while picked:
+            # Patroni caches pg_stat_replication per HA cycle; each look needs a fresh one
+            state_handler.reset_cluster_info_state(None)
+            if picked <= state_handler.sync_handler.current_state(ha.cluster).sync_confirmed:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(POLL, remaining))
+        time.sleep(limit)  # nothing noted as picked: Patroni's sleep as it is
+    except Exception:
+        # PostgreSQL did not answer: the rest of the 2 s, then Patroni's own read reports it
+        time.sleep(max(0, deadline - time.monotonic()))
+    finally:
+        state_handler.reset_cluster_info_state(None)  # Patroni's read after the sleep is a fresh one, as before
+
+
+def _leader_race_wait(call, seconds):
+    _wait_for_new_primary(call.ha, seconds)
+
+
+def _sync_assignment_wait(call, seconds):
+    _wait_for_sync_confirmed(call.ha, call.assigned, seconds)
+
+
+class _MarkedCall:
+    """A running Ha method whose FIXED_SLEEP is replaced by wait(call, seconds)."""
+
+    def __init__(self, ha, wait):
+        self.ha = ha
+        self.wait = wait
+        self.assigned = None  # the standbys this call last passed to set_synchronous_standby_names
+
+
 class _HaModuleTime:
-    """patroni.ha's `time`: the real module, except for the leader-race sleep."""
+    """patroni.ha's `time`: the real module, except for the 2 s sleep of a marked call."""
 
     def __getattr__(self, name):
         return getattr(time, name)
 
     def sleep(self, seconds):
-        ha = getattr(_unhealthy, 'ha', None)
-        if ha is None or seconds != LEADER_RACE_SLEEP:
+        call = getattr(_marked, 'call', None)
+        if call is None or seconds != FIXED_SLEEP:
             return time.sleep(seconds)
-        _wait_for_new_primary(ha, seconds)
+        call.wait(call, seconds)
+
+
+def _marking(method, wait):
+    """method, run with its FIXED_SLEEP replaced by wait (the previous mark restored after it)."""
+
+    @functools.wraps(method)
+    def marked(self, *args, **kwargs):
+        outer = getattr(_marked, 'call', None)
+        _marked.call = _MarkedCall(self, wait)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _marked.call = outer
+
+    return marked
 
 
 _process_unhealthy_cluster = patroni_ha.Ha.process_unhealthy_cluster
+_process_unhealthy_cluster_marked = _marking(_process_unhealthy_cluster, _leader_race_wait)
+
+_process_multisync_replication = patroni_ha.Ha._process_multisync_replication
+_process_multisync_replication_marked = _marking(_process_multisync_replication, _sync_assignment_wait)
+
+_set_synchronous_standby_names = SyncHandler.set_synchronous_standby_names
 
 
-def _process_unhealthy_cluster_marked(self):
-    _unhealthy.ha = self
-    try:
-        return _process_unhealthy_cluster(self)
-    finally:
-        _unhealthy.ha = None
+def _set_synchronous_standby_names_noted(self, sync, *args, **kwargs):
+    """SyncHandler.set_synchronous_standby_names, noting the names for the marked call that passes them."""
+    call = getattr(_marked, 'call', None)
+    if call is not None:
+        call.assigned = CaseInsensitiveSet(sync)
+    return _set_synchronous_standby_names(self, sync, *args, **kwargs)
 
 
 _ha_init = patroni_ha.Ha.__init__
@@ -136,12 +212,14 @@ def _follow_once_primary(self, member, *args, **kwargs):
     target = getattr(member, 'member', member)  # a Leader wraps its Member
     if ha is not None and target is not None and getattr(target, 'name', None) not in (None, self.name) \
             and getattr(target, 'api_url', None):
-        _wait_for(lambda timeout: _is_primary(ha, target, timeout), LEADER_RACE_SLEEP)
+        _wait_for(lambda timeout: _is_primary(ha, target, timeout), FIXED_SLEEP)
     return _postgresql_follow(self, member, *args, **kwargs)
 
 
 patroni_ha.time = _HaModuleTime()
 patroni_ha.Ha.process_unhealthy_cluster = _process_unhealthy_cluster_marked
+patroni_ha.Ha._process_multisync_replication = _process_multisync_replication_marked
+SyncHandler.set_synchronous_standby_names = _set_synchronous_standby_names_noted
 patroni_ha.Ha.__init__ = _ha_init_kept
 Postgresql.follow = _follow_once_primary
 

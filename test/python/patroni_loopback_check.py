@@ -1,4 +1,5 @@
-"""Checks libexec/patroni-loopback.py's waits for a new primary against stubs of Patroni's Ha and Postgresql.
+"""Checks libexec/patroni-loopback.py's waits (for a new primary, for confirmed synchronous standbys)
+against stubs of Patroni's Ha, SyncHandler and Postgresql, running Patroni's own Ha methods.
 
 Run with the interpreter Patroni is installed in: python3 test/python/patroni_loopback_check.py
 Prints one line per passed check; an AssertionError fails it.
@@ -15,6 +16,9 @@ loopback = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(loopback)
 
 from patroni import ha as patroni_ha  # noqa: E402  (after the module above imported Patroni in its order)
+from patroni.collections import CaseInsensitiveSet  # noqa: E402
+from patroni.postgresql.misc import PostgresqlState  # noqa: E402
+from patroni.postgresql.sync import SyncHandler, _SyncState  # noqa: E402
 
 
 class Response:
@@ -42,7 +46,9 @@ class Cluster:
 
 
 class StubHa:
-    """A node named `me`; `script(t)` gives (leader name or None, that leader's role) t seconds after the start."""
+    """A node named `me`, tagged nofailover, that finds no leader key (Patroni's process_unhealthy_cluster
+    then sleeps 2 s before it follows); `script(t)` gives (leader name or None, that leader's role) t seconds
+    after the start."""
 
     def __init__(self, script):
         self.started = time.monotonic()
@@ -51,6 +57,20 @@ class StubHa:
         self.dcs = self
         self.patroni = self
         self.requests = 0
+        self.cluster = type('C', (), {'failover': None})()
+        self.nofailover = True
+        self._rewind = type('R', (), {'trigger_check_diverged_lsn': lambda self: None})()
+        self.followed_at = None
+
+    def is_healthiest_node(self):
+        return False
+
+    def is_paused(self):
+        return False
+
+    def follow(self, *messages):
+        self.followed_at = time.monotonic()
+        return messages[1]
 
     def now(self):
         return time.monotonic() - self.started
@@ -68,15 +88,158 @@ class StubHa:
 
 
 def leader_race_sleep(ha):
-    """What process_unhealthy_cluster's `time.sleep(2)` does now, timed."""
-    loopback._unhealthy.ha = ha
-    try:
-        start = time.monotonic()
-        patroni_ha.time.sleep(2)
-        return time.monotonic() - start
-    finally:
-        loopback._unhealthy.ha = None
+    """Patroni's process_unhealthy_cluster on ha, timed until it follows (its `time.sleep(2)` as it is now)."""
+    start = time.monotonic()
+    patroni_ha.Ha.process_unhealthy_cluster(ha)
+    return ha.followed_at - start
 
+
+class StubPostgresql:
+    """The leader `me`'s Postgresql for Patroni's Ha._process_multisync_replication and SyncHandler:
+    `confirmed(t)` gives the standbys pg_stat_replication confirms as synchronous t seconds after the start
+    (or raises, PostgreSQL not answering). Like Patroni's, the state read from PostgreSQL is cached until
+    reset_cluster_info_state()."""
+
+    name = 'me'
+    state = PostgresqlState.RUNNING
+    supports_multiple_sync = True
+
+    def __init__(self, confirmed, events):
+        self.started = time.monotonic()
+        self.confirmed = confirmed
+        self.events = events
+        self.config = self
+        self.sync_handler = StubSyncHandler(self)
+        self.cached = None
+        self.queries = 0
+
+    def set_synchronous_standby_names(self, value):  # Postgresql.config's: writes postgresql.conf, reloads
+        self.events.append(('postgresql.conf', value, time.monotonic()))
+        return True
+
+    def is_primary(self):
+        return True
+
+    def get_primary_timeline(self):
+        return 0  # SyncHandler then leaves its own bookkeeping alone (stubbed in current_state)
+
+    def reset_cluster_info_state(self, cluster):
+        self.cached = None
+
+    def read(self):
+        if self.cached is None:
+            self.queries += 1
+            self.cached = CaseInsensitiveSet(self.confirmed(time.monotonic() - self.started))
+        return self.cached
+
+
+class StubSyncHandler(SyncHandler):
+    """Patroni's SyncHandler (its set_synchronous_standby_names as installed, as wrapped) over StubPostgresql;
+    both standbys always stream and are eligible, the ones confirmed come from the PostgreSQL stub."""
+
+    def __init__(self, postgresql):
+        self._postgresql = postgresql
+
+    def current_state(self, cluster):
+        return _SyncState('priority', 2, CaseInsensitiveSet(), self._postgresql.read(), CaseInsensitiveSet(STANDBYS))
+
+
+STANDBYS = ['pg-b', 'pg-c']
+
+
+class SyncStubHa:
+    """The leader `me` of a cluster whose /sync key names no standby yet (right after bootstrap or a failover)."""
+
+    def __init__(self, confirmed):
+        self.events = []
+        self.state_handler = StubPostgresql(confirmed, self.events)
+        self.dcs = self
+        self.cluster = object()
+
+    def _maybe_enable_synchronous_mode(self):
+        return type('Sync', (), {'leader': 'me', 'voters': [], 'version': 1})()
+
+    def write_sync_state(self, leader, sync_standby, quorum, version):
+        self.events.append(('/sync', sorted(sync_standby or []), time.monotonic()))
+        return True
+
+
+def assign_sync(confirmed, run=lambda ha: patroni_ha.Ha._process_multisync_replication(ha)):
+    """Patroni's _process_multisync_replication on a fresh leader; (seconds from writing postgresql.conf to
+    writing /sync, or None when /sync is not written; what /sync names; the leader stub)."""
+    ha = SyncStubHa(confirmed)
+    run(ha)
+    kinds = [kind for kind, _, _ in ha.events]
+    assert kinds in (['postgresql.conf', '/sync'], ['postgresql.conf']), kinds  # postgresql.conf first, then /sync
+    assert ha.events[0][1] == '2 ("pg-b","pg-c")', ha.events[0]
+    if len(kinds) == 1:
+        return None, None, ha
+    return ha.events[1][2] - ha.events[0][2], ha.events[1][1], ha
+
+
+# the sleep being replaced is still in the installed Patroni, after synchronous_standby_names and before the read
+source = inspect.getsource(loopback._process_multisync_replication)
+assigned, slept, read = (source.find(s) for s in (
+    'set_synchronous_standby_names(picked)', 'time.sleep(2)',
+    'allow_promote = self.state_handler.sync_handler.current_state(self.cluster).sync_confirmed'))
+assert 0 <= assigned < slept < read < source.rfind('write_sync_state(self.state_handler.name, allow_promote'), 'Patroni no longer sleeps 2 s before it reads sync_confirmed'
+assert patroni_ha.Ha._process_multisync_replication is loopback._process_multisync_replication_marked
+assert SyncHandler.set_synchronous_standby_names is loopback._set_synchronous_standby_names_noted
+print('ok: the installed Patroni has the 2 s sleep between synchronous_standby_names and /sync; it is wrapped')
+
+# both standbys confirmed 0.3 s after postgresql.conf: /sync names them then, not 2 s later
+waited, named, ha = assign_sync(lambda t: STANDBYS if t >= 0.3 else [])
+assert waited is not None and 0.3 <= waited < 1.0 and named == STANDBYS, (waited, named)
+assert ha.state_handler.queries > 3, ha.state_handler.queries  # a fresh pg_stat_replication each look
+print('ok: /sync names both standbys once PostgreSQL confirms them (%.2f s after postgresql.conf, %d reads)'
+      % (waited, ha.state_handler.queries))
+
+# never confirmed: the full 2 s, and /sync stays empty, as in Patroni
+start = time.monotonic()
+waited, named, _ = assign_sync(lambda t: [])
+took = time.monotonic() - start
+assert waited is None and 2.0 <= took < 2.5, (waited, took)
+print('ok: no standby confirmed: waits the whole 2 s (%.2f s), /sync not written' % took)
+
+# one of the two confirmed: still the full 2 s, then /sync names that one (Patroni's own read decides)
+waited, named, _ = assign_sync(lambda t: ['pg-b'] if t >= 0.3 else [])
+assert waited is not None and 1.99 <= waited < 2.5 and named == ['pg-b'], (waited, named)
+print('ok: one of two confirmed: waits the whole 2 s (%.2f s), then /sync names that one' % waited)
+
+
+def unanswered(t):
+    if t >= 0.2:
+        raise ConnectionError('PostgreSQL does not answer')
+    return []
+
+
+# PostgreSQL stops answering during the wait: the rest of the 2 s, then Patroni's own read raises, as before
+start = time.monotonic()
+try:
+    assign_sync(unanswered)
+    raise AssertionError('the read after the wait did not raise')
+except ConnectionError:
+    pass
+took = time.monotonic() - start
+assert 2.0 <= took < 2.5, took
+print('ok: PostgreSQL not answering during the wait: 2 s, then Patroni reports it (%.2f s)' % took)
+
+# reached from process_unhealthy_cluster (enforce_primary_role after a failover): the inner call's wait
+# applies, and the outer mark is back afterwards
+outer_marks = []
+
+
+def unhealthy_then_sync(ha):
+    outer = loopback._marked.call
+    patroni_ha.Ha._process_multisync_replication(ha)
+    outer_marks.append(loopback._marked.call is outer)
+
+
+waited, named, _ = assign_sync(lambda t: STANDBYS if t >= 0.3 else [],
+                               run=loopback._marking(unhealthy_then_sync, loopback._leader_race_wait))
+assert 0.3 <= waited < 1.0 and named == STANDBYS and outer_marks == [True], (waited, named, outer_marks)
+assert getattr(loopback._marked, 'call', None) is None
+print('ok: inside process_unhealthy_cluster the sync wait applies (%.2f s), then the outer mark again' % waited)
 
 # the sleep being replaced is still in the installed Patroni, in the branch of a node that may not promote
 source = inspect.getsource(loopback._process_unhealthy_cluster)
@@ -109,11 +272,17 @@ print('ok: an unreachable leader or its own lock: waits the whole 2 s')
 start = time.monotonic()
 patroni_ha.time.sleep(0.2)
 assert time.monotonic() - start >= 0.2
-loopback._unhealthy.ha = StubHa(lambda t: ('pg-eu', 'primary'))
-start = time.monotonic()
-patroni_ha.time.sleep(0.3)  # inside process_unhealthy_cluster, but not the 2 s one
-assert time.monotonic() - start >= 0.3
-loopback._unhealthy.ha = None
+
+def sleeps_inside_marked_call():
+    start = time.monotonic()
+    patroni_ha.time.sleep(0.3)  # inside process_unhealthy_cluster, but not the 2 s one
+    return time.monotonic() - start
+
+
+slept = loopback._marking(lambda self: sleeps_inside_marked_call(), loopback._leader_race_wait)(
+    StubHa(lambda t: ('pg-eu', 'primary')))
+assert slept >= 0.3, slept
+assert getattr(loopback._marked, 'call', None) is None
 assert patroni_ha.time.time() > 0 and patroni_ha.time.monotonic() > 0
 print('ok: other sleeps and time functions are untouched')
 
