@@ -33,6 +33,13 @@ picked standby is confirmed, still at most those 2 s. The order Patroni keeps is
 unchanged: postgresql.conf first, then /sync, and /sync names only what Patroni's own
 read after the wait confirms.
 
+And PostgreSQL's start is watched more often: Patroni waits for a starting PostgreSQL by
+running pg_isready once a second, first until the port opens (wait_for_port_open), then
+until it accepts connections (wait_for_startup), and only then reports the member as
+running; a clone that streamed within 0.1 s of opening its port was listed 0.6 s later,
+the last link before the leader can make it synchronous. Those two waits poll every
+0.1 s here (the same timeouts; PostgreSQL's other waits, such as stop, as installed).
+
 Everything else is Patroni as installed.
 
 usage: patroni-loopback.py CONFIG
@@ -46,6 +53,8 @@ import time
 from patroni.__main__ import main as patroni_main
 import patroni.api  # noqa: F401  (first, as Patroni does: ha imported on its own is a circular import)
 from patroni import ha as patroni_ha
+from patroni import postgresql as patroni_postgresql
+from patroni import utils as patroni_utils
 from patroni.collections import CaseInsensitiveSet
 from patroni.config import Config
 from patroni.postgresql import Postgresql
@@ -56,6 +65,9 @@ FLOORS = {'ttl': 5, 'retry_timeout': 2}
 # and how often the waits that replace it look
 FIXED_SLEEP = 2
 POLL = 0.05
+# Patroni's pg_isready interval while PostgreSQL starts, and the one used here
+STARTUP_CHECK_INTERVAL = 1
+STARTUP_POLL = 0.1
 
 _adjust = Config._Config__get_and_maybe_adjust_int_value
 
@@ -195,6 +207,46 @@ def _set_synchronous_standby_names_noted(self, sync, *args, **kwargs):
     return _set_synchronous_standby_names(self, sync, *args, **kwargs)
 
 
+# whether Postgresql.wait_for_port_open or wait_for_startup is running on this thread
+_starting = threading.local()
+
+
+def _is_starting_wait():
+    return getattr(_starting, 'depth', 0) > 0
+
+
+class _PostgresqlModuleTime:
+    """patroni.postgresql's `time`: the real module, except for wait_for_startup's 1 s sleep."""
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+    def sleep(self, seconds):
+        return time.sleep(STARTUP_POLL if _is_starting_wait() and seconds == STARTUP_CHECK_INTERVAL else seconds)
+
+
+def _polling_loop(timeout, interval=1):
+    """patroni.postgresql's polling_loop: wait_for_port_open's checks every STARTUP_POLL, the others as they are."""
+    if _is_starting_wait() and interval == STARTUP_CHECK_INTERVAL:
+        interval = STARTUP_POLL
+    return patroni_utils.polling_loop(timeout, interval)
+
+
+def _startup_wait(method):
+    @functools.wraps(method)
+    def marked(self, *args, **kwargs):
+        _starting.depth = getattr(_starting, 'depth', 0) + 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _starting.depth -= 1
+
+    return marked
+
+
+_wait_for_port_open = Postgresql.wait_for_port_open
+_wait_for_startup = Postgresql.wait_for_startup
+
 _ha_init = patroni_ha.Ha.__init__
 
 
@@ -222,6 +274,10 @@ patroni_ha.Ha._process_multisync_replication = _process_multisync_replication_ma
 SyncHandler.set_synchronous_standby_names = _set_synchronous_standby_names_noted
 patroni_ha.Ha.__init__ = _ha_init_kept
 Postgresql.follow = _follow_once_primary
+patroni_postgresql.time = _PostgresqlModuleTime()
+patroni_postgresql.polling_loop = _polling_loop
+Postgresql.wait_for_port_open = _startup_wait(_wait_for_port_open)
+Postgresql.wait_for_startup = _startup_wait(_wait_for_startup)
 
 if __name__ == '__main__':
     sys.argv[0] = 'patroni'

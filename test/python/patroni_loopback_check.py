@@ -1,5 +1,5 @@
-"""Checks libexec/patroni-loopback.py's waits (for a new primary, for confirmed synchronous standbys)
-against stubs of Patroni's Ha, SyncHandler and Postgresql, running Patroni's own Ha methods.
+"""Checks libexec/patroni-loopback.py's waits (for a new primary, for confirmed synchronous standbys, for a
+starting PostgreSQL) against stubs of Patroni's Ha, SyncHandler and Postgresql, running Patroni's own methods.
 
 Run with the interpreter Patroni is installed in: python3 test/python/patroni_loopback_check.py
 Prints one line per passed check; an AssertionError fails it.
@@ -319,3 +319,84 @@ print('ok: follow() of nobody, of itself or of a primary does not wait')
 waited, _, _, _ = follow(StubHa(lambda t: ('pg-eu', None)), Leader('pg-eu'))
 assert 1.99 <= waited < 2.5, waited
 print('ok: follow() of a member whose REST API does not answer goes on after 2 s (%.2f s)' % waited)
+
+# PostgreSQL's start: the installed Patroni still polls pg_isready once a second in both waits
+from patroni import postgresql as patroni_postgresql  # noqa: E402
+from patroni.postgresql import PgIsReadyStatus  # noqa: E402
+
+port_source = inspect.getsource(loopback._wait_for_port_open)
+startup_source = inspect.getsource(loopback._wait_for_startup)
+assert 'polling_loop(timeout)' in port_source and 'pg_isready()' in port_source, 'wait_for_port_open changed'
+assert 'time.sleep(1)' in startup_source and 'check_startup_state_changed()' in startup_source, 'wait_for_startup changed'
+assert patroni_postgresql.polling_loop is loopback._polling_loop and patroni_postgresql.time is not time
+assert Postgresql.wait_for_port_open.__wrapped__ is loopback._wait_for_port_open
+assert Postgresql.wait_for_startup.__wrapped__ is loopback._wait_for_startup
+print('ok: the installed Patroni polls a starting PostgreSQL once a second; both waits are wrapped')
+
+
+class StartingPostgresql:
+    """A Postgresql whose PostgreSQL opens its port `opens` seconds after the start and accepts connections
+    `accepts` seconds after it (None: never); counts pg_isready runs."""
+
+    def __init__(self, opens, accepts):
+        self.started = time.monotonic()
+        self.opens = opens
+        self.accepts = accepts
+        self.checks = 0
+        self.cancellable = type('Cancellable', (), {'is_cancelled': False})()
+        self.state = PostgresqlState.STARTING
+
+    def now(self):
+        return time.monotonic() - self.started
+
+    def is_running(self):
+        return True
+
+    def pg_isready(self):
+        self.checks += 1
+        if self.now() < self.opens:
+            return PgIsReadyStatus.NO_RESPONSE
+        return PgIsReadyStatus.REJECT if self.accepts is None or self.now() < self.accepts else PgIsReadyStatus.RUNNING
+
+    def is_starting(self):
+        return self.state == PostgresqlState.STARTING
+
+    def check_startup_state_changed(self):  # Patroni's, as far as wait_for_startup sees it
+        if self.pg_isready() == PgIsReadyStatus.RUNNING:
+            self.state = PostgresqlState.RUNNING
+            return True
+        return False
+
+    def time_in_state(self):
+        return self.now()
+
+
+class Postmaster:
+    def is_running(self):
+        return True
+
+
+def timed(f, *args):
+    start = time.monotonic()
+    result = f(*args)
+    return result, time.monotonic() - start
+
+
+# the port opens 0.3 s after the start, connections are accepted 0.3 s after that: each wait ends within 0.1 s
+pg = StartingPostgresql(0.3, 0.6)
+opened, waited = timed(Postgresql.wait_for_port_open, pg, Postmaster(), 10)
+assert opened is True and 0.3 <= waited < 0.6 and pg.checks > 2, (opened, waited, pg.checks)
+started, waited_more = timed(Postgresql.wait_for_startup, pg, 10)
+assert started is True and 0.6 <= waited + waited_more < 0.9, (started, waited, waited_more)
+print('ok: a starting PostgreSQL is seen running within 0.1 s (port %.2f s, accepting %.2f s after the start)'
+      % (waited, waited + waited_more))
+
+# never accepting: wait_for_startup still gives up at its timeout, not before
+result, waited = timed(Postgresql.wait_for_startup, StartingPostgresql(0, None), 0.5)
+assert result is None and 0.5 <= waited < 0.8, (result, waited)
+# PostgreSQL's other 1 s sleeps (stop) are the real ones, and so is polling_loop elsewhere
+_, slept = timed(patroni_postgresql.time.sleep, 1)
+assert slept >= 1, slept
+assert [i for i, _ in zip(patroni_postgresql.polling_loop(0.5), range(3))] == [0]
+assert getattr(loopback._starting, 'depth', 0) == 0
+print('ok: a PostgreSQL that never accepts: wait_for_startup gives up at its timeout; other sleeps untouched')
