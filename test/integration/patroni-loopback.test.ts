@@ -11,7 +11,8 @@ import {REPO_ROOT} from '../helpers/cli.js'
  * leader only once it is out of recovery (a standby that connects during the promotion is never
  * synchronous), and the witness's 2 s leader-race sleep ends then too; the leader names its
  * standbys in /sync as soon as PostgreSQL confirms them synchronous instead of 2 s after writing
- * synchronous_standby_names; a starting PostgreSQL is checked every 0.1 s instead of every second
+ * synchronous_standby_names; a starting PostgreSQL is checked every 0.1 s instead of every second, and
+ * the postmaster is started by a small launcher instead of a spawned interpreter
  * (test/python/patroni_loopback_check.py, on Patroni's own interpreter,
  * running Patroni's Ha methods over stubs of Ha, SyncHandler and Postgresql).
  */
@@ -27,6 +28,6 @@ describe('patroni-loopback.py (installed Patroni)', function () {
       reject: false,
     })
     expect(check.exitCode, `${check.stdout}\n${check.stderr}`).to.equal(0)
-    expect(check.stdout.split('\n').filter((l) => l.startsWith('ok: '))).to.have.length(17)
+    expect(check.stdout.split('\n').filter((l) => l.startsWith('ok: '))).to.have.length(19)
   })
 })

@@ -400,3 +400,52 @@ assert slept >= 1, slept
 assert [i for i, _ in zip(patroni_postgresql.polling_loop(0.5), range(3))] == [0]
 assert getattr(loopback._starting, 'depth', 0) == 0
 print('ok: a PostgreSQL that never accepts: wait_for_startup gives up at its timeout; other sleeps untouched')
+
+# PostgreSQL is started through the small launcher: PostmasterProcess.start as installed, its intermediate
+# process without multiprocessing's spawn (a new interpreter importing Patroni again)
+import tempfile  # noqa: E402
+
+from patroni.postgresql import postmaster as patroni_postmaster  # noqa: E402
+
+start_source = inspect.getsource(patroni_postmaster.PostmasterProcess.start)
+assert "multiprocessing.get_context('spawn')" in start_source and 'target=pg_ctl_start' in start_source \
+    and 'args=(child_conn, cmdline, env)' in start_source, 'PostmasterProcess.start no longer spawns pg_ctl_start'
+assert patroni_postmaster.multiprocessing.get_context('spawn').__class__ is loopback._PostmasterSpawnContext
+assert patroni_postmaster.multiprocessing.get_context('fork').__class__.__name__ == 'ForkContext'
+print('ok: the installed Patroni spawns an interpreter to start the postmaster; the launcher replaces it')
+
+with tempfile.TemporaryDirectory() as scratch:
+    fake_postgres = os.path.join(scratch, 'postgres')
+    seen = os.path.join(scratch, 'seen')
+    with open(fake_postgres, 'w') as f:
+        # what the postmaster would see: its arguments, environment, session and open descriptors
+        f.write('#!/bin/sh\nfind /proc/$$/fd -mindepth 1 -printf "%%l\\n" > %s.fds\n'
+                '{ echo "$@"; env; echo "sid=$(ps -o sid= -p $$)"; } > %s.tmp\nmv %s.tmp %s\nexec sleep 30\n'
+                % (seen, seen, seen, seen))
+    os.chmod(fake_postgres, 0o755)
+    os.environ['ATLAS_CHECK_VISIBLE'] = 'yes'
+    os.environ['PATRONI_CHECK_HIDDEN'] = 'no'
+    start = time.monotonic()
+    postmaster = patroni_postmaster.PostmasterProcess.start(fake_postgres, scratch, '/dev/null', ['--port=5432'])
+    took = time.monotonic() - start
+    try:
+        assert postmaster is not None and postmaster.is_running()
+        deadline = time.monotonic() + 5
+        while not os.path.exists(seen) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        lines = open(seen).read().split('\n')
+        assert lines[0] == '-D %s --config-file=/dev/null --port=5432' % scratch, lines[0]
+        assert 'ATLAS_CHECK_VISIBLE=yes' in lines and not any(l.startswith('PATRONI_CHECK_HIDDEN') for l in lines)
+        sid = int(next(l for l in lines if l.startswith('sid=')).split('=')[1])
+        assert sid not in (os.getsid(0), postmaster.pid), sid  # the launcher's own session, left behind
+        assert postmaster.ppid() != os.getpid()  # not this process's child
+        # Patroni's stdio and the script the shell reads; not the pipe the pid was reported through
+        fds = set(l for l in open(seen + '.fds').read().split('\n') if l)
+        inherited = set(os.readlink('/proc/self/fd/%d' % fd) for fd in (0, 1, 2)) | {seen + '.fds', fake_postgres}
+        assert fds <= inherited, (fds, inherited)
+    finally:
+        postmaster.kill()
+    assert patroni_postmaster.PostmasterProcess.start(os.path.join(scratch, 'missing'), scratch, '/dev/null', []) \
+        is None
+print('ok: the postmaster starts detached in a session of its own with its arguments and environment '
+      '(%.2f s), a failed start returns None' % took)
