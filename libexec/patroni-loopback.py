@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs Patroni with the timing floors of a loopback world.
+"""Runs Patroni with the timings of a loopback world.
 
 Patroni (since 3.1) raises ttl below 20 s to 20 and retry_timeout below 3 s to 3: floors
 meant for real networks, where a DCS round trip can take seconds. The local world runs
@@ -36,7 +36,7 @@ read after the wait confirms.
 And PostgreSQL's start is watched more often: Patroni waits for a starting PostgreSQL by
 running pg_isready once a second, first until the port opens (wait_for_port_open), then
 until it accepts connections (wait_for_startup), and only then reports the member as
-running; a clone that streamed within 0.1 s of opening its port was listed 0.6 s later,
+running; a clone that already streamed was listed 0.6-0.7 s later (traced at load 3),
 the last link before the leader can make it synchronous. Those two waits poll every
 0.1 s here (the same timeouts; PostgreSQL's other waits, such as stop, as installed).
 
