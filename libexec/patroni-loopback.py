@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs Patroni with the timing floors of a loopback world.
+"""Runs Patroni with the timings of a loopback world.
 
 Patroni (since 3.1) raises ttl below 20 s to 20 and retry_timeout below 3 s to 3: floors
 meant for real networks, where a DCS round trip can take seconds. The local world runs
@@ -23,11 +23,40 @@ follows. With synchronous_mode_strict every commit on the new leader waits for t
 standby, so the sleep added ~1.8 s to each failover. Here the node goes on as soon as
 another node holds the lock and is out of recovery, still at most those 2 s.
 
+And a second one: after the leader writes synchronous_standby_names it sleeps 2 s "for
+PostgreSQL to enable synchronous mode" (Ha._process_multisync_replication) before it
+reads which of the picked standbys pg_stat_replication confirms as synchronous and names
+those in /sync. Only standbys named in /sync may be promoted, so `atlas up` waits for
+them, and the sleep sat on every cold up and on the first sync assignment after each
+failover. Here the leader reads that state every 50 ms and goes on as soon as every
+picked standby is confirmed, still at most those 2 s. The order Patroni keeps is
+unchanged: postgresql.conf first, then /sync, and /sync names only what Patroni's own
+read after the wait confirms.
+
+And PostgreSQL's start is watched more often: Patroni waits for a starting PostgreSQL by
+running pg_isready once a second, first until the port opens (wait_for_port_open), then
+until it accepts connections (wait_for_startup), and only then reports the member as
+running; a clone that already streamed was listed 0.6-0.7 s later (traced at load 3),
+the last link before the leader can make it synchronous. Those two waits poll every
+0.1 s here (the same timeouts; PostgreSQL's other waits, such as stop, as installed).
+
+And PostgreSQL is started through a small launcher. Patroni starts the postmaster from an
+intermediate process that calls setsid(), starts postgres, reports its pid and exits (so
+the postmaster is nobody's child, as with pg_ctl), and it makes that process with
+multiprocessing's spawn: a new interpreter that imports Patroni again, 0.3-0.5 s on this
+machine before postgres even starts, on each standby's and the bootstrapping leader's
+start. Here the intermediate process is `python3 -I -S -c` with the same few lines
+(PostmasterProcess.start itself, its environment and its checks, as installed).
+
 Everything else is Patroni as installed.
 
 usage: patroni-loopback.py CONFIG
 """
+import functools
 import json
+import multiprocessing
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -35,13 +64,22 @@ import time
 from patroni.__main__ import main as patroni_main
 import patroni.api  # noqa: F401  (first, as Patroni does: ha imported on its own is a circular import)
 from patroni import ha as patroni_ha
+from patroni import postgresql as patroni_postgresql
+from patroni import utils as patroni_utils
+from patroni.collections import CaseInsensitiveSet
 from patroni.config import Config
 from patroni.postgresql import Postgresql
+from patroni.postgresql import postmaster as patroni_postmaster
+from patroni.postgresql.sync import SyncHandler
 
 FLOORS = {'ttl': 5, 'retry_timeout': 2}
-# the sleep in Ha.process_unhealthy_cluster, and how often the wait for a new primary looks
-LEADER_RACE_SLEEP = 2
-NEW_PRIMARY_POLL = 0.05
+# the fixed sleep in Ha.process_unhealthy_cluster and in Ha._process_multisync_replication,
+# and how often the waits that replace it look
+FIXED_SLEEP = 2
+POLL = 0.05
+# Patroni's pg_isready interval while PostgreSQL starts, and the one used here
+STARTUP_CHECK_INTERVAL = 1
+STARTUP_POLL = 0.1
 
 _adjust = Config._Config__get_and_maybe_adjust_int_value
 
@@ -52,9 +90,11 @@ def _adjust_with_loopback_floors(self, config, param, min_value):
 
 Config._Config__get_and_maybe_adjust_int_value = _adjust_with_loopback_floors
 
-# the node's Ha object (one per Patroni), and whether its process_unhealthy_cluster is running on this thread
+# the node's Ha object (one per Patroni)
 _node = {'ha': None}
-_unhealthy = threading.local()
+# the innermost marked Ha method running on this thread (a _MarkedCall), if any: its 2 s sleep is
+# replaced (process_unhealthy_cluster can reach _process_multisync_replication through enforce_primary_role)
+_marked = threading.local()
 
 
 def _is_primary(ha, member, timeout):
@@ -84,7 +124,7 @@ def _wait_for(ready, limit):
         remaining = deadline - time.monotonic()
         if remaining <= 0 or ready(min(0.5, remaining)):
             return
-        time.sleep(min(NEW_PRIMARY_POLL, max(0, deadline - time.monotonic())))
+        time.sleep(min(POLL, max(0, deadline - time.monotonic())))
 
 
 def _wait_for_new_primary(ha, limit):
@@ -95,28 +135,200 @@ def _wait_for_new_primary(ha, limit):
     _wait_for(ready, limit)
 
 
+def _wait_for_sync_confirmed(ha, picked, limit):
+    """Until pg_stat_replication confirms every picked standby as synchronous, at most limit seconds."""
+    state_handler = ha.state_handler
+    deadline = time.monotonic() + limit
+    try:
+        while picked:
+            # Patroni caches pg_stat_replication per HA cycle; each look needs a fresh one
+            state_handler.reset_cluster_info_state(None)
+            if picked <= state_handler.sync_handler.current_state(ha.cluster).sync_confirmed:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(POLL, remaining))
+        time.sleep(limit)  # nothing noted as picked: Patroni's sleep as it is
+    except Exception:
+        # PostgreSQL did not answer: the rest of the 2 s, then Patroni's own read reports it
+        time.sleep(max(0, deadline - time.monotonic()))
+    finally:
+        state_handler.reset_cluster_info_state(None)  # Patroni's read after the sleep is a fresh one, as before
+
+
+def _leader_race_wait(call, seconds):
+    _wait_for_new_primary(call.ha, seconds)
+
+
+def _sync_assignment_wait(call, seconds):
+    _wait_for_sync_confirmed(call.ha, call.assigned, seconds)
+
+
+class _MarkedCall:
+    """A running Ha method whose FIXED_SLEEP is replaced by wait(call, seconds)."""
+
+    def __init__(self, ha, wait):
+        self.ha = ha
+        self.wait = wait
+        self.assigned = None  # the standbys this call last passed to set_synchronous_standby_names
+
+
 class _HaModuleTime:
-    """patroni.ha's `time`: the real module, except for the leader-race sleep."""
+    """patroni.ha's `time`: the real module, except for the 2 s sleep of a marked call."""
 
     def __getattr__(self, name):
         return getattr(time, name)
 
     def sleep(self, seconds):
-        ha = getattr(_unhealthy, 'ha', None)
-        if ha is None or seconds != LEADER_RACE_SLEEP:
+        call = getattr(_marked, 'call', None)
+        if call is None or seconds != FIXED_SLEEP:
             return time.sleep(seconds)
-        _wait_for_new_primary(ha, seconds)
+        call.wait(call, seconds)
+
+
+def _marking(method, wait):
+    """method, run with its FIXED_SLEEP replaced by wait (the previous mark restored after it)."""
+
+    @functools.wraps(method)
+    def marked(self, *args, **kwargs):
+        outer = getattr(_marked, 'call', None)
+        _marked.call = _MarkedCall(self, wait)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _marked.call = outer
+
+    return marked
 
 
 _process_unhealthy_cluster = patroni_ha.Ha.process_unhealthy_cluster
+_process_unhealthy_cluster_marked = _marking(_process_unhealthy_cluster, _leader_race_wait)
+
+_process_multisync_replication = patroni_ha.Ha._process_multisync_replication
+_process_multisync_replication_marked = _marking(_process_multisync_replication, _sync_assignment_wait)
+
+_set_synchronous_standby_names = SyncHandler.set_synchronous_standby_names
 
 
-def _process_unhealthy_cluster_marked(self):
-    _unhealthy.ha = self
-    try:
-        return _process_unhealthy_cluster(self)
-    finally:
-        _unhealthy.ha = None
+def _set_synchronous_standby_names_noted(self, sync, *args, **kwargs):
+    """SyncHandler.set_synchronous_standby_names, noting the names for the marked call that passes them."""
+    call = getattr(_marked, 'call', None)
+    if call is not None:
+        call.assigned = CaseInsensitiveSet(sync)
+    return _set_synchronous_standby_names(self, sync, *args, **kwargs)
+
+
+# whether Postgresql.wait_for_port_open or wait_for_startup is running on this thread
+_starting = threading.local()
+
+
+def _is_starting_wait():
+    return getattr(_starting, 'depth', 0) > 0
+
+
+class _PostgresqlModuleTime:
+    """patroni.postgresql's `time`: the real module, except for wait_for_startup's 1 s sleep."""
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+    def sleep(self, seconds):
+        return time.sleep(STARTUP_POLL if _is_starting_wait() and seconds == STARTUP_CHECK_INTERVAL else seconds)
+
+
+def _polling_loop(timeout, interval=1):
+    """patroni.postgresql's polling_loop: wait_for_port_open's checks every STARTUP_POLL, the others as they are."""
+    if _is_starting_wait() and interval == STARTUP_CHECK_INTERVAL:
+        interval = STARTUP_POLL
+    return patroni_utils.polling_loop(timeout, interval)
+
+
+def _startup_wait(method):
+    @functools.wraps(method)
+    def marked(self, *args, **kwargs):
+        _starting.depth = getattr(_starting, 'depth', 0) + 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _starting.depth -= 1
+
+    return marked
+
+
+_wait_for_port_open = Postgresql.wait_for_port_open
+_wait_for_startup = Postgresql.wait_for_startup
+
+# pg_ctl_start's work (setsid, start postgres with no inherited descriptors, report its pid), without Patroni
+_LAUNCH_POSTMASTER = """
+import os, subprocess, sys
+report = int(sys.argv[1])
+os.setsid()
+try:
+    pid = str(subprocess.Popen(sys.argv[2:], close_fds=True).pid)
+except Exception as e:
+    sys.stderr.write('Failed to execute %s: %r\\n' % (sys.argv[2:], e))
+    pid = ''
+os.write(report, pid.encode())
+"""
+
+
+class _PidPipe:
+    """The reading end PostmasterProcess.start receives the postmaster's pid from (None when none came)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def recv(self):
+        data = b''
+        try:
+            while chunk := os.read(self.fd, 64):
+                data += chunk
+        finally:
+            os.close(self.fd)
+        return int(data) if data.strip().isdigit() else None
+
+
+class _PostmasterLauncher:
+    """What PostmasterProcess.start does with ctx.Process(target=pg_ctl_start, args=(conn, cmdline, env))."""
+
+    def __init__(self, report_fd, cmdline, env):
+        self.report_fd = report_fd
+        self.cmdline = cmdline
+        self.env = env
+        self.proc = None
+
+    def start(self):
+        try:
+            self.proc = subprocess.Popen([sys.executable, '-I', '-S', '-c', _LAUNCH_POSTMASTER, str(self.report_fd)]
+                                         + self.cmdline, env=self.env, pass_fds=(self.report_fd,))
+        finally:
+            os.close(self.report_fd)  # the launcher holds the writing end now; EOF once it exits
+
+    def join(self):
+        if self.proc is not None:
+            self.proc.wait()
+
+
+class _PostmasterSpawnContext:
+    """multiprocessing's spawn context as PostmasterProcess.start uses it, with the launcher above."""
+
+    def Pipe(self, duplex=True):
+        read_fd, write_fd = os.pipe()
+        return _PidPipe(read_fd), write_fd
+
+    def Process(self, target, args):
+        return _PostmasterLauncher(*args)
+
+
+class _PostmasterModuleMultiprocessing:
+    """patroni.postgresql.postmaster's `multiprocessing`: the real module, except the spawn context for pg_ctl_start."""
+
+    def __getattr__(self, name):
+        return getattr(multiprocessing, name)
+
+    def get_context(self, method=None):
+        return _PostmasterSpawnContext() if method == 'spawn' else multiprocessing.get_context(method)
 
 
 _ha_init = patroni_ha.Ha.__init__
@@ -136,14 +348,21 @@ def _follow_once_primary(self, member, *args, **kwargs):
     target = getattr(member, 'member', member)  # a Leader wraps its Member
     if ha is not None and target is not None and getattr(target, 'name', None) not in (None, self.name) \
             and getattr(target, 'api_url', None):
-        _wait_for(lambda timeout: _is_primary(ha, target, timeout), LEADER_RACE_SLEEP)
+        _wait_for(lambda timeout: _is_primary(ha, target, timeout), FIXED_SLEEP)
     return _postgresql_follow(self, member, *args, **kwargs)
 
 
 patroni_ha.time = _HaModuleTime()
 patroni_ha.Ha.process_unhealthy_cluster = _process_unhealthy_cluster_marked
+patroni_ha.Ha._process_multisync_replication = _process_multisync_replication_marked
+SyncHandler.set_synchronous_standby_names = _set_synchronous_standby_names_noted
 patroni_ha.Ha.__init__ = _ha_init_kept
 Postgresql.follow = _follow_once_primary
+patroni_postgresql.time = _PostgresqlModuleTime()
+patroni_postgresql.polling_loop = _polling_loop
+Postgresql.wait_for_port_open = _startup_wait(_wait_for_port_open)
+Postgresql.wait_for_startup = _startup_wait(_wait_for_startup)
+patroni_postmaster.multiprocessing = _PostmasterModuleMultiprocessing()
 
 if __name__ == '__main__':
     sys.argv[0] = 'patroni'

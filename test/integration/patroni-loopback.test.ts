@@ -9,13 +9,17 @@ import {REPO_ROOT} from '../helpers/cli.js'
 /**
  * libexec/patroni-loopback.py against the installed Patroni: replication is re-pointed at a new
  * leader only once it is out of recovery (a standby that connects during the promotion is never
- * synchronous), and the witness's 2 s leader-race sleep ends then too
- * (test/python/patroni_loopback_check.py, on Patroni's own interpreter with stubs of Ha and Postgresql).
+ * synchronous), and the witness's 2 s leader-race sleep ends then too; the leader names its
+ * standbys in /sync as soon as PostgreSQL confirms them synchronous instead of 2 s after writing
+ * synchronous_standby_names; a starting PostgreSQL is checked every 0.1 s instead of every second, and
+ * the postmaster is started by a small launcher instead of a spawned interpreter
+ * (test/python/patroni_loopback_check.py, on Patroni's own interpreter,
+ * running Patroni's Ha methods over stubs of Ha, SyncHandler and Postgresql).
  */
 describe('patroni-loopback.py (installed Patroni)', function () {
   this.timeout(60_000)
 
-  it('re-points replication at a new leader once it is primary, never while it promotes, and waits at most 2 s', async () => {
+  it('re-points replication at a new leader once it is primary and writes /sync once standbys are confirmed, each wait at most 2 s, and sees a starting PostgreSQL within 0.1 s', async () => {
     // every world test needs Patroni too: npm run setup installs it
     const patroni = await findExecutable('patroni')
     if (!patroni) throw new Error('Patroni is not installed (npm run setup)')
@@ -24,6 +28,6 @@ describe('patroni-loopback.py (installed Patroni)', function () {
       reject: false,
     })
     expect(check.exitCode, `${check.stdout}\n${check.stderr}`).to.equal(0)
-    expect(check.stdout.split('\n').filter((l) => l.startsWith('ok: '))).to.have.length(8)
+    expect(check.stdout.split('\n').filter((l) => l.startsWith('ok: '))).to.have.length(19)
   })
 })

@@ -1,4 +1,5 @@
-"""Checks libexec/patroni-loopback.py's waits for a new primary against stubs of Patroni's Ha and Postgresql.
+"""Checks libexec/patroni-loopback.py's waits (for a new primary, for confirmed synchronous standbys, for a
+starting PostgreSQL) against stubs of Patroni's Ha, SyncHandler and Postgresql, running Patroni's own methods.
 
 Run with the interpreter Patroni is installed in: python3 test/python/patroni_loopback_check.py
 Prints one line per passed check; an AssertionError fails it.
@@ -15,6 +16,9 @@ loopback = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(loopback)
 
 from patroni import ha as patroni_ha  # noqa: E402  (after the module above imported Patroni in its order)
+from patroni.collections import CaseInsensitiveSet  # noqa: E402
+from patroni.postgresql.misc import PostgresqlState  # noqa: E402
+from patroni.postgresql.sync import SyncHandler, _SyncState  # noqa: E402
 
 
 class Response:
@@ -42,7 +46,9 @@ class Cluster:
 
 
 class StubHa:
-    """A node named `me`; `script(t)` gives (leader name or None, that leader's role) t seconds after the start."""
+    """A node named `me`, tagged nofailover, that finds no leader key (Patroni's process_unhealthy_cluster
+    then sleeps 2 s before it follows); `script(t)` gives (leader name or None, that leader's role) t seconds
+    after the start."""
 
     def __init__(self, script):
         self.started = time.monotonic()
@@ -51,6 +57,20 @@ class StubHa:
         self.dcs = self
         self.patroni = self
         self.requests = 0
+        self.cluster = type('C', (), {'failover': None})()
+        self.nofailover = True
+        self._rewind = type('R', (), {'trigger_check_diverged_lsn': lambda self: None})()
+        self.followed_at = None
+
+    def is_healthiest_node(self):
+        return False
+
+    def is_paused(self):
+        return False
+
+    def follow(self, *messages):
+        self.followed_at = time.monotonic()
+        return messages[1]
 
     def now(self):
         return time.monotonic() - self.started
@@ -68,15 +88,158 @@ class StubHa:
 
 
 def leader_race_sleep(ha):
-    """What process_unhealthy_cluster's `time.sleep(2)` does now, timed."""
-    loopback._unhealthy.ha = ha
-    try:
-        start = time.monotonic()
-        patroni_ha.time.sleep(2)
-        return time.monotonic() - start
-    finally:
-        loopback._unhealthy.ha = None
+    """Patroni's process_unhealthy_cluster on ha, timed until it follows (its `time.sleep(2)` as it is now)."""
+    start = time.monotonic()
+    patroni_ha.Ha.process_unhealthy_cluster(ha)
+    return ha.followed_at - start
 
+
+class StubPostgresql:
+    """The leader `me`'s Postgresql for Patroni's Ha._process_multisync_replication and SyncHandler:
+    `confirmed(t)` gives the standbys pg_stat_replication confirms as synchronous t seconds after the start
+    (or raises, PostgreSQL not answering). Like Patroni's, the state read from PostgreSQL is cached until
+    reset_cluster_info_state()."""
+
+    name = 'me'
+    state = PostgresqlState.RUNNING
+    supports_multiple_sync = True
+
+    def __init__(self, confirmed, events):
+        self.started = time.monotonic()
+        self.confirmed = confirmed
+        self.events = events
+        self.config = self
+        self.sync_handler = StubSyncHandler(self)
+        self.cached = None
+        self.queries = 0
+
+    def set_synchronous_standby_names(self, value):  # Postgresql.config's: writes postgresql.conf, reloads
+        self.events.append(('postgresql.conf', value, time.monotonic()))
+        return True
+
+    def is_primary(self):
+        return True
+
+    def get_primary_timeline(self):
+        return 0  # SyncHandler then leaves its own bookkeeping alone (stubbed in current_state)
+
+    def reset_cluster_info_state(self, cluster):
+        self.cached = None
+
+    def read(self):
+        if self.cached is None:
+            self.queries += 1
+            self.cached = CaseInsensitiveSet(self.confirmed(time.monotonic() - self.started))
+        return self.cached
+
+
+class StubSyncHandler(SyncHandler):
+    """Patroni's SyncHandler (its set_synchronous_standby_names as installed, as wrapped) over StubPostgresql;
+    both standbys always stream and are eligible, the ones confirmed come from the PostgreSQL stub."""
+
+    def __init__(self, postgresql):
+        self._postgresql = postgresql
+
+    def current_state(self, cluster):
+        return _SyncState('priority', 2, CaseInsensitiveSet(), self._postgresql.read(), CaseInsensitiveSet(STANDBYS))
+
+
+STANDBYS = ['pg-b', 'pg-c']
+
+
+class SyncStubHa:
+    """The leader `me` of a cluster whose /sync key names no standby yet (right after bootstrap or a failover)."""
+
+    def __init__(self, confirmed):
+        self.events = []
+        self.state_handler = StubPostgresql(confirmed, self.events)
+        self.dcs = self
+        self.cluster = object()
+
+    def _maybe_enable_synchronous_mode(self):
+        return type('Sync', (), {'leader': 'me', 'voters': [], 'version': 1})()
+
+    def write_sync_state(self, leader, sync_standby, quorum, version):
+        self.events.append(('/sync', sorted(sync_standby or []), time.monotonic()))
+        return True
+
+
+def assign_sync(confirmed, run=lambda ha: patroni_ha.Ha._process_multisync_replication(ha)):
+    """Patroni's _process_multisync_replication on a fresh leader; (seconds from writing postgresql.conf to
+    writing /sync, or None when /sync is not written; what /sync names; the leader stub)."""
+    ha = SyncStubHa(confirmed)
+    run(ha)
+    kinds = [kind for kind, _, _ in ha.events]
+    assert kinds in (['postgresql.conf', '/sync'], ['postgresql.conf']), kinds  # postgresql.conf first, then /sync
+    assert ha.events[0][1] == '2 ("pg-b","pg-c")', ha.events[0]
+    if len(kinds) == 1:
+        return None, None, ha
+    return ha.events[1][2] - ha.events[0][2], ha.events[1][1], ha
+
+
+# the sleep being replaced is still in the installed Patroni, after synchronous_standby_names and before the read
+source = inspect.getsource(loopback._process_multisync_replication)
+assigned, slept, read = (source.find(s) for s in (
+    'set_synchronous_standby_names(picked)', 'time.sleep(2)',
+    'allow_promote = self.state_handler.sync_handler.current_state(self.cluster).sync_confirmed'))
+assert 0 <= assigned < slept < read < source.rfind('write_sync_state(self.state_handler.name, allow_promote'), 'Patroni no longer sleeps 2 s before it reads sync_confirmed'
+assert patroni_ha.Ha._process_multisync_replication is loopback._process_multisync_replication_marked
+assert SyncHandler.set_synchronous_standby_names is loopback._set_synchronous_standby_names_noted
+print('ok: the installed Patroni has the 2 s sleep between synchronous_standby_names and /sync; it is wrapped')
+
+# both standbys confirmed 0.3 s after postgresql.conf: /sync names them then, not 2 s later
+waited, named, ha = assign_sync(lambda t: STANDBYS if t >= 0.3 else [])
+assert waited is not None and 0.3 <= waited < 1.0 and named == STANDBYS, (waited, named)
+assert ha.state_handler.queries > 3, ha.state_handler.queries  # a fresh pg_stat_replication each look
+print('ok: /sync names both standbys once PostgreSQL confirms them (%.2f s after postgresql.conf, %d reads)'
+      % (waited, ha.state_handler.queries))
+
+# never confirmed: the full 2 s, and /sync stays empty, as in Patroni
+start = time.monotonic()
+waited, named, _ = assign_sync(lambda t: [])
+took = time.monotonic() - start
+assert waited is None and 2.0 <= took < 2.5, (waited, took)
+print('ok: no standby confirmed: waits the whole 2 s (%.2f s), /sync not written' % took)
+
+# one of the two confirmed: still the full 2 s, then /sync names that one (Patroni's own read decides)
+waited, named, _ = assign_sync(lambda t: ['pg-b'] if t >= 0.3 else [])
+assert waited is not None and 1.99 <= waited < 2.5 and named == ['pg-b'], (waited, named)
+print('ok: one of two confirmed: waits the whole 2 s (%.2f s), then /sync names that one' % waited)
+
+
+def unanswered(t):
+    if t >= 0.2:
+        raise ConnectionError('PostgreSQL does not answer')
+    return []
+
+
+# PostgreSQL stops answering during the wait: the rest of the 2 s, then Patroni's own read raises, as before
+start = time.monotonic()
+try:
+    assign_sync(unanswered)
+    raise AssertionError('the read after the wait did not raise')
+except ConnectionError:
+    pass
+took = time.monotonic() - start
+assert 2.0 <= took < 2.5, took
+print('ok: PostgreSQL not answering during the wait: 2 s, then Patroni reports it (%.2f s)' % took)
+
+# reached from process_unhealthy_cluster (enforce_primary_role after a failover): the inner call's wait
+# applies, and the outer mark is back afterwards
+outer_marks = []
+
+
+def unhealthy_then_sync(ha):
+    outer = loopback._marked.call
+    patroni_ha.Ha._process_multisync_replication(ha)
+    outer_marks.append(loopback._marked.call is outer)
+
+
+waited, named, _ = assign_sync(lambda t: STANDBYS if t >= 0.3 else [],
+                               run=loopback._marking(unhealthy_then_sync, loopback._leader_race_wait))
+assert 0.3 <= waited < 1.0 and named == STANDBYS and outer_marks == [True], (waited, named, outer_marks)
+assert getattr(loopback._marked, 'call', None) is None
+print('ok: inside process_unhealthy_cluster the sync wait applies (%.2f s), then the outer mark again' % waited)
 
 # the sleep being replaced is still in the installed Patroni, in the branch of a node that may not promote
 source = inspect.getsource(loopback._process_unhealthy_cluster)
@@ -109,11 +272,17 @@ print('ok: an unreachable leader or its own lock: waits the whole 2 s')
 start = time.monotonic()
 patroni_ha.time.sleep(0.2)
 assert time.monotonic() - start >= 0.2
-loopback._unhealthy.ha = StubHa(lambda t: ('pg-eu', 'primary'))
-start = time.monotonic()
-patroni_ha.time.sleep(0.3)  # inside process_unhealthy_cluster, but not the 2 s one
-assert time.monotonic() - start >= 0.3
-loopback._unhealthy.ha = None
+
+def sleeps_inside_marked_call():
+    start = time.monotonic()
+    patroni_ha.time.sleep(0.3)  # inside process_unhealthy_cluster, but not the 2 s one
+    return time.monotonic() - start
+
+
+slept = loopback._marking(lambda self: sleeps_inside_marked_call(), loopback._leader_race_wait)(
+    StubHa(lambda t: ('pg-eu', 'primary')))
+assert slept >= 0.3, slept
+assert getattr(loopback._marked, 'call', None) is None
 assert patroni_ha.time.time() > 0 and patroni_ha.time.monotonic() > 0
 print('ok: other sleeps and time functions are untouched')
 
@@ -150,3 +319,133 @@ print('ok: follow() of nobody, of itself or of a primary does not wait')
 waited, _, _, _ = follow(StubHa(lambda t: ('pg-eu', None)), Leader('pg-eu'))
 assert 1.99 <= waited < 2.5, waited
 print('ok: follow() of a member whose REST API does not answer goes on after 2 s (%.2f s)' % waited)
+
+# PostgreSQL's start: the installed Patroni still polls pg_isready once a second in both waits
+from patroni import postgresql as patroni_postgresql  # noqa: E402
+from patroni.postgresql import PgIsReadyStatus  # noqa: E402
+
+port_source = inspect.getsource(loopback._wait_for_port_open)
+startup_source = inspect.getsource(loopback._wait_for_startup)
+assert 'polling_loop(timeout)' in port_source and 'pg_isready()' in port_source, 'wait_for_port_open changed'
+assert 'time.sleep(1)' in startup_source and 'check_startup_state_changed()' in startup_source, 'wait_for_startup changed'
+assert patroni_postgresql.polling_loop is loopback._polling_loop and patroni_postgresql.time is not time
+assert Postgresql.wait_for_port_open.__wrapped__ is loopback._wait_for_port_open
+assert Postgresql.wait_for_startup.__wrapped__ is loopback._wait_for_startup
+print('ok: the installed Patroni polls a starting PostgreSQL once a second; both waits are wrapped')
+
+
+class StartingPostgresql:
+    """A Postgresql whose PostgreSQL opens its port `opens` seconds after the start and accepts connections
+    `accepts` seconds after it (None: never); counts pg_isready runs."""
+
+    def __init__(self, opens, accepts):
+        self.started = time.monotonic()
+        self.opens = opens
+        self.accepts = accepts
+        self.checks = 0
+        self.cancellable = type('Cancellable', (), {'is_cancelled': False})()
+        self.state = PostgresqlState.STARTING
+
+    def now(self):
+        return time.monotonic() - self.started
+
+    def is_running(self):
+        return True
+
+    def pg_isready(self):
+        self.checks += 1
+        if self.now() < self.opens:
+            return PgIsReadyStatus.NO_RESPONSE
+        return PgIsReadyStatus.REJECT if self.accepts is None or self.now() < self.accepts else PgIsReadyStatus.RUNNING
+
+    def is_starting(self):
+        return self.state == PostgresqlState.STARTING
+
+    def check_startup_state_changed(self):  # Patroni's, as far as wait_for_startup sees it
+        if self.pg_isready() == PgIsReadyStatus.RUNNING:
+            self.state = PostgresqlState.RUNNING
+            return True
+        return False
+
+    def time_in_state(self):
+        return self.now()
+
+
+class Postmaster:
+    def is_running(self):
+        return True
+
+
+def timed(f, *args):
+    start = time.monotonic()
+    result = f(*args)
+    return result, time.monotonic() - start
+
+
+# the port opens 0.3 s after the start, connections are accepted 0.3 s after that: each wait ends within 0.1 s
+pg = StartingPostgresql(0.3, 0.6)
+opened, waited = timed(Postgresql.wait_for_port_open, pg, Postmaster(), 10)
+assert opened is True and 0.3 <= waited < 0.6 and pg.checks > 2, (opened, waited, pg.checks)
+started, waited_more = timed(Postgresql.wait_for_startup, pg, 10)
+assert started is True and 0.6 <= waited + waited_more < 0.9, (started, waited, waited_more)
+print('ok: a starting PostgreSQL is seen running within 0.1 s (port %.2f s, accepting %.2f s after the start)'
+      % (waited, waited + waited_more))
+
+# never accepting: wait_for_startup still gives up at its timeout, not before
+result, waited = timed(Postgresql.wait_for_startup, StartingPostgresql(0, None), 0.5)
+assert result is None and 0.5 <= waited < 0.8, (result, waited)
+# PostgreSQL's other 1 s sleeps (stop) are the real ones, and so is polling_loop elsewhere
+_, slept = timed(patroni_postgresql.time.sleep, 1)
+assert slept >= 1, slept
+assert [i for i, _ in zip(patroni_postgresql.polling_loop(0.5), range(3))] == [0]
+assert getattr(loopback._starting, 'depth', 0) == 0
+print('ok: a PostgreSQL that never accepts: wait_for_startup gives up at its timeout; other sleeps untouched')
+
+# PostgreSQL is started through the small launcher: PostmasterProcess.start as installed, its intermediate
+# process without multiprocessing's spawn (a new interpreter importing Patroni again)
+import tempfile  # noqa: E402
+
+from patroni.postgresql import postmaster as patroni_postmaster  # noqa: E402
+
+start_source = inspect.getsource(patroni_postmaster.PostmasterProcess.start)
+assert "multiprocessing.get_context('spawn')" in start_source and 'target=pg_ctl_start' in start_source \
+    and 'args=(child_conn, cmdline, env)' in start_source, 'PostmasterProcess.start no longer spawns pg_ctl_start'
+assert patroni_postmaster.multiprocessing.get_context('spawn').__class__ is loopback._PostmasterSpawnContext
+assert patroni_postmaster.multiprocessing.get_context('fork').__class__.__name__ == 'ForkContext'
+print('ok: the installed Patroni spawns an interpreter to start the postmaster; the launcher replaces it')
+
+with tempfile.TemporaryDirectory() as scratch:
+    fake_postgres = os.path.join(scratch, 'postgres')
+    seen = os.path.join(scratch, 'seen')
+    with open(fake_postgres, 'w') as f:
+        # what the postmaster would see: its arguments, environment, session and open descriptors
+        f.write('#!/bin/sh\nfind /proc/$$/fd -mindepth 1 -printf "%%l\\n" > %s.fds\n'
+                '{ echo "$@"; env; echo "sid=$(ps -o sid= -p $$)"; } > %s.tmp\nmv %s.tmp %s\nexec sleep 30\n'
+                % (seen, seen, seen, seen))
+    os.chmod(fake_postgres, 0o755)
+    os.environ['ATLAS_CHECK_VISIBLE'] = 'yes'
+    os.environ['PATRONI_CHECK_HIDDEN'] = 'no'
+    start = time.monotonic()
+    postmaster = patroni_postmaster.PostmasterProcess.start(fake_postgres, scratch, '/dev/null', ['--port=5432'])
+    took = time.monotonic() - start
+    try:
+        assert postmaster is not None and postmaster.is_running()
+        deadline = time.monotonic() + 5
+        while not os.path.exists(seen) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        lines = open(seen).read().split('\n')
+        assert lines[0] == '-D %s --config-file=/dev/null --port=5432' % scratch, lines[0]
+        assert 'ATLAS_CHECK_VISIBLE=yes' in lines and not any(l.startswith('PATRONI_CHECK_HIDDEN') for l in lines)
+        sid = int(next(l for l in lines if l.startswith('sid=')).split('=')[1])
+        assert sid not in (os.getsid(0), postmaster.pid), sid  # the launcher's own session, left behind
+        assert postmaster.ppid() != os.getpid()  # not this process's child
+        # Patroni's stdio and the script the shell reads; not the pipe the pid was reported through
+        fds = set(l for l in open(seen + '.fds').read().split('\n') if l)
+        inherited = set(os.readlink('/proc/self/fd/%d' % fd) for fd in (0, 1, 2)) | {seen + '.fds', fake_postgres}
+        assert fds <= inherited, (fds, inherited)
+    finally:
+        postmaster.kill()
+    assert patroni_postmaster.PostmasterProcess.start(os.path.join(scratch, 'missing'), scratch, '/dev/null', []) \
+        is None
+print('ok: the postmaster starts detached in a session of its own with its arguments and environment '
+      '(%.2f s), a failed start returns None' % took)
