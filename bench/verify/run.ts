@@ -63,7 +63,7 @@ function child(
   nodeOptions: string[] = [],
   env: Record<string, string> = {},
   build = dist,
-): Promise<{maxRssMB: number; ok: boolean; seconds: number; transfers: number}> {
+): Promise<{cpuSeconds: number; maxRssMB: number; ok: boolean; seconds: number; transfers: number}> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
@@ -117,6 +117,7 @@ try {
     verify: number
     verifyRss: number
     verifyWithLog: number
+    verifyWithLogCpu: number
     verifyWithLogJoin: number
     verifyWithLogJoinRss: number
     verifyWithLogRss: number
@@ -154,6 +155,7 @@ try {
       verifyRss: plain.maxRssMB,
       verifyWithLog: withLog.seconds,
       verifyWithLogRss: withLog.maxRssMB,
+      verifyWithLogCpu: withLog.cpuSeconds,
       verifyWithLogJoin: withLogJoin.seconds,
       verifyWithLogJoinRss: withLogJoin.maxRssMB,
       compared,
@@ -185,7 +187,7 @@ try {
   )
   for (const r of rows) {
     console.log(
-      `  round ${r.round}: bare aggregate ${r.aggregate.toFixed(3)} s | verify ${r.verify.toFixed(3)} s, ${r.verifyRss} MB | verify + run log of ${transfers} ids ${r.verifyWithLog.toFixed(3)} s, ${r.verifyWithLogRss} MB | the same, per-row join forced ${r.verifyWithLogJoin.toFixed(3)} s, ${r.verifyWithLogJoinRss} MB${r.compared ? ` | compared build: verify ${r.compared.verify.toFixed(3)} s, ${r.compared.verifyRss} MB, with the run log ${r.compared.verifyWithLog.toFixed(3)} s, ${r.compared.verifyWithLogRss} MB` : ''}`,
+      `  round ${r.round}: bare aggregate ${r.aggregate.toFixed(3)} s | verify ${r.verify.toFixed(3)} s, ${r.verifyRss} MB | verify + run log of ${transfers} ids ${r.verifyWithLog.toFixed(3)} s (client CPU ${r.verifyWithLogCpu.toFixed(3)} s), ${r.verifyWithLogRss} MB | the same, per-row join forced ${r.verifyWithLogJoin.toFixed(3)} s, ${r.verifyWithLogJoinRss} MB${r.compared ? ` | compared build: verify ${r.compared.verify.toFixed(3)} s, ${r.compared.verifyRss} MB, with the run log ${r.compared.verifyWithLog.toFixed(3)} s, ${r.compared.verifyWithLogRss} MB` : ''}`,
     )
   }
 
