@@ -2,17 +2,20 @@
  * `verify --ledger-balance` over 1,000,000 transfers against a bare SQL aggregate
  * over the same tables (the one query a person would write to check conservation
  * and replay), on one throwaway PostgreSQL. Verify runs in a child process so its
- * peak RSS is measured alone. Goals: wall time <= 1.5x the aggregate (<= 2x with a run log of every transfer), peak RSS <= 200 MB.
- * Reports, never asserts.
+ * peak RSS is measured alone, from the built code (dist/) under plain node, as
+ * `atlas verify` runs it. Goals: wall time <= 1.5x the aggregate (<= 2x with a run
+ * log of every transfer), peak RSS <= 200 MB. Reports, never asserts.
  *
- *   node --import tsx bench/verify/run.ts   (BENCH_TRANSFERS, BENCH_ACCOUNTS, BENCH_ROUNDS)
+ *   npm run build && node --import tsx bench/verify/run.ts   (BENCH_TRANSFERS, BENCH_ACCOUNTS, BENCH_ROUNDS)
  *
+ * BENCH_COMPARE=<another checkout, built>: its verify too (without and with the run
+ * log) in each round, on the same server, for a before/after in one sitting.
  * BENCH_CPU_PROF=<dir>: after the timed rounds, one more verify with the run log
  * under `node --cpu-prof` (written to <dir>), and its top functions by self time.
  */
 import {execFile} from 'node:child_process'
 import {closeSync, openSync, writeSync} from 'node:fs'
-import {mkdir, mkdtemp, readdir, readFile, rm} from 'node:fs/promises'
+import {mkdir, mkdtemp, readdir, readFile, rm, stat} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -27,6 +30,26 @@ const accounts = Number(process.env.BENCH_ACCOUNTS ?? 1000)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const profileDir = process.env.BENCH_CPU_PROF
 const here = path.dirname(new URL(import.meta.url).pathname)
+const dist = await builtCode(path.resolve(here, '..', '..'))
+const compareDist = process.env.BENCH_COMPARE ? await builtCode(path.resolve(process.env.BENCH_COMPARE)) : undefined
+
+/** the dist/ of a checkout, refused when a source file is newer than its build (the bench would time old code) */
+async function builtCode(checkout: string): Promise<string> {
+  const built = path.join(checkout, 'dist', 'lib', 'ledger', 'verify', 'index.js')
+  const builtAt = await stat(built).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  )
+  const sources = await readdir(path.join(checkout, 'src'), {recursive: true})
+  for (const file of sources.filter((f) => f.endsWith('.ts'))) {
+    if ((await stat(path.join(checkout, 'src', file))).mtimeMs > builtAt)
+      throw new Error(
+        `${checkout}: src/${file} is newer than dist/ (or there is no build): run npm run build there first`,
+      )
+  }
+
+  return path.join(checkout, 'dist')
+}
 
 /** The bare aggregate: conservation and replay of every account in one statement. */
 const BARE_AGGREGATE = `SELECT sum(a.balance) AS total,
@@ -39,11 +62,12 @@ function child(
   args: string[],
   nodeOptions: string[] = [],
   env: Record<string, string> = {},
-): Promise<{maxRssMB: number; ok: boolean; seconds: number; transfers: number}> {
+  build = dist,
+): Promise<{cpuSeconds: number; maxRssMB: number; ok: boolean; seconds: number; transfers: number}> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [...nodeOptions, '--import', 'tsx', path.join(here, 'child.ts'), ...args],
+      [...nodeOptions, path.join(here, 'child.mjs'), build, ...args],
       {maxBuffer: 1 << 20, env: {...process.env, ...env}},
       (error, stdout, stderr) => {
         if (error) reject(new Error(`${error.message}\n${stderr}`))
@@ -88,10 +112,12 @@ try {
 
   const rows: Array<{
     aggregate: number
+    compared?: {verify: number; verifyRss: number; verifyWithLog: number; verifyWithLogRss: number}
     round: number
     verify: number
     verifyRss: number
     verifyWithLog: number
+    verifyWithLogCpu: number
     verifyWithLogJoin: number
     verifyWithLogJoinRss: number
     verifyWithLogRss: number
@@ -108,6 +134,20 @@ try {
     const withLogJoin = await child([pg.url, runDir], [], {PER_ROW_JOIN: '1'})
     if (!plain.ok || !withLog.ok || !withLogJoin.ok || plain.transfers !== transfers)
       throw new Error(`verify disagrees with the set-up: ${JSON.stringify({plain, withLog, withLogJoin})}`)
+    let compared: (typeof rows)[number]['compared']
+    if (compareDist) {
+      const comparedPlain = await child([pg.url], [], {}, compareDist)
+      const comparedWithLog = await child([pg.url, runDir], [], {}, compareDist)
+      if (!comparedPlain.ok || !comparedWithLog.ok)
+        throw new Error(`the compared verify disagrees: ${JSON.stringify({comparedPlain, comparedWithLog})}`)
+      compared = {
+        verify: comparedPlain.seconds,
+        verifyRss: comparedPlain.maxRssMB,
+        verifyWithLog: comparedWithLog.seconds,
+        verifyWithLogRss: comparedWithLog.maxRssMB,
+      }
+    }
+
     rows.push({
       round,
       aggregate,
@@ -115,8 +155,10 @@ try {
       verifyRss: plain.maxRssMB,
       verifyWithLog: withLog.seconds,
       verifyWithLogRss: withLog.maxRssMB,
+      verifyWithLogCpu: withLog.cpuSeconds,
       verifyWithLogJoin: withLogJoin.seconds,
       verifyWithLogJoinRss: withLogJoin.maxRssMB,
+      compared,
     })
   }
 
@@ -145,7 +187,14 @@ try {
   )
   for (const r of rows) {
     console.log(
-      `  round ${r.round}: bare aggregate ${r.aggregate.toFixed(3)} s | verify ${r.verify.toFixed(3)} s, ${r.verifyRss} MB | verify + run log of ${transfers} ids ${r.verifyWithLog.toFixed(3)} s, ${r.verifyWithLogRss} MB | the same, per-row join forced ${r.verifyWithLogJoin.toFixed(3)} s, ${r.verifyWithLogJoinRss} MB`,
+      `  round ${r.round}: bare aggregate ${r.aggregate.toFixed(3)} s | verify ${r.verify.toFixed(3)} s, ${r.verifyRss} MB | verify + run log of ${transfers} ids ${r.verifyWithLog.toFixed(3)} s (client CPU ${r.verifyWithLogCpu.toFixed(3)} s), ${r.verifyWithLogRss} MB | the same, per-row join forced ${r.verifyWithLogJoin.toFixed(3)} s, ${r.verifyWithLogJoinRss} MB${r.compared ? ` | compared build: verify ${r.compared.verify.toFixed(3)} s, ${r.compared.verifyRss} MB, with the run log ${r.compared.verifyWithLog.toFixed(3)} s, ${r.compared.verifyWithLogRss} MB` : ''}`,
+    )
+  }
+
+  const comparedRows = rows.flatMap((r) => (r.compared ? [r.compared] : []))
+  if (comparedRows.length > 0) {
+    console.log(
+      `median, compared build (${process.env.BENCH_COMPARE}): verify / aggregate = ${(median(comparedRows.map((r) => r.verify)) / agg).toFixed(2)}x; with run log / aggregate = ${(median(comparedRows.map((r) => r.verifyWithLog)) / agg).toFixed(2)}x; peak RSS ${Math.max(...comparedRows.map((r) => r.verifyRss))} MB / ${Math.max(...comparedRows.map((r) => r.verifyWithLogRss))} MB`,
     )
   }
 
@@ -161,6 +210,12 @@ try {
       ratio: Number((v / agg).toFixed(3)),
       ratioWithRunLog: Number((vl / agg).toFixed(3)),
       ratioWithRunLogJoin: Number((vj / agg).toFixed(3)),
+      ...(comparedRows.length > 0
+        ? {
+            comparedRatio: Number((median(comparedRows.map((r) => r.verify)) / agg).toFixed(3)),
+            comparedRatioWithRunLog: Number((median(comparedRows.map((r) => r.verifyWithLog)) / agg).toFixed(3)),
+          }
+        : {}),
     }),
   )
 } finally {

@@ -54,6 +54,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
   async function ledgerAfterWorkload(
     count = 200,
     audit?: AuditLog,
+    accounts = 10,
   ): Promise<{acked: string[]; runDir: string; sql: LedgerSql; url: string}> {
     database++
     const admin = await connectLedger(pg.url, {max: 1})
@@ -61,7 +62,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     await admin.end({timeout: 1})
     const url = pg.url.replace(/\/postgres$/, `/verify_${database}`)
     const sql = await connectLedger(url, {max: 4})
-    await initLedger(sql, {accounts: 10, openingBalance: 10_000, allowNegativeBalances: false})
+    await initLedger(sql, {accounts, openingBalance: 10_000, allowNegativeBalances: false})
     const runDir = path.join(tmp, `run-${database}`)
     const acked: string[] = []
     await runWorkload({
@@ -550,6 +551,24 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
       expect(fast.summary.runLogIds, fault.name).to.deep.include(summary)
       expect(verdictOf(fast), fault.name).to.deep.equal(verdictOf(join))
     }
+  })
+
+  it('more accounts than one replay statement takes: the hash sum is a statement of its own beside the replay chunks, with the same verdicts', async () => {
+    const {ACCOUNT_CHUNK} = await import('../../src/lib/ledger/verify/model.js')
+    const {sql, runDir, acked} = await ledgerAfterWorkload(60, undefined, ACCOUNT_CHUNK + 5)
+    const plain = await digestAndJoin(sql, [runDir])
+    expect(plain.said).to.include(
+      'run logs: 60 acknowledged requests, exactly the stored transfers (count and hash sum agree)',
+    )
+    expect(plain.fast.ok).to.equal(true)
+    expect(plain.fast.summary.accounts).to.equal(ACCOUNT_CHUNK + 5)
+    expect(verdictOf(plain.fast)).to.deep.equal(verdictOf(plain.join))
+    await alterTransfer(sql, acked[3], {amount: 4242})
+    const altered = await digestAndJoin(sql, [runDir])
+    await sql.end({timeout: 1})
+    expect(altered.said).to.match(/differ from the acknowledged requests/)
+    expect(altered.fast.violations.map((v) => [v.kind, v.ids])).to.deep.equal([['altered', [acked[3]]]])
+    expect(verdictOf(altered.fast)).to.deep.equal(verdictOf(altered.join))
   })
 
   it('a server that refuses the digest statement (no EXECUTE on uuid_hash_extended, as CockroachDB has none): the per-row join decides', async () => {

@@ -71,6 +71,59 @@ describe('verify digests (unit)', () => {
     expect(sum.equals(other)).to.equal(true)
   })
 
+  it('adds the last hash (addHashed) as add() does, the carry of the low half included', () => {
+    const byArguments = new Sum64()
+    const fromHashed = new Sum64()
+    for (const [hi, lo] of [
+      [0xff_ff_ff_ff, 0xff_ff_ff_ff],
+      [0x80_00_00_00, 0x80_00_00_01],
+      [0x7f_ff_ff_ff, 0x7f_ff_ff_ff],
+      [1, 0],
+    ]) {
+      byArguments.add(hi, lo)
+      hashed[0] = hi
+      hashed[1] = lo
+      fromHashed.addHashed()
+    }
+
+    // 0x80000000 + 0x7fffffff + 0xffffffff + 1 + carries 2, 0xffffffff + 0x80000001 + 0x7fffffff
+    expect(fromHashed.value()).to.equal(byArguments.value())
+    expect(fromHashed.value()).to.equal(
+      BigInt.asUintN(
+        64,
+        0xff_ff_ff_ff_ff_ff_ff_ffn + 0x80_00_00_00_80_00_00_01n + 0x7f_ff_ff_ff_7f_ff_ff_ffn + 0x1_00_00_00_00n,
+      ),
+    )
+  })
+
+  it('parses a UUID from its text in either case (two digits per lookup), and refuses any other byte at any digit or dash', () => {
+    for (let i = 0; i < 50; i++) {
+      const id = randomUUID()
+      expect(words(id)).to.deep.equal(words(id.toUpperCase()))
+      const hex = id.replaceAll('-', '')
+      expect(
+        words(id)
+          .map((w) => (w >>> 0).toString(16).padStart(8, '0'))
+          .join(''),
+      ).to.equal(hex)
+    }
+
+    const id = 'f81d4fae-7dec-11d0-a765-00a0c91e6bf6'
+    for (let at = 0; at < 36; at++) {
+      // bytes next to the ranges of the digits ('/', ':', '@', 'G', '`', 'g'), a space, a newline and a dash or digit swapped
+      const others = [0x2f, 0x3a, 0x40, 0x47, 0x60, 0x67, 0x20, 0x0a, id[at] === '-' ? 0x30 : 0x2d]
+      for (const byte of others) {
+        const text = Buffer.from(id)
+        text[at] = byte
+        expect(parseUuid(text, 0), `${byte} at ${at}`).to.equal(false)
+      }
+    }
+
+    // the id at an offset, the buffer ending with it
+    expect(parseUuid(Buffer.from(`attempt\t${id}`), 8)).to.equal(true)
+    expect(parseUuid(Buffer.from(`attempt\t${id.slice(0, 35)}`), 8)).to.equal(false)
+  })
+
   /** a run log of n requests, each attempted and applied */
   function plainLog(n: number): {lines: string[]; requests: TransferRequest[]} {
     const requests = Array.from({length: n}, (_, i) => ({

@@ -102,6 +102,16 @@ export function uuidHashExtended(w0: number, w1: number, w2: number, w3: number)
   final()
 }
 
+/** uuidHashExtended of the id in parsedId (read there, not passed: see Sum64 on heap numbers) */
+function hashParsedId(): void {
+  state[0] = INIT_16 + swap(parsedId[0])
+  state[1] = INIT_16 + swap(parsedId[1])
+  state[2] = INIT_16 + swap(parsedId[2])
+  mix()
+  state[0] += swap(parsedId[3])
+  final()
+}
+
 const TWO_32 = 4_294_967_296
 
 /** hashint8extended(value, seed) for an integer value (exact below 2^53), the seed in `hashed`; the result into `hashed` */
@@ -127,34 +137,43 @@ export function hashInt8Extended(value: number): void {
 
 /** the hash of one transfer, as sql.ts STORED_TRANSFERS_DIGEST computes it (the id in parsedId), into `hashed` */
 export function transferHash(from: number, to: number, amount: number): void {
-  uuidHashExtended(parsedId[0], parsedId[1], parsedId[2], parsedId[3])
+  hashParsedId()
   hashInt8Extended(from)
   hashInt8Extended(to)
   hashInt8Extended(amount)
 }
 
-/** a sum modulo 2^64 of 64-bit values, in two 32-bit halves (no BigInt per value) */
+/**
+ * A sum modulo 2^64 of 64-bit values, in two 32-bit halves (no BigInt per value). The
+ * halves live in a Uint32Array, which wraps them on store, and addHashed() reads the
+ * last hash from `hashed` itself: a 32-bit value above 2^30 passed as an argument to a
+ * call that is not inlined, or kept in a number field, is a heap number, one
+ * allocation per line for the garbage collector.
+ */
 export class Sum64 {
-  private hi = 0
-  private lo = 0
+  /** [high half, low half] */
+  private readonly halves = new Uint32Array(2)
 
   add(hi: number, lo: number): void {
-    this.lo += lo
-    if (this.lo >= TWO_32) {
-      this.lo -= TWO_32
-      this.hi++
-    }
+    const low = this.halves[1] + (lo >>> 0)
+    this.halves[1] = low
+    this.halves[0] = this.halves[0] + hi + (low >= TWO_32 ? 1 : 0)
+  }
 
-    this.hi = (this.hi + hi) >>> 0
+  /** add(hashed[0], hashed[1]) */
+  addHashed(): void {
+    const low = this.halves[1] + hashed[1]
+    this.halves[1] = low
+    this.halves[0] = this.halves[0] + hashed[0] + (low >= TWO_32 ? 1 : 0)
   }
 
   equals(other: Sum64): boolean {
-    return this.hi === other.hi && this.lo === other.lo
+    return this.halves[0] === other.halves[0] && this.halves[1] === other.halves[1]
   }
 
   /** the sum as an unsigned 64-bit BigInt */
   value(): bigint {
-    return (BigInt(this.hi >>> 0) << 32n) | BigInt(this.lo)
+    return (BigInt(this.halves[0]) << 32n) | BigInt(this.halves[1])
   }
 }
 
@@ -247,7 +266,7 @@ function digestLine(chunk: Buffer, at: number, end: number, tally: LogTally): nu
     if (!parseUuid(chunk, idStart)) return 'a run-log id is not a UUID'
   }
 
-  uuidHashExtended(parsedId[0], parsedId[1], parsedId[2], parsedId[3])
+  hashParsedId()
   let scanFrom = idStart + 36
   if (status === IdStatus.Attempted) {
     // bounded by `end`, not the line's end: an amount the newline follows directly is refused (the workload
@@ -255,15 +274,15 @@ function digestLine(chunk: Buffer, at: number, end: number, tally: LogTally): nu
     const requestEnd = parseRequest(chunk, idStart, lineEnd < 0 ? end : lineEnd)
     if (requestEnd < 0) return 'an attempt line without a readable request'
     tally.attempted++
-    tally.attemptedIds.add(hashed[0], hashed[1])
+    tally.attemptedIds.addHashed()
     hashInt8Extended(parsedRequest[0])
     hashInt8Extended(parsedRequest[1])
     hashInt8Extended(parsedRequest[2])
-    tally.requests.add(hashed[0], hashed[1])
+    tally.requests.addHashed()
     scanFrom = requestEnd
   } else {
     tally.acknowledged++
-    tally.acknowledgedIds.add(hashed[0], hashed[1])
+    tally.acknowledgedIds.addHashed()
   }
 
   if (lineEnd >= 0) return lineEnd + 1

@@ -77,12 +77,14 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
     progress('conservation, replay and balances (server-side aggregates)')
     state.phase =
       runLogFiles.length > 0 || options.audit ? 'replaying balances and reading transfers' : 'replaying balances'
-    const aggregates = aggregateOnServer(sql, bound, state, mint, maxListed)
+    // the digest comparison (compareDigests) decides the run-log check where it can: the server sums the hashes then
+    const digestFirst = runLogFiles.length > 0 && !options.audit && !options.perRowJoin
+    const aggregates = aggregateOnServer(sql, bound, state, mint, maxListed, digestFirst)
     aggregates.catch(() => {})
 
     const needIdStream = runLogFiles.length > 0 || options.audit !== undefined
     const idScan = needIdStream
-      ? checkRunLogs(sql, runLogFiles, options, report, progress, bound, state)
+      ? checkRunLogs(sql, runLogFiles, options, report, progress, bound, state, digestFirst ? aggregates : undefined)
       : Promise.resolve({transfers: 0, runLog: undefined, audit: undefined, integrity: undefined, streamDuplicates: 0})
     const [agg, scan] = await Promise.all([aggregates, idScan])
 
@@ -110,8 +112,10 @@ export async function verifyLedger(options: VerifyOptions): Promise<VerifyResult
     }
   } finally {
     clearInterval(ticker)
-    // statements stuck on a frozen server are abandoned after this grace period
-    if (ownPool) await sql.end({timeout: 2})
+    // Terminate is sent on every connection; with timeout 0 nothing waits for the server to close them (10-30 ms
+    // of backend exit on a busy machine; libpq's PQfinish does not wait either). Every statement of a verify that
+    // returns has been answered; after a failure, one stuck on a frozen server is abandoned at once.
+    if (ownPool) await sql.end({timeout: 0})
   }
 }
 
@@ -119,9 +123,17 @@ type ServerAggregates = Awaited<ReturnType<typeof aggregateOnServer>>
 type IdScan = Awaited<ReturnType<typeof scanIds>>
 
 /**
+ * The count and hash sum of the stored transfers (sql.ts STORED_TRANSFERS_DIGEST), or why the server refused them;
+ * undefined when not asked for, or when the replay found no account to carry them.
+ */
+type StoredDigest = undefined | {digest: string; n: number} | {refusal: string}
+
+/**
  * Conservation, replay and negative balances, from aggregates the server computes
  * per chunk of accounts (nothing per transfer crosses the wire), and the duplicate
- * check where the primary key no longer guarantees uniqueness.
+ * check where the primary key no longer guarantees uniqueness. With `digest`, also
+ * the stored transfers' hash sum for compareDigests: from the replay's own scan when
+ * the accounts fit one chunk, else from a statement of its own on another connection.
  */
 async function aggregateOnServer(
   sql: LedgerSql,
@@ -129,8 +141,29 @@ async function aggregateOnServer(
   state: ScanState,
   mint: MintRecord,
   maxListed: number,
+  digest: boolean,
 ) {
+  // a server without these hash functions or without the right to call them (CockroachDB has no uuid_hash_extended)
+  // gives no digest: the per-row join decides then
+  const refused = (error: unknown): StoredDigest => {
+    if ((error as Error)?.name !== 'PostgresError') throw error
+    return {refusal: (error as Error).message}
+  }
+
+  // beside the replay, on another connection of the pool
+  const primaryKey = bound.answer('looking up the primary key', sql.unsafe(q.TRANSFERS_PRIMARY_KEY))
+  primaryKey.catch(() => {})
   const [range] = await bound.answer('reading the account range', sql.unsafe(q.ACCOUNT_ID_RANGE))
+  const single = range.lo !== null && Number(range.hi) - Number(range.lo) < ACCOUNT_CHUNK
+  let storedDigest: Promise<StoredDigest> = Promise.resolve(undefined)
+  if (digest && !single) {
+    // the replay takes several statements: the digest has one of its own (a third scan), beside them
+    storedDigest = bound
+      .answer('summing the stored transfers', sql.unsafe(q.STORED_TRANSFERS_DIGEST))
+      .then(([row]) => ({n: Number(row.n), digest: String(row.digest)}), refused)
+    storedDigest.catch(() => {})
+  }
+
   let balanceTotal = 0n
   let openingTotal = 0n
   let accountCount = 0
@@ -141,13 +174,26 @@ async function aggregateOnServer(
   let negativeCount = 0
   const negativeRows: Array<{balance: string; id: number}> = []
   if (range.lo !== null) {
-    const single = Number(range.hi) - Number(range.lo) < ACCOUNT_CHUNK
     for (let lo = Number(range.lo); lo <= Number(range.hi); lo += ACCOUNT_CHUNK) {
       const hi = Math.min(Number(range.hi), lo + ACCOUNT_CHUNK - 1)
-      const query = single ? sql.unsafe(q.REPLAY_ALL) : sql.unsafe(q.REPLAY_CHUNK, [lo, hi])
-      const rows = (await bound.answer(`replaying accounts ${lo}..${hi}`, query.values())) as unknown as Array<
-        [string, string, string, string, string, string]
-      >
+      const what = `replaying accounts ${lo}..${hi}`
+      type Row = [string, string, string, string, string, string, string?, string?]
+      let rows: Row[]
+      if (single && digest) {
+        try {
+          rows = (await bound.answer(what, sql.unsafe(q.REPLAY_ALL_WITH_DIGEST).values())) as unknown as Row[]
+          // every row carries the totals
+          const [first] = rows
+          storedDigest = Promise.resolve(first ? {n: Number(first[6]), digest: String(first[7])} : undefined)
+        } catch (error) {
+          storedDigest = Promise.resolve(refused(error))
+          rows = (await bound.answer(what, sql.unsafe(q.REPLAY_ALL).values())) as unknown as Row[]
+        }
+      } else {
+        const query = single ? sql.unsafe(q.REPLAY_ALL) : sql.unsafe(q.REPLAY_CHUNK, [lo, hi])
+        rows = (await bound.answer(what, query.values())) as unknown as Row[]
+      }
+
       state.accountsReplayed += rows.length
       for (const [id, balanceText, openingText, incomingText, countText, outgoingText] of rows) {
         const balance = BigInt(balanceText)
@@ -194,7 +240,7 @@ async function aggregateOnServer(
     })
   }
 
-  const [pk] = await bound.answer('looking up the primary key', sql.unsafe(q.TRANSFERS_PRIMARY_KEY))
+  const [pk] = await primaryKey
   const hasPrimaryKey = Number(pk.n) > 0
   // without the primary key, uniqueness is not enforced any more: look for stored duplicates
   const duplicates = hasPrimaryKey
@@ -211,6 +257,7 @@ async function aggregateOnServer(
     negatives: {count: negativeCount, rows: negativeRows},
     hasPrimaryKey,
     duplicates,
+    storedDigest: await storedDigest,
   }
 }
 
@@ -322,9 +369,10 @@ async function checkRunLogs(
   progress: (message: string) => void,
   bound: StatementBound,
   state: ScanState,
+  aggregates: Promise<ServerAggregates> | undefined,
 ): Promise<IdScan> {
-  if (runLogFiles.length > 0 && !options.audit && !options.perRowJoin) {
-    const plain = await compareDigests(sql, runLogFiles, options, progress, bound, state)
+  if (aggregates) {
+    const plain = await compareDigests(aggregates, runLogFiles, options, progress, state)
     if (plain) return plain
   }
 
@@ -333,52 +381,36 @@ async function checkRunLogs(
 
 /**
  * The fast path of the run-log check (digest.ts): the server sums a hash of every
- * stored transfer in one aggregate while the client streams the run logs. When the
+ * stored transfer (aggregateOnServer) while the client streams the run logs. When the
  * run logs are plain (every attempt acknowledged once, nothing else) and the count
  * and the sum agree, the stored transfers are exactly the acknowledged requests: the
  * join would report nothing, and its counters follow. Undefined when that is not
  * shown (the join decides then), also on a server without these hash functions.
  */
 async function compareDigests(
-  sql: LedgerSql,
+  aggregates: Promise<ServerAggregates>,
   runLogFiles: string[],
   options: VerifyOptions,
   progress: (message: string) => void,
-  bound: StatementBound,
   state: ScanState,
 ): Promise<IdScan | undefined> {
-  // a server that refuses the statement (CockroachDB has no uuid_hash_extended) leaves it to the join
-  let refusal: string | undefined
-  const refused = (error: unknown) => {
-    if ((error as Error)?.name !== 'PostgresError') throw error
-    refusal = (error as Error).message
-  }
-
-  const stored = bound
-    .answer('summing the stored transfers', sql.unsafe(q.STORED_TRANSFERS_DIGEST))
-    .then(([row]) => row, refused)
-  const primaryKey = bound
-    .answer('looking up the primary key', sql.unsafe(q.TRANSFERS_PRIMARY_KEY))
-    .then(([row]) => row, refused)
-  stored.catch(() => {})
-  primaryKey.catch(() => {})
   const logs = await digestRunLogs(runLogFiles, options.signal)
   if (!logs.plain) {
-    // the aggregate is left to finish on its own connection (a cancel could reach the connection's next statement)
     progress(`run logs: ${logs.reason}: joining every stored transfer with them`)
     return undefined
   }
 
-  const [digest, pk] = await Promise.all([stored, primaryKey])
-  if (!digest || !pk) {
-    progress(`run logs: the server refused the hash sum (${refusal}): joining every stored transfer with them`)
+  const {storedDigest: stored, hasPrimaryKey} = await aggregates
+  if (!stored) return undefined
+  if ('refusal' in stored) {
+    progress(`run logs: the server refused the hash sum (${stored.refusal}): joining every stored transfer with them`)
     return undefined
   }
 
   // without the primary key an id may be stored twice: only the join counts those
-  if (Number(pk.n) === 0) return undefined
-  const transfers = Number(digest.n)
-  if (transfers !== logs.attempted || BigInt.asUintN(64, BigInt(digest.digest)) !== logs.requests.value()) {
+  if (!hasPrimaryKey) return undefined
+  const transfers = stored.n
+  if (transfers !== logs.attempted || BigInt.asUintN(64, BigInt(stored.digest)) !== logs.requests.value()) {
     progress('run logs: the stored transfers differ from the acknowledged requests: joining them row by row')
     return undefined
   }
