@@ -106,11 +106,15 @@ try {
   const {default: postgres} = await import('postgres')
   const rows: string[] = []
   for (const clients of clientCounts) {
-    const sums = new Map<string, {cpu: number; tps: number}>()
+    const sums = new Map<string, {cpu: number; ratios: number[]; tps: number}>()
+    let roundBase = 0
     const add = (name: string, r: {cpuUs?: number; tps: number}) => {
-      const s = sums.get(name) ?? {tps: 0, cpu: 0}
+      const s = sums.get(name) ?? {tps: 0, cpu: 0, ratios: []}
       s.tps += r.tps / rounds
       s.cpu += (r.cpuUs ?? Number.NaN) / rounds
+      // each round's ratio against the pgbench run just before it
+      if (name === 'pgbench') roundBase = r.tps
+      s.ratios.push(r.tps / roundBase)
       sums.set(name, s)
     }
 
@@ -160,7 +164,7 @@ try {
     const base = sums.get('pgbench')!.tps
     for (const [name, s] of sums)
       rows.push(
-        `| ${clients} | ${name} | ${s.tps.toFixed(0)} | ${(s.tps / base).toFixed(2)} | ${s.cpu.toFixed(0)} µs |`,
+        `| ${clients} | ${name} | ${s.tps.toFixed(0)} | ${(s.tps / base).toFixed(2)} | ${s.ratios.map((r) => r.toFixed(2)).join(', ')} | ${s.cpu.toFixed(0)} µs |`,
       )
   }
 
@@ -170,8 +174,8 @@ try {
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   )
-  console.log('| clients | client | tps (mean) | / pgbench | client CPU per transfer |')
-  console.log('| --- | --- | --- | --- | --- |')
+  console.log('| clients | client | tps (mean) | / pgbench | per round | client CPU per transfer |')
+  console.log('| --- | --- | --- | --- | --- | --- |')
   for (const r of rows) console.log(r)
 } finally {
   await server.stop()
