@@ -3,12 +3,15 @@
  * retries), postgres.js against node-postgres (`pg`, pure JS) and node-postgres's native client
  * (`pg-native`: libpq, the library pgbench uses), against pgbench on the same throwaway
  * PostgreSQL: where does the client's CPU per transfer go when the workload's own code is taken
- * away? Runs alternate (pgbench, postgres.js, pg, pg-native) per round. Reports, never asserts.
- * The client CPU per transfer is the process's (`process.cpuUsage`, all threads) over the run.
+ * away? Runs alternate (pgbench, postgres.js, pg, pg-native) per round; each round's ratio is
+ * against the pgbench run just before it. Reports, never asserts. The client CPU per transfer is
+ * the process's (`process.cpuUsage`, all threads, libpq's included) over the run; pgbench's from
+ * /usr/bin/time. Figures and the native client's behaviour on faults (native-probe.ts): RESULTS.md.
  *
  * `pg` and `pg-native` are not dependencies of atlas: install them anywhere (`npm install pg
  * pg-native` in some directory; pg-native's `libpq` addon builds against libpq-dev with
- * node-gyp) and point BENCH_PG_FROM at that directory. Without it only postgres.js and pgbench
+ * node-gyp: where npm skips its install script, `node-gyp rebuild --nodedir=/usr` in
+ * node_modules/libpq) and point BENCH_PG_FROM at that directory. Without it only postgres.js and pgbench
  * run; without a built pg-native, `pg` runs and the native client is left out (said on stderr).
  * The native client is given libpq's own conninfo, the same parameters pgbench gets from its
  * environment (sslmode=verify-full, sslrootcert: libpq's TLS, not Node's).

@@ -23,7 +23,12 @@ interface NativeClient {
   end(): Promise<void>
   native: {cancel(cb: (error?: Error) => void): void; pq: {transactionStatus(): number}}
   on(event: 'error', listener: (error: Error) => void): void
-  query(config: {name?: string; query_timeout?: number; text: string; values?: unknown[]}): Promise<{rows: Record<string, unknown>[]}>
+  query(config: {
+    name?: string
+    query_timeout?: number
+    text: string
+    values?: unknown[]
+  }): Promise<{rows: Record<string, unknown>[]}>
 }
 type NativeModule = {Client: new (config: Record<string, unknown>) => NativeClient}
 
@@ -59,7 +64,9 @@ async function timed<T>(label: string, fn: () => Promise<T>): Promise<T | undefi
   })
   try {
     const value = await Promise.race([fn(), never])
-    console.log(`${label}: ok in ${(performance.now() - t0).toFixed(0)} ms, event loop max stall ${(delay.max / 1e6).toFixed(0)} ms`)
+    console.log(
+      `${label}: ok in ${(performance.now() - t0).toFixed(0)} ms, event loop max stall ${(delay.max / 1e6).toFixed(0)} ms`,
+    )
     return value
   } catch (error) {
     console.log(
@@ -161,10 +168,15 @@ try {
   console.log('\n## multi-host conninfo, target_session_attrs=primary (standby listed first)')
   for (const attrs of ['primary', 'read-write', 'any']) {
     const c = await timed(`target_session_attrs=${attrs}`, () =>
-      open(`host=127.0.0.1,127.0.0.1 port=${standby.port},${primary.port} user=atlas dbname=postgres target_session_attrs=${attrs}`),
+      open(
+        `host=127.0.0.1,127.0.0.1 port=${standby.port},${primary.port} user=atlas dbname=postgres target_session_attrs=${attrs}`,
+      ),
     )
     if (c) {
-      const {rows} = await c.client.query({text: 'select pg_is_in_recovery() as standby, current_setting($1) as port', values: ['port']})
+      const {rows} = await c.client.query({
+        text: 'select pg_is_in_recovery() as standby, current_setting($1) as port',
+        values: ['port'],
+      })
       console.log(`  connected to port ${rows[0].port} (${rows[0].standby ? 'standby' : 'primary'})`)
       await c.client.end()
     }
@@ -174,11 +186,15 @@ try {
     open(conninfo(standby.port, 'target_session_attrs=primary')),
   )
   const blackholed = await timed('a server that accepts and never answers, then the primary, connect_timeout=2', () =>
-    open(`host=127.0.0.1,127.0.0.1 port=${silentPort},${primary.port} user=atlas dbname=postgres connect_timeout=2 target_session_attrs=primary`),
+    open(
+      `host=127.0.0.1,127.0.0.1 port=${silentPort},${primary.port} user=atlas dbname=postgres connect_timeout=2 target_session_attrs=primary`,
+    ),
   )
   await blackholed?.client.end()
 
-  console.log("\n## the connect runs in libuv's thread pool (4 threads): 4 connects that hang, and a file read meanwhile")
+  console.log(
+    "\n## the connect runs in libuv's thread pool (4 threads): 4 connects that hang, and a file read meanwhile",
+  )
   const hanging = Array.from({length: 4}, () =>
     open(`host=127.0.0.1 port=${silentPort} user=atlas dbname=postgres connect_timeout=3`).catch(() => {}),
   )
@@ -248,19 +264,30 @@ try {
   {
     const {client} = await open(conninfo(primary.port))
     const {rows} = await client.query({text: 'select count(*)::int as n from t where id = 2'})
-    console.log(`  the row of that transaction after crash recovery: ${rows[0].n === 1 ? 'committed' : 'not committed'}`)
+    console.log(
+      `  the row of that transaction after crash recovery: ${rows[0].n === 1 ? 'committed' : 'not committed'}`,
+    )
     await client.end()
   }
 
-  console.log('\n## backend stopped (SIGSTOP: the socket stays open, nothing answers); query_timeout 500 ms, then cancel')
+  console.log(
+    '\n## backend stopped (SIGSTOP: the socket stays open, nothing answers); query_timeout 500 ms, then cancel',
+  )
   {
     const {client, heard} = await open(conninfo(primary.port))
     const pid = await backendPid(client)
     process.kill(pid, 'SIGSTOP')
     await timed('select 1, query_timeout 500', () => client.query({text: 'select 1', query_timeout: 500}))
-    console.log(`  libpq transaction status after the timeout: ${client.native.pq.transactionStatus()} (1 = a command still active)`)
-    await timed('next query on the same client (query_timeout 500)', () => client.query({text: 'select 2 as two', query_timeout: 500}))
-    await timed('native.cancel() (PQcancel, on the main thread)', () => new Promise<void>((resolve, reject) => client.native.cancel((e) => (e ? reject(e) : resolve()))))
+    console.log(
+      `  libpq transaction status after the timeout: ${client.native.pq.transactionStatus()} (1 = a command still active)`,
+    )
+    await timed('next query on the same client (query_timeout 500)', () =>
+      client.query({text: 'select 2 as two', query_timeout: 500}),
+    )
+    await timed(
+      'native.cancel() (PQcancel, on the main thread)',
+      () => new Promise<void>((resolve, reject) => client.native.cancel((e) => (e ? reject(e) : resolve()))),
+    )
     process.kill(pid, 'SIGCONT')
     await sleep(500)
     await timed('a query after SIGCONT', () => client.query({text: 'select 3 as three', query_timeout: 2000}))
