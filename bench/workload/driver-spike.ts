@@ -1,11 +1,20 @@
 /**
  * Driver spike: a bare loop of the TRANSFER statement per client (no run log, no stats, no
- * retries), postgres.js against node-postgres (`pg`, pure JS), against pgbench on the same
- * throwaway PostgreSQL: where does the client's CPU per transfer go when the workload's own
- * code is taken away? Runs alternate (pgbench, postgres.js, pg) per round. Reports, never asserts.
+ * retries), postgres.js against node-postgres (`pg`, pure JS) and node-postgres's native client
+ * (`pg-native`: libpq, the library pgbench uses), against pgbench on the same throwaway
+ * PostgreSQL: where does the client's CPU per transfer go when the workload's own code is taken
+ * away? Runs alternate (pgbench, postgres.js, pg, pg-native) per round; each round's ratio is
+ * against the pgbench run just before it. Reports, never asserts. The client CPU per transfer is
+ * the process's (`process.cpuUsage`, all threads, libpq's included) over the run; pgbench's from
+ * /usr/bin/time. Figures and the native client's behaviour on faults (native-probe.ts): RESULTS.md.
  *
- * `pg` is not a dependency of atlas: install it anywhere (`npm install pg` in some directory) and
- * point BENCH_PG_FROM at that directory; without it only postgres.js and pgbench run.
+ * `pg` and `pg-native` are not dependencies of atlas: install them anywhere (`npm install pg
+ * pg-native` in some directory; pg-native's `libpq` addon builds against libpq-dev with
+ * node-gyp: where npm skips its install script, `node-gyp rebuild --nodedir=/usr` in
+ * node_modules/libpq) and point BENCH_PG_FROM at that directory. Without it only postgres.js and pgbench
+ * run; without a built pg-native, `pg` runs and the native client is left out (said on stderr).
+ * The native client is given libpq's own conninfo, the same parameters pgbench gets from its
+ * environment (sslmode=verify-full, sslrootcert: libpq's TLS, not Node's).
  *
  *   BENCH_PG_FROM=/some/dir node --import tsx bench/workload/driver-spike.ts   (BENCH_CLIENTS, BENCH_SECONDS, BENCH_ROUNDS, BENCH_TLS)
  */
@@ -17,7 +26,7 @@ import path from 'node:path'
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import * as q from '../../src/lib/ledger/sql.js'
-import {benchServer, runPgbench} from './server.js'
+import {type BenchServer, benchServer, runPgbench} from './server.js'
 
 const clientCounts = (process.env.BENCH_CLIENTS ?? '1,4,8').split(',').map(Number)
 const seconds = Number(process.env.BENCH_SECONDS ?? 6)
@@ -28,12 +37,34 @@ const maxAmount = 100
 interface PgClient {
   connect(): Promise<void>
   end(): Promise<void>
-  query(config: {name: string; text: string; values: unknown[]}): Promise<{rowCount: number}>
+  query(config: {name?: string; text: string; values?: unknown[]}): Promise<{rowCount: number; rows: unknown[]}>
 }
-type PgModule = {Client: new (config: Record<string, unknown>) => PgClient}
+type PgModule = {Client: new (config: Record<string, unknown>) => PgClient; native: null | PgModule}
 const pgModule = process.env.BENCH_PG_FROM
   ? (createRequire(path.join(path.resolve(process.env.BENCH_PG_FROM), 'index.js'))('pg') as PgModule)
   : undefined
+/** `pg.native` is null when pg-native is not installed; it throws when its addon was not built */
+const pgNative = (() => {
+  if (!pgModule) return
+  try {
+    return pgModule.native ?? undefined
+  } catch (error) {
+    console.error(`pg-native left out: ${(error as Error).message.split('\n')[0]}`)
+  }
+})()
+if (pgModule && !pgNative) console.error('pg-native left out: not installed beside pg')
+
+/** libpq conninfo with what pgbench gets from its environment and PGOPTIONS */
+const libpqConninfo = (server: BenchServer) =>
+  [
+    `host=${server.host}`,
+    `port=${server.port}`,
+    'user=atlas',
+    'dbname=postgres',
+    `sslmode=${server.libpqEnv.PGSSLMODE}`,
+    ...(server.libpqEnv.PGSSLROOTCERT ? [`sslrootcert=${server.libpqEnv.PGSSLROOTCERT}`] : []),
+    "options='-c default_transaction_isolation=serializable'",
+  ].join(' ')
 
 const params = () => {
   const from = randomInt(1, accounts + 1)
@@ -78,11 +109,15 @@ try {
   const {default: postgres} = await import('postgres')
   const rows: string[] = []
   for (const clients of clientCounts) {
-    const sums = new Map<string, {cpu: number; tps: number}>()
+    const sums = new Map<string, {cpu: number; ratios: number[]; tps: number}>()
+    let roundBase = 0
     const add = (name: string, r: {cpuUs?: number; tps: number}) => {
-      const s = sums.get(name) ?? {tps: 0, cpu: 0}
+      const s = sums.get(name) ?? {tps: 0, cpu: 0, ratios: []}
       s.tps += r.tps / rounds
       s.cpu += (r.cpuUs ?? Number.NaN) / rounds
+      // each round's ratio against the pgbench run just before it
+      if (name === 'pgbench') roundBase = r.tps
+      s.ratios.push(r.tps / roundBase)
       sums.set(name, s)
     }
 
@@ -113,12 +148,26 @@ try {
         add('pg', await loop(clients, (c) => conns[c].query({name: 'transfer', text: q.TRANSFER, values: params()})))
         await Promise.all(conns.map((c) => c.end()))
       }
+
+      if (pgNative) {
+        const conninfo = libpqConninfo(server)
+        const conns = Array.from({length: clients}, () => new pgNative.Client({nativeConnectionString: conninfo}))
+        await Promise.all(conns.map((c) => c.connect()))
+        // libpq's TLS is not Node's: make sure the sessions are the ones pgbench has
+        const {rows} = await conns[0].query({text: 'select ssl from pg_stat_ssl where pid = pg_backend_pid()'})
+        if ((rows[0] as {ssl: boolean}).ssl !== (server.tls !== 'off')) throw new Error('pg-native: TLS not as asked')
+        add(
+          'pg-native',
+          await loop(clients, (c) => conns[c].query({name: 'transfer', text: q.TRANSFER, values: params()})),
+        )
+        await Promise.all(conns.map((c) => c.end()))
+      }
     }
 
     const base = sums.get('pgbench')!.tps
     for (const [name, s] of sums)
       rows.push(
-        `| ${clients} | ${name} | ${s.tps.toFixed(0)} | ${(s.tps / base).toFixed(2)} | ${s.cpu.toFixed(0)} µs |`,
+        `| ${clients} | ${name} | ${s.tps.toFixed(0)} | ${(s.tps / base).toFixed(2)} | ${s.ratios.map((r) => r.toFixed(2)).join(', ')} | ${s.cpu.toFixed(0)} µs |`,
       )
   }
 
@@ -128,8 +177,8 @@ try {
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   )
-  console.log('| clients | client | tps (mean) | / pgbench | client CPU per transfer |')
-  console.log('| --- | --- | --- | --- | --- |')
+  console.log('| clients | client | tps (mean) | / pgbench | per round | client CPU per transfer |')
+  console.log('| --- | --- | --- | --- | --- | --- |')
   for (const r of rows) console.log(r)
 } finally {
   await server.stop()
