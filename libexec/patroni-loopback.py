@@ -45,17 +45,19 @@ intermediate process that calls setsid(), starts postgres, reports its pid and e
 the postmaster is nobody's child, as with pg_ctl), and it makes that process with
 multiprocessing's spawn: a new interpreter that imports Patroni again, 0.3-0.5 s on this
 machine before postgres even starts, on each standby's and the bootstrapping leader's
-start. Here the intermediate process is `python3 -I -S -c` with the same few lines
-(PostmasterProcess.start itself, its environment and its checks, as installed).
+start. Here the intermediate process is `python3 -I -S -c` with the same few lines, reporting
+through multiprocessing's own Pipe as pg_ctl_start does (PostmasterProcess.start itself, its
+environment and its checks, as installed; the spawn context runs any other target as before).
 
 Everything else is Patroni as installed.
 
 usage: patroni-loopback.py CONFIG
 """
 import functools
+import inspect
 import json
+import logging
 import multiprocessing
-import os
 import subprocess
 import sys
 import threading
@@ -71,6 +73,8 @@ from patroni.config import Config
 from patroni.postgresql import Postgresql
 from patroni.postgresql import postmaster as patroni_postmaster
 from patroni.postgresql.sync import SyncHandler
+
+logger = logging.getLogger('patroni.postgresql.postmaster')
 
 FLOORS = {'ttl': 5, 'retry_timeout': 2}
 # the fixed sleep in Ha.process_unhealthy_cluster and in Ha._process_multisync_replication,
@@ -259,51 +263,44 @@ def _startup_wait(method):
 _wait_for_port_open = Postgresql.wait_for_port_open
 _wait_for_startup = Postgresql.wait_for_startup
 
-# pg_ctl_start's work (setsid, start postgres with no inherited descriptors, report its pid), without Patroni
+# pg_ctl_start's work (setsid, start postgres with no inherited descriptors, send its pid or None), without
+# Patroni: what it writes is what multiprocessing's Connection.send writes (a 4-byte length, then the pickle)
 _LAUNCH_POSTMASTER = """
-import os, subprocess, sys
+import os, pickle, struct, subprocess, sys
 report = int(sys.argv[1])
 os.setsid()
 try:
-    pid = str(subprocess.Popen(sys.argv[2:], close_fds=True).pid)
+    pid = subprocess.Popen(sys.argv[2:], close_fds=True).pid
 except Exception as e:
     sys.stderr.write('Failed to execute %s: %r\\n' % (sys.argv[2:], e))
-    pid = ''
-os.write(report, pid.encode())
+    pid = None
+message = pickle.dumps(pid)
+os.write(report, struct.pack('!i', len(message)) + message)
 """
-
-
-class _PidPipe:
-    """The reading end PostmasterProcess.start receives the postmaster's pid from (None when none came)."""
-
-    def __init__(self, fd):
-        self.fd = fd
-
-    def recv(self):
-        data = b''
-        try:
-            while chunk := os.read(self.fd, 64):
-                data += chunk
-        finally:
-            os.close(self.fd)
-        return int(data) if data.strip().isdigit() else None
 
 
 class _PostmasterLauncher:
     """What PostmasterProcess.start does with ctx.Process(target=pg_ctl_start, args=(conn, cmdline, env))."""
 
-    def __init__(self, report_fd, cmdline, env):
-        self.report_fd = report_fd
+    def __init__(self, conn, cmdline, env):
+        self.conn = conn  # the writing end of the spawn context's own Pipe
         self.cmdline = cmdline
         self.env = env
         self.proc = None
 
     def start(self):
         try:
-            self.proc = subprocess.Popen([sys.executable, '-I', '-S', '-c', _LAUNCH_POSTMASTER, str(self.report_fd)]
-                                         + self.cmdline, env=self.env, pass_fds=(self.report_fd,))
+            fd = self.conn.fileno()
+            self.proc = subprocess.Popen([sys.executable, '-I', '-S', '-c', _LAUNCH_POSTMASTER, str(fd)]
+                                         + self.cmdline, env=self.env, pass_fds=(fd,))
+        except Exception:
+            # as pg_ctl_start when postgres cannot be started: log it and send None (start then returns None)
+            logger.exception('Failed to start the postmaster launcher for %s', self.cmdline)
+            self.conn.send(None)
         finally:
-            os.close(self.report_fd)  # the launcher holds the writing end now; EOF once it exits
+            # the launcher holds the writing end now; the reading end is PostmasterProcess.start's, closed with
+            # it as with multiprocessing's own Process (a launcher that dies before it reports: EOFError there too)
+            self.conn.close()
 
     def join(self):
         if self.proc is not None:
@@ -311,14 +308,21 @@ class _PostmasterLauncher:
 
 
 class _PostmasterSpawnContext:
-    """multiprocessing's spawn context as PostmasterProcess.start uses it, with the launcher above."""
+    """multiprocessing's spawn context as PostmasterProcess.start uses it: its Pipe as it is (the launcher
+    writes what Connection.send would), its Process too, except that pg_ctl_start runs in the launcher."""
 
-    def Pipe(self, duplex=True):
-        read_fd, write_fd = os.pipe()
-        return _PidPipe(read_fd), write_fd
+    def __init__(self):
+        self._spawn = multiprocessing.get_context('spawn')
 
-    def Process(self, target, args):
-        return _PostmasterLauncher(*args)
+    def __getattr__(self, name):
+        return getattr(self._spawn, name)
+
+    def Process(self, *args, **kwargs):
+        bound = inspect.signature(self._spawn.Process).bind(*args, **kwargs)
+        target = bound.arguments.get('target')
+        if target is patroni_postmaster.pg_ctl_start and set(bound.arguments) == {'target', 'args'}:
+            return _PostmasterLauncher(*bound.arguments['args'])
+        return self._spawn.Process(*args, **kwargs)
 
 
 class _PostmasterModuleMultiprocessing:
