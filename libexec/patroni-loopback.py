@@ -38,7 +38,9 @@ running pg_isready once a second, first until the port opens (wait_for_port_open
 until it accepts connections (wait_for_startup), and only then reports the member as
 running; a clone that already streamed was listed 0.6-0.7 s later (traced at load 3),
 the last link before the leader can make it synchronous. Those two waits poll every
-0.1 s here (the same timeouts; PostgreSQL's other waits, such as stop, as installed).
+0.1 s here (the same timeouts; PostgreSQL's other waits, such as stop, as installed), so while
+PostgreSQL starts pg_isready runs up to ten times as often (each run a connection attempt, which a
+PostgreSQL still starting may log as a line of its own).
 
 And PostgreSQL is started through a small launcher. Patroni starts the postmaster from an
 intermediate process that calls setsid(), starts postgres, reports its pid and exits (so
@@ -102,7 +104,8 @@ _marked = threading.local()
 
 
 def _is_primary(ha, member, timeout):
-    """True when member's REST API says its PostgreSQL is out of recovery (Patroni's GET /patroni runs pg_is_in_recovery())."""
+    """True when member's REST API says its PostgreSQL is out of recovery (Patroni's GET /patroni runs
+    pg_is_in_recovery())."""
     try:
         response = ha.patroni.request(member, timeout=timeout, retries=0)
         return response.status == 200 and json.loads(response.data.decode('utf-8')).get('role') == 'primary'
@@ -140,25 +143,37 @@ def _wait_for_new_primary(ha, limit):
 
 
 def _wait_for_sync_confirmed(ha, picked, limit):
-    """Until pg_stat_replication confirms every picked standby as synchronous, at most limit seconds."""
+    """Until pg_stat_replication confirms every picked standby as synchronous, at most limit seconds.
+
+    A check is not started when less time is left than the previous one took: Patroni's own read after this
+    wait then starts at the limit, as after its sleep, not one query later."""
     state_handler = ha.state_handler
     deadline = time.monotonic() + limit
+    took = 0
     try:
         while picked:
+            remaining = deadline - time.monotonic()
+            if remaining <= took:
+                time.sleep(max(0, remaining))
+                return
+            began = time.monotonic()
             # Patroni caches pg_stat_replication per HA cycle; each look needs a fresh one
             state_handler.reset_cluster_info_state(None)
             if picked <= state_handler.sync_handler.current_state(ha.cluster).sync_confirmed:
                 return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            time.sleep(min(POLL, remaining))
+            took = time.monotonic() - began
+            time.sleep(min(POLL, max(0, deadline - time.monotonic())))
         time.sleep(limit)  # nothing noted as picked: Patroni's sleep as it is
     except Exception:
-        # PostgreSQL did not answer: the rest of the 2 s, then Patroni's own read reports it
+        # Broad on purpose: a failed read raises Patroni's PostgresConnectionException (an error it caches),
+        # or psycopg's OperationalError, which it re-raises uncached; whatever it was, the rest of the 2 s, then
+        # Patroni's own read after the wait, a fresh one, reports it (or succeeds) as it would have after its sleep
         time.sleep(max(0, deadline - time.monotonic()))
     finally:
-        state_handler.reset_cluster_info_state(None)  # Patroni's read after the sleep is a fresh one, as before
+        # Patroni's read after the wait is a fresh one: after its sleep it is too when the reload changed
+        # synchronous_standby_names (set_synchronous_standby_names resets the cache); when the value was already
+        # set it would have read the HA cycle's cached state, here it reads PostgreSQL again, which is only newer
+        state_handler.reset_cluster_info_state(None)
 
 
 def _leader_race_wait(call, seconds):
