@@ -28,6 +28,6 @@ describe('patroni-loopback.py (installed Patroni)', function () {
       reject: false,
     })
     expect(check.exitCode, `${check.stdout}\n${check.stderr}`).to.equal(0)
-    expect(check.stdout.split('\n').filter((l) => l.startsWith('ok: '))).to.have.length(19)
+    expect(check.stdout.split('\n').filter((l) => l.startsWith('ok: '))).to.have.length(23)
   })
 })

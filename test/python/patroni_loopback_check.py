@@ -3,6 +3,10 @@ starting PostgreSQL) against stubs of Patroni's Ha, SyncHandler and Postgresql, 
 
 Run with the interpreter Patroni is installed in: python3 test/python/patroni_loopback_check.py
 Prints one line per passed check; an AssertionError fails it.
+
+The waits run on a fake clock (FakeClock, in place of the `time` the script's waits, Patroni's polling_loop
+and SyncHandler use): a sleep advances it at once and is recorded, so the checks assert which sleeps were
+requested and when, on that clock, whatever the machine's load; only the launcher checks start processes.
 """
 import importlib.util
 import inspect
@@ -11,14 +15,53 @@ import os
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-spec = importlib.util.spec_from_file_location('patroni_loopback', os.path.join(HERE, '..', '..', 'libexec', 'patroni-loopback.py'))
+spec = importlib.util.spec_from_file_location('patroni_loopback',
+                                              os.path.join(HERE, '..', '..', 'libexec', 'patroni-loopback.py'))
 loopback = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(loopback)
 
 from patroni import ha as patroni_ha  # noqa: E402  (after the module above imported Patroni in its order)
 from patroni.collections import CaseInsensitiveSet  # noqa: E402
 from patroni.postgresql.misc import PostgresqlState  # noqa: E402
+from patroni.exceptions import PostgresConnectionException  # noqa: E402
+from patroni.postgresql import sync as patroni_sync  # noqa: E402
 from patroni.postgresql.sync import SyncHandler, _SyncState  # noqa: E402
+from patroni import utils as patroni_utils  # noqa: E402
+
+# the tolerance of a time on the fake clock (sums of float sleeps)
+EPS = 1e-6
+
+
+class FakeClock:
+    """monotonic(), time() and sleep() of a clock that only moves when something sleeps (or a stub says a
+    query took a while); sleeps records what was asked for."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps = []
+
+    def monotonic(self):
+        return self.now
+
+    def time(self):
+        return self.now
+
+    def sleep(self, seconds):
+        assert seconds >= 0, seconds
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+clock = FakeClock()
+
+
+def spawned_target(conn):
+    """Run by a real spawned process (multiprocessing re-imports this file as __mp_main__)."""
+    conn.send('spawned %d' % os.getpid())
+    conn.close()
 
 
 class Response:
@@ -51,7 +94,7 @@ class StubHa:
     after the start."""
 
     def __init__(self, script):
-        self.started = time.monotonic()
+        self.started = clock.monotonic()
         self.script = script
         self.state_handler = type('S', (), {'name': 'me'})()
         self.dcs = self
@@ -69,11 +112,11 @@ class StubHa:
         return False
 
     def follow(self, *messages):
-        self.followed_at = time.monotonic()
+        self.followed_at = clock.monotonic()
         return messages[1]
 
     def now(self):
-        return time.monotonic() - self.started
+        return clock.monotonic() - self.started
 
     def get_cluster(self):
         name, _ = self.script(self.now())
@@ -89,7 +132,7 @@ class StubHa:
 
 def leader_race_sleep(ha):
     """Patroni's process_unhealthy_cluster on ha, timed until it follows (its `time.sleep(2)` as it is now)."""
-    start = time.monotonic()
+    start = clock.monotonic()
     patroni_ha.Ha.process_unhealthy_cluster(ha)
     return ha.followed_at - start
 
@@ -104,17 +147,19 @@ class StubPostgresql:
     state = PostgresqlState.RUNNING
     supports_multiple_sync = True
 
-    def __init__(self, confirmed, events):
-        self.started = time.monotonic()
+    def __init__(self, confirmed, events, query_time=0):
+        self.started = clock.monotonic()
         self.confirmed = confirmed
         self.events = events
         self.config = self
         self.sync_handler = StubSyncHandler(self)
         self.cached = None
         self.queries = 0
+        self.query_starts = []
+        self.query_time = query_time
 
     def set_synchronous_standby_names(self, value):  # Postgresql.config's: writes postgresql.conf, reloads
-        self.events.append(('postgresql.conf', value, time.monotonic()))
+        self.events.append(('postgresql.conf', value, clock.monotonic()))
         return True
 
     def is_primary(self):
@@ -127,10 +172,19 @@ class StubPostgresql:
         self.cached = None
 
     def read(self):
+        """Like Patroni's _cluster_info_state_get: one query per reset, a failed one cached as an error
+        (raised again on every read until the next reset)."""
         if self.cached is None:
             self.queries += 1
-            self.cached = CaseInsensitiveSet(self.confirmed(time.monotonic() - self.started))
-        return self.cached
+            self.query_starts.append(clock.monotonic())
+            clock.advance(self.query_time)
+            try:
+                self.cached = ('ok', CaseInsensitiveSet(self.confirmed(clock.monotonic() - self.started)))
+            except PostgresConnectionException as e:
+                self.cached = ('error', str(e))
+        if self.cached[0] == 'error':
+            raise PostgresConnectionException(self.cached[1])
+        return self.cached[1]
 
 
 class StubSyncHandler(SyncHandler):
@@ -150,9 +204,9 @@ STANDBYS = ['pg-b', 'pg-c']
 class SyncStubHa:
     """The leader `me` of a cluster whose /sync key names no standby yet (right after bootstrap or a failover)."""
 
-    def __init__(self, confirmed):
+    def __init__(self, confirmed, query_time=0):
         self.events = []
-        self.state_handler = StubPostgresql(confirmed, self.events)
+        self.state_handler = StubPostgresql(confirmed, self.events, query_time)
         self.dcs = self
         self.cluster = object()
 
@@ -160,15 +214,19 @@ class SyncStubHa:
         return type('Sync', (), {'leader': 'me', 'voters': [], 'version': 1})()
 
     def write_sync_state(self, leader, sync_standby, quorum, version):
-        self.events.append(('/sync', sorted(sync_standby or []), time.monotonic()))
+        self.events.append(('/sync', sorted(sync_standby or []), clock.monotonic()))
         return True
 
 
-def assign_sync(confirmed, run=lambda ha: patroni_ha.Ha._process_multisync_replication(ha)):
+def assign_sync(confirmed, run=lambda ha: patroni_ha.Ha._process_multisync_replication(ha), query_time=0):
     """Patroni's _process_multisync_replication on a fresh leader; (seconds from writing postgresql.conf to
     writing /sync, or None when /sync is not written; what /sync names; the leader stub)."""
-    ha = SyncStubHa(confirmed)
-    run(ha)
+    ha = SyncStubHa(confirmed, query_time)
+    ha.ended = None
+    try:
+        run(ha)
+    finally:
+        ha.ended = clock.monotonic()
     kinds = [kind for kind, _, _ in ha.events]
     assert kinds in (['postgresql.conf', '/sync'], ['postgresql.conf']), kinds  # postgresql.conf first, then /sync
     assert ha.events[0][1] == '2 ("pg-b","pg-c")', ha.events[0]
@@ -177,275 +235,354 @@ def assign_sync(confirmed, run=lambda ha: patroni_ha.Ha._process_multisync_repli
     return ha.events[1][2] - ha.events[0][2], ha.events[1][1], ha
 
 
-# the sleep being replaced is still in the installed Patroni, after synchronous_standby_names and before the read
-source = inspect.getsource(loopback._process_multisync_replication)
-assigned, slept, read = (source.find(s) for s in (
-    'set_synchronous_standby_names(picked)', 'time.sleep(2)',
-    'allow_promote = self.state_handler.sync_handler.current_state(self.cluster).sync_confirmed'))
-assert 0 <= assigned < slept < read < source.rfind('write_sync_state(self.state_handler.name, allow_promote'), 'Patroni no longer sleeps 2 s before it reads sync_confirmed'
-assert patroni_ha.Ha._process_multisync_replication is loopback._process_multisync_replication_marked
-assert SyncHandler.set_synchronous_standby_names is loopback._set_synchronous_standby_names_noted
-print('ok: the installed Patroni has the 2 s sleep between synchronous_standby_names and /sync; it is wrapped')
+def main():
+    # the fake clock in place of the `time` of the script's waits, Patroni's polling_loop and SyncHandler
+    loopback.time = clock
+    patroni_utils.time = clock
+    patroni_sync.time = clock
+    reload_sleep = 0.1  # SyncHandler.set_synchronous_standby_names' own sleep after the reload
+    poll = loopback.POLL
 
-# both standbys confirmed 0.3 s after postgresql.conf: /sync names them then, not 2 s later
-waited, named, ha = assign_sync(lambda t: STANDBYS if t >= 0.3 else [])
-assert waited is not None and 0.3 <= waited < 1.0 and named == STANDBYS, (waited, named)
-assert ha.state_handler.queries > 3, ha.state_handler.queries  # a fresh pg_stat_replication each look
-print('ok: /sync names both standbys once PostgreSQL confirms them (%.2f s after postgresql.conf, %d reads)'
-      % (waited, ha.state_handler.queries))
+    # the sleep being replaced is still in the installed Patroni, after synchronous_standby_names and before the read
+    source = inspect.getsource(loopback._process_multisync_replication)
+    assigned, slept, read = (source.find(s) for s in (
+        'set_synchronous_standby_names(picked)', 'time.sleep(2)',
+        'allow_promote = self.state_handler.sync_handler.current_state(self.cluster).sync_confirmed'))
+    assert 0 <= assigned < slept < read < source.rfind('write_sync_state(self.state_handler.name, allow_promote'), \
+        'Patroni no longer sleeps 2 s before it reads sync_confirmed'
+    assert patroni_ha.Ha._process_multisync_replication is loopback._process_multisync_replication_marked
+    assert SyncHandler.set_synchronous_standby_names is loopback._set_synchronous_standby_names_noted
+    print('ok: the installed Patroni has the 2 s sleep between synchronous_standby_names and /sync; it is wrapped')
 
-# never confirmed: the full 2 s, and /sync stays empty, as in Patroni
-start = time.monotonic()
-waited, named, _ = assign_sync(lambda t: [])
-took = time.monotonic() - start
-assert waited is None and 2.0 <= took < 2.5, (waited, took)
-print('ok: no standby confirmed: waits the whole 2 s (%.2f s), /sync not written' % took)
+    # both standbys confirmed 0.3 s after postgresql.conf: /sync names them then, not 2 s later
+    waited, named, ha = assign_sync(lambda t: STANDBYS if t >= 0.3 else [])
+    assert waited is not None and 0.3 - EPS <= waited <= 0.3 + poll + EPS and named == STANDBYS, (waited, named)
+    assert ha.state_handler.queries > 3, ha.state_handler.queries  # a fresh pg_stat_replication each look
+    print('ok: /sync names both standbys once PostgreSQL confirms them (%.2f s after postgresql.conf, %d reads)'
+          % (waited, ha.state_handler.queries))
 
-# one of the two confirmed: still the full 2 s, then /sync names that one (Patroni's own read decides)
-waited, named, _ = assign_sync(lambda t: ['pg-b'] if t >= 0.3 else [])
-assert waited is not None and 1.99 <= waited < 2.5 and named == ['pg-b'], (waited, named)
-print('ok: one of two confirmed: waits the whole 2 s (%.2f s), then /sync names that one' % waited)
+    # never confirmed: the full 2 s, and /sync stays empty, as in Patroni
+    waited, named, ha = assign_sync(lambda t: [])
+    took = ha.ended - ha.events[0][2]
+    assert waited is None and abs(took - (reload_sleep + 2)) < EPS, (waited, took)
+    assert max(clock.sleeps[-5:]) <= poll + EPS and ha.state_handler.queries > 30, ha.state_handler.queries
+    print('ok: no standby confirmed: waits the whole 2 s (%.2f s), /sync not written' % took)
 
+    # one of the two confirmed: still the full 2 s, then /sync names that one (Patroni's own read decides)
+    waited, named, _ = assign_sync(lambda t: ['pg-b'] if t >= 0.3 else [])
+    assert waited is not None and abs(waited - (reload_sleep + 2)) < EPS and named == ['pg-b'], (waited, named)
+    print('ok: one of two confirmed: waits the whole 2 s (%.2f s), then /sync names that one' % waited)
 
-def unanswered(t):
-    if t >= 0.2:
-        raise ConnectionError('PostgreSQL does not answer')
-    return []
+    def unanswered(t):
+        if t >= 0.2:
+            raise PostgresConnectionException('PostgreSQL does not answer')
+        return []
 
-
-# PostgreSQL stops answering during the wait: the rest of the 2 s, then Patroni's own read raises, as before
-start = time.monotonic()
-try:
-    assign_sync(unanswered)
-    raise AssertionError('the read after the wait did not raise')
-except ConnectionError:
-    pass
-took = time.monotonic() - start
-assert 2.0 <= took < 2.5, took
-print('ok: PostgreSQL not answering during the wait: 2 s, then Patroni reports it (%.2f s)' % took)
-
-# reached from process_unhealthy_cluster (enforce_primary_role after a failover): the inner call's wait
-# applies, and the outer mark is back afterwards
-outer_marks = []
-
-
-def unhealthy_then_sync(ha):
-    outer = loopback._marked.call
-    patroni_ha.Ha._process_multisync_replication(ha)
-    outer_marks.append(loopback._marked.call is outer)
-
-
-waited, named, _ = assign_sync(lambda t: STANDBYS if t >= 0.3 else [],
-                               run=loopback._marking(unhealthy_then_sync, loopback._leader_race_wait))
-assert 0.3 <= waited < 1.0 and named == STANDBYS and outer_marks == [True], (waited, named, outer_marks)
-assert getattr(loopback._marked, 'call', None) is None
-print('ok: inside process_unhealthy_cluster the sync wait applies (%.2f s), then the outer mark again' % waited)
-
-# the sleep being replaced is still in the installed Patroni, in the branch of a node that may not promote
-source = inspect.getsource(loopback._process_unhealthy_cluster)
-assert 'time.sleep(2)' in source and 'nofailover' in source, 'Patroni no longer sleeps 2 s in process_unhealthy_cluster'
-assert patroni_ha.Ha.process_unhealthy_cluster is loopback._process_unhealthy_cluster_marked
-from patroni.postgresql import Postgresql  # noqa: E402
-assert Postgresql.follow is loopback._follow_once_primary
-print('ok: the installed Patroni has the 2 s leader-race sleep; it and Postgresql.follow are wrapped')
-
-# a new leader that is still promoting is not followed; once it is out of recovery it is, well before the 2 s
-ha = StubHa(lambda t: ('pg-eu', 'replica' if t < 0.4 else 'primary'))
-waited = leader_race_sleep(ha)
-assert 0.4 <= waited < 1.0, waited
-assert ha.requests > 1
-print('ok: follows once the new leader is primary (waited %.2f s, %d requests)' % (waited, ha.requests))
-
-# nobody takes the lock: the full 2 s, as Patroni would
-waited = leader_race_sleep(StubHa(lambda t: (None, None)))
-assert waited >= 1.99, waited
-print('ok: no new leader: waits the whole 2 s (%.2f s)' % waited)
-
-# a leader whose REST API refuses, or a lock this node itself holds, does not end the wait
-waited = leader_race_sleep(StubHa(lambda t: ('pg-eu', None)))
-assert waited >= 1.99, waited
-waited = leader_race_sleep(StubHa(lambda t: ('me', 'primary')))
-assert waited >= 1.99, waited
-print('ok: an unreachable leader or its own lock: waits the whole 2 s')
-
-# every other sleep in patroni.ha is the real one
-start = time.monotonic()
-patroni_ha.time.sleep(0.2)
-assert time.monotonic() - start >= 0.2
-
-def sleeps_inside_marked_call():
-    start = time.monotonic()
-    patroni_ha.time.sleep(0.3)  # inside process_unhealthy_cluster, but not the 2 s one
-    return time.monotonic() - start
-
-
-slept = loopback._marking(lambda self: sleeps_inside_marked_call(), loopback._leader_race_wait)(
-    StubHa(lambda t: ('pg-eu', 'primary')))
-assert slept >= 0.3, slept
-assert getattr(loopback._marked, 'call', None) is None
-assert patroni_ha.time.time() > 0 and patroni_ha.time.monotonic() > 0
-print('ok: other sleeps and time functions are untouched')
-
-# Postgresql.follow re-points replication only once the member is out of recovery
-follows = []
-loopback._postgresql_follow = lambda self, member, *args, **kwargs: follows.append((time.monotonic(), member, args, kwargs))
-node = type('Pg', (), {'name': 'me'})()
-
-
-def follow(ha, member, *args, **kwargs):
-    loopback._node['ha'] = ha
-    follows.clear()
-    start = time.monotonic()
-    loopback._follow_once_primary(node, member, *args, **kwargs)
-    (at, followed, passed_args, passed_kwargs), = follows
-    return at - start, followed, passed_args, passed_kwargs
-
-
-ha = StubHa(lambda t: ('pg-eu', 'replica' if t < 0.4 else 'primary'))
-leader = Leader('pg-eu')
-waited, followed, args, kwargs = follow(ha, leader, 'replica', do_reload=True)
-assert 0.4 <= waited < 1.0 and ha.requests > 1, (waited, ha.requests)
-assert followed is leader and args == ('replica',) and kwargs == {'do_reload': True}
-print('ok: follow() of a promoting leader waits until it is primary (%.2f s), then passes everything on' % waited)
-
-for member in (None, Leader('me'), Member('me')):
-    ha = StubHa(lambda t: ('pg-eu', 'replica'))
-    waited, followed, _, _ = follow(ha, member)
-    assert waited < 0.1 and ha.requests == 0 and followed is member, (member, waited, ha.requests)
-waited, _, _, _ = follow(StubHa(lambda t: ('pg-eu', 'primary')), Member('pg-eu'))
-assert waited < 0.1, waited
-print('ok: follow() of nobody, of itself or of a primary does not wait')
-
-waited, _, _, _ = follow(StubHa(lambda t: ('pg-eu', None)), Leader('pg-eu'))
-assert 1.99 <= waited < 2.5, waited
-print('ok: follow() of a member whose REST API does not answer goes on after 2 s (%.2f s)' % waited)
-
-# PostgreSQL's start: the installed Patroni still polls pg_isready once a second in both waits
-from patroni import postgresql as patroni_postgresql  # noqa: E402
-from patroni.postgresql import PgIsReadyStatus  # noqa: E402
-
-port_source = inspect.getsource(loopback._wait_for_port_open)
-startup_source = inspect.getsource(loopback._wait_for_startup)
-assert 'polling_loop(timeout)' in port_source and 'pg_isready()' in port_source, 'wait_for_port_open changed'
-assert 'time.sleep(1)' in startup_source and 'check_startup_state_changed()' in startup_source, 'wait_for_startup changed'
-assert patroni_postgresql.polling_loop is loopback._polling_loop and patroni_postgresql.time is not time
-assert Postgresql.wait_for_port_open.__wrapped__ is loopback._wait_for_port_open
-assert Postgresql.wait_for_startup.__wrapped__ is loopback._wait_for_startup
-print('ok: the installed Patroni polls a starting PostgreSQL once a second; both waits are wrapped')
-
-
-class StartingPostgresql:
-    """A Postgresql whose PostgreSQL opens its port `opens` seconds after the start and accepts connections
-    `accepts` seconds after it (None: never); counts pg_isready runs."""
-
-    def __init__(self, opens, accepts):
-        self.started = time.monotonic()
-        self.opens = opens
-        self.accepts = accepts
-        self.checks = 0
-        self.cancellable = type('Cancellable', (), {'is_cancelled': False})()
-        self.state = PostgresqlState.STARTING
-
-    def now(self):
-        return time.monotonic() - self.started
-
-    def is_running(self):
-        return True
-
-    def pg_isready(self):
-        self.checks += 1
-        if self.now() < self.opens:
-            return PgIsReadyStatus.NO_RESPONSE
-        return PgIsReadyStatus.REJECT if self.accepts is None or self.now() < self.accepts else PgIsReadyStatus.RUNNING
-
-    def is_starting(self):
-        return self.state == PostgresqlState.STARTING
-
-    def check_startup_state_changed(self):  # Patroni's, as far as wait_for_startup sees it
-        if self.pg_isready() == PgIsReadyStatus.RUNNING:
-            self.state = PostgresqlState.RUNNING
-            return True
-        return False
-
-    def time_in_state(self):
-        return self.now()
-
-
-class Postmaster:
-    def is_running(self):
-        return True
-
-
-def timed(f, *args):
-    start = time.monotonic()
-    result = f(*args)
-    return result, time.monotonic() - start
-
-
-# the port opens 0.3 s after the start, connections are accepted 0.3 s after that: each wait ends within 0.1 s
-pg = StartingPostgresql(0.3, 0.6)
-opened, waited = timed(Postgresql.wait_for_port_open, pg, Postmaster(), 10)
-assert opened is True and 0.3 <= waited < 0.6 and pg.checks > 2, (opened, waited, pg.checks)
-started, waited_more = timed(Postgresql.wait_for_startup, pg, 10)
-assert started is True and 0.6 <= waited + waited_more < 0.9, (started, waited, waited_more)
-print('ok: a starting PostgreSQL is seen running within 0.1 s (port %.2f s, accepting %.2f s after the start)'
-      % (waited, waited + waited_more))
-
-# never accepting: wait_for_startup still gives up at its timeout, not before
-result, waited = timed(Postgresql.wait_for_startup, StartingPostgresql(0, None), 0.5)
-assert result is None and 0.5 <= waited < 0.8, (result, waited)
-# PostgreSQL's other 1 s sleeps (stop) are the real ones, and so is polling_loop elsewhere
-_, slept = timed(patroni_postgresql.time.sleep, 1)
-assert slept >= 1, slept
-assert [i for i, _ in zip(patroni_postgresql.polling_loop(0.5), range(3))] == [0]
-assert getattr(loopback._starting, 'depth', 0) == 0
-print('ok: a PostgreSQL that never accepts: wait_for_startup gives up at its timeout; other sleeps untouched')
-
-# PostgreSQL is started through the small launcher: PostmasterProcess.start as installed, its intermediate
-# process without multiprocessing's spawn (a new interpreter importing Patroni again)
-import tempfile  # noqa: E402
-
-from patroni.postgresql import postmaster as patroni_postmaster  # noqa: E402
-
-start_source = inspect.getsource(patroni_postmaster.PostmasterProcess.start)
-assert "multiprocessing.get_context('spawn')" in start_source and 'target=pg_ctl_start' in start_source \
-    and 'args=(child_conn, cmdline, env)' in start_source, 'PostmasterProcess.start no longer spawns pg_ctl_start'
-assert patroni_postmaster.multiprocessing.get_context('spawn').__class__ is loopback._PostmasterSpawnContext
-assert patroni_postmaster.multiprocessing.get_context('fork').__class__.__name__ == 'ForkContext'
-print('ok: the installed Patroni spawns an interpreter to start the postmaster; the launcher replaces it')
-
-with tempfile.TemporaryDirectory() as scratch:
-    fake_postgres = os.path.join(scratch, 'postgres')
-    seen = os.path.join(scratch, 'seen')
-    with open(fake_postgres, 'w') as f:
-        # what the postmaster would see: its arguments, environment, session and open descriptors
-        f.write('#!/bin/sh\nfind /proc/$$/fd -mindepth 1 -printf "%%l\\n" > %s.fds\n'
-                '{ echo "$@"; env; echo "sid=$(ps -o sid= -p $$)"; } > %s.tmp\nmv %s.tmp %s\nexec sleep 30\n'
-                % (seen, seen, seen, seen))
-    os.chmod(fake_postgres, 0o755)
-    os.environ['ATLAS_CHECK_VISIBLE'] = 'yes'
-    os.environ['PATRONI_CHECK_HIDDEN'] = 'no'
-    start = time.monotonic()
-    postmaster = patroni_postmaster.PostmasterProcess.start(fake_postgres, scratch, '/dev/null', ['--port=5432'])
-    took = time.monotonic() - start
+    # PostgreSQL stops answering during the wait: the rest of the 2 s, then Patroni's own read raises, as before
+    ha = None
     try:
-        assert postmaster is not None and postmaster.is_running()
-        deadline = time.monotonic() + 5
-        while not os.path.exists(seen) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        lines = open(seen).read().split('\n')
-        assert lines[0] == '-D %s --config-file=/dev/null --port=5432' % scratch, lines[0]
-        assert 'ATLAS_CHECK_VISIBLE=yes' in lines and not any(l.startswith('PATRONI_CHECK_HIDDEN') for l in lines)
-        sid = int(next(l for l in lines if l.startswith('sid=')).split('=')[1])
-        assert sid not in (os.getsid(0), postmaster.pid), sid  # the launcher's own session, left behind
-        assert postmaster.ppid() != os.getpid()  # not this process's child
-        # Patroni's stdio and the script the shell reads; not the pipe the pid was reported through
-        fds = set(l for l in open(seen + '.fds').read().split('\n') if l)
-        inherited = set(os.readlink('/proc/self/fd/%d' % fd) for fd in (0, 1, 2)) | {seen + '.fds', fake_postgres}
-        assert fds <= inherited, (fds, inherited)
+        ha = SyncStubHa(unanswered)
+        patroni_ha.Ha._process_multisync_replication(ha)
+        raise AssertionError('the read after the wait did not raise')
+    except PostgresConnectionException:
+        pass
+    took = clock.monotonic() - ha.events[0][2]
+    assert abs(took - (reload_sleep + 2)) < EPS, took
+    print('ok: PostgreSQL not answering during the wait: 2 s, then Patroni reports it (%.2f s)' % took)
+
+    # PostgreSQL does not answer for a while: the wait's failed read is cached (as Patroni does), and the
+    # read after the wait is a fresh one, which sees both standbys confirmed by then
+    def answers_again(t):
+        if 0.2 <= t < 1.0:
+            raise PostgresConnectionException('PostgreSQL does not answer')
+        return STANDBYS if t >= 1.0 else []
+
+    waited, named, ha = assign_sync(answers_again)
+    assert abs(waited - (reload_sleep + 2)) < EPS and named == STANDBYS, (waited, named)
+    assert ha.state_handler.query_starts[-1] == ha.events[1][2], ha.state_handler.query_starts
+    print('ok: after a failed read the read after the wait queries PostgreSQL again (/sync names %s)' % named)
+
+    # a slow PostgreSQL (0.3 s a query): no check starts that would end past the 2 s, so Patroni's own read
+    # starts at the 2 s, as after its sleep, and the whole takes 2 s and one query
+    waited, named, ha = assign_sync(lambda t: [], query_time=0.3)
+    wait_start = ha.events[0][2] + reload_sleep
+    starts = ha.state_handler.query_starts
+    assert waited is None and all(t + 0.3 <= wait_start + 2 + EPS for t in starts[:-1]), (starts, wait_start)
+    assert abs(starts[-1] - (wait_start + 2)) < EPS and abs(ha.ended - (wait_start + 2.3)) < EPS, \
+        (starts, wait_start, ha.ended)
+    print('ok: with 0.3 s queries the wait starts no check it cannot finish by 2 s (%d checks, %.2f s in all)'
+          % (len(starts) - 1, ha.ended - wait_start))
+
+    # reached from process_unhealthy_cluster (enforce_primary_role after a failover): the inner call's wait
+    # applies, and the outer mark is back afterwards
+    outer_marks = []
+
+    def unhealthy_then_sync(ha):
+        outer = loopback._marked.call
+        patroni_ha.Ha._process_multisync_replication(ha)
+        outer_marks.append(loopback._marked.call is outer)
+
+    waited, named, _ = assign_sync(lambda t: STANDBYS if t >= 0.3 else [],
+                                   run=loopback._marking(unhealthy_then_sync, loopback._leader_race_wait))
+    assert 0.3 - EPS <= waited <= 0.3 + poll + EPS and named == STANDBYS and outer_marks == [True], \
+        (waited, named, outer_marks)
+    assert getattr(loopback._marked, 'call', None) is None
+    print('ok: inside process_unhealthy_cluster the sync wait applies (%.2f s), then the outer mark again' % waited)
+
+    # the sleep being replaced is still in the installed Patroni, in the branch of a node that may not promote
+    source = inspect.getsource(loopback._process_unhealthy_cluster)
+    assert 'time.sleep(2)' in source and 'nofailover' in source, \
+        'Patroni no longer sleeps 2 s in process_unhealthy_cluster'
+    assert patroni_ha.Ha.process_unhealthy_cluster is loopback._process_unhealthy_cluster_marked
+    from patroni.postgresql import Postgresql  # noqa: E402
+    assert Postgresql.follow is loopback._follow_once_primary
+    print('ok: the installed Patroni has the 2 s leader-race sleep; it and Postgresql.follow are wrapped')
+
+    # a new leader that is still promoting is not followed; once it is out of recovery it is, well before the 2 s
+    ha = StubHa(lambda t: ('pg-eu', 'replica' if t < 0.4 else 'primary'))
+    waited = leader_race_sleep(ha)
+    assert 0.4 - EPS <= waited <= 0.4 + poll + EPS, waited
+    assert ha.requests > 1
+    print('ok: follows once the new leader is primary (waited %.2f s, %d requests)' % (waited, ha.requests))
+
+    # nobody takes the lock: the full 2 s, as Patroni would
+    waited = leader_race_sleep(StubHa(lambda t: (None, None)))
+    assert abs(waited - 2) < EPS, waited
+    print('ok: no new leader: waits the whole 2 s (%.2f s)' % waited)
+
+    # a leader whose REST API refuses, or a lock this node itself holds, does not end the wait
+    waited = leader_race_sleep(StubHa(lambda t: ('pg-eu', None)))
+    assert abs(waited - 2) < EPS, waited
+    waited = leader_race_sleep(StubHa(lambda t: ('me', 'primary')))
+    assert abs(waited - 2) < EPS, waited
+    print('ok: an unreachable leader or its own lock: waits the whole 2 s')
+
+    # every other sleep in patroni.ha is the real one
+    del clock.sleeps[:]
+    patroni_ha.time.sleep(0.2)
+    assert clock.sleeps == [0.2], clock.sleeps
+
+    def sleeps_inside_marked_call():
+        del clock.sleeps[:]
+        patroni_ha.time.sleep(0.3)  # inside process_unhealthy_cluster, but not the 2 s one
+        return list(clock.sleeps)
+
+    slept = loopback._marking(lambda self: sleeps_inside_marked_call(), loopback._leader_race_wait)(
+        StubHa(lambda t: ('pg-eu', 'primary')))
+    assert slept == [0.3], slept
+    assert getattr(loopback._marked, 'call', None) is None
+    assert patroni_ha.time.time() == clock.time() and patroni_ha.time.monotonic() == clock.monotonic()
+    print('ok: other sleeps and time functions are untouched')
+
+    # Postgresql.follow re-points replication only once the member is out of recovery
+    follows = []
+    loopback._postgresql_follow = \
+        lambda self, member, *args, **kwargs: follows.append((clock.monotonic(), member, args, kwargs))
+    node = type('Pg', (), {'name': 'me'})()
+
+    def follow(ha, member, *args, **kwargs):
+        loopback._node['ha'] = ha
+        follows.clear()
+        start = clock.monotonic()
+        loopback._follow_once_primary(node, member, *args, **kwargs)
+        (at, followed, passed_args, passed_kwargs), = follows
+        return at - start, followed, passed_args, passed_kwargs
+
+    ha = StubHa(lambda t: ('pg-eu', 'replica' if t < 0.4 else 'primary'))
+    leader = Leader('pg-eu')
+    waited, followed, args, kwargs = follow(ha, leader, 'replica', do_reload=True)
+    assert 0.4 - EPS <= waited <= 0.4 + poll + EPS and ha.requests > 1, (waited, ha.requests)
+    assert followed is leader and args == ('replica',) and kwargs == {'do_reload': True}
+    print('ok: follow() of a promoting leader waits until it is primary (%.2f s), then passes everything on' % waited)
+
+    for member in (None, Leader('me'), Member('me')):
+        ha = StubHa(lambda t: ('pg-eu', 'replica'))
+        waited, followed, _, _ = follow(ha, member)
+        assert waited == 0 and ha.requests == 0 and followed is member, (member, waited, ha.requests)
+    waited, _, _, _ = follow(StubHa(lambda t: ('pg-eu', 'primary')), Member('pg-eu'))
+    assert waited == 0, waited
+    print('ok: follow() of nobody, of itself or of a primary does not wait')
+
+    waited, _, _, _ = follow(StubHa(lambda t: ('pg-eu', None)), Leader('pg-eu'))
+    assert abs(waited - 2) < EPS, waited
+    print('ok: follow() of a member whose REST API does not answer goes on after 2 s (%.2f s)' % waited)
+
+    # PostgreSQL's start: the installed Patroni still polls pg_isready once a second in both waits
+    from patroni import postgresql as patroni_postgresql  # noqa: E402
+    from patroni.postgresql import PgIsReadyStatus  # noqa: E402
+
+    port_source = inspect.getsource(loopback._wait_for_port_open)
+    startup_source = inspect.getsource(loopback._wait_for_startup)
+    assert 'polling_loop(timeout)' in port_source and 'pg_isready()' in port_source, 'wait_for_port_open changed'
+    assert 'time.sleep(1)' in startup_source and 'check_startup_state_changed()' in startup_source, \
+        'wait_for_startup changed'
+    assert patroni_postgresql.polling_loop is loopback._polling_loop and patroni_postgresql.time is not time
+    assert Postgresql.wait_for_port_open.__wrapped__ is loopback._wait_for_port_open
+    assert Postgresql.wait_for_startup.__wrapped__ is loopback._wait_for_startup
+    print('ok: the installed Patroni polls a starting PostgreSQL once a second; both waits are wrapped')
+
+    class StartingPostgresql:
+        """A Postgresql whose PostgreSQL opens its port `opens` seconds after the start and accepts connections
+        `accepts` seconds after it (None: never); counts pg_isready runs."""
+
+        def __init__(self, opens, accepts):
+            self.started = clock.monotonic()
+            self.opens = opens
+            self.accepts = accepts
+            self.checks = 0
+            self.cancellable = type('Cancellable', (), {'is_cancelled': False})()
+            self.state = PostgresqlState.STARTING
+
+        def now(self):
+            return clock.monotonic() - self.started
+
+        def is_running(self):
+            return True
+
+        def pg_isready(self):
+            self.checks += 1
+            if self.now() < self.opens:
+                return PgIsReadyStatus.NO_RESPONSE
+            accepting = self.accepts is not None and self.now() >= self.accepts
+            return PgIsReadyStatus.RUNNING if accepting else PgIsReadyStatus.REJECT
+
+        def is_starting(self):
+            return self.state == PostgresqlState.STARTING
+
+        def check_startup_state_changed(self):  # Patroni's, as far as wait_for_startup sees it
+            if self.pg_isready() == PgIsReadyStatus.RUNNING:
+                self.state = PostgresqlState.RUNNING
+                return True
+            return False
+
+        def time_in_state(self):
+            return self.now()
+
+    class Postmaster:
+        def is_running(self):
+            return True
+
+    def timed(f, *args):
+        start = clock.monotonic()
+        del clock.sleeps[:]
+        result = f(*args)
+        return result, clock.monotonic() - start
+
+    # the port opens 0.3 s after the start, connections are accepted 0.3 s after that: each wait ends within 0.1 s
+    pg = StartingPostgresql(0.3, 0.6)
+    opened, waited = timed(Postgresql.wait_for_port_open, pg, Postmaster(), 10)
+    assert opened is True and 0.3 - EPS <= waited <= 0.4 + EPS and pg.checks > 2, (opened, waited, pg.checks)
+    assert set(clock.sleeps) == {loopback.STARTUP_POLL}, clock.sleeps
+    started, waited_more = timed(Postgresql.wait_for_startup, pg, 10)
+    assert started is True and 0.6 - EPS <= waited + waited_more <= 0.7 + EPS, (started, waited, waited_more)
+    assert set(clock.sleeps) == {loopback.STARTUP_POLL}, clock.sleeps
+    print('ok: a starting PostgreSQL is seen running within 0.1 s (port %.2f s, accepting %.2f s after the start)'
+          % (waited, waited + waited_more))
+
+    # never accepting: wait_for_startup still gives up at its timeout, not before
+    result, waited = timed(Postgresql.wait_for_startup, StartingPostgresql(0, None), 0.5)
+    assert result is None and 0.5 < waited <= 0.6 + EPS, (result, waited)
+    # PostgreSQL's other 1 s sleeps (stop) are the real ones, and so is polling_loop elsewhere
+    _, slept = timed(patroni_postgresql.time.sleep, 1)
+    assert slept == 1 and clock.sleeps == [1], (slept, clock.sleeps)
+    assert [i for i, _ in zip(patroni_postgresql.polling_loop(0.5), range(3))] == [0]
+    assert getattr(loopback._starting, 'depth', 0) == 0
+    print('ok: a PostgreSQL that never accepts: wait_for_startup gives up at its timeout; other sleeps untouched')
+
+    # PostgreSQL is started through the small launcher: PostmasterProcess.start as installed, its intermediate
+    # process without multiprocessing's spawn (a new interpreter importing Patroni again)
+    import tempfile  # noqa: E402
+
+    from patroni.postgresql import postmaster as patroni_postmaster  # noqa: E402
+
+    start_source = inspect.getsource(patroni_postmaster.PostmasterProcess.start)
+    assert "multiprocessing.get_context('spawn')" in start_source and 'target=pg_ctl_start' in start_source \
+        and 'args=(child_conn, cmdline, env)' in start_source, 'PostmasterProcess.start no longer spawns pg_ctl_start'
+    assert patroni_postmaster.multiprocessing.get_context('spawn').__class__ is loopback._PostmasterSpawnContext
+    assert patroni_postmaster.multiprocessing.get_context('fork').__class__.__name__ == 'ForkContext'
+    print('ok: the installed Patroni spawns an interpreter to start the postmaster; the launcher replaces it')
+
+    with tempfile.TemporaryDirectory() as scratch:
+        fake_postgres = os.path.join(scratch, 'postgres')
+        seen = os.path.join(scratch, 'seen')
+        with open(fake_postgres, 'w') as f:
+            # what the postmaster would see: its arguments, environment, session and open descriptors
+            f.write('#!/bin/sh\nfind /proc/$$/fd -mindepth 1 -printf "%%l\\n" > %s.fds\n'
+                    '{ echo "$@"; env; echo "sid=$(ps -o sid= -p $$)"; } > %s.tmp\nmv %s.tmp %s\nexec sleep 30\n'
+                    % (seen, seen, seen, seen))
+        os.chmod(fake_postgres, 0o755)
+        os.environ['ATLAS_CHECK_VISIBLE'] = 'yes'
+        os.environ['PATRONI_CHECK_HIDDEN'] = 'no'
+        start = time.monotonic()
+        postmaster = patroni_postmaster.PostmasterProcess.start(fake_postgres, scratch, '/dev/null', ['--port=5432'])
+        took = time.monotonic() - start
+        try:
+            assert postmaster is not None and postmaster.is_running()
+            deadline = time.monotonic() + 5
+            while not os.path.exists(seen) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            lines = open(seen).read().split('\n')
+            assert lines[0] == '-D %s --config-file=/dev/null --port=5432' % scratch, lines[0]
+            assert 'ATLAS_CHECK_VISIBLE=yes' in lines
+            assert not any(line.startswith('PATRONI_CHECK_HIDDEN') for line in lines)
+            sid = int(next(line for line in lines if line.startswith('sid=')).split('=')[1])
+            assert sid not in (os.getsid(0), postmaster.pid), sid  # the launcher's own session, left behind
+            assert postmaster.ppid() != os.getpid()  # not this process's child
+            # Patroni's stdio and the script the shell reads; not the pipe the pid was reported through
+            fds = set(line for line in open(seen + '.fds').read().split('\n') if line)
+            inherited = set(os.readlink('/proc/self/fd/%d' % fd) for fd in (0, 1, 2)) | {seen + '.fds', fake_postgres}
+            assert fds <= inherited, (fds, inherited)
+        finally:
+            postmaster.kill()
+        assert patroni_postmaster.PostmasterProcess.start(os.path.join(scratch, 'missing'), scratch, '/dev/null', []) \
+            is None
+    print('ok: the postmaster starts detached in a session of its own with its arguments and environment '
+          '(%.2f s), a failed start returns None' % took)
+
+    # the launcher itself cannot be started: logged, start returns None (as when postgres cannot be), and
+    # no descriptor of the pipe is left open
+    import gc  # noqa: E402
+
+    def refuses(*args, **kwargs):
+        raise OSError('no launcher')
+
+    real_subprocess = loopback.subprocess
+    loopback.subprocess = type('NoLauncher', (), {'Popen': staticmethod(refuses)})()
+    try:
+        # the launcher closes its (writing) end itself, once None is sent, as pg_ctl_start does
+        ctx = patroni_postmaster.multiprocessing.get_context('spawn')
+        parent_conn, child_conn = ctx.Pipe(False)
+        ctx.Process(target=patroni_postmaster.pg_ctl_start, args=(child_conn, ['/bin/true'], {})).start()
+        assert child_conn.closed and parent_conn.recv() is None
+        parent_conn.close()
+        gc.collect()
+        fds_before = sorted(os.listdir('/proc/self/fd'))
+        with tempfile.TemporaryDirectory() as scratch:
+            assert patroni_postmaster.PostmasterProcess.start('/bin/true', scratch, '/dev/null', []) is None
+        gc.collect()
+        fds_after = sorted(os.listdir('/proc/self/fd'))
     finally:
-        postmaster.kill()
-    assert patroni_postmaster.PostmasterProcess.start(os.path.join(scratch, 'missing'), scratch, '/dev/null', []) \
-        is None
-print('ok: the postmaster starts detached in a session of its own with its arguments and environment '
-      '(%.2f s), a failed start returns None' % took)
+        loopback.subprocess = real_subprocess
+    assert fds_after == fds_before, (fds_before, fds_after)
+    print('ok: a launcher that cannot start: start returns None and both ends of the pipe are closed')
+
+    # the spawn context's Process for any other target is multiprocessing's own (a real spawned process)
+    ctx = patroni_postmaster.multiprocessing.get_context('spawn')
+    parent_conn, child_conn = ctx.Pipe(False)
+    assert isinstance(ctx.Process(target=patroni_postmaster.pg_ctl_start, args=(child_conn, [], {})),
+                      loopback._PostmasterLauncher)
+    proc = ctx.Process(target=spawned_target, args=(child_conn,))
+    assert not isinstance(proc, loopback._PostmasterLauncher), proc
+    proc.start()
+    child_conn.close()
+    message = parent_conn.recv()
+    proc.join()
+    parent_conn.close()
+    assert message.startswith('spawned ') and message != 'spawned %d' % os.getpid() and proc.exitcode == 0, \
+        (message, proc.exitcode)
+    print('ok: the spawn context runs any other target in a real spawned process (%s)' % message)
+
+
+# a spawned process (the last check) imports this file again as __mp_main__: the checks run only here
+if __name__ == '__main__':
+    main()
