@@ -162,6 +162,9 @@ export function hostAddress(): string | undefined {
   return undefined
 }
 
+/** where freePortBlock draws its blocks of up to 100 ports */
+const CONTROL_PLANE_PORTS = {from: 12_000, to: 20_000} as const
+
 /** A block of consecutive free loopback ports (none of them bound by anyone when checked). */
 export async function freePortBlock(count: number): Promise<number> {
   const canBind = (port: number) =>
@@ -171,8 +174,10 @@ export async function freePortBlock(count: number): Promise<number> {
       server.listen(port, HOST, () => server.close(() => resolve(true)))
     })
   for (let attempt = 0; attempt < 50; attempt++) {
-    // above the usual ephemeral range's start and away from the local world's 24000 block
-    const base = 40_000 + Math.floor(Math.random() * 2000) * 10
+    // below the test worlds' blocks (test/helpers/world.ts: 20000-32040) and so below Linux's ephemeral range
+    // (from 32768): a port there, checked free, can be taken by an outgoing connection before a component binds it
+    const {from, to} = CONTROL_PLANE_PORTS
+    const base = from + Math.floor(Math.random() * ((to - from - 100) / 10)) * 10
     let ok = true
     for (let p = base; p < base + count && ok; p++) ok = await canBind(p)
     if (ok) return base
