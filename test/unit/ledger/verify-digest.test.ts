@@ -10,7 +10,10 @@ import {attemptLine, outcomeLine} from '../../../src/lib/ledger/runlog.js'
 import {
   digestRunLogs,
   hashed,
+  hashId,
   hashInt8Extended,
+  hashRequest,
+  idHashed,
   Sum64,
   transferHash,
   uuidHashExtended,
@@ -59,6 +62,78 @@ describe('verify digests (unit)', () => {
     words('f81d4fae-7dec-11d0-a765-00a0c91e6bf6')
     transferHash(3, 7, 5)
     expect(asInt8()).to.equal('-4151108110294402276')
+    // the fused path: the id's hash, then the three in one loop
+    hashed.fill(0)
+    hashId()
+    expect(BigInt.asIntN(64, (BigInt(idHashed[0]) << 32n) | BigInt(idHashed[1])).toString()).to.equal(
+      '-8121286964791061212',
+    )
+    hashRequest(3, 7, 5)
+    expect(asInt8()).to.equal('-4151108110294402276')
+  })
+
+  /** integers at the edges of the 32-bit halves hashint8extended splits a value into, and of exact doubles */
+  const EDGES = [
+    0,
+    1,
+    2 ** 31 - 1,
+    2 ** 31,
+    2 ** 32 - 1,
+    2 ** 32,
+    2 ** 32 + 1,
+    2 ** 53 - 1,
+    -1,
+    -(2 ** 31),
+    -(2 ** 32),
+    -(2 ** 32) - 1,
+    -(2 ** 53 - 1),
+  ]
+
+  it('the fused hash (hashId, hashRequest) equals uuid_hash_extended and three hashint8extended one by one, at the edge values', () => {
+    const ids = [
+      '00000000-0000-0000-0000-000000000000',
+      'ffffffff-ffff-ffff-ffff-ffffffffffff',
+      randomUUID(),
+      randomUUID(),
+    ]
+    let compared = 0
+    for (const id of ids) {
+      const w = words(id)
+      uuidHashExtended(...w)
+      const idHash = [hashed[0], hashed[1]]
+      for (const from of EDGES)
+        for (const to of EDGES)
+          for (const amount of EDGES) {
+            words(id)
+            transferHash(from, to, amount)
+            const unfused = [hashed[0], hashed[1]]
+            hashed.fill(0)
+            hashId()
+            expect([idHashed[0], idHashed[1]], id).to.deep.equal(idHash)
+            hashRequest(from, to, amount)
+            expect([hashed[0], hashed[1]], `${id} ${from} ${to} ${amount}`).to.deep.equal(unfused)
+            compared++
+          }
+    }
+
+    expect(compared).to.equal(ids.length * EDGES.length ** 3)
+  })
+
+  it('the fused hash takes a zero seed as hashint8extended does (nothing mixed in before the key)', () => {
+    for (const [from, to, amount] of [
+      [0, 0, 0],
+      [1, 2, 3],
+      [2 ** 32, 2 ** 31, 2 ** 53 - 1],
+    ]) {
+      hashed.fill(0)
+      hashInt8Extended(from)
+      hashInt8Extended(to)
+      hashInt8Extended(amount)
+      const unfused = [hashed[0], hashed[1]]
+      idHashed.fill(0)
+      hashRequest(from, to, amount)
+      expect([hashed[0], hashed[1]], `${from} ${to} ${amount}`).to.deep.equal(unfused)
+    }
   })
 
   it('sums 64-bit values modulo 2^64 in two halves', () => {

@@ -136,7 +136,7 @@ export function hashInt8Extended(value: number): void {
   final()
 }
 
-/** the id's hash (uuid_hash_extended(id, 0)) of the last hashTransfer / hashId, high and low 32 bits */
+/** the id's hash (uuid_hash_extended(id, 0)) of the last hashId, high and low 32 bits (the seed of hashRequest) */
 export const idHashed = new Uint32Array(2)
 
 /**
@@ -187,15 +187,14 @@ export function hashId(): void {
 }
 
 /**
- * The hash of one transfer, as sql.ts TRANSFER_HASH computes it, the id in parsedId:
- * hashint8extended(amount, hashint8extended(to, hashint8extended(from,
- * uuid_hash_extended(id, 0)))) into `hashed`, the id's own hash into idHashed. The
- * three hashint8extended run in one loop over locals (the seed of each is the (b, c)
- * the one before left): the same values as hashInt8Extended three times, without a
- * call, the state array and `hashed` between them. Values exact below 2^53.
+ * The hash of one transfer as sql.ts TRANSFER_HASH computes it, after hashId() of its
+ * id: hashint8extended(amount, hashint8extended(to, hashint8extended(from, <idHashed>)))
+ * into `hashed`. The three hashint8extended run in one loop over locals (the seed of
+ * each is the (b, c) the one before left): the same values as hashInt8Extended three
+ * times, without a call, the state array and `hashed` between them. Values exact
+ * below 2^53.
  */
-export function hashTransfer(from: number, to: number, amount: number): void {
-  hashId()
+export function hashRequest(from: number, to: number, amount: number): void {
   let b = idHashed[0] | 0
   let c = idHashed[1] | 0
   for (let i = 0; i < 3; i++) {
@@ -257,7 +256,7 @@ export function hashTransfer(from: number, to: number, amount: number): void {
 
 /**
  * The same hash the long way (hashParsedId, then hashInt8Extended three times, each
- * seeded by `hashed`), into `hashed`: the reference hashTransfer is tested against.
+ * seeded by `hashed`), into `hashed`: the reference hashId + hashRequest are tested against.
  */
 export function transferHash(from: number, to: number, amount: number): void {
   hashParsedId()
@@ -415,19 +414,19 @@ function digestLine(chunk: Buffer, at: number, end: number, tally: LogTally): nu
     if (!parseUuid(chunk, idStart)) return 'a run-log id is not a UUID'
   }
 
+  hashId()
   let scanFrom = idStart + 36
   if (status === IdStatus.Attempted) {
     // bounded by `end`, not the line's end: an amount the newline follows directly is refused (the workload
     // writes the time after it), a request that parses is the same as with the line's end
     const requestEnd = parseRequest(chunk, idStart, lineEnd < 0 ? end : lineEnd)
     if (requestEnd < 0) return 'an attempt line without a readable request'
-    hashTransfer(parsedRequest[0], parsedRequest[1], parsedRequest[2])
+    hashRequest(parsedRequest[0], parsedRequest[1], parsedRequest[2])
     tally.attempted++
     tally.attemptedIds.addIdHashed()
     tally.requests.addHashed()
     scanFrom = requestEnd
   } else {
-    hashId()
     tally.acknowledged++
     tally.acknowledgedIds.addIdHashed()
   }
