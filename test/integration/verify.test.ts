@@ -602,11 +602,14 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     ids[0] = '00000000-0000-0000-0000-000000000000'
     ids[1] = 'ffffffff-ffff-ffff-ffff-ffffffffffff'
     const sql = await connectLedger(pg.url, {max: 1})
+    // each column as one comma-separated text parameter (postgres.js sends parameters as text)
+    const column = (field: number) => values.map((v) => String(v[field])).join(',')
     const rows = await sql.unsafe(
       `SELECT (${TRANSFER_HASH})::text AS hash
-       FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::int8[]) WITH ORDINALITY AS t(id, from_account, to_account, amount, n)
+       FROM unnest(string_to_array($1, ',')::uuid[], string_to_array($2, ',')::int8[], string_to_array($3, ',')::int8[],
+         string_to_array($4, ',')::int8[]) WITH ORDINALITY AS t(id, from_account, to_account, amount, n)
        ORDER BY n`,
-      [ids, ...[0, 1, 2].map((field) => values.map((v) => String(v[field])))],
+      [ids.join(','), column(0), column(1), column(2)],
     )
     await sql.end({timeout: 1})
     expect(rows.length).to.equal(edges.length ** 3)
