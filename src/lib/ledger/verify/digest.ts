@@ -23,7 +23,7 @@ import {setImmediate as nextTurn} from 'node:timers/promises'
 
 import {UsageError} from '../../errors.js'
 import {IdStatus, statusOfLine} from '../runlog.js'
-import {parsedId, parseUuid} from './ids.js'
+import {HEX_PAIR, parsedId} from './ids.js'
 import {parsedRequest, parseRequest, READ_BUFFER} from './runlog-scan.js'
 
 /** the high and low 32 bits (unsigned) of the last hash */
@@ -136,17 +136,41 @@ export function hashInt8Extended(value: number): void {
   final()
 }
 
-/** the id's hash (uuid_hash_extended(id, 0)) of the last hashId, high and low 32 bits (the seed of hashRequest) */
+/** the id's hash (uuid_hash_extended(id, 0)) of the last hashUuidText, high and low 32 bits (the seed of hashRequest) */
 export const idHashed = new Uint32Array(2)
 
 /**
- * uuid_hash_extended(id, 0) of the id in parsedId into idHashed: hashParsedId over
- * locals, lookup3's mix() and final() written out (no state array between them).
+ * Parses the 36-character UUID text at chunk[at] as parseUuid does (either case; false
+ * for anything else) and puts uuid_hash_extended(id, 0) into idHashed. lookup3 reads
+ * the id's bytes as little-endian words: they are put together from the digit pairs in
+ * that order (no big-endian words, no byte swap, no parsedId between parsing and
+ * hashing), and mix() and final() are written out over locals.
  */
-export function hashId(): void {
-  let a = (INIT_16 + swap(parsedId[0])) | 0
-  let b = (INIT_16 + swap(parsedId[1])) | 0
-  let c = (INIT_16 + swap(parsedId[2])) | 0
+export function hashUuidText(chunk: Uint8Array, at: number): boolean {
+  if (chunk[at + 8] !== 0x2d || chunk[at + 13] !== 0x2d || chunk[at + 18] !== 0x2d || chunk[at + 23] !== 0x2d)
+    return false
+  const p0 = HEX_PAIR[(chunk[at] << 8) | chunk[at + 1]]
+  const p1 = HEX_PAIR[(chunk[at + 2] << 8) | chunk[at + 3]]
+  const p2 = HEX_PAIR[(chunk[at + 4] << 8) | chunk[at + 5]]
+  const p3 = HEX_PAIR[(chunk[at + 6] << 8) | chunk[at + 7]]
+  const p4 = HEX_PAIR[(chunk[at + 9] << 8) | chunk[at + 10]]
+  const p5 = HEX_PAIR[(chunk[at + 11] << 8) | chunk[at + 12]]
+  const p6 = HEX_PAIR[(chunk[at + 14] << 8) | chunk[at + 15]]
+  const p7 = HEX_PAIR[(chunk[at + 16] << 8) | chunk[at + 17]]
+  const p8 = HEX_PAIR[(chunk[at + 19] << 8) | chunk[at + 20]]
+  const p9 = HEX_PAIR[(chunk[at + 21] << 8) | chunk[at + 22]]
+  const p10 = HEX_PAIR[(chunk[at + 24] << 8) | chunk[at + 25]]
+  const p11 = HEX_PAIR[(chunk[at + 26] << 8) | chunk[at + 27]]
+  const p12 = HEX_PAIR[(chunk[at + 28] << 8) | chunk[at + 29]]
+  const p13 = HEX_PAIR[(chunk[at + 30] << 8) | chunk[at + 31]]
+  const p14 = HEX_PAIR[(chunk[at + 32] << 8) | chunk[at + 33]]
+  const p15 = HEX_PAIR[(chunk[at + 34] << 8) | chunk[at + 35]]
+  // a pair that is not two hex digits is 256
+  if ((p0 | p1 | p2 | p3 | p4 | p5 | p6 | p7 | p8 | p9 | p10 | p11 | p12 | p13 | p14 | p15) & 256) return false
+  // seed 0: nothing mixed in before the key
+  let a = (INIT_16 + ((p3 << 24) | (p2 << 16) | (p1 << 8) | p0)) | 0
+  let b = (INIT_16 + ((p7 << 24) | (p6 << 16) | (p5 << 8) | p4)) | 0
+  let c = (INIT_16 + ((p11 << 24) | (p10 << 16) | (p9 << 8) | p8)) | 0
   // mix(a, b, c)
   a = (a - c) | 0
   a ^= (c << 4) | (c >>> 28)
@@ -166,7 +190,7 @@ export function hashId(): void {
   c = (c - b) | 0
   c ^= (b << 4) | (b >>> 28)
   b = (b + a) | 0
-  a = (a + swap(parsedId[3])) | 0
+  a = (a + ((p15 << 24) | (p14 << 16) | (p13 << 8) | p12)) | 0
   // final(a, b, c)
   c ^= b
   c = (c - ((b << 14) | (b >>> 18))) | 0
@@ -184,21 +208,23 @@ export function hashId(): void {
   c = (c - ((b << 24) | (b >>> 8))) | 0
   idHashed[0] = b
   idHashed[1] = c
+  return true
 }
 
 /**
- * The hash of one transfer as sql.ts TRANSFER_HASH computes it, after hashId() of its
- * id: hashint8extended(amount, hashint8extended(to, hashint8extended(from, <idHashed>)))
- * into `hashed`. The three hashint8extended run in one loop over locals (the seed of
- * each is the (b, c) the one before left): the same values as hashInt8Extended three
- * times, without a call, the state array and `hashed` between them. Values exact
- * below 2^53.
+ * The hash of one transfer as sql.ts TRANSFER_HASH computes it, after hashUuidText() of
+ * its id and parseRequest() of its request: hashint8extended(amount,
+ * hashint8extended(to, hashint8extended(from, <idHashed>))) into `hashed`. The three
+ * hashint8extended run in one loop over locals (the seed of each is the (b, c) the one
+ * before left): the same values as hashInt8Extended three times, without a call, the
+ * state array and `hashed` between them. The request is read from parsedRequest, not
+ * passed (no double tagged per argument). Values exact below 2^53.
  */
-export function hashRequest(from: number, to: number, amount: number): void {
+export function hashRequest(): void {
   let b = idHashed[0] | 0
   let c = idHashed[1] | 0
   for (let i = 0; i < 3; i++) {
-    const value = i === 0 ? from : i === 1 ? to : amount
+    const value = parsedRequest[i]
     const hi = Math.floor(value / TWO_32)
     // lohalf ^= (val >= 0) ? hihalf : ~hihalf
     const k = ((value - hi * TWO_32) ^ (value >= 0 ? hi : ~hi)) | 0
@@ -256,7 +282,7 @@ export function hashRequest(from: number, to: number, amount: number): void {
 
 /**
  * The same hash the long way (hashParsedId, then hashInt8Extended three times, each
- * seeded by `hashed`), into `hashed`: the reference hashId + hashRequest are tested against.
+ * seeded by `hashed`), into `hashed`: the reference hashUuidText + hashRequest are tested against.
  */
 export function transferHash(from: number, to: number, amount: number): void {
   hashParsedId()
@@ -400,7 +426,7 @@ function digestLine(chunk: Buffer, at: number, end: number, tally: LogTally): nu
   let idStart = at + 8
   const common = chunk[at] === 0x61 && chunk[at + 7] === 9 && (chunk[at + 1] === 0x74 || chunk[at + 1] === 0x70)
   let lineEnd = -1
-  if (common && parseUuid(chunk, idStart)) {
+  if (common && hashUuidText(chunk, idStart)) {
     // the 36 bytes parsed hold no newline: the line goes on past them
     status = chunk[at + 1] === 0x74 ? IdStatus.Attempted : IdStatus.Acknowledged
   } else {
@@ -411,17 +437,16 @@ function digestLine(chunk: Buffer, at: number, end: number, tally: LogTally): nu
     if (tab === -1 || tab + 37 > lineEnd) return lineEnd + 1
     idStart = tab + 1
     if (status !== IdStatus.Attempted && status !== IdStatus.Acknowledged) return NOT_PLAIN_OUTCOME
-    if (!parseUuid(chunk, idStart)) return 'a run-log id is not a UUID'
+    if (!hashUuidText(chunk, idStart)) return 'a run-log id is not a UUID'
   }
 
-  hashId()
   let scanFrom = idStart + 36
   if (status === IdStatus.Attempted) {
     // bounded by `end`, not the line's end: an amount the newline follows directly is refused (the workload
     // writes the time after it), a request that parses is the same as with the line's end
     const requestEnd = parseRequest(chunk, idStart, lineEnd < 0 ? end : lineEnd)
     if (requestEnd < 0) return 'an attempt line without a readable request'
-    hashRequest(parsedRequest[0], parsedRequest[1], parsedRequest[2])
+    hashRequest()
     tally.attempted++
     tally.attemptedIds.addIdHashed()
     tally.requests.addHashed()

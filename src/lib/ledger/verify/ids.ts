@@ -21,7 +21,7 @@ export const STORED = 2
  * 8 bits of the index), either case; 256 for every pair that is not two hex digits (the
  * flag parseUuid tests). 128 KB, of which parseUuid touches a few cache lines.
  */
-const HEX_PAIR = new Uint16Array(1 << 16).fill(256)
+export const HEX_PAIR = new Uint16Array(1 << 16).fill(256)
 {
   const digits: Array<[number, number]> = []
   for (let d = 0; d < 10; d++) digits.push([0x30 + d, d])
