@@ -424,10 +424,8 @@ function digestChunk(chunk: Buffer, end: number, tally: LogTally): string | unde
 function digestLine(chunk: Buffer, at: number, end: number, tally: LogTally): number | string {
   let status: IdStatus | undefined
   let idStart = at + 8
-  const common = chunk[at] === 0x61 && chunk[at + 7] === 9 && (chunk[at + 1] === 0x74 || chunk[at + 1] === 0x70)
   let lineEnd = -1
-  if (common && hashUuidText(chunk, idStart)) {
-    // the 36 bytes parsed hold no newline: the line goes on past them
+  if (chunk[at] === 0x61 && chunk[at + 7] === 9 && (chunk[at + 1] === 0x74 || chunk[at + 1] === 0x70)) {
     status = chunk[at + 1] === 0x74 ? IdStatus.Attempted : IdStatus.Acknowledged
   } else {
     lineEnd = chunk.indexOf(10, at)
@@ -437,9 +435,20 @@ function digestLine(chunk: Buffer, at: number, end: number, tally: LogTally): nu
     if (tab === -1 || tab + 37 > lineEnd) return lineEnd + 1
     idStart = tab + 1
     if (status !== IdStatus.Attempted && status !== IdStatus.Acknowledged) return NOT_PLAIN_OUTCOME
-    if (!hashUuidText(chunk, idStart)) return 'a run-log id is not a UUID'
   }
 
+  // one call site: the function is inlined once (TurboFan compiled digestLine in ~30 ms with two)
+  if (!hashUuidText(chunk, idStart)) {
+    // an "attempt\t" or "applied\t" line too short to hold an id is skipped, as any other
+    if (lineEnd < 0) {
+      lineEnd = chunk.indexOf(10, at)
+      if (idStart + 36 > lineEnd) return lineEnd + 1
+    }
+
+    return 'a run-log id is not a UUID'
+  }
+
+  // the 36 bytes parsed hold no newline: the line goes on past them
   let scanFrom = idStart + 36
   if (status === IdStatus.Attempted) {
     // bounded by `end`, not the line's end: an amount the newline follows directly is refused (the workload
