@@ -19,7 +19,6 @@
  * the sums collide (about 2^-64).
  */
 import {closeSync, openSync, readSync} from 'node:fs'
-import {setImmediate as nextTurn} from 'node:timers/promises'
 
 import {UsageError} from '../../errors.js'
 import {IdStatus, statusOfLine} from '../runlog.js'
@@ -392,7 +391,9 @@ async function digestFile(file: string, buffer: Buffer, tally: LogTally): Promis
       filled -= end
       if (filled === READ_BUFFER)
         throw new UsageError(`${file}: a line longer than ${READ_BUFFER} bytes: not a run log`)
-      await nextTurn()
+      await new Promise<void>((resolve) => {
+        setImmediate(resolve)
+      })
     }
   } finally {
     closeSync(fd)
