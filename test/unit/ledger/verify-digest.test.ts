@@ -183,6 +183,7 @@ describe('verify digests (unit)', () => {
         expect(hashUuidText(Buffer.from(text), 0), text).to.equal(true)
         expect([idHashed[0], idHashed[1]], text).to.deep.equal([hashed[0], hashed[1]])
       }
+
       const hex = id.replaceAll('-', '')
       expect(
         words(id)
