@@ -438,7 +438,7 @@ function digestLine(chunk: Buffer, at: number, end: number, tally: LogTally): nu
     if (status !== IdStatus.Attempted && status !== IdStatus.Acknowledged) return NOT_PLAIN_OUTCOME
   }
 
-  // one call site: the function is inlined once (TurboFan compiled digestLine in ~30 ms with two)
+  // hashUuidText at one call site: inlined once (TurboFan took 11-16 ms to compile digestLine with two, 6 with one)
   if (!hashUuidText(chunk, idStart)) {
     // an "attempt\t" or "applied\t" line too short to hold an id is skipped, as any other
     if (lineEnd < 0) {
