@@ -571,6 +571,60 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     expect(verdictOf(altered.fast)).to.deep.equal(verdictOf(altered.join))
   })
 
+  it("the client's fused transfer hash is the server's TRANSFER_HASH at the edges of int8's 32-bit halves and of exact doubles", async () => {
+    const {TRANSFER_HASH} = await import('../../src/lib/ledger/sql.js')
+    const {hashed, hashRequest, hashUuidText} = await import('../../src/lib/ledger/verify/digest.js')
+    const {parsedRequest} = await import('../../src/lib/ledger/verify/runlog-scan.js')
+    // account ids and amounts: 0 and 1, around 2^31 and 2^32 (where the high half starts), the largest exact double,
+    // and negatives (the schema refuses them for amounts; hashint8extended folds the high half in with ~ for them)
+    const edges = [
+      0,
+      1,
+      2 ** 31 - 1,
+      2 ** 31,
+      2 ** 32 - 1,
+      2 ** 32,
+      2 ** 32 + 1,
+      2 ** 53 - 1,
+      -1,
+      -(2 ** 32),
+      -(2 ** 53 - 1),
+    ]
+    const ids: string[] = []
+    const values: number[][] = []
+    for (const from of edges)
+      for (const to of edges)
+        for (const amount of edges) {
+          ids.push(randomUUID())
+          values.push([from, to, amount])
+        }
+
+    ids[0] = '00000000-0000-0000-0000-000000000000'
+    ids[1] = 'ffffffff-ffff-ffff-ffff-ffffffffffff'
+    const sql = await connectLedger(pg.url, {max: 1})
+    // each column as one comma-separated text parameter (postgres.js sends parameters as text)
+    const column = (field: number) => values.map((v) => String(v[field])).join(',')
+    const rows = await sql.unsafe(
+      `SELECT (${TRANSFER_HASH})::text AS hash
+       FROM unnest(string_to_array($1, ',')::uuid[], string_to_array($2, ',')::int8[], string_to_array($3, ',')::int8[],
+         string_to_array($4, ',')::int8[]) WITH ORDINALITY AS t(id, from_account, to_account, amount, n)
+       ORDER BY n`,
+      [ids.join(','), column(0), column(1), column(2)],
+    )
+    await sql.end({timeout: 1})
+    expect(rows.length).to.equal(edges.length ** 3)
+    const mismatches: string[] = []
+    for (const [i, row] of rows.entries()) {
+      expect(hashUuidText(Buffer.from(ids[i]), 0)).to.equal(true)
+      parsedRequest.set(values[i])
+      hashRequest()
+      const client = BigInt.asIntN(64, (BigInt(hashed[0]) << 32n) | BigInt(hashed[1])).toString()
+      if (client !== row.hash) mismatches.push(`${ids[i]} ${values[i].join(' ')}: server ${row.hash}, client ${client}`)
+    }
+
+    expect(mismatches).to.deep.equal([])
+  })
+
   it('a server that refuses the digest statement (no EXECUTE on uuid_hash_extended, as CockroachDB has none): the per-row join decides', async () => {
     const {sql, url, runDir} = await ledgerAfterWorkload(100)
     const {verifyLedger} = await import('../../src/lib/ledger/verify/index.js')

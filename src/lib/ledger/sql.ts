@@ -137,7 +137,7 @@ export const COPY_TRANSFER_ROWS_BINARY =
  * through their seeds (verify/digest.ts computes the same hash of each request of the run logs). PostgreSQL 11 and
  * later; elsewhere the statements below fail and verify joins row by row.
  */
-const TRANSFER_HASH =
+export const TRANSFER_HASH =
   'hashint8extended(amount, hashint8extended(to_account, hashint8extended(from_account, uuid_hash_extended(id, 0))))'
 /** The count of the stored transfers and the sum (exact, numeric) of their TRANSFER_HASH. */
 export const STORED_TRANSFERS_DIGEST = `SELECT count(*) AS n, coalesce(sum(${TRANSFER_HASH}), 0)::text AS digest FROM transfers`

@@ -11,12 +11,15 @@ import {
   digestRunLogs,
   hashed,
   hashInt8Extended,
+  hashRequest,
+  hashUuidText,
+  idHashed,
   Sum64,
   transferHash,
   uuidHashExtended,
 } from '../../../src/lib/ledger/verify/digest.js'
 import {parsedId, parseUuid} from '../../../src/lib/ledger/verify/ids.js'
-import {READ_BUFFER} from '../../../src/lib/ledger/verify/runlog-scan.js'
+import {parsedRequest, READ_BUFFER} from '../../../src/lib/ledger/verify/runlog-scan.js'
 
 /** the last hash as PostgreSQL prints an int8 */
 const asInt8 = () => BigInt.asIntN(64, (BigInt(hashed[0]) << 32n) | BigInt(hashed[1])).toString()
@@ -59,6 +62,81 @@ describe('verify digests (unit)', () => {
     words('f81d4fae-7dec-11d0-a765-00a0c91e6bf6')
     transferHash(3, 7, 5)
     expect(asInt8()).to.equal('-4151108110294402276')
+    // the fused path: the id parsed and hashed in one step, then the three in one loop
+    hashed.fill(0)
+    expect(hashUuidText(Buffer.from('f81d4fae-7dec-11d0-a765-00a0c91e6bf6'), 0)).to.equal(true)
+    expect(BigInt.asIntN(64, (BigInt(idHashed[0]) << 32n) | BigInt(idHashed[1])).toString()).to.equal(
+      '-8121286964791061212',
+    )
+    parsedRequest.set([3, 7, 5])
+    hashRequest()
+    expect(asInt8()).to.equal('-4151108110294402276')
+  })
+
+  /** integers at the edges of the 32-bit halves hashint8extended splits a value into, and of exact doubles */
+  const EDGES = [
+    0,
+    1,
+    2 ** 31 - 1,
+    2 ** 31,
+    2 ** 32 - 1,
+    2 ** 32,
+    2 ** 32 + 1,
+    2 ** 53 - 1,
+    -1,
+    -(2 ** 31),
+    -(2 ** 32),
+    -(2 ** 32) - 1,
+    -(2 ** 53 - 1),
+  ]
+
+  it('the fused hash (hashUuidText, hashRequest) equals uuid_hash_extended and three hashint8extended one by one, at the edge values', () => {
+    const ids = [
+      '00000000-0000-0000-0000-000000000000',
+      'ffffffff-ffff-ffff-ffff-ffffffffffff',
+      randomUUID(),
+      randomUUID(),
+    ]
+    let compared = 0
+    for (const id of ids) {
+      const w = words(id)
+      uuidHashExtended(...w)
+      const idHash = [hashed[0], hashed[1]]
+      for (const from of EDGES)
+        for (const to of EDGES)
+          for (const amount of EDGES) {
+            words(id)
+            transferHash(from, to, amount)
+            const unfused = [hashed[0], hashed[1]]
+            hashed.fill(0)
+            expect(hashUuidText(Buffer.from(id.toUpperCase()), 0), id).to.equal(true)
+            expect([idHashed[0], idHashed[1]], id).to.deep.equal(idHash)
+            parsedRequest.set([from, to, amount])
+            hashRequest()
+            expect([hashed[0], hashed[1]], `${id} ${from} ${to} ${amount}`).to.deep.equal(unfused)
+            compared++
+          }
+    }
+
+    expect(compared).to.equal(ids.length * EDGES.length ** 3)
+  })
+
+  it('the fused hash takes a zero seed as hashint8extended does (nothing mixed in before the key)', () => {
+    for (const [from, to, amount] of [
+      [0, 0, 0],
+      [1, 2, 3],
+      [2 ** 32, 2 ** 31, 2 ** 53 - 1],
+    ]) {
+      hashed.fill(0)
+      hashInt8Extended(from)
+      hashInt8Extended(to)
+      hashInt8Extended(amount)
+      const unfused = [hashed[0], hashed[1]]
+      idHashed.fill(0)
+      parsedRequest.set([from, to, amount])
+      hashRequest()
+      expect([hashed[0], hashed[1]], `${from} ${to} ${amount}`).to.deep.equal(unfused)
+    }
   })
 
   it('sums 64-bit values modulo 2^64 in two halves', () => {
@@ -96,10 +174,16 @@ describe('verify digests (unit)', () => {
     )
   })
 
-  it('parses a UUID from its text in either case (two digits per lookup), and refuses any other byte at any digit or dash', () => {
+  it('parses a UUID from its text in either case (two digits per lookup), and refuses any other byte at any digit or dash (parseUuid, and hashUuidText as it)', () => {
     for (let i = 0; i < 50; i++) {
       const id = randomUUID()
       expect(words(id)).to.deep.equal(words(id.toUpperCase()))
+      uuidHashExtended(...words(id))
+      for (const text of [id, id.toUpperCase()]) {
+        expect(hashUuidText(Buffer.from(text), 0), text).to.equal(true)
+        expect([idHashed[0], idHashed[1]], text).to.deep.equal([hashed[0], hashed[1]])
+      }
+
       const hex = id.replaceAll('-', '')
       expect(
         words(id)
@@ -116,12 +200,16 @@ describe('verify digests (unit)', () => {
         const text = Buffer.from(id)
         text[at] = byte
         expect(parseUuid(text, 0), `${byte} at ${at}`).to.equal(false)
+        expect(hashUuidText(text, 0), `${byte} at ${at}`).to.equal(false)
       }
     }
 
     // the id at an offset, the buffer ending with it
-    expect(parseUuid(Buffer.from(`attempt\t${id}`), 8)).to.equal(true)
-    expect(parseUuid(Buffer.from(`attempt\t${id.slice(0, 35)}`), 8)).to.equal(false)
+    for (const parse of [parseUuid, hashUuidText]) {
+      expect(parse(Buffer.from(`attempt\t${id}`), 8), parse.name).to.equal(true)
+      expect(parse(Buffer.from(`attempt\t${id.slice(0, 35)}`), 8), parse.name).to.equal(false)
+      expect(parse(Buffer.from(`attempt\t${id.slice(0, 34)}`), 8), parse.name).to.equal(false)
+    }
   })
 
   /** a run log of n requests, each attempted and applied */

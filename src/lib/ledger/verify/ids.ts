@@ -19,9 +19,9 @@ export const STORED = 2
 /**
  * The value (0-255) of two hex digits per pair of bytes (the first byte's in the high
  * 8 bits of the index), either case; 256 for every pair that is not two hex digits (the
- * flag parseUuid tests). 128 KB, of which parseUuid touches a few cache lines.
+ * flag parseUuid and digest.ts hashUuidText test). 128 KB, of which they touch a few cache lines.
  */
-const HEX_PAIR = new Uint16Array(1 << 16).fill(256)
+export const HEX_PAIR = new Uint16Array(1 << 16).fill(256)
 {
   const digits: Array<[number, number]> = []
   for (let d = 0; d < 10; d++) digits.push([0x30 + d, d])
