@@ -30,11 +30,16 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
     if (tmp) await rm(tmp, {recursive: true, force: true})
   })
 
-  async function crashDuringWorkload(retry: {maxAttempts: number; maxDelayMs?: number}, resolveUnknown: boolean) {
+  async function crashDuringWorkload(
+    retry: {maxAttempts: number; maxDelayMs?: number},
+    resolveUnknown: boolean,
+    pipeline = 1,
+  ) {
     const runDir = path.join(tmp, 'run')
     const handle = await startWorkload({
       db: pg.url,
       concurrency: 8,
+      pipeline,
       durationMs: 4000,
       runDir,
       originRegion: 'us',
@@ -100,6 +105,17 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
   it('unknown outcomes are settled after the run by retrying under the same key (resolveUnknown)', async () => {
     const {runDir, result} = await crashDuringWorkload({maxAttempts: 1}, true)
     expect(result.stats.unknown, JSON.stringify(result.stats)).to.be.greaterThan(0)
+    expect(result.stats.unknownResolved).to.equal(result.stats.unknown)
+    const verdict = await verifyLedger({db: pg.url, runLogs: [runDir]})
+    expect(verdict.ok, JSON.stringify(verdict.violations)).to.equal(true)
+    expect(verdict.summary.runLogIds!.unknown).to.equal(0)
+    expect(verdict.summary.runLogIds!.acknowledged).to.equal(result.stats.acknowledged + result.stats.unknownResolved)
+  })
+
+  it('pipelined (3 transfers on each connection): every transfer lost with the crash ends unknown, is settled by a retry, and verify holds', async () => {
+    const {runDir, result} = await crashDuringWorkload({maxAttempts: 1}, true, 3)
+    // the crash took several in-flight transfers per connection with it
+    expect(result.stats.unknown, JSON.stringify(result.stats)).to.be.above(8)
     expect(result.stats.unknownResolved).to.equal(result.stats.unknown)
     const verdict = await verifyLedger({db: pg.url, runLogs: [runDir]})
     expect(verdict.ok, JSON.stringify(verdict.violations)).to.equal(true)

@@ -18,6 +18,8 @@ import {campaignResult, writeCampaignReport} from './report.js'
 
 export interface CampaignOptions {
   concurrency?: number
+  /** the workload's transfers in flight per connection */
+  pipeline?: number
   durationMs: number
   force?: boolean
   id: string
@@ -62,6 +64,7 @@ export async function runCampaign(world: World, options: CampaignOptions): Promi
       startChaosWorkload(world, {
         runDir: dir,
         concurrency: options.concurrency ?? 4,
+        pipeline: options.pipeline,
         leaderRegion: before.leaderRegion,
         progress,
       }),
