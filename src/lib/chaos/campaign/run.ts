@@ -18,11 +18,11 @@ import {campaignResult, writeCampaignReport} from './report.js'
 
 export interface CampaignOptions {
   concurrency?: number
-  /** the workload's transfers in flight per connection */
-  pipeline?: number
   durationMs: number
   force?: boolean
   id: string
+  /** the workload's transfers in flight per connection */
+  pipeline?: number
   plan: CampaignRound[]
   progress?: ProgressReporter
   seed: number

@@ -26,12 +26,12 @@ export interface WorkloadOptions {
   /** called every progressIntervalMs with a stats snapshot */
   onProgress?: (stats: WorkloadStats) => void
   originRegion?: string
-  progressIntervalMs?: number
   /**
    * direct mode: transfers in flight on each connection (default 1). Above 1 they are pipelined:
    * written without waiting for the answer to the one before, each its own implicit transaction
    */
   pipeline?: number
+  progressIntervalMs?: number
   /** queue mode: where requests are sent */
   queue?: TransferQueue
   /** transfers per second across all workers; unset: as fast as possible */
