@@ -84,6 +84,18 @@ const DEFINITE_REJECTIONS: Record<string, string> = {
   '22P02': 'invalid input',
   '22003': 'amount out of range',
 }
+/** the transfer statement found the key and the confirming read did not: ambiguous, retried under the same key */
+const KEY_NOT_CONFIRMED = Object.assign(new Error('the idempotency key was found, then not found again'), {
+  code: 'KEY_NOT_CONFIRMED',
+})
+/**
+ * the statement's connection closed before the statement settled, and postgres.js resolved it anyway
+ * (see connectLedger): its answer may be a dead server's rows without the commit, so it is ambiguous
+ */
+const CONNECTION_CLOSED_UNANSWERED = Object.assign(
+  new Error('the connection closed before the statement was answered'),
+  {code: 'CONNECTION_CLOSED'},
+)
 /** the statement may have reached the server before the connection died */
 const LOST_CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'])
 /** no connection was made: nothing was sent */
@@ -109,6 +121,7 @@ export function classifyError(error: unknown): {kind: ErrorKind; reason: string;
   const code = err?.code ?? ''
   const reason = (err?.message ?? String(error)).split('\n')[0]
   if (AMBIGUOUS_SQLSTATES.has(code)) return {kind: 'ambiguous', sqlstate: code, reason}
+  if (error === KEY_NOT_CONFIRMED) return {kind: 'ambiguous', reason}
   if (code in DEFINITE_REJECTIONS) return {kind: 'rejected', sqlstate: code, reason: DEFINITE_REJECTIONS[code]}
   // the server ended the session (shutdown, crash, lost link) possibly after the commit record was written
   if (code === '08006' || code === '08003' || code === '08000' || code === '57P01' || code === '57P02')
@@ -193,6 +206,7 @@ export async function transfer(
           [request.id, request.from, request.to, request.amount, request.originRegion],
           PREPARED,
         )
+        if (watch?.lost) throw CONNECTION_CLOSED_UNANSWERED
       } finally {
         watch?.release()
       }
@@ -202,13 +216,35 @@ export async function transfer(
         return done(ambiguous ? 'unknown' : 'failed', attempt, {
           reason: `transfer touched ${moved.length} accounts, expected 2`,
         })
-      // the key exists: the same transfer (already applied), or a different one reusing the key?
-      const [stored] = await sql.unsafe(q.SELECT_TRANSFER, [request.id], PREPARED)
+      // the key exists: the transfer may be stored, so giving up from here on means "unknown"
+      ambiguous = true
+      // the same transfer (already applied), or a different one reusing the key? Read so that the
+      // answer comes only once the stored transfer is replicated (CONFIRM_TRANSFER), bounded like the
+      // transfer: a primary cut off from its standbys never answers it
+      watch = watchAttempt(
+        sql,
+        request.id,
+        policy.attemptTimeoutMs,
+        started + policy.deadlineMs,
+        generation,
+        options.signal,
+      )
+      let confirmed
+      try {
+        confirmed = await sql.unsafe(q.CONFIRM_TRANSFER, [request.id], PREPARED)
+        if (watch?.lost) throw CONNECTION_CLOSED_UNANSWERED
+      } finally {
+        watch?.release()
+      }
+
+      const [stored] = confirmed
+      // the key was there and is not now (another node answered, or the first was cut off and rewound):
+      // not settled; the next attempt applies it or finds it
+      if (!stored) throw KEY_NOT_CONFIRMED
       if (
-        stored &&
-        (Number(stored.from_account) !== request.from ||
-          Number(stored.to_account) !== request.to ||
-          Number(stored.amount) !== request.amount)
+        Number(stored.from_account) !== request.from ||
+        Number(stored.to_account) !== request.to ||
+        Number(stored.amount) !== request.amount
       ) {
         return done('rejected', attempt, {reason: 'idempotency key already used for a different transfer'})
       }
@@ -266,6 +302,8 @@ interface WatchedAttempt {
   /** performance.now() after which the pool is renewed */
   deadline: number
   generation: number
+  /** its connection closed while it was in flight: whatever answer it gets is not the server's */
+  lost: boolean
   release(): void
   /** written to a connection (may have reached the server) */
   sent: boolean
@@ -273,23 +311,27 @@ interface WatchedAttempt {
 }
 /** one attempt in its pool's watchdog: an object and one bound callback per attempt, no other closures */
 class Attempt implements WatchedAttempt {
+  /** the id of the connection it was written to */
+  connection?: number
   deadline: number
   readonly generation: number
+  lost = false
   /** the callback given to watchSent: the statement has been written to a connection */
-  readonly markSent = () => {
+  readonly markSent = (connection?: number) => {
     if (this.sent) return
     this.sent = true
+    this.connection = connection
     this.deadline = performance.now() + this.timeoutMs
     this.unwatch?.()
   }
   sent = false
   readonly signal?: AbortSignal
   unwatch?: () => void
-  private readonly inFlight: Set<WatchedAttempt>
+  private readonly inFlight: Set<Attempt>
   private readonly timeoutMs: number
 
   constructor(
-    inFlight: Set<WatchedAttempt>,
+    inFlight: Set<Attempt>,
     deadline: number,
     generation: number,
     timeoutMs: number,
@@ -310,7 +352,7 @@ class Attempt implements WatchedAttempt {
 }
 
 interface Watchdog {
-  inFlight: Set<WatchedAttempt>
+  inFlight: Set<Attempt>
   timer: NodeJS.Timeout
 }
 const watchdogs = new WeakMap<LedgerSql, Watchdog>()
@@ -327,7 +369,7 @@ function watchAttempt(
   if (!sql.renew) return undefined
   let dog = watchdogs.get(sql)
   if (!dog) {
-    const inFlight = new Set<WatchedAttempt>()
+    const inFlight = new Set<Attempt>()
     const timer = setInterval(() => {
       const now = performance.now()
       for (const entry of inFlight) {
@@ -338,6 +380,9 @@ function watchAttempt(
       }
     }, 100)
     timer.unref()
+    sql.onConnectionClosed?.((connection) => {
+      for (const entry of inFlight) if (entry.connection === connection) entry.lost = true
+    })
     dog = {inFlight, timer}
     watchdogs.set(sql, dog)
   }

@@ -22,7 +22,7 @@ function scriptedSql(script: Array<Error | unknown[]>): LedgerSql & {calls: stri
   const fake = {
     calls,
     async unsafe(text: string) {
-      calls.push(text === q.TRANSFER ? 'TRANSFER' : text === q.SELECT_TRANSFER ? 'SELECT' : text)
+      calls.push(text === q.TRANSFER ? 'TRANSFER' : text === q.CONFIRM_TRANSFER ? 'CONFIRM' : text)
       const next = script.shift()
       if (next === undefined) throw new Error('script exhausted')
       if (next instanceof Error) throw next
@@ -48,7 +48,20 @@ describe('ledger transfer (unit)', () => {
     const sql = scriptedSql([err('CONNECTION_CLOSED'), [], [{from_account: '1', to_account: '2', amount: '5'}]])
     const result = await transfer(sql, r, {retry: fast})
     expect(result.outcome).to.equal('already_applied')
-    expect(sql.calls).to.deep.equal(['TRANSFER', 'TRANSFER', 'SELECT'])
+    expect(sql.calls).to.deep.equal(['TRANSFER', 'TRANSFER', 'CONFIRM'])
+  })
+
+  it('the key found by the transfer but not by the confirming read is not settled: retried, then applied', async () => {
+    const sql = scriptedSql([err('CONNECTION_CLOSED'), [], [], [{id: 1}, {id: 2}]])
+    const result = await transfer(sql, request(), {retry: fast})
+    expect(result.outcome).to.equal('applied')
+    expect(sql.calls).to.deep.equal(['TRANSFER', 'TRANSFER', 'CONFIRM', 'TRANSFER'])
+  })
+
+  it('once the key was found, retries that run out are unknown, never failed', async () => {
+    const sql = scriptedSql([[], [], err('ECONNREFUSED')])
+    const result = await transfer(sql, request(), {retry: {...fast, maxAttempts: 2}})
+    expect(result.outcome).to.equal('unknown')
   })
 
   it('a lost connection that retries cannot settle is unknown, never failed', async () => {
