@@ -105,7 +105,7 @@ export const CONFIRM_TRANSFER = `WITH stored AS (
 ), touched AS (
   UPDATE accounts SET balance = balance WHERE id = (SELECT from_account FROM stored) RETURNING id
 )
-SELECT stored.* FROM stored WHERE EXISTS (SELECT 1 FROM touched)`
+SELECT id, from_account, to_account, amount, origin_region, created_at FROM stored WHERE EXISTS (SELECT 1 FROM touched)`
 
 // --- verifier: every query streams or aggregates on the server; nothing loads all transfers
 

@@ -311,23 +311,34 @@ interface WatchedAttempt {
 }
 /** one attempt in its pool's watchdog: an object and one bound callback per attempt, no other closures */
 class Attempt implements WatchedAttempt {
-  /** the id of the connection it was written to */
-  connection?: number
   deadline: number
   readonly generation: number
   lost = false
-  /** the callback given to watchSent: the statement has been written to a connection */
+  /**
+   * the callback given to watchSent, called for every statement written under the attempt's key until
+   * it is released: the first starts its clock. Every connection is noted, as a statement of another
+   * attempt with the same key (a redelivered request) may be the one written first and be reported
+   * to both; a close of any of them makes this attempt's answer untrustworthy (only a retry is lost).
+   */
   readonly markSent = (connection?: number) => {
+    if (connection !== undefined && connection !== this.connection) {
+      if (this.connection === undefined) this.connection = connection
+      else (this.otherConnections ??= []).push(connection)
+    }
+
     if (this.sent) return
     this.sent = true
-    this.connection = connection
     this.deadline = performance.now() + this.timeoutMs
-    this.unwatch?.()
   }
+  /** the pool was renewed for it: the watchdog does not again */
+  renewed = false
   sent = false
   readonly signal?: AbortSignal
   unwatch?: () => void
+  /** the connection it was written to, and any other that a statement under its key was written to */
+  private connection?: number
   private readonly inFlight: Set<Attempt>
+  private otherConnections?: number[]
   private readonly timeoutMs: number
 
   constructor(
@@ -348,6 +359,10 @@ class Attempt implements WatchedAttempt {
   release(): void {
     this.unwatch?.()
     this.inFlight.delete(this)
+  }
+
+  wasWrittenTo(connection: number): boolean {
+    return this.connection === connection || (this.otherConnections?.includes(connection) ?? false)
   }
 }
 
@@ -373,15 +388,16 @@ function watchAttempt(
     const timer = setInterval(() => {
       const now = performance.now()
       for (const entry of inFlight) {
-        if (now > entry.deadline || (!entry.sent && entry.signal?.aborted)) {
+        // an overdue attempt stays in the set until it settles: a close of its connection must still mark it
+        if (!entry.renewed && (now > entry.deadline || (!entry.sent && entry.signal?.aborted))) {
           sql.renew!(entry.generation)
-          inFlight.delete(entry)
+          entry.renewed = true
         }
       }
     }, 100)
     timer.unref()
     sql.onConnectionClosed?.((connection) => {
-      for (const entry of inFlight) if (entry.connection === connection) entry.lost = true
+      for (const entry of inFlight) if (entry.wasWrittenTo(connection)) entry.lost = true
     })
     dog = {inFlight, timer}
     watchdogs.set(sql, dog)

@@ -82,6 +82,45 @@ describe('ledger transfer (unit)', () => {
     expect(reused).to.include({outcome: 'rejected', reason: 'idempotency key already used for a different transfer'})
   })
 
+  it('an answer on a connection that closed before it settled is not trusted, even when a statement under the same key was written first on another', async () => {
+    // a pool that behaves as connectLedger's over postgres.js 3.4.9: it reports where each statement under a key
+    // is written and which connections close, and (the library's bug) can resolve a statement whose connection
+    // closed with the rows the dead server had sent
+    const sentWatchers: Array<(connection: number) => void> = []
+    const closeListeners: Array<(connection: number) => void> = []
+    const calls: string[] = []
+    const answers: Array<() => unknown[]> = [
+      () => {
+        // a redelivered request's statement under the same key is written first, on connection 1...
+        for (const onSent of sentWatchers.slice()) onSent(1)
+        // ...then this transfer on connection 2, which closes before its commit is answered
+        for (const onSent of sentWatchers.slice()) onSent(2)
+        for (const listener of closeListeners) listener(2)
+        return [{id: 1}, {id: 2}]
+      },
+      () => [],
+      () => [{from_account: '1', to_account: '2', amount: '5'}],
+    ]
+    const sql = {
+      generation: 0,
+      renew() {},
+      onConnectionClosed(listener: (connection: number) => void) {
+        closeListeners.push(listener)
+      },
+      watchSent(_key: string, onSent: (connection: number) => void) {
+        sentWatchers.push(onSent)
+        return () => sentWatchers.splice(sentWatchers.indexOf(onSent), 1)
+      },
+      async unsafe(text: string) {
+        calls.push(text === q.TRANSFER ? 'TRANSFER' : text === q.CONFIRM_TRANSFER ? 'CONFIRM' : text)
+        return answers.shift()!()
+      },
+    } as unknown as LedgerSql
+    const result = await transfer(sql, request(), {retry: fast})
+    expect(result.outcome).to.equal('already_applied')
+    expect(calls).to.deep.equal(['TRANSFER', 'TRANSFER', 'CONFIRM'])
+  })
+
   it('invalid requests are rejected before touching the database', async () => {
     const sql = scriptedSql([])
     for (const bad of [{id: 'x'}, {from: 0}, {to: 1}, {amount: 0}, {amount: 1.5}, {originRegion: 'US EAST'}]) {
@@ -173,6 +212,7 @@ describe('ledger helpers (unit)', () => {
       q.CREATE_MIGRATIONS_TABLE,
       ...q.MIGRATIONS.flatMap((m) => m.statements({allowNegativeBalances: false})),
       q.TRANSFER,
+      q.CONFIRM_TRANSFER,
       q.REPLAY_CHUNK,
       q.INSERT_ACCOUNTS,
     ]
