@@ -6,7 +6,9 @@ import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
  * that checkout's workload too, alternately, in the same process, with its CPU per transfer.
  * Writes the .cpuprofile files (for Chrome DevTools) to BENCH_PROFILE_DIR (default: a temp dir).
  *
- *   node --import tsx bench/workload/profile.ts   (BENCH_CLIENTS=8, BENCH_SECONDS=8, BENCH_ROUNDS=2, BENCH_COMPARE, BENCH_PROFILE=off, BENCH_TLS)
+ * BENCH_PIPELINE: this checkout's transfers in flight per connection (a compared checkout without the option runs one).
+ *
+ *   node --import tsx bench/workload/profile.ts   (BENCH_CLIENTS=8, BENCH_SECONDS=8, BENCH_ROUNDS=2, BENCH_COMPARE, BENCH_PIPELINE=1, BENCH_PROFILE=off, BENCH_TLS)
  */
 import {Session} from 'node:inspector/promises'
 import os from 'node:os'
@@ -21,6 +23,7 @@ const clients = Number(process.env.BENCH_CLIENTS ?? 8)
 const seconds = Number(process.env.BENCH_SECONDS ?? 8)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 const accounts = 10_000
+const pipeline = Number(process.env.BENCH_PIPELINE ?? 1)
 /** BENCH_PROFILE=off: no profiler, only the CPU per transfer of each variant (the inspector's sampling costs CPU too) */
 const profiling = process.env.BENCH_PROFILE !== 'off'
 type Run = typeof runWorkload
@@ -82,6 +85,7 @@ try {
   const options = (name: string) => ({
     db: pg.url,
     concurrency: clients,
+    pipeline,
     durationMs: seconds * 1000,
     runDir: path.join(tmp, `${name}-${Math.random()}`),
     originRegion: 'us',

@@ -29,6 +29,8 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 /** pgbench threads: 1 is pgbench's default (one thread multiplexing all clients, like Node's event loop); BENCH_PGBENCH_THREADS=clients gives it one thread per client */
 const pgbenchThreads = Number(process.env.BENCH_PGBENCH_THREADS ?? 1)
 const maxAmount = 100
+/** the workload's transfers in flight per connection (--pipeline), each depth a run of its own in every round, e.g. 1,4 */
+const pipelineDepths = (process.env.BENCH_PIPELINE ?? '1').split(',').map(Number)
 
 /**
  * CPU of this process's main thread alone (µs, Linux): the rest of process.cpuUsage() is V8's
@@ -59,15 +61,19 @@ try {
     tool: string
     tps: number
   }
+  const workloadTool = (pipeline: number) => (pipeline === 1 ? 'atlas workload' : `atlas pipeline ${pipeline}`)
   const summary: Array<{
-    atlasCpuUsPerTx?: number
-    atlasMainThreadUsPerTx?: number
-    atlasTps: number
     clients: number
     pgbenchCpuUsPerTx?: number
     pgbenchTps: number
-    ratio: number
     results: Run[]
+    workload: Array<{
+      atlasCpuUsPerTx?: number
+      atlasMainThreadUsPerTx?: number
+      atlasTps: number
+      pipeline: number
+      ratio: number
+    }>
   }> = []
   for (const clients of clientCounts) {
     const results: Run[] = []
@@ -82,33 +88,36 @@ try {
         clientSysUsPerTx: bench.sysUs,
       })
 
-      const runDir = path.join(tmp, `run-${clients}-${round}`)
-      // the workload runs in this process: its CPU is this process's over the run
-      const cpu0 = process.cpuUsage()
-      const main0 = mainThreadCpuUs()
-      const workload = await runWorkload({
-        db: pg.url,
-        concurrency: clients,
-        durationMs: seconds * 1000,
-        runDir,
-        originRegion: 'us',
-        maxAmount,
-        accounts,
-      })
-      const cpu1 = process.cpuUsage(cpu0)
-      const main1 = mainThreadCpuUs()
-      const finished =
-        workload.stats.acknowledged + workload.stats.failed + workload.stats.unknown + workload.stats.rejected
-      results.push({
-        tool: 'atlas workload',
-        tps: workload.stats.averageTps,
-        retries: workload.stats.retries,
-        failed: workload.stats.failed + workload.stats.unknown + workload.stats.rejected,
-        clientCpuUsPerTx: (cpu1.user + cpu1.system) / finished,
-        clientSysUsPerTx: cpu1.system / finished,
-        mainThreadUsPerTx: main0 === undefined || main1 === undefined ? undefined : (main1 - main0) / finished,
-      })
-      await rm(runDir, {recursive: true, force: true})
+      for (const pipeline of pipelineDepths) {
+        const runDir = path.join(tmp, `run-${clients}-${round}-${pipeline}`)
+        // the workload runs in this process: its CPU is this process's over the run
+        const cpu0 = process.cpuUsage()
+        const main0 = mainThreadCpuUs()
+        const workload = await runWorkload({
+          db: pg.url,
+          concurrency: clients,
+          pipeline,
+          durationMs: seconds * 1000,
+          runDir,
+          originRegion: 'us',
+          maxAmount,
+          accounts,
+        })
+        const cpu1 = process.cpuUsage(cpu0)
+        const main1 = mainThreadCpuUs()
+        const finished =
+          workload.stats.acknowledged + workload.stats.failed + workload.stats.unknown + workload.stats.rejected
+        results.push({
+          tool: workloadTool(pipeline),
+          tps: workload.stats.averageTps,
+          retries: workload.stats.retries,
+          failed: workload.stats.failed + workload.stats.unknown + workload.stats.rejected,
+          clientCpuUsPerTx: (cpu1.user + cpu1.system) / finished,
+          clientSysUsPerTx: cpu1.system / finished,
+          mainThreadUsPerTx: main0 === undefined || main1 === undefined ? undefined : (main1 - main0) / finished,
+        })
+        await rm(runDir, {recursive: true, force: true})
+      }
     }
 
     const mean = (tool: string) => {
@@ -124,11 +133,14 @@ try {
     summary.push({
       clients,
       pgbenchTps: Number(mean('pgbench').toFixed(1)),
-      atlasTps: Number(mean('atlas workload').toFixed(1)),
-      ratio: Number((mean('atlas workload') / mean('pgbench')).toFixed(3)),
       pgbenchCpuUsPerTx: meanCpu('pgbench'),
-      atlasCpuUsPerTx: meanCpu('atlas workload'),
-      atlasMainThreadUsPerTx: meanCpu('atlas workload', 'mainThreadUsPerTx'),
+      workload: pipelineDepths.map((pipeline) => ({
+        pipeline,
+        atlasTps: Number(mean(workloadTool(pipeline)).toFixed(1)),
+        ratio: Number((mean(workloadTool(pipeline)) / mean('pgbench')).toFixed(3)),
+        atlasCpuUsPerTx: meanCpu(workloadTool(pipeline)),
+        atlasMainThreadUsPerTx: meanCpu(workloadTool(pipeline), 'mainThreadUsPerTx'),
+      })),
       results,
     })
   }
@@ -144,12 +156,15 @@ try {
       console.log(
         `  clients ${String(row.clients).padStart(2)}  ${r.tool.padEnd(15)} ${r.tps.toFixed(1).padStart(9)} tps   retries ${r.retries}   failed ${r.failed}   client CPU ${r.clientCpuUsPerTx?.toFixed(1) ?? '?'} µs/transfer (system ${r.clientSysUsPerTx?.toFixed(1) ?? '?'}${r.mainThreadUsPerTx === undefined ? '' : `; main thread ${r.mainThreadUsPerTx.toFixed(1)}`})`,
       )
-    console.log(
-      `  clients ${String(row.clients).padStart(2)}  mean: atlas ${row.atlasTps} tps / pgbench ${row.pgbenchTps} tps = ratio ${row.ratio} (goal >= 0.9); client CPU per transfer: atlas ${row.atlasCpuUsPerTx ?? '?'} µs (main thread ${row.atlasMainThreadUsPerTx ?? '?'} µs), pgbench ${row.pgbenchCpuUsPerTx ?? '?'} µs`,
-    )
+    for (const w of row.workload)
+      console.log(
+        `  clients ${String(row.clients).padStart(2)}  mean: ${workloadTool(w.pipeline)} ${w.atlasTps} tps / pgbench ${row.pgbenchTps} tps = ratio ${w.ratio} (goal >= 0.9); client CPU per transfer: atlas ${w.atlasCpuUsPerTx ?? '?'} µs (main thread ${w.atlasMainThreadUsPerTx ?? '?'} µs), pgbench ${row.pgbenchCpuUsPerTx ?? '?'} µs`,
+      )
   }
 
-  console.log(JSON.stringify({bench: 'workload', tls: pg.tls, seconds, accounts, pgbenchThreads, summary}))
+  console.log(
+    JSON.stringify({bench: 'workload', tls: pg.tls, seconds, accounts, pgbenchThreads, pipelineDepths, summary}),
+  )
 } finally {
   await pg.stop()
   await rm(tmp, {recursive: true, force: true})

@@ -5,6 +5,7 @@ import type {BlastResult} from '../lib/chaos/blast.js'
 import {AtlasCommand} from '../lib/command.js'
 import {ExitCode, UsageError} from '../lib/errors.js'
 import {baseDirFlag, driverFlag, durationFlag} from '../lib/flags.js'
+import {pipelineFlag} from '../lib/ledger/flags.js'
 import {FAULT_MODES, PARTITION_KINDS, TARGET_COMPONENTS} from '../lib/world/types.js'
 
 export default class BlastRadius extends AtlasCommand<typeof BlastRadius> {
@@ -69,6 +70,7 @@ Ctrl-C restores the region before exiting (exit 130). Exit 4: verify (or the bac
       default: false,
     }),
     concurrency: Flags.integer({summary: 'Workload clients.', default: 4, min: 1}),
+    pipeline: pipelineFlag,
     'base-dir': baseDirFlag,
   }
   static interruptAction = 'restoring the region before exit'
@@ -107,6 +109,7 @@ Ctrl-C restores the region before exiting (exit 130). Exit 4: verify (or the bac
       signal,
       progress,
       workloadConcurrency: this.flags.concurrency,
+      workloadPipeline: this.flags.pipeline,
       auditCheck: this.flags.audit,
       backupCheck,
     })

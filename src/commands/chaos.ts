@@ -5,6 +5,7 @@ import type {CampaignResult} from '../lib/chaos/campaign/index.js'
 import {AtlasCommand} from '../lib/command.js'
 import {ExitCode} from '../lib/errors.js'
 import {baseDirFlag, driverFlag, durationFlag} from '../lib/flags.js'
+import {pipelineFlag} from '../lib/ledger/flags.js'
 
 export default class Chaos extends AtlasCommand<typeof Chaos> {
   static description = `One transfer workload runs through the whole campaign: started before the first round, kept writing through every fault, restore and convergence, stopped after the last round; then the ledger is verified against its run log (<baseDir>/runs/<id>/transfers.log). Each round is a blast-radius round watching it (fault, RTO, restore, convergence, alerts, and a lookup of the transfers acknowledged in the round) in <baseDir>/runs/<id>-round-NN with its report and picture; the campaign's summary (rounds, acknowledged, lost, unknown, RTO min/median/p95/max, the verify) goes to <baseDir>/runs/<id>/report.json and report.md.
@@ -41,6 +42,7 @@ Exit 4 when any round found a violation or lost a transfer; 5 when a fault could
       default: false,
     }),
     concurrency: Flags.integer({summary: "Clients of the campaign's workload.", default: 4, min: 1}),
+    pipeline: pipelineFlag,
     'base-dir': baseDirFlag,
   }
   static interruptAction = 'restoring the region before exit'
@@ -73,6 +75,7 @@ Exit 4 when any round found a violation or lost a transfer; 5 when a fault could
       durationMs: this.flags.duration,
       force: this.flags.force,
       concurrency: this.flags.concurrency,
+      pipeline: this.flags.pipeline,
       progress: await this.progress(),
       signal,
     })

@@ -6,7 +6,7 @@ import {AtlasCommand} from '../lib/command.js'
 import {UsageError} from '../lib/errors.js'
 import {durationFlag} from '../lib/flags.js'
 import {describeDatabase} from '../lib/ledger/db.js'
-import {dbFlag, endpointFlag} from '../lib/ledger/flags.js'
+import {dbFlag, endpointFlag, pipelineFlag} from '../lib/ledger/flags.js'
 
 const WORKLOAD_DURATION = {min: '1s', max: '24h'}
 
@@ -37,7 +37,14 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
       min: 2,
     }),
     // 4 workers on the default 100 accounts retry ~3% of transfers (8: ~9%, more under synchronous replication); --hot-accounts adds contention on purpose
-    concurrency: Flags.integer({char: 'n', summary: 'Concurrent workers.', default: 4, min: 1, max: 256}),
+    concurrency: Flags.integer({
+      char: 'n',
+      summary: 'Concurrent workers: database connections (with --via queue, senders).',
+      default: 4,
+      min: 1,
+      max: 256,
+    }),
+    pipeline: pipelineFlag,
     duration: durationFlag({char: 'd', summary: 'Stop after this long (e.g. 30s, 5m).', range: WORKLOAD_DURATION}),
     count: Flags.integer({summary: 'Stop after this many transfers.', min: 1}),
     rate: Flags.integer({summary: 'Transfers per second across all workers (default: as fast as possible).', min: 1}),
@@ -81,6 +88,10 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
       ;(await this.progress()).info('no cloud endpoint known (--db without --endpoint): no audit records are written')
     }
 
+    if (flags.via === 'queue' && flags.pipeline > 1)
+      throw new UsageError('--pipeline applies to transfers sent to the database (--via db)', {
+        hint: 'drop --pipeline, or add --concurrency for more senders',
+      })
     const db = flags.via === 'db' || flags['hot-accounts'] === undefined ? await target.databaseUrls() : undefined
     const progress = await this.progress()
     const {startTracing} = await import('../lib/ledger/tracing.js')
@@ -88,7 +99,7 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
     if (tracing.reason) progress.info(`tracing: not exporting to ${tracing.endpoint}: ${tracing.reason}`)
     else if (tracing.exporting) progress.info(`tracing: exporting spans to ${tracing.endpoint}`)
     progress.info(
-      `workload: ${flags.concurrency} workers, ${flags.via === 'queue' ? `via queue ${region.name}` : 'direct to the database'}, run log ${runDir}`,
+      `workload: ${flags.concurrency} workers, ${flags.via === 'queue' ? `via queue ${region.name}` : `direct to the database${flags.pipeline > 1 ? `, ${flags.pipeline} transfers in flight on each connection` : ''}`}, run log ${runDir}`,
     )
     try {
       const handle = await startWorkload({
@@ -98,6 +109,7 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
         audit,
         accounts: flags['hot-accounts'],
         concurrency: flags.concurrency,
+        pipeline: flags.pipeline,
         durationMs,
         count: flags.count,
         rate: flags.rate,

@@ -6,6 +6,7 @@ import postgres from 'postgres'
 
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
+import * as q from '../../src/lib/ledger/sql.js'
 import {transfer} from '../../src/lib/ledger/transfer.js'
 import {verifyLedger} from '../../src/lib/ledger/verify/index.js'
 import {startWorkload} from '../../src/lib/ledger/workload/index.js'
@@ -30,11 +31,16 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
     if (tmp) await rm(tmp, {recursive: true, force: true})
   })
 
-  async function crashDuringWorkload(retry: {maxAttempts: number; maxDelayMs?: number}, resolveUnknown: boolean) {
+  async function crashDuringWorkload(
+    retry: {maxAttempts: number; maxDelayMs?: number},
+    resolveUnknown: boolean,
+    pipeline = 1,
+  ) {
     const runDir = path.join(tmp, 'run')
     const handle = await startWorkload({
       db: pg.url,
       concurrency: 8,
+      pipeline,
       durationMs: 4000,
       runDir,
       originRegion: 'us',
@@ -107,6 +113,17 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
     expect(verdict.summary.runLogIds!.acknowledged).to.equal(result.stats.acknowledged + result.stats.unknownResolved)
   })
 
+  it('pipelined (3 transfers on each connection): every transfer lost with the crash ends unknown, is settled by a retry, and verify holds', async () => {
+    const {runDir, result} = await crashDuringWorkload({maxAttempts: 1}, true, 3)
+    // the crash took several in-flight transfers per connection with it
+    expect(result.stats.unknown, JSON.stringify(result.stats)).to.be.above(8)
+    expect(result.stats.unknownResolved).to.equal(result.stats.unknown)
+    const verdict = await verifyLedger({db: pg.url, runLogs: [runDir]})
+    expect(verdict.ok, JSON.stringify(verdict.violations)).to.equal(true)
+    expect(verdict.summary.runLogIds!.unknown).to.equal(0)
+    expect(verdict.summary.runLogIds!.acknowledged).to.equal(result.stats.acknowledged + result.stats.unknownResolved)
+  })
+
   it('a frozen (SIGSTOPped) server: an attempt that gets no answer ends as unknown within its bound, and the retry after thawing is safe', async () => {
     const sql = await connectLedger(pg.url, {max: 2})
     try {
@@ -131,6 +148,93 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
       expect(n).to.equal(1)
     } finally {
       await sql.end({timeout: 1})
+    }
+  })
+
+  it('a transfer committed only on the primary (its wait for the synchronous standby cut short) is not reported already applied until it is replicated', async () => {
+    // a synchronous standby that never comes: every commit that wrote something waits for it
+    const admin = postgres(pg.url, {max: 2, onnotice() {}})
+    const sql = await connectLedger(pg.url, {max: 2})
+    const request = {id: '6f1c1d2e-0000-4000-8000-0000000000aa', from: 1, to: 2, amount: 3, originRegion: 'us'}
+    try {
+      await admin.unsafe(`ALTER SYSTEM SET synchronous_standby_names = 'nobody'`)
+      await admin.unsafe('SELECT pg_reload_conf()')
+      // the first attempt commits on the primary and waits for the standby...
+      const first = admin
+        .unsafe(q.TRANSFER, [request.id, request.from, request.to, request.amount, request.originRegion])
+        .catch((error: Error) => error)
+      let waiting: Array<{pid: number}> = []
+      for (let i = 0; i < 100 && waiting.length === 0; i++) {
+        await sleep(50)
+        waiting = await admin`SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'`
+      }
+
+      expect(waiting).to.have.length(1)
+      // ...and its backend is terminated (as when a primary cut off from its standbys is shut down): PostgreSQL
+      // lets the commit go without the standby, so it is visible on this primary only
+      await admin`SELECT pg_terminate_backend(${waiting[0].pid})`
+      expect(await first).to.be.instanceOf(Error)
+      const [{visible}] = await admin`SELECT count(*)::int AS visible FROM transfers WHERE id = ${request.id}`
+      expect(visible).to.equal(1)
+
+      // the retry finds the key, but the confirming read waits for the standby like a commit: never "already applied"
+      const retried = await transfer(sql, request, {
+        retry: {maxAttempts: 3, attemptTimeoutMs: 500, deadlineMs: 3000, baseDelayMs: 10, maxDelayMs: 50},
+      })
+      expect(retried.outcome, JSON.stringify(retried)).to.equal('unknown')
+
+      // once the standby condition is lifted, the same request is settled as already applied
+      await admin.unsafe('ALTER SYSTEM RESET synchronous_standby_names')
+      await admin.unsafe('SELECT pg_reload_conf()')
+      const settled = await transfer(sql, request, {retry: {maxAttempts: 20, maxDelayMs: 200}})
+      expect(settled.outcome).to.equal('already_applied')
+    } finally {
+      await admin.unsafe('ALTER SYSTEM RESET synchronous_standby_names').catch(() => {})
+      await admin.unsafe('SELECT pg_reload_conf()').catch(() => {})
+      await sql.end({timeout: 1})
+      await admin.end({timeout: 1})
+    }
+  })
+
+  it('a transfer whose connection closes before its commit is answered is never applied on the strength of the rows it had sent', async () => {
+    // several hosts (here the same server twice) and target_session_attrs: the pool postgres.js builds for a cluster
+    const admin = postgres(pg.url, {max: 2, onnotice() {}})
+    const sql = await connectLedger([pg.url, pg.url], {max: 1, applicationName: 'atlas-stale-answer'})
+    const request = {id: '6f1c1d2e-0000-4000-8000-0000000000bb', from: 3, to: 4, amount: 3, originRegion: 'us'}
+    const backendOf = async (where: string) => {
+      for (let i = 0; i < 100; i++) {
+        const rows = await admin.unsafe(
+          `SELECT pid FROM pg_stat_activity WHERE application_name = 'atlas-stale-answer' AND ${where}`,
+        )
+        if (rows.length > 0) return rows[0].pid as number
+        await sleep(50)
+      }
+
+      throw new Error(`no backend ${where}`)
+    }
+
+    try {
+      await admin.unsafe(`ALTER SYSTEM SET synchronous_standby_names = 'nobody'`)
+      await admin.unsafe('SELECT pg_reload_conf()')
+      // the pool's connection closes while idle: the transfer is then the first statement of a new connection
+      await admin.unsafe('SELECT pg_terminate_backend($1)', [await backendOf(`state = 'idle'`)])
+      await sleep(200)
+      const outcome = transfer(sql, request, {
+        retry: {maxAttempts: 3, attemptTimeoutMs: 3000, deadlineMs: 6000, baseDelayMs: 10, maxDelayMs: 50},
+      })
+      // its rows are sent, its commit waits for the standby; then the server ends the session without answering
+      await admin.unsafe('SELECT pg_terminate_backend($1)', [await backendOf(`wait_event = 'SyncRep'`)])
+      await sleep(200)
+      // the next statement on the pool reconnects the same connection object
+      await sql.unsafe('SELECT 1').catch(() => {})
+      const result = await outcome
+      expect(result.outcome, JSON.stringify(result)).to.not.equal('applied')
+      expect(result.outcome).to.equal('unknown')
+    } finally {
+      await admin.unsafe('ALTER SYSTEM RESET synchronous_standby_names').catch(() => {})
+      await admin.unsafe('SELECT pg_reload_conf()').catch(() => {})
+      await sql.end({timeout: 1})
+      await admin.end({timeout: 1})
     }
   })
 })

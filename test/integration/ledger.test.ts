@@ -3,13 +3,37 @@ import {randomUUID} from 'node:crypto'
 import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import postgres from 'postgres'
 
 import {connectLedger, type LedgerSql} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {transfer} from '../../src/lib/ledger/transfer.js'
 import {verifyLedger} from '../../src/lib/ledger/verify/index.js'
 import {runWorkload, startWorkload} from '../../src/lib/ledger/workload/index.js'
+import {sleep} from '../../src/lib/wait.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
+
+/**
+ * Bytes received and not yet read by the server on each of its TCP connections from these client
+ * ports (Linux: /proc/net/tcp{,6}, rx_queue). A backend blocked on a lock reads nothing more: what
+ * a client pipelined behind the blocked statement waits there.
+ */
+async function serverReceiveQueues(serverPort: number, clientPorts: number[]): Promise<Map<number, number>> {
+  const queues = new Map<number, number>()
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = await readFile(file, 'utf8').catch(() => '')
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/)
+      if (fields.length < 5) continue
+      const localPort = Number.parseInt(fields[1].split(':').at(-1)!, 16)
+      const remotePort = Number.parseInt(fields[2].split(':').at(-1)!, 16)
+      if (localPort !== serverPort || !clientPorts.includes(remotePort)) continue
+      queues.set(remotePort, Number.parseInt(fields[4].split(':')[1], 16))
+    }
+  }
+
+  return queues
+}
 
 describe('ledger on a real PostgreSQL', function () {
   this.timeout(120_000)
@@ -121,6 +145,65 @@ describe('ledger on a real PostgreSQL', function () {
     let error: Error | undefined
     await handle.waitForAcknowledgedAfter(new Date(), {timeoutMs: 1000}).catch((error_: Error) => (error = error_))
     expect(error?.message).to.match(/ended with no transfer acknowledged/)
+  })
+
+  it('--pipeline: each connection carries several transfers at once (written before the one ahead is answered), and nothing else changes', async () => {
+    // a database of its own: verify checks this run log against every stored transfer
+    await sql.unsafe('CREATE DATABASE pipeline_check')
+    const url = pg.url.replace(/\/postgres$/, '/pipeline_check')
+    const own = await connectLedger(url, {max: 1})
+    await initLedger(own, {accounts: 100, openingBalance: 100_000, allowNegativeBalances: false})
+    await own.end({timeout: 1})
+    const runDir = path.join(tmp, 'pipelined')
+    const handle = await startWorkload({
+      db: url,
+      concurrency: 2,
+      pipeline: 3,
+      durationMs: 60_000,
+      runDir,
+      originRegion: 'us',
+    })
+    const observer = postgres(url, {max: 2, onnotice() {}})
+    const session = await observer.reserve()
+    try {
+      await handle.waitForAcknowledgedAfter(new Date(Date.now() + 300), {timeoutMs: 10_000})
+      // block every transfer inside the server: each backend then holds one statement and reads nothing more
+      await session`BEGIN`
+      await session`LOCK TABLE accounts IN EXCLUSIVE MODE`
+      let blocked: Array<{client_port: number; wait_event_type: null | string}> = []
+      for (let i = 0; i < 100; i++) {
+        blocked =
+          await observer`SELECT client_port, wait_event_type FROM pg_stat_activity WHERE application_name = 'atlas-workload'`
+        if (blocked.length === 2 && blocked.every((b) => b.wait_event_type === 'Lock')) break
+        await sleep(50)
+      }
+
+      // two connections, however many transfers are in flight
+      expect(blocked.map((b) => b.wait_event_type)).to.deep.equal(['Lock', 'Lock'])
+      const ports = blocked.map((b) => b.client_port)
+      let queues = new Map<number, number>()
+      for (let i = 0; i < 40; i++) {
+        queues = await serverReceiveQueues(pg.port, ports)
+        if (ports.every((p) => (queues.get(p) ?? 0) > 0)) break
+        await sleep(50)
+      }
+
+      // the transfers behind the blocked one were written to the same connection: they wait in its socket
+      for (const port of ports) expect(queues.get(port), `connection from port ${port}`).to.be.above(0)
+      expect(handle.stats().inFlight).to.equal(6)
+    } finally {
+      await session`COMMIT`.catch(() => {})
+      session.release()
+      await observer.end({timeout: 1})
+    }
+
+    const result = await handle.stop()
+    expect(result.stats.unknown).to.equal(0)
+    expect(result.stats.failed).to.equal(0)
+    expect(result.stats.acknowledged + result.stats.rejected).to.equal(result.stats.attempted)
+    const verdict = await verifyLedger({db: url, runLogs: [runDir]})
+    expect(verdict.ok, JSON.stringify(verdict.violations)).to.equal(true)
+    expect(verdict.summary.runLogIds!.acknowledged).to.equal(result.stats.acknowledged)
   })
 
   it('verify without a run log still checks conservation and replay, and finds the transfers above', async () => {

@@ -81,6 +81,8 @@ export interface MatrixOptions {
   durationMs: number
   /** called after each cell (benches print as they go) */
   onRow?: (row: MatrixRow) => Promise<void> | void
+  /** the workload's transfers in flight per connection (default 1) */
+  pipeline?: number
   prefix?: string
   progress?: ProgressReporter
   /** each cell's run log and report go to <runsDir>/<prefix>-<component>-<mode>-<role> */
@@ -130,6 +132,7 @@ export async function runFaultMatrix(world: World, options: MatrixOptions): Prom
       progress,
       signal: options.signal,
       workloadConcurrency: options.concurrency ?? 4,
+      workloadPipeline: options.pipeline,
       upload: false,
     })
     const row: MatrixRow = {

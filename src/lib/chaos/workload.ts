@@ -42,6 +42,8 @@ export async function startChaosWorkload(
     concurrency: number
     leaderRegion: null | string
     onOutcome?: OutcomeListener
+    /** transfers in flight per connection (default 1) */
+    pipeline?: number
     progress: ProgressReporter
     runDir: string
   },
@@ -60,6 +62,7 @@ export async function startChaosWorkload(
       runDir: options.runDir,
       runsDir: world.runsDir(),
       concurrency: options.concurrency,
+      pipeline: options.pipeline,
       onOutcome(event) {
         for (const listener of listeners) listener(event)
       },

@@ -13,14 +13,20 @@ import {registerSecret} from '../redact.js'
 export type LedgerSql = Sql<Record<string, never>> & {
   /** increases each time the pool is renewed */
   readonly generation?: number
+  /**
+   * Calls `listener` with the id of each connection of the pool (of any generation) that closes.
+   * A statement written to a connection that closes before the statement settled has no trustworthy
+   * answer, whatever postgres.js later resolves it with (see connectLedger).
+   */
+  onConnectionClosed?: (listener: (connection: number) => void) => void
   /** replaces the pool when `generation` is still the current one; returns the new generation */
   renew?: (generation: number) => void
   /**
-   * Calls `onSent` when a statement whose first parameter is `key` is first written to a
-   * connection (of any generation of the pool); returns the function that stops watching.
+   * Calls `onSent` with the connection's id when a statement whose first parameter is `key` is first
+   * written to a connection (of any generation of the pool); returns the function that stops watching.
    * A statement never written cannot have committed.
    */
-  watchSent?: (key: string, onSent: () => void) => () => void
+  watchSent?: (key: string, onSent: (connection: number) => void) => () => void
 }
 
 export interface ConnectOptions {
@@ -242,21 +248,23 @@ export async function connectLedger(input: string | string[], options: ConnectOp
   // statements being watched until they are written to a connection (see watchSent), by their first parameter:
   // the one callback, or a list when the same key is watched more than once (a redelivered request).
   // No Set or wrapper per statement: this runs once per transfer.
-  const sentWatchers = new Map<string, (() => void) | Array<() => void>>()
+  type OnSent = (connection: number) => void
+  const sentWatchers = new Map<string, Array<OnSent> | OnSent>()
+  const closeListeners: Array<(connection: number) => void> = []
   // postgres.js calls `debug` as it builds a statement for one connection, before any byte of it is written
   // (with it set, postgres.js also makes an error's query and parameters enumerable: ledger ids and amounts, no secrets)
-  const onStatementBuilt = (_connection: number, _text: string, parameters: unknown[]) => {
+  const onStatementBuilt = (connection: number, _text: string, parameters: unknown[]) => {
     if (sentWatchers.size === 0) return
     const key = parameters[0]
     if (typeof key !== 'string') return
     const watchers = sentWatchers.get(key)
     if (watchers === undefined) return
-    if (typeof watchers === 'function') watchers()
+    if (typeof watchers === 'function') watchers(connection)
     // a copy: the callbacks may stop watching (and so change the list) as they run
-    else for (const onSent of watchers.slice()) onSent()
+    else for (const onSent of watchers.slice()) onSent(connection)
   }
 
-  const watchSent = (key: string, onSent: () => void) => {
+  const watchSent = (key: string, onSent: OnSent) => {
     const existing = sentWatchers.get(key)
     if (existing === undefined) sentWatchers.set(key, onSent)
     else if (typeof existing === 'function') sentWatchers.set(key, [existing, onSent])
@@ -289,6 +297,14 @@ export async function connectLedger(input: string | string[], options: ConnectOp
         onnotice() {},
         fetch_types: false,
         debug: onStatementBuilt,
+        // postgres.js 3.4.9 does not reject the statement in flight on a connection that closes while
+        // it is still establishing itself with several hosts (the first statement after a (re)connect):
+        // the error is swallowed (porsager/postgres#1174), and the next connection's first ReadyForQuery
+        // resolves that statement with what the closed server had sent, e.g. a transfer's rows without
+        // its commit. The transfer function treats statements on a closed connection as unanswered.
+        onclose(connection: number) {
+          for (const listener of closeListeners) listener(connection)
+        },
         // 'primary', not 'read-write': postgres.js decides read-write from default_transaction_read_only, which is off on a hot standby
         ...(hosts.length > 1 ? {target_session_attrs: 'primary' as const} : {}),
         connection: {
@@ -315,6 +331,10 @@ export async function connectLedger(input: string | string[], options: ConnectOp
     void old.end({timeout: 1}).catch(() => {})
   }
 
+  const onConnectionClosed = (listener: (connection: number) => void) => {
+    closeListeners.push(listener)
+  }
+
   const end = async (opts?: {timeout?: number}) => current.end(opts)
   // a TLS or login refusal is known at the first connection: say so now, with a hint
   const refusal = await firstConnectionRefusal(current, typeof ssl === 'object' && ssl.cert !== undefined)
@@ -333,6 +353,7 @@ export async function connectLedger(input: string | string[], options: ConnectOp
       if (prop === 'renew') return renew
       if (prop === 'generation') return generation
       if (prop === 'watchSent') return watchSent
+      if (prop === 'onConnectionClosed') return onConnectionClosed
       if (prop === 'end') return end
       if (boundTo !== current) {
         bound = new Map()

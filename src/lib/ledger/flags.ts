@@ -7,6 +7,15 @@ export const dbFlag = Flags.string({
   env: 'ATLAS_DATABASE_URL',
 })
 
+/** transfers in flight per database connection (the workload's pipelining) */
+export const pipelineFlag = Flags.integer({
+  summary:
+    'Transfers in flight on each database connection: above 1 they are pipelined (sent before the previous one is answered), each still its own transaction.',
+  default: 1,
+  min: 1,
+  max: 16,
+})
+
 export const endpointFlag = Flags.string({
   summary: 'S3/SQS endpoint (moto or LocalStack). Default: config cloud.endpoint, else the running world.',
   env: 'AWS_ENDPOINT_URL',

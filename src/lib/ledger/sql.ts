@@ -89,8 +89,23 @@ SET balance = CASE WHEN id = $2 THEN balance - $4 ELSE balance + $4 END
 WHERE id IN ($2, $3) AND EXISTS (SELECT 1 FROM inserted)
 RETURNING id`
 
-export const SELECT_TRANSFER =
-  'SELECT id, from_account, to_account, amount, origin_region, created_at FROM transfers WHERE id = $1'
+/**
+ * The transfer stored under $1, confirmed durable: read in a transaction that also writes (a no-op
+ * update of the stored sender's balance row), so that its commit, like a transfer's, waits for the
+ * synchronous standbys, and no row is returned to the client before everything committed ahead of it
+ * is replicated. Why: a transfer's commit record is visible on the primary to anyone who waited on
+ * its locks as soon as its backend stops waiting for the standbys (PostgreSQL lets it go when the
+ * postmaster dies or the backend is terminated); on a primary cut off from its standbys, that
+ * transfer exists only there and is rewound when another node takes over. A plain SELECT there
+ * would find it, and an "already applied" answer would be an acknowledgement of a lost transfer.
+ * No row: nothing is stored under the key (or its sender's row is gone), and nothing was written.
+ */
+export const CONFIRM_TRANSFER = `WITH stored AS (
+  SELECT id, from_account, to_account, amount, origin_region, created_at FROM transfers WHERE id = $1
+), touched AS (
+  UPDATE accounts SET balance = balance WHERE id = (SELECT from_account FROM stored) RETURNING id
+)
+SELECT id, from_account, to_account, amount, origin_region, created_at FROM stored WHERE EXISTS (SELECT 1 FROM touched)`
 
 // --- verifier: every query streams or aggregates on the server; nothing loads all transfers
 

@@ -84,6 +84,18 @@ const DEFINITE_REJECTIONS: Record<string, string> = {
   '22P02': 'invalid input',
   '22003': 'amount out of range',
 }
+/** the transfer statement found the key and the confirming read did not: ambiguous, retried under the same key */
+const KEY_NOT_CONFIRMED = Object.assign(new Error('the idempotency key was found, then not found again'), {
+  code: 'KEY_NOT_CONFIRMED',
+})
+/**
+ * the statement's connection closed before the statement settled, and postgres.js resolved it anyway
+ * (see connectLedger): its answer may be a dead server's rows without the commit, so it is ambiguous
+ */
+const CONNECTION_CLOSED_UNANSWERED = Object.assign(
+  new Error('the connection closed before the statement was answered'),
+  {code: 'CONNECTION_CLOSED'},
+)
 /** the statement may have reached the server before the connection died */
 const LOST_CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'])
 /** no connection was made: nothing was sent */
@@ -109,6 +121,7 @@ export function classifyError(error: unknown): {kind: ErrorKind; reason: string;
   const code = err?.code ?? ''
   const reason = (err?.message ?? String(error)).split('\n')[0]
   if (AMBIGUOUS_SQLSTATES.has(code)) return {kind: 'ambiguous', sqlstate: code, reason}
+  if (error === KEY_NOT_CONFIRMED) return {kind: 'ambiguous', reason}
   if (code in DEFINITE_REJECTIONS) return {kind: 'rejected', sqlstate: code, reason: DEFINITE_REJECTIONS[code]}
   // the server ended the session (shutdown, crash, lost link) possibly after the commit record was written
   if (code === '08006' || code === '08003' || code === '08000' || code === '57P01' || code === '57P02')
@@ -193,6 +206,7 @@ export async function transfer(
           [request.id, request.from, request.to, request.amount, request.originRegion],
           PREPARED,
         )
+        if (watch?.lost) throw CONNECTION_CLOSED_UNANSWERED
       } finally {
         watch?.release()
       }
@@ -202,13 +216,35 @@ export async function transfer(
         return done(ambiguous ? 'unknown' : 'failed', attempt, {
           reason: `transfer touched ${moved.length} accounts, expected 2`,
         })
-      // the key exists: the same transfer (already applied), or a different one reusing the key?
-      const [stored] = await sql.unsafe(q.SELECT_TRANSFER, [request.id], PREPARED)
+      // the key exists: the transfer may be stored, so giving up from here on means "unknown"
+      ambiguous = true
+      // the same transfer (already applied), or a different one reusing the key? Read so that the
+      // answer comes only once the stored transfer is replicated (CONFIRM_TRANSFER), bounded like the
+      // transfer: a primary cut off from its standbys never answers it
+      watch = watchAttempt(
+        sql,
+        request.id,
+        policy.attemptTimeoutMs,
+        started + policy.deadlineMs,
+        generation,
+        options.signal,
+      )
+      let confirmed
+      try {
+        confirmed = await sql.unsafe(q.CONFIRM_TRANSFER, [request.id], PREPARED)
+        if (watch?.lost) throw CONNECTION_CLOSED_UNANSWERED
+      } finally {
+        watch?.release()
+      }
+
+      const [stored] = confirmed
+      // the key was there and is not now (another node answered, or the first was cut off and rewound):
+      // not settled; the next attempt applies it or finds it
+      if (!stored) throw KEY_NOT_CONFIRMED
       if (
-        stored &&
-        (Number(stored.from_account) !== request.from ||
-          Number(stored.to_account) !== request.to ||
-          Number(stored.amount) !== request.amount)
+        Number(stored.from_account) !== request.from ||
+        Number(stored.to_account) !== request.to ||
+        Number(stored.amount) !== request.amount
       ) {
         return done('rejected', attempt, {reason: 'idempotency key already used for a different transfer'})
       }
@@ -266,6 +302,8 @@ interface WatchedAttempt {
   /** performance.now() after which the pool is renewed */
   deadline: number
   generation: number
+  /** its connection closed while it was in flight: whatever answer it gets is not the server's */
+  lost: boolean
   release(): void
   /** written to a connection (may have reached the server) */
   sent: boolean
@@ -275,21 +313,36 @@ interface WatchedAttempt {
 class Attempt implements WatchedAttempt {
   deadline: number
   readonly generation: number
-  /** the callback given to watchSent: the statement has been written to a connection */
-  readonly markSent = () => {
+  lost = false
+  /**
+   * the callback given to watchSent, called for every statement written under the attempt's key until
+   * it is released: the first starts its clock. Every connection is noted, as a statement of another
+   * attempt with the same key (a redelivered request) may be the one written first and be reported
+   * to both; a close of any of them makes this attempt's answer untrustworthy (only a retry is lost).
+   */
+  readonly markSent = (connection?: number) => {
+    if (connection !== undefined && connection !== this.connection) {
+      if (this.connection === undefined) this.connection = connection
+      else (this.otherConnections ??= []).push(connection)
+    }
+
     if (this.sent) return
     this.sent = true
     this.deadline = performance.now() + this.timeoutMs
-    this.unwatch?.()
   }
+  /** the pool was renewed for it: the watchdog does not again */
+  renewed = false
   sent = false
   readonly signal?: AbortSignal
   unwatch?: () => void
-  private readonly inFlight: Set<WatchedAttempt>
+  /** the connection it was written to, and any other that a statement under its key was written to */
+  private connection?: number
+  private readonly inFlight: Set<Attempt>
+  private otherConnections?: number[]
   private readonly timeoutMs: number
 
   constructor(
-    inFlight: Set<WatchedAttempt>,
+    inFlight: Set<Attempt>,
     deadline: number,
     generation: number,
     timeoutMs: number,
@@ -307,10 +360,14 @@ class Attempt implements WatchedAttempt {
     this.unwatch?.()
     this.inFlight.delete(this)
   }
+
+  wasWrittenTo(connection: number): boolean {
+    return this.connection === connection || (this.otherConnections?.includes(connection) ?? false)
+  }
 }
 
 interface Watchdog {
-  inFlight: Set<WatchedAttempt>
+  inFlight: Set<Attempt>
   timer: NodeJS.Timeout
 }
 const watchdogs = new WeakMap<LedgerSql, Watchdog>()
@@ -327,17 +384,21 @@ function watchAttempt(
   if (!sql.renew) return undefined
   let dog = watchdogs.get(sql)
   if (!dog) {
-    const inFlight = new Set<WatchedAttempt>()
+    const inFlight = new Set<Attempt>()
     const timer = setInterval(() => {
       const now = performance.now()
       for (const entry of inFlight) {
-        if (now > entry.deadline || (!entry.sent && entry.signal?.aborted)) {
+        // an overdue attempt stays in the set until it settles: a close of its connection must still mark it
+        if (!entry.renewed && (now > entry.deadline || (!entry.sent && entry.signal?.aborted))) {
           sql.renew!(entry.generation)
-          inFlight.delete(entry)
+          entry.renewed = true
         }
       }
     }, 100)
     timer.unref()
+    sql.onConnectionClosed?.((connection) => {
+      for (const entry of inFlight) if (entry.wasWrittenTo(connection)) entry.lost = true
+    })
     dog = {inFlight, timer}
     watchdogs.set(sql, dog)
   }

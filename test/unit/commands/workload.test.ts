@@ -12,4 +12,12 @@ describe('atlas workload defaults', () => {
     expect(workload.flags['hot-accounts'].aliases).to.deep.equal(['accounts'])
     expect(workload.flags['hot-accounts'].default).to.equal(undefined)
   })
+
+  it('one transfer in flight per connection by default; --pipeline on every command that runs the workload', async () => {
+    const config = await Config.load({root: REPO_ROOT})
+    for (const id of ['workload', 'blast-radius', 'chaos']) {
+      const flag = config.findCommand(id)!.flags.pipeline
+      expect(flag, id).to.include({type: 'option', default: 1})
+    }
+  })
 })

@@ -22,7 +22,7 @@ function scriptedSql(script: Array<Error | unknown[]>): LedgerSql & {calls: stri
   const fake = {
     calls,
     async unsafe(text: string) {
-      calls.push(text === q.TRANSFER ? 'TRANSFER' : text === q.SELECT_TRANSFER ? 'SELECT' : text)
+      calls.push(text === q.TRANSFER ? 'TRANSFER' : text === q.CONFIRM_TRANSFER ? 'CONFIRM' : text)
       const next = script.shift()
       if (next === undefined) throw new Error('script exhausted')
       if (next instanceof Error) throw next
@@ -48,7 +48,20 @@ describe('ledger transfer (unit)', () => {
     const sql = scriptedSql([err('CONNECTION_CLOSED'), [], [{from_account: '1', to_account: '2', amount: '5'}]])
     const result = await transfer(sql, r, {retry: fast})
     expect(result.outcome).to.equal('already_applied')
-    expect(sql.calls).to.deep.equal(['TRANSFER', 'TRANSFER', 'SELECT'])
+    expect(sql.calls).to.deep.equal(['TRANSFER', 'TRANSFER', 'CONFIRM'])
+  })
+
+  it('the key found by the transfer but not by the confirming read is not settled: retried, then applied', async () => {
+    const sql = scriptedSql([err('CONNECTION_CLOSED'), [], [], [{id: 1}, {id: 2}]])
+    const result = await transfer(sql, request(), {retry: fast})
+    expect(result.outcome).to.equal('applied')
+    expect(sql.calls).to.deep.equal(['TRANSFER', 'TRANSFER', 'CONFIRM', 'TRANSFER'])
+  })
+
+  it('once the key was found, retries that run out are unknown, never failed', async () => {
+    const sql = scriptedSql([[], [], err('ECONNREFUSED')])
+    const result = await transfer(sql, request(), {retry: {...fast, maxAttempts: 2}})
+    expect(result.outcome).to.equal('unknown')
   })
 
   it('a lost connection that retries cannot settle is unknown, never failed', async () => {
@@ -67,6 +80,45 @@ describe('ledger transfer (unit)', () => {
     expect((await transfer(scriptedSql([err('23514')]), request())).outcome).to.equal('rejected')
     const reused = await transfer(scriptedSql([[], [{from_account: '1', to_account: '3', amount: '5'}]]), request())
     expect(reused).to.include({outcome: 'rejected', reason: 'idempotency key already used for a different transfer'})
+  })
+
+  it('an answer on a connection that closed before it settled is not trusted, even when a statement under the same key was written first on another', async () => {
+    // a pool that behaves as connectLedger's over postgres.js 3.4.9: it reports where each statement under a key
+    // is written and which connections close, and (the library's bug) can resolve a statement whose connection
+    // closed with the rows the dead server had sent
+    const sentWatchers: Array<(connection: number) => void> = []
+    const closeListeners: Array<(connection: number) => void> = []
+    const calls: string[] = []
+    const answers: Array<() => unknown[]> = [
+      () => {
+        // a redelivered request's statement under the same key is written first, on connection 1...
+        for (const onSent of sentWatchers.slice()) onSent(1)
+        // ...then this transfer on connection 2, which closes before its commit is answered
+        for (const onSent of sentWatchers.slice()) onSent(2)
+        for (const listener of closeListeners) listener(2)
+        return [{id: 1}, {id: 2}]
+      },
+      () => [],
+      () => [{from_account: '1', to_account: '2', amount: '5'}],
+    ]
+    const sql = {
+      generation: 0,
+      renew() {},
+      onConnectionClosed(listener: (connection: number) => void) {
+        closeListeners.push(listener)
+      },
+      watchSent(_key: string, onSent: (connection: number) => void) {
+        sentWatchers.push(onSent)
+        return () => sentWatchers.splice(sentWatchers.indexOf(onSent), 1)
+      },
+      async unsafe(text: string) {
+        calls.push(text === q.TRANSFER ? 'TRANSFER' : text === q.CONFIRM_TRANSFER ? 'CONFIRM' : text)
+        return answers.shift()!()
+      },
+    } as unknown as LedgerSql
+    const result = await transfer(sql, request(), {retry: fast})
+    expect(result.outcome).to.equal('already_applied')
+    expect(calls).to.deep.equal(['TRANSFER', 'TRANSFER', 'CONFIRM'])
   })
 
   it('invalid requests are rejected before touching the database', async () => {
@@ -160,6 +212,7 @@ describe('ledger helpers (unit)', () => {
       q.CREATE_MIGRATIONS_TABLE,
       ...q.MIGRATIONS.flatMap((m) => m.statements({allowNegativeBalances: false})),
       q.TRANSFER,
+      q.CONFIRM_TRANSFER,
       q.REPLAY_CHUNK,
       q.INSERT_ACCOUNTS,
     ]

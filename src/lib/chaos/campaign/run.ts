@@ -21,6 +21,8 @@ export interface CampaignOptions {
   durationMs: number
   force?: boolean
   id: string
+  /** the workload's transfers in flight per connection */
+  pipeline?: number
   plan: CampaignRound[]
   progress?: ProgressReporter
   seed: number
@@ -62,6 +64,7 @@ export async function runCampaign(world: World, options: CampaignOptions): Promi
       startChaosWorkload(world, {
         runDir: dir,
         concurrency: options.concurrency ?? 4,
+        pipeline: options.pipeline,
         leaderRegion: before.leaderRegion,
         progress,
       }),

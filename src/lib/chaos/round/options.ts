@@ -42,4 +42,6 @@ export interface BlastOptions {
   /** run the transfer workload during the fault (default on) */
   workload?: boolean
   workloadConcurrency?: number
+  /** the workload's transfers in flight per connection (default 1) */
+  workloadPipeline?: number
 }

@@ -39,6 +39,7 @@ export async function armWorkload(
       workload: await startChaosWorkload(world, {
         runDir: context.runDir,
         concurrency: options.workloadConcurrency ?? 4,
+        pipeline: options.workloadPipeline,
         leaderRegion: context.leaderRegion,
         progress,
         onOutcome: record.listener,

@@ -21,6 +21,8 @@ export interface WorkloadSettings {
   concurrency: number
   maxAmount: number
   originRegion: string
+  /** transfers in flight per connection (direct mode) */
+  pipeline: number
   via: 'db' | 'queue'
 }
 
@@ -29,16 +31,19 @@ export function checkOptions(options: WorkloadOptions): WorkloadSettings {
   const concurrency = options.concurrency ?? 8
   const maxAmount = options.maxAmount ?? 100
   const originRegion = options.originRegion ?? 'us'
+  const pipeline = options.pipeline ?? 1
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError('concurrency must be a positive integer')
   if (options.count !== undefined && (!Number.isInteger(options.count) || options.count < 0))
     throw new UsageError('count must be a non-negative integer')
+  if (!Number.isInteger(pipeline) || pipeline < 1) throw new UsageError('pipeline must be a positive integer')
+  if (pipeline > 1 && via === 'queue') throw new UsageError('--pipeline applies to direct mode only (--via db)')
   if (options.rate !== undefined && !(options.rate > 0)) throw new UsageError('rate must be positive')
   if (via === 'queue' && !options.queue) throw new UsageError('--via queue needs a queue (a cloud endpoint and region)')
   if (options.durationMs === undefined && options.count === undefined && !options.signal) {
     throw new UsageError('give --duration or --count (or a signal to stop the workload)')
   }
 
-  return {via, concurrency, maxAmount, originRegion}
+  return {via, concurrency, maxAmount, originRegion, pipeline}
 }
 
 export interface OpenLedger {
@@ -91,13 +96,14 @@ export async function openRunLog(
   if (options.runsDir) await registerRunDir(options.runsDir, options.runDir)
   const startedAt = new Date()
   const started = performance.now()
-  const {via, originRegion, concurrency} = settings
+  const {via, originRegion, concurrency, pipeline} = settings
   log.comment('start', {
     startedAt: startedAt.toISOString(),
     ledgerMintedAt: ledger.mint?.mintedAt.toISOString(),
     via,
     originRegion,
     concurrency,
+    pipeline,
     accounts: ledger.accounts,
     count: options.count,
     durationMs: options.durationMs,
@@ -353,7 +359,10 @@ export async function finishRun(
 ): Promise<WorkloadResult> {
   const {options, tally, log} = run
   try {
-    await Promise.all(Array.from({length: run.settings.concurrency}, () => runWorker(run)))
+    // one worker per transfer in flight: postgres.js pipelines the statements of the workers beyond
+    // the pool's connections onto busy connections (one write for what is ready in the same turn)
+    const workers = run.settings.concurrency * run.settings.pipeline
+    await Promise.all(Array.from({length: workers}, () => runWorker(run)))
     await resolveUnknowns(run)
   } finally {
     clearInterval(progressTimer)

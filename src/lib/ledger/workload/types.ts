@@ -9,6 +9,7 @@ export interface WorkloadOptions {
   accounts?: number
   /** direct mode: write one audit record per acknowledged transfer */
   audit?: AuditLog
+  /** connections to the database (queue mode: workers sending requests) */
   concurrency?: number
   /** seconds to wait for one host to answer a new connection (default 5) */
   connectTimeoutSeconds?: number
@@ -25,6 +26,11 @@ export interface WorkloadOptions {
   /** called every progressIntervalMs with a stats snapshot */
   onProgress?: (stats: WorkloadStats) => void
   originRegion?: string
+  /**
+   * direct mode: transfers in flight on each connection (default 1). Above 1 they are pipelined:
+   * written without waiting for the answer to the one before, each its own implicit transaction
+   */
+  pipeline?: number
   progressIntervalMs?: number
   /** queue mode: where requests are sent */
   queue?: TransferQueue

@@ -12,7 +12,8 @@ import {type DatabaseSecrets, MONITOR_ROLE, ROLE_NAMES} from './layout.js'
  *   atlas_ledger (workload, ledger service)
  *     TRANSFER         INSERT into transfers (RETURNING id: SELECT), UPDATE accounts.balance
  *                      (its WHERE and RETURNING read accounts: SELECT)
- *     SELECT_TRANSFER  SELECT on transfers
+ *     CONFIRM_TRANSFER SELECT on transfers, UPDATE accounts.balance (a no-op update: its commit waits
+ *                      for the synchronous standbys)
  *     SELECT_MINT      SELECT on ledger_mint (the workload checks the ledger is minted)
  *     PING             nothing
  *   atlas_verify (atlas verify, atlas env / psql by default)
