@@ -13,6 +13,27 @@ import {startWorkload} from '../../src/lib/ledger/workload/index.js'
 import {sleep} from '../../src/lib/wait.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
 
+type Admin = ReturnType<typeof postgres>
+
+/** with `missing`: every commit that wrote something waits for a synchronous standby that never comes */
+async function synchronousStandbyMissing(admin: Admin, missing: boolean): Promise<void> {
+  await admin.unsafe(
+    missing ? `ALTER SYSTEM SET synchronous_standby_names = 'nobody'` : 'ALTER SYSTEM RESET synchronous_standby_names',
+  )
+  await admin.unsafe('SELECT pg_reload_conf()')
+}
+
+/** the pid of the first backend matching `where` (SQL on pg_stat_activity), waited for up to 5 s */
+async function backendWhere(admin: Admin, where: string): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const rows = await admin.unsafe(`SELECT pid FROM pg_stat_activity WHERE ${where}`)
+    if (rows.length > 0) return rows[0].pid as number
+    await sleep(50)
+  }
+
+  throw new Error(`no backend where ${where}`)
+}
+
 describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
   this.timeout(180_000)
   let pg: TestPostgres
@@ -103,26 +124,19 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
     expect(verdict.summary.balanceTotal).to.equal(verdict.summary.mintedTotal)
   })
 
-  it('unknown outcomes are settled after the run by retrying under the same key (resolveUnknown)', async () => {
-    const {runDir, result} = await crashDuringWorkload({maxAttempts: 1}, true)
-    expect(result.stats.unknown, JSON.stringify(result.stats)).to.be.greaterThan(0)
-    expect(result.stats.unknownResolved).to.equal(result.stats.unknown)
-    const verdict = await verifyLedger({db: pg.url, runLogs: [runDir]})
-    expect(verdict.ok, JSON.stringify(verdict.violations)).to.equal(true)
-    expect(verdict.summary.runLogIds!.unknown).to.equal(0)
-    expect(verdict.summary.runLogIds!.acknowledged).to.equal(result.stats.acknowledged + result.stats.unknownResolved)
-  })
-
-  it('pipelined (3 transfers on each connection): every transfer lost with the crash ends unknown, is settled by a retry, and verify holds', async () => {
-    const {runDir, result} = await crashDuringWorkload({maxAttempts: 1}, true, 3)
-    // the crash took several in-flight transfers per connection with it
-    expect(result.stats.unknown, JSON.stringify(result.stats)).to.be.above(8)
-    expect(result.stats.unknownResolved).to.equal(result.stats.unknown)
-    const verdict = await verifyLedger({db: pg.url, runLogs: [runDir]})
-    expect(verdict.ok, JSON.stringify(verdict.violations)).to.equal(true)
-    expect(verdict.summary.runLogIds!.unknown).to.equal(0)
-    expect(verdict.summary.runLogIds!.acknowledged).to.equal(result.stats.acknowledged + result.stats.unknownResolved)
-  })
+  for (const pipeline of [1, 3]) {
+    const how = pipeline === 1 ? 'one transfer per connection' : `${pipeline} transfers pipelined on each connection`
+    it(`unknown outcomes are settled after the run by retrying under the same key (resolveUnknown), ${how}`, async () => {
+      const {runDir, result} = await crashDuringWorkload({maxAttempts: 1}, true, pipeline)
+      // the crash took the transfers in flight with it: several per connection when pipelined
+      expect(result.stats.unknown, JSON.stringify(result.stats)).to.be.above(pipeline === 1 ? 0 : 8)
+      expect(result.stats.unknownResolved).to.equal(result.stats.unknown)
+      const verdict = await verifyLedger({db: pg.url, runLogs: [runDir]})
+      expect(verdict.ok, JSON.stringify(verdict.violations)).to.equal(true)
+      expect(verdict.summary.runLogIds!.unknown).to.equal(0)
+      expect(verdict.summary.runLogIds!.acknowledged).to.equal(result.stats.acknowledged + result.stats.unknownResolved)
+    })
+  }
 
   it('a frozen (SIGSTOPped) server: an attempt that gets no answer ends as unknown within its bound, and the retry after thawing is safe', async () => {
     const sql = await connectLedger(pg.url, {max: 2})
@@ -157,22 +171,15 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
     const sql = await connectLedger(pg.url, {max: 2})
     const request = {id: '6f1c1d2e-0000-4000-8000-0000000000aa', from: 1, to: 2, amount: 3, originRegion: 'us'}
     try {
-      await admin.unsafe(`ALTER SYSTEM SET synchronous_standby_names = 'nobody'`)
-      await admin.unsafe('SELECT pg_reload_conf()')
+      await synchronousStandbyMissing(admin, true)
       // the first attempt commits on the primary and waits for the standby...
       const first = admin
         .unsafe(q.TRANSFER, [request.id, request.from, request.to, request.amount, request.originRegion])
         .catch((error: Error) => error)
-      let waiting: Array<{pid: number}> = []
-      for (let i = 0; i < 100 && waiting.length === 0; i++) {
-        await sleep(50)
-        waiting = await admin`SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'`
-      }
-
-      expect(waiting).to.have.length(1)
+      const waiting = await backendWhere(admin, `wait_event = 'SyncRep'`)
       // ...and its backend is terminated (as when a primary cut off from its standbys is shut down): PostgreSQL
       // lets the commit go without the standby, so it is visible on this primary only
-      await admin`SELECT pg_terminate_backend(${waiting[0].pid})`
+      await admin`SELECT pg_terminate_backend(${waiting})`
       expect(await first).to.be.instanceOf(Error)
       const [{visible}] = await admin`SELECT count(*)::int AS visible FROM transfers WHERE id = ${request.id}`
       expect(visible).to.equal(1)
@@ -184,13 +191,11 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
       expect(retried.outcome, JSON.stringify(retried)).to.equal('unknown')
 
       // once the standby condition is lifted, the same request is settled as already applied
-      await admin.unsafe('ALTER SYSTEM RESET synchronous_standby_names')
-      await admin.unsafe('SELECT pg_reload_conf()')
+      await synchronousStandbyMissing(admin, false)
       const settled = await transfer(sql, request, {retry: {maxAttempts: 20, maxDelayMs: 200}})
       expect(settled.outcome).to.equal('already_applied')
     } finally {
-      await admin.unsafe('ALTER SYSTEM RESET synchronous_standby_names').catch(() => {})
-      await admin.unsafe('SELECT pg_reload_conf()').catch(() => {})
+      await synchronousStandbyMissing(admin, false).catch(() => {})
       await sql.end({timeout: 1})
       await admin.end({timeout: 1})
     }
@@ -201,21 +206,11 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
     const admin = postgres(pg.url, {max: 2, onnotice() {}})
     const sql = await connectLedger([pg.url, pg.url], {max: 1, applicationName: 'atlas-stale-answer'})
     const request = {id: '6f1c1d2e-0000-4000-8000-0000000000bb', from: 3, to: 4, amount: 3, originRegion: 'us'}
-    const backendOf = async (where: string) => {
-      for (let i = 0; i < 100; i++) {
-        const rows = await admin.unsafe(
-          `SELECT pid FROM pg_stat_activity WHERE application_name = 'atlas-stale-answer' AND ${where}`,
-        )
-        if (rows.length > 0) return rows[0].pid as number
-        await sleep(50)
-      }
-
-      throw new Error(`no backend ${where}`)
-    }
+    const backendOf = async (where: string) =>
+      backendWhere(admin, `application_name = 'atlas-stale-answer' AND ${where}`)
 
     try {
-      await admin.unsafe(`ALTER SYSTEM SET synchronous_standby_names = 'nobody'`)
-      await admin.unsafe('SELECT pg_reload_conf()')
+      await synchronousStandbyMissing(admin, true)
       // the pool's connection closes while idle: the transfer is then the first statement of a new connection
       await admin.unsafe('SELECT pg_terminate_backend($1)', [await backendOf(`state = 'idle'`)])
       await sleep(200)
@@ -231,8 +226,7 @@ describe('PostgreSQL SIGKILLed mid-workload and restarted', function () {
       expect(result.outcome, JSON.stringify(result)).to.not.equal('applied')
       expect(result.outcome).to.equal('unknown')
     } finally {
-      await admin.unsafe('ALTER SYSTEM RESET synchronous_standby_names').catch(() => {})
-      await admin.unsafe('SELECT pg_reload_conf()').catch(() => {})
+      await synchronousStandbyMissing(admin, false).catch(() => {})
       await sql.end({timeout: 1})
       await admin.end({timeout: 1})
     }

@@ -180,6 +180,8 @@ export async function transfer(
   const invalid = validateTransfer(request)
   if (invalid) return done('rejected', 0, {reason: invalid})
 
+  // a statement waiting for a connection (nothing written yet) waits until then at most (see WatchedAttempt)
+  const unsentDeadline = started + policy.deadlineMs
   // once any attempt may have committed, giving up means "unknown", never "failed"
   let ambiguous = false
   let last: {reason: string; sqlstate?: string} = {reason: 'not attempted'}
@@ -191,25 +193,14 @@ export async function transfer(
     try {
       // one statement = one implicit SERIALIZABLE transaction (the session default, see connectLedger):
       // a single round trip, and no pinned connection that a crash could leave half-used
-      watch = watchAttempt(
-        sql,
+      watch = watchAttempt(sql, request.id, policy.attemptTimeoutMs, unsentDeadline, generation, options.signal)
+      const moved = await answer(sql, watch, q.TRANSFER, [
         request.id,
-        policy.attemptTimeoutMs,
-        started + policy.deadlineMs,
-        generation,
-        options.signal,
-      )
-      let moved
-      try {
-        moved = await sql.unsafe(
-          q.TRANSFER,
-          [request.id, request.from, request.to, request.amount, request.originRegion],
-          PREPARED,
-        )
-        if (watch?.lost) throw CONNECTION_CLOSED_UNANSWERED
-      } finally {
-        watch?.release()
-      }
+        request.from,
+        request.to,
+        request.amount,
+        request.originRegion,
+      ])
 
       if (moved.length === 2) return done('applied', attempt)
       if (moved.length > 0)
@@ -221,23 +212,8 @@ export async function transfer(
       // the same transfer (already applied), or a different one reusing the key? Read so that the
       // answer comes only once the stored transfer is replicated (CONFIRM_TRANSFER), bounded like the
       // transfer: a primary cut off from its standbys never answers it
-      watch = watchAttempt(
-        sql,
-        request.id,
-        policy.attemptTimeoutMs,
-        started + policy.deadlineMs,
-        generation,
-        options.signal,
-      )
-      let confirmed
-      try {
-        confirmed = await sql.unsafe(q.CONFIRM_TRANSFER, [request.id], PREPARED)
-        if (watch?.lost) throw CONNECTION_CLOSED_UNANSWERED
-      } finally {
-        watch?.release()
-      }
-
-      const [stored] = confirmed
+      watch = watchAttempt(sql, request.id, policy.attemptTimeoutMs, unsentDeadline, generation, options.signal)
+      const [stored] = await answer(sql, watch, q.CONFIRM_TRANSFER, [request.id])
       // the key was there and is not now (another node answered, or the first was cut off and rewound):
       // not settled; the next attempt applies it or finds it
       if (!stored) throw KEY_NOT_CONFIRMED
@@ -282,6 +258,25 @@ export async function transfer(
   }
 
   return done(ambiguous ? 'unknown' : 'failed', attempt, {reason: last.reason, sqlstate: last.sqlstate})
+}
+
+/**
+ * One statement of an attempt, released from its pool's watchdog once it settles. An answer that
+ * arrives after its connection closed is not the server's (see connectLedger): a lost connection.
+ */
+async function answer(
+  sql: LedgerSql,
+  watch: undefined | WatchedAttempt,
+  text: string,
+  parameters: Array<number | string>,
+): Promise<Array<Record<string, unknown>>> {
+  try {
+    const rows = await sql.unsafe(text, parameters, PREPARED)
+    if (watch?.lost) throw CONNECTION_CLOSED_UNANSWERED
+    return rows
+  } finally {
+    watch?.release()
+  }
 }
 
 /**
