@@ -88,10 +88,6 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
       ;(await this.progress()).info('no cloud endpoint known (--db without --endpoint): no audit records are written')
     }
 
-    if (flags.via === 'queue' && flags.pipeline > 1)
-      throw new UsageError('--pipeline applies to transfers sent to the database (--via db)', {
-        hint: 'drop --pipeline, or add --concurrency for more senders',
-      })
     const db = flags.via === 'db' || flags['hot-accounts'] === undefined ? await target.databaseUrls() : undefined
     const progress = await this.progress()
     const {startTracing} = await import('../lib/ledger/tracing.js')

@@ -22,9 +22,9 @@ export type LedgerSql = Sql<Record<string, never>> & {
   /** replaces the pool when `generation` is still the current one; returns the new generation */
   renew?: (generation: number) => void
   /**
-   * Calls `onSent` with the connection's id when a statement whose first parameter is `key` is first
-   * written to a connection (of any generation of the pool); returns the function that stops watching.
-   * A statement never written cannot have committed.
+   * Calls `onSent` with the connection's id each time a statement whose first parameter is `key` is
+   * written to a connection (of any generation of the pool), until the returned function stops the
+   * watching. A statement never written cannot have committed.
    */
   watchSent?: (key: string, onSent: (connection: number) => void) => () => void
 }
@@ -245,7 +245,7 @@ export async function connectLedger(input: string | string[], options: ConnectOp
   // one host fails on its own with a precise error (ECONNREFUSED...); several would be retried in turn forever
   if (hosts.length > 1) await requireListeningHost(hosts, (options.connectTimeoutSeconds ?? 5) * 1000)
   const {default: postgres} = await import('postgres')
-  // statements being watched until they are written to a connection (see watchSent), by their first parameter:
+  // statements being watched as they are written to connections (see watchSent), by their first parameter:
   // the one callback, or a list when the same key is watched more than once (a redelivered request).
   // No Set or wrapper per statement: this runs once per transfer.
   type OnSent = (connection: number) => void

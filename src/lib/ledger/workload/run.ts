@@ -36,7 +36,10 @@ export function checkOptions(options: WorkloadOptions): WorkloadSettings {
   if (options.count !== undefined && (!Number.isInteger(options.count) || options.count < 0))
     throw new UsageError('count must be a non-negative integer')
   if (!Number.isInteger(pipeline) || pipeline < 1) throw new UsageError('pipeline must be a positive integer')
-  if (pipeline > 1 && via === 'queue') throw new UsageError('--pipeline applies to direct mode only (--via db)')
+  if (pipeline > 1 && via === 'queue')
+    throw new UsageError('--pipeline applies to direct mode only (--via db)', {
+      hint: 'drop --pipeline, or add --concurrency for more senders',
+    })
   if (options.rate !== undefined && !(options.rate > 0)) throw new UsageError('rate must be positive')
   if (via === 'queue' && !options.queue) throw new UsageError('--via queue needs a queue (a cloud endpoint and region)')
   if (options.durationMs === undefined && options.count === undefined && !options.signal) {
