@@ -2,8 +2,9 @@
  * Driver spike: a bare loop of the TRANSFER statement per client (no run log, no stats, no
  * retries), postgres.js against node-postgres (`pg`, pure JS), node-postgres's native client
  * (`pg-native`: libpq, the library pgbench uses) and protocol code of our own (`wire`: wire.ts,
- * with `wire-onread` reading into one buffer per connection, and `wire+log`, wire-onread with a
- * run-log write(2) per transfer as the workload does), against pgbench on the same throwaway
+ * with `wire-onread` reading into one buffer per connection, `wire-direct` also writing to the TLS
+ * handle without the Writable stream, and `wire+log`, wire-onread with a run-log write(2) per
+ * transfer as the workload does), against pgbench on the same throwaway
  * PostgreSQL: where does the client's CPU per transfer go when the workload's own code is taken
  * away? Runs alternate (pgbench, postgres.js, pg, pg-native, wire...) per round; each round's
  * ratio is against the pgbench run just before it. Reports, never asserts. The client CPU per
@@ -41,7 +42,7 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 const accounts = 10_000
 const maxAmount = 100
 const drivers = new Set(
-  (process.env.BENCH_DRIVERS ?? 'pgbench,postgres.js,pg,pg-native,wire,wire-onread,wire+log').split(','),
+  (process.env.BENCH_DRIVERS ?? 'pgbench,postgres.js,pg,pg-native,wire,wire-onread,wire-direct,wire+log').split(','),
 )
 
 interface PgClient {
