@@ -1,12 +1,17 @@
 /**
  * Driver spike: a bare loop of the TRANSFER statement per client (no run log, no stats, no
- * retries), postgres.js against node-postgres (`pg`, pure JS) and node-postgres's native client
- * (`pg-native`: libpq, the library pgbench uses), against pgbench on the same throwaway
+ * retries), postgres.js against node-postgres (`pg`, pure JS), node-postgres's native client
+ * (`pg-native`: libpq, the library pgbench uses) and protocol code of our own (`wire`: wire.ts,
+ * with `wire-onread` reading into one buffer per connection, `wire-direct` also writing to the TLS
+ * handle without the Writable stream, and `wire+log`, wire-onread with a run-log write(2) per
+ * transfer as the workload does), against pgbench on the same throwaway
  * PostgreSQL: where does the client's CPU per transfer go when the workload's own code is taken
- * away? Runs alternate (pgbench, postgres.js, pg, pg-native) per round; each round's ratio is
- * against the pgbench run just before it. Reports, never asserts. The client CPU per transfer is
- * the process's (`process.cpuUsage`, all threads, libpq's included) over the run; pgbench's from
- * /usr/bin/time. Figures and the native client's behaviour on faults (native-probe.ts): RESULTS.md.
+ * away? Runs alternate (pgbench, postgres.js, pg, pg-native, wire...) per round; each round's
+ * ratio is against the pgbench run just before it. Reports, never asserts. The client CPU per
+ * transfer is the process's (`process.cpuUsage`, all threads, libpq's included) over the run, and
+ * its kernel (system) part; pgbench's from /usr/bin/time. BENCH_DRIVERS picks the clients
+ * (default: all that are installed). Figures and the native client's behaviour on faults
+ * (native-probe.ts): RESULTS.md.
  *
  * `pg` and `pg-native` are not dependencies of atlas: install them anywhere (`npm install pg
  * pg-native` in some directory; pg-native's `libpq` addon builds against libpq-dev with
@@ -16,23 +21,29 @@
  * The native client is given libpq's own conninfo, the same parameters pgbench gets from its
  * environment (sslmode=verify-full, sslrootcert: libpq's TLS, not Node's).
  *
- *   BENCH_PG_FROM=/some/dir node --import tsx bench/workload/driver-spike.ts   (BENCH_CLIENTS, BENCH_SECONDS, BENCH_ROUNDS, BENCH_TLS)
+ *   BENCH_PG_FROM=/some/dir node --import tsx bench/workload/driver-spike.ts   (BENCH_CLIENTS, BENCH_SECONDS, BENCH_ROUNDS, BENCH_TLS, BENCH_DRIVERS)
  */
 import {randomInt, randomUUID} from 'node:crypto'
+import {closeSync, openSync, writeSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 
 import {connectLedger} from '../../src/lib/ledger/db.js'
+import {attemptLine, outcomeLine} from '../../src/lib/ledger/runlog.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import * as q from '../../src/lib/ledger/sql.js'
 import {type BenchServer, benchServer, runPgbench} from './server.js'
+import {WireConnection, type WireOptions} from './wire.js'
 
 const clientCounts = (process.env.BENCH_CLIENTS ?? '1,4,8').split(',').map(Number)
 const seconds = Number(process.env.BENCH_SECONDS ?? 6)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 const accounts = 10_000
 const maxAmount = 100
+const drivers = new Set(
+  (process.env.BENCH_DRIVERS ?? 'pgbench,postgres.js,pg,pg-native,wire,wire-onread,wire-direct,wire+log').split(','),
+)
 
 interface PgClient {
   connect(): Promise<void>
@@ -66,17 +77,70 @@ const libpqConninfo = (server: BenchServer) =>
     "options='-c default_transaction_isolation=serializable'",
   ].join(' ')
 
-const params = () => {
+const params = (): [string, number, number, number, string] => {
   const from = randomInt(1, accounts + 1)
   let to = randomInt(1, accounts)
   if (to >= from) to++
   return [randomUUID(), from, to, randomInt(1, maxAmount + 1), 'us']
 }
 
+/** our own client's options: the URL's user and database, the TLS options postgres.js is given */
+const wireOptions = (server: BenchServer, extra: Partial<WireOptions> = {}): WireOptions => ({
+  host: server.host,
+  port: server.port,
+  user: 'atlas',
+  database: 'postgres',
+  options: '-c default_transaction_isolation=serializable',
+  tls: typeof server.postgresJsOptions.ssl === 'object' ? server.postgresJsOptions.ssl : undefined,
+  ...extra,
+})
+
+async function wireConnections(server: BenchServer, clients: number, extra: Partial<WireOptions>) {
+  const conns = await Promise.all(
+    Array.from({length: clients}, () => WireConnection.connect(wireOptions(server, extra))),
+  )
+  await Promise.all(conns.map((c) => c.prepare('transfer', q.TRANSFER)))
+  return conns
+}
+
+/**
+ * SCRAM-SHA-256 of our own client, checked once: the bench server trusts `atlas`, so a second
+ * role with a password gets a scram-sha-256 line ahead of the trust line in its pg_hba.conf
+ */
+async function checkScram(server: BenchServer): Promise<void> {
+  if (server.tls === 'off') return
+  const {readFile, writeFile} = await import('node:fs/promises')
+  const {default: postgres} = await import('postgres')
+  const sql = postgres(server.postgresJsUrl, {...server.postgresJsOptions, max: 1, onnotice() {}})
+  const password = randomUUID()
+  try {
+    await sql.unsafe(`CREATE ROLE atlas_scram LOGIN SUPERUSER PASSWORD '${password}'`)
+    const [{hba_file: file}] = await sql<Array<{hba_file: string}>>`show hba_file`
+    await writeFile(file, `hostssl all atlas_scram 127.0.0.1/32 scram-sha-256\n${await readFile(file, 'utf8')}`)
+    await sql`select pg_reload_conf()`
+  } finally {
+    await sql.end({timeout: 1})
+  }
+
+  const c = await WireConnection.connect(wireOptions(server, {user: 'atlas_scram', password}))
+  await c.prepare('transfer', q.TRANSFER)
+  const rows = await c.execute(params())
+  await c.end()
+  let refused = ''
+  await WireConnection.connect(wireOptions(server, {user: 'atlas_scram', password: 'wrong'})).then(
+    (w) => w.end(),
+    (error: {code?: string}) => (refused = error.code ?? ''),
+  )
+  if (rows !== 2 || refused !== '28P01') throw new Error(`SCRAM check: ${rows} rows, wrong password: ${refused}`)
+  console.error('wire: SCRAM-SHA-256 login and a transfer as atlas_scram: ok; a wrong password: 28P01')
+}
+
 /** runs `one` in `clients` loops for `seconds`; tps and client CPU per transfer */
 async function loop(clients: number, one: (client: number) => Promise<unknown>) {
   let done = 0
   const until = performance.now() + seconds * 1000
+  // no garbage of the previous run's connections in this one's CPU
+  globalThis.gc?.()
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   await Promise.all(
@@ -98,43 +162,60 @@ async function loop(clients: number, one: (client: number) => Promise<unknown>) 
   )
   const elapsed = (performance.now() - t0) / 1000
   const cpu = process.cpuUsage(cpu0)
-  return {tps: done / elapsed, cpuUs: (cpu.user + cpu.system) / done}
+  return {tps: done / elapsed, cpuUs: (cpu.user + cpu.system) / done, sysUs: cpu.system / done}
 }
 
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')
+const loadAtStart = load()
+const startedAt = new Date().toISOString()
 const server = await benchServer()
 try {
   const sql = await connectLedger(server.url, {max: 1})
   await initLedger(sql, {accounts, openingBalance: 1_000_000, allowNegativeBalances: false})
   await sql.end({timeout: 1})
+  if (drivers.has('wire') || drivers.has('wire-onread') || drivers.has('wire+log')) await checkScram(server)
   const {default: postgres} = await import('postgres')
+  const {mkdtemp, rm} = await import('node:fs/promises')
+  const logDir = await mkdtemp(path.join(os.tmpdir(), 'atlas-wire-log-'))
   const rows: string[] = []
   for (const clients of clientCounts) {
-    const sums = new Map<string, {cpu: number; ratios: number[]; tps: number}>()
+    const sums = new Map<string, {cpu: number; ratios: number[]; sys: number; tps: number}>()
     let roundBase = 0
-    const add = (name: string, r: {cpuUs?: number; tps: number}) => {
-      const s = sums.get(name) ?? {tps: 0, cpu: 0, ratios: []}
+    const add = (name: string, r: {cpuUs?: number; sysUs?: number; tps: number}) => {
+      const s = sums.get(name) ?? {tps: 0, cpu: 0, sys: 0, ratios: []}
       s.tps += r.tps / rounds
       s.cpu += (r.cpuUs ?? Number.NaN) / rounds
+      s.sys += (r.sysUs ?? Number.NaN) / rounds
       // each round's ratio against the pgbench run just before it
       if (name === 'pgbench') roundBase = r.tps
       s.ratios.push(r.tps / roundBase)
       sums.set(name, s)
+      console.error(
+        `${clients} clients, ${name}: ${r.tps.toFixed(0)} tps, ${r.cpuUs?.toFixed(0)} µs (${r.sysUs?.toFixed(0)} system), load ${load()}`,
+      )
     }
 
     for (let round = 0; round < rounds; round++) {
       add('pgbench', await runPgbench(server, {clients, seconds, accounts, maxAmount}))
-      const pjs = postgres(server.postgresJsUrl, {
-        ...server.postgresJsOptions,
-        max: clients,
-        fetch_types: false,
-        prepare: true,
-        onnotice() {},
-        connection: {default_transaction_isolation: 'serializable'},
-      })
-      await Promise.all(Array.from({length: clients}, () => pjs`select 1`))
-      add('postgres.js', await loop(clients, () => pjs.unsafe(q.TRANSFER, params(), {prepare: true})))
-      await pjs.end({timeout: 1})
-      if (pgModule) {
+      if (drivers.has('postgres.js')) {
+        const pjs = postgres(server.postgresJsUrl, {
+          ...server.postgresJsOptions,
+          max: clients,
+          fetch_types: false,
+          prepare: true,
+          onnotice() {},
+          connection: {default_transaction_isolation: 'serializable'},
+        })
+        await Promise.all(Array.from({length: clients}, () => pjs`select 1`))
+        add('postgres.js', await loop(clients, () => pjs.unsafe(q.TRANSFER, params(), {prepare: true})))
+        await pjs.end({timeout: 1})
+      }
+
+      if (pgModule && drivers.has('pg')) {
         const conns = Array.from(
           {length: clients},
           () =>
@@ -149,7 +230,7 @@ try {
         await Promise.all(conns.map((c) => c.end()))
       }
 
-      if (pgNative) {
+      if (pgNative && drivers.has('pg-native')) {
         const conninfo = libpqConninfo(server)
         const conns = Array.from({length: clients}, () => new pgNative.Client({nativeConnectionString: conninfo}))
         await Promise.all(conns.map((c) => c.connect()))
@@ -162,23 +243,53 @@ try {
         )
         await Promise.all(conns.map((c) => c.end()))
       }
+
+      for (const name of ['wire', 'wire-onread', 'wire-direct', 'wire+log'] as const) {
+        if (!drivers.has(name)) continue
+        // the run log on top of the leaner reading (wire-onread)
+        const conns = await wireConnections(server, clients, {
+          userBuffer: name !== 'wire',
+          writeToHandle: name === 'wire-direct',
+        })
+        if (name === 'wire+log') {
+          // as the workload's run log: one write(2) per transfer, the last outcome and the next attempt
+          const fd = openSync(path.join(logDir, `transfers-${clients}-${round}.log`), 'a')
+          const last: string[] = Array.from({length: clients}, () => '')
+          add(
+            name,
+            await loop(clients, async (c) => {
+              const p = params()
+              writeSync(
+                fd,
+                `${last[c]}${attemptLine({id: p[0], from: p[1], to: p[2], amount: p[3], originRegion: p[4]})}`,
+              )
+              const n = await conns[c].execute(p)
+              last[c] = outcomeLine(p[0], 'applied')
+              return n
+            }),
+          )
+          closeSync(fd)
+        } else {
+          add(name, await loop(clients, (c) => conns[c].execute(params())))
+        }
+
+        await Promise.all(conns.map((c) => c.end()))
+      }
     }
 
     const base = sums.get('pgbench')!.tps
     for (const [name, s] of sums)
       rows.push(
-        `| ${clients} | ${name} | ${s.tps.toFixed(0)} | ${(s.tps / base).toFixed(2)} | ${s.ratios.map((r) => r.toFixed(2)).join(', ')} | ${s.cpu.toFixed(0)} µs |`,
+        `| ${clients} | ${name} | ${s.tps.toFixed(0)} | ${(s.tps / base).toFixed(2)} | ${s.ratios.map((r) => r.toFixed(2)).join(', ')} | ${s.cpu.toFixed(0)} µs | ${s.sys.toFixed(0)} µs |`,
       )
   }
 
+  await rm(logDir, {recursive: true, force: true})
   console.log(
-    `${seconds}s per run, ${rounds} rounds, TLS ${server.tls}, ${os.cpus().length} cores, load average ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
+    `${startedAt} – ${new Date().toISOString()}: ${seconds}s per run, ${rounds} rounds, TLS ${server.tls}, ${os.cpus().length} cores, Node ${process.version}, load average ${loadAtStart} → ${load()}`,
   )
-  console.log('| clients | client | tps (mean) | / pgbench | per round | client CPU per transfer |')
-  console.log('| --- | --- | --- | --- | --- | --- |')
+  console.log('| clients | client | tps (mean) | / pgbench | per round | client CPU per transfer | of which system |')
+  console.log('| --- | --- | --- | --- | --- | --- | --- |')
   for (const r of rows) console.log(r)
 } finally {
   await server.stop()
