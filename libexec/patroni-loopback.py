@@ -4,8 +4,9 @@
 Patroni (since 3.1) raises ttl below 20 s to 20 and retry_timeout below 3 s to 3: floors
 meant for real networks, where a DCS round trip can take seconds. The local world runs
 every member on one machine's loopback, where the leader lease bounds how long a dead
-primary blocks failover, so it keeps a 5 s lease (loop_wait + 2 * retry_timeout <= ttl
-still holds, and Patroni's watchdog fences the old primary 1 s before the lease expires).
+primary blocks failover, so it keeps a 4 s lease with retry_timeout 1 (loop_wait + 2 *
+retry_timeout <= ttl still holds, and Patroni's watchdog fences the old primary 1 s before
+the lease expires).
 
 Replication follows a new leader only once it is out of recovery, and no later. A
 standby that connects while the new leader is still promoting gets a cascading
@@ -51,6 +52,18 @@ start. Here the intermediate process is `python3 -I -S -c` with the same few lin
 through multiprocessing's own Pipe as pg_ctl_start does (PostmasterProcess.start itself, its
 environment and its checks, as installed; the spawn context runs any other target as before).
 
+And the etcd DCS keeps less of its retry deadline in reserve. Taking the leader lock
+(Etcd3.attempt_to_acquire_leader) refreshes the lease first and then needs 1 s of the
+retry_timeout deadline still left for the put of the leader key, else it raises "attempt
+to acquire leader timeout" (the same 1 s check guards the put with a new lease in
+_update_leader and _do_attempt_to_acquire_leader). Patroni's own floor for retry_timeout
+is 3 s, where that leaves 2 s for the refresh; at the retry_timeout of 1 s a 4 s lease needs
+(loop_wait + 2 * retry_timeout <= ttl) less than 1 s is left once the refresh has taken any
+time at all, so no node could ever take the lock: after the leader's region was killed eu
+logged "Error communicating with DCS" every second and was never promoted, and the old
+leader came back as a standby of nobody. Here such a reserve is at most half the deadline:
+the same 1 s from retry_timeout 2 up, 0.5 s at 1.
+
 Everything else is Patroni as installed.
 
 usage: patroni-loopback.py CONFIG
@@ -72,13 +85,15 @@ from patroni import postgresql as patroni_postgresql
 from patroni import utils as patroni_utils
 from patroni.collections import CaseInsensitiveSet
 from patroni.config import Config
+from patroni.dcs import etcd as patroni_etcd
 from patroni.postgresql import Postgresql
 from patroni.postgresql import postmaster as patroni_postmaster
 from patroni.postgresql.sync import SyncHandler
+from patroni.utils import Retry
 
 logger = logging.getLogger('patroni.postgresql.postmaster')
 
-FLOORS = {'ttl': 5, 'retry_timeout': 2}
+FLOORS = {'ttl': 4, 'retry_timeout': 1}
 # the fixed sleep in Ha.process_unhealthy_cluster and in Ha._process_multisync_replication,
 # and how often the waits that replace it look
 FIXED_SLEEP = 2
@@ -95,6 +110,24 @@ def _adjust_with_loopback_floors(self, config, param, min_value):
 
 
 Config._Config__get_and_maybe_adjust_int_value = _adjust_with_loopback_floors
+
+
+class _LoopbackRetry(Retry):
+    """Patroni's Retry, keeping at most half of its deadline in reserve for a last request (ensure_deadline)."""
+
+    def copy(self):
+        retry = super().copy()
+        retry.__class__ = _LoopbackRetry
+        return retry
+
+    def ensure_deadline(self, timeout, raise_ex=None):
+        if self.deadline:
+            timeout = min(timeout, self.deadline / 2)
+        return super().ensure_deadline(timeout, raise_ex)
+
+
+# the etcd DCS's retries (AbstractEtcd.__init__'s `Retry(deadline=retry_timeout, ...)`; each operation runs on a copy)
+patroni_etcd.Retry = _LoopbackRetry
 
 # the node's Ha object (one per Patroni)
 _node = {'ha': None}

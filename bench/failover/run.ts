@@ -54,27 +54,39 @@ try {
     `atlas up: ${((Date.now() - started) / 1000).toFixed(1)} s (${parseJsonOutput<{durationSeconds: number}>(up).durationSeconds.toFixed(1)} s inside)`,
   )
   const world = new LocalWorld(testWorld.config, {baseDir: testWorld.baseDir})
-  for (let round = 1; round <= rounds; round++) {
-    await runFaultMatrix(world, {
-      cells: matrixCells({components: ['region'], modes, roles}),
-      durationMs,
-      runsDir: world.runsDir(),
-      prefix: `round${round}`,
-      async onRow(r) {
-        rows.push(r)
-        if (r.rtoSeconds !== null && r.rtoSeconds > keepLogsOverSeconds) {
-          const kept = await mkdtemp(path.join(os.tmpdir(), `atlas-failover-round${round}-`))
-          await cp(world.layout.logDir, path.join(kept, 'logs'), {recursive: true})
-          if (r.runDir) await cp(r.runDir, path.join(kept, 'run'), {recursive: true})
-          console.log(`round ${round}: RTO over ${keepLogsOverSeconds} s, logs kept in ${kept}`)
-        }
+  const keepLogs = async (round: number, runDir: null | string) => {
+    const kept = await mkdtemp(path.join(os.tmpdir(), `atlas-failover-round${round}-`))
+    await cp(world.layout.logDir, path.join(kept, 'logs'), {recursive: true})
+    if (runDir) await cp(runDir, path.join(kept, 'run'), {recursive: true})
+    return kept
+  }
 
-        const s = (x: null | number) => (x === null ? 'n/a' : `${x.toFixed(2)} s`)
-        console.log(
-          `round ${round} ${r.mode.padEnd(4)} ${r.role.padEnd(8)} ${(r.region ?? '').padEnd(7)} RTO ${s(r.rtoSeconds)} = writable again ${s(r.notWritableSeconds)} + client ${s(clientLag(r))}, longest gap ${s(r.longestWriteGapSeconds)}, failover ${r.failover ? 'yes' : 'no'}, acked ${r.acknowledged}, lost ${r.lost}, verified ${r.verified}`,
-        )
-      },
-    })
+  for (let round = 1; round <= rounds; round++) {
+    try {
+      await runFaultMatrix(world, {
+        cells: matrixCells({components: ['region'], modes, roles}),
+        durationMs,
+        runsDir: world.runsDir(),
+        prefix: `round${round}`,
+        async onRow(r) {
+          rows.push(r)
+          if (r.rtoSeconds !== null && r.rtoSeconds > keepLogsOverSeconds) {
+            console.log(
+              `round ${round}: RTO over ${keepLogsOverSeconds} s, logs kept in ${await keepLogs(round, r.runDir)}`,
+            )
+          }
+
+          const s = (x: null | number) => (x === null ? 'n/a' : `${x.toFixed(2)} s`)
+          console.log(
+            `round ${round} ${r.mode.padEnd(4)} ${r.role.padEnd(8)} ${(r.region ?? '').padEnd(7)} RTO ${s(r.rtoSeconds)} = writable again ${s(r.notWritableSeconds)} + client ${s(clientLag(r))}, longest gap ${s(r.longestWriteGapSeconds)}, failover ${r.failover ? 'yes' : 'no'}, acked ${r.acknowledged}, lost ${r.lost}, verified ${r.verified}`,
+          )
+        },
+      })
+    } catch (error) {
+      // e.g. the world did not converge again after the previous round: its logs say why, and go with the world
+      console.log(`round ${round}: ${String(error)}; logs kept in ${await keepLogs(round, null)}`)
+      throw error
+    }
   }
 } finally {
   await testWorld.destroy()
@@ -97,13 +109,24 @@ const lines = [
   "| fault | target | rounds | failovers | RTO: client's first new commit (s) min / median / p95 / max | database writable again, health model (s) | client lag after that (s) | longest write gap (s) | acknowledged | unknown | lost | verified |",
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
 ]
+const row = (mode: MatrixMode, target: string, rs: MatrixRow[]) =>
+  lines.push(
+    `| ${mode} | ${target} | ${rs.length} | ${rs.filter((r) => r.failover).length} | ${distribution(rs.map((r) => r.rtoSeconds))} | ${distribution(rs.map((r) => r.notWritableSeconds))} | ${distribution(rs.map(clientLag))} | ${distribution(rs.map((r) => r.longestWriteGapSeconds))} | ${rs.reduce((a, r) => a + r.acknowledged, 0)} | ${rs.reduce((a, r) => a + r.unknown, 0)} | ${rs.reduce((a, r) => a + r.lost, 0)} | ${rs.filter((r) => r.verified).length}/${rs.length} |`,
+  )
 for (const mode of modes) {
   for (const role of roles) {
     const rs = rows.filter((r) => r.mode === mode && r.role === role && !r.skipped)
     if (rs.length === 0) continue
-    lines.push(
-      `| ${mode} | ${role} | ${rs.length} | ${rs.filter((r) => r.failover).length} | ${distribution(rs.map((r) => r.rtoSeconds))} | ${distribution(rs.map((r) => r.notWritableSeconds))} | ${distribution(rs.map(clientLag))} | ${distribution(rs.map((r) => r.longestWriteGapSeconds))} | ${rs.reduce((a, r) => a + r.acknowledged, 0)} | ${rs.reduce((a, r) => a + r.unknown, 0)} | ${rs.reduce((a, r) => a + r.lost, 0)} | ${rs.filter((r) => r.verified).length}/${rs.length} |`,
-    )
+    // a leader's rounds alternate between the data regions: each region's rows, then all of them
+    const regions = [...new Set(rs.map((r) => r.region ?? ''))]
+    if (regions.length > 1)
+      for (const region of regions)
+        row(
+          mode,
+          `${role} (${region})`,
+          rs.filter((r) => r.region === region),
+        )
+    row(mode, role, rs)
   }
 }
 

@@ -27,6 +27,8 @@ from patroni.exceptions import PostgresConnectionException  # noqa: E402
 from patroni.postgresql import sync as patroni_sync  # noqa: E402
 from patroni.postgresql.sync import SyncHandler, _SyncState  # noqa: E402
 from patroni import utils as patroni_utils  # noqa: E402
+from patroni.dcs import etcd as patroni_etcd  # noqa: E402
+from patroni.dcs import etcd3 as patroni_etcd3  # noqa: E402
 
 # the tolerance of a time on the fake clock (sums of float sleeps)
 EPS = 1e-6
@@ -233,6 +235,102 @@ def assign_sync(confirmed, run=lambda ha: patroni_ha.Ha._process_multisync_repli
     if len(kinds) == 1:
         return None, None, ha
     return ha.events[1][2] - ha.events[0][2], ha.events[1][1], ha
+
+
+class StubEtcd3Client:
+    """etcd's v3 API as Patroni's Etcd3 uses it to keep its lease and take the leader key; every call takes
+    `took[name]` seconds on the fake clock (0.01 s unless told) and succeeds; `calls` records them."""
+
+    ERROR_CLS = patroni_etcd3.Etcd3Error
+
+    def __init__(self, took):
+        self.took = took
+        self.calls = []
+
+    def _call(self, name, result):
+        clock.advance(self.took.get(name, 0.01))
+        self.calls.append(name)
+        return result
+
+    def lease_keepalive(self, lease, retry=None):
+        return self._call('lease_keepalive', '4')
+
+    def lease_grant(self, ttl, retry=None):
+        return self._call('lease_grant', 'new-lease')
+
+    def put(self, key, value, lease=None, create_revision=None, mod_revision=None, retry=None):
+        return self._call('put', {'header': {}})
+
+    def txn(self, compare, success, failure=None, retry=None):
+        return self._call('txn', {'succeeded': True})
+
+
+def etcd3_dcs(retry_timeout, took):
+    """Patroni's Etcd3 (its own methods) over StubEtcd3Client, with the retry its AbstractEtcd.__init__ makes
+    (the etcd module's `Retry`, looked up as Patroni does) for retry_timeout, loop_wait 1, ttl 4, holding a lease
+    last refreshed more than loop_wait ago."""
+    dcs = object.__new__(patroni_etcd3.Etcd3)
+    dcs._abstract_client = StubEtcd3Client(took)
+    dcs._retry = patroni_etcd.Retry(deadline=retry_timeout, max_delay=1, max_tries=-1,
+                                    retry_exceptions=(patroni_etcd3.DeadlineExceeded, patroni_etcd3.FailedPrecondition))
+    dcs._base_path = '/service/atlas'
+    dcs._mpp = type('Mpp', (), {'is_enabled': lambda self: False})()  # no Citus
+    dcs._name = 'pg-eu'
+    dcs._ttl = 4
+    dcs._loop_wait = 1
+    dcs._lease = 'lease'
+    dcs._last_lease_refresh = clock.time() - 2
+    dcs._has_failed = False
+    return dcs
+
+
+def take_leader_lock(retry_timeout, took):
+    """Patroni's Etcd3.attempt_to_acquire_leader: (what it returned or the error it raised, the client's calls)."""
+    dcs = etcd3_dcs(retry_timeout, took)
+    try:
+        result = dcs.attempt_to_acquire_leader()
+    except patroni_etcd3.Etcd3Error as e:
+        result = e
+    return result, dcs._abstract_client.calls
+
+
+def check_leader_lock():
+    """Taking the leader lock, and updating it with a new lease, at the loopback retry_timeout of 1 s."""
+    patroni_etcd3.time = clock  # Etcd3._do_refresh_lease's clock (Retry's is patroni.utils')
+    module = inspect.getsource(patroni_etcd3)  # the method's own source (its decorator does not keep __wrapped__)
+    start = module.index('    def attempt_to_acquire_leader(self)')
+    source = module[start:module.index('\n    def ', start + 1)]
+    assert source.find('_do_refresh_lease') < source.find("ensure_deadline(1, Etcd3Error('attempt_to_acquire_leader") \
+        < source.find('_do_attempt_to_acquire_leader'), source
+    print('ok: the installed Patroni refreshes the lease, then needs 1 s of retry_timeout left to take the lock')
+
+    # retry_timeout 1: a refresh of 10 ms leaves 0.99 s; Patroni as installed raises here, and no node is ever promoted
+    result, calls = take_leader_lock(1, {})
+    assert result is not None and not isinstance(result, Exception), (result, calls)
+    assert calls == ['lease_keepalive', 'put'], calls
+    print('ok: retry_timeout 1: the leader lock is taken after a 10 ms lease refresh (%s)' % ', '.join(calls))
+
+    # the reserve is half the deadline: a refresh that leaves less than 0.5 s still gives up before the put
+    result, calls = take_leader_lock(1, {'lease_keepalive': 0.6})
+    assert isinstance(result, patroni_etcd3.Etcd3Error) and 'attempt_to_acquire_leader timeout' in str(result), result
+    assert calls == ['lease_keepalive'], calls
+    print('ok: retry_timeout 1: a refresh taking 0.6 s leaves too little; no put, Patroni\'s error (%s)' % result)
+
+    # from retry_timeout 2 up the reserve is Patroni's 1 s
+    for took, taken in ((0.9, True), (1.1, False)):
+        result, calls = take_leader_lock(2, {'lease_keepalive': took})
+        assert (not isinstance(result, Exception)) == taken and calls == (['lease_keepalive', 'put'] if taken
+                                                                          else ['lease_keepalive']), (took, result)
+    print('ok: retry_timeout 2: 1 s kept as installed (a 0.9 s refresh takes the lock, a 1.1 s one does not)')
+
+    # a leader whose lease expired gets a new one and moves its leader key onto it (the 1 s check of _update_leader)
+    dcs = etcd3_dcs(1, {})
+    dcs._abstract_client.lease_keepalive = lambda lease, retry=None: dcs._abstract_client._call('lease_keepalive', None)
+    leader = type('Leader', (), {'session': 'lease'})()
+    assert dcs._update_leader(leader) is True, dcs._abstract_client.calls
+    assert dcs._abstract_client.calls == ['lease_keepalive', 'lease_grant', 'txn'], dcs._abstract_client.calls
+    assert dcs._lease == 'new-lease'
+    print('ok: retry_timeout 1: a leader with a new lease moves its key onto it (%s)' % ', '.join(dcs._abstract_client.calls))
 
 
 def main():
@@ -581,6 +679,8 @@ def main():
     assert message.startswith('spawned ') and message != 'spawned %d' % os.getpid() and proc.exitcode == 0, \
         (message, proc.exitcode)
     print('ok: the spawn context runs any other target in a real spawned process (%s)' % message)
+
+    check_leader_lock()
 
 
 # a spawned process (the last check) imports this file again as __mp_main__: the checks run only here
