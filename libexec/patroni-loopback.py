@@ -53,16 +53,17 @@ through multiprocessing's own Pipe as pg_ctl_start does (PostmasterProcess.start
 environment and its checks, as installed; the spawn context runs any other target as before).
 
 And the etcd DCS keeps less of its retry deadline in reserve. Taking the leader lock
-(Etcd3.attempt_to_acquire_leader) refreshes the lease first and then needs 1 s of the
-retry_timeout deadline still left for the put of the leader key, else it raises "attempt
-to acquire leader timeout" (the same 1 s check guards the put with a new lease in
-_update_leader and _do_attempt_to_acquire_leader). Patroni's own floor for retry_timeout
-is 3 s, where that leaves 2 s for the refresh; at the retry_timeout of 1 s a 4 s lease needs
-(loop_wait + 2 * retry_timeout <= ttl) less than 1 s is left once the refresh has taken any
-time at all, so no node could ever take the lock: after the leader's region was killed eu
-logged "Error communicating with DCS" every second and was never promoted, and the old
-leader came back as a standby of nobody. Here such a reserve is at most half the deadline:
-the same 1 s from retry_timeout 2 up, 0.5 s at 1.
+(Etcd3.attempt_to_acquire_leader) refreshes the lease first and then raises "attempt to
+acquire leader timeout" unless 1 s of the refresh's retry_timeout deadline is still left
+(ensure_deadline; the same 1 s check sits before the put with a new lease in _update_leader
+and _do_attempt_to_acquire_leader). The put itself runs on a fresh deadline (every retry
+call resets it), so the check only bounds how slow the refresh may have been. Patroni's own
+floor for retry_timeout is 3 s, where the refresh may take 2 s; at the retry_timeout of 1 s
+a 4 s lease needs (loop_wait + 2 * retry_timeout <= ttl) less than 1 s is left as soon as
+the refresh has taken any time at all, so no node could ever take the lock: after the
+leader's region was killed eu logged "Error communicating with DCS" every second and was
+never promoted, and the old leader came back as a standby of nobody. Here such a reserve is
+at most half the deadline: the same 1 s from retry_timeout 2 up, 0.5 s at 1.
 
 Everything else is Patroni as installed.
 

@@ -13,8 +13,8 @@ import {REPO_ROOT} from '../helpers/cli.js'
  * standbys in /sync as soon as PostgreSQL confirms them synchronous instead of 2 s after writing
  * synchronous_standby_names; a starting PostgreSQL is checked every 0.1 s instead of every second, and
  * the postmaster is started by a small launcher instead of a spawned interpreter; and at the
- * loopback retry_timeout of 1 s a node can still take the leader lock (Patroni keeps 1 s of that
- * deadline for the put after the lease refresh, which at 1 s would never leave enough)
+ * loopback retry_timeout of 1 s a node can still take the leader lock (after the lease refresh
+ * Patroni insists on 1 s of that deadline being left, which at 1 s it never is)
  * (test/python/patroni_loopback_check.py, on Patroni's own interpreter,
  * running Patroni's Ha and Etcd3 methods over stubs of Ha, SyncHandler, Postgresql and the etcd client).
  */

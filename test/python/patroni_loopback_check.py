@@ -247,6 +247,9 @@ class StubEtcd3Client:
         self.took = took
         self.calls = []
 
+    def configure(self, etcd3):
+        pass
+
     def _call(self, name, result):
         clock.advance(self.took.get(name, 0.01))
         self.calls.append(name)
@@ -266,21 +269,20 @@ class StubEtcd3Client:
 
 
 def etcd3_dcs(retry_timeout, took):
-    """Patroni's Etcd3 (its own methods) over StubEtcd3Client, with the retry its AbstractEtcd.__init__ makes
-    (the etcd module's `Retry`, looked up as Patroni does) for retry_timeout, loop_wait 1, ttl 4, holding a lease
-    last refreshed more than loop_wait ago."""
-    dcs = object.__new__(patroni_etcd3.Etcd3)
-    dcs._abstract_client = StubEtcd3Client(took)
-    dcs._retry = patroni_etcd.Retry(deadline=retry_timeout, max_delay=1, max_tries=-1,
-                                    retry_exceptions=(patroni_etcd3.DeadlineExceeded, patroni_etcd3.FailedPrecondition))
-    dcs._base_path = '/service/atlas'
-    dcs._mpp = type('Mpp', (), {'is_enabled': lambda self: False})()  # no Citus
-    dcs._name = 'pg-eu'
-    dcs._ttl = 4
-    dcs._loop_wait = 1
+    """Patroni's Etcd3, built by its own __init__ (so with the retry AbstractEtcd.__init__ makes for it, however
+    Patroni makes it) over StubEtcd3Client, for retry_timeout, loop_wait 1, ttl 4, holding a lease last refreshed
+    more than loop_wait ago."""
+    client = StubEtcd3Client(took)
+    mpp = type('Mpp', (), {'is_enabled': lambda self: False})()  # no Citus
+    get_etcd_client = patroni_etcd3.Etcd3.get_etcd_client
+    patroni_etcd3.Etcd3.get_etcd_client = lambda self, config, client_cls: client
+    try:
+        dcs = patroni_etcd3.Etcd3({'scope': 'atlas', 'name': 'pg-eu', 'ttl': 4, 'loop_wait': 1,
+                                   'retry_timeout': retry_timeout, 'patronictl': True}, mpp)
+    finally:
+        patroni_etcd3.Etcd3.get_etcd_client = get_etcd_client
     dcs._lease = 'lease'
     dcs._last_lease_refresh = clock.time() - 2
-    dcs._has_failed = False
     return dcs
 
 
