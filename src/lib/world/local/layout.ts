@@ -284,9 +284,10 @@ export const WATCHDOG_SAFETY_MARGIN = 1
 /**
  * Patroni's configuration for one region's node. Timeouts are short because this
  * is loopback: the leader lease (ttl) bounds how long a dead primary blocks
- * failover, and loop_wait + 2 * retry_timeout must stay below it (at a 4 s lease that
- * forces retry_timeout 1: libexec/patroni-loopback.py makes Patroni's etcd code able to
- * take the leader lock with so short a deadline). The watchdog is
+ * failover, and loop_wait + 2 * retry_timeout must stay below it. A 4 s lease (which
+ * forces retry_timeout 1) fails over a second sooner but was not kept: a follower frozen for
+ * 3 s left a node not accepting connections after convergence (bench/failover/README.md).
+ * The watchdog is
  * required: a leader whose Patroni dies or freezes has its PostgreSQL killed
  * ttl - safety_margin seconds after its last keepalive, before its lease expires
  * and another node is promoted, so an orphaned primary never serves past its lease.
@@ -328,9 +329,9 @@ export function patroniConfig(
     },
     bootstrap: {
       dcs: {
-        ttl: 4,
+        ttl: 5,
         loop_wait: 1,
-        retry_timeout: 1,
+        retry_timeout: 2,
         maximum_lag_on_failover: 1_048_576,
         // a commit is acknowledged only once a standby has it: losing one region loses no acknowledged write
         synchronous_mode: true,
