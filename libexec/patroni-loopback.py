@@ -4,9 +4,9 @@
 Patroni (since 3.1) raises ttl below 20 s to 20 and retry_timeout below 3 s to 3: floors
 meant for real networks, where a DCS round trip can take seconds. The local world runs
 every member on one machine's loopback, where the leader lease bounds how long a dead
-primary blocks failover, so it keeps a 4 s lease with retry_timeout 1 (loop_wait + 2 *
-retry_timeout <= ttl still holds, and Patroni's watchdog fences the old primary 1 s before
-the lease expires).
+primary blocks failover, so the floors here are 4 s and 1 s; the world uses a 5 s lease with
+retry_timeout 2 (loop_wait + 2 * retry_timeout <= ttl still holds, and Patroni's watchdog
+fences the old primary 1 s before the lease expires).
 
 Replication follows a new leader only once it is out of recovery, and no later. A
 standby that connects while the new leader is still promoting gets a cascading
