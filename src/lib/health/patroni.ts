@@ -8,7 +8,12 @@ export interface PatroniTarget {
   region: string
 }
 
-/** GET /cluster as Patroni 3.x returns it (only the fields Atlas reads). */
+/**
+ * GET /cluster as Patroni (3.x, 4.x) returns it (only the fields Atlas reads): each node's view of the
+ * DCS. A member's `state` is its PostgreSQL state as its Patroni last wrote it (once per HA loop):
+ * the leader's is 'running'; a standby's is its replication state ('streaming') once its WAL receiver
+ * streams, else its PostgreSQL state ('running', 'starting', 'stopped', 'crashed', ...).
+ */
 export interface PatroniClusterResponse {
   members?: Array<{
     host?: string
@@ -23,22 +28,37 @@ export interface PatroniClusterResponse {
   scope?: string
 }
 
+/** GET /patroni: a node's own PostgreSQL as its Patroni sees it at the request (only the fields Atlas reads). */
+export interface PatroniNodeResponse {
+  /** 'streaming' on a standby whose WAL receiver streams */
+  replication_state?: string
+  /** 'primary' or 'replica' (pg_is_in_recovery); Patroni's own idea of it when PostgreSQL does not answer */
+  role?: string
+  state?: string
+}
+
 export interface PatroniSample {
   /** this node's own view of the cluster (from its REST API) */
   cluster?: PatroniClusterResponse
   error?: string
+  /** this node's own PostgreSQL (GET /patroni); absent when that did not answer */
+  node?: PatroniNodeResponse
   target: PatroniTarget
 }
 
-/** Asks every node's REST API in parallel; a node that does not answer is reported, not thrown. */
+/**
+ * Asks every node's REST API in parallel for its view of the cluster and its own PostgreSQL; a node
+ * that does not answer is reported, not thrown.
+ */
 export async function samplePatroni(targets: PatroniTarget[], timeoutMs = 300): Promise<PatroniSample[]> {
   return Promise.all(
     targets.map(async (target): Promise<PatroniSample> => {
-      try {
-        return {target, cluster: await fetchJson<PatroniClusterResponse>(`${target.apiUrl}/cluster`, {timeoutMs})}
-      } catch (error) {
-        return {target, error: (error as Error).message}
-      }
+      const [cluster, node] = await Promise.allSettled([
+        fetchJson<PatroniClusterResponse>(`${target.apiUrl}/cluster`, {timeoutMs}),
+        fetchJson<PatroniNodeResponse>(`${target.apiUrl}/patroni`, {timeoutMs}),
+      ])
+      if (cluster.status === 'rejected') return {target, error: (cluster.reason as Error).message}
+      return {target, cluster: cluster.value, ...(node.status === 'fulfilled' ? {node: node.value} : {})}
     }),
   )
 }
@@ -79,6 +99,10 @@ export function patroniGroupHealth(samples: PatroniSample[]): GroupHealth {
         state: listed?.state ?? null,
         syncStandby: patroniRole === 'sync_standby',
         nofailover: Boolean(listed?.tags?.nofailover),
+        // the node's own answer, not up to an HA loop old as the DCS's is (null: no answer)
+        ownState: s.node?.state ?? null,
+        ownRole: s.node?.role ?? null,
+        ownReplication: s.node?.replication_state ?? null,
         ...(s.error ? {error: s.error} : {}),
       },
     }

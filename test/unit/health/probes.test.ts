@@ -1,10 +1,15 @@
-// etcd and Patroni answers (recorded shapes of etcd 3.4's gateway and Patroni 3.0's
-// GET /cluster) mapped into the one health model.
+// etcd and Patroni answers (recorded shapes of etcd 3.4's gateway and Patroni 4.1.5's
+// GET /cluster and GET /patroni) mapped into the one health model.
 import {expect} from 'chai'
 
 import {etcdGroupHealth, type EtcdMemberSample} from '../../../src/lib/health/etcd.js'
 import {clusterHealth} from '../../../src/lib/health/model.js'
-import {patroniGroupHealth, type PatroniSample} from '../../../src/lib/health/patroni.js'
+import {
+  type PatroniClusterResponse,
+  patroniGroupHealth,
+  type PatroniNodeResponse,
+  type PatroniSample,
+} from '../../../src/lib/health/patroni.js'
 import {LocalWorld} from '../../../src/lib/world/local/index.js'
 
 const target = (region: string) => ({region, name: `etcd-${region}`, clientUrl: `http://127.0.0.1:1/${region}`})
@@ -23,13 +28,18 @@ const etcdAllUp: EtcdMemberSample[] = [
 ]
 
 const pgTarget = (region: string) => ({region, name: `pg-${region}`, apiUrl: `http://127.0.0.1:1/${region}`})
+// GET /cluster of a converged world (Patroni 4.1.5, recorded): the leader 'running', each standby
+// 'streaming' (its replication state) with its lag in bytes
 const cluster = {
   members: [
     {name: 'pg-us', role: 'leader', state: 'running', timeline: 2},
-    {name: 'pg-eu', role: 'sync_standby', state: 'running', timeline: 2, lag: 0},
-    {name: 'pg-witness', role: 'sync_standby', state: 'running', timeline: 2, lag: 0, tags: {nofailover: true}},
+    {name: 'pg-eu', role: 'sync_standby', state: 'streaming', timeline: 2, lag: 0},
+    {name: 'pg-witness', role: 'sync_standby', state: 'streaming', timeline: 2, lag: 0, tags: {nofailover: true}},
   ],
 }
+// GET /patroni of each node of that world (recorded, fields Atlas reads)
+const primaryNode = {state: 'running', role: 'primary', timeline: 2}
+const standbyNode = {state: 'running', role: 'replica', timeline: 2, sync_standby: true, replication_state: 'streaming'}
 
 describe('health probes: etcd', () => {
   it('finds the leader from the member that names itself and computes index lag', () => {
@@ -108,7 +118,17 @@ describe('health probes: Patroni', () => {
 describe('LocalWorld.isConverged', () => {
   const health = (pg: PatroniSample[], etcd = etcdAllUp) =>
     clusterHealth([etcdGroupHealth(etcd), patroniGroupHealth(pg)], 'patroni', ['us', 'eu', 'witness'])
-  const all = ['us', 'eu', 'witness'].map((r) => ({target: pgTarget(r), cluster}))
+  const all = ['us', 'eu', 'witness'].map((r): PatroniSample => ({
+    target: pgTarget(r),
+    cluster,
+    node: r === 'us' ? primaryNode : standbyNode,
+  }))
+  /** every node's DCS view is `view`; `nodes` replaces some nodes' own GET /patroni answer (undefined: none) */
+  const world = (view: PatroniClusterResponse, nodes: Record<string, PatroniNodeResponse | undefined> = {}) =>
+    all.map((s) => ({...s, cluster: view, node: s.target.region in nodes ? nodes[s.target.region] : s.node}))
+  const withMember = (name: string, patch: Record<string, unknown>) => ({
+    members: cluster.members.map((m) => (m.name === name ? {...m, ...patch} : m)),
+  })
 
   it('is converged when every node answers, one leads and the others are synchronous with no lag', () => {
     expect(LocalWorld.isConverged(health(all))).to.equal(true)
@@ -125,5 +145,49 @@ describe('LocalWorld.isConverged', () => {
     expect(
       LocalWorld.isConverged(health(all, [etcdAllUp[0], {target: target('eu'), error: 'down'}, etcdAllUp[2]])),
     ).to.equal(false)
+  })
+
+  it("is not converged while a standby's PostgreSQL is not ready, though the DCS still lists it streaming", () => {
+    // the member key is written once per HA loop: a PostgreSQL that has just crashed or is restarting
+    // stays 'streaming', synchronous, lag 0 there until its Patroni's next loop; its own GET /patroni
+    // (which asks PostgreSQL) already says so, or does not answer at all while Patroni is busy
+    for (const state of ['starting', 'stopped', 'stopping', 'restarting', 'crashed', 'start failed', 'unknown'])
+      expect(LocalWorld.isConverged(health(world(cluster, {eu: {state, role: 'replica'}}))), state).to.equal(false)
+    expect(LocalWorld.isConverged(health(world(cluster, {witness: undefined})))).to.equal(false)
+  })
+
+  it('is not converged while a synchronous standby runs without streaming (its WAL receiver is not connected)', () => {
+    // Patroni lists a standby by its PostgreSQL state, 'running', until its WAL receiver streams
+    const running = withMember('pg-eu', {state: 'running'})
+    expect(LocalWorld.isConverged(health(world(running, {eu: {state: 'running', role: 'replica'}})))).to.equal(false)
+    expect(LocalWorld.isConverged(health(world(cluster, {eu: {state: 'running', role: 'replica'}})))).to.equal(false)
+  })
+
+  it('is not converged while a standby is not ready in the DCS either', () => {
+    // as Patroni lists it: no WAL position while its PostgreSQL does not answer, so the lag is 'unknown'
+    for (const state of ['starting', 'stopped', 'restarting', 'creating replica', 'start failed', 'crashed']) {
+      const view = withMember('pg-eu', {state, lag: 'unknown'})
+      expect(LocalWorld.isConverged(health(world(view, {eu: {state, role: 'replica'}}))), state).to.equal(false)
+    }
+  })
+
+  it("is not converged while the leader's PostgreSQL is not running as the primary, though the DCS still lists it running", () => {
+    // e.g. a leader that demoted itself when it lost the DCS: stopped, then started again as a replica
+    for (const node of [
+      {state: 'starting', role: 'replica'},
+      {state: 'stopped', role: 'primary'},
+      {state: 'stopping', role: 'primary'},
+      {state: 'restarting', role: 'primary'},
+      {state: 'running', role: 'replica'},
+    ])
+      expect(LocalWorld.isConverged(health(world(cluster, {us: node}))), JSON.stringify(node)).to.equal(false)
+    expect(LocalWorld.isConverged(health(world(cluster, {us: undefined})))).to.equal(false)
+  })
+
+  it('is not converged while the DCS lists the leader as not running', () => {
+    for (const state of ['starting', 'stopped', 'stopping', 'restarting', 'crashed']) {
+      const view = withMember('pg-us', {state})
+      expect(LocalWorld.isConverged(health(world(view, {us: {state, role: 'primary'}}))), state).to.equal(false)
+    }
   })
 })

@@ -55,9 +55,10 @@ export async function health(ctx: LocalContext): Promise<ClusterHealth> {
 }
 
 /**
- * Converged: every etcd member answers and follows one leader; one Patroni
- * leader; every other node runs, is a synchronous standby (synchronous_node_count
- * is regions-1) and has no replication lag.
+ * Converged: every etcd member answers and follows one leader; one Patroni leader whose PostgreSQL
+ * runs as the primary; every other node a synchronous standby (synchronous_node_count is regions-1)
+ * that streams from it with no lag. Each node's own answer must agree with the DCS's, which is up
+ * to an HA loop old: a PostgreSQL that has just crashed or restarts is still 'streaming' there.
  */
 export function isConverged(health: ClusterHealth): boolean {
   const etcd = health.groups.find((g) => g.group === 'etcd')
@@ -65,10 +66,17 @@ export function isConverged(health: ClusterHealth): boolean {
   if (!etcd || !pg) return false
   if (!etcd.leaderRegion || etcd.members.some((m) => !m.alive || m.role === 'unknown')) return false
   if (!pg.leaderRegion || pg.members.some((m) => !m.alive)) return false
-  return pg.members.every(
-    (m) =>
-      m.role === 'leader' || (m.detail?.syncStandby === true && m.detail?.state !== 'starting' && (m.lag ?? 1) === 0),
-  )
+  return pg.members.every((m) => {
+    const d = m.detail ?? {}
+    if (m.role === 'leader') return d.state === 'running' && d.ownState === 'running' && d.ownRole === 'primary'
+    return (
+      d.syncStandby === true &&
+      d.state === 'streaming' &&
+      d.ownState === 'running' &&
+      d.ownReplication === 'streaming' &&
+      m.lag === 0
+    )
+  })
 }
 
 /** Waits until a Patroni leader runs (it takes writes; its standbys may still be on their way). */

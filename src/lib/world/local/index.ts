@@ -52,7 +52,7 @@ export class LocalWorld implements World {
     this.monitoring = this.ctx.monitoring
   }
 
-  /** Converged: every etcd member follows one leader, one Patroni leader, every other node a synchronous standby without lag. */
+  /** Converged: every etcd member follows one leader, one Patroni leader running as primary, every other node a synchronous standby streaming without lag (health.ts). */
   static isConverged(health: ClusterHealth): boolean {
     return isConverged(health)
   }
