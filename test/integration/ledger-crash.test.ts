@@ -23,9 +23,9 @@ async function synchronousStandbyMissing(admin: Admin, missing: boolean): Promis
   await admin.unsafe('SELECT pg_reload_conf()')
 }
 
-/** the pid of the first backend matching `where` (SQL on pg_stat_activity), waited for up to 5 s */
+/** the pid of the first backend matching `where` (SQL on pg_stat_activity), waited for up to 10 s (a busy machine) */
 async function backendWhere(admin: Admin, where: string): Promise<number> {
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 200; i++) {
     const rows = await admin.unsafe(`SELECT pid FROM pg_stat_activity WHERE ${where}`)
     if (rows.length > 0) return rows[0].pid as number
     await sleep(50)

@@ -5,6 +5,7 @@ import {checkServerIdentity, type ConnectionOptions} from 'node:tls'
 
 import {PreconditionError, UsageError} from '../errors.js'
 import {registerSecret} from '../redact.js'
+import {SentWatchers} from './sent-watchers.js'
 
 /**
  * A postgres.js pool that can be renewed after a lost connection (see
@@ -207,13 +208,13 @@ const RESET = new Set(['ECONNRESET', 'EPIPE', 'CONNECTION_CLOSED'])
  * certificate is tried again, and a reset every time is a refusal too. Any
  * other failure (a node down, a timeout) is left to the caller's retries.
  */
-async function firstConnectionRefusal(
-  sql: Sql<Record<string, never>>,
+export async function firstConnectionRefusal(
+  probe: () => Promise<unknown>,
   clientCert: boolean,
 ): Promise<PreconditionError | undefined> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await sql`select 1`
+      await probe()
       return undefined
     } catch (error) {
       const refusal = connectionRefusal(error)
@@ -245,44 +246,14 @@ export async function connectLedger(input: string | string[], options: ConnectOp
   // one host fails on its own with a precise error (ECONNREFUSED...); several would be retried in turn forever
   if (hosts.length > 1) await requireListeningHost(hosts, (options.connectTimeoutSeconds ?? 5) * 1000)
   const {default: postgres} = await import('postgres')
-  // statements being watched as they are written to connections (see watchSent), by their first parameter:
-  // the one callback, or a list when the same key is watched more than once (a redelivered request).
-  // No Set or wrapper per statement: this runs once per transfer.
-  type OnSent = (connection: number) => void
-  const sentWatchers = new Map<string, Array<OnSent> | OnSent>()
+  // statements being watched as they are written to connections (see watchSent)
+  const sent = new SentWatchers()
   const closeListeners: Array<(connection: number) => void> = []
   // postgres.js calls `debug` as it builds a statement for one connection, before any byte of it is written
   // (with it set, postgres.js also makes an error's query and parameters enumerable: ledger ids and amounts, no secrets)
-  const onStatementBuilt = (connection: number, _text: string, parameters: unknown[]) => {
-    if (sentWatchers.size === 0) return
-    const key = parameters[0]
-    if (typeof key !== 'string') return
-    const watchers = sentWatchers.get(key)
-    if (watchers === undefined) return
-    if (typeof watchers === 'function') watchers(connection)
-    // a copy: the callbacks may stop watching (and so change the list) as they run
-    else for (const onSent of watchers.slice()) onSent(connection)
-  }
-
-  const watchSent = (key: string, onSent: OnSent) => {
-    const existing = sentWatchers.get(key)
-    if (existing === undefined) sentWatchers.set(key, onSent)
-    else if (typeof existing === 'function') sentWatchers.set(key, [existing, onSent])
-    else existing.push(onSent)
-    let watching = true
-    return () => {
-      if (!watching) return
-      watching = false
-      const watchers = sentWatchers.get(key)
-      if (watchers === onSent) {
-        sentWatchers.delete(key)
-      } else if (Array.isArray(watchers)) {
-        const i = watchers.indexOf(onSent)
-        if (i !== -1) watchers.splice(i, 1)
-        if (watchers.length === 1) sentWatchers.set(key, watchers[0])
-      }
-    }
-  }
+  const onStatementBuilt = (connection: number, _text: string, parameters: unknown[]) =>
+    sent.notify(parameters[0], connection)
+  const watchSent = (key: string, onSent: (connection: number) => void) => sent.watch(key, onSent)
 
   const open = (generation: number) =>
     withoutOriginCapture(
@@ -337,7 +308,10 @@ export async function connectLedger(input: string | string[], options: ConnectOp
 
   const end = async (opts?: {timeout?: number}) => current.end(opts)
   // a TLS or login refusal is known at the first connection: say so now, with a hint
-  const refusal = await firstConnectionRefusal(current, typeof ssl === 'object' && ssl.cert !== undefined)
+  const refusal = await firstConnectionRefusal(
+    () => current`select 1`,
+    typeof ssl === 'object' && ssl.cert !== undefined,
+  )
   if (refusal) {
     await current.end({timeout: 0}).catch(() => {})
     throw refusal
@@ -402,7 +376,7 @@ export function rotateHosts(url: string, hosts: string[], by: number): string {
  * Fails fast (exit 3, naming the addresses) when no host accepts TCP connections:
  * postgres.js would otherwise keep trying several hosts in turn forever.
  */
-async function requireListeningHost(hosts: string[], timeoutMs: number): Promise<void> {
+export async function requireListeningHost(hosts: string[], timeoutMs: number): Promise<void> {
   const {isListening} = await import('../proc/ports.js')
   const addresses = hosts.map((h) => {
     const match = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(h)!

@@ -1,5 +1,4 @@
 import type {TransferRequest} from '../model/transfer.js'
-import type {LedgerSql} from './db.js'
 
 import {sleep} from '../wait.js'
 import * as q from './sql.js'
@@ -53,6 +52,30 @@ export interface TransferOptions {
   onRetry?: (info: {attempt: number; reason: string; sqlstate?: string}) => void
   retry?: Partial<RetryPolicy>
   signal?: AbortSignal
+}
+
+/**
+ * What transfer() needs of a pool: a postgres.js pool from connectLedger, or the workload's own
+ * TransferPool (wire/pool.ts). Both run its statements as named prepared statements, report when a
+ * statement is written (watchSent) and when a connection closes, and can be renewed.
+ */
+export interface TransferSql {
+  /** increases each time the pool is renewed */
+  readonly generation?: number
+  /** calls `listener` with the id of each connection of the pool (of any generation) that closes */
+  onConnectionClosed?: (listener: (connection: number) => void) => void
+  /** replaces the pool's connections when `generation` is still the current one */
+  renew?: (generation: number) => void
+  unsafe(
+    text: string,
+    parameters: Array<number | string>,
+    options: {prepare: true},
+  ): PromiseLike<ReadonlyArray<Record<string, unknown>>>
+  /**
+   * calls `onSent` with the connection's id each time a statement whose first parameter is `key`
+   * is written to a connection, until the returned function stops the watching
+   */
+  watchSent?: (key: string, onSent: (connection: number) => void) => () => void
 }
 
 /** named prepared statements: one round trip per execution instead of describe + execute */
@@ -162,7 +185,7 @@ export function validateTransfer(request: TransferRequest): string | undefined {
  * (the first never committed). If no retry settles it, the outcome is "unknown".
  */
 export async function transfer(
-  sql: LedgerSql,
+  sql: TransferSql,
   request: TransferRequest,
   options: TransferOptions = {},
 ): Promise<TransferResult> {
@@ -265,11 +288,11 @@ export async function transfer(
  * arrives after its connection closed is not the server's (see connectLedger): a lost connection.
  */
 async function answer(
-  sql: LedgerSql,
+  sql: TransferSql,
   watch: undefined | WatchedAttempt,
   text: string,
   parameters: Array<number | string>,
-): Promise<Array<Record<string, unknown>>> {
+): Promise<ReadonlyArray<Record<string, unknown>>> {
   try {
     const rows = await sql.unsafe(text, parameters, PREPARED)
     if (watch?.lost) throw CONNECTION_CLOSED_UNANSWERED
@@ -365,11 +388,11 @@ interface Watchdog {
   inFlight: Set<Attempt>
   timer: NodeJS.Timeout
 }
-const watchdogs = new WeakMap<LedgerSql, Watchdog>()
+const watchdogs = new WeakMap<TransferSql, Watchdog>()
 
 /** registers one attempt with its pool's watchdog (created on first use); the caller releases it when the attempt settles */
 function watchAttempt(
-  sql: LedgerSql,
+  sql: TransferSql,
   key: string,
   timeoutMs: number,
   unsentDeadline: number,

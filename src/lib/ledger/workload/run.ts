@@ -6,12 +6,12 @@ import type {WorkloadOptions, WorkloadResult} from './types.js'
 import {UsageError} from '../../errors.js'
 import {traceIdOf} from '../../model/trace-context.js'
 import {sleep} from '../../wait.js'
-import {connectLedger, describeDatabase, type LedgerSql} from '../db.js'
+import {describeDatabase} from '../db.js'
 import {attemptLine, outcomeLine, RunLogWriter} from '../runlog.js'
 import {registerRunDir} from '../runlogs.js'
 import {type MintRecord, requireMint} from '../schema.js'
 import {endTransfer, startTransfer} from '../tracing.js'
-import {isAcknowledged, transfer, type TransferRequest, type TransferResult} from '../transfer.js'
+import {isAcknowledged, transfer, type TransferRequest, type TransferResult, type TransferSql} from '../transfer.js'
 
 /** how long the settling of unknown outcomes may take in all, after the run */
 const RESOLVE_BUDGET_MS = 30_000
@@ -54,39 +54,57 @@ export interface OpenLedger {
   mint?: MintRecord
   /** the workload made the pool, and closes it */
   ownPool: boolean
-  /** the pool transfers go through (none in queue mode when the accounts are given) */
-  sql?: LedgerSql
+  /** the pool transfers go through (none in queue mode) */
+  sql?: WorkloadSql
 }
 
-/** The pool (the caller's, or one of its own) and the mint record, which also gives the number of accounts. */
-export async function openLedger(options: WorkloadOptions, settings: WorkloadSettings): Promise<OpenLedger> {
-  let {sql} = options
-  const ownPool = !sql && (settings.via === 'db' || options.accounts === undefined)
-  if (!sql && ownPool) {
-    if (!options.db || (Array.isArray(options.db) && options.db.length === 0))
-      throw new UsageError('no database given', {hint: 'pass --db or start a world with `atlas up`'})
-    sql = await connectLedger(options.db, {
-      max: settings.concurrency,
-      applicationName: 'atlas-workload',
-      connectTimeoutSeconds: options.connectTimeoutSeconds,
-      // its connections are busy until the run ends (then the pool is closed): no idle timer per transfer
-      idleTimeoutSeconds: 0,
-    })
-  }
+/** the pool the workers' transfers go through, closed at the end of the run when the workload made it */
+export type WorkloadSql = TransferSql & {end(options?: {timeout?: number}): Promise<unknown>}
 
+/**
+ * The pool transfers go through (the caller's, or the workload's own TransferPool) and the mint
+ * record, which also gives the number of accounts. The mint is read over postgres.js (typed
+ * columns); the workload's own pool only runs the transfer statements.
+ */
+export async function openLedger(options: WorkloadOptions, settings: WorkloadSettings): Promise<OpenLedger> {
   let {accounts} = options
   let mint: MintRecord | undefined
-  try {
-    // the mint time names the ledger in the run log (runlogs.ts: which logs belong to which ledger)
-    if (sql) mint = await requireMint(sql)
-    if (accounts === undefined) accounts = mint!.accounts
-  } catch (error) {
-    if (ownPool) await sql!.end({timeout: 1})
-    throw error
+  if (options.sql) {
+    mint = await requireMint(options.sql)
+    accounts ??= mint.accounts
+    if (accounts < 2) throw new UsageError('at least 2 accounts are needed')
+    return {sql: options.sql, ownPool: false, accounts, mint}
   }
 
+  if (settings.via === 'queue' && accounts !== undefined) {
+    if (accounts < 2) throw new UsageError('at least 2 accounts are needed')
+    return {ownPool: false, accounts}
+  }
+
+  if (!options.db || (Array.isArray(options.db) && options.db.length === 0))
+    throw new UsageError('no database given', {hint: 'pass --db or start a world with `atlas up`'})
+  const [{connectLedger}, {connectTransferPool}] = await Promise.all([import('../db.js'), import('../wire/pool.js')])
+  const reader = await connectLedger(options.db, {
+    max: 1,
+    applicationName: 'atlas-workload',
+    connectTimeoutSeconds: options.connectTimeoutSeconds,
+  })
+  try {
+    // the mint time names the ledger in the run log (runlogs.ts: which logs belong to which ledger)
+    mint = await requireMint(reader)
+  } finally {
+    await reader.end({timeout: 1})
+  }
+
+  accounts ??= mint.accounts
   if (accounts < 2) throw new UsageError('at least 2 accounts are needed')
-  return {sql, ownPool, accounts, mint}
+  if (settings.via === 'queue') return {ownPool: false, accounts, mint}
+  const sql = await connectTransferPool(options.db, {
+    max: settings.concurrency,
+    applicationName: 'atlas-workload',
+    connectTimeoutSeconds: options.connectTimeoutSeconds,
+  })
+  return {sql, ownPool: true, accounts, mint}
 }
 
 /** Creates the run log (recorded in the runs index when it lives elsewhere) and writes its start line. */
@@ -167,7 +185,7 @@ export interface WorkloadRun {
   log: RunLogWriter
   options: WorkloadOptions
   settings: WorkloadSettings
-  sql?: LedgerSql
+  sql?: WorkloadSql
   stop: StopSwitch
   tally: WorkloadTally
   waitForSlot: () => Promise<void>
@@ -362,8 +380,8 @@ export async function finishRun(
 ): Promise<WorkloadResult> {
   const {options, tally, log} = run
   try {
-    // one worker per transfer in flight: postgres.js pipelines the statements of the workers beyond
-    // the pool's connections onto busy connections (one write for what is ready in the same turn)
+    // one worker per transfer in flight: the pool pipelines the statements of the workers beyond
+    // its connections onto busy connections
     const workers = run.settings.concurrency * run.settings.pipeline
     await Promise.all(Array.from({length: workers}, () => runWorker(run)))
     await resolveUnknowns(run)
