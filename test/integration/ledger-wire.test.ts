@@ -9,7 +9,8 @@ import {PreconditionError} from '../../src/lib/errors.js'
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {transfer} from '../../src/lib/ledger/transfer.js'
-import {connectTransferPool, type TransferPool} from '../../src/lib/ledger/wire/pool.js'
+import {WireConnection} from '../../src/lib/ledger/wire/connection.js'
+import {connectTransferPool, promoted, type TransferPool} from '../../src/lib/ledger/wire/pool.js'
 import {postgresOsUser} from '../../src/lib/proc/index.js'
 import {sleep} from '../../src/lib/wait.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
@@ -226,6 +227,49 @@ describe('the transfer pool (own wire protocol, real PostgreSQL)', function () {
     sql.renew(sql.generation)
     expect(await waiting).to.equal('CONNECTION_ENDED')
     expect(written).to.equal(0)
+  })
+
+  describe('a failover', () => {
+    let primary: TestPostgres
+    let standby: TestPostgres
+
+    before(async () => {
+      primary = await startPostgres()
+      standby = await startPostgres({standbyOf: primary})
+    })
+
+    after(async () => {
+      await Promise.all([primary?.stop().catch(() => {}), standby?.stop().catch(() => {})])
+    })
+
+    it('a session opened on a standby learns of its promotion from its next Sync (in_hot_standby), and writes there', async () => {
+      await primary.kill('SIGKILL')
+      const c = await WireConnection.connect({
+        host: '127.0.0.1',
+        port: standby.port,
+        user: 'atlas',
+        startup: {database: 'postgres'},
+        connectTimeoutMs: 5000,
+        tls: false,
+      })
+      try {
+        expect(c.inHotStandby).to.equal(true)
+        // no promotion: the watch ends on time with nothing found
+        expect(await promoted([{connection: c}], 300)).to.equal(undefined)
+        const watching = promoted([{connection: c}], 60_000)
+        // postgres.js directly: the ledger's serializable default cannot run on a hot standby
+        const {default: postgres} = await import('postgres')
+        const admin = postgres(standby.url, {max: 1, onnotice() {}})
+        await admin.unsafe('SELECT pg_promote(true, 30)')
+        await admin.end({timeout: 1})
+        expect((await watching)?.connection).to.equal(c)
+        expect(c.inHotStandby).to.equal(false)
+        // the same session, opened while the server was a standby, now writes
+        expect(await c.execute('CREATE TABLE written_after_promotion (id int)', [])).to.deep.equal([])
+      } finally {
+        c.destroy()
+      }
+    })
   })
 
   describe('with a standby', () => {

@@ -51,6 +51,7 @@ const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
 /** Execute of the unnamed portal (all rows), then Sync: the same 15 bytes after every Bind */
 const EXECUTE_SYNC = Buffer.from([0x45, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0x53, 0, 0, 0, 4])
 const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4])
+const SYNC = Buffer.from([0x53, 0, 0, 0, 4])
 
 /** a statement parsed on this connection: its name and result columns */
 interface Prepared {
@@ -72,6 +73,8 @@ interface Waiter {
 }
 
 let nextConnectionId = 1
+/** what a ping waits for: no statement, no rows */
+const PING: Prepared = {name: '', columns: [], bindPrefix: Buffer.alloc(0)}
 
 export class WireConnection {
   /** unique in the process: reported to whoever watches writes and closes */
@@ -175,6 +178,16 @@ export class WireConnection {
       this.waiters.push({prepared: prepared!, preparing: false, resolve, reject})
     })
     this.socket.write(b.subarray(0, o))
+    return answer
+  }
+
+  /** Sync alone: resolves at its ReadyForQuery, before which the server reports a changed in_hot_standby */
+  ping(): Promise<void> {
+    if (this.closedError) return Promise.reject(this.closedError)
+    const answer = new Promise<void>((resolve, reject) => {
+      this.waiters.push({prepared: PING, preparing: false, resolve: () => resolve(), reject})
+    })
+    this.socket.write(SYNC)
     return answer
   }
 
@@ -528,8 +541,7 @@ export class WireConnection {
     const body = Buffer.concat([cstrings(name, text), Buffer.from([0, 0])])
     const parse = message('P', body)
     const describe = message('D', Buffer.concat([Buffer.from('S'), cstrings(name)]))
-    const sync = Buffer.from([0x53, 0, 0, 0, 4])
-    const all = Buffer.concat([parse, describe, sync])
+    const all = Buffer.concat([parse, describe, SYNC])
     const b = this.ensureOut(0, all.length + 64)
     all.copy(b, 0)
     return all.length

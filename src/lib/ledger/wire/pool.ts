@@ -93,8 +93,8 @@ export class TransferPool {
 
   /** a connection for the first connect: a TLS or login refusal is known there, and reported as such */
   async probe(): Promise<void> {
-    const c = await this.connectAnyHost(true)
-    if (c) this.adopt(c)
+    const {connection} = await this.connectAnyHost(true)
+    if (connection) this.adopt(connection)
   }
 
   /**
@@ -153,33 +153,60 @@ export class TransferPool {
 
   /**
    * One connection to a primary: the hosts in turn from the preferred one, each within the connect
-   * timeout; with several hosts a hot standby (in_hot_standby = on at startup) is closed and passed
-   * over, as libpq's target_session_attrs=primary. `rethrow`: the last error instead of undefined.
+   * timeout; with several hosts a hot standby (in_hot_standby = on at startup) is passed over, as
+   * libpq's target_session_attrs=primary. When no host is primary (a failover under way), the
+   * standbys' connections are watched for a promotion for a while (see promoted) before they are
+   * closed. `rethrow`: the last error instead of undefined. `watched`: whether standbys were watched
+   * (then the caller need not pause before the next round).
    */
-  private async connectAnyHost(rethrow = false): Promise<undefined | WireConnection> {
+  private async connectAnyHost(rethrow = false): Promise<{connection?: WireConnection; watched: boolean}> {
     let last: unknown
     const n = this.targets.length
+    const standbys: Array<{connection: WireConnection; index: number}> = []
+    const closeStandbys = (except?: WireConnection) => {
+      // one still waiting for its ping (a frozen server) would never close on Terminate
+      for (const s of standbys)
+        if (s.connection !== except)
+          if (s.connection.inFlight > 0) s.connection.destroy()
+          else s.connection.end()
+    }
+
     for (let i = 0; i < n; i++) {
       const index = (this.preferred + i) % n
+      let c: WireConnection
       try {
-        const c = await WireConnection.connect({...this.options, ...this.targets[index]})
-        if (n > 1 && c.inHotStandby) {
-          c.end()
-          last = new WireError(`${this.targets[index].host}:${this.targets[index].port} is a standby`, '25006')
-          continue
-        }
-
-        this.preferred = index
-        return c
+        c = await WireConnection.connect({...this.options, ...this.targets[index]})
       } catch (error) {
         last = error
         // a TLS or login refusal does not get better by trying again: the statements waiting fail with it
-        if (connectionRefusal(error)) throw error
+        if (connectionRefusal(error)) {
+          closeStandbys()
+          throw error
+        }
+
+        continue
       }
+
+      if (n > 1 && c.inHotStandby) {
+        standbys.push({connection: c, index})
+        last = new WireError(`${this.targets[index].host}:${this.targets[index].port} is a standby`, '25006')
+        continue
+      }
+
+      closeStandbys()
+      this.preferred = index
+      return {connection: c, watched: false}
+    }
+
+    const found = await promoted(standbys, PROMOTION_WATCH_MS)
+    closeStandbys(found?.connection)
+    if (found) {
+      this.preferred = found.index
+      return {connection: found.connection, watched: true}
     }
 
     if (rethrow) throw last
-    return undefined
+    return {watched: standbys.length > 0}
   }
 
   /** sends queued statements while a connection can take one */
@@ -211,14 +238,15 @@ export class TransferPool {
     let c: undefined | WireConnection
     try {
       while (!c && !this.ended && generation === this.generation && this.queueLength() > 0) {
+        let watched = false
         try {
-          c = await this.connectAnyHost()
+          ;({connection: c, watched} = await this.connectAnyHost())
         } catch (error) {
           this.rejectQueue(error as Error)
           return
         }
 
-        if (!c) await sleep(50 + Math.random() * 100)
+        if (!c && !watched) await sleep(50 + Math.random() * 100)
       }
     } finally {
       if (generation === this.generation) this.opening--
@@ -259,6 +287,42 @@ export class TransferPool {
   private send(c: WireConnection, text: string, parameters: ReadonlyArray<null | number | string>): Promise<WireRow[]> {
     return c.execute(text, parameters, () => this.sent.notify(parameters[0], c.id))
   }
+}
+
+/** how long a connection that found a standby watches it for a promotion before trying the next host */
+const PROMOTION_WATCH_MS = 150
+/** how often it asks meanwhile (a Sync: one small round trip) */
+const PROMOTION_POLL_MS = 15
+
+/**
+ * The first of the standbys' connections to see its server promoted within `ms`, if any. The
+ * server reports in_hot_standby = off to an existing session at its next ReadyForQuery after the
+ * promotion, so a Sync every PROMOTION_POLL_MS finds a failover's new primary within a poll, not
+ * at the next round of new connections (each a TLS handshake and a login).
+ */
+export async function promoted<T extends {connection: WireConnection}>(standbys: T[], ms: number): Promise<T | undefined> {
+  const until = performance.now() + ms
+  let watching = standbys
+  while (watching.length > 0 && performance.now() < until) {
+    await sleep(PROMOTION_POLL_MS)
+    // a connection that fails its ping is left out (and closed with the others)
+    const pings = Promise.all(
+      watching.map((s) =>
+        s.connection.ping().then(
+          () => s,
+          () => {},
+        ),
+      ),
+    )
+    // a frozen standby never answers: the watch ends on time regardless (its connection is destroyed)
+    const answered = await Promise.race([pings, sleep(Math.max(0, until - performance.now())).then(() => {})])
+    if (!answered) return undefined
+    const found = answered.find((s) => s !== undefined && !s.connection.inHotStandby)
+    if (found) return found
+    watching = answered.filter((s) => s !== undefined)
+  }
+
+  return undefined
 }
 
 /** closes a connection of an older generation once its statements are answered, or after 1 s */
