@@ -204,6 +204,9 @@ export class WireConnection {
         if (!data.toString('utf8').split('\0').includes('SCRAM-SHA-256'))
           throw new WireError(`no SCRAM-SHA-256 among the server's SASL mechanisms`, '28000')
         requirePassword(o)
+        // from here the server must prove it knows the password (SASLFinal) before the login counts:
+        // an AuthenticationOk right after our first message is refused at ReadyForQuery
+        scram.expected = true
         scram.nonce = randomBytes(18).toString('base64')
         scram.clientFirstBare = `n=*,r=${scram.nonce}`
         const first = Buffer.from(`n,,${scram.clientFirstBare}`)
@@ -538,7 +541,7 @@ export class WireConnection {
 
 interface Scram {
   clientFirstBare?: string
-  /** SCRAM was started: the server must prove itself before ReadyForQuery */
+  /** SCRAM was started (our first message sent): the server must prove itself before ReadyForQuery */
   expected?: boolean
   nonce?: string
   serverSignature?: Buffer
@@ -548,7 +551,6 @@ interface Scram {
 /** the client-final-message of SCRAM-SHA-256 (RFC 5802, 7677), and the server signature to expect */
 export async function scramClientFinal(password: string, serverFirst: string, scram: Scram): Promise<string> {
   if (!scram.nonce || !scram.clientFirstBare) throw new WireError('SCRAM: continue before start', '28000')
-  scram.expected = true
   const attrs = Object.fromEntries(serverFirst.split(',').map((kv) => [kv[0], kv.slice(2)]))
   if (!attrs.r?.startsWith(scram.nonce) || attrs.r.length === scram.nonce.length)
     throw new WireError('SCRAM: the server nonce does not extend ours', '28000')
