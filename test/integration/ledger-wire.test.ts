@@ -184,6 +184,19 @@ describe('the transfer pool (own wire protocol, real PostgreSQL)', function () {
     expect(refused).to.include({code: 'DATABASE_LOGIN_REFUSED'})
   })
 
+  it('refuses at once, with exit 3, a URL that requires TLS from a server without it', async () => {
+    // the test server runs with ssl off: it answers the SSLRequest with 'N'
+    const refused = await connectTransferPool(`${pg.url}?sslmode=require`, {max: 1}).then(
+      (pool) => {
+        pools.push(pool)
+        return 'connected'
+      },
+      (error: unknown) => error,
+    )
+    expect(refused).to.be.instanceOf(PreconditionError)
+    expect(refused).to.include({code: 'DATABASE_TLS_REJECTED'})
+  })
+
   it('a connection lost with a statement in flight: the statement is rejected as CONNECTION_CLOSED, the close and the write were reported, and the pool goes on', async () => {
     const sql = await open(pg.url, {max: 1})
     const closed: number[] = []
