@@ -139,10 +139,15 @@ export class WireConnection {
     this.socket?.destroy()
   }
 
-  /** Terminate, then close (statements in flight are rejected as the socket closes). */
+  /**
+   * Terminate, then close (statements in flight are rejected as the socket closes). A server that
+   * does not close its side within 1 s (a frozen node: its kernel still acknowledges, so TCP keepalive
+   * never ends it) has the socket destroyed, so that no half-closed socket outlives the pool.
+   */
   end(): void {
     if (this.closedError) return
     this.socket.end(TERMINATE)
+    setTimeout(() => this.destroy(new Error('the server did not close the connection after Terminate')), 1000).unref()
   }
 
   /**
