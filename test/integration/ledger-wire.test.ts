@@ -185,6 +185,19 @@ describe('the transfer pool (own wire protocol, real PostgreSQL)', function () {
     expect(refused).to.include({code: 'DATABASE_LOGIN_REFUSED'})
   })
 
+  it('refuses at once, with exit 3, a URL that requires TLS from a server without it', async () => {
+    // the test server runs with ssl off: it answers the SSLRequest with 'N'
+    const refused = await connectTransferPool(`${pg.url}?sslmode=require`, {max: 1}).then(
+      (pool) => {
+        pools.push(pool)
+        return 'connected'
+      },
+      (error: unknown) => error,
+    )
+    expect(refused).to.be.instanceOf(PreconditionError)
+    expect(refused).to.include({code: 'DATABASE_TLS_REJECTED'})
+  })
+
   it('a connection lost with a statement in flight: the statement is rejected as CONNECTION_CLOSED, the close and the write were reported, and the pool goes on', async () => {
     const sql = await open(pg.url, {max: 1})
     const closed: number[] = []
@@ -227,6 +240,25 @@ describe('the transfer pool (own wire protocol, real PostgreSQL)', function () {
     sql.renew(sql.generation)
     expect(await waiting).to.equal('CONNECTION_ENDED')
     expect(written).to.equal(0)
+  })
+
+  it('a connection retired while idle is closed even when its server never answers the Terminate (frozen)', async () => {
+    const sql = await open(pg.url, {max: 1})
+    const closed: number[] = []
+    sql.onConnectionClosed((c) => closed.push(c))
+    expect(await sql.unsafe('SELECT 1 AS one', [])).to.deep.equal([{one: '1'}])
+    await pg.kill('SIGSTOP')
+    try {
+      // the pool is renewed (as after a lost connection elsewhere): its idle connection is retired
+      sql.renew(sql.generation)
+      // its socket must not stay half-closed for as long as the node is frozen (or until TCP keepalive
+      // gives up): that holds a descriptor per retired connection and keeps the process from exiting
+      for (let i = 0; i < 300 && closed.length === 0; i++) await sleep(50)
+    } finally {
+      await pg.kill('SIGCONT')
+    }
+
+    expect(closed, 'closed while the server was frozen').to.have.length(1)
   })
 
   describe('a failover', () => {

@@ -189,6 +189,14 @@ export function connectionRefusal(error: unknown): PreconditionError | undefined
     })
   }
 
+  // the server answered the SSLRequest with 'N' while the URL's sslmode requires TLS (transfer pool, wire/connection.ts)
+  if (e.code === 'TLS_NOT_OFFERED') {
+    return new PreconditionError('the database does not accept TLS connections, and the URL requires TLS', {
+      code: 'DATABASE_TLS_REJECTED',
+      hint: 'turn ssl on in the server, or lower sslmode in the URL (prefer, or disable)',
+    })
+  }
+
   if (e.code === '28000' || e.code === '28P01') {
     return new PreconditionError(`the database refused the login: ${e.message ?? e.code}`, {
       code: 'DATABASE_LOGIN_REFUSED',

@@ -409,7 +409,9 @@ function watchAttempt(
         // an overdue attempt stays in the set until it settles: a close of its connection must still mark it
         if (!entry.renewed && (now > entry.deadline || (!entry.sent && entry.signal?.aborted))) {
           sql.renew!(entry.generation)
-          entry.renewed = true
+          // a renewal the pool refused (another came within its 100 ms) is asked for again at the next tick:
+          // marked renewed too early, a statement still waiting for a connection would wait past its deadline
+          if ((sql.generation ?? 0) !== entry.generation) entry.renewed = true
         }
       }
     }, 100)

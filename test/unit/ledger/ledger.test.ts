@@ -121,6 +121,32 @@ describe('ledger transfer (unit)', () => {
     expect(calls).to.deep.equal(['TRANSFER', 'TRANSFER', 'CONFIRM'])
   })
 
+  it('a statement waiting for a connection past its deadline ends even when the pool refuses the first renewal', async function () {
+    this.timeout(10_000)
+    // a pool that renews at most once per 100 ms (as connectLedger's and TransferPool do): the watchdog's first
+    // renewal for this attempt comes right after another one and is refused; the statement never reaches a
+    // connection (nothing listens) and is rejected as not sent only by a renewal that happens
+    let rejectWaiting: ((error: Error) => void) | undefined
+    let renewals = 0
+    const pool = {
+      generation: 0,
+      renew(seen: number) {
+        if (seen !== pool.generation) return
+        if (renewals++ === 0) return
+        pool.generation++
+        rejectWaiting?.(err('CONNECTION_ENDED', 'the pool was renewed before a connection was free'))
+      },
+      watchSent: () => () => {},
+      unsafe: () =>
+        new Promise<never>((_, reject) => {
+          rejectWaiting = reject
+        }),
+    }
+    const result = await transfer(pool as unknown as LedgerSql, request(), {retry: {...fast, deadlineMs: 300}})
+    expect(result.outcome).to.equal('failed')
+    expect(pool.generation).to.equal(1)
+  })
+
   it('invalid requests are rejected before touching the database', async () => {
     const sql = scriptedSql([])
     for (const bad of [{id: 'x'}, {from: 0}, {to: 1}, {amount: 0}, {amount: 1.5}, {originRegion: 'US EAST'}]) {

@@ -142,10 +142,15 @@ export class WireConnection {
     this.socket?.destroy()
   }
 
-  /** Terminate, then close (statements in flight are rejected as the socket closes). */
+  /**
+   * Terminate, then close (statements in flight are rejected as the socket closes). A server that
+   * does not close its side within 1 s (a frozen node: its kernel still acknowledges, so TCP keepalive
+   * never ends it) has the socket destroyed, so that no half-closed socket outlives the pool.
+   */
   end(): void {
     if (this.closedError) return
     this.socket.end(TERMINATE)
+    setTimeout(() => this.destroy(new Error('the server did not close the connection after Terminate')), 1000).unref()
   }
 
   /**
@@ -217,6 +222,9 @@ export class WireConnection {
         if (!data.toString('utf8').split('\0').includes('SCRAM-SHA-256'))
           throw new WireError(`no SCRAM-SHA-256 among the server's SASL mechanisms`, '28000')
         requirePassword(o)
+        // from here the server must prove it knows the password (SASLFinal) before the login counts:
+        // an AuthenticationOk right after our first message is refused at ReadyForQuery
+        scram.expected = true
         scram.nonce = randomBytes(18).toString('base64')
         scram.clientFirstBare = `n=*,r=${scram.nonce}`
         const first = Buffer.from(`n,,${scram.clientFirstBare}`)
@@ -550,7 +558,7 @@ export class WireConnection {
 
 interface Scram {
   clientFirstBare?: string
-  /** SCRAM was started: the server must prove itself before ReadyForQuery */
+  /** SCRAM was started (our first message sent): the server must prove itself before ReadyForQuery */
   expected?: boolean
   nonce?: string
   serverSignature?: Buffer
@@ -560,7 +568,6 @@ interface Scram {
 /** the client-final-message of SCRAM-SHA-256 (RFC 5802, 7677), and the server signature to expect */
 export async function scramClientFinal(password: string, serverFirst: string, scram: Scram): Promise<string> {
   if (!scram.nonce || !scram.clientFirstBare) throw new WireError('SCRAM: continue before start', '28000')
-  scram.expected = true
   const attrs = Object.fromEntries(serverFirst.split(',').map((kv) => [kv[0], kv.slice(2)]))
   if (!attrs.r?.startsWith(scram.nonce) || attrs.r.length === scram.nonce.length)
     throw new WireError('SCRAM: the server nonce does not extend ours', '28000')
