@@ -1,17 +1,17 @@
 /**
  * Driver spike: a bare loop of the TRANSFER statement per client (no run log, no stats, no
  * retries), postgres.js against node-postgres (`pg`, pure JS), node-postgres's native client
- * (`pg-native`: libpq, the library pgbench uses) and protocol code of our own (`wire`: wire.ts,
- * with `wire-onread` reading into one buffer per connection, `wire-direct` also writing to the TLS
- * handle without the Writable stream, and `wire+log`, wire-onread with a run-log write(2) per
- * transfer as the workload does), against pgbench on the same throwaway
+ * (`pg-native`: libpq, the library pgbench uses) and the workload's own connection (`wire`:
+ * src/lib/ledger/wire/connection.ts in the same bare loop, and `wire+log`: the same with a run-log
+ * write(2) per transfer as the workload does), against pgbench on the same throwaway
  * PostgreSQL: where does the client's CPU per transfer go when the workload's own code is taken
- * away? Runs alternate (pgbench, postgres.js, pg, pg-native, wire...) per round; each round's
+ * away? Runs alternate (pgbench, postgres.js, pg, pg-native, wire, wire+log) per round; each round's
  * ratio is against the pgbench run just before it. Reports, never asserts. The client CPU per
  * transfer is the process's (`process.cpuUsage`, all threads, libpq's included) over the run, and
  * its kernel (system) part; pgbench's from /usr/bin/time. BENCH_DRIVERS picks the clients
- * (default: all that are installed). Figures and the native client's behaviour on faults
- * (native-probe.ts): RESULTS.md.
+ * (default: pgbench,postgres.js,pg,pg-native,wire,wire+log; pg and pg-native only where installed).
+ * Figures, including those of the earlier spike client's variants, and the native client's behaviour
+ * on faults (native-probe.ts): RESULTS.md.
  *
  * `pg` and `pg-native` are not dependencies of atlas: install them anywhere (`npm install pg
  * pg-native` in some directory; pg-native's `libpq` addon builds against libpq-dev with
@@ -33,17 +33,15 @@ import {connectLedger} from '../../src/lib/ledger/db.js'
 import {attemptLine, outcomeLine} from '../../src/lib/ledger/runlog.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import * as q from '../../src/lib/ledger/sql.js'
+import {WireConnection, type WireConnectOptions} from '../../src/lib/ledger/wire/connection.js'
 import {type BenchServer, benchServer, runPgbench} from './server.js'
-import {WireConnection, type WireOptions} from './wire.js'
 
 const clientCounts = (process.env.BENCH_CLIENTS ?? '1,4,8').split(',').map(Number)
 const seconds = Number(process.env.BENCH_SECONDS ?? 6)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 const accounts = 10_000
 const maxAmount = 100
-const drivers = new Set(
-  (process.env.BENCH_DRIVERS ?? 'pgbench,postgres.js,pg,pg-native,wire,wire-onread,wire-direct,wire+log').split(','),
-)
+const drivers = new Set((process.env.BENCH_DRIVERS ?? 'pgbench,postgres.js,pg,pg-native,wire,wire+log').split(','))
 
 interface PgClient {
   connect(): Promise<void>
@@ -84,56 +82,26 @@ const params = (): [string, number, number, number, string] => {
   return [randomUUID(), from, to, randomInt(1, maxAmount + 1), 'us']
 }
 
-/** our own client's options: the URL's user and database, the TLS options postgres.js is given */
-const wireOptions = (server: BenchServer, extra: Partial<WireOptions> = {}): WireOptions => ({
+/** a transfer updates its two accounts' rows: anything else is not the statement the others run */
+const transferred = (rows: readonly unknown[]) => {
+  if (rows.length !== 2) throw new Error(`wire: a transfer returned ${rows.length} rows, not 2`)
+}
+
+/** the workload's connection options: the URL's user and database, the TLS options postgres.js is given */
+const wireOptions = (server: BenchServer): WireConnectOptions => ({
   host: server.host,
   port: server.port,
   user: 'atlas',
-  database: 'postgres',
-  options: '-c default_transaction_isolation=serializable',
-  tls: typeof server.postgresJsOptions.ssl === 'object' ? server.postgresJsOptions.ssl : undefined,
-  ...extra,
+  password: undefined,
+  startup: {
+    database: 'postgres',
+    default_transaction_isolation: 'serializable',
+    // eslint-disable-next-line unicorn/text-encoding-identifier-case -- PostgreSQL's name for it
+    client_encoding: 'UTF8',
+  },
+  connectTimeoutMs: 10_000,
+  tls: typeof server.postgresJsOptions.ssl === 'object' ? server.postgresJsOptions.ssl : false,
 })
-
-async function wireConnections(server: BenchServer, clients: number, extra: Partial<WireOptions>) {
-  const conns = await Promise.all(
-    Array.from({length: clients}, () => WireConnection.connect(wireOptions(server, extra))),
-  )
-  await Promise.all(conns.map((c) => c.prepare('transfer', q.TRANSFER)))
-  return conns
-}
-
-/**
- * SCRAM-SHA-256 of our own client, checked once: the bench server trusts `atlas`, so a second
- * role with a password gets a scram-sha-256 line ahead of the trust line in its pg_hba.conf
- */
-async function checkScram(server: BenchServer): Promise<void> {
-  if (server.tls === 'off') return
-  const {readFile, writeFile} = await import('node:fs/promises')
-  const {default: postgres} = await import('postgres')
-  const sql = postgres(server.postgresJsUrl, {...server.postgresJsOptions, max: 1, onnotice() {}})
-  const password = randomUUID()
-  try {
-    await sql.unsafe(`CREATE ROLE atlas_scram LOGIN SUPERUSER PASSWORD '${password}'`)
-    const [{hba_file: file}] = await sql<Array<{hba_file: string}>>`show hba_file`
-    await writeFile(file, `hostssl all atlas_scram 127.0.0.1/32 scram-sha-256\n${await readFile(file, 'utf8')}`)
-    await sql`select pg_reload_conf()`
-  } finally {
-    await sql.end({timeout: 1})
-  }
-
-  const c = await WireConnection.connect(wireOptions(server, {user: 'atlas_scram', password}))
-  await c.prepare('transfer', q.TRANSFER)
-  const rows = await c.execute(params())
-  await c.end()
-  let refused = ''
-  await WireConnection.connect(wireOptions(server, {user: 'atlas_scram', password: 'wrong'})).then(
-    (w) => w.end(),
-    (error: {code?: string}) => (refused = error.code ?? ''),
-  )
-  if (rows !== 2 || refused !== '28P01') throw new Error(`SCRAM check: ${rows} rows, wrong password: ${refused}`)
-  console.error('wire: SCRAM-SHA-256 login and a transfer as atlas_scram: ok; a wrong password: 28P01')
-}
 
 /** runs `one` in `clients` loops for `seconds`; tps and client CPU per transfer */
 async function loop(clients: number, one: (client: number) => Promise<unknown>) {
@@ -177,7 +145,6 @@ try {
   const sql = await connectLedger(server.url, {max: 1})
   await initLedger(sql, {accounts, openingBalance: 1_000_000, allowNegativeBalances: false})
   await sql.end({timeout: 1})
-  if (drivers.has('wire') || drivers.has('wire-onread') || drivers.has('wire+log')) await checkScram(server)
   const {default: postgres} = await import('postgres')
   const {mkdtemp, rm} = await import('node:fs/promises')
   const logDir = await mkdtemp(path.join(os.tmpdir(), 'atlas-wire-log-'))
@@ -244,13 +211,13 @@ try {
         await Promise.all(conns.map((c) => c.end()))
       }
 
-      for (const name of ['wire', 'wire-onread', 'wire-direct', 'wire+log'] as const) {
+      for (const name of ['wire', 'wire+log'] as const) {
         if (!drivers.has(name)) continue
-        // the run log on top of the leaner reading (wire-onread)
-        const conns = await wireConnections(server, clients, {
-          userBuffer: name !== 'wire',
-          writeToHandle: name === 'wire-direct',
-        })
+        // each connection prepares the statement on its first execution, outside the timed loop
+        const conns = await Promise.all(
+          Array.from({length: clients}, () => WireConnection.connect(wireOptions(server))),
+        )
+        await Promise.all(conns.map(async (c) => transferred(await c.execute(q.TRANSFER, params()))))
         if (name === 'wire+log') {
           // as the workload's run log: one write(2) per transfer, the last outcome and the next attempt
           const fd = openSync(path.join(logDir, `transfers-${clients}-${round}.log`), 'a')
@@ -263,17 +230,16 @@ try {
                 fd,
                 `${last[c]}${attemptLine({id: p[0], from: p[1], to: p[2], amount: p[3], originRegion: p[4]})}`,
               )
-              const n = await conns[c].execute(p)
+              transferred(await conns[c].execute(q.TRANSFER, p))
               last[c] = outcomeLine(p[0], 'applied')
-              return n
             }),
           )
           closeSync(fd)
         } else {
-          add(name, await loop(clients, (c) => conns[c].execute(params())))
+          add(name, await loop(clients, async (c) => transferred(await conns[c].execute(q.TRANSFER, params()))))
         }
 
-        await Promise.all(conns.map((c) => c.end()))
+        for (const c of conns) c.end()
       }
     }
 
