@@ -300,7 +300,10 @@ const PROMOTION_POLL_MS = 15
  * promotion, so a Sync every PROMOTION_POLL_MS finds a failover's new primary within a poll, not
  * at the next round of new connections (each a TLS handshake and a login).
  */
-export async function promoted<T extends {connection: WireConnection}>(standbys: T[], ms: number): Promise<T | undefined> {
+export async function promoted<T extends {connection: WireConnection}>(
+  standbys: T[],
+  ms: number,
+): Promise<T | undefined> {
   const until = performance.now() + ms
   let watching = standbys
   while (watching.length > 0 && performance.now() < until) {
