@@ -13,7 +13,10 @@ import {sleep} from '../../wait.js'
 /** What the fault phase leaves: the handles that undid it, when the clients first wrote again and when it was undone. */
 export interface FaultRun {
   handles: FaultHandle[]
+  /** when the last region was restored */
   restoredAt?: Date
+  /** when the restore began: the fault held until then (regions come back one by one after it) */
+  restoringFrom?: Date
   rtoAt?: Date
 }
 
@@ -94,6 +97,7 @@ export async function breakHoldRestore(
     // restore whatever happened above; undo() is idempotent
     if (run.handles.length > 0) {
       done = progress.step(`restore ${plan.regions.join(' + ')}`)
+      run.restoringFrom = new Date()
       const problems: string[] = []
       for (const h of run.handles) {
         try {

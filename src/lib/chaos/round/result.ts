@@ -52,7 +52,7 @@ export function roundResult(world: World, options: BlastOptions, found: RoundFin
     record.note(
       `longest gap between acknowledged writes: ${writeGap.seconds.toFixed(2)} s (t = ${writeGap.fromSeconds.toFixed(2)} to ${writeGap.toSeconds.toFixed(2)} s${writeGap.open ? ', still open when the workload stopped' : ''})`,
     )
-  const {rtoAt, restoredAt} = fault
+  const {rtoAt, restoredAt, restoringFrom} = fault
   const {sharedWorkload} = options
   return {
     region: regions.join('+'),
@@ -89,9 +89,11 @@ export function roundResult(world: World, options: BlastOptions, found: RoundFin
     // the round's lookup covers the writes against a cut-off leader too
     lost: roundTransfers ? roundTransfers.lost : (verify?.violationCounts.lost ?? 0) + (isolatedLeader?.lost ?? 0),
     attempted: stats?.attempted ?? 0,
+    // while the fault held: up to the start of the restore. The regions come back one at a time, and
+    // writes may rightly resume (quorum back) before the last one is restored
     acknowledgedDuringFault: faultAt
       ? record.outcomes.count('acknowledged', faultAt.getTime()) -
-        (restoredAt ? record.outcomes.count('acknowledged', restoredAt.getTime() + 1) : 0)
+        (restoringFrom ? record.outcomes.count('acknowledged', restoringFrom.getTime() + 1) : 0)
       : 0,
     verified: (Boolean(verify?.ok) || roundTransfers?.lost === 0) && (isolatedLeader?.lost ?? 0) === 0,
     violations: roundTransfers
