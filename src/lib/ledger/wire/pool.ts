@@ -8,7 +8,8 @@ import type {ConnectionOptions} from 'node:tls'
  * failures on lost connections (porsager/postgres#1174, #1208) had to be worked around in the
  * transfer path. Here they cannot happen: each connection parses only its own bytes, a statement is
  * settled only by its own connection's ReadyForQuery, and a closed connection is never reused.
- * Everything else (verify, init, backup, the service's other queries) stays on postgres.js.
+ * The workload and `ledger serve` send their transfers through it; everything else (verify, init,
+ * backup, the mint) stays on postgres.js.
  *
  * What transfer() needs of a pool (TransferSql) is all here: `unsafe` for its two statements,
  * `watchSent` (a statement's key is reported right before its bytes go to a socket: a statement
