@@ -59,7 +59,7 @@ Every flag has an environment variable (the Helm chart sets them).`
     const config = await this.atlasConfig()
     const {flags} = this
     const {LedgerTarget} = await import('../../lib/world/ledger-target.js')
-    const {connectLedger} = await import('../../lib/ledger/db.js')
+    const {connectTransferPool} = await import('../../lib/ledger/wire/pool.js')
     const {LedgerService} = await import('../../lib/ledger/service.js')
     const target = new LedgerTarget(config, {db: flags.db, endpoint: flags.endpoint})
     const region = target.region(flags.region)
@@ -70,7 +70,7 @@ Every flag has an environment variable (the Helm chart sets them).`
       replicate: flags['replicate-audit'],
       awsRegion,
     })
-    const sql = await connectLedger(await target.databaseUrls(), {
+    const sql = await connectTransferPool(await target.databaseUrls(), {
       max: 12,
       applicationName: `atlas-ledger-${region.name}`,
     })

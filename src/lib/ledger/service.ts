@@ -5,7 +5,6 @@ import http from 'node:http'
 
 import type {AuditLog} from '../cloud/audit.js'
 import type {TransferRequest} from '../model/transfer.js'
-import type {LedgerSql} from './db.js'
 
 import {decodeTraceAttributes, decodeTransferMessage, type TransferQueue} from '../cloud/queue.js'
 import {PreconditionError} from '../errors.js'
@@ -14,7 +13,7 @@ import {sleep} from '../wait.js'
 import {createLedgerMetrics, type LedgerMetrics, type MetricOutcome} from './metrics.js'
 import * as q from './sql.js'
 import {continueTransfer, endTransfer} from './tracing.js'
-import {isAcknowledged, type RetryPolicy, transfer, type TransferResult} from './transfer.js'
+import {isAcknowledged, type RetryPolicy, transfer, type TransferResult, type TransferSql} from './transfer.js'
 
 export interface LedgerServiceOptions {
   audit: AuditLog
@@ -30,7 +29,8 @@ export interface LedgerServiceOptions {
   retry?: Partial<RetryPolicy>
   /** after a failed/unknown outcome the message becomes visible again after this many seconds */
   retryDelaySeconds?: number
-  sql: LedgerSql
+  /** the pool transfers go through (`ledger serve`: the transfer pool, wire/pool.ts) */
+  sql: TransferSql
   /** SQS long-poll wait, seconds (max 20) */
   waitSeconds?: number
 }
@@ -236,7 +236,7 @@ export class LedgerService {
     const generation = sql.generation ?? 0
     let timer: NodeJS.Timeout | undefined
     try {
-      const ping = sql.unsafe(q.PING)
+      const ping = Promise.resolve(sql.unsafe(q.PING, [], {prepare: true}))
       ping.catch(() => {})
       await Promise.race([
         ping,

@@ -203,7 +203,7 @@ export class WireConnection {
         return
       }
 
-      // cleartext password (only ever over TLS here when the caller asked for it)
+      // cleartext password: in the clear unless the connection is TLS (as libpq and postgres.js do without require_auth)
       case 3: {
         this.socket.write(message('p', cstrings(requirePassword(o))))
         return

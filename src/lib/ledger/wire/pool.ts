@@ -8,7 +8,8 @@ import type {ConnectionOptions} from 'node:tls'
  * failures on lost connections (porsager/postgres#1174, #1208) had to be worked around in the
  * transfer path. Here they cannot happen: each connection parses only its own bytes, a statement is
  * settled only by its own connection's ReadyForQuery, and a closed connection is never reused.
- * Everything else (verify, init, backup, the service's other queries) stays on postgres.js.
+ * The workload and `ledger serve` send their transfers through it; everything else (verify, init,
+ * backup, the mint) stays on postgres.js.
  *
  * What transfer() needs of a pool (TransferSql) is all here: `unsafe` for its two statements,
  * `watchSent` (a statement's key is reported right before its bytes go to a socket: a statement
@@ -41,13 +42,25 @@ interface Target {
   port: number
 }
 
-/** postgres.js's URL options that are not startup parameters (the rest of the query string is) */
+/**
+ * postgres.js's URL options (its `defaults`, connection.js 3.4.9): the rest of a URL's query string
+ * goes to the server as startup parameters, as postgres.js sends it, and a server refuses a name it
+ * does not know (FATAL 42704), so these are left out
+ */
 const NOT_STARTUP = new Set([
+  'backoff',
   'connect_timeout',
+  'debug',
+  'fetch_types',
   'idle_timeout',
+  'keep_alive',
   'max',
   'max_lifetime',
+  'max_pipeline',
   'prepare',
+  'publications',
+  'ssl',
+  'sslnegotiation',
   'target_session_attrs',
 ])
 
@@ -377,21 +390,7 @@ export async function connectTransferPool(
   const {url, ssl} = tlsOptions(combined.url)
   const connectTimeoutMs = (options.connectTimeoutSeconds ?? 5) * 1000
   if (combined.hosts.length > 1) await requireListeningHost(combined.hosts, connectTimeoutMs)
-  const parts = /^[a-z]+:\/\/(?:([^@/]*)@)?[^/?]*(?:\/([^?]*))?(?:\?(.*))?$/i.exec(url)!
-  const [, auth = '', database = '', query = ''] = parts
-  const colon = auth.indexOf(':')
-  const user =
-    decodeURIComponent(colon === -1 ? auth : auth.slice(0, colon)) || process.env.PGUSER || userInfo().username
-  const password = colon === -1 ? process.env.PGPASSWORD : decodeURIComponent(auth.slice(colon + 1))
-  const startup: Record<string, string> = {
-    database: decodeURIComponent(database) || 'postgres',
-    application_name: options.applicationName ?? 'atlas',
-    // eslint-disable-next-line unicorn/text-encoding-identifier-case -- PostgreSQL's name for it
-    client_encoding: 'UTF8',
-    // every statement is its own SERIALIZABLE transaction (transfer.ts)
-    default_transaction_isolation: 'serializable',
-  }
-  for (const [k, v] of new URLSearchParams(query)) if (!NOT_STARTUP.has(k)) startup[k] = v
+  const {user, password, startup} = loginOf(url, options.applicationName)
   const pool = new TransferPool(
     combined.hosts.map(hostPort),
     {user, password, startup, connectTimeoutMs, tls: wireTls(ssl)},
@@ -404,6 +403,33 @@ export async function connectTransferPool(
   }
 
   return pool
+}
+
+/**
+ * The user, password and startup parameters of a URL without its TLS parameters (tlsOptions), as
+ * postgres.js reads them: the URL's user or PGUSER or the OS user, its password or PGPASSWORD, its
+ * database, and the rest of its query string except postgres.js's own options.
+ */
+export function loginOf(
+  url: string,
+  applicationName = 'atlas',
+): {password?: string; startup: Record<string, string>; user: string} {
+  const parts = /^[a-z]+:\/\/(?:([^@/]*)@)?[^/?]*(?:\/([^?]*))?(?:\?(.*))?$/i.exec(url)
+  const [, auth = '', database = '', query = ''] = parts ?? []
+  const colon = auth.indexOf(':')
+  const user =
+    decodeURIComponent(colon === -1 ? auth : auth.slice(0, colon)) || process.env.PGUSER || userInfo().username
+  const password = colon === -1 ? process.env.PGPASSWORD : decodeURIComponent(auth.slice(colon + 1))
+  const startup: Record<string, string> = {
+    database: decodeURIComponent(database) || 'postgres',
+    application_name: applicationName,
+    // eslint-disable-next-line unicorn/text-encoding-identifier-case -- PostgreSQL's name for it
+    client_encoding: 'UTF8',
+    // every statement is its own SERIALIZABLE transaction (transfer.ts)
+    default_transaction_isolation: 'serializable',
+  }
+  for (const [k, v] of new URLSearchParams(query)) if (!NOT_STARTUP.has(k)) startup[k] = v
+  return {user, password, startup}
 }
 
 /** connectLedger's TLS option (postgres.js's `ssl`) as the connection's */
