@@ -14,6 +14,7 @@ import {connectTransferPool, promoted, type TransferPool} from '../../src/lib/le
 import {postgresOsUser} from '../../src/lib/proc/index.js'
 import {sleep} from '../../src/lib/wait.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
+import {listenOnLoopback} from '../helpers/tcp.js'
 
 /**
  * A TCP proxy that hands the server's bytes to the client one byte per read (each in its own turn
@@ -47,14 +48,7 @@ async function oneByteProxy(target: number): Promise<{close(): Promise<void>; po
     client.on('close', end).on('error', end)
     upstream.on('close', () => void chain.then(end)).on('error', end)
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    async close() {
-      for (const s of sockets) s.destroy()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
+  return listenOnLoopback(server, sockets)
 }
 
 /**

@@ -2,6 +2,7 @@ import {expect} from 'chai'
 import net from 'node:net'
 
 import {WireConnection} from '../../../src/lib/ledger/wire/connection.js'
+import {listenOnLoopback} from '../../helpers/tcp.js'
 
 /** one server message: its type, then its length and body */
 function message(type: string, body: Buffer): Buffer {
@@ -35,14 +36,7 @@ async function scramSkippingServer(): Promise<{close(): Promise<void>; port: num
       if (answered === 2) socket.write(Buffer.concat([authentication(0), message('Z', Buffer.from('I'))]))
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    async close() {
-      for (const s of sockets) s.destroy()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
+  return listenOnLoopback(server, sockets)
 }
 
 /** an ErrorResponse body: severity (S and V), SQLSTATE, message */
@@ -80,14 +74,7 @@ async function scriptedServer(
       }
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    async close() {
-      for (const s of sockets) s.destroy()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
+  return listenOnLoopback(server, sockets)
 }
 
 const connectTo = (port: number) =>
