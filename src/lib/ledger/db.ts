@@ -380,16 +380,19 @@ export function rotateHosts(url: string, hosts: string[], by: number): string {
   return url.replace(hosts.join(','), [...hosts.slice(k), ...hosts.slice(0, k)].join(','))
 }
 
+/** One host of a (multi-host) URL, `host[:port]` or `[v6]:port`, as an address (port 5432 by default). */
+export function hostAddress(h: string): {host: string; port: number} {
+  const match = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(h)!
+  return {host: match[1] || '127.0.0.1', port: Number(match[2] ?? 5432)}
+}
+
 /**
  * Fails fast (exit 3, naming the addresses) when no host accepts TCP connections:
  * postgres.js would otherwise keep trying several hosts in turn forever.
  */
 export async function requireListeningHost(hosts: string[], timeoutMs: number): Promise<void> {
   const {isListening} = await import('../proc/ports.js')
-  const addresses = hosts.map((h) => {
-    const match = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(h)!
-    return {host: match[1] || '127.0.0.1', port: Number(match[2] ?? 5432)}
-  })
+  const addresses = hosts.map((h) => hostAddress(h))
   const listening = await Promise.all(addresses.map((a) => isListening(a.port, a.host, timeoutMs)))
   if (listening.some(Boolean)) return
   const where = addresses.map((a) => `${a.host}:${a.port}`).join(', ')

@@ -24,6 +24,7 @@ import {
   connectionRefusal,
   type ConnectOptions,
   firstConnectionRefusal,
+  hostAddress,
   requireListeningHost,
   tlsOptions,
 } from '../db.js'
@@ -392,7 +393,7 @@ export async function connectTransferPool(
   if (combined.hosts.length > 1) await requireListeningHost(combined.hosts, connectTimeoutMs)
   const {user, password, startup} = loginOf(url, options.applicationName)
   const pool = new TransferPool(
-    combined.hosts.map(hostPort),
+    combined.hosts.map((h) => hostAddress(h)),
     {user, password, startup, connectTimeoutMs, tls: wireTls(ssl)},
     options.max ?? 10,
   )
@@ -440,9 +441,4 @@ function wireTls(ssl: ReturnType<typeof tlsOptions>['ssl']): WireTls {
   // sslrootcert=system: Node's public CAs, and the host name checked (tls.connect's defaults)
   if (ssl === 'verify-full') return {}
   return ssl as ConnectionOptions
-}
-
-function hostPort(h: string): Target {
-  const match = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(h)!
-  return {host: match[1] || '127.0.0.1', port: Number(match[2] ?? 5432)}
 }
