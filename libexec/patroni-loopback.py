@@ -4,9 +4,9 @@
 Patroni (since 3.1) raises ttl below 20 s to 20 and retry_timeout below 3 s to 3: floors
 meant for real networks, where a DCS round trip can take seconds. The local world runs
 every member on one machine's loopback, where the leader lease bounds how long a dead
-primary blocks failover, so the floors here are 4 s and 1 s; the world uses a 5 s lease with
-retry_timeout 2 (loop_wait + 2 * retry_timeout <= ttl still holds, and Patroni's watchdog
-fences the old primary 1 s before the lease expires).
+primary blocks failover, so the floors here are 4 s and 1 s, what the world uses (loop_wait +
+2 * retry_timeout <= ttl still holds, and Patroni's watchdog fences the old primary 1 s before
+the lease expires).
 
 Replication follows a new leader only once it is out of recovery, and no later. A
 standby that connects while the new leader is still promoting gets a cascading
@@ -65,6 +65,35 @@ leader's region was killed eu logged "Error communicating with DCS" every second
 never promoted, and the old leader came back as a standby of nobody. Here such a reserve is
 at most half the deadline: the same 1 s from retry_timeout 2 up, 0.5 s at 1.
 
+And each etcd request may be shorter than 1 s. The etcd client gives a request to one member
+retry_timeout split over the members, but never less than 1 s
+(AbstractEtcdClientWithFailover._calculate_timeouts), and when a request succeeds only on
+another member it asks the members for the member list, again up to 1 s each. With a
+follower region frozen and the leader's Patroni on that region's etcd member, the leader's
+HA loop waited 1 s for its request and 1 s more for the member list, and its watchdog
+(ttl - safety_margin = 3 s) killed the primary over a follower's fault (bench/failover, a
+frozen eu: writes stalled 5.5 s, against 1.5-3 s at the 5 s lease). Here the floor is
+ETCD_MIN_REQUEST_TIMEOUT (0.25 s), so at retry_timeout 1 each attempt gets a third of a
+second: on loopback an etcd request takes milliseconds. The price: a request forwarded to
+a frozen etcd leader (the witness's member) fails sooner, so a lease refresh that starts
+just before etcd elects another leader can run out of its 1 s; bench/failover's frozen
+witness rounds counted the primary demoting itself over it (next paragraph).
+
+And a primary that cannot reach etcd for one loop keeps its role while its lease holds. When
+an HA loop fails to reach the DCS, a primary demotes itself at once (Ha._handle_dcs_error),
+though its lease, last refreshed at most a loop and a retry_timeout ago, still has seconds
+to run and the watchdog fences it before the lease ends. With the etcd leader (the witness's
+member) frozen, a refresh forwarded to it fails until the other two elect a new one (0.5-1
+s): at retry_timeout 1 that demoted the primary in 5 of 20 frozen-witness rounds (writes
+stalled 3.7-5.5 s, against 1.4-2 s otherwise). Here a primary whose lease, as last
+refreshed, holds longer than the watchdog's margin (ttl - the watchdog's timeout) stays
+primary and tries again at its next loop, right away; past that margin, or when paused,
+not running, not primary or without a running watchdog, Patroni's own handling. Nothing
+else changes: no other node can take the lock before the lease expires, the watchdog still
+kills PostgreSQL ttl - safety_margin after the last successful refresh (Patroni's
+failsafe_mode keeps a primary on the same ground, with its members' word instead of the
+lease's).
+
 Everything else is Patroni as installed.
 
 usage: patroni-loopback.py CONFIG
@@ -93,6 +122,7 @@ from patroni.postgresql.sync import SyncHandler
 from patroni.utils import Retry
 
 logger = logging.getLogger('patroni.postgresql.postmaster')
+ha_logger = logging.getLogger('patroni.ha')
 
 FLOORS = {'ttl': 4, 'retry_timeout': 1}
 # the fixed sleep in Ha.process_unhealthy_cluster and in Ha._process_multisync_replication,
@@ -129,6 +159,46 @@ class _LoopbackRetry(Retry):
 
 # the etcd DCS's retries (AbstractEtcd.__init__'s `Retry(deadline=retry_timeout, ...)`; each operation runs on a copy)
 patroni_etcd.Retry = _LoopbackRetry
+
+# the shortest per-member etcd request, in seconds (Patroni's is 1 s)
+ETCD_MIN_REQUEST_TIMEOUT = 0.25
+
+
+def _calculate_timeouts_loopback(self, etcd_nodes, timeout=None):
+    """AbstractEtcdClientWithFailover._calculate_timeouts with ETCD_MIN_REQUEST_TIMEOUT for Patroni's 1 s floor."""
+    per_node_timeout = timeout = float(timeout or self.read_timeout)
+    max_retries = 4 - min(etcd_nodes, 3)
+    per_node_retries = 1
+    while etcd_nodes > 0:
+        per_node_timeout = float(timeout) / etcd_nodes
+        if per_node_timeout >= ETCD_MIN_REQUEST_TIMEOUT:
+            while (per_node_retries < max_retries
+                   and per_node_timeout / (per_node_retries + 1) >= ETCD_MIN_REQUEST_TIMEOUT):
+                per_node_retries += 1
+            per_node_timeout /= per_node_retries
+            break
+        etcd_nodes -= 1
+        max_retries = 1
+    return etcd_nodes, per_node_timeout, per_node_retries - 1
+
+
+_calculate_timeouts_installed = patroni_etcd.AbstractEtcdClientWithFailover._calculate_timeouts
+patroni_etcd.AbstractEtcdClientWithFailover._calculate_timeouts = _calculate_timeouts_loopback
+
+_handle_dcs_error = patroni_ha.Ha._handle_dcs_error
+
+
+def _handle_dcs_error_within_lease(self):
+    """Ha._handle_dcs_error, but a primary whose last lease refresh still holds, short of the watchdog's
+    margin, stays primary and tries again at its next loop; past that, Patroni's own handling (demote)."""
+    watchdog = self.watchdog.config
+    left = self._leader_expiry - time.time()
+    if (not self.is_paused() and self.state_handler.is_running() and self.state_handler.is_primary()
+            and self.watchdog.is_running and left > watchdog.ttl - watchdog.timeout):
+        ha_logger.warning('DCS not accessible; the lease holds %.1f s more, the watchdog fences before it ends', left)
+        return 'DCS is not accessible; still the leader while its lease holds (%.1f s)' % left
+    return _handle_dcs_error(self)
+
 
 # the node's Ha object (one per Patroni)
 _node = {'ha': None}
@@ -410,6 +480,7 @@ patroni_ha.Ha.process_unhealthy_cluster = _process_unhealthy_cluster_marked
 patroni_ha.Ha._process_multisync_replication = _process_multisync_replication_marked
 SyncHandler.set_synchronous_standby_names = _set_synchronous_standby_names_noted
 patroni_ha.Ha.__init__ = _ha_init_kept
+patroni_ha.Ha._handle_dcs_error = _handle_dcs_error_within_lease
 Postgresql.follow = _follow_once_primary
 patroni_postgresql.time = _PostgresqlModuleTime()
 patroni_postgresql.polling_loop = _polling_loop

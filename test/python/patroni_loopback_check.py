@@ -335,6 +335,83 @@ def check_leader_lock():
     print('ok: retry_timeout 1: a leader with a new lease moves its key onto it (%s)' % ', '.join(dcs._abstract_client.calls))
 
 
+def check_etcd_request_timeouts():
+    """The etcd client's time for a request to one member (and for the member list after a failover to
+    another): a third of retry_timeout with three members (at least ETCD_MIN_REQUEST_TIMEOUT), where the
+    installed Patroni gives each at least 1 s."""
+    module = inspect.getsource(patroni_etcd.AbstractEtcdClientWithFailover)
+    assert 'min_timeout = 1.0' in module, 'the installed Patroni no longer has its 1 s floor per etcd request'
+    client = type('Client', (), {'read_timeout': 1})()
+    installed = loopback._calculate_timeouts_installed
+    ours = patroni_etcd.AbstractEtcdClientWithFailover._calculate_timeouts
+    assert ours is loopback._calculate_timeouts_loopback
+    assert installed(client, 3) == (1, 1.0, 0), installed(client, 3)
+    nodes, per_node, retries = ours(client, 3)
+    assert (nodes, retries) == (3, 0) and abs(per_node - 1 / 3) < EPS, (nodes, per_node, retries)
+    print('ok: retry_timeout 1, three etcd members: %.2f s per request to a member (installed: 1 s)' % per_node)
+
+    # above the floor both agree: a longer retry_timeout is Patroni's own split
+    for timeout in (3, 6, 10):
+        assert ours(client, 3, timeout) == installed(client, 3, timeout), timeout
+    print('ok: from 3 s per pass over three members up, the same split as installed')
+
+
+class DcsErrorStubHa:
+    """What Ha._handle_dcs_error reads of a node, for a primary (running, not paused) with the loopback
+    watchdog (ttl 4, safety margin 1: it fences 3 s after the last keepalive); demote() is recorded."""
+
+    def __init__(self, lease_left, watchdog_running=True, primary=True):
+        self._leader_expiry = clock.time() + lease_left
+        self.demoted = []
+        self.failsafe_active = None
+        config = type('WatchdogConfig', (), {'ttl': 4, 'timeout': 3})()
+        self.watchdog = type('Watchdog', (), {'config': config, 'is_running': watchdog_running})()
+        self.state_handler = type('Postgresql', (), {'is_running': lambda s: True,
+                                                     'is_primary': lambda s: primary})()
+        self._failsafe = type('Failsafe', (), {'set_is_active': lambda s, v: setattr(self, 'failsafe_active', v)})()
+
+    def is_paused(self):
+        return False
+
+    def is_failsafe_mode(self):
+        return False
+
+    def demote(self, mode):
+        self.demoted.append(mode)
+
+    def _sync_replication_slots(self, dcs_failed):
+        return []
+
+
+def check_dcs_error_within_lease():
+    """A primary that cannot reach etcd in one loop: kept while its lease holds past the watchdog's margin,
+    demoted as installed once it does not."""
+    assert patroni_ha.Ha._handle_dcs_error is loopback._handle_dcs_error_within_lease
+    handle = patroni_ha.Ha._handle_dcs_error
+
+    # the installed handling demotes at once, whatever is left of the lease
+    ha = DcsErrorStubHa(3.0)
+    assert loopback._handle_dcs_error(ha) == 'demoted self because DCS is not accessible and I was a leader'
+    assert ha.demoted == ['offline']
+    print('ok: the installed Patroni demotes a primary on the first loop that cannot reach etcd, 3 s of lease left')
+
+    # refreshed a loop and a failed retry_timeout ago (2 s of the 4 s lease left): kept, tried again
+    ha = DcsErrorStubHa(2.0)
+    result = handle(ha)
+    assert ha.demoted == [] and result.startswith('DCS is not accessible; still the leader'), (result, ha.demoted)
+    print('ok: 2 s of lease left, the watchdog 1 s from fencing: still primary (%s)' % result)
+
+    # within the watchdog's margin (it fences 1 s before the lease ends), without a watchdog, or not primary:
+    # Patroni's own handling
+    for ha in (DcsErrorStubHa(1.0), DcsErrorStubHa(0.5), DcsErrorStubHa(-1.0),
+               DcsErrorStubHa(2.0, watchdog_running=False)):
+        assert handle(ha) == 'demoted self because DCS is not accessible and I was a leader' \
+            and ha.demoted == ['offline'], ha.demoted
+    ha = DcsErrorStubHa(2.0, primary=False)
+    assert handle(ha) == 'DCS is not accessible' and ha.demoted == []
+    print('ok: 1 s or less of lease left, or no running watchdog: demoted as installed; a standby: as installed')
+
+
 def main():
     # the fake clock in place of the `time` of the script's waits, Patroni's polling_loop and SyncHandler
     loopback.time = clock
@@ -683,6 +760,8 @@ def main():
     print('ok: the spawn context runs any other target in a real spawned process (%s)' % message)
 
     check_leader_lock()
+    check_etcd_request_timeouts()
+    check_dcs_error_within_lease()
 
 
 # a spawned process (the last check) imports this file again as __mp_main__: the checks run only here

@@ -284,9 +284,10 @@ export const WATCHDOG_SAFETY_MARGIN = 1
 /**
  * Patroni's configuration for one region's node. Timeouts are short because this
  * is loopback: the leader lease (ttl) bounds how long a dead primary blocks
- * failover, and loop_wait + 2 * retry_timeout must stay below it. A 4 s lease (which
- * forces retry_timeout 1) fails over a second sooner but was not kept: a follower frozen for
- * 3 s left a node not accepting connections after convergence (bench/failover/README.md).
+ * failover, and loop_wait + 2 * retry_timeout must stay below it, so the 4 s lease
+ * forces retry_timeout 1. Patroni gives each etcd request at least 1 s, so a frozen
+ * member held the leader's HA loop past its 3 s watchdog; libexec/patroni-loopback.py
+ * gives each attempt a third of retry_timeout (bench/failover/README.md).
  * The watchdog is
  * required: a leader whose Patroni dies or freezes has its PostgreSQL killed
  * ttl - safety_margin seconds after its last keepalive, before its lease expires
@@ -329,9 +330,9 @@ export function patroniConfig(
     },
     bootstrap: {
       dcs: {
-        ttl: 5,
+        ttl: 4,
         loop_wait: 1,
-        retry_timeout: 2,
+        retry_timeout: 1,
         maximum_lag_on_failover: 1_048_576,
         // a commit is acknowledged only once a standby has it: losing one region loses no acknowledged write
         synchronous_mode: true,
