@@ -19,7 +19,7 @@
  * under `node --cpu-prof` (written to <dir>), and its top functions by self time.
  */
 import {execFile} from 'node:child_process'
-import {copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate} from 'node:fs/promises'
+import {copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -122,10 +122,21 @@ try {
 
   log.comment('end', {endedAt: new Date().toISOString()})
   log.close()
-  // the same log without its trailer, as a writer killed before closing leaves it: verify reads every line
-  const text = await readFile(log.file)
-  const trailerAt = text.lastIndexOf(10, text.length - 2) + 1
-  if (!text.subarray(trailerAt).toString().startsWith('# digest {')) throw new Error('the writer wrote no trailer')
+  // the same log without its trailer, as a writer killed before closing leaves it: verify reads every line. Only
+  // its tail is read here: a child's peak RSS counts this process's RSS when it was forked
+  const {size} = await stat(log.file)
+  const tail = Buffer.alloc(Math.min(size, 4096))
+  const handle = await open(log.file, 'r')
+  await handle.read(tail, 0, tail.length, size - tail.length)
+  await handle.close()
+  const trailerAt = size - tail.length + tail.lastIndexOf(10, tail.length - 2) + 1
+  if (
+    !tail
+      .subarray(trailerAt - (size - tail.length))
+      .toString()
+      .startsWith('# digest {')
+  )
+    throw new Error('the writer wrote no trailer')
   const bareRunDir = path.join(tmp, 'run-without-trailer')
   await mkdir(bareRunDir)
   await copyFile(log.file, path.join(bareRunDir, RUN_LOG_FILE))
