@@ -6,6 +6,11 @@
  * `atlas verify` runs it. Goals: wall time <= 1.5x the aggregate (<= 2x with a run
  * log of every transfer), peak RSS <= 200 MB. Reports, never asserts.
  *
+ * The run log is written by the workload's own RunLogWriter, so it ends with the
+ * writer's trailer (its digest, which verify takes instead of reading the lines); the
+ * same log without the trailer (as a killed writer leaves it: every line read) is timed
+ * too, in the same rounds.
+ *
  *   npm run build && node --import tsx bench/verify/run.ts   (BENCH_TRANSFERS, BENCH_ACCOUNTS, BENCH_ROUNDS)
  *
  * BENCH_COMPARE=<another checkout, built>: its verify too (without and with the run
@@ -14,13 +19,13 @@
  * under `node --cpu-prof` (written to <dir>), and its top functions by self time.
  */
 import {execFile} from 'node:child_process'
-import {closeSync, openSync, writeSync} from 'node:fs'
-import {mkdir, mkdtemp, readdir, readFile, rm, stat} from 'node:fs/promises'
+import {copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
 import {connectLedger} from '../../src/lib/ledger/db.js'
-import {RUN_LOG_FILE} from '../../src/lib/ledger/runlog.js'
+import {RunLogWriter} from '../../src/lib/ledger/runlog-writer.js'
+import {attemptLine, outcomeLine, RUN_LOG_FILE} from '../../src/lib/ledger/runlog.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {startPostgres} from '../../test/helpers/postgres.js'
 import {seedRandomTransfers} from '../helpers/seed.js'
@@ -88,10 +93,11 @@ try {
   await sql.unsafe('VACUUM ANALYZE transfers')
   const setupSeconds = (performance.now() - t) / 1000
 
-  // a run log that acknowledges every stored transfer (attempt + applied lines, as the workload writes them)
+  // a run log that acknowledges every stored transfer, written by the workload's writer (one write per transfer: its
+  // attempt line and its acknowledgement, with 13-digit times), so it ends with the writer's trailer
   const runDir = path.join(tmp, 'run')
-  await mkdir(runDir)
-  const fd = openSync(path.join(runDir, RUN_LOG_FILE), 'w')
+  const log = new RunLogWriter(runDir)
+  log.comment('start', {startedAt: new Date().toISOString()})
   let last = '00000000-0000-0000-0000-000000000000'
   for (;;) {
     const page = await sql.unsafe(
@@ -99,16 +105,42 @@ try {
       [last],
     )
     if (page.length === 0) break
-    writeSync(
-      fd,
-      page
-        .map((r) => `attempt\t${r.id}\t${r.from_account}\t${r.to_account}\t${r.amount}\t0\napplied\t${r.id}\t0\n`)
-        .join(''),
-    )
+    const at = Date.now()
+    for (const r of page) {
+      const request = {
+        id: r.id as string,
+        from: Number(r.from_account),
+        to: Number(r.to_account),
+        amount: Number(r.amount),
+        originRegion: 'us',
+      }
+      log.lines(attemptLine(request, at) + outcomeLine(request.id, 'applied', undefined, at))
+    }
+
     last = page[page.length - 1].id
   }
 
-  closeSync(fd)
+  log.comment('end', {endedAt: new Date().toISOString()})
+  log.close()
+  // the same log without its trailer, as a writer killed before closing leaves it: verify reads every line. Only
+  // its tail is read here: a child's peak RSS counts this process's RSS when it was forked
+  const {size} = await stat(log.file)
+  const tail = Buffer.alloc(Math.min(size, 4096))
+  const handle = await open(log.file, 'r')
+  await handle.read(tail, 0, tail.length, size - tail.length)
+  await handle.close()
+  const trailerAt = size - tail.length + tail.lastIndexOf(10, tail.length - 2) + 1
+  if (
+    !tail
+      .subarray(trailerAt - (size - tail.length))
+      .toString()
+      .startsWith('# digest {')
+  )
+    throw new Error('the writer wrote no trailer')
+  const bareRunDir = path.join(tmp, 'run-without-trailer')
+  await mkdir(bareRunDir)
+  await copyFile(log.file, path.join(bareRunDir, RUN_LOG_FILE))
+  await truncate(path.join(bareRunDir, RUN_LOG_FILE), trailerAt)
 
   const rows: Array<{
     aggregate: number
@@ -121,6 +153,9 @@ try {
     verifyWithLogJoin: number
     verifyWithLogJoinRss: number
     verifyWithLogRss: number
+    verifyWithoutTrailer: number
+    verifyWithoutTrailerCpu: number
+    verifyWithoutTrailerRss: number
   }> = []
   await sql.unsafe(BARE_AGGREGATE) // warm the cache for everyone
   for (let round = 0; round < rounds; round++) {
@@ -130,10 +165,13 @@ try {
     if (Number(agg.mismatches) !== 0) throw new Error('set-up is inconsistent')
     const plain = await child([pg.url])
     const withLog = await child([pg.url, runDir])
+    const withoutTrailer = await child([pg.url, bareRunDir])
     // the same check with the per-row join forced (what a run log with any failed or unknown outcome costs)
     const withLogJoin = await child([pg.url, runDir], [], {PER_ROW_JOIN: '1'})
-    if (!plain.ok || !withLog.ok || !withLogJoin.ok || plain.transfers !== transfers)
-      throw new Error(`verify disagrees with the set-up: ${JSON.stringify({plain, withLog, withLogJoin})}`)
+    if (!plain.ok || !withLog.ok || !withoutTrailer.ok || !withLogJoin.ok || plain.transfers !== transfers)
+      throw new Error(
+        `verify disagrees with the set-up: ${JSON.stringify({plain, withLog, withoutTrailer, withLogJoin})}`,
+      )
     let compared: (typeof rows)[number]['compared']
     if (compareDist) {
       const comparedPlain = await child([pg.url], [], {}, compareDist)
@@ -156,6 +194,9 @@ try {
       verifyWithLog: withLog.seconds,
       verifyWithLogRss: withLog.maxRssMB,
       verifyWithLogCpu: withLog.cpuSeconds,
+      verifyWithoutTrailer: withoutTrailer.seconds,
+      verifyWithoutTrailerRss: withoutTrailer.maxRssMB,
+      verifyWithoutTrailerCpu: withoutTrailer.cpuSeconds,
       verifyWithLogJoin: withLogJoin.seconds,
       verifyWithLogJoinRss: withLogJoin.maxRssMB,
       compared,
@@ -179,6 +220,7 @@ try {
   const v = median(rows.map((r) => r.verify))
   const vl = median(rows.map((r) => r.verifyWithLog))
   const vj = median(rows.map((r) => r.verifyWithLogJoin))
+  const vn = median(rows.map((r) => r.verifyWithoutTrailer))
   console.log(
     `${transfers} transfers, ${accounts} accounts (set-up ${setupSeconds.toFixed(1)} s), ${rounds} rounds, load average ${os
       .loadavg()
@@ -187,7 +229,7 @@ try {
   )
   for (const r of rows) {
     console.log(
-      `  round ${r.round}: bare aggregate ${r.aggregate.toFixed(3)} s | verify ${r.verify.toFixed(3)} s, ${r.verifyRss} MB | verify + run log of ${transfers} ids ${r.verifyWithLog.toFixed(3)} s (client CPU ${r.verifyWithLogCpu.toFixed(3)} s), ${r.verifyWithLogRss} MB | the same, per-row join forced ${r.verifyWithLogJoin.toFixed(3)} s, ${r.verifyWithLogJoinRss} MB${r.compared ? ` | compared build: verify ${r.compared.verify.toFixed(3)} s, ${r.compared.verifyRss} MB, with the run log ${r.compared.verifyWithLog.toFixed(3)} s, ${r.compared.verifyWithLogRss} MB` : ''}`,
+      `  round ${r.round}: bare aggregate ${r.aggregate.toFixed(3)} s | verify ${r.verify.toFixed(3)} s, ${r.verifyRss} MB | verify + run log of ${transfers} ids ${r.verifyWithLog.toFixed(3)} s (client CPU ${r.verifyWithLogCpu.toFixed(3)} s), ${r.verifyWithLogRss} MB | the same without the trailer ${r.verifyWithoutTrailer.toFixed(3)} s (client CPU ${r.verifyWithoutTrailerCpu.toFixed(3)} s), ${r.verifyWithoutTrailerRss} MB | the same, per-row join forced ${r.verifyWithLogJoin.toFixed(3)} s, ${r.verifyWithLogJoinRss} MB${r.compared ? ` | compared build: verify ${r.compared.verify.toFixed(3)} s, ${r.compared.verifyRss} MB, with the run log ${r.compared.verifyWithLog.toFixed(3)} s, ${r.compared.verifyWithLogRss} MB` : ''}`,
     )
   }
 
@@ -199,7 +241,7 @@ try {
   }
 
   console.log(
-    `median: verify / aggregate = ${(v / agg).toFixed(2)}x (goal <= 1.5x); verify with run log / aggregate = ${(vl / agg).toFixed(2)}x (goal <= 2x), per-row join forced ${(vj / agg).toFixed(2)}x; peak RSS ${Math.max(...rows.map((r) => r.verifyRss))} MB / ${Math.max(...rows.map((r) => r.verifyWithLogRss))} MB / ${Math.max(...rows.map((r) => r.verifyWithLogJoinRss))} MB (goal <= 200 MB)`,
+    `median: verify / aggregate = ${(v / agg).toFixed(2)}x (goal <= 1.5x); verify with run log / aggregate = ${(vl / agg).toFixed(2)}x (goal <= 2x), without its trailer ${(vn / agg).toFixed(2)}x, per-row join forced ${(vj / agg).toFixed(2)}x; peak RSS ${Math.max(...rows.map((r) => r.verifyRss))} MB / ${Math.max(...rows.map((r) => r.verifyWithLogRss))} MB / ${Math.max(...rows.map((r) => r.verifyWithoutTrailerRss))} MB / ${Math.max(...rows.map((r) => r.verifyWithLogJoinRss))} MB (goal <= 200 MB)`,
   )
   console.log(
     JSON.stringify({
@@ -209,6 +251,7 @@ try {
       rows,
       ratio: Number((v / agg).toFixed(3)),
       ratioWithRunLog: Number((vl / agg).toFixed(3)),
+      ratioWithRunLogWithoutTrailer: Number((vn / agg).toFixed(3)),
       ratioWithRunLogJoin: Number((vj / agg).toFixed(3)),
       ...(comparedRows.length > 0
         ? {

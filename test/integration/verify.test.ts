@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 import {execFile} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -274,7 +274,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
   it('an id reused with different content (the second request was answered "already applied"): exit 4, "id_reused"', async () => {
     const {url, sql, runDir} = await ledgerAfterWorkload(20)
     const {transfer} = await import('../../src/lib/ledger/transfer.js')
-    const {RunLogWriter} = await import('../../src/lib/ledger/runlog.js')
+    const {RunLogWriter} = await import('../../src/lib/ledger/runlog-writer.js')
     const id = randomUUID()
     const first = {id, from: 1, to: 2, amount: 5, originRegion: 'us'}
     const second = {id, from: 1, to: 3, amount: 5, originRegion: 'us'}
@@ -386,7 +386,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
   it('the run-log join (binary COPY, ids as 128-bit keys) finds a lost acknowledged id, unknown ids committed and not, a mismatch and a damaged id, whole and partitioned', async () => {
     const {sql, runDir, acked} = await ledgerAfterWorkload(200)
     const {transfer} = await import('../../src/lib/ledger/transfer.js')
-    const {RunLogWriter} = await import('../../src/lib/ledger/runlog.js')
+    const {RunLogWriter} = await import('../../src/lib/ledger/runlog-writer.js')
     const {verifyLedger} = await import('../../src/lib/ledger/verify/index.js')
     const lost = acked[9]
     const [row] = await sql.unsafe('DELETE FROM transfers WHERE id = $1 RETURNING from_account, to_account, amount', [
@@ -463,7 +463,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
 
   it('the digest fast path hands over to the per-row join, which names the ids: a lost id, a changed amount, a phantom, a failed request committed, unknown outcomes', async () => {
     const {transfer} = await import('../../src/lib/ledger/transfer.js')
-    const {RunLogWriter} = await import('../../src/lib/ledger/runlog.js')
+    const {RunLogWriter} = await import('../../src/lib/ledger/runlog-writer.js')
     const faults: Array<{
       /** what the fast path's progress must say */
       handedOver: RegExp
@@ -550,6 +550,138 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
       ).to.have.deep.members(violations)
       expect(fast.summary.runLogIds, fault.name).to.deep.include(summary)
       expect(verdictOf(fast), fault.name).to.deep.equal(verdictOf(join))
+    }
+  })
+
+  it("the run log's trailer: the same verdicts as reading every line, on a good ledger and on damaged ones; a trailer that does not hold is read past", async () => {
+    const {verifyLedger} = await import('../../src/lib/ledger/verify/index.js')
+    const {TRAILER_KIND} = await import('../../src/lib/ledger/verify/digest.js')
+    /** what must agree: the verdict, each check, the violations and the run-log counters */
+    const outcome = (v: VerifyResult) => ({
+      ok: v.ok,
+      checks: v.checks,
+      violations: v.violations,
+      counts: v.violationCounts,
+      runLogIds: v.summary.runLogIds,
+      transfers: v.summary.transfers,
+    })
+    /** verify reading the run log in `dir` (trailer or not), and the per-row join over it; returns what progress said */
+    async function verifyBoth(sql: LedgerSql, dir: string, name: string) {
+      const said: string[] = []
+      const fast = await verifyLedger({sql, runLogs: [dir], onProgress: (m) => said.push(m)})
+      const join = await verifyLedger({sql, runLogs: [dir], perRowJoin: true})
+      expect(outcome(fast), name).to.deep.equal(outcome(join))
+      return {fast, said: said.join('\n')}
+    }
+
+    /** a copy of the run log as `change` leaves it, in a run directory of its own */
+    async function variant(runDir: string, name: string, change: (text: string) => string): Promise<string> {
+      const text = await readFile(path.join(runDir, 'transfers.log'), 'utf8')
+      const dir = path.join(tmp, `variant-${database}-${name.replaceAll(/\W+/g, '-')}`)
+      await mkdir(dir, {recursive: true})
+      await writeFile(path.join(dir, 'transfers.log'), change(text))
+      return dir
+    }
+
+    const withoutTrailer = (text: string) => text.slice(0, text.trimEnd().lastIndexOf('\n') + 1)
+    const fromTrailer = /run logs: [1-9]\d* bytes summed up by their writers' trailers, 0 bytes read/
+    const read = /run logs: 0 bytes summed up by their writers' trailers, [1-9]\d* bytes read/
+
+    // a good ledger: every variant of its run log gives the verdict of the per-row join
+    const good = await ledgerAfterWorkload(150)
+    const text = await readFile(path.join(good.runDir, 'transfers.log'), 'utf8')
+    expect(text.trimEnd().split('\n').at(-1)).to.match(new RegExp(`^# ${TRAILER_KIND} \\{"from":0,`))
+    const intact = await verifyBoth(good.sql, good.runDir, 'intact')
+    expect(intact.fast.ok).to.equal(true)
+    expect(intact.said).to.match(fromTrailer)
+    expect(intact.said).to.include('run logs: 150 acknowledged requests, exactly the stored transfers')
+    const lastId = text
+      .match(/^attempt\t([^\t]+)/gm)!
+      .at(-1)!
+      .slice('attempt\t'.length)
+    const logVariants: Array<[string, (t: string) => string, boolean]> = [
+      ['without its trailer', withoutTrailer, true],
+      ['an acknowledgement appended after the trailer', (t) => t + `applied\t${good.acked[3]}\t1\n`, true],
+      ['a comment appended after the trailer', (t) => `${t}# note\n`, true],
+      ['the trailer cut short', (t) => `${t.slice(0, -30)}\n`, true],
+      [
+        'a sum in the trailer changed',
+        (t) => t.replace(/"requests":"(\d+)"/, (_, n) => `"requests":"${BigInt(n) ^ 1n}"`),
+        true,
+      ],
+      ["the trailer's range changed", (t) => t.replace(/"from":0/, '"from":1'), true],
+      // the log cut short: the transfers whose lines are gone are phantoms now
+      [
+        'the last transfer removed, trailer kept',
+        (t) =>
+          t
+            .split('\n')
+            .filter((line) => !line.includes(lastId))
+            .join('\n'),
+        false,
+      ],
+      ['cut in the middle', (t) => t.slice(0, t.indexOf('\n', Math.floor(t.length / 2)) + 1), false],
+    ]
+    for (const [name, change, ok] of logVariants) {
+      const {fast, said} = await verifyBoth(good.sql, await variant(good.runDir, name, change), name)
+      expect(fast.ok, name).to.equal(ok)
+      expect(said, name).to.match(read)
+      if (!ok) expect(new Set(fast.violations.map((v) => v.kind)), name).to.deep.equal(new Set(['phantom']))
+    }
+
+    await good.sql.end({timeout: 1})
+
+    // damaged ledgers: the trailer and the lines read say the same, and the join names the ids
+    const damages: Array<[string, (sql: LedgerSql, acked: string[]) => Promise<Array<[string, string[]]>>]> = [
+      [
+        'a lost acknowledged transfer',
+        async (sql, acked) => {
+          const [row] = await sql.unsafe(
+            'DELETE FROM transfers WHERE id = $1 RETURNING from_account, to_account, amount',
+            [acked[5]],
+          )
+          await sql.unsafe('UPDATE accounts SET balance = balance + $2 WHERE id = $1', [row.from_account, row.amount])
+          await sql.unsafe('UPDATE accounts SET balance = balance - $2 WHERE id = $1', [row.to_account, row.amount])
+          return [['lost', [acked[5]]]]
+        },
+      ],
+      [
+        'a phantom',
+        async (sql) => {
+          const phantom = randomUUID()
+          await sql.begin(async (tx) => {
+            await tx.unsafe(
+              "INSERT INTO transfers (id, from_account, to_account, amount, origin_region) VALUES ($1, 1, 2, 3, 'us')",
+              [phantom],
+            )
+            await tx.unsafe('UPDATE accounts SET balance = balance - 3 WHERE id = 1')
+            await tx.unsafe('UPDATE accounts SET balance = balance + 3 WHERE id = 2')
+          })
+          return [['phantom', [phantom]]]
+        },
+      ],
+      [
+        'an altered amount',
+        async (sql, acked) => {
+          await alterTransfer(sql, acked[8], {amount: 7777})
+          return [['altered', [acked[8]]]]
+        },
+      ],
+    ]
+    for (const [name, damage] of damages) {
+      const {sql, runDir, acked} = await ledgerAfterWorkload(100)
+      const violations = await damage(sql, acked)
+      const withTrailer = await verifyBoth(sql, runDir, name)
+      const without = await verifyBoth(sql, await variant(runDir, name, withoutTrailer), `${name}, no trailer`)
+      await sql.end({timeout: 1})
+      expect(withTrailer.said, name).to.match(fromTrailer)
+      expect(without.said, name).to.match(read)
+      expect(withTrailer.fast.ok, name).to.equal(false)
+      expect(
+        withTrailer.fast.violations.map((v) => [v.kind, v.ids]),
+        name,
+      ).to.have.deep.members(violations)
+      expect(outcome(withTrailer.fast), name).to.deep.equal(outcome(without.fast))
     }
   })
 

@@ -1,6 +1,3 @@
-import {closeSync, fsyncSync, mkdirSync, openSync, writeSync} from 'node:fs'
-import path from 'node:path'
-
 import type {TransferOutcome, TransferRequest} from './transfer.js'
 
 /**
@@ -14,51 +11,13 @@ import type {TransferOutcome, TransferRequest} from './transfer.js'
  *   attempt  <id> <from> <to> <amount> <epoch ms>
  *   applied | already_applied | rejected | failed | unknown  <id> <epoch ms> [reason]
  *   sent     <id> <epoch ms>           (--via queue: accepted by SQS, not yet committed)
- *   # comment lines (start/end markers with JSON)
+ *   # comment lines (start/end markers with JSON; the writer's trailer, `# digest {json}`, last)
+ *
+ * The writer is RunLogWriter (runlog-writer.ts).
  */
 export const RUN_LOG_FILE = 'transfers.log'
 
 export type RunLogEvent = 'attempt' | 'sent' | TransferOutcome
-
-export class RunLogWriter {
-  readonly file: string
-  private fd: number | undefined
-
-  constructor(runDir: string) {
-    mkdirSync(runDir, {recursive: true})
-    this.file = path.join(runDir, RUN_LOG_FILE)
-    this.fd = openSync(this.file, 'a')
-  }
-
-  attempt(request: TransferRequest): void {
-    this.write(attemptLine(request))
-  }
-
-  close(): void {
-    if (this.fd === undefined) return
-    fsyncSync(this.fd)
-    closeSync(this.fd)
-    this.fd = undefined
-  }
-
-  comment(kind: string, data: Record<string, unknown>): void {
-    this.write(`# ${kind} ${JSON.stringify(data)}\n`)
-  }
-
-  /** several lines in one write(2) (the workload writes an outcome and the next attempt together) */
-  lines(text: string): void {
-    if (text) this.write(text)
-  }
-
-  outcome(id: string, event: Exclude<RunLogEvent, 'attempt'>, reason?: string): void {
-    this.write(outcomeLine(id, event, reason))
-  }
-
-  private write(line: string): void {
-    if (this.fd === undefined) throw new Error(`run log ${this.file} is closed`)
-    writeSync(this.fd, line)
-  }
-}
 
 export function attemptLine(request: TransferRequest, at = Date.now()): string {
   return `attempt\t${request.id}\t${request.from}\t${request.to}\t${request.amount}\t${at}\n`

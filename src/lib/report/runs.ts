@@ -4,6 +4,7 @@ import path from 'node:path'
 import {UsageError} from '../errors.js'
 import {RUN_LOG_FILE} from '../ledger/runlog.js'
 import {RUNS_INDEX_FILE} from '../ledger/runlogs.js'
+import {TRAILER_KIND} from '../ledger/verify/digest.js'
 
 /**
  * Past runs of a world, read back from its runs directory (<baseDir>/runs, plus
@@ -47,7 +48,7 @@ async function readJson(file: string): Promise<Record<string, unknown> | undefin
   }
 }
 
-/** the start and end lines of a run log (# start {...} first, # end {...} last) */
+/** the start and end lines of a run log (# start {...} first, # end {...} last but for its writer's # digest trailer) */
 async function runLogMarks(
   file: string,
 ): Promise<{end?: {stats?: {acknowledged?: number}}; start?: {startedAt?: string}}> {
@@ -68,7 +69,10 @@ async function runLogMarks(
     }
 
     const head = (await read(0, 4096)).split('\n')[0]
-    const tail = (await read(Math.max(0, size - 8192), 8192)).trimEnd().split('\n').at(-1)
+    const tail = (await read(Math.max(0, size - 8192), 8192))
+      .trimEnd()
+      .split('\n')
+      .findLast((line) => !line.startsWith(`# ${TRAILER_KIND} `))
     return {start: parse(head, 'start'), end: parse(tail, 'end')}
   } finally {
     await handle.close()

@@ -1,10 +1,12 @@
 import {expect} from 'chai'
+import {randomUUID} from 'node:crypto'
 import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
 import type {RunSummary} from '../../../src/lib/report/runs.js'
 
+import {RunLogWriter} from '../../../src/lib/ledger/runlog-writer.js'
 import {writeReport} from '../../../src/lib/report/blast.js'
 import {parseJsonOutput, runAtlas} from '../../helpers/cli.js'
 import {sampleRound} from '../../helpers/picture.js'
@@ -33,6 +35,12 @@ describe('atlas runs', function () {
       path.join(workload, 'transfers.log'),
       `# start {"startedAt":"2026-11-30T04:00:00.000Z"}\napplied\ta\t1\napplied\tb\t2\n# end {"endedAt":"2026-11-30T04:00:10.000Z","stats":{"acknowledged":2}}\n`,
     )
+    // a workload's log as its writer leaves it: the # digest trailer after the end line
+    const written = new RunLogWriter(path.join(runsDir, '2026-11-30T04-30-00-000Z'))
+    written.comment('start', {startedAt: '2026-11-30T04:30:00.000Z'})
+    written.lines(`applied\t${randomUUID()}\t1\n`)
+    written.comment('end', {endedAt: '2026-11-30T04:30:10.000Z', stats: {acknowledged: 1}})
+    written.close()
     // a round whose restore failed
     const failed = path.join(runsDir, 'broken')
     await mkdir(failed)
@@ -61,6 +69,7 @@ describe('atlas runs', function () {
     expect(byId).to.deep.equal({
       mine: ['workload', null, null, null],
       '2026-11-30T04-00-00-000Z': ['workload', null, null, null],
+      '2026-11-30T04-30-00-000Z': ['workload', null, null, null],
       '2026-11-30T05-00-00-000Z': ['blast-radius', 'PASS', 5.61, 0],
       broken: ['blast-radius', 'RESTORE FAILED', null, null],
     })
@@ -70,9 +79,12 @@ describe('atlas runs', function () {
     expect(runs.filter((r) => r.id !== 'broken').map((r) => r.startedAt)).to.deep.equal([
       '2026-11-30T03:00:00.000Z',
       '2026-11-30T04:00:00.000Z',
+      '2026-11-30T04:30:00.000Z',
       '2026-11-30T04:59:57.500Z',
     ])
     expect(runs.find((r) => r.id === '2026-11-30T04-00-00-000Z')!.acknowledged).to.equal(2)
+    // the end line is found under the trailer
+    expect(runs.find((r) => r.id === '2026-11-30T04-30-00-000Z')!.acknowledged).to.equal(1)
     expect(runs.find((r) => r.id === '2026-11-30T05-00-00-000Z')!.fault).to.equal('kill us')
     const text = await atlas(['runs'])
     expect(text.exitCode).to.equal(0)

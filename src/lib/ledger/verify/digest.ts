@@ -18,7 +18,7 @@
  * Sums are modulo 2^64: a changed, missing or extra transfer goes unnoticed only if
  * the sums collide (about 2^-64).
  */
-import {closeSync, openSync, readSync} from 'node:fs'
+import {closeSync, fstatSync, openSync, readSync} from 'node:fs'
 
 import {UsageError} from '../../errors.js'
 import {IdStatus, statusOfLine} from '../runlog.js'
@@ -301,6 +301,14 @@ export class Sum64 {
   /** [high half, low half] */
   private readonly halves = new Uint32Array(2)
 
+  /** the sum of one value (an unsigned 64-bit BigInt) */
+  static of(value: bigint): Sum64 {
+    const sum = new Sum64()
+    sum.halves[0] = Number(value >> 32n)
+    sum.halves[1] = Number(value & 0xff_ff_ff_ffn)
+    return sum
+  }
+
   add(hi: number, lo: number): void {
     const low = this.halves[1] + (lo >>> 0)
     this.halves[1] = low
@@ -321,6 +329,13 @@ export class Sum64 {
     this.halves[0] = this.halves[0] + idHashed[0] + (low >= TWO_32 ? 1 : 0)
   }
 
+  /** adds another sum */
+  addSum(other: Sum64): void {
+    const low = this.halves[1] + other.halves[1]
+    this.halves[1] = low
+    this.halves[0] = this.halves[0] + other.halves[0] + (low >= TWO_32 ? 1 : 0)
+  }
+
   equals(other: Sum64): boolean {
     return this.halves[0] === other.halves[0] && this.halves[1] === other.halves[1]
   }
@@ -331,72 +346,283 @@ export class Sum64 {
   }
 }
 
-/** What the run logs say in the plain case, or why the plain case does not apply. */
-export type RunLogDigest = {attempted: number; plain: true; requests: Sum64} | {plain: false; reason: string}
+/**
+ * What the run logs say in the plain case, or why the plain case does not apply; and how
+ * many of their bytes were read, and how many were taken from their writers' trailers.
+ */
+export type RunLogDigest = ({attempted: number; plain: true; requests: Sum64} | {plain: false; reason: string}) & {
+  bytesFromTrailers: number
+  bytesRead: number
+}
 
-/** the running counts and sums of digestRunLogs */
-class LogTally {
+/**
+ * The counts and hash sums of run-log lines: digestRunLogs keeps one while it reads the
+ * logs, RunLogWriter one of the lines it writes (its trailer). Both tally with addLines,
+ * the same code over the same bytes.
+ */
+export class LogTally {
   acknowledged = 0
   readonly acknowledgedIds = new Sum64()
   attempted = 0
   readonly attemptedIds = new Sum64()
+  /** why the plain case does not apply: the first line that showed it (nothing after it is tallied) */
+  notPlain: string | undefined = undefined
   readonly requests = new Sum64()
+
+  /** adds the counts and sums of another tally (of the lines after these) */
+  add(other: LogTally): void {
+    this.attempted += other.attempted
+    this.attemptedIds.addSum(other.attemptedIds)
+    this.requests.addSum(other.requests)
+    this.acknowledged += other.acknowledged
+    this.acknowledgedIds.addSum(other.acknowledgedIds)
+    this.notPlain ??= other.notPlain
+  }
+
+  /** tallies the whole lines in chunk[0, end) (ending with a newline); false once a line is not plain */
+  addLines(chunk: Buffer, end: number): boolean {
+    if (this.notPlain !== undefined) return false
+    this.notPlain = digestChunk(chunk, end, this)
+    return this.notPlain === undefined
+  }
 }
 
 /**
- * Streams the run logs once, without a table of ids: counts and hash sums of the
- * attempt and acknowledgement lines. Stops at the first line the plain case does
- * not allow (an outcome other than an acknowledgement, a damaged id or request).
- * Lines are read as scanRecords reads them (the same status words, the id after
- * the first tab, the same request parser), in one loop over each chunk.
+ * The trailer a RunLogWriter writes as its last line when it closes (runlog-writer.ts):
+ * `# digest {json}`, a comment like `# start` and `# end`, which every reader of run
+ * logs skips. It says that the bytes [from, to) of the file, the trailer line starting at
+ * `to`, are the lines its writer wrote, and what digestRunLogs reading them would tally.
  */
-export async function digestRunLogs(files: string[], signal?: AbortSignal): Promise<RunLogDigest> {
+export const TRAILER_KIND = 'digest'
+const TRAILER_PREFIX = `# ${TRAILER_KIND} `
+/** no trailer line is longer (five 20-digit numbers and a reason): a longer last line is not one */
+const TRAILER_MAX = 1024
+
+export interface Trailer {
+  acknowledged: number
+  acknowledgedIds: string
+  attempted: number
+  attemptedIds: string
+  /** trailerCheck of the other fields: a trailer damaged in any of them is not taken */
+  check: string
+  /** the first byte of the writer's lines: the file's size when it was opened (a run log may be appended to) */
+  from: number
+  /** why the plain case does not apply to its lines, or null */
+  notPlain: null | string
+  requests: string
+  /** the end of its lines, where the trailer line starts */
+  to: number
+}
+
+/**
+ * A 64-bit hash (hex) of a trailer's fields: the same hashint8extended chain over
+ * from, to, the counts, the sums' 32-bit halves and the reason's length (0 for none).
+ */
+export function trailerCheck(trailer: Omit<Trailer, 'check'>): string {
+  const halves = (sum: string) => {
+    const value = BigInt(sum)
+    return [Number(value >> 32n), Number(value & 0xff_ff_ff_ffn)]
+  }
+
+  hashed.fill(0)
+  for (const value of [
+    trailer.from,
+    trailer.to,
+    trailer.attempted,
+    ...halves(trailer.attemptedIds),
+    ...halves(trailer.requests),
+    trailer.acknowledged,
+    ...halves(trailer.acknowledgedIds),
+    trailer.notPlain === null ? 0 : trailer.notPlain.length + 1,
+  ])
+    hashInt8Extended(value)
+  return ((BigInt(hashed[0]) << 32n) | BigInt(hashed[1])).toString(16)
+}
+
+export function trailerOf(tally: LogTally, from: number, to: number): Trailer {
+  const fields = {
+    from,
+    to,
+    attempted: tally.attempted,
+    attemptedIds: tally.attemptedIds.value().toString(),
+    requests: tally.requests.value().toString(),
+    acknowledged: tally.acknowledged,
+    acknowledgedIds: tally.acknowledgedIds.value().toString(),
+    notPlain: tally.notPlain ?? null,
+  }
+  return {...fields, check: trailerCheck(fields)}
+}
+
+/** the trailer's tally, or undefined when a field is missing or not of its kind */
+function tallyOf(trailer: Trailer): LogTally | undefined {
+  const count = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0
+  const sum = (text: unknown) => typeof text === 'string' && /^\d{1,20}$/.test(text) && BigInt(text) < 1n << 64n
+  const {acknowledged, acknowledgedIds, attempted, attemptedIds, notPlain, requests} = trailer
+  if (!count(acknowledged) || !count(attempted) || !sum(acknowledgedIds) || !sum(attemptedIds) || !sum(requests))
+    return undefined
+  if (notPlain !== null && typeof notPlain !== 'string') return undefined
+  if (trailer.check !== trailerCheck(trailer)) return undefined
   const tally = new LogTally()
+  tally.attempted = attempted
+  tally.attemptedIds.addSum(Sum64.of(BigInt(attemptedIds)))
+  tally.requests.addSum(Sum64.of(BigInt(requests)))
+  tally.acknowledged = acknowledged
+  tally.acknowledgedIds.addSum(Sum64.of(BigInt(acknowledgedIds)))
+  tally.notPlain = notPlain ?? undefined
+  return tally
+}
+
+/** bytes [from, end) of a run log that a trailer vouches for (end: after the trailer line) */
+interface Covered {
+  end: number
+  from: number
+  tally: LogTally
+}
+
+/**
+ * The trailer whose line ends the file's first `end` bytes, when it holds: its line is
+ * whole, it parses, the lines it covers end exactly where it starts (`to`: nothing was
+ * cut from them or added between them and it) and begin at the start of a line (`from`
+ * is 0 or follows a newline, so reading the file whole splits its lines the same way).
+ * Undefined otherwise: those bytes are read.
+ */
+function trailerEnding(fd: number, end: number, buffer: Buffer): Covered | undefined {
+  const start = Math.max(0, end - TRAILER_MAX)
+  const n = end - start
+  if (n < TRAILER_PREFIX.length + 3 || readSync(fd, buffer, 0, n, start) !== n || buffer[n - 1] !== 10) return
+  const newline = buffer.lastIndexOf(10, n - 2)
+  if (newline === -1 && start > 0) return
+  const lineStart = start + newline + 1
+  if (buffer.toString('latin1', newline + 1, newline + 1 + TRAILER_PREFIX.length) !== TRAILER_PREFIX) return
+  let trailer: Trailer
+  try {
+    trailer = JSON.parse(buffer.toString('utf8', newline + 1 + TRAILER_PREFIX.length, n - 1)) as Trailer
+  } catch {
+    return
+  }
+
+  if (typeof trailer !== 'object' || trailer === null) return
+  const {from, to} = trailer
+  if (!Number.isSafeInteger(from) || from < 0 || from > to || to !== lineStart) return
+  if (from > 0 && (readSync(fd, buffer, 0, 1, from - 1) !== 1 || buffer[0] !== 10)) return
+  const tally = tallyOf(trailer)
+  return tally && {from, end, tally}
+}
+
+/**
+ * Counts and hash sums of the attempt and acknowledgement lines of the run logs, with
+ * no table of ids. Stops at the first line the plain case does not allow (an outcome
+ * other than an acknowledgement, a damaged id or request). Lines are read as
+ * scanRecords reads them (the same status words, the id after the first tab, the same
+ * request parser), in one loop over each chunk.
+ *
+ * With `trailers` (the default), a file that ends with its writer's trailer is not read:
+ * its tally is taken, and so for a trailer right before the lines that trailer covers
+ * (a log appended to by several runs); only the bytes no trailer covers are read. The
+ * result is the same as reading every line (tested on random logs): the trailer is the
+ * tally of exactly the bytes its writer wrote, made by the same LogTally.addLines over
+ * the same bytes as they went to write(2), and it is used only where those bytes are
+ * still exactly where it says (see trailerEnding). A writer that did not close (a crash,
+ * SIGKILL) wrote no trailer: its lines are read. What a trailer does not vouch for is
+ * bytes changed in place afterwards with the file's length kept.
+ */
+export async function digestRunLogs(
+  files: string[],
+  signal?: AbortSignal,
+  options: {trailers?: boolean} = {},
+): Promise<RunLogDigest> {
+  const tally = new LogTally()
+  const bytes = {read: 0, fromTrailers: 0}
   // one reusable buffer (and a byte for the newline a last line may lack)
   const buffer = Buffer.allocUnsafe(READ_BUFFER + 1)
   for (const file of files) {
     signal?.throwIfAborted()
-    const reason = await digestFile(file, buffer, tally)
-    if (reason) return {plain: false, reason}
+    const reason = await digestFile(file, buffer, tally, options.trailers !== false, bytes)
+    if (reason) return {plain: false, reason, bytesRead: bytes.read, bytesFromTrailers: bytes.fromTrailers}
   }
 
+  const counted = {bytesRead: bytes.read, bytesFromTrailers: bytes.fromTrailers}
   if (tally.attempted !== tally.acknowledged || !tally.attemptedIds.equals(tally.acknowledgedIds))
-    return {plain: false, reason: 'the attempted ids are not exactly the acknowledged ones'}
-  return {plain: true, attempted: tally.attempted, requests: tally.requests}
+    return {plain: false, reason: 'the attempted ids are not exactly the acknowledged ones', ...counted}
+  return {plain: true, attempted: tally.attempted, requests: tally.requests, ...counted}
 }
 
 const NOT_PLAIN_OUTCOME = 'outcomes other than acknowledgements (failed, rejected, unknown or queued)'
 
 /**
- * Reads with readSync and yields to the event loop after each chunk: the async read's
- * round trip through the thread pool left the loop idle between chunks (7-14 ms of
- * each 20 in the bench's profile, the cores busy with the server's replay), and a
- * turn per chunk still lets the replay be sent and answered while the logs stream.
+ * One run log into the tally: the trailers at its end (last first) and the bytes before
+ * them, which are read; then the tallies in file order, so the first line that is not
+ * plain gives the same reason as reading.
  */
-async function digestFile(file: string, buffer: Buffer, tally: LogTally): Promise<string | undefined> {
+async function digestFile(
+  file: string,
+  buffer: Buffer,
+  tally: LogTally,
+  trailers: boolean,
+  bytes: {fromTrailers: number; read: number},
+): Promise<string | undefined> {
   const fd = openSync(file, 'r')
   try {
-    let filled = 0
-    for (;;) {
-      const bytesRead = readSync(fd, buffer, filled, READ_BUFFER - filled, null)
-      filled += bytesRead
-      const final = bytesRead === 0
-      if (final && filled > 0 && buffer[filled - 1] !== 10) buffer[filled++] = 10
-      // [0, end) holds whole lines: no scan below runs past a newline at end - 1
-      const end = filled === 0 ? 0 : buffer.lastIndexOf(10, filled - 1) + 1
-      const reason = digestChunk(buffer, end, tally)
-      if (reason !== undefined) return reason
-      if (final) return undefined
-      buffer.copyWithin(0, end, filled)
-      filled -= end
-      if (filled === READ_BUFFER)
-        throw new UsageError(`${file}: a line longer than ${READ_BUFFER} bytes: not a run log`)
-      await new Promise<void>((resolve) => {
-        setImmediate(resolve)
-      })
+    const covered: Covered[] = []
+    if (trailers) {
+      let end = fstatSync(fd).size
+      for (let c = trailerEnding(fd, end, buffer); c; c = trailerEnding(fd, end, buffer)) {
+        covered.push(c)
+        end = c.from
+      }
     }
+
+    // without a trailer at its end, the file is read to its end as it is then (a workload may still be writing it)
+    const readEnd = covered.length > 0 ? covered.at(-1)!.from : Number.POSITIVE_INFINITY
+    const reason = await digestRange(fd, file, readEnd, buffer, tally, bytes)
+    if (reason !== undefined) return reason
+    for (const c of covered.reverse()) {
+      bytes.fromTrailers += c.end - c.from
+      if (c.tally.notPlain !== undefined) return c.tally.notPlain
+      tally.add(c.tally)
+    }
+
+    return undefined
   } finally {
     closeSync(fd)
+  }
+}
+
+/**
+ * Reads the file's bytes [0, end) into the tally, with readSync and a turn of the event
+ * loop after each chunk: the async read's round trip through the thread pool left the
+ * loop idle between chunks (7-14 ms of each 20 in the bench's profile, the cores busy
+ * with the server's replay), and a turn per chunk still lets the replay be sent and
+ * answered while the logs stream.
+ */
+async function digestRange(
+  fd: number,
+  file: string,
+  end: number,
+  buffer: Buffer,
+  tally: LogTally,
+  bytes: {read: number},
+): Promise<string | undefined> {
+  let position = 0
+  let filled = 0
+  for (;;) {
+    const want = Math.min(READ_BUFFER - filled, end - position)
+    const bytesRead = want > 0 ? readSync(fd, buffer, filled, want, position) : 0
+    position += bytesRead
+    bytes.read += bytesRead
+    filled += bytesRead
+    const final = bytesRead === 0
+    if (final && filled > 0 && buffer[filled - 1] !== 10) buffer[filled++] = 10
+    // [0, lines) holds whole lines: no scan below runs past a newline at lines - 1
+    const lines = filled === 0 ? 0 : buffer.lastIndexOf(10, filled - 1) + 1
+    if (!tally.addLines(buffer, lines)) return tally.notPlain
+    if (final) return undefined
+    buffer.copyWithin(0, lines, filled)
+    filled -= lines
+    if (filled === READ_BUFFER) throw new UsageError(`${file}: a line longer than ${READ_BUFFER} bytes: not a run log`)
+    await new Promise<void>((resolve) => {
+      setImmediate(resolve)
+    })
   }
 }
 

@@ -413,7 +413,11 @@ async function compareDigests(
   progress: (message: string) => void,
   state: ScanState,
 ): Promise<IdScan | undefined> {
+  // a run log that ends with its writer's trailer is not read: the trailer holds its tally (digest.ts)
   const logs = await digestRunLogs(runLogFiles, options.signal)
+  progress(
+    `run logs: ${logs.bytesFromTrailers} bytes summed up by their writers' trailers, ${logs.bytesRead} bytes read`,
+  )
   if (!logs.plain) {
     progress(`run logs: ${logs.reason}: joining every stored transfer with them`)
     return undefined
