@@ -1,22 +1,23 @@
 /**
  * Where the workload's client CPU per transfer goes, layer by layer, on one throwaway PostgreSQL
- * (TLS verify-full unless BENCH_TLS=off): the transfer pool's statement alone in a bare loop
- * (`pool`), the transfer function on it (`transfer`: retries, watchdog, the sent hook), and the
+ * (TLS verify-full unless BENCH_TLS=off): one connection per client in a bare loop (`connection`:
+ * the driver spike's `wire`), the transfer pool's statement alone in a bare loop (`pool`), the transfer function on it (`transfer`: retries, watchdog, the sent hook), and the
  * whole workload (`workload`: run log, stats, request generation). Alternating rounds; reports
  * CPU per transfer (process.cpuUsage) and tps, never asserts.
  *
- *   node --import tsx bench/workload/decompose.ts   (BENCH_CLIENTS=8, BENCH_SECONDS=5, BENCH_ROUNDS=2)
+ *   node --import tsx bench/workload/decompose.ts   (BENCH_CLIENTS=8, BENCH_SECONDS=5, BENCH_ROUNDS=2, BENCH_LAYERS)
  */
 import {randomInt, randomUUID} from 'node:crypto'
 import {mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import {connectLedger} from '../../src/lib/ledger/db.js'
+import {connectLedger, tlsOptions} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import * as q from '../../src/lib/ledger/sql.js'
 import {transfer} from '../../src/lib/ledger/transfer.js'
-import {connectTransferPool} from '../../src/lib/ledger/wire/pool.js'
+import {WireConnection} from '../../src/lib/ledger/wire/connection.js'
+import {connectTransferPool, loginOf} from '../../src/lib/ledger/wire/pool.js'
 import {runWorkload} from '../../src/lib/ledger/workload/index.js'
 import {benchServer} from './server.js'
 
@@ -25,7 +26,7 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 5)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 const accounts = 10_000
 /** which layers to run, e.g. transfer (default: all three) */
-const layers = new Set((process.env.BENCH_LAYERS ?? 'pool,transfer,workload').split(','))
+const layers = new Set((process.env.BENCH_LAYERS ?? 'connection,pool,transfer,workload').split(','))
 
 const request = () => {
   const from = randomInt(1, accounts + 1)
@@ -34,15 +35,15 @@ const request = () => {
   return {id: randomUUID(), from, to, amount: randomInt(1, 101), originRegion: 'us'}
 }
 
-async function loop(one: () => Promise<unknown>): Promise<{cpuUs: number; tps: number}> {
+async function loop(one: (client: number) => Promise<unknown>): Promise<{cpuUs: number; tps: number}> {
   let done = 0
   const until = performance.now() + seconds * 1000
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   await Promise.all(
-    Array.from({length: clients}, async () => {
+    Array.from({length: clients}, async (_, client) => {
       while (performance.now() < until) {
-        await one()
+        await one(client)
         done++
       }
     }),
@@ -69,6 +70,27 @@ try {
   }
 
   for (let round = 0; round < rounds; round++) {
+    if (layers.has('connection')) {
+      const {user, startup} = loginOf(tlsOptions(server.url).url)
+      const tls = typeof server.postgresJsOptions.ssl === 'object' ? server.postgresJsOptions.ssl : false
+      const connections = await Promise.all(
+        Array.from({length: clients}, () =>
+          WireConnection.connect({host: server.host, port: server.port, user, startup, tls, connectTimeoutMs: 10_000}),
+        ),
+      )
+      add(
+        'connection',
+        await loop((client) => {
+          const r = request()
+          return connections[client].execute(q.TRANSFER, [r.id, r.from, r.to, r.amount, r.originRegion]).then(
+            () => {},
+            () => {},
+          )
+        }),
+      )
+      for (const c of connections) c.end()
+    }
+
     const pool = await connectTransferPool(server.url, {max: clients})
     if (layers.has('pool'))
       add(
