@@ -87,12 +87,17 @@ member) frozen, a refresh forwarded to it fails until the other two elect a new 
 s): at retry_timeout 1 that demoted the primary in 5 of 20 frozen-witness rounds (writes
 stalled 3.7-5.5 s, against 1.4-2 s otherwise). Here a primary whose lease, as last
 refreshed, holds longer than the watchdog's margin (ttl - the watchdog's timeout) stays
-primary and tries again at its next loop, right away; past that margin, or when paused,
-not running, not primary or without a running watchdog, Patroni's own handling. Nothing
-else changes: no other node can take the lock before the lease expires, the watchdog still
-kills PostgreSQL ttl - safety_margin after the last successful refresh (Patroni's
-failsafe_mode keeps a primary on the same ground, with its members' word instead of the
-lease's).
+primary and tries again at its next loop; past that margin, or when paused, not running,
+not primary or without a running watchdog, Patroni's own handling. Its lease is not
+extended and the watchdog is not fed: no other node can take the lock before the lease
+expires, and the watchdog still kills PostgreSQL ttl - safety_margin after the last
+successful refresh, nominally 1 s before the lease ends (less by what ran between etcd's
+renewal and the keepalive, and the softdog's 0.1 s poll). What a primary that stays cut off
+from etcd gets instead of a clean demote: the second failed loop ends about when the
+watchdog fires, so its PostgreSQL is usually killed, not shut down (crash recovery when it
+starts again), 1 s later than Patroni would have demoted it. Commits are safe either way:
+with synchronous_mode_strict and both standbys synchronous, nothing commits without eu, and
+eu is promoted only once the lease has expired.
 
 Everything else is Patroni as installed.
 
@@ -191,10 +196,10 @@ _handle_dcs_error = patroni_ha.Ha._handle_dcs_error
 def _handle_dcs_error_within_lease(self):
     """Ha._handle_dcs_error, but a primary whose last lease refresh still holds, short of the watchdog's
     margin, stays primary and tries again at its next loop; past that, Patroni's own handling (demote)."""
-    watchdog = self.watchdog.config
+    watchdog = self.watchdog.active_config
     left = self._leader_expiry - time.time()
-    if (not self.is_paused() and self.state_handler.is_running() and self.state_handler.is_primary()
-            and self.watchdog.is_running and left > watchdog.ttl - watchdog.timeout):
+    if (left > watchdog.ttl - watchdog.timeout and self.watchdog.is_running and not self.is_paused()
+            and self.state_handler.is_running() and self.state_handler.is_primary()):
         ha_logger.warning('DCS not accessible; the lease holds %.1f s more, the watchdog fences before it ends', left)
         return 'DCS is not accessible; still the leader while its lease holds (%.1f s)' % left
     return _handle_dcs_error(self)

@@ -360,18 +360,21 @@ class DcsErrorStubHa:
     """What Ha._handle_dcs_error reads of a node, for a primary (running, not paused) with the loopback
     watchdog (ttl 4, safety margin 1: it fences 3 s after the last keepalive); demote() is recorded."""
 
-    def __init__(self, lease_left, watchdog_running=True, primary=True):
+    def __init__(self, lease_left, watchdog_running=True, primary=True, paused=False, running=True):
         self._leader_expiry = clock.time() + lease_left
         self.demoted = []
         self.failsafe_active = None
+        self.keepalives = []
         config = type('WatchdogConfig', (), {'ttl': 4, 'timeout': 3})()
-        self.watchdog = type('Watchdog', (), {'config': config, 'is_running': watchdog_running})()
-        self.state_handler = type('Postgresql', (), {'is_running': lambda s: True,
+        self.watchdog = type('Watchdog', (), {'active_config': config, 'is_running': watchdog_running,
+                                              'keepalive': lambda s: self.keepalives.append(clock.time())})()
+        self.paused = paused
+        self.state_handler = type('Postgresql', (), {'is_running': lambda s: running,
                                                      'is_primary': lambda s: primary})()
         self._failsafe = type('Failsafe', (), {'set_is_active': lambda s, v: setattr(self, 'failsafe_active', v)})()
 
     def is_paused(self):
-        return False
+        return self.paused
 
     def is_failsafe_mode(self):
         return False
@@ -389,6 +392,16 @@ def check_dcs_error_within_lease():
     assert patroni_ha.Ha._handle_dcs_error is loopback._handle_dcs_error_within_lease
     handle = patroni_ha.Ha._handle_dcs_error
 
+    # what the rule stands on in the installed Patroni: the expiry is stamped ttl ahead by the same successful
+    # update_lock that then feeds the watchdog, and a DCS error is handled by demoting 'offline'
+    source = inspect.getsource(patroni_ha.Ha.set_is_leader)
+    assert 'self._leader_expiry = time.time() + self.dcs.ttl if value else 0' in source, source
+    source = inspect.getsource(patroni_ha.Ha.update_lock)
+    assert source.find('self.set_is_leader(ret)') < source.find('if ret:') < source.find('self.watchdog.keepalive()'), \
+        source
+    assert "self.demote('offline')" in inspect.getsource(loopback._handle_dcs_error)
+    print('ok: the installed Patroni stamps the leader expiry ttl ahead, then feeds the watchdog, on each refresh')
+
     # the installed handling demotes at once, whatever is left of the lease
     ha = DcsErrorStubHa(3.0)
     assert loopback._handle_dcs_error(ha) == 'demoted self because DCS is not accessible and I was a leader'
@@ -399,6 +412,7 @@ def check_dcs_error_within_lease():
     ha = DcsErrorStubHa(2.0)
     result = handle(ha)
     assert ha.demoted == [] and result.startswith('DCS is not accessible; still the leader'), (result, ha.demoted)
+    assert ha.keepalives == [] and ha._leader_expiry == clock.time() + 2.0  # neither fed nor extended
     print('ok: 2 s of lease left, the watchdog 1 s from fencing: still primary (%s)' % result)
 
     # within the watchdog's margin (it fences 1 s before the lease ends), without a watchdog, or not primary:
@@ -407,9 +421,10 @@ def check_dcs_error_within_lease():
                DcsErrorStubHa(2.0, watchdog_running=False)):
         assert handle(ha) == 'demoted self because DCS is not accessible and I was a leader' \
             and ha.demoted == ['offline'], ha.demoted
-    ha = DcsErrorStubHa(2.0, primary=False)
-    assert handle(ha) == 'DCS is not accessible' and ha.demoted == []
-    print('ok: 1 s or less of lease left, or no running watchdog: demoted as installed; a standby: as installed')
+    for ha in (DcsErrorStubHa(2.0, primary=False), DcsErrorStubHa(2.0, paused=True),
+               DcsErrorStubHa(2.0, running=False)):
+        assert handle(ha) == 'DCS is not accessible' and ha.demoted == [] and ha.keepalives == []
+    print('ok: 1 s or less of lease left, or no running watchdog: demoted as installed; standby, paused or stopped: as installed')
 
 
 def main():
