@@ -107,7 +107,7 @@ describe('blast-radius on the local world', function () {
     expect(json!.leaderAfterFault).to.equal(before)
     expect(json!.recoveredDuringFault).to.equal(true)
     // losing the witness costs a Raft election (it led etcd) and a change of the synchronous standby set,
-    // commits wait meanwhile; a failover would take longer (leader lease TTL 6 s + promotion)
+    // commits wait meanwhile; a failover would take longer (leader lease TTL 4 s + promotion)
     expect(json!.rtoSeconds).to.be.below(8)
   })
 

@@ -34,7 +34,7 @@ describe('fault matrix: kill and freeze of every component, leader and followers
 
   for (const component of ['region', 'etcd', 'patroni', 'postgres'] as const) {
     it(`${component}: kill and stop of the leader, a follower and the witness lose nothing`, async () => {
-      // 8 s outlasts the 5 s leader lease: a frozen or dead leader is replaced while the fault holds
+      // 8 s outlasts the 4 s leader lease: a frozen or dead leader is replaced while the fault holds
       const cells = await runFaultMatrix(local, {
         cells: matrixCells({components: [component]}),
         durationMs: 8000,
