@@ -24,7 +24,7 @@ import {longestWriteGap} from '../../src/lib/chaos/timeline.js'
 import {parseDuration} from '../../src/lib/duration.js'
 import {fetchJson} from '../../src/lib/health/http.js'
 import {LocalWorld} from '../../src/lib/world/local/index.js'
-import {etcdArgs, patroniConfig, patroniUrl} from '../../src/lib/world/local/layout.js'
+import {etcdArgs, patroniDynamicConfig, patroniUrl} from '../../src/lib/world/local/layout.js'
 import {managedProcesses} from '../../src/lib/world/local/processes.js'
 import {parseJsonOutput, REPO_ROOT} from '../../test/helpers/cli.js'
 import {createTestWorld} from '../../test/helpers/world.js'
@@ -188,14 +188,7 @@ try {
 
   // the timing under test: what the code sets, and what Patroni runs with (its dynamic configuration)
   const [r0] = world.layout.regions
-  const {dcs} = (
-    patroniConfig(
-      world.layout,
-      r0,
-      {ledgerPassword: '', replicationPassword: '', restApiPassword: '', superuserPassword: '', verifyPassword: ''},
-      '',
-    ) as {bootstrap: {dcs: Record<string, unknown>}}
-  ).bootstrap
+  const dcs = patroniDynamicConfig(world.layout)
   const etcd = etcdArgs(world.layout, r0)
   const arg = (name: string) => Number(etcd[etcd.indexOf(name) + 1])
   const running = await fetchJson<Record<string, unknown>>(`${patroniUrl(world.layout, r0)}/config`, {

@@ -8,7 +8,7 @@ import {redact} from '../lib/redact.js'
 
 export default class Up extends AtlasCommand<typeof Up> {
   static description = `Local world (no Docker): per region an etcd member and a Patroni-managed PostgreSQL node with synchronous replication, plus one moto server for S3/SQS/IAM, all on loopback; state, logs and reports under local.baseDir (.atlas).
-Idempotent: a running world is reported, not started twice; processes that died are started again with the same configuration.`
+Idempotent: a running world is reported, not started twice; processes that died are started again with the same configuration. Patroni's dynamic configuration in etcd (ttl, loop_wait, retry_timeout, synchronous mode, ...), written when the cluster was made, is set to this version's values where it differs (the result's \`reconciled\`, old → new).`
   static examples = [
     '<%= config.bin %> up',
     '<%= config.bin %> up --driver local --json',
@@ -71,6 +71,11 @@ Idempotent: a running world is reported, not started twice; processes that died 
         r.queueUrl ? `queue ${r.queueUrl}` : undefined,
       ].filter(Boolean)
       this.print(redact(`  ${r.region.padEnd(8)} ${parts.join('  ')}`))
+    }
+
+    if (result.reconciled?.length) {
+      const {formatConfigChanges} = await import('../lib/world/plan-format.js')
+      this.print(`  patroni: set this version's dynamic configuration: ${formatConfigChanges(result.reconciled)}`)
     }
 
     if (result.monitoring?.enabled)

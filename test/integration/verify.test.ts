@@ -44,6 +44,23 @@ function atlas(
   })
 }
 
+/**
+ * Stores a transfer nobody attempted (3 from account 1 to account 2) and moves the balances with it, so
+ * conservation and replay still hold and only the run logs can tell: returns its id.
+ */
+async function injectPhantom(sql: LedgerSql): Promise<string> {
+  const phantom = randomUUID()
+  await sql.begin(async (tx) => {
+    await tx.unsafe(
+      "INSERT INTO transfers (id, from_account, to_account, amount, origin_region) VALUES ($1, 1, 2, 3, 'us')",
+      [phantom],
+    )
+    await tx.unsafe('UPDATE accounts SET balance = balance - 3 WHERE id = 1')
+    await tx.unsafe('UPDATE accounts SET balance = balance + 3 WHERE id = 2')
+  })
+  return phantom
+}
+
 describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
   this.timeout(180_000)
   let pg: TestPostgres
@@ -134,16 +151,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
 
   it('an injected phantom transfer: exit 4, "phantom" names its id', async () => {
     const {url, sql, runDir} = await ledgerAfterWorkload()
-    const phantom = randomUUID()
-    // a balanced transfer nobody attempted: conservation and replay still hold
-    await sql.begin(async (tx) => {
-      await tx.unsafe(
-        "INSERT INTO transfers (id, from_account, to_account, amount, origin_region) VALUES ($1, 1, 2, 3, 'us')",
-        [phantom],
-      )
-      await tx.unsafe('UPDATE accounts SET balance = balance - 3 WHERE id = 1')
-      await tx.unsafe('UPDATE accounts SET balance = balance + 3 WHERE id = 2')
-    })
+    const phantom = await injectPhantom(sql)
     await sql.end({timeout: 1})
     const result = await atlas(['verify', '--ledger-balance', '--db', url, '--run-dir', runDir, '--json'])
     expect(result.code).to.equal(4)
@@ -645,21 +653,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
           return [['lost', [acked[5]]]]
         },
       ],
-      [
-        'a phantom',
-        async (sql) => {
-          const phantom = randomUUID()
-          await sql.begin(async (tx) => {
-            await tx.unsafe(
-              "INSERT INTO transfers (id, from_account, to_account, amount, origin_region) VALUES ($1, 1, 2, 3, 'us')",
-              [phantom],
-            )
-            await tx.unsafe('UPDATE accounts SET balance = balance - 3 WHERE id = 1')
-            await tx.unsafe('UPDATE accounts SET balance = balance + 3 WHERE id = 2')
-          })
-          return [['phantom', [phantom]]]
-        },
-      ],
+      ['a phantom', async (sql) => [['phantom', [await injectPhantom(sql)]]]],
       [
         'an altered amount',
         async (sql, acked) => {

@@ -7,6 +7,19 @@ export interface ClientTls {
   key: string
 }
 
+/** A non-2xx answer, with its status: a caller can tell a refusal (401, 409) from an outage. */
+export class HttpStatusError extends Error {
+  readonly status: number
+  readonly url: string
+
+  constructor(url: string, status: number) {
+    super(`${url}: HTTP ${status}`)
+    this.name = 'HttpStatusError'
+    this.url = url
+    this.status = status
+  }
+}
+
 // one keep-alive agent per credential set: a probe every 250 ms reuses its TLS connections
 const agents = new WeakMap<ClientTls, Agent>()
 
@@ -41,7 +54,7 @@ export async function fetchJson<T>(
     return httpsJson<T>(url, {method, body, headers, signal, tls: options.tls, accepted})
   const response = await fetch(url, {method, body, headers, signal})
   const text = await response.text()
-  if (!accepted(response.status)) throw new Error(`${url}: HTTP ${response.status}`)
+  if (!accepted(response.status)) throw new HttpStatusError(url, response.status)
   return JSON.parse(text) as T
 }
 
@@ -71,7 +84,7 @@ async function httpsJson<T>(
       response.on('error', reject)
       response.on('end', () => {
         const status = response.statusCode ?? 0
-        if (!o.accepted(status)) return reject(new Error(`${url}: HTTP ${status}`))
+        if (!o.accepted(status)) return reject(new HttpStatusError(url, status))
         try {
           resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T)
         } catch (error) {

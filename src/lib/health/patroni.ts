@@ -109,3 +109,30 @@ export function patroniGroupHealth(samples: PatroniSample[]): GroupHealth {
   })
   return groupHealth('patroni', members)
 }
+
+/**
+ * GET /config: the cluster's dynamic configuration as this node's copy of the DCS holds it (refreshed at
+ * each of its HA loops). Open, like GET /cluster.
+ */
+export function getDynamicConfig(target: PatroniTarget, timeoutMs: number): Promise<Record<string, unknown>> {
+  return fetchJson<Record<string, unknown>>(`${target.apiUrl}/config`, {timeoutMs})
+}
+
+/**
+ * PATCH /config: Patroni merges the body into the configuration it reads from the DCS (a null removes a
+ * key), writes the result in one compare-and-set of the config key (409 when it changed meanwhile), wakes
+ * its HA loop and answers with the document it wrote. Needs the REST API's Basic authorization.
+ */
+export function patchDynamicConfig(
+  target: PatroniTarget,
+  patch: Record<string, unknown>,
+  authorization: string,
+  timeoutMs: number,
+): Promise<Record<string, unknown>> {
+  return fetchJson<Record<string, unknown>>(`${target.apiUrl}/config`, {
+    method: 'PATCH',
+    body: patch,
+    headers: {authorization},
+    timeoutMs,
+  })
+}

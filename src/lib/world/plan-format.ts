@@ -33,3 +33,9 @@ export function formatPlan(plan: {
 
   return lines.join('\n')
 }
+
+/** Changed settings as text: `ttl 5 → 4, retry_timeout 2 → 1` (an unset old value says so). */
+export function formatConfigChanges(changes: Array<{from: unknown; key: string; to: unknown}>): string {
+  const show = (value: unknown) => (value === null || value === undefined ? 'unset' : String(value))
+  return changes.map((c) => `${c.key} ${show(c.from)} → ${show(c.to)}`).join(', ')
+}

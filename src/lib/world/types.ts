@@ -57,6 +57,14 @@ export interface PlanStep {
   title: string
 }
 
+/** One setting of a running world that differs from what this version of atlas sets (a dotted key). */
+export interface ConfigChange {
+  /** what the world has; null: not set */
+  from: unknown
+  key: string
+  to: unknown
+}
+
 export interface UpResult {
   driver: DriverKind
   dryRun: boolean
@@ -65,10 +73,17 @@ export interface UpResult {
   missingTools?: string[]
   /** the local world's Prometheus and Alertmanager, or why they are off */
   monitoring?: {alertmanagerUrl?: string; enabled: boolean; prometheusUrl?: string; reason?: string}
+  /** values of Patroni's dynamic configuration that differ and that up leaves as they are, each with why (local world) */
+  notReconciled?: Array<ConfigChange & {reason: string}>
   /** with dryRun: the exact ordered commands that would run */
   plan?: PlannedCommand[]
   /** what the placeholders in a dry-run plan stand for, e.g. {'<base>': '/home/me/.atlas'} */
   planLegend?: Record<string, string>
+  /**
+   * values of Patroni's dynamic configuration (in etcd since the cluster's bootstrap) that up changed to this
+   * version's, old to new; with dryRun what it would change; empty: nothing differed (local world)
+   */
+  reconciled?: ConfigChange[]
   regions: RegionEndpoints[]
   /** files a dry run would render */
   renderedFiles?: string[]

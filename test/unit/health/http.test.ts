@@ -2,7 +2,7 @@ import {expect} from 'chai'
 import {createServer, type Server} from 'node:http'
 import {type AddressInfo} from 'node:net'
 
-import {fetchJson} from '../../../src/lib/health/http.js'
+import {fetchJson, HttpStatusError} from '../../../src/lib/health/http.js'
 
 /** A real HTTP server on loopback answering every request with the given status and a JSON body. */
 async function answering(status: number, body: unknown): Promise<{close(): Promise<void>; url: string}> {
@@ -37,8 +37,10 @@ describe('fetchJson', () => {
     const server = await answering(503, {error: 'etcdserver: server stopped', code: 14})
     try {
       const refused = await fetchJson(server.url).catch((error_: unknown) => error_)
-      expect(refused).to.be.instanceOf(Error)
+      expect(refused).to.be.instanceOf(HttpStatusError)
       expect((refused as Error).message).to.equal(`${server.url}: HTTP 503`)
+      // the status itself, for callers that tell a refusal from an outage
+      expect((refused as HttpStatusError).status).to.equal(503)
     } finally {
       await server.close()
     }

@@ -282,13 +282,62 @@ export function pgHba(layout: LocalLayout): string[] {
 export const WATCHDOG_SAFETY_MARGIN = 1
 
 /**
- * Patroni's configuration for one region's node. Timeouts are short because this
- * is loopback: the leader lease (ttl) bounds how long a dead primary blocks
- * failover, and loop_wait + 2 * retry_timeout must stay below it, so the 4 s lease
- * forces retry_timeout 1. Patroni gives each etcd request at least 1 s, so a frozen
- * member held the leader's HA loop past its 3 s watchdog; libexec/patroni-loopback.py
+ * Patroni's dynamic configuration (bootstrap.dcs): cluster-wide, written into etcd when the cluster is
+ * bootstrapped and read from there ever after, so a world made by an older atlas keeps that version's
+ * values until `up` reconciles them (dynamic-config.ts). Timeouts are short because this is loopback:
+ * the leader lease (ttl) bounds how long a dead primary blocks failover, and loop_wait + 2 * retry_timeout
+ * must stay below it, so the 4 s lease forces retry_timeout 1. Patroni gives each etcd request at least
+ * 1 s, so a frozen member held the leader's HA loop past its 3 s watchdog; libexec/patroni-loopback.py
  * gives each attempt a third of retry_timeout (bench/failover/README.md).
- * The watchdog is
+ */
+export function patroniDynamicConfig(layout: LocalLayout) {
+  return {
+    ttl: 4,
+    loop_wait: 1,
+    retry_timeout: 1,
+    maximum_lag_on_failover: 1_048_576,
+    // a commit is acknowledged only once a standby has it: losing one region loses no acknowledged write
+    synchronous_mode: true,
+    // strict: right after a failover no commit is acknowledged until a standby holds it too
+    synchronous_mode_strict: true,
+    // eu and the witness are both synchronous; Patroni promotes only a synchronous standby, so eu must be one
+    synchronous_node_count: Math.max(1, layout.regions.length - 1),
+    postgresql: {
+      use_pg_rewind: true,
+      // no slots: a new leader has none for its followers at first, and they would stall on "slot does not exist";
+      // wal_keep_size covers the short outages this world is for
+      use_slots: false,
+      remove_data_directory_on_rewind_failure: true,
+      remove_data_directory_on_diverged_timelines: true,
+      parameters: {
+        wal_level: 'replica',
+        hot_standby: 'on',
+        wal_log_hints: 'on',
+        max_wal_senders: 10,
+        max_replication_slots: 10,
+        max_connections: 100,
+        wal_keep_size: '128MB',
+        // followers reconnect to a new leader within a second, not the default 5 s
+        wal_retrieve_retry_interval: '500ms',
+        // a frozen standby is dropped from pg_stat_replication within seconds (default 60 s), so Patroni
+        // can take it out of the synchronous set instead of every commit waiting for it
+        wal_sender_timeout: '1s',
+        wal_receiver_timeout: '1s',
+      },
+    },
+  }
+}
+
+/** The user of Patroni's REST API (restapi.authentication); its password is the world's restApiPassword. */
+const PATRONI_REST_USER = 'patroni'
+
+/** The Basic authorization Patroni's unsafe REST endpoints (PATCH /config, switchover, restart, reload) need. */
+export function patroniRestAuthorization(restApiPassword: string): string {
+  return `Basic ${Buffer.from(`${PATRONI_REST_USER}:${restApiPassword}`).toString('base64')}`
+}
+
+/**
+ * Patroni's configuration for one region's node (its timing: patroniDynamicConfig). The watchdog is
  * required: a leader whose Patroni dies or freezes has its PostgreSQL killed
  * ttl - safety_margin seconds after its last keepalive, before its lease expires
  * and another node is promoted, so an orphaned primary never serves past its lease.
@@ -317,7 +366,7 @@ export function patroniConfig(
     restapi: {
       listen: `${host}:${r.patroniApiPort}`,
       connect_address: `${host}:${r.patroniApiPort}`,
-      authentication: {username: 'patroni', password: secrets.restApiPassword},
+      authentication: {username: PATRONI_REST_USER, password: secrets.restApiPassword},
     },
     // every member; Patroni discovers the cluster from them (pinning each node to its own region's member,
     // use_proxies, made a frozen witness stall writes for 8 s instead of 3 s: measured with bench/chaos)
@@ -329,41 +378,7 @@ export function patroniConfig(
       key: pki.patroniEtcdClient.key,
     },
     bootstrap: {
-      dcs: {
-        ttl: 4,
-        loop_wait: 1,
-        retry_timeout: 1,
-        maximum_lag_on_failover: 1_048_576,
-        // a commit is acknowledged only once a standby has it: losing one region loses no acknowledged write
-        synchronous_mode: true,
-        // strict: right after a failover no commit is acknowledged until a standby holds it too
-        synchronous_mode_strict: true,
-        // eu and the witness are both synchronous; Patroni promotes only a synchronous standby, so eu must be one
-        synchronous_node_count: Math.max(1, layout.regions.length - 1),
-        postgresql: {
-          use_pg_rewind: true,
-          // no slots: a new leader has none for its followers at first, and they would stall on "slot does not exist";
-          // wal_keep_size covers the short outages this world is for
-          use_slots: false,
-          remove_data_directory_on_rewind_failure: true,
-          remove_data_directory_on_diverged_timelines: true,
-          parameters: {
-            wal_level: 'replica',
-            hot_standby: 'on',
-            wal_log_hints: 'on',
-            max_wal_senders: 10,
-            max_replication_slots: 10,
-            max_connections: 100,
-            wal_keep_size: '128MB',
-            // followers reconnect to a new leader within a second, not the default 5 s
-            wal_retrieve_retry_interval: '500ms',
-            // a frozen standby is dropped from pg_stat_replication within seconds (default 60 s), so Patroni
-            // can take it out of the synchronous set instead of every commit waiting for it
-            wal_sender_timeout: '1s',
-            wal_receiver_timeout: '1s',
-          },
-        },
-      },
+      dcs: patroniDynamicConfig(layout),
       // no trust anywhere, not even while bootstrapping: initdb's defaults would let any password in
       initdb: [
         // eslint-disable-next-line unicorn/text-encoding-identifier-case -- PostgreSQL's name for the encoding

@@ -18,7 +18,9 @@ import {
 } from '../../proc/index.js'
 import {runStep, silentProgress} from '../../progress.js'
 import {CommandRunner} from '../../tools/runner.js'
+import {formatConfigChanges} from '../plan-format.js'
 import {type LocalContext, readState, regionLayout, writeState} from './context.js'
+import {reconcileDynamicConfig} from './dynamic-config.js'
 import {
   placeEtcdLeader,
   waitConverged,
@@ -73,6 +75,13 @@ export async function up(
     ctx.monitoring.processes().every((p) => monitoringLive.has(p.name)) ||
     (await ctx.monitoring.tools()).missing.length > 0
   if (complete && ctx.processes.every((p) => live.has(p.name)) && monitoringComplete) {
+    // a running world may still have an older version's Patroni timing: that is all up changes in it
+    const dynamicConfig = await reconcileStep(
+      ctx,
+      progress,
+      async () => (await worldSecrets(ctx.layout)).restApiPassword,
+      options.signal,
+    )
     const monitoring = wantMonitoring
       ? await monitoringSummary(ctx)
       : {enabled: false, reason: 'left out (--no-monitoring)'}
@@ -83,6 +92,7 @@ export async function up(
       regions: await endpoints(ctx),
       durationSeconds: (Date.now() - started) / 1000,
       monitoring,
+      ...dynamicConfig,
     }
   }
 
@@ -248,6 +258,8 @@ export async function up(
     )
   }
 
+  // last, so that a failure leaves nothing of up's own in flight; world.json is not written until it holds
+  const dynamicConfig = await reconcileStep(ctx, progress, async () => secrets.restApiPassword, options.signal)
   const monitoringResult = await awaitMonitoring(monitoring, progress)
   await writeState(ctx, {
     driver: 'local',
@@ -264,7 +276,35 @@ export async function up(
     regions: await endpoints(ctx),
     durationSeconds: (Date.now() - started) / 1000,
     monitoring: monitoringResult,
+    ...dynamicConfig,
   }
+}
+
+/**
+ * The step that brings Patroni's dynamic configuration in etcd to this version's values (dynamic-config.ts):
+ * what it changed, and what differs but is left as it is, for up's result.
+ */
+async function reconcileStep(
+  ctx: LocalContext,
+  progress: NonNullable<WorldOperationOptions['progress']>,
+  restApiPassword: () => Promise<string>,
+  signal: AbortSignal | undefined,
+): Promise<Pick<UpResult, 'notReconciled' | 'reconciled'>> {
+  const result = await runStep(
+    progress,
+    "Patroni's dynamic configuration in etcd (GET /config; PATCH what differs from this version's)",
+    async () => {
+      const reconciled = await reconcileDynamicConfig(ctx, {restApiPassword, signal})
+      for (const c of reconciled.notReconciled)
+        progress.info(`left as it is: ${formatConfigChanges([c])} (${c.reason})`)
+      return reconciled
+    },
+    (r) =>
+      r.reconciled.length > 0
+        ? `set ${formatConfigChanges(r.reconciled)}; GET /config on ${r.confirmedBy.join(', ')} shows it`
+        : "this version's values already",
+  )
+  return {reconciled: result.reconciled, notReconciled: result.notReconciled}
 }
 
 /** The end of up: Prometheus and Alertmanager answer (monitoring never fails up: it says why it is off). */

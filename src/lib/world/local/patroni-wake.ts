@@ -2,7 +2,9 @@ import type {ClusterHealth} from '../../health/model.js'
 import type {LocalContext} from './context.js'
 
 import {fetchJson} from '../../health/http.js'
+import {patchDynamicConfig} from '../../health/patroni.js'
 import {patroniTargets} from './health.js'
+import {patroniRestAuthorization} from './layout.js'
 
 /**
  * While a new cluster comes up, each Patroni acts once per HA loop (loop_wait): a standby whose clone
@@ -53,7 +55,7 @@ export function loopsToWake(health: ClusterHealth, view: WakeView): Array<{name:
 export function patroniWaker(ctx: LocalContext, restApiPassword: string): (health: ClusterHealth) => Promise<void> {
   const targets = new Map(patroniTargets(ctx).map((t) => [t.name, t]))
   const sent = new Set<string>()
-  const authorization = `Basic ${Buffer.from(`patroni:${restApiPassword}`).toString('base64')}`
+  const authorization = patroniRestAuthorization(restApiPassword)
   return async (health) => {
     const pg = health.groups.find((g) => g.group === 'patroni')
     const pending = (pg?.members ?? []).filter(
@@ -71,12 +73,7 @@ export function patroniWaker(ctx: LocalContext, restApiPassword: string): (healt
         sent.add(reason)
         // PATCH /config removing a key the configuration does not have changes nothing in the DCS, and
         // Patroni answers any PATCH /config by waking its HA loop
-        await fetchJson(`${targets.get(name)!.apiUrl}/config`, {
-          method: 'PATCH',
-          body: {atlas_wakeup: null},
-          headers: {authorization},
-          timeoutMs: 1000,
-        }).catch(() => {})
+        await patchDynamicConfig(targets.get(name)!, {atlas_wakeup: null}, authorization, 1000).catch(() => {})
       }),
     )
   }

@@ -4,7 +4,9 @@ import type {DownResult, PlanStep, UpResult} from '../types.js'
 
 import {cloudResourceNames} from '../../cloud/names.js'
 import {CommandRunner} from '../../tools/runner.js'
+import {formatConfigChanges} from '../plan-format.js'
 import {type LocalContext, readState} from './context.js'
+import {reconcileDynamicConfig} from './dynamic-config.js'
 import {pkiPaths} from './pki.js'
 import {startProcess} from './process-start.js'
 import {liveProcesses, type ManagedProcess} from './processes.js'
@@ -93,15 +95,51 @@ export async function upPlan(ctx: LocalContext, withMonitoring = true): Promise<
     files: [ctx.layout.stateFile],
     ...(done ? {skip: done} : {}),
   })
+  const dynamicConfig = await dynamicConfigStep(ctx, live)
+  steps.push(dynamicConfig.step)
   return {
     driver: 'local',
     started: false,
     dryRun: true,
+    ...(dynamicConfig.reconciled ? {reconciled: dynamicConfig.reconciled} : {}),
+    ...(dynamicConfig.notReconciled ? {notReconciled: dynamicConfig.notReconciled} : {}),
     plan: steps.flatMap((st) => st.commands),
     steps,
     missingTools: [...missingTools],
     regions: await endpoints(ctx),
     durationSeconds: 0,
+  }
+}
+
+/**
+ * The last step of `up`: Patroni's dynamic configuration in etcd brought to this version's values. With
+ * Patroni running its GET /config says what would change (read only); otherwise it is checked once up has
+ * started Patroni.
+ */
+async function dynamicConfigStep(
+  ctx: LocalContext,
+  live: Map<string, number>,
+): Promise<Pick<UpResult, 'notReconciled' | 'reconciled'> & {step: PlanStep}> {
+  const id = 'patroni-config'
+  const title = "set this version's values of Patroni's dynamic configuration in etcd where they differ (PATCH /config)"
+  if (!ctx.processes.some((p) => p.kind === 'patroni' && live.has(p.name)))
+    return {step: {id, title: `${title}, once Patroni runs (GET /config)`, commands: []}}
+  try {
+    const {reconciled, notReconciled} = await reconcileDynamicConfig(ctx, {
+      dryRun: true,
+      restApiPassword: () => Promise.reject(new Error('a dry run changes nothing')),
+    })
+    const left = notReconciled.length > 0 ? `; left as it is: ${formatConfigChanges(notReconciled)}` : ''
+    return {
+      reconciled,
+      notReconciled,
+      step:
+        reconciled.length > 0
+          ? {id, title: `${title}: ${formatConfigChanges(reconciled)}${left}`, commands: []}
+          : {id, title: `${title}${left}`, commands: [], skip: "GET /config has this version's values already"},
+    }
+  } catch (error) {
+    return {step: {id, title: `${title} (GET /config did not answer now: ${(error as Error).message})`, commands: []}}
   }
 }
 

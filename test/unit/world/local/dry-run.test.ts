@@ -80,7 +80,18 @@ describe('atlas up --dry-run (local world)', () => {
     const {existsSync} = await import('node:fs')
     expect(existsSync(world.baseDir), 'a dry run creates no state directory').to.equal(false)
     // every step of a real up, in order, not only the process starts
-    expect(up.steps!.map((st) => st.id)).to.deep.equal(['pki', 'etcd-moto', 'patroni', 'cloud', 'monitoring', 'schema'])
+    expect(up.steps!.map((st) => st.id)).to.deep.equal([
+      'pki',
+      'etcd-moto',
+      'patroni',
+      'cloud',
+      'monitoring',
+      'schema',
+      'patroni-config',
+    ])
+    // nothing runs yet to ask: up checks Patroni's dynamic configuration once it does
+    expect(up.steps!.find((st) => st.id === 'patroni-config')!.title).to.match(/once Patroni runs \(GET \/config\)$/)
+    expect(up.reconciled).to.equal(undefined)
     expect(up.steps!.find((st) => st.id === 'cloud')!.title).to.match(
       /atlas-audit-us, atlas-transactions-us, atlas-transactions-us-dlq, atlas-audit-eu/,
     )
