@@ -509,16 +509,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
         name: 'phantom',
         handedOver: /differ from the acknowledged requests/,
         async inject(sql) {
-          const phantom = randomUUID()
-          await sql.begin(async (tx) => {
-            await tx.unsafe(
-              "INSERT INTO transfers (id, from_account, to_account, amount, origin_region) VALUES ($1, 1, 2, 3, 'us')",
-              [phantom],
-            )
-            await tx.unsafe('UPDATE accounts SET balance = balance - 3 WHERE id = 1')
-            await tx.unsafe('UPDATE accounts SET balance = balance + 3 WHERE id = 2')
-          })
-          return {violations: [['phantom', [phantom]]]}
+          return {violations: [['phantom', [await injectPhantom(sql)]]]}
         },
       },
       {
