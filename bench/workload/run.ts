@@ -19,6 +19,7 @@ import path from 'node:path'
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
 import {runWorkload} from '../../src/lib/ledger/workload/index.js'
+import {DEFAULT_PIPELINE} from '../../src/lib/ledger/workload/run.js'
 import {benchServer, runPgbench} from './server.js'
 
 /** client counts to compare at, e.g. 1,4,8 */
@@ -29,8 +30,8 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 /** pgbench threads: 1 is pgbench's default (one thread multiplexing all clients, like Node's event loop); BENCH_PGBENCH_THREADS=clients gives it one thread per client */
 const pgbenchThreads = Number(process.env.BENCH_PGBENCH_THREADS ?? 1)
 const maxAmount = 100
-/** the workload's transfers in flight per connection (--pipeline), each depth a run of its own in every round, e.g. 1,4 */
-const pipelineDepths = (process.env.BENCH_PIPELINE ?? '1').split(',').map(Number)
+/** the workload's transfers in flight per connection (--pipeline), each depth a run of its own in every round, e.g. 1,4; default: the workload's default and 1 */
+const pipelineDepths = (process.env.BENCH_PIPELINE ?? `${DEFAULT_PIPELINE},1`).split(',').map(Number)
 
 /**
  * CPU of this process's main thread alone (µs, Linux): the rest of process.cpuUsage() is V8's
@@ -61,7 +62,8 @@ try {
     tool: string
     tps: number
   }
-  const workloadTool = (pipeline: number) => (pipeline === 1 ? 'atlas workload' : `atlas pipeline ${pipeline}`)
+  const workloadTool = (pipeline: number) =>
+    `atlas --pipeline ${pipeline}${pipeline === DEFAULT_PIPELINE ? ' (default)' : ''}`
   const summary: Array<{
     clients: number
     pgbenchCpuUsPerTx?: number

@@ -94,9 +94,6 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
     const tracing = await startTracing({endpoint: config.tracing.otlpEndpoint, serviceName: 'atlas-workload'})
     if (tracing.reason) progress.info(`tracing: not exporting to ${tracing.endpoint}: ${tracing.reason}`)
     else if (tracing.exporting) progress.info(`tracing: exporting spans to ${tracing.endpoint}`)
-    progress.info(
-      `workload: ${flags.concurrency} workers, ${flags.via === 'queue' ? `via queue ${region.name}` : `direct to the database${flags.pipeline > 1 ? `, ${flags.pipeline} transfers in flight on each connection` : ''}`}, run log ${runDir}`,
-    )
     try {
       const handle = await startWorkload({
         db,
@@ -116,6 +113,11 @@ Live progress (tps, p50/p99 latency, errors, unknowns) goes to stderr. Ctrl-C st
         signal: this.interruptSignal(),
         onProgress: (stats) => progress.info(formatProgress(stats)),
       })
+      progress.info(
+        flags.via === 'queue'
+          ? `workload: ${flags.concurrency} senders via queue ${region.name}, run log ${runDir}`
+          : `workload: ${flags.concurrency} connections to the database, ${handle.pipeline} transfer${handle.pipeline === 1 ? '' : 's'} in flight on each, run log ${runDir}`,
+      )
       // against the world (no --db): its Prometheus scrapes this workload's counters while it runs
       const monitoring = flags.db
         ? undefined

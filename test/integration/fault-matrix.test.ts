@@ -3,9 +3,8 @@
 // on the leader, a following data region and the witness, each under the transfer
 // workload. Zero loss is a claim about every cell: each must show 0 acknowledged
 // transfers lost and pass verify. bench/chaos runs the same cells longer and reports.
-// The workload pipelines (2 transfers in flight on each connection, `--pipeline 2`): a lost
-// connection then takes several statements with it, the harder case; the other chaos tests run
-// one transfer per connection.
+// The workload pipelines (2 transfers in flight on each connection, the default, pinned here):
+// a lost connection then takes several statements with it, the harder case.
 import {expect} from 'chai'
 import {execa} from 'execa'
 

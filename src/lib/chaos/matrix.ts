@@ -81,7 +81,7 @@ export interface MatrixOptions {
   durationMs: number
   /** called after each cell (benches print as they go) */
   onRow?: (row: MatrixRow) => Promise<void> | void
-  /** the workload's transfers in flight per connection (default 1) */
+  /** the workload's transfers in flight per connection (default: the workload's, DEFAULT_PIPELINE) */
   pipeline?: number
   prefix?: string
   progress?: ProgressReporter

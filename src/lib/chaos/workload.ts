@@ -42,7 +42,7 @@ export async function startChaosWorkload(
     concurrency: number
     leaderRegion: null | string
     onOutcome?: OutcomeListener
-    /** transfers in flight per connection (default 1) */
+    /** transfers in flight per connection (default: the workload's, DEFAULT_PIPELINE) */
     pipeline?: number
     progress: ProgressReporter
     runDir: string

@@ -10,8 +10,7 @@ export const dbFlag = Flags.string({
 /** transfers in flight per database connection (the workload's pipelining) */
 export const pipelineFlag = Flags.integer({
   summary:
-    'Transfers in flight on each database connection: above 1 they are pipelined (sent before the previous one is answered), each still its own transaction.',
-  default: 1,
+    'Transfers in flight on each database connection: above 1 they are pipelined (sent before the previous one is answered), each still its own transaction. Default: 2 direct to the database, 1 with --via queue.',
   min: 1,
   max: 16,
 })

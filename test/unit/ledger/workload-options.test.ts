@@ -1,13 +1,16 @@
 import {expect} from 'chai'
 
 import {UsageError} from '../../../src/lib/errors.js'
-import {checkOptions} from '../../../src/lib/ledger/workload/run.js'
+import {checkOptions, DEFAULT_PIPELINE} from '../../../src/lib/ledger/workload/run.js'
 
 describe('workload options', () => {
   const base = {durationMs: 1000, runDir: '/nonexistent'}
 
-  it('one transfer in flight per connection unless --pipeline says more', () => {
-    expect(checkOptions(base).pipeline).to.equal(1)
+  it('two transfers in flight per connection direct to the database, one via the queue, unless --pipeline says', () => {
+    expect(DEFAULT_PIPELINE).to.equal(2)
+    expect(checkOptions(base).pipeline).to.equal(2)
+    expect(checkOptions({...base, via: 'queue', queue: {} as never}).pipeline).to.equal(1)
+    expect(checkOptions({...base, pipeline: 1}).pipeline).to.equal(1)
     expect(checkOptions({...base, pipeline: 4}).pipeline).to.equal(4)
   })
 

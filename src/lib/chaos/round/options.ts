@@ -42,6 +42,6 @@ export interface BlastOptions {
   /** run the transfer workload during the fault (default on) */
   workload?: boolean
   workloadConcurrency?: number
-  /** the workload's transfers in flight per connection (default 1) */
+  /** the workload's transfers in flight per connection (default: the workload's, DEFAULT_PIPELINE) */
   workloadPipeline?: number
 }

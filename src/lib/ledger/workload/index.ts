@@ -53,6 +53,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
   return {
     runDir: options.runDir,
     runLog: log.file,
+    pipeline: settings.pipeline,
     stats: () => tally.snapshot(),
     done,
     async stop() {

@@ -27,7 +27,7 @@ export interface WorkloadOptions {
   onProgress?: (stats: WorkloadStats) => void
   originRegion?: string
   /**
-   * direct mode: transfers in flight on each connection (default 1). Above 1 they are pipelined:
+   * direct mode: transfers in flight on each connection (default DEFAULT_PIPELINE, 2). Above 1 they are pipelined:
    * written without waiting for the answer to the one before, each its own implicit transaction
    */
   pipeline?: number
@@ -87,6 +87,8 @@ export interface WorkloadResult {
   database?: string
   endedAt: string
   originRegion: string
+  /** transfers in flight on each connection (1 in queue mode) */
+  pipeline: number
   runDir: string
   runLog: string
   startedAt: string
@@ -98,6 +100,8 @@ export interface WorkloadResult {
 export interface WorkloadHandle {
   /** settles when the workload ends (count, duration, stop() or the signal) */
   readonly done: Promise<WorkloadResult>
+  /** transfers in flight on each connection, as settled from the options */
+  readonly pipeline: number
   readonly runDir: string
   readonly runLog: string
   /** a snapshot of the counters */
