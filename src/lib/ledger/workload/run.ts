@@ -20,10 +20,10 @@ const RESOLVE_BUDGET_MS = 30_000
 /**
  * Transfers in flight on each connection when the caller does not say (direct mode). Two
  * pipelined transfers keep the connection busy while the previous answer travels back and
- * the client handles it: with one, server and client take turns on the same cores and the
- * workload stays near 0.85x pgbench at 8 clients; with two it reaches pgbench's rate
+ * the client handles it: at 1 and 4 clients that lifts the workload from 0.8-0.9x pgbench to
+ * 1.2-1.3x; at 8 the cores shared with the server bound both depths near 0.85x
  * (bench/workload/RESULTS.md). Each transfer is still its own transaction, and its run-log
- * attempt line is written before it is sent.
+ * attempt line is written before it is sent. The flag's summary (ledger/flags.ts) says 2 too.
  */
 export const DEFAULT_PIPELINE = 2
 
