@@ -18,8 +18,8 @@ import path from 'node:path'
 
 import {connectLedger} from '../../src/lib/ledger/db.js'
 import {initLedger} from '../../src/lib/ledger/schema.js'
+import {DEFAULT_PIPELINE} from '../../src/lib/ledger/workload/defaults.js'
 import {runWorkload} from '../../src/lib/ledger/workload/index.js'
-import {DEFAULT_PIPELINE} from '../../src/lib/ledger/workload/run.js'
 import {benchServer, runPgbench} from './server.js'
 
 /** client counts to compare at, e.g. 1,4,8 */

@@ -3,8 +3,8 @@
 // on the leader, a following data region and the witness, each under the transfer
 // workload. Zero loss is a claim about every cell: each must show 0 acknowledged
 // transfers lost and pass verify. bench/chaos runs the same cells longer and reports.
-// The workload pipelines (2 transfers in flight on each connection, the default, pinned here):
-// a lost connection then takes several statements with it, the harder case.
+// The workload pipelines (4 transfers in flight on each connection, the default, pinned here,
+// written in batches): a lost connection then takes several statements with it, the harder case.
 import {expect} from 'chai'
 import {execa} from 'execa'
 
@@ -37,7 +37,7 @@ describe('fault matrix: kill and freeze of every component, leader and followers
       const cells = await runFaultMatrix(local, {
         cells: matrixCells({components: [component]}),
         durationMs: 8000,
-        pipeline: 2,
+        pipeline: 4,
         runsDir: local.runsDir(),
         prefix: 'matrix',
       })
@@ -62,7 +62,7 @@ describe('fault matrix: kill and freeze of every component, leader and followers
     const cells = await runFaultMatrix(local, {
       cells: matrixCells({components: ['region'], modes: ['partition']}),
       durationMs: 10_000,
-      pipeline: 2,
+      pipeline: 4,
       runsDir: local.runsDir(),
       prefix: 'matrix',
     })

@@ -166,6 +166,40 @@ describe('the transfer pool (own wire protocol, real PostgreSQL)', function () {
     }
   })
 
+  it('holds statements given while one is unanswered and writes them together, once, when it is answered', async () => {
+    const sql = await open(pg.url, {max: 1})
+    await sql.unsafe('SELECT $1::text AS key', ['warm-up'])
+    const events: string[] = []
+    const [a, b, c] = ['a', 'b', 'c'].map((name) => {
+      const key = `${name}-${randomUUID()}`
+      sql.watchSent(key, () => events.push(`${name} written`))
+      return key
+    })
+    // the client's writes to this server (plain TCP here: the test server runs without TLS)
+    let writes = 0
+    const {write} = net.Socket.prototype
+    net.Socket.prototype.write = function (this: net.Socket, ...args: unknown[]) {
+      if (this.remotePort === pg.port) writes++
+      return (write as (...a: unknown[]) => boolean).apply(this, args)
+    } as typeof write
+    try {
+      const first = sql.unsafe('SELECT $1::text AS key, pg_sleep(0.3)', [a]).then(() => events.push('a answered'))
+      await sleep(100)
+      expect(events).to.deep.equal(['a written'])
+      const later = [b, c].map((key) =>
+        sql.unsafe('SELECT $1::text AS key', [key]).then(() => events.push(`${key[0]} answered`)),
+      )
+      await sleep(100)
+      // a is still running: b and c have not left the client
+      expect(events).to.deep.equal(['a written'])
+      await Promise.all([first, ...later])
+      expect(events).to.deep.equal(['a written', 'a answered', 'b written', 'c written', 'b answered', 'c answered'])
+      expect(writes).to.equal(2)
+    } finally {
+      net.Socket.prototype.write = write
+    }
+  })
+
   it('logs in with SCRAM-SHA-256 and MD5, and refuses a wrong password with exit 3 before any transfer', async () => {
     const scram = await open(url('scram_user', pg.port, 'sçram pässword'), {max: 1})
     expect(await scram.unsafe('SELECT current_user AS u', [])).to.deep.equal([{u: 'scram_user'}])

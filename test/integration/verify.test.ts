@@ -796,8 +796,8 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
     expect(workload.code, workload.stderr).to.equal(0)
     const result = JSON.parse(workload.stdout)
     expect(result.stats.attempted).to.equal(150)
-    // direct to the database, two transfers in flight on each connection unless --pipeline says
-    expect(result.pipeline).to.equal(2)
+    // direct to the database, four transfers in flight on each connection unless --pipeline says
+    expect(result.pipeline).to.equal(4)
     expect(result.runLog).to.equal(path.join(runDir, 'transfers.log'))
     const verdict = await atlas(['verify', '--db', url, '--run-dir', runDir, '--json'])
     expect(verdict.code).to.equal(0)
@@ -815,7 +815,7 @@ describe('atlas verify --ledger-balance (CLI, real PostgreSQL)', function () {
       '--no-audit',
     ])
     expect(text.code).to.equal(0)
-    expect(text.stderr).to.include('workload: 3 connections to the database, 2 transfers in flight on each')
+    expect(text.stderr).to.include('workload: 3 connections to the database, 4 transfers in flight on each')
     expect(text.stdout).to.match(/^30 attempted: \d+ acknowledged/)
     // the password of a URL never reaches --json output
     const masked = await atlas([

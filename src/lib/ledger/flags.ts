@@ -1,5 +1,7 @@
 import {Flags} from '@oclif/core'
 
+import {DEFAULT_PIPELINE} from './workload/defaults.js'
+
 /** Flags shared by the ledger commands. */
 export const dbFlag = Flags.string({
   summary:
@@ -9,8 +11,7 @@ export const dbFlag = Flags.string({
 
 /** transfers in flight per database connection (the workload's pipelining) */
 export const pipelineFlag = Flags.integer({
-  summary:
-    'Transfers in flight on each database connection: above 1 they are pipelined (sent before the previous one is answered), each still its own transaction. Default: 2 direct to the database, 1 with --via queue.',
+  summary: `Transfers in flight on each database connection: above 1 they are pipelined (sent before the previous one is answered, in batches), each still its own transaction. Default: ${DEFAULT_PIPELINE} direct to the database, 1 with --via queue.`,
   min: 1,
   max: 16,
 })

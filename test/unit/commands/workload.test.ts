@@ -13,13 +13,13 @@ describe('atlas workload defaults', () => {
     expect(workload.flags['hot-accounts'].default).to.equal(undefined)
   })
 
-  it('--pipeline on every command that runs the workload, its default left to the workload (2 direct, 1 via queue)', async () => {
+  it('--pipeline on every command that runs the workload, its default left to the workload (4 direct, 1 via queue)', async () => {
     const config = await Config.load({root: REPO_ROOT})
     for (const id of ['workload', 'blast-radius', 'chaos']) {
       const flag = config.findCommand(id)!.flags.pipeline
       expect(flag, id).to.include({type: 'option'})
       expect(flag, id).to.not.have.property('default')
-      expect(flag.summary, id).to.match(/Default: 2 direct to the database, 1 with --via queue/)
+      expect(flag.summary, id).to.match(/Default: 4 direct to the database, 1 with --via queue/)
     }
   })
 })

@@ -2,9 +2,17 @@
  * One PostgreSQL connection speaking the extended query protocol itself, for the transfer path
  * (see pool.ts for why). What it does: TCP, SSLRequest and TLS with the caller's options, the
  * StartupMessage, trust / cleartext / MD5 / SCRAM-SHA-256 authentication, and named statements
- * parsed once per connection (Parse + Describe + Sync the first time), then one write of
- * Bind/Execute/Sync per execution. Answers are parsed where they lie in the received bytes and
- * settled in the order the statements were written (several may be in flight).
+ * parsed once per connection (Parse + Describe + Sync the first time), then Bind/Execute/Sync per
+ * execution. Answers are parsed where they lie in the received bytes and settled in the order the
+ * statements were written (several may be in flight).
+ *
+ * Statements go out in batches: a statement given while earlier ones on the connection are still
+ * unanswered waits, and all that waited leave in one write (one TLS record, one write(2)) when the
+ * last of those is answered, at the end of that event-loop turn, when the workers whose answers
+ * just arrived have given their next statements. Pipelined workers would otherwise drift apart and
+ * each pay a round trip of its own: Node's CPU per round trip on a TLS socket, not the server,
+ * bounds the workload on two shared cores (bench/workload/RESULTS.md, 2026-12-02: 0.94 against
+ * 0.81 of pgbench at 8 clients, four in flight per connection).
  *
  * What settles a statement: only its own ReadyForQuery on its own connection. A statement whose
  * connection closes first (or sends a FATAL error) is rejected with CONNECTION_CLOSED: it may or
@@ -89,8 +97,13 @@ export class WireConnection {
   private answerRows: WireRow[] = []
   private closedError: undefined | WireError
   private fatal: undefined | WireError
+  private flushScheduled = false
   private onStartup?: (type: number, b: Buffer, start: number, end: number) => void
+  /** statements waiting to be written: their bytes from 0 to outLength, their onWrite callbacks, their waiters */
   private out = Buffer.allocUnsafe(1024)
+  private outLength = 0
+  private outWaiters = 0
+  private outWrites: Array<() => void> = []
   private pending = Buffer.allocUnsafe(16 * 1024)
   private pendingLength = 0
   private readonly prepared = new Map<string, Prepared>()
@@ -154,35 +167,34 @@ export class WireConnection {
   }
 
   /**
-   * One execution of `text` with text parameters: Bind, Execute, Sync in one write (after its
-   * Parse/Describe the first time on this connection). `onWrite` runs right before the bytes are
-   * handed to the socket. Resolves with the rows (column name to text value) at ReadyForQuery;
+   * One execution of `text` with text parameters: Bind, Execute, Sync (after its Parse/Describe
+   * the first time on this connection), written with the batch it joins (see the top of this file).
+   * `onWrite` runs right before the bytes are handed to the socket. Resolves with the rows (column name to text value) at ReadyForQuery;
    * rejects with the statement's ErrorResponse, or CONNECTION_CLOSED when the connection is lost
    * first.
    */
   execute(text: string, parameters: ReadonlyArray<null | number | string>, onWrite?: () => void): Promise<WireRow[]> {
     if (this.closedError) return Promise.reject(this.closedError)
-    // a socket that could not take the last write at once still holds that buffer: write from a fresh one
-    if (this.socket.writableLength > 0) this.out = Buffer.allocUnsafe(this.out.length)
+    this.startBatch()
     let prepared = this.prepared.get(text)
-    let o = 0
-    const fresh = prepared === undefined
+    let o = this.outLength
     if (prepared === undefined) {
       prepared = newPrepared(`atlas_${++this.statements}`)
       this.prepared.set(text, prepared)
-      o = this.writeParse(prepared.name, text)
+      o = this.writeParse(prepared.name, text, o)
+      this.waiters.push({prepared, preparing: true, resolve() {}, reject() {}})
+      this.outWaiters++
     }
 
     o = this.writeBind(prepared, parameters, o)
-    const b = this.out
-    EXECUTE_SYNC.copy(b, o)
-    o += EXECUTE_SYNC.length
-    onWrite?.()
-    if (fresh) this.waiters.push({prepared, preparing: true, resolve() {}, reject() {}})
+    EXECUTE_SYNC.copy(this.out, o)
+    this.outLength = o + EXECUTE_SYNC.length
+    if (onWrite) this.outWrites.push(onWrite)
     const answer = new Promise<WireRow[]>((resolve, reject) => {
       this.waiters.push({prepared: prepared!, preparing: false, resolve, reject})
     })
-    this.socket.write(b.subarray(0, o))
+    this.outWaiters++
+    this.scheduleFlush()
     return answer
   }
 
@@ -192,7 +204,11 @@ export class WireConnection {
     const answer = new Promise<void>((resolve, reject) => {
       this.waiters.push({prepared: PING, preparing: false, resolve: () => resolve(), reject})
     })
-    this.socket.write(SYNC)
+    this.startBatch()
+    SYNC.copy(this.ensureOut(this.outLength, SYNC.length), this.outLength)
+    this.outLength += SYNC.length
+    this.outWaiters++
+    this.scheduleFlush()
     return answer
   }
 
@@ -257,13 +273,26 @@ export class WireConnection {
     }
   }
 
-  /** the room for `n` more bytes at `o` in the output buffer, keeping what is before `o` */
   private ensureOut(o: number, n: number): Buffer {
     if (this.out.length - o >= n) return this.out
     const bigger = Buffer.allocUnsafe(Math.max(2 * this.out.length, o + n))
     this.out.copy(bigger, 0, 0, o)
     this.out = bigger
     return bigger
+  }
+
+  /** the room for `n` more bytes at `o` in the output buffer, keeping what is before `o` */
+  /** writes the statements waiting, each one's onWrite first (a statement reported written may have committed) */
+  private flush(): void {
+    this.flushScheduled = false
+    if (this.closedError || this.outLength === 0) return
+    const writes = this.outWrites
+    const bytes = this.out.subarray(0, this.outLength)
+    this.outWrites = []
+    this.outLength = 0
+    this.outWaiters = 0
+    for (const onWrite of writes) onWrite()
+    this.socket.write(bytes)
   }
 
   /** a whole server message after startup, its type byte at `at`, its body from at + 5 to `end` */
@@ -333,6 +362,10 @@ export class WireConnection {
     const waiting = this.waiters.slice(this.waitersHead)
     this.waiters.length = 0
     this.waitersHead = 0
+    // never written: their onWrite is not called, so their callers know they cannot have committed
+    this.outLength = 0
+    this.outWaiters = 0
+    this.outWrites = []
     for (const w of waiting) w.reject(this.closedError)
     this.onClose?.(this)
   }
@@ -427,6 +460,15 @@ export class WireConnection {
     }
   }
 
+  /** the statements waiting leave once none written before them is unanswered, after this turn's microtasks */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.outLength === 0 || this.inFlight > this.outWaiters) return
+    this.flushScheduled = true
+    // a tick queued from a microtask runs once the microtask queue is empty: by then the workers
+    // whose answers were settled in this turn have given their next statements
+    queueMicrotask(() => process.nextTick(() => this.flush()))
+  }
+
   /** ReadyForQuery: the oldest waiter gets the rows or the first error of its Sync */
   private settle(): void {
     if (this.waitersHead >= this.waiters.length)
@@ -454,7 +496,13 @@ export class WireConnection {
     if (waiter.prepared.error) waiter.reject(waiter.prepared.error)
     else if (error) waiter.reject(error)
     else waiter.resolve(rows)
+    this.scheduleFlush()
     this.onSettled?.()
+  }
+
+  /** a new batch: a socket that could not take the last one at once still holds that buffer, so write into a fresh one */
+  private startBatch(): void {
+    if (this.outLength === 0 && this.socket.writableLength > 0) this.out = Buffer.allocUnsafe(this.out.length)
   }
 
   /** StartupMessage, authentication, up to the first ReadyForQuery */
@@ -544,15 +592,15 @@ export class WireConnection {
     return o
   }
 
-  /** Parse (parameter types inferred by the server), Describe of the statement and Sync, at the start of the output */
-  private writeParse(name: string, text: string): number {
+  /** Parse (parameter types inferred by the server), Describe of the statement and Sync, at `start` in the output buffer; returns the end */
+  private writeParse(name: string, text: string, start: number): number {
     const body = Buffer.concat([cstrings(name, text), Buffer.from([0, 0])])
     const parse = message('P', body)
     const describe = message('D', Buffer.concat([Buffer.from('S'), cstrings(name)]))
     const all = Buffer.concat([parse, describe, SYNC])
-    const b = this.ensureOut(0, all.length + 64)
-    all.copy(b, 0)
-    return all.length
+    const b = this.ensureOut(start, all.length + 64)
+    all.copy(b, start)
+    return start + all.length
   }
 }
 

@@ -25,7 +25,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<WorkloadH
   const ledger = await openLedger(options, settings)
   const {log, startedAt, started} = await openRunLog(options, settings, ledger)
   const tally = new WorkloadTally(started)
-  const stop = new StopSwitch(options.signal, options.durationMs)
+  const stop = new StopSwitch(options.signal, options.durationMs, settings.concurrency * settings.pipeline)
   const progressTimer = setInterval(() => {
     tally.measureWindow()
     options.onProgress?.(tally.snapshot())

@@ -1,4 +1,5 @@
 import {randomInt, randomUUID} from 'node:crypto'
+import {setMaxListeners} from 'node:events'
 
 import type {WorkloadTally} from './tally.js'
 import type {WorkloadOptions, WorkloadResult} from './types.js'
@@ -13,19 +14,10 @@ import {registerRunDir} from '../runlogs.js'
 import {type MintRecord, requireMint} from '../schema.js'
 import {endTransfer, startTransfer} from '../tracing.js'
 import {isAcknowledged, transfer, type TransferRequest, type TransferResult, type TransferSql} from '../transfer.js'
+import {DEFAULT_PIPELINE} from './defaults.js'
 
 /** how long the settling of unknown outcomes may take in all, after the run */
 const RESOLVE_BUDGET_MS = 30_000
-
-/**
- * Transfers in flight on each connection when the caller does not say (direct mode). Two
- * pipelined transfers keep the connection busy while the previous answer travels back and
- * the client handles it: at 1 and 4 clients that lifts the workload from 0.8-0.9x pgbench to
- * 1.2-1.3x; at 8 the cores shared with the server bound both depths near 0.85x
- * (bench/workload/RESULTS.md). Each transfer is still its own transaction, and its run-log
- * attempt line is written before it is sent. The flag's summary (ledger/flags.ts) says 2 too.
- */
-export const DEFAULT_PIPELINE = 2
 
 /** The options, checked, with their defaults. */
 export interface WorkloadSettings {
@@ -158,7 +150,10 @@ export class StopSwitch {
   }
   private readonly signal?: AbortSignal
 
-  constructor(signal: AbortSignal | undefined, durationMs: number | undefined) {
+  /** `workers`: each may wait on retryAbort at once (a retry's pause), and Node warns from 11 listeners on */
+  constructor(signal: AbortSignal | undefined, durationMs: number | undefined, workers = 1) {
+    // the workers, and resolveUnknowns' budget with its four settlers
+    setMaxListeners(workers + 8, this.retryAbort.signal)
     this.signal = signal
     if (signal?.aborted) this.onSignal()
     signal?.addEventListener('abort', this.onSignal, {once: true})

@@ -27,8 +27,9 @@ export interface WorkloadOptions {
   onProgress?: (stats: WorkloadStats) => void
   originRegion?: string
   /**
-   * direct mode: transfers in flight on each connection (default DEFAULT_PIPELINE, 2). Above 1 they are pipelined:
-   * written without waiting for the answer to the one before, each its own implicit transaction
+   * direct mode: transfers in flight on each connection (default DEFAULT_PIPELINE, 4). Above 1 they are pipelined:
+   * written without waiting for the answer to the one before (in batches: wire/connection.ts), each its own
+   * implicit transaction
    */
   pipeline?: number
   progressIntervalMs?: number
