@@ -200,6 +200,23 @@ describe('the transfer pool (own wire protocol, real PostgreSQL)', function () {
     }
   })
 
+  it('a statement whose parameters cannot be encoded is refused whole: the statements after it get their own answers', async () => {
+    const sql = await open(pg.url, {max: 1})
+    await sql.unsafe('SELECT $1::text AS key', ['warm-up'])
+    // a statement new to the connection (its Parse would be sent with it), and a parameter that is no text
+    expect(() => sql.unsafe('SELECT $1::text AS never', [undefined as unknown as string])).to.throw(TypeError)
+    const answers = Promise.all([
+      sql.unsafe('SELECT 1 / $1::int AS x', [0]).then(
+        () => 'no error',
+        (error: {code: string}) => error.code,
+      ),
+      sql.unsafe('SELECT $1::text AS never', ['now it is']),
+      sql.unsafe('SELECT $1::text AS key', ['after']),
+    ])
+    const settled = await Promise.race([answers, sleep(3000).then(() => 'still waiting after 3 s')])
+    expect(settled).to.deep.equal(['22012', [{never: 'now it is'}], [{key: 'after'}]])
+  })
+
   it('logs in with SCRAM-SHA-256 and MD5, and refuses a wrong password with exit 3 before any transfer', async () => {
     const scram = await open(url('scram_user', pg.port, 'sçram pässword'), {max: 1})
     expect(await scram.unsafe('SELECT current_user AS u', [])).to.deep.equal([{u: 'scram_user'}])

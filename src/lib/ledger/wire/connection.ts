@@ -144,7 +144,7 @@ export class WireConnection {
     return this.closedError !== undefined
   }
 
-  /** statements written and not yet answered */
+  /** statements given and not yet answered (written, or waiting in the output buffer for their batch) */
   get inFlight(): number {
     return this.waiters.length - this.waitersHead
   }
@@ -175,23 +175,23 @@ export class WireConnection {
    */
   execute(text: string, parameters: ReadonlyArray<null | number | string>, onWrite?: () => void): Promise<WireRow[]> {
     if (this.closedError) return Promise.reject(this.closedError)
-    this.startBatch()
-    let prepared = this.prepared.get(text)
+    const known = this.prepared.get(text)
+    const prepared = known ?? newPrepared(`atlas_${++this.statements}`)
     let o = this.outLength
-    if (prepared === undefined) {
-      prepared = newPrepared(`atlas_${++this.statements}`)
+    if (!known) o = this.writeParse(prepared.name, text, o)
+    // the bytes first: a parameter that cannot be encoded throws here, and nothing is recorded for it
+    o = this.writeBind(prepared, parameters, o)
+    EXECUTE_SYNC.copy(this.out, o)
+    this.outLength = o + EXECUTE_SYNC.length
+    if (!known) {
       this.prepared.set(text, prepared)
-      o = this.writeParse(prepared.name, text, o)
       this.waiters.push({prepared, preparing: true, resolve() {}, reject() {}})
       this.outWaiters++
     }
 
-    o = this.writeBind(prepared, parameters, o)
-    EXECUTE_SYNC.copy(this.out, o)
-    this.outLength = o + EXECUTE_SYNC.length
     if (onWrite) this.outWrites.push(onWrite)
     const answer = new Promise<WireRow[]>((resolve, reject) => {
-      this.waiters.push({prepared: prepared!, preparing: false, resolve, reject})
+      this.waiters.push({prepared, preparing: false, resolve, reject})
     })
     this.outWaiters++
     this.scheduleFlush()
@@ -204,7 +204,6 @@ export class WireConnection {
     const answer = new Promise<void>((resolve, reject) => {
       this.waiters.push({prepared: PING, preparing: false, resolve: () => resolve(), reject})
     })
-    this.startBatch()
     SYNC.copy(this.ensureOut(this.outLength, SYNC.length), this.outLength)
     this.outLength += SYNC.length
     this.outWaiters++
@@ -273,6 +272,7 @@ export class WireConnection {
     }
   }
 
+  /** the room for `n` more bytes at `o` in the output buffer, keeping what is before `o` */
   private ensureOut(o: number, n: number): Buffer {
     if (this.out.length - o >= n) return this.out
     const bigger = Buffer.allocUnsafe(Math.max(2 * this.out.length, o + n))
@@ -281,18 +281,23 @@ export class WireConnection {
     return bigger
   }
 
-  /** the room for `n` more bytes at `o` in the output buffer, keeping what is before `o` */
   /** writes the statements waiting, each one's onWrite first (a statement reported written may have committed) */
   private flush(): void {
     this.flushScheduled = false
-    if (this.closedError || this.outLength === 0) return
+    // a socket already destroyed takes no bytes: its statements are rejected unreported when it closes
+    if (this.closedError || this.socket.destroyed || this.outLength === 0) return
     const writes = this.outWrites
     const bytes = this.out.subarray(0, this.outLength)
+    // the socket keeps `bytes` until it has sent them: the next batch goes into a buffer of its own
+    this.out = Buffer.allocUnsafe(this.out.length)
     this.outWrites = []
     this.outLength = 0
     this.outWaiters = 0
-    for (const onWrite of writes) onWrite()
-    this.socket.write(bytes)
+    try {
+      for (const onWrite of writes) onWrite()
+    } finally {
+      this.socket.write(bytes)
+    }
   }
 
   /** a whole server message after startup, its type byte at `at`, its body from at + 5 to `end` */
@@ -471,7 +476,8 @@ export class WireConnection {
 
   /** ReadyForQuery: the oldest waiter gets the rows or the first error of its Sync */
   private settle(): void {
-    if (this.waitersHead >= this.waiters.length)
+    // a statement still waiting for its batch cannot have been answered
+    if (this.inFlight <= this.outWaiters)
       throw new WireError('ReadyForQuery with no statement in flight', 'PROTOCOL_VIOLATION')
     const waiter = this.waiters[this.waitersHead++]
     if (this.waitersHead === this.waiters.length) {
@@ -498,11 +504,6 @@ export class WireConnection {
     else waiter.resolve(rows)
     this.scheduleFlush()
     this.onSettled?.()
-  }
-
-  /** a new batch: a socket that could not take the last one at once still holds that buffer, so write into a fresh one */
-  private startBatch(): void {
-    if (this.outLength === 0 && this.socket.writableLength > 0) this.out = Buffer.allocUnsafe(this.out.length)
   }
 
   /** StartupMessage, authentication, up to the first ReadyForQuery */
