@@ -10,9 +10,10 @@
  * unanswered waits, and all that waited leave in one write (one TLS record, one write(2)) when the
  * last of those is answered, at the end of that event-loop turn, when the workers whose answers
  * just arrived have given their next statements. Pipelined workers would otherwise drift apart and
- * each pay a round trip of its own: Node's CPU per round trip on a TLS socket, not the server,
- * bounds the workload on two shared cores (bench/workload/RESULTS.md, 2026-12-02: 0.94 against
- * 0.81 of pgbench at 8 clients, four in flight per connection).
+ * each pay a round trip of its own, and Node's CPU per round trip on a TLS socket is a large part
+ * of the client's cost, which bounds the workload on two cores shared with the server
+ * (bench/workload/RESULTS.md, 2026-12-02: 0.94 against 0.81 of pgbench at 8 clients, four in
+ * flight per connection in batches against two written at once).
  *
  * What settles a statement: only its own ReadyForQuery on its own connection. A statement whose
  * connection closes first (or sends a FATAL error) is rejected with CONNECTION_CLOSED: it may or
