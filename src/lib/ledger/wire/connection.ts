@@ -169,10 +169,10 @@ export class WireConnection {
 
   /**
    * One execution of `text` with text parameters: Bind, Execute, Sync (after its Parse/Describe
-   * the first time on this connection), written with the batch it joins (see the top of this file).
-   * `onWrite` runs right before the bytes are handed to the socket. Resolves with the rows (column name to text value) at ReadyForQuery;
-   * rejects with the statement's ErrorResponse, or CONNECTION_CLOSED when the connection is lost
-   * first.
+   * the first time on this connection), written with the batch it joins (see the top of this
+   * file). `onWrite` runs right before the bytes are handed to the socket. Resolves with the rows
+   * (column name to text value) at ReadyForQuery; rejects with the statement's ErrorResponse, or
+   * CONNECTION_CLOSED when the connection is lost first.
    */
   execute(text: string, parameters: ReadonlyArray<null | number | string>, onWrite?: () => void): Promise<WireRow[]> {
     if (this.closedError) return Promise.reject(this.closedError)
