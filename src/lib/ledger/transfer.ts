@@ -234,8 +234,10 @@ export async function transfer(
       ambiguous = true
       // the same transfer (already applied), or a different one reusing the key? Read so that the
       // answer comes only once the stored transfer is replicated (CONFIRM_TRANSFER), bounded like the
-      // transfer: a primary cut off from its standbys never answers it
-      watch = watchAttempt(sql, request.id, policy.attemptTimeoutMs, unsentDeadline, generation, options.signal)
+      // transfer: a primary cut off from its standbys never answers it. Watched under the generation it is
+      // given in: the pool may have been renewed since the transfer was answered, and a renewal of the old
+      // generation would be refused while this read waits on a connection of the new one
+      watch = watchAttempt(sql, request.id, policy.attemptTimeoutMs, unsentDeadline, sql.generation ?? 0, options.signal)
       const [stored] = await answer(sql, watch, q.CONFIRM_TRANSFER, [request.id])
       // the key was there and is not now (another node answered, or the first was cut off and rewound):
       // not settled; the next attempt applies it or finds it
@@ -261,7 +263,8 @@ export async function transfer(
       }
 
       if (info.kind === 'ambiguous' || info.kind === 'connection') ambiguous = true
-      if (info.kind === 'connection' || info.kind === 'ambiguous') sql.renew?.(generation)
+      // the generation the failed statement was given in (the confirming read may be of a later one)
+      if (info.kind === 'connection' || info.kind === 'ambiguous') sql.renew?.(watch?.generation ?? generation)
       if (info.kind === 'fatal') {
         return done(ambiguous ? 'unknown' : 'failed', attempt, {reason: info.reason, sqlstate: info.sqlstate})
       }
@@ -304,8 +307,9 @@ async function answer(
 
 /**
  * Bounds how long one attempt may wait without a timer per attempt: a watchdog per
- * pool renews the pool when an attempt is overdue, and postgres.js then rejects the
- * stuck statements of the old pool (CONNECTION_DESTROYED). The clock starts when the
+ * pool renews the pool when an attempt is overdue, and the pool then rejects the
+ * stuck statements of the old generation (postgres.js: CONNECTION_DESTROYED; the
+ * transfer pool destroys a retired connection after 1 s). The clock starts when the
  * statement is written to a connection (the pool's watchSent): a frozen node that
  * never answers is left after attemptTimeoutMs, and the outcome is ambiguous
  * (retried under the same key). While the statement only waits for a connection

@@ -147,6 +147,54 @@ describe('ledger transfer (unit)', () => {
     expect(pool.generation).to.equal(1)
   })
 
+  it('a confirming read written after the pool was renewed is bounded by the generation it was written under', async function () {
+    this.timeout(10_000)
+    // the transfer finds its key on a connection of generation 0; before the confirming read goes out another
+    // worker renews the pool (generation 1), and the read lands on a connection of generation 1 whose server
+    // never answers (frozen). The watchdog must renew generation 1: a renewal of generation 0 is refused, and
+    // the read would wait until its connection died, whatever the transfer's deadline.
+    let rejectFrozen: ((error: Error) => void) | undefined
+    const sentWatchers: Array<() => void> = []
+    const renewals: number[] = []
+    const pool = {
+      generation: 0,
+      renew(seen: number) {
+        renewals.push(seen)
+        if (seen !== pool.generation) return
+        pool.generation++
+        rejectFrozen?.(err('CONNECTION_DESTROYED', 'the pool was renewed'))
+      },
+      watchSent(_key: string, onSent: () => void) {
+        sentWatchers.push(onSent)
+        return () => sentWatchers.splice(sentWatchers.indexOf(onSent), 1)
+      },
+      answers: [
+        async () => {
+          for (const onSent of sentWatchers.slice()) onSent()
+          pool.generation = 1
+          return []
+        },
+        () =>
+          new Promise<never>((_, reject) => {
+            for (const onSent of sentWatchers.slice()) onSent()
+            rejectFrozen = reject
+            // the frozen server's socket gives up at last (keepalive): long after the attempt timeout
+            setTimeout(() => reject(err('CONNECTION_CLOSED', 'keepalive')), 3000).unref()
+          }),
+        async () => [],
+        async () => [{from_account: '1', to_account: '2', amount: '5'}],
+      ] as Array<() => Promise<unknown[]>>,
+      unsafe: () => pool.answers.shift()!(),
+    }
+    const started = performance.now()
+    const result = await transfer(pool as unknown as LedgerSql, request(), {
+      retry: {...fast, attemptTimeoutMs: 200, deadlineMs: 8000},
+    })
+    expect(result.outcome).to.equal('already_applied')
+    expect(renewals).to.include(1)
+    expect(performance.now() - started).to.be.below(2500)
+  })
+
   it('invalid requests are rejected before touching the database', async () => {
     const sql = scriptedSql([])
     for (const bad of [{id: 'x'}, {from: 0}, {to: 1}, {amount: 0}, {amount: 1.5}, {originRegion: 'US EAST'}]) {
