@@ -15,6 +15,10 @@ empty. This runs the same WSGI application moto_server runs, and keeps its state
   (after the journal was replayed), on SIGTERM/SIGINT, and whenever the journal grows
   past --compact-bytes. It records which journal generation follows it, so a crash
   between the rename and the removal of old journals replays nothing twice.
+  The one taken when the journal grows is written by a forked child from its
+  copy-on-write image of the state, as Redis's BGSAVE does: the server holds its
+  write lock only to start a new journal and fork, not while the state is pickled
+  (which took 5 s at 130 MB, and every request waited for it).
 
 At start: load the snapshot, replay the newer journals through the application in
 order (no network), take a snapshot, serve. What a crash changes: objects and
@@ -24,7 +28,8 @@ snapshot is delivered again (its receipt handle does not exist any more at repla
 receive counts and visibility timeouts since the last snapshot are forgotten.
 
 A readers-writer lock keeps the snapshot consistent: requests share it, a snapshot
-takes it alone. SQS ReceiveMessage (a long poll may wait 20 s) runs outside it.
+(or the fork of its writer) takes it alone. SQS ReceiveMessage (a long poll may wait
+20 s) runs outside it.
 
 With --tls-port, the same application (same state) is also served over HTTPS with
 --tls-cert/--tls-key, for clients that refuse plain HTTP (pgBackRest's S3 repository).
@@ -34,6 +39,7 @@ usage: moto-persistent.py --state-dir DIR [--services s3,sqs,iam] [--tls-port N 
 import argparse
 import base64
 import copyreg
+import ctypes
 import io
 import json
 import os
@@ -43,6 +49,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 SNAPSHOT = 'snapshot.pickle'
 MUTATING = {'PUT', 'POST', 'DELETE', 'PATCH'}
@@ -119,6 +126,8 @@ class Store:
         self.journal = None
         self.journal_bytes = 0
         self.compacting = False
+        # the thread that forks the snapshot writer and waits for it, while one runs
+        self.writer = None
 
     def _journal_path(self, generation):
         return os.path.join(self.dir, f'journal-{generation:08d}.jsonl')
@@ -140,6 +149,10 @@ class Store:
 
     def load(self, app):
         os.makedirs(self.dir, exist_ok=True)
+        for name in os.listdir(self.dir):
+            # a snapshot that was being written when its writer died: the snapshot and journals before it stand
+            if name.startswith(SNAPSHOT + '.') and name.endswith('.tmp'):
+                os.remove(os.path.join(self.dir, name))
         path = os.path.join(self.dir, SNAPSHOT)
         next_generation = 0
         if os.path.exists(path):
@@ -176,44 +189,74 @@ class Store:
         self.generation = next_generation
         self.snapshot()
 
+    def _next_journal(self):
+        """Under the write lock: close the journal, start the next generation (the first at start-up)."""
+        if self.journal is not None:
+            self.journal.close()
+            self.generation += 1
+        self.journal = open(self._journal_path(self.generation), 'ab')
+        self.journal_bytes = self.journal.tell()
+
     def snapshot(self):
-        """Under the write lock: pickle, fsync, rename, start a new journal generation, drop the old ones."""
+        """In this process, under the write lock: pickle, write (write_snapshot), start a new journal generation."""
+        self.wait_for_writer()
         self.lock.acquire_write()
         try:
             started = time.time()
-            self.generation += 1 if self.journal is not None else 0
-            if self.journal is not None:
-                self.journal.close()
+            self._next_journal()
             data = None
             for attempt in range(5):
                 try:
-                    data = pickle.dumps({'next_journal': self.generation, 'services': {n: {'accounts': dict(b), 'attrs': extra_attrs(b)} for n, b in self._backends().items()}}, protocol=pickle.HIGHEST_PROTOCOL)
+                    data = pickle.dumps(snapshot_state(self._backends(), self.generation), protocol=pickle.HIGHEST_PROTOCOL)
                     break
                 except RuntimeError:
                     # an SQS long poll (outside the lock) changed a queue while it was pickled
                     time.sleep(0.05 * (attempt + 1))
             if data is not None:
-                tmp = os.path.join(self.dir, SNAPSHOT + '.tmp')
-                with open(tmp, 'wb') as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, os.path.join(self.dir, SNAPSHOT))
-                dir_fd = os.open(self.dir, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
-                for generation in self._journals():
-                    if generation < self.generation:
-                        os.remove(self._journal_path(generation))
+                write_snapshot(self.dir, data, self.generation, self._journals())
                 log(f'snapshot of {len(data)} bytes in {time.time() - started:.2f} s')
             else:
                 log('snapshot skipped: state kept changing; the journal still holds everything')
-            self.journal = open(self._journal_path(self.generation), 'ab')
-            self.journal_bytes = self.journal.tell()
         finally:
             self.lock.release_write()
+
+    def snapshot_in_background(self):
+        """
+        Under the write lock only long enough to start the next journal and fork: the child pickles its
+        copy-on-write image of the state (frozen at the fork, with no request half-applied: the lock
+        keeps them out) and writes it as snapshot() does, while this process goes on serving and
+        journalling into the new generation. A child that fails leaves the old snapshot and every
+        journal in place, so nothing is lost; the next compaction tries again.
+        """
+        self.lock.acquire_write()
+        try:
+            started = time.time()
+            self._next_journal()
+            generation = self.generation
+            journals = [g for g in self._journals() if g < generation]
+            backends = self._backends()
+            parent = os.getpid()
+            with warnings.catch_warnings():
+                # Python 3.12+ warns of fork() in a threaded process: the child below uses no lock of another thread
+                warnings.simplefilter('ignore', DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:
+                os._exit(snapshot_writer(self.dir, backends, generation, journals, parent))
+        finally:
+            self.lock.release_write()
+        held = time.time() - started
+        # waited for in this thread: the child's PR_SET_PDEATHSIG fires when the thread that forked it ends
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code == 0:
+            log(f'snapshot written by process {pid} in {time.time() - started:.2f} s (requests held for {held:.3f} s)')
+        else:
+            log(f'snapshot by process {pid} failed (exit {code}): the journal still holds everything')
+
+    def wait_for_writer(self):
+        writer = self.writer
+        if writer is not None:
+            writer.join()
 
     def append(self, entry):
         line = (json.dumps(entry, separators=(',', ':')) + '\n').encode()
@@ -225,13 +268,71 @@ class Store:
             if compact:
                 self.compacting = True
         if compact:
-            threading.Thread(target=self._compact, daemon=True).start()
+            self.writer = threading.Thread(target=self._compact, daemon=True)
+            self.writer.start()
 
     def _compact(self):
         try:
-            self.snapshot()
+            self.snapshot_in_background()
+        except Exception as error:  # noqa: BLE001 - e.g. fork refused: the journal keeps growing, nothing is lost
+            log(f'snapshot not taken: {error}')
         finally:
             self.compacting = False
+
+
+def snapshot_state(backends, generation):
+    """What a snapshot holds: the journal generation that follows it, and every service's accounts and attrs."""
+    return {'next_journal': generation, 'services': {n: {'accounts': dict(b), 'attrs': extra_attrs(b)} for n, b in backends.items()}}
+
+
+def write_snapshot(state_dir, data, generation, journals):
+    """snapshot.pickle replaced atomically (a temporary file of this process's own, fsynced, renamed, the directory
+    fsynced), then the journals it folds in (generations below `generation`) removed."""
+    tmp = os.path.join(state_dir, f'{SNAPSHOT}.{os.getpid()}.tmp')
+    with open(tmp, 'wb') as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, os.path.join(state_dir, SNAPSHOT))
+    dir_fd = os.open(state_dir, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    for g in journals:
+        if g < generation:
+            try:
+                os.remove(os.path.join(state_dir, f'journal-{g:08d}.jsonl'))
+            except FileNotFoundError:
+                pass
+
+
+PR_SET_PDEATHSIG = 1
+# loaded here, not in the forked child: dlopen takes the loader's lock, which another thread may hold at the fork
+LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def snapshot_writer(state_dir, backends, generation, journals, parent):
+    """
+    The forked child of snapshot_in_background(): the only thread here, holding no lock of the server's
+    threads, so it neither logs (stderr's lock may be held) nor imports. It dies with the server
+    (PR_SET_PDEATHSIG), so a stale writer can never replace the snapshot of a server started after
+    it. Its exit code is its result.
+    """
+    try:
+        # the sockets of the server's requests are the server's to close
+        os.closerange(3, os.sysconf('SC_OPEN_MAX'))
+        LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            return 3
+        if os.environ.get('ATLAS_MOTO_SNAPSHOT_PAUSE'):
+            # tests: the writer stops itself, so that a test sees the server serve while a snapshot is being written
+            os.kill(os.getpid(), signal.SIGSTOP)
+        data = pickle.dumps(snapshot_state(backends, generation), protocol=pickle.HIGHEST_PROTOCOL)
+        write_snapshot(state_dir, data, generation, journals)
+        return 0
+    except BaseException:  # noqa: BLE001 - any failure: exit non-zero, the server says so
+        return 1
 
 
 BACKEND_DICT_ATTRS = {'backend', 'service_name', '_use_boto3_regions', '_additional_regions'}

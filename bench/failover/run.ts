@@ -10,7 +10,8 @@
  *     (client lag = RTO - writable again),
  * and the acknowledged / lost totals. Reports, never asserts.
  *
- * A round whose RTO exceeds BENCH_KEEP_LOGS_OVER seconds (default 9) has the world's logs
+ * A round whose RTO or longest write gap (a second stall after the first new commit counts
+ * too) exceeds BENCH_KEEP_LOGS_OVER seconds (default 9) has the world's logs
  * (Patroni, PostgreSQL, etcd) and its run directory copied to a temp dir, printed beside it:
  * the world, and its logs, are gone when the bench ends.
  *
@@ -70,9 +71,10 @@ try {
         prefix: `round${round}`,
         async onRow(r) {
           rows.push(r)
-          if (r.rtoSeconds !== null && r.rtoSeconds > keepLogsOverSeconds) {
+          const slowest = Math.max(r.rtoSeconds ?? 0, r.longestWriteGapSeconds ?? 0)
+          if (slowest > keepLogsOverSeconds) {
             console.log(
-              `round ${round}: RTO over ${keepLogsOverSeconds} s, logs kept in ${await keepLogs(round, r.runDir)}`,
+              `round ${round}: RTO or write gap over ${keepLogsOverSeconds} s, logs kept in ${await keepLogs(round, r.runDir)}`,
             )
           }
 

@@ -237,7 +237,14 @@ export async function transfer(
       // transfer: a primary cut off from its standbys never answers it. Watched under the generation it is
       // given in: the pool may have been renewed since the transfer was answered, and a renewal of the old
       // generation would be refused while this read waits on a connection of the new one
-      watch = watchAttempt(sql, request.id, policy.attemptTimeoutMs, unsentDeadline, sql.generation ?? 0, options.signal)
+      watch = watchAttempt(
+        sql,
+        request.id,
+        policy.attemptTimeoutMs,
+        unsentDeadline,
+        sql.generation ?? 0,
+        options.signal,
+      )
       const [stored] = await answer(sql, watch, q.CONFIRM_TRANSFER, [request.id])
       // the key was there and is not now (another node answered, or the first was cut off and rewound):
       // not settled; the next attempt applies it or finds it
