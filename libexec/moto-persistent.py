@@ -18,7 +18,9 @@ empty. This runs the same WSGI application moto_server runs, and keeps its state
   The one taken when the journal grows is written by a forked child from its
   copy-on-write image of the state, as Redis's BGSAVE does: the server holds its
   write lock only to start a new journal and fork, not while the state is pickled
-  (which took 5 s at 130 MB, and every request waited for it).
+  (which took 5 s at 130 MB, and every request waited for it). A clean stop ends a
+  writer still running and writes the last snapshot itself; a writer dies with its
+  server, and one that runs past WRITER_TIMEOUT_SECONDS is killed.
 
 At start: load the snapshot, replay the newer journals through the application in
 order (no network), take a snapshot, serve. What a crash changes: objects and
@@ -40,6 +42,7 @@ import argparse
 import base64
 import copyreg
 import ctypes
+import gc
 import io
 import json
 import os
@@ -128,6 +131,7 @@ class Store:
         self.compacting = False
         # the thread that forks the snapshot writer and waits for it, while one runs
         self.writer = None
+        self.stopping = False
 
     def _journal_path(self, generation):
         return os.path.join(self.dir, f'journal-{generation:08d}.jsonl')
@@ -199,7 +203,6 @@ class Store:
 
     def snapshot(self):
         """In this process, under the write lock: pickle, write (write_snapshot), start a new journal generation."""
-        self.wait_for_writer()
         self.lock.acquire_write()
         try:
             started = time.time()
@@ -230,33 +233,55 @@ class Store:
         """
         self.lock.acquire_write()
         try:
+            if self.stopping:
+                return
             started = time.time()
             self._next_journal()
             generation = self.generation
             journals = [g for g in self._journals() if g < generation]
             backends = self._backends()
             parent = os.getpid()
-            with warnings.catch_warnings():
-                # Python 3.12+ warns of fork() in a threaded process: the child below uses no lock of another thread
-                warnings.simplefilter('ignore', DeprecationWarning)
-                pid = os.fork()
+            pid = os.fork()
             if pid == 0:
                 os._exit(snapshot_writer(self.dir, backends, generation, journals, parent))
         finally:
             self.lock.release_write()
         held = time.time() - started
         # waited for in this thread: the child's PR_SET_PDEATHSIG fires when the thread that forked it ends
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
+        code = self._wait_for_writer_process(pid, started + WRITER_TIMEOUT_SECONDS)
         if code == 0:
             log(f'snapshot written by process {pid} in {time.time() - started:.2f} s (requests held for {held:.3f} s)')
         else:
-            log(f'snapshot by process {pid} failed (exit {code}): the journal still holds everything')
+            try:
+                os.remove(os.path.join(self.dir, f'{SNAPSHOT}.{pid}.tmp'))
+            except FileNotFoundError:
+                pass
+            log(f'snapshot by process {pid} ended without writing it (exit {code}): the journal still holds everything')
 
-    def wait_for_writer(self):
-        writer = self.writer
+    def _wait_for_writer_process(self, pid, deadline):
+        """The writer's exit code; it is killed past the deadline, or once the server stops (stop() writes its own)."""
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            if self.stopping or time.time() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                _, status = os.waitpid(pid, 0)
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.05)
+
+    def stop(self):
+        """
+        The last snapshot, at SIGTERM/SIGINT: no compaction starts after this (requests in flight may still
+        append), one under way is ended (its writer killed: it would fold in less than this one), then
+        snapshot() in this process.
+        """
+        with self.append_lock:
+            self.stopping = True
+            writer = self.writer
         if writer is not None:
             writer.join()
+        self.snapshot()
 
     def append(self, entry):
         line = (json.dumps(entry, separators=(',', ':')) + '\n').encode()
@@ -264,12 +289,11 @@ class Store:
             self.journal.write(line)
             self.journal.flush()
             self.journal_bytes += len(line)
-            compact = self.journal_bytes > self.compact_bytes and not self.compacting
-            if compact:
+            if self.journal_bytes > self.compact_bytes and not self.compacting and not self.stopping:
                 self.compacting = True
-        if compact:
-            self.writer = threading.Thread(target=self._compact, daemon=True)
-            self.writer.start()
+                # started under the lock: stop() either sees this thread or keeps it from being made
+                self.writer = threading.Thread(target=self._compact, daemon=True)
+                self.writer.start()
 
     def _compact(self):
         try:
@@ -308,8 +332,10 @@ def write_snapshot(state_dir, data, generation, journals):
 
 
 PR_SET_PDEATHSIG = 1
-# loaded here, not in the forked child: dlopen takes the loader's lock, which another thread may hold at the fork
-LIBC = ctypes.CDLL(None, use_errno=True)
+# bound here, not in the forked child: dlopen and dlsym take the loader's lock, which another thread may hold at the fork
+PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+# a writer that takes longer is killed (the journal still holds everything; the next compaction tries again)
+WRITER_TIMEOUT_SECONDS = 300
 
 
 def snapshot_writer(state_dir, backends, generation, journals, parent):
@@ -321,9 +347,10 @@ def snapshot_writer(state_dir, backends, generation, journals, parent):
     """
     try:
         # the sockets of the server's requests are the server's to close
+        # no finalizer of the server's objects runs here (one could close a descriptor number reused below)
+        gc.disable()
         os.closerange(3, os.sysconf('SC_OPEN_MAX'))
-        LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:
+        if PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL) != 0 or os.getppid() != parent:
             return 3
         if os.environ.get('ATLAS_MOTO_SNAPSHOT_PAUSE'):
             # tests: the writer stops itself, so that a test sees the server serve while a snapshot is being written
@@ -470,6 +497,8 @@ def main():
     os.environ.setdefault('MOTO_PORT', str(args.port))
 
     register_reducers()
+    # Python 3.12+ warns of fork() in a threaded process: the snapshot writer uses no lock of another thread
+    warnings.filterwarnings('ignore', message=r'.*fork\(\).*', category=DeprecationWarning)
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
@@ -493,7 +522,7 @@ def main():
     stop.wait()
     for s in servers:
         s.shutdown()
-    store.snapshot()
+    store.stop()
     log('stopped')
 
 

@@ -4,7 +4,7 @@
 // write of the workload waited), and a crash at any point loses no acknowledged write.
 // The writer is held at a known point with ATLAS_MOTO_SNAPSHOT_PAUSE (it stops itself).
 import {expect} from 'chai'
-import {mkdtemp, readdir, readFile, rm} from 'node:fs/promises'
+import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -172,7 +172,7 @@ describe('S3 emulator snapshot: written by a forked child while requests go on (
   it('serves and journals writes while the writer is held; a crash after it loses none of them', async () => {
     const emulator = await start({compactBytes: 20_000, pause: true})
     await createBucket(emulator)
-    // ~2 KB a journal line: the journal passes 20 KB within these, and a compaction starts
+    // about 3 KB a journal line: the journal passes 20 KB within these, and a compaction starts
     for (let i = 0; i < 15; i++) await put(emulator, `before-${i}`, 'b'.repeat(1500))
     const writer = await stoppedWriter(emulator.pid)
 
@@ -187,7 +187,10 @@ describe('S3 emulator snapshot: written by a forked child while requests go on (
     // the journal it folded in is gone; the one written meanwhile is kept for replay
     expect(await journals()).to.deep.equal(['journal-00000001.jsonl'])
 
+    // journal 1 already holds the rest of the before-writes: the first of these starts the next compaction,
+    // whose writer is held when the crash comes (a crash in the middle of a snapshot)
     for (let i = 0; i < 5; i++) await put(emulator, `after-${i}`, `a${i}`)
+    expect(await stoppedWriter(emulator.pid)).to.not.equal(writer)
     killProcessGroup(emulator.pid, 'SIGKILL')
     await sleep(300)
 
@@ -216,5 +219,30 @@ describe('S3 emulator snapshot: written by a forked child while requests go on (
 
     const again = await start({compactBytes: 64 * 1024 * 1024})
     expect(await keys(again)).to.have.length(18)
+  })
+
+  it('a clean stop (SIGTERM) while a writer is held ends that writer and writes its own snapshot of everything', async () => {
+    const emulator = await start({compactBytes: 20_000, pause: true})
+    await createBucket(emulator)
+    for (let i = 0; i < 15; i++) await put(emulator, `before-${i}`, 'b'.repeat(1500))
+    const writer = await stoppedWriter(emulator.pid)
+    for (let i = 0; i < 3; i++) await put(emulator, `during-${i}`, `d${i}`)
+
+    // only the server is signalled, as the world's stop does first: it must not wait for the held writer
+    process.kill(emulator.pid, 'SIGTERM')
+    const deadline = Date.now() + 10_000
+    while ((await running(emulator.pid)) && Date.now() < deadline) await sleep(50)
+    expect(await running(emulator.pid), `the server did not stop:\n${await emulator.log()}`).to.equal(false)
+    expect(await running(writer)).to.equal(false)
+    expect(await emulator.log()).to.match(/snapshot of \d+ bytes .*\n.*stopped/)
+
+    // what a writer killed mid-write leaves (its temporary file) goes at the next start
+    await writeFile(path.join(root, 'state', 'snapshot.pickle.99999.tmp'), 'half a snapshot')
+
+    // the last snapshot holds everything: nothing is left to replay
+    const again = await start({compactBytes: 64 * 1024 * 1024})
+    expect(await keys(again)).to.have.length(18)
+    expect(await again.log()).to.not.match(/replayed/)
+    expect((await readdir(path.join(root, 'state'))).filter((f) => f.endsWith('.tmp'))).to.deep.equal([])
   })
 })
