@@ -153,6 +153,20 @@ describe('S3 emulator snapshot: written by a forked child while requests go on (
     return stat !== '' && !/^\d+ \(.*\) [ZX] /.test(stat)
   }
 
+  /**
+   * An emulator whose first compaction's writer is held (stopped): 15 objects of 1.5 KB written
+   * before it (about 3 KB a journal line, so the journal passes 20 KB within them), then `during`
+   * small ones while it is held.
+   */
+  async function heldWriter(during: number): Promise<{emulator: Emulator; writer: number}> {
+    const emulator = await start({compactBytes: 20_000, pause: true})
+    await createBucket(emulator)
+    for (let i = 0; i < 15; i++) await put(emulator, `before-${i}`, 'b'.repeat(1500))
+    const writer = await stoppedWriter(emulator.pid)
+    for (let i = 0; i < during; i++) await put(emulator, `during-${i}`, `d${i}`)
+    return {emulator, writer}
+  }
+
   const journals = async () => (await readdir(path.join(root, 'state'))).filter((f) => f.startsWith('journal-')).sort()
 
   beforeEach(async () => {
@@ -170,14 +184,8 @@ describe('S3 emulator snapshot: written by a forked child while requests go on (
   })
 
   it('serves and journals writes while the writer is held; a crash after it loses none of them', async () => {
-    const emulator = await start({compactBytes: 20_000, pause: true})
-    await createBucket(emulator)
-    // about 3 KB a journal line: the journal passes 20 KB within these, and a compaction starts
-    for (let i = 0; i < 15; i++) await put(emulator, `before-${i}`, 'b'.repeat(1500))
-    const writer = await stoppedWriter(emulator.pid)
-
     // the writer is stopped mid-snapshot: the server still answers writes and reads
-    for (let i = 0; i < 10; i++) await put(emulator, `during-${i}`, `d${i}`)
+    const {emulator, writer} = await heldWriter(10)
     expect(await keys(emulator)).to.have.length(25)
 
     process.kill(writer, 'SIGCONT')
@@ -204,11 +212,7 @@ describe('S3 emulator snapshot: written by a forked child while requests go on (
   })
 
   it('a writer whose server is killed dies with it, and the restarted server has every acknowledged write', async () => {
-    const emulator = await start({compactBytes: 20_000, pause: true})
-    await createBucket(emulator)
-    for (let i = 0; i < 15; i++) await put(emulator, `before-${i}`, 'b'.repeat(1500))
-    const writer = await stoppedWriter(emulator.pid)
-    for (let i = 0; i < 3; i++) await put(emulator, `during-${i}`, `d${i}`)
+    const {emulator, writer} = await heldWriter(3)
 
     // only the server is killed (not its group): the writer must not outlive it, or it could later
     // replace the snapshot of a server started after it with its older state
@@ -222,11 +226,7 @@ describe('S3 emulator snapshot: written by a forked child while requests go on (
   })
 
   it('a clean stop (SIGTERM) while a writer is held ends that writer and writes its own snapshot of everything', async () => {
-    const emulator = await start({compactBytes: 20_000, pause: true})
-    await createBucket(emulator)
-    for (let i = 0; i < 15; i++) await put(emulator, `before-${i}`, 'b'.repeat(1500))
-    const writer = await stoppedWriter(emulator.pid)
-    for (let i = 0; i < 3; i++) await put(emulator, `during-${i}`, `d${i}`)
+    const {emulator, writer} = await heldWriter(3)
 
     // only the server is signalled, as the world's stop does first: it must not wait for the held writer
     process.kill(emulator.pid, 'SIGTERM')
