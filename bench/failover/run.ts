@@ -15,6 +15,10 @@
  * (Patroni, PostgreSQL, etcd) and its run directory copied to a temp dir, printed beside it:
  * the world, and its logs, are gone when the bench ends.
  *
+ * BENCH_WITNESS_AHEAD=1 makes every leader fault the rare case on purpose: the witness holds WAL
+ * the promoted region never received (test/helpers/witness-ahead.ts freezes that region's
+ * walreceiver for a moment before the fault); each such round prints by how much.
+ *
  *   node --import tsx bench/failover/run.ts   (BENCH_ROUNDS=5, BENCH_DURATION=10s, BENCH_MODES=kill,stop, BENCH_ROLES=leader,follower,witness)
  */
 import {cp, mkdtemp, writeFile} from 'node:fs/promises'
@@ -31,12 +35,14 @@ import {
 import {parseDuration} from '../../src/lib/duration.js'
 import {LocalWorld} from '../../src/lib/world/local/index.js'
 import {parseJsonOutput} from '../../test/helpers/cli.js'
+import {withWitnessAhead} from '../../test/helpers/witness-ahead.js'
 import {createTestWorld} from '../../test/helpers/world.js'
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
 const durationMs = parseDuration(process.env.BENCH_DURATION ?? '10s')
 const modes = (process.env.BENCH_MODES?.split(',') ?? ['kill', 'stop']) as MatrixMode[]
 const keepLogsOverSeconds = Number(process.env.BENCH_KEEP_LOGS_OVER ?? 9)
+const witnessAhead = process.env.BENCH_WITNESS_AHEAD === '1'
 const roles = (process.env.BENCH_ROLES?.split(',') ?? ['leader', 'follower', 'witness']) as MatrixRole[]
 /** seconds from the database being writable again (health model) to the client's first new commit */
 const clientLag = (r: MatrixRow) =>
@@ -55,6 +61,13 @@ try {
     `atlas up: ${((Date.now() - started) / 1000).toFixed(1)} s (${parseJsonOutput<{durationSeconds: number}>(up).durationSeconds.toFixed(1)} s inside)`,
   )
   const world = new LocalWorld(testWorld.config, {baseDir: testWorld.baseDir})
+  if (witnessAhead)
+    withWitnessAhead(world, {
+      onAhead: ({replica, witness}) =>
+        console.log(
+          `before the fault: witness ahead of ${replica.region} by ${(witness.received ?? 0) - (replica.received ?? 0)} bytes of WAL (timelines ${witness.timeline} / ${replica.timeline})`,
+        ),
+    })
   const keepLogs = async (round: number, runDir: null | string) => {
     const kept = await mkdtemp(path.join(os.tmpdir(), `atlas-failover-round${round}-`))
     await cp(world.layout.logDir, path.join(kept, 'logs'), {recursive: true})

@@ -1,5 +1,6 @@
 """Checks libexec/patroni-loopback.py's waits (for a new primary, for confirmed synchronous standbys, for a
-starting PostgreSQL) against stubs of Patroni's Ha, SyncHandler and Postgresql, running Patroni's own methods.
+starting PostgreSQL, for the WAL a witness holds before a promotion) against stubs of Patroni's Ha,
+SyncHandler and Postgresql, running Patroni's own methods.
 
 Run with the interpreter Patroni is installed in: python3 test/python/patroni_loopback_check.py
 Prints one line per passed check; an AssertionError fails it.
@@ -427,6 +428,169 @@ def check_dcs_error_within_lease():
     print('ok: 1 s or less of lease left, or no running watchdog: demoted as installed; standby, paused or stopped: as installed')
 
 
+class PositionResponse:
+    """GET /patroni of a standby: its timeline and WAL positions."""
+
+    def __init__(self, timeline, received, replayed, role='replica'):
+        self.status = 200
+        self.data = json.dumps({'role': role, 'state': 'running', 'timeline': timeline,
+                                'xlog': {'received_location': received, 'replayed_location': replayed}}).encode()
+
+
+class CatchUpMember:
+    def __init__(self, name, nofailover):
+        self.name = name
+        self.nofailover = nofailover
+        self.api_url = 'http://127.0.0.1:1/patroni'
+        self.conn_url = 'postgres://127.0.0.1:2/postgres'
+
+
+class CatchUpCancellable:
+    """Postgresql.cancellable: cancelled (Patroni lost the lock) `cancelled_after` s of the fake clock after the
+    start, or never."""
+
+    def __init__(self, cancelled_after):
+        self.started = clock.monotonic()
+        self.cancelled_after = cancelled_after
+
+    @property
+    def is_cancelled(self):
+        return self.cancelled_after is not None and clock.monotonic() - self.started >= self.cancelled_after
+
+
+class CatchUpNode:
+    """The Postgresql of `pg-eu`, a standby at timeline 5 about to be promoted: its WAL position is `own` until
+    it follows another member and its walreceiver has restarted (`restart` s later), then grows by `rate` bytes
+    a second of the fake clock (never past `cap`)."""
+
+    def __init__(self, own, rate=0, cap=None, role='replica', restart=0, cancelled_after=None):
+        self.name = 'pg-eu'
+        self.role = role
+        self.own = own
+        self.rate = rate
+        self.cap = cap
+        self.restart = restart
+        self.followed_at = None
+        self.cancellable = CatchUpCancellable(cancelled_after)
+
+    def get_replica_timeline(self):
+        return 5
+
+    def query(self, sql, retry=True):
+        assert 'pg_last_wal_receive_lsn' in sql and retry is False, (sql, retry)
+        if self.followed_at is None:
+            return [(self.own,)]
+        grown = self.own + int(self.rate * max(0, clock.monotonic() - self.followed_at - self.restart))
+        return [(grown if self.cap is None else min(grown, self.cap),)]
+
+
+class CatchUpHa:
+    """A cluster of pg-eu (the node), pg-us and pg-witness (nofailover): `answers` maps a member's name to its
+    GET /patroni (a PositionResponse, or None: refused)."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.patroni = self
+        self.cluster = type('C', (), {'members': [CatchUpMember('pg-eu', False), CatchUpMember('pg-us', False),
+                                                  CatchUpMember('pg-witness', True)]})()
+        self.asked = []
+
+    def request(self, member, timeout, retries):
+        assert timeout == loopback.CATCH_UP_ASK_TIMEOUT and retries == 0, (timeout, retries)
+        self.asked.append(member.name)
+        answer = self.answers.get(member.name)
+        if answer is None:
+            raise ConnectionRefusedError('refused')
+        return answer
+
+
+def promote_with_catch_up(ha, node):
+    """Postgresql.promote as wrapped, on node; returns (seconds until the installed promote ran, who node
+    followed and how)."""
+    loopback._node['ha'] = ha
+    followed = []
+
+    def record_follow(self, member, *args, **kwargs):
+        assert self is node
+        node.followed_at = clock.monotonic()
+        followed.append((member.name, args, kwargs))
+
+    promoted = []
+    loopback._postgresql_follow = record_follow
+    loopback._promote = lambda self, wait_seconds, task, before_promote=None: \
+        promoted.append((clock.monotonic(), wait_seconds, task, before_promote)) or True
+    start = clock.monotonic()
+    assert loopback._promote_after_catch_up(node, 1, 'task', 'callback') is True
+    (at, wait_seconds, task, before_promote), = promoted
+    assert (wait_seconds, task, before_promote) == (1, 'task', 'callback')
+    return at - start, followed
+
+
+def check_catch_up_before_promote():
+    from patroni.postgresql import Postgresql  # noqa: E402
+    source = inspect.getsource(loopback._promote)
+    assert "self.pg_ctl('promote'" in source and '_pre_promote' in source, 'Postgresql.promote changed'
+    assert Postgresql.promote is loopback._promote_after_catch_up
+    print('ok: the installed Postgresql.promote runs pg_ctl promote; it is wrapped')
+
+    MB = 1 << 20
+    real_follow, real_promote = loopback._postgresql_follow, loopback._promote
+    try:
+        # the witness received 2 MB more on this timeline: the node follows it; its walreceiver restarts after
+        # 0.5 s (wal_retrieve_retry_interval) and gets them at 10 MB/s; then it promotes
+        ha = CatchUpHa({'pg-witness': PositionResponse(5, 102 * MB, 101 * MB)})
+        waited, followed = promote_with_catch_up(ha, CatchUpNode(100 * MB, rate=10 * MB, restart=0.5))
+        assert followed == [('pg-witness', ('replica',), {'do_reload': True})], followed
+        assert 0.7 - EPS <= waited <= 0.7 + loopback.POLL + EPS, waited
+        assert ha.asked == ['pg-witness'], ha.asked
+        print('ok: a witness 2 MB ahead: the node replicates from it, promotes once it has them (%.2f s)' % waited)
+
+        # what the witness replayed counts too, when more than what its REST API reports received
+        waited, followed = promote_with_catch_up(CatchUpHa({'pg-witness': PositionResponse(5, 100 * MB, 101 * MB)}),
+                                                 CatchUpNode(100 * MB, rate=10 * MB))
+        assert [f[0] for f in followed] == ['pg-witness'] and 0.1 - EPS <= waited <= 0.1 + loopback.POLL + EPS, \
+            (followed, waited)
+        print('ok: the greater of what the witness received and replayed is the target (%.2f s)' % waited)
+
+        # nothing to receive: behind or level, another timeline, not answering, or not a running standby
+        for answer in (PositionResponse(5, 100 * MB, 99 * MB), PositionResponse(4, 102 * MB, 102 * MB),
+                       PositionResponse(6, 102 * MB, 102 * MB), None, PositionResponse(5, 0, 0, role='primary')):
+            waited, followed = promote_with_catch_up(CatchUpHa({'pg-witness': answer}), CatchUpNode(100 * MB, 10 * MB))
+            assert waited == 0 and followed == [], (waited, followed)
+        print('ok: a witness behind or level, on another timeline, unreachable or not a standby: promotes at once')
+
+        # a member that may be promoted is not asked (Patroni compared those before taking the lock)
+        ha = CatchUpHa({'pg-us': PositionResponse(5, 200 * MB, 200 * MB), 'pg-witness': None})
+        waited, followed = promote_with_catch_up(ha, CatchUpNode(100 * MB, 10 * MB))
+        assert waited == 0 and followed == [] and ha.asked == ['pg-witness'], (waited, followed, ha.asked)
+        print('ok: only nofailover members are asked')
+
+        # the WAL never arrives: promotes anyway after CATCH_UP_LIMIT
+        waited, followed = promote_with_catch_up(CatchUpHa({'pg-witness': PositionResponse(5, 102 * MB, 102 * MB)}),
+                                                 CatchUpNode(100 * MB, rate=10 * MB, cap=101 * MB))
+        assert len(followed) == 1 and loopback.CATCH_UP_LIMIT - EPS <= waited \
+            <= loopback.CATCH_UP_LIMIT + loopback.POLL + EPS, (followed, waited)
+        print('ok: WAL that never arrives: promotes after %.2f s' % waited)
+
+        # a promote that Patroni cancels (the lock lost) stops waiting, before or during the catch-up
+        for cancelled_after in (0, 0.3):
+            waited, followed = promote_with_catch_up(
+                CatchUpHa({'pg-witness': PositionResponse(5, 102 * MB, 102 * MB)}),
+                CatchUpNode(100 * MB, rate=0, cancelled_after=cancelled_after))
+            assert len(followed) == 1 and cancelled_after - EPS <= waited <= cancelled_after + loopback.POLL + EPS, \
+                (followed, waited)
+        print('ok: a promote cancelled before or during the wait stops it then (Patroni\'s promote returns False)')
+
+        # a node already promoted (Patroni's promote returns at once) asks nobody
+        for role in ('promoted', 'primary'):
+            ha = CatchUpHa({'pg-witness': PositionResponse(5, 102 * MB, 102 * MB)})
+            waited, followed = promote_with_catch_up(ha, CatchUpNode(100 * MB, 10 * MB, role=role))
+            assert waited == 0 and followed == [] and ha.asked == [], (role, ha.asked)
+        print('ok: a node already promoted or primary asks nobody')
+    finally:
+        loopback._postgresql_follow, loopback._promote = real_follow, real_promote
+
+
 def main():
     # the fake clock in place of the `time` of the script's waits, Patroni's polling_loop and SyncHandler
     loopback.time = clock
@@ -777,6 +941,7 @@ def main():
     check_leader_lock()
     check_etcd_request_timeouts()
     check_dcs_error_within_lease()
+    check_catch_up_before_promote()
 
 
 # a spawned process (the last check) imports this file again as __mp_main__: the checks run only here
